@@ -1,0 +1,452 @@
+#include "ledger/ledger.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "ledger/internal/status_macros.h"
+
+namespace caseledger {
+
+// One Append or AppendBatch call (or a forced checkpoint), waiting in the queue.
+struct Ledger::Pending {
+  std::vector<AppendRequest> requests;
+  std::vector<CommittedPayload> payloads;  // prepared by the caller's thread
+  bool force_checkpoint = false;
+  size_t events() const { return requests.size(); }
+
+  // Written by the committer, read by the caller once `done`.
+  std::vector<AppendResult> results;
+  absl::Status status;
+  bool done = false;  // guarded by Ledger::mu_
+};
+
+// The group commit being assembled by the committer thread.
+struct Ledger::Group {
+  CommitBatch batch;
+  MerkleTree tree;
+  Hash last_leaf_hash{};
+  int64_t commit_time_micros = 0;
+  // Next version of every stream this group appends to.
+  absl::flat_hash_map<std::string, uint64_t> stream_next;
+  // Event ids appended by this group: id -> (stream, result).
+  absl::flat_hash_map<std::string, std::pair<std::string, AppendResult>> event_ids;
+};
+
+namespace {
+
+std::string Where(const std::vector<AppendRequest>& requests, size_t i) {
+  return requests.size() > 1 ? absl::StrCat("requests[", i, "]: ") : std::string();
+}
+
+absl::Status Prefixed(const absl::Status& s, absl::string_view prefix) {
+  if (s.ok() || prefix.empty()) return s;
+  return absl::Status(s.code(), absl::StrCat(prefix, s.message()));
+}
+
+// The body (signed text) of a signed note: everything through the line
+// before the first blank line.
+absl::string_view NoteBody(absl::string_view note) {
+  size_t pos = note.find("\n\n");
+  return pos == absl::string_view::npos ? note : note.substr(0, pos + 1);
+}
+
+}  // namespace
+
+Ledger::Ledger(LedgerOptions options, std::unique_ptr<LogStore> store)
+    : options_(std::move(options)),
+      clock_(options_.clock != nullptr ? *options_.clock : Clock::Real()),
+      store_(std::move(store)) {}
+
+absl::StatusOr<std::unique_ptr<Ledger>> Ledger::Open(LedgerOptions options,
+                                                     std::unique_ptr<LogStore> store) {
+  if (store == nullptr) return absl::InvalidArgumentError("store: must not be null");
+  if (options.signer == nullptr) return absl::InvalidArgumentError("signer: must not be null");
+  if (options.origin.empty()) return absl::InvalidArgumentError("origin: must not be empty");
+  if (options.max_group_events == 0 || options.max_batch_events == 0) {
+    return absl::InvalidArgumentError("max_group_events and max_batch_events: must be positive");
+  }
+  std::unique_ptr<Ledger> ledger(new Ledger(std::move(options), std::move(store)));
+  CL_RETURN_IF_ERROR(ledger->Recover());
+  ledger->committer_ = std::thread([l = ledger.get()] { l->CommitterLoop(); });
+  return ledger;
+}
+
+absl::Status Ledger::Recover() {
+  CL_ASSIGN_OR_RETURN(uint64_t size, store_->Size());
+  CL_ASSIGN_OR_RETURN(MerkleTree tree, MerkleTree::Load(size, *store_));
+  if (size > 0) {
+    absl::StatusOr<std::string> leaf = store_->GetLeaf(size - 1);
+    if (!leaf.ok()) {
+      return absl::DataLossError(absl::StrCat("tree size is ", size, " but record ", size - 1,
+                                              " cannot be read: ", leaf.status().message()));
+    }
+    CL_ASSIGN_OR_RETURN(Record last, DecodeRecord(*leaf));
+    if (last.seq != size - 1) {
+      return absl::DataLossError(absl::StrCat("record ", size - 1, ": holds seq ", last.seq));
+    }
+    last_leaf_hash_ = LeafHash(*leaf);
+    CL_ASSIGN_OR_RETURN(Hash stored, store_->GetNode(0, size - 1));
+    if (stored != last_leaf_hash_) {
+      return absl::DataLossError(absl::StrCat("record ", size - 1, ": leaf hash ",
+                                              ShortHex(last_leaf_hash_), ", stored node ",
+                                              ShortHex(stored)));
+    }
+  }
+  CL_ASSIGN_OR_RETURN(std::optional<StoredCheckpoint> latest, store_->LatestCheckpoint());
+  if (latest.has_value()) {
+    CL_ASSIGN_OR_RETURN(struct Checkpoint cp, ParseCheckpointBody(NoteBody(latest->note)));
+    if (cp.size != latest->size || cp.size > size) {
+      return absl::DataLossError(absl::StrCat("latest checkpoint is for size ", cp.size,
+                                              " (stored under ", latest->size,
+                                              ") but the tree has ", size, " records"));
+    }
+    CL_ASSIGN_OR_RETURN(Hash root, caseledger::RootAt(cp.size, *store_));
+    if (root != cp.root) {
+      return absl::DataLossError(absl::StrCat("checkpoint at size ", cp.size, ": root ",
+                                              ShortHex(cp.root), ", stored tree gives ",
+                                              ShortHex(root)));
+    }
+    last_checkpoint_size_ = cp.size;
+  }
+  last_checkpoint_time_ = clock_.Now();
+  absl::MutexLock lock(&mu_);
+  tree_ = std::move(tree);
+  return absl::OkStatus();
+}
+
+Ledger::~Ledger() { Close(); }
+
+void Ledger::Close() {
+  {
+    absl::MutexLock lock(&mu_);
+    closing_ = true;
+  }
+  if (committer_.joinable()) committer_.join();
+}
+
+absl::StatusOr<AppendResult> Ledger::Append(AppendRequest request) {
+  std::vector<AppendRequest> one;
+  one.push_back(std::move(request));
+  CL_ASSIGN_OR_RETURN(std::vector<AppendResult> results, AppendBatch(std::move(one)));
+  return results[0];
+}
+
+absl::StatusOr<std::vector<AppendResult>> Ledger::AppendBatch(
+    std::vector<AppendRequest> requests) {
+  if (requests.empty()) return absl::InvalidArgumentError("requests: must not be empty");
+  if (requests.size() > options_.max_batch_events) {
+    return absl::InvalidArgumentError(absl::StrCat("requests: got ", requests.size(),
+                                                   " events, want at most ",
+                                                   options_.max_batch_events));
+  }
+  Pending pending;
+  pending.payloads.reserve(requests.size());
+  for (size_t i = 0; i < requests.size(); ++i) {
+    CL_RETURN_IF_ERROR(Prefixed(ValidateEvent(requests[i].event), Where(requests, i)));
+    pending.payloads.push_back(CommitFields(requests[i].event.fields, options_.salt_source));
+  }
+  pending.requests = std::move(requests);
+  CL_RETURN_IF_ERROR(Submit(&pending));
+  return std::move(pending.results);
+}
+
+absl::StatusOr<StoredCheckpoint> Ledger::Checkpoint() {
+  Pending pending;
+  pending.force_checkpoint = true;
+  CL_RETURN_IF_ERROR(Submit(&pending));
+  CL_ASSIGN_OR_RETURN(std::optional<StoredCheckpoint> latest, store_->LatestCheckpoint());
+  if (!latest.has_value()) {
+    return absl::FailedPreconditionError("checkpoint: the ledger is empty");
+  }
+  return *std::move(latest);
+}
+
+absl::Status Ledger::Submit(Pending* pending) {
+  absl::MutexLock lock(&mu_);
+  if (closing_) return absl::UnavailableError("ledger is closing");
+  if (!failed_.ok()) {
+    return absl::UnavailableError(absl::StrCat("ledger stopped after a failed write: ",
+                                               failed_.message()));
+  }
+  queue_.push_back(pending);
+  mu_.Await(absl::Condition(&pending->done));
+  return pending->status;
+}
+
+uint64_t Ledger::Size() const {
+  absl::MutexLock lock(&mu_);
+  return tree_.size();
+}
+
+Hash Ledger::Root() const {
+  absl::MutexLock lock(&mu_);
+  return tree_.Root();
+}
+
+absl::StatusOr<Hash> Ledger::RootAt(uint64_t size) const {
+  uint64_t committed = Size();
+  if (size > committed) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tree_size: got ", size, ", want at most the tree size ", committed));
+  }
+  return caseledger::RootAt(size, *store_);
+}
+
+absl::StatusOr<RecordView> Ledger::Read(uint64_t seq) const {
+  uint64_t committed = Size();
+  if (seq >= committed) {
+    return absl::NotFoundError(
+        absl::StrCat("seq: got ", seq, ", want less than the tree size ", committed));
+  }
+  RecordView view;
+  CL_ASSIGN_OR_RETURN(view.leaf, store_->GetLeaf(seq));
+  CL_ASSIGN_OR_RETURN(view.record, DecodeRecord(view.leaf));
+  view.leaf_hash = LeafHash(view.leaf);
+  CL_ASSIGN_OR_RETURN(view.payload, store_->GetPayload(seq));
+  return view;
+}
+
+absl::StatusOr<std::vector<Hash>> Ledger::InclusionProof(uint64_t seq, uint64_t tree_size) const {
+  uint64_t committed = Size();
+  if (tree_size > committed) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tree_size: got ", tree_size, ", want at most the tree size ", committed));
+  }
+  return caseledger::InclusionProof(seq, tree_size, *store_);
+}
+
+absl::StatusOr<std::vector<Hash>> Ledger::ConsistencyProof(uint64_t from_size,
+                                                           uint64_t to_size) const {
+  uint64_t committed = Size();
+  if (to_size > committed) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("to_size: got ", to_size, ", want at most the tree size ", committed));
+  }
+  return caseledger::ConsistencyProof(from_size, to_size, *store_);
+}
+
+void Ledger::AddCommitListener(std::function<void(uint64_t)> listener) {
+  absl::MutexLock lock(&mu_);
+  listeners_.push_back(std::move(listener));
+}
+
+absl::StatusOr<AppendResult> Ledger::ResultOf(uint64_t seq) const {
+  CL_ASSIGN_OR_RETURN(std::string leaf, store_->GetLeaf(seq));
+  CL_ASSIGN_OR_RETURN(Record r, DecodeRecord(leaf));
+  return AppendResult{seq, r.version, LeafHash(leaf), true};
+}
+
+absl::StatusOr<uint64_t> Ledger::StreamLength(const std::string& stream_id, const Group& group) {
+  if (auto it = group.stream_next.find(stream_id); it != group.stream_next.end()) {
+    return it->second;
+  }
+  if (auto it = stream_lengths_.find(stream_id); it != stream_lengths_.end()) return it->second;
+  CL_ASSIGN_OR_RETURN(uint64_t n, store_->StreamLength(stream_id));
+  if (stream_lengths_.size() >= (1u << 20)) stream_lengths_.clear();
+  stream_lengths_[stream_id] = n;
+  return n;
+}
+
+absl::Status Ledger::Sequence(Pending& p, Group& group) {
+  // First decide every request without touching `group`, so that a failure
+  // leaves the group as it was (all or nothing per call).
+  struct Planned {
+    size_t index;
+    uint64_t version;
+  };
+  std::vector<Planned> planned;
+  absl::flat_hash_map<std::string, uint64_t> local_next;
+  absl::flat_hash_map<std::string, size_t> local_ids;  // id -> request index
+  p.results.assign(p.requests.size(), AppendResult{});
+  std::vector<bool> is_new(p.requests.size(), false);
+  std::vector<int64_t> duplicate_of_local(p.requests.size(), -1);
+
+  for (size_t i = 0; i < p.requests.size(); ++i) {
+    const Event& e = p.requests[i].event;
+    std::string where = Where(p.requests, i);
+    auto reused_in = [&](const std::string& stream, uint64_t seq) {
+      return absl::AlreadyExistsError(absl::StrCat(where, "event_id \"", e.event_id,
+                                                   "\" was already used in stream \"", stream,
+                                                   "\" at seq ", seq));
+    };
+    if (auto it = local_ids.find(e.event_id); it != local_ids.end()) {
+      if (p.requests[it->second].event.stream_id != e.stream_id) {
+        return absl::InvalidArgumentError(absl::StrCat(where, "event_id \"", e.event_id,
+                                                       "\" repeats requests[", it->second,
+                                                       "] with another stream_id"));
+      }
+      duplicate_of_local[i] = static_cast<int64_t>(it->second);
+      continue;
+    }
+    if (auto it = group.event_ids.find(e.event_id); it != group.event_ids.end()) {
+      if (it->second.first != e.stream_id) return reused_in(it->second.first, it->second.second.seq);
+      p.results[i] = it->second.second;
+      p.results[i].duplicate = true;
+      continue;
+    }
+    CL_ASSIGN_OR_RETURN(std::optional<uint64_t> seen, store_->FindEventId(e.event_id));
+    if (seen.has_value()) {
+      CL_ASSIGN_OR_RETURN(std::string leaf, store_->GetLeaf(*seen));
+      CL_ASSIGN_OR_RETURN(Record r, DecodeRecord(leaf));
+      if (r.stream_id != e.stream_id) return reused_in(r.stream_id, *seen);
+      p.results[i] = AppendResult{*seen, r.version, LeafHash(leaf), true};
+      continue;
+    }
+    uint64_t next;
+    if (auto it = local_next.find(e.stream_id); it != local_next.end()) {
+      next = it->second;
+    } else {
+      CL_ASSIGN_OR_RETURN(next, StreamLength(e.stream_id, group));
+    }
+    const std::optional<uint64_t>& want = p.requests[i].expected_version;
+    if (want.has_value() && *want != next) {
+      return absl::AbortedError(absl::StrCat(where, "stream \"", e.stream_id,
+                                             "\": expected_version ", *want,
+                                             ", but the stream's next version is ", next));
+    }
+    local_next[e.stream_id] = next + 1;
+    local_ids[e.event_id] = i;
+    is_new[i] = true;
+    planned.push_back({i, next});
+  }
+
+  // Commit the plan into the group.
+  for (const Planned& pl : planned) {
+    const Event& e = p.requests[pl.index].event;
+    const CommittedPayload& payload = p.payloads[pl.index];
+    Record r;
+    r.seq = group.tree.size();
+    r.prev_hash = group.last_leaf_hash;
+    r.commit_time_micros = group.commit_time_micros;
+    r.stream_id = e.stream_id;
+    r.version = pl.version;
+    r.event_id = e.event_id;
+    r.producer = e.producer;
+    r.event_type = e.event_type;
+    r.occurred_at_micros = e.occurred_at_micros;
+    r.subject_ids = e.subject_ids;
+    r.payload_commitment = payload.commitment;
+    CommitBatch::StoredRecord stored{r.seq, EncodeRecord(r), EncodePayload(payload.payload),
+                                     e.stream_id, pl.version, e.event_id};
+    Hash leaf_hash = LeafHash(stored.leaf);
+    group.tree.Append(leaf_hash, &group.batch.nodes);
+    group.last_leaf_hash = leaf_hash;
+    AppendResult result{r.seq, pl.version, leaf_hash, false};
+    p.results[pl.index] = result;
+    group.event_ids[e.event_id] = {e.stream_id, result};
+    group.stream_next[e.stream_id] = pl.version + 1;
+    group.batch.records.push_back(std::move(stored));
+  }
+  for (size_t i = 0; i < p.requests.size(); ++i) {
+    if (duplicate_of_local[i] >= 0) {
+      p.results[i] = p.results[duplicate_of_local[i]];
+      p.results[i].duplicate = true;
+    }
+  }
+  return absl::OkStatus();
+}
+
+bool Ledger::CheckpointDue(uint64_t size, absl::Time now) const {
+  if (size <= last_checkpoint_size_) return false;
+  return size - last_checkpoint_size_ >= options_.checkpoint_every_records ||
+         now - last_checkpoint_time_ >= options_.checkpoint_interval;
+}
+
+absl::StatusOr<std::string> Ledger::SignCheckpoint(uint64_t size, const Hash& root) const {
+  struct Checkpoint cp;
+  cp.origin = options_.origin;
+  cp.size = size;
+  cp.root = root;
+  return options_.signer->Sign(FormatCheckpointBody(cp));
+}
+
+void Ledger::CommitterLoop() {
+  for (;;) {
+    std::vector<Pending*> taken;
+    MerkleTree tree;
+    {
+      absl::MutexLock lock(&mu_);
+      auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+        return !queue_.empty() || closing_;
+      };
+      absl::Duration wait = absl::Hours(1);
+      if (tree_.size() > last_checkpoint_size_) {
+        wait = std::max(absl::ZeroDuration(),
+                        options_.checkpoint_interval - (clock_.Now() - last_checkpoint_time_));
+      }
+      mu_.AwaitWithTimeout(absl::Condition(&ready), wait);
+      if (closing_ && queue_.empty()) return;
+      size_t events = 0;
+      while (!queue_.empty() &&
+             (taken.empty() || events + queue_.front()->events() <= options_.max_group_events)) {
+        events += queue_.front()->events();
+        taken.push_back(queue_.front());
+        queue_.pop_front();
+      }
+      tree = tree_;
+    }
+
+    absl::Time now = clock_.Now();
+    Group group;
+    group.tree = std::move(tree);
+    group.last_leaf_hash = last_leaf_hash_;
+    group.commit_time_micros = absl::ToUnixMicros(now);
+    bool force = false;
+    for (Pending* p : taken) {
+      if (p->force_checkpoint) {
+        force = true;
+        continue;
+      }
+      p->status = Sequence(*p, group);
+    }
+    uint64_t size = group.tree.size();
+    absl::Status status;
+    bool checkpoint = size > last_checkpoint_size_ && (force || CheckpointDue(size, now));
+    if (checkpoint) {
+      absl::StatusOr<std::string> note = SignCheckpoint(size, group.tree.Root());
+      if (note.ok()) {
+        group.batch.checkpoints.emplace_back(size, *std::move(note));
+      } else {
+        status = note.status();
+      }
+    }
+    if (status.ok() && (!group.batch.records.empty() || !group.batch.checkpoints.empty())) {
+      group.batch.new_size = size;
+      status = store_->Commit(group.batch);
+    }
+    if (status.ok()) {
+      last_leaf_hash_ = group.last_leaf_hash;
+      for (auto& [stream, next] : group.stream_next) stream_lengths_[stream] = next;
+      if (checkpoint) {
+        last_checkpoint_size_ = size;
+        last_checkpoint_time_ = now;
+      }
+    }
+    std::vector<std::function<void(uint64_t)>> listeners;
+    {
+      absl::MutexLock lock(&mu_);
+      if (status.ok()) {
+        tree_ = std::move(group.tree);
+        listeners = listeners_;
+      } else {
+        // The store's state is unknown after a failed synced write: stop, and
+        // fail everything queued rather than guess.
+        failed_ = status;
+        taken.insert(taken.end(), queue_.begin(), queue_.end());
+        queue_.clear();
+      }
+      for (Pending* p : taken) {
+        if (p->status.ok() && !status.ok()) {
+          p->status = absl::UnavailableError(absl::StrCat("write failed: ", status.message()));
+        }
+        p->done = true;
+      }
+    }
+    if (status.ok() && !group.batch.records.empty()) {
+      for (auto& l : listeners) l(size);
+    }
+  }
+}
+
+}  // namespace caseledger

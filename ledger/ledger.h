@@ -1,0 +1,164 @@
+// The ledger: sequencing, hashing and group commit over a LogStore.
+//
+//   auto ledger = Ledger::Open(options, std::move(store));
+//   absl::StatusOr<AppendResult> r = (*ledger)->Append({event});
+//
+// Every append is acknowledged only after the group commit holding it is
+// durable. Concurrent appenders are batched: one committer thread takes all
+// waiting requests, sequences them, and writes them in one synced WriteBatch
+// together with their Merkle nodes and, when due, a signed checkpoint.
+#ifndef CASELEDGER_LEDGER_LEDGER_H_
+#define CASELEDGER_LEDGER_LEDGER_H_
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "ledger/checkpoint.h"
+#include "ledger/clock.h"
+#include "ledger/hash.h"
+#include "ledger/log_store.h"
+#include "ledger/merkle_tree.h"
+#include "ledger/record.h"
+
+namespace caseledger {
+
+struct AppendRequest {
+  Event event;
+  // When set, the version the new record must get (the stream's current
+  // length). A mismatch is ABORTED. Ignored for a duplicate event id.
+  std::optional<uint64_t> expected_version;
+};
+
+struct AppendResult {
+  uint64_t seq = 0;
+  uint64_t version = 0;
+  Hash leaf_hash{};
+  // True when the event id was appended before; the fields above are then the
+  // original record's and nothing was appended.
+  bool duplicate = false;
+};
+
+// A stored record with its leaf bytes and decoded form.
+struct RecordView {
+  std::string leaf;
+  Record record;
+  Hash leaf_hash{};
+  std::string payload;  // EncodePayload bytes
+};
+
+struct LedgerOptions {
+  // The checkpoint origin line, e.g. "caseledger.example/log".
+  std::string origin = "caseledger/log";
+  // Borrowed; must outlive the Ledger. Null means Clock::Real().
+  const Clock* clock = nullptr;
+  // Borrowed; must outlive the Ledger. Signs checkpoints.
+  const NoteSigner* signer = nullptr;
+  // A checkpoint is signed when this many records arrived since the last one,
+  // or when `checkpoint_interval` passed with at least one new record.
+  uint64_t checkpoint_every_records = 100000;
+  absl::Duration checkpoint_interval = absl::Seconds(5);
+  // At most this many events per group commit.
+  size_t max_group_events = 8192;
+  // At most this many events in one AppendBatch call.
+  size_t max_batch_events = 10000;
+  // Optional: salts for payload commitments (tests pin them).
+  SaltSource salt_source;
+};
+
+// Thread-safe: every method may be called from any thread.
+class Ledger {
+ public:
+  // Takes ownership of `store`. Reads the tree state (O(log n) reads; no
+  // replay) and checks it against the latest checkpoint: DATA_LOSS if they
+  // disagree. INVALID_ARGUMENT when options are unusable.
+  static absl::StatusOr<std::unique_ptr<Ledger>> Open(LedgerOptions options,
+                                                      std::unique_ptr<LogStore> store);
+  // Finishes queued appends, then stops the committer.
+  ~Ledger();
+  Ledger(const Ledger&) = delete;
+  Ledger& operator=(const Ledger&) = delete;
+
+  // Appends one event and returns once it is durable. INVALID_ARGUMENT naming
+  // the field for a bad event; ABORTED for an expected_version mismatch;
+  // ALREADY_EXISTS for an event id reused in another stream; UNAVAILABLE after
+  // Close or a failed write.
+  absl::StatusOr<AppendResult> Append(AppendRequest request);
+  // All or nothing: either every event is stored (or was a duplicate), or none
+  // is and the first failure is returned with its index in the message.
+  absl::StatusOr<std::vector<AppendResult>> AppendBatch(std::vector<AppendRequest> requests);
+
+  // Signs and stores a checkpoint of the current tree if none covers it yet;
+  // returns the newest checkpoint. FAILED_PRECONDITION for an empty tree.
+  absl::StatusOr<StoredCheckpoint> Checkpoint();
+
+  // Committed state.
+  uint64_t Size() const;
+  Hash Root() const;
+  absl::StatusOr<Hash> RootAt(uint64_t size) const;
+  absl::StatusOr<RecordView> Read(uint64_t seq) const;
+  absl::StatusOr<std::vector<Hash>> InclusionProof(uint64_t seq, uint64_t tree_size) const;
+  absl::StatusOr<std::vector<Hash>> ConsistencyProof(uint64_t from_size, uint64_t to_size) const;
+
+  // Called on the committer thread after each durable commit with the new
+  // size. Must not block for long and must not call Append.
+  void AddCommitListener(std::function<void(uint64_t new_size)> listener);
+
+  // Stops accepting appends (UNAVAILABLE), finishes the queued ones, joins
+  // the committer. Idempotent.
+  void Close();
+
+  const LogStore& store() const { return *store_; }
+  const LedgerOptions& options() const { return options_; }
+
+ private:
+  struct Pending;
+  struct Group;
+
+  Ledger(LedgerOptions options, std::unique_ptr<LogStore> store);
+  absl::Status Recover();
+  absl::Status Submit(Pending* pending);
+  void CommitterLoop();
+  // Sequences `pending` into `group` or fails it; never both.
+  absl::Status Sequence(Pending& pending, Group& group);
+  absl::StatusOr<AppendResult> ResultOf(uint64_t seq) const;
+  absl::StatusOr<uint64_t> StreamLength(const std::string& stream_id, const Group& group);
+  bool CheckpointDue(uint64_t size, absl::Time now) const;
+  absl::StatusOr<std::string> SignCheckpoint(uint64_t size, const Hash& root) const;
+
+  const LedgerOptions options_;
+  const Clock& clock_;
+  std::unique_ptr<LogStore> store_;
+
+  mutable absl::Mutex mu_;
+  std::deque<Pending*> queue_ ABSL_GUARDED_BY(mu_);
+  bool closing_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status failed_ ABSL_GUARDED_BY(mu_);  // sticky after a failed write
+  // Committed state, published by the committer.
+  MerkleTree tree_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::function<void(uint64_t)>> listeners_ ABSL_GUARDED_BY(mu_);
+
+  // Owned by the committer thread.
+  Hash last_leaf_hash_{};
+  uint64_t last_checkpoint_size_ = 0;
+  absl::Time last_checkpoint_time_;
+  // Stream lengths seen so far; a cache over the store, cleared when large.
+  absl::flat_hash_map<std::string, uint64_t> stream_lengths_;
+
+  std::thread committer_;
+};
+
+}  // namespace caseledger
+
+#endif  // CASELEDGER_LEDGER_LEDGER_H_

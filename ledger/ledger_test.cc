@@ -1,0 +1,279 @@
+#include "ledger/ledger.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <set>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/match.h"
+#include "ledger/merkle_verify.h"
+#include "tests/test_util.h"
+
+namespace caseledger {
+namespace {
+
+using ::caseledger::testing::NewTempDir;
+using ::caseledger::testing::OpenTestLedger;
+using ::caseledger::testing::TestEvent;
+using ::caseledger::testing::TestLedger;
+
+std::string Msg(const absl::Status& s) { return std::string(s.message()); }
+
+TEST(LedgerTest, AppendsAreSequencedAndChained) {
+  auto t = OpenTestLedger(NewTempDir("ledger"));
+  ASSERT_TRUE(t.ok()) << t.status();
+  Ledger& l = *t->ledger;
+  for (int i = 0; i < 5; ++i) {
+    auto r = l.Append({TestEvent(absl::StrCat("e", i), i % 2 ? "case-a" : "case-b")});
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->seq, static_cast<uint64_t>(i));
+    EXPECT_EQ(r->version, static_cast<uint64_t>(i / 2));
+    EXPECT_FALSE(r->duplicate);
+  }
+  EXPECT_EQ(l.Size(), 5u);
+  auto r3 = l.Read(3);
+  auto r4 = l.Read(4);
+  ASSERT_TRUE(r3.ok() && r4.ok());
+  EXPECT_EQ(r4->record.prev_hash, r3->leaf_hash);
+  EXPECT_EQ(r4->record.stream_id, "case-b");
+  EXPECT_EQ(r4->record.version, 2u);
+  EXPECT_EQ(l.Read(5).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST(LedgerTest, DuplicateEventIdReturnsOriginalAndAppendsNothing) {
+  auto t = OpenTestLedger(NewTempDir("ledger"));
+  ASSERT_TRUE(t.ok()) << t.status();
+  auto first = (*t)->Append({TestEvent("evt-1", "case-1")});
+  ASSERT_TRUE(first.ok());
+  ASSERT_TRUE((*t)->Append({TestEvent("evt-2", "case-1")}).ok());
+  auto retry = (*t)->Append({TestEvent("evt-1", "case-1")});
+  ASSERT_TRUE(retry.ok()) << retry.status();
+  EXPECT_TRUE(retry->duplicate);
+  EXPECT_EQ(retry->seq, first->seq);
+  EXPECT_EQ(retry->leaf_hash, first->leaf_hash);
+  EXPECT_EQ((*t)->Size(), 2u);
+
+  auto other_stream = (*t)->Append({TestEvent("evt-1", "case-9")});
+  EXPECT_EQ(other_stream.status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(Msg(other_stream.status()),
+            "event_id \"evt-1\" was already used in stream \"case-1\" at seq 0");
+  EXPECT_EQ((*t)->Size(), 2u);
+}
+
+TEST(LedgerTest, ExpectedVersionConflictIsAbortedAndStoresNothing) {
+  auto t = OpenTestLedger(NewTempDir("ledger"));
+  ASSERT_TRUE(t.ok()) << t.status();
+  ASSERT_TRUE((*t)->Append({TestEvent("a", "case-1"), 0}).ok());
+  ASSERT_TRUE((*t)->Append({TestEvent("b", "case-1"), 1}).ok());
+  auto stale = (*t)->Append({TestEvent("c", "case-1"), 1});
+  EXPECT_EQ(stale.status().code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(Msg(stale.status()),
+            "stream \"case-1\": expected_version 1, but the stream's next version is 2");
+  EXPECT_EQ((*t)->Size(), 2u);
+  // A retry of an acknowledged event succeeds even with a now-stale version.
+  auto retry = (*t)->Append({TestEvent("a", "case-1"), 0});
+  ASSERT_TRUE(retry.ok()) << retry.status();
+  EXPECT_TRUE(retry->duplicate);
+}
+
+TEST(LedgerTest, BatchIsAllOrNothing) {
+  auto t = OpenTestLedger(NewTempDir("ledger"));
+  ASSERT_TRUE(t.ok()) << t.status();
+  ASSERT_TRUE((*t)->Append({TestEvent("a", "case-1")}).ok());
+  std::vector<AppendRequest> batch = {{TestEvent("b", "case-1")},
+                                      {TestEvent("c", "case-2")},
+                                      {TestEvent("d", "case-1"), 5}};
+  auto r = (*t)->AppendBatch(batch);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(Msg(r.status()), "requests[2]: stream \"case-1\": expected_version 5, but the "
+                             "stream's next version is 2");
+  EXPECT_EQ((*t)->Size(), 1u);
+
+  batch[2].expected_version = 2;
+  r = (*t)->AppendBatch(batch);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->size(), 3u);
+  EXPECT_EQ((*r)[2].version, 2u);
+  EXPECT_EQ((*t)->Size(), 4u);
+
+  std::vector<AppendRequest> bad = {{TestEvent("x", "case-3")}, {TestEvent("", "case-3")}};
+  r = (*t)->AppendBatch(bad);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Msg(r.status()), "requests[1]: event_id: must not be empty");
+  EXPECT_EQ((*t)->Size(), 4u);
+  EXPECT_EQ((*t)->AppendBatch({}).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(LedgerTest, DuplicateWithinOneBatch) {
+  auto t = OpenTestLedger(NewTempDir("ledger"));
+  ASSERT_TRUE(t.ok()) << t.status();
+  auto r = (*t)->AppendBatch({{TestEvent("a", "s")}, {TestEvent("a", "s")}});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_FALSE((*r)[0].duplicate);
+  EXPECT_TRUE((*r)[1].duplicate);
+  EXPECT_EQ((*r)[1].seq, (*r)[0].seq);
+  EXPECT_EQ((*t)->Size(), 1u);
+}
+
+TEST(LedgerTest, ConcurrentAppendersGetUniqueDenseSeqsAndIdempotency) {
+  auto t = OpenTestLedger(NewTempDir("ledger"));
+  ASSERT_TRUE(t.ok()) << t.status();
+  constexpr int kThreads = 8, kPerThread = 200;
+  std::vector<std::vector<AppendResult>> results(kThreads);
+  std::atomic<int> conflicts{0};
+  std::vector<std::thread> threads;
+  for (int w = 0; w < kThreads; ++w) {
+    threads.emplace_back([&, w] {
+      for (int i = 0; i < kPerThread; ++i) {
+        // Every event is sent twice, by two different threads: exactly one
+        // append, and both see the same seq.
+        std::string id = absl::StrCat("evt-", (w / 2) * kPerThread + i);
+        auto r = (*t)->Append({TestEvent(id, absl::StrCat("case-", i % 7))});
+        ASSERT_TRUE(r.ok()) << r.status();
+        results[w].push_back(*r);
+        // All threads race on one stream with expected versions.
+        auto c = (*t)->Append({TestEvent(absl::StrCat("race-", w, "-", i), "contended"),
+                               static_cast<uint64_t>(i)});
+        if (c.status().code() == absl::StatusCode::kAborted) ++conflicts;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  std::set<uint64_t> seqs;
+  for (int w = 0; w < kThreads; w += 2) {
+    for (int i = 0; i < kPerThread; ++i) {
+      EXPECT_EQ(results[w][i].seq, results[w + 1][i].seq);
+      EXPECT_NE(results[w][i].duplicate, results[w + 1][i].duplicate);
+      seqs.insert(results[w][i].seq);
+    }
+  }
+  uint64_t unique_events = kThreads / 2 * kPerThread;
+  EXPECT_EQ(seqs.size(), unique_events);
+  // The contended stream accepted exactly one append per expected version.
+  uint64_t contended = (*t)->Size() - unique_events;
+  EXPECT_EQ(contended + conflicts.load(), static_cast<uint64_t>(kThreads * kPerThread));
+  EXPECT_GE(contended, static_cast<uint64_t>(kPerThread));
+  EXPECT_LE(contended, static_cast<uint64_t>(kPerThread) * 2 - 1);
+}
+
+TEST(LedgerTest, CheckpointIsSignedAndProofsVerify) {
+  auto t = OpenTestLedger(NewTempDir("ledger"));
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ((*t)->Checkpoint().status().code(), absl::StatusCode::kFailedPrecondition);
+  std::vector<AppendResult> appended;
+  for (int i = 0; i < 37; ++i) {
+    auto r = (*t)->Append({TestEvent(absl::StrCat("e", i), "case-1")});
+    ASSERT_TRUE(r.ok());
+    appended.push_back(*r);
+  }
+  auto cp = (*t)->Checkpoint();
+  ASSERT_TRUE(cp.ok()) << cp.status();
+  EXPECT_EQ(cp->size, 37u);
+  NoteVerifier verifier = testing::TestNoteVerifier();
+  auto opened = OpenCheckpoint(cp->note, verifier, testing::kTestOrigin);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  EXPECT_EQ(opened->root, (*t)->Root());
+
+  for (uint64_t seq : {0, 17, 36}) {
+    auto proof = (*t)->InclusionProof(seq, 37);
+    ASSERT_TRUE(proof.ok()) << proof.status();
+    EXPECT_EQ(VerifyInclusion(appended[seq].leaf_hash, seq, 37, *proof, opened->root),
+              absl::OkStatus());
+  }
+  for (int i = 37; i < 50; ++i) ASSERT_TRUE((*t)->Append({TestEvent(absl::StrCat("e", i), "c")}).ok());
+  auto cp2 = (*t)->Checkpoint();
+  ASSERT_TRUE(cp2.ok());
+  auto opened2 = OpenCheckpoint(cp2->note, verifier, testing::kTestOrigin);
+  ASSERT_TRUE(opened2.ok());
+  auto consistency = (*t)->ConsistencyProof(37, 50);
+  ASSERT_TRUE(consistency.ok());
+  EXPECT_EQ(VerifyConsistency(37, 50, *consistency, opened->root, opened2->root),
+            absl::OkStatus());
+  // A second Checkpoint with nothing new returns the same note.
+  auto again = (*t)->Checkpoint();
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->note, cp2->note);
+
+  auto beyond = (*t)->InclusionProof(3, 51);
+  EXPECT_EQ(beyond.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Msg(beyond.status()), "tree_size: got 51, want at most the tree size 50");
+}
+
+TEST(LedgerTest, CheckpointsAreSignedEveryNRecords) {
+  LedgerOptions options;
+  options.checkpoint_every_records = 10;
+  auto t = OpenTestLedger(NewTempDir("ledger"), options);
+  ASSERT_TRUE(t.ok()) << t.status();
+  for (int i = 0; i < 25; ++i) ASSERT_TRUE((*t)->Append({TestEvent(absl::StrCat("e", i), "c")}).ok());
+  auto all = (*t)->store().Checkpoints();
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].size, 10u);
+  EXPECT_EQ((*all)[1].size, 20u);
+}
+
+TEST(LedgerTest, ReopenContinuesTheSameChain) {
+  std::string dir = NewTempDir("ledger");
+  Hash root;
+  {
+    auto t = OpenTestLedger(dir);
+    ASSERT_TRUE(t.ok()) << t.status();
+    for (int i = 0; i < 20; ++i) {
+      ASSERT_TRUE((*t)->Append({TestEvent(absl::StrCat("e", i), "case-1")}).ok());
+    }
+    ASSERT_TRUE((*t)->Checkpoint().ok());
+    root = (*t)->Root();
+  }
+  auto t = OpenTestLedger(dir);
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ((*t)->Size(), 20u);
+  EXPECT_EQ((*t)->Root(), root);
+  auto dup = (*t)->Append({TestEvent("e3", "case-1")});
+  ASSERT_TRUE(dup.ok());
+  EXPECT_TRUE(dup->duplicate);
+  auto next = (*t)->Append({TestEvent("e20", "case-1"), 20});
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(next->seq, 20u);
+  auto r19 = (*t)->Read(19);
+  auto r20 = (*t)->Read(20);
+  ASSERT_TRUE(r19.ok() && r20.ok());
+  EXPECT_EQ(r20->record.prev_hash, r19->leaf_hash);
+}
+
+TEST(LedgerTest, RefusesToOpenWhenCheckpointDisagreesWithStoredTree) {
+  std::string dir = NewTempDir("ledger");
+  {
+    auto t = OpenTestLedger(dir);
+    ASSERT_TRUE(t.ok()) << t.status();
+    for (int i = 0; i < 8; ++i) ASSERT_TRUE((*t)->Append({TestEvent(absl::StrCat("e", i), "c")}).ok());
+    ASSERT_TRUE((*t)->Checkpoint().ok());
+  }
+  // Rewrite the stored Merkle node the root at size 8 is read from: level 3, index 0.
+  std::string key(1, '\x03');
+  key += testing::SeqKey(0);
+  ASSERT_TRUE(testing::RawPut(dir, "nodes", key, std::string(32, '\x07')).ok());
+  auto t = OpenTestLedger(dir);
+  EXPECT_EQ(t.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_TRUE(absl::StartsWith(t.status().message(), "checkpoint at size 8: root ")) << t.status();
+}
+
+TEST(LedgerTest, SecondOpenOfTheSameDirectoryIsRefused) {
+  std::string dir = NewTempDir("ledger");
+  auto first = OpenTestLedger(dir);
+  ASSERT_TRUE(first.ok());
+  auto second = OpenTestLedger(dir);
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(absl::StrContains(second.status().message(), "lock")) << second.status();
+}
+
+TEST(LedgerTest, AppendAfterCloseIsUnavailable) {
+  auto t = OpenTestLedger(NewTempDir("ledger"));
+  ASSERT_TRUE(t.ok());
+  (*t)->Close();
+  EXPECT_EQ((*t)->Append({TestEvent("a", "s")}).status().code(), absl::StatusCode::kUnavailable);
+}
+
+}  // namespace
+}  // namespace caseledger

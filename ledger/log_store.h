@@ -1,0 +1,93 @@
+// The storage behind the ledger: a small interface, so that a replicated-log
+// backend can later replace the local RocksDB one without touching hashing,
+// proofs or projections (see shared/DESIGN.md "Scale").
+#ifndef CASELEDGER_LEDGER_LOG_STORE_H_
+#define CASELEDGER_LEDGER_LOG_STORE_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "ledger/hash.h"
+#include "ledger/merkle_tree.h"
+
+namespace caseledger {
+
+// Everything one group commit writes. Applied atomically by Commit.
+struct CommitBatch {
+  struct StoredRecord {
+    uint64_t seq;
+    std::string leaf;     // EncodeRecord bytes
+    std::string payload;  // EncodePayload bytes
+    std::string stream_id;
+    uint64_t version;
+    std::string event_id;
+  };
+  std::vector<StoredRecord> records;
+  std::vector<NodeWrite> nodes;
+  // Signed checkpoints to store, by tree size.
+  std::vector<std::pair<uint64_t, std::string>> checkpoints;
+  uint64_t new_size = 0;  // tree size after this batch
+};
+
+// Where a stored checkpoint note lives.
+struct StoredCheckpoint {
+  uint64_t size = 0;
+  std::string note;
+};
+
+// Thread-safety: Commit is called by one thread at a time; every read may run
+// concurrently with it and with each other. Reads see only committed batches.
+class LogStore : public NodeReader {
+ public:
+  ~LogStore() override = default;
+
+  // Writes `batch` atomically and durably (synced) before returning OK.
+  virtual absl::Status Commit(const CommitBatch& batch) = 0;
+
+  // The tree size recorded by the last commit (0 for a new store).
+  virtual absl::StatusOr<uint64_t> Size() const = 0;
+
+  // NOT_FOUND when absent.
+  virtual absl::StatusOr<std::string> GetLeaf(uint64_t seq) const = 0;
+  virtual absl::StatusOr<std::string> GetPayload(uint64_t seq) const = 0;
+  // The seq of an event id, or nullopt.
+  virtual absl::StatusOr<std::optional<uint64_t>> FindEventId(absl::string_view event_id) const = 0;
+  // The seq of (stream, version), NOT_FOUND when absent.
+  virtual absl::StatusOr<uint64_t> FindStreamVersion(absl::string_view stream_id,
+                                                     uint64_t version) const = 0;
+  // The number of records in a stream (its next version).
+  virtual absl::StatusOr<uint64_t> StreamLength(absl::string_view stream_id) const = 0;
+
+  // Checkpoints: the newest, the one at exactly `size`, and all in size order.
+  virtual absl::StatusOr<std::optional<StoredCheckpoint>> LatestCheckpoint() const = 0;
+  virtual absl::StatusOr<StoredCheckpoint> CheckpointAt(uint64_t size) const = 0;
+  virtual absl::StatusOr<std::vector<StoredCheckpoint>> Checkpoints() const = 0;
+
+  // One stored record as the scan sees it: its raw key, and the payload and
+  // level-0 Merkle node stored under the same seq (nullopt when absent).
+  struct ScannedRecord {
+    uint64_t key_seq;
+    absl::string_view leaf;
+    std::optional<absl::string_view> payload;
+    std::optional<absl::string_view> leaf_node;
+  };
+  // Calls `fn` for stored records with key >= from, in key order, until fn
+  // returns false. Sees raw keys, so a verifier can spot gaps. The views are
+  // valid only during the call.
+  virtual absl::Status ScanRecords(uint64_t from,
+                                   const std::function<bool(const ScannedRecord&)>& fn) const = 0;
+  // Same for stream (case) records: (version, seq) pairs from `from_version`.
+  virtual absl::Status ScanStream(absl::string_view stream_id, uint64_t from_version,
+                                  const std::function<bool(uint64_t, uint64_t)>& fn) const = 0;
+};
+
+}  // namespace caseledger
+
+#endif  // CASELEDGER_LEDGER_LOG_STORE_H_

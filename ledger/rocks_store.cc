@@ -1,0 +1,283 @@
+#include "ledger/rocks_store.h"
+
+#include <rocksdb/cache.h>
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/slice_transform.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "ledger/internal/bytes.h"
+#include "ledger/internal/status_macros.h"
+
+namespace caseledger {
+namespace {
+
+using internal::DecodeU64;
+using internal::U64Key;
+
+// Column family indexes; the order of kFamilies.
+enum Family { kDefault, kRecords, kPayloads, kStreams, kNodes, kEventIds, kCheckpoints, kMeta };
+constexpr const char* kFamilies[] = {"default", "records",   "payloads",    "streams",
+                                     "nodes",   "event_ids", "checkpoints", "meta"};
+constexpr int kFamilyCount = sizeof(kFamilies) / sizeof(kFamilies[0]);
+constexpr const char kSizeKey[] = "tree_size";
+
+absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
+  if (s.ok()) return absl::OkStatus();
+  std::string msg = absl::StrCat(what, ": ", s.ToString());
+  if (s.IsNotFound()) return absl::NotFoundError(msg);
+  if (s.IsCorruption()) return absl::DataLossError(msg);
+  if (s.IsIOError() && s.ToString().find("lock") != std::string::npos) {
+    return absl::FailedPreconditionError(msg);
+  }
+  if (s.IsInvalidArgument()) return absl::FailedPreconditionError(msg);
+  return absl::InternalError(msg);
+}
+
+// Debian's abseil has its own string_view type, distinct from std::string_view.
+rocksdb::Slice ToSlice(absl::string_view s) { return rocksdb::Slice(s.data(), s.size()); }
+absl::string_view View(const rocksdb::Slice& s) { return absl::string_view(s.data(), s.size()); }
+
+std::string StreamKey(absl::string_view stream_id, uint64_t version) {
+  std::string key(stream_id);
+  key.push_back('\0');  // ids hold no control bytes, so this ends the id
+  key += U64Key(version);
+  return key;
+}
+
+std::string NodeKey(uint32_t level, uint64_t index) {
+  std::string key(1, static_cast<char>(level));
+  key += U64Key(index);
+  return key;
+}
+
+class RocksStore : public LogStore {
+ public:
+  RocksStore(std::unique_ptr<rocksdb::DB> db, std::vector<rocksdb::ColumnFamilyHandle*> handles)
+      : db_(std::move(db)), handles_(std::move(handles)) {}
+
+  ~RocksStore() override {
+    for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h);
+    db_->Close();
+  }
+
+  absl::Status Commit(const CommitBatch& batch) override {
+    rocksdb::WriteBatch wb;
+    for (const auto& r : batch.records) {
+      std::string seq = U64Key(r.seq);
+      wb.Put(cf(kRecords), seq, r.leaf);
+      wb.Put(cf(kPayloads), seq, r.payload);
+      wb.Put(cf(kStreams), StreamKey(r.stream_id, r.version), seq);
+      wb.Put(cf(kEventIds), r.event_id, seq);
+    }
+    for (const NodeWrite& n : batch.nodes) {
+      wb.Put(cf(kNodes), NodeKey(n.level, n.index), ToSlice(AsBytes(n.hash)));
+    }
+    for (const auto& [size, note] : batch.checkpoints) {
+      wb.Put(cf(kCheckpoints), U64Key(size), note);
+    }
+    wb.Put(cf(kMeta), kSizeKey, U64Key(batch.new_size));
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    return FromRocks(db_->Write(wo, &wb), "commit");
+  }
+
+  absl::StatusOr<uint64_t> Size() const override {
+    std::string v;
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kMeta), kSizeKey, &v);
+    if (s.IsNotFound()) return 0;
+    CL_RETURN_IF_ERROR(FromRocks(s, "read tree size"));
+    if (v.size() != 8) return absl::DataLossError("meta tree_size: not 8 bytes");
+    return DecodeU64(v);
+  }
+
+  absl::StatusOr<std::string> GetLeaf(uint64_t seq) const override {
+    return Get(kRecords, U64Key(seq), absl::StrCat("record ", seq));
+  }
+
+  absl::StatusOr<std::string> GetPayload(uint64_t seq) const override {
+    return Get(kPayloads, U64Key(seq), absl::StrCat("payload ", seq));
+  }
+
+  absl::StatusOr<std::optional<uint64_t>> FindEventId(absl::string_view event_id) const override {
+    std::string v;
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kEventIds), ToSlice(event_id), &v);
+    if (s.IsNotFound()) return std::optional<uint64_t>();
+    CL_RETURN_IF_ERROR(FromRocks(s, "event id index"));
+    return std::optional<uint64_t>(DecodeU64(v));
+  }
+
+  absl::StatusOr<uint64_t> FindStreamVersion(absl::string_view stream_id,
+                                             uint64_t version) const override {
+    CL_ASSIGN_OR_RETURN(std::string v, Get(kStreams, StreamKey(stream_id, version),
+                                           absl::StrCat("stream ", stream_id, " version ",
+                                                        version)));
+    return DecodeU64(v);
+  }
+
+  absl::StatusOr<uint64_t> StreamLength(absl::string_view stream_id) const override {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kStreams)));
+    std::string prefix(stream_id);
+    prefix.push_back('\0');
+    it->SeekForPrev(prefix + std::string(8, '\xff'));
+    CL_RETURN_IF_ERROR(FromRocks(it->status(), "stream index"));
+    if (!it->Valid() || !it->key().starts_with(prefix) || it->key().size() != prefix.size() + 8) {
+      return 0;
+    }
+    return DecodeU64(absl::string_view(it->key().data() + prefix.size(), 8)) + 1;
+  }
+
+  absl::StatusOr<Hash> GetNode(uint32_t level, uint64_t index) const override {
+    CL_ASSIGN_OR_RETURN(std::string v, Get(kNodes, NodeKey(level, index),
+                                           absl::StrCat("merkle node (", level, ", ", index, ")")));
+    auto h = HashFromBytes(v);
+    if (!h.ok()) {
+      return absl::DataLossError(absl::StrCat("merkle node (", level, ", ", index, "): ",
+                                              h.status().message()));
+    }
+    return *h;
+  }
+
+  absl::StatusOr<std::optional<StoredCheckpoint>> LatestCheckpoint() const override {
+    std::unique_ptr<rocksdb::Iterator> it(
+        db_->NewIterator(rocksdb::ReadOptions(), cf(kCheckpoints)));
+    it->SeekToLast();
+    CL_RETURN_IF_ERROR(FromRocks(it->status(), "checkpoints"));
+    if (!it->Valid()) return std::optional<StoredCheckpoint>();
+    return std::optional<StoredCheckpoint>(
+        StoredCheckpoint{DecodeU64(View(it->key())), it->value().ToString()});
+  }
+
+  absl::StatusOr<StoredCheckpoint> CheckpointAt(uint64_t size) const override {
+    CL_ASSIGN_OR_RETURN(std::string note, Get(kCheckpoints, U64Key(size),
+                                              absl::StrCat("checkpoint at size ", size)));
+    return StoredCheckpoint{size, std::move(note)};
+  }
+
+  absl::StatusOr<std::vector<StoredCheckpoint>> Checkpoints() const override {
+    std::vector<StoredCheckpoint> out;
+    std::unique_ptr<rocksdb::Iterator> it(
+        db_->NewIterator(rocksdb::ReadOptions(), cf(kCheckpoints)));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      out.push_back({DecodeU64(View(it->key())), it->value().ToString()});
+    }
+    CL_RETURN_IF_ERROR(FromRocks(it->status(), "checkpoints"));
+    return out;
+  }
+
+  absl::Status ScanRecords(uint64_t from,
+                           const std::function<bool(const ScannedRecord&)>& fn) const override {
+    rocksdb::ReadOptions ro;
+    ro.readahead_size = 2 << 20;
+    ro.fill_cache = false;
+    // One snapshot for the three iterators, so they agree with each other.
+    const rocksdb::Snapshot* snapshot = db_->GetSnapshot();
+    ro.snapshot = snapshot;
+    std::unique_ptr<rocksdb::Iterator> records(db_->NewIterator(ro, cf(kRecords)));
+    std::unique_ptr<rocksdb::Iterator> payloads(db_->NewIterator(ro, cf(kPayloads)));
+    std::unique_ptr<rocksdb::Iterator> nodes(db_->NewIterator(ro, cf(kNodes)));
+    std::string start = U64Key(from);
+    payloads->Seek(start);
+    nodes->Seek(NodeKey(0, from));
+    absl::Status status;
+    for (records->Seek(start); records->Valid(); records->Next()) {
+      if (records->key().size() != 8) {
+        status = absl::DataLossError(
+            absl::StrCat("records: key of ", records->key().size(), " bytes, want 8"));
+        break;
+      }
+      rocksdb::Slice key = records->key();
+      // Advance the side iterators to this key; they may have gaps of their own.
+      while (payloads->Valid() && payloads->key().compare(key) < 0) payloads->Next();
+      std::string node_key = NodeKey(0, DecodeU64(View(key)));
+      while (nodes->Valid() && nodes->key().compare(node_key) < 0) nodes->Next();
+      ScannedRecord r{DecodeU64(View(key)), View(records->value()), std::nullopt, std::nullopt};
+      if (payloads->Valid() && payloads->key() == key) r.payload = View(payloads->value());
+      if (nodes->Valid() && nodes->key() == node_key) r.leaf_node = View(nodes->value());
+      if (!fn(r)) break;
+    }
+    if (status.ok()) status = FromRocks(records->status(), "scan records");
+    if (status.ok()) status = FromRocks(payloads->status(), "scan payloads");
+    if (status.ok()) status = FromRocks(nodes->status(), "scan nodes");
+    records.reset();
+    payloads.reset();
+    nodes.reset();
+    db_->ReleaseSnapshot(snapshot);
+    return status;
+  }
+
+  absl::Status ScanStream(absl::string_view stream_id, uint64_t from_version,
+                          const std::function<bool(uint64_t, uint64_t)>& fn) const override {
+    std::string prefix(stream_id);
+    prefix.push_back('\0');
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kStreams)));
+    for (it->Seek(StreamKey(stream_id, from_version)); it->Valid(); it->Next()) {
+      if (!it->key().starts_with(prefix) || it->key().size() != prefix.size() + 8) break;
+      uint64_t version = DecodeU64(absl::string_view(it->key().data() + prefix.size(), 8));
+      if (!fn(version, DecodeU64(View(it->value())))) break;
+    }
+    return FromRocks(it->status(), "scan stream");
+  }
+
+ private:
+  rocksdb::ColumnFamilyHandle* cf(Family f) const { return handles_[f]; }
+
+  absl::StatusOr<std::string> Get(Family f, absl::string_view key, absl::string_view what) const {
+    std::string v;
+    CL_RETURN_IF_ERROR(FromRocks(db_->Get(rocksdb::ReadOptions(), cf(f), ToSlice(key), &v), what));
+    return v;
+  }
+
+  std::unique_ptr<rocksdb::DB> db_;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // owned; freed before db_
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<LogStore>> OpenRocksStore(const RocksStoreOptions& options) {
+  rocksdb::DBOptions db_options;
+  db_options.create_if_missing = !options.read_only;
+  db_options.create_missing_column_families = !options.read_only;
+  db_options.max_background_jobs = 2;
+  db_options.paranoid_checks = true;
+  // Fail loudly on a WAL that does not replay cleanly rather than dropping
+  // synced writes; an unsynced torn tail is what kill -9 leaves and is fine.
+  db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
+
+  std::shared_ptr<rocksdb::Cache> cache = rocksdb::NewLRUCache(options.block_cache_bytes);
+  std::vector<rocksdb::ColumnFamilyDescriptor> families;
+  for (int i = 0; i < kFamilyCount; ++i) {
+    rocksdb::ColumnFamilyOptions cf;
+    cf.write_buffer_size = options.write_buffer_bytes;
+    rocksdb::BlockBasedTableOptions table;
+    table.block_cache = cache;
+    if (i == kEventIds || i == kStreams || i == kNodes) {
+      // Point lookups: a bloom filter answers "absent" without a disk read.
+      table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+    }
+    cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+    // Hashes do not compress; the rest does, cheaply.
+    cf.compression = (i == kNodes || i == kEventIds) ? rocksdb::kNoCompression
+                                                     : rocksdb::kLZ4Compression;
+    families.emplace_back(kFamilies[i], cf);
+  }
+
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s =
+      options.read_only
+          ? rocksdb::DB::OpenForReadOnly(db_options, options.path, families, &handles, &raw)
+          : rocksdb::DB::Open(db_options, options.path, families, &handles, &raw);
+  if (!s.ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("open data directory ", options.path, ": ", s.ToString()));
+  }
+  return std::unique_ptr<LogStore>(new RocksStore(std::unique_ptr<rocksdb::DB>(raw), handles));
+}
+
+}  // namespace caseledger

@@ -1,0 +1,32 @@
+// The LogStore on an embedded RocksDB data directory.
+//
+// Column families (ledger/FORMAT.md "Storage"): records, payloads, streams,
+// nodes, event_ids, checkpoints, meta. Every Commit is one WriteBatch with
+// sync = true.
+#ifndef CASELEDGER_LEDGER_ROCKS_STORE_H_
+#define CASELEDGER_LEDGER_ROCKS_STORE_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "ledger/log_store.h"
+
+namespace caseledger {
+
+struct RocksStoreOptions {
+  std::string path;  // the directory; created when missing
+  bool read_only = false;
+  // Bytes of block cache shared by all column families.
+  size_t block_cache_bytes = 128 << 20;
+  // Memtable size per column family before a flush.
+  size_t write_buffer_bytes = 64 << 20;
+};
+
+// Opens or creates a store. FAILED_PRECONDITION naming the directory when it
+// cannot be opened (e.g. another process holds its lock).
+absl::StatusOr<std::unique_ptr<LogStore>> OpenRocksStore(const RocksStoreOptions& options);
+
+}  // namespace caseledger
+
+#endif  // CASELEDGER_LEDGER_ROCKS_STORE_H_

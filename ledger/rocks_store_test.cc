@@ -1,0 +1,132 @@
+#include "ledger/rocks_store.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+
+namespace caseledger {
+namespace {
+
+std::string TempDir() {
+  static int n = 0;
+  std::string dir = absl::StrCat(std::getenv("TEST_TMPDIR"), "/store-", n++);
+  std::filesystem::remove_all(dir);
+  return dir;
+}
+
+std::unique_ptr<LogStore> Open(const std::string& dir, bool read_only = false) {
+  RocksStoreOptions o;
+  o.path = dir;
+  o.read_only = read_only;
+  auto s = OpenRocksStore(o);
+  EXPECT_TRUE(s.ok()) << s.status();
+  return s.ok() ? *std::move(s) : nullptr;
+}
+
+CommitBatch Batch(uint64_t first, int n, const std::string& stream, uint64_t first_version) {
+  CommitBatch b;
+  for (int i = 0; i < n; ++i) {
+    uint64_t seq = first + i;
+    b.records.push_back({seq, absl::StrCat("leaf-", seq), absl::StrCat("payload-", seq), stream,
+                         first_version + i, absl::StrCat("evt-", seq)});
+    b.nodes.push_back({0, seq, LeafHash(absl::StrCat("leaf-", seq))});
+  }
+  b.new_size = first + n;
+  return b;
+}
+
+TEST(RocksStoreTest, CommitThenReadEveryIndex) {
+  std::string dir = TempDir();
+  auto store = Open(dir);
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(*store->Size(), 0u);
+  EXPECT_EQ(*store->StreamLength("case-1"), 0u);
+  CommitBatch b = Batch(0, 3, "case-1", 0);
+  b.checkpoints.emplace_back(3, "note-3");
+  ASSERT_EQ(store->Commit(b), absl::OkStatus());
+  ASSERT_EQ(store->Commit(Batch(3, 2, "case-10", 0)), absl::OkStatus());
+
+  EXPECT_EQ(*store->Size(), 5u);
+  EXPECT_EQ(*store->GetLeaf(4), "leaf-4");
+  EXPECT_EQ(*store->GetPayload(1), "payload-1");
+  EXPECT_EQ(store->GetLeaf(5).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(**store->FindEventId("evt-2"), 2u);
+  EXPECT_FALSE(store->FindEventId("evt-9")->has_value());
+  EXPECT_EQ(*store->FindStreamVersion("case-10", 1), 4u);
+  // "case-1" is a prefix of "case-10": the separator keeps them apart.
+  EXPECT_EQ(*store->StreamLength("case-1"), 3u);
+  EXPECT_EQ(*store->StreamLength("case-10"), 2u);
+  EXPECT_EQ(*store->StreamLength("case"), 0u);
+  EXPECT_EQ(*store->GetNode(0, 3), LeafHash("leaf-3"));
+  EXPECT_EQ(store->GetNode(1, 0).status().code(), absl::StatusCode::kNotFound);
+
+  auto latest = store->LatestCheckpoint();
+  ASSERT_TRUE(latest.ok() && latest->has_value());
+  EXPECT_EQ((*latest)->size, 3u);
+  EXPECT_EQ((*latest)->note, "note-3");
+  EXPECT_EQ(store->CheckpointAt(4).status().code(), absl::StatusCode::kNotFound);
+
+  std::vector<std::pair<uint64_t, uint64_t>> versions;
+  ASSERT_EQ(store->ScanStream("case-1", 1,
+                              [&](uint64_t v, uint64_t seq) {
+                                versions.emplace_back(v, seq);
+                                return true;
+                              }),
+            absl::OkStatus());
+  EXPECT_EQ(versions, (std::vector<std::pair<uint64_t, uint64_t>>{{1, 1}, {2, 2}}));
+}
+
+TEST(RocksStoreTest, ScanRecordsPairsPayloadsAndNodesBySeq) {
+  std::string dir = TempDir();
+  auto store = Open(dir);
+  ASSERT_NE(store, nullptr);
+  CommitBatch b = Batch(0, 4, "s", 0);
+  b.records[2].payload.clear();
+  ASSERT_EQ(store->Commit(b), absl::OkStatus());
+  std::vector<uint64_t> keys;
+  ASSERT_EQ(store->ScanRecords(1,
+                               [&](const LogStore::ScannedRecord& r) {
+                                 keys.push_back(r.key_seq);
+                                 EXPECT_EQ(std::string(r.leaf), absl::StrCat("leaf-", r.key_seq));
+                                 EXPECT_TRUE(r.payload.has_value());
+                                 EXPECT_TRUE(r.leaf_node.has_value());
+                                 return r.key_seq < 2;  // stop after seq 2
+                               }),
+            absl::OkStatus());
+  EXPECT_EQ(keys, (std::vector<uint64_t>{1, 2}));
+}
+
+TEST(RocksStoreTest, SurvivesReopenAndRefusesASecondWriter) {
+  std::string dir = TempDir();
+  {
+    auto store = Open(dir);
+    ASSERT_NE(store, nullptr);
+    ASSERT_EQ(store->Commit(Batch(0, 2, "s", 0)), absl::OkStatus());
+    RocksStoreOptions o;
+    o.path = dir;
+    auto second = OpenRocksStore(o);
+    EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_TRUE(absl::StrContains(second.status().message(), dir)) << second.status();
+  }
+  auto store = Open(dir, /*read_only=*/true);
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(*store->Size(), 2u);
+  EXPECT_EQ(*store->GetLeaf(1), "leaf-1");
+}
+
+TEST(RocksStoreTest, ReadOnlyOpenOfMissingDirectoryFails) {
+  RocksStoreOptions o;
+  o.path = TempDir();
+  o.read_only = true;
+  auto s = OpenRocksStore(o);
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(absl::StartsWith(s.status().message(), "open data directory " + o.path))
+      << s.status();
+}
+
+}  // namespace
+}  // namespace caseledger

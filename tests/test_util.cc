@@ -1,0 +1,133 @@
+#include "tests/test_util.h"
+
+#include <rocksdb/db.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "ledger/internal/bytes.h"
+#include "ledger/rocks_store.h"
+#include "ledger/signer.h"
+
+namespace caseledger::testing {
+
+std::string NewTempDir(const std::string& name) {
+  static std::atomic<int> counter{0};
+  const char* base = std::getenv("TEST_TMPDIR");
+  std::string dir = absl::StrCat(base != nullptr ? base : "/tmp", "/", name, "-", getpid(), "-",
+                                 counter++);
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+Event TestEvent(const std::string& event_id, const std::string& stream_id,
+                size_t payload_bytes) {
+  Event e;
+  e.event_id = event_id;
+  e.stream_id = stream_id;
+  e.producer = "test-producer";
+  e.event_type = "record_entry_written";
+  e.occurred_at_micros = 1767225600000000;
+  e.subject_ids = {"client-" + stream_id};
+  e.fields = {{"note", std::string(payload_bytes, 'n'), 0}};
+  return e;
+}
+
+NoteSigner TestNoteSigner() {
+  auto signer = Ed25519Signer::FromSeed(std::string(32, '\x42'));
+  if (!signer.ok()) std::abort();
+  auto note = NoteSigner::New("caseledger.test", std::move(*signer));
+  if (!note.ok()) std::abort();
+  return *std::move(note);
+}
+
+NoteVerifier TestNoteVerifier() {
+  auto v = NoteVerifier::FromVerifierKey(TestNoteSigner().VerifierKey());
+  if (!v.ok()) std::abort();
+  return *std::move(v);
+}
+
+absl::StatusOr<TestLedger> OpenTestLedger(const std::string& dir, LedgerOptions options) {
+  TestLedger t;
+  t.signer = std::make_unique<NoteSigner>(TestNoteSigner());
+  options.origin = kTestOrigin;
+  options.signer = t.signer.get();
+  RocksStoreOptions store_options;
+  store_options.path = dir;
+  store_options.block_cache_bytes = 8 << 20;
+  store_options.write_buffer_bytes = 4 << 20;
+  auto store = OpenRocksStore(store_options);
+  if (!store.ok()) return store.status();
+  auto ledger = Ledger::Open(std::move(options), *std::move(store));
+  if (!ledger.ok()) return ledger.status();
+  t.ledger = *std::move(ledger);
+  return t;
+}
+
+namespace {
+
+// Opens `dir` with every column family it has; calls fn(db, handle of family).
+template <typename Fn>
+absl::Status WithFamily(const std::string& dir, const std::string& family, Fn fn) {
+  std::vector<std::string> names;
+  rocksdb::Status s = rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), dir, &names);
+  if (!s.ok()) return absl::InternalError(s.ToString());
+  std::vector<rocksdb::ColumnFamilyDescriptor> families;
+  for (const std::string& n : names) families.emplace_back(n, rocksdb::ColumnFamilyOptions());
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* db = nullptr;
+  s = rocksdb::DB::Open(rocksdb::DBOptions(), dir, families, &handles, &db);
+  if (!s.ok()) return absl::InternalError(s.ToString());
+  absl::Status result = absl::NotFoundError("no column family " + family);
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (names[i] == family) result = fn(db, handles[i]);
+  }
+  for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
+  delete db;
+  return result;
+}
+
+absl::Status Convert(const rocksdb::Status& s) {
+  if (s.ok()) return absl::OkStatus();
+  if (s.IsNotFound()) return absl::NotFoundError(s.ToString());
+  return absl::InternalError(s.ToString());
+}
+
+}  // namespace
+
+absl::Status RawPut(const std::string& dir, const std::string& family, const std::string& key,
+                    const std::string& value) {
+  return WithFamily(dir, family, [&](rocksdb::DB* db, rocksdb::ColumnFamilyHandle* h) {
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    return Convert(db->Put(wo, h, key, value));
+  });
+}
+
+absl::Status RawDelete(const std::string& dir, const std::string& family,
+                       const std::string& key) {
+  return WithFamily(dir, family, [&](rocksdb::DB* db, rocksdb::ColumnFamilyHandle* h) {
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    return Convert(db->Delete(wo, h, key));
+  });
+}
+
+absl::StatusOr<std::string> RawGet(const std::string& dir, const std::string& family,
+                                   const std::string& key) {
+  std::string value;
+  absl::Status s = WithFamily(dir, family, [&](rocksdb::DB* db, rocksdb::ColumnFamilyHandle* h) {
+    return Convert(db->Get(rocksdb::ReadOptions(), h, key, &value));
+  });
+  if (!s.ok()) return s;
+  return value;
+}
+
+std::string SeqKey(uint64_t seq) { return internal::U64Key(seq); }
+
+}  // namespace caseledger::testing
