@@ -358,7 +358,7 @@ absl::StatusOr<std::string> Ledger::SignCheckpoint(uint64_t size, const Hash& ro
   cp.origin = options_.origin;
   cp.size = size;
   cp.root = root;
-  return options_.signer->Sign(FormatCheckpointBody(cp));
+  return caseledger::SignCheckpoint(cp, *options_.signer);
 }
 
 void Ledger::CommitterLoop() {
