@@ -14,6 +14,8 @@ struct Ledger::Pending {
   std::vector<CommittedPayload> payloads;  // prepared by the caller's thread
   bool force_checkpoint = false;
   size_t events() const { return requests.size(); }
+  // Set for asynchronous appends: called once done, then the Pending is freed.
+  AppendCallback callback;
 
   // Written by the committer, read by the caller once `done`.
   std::vector<AppendResult> results;
@@ -132,23 +134,43 @@ absl::StatusOr<AppendResult> Ledger::Append(AppendRequest request) {
   return results[0];
 }
 
-absl::StatusOr<std::vector<AppendResult>> Ledger::AppendBatch(
-    std::vector<AppendRequest> requests) {
+absl::Status Ledger::Prepare(std::vector<AppendRequest> requests, Pending* pending) const {
   if (requests.empty()) return absl::InvalidArgumentError("requests: must not be empty");
   if (requests.size() > options_.max_batch_events) {
     return absl::InvalidArgumentError(absl::StrCat("requests: got ", requests.size(),
                                                    " events, want at most ",
                                                    options_.max_batch_events));
   }
-  Pending pending;
-  pending.payloads.reserve(requests.size());
+  pending->payloads.reserve(requests.size());
   for (size_t i = 0; i < requests.size(); ++i) {
     CL_RETURN_IF_ERROR(Prefixed(ValidateEvent(requests[i].event), Where(requests, i)));
-    pending.payloads.push_back(CommitFields(requests[i].event.fields, options_.salt_source));
+    pending->payloads.push_back(CommitFields(requests[i].event.fields, options_.salt_source));
   }
-  pending.requests = std::move(requests);
+  pending->requests = std::move(requests);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<AppendResult>> Ledger::AppendBatch(
+    std::vector<AppendRequest> requests) {
+  Pending pending;
+  CL_RETURN_IF_ERROR(Prepare(std::move(requests), &pending));
   CL_RETURN_IF_ERROR(Submit(&pending));
   return std::move(pending.results);
+}
+
+void Ledger::AppendBatchAsync(std::vector<AppendRequest> requests, AppendCallback done) {
+  auto pending = std::make_unique<Pending>();
+  absl::Status s = Prepare(std::move(requests), pending.get());
+  if (s.ok()) {
+    pending->callback = std::move(done);
+    s = Enqueue(pending.get());
+    if (s.ok()) {
+      pending.release();  // the committer owns it now
+      return;
+    }
+    done = std::move(pending->callback);
+  }
+  done(s);
 }
 
 absl::StatusOr<StoredCheckpoint> Ledger::Checkpoint() {
@@ -162,7 +184,7 @@ absl::StatusOr<StoredCheckpoint> Ledger::Checkpoint() {
   return *std::move(latest);
 }
 
-absl::Status Ledger::Submit(Pending* pending) {
+absl::Status Ledger::Enqueue(Pending* pending) {
   absl::MutexLock lock(&mu_);
   if (closing_) return absl::UnavailableError("ledger is closing");
   if (!failed_.ok()) {
@@ -170,6 +192,12 @@ absl::Status Ledger::Submit(Pending* pending) {
                                                failed_.message()));
   }
   queue_.push_back(pending);
+  return absl::OkStatus();
+}
+
+absl::Status Ledger::Submit(Pending* pending) {
+  CL_RETURN_IF_ERROR(Enqueue(pending));
+  absl::MutexLock lock(&mu_);
   mu_.Await(absl::Condition(&pending->done));
   return pending->status;
 }
@@ -424,6 +452,10 @@ void Ledger::CommitterLoop() {
       }
     }
     std::vector<std::function<void(uint64_t)>> listeners;
+    // Asynchronous appends, finished after the lock is released. Synchronous
+    // ones may be destroyed by their waiter as soon as `done` is set, so they
+    // are not touched after that.
+    std::vector<std::unique_ptr<Pending>> async;
     {
       absl::MutexLock lock(&mu_);
       if (status.ok()) {
@@ -440,11 +472,22 @@ void Ledger::CommitterLoop() {
         if (p->status.ok() && !status.ok()) {
           p->status = absl::UnavailableError(absl::StrCat("write failed: ", status.message()));
         }
-        p->done = true;
+        if (p->callback) {
+          async.emplace_back(p);
+        } else {
+          p->done = true;
+        }
       }
     }
     if (status.ok() && !group.batch.records.empty()) {
       for (auto& l : listeners) l(size);
+    }
+    for (std::unique_ptr<Pending>& p : async) {
+      if (p->status.ok()) {
+        p->callback(std::move(p->results));
+      } else {
+        p->callback(p->status);
+      }
     }
   }
 }

@@ -99,6 +99,13 @@ class Ledger {
   // is and the first failure is returned with its index in the message.
   absl::StatusOr<std::vector<AppendResult>> AppendBatch(std::vector<AppendRequest> requests);
 
+  // The asynchronous form of AppendBatch: validates on the calling thread,
+  // queues, and returns at once. `done` runs exactly once, on the committer
+  // thread (or on this thread for a request refused before queueing), after
+  // the outcome is durable; it must not block for long.
+  using AppendCallback = std::function<void(absl::StatusOr<std::vector<AppendResult>>)>;
+  void AppendBatchAsync(std::vector<AppendRequest> requests, AppendCallback done);
+
   // Signs and stores a checkpoint of the current tree if none covers it yet;
   // returns the newest checkpoint. FAILED_PRECONDITION for an empty tree.
   absl::StatusOr<StoredCheckpoint> Checkpoint();
@@ -128,6 +135,11 @@ class Ledger {
 
   Ledger(LedgerOptions options, std::unique_ptr<LogStore> store);
   absl::Status Recover();
+  // Validates and commits to the payloads; fills `pending`.
+  absl::Status Prepare(std::vector<AppendRequest> requests, Pending* pending) const;
+  // Queues `pending`; it is completed (done, callback) by the committer.
+  absl::Status Enqueue(Pending* pending);
+  // Queues `pending` and waits for it.
   absl::Status Submit(Pending* pending);
   void CommitterLoop();
   // Sequences `pending` into `group` or fails it; never both.

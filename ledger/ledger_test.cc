@@ -268,6 +268,34 @@ TEST(LedgerTest, SecondOpenOfTheSameDirectoryIsRefused) {
   EXPECT_TRUE(absl::StrContains(second.status().message(), "lock")) << second.status();
 }
 
+TEST(LedgerTest, AsyncAppendsCompleteInOrderOfSubmission) {
+  auto t = OpenTestLedger(NewTempDir("ledger"));
+  ASSERT_TRUE(t.ok());
+  absl::Mutex mu;
+  std::vector<uint64_t> seqs;
+  std::vector<absl::Status> errors;
+  int done = 0;
+  for (int i = 0; i < 100; ++i) {
+    (*t)->AppendBatchAsync({{TestEvent(absl::StrCat("e", i), "s")}},
+                           [&](absl::StatusOr<std::vector<AppendResult>> r) {
+                             absl::MutexLock lock(&mu);
+                             if (r.ok()) seqs.push_back((*r)[0].seq);
+                             ++done;
+                           });
+  }
+  (*t)->AppendBatchAsync({{TestEvent("", "s")}}, [&](absl::StatusOr<std::vector<AppendResult>> r) {
+    absl::MutexLock lock(&mu);
+    errors.push_back(r.status());
+    ++done;
+  });
+  absl::MutexLock lock(&mu);
+  mu.Await(absl::Condition(+[](int* d) { return *d == 101; }, &done));
+  ASSERT_EQ(seqs.size(), 100u);
+  for (uint64_t i = 0; i < 100; ++i) EXPECT_EQ(seqs[i], i);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(Msg(errors[0]), "event_id: must not be empty");
+}
+
 TEST(LedgerTest, AppendAfterCloseIsUnavailable) {
   auto t = OpenTestLedger(NewTempDir("ledger"));
   ASSERT_TRUE(t.ok());
