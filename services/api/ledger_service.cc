@@ -1,0 +1,356 @@
+#include "services/api/ledger_service.h"
+
+#include <deque>
+#include <optional>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "ledger/internal/status_macros.h"
+#include "services/api/event_codec.h"
+#include "services/api/grpc_status.h"
+
+namespace caseledger {
+namespace {
+
+absl::Status Prefixed(const absl::Status& s, absl::string_view prefix) {
+  if (s.ok()) return s;
+  return absl::Status(s.code(), absl::StrCat(prefix, s.message()));
+}
+
+absl::StatusOr<AppendRequest> FromWire(const v1::AppendRequest& req) {
+  if (!req.has_event()) return absl::InvalidArgumentError("event: must be set");
+  CL_ASSIGN_OR_RETURN(Event event, ToLedgerEvent(req.event()));
+  AppendRequest out{std::move(event), std::nullopt};
+  if (req.has_expected_version()) out.expected_version = req.expected_version();
+  return out;
+}
+
+void ToWire(const AppendResult& r, v1::AppendResponse* out) {
+  out->set_seq(r.seq);
+  out->set_version(r.version);
+  out->set_leaf_hash(std::string(AsBytes(r.leaf_hash)));
+  out->set_duplicate(r.duplicate);
+}
+
+// The root hash in a checkpoint note's body (its third line).
+absl::StatusOr<Checkpoint> ParseNote(absl::string_view note) {
+  size_t end = note.find("\n\n");
+  if (end == absl::string_view::npos) return absl::DataLossError("stored checkpoint: no body");
+  return ParseCheckpointBody(note.substr(0, end + 1));
+}
+
+void ToWire(const StoredCheckpoint& cp, const Checkpoint& parsed, v1::Checkpoint* out) {
+  out->set_size(cp.size);
+  out->set_root_hash(std::string(AsBytes(parsed.root)));
+  out->set_note(cp.note);
+}
+
+}  // namespace
+
+LedgerServiceImpl::LedgerServiceImpl(Ledger* ledger, const NoteSigner* signer,
+                                     LedgerServiceOptions options)
+    : ledger_(ledger), signer_(signer), options_(options), committed_(ledger->Size()) {
+  ledger_->AddCommitListener([this](uint64_t size) {
+    absl::MutexLock lock(&mu_);
+    committed_ = size;
+  });
+}
+
+void LedgerServiceImpl::StopStreams() {
+  absl::MutexLock lock(&mu_);
+  stopping_ = true;
+}
+
+grpc::Status LedgerServiceImpl::Append(grpc::ServerContext*, const v1::AppendRequest* req,
+                                       v1::AppendResponse* resp) {
+  absl::StatusOr<AppendRequest> request = FromWire(*req);
+  if (!request.ok()) return ToGrpcStatus(request.status());
+  absl::StatusOr<AppendResult> result = ledger_->Append(*std::move(request));
+  if (!result.ok()) return ToGrpcStatus(result.status());
+  ToWire(*result, resp);
+  return grpc::Status::OK;
+}
+
+grpc::Status LedgerServiceImpl::AppendBatch(grpc::ServerContext*,
+                                            const v1::AppendBatchRequest* req,
+                                            v1::AppendBatchResponse* resp) {
+  if (req->requests_size() == 0) {
+    return ToGrpcStatus(absl::InvalidArgumentError("requests: must not be empty"));
+  }
+  if (static_cast<size_t>(req->requests_size()) > ledger_->options().max_batch_events) {
+    return ToGrpcStatus(absl::InvalidArgumentError(
+        absl::StrCat("requests: got ", req->requests_size(), " events, want at most ",
+                     ledger_->options().max_batch_events)));
+  }
+  std::vector<AppendRequest> requests;
+  requests.reserve(req->requests_size());
+  for (int i = 0; i < req->requests_size(); ++i) {
+    absl::StatusOr<AppendRequest> r = FromWire(req->requests(i));
+    if (!r.ok()) return ToGrpcStatus(Prefixed(r.status(), absl::StrCat("requests[", i, "].")));
+    requests.push_back(*std::move(r));
+  }
+  absl::StatusOr<std::vector<AppendResult>> results = ledger_->AppendBatch(std::move(requests));
+  if (!results.ok()) return ToGrpcStatus(results.status());
+  for (const AppendResult& r : *results) ToWire(r, resp->add_results());
+  return grpc::Status::OK;
+}
+
+grpc::Status LedgerServiceImpl::AppendStream(
+    grpc::ServerContext* ctx,
+    grpc::ServerReaderWriter<v1::AppendResponse, v1::AppendRequest>* stream) {
+  // The reader (this thread) submits appends asynchronously; a writer thread
+  // sends their outcomes in request order. The first failure ends the stream
+  // after the responses before it. The ledger's callbacks may outlive this
+  // handler, so what they touch is shared with them.
+  struct Slot {
+    bool done = false;
+    absl::StatusOr<AppendResult> result;
+  };
+  struct State {
+    absl::Mutex mu;
+    std::deque<std::shared_ptr<Slot>> slots ABSL_GUARDED_BY(mu);
+    bool reading_done ABSL_GUARDED_BY(mu) = false;
+    absl::Status failure ABSL_GUARDED_BY(mu);
+  };
+  auto state = std::make_shared<State>();
+  const size_t max_in_flight = options_.max_stream_in_flight;
+
+  std::thread writer([state, stream] {
+    for (;;) {
+      std::shared_ptr<Slot> slot;
+      {
+        absl::MutexLock lock(&state->mu);
+        auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(state->mu) {
+          return (!state->slots.empty() && state->slots.front()->done) ||
+                 (state->slots.empty() && state->reading_done);
+        };
+        state->mu.Await(absl::Condition(&ready));
+        if (state->slots.empty()) return;
+        slot = std::move(state->slots.front());
+        state->slots.pop_front();
+        if (!slot->result.ok() && state->failure.ok()) {
+          state->failure = slot->result.status();
+          state->reading_done = true;
+        }
+        // After a failure, later appends still land (they were accepted);
+        // their outcomes are not reported.
+        if (!state->failure.ok()) continue;
+      }
+      v1::AppendResponse resp;
+      ToWire(*slot->result, &resp);
+      if (!stream->Write(resp)) {
+        absl::MutexLock lock(&state->mu);
+        if (state->failure.ok()) state->failure = absl::CancelledError("client went away");
+        state->reading_done = true;
+      }
+    }
+  });
+
+  v1::AppendRequest req;
+  for (uint64_t index = 0;; ++index) {
+    {
+      absl::MutexLock lock(&state->mu);
+      auto room = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(state->mu) {
+        return state->slots.size() < max_in_flight || state->reading_done;
+      };
+      state->mu.Await(absl::Condition(&room));
+      if (state->reading_done) break;
+    }
+    if (!stream->Read(&req)) break;
+    auto slot = std::make_shared<Slot>();
+    absl::StatusOr<AppendRequest> request = FromWire(req);
+    absl::MutexLock lock(&state->mu);
+    state->slots.push_back(slot);
+    if (!request.ok()) {
+      slot->result = Prefixed(request.status(), absl::StrCat("request ", index, ": "));
+      slot->done = true;
+      break;
+    }
+    std::vector<AppendRequest> one;
+    one.push_back(*std::move(request));
+    state->mu.Unlock();
+    ledger_->AppendBatchAsync(std::move(one),
+                              [state, slot](absl::StatusOr<std::vector<AppendResult>> r) {
+                                absl::MutexLock lock(&state->mu);
+                                if (r.ok()) {
+                                  slot->result = (*r)[0];
+                                } else {
+                                  slot->result = r.status();
+                                }
+                                slot->done = true;
+                              });
+    state->mu.Lock();
+  }
+  {
+    absl::MutexLock lock(&state->mu);
+    state->reading_done = true;
+  }
+  writer.join();
+  if (ctx->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "client cancelled");
+  absl::MutexLock lock(&state->mu);
+  return ToGrpcStatus(state->failure);
+}
+
+absl::Status LedgerServiceImpl::WriteRange(grpc::ServerContext* ctx, uint64_t from, uint64_t to,
+                                           grpc::ServerWriter<v1::Record>* writer) {
+  for (uint64_t seq = from; seq < to; ++seq) {
+    if (ctx->IsCancelled()) return absl::CancelledError("client cancelled");
+    CL_ASSIGN_OR_RETURN(RecordView view, ledger_->Read(seq));
+    CL_ASSIGN_OR_RETURN(v1::Record record, ToWireRecord(view));
+    if (!writer->Write(record)) return absl::CancelledError("client went away");
+  }
+  return absl::OkStatus();
+}
+
+grpc::Status LedgerServiceImpl::ReadStream(grpc::ServerContext* ctx,
+                                           const v1::ReadStreamRequest* req,
+                                           grpc::ServerWriter<v1::Record>* writer) {
+  if (req->stream_id().empty()) {
+    return ToGrpcStatus(absl::InvalidArgumentError("stream_id: must not be empty"));
+  }
+  uint64_t version = req->from_version();
+  uint64_t left = req->limit() == 0 ? UINT64_MAX : req->limit();
+  // Chunks, so that no iterator is held while the client reads slowly.
+  while (left > 0) {
+    std::vector<uint64_t> seqs;
+    absl::Status s = ledger_->store().ScanStream(req->stream_id(), version,
+                                                 [&](uint64_t v, uint64_t seq) {
+                                                   seqs.push_back(seq);
+                                                   version = v + 1;
+                                                   return seqs.size() < 256 && seqs.size() < left;
+                                                 });
+    if (!s.ok()) return ToGrpcStatus(s);
+    if (seqs.empty()) break;
+    for (uint64_t seq : seqs) {
+      absl::Status w = WriteRange(ctx, seq, seq + 1, writer);
+      if (!w.ok()) return ToGrpcStatus(w);
+    }
+    left -= seqs.size();
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status LedgerServiceImpl::ReadLog(grpc::ServerContext* ctx, const v1::ReadLogRequest* req,
+                                        grpc::ServerWriter<v1::Record>* writer) {
+  uint64_t size = ledger_->Size();
+  if (req->from_seq() > size) {
+    return ToGrpcStatus(absl::OutOfRangeError(
+        absl::StrCat("from_seq: got ", req->from_seq(), ", the tree size is ", size)));
+  }
+  uint64_t to = size;
+  if (req->limit() > 0) to = std::min<uint64_t>(size, req->from_seq() + req->limit());
+  return ToGrpcStatus(WriteRange(ctx, req->from_seq(), to, writer));
+}
+
+grpc::Status LedgerServiceImpl::Subscribe(grpc::ServerContext* ctx,
+                                          const v1::SubscribeRequest* req,
+                                          grpc::ServerWriter<v1::Record>* writer) {
+  // Records are read from the store by seq, so catch-up and live are one
+  // loop: no gap and no duplicate at the switch. A slow subscriber only falls
+  // behind; nothing is buffered for it.
+  uint64_t next = req->from_seq();
+  for (;;) {
+    uint64_t committed;
+    {
+      absl::MutexLock lock(&mu_);
+      auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return committed_ > next || stopping_;
+      };
+      mu_.AwaitWithTimeout(absl::Condition(&ready), options_.subscribe_poll);
+      if (stopping_) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "server shutting down");
+      committed = committed_;
+    }
+    if (ctx->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "client cancelled");
+    if (committed <= next) continue;
+    // Bounded chunks keep shutdown and cancellation prompt.
+    uint64_t to = std::min(committed, next + 1024);
+    absl::Status s = WriteRange(ctx, next, to, writer);
+    if (!s.ok()) return ToGrpcStatus(s);
+    next = to;
+  }
+}
+
+grpc::Status LedgerServiceImpl::GetCheckpoint(grpc::ServerContext*,
+                                              const v1::GetCheckpointRequest* req,
+                                              v1::Checkpoint* resp) {
+  absl::StatusOr<StoredCheckpoint> cp;
+  if (req->size() == 0) {
+    absl::StatusOr<std::optional<StoredCheckpoint>> latest = ledger_->store().LatestCheckpoint();
+    if (!latest.ok()) return ToGrpcStatus(latest.status());
+    // None signed yet: sign one now (FAILED_PRECONDITION for an empty ledger).
+    cp = latest->has_value() ? absl::StatusOr<StoredCheckpoint>(**latest) : ledger_->Checkpoint();
+  } else {
+    if (req->size() > ledger_->Size()) {
+      return ToGrpcStatus(absl::InvalidArgumentError(absl::StrCat(
+          "size: got ", req->size(), ", want at most the tree size ", ledger_->Size())));
+    }
+    cp = ledger_->store().CheckpointAt(req->size());
+    if (cp.status().code() == absl::StatusCode::kNotFound) {
+      return ToGrpcStatus(absl::NotFoundError(absl::StrCat(
+          "size: no checkpoint was signed at size ", req->size(),
+          " (ask for size 0 for the latest, or a size a checkpoint was signed at)")));
+    }
+  }
+  if (!cp.ok()) return ToGrpcStatus(cp.status());
+  absl::StatusOr<Checkpoint> parsed = ParseNote(cp->note);
+  if (!parsed.ok()) return ToGrpcStatus(parsed.status());
+  ToWire(*cp, *parsed, resp);
+  return grpc::Status::OK;
+}
+
+grpc::Status LedgerServiceImpl::GetInclusionProof(grpc::ServerContext*,
+                                                  const v1::InclusionProofRequest* req,
+                                                  v1::InclusionProof* resp) {
+  if (req->seq() >= req->tree_size()) {
+    return ToGrpcStatus(absl::InvalidArgumentError(absl::StrCat(
+        "tree_size: got ", req->tree_size(), ", want more than seq ", req->seq())));
+  }
+  absl::StatusOr<std::vector<Hash>> proof = ledger_->InclusionProof(req->seq(), req->tree_size());
+  if (!proof.ok()) return ToGrpcStatus(proof.status());
+  absl::StatusOr<Hash> leaf = ledger_->store().GetNode(0, req->seq());
+  if (!leaf.ok()) return ToGrpcStatus(leaf.status());
+  resp->set_seq(req->seq());
+  resp->set_tree_size(req->tree_size());
+  resp->set_leaf_hash(std::string(AsBytes(*leaf)));
+  for (const Hash& h : *proof) resp->add_hashes(std::string(AsBytes(h)));
+  return grpc::Status::OK;
+}
+
+grpc::Status LedgerServiceImpl::GetConsistencyProof(grpc::ServerContext*,
+                                                    const v1::ConsistencyProofRequest* req,
+                                                    v1::ConsistencyProof* resp) {
+  if (req->from_size() == 0) {
+    return ToGrpcStatus(absl::InvalidArgumentError("from_size: must be at least 1"));
+  }
+  if (req->from_size() > req->to_size()) {
+    return ToGrpcStatus(absl::InvalidArgumentError(absl::StrCat(
+        "from_size: got ", req->from_size(), ", want at most to_size ", req->to_size())));
+  }
+  absl::StatusOr<std::vector<Hash>> proof =
+      ledger_->ConsistencyProof(req->from_size(), req->to_size());
+  if (!proof.ok()) return ToGrpcStatus(proof.status());
+  resp->set_from_size(req->from_size());
+  resp->set_to_size(req->to_size());
+  for (const Hash& h : *proof) resp->add_hashes(std::string(AsBytes(h)));
+  return grpc::Status::OK;
+}
+
+grpc::Status LedgerServiceImpl::GetPublicKey(grpc::ServerContext*, const v1::GetPublicKeyRequest*,
+                                             v1::PublicKey* resp) {
+  std::string vkey = signer_->VerifierKey();
+  resp->set_verifier_key(vkey);
+  resp->set_origin(ledger_->options().origin);
+  // name+keyhash+base64(0x01 || key): the raw key follows the algorithm byte.
+  std::vector<std::string> parts = absl::StrSplit(vkey, '+');
+  std::string raw;
+  if (parts.size() == 3 && absl::Base64Unescape(parts[2], &raw) && raw.size() == 33) {
+    resp->set_ed25519_public_key(raw.substr(1));
+  }
+  return grpc::Status::OK;
+}
+
+}  // namespace caseledger

@@ -1,0 +1,74 @@
+// LedgerService: thin gRPC handlers over caseledger::Ledger. Each handler
+// checks the request, calls the ledger, and converts the status once.
+#ifndef CASELEDGER_SERVICES_API_LEDGER_SERVICE_H_
+#define CASELEDGER_SERVICES_API_LEDGER_SERVICE_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "ledger/checkpoint.h"
+#include "ledger/ledger.h"
+#include "proto/ledger.grpc.pb.h"
+
+namespace caseledger {
+
+struct LedgerServiceOptions {
+  // At most this many events a producer stream may have waiting for
+  // durability before the server stops reading from it.
+  size_t max_stream_in_flight = 8192;
+  // How often a live subscriber re-checks for cancellation while idle.
+  absl::Duration subscribe_poll = absl::Milliseconds(500);
+};
+
+// Thread-safe. `ledger` and `signer` are borrowed and must outlive the service.
+class LedgerServiceImpl final : public v1::LedgerService::Service {
+ public:
+  LedgerServiceImpl(Ledger* ledger, const NoteSigner* signer,
+                    LedgerServiceOptions options = LedgerServiceOptions());
+
+  // Ends every live Subscribe so that the server can shut down.
+  void StopStreams();
+
+  grpc::Status Append(grpc::ServerContext* ctx, const v1::AppendRequest* req,
+                      v1::AppendResponse* resp) override;
+  grpc::Status AppendBatch(grpc::ServerContext* ctx, const v1::AppendBatchRequest* req,
+                           v1::AppendBatchResponse* resp) override;
+  grpc::Status AppendStream(
+      grpc::ServerContext* ctx,
+      grpc::ServerReaderWriter<v1::AppendResponse, v1::AppendRequest>* stream) override;
+  grpc::Status ReadStream(grpc::ServerContext* ctx, const v1::ReadStreamRequest* req,
+                          grpc::ServerWriter<v1::Record>* writer) override;
+  grpc::Status ReadLog(grpc::ServerContext* ctx, const v1::ReadLogRequest* req,
+                       grpc::ServerWriter<v1::Record>* writer) override;
+  grpc::Status Subscribe(grpc::ServerContext* ctx, const v1::SubscribeRequest* req,
+                         grpc::ServerWriter<v1::Record>* writer) override;
+  grpc::Status GetCheckpoint(grpc::ServerContext* ctx, const v1::GetCheckpointRequest* req,
+                             v1::Checkpoint* resp) override;
+  grpc::Status GetInclusionProof(grpc::ServerContext* ctx, const v1::InclusionProofRequest* req,
+                                 v1::InclusionProof* resp) override;
+  grpc::Status GetConsistencyProof(grpc::ServerContext* ctx,
+                                   const v1::ConsistencyProofRequest* req,
+                                   v1::ConsistencyProof* resp) override;
+  grpc::Status GetPublicKey(grpc::ServerContext* ctx, const v1::GetPublicKeyRequest* req,
+                            v1::PublicKey* resp) override;
+
+ private:
+  // Writes records [from, to) to `writer`; stops early when the client goes.
+  absl::Status WriteRange(grpc::ServerContext* ctx, uint64_t from, uint64_t to,
+                          grpc::ServerWriter<v1::Record>* writer);
+
+  Ledger* const ledger_;
+  const NoteSigner* const signer_;
+  const LedgerServiceOptions options_;
+
+  absl::Mutex mu_;
+  uint64_t committed_ ABSL_GUARDED_BY(mu_);  // tree size after the last commit
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace caseledger
+
+#endif  // CASELEDGER_SERVICES_API_LEDGER_SERVICE_H_
