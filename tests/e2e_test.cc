@@ -1,0 +1,426 @@
+// End to end: the real caseledger_server binary on a loopback port with a
+// temporary data directory, driven through the generated gRPC client.
+#include <grpcpp/grpcpp.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "ledger/checkpoint.h"
+#include "ledger/hash.h"
+#include "ledger/merkle_verify.h"
+#include "proto/ledger.grpc.pb.h"
+#include "tests/server_process.h"
+#include "tests/test_util.h"
+
+namespace caseledger {
+namespace {
+
+using testing::ServerProcess;
+
+constexpr char kServer[] = "services/api/caseledger_server";
+
+v1::Event MakeEvent(const std::string& id, const std::string& stream) {
+  v1::Event e;
+  e.set_event_id(id);
+  e.set_stream_id(stream);
+  e.add_subject_ids("client-" + stream);
+  e.set_producer("e2e");
+  e.mutable_occurred_at()->set_seconds(1767225600);
+  auto* w = e.mutable_record_entry_written();
+  w->set_entry_id("entry-" + id);
+  w->set_data_category("housing");
+  w->set_text("note " + id);
+  return e;
+}
+
+v1::AppendRequest Req(const std::string& id, const std::string& stream,
+                      std::optional<uint64_t> expected = std::nullopt) {
+  v1::AppendRequest r;
+  *r.mutable_event() = MakeEvent(id, stream);
+  if (expected) r.set_expected_version(*expected);
+  return r;
+}
+
+Hash H(const std::string& bytes) { return *HashFromBytes(bytes); }
+
+class E2ETest : public ::testing::Test {
+ protected:
+  void SetUp() override { dir_ = testing::NewTempDir("e2e"); }
+
+  void StartServer(std::vector<std::string> flags = {}) {
+    flags.push_back("--checkpoint_every_records=10");
+    flags.push_back("--checkpoint_interval=1h");
+    flags.push_back("--max_batch_events=50");
+    auto s = ServerProcess::Start(kServer, dir_, flags);
+    ASSERT_TRUE(s.ok()) << s.status();
+    server_ = *std::move(s);
+    auto channel = grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials());
+    stub_ = v1::LedgerService::NewStub(channel);
+  }
+
+  uint64_t TreeSize() {
+    grpc::ClientContext ctx;
+    v1::ReadLogRequest req;
+    req.set_from_seq(0);
+    auto reader = stub_->ReadLog(&ctx, req);
+    v1::Record r;
+    uint64_t n = 0;
+    while (reader->Read(&r)) ++n;
+    EXPECT_TRUE(reader->Finish().ok());
+    return n;
+  }
+
+  absl::StatusOr<v1::AppendResponse> Append(const v1::AppendRequest& req) {
+    grpc::ClientContext ctx;
+    v1::AppendResponse resp;
+    grpc::Status s = stub_->Append(&ctx, req, &resp);
+    if (!s.ok()) return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+    return resp;
+  }
+
+  std::string dir_;
+  std::unique_ptr<ServerProcess> server_;
+  std::unique_ptr<v1::LedgerService::Stub> stub_;
+};
+
+TEST_F(E2ETest, AppendReadSubscribeProveAndRestart) {
+  StartServer();
+  // Appends with expected versions.
+  std::vector<v1::AppendResponse> acks;
+  for (uint64_t i = 0; i < 10; ++i) {
+    auto r = Append(Req(absl::StrCat("a", i), "case-1", i));
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->seq(), i);
+    EXPECT_EQ(r->version(), i);
+    acks.push_back(*r);
+  }
+  // A retried event id returns the original result.
+  auto retry = Append(Req("a3", "case-1", 3));
+  ASSERT_TRUE(retry.ok());
+  EXPECT_TRUE(retry->duplicate());
+  EXPECT_EQ(retry->seq(), 3u);
+  EXPECT_EQ(retry->leaf_hash(), acks[3].leaf_hash());
+  // A stale expected version is refused.
+  auto stale = Append(Req("a10", "case-1", 3));
+  EXPECT_EQ(stale.status().code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(std::string(stale.status().message()),
+            "stream \"case-1\": expected_version 3, but the stream's next version is 10");
+
+  // A batch, all or nothing.
+  {
+    grpc::ClientContext ctx;
+    v1::AppendBatchRequest req;
+    for (int i = 0; i < 5; ++i) *req.add_requests() = Req(absl::StrCat("b", i), "case-2");
+    v1::AppendBatchResponse resp;
+    ASSERT_TRUE(stub_->AppendBatch(&ctx, req, &resp).ok());
+    ASSERT_EQ(resp.results_size(), 5);
+    EXPECT_EQ(resp.results(4).seq(), 14u);
+    EXPECT_EQ(resp.results(4).version(), 4u);
+  }
+
+  // ReadStream gives the case's records from a version, as sent.
+  {
+    grpc::ClientContext ctx;
+    v1::ReadStreamRequest req;
+    req.set_stream_id("case-1");
+    req.set_from_version(2);
+    auto reader = stub_->ReadStream(&ctx, req);
+    v1::Record r;
+    uint64_t want = 2;
+    while (reader->Read(&r)) {
+      EXPECT_EQ(r.version(), want);
+      EXPECT_EQ(r.event().record_entry_written().text(), absl::StrCat("note a", want));
+      ++want;
+    }
+    ASSERT_TRUE(reader->Finish().ok());
+    EXPECT_EQ(want, 10u);
+  }
+
+  // ReadLog: the chain links and the leaf hashes recompute from the bytes.
+  {
+    grpc::ClientContext ctx;
+    v1::ReadLogRequest req;
+    auto reader = stub_->ReadLog(&ctx, req);
+    v1::Record r;
+    std::string prev(32, '\0');
+    uint64_t n = 0;
+    while (reader->Read(&r)) {
+      EXPECT_EQ(r.seq(), n++);
+      EXPECT_EQ(r.prev_hash(), prev);
+      EXPECT_EQ(ToHex(LeafHash(r.leaf())), ToHex(H(r.leaf_hash())));
+      prev = r.leaf_hash();
+    }
+    ASSERT_TRUE(reader->Finish().ok());
+    EXPECT_EQ(n, 15u);
+  }
+
+  // Subscribe from seq 5: catch-up, then live while appends continue.
+  std::vector<uint64_t> seen;
+  std::thread subscriber([&] {
+    grpc::ClientContext ctx;
+    v1::SubscribeRequest req;
+    req.set_from_seq(5);
+    auto reader = stub_->Subscribe(&ctx, req);
+    v1::Record r;
+    while (seen.size() < 30 && reader->Read(&r)) seen.push_back(r.seq());
+    ctx.TryCancel();
+    reader->Finish();
+  });
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(Append(Req(absl::StrCat("c", i), "case-3")).ok());
+  subscriber.join();
+  ASSERT_EQ(seen.size(), 30u);
+  for (size_t i = 0; i < seen.size(); ++i) EXPECT_EQ(seen[i], 5 + i) << "gap or duplicate";
+
+  // Checkpoints (signed every 10 records) and proofs, checked with the
+  // project's verifier against the server's key.
+  v1::PublicKey key;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub_->GetPublicKey(&ctx, v1::GetPublicKeyRequest(), &key).ok());
+    EXPECT_EQ(key.ed25519_public_key().size(), 32u);
+  }
+  auto verifier = NoteVerifier::FromVerifierKey(key.verifier_key());
+  ASSERT_TRUE(verifier.ok()) << verifier.status();
+  auto checkpoint_at = [&](uint64_t size) {
+    grpc::ClientContext ctx;
+    v1::GetCheckpointRequest req;
+    req.set_size(size);
+    v1::Checkpoint cp;
+    grpc::Status s = stub_->GetCheckpoint(&ctx, req, &cp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    auto opened = OpenCheckpoint(cp.note(), *verifier, key.origin());
+    EXPECT_TRUE(opened.ok()) << opened.status();
+    if (!opened.ok()) return Checkpoint();
+    EXPECT_EQ(opened->size, cp.size());
+    EXPECT_EQ(std::string(AsBytes(opened->root)), cp.root_hash());
+    return *opened;
+  };
+  Checkpoint cp10 = checkpoint_at(10);
+  Checkpoint cp30 = checkpoint_at(30);
+  Checkpoint latest = checkpoint_at(0);
+  EXPECT_EQ(latest.size, 30u);
+  {
+    grpc::ClientContext ctx;
+    v1::InclusionProofRequest req;
+    req.set_seq(7);
+    req.set_tree_size(30);
+    v1::InclusionProof proof;
+    ASSERT_TRUE(stub_->GetInclusionProof(&ctx, req, &proof).ok());
+    std::vector<Hash> path;
+    for (const std::string& h : proof.hashes()) path.push_back(H(h));
+    EXPECT_EQ(proof.leaf_hash(), acks[7].leaf_hash());
+    EXPECT_EQ(VerifyInclusion(H(acks[7].leaf_hash()), 7, 30, path, cp30.root), absl::OkStatus());
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::ConsistencyProofRequest req;
+    req.set_from_size(10);
+    req.set_to_size(30);
+    v1::ConsistencyProof proof;
+    ASSERT_TRUE(stub_->GetConsistencyProof(&ctx, req, &proof).ok());
+    std::vector<Hash> path;
+    for (const std::string& h : proof.hashes()) path.push_back(H(h));
+    EXPECT_EQ(VerifyConsistency(10, 30, path, cp10.root, cp30.root), absl::OkStatus());
+  }
+
+  // A producer stream: responses in order, and the first bad request ends it
+  // with a status naming the request and the field.
+  {
+    grpc::ClientContext ctx;
+    auto stream = stub_->AppendStream(&ctx);
+    for (int i = 0; i < 50; ++i) ASSERT_TRUE(stream->Write(Req(absl::StrCat("s", i), "case-4")));
+    v1::AppendRequest bad = Req("", "case-4");
+    ASSERT_TRUE(stream->Write(bad));
+    stream->WritesDone();
+    v1::AppendResponse resp;
+    uint64_t n = 0;
+    while (stream->Read(&resp)) EXPECT_EQ(resp.version(), n++);
+    EXPECT_EQ(n, 50u);
+    grpc::Status s = stream->Finish();
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_EQ(s.error_message(), "request 50: event.event_id: must not be empty");
+  }
+  EXPECT_EQ(TreeSize(), 85u);
+
+  // SIGTERM: a clean exit; restart continues the same chain.
+  int status = server_->Stop(SIGTERM);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  StartServer();
+  EXPECT_EQ(TreeSize(), 85u);
+  auto again = Append(Req("a3", "case-1"));
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->duplicate());
+  auto next = Append(Req("a10", "case-1", 10));
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(next->seq(), 85u);
+  // Checkpoints fall on group-commit boundaries: take the newest one, which
+  // the streamed appends moved past 30.
+  Checkpoint after = checkpoint_at(0);
+  ASSERT_GT(after.size, 30u);
+  {
+    grpc::ClientContext ctx;
+    v1::ConsistencyProofRequest req;
+    req.set_from_size(30);
+    req.set_to_size(after.size);
+    v1::ConsistencyProof proof;
+    ASSERT_TRUE(stub_->GetConsistencyProof(&ctx, req, &proof).ok());
+    std::vector<Hash> path;
+    for (const std::string& h : proof.hashes()) path.push_back(H(h));
+    EXPECT_EQ(VerifyConsistency(30, after.size, path, cp30.root, after.root), absl::OkStatus());
+  }
+}
+
+struct BadCase {
+  std::string name;
+  std::function<grpc::Status(v1::LedgerService::Stub&)> call;
+  grpc::StatusCode code;
+  std::string message;
+};
+
+TEST_F(E2ETest, BadInputsGetClearErrorsAndStoreNothing) {
+  StartServer();
+  ASSERT_TRUE(Append(Req("ok-0", "case-1")).ok());
+  auto append = [](v1::AppendRequest req) {
+    return [req](v1::LedgerService::Stub& stub) {
+      grpc::ClientContext ctx;
+      v1::AppendResponse resp;
+      return stub.Append(&ctx, req, &resp);
+    };
+  };
+  v1::AppendRequest no_event;
+  v1::AppendRequest empty_id = Req("", "case-1");
+  v1::AppendRequest huge_stream = Req("x1", std::string(129, 's'));
+  v1::AppendRequest dup_subjects = Req("x2", "case-1");
+  dup_subjects.mutable_event()->add_subject_ids("client-case-1");
+  v1::AppendRequest unknown_type = Req("x3", "case-1");
+  unknown_type.mutable_event()->clear_body();
+  unknown_type.mutable_event()->MergeFromString(std::string("\x9a\x06\x00", 3));
+  v1::AppendRequest bad_enum = Req("x4", "case-1");
+  bad_enum.mutable_event()->mutable_case_opened()->set_record_class(
+      static_cast<v1::RecordClass>(7));
+  v1::AppendBatchRequest too_big;
+  for (int i = 0; i < 51; ++i) *too_big.add_requests() = Req(absl::StrCat("y", i), "case-1");
+  v1::AppendBatchRequest bad_in_batch;
+  *bad_in_batch.add_requests() = Req("z0", "case-1");
+  *bad_in_batch.add_requests() = Req("z1", "");
+
+  const std::vector<BadCase> cases = {
+      {"no event", append(no_event), grpc::StatusCode::INVALID_ARGUMENT, "event: must be set"},
+      {"empty event id", append(empty_id), grpc::StatusCode::INVALID_ARGUMENT,
+       "event.event_id: must not be empty"},
+      {"huge stream id", append(huge_stream), grpc::StatusCode::INVALID_ARGUMENT,
+       "event.stream_id: got 129 bytes, want at most 128"},
+      {"duplicate subject", append(dup_subjects), grpc::StatusCode::INVALID_ARGUMENT,
+       "event.subject_ids[1]: duplicate id \"client-case-1\""},
+      {"unknown event type", append(unknown_type), grpc::StatusCode::INVALID_ARGUMENT,
+       "event.body: unknown event type (field number 99; is the client newer than the server?)"},
+      {"unknown enum", append(bad_enum), grpc::StatusCode::INVALID_ARGUMENT,
+       "event.case_opened.record_class: unknown RecordClass value 7"},
+      {"batch over limit",
+       [&](v1::LedgerService::Stub& stub) {
+         grpc::ClientContext ctx;
+         v1::AppendBatchResponse resp;
+         return stub.AppendBatch(&ctx, too_big, &resp);
+       },
+       grpc::StatusCode::INVALID_ARGUMENT, "requests: got 51 events, want at most 50"},
+      {"bad event in batch",
+       [&](v1::LedgerService::Stub& stub) {
+         grpc::ClientContext ctx;
+         v1::AppendBatchResponse resp;
+         return stub.AppendBatch(&ctx, bad_in_batch, &resp);
+       },
+       grpc::StatusCode::INVALID_ARGUMENT, "requests[1].event.stream_id: must not be empty"},
+      {"empty batch",
+       [&](v1::LedgerService::Stub& stub) {
+         grpc::ClientContext ctx;
+         v1::AppendBatchResponse resp;
+         return stub.AppendBatch(&ctx, v1::AppendBatchRequest(), &resp);
+       },
+       grpc::StatusCode::INVALID_ARGUMENT, "requests: must not be empty"},
+      {"proof beyond the tree",
+       [](v1::LedgerService::Stub& stub) {
+         grpc::ClientContext ctx;
+         v1::InclusionProofRequest req;
+         req.set_seq(0);
+         req.set_tree_size(5);
+         v1::InclusionProof resp;
+         return stub.GetInclusionProof(&ctx, req, &resp);
+       },
+       grpc::StatusCode::INVALID_ARGUMENT, "tree_size: got 5, want at most the tree size 1"},
+      {"inclusion seq not below size",
+       [](v1::LedgerService::Stub& stub) {
+         grpc::ClientContext ctx;
+         v1::InclusionProofRequest req;
+         req.set_seq(1);
+         req.set_tree_size(1);
+         v1::InclusionProof resp;
+         return stub.GetInclusionProof(&ctx, req, &resp);
+       },
+       grpc::StatusCode::INVALID_ARGUMENT, "tree_size: got 1, want more than seq 1"},
+      {"consistency from zero",
+       [](v1::LedgerService::Stub& stub) {
+         grpc::ClientContext ctx;
+         v1::ConsistencyProofRequest req;
+         req.set_to_size(1);
+         v1::ConsistencyProof resp;
+         return stub.GetConsistencyProof(&ctx, req, &resp);
+       },
+       grpc::StatusCode::INVALID_ARGUMENT, "from_size: must be at least 1"},
+      {"consistency beyond the tree",
+       [](v1::LedgerService::Stub& stub) {
+         grpc::ClientContext ctx;
+         v1::ConsistencyProofRequest req;
+         req.set_from_size(1);
+         req.set_to_size(9);
+         v1::ConsistencyProof resp;
+         return stub.GetConsistencyProof(&ctx, req, &resp);
+       },
+       grpc::StatusCode::INVALID_ARGUMENT, "to_size: got 9, want at most the tree size 1"},
+      {"checkpoint never signed",
+       [](v1::LedgerService::Stub& stub) {
+         grpc::ClientContext ctx;
+         v1::GetCheckpointRequest req;
+         req.set_size(1);
+         v1::Checkpoint resp;
+         return stub.GetCheckpoint(&ctx, req, &resp);
+       },
+       grpc::StatusCode::NOT_FOUND,
+       "size: no checkpoint was signed at size 1 (ask for size 0 for the latest, or a size a "
+       "checkpoint was signed at)"},
+      {"read past the end",
+       [](v1::LedgerService::Stub& stub) {
+         grpc::ClientContext ctx;
+         v1::ReadLogRequest req;
+         req.set_from_seq(7);
+         auto reader = stub.ReadLog(&ctx, req);
+         v1::Record r;
+         while (reader->Read(&r)) {
+         }
+         return reader->Finish();
+       },
+       grpc::StatusCode::OUT_OF_RANGE, "from_seq: got 7, the tree size is 1"},
+      {"read stream without id",
+       [](v1::LedgerService::Stub& stub) {
+         grpc::ClientContext ctx;
+         auto reader = stub.ReadStream(&ctx, v1::ReadStreamRequest());
+         v1::Record r;
+         while (reader->Read(&r)) {
+         }
+         return reader->Finish();
+       },
+       grpc::StatusCode::INVALID_ARGUMENT, "stream_id: must not be empty"},
+  };
+  for (const BadCase& c : cases) {
+    grpc::Status s = c.call(*stub_);
+    EXPECT_EQ(s.error_code(), c.code) << c.name << ": " << s.error_message();
+    EXPECT_EQ(s.error_message(), c.message) << c.name;
+  }
+  EXPECT_EQ(TreeSize(), 1u) << "a refused request stored something";
+}
+
+}  // namespace
+}  // namespace caseledger
