@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Sets up this machine (once), builds the server and starts it on an embedded
+# RocksDB data directory (default ./data). Extra arguments go to the server:
+#   bash tools/serve.sh --listen=127.0.0.1:7171 --data_dir=/var/lib/caseledger
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash tools/setup.sh
+bazel build //services/api:caseledger_server //tools:ledgerctl
+data_dir="$PWD/data"
+for arg in "$@"; do
+  case "$arg" in --data_dir=*) data_dir="" ;; esac
+done
+exec bazel-bin/services/api/caseledger_server ${data_dir:+--data_dir="$data_dir"} "$@"
