@@ -1,0 +1,115 @@
+// Read models derived from the log. A Projector follows the ledger in seq
+// order and feeds each record to its Projections; every chunk of state
+// changes is written to the projection store together with the log position
+// it reflects, in one RocksDB write. A crash between the log and a
+// projection therefore only leaves the projection behind (it catches up on
+// restart), never inconsistent, and Rebuild() replays the log from zero.
+#ifndef CASELEDGER_SERVICES_API_PROJECTOR_H_
+#define CASELEDGER_SERVICES_API_PROJECTOR_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "ledger/ledger.h"
+#include "proto/ledger.pb.h"
+
+namespace rocksdb {
+class DB;
+}
+
+namespace caseledger {
+
+// Keys and values a projection reads and writes while applying one chunk.
+// Reads see the chunk's own earlier writes. Not thread-safe.
+class ProjectionTxn {
+ public:
+  virtual ~ProjectionTxn() = default;
+  // NOT_FOUND when absent.
+  virtual absl::StatusOr<std::string> Get(const std::string& key) = 0;
+  virtual void Put(const std::string& key, std::string value) = 0;
+};
+
+class Projection {
+ public:
+  virtual ~Projection() = default;
+  // A short stable name; it prefixes every key this projection writes.
+  virtual std::string name() const = 0;
+  // Applies one record (full view). Must be deterministic: the same records
+  // in the same order give the same writes. An error stops the projector.
+  virtual absl::Status Apply(const v1::Record& record, ProjectionTxn& txn) = 0;
+};
+
+struct ProjectorOptions {
+  std::string path;               // its own RocksDB directory
+  size_t chunk_records = 4096;    // records per write
+};
+
+// Thread-safe.
+class Projector {
+ public:
+  // Opens (or creates) the projection store. `ledger` is borrowed and must
+  // outlive the projector; projections are owned.
+  static absl::StatusOr<std::unique_ptr<Projector>> Open(
+      ProjectorOptions options, Ledger* ledger, std::vector<std::unique_ptr<Projection>> projections);
+  ~Projector();
+
+  // Starts following the ledger on a background thread.
+  void Start();
+  // Stops the thread after the current chunk.
+  void Stop();
+
+  // Applies everything the ledger holds now, on the calling thread (for
+  // tools and tests; don't mix with Start).
+  absl::Status CatchUp();
+  // Deletes all projected state and position, then CatchUp().
+  absl::Status Rebuild();
+
+  // The next seq to apply (records below it are reflected).
+  uint64_t position() const;
+  // Waits until position() >= seq or `timeout` passes; DEADLINE_EXCEEDED then.
+  absl::Status WaitFor(uint64_t seq, absl::Duration timeout) const;
+  // The first error that stopped the projector, or OK.
+  absl::Status health() const;
+
+  // Reads a projected value (what the last written chunk left). NOT_FOUND
+  // when absent.
+  absl::StatusOr<std::string> Get(const Projection& projection, const std::string& key) const;
+  // Calls fn(key without prefix, value) for keys of `projection` starting
+  // with `prefix`, in key order, until it returns false.
+  absl::Status Scan(const Projection& projection, const std::string& prefix,
+                    const std::function<bool(absl::string_view, absl::string_view)>& fn) const;
+
+ private:
+  Projector(ProjectorOptions options, Ledger* ledger,
+            std::vector<std::unique_ptr<Projection>> projections, std::unique_ptr<rocksdb::DB> db,
+            uint64_t position);
+  // Applies records [position, limit) in chunks.
+  absl::Status ApplyUpTo(uint64_t limit);
+  void Loop();
+
+  const ProjectorOptions options_;
+  Ledger* const ledger_;
+  std::vector<std::unique_ptr<Projection>> projections_;
+  std::unique_ptr<rocksdb::DB> db_;
+
+  absl::Mutex apply_mu_;  // one applier at a time
+  mutable absl::Mutex mu_;
+  uint64_t position_ ABSL_GUARDED_BY(mu_);
+  uint64_t ledger_size_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status health_ ABSL_GUARDED_BY(mu_);
+  std::thread thread_;
+};
+
+}  // namespace caseledger
+
+#endif  // CASELEDGER_SERVICES_API_PROJECTOR_H_
