@@ -1,0 +1,191 @@
+// The case-state projection: what is true of one case (one stream) after a
+// prefix of its events. ApplyEvent folds committed events into a CaseState;
+// it is deterministic (the same events in the same order give the same state
+// and the same EncodeCaseState bytes) and lenient (an event the policy would
+// refuse is still folded as well as it can be, because what the ledger
+// committed is the record). services/policy.h decides what may be appended.
+//
+// Times are kept at microsecond precision, as the ledger stores them
+// (ledger/FORMAT.md occurred_at_micros). "Unset" is absl::InfinitePast() for a
+// point in the past and absl::InfiniteFuture() for a deadline or expiry.
+#ifndef CASELEDGER_SERVICES_CASE_STATE_H_
+#define CASELEDGER_SERVICES_CASE_STATE_H_
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "google/protobuf/message.h"
+#include "google/protobuf/timestamp.pb.h"
+#include "proto/events.pb.h"
+
+namespace caseledger {
+
+enum class CaseStatus {
+  kNotOpened = 0,  // no event yet: only case_opened is allowed
+  kOpen = 1,
+  kInterrupted = 2,  // services interrupted; the case is still open
+  kClosed = 3,
+  kDisposed = 4,  // records disposed of; terminal
+};
+
+// "not opened", "open", "interrupted", "closed", "disposed".
+absl::string_view CaseStatusName(CaseStatus status);
+
+// 45 CFR 164.524(b)(2): act on an access request within 30 days, with at most
+// one 30-day extension.
+inline constexpr absl::Duration kAccessResponseTime = absl::Hours(24 * 30);
+inline constexpr absl::Duration kAccessExtension = absl::Hours(24 * 30);
+
+struct ManagerAssignment {
+  std::string manager_id;
+  std::string reason;  // "transfer: <reason>" when it came from case_transferred
+  absl::Time at = absl::InfinitePast();
+  uint64_t seq = 0;
+};
+
+struct Participant {
+  std::string participant_id;
+  v1::ParticipantRole role = v1::PARTICIPANT_ROLE_UNSPECIFIED;
+  absl::Time added_at = absl::InfinitePast();
+};
+
+struct Consent {
+  std::string consent_id;
+  std::string client_id;
+  v1::GrantorKind grantor_kind = v1::GRANTOR_KIND_UNSPECIFIED;
+  std::string grantor_id;
+  std::set<std::string> recipients;  // recipient ids or names
+  std::set<std::string> purposes;
+  std::set<std::string> data_categories;
+  absl::Time granted_at = absl::InfinitePast();
+  absl::Time starts_at = absl::InfinitePast();     // InfinitePast: from the grant
+  absl::Time expires_at = absl::InfiniteFuture();  // InfiniteFuture: no date
+  std::string expiry_event;                        // informational
+  bool revocable = false;
+  bool revoked = false;
+  absl::Time revoked_at = absl::InfiniteFuture();  // InfiniteFuture: not revoked
+  std::string revoked_by;
+  uint64_t granted_seq = 0;
+  uint64_t revoked_seq = 0;
+
+  // True when the consent has started, not expired and not been revoked at t.
+  bool ActiveAt(absl::Time t) const { return t >= starts_at && t < expires_at && t < revoked_at; }
+};
+
+struct Conflict {
+  std::string conflict_id;
+  std::string declared_by;
+  absl::Time declared_at = absl::InfinitePast();
+  bool resolved = false;
+  absl::Time resolved_at = absl::InfinitePast();
+  std::string resolution;
+};
+
+// A documentation entry: written, or a new entry that amends an earlier one.
+struct Entry {
+  std::string entry_id;
+  std::string data_category;    // an amendment inherits the original's
+  std::string amends_entry_id;  // empty unless an amendment
+  uint64_t seq = 0;
+  absl::Time written_at = absl::InfinitePast();
+};
+
+enum class AccessDecision { kPending = 0, kFulfilled = 1, kDenied = 2 };
+
+struct AccessRequest {
+  std::string request_id;
+  std::string client_id;
+  std::string requested_by;
+  absl::Time requested_at = absl::InfinitePast();
+  // requested_at + 30 days, + 30 more once extended.
+  absl::Time due_at = absl::InfiniteFuture();
+  bool extended = false;
+  std::string extension_reason;
+  AccessDecision decision = AccessDecision::kPending;
+  absl::Time decided_at = absl::InfinitePast();
+};
+
+// A disclosure the client has not yet been told about.
+struct PendingNotice {
+  std::string disclosure_id;
+  std::string client_id;
+  std::string recipient_name;
+  absl::Time disclosed_at = absl::InfinitePast();
+  // DisclosureMade.client_informed_at when given: when the client is to be told.
+  absl::Time notify_by = absl::InfiniteFuture();
+};
+
+// A plain value; copy freely. Maps are ordered so that iteration and encoding
+// are deterministic.
+struct CaseState {
+  std::string case_id;  // the stream id; empty until the first event
+  CaseStatus status = CaseStatus::kNotOpened;
+  std::string program;
+  std::string jurisdiction;
+  v1::RecordClass record_class = v1::RECORD_CLASS_UNSPECIFIED;
+  absl::Time opened_at = absl::InfinitePast();
+  absl::Time closed_at = absl::InfinitePast();  // the last closure; reset on reopening
+  absl::Time disposed_at = absl::InfinitePast();
+
+  std::string manager_id;                                // current; empty when none assigned
+  std::vector<ManagerAssignment> manager_history;        // oldest first
+  std::map<std::string, Participant> participants;       // current ones
+  std::map<std::string, Consent> consents;               // granted, revoked ones included
+  std::map<std::string, Conflict> conflicts;             // open and resolved
+  std::map<std::string, Entry> entries;                  // every entry id of the case
+  std::map<std::string, AccessRequest> access_requests;  // every request
+  std::set<std::string> disclosure_ids;                  // every disclosure
+  std::map<std::string, PendingNotice> pending_notices;  // by disclosure id
+
+  uint64_t version = 0;   // events applied
+  uint64_t last_seq = 0;  // ledger seq of the last one (meaningful when version > 0)
+  absl::Time last_occurred_at = absl::InfinitePast();
+  absl::Time last_committed_at = absl::InfinitePast();
+
+  // Consents active at t (see Consent::ActiveAt), in id order.
+  std::vector<const Consent*> ActiveConsents(absl::Time t) const;
+  // Conflicts not resolved, in id order.
+  std::vector<const Conflict*> OpenConflicts() const;
+  // Access requests without a decision, in id order.
+  std::vector<const AccessRequest*> OpenAccessRequests() const;
+};
+
+// Folds one committed event into *state. `seq` is the event's ledger seq and
+// `commit_time` when the ledger committed it.
+//   INVALID_ARGUMENT: no body, no occurred_at, or a stream_id other than the
+//     state's case_id;
+//   FAILED_PRECONDITION: seq not above state->last_seq (applied twice or out of
+//     order).
+// On error *state is unchanged.
+absl::Status ApplyEvent(const v1::Event& e, uint64_t seq, absl::Time commit_time, CaseState* state);
+
+// Deterministic bytes (services/case_state.proto CaseStateRecord).
+std::string EncodeCaseState(const CaseState& state);
+// INVALID_ARGUMENT for bytes that are not an encoded CaseState.
+absl::StatusOr<CaseState> DecodeCaseState(absl::string_view bytes);
+
+// Shared helpers for the services' domain code.
+
+// The message's deterministic serialization (map fields sorted).
+std::string DeterministicBytes(const google::protobuf::Message& m);
+// Unix microseconds; INT64_MIN / INT64_MAX stand for InfinitePast / InfiniteFuture.
+int64_t TimeToMicros(absl::Time t);
+absl::Time TimeFromMicros(int64_t micros);
+// The Timestamp truncated to microseconds, as the ledger stores it.
+absl::Time TimeFromProto(const google::protobuf::Timestamp& ts);
+// RFC 3339 in UTC to the second, e.g. "2026-03-01T00:00:00Z"; "never" and
+// "the beginning" for the infinities.
+std::string FormatUtc(absl::Time t);
+// The name of the event's body field, e.g. "disclosure_made"; "(no body)".
+std::string EventTypeName(const v1::Event& e);
+
+}  // namespace caseledger
+
+#endif  // CASELEDGER_SERVICES_CASE_STATE_H_

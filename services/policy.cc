@@ -1,0 +1,562 @@
+#include "services/policy.h"
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/algorithm/container.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/string_view.h"
+#include "google/protobuf/descriptor.h"
+#include "ledger/internal/status_macros.h"
+
+namespace caseledger {
+namespace {
+
+using google::protobuf::EnumDescriptor;
+using google::protobuf::RepeatedPtrField;
+
+std::string Q(absl::string_view s) { return absl::StrCat("\"", s, "\""); }
+
+absl::Status Invalid(absl::string_view path, absl::string_view what) {
+  return absl::InvalidArgumentError(absl::StrCat(path, ": ", what));
+}
+
+absl::Status Refused(absl::string_view message) { return absl::FailedPreconditionError(message); }
+
+// ---- Structure ----
+
+absl::Status NonEmpty(absl::string_view path, absl::string_view value) {
+  if (value.empty()) return Invalid(path, "must not be empty");
+  return absl::OkStatus();
+}
+
+// A non-empty list of non-empty strings; `unique` refuses repeats.
+absl::Status NonEmptyList(absl::string_view path, const RepeatedPtrField<std::string>& values,
+                          bool unique) {
+  if (values.empty()) return Invalid(path, "must list at least one value");
+  std::set<absl::string_view> seen;
+  for (int i = 0; i < values.size(); ++i) {
+    const std::string at = absl::StrCat(path, "[", i, "]");
+    CL_RETURN_IF_ERROR(NonEmpty(at, values[i]));
+    if (unique && !seen.insert(values[i]).second) {
+      return Invalid(at, absl::StrCat("got ", Q(values[i]), " twice, want each value once"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// A known, specified value of the enum.
+absl::Status KnownEnum(absl::string_view path, const EnumDescriptor* type, int value) {
+  const auto* v = type->FindValueByNumber(value);
+  if (v != nullptr && value != 0) return absl::OkStatus();
+  std::vector<std::string> want;
+  for (int i = 0; i < type->value_count(); ++i) {
+    if (type->value(i)->number() != 0) want.push_back(type->value(i)->name());
+  }
+  return Invalid(path, absl::StrCat("got ", v != nullptr ? v->name() : absl::StrCat(value),
+                                    ", want one of ", absl::StrJoin(want, ", ")));
+}
+
+absl::Status InSubjects(const v1::Event& e, absl::string_view path, const std::string& client) {
+  if (absl::c_linear_search(e.subject_ids(), client)) return absl::OkStatus();
+  return Invalid("event.subject_ids",
+                 absl::StrCat("must include ", path, " ", Q(client),
+                              " so that the event is in the client's history; got [",
+                              absl::StrJoin(e.subject_ids(), ", "), "]"));
+}
+
+absl::Status CheckBasisFields(const v1::DisclosureMade& d) {
+  const std::string basis = v1::LegalBasis_Name(d.legal_basis());
+  auto need = [&](absl::string_view field, const std::string& value) {
+    if (!value.empty()) return absl::OkStatus();
+    return Invalid(absl::StrCat("disclosure_made.", field),
+                   absl::StrCat("must not be empty when legal_basis is ", basis));
+  };
+  switch (d.legal_basis()) {
+    case v1::LEGAL_BASIS_CONSENT:
+      return need("consent_id", d.consent_id());
+    case v1::LEGAL_BASIS_REQUIRED_BY_LAW:
+    case v1::LEGAL_BASIS_PART2_COURT_ORDER:
+      return need("legal_citation", d.legal_citation());
+    case v1::LEGAL_BASIS_IMMINENT_HARM:
+      CL_RETURN_IF_ERROR(need("justification", d.justification()));
+      return need("person_at_risk", d.person_at_risk());
+    case v1::LEGAL_BASIS_PAYMENT:
+    case v1::LEGAL_BASIS_OPERATIONS:
+      // 164.502(b): minimum necessary applies (not to treatment).
+      return need("minimum_necessary", d.minimum_necessary());
+    case v1::LEGAL_BASIS_PART2_MEDICAL_EMERGENCY:
+    case v1::LEGAL_BASIS_PART2_RESEARCH:
+    case v1::LEGAL_BASIS_PART2_AUDIT:
+      return need("justification", d.justification());
+    default:
+      return absl::OkStatus();
+  }
+}
+
+absl::Status CheckStructure(const v1::Event& e) {
+  switch (e.body_case()) {
+    case v1::Event::BODY_NOT_SET:
+      return Invalid("event.body", "must be set to one of the event types");
+    case v1::Event::kCaseOpened: {
+      const auto& b = e.case_opened();
+      CL_RETURN_IF_ERROR(NonEmpty("case_opened.program", b.program()));
+      return KnownEnum("case_opened.record_class", v1::RecordClass_descriptor(), b.record_class());
+    }
+    case v1::Event::kParticipantAdded: {
+      const auto& b = e.participant_added();
+      CL_RETURN_IF_ERROR(NonEmpty("participant_added.participant_id", b.participant_id()));
+      return KnownEnum("participant_added.role", v1::ParticipantRole_descriptor(), b.role());
+    }
+    case v1::Event::kParticipantRemoved:
+      return NonEmpty("participant_removed.participant_id",
+                      e.participant_removed().participant_id());
+    case v1::Event::kCaseManagerAssigned:
+      return NonEmpty("case_manager_assigned.manager_id", e.case_manager_assigned().manager_id());
+    case v1::Event::kConflictDeclared:
+      CL_RETURN_IF_ERROR(
+          NonEmpty("conflict_declared.conflict_id", e.conflict_declared().conflict_id()));
+      return NonEmpty("conflict_declared.declared_by", e.conflict_declared().declared_by());
+    case v1::Event::kConflictResolved:
+      CL_RETURN_IF_ERROR(
+          NonEmpty("conflict_resolved.conflict_id", e.conflict_resolved().conflict_id()));
+      return NonEmpty("conflict_resolved.resolution", e.conflict_resolved().resolution());
+    case v1::Event::kReferralMade:
+      return NonEmpty("referral_made.referred_to", e.referral_made().referred_to());
+    case v1::Event::kCaseTransferred: {
+      const auto& b = e.case_transferred();
+      if (b.to_manager_id().empty() && b.to_program().empty()) {
+        return Invalid("case_transferred.to_manager_id",
+                       "must not be empty when to_program is empty (a transfer names the "
+                       "receiving manager or program)");
+      }
+      return absl::OkStatus();
+    }
+    case v1::Event::kServicesInterrupted:
+      return NonEmpty("services_interrupted.reason", e.services_interrupted().reason());
+    case v1::Event::kServicesResumed:
+      return absl::OkStatus();
+    case v1::Event::kCaseClosed:
+      return NonEmpty("case_closed.reason", e.case_closed().reason());
+    case v1::Event::kCaseReopened:
+      return NonEmpty("case_reopened.reason", e.case_reopened().reason());
+    case v1::Event::kRecordsDisposed:
+      CL_RETURN_IF_ERROR(NonEmpty("records_disposed.method", e.records_disposed().method()));
+      return NonEmpty("records_disposed.authority", e.records_disposed().authority());
+    case v1::Event::kRecordEntryWritten:
+      CL_RETURN_IF_ERROR(
+          NonEmpty("record_entry_written.entry_id", e.record_entry_written().entry_id()));
+      return NonEmpty("record_entry_written.data_category",
+                      e.record_entry_written().data_category());
+    case v1::Event::kRecordAmended: {
+      const auto& b = e.record_amended();
+      CL_RETURN_IF_ERROR(NonEmpty("record_amended.entry_id", b.entry_id()));
+      CL_RETURN_IF_ERROR(NonEmpty("record_amended.amends_entry_id", b.amends_entry_id()));
+      CL_RETURN_IF_ERROR(NonEmpty("record_amended.reason", b.reason()));
+      if (b.entry_id() == b.amends_entry_id()) {
+        return Invalid("record_amended.entry_id",
+                       absl::StrCat("got ", Q(b.entry_id()),
+                                    ", the same as amends_entry_id; want a new entry id"));
+      }
+      return absl::OkStatus();
+    }
+    case v1::Event::kConsentGranted: {
+      const auto& b = e.consent_granted();
+      CL_RETURN_IF_ERROR(NonEmpty("consent_granted.consent_id", b.consent_id()));
+      CL_RETURN_IF_ERROR(NonEmpty("consent_granted.client_id", b.client_id()));
+      CL_RETURN_IF_ERROR(KnownEnum("consent_granted.grantor_kind", v1::GrantorKind_descriptor(),
+                                   b.grantor_kind()));
+      CL_RETURN_IF_ERROR(NonEmpty("consent_granted.grantor_id", b.grantor_id()));
+      CL_RETURN_IF_ERROR(NonEmptyList("consent_granted.recipients", b.recipients(), false));
+      CL_RETURN_IF_ERROR(NonEmptyList("consent_granted.purposes", b.purposes(), false));
+      CL_RETURN_IF_ERROR(
+          NonEmptyList("consent_granted.data_categories", b.data_categories(), false));
+      if (!b.signed_form_sha256().empty() && b.signed_form_sha256().size() != 32) {
+        return Invalid("consent_granted.signed_form_sha256",
+                       absl::StrCat("got ", b.signed_form_sha256().size(),
+                                    " bytes, want 32 (a SHA-256) or none"));
+      }
+      if (b.has_starts_at() && b.has_expires_at() &&
+          TimeFromProto(b.expires_at()) <= TimeFromProto(b.starts_at())) {
+        return Invalid(
+            "consent_granted.expires_at",
+            absl::StrCat("got ", FormatUtc(TimeFromProto(b.expires_at())),
+                         ", want after starts_at ", FormatUtc(TimeFromProto(b.starts_at()))));
+      }
+      return InSubjects(e, "consent_granted.client_id", b.client_id());
+    }
+    case v1::Event::kConsentRevoked:
+      CL_RETURN_IF_ERROR(NonEmpty("consent_revoked.consent_id", e.consent_revoked().consent_id()));
+      return NonEmpty("consent_revoked.revoked_by", e.consent_revoked().revoked_by());
+    case v1::Event::kDisclosureMade: {
+      const auto& b = e.disclosure_made();
+      CL_RETURN_IF_ERROR(NonEmpty("disclosure_made.disclosure_id", b.disclosure_id()));
+      CL_RETURN_IF_ERROR(NonEmpty("disclosure_made.client_id", b.client_id()));
+      CL_RETURN_IF_ERROR(NonEmpty("disclosure_made.recipient.name", b.recipient().name()));
+      CL_RETURN_IF_ERROR(NonEmpty("disclosure_made.purpose", b.purpose()));
+      CL_RETURN_IF_ERROR(
+          NonEmptyList("disclosure_made.data_categories", b.data_categories(), true));
+      CL_RETURN_IF_ERROR(NonEmpty("disclosure_made.description", b.description()));
+      CL_RETURN_IF_ERROR(
+          KnownEnum("disclosure_made.legal_basis", v1::LegalBasis_descriptor(), b.legal_basis()));
+      CL_RETURN_IF_ERROR(CheckBasisFields(b));
+      return InSubjects(e, "disclosure_made.client_id", b.client_id());
+    }
+    case v1::Event::kClientInformed:
+      return NonEmpty("client_informed.disclosure_id", e.client_informed().disclosure_id());
+    case v1::Event::kAccessRequested:
+      CL_RETURN_IF_ERROR(
+          NonEmpty("access_requested.request_id", e.access_requested().request_id()));
+      CL_RETURN_IF_ERROR(NonEmpty("access_requested.client_id", e.access_requested().client_id()));
+      return InSubjects(e, "access_requested.client_id", e.access_requested().client_id());
+    case v1::Event::kAccessFulfilled:
+      return NonEmpty("access_fulfilled.request_id", e.access_fulfilled().request_id());
+    case v1::Event::kAccessDenied:
+      CL_RETURN_IF_ERROR(NonEmpty("access_denied.request_id", e.access_denied().request_id()));
+      return NonEmpty("access_denied.reason", e.access_denied().reason());
+    case v1::Event::kAccessExtended:
+      CL_RETURN_IF_ERROR(NonEmpty("access_extended.request_id", e.access_extended().request_id()));
+      return NonEmpty("access_extended.reason", e.access_extended().reason());
+    case v1::Event::kRecordAccessed:
+      CL_RETURN_IF_ERROR(
+          NonEmpty("record_accessed.accessor_id", e.record_accessed().accessor_id()));
+      return NonEmpty("record_accessed.purpose", e.record_accessed().purpose());
+  }
+  return Invalid("event.body", absl::StrCat("unknown event type ", e.body_case()));
+}
+
+// ---- Lifecycle ----
+
+bool IsAccessEvent(v1::Event::BodyCase c) {
+  return c == v1::Event::kAccessRequested || c == v1::Event::kAccessFulfilled ||
+         c == v1::Event::kAccessDenied || c == v1::Event::kAccessExtended ||
+         c == v1::Event::kRecordAccessed;
+}
+
+absl::Status CheckLifecycle(const CaseState& s, const v1::Event& e) {
+  const v1::Event::BodyCase c = e.body_case();
+  const std::string type = EventTypeName(e);
+  const std::string id = s.case_id.empty() ? e.stream_id() : s.case_id;
+  auto not_allowed = [&](absl::string_view why) {
+    return Refused(absl::StrCat("case ", Q(id), " is ", CaseStatusName(s.status), ": ", type,
+                                " is not allowed", why));
+  };
+  switch (s.status) {
+    case CaseStatus::kNotOpened:
+      if (c == v1::Event::kCaseOpened) return absl::OkStatus();
+      return Refused(absl::StrCat("case ", Q(id), " has not been opened: ", type,
+                                  " is not allowed before case_opened"));
+    case CaseStatus::kDisposed:
+      if (IsAccessEvent(c)) return absl::OkStatus();
+      return not_allowed("");
+    case CaseStatus::kClosed:
+      if (IsAccessEvent(c) || c == v1::Event::kRecordsDisposed || c == v1::Event::kCaseReopened ||
+          c == v1::Event::kClientInformed || c == v1::Event::kConsentRevoked) {
+        return absl::OkStatus();
+      }
+      return not_allowed("");
+    case CaseStatus::kOpen:
+    case CaseStatus::kInterrupted:
+      break;
+  }
+  // Open or interrupted.
+  switch (c) {
+    case v1::Event::kCaseOpened:
+      return not_allowed(" (case_opened must be the case's first event)");
+    case v1::Event::kCaseReopened:
+    case v1::Event::kRecordsDisposed:
+      return not_allowed(" (it needs a closed case)");
+    case v1::Event::kServicesResumed:
+      if (s.status != CaseStatus::kInterrupted) {
+        return not_allowed(" (it needs an interrupted case)");
+      }
+      return absl::OkStatus();
+    case v1::Event::kServicesInterrupted:
+      if (s.status == CaseStatus::kInterrupted) {
+        return not_allowed(" (services are already interrupted)");
+      }
+      return absl::OkStatus();
+    case v1::Event::kCaseClosed: {
+      auto open = s.OpenAccessRequests();
+      if (!open.empty()) {
+        const AccessRequest& r = *open.front();
+        return Refused(absl::StrCat("case ", Q(id), " cannot be closed: access request ",
+                                    Q(r.request_id), " (requested ", FormatUtc(r.requested_at),
+                                    ", due ", FormatUtc(r.due_at), ") has no decision"));
+      }
+      return absl::OkStatus();
+    }
+    default:
+      return absl::OkStatus();
+  }
+}
+
+// ---- Body rules ----
+
+absl::Status CheckConsentBasis(const CaseState& s, const v1::DisclosureMade& d, absl::Time at) {
+  auto it = s.consents.find(d.consent_id());
+  if (it == s.consents.end()) {
+    return Refused(
+        absl::StrCat("consent ", Q(d.consent_id()), " does not exist in case ", Q(s.case_id)));
+  }
+  const Consent& c = it->second;
+  const std::string name = absl::StrCat("consent ", Q(c.consent_id));
+  if (c.client_id != d.client_id()) {
+    return Refused(absl::StrCat(name, " is for client ", Q(c.client_id), ", not client ",
+                                Q(d.client_id()), " of the disclosure"));
+  }
+  if (at < c.starts_at) {
+    return Refused(absl::StrCat(name, " starts at ", FormatUtc(c.starts_at),
+                                ", after the disclosure at ", FormatUtc(at)));
+  }
+  if (at >= c.expires_at) {
+    return Refused(absl::StrCat(name, " expired at ", FormatUtc(c.expires_at),
+                                ", before the disclosure at ", FormatUtc(at)));
+  }
+  if (at >= c.revoked_at) {
+    return Refused(absl::StrCat(name, " was revoked at ", FormatUtc(c.revoked_at),
+                                ", before the disclosure at ", FormatUtc(at)));
+  }
+  const auto& r = d.recipient();
+  if (!c.recipients.count(r.name()) &&
+      (r.recipient_id().empty() || !c.recipients.count(r.recipient_id()))) {
+    return Refused(absl::StrCat(name, " does not cover recipient ",
+                                r.recipient_id().empty()
+                                    ? Q(r.name())
+                                    : absl::StrCat(Q(r.recipient_id()), " (", Q(r.name()), ")")));
+  }
+  if (!c.purposes.count(d.purpose())) {
+    return Refused(absl::StrCat(name, " does not cover purpose ", Q(d.purpose())));
+  }
+  std::vector<std::string> missing;
+  for (const auto& cat : d.data_categories()) {
+    if (!c.data_categories.count(cat)) missing.push_back(Q(cat));
+  }
+  if (!missing.empty()) {
+    return Refused(absl::StrCat(name, " does not cover data ",
+                                missing.size() == 1 ? "category " : "categories ",
+                                absl::StrJoin(missing, ", ")));
+  }
+  return absl::OkStatus();
+}
+
+bool IsPart2Exception(v1::LegalBasis b) {
+  return b == v1::LEGAL_BASIS_PART2_MEDICAL_EMERGENCY || b == v1::LEGAL_BASIS_PART2_COURT_ORDER ||
+         b == v1::LEGAL_BASIS_PART2_RESEARCH || b == v1::LEGAL_BASIS_PART2_AUDIT;
+}
+
+absl::Status CheckDisclosure(const CaseState& s, const v1::DisclosureMade& d, absl::Time at) {
+  if (s.disclosure_ids.count(d.disclosure_id())) {
+    return Refused(absl::StrCat("disclosure ", Q(d.disclosure_id()), " already exists in case ",
+                                Q(s.case_id)));
+  }
+  const v1::LegalBasis basis = d.legal_basis();
+  const std::string basis_name = v1::LegalBasis_Name(basis);
+  if (s.record_class == v1::RECORD_CLASS_SUBSTANCE_USE) {
+    if (basis != v1::LEGAL_BASIS_CONSENT && basis != v1::LEGAL_BASIS_TO_CLIENT &&
+        !IsPart2Exception(basis)) {
+      return Refused(absl::StrCat(
+          "case ", Q(s.case_id), " holds substance-use records (42 CFR Part 2): legal_basis ",
+          basis_name, " is not allowed; use consent or a Part 2 exception"));
+    }
+  } else if (IsPart2Exception(basis)) {
+    return Refused(absl::StrCat("legal_basis ", basis_name,
+                                " applies only to substance-use records; case ", Q(s.case_id),
+                                " has record_class ", v1::RecordClass_Name(s.record_class)));
+  }
+  if (basis == v1::LEGAL_BASIS_TO_CLIENT && d.recipient().recipient_id() != d.client_id()) {
+    return Refused(
+        absl::StrCat("legal_basis LEGAL_BASIS_TO_CLIENT needs the client as recipient: "
+                     "recipient_id ",
+                     Q(d.recipient().recipient_id()), " is not client_id ", Q(d.client_id())));
+  }
+  if (basis == v1::LEGAL_BASIS_CONSENT) return CheckConsentBasis(s, d, at);
+  return absl::OkStatus();
+}
+
+absl::Status CheckAccessDecisionTarget(const CaseState& s, const std::string& request_id,
+                                       const AccessRequest** out) {
+  auto it = s.access_requests.find(request_id);
+  if (it == s.access_requests.end()) {
+    return Refused(
+        absl::StrCat("access request ", Q(request_id), " does not exist in case ", Q(s.case_id)));
+  }
+  const AccessRequest& r = it->second;
+  if (r.decision != AccessDecision::kPending) {
+    return Refused(absl::StrCat("access request ", Q(request_id), " was already ",
+                                r.decision == AccessDecision::kFulfilled ? "fulfilled" : "denied",
+                                " at ", FormatUtc(r.decided_at)));
+  }
+  *out = &r;
+  return absl::OkStatus();
+}
+
+absl::Status EntryIsNew(const CaseState& s, const std::string& entry_id) {
+  auto it = s.entries.find(entry_id);
+  if (it == s.entries.end()) return absl::OkStatus();
+  return Refused(absl::StrCat("entry ", Q(entry_id), " already exists in case ", Q(s.case_id),
+                              " (seq ", it->second.seq,
+                              "); entries are corrected by record_amended, never rewritten"));
+}
+
+absl::Status CheckRules(const CaseState& s, const v1::Event& e) {
+  const absl::Time at = TimeFromProto(e.occurred_at());
+  const std::string in_case = absl::StrCat(" in case ", Q(s.case_id));
+  switch (e.body_case()) {
+    case v1::Event::kParticipantAdded: {
+      const auto& b = e.participant_added();
+      auto it = s.participants.find(b.participant_id());
+      if (it != s.participants.end()) {
+        return Refused(absl::StrCat("participant ", Q(b.participant_id()), " is already", in_case,
+                                    " (role ", v1::ParticipantRole_Name(it->second.role), ")"));
+      }
+      return absl::OkStatus();
+    }
+    case v1::Event::kParticipantRemoved: {
+      const auto& id = e.participant_removed().participant_id();
+      if (!s.participants.count(id)) {
+        return Refused(absl::StrCat("participant ", Q(id), " is not", in_case));
+      }
+      return absl::OkStatus();
+    }
+    case v1::Event::kCaseManagerAssigned: {
+      const auto& b = e.case_manager_assigned();
+      if (b.previous_manager_id() != s.manager_id) {
+        return Refused(absl::StrCat("case_manager_assigned.previous_manager_id is ",
+                                    Q(b.previous_manager_id()), ", but case ", Q(s.case_id),
+                                    s.manager_id.empty()
+                                        ? " has no manager"
+                                        : absl::StrCat("'s manager is ", Q(s.manager_id))));
+      }
+      return absl::OkStatus();
+    }
+    case v1::Event::kConflictDeclared: {
+      const auto& id = e.conflict_declared().conflict_id();
+      if (s.conflicts.count(id)) {
+        return Refused(absl::StrCat("conflict ", Q(id), " was already declared", in_case));
+      }
+      return absl::OkStatus();
+    }
+    case v1::Event::kConflictResolved: {
+      const auto& id = e.conflict_resolved().conflict_id();
+      auto it = s.conflicts.find(id);
+      if (it == s.conflicts.end()) {
+        return Refused(absl::StrCat("conflict ", Q(id), " was not declared", in_case));
+      }
+      if (it->second.resolved) {
+        return Refused(absl::StrCat("conflict ", Q(id), " was already resolved at ",
+                                    FormatUtc(it->second.resolved_at)));
+      }
+      return absl::OkStatus();
+    }
+    case v1::Event::kRecordEntryWritten:
+      return EntryIsNew(s, e.record_entry_written().entry_id());
+    case v1::Event::kRecordAmended: {
+      const auto& b = e.record_amended();
+      if (!s.entries.count(b.amends_entry_id())) {
+        return Refused(absl::StrCat("record_amended.amends_entry_id ", Q(b.amends_entry_id()),
+                                    " is not an entry of case ", Q(s.case_id)));
+      }
+      return EntryIsNew(s, b.entry_id());
+    }
+    case v1::Event::kConsentGranted: {
+      const auto& b = e.consent_granted();
+      const std::string name = absl::StrCat("consent ", Q(b.consent_id()));
+      if (s.consents.count(b.consent_id())) {
+        return Refused(absl::StrCat(name, " already exists", in_case));
+      }
+      if (b.grantor_kind() == v1::GRANTOR_KIND_CLIENT && b.grantor_id() != b.client_id()) {
+        return Refused(absl::StrCat(name, " is granted by the client, but grantor_id ",
+                                    Q(b.grantor_id()), " is not client_id ", Q(b.client_id())));
+      }
+      if (b.grantor_kind() == v1::GRANTOR_KIND_AUTHORIZED_REPRESENTATIVE) {
+        auto it = s.participants.find(b.grantor_id());
+        if (it == s.participants.end() ||
+            it->second.role != v1::PARTICIPANT_ROLE_AUTHORIZED_REPRESENTATIVE) {
+          return Refused(absl::StrCat(name, " is granted by an authorized representative, but ",
+                                      Q(b.grantor_id()), " is not an authorized representative",
+                                      in_case));
+        }
+      }
+      if (s.record_class == v1::RECORD_CLASS_SUBSTANCE_USE && b.signed_form_sha256().empty()) {
+        return Refused(absl::StrCat(name,
+                                    " covers substance-use records (42 CFR Part 2), which need "
+                                    "a signed written consent: signed_form_sha256 is empty"));
+      }
+      return absl::OkStatus();
+    }
+    case v1::Event::kConsentRevoked: {
+      const auto& id = e.consent_revoked().consent_id();
+      auto it = s.consents.find(id);
+      if (it == s.consents.end()) {
+        return Refused(absl::StrCat("consent ", Q(id), " does not exist", in_case));
+      }
+      if (it->second.revoked) {
+        return Refused(absl::StrCat("consent ", Q(id), " was already revoked at ",
+                                    FormatUtc(it->second.revoked_at)));
+      }
+      return absl::OkStatus();
+    }
+    case v1::Event::kDisclosureMade:
+      return CheckDisclosure(s, e.disclosure_made(), at);
+    case v1::Event::kClientInformed: {
+      const auto& id = e.client_informed().disclosure_id();
+      if (!s.disclosure_ids.count(id)) {
+        return Refused(absl::StrCat("disclosure ", Q(id), " does not exist", in_case));
+      }
+      if (!s.pending_notices.count(id)) {
+        return Refused(absl::StrCat("disclosure ", Q(id), ": the client was already informed"));
+      }
+      return absl::OkStatus();
+    }
+    case v1::Event::kAccessRequested: {
+      const auto& id = e.access_requested().request_id();
+      if (s.access_requests.count(id)) {
+        return Refused(absl::StrCat("access request ", Q(id), " already exists", in_case));
+      }
+      return absl::OkStatus();
+    }
+    case v1::Event::kAccessFulfilled: {
+      const AccessRequest* r;
+      return CheckAccessDecisionTarget(s, e.access_fulfilled().request_id(), &r);
+    }
+    case v1::Event::kAccessDenied: {
+      const AccessRequest* r;
+      return CheckAccessDecisionTarget(s, e.access_denied().request_id(), &r);
+    }
+    case v1::Event::kAccessExtended: {
+      const AccessRequest* r;
+      CL_RETURN_IF_ERROR(CheckAccessDecisionTarget(s, e.access_extended().request_id(), &r));
+      if (r->extended) {
+        return Refused(absl::StrCat("access request ", Q(r->request_id),
+                                    " was already extended once; 45 CFR 164.524(b)(2) allows "
+                                    "one 30-day extension"));
+      }
+      if (at > r->due_at) {
+        return Refused(absl::StrCat("access request ", Q(r->request_id), " was due at ",
+                                    FormatUtc(r->due_at),
+                                    "; an extension must be given by then, got ", FormatUtc(at)));
+      }
+      return absl::OkStatus();
+    }
+    default:
+      return absl::OkStatus();
+  }
+}
+
+}  // namespace
+
+absl::Status CheckEvent(const CaseState& state, const v1::Event& e) {
+  CL_RETURN_IF_ERROR(CheckStructure(e));
+  if (!e.has_occurred_at()) return Invalid("event.occurred_at", "must be set");
+  if (!state.case_id.empty() && e.stream_id() != state.case_id) {
+    return Invalid("event.stream_id", absl::StrCat("got ", Q(e.stream_id()), ", want ",
+                                                   Q(state.case_id), " (the case checked)"));
+  }
+  CL_RETURN_IF_ERROR(CheckLifecycle(state, e));
+  return CheckRules(state, e);
+}
+
+}  // namespace caseledger

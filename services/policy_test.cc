@@ -1,0 +1,1118 @@
+#include "services/policy.h"
+
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/text_format.h"
+#include "services/case_state.h"
+
+namespace caseledger {
+namespace {
+
+constexpr int64_t kT0 = 1767225600;  // 2026-01-01T00:00:00Z
+constexpr int64_t kDay = 86400;
+
+// One event as text format plus the day (after kT0) it occurs. Unless the text
+// says otherwise the event is in stream "case-1" and concerns client "cl-1".
+struct Step {
+  std::string text;
+  int day = 0;
+};
+
+v1::Event Parse(const Step& step) {
+  v1::Event e;
+  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(step.text, &e)) << step.text;
+  if (e.stream_id().empty()) e.set_stream_id("case-1");
+  if (e.subject_ids().empty()) e.add_subject_ids("cl-1");
+  if (e.event_id().empty()) e.set_event_id(absl::StrCat("ev-", step.day, "-", step.text.size()));
+  if (!e.has_occurred_at()) e.mutable_occurred_at()->set_seconds(kT0 + step.day * kDay);
+  return e;
+}
+
+// Checks and applies each step; every one must be accepted.
+void RunSteps(const std::vector<Step>& steps, CaseState* state) {
+  for (const Step& step : steps) {
+    v1::Event e = Parse(step);
+    absl::Status s = CheckEvent(*state, e);
+    ASSERT_TRUE(s.ok()) << s << "\nin setup step: " << step.text;
+    ASSERT_EQ(ApplyEvent(e, state->version + 1, absl::FromUnixSeconds(kT0), state),
+              absl::OkStatus());
+  }
+}
+
+const char kSignedForm[] = "signed_form_sha256: \"0123456789abcdef0123456789abcdef\"";
+
+enum class Base { kNone, kBehavioralHealth, kSubstanceUse };
+
+// A case with a client, a representative, a third party and a manager; an
+// entry e-1; consents c-1 (cl-1, expires day 60), c-2 (revoked day 2), c-3
+// (client cl-2), c-4 (starts day 20); conflict k-1; access request ar-1 (day
+// 1, due day 31); disclosure d-1 whose client notice is pending.
+std::vector<Step> BaseHistory(Base base) {
+  if (base == Base::kNone) return {};
+  const std::string record_class =
+      base == Base::kSubstanceUse ? "RECORD_CLASS_SUBSTANCE_USE" : "RECORD_CLASS_BEHAVIORAL_HEALTH";
+  const std::string c1_categories =
+      base == Base::kSubstanceUse
+          ? "data_categories: \"housing\" data_categories: \"substance_use_treatment\""
+          : "data_categories: \"housing\" data_categories: \"mental_health_notes\"";
+  return {
+      {absl::StrCat("case_opened { program: \"housing-first\" jurisdiction: \"US-CA\" "
+                    "record_class: ",
+                    record_class, " reason: \"intake\" }")},
+      {"participant_added { participant_id: \"cl-1\" role: PARTICIPANT_ROLE_CLIENT }"},
+      {"participant_added { participant_id: \"rep-1\" "
+       "role: PARTICIPANT_ROLE_AUTHORIZED_REPRESENTATIVE }"},
+      {"participant_added { participant_id: \"tp-1\" role: PARTICIPANT_ROLE_THIRD_PARTY }"},
+      {"case_manager_assigned { manager_id: \"m-1\" reason: \"intake\" }"},
+      {"record_entry_written { entry_id: \"e-1\" data_category: \"housing\" text: \"t\" }"},
+      {absl::StrCat("consent_granted { consent_id: \"c-1\" client_id: \"cl-1\" "
+                    "grantor_kind: GRANTOR_KIND_CLIENT grantor_id: \"cl-1\" "
+                    "recipients: \"r-1\" recipients: \"Dr. Ada\" purposes: \"care_coordination\" ",
+                    c1_categories, " expires_at { seconds: ", kT0 + 60 * kDay, " } ", kSignedForm,
+                    " revocable: true }")},
+      {absl::StrCat("consent_granted { consent_id: \"c-2\" client_id: \"cl-1\" "
+                    "grantor_kind: GRANTOR_KIND_CLIENT grantor_id: \"cl-1\" recipients: \"r-1\" "
+                    "purposes: \"care_coordination\" data_categories: \"housing\" ",
+                    kSignedForm, " }")},
+      {absl::StrCat("subject_ids: \"cl-2\" consent_granted { consent_id: \"c-3\" "
+                    "client_id: \"cl-2\" grantor_kind: GRANTOR_KIND_CLIENT grantor_id: \"cl-2\" "
+                    "recipients: \"r-1\" purposes: \"care_coordination\" "
+                    "data_categories: \"housing\" ",
+                    kSignedForm, " }")},
+      {absl::StrCat("consent_granted { consent_id: \"c-4\" client_id: \"cl-1\" "
+                    "grantor_kind: GRANTOR_KIND_CLIENT grantor_id: \"cl-1\" recipients: \"r-1\" "
+                    "purposes: \"care_coordination\" data_categories: \"housing\" "
+                    "starts_at { seconds: ",
+                    kT0 + 20 * kDay, " } ", kSignedForm, " }")},
+      {"conflict_declared { conflict_id: \"k-1\" declared_by: \"m-1\" description: \"x\" }"},
+      {"access_requested { request_id: \"ar-1\" client_id: \"cl-1\" requested_by: \"cl-1\" }", 1},
+      {"disclosure_made { disclosure_id: \"d-1\" client_id: \"cl-1\" "
+       "recipient { recipient_id: \"r-1\" name: \"Dr. Ada\" } purpose: \"care_coordination\" "
+       "data_categories: \"housing\" description: \"housing plan\" "
+       "legal_basis: LEGAL_BASIS_CONSENT consent_id: \"c-1\" }",
+       1},
+      {"consent_revoked { consent_id: \"c-2\" revoked_by: \"cl-1\" }", 2},
+  };
+}
+
+struct PolicyCase {
+  std::string name;
+  Base base;
+  std::vector<Step> setup;  // after the base history
+  Step event;
+  absl::StatusCode code;
+  std::string message;  // empty when OK
+  std::function<void(v1::Event*)> mutate = nullptr;
+};
+
+std::ostream& operator<<(std::ostream& os, const PolicyCase& c) { return os << c.name; }
+
+constexpr auto kOk = absl::StatusCode::kOk;
+constexpr auto kInvalid = absl::StatusCode::kInvalidArgument;
+constexpr auto kRefused = absl::StatusCode::kFailedPrecondition;
+constexpr Base kBH = Base::kBehavioralHealth;
+constexpr Base kSU = Base::kSubstanceUse;
+
+// A disclosure of d-9 with the given extra fields.
+std::string Disclosure(absl::string_view fields) {
+  return absl::StrCat(
+      "disclosure_made { disclosure_id: \"d-9\" client_id: \"cl-1\" "
+      "purpose: \"care_coordination\" description: \"housing plan\" disclosed_by: \"m-1\" ",
+      fields, " }");
+}
+// A consent-based disclosure to r-1 "Dr. Ada".
+std::string ConsentDisclosure(absl::string_view consent, absl::string_view categories) {
+  return Disclosure(absl::StrCat("recipient { recipient_id: \"r-1\" name: \"Dr. Ada\" } ",
+                                 "legal_basis: LEGAL_BASIS_CONSENT consent_id: \"", consent, "\" ",
+                                 categories));
+}
+const char kHousing[] = "data_categories: \"housing\"";
+const char kToAda[] = "recipient { recipient_id: \"r-1\" name: \"Dr. Ada\" } ";
+const char kToCourt[] =
+    "recipient { recipient_id: \"court-1\" name: \"County Court\" address: \"1 Main St\" } ";
+
+const Step kFulfillAr1{"access_fulfilled { request_id: \"ar-1\" }", 3};
+const Step kClose{"case_closed { reason: \"goals met\" }", 4};
+const Step kDispose{"records_disposed { method: \"crypto-shred\" authority: \"retention-7y\" }", 5};
+
+std::vector<PolicyCase> Cases() {
+  return {
+      // ---- Structure ----
+      {"NoBody", kBH, {}, {""}, kInvalid, "event.body: must be set to one of the event types"},
+      {"NoOccurredAt",
+       kBH,
+       {},
+       {"services_resumed {}"},
+       kInvalid,
+       "event.occurred_at: must be set",
+       [](v1::Event* e) { e->clear_occurred_at(); }},
+      {"OtherStream",
+       kBH,
+       {},
+       {"stream_id: \"case-2\" referral_made { referred_to: \"x\" }"},
+       kInvalid,
+       "event.stream_id: got \"case-2\", want \"case-1\" (the case checked)"},
+      {"OpenedWithoutProgram",
+       Base::kNone,
+       {},
+       {"case_opened { record_class: RECORD_CLASS_GENERAL }"},
+       kInvalid,
+       "case_opened.program: must not be empty"},
+      {"OpenedWithUnspecifiedClass",
+       Base::kNone,
+       {},
+       {"case_opened { program: \"p\" }"},
+       kInvalid,
+       "case_opened.record_class: got RECORD_CLASS_UNSPECIFIED, want one of "
+       "RECORD_CLASS_GENERAL, RECORD_CLASS_BEHAVIORAL_HEALTH, RECORD_CLASS_SUBSTANCE_USE"},
+      {"OpenedWithUnknownClass",
+       Base::kNone,
+       {},
+       {"case_opened { program: \"p\" }"},
+       kInvalid,
+       "case_opened.record_class: got 99, want one of RECORD_CLASS_GENERAL, "
+       "RECORD_CLASS_BEHAVIORAL_HEALTH, RECORD_CLASS_SUBSTANCE_USE",
+       [](v1::Event* e) {
+         e->mutable_case_opened()->set_record_class(static_cast<v1::RecordClass>(99));
+       }},
+      {"ParticipantWithoutRole",
+       kBH,
+       {},
+       {"participant_added { participant_id: \"p-5\" }"},
+       kInvalid,
+       "participant_added.role: got PARTICIPANT_ROLE_UNSPECIFIED, want one of "
+       "PARTICIPANT_ROLE_CLIENT, PARTICIPANT_ROLE_AUTHORIZED_REPRESENTATIVE, "
+       "PARTICIPANT_ROLE_FAMILY_MEMBER, PARTICIPANT_ROLE_THIRD_PARTY"},
+      {"RemovedWithoutId",
+       kBH,
+       {},
+       {"participant_removed { reason: \"r\" }"},
+       kInvalid,
+       "participant_removed.participant_id: must not be empty"},
+      {"ManagerWithoutId",
+       kBH,
+       {},
+       {"case_manager_assigned { previous_manager_id: \"m-1\" }"},
+       kInvalid,
+       "case_manager_assigned.manager_id: must not be empty"},
+      {"ConflictWithoutDeclarer",
+       kBH,
+       {},
+       {"conflict_declared { conflict_id: \"k-2\" }"},
+       kInvalid,
+       "conflict_declared.declared_by: must not be empty"},
+      {"ConflictResolvedWithoutResolution",
+       kBH,
+       {},
+       {"conflict_resolved { conflict_id: \"k-1\" }"},
+       kInvalid,
+       "conflict_resolved.resolution: must not be empty"},
+      {"ReferralWithoutTarget",
+       kBH,
+       {},
+       {"referral_made { reason: \"r\" }"},
+       kInvalid,
+       "referral_made.referred_to: must not be empty"},
+      {"ReferralAccepted", kBH, {}, {"referral_made { referred_to: \"food bank\" }"}, kOk, ""},
+      {"TransferNamesNobody",
+       kBH,
+       {},
+       {"case_transferred { reason: \"move\" }"},
+       kInvalid,
+       "case_transferred.to_manager_id: must not be empty when to_program is empty (a transfer "
+       "names the receiving manager or program)"},
+      {"TransferToProgram", kBH, {}, {"case_transferred { to_program: \"rural\" }"}, kOk, ""},
+      {"TransferToManager", kBH, {}, {"case_transferred { to_manager_id: \"m-2\" }"}, kOk, ""},
+      {"InterruptedWithoutReason",
+       kBH,
+       {},
+       {"services_interrupted {}"},
+       kInvalid,
+       "services_interrupted.reason: must not be empty"},
+      {"ClosedWithoutReason",
+       kBH,
+       {kFulfillAr1},
+       {"case_closed {}"},
+       kInvalid,
+       "case_closed.reason: must not be empty"},
+      {"ReopenedWithoutReason",
+       kBH,
+       {kFulfillAr1, kClose},
+       {"case_reopened {}"},
+       kInvalid,
+       "case_reopened.reason: must not be empty"},
+      {"DisposedWithoutAuthority",
+       kBH,
+       {kFulfillAr1, kClose},
+       {"records_disposed { method: \"crypto-shred\" }"},
+       kInvalid,
+       "records_disposed.authority: must not be empty"},
+      {"EntryWithoutCategory",
+       kBH,
+       {},
+       {"record_entry_written { entry_id: \"e-2\" }"},
+       kInvalid,
+       "record_entry_written.data_category: must not be empty"},
+      {"AmendmentWithoutReason",
+       kBH,
+       {},
+       {"record_amended { entry_id: \"e-2\" amends_entry_id: \"e-1\" }"},
+       kInvalid,
+       "record_amended.reason: must not be empty"},
+      {"AmendmentReusesTheOriginalId",
+       kBH,
+       {},
+       {"record_amended { entry_id: \"e-1\" amends_entry_id: \"e-1\" reason: \"typo\" }"},
+       kInvalid,
+       "record_amended.entry_id: got \"e-1\", the same as amends_entry_id; want a new entry id"},
+      {"ConsentWithoutClient",
+       kBH,
+       {},
+       {"consent_granted { consent_id: \"c-9\" }"},
+       kInvalid,
+       "consent_granted.client_id: must not be empty"},
+      {"ConsentWithoutGrantorKind",
+       kBH,
+       {},
+       {"consent_granted { consent_id: \"c-9\" client_id: \"cl-1\" }"},
+       kInvalid,
+       "consent_granted.grantor_kind: got GRANTOR_KIND_UNSPECIFIED, want one of "
+       "GRANTOR_KIND_CLIENT, GRANTOR_KIND_AUTHORIZED_REPRESENTATIVE"},
+      {"ConsentWithoutRecipients",
+       kBH,
+       {},
+       {"consent_granted { consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
+        "GRANTOR_KIND_CLIENT grantor_id: \"cl-1\" purposes: \"p\" data_categories: \"h\" }"},
+       kInvalid,
+       "consent_granted.recipients: must list at least one value"},
+      {"ConsentWithEmptyRecipient",
+       kBH,
+       {},
+       {"consent_granted { consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
+        "GRANTOR_KIND_CLIENT grantor_id: \"cl-1\" recipients: \"r-1\" recipients: \"\" "
+        "purposes: \"p\" data_categories: \"h\" }"},
+       kInvalid,
+       "consent_granted.recipients[1]: must not be empty"},
+      {"ConsentWithoutPurposes",
+       kBH,
+       {},
+       {"consent_granted { consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
+        "GRANTOR_KIND_CLIENT grantor_id: \"cl-1\" recipients: \"r-1\" data_categories: \"h\" }"},
+       kInvalid,
+       "consent_granted.purposes: must list at least one value"},
+      {"ConsentWithoutCategories",
+       kBH,
+       {},
+       {"consent_granted { consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
+        "GRANTOR_KIND_CLIENT grantor_id: \"cl-1\" recipients: \"r-1\" purposes: \"p\" }"},
+       kInvalid,
+       "consent_granted.data_categories: must list at least one value"},
+      {"ConsentWithShortFormHash",
+       kBH,
+       {},
+       {"consent_granted { consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
+        "GRANTOR_KIND_CLIENT grantor_id: \"cl-1\" recipients: \"r-1\" purposes: \"p\" "
+        "data_categories: \"h\" signed_form_sha256: \"abcde\" }"},
+       kInvalid,
+       "consent_granted.signed_form_sha256: got 5 bytes, want 32 (a SHA-256) or none"},
+      {"ConsentExpiringBeforeItStarts",
+       kBH,
+       {},
+       {absl::StrCat("consent_granted { consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
+                     "GRANTOR_KIND_CLIENT grantor_id: \"cl-1\" recipients: \"r-1\" purposes: "
+                     "\"p\" data_categories: \"h\" starts_at { seconds: ",
+                     kT0 + 10 * kDay, " } expires_at { seconds: ", kT0 + 5 * kDay, " } }")},
+       kInvalid,
+       "consent_granted.expires_at: got 2026-01-06T00:00:00Z, want after starts_at "
+       "2026-01-11T00:00:00Z"},
+      {"ConsentNotInClientsHistory",
+       kBH,
+       {},
+       {"subject_ids: \"cl-9\" consent_granted { consent_id: \"c-9\" client_id: \"cl-1\" "
+        "grantor_kind: GRANTOR_KIND_CLIENT grantor_id: \"cl-1\" recipients: \"r-1\" "
+        "purposes: \"p\" data_categories: \"h\" }"},
+       kInvalid,
+       "event.subject_ids: must include consent_granted.client_id \"cl-1\" so that the event "
+       "is in the client's history; got [cl-9]"},
+      {"RevocationWithoutRevoker",
+       kBH,
+       {},
+       {"consent_revoked { consent_id: \"c-1\" }"},
+       kInvalid,
+       "consent_revoked.revoked_by: must not be empty"},
+      {"DisclosureWithoutRecipientName",
+       kBH,
+       {},
+       {Disclosure("recipient { recipient_id: \"r-1\" } legal_basis: LEGAL_BASIS_TREATMENT "
+                   "data_categories: \"housing\"")},
+       kInvalid,
+       "disclosure_made.recipient.name: must not be empty"},
+      {"DisclosureWithoutCategories",
+       kBH,
+       {},
+       {Disclosure(absl::StrCat(kToAda, "legal_basis: LEGAL_BASIS_TREATMENT"))},
+       kInvalid,
+       "disclosure_made.data_categories: must list at least one value"},
+      {"DisclosureWithRepeatedCategory",
+       kBH,
+       {},
+       {Disclosure(
+           absl::StrCat(kToAda, "legal_basis: LEGAL_BASIS_TREATMENT ", kHousing, " ", kHousing))},
+       kInvalid,
+       "disclosure_made.data_categories[1]: got \"housing\" twice, want each value once"},
+      {"DisclosureWithoutDescription",
+       kBH,
+       {},
+       {Disclosure(absl::StrCat(kToAda, "legal_basis: LEGAL_BASIS_TREATMENT ", kHousing))},
+       kInvalid,
+       "disclosure_made.description: must not be empty",
+       [](v1::Event* e) { e->mutable_disclosure_made()->clear_description(); }},
+      {"DisclosureWithoutBasis",
+       kBH,
+       {},
+       {Disclosure(absl::StrCat(kToAda, kHousing))},
+       kInvalid,
+       "disclosure_made.legal_basis: got LEGAL_BASIS_UNSPECIFIED, want one of "
+       "LEGAL_BASIS_CONSENT, LEGAL_BASIS_REQUIRED_BY_LAW, LEGAL_BASIS_IMMINENT_HARM, "
+       "LEGAL_BASIS_TREATMENT, LEGAL_BASIS_PAYMENT, LEGAL_BASIS_OPERATIONS, "
+       "LEGAL_BASIS_PART2_MEDICAL_EMERGENCY, LEGAL_BASIS_PART2_COURT_ORDER, "
+       "LEGAL_BASIS_PART2_RESEARCH, LEGAL_BASIS_PART2_AUDIT, LEGAL_BASIS_TO_CLIENT"},
+      {"ConsentBasisWithoutConsentId",
+       kBH,
+       {},
+       {Disclosure(absl::StrCat(kToAda, "legal_basis: LEGAL_BASIS_CONSENT ", kHousing))},
+       kInvalid,
+       "disclosure_made.consent_id: must not be empty when legal_basis is LEGAL_BASIS_CONSENT"},
+      {"RequiredByLawWithoutCitation",
+       kBH,
+       {},
+       {Disclosure(absl::StrCat(kToCourt, "legal_basis: LEGAL_BASIS_REQUIRED_BY_LAW ", kHousing))},
+       kInvalid,
+       "disclosure_made.legal_citation: must not be empty when legal_basis is "
+       "LEGAL_BASIS_REQUIRED_BY_LAW"},
+      {"RequiredByLawAccepted",
+       kBH,
+       {},
+       {Disclosure(absl::StrCat(kToCourt, "legal_basis: LEGAL_BASIS_REQUIRED_BY_LAW ", kHousing,
+                                " legal_citation: \"Cal. WIC 15630\""))},
+       kOk,
+       ""},
+      {"ImminentHarmWithoutJustification",
+       kBH,
+       {},
+       {Disclosure(absl::StrCat(kToCourt, "legal_basis: LEGAL_BASIS_IMMINENT_HARM ", kHousing,
+                                " person_at_risk: \"neighbor\""))},
+       kInvalid,
+       "disclosure_made.justification: must not be empty when legal_basis is "
+       "LEGAL_BASIS_IMMINENT_HARM"},
+      {"ImminentHarmWithoutPersonAtRisk",
+       kBH,
+       {},
+       {Disclosure(absl::StrCat(kToCourt, "legal_basis: LEGAL_BASIS_IMMINENT_HARM ", kHousing,
+                                " justification: \"stated plan\""))},
+       kInvalid,
+       "disclosure_made.person_at_risk: must not be empty when legal_basis is "
+       "LEGAL_BASIS_IMMINENT_HARM"},
+      {"ImminentHarmAccepted",
+       kBH,
+       {},
+       {Disclosure(absl::StrCat(kToCourt, "legal_basis: LEGAL_BASIS_IMMINENT_HARM ", kHousing,
+                                " justification: \"stated plan\" person_at_risk: \"neighbor\""))},
+       kOk,
+       ""},
+      {"TreatmentAccepted",
+       kBH,
+       {},
+       {Disclosure(absl::StrCat(kToAda, "legal_basis: LEGAL_BASIS_TREATMENT ", kHousing))},
+       kOk,
+       ""},
+      {"PaymentWithoutMinimumNecessary",
+       kBH,
+       {},
+       {Disclosure(absl::StrCat(kToAda, "legal_basis: LEGAL_BASIS_PAYMENT ", kHousing))},
+       kInvalid,
+       "disclosure_made.minimum_necessary: must not be empty when legal_basis is "
+       "LEGAL_BASIS_PAYMENT"},
+      {"PaymentAccepted",
+       kBH,
+       {},
+       {Disclosure(absl::StrCat(kToAda, "legal_basis: LEGAL_BASIS_PAYMENT ", kHousing,
+                                " minimum_necessary: \"dates of service only\""))},
+       kOk,
+       ""},
+      {"OperationsWithoutMinimumNecessary",
+       kBH,
+       {},
+       {Disclosure(absl::StrCat(kToAda, "legal_basis: LEGAL_BASIS_OPERATIONS ", kHousing))},
+       kInvalid,
+       "disclosure_made.minimum_necessary: must not be empty when legal_basis is "
+       "LEGAL_BASIS_OPERATIONS"},
+      {"OperationsAccepted",
+       kBH,
+       {},
+       {Disclosure(absl::StrCat(kToAda, "legal_basis: LEGAL_BASIS_OPERATIONS ", kHousing,
+                                " minimum_necessary: \"counts only\""))},
+       kOk,
+       ""},
+      {"DisclosureNotInClientsHistory",
+       kBH,
+       {},
+       {absl::StrCat(
+           "subject_ids: \"cl-9\" ",
+           Disclosure(absl::StrCat(kToAda, "legal_basis: LEGAL_BASIS_TREATMENT ", kHousing)))},
+       kInvalid,
+       "event.subject_ids: must include disclosure_made.client_id \"cl-1\" so that the event "
+       "is in the client's history; got [cl-9]"},
+      {"InformedWithoutDisclosureId",
+       kBH,
+       {},
+       {"client_informed { method: \"letter\" }"},
+       kInvalid,
+       "client_informed.disclosure_id: must not be empty"},
+      {"AccessRequestWithoutClient",
+       kBH,
+       {},
+       {"access_requested { request_id: \"ar-2\" }"},
+       kInvalid,
+       "access_requested.client_id: must not be empty"},
+      {"AccessRequestNotInClientsHistory",
+       kBH,
+       {},
+       {"subject_ids: \"cl-9\" access_requested { request_id: \"ar-2\" client_id: \"cl-1\" }"},
+       kInvalid,
+       "event.subject_ids: must include access_requested.client_id \"cl-1\" so that the event "
+       "is in the client's history; got [cl-9]"},
+      {"DenialWithoutReason",
+       kBH,
+       {},
+       {"access_denied { request_id: \"ar-1\" }"},
+       kInvalid,
+       "access_denied.reason: must not be empty"},
+      {"ExtensionWithoutReason",
+       kBH,
+       {},
+       {"access_extended { request_id: \"ar-1\" }"},
+       kInvalid,
+       "access_extended.reason: must not be empty"},
+      {"RecordAccessedWithoutPurpose",
+       kBH,
+       {},
+       {"record_accessed { accessor_id: \"m-1\" }"},
+       kInvalid,
+       "record_accessed.purpose: must not be empty"},
+
+      // ---- Lifecycle ----
+      {"FirstEventMustOpen",
+       Base::kNone,
+       {},
+       {"consent_granted { consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
+        "GRANTOR_KIND_CLIENT grantor_id: \"cl-1\" recipients: \"r-1\" purposes: \"p\" "
+        "data_categories: \"h\" }"},
+       kRefused,
+       "case \"case-1\" has not been opened: consent_granted is not allowed before case_opened"},
+      {"OpenAccepted",
+       Base::kNone,
+       {},
+       {"case_opened { program: \"p\" record_class: RECORD_CLASS_GENERAL }"},
+       kOk,
+       ""},
+      {"OpenTwice",
+       kBH,
+       {},
+       {"case_opened { program: \"p\" record_class: RECORD_CLASS_GENERAL }"},
+       kRefused,
+       "case \"case-1\" is open: case_opened is not allowed (case_opened must be the case's "
+       "first event)"},
+      {"ClosedCaseTakesNoEntry",
+       kBH,
+       {kFulfillAr1, kClose},
+       {"record_entry_written { entry_id: \"e-2\" data_category: \"housing\" }", 5},
+       kRefused,
+       "case \"case-1\" is closed: record_entry_written is not allowed"},
+      {"ClosedCaseTakesNoDisclosure",
+       kBH,
+       {kFulfillAr1, kClose},
+       {Disclosure(absl::StrCat(kToAda, "legal_basis: LEGAL_BASIS_TREATMENT ", kHousing)), 5},
+       kRefused,
+       "case \"case-1\" is closed: disclosure_made is not allowed"},
+      {"ClosedCaseTakesAccessRequest",
+       kBH,
+       {kFulfillAr1, kClose},
+       {"access_requested { request_id: \"ar-2\" client_id: \"cl-1\" }", 5},
+       kOk,
+       ""},
+      {"ClosedCaseTakesRecordAccessed",
+       kBH,
+       {kFulfillAr1, kClose},
+       {"record_accessed { accessor_id: \"auditor\" purpose: \"audit\" seqs: 1 }", 5},
+       kOk,
+       ""},
+      {"ClosedCaseTakesClientNotice",
+       kBH,
+       {kFulfillAr1, kClose},
+       {"client_informed { disclosure_id: \"d-1\" method: \"letter\" }", 5},
+       kOk,
+       ""},
+      {"ClosedCaseTakesRevocation",
+       kBH,
+       {kFulfillAr1, kClose},
+       {"consent_revoked { consent_id: \"c-1\" revoked_by: \"cl-1\" }", 5},
+       kOk,
+       ""},
+      {"ClosedCaseReopens",
+       kBH,
+       {kFulfillAr1, kClose},
+       {"case_reopened { reason: \"relapse\" }", 5},
+       kOk,
+       ""},
+      {"ClosedCaseDisposed", kBH, {kFulfillAr1, kClose}, kDispose, kOk, ""},
+      {"DisposedCaseDoesNotReopen",
+       kBH,
+       {kFulfillAr1, kClose, kDispose},
+       {"case_reopened { reason: \"relapse\" }", 6},
+       kRefused,
+       "case \"case-1\" is disposed: case_reopened is not allowed"},
+      {"DisposedCaseTakesRecordAccessed",
+       kBH,
+       {kFulfillAr1, kClose, kDispose},
+       {"record_accessed { accessor_id: \"auditor\" purpose: \"audit\" }", 6},
+       kOk,
+       ""},
+      {"ReopenNeedsClosedCase",
+       kBH,
+       {},
+       {"case_reopened { reason: \"r\" }"},
+       kRefused,
+       "case \"case-1\" is open: case_reopened is not allowed (it needs a closed case)"},
+      {"DisposalNeedsClosedCase",
+       kBH,
+       {},
+       kDispose,
+       kRefused,
+       "case \"case-1\" is open: records_disposed is not allowed (it needs a closed case)"},
+      {"ResumeNeedsInterruption",
+       kBH,
+       {},
+       {"services_resumed {}"},
+       kRefused,
+       "case \"case-1\" is open: services_resumed is not allowed (it needs an interrupted case)"},
+      {"ResumeAfterInterruption",
+       kBH,
+       {{"services_interrupted { reason: \"hospital\" }", 3}},
+       {"services_resumed { note: \"back\" }", 4},
+       kOk,
+       ""},
+      {"InterruptTwice",
+       kBH,
+       {{"services_interrupted { reason: \"hospital\" }", 3}},
+       {"services_interrupted { reason: \"again\" }", 4},
+       kRefused,
+       "case \"case-1\" is interrupted: services_interrupted is not allowed (services are "
+       "already interrupted)"},
+      {"InterruptedCaseTakesEntries",
+       kBH,
+       {{"services_interrupted { reason: \"hospital\" }", 3}},
+       {"record_entry_written { entry_id: \"e-2\" data_category: \"housing\" }", 4},
+       kOk,
+       ""},
+      {"CloseWithOpenAccessRequest",
+       kBH,
+       {},
+       kClose,
+       kRefused,
+       "case \"case-1\" cannot be closed: access request \"ar-1\" (requested "
+       "2026-01-02T00:00:00Z, due 2026-02-01T00:00:00Z) has no decision"},
+      {"CloseAfterAccessDecision",
+       kBH,
+       {{"access_denied { request_id: \"ar-1\" reason: \"r\" }"}},
+       kClose,
+       kOk,
+       ""},
+
+      // ---- Participants, manager, conflicts ----
+      {"ParticipantTwice",
+       kBH,
+       {},
+       {"participant_added { participant_id: \"tp-1\" role: PARTICIPANT_ROLE_FAMILY_MEMBER }"},
+       kRefused,
+       "participant \"tp-1\" is already in case \"case-1\" (role PARTICIPANT_ROLE_THIRD_PARTY)"},
+      {"ParticipantAccepted",
+       kBH,
+       {},
+       {"participant_added { participant_id: \"fm-1\" role: PARTICIPANT_ROLE_FAMILY_MEMBER }"},
+       kOk,
+       ""},
+      {"RemoveUnknownParticipant",
+       kBH,
+       {},
+       {"participant_removed { participant_id: \"x\" }"},
+       kRefused,
+       "participant \"x\" is not in case \"case-1\""},
+      {"RemoveParticipant", kBH, {}, {"participant_removed { participant_id: \"tp-1\" }"}, kOk, ""},
+      {"AssignWithStalePrevious",
+       kBH,
+       {},
+       {"case_manager_assigned { manager_id: \"m-3\" previous_manager_id: \"m-2\" }"},
+       kRefused,
+       "case_manager_assigned.previous_manager_id is \"m-2\", but case \"case-1\"'s manager is "
+       "\"m-1\""},
+      {"AssignFirstWithPrevious",
+       Base::kNone,
+       {{"case_opened { program: \"p\" record_class: RECORD_CLASS_GENERAL }"}},
+       {"case_manager_assigned { manager_id: \"m-3\" previous_manager_id: \"m-2\" }"},
+       kRefused,
+       "case_manager_assigned.previous_manager_id is \"m-2\", but case \"case-1\" has no "
+       "manager"},
+      {"AssignAccepted",
+       kBH,
+       {},
+       {"case_manager_assigned { manager_id: \"m-3\" previous_manager_id: \"m-1\" }"},
+       kOk,
+       ""},
+      {"ConflictTwice",
+       kBH,
+       {},
+       {"conflict_declared { conflict_id: \"k-1\" declared_by: \"m-1\" }"},
+       kRefused,
+       "conflict \"k-1\" was already declared in case \"case-1\""},
+      {"ResolveUnknownConflict",
+       kBH,
+       {},
+       {"conflict_resolved { conflict_id: \"k-9\" resolution: \"r\" }"},
+       kRefused,
+       "conflict \"k-9\" was not declared in case \"case-1\""},
+      {"ResolveConflictTwice",
+       kBH,
+       {{"conflict_resolved { conflict_id: \"k-1\" resolution: \"reassigned\" }", 3}},
+       {"conflict_resolved { conflict_id: \"k-1\" resolution: \"r\" }", 4},
+       kRefused,
+       "conflict \"k-1\" was already resolved at 2026-01-04T00:00:00Z"},
+      {"ResolveConflict",
+       kBH,
+       {},
+       {"conflict_resolved { conflict_id: \"k-1\" resolution: \"reassigned\" }"},
+       kOk,
+       ""},
+
+      // ---- Documentation ----
+      {"EntryRewritten",
+       kBH,
+       {},
+       {"record_entry_written { entry_id: \"e-1\" data_category: \"housing\" }"},
+       kRefused,
+       "entry \"e-1\" already exists in case \"case-1\" (seq 6); entries are corrected by "
+       "record_amended, never rewritten"},
+      {"EntryAccepted",
+       kBH,
+       {},
+       {"record_entry_written { entry_id: \"e-2\" data_category: \"housing\" }"},
+       kOk,
+       ""},
+      {"AmendUnknownEntry",
+       kBH,
+       {},
+       {"record_amended { entry_id: \"e-2\" amends_entry_id: \"e-7\" reason: \"typo\" }"},
+       kRefused,
+       "record_amended.amends_entry_id \"e-7\" is not an entry of case \"case-1\""},
+      {"AmendWithExistingId",
+       kBH,
+       {{"record_entry_written { entry_id: \"e-2\" data_category: \"housing\" }"}},
+       {"record_amended { entry_id: \"e-2\" amends_entry_id: \"e-1\" reason: \"typo\" }"},
+       kRefused,
+       "entry \"e-2\" already exists in case \"case-1\" (seq 15); entries are corrected by "
+       "record_amended, never rewritten"},
+      {"AmendAccepted",
+       kBH,
+       {},
+       {"record_amended { entry_id: \"e-2\" amends_entry_id: \"e-1\" reason: \"typo\" }"},
+       kOk,
+       ""},
+
+      // ---- Consent ----
+      {"ConsentIdReused",
+       kBH,
+       {},
+       {"consent_granted { consent_id: \"c-1\" client_id: \"cl-1\" grantor_kind: "
+        "GRANTOR_KIND_CLIENT grantor_id: \"cl-1\" recipients: \"r-1\" purposes: \"p\" "
+        "data_categories: \"h\" }"},
+       kRefused,
+       "consent \"c-1\" already exists in case \"case-1\""},
+      {"ConsentGrantedBySomeoneElse",
+       kBH,
+       {},
+       {"consent_granted { consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
+        "GRANTOR_KIND_CLIENT grantor_id: \"m-1\" recipients: \"r-1\" purposes: \"p\" "
+        "data_categories: \"h\" }"},
+       kRefused,
+       "consent \"c-9\" is granted by the client, but grantor_id \"m-1\" is not client_id "
+       "\"cl-1\""},
+      {"ConsentByNonRepresentative",
+       kBH,
+       {},
+       {"consent_granted { consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
+        "GRANTOR_KIND_AUTHORIZED_REPRESENTATIVE grantor_id: \"tp-1\" recipients: \"r-1\" "
+        "purposes: \"p\" data_categories: \"h\" }"},
+       kRefused,
+       "consent \"c-9\" is granted by an authorized representative, but \"tp-1\" is not an "
+       "authorized representative in case \"case-1\""},
+      {"ConsentByRepresentative",
+       kBH,
+       {},
+       {"consent_granted { consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
+        "GRANTOR_KIND_AUTHORIZED_REPRESENTATIVE grantor_id: \"rep-1\" recipients: \"r-1\" "
+        "purposes: \"p\" data_categories: \"h\" }"},
+       kOk,
+       ""},
+      {"Part2ConsentWithoutSignedForm",
+       kSU,
+       {},
+       {"consent_granted { consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
+        "GRANTOR_KIND_CLIENT grantor_id: \"cl-1\" recipients: \"r-1\" purposes: \"p\" "
+        "data_categories: \"h\" }"},
+       kRefused,
+       "consent \"c-9\" covers substance-use records (42 CFR Part 2), which need a signed "
+       "written consent: signed_form_sha256 is empty"},
+      {"Part2ConsentWithSignedForm",
+       kSU,
+       {},
+       {absl::StrCat("consent_granted { consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
+                     "GRANTOR_KIND_CLIENT grantor_id: \"cl-1\" recipients: \"r-1\" purposes: "
+                     "\"p\" data_categories: \"h\" ",
+                     kSignedForm, " }")},
+       kOk,
+       ""},
+      {"RevokeUnknownConsent",
+       kBH,
+       {},
+       {"consent_revoked { consent_id: \"c-9\" revoked_by: \"cl-1\" }"},
+       kRefused,
+       "consent \"c-9\" does not exist in case \"case-1\""},
+      {"RevokeTwice",
+       kBH,
+       {},
+       {"consent_revoked { consent_id: \"c-2\" revoked_by: \"cl-1\" }", 3},
+       kRefused,
+       "consent \"c-2\" was already revoked at 2026-01-03T00:00:00Z"},
+      {"RevokeAccepted",
+       kBH,
+       {},
+       {"consent_revoked { consent_id: \"c-1\" revoked_by: \"cl-1\" }", 3},
+       kOk,
+       ""},
+
+      // ---- Disclosure basis ----
+      {"DisclosureIdReused",
+       kBH,
+       {},
+       {absl::StrCat("disclosure_made { disclosure_id: \"d-1\" client_id: \"cl-1\" ", kToAda,
+                     "purpose: \"care_coordination\" description: \"x\" ", kHousing,
+                     " legal_basis: LEGAL_BASIS_TREATMENT }"),
+        10},
+       kRefused,
+       "disclosure \"d-1\" already exists in case \"case-1\""},
+      {"ConsentCovers", kBH, {}, {ConsentDisclosure("c-1", kHousing), 10}, kOk, ""},
+      {"ConsentCoversRecipientByName",
+       kBH,
+       {},
+       {Disclosure("recipient { name: \"Dr. Ada\" } legal_basis: LEGAL_BASIS_CONSENT "
+                   "consent_id: \"c-1\" data_categories: \"housing\" "
+                   "data_categories: \"mental_health_notes\""),
+        10},
+       kOk,
+       ""},
+      {"ConsentMissing",
+       kBH,
+       {},
+       {ConsentDisclosure("c-9", kHousing), 10},
+       kRefused,
+       "consent \"c-9\" does not exist in case \"case-1\""},
+      {"ConsentOfAnotherClient",
+       kBH,
+       {},
+       {ConsentDisclosure("c-3", kHousing), 10},
+       kRefused,
+       "consent \"c-3\" is for client \"cl-2\", not client \"cl-1\" of the disclosure"},
+      {"ConsentNotYetStarted",
+       kBH,
+       {},
+       {ConsentDisclosure("c-4", kHousing), 10},
+       kRefused,
+       "consent \"c-4\" starts at 2026-01-21T00:00:00Z, after the disclosure at "
+       "2026-01-11T00:00:00Z"},
+      {"ConsentStarted", kBH, {}, {ConsentDisclosure("c-4", kHousing), 20}, kOk, ""},
+      {"ConsentExpired",
+       kBH,
+       {},
+       {ConsentDisclosure("c-1", kHousing), 60},
+       kRefused,
+       "consent \"c-1\" expired at 2026-03-02T00:00:00Z, before the disclosure at "
+       "2026-03-02T00:00:00Z"},
+      {"ConsentRevoked",
+       kBH,
+       {},
+       {ConsentDisclosure("c-2", kHousing), 10},
+       kRefused,
+       "consent \"c-2\" was revoked at 2026-01-03T00:00:00Z, before the disclosure at "
+       "2026-01-11T00:00:00Z"},
+      {"DisclosureRecordedLateBeforeRevocation",
+       kBH,
+       {},
+       {ConsentDisclosure("c-2", kHousing), 1},
+       kOk,
+       ""},
+      {"ConsentDoesNotCoverRecipient",
+       kBH,
+       {},
+       {Disclosure("recipient { recipient_id: \"r-2\" name: \"Landlord\" } "
+                   "legal_basis: LEGAL_BASIS_CONSENT consent_id: \"c-1\" "
+                   "data_categories: \"housing\""),
+        10},
+       kRefused,
+       "consent \"c-1\" does not cover recipient \"r-2\" (\"Landlord\")"},
+      {"ConsentDoesNotCoverPurpose",
+       kBH,
+       {},
+       {absl::StrCat("disclosure_made { disclosure_id: \"d-9\" client_id: \"cl-1\" purpose: "
+                     "\"marketing\" description: \"x\" ",
+                     kToAda, kHousing, " legal_basis: LEGAL_BASIS_CONSENT consent_id: \"c-1\" }"),
+        10},
+       kRefused,
+       "consent \"c-1\" does not cover purpose \"marketing\""},
+      {"MinimumNecessaryOneCategory",
+       kBH,
+       {},
+       {ConsentDisclosure("c-1",
+                          "data_categories: \"housing\" "
+                          "data_categories: \"substance_use_treatment\""),
+        10},
+       kRefused,
+       "consent \"c-1\" does not cover data category \"substance_use_treatment\""},
+      {"MinimumNecessaryTwoCategories",
+       kBH,
+       {},
+       {ConsentDisclosure("c-1",
+                          "data_categories: \"hiv_status\" "
+                          "data_categories: \"substance_use_treatment\""),
+        10},
+       kRefused,
+       "consent \"c-1\" does not cover data categories \"hiv_status\", "
+       "\"substance_use_treatment\""},
+      {"ToClientAccepted",
+       kBH,
+       {},
+       {Disclosure("recipient { recipient_id: \"cl-1\" name: \"Client\" } legal_basis: "
+                   "LEGAL_BASIS_TO_CLIENT data_categories: \"housing\""),
+        10},
+       kOk,
+       ""},
+      {"ToClientButSomeoneElse",
+       kBH,
+       {},
+       {Disclosure(absl::StrCat(kToAda, "legal_basis: LEGAL_BASIS_TO_CLIENT ", kHousing)), 10},
+       kRefused,
+       "legal_basis LEGAL_BASIS_TO_CLIENT needs the client as recipient: recipient_id \"r-1\" "
+       "is not client_id \"cl-1\""},
+      {"Part2ExceptionOnGeneralRecords",
+       kBH,
+       {},
+       {Disclosure(absl::StrCat(kToCourt, "legal_basis: LEGAL_BASIS_PART2_COURT_ORDER ", kHousing,
+                                " legal_citation: \"order 12\"")),
+        10},
+       kRefused,
+       "legal_basis LEGAL_BASIS_PART2_COURT_ORDER applies only to substance-use records; case "
+       "\"case-1\" has record_class RECORD_CLASS_BEHAVIORAL_HEALTH"},
+      {"Part2TreatmentRefused",
+       kSU,
+       {},
+       {Disclosure(absl::StrCat(kToAda, "legal_basis: LEGAL_BASIS_TREATMENT ", kHousing)), 10},
+       kRefused,
+       "case \"case-1\" holds substance-use records (42 CFR Part 2): legal_basis "
+       "LEGAL_BASIS_TREATMENT is not allowed; use consent or a Part 2 exception"},
+      {"Part2RequiredByLawRefused",
+       kSU,
+       {},
+       {Disclosure(absl::StrCat(kToCourt, "legal_basis: LEGAL_BASIS_REQUIRED_BY_LAW ", kHousing,
+                                " legal_citation: \"subpoena\"")),
+        10},
+       kRefused,
+       "case \"case-1\" holds substance-use records (42 CFR Part 2): legal_basis "
+       "LEGAL_BASIS_REQUIRED_BY_LAW is not allowed; use consent or a Part 2 exception"},
+      {"Part2ImminentHarmRefused",
+       kSU,
+       {},
+       {Disclosure(absl::StrCat(kToCourt, "legal_basis: LEGAL_BASIS_IMMINENT_HARM ", kHousing,
+                                " justification: \"j\" person_at_risk: \"p\"")),
+        10},
+       kRefused,
+       "case \"case-1\" holds substance-use records (42 CFR Part 2): legal_basis "
+       "LEGAL_BASIS_IMMINENT_HARM is not allowed; use consent or a Part 2 exception"},
+      {"Part2CourtOrderAccepted",
+       kSU,
+       {},
+       {Disclosure(absl::StrCat(kToCourt, "legal_basis: LEGAL_BASIS_PART2_COURT_ORDER ",
+                                "data_categories: \"substance_use_treatment\" "
+                                "legal_citation: \"42 CFR 2.64 order 12\"")),
+        10},
+       kOk,
+       ""},
+      {"Part2CourtOrderWithoutCitation",
+       kSU,
+       {},
+       {Disclosure(absl::StrCat(kToCourt, "legal_basis: LEGAL_BASIS_PART2_COURT_ORDER ", kHousing)),
+        10},
+       kInvalid,
+       "disclosure_made.legal_citation: must not be empty when legal_basis is "
+       "LEGAL_BASIS_PART2_COURT_ORDER"},
+      {"Part2EmergencyWithoutJustification",
+       kSU,
+       {},
+       {Disclosure(
+            absl::StrCat(kToAda, "legal_basis: LEGAL_BASIS_PART2_MEDICAL_EMERGENCY ", kHousing)),
+        10},
+       kInvalid,
+       "disclosure_made.justification: must not be empty when legal_basis is "
+       "LEGAL_BASIS_PART2_MEDICAL_EMERGENCY"},
+      {"Part2EmergencyAccepted",
+       kSU,
+       {},
+       {Disclosure(absl::StrCat(kToAda, "legal_basis: LEGAL_BASIS_PART2_MEDICAL_EMERGENCY ",
+                                kHousing, " justification: \"overdose\"")),
+        10},
+       kOk,
+       ""},
+      {"Part2ConsentCovers",
+       kSU,
+       {},
+       {ConsentDisclosure("c-1", "data_categories: \"substance_use_treatment\""), 10},
+       kOk,
+       ""},
+      {"Part2ConsentDoesNotCover",
+       kSU,
+       {},
+       {ConsentDisclosure("c-1", "data_categories: \"mental_health_notes\""), 10},
+       kRefused,
+       "consent \"c-1\" does not cover data category \"mental_health_notes\""},
+      {"Part2ToClientAccepted",
+       kSU,
+       {},
+       {Disclosure("recipient { recipient_id: \"cl-1\" name: \"Client\" } legal_basis: "
+                   "LEGAL_BASIS_TO_CLIENT data_categories: \"housing\""),
+        10},
+       kOk,
+       ""},
+
+      // ---- Client notice ----
+      {"InformOfUnknownDisclosure",
+       kBH,
+       {},
+       {"client_informed { disclosure_id: \"d-9\" method: \"letter\" }", 3},
+       kRefused,
+       "disclosure \"d-9\" does not exist in case \"case-1\""},
+      {"InformTwice",
+       kBH,
+       {{"client_informed { disclosure_id: \"d-1\" method: \"letter\" }", 3}},
+       {"client_informed { disclosure_id: \"d-1\" method: \"call\" }", 4},
+       kRefused,
+       "disclosure \"d-1\": the client was already informed"},
+      {"InformAccepted",
+       kBH,
+       {},
+       {"client_informed { disclosure_id: \"d-1\" method: \"letter\" }", 3},
+       kOk,
+       ""},
+
+      // ---- Access ----
+      {"AccessRequestIdReused",
+       kBH,
+       {},
+       {"access_requested { request_id: \"ar-1\" client_id: \"cl-1\" }", 3},
+       kRefused,
+       "access request \"ar-1\" already exists in case \"case-1\""},
+      {"FulfillUnknownRequest",
+       kBH,
+       {},
+       {"access_fulfilled { request_id: \"ar-9\" }", 3},
+       kRefused,
+       "access request \"ar-9\" does not exist in case \"case-1\""},
+      {"FulfillDeniedRequest",
+       kBH,
+       {{"access_denied { request_id: \"ar-1\" reason: \"psychotherapy notes\" }", 3}},
+       {"access_fulfilled { request_id: \"ar-1\" }", 4},
+       kRefused,
+       "access request \"ar-1\" was already denied at 2026-01-04T00:00:00Z"},
+      {"DenyFulfilledRequest",
+       kBH,
+       {kFulfillAr1},
+       {"access_denied { request_id: \"ar-1\" reason: \"r\" }", 4},
+       kRefused,
+       "access request \"ar-1\" was already fulfilled at 2026-01-04T00:00:00Z"},
+      {"FulfillAccepted", kBH, {}, kFulfillAr1, kOk, ""},
+      {"ExtendAccepted",
+       kBH,
+       {},
+       {"access_extended { request_id: \"ar-1\" reason: \"records off-site\" }", 31},
+       kOk,
+       ""},
+      {"ExtendTwice",
+       kBH,
+       {{"access_extended { request_id: \"ar-1\" reason: \"records off-site\" }", 20}},
+       {"access_extended { request_id: \"ar-1\" reason: \"again\" }", 25},
+       kRefused,
+       "access request \"ar-1\" was already extended once; 45 CFR 164.524(b)(2) allows one "
+       "30-day extension"},
+      {"ExtendAfterDue",
+       kBH,
+       {},
+       {"access_extended { request_id: \"ar-1\" reason: \"late\" }", 32},
+       kRefused,
+       "access request \"ar-1\" was due at 2026-02-01T00:00:00Z; an extension must be given by "
+       "then, got 2026-02-02T00:00:00Z"},
+      {"ExtendDecidedRequest",
+       kBH,
+       {kFulfillAr1},
+       {"access_extended { request_id: \"ar-1\" reason: \"r\" }", 4},
+       kRefused,
+       "access request \"ar-1\" was already fulfilled at 2026-01-04T00:00:00Z"},
+  };
+}
+
+class PolicyTest : public ::testing::TestWithParam<PolicyCase> {};
+
+TEST_P(PolicyTest, GivesTheExactOutcome) {
+  const PolicyCase& c = GetParam();
+  CaseState state;
+  std::vector<Step> setup = BaseHistory(c.base);
+  setup.insert(setup.end(), c.setup.begin(), c.setup.end());
+  ASSERT_NO_FATAL_FAILURE(RunSteps(setup, &state));
+  v1::Event e = Parse(c.event);
+  if (c.mutate) c.mutate(&e);
+  absl::Status s = CheckEvent(state, e);
+  EXPECT_EQ(s.code(), c.code) << s;
+  EXPECT_EQ(std::string(s.message()), c.message);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllRules, PolicyTest, ::testing::ValuesIn(Cases()),
+                         [](const ::testing::TestParamInfo<PolicyCase>& info) {
+                           return info.param.name;
+                         });
+
+TEST(PolicyTest, EveryEventTypeIsCoveredByTheTable) {
+  std::set<int> covered;
+  for (const PolicyCase& c : Cases()) {
+    v1::Event e = Parse(c.event);
+    if (e.body_case() != v1::Event::BODY_NOT_SET) covered.insert(e.body_case());
+  }
+  const auto* oneof = v1::Event::descriptor()->FindOneofByName("body");
+  for (int i = 0; i < oneof->field_count(); ++i) {
+    EXPECT_TRUE(covered.count(oneof->field(i)->number())) << oneof->field(i)->name();
+  }
+}
+
+}  // namespace
+}  // namespace caseledger
