@@ -45,6 +45,21 @@ v1::AppendRequest Req(const std::string& id, const std::string& stream,
   return r;
 }
 
+v1::AppendRequest OpenReq(const std::string& stream) {
+  v1::AppendRequest r;
+  v1::Event* e = r.mutable_event();
+  e->set_event_id("open-" + stream);
+  e->set_stream_id(stream);
+  e->add_subject_ids("client-" + stream);
+  e->set_producer("e2e");
+  e->mutable_occurred_at()->set_seconds(1767225000);
+  auto* o = e->mutable_case_opened();
+  o->set_program("housing");
+  o->set_jurisdiction("US-CA");
+  o->set_record_class(v1::RECORD_CLASS_GENERAL);
+  return r;
+}
+
 Hash H(const std::string& bytes) { return *HashFromBytes(bytes); }
 
 class E2ETest : public ::testing::Test {
@@ -89,26 +104,41 @@ class E2ETest : public ::testing::Test {
 
 TEST_F(E2ETest, AppendReadSubscribeProveAndRestart) {
   StartServer();
+  // Open four cases in one batch (seqs 0-3, each at version 0).
+  {
+    grpc::ClientContext ctx;
+    v1::AppendBatchRequest req;
+    for (int c = 1; c <= 4; ++c) *req.add_requests() = OpenReq(absl::StrCat("case-", c));
+    v1::AppendBatchResponse resp;
+    grpc::Status s = stub_->AppendBatch(&ctx, req, &resp);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    EXPECT_EQ(resp.results(3).seq(), 3u);
+  }
   // Appends with expected versions.
   std::vector<v1::AppendResponse> acks;
   for (uint64_t i = 0; i < 10; ++i) {
-    auto r = Append(Req(absl::StrCat("a", i), "case-1", i));
+    auto r = Append(Req(absl::StrCat("a", i), "case-1", i + 1));
     ASSERT_TRUE(r.ok()) << r.status();
-    EXPECT_EQ(r->seq(), i);
-    EXPECT_EQ(r->version(), i);
+    EXPECT_EQ(r->seq(), 4 + i);
+    EXPECT_EQ(r->version(), i + 1);
     acks.push_back(*r);
   }
   // A retried event id returns the original result.
-  auto retry = Append(Req("a3", "case-1", 3));
-  ASSERT_TRUE(retry.ok());
+  auto retry = Append(Req("a3", "case-1", 4));
+  ASSERT_TRUE(retry.ok()) << retry.status();
   EXPECT_TRUE(retry->duplicate());
-  EXPECT_EQ(retry->seq(), 3u);
+  EXPECT_EQ(retry->seq(), 7u);
   EXPECT_EQ(retry->leaf_hash(), acks[3].leaf_hash());
+  // So does a retried case_opened, which the policy alone would refuse.
+  auto reopen = Append(OpenReq("case-1"));
+  ASSERT_TRUE(reopen.ok()) << reopen.status();
+  EXPECT_TRUE(reopen->duplicate());
+  EXPECT_EQ(reopen->seq(), 0u);
   // A stale expected version is refused.
-  auto stale = Append(Req("a10", "case-1", 3));
+  auto stale = Append(Req("a10", "case-1", 4));
   EXPECT_EQ(stale.status().code(), absl::StatusCode::kAborted);
   EXPECT_EQ(std::string(stale.status().message()),
-            "stream \"case-1\": expected_version 3, but the stream's next version is 10");
+            "stream \"case-1\": expected_version 4, but the stream's next version is 11");
 
   // A batch, all or nothing.
   {
@@ -118,8 +148,8 @@ TEST_F(E2ETest, AppendReadSubscribeProveAndRestart) {
     v1::AppendBatchResponse resp;
     ASSERT_TRUE(stub_->AppendBatch(&ctx, req, &resp).ok());
     ASSERT_EQ(resp.results_size(), 5);
-    EXPECT_EQ(resp.results(4).seq(), 14u);
-    EXPECT_EQ(resp.results(4).version(), 4u);
+    EXPECT_EQ(resp.results(4).seq(), 18u);
+    EXPECT_EQ(resp.results(4).version(), 5u);
   }
 
   // ReadStream gives the case's records from a version, as sent.
@@ -127,17 +157,17 @@ TEST_F(E2ETest, AppendReadSubscribeProveAndRestart) {
     grpc::ClientContext ctx;
     v1::ReadStreamRequest req;
     req.set_stream_id("case-1");
-    req.set_from_version(2);
+    req.set_from_version(3);
     auto reader = stub_->ReadStream(&ctx, req);
     v1::Record r;
-    uint64_t want = 2;
+    uint64_t want = 3;
     while (reader->Read(&r)) {
       EXPECT_EQ(r.version(), want);
-      EXPECT_EQ(r.event().record_entry_written().text(), absl::StrCat("note a", want));
+      EXPECT_EQ(r.event().record_entry_written().text(), absl::StrCat("note a", want - 1));
       ++want;
     }
     ASSERT_TRUE(reader->Finish().ok());
-    EXPECT_EQ(want, 10u);
+    EXPECT_EQ(want, 11u);
   }
 
   // ReadLog: the chain links and the leaf hashes recompute from the bytes.
@@ -155,7 +185,7 @@ TEST_F(E2ETest, AppendReadSubscribeProveAndRestart) {
       prev = r.leaf_hash();
     }
     ASSERT_TRUE(reader->Finish().ok());
-    EXPECT_EQ(n, 15u);
+    EXPECT_EQ(n, 19u);
   }
 
   // Subscribe from seq 5: catch-up, then live while appends continue.
@@ -206,14 +236,15 @@ TEST_F(E2ETest, AppendReadSubscribeProveAndRestart) {
   {
     grpc::ClientContext ctx;
     v1::InclusionProofRequest req;
-    req.set_seq(7);
+    req.set_seq(acks[7].seq());
     req.set_tree_size(30);
     v1::InclusionProof proof;
     ASSERT_TRUE(stub_->GetInclusionProof(&ctx, req, &proof).ok());
     std::vector<Hash> path;
     for (const std::string& h : proof.hashes()) path.push_back(H(h));
     EXPECT_EQ(proof.leaf_hash(), acks[7].leaf_hash());
-    EXPECT_EQ(VerifyInclusion(H(acks[7].leaf_hash()), 7, 30, path, cp30.root), absl::OkStatus());
+    EXPECT_EQ(VerifyInclusion(H(acks[7].leaf_hash()), acks[7].seq(), 30, path, cp30.root),
+              absl::OkStatus());
   }
   {
     grpc::ClientContext ctx;
@@ -238,25 +269,25 @@ TEST_F(E2ETest, AppendReadSubscribeProveAndRestart) {
     stream->WritesDone();
     v1::AppendResponse resp;
     uint64_t n = 0;
-    while (stream->Read(&resp)) EXPECT_EQ(resp.version(), n++);
+    while (stream->Read(&resp)) EXPECT_EQ(resp.version(), ++n);
     EXPECT_EQ(n, 50u);
     grpc::Status s = stream->Finish();
     EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
     EXPECT_EQ(s.error_message(), "request 50: event.event_id: must not be empty");
   }
-  EXPECT_EQ(TreeSize(), 85u);
+  EXPECT_EQ(TreeSize(), 89u);
 
   // SIGTERM: a clean exit; restart continues the same chain.
   int status = server_->Stop(SIGTERM);
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
   StartServer();
-  EXPECT_EQ(TreeSize(), 85u);
+  EXPECT_EQ(TreeSize(), 89u);
   auto again = Append(Req("a3", "case-1"));
   ASSERT_TRUE(again.ok());
   EXPECT_TRUE(again->duplicate());
-  auto next = Append(Req("a10", "case-1", 10));
+  auto next = Append(Req("a10", "case-1", 11));
   ASSERT_TRUE(next.ok()) << next.status();
-  EXPECT_EQ(next->seq(), 85u);
+  EXPECT_EQ(next->seq(), 89u);
   // Checkpoints fall on group-commit boundaries: take the newest one, which
   // the streamed appends moved past 30.
   Checkpoint after = checkpoint_at(0);
@@ -283,7 +314,7 @@ struct BadCase {
 
 TEST_F(E2ETest, BadInputsGetClearErrorsAndStoreNothing) {
   StartServer();
-  ASSERT_TRUE(Append(Req("ok-0", "case-1")).ok());
+  ASSERT_TRUE(Append(OpenReq("case-1")).ok());
   auto append = [](v1::AppendRequest req) {
     return [req](v1::LedgerService::Stub& stub) {
       grpc::ClientContext ctx;
@@ -308,7 +339,11 @@ TEST_F(E2ETest, BadInputsGetClearErrorsAndStoreNothing) {
   *bad_in_batch.add_requests() = Req("z0", "case-1");
   *bad_in_batch.add_requests() = Req("z1", "");
 
+  v1::AppendRequest unopened = Req("x5", "case-9");
   const std::vector<BadCase> cases = {
+      {"policy: case not opened", append(unopened), grpc::StatusCode::FAILED_PRECONDITION,
+       "case \"case-9\" has not been opened: record_entry_written is not allowed before "
+       "case_opened"},
       {"no event", append(no_event), grpc::StatusCode::INVALID_ARGUMENT, "event: must be set"},
       {"empty event id", append(empty_id), grpc::StatusCode::INVALID_ARGUMENT,
        "event.event_id: must not be empty"},

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "ledger/internal/status_macros.h"
+#include "services/api/case_gate.h"
 #include "services/api/event_codec.h"
 #include "services/api/grpc_status.h"
 
@@ -21,11 +22,11 @@ absl::Status Prefixed(const absl::Status& s, absl::string_view prefix) {
   return absl::Status(s.code(), absl::StrCat(prefix, s.message()));
 }
 
-absl::StatusOr<AppendRequest> FromWire(const v1::AppendRequest& req) {
+absl::StatusOr<GatedEvent> FromWire(const v1::AppendRequest& req) {
   if (!req.has_event()) return absl::InvalidArgumentError("event: must be set");
   CL_ASSIGN_OR_RETURN(Event event, ToLedgerEvent(req.event()));
-  AppendRequest out{std::move(event), std::nullopt};
-  if (req.has_expected_version()) out.expected_version = req.expected_version();
+  GatedEvent out{req.event(), {std::move(event), std::nullopt}};
+  if (req.has_expected_version()) out.request.expected_version = req.expected_version();
   return out;
 }
 
@@ -51,9 +52,13 @@ void ToWire(const StoredCheckpoint& cp, const Checkpoint& parsed, v1::Checkpoint
 
 }  // namespace
 
-LedgerServiceImpl::LedgerServiceImpl(Ledger* ledger, const NoteSigner* signer,
+LedgerServiceImpl::LedgerServiceImpl(Ledger* ledger, CaseGate* gate, const NoteSigner* signer,
                                      LedgerServiceOptions options)
-    : ledger_(ledger), signer_(signer), options_(options), committed_(ledger->Size()) {
+    : ledger_(ledger),
+      gate_(gate),
+      signer_(signer),
+      options_(options),
+      committed_(ledger->Size()) {
   ledger_->AddCommitListener([this](uint64_t size) {
     absl::MutexLock lock(&mu_);
     committed_ = size;
@@ -67,11 +72,13 @@ void LedgerServiceImpl::StopStreams() {
 
 grpc::Status LedgerServiceImpl::Append(grpc::ServerContext*, const v1::AppendRequest* req,
                                        v1::AppendResponse* resp) {
-  absl::StatusOr<AppendRequest> request = FromWire(*req);
-  if (!request.ok()) return ToGrpcStatus(request.status());
-  absl::StatusOr<AppendResult> result = ledger_->Append(*std::move(request));
+  absl::StatusOr<GatedEvent> event = FromWire(*req);
+  if (!event.ok()) return ToGrpcStatus(event.status());
+  std::vector<GatedEvent> one;
+  one.push_back(*std::move(event));
+  absl::StatusOr<std::vector<AppendResult>> result = gate_->Append(std::move(one));
   if (!result.ok()) return ToGrpcStatus(result.status());
-  ToWire(*result, resp);
+  ToWire((*result)[0], resp);
   return grpc::Status::OK;
 }
 
@@ -86,14 +93,14 @@ grpc::Status LedgerServiceImpl::AppendBatch(grpc::ServerContext*,
         absl::StrCat("requests: got ", req->requests_size(), " events, want at most ",
                      ledger_->options().max_batch_events)));
   }
-  std::vector<AppendRequest> requests;
-  requests.reserve(req->requests_size());
+  std::vector<GatedEvent> events;
+  events.reserve(req->requests_size());
   for (int i = 0; i < req->requests_size(); ++i) {
-    absl::StatusOr<AppendRequest> r = FromWire(req->requests(i));
-    if (!r.ok()) return ToGrpcStatus(Prefixed(r.status(), absl::StrCat("requests[", i, "].")));
-    requests.push_back(*std::move(r));
+    absl::StatusOr<GatedEvent> e = FromWire(req->requests(i));
+    if (!e.ok()) return ToGrpcStatus(Prefixed(e.status(), absl::StrCat("requests[", i, "].")));
+    events.push_back(*std::move(e));
   }
-  absl::StatusOr<std::vector<AppendResult>> results = ledger_->AppendBatch(std::move(requests));
+  absl::StatusOr<std::vector<AppendResult>> results = gate_->Append(std::move(events));
   if (!results.ok()) return ToGrpcStatus(results.status());
   for (const AppendResult& r : *results) ToWire(r, resp->add_results());
   return grpc::Status::OK;
@@ -162,27 +169,26 @@ grpc::Status LedgerServiceImpl::AppendStream(
     }
     if (!stream->Read(&req)) break;
     auto slot = std::make_shared<Slot>();
-    absl::StatusOr<AppendRequest> request = FromWire(req);
+    absl::StatusOr<GatedEvent> event = FromWire(req);
     absl::MutexLock lock(&state->mu);
     state->slots.push_back(slot);
-    if (!request.ok()) {
-      slot->result = Prefixed(request.status(), absl::StrCat("request ", index, ": "));
+    if (!event.ok()) {
+      slot->result = Prefixed(event.status(), absl::StrCat("request ", index, ": "));
       slot->done = true;
       break;
     }
-    std::vector<AppendRequest> one;
-    one.push_back(*std::move(request));
+    std::vector<GatedEvent> one;
+    one.push_back(*std::move(event));
     state->mu.Unlock();
-    ledger_->AppendBatchAsync(std::move(one),
-                              [state, slot](absl::StatusOr<std::vector<AppendResult>> r) {
-                                absl::MutexLock lock(&state->mu);
-                                if (r.ok()) {
-                                  slot->result = (*r)[0];
-                                } else {
-                                  slot->result = r.status();
-                                }
-                                slot->done = true;
-                              });
+    gate_->Submit(std::move(one), [state, slot](absl::StatusOr<std::vector<AppendResult>> r) {
+      absl::MutexLock lock(&state->mu);
+      if (r.ok()) {
+        slot->result = (*r)[0];
+      } else {
+        slot->result = r.status();
+      }
+      slot->done = true;
+    });
     state->mu.Lock();
   }
   {

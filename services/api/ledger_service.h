@@ -12,6 +12,7 @@
 #include "ledger/checkpoint.h"
 #include "ledger/ledger.h"
 #include "proto/ledger.grpc.pb.h"
+#include "services/api/case_gate.h"
 
 namespace caseledger {
 
@@ -23,10 +24,11 @@ struct LedgerServiceOptions {
   absl::Duration subscribe_poll = absl::Milliseconds(500);
 };
 
-// Thread-safe. `ledger` and `signer` are borrowed and must outlive the service.
+// Thread-safe. `ledger`, `gate` and `signer` are borrowed and must outlive the
+// service. Every append goes through `gate` (the confidentiality policy).
 class LedgerServiceImpl final : public v1::LedgerService::Service {
  public:
-  LedgerServiceImpl(Ledger* ledger, const NoteSigner* signer,
+  LedgerServiceImpl(Ledger* ledger, CaseGate* gate, const NoteSigner* signer,
                     LedgerServiceOptions options = LedgerServiceOptions());
 
   // Ends every live Subscribe so that the server can shut down.
@@ -61,6 +63,7 @@ class LedgerServiceImpl final : public v1::LedgerService::Service {
                           grpc::ServerWriter<v1::Record>* writer);
 
   Ledger* const ledger_;
+  CaseGate* const gate_;
   const NoteSigner* const signer_;
   const LedgerServiceOptions options_;
 

@@ -26,6 +26,7 @@
 #include "ledger/ledger.h"
 #include "ledger/rocks_store.h"
 #include "ledger/signer.h"
+#include "services/api/case_gate.h"
 #include "services/api/ledger_service.h"
 
 ABSL_FLAG(std::string, data_dir, "./data", "Data directory; created when missing.");
@@ -110,7 +111,8 @@ int Run() {
   auto ledger = Ledger::Open(options, *std::move(store));
   if (!ledger.ok()) return Fail(ledger.status(), "open ledger");
 
-  LedgerServiceImpl service(ledger->get(), &*signer);
+  CaseGate gate(ledger->get());
+  LedgerServiceImpl service(ledger->get(), &gate, &*signer);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
