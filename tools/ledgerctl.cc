@@ -1,0 +1,915 @@
+// ledgerctl: the command-line client of a caseledger server, for people and
+// scripts. `ledgerctl help` lists the commands; `ledgerctl help COMMAND` (or
+// `ledgerctl COMMAND --help`) describes one.
+//
+// Exit status: 0 success, 1 failure (an RPC error, a failed verification, a
+// bad event), 2 usage error.
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <deque>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "ledger/checkpoint.h"
+#include "ledger/hash.h"
+#include "ledger/internal/status_macros.h"
+#include "proto/ledger.grpc.pb.h"
+#include "tools/ledgerctl_lib.h"
+
+namespace caseledger::ledgerctl {
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailure = 1;
+constexpr int kExitUsage = 2;
+
+const FlagSpec kGlobalFlags = {
+    {"server", true}, {"json", false}, {"timeout", true}, {"help", false}};
+
+constexpr char kGlobalUsage[] =
+    "usage: ledgerctl [--server=127.0.0.1:7070] [--json] [--timeout=10s] COMMAND [flags]\n"
+    "\n"
+    "  --server   host:port of the caseledger server (default 127.0.0.1:7070)\n"
+    "  --json     machine-readable output: one JSON object per line on stdout\n"
+    "  --timeout  deadline for connecting and for each unary call (default 10s)\n"
+    "\n"
+    "Global flags may also follow the command. Exit status: 0 OK, 1 failure, 2 usage error.\n";
+
+struct Options {
+  std::string server = "127.0.0.1:7070";
+  bool json = false;
+  absl::Duration timeout = absl::Seconds(10);
+};
+
+// The one place where grpc::Status becomes absl::Status (same codes).
+absl::Status FromGrpc(const grpc::Status& s, absl::string_view rpc, const Options& o) {
+  if (s.ok()) return absl::OkStatus();
+  std::string msg = absl::StrCat(rpc, ": ", s.error_message());
+  if (s.error_code() == grpc::StatusCode::UNAVAILABLE) {
+    absl::StrAppend(&msg, " (is caseledger_server running at ", o.server, "?)");
+  }
+  return absl::Status(static_cast<absl::StatusCode>(s.error_code()), msg);
+}
+
+int Fail(absl::string_view command, const absl::Status& s) {
+  std::fprintf(stderr, "ledgerctl %s: %s\n", std::string(command).c_str(), s.ToString().c_str());
+  return kExitFailure;
+}
+
+// The RPCs that several commands share. Unary calls carry --timeout as their
+// deadline; streams carry none (they are bounded by Connect instead).
+class Client {
+ public:
+  explicit Client(const Options& o)
+      : options_(o),
+        channel_(grpc::CreateChannel(o.server, grpc::InsecureChannelCredentials())),
+        stub_(v1::LedgerService::NewStub(channel_)) {}
+
+  const Options& options() const { return options_; }
+  v1::LedgerService::Stub& stub() { return *stub_; }
+
+  absl::Status Connect() {
+    if (channel_->WaitForConnected(absl::ToChronoTime(absl::Now() + options_.timeout))) {
+      return absl::OkStatus();
+    }
+    return absl::UnavailableError(absl::StrCat("could not connect to ", options_.server, " within ",
+                                               absl::FormatDuration(options_.timeout),
+                                               " (is caseledger_server running there?)"));
+  }
+
+  void SetDeadline(grpc::ClientContext* ctx) const {
+    ctx->set_deadline(absl::ToChronoTime(absl::Now() + options_.timeout));
+  }
+
+  absl::StatusOr<v1::Checkpoint> GetCheckpoint(uint64_t size) {
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx);
+    v1::GetCheckpointRequest req;
+    req.set_size(size);
+    v1::Checkpoint resp;
+    CL_RETURN_IF_ERROR(FromGrpc(stub_->GetCheckpoint(&ctx, req, &resp), "GetCheckpoint", options_));
+    return resp;
+  }
+
+  absl::StatusOr<v1::PublicKey> GetPublicKey() {
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx);
+    v1::PublicKey resp;
+    CL_RETURN_IF_ERROR(FromGrpc(stub_->GetPublicKey(&ctx, v1::GetPublicKeyRequest(), &resp),
+                                "GetPublicKey", options_));
+    return resp;
+  }
+
+  // The record at `seq`, or nullopt when seq == tree size. OUT_OF_RANGE
+  // beyond it.
+  absl::StatusOr<std::optional<v1::Record>> ReadOne(uint64_t seq) {
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx);
+    v1::ReadLogRequest req;
+    req.set_from_seq(seq);
+    req.set_limit(1);
+    auto reader = stub_->ReadLog(&ctx, req);
+    v1::Record r;
+    std::optional<v1::Record> out;
+    while (reader->Read(&r)) out = r;
+    CL_RETURN_IF_ERROR(FromGrpc(reader->Finish(), "ReadLog", options_));
+    return out;
+  }
+
+  // The current tree size. The API has no call for it, so this probes
+  // ReadLog (one record per probe, O(log n) probes) upward from `at_least`,
+  // which must not exceed it.
+  absl::StatusOr<uint64_t> TreeSize(uint64_t at_least) {
+    // -1: seq beyond the tree; 0: seq == size; 1: seq < size.
+    auto probe = [this](uint64_t seq) -> absl::StatusOr<int> {
+      absl::StatusOr<std::optional<v1::Record>> r = ReadOne(seq);
+      if (r.status().code() == absl::StatusCode::kOutOfRange) return -1;
+      if (!r.ok()) return r.status();
+      return r->has_value() ? 1 : 0;
+    };
+    uint64_t lo = at_least;  // lo < size from here on
+    CL_ASSIGN_OR_RETURN(int p, probe(lo));
+    if (p == 0) return lo;
+    if (p < 0) lo = 0;
+    uint64_t step = 1;
+    uint64_t hi = lo + 1;
+    for (;;) {
+      CL_ASSIGN_OR_RETURN(p, probe(hi));
+      if (p == 0) return hi;
+      if (p < 0) break;
+      lo = hi;
+      step *= 2;
+      hi = lo + step;
+    }
+    while (hi - lo > 1) {
+      uint64_t mid = lo + (hi - lo) / 2;
+      CL_ASSIGN_OR_RETURN(p, probe(mid));
+      if (p == 0) return mid;
+      (p > 0 ? lo : hi) = mid;
+    }
+    return lo + 1;  // the tree grew while probing
+  }
+
+  // grpc.health.v1.Health/Check for the whole server, through the generic
+  // stub (Debian ships no generated health client): "SERVING", etc.
+  absl::StatusOr<std::string> Health() {
+    grpc::GenericStub generic(channel_);
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx);
+    const char kRequest[] = {0x0a, 0x00};  // HealthCheckRequest{service: ""}
+    grpc::Slice slice(kRequest, sizeof(kRequest));
+    grpc::ByteBuffer req(&slice, 1);
+    grpc::ByteBuffer resp;
+    grpc::Status status;
+    absl::Notification done;
+    generic.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &req, &resp,
+                      [&](grpc::Status s) {
+                        status = std::move(s);
+                        done.Notify();
+                      });
+    done.WaitForNotification();
+    CL_RETURN_IF_ERROR(FromGrpc(status, "Health.Check", options_));
+    std::vector<grpc::Slice> slices;
+    std::string bytes;
+    if (resp.Dump(&slices).ok()) {
+      for (const grpc::Slice& s : slices)
+        bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+    }
+    // HealthCheckResponse{status = 1 (enum)}: tag 0x08 then a small varint.
+    int code = bytes.size() >= 2 && bytes[0] == 0x08 ? bytes[1] : 0;
+    constexpr const char* kNames[] = {"UNKNOWN", "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN"};
+    return std::string(code >= 0 && code < 4 ? kNames[code] : "UNKNOWN");
+  }
+
+ private:
+  Options options_;
+  std::shared_ptr<grpc::Channel> channel_;  // shared: gRPC's stubs take it so
+  std::unique_ptr<v1::LedgerService::Stub> stub_;
+};
+
+// ---- append ---------------------------------------------------------------
+
+std::string AppendJson(const v1::AppendResponse& r, uint64_t line) {
+  JsonObject o;
+  if (line > 0) o.Add("line", line);
+  absl::StatusOr<Hash> leaf = HashFromBytes(r.leaf_hash());
+  return o.Add("seq", static_cast<uint64_t>(r.seq()))
+      .Add("version", static_cast<uint64_t>(r.version()))
+      .Add("leaf_hash", leaf.ok() ? ToHex(*leaf) : "")
+      .Add("duplicate", r.duplicate())
+      .str();
+}
+
+int AppendOne(Client& c, const std::string& json) {
+  absl::StatusOr<v1::AppendRequest> req = ParseEventJson(json, absl::Now());
+  if (!req.ok())
+    return Fail("append", absl::Status(req.status().code(),
+                                       absl::StrCat("--event: ", req.status().message())));
+  grpc::ClientContext ctx;
+  c.SetDeadline(&ctx);
+  v1::AppendResponse resp;
+  absl::Status s = FromGrpc(c.stub().Append(&ctx, *req, &resp), "Append", c.options());
+  if (!s.ok()) return Fail("append", s);
+  if (c.options().json) {
+    std::printf("%s\n", AppendJson(resp, 0).c_str());
+  } else {
+    absl::StatusOr<Hash> leaf = HashFromBytes(resp.leaf_hash());
+    std::printf("%s seq %llu: %s@%llu, leaf %s\n", resp.duplicate() ? "duplicate of" : "appended",
+                static_cast<unsigned long long>(resp.seq()), req->event().stream_id().c_str(),
+                static_cast<unsigned long long>(resp.version()),
+                leaf.ok() ? ShortHex(*leaf).c_str() : "?");
+  }
+  return kExitOk;
+}
+
+// Reads events from `path` ("-" for stdin) and pipelines them over one
+// AppendStream. A regular file is parsed whole first, so that a malformed
+// line appends nothing.
+int AppendMany(Client& c, const std::string& path) {
+  std::ifstream file;
+  if (path != "-") {
+    file.open(path);
+    if (!file)
+      return Fail("append", absl::NotFoundError(absl::StrCat("--file: cannot open ", path)));
+  }
+  std::istream& in = path == "-" ? std::cin : file;
+  uint64_t total = 0;
+  std::string line;
+  if (path != "-") {
+    for (uint64_t n = 1; std::getline(in, line); ++n) {
+      if (IsBlankLine(line)) continue;
+      absl::StatusOr<v1::AppendRequest> req = ParseEventJson(line, absl::Now());
+      if (!req.ok()) {
+        std::fprintf(stderr, "ledgerctl append: line %llu: %s (nothing was sent)\n",
+                     static_cast<unsigned long long>(n), req.status().ToString().c_str());
+        return kExitFailure;
+      }
+      ++total;
+    }
+    in.clear();
+    in.seekg(0);
+  }
+
+  const bool progress = isatty(STDERR_FILENO) && (total == 0 || total >= 1000);
+  grpc::ClientContext ctx;
+  auto stream = c.stub().AppendStream(&ctx);
+  absl::Mutex mu;
+  std::deque<uint64_t> pending_lines;  // line numbers of requests sent, not yet answered
+  absl::Status parse_error;            // set by the writer, with parse_line
+  uint64_t parse_line = 0;
+  std::thread writer([&] {
+    std::string l;
+    for (uint64_t n = 1; std::getline(in, l); ++n) {
+      if (IsBlankLine(l)) continue;
+      absl::StatusOr<v1::AppendRequest> req = ParseEventJson(l, absl::Now());
+      absl::MutexLock lock(&mu);
+      if (!req.ok()) {
+        parse_error = req.status();
+        parse_line = n;
+        break;
+      }
+      pending_lines.push_back(n);
+      mu.Unlock();
+      bool ok = stream->Write(*req);
+      mu.Lock();
+      if (!ok) break;  // the server ended the stream; Finish says why
+    }
+    stream->WritesDone();
+  });
+
+  absl::Time start = absl::Now();
+  absl::Time last_progress = start;
+  uint64_t appended = 0, duplicates = 0;
+  v1::AppendResponse resp;
+  while (stream->Read(&resp)) {
+    uint64_t n;
+    {
+      absl::MutexLock lock(&mu);
+      n = pending_lines.front();
+      pending_lines.pop_front();
+    }
+    (resp.duplicate() ? duplicates : appended)++;
+    if (c.options().json) std::printf("%s\n", AppendJson(resp, n).c_str());
+    if (progress && absl::Now() - last_progress > absl::Milliseconds(100)) {
+      last_progress = absl::Now();
+      std::fprintf(stderr, "\r\033[K%s",
+                   ProgressLine(appended + duplicates, total, last_progress - start).c_str());
+    }
+  }
+  writer.join();
+  absl::Status status = FromGrpc(stream->Finish(), "AppendStream", c.options());
+  absl::Duration elapsed = absl::Now() - start;
+  if (progress) std::fprintf(stderr, "\r\033[K");
+  uint64_t done = appended + duplicates;
+  double secs = std::max(absl::ToDoubleSeconds(elapsed), 1e-6);
+  std::string summary = absl::StrFormat("%d appended, %d duplicates in %.2fs (%.0f events/s)",
+                                        appended, duplicates, secs, done / secs);
+  std::fprintf(c.options().json ? stderr : stdout, "%s\n", summary.c_str());
+  if (!status.ok()) {
+    absl::MutexLock lock(&mu);
+    std::string where = pending_lines.empty() ? "after the last line"
+                                              : absl::StrCat("line ", pending_lines.front());
+    std::fprintf(stderr,
+                 "ledgerctl append: %s: %s\n"
+                 "  Lines before it were stored. Fix it and run the same input again: events\n"
+                 "  already stored come back as duplicates.\n",
+                 where.c_str(), status.ToString().c_str());
+    return kExitFailure;
+  }
+  absl::MutexLock lock(&mu);
+  if (!parse_error.ok()) {
+    std::fprintf(stderr, "ledgerctl append: line %llu: %s (lines before it were stored)\n",
+                 static_cast<unsigned long long>(parse_line), parse_error.ToString().c_str());
+    return kExitFailure;
+  }
+  return kExitOk;
+}
+
+// ---- read / tail ----------------------------------------------------------
+
+void PrintRecord(const Options& o, const v1::Record& r, bool first) {
+  if (o.json) {
+    std::printf("%s\n", ToJson(r, /*all_fields=*/true).c_str());
+  } else {
+    std::printf("%s%s", first ? "" : "\n", FormatRecordText(r).c_str());
+  }
+  std::fflush(stdout);
+}
+
+// ---- checkpoints and proofs ------------------------------------------------
+
+struct TrustedKey {
+  NoteVerifier verifier;
+  std::string origin;
+};
+
+// --key (trusted, preferred) or the server's own key (warned about).
+absl::StatusOr<TrustedKey> ResolveKey(Client& c, const ParsedArgs& a) {
+  auto key = a.flags.find("key");
+  auto origin = a.flags.find("origin");
+  if (key != a.flags.end()) {
+    CL_ASSIGN_OR_RETURN(NoteVerifier v, LoadVerifier(key->second));
+    std::string o = origin != a.flags.end() ? origin->second : v.name();
+    return TrustedKey{std::move(v), o};
+  }
+  CL_ASSIGN_OR_RETURN(v1::PublicKey pk, c.GetPublicKey());
+  CL_ASSIGN_OR_RETURN(NoteVerifier v, NoteVerifier::FromVerifierKey(pk.verifier_key()));
+  std::fprintf(stderr,
+               "warning: verifying with the key the server itself sent (%s). That only shows\n"
+               "  the server is consistent with itself; pass --key=KEY_OR_FILE with a key you\n"
+               "  obtained another way.\n",
+               pk.verifier_key().c_str());
+  std::string o = origin != a.flags.end() ? origin->second : pk.origin();
+  return TrustedKey{std::move(v), o};
+}
+
+absl::StatusOr<Checkpoint> FetchVerifiedCheckpoint(Client& c, const TrustedKey& key,
+                                                   uint64_t size) {
+  CL_ASSIGN_OR_RETURN(v1::Checkpoint cp, c.GetCheckpoint(size));
+  absl::StatusOr<Checkpoint> opened = VerifyCheckpoint(cp, key.verifier, key.origin);
+  if (!opened.ok()) {
+    return absl::Status(opened.status().code(), absl::StrCat("checkpoint at size ", cp.size(), ": ",
+                                                             opened.status().message()));
+  }
+  if (size != 0 && opened->size != size) {
+    return absl::DataLossError(
+        absl::StrCat("checkpoint size: got ", opened->size, ", asked for ", size));
+  }
+  return opened;
+}
+
+int RunCheckpoint(Client& c, const ParsedArgs& a) {
+  absl::StatusOr<v1::Checkpoint> cp = c.GetCheckpoint(FlagUint(a, "size", 0).value());
+  if (!cp.ok()) return Fail("checkpoint", cp.status());
+  absl::StatusOr<Hash> root = HashFromBytes(cp->root_hash());
+  std::string root_hex = root.ok() ? ToHex(*root) : "(malformed)";
+  std::optional<TrustedKey> key;
+  absl::Status verified = absl::OkStatus();
+  if (a.flags.count("key") > 0) {
+    absl::StatusOr<TrustedKey> k = ResolveKey(c, a);
+    if (!k.ok()) return Fail("checkpoint", k.status());
+    verified = VerifyCheckpoint(*cp, k->verifier, k->origin).status();
+    key = std::move(*k);
+  }
+  if (c.options().json) {
+    JsonObject o;
+    o.Add("size", static_cast<uint64_t>(cp->size()))
+        .Add("root_hash", root_hex)
+        .Add("note", cp->note());
+    if (key) o.Add("verified", verified.ok());
+    std::printf("%s\n", o.str().c_str());
+  } else {
+    std::printf("size  %llu\nroot  %s\nnote:\n%s", static_cast<unsigned long long>(cp->size()),
+                root_hex.c_str(), cp->note().c_str());
+    if (key && verified.ok()) {
+      std::printf("signature OK: key %s, origin %s\n", key->verifier.VerifierKey().c_str(),
+                  key->origin.c_str());
+    }
+  }
+  if (!verified.ok()) return Fail("checkpoint", verified);
+  return kExitOk;
+}
+
+absl::Status ProveInclusion(Client& c, const ParsedArgs& a, std::string* ok_line) {
+  CL_ASSIGN_OR_RETURN(uint64_t seq, FlagUint(a, "seq", 0));
+  CL_ASSIGN_OR_RETURN(uint64_t size, FlagUint(a, "size", 0));
+  CL_ASSIGN_OR_RETURN(TrustedKey key, ResolveKey(c, a));
+  CL_ASSIGN_OR_RETURN(Checkpoint cp, FetchVerifiedCheckpoint(c, key, size));
+  if (seq >= cp.size) {
+    return absl::OutOfRangeError(
+        absl::StrCat("record ", seq, " is not in the tree of size ", cp.size,
+                     size == 0 ? " (the latest checkpoint); wait for the next checkpoint" : ""));
+  }
+  grpc::ClientContext ctx;
+  c.SetDeadline(&ctx);
+  v1::InclusionProofRequest req;
+  req.set_seq(seq);
+  req.set_tree_size(cp.size);
+  v1::InclusionProof proof;
+  CL_RETURN_IF_ERROR(
+      FromGrpc(c.stub().GetInclusionProof(&ctx, req, &proof), "GetInclusionProof", c.options()));
+  if (proof.seq() != seq) {
+    return absl::DataLossError(absl::StrCat("proof seq: got ", proof.seq(), ", want ", seq));
+  }
+  CL_ASSIGN_OR_RETURN(std::optional<v1::Record> record, c.ReadOne(seq));
+  if (!record) return absl::DataLossError(absl::StrCat("ReadLog: no record at seq ", seq));
+  CL_RETURN_IF_ERROR(CheckRecordMatchesProof(*record, proof));
+  CL_RETURN_IF_ERROR(CheckInclusion(proof, cp));
+  *ok_line = c.options().json ? JsonObject()
+                                    .Add("ok", true)
+                                    .Add("seq", seq)
+                                    .Add("tree_size", cp.size)
+                                    .Add("root_hash", ToHex(cp.root))
+                                    .Add("leaf_hash", ToHex(LeafHash(record->leaf())))
+                                    .str()
+                              : absl::StrCat("OK: record ", seq, " is in the tree of size ",
+                                             cp.size, " with root ", ToHex(cp.root));
+  return absl::OkStatus();
+}
+
+absl::Status ProveConsistency(Client& c, const ParsedArgs& a, std::string* ok_line) {
+  CL_ASSIGN_OR_RETURN(uint64_t from, FlagUint(a, "from_size", 0));
+  CL_ASSIGN_OR_RETURN(uint64_t to, FlagUint(a, "to_size", 0));
+  CL_ASSIGN_OR_RETURN(TrustedKey key, ResolveKey(c, a));
+  CL_ASSIGN_OR_RETURN(Checkpoint old_cp, FetchVerifiedCheckpoint(c, key, from));
+  CL_ASSIGN_OR_RETURN(Checkpoint new_cp, FetchVerifiedCheckpoint(c, key, to));
+  if (old_cp.size > new_cp.size) {
+    return absl::InvalidArgumentError(absl::StrCat("--from_size: got ", old_cp.size,
+                                                   ", want at most the later size ", new_cp.size));
+  }
+  grpc::ClientContext ctx;
+  c.SetDeadline(&ctx);
+  v1::ConsistencyProofRequest req;
+  req.set_from_size(old_cp.size);
+  req.set_to_size(new_cp.size);
+  v1::ConsistencyProof proof;
+  CL_RETURN_IF_ERROR(FromGrpc(c.stub().GetConsistencyProof(&ctx, req, &proof),
+                              "GetConsistencyProof", c.options()));
+  CL_RETURN_IF_ERROR(CheckConsistency(proof, old_cp, new_cp));
+  *ok_line = c.options().json ? JsonObject()
+                                    .Add("ok", true)
+                                    .Add("from_size", old_cp.size)
+                                    .Add("from_root_hash", ToHex(old_cp.root))
+                                    .Add("to_size", new_cp.size)
+                                    .Add("to_root_hash", ToHex(new_cp.root))
+                                    .str()
+                              : absl::StrCat("OK: the tree of size ", new_cp.size, " with root ",
+                                             ToHex(new_cp.root), " extends the tree of size ",
+                                             old_cp.size, " with root ", ToHex(old_cp.root));
+  return absl::OkStatus();
+}
+
+// ---- the command table -----------------------------------------------------
+
+struct Command {
+  const char* name;
+  const char* synopsis;  // "usage: ..." line(s)
+  const char* help;      // what it does, its flags
+  FlagSpec flags;
+  int (*run)(Client&, const ParsedArgs&);
+};
+
+const std::vector<Command>& Commands();
+
+int Usage(const Command& cmd, absl::string_view message) {
+  std::fprintf(stderr, "ledgerctl %s: %s\n%s(ledgerctl help %s for more)\n", cmd.name,
+               std::string(message).c_str(), cmd.synopsis, cmd.name);
+  return kExitUsage;
+}
+
+const Command& Find(absl::string_view name) {
+  for (const Command& c : Commands()) {
+    if (name == c.name) return c;
+  }
+  std::abort();
+}
+
+int RunAppend(Client& c, const ParsedArgs& a) {
+  const Command& cmd = Find("append");
+  bool has_event = a.flags.count("event") > 0;
+  std::string file = a.flags.count("file") > 0 ? a.flags.at("file") : "";
+  if (a.positional.size() == 1 && a.positional[0] == "-" && file.empty()) {
+    file = "-";
+  } else if (!a.positional.empty()) {
+    return Usage(cmd, absl::StrCat("unexpected argument \"", a.positional[0], "\""));
+  }
+  if (has_event == !file.empty()) {
+    return Usage(cmd, "give exactly one of --event=JSON, --file=F or - (stdin)");
+  }
+  if (file == "-" && isatty(STDIN_FILENO)) {
+    std::fprintf(stderr, "reading JSON lines from stdin (Ctrl-D to end)\n");
+  }
+  absl::Status connected = c.Connect();
+  if (!connected.ok()) return Fail("append", connected);
+  return has_event ? AppendOne(c, a.flags.at("event")) : AppendMany(c, file);
+}
+
+int RunRead(Client& c, const ParsedArgs& a) {
+  const Command& cmd = Find("read");
+  if (!a.positional.empty()) return Usage(cmd, "unexpected argument \"" + a.positional[0] + "\"");
+  bool by_stream = a.flags.count("stream") > 0;
+  if (by_stream && a.flags.count("from_seq") > 0) {
+    return Usage(cmd, "--stream and --from_seq do not go together");
+  }
+  if (!by_stream && a.flags.count("from_version") > 0) {
+    return Usage(cmd, "--from_version needs --stream");
+  }
+  absl::StatusOr<uint64_t> from = FlagUint(a, by_stream ? "from_version" : "from_seq", 0);
+  absl::StatusOr<uint64_t> limit = FlagUint(a, "limit", 0);
+  if (!from.ok()) return Usage(cmd, from.status().message());
+  if (!limit.ok()) return Usage(cmd, limit.status().message());
+  if (*limit > UINT32_MAX) return Usage(cmd, "--limit: at most 4294967295");
+  if (absl::Status s = c.Connect(); !s.ok()) return Fail("read", s);
+  grpc::ClientContext ctx;
+  std::unique_ptr<grpc::ClientReader<v1::Record>> reader;
+  if (by_stream) {
+    v1::ReadStreamRequest req;
+    req.set_stream_id(a.flags.at("stream"));
+    req.set_from_version(*from);
+    req.set_limit(static_cast<uint32_t>(*limit));
+    reader = c.stub().ReadStream(&ctx, req);
+  } else {
+    v1::ReadLogRequest req;
+    req.set_from_seq(*from);
+    req.set_limit(static_cast<uint32_t>(*limit));
+    reader = c.stub().ReadLog(&ctx, req);
+  }
+  v1::Record r;
+  uint64_t n = 0;
+  while (reader->Read(&r)) PrintRecord(c.options(), r, n++ == 0);
+  absl::Status s = FromGrpc(reader->Finish(), by_stream ? "ReadStream" : "ReadLog", c.options());
+  if (!s.ok()) return Fail("read", s);
+  if (n == 0 && !c.options().json) std::fprintf(stderr, "no records\n");
+  return kExitOk;
+}
+
+int RunTail(Client& c, const ParsedArgs& a) {
+  const Command& cmd = Find("tail");
+  if (!a.positional.empty()) return Usage(cmd, "unexpected argument \"" + a.positional[0] + "\"");
+  absl::StatusOr<uint64_t> count = FlagUint(a, "count", 0);
+  if (!count.ok()) return Usage(cmd, count.status().message());
+  absl::StatusOr<uint64_t> from_flag = FlagUint(a, "from_seq", 0);
+  if (!from_flag.ok()) return Usage(cmd, from_flag.status().message());
+  if (absl::Status s = c.Connect(); !s.ok()) return Fail("tail", s);
+  uint64_t from = *from_flag;
+  if (a.flags.count("from_seq") == 0) {
+    absl::StatusOr<uint64_t> size = c.TreeSize(0);
+    if (!size.ok()) return Fail("tail", size.status());
+    from = *size;
+  }
+  if (!c.options().json && isatty(STDERR_FILENO)) {
+    std::fprintf(stderr, "following from seq %llu (Ctrl-C to stop)\n",
+                 static_cast<unsigned long long>(from));
+  }
+  // Shared with the signal thread, which may outlive this function when the
+  // count is reached first.
+  auto ctx = std::make_shared<grpc::ClientContext>();
+  std::thread([ctx] {
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    int sig;
+    sigwait(&stop, &sig);
+    ctx->TryCancel();
+  }).detach();
+  v1::SubscribeRequest req;
+  req.set_from_seq(from);
+  auto reader = c.stub().Subscribe(ctx.get(), req);
+  v1::Record r;
+  uint64_t n = 0;
+  while ((*count == 0 || n < *count) && reader->Read(&r)) PrintRecord(c.options(), r, n++ == 0);
+  if (*count > 0 && n >= *count) ctx->TryCancel();
+  grpc::Status st = reader->Finish();
+  if (st.error_code() == grpc::StatusCode::CANCELLED) return kExitOk;  // by us
+  absl::Status s = FromGrpc(st, "Subscribe", c.options());
+  return s.ok() ? kExitOk : Fail("tail", s);
+}
+
+int RunCheckpointCmd(Client& c, const ParsedArgs& a) {
+  const Command& cmd = Find("checkpoint");
+  if (!a.positional.empty()) return Usage(cmd, "unexpected argument \"" + a.positional[0] + "\"");
+  if (absl::StatusOr<uint64_t> s = FlagUint(a, "size", 0); !s.ok()) {
+    return Usage(cmd, s.status().message());
+  }
+  if (a.flags.count("origin") > 0 && a.flags.count("key") == 0) {
+    return Usage(cmd, "--origin needs --key");
+  }
+  if (absl::Status s = c.Connect(); !s.ok()) return Fail("checkpoint", s);
+  return RunCheckpoint(c, a);
+}
+
+int RunProve(Client& c, const ParsedArgs& a) {
+  const Command& cmd = Find("prove");
+  if (!a.positional.empty()) return Usage(cmd, "unexpected argument \"" + a.positional[0] + "\"");
+  bool inclusion = a.flags.count("seq") > 0;
+  bool consistency = a.flags.count("from_size") > 0 || a.flags.count("to_size") > 0;
+  if (inclusion == consistency) {
+    return Usage(cmd, "give either --seq=N [--size=M] or --from_size=A [--to_size=B]");
+  }
+  if (consistency && a.flags.count("size") > 0) return Usage(cmd, "--size goes with --seq");
+  for (const char* f : {"seq", "size", "from_size", "to_size"}) {
+    if (absl::StatusOr<uint64_t> v = FlagUint(a, f, 0); !v.ok()) {
+      return Usage(cmd, v.status().message());
+    }
+  }
+  if (consistency && FlagUint(a, "from_size", 0).value() == 0) {
+    return Usage(cmd, "--from_size: must be at least 1");
+  }
+  if (absl::Status s = c.Connect(); !s.ok()) return Fail("prove", s);
+  std::string ok_line;
+  absl::Status s = inclusion ? ProveInclusion(c, a, &ok_line) : ProveConsistency(c, a, &ok_line);
+  if (!s.ok()) {
+    if (c.options().json) {
+      std::printf("%s\n", JsonObject().Add("ok", false).Add("error", s.ToString()).str().c_str());
+    }
+    std::fprintf(stderr, "FAILED: %s\n", s.ToString().c_str());
+    return kExitFailure;
+  }
+  std::printf("%s\n", ok_line.c_str());
+  return kExitOk;
+}
+
+int RunStatus(Client& c, const ParsedArgs& a) {
+  const Command& cmd = Find("status");
+  if (!a.positional.empty()) return Usage(cmd, "unexpected argument \"" + a.positional[0] + "\"");
+  if (absl::Status s = c.Connect(); !s.ok()) return Fail("status", s);
+  absl::StatusOr<std::string> health = c.Health();
+  absl::StatusOr<v1::PublicKey> pk = c.GetPublicKey();
+  if (!pk.ok()) return Fail("status", pk.status());
+  absl::StatusOr<v1::Checkpoint> cp = c.GetCheckpoint(0);
+  bool empty = cp.status().code() == absl::StatusCode::kFailedPrecondition;
+  if (!cp.ok() && !empty) return Fail("status", cp.status());
+  uint64_t cp_size = cp.ok() ? cp->size() : 0;
+  absl::StatusOr<uint64_t> size = c.TreeSize(cp_size);
+  if (!size.ok()) return Fail("status", size.status());
+  // A checkpoint carries no signing time; the commit time of its last record
+  // bounds its age from below.
+  std::string cp_text = "none (empty ledger)", root_hex, last_commit, age;
+  if (cp.ok() && cp_size > 0) {
+    absl::StatusOr<Hash> root = HashFromBytes(cp->root_hash());
+    root_hex = root.ok() ? ToHex(*root) : "(malformed)";
+    cp_text = absl::StrCat("size ", cp_size, ", root ", root.ok() ? ShortHex(*root) : root_hex);
+    absl::StatusOr<std::optional<v1::Record>> last = c.ReadOne(cp_size - 1);
+    if (last.ok() && last->has_value()) {
+      const auto& t = (*last)->commit_time();
+      last_commit = FormatTimestamp(t.seconds(), t.nanos());
+      age = FormatAge(absl::Now() -
+                      (absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos())));
+      absl::StrAppend(&cp_text, ", covers records committed up to ", last_commit, " (", age,
+                      " ago)");
+    }
+  }
+  std::string health_text = health.ok() ? *health : health.status().ToString();
+  if (c.options().json) {
+    JsonObject o;
+    o.Add("server", c.options().server).Add("health", health_text).Add("tree_size", *size);
+    o.Add("checkpoint_size", cp_size).Add("checkpoint_root_hash", root_hex);
+    o.Add("checkpoint_last_commit", last_commit).Add("verifier_key", pk->verifier_key());
+    o.Add("origin", pk->origin());
+    std::printf("%s\n", o.str().c_str());
+  } else {
+    std::printf(
+        "server        %s\nhealth        %s\ntree size     %llu\ncheckpoint    %s\n"
+        "verifier key  %s\norigin        %s\n",
+        c.options().server.c_str(), health_text.c_str(), static_cast<unsigned long long>(*size),
+        cp_text.c_str(), pk->verifier_key().c_str(), pk->origin().c_str());
+  }
+  return health.ok() && *health == "SERVING" ? kExitOk : kExitFailure;
+}
+
+const std::vector<Command>& Commands() {
+  static const auto* commands = new std::vector<Command>{
+      {"append",
+       "usage: ledgerctl append --event='{...}'\n"
+       "       ledgerctl append --file=EVENTS.jsonl | --file=- | -\n",
+       "Appends events. Each is one JSON object in the protobuf JSON mapping of\n"
+       "caseledger.v1.Event, or of caseledger.v1.AppendRequest ({\"event\": {...},\n"
+       "\"expected_version\": N}). occurred_at defaults to now, producer to \"ledgerctl\".\n"
+       "\n"
+       "  --event=JSON  one event, appended with Append; prints its seq and leaf hash\n"
+       "  --file=F      JSON lines (blank lines skipped) from F, or from stdin for - ;\n"
+       "                pipelined over one AppendStream, with a progress bar when\n"
+       "                stderr is a terminal. A file is parsed whole before anything is\n"
+       "                sent. Ends with \"N appended, M duplicates in Ts (R events/s)\"\n"
+       "                (on stderr with --json, which prints one result per line).\n"
+       "\n"
+       "On an error, prints the line number and the server's status, and exits 1.\n"
+       "Appends are idempotent by event_id: re-running the same input is safe.\n",
+       {{"event", true}, {"file", true}},
+       RunAppend},
+      {"read",
+       "usage: ledgerctl read --stream=CASE [--from_version=N] [--limit=N]\n"
+       "       ledgerctl read [--from_seq=N] [--limit=N]\n",
+       "Prints records: one case's stream (ReadStream) or the global log (ReadLog,\n"
+       "from seq 0 by default) up to the current tree size. One block per record,\n"
+       "or with --json one caseledger.v1.Record per line (protobuf JSON mapping:\n"
+       "bytes in base64, 64-bit numbers as strings).\n"
+       "\n"
+       "  --stream=CASE     the case (stream_id) to read\n"
+       "  --from_version=N  first version of the stream (default 0)\n"
+       "  --from_seq=N      first seq of the log (default 0)\n"
+       "  --limit=N         at most N records (default 0: all)\n",
+       {{"stream", true}, {"from_version", true}, {"from_seq", true}, {"limit", true}},
+       RunRead},
+      {"tail",
+       "usage: ledgerctl tail [--from_seq=N] [--count=N]\n",
+       "Follows the log (Subscribe) and prints records as they are committed,\n"
+       "until interrupted (Ctrl-C) or --count records were printed.\n"
+       "\n"
+       "  --from_seq=N  first seq (default: the current tree size, i.e. only new records)\n"
+       "  --count=N     stop after N records (default 0: never)\n",
+       {{"from_seq", true}, {"count", true}},
+       RunTail},
+      {"checkpoint",
+       "usage: ledgerctl checkpoint [--size=N] [--key=VERIFIER_KEY_OR_FILE [--origin=O]]\n",
+       "Prints a signed checkpoint: its size, root hash (hex) and signed note.\n"
+       "\n"
+       "  --size=N    the checkpoint signed at size N (default: the latest)\n"
+       "  --key=K     verify the note with this verifier key (name+hash+base64), or\n"
+       "              the key in file K; prints \"signature OK\" or fails\n"
+       "  --origin=O  the log origin the checkpoint must name (default: the key's name)\n",
+       {{"size", true}, {"key", true}, {"origin", true}},
+       RunCheckpointCmd},
+      {"prove",
+       "usage: ledgerctl prove --seq=N [--size=M] [--key=K] [--origin=O]\n"
+       "       ledgerctl prove --from_size=A [--to_size=B] [--key=K] [--origin=O]\n",
+       "Verifies, on this machine, that the server's log is what its checkpoints say.\n"
+       "\n"
+       "  --seq=N        record N is in the tree of the checkpoint (latest, or at --size):\n"
+       "                 verifies the checkpoint's signature, fetches the record and checks\n"
+       "                 SHA-256(0x00 || leaf) is the proof's leaf hash (and the leaf\n"
+       "                 matches the record and its payload), then checks the inclusion\n"
+       "                 proof against the signed root\n"
+       "  --size=M       use the checkpoint signed at size M\n"
+       "  --from_size=A  the checkpoint at B (default: the latest) extends the one at A:\n"
+       "  --to_size=B    verifies both signatures and the consistency proof\n"
+       "  --key=K        the verifier key (or a file holding it) you trust. Without it\n"
+       "                 the server's own key is used, with a warning: a server that\n"
+       "                 lies could sign with any key\n"
+       "  --origin=O     the log origin checkpoints must name (default: the key's name;\n"
+       "                 without --key, the origin the server reports)\n"
+       "\n"
+       "Prints \"OK: ...\" and exits 0, or \"FAILED: reason\" on stderr and exits 1.\n",
+       {{"seq", true},
+        {"size", true},
+        {"from_size", true},
+        {"to_size", true},
+        {"key", true},
+        {"origin", true}},
+       RunProve},
+      {"status",
+       "usage: ledgerctl status\n",
+       "Prints the server address, its gRPC health (grpc.health.v1), the tree size,\n"
+       "the latest checkpoint (size, root, and the commit time of its last record as a\n"
+       "lower bound of its age), the verifier key and origin. Exits 1 unless SERVING.\n",
+       {},
+       RunStatus},
+  };
+  return *commands;
+}
+
+void PrintHelp(FILE* out) {
+  std::fprintf(out, "%s\ncommands:\n", kGlobalUsage);
+  for (const Command& c : Commands()) std::fprintf(out, "  %s", c.synopsis + 7);  // no "usage: "
+  std::fprintf(out, "  help [COMMAND]\n");
+}
+
+void PrintCommandHelp(const Command& c) {
+  std::printf("%s\n%s\nglobal flags: --server=HOST:PORT --json --timeout=DURATION\n", c.synopsis,
+              c.help);
+}
+
+int Main(const std::vector<std::string>& args) {
+  // Global flags before the command: find where the command starts.
+  size_t i = 0;
+  while (i < args.size() && args[i].size() > 1 && args[i][0] == '-') {
+    std::string name = args[i].substr(args[i].find_first_not_of('-'));
+    bool takes_value = kGlobalFlags.count(name) > 0 && kGlobalFlags.at(name);
+    i += takes_value ? 2 : 1;  // "--server X"; "--server=X" has another name
+  }
+  i = std::min(i, args.size());
+  absl::StatusOr<ParsedArgs> global =
+      ParseArgs(std::vector<std::string>(args.begin(), args.begin() + i), kGlobalFlags);
+  if (!global.ok()) {
+    std::fprintf(stderr, "ledgerctl: %s\n%s", std::string(global.status().message()).c_str(),
+                 kGlobalUsage);
+    return kExitUsage;
+  }
+  if (i == args.size()) {
+    if (global->flags.count("help") > 0) {
+      PrintHelp(stdout);
+      return kExitOk;
+    }
+    std::fprintf(stderr, "ledgerctl: missing COMMAND\n");
+    PrintHelp(stderr);
+    return kExitUsage;
+  }
+  const std::string& name = args[i];
+  if (name == "help") {
+    if (i + 1 == args.size()) {
+      PrintHelp(stdout);
+      return kExitOk;
+    }
+    for (const Command& c : Commands()) {
+      if (args[i + 1] == c.name) {
+        PrintCommandHelp(c);
+        return kExitOk;
+      }
+    }
+    std::fprintf(stderr, "ledgerctl help: unknown command \"%s\"\n", args[i + 1].c_str());
+    return kExitUsage;
+  }
+  const Command* cmd = nullptr;
+  for (const Command& c : Commands()) {
+    if (name == c.name) cmd = &c;
+  }
+  if (cmd == nullptr) {
+    std::fprintf(stderr, "ledgerctl: unknown command \"%s\"\n", name.c_str());
+    PrintHelp(stderr);
+    return kExitUsage;
+  }
+  FlagSpec spec = cmd->flags;
+  spec.insert(kGlobalFlags.begin(), kGlobalFlags.end());
+  absl::StatusOr<ParsedArgs> parsed =
+      ParseArgs(std::vector<std::string>(args.begin() + i + 1, args.end()), spec);
+  if (!parsed.ok()) return Usage(*cmd, parsed.status().message());
+  for (const auto& [flag, value] : global->flags) {
+    if (!parsed->flags.emplace(flag, value).second) {
+      return Usage(*cmd, absl::StrCat("--", flag, ": given twice"));
+    }
+  }
+  if (parsed->flags.count("help") > 0) {
+    PrintCommandHelp(*cmd);
+    return kExitOk;
+  }
+  Options o;
+  if (auto it = parsed->flags.find("server"); it != parsed->flags.end()) o.server = it->second;
+  o.json = parsed->flags.count("json") > 0;
+  if (auto it = parsed->flags.find("timeout"); it != parsed->flags.end()) {
+    if (!absl::ParseDuration(it->second, &o.timeout) || o.timeout <= absl::ZeroDuration()) {
+      return Usage(*cmd, absl::StrCat("--timeout: got \"", it->second,
+                                      "\", want a positive duration such as 10s or 500ms"));
+    }
+  }
+  for (const char* f : {"server", "json", "timeout", "help"}) parsed->flags.erase(f);
+  if (cmd->run == RunTail) {
+    // Before any gRPC thread exists, so that only the tail's signal thread
+    // receives SIGINT and SIGTERM.
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  }
+  Client client(o);
+  return cmd->run(client, *parsed);
+}
+
+}  // namespace
+}  // namespace caseledger::ledgerctl
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  return caseledger::ledgerctl::Main(args);
+}
