@@ -1,5 +1,7 @@
 #include "ledger/ledger.h"
 
+#include <openssl/rand.h>
+
 #include <algorithm>
 #include <utility>
 
@@ -141,10 +143,26 @@ absl::Status Ledger::Prepare(std::vector<AppendRequest> requests, Pending* pendi
                                                    " events, want at most ",
                                                    options_.max_batch_events));
   }
-  pending->payloads.reserve(requests.size());
+  size_t fields = 0;
   for (size_t i = 0; i < requests.size(); ++i) {
     CL_RETURN_IF_ERROR(Prefixed(ValidateEvent(requests[i].event), Where(requests, i)));
-    pending->payloads.push_back(CommitFields(requests[i].event.fields, options_.salt_source));
+    fields += requests[i].event.fields.size();
+  }
+  // All salts of the call from one RAND_bytes: per-call overhead dominates
+  // for 32-byte requests.
+  SaltSource salts = options_.salt_source;
+  std::vector<Hash> random;
+  if (!salts) {
+    random.resize(fields);
+    if (fields > 0 &&
+        RAND_bytes(random[0].data(), static_cast<int>(fields * kHashSize)) != 1) {
+      return absl::InternalError("RAND_bytes failed: no randomness for payload salts");
+    }
+    salts = [&random, next = size_t{0}]() mutable { return random[next++]; };
+  }
+  pending->payloads.reserve(requests.size());
+  for (const AppendRequest& r : requests) {
+    pending->payloads.push_back(CommitFields(r.event.fields, salts));
   }
   pending->requests = std::move(requests);
   return absl::OkStatus();

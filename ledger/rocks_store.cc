@@ -7,8 +7,13 @@
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
+#include <algorithm>
 #include <utility>
 #include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
 
 #include "absl/strings/str_cat.h"
 #include "ledger/internal/bytes.h"
@@ -75,8 +80,15 @@ class RocksStore : public LogStore {
       wb.Put(cf(kStreams), StreamKey(r.stream_id, r.version), seq);
       wb.Put(cf(kEventIds), r.event_id, seq);
     }
-    for (const NodeWrite& n : batch.nodes) {
-      wb.Put(cf(kNodes), NodeKey(n.level, n.index), ToSlice(AsBytes(n.hash)));
+    // In key order: the memtable inserts with a hint instead of a search.
+    std::vector<const NodeWrite*> nodes;
+    nodes.reserve(batch.nodes.size());
+    for (const NodeWrite& n : batch.nodes) nodes.push_back(&n);
+    std::sort(nodes.begin(), nodes.end(), [](const NodeWrite* a, const NodeWrite* b) {
+      return a->level != b->level ? a->level < b->level : a->index < b->index;
+    });
+    for (const NodeWrite* n : nodes) {
+      wb.Put(cf(kNodes), NodeKey(n->level, n->index), ToSlice(AsBytes(n->hash)));
     }
     for (const auto& [size, note] : batch.checkpoints) {
       wb.Put(cf(kCheckpoints), U64Key(size), note);
@@ -84,7 +96,12 @@ class RocksStore : public LogStore {
     wb.Put(cf(kMeta), kSizeKey, U64Key(batch.new_size));
     rocksdb::WriteOptions wo;
     wo.sync = true;
-    return FromRocks(db_->Write(wo, &wb), "commit");
+    CL_RETURN_IF_ERROR(FromRocks(db_->Write(wo, &wb), "commit"));
+    absl::MutexLock lock(&cache_mu_);
+    for (const NodeWrite& n : batch.nodes) {
+      if (n.level >= kCachedNodeLevel) upper_nodes_[NodeKey(n.level, n.index)] = n.hash;
+    }
+    return absl::OkStatus();
   }
 
   absl::StatusOr<uint64_t> Size() const override {
@@ -133,12 +150,24 @@ class RocksStore : public LogStore {
   }
 
   absl::StatusOr<Hash> GetNode(uint32_t level, uint64_t index) const override {
-    CL_ASSIGN_OR_RETURN(std::string v, Get(kNodes, NodeKey(level, index),
-                                           absl::StrCat("merkle node (", level, ", ", index, ")")));
+    std::string key = NodeKey(level, index);
+    if (level >= kCachedNodeLevel) {
+      absl::MutexLock lock(&cache_mu_);
+      if (auto it = upper_nodes_.find(key); it != upper_nodes_.end()) return it->second;
+    }
+    std::string v;
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kNodes), key, &v);
+    if (!s.ok()) {
+      return FromRocks(s, absl::StrCat("merkle node (", level, ", ", index, ")"));
+    }
     auto h = HashFromBytes(v);
     if (!h.ok()) {
       return absl::DataLossError(absl::StrCat("merkle node (", level, ", ", index, "): ",
                                               h.status().message()));
+    }
+    if (level >= kCachedNodeLevel) {
+      absl::MutexLock lock(&cache_mu_);
+      upper_nodes_[key] = *h;
     }
     return *h;
   }
@@ -233,8 +262,14 @@ class RocksStore : public LogStore {
     return v;
   }
 
+  // Merkle nodes at this level and above are few (n / 2^level) and read by
+  // every proof; they are kept in memory once written or read.
+  static constexpr uint32_t kCachedNodeLevel = 6;
+
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // owned; freed before db_
+  mutable absl::Mutex cache_mu_;
+  mutable absl::flat_hash_map<std::string, Hash> upper_nodes_ ABSL_GUARDED_BY(cache_mu_);
 };
 
 }  // namespace
@@ -261,6 +296,12 @@ absl::StatusOr<std::unique_ptr<LogStore>> OpenRocksStore(const RocksStoreOptions
       table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
     }
     cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+    if (i == kRecords || i == kPayloads || i == kMeta) {
+      // Keys only ever grow: insert after the previous one, no skiplist search.
+      cf.memtable_insert_with_hint_prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(0));
+    } else if (i == kNodes) {
+      cf.memtable_insert_with_hint_prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(1));
+    }
     // Hashes do not compress; the rest does, cheaply.
     cf.compression = (i == kNodes || i == kEventIds) ? rocksdb::kNoCompression
                                                      : rocksdb::kLZ4Compression;

@@ -8,6 +8,7 @@
 
 #include <thread>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "ledger/checkpoint.h"
 #include "ledger/hash.h"
@@ -212,6 +213,13 @@ TEST_F(E2ETest, AppendReadSubscribeProveAndRestart) {
     grpc::ClientContext ctx;
     ASSERT_TRUE(stub_->GetPublicKey(&ctx, v1::GetPublicKeyRequest(), &key).ok());
     EXPECT_EQ(key.ed25519_public_key().size(), 32u);
+    // The raw key is the verifier key's base64 part after the algorithm byte
+    // (that part may itself contain '+').
+    std::string vkey = key.verifier_key();
+    std::string decoded;
+    ASSERT_TRUE(absl::Base64Unescape(vkey.substr(vkey.find('+', vkey.find('+') + 1) + 1),
+                                     &decoded));
+    EXPECT_EQ(decoded, "\x01" + key.ed25519_public_key());
   }
   auto verifier = NoteVerifier::FromVerifierKey(key.verifier_key());
   ASSERT_TRUE(verifier.ok()) << verifier.status();

@@ -351,11 +351,15 @@ grpc::Status LedgerServiceImpl::GetPublicKey(grpc::ServerContext*, const v1::Get
   resp->set_verifier_key(vkey);
   resp->set_origin(ledger_->options().origin);
   // name+keyhash+base64(0x01 || key): the raw key follows the algorithm byte.
-  std::vector<std::string> parts = absl::StrSplit(vkey, '+');
+  // Only the first two '+' separate; base64 has '+' of its own.
+  size_t first = vkey.find('+');
+  size_t second = first == std::string::npos ? first : vkey.find('+', first + 1);
   std::string raw;
-  if (parts.size() == 3 && absl::Base64Unescape(parts[2], &raw) && raw.size() == 33) {
-    resp->set_ed25519_public_key(raw.substr(1));
+  if (second == std::string::npos || !absl::Base64Unescape(vkey.substr(second + 1), &raw) ||
+      raw.size() != 33) {
+    return ToGrpcStatus(absl::InternalError("verifier key: cannot read the raw public key"));
   }
+  resp->set_ed25519_public_key(raw.substr(1));
   return grpc::Status::OK;
 }
 
