@@ -9,10 +9,12 @@
 #include <thread>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "ledger/checkpoint.h"
 #include "ledger/hash.h"
 #include "ledger/merkle_verify.h"
+#include "proto/cases.grpc.pb.h"
 #include "proto/ledger.grpc.pb.h"
 #include "tests/server_process.h"
 #include "tests/test_util.h"
@@ -310,6 +312,98 @@ TEST_F(E2ETest, AppendReadSubscribeProveAndRestart) {
     std::vector<Hash> path;
     for (const std::string& h : proof.hashes()) path.push_back(H(h));
     EXPECT_EQ(VerifyConsistency(30, after.size, path, cp30.root, after.root), absl::OkStatus());
+  }
+}
+
+TEST_F(E2ETest, CaseStateAndAccountingFollowTheLog) {
+  StartServer();
+  auto channel = grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials());
+  auto cases = v1::CaseService::NewStub(channel);
+  auto disclosures = v1::DisclosureService::NewStub(channel);
+  ASSERT_TRUE(Append(OpenReq("case-1")).ok());
+  v1::AppendRequest disclosure;
+  v1::Event* e = disclosure.mutable_event();
+  e->set_event_id("d1");
+  e->set_stream_id("case-1");
+  e->add_subject_ids("client-case-1");
+  e->set_producer("e2e");
+  e->mutable_occurred_at()->set_seconds(1767225600);
+  auto* d = e->mutable_disclosure_made();
+  d->set_disclosure_id("d1");
+  d->set_client_id("client-case-1");
+  d->mutable_recipient()->set_recipient_id("court");
+  d->mutable_recipient()->set_name("County Court");
+  d->mutable_recipient()->set_address("5 Court Sq");
+  d->set_purpose("subpoena");
+  d->add_data_categories("housing");
+  d->set_description("attendance dates");
+  d->set_disclosed_by("cm-1");
+  d->set_minimum_necessary("dates only");
+  // Without a basis: refused, naming the field.
+  auto refused = Append(disclosure);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument) << refused.status();
+  d->set_legal_basis(v1::LEGAL_BASIS_REQUIRED_BY_LAW);
+  d->set_legal_citation("Cal. Evid. Code 1560");
+  auto ok = Append(disclosure);
+  ASSERT_TRUE(ok.ok()) << ok.status();
+
+  {
+    grpc::ClientContext ctx;
+    v1::GetCaseRequest req;
+    req.set_case_id("case-1");
+    req.set_min_seq(ok->seq() + 1);  // read our own write
+    v1::CaseView view;
+    grpc::Status s = cases->GetCase(&ctx, req, &view);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    EXPECT_EQ(view.summary().status(), "open");
+    EXPECT_EQ(view.summary().program(), "housing");
+    EXPECT_EQ(view.summary().version(), 2u);
+    EXPECT_EQ(view.summary().pending_client_notices(), 1u);
+    EXPECT_GE(view.as_of_seq(), ok->seq() + 1);
+    EXPECT_TRUE(absl::StrContains(view.state_json(), "\"jurisdiction\": \"US-CA\""))
+        << view.state_json();
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::GetAccountingRequest req;
+    req.set_client_id("client-case-1");
+    req.set_min_seq(ok->seq() + 1);
+    req.mutable_window_start()->set_seconds(1700000000);
+    req.mutable_window_end()->set_seconds(1800000000);
+    v1::Accounting acct;
+    grpc::Status s = disclosures->GetAccounting(&ctx, req, &acct);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    EXPECT_EQ(acct.disclosures(), 1u);
+    EXPECT_TRUE(absl::StrContains(acct.json(), "County Court")) << acct.json();
+    EXPECT_TRUE(absl::StrContains(acct.json(), "5 Court Sq")) << acct.json();
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::ListCasesRequest req;
+    req.set_status("open");
+    v1::ListCasesResponse resp;
+    ASSERT_TRUE(cases->ListCases(&ctx, req, &resp).ok());
+    ASSERT_EQ(resp.cases_size(), 1);
+    EXPECT_EQ(resp.cases(0).case_id(), "case-1");
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::GetCaseRequest req;
+    req.set_case_id("case-404");
+    v1::CaseView view;
+    grpc::Status s = cases->GetCase(&ctx, req, &view);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
+    EXPECT_TRUE(absl::StartsWith(s.error_message(), "case_id: no case \"case-404\"")) << s.error_message();
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::ListCasesRequest req;
+    req.set_status("pending");
+    v1::ListCasesResponse resp;
+    grpc::Status s = cases->ListCases(&ctx, req, &resp);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_EQ(s.error_message(),
+              "status: got \"pending\", want open, interrupted, closed or disposed");
   }
 }
 

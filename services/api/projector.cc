@@ -156,16 +156,45 @@ absl::Status Projector::ApplyUpTo(uint64_t limit) {
     std::map<std::string, std::string> writes;
     std::vector<ChunkTxn> txns;
     for (const auto& p : projections_) txns.emplace_back(db_.get(), Prefix(*p), &writes);
-    for (uint64_t seq = from; seq < to; ++seq) {
-      CL_ASSIGN_OR_RETURN(RecordView view, ledger_->Read(seq));
-      CL_ASSIGN_OR_RETURN(v1::Record record, ToWireRecord(view));
-      for (size_t i = 0; i < projections_.size(); ++i) {
-        absl::Status s = projections_[i]->Apply(record, txns[i]);
+    // One sequential scan per chunk rather than a lookup per record.
+    uint64_t next = from;
+    absl::Status applied;
+    absl::Status scan = ledger_->store().ScanRecords(from, [&](const LogStore::ScannedRecord& r) {
+      if (r.key_seq != next) {
+        applied = absl::DataLossError(absl::StrCat("record ", next, " is missing"));
+        return false;
+      }
+      RecordView view;
+      view.leaf = std::string(r.leaf);
+      absl::StatusOr<Record> decoded = DecodeRecord(view.leaf);
+      if (!decoded.ok() || !r.payload.has_value()) {
+        applied = absl::DataLossError(absl::StrCat("record ", next, " cannot be read"));
+        return false;
+      }
+      view.record = *std::move(decoded);
+      view.leaf_hash = LeafHash(view.leaf);
+      view.payload = std::string(*r.payload);
+      absl::StatusOr<v1::Record> record = ToWireRecord(view);
+      if (!record.ok()) {
+        applied = record.status();
+        return false;
+      }
+      for (size_t i = 0; i < projections_.size() && applied.ok(); ++i) {
+        absl::Status s = projections_[i]->Apply(*record, txns[i]);
         if (!s.ok()) {
-          return absl::Status(s.code(), absl::StrCat("projection ", projections_[i]->name(),
-                                                     " at seq ", seq, ": ", s.message()));
+          applied = absl::Status(s.code(), absl::StrCat("projection ", projections_[i]->name(),
+                                                        " at seq ", next, ": ", s.message()));
         }
       }
+      return applied.ok() && ++next < to;
+    });
+    CL_RETURN_IF_ERROR(scan);
+    CL_RETURN_IF_ERROR(applied);
+    if (next != to) {
+      return absl::DataLossError(absl::StrCat("records end at seq ", next, ", want ", to));
+    }
+    for (size_t i = 0; i < projections_.size(); ++i) {
+      CL_RETURN_IF_ERROR(projections_[i]->Flush(txns[i]));
     }
     rocksdb::WriteBatch wb;
     for (const auto& [key, value] : writes) wb.Put(key, value);
@@ -210,11 +239,13 @@ absl::StatusOr<std::string> Projector::Get(const Projection& projection,
 
 absl::Status Projector::Scan(
     const Projection& projection, const std::string& prefix,
-    const std::function<bool(absl::string_view, absl::string_view)>& fn) const {
+    const std::function<bool(absl::string_view, absl::string_view)>& fn,
+    const std::string& from) const {
   std::string start = Prefix(projection) + prefix;
   size_t strip = Prefix(projection).size();
+  std::string seek = std::max(start, Prefix(projection) + from);
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
-  for (it->Seek(start); it->Valid() && it->key().starts_with(start); it->Next()) {
+  for (it->Seek(seek); it->Valid() && it->key().starts_with(start); it->Next()) {
     absl::string_view key(it->key().data() + strip, it->key().size() - strip);
     if (!fn(key, absl::string_view(it->value().data(), it->value().size()))) break;
   }

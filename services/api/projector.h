@@ -46,6 +46,10 @@ class Projection {
   // Applies one record (full view). Must be deterministic: the same records
   // in the same order give the same writes. An error stops the projector.
   virtual absl::Status Apply(const v1::Record& record, ProjectionTxn& txn) = 0;
+  // Called at the end of each chunk, before its writes are stored: a
+  // projection that keeps decoded state between Apply calls writes it here
+  // and forgets it.
+  virtual absl::Status Flush(ProjectionTxn& txn) { return absl::OkStatus(); }
 };
 
 struct ProjectorOptions {
@@ -84,9 +88,10 @@ class Projector {
   // when absent.
   absl::StatusOr<std::string> Get(const Projection& projection, const std::string& key) const;
   // Calls fn(key without prefix, value) for keys of `projection` starting
-  // with `prefix`, in key order, until it returns false.
+  // with `prefix` and not below `from`, in key order, until it returns false.
   absl::Status Scan(const Projection& projection, const std::string& prefix,
-                    const std::function<bool(absl::string_view, absl::string_view)>& fn) const;
+                    const std::function<bool(absl::string_view, absl::string_view)>& fn,
+                    const std::string& from = "") const;
 
  private:
   Projector(ProjectorOptions options, Ledger* ledger,

@@ -27,6 +27,9 @@
 #include "ledger/rocks_store.h"
 #include "ledger/signer.h"
 #include "services/api/case_gate.h"
+#include "services/api/case_service.h"
+#include "services/api/projections.h"
+#include "services/api/projector.h"
 #include "services/api/ledger_service.h"
 
 ABSL_FLAG(std::string, data_dir, "./data", "Data directory; created when missing.");
@@ -111,8 +114,24 @@ int Run() {
   auto ledger = Ledger::Open(options, *std::move(store));
   if (!ledger.ok()) return Fail(ledger.status(), "open ledger");
 
+  // Read models: case state and accounting of disclosures, in their own
+  // store beside the ledger; they catch up from the log on start.
+  auto cases = std::make_unique<CaseStateProjection>();
+  auto accounting = std::make_unique<AccountingProjection>();
+  const CaseStateProjection* cases_view = cases.get();
+  const AccountingProjection* accounting_view = accounting.get();
+  std::vector<std::unique_ptr<Projection>> projections;
+  projections.push_back(std::move(cases));
+  projections.push_back(std::move(accounting));
+  auto projector = Projector::Open({data_dir + "/projections"}, ledger->get(),
+                                   std::move(projections));
+  if (!projector.ok()) return Fail(projector.status(), "open projections");
+  (*projector)->Start();
+
   CaseGate gate(ledger->get());
   LedgerServiceImpl service(ledger->get(), &gate, &*signer);
+  CaseServiceImpl case_service(projector->get(), cases_view);
+  DisclosureServiceImpl disclosure_service(projector->get(), accounting_view);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -121,6 +140,8 @@ int Run() {
   builder.SetMaxReceiveMessageSize(absl::GetFlag(FLAGS_max_message_bytes));
   builder.SetMaxSendMessageSize(absl::GetFlag(FLAGS_max_message_bytes));
   builder.RegisterService(&service);
+  builder.RegisterService(&case_service);
+  builder.RegisterService(&disclosure_service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
     return Fail(absl::UnavailableError("could not bind " + listen), "start");
@@ -136,7 +157,10 @@ int Run() {
   service.StopStreams();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(10));
   server->Wait();
+  // The ledger finishes its queue first: its commit listeners include the
+  // projector's.
   (*ledger)->Close();
+  (*projector)->Stop();
   Log(absl::StrCat("stopped cleanly at tree size ", (*ledger)->Size()));
   return 0;
 }

@@ -1,0 +1,46 @@
+// CaseService and DisclosureService: thin gRPC over the read models.
+#ifndef CASELEDGER_SERVICES_API_CASE_SERVICE_H_
+#define CASELEDGER_SERVICES_API_CASE_SERVICE_H_
+
+#include "ledger/clock.h"
+#include "proto/cases.grpc.pb.h"
+#include "services/api/projections.h"
+#include "services/api/projector.h"
+
+namespace caseledger {
+
+// Thread-safe. Everything passed in is borrowed and must outlive the service.
+class CaseServiceImpl final : public v1::CaseService::Service {
+ public:
+  CaseServiceImpl(const Projector* projector, const CaseStateProjection* cases,
+                  const Clock* clock = nullptr);
+  grpc::Status GetCase(grpc::ServerContext* ctx, const v1::GetCaseRequest* req,
+                       v1::CaseView* resp) override;
+  grpc::Status ListCases(grpc::ServerContext* ctx, const v1::ListCasesRequest* req,
+                         v1::ListCasesResponse* resp) override;
+
+ private:
+  const Projector* projector_;
+  const CaseStateProjection* cases_;
+  const Clock& clock_;
+};
+
+class DisclosureServiceImpl final : public v1::DisclosureService::Service {
+ public:
+  DisclosureServiceImpl(const Projector* projector, const AccountingProjection* accounting,
+                        const Clock* clock = nullptr);
+  grpc::Status GetAccounting(grpc::ServerContext* ctx, const v1::GetAccountingRequest* req,
+                             v1::Accounting* resp) override;
+
+ private:
+  const Projector* projector_;
+  const AccountingProjection* accounting_;
+  const Clock& clock_;
+};
+
+// The summary fields of a case at time `now`.
+v1::CaseSummary SummarizeCase(const CaseState& state, absl::Time now);
+
+}  // namespace caseledger
+
+#endif  // CASELEDGER_SERVICES_API_CASE_SERVICE_H_

@@ -1,0 +1,56 @@
+// The case-management read models, kept by the Projector:
+//   - "case": the state of each case (services/case_state.h), by case id;
+//   - "accounting": each client's accounting of disclosures
+//     (services/accounting.h), by client id, plus an index from
+//     (case, disclosure id) to the client so that a later client_informed
+//     event finds its disclosure.
+// Both keep decoded values for the length of a chunk and write them once in
+// Flush, so a busy case is decoded and encoded once per chunk, not per event.
+#ifndef CASELEDGER_SERVICES_API_PROJECTIONS_H_
+#define CASELEDGER_SERVICES_API_PROJECTIONS_H_
+
+#include <map>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "services/accounting.h"
+#include "services/api/projector.h"
+#include "services/case_state.h"
+
+namespace caseledger {
+
+class CaseStateProjection : public Projection {
+ public:
+  std::string name() const override { return "case"; }
+  absl::Status Apply(const v1::Record& record, ProjectionTxn& txn) override;
+  absl::Status Flush(ProjectionTxn& txn) override;
+
+  // The projected state of a case; NOT_FOUND naming the case when it has no
+  // records (as of the projector's position).
+  static absl::StatusOr<CaseState> Load(const Projector& projector,
+                                        const CaseStateProjection& projection,
+                                        const std::string& case_id);
+
+ private:
+  std::map<std::string, CaseState> dirty_;
+};
+
+class AccountingProjection : public Projection {
+ public:
+  std::string name() const override { return "accounting"; }
+  absl::Status Apply(const v1::Record& record, ProjectionTxn& txn) override;
+  absl::Status Flush(ProjectionTxn& txn) override;
+
+  // The client's accounting (empty when the client has none).
+  static absl::StatusOr<DisclosureAccounting> Load(const Projector& projector,
+                                                   const AccountingProjection& projection,
+                                                   const std::string& client_id);
+
+ private:
+  absl::StatusOr<DisclosureAccounting*> Client(const std::string& client_id, ProjectionTxn& txn);
+  std::map<std::string, DisclosureAccounting> dirty_;
+};
+
+}  // namespace caseledger
+
+#endif  // CASELEDGER_SERVICES_API_PROJECTIONS_H_
