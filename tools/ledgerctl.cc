@@ -26,6 +26,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
@@ -33,6 +34,7 @@
 #include "ledger/checkpoint.h"
 #include "ledger/hash.h"
 #include "ledger/internal/status_macros.h"
+#include "proto/cases.grpc.pb.h"
 #include "proto/ledger.grpc.pb.h"
 #include "tools/ledgerctl_lib.h"
 
@@ -87,6 +89,7 @@ class Client {
 
   const Options& options() const { return options_; }
   v1::LedgerService::Stub& stub() { return *stub_; }
+  const std::shared_ptr<grpc::Channel>& channel() const { return channel_; }
 
   absl::Status Connect() {
     if (channel_->WaitForConnected(absl::ToChronoTime(absl::Now() + options_.timeout))) {
@@ -718,6 +721,124 @@ int RunStatus(Client& c, const ParsedArgs& a) {
   return health.ok() && *health == "SERVING" ? kExitOk : kExitFailure;
 }
 
+// ---- read models: cases and the accounting of disclosures -----------------
+
+// "2026-01-31" or RFC 3339 ("2026-01-31T12:00:00Z").
+absl::StatusOr<absl::Time> ParseWhen(const std::string& flag, const std::string& value) {
+  absl::Time t;
+  std::string err;
+  if (absl::ParseTime(absl::RFC3339_full, value, &t, &err) ||
+      absl::ParseTime("%Y-%m-%d", value, absl::UTCTimeZone(), &t, &err)) {
+    return t;
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "--", flag, ": got \"", value, "\", want a date (2026-01-31) or RFC 3339 time"));
+}
+
+void SetTimestamp(absl::Time t, google::protobuf::Timestamp* ts) {
+  ts->set_seconds(absl::ToUnixSeconds(t));
+}
+
+std::string SummaryLine(const v1::CaseSummary& s) {
+  std::string due = s.has_next_access_due()
+                        ? FormatTimestamp(s.next_access_due().seconds(), 0).substr(0, 10)
+                        : "-";
+  return absl::StrFormat("%-24s %-12s %-12s %-10s v%-6llu access:%u%s due:%s notices:%u", s.case_id(),
+                         s.status(), s.program(), s.manager_id().empty() ? "-" : s.manager_id(),
+                         static_cast<unsigned long long>(s.version()), s.open_access_requests(),
+                         s.access_overdue() ? " OVERDUE" : "", due, s.pending_client_notices());
+}
+
+int RunCase(Client& c, const ParsedArgs& a) {
+  const Command& cmd = Find("case");
+  if (a.flags.count("id") == 0) return Usage(cmd, "--id=CASE is required");
+  absl::StatusOr<uint64_t> min_seq = FlagUint(a, "min_seq", 0);
+  if (!min_seq.ok()) return Usage(cmd, min_seq.status().message());
+  if (absl::Status s = c.Connect(); !s.ok()) return Fail("case", s);
+  auto stub = v1::CaseService::NewStub(c.channel());
+  grpc::ClientContext ctx;
+  c.SetDeadline(&ctx);
+  v1::GetCaseRequest req;
+  req.set_case_id(a.flags.at("id"));
+  req.set_min_seq(*min_seq);
+  v1::CaseView view;
+  absl::Status s = FromGrpc(stub->GetCase(&ctx, req, &view), "GetCase", c.options());
+  if (!s.ok()) return Fail("case", s);
+  if (c.options().json) {
+    std::printf("%s\n", ToJson(view, true).c_str());
+  } else {
+    std::printf("%s\nas of seq %llu\n%s\n", SummaryLine(view.summary()).c_str(),
+                static_cast<unsigned long long>(view.as_of_seq()), view.state_json().c_str());
+  }
+  return kExitOk;
+}
+
+int RunCases(Client& c, const ParsedArgs& a) {
+  const Command& cmd = Find("cases");
+  absl::StatusOr<uint64_t> limit = FlagUint(a, "limit", 0);
+  if (!limit.ok()) return Usage(cmd, limit.status().message());
+  if (absl::Status s = c.Connect(); !s.ok()) return Fail("cases", s);
+  auto stub = v1::CaseService::NewStub(c.channel());
+  v1::ListCasesRequest req;
+  if (a.flags.count("status")) req.set_status(a.flags.at("status"));
+  if (a.flags.count("manager")) req.set_manager_id(a.flags.at("manager"));
+  req.set_access_overdue(a.flags.count("overdue") > 0);
+  // --limit=0 means every page.
+  uint64_t left = *limit == 0 ? UINT64_MAX : *limit;
+  uint64_t printed = 0;
+  for (;;) {
+    grpc::ClientContext ctx;
+    c.SetDeadline(&ctx);
+    req.set_limit(static_cast<uint32_t>(std::min<uint64_t>(left, 1000)));
+    v1::ListCasesResponse resp;
+    absl::Status s = FromGrpc(stub->ListCases(&ctx, req, &resp), "ListCases", c.options());
+    if (!s.ok()) return Fail("cases", s);
+    for (const v1::CaseSummary& summary : resp.cases()) {
+      std::printf("%s\n", c.options().json ? ToJson(summary, true).c_str()
+                                           : SummaryLine(summary).c_str());
+      ++printed;
+    }
+    left -= std::min<uint64_t>(left, resp.cases_size());
+    if (resp.next_page_token().empty() || left == 0) break;
+    req.set_page_token(resp.next_page_token());
+  }
+  if (!c.options().json) std::fprintf(stderr, "%llu cases\n", static_cast<unsigned long long>(printed));
+  return kExitOk;
+}
+
+int RunAccounting(Client& c, const ParsedArgs& a) {
+  const Command& cmd = Find("accounting");
+  if (a.flags.count("client") == 0) return Usage(cmd, "--client=CLIENT_ID is required");
+  v1::GetAccountingRequest req;
+  req.set_client_id(a.flags.at("client"));
+  for (const char* flag : {"from", "to"}) {
+    if (a.flags.count(flag) == 0) continue;
+    absl::StatusOr<absl::Time> t = ParseWhen(flag, a.flags.at(flag));
+    if (!t.ok()) return Usage(cmd, t.status().message());
+    SetTimestamp(*t, std::string(flag) == "from" ? req.mutable_window_start()
+                                                 : req.mutable_window_end());
+  }
+  req.set_include_excluded(a.flags.count("include_excluded") > 0);
+  req.set_summarize(a.flags.count("summarize") > 0);
+  absl::StatusOr<uint64_t> min_seq = FlagUint(a, "min_seq", 0);
+  if (!min_seq.ok()) return Usage(cmd, min_seq.status().message());
+  req.set_min_seq(*min_seq);
+  if (absl::Status s = c.Connect(); !s.ok()) return Fail("accounting", s);
+  auto stub = v1::DisclosureService::NewStub(c.channel());
+  grpc::ClientContext ctx;
+  c.SetDeadline(&ctx);
+  v1::Accounting resp;
+  absl::Status s = FromGrpc(stub->GetAccounting(&ctx, req, &resp), "GetAccounting", c.options());
+  if (!s.ok()) return Fail("accounting", s);
+  // The export is JSON either way: readable by a person, parseable by a script.
+  std::printf("%s\n", resp.json().c_str());
+  if (!c.options().json) {
+    std::fprintf(stderr, "%u disclosures for %s, as of seq %llu\n", resp.disclosures(),
+                 resp.client_id().c_str(), static_cast<unsigned long long>(resp.as_of_seq()));
+  }
+  return kExitOk;
+}
+
 const std::vector<Command>& Commands() {
   static const auto* commands = new std::vector<Command>{
       {"append",
@@ -805,6 +926,50 @@ const std::vector<Command>& Commands() {
        "lower bound of its age), the verifier key and origin. Exits 1 unless SERVING.\n",
        {},
        RunStatus},
+      {"case",
+       "usage: ledgerctl case --id=CASE [--min_seq=N]\n",
+       "Prints a case's current state from the case-state read model: status,\n"
+       "program, manager and history, participants and roles, consents with scope\n"
+       "and expiry, conflicts, access requests with their legal due dates, and\n"
+       "disclosures whose client notice is pending.\n"
+       "\n"
+       "  --id=CASE    the case (stream) id\n"
+       "  --min_seq=N  wait until the read model reflects records below N (read your\n"
+       "               own writes: the seq of your last append + 1)\n",
+       {{"id", true}, {"min_seq", true}},
+       RunCase},
+      {"cases",
+       "usage: ledgerctl cases [--status=S] [--manager=ID] [--overdue] [--limit=N]\n",
+       "Lists cases, one line each: id, status, program, manager, version, open\n"
+       "access requests (OVERDUE past their legal due date), next due date, pending\n"
+       "client notices.\n"
+       "\n"
+       "  --status=S    open, interrupted, closed or disposed\n"
+       "  --manager=ID  assigned to this case manager\n"
+       "  --overdue     only cases with an access request past its due date\n"
+       "  --limit=N     at most N cases (default 0: all)\n",
+       {{"status", true}, {"manager", true}, {"overdue", false}, {"limit", true}},
+       RunCases},
+      {"accounting",
+       "usage: ledgerctl accounting --client=ID [--from=DATE] [--to=DATE] [--include_excluded]\n"
+       "                            [--summarize]\n",
+       "Prints a client's accounting of disclosures (45 CFR 164.528) as readable\n"
+       "JSON: date, recipient name and address, what was disclosed, purpose, basis.\n"
+       "\n"
+       "  --client=ID         the client (data subject) id\n"
+       "  --from=DATE         window start (default: six years ago); 2026-01-31 or RFC 3339\n"
+       "  --to=DATE           window end (default: now)\n"
+       "  --include_excluded  also disclosures HIPAA excludes (treatment, payment,\n"
+       "                      operations, to the client, under authorization), flagged\n"
+       "  --summarize         repeated disclosures to one recipient for one purpose as\n"
+       "                      first, count and last\n",
+       {{"client", true},
+        {"from", true},
+        {"to", true},
+        {"include_excluded", false},
+        {"summarize", false},
+        {"min_seq", true}},
+       RunAccounting},
   };
   return *commands;
 }
