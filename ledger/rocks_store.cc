@@ -213,17 +213,19 @@ class RocksStore : public LogStore {
     std::string start = U64Key(from);
     payloads->Seek(start);
     nodes->Seek(NodeKey(0, from));
+    // The level-0 node key of the current record: 0x00 || its 8 key bytes.
+    char node_key_bytes[9] = {0};
+    const rocksdb::Slice node_key(node_key_bytes, sizeof(node_key_bytes));
     absl::Status status;
     for (records->Seek(start); records->Valid(); records->Next()) {
-      if (records->key().size() != 8) {
-        status = absl::DataLossError(
-            absl::StrCat("records: key of ", records->key().size(), " bytes, want 8"));
+      const rocksdb::Slice key = records->key();
+      if (key.size() != 8) {
+        status = absl::DataLossError(absl::StrCat("records: key of ", key.size(), " bytes, want 8"));
         break;
       }
-      rocksdb::Slice key = records->key();
       // Advance the side iterators to this key; they may have gaps of their own.
       while (payloads->Valid() && payloads->key().compare(key) < 0) payloads->Next();
-      std::string node_key = NodeKey(0, DecodeU64(View(key)));
+      std::copy(key.data(), key.data() + 8, node_key_bytes + 1);
       while (nodes->Valid() && nodes->key().compare(node_key) < 0) nodes->Next();
       ScannedRecord r{DecodeU64(View(key)), View(records->value()), std::nullopt, std::nullopt};
       if (payloads->Valid() && payloads->key() == key) r.payload = View(payloads->value());
@@ -279,6 +281,7 @@ absl::StatusOr<std::unique_ptr<LogStore>> OpenRocksStore(const RocksStoreOptions
   db_options.create_if_missing = !options.read_only;
   db_options.create_missing_column_families = !options.read_only;
   db_options.max_background_jobs = 2;
+  db_options.db_write_buffer_size = options.total_write_buffer_bytes;
   db_options.paranoid_checks = true;
   // Fail loudly on a WAL that does not replay cleanly rather than dropping
   // synced writes; an unsynced torn tail is what kill -9 leaves and is fine.

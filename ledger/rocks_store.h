@@ -18,9 +18,11 @@ struct RocksStoreOptions {
   std::string path;  // the directory; created when missing
   bool read_only = false;
   // Bytes of block cache shared by all column families.
-  size_t block_cache_bytes = 128 << 20;
+  size_t block_cache_bytes = 64 << 20;
   // Memtable size per column family before a flush.
-  size_t write_buffer_bytes = 64 << 20;
+  size_t write_buffer_bytes = 32 << 20;
+  // Cap on all memtables together (0 = no cap); a flush starts when reached.
+  size_t total_write_buffer_bytes = 160 << 20;
 };
 
 // Opens or creates a store. FAILED_PRECONDITION naming the directory when it

@@ -79,6 +79,12 @@ bool CaseGate::IsRetry(const std::string& event_id, Slot& slot) {
   return seen.ok() && seen->has_value();
 }
 
+// Provisional seq: the real one is known only after the commit, and only the
+// order matters to the checks.
+absl::Status CaseGate::ApplyProvisionally(const v1::Event& e, CaseState* state) {
+  return ApplyEvent(e, state->version == 0 ? 0 : state->last_seq + 1, absl::Now(), state);
+}
+
 void CaseGate::Submit(std::vector<GatedEvent> events, Ledger::AppendCallback done) {
   if (events.empty()) {
     done(absl::InvalidArgumentError("requests: must not be empty"));
@@ -95,8 +101,14 @@ void CaseGate::Submit(std::vector<GatedEvent> events, Ledger::AppendCallback don
     for (auto& [id, slot] : slots) slot->mu.Unlock();
   };
 
-  // Check in order against working copies; nothing changes on a refusal.
+  // Check in order; nothing changes on a refusal. A case with one event in
+  // the call is checked against its cached state directly and updated only
+  // once every check passed; a case with several gets a working copy, since
+  // each of its events is checked against the state its predecessors leave.
+  std::map<std::string, int> per_case;
+  for (const GatedEvent& e : events) ++per_case[e.wire.stream_id()];
   std::map<std::string, CaseState> working;
+  std::vector<std::pair<Slot*, size_t>> deferred;  // (slot, event index) to apply in place
   std::vector<AppendRequest> requests;
   requests.reserve(events.size());
   for (size_t i = 0; i < events.size(); ++i) {
@@ -104,16 +116,17 @@ void CaseGate::Submit(std::vector<GatedEvent> events, Ledger::AppendCallback don
     const std::string& case_id = e.wire.stream_id();
     Slot& slot = *slots[case_id];
     auto w = working.find(case_id);
-    if (w == working.end()) {
+    const bool single = per_case[case_id] == 1;
+    if (single || w == working.end()) {
       absl::Status s = Refresh(case_id, slot);
       if (!s.ok()) {
         unlock_all();
         done(s);
         return;
       }
-      w = working.emplace(case_id, slot.state).first;
+      if (!single) w = working.emplace(case_id, slot.state).first;
     }
-    CaseState& state = w->second;
+    CaseState& state = single ? slot.state : w->second;
     std::string where = events.size() > 1 ? absl::StrCat("requests[", i, "]: ") : "";
     absl::Status check = CheckEvent(state, e.wire);
     if (!check.ok()) {
@@ -136,26 +149,36 @@ void CaseGate::Submit(std::vector<GatedEvent> events, Ledger::AppendCallback don
       return;
     }
     if (!e.request.expected_version.has_value()) e.request.expected_version = state.version;
-    // Provisional seq: only the order matters to the checks.
-    absl::Status applied =
-        ApplyEvent(e.wire, state.version == 0 ? 0 : state.last_seq + 1, absl::Now(), &state);
-    if (!applied.ok()) {
-      unlock_all();
-      done(absl::Status(applied.code(), absl::StrCat(where, applied.message())));
-      return;
+    if (single) {
+      deferred.emplace_back(&slot, i);
+    } else {
+      absl::Status applied = ApplyProvisionally(e.wire, &state);
+      if (!applied.ok()) {
+        unlock_all();
+        done(absl::Status(applied.code(), absl::StrCat(where, applied.message())));
+        return;
+      }
     }
     requests.push_back(std::move(e.request));
+  }
+  for (auto [slot, i] : deferred) {
+    // Checked above; ApplyEvent fails only for events CheckEvent refuses.
+    absl::Status applied = ApplyProvisionally(events[i].wire, &slot->state);
+    if (!applied.ok()) {
+      absl::MutexLock lock(&slot->pending_mu);
+      slot->stale = true;
+    }
   }
 
   // All passed: publish the working states and queue the batch while the
   // cases are still locked, so the ledger sees them in this order.
   std::vector<std::string> ids;
   for (const AppendRequest& r : requests) ids.push_back(r.event.event_id);
-  for (auto& [case_id, state] : working) {
-    Slot& slot = *slots[case_id];
-    slot.state = std::move(state);
-    absl::MutexLock lock(&slot.pending_mu);
-    ++slot.pending;
+  for (auto& [case_id, state] : working) slots[case_id]->state = std::move(state);
+  for (auto& [case_id, slot] : slots) {
+    // One per call and case; the callback below releases each.
+    absl::MutexLock lock(&slot->pending_mu);
+    ++slot->pending;
   }
   for (size_t i = 0; i < requests.size(); ++i) {
     Slot& slot = *slots[requests[i].event.stream_id];

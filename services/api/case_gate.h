@@ -65,6 +65,7 @@ class CaseGate {
   absl::Status Refresh(const std::string& case_id, Slot& slot)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(slot.mu);
   bool IsRetry(const std::string& event_id, Slot& slot);
+  static absl::Status ApplyProvisionally(const v1::Event& e, CaseState* state);
 
   Ledger* const ledger_;
   const size_t max_cached_cases_;

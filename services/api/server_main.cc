@@ -48,7 +48,7 @@ ABSL_FLAG(absl::Duration, checkpoint_interval, absl::Seconds(5),
 ABSL_FLAG(uint64_t, max_batch_events, 10000, "Most events in one AppendBatch.");
 ABSL_FLAG(uint64_t, max_group_events, 8192, "Most events in one group commit (one fsync).");
 ABSL_FLAG(int32_t, max_message_bytes, 16 << 20, "Largest gRPC message accepted, in bytes.");
-ABSL_FLAG(uint64_t, block_cache_mb, 128, "RocksDB block cache, MiB.");
+ABSL_FLAG(uint64_t, block_cache_mb, 64, "RocksDB block cache, MiB.");
 
 namespace caseledger {
 namespace {
@@ -137,6 +137,11 @@ int Run() {
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
+  // Appends block a handler thread until durable; let idle threads stay
+  // rather than be torn down and recreated for every call (gRPC keeps only
+  // two idle pollers by default).
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, 4);
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, 256);
   builder.SetMaxReceiveMessageSize(absl::GetFlag(FLAGS_max_message_bytes));
   builder.SetMaxSendMessageSize(absl::GetFlag(FLAGS_max_message_bytes));
   builder.RegisterService(&service);
