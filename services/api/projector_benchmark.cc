@@ -1,0 +1,102 @@
+// Catch-up / rebuild speed of the case-state and accounting read models.
+//
+//   bazel run -c opt //services/api:projector_benchmark -- --cases=5000
+//
+// Builds a ledger of --cases generated case stories (20 policy-checked
+// events each) through the CaseGate, then times Projector::Rebuild (read the
+// log from seq 0, apply both projections, write them) and prints events/s.
+#include <benchmark/benchmark.h>
+
+#include <cstdio>
+#include <filesystem>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "services/api/case_gate.h"
+#include "services/api/case_story.h"
+#include "services/api/event_codec.h"
+#include "services/api/projections.h"
+#include "services/api/projector.h"
+#include "tests/test_util.h"
+
+ABSL_FLAG(int, cases, 5000, "Cases in the generated ledger (20 events each).");
+
+namespace caseledger {
+namespace {
+
+struct Fixture {
+  std::string dir;
+  testing::TestLedger ledger;
+  std::unique_ptr<Projector> projector;
+  uint64_t events = 0;
+};
+
+Fixture& Shared() {
+  static Fixture* f = [] {
+    auto* f = new Fixture;
+    f->dir = testing::NewTempDir("projector-bench");
+    LedgerOptions options;
+    options.max_batch_events = 1000;
+    auto t = testing::OpenTestLedger(f->dir + "/ledger", options);
+    if (!t.ok()) std::abort();
+    f->ledger = *std::move(t);
+    CaseGate gate(f->ledger.ledger.get());
+    int cases = absl::GetFlag(FLAGS_cases);
+    absl::Time start = absl::Now();
+    for (int v = 0; v < testing::kStoryLength; ++v) {
+      for (int first = 0; first < cases; first += 500) {
+        std::vector<GatedEvent> batch;
+        for (int c = first; c < std::min(cases, first + 500); ++c) {
+          v1::Event e = testing::Story(c, v);
+          auto le = ToLedgerEvent(e);
+          if (!le.ok()) std::abort();
+          batch.push_back({std::move(e), {*std::move(le), std::nullopt}});
+        }
+        auto r = gate.Append(std::move(batch));
+        if (!r.ok()) {
+          std::fprintf(stderr, "generate: %s\n", r.status().ToString().c_str());
+          std::abort();
+        }
+      }
+    }
+    f->events = f->ledger->Size();
+    std::fprintf(stderr, "generated %llu events in %.1f s\n",
+                 static_cast<unsigned long long>(f->events),
+                 absl::ToDoubleSeconds(absl::Now() - start));
+    std::vector<std::unique_ptr<Projection>> projections;
+    projections.push_back(std::make_unique<CaseStateProjection>());
+    projections.push_back(std::make_unique<AccountingProjection>());
+    auto p = Projector::Open({f->dir + "/projections"}, f->ledger.ledger.get(),
+                             std::move(projections));
+    if (!p.ok()) std::abort();
+    f->projector = *std::move(p);
+    return f;
+  }();
+  return *f;
+}
+
+void BM_ProjectionRebuild(benchmark::State& state) {
+  Fixture& f = Shared();
+  for (auto _ : state) {
+    absl::Status s = f.projector->Rebuild();
+    if (!s.ok()) state.SkipWithError(s.ToString().c_str());
+  }
+  state.counters["events/s"] =
+      benchmark::Counter(static_cast<double>(f.events) * state.iterations(),
+                         benchmark::Counter::kIsRate);
+  state.counters["events"] = static_cast<double>(f.events);
+}
+BENCHMARK(BM_ProjectionRebuild)->Unit(benchmark::kMillisecond)->Iterations(3)->UseRealTime();
+
+}  // namespace
+}  // namespace caseledger
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  absl::ParseCommandLine(argc, argv);
+  benchmark::RunSpecifiedBenchmarks();
+  std::filesystem::remove_all(caseledger::Shared().dir);
+  return 0;
+}
