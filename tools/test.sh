@@ -12,7 +12,7 @@ trap 'rm -f "$log"' EXIT
 # Optional arguments replace //... (e.g. tools/test.sh //ledger/...).
 targets=("$@")
 [ "${#targets[@]}" -gt 0 ] || targets=(//...)
-bazel test --test_summary=short -- "${targets[@]}" 2>&1 | tee "$log"
+bazel test --keep_going --test_summary=short -- "${targets[@]}" 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 
 passed=0

@@ -1,0 +1,246 @@
+#include "tools/ledgerctl_lib.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/time/time.h"
+#include "ledger/checkpoint.h"
+#include "ledger/hash.h"
+#include "ledger/record.h"
+#include "ledger/signer.h"
+
+namespace caseledger::ledgerctl {
+namespace {
+
+const FlagSpec kSpec = {{"server", true}, {"json", false}, {"seq", true}};
+
+TEST(ParseArgsTest, ValuesBooleansAndPositionals) {
+  auto a = ParseArgs({"--server=h:1", "--json", "-", "--seq", "7", "x"}, kSpec);
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(a->flags.at("server"), "h:1");
+  EXPECT_EQ(a->flags.at("json"), "true");
+  EXPECT_EQ(a->flags.at("seq"), "7");
+  EXPECT_EQ(a->positional, (std::vector<std::string>{"-", "x"}));
+}
+
+TEST(ParseArgsTest, RejectsWithTheFlagNamed) {
+  EXPECT_EQ(ParseArgs({"--nope=1"}, kSpec).status().message(), "unknown flag --nope");
+  EXPECT_EQ(ParseArgs({"--json=yes"}, kSpec).status().message(),
+            "--json: takes no value, got \"yes\"");
+  EXPECT_EQ(ParseArgs({"--seq"}, kSpec).status().message(), "--seq: missing value");
+  EXPECT_EQ(ParseArgs({"--seq=1", "--seq=2"}, kSpec).status().message(), "--seq: given twice");
+}
+
+TEST(FlagUintTest, ParsesOrNamesTheFlag) {
+  ParsedArgs a;
+  a.flags["seq"] = "-3";
+  EXPECT_EQ(FlagUint(a, "seq", 0).status().message(),
+            "--seq: got \"-3\", want a non-negative integer");
+  EXPECT_EQ(*FlagUint(a, "limit", 9), 9u);
+  a.flags["seq"] = "42";
+  EXPECT_EQ(*FlagUint(a, "seq", 0), 42u);
+}
+
+const absl::Time kNow = absl::FromUnixSeconds(1767225600) + absl::Microseconds(5);
+
+TEST(ParseEventJsonTest, BareEventGetsDefaults) {
+  auto r = ParseEventJson(
+      R"({"event_id":"e1","stream_id":"c1","record_entry_written":{"text":"hi"}})", kNow);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->event().event_id(), "e1");
+  EXPECT_EQ(r->event().producer(), "ledgerctl");
+  EXPECT_EQ(r->event().occurred_at().seconds(), 1767225600);
+  EXPECT_EQ(r->event().occurred_at().nanos(), 5000);
+  EXPECT_FALSE(r->has_expected_version());
+}
+
+TEST(ParseEventJsonTest, AppendRequestKeepsGivenFields) {
+  auto r = ParseEventJson(
+      R"({"event":{"eventId":"e1","stream_id":"c1","producer":"p",)"
+      R"("occurred_at":"2020-01-01T00:00:00Z","case_closed":{}},"expected_version":"3"})",
+      kNow);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->event().producer(), "p");
+  EXPECT_EQ(r->event().occurred_at().seconds(), 1577836800);
+  ASSERT_TRUE(r->has_expected_version());
+  EXPECT_EQ(r->expected_version(), 3u);
+  EXPECT_TRUE(r->event().has_case_closed());
+}
+
+TEST(ParseEventJsonTest, UnknownFieldIsNamed) {
+  auto e = ParseEventJson(R"({"event_id":"e1","bogus":1})", kNow);
+  EXPECT_EQ(e.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(e.status().message(), "Event: bogus: Cannot find field.");
+  auto r = ParseEventJson(R"({"event":{"event_id":"e1","bogus":1}})", kNow);
+  EXPECT_EQ(r.status().message(), "AppendRequest: (event) bogus: Cannot find field.");
+  EXPECT_EQ(ParseEventJson(R"({"expected_version":1})", kNow).status().message(),
+            "AppendRequest.event: must be set");
+}
+
+TEST(JsonTest, AllFieldsKeepsZeroes) {
+  v1::Record r;
+  r.set_event_id("e");
+  EXPECT_EQ(ToJson(r), R"({"event_id":"e"})");
+  std::string all = ToJson(r, /*all_fields=*/true);
+  EXPECT_TRUE(absl::StartsWith(all, R"({"seq":"0","stream_id":"","version":"0","event_id":"e",)"))
+      << all;
+}
+
+TEST(JsonTest, QuotesAndKeepsKeyOrder) {
+  EXPECT_EQ(JsonQuote("a\"b\\c\nd\x01—"), "\"a\\\"b\\\\c\\nd\\u0001—\"");
+  EXPECT_EQ(JsonObject().Add("z", uint64_t{1}).Add("a", "x").Add("ok", true).str(),
+            R"({"z":1,"a":"x","ok":true})");
+}
+
+TEST(FormatTest, RecordBlock) {
+  v1::Record r;
+  r.set_seq(17);
+  r.set_stream_id("case-1");
+  r.set_version(3);
+  r.set_event_id("a17");
+  r.mutable_commit_time()->set_seconds(1767225600);
+  r.mutable_commit_time()->set_nanos(123456000);
+  r.set_leaf_hash(std::string(AsBytes(Sha256Of("x"))));
+  v1::Event* e = r.mutable_event();
+  e->set_producer("svc");
+  e->add_subject_ids("c1");
+  e->add_subject_ids("c2");
+  e->mutable_occurred_at()->set_seconds(1767225599);
+  e->mutable_record_entry_written()->set_text("hello \"you\"");
+  r.add_withheld_fields("third_party_mentions");
+  EXPECT_EQ(FormatRecordText(r),
+            "seq 17  case-1@3  record_entry_written\n"
+            "  event_id   a17\n"
+            "  committed  2026-01-01T00:00:00.123456Z\n"
+            "  occurred   2025-12-31T23:59:59.000000Z\n"
+            "  producer   svc\n"
+            "  subjects   c1, c2\n"
+            "  leaf_hash  " +
+                ShortHex(Sha256Of("x")) +
+                "\n"
+                "  body       {\"text\":\"hello \\\"you\\\"\"}\n"
+                "  withheld   third_party_mentions\n");
+}
+
+TEST(FormatTest, AgeAndProgress) {
+  EXPECT_EQ(FormatAge(absl::Seconds(4)), "4s");
+  EXPECT_EQ(FormatAge(absl::Seconds(192)), "3m12s");
+  EXPECT_EQ(FormatAge(absl::Hours(2) + absl::Minutes(5)), "2h5m");
+  EXPECT_EQ(FormatAge(absl::Hours(76)), "3d4h");
+  EXPECT_EQ(ProgressLine(500, 1000, absl::Seconds(2)),
+            "[###############...............] 500/1000  50%  250 events/s");
+  EXPECT_EQ(ProgressLine(30, 0, absl::Seconds(3)), "30 events  10 events/s");
+}
+
+// ---- verification ----
+
+NoteSigner Signer(const std::string& name) {
+  auto s = Ed25519Signer::FromSeed(std::string(32, '\x07'));
+  EXPECT_TRUE(s.ok());
+  auto n = NoteSigner::New(name, *std::move(s));
+  EXPECT_TRUE(n.ok());
+  return *std::move(n);
+}
+
+v1::Checkpoint SignedCheckpoint(const NoteSigner& signer, uint64_t size, const Hash& root) {
+  Checkpoint c{signer.name(), size, root, {}};
+  v1::Checkpoint out;
+  out.set_size(size);
+  out.set_root_hash(std::string(AsBytes(root)));
+  out.set_note(*SignCheckpoint(c, signer));
+  return out;
+}
+
+// One record, as the server would send it, and its leaf.
+v1::Record MakeRecord(uint64_t seq) {
+  CommittedPayload p = CommitFields({PayloadField{"text", "\x1a\x02hi", 0}});
+  Record r;
+  r.seq = seq;
+  r.stream_id = "case-1";
+  r.event_id = "e" + std::to_string(seq);
+  r.producer = "p";
+  r.event_type = "record_entry_written";
+  r.payload_commitment = p.commitment;
+  v1::Record out;
+  out.set_seq(seq);
+  out.set_stream_id("case-1");
+  out.set_event_id(r.event_id);
+  out.set_leaf(EncodeRecord(r));
+  out.set_leaf_hash(std::string(AsBytes(LeafHash(out.leaf()))));
+  out.set_payload(EncodePayload(p.payload));
+  return out;
+}
+
+TEST(VerifyCheckpointTest, AcceptsTheSignedNoteOnly) {
+  NoteSigner signer = Signer("example.org/log");
+  auto verifier = LoadVerifier(signer.VerifierKey());
+  ASSERT_TRUE(verifier.ok()) << verifier.status();
+  v1::Checkpoint cp = SignedCheckpoint(signer, 5, Sha256Of("root"));
+  auto opened = VerifyCheckpoint(cp, *verifier, "example.org/log");
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  EXPECT_EQ(opened->size, 5u);
+
+  EXPECT_EQ(VerifyCheckpoint(cp, *verifier, "other/log").status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  v1::Checkpoint lying = cp;
+  lying.set_size(6);
+  EXPECT_EQ(VerifyCheckpoint(lying, *verifier, "example.org/log").status().message(),
+            "checkpoint size: the response says 6, the signed note says 5");
+  lying = cp;
+  lying.mutable_note()->replace(lying.note().find("\n5\n"), 3, "\n7\n");
+  EXPECT_EQ(VerifyCheckpoint(lying, *verifier, "example.org/log").status().code(),
+            absl::StatusCode::kDataLoss);
+  EXPECT_EQ(LoadVerifier("/no/such/file").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST(ProofTest, RecordInclusionAndConsistency) {
+  v1::Record r0 = MakeRecord(0), r1 = MakeRecord(1);
+  Hash l0 = LeafHash(r0.leaf()), l1 = LeafHash(r1.leaf());
+  Checkpoint two{"o", 2, NodeHash(l0, l1), {}};
+  v1::InclusionProof proof;
+  proof.set_seq(1);
+  proof.set_tree_size(2);
+  proof.set_leaf_hash(std::string(AsBytes(l1)));
+  proof.add_hashes(std::string(AsBytes(l0)));
+  EXPECT_TRUE(CheckRecordMatchesProof(r1, proof).ok());
+  EXPECT_TRUE(CheckInclusion(proof, two).ok());
+
+  // The record is not the proven leaf.
+  EXPECT_EQ(CheckRecordMatchesProof(r0, proof).message(), "record seq: got 0, want 1");
+  v1::Record flipped = r1;
+  (*flipped.mutable_leaf())[20] ^= 1;
+  absl::Status s = CheckRecordMatchesProof(flipped, proof);
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(s.message(), "record 1: SHA-256(0x00 || leaf) is " +
+                             ShortHex(LeafHash(flipped.leaf())) + ", the proof's leaf_hash is " +
+                             ShortHex(l1));
+  v1::Record other_id = r1;
+  other_id.set_event_id("zzz");
+  EXPECT_EQ(CheckRecordMatchesProof(other_id, proof).message(),
+            "record 1: event_id in the leaf is e1, the record says zzz");
+  v1::Record other_payload = r1;
+  other_payload.set_payload(r0.payload());  // fresh salts: another commitment
+  EXPECT_EQ(CheckRecordMatchesProof(other_payload, proof).code(), absl::StatusCode::kDataLoss);
+
+  // The proof does not lead to the signed root.
+  v1::InclusionProof bad = proof;
+  bad.set_hashes(0, std::string(AsBytes(l1)));
+  EXPECT_EQ(CheckInclusion(bad, two).code(), absl::StatusCode::kDataLoss);
+  bad.set_hashes(0, "short");
+  EXPECT_EQ(CheckInclusion(bad, two).message(), "proof hashes[0]: got 5 bytes, want 32");
+
+  Checkpoint one{"o", 1, l0, {}};
+  v1::ConsistencyProof cproof;
+  cproof.set_from_size(1);
+  cproof.set_to_size(2);
+  cproof.add_hashes(std::string(AsBytes(l1)));
+  EXPECT_TRUE(CheckConsistency(cproof, one, two).ok());
+  one.root = l1;
+  EXPECT_EQ(CheckConsistency(cproof, one, two).code(), absl::StatusCode::kDataLoss);
+}
+
+}  // namespace
+}  // namespace caseledger::ledgerctl
