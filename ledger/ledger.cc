@@ -272,9 +272,15 @@ absl::StatusOr<std::vector<Hash>> Ledger::ConsistencyProof(uint64_t from_size,
   return caseledger::ConsistencyProof(from_size, to_size, *store_);
 }
 
-void Ledger::AddCommitListener(std::function<void(uint64_t)> listener) {
-  absl::MutexLock lock(&mu_);
-  listeners_.push_back(std::move(listener));
+uint64_t Ledger::AddCommitListener(std::function<void(uint64_t)> listener) {
+  absl::MutexLock lock(&listeners_mu_);
+  listeners_[next_listener_] = std::move(listener);
+  return next_listener_++;
+}
+
+void Ledger::RemoveCommitListener(uint64_t handle) {
+  absl::MutexLock lock(&listeners_mu_);
+  listeners_.erase(handle);
 }
 
 absl::StatusOr<AppendResult> Ledger::ResultOf(uint64_t seq) const {
@@ -469,7 +475,6 @@ void Ledger::CommitterLoop() {
         last_checkpoint_time_ = now;
       }
     }
-    std::vector<std::function<void(uint64_t)>> listeners;
     // Asynchronous appends, finished after the lock is released. Synchronous
     // ones may be destroyed by their waiter as soon as `done` is set, so they
     // are not touched after that.
@@ -478,7 +483,6 @@ void Ledger::CommitterLoop() {
       absl::MutexLock lock(&mu_);
       if (status.ok()) {
         tree_ = std::move(group.tree);
-        listeners = listeners_;
       } else {
         // The store's state is unknown after a failed synced write: stop, and
         // fail everything queued rather than guess.
@@ -498,7 +502,8 @@ void Ledger::CommitterLoop() {
       }
     }
     if (status.ok() && !group.batch.records.empty()) {
-      for (auto& l : listeners) l(size);
+      absl::MutexLock lock(&listeners_mu_);
+      for (auto& [handle, listener] : listeners_) listener(size);
     }
     for (std::unique_ptr<Pending>& p : async) {
       if (p->status.ok()) {

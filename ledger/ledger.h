@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -119,8 +120,12 @@ class Ledger {
   absl::StatusOr<std::vector<Hash>> ConsistencyProof(uint64_t from_size, uint64_t to_size) const;
 
   // Called on the committer thread after each durable commit with the new
-  // size. Must not block for long and must not call Append.
-  void AddCommitListener(std::function<void(uint64_t new_size)> listener);
+  // size. Must not block for long and must not call Append. Returns a handle
+  // for RemoveCommitListener.
+  uint64_t AddCommitListener(std::function<void(uint64_t new_size)> listener);
+  // After this returns the listener is not running and will not be called
+  // again; call it before whatever the listener refers to goes away.
+  void RemoveCommitListener(uint64_t handle);
 
   // Stops accepting appends (UNAVAILABLE), finishes the queued ones, joins
   // the committer. Idempotent.
@@ -159,7 +164,10 @@ class Ledger {
   absl::Status failed_ ABSL_GUARDED_BY(mu_);  // sticky after a failed write
   // Committed state, published by the committer.
   MerkleTree tree_ ABSL_GUARDED_BY(mu_);
-  std::vector<std::function<void(uint64_t)>> listeners_ ABSL_GUARDED_BY(mu_);
+  // Held while listeners run, so that removal waits for a running call.
+  absl::Mutex listeners_mu_ ABSL_ACQUIRED_AFTER(mu_);
+  std::map<uint64_t, std::function<void(uint64_t)>> listeners_ ABSL_GUARDED_BY(listeners_mu_);
+  uint64_t next_listener_ ABSL_GUARDED_BY(listeners_mu_) = 0;
 
   // Owned by the committer thread.
   Hash last_leaf_hash_{};

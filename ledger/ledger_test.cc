@@ -296,6 +296,20 @@ TEST(LedgerTest, AsyncAppendsCompleteInOrderOfSubmission) {
   EXPECT_EQ(Msg(errors[0]), "event_id: must not be empty");
 }
 
+TEST(LedgerTest, RemovedCommitListenerIsNotCalledAgain) {
+  auto t = OpenTestLedger(NewTempDir("ledger"));
+  ASSERT_TRUE(t.ok());
+  std::atomic<uint64_t> seen{0}, other{0};
+  uint64_t handle = (*t)->AddCommitListener([&](uint64_t size) { seen = size; });
+  (*t)->AddCommitListener([&](uint64_t size) { other = size; });
+  ASSERT_TRUE((*t)->Append({TestEvent("a", "s")}).ok());
+  EXPECT_EQ(seen.load(), 1u);
+  (*t)->RemoveCommitListener(handle);
+  ASSERT_TRUE((*t)->Append({TestEvent("b", "s")}).ok());
+  EXPECT_EQ(seen.load(), 1u);
+  EXPECT_EQ(other.load(), 2u);
+}
+
 TEST(LedgerTest, AppendAfterCloseIsUnavailable) {
   auto t = OpenTestLedger(NewTempDir("ledger"));
   ASSERT_TRUE(t.ok());

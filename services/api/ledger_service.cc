@@ -59,11 +59,13 @@ LedgerServiceImpl::LedgerServiceImpl(Ledger* ledger, CaseGate* gate, const NoteS
       signer_(signer),
       options_(options),
       committed_(ledger->Size()) {
-  ledger_->AddCommitListener([this](uint64_t size) {
+  listener_ = ledger_->AddCommitListener([this](uint64_t size) {
     absl::MutexLock lock(&mu_);
     committed_ = size;
   });
 }
+
+LedgerServiceImpl::~LedgerServiceImpl() { ledger_->RemoveCommitListener(listener_); }
 
 void LedgerServiceImpl::StopStreams() {
   absl::MutexLock lock(&mu_);

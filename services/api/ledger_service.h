@@ -30,6 +30,7 @@ class LedgerServiceImpl final : public v1::LedgerService::Service {
  public:
   LedgerServiceImpl(Ledger* ledger, CaseGate* gate, const NoteSigner* signer,
                     LedgerServiceOptions options = LedgerServiceOptions());
+  ~LedgerServiceImpl() override;
 
   // Ends every live Subscribe so that the server can shut down.
   void StopStreams();
@@ -66,6 +67,7 @@ class LedgerServiceImpl final : public v1::LedgerService::Service {
   CaseGate* const gate_;
   const NoteSigner* const signer_;
   const LedgerServiceOptions options_;
+  uint64_t listener_ = 0;  // the ledger commit listener's handle
 
   absl::Mutex mu_;
   uint64_t committed_ ABSL_GUARDED_BY(mu_);  // tree size after the last commit

@@ -88,13 +88,16 @@ Projector::Projector(ProjectorOptions options, Ledger* ledger,
       db_(std::move(db)),
       position_(position),
       ledger_size_(ledger->Size()) {
-  ledger_->AddCommitListener([this](uint64_t size) {
+  listener_ = ledger_->AddCommitListener([this](uint64_t size) {
     absl::MutexLock lock(&mu_);
     ledger_size_ = size;
   });
 }
 
-Projector::~Projector() { Stop(); }
+Projector::~Projector() {
+  ledger_->RemoveCommitListener(listener_);
+  Stop();
+}
 
 void Projector::Start() {
   thread_ = std::thread([this] { Loop(); });

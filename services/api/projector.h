@@ -108,6 +108,7 @@ class Projector {
   std::vector<std::unique_ptr<Projection>> projections_;
   std::unique_ptr<rocksdb::DB> db_;
 
+  uint64_t listener_ = 0;  // the ledger commit listener's handle
   absl::Mutex apply_mu_;  // one applier at a time
   mutable absl::Mutex mu_;
   uint64_t position_ ABSL_GUARDED_BY(mu_);
