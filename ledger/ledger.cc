@@ -475,10 +475,6 @@ void Ledger::CommitterLoop() {
         last_checkpoint_time_ = now;
       }
     }
-    // Asynchronous appends, finished after the lock is released. Synchronous
-    // ones may be destroyed by their waiter as soon as `done` is set, so they
-    // are not touched after that.
-    std::vector<std::unique_ptr<Pending>> async;
     {
       absl::MutexLock lock(&mu_);
       if (status.ok()) {
@@ -490,6 +486,19 @@ void Ledger::CommitterLoop() {
         taken.insert(taken.end(), queue_.begin(), queue_.end());
         queue_.clear();
       }
+    }
+    // Listeners hear of a commit before any append in it is acknowledged, so
+    // a caller that saw its append succeed knows every listener saw it too.
+    if (status.ok() && !group.batch.records.empty()) {
+      absl::MutexLock lock(&listeners_mu_);
+      for (auto& [handle, listener] : listeners_) listener(size);
+    }
+    // Asynchronous appends, finished after the lock is released. Synchronous
+    // ones may be destroyed by their waiter as soon as `done` is set, so they
+    // are not touched after that.
+    std::vector<std::unique_ptr<Pending>> async;
+    {
+      absl::MutexLock lock(&mu_);
       for (Pending* p : taken) {
         if (p->status.ok() && !status.ok()) {
           p->status = absl::UnavailableError(absl::StrCat("write failed: ", status.message()));
@@ -500,10 +509,6 @@ void Ledger::CommitterLoop() {
           p->done = true;
         }
       }
-    }
-    if (status.ok() && !group.batch.records.empty()) {
-      absl::MutexLock lock(&listeners_mu_);
-      for (auto& [handle, listener] : listeners_) listener(size);
     }
     for (std::unique_ptr<Pending>& p : async) {
       if (p->status.ok()) {

@@ -120,7 +120,8 @@ class Ledger {
   absl::StatusOr<std::vector<Hash>> ConsistencyProof(uint64_t from_size, uint64_t to_size) const;
 
   // Called on the committer thread after each durable commit with the new
-  // size. Must not block for long and must not call Append. Returns a handle
+  // size, before the commit's appends are acknowledged. Must not block for
+  // long and must not call Append. Returns a handle
   // for RemoveCommitListener.
   uint64_t AddCommitListener(std::function<void(uint64_t new_size)> listener);
   // After this returns the listener is not running and will not be called

@@ -2,6 +2,7 @@
 
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "absl/container/flat_hash_set.h"
@@ -31,6 +32,77 @@ absl::Status CheckId(absl::string_view field, absl::string_view value, bool requ
     }
   }
   return absl::OkStatus();
+}
+
+// ByteReader::Str16 without the copy: the same reads, so the same messages.
+absl::Status ReadStr16(ByteReader& in, const char* what, absl::string_view* v) {
+  uint16_t n;
+  CL_RETURN_IF_ERROR(in.U16(what, &n));
+  return in.Raw(what, n, v);
+}
+
+// ByteReader::Str32 without the copy; the over-limit message is the one
+// ByteReader::Str32 gives for `format`.
+absl::Status ReadStr32(ByteReader& in, absl::string_view format, const char* what, size_t max,
+                       absl::string_view* v) {
+  uint32_t n;
+  CL_RETURN_IF_ERROR(in.U32(what, &n));
+  if (n > max) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(format, ": ", what, " length ", n, " exceeds limit ", max));
+  }
+  return in.Raw(what, n, v);
+}
+
+Hash HashFromView(absl::string_view bytes) {  // `bytes` has kHashSize bytes
+  Hash h;
+  std::copy(bytes.begin(), bytes.end(), h.begin());
+  return h;
+}
+
+// One reusable context per thread: a Sha256 per call costs an EVP context
+// allocation and initialization, more than hashing a small field.
+Sha256& ThreadHasher() {
+  thread_local Sha256 hasher;
+  return hasher;
+}
+
+// CommitField with the salt as bytes (kHashSize of them).
+Hash CommitFieldBytes(absl::string_view name, absl::string_view salt, absl::string_view value) {
+  // 0x02 || salt || u16 len(name) || name || u32 len(value), in one update
+  // when the name is short (it always is for valid events).
+  constexpr size_t kMaxInlineName = kMaxFieldNameBytes;
+  char prefix[1 + kHashSize + 2 + kMaxInlineName + 4];
+  size_t n = 0;
+  prefix[n++] = static_cast<char>(kFieldCommitmentPrefix);
+  std::copy(salt.begin(), salt.end(), prefix + n);
+  n += kHashSize;
+  prefix[n++] = static_cast<char>((name.size() >> 8) & 0xff);
+  prefix[n++] = static_cast<char>(name.size() & 0xff);
+  Sha256& h = ThreadHasher();
+  if (name.size() <= kMaxInlineName) {
+    std::copy(name.begin(), name.end(), prefix + n);
+    n += name.size();
+  } else {
+    h.Update(absl::string_view(prefix, n));
+    h.Update(name);
+    n = 0;
+  }
+  const uint32_t len = static_cast<uint32_t>(value.size());
+  for (int shift = 24; shift >= 0; shift -= 8) prefix[n++] = static_cast<char>((len >> shift) & 0xff);
+  h.Update(absl::string_view(prefix, n));
+  h.Update(value);
+  return h.Finish();
+}
+
+absl::Status PayloadCommitmentMismatch(const Hash& got, const Hash& want) {
+  return absl::DataLossError(absl::StrCat("payload commitment: got ", ShortHex(got), ", want ",
+                                          ShortHex(want)));
+}
+
+absl::Status OpeningMismatch(absl::string_view name, const Hash& got, const Hash& want) {
+  return absl::DataLossError(absl::StrCat("field \"", name, "\": opening commits to ",
+                                          ShortHex(got), ", want ", ShortHex(want)));
 }
 
 }  // namespace
@@ -83,16 +155,7 @@ absl::Status ValidateEvent(const Event& event) {
 }
 
 Hash CommitField(absl::string_view name, const Hash& salt, absl::string_view value) {
-  std::string prefix;
-  ByteWriter w(&prefix);
-  w.U8(kFieldCommitmentPrefix);
-  w.HashValue(salt);
-  w.Str16(name);
-  w.U32(static_cast<uint32_t>(value.size()));
-  Sha256 h;
-  h.Update(prefix);
-  h.Update(value);
-  return h.Finish();
+  return CommitFieldBytes(name, AsBytes(salt), value);
 }
 
 Hash CommitPayload(absl::Span<const FieldCommitment> fields) {
@@ -129,23 +192,25 @@ std::string EncodeRecord(const Record& r) {
   return out;
 }
 
-absl::StatusOr<Record> DecodeRecord(absl::string_view leaf) {
+absl::StatusOr<LeafView> DecodeLeafView(absl::string_view leaf) {
   ByteReader in(leaf, "record");
-  Record r;
+  LeafView r;
   uint8_t version;
   CL_RETURN_IF_ERROR(in.U8("format_version", &version));
   if (version != kRecordFormatVersion) {
     return absl::InvalidArgumentError(absl::StrCat("record: format_version got ", version,
                                                    ", want ", kRecordFormatVersion));
   }
+  absl::string_view hash;
   CL_RETURN_IF_ERROR(in.U64("seq", &r.seq));
-  CL_RETURN_IF_ERROR(in.HashValue("prev_hash", &r.prev_hash));
+  CL_RETURN_IF_ERROR(in.Raw("prev_hash", kHashSize, &hash));
+  r.prev_hash = HashFromView(hash);
   CL_RETURN_IF_ERROR(in.I64("commit_time", &r.commit_time_micros));
-  CL_RETURN_IF_ERROR(in.Str16("stream_id", &r.stream_id));
+  CL_RETURN_IF_ERROR(ReadStr16(in, "stream_id", &r.stream_id));
   CL_RETURN_IF_ERROR(in.U64("version", &r.version));
-  CL_RETURN_IF_ERROR(in.Str16("event_id", &r.event_id));
-  CL_RETURN_IF_ERROR(in.Str16("producer", &r.producer));
-  CL_RETURN_IF_ERROR(in.Str16("event_type", &r.event_type));
+  CL_RETURN_IF_ERROR(ReadStr16(in, "event_id", &r.event_id));
+  CL_RETURN_IF_ERROR(ReadStr16(in, "producer", &r.producer));
+  CL_RETURN_IF_ERROR(ReadStr16(in, "event_type", &r.event_type));
   CL_RETURN_IF_ERROR(in.I64("occurred_at", &r.occurred_at_micros));
   uint16_t n;
   CL_RETURN_IF_ERROR(in.U16("subject_count", &n));
@@ -153,10 +218,39 @@ absl::StatusOr<Record> DecodeRecord(absl::string_view leaf) {
     return absl::InvalidArgumentError(
         absl::StrCat("record: subject_count got ", n, ", want at most ", kMaxSubjects));
   }
-  r.subject_ids.resize(n);
-  for (uint16_t i = 0; i < n; ++i) CL_RETURN_IF_ERROR(in.Str16("subject_id", &r.subject_ids[i]));
-  CL_RETURN_IF_ERROR(in.HashValue("payload_commitment", &r.payload_commitment));
+  r.subject_count = n;
+  const size_t subjects_begin = in.pos();
+  for (uint16_t i = 0; i < n; ++i) {
+    absl::string_view subject;
+    CL_RETURN_IF_ERROR(ReadStr16(in, "subject_id", &subject));
+  }
+  r.encoded_subject_ids = leaf.substr(subjects_begin, in.pos() - subjects_begin);
+  CL_RETURN_IF_ERROR(in.Raw("payload_commitment", kHashSize, &hash));
+  r.payload_commitment = HashFromView(hash);
   CL_RETURN_IF_ERROR(in.Done());
+  return r;
+}
+
+absl::StatusOr<Record> DecodeRecord(absl::string_view leaf) {
+  CL_ASSIGN_OR_RETURN(const LeafView v, DecodeLeafView(leaf));
+  Record r;
+  r.seq = v.seq;
+  r.prev_hash = v.prev_hash;
+  r.commit_time_micros = v.commit_time_micros;
+  r.stream_id.assign(v.stream_id.data(), v.stream_id.size());
+  r.version = v.version;
+  r.event_id.assign(v.event_id.data(), v.event_id.size());
+  r.producer.assign(v.producer.data(), v.producer.size());
+  r.event_type.assign(v.event_type.data(), v.event_type.size());
+  r.occurred_at_micros = v.occurred_at_micros;
+  r.subject_ids.resize(v.subject_count);
+  ByteReader subjects(v.encoded_subject_ids, "record");  // checked: cannot fail
+  for (std::string& id : r.subject_ids) {
+    absl::string_view subject;
+    CL_RETURN_IF_ERROR(ReadStr16(subjects, "subject_id", &subject));
+    id.assign(subject.data(), subject.size());
+  }
+  r.payload_commitment = v.payload_commitment;
   return r;
 }
 
@@ -175,32 +269,63 @@ std::string EncodePayload(const Payload& p) {
   return out;
 }
 
-absl::StatusOr<Payload> DecodePayload(absl::string_view bytes) {
+absl::StatusOr<PayloadView> DecodePayloadView(absl::string_view bytes) {
   ByteReader in(bytes, "payload");
-  Payload p;
+  PayloadView p;
   uint8_t version;
   CL_RETURN_IF_ERROR(in.U8("format_version", &version));
   if (version != kPayloadFormatVersion) {
     return absl::InvalidArgumentError(absl::StrCat("payload: format_version got ", version,
                                                    ", want ", kPayloadFormatVersion));
   }
-  CL_RETURN_IF_ERROR(in.Str16("key_id", &p.key_id));
+  CL_RETURN_IF_ERROR(ReadStr16(in, "key_id", &p.key_id));
+  const size_t fields_begin = in.pos();
   uint16_t n;
   CL_RETURN_IF_ERROR(in.U16("field_count", &n));
   if (n > kMaxFields) {
     return absl::InvalidArgumentError(
         absl::StrCat("payload: field_count got ", n, ", want at most ", kMaxFields));
   }
-  p.fields.resize(n);
-  for (FieldCommitment& f : p.fields) {
-    CL_RETURN_IF_ERROR(in.Str16("field name", &f.name));
-    CL_RETURN_IF_ERROR(in.U8("field flags", &f.flags));
-    CL_RETURN_IF_ERROR(in.HashValue("field commitment", &f.commitment));
+  p.field_count = n;
+  for (uint16_t i = 0; i < n; ++i) {
+    absl::string_view name;
+    uint8_t flags;
+    absl::string_view commitment;
+    CL_RETURN_IF_ERROR(ReadStr16(in, "field name", &name));
+    CL_RETURN_IF_ERROR(in.U8("field flags", &flags));
+    CL_RETURN_IF_ERROR(in.Raw("field commitment", kHashSize, &commitment));
   }
+  p.encoded_fields = bytes.substr(fields_begin, in.pos() - fields_begin);
   // Openings hold salts and values, plus AEAD overhead when sealed.
-  CL_RETURN_IF_ERROR(
-      in.Str32("sealed_openings", kMaxPayloadBytes + n * 40 + 1024, &p.sealed_openings));
+  CL_RETURN_IF_ERROR(ReadStr32(in, "payload", "sealed_openings",
+                               kMaxPayloadBytes + n * 40 + 1024, &p.sealed_openings));
   CL_RETURN_IF_ERROR(in.Done());
+  return p;
+}
+
+bool PayloadView::FieldIterator::Next(FieldCommitmentView* field) {
+  // The bytes were checked by DecodePayloadView; stop rather than overrun if not.
+  if (rest_.size() < 2) return false;
+  const size_t n = (static_cast<size_t>(static_cast<uint8_t>(rest_[0])) << 8) |
+                   static_cast<uint8_t>(rest_[1]);
+  if (rest_.size() < 2 + n + 1 + kHashSize) return false;
+  field->name = rest_.substr(2, n);
+  field->flags = static_cast<uint8_t>(rest_[2 + n]);
+  field->commitment = HashFromView(rest_.substr(2 + n + 1, kHashSize));
+  rest_.remove_prefix(2 + n + 1 + kHashSize);
+  return true;
+}
+
+absl::StatusOr<Payload> DecodePayload(absl::string_view bytes) {
+  CL_ASSIGN_OR_RETURN(const PayloadView v, DecodePayloadView(bytes));
+  Payload p;
+  p.key_id.assign(v.key_id.data(), v.key_id.size());
+  p.fields.reserve(v.field_count);
+  FieldCommitmentView f;
+  for (PayloadView::FieldIterator it(v); it.Next(&f);) {
+    p.fields.push_back({std::string(f.name.data(), f.name.size()), f.flags, f.commitment});
+  }
+  p.sealed_openings.assign(v.sealed_openings.data(), v.sealed_openings.size());
   return p;
 }
 
@@ -251,8 +376,17 @@ CommittedPayload CommitFields(absl::Span<const PayloadField> fields,
 absl::Status CheckPayloadCommitment(const Payload& payload, const Hash& want) {
   Hash got = CommitPayload(payload.fields);
   if (got == want) return absl::OkStatus();
-  return absl::DataLossError(absl::StrCat("payload commitment: got ", ShortHex(got), ", want ",
-                                          ShortHex(want)));
+  return PayloadCommitmentMismatch(got, want);
+}
+
+absl::Status CheckPayloadCommitment(const PayloadView& payload, const Hash& want) {
+  // encoded_fields is byte for byte what CommitPayload writes after 0x03.
+  Sha256& h = ThreadHasher();
+  h.Update(kPayloadCommitmentPrefix);
+  h.Update(payload.encoded_fields);
+  Hash got = h.Finish();
+  if (got == want) return absl::OkStatus();
+  return PayloadCommitmentMismatch(got, want);
 }
 
 absl::Status CheckOpenings(const Payload& payload, absl::Span<const FieldOpening> openings) {
@@ -263,11 +397,36 @@ absl::Status CheckOpenings(const Payload& payload, absl::Span<const FieldOpening
   for (size_t i = 0; i < openings.size(); ++i) {
     const FieldCommitment& f = payload.fields[i];
     Hash got = CommitField(f.name, openings[i].salt, openings[i].value);
-    if (got != f.commitment) {
-      return absl::DataLossError(absl::StrCat("field \"", f.name, "\": opening commits to ",
-                                              ShortHex(got), ", want ", ShortHex(f.commitment)));
+    if (got != f.commitment) return OpeningMismatch(f.name, got, f.commitment);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckPlaintextOpenings(const PayloadView& payload) {
+  // The reads of DecodeOpenings, in order, so malformed openings get its
+  // messages; a mismatch is reported only once all of them decode.
+  ByteReader in(payload.sealed_openings, "openings");
+  PayloadView::FieldIterator fields(payload);
+  FieldCommitmentView field;
+  bool mismatch = false;
+  FieldCommitmentView bad_field;
+  Hash bad_got{};
+  for (uint16_t i = 0; i < payload.field_count; ++i) {
+    if (!fields.Next(&field)) return absl::InternalError("payload view: fields overrun");
+    absl::string_view salt;
+    absl::string_view value;
+    CL_RETURN_IF_ERROR(in.Raw("salt", kHashSize, &salt));
+    CL_RETURN_IF_ERROR(ReadStr32(in, "openings", "value", kMaxPayloadBytes, &value));
+    if (mismatch) continue;
+    Hash got = CommitFieldBytes(field.name, salt, value);
+    if (got != field.commitment) {
+      mismatch = true;
+      bad_field = field;
+      bad_got = got;
     }
   }
+  CL_RETURN_IF_ERROR(in.Done());
+  if (mismatch) return OpeningMismatch(bad_field.name, bad_got, bad_field.commitment);
   return absl::OkStatus();
 }
 

@@ -106,9 +106,64 @@ std::string EncodeRecord(const Record& record);
 // which part and what was got).
 absl::StatusOr<Record> DecodeRecord(absl::string_view leaf);
 
+// The fields of an encoded record, borrowed from the bytes they were decoded
+// from (which must outlive the view). DecodeLeafView checks exactly what
+// DecodeRecord checks, with the same messages, without allocating; it is
+// what verifiers reading every record use.
+struct LeafView {
+  uint64_t seq = 0;
+  Hash prev_hash{};
+  int64_t commit_time_micros = 0;
+  absl::string_view stream_id;
+  uint64_t version = 0;
+  absl::string_view event_id;
+  absl::string_view producer;
+  absl::string_view event_type;
+  int64_t occurred_at_micros = 0;
+  uint16_t subject_count = 0;
+  // The subject_count str16 subject ids as encoded; already checked.
+  absl::string_view encoded_subject_ids;
+  Hash payload_commitment{};
+};
+absl::StatusOr<LeafView> DecodeLeafView(absl::string_view leaf);
+
 // Payload envelope encoding (FORMAT.md "Payload").
 std::string EncodePayload(const Payload& payload);
 absl::StatusOr<Payload> DecodePayload(absl::string_view bytes);
+
+// One field of a PayloadView; `name` is borrowed like the view.
+struct FieldCommitmentView {
+  absl::string_view name;
+  uint8_t flags = 0;
+  Hash commitment{};
+};
+
+// A decoded payload borrowing the bytes it was decoded from (which must
+// outlive it). DecodePayloadView checks exactly what DecodePayload checks,
+// with the same messages, without allocating.
+struct PayloadView {
+  absl::string_view key_id;
+  uint16_t field_count = 0;
+  // `u16 field_count || per field: str16(name) || u8 flags || H` as stored;
+  // already checked. These are the bytes CommitPayload hashes after 0x03.
+  absl::string_view encoded_fields;
+  absl::string_view sealed_openings;
+
+  // Iterates the fields in order:
+  //   for (PayloadView::FieldIterator it(view); it.Next(&field);) ...
+  class FieldIterator {
+   public:
+    explicit FieldIterator(const PayloadView& view)
+        : rest_(view.encoded_fields.size() < 2 ? absl::string_view()
+                                               : view.encoded_fields.substr(2)) {}
+    // Sets `*field` to the next field; false after the last.
+    bool Next(FieldCommitmentView* field);
+
+   private:
+    absl::string_view rest_;
+  };
+};
+absl::StatusOr<PayloadView> DecodePayloadView(absl::string_view bytes);
 
 // Openings encoding: for each field in order, salt || u32 len(value) || value.
 std::string EncodeOpenings(absl::Span<const FieldOpening> openings);
@@ -129,9 +184,19 @@ CommittedPayload CommitFields(absl::Span<const PayloadField> fields,
 // Checks that `payload` hashes to `want` (no plaintext needed): DATA_LOSS with
 // got/want otherwise.
 absl::Status CheckPayloadCommitment(const Payload& payload, const Hash& want);
+// The same for a view: one hash over its encoded fields, no copies.
+absl::Status CheckPayloadCommitment(const PayloadView& payload, const Hash& want);
 
 // Checks each opening against its field commitment: DATA_LOSS naming the field.
 absl::Status CheckOpenings(const Payload& payload, absl::Span<const FieldOpening> openings);
+
+// For a payload whose key_id is empty: decodes its plaintext openings and
+// checks each against its field commitment, without copying values. The
+// result is exactly that of DecodeOpenings(sealed_openings, field_count)
+// followed by CheckOpenings: INVALID_ARGUMENT for malformed openings (which
+// wins over any mismatch), else DATA_LOSS naming the first field that does
+// not match.
+absl::Status CheckPlaintextOpenings(const PayloadView& payload);
 
 }  // namespace caseledger
 

@@ -298,6 +298,9 @@ absl::StatusOr<std::unique_ptr<LogStore>> OpenRocksStore(const RocksStoreOptions
       // Point lookups: a bloom filter answers "absent" without a disk read.
       table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
     }
+    if (i == kRecords || i == kPayloads) {
+      table.block_size = 16 << 10;
+    }
     cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
     if (i == kRecords || i == kPayloads || i == kMeta) {
       // Keys only ever grow: insert after the previous one, no skiplist search.

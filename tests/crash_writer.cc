@@ -1,6 +1,7 @@
 // A writer process for the durability test: appends events from several
 // threads and prints "ack <event_id> <seq>" for each one the ledger has
-// acknowledged. The test kills it with SIGKILL at a random moment.
+// acknowledged, after a first line "ready" once the ledger is open. The test
+// kills it with SIGKILL at a random moment after that.
 //
 // Usage: crash_writer DATA_DIR ID_PREFIX THREADS
 #include <unistd.h>
@@ -28,6 +29,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "open: %s\n", t.status().ToString().c_str());
     return 1;
   }
+  // The test's clock starts here: opening after a kill replays the WAL, which
+  // takes a varying time that must not eat into the writing window.
+  static constexpr char kReady[] = "ready\n";
+  if (write(STDOUT_FILENO, kReady, sizeof(kReady) - 1) < 0) return 1;
   std::vector<std::thread> workers;
   for (int w = 0; w < threads; ++w) {
     workers.emplace_back([&, w] {

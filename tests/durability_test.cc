@@ -17,6 +17,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 #include "ledger/rocks_store.h"
 #include "ledger/store_verifier.h"
@@ -41,16 +42,23 @@ std::map<std::string, uint64_t> RunAndKill(const std::string& dir, const std::st
   }
   close(fds[1]);
   std::string out;
-  auto deadline = std::chrono::steady_clock::now() + run_for;
   char buf[1 << 16];
-  while (std::chrono::steady_clock::now() < deadline) {
-    pollfd p{fds[0], POLLIN, 0};
-    if (poll(&p, 1, 5) > 0) {
-      ssize_t n = read(fds[0], buf, sizeof(buf));
-      if (n <= 0) break;
-      out.append(buf, n);
+  // Wait (generously) for the writer to open the ledger, then let it write
+  // for `run_for`.
+  auto read_until = [&](std::chrono::steady_clock::time_point deadline, bool stop_at_ready) {
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (stop_at_ready && absl::StartsWith(out, "ready\n")) return;
+      pollfd p{fds[0], POLLIN, 0};
+      if (poll(&p, 1, 5) > 0) {
+        ssize_t n = read(fds[0], buf, sizeof(buf));
+        if (n <= 0) return;
+        out.append(buf, n);
+      }
     }
-  }
+  };
+  read_until(std::chrono::steady_clock::now() + std::chrono::seconds(60), true);
+  EXPECT_TRUE(absl::StartsWith(out, "ready\n")) << "writer did not open the ledger: " << out;
+  read_until(std::chrono::steady_clock::now() + run_for, false);
   kill(pid, SIGKILL);
   // Whatever was acknowledged before the kill is in the pipe; drain it.
   for (;;) {
@@ -65,6 +73,7 @@ std::map<std::string, uint64_t> RunAndKill(const std::string& dir, const std::st
       << "writer exited on its own, status " << status;
 
   std::map<std::string, uint64_t> acked;
+  if (absl::StartsWith(out, "ready\n")) out.erase(0, 6);
   size_t end = out.rfind('\n');
   if (end == std::string::npos) return acked;
   for (absl::string_view line : absl::StrSplit(absl::string_view(out).substr(0, end), '\n')) {
