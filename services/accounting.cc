@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
+#include "ledger/internal/json.h"
 #include "services/case_state.h"
 #include "services/case_state.pb.h"
 
@@ -23,47 +24,9 @@ bool ByDate(const AccountingEntry& a, const AccountingEntry& b) {
 
 // ---- JSON ----
 
-std::string JsonString(absl::string_view s) {
-  std::string out = "\"";
-  for (char ch : s) {
-    const unsigned char c = static_cast<unsigned char>(ch);
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\b':
-        out += "\\b";
-        break;
-      case '\f':
-        out += "\\f";
-        break;
-      default:
-        if (c < 0x20) {
-          absl::StrAppendFormat(&out, "\\u%04x", c);
-        } else {
-          out.push_back(ch);
-        }
-    }
-  }
-  out += "\"";
-  return out;
-}
-
 std::string JsonTime(absl::Time t) {
   if (t == absl::InfinitePast() || t == absl::InfiniteFuture()) return "null";
-  return JsonString(FormatUtc(t));
+  return JsonQuote(FormatUtc(t));
 }
 
 // "LEGAL_BASIS_REQUIRED_BY_LAW" -> "required_by_law".
@@ -77,22 +40,22 @@ void EntryJson(const AccountingEntry& e, absl::string_view ind, std::string* out
   const std::string in2 = absl::StrCat(ind, "  ");
   absl::StrAppend(out, "{\n");
   absl::StrAppend(out, in2, "\"date\": ", JsonTime(e.disclosed_at), ",\n");
-  absl::StrAppend(out, in2, "\"disclosure_id\": ", JsonString(e.disclosure_id), ",\n");
-  absl::StrAppend(out, in2, "\"case_id\": ", JsonString(e.case_id), ",\n");
-  absl::StrAppend(out, in2, "\"recipient\": {\"name\": ", JsonString(e.recipient_name),
-                  ", \"address\": ", JsonString(e.recipient_address), "},\n");
-  absl::StrAppend(out, in2, "\"description\": ", JsonString(e.description), ",\n");
+  absl::StrAppend(out, in2, "\"disclosure_id\": ", JsonQuote(e.disclosure_id), ",\n");
+  absl::StrAppend(out, in2, "\"case_id\": ", JsonQuote(e.case_id), ",\n");
+  absl::StrAppend(out, in2, "\"recipient\": {\"name\": ", JsonQuote(e.recipient_name),
+                  ", \"address\": ", JsonQuote(e.recipient_address), "},\n");
+  absl::StrAppend(out, in2, "\"description\": ", JsonQuote(e.description), ",\n");
   absl::StrAppend(out, in2, "\"data_categories\": [");
   for (size_t i = 0; i < e.data_categories.size(); ++i) {
-    absl::StrAppend(out, i ? ", " : "", JsonString(e.data_categories[i]));
+    absl::StrAppend(out, i ? ", " : "", JsonQuote(e.data_categories[i]));
   }
   absl::StrAppend(out, "],\n");
-  absl::StrAppend(out, in2, "\"purpose\": ", JsonString(e.purpose), ",\n");
-  absl::StrAppend(out, in2, "\"basis\": ", JsonString(BasisName(e.legal_basis)), ",\n");
-  absl::StrAppend(out, in2, "\"basis_detail\": ", JsonString(e.basis_detail), ",\n");
+  absl::StrAppend(out, in2, "\"purpose\": ", JsonQuote(e.purpose), ",\n");
+  absl::StrAppend(out, in2, "\"basis\": ", JsonQuote(BasisName(e.legal_basis)), ",\n");
+  absl::StrAppend(out, in2, "\"basis_detail\": ", JsonQuote(e.basis_detail), ",\n");
   absl::StrAppend(out, in2, "\"excluded_from_accounting\": ", e.excluded ? "true" : "false", ",\n");
   if (e.excluded) {
-    absl::StrAppend(out, in2, "\"exclusion_reason\": ", JsonString(e.exclusion_reason), ",\n");
+    absl::StrAppend(out, in2, "\"exclusion_reason\": ", JsonQuote(e.exclusion_reason), ",\n");
   }
   absl::StrAppend(out, in2, "\"client_informed\": ", e.client_informed ? "true" : "false");
   if (e.client_informed) {
@@ -329,7 +292,7 @@ absl::StatusOr<DisclosureAccounting> DisclosureAccounting::Decode(absl::string_v
 
 std::string AccountingReportToJson(const AccountingReport& r) {
   std::string out = "{\n";
-  absl::StrAppend(&out, "  \"client_id\": ", JsonString(r.client_id), ",\n");
+  absl::StrAppend(&out, "  \"client_id\": ", JsonQuote(r.client_id), ",\n");
   absl::StrAppend(&out, "  \"window\": {\"from\": ", JsonTime(r.window_start),
                   ", \"to\": ", JsonTime(r.window_end), "},\n");
   absl::StrAppend(&out, "  \"includes_excluded\": ", r.include_excluded ? "true" : "false", ",\n");

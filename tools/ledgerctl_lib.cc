@@ -141,37 +141,6 @@ absl::StatusOr<v1::AppendRequest> ParseEventJson(absl::string_view json, absl::T
   return req;
 }
 
-std::string JsonQuote(absl::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          absl::StrAppendFormat(&out, "\\u%04x", static_cast<unsigned char>(c));
-        } else {
-          out += c;
-        }
-    }
-  }
-  out += '"';
-  return out;
-}
-
 JsonObject& JsonObject::AddRaw(absl::string_view key, absl::string_view json) {
   if (!body_.empty()) body_ += ',';
   absl::StrAppend(&body_, JsonQuote(key), ":", json);

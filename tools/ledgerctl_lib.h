@@ -17,6 +17,7 @@
 #include "absl/time/time.h"
 #include "ledger/checkpoint.h"
 #include "ledger/hash.h"
+#include "ledger/internal/json.h"  // JsonQuote, for the output helpers below
 #include "proto/ledger.pb.h"
 
 namespace caseledger::ledgerctl {
@@ -61,9 +62,6 @@ bool IsBlankLine(absl::string_view line);
 // `all_fields`, scalar fields at their default (seq 0, version 0, "") are
 // printed too, so that scripts always find them.
 std::string ToJson(const google::protobuf::Message& m, bool all_fields = false);
-
-// `s` as a JSON string literal, quotes included (UTF-8 passes through).
-std::string JsonQuote(absl::string_view s);
 
 // Builds one JSON object with keys in the order added.
 class JsonObject {
