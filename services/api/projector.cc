@@ -137,9 +137,17 @@ absl::Status Projector::CatchUp() { return ApplyUpTo(ledger_->Size()); }
 absl::Status Projector::Rebuild() {
   {
     absl::MutexLock apply(&apply_mu_);
+    // One range tombstone over every key, rather than one tombstone a key.
     rocksdb::WriteBatch wb;
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
-    for (it->SeekToFirst(); it->Valid(); it->Next()) wb.Delete(it->key());
+    it->SeekToFirst();
+    if (it->Valid()) {
+      const std::string first = it->key().ToString();
+      it->SeekToLast();
+      const std::string last = it->key().ToString();
+      wb.DeleteRange(first, last);
+      wb.Delete(last);
+    }
     CL_RETURN_IF_ERROR(FromRocks(it->status(), "scan projections"));
     rocksdb::WriteOptions wo;
     wo.sync = true;
