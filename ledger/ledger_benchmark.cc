@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "benchmark/benchmark.h"
@@ -467,6 +468,10 @@ BENCHMARK(BM_RocksCommit)
 }  // namespace caseledger
 
 int main(int argc, char** argv) {
+  // As in caseledger_server (server_main.cc): Debian builds abseil without NDEBUG, which leaves Mutex deadlock
+  // detection on: a lock-order graph update on every contended lock. Tests
+  // keep it; production and benchmark binaries turn it off.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();

@@ -12,6 +12,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "services/api/case_gate.h"
@@ -94,6 +95,8 @@ BENCHMARK(BM_ProjectionRebuild)->Unit(benchmark::kMillisecond)->Iterations(3)->U
 }  // namespace caseledger
 
 int main(int argc, char** argv) {
+  // As in caseledger_server (server_main.cc): no deadlock detection.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   benchmark::Initialize(&argc, argv);
   absl::ParseCommandLine(argc, argv);
   benchmark::RunSpecifiedBenchmarks();
