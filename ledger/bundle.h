@@ -141,13 +141,6 @@ absl::StatusOr<std::unique_ptr<ByteSource>> OpenFileSource(const std::string& pa
 // Reads from a string the caller keeps alive.
 std::unique_ptr<ByteSource> StringSource(absl::string_view bytes);
 
-// The auditor's trusted starting point for an incremental audit: a
-// checkpoint they verified before (its note opened with their key).
-struct TrustedCheckpoint {
-  uint64_t size = 0;
-  Hash root{};
-};
-
 struct BundleVerifyOptions {
   const NoteVerifier* note_verifier = nullptr;  // borrowed for the call; required
   std::string origin;                           // expected checkpoint origin

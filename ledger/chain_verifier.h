@@ -65,6 +65,13 @@ enum class PayloadCheck {
   kCommitmentsOnly,  // the openings were left out on purpose (e.g. an export)
 };
 
+// The auditor's trusted starting point for an incremental audit: a
+// checkpoint they verified before (its note opened with their key).
+struct TrustedCheckpoint {
+  uint64_t size = 0;
+  Hash root{};
+};
+
 struct VerifyFailure {
   uint64_t seq;        // the first bad sequence number this failure is about
   absl::Status status;  // DATA_LOSS with got/want
