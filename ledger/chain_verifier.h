@@ -8,6 +8,18 @@
 //   for (each stored record in key order) v.AddRecord(...);
 //   absl::Status s = v.Finish(claimed_size);  // the first failure, or OK
 //
+// Checkpoints may also be given as the records reach them (a bundle holds
+// them in log order): ExpectCheckpoint checks one at once when the records
+// already reach its size. An incremental audit starts with StartAt.
+//
+// Successive checkpoints are consistent by construction: every root is
+// recomputed from the same records, so a checkpoint that does not extend an
+// earlier one fails its own root check.
+//
+// Memory: O(log n) for the tree, one entry per stream for versions, 8 bytes
+// per record for event-id uniqueness (see check_event_ids), and the
+// checkpoints not yet reached.
+//
 // Not thread-safe.
 #ifndef CASELEDGER_LEDGER_CHAIN_VERIFIER_H_
 #define CASELEDGER_LEDGER_CHAIN_VERIFIER_H_
@@ -20,19 +32,44 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "ledger/checkpoint.h"
 #include "ledger/hash.h"
 #include "ledger/merkle_tree.h"
+#include "ledger/record.h"
 
 namespace caseledger {
 
-struct ChainVerifierOptions {
-  // Borrowed; must outlive the verifier. Checks checkpoint signatures.
-  const NoteVerifier* note_verifier = nullptr;
-  std::string origin;
-  // Stop collecting after this many failures (the first is always kept).
-  size_t max_failures = 1;
+// A hook for checks of derived structures that are built elsewhere, such as
+// the per-subject index: its roots can be recomputed from the records and
+// compared with what a checkpoint commits to. The verifier reports what the
+// observer returns as failures at the given seq.
+//
+// Not built here yet: the per-subject index (issue 6, another helper) plugs
+// in through this interface without changing the verifier.
+class RecordObserver {
+ public:
+  virtual ~RecordObserver() = default;
+  // A record whose leaf decoded; `leaf_hash` is LeafHash(leaf). The view is
+  // valid only during the call. A non-OK status becomes a failure at `seq`.
+  virtual absl::Status OnRecord(uint64_t seq, const LeafView& record,
+                                const Hash& leaf_hash) = 0;
+  // A checkpoint whose signature and root verified, in size order.
+  virtual absl::Status OnCheckpoint(const Checkpoint& checkpoint) = 0;
+};
+
+// What AddRecord may check of a payload.
+enum class PayloadCheck {
+  kFull,             // commitments and, for plaintext payloads, every opening
+  kCommitmentsOnly,  // the openings were left out on purpose (e.g. an export)
+};
+
+// The auditor's trusted starting point for an incremental audit: a
+// checkpoint they verified before (its note opened with their key).
+struct TrustedCheckpoint {
+  uint64_t size = 0;
+  Hash root{};
 };
 
 struct VerifyFailure {
@@ -40,11 +77,34 @@ struct VerifyFailure {
   absl::Status status;  // DATA_LOSS with got/want
 };
 
+struct ChainVerifierOptions {
+  // Borrowed; must outlive the verifier. Checks checkpoint signatures.
+  const NoteVerifier* note_verifier = nullptr;
+  std::string origin;
+  // Stop collecting after this many failures (the first is always kept).
+  size_t max_failures = 1;
+  // Check that no two records share an event id. Keeps a 64-bit fingerprint
+  // per record (the only state that grows with the log); a fingerprint match
+  // is reported as a duplicate naming the event id.
+  bool check_event_ids = true;
+  // Borrowed; may be null. Sees every well-formed record and every verified
+  // checkpoint, for checks that live outside this library (see RecordObserver).
+  RecordObserver* observer = nullptr;
+};
+
 class ChainVerifier {
  public:
   explicit ChainVerifier(ChainVerifierOptions options);
 
-  // A stored checkpoint: checked when the records reach its size.
+  // Continues an audit from a tree of `tree.size()` leaves already verified
+  // (e.g. the auditor's last checkpoint): `prev_leaf_hash` is the leaf hash of
+  // record tree.size() - 1. Call before any record. Stream versions are then
+  // checked from each stream's first record after the start, and event ids
+  // for uniqueness among the records after it.
+  void StartAt(const MerkleTree& tree, const Hash& prev_leaf_hash);
+
+  // A stored checkpoint: checked when the records reach its size, or at once
+  // if they already do.
   void ExpectCheckpoint(uint64_t stored_size, std::string note);
 
   // The next stored record in key order. `payload` is the stored payload
@@ -52,7 +112,12 @@ class ChainVerifier {
   // level-0 Merkle node for this key, or nullopt when not available.
   void AddRecord(uint64_t key_seq, absl::string_view leaf,
                  std::optional<absl::string_view> payload,
-                 std::optional<Hash> stored_leaf_node);
+                 std::optional<Hash> stored_leaf_node,
+                 PayloadCheck payload_check = PayloadCheck::kFull);
+
+  // Records a failure found outside the verifier (e.g. by a store or bundle
+  // reader) so that it is counted and ordered with the rest.
+  void AddFailure(uint64_t seq, std::string message) { Fail(seq, std::move(message)); }
 
   // Checks what can only be checked at the end (records missing before a
   // checkpoint or the claimed tree size) and returns the first failure.
@@ -63,6 +128,14 @@ class ChainVerifier {
   const std::vector<VerifyFailure>& failures() const { return failures_; }
   // Root of the records checked so far.
   Hash Root() const { return tree_.Root(); }
+  const MerkleTree& tree() const { return tree_; }
+  // The leaf hash of the last record added (zero before any).
+  const Hash& last_leaf_hash() const { return last_leaf_hash_; }
+  // The largest checkpoint whose signature and root verified, and its note.
+  const std::optional<Checkpoint>& latest_checkpoint() const { return latest_checkpoint_; }
+  const std::string& latest_note() const { return latest_note_; }
+  // Total failures seen, including those not kept (max_failures).
+  size_t failures_seen() const { return failures_seen_; }
 
  private:
   void Fail(uint64_t seq, std::string message);
@@ -75,8 +148,13 @@ class ChainVerifier {
   uint64_t records_ = 0;
   uint64_t checkpoints_checked_ = 0;
   bool chain_broken_ = false;  // after a gap, prev_hash cannot be checked
+  bool partial_history_ = false;  // StartAt: earlier records are not seen
   Hash last_leaf_hash_{};
   absl::flat_hash_map<std::string, uint64_t> stream_next_;
+  // Event-id fingerprints (absl::Hash, seeded per process) of records seen.
+  absl::flat_hash_set<uint64_t> event_ids_;
+  std::optional<Checkpoint> latest_checkpoint_;
+  std::string latest_note_;
   std::vector<VerifyFailure> failures_;
   size_t failures_seen_ = 0;
 };

@@ -83,6 +83,20 @@ class LogStore : public NodeReader {
   // valid only during the call.
   virtual absl::Status ScanRecords(uint64_t from,
                                    const std::function<bool(const ScannedRecord&)>& fn) const = 0;
+  // Calls `fn(index, hash bytes)` for the stored Merkle nodes of `level`
+  // with index >= from, in index order, until fn returns false. Sees raw
+  // values, so a verifier can spot damaged ones; the view is valid only
+  // during the call. This default reads node by node with GetNode and stops
+  // at the first absent one; stores override it with a real scan.
+  virtual absl::Status ScanNodes(uint32_t level, uint64_t from,
+                                 const std::function<bool(uint64_t, absl::string_view)>& fn) const {
+    for (uint64_t i = from;; ++i) {
+      absl::StatusOr<Hash> h = GetNode(level, i);
+      if (absl::IsNotFound(h.status())) return absl::OkStatus();
+      if (!h.ok()) return h.status();
+      if (!fn(i, AsBytes(*h))) return absl::OkStatus();
+    }
+  }
   // Same for stream (case) records: (version, seq) pairs from `from_version`.
   virtual absl::Status ScanStream(absl::string_view stream_id, uint64_t from_version,
                                   const std::function<bool(uint64_t, uint64_t)>& fn) const = 0;

@@ -242,6 +242,22 @@ class RocksStore : public LogStore {
     return status;
   }
 
+  absl::Status ScanNodes(
+      uint32_t level, uint64_t from,
+      const std::function<bool(uint64_t, absl::string_view)>& fn) const override {
+    rocksdb::ReadOptions ro;
+    ro.readahead_size = 2 << 20;
+    ro.fill_cache = false;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf(kNodes)));
+    const char level_byte = static_cast<char>(level);
+    for (it->Seek(NodeKey(level, from)); it->Valid(); it->Next()) {
+      const rocksdb::Slice key = it->key();
+      if (key.size() != 9 || key[0] != level_byte) break;
+      if (!fn(DecodeU64(absl::string_view(key.data() + 1, 8)), View(it->value()))) break;
+    }
+    return FromRocks(it->status(), "scan nodes");
+  }
+
   absl::Status ScanStream(absl::string_view stream_id, uint64_t from_version,
                           const std::function<bool(uint64_t, uint64_t)>& fn) const override {
     std::string prefix(stream_id);

@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <optional>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "ledger/rocks_store.h"
@@ -35,9 +38,11 @@ class StoreVerifierTest : public ::testing::Test {
     ASSERT_TRUE((*t)->Checkpoint().ok());
   }
 
-  StoreVerifyReport Verify(size_t max_failures = 1) {
+  StoreVerifyReport Verify(size_t max_failures = 1,
+                           std::optional<TrustedCheckpoint> since = std::nullopt,
+                           std::string dir = "") {
     RocksStoreOptions o;
-    o.path = dir_;
+    o.path = dir.empty() ? dir_ : dir;
     o.read_only = true;
     auto store = OpenRocksStore(o);
     EXPECT_TRUE(store.ok()) << store.status();
@@ -46,7 +51,17 @@ class StoreVerifierTest : public ::testing::Test {
     options.note_verifier = &verifier_;
     options.origin = testing::kTestOrigin;
     options.max_failures = max_failures;
+    options.since = since;
     return VerifyStore(**store, options);
+  }
+
+  // The auditor's view of the checkpoint stored at `size` in `dir`.
+  TrustedCheckpoint Trusted(uint64_t size, std::string dir = "") {
+    auto note = RawGet(dir.empty() ? dir_ : dir, "checkpoints", SeqKey(size));
+    EXPECT_TRUE(note.ok()) << note.status();
+    auto cp = OpenCheckpoint(note.ok() ? *note : "", verifier_, testing::kTestOrigin);
+    EXPECT_TRUE(cp.ok()) << cp.status();
+    return cp.ok() ? TrustedCheckpoint{cp->size, cp->root} : TrustedCheckpoint{};
   }
 
   std::string Get(const std::string& family, const std::string& key) {
@@ -168,6 +183,103 @@ TEST_F(StoreVerifierTest, RewrittenChainWithStaleCheckpointIsDetected) {
   EXPECT_EQ(r.failures[0].seq, 3u);
   EXPECT_TRUE(absl::StartsWith(r.status.message(), "record 3: payload commitment: got "))
       << r.status;
+}
+
+TEST_F(StoreVerifierTest, FlippedByteInAMerkleNodeNamesTheNode) {
+  // Node (level 2, index 3) covers records 12..15; proofs would be served
+  // from it.
+  std::string key(1, '\x02');
+  key += SeqKey(3);
+  std::string node = Get("nodes", key);
+  ASSERT_EQ(node.size(), 32u);
+  node[7] ^= 0x10;
+  ASSERT_TRUE(RawPut(dir_, "nodes", key, node).ok());
+  StoreVerifyReport r = Verify(10);
+  EXPECT_EQ(r.status.code(), absl::StatusCode::kDataLoss);
+  ASSERT_FALSE(r.failures.empty());
+  EXPECT_EQ(r.failures[0].seq, 12u);
+  EXPECT_TRUE(absl::StartsWith(r.status.message(),
+                               "Merkle node (level 2, index 3) over records 12..15: stored "))
+      << r.status;
+  EXPECT_GT(r.nodes_checked, 30u);
+}
+
+TEST_F(StoreVerifierTest, DeletedLeafNodeIsNamed) {
+  std::string key(1, '\0');
+  key += SeqKey(6);
+  ASSERT_TRUE(RawDelete(dir_, "nodes", key).ok());
+  StoreVerifyReport r = Verify();
+  EXPECT_EQ(Msg(r.status).substr(0, 40), "record 6: its Merkle leaf node is missin");
+}
+
+TEST_F(StoreVerifierTest, IncrementalAuditReadsOnlyWhatCameAfter) {
+  StoreVerifyReport r = Verify(1, Trusted(16));
+  ASSERT_EQ(r.status, absl::OkStatus());
+  EXPECT_TRUE(r.since_checked);
+  EXPECT_EQ(r.first_seq, 16u);
+  EXPECT_EQ(r.records_checked, static_cast<uint64_t>(kRecords - 16));
+  EXPECT_EQ(r.checkpoints_checked, 3u);  // 16 (from the tree), 32, 40
+  EXPECT_EQ(r.root, Verify().root);
+  EXPECT_EQ(r.latest_size, static_cast<uint64_t>(kRecords));
+  EXPECT_TRUE(absl::StartsWith(r.latest_note, absl::StrCat(testing::kTestOrigin, "\n40\n")));
+
+  // Damage before the start is not read; damage after it is.
+  std::string leaf = Get("records", SeqKey(20));
+  leaf[60] ^= 0x01;
+  ASSERT_TRUE(RawPut(dir_, "records", SeqKey(20), leaf).ok());
+  r = Verify(1, Trusted(16));
+  EXPECT_TRUE(absl::StartsWith(r.status.message(), "record 20: ")) << r.status;
+}
+
+TEST_F(StoreVerifierTest, RolledBackDirectoryIsDetectedAgainstTheAuditorsCheckpoint) {
+  // Keep a copy of the directory as it is now, let the ledger grow, and let
+  // the auditor see the grown one; then put the old copy back.
+  std::string old_copy = dir_ + "-old";
+  std::filesystem::copy(dir_, old_copy, std::filesystem::copy_options::recursive);
+  {
+    LedgerOptions options;
+    auto t = testing::OpenTestLedger(dir_, options);
+    ASSERT_TRUE(t.ok()) << t.status();
+    for (int i = 0; i < 8; ++i) {
+      ASSERT_TRUE((*t)->Append({testing::TestEvent(absl::StrCat("late", i), "case-9")}).ok());
+    }
+    ASSERT_TRUE((*t)->Checkpoint().ok());
+  }
+  TrustedCheckpoint seen = Trusted(kRecords + 8);
+  ASSERT_EQ(Verify(1, seen).status, absl::OkStatus());
+  StoreVerifyReport r = Verify(1, seen, old_copy);
+  EXPECT_EQ(r.status.code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(Msg(r.status),
+            "the tree size is 40, below your checkpoint's size 48: the ledger was rolled back "
+            "or cut short");
+  EXPECT_EQ(r.failures[0].seq, 39u);
+  // Without the auditor's checkpoint the old copy is a perfectly good ledger.
+  EXPECT_EQ(Verify(1, std::nullopt, old_copy).status, absl::OkStatus());
+}
+
+TEST_F(StoreVerifierTest, ForkedHistoryWithTheSameKeyIsDetected) {
+  // Another history, signed with the same key: valid on its own.
+  std::string fork = testing::NewTempDir("verify-fork");
+  {
+    LedgerOptions options;
+    options.checkpoint_every_records = 16;
+    auto t = testing::OpenTestLedger(fork, options);
+    ASSERT_TRUE(t.ok()) << t.status();
+    for (int i = 0; i < kRecords; ++i) {
+      ASSERT_TRUE((*t)->Append({testing::TestEvent(absl::StrCat("e", i),
+                                                   absl::StrCat("case-", i % 3), 65)})
+                      .ok());
+    }
+    ASSERT_TRUE((*t)->Checkpoint().ok());
+  }
+  ASSERT_EQ(Verify(1, std::nullopt, fork).status, absl::OkStatus());
+  StoreVerifyReport r = Verify(1, Trusted(16), fork);
+  EXPECT_EQ(r.status.code(), absl::StatusCode::kDataLoss);
+  EXPECT_TRUE(absl::StartsWith(r.status.message(),
+                               "the stored tree at your checkpoint's size 16 has root "))
+      << r.status;
+  EXPECT_TRUE(absl::StrContains(r.status.message(), "the log was forked or rewritten"));
+  EXPECT_EQ(r.failures[0].seq, 15u);
 }
 
 }  // namespace

@@ -1,0 +1,37 @@
+// A ledger's bytes built in memory, deterministically, without a store or a
+// clock: records with fixed salts and times, checkpoints signed with the test
+// key. For golden vectors, bundle tests and benchmarks.
+#ifndef CASELEDGER_TESTS_SYNTHETIC_LOG_H_
+#define CASELEDGER_TESTS_SYNTHETIC_LOG_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+#include "ledger/bundle.h"
+
+namespace caseledger::testing {
+
+struct SyntheticLogOptions {
+  uint64_t records = 10;
+  uint64_t checkpoint_every = 4;  // a checkpoint after every this many records, and at the end
+  size_t payload_bytes = 16;
+  uint64_t streams = 3;
+  // Keep every Merkle node, for range bundles (start proof, consistency
+  // proof). Costs memory in proportion to the log.
+  bool keep_nodes = true;
+};
+
+// Writes a bundle of records [first_seq, options.records) of the synthetic
+// log to `sink`, with a start entry and a consistency proof (to the last
+// checkpoint) when first_seq > 0, which needs keep_nodes.
+absl::Status WriteSyntheticBundle(const SyntheticLogOptions& options, uint64_t first_seq,
+                                  BundlePayload mode, const BundleWriter::Sink& sink);
+
+// The same into a string.
+std::string SyntheticBundle(const SyntheticLogOptions& options, uint64_t first_seq = 0,
+                            BundlePayload mode = BundlePayload::kFull);
+
+}  // namespace caseledger::testing
+
+#endif  // CASELEDGER_TESTS_SYNTHETIC_LOG_H_
