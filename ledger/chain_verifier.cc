@@ -9,6 +9,11 @@ namespace caseledger {
 
 ChainVerifier::ChainVerifier(ChainVerifierOptions options) : options_(std::move(options)) {
   if (options_.max_failures == 0) options_.max_failures = 1;
+  if (options_.start.has_value()) {
+    tree_ = options_.start->tree;
+    next_seq_ = tree_.size();
+    last_leaf_hash_ = options_.start->prev_leaf_hash;
+  }
 }
 
 void ChainVerifier::ExpectCheckpoint(uint64_t stored_size, std::string note) {
@@ -86,7 +91,9 @@ void ChainVerifier::AddRecord(uint64_t key_seq, absl::string_view leaf,
     auto stream = stream_next_.find(record->stream_id);
     if (stream == stream_next_.end()) {
       stream = stream_next_
-                   .emplace(std::string(record->stream_id.data(), record->stream_id.size()), 0)
+                   .emplace(std::string(record->stream_id.data(), record->stream_id.size()),
+                            // Mid-log, a stream's first record sets the baseline.
+                            options_.start.has_value() ? record->version : 0)
                    .first;
     }
     uint64_t& next_version = stream->second;

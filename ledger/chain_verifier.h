@@ -33,6 +33,17 @@ struct ChainVerifierOptions {
   std::string origin;
   // Stop collecting after this many failures (the first is always kept).
   size_t max_failures = 1;
+  // Verify from the middle of the log: the first record must be seq
+  // `start->tree.size()` and link to `start->prev_leaf_hash`; the Merkle tree
+  // continues from `start->tree`. The prefix is taken as given (its stored
+  // nodes are what later checkpoints are checked against), and stream
+  // versions are checked only from each stream's first record seen. Unset:
+  // verify from seq 0.
+  struct Start {
+    MerkleTree tree;
+    Hash prev_leaf_hash{};
+  };
+  std::optional<Start> start;
 };
 
 struct VerifyFailure {
