@@ -83,6 +83,10 @@ class LogStore : public NodeReader {
   virtual absl::StatusOr<std::vector<std::string>> Cosignatures(uint64_t /*size*/) const {
     return std::vector<std::string>();
   }
+  // The largest checkpoint size with at least one cosignature, or nullopt.
+  virtual absl::StatusOr<std::optional<uint64_t>> LatestCosignedSize() const {
+    return std::optional<uint64_t>();
+  }
 
   // One stored record as the scan sees it: its raw key, and the payload and
   // level-0 Merkle node stored under the same seq (nullopt when absent).

@@ -243,6 +243,17 @@ class RocksStore : public LogStore {
     return out;
   }
 
+  absl::StatusOr<std::optional<uint64_t>> LatestCosignedSize() const override {
+    if (cf(kCosignatures) == nullptr) return std::optional<uint64_t>();
+    std::unique_ptr<rocksdb::Iterator> it(
+        db_->NewIterator(rocksdb::ReadOptions(), cf(kCosignatures)));
+    it->SeekToLast();
+    CL_RETURN_IF_ERROR(FromRocks(it->status(), "cosignatures"));
+    if (!it->Valid()) return std::optional<uint64_t>();
+    if (it->key().size() < 8) return absl::DataLossError("cosignatures: key shorter than 8 bytes");
+    return std::optional<uint64_t>(DecodeU64(absl::string_view(it->key().data(), 8)));
+  }
+
   absl::Status ScanRecords(uint64_t from,
                            const std::function<bool(const ScannedRecord&)>& fn) const override {
     rocksdb::ReadOptions ro;

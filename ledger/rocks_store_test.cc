@@ -142,6 +142,7 @@ TEST(RocksStoreTest, CosignaturesPerSizeOneLinePerWitness) {
     ASSERT_TRUE(lines.ok()) << lines.status();
     EXPECT_EQ(*lines, (std::vector<std::string>{"line w1", "line w2 new"}));
     EXPECT_TRUE(store->Cosignatures(4)->empty());
+    EXPECT_EQ(store->LatestCosignedSize()->value_or(0), 30u);
   }
   auto ro = Open(dir, /*read_only=*/true);
   ASSERT_NE(ro, nullptr);
