@@ -28,6 +28,18 @@ std::string Quote(absl::string_view s) {
 
 std::string HexKeyHash(uint32_t h) { return absl::StrFormat("%08x", h); }
 
+// What a signature-type byte means, for error messages.
+const char* AlgName(uint8_t alg) {
+  switch (alg) {
+    case 0x01:
+      return "Ed25519";
+    case 0x04:
+      return "Ed25519 cosignature/v1";
+    default:
+      return "unknown";
+  }
+}
+
 // Decodes one UTF-8 sequence at s[i]: its length, or 0 if it is not well-formed
 // (overlong forms, surrogates and code points above U+10FFFF are not).
 size_t DecodeRune(absl::string_view s, size_t i, uint32_t* rune) {
@@ -127,20 +139,20 @@ bool StrictBase64Decode(absl::string_view in, std::string* out) {
   return absl::Base64Unescape(in, out) && absl::Base64Escape(*out) == in;
 }
 
-uint32_t ComputeKeyHash(absl::string_view name, absl::string_view public_key) {
+uint32_t ComputeKeyHash(absl::string_view name, uint8_t alg, absl::string_view public_key) {
   Sha256 h;
   h.Update(name);
   h.Update(static_cast<uint8_t>('\n'));
-  h.Update(kNoteAlgEd25519);
+  h.Update(alg);
   h.Update(public_key);
   Hash sum = h.Finish();
   return (uint32_t{sum[0]} << 24) | (uint32_t{sum[1]} << 16) | (uint32_t{sum[2]} << 8) |
          uint32_t{sum[3]};
 }
 
-std::string FormatVerifierKey(absl::string_view name, uint32_t key_hash,
+std::string FormatVerifierKey(absl::string_view name, uint8_t alg, uint32_t key_hash,
                               absl::string_view public_key) {
-  std::string key(1, static_cast<char>(kNoteAlgEd25519));
+  std::string key(1, static_cast<char>(alg));
   key.append(public_key.data(), public_key.size());
   return absl::StrCat(name, "+", HexKeyHash(key_hash), "+", absl::Base64Escape(key));
 }
@@ -307,12 +319,12 @@ absl::StatusOr<NoteSigner> NoteSigner::New(std::string name, std::unique_ptr<con
                                                    public_key.size(), " bytes, want ",
                                                    kEd25519PublicKeySize, " (Ed25519)"));
   }
-  uint32_t key_hash = ComputeKeyHash(name, public_key);
+  uint32_t key_hash = ComputeKeyHash(name, kNoteAlgEd25519, public_key);
   return NoteSigner(std::move(name), std::move(signer), std::move(public_key), key_hash);
 }
 
 std::string NoteSigner::VerifierKey() const {
-  return FormatVerifierKey(name_, key_hash_, public_key_);
+  return FormatVerifierKey(name_, kNoteAlgEd25519, key_hash_, public_key_);
 }
 
 absl::StatusOr<std::string> NoteSigner::SignatureLine(absl::string_view text) const {
@@ -373,55 +385,16 @@ NoteVerifier::NoteVerifier(std::string name, uint32_t key_hash,
     : name_(std::move(name)), key_hash_(key_hash), verifier_(std::move(verifier)) {}
 
 absl::StatusOr<NoteVerifier> NoteVerifier::FromVerifierKey(absl::string_view vkey) {
-  constexpr absl::string_view kWant = "want <name>+<8 hex digits>+<base64 key>";
-  std::vector<absl::string_view> parts = absl::StrSplit(vkey, absl::MaxSplits('+', 2));
-  if (parts.size() != 3) {
-    return absl::InvalidArgumentError(absl::StrCat("verifier key: got ", Quote(vkey), ", ", kWant));
-  }
-  absl::string_view name = parts[0], hash16 = parts[1], key64 = parts[2];
-  absl::Status status = ValidateKeyName(name, "verifier key: name");
-  if (!status.ok()) return status;
-  bool hex = hash16.size() == 8 && std::all_of(hash16.begin(), hash16.end(), [](char ch) {
-               return absl::ascii_isxdigit(static_cast<unsigned char>(ch));
-             });
-  if (!hex) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("verifier key: key hash got ", Quote(hash16), ", want 8 hex digits"));
-  }
-  uint32_t key_hash = 0;
-  for (char ch : hash16) {
-    int digit = absl::ascii_isdigit(static_cast<unsigned char>(ch))
-                    ? ch - '0'
-                    : absl::ascii_tolower(static_cast<unsigned char>(ch)) - 'a' + 10;
-    key_hash = (key_hash << 4) | static_cast<uint32_t>(digit);
-  }
-  std::string key;
-  if (key64.empty() || !StrictBase64Decode(key64, &key)) {
-    return absl::InvalidArgumentError(absl::StrCat("verifier key: key got ", Quote(key64),
-                                                   ", want standard base64 with padding"));
-  }
-  if (static_cast<uint8_t>(key[0]) != kNoteAlgEd25519) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "verifier key: algorithm got 0x%02x, want 0x01 (Ed25519)", static_cast<uint8_t>(key[0])));
-  }
-  absl::string_view public_key = absl::string_view(key).substr(1);
-  if (public_key.size() != kEd25519PublicKeySize) {
-    return absl::InvalidArgumentError(absl::StrCat("verifier key: Ed25519 key got ",
-                                                   public_key.size(), " bytes, want ",
-                                                   kEd25519PublicKeySize));
-  }
-  uint32_t want_hash = ComputeKeyHash(name, public_key);
-  if (key_hash != want_hash) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("verifier key: key hash got ", hash16, ", want ", HexKeyHash(want_hash)));
-  }
-  absl::StatusOr<std::unique_ptr<Ed25519Verifier>> verifier = Ed25519Verifier::New(public_key);
+  absl::StatusOr<NoteVerifierKey> parts = ParseNoteVerifierKey(vkey, kNoteAlgEd25519);
+  if (!parts.ok()) return parts.status();
+  absl::StatusOr<std::unique_ptr<Ed25519Verifier>> verifier =
+      Ed25519Verifier::New(parts->public_key);
   if (!verifier.ok()) return verifier.status();
-  return NoteVerifier(std::string(name), key_hash, *std::move(verifier));
+  return NoteVerifier(std::move(parts->name), parts->key_hash, *std::move(verifier));
 }
 
 std::string NoteVerifier::VerifierKey() const {
-  return FormatVerifierKey(name_, key_hash_, verifier_->PublicKey());
+  return FormatVerifierKey(name_, kNoteAlgEd25519, key_hash_, verifier_->PublicKey());
 }
 
 absl::StatusOr<std::string> NoteVerifier::Open(absl::string_view note) const {
@@ -472,5 +445,78 @@ absl::StatusOr<Checkpoint> OpenCheckpoint(absl::string_view note, const NoteVeri
   }
   return c;
 }
+
+absl::StatusOr<SignedNote> ParseSignedNote(absl::string_view note) {
+  absl::StatusOr<ParsedNote> parsed = ParseNote(note);
+  if (!parsed.ok()) return parsed.status();
+  SignedNote out;
+  out.text = std::string(parsed->text);
+  for (SigLine& sig : parsed->signatures) {
+    out.signatures.push_back({std::string(sig.name), sig.key_hash, std::move(sig.signature),
+                              std::string(sig.line)});
+  }
+  return out;
+}
+
+absl::Status ValidateNoteKeyName(absl::string_view name, absl::string_view what) {
+  return ValidateKeyName(name, what);
+}
+
+uint32_t NoteKeyHash(absl::string_view name, uint8_t alg, absl::string_view public_key) {
+  return ComputeKeyHash(name, alg, public_key);
+}
+
+std::string FormatNoteVerifierKey(absl::string_view name, uint8_t alg,
+                                  absl::string_view public_key) {
+  return FormatVerifierKey(name, alg, ComputeKeyHash(name, alg, public_key), public_key);
+}
+
+absl::StatusOr<NoteVerifierKey> ParseNoteVerifierKey(absl::string_view vkey, uint8_t want_alg) {
+  constexpr absl::string_view kWant = "want <name>+<8 hex digits>+<base64 key>";
+  std::vector<absl::string_view> parts = absl::StrSplit(vkey, absl::MaxSplits('+', 2));
+  if (parts.size() != 3) {
+    return absl::InvalidArgumentError(absl::StrCat("verifier key: got ", Quote(vkey), ", ", kWant));
+  }
+  absl::string_view name = parts[0], hash16 = parts[1], key64 = parts[2];
+  absl::Status status = ValidateKeyName(name, "verifier key: name");
+  if (!status.ok()) return status;
+  bool hex = hash16.size() == 8 && std::all_of(hash16.begin(), hash16.end(), [](char ch) {
+               return absl::ascii_isxdigit(static_cast<unsigned char>(ch));
+             });
+  if (!hex) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("verifier key: key hash got ", Quote(hash16), ", want 8 hex digits"));
+  }
+  uint32_t key_hash = 0;
+  for (char ch : hash16) {
+    int digit = absl::ascii_isdigit(static_cast<unsigned char>(ch))
+                    ? ch - '0'
+                    : absl::ascii_tolower(static_cast<unsigned char>(ch)) - 'a' + 10;
+    key_hash = (key_hash << 4) | static_cast<uint32_t>(digit);
+  }
+  std::string key;
+  if (key64.empty() || !StrictBase64Decode(key64, &key)) {
+    return absl::InvalidArgumentError(absl::StrCat("verifier key: key got ", Quote(key64),
+                                                   ", want standard base64 with padding"));
+  }
+  if (static_cast<uint8_t>(key[0]) != want_alg) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("verifier key: algorithm got 0x%02x, want 0x%02x (%s)",
+                        static_cast<uint8_t>(key[0]), want_alg, AlgName(want_alg)));
+  }
+  absl::string_view public_key = absl::string_view(key).substr(1);
+  if (public_key.size() != kEd25519PublicKeySize) {
+    return absl::InvalidArgumentError(absl::StrCat("verifier key: Ed25519 key got ",
+                                                   public_key.size(), " bytes, want ",
+                                                   kEd25519PublicKeySize));
+  }
+  uint32_t want_hash = ComputeKeyHash(name, want_alg, public_key);
+  if (key_hash != want_hash) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("verifier key: key hash got ", hash16, ", want ", HexKeyHash(want_hash)));
+  }
+  return NoteVerifierKey{std::string(name), key_hash, std::string(public_key)};
+}
+
 
 }  // namespace caseledger

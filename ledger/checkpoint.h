@@ -135,6 +135,52 @@ class NoteVerifier {
   std::unique_ptr<Ed25519Verifier> verifier_;
 };
 
+// ---------------------------------------------------------------------------
+// Lower-level pieces of the signed-note format, shared with other signature
+// types that live in notes (ledger/cosignature.h).
+
+// One signature line of a note, parsed but not verified.
+struct NoteSignature {
+  std::string name;
+  uint32_t key_hash = 0;
+  std::string signature;  // The bytes after the 4-byte key hash.
+  std::string line;       // The whole line, without its newline.
+};
+
+// A signed note split into its text and signature lines.
+struct SignedNote {
+  std::string text;  // Up to and including the newline before the last blank line.
+  std::vector<NoteSignature> signatures;
+};
+
+// Checks a note's syntax exactly as NoteVerifier::Open does (same
+// INVALID_ARGUMENT messages) and splits it; verifies no signature.
+absl::StatusOr<SignedNote> ParseSignedNote(absl::string_view note);
+
+// OK if `name` is a valid key name (non-empty UTF-8 with no Unicode space,
+// '+' or control character); otherwise INVALID_ARGUMENT starting with `what`.
+absl::Status ValidateNoteKeyName(absl::string_view name, absl::string_view what);
+
+// The first 4 bytes, big-endian, of SHA-256(name || "\n" || alg || public_key).
+uint32_t NoteKeyHash(absl::string_view name, uint8_t alg, absl::string_view public_key);
+
+// "<name>+<8 hex digits>+<base64(alg || public_key)>".
+std::string FormatNoteVerifierKey(absl::string_view name, uint8_t alg,
+                                  absl::string_view public_key);
+
+// A verifier key split into its parts, with its key hash checked.
+struct NoteVerifierKey {
+  std::string name;
+  uint32_t key_hash = 0;
+  std::string public_key;  // 32 bytes: only Ed25519-based types are parsed.
+};
+
+// Parses "<name>+<8 hex digits>+<base64(alg || 32-byte key)>" whose algorithm
+// byte must be `want_alg`. INVALID_ARGUMENT for a malformed string, another
+// algorithm byte, a key that is not 32 bytes, or a key hash that does not
+// match the name, `want_alg` and key.
+absl::StatusOr<NoteVerifierKey> ParseNoteVerifierKey(absl::string_view vkey, uint8_t want_alg);
+
 // FormatCheckpointBody + NoteSigner::Sign. INVALID_ARGUMENT if `c` does not
 // survive ParseCheckpointBody(FormatCheckpointBody(c)) unchanged.
 absl::StatusOr<std::string> SignCheckpoint(const Checkpoint& c, const NoteSigner& signer);

@@ -132,6 +132,13 @@ class Ledger {
   // the committer. Idempotent.
   void Close();
 
+  // Stores a witness's cosignature line for the checkpoint at `size`
+  // (LogStore::PutCosignature); the caller has verified it. Not part of any
+  // group commit: cosignatures arrive after the checkpoint is durable.
+  absl::Status PutCosignature(uint64_t size, absl::string_view witness, absl::string_view line) {
+    return store_->PutCosignature(size, witness, line);
+  }
+
   const LogStore& store() const { return *store_; }
   const LedgerOptions& options() const { return options_; }
 

@@ -70,6 +70,24 @@ class LogStore : public NodeReader {
   virtual absl::StatusOr<StoredCheckpoint> CheckpointAt(uint64_t size) const = 0;
   virtual absl::StatusOr<std::vector<StoredCheckpoint>> Checkpoints() const = 0;
 
+  // Witness cosignature lines for the checkpoint at `size`, one per witness
+  // (`witness` is its "<name>+<key hash hex>"); a newer line replaces the
+  // witness's older one. Written on its own (synced), not in a Commit, and may
+  // run concurrently with Commit. The caller checks the line first. The
+  // defaults say UNIMPLEMENTED for stores without cosignatures.
+  virtual absl::Status PutCosignature(uint64_t /*size*/, absl::string_view /*witness*/,
+                                      absl::string_view /*line*/) {
+    return absl::UnimplementedError("this store keeps no cosignatures");
+  }
+  // The lines stored for `size`, ordered by witness; empty when none.
+  virtual absl::StatusOr<std::vector<std::string>> Cosignatures(uint64_t /*size*/) const {
+    return std::vector<std::string>();
+  }
+  // The largest checkpoint size with at least one cosignature, or nullopt.
+  virtual absl::StatusOr<std::optional<uint64_t>> LatestCosignedSize() const {
+    return std::optional<uint64_t>();
+  }
+
   // One stored record as the scan sees it: its raw key, and the payload and
   // level-0 Merkle node stored under the same seq (nullopt when absent).
   struct ScannedRecord {

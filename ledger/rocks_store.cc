@@ -26,9 +26,20 @@ using internal::DecodeU64;
 using internal::U64Key;
 
 // Column family indexes; the order of kFamilies.
-enum Family { kDefault, kRecords, kPayloads, kStreams, kNodes, kEventIds, kCheckpoints, kMeta };
-constexpr const char* kFamilies[] = {"default", "records",   "payloads",    "streams",
-                                     "nodes",   "event_ids", "checkpoints", "meta"};
+enum Family {
+  kDefault,
+  kRecords,
+  kPayloads,
+  kStreams,
+  kNodes,
+  kEventIds,
+  kCheckpoints,
+  kMeta,
+  kCosignatures,
+};
+constexpr const char* kFamilies[] = {"default",   "records",     "payloads",
+                                     "streams",   "nodes",       "event_ids",
+                                     "checkpoints", "meta",      "cosignatures"};
 constexpr int kFamilyCount = sizeof(kFamilies) / sizeof(kFamilies[0]);
 constexpr const char kSizeKey[] = "tree_size";
 
@@ -55,6 +66,13 @@ std::string StreamKey(absl::string_view stream_id, uint64_t version) {
   return key;
 }
 
+// u64 checkpoint size || witness key id: a checkpoint's lines sit together.
+std::string CosignatureKey(uint64_t size, absl::string_view witness) {
+  std::string key = U64Key(size);
+  key.append(witness.data(), witness.size());
+  return key;
+}
+
 std::string NodeKey(uint32_t level, uint64_t index) {
   std::string key(1, static_cast<char>(level));
   key += U64Key(index);
@@ -67,7 +85,9 @@ class RocksStore : public LogStore {
       : db_(std::move(db)), handles_(std::move(handles)) {}
 
   ~RocksStore() override {
-    for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h);
+    for (auto* h : handles_) {
+      if (h != nullptr) db_->DestroyColumnFamilyHandle(h);
+    }
     db_->Close();
   }
 
@@ -197,6 +217,41 @@ class RocksStore : public LogStore {
     }
     CL_RETURN_IF_ERROR(FromRocks(it->status(), "checkpoints"));
     return out;
+  }
+
+  absl::Status PutCosignature(uint64_t size, absl::string_view witness,
+                              absl::string_view line) override {
+    if (cf(kCosignatures) == nullptr) {
+      return absl::FailedPreconditionError("cosignatures: store opened read-only without them");
+    }
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    return FromRocks(db_->Put(wo, cf(kCosignatures), CosignatureKey(size, witness), ToSlice(line)),
+                     "store cosignature");
+  }
+
+  absl::StatusOr<std::vector<std::string>> Cosignatures(uint64_t size) const override {
+    std::vector<std::string> out;
+    if (cf(kCosignatures) == nullptr) return out;
+    std::string prefix = U64Key(size);
+    std::unique_ptr<rocksdb::Iterator> it(
+        db_->NewIterator(rocksdb::ReadOptions(), cf(kCosignatures)));
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+      out.push_back(it->value().ToString());
+    }
+    CL_RETURN_IF_ERROR(FromRocks(it->status(), "cosignatures"));
+    return out;
+  }
+
+  absl::StatusOr<std::optional<uint64_t>> LatestCosignedSize() const override {
+    if (cf(kCosignatures) == nullptr) return std::optional<uint64_t>();
+    std::unique_ptr<rocksdb::Iterator> it(
+        db_->NewIterator(rocksdb::ReadOptions(), cf(kCosignatures)));
+    it->SeekToLast();
+    CL_RETURN_IF_ERROR(FromRocks(it->status(), "cosignatures"));
+    if (!it->Valid()) return std::optional<uint64_t>();
+    if (it->key().size() < 8) return absl::DataLossError("cosignatures: key shorter than 8 bytes");
+    return std::optional<uint64_t>(DecodeU64(absl::string_view(it->key().data(), 8)));
   }
 
   absl::Status ScanRecords(uint64_t from,
@@ -330,16 +385,38 @@ absl::StatusOr<std::unique_ptr<LogStore>> OpenRocksStore(const RocksStoreOptions
     families.emplace_back(kFamilies[i], cf);
   }
 
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  // Read-only opens cannot create a family that a data directory written by
+  // an older version lacks; open the ones present and leave the rest null.
+  std::vector<int> opened;
+  if (options.read_only) {
+    std::vector<std::string> present;
+    rocksdb::DB::ListColumnFamilies(db_options, options.path, &present);
+    std::vector<rocksdb::ColumnFamilyDescriptor> kept;
+    for (int i = 0; i < kFamilyCount; ++i) {
+      if (i == kCosignatures &&
+          std::find(present.begin(), present.end(), kFamilies[i]) == present.end()) {
+        continue;
+      }
+      kept.push_back(families[i]);
+      opened.push_back(i);
+    }
+    families = std::move(kept);
+  } else {
+    for (int i = 0; i < kFamilyCount; ++i) opened.push_back(i);
+  }
+  std::vector<rocksdb::ColumnFamilyHandle*> opened_handles;
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s =
       options.read_only
-          ? rocksdb::DB::OpenForReadOnly(db_options, options.path, families, &handles, &raw)
-          : rocksdb::DB::Open(db_options, options.path, families, &handles, &raw);
+          ? rocksdb::DB::OpenForReadOnly(db_options, options.path, families, &opened_handles,
+                                         &raw)
+          : rocksdb::DB::Open(db_options, options.path, families, &opened_handles, &raw);
   if (!s.ok()) {
     return absl::FailedPreconditionError(
         absl::StrCat("open data directory ", options.path, ": ", s.ToString()));
   }
+  std::vector<rocksdb::ColumnFamilyHandle*> handles(kFamilyCount, nullptr);
+  for (size_t i = 0; i < opened.size(); ++i) handles[opened[i]] = opened_handles[i];
   return std::unique_ptr<LogStore>(new RocksStore(std::unique_ptr<rocksdb::DB>(raw), handles));
 }
 

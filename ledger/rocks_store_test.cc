@@ -128,5 +128,26 @@ TEST(RocksStoreTest, ReadOnlyOpenOfMissingDirectoryFails) {
       << s.status();
 }
 
+TEST(RocksStoreTest, CosignaturesPerSizeOneLinePerWitness) {
+  std::string dir = TempDir();
+  {
+    auto store = Open(dir);
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store->Commit(Batch(0, 3, "s", 0)).ok());
+    ASSERT_TRUE(store->PutCosignature(3, "w2+00000002", "line w2 old").ok());
+    ASSERT_TRUE(store->PutCosignature(3, "w1+00000001", "line w1").ok());
+    ASSERT_TRUE(store->PutCosignature(3, "w2+00000002", "line w2 new").ok());
+    ASSERT_TRUE(store->PutCosignature(30, "w1+00000001", "other size").ok());
+    auto lines = store->Cosignatures(3);
+    ASSERT_TRUE(lines.ok()) << lines.status();
+    EXPECT_EQ(*lines, (std::vector<std::string>{"line w1", "line w2 new"}));
+    EXPECT_TRUE(store->Cosignatures(4)->empty());
+    EXPECT_EQ(store->LatestCosignedSize()->value_or(0), 30u);
+  }
+  auto ro = Open(dir, /*read_only=*/true);
+  ASSERT_NE(ro, nullptr);
+  EXPECT_EQ(ro->Cosignatures(30)->size(), 1u);
+}
+
 }  // namespace
 }  // namespace caseledger

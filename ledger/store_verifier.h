@@ -54,6 +54,18 @@ struct StoreVerifyReport {
 
 StoreVerifyReport VerifyStore(const LogStore& store, const StoreVerifyOptions& options);
 
+// Verifies records [from, to) only, anchored on the store's Merkle nodes at
+// `from`: the Merkle frontier at `from` and the level-0 node of record
+// from - 1 (the committed leaf hash that record `from` must link to) are
+// read from the store; then every record in the range is checked as
+// VerifyStore does, and so is every stored checkpoint with a size in
+// (from, to]. Stream versions are checked from each stream's first record in
+// the range. A damaged prefix is not reported here unless it shows in a
+// checkpoint of the range. INVALID_ARGUMENT unless from <= to <= tree size;
+// store errors as they come (in `status`).
+StoreVerifyReport VerifyStoreRange(const LogStore& store, uint64_t from, uint64_t to,
+                                   const StoreVerifyOptions& options);
+
 }  // namespace caseledger
 
 #endif  // CASELEDGER_LEDGER_STORE_VERIFIER_H_

@@ -27,6 +27,7 @@
 #include "ledger/ledger.h"
 #include "ledger/rocks_store.h"
 #include "ledger/signer.h"
+#include "services/api/audit_service.h"
 #include "services/api/case_gate.h"
 #include "services/api/case_service.h"
 #include "services/api/projections.h"
@@ -50,6 +51,13 @@ ABSL_FLAG(uint64_t, max_batch_events, 10000, "Most events in one AppendBatch.");
 ABSL_FLAG(uint64_t, max_group_events, 8192, "Most events in one group commit (one fsync).");
 ABSL_FLAG(int32_t, max_message_bytes, 16 << 20, "Largest gRPC message accepted, in bytes.");
 ABSL_FLAG(uint64_t, block_cache_mb, 64, "RocksDB block cache, MiB.");
+ABSL_FLAG(std::vector<std::string>, witness_keys, {},
+          "Comma-separated verifier keys (<name>+<hash>+<base64(0x04 || key)>) of the witnesses "
+          "whose cosignatures WitnessService.AddCosignature accepts (ledger/COSIGNATURE.md).");
+ABSL_FLAG(absl::Duration, verify_interval, absl::Seconds(30),
+          "The background verifier checks newly committed records this often (0 = off); "
+          "AuditService.GetMetrics reports how far it got.");
+ABSL_FLAG(uint64_t, verify_chunk, 1 << 18, "Most records the background verifier checks per round.");
 
 namespace caseledger {
 namespace {
@@ -129,6 +137,23 @@ int Run() {
   if (!projector.ok()) return Fail(projector.status(), "open projections");
   (*projector)->Start();
 
+  std::vector<CosignatureVerifier> witnesses;
+  for (const std::string& vkey : absl::GetFlag(FLAGS_witness_keys)) {
+    auto w = CosignatureVerifier::FromVerifierKey(vkey);
+    if (!w.ok()) return Fail(w.status(), "--witness_keys");
+    witnesses.push_back(*std::move(w));
+  }
+  auto log_verifier = NoteVerifier::FromVerifierKey(signer->VerifierKey());
+  if (!log_verifier.ok()) return Fail(log_verifier.status(), "signing key");
+  WitnessServiceImpl witness_service(ledger->get(), std::move(witnesses));
+  AuditServiceOptions audit_options;
+  audit_options.note_verifier = &*log_verifier;
+  audit_options.origin = absl::GetFlag(FLAGS_origin);
+  audit_options.verify_interval = absl::GetFlag(FLAGS_verify_interval);
+  audit_options.verify_chunk = absl::GetFlag(FLAGS_verify_chunk);
+  AuditServiceImpl audit_service(ledger->get(), &witness_service, audit_options);
+  audit_service.Start();
+
   CaseGate gate(ledger->get());
   LedgerServiceImpl service(ledger->get(), &gate, &*signer);
   CaseServiceImpl case_service(projector->get(), cases_view);
@@ -148,6 +173,8 @@ int Run() {
   builder.RegisterService(&service);
   builder.RegisterService(&case_service);
   builder.RegisterService(&disclosure_service);
+  builder.RegisterService(&witness_service);
+  builder.RegisterService(&audit_service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
     return Fail(absl::UnavailableError("could not bind " + listen), "start");
@@ -161,6 +188,7 @@ int Run() {
   Log(absl::StrCat("received ", sig == SIGINT ? "SIGINT" : "SIGTERM",
                    ": finishing in-flight requests"));
   service.StopStreams();
+  audit_service.Stop();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(10));
   server->Wait();
   // The ledger finishes its queue first: its commit listeners include the

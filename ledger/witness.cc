@@ -1,0 +1,218 @@
+#include "ledger/witness.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "ledger/merkle_verify.h"
+
+namespace caseledger {
+namespace {
+
+constexpr absl::string_view kHeader = "caseledger-witness-state/v1\n";
+constexpr absl::string_view kEntry = "checkpoint ";
+
+absl::Status IoError(const std::string& path, absl::string_view op, int err) {
+  return absl::InternalError(
+      absl::StrCat("witness state ", path, ": ", op, ": ", std::strerror(err)));
+}
+
+std::string DirOf(const std::string& path) {
+  size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+absl::Status WriteAll(int fd, absl::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return absl::ErrnoToStatus(errno, "write");
+    }
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return absl::OkStatus();
+}
+
+// The checkpoint inside a note, without checking any signature.
+absl::StatusOr<Checkpoint> BodyOf(absl::string_view note) {
+  absl::StatusOr<SignedNote> parsed = ParseSignedNote(note);
+  if (!parsed.ok()) return parsed.status();
+  return ParseCheckpointBody(parsed->text);
+}
+
+std::string Describe(const Checkpoint& c) {
+  return absl::StrCat("size ", c.size, " root ", ToHex(c.root));
+}
+
+}  // namespace
+
+std::string WitnessState::Encode() const {
+  std::string out(kHeader);
+  for (const auto& [origin, note] : notes_) {
+    absl::StrAppend(&out, kEntry, note.size(), "\n", note);
+  }
+  return out;
+}
+
+absl::StatusOr<WitnessState> WitnessState::Decode(absl::string_view text) {
+  auto bad = [&](size_t at, absl::string_view what) {
+    return absl::DataLossError(absl::StrCat("witness state: byte ", at, ": ", what));
+  };
+  if (text.substr(0, kHeader.size()) != kHeader) {
+    return bad(0, absl::StrCat("want the header \"caseledger-witness-state/v1\\n\""));
+  }
+  WitnessState state;
+  size_t pos = kHeader.size();
+  while (pos < text.size()) {
+    if (text.substr(pos, kEntry.size()) != kEntry) return bad(pos, "want \"checkpoint <length>\\n\"");
+    size_t nl = text.find('\n', pos);
+    if (nl == absl::string_view::npos) return bad(pos, "entry header has no newline");
+    absl::string_view digits = text.substr(pos + kEntry.size(), nl - pos - kEntry.size());
+    uint64_t len = 0;
+    if (digits.empty() || !absl::SimpleAtoi(digits, &len) || len > kMaxNoteSize) {
+      return bad(pos, absl::StrCat("note length got \"", digits, "\", want 1..", kMaxNoteSize));
+    }
+    pos = nl + 1;
+    if (text.size() - pos < len) {
+      return bad(pos, absl::StrCat("note of ", len, " bytes is cut short at ", text.size() - pos));
+    }
+    std::string note(text.substr(pos, len));
+    absl::StatusOr<Checkpoint> c = BodyOf(note);
+    if (!c.ok()) return bad(pos, c.status().message());
+    if (state.notes_.count(c->origin) != 0) {
+      return bad(pos, absl::StrCat("second checkpoint for origin \"", c->origin, "\""));
+    }
+    state.notes_[c->origin] = std::move(note);
+    pos += len;
+  }
+  return state;
+}
+
+absl::StatusOr<WitnessState> WitnessState::Load(const std::string& path) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return WitnessState();
+    return IoError(path, "open", errno);
+  }
+  std::string text;
+  char buf[1 << 16];
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof(buf));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      close(fd);
+      return IoError(path, "read", err);
+    }
+    if (n == 0) break;
+    text.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  absl::StatusOr<WitnessState> state = Decode(text);
+  if (!state.ok()) {
+    return absl::Status(state.status().code(), absl::StrCat(path, ": ", state.status().message()));
+  }
+  return state;
+}
+
+absl::Status WitnessState::Save(const std::string& path) const {
+  std::string tmp = absl::StrFormat("%s.tmp.%d", path, getpid());
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return IoError(tmp, "create", errno);
+  absl::Status status = WriteAll(fd, Encode());
+  if (status.ok() && fsync(fd) != 0) status = IoError(tmp, "fsync", errno);
+  if (close(fd) != 0 && status.ok()) status = IoError(tmp, "close", errno);
+  if (status.ok() && rename(tmp.c_str(), path.c_str()) != 0) status = IoError(path, "rename", errno);
+  if (!status.ok()) {
+    unlink(tmp.c_str());
+    return status;
+  }
+  // The rename is durable only once the directory is.
+  std::string dir = DirOf(path);
+  int dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return IoError(dir, "open directory", errno);
+  int rc = fsync(dfd);
+  int err = errno;
+  close(dfd);
+  if (rc != 0) return IoError(dir, "fsync directory", err);
+  return absl::OkStatus();
+}
+
+std::optional<std::string> WitnessState::Note(absl::string_view origin) const {
+  auto it = notes_.find(std::string(origin));
+  if (it == notes_.end()) return std::nullopt;
+  return it->second;
+}
+
+void WitnessState::Set(const std::string& origin, std::string note) {
+  notes_[origin] = std::move(note);
+}
+
+absl::StatusOr<WitnessResult> WitnessCheckpoint(const NoteVerifier& log, absl::string_view note,
+                                                const ConsistencyProofSource& proofs,
+                                                const Cosigner& cosigner, uint64_t timestamp,
+                                                WitnessState* state) {
+  const std::string& origin = log.name();
+  absl::StatusOr<Checkpoint> next = OpenCheckpoint(note, log, origin);
+  if (!next.ok()) {
+    return absl::Status(next.status().code(),
+                        absl::StrCat("checkpoint from the log: ", next.status().message()));
+  }
+  WitnessResult result;
+  result.checkpoint = *next;
+  if (std::optional<std::string> old_note = state->Note(origin)) {
+    // Re-verified so that a damaged or swapped state file cannot vouch.
+    absl::StatusOr<Checkpoint> prev = OpenCheckpoint(*old_note, log, origin);
+    if (!prev.ok()) {
+      return absl::DataLossError(absl::StrCat("witness state for ", origin,
+                                              ": the remembered checkpoint does not open with the "
+                                              "log key: ",
+                                              prev.status().message()));
+    }
+    result.previous = *prev;
+    if (next->size < prev->size) {
+      return absl::DataLossError(absl::StrCat(
+          "rollback: log ", origin, " now shows a smaller tree (", Describe(*next),
+          ") than this witness already verified (", Describe(*prev), "); refusing to cosign"));
+    }
+    if (next->size == prev->size && next->root != prev->root) {
+      return absl::DataLossError(absl::StrCat("fork: log ", origin, " shows two roots at size ",
+                                              next->size, ": witnessed ", ToHex(prev->root),
+                                              ", now ", ToHex(next->root),
+                                              "; refusing to cosign"));
+    }
+    if (next->size > prev->size) {
+      absl::StatusOr<std::vector<Hash>> proof = proofs(prev->size, next->size);
+      if (!proof.ok()) {
+        return absl::Status(proof.status().code(),
+                            absl::StrCat("consistency proof ", prev->size, " -> ", next->size,
+                                         ": ", proof.status().message()));
+      }
+      absl::Status consistent =
+          VerifyConsistency(prev->size, next->size, *proof, prev->root, next->root);
+      if (!consistent.ok()) {
+        return absl::DataLossError(absl::StrCat(
+            "fork: log ", origin, " checkpoint ", Describe(*next),
+            " is not consistent with the witnessed ", Describe(*prev), ": ", consistent.message(),
+            "; refusing to cosign"));
+      }
+    }
+  }
+  absl::StatusOr<std::string> cosigned = cosigner.Cosign(note, timestamp);
+  if (!cosigned.ok()) return cosigned.status();
+  result.cosigned_note = *std::move(cosigned);
+  state->Set(origin, std::string(note));
+  return result;
+}
+
+}  // namespace caseledger

@@ -1,0 +1,82 @@
+// The witness's side of cosigning (ledger/COSIGNATURE.md "Witness"): the
+// remembered checkpoint per log, and the check that a new checkpoint extends
+// it before the witness cosigns. No network here; tools/ledger_witness fetches
+// checkpoints and proofs and calls WitnessCheckpoint.
+//
+// Thread-compatible: a WitnessState is a value; WitnessCheckpoint touches
+// only its arguments.
+#ifndef CASELEDGER_LEDGER_WITNESS_H_
+#define CASELEDGER_LEDGER_WITNESS_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "ledger/checkpoint.h"
+#include "ledger/cosignature.h"
+#include "ledger/hash.h"
+
+namespace caseledger {
+
+// The last checkpoint a witness verified, per log origin: the log-signed note
+// as the log served it.
+class WitnessState {
+ public:
+  // The state in the file at `path`; an absent file is the empty state.
+  // DATA_LOSS naming the path and the byte offset for a file that is not in
+  // the format of ledger/COSIGNATURE.md "Witness state file"; INTERNAL for
+  // I/O errors.
+  static absl::StatusOr<WitnessState> Load(const std::string& path);
+
+  // Replaces the file at `path` atomically: a temporary file beside it is
+  // written and fsync'd, renamed over `path`, and the directory is fsync'd.
+  // After a crash the file is the old state or the new one, never a mix.
+  absl::Status Save(const std::string& path) const;
+
+  std::string Encode() const;
+  // DATA_LOSS with the byte offset for malformed text.
+  static absl::StatusOr<WitnessState> Decode(absl::string_view text);
+
+  // The remembered note for `origin`, or nullopt.
+  std::optional<std::string> Note(absl::string_view origin) const;
+  // Remembers `note`, whose checkpoint body names `origin`.
+  void Set(const std::string& origin, std::string note);
+
+ private:
+  std::map<std::string, std::string> notes_;  // origin -> note
+};
+
+// Fetches PROOF(from_size, to_size) from the log.
+using ConsistencyProofSource =
+    std::function<absl::StatusOr<std::vector<Hash>>(uint64_t from_size, uint64_t to_size)>;
+
+struct WitnessResult {
+  std::optional<Checkpoint> previous;  // What the state held before, if anything.
+  Checkpoint checkpoint;               // The newly verified checkpoint.
+  std::string cosigned_note;           // `note` with the witness's line.
+};
+
+// Checks the log-signed `note` against the witness's memory and cosigns it:
+//  1. OpenCheckpoint with `log`; the origin must be log.name(). Its errors
+//     are returned as they are (DATA_LOSS for a bad or missing log signature).
+//  2. If `state` holds a checkpoint for the origin (re-verified with `log`):
+//     * a smaller tree: DATA_LOSS "rollback: ..." naming both sizes and roots;
+//     * the same size with another root: DATA_LOSS "fork: ...";
+//     * a larger tree: `proofs(old size, new size)` must verify
+//       (VerifyConsistency), else DATA_LOSS "fork: ... not consistent ...".
+//  3. Cosigns at `timestamp` and records the checkpoint in `state`.
+// On any error `state` is left as it was.
+absl::StatusOr<WitnessResult> WitnessCheckpoint(const NoteVerifier& log, absl::string_view note,
+                                                const ConsistencyProofSource& proofs,
+                                                const Cosigner& cosigner, uint64_t timestamp,
+                                                WitnessState* state);
+
+}  // namespace caseledger
+
+#endif  // CASELEDGER_LEDGER_WITNESS_H_

@@ -1,0 +1,243 @@
+#include "ledger/witness.h"
+
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "ledger/checkpoint.h"
+#include "ledger/cosignature.h"
+#include "ledger/hash.h"
+#include "ledger/merkle_tree.h"
+#include "ledger/signer.h"
+
+namespace caseledger {
+namespace {
+
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+
+constexpr char kOrigin[] = "witness.test/log";
+
+NoteSigner LogSigner() {
+  auto key = Ed25519Signer::FromSeed(std::string(32, '\x11'));
+  auto s = NoteSigner::New(kOrigin, *std::move(key));
+  EXPECT_TRUE(s.ok()) << s.status();
+  return *std::move(s);
+}
+
+Cosigner WitnessKey() {
+  auto key = Ed25519Signer::FromSeed(std::string(32, '\x22'));
+  auto c = Cosigner::New("witness.test/w", *std::move(key));
+  EXPECT_TRUE(c.ok()) << c.status();
+  return *std::move(c);
+}
+
+// An in-memory log whose leaves are "<tag>-<i>".
+class FakeLog {
+ public:
+  explicit FakeLog(std::string tag) : tag_(std::move(tag)) {}
+  void Grow(uint64_t n) {
+    for (uint64_t i = 0; i < n; ++i) {
+      std::vector<NodeWrite> writes;
+      tree_.Append(LeafHash(absl::StrCat(tag_, "-", tree_.size())), &writes);
+      nodes_.PutAll(writes);
+    }
+  }
+  std::string Note(const NoteSigner& signer) const {
+    Checkpoint c{kOrigin, tree_.size(), tree_.Root(), {}};
+    auto note = SignCheckpoint(c, signer);
+    EXPECT_TRUE(note.ok()) << note.status();
+    return *note;
+  }
+  ConsistencyProofSource Proofs() const {
+    return [this](uint64_t from, uint64_t to) { return ConsistencyProof(from, to, nodes_); };
+  }
+  Hash Root() const { return tree_.Root(); }
+
+ private:
+  std::string tag_;
+  MerkleTree tree_;
+  InMemoryNodeStore nodes_;
+};
+
+class WitnessTest : public ::testing::Test {
+ protected:
+  WitnessTest()
+      : signer_(LogSigner()),
+        log_verifier_(*NoteVerifier::FromVerifierKey(signer_.VerifierKey())),
+        cosigner_(WitnessKey()),
+        cosig_verifier_(*CosignatureVerifier::FromVerifierKey(cosigner_.VerifierKey())) {}
+
+  absl::StatusOr<WitnessResult> Witness(const FakeLog& log, uint64_t time = 1000) {
+    return WitnessCheckpoint(log_verifier_, log.Note(signer_), log.Proofs(), cosigner_, time,
+                             &state_);
+  }
+
+  NoteSigner signer_;
+  NoteVerifier log_verifier_;
+  Cosigner cosigner_;
+  CosignatureVerifier cosig_verifier_;
+  WitnessState state_;
+};
+
+TEST_F(WitnessTest, CosignsFirstSightThenGrowth) {
+  FakeLog log("a");
+  log.Grow(5);
+  absl::StatusOr<WitnessResult> r = Witness(log, 1000);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_FALSE(r->previous.has_value());
+  EXPECT_EQ(r->checkpoint.size, 5u);
+  EXPECT_EQ(cosig_verifier_.Verify(r->cosigned_note)->timestamp, 1000u);
+  EXPECT_TRUE(log_verifier_.Open(r->cosigned_note).ok());
+
+  log.Grow(12);
+  r = Witness(log, 1001);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_TRUE(r->previous.has_value());
+  EXPECT_EQ(r->previous->size, 5u);
+  EXPECT_EQ(r->checkpoint.size, 17u);
+  EXPECT_EQ(cosig_verifier_.Verify(r->cosigned_note)->timestamp, 1001u);
+  EXPECT_EQ(*state_.Note(kOrigin), log.Note(signer_));
+
+  // The same checkpoint again is re-cosigned with the newer time.
+  r = Witness(log, 1002);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(cosig_verifier_.Verify(r->cosigned_note)->timestamp, 1002u);
+}
+
+TEST_F(WitnessTest, RefusesRollbackAndKeepsState) {
+  FakeLog small("a");
+  small.Grow(3);
+  FakeLog big("a");
+  big.Grow(9);
+  ASSERT_TRUE(Witness(big).ok());
+  std::string before = state_.Encode();
+  absl::StatusOr<WitnessResult> r = Witness(small);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(r.status().message(),
+              AllOf(HasSubstr("rollback: log witness.test/log now shows a smaller tree (size 3 root "),
+                    HasSubstr(ToHex(small.Root())), HasSubstr("already verified (size 9 root "),
+                    HasSubstr(ToHex(big.Root())), HasSubstr("refusing to cosign")));
+  EXPECT_EQ(state_.Encode(), before);
+}
+
+TEST_F(WitnessTest, RefusesTwoRootsAtTheSameSize) {
+  FakeLog a("a"), b("b");
+  a.Grow(6);
+  b.Grow(6);
+  ASSERT_TRUE(Witness(a).ok());
+  std::string before = state_.Encode();
+  absl::StatusOr<WitnessResult> r = Witness(b);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(r.status().message(),
+              AllOf(HasSubstr("fork: log witness.test/log shows two roots at size 6: witnessed "),
+                    HasSubstr(ToHex(a.Root())), HasSubstr(ToHex(b.Root()))));
+  EXPECT_EQ(state_.Encode(), before);
+}
+
+TEST_F(WitnessTest, RefusesLargerTreeThatDoesNotExtendTheWitnessedOne) {
+  FakeLog a("a"), b("b");
+  a.Grow(6);
+  b.Grow(10);
+  ASSERT_TRUE(Witness(a).ok());
+  std::string before = state_.Encode();
+  absl::StatusOr<WitnessResult> r = Witness(b);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(r.status().message(),
+              AllOf(HasSubstr("fork: log witness.test/log checkpoint size 10 root "),
+                    HasSubstr("is not consistent with the witnessed size 6 root ")));
+  EXPECT_EQ(state_.Encode(), before);
+
+  // A proof that is simply wrong (from another tree) is refused the same way,
+  // even if the log serves it for a genuine extension.
+  FakeLog a2("a");
+  a2.Grow(10);
+  r = WitnessCheckpoint(log_verifier_, a2.Note(signer_), b.Proofs(), cosigner_, 5, &state_);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(state_.Encode(), before);
+  // And the right proof is accepted.
+  r = WitnessCheckpoint(log_verifier_, a2.Note(signer_), a2.Proofs(), cosigner_, 5, &state_);
+  EXPECT_TRUE(r.ok()) << r.status();
+}
+
+TEST_F(WitnessTest, RefusesNotesTheLogDidNotSign) {
+  FakeLog a("a");
+  a.Grow(4);
+  auto other = NoteSigner::New(kOrigin, *Ed25519Signer::FromSeed(std::string(32, '\x33')));
+  ASSERT_TRUE(other.ok());
+  absl::StatusOr<WitnessResult> r = WitnessCheckpoint(log_verifier_, a.Note(*other), a.Proofs(),
+                                                      cosigner_, 1, &state_);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(r.status().message(), HasSubstr("checkpoint from the log: note has no signature"));
+  EXPECT_FALSE(state_.Note(kOrigin).has_value());
+}
+
+TEST_F(WitnessTest, ProofErrorsArePassedOnWithContext) {
+  FakeLog a("a");
+  a.Grow(4);
+  ASSERT_TRUE(Witness(a).ok());
+  a.Grow(4);
+  absl::StatusOr<WitnessResult> r = WitnessCheckpoint(
+      log_verifier_, a.Note(signer_),
+      [](uint64_t, uint64_t) -> absl::StatusOr<std::vector<Hash>> {
+        return absl::UnavailableError("connection refused");
+      },
+      cosigner_, 1, &state_);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(r.status().message(), HasSubstr("consistency proof 4 -> 8: connection refused"));
+}
+
+TEST(WitnessStateTest, EncodeDecodeSaveLoad) {
+  FakeLog a("a");
+  a.Grow(3);
+  NoteSigner signer = LogSigner();
+  WitnessState s;
+  s.Set(kOrigin, a.Note(signer));
+  std::string text = s.Encode();
+  EXPECT_EQ(text, absl::StrCat("caseledger-witness-state/v1\ncheckpoint ", a.Note(signer).size(),
+                               "\n", a.Note(signer)));
+  absl::StatusOr<WitnessState> back = WitnessState::Decode(text);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->Encode(), text);
+
+  std::string dir = ::testing::TempDir();
+  std::string path = absl::StrCat(dir, "/witness_state_test.state");
+  std::remove(path.c_str());
+  absl::StatusOr<WitnessState> empty = WitnessState::Load(path);
+  ASSERT_TRUE(empty.ok()) << empty.status();
+  EXPECT_FALSE(empty->Note(kOrigin).has_value());
+  ASSERT_TRUE(s.Save(path).ok());
+  absl::StatusOr<WitnessState> loaded = WitnessState::Load(path);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ(*loaded->Note(kOrigin), a.Note(signer));
+  struct stat st;
+  ASSERT_EQ(stat(absl::StrCat(path, ".tmp.", getpid()).c_str(), &st), -1);  // no leftover
+}
+
+TEST(WitnessStateTest, DecodeRefusesDamage) {
+  FakeLog a("a");
+  a.Grow(3);
+  WitnessState s;
+  s.Set(kOrigin, a.Note(LogSigner()));
+  std::string good = s.Encode();
+  for (const std::string& bad :
+       {std::string("nope\n"), good.substr(0, good.size() - 1),
+        absl::StrCat(good, "checkpoint x\n"), absl::StrCat(good, good.substr(28)),
+        absl::StrCat("caseledger-witness-state/v1\ncheckpoint 5\nhello")}) {
+    absl::StatusOr<WitnessState> d = WitnessState::Decode(bad);
+    EXPECT_EQ(d.status().code(), absl::StatusCode::kDataLoss) << absl::CEscape(bad);
+    EXPECT_THAT(d.status().message(), HasSubstr("witness state: byte ")) << absl::CEscape(bad);
+  }
+}
+
+}  // namespace
+}  // namespace caseledger
