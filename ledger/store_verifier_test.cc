@@ -282,6 +282,8 @@ TEST_F(StoreVerifierTest, ForkedHistoryWithTheSameKeyIsDetected) {
       << r.status;
   EXPECT_TRUE(absl::StrContains(r.status.message(), "the log was forked or rewritten"));
   EXPECT_EQ(r.failures[0].seq, 15u);
+}
+
 // VerifyStoreRange: a range anchored on the stored nodes at its start.
 StoreVerifyReport VerifyRangeIn(const std::string& dir, const NoteVerifier& verifier,
                                 uint64_t from, uint64_t to) {
