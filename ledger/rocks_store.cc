@@ -26,9 +26,21 @@ using internal::DecodeU64;
 using internal::U64Key;
 
 // Column family indexes; the order of kFamilies.
-enum Family { kDefault, kRecords, kPayloads, kStreams, kNodes, kEventIds, kCheckpoints, kMeta };
-constexpr const char* kFamilies[] = {"default", "records",   "payloads",    "streams",
-                                     "nodes",   "event_ids", "checkpoints", "meta"};
+// New families go at the end.
+enum Family {
+  kDefault,
+  kRecords,
+  kPayloads,
+  kStreams,
+  kNodes,
+  kEventIds,
+  kCheckpoints,
+  kMeta,
+  kSubjects,
+};
+constexpr const char* kFamilies[] = {"default",   "records",     "payloads", "streams",
+                                     "nodes",     "event_ids",   "checkpoints", "meta",
+                                     "subjects"};
 constexpr int kFamilyCount = sizeof(kFamilies) / sizeof(kFamilies[0]);
 constexpr const char kSizeKey[] = "tree_size";
 
@@ -53,6 +65,36 @@ std::string StreamKey(absl::string_view stream_id, uint64_t version) {
   key.push_back('\0');  // ids hold no control bytes, so this ends the id
   key += U64Key(version);
   return key;
+}
+
+// Subject index keys (SUBJECT_INDEX.md "Storage"): a one-byte tag and the
+// subject key, then for 'e' the u64 index.
+constexpr char kSubjectEntryTag = 'e';
+constexpr char kSubjectHeadTag = 'c';
+constexpr char kSubjectPendingTag = 'p';
+constexpr char kSubjectMapTag = 'm';
+
+std::string SubjectKeyOf(char tag, const Hash& key) {
+  std::string k(1, tag);
+  k.append(AsBytes(key).data(), kHashSize);
+  return k;
+}
+
+std::string SubjectStateValue(const SubjectState& s) {
+  std::string v = U64Key(s.count);
+  v.append(AsBytes(s.head).data(), kHashSize);
+  return v;
+}
+
+absl::StatusOr<SubjectState> DecodeSubjectState(absl::string_view v, absl::string_view what) {
+  if (v.size() != 8 + kHashSize) {
+    return absl::DataLossError(
+        absl::StrCat(what, ": got ", v.size(), " bytes, want ", 8 + kHashSize));
+  }
+  SubjectState s;
+  s.count = DecodeU64(v.substr(0, 8));
+  std::copy(v.begin() + 8, v.end(), s.head.begin());
+  return s;
 }
 
 std::string NodeKey(uint32_t level, uint64_t index) {
@@ -92,6 +134,17 @@ class RocksStore : public LogStore {
     }
     for (const auto& [size, note] : batch.checkpoints) {
       wb.Put(cf(kCheckpoints), U64Key(size), note);
+    }
+    for (const CommitBatch::SubjectEntry& e : batch.subject_entries) {
+      wb.Put(cf(kSubjects), SubjectKeyOf(kSubjectEntryTag, e.key) + U64Key(e.index), U64Key(e.seq));
+    }
+    for (const auto& [key, state] : batch.subject_heads) {
+      wb.Put(cf(kSubjects), SubjectKeyOf(kSubjectHeadTag, key), SubjectStateValue(state));
+      wb.Put(cf(kSubjects), SubjectKeyOf(kSubjectPendingTag, key), "");
+    }
+    for (const auto& [key, state] : batch.subject_map_leaves) {
+      wb.Put(cf(kSubjects), SubjectKeyOf(kSubjectMapTag, key), SubjectStateValue(state));
+      wb.Delete(cf(kSubjects), SubjectKeyOf(kSubjectPendingTag, key));
     }
     wb.Put(cf(kMeta), kSizeKey, U64Key(batch.new_size));
     rocksdb::WriteOptions wo;
@@ -242,6 +295,51 @@ class RocksStore : public LogStore {
     return status;
   }
 
+  absl::StatusOr<SubjectState> GetSubjectHead(const Hash& key) const override {
+    std::string v;
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kSubjects),
+                                 SubjectKeyOf(kSubjectHeadTag, key), &v);
+    if (s.IsNotFound()) return SubjectState{};
+    CL_RETURN_IF_ERROR(FromRocks(s, "subject index"));
+    return DecodeSubjectState(v, absl::StrCat("subject head ", ShortHex(key)));
+  }
+
+  absl::Status ScanSubject(const Hash& key, uint64_t from_index,
+                           const std::function<bool(uint64_t, uint64_t)>& fn) const override {
+    const std::string prefix = SubjectKeyOf(kSubjectEntryTag, key);
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kSubjects)));
+    for (it->Seek(prefix + U64Key(from_index)); it->Valid(); it->Next()) {
+      if (!it->key().starts_with(prefix)) break;
+      if (it->key().size() != prefix.size() + 8 || it->value().size() != 8) {
+        return absl::DataLossError(absl::StrCat("subject index entry of ", ShortHex(key),
+                                                ": malformed key or value"));
+      }
+      uint64_t index = DecodeU64(absl::string_view(it->key().data() + prefix.size(), 8));
+      if (!fn(index, DecodeU64(View(it->value())))) break;
+    }
+    return FromRocks(it->status(), "scan subject index");
+  }
+
+  absl::Status ScanSubjectMap(
+      const std::function<void(const Hash&, const SubjectState&)>& fn) const override {
+    return ScanTagged(kSubjectMapTag, [&](const Hash& key, absl::string_view v) -> absl::Status {
+      CL_ASSIGN_OR_RETURN(SubjectState s,
+                          DecodeSubjectState(v, absl::StrCat("subject map leaf ", ShortHex(key))));
+      fn(key, s);
+      return absl::OkStatus();
+    });
+  }
+
+  absl::StatusOr<std::vector<Hash>> PendingSubjects() const override {
+    std::vector<Hash> out;
+    CL_RETURN_IF_ERROR(
+        ScanTagged(kSubjectPendingTag, [&](const Hash& key, absl::string_view) {
+          out.push_back(key);
+          return absl::OkStatus();
+        }));
+    return out;
+  }
+
   absl::Status ScanStream(absl::string_view stream_id, uint64_t from_version,
                           const std::function<bool(uint64_t, uint64_t)>& fn) const override {
     std::string prefix(stream_id);
@@ -257,6 +355,26 @@ class RocksStore : public LogStore {
 
  private:
   rocksdb::ColumnFamilyHandle* cf(Family f) const { return handles_[f]; }
+
+  // Calls fn(subject key, value) for every subject-index entry with `tag`.
+  absl::Status ScanTagged(
+      char tag, const std::function<absl::Status(const Hash&, absl::string_view)>& fn) const {
+    rocksdb::ReadOptions ro;
+    ro.fill_cache = false;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf(kSubjects)));
+    const std::string start(1, tag);
+    for (it->Seek(start); it->Valid() && it->key().starts_with(start); it->Next()) {
+      if (it->key().size() != 1 + kHashSize) {
+        return absl::DataLossError(absl::StrCat("subject index: key of ", it->key().size(),
+                                                " bytes under tag '", std::string(1, tag),
+                                                "', want ", 1 + kHashSize));
+      }
+      Hash key;
+      std::copy(it->key().data() + 1, it->key().data() + 1 + kHashSize, key.begin());
+      CL_RETURN_IF_ERROR(fn(key, View(it->value())));
+    }
+    return FromRocks(it->status(), "scan subject index");
+  }
 
   absl::StatusOr<std::string> Get(Family f, absl::string_view key, absl::string_view what) const {
     std::string v;
@@ -294,7 +412,7 @@ absl::StatusOr<std::unique_ptr<LogStore>> OpenRocksStore(const RocksStoreOptions
     cf.write_buffer_size = options.write_buffer_bytes;
     rocksdb::BlockBasedTableOptions table;
     table.block_cache = cache;
-    if (i == kEventIds || i == kStreams || i == kNodes) {
+    if (i == kEventIds || i == kStreams || i == kNodes || i == kSubjects) {
       // Point lookups: a bloom filter answers "absent" without a disk read.
       table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
     }
@@ -309,7 +427,7 @@ absl::StatusOr<std::unique_ptr<LogStore>> OpenRocksStore(const RocksStoreOptions
       cf.memtable_insert_with_hint_prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(1));
     }
     // Hashes do not compress; the rest does, cheaply.
-    cf.compression = (i == kNodes || i == kEventIds) ? rocksdb::kNoCompression
+    cf.compression = (i == kNodes || i == kEventIds || i == kSubjects) ? rocksdb::kNoCompression
                                                      : rocksdb::kLZ4Compression;
     families.emplace_back(kFamilies[i], cf);
   }
