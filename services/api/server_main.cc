@@ -26,6 +26,7 @@
 #include "ledger/ledger.h"
 #include "ledger/rocks_store.h"
 #include "ledger/signer.h"
+#include "services/api/access_service.h"
 #include "services/api/case_gate.h"
 #include "services/api/case_service.h"
 #include "services/api/projections.h"
@@ -132,6 +133,7 @@ int Run() {
   LedgerServiceImpl service(ledger->get(), &gate, &*signer);
   CaseServiceImpl case_service(projector->get(), cases_view);
   DisclosureServiceImpl disclosure_service(projector->get(), accounting_view);
+  AccessServiceImpl access_service(ledger->get(), &gate, projector->get(), accounting_view);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -147,6 +149,7 @@ int Run() {
   builder.RegisterService(&service);
   builder.RegisterService(&case_service);
   builder.RegisterService(&disclosure_service);
+  builder.RegisterService(&access_service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
     return Fail(absl::UnavailableError("could not bind " + listen), "start");
