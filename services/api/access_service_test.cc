@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -336,6 +338,65 @@ TEST_F(AccessServiceTest, FulfillingAnAccessRequestRecordsTheBundleHash) {
 
   req.set_case_id("");
   EXPECT_EQ(service_->GetRecordHistory(req).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace caseledger
+
+namespace caseledger {
+namespace {
+
+constexpr char kGoldenNote[] =
+    "caseledger.test/log\n3\nOQfNbj/7ShikrgKbDxCIYKkaNO4zqbOZsTfKLv2mdBU=\n"
+    "subjects g/FVzJrhGB4CV+2eblq9tvI2hpJ5QxqcTgRyPmu1IuE=\n\n"
+    "\xE2\x80\x94 caseledger.test "
+    "ebZZWvSJGvsT9dChySMtSOIMflQ2ZjwM7ievRoZUHJbp+i9mahwrcTQuAfR3LElw9Nx2gzbrdKWIt0A3E4TPPgrR/wM=\n";
+constexpr char kGoldenBundleSha256[] =
+    "ff470cf92f412dbf719834d7bff6c1ead664ab6523b8909504dcde95045685d5";
+
+// The bundle format (HISTORY_BUNDLE.md "Golden bundle"): fixed key, clock
+// and salts give the same bytes every time.
+TEST(HistoryBundleGoldenTest, BytesArePinned) {
+  FakeClock clock;
+  LedgerOptions options;
+  options.clock = &clock;
+  options.checkpoint_interval = absl::Hours(1);
+  uint8_t next_salt = 0;
+  options.salt_source = [&next_salt] {
+    Hash h;
+    h.fill(next_salt++);
+    return h;
+  };
+  auto t = testing::OpenTestLedger(testing::NewTempDir("golden"), options);
+  ASSERT_TRUE(t.ok()) << t.status();
+  for (int i = 0; i < 3; ++i) {
+    Event e;
+    e.event_id = absl::StrCat("golden-", i);
+    e.stream_id = "case-g";
+    e.producer = "golden";
+    e.event_type = "record_entry_written";
+    e.occurred_at_micros = 1767225600000000 + i;
+    e.subject_ids = {i == 1 ? "client-b" : "client-a"};
+    e.fields = {{"text", absl::StrCat("\x1a\x06note ", i), 0},
+                {"third_party_mentions", "\x22\x08J. Smith", kFieldProtected}};
+    ASSERT_TRUE((*t)->Append({e}).ok());
+  }
+  ASSERT_TRUE((*t)->Checkpoint().ok());
+  absl::StatusOr<v1::HistoryBundle> b = BuildHistoryBundle(*t->ledger, "client-a", 0);
+  ASSERT_TRUE(b.ok()) << b.status();
+  absl::StatusOr<HistoryVerification> v =
+      VerifyHistoryBundle(*b, TestNoteVerifier(), kTestOrigin, nullptr);
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(v->records.size(), 2u);
+  EXPECT_EQ(b->checkpoint_note(), kGoldenNote);
+  EXPECT_EQ(ToHex(Sha256Of(b->SerializeAsString())), kGoldenBundleSha256);
+  // The spec holds the same values.
+  std::ifstream in("services/api/HISTORY_BUNDLE.md");
+  ASSERT_TRUE(in.good());
+  std::stringstream doc;
+  doc << in.rdbuf();
+  EXPECT_TRUE(absl::StrContains(doc.str(), kGoldenNote));
+  EXPECT_TRUE(absl::StrContains(doc.str(), kGoldenBundleSha256));
 }
 
 }  // namespace
