@@ -135,7 +135,7 @@ TEST_F(AccessServiceTest, ThirdPartyNamesNeverReachTheClientAndRedactedRecordsVe
   for (const VerifiedRecord& r : v->records) {
     if (r.record.event_type != "record_entry_written") continue;
     ASSERT_EQ(r.withheld, std::vector<std::string>{"third_party_mentions"});
-    EXPECT_TRUE(absl::StrContains(r.body_json, "visit note")) << r.body_json;
+    EXPECT_TRUE(absl::StrContains(RevealedBodyJson(r), "visit note")) << RevealedBodyJson(r);
     ++redacted;
   }
   EXPECT_GT(redacted, 5);

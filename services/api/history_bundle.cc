@@ -249,7 +249,6 @@ absl::StatusOr<HistoryVerification> VerifyHistoryBundle(const v1::HistoryBundle&
     }
     revealed_fields += v.revealed.size();
     withheld_fields += v.withheld.size();
-    v.body_json = BodyJson(rec->event_type, v.revealed);
     chain = SubjectChainAppend(chain, rec->seq, v.leaf_hash);
     v.record = *std::move(rec);
     h.records.push_back(std::move(v));
@@ -306,6 +305,10 @@ absl::StatusOr<HistoryVerification> VerifyHistoryBundle(const v1::HistoryBundle&
   return h;
 }
 
+std::string RevealedBodyJson(const VerifiedRecord& r) {
+  return BodyJson(r.record.event_type, r.revealed);
+}
+
 std::string RenderHistoryText(const HistoryVerification& h) {
   std::string out = absl::StrCat("Record history of ", h.subject_id, "\n", "checkpoint size ",
                                  h.checkpoint.size, ", ", h.records.size(), " records\n\n");
@@ -313,7 +316,9 @@ std::string RenderHistoryText(const HistoryVerification& h) {
     absl::StrAppend(&out, "#", r.record.seq, "  ", FormatMicros(r.record.occurred_at_micros), "  ",
                     r.record.event_type, "  case ", r.record.stream_id, " v", r.record.version,
                     "  by ", r.record.producer, "\n");
-    if (!r.body_json.empty()) absl::StrAppend(&out, "    ", r.body_json, "\n");
+    if (std::string body = RevealedBodyJson(r); !body.empty()) {
+      absl::StrAppend(&out, "    ", body, "\n");
+    }
     if (!r.withheld.empty()) {
       absl::StrAppend(&out, "    withheld (third-party or protected): ",
                       absl::StrJoin(r.withheld, ", "), "\n");
@@ -342,7 +347,7 @@ std::string RenderHistoryHtml(const HistoryVerification& h, absl::string_view ac
     absl::StrAppend(&out, "<tr><td>", r.record.seq, "</td><td>",
                     FormatMicros(r.record.occurred_at_micros), "</td><td>",
                     HtmlEscape(r.record.event_type), "</td><td>", HtmlEscape(r.record.stream_id),
-                    "</td><td><code>", HtmlEscape(r.body_json), "</code>");
+                    "</td><td><code>", HtmlEscape(RevealedBodyJson(r)), "</code>");
     if (!r.withheld.empty()) {
       absl::StrAppend(&out, "<div class=\"w\">withheld (third-party or protected): ",
                       HtmlEscape(absl::StrJoin(r.withheld, ", ")), "</div>");

@@ -49,10 +49,11 @@ struct VerifiedRecord {
   // Revealed fields (name, value bytes) and the names of withheld ones.
   std::vector<std::pair<std::string, std::string>> revealed;
   std::vector<std::string> withheld;
-  // The event body rebuilt from the revealed fields, as JSON (empty if the
-  // event type is unknown to this build).
-  std::string body_json;
 };
+
+// The event body rebuilt from a record's revealed fields, as JSON (empty if
+// the event type is unknown to this build or the fields do not parse).
+std::string RevealedBodyJson(const VerifiedRecord& r);
 
 struct HistoryVerification {
   std::string subject_id;
