@@ -115,14 +115,15 @@ absl::Status Ledger::Recover() {
     }
     last_checkpoint_size_ = cp.size;
   }
-  CL_RETURN_IF_ERROR(RecoverSubjects(latest));
+  CL_RETURN_IF_ERROR(RecoverSubjects(latest, size));
   last_checkpoint_time_ = clock_.Now();
   absl::MutexLock lock(&mu_);
   tree_ = std::move(tree);
   return absl::OkStatus();
 }
 
-absl::Status Ledger::RecoverSubjects(const std::optional<StoredCheckpoint>& latest) {
+absl::Status Ledger::RecoverSubjects(const std::optional<StoredCheckpoint>& latest,
+                                     uint64_t size) {
   SubjectMap map;
   CL_RETURN_IF_ERROR(store_->ScanSubjectMap(
       [&map](const Hash& key, const SubjectState& state) { map.Set(key, state); }));
@@ -145,8 +146,26 @@ absl::Status Ledger::RecoverSubjects(const std::optional<StoredCheckpoint>& late
     return absl::DataLossError(absl::StrCat("the subject map has ", map.size(),
                                             " subjects but no checkpoint is stored"));
   }
-  CL_ASSIGN_OR_RETURN(std::vector<Hash> pending, store_->PendingSubjects());
-  pending_subjects_.insert(pending.begin(), pending.end());
+  // The subjects of the records after the checkpoint (at most one
+  // checkpoint interval of them) are due in the next map update.
+  const uint64_t from = latest.has_value() ? latest->size : 0;
+  absl::Status scanned;
+  CL_RETURN_IF_ERROR(store_->ScanRecords(from, [&](const LogStore::ScannedRecord& r) {
+    if (r.key_seq >= size) return false;
+    absl::StatusOr<LeafView> leaf = DecodeLeafView(r.leaf);
+    if (leaf.ok()) {
+      scanned = ForEachEncodedSubject(
+          leaf->encoded_subject_ids, leaf->subject_count,
+          [this](absl::string_view id) { pending_subjects_.insert(SubjectKey(id)); });
+    } else {
+      scanned = leaf.status();
+    }
+    if (!scanned.ok()) {
+      scanned = absl::DataLossError(absl::StrCat("record ", r.key_seq, ": ", scanned.message()));
+    }
+    return scanned.ok();
+  }));
+  CL_RETURN_IF_ERROR(scanned);
   absl::MutexLock lock(&map_mu_);
   map_ = std::move(map);
   published_ = latest;
@@ -374,8 +393,8 @@ void Ledger::IndexSubjects(const Event& event, uint64_t seq, const Hash& leaf_ha
     auto [it, inserted] = group.subjects.try_emplace(key);
     // LoadSubjects put every subject of a sequenced event in the cache.
     if (inserted) it->second = subject_cache_.at(key);
-    group.batch.subject_entries.push_back({key, it->second.count, seq});
     it->second = SubjectChainAppend(it->second, seq, leaf_hash);
+    group.batch.subject_entries.push_back({key, it->second.count - 1, seq, it->second.head});
   }
 }
 
@@ -560,7 +579,7 @@ void Ledger::CommitterLoop() {
 
     absl::Time now = clock_.Now();
     // Only between groups: every Group relies on its subjects staying cached.
-    if (subject_cache_.size() >= (1u << 20)) subject_cache_.clear();
+    if (subject_cache_.size() >= (1u << 18)) subject_cache_.clear();
     Group group;
     group.tree = std::move(tree);
     group.last_leaf_hash = last_leaf_hash_;
@@ -575,7 +594,6 @@ void Ledger::CommitterLoop() {
     }
     uint64_t size = group.tree.size();
     absl::Status status;
-    group.batch.subject_heads.assign(group.subjects.begin(), group.subjects.end());
     bool checkpoint = size > last_checkpoint_size_ && (force || CheckpointDue(size, now));
     // Held from updating the map until the checkpoint that commits to it is
     // durable and published, so History never pairs a map with another

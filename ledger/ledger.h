@@ -174,9 +174,9 @@ class Ledger {
   bool CheckpointDue(uint64_t size, absl::Time now) const;
   absl::StatusOr<std::string> SignCheckpoint(uint64_t size, const Hash& root,
                                              const Hash& subjects_root) const;
-  // Loads the subject map and pending subjects and checks the map root
-  // against `latest` (Recover's helper).
-  absl::Status RecoverSubjects(const std::optional<StoredCheckpoint>& latest);
+  // Loads the subject map, checks its root against `latest`, and collects
+  // the subjects of records after it, up to `size` (Recover's helper).
+  absl::Status RecoverSubjects(const std::optional<StoredCheckpoint>& latest, uint64_t size);
   // Adds the subject-index steps of the record `seq` (just sequenced into
   // `group`) for each of `event`'s subjects.
   void IndexSubjects(const Event& event, uint64_t seq, const Hash& leaf_hash, Group& group);

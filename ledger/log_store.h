@@ -41,13 +41,10 @@ struct CommitBatch {
     Hash key;        // SubjectKey(subject id)
     uint64_t index;  // 0-based position in the subject's chain
     uint64_t seq;
+    Hash head;       // the chain head after this record
   };
   std::vector<SubjectEntry> subject_entries;
-  // Each subject this batch touched, with its state after the batch; also
-  // marks it as touched since the last checkpoint.
-  std::vector<std::pair<Hash, SubjectState>> subject_heads;
   // With a checkpoint: the map leaves that changed since the previous one.
-  // Their "touched" marks are cleared.
   std::vector<std::pair<Hash, SubjectState>> subject_map_leaves;
 };
 
@@ -98,7 +95,8 @@ class LogStore : public NodeReader {
   // valid only during the call.
   virtual absl::Status ScanRecords(uint64_t from,
                                    const std::function<bool(const ScannedRecord&)>& fn) const = 0;
-  // The per-subject index. A subject's current state (count 0 if unknown).
+  // The per-subject index. A subject's current state, from its last entry
+  // (count 0 if it has none).
   virtual absl::StatusOr<SubjectState> GetSubjectHead(const Hash& key) const = 0;
   // The subject's records as (index, seq) pairs from `from_index`, in order,
   // until fn returns false.
@@ -107,8 +105,6 @@ class LogStore : public NodeReader {
   // Every map leaf as of the last checkpoint, in key order.
   virtual absl::Status ScanSubjectMap(
       const std::function<void(const Hash&, const SubjectState&)>& fn) const = 0;
-  // Subjects touched since the last checkpoint.
-  virtual absl::StatusOr<std::vector<Hash>> PendingSubjects() const = 0;
 
   // Same for stream (case) records: (version, seq) pairs from `from_version`.
   virtual absl::Status ScanStream(absl::string_view stream_id, uint64_t from_version,

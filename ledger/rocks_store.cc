@@ -70,8 +70,6 @@ std::string StreamKey(absl::string_view stream_id, uint64_t version) {
 // Subject index keys (SUBJECT_INDEX.md "Storage"): a one-byte tag and the
 // subject key, then for 'e' the u64 index.
 constexpr char kSubjectEntryTag = 'e';
-constexpr char kSubjectHeadTag = 'c';
-constexpr char kSubjectPendingTag = 'p';
 constexpr char kSubjectMapTag = 'm';
 
 std::string SubjectKeyOf(char tag, const Hash& key) {
@@ -136,15 +134,13 @@ class RocksStore : public LogStore {
       wb.Put(cf(kCheckpoints), U64Key(size), note);
     }
     for (const CommitBatch::SubjectEntry& e : batch.subject_entries) {
-      wb.Put(cf(kSubjects), SubjectKeyOf(kSubjectEntryTag, e.key) + U64Key(e.index), U64Key(e.seq));
-    }
-    for (const auto& [key, state] : batch.subject_heads) {
-      wb.Put(cf(kSubjects), SubjectKeyOf(kSubjectHeadTag, key), SubjectStateValue(state));
-      wb.Put(cf(kSubjects), SubjectKeyOf(kSubjectPendingTag, key), "");
+      // The entry's value is the state after it, minus the count (its key's
+      // index + 1): u64 seq || head.
+      wb.Put(cf(kSubjects), SubjectKeyOf(kSubjectEntryTag, e.key) + U64Key(e.index),
+             SubjectStateValue(SubjectState{e.seq, e.head}));
     }
     for (const auto& [key, state] : batch.subject_map_leaves) {
       wb.Put(cf(kSubjects), SubjectKeyOf(kSubjectMapTag, key), SubjectStateValue(state));
-      wb.Delete(cf(kSubjects), SubjectKeyOf(kSubjectPendingTag, key));
     }
     wb.Put(cf(kMeta), kSizeKey, U64Key(batch.new_size));
     rocksdb::WriteOptions wo;
@@ -296,12 +292,18 @@ class RocksStore : public LogStore {
   }
 
   absl::StatusOr<SubjectState> GetSubjectHead(const Hash& key) const override {
-    std::string v;
-    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kSubjects),
-                                 SubjectKeyOf(kSubjectHeadTag, key), &v);
-    if (s.IsNotFound()) return SubjectState{};
-    CL_RETURN_IF_ERROR(FromRocks(s, "subject index"));
-    return DecodeSubjectState(v, absl::StrCat("subject head ", ShortHex(key)));
+    const std::string prefix = SubjectKeyOf(kSubjectEntryTag, key);
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kSubjects)));
+    it->SeekForPrev(prefix + std::string(8, '\xff'));
+    CL_RETURN_IF_ERROR(FromRocks(it->status(), "subject index"));
+    if (!it->Valid() || !it->key().starts_with(prefix)) return SubjectState{};
+    const std::string what = absl::StrCat("subject index entry of ", ShortHex(key));
+    if (it->key().size() != prefix.size() + 8) {
+      return absl::DataLossError(absl::StrCat(what, ": malformed key"));
+    }
+    CL_ASSIGN_OR_RETURN(SubjectState last, DecodeSubjectState(View(it->value()), what));
+    uint64_t index = DecodeU64(absl::string_view(it->key().data() + prefix.size(), 8));
+    return SubjectState{index + 1, last.head};
   }
 
   absl::Status ScanSubject(const Hash& key, uint64_t from_index,
@@ -310,12 +312,12 @@ class RocksStore : public LogStore {
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kSubjects)));
     for (it->Seek(prefix + U64Key(from_index)); it->Valid(); it->Next()) {
       if (!it->key().starts_with(prefix)) break;
-      if (it->key().size() != prefix.size() + 8 || it->value().size() != 8) {
+      if (it->key().size() != prefix.size() + 8 || it->value().size() != 8 + kHashSize) {
         return absl::DataLossError(absl::StrCat("subject index entry of ", ShortHex(key),
                                                 ": malformed key or value"));
       }
       uint64_t index = DecodeU64(absl::string_view(it->key().data() + prefix.size(), 8));
-      if (!fn(index, DecodeU64(View(it->value())))) break;
+      if (!fn(index, DecodeU64(View(it->value()).substr(0, 8)))) break;
     }
     return FromRocks(it->status(), "scan subject index");
   }
@@ -328,16 +330,6 @@ class RocksStore : public LogStore {
       fn(key, s);
       return absl::OkStatus();
     });
-  }
-
-  absl::StatusOr<std::vector<Hash>> PendingSubjects() const override {
-    std::vector<Hash> out;
-    CL_RETURN_IF_ERROR(
-        ScanTagged(kSubjectPendingTag, [&](const Hash& key, absl::string_view) {
-          out.push_back(key);
-          return absl::OkStatus();
-        }));
-    return out;
   }
 
   absl::Status ScanStream(absl::string_view stream_id, uint64_t from_version,

@@ -263,22 +263,28 @@ absl::Status SubjectIndexBuilder::Add(uint64_t seq, const Hash& leaf_hash,
   return absl::OkStatus();
 }
 
+absl::Status ForEachEncodedSubject(absl::string_view encoded, uint16_t count,
+                                   const std::function<void(absl::string_view)>& fn) {
+  for (uint16_t i = 0; i < count; ++i) {
+    size_t n = encoded.size() < 2 ? 0
+                                  : (static_cast<size_t>(static_cast<uint8_t>(encoded[0])) << 8) |
+                                        static_cast<uint8_t>(encoded[1]);
+    if (encoded.size() < 2 || encoded.size() < 2 + n) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("subject ids: truncated at id ", i, " of ", count));
+    }
+    fn(encoded.substr(2, n));
+    encoded.remove_prefix(2 + n);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status SubjectIndexBuilder::AddEncoded(uint64_t seq, const Hash& leaf_hash,
                                              absl::string_view encoded, uint16_t count) {
   CL_RETURN_IF_ERROR(CheckSeq(seq));
-  for (uint16_t i = 0; i < count; ++i) {
-    if (encoded.size() < 2) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("subject index: record ", seq, ": subject ids truncated"));
-    }
-    size_t n = (static_cast<uint8_t>(encoded[0]) << 8) | static_cast<uint8_t>(encoded[1]);
-    if (encoded.size() < 2 + n) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("subject index: record ", seq, ": subject ids truncated"));
-    }
-    AddOne(encoded.substr(2, n), seq, leaf_hash);
-    encoded.remove_prefix(2 + n);
-  }
+  absl::Status s = ForEachEncodedSubject(
+      encoded, count, [&](absl::string_view id) { AddOne(id, seq, leaf_hash); });
+  if (!s.ok()) return absl::InvalidArgumentError(absl::StrCat("record ", seq, ": ", s.message()));
   return absl::OkStatus();
 }
 

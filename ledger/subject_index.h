@@ -13,6 +13,7 @@
 #define CASELEDGER_LEDGER_SUBJECT_INDEX_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -153,6 +154,12 @@ class SubjectIndexBuilder {
   absl::flat_hash_set<Hash> dirty_;  // touched since the last Root()
   SubjectMap map_;
 };
+
+// Calls fn(subject_id) for each of the `count` str16 ids in `encoded` (a
+// record's subject ids as LeafView holds them). INVALID_ARGUMENT if they are
+// truncated.
+absl::Status ForEachEncodedSubject(absl::string_view encoded, uint16_t count,
+                                   const std::function<void(absl::string_view)>& fn);
 
 // Parses the "subjects <base64>" extension among a checkpoint's extension
 // lines. nullopt when there is none; INVALID_ARGUMENT for a malformed one or
