@@ -35,6 +35,8 @@ struct Ledger::Group {
   absl::flat_hash_map<std::string, uint64_t> stream_next;
   // Event ids appended by this group: id -> (stream, result).
   absl::flat_hash_map<std::string, std::pair<std::string, AppendResult>> event_ids;
+  // State after this group of every subject it touches.
+  absl::flat_hash_map<Hash, SubjectState> subjects;
 };
 
 namespace {
@@ -113,9 +115,60 @@ absl::Status Ledger::Recover() {
     }
     last_checkpoint_size_ = cp.size;
   }
+  CL_RETURN_IF_ERROR(RecoverSubjects(latest, size));
   last_checkpoint_time_ = clock_.Now();
   absl::MutexLock lock(&mu_);
   tree_ = std::move(tree);
+  return absl::OkStatus();
+}
+
+absl::Status Ledger::RecoverSubjects(const std::optional<StoredCheckpoint>& latest,
+                                     uint64_t size) {
+  SubjectMap map;
+  CL_RETURN_IF_ERROR(store_->ScanSubjectMap(
+      [&map](const Hash& key, const SubjectState& state) { map.Set(key, state); }));
+  Hash root = map.Root();
+  if (latest.has_value()) {
+    CL_ASSIGN_OR_RETURN(struct Checkpoint cp, ParseCheckpointBody(NoteBody(latest->note)));
+    CL_ASSIGN_OR_RETURN(std::optional<Hash> want, SubjectRootFromExtensions(cp.extensions));
+    if (!want.has_value()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "checkpoint at size ", cp.size,
+          " has no \"subjects\" line: the data directory predates the per-subject index "
+          "(ledger/SUBJECT_INDEX.md)"));
+    }
+    if (*want != root) {
+      return absl::DataLossError(absl::StrCat("checkpoint at size ", cp.size, ": subjects root ",
+                                              ShortHex(*want), ", stored subject map (",
+                                              map.size(), " subjects) gives ", ShortHex(root)));
+    }
+  } else if (map.size() > 0) {
+    return absl::DataLossError(absl::StrCat("the subject map has ", map.size(),
+                                            " subjects but no checkpoint is stored"));
+  }
+  // The subjects of the records after the checkpoint (at most one
+  // checkpoint interval of them) are due in the next map update.
+  const uint64_t from = latest.has_value() ? latest->size : 0;
+  absl::Status scanned;
+  CL_RETURN_IF_ERROR(store_->ScanRecords(from, [&](const LogStore::ScannedRecord& r) {
+    if (r.key_seq >= size) return false;
+    absl::StatusOr<LeafView> leaf = DecodeLeafView(r.leaf);
+    if (leaf.ok()) {
+      scanned = ForEachEncodedSubject(
+          leaf->encoded_subject_ids, leaf->subject_count,
+          [this](absl::string_view id) { pending_subjects_.insert(SubjectKey(id)); });
+    } else {
+      scanned = leaf.status();
+    }
+    if (!scanned.ok()) {
+      scanned = absl::DataLossError(absl::StrCat("record ", r.key_seq, ": ", scanned.message()));
+    }
+    return scanned.ok();
+  }));
+  CL_RETURN_IF_ERROR(scanned);
+  absl::MutexLock lock(&map_mu_);
+  map_ = std::move(map);
+  published_ = latest;
   return absl::OkStatus();
 }
 
@@ -283,6 +336,68 @@ void Ledger::RemoveCommitListener(uint64_t handle) {
   listeners_.erase(handle);
 }
 
+absl::StatusOr<SubjectHistory> Ledger::History(absl::string_view subject_id) const {
+  if (subject_id.empty() || subject_id.size() > kMaxIdBytes) {
+    return absl::InvalidArgumentError(absl::StrCat("subject_id: got ", subject_id.size(),
+                                                   " bytes, want 1 to ", kMaxIdBytes));
+  }
+  SubjectHistory h;
+  h.subject_key = SubjectKey(subject_id);
+  {
+    absl::MutexLock lock(&map_mu_);
+    if (!published_.has_value()) {
+      return absl::FailedPreconditionError("history: no checkpoint has been signed yet");
+    }
+    h.checkpoint = *published_;
+    h.state = map_.Get(h.subject_key).value_or(SubjectState{});
+    CL_ASSIGN_OR_RETURN(h.proof, map_.Prove(h.subject_key));
+  }
+  h.seqs.reserve(h.state.count);
+  absl::Status bad;
+  CL_RETURN_IF_ERROR(store_->ScanSubject(h.subject_key, 0, [&](uint64_t index, uint64_t seq) {
+    if (h.seqs.size() == h.state.count) return false;
+    if (index != h.seqs.size() || seq >= h.checkpoint.size ||
+        (!h.seqs.empty() && seq <= h.seqs.back())) {
+      bad = absl::DataLossError(absl::StrCat("subject index of ", ShortHex(h.subject_key),
+                                             ": entry ", index, " -> seq ", seq,
+                                             " is out of order or beyond checkpoint size ",
+                                             h.checkpoint.size));
+      return false;
+    }
+    h.seqs.push_back(seq);
+    return true;
+  }));
+  CL_RETURN_IF_ERROR(bad);
+  if (h.seqs.size() != h.state.count) {
+    return absl::DataLossError(absl::StrCat("subject index of ", ShortHex(h.subject_key), ": ",
+                                            h.seqs.size(), " entries stored, the map says ",
+                                            h.state.count));
+  }
+  return h;
+}
+
+absl::Status Ledger::LoadSubjects(const Event& event) {
+  for (const std::string& id : event.subject_ids) {
+    Hash key = SubjectKey(id);
+    if (subject_cache_.contains(key)) continue;
+    CL_ASSIGN_OR_RETURN(SubjectState state, store_->GetSubjectHead(key));
+    subject_cache_.emplace(key, state);
+  }
+  return absl::OkStatus();
+}
+
+void Ledger::IndexSubjects(const Event& event, uint64_t seq, const Hash& leaf_hash,
+                           Group& group) {
+  for (const std::string& id : event.subject_ids) {
+    Hash key = SubjectKey(id);
+    auto [it, inserted] = group.subjects.try_emplace(key);
+    // LoadSubjects put every subject of a sequenced event in the cache.
+    if (inserted) it->second = subject_cache_.at(key);
+    it->second = SubjectChainAppend(it->second, seq, leaf_hash);
+    group.batch.subject_entries.push_back({key, it->second.count - 1, seq, it->second.head});
+  }
+}
+
 absl::StatusOr<AppendResult> Ledger::ResultOf(uint64_t seq) const {
   CL_ASSIGN_OR_RETURN(std::string leaf, store_->GetLeaf(seq));
   CL_ASSIGN_OR_RETURN(Record r, DecodeRecord(leaf));
@@ -357,6 +472,7 @@ absl::Status Ledger::Sequence(Pending& p, Group& group) {
                                              "\": expected_version ", *want,
                                              ", but the stream's next version is ", next));
     }
+    CL_RETURN_IF_ERROR(LoadSubjects(e));
     local_next[e.stream_id] = next + 1;
     local_ids[e.event_id] = i;
     is_new[i] = true;
@@ -384,6 +500,7 @@ absl::Status Ledger::Sequence(Pending& p, Group& group) {
     Hash leaf_hash = LeafHash(stored.leaf);
     group.tree.Append(leaf_hash, &group.batch.nodes);
     group.last_leaf_hash = leaf_hash;
+    IndexSubjects(e, r.seq, leaf_hash, group);
     AppendResult result{r.seq, pl.version, leaf_hash, false};
     p.results[pl.index] = result;
     group.event_ids[e.event_id] = {e.stream_id, result};
@@ -399,17 +516,38 @@ absl::Status Ledger::Sequence(Pending& p, Group& group) {
   return absl::OkStatus();
 }
 
+absl::Status Ledger::UpdateSubjectMap(Group& group) {
+  auto apply = [&](const Hash& key, const SubjectState& state) {
+    map_.Set(key, state);
+    group.batch.subject_map_leaves.emplace_back(key, state);
+  };
+  for (const auto& [key, state] : group.subjects) apply(key, state);
+  for (const Hash& key : pending_subjects_) {
+    if (group.subjects.contains(key)) continue;
+    if (auto it = subject_cache_.find(key); it != subject_cache_.end()) {
+      apply(key, it->second);
+      continue;
+    }
+    // Touched before a restart and not read since.
+    CL_ASSIGN_OR_RETURN(SubjectState state, store_->GetSubjectHead(key));
+    apply(key, state);
+  }
+  return absl::OkStatus();
+}
+
 bool Ledger::CheckpointDue(uint64_t size, absl::Time now) const {
   if (size <= last_checkpoint_size_) return false;
   return size - last_checkpoint_size_ >= options_.checkpoint_every_records ||
          now - last_checkpoint_time_ >= options_.checkpoint_interval;
 }
 
-absl::StatusOr<std::string> Ledger::SignCheckpoint(uint64_t size, const Hash& root) const {
+absl::StatusOr<std::string> Ledger::SignCheckpoint(uint64_t size, const Hash& root,
+                                                   const Hash& subjects_root) const {
   struct Checkpoint cp;
   cp.origin = options_.origin;
   cp.size = size;
   cp.root = root;
+  cp.extensions.push_back(SubjectsExtensionLine(subjects_root));
   return caseledger::SignCheckpoint(cp, *options_.signer);
 }
 
@@ -440,6 +578,8 @@ void Ledger::CommitterLoop() {
     }
 
     absl::Time now = clock_.Now();
+    // Only between groups: every Group relies on its subjects staying cached.
+    if (subject_cache_.size() >= (1u << 18)) subject_cache_.clear();
     Group group;
     group.tree = std::move(tree);
     group.last_leaf_hash = last_leaf_hash_;
@@ -455,12 +595,20 @@ void Ledger::CommitterLoop() {
     uint64_t size = group.tree.size();
     absl::Status status;
     bool checkpoint = size > last_checkpoint_size_ && (force || CheckpointDue(size, now));
+    // Held from updating the map until the checkpoint that commits to it is
+    // durable and published, so History never pairs a map with another
+    // checkpoint. Readers wait at most one synced write.
+    std::optional<absl::MutexLock> map_lock;
     if (checkpoint) {
-      absl::StatusOr<std::string> note = SignCheckpoint(size, group.tree.Root());
-      if (note.ok()) {
-        group.batch.checkpoints.emplace_back(size, *std::move(note));
-      } else {
-        status = note.status();
+      map_lock.emplace(&map_mu_);
+      status = UpdateSubjectMap(group);
+      if (status.ok()) {
+        absl::StatusOr<std::string> note = SignCheckpoint(size, group.tree.Root(), map_.Root());
+        if (note.ok()) {
+          group.batch.checkpoints.emplace_back(size, *std::move(note));
+        } else {
+          status = note.status();
+        }
       }
     }
     if (status.ok() && (!group.batch.records.empty() || !group.batch.checkpoints.empty())) {
@@ -470,11 +618,18 @@ void Ledger::CommitterLoop() {
     if (status.ok()) {
       last_leaf_hash_ = group.last_leaf_hash;
       for (auto& [stream, next] : group.stream_next) stream_lengths_[stream] = next;
+      for (auto& [key, state] : group.subjects) {
+        subject_cache_[key] = state;
+        if (!checkpoint) pending_subjects_.insert(key);
+      }
       if (checkpoint) {
         last_checkpoint_size_ = size;
         last_checkpoint_time_ = now;
+        pending_subjects_.clear();
+        published_ = StoredCheckpoint{size, group.batch.checkpoints.back().second};
       }
     }
+    map_lock.reset();
     {
       absl::MutexLock lock(&mu_);
       if (status.ok()) {

@@ -22,6 +22,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -32,6 +33,7 @@
 #include "ledger/log_store.h"
 #include "ledger/merkle_tree.h"
 #include "ledger/record.h"
+#include "ledger/subject_index.h"
 
 namespace caseledger {
 
@@ -57,6 +59,16 @@ struct RecordView {
   Record record;
   Hash leaf_hash{};
   std::string payload;  // EncodePayload bytes
+};
+
+// What the ledger committed about one subject at its latest checkpoint
+// (SUBJECT_INDEX.md): enough to show a client that their history is complete.
+struct SubjectHistory {
+  StoredCheckpoint checkpoint;  // the latest signed checkpoint
+  Hash subject_key{};
+  SubjectState state;       // (count, head) in that checkpoint's map
+  SubjectMapProof proof;    // of `state` against the checkpoint's subjects root
+  std::vector<uint64_t> seqs;  // the subject's `state.count` records, in order
 };
 
 struct LedgerOptions {
@@ -119,6 +131,13 @@ class Ledger {
   absl::StatusOr<std::vector<Hash>> InclusionProof(uint64_t seq, uint64_t tree_size) const;
   absl::StatusOr<std::vector<Hash>> ConsistencyProof(uint64_t from_size, uint64_t to_size) const;
 
+  // The subject's index at the latest checkpoint: the records naming it below
+  // the checkpoint's size and the map proof for it. FAILED_PRECONDITION when
+  // no checkpoint has been signed yet; INVALID_ARGUMENT for an id that is
+  // empty or over kMaxIdBytes; DATA_LOSS if the stored index disagrees with
+  // the map.
+  absl::StatusOr<SubjectHistory> History(absl::string_view subject_id) const;
+
   // Called on the committer thread after each durable commit with the new
   // size, before the commit's appends are acknowledged. Must not block for
   // long and must not call Append. Returns a handle
@@ -160,7 +179,19 @@ class Ledger {
   absl::StatusOr<AppendResult> ResultOf(uint64_t seq) const;
   absl::StatusOr<uint64_t> StreamLength(const std::string& stream_id, const Group& group);
   bool CheckpointDue(uint64_t size, absl::Time now) const;
-  absl::StatusOr<std::string> SignCheckpoint(uint64_t size, const Hash& root) const;
+  absl::StatusOr<std::string> SignCheckpoint(uint64_t size, const Hash& root,
+                                             const Hash& subjects_root) const;
+  // Loads the subject map, checks its root against `latest`, and collects
+  // the subjects of records after it, up to `size` (Recover's helper).
+  absl::Status RecoverSubjects(const std::optional<StoredCheckpoint>& latest, uint64_t size);
+  // Adds the subject-index steps of the record `seq` (just sequenced into
+  // `group`) for each of `event`'s subjects.
+  void IndexSubjects(const Event& event, uint64_t seq, const Hash& leaf_hash, Group& group);
+  // Sets the map leaves of every subject touched since the last checkpoint
+  // and lists them in group.batch. Caller holds map_mu_.
+  absl::Status UpdateSubjectMap(Group& group) ABSL_EXCLUSIVE_LOCKS_REQUIRED(map_mu_);
+  // Makes sure every subject of `event` has its state in subject_cache_.
+  absl::Status LoadSubjects(const Event& event);
 
   const LedgerOptions options_;
   const Clock& clock_;
@@ -183,6 +214,17 @@ class Ledger {
   absl::Time last_checkpoint_time_;
   // Stream lengths seen so far; a cache over the store, cleared when large.
   absl::flat_hash_map<std::string, uint64_t> stream_lengths_;
+  // Subjects' committed states (a cache over the store, cleared when large)
+  // and the subjects touched since the last checkpoint.
+  absl::flat_hash_map<Hash, SubjectState> subject_cache_;
+  absl::flat_hash_set<Hash> pending_subjects_;
+
+  // The subject map as of `published_`, the latest durable checkpoint. The
+  // committer holds map_mu_ from updating the map for a new checkpoint until
+  // that checkpoint is durable, so readers always see a matching pair.
+  mutable absl::Mutex map_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  SubjectMap map_ ABSL_GUARDED_BY(map_mu_);
+  std::optional<StoredCheckpoint> published_ ABSL_GUARDED_BY(map_mu_);
 
   std::thread committer_;
 };

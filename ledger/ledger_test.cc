@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <set>
 #include <thread>
@@ -9,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/match.h"
 #include "ledger/merkle_verify.h"
+#include "ledger/subject_index.h"
 #include "tests/test_util.h"
 
 namespace caseledger {
@@ -315,6 +317,152 @@ TEST(LedgerTest, AppendAfterCloseIsUnavailable) {
   ASSERT_TRUE(t.ok());
   (*t)->Close();
   EXPECT_EQ((*t)->Append({TestEvent("a", "s")}).status().code(), absl::StatusCode::kUnavailable);
+}
+
+// ---------------------------------------------------------------------------
+// The per-subject index (SUBJECT_INDEX.md).
+
+Event SubjectEvent(int i) {
+  Event e = TestEvent(absl::StrCat("subj-", i), absl::StrCat("case-", i % 3));
+  // Every event names client-<i%4>; every fifth also names client-x.
+  e.subject_ids = {absl::StrCat("client-", i % 4)};
+  if (i % 5 == 0) e.subject_ids.push_back("client-x");
+  return e;
+}
+
+// The subjects root recomputed from the stored records [0, size).
+Hash RecomputeSubjectsRoot(Ledger& l, uint64_t size) {
+  SubjectIndexBuilder b;
+  for (uint64_t seq = 0; seq < size; ++seq) {
+    absl::StatusOr<RecordView> r = l.Read(seq);
+    EXPECT_TRUE(r.ok()) << r.status();
+    if (!r.ok()) return Hash{};
+    EXPECT_TRUE(b.Add(seq, r->leaf_hash, r->record.subject_ids).ok());
+  }
+  return b.Root();
+}
+
+Hash SubjectsRootOf(const StoredCheckpoint& cp) {
+  absl::StatusOr<Checkpoint> c =
+      OpenCheckpoint(cp.note, testing::TestNoteVerifier(), testing::kTestOrigin);
+  EXPECT_TRUE(c.ok()) << c.status();
+  if (!c.ok()) return Hash{};
+  absl::StatusOr<std::optional<Hash>> root = SubjectRootFromExtensions(c->extensions);
+  EXPECT_TRUE(root.ok() && root->has_value()) << cp.note;
+  return root.ok() && root->has_value() ? **root : Hash{};
+}
+
+// Checks History(subject) against the builder's state and the checkpoint.
+void ExpectHistoryMatches(Ledger& l, const std::string& subject) {
+  absl::StatusOr<SubjectHistory> h = l.History(subject);
+  ASSERT_TRUE(h.ok()) << h.status();
+  Hash root = SubjectsRootOf(h->checkpoint);
+  absl::StatusOr<SubjectState> proven = VerifySubjectMapProof(root, SubjectKey(subject), h->proof);
+  ASSERT_TRUE(proven.ok()) << proven.status();
+  EXPECT_EQ(*proven, h->state);
+  SubjectState chain;
+  for (uint64_t seq : h->seqs) {
+    ASSERT_LT(seq, h->checkpoint.size);
+    absl::StatusOr<RecordView> r = l.Read(seq);
+    ASSERT_TRUE(r.ok());
+    EXPECT_NE(std::find(r->record.subject_ids.begin(), r->record.subject_ids.end(), subject),
+              r->record.subject_ids.end());
+    chain = SubjectChainAppend(chain, seq, r->leaf_hash);
+  }
+  EXPECT_EQ(chain, h->state) << subject;
+}
+
+TEST(LedgerSubjectIndexTest, EveryCheckpointCommitsToTheSubjectsOfExactlyItsRecords) {
+  LedgerOptions options;
+  options.checkpoint_every_records = 7;
+  auto t = OpenTestLedger(NewTempDir("subjects"), options);
+  ASSERT_TRUE(t.ok()) << t.status();
+  Ledger& l = *t->ledger;
+  EXPECT_EQ(l.History("client-0").status().code(), absl::StatusCode::kFailedPrecondition);
+  for (int i = 0; i < 40; i += 4) {
+    std::vector<AppendRequest> batch;
+    for (int j = i; j < i + 4; ++j) batch.push_back({SubjectEvent(j), std::nullopt});
+    ASSERT_TRUE(l.AppendBatch(std::move(batch)).ok());
+  }
+  ASSERT_TRUE(l.Checkpoint().ok());
+  absl::StatusOr<std::vector<StoredCheckpoint>> cps = l.store().Checkpoints();
+  ASSERT_TRUE(cps.ok());
+  ASSERT_GE(cps->size(), 5u);
+  for (const StoredCheckpoint& cp : *cps) {
+    EXPECT_EQ(SubjectsRootOf(cp), RecomputeSubjectsRoot(l, cp.size)) << "checkpoint " << cp.size;
+  }
+  for (const char* s : {"client-0", "client-1", "client-3", "client-x", "nobody"}) {
+    ExpectHistoryMatches(l, s);
+  }
+  absl::StatusOr<SubjectHistory> x = l.History("client-x");
+  ASSERT_TRUE(x.ok());
+  EXPECT_EQ(x->seqs, (std::vector<uint64_t>{0, 5, 10, 15, 20, 25, 30, 35}));
+  EXPECT_EQ(l.History("").status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(LedgerSubjectIndexTest, HistoryStopsAtTheLatestCheckpoint) {
+  LedgerOptions options;
+  options.checkpoint_every_records = 1000;
+  options.checkpoint_interval = absl::Hours(1);
+  auto t = OpenTestLedger(NewTempDir("subjects"), options);
+  ASSERT_TRUE(t.ok()) << t.status();
+  Ledger& l = *t->ledger;
+  ASSERT_TRUE(l.Append({SubjectEvent(0)}).ok());
+  ASSERT_TRUE(l.Checkpoint().ok());
+  ASSERT_TRUE(l.Append({SubjectEvent(4)}).ok());  // client-0 again, after the checkpoint
+  absl::StatusOr<SubjectHistory> h = l.History("client-0");
+  ASSERT_TRUE(h.ok()) << h.status();
+  EXPECT_EQ(h->checkpoint.size, 1u);
+  EXPECT_EQ(h->seqs, std::vector<uint64_t>{0});
+  ASSERT_TRUE(l.Checkpoint().ok());
+  h = l.History("client-0");
+  ASSERT_TRUE(h.ok());
+  EXPECT_EQ(h->seqs, (std::vector<uint64_t>{0, 1}));
+}
+
+TEST(LedgerSubjectIndexTest, ReopenKeepsTheMapAndSubjectsTouchedBeforeIt) {
+  std::string dir = NewTempDir("subjects");
+  LedgerOptions options;
+  options.checkpoint_every_records = 1000;
+  options.checkpoint_interval = absl::Hours(1);
+  {
+    auto t = OpenTestLedger(dir, options);
+    ASSERT_TRUE(t.ok()) << t.status();
+    for (int i = 0; i < 10; ++i) ASSERT_TRUE((*t)->Append({SubjectEvent(i)}).ok());
+    ASSERT_TRUE((*t)->Checkpoint().ok());
+    // Touched after the checkpoint, then the ledger closes without another.
+    for (int i = 10; i < 13; ++i) ASSERT_TRUE((*t)->Append({SubjectEvent(i)}).ok());
+  }
+  auto t = OpenTestLedger(dir, options);
+  ASSERT_TRUE(t.ok()) << t.status();
+  Ledger& l = *t->ledger;
+  absl::StatusOr<SubjectHistory> h = l.History("client-1");
+  ASSERT_TRUE(h.ok()) << h.status();
+  EXPECT_EQ(h->checkpoint.size, 10u);
+  ASSERT_TRUE(l.Append({SubjectEvent(13)}).ok());
+  absl::StatusOr<StoredCheckpoint> cp = l.Checkpoint();
+  ASSERT_TRUE(cp.ok());
+  EXPECT_EQ(SubjectsRootOf(*cp), RecomputeSubjectsRoot(l, 14));
+  for (const char* s : {"client-0", "client-1", "client-2", "client-3", "client-x"}) {
+    ExpectHistoryMatches(l, s);
+  }
+}
+
+TEST(LedgerSubjectIndexTest, RefusesToOpenWhenTheStoredMapDisagreesWithTheCheckpoint) {
+  std::string dir = NewTempDir("subjects");
+  {
+    auto t = OpenTestLedger(dir);
+    ASSERT_TRUE(t.ok());
+    for (int i = 0; i < 4; ++i) ASSERT_TRUE((*t)->Append({SubjectEvent(i)}).ok());
+    ASSERT_TRUE((*t)->Checkpoint().ok());
+  }
+  // Rewrite client-2's map leaf to claim no records.
+  std::string key = "m" + std::string(AsBytes(SubjectKey("client-2")));
+  std::string value(8 + kHashSize, '\0');
+  ASSERT_TRUE(testing::RawPut(dir, "subjects", key, value).ok());
+  auto t = OpenTestLedger(dir);
+  ASSERT_EQ(t.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_TRUE(absl::StrContains(t.status().message(), "subjects root")) << t.status();
 }
 
 }  // namespace

@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "ledger/hash.h"
 #include "ledger/merkle_tree.h"
+#include "ledger/subject_index.h"
 
 namespace caseledger {
 
@@ -34,6 +35,17 @@ struct CommitBatch {
   // Signed checkpoints to store, by tree size.
   std::vector<std::pair<uint64_t, std::string>> checkpoints;
   uint64_t new_size = 0;  // tree size after this batch
+
+  // The per-subject index (SUBJECT_INDEX.md "Storage").
+  struct SubjectEntry {
+    Hash key;        // SubjectKey(subject id)
+    uint64_t index;  // 0-based position in the subject's chain
+    uint64_t seq;
+    Hash head;       // the chain head after this record
+  };
+  std::vector<SubjectEntry> subject_entries;
+  // With a checkpoint: the map leaves that changed since the previous one.
+  std::vector<std::pair<Hash, SubjectState>> subject_map_leaves;
 };
 
 // Where a stored checkpoint note lives.
@@ -115,6 +127,17 @@ class LogStore : public NodeReader {
       if (!fn(i, AsBytes(*h))) return absl::OkStatus();
     }
   }
+  // The per-subject index. A subject's current state, from its last entry
+  // (count 0 if it has none).
+  virtual absl::StatusOr<SubjectState> GetSubjectHead(const Hash& key) const = 0;
+  // The subject's records as (index, seq) pairs from `from_index`, in order,
+  // until fn returns false.
+  virtual absl::Status ScanSubject(const Hash& key, uint64_t from_index,
+                                   const std::function<bool(uint64_t, uint64_t)>& fn) const = 0;
+  // Every map leaf as of the last checkpoint, in key order.
+  virtual absl::Status ScanSubjectMap(
+      const std::function<void(const Hash&, const SubjectState&)>& fn) const = 0;
+
   // Same for stream (case) records: (version, seq) pairs from `from_version`.
   virtual absl::Status ScanStream(absl::string_view stream_id, uint64_t from_version,
                                   const std::function<bool(uint64_t, uint64_t)>& fn) const = 0;

@@ -26,6 +26,7 @@ using internal::DecodeU64;
 using internal::U64Key;
 
 // Column family indexes; the order of kFamilies.
+// New families go at the end.
 enum Family {
   kDefault,
   kRecords,
@@ -36,10 +37,11 @@ enum Family {
   kCheckpoints,
   kMeta,
   kCosignatures,
+  kSubjects,
 };
-constexpr const char* kFamilies[] = {"default",   "records",     "payloads",
-                                     "streams",   "nodes",       "event_ids",
-                                     "checkpoints", "meta",      "cosignatures"};
+constexpr const char* kFamilies[] = {"default",     "records", "payloads",     "streams",
+                                     "nodes",       "event_ids", "checkpoints", "meta",
+                                     "cosignatures", "subjects"};
 constexpr int kFamilyCount = sizeof(kFamilies) / sizeof(kFamilies[0]);
 constexpr const char kSizeKey[] = "tree_size";
 
@@ -71,6 +73,32 @@ std::string CosignatureKey(uint64_t size, absl::string_view witness) {
   std::string key = U64Key(size);
   key.append(witness.data(), witness.size());
   return key;
+// Subject index keys (SUBJECT_INDEX.md "Storage"): a one-byte tag and the
+// subject key, then for 'e' the u64 index.
+constexpr char kSubjectEntryTag = 'e';
+constexpr char kSubjectMapTag = 'm';
+
+std::string SubjectKeyOf(char tag, const Hash& key) {
+  std::string k(1, tag);
+  k.append(AsBytes(key).data(), kHashSize);
+  return k;
+}
+
+std::string SubjectStateValue(const SubjectState& s) {
+  std::string v = U64Key(s.count);
+  v.append(AsBytes(s.head).data(), kHashSize);
+  return v;
+}
+
+absl::StatusOr<SubjectState> DecodeSubjectState(absl::string_view v, absl::string_view what) {
+  if (v.size() != 8 + kHashSize) {
+    return absl::DataLossError(
+        absl::StrCat(what, ": got ", v.size(), " bytes, want ", 8 + kHashSize));
+  }
+  SubjectState s;
+  s.count = DecodeU64(v.substr(0, 8));
+  std::copy(v.begin() + 8, v.end(), s.head.begin());
+  return s;
 }
 
 std::string NodeKey(uint32_t level, uint64_t index) {
@@ -112,6 +140,15 @@ class RocksStore : public LogStore {
     }
     for (const auto& [size, note] : batch.checkpoints) {
       wb.Put(cf(kCheckpoints), U64Key(size), note);
+    }
+    for (const CommitBatch::SubjectEntry& e : batch.subject_entries) {
+      // The entry's value is the state after it, minus the count (its key's
+      // index + 1): u64 seq || head.
+      wb.Put(cf(kSubjects), SubjectKeyOf(kSubjectEntryTag, e.key) + U64Key(e.index),
+             SubjectStateValue(SubjectState{e.seq, e.head}));
+    }
+    for (const auto& [key, state] : batch.subject_map_leaves) {
+      wb.Put(cf(kSubjects), SubjectKeyOf(kSubjectMapTag, key), SubjectStateValue(state));
     }
     wb.Put(cf(kMeta), kSizeKey, U64Key(batch.new_size));
     rocksdb::WriteOptions wo;
@@ -311,6 +348,45 @@ class RocksStore : public LogStore {
       if (!fn(DecodeU64(absl::string_view(key.data() + 1, 8)), View(it->value()))) break;
     }
     return FromRocks(it->status(), "scan nodes");
+  absl::StatusOr<SubjectState> GetSubjectHead(const Hash& key) const override {
+    const std::string prefix = SubjectKeyOf(kSubjectEntryTag, key);
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kSubjects)));
+    it->SeekForPrev(prefix + std::string(8, '\xff'));
+    CL_RETURN_IF_ERROR(FromRocks(it->status(), "subject index"));
+    if (!it->Valid() || !it->key().starts_with(prefix)) return SubjectState{};
+    const std::string what = absl::StrCat("subject index entry of ", ShortHex(key));
+    if (it->key().size() != prefix.size() + 8) {
+      return absl::DataLossError(absl::StrCat(what, ": malformed key"));
+    }
+    CL_ASSIGN_OR_RETURN(SubjectState last, DecodeSubjectState(View(it->value()), what));
+    uint64_t index = DecodeU64(absl::string_view(it->key().data() + prefix.size(), 8));
+    return SubjectState{index + 1, last.head};
+  }
+
+  absl::Status ScanSubject(const Hash& key, uint64_t from_index,
+                           const std::function<bool(uint64_t, uint64_t)>& fn) const override {
+    const std::string prefix = SubjectKeyOf(kSubjectEntryTag, key);
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kSubjects)));
+    for (it->Seek(prefix + U64Key(from_index)); it->Valid(); it->Next()) {
+      if (!it->key().starts_with(prefix)) break;
+      if (it->key().size() != prefix.size() + 8 || it->value().size() != 8 + kHashSize) {
+        return absl::DataLossError(absl::StrCat("subject index entry of ", ShortHex(key),
+                                                ": malformed key or value"));
+      }
+      uint64_t index = DecodeU64(absl::string_view(it->key().data() + prefix.size(), 8));
+      if (!fn(index, DecodeU64(View(it->value()).substr(0, 8)))) break;
+    }
+    return FromRocks(it->status(), "scan subject index");
+  }
+
+  absl::Status ScanSubjectMap(
+      const std::function<void(const Hash&, const SubjectState&)>& fn) const override {
+    return ScanTagged(kSubjectMapTag, [&](const Hash& key, absl::string_view v) -> absl::Status {
+      CL_ASSIGN_OR_RETURN(SubjectState s,
+                          DecodeSubjectState(v, absl::StrCat("subject map leaf ", ShortHex(key))));
+      fn(key, s);
+      return absl::OkStatus();
+    });
   }
 
   absl::Status ScanStream(absl::string_view stream_id, uint64_t from_version,
@@ -328,6 +404,26 @@ class RocksStore : public LogStore {
 
  private:
   rocksdb::ColumnFamilyHandle* cf(Family f) const { return handles_[f]; }
+
+  // Calls fn(subject key, value) for every subject-index entry with `tag`.
+  absl::Status ScanTagged(
+      char tag, const std::function<absl::Status(const Hash&, absl::string_view)>& fn) const {
+    rocksdb::ReadOptions ro;
+    ro.fill_cache = false;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf(kSubjects)));
+    const std::string start(1, tag);
+    for (it->Seek(start); it->Valid() && it->key().starts_with(start); it->Next()) {
+      if (it->key().size() != 1 + kHashSize) {
+        return absl::DataLossError(absl::StrCat("subject index: key of ", it->key().size(),
+                                                " bytes under tag '", std::string(1, tag),
+                                                "', want ", 1 + kHashSize));
+      }
+      Hash key;
+      std::copy(it->key().data() + 1, it->key().data() + 1 + kHashSize, key.begin());
+      CL_RETURN_IF_ERROR(fn(key, View(it->value())));
+    }
+    return FromRocks(it->status(), "scan subject index");
+  }
 
   absl::StatusOr<std::string> Get(Family f, absl::string_view key, absl::string_view what) const {
     std::string v;
@@ -365,7 +461,7 @@ absl::StatusOr<std::unique_ptr<LogStore>> OpenRocksStore(const RocksStoreOptions
     cf.write_buffer_size = options.write_buffer_bytes;
     rocksdb::BlockBasedTableOptions table;
     table.block_cache = cache;
-    if (i == kEventIds || i == kStreams || i == kNodes) {
+    if (i == kEventIds || i == kStreams || i == kNodes || i == kSubjects) {
       // Point lookups: a bloom filter answers "absent" without a disk read.
       table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
     }
@@ -380,7 +476,7 @@ absl::StatusOr<std::unique_ptr<LogStore>> OpenRocksStore(const RocksStoreOptions
       cf.memtable_insert_with_hint_prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(1));
     }
     // Hashes do not compress; the rest does, cheaply.
-    cf.compression = (i == kNodes || i == kEventIds) ? rocksdb::kNoCompression
+    cf.compression = (i == kNodes || i == kEventIds || i == kSubjects) ? rocksdb::kNoCompression
                                                      : rocksdb::kLZ4Compression;
     families.emplace_back(kFamilies[i], cf);
   }

@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <thread>
@@ -21,6 +22,7 @@
 #include "absl/strings/str_split.h"
 #include "ledger/checkpoint.h"
 #include "ledger/signer.h"
+#include "proto/access.pb.h"
 #include "proto/ledger.pb.h"
 #include "tests/server_process.h"
 #include "tests/test_util.h"
@@ -351,6 +353,76 @@ TEST_F(LedgerctlTest, UsageErrorsExitTwo) {
   EXPECT_EQ(r.err,
             "ledgerctl status: UNAVAILABLE: could not connect to 127.0.0.1:1 within 300ms (is "
             "caseledger_server running there?)\n");
+}
+
+// Issue 5: a client fetches, verifies and renders their record history.
+TEST_F(LedgerctlTest, HistoryVerifyRenderAndAccessReport) {
+  std::string lines;
+  for (int n = 0; n < 30; ++n) absl::StrAppend(&lines, EventJson(absl::StrCat("h-", n), n), "\n");
+  // A third party named in client-1's record.
+  absl::StrAppend(&lines,
+                  R"({"event_id":"h-tp","stream_id":"case-1","subject_ids":["client-1"],)"
+                  R"("producer":"e2e","occurred_at":"2026-01-01T00:00:00Z",)"
+                  R"("record_entry_written":{"entry_id":"tp","data_category":"housing",)"
+                  R"("text":"visit","third_party_mentions":["neighbour Ada Quill"],)"
+                  R"("author_id":"cm-1"}})",
+                  "\n");
+  WriteFile(dir_ + "/events.jsonl", lines);
+  Result r = Ctl({"append", "--file=" + dir_ + "/events.jsonl"});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  WriteFile(dir_ + "/key", key_);
+
+  const std::string b1 = dir_ + "/b1", b2 = dir_ + "/b2", note = dir_ + "/note";
+  r = Ctl({"history", "--subject=client-1", "--current", "--out=" + b1});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  r = Ctl({"verify-history", b1, "--key=" + dir_ + "/key", "--save_note=" + note});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  EXPECT_TRUE(absl::StrContains(r.out, "has 7 records")) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, "OK  completeness OK")) << r.out;
+  std::ifstream f(b1, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  EXPECT_FALSE(bytes.empty());
+  EXPECT_FALSE(absl::StrContains(bytes, "Ada Quill"));
+
+  // Later: consistent with the checkpoint kept from the first bundle.
+  r = Ctl({"append", "--event=" + EventJson("h-late", 31)});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  r = Ctl({"history", "--subject=client-1", "--current", "--since=" + note, "--out=" + b2});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  r = Ctl({"verify-history", b2, "--key=" + key_, "--since=" + note});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  EXPECT_TRUE(absl::StrContains(r.out, "OK  consistency OK")) << r.out;
+
+  // The older bundle against the newer checkpoint: refused, with the reason.
+  r = Ctl({"verify-history", b2, "--key=" + key_, "--save_note=" + note});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  r = Ctl({"verify-history", b1, "--key=" + key_, "--since=" + note});
+  EXPECT_EQ(r.exit_code, 1) << Describe(r);
+  EXPECT_TRUE(absl::StrContains(r.err, "older than the one you hold")) << r.err;
+
+  // A server that drops a record is caught.
+  v1::HistoryBundle tampered;
+  ASSERT_TRUE(tampered.ParseFromString(bytes));
+  tampered.mutable_records()->DeleteSubrange(2, 1);
+  WriteFile(dir_ + "/bad", tampered.SerializeAsString());
+  r = Ctl({"verify-history", dir_ + "/bad", "--key=" + key_});
+  EXPECT_EQ(r.exit_code, 1) << Describe(r);
+  EXPECT_TRUE(absl::StrContains(r.err, "DATA_LOSS: completeness: the bundle has 6 records"))
+      << r.err;
+
+  r = Ctl({"render-history", b2, "--key=" + key_, "--html=" + dir_ + "/h.html"});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  std::ifstream h(dir_ + "/h.html");
+  std::string html((std::istreambuf_iterator<char>(h)), std::istreambuf_iterator<char>());
+  EXPECT_TRUE(absl::StartsWith(html, "<!DOCTYPE html>"));
+  EXPECT_TRUE(absl::StrContains(html, "third_party_mentions"));
+  EXPECT_FALSE(absl::StrContains(html, "Ada Quill"));
+
+  r = Ctl({"access-report", "--subject=client-1"});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  std::vector<std::string> accesses = absl::StrSplit(r.out, '\n', absl::SkipEmpty());
+  EXPECT_EQ(accesses.size(), 2u) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, "client-1 (client)  purpose: right of access")) << r.out;
 }
 
 }  // namespace

@@ -34,8 +34,10 @@
 #include "ledger/checkpoint.h"
 #include "ledger/hash.h"
 #include "ledger/internal/status_macros.h"
+#include "proto/access.grpc.pb.h"
 #include "proto/cases.grpc.pb.h"
 #include "proto/ledger.grpc.pb.h"
+#include "services/api/history_bundle.h"
 #include "tools/ledgerctl_lib.h"
 
 namespace caseledger::ledgerctl {
@@ -839,6 +841,222 @@ int RunAccounting(Client& c, const ParsedArgs& a) {
   return kExitOk;
 }
 
+// ---- client access: record histories ----------------------------------------
+
+absl::StatusOr<std::string> ReadFileBytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open"));
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return bytes;
+}
+
+absl::Status WriteFileBytes(const std::string& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << bytes;
+  out.close();
+  if (!out) return absl::UnavailableError(absl::StrCat(path, ": cannot write"));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::HistoryBundle> LoadBundle(const std::string& path) {
+  CL_ASSIGN_OR_RETURN(std::string bytes, ReadFileBytes(path));
+  v1::HistoryBundle b;
+  if (!b.ParseFromString(bytes)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": not a caseledger.v1.HistoryBundle (binary protobuf)"));
+  }
+  return b;
+}
+
+// The size a signed note's checkpoint states, unverified (verify-history
+// checks the signature).
+absl::StatusOr<uint64_t> NoteSize(const std::string& note) {
+  size_t end = note.find("\n\n");
+  CL_ASSIGN_OR_RETURN(Checkpoint cp, ParseCheckpointBody(absl::string_view(note).substr(
+                                         0, end == std::string::npos ? note.size() : end + 1)));
+  return cp.size;
+}
+
+// A channel that accepts large bundles (the default limit is 4 MiB).
+std::shared_ptr<grpc::Channel> BigChannel(const Client& c) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(256 << 20);
+  return grpc::CreateCustomChannel(c.options().server, grpc::InsecureChannelCredentials(), args);
+}
+
+int RunHistory(Client& c, const ParsedArgs& a) {
+  const Command& cmd = Find("history");
+  for (const char* f : {"subject", "out"}) {
+    if (a.flags.count(f) == 0) return Usage(cmd, absl::StrCat("--", f, " is required"));
+  }
+  v1::GetRecordHistoryRequest req;
+  req.set_subject_id(a.flags.at("subject"));
+  req.mutable_accessor()->set_accessor_id(a.flags.count("accessor") ? a.flags.at("accessor")
+                                                                    : a.flags.at("subject"));
+  req.mutable_accessor()->set_role(a.flags.count("role") ? a.flags.at("role") : "client");
+  req.mutable_accessor()->set_purpose(a.flags.count("purpose") ? a.flags.at("purpose")
+                                                               : "right of access");
+  req.set_current(a.flags.count("current") > 0);
+  if (a.flags.count("request")) req.set_request_id(a.flags.at("request"));
+  if (a.flags.count("case")) req.set_case_id(a.flags.at("case"));
+  if (a.flags.count("since")) {
+    absl::StatusOr<std::string> note = ReadFileBytes(a.flags.at("since"));
+    if (!note.ok()) return Fail("history", note.status());
+    absl::StatusOr<uint64_t> size = NoteSize(*note);
+    if (!size.ok()) return Fail("history", size.status());
+    req.set_since_size(*size);
+  }
+  auto stub = v1::AccessService::NewStub(BigChannel(c));
+  grpc::ClientContext ctx;
+  c.SetDeadline(&ctx);
+  v1::HistoryBundle bundle;
+  absl::Status s =
+      FromGrpc(stub->GetRecordHistory(&ctx, req, &bundle), "GetRecordHistory", c.options());
+  if (!s.ok()) return Fail("history", s);
+  std::string bytes = bundle.SerializeAsString();
+  if (absl::Status w = WriteFileBytes(a.flags.at("out"), bytes); !w.ok()) {
+    return Fail("history", w);
+  }
+  if (c.options().json) {
+    std::printf("%s\n", JsonObject()
+                            .Add("subject", bundle.subject_id())
+                            .Add("records", static_cast<uint64_t>(bundle.records_size()))
+                            .Add("bytes", static_cast<uint64_t>(bytes.size()))
+                            .Add("sha256", ToHex(Sha256Of(bytes)))
+                            .Add("out", a.flags.at("out"))
+                            .str()
+                            .c_str());
+  } else {
+    std::printf("wrote %s: %d records of %s, %zu bytes, sha256 %s\n"
+                "check it with: ledgerctl verify-history %s --key=KEY\n",
+                a.flags.at("out").c_str(), bundle.records_size(), bundle.subject_id().c_str(),
+                bytes.size(), ToHex(Sha256Of(bytes)).c_str(), a.flags.at("out").c_str());
+  }
+  return kExitOk;
+}
+
+// Loads and verifies BUNDLE with --key [--origin] [--since].
+absl::StatusOr<std::pair<v1::HistoryBundle, HistoryVerification>> VerifyBundleArgs(
+    const Command& cmd, const ParsedArgs& a) {
+  if (a.positional.size() != 1) {
+    return absl::InvalidArgumentError("want exactly one BUNDLE file");
+  }
+  if (a.flags.count("key") == 0) {
+    return absl::InvalidArgumentError(
+        "--key is required: the log's verifier key, obtained other than from the server");
+  }
+  CL_ASSIGN_OR_RETURN(NoteVerifier v, LoadVerifier(a.flags.at("key")));
+  std::string origin = a.flags.count("origin") ? a.flags.at("origin") : v.name();
+  CL_ASSIGN_OR_RETURN(v1::HistoryBundle bundle, LoadBundle(a.positional[0]));
+  std::optional<std::string> since;
+  if (a.flags.count("since")) {
+    CL_ASSIGN_OR_RETURN(since, ReadFileBytes(a.flags.at("since")));
+  }
+  CL_ASSIGN_OR_RETURN(HistoryVerification h,
+                      VerifyHistoryBundle(bundle, v, origin, since ? &*since : nullptr));
+  return std::make_pair(std::move(bundle), std::move(h));
+}
+
+int RunVerifyHistory(Client& c, const ParsedArgs& a) {
+  const Command& cmd = Find("verify-history");
+  if (a.positional.size() != 1 || a.flags.count("key") == 0) {
+    return Usage(cmd, "want BUNDLE and --key=KEY_OR_FILE");
+  }
+  auto verified = VerifyBundleArgs(cmd, a);
+  if (!verified.ok()) {
+    if (c.options().json) {
+      std::printf("%s\n", JsonObject()
+                              .Add("verified", false)
+                              .Add("error", verified.status().ToString())
+                              .str()
+                              .c_str());
+    }
+    return Fail("verify-history", verified.status());
+  }
+  const HistoryVerification& h = verified->second;
+  if (a.flags.count("save_note")) {
+    absl::Status w = WriteFileBytes(a.flags.at("save_note"), verified->first.checkpoint_note());
+    if (!w.ok()) return Fail("verify-history", w);
+  }
+  if (c.options().json) {
+    std::string checks = "[";
+    for (size_t i = 0; i < h.checks.size(); ++i) {
+      absl::StrAppend(&checks, i ? "," : "", JsonQuote(h.checks[i]));
+    }
+    checks += "]";
+    std::printf("%s\n", JsonObject()
+                            .Add("verified", true)
+                            .Add("subject", h.subject_id)
+                            .Add("records", static_cast<uint64_t>(h.records.size()))
+                            .Add("checkpoint_size", h.checkpoint.size)
+                            .AddRaw("checks", checks)
+                            .str()
+                            .c_str());
+  } else {
+    for (const std::string& line : h.checks) std::printf("OK  %s\n", line.c_str());
+    std::printf("history of %s verified: %zu records, complete as of checkpoint size %llu\n",
+                h.subject_id.c_str(), h.records.size(),
+                static_cast<unsigned long long>(h.checkpoint.size));
+  }
+  return kExitOk;
+}
+
+int RunRenderHistory(Client& c, const ParsedArgs& a) {
+  const Command& cmd = Find("render-history");
+  if (a.positional.size() != 1 || a.flags.count("key") == 0) {
+    return Usage(cmd, "want BUNDLE and --key=KEY_OR_FILE");
+  }
+  auto verified = VerifyBundleArgs(cmd, a);
+  if (!verified.ok()) return Fail("render-history", verified.status());
+  if (a.flags.count("html")) {
+    absl::Status w = WriteFileBytes(
+        a.flags.at("html"),
+        RenderHistoryHtml(verified->second, verified->first.accounting_json()));
+    if (!w.ok()) return Fail("render-history", w);
+    std::fprintf(stderr, "wrote %s\n", a.flags.at("html").c_str());
+  } else {
+    std::printf("%s", RenderHistoryText(verified->second).c_str());
+    if (!verified->first.accounting_json().empty()) {
+      std::printf("\nAccounting of disclosures:\n%s\n",
+                  verified->first.accounting_json().c_str());
+    }
+  }
+  return kExitOk;
+}
+
+int RunAccessReport(Client& c, const ParsedArgs& a) {
+  const Command& cmd = Find("access-report");
+  if (a.flags.count("subject") == 0) return Usage(cmd, "--subject is required");
+  if (absl::Status s = c.Connect(); !s.ok()) return Fail("access-report", s);
+  auto stub = v1::AccessService::NewStub(BigChannel(c));
+  grpc::ClientContext ctx;
+  c.SetDeadline(&ctx);
+  v1::GetAccessReportRequest req;
+  req.set_subject_id(a.flags.at("subject"));
+  v1::AccessReport report;
+  absl::Status s =
+      FromGrpc(stub->GetAccessReport(&ctx, req, &report), "GetAccessReport", c.options());
+  if (!s.ok()) return Fail("access-report", s);
+  if (c.options().json) {
+    std::printf("%s\n", ToJson(report, true).c_str());
+    return kExitOk;
+  }
+  for (const v1::AccessReportEntry& e : report.entries()) {
+    std::string seqs;
+    for (uint64_t q : e.seqs()) absl::StrAppend(&seqs, seqs.empty() ? "" : ",", q);
+    std::printf("%s  %s (%s)  purpose: %s  records: %s\n",
+                absl::FormatTime("%Y-%m-%dT%H:%M:%SZ",
+                                 absl::FromUnixSeconds(e.at().seconds()), absl::UTCTimeZone())
+                    .c_str(),
+                e.accessor_id().c_str(), e.accessor_role().c_str(), e.purpose().c_str(),
+                seqs.c_str());
+  }
+  std::fprintf(stderr, "%d accesses to records of %s, as of tree size %llu\n",
+               report.entries_size(), report.subject_id().c_str(),
+               static_cast<unsigned long long>(report.as_of_size()));
+  return kExitOk;
+}
+
 const std::vector<Command>& Commands() {
   static const auto* commands = new std::vector<Command>{
       {"append",
@@ -970,6 +1188,60 @@ const std::vector<Command>& Commands() {
         {"summarize", false},
         {"min_seq", true}},
        RunAccounting},
+      {"history",
+       "usage: ledgerctl history --subject=ID --out=BUNDLE [--since=NOTEFILE] [--current]\n"
+       "                         [--accessor=ID] [--role=R] [--purpose=P] [--request=ID --case=ID]\n",
+       "Fetches a client's record history (AccessService.GetRecordHistory) and writes\n"
+       "the bundle (binary caseledger.v1.HistoryBundle) to BUNDLE. The read is recorded\n"
+       "as an access event. Check the file with verify-history.\n"
+       "\n"
+       "  --subject=ID    the client (data subject)\n"
+       "  --out=BUNDLE    where to write the bundle\n"
+       "  --since=NOTE    a checkpoint note kept from before: the bundle then proves\n"
+       "                  consistency with it\n"
+       "  --current       sign a checkpoint covering every record first\n"
+       "  --accessor, --role, --purpose   who reads and why (default: the subject,\n"
+       "                  \"client\", \"right of access\")\n"
+       "  --request=ID --case=ID   the access request this fulfils (appends\n"
+       "                  access_fulfilled with the bundle's SHA-256)\n",
+       {{"subject", true},
+        {"out", true},
+        {"since", true},
+        {"current", false},
+        {"accessor", true},
+        {"role", true},
+        {"purpose", true},
+        {"request", true},
+        {"case", true}},
+       RunHistory},
+      {"verify-history",
+       "usage: ledgerctl verify-history BUNDLE --key=KEY_OR_FILE [--origin=O] [--since=NOTEFILE]\n"
+       "                                [--save_note=NOTEFILE]\n",
+       "Checks a history bundle offline: the checkpoint's signature, the subject index\n"
+       "proof (how many records the subject has, and their chain head), that the bundle\n"
+       "holds exactly those records in order, each naming the subject, each leaf hash\n"
+       "included in the checkpoint's tree, the redacted fields' commitments, and with\n"
+       "--since, that your earlier checkpoint is a prefix of the bundle's. Prints each\n"
+       "check; exits 1 with the reason on the first failure.\n"
+       "\n"
+       "  --key=K         the log's verifier key (or a file holding it)\n"
+       "  --since=NOTE    a checkpoint note you kept (e.g. from --save_note)\n"
+       "  --save_note=F   after success, write the bundle's checkpoint note to F\n",
+       {{"key", true}, {"origin", true}, {"since", true}, {"save_note", true}},
+       RunVerifyHistory},
+      {"render-history",
+       "usage: ledgerctl render-history BUNDLE --key=KEY_OR_FILE [--since=NOTEFILE] "
+       "[--html=OUT]\n",
+       "Verifies BUNDLE as verify-history does, then prints it as readable text, or\n"
+       "writes a standalone HTML page (no scripts, nothing fetched) to OUT.\n",
+       {{"key", true}, {"origin", true}, {"since", true}, {"html", true}},
+       RunRenderHistory},
+      {"access-report",
+       "usage: ledgerctl access-report --subject=ID\n",
+       "Who accessed a client's records: every recorded read (who, role, purpose,\n"
+       "which records, when), from AccessService.GetAccessReport.\n",
+       {{"subject", true}},
+       RunAccessReport},
   };
   return *commands;
 }

@@ -28,6 +28,7 @@
 #include "ledger/rocks_store.h"
 #include "ledger/signer.h"
 #include "services/api/audit_service.h"
+#include "services/api/access_service.h"
 #include "services/api/case_gate.h"
 #include "services/api/case_service.h"
 #include "services/api/projections.h"
@@ -158,6 +159,7 @@ int Run() {
   LedgerServiceImpl service(ledger->get(), &gate, &*signer);
   CaseServiceImpl case_service(projector->get(), cases_view);
   DisclosureServiceImpl disclosure_service(projector->get(), accounting_view);
+  AccessServiceImpl access_service(ledger->get(), &gate, projector->get(), accounting_view);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -175,6 +177,7 @@ int Run() {
   builder.RegisterService(&disclosure_service);
   builder.RegisterService(&witness_service);
   builder.RegisterService(&audit_service);
+  builder.RegisterService(&access_service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
     return Fail(absl::UnavailableError("could not bind " + listen), "start");

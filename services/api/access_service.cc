@@ -1,0 +1,255 @@
+#include "services/api/access_service.h"
+
+#include <google/protobuf/util/json_util.h>
+#include <openssl/rand.h>
+
+#include <map>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "ledger/internal/status_macros.h"
+#include "ledger/merkle_verify.h"
+#include "services/accounting.h"
+#include "services/api/event_codec.h"
+#include "services/api/grpc_status.h"
+#include "services/api/history_bundle.h"
+
+namespace caseledger {
+namespace {
+
+absl::Status CheckAccessor(const v1::Accessor& a) {
+  if (a.accessor_id().empty() || a.accessor_id().size() > kMaxIdBytes) {
+    return absl::InvalidArgumentError(absl::StrCat("accessor.accessor_id: got ",
+                                                   a.accessor_id().size(),
+                                                   " bytes, want 1 to ", kMaxIdBytes));
+  }
+  if (a.purpose().empty()) {
+    return absl::InvalidArgumentError(
+        "accessor.purpose: must not be empty (every read of record content says why)");
+  }
+  return absl::OkStatus();
+}
+
+void AddProof(const std::vector<Hash>& proof, google::protobuf::RepeatedPtrField<std::string>* out) {
+  out->Reserve(static_cast<int>(proof.size()));
+  for (const Hash& h : proof) out->Add(std::string(AsBytes(h)));
+}
+
+}  // namespace
+
+absl::StatusOr<v1::HistoryBundle> BuildHistoryBundle(const Ledger& ledger,
+                                                     absl::string_view subject_id,
+                                                     uint64_t since_size) {
+  CL_ASSIGN_OR_RETURN(SubjectHistory h, ledger.History(subject_id));
+  if (since_size > h.checkpoint.size) {
+    return absl::InvalidArgumentError(absl::StrCat("since_size: got ", since_size,
+                                                   ", want at most the checkpoint size ",
+                                                   h.checkpoint.size));
+  }
+  v1::HistoryBundle b;
+  b.set_format_version(kHistoryBundleVersion);
+  b.set_subject_id(std::string(subject_id));
+  b.set_checkpoint_note(h.checkpoint.note);
+  *b.mutable_map_proof() = MapProofToWire(h.proof);
+  b.mutable_records()->Reserve(static_cast<int>(h.seqs.size()));
+  for (uint64_t seq : h.seqs) {
+    CL_ASSIGN_OR_RETURN(RecordView view, ledger.Read(seq));
+    v1::HistoryRecord* r = b.add_records();
+    r->set_seq(seq);
+    r->set_leaf(std::move(view.leaf));
+    std::vector<std::string> withheld;
+    absl::Status revealed = RevealPayload(view.payload, view.record.payload_commitment,
+                                          /*reveal_protected=*/false, r, &withheld);
+    if (!revealed.ok()) {
+      return absl::Status(revealed.code(), absl::StrCat("record ", seq, ": ", revealed.message()));
+    }
+    CL_ASSIGN_OR_RETURN(std::vector<Hash> proof, ledger.InclusionProof(seq, h.checkpoint.size));
+    AddProof(proof, r->mutable_inclusion_proof());
+  }
+  if (since_size > 0) {
+    b.set_since_size(since_size);
+    CL_ASSIGN_OR_RETURN(std::vector<Hash> proof,
+                        ledger.ConsistencyProof(since_size, h.checkpoint.size));
+    AddProof(proof, b.mutable_consistency_proof());
+  }
+  return b;
+}
+
+AccessServiceImpl::AccessServiceImpl(Ledger* ledger, CaseGate* gate, const Projector* projector,
+                                     const AccountingProjection* accounting,
+                                     AccessServiceOptions options)
+    : ledger_(ledger),
+      gate_(gate),
+      projector_(projector),
+      accounting_(accounting),
+      options_(std::move(options)),
+      clock_(options_.clock != nullptr ? *options_.clock : Clock::Real()) {}
+
+std::string AccessServiceImpl::NewEventId(absl::string_view kind) {
+  Hash random{};
+  if (RAND_bytes(random.data(), 16) != 1) random = Sha256Of(absl::StrCat(next_event_.load()));
+  return absl::StrCat(kind, "-", ToHex(random).substr(0, 32), "-", next_event_++);
+}
+
+absl::Status AccessServiceImpl::RecordAccess(const v1::Accessor& accessor,
+                                             const std::vector<std::string>& subjects,
+                                             const std::vector<Read>& reads) {
+  std::map<std::string, std::vector<uint64_t>> by_case;
+  for (const Read& r : reads) by_case[r.stream_id].push_back(r.seq);
+  std::vector<GatedEvent> events;
+  const absl::Time now = clock_.Now();
+  for (auto& [stream, seqs] : by_case) {
+    v1::Event e;
+    e.set_event_id(NewEventId("access"));
+    e.set_stream_id(stream);
+    for (const std::string& s : subjects) e.add_subject_ids(s);
+    e.set_producer(options_.producer);
+    e.mutable_occurred_at()->set_seconds(absl::ToUnixSeconds(now));
+    v1::RecordAccessed* a = e.mutable_record_accessed();
+    a->set_accessor_id(accessor.accessor_id());
+    a->set_accessor_role(accessor.role());
+    a->set_purpose(accessor.purpose());
+    for (uint64_t seq : seqs) a->add_seqs(seq);
+    CL_ASSIGN_OR_RETURN(Event ledger_event, ToLedgerEvent(e));
+    events.push_back(GatedEvent{std::move(e), {std::move(ledger_event), std::nullopt}});
+  }
+  if (events.empty()) return absl::OkStatus();
+  absl::StatusOr<std::vector<AppendResult>> appended = gate_->Append(std::move(events));
+  if (!appended.ok()) {
+    return absl::Status(appended.status().code(),
+                        absl::StrCat("recording the access (nothing was shown): ",
+                                     appended.status().message()));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::HistoryBundle> AccessServiceImpl::GetRecordHistory(
+    const v1::GetRecordHistoryRequest& req) {
+  if (req.subject_id().empty()) return absl::InvalidArgumentError("subject_id: must not be empty");
+  CL_RETURN_IF_ERROR(CheckAccessor(req.accessor()));
+  if (req.request_id().empty() != req.case_id().empty()) {
+    return absl::InvalidArgumentError(
+        "request_id and case_id: give both (the access request and its case) or neither");
+  }
+  if (req.current()) CL_RETURN_IF_ERROR(ledger_->Checkpoint().status());
+  absl::StatusOr<v1::HistoryBundle> bundle =
+      BuildHistoryBundle(*ledger_, req.subject_id(), req.since_size());
+  if (bundle.status().code() == absl::StatusCode::kFailedPrecondition && !req.current()) {
+    // No checkpoint yet: sign one rather than refuse.
+    CL_RETURN_IF_ERROR(ledger_->Checkpoint().status());
+    bundle = BuildHistoryBundle(*ledger_, req.subject_id(), req.since_size());
+  }
+  CL_RETURN_IF_ERROR(bundle.status());
+  const absl::Time now = clock_.Now();
+  bundle->mutable_produced_at()->set_seconds(absl::ToUnixSeconds(now));
+  if (projector_ != nullptr && accounting_ != nullptr) {
+    absl::StatusOr<DisclosureAccounting> accounting =
+        AccountingProjection::Load(*projector_, *accounting_, req.subject_id());
+    CL_RETURN_IF_ERROR(accounting.status());
+    AccountingReport report = accounting->Query(req.subject_id(), DefaultAccountingWindowStart(now),
+                                                now, /*include_excluded=*/false,
+                                                /*summarize=*/false);
+    bundle->set_accounting_json(AccountingReportToJson(report));
+  }
+  std::vector<Read> reads;
+  reads.reserve(bundle->records_size());
+  for (const v1::HistoryRecord& r : bundle->records()) {
+    CL_ASSIGN_OR_RETURN(LeafView leaf, DecodeLeafView(r.leaf()));
+    reads.push_back({std::string(leaf.stream_id), r.seq()});
+  }
+  CL_RETURN_IF_ERROR(RecordAccess(req.accessor(), {req.subject_id()}, reads));
+  if (!req.request_id().empty()) {
+    v1::Event e;
+    e.set_event_id(NewEventId("access-fulfilled"));
+    e.set_stream_id(req.case_id());
+    e.add_subject_ids(req.subject_id());
+    e.set_producer(options_.producer);
+    e.mutable_occurred_at()->set_seconds(absl::ToUnixSeconds(now));
+    e.mutable_access_fulfilled()->set_request_id(req.request_id());
+    e.mutable_access_fulfilled()->set_bundle_sha256(ToHex(Sha256Of(bundle->SerializeAsString())));
+    CL_ASSIGN_OR_RETURN(Event ledger_event, ToLedgerEvent(e));
+    std::vector<GatedEvent> one;
+    one.push_back(GatedEvent{std::move(e), {std::move(ledger_event), std::nullopt}});
+    CL_RETURN_IF_ERROR(gate_->Append(std::move(one)).status());
+  }
+  return bundle;
+}
+
+absl::StatusOr<v1::ReadRecordResponse> AccessServiceImpl::ReadRecord(
+    const v1::ReadRecordRequest& req) {
+  CL_RETURN_IF_ERROR(CheckAccessor(req.accessor()));
+  CL_ASSIGN_OR_RETURN(RecordView view, ledger_->Read(req.seq()));
+  v1::ReadRecordResponse resp;
+  v1::HistoryRecord* r = resp.mutable_record();
+  r->set_seq(req.seq());
+  r->set_leaf(view.leaf);
+  std::vector<std::string> withheld;
+  CL_RETURN_IF_ERROR(RevealPayload(view.payload, view.record.payload_commitment,
+                                   req.full_view(), r, &withheld));
+  for (std::string& w : withheld) resp.add_withheld_fields(std::move(w));
+  absl::StatusOr<v1::Record> wire =
+      ToWireRecord(view, req.full_view() ? View::kFull : View::kClientView);
+  CL_RETURN_IF_ERROR(wire.status());
+  google::protobuf::util::JsonPrintOptions opts;
+  opts.preserve_proto_field_names = true;
+  if (!google::protobuf::util::MessageToJsonString(wire->event(), resp.mutable_event_json(), opts)
+           .ok()) {
+    return absl::InternalError(absl::StrCat("record ", req.seq(), ": event does not print as JSON"));
+  }
+  CL_RETURN_IF_ERROR(RecordAccess(req.accessor(), view.record.subject_ids,
+                                  {{view.record.stream_id, req.seq()}}));
+  return resp;
+}
+
+absl::StatusOr<v1::AccessReport> AccessServiceImpl::GetAccessReport(
+    const v1::GetAccessReportRequest& req) {
+  if (req.subject_id().empty()) return absl::InvalidArgumentError("subject_id: must not be empty");
+  // Cover every access recorded so far, not only the last checkpoint's.
+  CL_RETURN_IF_ERROR(ledger_->Checkpoint().status());
+  CL_ASSIGN_OR_RETURN(SubjectHistory h, ledger_->History(req.subject_id()));
+  v1::AccessReport report;
+  report.set_subject_id(req.subject_id());
+  report.set_as_of_size(h.checkpoint.size);
+  for (uint64_t seq : h.seqs) {
+    CL_ASSIGN_OR_RETURN(RecordView view, ledger_->Read(seq));
+    if (view.record.event_type != "record_accessed") continue;
+    CL_ASSIGN_OR_RETURN(v1::Record wire, ToWireRecord(view, View::kFull));
+    const v1::RecordAccessed& a = wire.event().record_accessed();
+    v1::AccessReportEntry* e = report.add_entries();
+    e->set_seq(seq);
+    *e->mutable_at() = wire.commit_time();
+    e->set_accessor_id(a.accessor_id());
+    e->set_accessor_role(a.accessor_role());
+    e->set_purpose(a.purpose());
+    *e->mutable_seqs() = a.seqs();
+  }
+  return report;
+}
+
+grpc::Status AccessServiceImpl::GetRecordHistory(grpc::ServerContext*,
+                                                 const v1::GetRecordHistoryRequest* req,
+                                                 v1::HistoryBundle* resp) {
+  absl::StatusOr<v1::HistoryBundle> b = GetRecordHistory(*req);
+  if (!b.ok()) return ToGrpcStatus(b.status());
+  *resp = *std::move(b);
+  return grpc::Status::OK;
+}
+
+grpc::Status AccessServiceImpl::ReadRecord(grpc::ServerContext*, const v1::ReadRecordRequest* req,
+                                           v1::ReadRecordResponse* resp) {
+  absl::StatusOr<v1::ReadRecordResponse> r = ReadRecord(*req);
+  if (!r.ok()) return ToGrpcStatus(r.status());
+  *resp = *std::move(r);
+  return grpc::Status::OK;
+}
+
+grpc::Status AccessServiceImpl::GetAccessReport(grpc::ServerContext*,
+                                                const v1::GetAccessReportRequest* req,
+                                                v1::AccessReport* resp) {
+  absl::StatusOr<v1::AccessReport> r = GetAccessReport(*req);
+  if (!r.ok()) return ToGrpcStatus(r.status());
+  *resp = *std::move(r);
+  return grpc::Status::OK;
+}
+
+}  // namespace caseledger

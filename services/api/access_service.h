@@ -1,0 +1,83 @@
+// AccessService: a client's complete, verifiable, redacted record history
+// (HISTORY_BUNDLE.md), single-record reads, and the report of who read a
+// client's records. Every read of record content is recorded first, as
+// record_accessed events naming the subjects whose records were read; no
+// content leaves without its access event being durable.
+#ifndef CASELEDGER_SERVICES_API_ACCESS_SERVICE_H_
+#define CASELEDGER_SERVICES_API_ACCESS_SERVICE_H_
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "ledger/clock.h"
+#include "ledger/ledger.h"
+#include "proto/access.grpc.pb.h"
+#include "services/api/case_gate.h"
+#include "services/api/projections.h"
+#include "services/api/projector.h"
+
+namespace caseledger {
+
+// The bundle of `subject_id` at the ledger's latest checkpoint (client view:
+// protected fields withheld), with a consistency proof from `since_size`
+// when it is non-zero. Codes as Ledger::History; INVALID_ARGUMENT for a
+// since_size beyond the checkpoint. Does not record the access.
+absl::StatusOr<v1::HistoryBundle> BuildHistoryBundle(const Ledger& ledger,
+                                                     absl::string_view subject_id,
+                                                     uint64_t since_size);
+
+struct AccessServiceOptions {
+  const Clock* clock = nullptr;  // borrowed; null = Clock::Real()
+  // The producer named on the access events this service appends.
+  std::string producer = "caseledger/access-service";
+};
+
+// Thread-safe. Everything passed in is borrowed and must outlive the
+// service; `projector` and `accounting` may be null (bundles then carry no
+// accounting).
+class AccessServiceImpl final : public v1::AccessService::Service {
+ public:
+  AccessServiceImpl(Ledger* ledger, CaseGate* gate, const Projector* projector,
+                    const AccountingProjection* accounting,
+                    AccessServiceOptions options = AccessServiceOptions());
+
+  grpc::Status GetRecordHistory(grpc::ServerContext* ctx, const v1::GetRecordHistoryRequest* req,
+                                v1::HistoryBundle* resp) override;
+  grpc::Status ReadRecord(grpc::ServerContext* ctx, const v1::ReadRecordRequest* req,
+                          v1::ReadRecordResponse* resp) override;
+  grpc::Status GetAccessReport(grpc::ServerContext* ctx, const v1::GetAccessReportRequest* req,
+                               v1::AccessReport* resp) override;
+
+  // The gRPC-free bodies of the handlers above.
+  absl::StatusOr<v1::HistoryBundle> GetRecordHistory(const v1::GetRecordHistoryRequest& req);
+  absl::StatusOr<v1::ReadRecordResponse> ReadRecord(const v1::ReadRecordRequest& req);
+  absl::StatusOr<v1::AccessReport> GetAccessReport(const v1::GetAccessReportRequest& req);
+
+ private:
+  // One record that was read: its case and seq.
+  struct Read {
+    std::string stream_id;
+    uint64_t seq;
+  };
+  // Appends (durably) one record_accessed event per case read, naming
+  // `subjects`. Nothing is appended for an empty `reads`.
+  absl::Status RecordAccess(const v1::Accessor& accessor, const std::vector<std::string>& subjects,
+                            const std::vector<Read>& reads);
+  std::string NewEventId(absl::string_view kind);
+
+  Ledger* const ledger_;
+  CaseGate* const gate_;
+  const Projector* const projector_;
+  const AccountingProjection* const accounting_;
+  const AccessServiceOptions options_;
+  const Clock& clock_;
+  std::atomic<uint64_t> next_event_ = 0;
+};
+
+}  // namespace caseledger
+
+#endif  // CASELEDGER_SERVICES_API_ACCESS_SERVICE_H_
