@@ -73,6 +73,8 @@ std::string CosignatureKey(uint64_t size, absl::string_view witness) {
   std::string key = U64Key(size);
   key.append(witness.data(), witness.size());
   return key;
+}
+
 // Subject index keys (SUBJECT_INDEX.md "Storage"): a one-byte tag and the
 // subject key, then for 'e' the u64 index.
 constexpr char kSubjectEntryTag = 'e';
@@ -348,6 +350,8 @@ class RocksStore : public LogStore {
       if (!fn(DecodeU64(absl::string_view(key.data() + 1, 8)), View(it->value()))) break;
     }
     return FromRocks(it->status(), "scan nodes");
+  }
+
   absl::StatusOr<SubjectState> GetSubjectHead(const Hash& key) const override {
     const std::string prefix = SubjectKeyOf(kSubjectEntryTag, key);
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kSubjects)));
