@@ -28,12 +28,12 @@ AccessGuard::AccessGuard(Authorizer* authz, CaseDirectory* cases, CaseGate* gate
                          AccessGuardOptions options)
     : authz_(authz), cases_(cases), gate_(gate), ledger_(ledger), options_(options) {}
 
-absl::StatusOr<Principal> AccessGuard::Identify(const grpc::ServerContext* ctx) const {
+absl::StatusOr<Principal> AccessGuard::Identify(const grpc::ServerContextBase* ctx) const {
   std::shared_ptr<const grpc::AuthContext> auth = ctx->auth_context();
   return PrincipalOf(auth.get(), options_.insecure_loopback);
 }
 
-absl::StatusOr<Decision> AccessGuard::Admit(const grpc::ServerContext* ctx,
+absl::StatusOr<Decision> AccessGuard::Admit(const grpc::ServerContextBase* ctx,
                                             absl::string_view method, const Resource& resource) {
   absl::StatusOr<Principal> who = Identify(ctx);
   if (!who.ok()) {

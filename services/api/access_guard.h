@@ -44,11 +44,11 @@ class AccessGuard {
               AccessGuardOptions options);
 
   // The caller of `ctx`'s call; UNAUTHENTICATED when it cannot be named.
-  absl::StatusOr<Principal> Identify(const grpc::ServerContext* ctx) const;
+  absl::StatusOr<Principal> Identify(const grpc::ServerContextBase* ctx) const;
 
   // Identify, then AdmitAs. The refusal (UNAUTHENTICATED or
   // PERMISSION_DENIED naming the rule) is recorded before it is returned.
-  absl::StatusOr<Decision> Admit(const grpc::ServerContext* ctx, absl::string_view method,
+  absl::StatusOr<Decision> Admit(const grpc::ServerContextBase* ctx, absl::string_view method,
                                  const Resource& resource);
   // Checks one more resource for a caller already identified (each event of
   // a stream). Records the refusal, or the confidential read.

@@ -31,6 +31,7 @@
 #include "ledger/signer.h"
 #include "services/api/access_guard.h"
 #include "services/api/authz.h"
+#include "services/api/authz_interceptor.h"
 #include "services/api/case_gate.h"
 #include "services/api/case_service.h"
 #include "services/api/projections.h"
@@ -220,6 +221,14 @@ int Run() {
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, 256);
   builder.SetMaxReceiveMessageSize(absl::GetFlag(FLAGS_max_message_bytes));
   builder.SetMaxSendMessageSize(absl::GetFlag(FLAGS_max_message_bytes));
+  // Handlers of these services call the guard; the interceptor applies the
+  // table to every other service (health, reflection, and those merged later).
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
+  creators.push_back(std::make_unique<AuthzInterceptorFactory>(
+      &guard, AuthzInterceptorFactory::MethodsOf({"caseledger.v1.LedgerService",
+                                                  "caseledger.v1.CaseService",
+                                                  "caseledger.v1.DisclosureService"})));
+  builder.experimental().SetInterceptorCreators(std::move(creators));
   builder.RegisterService(&service);
   builder.RegisterService(&case_service);
   builder.RegisterService(&disclosure_service);
