@@ -101,6 +101,9 @@ TEST_F(FuzzSweepTest, PlaintextEveryHandler) {
   testing::SweepReport report = testing::RunSweep({channel}, channel, options);
   EXPECT_GT(report.by_code["INVALID_ARGUMENT"], 0u);
   EXPECT_GT(report.by_code["RESOURCE_EXHAUSTED"], 0u);  // oversized requests
+  // Bodies that do not parse are named, not INTERNAL.
+  EXPECT_EQ(report.by_code["INTERNAL"], 0u) << report.sample["INTERNAL"];
+  EXPECT_EQ(report.by_code["UNKNOWN"], 0u) << report.sample["UNKNOWN"];
   CheckAfter(report, channel);
 }
 
@@ -135,6 +138,8 @@ TEST_F(FuzzSweepTest, MutualTlsEveryRole) {
   EXPECT_GT(report.by_code["PERMISSION_DENIED"], 0u);
   EXPECT_GT(report.by_code["UNAUTHENTICATED"], 0u);  // no-uri
   EXPECT_GT(report.by_code["UNAVAILABLE"], 0u);      // expired: no handshake
+  EXPECT_EQ(report.by_code["INTERNAL"], 0u) << report.sample["INTERNAL"];
+  EXPECT_EQ(report.by_code["UNKNOWN"], 0u) << report.sample["UNKNOWN"];
   CheckAfter(report, channel("auditor-aud-all"));
 }
 

@@ -40,12 +40,49 @@ bool HasProtoRequest(absl::string_view method) {
          service->FindMethodByName(std::string(method.substr(slash + 1))) != nullptr;
 }
 
+// gRPC answers a request body that does not parse with INTERNAL and no
+// message, before any handler runs; this says what it is instead.
+class ParseFailureNamer {
+ public:
+  explicit ParseFailureNamer(grpc::experimental::ServerRpcInfo* info)
+      : single_request_(info->type() == grpc::experimental::ServerRpcInfo::Type::UNARY ||
+                        info->type() == grpc::experimental::ServerRpcInfo::Type::SERVER_STREAMING),
+        method_(info->method()) {}
+
+  void Intercept(grpc::experimental::InterceptorBatchMethods* m) {
+    // For a single-request method the request is parsed before this hook;
+    // no message here means it did not parse.
+    if (single_request_ &&
+        m->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_MESSAGE) &&
+        m->GetRecvMessage() == nullptr) {
+      failed_ = true;
+    }
+    if (failed_ && m->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS) &&
+        m->GetSendStatus().error_code() == grpc::StatusCode::INTERNAL) {
+      m->ModifySendStatus(grpc::Status(
+          grpc::StatusCode::INVALID_ARGUMENT,
+          absl::StrCat("request: the body of this ", method_,
+                       " call is not a valid protobuf message of its request type")));
+    }
+  }
+
+ private:
+  const bool single_request_;
+  const std::string method_;
+  bool failed_ = false;
+};
+
 class AuthzInterceptor : public grpc::experimental::Interceptor {
  public:
   AuthzInterceptor(AccessGuard* guard, grpc::experimental::ServerRpcInfo* info)
-      : guard_(guard), info_(info), method_(info->method()), proto_(HasProtoRequest(method_)) {}
+      : guard_(guard),
+        info_(info),
+        method_(info->method()),
+        proto_(HasProtoRequest(method_)),
+        parse_(info) {}
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* m) override {
+    parse_.Intercept(m);
     if (m->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_INITIAL_METADATA)) {
       CheckCaller();
     }
@@ -120,12 +157,20 @@ class AuthzInterceptor : public grpc::experimental::Interceptor {
   std::optional<Principal> principal_;
   bool checked_ = false;
   absl::Status refusal_;
+  ParseFailureNamer parse_;
 };
 
 // For methods whose handlers call the guard themselves.
 class PassThrough : public grpc::experimental::Interceptor {
  public:
-  void Intercept(grpc::experimental::InterceptorBatchMethods* m) override { m->Proceed(); }
+  explicit PassThrough(grpc::experimental::ServerRpcInfo* info) : parse_(info) {}
+  void Intercept(grpc::experimental::InterceptorBatchMethods* m) override {
+    parse_.Intercept(m);
+    m->Proceed();
+  }
+
+ private:
+  ParseFailureNamer parse_;
 };
 
 }  // namespace
@@ -136,7 +181,7 @@ AuthzInterceptorFactory::AuthzInterceptorFactory(AccessGuard* guard,
 
 grpc::experimental::Interceptor* AuthzInterceptorFactory::CreateServerInterceptor(
     grpc::experimental::ServerRpcInfo* info) {
-  if (checked_in_handler_.count(info->method()) > 0) return new PassThrough;
+  if (checked_in_handler_.count(info->method()) > 0) return new PassThrough(info);
   return new AuthzInterceptor(guard_, info);
 }
 

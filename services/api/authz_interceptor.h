@@ -19,6 +19,9 @@
 // protobuf message, so it is done only for methods of "caseledger."
 // services found in the generated descriptor pool; other services are
 // checked by role alone.
+//
+// It also answers a request body that does not parse with INVALID_ARGUMENT
+// naming the method, where gRPC alone says INTERNAL with no message.
 #ifndef CASELEDGER_SERVICES_API_AUTHZ_INTERCEPTOR_H_
 #define CASELEDGER_SERVICES_API_AUTHZ_INTERCEPTOR_H_
 
