@@ -139,8 +139,16 @@ class Fuzzer {
     switch (Below(6)) {
       case 0:
         return Bytes(Below(512));
-      case 1:
-        return Bytes(max_message_bytes + 1 + Below(1024));
+      case 1: {
+        // Just over the limit; a repeated random block keeps this cheap at
+        // the default 16 MiB.
+        std::string block = Bytes(4096);
+        std::string big;
+        big.reserve(max_message_bytes + 8192);
+        while (big.size() <= max_message_bytes) big += block;
+        big.resize(max_message_bytes + 1 + Below(1024));
+        return big;
+      }
       case 2:
         return "";
       default: {
@@ -264,8 +272,11 @@ SweepReport RunSweep(const std::vector<std::shared_ptr<grpc::Channel>>& fuzz,
       while (absl::Now() < end) {
         const Method& m = methods[fuzzer.Below(methods.size())];
         std::string body = fuzzer.Request(m, options.max_message_bytes);
-        grpc::Status s = Call(*stubs[fuzzer.Below(stubs.size())], m.name, body,
-                              options.call_deadline);
+        // Sending an oversized body takes longer than the usual deadline.
+        absl::Duration deadline = body.size() > options.max_message_bytes
+                                      ? std::max(options.call_deadline, absl::Seconds(10))
+                                      : options.call_deadline;
+        grpc::Status s = Call(*stubs[fuzzer.Below(stubs.size())], m.name, body, deadline);
         if (++codes[CodeName(s.error_code())] == 1) {
           sample[CodeName(s.error_code())] = absl::StrCat(m.name, ": ", s.error_message());
         }

@@ -11,6 +11,9 @@ namespace caseledger {
 
 absl::StatusOr<CaseFacts> GateCaseDirectory::Facts(const std::string& case_id) {
   CaseFacts facts;
+  // The server's own streams are not cases; folding one (it grows with every
+  // refusal) into the gate's cache would cost a scan of it.
+  if (!case_id.empty() && case_id[0] == '@') return facts;
   absl::Status s = gate_->Inspect(case_id, [&facts](const CaseState& state) {
     facts.exists = state.status != CaseStatus::kNotOpened;
     facts.program = state.program;
