@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "ledger/internal/status_macros.h"
 
@@ -423,8 +424,7 @@ absl::Status Authorizer::CheckAppend(const Principal& who, Rule rule, const Reso
 
 namespace {
 
-void Stamp(const Principal& who, const std::string& stream_id,
-           const std::vector<std::string>& subjects, v1::Event* e) {
+void Stamp(const std::string& stream_id, const std::vector<std::string>& subjects, v1::Event* e) {
   static absl::Mutex* mu = new absl::Mutex;
   static absl::BitGen* gen = new absl::BitGen;
   uint64_t a, b;
@@ -440,7 +440,6 @@ void Stamp(const Principal& who, const std::string& stream_id,
   e->set_producer(kServerProducer);
   absl::Time now = absl::Now();
   e->mutable_occurred_at()->set_seconds(absl::ToUnixSeconds(now));
-  (void)who;
 }
 
 std::string Describe(absl::string_view method, const Resource& r) {
@@ -459,7 +458,7 @@ v1::Event RecordAccessEvent(const Principal& who, absl::string_view method,
                             const Resource& resource, const std::string& stream_id,
                             const std::vector<std::string>& subjects) {
   v1::Event e;
-  Stamp(who, stream_id, subjects, &e);
+  Stamp(stream_id, subjects, &e);
   v1::RecordAccessed* a = e.mutable_record_accessed();
   a->set_accessor_id(who.id);
   a->set_accessor_role(std::string(RoleName(who.role)));
@@ -471,7 +470,7 @@ v1::Event AccessRefusedEvent(const Principal& who, absl::string_view method,
                              const Resource& resource, const absl::Status& refusal,
                              const std::vector<std::string>& subjects) {
   v1::Event e;
-  Stamp(who, kAccessStream, subjects, &e);
+  Stamp(kAccessStream, subjects, &e);
   v1::AccessRefused* a = e.mutable_access_refused();
   a->set_accessor_id(who.id);
   a->set_accessor_role(std::string(RoleName(who.role)));

@@ -160,8 +160,8 @@ class Authorizer {
   CaseDirectory* const cases_;
 };
 
-// Builds the ledger events that record an access and a refusal. Ids are
-// random; `now` is the occurred_at.
+// Builds the ledger events that record an access and a refusal: random event
+// ids, producer kServerProducer, occurred_at the server's clock (seconds).
 v1::Event RecordAccessEvent(const Principal& who, absl::string_view method,
                             const Resource& resource, const std::string& stream_id,
                             const std::vector<std::string>& subjects);
