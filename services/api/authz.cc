@@ -66,9 +66,10 @@ const std::vector<MethodPolicy>* BuildTable() {
       {"/caseledger.v1.CaseService/GetCase",
        {D, Rule::kAssignedCase, D, Rule::kAuditGrant, D, A},
        true},
+      // Summaries name programs (a substance-use program says much): recorded.
       {"/caseledger.v1.CaseService/ListCases",
        {D, Rule::kOwnManagerFilter, D, Rule::kAuditGrant, D, A},
-       false},
+       true},
       {"/caseledger.v1.DisclosureService/GetAccounting",
        {D, D, D, Rule::kAuditGrant, D, A},
        true},

@@ -218,6 +218,11 @@ TEST(AuthzTest, ConfidentialReadsAreRecordedExceptForLocal) {
   auto aud = authz.Check(kWho[3], "/caseledger.v1.LedgerService/ReadStream", other);
   ASSERT_TRUE(aud.ok());
   EXPECT_FALSE(aud->record_access);
+  Resource mine;
+  mine.manager_id = "cm-1";
+  auto listing = authz.Check(kWho[1], "/caseledger.v1.CaseService/ListCases", mine);
+  ASSERT_TRUE(listing.ok());
+  EXPECT_TRUE(listing->record_access);
   auto proof = authz.Check(kWho[2], "/caseledger.v1.LedgerService/GetInclusionProof", {});
   ASSERT_TRUE(proof.ok());
   EXPECT_FALSE(proof->record_access);
