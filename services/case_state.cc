@@ -183,6 +183,7 @@ void ApplyBody(const v1::Event& e, uint64_t seq, absl::Time at, CaseState* s) {
       break;
     }
     case v1::Event::kRecordAccessed:
+    case v1::Event::kAccessRefused:
     case v1::Event::BODY_NOT_SET:
       break;
   }

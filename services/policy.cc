@@ -223,6 +223,9 @@ absl::Status CheckStructure(const v1::Event& e) {
       CL_RETURN_IF_ERROR(
           NonEmpty("record_accessed.accessor_id", e.record_accessed().accessor_id()));
       return NonEmpty("record_accessed.purpose", e.record_accessed().purpose());
+    case v1::Event::kAccessRefused:
+      // The server records refused calls in its own stream (services/api/AUTHZ.md).
+      return Invalid("event.access_refused", "is written by the server only");
   }
   return Invalid("event.body", absl::StrCat("unknown event type ", e.body_case()));
 }

@@ -506,6 +506,12 @@ std::vector<PolicyCase> Cases() {
        {"record_accessed { accessor_id: \"m-1\" }"},
        kInvalid,
        "record_accessed.purpose: must not be empty"},
+      {"AccessRefusedIsTheServersOnly",
+       kBH,
+       {},
+       {"access_refused { accessor_id: \"m-1\" method: \"/x/Y\" reason: \"r\" }"},
+       kInvalid,
+       "event.access_refused: is written by the server only"},
 
       // ---- Lifecycle ----
       {"FirstEventMustOpen",

@@ -19,6 +19,14 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
   int fds[2];
   if (pipe(fds) != 0) return absl::InternalError("pipe");
   std::vector<std::string> args = {binary, "--data_dir=" + data_dir, "--listen=127.0.0.1:0"};
+  // Plaintext on loopback unless the test asks for TLS (or says so itself).
+  bool transport_chosen = false;
+  for (const std::string& f : flags) {
+    if (f.rfind("--tls_", 0) == 0 || f.rfind("--insecure_loopback", 0) == 0) {
+      transport_chosen = true;
+    }
+  }
+  if (!transport_chosen) args.push_back("--insecure_loopback");
   args.insert(args.end(), flags.begin(), flags.end());
   pid_t pid = fork();
   if (pid == 0) {

@@ -17,6 +17,8 @@ class ServerProcess {
   // Starts `binary` (a runfiles path such as "services/api/caseledger_server")
   // on 127.0.0.1 port 0 with --data_dir=`data_dir` and `flags`, and waits for
   // its "listening on" line (UNAVAILABLE with its stderr if it exits first).
+  // Adds --insecure_loopback unless `flags` hold a --tls_* or
+  // --insecure_loopback flag.
   static absl::StatusOr<std::unique_ptr<ServerProcess>> Start(
       const std::string& binary, const std::string& data_dir,
       const std::vector<std::string>& flags = {});

@@ -26,6 +26,7 @@
 #include <cstdio>
 #include <deque>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <random>
@@ -54,6 +55,12 @@
 
 ABSL_FLAG(std::string, server, "127.0.0.1:7070",
           "host:port of the ledger; loopback only (127.x.x.x, localhost or [::1]).");
+ABSL_FLAG(std::string, ca, "",
+          "CA certificate (PEM): speak mutual TLS with --cert/--key_file, a producer certificate "
+          "caseledger://producer/ledger_bench registered for program ledger_bench.");
+ABSL_FLAG(std::string, cert, "", "Client certificate (PEM), with --ca.");
+ABSL_FLAG(std::string, key_file, "", "Client key (PEM), with --ca.");
+ABSL_FLAG(std::string, tls_server_name, "localhost", "Name the server certificate must have.");
 ABSL_FLAG(std::string, mode, "stream",
           "unary (one Append per event), batch (AppendBatch of --batch_size) or stream "
           "(AppendStream, up to --window requests in flight per client).");
@@ -691,13 +698,31 @@ class RssSampler {
 
 // ---- The run ----
 
+std::string ReadPem(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// Plaintext, or mutual TLS with --ca, --cert and --key_file.
+std::shared_ptr<grpc::ChannelCredentials> Credentials() {
+  if (absl::GetFlag(FLAGS_ca).empty()) return grpc::InsecureChannelCredentials();
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = ReadPem(absl::GetFlag(FLAGS_ca));
+  ssl.pem_cert_chain = ReadPem(absl::GetFlag(FLAGS_cert));
+  ssl.pem_private_key = ReadPem(absl::GetFlag(FLAGS_key_file));
+  return grpc::SslCredentials(ssl);
+}
+
 std::shared_ptr<grpc::Channel> NewChannel(const std::string& target, int index) {
   grpc::ChannelArguments args;
+  if (!absl::GetFlag(FLAGS_ca).empty()) {
+    args.SetString(GRPC_SSL_TARGET_NAME_OVERRIDE_ARG, absl::GetFlag(FLAGS_tls_server_name));
+  }
   // Channels with equal arguments share one connection unless told not to.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   args.SetInt("caseledger.ledger_bench.channel", index);
   args.SetMaxReceiveMessageSize(64 << 20);
-  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+  return grpc::CreateCustomChannel(target, Credentials(), args);
 }
 
 std::string RandomText(size_t n) {

@@ -15,6 +15,8 @@
 #include <deque>
 #include <fstream>
 #include <iostream>
+#include <iterator>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -47,8 +49,9 @@ constexpr int kExitOk = 0;
 constexpr int kExitFailure = 1;
 constexpr int kExitUsage = 2;
 
-const FlagSpec kGlobalFlags = {
-    {"server", true}, {"json", false}, {"timeout", true}, {"help", false}};
+const FlagSpec kGlobalFlags = {{"server", true},  {"json", false},    {"timeout", true},
+                                {"help", false},   {"ca", true},       {"cert", true},
+                                {"key_file", true}, {"tls_server_name", true}};
 
 constexpr char kGlobalUsage[] =
     "usage: ledgerctl [--server=127.0.0.1:7070] [--json] [--timeout=10s] COMMAND [flags]\n"
@@ -56,6 +59,12 @@ constexpr char kGlobalUsage[] =
     "  --server   host:port of the caseledger server (default 127.0.0.1:7070)\n"
     "  --json     machine-readable output: one JSON object per line on stdout\n"
     "  --timeout  deadline for connecting and for each unary call (default 10s)\n"
+    "  --ca       CA certificate (PEM) of the server: use mutual TLS; without it, plaintext\n"
+    "             (a server started with --insecure_loopback)\n"
+    "  --cert, --key_file  your client certificate and key (PEM); the certificate's URI\n"
+    "             caseledger://ROLE/ID says who you are\n"
+    "  --tls_server_name  the name to check the server certificate against (default: the\n"
+    "             host of --server)\n"
     "\n"
     "Global flags may also follow the command. Exit status: 0 OK, 1 failure, 2 usage error.\n";
 
@@ -63,7 +72,50 @@ struct Options {
   std::string server = "127.0.0.1:7070";
   bool json = false;
   absl::Duration timeout = absl::Seconds(10);
+  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+  std::string tls_server_name;  // empty: the host of `server`
 };
+
+absl::StatusOr<std::string> ReadPem(const std::string& flag, const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::InvalidArgumentError(absl::StrCat("--", flag, ": cannot read ", path));
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// Mutual TLS from --ca, --cert and --key_file; plaintext without --ca.
+absl::Status SetCredentials(const std::map<std::string, std::string>& flags, Options* o) {
+  auto get = [&](const char* name) {
+    auto it = flags.find(name);
+    return it == flags.end() ? std::string() : it->second;
+  };
+  const std::string ca = get("ca"), cert = get("cert"), key = get("key_file");
+  o->tls_server_name = get("tls_server_name");
+  if (ca.empty()) {
+    if (!cert.empty() || !key.empty()) {
+      return absl::InvalidArgumentError("--cert and --key_file need --ca (mutual TLS)");
+    }
+    return absl::OkStatus();
+  }
+  if (cert.empty() != key.empty()) {
+    return absl::InvalidArgumentError("--cert and --key_file: give both or neither");
+  }
+  grpc::SslCredentialsOptions ssl;
+  CL_ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadPem("ca", ca));
+  if (!cert.empty()) {
+    CL_ASSIGN_OR_RETURN(ssl.pem_cert_chain, ReadPem("cert", cert));
+    CL_ASSIGN_OR_RETURN(ssl.pem_private_key, ReadPem("key_file", key));
+  }
+  o->credentials = grpc::SslCredentials(ssl);
+  return absl::OkStatus();
+}
+
+std::shared_ptr<grpc::Channel> MakeChannel(const Options& o) {
+  grpc::ChannelArguments args;
+  if (!o.tls_server_name.empty()) {
+    args.SetString(GRPC_SSL_TARGET_NAME_OVERRIDE_ARG, o.tls_server_name);
+  }
+  return grpc::CreateCustomChannel(o.server, o.credentials, args);
+}
 
 // The one place where grpc::Status becomes absl::Status (same codes).
 absl::Status FromGrpc(const grpc::Status& s, absl::string_view rpc, const Options& o) {
@@ -86,7 +138,7 @@ class Client {
  public:
   explicit Client(const Options& o)
       : options_(o),
-        channel_(grpc::CreateChannel(o.server, grpc::InsecureChannelCredentials())),
+        channel_(MakeChannel(o)),
         stub_(v1::LedgerService::NewStub(channel_)) {}
 
   const Options& options() const { return options_; }
@@ -1329,7 +1381,13 @@ int Main(const std::vector<std::string>& args) {
                                       "\", want a positive duration such as 10s or 500ms"));
     }
   }
-  for (const char* f : {"server", "json", "timeout", "help"}) parsed->flags.erase(f);
+  if (absl::Status tls = SetCredentials(parsed->flags, &o); !tls.ok()) {
+    return Usage(*cmd, tls.message());
+  }
+  for (const char* f : {"server", "json", "timeout", "help", "ca", "cert", "key_file",
+                        "tls_server_name"}) {
+    parsed->flags.erase(f);
+  }
   if (cmd->run == RunTail) {
     // Before any gRPC thread exists, so that only the tail's signal thread
     // receives SIGINT and SIGTERM.

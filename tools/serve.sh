@@ -7,7 +7,14 @@ cd "$(dirname "$0")/.."
 bash tools/setup.sh
 bazel build //services/api:caseledger_server //tools:ledgerctl
 data_dir="$PWD/data"
+# Plaintext on loopback for development, unless TLS flags are given
+# (tools/make_dev_certs.sh makes a dev CA and certificates).
+transport="--insecure_loopback"
 for arg in "$@"; do
-  case "$arg" in --data_dir=*) data_dir="" ;; esac
+  case "$arg" in
+    --data_dir=*) data_dir="" ;;
+    --tls_*|--insecure_loopback*) transport="" ;;
+  esac
 done
-exec bazel-bin/services/api/caseledger_server ${data_dir:+--data_dir="$data_dir"} "$@"
+exec bazel-bin/services/api/caseledger_server ${data_dir:+--data_dir="$data_dir"} \
+  ${transport} "$@"

@@ -226,18 +226,29 @@ absl::StatusOr<v1::AccessReport> AccessServiceImpl::GetAccessReport(
   return report;
 }
 
-grpc::Status AccessServiceImpl::GetRecordHistory(grpc::ServerContext*,
-                                                 const v1::GetRecordHistoryRequest* req,
+void AccessServiceImpl::Authenticate(const grpc::ServerContext& ctx, v1::Accessor* accessor) const {
+  if (!options_.authenticated) return;
+  std::optional<std::pair<std::string, std::string>> who = options_.authenticated(ctx);
+  if (!who.has_value()) return;
+  accessor->set_accessor_id(who->first);
+  accessor->set_role(who->second);
+}
+
+grpc::Status AccessServiceImpl::GetRecordHistory(grpc::ServerContext* ctx, const v1::GetRecordHistoryRequest* req,
                                                  v1::HistoryBundle* resp) {
-  absl::StatusOr<v1::HistoryBundle> b = GetRecordHistory(*req);
+  v1::GetRecordHistoryRequest bound = *req;
+  Authenticate(*ctx, bound.mutable_accessor());
+  absl::StatusOr<v1::HistoryBundle> b = GetRecordHistory(bound);
   if (!b.ok()) return ToGrpcStatus(b.status());
   *resp = *std::move(b);
   return grpc::Status::OK;
 }
 
-grpc::Status AccessServiceImpl::ReadRecord(grpc::ServerContext*, const v1::ReadRecordRequest* req,
+grpc::Status AccessServiceImpl::ReadRecord(grpc::ServerContext* ctx, const v1::ReadRecordRequest* req,
                                            v1::ReadRecordResponse* resp) {
-  absl::StatusOr<v1::ReadRecordResponse> r = ReadRecord(*req);
+  v1::ReadRecordRequest bound = *req;
+  Authenticate(*ctx, bound.mutable_accessor());
+  absl::StatusOr<v1::ReadRecordResponse> r = ReadRecord(bound);
   if (!r.ok()) return ToGrpcStatus(r.status());
   *resp = *std::move(r);
   return grpc::Status::OK;

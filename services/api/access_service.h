@@ -8,6 +8,8 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -34,6 +36,12 @@ struct AccessServiceOptions {
   const Clock* clock = nullptr;  // borrowed; null = Clock::Real()
   // The producer named on the access events this service appends.
   std::string producer = "caseledger/access-service";
+  // The authenticated caller of a call as (id, role), when the server knows
+  // one (mutual TLS). It replaces the id and role the request's `accessor`
+  // claims, so the access log names who really read. Unset, or nullopt for a
+  // call: the request's accessor is taken as given (plaintext loopback).
+  std::function<std::optional<std::pair<std::string, std::string>>(const grpc::ServerContext&)>
+      authenticated;
 };
 
 // Thread-safe. Everything passed in is borrowed and must outlive the
@@ -58,6 +66,8 @@ class AccessServiceImpl final : public v1::AccessService::Service {
   absl::StatusOr<v1::AccessReport> GetAccessReport(const v1::GetAccessReportRequest& req);
 
  private:
+  // Replaces the accessor's id and role with the authenticated caller's.
+  void Authenticate(const grpc::ServerContext& ctx, v1::Accessor* accessor) const;
   // One record that was read: its case and seq.
   struct Read {
     std::string stream_id;

@@ -230,4 +230,13 @@ absl::StatusOr<std::vector<AppendResult>> CaseGate::Append(std::vector<GatedEven
   return result;
 }
 
+absl::Status CaseGate::Inspect(const std::string& case_id,
+                               const std::function<void(const CaseState&)>& fn) {
+  std::shared_ptr<Slot> slot = SlotFor(case_id);
+  absl::MutexLock lock(&slot->mu);
+  CL_RETURN_IF_ERROR(Refresh(case_id, *slot));
+  fn(slot->state);
+  return absl::OkStatus();
+}
+
 }  // namespace caseledger

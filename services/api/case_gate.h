@@ -11,6 +11,7 @@
 #define CASELEDGER_SERVICES_API_CASE_GATE_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -43,6 +44,12 @@ class CaseGate {
 
   // Synchronous form.
   absl::StatusOr<std::vector<AppendResult>> Append(std::vector<GatedEvent> events);
+
+  // Calls `fn` with the case's state as the checks see it (committed plus
+  // queued appends), under the case's lock; `fn` must not call the gate. A
+  // case without records gives a state with status kNotOpened.
+  absl::Status Inspect(const std::string& case_id,
+                       const std::function<void(const CaseState&)>& fn);
 
  private:
   struct Slot {

@@ -36,6 +36,13 @@ absl::StatusOr<absl::Time> TimeOr(const google::protobuf::Timestamp& ts, bool se
   return absl::FromUnixSeconds(ts.seconds()) + absl::Nanoseconds(ts.nanos());
 }
 
+// Identifies the caller and checks the policy table (OK without a guard).
+absl::Status Admit(AccessGuard* guard, grpc::ServerContext* ctx, absl::string_view method,
+                   const Resource& resource) {
+  if (guard == nullptr) return absl::OkStatus();
+  return guard->Admit(ctx, method, resource).status();
+}
+
 std::string StateJson(const CaseState& state) {
   projection::v1::CaseStateRecord record;
   record.ParseFromString(EncodeCaseState(state));
@@ -71,14 +78,21 @@ v1::CaseSummary SummarizeCase(const CaseState& state, absl::Time now) {
 }
 
 CaseServiceImpl::CaseServiceImpl(const Projector* projector, const CaseStateProjection* cases,
-                                 const Clock* clock)
-    : projector_(projector), cases_(cases), clock_(clock ? *clock : Clock::Real()) {}
+                                 const Clock* clock, AccessGuard* guard)
+    : projector_(projector),
+      cases_(cases),
+      clock_(clock ? *clock : Clock::Real()),
+      guard_(guard) {}
 
-grpc::Status CaseServiceImpl::GetCase(grpc::ServerContext*, const v1::GetCaseRequest* req,
+grpc::Status CaseServiceImpl::GetCase(grpc::ServerContext* ctx, const v1::GetCaseRequest* req,
                                       v1::CaseView* resp) {
   if (req->case_id().empty()) {
     return ToGrpcStatus(absl::InvalidArgumentError("case_id: must not be empty"));
   }
+  Resource resource;
+  resource.case_id = req->case_id();
+  absl::Status admitted = Admit(guard_, ctx, "/caseledger.v1.CaseService/GetCase", resource);
+  if (!admitted.ok()) return ToGrpcStatus(admitted);
   absl::Status ready = WaitFor(*projector_, req->min_seq());
   if (!ready.ok()) return ToGrpcStatus(ready);
   uint64_t as_of = projector_->position();
@@ -90,8 +104,14 @@ grpc::Status CaseServiceImpl::GetCase(grpc::ServerContext*, const v1::GetCaseReq
   return grpc::Status::OK;
 }
 
-grpc::Status CaseServiceImpl::ListCases(grpc::ServerContext*, const v1::ListCasesRequest* req,
+grpc::Status CaseServiceImpl::ListCases(grpc::ServerContext* ctx,
+                                        const v1::ListCasesRequest* req,
                                         v1::ListCasesResponse* resp) {
+  Resource resource;
+  resource.manager_id = req->manager_id();
+  resource.whole_log = req->manager_id().empty();
+  absl::Status admitted = Admit(guard_, ctx, "/caseledger.v1.CaseService/ListCases", resource);
+  if (!admitted.ok()) return ToGrpcStatus(admitted);
   static const std::vector<std::string> kStatuses = {"open", "interrupted", "closed", "disposed"};
   if (!req->status().empty() &&
       std::find(kStatuses.begin(), kStatuses.end(), req->status()) == kStatuses.end()) {
@@ -136,15 +156,23 @@ grpc::Status CaseServiceImpl::ListCases(grpc::ServerContext*, const v1::ListCase
 
 DisclosureServiceImpl::DisclosureServiceImpl(const Projector* projector,
                                              const AccountingProjection* accounting,
-                                             const Clock* clock)
-    : projector_(projector), accounting_(accounting), clock_(clock ? *clock : Clock::Real()) {}
+                                             const Clock* clock, AccessGuard* guard)
+    : projector_(projector),
+      accounting_(accounting),
+      clock_(clock ? *clock : Clock::Real()),
+      guard_(guard) {}
 
-grpc::Status DisclosureServiceImpl::GetAccounting(grpc::ServerContext*,
+grpc::Status DisclosureServiceImpl::GetAccounting(grpc::ServerContext* ctx,
                                                   const v1::GetAccountingRequest* req,
                                                   v1::Accounting* resp) {
   if (req->client_id().empty()) {
     return ToGrpcStatus(absl::InvalidArgumentError("client_id: must not be empty"));
   }
+  Resource resource;
+  resource.client_id = req->client_id();
+  absl::Status admitted =
+      Admit(guard_, ctx, "/caseledger.v1.DisclosureService/GetAccounting", resource);
+  if (!admitted.ok()) return ToGrpcStatus(admitted);
   absl::Time now = clock_.Now();
   absl::StatusOr<absl::Time> start = TimeOr(req->window_start(), req->has_window_start(),
                                             DefaultAccountingWindowStart(now), "window_start");

@@ -1,6 +1,7 @@
 #include "services/api/ledger_service.h"
 
 #include <deque>
+#include <map>
 #include <optional>
 #include <thread>
 #include <utility>
@@ -29,6 +30,10 @@ absl::StatusOr<GatedEvent> FromWire(const v1::AppendRequest& req) {
   if (req.has_expected_version()) out.request.expected_version = req.expected_version();
   return out;
 }
+
+constexpr char kService[] = "/caseledger.v1.LedgerService/";
+
+std::string Method(absl::string_view name) { return absl::StrCat(kService, name); }
 
 void ToWire(const AppendResult& r, v1::AppendResponse* out) {
   out->set_seq(r.seq);
@@ -67,15 +72,26 @@ LedgerServiceImpl::LedgerServiceImpl(Ledger* ledger, CaseGate* gate, const NoteS
 
 LedgerServiceImpl::~LedgerServiceImpl() { ledger_->RemoveCommitListener(listener_); }
 
+absl::StatusOr<Decision> LedgerServiceImpl::Admit(grpc::ServerContext* ctx,
+                                                  absl::string_view method,
+                                                  const Resource& resource) {
+  if (options_.guard == nullptr) return Decision{Rule::kAllow};
+  return options_.guard->Admit(ctx, Method(method), resource);
+}
+
 void LedgerServiceImpl::StopStreams() {
   absl::MutexLock lock(&mu_);
   stopping_ = true;
 }
 
-grpc::Status LedgerServiceImpl::Append(grpc::ServerContext*, const v1::AppendRequest* req,
+grpc::Status LedgerServiceImpl::Append(grpc::ServerContext* ctx, const v1::AppendRequest* req,
                                        v1::AppendResponse* resp) {
   absl::StatusOr<GatedEvent> event = FromWire(*req);
   if (!event.ok()) return ToGrpcStatus(event.status());
+  Resource resource;
+  resource.event = &req->event();
+  absl::StatusOr<Decision> admitted = Admit(ctx, "Append", resource);
+  if (!admitted.ok()) return ToGrpcStatus(admitted.status());
   std::vector<GatedEvent> one;
   one.push_back(*std::move(event));
   absl::StatusOr<std::vector<AppendResult>> result = gate_->Append(std::move(one));
@@ -84,7 +100,7 @@ grpc::Status LedgerServiceImpl::Append(grpc::ServerContext*, const v1::AppendReq
   return grpc::Status::OK;
 }
 
-grpc::Status LedgerServiceImpl::AppendBatch(grpc::ServerContext*,
+grpc::Status LedgerServiceImpl::AppendBatch(grpc::ServerContext* ctx,
                                             const v1::AppendBatchRequest* req,
                                             v1::AppendBatchResponse* resp) {
   if (req->requests_size() == 0) {
@@ -101,6 +117,21 @@ grpc::Status LedgerServiceImpl::AppendBatch(grpc::ServerContext*,
     absl::StatusOr<GatedEvent> e = FromWire(req->requests(i));
     if (!e.ok()) return ToGrpcStatus(Prefixed(e.status(), absl::StrCat("requests[", i, "].")));
     events.push_back(*std::move(e));
+  }
+  // Each event is authorized; a case opened earlier in the batch has the
+  // program its case_opened names.
+  std::map<std::string, std::string> opened;
+  for (int i = 0; i < req->requests_size(); ++i) {
+    const v1::Event& e = req->requests(i).event();
+    Resource resource;
+    resource.event = &e;
+    auto it = opened.find(e.stream_id());
+    if (it != opened.end()) resource.opened_program = it->second;
+    absl::StatusOr<Decision> admitted = Admit(ctx, "AppendBatch", resource);
+    if (!admitted.ok()) {
+      return ToGrpcStatus(Prefixed(admitted.status(), absl::StrCat("requests[", i, "]: ")));
+    }
+    if (e.has_case_opened()) opened.emplace(e.stream_id(), e.case_opened().program());
   }
   absl::StatusOr<std::vector<AppendResult>> results = gate_->Append(std::move(events));
   if (!results.ok()) return ToGrpcStatus(results.status());
@@ -125,6 +156,14 @@ grpc::Status LedgerServiceImpl::AppendStream(
     bool reading_done ABSL_GUARDED_BY(mu) = false;
     absl::Status failure ABSL_GUARDED_BY(mu);
   };
+  // The caller is named once; each event is checked as it arrives.
+  std::optional<Principal> who;
+  if (options_.guard != nullptr) {
+    absl::StatusOr<Principal> p = options_.guard->Identify(ctx);
+    // Admit records the refusal of a caller that cannot be named.
+    if (!p.ok()) return ToGrpcStatus(Admit(ctx, "AppendStream", Resource()).status());
+    who = *std::move(p);
+  }
   auto state = std::make_shared<State>();
   const size_t max_in_flight = options_.max_stream_in_flight;
 
@@ -174,6 +213,15 @@ grpc::Status LedgerServiceImpl::AppendStream(
     absl::StatusOr<GatedEvent> event = FromWire(req);
     absl::MutexLock lock(&state->mu);
     state->slots.push_back(slot);
+    if (event.ok() && who.has_value()) {
+      state->mu.Unlock();
+      Resource resource;
+      resource.event = &req.event();
+      absl::StatusOr<Decision> admitted =
+          options_.guard->AdmitAs(*who, Method("AppendStream"), resource);
+      state->mu.Lock();
+      if (!admitted.ok()) event = admitted.status();
+    }
     if (!event.ok()) {
       slot->result = Prefixed(event.status(), absl::StrCat("request ", index, ": "));
       slot->done = true;
@@ -204,11 +252,19 @@ grpc::Status LedgerServiceImpl::AppendStream(
 }
 
 absl::Status LedgerServiceImpl::WriteRange(grpc::ServerContext* ctx, uint64_t from, uint64_t to,
-                                           grpc::ServerWriter<v1::Record>* writer) {
+                                           grpc::ServerWriter<v1::Record>* writer,
+                                           bool commitments_only) {
   for (uint64_t seq = from; seq < to; ++seq) {
     if (ctx->IsCancelled()) return absl::CancelledError("client cancelled");
     CL_ASSIGN_OR_RETURN(RecordView view, ledger_->Read(seq));
     CL_ASSIGN_OR_RETURN(v1::Record record, ToWireRecord(view));
+    if (commitments_only) {
+      // The leaf commits to the payload; the auditor checks chain and tree
+      // without seeing it.
+      record.clear_event();
+      record.clear_payload();
+      record.clear_withheld_fields();
+    }
     if (!writer->Write(record)) return absl::CancelledError("client went away");
   }
   return absl::OkStatus();
@@ -220,6 +276,10 @@ grpc::Status LedgerServiceImpl::ReadStream(grpc::ServerContext* ctx,
   if (req->stream_id().empty()) {
     return ToGrpcStatus(absl::InvalidArgumentError("stream_id: must not be empty"));
   }
+  Resource resource;
+  resource.case_id = req->stream_id();
+  absl::StatusOr<Decision> admitted = Admit(ctx, "ReadStream", resource);
+  if (!admitted.ok()) return ToGrpcStatus(admitted.status());
   uint64_t version = req->from_version();
   uint64_t left = req->limit() == 0 ? UINT64_MAX : req->limit();
   // Chunks, so that no iterator is held while the client reads slowly.
@@ -234,7 +294,7 @@ grpc::Status LedgerServiceImpl::ReadStream(grpc::ServerContext* ctx,
     if (!s.ok()) return ToGrpcStatus(s);
     if (seqs.empty()) break;
     for (uint64_t seq : seqs) {
-      absl::Status w = WriteRange(ctx, seq, seq + 1, writer);
+      absl::Status w = WriteRange(ctx, seq, seq + 1, writer, admitted->commitments_only);
       if (!w.ok()) return ToGrpcStatus(w);
     }
     left -= seqs.size();
@@ -244,6 +304,10 @@ grpc::Status LedgerServiceImpl::ReadStream(grpc::ServerContext* ctx,
 
 grpc::Status LedgerServiceImpl::ReadLog(grpc::ServerContext* ctx, const v1::ReadLogRequest* req,
                                         grpc::ServerWriter<v1::Record>* writer) {
+  Resource resource;
+  resource.whole_log = true;
+  absl::StatusOr<Decision> admitted = Admit(ctx, "ReadLog", resource);
+  if (!admitted.ok()) return ToGrpcStatus(admitted.status());
   uint64_t size = ledger_->Size();
   if (req->from_seq() > size) {
     return ToGrpcStatus(absl::OutOfRangeError(
@@ -251,7 +315,7 @@ grpc::Status LedgerServiceImpl::ReadLog(grpc::ServerContext* ctx, const v1::Read
   }
   uint64_t to = size;
   if (req->limit() > 0) to = std::min<uint64_t>(size, req->from_seq() + req->limit());
-  return ToGrpcStatus(WriteRange(ctx, req->from_seq(), to, writer));
+  return ToGrpcStatus(WriteRange(ctx, req->from_seq(), to, writer, admitted->commitments_only));
 }
 
 grpc::Status LedgerServiceImpl::Subscribe(grpc::ServerContext* ctx,
@@ -260,6 +324,10 @@ grpc::Status LedgerServiceImpl::Subscribe(grpc::ServerContext* ctx,
   // Records are read from the store by seq, so catch-up and live are one
   // loop: no gap and no duplicate at the switch. A slow subscriber only falls
   // behind; nothing is buffered for it.
+  Resource resource;
+  resource.whole_log = true;
+  absl::StatusOr<Decision> admitted = Admit(ctx, "Subscribe", resource);
+  if (!admitted.ok()) return ToGrpcStatus(admitted.status());
   uint64_t next = req->from_seq();
   for (;;) {
     uint64_t committed;
@@ -276,15 +344,17 @@ grpc::Status LedgerServiceImpl::Subscribe(grpc::ServerContext* ctx,
     if (committed <= next) continue;
     // Bounded chunks keep shutdown and cancellation prompt.
     uint64_t to = std::min(committed, next + 1024);
-    absl::Status s = WriteRange(ctx, next, to, writer);
+    absl::Status s = WriteRange(ctx, next, to, writer, admitted->commitments_only);
     if (!s.ok()) return ToGrpcStatus(s);
     next = to;
   }
 }
 
-grpc::Status LedgerServiceImpl::GetCheckpoint(grpc::ServerContext*,
+grpc::Status LedgerServiceImpl::GetCheckpoint(grpc::ServerContext* ctx,
                                               const v1::GetCheckpointRequest* req,
                                               v1::Checkpoint* resp) {
+  absl::StatusOr<Decision> admitted = Admit(ctx, "GetCheckpoint", Resource());
+  if (!admitted.ok()) return ToGrpcStatus(admitted.status());
   absl::StatusOr<StoredCheckpoint> cp;
   if (req->size() == 0) {
     absl::StatusOr<std::optional<StoredCheckpoint>> latest = ledger_->store().LatestCheckpoint();
@@ -310,9 +380,11 @@ grpc::Status LedgerServiceImpl::GetCheckpoint(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status LedgerServiceImpl::GetInclusionProof(grpc::ServerContext*,
+grpc::Status LedgerServiceImpl::GetInclusionProof(grpc::ServerContext* ctx,
                                                   const v1::InclusionProofRequest* req,
                                                   v1::InclusionProof* resp) {
+  absl::StatusOr<Decision> admitted = Admit(ctx, "GetInclusionProof", Resource());
+  if (!admitted.ok()) return ToGrpcStatus(admitted.status());
   if (req->seq() >= req->tree_size()) {
     return ToGrpcStatus(absl::InvalidArgumentError(absl::StrCat(
         "tree_size: got ", req->tree_size(), ", want more than seq ", req->seq())));
@@ -328,9 +400,11 @@ grpc::Status LedgerServiceImpl::GetInclusionProof(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status LedgerServiceImpl::GetConsistencyProof(grpc::ServerContext*,
+grpc::Status LedgerServiceImpl::GetConsistencyProof(grpc::ServerContext* ctx,
                                                     const v1::ConsistencyProofRequest* req,
                                                     v1::ConsistencyProof* resp) {
+  absl::StatusOr<Decision> admitted = Admit(ctx, "GetConsistencyProof", Resource());
+  if (!admitted.ok()) return ToGrpcStatus(admitted.status());
   if (req->from_size() == 0) {
     return ToGrpcStatus(absl::InvalidArgumentError("from_size: must be at least 1"));
   }
@@ -347,8 +421,10 @@ grpc::Status LedgerServiceImpl::GetConsistencyProof(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status LedgerServiceImpl::GetPublicKey(grpc::ServerContext*, const v1::GetPublicKeyRequest*,
-                                             v1::PublicKey* resp) {
+grpc::Status LedgerServiceImpl::GetPublicKey(grpc::ServerContext* ctx,
+                                             const v1::GetPublicKeyRequest*, v1::PublicKey* resp) {
+  absl::StatusOr<Decision> admitted = Admit(ctx, "GetPublicKey", Resource());
+  if (!admitted.ok()) return ToGrpcStatus(admitted.status());
   std::string vkey = signer_->VerifierKey();
   resp->set_verifier_key(vkey);
   resp->set_origin(ledger_->options().origin);

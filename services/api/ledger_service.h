@@ -12,6 +12,7 @@
 #include "ledger/checkpoint.h"
 #include "ledger/ledger.h"
 #include "proto/ledger.grpc.pb.h"
+#include "services/api/access_guard.h"
 #include "services/api/case_gate.h"
 
 namespace caseledger {
@@ -22,6 +23,9 @@ struct LedgerServiceOptions {
   size_t max_stream_in_flight = 8192;
   // How often a live subscriber re-checks for cancellation while idle.
   absl::Duration subscribe_poll = absl::Milliseconds(500);
+  // Authorizes every call (services/api/access_guard.h); borrowed. Null only
+  // in tests that exercise the handlers without a server.
+  AccessGuard* guard = nullptr;
 };
 
 // Thread-safe. `ledger`, `gate` and `signer` are borrowed and must outlive the
@@ -60,8 +64,12 @@ class LedgerServiceImpl final : public v1::LedgerService::Service {
 
  private:
   // Writes records [from, to) to `writer`; stops early when the client goes.
+  // With `commitments_only`, records go without event and payload.
   absl::Status WriteRange(grpc::ServerContext* ctx, uint64_t from, uint64_t to,
-                          grpc::ServerWriter<v1::Record>* writer);
+                          grpc::ServerWriter<v1::Record>* writer, bool commitments_only);
+  // Identifies the caller and checks the policy table (OK without a guard).
+  absl::StatusOr<Decision> Admit(grpc::ServerContext* ctx, absl::string_view method,
+                                 const Resource& resource);
 
   Ledger* const ledger_;
   CaseGate* const gate_;

@@ -24,6 +24,8 @@ absl::Time CommitTime(const v1::Record& r) {
 }  // namespace
 
 absl::Status CaseStateProjection::Apply(const v1::Record& record, ProjectionTxn& txn) {
+  // Streams named "@..." are the server's own (the access log), not cases.
+  if (!record.stream_id().empty() && record.stream_id()[0] == '@') return absl::OkStatus();
   auto it = dirty_.find(record.stream_id());
   if (it == dirty_.end()) {
     CaseState state;

@@ -12,6 +12,8 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <memory>
 #include <string>
 
@@ -24,11 +26,15 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "ledger/checkpoint.h"
+#include "ledger/internal/status_macros.h"
 #include "ledger/ledger.h"
 #include "ledger/rocks_store.h"
 #include "ledger/signer.h"
-#include "services/api/audit_service.h"
+#include "services/api/access_guard.h"
 #include "services/api/access_service.h"
+#include "services/api/audit_service.h"
+#include "services/api/authz.h"
+#include "services/api/authz_interceptor.h"
 #include "services/api/case_gate.h"
 #include "services/api/case_service.h"
 #include "services/api/projections.h"
@@ -37,8 +43,8 @@
 
 ABSL_FLAG(std::string, data_dir, "./data", "Data directory; created when missing.");
 ABSL_FLAG(std::string, listen, "127.0.0.1:7070",
-          "host:port to serve on. Port 0 picks a free port (printed at start). Only loopback "
-          "addresses until TLS exists.");
+          "host:port to serve on. Port 0 picks a free port (printed at start). Any address "
+          "with TLS; only loopback with --insecure_loopback.");
 ABSL_FLAG(std::string, signing_key, "",
           "Ed25519 checkpoint signing key (PKCS#8 PEM, mode 0600). Default "
           "<data_dir>/signing.key, generated on first start.");
@@ -59,6 +65,17 @@ ABSL_FLAG(absl::Duration, verify_interval, absl::Seconds(30),
           "The background verifier checks newly committed records this often (0 = off); "
           "AuditService.GetMetrics reports how far it got.");
 ABSL_FLAG(uint64_t, verify_chunk, 1 << 18, "Most records the background verifier checks per round.");
+ABSL_FLAG(std::string, tls_cert, "", "Server certificate chain (PEM). With --tls_key and "
+          "--tls_client_ca: mutual TLS, every caller named by its client certificate.");
+ABSL_FLAG(std::string, tls_key, "", "Server private key (PEM).");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "CA certificates (PEM) that client certificates must chain to.");
+ABSL_FLAG(bool, insecure_loopback, false,
+          "Serve plaintext on a loopback address: every caller is the trusted local "
+          "developer (role local), nothing is authorized or recorded. For development only.");
+ABSL_FLAG(std::string, authz_config, "",
+          "Producer registrations and audit grants (services/api/AUTHZ.md): lines "
+          "'producer ID PROGRAM...' and 'audit_grant ID CASE...|*'.");
 
 namespace caseledger {
 namespace {
@@ -72,6 +89,57 @@ void Log(const std::string& line) {
 int Fail(const absl::Status& s, absl::string_view what) {
   Log(absl::StrCat(what, ": ", s.ToString()));
   return 1;
+}
+
+absl::StatusOr<std::string> ReadFile(const std::string& flag, const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::InvalidArgumentError(absl::StrCat("--", flag, ": cannot read \"", path, "\""));
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// Mutual TLS from the --tls_* flags, or plaintext with --insecure_loopback.
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(bool loopback) {
+  const std::string cert = absl::GetFlag(FLAGS_tls_cert);
+  const std::string key = absl::GetFlag(FLAGS_tls_key);
+  const std::string ca = absl::GetFlag(FLAGS_tls_client_ca);
+  const int set = !cert.empty() + !key.empty() + !ca.empty();
+  if (absl::GetFlag(FLAGS_insecure_loopback)) {
+    if (set > 0) {
+      return absl::InvalidArgumentError(
+          "--insecure_loopback: got it with --tls_* flags, want one or the other");
+    }
+    if (!loopback) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--listen: got \"", absl::GetFlag(FLAGS_listen),
+          "\", want a loopback address (127.0.0.1:PORT, localhost:PORT or [::1]:PORT) with "
+          "--insecure_loopback; use --tls_cert, --tls_key and --tls_client_ca to serve others"));
+    }
+    return grpc::InsecureServerCredentials();
+  }
+  if (set != 3) {
+    return absl::InvalidArgumentError(
+        "TLS: want all of --tls_cert, --tls_key and --tls_client_ca (mutual TLS), or "
+        "--insecure_loopback for plaintext on a loopback address");
+  }
+  grpc::SslServerCredentialsOptions options(
+      GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  CL_ASSIGN_OR_RETURN(options.pem_root_certs, ReadFile("tls_client_ca", ca));
+  grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
+  CL_ASSIGN_OR_RETURN(pair.private_key, ReadFile("tls_key", key));
+  CL_ASSIGN_OR_RETURN(pair.cert_chain, ReadFile("tls_cert", cert));
+  options.pem_key_cert_pairs.push_back(std::move(pair));
+  return grpc::SslServerCredentials(options);
+}
+
+absl::StatusOr<AuthzConfig> LoadAuthzConfig() {
+  const std::string path = absl::GetFlag(FLAGS_authz_config);
+  if (path.empty()) return AuthzConfig();
+  CL_ASSIGN_OR_RETURN(std::string text, ReadFile("authz_config", path));
+  return ParseAuthzConfig(text);
 }
 
 bool IsLoopback(absl::string_view listen) {
@@ -89,13 +157,15 @@ int Run() {
 
   const std::string data_dir = absl::GetFlag(FLAGS_data_dir);
   const std::string listen = absl::GetFlag(FLAGS_listen);
-  if (!IsLoopback(listen)) {
-    return Fail(absl::InvalidArgumentError(absl::StrCat(
-                    "--listen: got \"", listen,
-                    "\", want a loopback address (127.0.0.1:PORT, localhost:PORT or [::1]:PORT): "
-                    "TLS is not built yet, so the ledger serves only this machine")),
-                "refusing to start");
-  }
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      Credentials(IsLoopback(listen));
+  if (!credentials.ok()) return Fail(credentials.status(), "refusing to start");
+  absl::StatusOr<AuthzConfig> authz_config = LoadAuthzConfig();
+  if (!authz_config.ok()) return Fail(authz_config.status(), "refusing to start");
+  absl::Status covered = CheckTableCovers({"caseledger.v1.LedgerService",
+                                           "caseledger.v1.CaseService",
+                                           "caseledger.v1.DisclosureService"});
+  if (!covered.ok()) return Fail(covered, "refusing to start");
   std::error_code ec;
   std::filesystem::create_directories(data_dir, ec);
   if (ec) {
@@ -156,15 +226,32 @@ int Run() {
   audit_service.Start();
 
   CaseGate gate(ledger->get());
-  LedgerServiceImpl service(ledger->get(), &gate, &*signer);
-  CaseServiceImpl case_service(projector->get(), cases_view);
-  DisclosureServiceImpl disclosure_service(projector->get(), accounting_view);
-  AccessServiceImpl access_service(ledger->get(), &gate, projector->get(), accounting_view);
+  GateCaseDirectory directory(&gate);
+  Authorizer authorizer(*std::move(authz_config), &directory);
+  AccessGuardOptions guard_options;
+  guard_options.insecure_loopback = absl::GetFlag(FLAGS_insecure_loopback);
+  AccessGuard guard(&authorizer, &directory, &gate, ledger->get(), guard_options);
+  LedgerServiceOptions service_options;
+  service_options.guard = &guard;
+  LedgerServiceImpl service(ledger->get(), &gate, &*signer, service_options);
+  CaseServiceImpl case_service(projector->get(), cases_view, nullptr, &guard);
+  DisclosureServiceImpl disclosure_service(projector->get(), accounting_view, nullptr, &guard);
+  AccessServiceOptions access_options;
+  // AccessService records every read itself; it names the authenticated
+  // caller, not the one the request claims.
+  access_options.authenticated = [&guard](const grpc::ServerContext& ctx)
+      -> std::optional<std::pair<std::string, std::string>> {
+    absl::StatusOr<Principal> who = guard.Identify(&ctx);
+    if (!who.ok() || who->role == Role::kLocal) return std::nullopt;
+    return std::make_pair(who->id, std::string(RoleName(who->role)));
+  };
+  AccessServiceImpl access_service(ledger->get(), &gate, projector->get(), accounting_view,
+                                   access_options);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(listen, *credentials, &port);
   // Appends block a handler thread until durable; let idle threads stay
   // rather than be torn down and recreated for every call (gRPC keeps only
   // two idle pollers by default).
@@ -172,6 +259,14 @@ int Run() {
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, 256);
   builder.SetMaxReceiveMessageSize(absl::GetFlag(FLAGS_max_message_bytes));
   builder.SetMaxSendMessageSize(absl::GetFlag(FLAGS_max_message_bytes));
+  // Handlers of these services call the guard; the interceptor applies the
+  // table to every other service (health, reflection, and those merged later).
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
+  creators.push_back(std::make_unique<AuthzInterceptorFactory>(
+      &guard, AuthzInterceptorFactory::MethodsOf({"caseledger.v1.LedgerService",
+                                                  "caseledger.v1.CaseService",
+                                                  "caseledger.v1.DisclosureService"})));
+  builder.experimental().SetInterceptorCreators(std::move(creators));
   builder.RegisterService(&service);
   builder.RegisterService(&case_service);
   builder.RegisterService(&disclosure_service);
@@ -183,6 +278,11 @@ int Run() {
     return Fail(absl::UnavailableError("could not bind " + listen), "start");
   }
   std::string host = listen.substr(0, listen.rfind(':'));
+  Log(guard_options.insecure_loopback
+          ? "transport: PLAINTEXT on loopback (--insecure_loopback): every caller is trusted "
+            "as role local; nothing is authorized or recorded"
+          : "transport: mutual TLS; callers are named by their certificates' "
+            "caseledger://ROLE/ID URI");
   Log(absl::StrCat("listening on ", host, ":", port, ", data dir ", data_dir, ", tree size ",
                    (*ledger)->Size(), ", key ", signer->VerifierKey()));
 

@@ -1,0 +1,176 @@
+// The interceptor alone enforcing the table for a service whose handler does
+// not call the guard: a stand-in DisclosureService that answers "secret" to
+// anyone, behind mutual TLS with certificates made at test time.
+#include "services/api/authz_interceptor.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/match.h"
+#include "absl/synchronization/mutex.h"
+#include "proto/cases.grpc.pb.h"
+#include "services/api/event_codec.h"
+#include "tests/subprocess.h"
+#include "tests/test_util.h"
+
+namespace caseledger {
+namespace {
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// Answers every call, checking nothing: the interceptor must.
+class OpenDisclosureService : public v1::DisclosureService::Service {
+ public:
+  grpc::Status GetAccounting(grpc::ServerContext*, const v1::GetAccountingRequest* req,
+                             v1::Accounting* resp) override {
+    absl::MutexLock lock(&mu_);
+    seen_.push_back(req->client_id());
+    resp->set_client_id(req->client_id());
+    resp->set_json("secret");
+    return grpc::Status::OK;
+  }
+  std::vector<std::string> seen() {
+    absl::MutexLock lock(&mu_);
+    return seen_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<std::string> seen_;
+};
+
+class AuthzInterceptorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string dir = testing::NewTempDir("interceptor");
+    certs_ = dir + "/certs";
+    testing::CommandResult made = testing::RunCommand(
+        {"/usr/bin/env", "TEST_EXTRAS=1", "bash", "tools/make_dev_certs.sh", certs_,
+         "client/client-1", "auditor/aud-1", "auditor/aud-all"});
+    ASSERT_EQ(made.exit_code, 0) << made.err;
+    auto ledger = testing::OpenTestLedger(dir + "/ledger");
+    ASSERT_TRUE(ledger.ok()) << ledger.status();
+    ledger_ = std::make_unique<testing::TestLedger>(*std::move(ledger));
+    gate_ = std::make_unique<CaseGate>(ledger_->ledger.get());
+    directory_ = std::make_unique<GateCaseDirectory>(gate_.get());
+    auto config = ParseAuthzConfig("audit_grant aud-1 case-1\naudit_grant aud-all *\n");
+    ASSERT_TRUE(config.ok());
+    authz_ = std::make_unique<Authorizer>(*config, directory_.get());
+    guard_ = std::make_unique<AccessGuard>(authz_.get(), directory_.get(), gate_.get(),
+                                           ledger_->ledger.get(), AccessGuardOptions());
+
+    grpc::SslServerCredentialsOptions ssl(
+        GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+    ssl.pem_root_certs = Slurp(certs_ + "/ca.pem");
+    ssl.pem_key_cert_pairs.push_back({Slurp(certs_ + "/server.key"),
+                                      Slurp(certs_ + "/server.pem")});
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:0", grpc::SslServerCredentials(ssl), &port_);
+    builder.RegisterService(&service_);
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
+    creators.push_back(std::make_unique<AuthzInterceptorFactory>(guard_.get(),
+                                                                 std::set<std::string>()));
+    builder.experimental().SetInterceptorCreators(std::move(creators));
+    server_ = builder.BuildAndStart();
+    ASSERT_NE(server_, nullptr);
+  }
+
+  void TearDown() override {
+    if (server_) server_->Shutdown();
+  }
+
+  grpc::Status Accounting(const std::string& who, const std::string& client_id,
+                          v1::Accounting* resp) {
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = Slurp(certs_ + "/ca.pem");
+    ssl.pem_cert_chain = Slurp(certs_ + "/" + who + ".pem");
+    ssl.pem_private_key = Slurp(certs_ + "/" + who + ".key");
+    grpc::ChannelArguments args;
+    args.SetString(GRPC_SSL_TARGET_NAME_OVERRIDE_ARG, "localhost");
+    auto stub = v1::DisclosureService::NewStub(grpc::CreateCustomChannel(
+        "127.0.0.1:" + std::to_string(port_), grpc::SslCredentials(ssl), args));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    v1::GetAccountingRequest req;
+    req.set_client_id(client_id);
+    return stub->GetAccounting(&ctx, req, resp);
+  }
+
+  // The body type of each record in the ledger, with its accessor.
+  std::vector<std::string> Recorded() {
+    std::vector<std::string> out;
+    for (uint64_t seq = 0; seq < (*ledger_)->Size(); ++seq) {
+      auto view = (*ledger_)->Read(seq);
+      EXPECT_TRUE(view.ok());
+      auto record = ToWireRecord(*view);
+      EXPECT_TRUE(record.ok());
+      const v1::Event& e = record->event();
+      out.push_back(e.has_access_refused()
+                        ? "refused " + e.access_refused().accessor_id() + " " +
+                              e.access_refused().reason()
+                        : "accessed " + e.record_accessed().accessor_id());
+    }
+    return out;
+  }
+
+  std::string certs_;
+  std::unique_ptr<testing::TestLedger> ledger_;
+  std::unique_ptr<CaseGate> gate_;
+  std::unique_ptr<GateCaseDirectory> directory_;
+  std::unique_ptr<Authorizer> authz_;
+  std::unique_ptr<AccessGuard> guard_;
+  OpenDisclosureService service_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+};
+
+TEST_F(AuthzInterceptorTest, RefusesWithTheRuleAndWithholdsTheAnswer) {
+  v1::Accounting resp;
+  // The client role may not use DisclosureService at all.
+  grpc::Status s = Accounting("client-client-1", "client-1", &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(s.error_message(),
+            "rule client.deny: /caseledger.v1.DisclosureService/GetAccounting is not allowed for "
+            "client client-1");
+  EXPECT_EQ(resp.json(), "");
+  // An auditor whose grant covers one case only: refused once the request
+  // is read (the rule needs a grant for all cases).
+  s = Accounting("auditor-aud-1", "client-2", &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(s.error_message(),
+            "rule auditor.audit_grant: auditor aud-1 has no audit grant for all cases (*)");
+  EXPECT_EQ(resp.json(), "");
+  // The handler ran on emptied requests and what it said was dropped.
+  EXPECT_EQ(service_.seen(), (std::vector<std::string>{"", ""}));
+
+  // Allowed, and the read of a client's accounting is recorded.
+  s = Accounting("auditor-aud-all", "client-2", &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(resp.json(), "secret");
+  EXPECT_EQ(service_.seen().back(), "client-2");
+
+  // A certificate naming nobody.
+  s = Accounting("no-uri", "client-2", &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+
+  std::vector<std::string> recorded = Recorded();
+  ASSERT_EQ(recorded.size(), 4u);
+  EXPECT_TRUE(absl::StartsWith(recorded[0], "refused client-1 rule client.deny")) << recorded[0];
+  EXPECT_TRUE(absl::StartsWith(recorded[1], "refused aud-1 rule auditor.audit_grant"))
+      << recorded[1];
+  EXPECT_EQ(recorded[2], "accessed aud-all");
+  EXPECT_TRUE(absl::StartsWith(recorded[3], "refused unidentified client certificate"))
+      << recorded[3];
+}
+
+}  // namespace
+}  // namespace caseledger

@@ -1,0 +1,338 @@
+// Mutual TLS and authorization end to end: the real server with a CA made at
+// test time by tools/make_dev_certs.sh, callers named by their certificates.
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/security/credentials.h>
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "proto/cases.grpc.pb.h"
+#include "proto/ledger.grpc.pb.h"
+#include "tests/server_process.h"
+#include "tests/subprocess.h"
+#include "tests/test_util.h"
+
+namespace caseledger {
+namespace {
+
+using testing::ServerProcess;
+
+constexpr char kServer[] = "services/api/caseledger_server";
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+v1::AppendRequest Event(const std::string& id, const std::string& stream,
+                        const std::string& producer) {
+  v1::AppendRequest r;
+  v1::Event* e = r.mutable_event();
+  e->set_event_id(id);
+  e->set_stream_id(stream);
+  e->add_subject_ids("client-1");
+  e->set_producer(producer);
+  e->mutable_occurred_at()->set_seconds(1767225600);
+  return r;
+}
+
+v1::AppendRequest Open(const std::string& id, const std::string& stream,
+                       const std::string& program) {
+  v1::AppendRequest r = Event(id, stream, "intake");
+  auto* o = r.mutable_event()->mutable_case_opened();
+  o->set_program(program);
+  o->set_jurisdiction("US-CA");
+  o->set_record_class(v1::RECORD_CLASS_GENERAL);
+  return r;
+}
+
+class MtlsTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    certs_ = new std::string(testing::NewTempDir("certs"));
+    testing::CommandResult made = testing::RunCommand(
+        {"/usr/bin/env", "TEST_EXTRAS=1", "bash", "tools/make_dev_certs.sh", *certs_,
+         "producer/intake", "case_manager/cm-1", "case_manager/cm-2", "client/client-1",
+         "auditor/aud-1", "auditor/aud-all", "admin/ops-1"});
+    ASSERT_EQ(made.exit_code, 0) << made.err;
+  }
+
+  void SetUp() override {
+    dir_ = testing::NewTempDir("mtls");
+    std::ofstream(dir_ + "/authz.conf") << "producer intake housing\n"
+                                           "audit_grant aud-1 case-1\n"
+                                           "audit_grant aud-all *\n";
+  }
+
+  void StartServer() {
+    auto s = ServerProcess::Start(
+        kServer, dir_ + "/data",
+        {"--tls_cert=" + *certs_ + "/server.pem", "--tls_key=" + *certs_ + "/server.key",
+         "--tls_client_ca=" + *certs_ + "/ca.pem", "--authz_config=" + dir_ + "/authz.conf"});
+    ASSERT_TRUE(s.ok()) << s.status();
+    server_ = *std::move(s);
+  }
+
+  // A channel presenting `name`.pem / `name`.key (none when empty), trusting
+  // the dev CA.
+  std::shared_ptr<grpc::Channel> Channel(const std::string& name) {
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = Slurp(*certs_ + "/ca.pem");
+    if (!name.empty()) {
+      ssl.pem_cert_chain = Slurp(*certs_ + "/" + name + ".pem");
+      ssl.pem_private_key = Slurp(*certs_ + "/" + name + ".key");
+    }
+    grpc::ChannelArguments args;
+    args.SetString(GRPC_SSL_TARGET_NAME_OVERRIDE_ARG, "localhost");
+    return grpc::CreateCustomChannel(server_->address(), grpc::SslCredentials(ssl), args);
+  }
+
+  std::unique_ptr<v1::LedgerService::Stub> Stub(const std::string& name) {
+    return v1::LedgerService::NewStub(Channel(name));
+  }
+
+  static grpc::Status Append(v1::LedgerService::Stub& stub, const v1::AppendRequest& req) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    v1::AppendResponse resp;
+    return stub.Append(&ctx, req, &resp);
+  }
+
+  static grpc::Status ReadStream(v1::LedgerService::Stub& stub, const std::string& stream,
+                                 std::vector<v1::Record>* out) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    v1::ReadStreamRequest req;
+    req.set_stream_id(stream);
+    auto reader = stub.ReadStream(&ctx, req);
+    v1::Record r;
+    while (reader->Read(&r)) out->push_back(r);
+    return reader->Finish();
+  }
+
+  static grpc::Status Checkpoint(v1::LedgerService::Stub& stub) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    v1::GetPublicKeyRequest req;
+    v1::PublicKey resp;
+    return stub.GetPublicKey(&ctx, req, &resp);
+  }
+
+  // Opens case-1 (housing, manager cm-1, client client-1) as the producer.
+  void OpenCase() {
+    auto producer = Stub("producer-intake");
+    ASSERT_TRUE(Append(*producer, Open("o-1", "case-1", "housing")).ok());
+    v1::AppendRequest assign = Event("a-1", "case-1", "intake");
+    assign.mutable_event()->mutable_case_manager_assigned()->set_manager_id("cm-1");
+    ASSERT_TRUE(Append(*producer, assign).ok());
+    v1::AppendRequest client = Event("p-1", "case-1", "intake");
+    client.mutable_event()->mutable_participant_added()->set_participant_id("client-1");
+    client.mutable_event()->mutable_participant_added()->set_role(v1::PARTICIPANT_ROLE_CLIENT);
+    ASSERT_TRUE(Append(*producer, client).ok());
+    v1::AppendRequest note = Event("n-1", "case-1", "intake");
+    auto* w = note.mutable_event()->mutable_record_entry_written();
+    w->set_entry_id("entry-1");
+    w->set_data_category("housing");
+    w->set_text("first visit");
+    grpc::Status s = Append(*producer, note);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+
+  static std::string* certs_;
+  std::string dir_;
+  std::unique_ptr<ServerProcess> server_;
+};
+
+std::string* MtlsTest::certs_ = nullptr;
+
+TEST_F(MtlsTest, RolesAreEnforcedAndEveryRefusalAndReadIsRecorded) {
+  StartServer();
+  OpenCase();
+  auto producer = Stub("producer-intake");
+
+  // A producer appends only for its programs, in its own name, and reads no
+  // payloads.
+  grpc::Status s = Append(*producer, Open("o-2", "case-2", "health"));
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(s.error_message(),
+            "rule producer.own_program: producer \"intake\" is not registered for program "
+            "\"health\"");
+  std::vector<v1::Record> records;
+  s = ReadStream(*producer, "case-1", &records);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_TRUE(absl::StartsWith(s.error_message(), "rule producer.deny: ")) << s.error_message();
+  EXPECT_TRUE(records.empty());
+
+  // The assigned case manager reads the case; the read is recorded in it.
+  auto cm = Stub("case_manager-cm-1");
+  records.clear();
+  s = ReadStream(*cm, "case-1", &records);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(records.size(), 5u);
+  EXPECT_EQ(records[3].event().record_entry_written().text(), "first visit");
+  const v1::Event& accessed = records[4].event();
+  ASSERT_TRUE(accessed.has_record_accessed()) << accessed.DebugString();
+  EXPECT_EQ(accessed.record_accessed().accessor_id(), "cm-1");
+  EXPECT_EQ(accessed.record_accessed().accessor_role(), "case_manager");
+  EXPECT_EQ(accessed.subject_ids(0), "client-1");
+  // ...and appends to it; another manager may do neither.
+  v1::AppendRequest note = Event("n-2", "case-1", "cm-1");
+  note.mutable_event()->mutable_record_entry_written()->set_entry_id("entry-2");
+  note.mutable_event()->mutable_record_entry_written()->set_data_category("housing");
+  note.mutable_event()->mutable_record_entry_written()->set_text("second visit");
+  s = Append(*cm, note);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  auto cm2 = Stub("case_manager-cm-2");
+  records.clear();
+  s = ReadStream(*cm2, "case-1", &records);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(s.error_message(),
+            "rule case_manager.assigned_case: case \"case-1\" is assigned to \"cm-1\", not to "
+            "case_manager cm-2");
+
+  // A conflict of interest declared by cm-1 blocks cm-1.
+  v1::AppendRequest conflict = Event("c-1", "case-1", "intake");
+  conflict.mutable_event()->mutable_conflict_declared()->set_conflict_id("coi-1");
+  conflict.mutable_event()->mutable_conflict_declared()->set_declared_by("cm-1");
+  conflict.mutable_event()->mutable_conflict_declared()->set_description("neighbour");
+  ASSERT_TRUE(Append(*producer, conflict).ok());
+  records.clear();
+  s = ReadStream(*cm, "case-1", &records);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_TRUE(absl::StrContains(s.error_message(), "unresolved conflict of interest"));
+
+  // Clients, admins: no reads here; everyone: verification material.
+  for (const char* name : {"client-client-1", "admin-ops-1"}) {
+    auto stub = Stub(name);
+    records.clear();
+    EXPECT_EQ(ReadStream(*stub, "case-1", &records).error_code(),
+              grpc::StatusCode::PERMISSION_DENIED)
+        << name;
+    EXPECT_TRUE(Checkpoint(*stub).ok()) << name;
+  }
+  auto client = v1::DisclosureService::NewStub(Channel("client-client-1"));
+  {
+    grpc::ClientContext ctx;
+    v1::GetAccountingRequest req;
+    req.set_client_id("client-1");
+    v1::Accounting resp;
+    EXPECT_EQ(client->GetAccounting(&ctx, req, &resp).error_code(),
+              grpc::StatusCode::PERMISSION_DENIED);
+  }
+
+  // An auditor without a grant for every case gets commitments only from the
+  // log; with a grant for the case, its payloads.
+  auto auditor = Stub("auditor-aud-1");
+  {
+    grpc::ClientContext ctx;
+    v1::ReadLogRequest req;
+    auto reader = auditor->ReadLog(&ctx, req);
+    v1::Record r;
+    int n = 0;
+    while (reader->Read(&r)) {
+      ++n;
+      EXPECT_FALSE(r.has_event());
+      EXPECT_TRUE(r.payload().empty());
+      EXPECT_FALSE(r.leaf().empty());
+    }
+    ASSERT_TRUE(reader->Finish().ok());
+    EXPECT_GT(n, 5);
+  }
+  records.clear();
+  ASSERT_TRUE(ReadStream(*auditor, "case-1", &records).ok());
+  EXPECT_EQ(records[3].event().record_entry_written().text(), "first visit");
+
+  // Every refusal above is in the server's access stream, naming the rule.
+  auto auditor_all = Stub("auditor-aud-all");
+  records.clear();
+  ASSERT_TRUE(ReadStream(*auditor_all, "@access", &records).ok());
+  std::vector<std::string> refused;
+  for (const v1::Record& r : records) {
+    if (!r.event().has_access_refused()) continue;
+    refused.push_back(r.event().access_refused().accessor_id() + " " +
+                      r.event().access_refused().method());
+  }
+  EXPECT_EQ(refused, (std::vector<std::string>{
+                         "intake /caseledger.v1.LedgerService/Append",
+                         "intake /caseledger.v1.LedgerService/ReadStream",
+                         "cm-2 /caseledger.v1.LedgerService/ReadStream",
+                         "cm-1 /caseledger.v1.LedgerService/ReadStream",
+                         "client-1 /caseledger.v1.LedgerService/ReadStream",
+                         "ops-1 /caseledger.v1.LedgerService/ReadStream",
+                         "client-1 /caseledger.v1.DisclosureService/GetAccounting",
+                     }));
+  ASSERT_FALSE(records.empty());
+  EXPECT_TRUE(absl::StartsWith(records[0].event().access_refused().reason(),
+                               "rule producer.own_program"));
+
+  // Nobody may write to the server's stream.
+  v1::AppendRequest forged = Event("f-1", "@access", "intake");
+  forged.mutable_event()->mutable_case_opened()->set_program("housing");
+  EXPECT_EQ(Append(*producer, forged).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+}
+
+TEST_F(MtlsTest, UntrustedExpiredMissingOrNamelessCertificatesAreRefused) {
+  StartServer();
+  // Handshake failures: the call never reaches a handler.
+  for (const char* name : {"wrong-ca", "expired", ""}) {
+    auto stub = Stub(name);
+    grpc::Status s = Checkpoint(*stub);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << "'" << name << "' " << s.error_message();
+  }
+  // A certificate from the right CA that names no caller.
+  auto nameless = Stub("no-uri");
+  grpc::Status s = Checkpoint(*nameless);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(s.error_message(),
+            "client certificate: no URI SAN caseledger://ROLE/ID names the caller");
+  // Plaintext to a TLS server.
+  auto plain = v1::LedgerService::NewStub(
+      grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials()));
+  EXPECT_EQ(Checkpoint(*plain).error_code(), grpc::StatusCode::UNAVAILABLE);
+  // The good certificate still works.
+  EXPECT_TRUE(Checkpoint(*Stub("auditor-aud-1")).ok());
+}
+
+TEST_F(MtlsTest, LedgerctlSpeaksMutualTls) {
+  StartServer();
+  OpenCase();
+  auto run = [&](const std::string& who, const std::vector<std::string>& command) {
+    std::vector<std::string> argv = {"tools/ledgerctl",
+                                     "--server=" + server_->address(),
+                                     "--ca=" + *certs_ + "/ca.pem",
+                                     "--cert=" + *certs_ + "/" + who + ".pem",
+                                     "--key_file=" + *certs_ + "/" + who + ".key",
+                                     "--tls_server_name=localhost"};
+    argv.insert(argv.end(), command.begin(), command.end());
+    return testing::RunCommand(argv);
+  };
+  testing::CommandResult read = run("case_manager-cm-1", {"read", "--stream=case-1"});
+  EXPECT_EQ(read.exit_code, 0) << read.err;
+  EXPECT_TRUE(absl::StrContains(read.out, "first visit")) << read.out;
+  testing::CommandResult refused = run("producer-intake", {"read", "--stream=case-1"});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_TRUE(absl::StrContains(refused.err, "PERMISSION_DENIED")) << refused.err;
+  EXPECT_TRUE(absl::StrContains(refused.err, "rule producer.deny")) << refused.err;
+}
+
+TEST_F(MtlsTest, NoPlaintextOffLoopbackAndNoSilentPlaintext) {
+  // Neither TLS flags nor --insecure_loopback: refuses to start.
+  auto none = ServerProcess::Start(kServer, dir_ + "/d1", {"--insecure_loopback=false"});
+  ASSERT_FALSE(none.ok());
+  EXPECT_TRUE(absl::StrContains(none.status().message(), "--tls_cert, --tls_key and --tls_client_ca"))
+      << none.status();
+  auto wide = ServerProcess::Start(kServer, dir_ + "/d2",
+                                   {"--insecure_loopback", "--listen=0.0.0.0:0"});
+  ASSERT_FALSE(wide.ok());
+  EXPECT_TRUE(absl::StrContains(wide.status().message(), "want a loopback address"))
+      << wide.status();
+}
+
+}  // namespace
+}  // namespace caseledger
