@@ -35,6 +35,7 @@ using testing::ServerProcess;
 
 constexpr char kServer[] = "services/api/caseledger_server";
 constexpr char kWitness[] = "tools/ledger_witness";
+constexpr char kLedgerctl[] = "tools/ledgerctl";
 constexpr char kOrigin[] = "witness-e2e.test/log";
 constexpr char kWitnessName[] = "witness-e2e.test/w1";
 
@@ -396,6 +397,16 @@ TEST_F(WitnessE2ETest, AuditServiceFindsAFlippedByte) {
     EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
     EXPECT_THAT(s.error_message(), HasSubstr("want from <= to <= the tree size 20"));
   }
+  // The same through ledgerctl.
+  testing::CommandResult cli = testing::RunCommand(
+      {kLedgerctl, "--server=" + server_->address(), "audit", "verify-range"});
+  EXPECT_EQ(cli.exit_code, 1) << Describe(cli);
+  EXPECT_THAT(cli.err, HasSubstr("FAILED: seq 7: record 7: "));
+  cli = testing::RunCommand(
+      {kLedgerctl, "--server=" + server_->address(), "audit", "verify-range", "--from_seq=8"});
+  EXPECT_EQ(cli.exit_code, 0) << Describe(cli);
+  EXPECT_THAT(cli.out, HasSubstr("OK: records [8, 20) verified on the server: 12 records"));
+
   // The background verifier reports the damage in the metrics.
   v1::LedgerMetrics m;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
@@ -411,6 +422,9 @@ TEST_F(WitnessE2ETest, AuditServiceFindsAFlippedByte) {
   EXPECT_EQ(m.verified_size(), 0u);
   EXPECT_EQ(m.verification_lag_records(), 20u);
   EXPECT_GT(m.verification_lag_seconds(), 0.0);
+  cli = testing::RunCommand({kLedgerctl, "--server=" + server_->address(), "metrics"});
+  EXPECT_EQ(cli.exit_code, 1) << Describe(cli);
+  EXPECT_THAT(cli.out, HasSubstr("verification_failed           yes, first bad seq 7: "));
 }
 
 TEST_F(WitnessE2ETest, BackgroundVerifierCatchesUp) {
@@ -429,6 +443,10 @@ TEST_F(WitnessE2ETest, BackgroundVerifierCatchesUp) {
   EXPECT_EQ(m.verification_lag_records(), 0u);
   EXPECT_EQ(m.verification_lag_seconds(), 0.0);
   EXPECT_EQ(m.last_checkpoint_size(), 20u);
+  testing::CommandResult cli =
+      testing::RunCommand({kLedgerctl, "--server=" + server_->address(), "--json", "metrics"});
+  EXPECT_EQ(cli.exit_code, 0) << Describe(cli);
+  EXPECT_THAT(cli.out, HasSubstr("\"verified_size\":\"20\""));
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 //
 // Exit status: 0 success, 1 failure (an RPC error, a failed verification, a
 // bad event), 2 usage error.
+#include <google/protobuf/util/json_util.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
@@ -34,6 +35,7 @@
 #include "ledger/checkpoint.h"
 #include "ledger/hash.h"
 #include "ledger/internal/status_macros.h"
+#include "proto/audit.grpc.pb.h"
 #include "proto/cases.grpc.pb.h"
 #include "proto/ledger.grpc.pb.h"
 #include "tools/ledgerctl_lib.h"
@@ -749,6 +751,105 @@ std::string SummaryLine(const v1::CaseSummary& s) {
                          s.access_overdue() ? " OVERDUE" : "", due, s.pending_client_notices());
 }
 
+int RunAudit(Client& c, const ParsedArgs& a) {
+  const Command& cmd = Find("audit");
+  if (a.positional.size() != 1 || a.positional[0] != "verify-range") {
+    return Usage(cmd, "want the subcommand verify-range");
+  }
+  v1::VerifyRangeRequest req;
+  for (const char* f : {"from_seq", "to_seq", "max_failures"}) {
+    absl::StatusOr<uint64_t> v = FlagUint(a, f, 0);
+    if (!v.ok()) return Usage(cmd, v.status().message());
+    if (std::string(f) == "from_seq") req.set_from_seq(*v);
+    if (std::string(f) == "to_seq") req.set_to_seq(*v);
+    if (std::string(f) == "max_failures") req.set_max_failures(static_cast<uint32_t>(*v));
+  }
+  if (absl::Status s = c.Connect(); !s.ok()) return Fail("audit", s);
+  std::unique_ptr<v1::AuditService::Stub> audit = v1::AuditService::NewStub(c.channel());
+  grpc::ClientContext ctx;  // no deadline: a long range takes as long as it takes
+  v1::VerifyRangeResponse resp;
+  if (absl::Status s = FromGrpc(audit->VerifyRange(&ctx, req, &resp), "VerifyRange", c.options());
+      !s.ok()) {
+    return Fail("audit", s);
+  }
+  absl::StatusOr<Hash> root = HashFromBytes(resp.root_hash());
+  std::string root_hex = root.ok() ? ToHex(*root) : "(malformed)";
+  if (c.options().json) {
+    JsonObject o;
+    o.Add("ok", resp.ok()).Add("from_seq", resp.from_seq()).Add("to_seq", resp.to_seq());
+    o.Add("records_checked", resp.records_checked());
+    o.Add("checkpoints_checked", resp.checkpoints_checked()).Add("root_hash", root_hex);
+    if (resp.failures_size() > 0) {
+      o.Add("first_bad_seq", resp.failures(0).seq()).Add("error", resp.failures(0).message());
+    }
+    std::printf("%s\n", o.str().c_str());
+  } else if (resp.ok()) {
+    std::printf("OK: records [%llu, %llu) verified on the server: %llu records, %llu "
+                "checkpoints, root %s (%.3fs)\n",
+                static_cast<unsigned long long>(resp.from_seq()),
+                static_cast<unsigned long long>(resp.to_seq()),
+                static_cast<unsigned long long>(resp.records_checked()),
+                static_cast<unsigned long long>(resp.checkpoints_checked()), root_hex.c_str(),
+                resp.seconds());
+  }
+  if (!resp.ok()) {
+    for (const v1::RangeFailure& f : resp.failures()) {
+      std::fprintf(stderr, "FAILED: seq %llu: %s\n", static_cast<unsigned long long>(f.seq()),
+                   f.message().c_str());
+    }
+    return kExitFailure;
+  }
+  return kExitOk;
+}
+
+int RunMetrics(Client& c, const ParsedArgs& a) {
+  const Command& cmd = Find("metrics");
+  if (!a.positional.empty()) return Usage(cmd, "unexpected argument \"" + a.positional[0] + "\"");
+  if (absl::Status s = c.Connect(); !s.ok()) return Fail("metrics", s);
+  std::unique_ptr<v1::AuditService::Stub> audit = v1::AuditService::NewStub(c.channel());
+  grpc::ClientContext ctx;
+  c.SetDeadline(&ctx);
+  v1::LedgerMetrics m;
+  if (absl::Status s = FromGrpc(audit->GetMetrics(&ctx, v1::GetMetricsRequest(), &m),
+                                "GetMetrics", c.options());
+      !s.ok()) {
+    return Fail("metrics", s);
+  }
+  if (c.options().json) {
+    std::string json;
+    google::protobuf::util::JsonPrintOptions po;
+    po.always_print_primitive_fields = true;
+    po.preserve_proto_field_names = true;
+    if (!google::protobuf::util::MessageToJsonString(m, &json, po).ok()) {
+      return Fail("metrics", absl::InternalError("metrics: JSON encoding failed"));
+    }
+    std::printf("%s\n", json.c_str());
+    return kExitOk;
+  }
+  auto u = [](uint64_t v) { return static_cast<unsigned long long>(v); };
+  std::printf(
+      "tree_size                     %llu\n"
+      "last_checkpoint_size          %llu\n"
+      "last_checkpoint_age_seconds   %.3f\n"
+      "unsigned_records              %llu\n"
+      "verified_size                 %llu\n"
+      "verification_lag_records      %llu\n"
+      "verification_lag_seconds      %.3f\n"
+      "verification_failed           %s\n"
+      "last_cosigned_size            %llu\n"
+      "last_cosignature_age_seconds  %.3f\n"
+      "trusted_witnesses             %u\n",
+      u(m.tree_size()), u(m.last_checkpoint_size()), m.last_checkpoint_age_seconds(),
+      u(m.unsigned_records()), u(m.verified_size()), u(m.verification_lag_records()),
+      m.verification_lag_seconds(),
+      m.verification_failed()
+          ? absl::StrCat("yes, first bad seq ", m.first_bad_seq(), ": ", m.verification_failure())
+                .c_str()
+          : "no",
+      u(m.last_cosigned_size()), m.last_cosignature_age_seconds(), m.trusted_witnesses());
+  return m.verification_failed() ? kExitFailure : kExitOk;
+}
+
 int RunCase(Client& c, const ParsedArgs& a) {
   const Command& cmd = Find("case");
   if (a.flags.count("id") == 0) return Usage(cmd, "--id=CASE is required");
@@ -970,6 +1071,29 @@ const std::vector<Command>& Commands() {
         {"summarize", false},
         {"min_seq", true}},
        RunAccounting},
+      {"audit",
+       "usage: ledgerctl audit verify-range [--from_seq=N] [--to_seq=M] [--max_failures=K]\n",
+       "Asks the server to verify stored records [N, M) (AuditService.VerifyRange):\n"
+       "hash chain, leaf and payload commitments, Merkle nodes, and every checkpoint\n"
+       "signed at a size in (N, M], anchored on the stored Merkle nodes at N.\n"
+       "Prints \"OK: ...\" and exits 0, or one \"FAILED: seq S: reason\" line per failure\n"
+       "on stderr and exits 1. An auditor who does not trust the server runs\n"
+       "ledger_verify on a copy of the data directory instead.\n"
+       "\n"
+       "  --from_seq=N      first record (default 0)\n"
+       "  --to_seq=M        end, exclusive (default 0: the tree size)\n"
+       "  --max_failures=K  report up to K failures (default 1)\n",
+       {{"from_seq", true}, {"to_seq", true}, {"max_failures", true}},
+       RunAudit},
+      {"metrics",
+       "usage: ledgerctl metrics\n",
+       "Prints the server's ledger gauges (AuditService.GetMetrics): tree size, the\n"
+       "latest checkpoint's size and age (of the newest record it covers), records\n"
+       "not yet signed, how far the background verifier got and how far behind it is\n"
+       "(records and seconds), the newest cosigned checkpoint and its cosignature's\n"
+       "age. Exits 1 if the background verifier found damage.\n",
+       {},
+       RunMetrics},
   };
   return *commands;
 }
