@@ -3,16 +3,21 @@
 // and a forked history signed with the same key are refused with the sizes
 // and roots named, and the witness's state is left as it was; AuditService
 // finds a byte flipped in a stored record.
+#include <fcntl.h>
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <random>
 #include <thread>
 
 #include "absl/strings/match.h"
@@ -21,6 +26,7 @@
 #include "ledger/cosignature.h"
 #include "ledger/hash.h"
 #include "ledger/signer.h"
+#include "ledger/witness.h"
 #include "proto/audit.grpc.pb.h"
 #include "proto/ledger.grpc.pb.h"
 #include "tests/server_process.h"
@@ -447,6 +453,59 @@ TEST_F(WitnessE2ETest, BackgroundVerifierCatchesUp) {
       testing::RunCommand({kLedgerctl, "--server=" + server_->address(), "--json", "metrics"});
   EXPECT_EQ(cli.exit_code, 0) << Describe(cli);
   EXPECT_THAT(cli.out, HasSubstr("\"verified_size\":\"20\""));
+}
+
+// kill -9 at random moments while the witness runs rounds against a growing
+// log: its state file is always a whole, log-signed checkpoint, and what it
+// remembers never shrinks.
+TEST_F(WitnessE2ETest, StateSurvivesKill9) {
+  Start(dir_ + "/a");
+  AppendBatch("case-1", true, 0, "open");
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    for (int i = 0; !stop; ++i) AppendBatch("case-1", false, 3, absl::StrCat("w", i));
+  });
+  auto lv = NoteVerifier::FromVerifierKey(log_vkey_);
+  ASSERT_TRUE(lv.ok());
+  std::mt19937 rng(42);
+  uint64_t last_size = 0;
+  int rounds_seen = 0;
+  for (int round = 0; round < 12; ++round) {
+    std::vector<std::string> args = {kWitness, "--server=" + server_->address(),
+                                     "--log_key=" + log_vkey_, "--witness_key=" + witness_key_,
+                                     std::string("--witness_name=") + kWitnessName,
+                                     "--state=" + state_, "--interval=1ms"};
+    pid_t pid = fork();
+    if (pid == 0) {
+      int log = open((dir_ + "/witness.log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      dup2(log, STDOUT_FILENO);
+      dup2(log, STDERR_FILENO);
+      std::vector<char*> argv;
+      for (std::string& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execv(kWitness, argv.data());
+      _exit(127);
+    }
+    ASSERT_GT(pid, 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(200 + rng() % 500));
+    ::kill(pid, SIGKILL);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    ASSERT_TRUE(WIFSIGNALED(status)) << "witness exited by itself: " << status;
+    absl::StatusOr<WitnessState> state = WitnessState::Load(state_);
+    ASSERT_TRUE(state.ok()) << state.status();
+    std::optional<std::string> note = state->Note(kOrigin);
+    if (!note.has_value()) continue;  // killed before its first round
+    absl::StatusOr<Checkpoint> cp = OpenCheckpoint(*note, *lv, kOrigin);
+    ASSERT_TRUE(cp.ok()) << cp.status();
+    EXPECT_GE(cp->size, last_size);
+    if (cp->size > last_size) ++rounds_seen;
+    last_size = cp->size;
+  }
+  stop = true;
+  writer.join();
+  // The drill did exercise rounds between kills.
+  EXPECT_GT(rounds_seen, 1) << ReadFile(dir_ + "/witness.log");
 }
 
 }  // namespace
