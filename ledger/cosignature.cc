@@ -39,8 +39,8 @@ absl::Status CheckBodyAndTime(absl::string_view body, uint64_t timestamp) {
         "cosignature: checkpoint text got no final newline, want text ending in \"\\n\"");
   }
   if (timestamp > kMaxCosignatureTimestamp) {
-    return absl::InvalidArgumentError(absl::StrCat("cosignature: timestamp got ", timestamp,
-                                                   ", want at most 2^63-1"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("cosignature: timestamp got ", timestamp, ", want at most 2^63-1"));
   }
   return absl::OkStatus();
 }

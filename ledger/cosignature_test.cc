@@ -103,7 +103,8 @@ TEST(CosignatureGoldenTest, VerifiesAndLogSignatureStillOpens) {
 TEST(CosignatureGoldenTest, PublishedLinesCarryKeyHashThenTimestamp) {
   for (const auto& [b64, key_hash, time] :
        {std::tuple<std::string, std::string, uint64_t>{
-            "jWbPPwAAAABkGFDLEZMHwSRaJNiIDoe9DYn/zXcrtPHeolMI5OWXEhZCB9dlrDJsX3b2oyin1nPZqhf5nNo0xUe+"
+            "jWbPPwAAAABkGFDLEZMHwSRaJNiIDoe9DYn/"
+            "zXcrtPHeolMI5OWXEhZCB9dlrDJsX3b2oyin1nPZqhf5nNo0xUe+"
             "mbIUBkBIfZ+qnA==",
             "8d66cf3f", 1679315147},
         {"ZGhGuQAAAABm/qTPeyKXD+R2rzyQsxPiP8mXum7qq/iF0u4vanlqJyocWODBt97w9uL+8qT7S5gxEHWWOworDcFi"
@@ -166,8 +167,8 @@ TEST(CosignatureTest, TamperedTimestampOrBodyIsDataLoss) {
   std::string raw;
   ASSERT_TRUE(absl::Base64Unescape(b64, &raw));
   raw[11] ^= 0x01;  // the last byte of the timestamp
-  std::string forged = absl::StrCat(kLogNote, "\xE2\x80\x94 witness.example.com/w1 ",
-                                    absl::Base64Escape(raw), "\n");
+  std::string forged =
+      absl::StrCat(kLogNote, "\xE2\x80\x94 witness.example.com/w1 ", absl::Base64Escape(raw), "\n");
   absl::StatusOr<Cosignature> got = v.Verify(forged);
   EXPECT_EQ(got.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_THAT(got.status().message(), HasSubstr("time 1679315146 does not verify"));
@@ -212,8 +213,7 @@ TEST(CosignatureTest, BadInputs) {
   EXPECT_FALSE(CosignatureVerifier::FromVerifierKey(
                    "witness.example.com/w1+00000000+BD1AF8PoQ4lakrcKp00bfrycmCzPLsSWjMDNVfEq9GYM")
                    .ok());
-  EXPECT_EQ(GoldenVerifier().Verify("garbage").status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(GoldenVerifier().Verify("garbage").status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 // ledger/COSIGNATURE.md shows the golden line; keep them in step.

@@ -4,20 +4,19 @@
 // and roots named, and the witness's state is left as it was; AuditService
 // finds a byte flipped in a stored record.
 #include <fcntl.h>
+#include <gmock/gmock.h>
 #include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 #include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <random>
+#include <sstream>
 #include <thread>
 
 #include "absl/strings/match.h"
@@ -106,8 +105,7 @@ class WitnessE2ETest : public ::testing::Test {
                                       std::string("--origin=") + kOrigin,
                                       "--witness_keys=" + witness_vkey_,
                                       // Every commit with new records signs a checkpoint.
-                                      "--checkpoint_interval=1ms",
-                                      "--verify_interval=0s"};
+                                      "--checkpoint_interval=1ms", "--verify_interval=0s"};
     flags.insert(flags.end(), extra.begin(), extra.end());
     server_.reset();
     auto s = ServerProcess::Start(kServer, data_dir, flags);
@@ -146,10 +144,10 @@ class WitnessE2ETest : public ::testing::Test {
   }
 
   testing::CommandResult RunWitness() {
-    return testing::RunCommand({kWitness, "--server=" + server_->address(), "--log_key=" + log_vkey_,
-                                "--witness_key=" + witness_key_,
-                                std::string("--witness_name=") + kWitnessName,
-                                "--state=" + state_, "--once"});
+    return testing::RunCommand({kWitness, "--server=" + server_->address(),
+                                "--log_key=" + log_vkey_, "--witness_key=" + witness_key_,
+                                std::string("--witness_name=") + kWitnessName, "--state=" + state_,
+                                "--once"});
   }
 
   std::string dir_, log_key_, witness_key_, state_, log_vkey_, witness_vkey_;
@@ -191,9 +189,9 @@ TEST_F(WitnessE2ETest, CosignsGrowthAndTheServerServesTheCosignatures) {
   ASSERT_EQ(cc.cosignatures_size(), 1);
   auto cv = CosignatureVerifier::FromVerifierKey(witness_vkey_);
   ASSERT_TRUE(cv.ok());
-  EXPECT_EQ(cc.cosignatures(0).witness(), absl::StrCat(kWitnessName, "+",
-                                                       witness_vkey_.substr(
-                                                           std::string(kWitnessName).size() + 1, 8)));
+  EXPECT_EQ(cc.cosignatures(0).witness(),
+            absl::StrCat(kWitnessName, "+",
+                         witness_vkey_.substr(std::string(kWitnessName).size() + 1, 8)));
   absl::StatusOr<Cosignature> got = cv->Verify(cc.checkpoint().note());
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(got->timestamp, cc.cosignatures(0).timestamp());
@@ -299,10 +297,10 @@ TEST_F(WitnessE2ETest, RefusesARolledBackDataDirectory) {
   std::string root5 = ToHex(*HashFromBytes(Latest().root_hash()));
   r = RunWitness();
   EXPECT_EQ(r.exit_code, 3) << Describe(r);
-  EXPECT_THAT(r.err, HasSubstr(absl::StrCat(
-                         "REFUSED: rollback: log ", kOrigin, " now shows a smaller tree (size 5 root ",
-                         root5, ") than this witness already verified (size 10 root ", root10,
-                         "); refusing to cosign")));
+  EXPECT_THAT(r.err, HasSubstr(absl::StrCat("REFUSED: rollback: log ", kOrigin,
+                                            " now shows a smaller tree (size 5 root ", root5,
+                                            ") than this witness already verified (size 10 root ",
+                                            root10, "); refusing to cosign")));
   EXPECT_EQ(ReadFile(state_), before);
   // Nothing was submitted to the rolled-back server.
   grpc::ClientContext ctx;
@@ -339,16 +337,16 @@ TEST_F(WitnessE2ETest, RefusesAForkSignedWithTheSameKey) {
   std::string root8 = ToHex(*HashFromBytes(Latest().root_hash()));
   r = RunWitness();
   EXPECT_EQ(r.exit_code, 3) << Describe(r);
-  EXPECT_THAT(r.err, HasSubstr(absl::StrCat("REFUSED: fork: log ", kOrigin, " checkpoint size 8 root ",
-                                            root8, " is not consistent with the witnessed size 5 root ",
-                                            witnessed)));
+  EXPECT_THAT(r.err, HasSubstr(absl::StrCat(
+                         "REFUSED: fork: log ", kOrigin, " checkpoint size 8 root ", root8,
+                         " is not consistent with the witnessed size 5 root ", witnessed)));
   EXPECT_EQ(ReadFile(state_), before);
 }
 
 TEST_F(WitnessE2ETest, AuditServiceFindsAFlippedByte) {
   const std::string data = dir_ + "/a";
   Start(data);
-  AppendBatch("case-1", true, 9, "a");   // 0..9
+  AppendBatch("case-1", true, 9, "a");    // 0..9
   AppendBatch("case-1", false, 10, "b");  // 10..19
   {
     grpc::ClientContext ctx;
@@ -404,8 +402,8 @@ TEST_F(WitnessE2ETest, AuditServiceFindsAFlippedByte) {
     EXPECT_THAT(s.error_message(), HasSubstr("want from <= to <= the tree size 20"));
   }
   // The same through ledgerctl.
-  testing::CommandResult cli = testing::RunCommand(
-      {kLedgerctl, "--server=" + server_->address(), "audit", "verify-range"});
+  testing::CommandResult cli =
+      testing::RunCommand({kLedgerctl, "--server=" + server_->address(), "audit", "verify-range"});
   EXPECT_EQ(cli.exit_code, 1) << Describe(cli);
   EXPECT_THAT(cli.err, HasSubstr("FAILED: seq 7: record 7: "));
   cli = testing::RunCommand(
@@ -471,10 +469,13 @@ TEST_F(WitnessE2ETest, StateSurvivesKill9) {
   uint64_t last_size = 0;
   int rounds_seen = 0;
   for (int round = 0; round < 12; ++round) {
-    std::vector<std::string> args = {kWitness, "--server=" + server_->address(),
-                                     "--log_key=" + log_vkey_, "--witness_key=" + witness_key_,
+    std::vector<std::string> args = {kWitness,
+                                     "--server=" + server_->address(),
+                                     "--log_key=" + log_vkey_,
+                                     "--witness_key=" + witness_key_,
                                      std::string("--witness_name=") + kWitnessName,
-                                     "--state=" + state_, "--interval=1ms"};
+                                     "--state=" + state_,
+                                     "--interval=1ms"};
     pid_t pid = fork();
     if (pid == 0) {
       int log = open((dir_ + "/witness.log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
