@@ -37,9 +37,8 @@ enum Family {
   kMeta,
   kCosignatures,
 };
-constexpr const char* kFamilies[] = {"default",   "records",     "payloads",
-                                     "streams",   "nodes",       "event_ids",
-                                     "checkpoints", "meta",      "cosignatures"};
+constexpr const char* kFamilies[] = {"default",   "records",     "payloads", "streams",     "nodes",
+                                     "event_ids", "checkpoints", "meta",     "cosignatures"};
 constexpr int kFamilyCount = sizeof(kFamilies) / sizeof(kFamilies[0]);
 constexpr const char kSizeKey[] = "tree_size";
 
@@ -392,8 +391,7 @@ absl::StatusOr<std::unique_ptr<LogStore>> OpenRocksStore(const RocksStoreOptions
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s =
       options.read_only
-          ? rocksdb::DB::OpenForReadOnly(db_options, options.path, families, &opened_handles,
-                                         &raw)
+          ? rocksdb::DB::OpenForReadOnly(db_options, options.path, families, &opened_handles, &raw)
           : rocksdb::DB::Open(db_options, options.path, families, &opened_handles, &raw);
   if (!s.ok()) {
     return absl::FailedPreconditionError(

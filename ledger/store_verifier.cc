@@ -61,18 +61,18 @@ StoreVerifyReport VerifyStoreRange(const LogStore& store, uint64_t from, uint64_
   ChainVerifierOptions::Start start;
   absl::StatusOr<MerkleTree> tree = MerkleTree::Load(from, store);
   if (!tree.ok()) {
-    report.status = absl::Status(tree.status().code(), absl::StrCat("Merkle frontier at size ",
-                                                                    from, ": ",
-                                                                    tree.status().message()));
+    report.status =
+        absl::Status(tree.status().code(),
+                     absl::StrCat("Merkle frontier at size ", from, ": ", tree.status().message()));
     return report;
   }
   start.tree = *std::move(tree);
   if (from > 0) {
     absl::StatusOr<Hash> prev = store.GetNode(0, from - 1);
     if (!prev.ok()) {
-      report.status = absl::Status(prev.status().code(),
-                                   absl::StrCat("leaf hash of record ", from - 1, ": ",
-                                                prev.status().message()));
+      report.status = absl::Status(
+          prev.status().code(),
+          absl::StrCat("leaf hash of record ", from - 1, ": ", prev.status().message()));
       return report;
     }
     start.prev_leaf_hash = *prev;

@@ -784,13 +784,14 @@ int RunAudit(Client& c, const ParsedArgs& a) {
     }
     std::printf("%s\n", o.str().c_str());
   } else if (resp.ok()) {
-    std::printf("OK: records [%llu, %llu) verified on the server: %llu records, %llu "
-                "checkpoints, root %s (%.3fs)\n",
-                static_cast<unsigned long long>(resp.from_seq()),
-                static_cast<unsigned long long>(resp.to_seq()),
-                static_cast<unsigned long long>(resp.records_checked()),
-                static_cast<unsigned long long>(resp.checkpoints_checked()), root_hex.c_str(),
-                resp.seconds());
+    std::printf(
+        "OK: records [%llu, %llu) verified on the server: %llu records, %llu "
+        "checkpoints, root %s (%.3fs)\n",
+        static_cast<unsigned long long>(resp.from_seq()),
+        static_cast<unsigned long long>(resp.to_seq()),
+        static_cast<unsigned long long>(resp.records_checked()),
+        static_cast<unsigned long long>(resp.checkpoints_checked()), root_hex.c_str(),
+        resp.seconds());
   }
   if (!resp.ok()) {
     for (const v1::RangeFailure& f : resp.failures()) {
@@ -810,8 +811,8 @@ int RunMetrics(Client& c, const ParsedArgs& a) {
   grpc::ClientContext ctx;
   c.SetDeadline(&ctx);
   v1::LedgerMetrics m;
-  if (absl::Status s = FromGrpc(audit->GetMetrics(&ctx, v1::GetMetricsRequest(), &m),
-                                "GetMetrics", c.options());
+  if (absl::Status s =
+          FromGrpc(audit->GetMetrics(&ctx, v1::GetMetricsRequest(), &m), "GetMetrics", c.options());
       !s.ok()) {
     return Fail("metrics", s);
   }

@@ -6,8 +6,8 @@
 // (Ed25519, PKCS#8 PEM, mode 0600, created on first start unless
 // --signing_key names one).
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
-#include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
 #include <signal.h>
 
 #include <cstdio>
@@ -29,9 +29,9 @@
 #include "services/api/audit_service.h"
 #include "services/api/case_gate.h"
 #include "services/api/case_service.h"
+#include "services/api/ledger_service.h"
 #include "services/api/projections.h"
 #include "services/api/projector.h"
-#include "services/api/ledger_service.h"
 
 ABSL_FLAG(std::string, data_dir, "./data", "Data directory; created when missing.");
 ABSL_FLAG(std::string, listen, "127.0.0.1:7070",
@@ -56,7 +56,8 @@ ABSL_FLAG(std::vector<std::string>, witness_keys, {},
 ABSL_FLAG(absl::Duration, verify_interval, absl::Seconds(30),
           "The background verifier checks newly committed records this often (0 = off); "
           "AuditService.GetMetrics reports how far it got.");
-ABSL_FLAG(uint64_t, verify_chunk, 1 << 18, "Most records the background verifier checks per round.");
+ABSL_FLAG(uint64_t, verify_chunk, 1 << 18,
+          "Most records the background verifier checks per round.");
 
 namespace caseledger {
 namespace {
