@@ -6,6 +6,7 @@
 #include <sstream>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -214,6 +215,40 @@ TEST(CosignatureTest, BadInputs) {
                    "witness.example.com/w1+00000000+BD1AF8PoQ4lakrcKp00bfrycmCzPLsSWjMDNVfEq9GYM")
                    .ok());
   EXPECT_EQ(GoldenVerifier().Verify("garbage").status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(CosignatureTest, QuorumOfTrustedWitnesses) {
+  auto key2 = Ed25519Signer::FromSeed(std::string(32, '\x07'));
+  auto w2 = Cosigner::New("w2.example", *std::move(key2));
+  ASSERT_TRUE(w2.ok());
+  std::vector<CosignatureVerifier> trusted;
+  trusted.push_back(GoldenVerifier());
+  trusted.push_back(*CosignatureVerifier::FromVerifierKey(w2->VerifierKey()));
+
+  // Only the golden witness cosigned.
+  absl::StatusOr<std::vector<Cosignature>> got =
+      VerifyCosignatureQuorum(CosignedNote(), trusted, 1);
+  ASSERT_TRUE(got.ok()) << got.status();
+  ASSERT_EQ(got->size(), 1u);
+  EXPECT_EQ((*got)[0].timestamp, kTime);
+  got = VerifyCosignatureQuorum(CosignedNote(), trusted, 2);
+  EXPECT_EQ(got.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(got.status().message(),
+              HasSubstr("got 1 of the 2 trusted witnesses, want at least 2 (missing: w2.example+"));
+  // Both.
+  std::string both = *w2->Cosign(CosignedNote(), 5);
+  got = VerifyCosignatureQuorum(both, trusted, 2);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->size(), 2u);
+  // A line that does not verify is DATA_LOSS, not merely "missing".
+  std::string bad = both;
+  bad[bad.size() - 5] = bad[bad.size() - 5] == 'A' ? 'B' : 'A';
+  EXPECT_EQ(VerifyCosignatureQuorum(bad, trusted, 1).status().code(),
+            absl::StatusCode::kDataLoss);
+  EXPECT_EQ(VerifyCosignatureQuorum(both, trusted, 0).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(VerifyCosignatureQuorum(both, trusted, 3).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 // ledger/COSIGNATURE.md shows the golden line; keep them in step.
