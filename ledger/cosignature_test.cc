@@ -243,8 +243,7 @@ TEST(CosignatureTest, QuorumOfTrustedWitnesses) {
   // A line that does not verify is DATA_LOSS, not merely "missing".
   std::string bad = both;
   bad[bad.size() - 5] = bad[bad.size() - 5] == 'A' ? 'B' : 'A';
-  EXPECT_EQ(VerifyCosignatureQuorum(bad, trusted, 1).status().code(),
-            absl::StatusCode::kDataLoss);
+  EXPECT_EQ(VerifyCosignatureQuorum(bad, trusted, 1).status().code(), absl::StatusCode::kDataLoss);
   EXPECT_EQ(VerifyCosignatureQuorum(both, trusted, 0).status().code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(VerifyCosignatureQuorum(both, trusted, 3).status().code(),

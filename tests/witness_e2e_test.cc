@@ -205,6 +205,22 @@ TEST_F(WitnessE2ETest, CosignsGrowthAndTheServerServesTheCosignatures) {
   ASSERT_TRUE(witness_->GetCosignedCheckpoint(&ctx5, req5, &cc).ok());
   EXPECT_EQ(cc.cosignatures_size(), 1);
 
+  // A client checks the log's signature and a witness quorum with ledgerctl.
+  testing::CommandResult cli =
+      testing::RunCommand({kLedgerctl, "--server=" + server_->address(), "cosigned",
+                           "--key=" + log_vkey_, "--witness_keys=" + witness_vkey_});
+  EXPECT_EQ(cli.exit_code, 0) << Describe(cli);
+  EXPECT_THAT(cli.out, HasSubstr("OK: checkpoint size 10 root "));
+  EXPECT_THAT(cli.out, HasSubstr("cosigned by 1 of 1 trusted witnesses"));
+  auto other = Cosigner::New("other.test/w", *Ed25519Signer::Generate());
+  ASSERT_TRUE(other.ok());
+  cli = testing::RunCommand({kLedgerctl, "--server=" + server_->address(), "cosigned",
+                             "--key=" + log_vkey_,
+                             "--witness_keys=" + witness_vkey_ + "," + other->VerifierKey()});
+  EXPECT_EQ(cli.exit_code, 1) << Describe(cli);
+  EXPECT_THAT(cli.err, HasSubstr("got 1 of the 2 trusted witnesses, want at least 2 (missing: "
+                                 "other.test/w+"));
+
   // Metrics see the cosignature and the checkpoint.
   grpc::ClientContext mctx;
   v1::LedgerMetrics m;

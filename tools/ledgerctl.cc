@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <deque>
 #include <fstream>
+#include <sstream>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -28,11 +29,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "ledger/checkpoint.h"
+#include "ledger/cosignature.h"
 #include "ledger/hash.h"
 #include "ledger/internal/status_macros.h"
 #include "proto/audit.grpc.pb.h"
@@ -751,6 +754,79 @@ std::string SummaryLine(const v1::CaseSummary& s) {
                          s.access_overdue() ? " OVERDUE" : "", due, s.pending_client_notices());
 }
 
+int RunCosigned(Client& c, const ParsedArgs& a) {
+  const Command& cmd = Find("cosigned");
+  if (!a.positional.empty()) return Usage(cmd, "unexpected argument \"" + a.positional[0] + "\"");
+  absl::StatusOr<uint64_t> size = FlagUint(a, "size", 0);
+  if (!size.ok()) return Usage(cmd, size.status().message());
+  auto keys = a.flags.find("witness_keys");
+  if (keys == a.flags.end()) return Usage(cmd, "--witness_keys is required");
+  std::string list = keys->second;
+  if (std::ifstream file(list); file.good() && list.find('+') == std::string::npos) {
+    std::stringstream ss;
+    ss << file.rdbuf();
+    list = ss.str();
+  }
+  std::vector<CosignatureVerifier> witnesses;
+  for (absl::string_view k : absl::StrSplit(list, absl::ByAnyChar(",\n"), absl::SkipWhitespace())) {
+    absl::StatusOr<CosignatureVerifier> w =
+        CosignatureVerifier::FromVerifierKey(absl::StripAsciiWhitespace(k));
+    if (!w.ok()) return Usage(cmd, absl::StrCat("--witness_keys: ", w.status().message()));
+    witnesses.push_back(*std::move(w));
+  }
+  absl::StatusOr<uint64_t> quorum = FlagUint(a, "quorum", witnesses.size());
+  if (!quorum.ok()) return Usage(cmd, quorum.status().message());
+  if (*quorum == 0 || *quorum > witnesses.size()) {
+    return Usage(cmd, absl::StrCat("--quorum: got ", *quorum, ", want 1..", witnesses.size()));
+  }
+  if (absl::Status s = c.Connect(); !s.ok()) return Fail("cosigned", s);
+  absl::StatusOr<TrustedKey> key = ResolveKey(c, a);
+  if (!key.ok()) return Fail("cosigned", key.status());
+  std::unique_ptr<v1::WitnessService::Stub> stub = v1::WitnessService::NewStub(c.channel());
+  grpc::ClientContext ctx;
+  c.SetDeadline(&ctx);
+  v1::GetCosignedCheckpointRequest req;
+  req.set_size(*size);
+  req.set_cosigned_only(*size == 0);
+  v1::CosignedCheckpoint resp;
+  if (absl::Status s =
+          FromGrpc(stub->GetCosignedCheckpoint(&ctx, req, &resp), "GetCosignedCheckpoint",
+                   c.options());
+      !s.ok()) {
+    return Fail("cosigned", s);
+  }
+  absl::Status status;
+  absl::StatusOr<Checkpoint> cp = VerifyCheckpoint(resp.checkpoint(), key->verifier, key->origin);
+  absl::StatusOr<std::vector<Cosignature>> cosigs;
+  if (!cp.ok()) {
+    status = cp.status();
+  } else {
+    cosigs = VerifyCosignatureQuorum(resp.checkpoint().note(), witnesses, *quorum);
+    status = cosigs.status();
+  }
+  if (!status.ok()) {
+    if (c.options().json) {
+      std::printf("%s\n",
+                  JsonObject().Add("ok", false).Add("error", status.ToString()).str().c_str());
+    }
+    std::fprintf(stderr, "FAILED: %s\n", status.ToString().c_str());
+    return kExitFailure;
+  }
+  if (c.options().json) {
+    JsonObject o;
+    o.Add("ok", true).Add("size", cp->size).Add("root_hash", ToHex(cp->root));
+    o.Add("cosignatures", static_cast<uint64_t>(cosigs->size()));
+    o.Add("note", resp.checkpoint().note());
+    std::printf("%s\n", o.str().c_str());
+    return kExitOk;
+  }
+  std::printf("OK: checkpoint size %llu root %s is signed by the log and cosigned by %zu of %zu "
+              "trusted witnesses\n%s",
+              static_cast<unsigned long long>(cp->size), ToHex(cp->root).c_str(), cosigs->size(),
+              witnesses.size(), resp.checkpoint().note().c_str());
+  return kExitOk;
+}
+
 int RunAudit(Client& c, const ParsedArgs& a) {
   const Command& cmd = Find("audit");
   if (a.positional.size() != 1 || a.positional[0] != "verify-range") {
@@ -1095,6 +1171,22 @@ const std::vector<Command>& Commands() {
        "age. Exits 1 if the background verifier found damage.\n",
        {},
        RunMetrics},
+      {"cosigned",
+       "usage: ledgerctl cosigned --witness_keys=K1,K2|FILE [--quorum=Q] [--size=N]\n"
+       "                          [--key=K] [--origin=O]\n",
+       "Fetches a checkpoint with the witness cosignatures the server collected\n"
+       "(WitnessService.GetCosignedCheckpoint) and verifies, on this machine, the\n"
+       "log's signature and cosignatures by at least Q of the trusted witnesses\n"
+       "(ledger/COSIGNATURE.md). Prints \"OK: ...\" and the note, or \"FAILED: reason\".\n"
+       "\n"
+       "  --witness_keys=...  witness verifier keys (name+hash+base64 of 0x04||key),\n"
+       "                      comma-separated, or a file with one per line\n"
+       "  --quorum=Q          cosignatures required (default: all the witnesses)\n"
+       "  --size=N            the checkpoint signed at size N (default: the newest\n"
+       "                      checkpoint that has a cosignature)\n"
+       "  --key=K, --origin=O the log's verifier key and origin, as for prove\n",
+       {{"witness_keys", true}, {"quorum", true}, {"size", true}, {"key", true}, {"origin", true}},
+       RunCosigned},
   };
   return *commands;
 }
