@@ -196,8 +196,8 @@ absl::StatusOr<std::vector<Cosignature>> VerifyCosignatureQuorum(
   if (good.size() < quorum) {
     return absl::FailedPreconditionError(
         absl::StrCat("cosignatures: got ", good.size(), " of the ", witnesses.size(),
-                     " trusted witnesses, want at least ", quorum, " (missing: ",
-                     absl::StrJoin(missing, ", "), ")"));
+                     " trusted witnesses, want at least ", quorum,
+                     " (missing: ", absl::StrJoin(missing, ", "), ")"));
   }
   return good;
 }

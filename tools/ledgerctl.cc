@@ -15,10 +15,10 @@
 #include <cstdlib>
 #include <deque>
 #include <fstream>
-#include <sstream>
 #include <iostream>
 #include <memory>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <utility>
@@ -789,9 +789,8 @@ int RunCosigned(Client& c, const ParsedArgs& a) {
   req.set_size(*size);
   req.set_cosigned_only(*size == 0);
   v1::CosignedCheckpoint resp;
-  if (absl::Status s =
-          FromGrpc(stub->GetCosignedCheckpoint(&ctx, req, &resp), "GetCosignedCheckpoint",
-                   c.options());
+  if (absl::Status s = FromGrpc(stub->GetCosignedCheckpoint(&ctx, req, &resp),
+                                "GetCosignedCheckpoint", c.options());
       !s.ok()) {
     return Fail("cosigned", s);
   }
@@ -820,10 +819,11 @@ int RunCosigned(Client& c, const ParsedArgs& a) {
     std::printf("%s\n", o.str().c_str());
     return kExitOk;
   }
-  std::printf("OK: checkpoint size %llu root %s is signed by the log and cosigned by %zu of %zu "
-              "trusted witnesses\n%s",
-              static_cast<unsigned long long>(cp->size), ToHex(cp->root).c_str(), cosigs->size(),
-              witnesses.size(), resp.checkpoint().note().c_str());
+  std::printf(
+      "OK: checkpoint size %llu root %s is signed by the log and cosigned by %zu of %zu "
+      "trusted witnesses\n%s",
+      static_cast<unsigned long long>(cp->size), ToHex(cp->root).c_str(), cosigs->size(),
+      witnesses.size(), resp.checkpoint().note().c_str());
   return kExitOk;
 }
 
