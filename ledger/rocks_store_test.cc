@@ -144,6 +144,16 @@ TEST(RocksStoreTest, CosignaturesPerSizeOneLinePerWitness) {
     EXPECT_EQ(*lines, (std::vector<std::string>{"line w1", "line w2 new"}));
     EXPECT_TRUE(store->Cosignatures(4)->empty());
     EXPECT_EQ(store->LatestCosignedSize()->value_or(0), 30u);
+    CommitBatch cps;
+    cps.new_size = 3;
+    for (uint64_t size : {1, 2, 3}) cps.checkpoints.emplace_back(size, absl::StrCat("note ", size));
+    ASSERT_TRUE(store->Commit(cps).ok());
+    auto in = store->CheckpointsIn(2, 3);
+    ASSERT_TRUE(in.ok()) << in.status();
+    ASSERT_EQ(in->size(), 2u);
+    EXPECT_EQ((*in)[0].size, 2u);
+    EXPECT_EQ((*in)[1].note, "note 3");
+    EXPECT_TRUE(store->CheckpointsIn(4, 100)->empty());
   }
   auto ro = Open(dir, /*read_only=*/true);
   ASSERT_NE(ro, nullptr);
