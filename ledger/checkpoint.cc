@@ -452,8 +452,8 @@ absl::StatusOr<SignedNote> ParseSignedNote(absl::string_view note) {
   SignedNote out;
   out.text = std::string(parsed->text);
   for (SigLine& sig : parsed->signatures) {
-    out.signatures.push_back({std::string(sig.name), sig.key_hash, std::move(sig.signature),
-                              std::string(sig.line)});
+    out.signatures.push_back(
+        {std::string(sig.name), sig.key_hash, std::move(sig.signature), std::string(sig.line)});
   }
   return out;
 }
@@ -517,6 +517,5 @@ absl::StatusOr<NoteVerifierKey> ParseNoteVerifierKey(absl::string_view vkey, uin
   }
   return NoteVerifierKey{std::string(name), key_hash, std::string(public_key)};
 }
-
 
 }  // namespace caseledger

@@ -8,6 +8,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 
 namespace caseledger {
 namespace {
@@ -39,8 +40,8 @@ absl::Status CheckBodyAndTime(absl::string_view body, uint64_t timestamp) {
         "cosignature: checkpoint text got no final newline, want text ending in \"\\n\"");
   }
   if (timestamp > kMaxCosignatureTimestamp) {
-    return absl::InvalidArgumentError(absl::StrCat("cosignature: timestamp got ", timestamp,
-                                                   ", want at most 2^63-1"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("cosignature: timestamp got ", timestamp, ", want at most 2^63-1"));
   }
   return absl::OkStatus();
 }
@@ -167,6 +168,38 @@ absl::StatusOr<Cosignature> CosignatureVerifier::Verify(absl::string_view note) 
   }
   if (!found) return absl::DataLossError(absl::StrCat("note has no cosignature by ", key_id));
   return newest;
+}
+
+absl::StatusOr<std::vector<Cosignature>> VerifyCosignatureQuorum(
+    absl::string_view note, const std::vector<CosignatureVerifier>& witnesses, size_t quorum) {
+  if (quorum == 0 || quorum > witnesses.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("quorum: got ", quorum, ", want 1..",
+                                                   witnesses.size(), " (the trusted witnesses)"));
+  }
+  absl::StatusOr<SignedNote> parsed = ParseSignedNote(note);
+  if (!parsed.ok()) return parsed.status();
+  std::vector<Cosignature> good;
+  std::vector<std::string> missing;
+  for (const CosignatureVerifier& w : witnesses) {
+    bool present = false;
+    for (const NoteSignature& sig : parsed->signatures) {
+      present = present || (sig.name == w.name() && sig.key_hash == w.KeyHash());
+    }
+    if (!present) {
+      missing.push_back(KeyId(w.name(), w.KeyHash()));
+      continue;
+    }
+    absl::StatusOr<Cosignature> c = w.Verify(note);
+    if (!c.ok()) return c.status();
+    good.push_back(*std::move(c));
+  }
+  if (good.size() < quorum) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cosignatures: got ", good.size(), " of the ", witnesses.size(),
+                     " trusted witnesses, want at least ", quorum,
+                     " (missing: ", absl::StrJoin(missing, ", "), ")"));
+  }
+  return good;
 }
 
 }  // namespace caseledger

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -106,6 +107,16 @@ class CosignatureVerifier {
   uint32_t key_hash_;
   std::unique_ptr<Ed25519Verifier> verifier_;
 };
+
+// A client's trust policy: `note` must carry valid cosignatures by at least
+// `quorum` of `witnesses` (each counted once). Returns the verified ones, in
+// the order of `witnesses`.
+//  INVALID_ARGUMENT: malformed note, or quorum is 0 or more than the witnesses.
+//  DATA_LOSS: a line of one of `witnesses` does not verify.
+//  FAILED_PRECONDITION: fewer than `quorum` trusted witnesses cosigned,
+//    naming how many did and which are missing.
+absl::StatusOr<std::vector<Cosignature>> VerifyCosignatureQuorum(
+    absl::string_view note, const std::vector<CosignatureVerifier>& witnesses, size_t quorum);
 
 }  // namespace caseledger
 

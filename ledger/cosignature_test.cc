@@ -6,6 +6,7 @@
 #include <sstream>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -103,7 +104,8 @@ TEST(CosignatureGoldenTest, VerifiesAndLogSignatureStillOpens) {
 TEST(CosignatureGoldenTest, PublishedLinesCarryKeyHashThenTimestamp) {
   for (const auto& [b64, key_hash, time] :
        {std::tuple<std::string, std::string, uint64_t>{
-            "jWbPPwAAAABkGFDLEZMHwSRaJNiIDoe9DYn/zXcrtPHeolMI5OWXEhZCB9dlrDJsX3b2oyin1nPZqhf5nNo0xUe+"
+            "jWbPPwAAAABkGFDLEZMHwSRaJNiIDoe9DYn/"
+            "zXcrtPHeolMI5OWXEhZCB9dlrDJsX3b2oyin1nPZqhf5nNo0xUe+"
             "mbIUBkBIfZ+qnA==",
             "8d66cf3f", 1679315147},
         {"ZGhGuQAAAABm/qTPeyKXD+R2rzyQsxPiP8mXum7qq/iF0u4vanlqJyocWODBt97w9uL+8qT7S5gxEHWWOworDcFi"
@@ -166,8 +168,8 @@ TEST(CosignatureTest, TamperedTimestampOrBodyIsDataLoss) {
   std::string raw;
   ASSERT_TRUE(absl::Base64Unescape(b64, &raw));
   raw[11] ^= 0x01;  // the last byte of the timestamp
-  std::string forged = absl::StrCat(kLogNote, "\xE2\x80\x94 witness.example.com/w1 ",
-                                    absl::Base64Escape(raw), "\n");
+  std::string forged =
+      absl::StrCat(kLogNote, "\xE2\x80\x94 witness.example.com/w1 ", absl::Base64Escape(raw), "\n");
   absl::StatusOr<Cosignature> got = v.Verify(forged);
   EXPECT_EQ(got.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_THAT(got.status().message(), HasSubstr("time 1679315146 does not verify"));
@@ -212,7 +214,39 @@ TEST(CosignatureTest, BadInputs) {
   EXPECT_FALSE(CosignatureVerifier::FromVerifierKey(
                    "witness.example.com/w1+00000000+BD1AF8PoQ4lakrcKp00bfrycmCzPLsSWjMDNVfEq9GYM")
                    .ok());
-  EXPECT_EQ(GoldenVerifier().Verify("garbage").status().code(),
+  EXPECT_EQ(GoldenVerifier().Verify("garbage").status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(CosignatureTest, QuorumOfTrustedWitnesses) {
+  auto key2 = Ed25519Signer::FromSeed(std::string(32, '\x07'));
+  auto w2 = Cosigner::New("w2.example", *std::move(key2));
+  ASSERT_TRUE(w2.ok());
+  std::vector<CosignatureVerifier> trusted;
+  trusted.push_back(GoldenVerifier());
+  trusted.push_back(*CosignatureVerifier::FromVerifierKey(w2->VerifierKey()));
+
+  // Only the golden witness cosigned.
+  absl::StatusOr<std::vector<Cosignature>> got =
+      VerifyCosignatureQuorum(CosignedNote(), trusted, 1);
+  ASSERT_TRUE(got.ok()) << got.status();
+  ASSERT_EQ(got->size(), 1u);
+  EXPECT_EQ((*got)[0].timestamp, kTime);
+  got = VerifyCosignatureQuorum(CosignedNote(), trusted, 2);
+  EXPECT_EQ(got.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(got.status().message(),
+              HasSubstr("got 1 of the 2 trusted witnesses, want at least 2 (missing: w2.example+"));
+  // Both.
+  std::string both = *w2->Cosign(CosignedNote(), 5);
+  got = VerifyCosignatureQuorum(both, trusted, 2);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->size(), 2u);
+  // A line that does not verify is DATA_LOSS, not merely "missing".
+  std::string bad = both;
+  bad[bad.size() - 5] = bad[bad.size() - 5] == 'A' ? 'B' : 'A';
+  EXPECT_EQ(VerifyCosignatureQuorum(bad, trusted, 1).status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(VerifyCosignatureQuorum(both, trusted, 0).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(VerifyCosignatureQuorum(both, trusted, 3).status().code(),
             absl::StatusCode::kInvalidArgument);
 }
 

@@ -81,6 +81,18 @@ class LogStore : public NodeReader {
   virtual absl::StatusOr<std::optional<StoredCheckpoint>> LatestCheckpoint() const = 0;
   virtual absl::StatusOr<StoredCheckpoint> CheckpointAt(uint64_t size) const = 0;
   virtual absl::StatusOr<std::vector<StoredCheckpoint>> Checkpoints() const = 0;
+  // The checkpoints with min_size <= size <= max_size, in size order. The
+  // default filters Checkpoints(); stores override it to read only those.
+  virtual absl::StatusOr<std::vector<StoredCheckpoint>> CheckpointsIn(uint64_t min_size,
+                                                                      uint64_t max_size) const {
+    absl::StatusOr<std::vector<StoredCheckpoint>> all = Checkpoints();
+    if (!all.ok()) return all.status();
+    std::vector<StoredCheckpoint> out;
+    for (StoredCheckpoint& c : *all) {
+      if (c.size >= min_size && c.size <= max_size) out.push_back(std::move(c));
+    }
+    return out;
+  }
 
   // Witness cosignature lines for the checkpoint at `size`, one per witness
   // (`witness` is its "<name>+<key hash hex>"); a newer line replaces the

@@ -258,6 +258,20 @@ class RocksStore : public LogStore {
     return out;
   }
 
+  absl::StatusOr<std::vector<StoredCheckpoint>> CheckpointsIn(uint64_t min_size,
+                                                              uint64_t max_size) const override {
+    std::vector<StoredCheckpoint> out;
+    std::unique_ptr<rocksdb::Iterator> it(
+        db_->NewIterator(rocksdb::ReadOptions(), cf(kCheckpoints)));
+    for (it->Seek(U64Key(min_size)); it->Valid(); it->Next()) {
+      uint64_t size = DecodeU64(View(it->key()));
+      if (size > max_size) break;
+      out.push_back({size, it->value().ToString()});
+    }
+    CL_RETURN_IF_ERROR(FromRocks(it->status(), "checkpoints"));
+    return out;
+  }
+
   absl::Status PutCosignature(uint64_t size, absl::string_view witness,
                               absl::string_view line) override {
     if (cf(kCosignatures) == nullptr) {
@@ -508,8 +522,7 @@ absl::StatusOr<std::unique_ptr<LogStore>> OpenRocksStore(const RocksStoreOptions
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s =
       options.read_only
-          ? rocksdb::DB::OpenForReadOnly(db_options, options.path, families, &opened_handles,
-                                         &raw)
+          ? rocksdb::DB::OpenForReadOnly(db_options, options.path, families, &opened_handles, &raw)
           : rocksdb::DB::Open(db_options, options.path, families, &opened_handles, &raw);
   if (!s.ok()) {
     return absl::FailedPreconditionError(

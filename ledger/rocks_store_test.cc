@@ -1,6 +1,7 @@
 #include "ledger/rocks_store.h"
 
 #include <gtest/gtest.h>
+#include <rocksdb/db.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -143,10 +144,52 @@ TEST(RocksStoreTest, CosignaturesPerSizeOneLinePerWitness) {
     EXPECT_EQ(*lines, (std::vector<std::string>{"line w1", "line w2 new"}));
     EXPECT_TRUE(store->Cosignatures(4)->empty());
     EXPECT_EQ(store->LatestCosignedSize()->value_or(0), 30u);
+    CommitBatch cps;
+    cps.new_size = 3;
+    for (uint64_t size : {1, 2, 3}) cps.checkpoints.emplace_back(size, absl::StrCat("note ", size));
+    ASSERT_TRUE(store->Commit(cps).ok());
+    auto in = store->CheckpointsIn(2, 3);
+    ASSERT_TRUE(in.ok()) << in.status();
+    ASSERT_EQ(in->size(), 2u);
+    EXPECT_EQ((*in)[0].size, 2u);
+    EXPECT_EQ((*in)[1].note, "note 3");
+    EXPECT_TRUE(store->CheckpointsIn(4, 100)->empty());
   }
   auto ro = Open(dir, /*read_only=*/true);
   ASSERT_NE(ro, nullptr);
   EXPECT_EQ(ro->Cosignatures(30)->size(), 1u);
+}
+
+// A data directory written before the cosignatures family existed still opens
+// read-only (ledger_verify on an old copy): no lines, and writes are refused.
+TEST(RocksStoreTest, ReadOnlyOpenOfADirectoryWithoutCosignatures) {
+  std::string dir = TempDir();
+  {
+    auto store = Open(dir);
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store->Commit(Batch(0, 2, "s", 0)).ok());
+  }
+  {
+    std::vector<std::string> names;
+    ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), dir, &names).ok());
+    std::vector<rocksdb::ColumnFamilyDescriptor> families;
+    for (const std::string& n : names) families.emplace_back(n, rocksdb::ColumnFamilyOptions());
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* db = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), dir, families, &handles, &db).ok());
+    for (size_t i = 0; i < names.size(); ++i) {
+      if (names[i] == "cosignatures") ASSERT_TRUE(db->DropColumnFamily(handles[i]).ok());
+    }
+    for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
+    delete db;
+  }
+  auto ro = Open(dir, /*read_only=*/true);
+  ASSERT_NE(ro, nullptr);
+  EXPECT_EQ(*ro->Size(), 2u);
+  EXPECT_TRUE(ro->Cosignatures(2)->empty());
+  EXPECT_FALSE(ro->LatestCosignedSize()->has_value());
+  EXPECT_EQ(ro->PutCosignature(2, "w+00000000", "x").code(),
+            absl::StatusCode::kFailedPrecondition);
 }
 
 }  // namespace

@@ -285,8 +285,8 @@ TEST_F(StoreVerifierTest, ForkedHistoryWithTheSameKeyIsDetected) {
 }
 
 // VerifyStoreRange: a range anchored on the stored nodes at its start.
-StoreVerifyReport VerifyRangeIn(const std::string& dir, const NoteVerifier& verifier,
-                                uint64_t from, uint64_t to) {
+StoreVerifyReport VerifyRangeIn(const std::string& dir, const NoteVerifier& verifier, uint64_t from,
+                                uint64_t to) {
   RocksStoreOptions o;
   o.path = dir;
   o.read_only = true;
@@ -301,9 +301,16 @@ StoreVerifyReport VerifyRangeIn(const std::string& dir, const NoteVerifier& veri
 }
 
 TEST_F(StoreVerifierTest, RangesOfAnIntactLedgerVerify) {
-  for (auto [from, to, checkpoints] : std::vector<std::tuple<uint64_t, uint64_t, uint64_t>>{
-           {0, 40, 3}, {0, 16, 1}, {5, 17, 1}, {16, 32, 1}, {17, 40, 2}, {33, 40, 1},
-           {39, 40, 1}, {40, 40, 0}, {7, 7, 0}}) {
+  for (auto [from, to, checkpoints] :
+       std::vector<std::tuple<uint64_t, uint64_t, uint64_t>>{{0, 40, 3},
+                                                             {0, 16, 1},
+                                                             {5, 17, 1},
+                                                             {16, 32, 1},
+                                                             {17, 40, 2},
+                                                             {33, 40, 1},
+                                                             {39, 40, 1},
+                                                             {40, 40, 0},
+                                                             {7, 7, 0}}) {
     StoreVerifyReport r = VerifyRangeIn(dir_, verifier_, from, to);
     EXPECT_EQ(r.status, absl::OkStatus()) << from << ".." << to;
     EXPECT_EQ(r.records_checked, to - from) << from << ".." << to;

@@ -74,7 +74,8 @@ absl::StatusOr<WitnessState> WitnessState::Decode(absl::string_view text) {
   WitnessState state;
   size_t pos = kHeader.size();
   while (pos < text.size()) {
-    if (text.substr(pos, kEntry.size()) != kEntry) return bad(pos, "want \"checkpoint <length>\\n\"");
+    if (text.substr(pos, kEntry.size()) != kEntry)
+      return bad(pos, "want \"checkpoint <length>\\n\"");
     size_t nl = text.find('\n', pos);
     if (nl == absl::string_view::npos) return bad(pos, "entry header has no newline");
     absl::string_view digits = text.substr(pos + kEntry.size(), nl - pos - kEntry.size());
@@ -132,7 +133,8 @@ absl::Status WitnessState::Save(const std::string& path) const {
   absl::Status status = WriteAll(fd, Encode());
   if (status.ok() && fsync(fd) != 0) status = IoError(tmp, "fsync", errno);
   if (close(fd) != 0 && status.ok()) status = IoError(tmp, "close", errno);
-  if (status.ok() && rename(tmp.c_str(), path.c_str()) != 0) status = IoError(path, "rename", errno);
+  if (status.ok() && rename(tmp.c_str(), path.c_str()) != 0)
+    status = IoError(path, "rename", errno);
   if (!status.ok()) {
     unlink(tmp.c_str());
     return status;
@@ -188,23 +190,22 @@ absl::StatusOr<WitnessResult> WitnessCheckpoint(const NoteVerifier& log, absl::s
     if (next->size == prev->size && next->root != prev->root) {
       return absl::DataLossError(absl::StrCat("fork: log ", origin, " shows two roots at size ",
                                               next->size, ": witnessed ", ToHex(prev->root),
-                                              ", now ", ToHex(next->root),
-                                              "; refusing to cosign"));
+                                              ", now ", ToHex(next->root), "; refusing to cosign"));
     }
     if (next->size > prev->size) {
       absl::StatusOr<std::vector<Hash>> proof = proofs(prev->size, next->size);
       if (!proof.ok()) {
         return absl::Status(proof.status().code(),
-                            absl::StrCat("consistency proof ", prev->size, " -> ", next->size,
-                                         ": ", proof.status().message()));
+                            absl::StrCat("consistency proof ", prev->size, " -> ", next->size, ": ",
+                                         proof.status().message()));
       }
       absl::Status consistent =
           VerifyConsistency(prev->size, next->size, *proof, prev->root, next->root);
       if (!consistent.ok()) {
-        return absl::DataLossError(absl::StrCat(
-            "fork: log ", origin, " checkpoint ", Describe(*next),
-            " is not consistent with the witnessed ", Describe(*prev), ": ", consistent.message(),
-            "; refusing to cosign"));
+        return absl::DataLossError(
+            absl::StrCat("fork: log ", origin, " checkpoint ", Describe(*next),
+                         " is not consistent with the witnessed ", Describe(*prev), ": ",
+                         consistent.message(), "; refusing to cosign"));
       }
     }
   }

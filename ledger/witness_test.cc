@@ -123,10 +123,11 @@ TEST_F(WitnessTest, RefusesRollbackAndKeepsState) {
   std::string before = state_.Encode();
   absl::StatusOr<WitnessResult> r = Witness(small);
   EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss);
-  EXPECT_THAT(r.status().message(),
-              AllOf(HasSubstr("rollback: log witness.test/log now shows a smaller tree (size 3 root "),
-                    HasSubstr(ToHex(small.Root())), HasSubstr("already verified (size 9 root "),
-                    HasSubstr(ToHex(big.Root())), HasSubstr("refusing to cosign")));
+  EXPECT_THAT(
+      r.status().message(),
+      AllOf(HasSubstr("rollback: log witness.test/log now shows a smaller tree (size 3 root "),
+            HasSubstr(ToHex(small.Root())), HasSubstr("already verified (size 9 root "),
+            HasSubstr(ToHex(big.Root())), HasSubstr("refusing to cosign")));
   EXPECT_EQ(state_.Encode(), before);
 }
 
@@ -174,8 +175,8 @@ TEST_F(WitnessTest, RefusesNotesTheLogDidNotSign) {
   a.Grow(4);
   auto other = NoteSigner::New(kOrigin, *Ed25519Signer::FromSeed(std::string(32, '\x33')));
   ASSERT_TRUE(other.ok());
-  absl::StatusOr<WitnessResult> r = WitnessCheckpoint(log_verifier_, a.Note(*other), a.Proofs(),
-                                                      cosigner_, 1, &state_);
+  absl::StatusOr<WitnessResult> r =
+      WitnessCheckpoint(log_verifier_, a.Note(*other), a.Proofs(), cosigner_, 1, &state_);
   EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_THAT(r.status().message(), HasSubstr("checkpoint from the log: note has no signature"));
   EXPECT_FALSE(state_.Note(kOrigin).has_value());

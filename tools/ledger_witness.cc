@@ -88,8 +88,8 @@ class Witness {
         cosigner_(std::move(cosigner)),
         state_path_(std::move(state_path)),
         state_(std::move(state)),
-        channel_(grpc::CreateChannel(absl::GetFlag(FLAGS_server),
-                                     grpc::InsecureChannelCredentials())),
+        channel_(
+            grpc::CreateChannel(absl::GetFlag(FLAGS_server), grpc::InsecureChannelCredentials())),
         ledger_(v1::LedgerService::NewStub(channel_)),
         witness_(v1::WitnessService::NewStub(channel_)) {}
 
@@ -103,8 +103,8 @@ class Witness {
       absl::Status s = FromGrpc(ledger_->GetCheckpoint(&ctx, req, &latest), "GetCheckpoint");
       if (!s.ok()) return s;
     }
-    ConsistencyProofSource proofs =
-        [this](uint64_t from, uint64_t to) -> absl::StatusOr<std::vector<Hash>> {
+    ConsistencyProofSource proofs = [this](uint64_t from,
+                                           uint64_t to) -> absl::StatusOr<std::vector<Hash>> {
       grpc::ClientContext ctx;
       Deadline(&ctx);
       v1::ConsistencyProofRequest req;
@@ -117,7 +117,8 @@ class Witness {
       std::vector<Hash> out;
       for (const std::string& h : proof.hashes()) {
         absl::StatusOr<Hash> hash = HashFromBytes(h);
-        if (!hash.ok()) return absl::DataLossError(absl::StrCat("proof hash: ", hash.status().message()));
+        if (!hash.ok())
+          return absl::DataLossError(absl::StrCat("proof hash: ", hash.status().message()));
         out.push_back(*hash);
       }
       return out;
@@ -146,8 +147,8 @@ class Witness {
       v1::AddCosignatureResponse resp;
       absl::Status s = FromGrpc(witness_->AddCosignature(&ctx, req, &resp), "AddCosignature");
       if (!s.ok()) {
-        return absl::Status(s.code(), absl::StrCat(line, "; but the server refused it: ",
-                                                   s.message()));
+        return absl::Status(s.code(),
+                            absl::StrCat(line, "; but the server refused it: ", s.message()));
       }
       absl::StrAppend(&line, "; server stored it");
     }
@@ -183,8 +184,9 @@ int Report(const absl::Status& s) {
 int Run() {
   const std::string key_path = absl::GetFlag(FLAGS_witness_key);
   if (key_path.empty()) {
-    std::fprintf(stderr, "ledger_witness: --witness_key is required (a key file; created when "
-                         "absent)\n");
+    std::fprintf(stderr,
+                 "ledger_witness: --witness_key is required (a key file; created when "
+                 "absent)\n");
     return kExitUsage;
   }
   auto key = Ed25519Signer::LoadOrCreate(key_path);
@@ -204,8 +206,9 @@ int Run() {
   }
   const std::string log_key = KeyOrFile(absl::GetFlag(FLAGS_log_key));
   if (log_key.empty()) {
-    std::fprintf(stderr, "ledger_witness: --log_key is required (the log's verifier key, or a "
-                         "file holding it)\n");
+    std::fprintf(stderr,
+                 "ledger_witness: --log_key is required (the log's verifier key, or a "
+                 "file holding it)\n");
     return kExitUsage;
   }
   auto log = NoteVerifier::FromVerifierKey(log_key);

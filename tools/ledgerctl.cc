@@ -4,6 +4,7 @@
 //
 // Exit status: 0 success, 1 failure (an RPC error, a failed verification, a
 // bad event), 2 usage error.
+#include <google/protobuf/util/json_util.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
@@ -19,6 +20,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <utility>
@@ -29,14 +31,17 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "ledger/checkpoint.h"
+#include "ledger/cosignature.h"
 #include "ledger/hash.h"
 #include "ledger/internal/status_macros.h"
 #include "proto/access.grpc.pb.h"
+#include "proto/audit.grpc.pb.h"
 #include "proto/cases.grpc.pb.h"
 #include "proto/ledger.grpc.pb.h"
 #include "services/api/history_bundle.h"
@@ -803,6 +808,179 @@ std::string SummaryLine(const v1::CaseSummary& s) {
                          s.access_overdue() ? " OVERDUE" : "", due, s.pending_client_notices());
 }
 
+int RunCosigned(Client& c, const ParsedArgs& a) {
+  const Command& cmd = Find("cosigned");
+  if (!a.positional.empty()) return Usage(cmd, "unexpected argument \"" + a.positional[0] + "\"");
+  absl::StatusOr<uint64_t> size = FlagUint(a, "size", 0);
+  if (!size.ok()) return Usage(cmd, size.status().message());
+  auto keys = a.flags.find("witness_keys");
+  if (keys == a.flags.end()) return Usage(cmd, "--witness_keys is required");
+  std::string list = keys->second;
+  if (std::ifstream file(list); file.good() && list.find('+') == std::string::npos) {
+    std::stringstream ss;
+    ss << file.rdbuf();
+    list = ss.str();
+  }
+  std::vector<CosignatureVerifier> witnesses;
+  for (absl::string_view k : absl::StrSplit(list, absl::ByAnyChar(",\n"), absl::SkipWhitespace())) {
+    absl::StatusOr<CosignatureVerifier> w =
+        CosignatureVerifier::FromVerifierKey(absl::StripAsciiWhitespace(k));
+    if (!w.ok()) return Usage(cmd, absl::StrCat("--witness_keys: ", w.status().message()));
+    witnesses.push_back(*std::move(w));
+  }
+  absl::StatusOr<uint64_t> quorum = FlagUint(a, "quorum", witnesses.size());
+  if (!quorum.ok()) return Usage(cmd, quorum.status().message());
+  if (*quorum == 0 || *quorum > witnesses.size()) {
+    return Usage(cmd, absl::StrCat("--quorum: got ", *quorum, ", want 1..", witnesses.size()));
+  }
+  if (absl::Status s = c.Connect(); !s.ok()) return Fail("cosigned", s);
+  absl::StatusOr<TrustedKey> key = ResolveKey(c, a);
+  if (!key.ok()) return Fail("cosigned", key.status());
+  std::unique_ptr<v1::WitnessService::Stub> stub = v1::WitnessService::NewStub(c.channel());
+  grpc::ClientContext ctx;
+  c.SetDeadline(&ctx);
+  v1::GetCosignedCheckpointRequest req;
+  req.set_size(*size);
+  req.set_cosigned_only(*size == 0);
+  v1::CosignedCheckpoint resp;
+  if (absl::Status s = FromGrpc(stub->GetCosignedCheckpoint(&ctx, req, &resp),
+                                "GetCosignedCheckpoint", c.options());
+      !s.ok()) {
+    return Fail("cosigned", s);
+  }
+  absl::Status status;
+  absl::StatusOr<Checkpoint> cp = VerifyCheckpoint(resp.checkpoint(), key->verifier, key->origin);
+  absl::StatusOr<std::vector<Cosignature>> cosigs;
+  if (!cp.ok()) {
+    status = cp.status();
+  } else {
+    cosigs = VerifyCosignatureQuorum(resp.checkpoint().note(), witnesses, *quorum);
+    status = cosigs.status();
+  }
+  if (!status.ok()) {
+    if (c.options().json) {
+      std::printf("%s\n",
+                  JsonObject().Add("ok", false).Add("error", status.ToString()).str().c_str());
+    }
+    std::fprintf(stderr, "FAILED: %s\n", status.ToString().c_str());
+    return kExitFailure;
+  }
+  if (c.options().json) {
+    JsonObject o;
+    o.Add("ok", true).Add("size", cp->size).Add("root_hash", ToHex(cp->root));
+    o.Add("cosignatures", static_cast<uint64_t>(cosigs->size()));
+    o.Add("note", resp.checkpoint().note());
+    std::printf("%s\n", o.str().c_str());
+    return kExitOk;
+  }
+  std::printf(
+      "OK: checkpoint size %llu root %s is signed by the log and cosigned by %zu of %zu "
+      "trusted witnesses\n%s",
+      static_cast<unsigned long long>(cp->size), ToHex(cp->root).c_str(), cosigs->size(),
+      witnesses.size(), resp.checkpoint().note().c_str());
+  return kExitOk;
+}
+
+int RunAudit(Client& c, const ParsedArgs& a) {
+  const Command& cmd = Find("audit");
+  if (a.positional.size() != 1 || a.positional[0] != "verify-range") {
+    return Usage(cmd, "want the subcommand verify-range");
+  }
+  v1::VerifyRangeRequest req;
+  for (const char* f : {"from_seq", "to_seq", "max_failures"}) {
+    absl::StatusOr<uint64_t> v = FlagUint(a, f, 0);
+    if (!v.ok()) return Usage(cmd, v.status().message());
+    if (std::string(f) == "from_seq") req.set_from_seq(*v);
+    if (std::string(f) == "to_seq") req.set_to_seq(*v);
+    if (std::string(f) == "max_failures") req.set_max_failures(static_cast<uint32_t>(*v));
+  }
+  if (absl::Status s = c.Connect(); !s.ok()) return Fail("audit", s);
+  std::unique_ptr<v1::AuditService::Stub> audit = v1::AuditService::NewStub(c.channel());
+  grpc::ClientContext ctx;  // no deadline: a long range takes as long as it takes
+  v1::VerifyRangeResponse resp;
+  if (absl::Status s = FromGrpc(audit->VerifyRange(&ctx, req, &resp), "VerifyRange", c.options());
+      !s.ok()) {
+    return Fail("audit", s);
+  }
+  absl::StatusOr<Hash> root = HashFromBytes(resp.root_hash());
+  std::string root_hex = root.ok() ? ToHex(*root) : "(malformed)";
+  if (c.options().json) {
+    JsonObject o;
+    o.Add("ok", resp.ok()).Add("from_seq", resp.from_seq()).Add("to_seq", resp.to_seq());
+    o.Add("records_checked", resp.records_checked());
+    o.Add("checkpoints_checked", resp.checkpoints_checked()).Add("root_hash", root_hex);
+    if (resp.failures_size() > 0) {
+      o.Add("first_bad_seq", resp.failures(0).seq()).Add("error", resp.failures(0).message());
+    }
+    std::printf("%s\n", o.str().c_str());
+  } else if (resp.ok()) {
+    std::printf(
+        "OK: records [%llu, %llu) verified on the server: %llu records, %llu "
+        "checkpoints, root %s (%.3fs)\n",
+        static_cast<unsigned long long>(resp.from_seq()),
+        static_cast<unsigned long long>(resp.to_seq()),
+        static_cast<unsigned long long>(resp.records_checked()),
+        static_cast<unsigned long long>(resp.checkpoints_checked()), root_hex.c_str(),
+        resp.seconds());
+  }
+  if (!resp.ok()) {
+    for (const v1::RangeFailure& f : resp.failures()) {
+      std::fprintf(stderr, "FAILED: seq %llu: %s\n", static_cast<unsigned long long>(f.seq()),
+                   f.message().c_str());
+    }
+    return kExitFailure;
+  }
+  return kExitOk;
+}
+
+int RunMetrics(Client& c, const ParsedArgs& a) {
+  const Command& cmd = Find("metrics");
+  if (!a.positional.empty()) return Usage(cmd, "unexpected argument \"" + a.positional[0] + "\"");
+  if (absl::Status s = c.Connect(); !s.ok()) return Fail("metrics", s);
+  std::unique_ptr<v1::AuditService::Stub> audit = v1::AuditService::NewStub(c.channel());
+  grpc::ClientContext ctx;
+  c.SetDeadline(&ctx);
+  v1::LedgerMetrics m;
+  if (absl::Status s =
+          FromGrpc(audit->GetMetrics(&ctx, v1::GetMetricsRequest(), &m), "GetMetrics", c.options());
+      !s.ok()) {
+    return Fail("metrics", s);
+  }
+  if (c.options().json) {
+    std::string json;
+    google::protobuf::util::JsonPrintOptions po;
+    po.always_print_primitive_fields = true;
+    po.preserve_proto_field_names = true;
+    if (!google::protobuf::util::MessageToJsonString(m, &json, po).ok()) {
+      return Fail("metrics", absl::InternalError("metrics: JSON encoding failed"));
+    }
+    std::printf("%s\n", json.c_str());
+    return kExitOk;
+  }
+  auto u = [](uint64_t v) { return static_cast<unsigned long long>(v); };
+  std::printf(
+      "tree_size                     %llu\n"
+      "last_checkpoint_size          %llu\n"
+      "last_checkpoint_age_seconds   %.3f\n"
+      "unsigned_records              %llu\n"
+      "verified_size                 %llu\n"
+      "verification_lag_records      %llu\n"
+      "verification_lag_seconds      %.3f\n"
+      "verification_failed           %s\n"
+      "last_cosigned_size            %llu\n"
+      "last_cosignature_age_seconds  %.3f\n"
+      "trusted_witnesses             %u\n",
+      u(m.tree_size()), u(m.last_checkpoint_size()), m.last_checkpoint_age_seconds(),
+      u(m.unsigned_records()), u(m.verified_size()), u(m.verification_lag_records()),
+      m.verification_lag_seconds(),
+      m.verification_failed()
+          ? absl::StrCat("yes, first bad seq ", m.first_bad_seq(), ": ", m.verification_failure())
+                .c_str()
+          : "no",
+      u(m.last_cosigned_size()), m.last_cosignature_age_seconds(), m.trusted_witnesses());
+  return m.verification_failed() ? kExitFailure : kExitOk;
+}
+
 int RunCase(Client& c, const ParsedArgs& a) {
   const Command& cmd = Find("case");
   if (a.flags.count("id") == 0) return Usage(cmd, "--id=CASE is required");
@@ -1294,6 +1472,45 @@ const std::vector<Command>& Commands() {
        "which records, when), from AccessService.GetAccessReport.\n",
        {{"subject", true}},
        RunAccessReport},
+      {"audit",
+       "usage: ledgerctl audit verify-range [--from_seq=N] [--to_seq=M] [--max_failures=K]\n",
+       "Asks the server to verify stored records [N, M) (AuditService.VerifyRange):\n"
+       "hash chain, leaf and payload commitments, Merkle nodes, and every checkpoint\n"
+       "signed at a size in (N, M], anchored on the stored Merkle nodes at N.\n"
+       "Prints \"OK: ...\" and exits 0, or one \"FAILED: seq S: reason\" line per failure\n"
+       "on stderr and exits 1. An auditor who does not trust the server runs\n"
+       "ledger_verify on a copy of the data directory instead.\n"
+       "\n"
+       "  --from_seq=N      first record (default 0)\n"
+       "  --to_seq=M        end, exclusive (default 0: the tree size)\n"
+       "  --max_failures=K  report up to K failures (default 1)\n",
+       {{"from_seq", true}, {"to_seq", true}, {"max_failures", true}},
+       RunAudit},
+      {"metrics",
+       "usage: ledgerctl metrics\n",
+       "Prints the server's ledger gauges (AuditService.GetMetrics): tree size, the\n"
+       "latest checkpoint's size and age (of the newest record it covers), records\n"
+       "not yet signed, how far the background verifier got and how far behind it is\n"
+       "(records and seconds), the newest cosigned checkpoint and its cosignature's\n"
+       "age. Exits 1 if the background verifier found damage.\n",
+       {},
+       RunMetrics},
+      {"cosigned",
+       "usage: ledgerctl cosigned --witness_keys=K1,K2|FILE [--quorum=Q] [--size=N]\n"
+       "                          [--key=K] [--origin=O]\n",
+       "Fetches a checkpoint with the witness cosignatures the server collected\n"
+       "(WitnessService.GetCosignedCheckpoint) and verifies, on this machine, the\n"
+       "log's signature and cosignatures by at least Q of the trusted witnesses\n"
+       "(ledger/COSIGNATURE.md). Prints \"OK: ...\" and the note, or \"FAILED: reason\".\n"
+       "\n"
+       "  --witness_keys=...  witness verifier keys (name+hash+base64 of 0x04||key),\n"
+       "                      comma-separated, or a file with one per line\n"
+       "  --quorum=Q          cosignatures required (default: all the witnesses)\n"
+       "  --size=N            the checkpoint signed at size N (default: the newest\n"
+       "                      checkpoint that has a cosignature)\n"
+       "  --key=K, --origin=O the log's verifier key and origin, as for prove\n",
+       {{"witness_keys", true}, {"quorum", true}, {"size", true}, {"key", true}, {"origin", true}},
+       RunCosigned},
   };
   return *commands;
 }

@@ -21,10 +21,9 @@ std::string WitnessId(const CosignatureVerifier& w) {
 }
 
 bool HasLineOf(const SignedNote& note, const CosignatureVerifier& w) {
-  return std::any_of(note.signatures.begin(), note.signatures.end(),
-                     [&](const NoteSignature& s) {
-                       return s.name == w.name() && s.key_hash == w.KeyHash();
-                     });
+  return std::any_of(note.signatures.begin(), note.signatures.end(), [&](const NoteSignature& s) {
+    return s.name == w.name() && s.key_hash == w.KeyHash();
+  });
 }
 
 double SecondsBetween(absl::Time from, absl::Time to) {
@@ -56,8 +55,8 @@ absl::StatusOr<v1::AddCosignatureResponse> WitnessServiceImpl::Add(absl::string_
   }
   const std::string& origin = ledger_->options().origin;
   if (cp->origin != origin) {
-    return absl::InvalidArgumentError(absl::StrCat("note: checkpoint origin got \"", cp->origin,
-                                                   "\", want \"", origin, "\""));
+    return absl::InvalidArgumentError(
+        absl::StrCat("note: checkpoint origin got \"", cp->origin, "\", want \"", origin, "\""));
   }
   absl::StatusOr<StoredCheckpoint> stored = ledger_->store().CheckpointAt(cp->size);
   if (stored.status().code() == absl::StatusCode::kNotFound) {
@@ -83,10 +82,10 @@ absl::StatusOr<v1::AddCosignatureResponse> WitnessServiceImpl::Add(absl::string_
       return absl::InvalidArgumentError(std::string(cs.status().message()));
     }
     if (absl::FromUnixSeconds(static_cast<int64_t>(cs->timestamp)) > now + max_future_) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "note: cosignature by ", WitnessId(w), " is dated ", cs->timestamp,
-          ", want at most ", absl::FormatDuration(max_future_), " after the server's time ",
-          absl::ToUnixSeconds(now)));
+      return absl::InvalidArgumentError(
+          absl::StrCat("note: cosignature by ", WitnessId(w), " is dated ", cs->timestamp,
+                       ", want at most ", absl::FormatDuration(max_future_),
+                       " after the server's time ", absl::ToUnixSeconds(now)));
     }
     uint64_t kept = cs->timestamp;
     {
@@ -123,9 +122,9 @@ absl::StatusOr<v1::AddCosignatureResponse> WitnessServiceImpl::Add(absl::string_
 absl::StatusOr<v1::CosignedCheckpoint> WitnessServiceImpl::Cosigned(uint64_t size) const {
   absl::StatusOr<StoredCheckpoint> stored = ledger_->store().CheckpointAt(size);
   if (stored.status().code() == absl::StatusCode::kNotFound) {
-    return absl::NotFoundError(absl::StrCat(
-        "size: no checkpoint was signed at size ", size,
-        " (ask for size 0 for the latest, or a size a checkpoint was signed at)"));
+    return absl::NotFoundError(
+        absl::StrCat("size: no checkpoint was signed at size ", size,
+                     " (ask for size 0 for the latest, or a size a checkpoint was signed at)"));
   }
   if (!stored.ok()) return stored.status();
   absl::StatusOr<SignedNote> ours = ParseSignedNote(stored->note);
@@ -166,9 +165,9 @@ grpc::Status WitnessServiceImpl::AddCosignature(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status WitnessServiceImpl::GetCosignedCheckpoint(
-    grpc::ServerContext*, const v1::GetCosignedCheckpointRequest* req,
-    v1::CosignedCheckpoint* resp) {
+grpc::Status WitnessServiceImpl::GetCosignedCheckpoint(grpc::ServerContext*,
+                                                       const v1::GetCosignedCheckpointRequest* req,
+                                                       v1::CosignedCheckpoint* resp) {
   uint64_t size = req->size();
   if (size == 0) {
     if (req->cosigned_only()) {
@@ -302,8 +301,8 @@ absl::StatusOr<v1::LedgerMetrics> AuditServiceImpl::Metrics() const {
       }
       if (c->cosignatures_size() > 0) {
         m.set_last_cosigned_size(**cosigned);
-        m.set_last_cosignature_age_seconds(SecondsBetween(
-            absl::FromUnixSeconds(static_cast<int64_t>(newest)), clock_.Now()));
+        m.set_last_cosignature_age_seconds(
+            SecondsBetween(absl::FromUnixSeconds(static_cast<int64_t>(newest)), clock_.Now()));
       }
     }
   }
@@ -321,8 +320,8 @@ grpc::Status AuditServiceImpl::VerifyRange(grpc::ServerContext*, const v1::Verif
   StoreVerifyReport report = VerifyStoreRange(ledger_->store(), req->from_seq(), to, verify);
   if (!report.status.ok() && report.failures.empty()) {
     if (report.status.code() == absl::StatusCode::kInvalidArgument) {
-      return ToGrpcStatus(absl::InvalidArgumentError(
-          absl::StrCat("from_seq, to_seq: ", report.status.message())));
+      return ToGrpcStatus(
+          absl::InvalidArgumentError(absl::StrCat("from_seq, to_seq: ", report.status.message())));
     }
     return ToGrpcStatus(report.status);
   }

@@ -6,8 +6,8 @@
 // (Ed25519, PKCS#8 PEM, mode 0600, created on first start unless
 // --signing_key names one).
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
-#include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
 #include <signal.h>
 
 #include <cstdio>
@@ -37,9 +37,9 @@
 #include "services/api/authz_interceptor.h"
 #include "services/api/case_gate.h"
 #include "services/api/case_service.h"
+#include "services/api/ledger_service.h"
 #include "services/api/projections.h"
 #include "services/api/projector.h"
-#include "services/api/ledger_service.h"
 
 ABSL_FLAG(std::string, data_dir, "./data", "Data directory; created when missing.");
 ABSL_FLAG(std::string, listen, "127.0.0.1:7070",
