@@ -23,6 +23,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "ledger/checkpoint.h"
+#include "ledger/key_store.h"
 #include "ledger/ledger.h"
 #include "ledger/rocks_store.h"
 #include "ledger/signer.h"
@@ -49,6 +50,10 @@ ABSL_FLAG(uint64_t, max_batch_events, 10000, "Most events in one AppendBatch.");
 ABSL_FLAG(uint64_t, max_group_events, 8192, "Most events in one group commit (one fsync).");
 ABSL_FLAG(int32_t, max_message_bytes, 16 << 20, "Largest gRPC message accepted, in bytes.");
 ABSL_FLAG(uint64_t, block_cache_mb, 64, "RocksDB block cache, MiB.");
+ABSL_FLAG(std::string, master_key_file, "",
+          "Master key (64 hex digits, mode 0600) that wraps the per-subject data keys "
+          "encrypting payloads at rest (ledger/ENCRYPTION.md). Default: $CASELEDGER_MASTER_KEY; "
+          "with neither, payloads are stored unencrypted. Keep it outside the data directory.");
 
 namespace caseledger {
 namespace {
@@ -104,7 +109,37 @@ int Run() {
   auto store = OpenRocksStore(store_options);
   if (!store.ok()) return Fail(store.status(), "open store");
 
+  // Payload encryption: on with a master key, else plaintext (and said so).
+  std::unique_ptr<KeyStore> keys;
+  absl::StatusOr<AeadKey> master =
+      LoadMasterKey(absl::GetFlag(FLAGS_master_key_file), "CASELEDGER_MASTER_KEY");
+  if (master.ok()) {
+    KeyStoreOptions key_options;
+    key_options.shred_event_type = "records_disposed";
+    auto opened = KeyStore::Open((*store)->keys(), *master, key_options);
+    if (!opened.ok()) return Fail(opened.status(), "key store");
+    keys = *std::move(opened);
+    Log(absl::StrCat("payloads are encrypted at rest (AES-256-GCM, master key id ",
+                     keys->master_key_id(), ")"));
+  } else if (absl::IsNotFound(master.status())) {
+    KeyTable* table = (*store)->keys();
+    auto wrapped_under = table->GetKey(kMasterKeyIdKey);
+    if (!wrapped_under.ok()) return Fail(wrapped_under.status(), "key store");
+    if (wrapped_under->has_value()) {
+      return Fail(absl::FailedPreconditionError(absl::StrCat(
+                      "the data directory holds data keys wrapped under master key id ",
+                      **wrapped_under,
+                      ": pass --master_key_file or set CASELEDGER_MASTER_KEY")),
+                  "refusing to start");
+    }
+    Log("payloads are NOT encrypted at rest: no --master_key_file and no "
+        "CASELEDGER_MASTER_KEY");
+  } else {
+    return Fail(master.status(), "master key");
+  }
+
   LedgerOptions options;
+  options.cipher = keys.get();
   options.origin = absl::GetFlag(FLAGS_origin);
   options.signer = &*signer;
   options.checkpoint_every_records = absl::GetFlag(FLAGS_checkpoint_every_records);
