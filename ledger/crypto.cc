@@ -7,7 +7,12 @@
 #include <openssl/kdf.h>
 #include <openssl/rand.h>
 
+#include <pthread.h>
+
+#include <atomic>
+#include <cstring>
 #include <memory>
+#include <mutex>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
@@ -20,9 +25,6 @@ struct CipherCtxFree {
   void operator()(EVP_CIPHER_CTX* c) const { EVP_CIPHER_CTX_free(c); }
 };
 using CipherCtx = std::unique_ptr<EVP_CIPHER_CTX, CipherCtxFree>;
-struct KdfFree {
-  void operator()(EVP_KDF* k) const { EVP_KDF_free(k); }
-};
 struct KdfCtxFree {
   void operator()(EVP_KDF_CTX* c) const { EVP_KDF_CTX_free(c); }
 };
@@ -34,6 +36,49 @@ std::string SslError(absl::string_view what) {
   if (e != 0) ERR_error_string_n(e, buf, sizeof(buf));
   ERR_clear_error();
   return absl::StrCat(what, " failed", e != 0 ? ": " : "", buf);
+}
+
+// Fetched once: with OpenSSL 3, passing the legacy EVP_aes_256_gcm() to an
+// init call does an implicit provider fetch on every call. Shared across
+// threads (read-only) and kept until exit on purpose.
+const EVP_CIPHER* AesGcm() {
+  static EVP_CIPHER* const cipher = EVP_CIPHER_fetch(nullptr, "AES-256-GCM", nullptr);
+  return cipher;
+}
+
+// Random nonces come from a per-thread pool refilled 4 KiB at a time:
+// RAND_bytes costs a getpid() system call (its fork check) per call, which
+// was most of a seal's time. The pool is discarded in a forked child, so a
+// parent and child never draw the same bytes.
+std::atomic<uint64_t> g_fork_generation{0};
+
+struct NoncePool {
+  uint8_t bytes[4096];
+  size_t used = sizeof(bytes);
+  uint64_t generation = 0;
+  ~NoncePool() { OPENSSL_cleanse(bytes, sizeof(bytes)); }
+};
+
+absl::Status RandomNonce(GcmNonce* nonce) {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    pthread_atfork(nullptr, nullptr,
+                   [] { g_fork_generation.fetch_add(1, std::memory_order_relaxed); });
+  });
+  thread_local NoncePool pool;
+  uint64_t generation = g_fork_generation.load(std::memory_order_relaxed);
+  if (pool.used + nonce->size() > sizeof(pool.bytes) || pool.generation != generation) {
+    if (RAND_bytes(pool.bytes, sizeof(pool.bytes)) != 1) {
+      return absl::InternalError(SslError("RAND_bytes for GCM nonces"));
+    }
+    pool.used = 0;
+    pool.generation = generation;
+  }
+  std::memcpy(nonce->data(), pool.bytes + pool.used, nonce->size());
+  // Each pooled byte is used once and then wiped.
+  OPENSSL_cleanse(pool.bytes + pool.used, nonce->size());
+  pool.used += nonce->size();
+  return absl::OkStatus();
 }
 
 const unsigned char* U(absl::string_view s) {
@@ -89,7 +134,8 @@ absl::StatusOr<std::string> SealWithNonce(const AeadKey& key, const GcmNonce& no
   CipherCtx ctx(EVP_CIPHER_CTX_new());
   if (ctx == nullptr) return absl::InternalError(SslError("EVP_CIPHER_CTX_new"));
   // The default GCM IV length is 96 bits, the one RFC 5116 fixes.
-  if (EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, key.data(), nonce.data()) != 1) {
+  if (AesGcm() == nullptr ||
+      EVP_EncryptInit_ex2(ctx.get(), AesGcm(), key.data(), nonce.data(), nullptr) != 1) {
     return absl::InternalError(SslError("AES-256-GCM encrypt init"));
   }
   int len = 0;
@@ -116,9 +162,8 @@ absl::StatusOr<std::string> SealWithNonce(const AeadKey& key, const GcmNonce& no
 absl::StatusOr<std::string> Seal(const AeadKey& key, absl::string_view plaintext,
                                  absl::string_view aad) {
   GcmNonce nonce;
-  if (RAND_bytes(nonce.data(), static_cast<int>(nonce.size())) != 1) {
-    return absl::InternalError(SslError("RAND_bytes for a GCM nonce"));
-  }
+  absl::Status random = RandomNonce(&nonce);
+  if (!random.ok()) return random;
   absl::StatusOr<std::string> body = SealWithNonce(key, nonce, plaintext, aad);
   if (!body.ok()) return body.status();
   std::string out(reinterpret_cast<const char*>(nonce.data()), nonce.size());
@@ -138,7 +183,8 @@ absl::StatusOr<std::string> Open(const AeadKey& key, absl::string_view sealed,
   absl::string_view tag = sealed.substr(sealed.size() - kGcmTagSize);
   CipherCtx ctx(EVP_CIPHER_CTX_new());
   if (ctx == nullptr) return absl::InternalError(SslError("EVP_CIPHER_CTX_new"));
-  if (EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, key.data(), U(nonce)) != 1) {
+  if (AesGcm() == nullptr ||
+      EVP_DecryptInit_ex2(ctx.get(), AesGcm(), key.data(), U(nonce), nullptr) != 1) {
     return absl::InternalError(SslError("AES-256-GCM decrypt init"));
   }
   int len = 0;
@@ -169,9 +215,12 @@ absl::StatusOr<std::string> Open(const AeadKey& key, absl::string_view sealed,
 
 absl::StatusOr<std::string> HkdfSha256(absl::string_view ikm, absl::string_view salt,
                                        absl::string_view info, size_t length) {
-  std::unique_ptr<EVP_KDF, KdfFree> kdf(EVP_KDF_fetch(nullptr, "HKDF", nullptr));
+  // Fetched once: a fetch is a provider lookup, slower than the derivation.
+  // EVP_KDF objects are reference-counted and safe to share across threads;
+  // this one lives until exit on purpose.
+  static EVP_KDF* const kdf = EVP_KDF_fetch(nullptr, "HKDF", nullptr);
   if (kdf == nullptr) return absl::InternalError(SslError("EVP_KDF_fetch(HKDF)"));
-  std::unique_ptr<EVP_KDF_CTX, KdfCtxFree> ctx(EVP_KDF_CTX_new(kdf.get()));
+  std::unique_ptr<EVP_KDF_CTX, KdfCtxFree> ctx(EVP_KDF_CTX_new(kdf));
   if (ctx == nullptr) return absl::InternalError(SslError("EVP_KDF_CTX_new"));
   char digest[] = "SHA256";
   OSSL_PARAM params[5];

@@ -297,7 +297,7 @@ absl::Status KeyStore::Seal(const Event& event, CommittedPayload* payload,
     key_id += absl::BytesToHexString(k.id);
     keys.push_back(std::move(k.key));
   }
-  CL_ASSIGN_OR_RETURN(AeadKey openings_key, OpeningsKey(keys, key_id));
+  CL_ASSIGN_OR_RETURN(AeadKey openings_key, CachedOpeningsKey(keys, key_id));
   Payload& p = payload->payload;
   CL_ASSIGN_OR_RETURN(std::string sealed,
                       caseledger::Seal(openings_key, p.sealed_openings,
@@ -317,7 +317,7 @@ absl::StatusOr<std::string> KeyStore::OpenOpenings(absl::string_view key_id,
     CL_ASSIGN_OR_RETURN(AeadKey k, KeyById(id));
     keys.push_back(std::move(k));
   }
-  CL_ASSIGN_OR_RETURN(AeadKey openings_key, OpeningsKey(keys, key_id));
+  CL_ASSIGN_OR_RETURN(AeadKey openings_key, CachedOpeningsKey(keys, std::string(key_id)));
   absl::StatusOr<std::string> openings =
       caseledger::Open(openings_key, sealed_openings, OpeningsAad(key_id, payload_commitment));
   if (!openings.ok()) {
@@ -326,9 +326,31 @@ absl::StatusOr<std::string> KeyStore::OpenOpenings(absl::string_view key_id,
   return openings;
 }
 
+absl::StatusOr<AeadKey> KeyStore::CachedOpeningsKey(const std::vector<AeadKey>& data_keys,
+                                                     const std::string& payload_key_id) const {
+  {
+    absl::MutexLock lock(&mu_);
+    if (auto it = openings_keys_.find(payload_key_id); it != openings_keys_.end()) {
+      return it->second;
+    }
+  }
+  CL_ASSIGN_OR_RETURN(AeadKey key, OpeningsKey(data_keys, payload_key_id));
+  absl::MutexLock lock(&mu_);
+  if (openings_keys_.size() >= kMaxCachedKeys) openings_keys_.clear();
+  openings_keys_.emplace(payload_key_id, key);
+  return key;
+}
+
 void KeyStore::Forget(absl::string_view stream_id) {
   absl::MutexLock lock(&mu_);
-  absl::erase_if(by_subject_, [&](const auto& entry) { return entry.first.second == stream_id; });
+  if (stream_id.empty()) {
+    by_subject_.clear();
+  } else {
+    absl::erase_if(by_subject_,
+                   [&](const auto& entry) { return entry.first.second == stream_id; });
+  }
+  unwrapped_.clear();
+  openings_keys_.clear();
 }
 
 absl::StatusOr<std::vector<KeyWrite>> KeyStore::StreamKeyDeletions(absl::string_view stream_id) {
@@ -362,6 +384,8 @@ absl::StatusOr<size_t> KeyStore::EraseSubject(absl::string_view subject_id) {
     for (const std::string& stream : streams) {
       by_subject_.erase(std::make_pair(std::string(subject_id), stream));
     }
+    unwrapped_.clear();
+    openings_keys_.clear();
   }
   // Purges even when nothing was found: a retried erasure after a crash
   // between the delete and the purge still cleans the files.

@@ -120,6 +120,11 @@ class KeyStore : public PayloadCipher {
   // The data key with this raw id; NOT_FOUND when destroyed.
   absl::StatusOr<AeadKey> KeyById(absl::string_view id) const;
   absl::StatusOr<AeadKey> Unwrap(absl::string_view id, absl::string_view entry) const;
+  // The openings key of a payload key_id from its data keys, cached.
+  absl::StatusOr<AeadKey> CachedOpeningsKey(const std::vector<AeadKey>& data_keys,
+                                            const std::string& payload_key_id) const;
+  // Drops cached keys of `stream_id` (all when empty) and every cached
+  // openings key: called when keys are destroyed.
   void Forget(absl::string_view stream_id);
 
   KeyTable& table_;
@@ -135,6 +140,11 @@ class KeyStore : public PayloadCipher {
   // Raw key id -> unwrapped key: saves the unwrap on reads. A read still
   // checks that the wrapped key exists, so a destroyed key is never used.
   mutable absl::flat_hash_map<std::string, AeadKey> unwrapped_ ABSL_GUARDED_BY(mu_);
+  // Payload key_id -> openings key: the HKDF is most of sealing's cost. Only
+  // reached after the data keys it derives from were found (seal: the
+  // append cache; open: the table), so a destroyed key's entry is never used;
+  // cleared on every destruction so it does not linger in memory either.
+  mutable absl::flat_hash_map<std::string, AeadKey> openings_keys_ ABSL_GUARDED_BY(mu_);
 };
 
 // Re-wraps every data key in `table` from `current` to `next` in one atomic
