@@ -367,30 +367,39 @@ absl::StatusOr<std::vector<KeyWrite>> KeyStore::StreamKeyDeletions(absl::string_
   return writes;
 }
 
+void KeyStore::Committed(const std::vector<KeyWrite>& writes) {
+  bool deletes = false;
+  for (const KeyWrite& w : writes) deletes |= !w.value.has_value();
+  if (deletes) Forget("");
+}
+
 absl::StatusOr<size_t> KeyStore::EraseSubject(absl::string_view subject_id) {
-  std::vector<KeyWrite> writes;
-  std::vector<std::string> streams;
-  std::string prefix = SubjectIndexKey(subject_id, "");
-  CL_RETURN_IF_ERROR(table_.ScanKeys(prefix, [&](absl::string_view key, absl::string_view id) {
-    absl::string_view stream = key.substr(prefix.size());
-    writes.push_back({std::string(key), std::nullopt});
-    writes.push_back({StreamIndexKey(stream, subject_id), std::nullopt});
-    writes.push_back({DataKeyEntryKey(id), std::nullopt});
-    streams.emplace_back(stream);
-    return true;
-  }));
+  size_t destroyed = 0;
   {
+    // Held from the scan to the durable delete: KeyFor holds it too while it
+    // reads the index, so no seal can pick up (and cache) a key being
+    // destroyed, nor create one the scan misses.
     absl::MutexLock lock(&mu_);
-    for (const std::string& stream : streams) {
-      by_subject_.erase(std::make_pair(std::string(subject_id), stream));
-    }
+    std::vector<KeyWrite> writes;
+    std::string prefix = SubjectIndexKey(subject_id, "");
+    CL_RETURN_IF_ERROR(table_.ScanKeys(prefix, [&](absl::string_view key, absl::string_view id) {
+      absl::string_view stream = key.substr(prefix.size());
+      writes.push_back({std::string(key), std::nullopt});
+      writes.push_back({StreamIndexKey(stream, subject_id), std::nullopt});
+      writes.push_back({DataKeyEntryKey(id), std::nullopt});
+      by_subject_.erase(std::make_pair(std::string(subject_id), std::string(stream)));
+      ++destroyed;
+      return true;
+    }));
     unwrapped_.clear();
     openings_keys_.clear();
+    if (!writes.empty()) CL_RETURN_IF_ERROR(table_.WriteKeys(writes, /*purge=*/false));
   }
-  // Purges even when nothing was found: a retried erasure after a crash
-  // between the delete and the purge still cleans the files.
-  CL_RETURN_IF_ERROR(table_.WriteKeys(writes, /*purge=*/true));
-  return streams.size();
+  // Outside the lock (it flushes and compacts). Purges even when nothing was
+  // found: a retried erasure after a crash between the delete and the purge
+  // still cleans the files.
+  CL_RETURN_IF_ERROR(table_.Purge());
+  return destroyed;
 }
 
 absl::StatusOr<size_t> RotateMasterKey(KeyTable* table, const AeadKey& current,

@@ -98,6 +98,9 @@ class KeyStore : public PayloadCipher {
   absl::StatusOr<std::string> OpenOpenings(absl::string_view key_id,
                                            absl::string_view sealed_openings,
                                            const Hash& payload_commitment) const override;
+  // Drops every cached key once a disposal's deletions are durable, so that
+  // a seal racing with the disposal cannot keep using a destroyed key.
+  void Committed(const std::vector<KeyWrite>& writes) override;
 
   // The writes that destroy every data key of `stream_id`.
   absl::StatusOr<std::vector<KeyWrite>> StreamKeyDeletions(absl::string_view stream_id);

@@ -497,6 +497,9 @@ void Ledger::CommitterLoop() {
       group.batch.new_size = size;
       status = store_->Commit(group.batch);
     }
+    if (status.ok() && options_.cipher != nullptr && !group.batch.key_writes.empty()) {
+      options_.cipher->Committed(group.batch.key_writes);
+    }
     if (status.ok()) {
       last_leaf_hash_ = group.last_leaf_hash;
       for (auto& [stream, next] : group.stream_next) stream_lengths_[stream] = next;

@@ -59,8 +59,8 @@ class KeyTable {
   virtual absl::Status ScanKeys(
       absl::string_view prefix,
       const std::function<bool(absl::string_view, absl::string_view)>& fn) const = 0;
-  // Applies `writes` atomically and durably (one synced write). When any is a
-  // delete or `purge` is set, then purges.
+  // Applies `writes` atomically and durably (one synced write), then purges
+  // when `purge` is set (a caller deleting keys purges, now or soon).
   virtual absl::Status WriteKeys(const std::vector<KeyWrite>& writes, bool purge = false) = 0;
   // Makes deleted and overwritten key values leave the data directory's
   // files: flushes every memtable (so that no live WAL file still holds

@@ -31,6 +31,12 @@ class PayloadCipher {
   virtual absl::Status Seal(const Event& event, CommittedPayload* payload,
                             std::vector<KeyWrite>* commit_with) = 0;
 
+  // Called on the committer thread after `writes` (the key-table writes that
+  // Seal returned for the records of one group commit) are durable, before
+  // those appends are acknowledged: drop anything cached about destroyed
+  // keys. Must not block for long.
+  virtual void Committed(const std::vector<KeyWrite>& writes) {}
+
   // The plaintext openings of a stored payload whose key_id is set, sealed
   // for the record committing to `payload_commitment`. NOT_FOUND when a key
   // it needs was destroyed (the openings are erased); DATA_LOSS when they do

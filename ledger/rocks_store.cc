@@ -310,7 +310,7 @@ class RocksStore : public LogStore, public KeyTable {
 
   absl::Status WriteKeys(const std::vector<KeyWrite>& writes, bool purge) override {
     rocksdb::WriteBatch wb;
-    purge |= AddKeyWrites(writes, cf(kKeys), &wb);
+    AddKeyWrites(writes, cf(kKeys), &wb);
     rocksdb::WriteOptions wo;
     wo.sync = true;
     CL_RETURN_IF_ERROR(FromRocks(db_->Write(wo, &wb), "write key table"));
