@@ -15,6 +15,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "proto/keys.grpc.pb.h"
 #include "proto/ledger.grpc.pb.h"
 #include "tests/server_process.h"
 #include "tests/subprocess.h"
@@ -89,8 +90,9 @@ class EncryptionE2ETest : public ::testing::Test {
     auto s = ServerProcess::Start(kServer, dir_, flags);
     if (!s.ok()) return s.status();
     server_ = *std::move(s);
-    stub_ = v1::LedgerService::NewStub(
-        grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials()));
+    auto channel = grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials());
+    stub_ = v1::LedgerService::NewStub(channel);
+    keys_ = v1::KeyAdminService::NewStub(channel);
     return absl::OkStatus();
   }
 
@@ -116,6 +118,17 @@ class EncryptionE2ETest : public ::testing::Test {
   std::string key_file_;
   std::unique_ptr<ServerProcess> server_;
   std::unique_ptr<v1::LedgerService::Stub> stub_;
+  std::unique_ptr<v1::KeyAdminService::Stub> keys_;
+
+  grpc::Status EraseSubject(const std::string& subject, uint32_t* destroyed) {
+    grpc::ClientContext ctx;
+    v1::EraseSubjectRequest req;
+    req.set_subject_id(subject);
+    v1::EraseSubjectResponse resp;
+    grpc::Status s = keys_->EraseSubject(&ctx, req, &resp);
+    *destroyed = resp.keys_destroyed();
+    return s;
+  }
 };
 
 TEST_F(EncryptionE2ETest, DisposalShredsTheCaseAndTheLedgerStillVerifies) {
@@ -211,6 +224,51 @@ TEST_F(EncryptionE2ETest, WithoutAKeyThePlaintextModeSaysSo) {
   ASSERT_TRUE(Start({}).ok());
   EXPECT_TRUE(absl::StrContains(server_->Stderr(), "payloads are NOT encrypted at rest"))
       << server_->Stderr();
+  uint32_t destroyed = 0;
+  grpc::Status s = EraseSubject("client-case-A", &destroyed);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_TRUE(absl::StartsWith(s.error_message(), "payload encryption is off"))
+      << s.error_message();
+}
+
+TEST_F(EncryptionE2ETest, EraseSubjectRpcShredsTheSubjectWhileServing) {
+  ASSERT_TRUE(Start({"--master_key_file=" + key_file_}).ok());
+  for (const auto& r : CaseStory("case-A", "ERASED-SUBJECT")) Append(r);
+  for (const auto& r : CaseStory("case-B", "OTHER-SUBJECT")) Append(r);
+
+  uint32_t destroyed = 0;
+  grpc::Status bad = EraseSubject("", &destroyed);
+  EXPECT_EQ(bad.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(bad.error_message(), "subject_id: must not be empty");
+  bad = EraseSubject(std::string("client\x01", 7), &destroyed);
+  EXPECT_EQ(bad.error_message(), "subject_id: contains control byte 0x01");
+
+  grpc::Status s = EraseSubject("client-case-A", &destroyed);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(destroyed, 1u);
+  for (const v1::Record& r : ReadLog()) {
+    EXPECT_EQ(r.withheld_reason(), r.stream_id() == "case-A" ? "erased" : "") << r.event_id();
+  }
+  ASSERT_TRUE(EraseSubject("client-case-A", &destroyed).ok());
+  EXPECT_EQ(destroyed, 0u);  // idempotent
+  // New events of the subject get a new key and stay readable.
+  v1::AppendRequest access = Base("access-after-erasure", "case-A", 1767229000);
+  auto* a = access.mutable_event()->mutable_record_accessed();
+  a->set_accessor_id("auditor-1");
+  a->set_accessor_role("auditor");
+  a->add_seqs(1);
+  a->set_purpose("ERASURE-CHECK");
+  Append(access);
+  EXPECT_EQ(ReadLog().back().event().record_accessed().purpose(), "ERASURE-CHECK");
+
+  grpc::ClientContext ctx;
+  v1::PublicKey key;
+  ASSERT_TRUE(stub_->GetPublicKey(&ctx, v1::GetPublicKeyRequest(), &key).ok());
+  ASSERT_EQ(server_->Stop(SIGTERM), 0);
+  EXPECT_EQ(FilesContaining(dir_, "ERASED-SUBJECT"), std::vector<std::string>{});
+  testing::CommandResult v = testing::RunCommand(
+      {kVerify, "--data_dir=" + dir_, "--key=" + key.verifier_key(), "--origin=" + key.origin()});
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
 }
 
 }  // namespace

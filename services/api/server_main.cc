@@ -29,6 +29,7 @@
 #include "ledger/signer.h"
 #include "services/api/case_gate.h"
 #include "services/api/case_service.h"
+#include "services/api/key_admin_service.h"
 #include "services/api/projections.h"
 #include "services/api/projector.h"
 #include "services/api/ledger_service.h"
@@ -167,6 +168,7 @@ int Run() {
   LedgerServiceImpl service(ledger->get(), &gate, &*signer);
   CaseServiceImpl case_service(projector->get(), cases_view);
   DisclosureServiceImpl disclosure_service(projector->get(), accounting_view);
+  KeyAdminServiceImpl key_admin_service(keys.get());
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -182,6 +184,7 @@ int Run() {
   builder.RegisterService(&service);
   builder.RegisterService(&case_service);
   builder.RegisterService(&disclosure_service);
+  builder.RegisterService(&key_admin_service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
     return Fail(absl::UnavailableError("could not bind " + listen), "start");
