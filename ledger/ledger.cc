@@ -262,11 +262,14 @@ absl::StatusOr<RecordView> Ledger::Read(uint64_t seq) const {
   CL_ASSIGN_OR_RETURN(view.record, DecodeRecord(view.leaf));
   view.leaf_hash = LeafHash(view.leaf);
   CL_ASSIGN_OR_RETURN(view.payload, store_->GetPayload(seq));
-  if (options_.cipher != nullptr) {
-    CL_ASSIGN_OR_RETURN(PayloadView p, DecodePayloadView(view.payload));
-    if (!p.key_id.empty()) {
-      absl::StatusOr<std::string> openings =
-          options_.cipher->OpenOpenings(p.key_id, p.sealed_openings, view.record.payload_commitment);
+  // A payload that does not decode is returned as it is: readers report it
+  // (DATA_LOSS) exactly as without encryption.
+  absl::StatusOr<PayloadView> p =
+      options_.cipher != nullptr ? DecodePayloadView(view.payload) : PayloadView();
+  if (options_.cipher != nullptr && p.ok()) {
+    if (!p->key_id.empty()) {
+      absl::StatusOr<std::string> openings = options_.cipher->OpenOpenings(
+          p->key_id, p->sealed_openings, view.record.payload_commitment);
       if (openings.ok()) {
         view.openings = *std::move(openings);
       } else if (absl::IsNotFound(openings.status())) {

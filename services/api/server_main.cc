@@ -122,6 +122,18 @@ int Run() {
     keys = *std::move(opened);
     Log(absl::StrCat("payloads are encrypted at rest (AES-256-GCM, master key id ",
                      keys->master_key_id(), ")"));
+    // A key stored with the data it protects protects nothing from whoever
+    // copies the directory (or its backups).
+    std::string key_file = absl::GetFlag(FLAGS_master_key_file);
+    if (!key_file.empty()) {
+      std::string abs_key = std::filesystem::weakly_canonical(key_file, ec).string();
+      std::string abs_data = std::filesystem::weakly_canonical(data_dir, ec).string();
+      if (!ec && absl::StartsWith(abs_key, abs_data + "/")) {
+        Log(absl::StrCat("WARNING: --master_key_file ", key_file,
+                         " is inside the data directory: a copy of the directory can be "
+                         "decrypted; keep the key elsewhere"));
+      }
+    }
   } else if (absl::IsNotFound(master.status())) {
     KeyTable* table = (*store)->keys();
     auto wrapped_under = table->GetKey(kMasterKeyIdKey);
