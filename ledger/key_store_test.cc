@@ -175,6 +175,17 @@ std::vector<std::string> FilesContaining(const std::string& dir, const std::stri
   return hits;
 }
 
+// How many files under `dir` end with `suffix` (".log" is a WAL, ".sst" a table).
+size_t FilesEndingWith(const std::string& dir, const std::string& suffix) {
+  size_t n = 0;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir)) {
+    std::string name = entry.path().filename().string();
+    n += entry.is_regular_file() && name.size() >= suffix.size() &&
+         name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+  }
+  return n;
+}
+
 size_t FileCount(const std::string& dir) {
   size_t n = 0;
   for (const auto& entry : std::filesystem::recursive_directory_iterator(dir)) {
@@ -389,6 +400,9 @@ TEST_F(EncryptedLedgerTest, DisposalShredsTheCaseOnRawBytesAndTheLedgerStillVeri
   ASSERT_TRUE(ledger_->Checkpoint().ok());
   Close();
 
+  // Every file is searched: WAL, SST, MANIFEST, OPTIONS, LOG.
+  EXPECT_GE(FilesEndingWith(dir_, ".log"), 1u);
+  EXPECT_GE(FilesEndingWith(dir_, ".sst"), 1u);
   EXPECT_EQ(FilesContaining(dir_, doomed[0].sealed), std::vector<std::string>{});
   EXPECT_EQ(FilesContaining(dir_, *data_key), std::vector<std::string>{});
   EXPECT_EQ(FilesContaining(dir_, "ERASE-ME-"), std::vector<std::string>{});
