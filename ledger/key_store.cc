@@ -10,6 +10,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "ledger/internal/bytes.h"
 #include "ledger/internal/status_macros.h"
@@ -57,8 +58,8 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
   }
   if ((st.st_mode & 077) != 0) {
     return absl::FailedPreconditionError(
-        absl::StrCat("master key file ", path, ": mode ", absl::Hex(st.st_mode & 0777),
-                     " lets others read it; want 600 or 400"));
+        absl::StrFormat("master key file %s: mode %o lets others read it; want 600 or 400",
+                        path, st.st_mode & 0777));
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) {

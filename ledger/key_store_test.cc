@@ -5,6 +5,7 @@
 #include "ledger/key_store.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <filesystem>
 #include <fstream>
@@ -158,6 +159,36 @@ TEST(KeyStoreGoldenTest, KeyStoreOpensGoldenBytes) {
   other[0] ^= 1;
   EXPECT_EQ((*keys)->OpenOpenings(kOneKey.key_id, Bytes(kOneKey.sealed), other).status().code(),
             absl::StatusCode::kDataLoss);
+}
+
+TEST(LoadMasterKeyTest, FileOrEnvironment) {
+  const std::string hex = Hex(kMaster);
+  std::string path = testing::NewTempDir("master-key") + "/master.key";
+  std::ofstream(path) << hex << "\n";
+  ASSERT_EQ(chmod(path.c_str(), 0600), 0);
+  auto from_file = LoadMasterKey(path, nullptr);
+  ASSERT_TRUE(from_file.ok()) << from_file.status();
+  EXPECT_EQ(MasterKeyId(*from_file), kGoldenMasterKeyId);
+
+  ASSERT_EQ(chmod(path.c_str(), 0640), 0);
+  auto readable = LoadMasterKey(path, nullptr);
+  EXPECT_EQ(readable.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(readable.status().message(),
+            absl::StrCat("master key file ", path, ": mode 640 lets others read it; want 600 or "
+                         "400"));
+
+  setenv("CASELEDGER_TEST_MASTER_KEY", hex.c_str(), 1);
+  auto from_env = LoadMasterKey("", "CASELEDGER_TEST_MASTER_KEY");
+  ASSERT_TRUE(from_env.ok()) << from_env.status();
+  EXPECT_EQ(*from_env, *from_file);
+  setenv("CASELEDGER_TEST_MASTER_KEY", "not a key", 1);
+  auto bad = LoadMasterKey("", "CASELEDGER_TEST_MASTER_KEY");
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(bad.status().message(),
+            "$CASELEDGER_TEST_MASTER_KEY: key: got 9 characters, want 64 hex digits");
+  unsetenv("CASELEDGER_TEST_MASTER_KEY");
+  EXPECT_EQ(LoadMasterKey("", "CASELEDGER_TEST_MASTER_KEY").status().code(),
+            absl::StatusCode::kNotFound);
 }
 
 // --- The ledger with encryption on a data directory. ---
