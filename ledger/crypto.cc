@@ -6,7 +6,6 @@
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
 #include <openssl/rand.h>
-
 #include <pthread.h>
 
 #include <atomic>
@@ -104,9 +103,8 @@ absl::StatusOr<AeadKey> AeadKey::FromBytes(absl::string_view bytes) {
 absl::StatusOr<AeadKey> AeadKey::FromHex(absl::string_view hex) {
   hex = absl::StripAsciiWhitespace(hex);
   if (hex.size() != 2 * kAeadKeySize) {
-    return absl::InvalidArgumentError(absl::StrCat("key: got ", hex.size(),
-                                                   " characters, want ", 2 * kAeadKeySize,
-                                                   " hex digits"));
+    return absl::InvalidArgumentError(absl::StrCat("key: got ", hex.size(), " characters, want ",
+                                                   2 * kAeadKeySize, " hex digits"));
   }
   for (char c : hex) {
     if (!absl::ascii_isxdigit(static_cast<unsigned char>(c))) {
@@ -145,15 +143,14 @@ absl::StatusOr<std::string> SealWithNonce(const AeadKey& key, const GcmNonce& no
   }
   std::string out(plaintext.size() + kGcmTagSize, '\0');
   unsigned char* p = reinterpret_cast<unsigned char*>(out.data());
-  if (!plaintext.empty() &&
-      EVP_EncryptUpdate(ctx.get(), p, &len, U(plaintext), static_cast<int>(plaintext.size())) !=
-          1) {
+  if (!plaintext.empty() && EVP_EncryptUpdate(ctx.get(), p, &len, U(plaintext),
+                                              static_cast<int>(plaintext.size())) != 1) {
     return absl::InternalError(SslError("AES-256-GCM encrypt"));
   }
   int tail = 0;
   if (EVP_EncryptFinal_ex(ctx.get(), p + plaintext.size(), &tail) != 1 ||
-      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, kGcmTagSize,
-                          p + plaintext.size()) != 1) {
+      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, kGcmTagSize, p + plaintext.size()) !=
+          1) {
     return absl::InternalError(SslError("AES-256-GCM tag"));
   }
   return out;
@@ -174,9 +171,8 @@ absl::StatusOr<std::string> Seal(const AeadKey& key, absl::string_view plaintext
 absl::StatusOr<std::string> Open(const AeadKey& key, absl::string_view sealed,
                                  absl::string_view aad) {
   if (sealed.size() < kSealOverhead) {
-    return absl::DataLossError(absl::StrCat("sealed bytes: got ", sealed.size(),
-                                            ", want at least ", kSealOverhead,
-                                            " (nonce and tag)"));
+    return absl::DataLossError(absl::StrCat("sealed bytes: got ", sealed.size(), ", want at least ",
+                                            kSealOverhead, " (nonce and tag)"));
   }
   absl::string_view nonce = sealed.substr(0, kGcmNonceSize);
   absl::string_view body = sealed.substr(kGcmNonceSize, sealed.size() - kSealOverhead);
@@ -226,8 +222,8 @@ absl::StatusOr<std::string> HkdfSha256(absl::string_view ikm, absl::string_view 
   OSSL_PARAM params[5];
   int n = 0;
   params[n++] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0);
-  params[n++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY,
-                                                  const_cast<char*>(ikm.data()), ikm.size());
+  params[n++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, const_cast<char*>(ikm.data()),
+                                                  ikm.size());
   if (!salt.empty()) {
     params[n++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT,
                                                     const_cast<char*>(salt.data()), salt.size());
@@ -236,8 +232,8 @@ absl::StatusOr<std::string> HkdfSha256(absl::string_view ikm, absl::string_view 
                                                   const_cast<char*>(info.data()), info.size());
   params[n] = OSSL_PARAM_construct_end();
   std::string out(length, '\0');
-  if (EVP_KDF_derive(ctx.get(), reinterpret_cast<unsigned char*>(out.data()), out.size(),
-                     params) != 1) {
+  if (EVP_KDF_derive(ctx.get(), reinterpret_cast<unsigned char*>(out.data()), out.size(), params) !=
+      1) {
     return absl::InternalError(SslError("HKDF-SHA256"));
   }
   return out;

@@ -15,9 +15,9 @@
 
 namespace caseledger {
 
-inline constexpr size_t kAeadKeySize = 32;    // AES-256
-inline constexpr size_t kGcmNonceSize = 12;   // 96-bit nonce (RFC 5116 AEAD_AES_256_GCM)
-inline constexpr size_t kGcmTagSize = 16;     // 128-bit tag
+inline constexpr size_t kAeadKeySize = 32;   // AES-256
+inline constexpr size_t kGcmNonceSize = 12;  // 96-bit nonce (RFC 5116 AEAD_AES_256_GCM)
+inline constexpr size_t kGcmTagSize = 16;    // 128-bit tag
 // What sealing adds to a plaintext: nonce || ciphertext || tag.
 inline constexpr size_t kSealOverhead = kGcmNonceSize + kGcmTagSize;
 

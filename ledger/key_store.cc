@@ -58,8 +58,8 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
   }
   if ((st.st_mode & 077) != 0) {
     return absl::FailedPreconditionError(
-        absl::StrFormat("master key file %s: mode %o lets others read it; want 600 or 400",
-                        path, st.st_mode & 0777));
+        absl::StrFormat("master key file %s: mode %o lets others read it; want 600 or 400", path,
+                        st.st_mode & 0777));
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
@@ -131,8 +131,8 @@ absl::StatusOr<WrappedKey> DecodeWrappedKey(absl::string_view bytes) {
   uint8_t version;
   CL_RETURN_IF_ERROR(in.U8("format_version", &version));
   if (version != kWrappedKeyFormatVersion) {
-    return absl::InvalidArgumentError(absl::StrCat("wrapped key: format_version ", version,
-                                                   ", want ", kWrappedKeyFormatVersion));
+    return absl::InvalidArgumentError(
+        absl::StrCat("wrapped key: format_version ", version, ", want ", kWrappedKeyFormatVersion));
   }
   WrappedKey w;
   CL_RETURN_IF_ERROR(in.Str16("master_key_id", &w.master_key_id));
@@ -161,9 +161,8 @@ absl::StatusOr<AeadKey> OpeningsKey(const std::vector<AeadKey>& data_keys,
                                     absl::string_view payload_key_id) {
   std::string ikm;
   for (const AeadKey& k : data_keys) ikm.append(k.bytes().data(), k.bytes().size());
-  absl::StatusOr<std::string> okm =
-      HkdfSha256(ikm, "", absl::StrCat("caseledger/v1 openings key ", payload_key_id),
-                 kAeadKeySize);
+  absl::StatusOr<std::string> okm = HkdfSha256(
+      ikm, "", absl::StrCat("caseledger/v1 openings key ", payload_key_id), kAeadKeySize);
   OPENSSL_cleanse(ikm.data(), ikm.size());
   if (!okm.ok()) return okm.status();
   absl::StatusOr<AeadKey> key = AeadKey::FromBytes(*okm);
@@ -215,11 +214,11 @@ absl::StatusOr<AeadKey> KeyStore::Unwrap(absl::string_view id, absl::string_view
                                             ": wrapped under master key id ", w->master_key_id,
                                             ", have ", master_key_id_));
   }
-  absl::StatusOr<std::string> raw = caseledger::Open(master_, w->sealed, WrapAad(id, w->subject_id,
-                                                                      w->stream_id));
+  absl::StatusOr<std::string> raw =
+      caseledger::Open(master_, w->sealed, WrapAad(id, w->subject_id, w->stream_id));
   if (!raw.ok()) {
-    return absl::DataLossError(absl::StrCat("data key ", absl::BytesToHexString(id), ": ",
-                                            raw.status().message()));
+    return absl::DataLossError(
+        absl::StrCat("data key ", absl::BytesToHexString(id), ": ", raw.status().message()));
   }
   absl::StatusOr<AeadKey> key = AeadKey::FromBytes(*raw);
   OPENSSL_cleanse(raw->data(), raw->size());
@@ -252,9 +251,8 @@ absl::StatusOr<KeyStore::DataKey> KeyStore::KeyFor(const std::string& subject_id
     }
     CL_ASSIGN_OR_RETURN(out.key, AeadKey::Generate());
     WrappedKey w{master_key_id_, subject_id, stream_id, ""};
-    CL_ASSIGN_OR_RETURN(w.sealed,
-                        caseledger::Seal(master_, out.key.bytes(),
-                                         WrapAad(out.id, subject_id, stream_id)));
+    CL_ASSIGN_OR_RETURN(w.sealed, caseledger::Seal(master_, out.key.bytes(),
+                                                   WrapAad(out.id, subject_id, stream_id)));
     CL_RETURN_IF_ERROR(table_.WriteKeys({{DataKeyEntryKey(out.id), EncodeWrappedKey(w)},
                                          {SubjectIndexKey(subject_id, stream_id), out.id},
                                          {StreamIndexKey(stream_id, subject_id), out.id}}));
@@ -300,9 +298,9 @@ absl::Status KeyStore::Seal(const Event& event, CommittedPayload* payload,
   }
   CL_ASSIGN_OR_RETURN(AeadKey openings_key, CachedOpeningsKey(keys, key_id));
   Payload& p = payload->payload;
-  CL_ASSIGN_OR_RETURN(std::string sealed,
-                      caseledger::Seal(openings_key, p.sealed_openings,
-                                       OpeningsAad(key_id, payload->commitment)));
+  CL_ASSIGN_OR_RETURN(
+      std::string sealed,
+      caseledger::Seal(openings_key, p.sealed_openings, OpeningsAad(key_id, payload->commitment)));
   OPENSSL_cleanse(p.sealed_openings.data(), p.sealed_openings.size());
   p.sealed_openings = std::move(sealed);
   p.key_id = std::move(key_id);
@@ -328,7 +326,7 @@ absl::StatusOr<std::string> KeyStore::OpenOpenings(absl::string_view key_id,
 }
 
 absl::StatusOr<AeadKey> KeyStore::CachedOpeningsKey(const std::vector<AeadKey>& data_keys,
-                                                     const std::string& payload_key_id) const {
+                                                    const std::string& payload_key_id) const {
   {
     absl::MutexLock lock(&mu_);
     if (auto it = openings_keys_.find(payload_key_id); it != openings_keys_.end()) {
@@ -347,8 +345,7 @@ void KeyStore::Forget(absl::string_view stream_id) {
   if (stream_id.empty()) {
     by_subject_.clear();
   } else {
-    absl::erase_if(by_subject_,
-                   [&](const auto& entry) { return entry.first.second == stream_id; });
+    absl::erase_if(by_subject_, [&](const auto& entry) { return entry.first.second == stream_id; });
   }
   unwrapped_.clear();
   openings_keys_.clear();
@@ -419,15 +416,15 @@ absl::StatusOr<size_t> RotateMasterKey(KeyTable* table, const AeadKey& current,
   CL_RETURN_IF_ERROR(table->ScanKeys(prefix, [&](absl::string_view key, absl::string_view entry) {
     absl::string_view id = key.substr(1);
     auto fail = [&](absl::string_view why) {
-      failed = absl::DataLossError(
-          absl::StrCat("data key ", absl::BytesToHexString(id), ": ", why));
+      failed =
+          absl::DataLossError(absl::StrCat("data key ", absl::BytesToHexString(id), ": ", why));
       return false;
     };
     absl::StatusOr<WrappedKey> w = DecodeWrappedKey(entry);
     if (!w.ok()) return fail(w.status().message());
     if (w->master_key_id != current_id) {
-      return fail(absl::StrCat("wrapped under master key id ", w->master_key_id, ", want ",
-                               current_id));
+      return fail(
+          absl::StrCat("wrapped under master key id ", w->master_key_id, ", want ", current_id));
     }
     std::string aad = WrapAad(id, w->subject_id, w->stream_id);
     absl::StatusOr<std::string> raw = Open(current, w->sealed, aad);

@@ -139,13 +139,13 @@ TEST(KeyStoreGoldenTest, KeyStoreOpensGoldenBytes) {
   std::string aad2 = WrapAad(kId2, "client-2", "case-1");
   auto body2 = SealWithNonce(master, NonceOf(kWrapNonce), kK2, aad2);
   ASSERT_TRUE(body2.ok());
-  ASSERT_TRUE(table
-                  ->WriteKeys({{kMasterKeyIdKey, kGoldenMasterKeyId},
-                               {DataKeyEntryKey(kId1), Bytes(kGoldenWrappedEntry)},
-                               {DataKeyEntryKey(kId2),
-                                EncodeWrappedKey({kGoldenMasterKeyId, "client-2", "case-1",
-                                                  kWrapNonce + *body2})}})
-                  .ok());
+  ASSERT_TRUE(
+      table
+          ->WriteKeys({{kMasterKeyIdKey, kGoldenMasterKeyId},
+                       {DataKeyEntryKey(kId1), Bytes(kGoldenWrappedEntry)},
+                       {DataKeyEntryKey(kId2), EncodeWrappedKey({kGoldenMasterKeyId, "client-2",
+                                                                 "case-1", kWrapNonce + *body2})}})
+          .ok());
   auto keys = KeyStore::Open(table, master);
   ASSERT_TRUE(keys.ok()) << keys.status();
   CommittedPayload p = GoldenPayload();
@@ -173,9 +173,9 @@ TEST(LoadMasterKeyTest, FileOrEnvironment) {
   ASSERT_EQ(chmod(path.c_str(), 0640), 0);
   auto readable = LoadMasterKey(path, nullptr);
   EXPECT_EQ(readable.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_EQ(readable.status().message(),
-            absl::StrCat("master key file ", path, ": mode 640 lets others read it; want 600 or "
-                         "400"));
+  EXPECT_EQ(readable.status().message(), absl::StrCat("master key file ", path,
+                                                      ": mode 640 lets others read it; want 600 or "
+                                                      "400"));
 
   setenv("CASELEDGER_TEST_MASTER_KEY", hex.c_str(), 1);
   auto from_env = LoadMasterKey("", "CASELEDGER_TEST_MASTER_KEY");
@@ -225,8 +225,8 @@ size_t FileCount(const std::string& dir) {
   return n;
 }
 
-Event Entry(const std::string& id, const std::string& stream,
-            std::vector<std::string> subjects, const std::string& text) {
+Event Entry(const std::string& id, const std::string& stream, std::vector<std::string> subjects,
+            const std::string& text) {
   Event e;
   e.event_id = id;
   e.stream_id = stream;
@@ -302,15 +302,17 @@ class EncryptedLedgerTest : public ::testing::Test {
   std::vector<WrappedKey> KeysOfStream(const std::string& stream) {
     std::vector<WrappedKey> out;
     KeyTable* table = const_cast<LogStore&>(ledger_->store()).keys();
-    EXPECT_TRUE(table->ScanKeys(StreamIndexKey(stream, ""), [&](absl::string_view,
-                                                                 absl::string_view id) {
-      auto entry = table->GetKey(DataKeyEntryKey(id));
-      EXPECT_TRUE(entry.ok() && entry->has_value());
-      auto w = DecodeWrappedKey(**entry);
-      EXPECT_TRUE(w.ok());
-      out.push_back(*w);
-      return true;
-    }).ok());
+    EXPECT_TRUE(table
+                    ->ScanKeys(StreamIndexKey(stream, ""),
+                               [&](absl::string_view, absl::string_view id) {
+                                 auto entry = table->GetKey(DataKeyEntryKey(id));
+                                 EXPECT_TRUE(entry.ok() && entry->has_value());
+                                 auto w = DecodeWrappedKey(**entry);
+                                 EXPECT_TRUE(w.ok());
+                                 out.push_back(*w);
+                                 return true;
+                               })
+                    .ok());
     return out;
   }
 
@@ -378,10 +380,10 @@ TEST_F(EncryptedLedgerTest, WrongMasterKeyIsRefused) {
   Close();
   absl::Status s = Open(&other_master_);
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_EQ(s.message(), absl::StrCat("master key: got key id ", MasterKeyId(other_master_),
-                                      ", but the data keys are wrapped under key id ",
-                                      kGoldenMasterKeyId,
-                                      " (wrong key file, or a rotation not applied?)"));
+  EXPECT_EQ(s.message(),
+            absl::StrCat("master key: got key id ", MasterKeyId(other_master_),
+                         ", but the data keys are wrapped under key id ", kGoldenMasterKeyId,
+                         " (wrong key file, or a rotation not applied?)"));
 }
 
 TEST_F(EncryptedLedgerTest, DisposalShredsTheCaseOnRawBytesAndTheLedgerStillVerifies) {
@@ -397,11 +399,13 @@ TEST_F(EncryptedLedgerTest, DisposalShredsTheCaseOnRawBytesAndTheLedgerStillVeri
   {
     KeyTable* table = const_cast<LogStore&>(ledger_->store()).keys();
     std::string id;
-    ASSERT_TRUE(table->ScanKeys(StreamIndexKey("case-A", ""), [&](absl::string_view,
-                                                                  absl::string_view v) {
-      id = std::string(v);
-      return false;
-    }).ok());
+    ASSERT_TRUE(table
+                    ->ScanKeys(StreamIndexKey("case-A", ""),
+                               [&](absl::string_view, absl::string_view v) {
+                                 id = std::string(v);
+                                 return false;
+                               })
+                    .ok());
     aad = WrapAad(id, "client-1", "case-A");
   }
   auto data_key = caseledger::Open(master_, doomed[0].sealed, aad);
@@ -505,13 +509,16 @@ TEST_F(EncryptedLedgerTest, RotationRewrapsKeysAndLeavesRecordsAlone) {
   EXPECT_EQ(after[0].master_key_id, MasterKeyId(other_master_));
   std::string id;
   KeyTable* table = const_cast<LogStore&>(ledger_->store()).keys();
-  ASSERT_TRUE(table->ScanKeys(StreamIndexKey("case-0", ""), [&](absl::string_view,
-                                                                absl::string_view v) {
-    id = std::string(v);
-    return false;
-  }).ok());
-  EXPECT_EQ(caseledger::Open(master_, after[0].sealed, WrapAad(id, "client-1", "case-0")).status().code(),
-            absl::StatusCode::kDataLoss);
+  ASSERT_TRUE(table
+                  ->ScanKeys(StreamIndexKey("case-0", ""),
+                             [&](absl::string_view, absl::string_view v) {
+                               id = std::string(v);
+                               return false;
+                             })
+                  .ok());
+  EXPECT_EQ(
+      caseledger::Open(master_, after[0].sealed, WrapAad(id, "client-1", "case-0")).status().code(),
+      absl::StatusCode::kDataLoss);
   Close();
   // The old wrapping is purged from the files.
   EXPECT_EQ(FilesContaining(dir_, before[0].sealed), std::vector<std::string>{});

@@ -171,9 +171,9 @@ absl::Status Ledger::Prepare(std::vector<AppendRequest> requests, Pending* pendi
     // plaintext openings and encryption runs in parallel across appenders.
     pending->key_writes.resize(requests.size());
     for (size_t i = 0; i < requests.size(); ++i) {
-      CL_RETURN_IF_ERROR(Prefixed(options_.cipher->Seal(requests[i].event, &pending->payloads[i],
-                                                        &pending->key_writes[i]),
-                                  Where(requests, i)));
+      CL_RETURN_IF_ERROR(Prefixed(
+          options_.cipher->Seal(requests[i].event, &pending->payloads[i], &pending->key_writes[i]),
+          Where(requests, i)));
     }
   }
   pending->requests = std::move(requests);

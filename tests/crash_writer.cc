@@ -82,8 +82,7 @@ int main(int argc, char** argv) {
           // created (a synced write each) while the kill may land.
           std::string stream = argc == 5 ? absl::StrCat("case-", prefix, "-", (i * 7 + k) % 50)
                                          : absl::StrCat("case-", w % 4);
-          batch.push_back(
-              {caseledger::testing::TestEvent(absl::StrCat(id, "-", k), stream, 200)});
+          batch.push_back({caseledger::testing::TestEvent(absl::StrCat(id, "-", k), stream, 200)});
         }
         auto r = (*t)->AppendBatch(std::move(batch));
         if (!r.ok()) {

@@ -152,8 +152,8 @@ TEST(DurabilityTest, EncryptedAppendsKeepTheirKeysAcrossKillNine) {
   std::map<std::string, uint64_t> all_acked;
   constexpr int kRounds = 4;
   for (int round = 0; round < kRounds; ++round) {
-    std::map<std::string, uint64_t> acked = RunAndKill(
-        dir, absl::StrCat("k", round), std::chrono::milliseconds(run_ms(rng)), key_hex);
+    std::map<std::string, uint64_t> acked =
+        RunAndKill(dir, absl::StrCat("k", round), std::chrono::milliseconds(run_ms(rng)), key_hex);
     EXPECT_GT(acked.size(), 0u) << "round " << round;
     all_acked.insert(acked.begin(), acked.end());
 

@@ -3,11 +3,10 @@
 // the data directory's raw bytes, restart after erasure, and ledger_verify on
 // the erased ledger.
 #include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-
-#include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>

@@ -4,12 +4,11 @@
 // moments. After each kill every data key must be wrapped under the old
 // master key or every one under the new, the table's master key id must say
 // which, and every data key must unwrap to its original bytes.
+#include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <chrono>
 #include <map>
@@ -111,9 +110,9 @@ TEST(RotationCrashTest, KillNineLeavesAllOldOrAllNewWrapping) {
   std::map<std::string, int> seen;  // master key id -> rounds that ended under it
   constexpr int kRounds = 8;
   for (int round = 0; round < kRounds; ++round) {
-    rotations += RunAndKill(dir, absl::BytesToHexString(a->bytes()),
-                            absl::BytesToHexString(b->bytes()),
-                            std::chrono::milliseconds(run_ms(rng)));
+    rotations +=
+        RunAndKill(dir, absl::BytesToHexString(a->bytes()), absl::BytesToHexString(b->bytes()),
+                   std::chrono::milliseconds(run_ms(rng)));
     auto store = OpenRocksStore({dir});
     ASSERT_TRUE(store.ok()) << "round " << round << ": " << store.status();
     KeyTable* table = (*store)->keys();
@@ -123,24 +122,30 @@ TEST(RotationCrashTest, KillNineLeavesAllOldOrAllNewWrapping) {
     const AeadKey& master = **meta == a_id ? *a : *b;
     ++seen[**meta];
     int checked = 0;
-    ASSERT_TRUE(table->ScanKeys("d", [&](absl::string_view key, absl::string_view value) {
-      std::string id(key.substr(1));
-      auto w = DecodeWrappedKey(value);
-      EXPECT_TRUE(w.ok()) << id;
-      if (!w.ok()) return false;
-      EXPECT_EQ(w->master_key_id, **meta) << "round " << round << ": key " << id
-                                          << " wrapped under another master key";
-      auto raw = Open(master, w->sealed, WrapAad(id, w->subject_id, w->stream_id));
-      EXPECT_TRUE(raw.ok()) << "round " << round << ": key " << id << ": " << raw.status();
-      if (raw.ok()) EXPECT_EQ(*raw, data_keys[id]) << id;
-      ++checked;
-      return true;
-    }).ok());
+    ASSERT_TRUE(table
+                    ->ScanKeys("d",
+                               [&](absl::string_view key, absl::string_view value) {
+                                 std::string id(key.substr(1));
+                                 auto w = DecodeWrappedKey(value);
+                                 EXPECT_TRUE(w.ok()) << id;
+                                 if (!w.ok()) return false;
+                                 EXPECT_EQ(w->master_key_id, **meta)
+                                     << "round " << round << ": key " << id
+                                     << " wrapped under another master key";
+                                 auto raw = Open(master, w->sealed,
+                                                 WrapAad(id, w->subject_id, w->stream_id));
+                                 EXPECT_TRUE(raw.ok())
+                                     << "round " << round << ": key " << id << ": " << raw.status();
+                                 if (raw.ok()) EXPECT_EQ(*raw, data_keys[id]) << id;
+                                 ++checked;
+                                 return true;
+                               })
+                    .ok());
     ASSERT_EQ(checked, kDataKeys) << "round " << round;
   }
   EXPECT_GT(rotations, 0) << "no rotation finished in any round";
-  std::printf("%d rounds, %d rotations reported, rounds ending under A: %d, under B: %d\n",
-              kRounds, rotations, seen[a_id], seen[b_id]);
+  std::printf("%d rounds, %d rotations reported, rounds ending under A: %d, under B: %d\n", kRounds,
+              rotations, seen[a_id], seen[b_id]);
 }
 
 }  // namespace

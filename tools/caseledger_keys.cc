@@ -36,8 +36,7 @@ namespace caseledger {
 namespace {
 
 int Usage(const std::string& why) {
-  std::fprintf(stderr, "caseledger_keys: %s\n%s", why.c_str(),
-               absl::ProgramUsageMessage().data());
+  std::fprintf(stderr, "caseledger_keys: %s\n%s", why.c_str(), absl::ProgramUsageMessage().data());
   return 2;
 }
 
@@ -65,8 +64,8 @@ int GenerateMasterKey() {
                                   "--out: cannot create ", out, " (does it exist already?)")));
   }
   std::string text = absl::StrCat(absl::BytesToHexString(key->bytes()), "\n");
-  bool ok = write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
-            fsync(fd) == 0;
+  bool ok =
+      write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && fsync(fd) == 0;
   close(fd);
   if (!ok) return Failed("generate", absl::InternalError(absl::StrCat("cannot write ", out)));
   std::printf("master key id %s written to %s\n", MasterKeyId(*key).c_str(), out.c_str());

@@ -141,8 +141,7 @@ int Run() {
     if (wrapped_under->has_value()) {
       return Fail(absl::FailedPreconditionError(absl::StrCat(
                       "the data directory holds data keys wrapped under master key id ",
-                      **wrapped_under,
-                      ": pass --master_key_file or set CASELEDGER_MASTER_KEY")),
+                      **wrapped_under, ": pass --master_key_file or set CASELEDGER_MASTER_KEY")),
                   "refusing to start");
     }
     Log("payloads are NOT encrypted at rest: no --master_key_file and no "
