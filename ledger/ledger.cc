@@ -14,6 +14,8 @@ namespace caseledger {
 struct Ledger::Pending {
   std::vector<AppendRequest> requests;
   std::vector<CommittedPayload> payloads;  // prepared by the caller's thread
+  // Per request: key-table writes to commit with its record (PayloadCipher).
+  std::vector<std::vector<KeyWrite>> key_writes;
   bool force_checkpoint = false;
   size_t events() const { return requests.size(); }
   // Set for asynchronous appends: called once done, then the Pending is freed.
@@ -217,6 +219,16 @@ absl::Status Ledger::Prepare(std::vector<AppendRequest> requests, Pending* pendi
   for (const AppendRequest& r : requests) {
     pending->payloads.push_back(CommitFields(r.event.fields, salts));
   }
+  if (options_.cipher != nullptr) {
+    // Sealed here, on the caller's thread, so the committer never sees
+    // plaintext openings and encryption runs in parallel across appenders.
+    pending->key_writes.resize(requests.size());
+    for (size_t i = 0; i < requests.size(); ++i) {
+      CL_RETURN_IF_ERROR(Prefixed(
+          options_.cipher->Seal(requests[i].event, &pending->payloads[i], &pending->key_writes[i]),
+          Where(requests, i)));
+    }
+  }
   pending->requests = std::move(requests);
   return absl::OkStatus();
 }
@@ -303,6 +315,24 @@ absl::StatusOr<RecordView> Ledger::Read(uint64_t seq) const {
   CL_ASSIGN_OR_RETURN(view.record, DecodeRecord(view.leaf));
   view.leaf_hash = LeafHash(view.leaf);
   CL_ASSIGN_OR_RETURN(view.payload, store_->GetPayload(seq));
+  // A payload that does not decode is returned as it is: readers report it
+  // (DATA_LOSS) exactly as without encryption.
+  absl::StatusOr<PayloadView> p =
+      options_.cipher != nullptr ? DecodePayloadView(view.payload) : PayloadView();
+  if (options_.cipher != nullptr && p.ok()) {
+    if (!p->key_id.empty()) {
+      absl::StatusOr<std::string> openings = options_.cipher->OpenOpenings(
+          p->key_id, p->sealed_openings, view.record.payload_commitment);
+      if (openings.ok()) {
+        view.openings = *std::move(openings);
+      } else if (absl::IsNotFound(openings.status())) {
+        view.erased = true;
+      } else {
+        return absl::Status(openings.status().code(),
+                            absl::StrCat("record ", seq, ": ", openings.status().message()));
+      }
+    }
+  }
   return view;
 }
 
@@ -506,6 +536,9 @@ absl::Status Ledger::Sequence(Pending& p, Group& group) {
     group.event_ids[e.event_id] = {e.stream_id, result};
     group.stream_next[e.stream_id] = pl.version + 1;
     group.batch.records.push_back(std::move(stored));
+    if (!p.key_writes.empty()) {
+      for (KeyWrite& w : p.key_writes[pl.index]) group.batch.key_writes.push_back(std::move(w));
+    }
   }
   for (size_t i = 0; i < p.requests.size(); ++i) {
     if (duplicate_of_local[i] >= 0) {
@@ -614,6 +647,9 @@ void Ledger::CommitterLoop() {
     if (status.ok() && (!group.batch.records.empty() || !group.batch.checkpoints.empty())) {
       group.batch.new_size = size;
       status = store_->Commit(group.batch);
+    }
+    if (status.ok() && options_.cipher != nullptr && !group.batch.key_writes.empty()) {
+      options_.cipher->Committed(group.batch.key_writes);
     }
     if (status.ok()) {
       last_leaf_hash_ = group.last_leaf_hash;

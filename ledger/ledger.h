@@ -32,6 +32,7 @@
 #include "ledger/hash.h"
 #include "ledger/log_store.h"
 #include "ledger/merkle_tree.h"
+#include "ledger/payload_cipher.h"
 #include "ledger/record.h"
 #include "ledger/subject_index.h"
 
@@ -58,7 +59,11 @@ struct RecordView {
   std::string leaf;
   Record record;
   Hash leaf_hash{};
-  std::string payload;  // EncodePayload bytes
+  std::string payload;  // EncodePayload bytes, as stored
+  // Only for a payload with a key_id, read through a ledger with a cipher:
+  // the decrypted openings, or `erased` when a key they need was destroyed.
+  std::optional<std::string> openings;
+  bool erased = false;
 };
 
 // What the ledger committed about one subject at its latest checkpoint
@@ -88,6 +93,10 @@ struct LedgerOptions {
   size_t max_batch_events = 10000;
   // Optional: salts for payload commitments (tests pin them).
   SaltSource salt_source;
+  // Optional, borrowed; must outlive the Ledger. Encrypts payload openings
+  // before they are queued and decrypts them in Read (ledger/ENCRYPTION.md).
+  // Null: openings are stored as plaintext.
+  PayloadCipher* cipher = nullptr;
 };
 
 // Thread-safe: every method may be called from any thread.

@@ -20,6 +20,13 @@
 
 namespace caseledger {
 
+// One write to the key column family (ledger/ENCRYPTION.md "Storage"): a put,
+// or a delete when `value` is nullopt.
+struct KeyWrite {
+  std::string key;
+  std::optional<std::string> value;
+};
+
 // Everything one group commit writes. Applied atomically by Commit.
 struct CommitBatch {
   struct StoredRecord {
@@ -46,6 +53,32 @@ struct CommitBatch {
   std::vector<SubjectEntry> subject_entries;
   // With a checkpoint: the map leaves that changed since the previous one.
   std::vector<std::pair<Hash, SubjectState>> subject_map_leaves;
+  // Key-table writes that must land with these records (e.g. a disposal
+  // destroying its case's data keys). When any is a delete, Commit purges
+  // (KeyTable::Purge) before returning.
+  std::vector<KeyWrite> key_writes;
+};
+
+// The wrapped data keys of payload encryption (ledger/ENCRYPTION.md), in their
+// own column family of the same database as the records. Thread-safe.
+class KeyTable {
+ public:
+  virtual ~KeyTable() = default;
+  // The value under `key`, or nullopt.
+  virtual absl::StatusOr<std::optional<std::string>> GetKey(absl::string_view key) const = 0;
+  // Calls fn(key, value) for every key starting with `prefix`, in key order,
+  // until fn returns false. The views are valid only during the call.
+  virtual absl::Status ScanKeys(
+      absl::string_view prefix,
+      const std::function<bool(absl::string_view, absl::string_view)>& fn) const = 0;
+  // Applies `writes` atomically and durably (one synced write), then purges
+  // when `purge` is set (a caller deleting keys purges, now or soon).
+  virtual absl::Status WriteKeys(const std::vector<KeyWrite>& writes, bool purge = false) = 0;
+  // Makes deleted and overwritten key values leave the data directory's
+  // files: flushes every memtable (so that no live WAL file still holds
+  // them) and compacts the key family to its last level (so that no SST
+  // does). Blocks until done.
+  virtual absl::Status Purge() = 0;
 };
 
 // Where a stored checkpoint note lives.
@@ -153,6 +186,10 @@ class LogStore : public NodeReader {
   // Same for stream (case) records: (version, seq) pairs from `from_version`.
   virtual absl::Status ScanStream(absl::string_view stream_id, uint64_t from_version,
                                   const std::function<bool(uint64_t, uint64_t)>& fn) const = 0;
+
+  // The store's key table, owned by the store and living as long as it; null
+  // when the store keeps no keys (then payload encryption is unavailable).
+  virtual KeyTable* keys() { return nullptr; }
 };
 
 }  // namespace caseledger

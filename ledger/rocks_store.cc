@@ -38,10 +38,12 @@ enum Family {
   kMeta,
   kCosignatures,
   kSubjects,
+  kKeys,  // wrapped data keys (ledger/ENCRYPTION.md)
 };
-constexpr const char* kFamilies[] = {"default",     "records", "payloads",     "streams",
-                                     "nodes",       "event_ids", "checkpoints", "meta",
-                                     "cosignatures", "subjects"};
+constexpr const char* kFamilies[] = {
+    "default", "records",      "payloads", "streams", "nodes", "event_ids", "checkpoints",
+    "meta",    "cosignatures", "subjects", "keys",
+};
 constexpr int kFamilyCount = sizeof(kFamilies) / sizeof(kFamilies[0]);
 constexpr const char kSizeKey[] = "tree_size";
 
@@ -109,10 +111,26 @@ std::string NodeKey(uint32_t level, uint64_t index) {
   return key;
 }
 
-class RocksStore : public LogStore {
+// Adds `writes` to a batch for the key family; true when any is a delete.
+bool AddKeyWrites(const std::vector<KeyWrite>& writes, rocksdb::ColumnFamilyHandle* keys,
+                  rocksdb::WriteBatch* wb) {
+  bool deletes = false;
+  for (const KeyWrite& w : writes) {
+    if (w.value.has_value()) {
+      wb->Put(keys, ToSlice(w.key), ToSlice(*w.value));
+    } else {
+      wb->Delete(keys, ToSlice(w.key));
+      deletes = true;
+    }
+  }
+  return deletes;
+}
+
+class RocksStore : public LogStore, public KeyTable {
  public:
-  RocksStore(std::unique_ptr<rocksdb::DB> db, std::vector<rocksdb::ColumnFamilyHandle*> handles)
-      : db_(std::move(db)), handles_(std::move(handles)) {}
+  RocksStore(std::unique_ptr<rocksdb::DB> db, std::vector<rocksdb::ColumnFamilyHandle*> handles,
+             bool has_keys)
+      : db_(std::move(db)), handles_(std::move(handles)), has_keys_(has_keys) {}
 
   ~RocksStore() override {
     for (auto* h : handles_) {
@@ -153,9 +171,11 @@ class RocksStore : public LogStore {
       wb.Put(cf(kSubjects), SubjectKeyOf(kSubjectMapTag, key), SubjectStateValue(state));
     }
     wb.Put(cf(kMeta), kSizeKey, U64Key(batch.new_size));
+    bool purge = AddKeyWrites(batch.key_writes, cf(kKeys), &wb);
     rocksdb::WriteOptions wo;
     wo.sync = true;
     CL_RETURN_IF_ERROR(FromRocks(db_->Write(wo, &wb), "commit"));
+    if (purge) CL_RETURN_IF_ERROR(Purge());
     absl::MutexLock lock(&cache_mu_);
     for (const NodeWrite& n : batch.nodes) {
       if (n.level >= kCachedNodeLevel) upper_nodes_[NodeKey(n.level, n.index)] = n.hash;
@@ -420,6 +440,57 @@ class RocksStore : public LogStore {
     return FromRocks(it->status(), "scan stream");
   }
 
+  KeyTable* keys() override { return has_keys_ ? this : nullptr; }
+
+  absl::StatusOr<std::optional<std::string>> GetKey(absl::string_view key) const override {
+    std::string v;
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kKeys), ToSlice(key), &v);
+    if (s.IsNotFound()) return std::optional<std::string>();
+    CL_RETURN_IF_ERROR(FromRocks(s, "key table"));
+    return std::optional<std::string>(std::move(v));
+  }
+
+  absl::Status ScanKeys(
+      absl::string_view prefix,
+      const std::function<bool(absl::string_view, absl::string_view)>& fn) const override {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kKeys)));
+    for (it->Seek(ToSlice(prefix)); it->Valid(); it->Next()) {
+      if (!it->key().starts_with(ToSlice(prefix))) break;
+      if (!fn(View(it->key()), View(it->value()))) break;
+    }
+    return FromRocks(it->status(), "scan key table");
+  }
+
+  absl::Status WriteKeys(const std::vector<KeyWrite>& writes, bool purge) override {
+    rocksdb::WriteBatch wb;
+    AddKeyWrites(writes, cf(kKeys), &wb);
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    CL_RETURN_IF_ERROR(FromRocks(db_->Write(wo, &wb), "write key table"));
+    return purge ? Purge() : absl::OkStatus();
+  }
+
+  absl::Status Purge() override {
+    // A WAL file is deleted once every family with writes in it has been
+    // flushed, so flush them all, not just the key family.
+    rocksdb::FlushOptions fo;
+    fo.wait = true;
+    fo.allow_write_stall = true;
+    CL_RETURN_IF_ERROR(FromRocks(db_->Flush(fo, handles_), "purge: flush"));
+    // Rewrite every key-family SST at the bottom level: the deleted values
+    // and their tombstones are dropped (unless a snapshot older than the
+    // delete is open: ScanRecords holds one only while it runs).
+    rocksdb::CompactRangeOptions co;
+    co.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+    co.exclusive_manual_compaction = true;
+    CL_RETURN_IF_ERROR(
+        FromRocks(db_->CompactRange(co, cf(kKeys), nullptr, nullptr), "purge: compact keys"));
+    // Obsolete WAL and SST files are normally unlinked by the flush and
+    // compaction jobs themselves; this makes sure no deletion is pending.
+    CL_RETURN_IF_ERROR(FromRocks(db_->EnableFileDeletions(/*force=*/false), "purge: files"));
+    return absl::OkStatus();
+  }
+
  private:
   rocksdb::ColumnFamilyHandle* cf(Family f) const { return handles_[f]; }
 
@@ -455,6 +526,8 @@ class RocksStore : public LogStore {
 
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // owned; freed before db_
+  // False for an old directory opened read-only: handles_[kKeys] is null.
+  const bool has_keys_;
   mutable absl::Mutex cache_mu_;
   mutable absl::flat_hash_map<std::string, Hash> upper_nodes_ ABSL_GUARDED_BY(cache_mu_);
 };
@@ -507,7 +580,9 @@ absl::StatusOr<std::unique_ptr<LogStore>> OpenRocksStore(const RocksStoreOptions
     rocksdb::DB::ListColumnFamilies(db_options, options.path, &present);
     std::vector<rocksdb::ColumnFamilyDescriptor> kept;
     for (int i = 0; i < kFamilyCount; ++i) {
-      if (i == kCosignatures &&
+      // Families added later: cosignatures, and the keys of payload
+      // encryption (then keys() is null).
+      if ((i == kCosignatures || i == kKeys) &&
           std::find(present.begin(), present.end(), kFamilies[i]) == present.end()) {
         continue;
       }
@@ -530,7 +605,9 @@ absl::StatusOr<std::unique_ptr<LogStore>> OpenRocksStore(const RocksStoreOptions
   }
   std::vector<rocksdb::ColumnFamilyHandle*> handles(kFamilyCount, nullptr);
   for (size_t i = 0; i < opened.size(); ++i) handles[opened[i]] = opened_handles[i];
-  return std::unique_ptr<LogStore>(new RocksStore(std::unique_ptr<rocksdb::DB>(raw), handles));
+  const bool has_keys = handles[kKeys] != nullptr;
+  return std::unique_ptr<LogStore>(
+      new RocksStore(std::unique_ptr<rocksdb::DB>(raw), std::move(handles), has_keys));
 }
 
 }  // namespace caseledger

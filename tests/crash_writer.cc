@@ -3,7 +3,9 @@
 // acknowledged, after a first line "ready" once the ledger is open. The test
 // kills it with SIGKILL at a random moment after that.
 //
-// Usage: crash_writer DATA_DIR ID_PREFIX THREADS
+// Usage: crash_writer DATA_DIR ID_PREFIX THREADS [MASTER_KEY_HEX]
+// With a master key, payloads are encrypted (ledger/ENCRYPTION.md) and every
+// subject-case pair's data key is created on the way.
 #include <unistd.h>
 
 #include <cstdio>
@@ -13,18 +15,52 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "ledger/key_store.h"
+#include "ledger/rocks_store.h"
 #include "tests/test_util.h"
 
 int main(int argc, char** argv) {
-  if (argc != 4) {
-    std::fprintf(stderr, "usage: crash_writer DATA_DIR ID_PREFIX THREADS\n");
+  if (argc != 4 && argc != 5) {
+    std::fprintf(stderr, "usage: crash_writer DATA_DIR ID_PREFIX THREADS [MASTER_KEY_HEX]\n");
     return 2;
   }
   std::string dir = argv[1], prefix = argv[2];
   int threads = std::atoi(argv[3]);
   caseledger::LedgerOptions options;
   options.checkpoint_every_records = 500;
-  auto t = caseledger::testing::OpenTestLedger(dir, options);
+  std::unique_ptr<caseledger::KeyStore> keys;  // outlives the ledger below
+  absl::StatusOr<caseledger::testing::TestLedger> t;
+  if (argc == 5) {
+    // The same ledger as OpenTestLedger, with a key store on its key table.
+    auto master = caseledger::AeadKey::FromHex(argv[4]);
+    caseledger::RocksStoreOptions so;
+    so.path = dir;
+    auto store = caseledger::OpenRocksStore(so);
+    if (!master.ok() || !store.ok()) {
+      std::fprintf(stderr, "open: bad key or store\n");
+      return 1;
+    }
+    auto opened = caseledger::KeyStore::Open((*store)->keys(), *master);
+    if (!opened.ok()) {
+      std::fprintf(stderr, "open: %s\n", opened.status().ToString().c_str());
+      return 1;
+    }
+    keys = *std::move(opened);
+    caseledger::testing::TestLedger tl;
+    tl.signer = std::make_unique<caseledger::NoteSigner>(caseledger::testing::TestNoteSigner());
+    options.signer = tl.signer.get();
+    options.origin = caseledger::testing::kTestOrigin;
+    options.cipher = keys.get();
+    auto ledger = caseledger::Ledger::Open(options, *std::move(store));
+    if (ledger.ok()) {
+      tl.ledger = *std::move(ledger);
+      t = std::move(tl);
+    } else {
+      t = ledger.status();
+    }
+  } else {
+    t = caseledger::testing::OpenTestLedger(dir, options);
+  }
   if (!t.ok()) {
     std::fprintf(stderr, "open: %s\n", t.status().ToString().c_str());
     return 1;
@@ -42,8 +78,11 @@ int main(int argc, char** argv) {
         // Mix single appends with small batches.
         int n = i % 3 == 0 ? 5 : 1;
         for (int k = 0; k < n; ++k) {
-          batch.push_back({caseledger::testing::TestEvent(absl::StrCat(id, "-", k),
-                                                          absl::StrCat("case-", w % 4), 200)});
+          // Encrypted runs spread over many cases, so that data keys are
+          // created (a synced write each) while the kill may land.
+          std::string stream = argc == 5 ? absl::StrCat("case-", prefix, "-", (i * 7 + k) % 50)
+                                         : absl::StrCat("case-", w % 4);
+          batch.push_back({caseledger::testing::TestEvent(absl::StrCat(id, "-", k), stream, 200)});
         }
         auto r = (*t)->AppendBatch(std::move(batch));
         if (!r.ok()) {

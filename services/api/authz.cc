@@ -80,6 +80,9 @@ const std::vector<MethodPolicy>* BuildTable() {
       // Witnesses and auditors (proto/audit.proto).
       {"/caseledger.v1.AuditService/*", {D, D, D, A, D, A}, false},
       {"/caseledger.v1.WitnessService/*", {D, D, D, A, D, A}, false},
+      // Crypto-shredding (proto/keys.proto): destroys a client's data keys.
+      // Admins only; the erasure is not a read, so nothing to record here.
+      {"/caseledger.v1.KeyAdminService/*", {D, D, D, D, A, A}, false},
       // Standard services: liveness and schema only.
       {"/grpc.health.v1.Health/*", {A, A, A, A, A, A}, false},
       {"/grpc.reflection.v1alpha.ServerReflection/*", {A, A, A, A, A, A}, false},

@@ -186,7 +186,23 @@ absl::StatusOr<v1::Record> ToWireRecord(const RecordView& stored, View view) {
   if (!payload.ok()) return absl::DataLossError(where(payload.status().message()));
   CL_RETURN_IF_ERROR(CheckPayloadCommitment(*payload, rec.payload_commitment));
   if (!payload->key_id.empty()) {
-    return absl::UnimplementedError(where("encrypted payloads cannot be opened yet"));
+    if (!stored.openings.has_value()) {
+      // Erased (a key was destroyed) or no key store: the record is served
+      // with its commitments only and every field withheld, so that readers
+      // of the log carry on and can still verify it.
+      for (const FieldCommitment& f : payload->fields) out.add_withheld_fields(f.name);
+      out.set_withheld_reason(stored.erased ? "erased" : "sealed");
+      Payload commitments_only = *payload;
+      commitments_only.sealed_openings.clear();
+      out.set_payload(EncodePayload(commitments_only));
+      e->GetReflection()->MutableMessage(e, body_field);  // an empty body of the right type
+      return out;
+    }
+    // Served opened, as a plaintext payload with the same commitments, so a
+    // reader checks every opening exactly as for an unencrypted record.
+    payload->key_id.clear();
+    payload->sealed_openings = *stored.openings;
+    out.set_payload(EncodePayload(*payload));
   }
   absl::StatusOr<std::vector<FieldOpening>> openings =
       DecodeOpenings(payload->sealed_openings, payload->fields.size());

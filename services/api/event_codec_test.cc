@@ -150,5 +150,68 @@ TEST(EventCodecTest, BadEventsNameTheField) {
   EXPECT_EQ(ErrorOf(dup_subject), "event.subject_ids[1]: duplicate id \"client-1\"");
 }
 
+// A record whose openings are sealed (ledger/ENCRYPTION.md), as Ledger::Read
+// returns it: with the decrypted openings, or erased.
+RecordView Sealed(const Event& e, bool erased) {
+  RecordView v = Store(e);
+  Payload p = *DecodePayload(v.payload);
+  std::string plaintext = p.sealed_openings;
+  p.key_id = std::string(32, 'a');
+  p.sealed_openings = "ciphertext that only a key store opens";
+  v.payload = EncodePayload(p);
+  if (erased) {
+    v.erased = true;
+  } else {
+    v.openings = plaintext;
+  }
+  return v;
+}
+
+TEST(EventCodecTest, SealedRecordIsServedOpenedWithAPlaintextPayload) {
+  auto e = ToLedgerEvent(EntryEvent());
+  ASSERT_TRUE(e.ok());
+  RecordView stored = Sealed(*e, false);
+  auto r = ToWireRecord(stored);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(r->event(), EntryEvent()));
+  EXPECT_EQ(r->withheld_reason(), "");
+  auto p = DecodePayload(r->payload());
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(p->key_id, "");
+  auto openings = DecodeOpenings(p->sealed_openings, p->fields.size());
+  ASSERT_TRUE(openings.ok());
+  EXPECT_TRUE(CheckOpenings(*p, *openings).ok());
+  EXPECT_TRUE(CheckPayloadCommitment(*p, stored.record.payload_commitment).ok());
+
+  auto client = ToWireRecord(stored, View::kClientView);
+  ASSERT_TRUE(client.ok()) << client.status();
+  EXPECT_EQ(client->withheld_fields_size(), 1);
+  EXPECT_EQ(client->event().record_entry_written().third_party_mentions_size(), 0);
+  EXPECT_EQ(DecodePayload(client->payload())->sealed_openings, "");
+}
+
+TEST(EventCodecTest, ErasedRecordWithholdsEveryFieldAndSaysWhy) {
+  auto e = ToLedgerEvent(EntryEvent());
+  ASSERT_TRUE(e.ok());
+  RecordView stored = Sealed(*e, true);
+  auto r = ToWireRecord(stored);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->withheld_reason(), "erased");
+  EXPECT_EQ(std::vector<std::string>(r->withheld_fields().begin(), r->withheld_fields().end()),
+            (std::vector<std::string>{"entry_id", "data_category", "text",
+                                      "third_party_mentions", "author_id"}));
+  EXPECT_TRUE(r->event().has_record_entry_written());
+  EXPECT_EQ(r->event().record_entry_written().text(), "");
+  EXPECT_EQ(r->event().subject_ids(0), "client-1");
+  // Commitments only, and they still match the leaf.
+  auto p = DecodePayload(r->payload());
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(p->sealed_openings, "");
+  EXPECT_TRUE(CheckPayloadCommitment(*p, stored.record.payload_commitment).ok());
+
+  stored.erased = false;  // no key store at all
+  EXPECT_EQ(ToWireRecord(stored)->withheld_reason(), "sealed");
+}
+
 }  // namespace
 }  // namespace caseledger

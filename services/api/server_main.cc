@@ -27,6 +27,7 @@
 #include "absl/time/time.h"
 #include "ledger/checkpoint.h"
 #include "ledger/internal/status_macros.h"
+#include "ledger/key_store.h"
 #include "ledger/ledger.h"
 #include "ledger/rocks_store.h"
 #include "ledger/signer.h"
@@ -37,6 +38,7 @@
 #include "services/api/authz_interceptor.h"
 #include "services/api/case_gate.h"
 #include "services/api/case_service.h"
+#include "services/api/key_admin_service.h"
 #include "services/api/ledger_service.h"
 #include "services/api/projections.h"
 #include "services/api/projector.h"
@@ -76,6 +78,10 @@ ABSL_FLAG(bool, insecure_loopback, false,
 ABSL_FLAG(std::string, authz_config, "",
           "Producer registrations and audit grants (services/api/AUTHZ.md): lines "
           "'producer ID PROGRAM...' and 'audit_grant ID CASE...|*'.");
+ABSL_FLAG(std::string, master_key_file, "",
+          "Master key (64 hex digits, mode 0600) that wraps the per-subject data keys "
+          "encrypting payloads at rest (ledger/ENCRYPTION.md). Default: $CASELEDGER_MASTER_KEY; "
+          "with neither, payloads are stored unencrypted. Keep it outside the data directory.");
 
 namespace caseledger {
 namespace {
@@ -184,7 +190,48 @@ int Run() {
   auto store = OpenRocksStore(store_options);
   if (!store.ok()) return Fail(store.status(), "open store");
 
+  // Payload encryption: on with a master key, else plaintext (and said so).
+  std::unique_ptr<KeyStore> keys;
+  absl::StatusOr<AeadKey> master =
+      LoadMasterKey(absl::GetFlag(FLAGS_master_key_file), "CASELEDGER_MASTER_KEY");
+  if (master.ok()) {
+    KeyStoreOptions key_options;
+    key_options.shred_event_type = "records_disposed";
+    auto opened = KeyStore::Open((*store)->keys(), *master, key_options);
+    if (!opened.ok()) return Fail(opened.status(), "key store");
+    keys = *std::move(opened);
+    Log(absl::StrCat("payloads are encrypted at rest (AES-256-GCM, master key id ",
+                     keys->master_key_id(), ")"));
+    // A key stored with the data it protects protects nothing from whoever
+    // copies the directory (or its backups).
+    std::string key_file = absl::GetFlag(FLAGS_master_key_file);
+    if (!key_file.empty()) {
+      std::string abs_key = std::filesystem::weakly_canonical(key_file, ec).string();
+      std::string abs_data = std::filesystem::weakly_canonical(data_dir, ec).string();
+      if (!ec && absl::StartsWith(abs_key, abs_data + "/")) {
+        Log(absl::StrCat("WARNING: --master_key_file ", key_file,
+                         " is inside the data directory: a copy of the directory can be "
+                         "decrypted; keep the key elsewhere"));
+      }
+    }
+  } else if (absl::IsNotFound(master.status())) {
+    KeyTable* table = (*store)->keys();
+    auto wrapped_under = table->GetKey(kMasterKeyIdKey);
+    if (!wrapped_under.ok()) return Fail(wrapped_under.status(), "key store");
+    if (wrapped_under->has_value()) {
+      return Fail(absl::FailedPreconditionError(absl::StrCat(
+                      "the data directory holds data keys wrapped under master key id ",
+                      **wrapped_under, ": pass --master_key_file or set CASELEDGER_MASTER_KEY")),
+                  "refusing to start");
+    }
+    Log("payloads are NOT encrypted at rest: no --master_key_file and no "
+        "CASELEDGER_MASTER_KEY");
+  } else {
+    return Fail(master.status(), "master key");
+  }
+
   LedgerOptions options;
+  options.cipher = keys.get();
   options.origin = absl::GetFlag(FLAGS_origin);
   options.signer = &*signer;
   options.checkpoint_every_records = absl::GetFlag(FLAGS_checkpoint_every_records);
@@ -247,6 +294,7 @@ int Run() {
   };
   AccessServiceImpl access_service(ledger->get(), &gate, projector->get(), accounting_view,
                                    access_options);
+  KeyAdminServiceImpl key_admin_service(keys.get());
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -273,6 +321,7 @@ int Run() {
   builder.RegisterService(&witness_service);
   builder.RegisterService(&audit_service);
   builder.RegisterService(&access_service);
+  builder.RegisterService(&key_admin_service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
     return Fail(absl::UnavailableError("could not bind " + listen), "start");

@@ -1,0 +1,529 @@
+// Payload encryption end to end on a real data directory: the golden vectors
+// of ENCRYPTION.md, sealing on append and opening on read, tampering, the
+// wrong master key, crypto-shredding proven on the directory's raw bytes,
+// and master key rotation.
+#include "ledger/key_store.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "ledger/crypto.h"
+#include "ledger/internal/status_macros.h"
+#include "ledger/ledger.h"
+#include "ledger/rocks_store.h"
+#include "ledger/store_verifier.h"
+#include "tests/test_util.h"
+
+namespace caseledger {
+namespace {
+
+using ::caseledger::testing::RawGet;
+using ::caseledger::testing::RawPut;
+using ::caseledger::testing::SeqKey;
+
+std::string Hex(absl::string_view b) { return absl::BytesToHexString(b); }
+std::string Bytes(absl::string_view hex) { return absl::HexStringToBytes(hex); }
+std::string Range(int from, int n) {
+  std::string s;
+  for (int i = 0; i < n; ++i) s.push_back(static_cast<char>(from + i));
+  return s;
+}
+AeadKey KeyOf(const std::string& bytes) {
+  auto k = AeadKey::FromBytes(bytes);
+  EXPECT_TRUE(k.ok());
+  return k.ok() ? *k : AeadKey();
+}
+GcmNonce NonceOf(const std::string& bytes) {
+  GcmNonce n;
+  std::copy(bytes.begin(), bytes.end(), n.begin());
+  return n;
+}
+
+// --- Golden vectors: tests/testdata/encryption_golden.py derives these from
+// ENCRYPTION.md with Python's `cryptography` package. ---
+
+const std::string kMaster = Range(0x00, 32);
+const std::string kK1 = Range(0x20, 32);
+const std::string kK2 = Range(0x40, 32);
+const std::string kId1 = Range(0xa0, 16);
+const std::string kId2 = Range(0xb0, 16);
+const std::string kWrapNonce = Range(0x10, 12);
+const std::string kOpeningsNonce = Range(0x20, 12);
+
+constexpr char kGoldenMasterKeyId[] = "4eb8f8345d4e9985";
+constexpr char kGoldenWrapAad[] =
+    "01636173656c65646765722f76312064617461206b6579a0a1a2a3a4a5a6a7a8a9aaabacadaeaf0008636c69656e"
+    "742d310006636173652d31";
+constexpr char kGoldenWrappedEntry[] =
+    "010010346562386638333435643465393938350008636c69656e742d310006636173652d31101112131415161718"
+    "191a1b5ddfba356dec1c94e25c22362354477ce7617c3d2ff76186dfc0d85c62696ae42b1a6eb26566fe01ef6b84"
+    "97b7b5c111";
+constexpr char kGoldenCommitment[] =
+    "94e711ba0430e1270e76485827c34326f244305cf1f1eb69d4ad97032adc3a4a";
+struct OpeningsVector {
+  const char* key_id;
+  const char* openings_key;
+  const char* aad;
+  const char* sealed;
+};
+const OpeningsVector kOneKey = {
+    "a0a1a2a3a4a5a6a7a8a9aaabacadaeaf",
+    "b441bfd34549e6a63274cbcda6e3373ab8b7b1089050c52ea6ae3baabb8d6aa7",
+    "010020613061316132613361346135613661376138613961616162616361646165616694e711ba0430e1270e7648"
+    "5827c34326f244305cf1f1eb69d4ad97032adc3a4a",
+    "202122232425262728292a2b61aa525cd20dc696323df50e68c63955e245cd0a96a2d4f15437afefd46e7a279cad"
+    "69475b37440f91df508b325d577324c095269e2ff145bb36e5b7ce07288b"};
+const OpeningsVector kTwoKeys = {
+    "a0a1a2a3a4a5a6a7a8a9aaabacadaeaf+b0b1b2b3b4b5b6b7b8b9babbbcbdbebf",
+    "294a78e29b1bb7c4d8575d2a3441de4c24e62c1789508738db4a7e7b4882de03",
+    "01004161306131613261336134613561366137613861396161616261636164616561662b62306231623262336234"
+    "6235623662376238623962616262626362646265626694e711ba0430e1270e76485827c34326f244305cf1f1eb69"
+    "d4ad97032adc3a4a",
+    "202122232425262728292a2be1e3e24819d9d8a32aebbef9ff9ef745f77b47808b641bce58a673e7d76f2c0fe8d2"
+    "65d4e82f0532aa3c46f2ac1c2adbf97577e68044fa434b7994581d247708"};
+
+CommittedPayload GoldenPayload() {
+  return CommitFields({{"text", "hello MARKER", 0}}, [] {
+    Hash h;
+    h.fill(0x55);
+    return h;
+  });
+}
+
+TEST(KeyStoreGoldenTest, FormatsMatchEncryptionMd) {
+  AeadKey master = KeyOf(kMaster);
+  EXPECT_EQ(MasterKeyId(master), kGoldenMasterKeyId);
+  std::string aad = WrapAad(kId1, "client-1", "case-1");
+  EXPECT_EQ(Hex(aad), kGoldenWrapAad);
+  auto body = SealWithNonce(master, NonceOf(kWrapNonce), kK1, aad);
+  ASSERT_TRUE(body.ok());
+  WrappedKey w{kGoldenMasterKeyId, "client-1", "case-1", kWrapNonce + *body};
+  EXPECT_EQ(Hex(EncodeWrappedKey(w)), kGoldenWrappedEntry);
+  auto decoded = DecodeWrappedKey(Bytes(kGoldenWrappedEntry));
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_EQ(decoded->subject_id, "client-1");
+  EXPECT_EQ(decoded->stream_id, "case-1");
+
+  CommittedPayload p = GoldenPayload();
+  EXPECT_EQ(ToHex(p.commitment), kGoldenCommitment);
+  for (const auto& [v, keys] : {std::make_pair(kOneKey, std::vector<std::string>{kK1}),
+                                std::make_pair(kTwoKeys, std::vector<std::string>{kK1, kK2})}) {
+    SCOPED_TRACE(v.key_id);
+    std::vector<AeadKey> data_keys;
+    for (const std::string& k : keys) data_keys.push_back(KeyOf(k));
+    auto okey = OpeningsKey(data_keys, v.key_id);
+    ASSERT_TRUE(okey.ok());
+    EXPECT_EQ(Hex(okey->bytes()), v.openings_key);
+    EXPECT_EQ(Hex(OpeningsAad(v.key_id, p.commitment)), v.aad);
+    auto sealed = SealWithNonce(*okey, NonceOf(kOpeningsNonce), p.payload.sealed_openings,
+                                OpeningsAad(v.key_id, p.commitment));
+    ASSERT_TRUE(sealed.ok());
+    EXPECT_EQ(Hex(kOpeningsNonce + *sealed), v.sealed);
+  }
+}
+
+// The key store reads golden bytes placed in a real key table.
+TEST(KeyStoreGoldenTest, KeyStoreOpensGoldenBytes) {
+  std::string dir = testing::NewTempDir("golden");
+  auto store = OpenRocksStore({dir});
+  ASSERT_TRUE(store.ok()) << store.status();
+  KeyTable* table = (*store)->keys();
+  ASSERT_NE(table, nullptr);
+  AeadKey master = KeyOf(kMaster);
+  std::string aad2 = WrapAad(kId2, "client-2", "case-1");
+  auto body2 = SealWithNonce(master, NonceOf(kWrapNonce), kK2, aad2);
+  ASSERT_TRUE(body2.ok());
+  ASSERT_TRUE(
+      table
+          ->WriteKeys({{kMasterKeyIdKey, kGoldenMasterKeyId},
+                       {DataKeyEntryKey(kId1), Bytes(kGoldenWrappedEntry)},
+                       {DataKeyEntryKey(kId2), EncodeWrappedKey({kGoldenMasterKeyId, "client-2",
+                                                                 "case-1", kWrapNonce + *body2})}})
+          .ok());
+  auto keys = KeyStore::Open(table, master);
+  ASSERT_TRUE(keys.ok()) << keys.status();
+  CommittedPayload p = GoldenPayload();
+  for (const OpeningsVector& v : {kOneKey, kTwoKeys}) {
+    auto openings = (*keys)->OpenOpenings(v.key_id, Bytes(v.sealed), p.commitment);
+    ASSERT_TRUE(openings.ok()) << openings.status();
+    EXPECT_EQ(*openings, p.payload.sealed_openings);
+  }
+  // Bound to its record: the same bytes under another commitment fail.
+  Hash other = p.commitment;
+  other[0] ^= 1;
+  EXPECT_EQ((*keys)->OpenOpenings(kOneKey.key_id, Bytes(kOneKey.sealed), other).status().code(),
+            absl::StatusCode::kDataLoss);
+}
+
+TEST(LoadMasterKeyTest, FileOrEnvironment) {
+  const std::string hex = Hex(kMaster);
+  std::string path = testing::NewTempDir("master-key") + "/master.key";
+  std::ofstream(path) << hex << "\n";
+  ASSERT_EQ(chmod(path.c_str(), 0600), 0);
+  auto from_file = LoadMasterKey(path, nullptr);
+  ASSERT_TRUE(from_file.ok()) << from_file.status();
+  EXPECT_EQ(MasterKeyId(*from_file), kGoldenMasterKeyId);
+
+  ASSERT_EQ(chmod(path.c_str(), 0640), 0);
+  auto readable = LoadMasterKey(path, nullptr);
+  EXPECT_EQ(readable.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(readable.status().message(), absl::StrCat("master key file ", path,
+                                                      ": mode 640 lets others read it; want 600 or "
+                                                      "400"));
+
+  setenv("CASELEDGER_TEST_MASTER_KEY", hex.c_str(), 1);
+  auto from_env = LoadMasterKey("", "CASELEDGER_TEST_MASTER_KEY");
+  ASSERT_TRUE(from_env.ok()) << from_env.status();
+  EXPECT_EQ(*from_env, *from_file);
+  setenv("CASELEDGER_TEST_MASTER_KEY", "not a key", 1);
+  auto bad = LoadMasterKey("", "CASELEDGER_TEST_MASTER_KEY");
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(bad.status().message(),
+            "$CASELEDGER_TEST_MASTER_KEY: key: got 9 characters, want 64 hex digits");
+  unsetenv("CASELEDGER_TEST_MASTER_KEY");
+  EXPECT_EQ(LoadMasterKey("", "CASELEDGER_TEST_MASTER_KEY").status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+// --- The ledger with encryption on a data directory. ---
+
+// Every file under `dir` (recursively) whose bytes contain `needle`.
+std::vector<std::string> FilesContaining(const std::string& dir, const std::string& needle) {
+  std::vector<std::string> hits;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir)) {
+    if (!entry.is_regular_file()) continue;
+    std::ifstream in(entry.path(), std::ios::binary);
+    std::stringstream buf;
+    buf << in.rdbuf();
+    if (buf.str().find(needle) != std::string::npos) hits.push_back(entry.path().string());
+  }
+  return hits;
+}
+
+// How many files under `dir` end with `suffix` (".log" is a WAL, ".sst" a table).
+size_t FilesEndingWith(const std::string& dir, const std::string& suffix) {
+  size_t n = 0;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir)) {
+    std::string name = entry.path().filename().string();
+    n += entry.is_regular_file() && name.size() >= suffix.size() &&
+         name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+  }
+  return n;
+}
+
+size_t FileCount(const std::string& dir) {
+  size_t n = 0;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir)) {
+    n += entry.is_regular_file();
+  }
+  return n;
+}
+
+Event Entry(const std::string& id, const std::string& stream, std::vector<std::string> subjects,
+            const std::string& text) {
+  Event e;
+  e.event_id = id;
+  e.stream_id = stream;
+  e.producer = "test";
+  e.event_type = "record_entry_written";
+  e.occurred_at_micros = 1767225600000000;
+  e.subject_ids = std::move(subjects);
+  e.fields = {{"entry_id", id, 0}, {"text", text, 0}};
+  return e;
+}
+
+Event Disposal(const std::string& id, const std::string& stream) {
+  Event e = Entry(id, stream, {"client-1"}, "");
+  e.event_type = "records_disposed";
+  e.fields = {{"method", "crypto-shred", 0}, {"authority", "retention-7y", 0}};
+  return e;
+}
+
+// The text field's value of a record read through the ledger.
+absl::StatusOr<std::string> TextOf(const RecordView& view) {
+  CL_ASSIGN_OR_RETURN(Payload p, DecodePayload(view.payload));
+  std::string openings = p.key_id.empty() ? p.sealed_openings : view.openings.value_or("");
+  CL_ASSIGN_OR_RETURN(std::vector<FieldOpening> o, DecodeOpenings(openings, p.fields.size()));
+  CL_RETURN_IF_ERROR(CheckOpenings(p, o));
+  return o.back().value;
+}
+
+class EncryptedLedgerTest : public ::testing::Test {
+ protected:
+  void SetUp() override { dir_ = testing::NewTempDir("crypto"); }
+
+  // Opens the ledger with a key store under `master` (or plaintext if null).
+  absl::Status Open(const AeadKey* master) {
+    RocksStoreOptions so;
+    so.path = dir_;
+    CL_ASSIGN_OR_RETURN(std::unique_ptr<LogStore> store, OpenRocksStore(so));
+    LedgerOptions options;
+    options.signer = &signer_;
+    options.origin = testing::kTestOrigin;
+    if (master != nullptr) {
+      CL_ASSIGN_OR_RETURN(keys_, KeyStore::Open(store->keys(), *master, {"records_disposed"}));
+      options.cipher = keys_.get();
+    }
+    CL_ASSIGN_OR_RETURN(ledger_, Ledger::Open(options, std::move(store)));
+    return absl::OkStatus();
+  }
+  void Close() {
+    ledger_.reset();
+    keys_.reset();
+  }
+  void TearDown() override { Close(); }
+
+  uint64_t Append(Event e) {
+    auto r = ledger_->Append({std::move(e)});
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? r->seq : ~0ull;
+  }
+
+  StoreVerifyReport Verify() {
+    RocksStoreOptions o;
+    o.path = dir_;
+    o.read_only = true;
+    auto store = OpenRocksStore(o);
+    EXPECT_TRUE(store.ok()) << store.status();
+    if (!store.ok()) return {};
+    StoreVerifyOptions options;
+    options.note_verifier = &verifier_;
+    options.origin = testing::kTestOrigin;
+    return VerifyStore(**store, options);
+  }
+
+  // The wrapped-key entry (value under 'd' || id) of every data key of `stream`.
+  std::vector<WrappedKey> KeysOfStream(const std::string& stream) {
+    std::vector<WrappedKey> out;
+    KeyTable* table = const_cast<LogStore&>(ledger_->store()).keys();
+    EXPECT_TRUE(table
+                    ->ScanKeys(StreamIndexKey(stream, ""),
+                               [&](absl::string_view, absl::string_view id) {
+                                 auto entry = table->GetKey(DataKeyEntryKey(id));
+                                 EXPECT_TRUE(entry.ok() && entry->has_value());
+                                 auto w = DecodeWrappedKey(**entry);
+                                 EXPECT_TRUE(w.ok());
+                                 out.push_back(*w);
+                                 return true;
+                               })
+                    .ok());
+    return out;
+  }
+
+  std::string dir_;
+  NoteSigner signer_ = testing::TestNoteSigner();
+  NoteVerifier verifier_ = testing::TestNoteVerifier();
+  std::unique_ptr<KeyStore> keys_;
+  std::unique_ptr<Ledger> ledger_;
+  AeadKey master_ = KeyOf(kMaster);
+  AeadKey other_master_ = KeyOf(Range(0x60, 32));
+};
+
+TEST_F(EncryptedLedgerTest, RoundTripAndNoPlaintextOnDisk) {
+  ASSERT_TRUE(Open(&master_).ok());
+  for (int i = 0; i < 20; ++i) {
+    Append(Entry(absl::StrCat("e", i), absl::StrCat("case-", i % 2), {"client-1"},
+                 absl::StrCat("PLAINTEXT-MARKER-", i)));
+  }
+  for (uint64_t seq = 0; seq < 20; ++seq) {
+    auto view = ledger_->Read(seq);
+    ASSERT_TRUE(view.ok()) << view.status();
+    EXPECT_FALSE(view->erased);
+    auto p = DecodePayload(view->payload);
+    ASSERT_TRUE(p.ok());
+    EXPECT_EQ(p->key_id.size(), 32u);
+    EXPECT_EQ(view->payload.find("PLAINTEXT-MARKER"), std::string::npos);
+    EXPECT_EQ(TextOf(*view).value_or("?"), absl::StrCat("PLAINTEXT-MARKER-", seq));
+  }
+  ASSERT_TRUE(ledger_->Checkpoint().ok());
+  Close();
+  EXPECT_EQ(Verify().status, absl::OkStatus());
+  EXPECT_GT(FileCount(dir_), 3u);
+  EXPECT_EQ(FilesContaining(dir_, "PLAINTEXT-MARKER"), std::vector<std::string>{});
+}
+
+// The control for every raw-bytes check below: without a master key the
+// same search finds the plaintext, so the search can fail.
+TEST_F(EncryptedLedgerTest, PlaintextModeLeavesPlaintextOnDisk) {
+  ASSERT_TRUE(Open(nullptr).ok());
+  Append(Entry("e0", "case-0", {"client-1"}, "PLAINTEXT-MARKER-0"));
+  Close();
+  EXPECT_FALSE(FilesContaining(dir_, "PLAINTEXT-MARKER-0").empty());
+}
+
+TEST_F(EncryptedLedgerTest, AlteredCiphertextFailsTheRead) {
+  ASSERT_TRUE(Open(&master_).ok());
+  Append(Entry("e0", "case-0", {"client-1"}, "secret"));
+  Close();
+  auto payload = RawGet(dir_, "payloads", SeqKey(0));
+  ASSERT_TRUE(payload.ok());
+  std::string bad = *payload;
+  bad.back() ^= 0x01;  // the last byte of the GCM tag
+  ASSERT_TRUE(RawPut(dir_, "payloads", SeqKey(0), bad).ok());
+  ASSERT_TRUE(Open(&master_).ok());
+  auto view = ledger_->Read(0);
+  EXPECT_EQ(view.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(view.status().message(),
+            "record 0: sealed openings: AES-256-GCM tag does not verify: wrong key, wrong "
+            "associated data, or altered bytes");
+}
+
+TEST_F(EncryptedLedgerTest, WrongMasterKeyIsRefused) {
+  ASSERT_TRUE(Open(&master_).ok());
+  Append(Entry("e0", "case-0", {"client-1"}, "secret"));
+  Close();
+  absl::Status s = Open(&other_master_);
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(s.message(),
+            absl::StrCat("master key: got key id ", MasterKeyId(other_master_),
+                         ", but the data keys are wrapped under key id ", kGoldenMasterKeyId,
+                         " (wrong key file, or a rotation not applied?)"));
+}
+
+TEST_F(EncryptedLedgerTest, DisposalShredsTheCaseOnRawBytesAndTheLedgerStillVerifies) {
+  ASSERT_TRUE(Open(&master_).ok());
+  for (int i = 0; i < 10; ++i) {
+    Append(Entry(absl::StrCat("a", i), "case-A", {"client-1"}, absl::StrCat("ERASE-ME-", i)));
+    Append(Entry(absl::StrCat("b", i), "case-B", {"client-1"}, absl::StrCat("KEEP-ME-", i)));
+  }
+  std::vector<WrappedKey> doomed = KeysOfStream("case-A");
+  ASSERT_EQ(doomed.size(), 1u);
+  // The unwrapped data key, to search for it too (it must never be on disk).
+  std::string aad = "";
+  {
+    KeyTable* table = const_cast<LogStore&>(ledger_->store()).keys();
+    std::string id;
+    ASSERT_TRUE(table
+                    ->ScanKeys(StreamIndexKey("case-A", ""),
+                               [&](absl::string_view, absl::string_view v) {
+                                 id = std::string(v);
+                                 return false;
+                               })
+                    .ok());
+    aad = WrapAad(id, "client-1", "case-A");
+  }
+  auto data_key = caseledger::Open(master_, doomed[0].sealed, aad);
+  ASSERT_TRUE(data_key.ok()) << data_key.status();
+  // Control: before the disposal the wrapped key is in the files (the WAL).
+  ledger_.reset();
+  keys_.reset();
+  EXPECT_FALSE(FilesContaining(dir_, doomed[0].sealed).empty());
+  ASSERT_TRUE(Open(&master_).ok());
+
+  uint64_t disposed_seq = Append(Disposal("dispose-A", "case-A"));
+  for (uint64_t seq = 0; seq < 20; ++seq) {
+    auto view = ledger_->Read(seq);
+    ASSERT_TRUE(view.ok()) << view.status();
+    bool in_a = view->record.stream_id == "case-A";
+    EXPECT_EQ(view->erased, in_a) << seq;
+    EXPECT_EQ(view->openings.has_value(), !in_a) << seq;
+    if (!in_a) EXPECT_EQ(TextOf(*view).value_or("?"), absl::StrCat("KEEP-ME-", seq / 2));
+  }
+  // The disposal itself stays readable: it documents what was done.
+  auto disposal = ledger_->Read(disposed_seq);
+  ASSERT_TRUE(disposal.ok());
+  EXPECT_EQ(DecodePayload(disposal->payload)->key_id, "");
+  // A later event of the case gets a new key and is readable.
+  uint64_t later = Append(Entry("a-late", "case-A", {"client-1"}, "after disposal"));
+  EXPECT_EQ(TextOf(*ledger_->Read(later)).value_or("?"), "after disposal");
+  ASSERT_TRUE(ledger_->Checkpoint().ok());
+  Close();
+
+  // Every file is searched: WAL, SST, MANIFEST, OPTIONS, LOG.
+  EXPECT_GE(FilesEndingWith(dir_, ".log"), 1u);
+  EXPECT_GE(FilesEndingWith(dir_, ".sst"), 1u);
+  EXPECT_EQ(FilesContaining(dir_, doomed[0].sealed), std::vector<std::string>{});
+  EXPECT_EQ(FilesContaining(dir_, *data_key), std::vector<std::string>{});
+  EXPECT_EQ(FilesContaining(dir_, "ERASE-ME-"), std::vector<std::string>{});
+  StoreVerifyReport report = Verify();
+  EXPECT_EQ(report.status, absl::OkStatus());
+  EXPECT_EQ(report.records_checked, 22u);
+
+  // Restarting (WAL replay included) does not bring the key back.
+  ASSERT_TRUE(Open(&master_).ok());
+  EXPECT_TRUE(ledger_->Read(0)->erased);
+  EXPECT_FALSE(ledger_->Read(1)->erased);
+}
+
+TEST_F(EncryptedLedgerTest, ErasingOneSubjectShredsEveryRecordNamingIt) {
+  ASSERT_TRUE(Open(&master_).ok());
+  uint64_t both = Append(Entry("c0", "case-C", {"client-1", "client-2"}, "about both"));
+  uint64_t two = Append(Entry("c1", "case-C", {"client-2"}, "about client-2"));
+  uint64_t one_elsewhere = Append(Entry("d0", "case-D", {"client-1"}, "client-1 elsewhere"));
+  auto p = DecodePayload(ledger_->Read(both)->payload);
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(p->key_id.size(), 65u);  // two key ids joined by '+'
+  EXPECT_EQ(TextOf(*ledger_->Read(both)).value_or("?"), "about both");
+
+  auto erased = keys_->EraseSubject("client-1");
+  ASSERT_TRUE(erased.ok()) << erased.status();
+  EXPECT_EQ(*erased, 2u);  // its keys in case-C and case-D
+  EXPECT_TRUE(ledger_->Read(both)->erased);
+  EXPECT_TRUE(ledger_->Read(one_elsewhere)->erased);
+  EXPECT_EQ(TextOf(*ledger_->Read(two)).value_or("?"), "about client-2");
+  EXPECT_EQ(*keys_->EraseSubject("client-1"), 0u);
+  Close();
+  EXPECT_EQ(Verify().status, absl::OkStatus());
+}
+
+TEST_F(EncryptedLedgerTest, RotationRewrapsKeysAndLeavesRecordsAlone) {
+  ASSERT_TRUE(Open(&master_).ok());
+  for (int i = 0; i < 12; ++i) {
+    Append(Entry(absl::StrCat("e", i), absl::StrCat("case-", i % 4), {"client-1"},
+                 absl::StrCat("text-", i)));
+  }
+  Hash root = ledger_->Root();
+  std::vector<WrappedKey> before = KeysOfStream("case-0");
+  ASSERT_EQ(before.size(), 1u);
+  Close();
+
+  {
+    auto store = OpenRocksStore({dir_});
+    ASSERT_TRUE(store.ok());
+    // The wrong current key changes nothing.
+    auto wrong = RotateMasterKey((*store)->keys(), other_master_, master_);
+    EXPECT_EQ(wrong.status().code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_EQ(wrong.status().message(),
+              absl::StrCat("--old: got master key id ", MasterKeyId(other_master_),
+                           ", but the data keys are wrapped under key id ", kGoldenMasterKeyId));
+    auto n = RotateMasterKey((*store)->keys(), master_, other_master_);
+    ASSERT_TRUE(n.ok()) << n.status();
+    EXPECT_EQ(*n, 4u);
+  }
+  // The old master key no longer opens the store, nor any wrapped key.
+  EXPECT_EQ(Open(&master_).code(), absl::StatusCode::kFailedPrecondition);
+  Close();
+  ASSERT_TRUE(Open(&other_master_).ok());
+  EXPECT_EQ(ledger_->Root(), root);
+  for (uint64_t seq = 0; seq < 12; ++seq) {
+    EXPECT_EQ(TextOf(*ledger_->Read(seq)).value_or("?"), absl::StrCat("text-", seq));
+  }
+  std::vector<WrappedKey> after = KeysOfStream("case-0");
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_EQ(after[0].master_key_id, MasterKeyId(other_master_));
+  std::string id;
+  KeyTable* table = const_cast<LogStore&>(ledger_->store()).keys();
+  ASSERT_TRUE(table
+                  ->ScanKeys(StreamIndexKey("case-0", ""),
+                             [&](absl::string_view, absl::string_view v) {
+                               id = std::string(v);
+                               return false;
+                             })
+                  .ok());
+  EXPECT_EQ(
+      caseledger::Open(master_, after[0].sealed, WrapAad(id, "client-1", "case-0")).status().code(),
+      absl::StatusCode::kDataLoss);
+  Close();
+  // The old wrapping is purged from the files.
+  EXPECT_EQ(FilesContaining(dir_, before[0].sealed), std::vector<std::string>{});
+  EXPECT_EQ(Verify().status, absl::OkStatus());
+}
+
+}  // namespace
+}  // namespace caseledger

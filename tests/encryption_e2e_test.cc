@@ -1,0 +1,274 @@
+// Payload encryption through the real server binary: --master_key_file, reads
+// of sealed records, crypto-shredding by a records_disposed event proven on
+// the data directory's raw bytes, restart after erasure, and ledger_verify on
+// the erased ledger.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "proto/keys.grpc.pb.h"
+#include "proto/ledger.grpc.pb.h"
+#include "tests/server_process.h"
+#include "tests/subprocess.h"
+#include "tests/test_util.h"
+
+namespace caseledger {
+namespace {
+
+using testing::ServerProcess;
+
+constexpr char kServer[] = "services/api/caseledger_server";
+constexpr char kVerify[] = "tools/ledger_verify";
+constexpr char kMasterHex[] = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+
+v1::AppendRequest Base(const std::string& id, const std::string& stream, int64_t at) {
+  v1::AppendRequest r;
+  v1::Event* e = r.mutable_event();
+  e->set_event_id(id);
+  e->set_stream_id(stream);
+  e->add_subject_ids("client-" + stream);
+  e->set_producer("e2e");
+  e->mutable_occurred_at()->set_seconds(at);
+  return r;
+}
+
+std::vector<v1::AppendRequest> CaseStory(const std::string& stream, const std::string& marker) {
+  std::vector<v1::AppendRequest> out;
+  v1::AppendRequest open = Base("open-" + stream, stream, 1767225000);
+  auto* o = open.mutable_event()->mutable_case_opened();
+  o->set_program("housing");
+  o->set_jurisdiction("US-CA");
+  o->set_record_class(v1::RECORD_CLASS_GENERAL);
+  out.push_back(open);
+  for (int i = 0; i < 3; ++i) {
+    v1::AppendRequest note = Base(absl::StrCat("note-", stream, "-", i), stream, 1767225100 + i);
+    auto* w = note.mutable_event()->mutable_record_entry_written();
+    w->set_entry_id(absl::StrCat("entry-", stream, "-", i));
+    w->set_data_category("housing");
+    w->set_text(absl::StrCat(marker, "-", i));
+    out.push_back(note);
+  }
+  v1::AppendRequest close = Base("close-" + stream, stream, 1767226000);
+  close.mutable_event()->mutable_case_closed()->set_reason("goals met");
+  out.push_back(close);
+  return out;
+}
+
+std::vector<std::string> FilesContaining(const std::string& dir, const std::string& needle) {
+  std::vector<std::string> hits;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir)) {
+    if (!entry.is_regular_file()) continue;
+    std::ifstream in(entry.path(), std::ios::binary);
+    std::stringstream buf;
+    buf << in.rdbuf();
+    if (buf.str().find(needle) != std::string::npos) hits.push_back(entry.path().string());
+  }
+  return hits;
+}
+
+class EncryptionE2ETest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = testing::NewTempDir("crypto-e2e");
+    // The key lives outside the data directory, mode 0600.
+    key_file_ = testing::NewTempDir("crypto-e2e-key") + "/master.key";
+    std::ofstream(key_file_) << kMasterHex << "\n";
+    chmod(key_file_.c_str(), 0600);
+  }
+
+  absl::Status Start(std::vector<std::string> flags) {
+    flags.push_back("--checkpoint_interval=1h");
+    auto s = ServerProcess::Start(kServer, dir_, flags);
+    if (!s.ok()) return s.status();
+    server_ = *std::move(s);
+    auto channel = grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials());
+    stub_ = v1::LedgerService::NewStub(channel);
+    keys_ = v1::KeyAdminService::NewStub(channel);
+    return absl::OkStatus();
+  }
+
+  void Append(const v1::AppendRequest& req) {
+    grpc::ClientContext ctx;
+    v1::AppendResponse resp;
+    grpc::Status s = stub_->Append(&ctx, req, &resp);
+    ASSERT_TRUE(s.ok()) << req.event().event_id() << ": " << s.error_message();
+  }
+
+  std::vector<v1::Record> ReadLog() {
+    grpc::ClientContext ctx;
+    auto reader = stub_->ReadLog(&ctx, v1::ReadLogRequest());
+    std::vector<v1::Record> out;
+    v1::Record r;
+    while (reader->Read(&r)) out.push_back(r);
+    grpc::Status s = reader->Finish();
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return out;
+  }
+
+  std::string dir_;
+  std::string key_file_;
+  std::unique_ptr<ServerProcess> server_;
+  std::unique_ptr<v1::LedgerService::Stub> stub_;
+  std::unique_ptr<v1::KeyAdminService::Stub> keys_;
+
+  grpc::Status EraseSubject(const std::string& subject, uint32_t* destroyed) {
+    grpc::ClientContext ctx;
+    v1::EraseSubjectRequest req;
+    req.set_subject_id(subject);
+    v1::EraseSubjectResponse resp;
+    grpc::Status s = keys_->EraseSubject(&ctx, req, &resp);
+    *destroyed = resp.keys_destroyed();
+    return s;
+  }
+};
+
+TEST_F(EncryptionE2ETest, DisposalShredsTheCaseAndTheLedgerStillVerifies) {
+  ASSERT_TRUE(Start({"--master_key_file=" + key_file_}).ok());
+  EXPECT_TRUE(absl::StrContains(server_->Stderr(), "payloads are encrypted at rest"))
+      << server_->Stderr();
+  EXPECT_FALSE(absl::StrContains(server_->Stderr(), kMasterHex));
+  for (const auto& r : CaseStory("case-A", "SHRED-MARKER")) Append(r);
+  for (const auto& r : CaseStory("case-B", "KEEP-MARKER")) Append(r);
+
+  std::vector<v1::Record> before = ReadLog();
+  ASSERT_EQ(before.size(), 10u);
+  EXPECT_EQ(before[1].event().record_entry_written().text(), "SHRED-MARKER-0");
+  EXPECT_EQ(before[1].withheld_reason(), "");
+
+  v1::AppendRequest dispose = Base("dispose-case-A", "case-A", 1767227000);
+  dispose.mutable_event()->mutable_records_disposed()->set_method("crypto-shred");
+  dispose.mutable_event()->mutable_records_disposed()->set_authority("retention-7y");
+  Append(dispose);
+
+  std::vector<v1::Record> after = ReadLog();  // no error for erased records
+  ASSERT_EQ(after.size(), 11u);
+  for (const v1::Record& r : after) {
+    bool erased = r.stream_id() == "case-A" && r.event_id() != "dispose-case-A";
+    EXPECT_EQ(r.withheld_reason(), erased ? "erased" : "") << r.event_id();
+    EXPECT_EQ(r.withheld_fields_size() > 0, erased) << r.event_id();
+    EXPECT_EQ(r.leaf(), r.seq() < 10 ? before[r.seq()].leaf() : r.leaf());
+  }
+  EXPECT_EQ(after[1].event().record_entry_written().text(), "");
+  EXPECT_EQ(after[6].event().record_entry_written().text(), "KEEP-MARKER-0");
+  EXPECT_EQ(after[10].event().records_disposed().authority(), "retention-7y");
+
+  // Restart: erased stays erased, and the policy and read models rebuild.
+  ASSERT_EQ(server_->Stop(SIGTERM), 0);
+  ASSERT_TRUE(Start({"--master_key_file=" + key_file_}).ok()) << server_->Stderr();
+  std::vector<v1::Record> restarted = ReadLog();
+  ASSERT_EQ(restarted.size(), 11u);
+  EXPECT_EQ(restarted[2].withheld_reason(), "erased");
+  EXPECT_EQ(restarted[7].event().record_entry_written().text(), "KEEP-MARKER-1");
+  // The disposed case still refuses new entries (its state was rebuilt).
+  {
+    v1::AppendRequest late = Base("late-note", "case-A", 1767228000);
+    late.mutable_event()->mutable_record_entry_written()->set_entry_id("entry-late");
+    late.mutable_event()->mutable_record_entry_written()->set_data_category("housing");
+    late.mutable_event()->mutable_record_entry_written()->set_text("late");
+    grpc::ClientContext ctx;
+    v1::AppendResponse resp;
+    grpc::Status s = stub_->Append(&ctx, late, &resp);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
+    EXPECT_TRUE(absl::StrContains(s.error_message(), "disposed")) << s.error_message();
+  }
+  grpc::ClientContext ctx;
+  v1::PublicKey key;
+  ASSERT_TRUE(stub_->GetPublicKey(&ctx, v1::GetPublicKeyRequest(), &key).ok());
+  ASSERT_EQ(server_->Stop(SIGTERM), 0);
+
+  // Raw bytes of every file under the data directory (ledger WAL, SST,
+  // MANIFEST, projections): no erased plaintext; the kept case's plaintext
+  // is not there either, since it is encrypted.
+  EXPECT_EQ(FilesContaining(dir_, "SHRED-MARKER"), std::vector<std::string>{});
+  EXPECT_EQ(FilesContaining(dir_, "KEEP-MARKER"), std::vector<std::string>{});
+
+  testing::CommandResult v = testing::RunCommand(
+      {kVerify, "--data_dir=" + dir_, "--key=" + key.verifier_key(), "--origin=" + key.origin()});
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
+  EXPECT_TRUE(absl::StrContains(v.out, "OK: the ledger verifies")) << v.out;
+}
+
+TEST_F(EncryptionE2ETest, EncryptedDirectoryNeedsItsMasterKey) {
+  ASSERT_TRUE(Start({"--master_key_file=" + key_file_}).ok());
+  for (const auto& r : CaseStory("case-A", "M")) Append(r);
+  ASSERT_EQ(server_->Stop(SIGTERM), 0);
+
+  absl::Status no_key = Start({});
+  EXPECT_EQ(no_key.code(), absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(absl::StrContains(no_key.message(),
+                                "holds data keys wrapped under master key id 4eb8f8345d4e9985"))
+      << no_key;
+
+  std::string other = testing::NewTempDir("crypto-e2e-other") + "/other.key";
+  std::ofstream(other) << std::string(64, 'f') << "\n";
+  chmod(other.c_str(), 0600);
+  absl::Status wrong = Start({"--master_key_file=" + other});
+  EXPECT_TRUE(absl::StrContains(wrong.message(), "master key: got key id ")) << wrong;
+
+  chmod(other.c_str(), 0644);
+  absl::Status readable = Start({"--master_key_file=" + other});
+  EXPECT_TRUE(absl::StrContains(readable.message(), "lets others read it; want 600 or 400"))
+      << readable;
+}
+
+TEST_F(EncryptionE2ETest, WithoutAKeyThePlaintextModeSaysSo) {
+  ASSERT_TRUE(Start({}).ok());
+  EXPECT_TRUE(absl::StrContains(server_->Stderr(), "payloads are NOT encrypted at rest"))
+      << server_->Stderr();
+  uint32_t destroyed = 0;
+  grpc::Status s = EraseSubject("client-case-A", &destroyed);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_TRUE(absl::StartsWith(s.error_message(), "payload encryption is off"))
+      << s.error_message();
+}
+
+TEST_F(EncryptionE2ETest, EraseSubjectRpcShredsTheSubjectWhileServing) {
+  ASSERT_TRUE(Start({"--master_key_file=" + key_file_}).ok());
+  for (const auto& r : CaseStory("case-A", "ERASED-SUBJECT")) Append(r);
+  for (const auto& r : CaseStory("case-B", "OTHER-SUBJECT")) Append(r);
+
+  uint32_t destroyed = 0;
+  grpc::Status bad = EraseSubject("", &destroyed);
+  EXPECT_EQ(bad.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(bad.error_message(), "subject_id: must not be empty");
+  bad = EraseSubject(std::string("client\x01", 7), &destroyed);
+  EXPECT_EQ(bad.error_message(), "subject_id: contains control byte 0x01");
+
+  grpc::Status s = EraseSubject("client-case-A", &destroyed);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(destroyed, 1u);
+  for (const v1::Record& r : ReadLog()) {
+    EXPECT_EQ(r.withheld_reason(), r.stream_id() == "case-A" ? "erased" : "") << r.event_id();
+  }
+  ASSERT_TRUE(EraseSubject("client-case-A", &destroyed).ok());
+  EXPECT_EQ(destroyed, 0u);  // idempotent
+  // New events of the subject get a new key and stay readable.
+  v1::AppendRequest access = Base("access-after-erasure", "case-A", 1767229000);
+  auto* a = access.mutable_event()->mutable_record_accessed();
+  a->set_accessor_id("auditor-1");
+  a->set_accessor_role("auditor");
+  a->add_seqs(1);
+  a->set_purpose("ERASURE-CHECK");
+  Append(access);
+  EXPECT_EQ(ReadLog().back().event().record_accessed().purpose(), "ERASURE-CHECK");
+
+  grpc::ClientContext ctx;
+  v1::PublicKey key;
+  ASSERT_TRUE(stub_->GetPublicKey(&ctx, v1::GetPublicKeyRequest(), &key).ok());
+  ASSERT_EQ(server_->Stop(SIGTERM), 0);
+  EXPECT_EQ(FilesContaining(dir_, "ERASED-SUBJECT"), std::vector<std::string>{});
+  testing::CommandResult v = testing::RunCommand(
+      {kVerify, "--data_dir=" + dir_, "--key=" + key.verifier_key(), "--origin=" + key.origin()});
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
+}
+
+}  // namespace
+}  // namespace caseledger
