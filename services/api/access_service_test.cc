@@ -336,6 +336,17 @@ TEST_F(AccessServiceTest, FulfillingAnAccessRequestRecordsTheBundleHash) {
   EXPECT_EQ(wire->event().access_fulfilled().bundle_sha256(),
             ToHex(Sha256Of(b->SerializeAsString())));
 
+  // The request is decided now: fulfilling it again is refused by the case's
+  // policy, and neither the access nor anything else is recorded.
+  uint64_t size = ledger_->Size();
+  absl::StatusOr<v1::HistoryBundle> again = service_->GetRecordHistory(req);
+  EXPECT_EQ(again.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(absl::StrContains(again.status().message(), "r-0")) << again.status();
+  req.set_request_id("r-unknown");
+  EXPECT_EQ(service_->GetRecordHistory(req).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(ledger_->Size(), size);
+
   req.set_case_id("");
   EXPECT_EQ(service_->GetRecordHistory(req).status().code(), absl::StatusCode::kInvalidArgument);
 }
