@@ -254,6 +254,26 @@ TEST_F(AccessServiceTest, TamperedBytesAreCaught) {
         << v.status();
   }
   {
+    // The first record's proof is checked all the way to the root.
+    v1::HistoryBundle t = b;
+    std::string* hash = t.mutable_records(0)->mutable_inclusion_proof(0);
+    (*hash)[0] ^= 1;
+    absl::StatusOr<HistoryVerification> v = Verify(t);
+    EXPECT_EQ(v.status().code(), absl::StatusCode::kDataLoss);
+    EXPECT_TRUE(absl::StrContains(v.status().message(), "records[0] (seq 0): inclusion proof"))
+        << v.status();
+    t = b;
+    t.mutable_records(0)->mutable_inclusion_proof()->RemoveLast();
+    EXPECT_EQ(Verify(t).status().code(), absl::StatusCode::kInvalidArgument);
+  }
+  {
+    // A later record's proof: its own lower levels are checked.
+    v1::HistoryBundle t = b;
+    std::string* hash = t.mutable_records(9)->mutable_inclusion_proof(0);
+    (*hash)[0] ^= 1;
+    EXPECT_EQ(Verify(t).status().code(), absl::StatusCode::kDataLoss);
+  }
+  {
     v1::HistoryBundle t = b;
     std::string* note = t.mutable_checkpoint_note();
     (*note)[note->find('\n') + 1] ^= 1;  // the size line
