@@ -16,6 +16,9 @@ struct Ledger::Pending {
   std::vector<CommittedPayload> payloads;  // prepared by the caller's thread
   // Per request: key-table writes to commit with its record (PayloadCipher).
   std::vector<std::vector<KeyWrite>> key_writes;
+  // SubjectKey of each request's subject ids, also hashed by the caller's
+  // thread: the committer is the throughput bottleneck.
+  std::vector<std::vector<Hash>> subject_keys;
   bool force_checkpoint = false;
   size_t events() const { return requests.size(); }
   // Set for asynchronous appends: called once done, then the Pending is freed.
@@ -216,8 +219,12 @@ absl::Status Ledger::Prepare(std::vector<AppendRequest> requests, Pending* pendi
     salts = [&random, next = size_t{0}]() mutable { return random[next++]; };
   }
   pending->payloads.reserve(requests.size());
+  pending->subject_keys.reserve(requests.size());
   for (const AppendRequest& r : requests) {
     pending->payloads.push_back(CommitFields(r.event.fields, salts));
+    std::vector<Hash>& keys = pending->subject_keys.emplace_back();
+    keys.reserve(r.event.subject_ids.size());
+    for (const std::string& id : r.event.subject_ids) keys.push_back(SubjectKey(id));
   }
   if (options_.cipher != nullptr) {
     // Sealed here, on the caller's thread, so the committer never sees
@@ -406,9 +413,8 @@ absl::StatusOr<SubjectHistory> Ledger::History(absl::string_view subject_id) con
   return h;
 }
 
-absl::Status Ledger::LoadSubjects(const Event& event) {
-  for (const std::string& id : event.subject_ids) {
-    Hash key = SubjectKey(id);
+absl::Status Ledger::LoadSubjects(const std::vector<Hash>& keys) {
+  for (const Hash& key : keys) {
     if (subject_cache_.contains(key)) continue;
     CL_ASSIGN_OR_RETURN(SubjectState state, store_->GetSubjectHead(key));
     subject_cache_.emplace(key, state);
@@ -416,10 +422,9 @@ absl::Status Ledger::LoadSubjects(const Event& event) {
   return absl::OkStatus();
 }
 
-void Ledger::IndexSubjects(const Event& event, uint64_t seq, const Hash& leaf_hash,
+void Ledger::IndexSubjects(const std::vector<Hash>& keys, uint64_t seq, const Hash& leaf_hash,
                            Group& group) {
-  for (const std::string& id : event.subject_ids) {
-    Hash key = SubjectKey(id);
+  for (const Hash& key : keys) {
     auto [it, inserted] = group.subjects.try_emplace(key);
     // LoadSubjects put every subject of a sequenced event in the cache.
     if (inserted) it->second = subject_cache_.at(key);
@@ -502,7 +507,7 @@ absl::Status Ledger::Sequence(Pending& p, Group& group) {
                                              "\": expected_version ", *want,
                                              ", but the stream's next version is ", next));
     }
-    CL_RETURN_IF_ERROR(LoadSubjects(e));
+    CL_RETURN_IF_ERROR(LoadSubjects(p.subject_keys[i]));
     local_next[e.stream_id] = next + 1;
     local_ids[e.event_id] = i;
     is_new[i] = true;
@@ -530,7 +535,7 @@ absl::Status Ledger::Sequence(Pending& p, Group& group) {
     Hash leaf_hash = LeafHash(stored.leaf);
     group.tree.Append(leaf_hash, &group.batch.nodes);
     group.last_leaf_hash = leaf_hash;
-    IndexSubjects(e, r.seq, leaf_hash, group);
+    IndexSubjects(p.subject_keys[pl.index], r.seq, leaf_hash, group);
     AppendResult result{r.seq, pl.version, leaf_hash, false};
     p.results[pl.index] = result;
     group.event_ids[e.event_id] = {e.stream_id, result};

@@ -194,13 +194,14 @@ class Ledger {
   // the subjects of records after it, up to `size` (Recover's helper).
   absl::Status RecoverSubjects(const std::optional<StoredCheckpoint>& latest, uint64_t size);
   // Adds the subject-index steps of the record `seq` (just sequenced into
-  // `group`) for each of `event`'s subjects.
-  void IndexSubjects(const Event& event, uint64_t seq, const Hash& leaf_hash, Group& group);
+  // `group`) for each of its subjects' keys.
+  void IndexSubjects(const std::vector<Hash>& keys, uint64_t seq, const Hash& leaf_hash,
+                     Group& group);
   // Sets the map leaves of every subject touched since the last checkpoint
   // and lists them in group.batch. Caller holds map_mu_.
   absl::Status UpdateSubjectMap(Group& group) ABSL_EXCLUSIVE_LOCKS_REQUIRED(map_mu_);
-  // Makes sure every subject of `event` has its state in subject_cache_.
-  absl::Status LoadSubjects(const Event& event);
+  // Makes sure every subject in `keys` has its state in subject_cache_.
+  absl::Status LoadSubjects(const std::vector<Hash>& keys);
 
   const LedgerOptions options_;
   const Clock& clock_;

@@ -22,6 +22,7 @@
 #include "ledger/key_store.h"
 #include "ledger/rocks_store.h"
 #include "ledger/store_verifier.h"
+#include "ledger/subject_index.h"
 #include "tests/test_util.h"
 
 namespace caseledger {
@@ -119,6 +120,32 @@ TEST(DurabilityTest, AcknowledgedAppendsSurviveKillNine) {
     }
     uint64_t size = (*t)->Size();
     EXPECT_GE(size, all_acked.size());
+    // The per-subject index survived too: a checkpoint now (which must fold
+    // in the subjects the killed writer touched after its last checkpoint)
+    // and every checkpoint before it commit to exactly the subjects of
+    // their records.
+    ASSERT_TRUE((*t)->Checkpoint().ok()) << "round " << round;
+    absl::StatusOr<std::vector<StoredCheckpoint>> checkpoints = (*t)->store().Checkpoints();
+    ASSERT_TRUE(checkpoints.ok());
+    SubjectIndexBuilder subjects;
+    auto next_checkpoint = checkpoints->begin();
+    for (uint64_t seq = 0; seq <= size; ++seq) {
+      for (; next_checkpoint != checkpoints->end() && next_checkpoint->size == seq;
+           ++next_checkpoint) {
+        absl::StatusOr<Checkpoint> cp = OpenCheckpoint(
+            next_checkpoint->note, testing::TestNoteVerifier(), testing::kTestOrigin);
+        ASSERT_TRUE(cp.ok()) << cp.status();
+        absl::StatusOr<std::optional<Hash>> want = SubjectRootFromExtensions(cp->extensions);
+        ASSERT_TRUE(want.ok() && want->has_value()) << next_checkpoint->note;
+        ASSERT_EQ(**want, subjects.Root())
+            << "round " << round << ": subjects root of the checkpoint at size " << seq;
+      }
+      if (seq == size) break;
+      absl::StatusOr<RecordView> r = (*t)->Read(seq);
+      ASSERT_TRUE(r.ok()) << r.status();
+      ASSERT_TRUE(subjects.Add(seq, r->leaf_hash, r->record.subject_ids).ok());
+    }
+    ASSERT_EQ(next_checkpoint, checkpoints->end());
     t->ledger.reset();
 
     RocksStoreOptions o;

@@ -93,7 +93,8 @@ std::string AccessServiceImpl::NewEventId(absl::string_view kind) {
 
 absl::Status AccessServiceImpl::RecordAccess(const v1::Accessor& accessor,
                                              const std::vector<std::string>& subjects,
-                                             const std::vector<Read>& reads) {
+                                             const std::vector<Read>& reads,
+                                             std::vector<GatedEvent> also) {
   std::map<std::string, std::vector<uint64_t>> by_case;
   for (const Read& r : reads) by_case[r.stream_id].push_back(r.seq);
   std::vector<GatedEvent> events;
@@ -113,6 +114,7 @@ absl::Status AccessServiceImpl::RecordAccess(const v1::Accessor& accessor,
     CL_ASSIGN_OR_RETURN(Event ledger_event, ToLedgerEvent(e));
     events.push_back(GatedEvent{std::move(e), {std::move(ledger_event), std::nullopt}});
   }
+  for (GatedEvent& e : also) events.push_back(std::move(e));
   if (events.empty()) return absl::OkStatus();
   absl::StatusOr<std::vector<AppendResult>> appended = gate_->Append(std::move(events));
   if (!appended.ok()) {
@@ -157,7 +159,7 @@ absl::StatusOr<v1::HistoryBundle> AccessServiceImpl::GetRecordHistory(
     CL_ASSIGN_OR_RETURN(LeafView leaf, DecodeLeafView(r.leaf()));
     reads.push_back({std::string(leaf.stream_id), r.seq()});
   }
-  CL_RETURN_IF_ERROR(RecordAccess(req.accessor(), {req.subject_id()}, reads));
+  std::vector<GatedEvent> fulfilled;
   if (!req.request_id().empty()) {
     v1::Event e;
     e.set_event_id(NewEventId("access-fulfilled"));
@@ -168,10 +170,11 @@ absl::StatusOr<v1::HistoryBundle> AccessServiceImpl::GetRecordHistory(
     e.mutable_access_fulfilled()->set_request_id(req.request_id());
     e.mutable_access_fulfilled()->set_bundle_sha256(ToHex(Sha256Of(bundle->SerializeAsString())));
     CL_ASSIGN_OR_RETURN(Event ledger_event, ToLedgerEvent(e));
-    std::vector<GatedEvent> one;
-    one.push_back(GatedEvent{std::move(e), {std::move(ledger_event), std::nullopt}});
-    CL_RETURN_IF_ERROR(gate_->Append(std::move(one)).status());
+    fulfilled.push_back(GatedEvent{std::move(e), {std::move(ledger_event), std::nullopt}});
   }
+  // One all-or-nothing batch: an access request that cannot be fulfilled
+  // (unknown, already decided) records nothing and shows nothing.
+  CL_RETURN_IF_ERROR(RecordAccess(req.accessor(), {req.subject_id()}, reads, std::move(fulfilled)));
   return bundle;
 }
 

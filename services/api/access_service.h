@@ -74,9 +74,10 @@ class AccessServiceImpl final : public v1::AccessService::Service {
     uint64_t seq;
   };
   // Appends (durably) one record_accessed event per case read, naming
-  // `subjects`. Nothing is appended for an empty `reads`.
+  // `subjects`, and the events in `also`, as one all-or-nothing batch
+  // through the gate. Nothing is appended when both are empty.
   absl::Status RecordAccess(const v1::Accessor& accessor, const std::vector<std::string>& subjects,
-                            const std::vector<Read>& reads);
+                            const std::vector<Read>& reads, std::vector<GatedEvent> also = {});
   std::string NewEventId(absl::string_view kind);
 
   Ledger* const ledger_;

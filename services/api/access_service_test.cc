@@ -254,6 +254,26 @@ TEST_F(AccessServiceTest, TamperedBytesAreCaught) {
         << v.status();
   }
   {
+    // The first record's proof is checked all the way to the root.
+    v1::HistoryBundle t = b;
+    std::string* hash = t.mutable_records(0)->mutable_inclusion_proof(0);
+    (*hash)[0] ^= 1;
+    absl::StatusOr<HistoryVerification> v = Verify(t);
+    EXPECT_EQ(v.status().code(), absl::StatusCode::kDataLoss);
+    EXPECT_TRUE(absl::StrContains(v.status().message(), "records[0] (seq 0): inclusion proof"))
+        << v.status();
+    t = b;
+    t.mutable_records(0)->mutable_inclusion_proof()->RemoveLast();
+    EXPECT_EQ(Verify(t).status().code(), absl::StatusCode::kInvalidArgument);
+  }
+  {
+    // A later record's proof: its own lower levels are checked.
+    v1::HistoryBundle t = b;
+    std::string* hash = t.mutable_records(9)->mutable_inclusion_proof(0);
+    (*hash)[0] ^= 1;
+    EXPECT_EQ(Verify(t).status().code(), absl::StatusCode::kDataLoss);
+  }
+  {
     v1::HistoryBundle t = b;
     std::string* note = t.mutable_checkpoint_note();
     (*note)[note->find('\n') + 1] ^= 1;  // the size line
@@ -335,6 +355,17 @@ TEST_F(AccessServiceTest, FulfillingAnAccessRequestRecordsTheBundleHash) {
   EXPECT_EQ(wire->event().access_fulfilled().request_id(), "r-0");
   EXPECT_EQ(wire->event().access_fulfilled().bundle_sha256(),
             ToHex(Sha256Of(b->SerializeAsString())));
+
+  // The request is decided now: fulfilling it again is refused by the case's
+  // policy, and neither the access nor anything else is recorded.
+  uint64_t size = ledger_->Size();
+  absl::StatusOr<v1::HistoryBundle> again = service_->GetRecordHistory(req);
+  EXPECT_EQ(again.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(absl::StrContains(again.status().message(), "r-0")) << again.status();
+  req.set_request_id("r-unknown");
+  EXPECT_EQ(service_->GetRecordHistory(req).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(ledger_->Size(), size);
 
   req.set_case_id("");
   EXPECT_EQ(service_->GetRecordHistory(req).status().code(), absl::StatusCode::kInvalidArgument);
