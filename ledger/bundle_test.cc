@@ -26,42 +26,19 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
-// The layout of one entry, found by walking the framing the way BUNDLE.md
-// describes it (independently of the reader under test).
-struct EntryAt {
-  uint8_t type;
-  size_t offset;  // of the type byte
-  size_t size;    // 5 + body length
-};
+using EntryAt = testing::BundleEntryAt;
+using testing::kCheckpointEntry;
+using testing::kRecordEntry;
 
-uint64_t BigEndian(const std::string& b, size_t at, int n) {
-  uint64_t v = 0;
-  for (int i = 0; i < n; ++i) v = (v << 8) | static_cast<uint8_t>(b[at + i]);
-  return v;
+uint64_t BigEndian(const std::string& b, size_t at, int n) { return testing::BigEndianAt(b, at, n); }
+std::vector<EntryAt> Walk(const std::string& b) { return testing::WalkBundle(b); }
+EntryAt Nth(const std::string& b, uint8_t type, int n) {
+  EntryAt e = testing::NthBundleEntry(b, type, n);
+  EXPECT_GT(e.size, 0u) << "no entry of type " << int{type} << " #" << n;
+  return e;
 }
-
-std::vector<EntryAt> Walk(const std::string& bundle) {
-  std::vector<EntryAt> out;
-  size_t at = 10;
-  while (at + 5 <= bundle.size()) {
-    size_t len = BigEndian(bundle, at + 1, 4);
-    out.push_back({static_cast<uint8_t>(bundle[at]), at, 5 + len});
-    at += 5 + len;
-  }
-  return out;
-}
-
-// The n-th entry of `type`.
-EntryAt Nth(const std::string& bundle, uint8_t type, int n) {
-  for (const EntryAt& e : Walk(bundle)) {
-    if (e.type == type && n-- == 0) return e;
-  }
-  ADD_FAILURE() << "no entry " << int{type} << " #" << n;
-  return {0, 0, 0};
-}
-
-constexpr uint8_t kRecordType = 0x04;
-constexpr uint8_t kCheckpointType = 0x05;
+constexpr uint8_t kRecordType = kRecordEntry;
+constexpr uint8_t kCheckpointType = kCheckpointEntry;
 
 testing::SyntheticLogOptions Small() {
   testing::SyntheticLogOptions o;

@@ -123,4 +123,30 @@ std::string SyntheticBundle(const SyntheticLogOptions& options, uint64_t first_s
   return out;
 }
 
+uint64_t BigEndianAt(const std::string& bytes, size_t at, int n) {
+  uint64_t v = 0;
+  for (int i = 0; i < n && at + i < bytes.size(); ++i) {
+    v = (v << 8) | static_cast<uint8_t>(bytes[at + i]);
+  }
+  return v;
+}
+
+std::vector<BundleEntryAt> WalkBundle(const std::string& bundle) {
+  std::vector<BundleEntryAt> out;
+  size_t at = 10;  // magic and version
+  while (at + 5 <= bundle.size()) {
+    size_t len = BigEndianAt(bundle, at + 1, 4);
+    out.push_back({static_cast<uint8_t>(bundle[at]), at, 5 + len});
+    at += 5 + len;
+  }
+  return out;
+}
+
+BundleEntryAt NthBundleEntry(const std::string& bundle, uint8_t type, int n) {
+  for (const BundleEntryAt& e : WalkBundle(bundle)) {
+    if (e.type == type && n-- == 0) return e;
+  }
+  return {};
+}
+
 }  // namespace caseledger::testing
