@@ -509,6 +509,7 @@ class BundleVerification {
                                               " is below first_seq ", h.first_seq));
     }
     report_.header_read = true;
+    verifier_.ExpectRecords(h.end_seq - h.first_seq);
     report_.header_key_matches = h.verifier_key == options_.note_verifier->VerifierKey();
     if (h.origin != options_.origin) {
       verifier_.AddFailure(h.first_seq, absl::StrCat("bundle header origin: got \"", h.origin,

@@ -1,5 +1,6 @@
 #include "ledger/chain_verifier.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/hash/hash.h"
@@ -17,6 +18,12 @@ void ChainVerifier::StartAt(const MerkleTree& tree, const Hash& prev_leaf_hash) 
   next_seq_ = tree.size();
   last_leaf_hash_ = prev_leaf_hash;
   partial_history_ = true;
+}
+
+void ChainVerifier::ExpectRecords(uint64_t records) {
+  // 2^26 fingerprints are 512 MiB of table at most; beyond that it grows.
+  constexpr uint64_t kMaxReserve = uint64_t{1} << 26;
+  if (options_.check_event_ids) event_ids_.reserve(std::min(records, kMaxReserve));
 }
 
 void ChainVerifier::ExpectCheckpoint(uint64_t stored_size, std::string note) {

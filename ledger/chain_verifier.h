@@ -115,6 +115,11 @@ class ChainVerifier {
                  std::optional<Hash> stored_leaf_node,
                  PayloadCheck payload_check = PayloadCheck::kFull);
 
+  // A hint that about `records` records will follow, so that the event-id
+  // set is sized once instead of growing (capped: the hint may come from
+  // untrusted input).
+  void ExpectRecords(uint64_t records);
+
   // Records a failure found outside the verifier (e.g. by a store or bundle
   // reader) so that it is counted and ordered with the rest.
   void AddFailure(uint64_t seq, std::string message) { Fail(seq, std::move(message)); }

@@ -186,6 +186,7 @@ StoreVerifyReport VerifyStore(const LogStore& store, const StoreVerifyOptions& o
     }
   }
   report.first_seq = from;
+  if (*size > from) verifier.ExpectRecords(*size - from);
 
   absl::StatusOr<std::vector<StoredCheckpoint>> checkpoints = store.Checkpoints();
   if (!checkpoints.ok()) {
