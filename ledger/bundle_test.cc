@@ -370,6 +370,39 @@ TEST_F(BundleTest, GarbageIsNotABundle) {
   EXPECT_EQ(Msg(r.status), "bundle format version: got 2, want 1");
 }
 
+// The hook the per-subject index will use: sees every record and every
+// verified checkpoint, and its complaints become failures at their seq.
+class CountingObserver : public RecordObserver {
+ public:
+  absl::Status OnRecord(uint64_t seq, const LeafView& record, const Hash&) override {
+    ++records;
+    if (seq == 6) return absl::DataLossError(absl::StrCat("subject index root for \"",
+                                                          record.stream_id, "\" differs"));
+    return absl::OkStatus();
+  }
+  absl::Status OnCheckpoint(const Checkpoint& cp) override {
+    sizes.push_back(cp.size);
+    return absl::OkStatus();
+  }
+  int records = 0;
+  std::vector<uint64_t> sizes;
+};
+
+TEST_F(BundleTest, ObserverSeesRecordsAndCheckpointsAndItsFailuresCount) {
+  CountingObserver observer;
+  BundleVerifyOptions o;
+  o.note_verifier = &verifier_;
+  o.origin = testing::kTestOrigin;
+  o.observer = &observer;
+  std::string b = testing::SyntheticBundle(Small());
+  auto source = StringSource(b);
+  BundleVerifyReport r = VerifyBundle(*source, o);
+  EXPECT_EQ(observer.records, 10);
+  EXPECT_EQ(observer.sizes, (std::vector<uint64_t>{4, 8, 10}));
+  EXPECT_EQ(Msg(r.status), "record 6: subject index root for \"case-0\" differs");
+  EXPECT_EQ(r.failures[0].seq, 6u);
+}
+
 TEST_F(BundleTest, DuplicateEventIdIsNamed) {
   // Two records that claim one event id (a writer would refuse the second).
   ChainVerifier v({&verifier_, testing::kTestOrigin, 1});
