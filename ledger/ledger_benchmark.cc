@@ -285,22 +285,24 @@ BENCHMARK(BM_VerifyStore1M)->Iterations(3)->UseRealTime()->Unit(benchmark::kMill
 
 // Verification of an export bundle of state.range(0) records on one core,
 // read from a file (page cache warm after the first iteration), the records
-// shaped like the 1M-record ledger's (one 512-byte field, 1000 streams,
-// a checkpoint every 100k records). Reports records/s and the growth of the
+// shaped like the 1M-record ledger's (one field of state.range(2) bytes,
+// 512 there; 1000 streams; a checkpoint every 100k records). Reports records/s and the growth of the
 // peak RSS during verification (the event-id fingerprints, 8 bytes a record,
 // are all that grows with the log).
-std::map<uint64_t, std::string>* g_bundle_files = new std::map<uint64_t, std::string>;
+// (records, payload bytes) -> bundle file.
+std::map<std::pair<uint64_t, size_t>, std::string>* g_bundle_files =
+    new std::map<std::pair<uint64_t, size_t>, std::string>;
 
-std::string BundleFile(uint64_t records) {
-  std::map<uint64_t, std::string>* files = g_bundle_files;
-  auto it = files->find(records);
+std::string BundleFile(uint64_t records, size_t payload_bytes) {
+  auto* files = g_bundle_files;
+  auto it = files->find({records, payload_bytes});
   if (it != files->end()) return it->second;
   std::string path = testing::NewTempDir("ledger_benchmark_bundle") + "/log.bundle";
   FILE* f = std::fopen(path.c_str(), "wb");
   testing::SyntheticLogOptions o;
   o.records = records;
   o.checkpoint_every = 100000;
-  o.payload_bytes = kPayloadBytes;
+  o.payload_bytes = payload_bytes;
   o.streams = kStreams;
   o.keep_nodes = false;
   absl::Status s = testing::WriteSyntheticBundle(o, 0, BundlePayload::kFull,
@@ -313,7 +315,7 @@ std::string BundleFile(uint64_t records) {
     fprintf(stderr, "synthetic bundle: %s\n", s.ToString().c_str());
     std::abort();
   }
-  (*files)[records] = path;
+  (*files)[{records, payload_bytes}] = path;
   return path;
 }
 
@@ -326,7 +328,8 @@ long MaxRssKb() {
 void BM_VerifyBundle(benchmark::State& state) {
   const uint64_t n = static_cast<uint64_t>(state.range(0));
   const bool event_ids = state.range(1) != 0;
-  std::string path = BundleFile(n);
+  const size_t payload_bytes = static_cast<size_t>(state.range(2));
+  std::string path = BundleFile(n, payload_bytes);
   NoteVerifier verifier = testing::TestNoteVerifier();
   BundleVerifyOptions options;
   options.note_verifier = &verifier;
@@ -357,9 +360,10 @@ void BM_VerifyBundle(benchmark::State& state) {
       static_cast<double>(std::filesystem::file_size(path)) / (1 << 20);
 }
 BENCHMARK(BM_VerifyBundle)
-    ->ArgNames({"records", "event_ids"})
-    ->Args({1000000, 1})
-    ->Args({1000000, 0})
+    ->ArgNames({"records", "event_ids", "payload"})
+    ->Args({1000000, 1, kPayloadBytes})
+    ->Args({1000000, 0, kPayloadBytes})
+    ->Args({1000000, 1, 64})
     ->Iterations(3)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
@@ -367,8 +371,8 @@ BENCHMARK(BM_VerifyBundle)
 // purpose: --benchmark_filter=BM_VerifyBundle10M
 void BM_VerifyBundle10M(benchmark::State& state) { BM_VerifyBundle(state); }
 BENCHMARK(BM_VerifyBundle10M)
-    ->ArgNames({"records", "event_ids"})
-    ->Args({10000000, 1})
+    ->ArgNames({"records", "event_ids", "payload"})
+    ->Args({10000000, 1, kPayloadBytes})
     ->Iterations(1)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
@@ -560,7 +564,7 @@ BENCHMARK(BM_RocksCommit)
 }  // namespace
 
 void RemoveBundleFiles() {
-  for (const auto& [n, path] : *g_bundle_files) {
+  for (const auto& [key, path] : *g_bundle_files) {
     std::filesystem::remove_all(std::filesystem::path(path).parent_path());
   }
 }

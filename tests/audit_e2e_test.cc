@@ -188,6 +188,12 @@ TEST_F(AuditTest, ExportVerifyAndAuditIncrementally) {
   EXPECT_EQ(r.exit_code, 1) << Describe(r);
   EXPECT_TRUE(absl::StrContains(r.err, "INVALID_ARGUMENT: --from: got 99, want at most 55"))
       << r.err;
+  r = server.Ctl({"export", "--out=" + full, "--to=999"});
+  EXPECT_EQ(r.exit_code, 1) << Describe(r);
+  EXPECT_TRUE(absl::StrContains(r.err, "OUT_OF_RANGE: --to: got 999, but the log holds only 55 "
+                                       "records"))
+      << r.err;
+  EXPECT_TRUE(absl::StrContains(ReadFile(full), "CLBUNDLE")) << "a failed export left --out alone";
   r = server.Ctl({"export"});
   EXPECT_EQ(r.exit_code, 2) << Describe(r);
   EXPECT_TRUE(absl::StrContains(r.err, "--out=FILE is required")) << r.err;

@@ -169,8 +169,8 @@ absl::StatusOr<ExportSummary> ExportBundle(v1::LedgerService::StubInterface& stu
     }
     CL_RETURN_IF_ERROR(FromGrpc(reader->Finish(), "ReadLog"));
     if (seq == chunk_start) {
-      return absl::DataLossError(absl::StrCat("ReadLog: no record at seq ", seq, " (want up to ",
-                                              end - 1, ")"));
+      return absl::OutOfRangeError(absl::StrCat("--to: got ", end, ", but the log holds only ",
+                                                seq, " records"));
     }
   }
   CL_RETURN_IF_ERROR(writer->Finish());

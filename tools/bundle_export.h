@@ -37,8 +37,9 @@ struct ExportSummary {
 };
 
 // Streams the bundle through `sink`. Errors: the RPC's status (with the
-// method named), INVALID_ARGUMENT naming --from or --to when the range does
-// not fit the log, DATA_LOSS when the server sends records out of order.
+// method named), INVALID_ARGUMENT naming --from when it is past the end of
+// the range, OUT_OF_RANGE naming --to when the log is shorter, DATA_LOSS
+// when the server sends records out of order.
 // The server is not trusted here: whatever it sends is written as it is, and
 // ledger_verify judges it.
 absl::StatusOr<ExportSummary> ExportBundle(v1::LedgerService::StubInterface& stub,
