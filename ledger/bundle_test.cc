@@ -312,6 +312,26 @@ TEST_F(BundleTest, FlippedByteInACheckpointNamesIt) {
   EXPECT_EQ(r.failures[0].seq, 7u);
 }
 
+TEST_F(BundleTest, FlippedHashInTheStartOrConsistencyProofIsDetected) {
+  // A range from 6: the start proof carries the tree's right edge (the
+  // bundle's only Merkle nodes), the consistency proof ties 6 to 10.
+  std::string good = testing::SyntheticBundle(Small(), 6);
+  EntryAt start = Nth(good, 0x02, 0);
+  std::string b = good;
+  b[start.offset + start.size - 1] ^= 0x01;  // the last hash of the path
+  BundleVerifyReport r = Verify(b, 10);
+  EXPECT_EQ(r.status.code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(Msg(r.status), StartsWith("checkpoint at size 8: signed root "));
+  EXPECT_EQ(r.failures[0].seq, 7u);
+
+  EntryAt consistency = Nth(good, 0x03, 0);
+  b = good;
+  b[consistency.offset + consistency.size - 1] ^= 0x01;
+  r = Verify(b);
+  EXPECT_THAT(Msg(r.status), StartsWith("consistency proof from 6 to 10: "));
+  EXPECT_EQ(r.failures[0].seq, 9u);
+}
+
 TEST_F(BundleTest, FlippedPayloadModeIsDetected) {
   std::string b = testing::SyntheticBundle(Small());
   EntryAt r1 = Nth(b, kRecordType, 1);
