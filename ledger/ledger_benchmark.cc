@@ -19,6 +19,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <map>
+#include <tuple>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -289,13 +290,13 @@ BENCHMARK(BM_VerifyStore1M)->Iterations(3)->UseRealTime()->Unit(benchmark::kMill
 // 512 there; 1000 streams; a checkpoint every 100k records). Reports records/s and the growth of the
 // peak RSS during verification (the event-id fingerprints, 8 bytes a record,
 // are all that grows with the log).
-// (records, payload bytes) -> bundle file.
-std::map<std::pair<uint64_t, size_t>, std::string>* g_bundle_files =
-    new std::map<std::pair<uint64_t, size_t>, std::string>;
+// (records, payload bytes, payload mode) -> bundle file.
+using BundleKey = std::tuple<uint64_t, size_t, BundlePayload>;
+std::map<BundleKey, std::string>* g_bundle_files = new std::map<BundleKey, std::string>;
 
-std::string BundleFile(uint64_t records, size_t payload_bytes) {
+std::string BundleFile(uint64_t records, size_t payload_bytes, BundlePayload mode) {
   auto* files = g_bundle_files;
-  auto it = files->find({records, payload_bytes});
+  auto it = files->find({records, payload_bytes, mode});
   if (it != files->end()) return it->second;
   std::string path = testing::NewTempDir("ledger_benchmark_bundle") + "/log.bundle";
   FILE* f = std::fopen(path.c_str(), "wb");
@@ -305,7 +306,7 @@ std::string BundleFile(uint64_t records, size_t payload_bytes) {
   o.payload_bytes = payload_bytes;
   o.streams = kStreams;
   o.keep_nodes = false;
-  absl::Status s = testing::WriteSyntheticBundle(o, 0, BundlePayload::kFull,
+  absl::Status s = testing::WriteSyntheticBundle(o, 0, mode,
                                                  [f](absl::string_view b) {
                                                    std::fwrite(b.data(), 1, b.size(), f);
                                                    return absl::OkStatus();
@@ -315,7 +316,7 @@ std::string BundleFile(uint64_t records, size_t payload_bytes) {
     fprintf(stderr, "synthetic bundle: %s\n", s.ToString().c_str());
     std::abort();
   }
-  (*files)[{records, payload_bytes}] = path;
+  (*files)[{records, payload_bytes, mode}] = path;
   return path;
 }
 
@@ -329,7 +330,10 @@ void BM_VerifyBundle(benchmark::State& state) {
   const uint64_t n = static_cast<uint64_t>(state.range(0));
   const bool event_ids = state.range(1) != 0;
   const size_t payload_bytes = static_cast<size_t>(state.range(2));
-  std::string path = BundleFile(n, payload_bytes);
+  // 1: exported with --payloads=commitments (no openings to check).
+  const BundlePayload mode =
+      state.range(3) != 0 ? BundlePayload::kCommitmentsOnly : BundlePayload::kFull;
+  std::string path = BundleFile(n, payload_bytes, mode);
   NoteVerifier verifier = testing::TestNoteVerifier();
   BundleVerifyOptions options;
   options.note_verifier = &verifier;
@@ -360,19 +364,20 @@ void BM_VerifyBundle(benchmark::State& state) {
       static_cast<double>(std::filesystem::file_size(path)) / (1 << 20);
 }
 BENCHMARK(BM_VerifyBundle)
-    ->ArgNames({"records", "event_ids", "payload"})
-    ->Args({1000000, 1, kPayloadBytes})
-    ->Args({1000000, 0, kPayloadBytes})
-    ->Args({1000000, 1, 64})
+    ->ArgNames({"records", "event_ids", "payload", "commitments_only"})
+    ->Args({1000000, 1, kPayloadBytes, 0})
+    ->Args({1000000, 0, kPayloadBytes, 0})
+    ->Args({1000000, 1, kPayloadBytes, 1})
+    ->Args({1000000, 1, 64, 0})
     ->Iterations(3)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
-// The 10M-record target; builds a ~6 GB file first, so run it on
+// The 10M-record target; builds a ~7.5 GB file first, so run it on
 // purpose: --benchmark_filter=BM_VerifyBundle10M
 void BM_VerifyBundle10M(benchmark::State& state) { BM_VerifyBundle(state); }
 BENCHMARK(BM_VerifyBundle10M)
-    ->ArgNames({"records", "event_ids", "payload"})
-    ->Args({10000000, 1, kPayloadBytes})
+    ->ArgNames({"records", "event_ids", "payload", "commitments_only"})
+    ->Args({10000000, 1, kPayloadBytes, 0})
     ->Iterations(1)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
