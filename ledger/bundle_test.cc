@@ -443,7 +443,7 @@ TEST_F(BundleTest, DuplicateEventIdIsNamed) {
   v.AddRecord(0, leaf0, payload, std::nullopt);
   v.AddRecord(1, leaf1, payload, std::nullopt);
   absl::Status s = v.Finish(2);
-  EXPECT_EQ(Msg(s), "record 1: event id \"dup\" was used by an earlier record");
+  EXPECT_EQ(Msg(s), "record 1: its event id was already used by record 0");
 }
 
 }  // namespace
