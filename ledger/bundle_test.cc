@@ -30,7 +30,9 @@ using EntryAt = testing::BundleEntryAt;
 using testing::kCheckpointEntry;
 using testing::kRecordEntry;
 
-uint64_t BigEndian(const std::string& b, size_t at, int n) { return testing::BigEndianAt(b, at, n); }
+uint64_t BigEndian(const std::string& b, size_t at, int n) {
+  return testing::BigEndianAt(b, at, n);
+}
 std::vector<EntryAt> Walk(const std::string& b) { return testing::WalkBundle(b); }
 EntryAt Nth(const std::string& b, uint8_t type, int n) {
   EntryAt e = testing::NthBundleEntry(b, type, n);
@@ -91,7 +93,8 @@ TEST_F(BundleTest, GoldenVector) {
   std::stringstream ss;
   ss << file.rdbuf();
   std::string want = absl::StrReplaceAll(ss.str(), {{"\n", ""}, {" ", ""}});
-  EXPECT_EQ(got, want) << "if BUNDLE.md changed on purpose, write the hex above to tests/testdata/bundle_golden.hex";
+  EXPECT_EQ(got, want)
+      << "if BUNDLE.md changed on purpose, write the hex above to tests/testdata/bundle_golden.hex";
 }
 
 TEST_F(BundleTest, LayoutIsTheOneBundleMdDescribes) {
@@ -133,8 +136,8 @@ TEST_F(BundleTest, LayoutIsTheOneBundleMdDescribes) {
   EXPECT_EQ(BigEndian(b, r3.offset + 5, 8), 3u);
   EXPECT_EQ(b[r3.offset + 13], 0x00);
   size_t leaf_len = BigEndian(b, r3.offset + 14, 4);
-  EXPECT_EQ(b[r3.offset + 18], 0x01);                  // record format version
-  EXPECT_EQ(BigEndian(b, r3.offset + 19, 8), 3u);      // the leaf's own seq
+  EXPECT_EQ(b[r3.offset + 18], 0x01);              // record format version
+  EXPECT_EQ(BigEndian(b, r3.offset + 19, 8), 3u);  // the leaf's own seq
   size_t payload_len = BigEndian(b, r3.offset + 18 + leaf_len, 4);
   EXPECT_EQ(r3.size, 5 + 8 + 1 + 4 + leaf_len + 4 + payload_len);
 
@@ -204,8 +207,7 @@ TEST_F(BundleTest, CommitmentsOnlyBundleVerifiesAndIsSmaller) {
 
 TEST_F(BundleTest, WrongKeyFailsAtTheFirstCheckpoint) {
   auto other = NoteVerifier::FromVerifierKey(
-      NoteSigner::New("caseledger.test",
-                      *Ed25519Signer::FromSeed(std::string(32, '\x07')))
+      NoteSigner::New("caseledger.test", *Ed25519Signer::FromSeed(std::string(32, '\x07')))
           ->VerifierKey());
   ASSERT_TRUE(other.ok());
   BundleVerifyOptions o;
@@ -396,8 +398,9 @@ class CountingObserver : public RecordObserver {
  public:
   absl::Status OnRecord(uint64_t seq, const LeafView& record, const Hash&) override {
     ++records;
-    if (seq == 6) return absl::DataLossError(absl::StrCat("subject index root for \"",
-                                                          record.stream_id, "\" differs"));
+    if (seq == 6)
+      return absl::DataLossError(
+          absl::StrCat("subject index root for \"", record.stream_id, "\" differs"));
     return absl::OkStatus();
   }
   absl::Status OnCheckpoint(const Checkpoint& cp) override {

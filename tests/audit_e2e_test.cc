@@ -56,16 +56,14 @@ void WriteFile(const std::string& path, const std::string& bytes) {
 std::string Events(int first, int n, const std::string& tag) {
   std::string lines;
   for (int i = first; i < first + n; ++i) {
-    std::string body =
-        i < 3 ? R"("case_opened":{"program":"housing","jurisdiction":"US-CA",)"
-                R"("record_class":"RECORD_CLASS_GENERAL","reason":"referral"})"
-              : absl::StrCat(R"("record_entry_written":{"entry_id":"entry-)", i,
-                             R"(","data_category":"housing","text":")", tag, " ", i,
-                             R"(","author_id":"cm-1"})");
+    std::string body = i < 3 ? R"("case_opened":{"program":"housing","jurisdiction":"US-CA",)"
+                               R"("record_class":"RECORD_CLASS_GENERAL","reason":"referral"})"
+                             : absl::StrCat(R"("record_entry_written":{"entry_id":"entry-)", i,
+                                            R"(","data_category":"housing","text":")", tag, " ", i,
+                                            R"(","author_id":"cm-1"})");
     absl::StrAppend(&lines, R"({"event_id":"ev-)", i, R"(","stream_id":"case-)", i % 3,
                     R"(","subject_ids":["client-)", i % 3,
-                    R"("],"producer":"audit","occurred_at":"2026-01-01T00:00:00Z",)", body,
-                    "}\n");
+                    R"("],"producer":"audit","occurred_at":"2026-01-01T00:00:00Z",)", body, "}\n");
   }
   return lines;
 }
@@ -179,8 +177,9 @@ TEST_F(AuditTest, ExportVerifyAndAuditIncrementally) {
   // The first bundle is a true but older log: rolled back, for this auditor.
   r = Verify(server.key(), {"--bundle=" + full, "--since=" + note});
   EXPECT_EQ(r.exit_code, 1) << Describe(r);
-  EXPECT_TRUE(absl::StrContains(r.out, "FAIL at seq 30: the bundle ends at size 30, before your "
-                                       "checkpoint at size 55: the log was rolled back"))
+  EXPECT_TRUE(absl::StrContains(r.out,
+                                "FAIL at seq 30: the bundle ends at size 30, before your "
+                                "checkpoint at size 55: the log was rolled back"))
       << r.out;
 
   // Usage errors name the flag.
@@ -190,8 +189,9 @@ TEST_F(AuditTest, ExportVerifyAndAuditIncrementally) {
       << r.err;
   r = server.Ctl({"export", "--out=" + full, "--to=999"});
   EXPECT_EQ(r.exit_code, 1) << Describe(r);
-  EXPECT_TRUE(absl::StrContains(r.err, "OUT_OF_RANGE: --to: got 999, but the log holds only 55 "
-                                       "records"))
+  EXPECT_TRUE(absl::StrContains(r.err,
+                                "OUT_OF_RANGE: --to: got 999, but the log holds only 55 "
+                                "records"))
       << r.err;
   EXPECT_TRUE(absl::StrContains(ReadFile(full), "CLBUNDLE")) << "a failed export left --out alone";
   r = server.Ctl({"export"});
@@ -234,8 +234,7 @@ TEST_F(AuditTest, TamperDrillsOnAnExportedBundle) {
     // next to the damaged record and be reported first.
     CommandResult v = Verify(server.key(), {"--bundle=" + p, "--keep_going"});
     EXPECT_EQ(v.exit_code, 1) << what << "\n" << Describe(v);
-    EXPECT_TRUE(absl::StrContains(v.out, want)) << what << ": want \"" << want << "\"\n"
-                                                << v.out;
+    EXPECT_TRUE(absl::StrContains(v.out, want)) << what << ": want \"" << want << "\"\n" << v.out;
   };
 
   testing::BundleEntryAt rec5 = NthBundleEntry(good, testing::kRecordEntry, 5);
@@ -312,8 +311,9 @@ TEST_F(AuditTest, ForkSignedWithTheSameKeyIsCaughtByTheAuditorsNote) {
   // Not to an auditor who verified the original at size 20.
   r = Verify(key, {"--bundle=" + dir_ + "/b.bundle", "--since=" + note});
   EXPECT_EQ(r.exit_code, 1) << Describe(r);
-  EXPECT_TRUE(absl::StrContains(r.out, "FAIL at seq 19: the bundle's tree at your checkpoint's "
-                                       "size 20 has root "))
+  EXPECT_TRUE(absl::StrContains(r.out,
+                                "FAIL at seq 19: the bundle's tree at your checkpoint's "
+                                "size 20 has root "))
       << r.out;
   EXPECT_TRUE(absl::StrContains(r.out, "the log was forked or rewritten")) << r.out;
   // The same with a range export starting at the auditor's size.

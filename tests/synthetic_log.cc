@@ -18,7 +18,8 @@ namespace caseledger::testing {
 absl::Status WriteSyntheticBundle(const SyntheticLogOptions& options, uint64_t first_seq,
                                   BundlePayload mode, const BundleWriter::Sink& sink) {
   if (first_seq > options.records || (first_seq > 0 && !options.keep_nodes)) {
-    return absl::InvalidArgumentError("synthetic bundle: first_seq needs keep_nodes and <= records");
+    return absl::InvalidArgumentError(
+        "synthetic bundle: first_seq needs keep_nodes and <= records");
   }
   NoteSigner signer = TestNoteSigner();
   BundleHeader header;
@@ -29,8 +30,7 @@ absl::Status WriteSyntheticBundle(const SyntheticLogOptions& options, uint64_t f
   CL_ASSIGN_OR_RETURN(std::unique_ptr<BundleWriter> writer, BundleWriter::New(header, sink));
 
   std::vector<uint64_t> checkpoint_sizes;
-  for (uint64_t s = options.checkpoint_every; s <= options.records;
-       s += options.checkpoint_every) {
+  for (uint64_t s = options.checkpoint_every; s <= options.records; s += options.checkpoint_every) {
     checkpoint_sizes.push_back(s);
   }
   if (checkpoint_sizes.empty() || checkpoint_sizes.back() != options.records) {
@@ -43,8 +43,8 @@ absl::Status WriteSyntheticBundle(const SyntheticLogOptions& options, uint64_t f
     std::vector<PayloadField> fields = {
         {"note", std::string(options.payload_bytes, static_cast<char>('a' + seq % 26)), 0}};
     uint64_t salt_n = 0;
-    CommittedPayload committed = CommitFields(
-        fields, [&] { return Sha256Of(absl::StrCat("salt-", seq, "-", salt_n++)); });
+    CommittedPayload committed =
+        CommitFields(fields, [&] { return Sha256Of(absl::StrCat("salt-", seq, "-", salt_n++)); });
     Record r;
     r.seq = seq;
     r.prev_hash = prev;

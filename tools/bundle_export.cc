@@ -68,9 +68,9 @@ absl::StatusOr<ExportSummary> ExportBundle(v1::LedgerService::StubInterface& stu
     end = latest.size();
   }
   if (options.from > end) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--from: got ", options.from, ", want at most ", end,
-        options.to.has_value() ? " (--to)" : " (the latest checkpoint's size)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--from: got ", options.from, ", want at most ", end,
+                     options.to.has_value() ? " (--to)" : " (the latest checkpoint's size)"));
   }
 
   // Checkpoints in the range, oldest first.
@@ -169,8 +169,8 @@ absl::StatusOr<ExportSummary> ExportBundle(v1::LedgerService::StubInterface& stu
     }
     CL_RETURN_IF_ERROR(FromGrpc(reader->Finish(), "ReadLog"));
     if (seq == chunk_start) {
-      return absl::OutOfRangeError(absl::StrCat("--to: got ", end, ", but the log holds only ",
-                                                seq, " records"));
+      return absl::OutOfRangeError(
+          absl::StrCat("--to: got ", end, ", but the log holds only ", seq, " records"));
     }
   }
   CL_RETURN_IF_ERROR(writer->Finish());
