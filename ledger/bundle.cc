@@ -28,12 +28,18 @@ constexpr size_t kMaxProofHashes = 255;
 
 std::string EntryName(uint8_t type) {
   switch (static_cast<BundleEntryType>(type)) {
-    case BundleEntryType::kHeader: return "header";
-    case BundleEntryType::kStart: return "start";
-    case BundleEntryType::kConsistency: return "consistency";
-    case BundleEntryType::kRecord: return "record";
-    case BundleEntryType::kCheckpoint: return "checkpoint";
-    case BundleEntryType::kTrailer: return "trailer";
+    case BundleEntryType::kHeader:
+      return "header";
+    case BundleEntryType::kStart:
+      return "start";
+    case BundleEntryType::kConsistency:
+      return "consistency";
+    case BundleEntryType::kRecord:
+      return "record";
+    case BundleEntryType::kCheckpoint:
+      return "checkpoint";
+    case BundleEntryType::kTrailer:
+      return "trailer";
   }
   return absl::StrCat("unknown (0x", absl::Hex(type, absl::kZeroPad2), ")");
 }
@@ -108,8 +114,8 @@ absl::Status BundleWriter::WriteEntry(BundleEntryType type, absl::string_view bo
   if (finished_) return absl::FailedPreconditionError("bundle writer: already finished");
   if (body.size() > kMaxBundleEntryBytes) {
     return absl::InvalidArgumentError(absl::StrCat("bundle ", EntryName(static_cast<uint8_t>(type)),
-                                                   " entry: ", body.size(),
-                                                   " bytes, limit ", kMaxBundleEntryBytes));
+                                                   " entry: ", body.size(), " bytes, limit ",
+                                                   kMaxBundleEntryBytes));
   }
   scratch_.clear();
   ByteWriter w(&scratch_);
@@ -323,14 +329,14 @@ class EntryReader {
     absl::string_view magic(buf_.data() + pos_, kBundleMagic.size());
     if (magic != kBundleMagic) {
       return absl::DataLossError(absl::StrCat("not a caseledger bundle: magic got \"",
-                                              absl::CHexEscape(magic), "\", want \"",
-                                              kBundleMagic, "\""));
+                                              absl::CHexEscape(magic), "\", want \"", kBundleMagic,
+                                              "\""));
     }
-    uint16_t version = (static_cast<uint8_t>(buf_[pos_ + 8]) << 8) |
-                       static_cast<uint8_t>(buf_[pos_ + 9]);
+    uint16_t version =
+        (static_cast<uint8_t>(buf_[pos_ + 8]) << 8) | static_cast<uint8_t>(buf_[pos_ + 9]);
     if (version != kBundleFormatVersion) {
-      return absl::DataLossError(absl::StrCat("bundle format version: got ", version, ", want ",
-                                              kBundleFormatVersion));
+      return absl::DataLossError(
+          absl::StrCat("bundle format version: got ", version, ", want ", kBundleFormatVersion));
     }
     pos_ += kPreambleBytes;
     return absl::OkStatus();
@@ -342,8 +348,8 @@ class EntryReader {
     CL_ASSIGN_OR_RETURN(bool have, Ensure(kEntryFrameBytes));
     if (!have) {
       if (end_ == pos_) return false;
-      return absl::DataLossError(absl::StrCat("bundle truncated: ", end_ - pos_,
-                                              " stray bytes at offset ", Offset()));
+      return absl::DataLossError(
+          absl::StrCat("bundle truncated: ", end_ - pos_, " stray bytes at offset ", Offset()));
     }
     const char* p = buf_.data() + pos_;
     uint8_t type = static_cast<uint8_t>(p[0]);
@@ -359,9 +365,9 @@ class EntryReader {
     uint64_t offset = Offset();
     CL_ASSIGN_OR_RETURN(have, Ensure(kEntryFrameBytes + len));
     if (!have) {
-      return absl::DataLossError(absl::StrCat(
-          "bundle truncated: ", EntryName(type), " entry at offset ", offset, " needs ",
-          kEntryFrameBytes + len, " bytes, ", end_ - pos_, " remain"));
+      return absl::DataLossError(
+          absl::StrCat("bundle truncated: ", EntryName(type), " entry at offset ", offset,
+                       " needs ", kEntryFrameBytes + len, " bytes, ", end_ - pos_, " remain"));
     }
     e->type = type;
     e->offset = offset;
@@ -404,8 +410,8 @@ class EntryReader {
 uint64_t LastCovered(uint64_t size) { return size == 0 ? 0 : size - 1; }
 
 absl::Status Malformed(absl::string_view what, uint64_t offset, const absl::Status& s) {
-  return absl::DataLossError(absl::StrCat("bundle ", what, " entry at offset ", offset, ": ",
-                                          s.message()));
+  return absl::DataLossError(
+      absl::StrCat("bundle ", what, " entry at offset ", offset, ": ", s.message()));
 }
 
 // The tree of `size` leaves whose last leaf hash is `leaf` and whose path is
@@ -469,8 +475,7 @@ class BundleVerification {
     for (;;) {
       CL_ASSIGN_OR_RETURN(more, reader.Next(&e));
       if (!more) {
-        return absl::DataLossError(absl::StrCat("bundle truncated after ",
-                                                report_.records_checked,
+        return absl::DataLossError(absl::StrCat("bundle truncated after ", report_.records_checked,
                                                 " records: it ends without a trailer"));
       }
       switch (static_cast<BundleEntryType>(e.type)) {
@@ -489,8 +494,8 @@ class BundleVerification {
         case BundleEntryType::kTrailer:
           return Trailer(reader, e);
         default:
-          return absl::DataLossError(absl::StrCat("bundle: ", EntryName(e.type),
-                                                  " entry type at offset ", e.offset));
+          return absl::DataLossError(
+              absl::StrCat("bundle: ", EntryName(e.type), " entry type at offset ", e.offset));
       }
     }
   }
@@ -505,10 +510,11 @@ class BundleVerification {
     if (s.ok()) s = r.Done();
     if (!s.ok()) return Malformed("header", e.offset, s);
     if (h.end_seq < h.first_seq) {
-      return absl::DataLossError(absl::StrCat("bundle header: end_seq ", h.end_seq,
-                                              " is below first_seq ", h.first_seq));
+      return absl::DataLossError(
+          absl::StrCat("bundle header: end_seq ", h.end_seq, " is below first_seq ", h.first_seq));
     }
     report_.header_read = true;
+    verifier_.ExpectRecords(h.end_seq - h.first_seq);
     report_.header_key_matches = h.verifier_key == options_.note_verifier->VerifierKey();
     if (h.origin != options_.origin) {
       verifier_.AddFailure(h.first_seq, absl::StrCat("bundle header origin: got \"", h.origin,
@@ -538,8 +544,8 @@ class BundleVerification {
     if (!s.ok()) return Malformed("start", e.offset, s);
     uint64_t first = report_.header.first_seq;
     if (start.size != first) {
-      return absl::DataLossError(absl::StrCat("bundle start: size ", start.size,
-                                              ", want the header's first_seq ", first));
+      return absl::DataLossError(
+          absl::StrCat("bundle start: size ", start.size, ", want the header's first_seq ", first));
     }
     CL_ASSIGN_OR_RETURN(MerkleTree tree,
                         TreeFromLastLeaf(start.size, start.prev_leaf_hash, start.inclusion_proof));
@@ -574,8 +580,8 @@ class BundleVerification {
 
   absl::Status RecordEntry(const EntryReader::Entry& e) {
     if (!started_) {
-      return absl::DataLossError(absl::StrCat("bundle record entry at offset ", e.offset,
-                                              ": before the start entry"));
+      return absl::DataLossError(
+          absl::StrCat("bundle record entry at offset ", e.offset, ": before the start entry"));
     }
     // Parsed in place: the views point into the reader's buffer.
     ByteReader r(e.body, "bundle record");
@@ -593,8 +599,8 @@ class BundleVerification {
     if (s.ok()) s = r.Done();
     if (!s.ok()) return Malformed("record", e.offset, s);
     if (mode > static_cast<uint8_t>(BundlePayload::kCommitmentsOnly)) {
-      verifier_.AddFailure(seq, absl::StrCat("record ", seq, ": payload mode ", mode,
-                                             ", want 0 or 1"));
+      verifier_.AddFailure(seq,
+                           absl::StrCat("record ", seq, ": payload mode ", mode, ", want 0 or 1"));
     }
     if (seq >= report_.header.end_seq) {
       verifier_.AddFailure(seq, absl::StrCat("record ", seq, ": past the header's end_seq ",
@@ -605,9 +611,11 @@ class BundleVerification {
       // byte would switch their check off unnoticed.
       absl::StatusOr<PayloadView> view = DecodePayloadView(payload);
       if (view.ok() && !view->sealed_openings.empty()) {
-        verifier_.AddFailure(seq, absl::StrCat("record ", seq, ": payload mode 1 (openings left "
-                                               "out) but ", view->sealed_openings.size(),
-                                               " bytes of openings are present"));
+        verifier_.AddFailure(
+            seq, absl::StrCat("record ", seq,
+                              ": payload mode 1 (openings left "
+                              "out) but ",
+                              view->sealed_openings.size(), " bytes of openings are present"));
       }
     }
     verifier_.AddRecord(seq, leaf, payload, std::nullopt,
@@ -624,8 +632,8 @@ class BundleVerification {
 
   absl::Status CheckpointEntry(const EntryReader::Entry& e) {
     if (!started_) {
-      return absl::DataLossError(absl::StrCat("bundle checkpoint entry at offset ", e.offset,
-                                              ": before the start entry"));
+      return absl::DataLossError(
+          absl::StrCat("bundle checkpoint entry at offset ", e.offset, ": before the start entry"));
     }
     ByteReader r(e.body, "bundle checkpoint");
     uint64_t size;
@@ -645,8 +653,7 @@ class BundleVerification {
                            absl::StrCat("checkpoint at size ", size, ": found after record ",
                                         at == 0 ? std::string("none") : absl::StrCat(at - 1),
                                         ", want it right after record ",
-                                        size == 0 ? std::string("none")
-                                                  : absl::StrCat(size - 1)));
+                                        size == 0 ? std::string("none") : absl::StrCat(size - 1)));
       return absl::OkStatus();
     }
     uint64_t before = verifier_.checkpoints_checked();
@@ -678,10 +685,10 @@ class BundleVerification {
                                             ", the bundle holds ", checkpoint_entries_));
     }
     if (head != verifier_.last_leaf_hash()) {
-      verifier_.AddFailure(LastCovered(at),
-                           absl::StrCat("bundle trailer: chain_head ", ShortHex(head),
-                                        ", the records end in leaf hash ",
-                                        ShortHex(verifier_.last_leaf_hash())));
+      verifier_.AddFailure(
+          LastCovered(at),
+          absl::StrCat("bundle trailer: chain_head ", ShortHex(head),
+                       ", the records end in leaf hash ", ShortHex(verifier_.last_leaf_hash())));
     }
     EntryReader::Entry extra;
     CL_ASSIGN_OR_RETURN(bool more, reader.Next(&extra));
@@ -705,10 +712,10 @@ class BundleVerification {
     }
     since_pending_ = false;
     if (size > since.size) {
-      verifier_.AddFailure(LastCovered(size),
-                           absl::StrCat("your checkpoint at size ", since.size,
-                                        " is before this bundle's start at ", size,
-                                        ": export from --from=", since.size));
+      verifier_.AddFailure(
+          LastCovered(size),
+          absl::StrCat("your checkpoint at size ", since.size, " is before this bundle's start at ",
+                       size, ": export from --from=", since.size));
       return;
     }
     Hash root = verifier_.tree().Root();
@@ -716,8 +723,7 @@ class BundleVerification {
       verifier_.AddFailure(LastCovered(since.size),
                            absl::StrCat("the bundle's tree at your checkpoint's size ", since.size,
                                         " has root ", ShortHex(root), ", your checkpoint says ",
-                                        ShortHex(since.root),
-                                        ": the log was forked or rewritten"));
+                                        ShortHex(since.root), ": the log was forked or rewritten"));
       return;
     }
     report_.since_checked = true;
@@ -740,10 +746,10 @@ class BundleVerification {
     if (report_.header_read && trailer_seen_) {
       if (since_pending_) {
         uint64_t size = verifier_.tree().size();
-        verifier_.AddFailure(size, absl::StrCat("the bundle ends at size ", size,
-                                                ", before your checkpoint at size ",
-                                                options_.since->size,
-                                                ": the log was rolled back or cut short"));
+        verifier_.AddFailure(
+            size,
+            absl::StrCat("the bundle ends at size ", size, ", before your checkpoint at size ",
+                         options_.since->size, ": the log was rolled back or cut short"));
       }
       if (consistency_.has_value() && !consistency_checked_) {
         verifier_.AddFailure(LastCovered(consistency_->to_size),
@@ -767,8 +773,7 @@ class BundleVerification {
             ? report_.tree_size - std::max(report_.latest_size, report_.header.first_seq)
             : 0;
     if (options_.progress) {
-      options_.progress(report_.records_checked,
-                        report_.header.end_seq - report_.header.first_seq);
+      options_.progress(report_.records_checked, report_.header.end_seq - report_.header.first_seq);
     }
     return std::move(report_);
   }

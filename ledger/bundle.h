@@ -184,8 +184,8 @@ struct BundleVerifyReport {
 };
 
 // Reads the whole bundle once, in constant memory apart from the event-id
-// fingerprints (ChainVerifier). Everything is checked with options.note_verifier;
-// the key inside the bundle is never trusted.
+// fingerprints (16 bytes a record, see ChainVerifierOptions). Everything is checked with
+// options.note_verifier; the key inside the bundle is never trusted.
 BundleVerifyReport VerifyBundle(ByteSource& source, const BundleVerifyOptions& options);
 
 }  // namespace caseledger

@@ -26,42 +26,21 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
-// The layout of one entry, found by walking the framing the way BUNDLE.md
-// describes it (independently of the reader under test).
-struct EntryAt {
-  uint8_t type;
-  size_t offset;  // of the type byte
-  size_t size;    // 5 + body length
-};
+using EntryAt = testing::BundleEntryAt;
+using testing::kCheckpointEntry;
+using testing::kRecordEntry;
 
 uint64_t BigEndian(const std::string& b, size_t at, int n) {
-  uint64_t v = 0;
-  for (int i = 0; i < n; ++i) v = (v << 8) | static_cast<uint8_t>(b[at + i]);
-  return v;
+  return testing::BigEndianAt(b, at, n);
 }
-
-std::vector<EntryAt> Walk(const std::string& bundle) {
-  std::vector<EntryAt> out;
-  size_t at = 10;
-  while (at + 5 <= bundle.size()) {
-    size_t len = BigEndian(bundle, at + 1, 4);
-    out.push_back({static_cast<uint8_t>(bundle[at]), at, 5 + len});
-    at += 5 + len;
-  }
-  return out;
+std::vector<EntryAt> Walk(const std::string& b) { return testing::WalkBundle(b); }
+EntryAt Nth(const std::string& b, uint8_t type, int n) {
+  EntryAt e = testing::NthBundleEntry(b, type, n);
+  EXPECT_GT(e.size, 0u) << "no entry of type " << int{type} << " #" << n;
+  return e;
 }
-
-// The n-th entry of `type`.
-EntryAt Nth(const std::string& bundle, uint8_t type, int n) {
-  for (const EntryAt& e : Walk(bundle)) {
-    if (e.type == type && n-- == 0) return e;
-  }
-  ADD_FAILURE() << "no entry " << int{type} << " #" << n;
-  return {0, 0, 0};
-}
-
-constexpr uint8_t kRecordType = 0x04;
-constexpr uint8_t kCheckpointType = 0x05;
+constexpr uint8_t kRecordType = kRecordEntry;
+constexpr uint8_t kCheckpointType = kCheckpointEntry;
 
 testing::SyntheticLogOptions Small() {
   testing::SyntheticLogOptions o;
@@ -114,7 +93,8 @@ TEST_F(BundleTest, GoldenVector) {
   std::stringstream ss;
   ss << file.rdbuf();
   std::string want = absl::StrReplaceAll(ss.str(), {{"\n", ""}, {" ", ""}});
-  EXPECT_EQ(got, want) << "if BUNDLE.md changed on purpose, write the hex above to tests/testdata/bundle_golden.hex";
+  EXPECT_EQ(got, want)
+      << "if BUNDLE.md changed on purpose, write the hex above to tests/testdata/bundle_golden.hex";
 }
 
 TEST_F(BundleTest, LayoutIsTheOneBundleMdDescribes) {
@@ -156,8 +136,8 @@ TEST_F(BundleTest, LayoutIsTheOneBundleMdDescribes) {
   EXPECT_EQ(BigEndian(b, r3.offset + 5, 8), 3u);
   EXPECT_EQ(b[r3.offset + 13], 0x00);
   size_t leaf_len = BigEndian(b, r3.offset + 14, 4);
-  EXPECT_EQ(b[r3.offset + 18], 0x01);                  // record format version
-  EXPECT_EQ(BigEndian(b, r3.offset + 19, 8), 3u);      // the leaf's own seq
+  EXPECT_EQ(b[r3.offset + 18], 0x01);              // record format version
+  EXPECT_EQ(BigEndian(b, r3.offset + 19, 8), 3u);  // the leaf's own seq
   size_t payload_len = BigEndian(b, r3.offset + 18 + leaf_len, 4);
   EXPECT_EQ(r3.size, 5 + 8 + 1 + 4 + leaf_len + 4 + payload_len);
 
@@ -227,8 +207,7 @@ TEST_F(BundleTest, CommitmentsOnlyBundleVerifiesAndIsSmaller) {
 
 TEST_F(BundleTest, WrongKeyFailsAtTheFirstCheckpoint) {
   auto other = NoteVerifier::FromVerifierKey(
-      NoteSigner::New("caseledger.test",
-                      *Ed25519Signer::FromSeed(std::string(32, '\x07')))
+      NoteSigner::New("caseledger.test", *Ed25519Signer::FromSeed(std::string(32, '\x07')))
           ->VerifierKey());
   ASSERT_TRUE(other.ok());
   BundleVerifyOptions o;
@@ -335,6 +314,26 @@ TEST_F(BundleTest, FlippedByteInACheckpointNamesIt) {
   EXPECT_EQ(r.failures[0].seq, 7u);
 }
 
+TEST_F(BundleTest, FlippedHashInTheStartOrConsistencyProofIsDetected) {
+  // A range from 6: the start proof carries the tree's right edge (the
+  // bundle's only Merkle nodes), the consistency proof ties 6 to 10.
+  std::string good = testing::SyntheticBundle(Small(), 6);
+  EntryAt start = Nth(good, 0x02, 0);
+  std::string b = good;
+  b[start.offset + start.size - 1] ^= 0x01;  // the last hash of the path
+  BundleVerifyReport r = Verify(b, 10);
+  EXPECT_EQ(r.status.code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(Msg(r.status), StartsWith("checkpoint at size 8: signed root "));
+  EXPECT_EQ(r.failures[0].seq, 7u);
+
+  EntryAt consistency = Nth(good, 0x03, 0);
+  b = good;
+  b[consistency.offset + consistency.size - 1] ^= 0x01;
+  r = Verify(b);
+  EXPECT_THAT(Msg(r.status), StartsWith("consistency proof from 6 to 10: "));
+  EXPECT_EQ(r.failures[0].seq, 9u);
+}
+
 TEST_F(BundleTest, FlippedPayloadModeIsDetected) {
   std::string b = testing::SyntheticBundle(Small());
   EntryAt r1 = Nth(b, kRecordType, 1);
@@ -393,6 +392,40 @@ TEST_F(BundleTest, GarbageIsNotABundle) {
   EXPECT_EQ(Msg(r.status), "bundle format version: got 2, want 1");
 }
 
+// The hook the per-subject index will use: sees every record and every
+// verified checkpoint, and its complaints become failures at their seq.
+class CountingObserver : public RecordObserver {
+ public:
+  absl::Status OnRecord(uint64_t seq, const LeafView& record, const Hash&) override {
+    ++records;
+    if (seq == 6)
+      return absl::DataLossError(
+          absl::StrCat("subject index root for \"", record.stream_id, "\" differs"));
+    return absl::OkStatus();
+  }
+  absl::Status OnCheckpoint(const Checkpoint& cp) override {
+    sizes.push_back(cp.size);
+    return absl::OkStatus();
+  }
+  int records = 0;
+  std::vector<uint64_t> sizes;
+};
+
+TEST_F(BundleTest, ObserverSeesRecordsAndCheckpointsAndItsFailuresCount) {
+  CountingObserver observer;
+  BundleVerifyOptions o;
+  o.note_verifier = &verifier_;
+  o.origin = testing::kTestOrigin;
+  o.observer = &observer;
+  std::string b = testing::SyntheticBundle(Small());
+  auto source = StringSource(b);
+  BundleVerifyReport r = VerifyBundle(*source, o);
+  EXPECT_EQ(observer.records, 10);
+  EXPECT_EQ(observer.sizes, (std::vector<uint64_t>{4, 8, 10}));
+  EXPECT_EQ(Msg(r.status), "record 6: subject index root for \"case-0\" differs");
+  EXPECT_EQ(r.failures[0].seq, 6u);
+}
+
 TEST_F(BundleTest, DuplicateEventIdIsNamed) {
   // Two records that claim one event id (a writer would refuse the second).
   ChainVerifier v({&verifier_, testing::kTestOrigin, 1});
@@ -413,7 +446,7 @@ TEST_F(BundleTest, DuplicateEventIdIsNamed) {
   v.AddRecord(0, leaf0, payload, std::nullopt);
   v.AddRecord(1, leaf1, payload, std::nullopt);
   absl::Status s = v.Finish(2);
-  EXPECT_EQ(Msg(s), "record 1: event id \"dup\" was used by an earlier record");
+  EXPECT_EQ(Msg(s), "record 1: its event id was already used by record 0");
 }
 
 }  // namespace

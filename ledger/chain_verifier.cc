@@ -1,5 +1,6 @@
 #include "ledger/chain_verifier.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/hash/hash.h"
@@ -17,6 +18,12 @@ void ChainVerifier::StartAt(const MerkleTree& tree, const Hash& prev_leaf_hash) 
   next_seq_ = tree.size();
   last_leaf_hash_ = prev_leaf_hash;
   partial_history_ = true;
+}
+
+void ChainVerifier::ExpectRecords(uint64_t records) {
+  // 2^25 entries are 512 MiB at most; beyond that the vector grows.
+  constexpr uint64_t kMaxReserve = uint64_t{1} << 25;
+  if (options_.check_event_ids) event_ids_.reserve(std::min(records, kMaxReserve));
 }
 
 void ChainVerifier::ExpectCheckpoint(uint64_t stored_size, std::string note) {
@@ -116,10 +123,8 @@ void ChainVerifier::AddRecord(uint64_t key_seq, absl::string_view leaf,
                                  "\" version ", record->version, ", want ", next_version));
     }
     next_version = record->version + 1;
-    if (options_.check_event_ids &&
-        !event_ids_.insert(absl::Hash<absl::string_view>()(record->event_id)).second) {
-      Fail(key_seq, absl::StrCat("record ", key_seq, ": event id \"", record->event_id,
-                                 "\" was used by an earlier record"));
+    if (options_.check_event_ids) {
+      event_ids_.emplace_back(absl::Hash<absl::string_view>()(record->event_id), key_seq);
     }
     if (options_.observer != nullptr) {
       absl::Status s = options_.observer->OnRecord(key_seq, *record, leaf_hash);
@@ -149,7 +154,27 @@ void ChainVerifier::AddRecord(uint64_t key_seq, absl::string_view leaf,
   }
 }
 
+void ChainVerifier::CheckEventIds() {
+  std::sort(event_ids_.begin(), event_ids_.end());
+  // Each repeat names the first record that used the id; in seq order.
+  std::vector<std::pair<uint64_t, uint64_t>> repeats;  // (seq, first seq)
+  for (size_t i = 1; i < event_ids_.size(); ++i) {
+    size_t first = i - 1;
+    while (i < event_ids_.size() && event_ids_[i].first == event_ids_[first].first) {
+      repeats.emplace_back(event_ids_[i].second, event_ids_[first].second);
+      ++i;
+    }
+  }
+  event_ids_.clear();
+  event_ids_.shrink_to_fit();
+  std::sort(repeats.begin(), repeats.end());
+  for (const auto& [seq, first] : repeats) {
+    Fail(seq, absl::StrCat("record ", seq, ": its event id was already used by record ", first));
+  }
+}
+
 absl::Status ChainVerifier::Finish(uint64_t claimed_size) {
+  if (options_.check_event_ids) CheckEventIds();
   if (next_seq_ < claimed_size) {
     Fail(next_seq_, absl::StrCat("records end at seq ", next_seq_, " but the tree size is ",
                                  claimed_size, " (records ", next_seq_, "..", claimed_size - 1,

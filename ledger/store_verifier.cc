@@ -36,10 +36,9 @@ absl::StatusOr<StartState> TieToTrusted(const LogStore& store, uint64_t size,
   }
   Hash root = tree->Root();
   if (root != since.root) {
-    return absl::DataLossError(absl::StrCat("the stored tree at your checkpoint's size ",
-                                            since.size, " has root ", ShortHex(root),
-                                            ", your checkpoint says ", ShortHex(since.root),
-                                            ": the log was forked or rewritten"));
+    return absl::DataLossError(absl::StrCat(
+        "the stored tree at your checkpoint's size ", since.size, " has root ", ShortHex(root),
+        ", your checkpoint says ", ShortHex(since.root), ": the log was forked or rewritten"));
   }
   start.tree = *std::move(tree);
   if (since.size == 0) return start;
@@ -47,19 +46,18 @@ absl::StatusOr<StartState> TieToTrusted(const LogStore& store, uint64_t size,
   // first new record's prev_hash must equal it.
   absl::StatusOr<std::string> leaf = store.GetLeaf(since.size - 1);
   if (!leaf.ok()) {
-    return absl::DataLossError(absl::StrCat("record ", since.size - 1, ": ",
-                                            leaf.status().message()));
+    return absl::DataLossError(
+        absl::StrCat("record ", since.size - 1, ": ", leaf.status().message()));
   }
   start.prev_leaf_hash = LeafHash(*leaf);
-  absl::StatusOr<std::vector<Hash>> proof =
-      InclusionProof(since.size - 1, since.size, store);
+  absl::StatusOr<std::vector<Hash>> proof = InclusionProof(since.size - 1, since.size, store);
   absl::Status s = proof.ok() ? VerifyInclusion(start.prev_leaf_hash, since.size - 1, since.size,
                                                 *proof, since.root)
                               : proof.status();
   if (!s.ok()) {
-    return absl::DataLossError(absl::StrCat("record ", since.size - 1,
-                                            " is not the last leaf of your checkpoint's tree: ",
-                                            s.message()));
+    return absl::DataLossError(
+        absl::StrCat("record ", since.size - 1,
+                     " is not the last leaf of your checkpoint's tree: ", s.message()));
   }
   return start;
 }
@@ -76,13 +74,13 @@ absl::Status CheckConsistencyToLatest(const LogStore& store, const TrustedCheckp
   // A bad note is reported where the records reach it; nothing to tie to.
   if (!cp.ok()) return absl::OkStatus();
   absl::StatusOr<std::vector<Hash>> proof = ConsistencyProof(since.size, cp->size, store);
-  absl::Status s = proof.ok() ? VerifyConsistency(since.size, cp->size, *proof, since.root,
-                                                  cp->root)
-                              : proof.status();
+  absl::Status s = proof.ok()
+                       ? VerifyConsistency(since.size, cp->size, *proof, since.root, cp->root)
+                       : proof.status();
   if (!s.ok()) {
-    return absl::DataLossError(absl::StrCat("consistency from your checkpoint at size ",
-                                            since.size, " to the latest at size ", cp->size,
-                                            ": ", s.message()));
+    return absl::DataLossError(absl::StrCat("consistency from your checkpoint at size ", since.size,
+                                            " to the latest at size ", cp->size, ": ",
+                                            s.message()));
   }
   return absl::OkStatus();
 }
@@ -131,9 +129,9 @@ void CheckNodes(const LogStore& store, uint64_t from, uint64_t size, ChainVerifi
         while (p < parents.size() && parents[p].first < j) ++p;
         if (p < parents.size() && parents[p].first == j) stored = &parents[p].second;
         uint64_t first_leaf = j << level;
-        std::string where = absl::StrCat("Merkle node (level ", level, ", index ", j,
-                                         ") over records ", first_leaf, "..",
-                                         first_leaf + (uint64_t{1} << level) - 1);
+        std::string where =
+            absl::StrCat("Merkle node (level ", level, ", index ", j, ") over records ", first_leaf,
+                         "..", first_leaf + (uint64_t{1} << level) - 1);
         ++*checked;
         if (stored == nullptr) {
           verifier.AddFailure(first_leaf, where + " is missing");
@@ -141,8 +139,7 @@ void CheckNodes(const LogStore& store, uint64_t from, uint64_t size, ChainVerifi
           Hash want = NodeHash(*left, *right);
           if (want != *stored) {
             verifier.AddFailure(first_leaf, absl::StrCat(where, ": stored ", ShortHex(*stored),
-                                                         ", its children give ",
-                                                         ShortHex(want)));
+                                                         ", its children give ", ShortHex(want)));
           }
         }
         // A missing child is reported at its own level.
@@ -186,6 +183,7 @@ StoreVerifyReport VerifyStore(const LogStore& store, const StoreVerifyOptions& o
     }
   }
   report.first_seq = from;
+  if (*size > from) verifier.ExpectRecords(*size - from);
 
   absl::StatusOr<std::vector<StoredCheckpoint>> checkpoints = store.Checkpoints();
   if (!checkpoints.ok()) {
@@ -204,8 +202,9 @@ StoreVerifyReport VerifyStore(const LogStore& store, const StoreVerifyOptions& o
       if (h.ok()) {
         node = *h;
       } else {
-        verifier.AddFailure(r.key_seq, absl::StrCat("record ", r.key_seq, ": stored Merkle node: ",
-                                                    h.status().message()));
+        verifier.AddFailure(
+            r.key_seq,
+            absl::StrCat("record ", r.key_seq, ": stored Merkle node: ", h.status().message()));
       }
     } else {
       verifier.AddFailure(r.key_seq,

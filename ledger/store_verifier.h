@@ -42,7 +42,7 @@ struct StoreVerifyReport {
   uint64_t records_checked = 0;
   uint64_t checkpoints_checked = 0;
   uint64_t nodes_checked = 0;  // above level 0
-  Hash root{};  // recomputed from the records
+  Hash root{};                 // recomputed from the records
   bool since_checked = false;  // options.since was given and held
   // The newest checkpoint that verified and its note (empty when none did).
   uint64_t latest_size = 0;

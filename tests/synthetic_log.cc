@@ -18,7 +18,8 @@ namespace caseledger::testing {
 absl::Status WriteSyntheticBundle(const SyntheticLogOptions& options, uint64_t first_seq,
                                   BundlePayload mode, const BundleWriter::Sink& sink) {
   if (first_seq > options.records || (first_seq > 0 && !options.keep_nodes)) {
-    return absl::InvalidArgumentError("synthetic bundle: first_seq needs keep_nodes and <= records");
+    return absl::InvalidArgumentError(
+        "synthetic bundle: first_seq needs keep_nodes and <= records");
   }
   NoteSigner signer = TestNoteSigner();
   BundleHeader header;
@@ -29,8 +30,7 @@ absl::Status WriteSyntheticBundle(const SyntheticLogOptions& options, uint64_t f
   CL_ASSIGN_OR_RETURN(std::unique_ptr<BundleWriter> writer, BundleWriter::New(header, sink));
 
   std::vector<uint64_t> checkpoint_sizes;
-  for (uint64_t s = options.checkpoint_every; s <= options.records;
-       s += options.checkpoint_every) {
+  for (uint64_t s = options.checkpoint_every; s <= options.records; s += options.checkpoint_every) {
     checkpoint_sizes.push_back(s);
   }
   if (checkpoint_sizes.empty() || checkpoint_sizes.back() != options.records) {
@@ -43,8 +43,8 @@ absl::Status WriteSyntheticBundle(const SyntheticLogOptions& options, uint64_t f
     std::vector<PayloadField> fields = {
         {"note", std::string(options.payload_bytes, static_cast<char>('a' + seq % 26)), 0}};
     uint64_t salt_n = 0;
-    CommittedPayload committed = CommitFields(
-        fields, [&] { return Sha256Of(absl::StrCat("salt-", seq, "-", salt_n++)); });
+    CommittedPayload committed =
+        CommitFields(fields, [&] { return Sha256Of(absl::StrCat("salt-", seq, "-", salt_n++)); });
     Record r;
     r.seq = seq;
     r.prev_hash = prev;
@@ -121,6 +121,32 @@ std::string SyntheticBundle(const SyntheticLogOptions& options, uint64_t first_s
   });
   if (!s.ok()) std::abort();
   return out;
+}
+
+uint64_t BigEndianAt(const std::string& bytes, size_t at, int n) {
+  uint64_t v = 0;
+  for (int i = 0; i < n && at + i < bytes.size(); ++i) {
+    v = (v << 8) | static_cast<uint8_t>(bytes[at + i]);
+  }
+  return v;
+}
+
+std::vector<BundleEntryAt> WalkBundle(const std::string& bundle) {
+  std::vector<BundleEntryAt> out;
+  size_t at = 10;  // magic and version
+  while (at + 5 <= bundle.size()) {
+    size_t len = BigEndianAt(bundle, at + 1, 4);
+    out.push_back({static_cast<uint8_t>(bundle[at]), at, 5 + len});
+    at += 5 + len;
+  }
+  return out;
+}
+
+BundleEntryAt NthBundleEntry(const std::string& bundle, uint8_t type, int n) {
+  for (const BundleEntryAt& e : WalkBundle(bundle)) {
+    if (e.type == type && n-- == 0) return e;
+  }
+  return {};
 }
 
 }  // namespace caseledger::testing

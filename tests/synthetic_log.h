@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "ledger/bundle.h"
@@ -31,6 +32,22 @@ absl::Status WriteSyntheticBundle(const SyntheticLogOptions& options, uint64_t f
 // The same into a string.
 std::string SyntheticBundle(const SyntheticLogOptions& options, uint64_t first_seq = 0,
                             BundlePayload mode = BundlePayload::kFull);
+
+// The framing of a bundle walked the way BUNDLE.md describes it, without the
+// reader under test: where each entry starts, for tests that damage one.
+struct BundleEntryAt {
+  uint8_t type = 0;
+  size_t offset = 0;  // of the type byte
+  size_t size = 0;    // 5 + body length
+};
+std::vector<BundleEntryAt> WalkBundle(const std::string& bundle);
+// The n-th (0-based) entry of `type`; size 0 when there is none.
+BundleEntryAt NthBundleEntry(const std::string& bundle, uint8_t type, int n);
+inline constexpr uint8_t kRecordEntry = 0x04;
+inline constexpr uint8_t kCheckpointEntry = 0x05;
+inline constexpr uint8_t kTrailerEntry = 0x7f;
+// Big-endian unsigned integer of `n` bytes at `at`.
+uint64_t BigEndianAt(const std::string& bytes, size_t at, int n);
 
 }  // namespace caseledger::testing
 

@@ -59,7 +59,7 @@ ABSL_FLAG(bool, keep_going, false, "Count every failure instead of stopping at t
 ABSL_FLAG(bool, json, false, "Print the summary as one JSON object.");
 ABSL_FLAG(bool, progress, true, "Show progress on stderr when it is a terminal.");
 ABSL_FLAG(bool, check_event_ids, true,
-          "Check that no event id repeats (keeps 8 bytes per record in memory).");
+          "Check that no event id repeats (keeps 16 bytes per record in memory).");
 ABSL_FLAG(bool, check_nodes, true,
           "Data directory only: check every stored Merkle node against its children.");
 

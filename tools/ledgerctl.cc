@@ -45,6 +45,7 @@
 #include "proto/cases.grpc.pb.h"
 #include "proto/ledger.grpc.pb.h"
 #include "services/api/history_bundle.h"
+#include "tools/bundle_export.h"
 #include "tools/ledgerctl_lib.h"
 
 namespace caseledger::ledgerctl {
@@ -1231,6 +1232,99 @@ int RunVerifyHistory(Client& c, const ParsedArgs& a) {
   return kExitOk;
 }
 
+int RunExport(Client& c, const ParsedArgs& a) {
+  const Command& cmd = Find("export");
+  if (!a.positional.empty()) return Usage(cmd, "unexpected argument \"" + a.positional[0] + "\"");
+  if (a.flags.count("out") == 0) return Usage(cmd, "--out=FILE is required (- for stdout)");
+  const std::string out_path = a.flags.at("out");
+  ExportOptions options;
+  options.timeout = c.options().timeout;
+  absl::StatusOr<uint64_t> from = FlagUint(a, "from", 0);
+  if (!from.ok()) return Usage(cmd, from.status().message());
+  options.from = *from;
+  if (a.flags.count("since") > 0) {
+    if (a.flags.count("from") > 0) return Usage(cmd, "--since and --from do not go together");
+    std::ifstream file(a.flags.at("since"));
+    std::stringstream note;
+    note << file.rdbuf();
+    absl::StatusOr<uint64_t> size = NoteSize(note.str());
+    if (!file.good() || !size.ok()) {
+      return Usage(cmd, absl::StrCat("--since: ", a.flags.at("since"), ": ",
+                                     size.ok() ? "cannot be read" : size.status().message()));
+    }
+    options.from = *size;
+  }
+  if (a.flags.count("to") > 0) {
+    absl::StatusOr<uint64_t> to = FlagUint(a, "to", 0);
+    if (!to.ok()) return Usage(cmd, to.status().message());
+    options.to = *to;
+  }
+  std::string payloads = a.flags.count("payloads") > 0 ? a.flags.at("payloads") : "full";
+  if (payloads == "commitments") {
+    options.payloads = BundlePayload::kCommitmentsOnly;
+  } else if (payloads != "full") {
+    return Usage(cmd, absl::StrCat("--payloads: got \"", payloads,
+                                   "\", want full or commitments"));
+  }
+  if (out_path == "-" && isatty(STDOUT_FILENO)) {
+    return Usage(cmd, "--out=-: stdout is a terminal; redirect it to a file");
+  }
+  if (absl::Status s = c.Connect(); !s.ok()) return Fail("export", s);
+  // Written beside the target and renamed at the end, so that a bundle at
+  // --out is always a complete one.
+  const std::string tmp_path = out_path == "-" ? "" : out_path + ".partial";
+  FILE* out = out_path == "-" ? stdout : std::fopen(tmp_path.c_str(), "wb");
+  if (out == nullptr) {
+    return Fail("export", absl::InternalError(absl::StrCat("--out: cannot write ", tmp_path)));
+  }
+  absl::Time start = absl::Now();
+  if (isatty(STDERR_FILENO)) {
+    options.progress = [start](uint64_t done, uint64_t total) {
+      double secs = absl::ToDoubleSeconds(absl::Now() - start);
+      std::fprintf(stderr, "\rexported %llu / %llu records (%.0f records/s)   ",
+                   static_cast<unsigned long long>(done), static_cast<unsigned long long>(total),
+                   secs > 0 ? done / secs : 0.0);
+      if (done >= total) std::fprintf(stderr, "\n");
+    };
+  }
+  absl::StatusOr<ExportSummary> summary =
+      ExportBundle(c.stub(), options, [out](absl::string_view b) {
+        if (std::fwrite(b.data(), 1, b.size(), out) != b.size()) {
+          return absl::InternalError("--out: write failed (disk full?)");
+        }
+        return absl::OkStatus();
+      });
+  bool closed = out == stdout ? std::fflush(out) == 0 : std::fclose(out) == 0;
+  if (summary.ok() && !closed) summary = absl::InternalError("--out: write failed on close");
+  if (summary.ok() && !tmp_path.empty() && std::rename(tmp_path.c_str(), out_path.c_str()) != 0) {
+    summary = absl::InternalError(absl::StrCat("--out: cannot rename ", tmp_path, " to ", out_path));
+  }
+  if (!summary.ok()) {
+    if (!tmp_path.empty()) std::remove(tmp_path.c_str());
+    return Fail("export", summary.status());
+  }
+  FILE* report = out_path == "-" ? stderr : stdout;
+  if (c.options().json) {
+    JsonObject o;
+    o.Add("out", out_path)
+        .Add("first_seq", summary->first_seq)
+        .Add("end_seq", summary->end_seq)
+        .Add("records", summary->end_seq - summary->first_seq)
+        .Add("checkpoints", summary->checkpoints)
+        .Add("bytes", summary->bytes);
+    std::fprintf(report, "%s\n", o.str().c_str());
+  } else {
+    std::fprintf(report,
+                 "exported records %llu..%llu (%llu records, %llu checkpoints, %llu bytes) to %s\n",
+                 static_cast<unsigned long long>(summary->first_seq),
+                 static_cast<unsigned long long>(summary->end_seq) - 1,
+                 static_cast<unsigned long long>(summary->end_seq - summary->first_seq),
+                 static_cast<unsigned long long>(summary->checkpoints),
+                 static_cast<unsigned long long>(summary->bytes), out_path.c_str());
+  }
+  return kExitOk;
+}
+
 int RunRenderHistory(Client& c, const ParsedArgs& a) {
   const Command& cmd = Find("render-history");
   if (a.positional.size() != 1 || a.flags.count("key") == 0) {
@@ -1511,6 +1605,25 @@ const std::vector<Command>& Commands() {
        "  --key=K, --origin=O the log's verifier key and origin, as for prove\n",
        {{"witness_keys", true}, {"quorum", true}, {"size", true}, {"key", true}, {"origin", true}},
        RunCosigned},
+      {"export",
+       "usage: ledgerctl export --out=FILE|- [--from=N | --since=NOTE] [--to=M]\n"
+       "                        [--payloads=full|commitments]\n",
+       "Writes an export bundle (ledger/BUNDLE.md) for auditors: records, payload\n"
+       "commitments, signed checkpoints and the log's key, streamed, with progress.\n"
+       "Check it offline with ledger_verify --bundle=FILE --key=KEY.\n"
+       "\n"
+       "  --out=FILE       where to write (- for stdout); written to FILE.partial and\n"
+       "                   renamed when complete\n"
+       "  --from=N         first record (default 0); a range carries the proofs that\n"
+       "                   tie it to the tree before it\n"
+       "  --since=NOTE     start at the size of this checkpoint note (the one\n"
+       "                   ledger_verify --save_note kept): an incremental audit\n"
+       "  --to=M           end before record M (default: the latest checkpoint's size,\n"
+       "                   so a signature covers every exported record)\n"
+       "  --payloads=P     full (default): payloads as stored, encrypted ones stay\n"
+       "                   encrypted; commitments: only what the record commits to\n",
+       {{"out", true}, {"from", true}, {"since", true}, {"to", true}, {"payloads", true}},
+       RunExport},
   };
   return *commands;
 }

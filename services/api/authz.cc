@@ -59,6 +59,7 @@ const std::vector<MethodPolicy>* BuildTable() {
       // Verification material: public by design (a checkpoint and its proofs
       // reveal hashes only).
       {"/caseledger.v1.LedgerService/GetCheckpoint", {A, A, A, A, A, A}, false},
+      {"/caseledger.v1.LedgerService/ListCheckpoints", {A, A, A, A, A, A}, false},
       {"/caseledger.v1.LedgerService/GetInclusionProof", {A, A, A, A, A, A}, false},
       {"/caseledger.v1.LedgerService/GetConsistencyProof", {A, A, A, A, A, A}, false},
       {"/caseledger.v1.LedgerService/GetPublicKey", {A, A, A, A, A, A}, false},

@@ -61,6 +61,8 @@ class LedgerServiceImpl final : public v1::LedgerService::Service {
                                    v1::ConsistencyProof* resp) override;
   grpc::Status GetPublicKey(grpc::ServerContext* ctx, const v1::GetPublicKeyRequest* req,
                             v1::PublicKey* resp) override;
+  grpc::Status ListCheckpoints(grpc::ServerContext* ctx, const v1::ListCheckpointsRequest* req,
+                               grpc::ServerWriter<v1::Checkpoint>* writer) override;
 
  private:
   // Writes records [from, to) to `writer`; stops early when the client goes.
