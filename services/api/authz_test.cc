@@ -133,7 +133,8 @@ void Fill(const std::string& method, const Principal& who, Requests* r) {
   } else if (absl::StrContains(method, "ListCases")) {
     r->good.manager_id = who.id;
     r->bad.whole_log = true;  // no filter: every case
-  } else if (absl::StrContains(method, "Accounting") || absl::StrContains(method, "History")) {
+  } else if (absl::StrContains(method, "Accounting") || absl::StrContains(method, "History") ||
+             absl::StrContains(method, "AccessReport")) {
     r->good.client_id = who.id;
     r->bad.client_id = "client-2";
   }
