@@ -9,6 +9,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "ledger/checkpoint.h"
 #include "tests/subprocess.h"
 #include "tests/test_util.h"
 
@@ -85,12 +86,36 @@ TEST_F(LedgerVerifyTest, IntactDirectoryVerifies) {
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_TRUE(absl::StrContains(r.out, "records:       60 checked")) << r.out;
   EXPECT_TRUE(absl::StrContains(r.out, "checkpoints:   2 checked")) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, "subject index: 2 checkpoint roots recomputed")) << r.out;
   EXPECT_TRUE(absl::StrContains(r.out, "OK: the ledger verifies")) << r.out;
 
   r = Verify({"--json"});
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_TRUE(absl::StartsWith(r.out, "{\"ok\":true,\"tree_size\":60,\"records_checked\":60,"))
       << r.out;
+}
+
+// A log that hides records from a subject's index signs a subjects root its
+// records do not give: here the checkpoint at 50 is re-signed (with the
+// log's own key) carrying the subjects root of the checkpoint at 25.
+TEST_F(LedgerVerifyTest, SignedSubjectsRootThatTheRecordsDoNotGiveIsNamed) {
+  const NoteVerifier verifier = testing::TestNoteVerifier();
+  auto note25 = testing::RawGet(Ledger(), "checkpoints", testing::SeqKey(25));
+  auto note50 = testing::RawGet(Ledger(), "checkpoints", testing::SeqKey(50));
+  ASSERT_TRUE(note25.ok() && note50.ok());
+  auto cp25 = OpenCheckpoint(*note25, verifier, testing::kTestOrigin);
+  auto cp50 = OpenCheckpoint(*note50, verifier, testing::kTestOrigin);
+  ASSERT_TRUE(cp25.ok() && cp50.ok());
+  ASSERT_NE(cp25->extensions, cp50->extensions);
+  Checkpoint forged = *cp50;
+  forged.extensions = cp25->extensions;
+  auto note = SignCheckpoint(forged, testing::TestNoteSigner());
+  ASSERT_TRUE(note.ok()) << note.status();
+  ASSERT_TRUE(testing::RawPut(Ledger(), "checkpoints", testing::SeqKey(50), *note).ok());
+
+  testing::CommandResult r = Verify();
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_TRUE(absl::StrContains(r.out, "subjects root: signed ")) << r.out;
 }
 
 TEST_F(LedgerVerifyTest, TamperedRecordFailsNamingTheSeq) {

@@ -37,8 +37,10 @@
 #include "absl/time/clock.h"
 #include "ledger/bundle.h"
 #include "ledger/checkpoint.h"
+#include "ledger/internal/json.h"
 #include "ledger/rocks_store.h"
 #include "ledger/store_verifier.h"
+#include "ledger/subject_index_check.h"
 
 ABSL_FLAG(std::string, data_dir, "",
           "The server's --data_dir (its ledger/ is read). Default ./data when --bundle is not "
@@ -69,24 +71,6 @@ namespace {
 constexpr int kExitOk = 0;
 constexpr int kExitFailed = 1;
 constexpr int kExitUsage = 2;
-
-std::string JsonString(absl::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          out += absl::StrFormat("\\u%04x", c);
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out + "\"";
-}
 
 absl::StatusOr<std::string> ReadFile(const std::string& path) {
   std::ifstream file(path, std::ios::binary);
@@ -120,6 +104,9 @@ struct Summary {
   uint64_t records_checked = 0;
   uint64_t checkpoints_checked = 0;
   std::optional<uint64_t> nodes_checked;
+  // Checkpoints whose subjects root was recomputed (nullopt: the records
+  // did not start at seq 0, so the subject map could not be rebuilt).
+  std::optional<uint64_t> subject_roots_checked;
   Hash root{};
   uint64_t latest_size = 0;
   std::string latest_note;
@@ -141,11 +128,14 @@ void Print(const Summary& s, double secs) {
     std::string failures = "[";
     for (size_t i = 0; i < s.failures.size(); ++i) {
       absl::StrAppend(&failures, i ? "," : "", "{\"seq\":", s.failures[i].seq,
-                      ",\"error\":", JsonString(s.failures[i].status.message()), "}");
+                      ",\"error\":", JsonQuote(s.failures[i].status.message()), "}");
     }
     failures += "]";
     std::string extra;
     if (s.nodes_checked) absl::StrAppend(&extra, ",\"nodes_checked\":", *s.nodes_checked);
+    if (s.subject_roots_checked) {
+      absl::StrAppend(&extra, ",\"subject_roots_checked\":", *s.subject_roots_checked);
+    }
     if (s.since_size) {
       absl::StrAppend(&extra, ",\"since_size\":", *s.since_size,
                       ",\"since_checked\":", s.since_checked ? "true" : "false");
@@ -177,6 +167,12 @@ void Print(const Summary& s, double secs) {
   std::printf("checkpoints:   %llu checked (newest verified at size %llu)\n",
               u(s.checkpoints_checked), u(s.latest_size));
   if (s.nodes_checked) std::printf("merkle nodes:  %llu checked\n", u(*s.nodes_checked));
+  if (s.subject_roots_checked) {
+    std::printf("subject index: %llu checkpoint roots recomputed from the records\n",
+                u(*s.subject_roots_checked));
+  } else {
+    std::printf("subject index: not checked (needs the records from seq 0)\n");
+  }
   std::printf("root:          %s\n", ToHex(s.root).c_str());
   if (s.since_size) {
     std::printf("since:         your checkpoint at size %llu %s\n", u(*s.since_size),
@@ -256,6 +252,8 @@ int Run() {
     };
   }
 
+  // Recomputes every checkpoint's subjects root when the records start at 0.
+  SubjectIndexCheck subject_check;
   Summary s;
   s.since_size = since ? std::optional<uint64_t>(since->size) : std::nullopt;
   if (!bundle.empty()) {
@@ -270,6 +268,7 @@ int Run() {
     options.max_failures = max_failures;
     options.check_event_ids = absl::GetFlag(FLAGS_check_event_ids);
     options.since = since;
+    options.observer = &subject_check;
     options.progress = progress;
     options.progress_every = 1 << 18;
     BundleVerifyReport r = VerifyBundle(**source, options);
@@ -305,6 +304,7 @@ int Run() {
     options.check_event_ids = absl::GetFlag(FLAGS_check_event_ids);
     options.check_nodes = absl::GetFlag(FLAGS_check_nodes);
     options.since = since;
+    options.observer = &subject_check;
     options.progress = progress;
     options.progress_every = 1 << 18;
     StoreVerifyReport r = VerifyStore(**store, options);
@@ -321,6 +321,9 @@ int Run() {
     s.failures = r.failures;
     s.failures_seen = r.failures_seen;
     s.status = r.status;
+  }
+  if (!subject_check.idle() && s.records_checked > 0) {
+    s.subject_roots_checked = subject_check.checked();
   }
   Print(s, absl::ToDoubleSeconds(absl::Now() - start));
   if (!s.status.ok()) return kExitFailed;
