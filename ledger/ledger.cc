@@ -322,25 +322,27 @@ absl::StatusOr<RecordView> Ledger::Read(uint64_t seq) const {
   CL_ASSIGN_OR_RETURN(view.record, DecodeRecord(view.leaf));
   view.leaf_hash = LeafHash(view.leaf);
   CL_ASSIGN_OR_RETURN(view.payload, store_->GetPayload(seq));
+  CL_RETURN_IF_ERROR(OpenPayload(&view));
+  return view;
+}
+
+absl::Status Ledger::OpenPayload(RecordView* view) const {
+  if (options_.cipher == nullptr) return absl::OkStatus();
   // A payload that does not decode is returned as it is: readers report it
   // (DATA_LOSS) exactly as without encryption.
-  absl::StatusOr<PayloadView> p =
-      options_.cipher != nullptr ? DecodePayloadView(view.payload) : PayloadView();
-  if (options_.cipher != nullptr && p.ok()) {
-    if (!p->key_id.empty()) {
-      absl::StatusOr<std::string> openings = options_.cipher->OpenOpenings(
-          p->key_id, p->sealed_openings, view.record.payload_commitment);
-      if (openings.ok()) {
-        view.openings = *std::move(openings);
-      } else if (absl::IsNotFound(openings.status())) {
-        view.erased = true;
-      } else {
-        return absl::Status(openings.status().code(),
-                            absl::StrCat("record ", seq, ": ", openings.status().message()));
-      }
-    }
+  absl::StatusOr<PayloadView> p = DecodePayloadView(view->payload);
+  if (!p.ok() || p->key_id.empty()) return absl::OkStatus();
+  absl::StatusOr<std::string> openings = options_.cipher->OpenOpenings(
+      p->key_id, p->sealed_openings, view->record.payload_commitment);
+  if (openings.ok()) {
+    view->openings = *std::move(openings);
+  } else if (absl::IsNotFound(openings.status())) {
+    view->erased = true;
+  } else {
+    return absl::Status(openings.status().code(), absl::StrCat("record ", view->record.seq,
+                                                               ": ", openings.status().message()));
   }
-  return view;
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<Hash>> Ledger::InclusionProof(uint64_t seq, uint64_t tree_size) const {

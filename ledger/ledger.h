@@ -137,6 +137,10 @@ class Ledger {
   Hash Root() const;
   absl::StatusOr<Hash> RootAt(uint64_t size) const;
   absl::StatusOr<RecordView> Read(uint64_t seq) const;
+  // For a view read from the store directly (e.g. by a scan): fills
+  // `openings` or `erased` as Read does. A no-op without a cipher or for a
+  // plaintext payload; the cipher's error (naming the seq) otherwise.
+  absl::Status OpenPayload(RecordView* view) const;
   absl::StatusOr<std::vector<Hash>> InclusionProof(uint64_t seq, uint64_t tree_size) const;
   absl::StatusOr<std::vector<Hash>> ConsistencyProof(uint64_t from_size, uint64_t to_size) const;
 

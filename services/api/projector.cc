@@ -185,6 +185,12 @@ absl::Status Projector::ApplyUpTo(uint64_t limit) {
       view.record = *std::move(decoded);
       view.leaf_hash = LeafHash(view.leaf);
       view.payload = std::string(*r.payload);
+      // Sealed payloads (encryption at rest) are opened as Ledger::Read
+      // opens them; erased ones project with their fields withheld.
+      if (absl::Status opened = ledger_->OpenPayload(&view); !opened.ok()) {
+        applied = opened;
+        return false;
+      }
       absl::StatusOr<v1::Record> record = ToWireRecord(view);
       if (!record.ok()) {
         applied = record.status();

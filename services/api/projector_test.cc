@@ -5,6 +5,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "ledger/crypto.h"
+#include "ledger/key_store.h"
+#include "ledger/rocks_store.h"
 #include "services/api/event_codec.h"
 #include "tests/test_util.h"
 
@@ -113,6 +116,59 @@ TEST(ProjectorTest, ProjectionsAheadOfTheLedgerAreRefused) {
   EXPECT_TRUE(absl::StartsWith(p.status().message(),
                                "projections are at seq 5 but the ledger has only 0 records"))
       << p.status();
+}
+
+}  // namespace
+}  // namespace caseledger
+
+namespace caseledger {
+namespace {
+
+// With encryption at rest the projector reads sealed payloads from its scan
+// and must open them as Ledger::Read does; otherwise every body would
+// project empty.
+TEST(ProjectorTest, ProjectsSealedPayloadsOpened) {
+  std::string dir = testing::NewTempDir("projector-sealed");
+  RocksStoreOptions so;
+  so.path = dir + "/ledger";
+  auto store = OpenRocksStore(so);
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto master = AeadKey::FromBytes(std::string(32, '\x07'));
+  ASSERT_TRUE(master.ok());
+  auto keys = KeyStore::Open((*store)->keys(), *master, {"records_disposed"});
+  ASSERT_TRUE(keys.ok()) << keys.status();
+  NoteSigner signer = testing::TestNoteSigner();
+  LedgerOptions options;
+  options.signer = &signer;
+  options.origin = testing::kTestOrigin;
+  options.cipher = keys->get();
+  auto ledger = Ledger::Open(options, *std::move(store));
+  ASSERT_TRUE(ledger.ok()) << ledger.status();
+
+  ProjectorOptions popts{dir + "/projections", 16};
+  auto projector = Projector::Open(popts, ledger->get(), Counting());
+  ASSERT_TRUE(projector.ok()) << projector.status();
+  (*projector)->Start();
+  for (int i = 0; i < 30; ++i) {
+    AppendRequest r = Entry(i);
+    r.event.subject_ids = {absl::StrCat("client-", i % 7)};
+    ASSERT_TRUE((*ledger)->Append({std::move(r)}).ok());
+  }
+  ASSERT_EQ((*projector)->WaitFor(30, absl::Seconds(10)), absl::OkStatus());
+  (*projector)->Stop();
+
+  // The payloads really are sealed, and the projection saw their text.
+  auto payload = (*ledger)->store().GetPayload(24);
+  ASSERT_TRUE(payload.ok());
+  auto decoded = DecodePayload(*payload);
+  ASSERT_TRUE(decoded.ok());
+  EXPECT_FALSE(decoded->key_id.empty());
+  EXPECT_FALSE(absl::StrContains(*payload, "text 24"));
+  std::map<std::string, std::string> state = Dump(**projector);
+  EXPECT_EQ(state["case-3#text"], "text 24");  // 3, 10, 17, 24
+  EXPECT_EQ(state["case-3"], "4");
+  projector->reset();
+  ledger->reset();
 }
 
 }  // namespace
