@@ -357,27 +357,11 @@ absl::StatusOr<std::string> NoteSigner::Sign(absl::string_view text) const {
 }
 
 absl::StatusOr<std::string> NoteSigner::Cosign(absl::string_view note) const {
-  absl::StatusOr<ParsedNote> parsed = ParseNote(note);
+  absl::StatusOr<SignedNote> parsed = ParseSignedNote(note);
   if (!parsed.ok()) return parsed.status();
   absl::StatusOr<std::string> line = SignatureLine(parsed->text);
   if (!line.ok()) return line.status();
-  std::string out = absl::StrCat(parsed->text, "\n");
-  size_t count = 1;
-  for (const SigLine& sig : parsed->signatures) {
-    if (sig.name == name_ && sig.key_hash == key_hash_) continue;
-    absl::StrAppend(&out, sig.line, "\n");
-    ++count;
-  }
-  out += *line;
-  if (count > kMaxNoteSignatures) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "note: cosigned note got ", count, " signature lines, want at most ", kMaxNoteSignatures));
-  }
-  if (out.size() > kMaxNoteSize) {
-    return absl::InvalidArgumentError(absl::StrCat("note: cosigned note got ", out.size(),
-                                                   " bytes, want at most ", kMaxNoteSize));
-  }
-  return out;
+  return AddNoteSignatureLine(*parsed, name_, key_hash_, *line);
 }
 
 NoteVerifier::NoteVerifier(std::string name, uint32_t key_hash,
@@ -454,6 +438,27 @@ absl::StatusOr<SignedNote> ParseSignedNote(absl::string_view note) {
   for (SigLine& sig : parsed->signatures) {
     out.signatures.push_back(
         {std::string(sig.name), sig.key_hash, std::move(sig.signature), std::string(sig.line)});
+  }
+  return out;
+}
+
+absl::StatusOr<std::string> AddNoteSignatureLine(const SignedNote& note, absl::string_view name,
+                                                 uint32_t key_hash, absl::string_view line) {
+  std::string out = absl::StrCat(note.text, "\n");
+  size_t count = 1;
+  for (const NoteSignature& sig : note.signatures) {
+    if (sig.name == name && sig.key_hash == key_hash) continue;  // replaced below
+    absl::StrAppend(&out, sig.line, "\n");
+    ++count;
+  }
+  out.append(line.data(), line.size());
+  if (count > kMaxNoteSignatures) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "note: cosigned note got ", count, " signature lines, want at most ", kMaxNoteSignatures));
+  }
+  if (out.size() > kMaxNoteSize) {
+    return absl::InvalidArgumentError(absl::StrCat("note: cosigned note got ", out.size(),
+                                                   " bytes, want at most ", kMaxNoteSize));
   }
   return out;
 }

@@ -157,6 +157,12 @@ struct SignedNote {
 // INVALID_ARGUMENT messages) and splits it; verifies no signature.
 absl::StatusOr<SignedNote> ParseSignedNote(absl::string_view note);
 
+// The note with `line` (a signature line of key `name` / `key_hash`, ending
+// in a newline) after its signature lines, replacing an earlier line of the
+// same key. INVALID_ARGUMENT if the result exceeds the note limits.
+absl::StatusOr<std::string> AddNoteSignatureLine(const SignedNote& note, absl::string_view name,
+                                                 uint32_t key_hash, absl::string_view line);
+
 // OK if `name` is a valid key name (non-empty UTF-8 with no Unicode space,
 // '+' or control character); otherwise INVALID_ARGUMENT starting with `what`.
 absl::Status ValidateNoteKeyName(absl::string_view name, absl::string_view what);

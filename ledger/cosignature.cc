@@ -98,23 +98,7 @@ absl::StatusOr<std::string> Cosigner::Cosign(absl::string_view note, uint64_t ti
   if (!parsed.ok()) return parsed.status();
   absl::StatusOr<std::string> line = SignatureLine(parsed->text, timestamp);
   if (!line.ok()) return line.status();
-  std::string out = absl::StrCat(parsed->text, "\n");
-  size_t count = 1;
-  for (const NoteSignature& sig : parsed->signatures) {
-    if (sig.name == name_ && sig.key_hash == key_hash_) continue;  // replaced below
-    absl::StrAppend(&out, sig.line, "\n");
-    ++count;
-  }
-  out += *line;
-  if (count > kMaxNoteSignatures) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "note: cosigned note got ", count, " signature lines, want at most ", kMaxNoteSignatures));
-  }
-  if (out.size() > kMaxNoteSize) {
-    return absl::InvalidArgumentError(absl::StrCat("note: cosigned note got ", out.size(),
-                                                   " bytes, want at most ", kMaxNoteSize));
-  }
-  return out;
+  return AddNoteSignatureLine(*parsed, name_, key_hash_, *line);
 }
 
 CosignatureVerifier::CosignatureVerifier(std::string name, uint32_t key_hash,
