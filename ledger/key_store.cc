@@ -288,6 +288,9 @@ absl::Status KeyStore::Seal(const Event& event, CommittedPayload* payload,
     return absl::OkStatus();
   }
   if (event.subject_ids.empty()) return absl::OkStatus();
+  if (!options_.erase_event_type.empty() && event.event_type == options_.erase_event_type) {
+    return absl::OkStatus();
+  }
   std::vector<AeadKey> keys;
   std::string key_id;
   for (const std::string& subject : event.subject_ids) {

@@ -78,6 +78,10 @@ struct KeyStoreOptions {
   // itself) and destroy every data key of their stream (case) in the commit
   // that stores them. Empty: no event type destroys keys.
   std::string shred_event_type;
+  // Events of this type record a subject's erasure (EraseSubject is called
+  // right after they commit). They are stored unsealed: sealing one would
+  // create a fresh data key for the subject being erased. Empty: none.
+  std::string erase_event_type;
 };
 
 // Thread-safe.

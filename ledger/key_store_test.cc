@@ -267,7 +267,8 @@ class EncryptedLedgerTest : public ::testing::Test {
     options.signer = &signer_;
     options.origin = testing::kTestOrigin;
     if (master != nullptr) {
-      CL_ASSIGN_OR_RETURN(keys_, KeyStore::Open(store->keys(), *master, {"records_disposed"}));
+      CL_ASSIGN_OR_RETURN(keys_, KeyStore::Open(store->keys(), *master,
+                                                  {"records_disposed", "subject_erased"}));
       options.cipher = keys_.get();
     }
     CL_ASSIGN_OR_RETURN(ledger_, Ledger::Open(options, std::move(store)));
@@ -470,6 +471,26 @@ TEST_F(EncryptedLedgerTest, ErasingOneSubjectShredsEveryRecordNamingIt) {
   EXPECT_EQ(*keys_->EraseSubject("client-1"), 0u);
   Close();
   EXPECT_EQ(Verify().status, absl::OkStatus());
+}
+
+TEST_F(EncryptedLedgerTest, TheErasureEventIsStoredUnsealedAndCreatesNoKey) {
+  ASSERT_TRUE(Open(&master_).ok());
+  Event erasure = Entry("erase-1", "@keys", {"client-1"}, "");
+  erasure.event_type = "subject_erased";
+  erasure.fields = {{"erased_by", "admin-1", 0}, {"authority", "gdpr-17-req-9", 0}};
+  uint64_t seq = Append(erasure);
+  auto view = ledger_->Read(seq);
+  ASSERT_TRUE(view.ok()) << view.status();
+  EXPECT_EQ(DecodePayload(view->payload)->key_id, "");
+  EXPECT_FALSE(view->erased);
+  // Sealing it would have made a key for (client-1, @keys).
+  EXPECT_EQ(KeysOfStream("@keys").size(), 0u);
+  // The same event under another type is sealed: the control.
+  Event other = erasure;
+  other.event_id = "erase-2";
+  other.event_type = "record_accessed";
+  EXPECT_NE(DecodePayload(ledger_->Read(Append(other))->payload)->key_id, "");
+  EXPECT_EQ(KeysOfStream("@keys").size(), 1u);
 }
 
 TEST_F(EncryptedLedgerTest, RotationRewrapsKeysAndLeavesRecordsAlone) {

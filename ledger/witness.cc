@@ -11,6 +11,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "ledger/internal/file.h"
 #include "ledger/merkle_verify.h"
 
 namespace caseledger {
@@ -22,25 +23,6 @@ constexpr absl::string_view kEntry = "checkpoint ";
 absl::Status IoError(const std::string& path, absl::string_view op, int err) {
   return absl::InternalError(
       absl::StrCat("witness state ", path, ": ", op, ": ", std::strerror(err)));
-}
-
-std::string DirOf(const std::string& path) {
-  size_t slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
-  return path.substr(0, slash);
-}
-
-absl::Status WriteAll(int fd, absl::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = write(fd, data.data(), data.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return absl::ErrnoToStatus(errno, "write");
-    }
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return absl::OkStatus();
 }
 
 // The checkpoint inside a note, without checking any signature.
@@ -127,26 +109,8 @@ absl::StatusOr<WitnessState> WitnessState::Load(const std::string& path) {
 }
 
 absl::Status WitnessState::Save(const std::string& path) const {
-  std::string tmp = absl::StrFormat("%s.tmp.%d", path, getpid());
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return IoError(tmp, "create", errno);
-  absl::Status status = WriteAll(fd, Encode());
-  if (status.ok() && fsync(fd) != 0) status = IoError(tmp, "fsync", errno);
-  if (close(fd) != 0 && status.ok()) status = IoError(tmp, "close", errno);
-  if (status.ok() && rename(tmp.c_str(), path.c_str()) != 0)
-    status = IoError(path, "rename", errno);
-  if (!status.ok()) {
-    unlink(tmp.c_str());
-    return status;
-  }
-  // The rename is durable only once the directory is.
-  std::string dir = DirOf(path);
-  int dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0) return IoError(dir, "open directory", errno);
-  int rc = fsync(dfd);
-  int err = errno;
-  close(dfd);
-  if (rc != 0) return IoError(dir, "fsync directory", err);
+  absl::Status s = internal::WriteFileDurably(path, Encode());
+  if (!s.ok()) return absl::InternalError(absl::StrCat("witness state ", s.message()));
   return absl::OkStatus();
 }
 

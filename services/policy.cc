@@ -226,6 +226,9 @@ absl::Status CheckStructure(const v1::Event& e) {
     case v1::Event::kAccessRefused:
       // The server records refused calls in its own stream (services/api/AUTHZ.md).
       return Invalid("event.access_refused", "is written by the server only");
+    case v1::Event::kSubjectErased:
+      // KeyAdminService.EraseSubject records erasures (ledger/ENCRYPTION.md).
+      return Invalid("event.subject_erased", "is written by the server only");
   }
   return Invalid("event.body", absl::StrCat("unknown event type ", e.body_case()));
 }

@@ -512,6 +512,12 @@ std::vector<PolicyCase> Cases() {
        {"access_refused { accessor_id: \"m-1\" method: \"/x/Y\" reason: \"r\" }"},
        kInvalid,
        "event.access_refused: is written by the server only"},
+      {"SubjectErasedIsTheServersOnly",
+       kBH,
+       {},
+       {"subject_erased { erased_by: \"admin-1\" authority: \"gdpr-17\" }"},
+       kInvalid,
+       "event.subject_erased: is written by the server only"},
 
       // ---- Lifecycle ----
       {"FirstEventMustOpen",

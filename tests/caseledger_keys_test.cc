@@ -2,6 +2,7 @@
 // rotation (wrong and right --old) and offline subject erasure.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -78,8 +79,12 @@ TEST(CaseledgerKeysTest, GenerateRotateErase) {
   r = RunCommand({kTool, "erase-subject", "--data_dir=" + data_dir,
                   "--master_key_file=" + new_key, "--subject=client-1"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(r.out,
-            "destroyed 2 data keys of subject \"client-1\" and purged them from the files\n");
+  EXPECT_TRUE(absl::StartsWith(
+      r.out, "destroyed 2 data keys of subject \"client-1\" and purged them from the files; "
+             "the server rebuilds its read models when it next starts."))
+      << r.out;
+  // The marker that makes the server rebuild its read models before serving.
+  EXPECT_TRUE(std::filesystem::exists(data_dir + "/projections.reproject"));
 
   r = RunCommand({kTool, "rotate-master-key", "--data_dir=" + data_dir});
   EXPECT_EQ(r.exit_code, 2);

@@ -14,6 +14,8 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "proto/cases.grpc.pb.h"
 #include "proto/keys.grpc.pb.h"
 #include "proto/ledger.grpc.pb.h"
 #include "tests/server_process.h"
@@ -62,6 +64,25 @@ std::vector<v1::AppendRequest> CaseStory(const std::string& stream, const std::s
   return out;
 }
 
+// A disclosure in `stream` whose recipient is named `marker`, to be
+// appended before the case closes.
+v1::AppendRequest Disclosure(const std::string& stream, const std::string& marker) {
+  v1::AppendRequest r = Base("disclosure-" + stream, stream, 1767225500);
+  auto* d = r.mutable_event()->mutable_disclosure_made();
+  d->set_disclosure_id("d-" + stream);
+  d->set_client_id("client-" + stream);
+  d->mutable_recipient()->set_recipient_id("court");
+  d->mutable_recipient()->set_name(marker);
+  d->set_purpose("subpoena");
+  d->add_data_categories("housing");
+  d->set_description("attendance dates");
+  d->set_disclosed_by("cm-1");
+  d->set_minimum_necessary("dates only");
+  d->set_legal_basis(v1::LEGAL_BASIS_REQUIRED_BY_LAW);
+  d->set_legal_citation("Cal. Evid. Code 1560");
+  return r;
+}
+
 std::vector<std::string> FilesContaining(const std::string& dir, const std::string& needle) {
   std::vector<std::string> hits;
   for (const auto& entry : std::filesystem::recursive_directory_iterator(dir)) {
@@ -92,6 +113,8 @@ class EncryptionE2ETest : public ::testing::Test {
     auto channel = grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials());
     stub_ = v1::LedgerService::NewStub(channel);
     keys_ = v1::KeyAdminService::NewStub(channel);
+    cases_ = v1::CaseService::NewStub(channel);
+    disclosures_ = v1::DisclosureService::NewStub(channel);
     return absl::OkStatus();
   }
 
@@ -118,15 +141,46 @@ class EncryptionE2ETest : public ::testing::Test {
   std::unique_ptr<ServerProcess> server_;
   std::unique_ptr<v1::LedgerService::Stub> stub_;
   std::unique_ptr<v1::KeyAdminService::Stub> keys_;
+  std::unique_ptr<v1::CaseService::Stub> cases_;
+  std::unique_ptr<v1::DisclosureService::Stub> disclosures_;
 
-  grpc::Status EraseSubject(const std::string& subject, uint32_t* destroyed) {
+  grpc::Status EraseSubject(const std::string& subject, uint32_t* destroyed,
+                            uint64_t* seq = nullptr,
+                            const std::string& authority = "gdpr-art17-request-1") {
     grpc::ClientContext ctx;
     v1::EraseSubjectRequest req;
     req.set_subject_id(subject);
+    req.set_authority(authority);
     v1::EraseSubjectResponse resp;
     grpc::Status s = keys_->EraseSubject(&ctx, req, &resp);
     *destroyed = resp.keys_destroyed();
+    if (seq != nullptr) *seq = resp.erasure_seq();
     return s;
+  }
+
+  // The read models as the services show them (JSON), once they reflect
+  // every record appended so far.
+  std::string CaseJson(const std::string& case_id) {
+    grpc::ClientContext ctx;
+    v1::GetCaseRequest req;
+    req.set_case_id(case_id);
+    req.set_min_seq(ReadLog().size());
+    v1::CaseView view;
+    grpc::Status s = cases_->GetCase(&ctx, req, &view);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return view.state_json();
+  }
+  std::string AccountingJson(const std::string& client_id) {
+    grpc::ClientContext ctx;
+    v1::GetAccountingRequest req;
+    req.set_client_id(client_id);
+    req.set_min_seq(ReadLog().size());
+    req.mutable_window_start()->set_seconds(1700000000);
+    req.mutable_window_end()->set_seconds(1800000000);
+    v1::Accounting acct;
+    grpc::Status s = disclosures_->GetAccounting(&ctx, req, &acct);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return acct.json();
   }
 };
 
@@ -142,6 +196,8 @@ TEST_F(EncryptionE2ETest, DisposalShredsTheCaseAndTheLedgerStillVerifies) {
   ASSERT_EQ(before.size(), 10u);
   EXPECT_EQ(before[1].event().record_entry_written().text(), "SHRED-MARKER-0");
   EXPECT_EQ(before[1].withheld_reason(), "");
+
+  EXPECT_TRUE(absl::StrContains(CaseJson("case-A"), "US-CA"));
 
   v1::AppendRequest dispose = Base("dispose-case-A", "case-A", 1767227000);
   dispose.mutable_event()->mutable_records_disposed()->set_method("crypto-shred");
@@ -159,6 +215,15 @@ TEST_F(EncryptionE2ETest, DisposalShredsTheCaseAndTheLedgerStillVerifies) {
   EXPECT_EQ(after[1].event().record_entry_written().text(), "");
   EXPECT_EQ(after[6].event().record_entry_written().text(), "KEEP-MARKER-0");
   EXPECT_EQ(after[10].event().records_disposed().authority(), "retention-7y");
+  // The read models were rebuilt without what the disposed records said.
+  std::string disposed;
+  for (int i = 0; i < 500; ++i) {
+    disposed = CaseJson("case-A");
+    if (!absl::StrContains(disposed, "US-CA")) break;
+    absl::SleepFor(absl::Milliseconds(20));  // the projector reprojects after the chunk
+  }
+  EXPECT_FALSE(absl::StrContains(disposed, "US-CA")) << disposed;
+  EXPECT_TRUE(absl::StrContains(CaseJson("case-B"), "US-CA"));
 
   // Restart: erased stays erased, and the policy and read models rebuild.
   ASSERT_EQ(server_->Stop(SIGTERM), 0);
@@ -232,8 +297,17 @@ TEST_F(EncryptionE2ETest, WithoutAKeyThePlaintextModeSaysSo) {
 
 TEST_F(EncryptionE2ETest, EraseSubjectRpcShredsTheSubjectWhileServing) {
   ASSERT_TRUE(Start({"--master_key_file=" + key_file_}).ok());
-  for (const auto& r : CaseStory("case-A", "ERASED-SUBJECT")) Append(r);
-  for (const auto& r : CaseStory("case-B", "OTHER-SUBJECT")) Append(r);
+  for (const std::string& stream : {"case-A", "case-B"}) {
+    std::vector<v1::AppendRequest> story =
+        CaseStory(stream, stream == std::string("case-A") ? "ERASED-SUBJECT" : "OTHER-SUBJECT");
+    story.insert(story.end() - 1, Disclosure(stream, "RECIPIENT-OF-" + stream));
+    for (const auto& r : story) Append(r);
+  }
+  // Control: the read models hold plaintext derived from the payloads, and
+  // the projection store's files have it.
+  EXPECT_TRUE(absl::StrContains(AccountingJson("client-case-A"), "RECIPIENT-OF-case-A"));
+  EXPECT_TRUE(absl::StrContains(CaseJson("case-A"), "US-CA"));
+  EXPECT_FALSE(FilesContaining(dir_ + "/projections", "RECIPIENT-OF-case-A").empty());
 
   uint32_t destroyed = 0;
   grpc::Status bad = EraseSubject("", &destroyed);
@@ -241,15 +315,42 @@ TEST_F(EncryptionE2ETest, EraseSubjectRpcShredsTheSubjectWhileServing) {
   EXPECT_EQ(bad.error_message(), "subject_id: must not be empty");
   bad = EraseSubject(std::string("client\x01", 7), &destroyed);
   EXPECT_EQ(bad.error_message(), "subject_id: contains control byte 0x01");
+  bad = EraseSubject("client-case-A", &destroyed, nullptr, "");
+  EXPECT_EQ(bad.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(bad.error_message(), "authority: must not be empty");
+  bad = EraseSubject("client-case-A", &destroyed, nullptr, std::string(513, 'a'));
+  EXPECT_EQ(bad.error_message(), "authority: got 513 bytes, want at most 512");
+  const size_t records_before = ReadLog().size();  // the bad calls stored nothing
 
-  grpc::Status s = EraseSubject("client-case-A", &destroyed);
+  uint64_t erasure_seq = 0;
+  grpc::Status s = EraseSubject("client-case-A", &destroyed, &erasure_seq);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(destroyed, 1u);
-  for (const v1::Record& r : ReadLog()) {
+  EXPECT_EQ(erasure_seq, records_before);
+  std::vector<v1::Record> log = ReadLog();
+  ASSERT_EQ(log.size(), records_before + 1);
+  for (const v1::Record& r : log) {
     EXPECT_EQ(r.withheld_reason(), r.stream_id() == "case-A" ? "erased" : "") << r.event_id();
   }
+  // The erasure is itself a record, unsealed, in the subject's history.
+  const v1::Record& erasure = log[erasure_seq];
+  EXPECT_EQ(erasure.stream_id(), "@keys");
+  ASSERT_EQ(erasure.event().subject_ids_size(), 1);
+  EXPECT_EQ(erasure.event().subject_ids(0), "client-case-A");
+  EXPECT_EQ(erasure.event().subject_erased().authority(), "gdpr-art17-request-1");
+  EXPECT_EQ(erasure.event().subject_erased().erased_by(), "local/local");
+
+  // The read models no longer show what the erased records said; the other
+  // client's are untouched.
+  EXPECT_FALSE(absl::StrContains(AccountingJson("client-case-A"), "RECIPIENT-OF-case-A"));
+  EXPECT_FALSE(absl::StrContains(CaseJson("case-A"), "US-CA"));
+  EXPECT_TRUE(absl::StrContains(AccountingJson("client-case-B"), "RECIPIENT-OF-case-B"));
+  EXPECT_TRUE(absl::StrContains(CaseJson("case-B"), "US-CA"));
+  EXPECT_EQ(FilesContaining(dir_ + "/projections", "RECIPIENT-OF-case-A"),
+            std::vector<std::string>{});
+
   ASSERT_TRUE(EraseSubject("client-case-A", &destroyed).ok());
-  EXPECT_EQ(destroyed, 0u);  // idempotent
+  EXPECT_EQ(destroyed, 0u);  // idempotent (each call is recorded)
   // New events of the subject get a new key and stay readable.
   v1::AppendRequest access = Base("access-after-erasure", "case-A", 1767229000);
   auto* a = access.mutable_event()->mutable_record_accessed();
@@ -265,6 +366,7 @@ TEST_F(EncryptionE2ETest, EraseSubjectRpcShredsTheSubjectWhileServing) {
   ASSERT_TRUE(stub_->GetPublicKey(&ctx, v1::GetPublicKeyRequest(), &key).ok());
   ASSERT_EQ(server_->Stop(SIGTERM), 0);
   EXPECT_EQ(FilesContaining(dir_, "ERASED-SUBJECT"), std::vector<std::string>{});
+  EXPECT_EQ(FilesContaining(dir_, "RECIPIENT-OF-case-A"), std::vector<std::string>{});
   testing::CommandResult v = testing::RunCommand(
       {kVerify, "--data_dir=" + dir_, "--key=" + key.verifier_key(), "--origin=" + key.origin()});
   EXPECT_EQ(v.exit_code, 0) << v.out << v.err;

@@ -22,8 +22,10 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "ledger/crypto.h"
+#include "ledger/internal/file.h"
 #include "ledger/key_store.h"
 #include "ledger/rocks_store.h"
+#include "services/api/projector.h"
 
 ABSL_FLAG(std::string, data_dir, "./data", "The server's --data_dir (its ledger/ is opened).");
 ABSL_FLAG(std::string, old, "", "rotate-master-key: the current master key file.");
@@ -101,10 +103,21 @@ int EraseSubjectCommand() {
   if (!store.ok()) return Failed("open", store.status());
   auto keys = KeyStore::Open((*store)->keys(), *master);
   if (!keys.ok()) return Failed("key store", keys.status());
+  // The read models hold plaintext projected from the subject's records:
+  // the marker makes the server rebuild them when it next starts, before it
+  // serves a read (services/api/projector.h).
+  const std::string marker =
+      Projector::StaleMarkerPath(absl::GetFlag(FLAGS_data_dir) + "/projections");
+  absl::Status marked = internal::WriteFileDurably(
+      marker, "caseledger: the read models must be rebuilt before they are read\n");
+  if (!marked.ok()) return Failed("mark the read models for rebuilding", marked);
   absl::StatusOr<size_t> n = (*keys)->EraseSubject(subject);
   if (!n.ok()) return Failed("erase", n.status());
-  std::printf("destroyed %zu data keys of subject \"%s\" and purged them from the files\n", *n,
-              absl::CEscape(subject).c_str());
+  std::printf(
+      "destroyed %zu data keys of subject \"%s\" and purged them from the files; the server "
+      "rebuilds its read models when it next starts. This offline erasure is not recorded in "
+      "the ledger: KeyAdminService.EraseSubject on a running server records it.\n",
+      *n, absl::CEscape(subject).c_str());
   return 0;
 }
 

@@ -37,6 +37,7 @@
 #include "absl/time/clock.h"
 #include "ledger/bundle.h"
 #include "ledger/checkpoint.h"
+#include "ledger/internal/file.h"
 #include "ledger/internal/json.h"
 #include "ledger/rocks_store.h"
 #include "ledger/store_verifier.h"
@@ -78,22 +79,6 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
   std::stringstream ss;
   ss << file.rdbuf();
   return ss.str();
-}
-
-// Writes `text` to `path` through a temporary file and a rename, so that a
-// crash never leaves a half-written note behind.
-absl::Status WriteFileAtomically(const std::string& path, const std::string& text) {
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out.good()) return absl::InternalError(absl::StrCat("writing ", tmp));
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    return absl::InternalError(absl::StrCat("renaming ", tmp, " to ", path));
-  }
-  return absl::OkStatus();
 }
 
 // What both modes report, for one way of printing it.
@@ -332,7 +317,7 @@ int Run() {
       std::fprintf(stderr, "ledger_verify: --save_note: no checkpoint was verified\n");
       return kExitFailed;
     }
-    absl::Status w = WriteFileAtomically(absl::GetFlag(FLAGS_save_note), s.latest_note);
+    absl::Status w = internal::WriteFileDurably(absl::GetFlag(FLAGS_save_note), s.latest_note);
     if (!w.ok()) {
       std::fprintf(stderr, "ledger_verify: --save_note: %s\n", w.ToString().c_str());
       return kExitFailed;

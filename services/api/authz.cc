@@ -486,4 +486,15 @@ v1::Event AccessRefusedEvent(const Principal& who, absl::string_view method,
   return e;
 }
 
+v1::Event SubjectErasedEvent(const Principal& who, const std::string& subject_id,
+                             const std::string& authority) {
+  v1::Event e;
+  Stamp(kKeysStream, {subject_id}, &e);
+  v1::SubjectErased* a = e.mutable_subject_erased();
+  a->set_erased_by(absl::StrCat(RoleName(who.role), "/", who.id));
+  a->set_authority(authority);
+  a->set_method("crypto-shredding of the subject's data keys");
+  return e;
+}
+
 }  // namespace caseledger

@@ -160,18 +160,24 @@ class Authorizer {
   CaseDirectory* const cases_;
 };
 
-// Builds the ledger events that record an access and a refusal: random event
-// ids, producer kServerProducer, occurred_at the server's clock (seconds).
+// Builds the ledger events the server writes itself (an access, a refusal,
+// an erasure): random event ids, producer kServerProducer, occurred_at the
+// server's clock (seconds).
 v1::Event RecordAccessEvent(const Principal& who, absl::string_view method,
                             const Resource& resource, const std::string& stream_id,
                             const std::vector<std::string>& subjects);
 v1::Event AccessRefusedEvent(const Principal& who, absl::string_view method,
                              const Resource& resource, const absl::Status& refusal,
                              const std::vector<std::string>& subjects);
+// In kKeysStream, naming the erased subject (so that its history shows it).
+v1::Event SubjectErasedEvent(const Principal& who, const std::string& subject_id,
+                             const std::string& authority);
 
 // The stream that holds access records and refusals not tied to one case.
 // Names beginning with '@' are reserved for the server: nobody may append.
 inline constexpr char kAccessStream[] = "@access";
+// The stream that holds erasures (KeyAdminService).
+inline constexpr char kKeysStream[] = "@keys";
 inline constexpr char kServerProducer[] = "caseledger-server";
 
 }  // namespace caseledger

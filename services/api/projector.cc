@@ -6,8 +6,12 @@
 #include <map>
 #include <utility>
 
+#include <cstdio>
+#include <filesystem>
+
 #include "absl/strings/str_cat.h"
 #include "ledger/internal/bytes.h"
+#include "ledger/internal/file.h"
 #include "ledger/internal/status_macros.h"
 #include "services/api/event_codec.h"
 
@@ -75,8 +79,20 @@ absl::StatusOr<std::unique_ptr<Projector>> Projector::Open(
                                             " but the ledger has only ", ledger->Size(),
                                             " records: rebuild them (delete ", options.path, ")"));
   }
-  return std::unique_ptr<Projector>(new Projector(std::move(options), ledger,
-                                                  std::move(projections), std::move(db), position));
+  std::unique_ptr<Projector> projector(new Projector(
+      std::move(options), ledger, std::move(projections), std::move(db), position));
+  // A marker left behind means keys were (or were about to be) destroyed
+  // and the reprojection did not finish: finish it before anyone reads.
+  std::error_code ec;
+  if (std::filesystem::exists(projector->MarkerPath(), ec)) {
+    std::fprintf(stderr,
+                 "caseledger: %s exists: an erasure did not finish; rebuilding the read "
+                 "models from %llu records\n",
+                 projector->MarkerPath().c_str(),
+                 static_cast<unsigned long long>(ledger->Size()));
+    CL_RETURN_IF_ERROR(projector->Reproject());
+  }
+  return projector;
 }
 
 Projector::Projector(ProjectorOptions options, Ledger* ledger,
@@ -86,6 +102,8 @@ Projector::Projector(ProjectorOptions options, Ledger* ledger,
       ledger_(ledger),
       projections_(std::move(projections)),
       db_(std::move(db)),
+      // An empty store holds nothing projected before a shredding event.
+      clean_through_(position == 0 ? ledger->Size() : position),
       position_(position),
       ledger_size_(ledger->Size()) {
   listener_ = ledger_->AddCommitListener([this](uint64_t size) {
@@ -123,7 +141,9 @@ void Projector::Loop() {
       if (stopping_) return;
       target = ledger_size_;
     }
-    absl::Status s = ApplyUpTo(target);
+    bool shredded = false;
+    absl::Status s = ApplyUpTo(target, &shredded);
+    if (s.ok() && shredded) s = Reproject();
     if (!s.ok()) {
       absl::MutexLock lock(&mu_);
       health_ = s;
@@ -132,9 +152,19 @@ void Projector::Loop() {
   }
 }
 
-absl::Status Projector::CatchUp() { return ApplyUpTo(ledger_->Size()); }
+absl::Status Projector::CatchUp() {
+  bool shredded = false;
+  CL_RETURN_IF_ERROR(ApplyUpTo(ledger_->Size(), &shredded));
+  return shredded ? Reproject() : absl::OkStatus();
+}
 
 absl::Status Projector::Rebuild() {
+  bool shredded = false;
+  CL_RETURN_IF_ERROR(ClearAndReplay(&shredded));
+  return shredded ? Reproject() : absl::OkStatus();
+}
+
+absl::Status Projector::ClearAndReplay(bool* shredded) {
   {
     absl::MutexLock apply(&apply_mu_);
     // One range tombstone over every key, rather than one tombstone a key.
@@ -152,13 +182,70 @@ absl::Status Projector::Rebuild() {
     rocksdb::WriteOptions wo;
     wo.sync = true;
     CL_RETURN_IF_ERROR(FromRocks(db_->Write(wo, &wb), "clear projections"));
+    // Every shredding event committed so far destroyed its keys before the
+    // replay reads a record, so only later ones call for another pass.
+    clean_through_ = ledger_->Size();
     absl::MutexLock lock(&mu_);
     position_ = 0;
   }
-  return CatchUp();
+  return ApplyUpTo(ledger_->Size(), shredded);
 }
 
-absl::Status Projector::ApplyUpTo(uint64_t limit) {
+absl::Status Projector::MarkStale() {
+  {
+    absl::MutexLock lock(&mu_);
+    ++stale_generation_;
+  }
+  return internal::WriteFileDurably(
+      MarkerPath(), "caseledger: the read models must be rebuilt before they are read\n");
+}
+
+absl::Status Projector::Reproject() {
+  absl::MutexLock one(&reproject_mu_);
+  for (bool again = true; again;) {
+    CL_RETURN_IF_ERROR(MarkStale());
+    uint64_t generation;
+    {
+      absl::MutexLock lock(&mu_);
+      generation = stale_generation_;
+    }
+    again = false;
+    CL_RETURN_IF_ERROR(ClearAndReplay(&again));
+    CL_RETURN_IF_ERROR(Purge());
+    absl::MutexLock lock(&mu_);
+    ++reprojections_;
+    // Marked again since this pass began (a shredding event that committed
+    // meanwhile, or an erasure under way): the pass that follows it removes
+    // the marker.
+    if (!again && stale_generation_ == generation) {
+      CL_RETURN_IF_ERROR(internal::RemoveFileDurably(MarkerPath()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+uint64_t Projector::reprojections() const {
+  absl::MutexLock lock(&mu_);
+  return reprojections_;
+}
+
+absl::Status Projector::Purge() {
+  // The flush moves everything into SSTs, after which the WAL files holding
+  // old values are obsolete and deleted; the compaction rewrites every SST
+  // at the bottom level, dropping overwritten and deleted values.
+  rocksdb::FlushOptions fo;
+  fo.wait = true;
+  fo.allow_write_stall = true;
+  CL_RETURN_IF_ERROR(FromRocks(db_->Flush(fo), "purge projections: flush"));
+  rocksdb::CompactRangeOptions co;
+  co.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+  co.exclusive_manual_compaction = true;
+  CL_RETURN_IF_ERROR(
+      FromRocks(db_->CompactRange(co, nullptr, nullptr), "purge projections: compact"));
+  return FromRocks(db_->EnableFileDeletions(/*force=*/false), "purge projections: files");
+}
+
+absl::Status Projector::ApplyUpTo(uint64_t limit, bool* shredded) {
   absl::MutexLock apply(&apply_mu_);
   for (;;) {
     uint64_t from = position();
@@ -169,6 +256,8 @@ absl::Status Projector::ApplyUpTo(uint64_t limit) {
     for (const auto& p : projections_) txns.emplace_back(db_.get(), Prefix(*p), &writes);
     // One sequential scan per chunk rather than a lookup per record.
     uint64_t next = from;
+    const uint64_t clean_through = clean_through_;
+    bool chunk_shreds = false;
     absl::Status applied;
     absl::Status scan = ledger_->store().ScanRecords(from, [&](const LogStore::ScannedRecord& r) {
       if (r.key_seq != next) {
@@ -183,6 +272,10 @@ absl::Status Projector::ApplyUpTo(uint64_t limit) {
         return false;
       }
       view.record = *std::move(decoded);
+      if (next >= clean_through && !options_.shred_event_type.empty() &&
+          view.record.event_type == options_.shred_event_type) {
+        chunk_shreds = true;
+      }
       view.leaf_hash = LeafHash(view.leaf);
       view.payload = std::string(*r.payload);
       // Sealed payloads (encryption at rest) are opened as Ledger::Read
@@ -212,6 +305,12 @@ absl::Status Projector::ApplyUpTo(uint64_t limit) {
     }
     for (size_t i = 0; i < projections_.size(); ++i) {
       CL_RETURN_IF_ERROR(projections_[i]->Flush(txns[i]));
+    }
+    if (chunk_shreds) {
+      // Earlier chunks may hold values projected from records this one's
+      // shredding made unreadable: the marker outlives a crash from here.
+      CL_RETURN_IF_ERROR(MarkStale());
+      *shredded = true;
     }
     rocksdb::WriteBatch wb;
     for (const auto& [key, value] : writes) wb.Put(key, value);

@@ -4,6 +4,17 @@
 // it reflects, in one RocksDB write. A crash between the log and a
 // projection therefore only leaves the projection behind (it catches up on
 // restart), never inconsistent, and Rebuild() replays the log from zero.
+//
+// Erasure (ledger/ENCRYPTION.md). Read models hold plaintext derived from
+// payloads, so when keys are destroyed the values projected from the
+// records they opened must go too. Reproject() rebuilds from the ledger (in
+// which those records no longer open, and so project with their fields
+// withheld) and then rewrites the store's files so that no old value stays
+// in a WAL or SST. The projector reprojects by itself after applying a
+// shredding event (ProjectorOptions::shred_event_type); KeyAdminService
+// calls it after EraseSubject. A marker file, <path>.reproject, is synced
+// before the keys are destroyed and removed after the purge, so a crash in
+// between is finished by the next Open.
 #ifndef CASELEDGER_SERVICES_API_PROJECTOR_H_
 #define CASELEDGER_SERVICES_API_PROJECTOR_H_
 
@@ -57,6 +68,10 @@ struct ProjectorOptions {
   // Records per write. Each case or client a chunk touches is decoded and
   // encoded once per chunk, so larger chunks cost less on busy cases.
   size_t chunk_records = 16384;
+  // Records of this event type destroy keys when they commit (KeyStoreOptions
+  // shred_event_type): applying one makes the projector Reproject() once it
+  // has caught up. Empty: none.
+  std::string shred_event_type;
 };
 
 // Thread-safe.
@@ -79,6 +94,21 @@ class Projector {
   // Deletes all projected state and position, then CatchUp().
   absl::Status Rebuild();
 
+  // Erasure, in two steps around the key destruction:
+  //   MarkStale() before it: syncs the marker, so that a crash after the
+  //     keys are gone still leads to a reprojection at the next Open;
+  //   Reproject() after it: MarkStale, clear and replay, rewrite the store's files
+  //     (flush, then compact every level), remove the marker.
+  // Reads during a reprojection see the rebuilt state as of position(),
+  // which restarts from 0; reads that name a min_seq wait for it.
+  absl::Status MarkStale();
+  absl::Status Reproject();
+  // Reprojections done since Open (for tests and metrics).
+  uint64_t reprojections() const;
+  // The marker of the projection store at `path`, for tools that destroy
+  // keys while the server is stopped (caseledger_keys erase-subject).
+  static std::string StaleMarkerPath(const std::string& path) { return path + ".reproject"; }
+
   // The next seq to apply (records below it are reflected).
   uint64_t position() const;
   // Waits until position() >= seq or `timeout` passes; DEADLINE_EXCEEDED then.
@@ -99,8 +129,16 @@ class Projector {
   Projector(ProjectorOptions options, Ledger* ledger,
             std::vector<std::unique_ptr<Projection>> projections, std::unique_ptr<rocksdb::DB> db,
             uint64_t position);
-  // Applies records [position, limit) in chunks.
-  absl::Status ApplyUpTo(uint64_t limit);
+  // Applies records [position, limit) in chunks. Sets *shredded when one of
+  // them was a shredding event at or past clean_through_ (having synced the
+  // marker before storing its chunk).
+  absl::Status ApplyUpTo(uint64_t limit, bool* shredded);
+  // Deletes all projected state, then applies the ledger from zero.
+  absl::Status ClearAndReplay(bool* shredded);
+  // Rewrites the store's files so that overwritten and deleted values are
+  // gone from them.
+  absl::Status Purge();
+  std::string MarkerPath() const { return StaleMarkerPath(options_.path); }
   void Loop();
 
   const ProjectorOptions options_;
@@ -109,12 +147,21 @@ class Projector {
   std::unique_ptr<rocksdb::DB> db_;
 
   uint64_t listener_ = 0;  // the ledger commit listener's handle
-  absl::Mutex apply_mu_;  // one applier at a time
+  absl::Mutex reproject_mu_;  // one reprojection at a time
+  absl::Mutex apply_mu_;      // one applier at a time
+  // Shredding events below this seq destroyed their keys before anything
+  // the store now holds was projected: applying one again needs no
+  // reprojection. Set at Open (to the position) and by every clear.
+  uint64_t clean_through_ ABSL_GUARDED_BY(apply_mu_);
   mutable absl::Mutex mu_;
   uint64_t position_ ABSL_GUARDED_BY(mu_);
   uint64_t ledger_size_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status health_ ABSL_GUARDED_BY(mu_);
+  // Bumped by every MarkStale: a reprojection removes the marker only when
+  // no MarkStale happened since it began.
+  uint64_t stale_generation_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t reprojections_ ABSL_GUARDED_BY(mu_) = 0;
   std::thread thread_;
 };
 

@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -169,6 +173,189 @@ TEST(ProjectorTest, ProjectsSealedPayloadsOpened) {
   EXPECT_EQ(state["case-3"], "4");
   projector->reset();
   ledger->reset();
+}
+
+}  // namespace
+}  // namespace caseledger
+
+namespace caseledger {
+namespace {
+
+// Each entry's text by event id: values that come from payload plaintext.
+class TextsProjection : public Projection {
+ public:
+  std::string name() const override { return "texts"; }
+  absl::Status Apply(const v1::Record& record, ProjectionTxn& txn) override {
+    if (record.event().has_record_entry_written()) {
+      txn.Put(record.event_id(), record.event().record_entry_written().text());
+    }
+    return absl::OkStatus();
+  }
+};
+
+std::vector<std::string> FilesContaining(const std::string& dir, const std::string& needle) {
+  std::vector<std::string> hits;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir)) {
+    if (!entry.is_regular_file()) continue;
+    std::ifstream in(entry.path(), std::ios::binary);
+    std::stringstream buf;
+    buf << in.rdbuf();
+    if (buf.str().find(needle) != std::string::npos) hits.push_back(entry.path().string());
+  }
+  return hits;
+}
+
+// An encrypted ledger whose case-A entries (client-A) say DOOMED-i and
+// case-B entries (client-B) KEPT-i, and a projector of their texts.
+class ErasureTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = testing::NewTempDir("projector-erasure");
+    RocksStoreOptions so;
+    so.path = dir_ + "/ledger";
+    auto store = OpenRocksStore(so);
+    ASSERT_TRUE(store.ok()) << store.status();
+    auto master = AeadKey::FromBytes(std::string(32, '\x07'));
+    ASSERT_TRUE(master.ok());
+    auto keys = KeyStore::Open((*store)->keys(), *master, {"records_disposed", "subject_erased"});
+    ASSERT_TRUE(keys.ok()) << keys.status();
+    keys_ = *std::move(keys);
+    LedgerOptions options;
+    options.signer = &signer_;
+    options.origin = testing::kTestOrigin;
+    options.cipher = keys_.get();
+    auto ledger = Ledger::Open(options, *std::move(store));
+    ASSERT_TRUE(ledger.ok()) << ledger.status();
+    ledger_ = *std::move(ledger);
+    for (int i = 0; i < 40; ++i) {
+      bool a = i % 2 == 0;
+      Append(absl::StrCat("e", i), a ? "case-A" : "case-B", a ? "client-A" : "client-B",
+             absl::StrCat(a ? "DOOMED-" : "KEPT-", i));
+    }
+    ASSERT_TRUE(OpenProjector().ok());
+    ASSERT_EQ(projector_->CatchUp(), absl::OkStatus());
+    ASSERT_EQ(Text("e10"), "DOOMED-10");
+    // Control: the plaintext is in the store's files (WAL or SST).
+    ASSERT_FALSE(FilesContaining(projections(), "DOOMED-").empty());
+  }
+  void TearDown() override {
+    projector_.reset();
+    ledger_.reset();
+  }
+
+  absl::Status OpenProjector() {
+    std::vector<std::unique_ptr<Projection>> p;
+    p.push_back(std::make_unique<TextsProjection>());
+    ProjectorOptions options{projections(), 8, "records_disposed"};
+    projector_.reset();
+    auto opened = Projector::Open(options, ledger_.get(), std::move(p));
+    if (!opened.ok()) return opened.status();
+    projector_ = *std::move(opened);
+    return absl::OkStatus();
+  }
+
+  void Append(const std::string& id, const std::string& stream, const std::string& subject,
+              const std::string& text) {
+    v1::Event e;
+    e.set_event_id(id);
+    e.set_stream_id(stream);
+    e.add_subject_ids(subject);
+    e.set_producer("test");
+    e.mutable_occurred_at()->set_seconds(1767225600);
+    if (text.empty()) {
+      e.mutable_records_disposed()->set_method("crypto-shredding");
+      e.mutable_records_disposed()->set_authority("retention-7y");
+    } else {
+      e.mutable_record_entry_written()->set_entry_id(id);
+      e.mutable_record_entry_written()->set_text(text);
+    }
+    auto event = ToLedgerEvent(e);
+    ASSERT_TRUE(event.ok()) << event.status();
+    ASSERT_TRUE(ledger_->Append({*std::move(event)}).ok());
+  }
+
+  std::string Text(const std::string& event_id) {
+    TextsProjection texts;
+    return projector_->Get(texts, event_id).value_or("<absent>");
+  }
+  std::string projections() const { return dir_ + "/projections"; }
+  bool MarkerExists() const { return std::filesystem::exists(projections() + ".reproject"); }
+
+  std::string dir_;
+  NoteSigner signer_ = testing::TestNoteSigner();
+  std::unique_ptr<KeyStore> keys_;
+  std::unique_ptr<Ledger> ledger_;
+  std::unique_ptr<Projector> projector_;
+};
+
+TEST_F(ErasureTest, ADisposalReprojectsAndTheOldValuesLeaveTheFiles) {
+  Append("dispose-A", "case-A", "client-A", "");
+  ASSERT_EQ(projector_->CatchUp(), absl::OkStatus());
+  EXPECT_EQ(projector_->reprojections(), 1u);
+  EXPECT_EQ(projector_->position(), 41u);
+  // The disposed case's entries no longer open; the other case's still do.
+  EXPECT_NE(Text("e10"), "DOOMED-10");
+  EXPECT_EQ(Text("e11"), "KEPT-11");
+  EXPECT_FALSE(MarkerExists());
+  // Raw bytes, with the store still open: no erased value in any file, while
+  // the kept case's values are there (the search works).
+  EXPECT_EQ(FilesContaining(projections(), "DOOMED-"), std::vector<std::string>{});
+  EXPECT_FALSE(FilesContaining(projections(), "KEPT-").empty());
+
+  // The disposal is accounted for: neither a rebuild, nor a reopen, nor a
+  // later append reprojects again.
+  ASSERT_EQ(projector_->Rebuild(), absl::OkStatus());
+  Append("e-late", "case-B", "client-B", "KEPT-late");
+  ASSERT_EQ(projector_->CatchUp(), absl::OkStatus());
+  EXPECT_EQ(projector_->reprojections(), 1u);
+  ASSERT_TRUE(OpenProjector().ok());
+  ASSERT_EQ(projector_->CatchUp(), absl::OkStatus());
+  EXPECT_EQ(projector_->reprojections(), 0u);
+  EXPECT_EQ(Text("e-late"), "KEPT-late");
+}
+
+TEST_F(ErasureTest, TheFollowingThreadReprojectsAfterADisposal) {
+  projector_->Start();
+  Append("dispose-A", "case-A", "client-A", "");
+  ASSERT_EQ(projector_->WaitFor(41, absl::Seconds(10)), absl::OkStatus());
+  // WaitFor returns once the disposal's chunk is stored; the reprojection
+  // follows on the same thread.
+  for (int i = 0; i < 1000 && projector_->reprojections() == 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  projector_->Stop();
+  EXPECT_EQ(projector_->reprojections(), 1u);
+  EXPECT_EQ(projector_->health(), absl::OkStatus());
+  EXPECT_NE(Text("e10"), "DOOMED-10");
+  EXPECT_EQ(FilesContaining(projections(), "DOOMED-"), std::vector<std::string>{});
+}
+
+TEST_F(ErasureTest, AnErasureCutShortIsFinishedByTheNextOpen) {
+  // What KeyAdminService does, up to a crash after the keys are destroyed.
+  ASSERT_EQ(projector_->MarkStale(), absl::OkStatus());
+  auto destroyed = keys_->EraseSubject("client-A");
+  ASSERT_TRUE(destroyed.ok()) << destroyed.status();
+  EXPECT_EQ(*destroyed, 1u);
+  projector_.reset();
+  ASSERT_TRUE(MarkerExists());
+  EXPECT_FALSE(FilesContaining(projections(), "DOOMED-").empty());
+
+  ASSERT_TRUE(OpenProjector().ok());
+  EXPECT_EQ(projector_->reprojections(), 1u);
+  EXPECT_FALSE(MarkerExists());
+  EXPECT_NE(Text("e10"), "DOOMED-10");
+  EXPECT_EQ(Text("e11"), "KEPT-11");
+  EXPECT_EQ(FilesContaining(projections(), "DOOMED-"), std::vector<std::string>{});
+}
+
+TEST_F(ErasureTest, WithoutTheMarkerNothingIsRebuilt) {
+  // The control for the test above: keys destroyed, no marker, no rebuild at
+  // Open (so the marker is what finishes the work).
+  ASSERT_TRUE(keys_->EraseSubject("client-A").ok());
+  projector_.reset();
+  ASSERT_TRUE(OpenProjector().ok());
+  EXPECT_EQ(projector_->reprojections(), 0u);
+  EXPECT_EQ(Text("e10"), "DOOMED-10");
 }
 
 }  // namespace

@@ -197,6 +197,7 @@ int Run() {
   if (master.ok()) {
     KeyStoreOptions key_options;
     key_options.shred_event_type = "records_disposed";
+    key_options.erase_event_type = "subject_erased";
     auto opened = KeyStore::Open((*store)->keys(), *master, key_options);
     if (!opened.ok()) return Fail(opened.status(), "key store");
     keys = *std::move(opened);
@@ -250,8 +251,12 @@ int Run() {
   std::vector<std::unique_ptr<Projection>> projections;
   projections.push_back(std::move(cases));
   projections.push_back(std::move(accounting));
-  auto projector = Projector::Open({data_dir + "/projections"}, ledger->get(),
-                                   std::move(projections));
+  ProjectorOptions projector_options;
+  projector_options.path = data_dir + "/projections";
+  // With encryption on, a disposal destroys keys, so the values projected
+  // from the disposed records must go as well (services/api/projector.h).
+  if (keys != nullptr) projector_options.shred_event_type = "records_disposed";
+  auto projector = Projector::Open(projector_options, ledger->get(), std::move(projections));
   if (!projector.ok()) return Fail(projector.status(), "open projections");
   (*projector)->Start();
 
@@ -294,7 +299,7 @@ int Run() {
   };
   AccessServiceImpl access_service(ledger->get(), &gate, projector->get(), accounting_view,
                                    access_options);
-  KeyAdminServiceImpl key_admin_service(keys.get());
+  KeyAdminServiceImpl key_admin_service(keys.get(), ledger->get(), projector->get(), &guard);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
