@@ -80,6 +80,14 @@ std::string MasterKeyId(const AeadKey& master) {
   return absl::BytesToHexString(AsBytes(full).substr(0, 8));
 }
 
+absl::StatusOr<AeadKey> ProjectionsKey(const AeadKey& master) {
+  CL_ASSIGN_OR_RETURN(std::string bytes,
+                      HkdfSha256(master.bytes(), "", "caseledger/v1 projections key", kAeadKeySize));
+  absl::StatusOr<AeadKey> key = AeadKey::FromBytes(bytes);
+  OPENSSL_cleanse(bytes.data(), bytes.size());
+  return key;
+}
+
 absl::StatusOr<AeadKey> LoadMasterKey(const std::string& path, const char* env) {
   if (!path.empty()) {
     CL_ASSIGN_OR_RETURN(std::string text, ReadFile(path));

@@ -44,6 +44,11 @@ std::string MasterKeyId(const AeadKey& master);
 // others may read (mode must not grant group or other access).
 absl::StatusOr<AeadKey> LoadMasterKey(const std::string& path, const char* env);
 
+// The key that seals the read models' values (services/api/projector.h):
+// HKDF-SHA256 with ikm = the master key, empty salt, info =
+// "caseledger/v1 projections key". A new master key gives a new one.
+absl::StatusOr<AeadKey> ProjectionsKey(const AeadKey& master);
+
 // --- Formats (ENCRYPTION.md), exposed for golden tests and tools. ---
 
 // Key-table keys.

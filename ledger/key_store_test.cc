@@ -96,6 +96,13 @@ CommittedPayload GoldenPayload() {
   });
 }
 
+TEST(KeyStoreGoldenTest, ProjectionsKeyMatchesEncryptionMd) {
+  auto key = ProjectionsKey(KeyOf(kMaster));
+  ASSERT_TRUE(key.ok()) << key.status();
+  EXPECT_EQ(Hex(key->bytes()),
+            "4f37aa28fed8fca475813456b9bf872bc2996aa35b4c1a42966b03d80c80d824");
+}
+
 TEST(KeyStoreGoldenTest, FormatsMatchEncryptionMd) {
   AeadKey master = KeyOf(kMaster);
   EXPECT_EQ(MasterKeyId(master), kGoldenMasterKeyId);

@@ -9,9 +9,11 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "ledger/internal/bytes.h"
 #include "ledger/internal/file.h"
+#include "ledger/hash.h"
 #include "ledger/internal/status_macros.h"
 #include "services/api/event_codec.h"
 
@@ -19,8 +21,9 @@ namespace caseledger {
 namespace {
 
 constexpr char kPositionKey[] = "\x01position";  // sorts before every projection's keys
+// The id of the key values are sealed under ("" or absent: plaintext).
+constexpr char kSealingKey[] = "\x01sealing";
 
-rocksdb::Slice ToSlice(absl::string_view s) { return rocksdb::Slice(s.data(), s.size()); }
 
 absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
   if (s.ok()) return absl::OkStatus();
@@ -30,18 +33,49 @@ absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
 
 std::string Prefix(const Projection& p) { return p.name() + "/"; }
 
+// Names a value key without revealing it: the first 8 bytes of
+// SHA-256("caseledger/v1 projections key id" || key), in hex.
+std::string SealingId(const std::optional<AeadKey>& key) {
+  if (!key.has_value()) return "";
+  Sha256 h;
+  h.Update("caseledger/v1 projections key id");
+  h.Update(key->bytes());
+  Hash full = h.Finish();
+  return ToHex(full).substr(0, 16);
+}
+
+// A value as stored: sealed under `key` with the full store key as the
+// associated data (so a value cannot be moved to another key), or as is.
+absl::StatusOr<std::string> SealValue(const std::optional<AeadKey>& key,
+                                      const std::string& store_key, std::string value) {
+  if (!key.has_value()) return value;
+  return Seal(*key, value, store_key);
+}
+
+absl::StatusOr<std::string> OpenValue(const std::optional<AeadKey>& key,
+                                      absl::string_view store_key, std::string stored) {
+  if (!key.has_value()) return stored;
+  absl::StatusOr<std::string> value = Open(*key, stored, store_key);
+  if (!value.ok()) {
+    return absl::DataLossError(absl::StrCat("projection value ", absl::CEscape(store_key), ": ",
+                                            value.status().message()));
+  }
+  return value;
+}
+
 // Overlay of one chunk's writes over the store.
 class ChunkTxn : public ProjectionTxn {
  public:
-  ChunkTxn(rocksdb::DB* db, std::string prefix, std::map<std::string, std::string>* writes)
-      : db_(db), prefix_(std::move(prefix)), writes_(writes) {}
+  ChunkTxn(rocksdb::DB* db, const std::optional<AeadKey>* key, std::string prefix,
+           std::map<std::string, std::string>* writes)
+      : db_(db), key_(key), prefix_(std::move(prefix)), writes_(writes) {}
 
   absl::StatusOr<std::string> Get(const std::string& key) override {
     std::string full = prefix_ + key;
     if (auto it = writes_->find(full); it != writes_->end()) return it->second;
     std::string value;
     CL_RETURN_IF_ERROR(FromRocks(db_->Get(rocksdb::ReadOptions(), full, &value), full));
-    return value;
+    return OpenValue(*key_, full, std::move(value));
   }
   void Put(const std::string& key, std::string value) override {
     (*writes_)[prefix_ + key] = std::move(value);
@@ -49,6 +83,7 @@ class ChunkTxn : public ProjectionTxn {
 
  private:
   rocksdb::DB* db_;
+  const std::optional<AeadKey>* key_;
   std::string prefix_;
   std::map<std::string, std::string>* writes_;
 };
@@ -79,6 +114,12 @@ absl::StatusOr<std::unique_ptr<Projector>> Projector::Open(
                                             " but the ledger has only ", ledger->Size(),
                                             " records: rebuild them (delete ", options.path, ")"));
   }
+  // Values stored in another form (plaintext, or sealed under another key,
+  // as after a master key rotation) are replaced, and purged, before use.
+  std::string sealing;
+  s = db->Get(rocksdb::ReadOptions(), kSealingKey, &sealing);
+  if (!s.ok() && !s.IsNotFound()) return FromRocks(s, "projection sealing");
+  const bool resealed = position > 0 && sealing != SealingId(options.value_key);
   std::unique_ptr<Projector> projector(new Projector(
       std::move(options), ledger, std::move(projections), std::move(db), position));
   // A marker left behind means keys were (or were about to be) destroyed
@@ -89,6 +130,14 @@ absl::StatusOr<std::unique_ptr<Projector>> Projector::Open(
                  "caseledger: %s exists: an erasure did not finish; rebuilding the read "
                  "models from %llu records\n",
                  projector->MarkerPath().c_str(),
+                 static_cast<unsigned long long>(ledger->Size()));
+    CL_RETURN_IF_ERROR(projector->Reproject());
+  } else if (resealed) {
+    std::fprintf(stderr,
+                 "caseledger: the read models are stored %s; rebuilding them %s from %llu "
+                 "records\n",
+                 sealing.empty() ? "in plaintext" : absl::StrCat("sealed under key id ", sealing).c_str(),
+                 projector->options_.value_key ? "sealed" : "in plaintext",
                  static_cast<unsigned long long>(ledger->Size()));
     CL_RETURN_IF_ERROR(projector->Reproject());
   }
@@ -178,6 +227,7 @@ absl::Status Projector::ClearAndReplay(bool* shredded) {
       wb.DeleteRange(first, last);
       wb.Delete(last);
     }
+    wb.Put(kSealingKey, SealingId(options_.value_key));
     CL_RETURN_IF_ERROR(FromRocks(it->status(), "scan projections"));
     rocksdb::WriteOptions wo;
     wo.sync = true;
@@ -253,7 +303,9 @@ absl::Status Projector::ApplyUpTo(uint64_t limit, bool* shredded) {
     uint64_t to = std::min<uint64_t>(limit, from + options_.chunk_records);
     std::map<std::string, std::string> writes;
     std::vector<ChunkTxn> txns;
-    for (const auto& p : projections_) txns.emplace_back(db_.get(), Prefix(*p), &writes);
+    for (const auto& p : projections_) {
+      txns.emplace_back(db_.get(), &options_.value_key, Prefix(*p), &writes);
+    }
     // One sequential scan per chunk rather than a lookup per record.
     uint64_t next = from;
     const uint64_t clean_through = clean_through_;
@@ -313,8 +365,12 @@ absl::Status Projector::ApplyUpTo(uint64_t limit, bool* shredded) {
       *shredded = true;
     }
     rocksdb::WriteBatch wb;
-    for (const auto& [key, value] : writes) wb.Put(key, value);
+    for (auto& [key, value] : writes) {
+      CL_ASSIGN_OR_RETURN(std::string stored, SealValue(options_.value_key, key, std::move(value)));
+      wb.Put(key, stored);
+    }
     wb.Put(kPositionKey, internal::U64Key(to));
+    wb.Put(kSealingKey, SealingId(options_.value_key));
     // Not synced: the log is the source of truth; a lost chunk is re-applied.
     CL_RETURN_IF_ERROR(FromRocks(db_->Write(rocksdb::WriteOptions(), &wb), "write projections"));
     absl::MutexLock lock(&mu_);
@@ -350,7 +406,7 @@ absl::StatusOr<std::string> Projector::Get(const Projection& projection,
   std::string full = Prefix(projection) + key;
   std::string value;
   CL_RETURN_IF_ERROR(FromRocks(db_->Get(rocksdb::ReadOptions(), full, &value), full));
-  return value;
+  return OpenValue(options_.value_key, full, std::move(value));
 }
 
 absl::Status Projector::Scan(
@@ -363,7 +419,10 @@ absl::Status Projector::Scan(
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
   for (it->Seek(seek); it->Valid() && it->key().starts_with(start); it->Next()) {
     absl::string_view key(it->key().data() + strip, it->key().size() - strip);
-    if (!fn(key, absl::string_view(it->value().data(), it->value().size()))) break;
+    CL_ASSIGN_OR_RETURN(std::string value,
+                        OpenValue(options_.value_key, absl::string_view(it->key().data(), it->key().size()),
+                                  it->value().ToString()));
+    if (!fn(key, value)) break;
   }
   return FromRocks(it->status(), "scan projections");
 }

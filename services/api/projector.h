@@ -20,6 +20,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -30,6 +31,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "ledger/crypto.h"
 #include "ledger/ledger.h"
 #include "proto/ledger.pb.h"
 
@@ -72,6 +74,14 @@ struct ProjectorOptions {
   // shred_event_type): applying one makes the projector Reproject() once it
   // has caught up. Empty: none.
   std::string shred_event_type;
+  // When set, every value is stored sealed with AES-256-GCM under this key
+  // (a fresh random nonce per write; the full store key is the associated
+  // data), so the read models, which hold plaintext derived from payloads,
+  // are encrypted at rest as the payloads are. The server derives it from the
+  // master key (ProjectionsKey, ledger/key_store.h). A store written in
+  // another form (plaintext, or under another key) is rebuilt and purged at
+  // Open. Keys (case and client ids) stay plaintext, as in the ledger.
+  std::optional<AeadKey> value_key;
 };
 
 // Thread-safe.

@@ -1,6 +1,7 @@
 #include "services/api/projector.h"
 
 #include <gtest/gtest.h>
+#include <rocksdb/db.h>
 
 #include <filesystem>
 #include <fstream>
@@ -243,10 +244,10 @@ class ErasureTest : public ::testing::Test {
     ledger_.reset();
   }
 
-  absl::Status OpenProjector() {
+  absl::Status OpenProjector(std::optional<AeadKey> value_key = std::nullopt) {
     std::vector<std::unique_ptr<Projection>> p;
     p.push_back(std::make_unique<TextsProjection>());
-    ProjectorOptions options{projections(), 8, "records_disposed"};
+    ProjectorOptions options{projections(), 8, "records_disposed", value_key};
     projector_.reset();
     auto opened = Projector::Open(options, ledger_.get(), std::move(p));
     if (!opened.ok()) return opened.status();
@@ -356,6 +357,48 @@ TEST_F(ErasureTest, WithoutTheMarkerNothingIsRebuilt) {
   ASSERT_TRUE(OpenProjector().ok());
   EXPECT_EQ(projector_->reprojections(), 0u);
   EXPECT_EQ(Text("e10"), "DOOMED-10");
+}
+
+// The read models sealed at rest: a plaintext store is rebuilt sealed (and
+// purged) at Open, and the values read back.
+TEST_F(ErasureTest, ASealedStoreHoldsNoPlaintextAndAPlaintextOneIsResealed) {
+  ASSERT_FALSE(FilesContaining(projections(), "KEPT-").empty());
+  auto key = ProjectionsKey(*AeadKey::FromBytes(std::string(32, '\x07')));
+  ASSERT_TRUE(key.ok());
+  ASSERT_TRUE(OpenProjector(*key).ok());
+  EXPECT_EQ(projector_->reprojections(), 1u);
+  EXPECT_EQ(Text("e11"), "KEPT-11");
+  EXPECT_EQ(FilesContaining(projections(), "KEPT-"), std::vector<std::string>{});
+  EXPECT_EQ(FilesContaining(projections(), "DOOMED-"), std::vector<std::string>{});
+  // Following the ledger, sealed.
+  Append("e-late", "case-B", "client-B", "KEPT-late");
+  ASSERT_EQ(projector_->CatchUp(), absl::OkStatus());
+  EXPECT_EQ(Text("e-late"), "KEPT-late");
+  EXPECT_EQ(FilesContaining(projections(), "KEPT-late"), std::vector<std::string>{});
+  // The same key again: nothing to rebuild.
+  ASSERT_TRUE(OpenProjector(*key).ok());
+  EXPECT_EQ(projector_->reprojections(), 0u);
+  EXPECT_EQ(Text("e-late"), "KEPT-late");
+  // Another key (a new master key): rebuilt under it.
+  auto other = ProjectionsKey(*AeadKey::FromBytes(std::string(32, '\x08')));
+  ASSERT_TRUE(OpenProjector(*other).ok());
+  EXPECT_EQ(projector_->reprojections(), 1u);
+  EXPECT_EQ(Text("e-late"), "KEPT-late");
+}
+
+TEST_F(ErasureTest, TheStoreNamesItsSealingKeyAsEncryptionMdSays) {
+  std::string master;
+  for (int i = 0; i < 32; ++i) master.push_back(static_cast<char>(i));
+  auto key = ProjectionsKey(*AeadKey::FromBytes(master));
+  ASSERT_TRUE(key.ok());
+  ASSERT_TRUE(OpenProjector(*key).ok());
+  projector_.reset();
+  rocksdb::DB* raw = nullptr;
+  ASSERT_TRUE(rocksdb::DB::OpenForReadOnly(rocksdb::Options(), projections(), &raw).ok());
+  std::unique_ptr<rocksdb::DB> db(raw);
+  std::string id;
+  ASSERT_TRUE(db->Get(rocksdb::ReadOptions(), "\x01sealing", &id).ok());
+  EXPECT_EQ(id, "0445ccede15ee9ad");  // tests/testdata/encryption_golden.py
 }
 
 }  // namespace

@@ -255,7 +255,13 @@ int Run() {
   projector_options.path = data_dir + "/projections";
   // With encryption on, a disposal destroys keys, so the values projected
   // from the disposed records must go as well (services/api/projector.h).
-  if (keys != nullptr) projector_options.shred_event_type = "records_disposed";
+  if (keys != nullptr) {
+    projector_options.shred_event_type = "records_disposed";
+    // ... and the read models are sealed at rest like the payloads.
+    absl::StatusOr<AeadKey> sealing = ProjectionsKey(*master);
+    if (!sealing.ok()) return Fail(sealing.status(), "projections key");
+    projector_options.value_key = *std::move(sealing);
+  }
   auto projector = Projector::Open(projector_options, ledger->get(), std::move(projections));
   if (!projector.ok()) return Fail(projector.status(), "open projections");
   (*projector)->Start();

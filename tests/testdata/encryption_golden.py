@@ -56,3 +56,9 @@ for label, keys, ids in (("one", [k1], [id1]), ("two", [k1, k2], [id1, id2])):
     print(label, "openings_key", okey.hex())
     print(label, "openings_aad", aad.hex())
     print(label, "sealed_openings", sealed.hex())
+
+# The read models' value key (ENCRYPTION.md "Read models") and its id.
+projections_key = hkdf(master, b"caseledger/v1 projections key")
+print("projections_key", projections_key.hex())
+print("projections_key_id",
+      hashlib.sha256(b"caseledger/v1 projections key id" + projections_key).digest()[:8].hex())
