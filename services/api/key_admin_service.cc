@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "ledger/record.h"
+#include "services/api/authz_verdict.h"
 #include "services/api/grpc_status.h"
 
 namespace caseledger {
@@ -28,6 +29,7 @@ absl::Status CheckSubjectId(const std::string& id) {
 grpc::Status KeyAdminServiceImpl::EraseSubject(grpc::ServerContext* ctx,
                                                const v1::EraseSubjectRequest* req,
                                                v1::EraseSubjectResponse* resp) {
+  if (grpc::Status refused = AuthzVerdict(*ctx); !refused.ok()) return refused;
   absl::Status valid = CheckSubjectId(req->subject_id());
   if (!valid.ok()) return ToGrpcStatus(valid);
   if (keys_ == nullptr) {
