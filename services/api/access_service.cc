@@ -10,6 +10,7 @@
 #include "ledger/internal/status_macros.h"
 #include "ledger/merkle_verify.h"
 #include "services/accounting.h"
+#include "services/api/authz_verdict.h"
 #include "services/api/event_codec.h"
 #include "services/api/grpc_status.h"
 #include "services/api/history_bundle.h"
@@ -239,6 +240,7 @@ void AccessServiceImpl::Authenticate(const grpc::ServerContext& ctx, v1::Accesso
 
 grpc::Status AccessServiceImpl::GetRecordHistory(grpc::ServerContext* ctx, const v1::GetRecordHistoryRequest* req,
                                                  v1::HistoryBundle* resp) {
+  if (grpc::Status refused = AuthzVerdict(*ctx); !refused.ok()) return refused;
   v1::GetRecordHistoryRequest bound = *req;
   Authenticate(*ctx, bound.mutable_accessor());
   absl::StatusOr<v1::HistoryBundle> b = GetRecordHistory(bound);
@@ -249,6 +251,7 @@ grpc::Status AccessServiceImpl::GetRecordHistory(grpc::ServerContext* ctx, const
 
 grpc::Status AccessServiceImpl::ReadRecord(grpc::ServerContext* ctx, const v1::ReadRecordRequest* req,
                                            v1::ReadRecordResponse* resp) {
+  if (grpc::Status refused = AuthzVerdict(*ctx); !refused.ok()) return refused;
   v1::ReadRecordRequest bound = *req;
   Authenticate(*ctx, bound.mutable_accessor());
   absl::StatusOr<v1::ReadRecordResponse> r = ReadRecord(bound);
@@ -257,9 +260,10 @@ grpc::Status AccessServiceImpl::ReadRecord(grpc::ServerContext* ctx, const v1::R
   return grpc::Status::OK;
 }
 
-grpc::Status AccessServiceImpl::GetAccessReport(grpc::ServerContext*,
+grpc::Status AccessServiceImpl::GetAccessReport(grpc::ServerContext* ctx,
                                                 const v1::GetAccessReportRequest* req,
                                                 v1::AccessReport* resp) {
+  if (grpc::Status refused = AuthzVerdict(*ctx); !refused.ok()) return refused;
   absl::StatusOr<v1::AccessReport> r = GetAccessReport(*req);
   if (!r.ok()) return ToGrpcStatus(r.status());
   *resp = *std::move(r);

@@ -8,6 +8,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "ledger/store_verifier.h"
+#include "services/api/authz_verdict.h"
 #include "services/api/grpc_status.h"
 
 namespace caseledger {
@@ -156,18 +157,20 @@ absl::StatusOr<v1::CosignedCheckpoint> WitnessServiceImpl::Cosigned(uint64_t siz
   return out;
 }
 
-grpc::Status WitnessServiceImpl::AddCosignature(grpc::ServerContext*,
+grpc::Status WitnessServiceImpl::AddCosignature(grpc::ServerContext* ctx,
                                                 const v1::AddCosignatureRequest* req,
                                                 v1::AddCosignatureResponse* resp) {
+  if (grpc::Status refused = AuthzVerdict(*ctx); !refused.ok()) return refused;
   absl::StatusOr<v1::AddCosignatureResponse> r = Add(req->note());
   if (!r.ok()) return ToGrpcStatus(r.status());
   *resp = *std::move(r);
   return grpc::Status::OK;
 }
 
-grpc::Status WitnessServiceImpl::GetCosignedCheckpoint(grpc::ServerContext*,
+grpc::Status WitnessServiceImpl::GetCosignedCheckpoint(grpc::ServerContext* ctx,
                                                        const v1::GetCosignedCheckpointRequest* req,
                                                        v1::CosignedCheckpoint* resp) {
+  if (grpc::Status refused = AuthzVerdict(*ctx); !refused.ok()) return refused;
   uint64_t size = req->size();
   if (size == 0) {
     if (req->cosigned_only()) {
@@ -309,8 +312,10 @@ absl::StatusOr<v1::LedgerMetrics> AuditServiceImpl::Metrics() const {
   return m;
 }
 
-grpc::Status AuditServiceImpl::VerifyRange(grpc::ServerContext*, const v1::VerifyRangeRequest* req,
+grpc::Status AuditServiceImpl::VerifyRange(grpc::ServerContext* ctx,
+                                           const v1::VerifyRangeRequest* req,
                                            v1::VerifyRangeResponse* resp) {
+  if (grpc::Status refused = AuthzVerdict(*ctx); !refused.ok()) return refused;
   const uint64_t to = req->to_seq() == 0 ? ledger_->Size() : req->to_seq();
   StoreVerifyOptions verify;
   verify.note_verifier = options_.note_verifier;
@@ -340,8 +345,9 @@ grpc::Status AuditServiceImpl::VerifyRange(grpc::ServerContext*, const v1::Verif
   return grpc::Status::OK;
 }
 
-grpc::Status AuditServiceImpl::GetMetrics(grpc::ServerContext*, const v1::GetMetricsRequest*,
+grpc::Status AuditServiceImpl::GetMetrics(grpc::ServerContext* ctx, const v1::GetMetricsRequest*,
                                           v1::LedgerMetrics* resp) {
+  if (grpc::Status refused = AuthzVerdict(*ctx); !refused.ok()) return refused;
   absl::StatusOr<v1::LedgerMetrics> m = Metrics();
   if (!m.ok()) return ToGrpcStatus(m.status());
   *resp = *std::move(m);

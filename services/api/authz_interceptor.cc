@@ -4,10 +4,12 @@
 #include <google/protobuf/message.h>
 #include <grpcpp/support/byte_buffer.h>
 
+#include <cstdio>
 #include <optional>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "services/api/authz_verdict.h"
 #include "services/api/grpc_status.h"
 
 namespace caseledger {
@@ -74,11 +76,16 @@ class ParseFailureNamer {
 
 class AuthzInterceptor : public grpc::experimental::Interceptor {
  public:
-  AuthzInterceptor(AccessGuard* guard, grpc::experimental::ServerRpcInfo* info)
+  // `unheeded` counts refused calls whose handler did not answer with the
+  // refusal; borrowed, must outlive the interceptor.
+  AuthzInterceptor(AccessGuard* guard, grpc::experimental::ServerRpcInfo* info,
+                   std::atomic<uint64_t>* unheeded)
       : guard_(guard),
         info_(info),
         method_(info->method()),
         proto_(HasProtoRequest(method_)),
+        unheeded_(unheeded),
+        verdict_(info->server_context()),
         parse_(info) {}
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* m) override {
@@ -88,11 +95,14 @@ class AuthzInterceptor : public grpc::experimental::Interceptor {
     }
     if (m->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_MESSAGE)) {
       void* request = m->GetRecvMessage();
+      if (request != nullptr) handler_runs_ = true;
       if (!checked_ && refusal_.ok() && request != nullptr) {
         // A generated request type derives from Message alone, so the
         // pointer the server passed as void* is also the Message's.
         Check(ResourceOf(*static_cast<google::protobuf::Message*>(request)));
       }
+      // A backstop only: a guarded handler returns AuthzVerdict first and
+      // never reads the request of a refused call.
       if (!refusal_.ok() && request != nullptr && proto_) {
         static_cast<google::protobuf::Message*>(request)->Clear();
       }
@@ -111,7 +121,10 @@ class AuthzInterceptor : public grpc::experimental::Interceptor {
         *out = grpc::ByteBuffer(&empty, 1);
       }
     }
-    if (finishing && !refusal_.ok()) m->ModifySendStatus(ToGrpcStatus(refusal_));
+    if (finishing && !refusal_.ok()) {
+      if (proto_ && handler_runs_) NoteUnheeded(m->GetSendStatus());
+      m->ModifySendStatus(ToGrpcStatus(refusal_));
+    }
     m->Proceed();
   }
 
@@ -122,8 +135,7 @@ class AuthzInterceptor : public grpc::experimental::Interceptor {
   void CheckCaller() {
     absl::StatusOr<Principal> who = guard_->Identify(info_->server_context());
     if (!who.ok()) {
-      refusal_ = guard_->Admit(info_->server_context(), method_, Resource()).status();
-      checked_ = true;
+      Decide(guard_->Admit(info_->server_context(), method_, Resource()).status());
       return;
     }
     principal_ = *who;
@@ -142,21 +154,48 @@ class AuthzInterceptor : public grpc::experimental::Interceptor {
   }
 
   void Check(const Resource& resource) {
-    checked_ = true;
     if (!principal_.has_value()) {
-      refusal_ = absl::UnauthenticatedError("the caller could not be named");
+      Decide(absl::UnauthenticatedError("the caller could not be named"));
       return;
     }
-    refusal_ = guard_->AdmitAs(*principal_, method_, resource).status();
+    Decide(guard_->AdmitAs(*principal_, method_, resource).status());
+  }
+
+  // The verdict, here and for the handler (AuthzVerdict).
+  void Decide(const absl::Status& verdict) {
+    checked_ = true;
+    refusal_ = verdict;
+    verdict_.Decide(verdict);
+  }
+
+  // A handler of a caseledger service that answers a refused call with
+  // anything but the refusal ran without returning AuthzVerdict first: a bug
+  // in that handler, which the replaced answer hides from the caller.
+  void NoteUnheeded(const grpc::Status& answered) {
+    const grpc::Status refusal = ToGrpcStatus(refusal_);
+    if (answered.error_code() == refusal.error_code() &&
+        answered.error_message() == refusal.error_message()) {
+      return;
+    }
+    unheeded_->fetch_add(1, std::memory_order_relaxed);
+    std::fprintf(stderr,
+                 "caseledger: BUG: the handler of %s ran for a refused call (it answered %d "
+                 "\"%s\"); it must return AuthzVerdict(*ctx) first\n",
+                 method_.c_str(), static_cast<int>(answered.error_code()),
+                 answered.error_message().c_str());
   }
 
   AccessGuard* const guard_;
   grpc::experimental::ServerRpcInfo* const info_;
   const std::string method_;
   const bool proto_;
+  std::atomic<uint64_t>* const unheeded_;
   std::optional<Principal> principal_;
   bool checked_ = false;
   absl::Status refusal_;
+  // A request arrived, so the handler is called.
+  bool handler_runs_ = false;
+  internal::VerdictSlot verdict_;
   ParseFailureNamer parse_;
 };
 
@@ -182,7 +221,7 @@ AuthzInterceptorFactory::AuthzInterceptorFactory(AccessGuard* guard,
 grpc::experimental::Interceptor* AuthzInterceptorFactory::CreateServerInterceptor(
     grpc::experimental::ServerRpcInfo* info) {
   if (checked_in_handler_.count(info->method()) > 0) return new PassThrough(info);
-  return new AuthzInterceptor(guard_, info);
+  return new AuthzInterceptor(guard_, info, &unheeded_);
 }
 
 std::set<std::string> AuthzInterceptorFactory::MethodsOf(

@@ -1,18 +1,22 @@
 // The interceptor alone enforcing the table for a service whose handler does
-// not call the guard: a stand-in DisclosureService that answers "secret" to
-// anyone, behind mutual TLS with certificates made at test time.
+// not call the guard: a stand-in DisclosureService that would answer "secret"
+// to anyone but returns the interceptor's verdict first, as every guarded
+// handler does, behind mutual TLS with certificates made at test time; and a
+// stand-in CaseService whose handler forgets to.
 #include "services/api/authz_interceptor.h"
 
 #include <grpcpp/grpcpp.h>
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <fstream>
 #include <sstream>
 
 #include "absl/strings/match.h"
 #include "absl/synchronization/mutex.h"
 #include "proto/cases.grpc.pb.h"
+#include "services/api/authz_verdict.h"
 #include "services/api/event_codec.h"
 #include "tests/subprocess.h"
 #include "tests/test_util.h"
@@ -27,11 +31,13 @@ std::string Slurp(const std::string& path) {
   return s.str();
 }
 
-// Answers every call, checking nothing: the interceptor must.
+// Answers every call the interceptor admitted, checking nothing itself;
+// `seen` lists the requests its body ran for.
 class OpenDisclosureService : public v1::DisclosureService::Service {
  public:
-  grpc::Status GetAccounting(grpc::ServerContext*, const v1::GetAccountingRequest* req,
+  grpc::Status GetAccounting(grpc::ServerContext* ctx, const v1::GetAccountingRequest* req,
                              v1::Accounting* resp) override {
+    if (grpc::Status refused = AuthzVerdict(*ctx); !refused.ok()) return refused;
     absl::MutexLock lock(&mu_);
     seen_.push_back(req->client_id());
     resp->set_client_id(req->client_id());
@@ -46,6 +52,21 @@ class OpenDisclosureService : public v1::DisclosureService::Service {
  private:
   absl::Mutex mu_;
   std::vector<std::string> seen_;
+};
+
+// A handler missing its first line: it runs for refused callers too.
+class HeedlessCaseService : public v1::CaseService::Service {
+ public:
+  grpc::Status GetCase(grpc::ServerContext*, const v1::GetCaseRequest* req,
+                       v1::CaseView* resp) override {
+    ran_.fetch_add(1);
+    resp->set_state_json("secret " + req->case_id());
+    return grpc::Status::OK;
+  }
+  int ran() const { return ran_.load(); }
+
+ private:
+  std::atomic<int> ran_{0};
 };
 
 class AuthzInterceptorTest : public ::testing::Test {
@@ -76,9 +97,11 @@ class AuthzInterceptorTest : public ::testing::Test {
     grpc::ServerBuilder builder;
     builder.AddListeningPort("127.0.0.1:0", grpc::SslServerCredentials(ssl), &port_);
     builder.RegisterService(&service_);
+    builder.RegisterService(&heedless_);
     std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
-    creators.push_back(std::make_unique<AuthzInterceptorFactory>(guard_.get(),
-                                                                 std::set<std::string>()));
+    auto factory = std::make_unique<AuthzInterceptorFactory>(guard_.get(), std::set<std::string>());
+    factory_ = factory.get();
+    creators.push_back(std::move(factory));
     builder.experimental().SetInterceptorCreators(std::move(creators));
     server_ = builder.BuildAndStart();
     ASSERT_NE(server_, nullptr);
@@ -88,16 +111,20 @@ class AuthzInterceptorTest : public ::testing::Test {
     if (server_) server_->Shutdown();
   }
 
-  grpc::Status Accounting(const std::string& who, const std::string& client_id,
-                          v1::Accounting* resp) {
+  std::shared_ptr<grpc::Channel> Channel(const std::string& who) {
     grpc::SslCredentialsOptions ssl;
     ssl.pem_root_certs = Slurp(certs_ + "/ca.pem");
     ssl.pem_cert_chain = Slurp(certs_ + "/" + who + ".pem");
     ssl.pem_private_key = Slurp(certs_ + "/" + who + ".key");
     grpc::ChannelArguments args;
     args.SetString(GRPC_SSL_TARGET_NAME_OVERRIDE_ARG, "localhost");
-    auto stub = v1::DisclosureService::NewStub(grpc::CreateCustomChannel(
-        "127.0.0.1:" + std::to_string(port_), grpc::SslCredentials(ssl), args));
+    return grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(port_),
+                                     grpc::SslCredentials(ssl), args);
+  }
+
+  grpc::Status Accounting(const std::string& who, const std::string& client_id,
+                          v1::Accounting* resp) {
+    auto stub = v1::DisclosureService::NewStub(Channel(who));
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
     v1::GetAccountingRequest req;
@@ -129,6 +156,8 @@ class AuthzInterceptorTest : public ::testing::Test {
   std::unique_ptr<Authorizer> authz_;
   std::unique_ptr<AccessGuard> guard_;
   OpenDisclosureService service_;
+  HeedlessCaseService heedless_;
+  AuthzInterceptorFactory* factory_ = nullptr;  // owned by server_
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
 };
@@ -149,8 +178,8 @@ TEST_F(AuthzInterceptorTest, RefusesWithTheRuleAndWithholdsTheAnswer) {
   EXPECT_EQ(s.error_message(),
             "rule auditor.audit_grant: auditor aud-1 has no audit grant for all cases (*)");
   EXPECT_EQ(resp.json(), "");
-  // The handler ran on emptied requests and what it said was dropped.
-  EXPECT_EQ(service_.seen(), (std::vector<std::string>{"", ""}));
+  // The handler's body never ran for either refused call.
+  EXPECT_TRUE(service_.seen().empty());
 
   // Allowed, and the read of a client's accounting is recorded.
   s = Accounting("auditor-aud-all", "client-2", &resp);
@@ -170,6 +199,33 @@ TEST_F(AuthzInterceptorTest, RefusesWithTheRuleAndWithholdsTheAnswer) {
   EXPECT_EQ(recorded[2], "accessed aud-all");
   EXPECT_TRUE(absl::StartsWith(recorded[3], "refused unidentified client certificate"))
       << recorded[3];
+  // Every refused call was answered by its handler with the refusal.
+  EXPECT_EQ(service_.seen().size(), 1u);
+  EXPECT_EQ(factory_->unheeded_refusals(), 0u);
+}
+
+// A handler that does not return the verdict first still runs for a refused
+// caller; the caller gets the refusal and no answer, and the interceptor
+// counts the handler's lapse.
+TEST_F(AuthzInterceptorTest, AHandlerThatDoesNotAskIsCaughtAndItsAnswerWithheld) {
+  auto stub = v1::CaseService::NewStub(Channel("client-client-1"));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  v1::GetCaseRequest req;
+  req.set_case_id("case-1");
+  v1::CaseView resp;
+  grpc::Status s = stub->GetCase(&ctx, req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(s.error_message(),
+            "rule client.deny: /caseledger.v1.CaseService/GetCase is not allowed for client "
+            "client-1");
+  EXPECT_EQ(resp.state_json(), "");
+  EXPECT_EQ(heedless_.ran(), 1);
+  EXPECT_EQ(factory_->unheeded_refusals(), 1u);
+  // Recorded once, by the interceptor.
+  std::vector<std::string> recorded = Recorded();
+  ASSERT_EQ(recorded.size(), 1u);
+  EXPECT_TRUE(absl::StartsWith(recorded[0], "refused client-1 rule client.deny")) << recorded[0];
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "ledger/record.h"
+#include "services/api/authz_verdict.h"
 #include "services/api/event_codec.h"
 #include "services/api/grpc_status.h"
 
@@ -34,6 +35,7 @@ absl::Status CheckText(absl::string_view field, const std::string& value, size_t
 grpc::Status KeyAdminServiceImpl::EraseSubject(grpc::ServerContext* ctx,
                                                const v1::EraseSubjectRequest* req,
                                                v1::EraseSubjectResponse* resp) {
+  if (grpc::Status refused = AuthzVerdict(*ctx); !refused.ok()) return refused;
   absl::Status valid = CheckText("subject_id", req->subject_id(), kMaxIdBytes);
   if (valid.ok()) valid = CheckText("authority", req->authority(), kMaxAuthorityBytes);
   if (!valid.ok()) return ToGrpcStatus(valid);

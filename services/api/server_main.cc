@@ -319,7 +319,8 @@ int Run() {
   builder.SetMaxReceiveMessageSize(absl::GetFlag(FLAGS_max_message_bytes));
   builder.SetMaxSendMessageSize(absl::GetFlag(FLAGS_max_message_bytes));
   // Handlers of these services call the guard; the interceptor applies the
-  // table to every other service (health, reflection, and those merged later).
+  // table to every other service (health, reflection, and the caseledger
+  // services whose handlers return AuthzVerdict first).
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
   creators.push_back(std::make_unique<AuthzInterceptorFactory>(
       &guard, AuthzInterceptorFactory::MethodsOf({"caseledger.v1.LedgerService",
