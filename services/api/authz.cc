@@ -84,6 +84,9 @@ const std::vector<MethodPolicy>* BuildTable() {
       // Crypto-shredding (proto/keys.proto): destroys a client's data keys.
       // Admins only; the erasure is not a read, so nothing to record here.
       {"/caseledger.v1.KeyAdminService/*", {D, D, D, D, A, A}, false},
+      // Master key rotation: re-wraps every data key. Admins only, in a row
+      // of its own so that no change to the service's row opens it to others.
+      {"/caseledger.v1.KeyAdminService/RotateMasterKey", {D, D, D, D, A, A}, false},
       // Standard services: liveness and schema only.
       {"/grpc.health.v1.Health/*", {A, A, A, A, A, A}, false},
       {"/grpc.reflection.v1alpha.ServerReflection/*", {A, A, A, A, A, A}, false},

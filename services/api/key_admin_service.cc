@@ -41,4 +41,62 @@ grpc::Status KeyAdminServiceImpl::EraseSubject(grpc::ServerContext* ctx,
   return grpc::Status::OK;
 }
 
+namespace {
+
+// The new master key named by RotateMasterKeyRequest.new_master_key_file.
+absl::StatusOr<AeadKey> LoadNewMasterKey(const std::string& path) {
+  if (path.empty()) {
+    return absl::InvalidArgumentError(
+        "new_master_key_file: must not be empty, want the absolute path of a key file on the "
+        "server's host");
+  }
+  if (path[0] != '/') {
+    return absl::InvalidArgumentError(
+        absl::StrCat("new_master_key_file: got relative path \"", path,
+                     "\", want an absolute path on the server's host"));
+  }
+  // Checks the file's mode and the key's form.
+  absl::StatusOr<AeadKey> key = LoadMasterKey(path, /*env=*/nullptr);
+  if (!key.ok()) {
+    return absl::Status(key.status().code(),
+                        absl::StrCat("new_master_key_file: ", key.status().message()));
+  }
+  return key;
+}
+
+}  // namespace
+
+grpc::Status KeyAdminServiceImpl::RotateMasterKey(grpc::ServerContext* ctx,
+                                                  const v1::RotateMasterKeyRequest* req,
+                                                  v1::RotateMasterKeyResponse* resp) {
+  if (keys_ == nullptr) {
+    return ToGrpcStatus(absl::FailedPreconditionError(
+        "payload encryption is off (the server has no --master_key_file): there is no master "
+        "key to rotate"));
+  }
+  absl::StatusOr<AeadKey> next = LoadNewMasterKey(req->new_master_key_file());
+  if (!next.ok()) return ToGrpcStatus(next.status());
+  const std::string before = keys_->master_key_id();
+  absl::StatusOr<MasterKeyRotation> done = keys_->RotateMasterKey(*next);
+  const std::string after = keys_->master_key_id();
+  if (after != before && options_.log) {
+    options_.log(absl::StrCat(
+        "master key rotated from id ", before, " to id ", after,
+        done.ok() ? absl::StrCat(" (", done->keys_rewrapped, " data keys re-wrapped)") : "",
+        "; restart with --master_key_file=", req->new_master_key_file(),
+        ": the old key no longer opens the data directory"));
+  }
+  if (!done.ok()) {
+    if (absl::IsInvalidArgument(done.status())) {
+      return ToGrpcStatus(absl::InvalidArgumentError(
+          absl::StrCat("new_master_key_file: ", done.status().message())));
+    }
+    return ToGrpcStatus(done.status());
+  }
+  resp->set_old_master_key_id(done->old_master_key_id);
+  resp->set_new_master_key_id(done->new_master_key_id);
+  resp->set_keys_rewrapped(done->keys_rewrapped);
+  return grpc::Status::OK;
+}
+
 }  // namespace caseledger

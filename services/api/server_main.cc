@@ -170,7 +170,8 @@ int Run() {
   if (!authz_config.ok()) return Fail(authz_config.status(), "refusing to start");
   absl::Status covered = CheckTableCovers({"caseledger.v1.LedgerService",
                                            "caseledger.v1.CaseService",
-                                           "caseledger.v1.DisclosureService"});
+                                           "caseledger.v1.DisclosureService",
+                                           "caseledger.v1.KeyAdminService"});
   if (!covered.ok()) return Fail(covered, "refusing to start");
   std::error_code ec;
   std::filesystem::create_directories(data_dir, ec);
@@ -294,7 +295,9 @@ int Run() {
   };
   AccessServiceImpl access_service(ledger->get(), &gate, projector->get(), accounting_view,
                                    access_options);
-  KeyAdminServiceImpl key_admin_service(keys.get());
+  KeyAdminServiceOptions key_admin_options;
+  key_admin_options.log = Log;
+  KeyAdminServiceImpl key_admin_service(keys.get(), key_admin_options);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
