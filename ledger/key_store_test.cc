@@ -263,21 +263,25 @@ absl::StatusOr<std::string> TextOf(const RecordView& view) {
 }
 
 // A key table that runs a hook once, right after the first scan of the
-// wrapped keys ('d' entries) that returns: inside a rotation, between its
-// reads and its write.
+// wrapped keys ('d' entries) returns (inside a rotation, between its reads
+// and its write), or right after the first read of one wrapped key returns
+// (inside a read, before it copies the master key).
 class HookedKeyTable : public KeyTable {
  public:
   explicit HookedKeyTable(KeyTable* inner) : inner_(*inner) {}
-  void AfterDataKeyScan(std::function<void()> hook) { hook_ = std::move(hook); }
+  void AfterDataKeyScan(std::function<void()> hook) { scan_hook_ = std::move(hook); }
+  void AfterDataKeyGet(std::function<void()> hook) { get_hook_ = std::move(hook); }
 
   absl::StatusOr<std::optional<std::string>> GetKey(absl::string_view key) const override {
-    return inner_.GetKey(key);
+    auto got = inner_.GetKey(key);
+    if (absl::StartsWith(key, "d") && get_hook_) std::exchange(get_hook_, nullptr)();
+    return got;
   }
   absl::Status ScanKeys(
       absl::string_view prefix,
       const std::function<bool(absl::string_view, absl::string_view)>& fn) const override {
     absl::Status s = inner_.ScanKeys(prefix, fn);
-    if (prefix == "d" && hook_) std::exchange(hook_, nullptr)();
+    if (prefix == "d" && scan_hook_) std::exchange(scan_hook_, nullptr)();
     return s;
   }
   absl::Status WriteKeys(const std::vector<KeyWrite>& writes, bool purge) override {
@@ -291,7 +295,8 @@ class HookedKeyTable : public KeyTable {
 
  private:
   KeyTable& inner_;
-  mutable std::function<void()> hook_;
+  mutable std::function<void()> scan_hook_;
+  mutable std::function<void()> get_hook_;
 };
 
 class EncryptedLedgerTest : public ::testing::Test {
@@ -757,6 +762,22 @@ TEST_F(EncryptedLedgerTest, AppendsDuringOnlineRotationStayReadable) {
 
 // Deterministic versions of the two races that matter, each run between the
 // rotation's scan and its write.
+
+// A read that fetched a wrapped key just before the rotation's write and
+// copies the master key just after its switch must still open the record.
+TEST_F(EncryptedLedgerTest, AReadAcrossOnlineRotationStillOpens) {
+  ASSERT_TRUE(Open(&master_).ok());
+  Append(RotationEntry("e0", "case-0"));
+  Close();
+  ASSERT_TRUE(Open(&master_, /*hooked=*/true).ok());  // nothing cached
+  absl::StatusOr<MasterKeyRotation> rotated;
+  hooked_->AfterDataKeyGet([&] { rotated = keys_->RotateMasterKey(other_master_); });
+  auto view = ledger_->Read(0);
+  ASSERT_TRUE(rotated.ok()) << rotated.status();
+  ASSERT_TRUE(view.ok()) << view.status();
+  EXPECT_FALSE(view->erased);
+  EXPECT_EQ(TextOf(*view).value_or("?"), "text-e0");
+}
 
 // A key created then would be wrapped under the old master key and missed by
 // the re-wrap: the append must wait for the rotation.
