@@ -86,7 +86,8 @@ absl::StatusOr<std::string> OpenWrapped(const AeadKey& master, absl::string_view
     return fail(
         absl::StrCat("wrapped under master key id ", w->master_key_id, ", want ", master_id));
   }
-  absl::StatusOr<std::string> raw = Open(master, w->sealed, WrapAad(id, w->subject_id, w->stream_id));
+  absl::StatusOr<std::string> raw =
+      Open(master, w->sealed, WrapAad(id, w->subject_id, w->stream_id));
   if (!raw.ok()) return fail(raw.status().message());
   return raw;
 }
@@ -97,9 +98,9 @@ absl::StatusOr<std::string> OpenWrapped(const AeadKey& master, absl::string_view
 // `current` came from in the FAILED_PRECONDITION when the table's keys are
 // wrapped under another key.
 absl::StatusOr<std::vector<KeyWrite>> RewrapWrites(const KeyTable& table, const AeadKey& current,
-                                                  const AeadKey& next,
-                                                  absl::string_view current_name,
-                                                  size_t* rewrapped) {
+                                                   const AeadKey& next,
+                                                   absl::string_view current_name,
+                                                   size_t* rewrapped) {
   const std::string current_id = MasterKeyId(current);
   const std::string next_id = MasterKeyId(next);
   CL_ASSIGN_OR_RETURN(std::optional<std::string> stored, table.GetKey(kMasterKeyIdKey));
@@ -119,12 +120,11 @@ absl::StatusOr<std::vector<KeyWrite>> RewrapWrites(const KeyTable& table, const 
       failed = raw.status();
       return false;
     }
-    absl::StatusOr<std::string> resealed =
-        Seal(next, *raw, WrapAad(id, w.subject_id, w.stream_id));
+    absl::StatusOr<std::string> resealed = Seal(next, *raw, WrapAad(id, w.subject_id, w.stream_id));
     OPENSSL_cleanse(raw->data(), raw->size());
     if (!resealed.ok()) {
-      failed = absl::DataLossError(absl::StrCat("data key ", absl::BytesToHexString(id), ": ",
-                                                resealed.status().message()));
+      failed = absl::DataLossError(
+          absl::StrCat("data key ", absl::BytesToHexString(id), ": ", resealed.status().message()));
       return false;
     }
     w.master_key_id = next_id;
@@ -267,9 +267,8 @@ absl::StatusOr<std::unique_ptr<KeyStore>> KeyStore::Open(KeyTable* table, const 
     CL_RETURN_IF_ERROR(table->WriteKeys({{kMasterKeyIdKey, id}}));
   } else if (*stored != id) {
     return absl::FailedPreconditionError(
-        absl::StrCat("master key: got key id ", id,
-                     ", but the data keys are wrapped under key id ", absl::CEscape(*stored),
-                     " (wrong key file, or a rotation not applied?)"));
+        absl::StrCat("master key: got key id ", id, ", but the data keys are wrapped under key id ",
+                     absl::CEscape(*stored), " (wrong key file, or a rotation not applied?)"));
   }
   return store;
 }

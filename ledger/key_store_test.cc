@@ -372,15 +372,9 @@ class EncryptedLedgerTest : public ::testing::Test {
 
   // Every key-table entry, key -> value.
   std::map<std::string, std::string> TableContents() {
-    std::map<std::string, std::string> out;
-    EXPECT_TRUE(Table()
-                    ->ScanKeys("",
-                               [&](absl::string_view k, absl::string_view v) {
-                                 out.emplace(std::string(k), std::string(v));
-                                 return true;
-                               })
-                    .ok());
-    return out;
+    auto contents = testing::KeyTableContents(*Table());
+    EXPECT_TRUE(contents.ok()) << contents.status();
+    return contents.value_or(std::map<std::string, std::string>());
   }
 
   // The decoded wrapped entry of every data key.
@@ -401,8 +395,7 @@ class EncryptedLedgerTest : public ::testing::Test {
     for (uint64_t seq = 0; seq < size; ++seq) {
       auto view = ledger_->Read(seq);
       ASSERT_TRUE(view.ok()) << seq << ": " << view.status();
-      EXPECT_EQ(TextOf(*view).value_or("?"), absl::StrCat("text-", view->record.event_id))
-          << seq;
+      EXPECT_EQ(TextOf(*view).value_or("?"), absl::StrCat("text-", view->record.event_id)) << seq;
     }
   }
 
@@ -674,11 +667,10 @@ TEST_F(EncryptedLedgerTest, OnlineRotationRewrapsInPlaceAndPurgesTheOldWrappings
   // The old key no longer opens the store; the new one does, and reads all.
   absl::Status old_key = Open(&master_);
   EXPECT_EQ(old_key.code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_EQ(old_key.message(),
-            absl::StrCat("master key: got key id ", kGoldenMasterKeyId,
-                         ", but the data keys are wrapped under key id ",
-                         MasterKeyId(other_master_),
-                         " (wrong key file, or a rotation not applied?)"));
+  EXPECT_EQ(old_key.message(), absl::StrCat("master key: got key id ", kGoldenMasterKeyId,
+                                            ", but the data keys are wrapped under key id ",
+                                            MasterKeyId(other_master_),
+                                            " (wrong key file, or a rotation not applied?)"));
   Close();
   ASSERT_TRUE(Open(&other_master_).ok());
   ExpectAllReadable(15);
@@ -706,8 +698,8 @@ TEST_F(EncryptedLedgerTest, OnlineRotationThatFailsChangesNothing) {
   before = TableContents();
   auto broken = keys_->RotateMasterKey(other_master_);
   EXPECT_EQ(broken.status().code(), absl::StatusCode::kDataLoss);
-  EXPECT_TRUE(absl::StartsWith(broken.status().message(),
-                               absl::StrCat("data key ", Hex(bad_id), ": ")))
+  EXPECT_TRUE(
+      absl::StartsWith(broken.status().message(), absl::StrCat("data key ", Hex(bad_id), ": ")))
       << broken.status();
   EXPECT_EQ(TableContents(), before);
   EXPECT_EQ(keys_->master_key_id(), kGoldenMasterKeyId);

@@ -228,9 +228,8 @@ TEST(RocksStoreTest, UpdateKeysHoldsOtherKeyWritesBetweenItsReadsAndItsWrite) {
   EXPECT_EQ(*table->GetKey("dk"), std::nullopt);  // deleted after the update, not before
 
   // An error from the plan writes nothing.
-  absl::Status failed = table->UpdateKeys([]() -> absl::StatusOr<std::vector<KeyWrite>> {
-    return absl::DataLossError("plan failed");
-  });
+  absl::Status failed = table->UpdateKeys(
+      []() -> absl::StatusOr<std::vector<KeyWrite>> { return absl::DataLossError("plan failed"); });
   EXPECT_EQ(failed, absl::DataLossError("plan failed"));
   EXPECT_EQ(*table->GetKey("dk"), std::nullopt);
 }

@@ -313,11 +313,12 @@ TEST_F(EncryptionE2ETest, RotateMasterKeyRpcThenRestartWithTheNewKey) {
   expect_texts(ReadLog());
   ASSERT_EQ(server_->Stop(SIGTERM), 0);
   const std::string log = server_->Stderr();
-  EXPECT_TRUE(absl::StrContains(log, absl::StrCat("master key rotated from id 4eb8f8345d4e9985 to id ",
-                                                  resp.new_master_key_id(),
-                                                  " (1 data keys re-wrapped); restart with "
-                                                  "--master_key_file=",
-                                                  new_key)))
+  EXPECT_TRUE(absl::StrContains(
+      log,
+      absl::StrCat("master key rotated from id 4eb8f8345d4e9985 to id ", resp.new_master_key_id(),
+                   " (1 data keys re-wrapped); restart with "
+                   "--master_key_file=",
+                   new_key)))
       << log;
   EXPECT_FALSE(absl::StrContains(log, new_hex));
 
@@ -329,8 +330,7 @@ TEST_F(EncryptionE2ETest, RotateMasterKeyRpcThenRestartWithTheNewKey) {
                                              resp.new_master_key_id())))
       << old_key;
   ASSERT_TRUE(Start({"--master_key_file=" + new_key}).ok()) << server_->Stderr();
-  EXPECT_TRUE(absl::StrContains(server_->Stderr(),
-                                "master key id " + resp.new_master_key_id()))
+  EXPECT_TRUE(absl::StrContains(server_->Stderr(), "master key id " + resp.new_master_key_id()))
       << server_->Stderr();
   expect_texts(ReadLog());
   ASSERT_EQ(server_->Stop(SIGTERM), 0);

@@ -5,10 +5,9 @@
 #include <map>
 #include <string>
 
-#include "google/protobuf/descriptor.h"
-
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/descriptor.h"
 
 namespace caseledger {
 namespace {
@@ -196,7 +195,8 @@ TEST(AuthzMatrixTest, EveryKeyAdminMethodIsInTheMatrix) {
           "caseledger.v1.KeyAdminService");
   ASSERT_NE(service, nullptr) << "proto/keys.proto is not linked in";
   for (int i = 0; i < service->method_count(); ++i) {
-    std::string method = absl::StrCat("/caseledger.v1.KeyAdminService/", service->method(i)->name());
+    std::string method =
+        absl::StrCat("/caseledger.v1.KeyAdminService/", service->method(i)->name());
     bool found = false;
     for (const Row& row : Matrix()) found |= row.method == method;
     EXPECT_TRUE(found) << method << " has no row in the test's matrix";
@@ -219,8 +219,7 @@ TEST(AuthzMatrixTest, EveryTableRowIsInTheMatrix) {
 
 TEST(AuthzMatrixTest, TableCoversEveryMethodOfTheServices) {
   EXPECT_TRUE(CheckTableCovers({"caseledger.v1.LedgerService", "caseledger.v1.CaseService",
-                                "caseledger.v1.DisclosureService",
-                                "caseledger.v1.KeyAdminService"})
+                                "caseledger.v1.DisclosureService", "caseledger.v1.KeyAdminService"})
                   .ok());
   absl::Status missing = CheckTableCovers({"caseledger.v1.NoSuchService"});
   EXPECT_EQ(missing.code(), absl::StatusCode::kFailedPrecondition);

@@ -71,15 +71,9 @@ class KeyAdminServiceTest : public ::testing::Test {
   }
 
   std::map<std::string, std::string> Table() {
-    std::map<std::string, std::string> out;
-    EXPECT_TRUE(store_->keys()
-                    ->ScanKeys("",
-                               [&](absl::string_view k, absl::string_view v) {
-                                 out.emplace(std::string(k), std::string(v));
-                                 return true;
-                               })
-                    .ok());
-    return out;
+    auto contents = testing::KeyTableContents(*store_->keys());
+    EXPECT_TRUE(contents.ok()) << contents.status();
+    return contents.value_or(std::map<std::string, std::string>());
   }
 
   // Every sealed payload still opens to its plaintext openings.

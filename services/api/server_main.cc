@@ -168,10 +168,9 @@ int Run() {
   if (!credentials.ok()) return Fail(credentials.status(), "refusing to start");
   absl::StatusOr<AuthzConfig> authz_config = LoadAuthzConfig();
   if (!authz_config.ok()) return Fail(authz_config.status(), "refusing to start");
-  absl::Status covered = CheckTableCovers({"caseledger.v1.LedgerService",
-                                           "caseledger.v1.CaseService",
-                                           "caseledger.v1.DisclosureService",
-                                           "caseledger.v1.KeyAdminService"});
+  absl::Status covered =
+      CheckTableCovers({"caseledger.v1.LedgerService", "caseledger.v1.CaseService",
+                        "caseledger.v1.DisclosureService", "caseledger.v1.KeyAdminService"});
   if (!covered.ok()) return Fail(covered, "refusing to start");
   std::error_code ec;
   std::filesystem::create_directories(data_dir, ec);
