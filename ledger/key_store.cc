@@ -70,6 +70,74 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
   return buf.str();
 }
 
+// The raw data key `id` in its wrapped entry `bytes`, unwrapped with
+// `master` (whose id is `master_id`). DATA_LOSS naming the key when the entry
+// is malformed, wrapped under another master key, or does not open.
+absl::StatusOr<std::string> OpenWrapped(const AeadKey& master, absl::string_view master_id,
+                                        absl::string_view id, absl::string_view bytes,
+                                        WrappedKey* w) {
+  auto fail = [&](absl::string_view why) {
+    return absl::DataLossError(absl::StrCat("data key ", absl::BytesToHexString(id), ": ", why));
+  };
+  absl::StatusOr<WrappedKey> decoded = DecodeWrappedKey(bytes);
+  if (!decoded.ok()) return fail(decoded.status().message());
+  *w = *std::move(decoded);
+  if (w->master_key_id != master_id) {
+    return fail(
+        absl::StrCat("wrapped under master key id ", w->master_key_id, ", want ", master_id));
+  }
+  absl::StatusOr<std::string> raw =
+      Open(master, w->sealed, WrapAad(id, w->subject_id, w->stream_id));
+  if (!raw.ok()) return fail(raw.status().message());
+  return raw;
+}
+
+// Reads `table` and returns the writes that re-wrap every data key from
+// `current` to `next` and record `next`'s id, for one atomic write;
+// `*rewrapped` is how many keys they re-wrap. `current_name` names where
+// `current` came from in the FAILED_PRECONDITION when the table's keys are
+// wrapped under another key.
+absl::StatusOr<std::vector<KeyWrite>> RewrapWrites(const KeyTable& table, const AeadKey& current,
+                                                   const AeadKey& next,
+                                                   absl::string_view current_name,
+                                                   size_t* rewrapped) {
+  const std::string current_id = MasterKeyId(current);
+  const std::string next_id = MasterKeyId(next);
+  CL_ASSIGN_OR_RETURN(std::optional<std::string> stored, table.GetKey(kMasterKeyIdKey));
+  if (!stored.has_value() || *stored != current_id) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        current_name, ": got master key id ", current_id, ", but the data keys are wrapped under ",
+        stored.has_value() ? absl::StrCat("key id ", absl::CEscape(*stored)) : "no key"));
+  }
+  std::vector<KeyWrite> writes;
+  absl::Status failed;
+  const std::string prefix(1, kDataKeyPrefix);
+  CL_RETURN_IF_ERROR(table.ScanKeys(prefix, [&](absl::string_view key, absl::string_view entry) {
+    absl::string_view id = key.substr(1);
+    WrappedKey w;
+    absl::StatusOr<std::string> raw = OpenWrapped(current, current_id, id, entry, &w);
+    if (!raw.ok()) {
+      failed = raw.status();
+      return false;
+    }
+    absl::StatusOr<std::string> resealed = Seal(next, *raw, WrapAad(id, w.subject_id, w.stream_id));
+    OPENSSL_cleanse(raw->data(), raw->size());
+    if (!resealed.ok()) {
+      failed = absl::DataLossError(
+          absl::StrCat("data key ", absl::BytesToHexString(id), ": ", resealed.status().message()));
+      return false;
+    }
+    w.master_key_id = next_id;
+    w.sealed = *std::move(resealed);
+    writes.push_back({std::string(key), EncodeWrappedKey(w)});
+    return true;
+  }));
+  CL_RETURN_IF_ERROR(failed);
+  *rewrapped = writes.size();
+  writes.push_back({kMasterKeyIdKey, next_id});
+  return writes;
+}
+
 }  // namespace
 
 std::string MasterKeyId(const AeadKey& master) {
@@ -188,10 +256,12 @@ std::string OpeningsAad(absl::string_view payload_key_id, const Hash& payload_co
 }
 
 KeyStore::KeyStore(KeyTable* table, const AeadKey& master, KeyStoreOptions options)
-    : table_(*table),
-      master_(master),
-      master_key_id_(MasterKeyId(master)),
-      options_(std::move(options)) {}
+    : table_(*table), options_(std::move(options)), master_{master, MasterKeyId(master), 0} {}
+
+std::string KeyStore::master_key_id() const {
+  absl::MutexLock lock(&mu_);
+  return master_.id;
+}
 
 absl::StatusOr<std::unique_ptr<KeyStore>> KeyStore::Open(KeyTable* table, const AeadKey& master,
                                                          KeyStoreOptions options) {
@@ -199,37 +269,24 @@ absl::StatusOr<std::unique_ptr<KeyStore>> KeyStore::Open(KeyTable* table, const 
     return absl::InvalidArgumentError("key table: the store keeps no keys");
   }
   std::unique_ptr<KeyStore> store(new KeyStore(table, master, std::move(options)));
+  const std::string id = MasterKeyId(master);
   CL_ASSIGN_OR_RETURN(std::optional<std::string> stored, table->GetKey(kMasterKeyIdKey));
   if (!stored.has_value()) {
-    CL_RETURN_IF_ERROR(table->WriteKeys({{kMasterKeyIdKey, store->master_key_id_}}));
-  } else if (*stored != store->master_key_id_) {
+    CL_RETURN_IF_ERROR(table->WriteKeys({{kMasterKeyIdKey, id}}));
+  } else if (*stored != id) {
     return absl::FailedPreconditionError(
-        absl::StrCat("master key: got key id ", store->master_key_id_,
-                     ", but the data keys are wrapped under key id ", absl::CEscape(*stored),
-                     " (wrong key file, or a rotation not applied?)"));
+        absl::StrCat("master key: got key id ", id, ", but the data keys are wrapped under key id ",
+                     absl::CEscape(*stored), " (wrong key file, or a rotation not applied?)"));
   }
   return store;
 }
 
-absl::StatusOr<AeadKey> KeyStore::Unwrap(absl::string_view id, absl::string_view entry) const {
-  absl::StatusOr<WrappedKey> w = DecodeWrappedKey(entry);
-  if (!w.ok()) {
-    return absl::DataLossError(
-        absl::StrCat("data key ", absl::BytesToHexString(id), ": ", w.status().message()));
-  }
-  if (w->master_key_id != master_key_id_) {
-    return absl::DataLossError(absl::StrCat("data key ", absl::BytesToHexString(id),
-                                            ": wrapped under master key id ", w->master_key_id,
-                                            ", have ", master_key_id_));
-  }
-  absl::StatusOr<std::string> raw =
-      caseledger::Open(master_, w->sealed, WrapAad(id, w->subject_id, w->stream_id));
-  if (!raw.ok()) {
-    return absl::DataLossError(
-        absl::StrCat("data key ", absl::BytesToHexString(id), ": ", raw.status().message()));
-  }
-  absl::StatusOr<AeadKey> key = AeadKey::FromBytes(*raw);
-  OPENSSL_cleanse(raw->data(), raw->size());
+absl::StatusOr<AeadKey> KeyStore::Unwrap(const Master& master, absl::string_view id,
+                                         absl::string_view entry) {
+  WrappedKey w;
+  CL_ASSIGN_OR_RETURN(std::string raw, OpenWrapped(master.key, master.id, id, entry, &w));
+  absl::StatusOr<AeadKey> key = AeadKey::FromBytes(raw);
+  OPENSSL_cleanse(raw.data(), raw.size());
   return key;
 }
 
@@ -250,7 +307,7 @@ absl::StatusOr<KeyStore::DataKey> KeyStore::KeyFor(const std::string& subject_id
                                               "\" in stream \"", stream_id,
                                               "\" names a missing data key"));
     }
-    CL_ASSIGN_OR_RETURN(out.key, Unwrap(*id, *entry));
+    CL_ASSIGN_OR_RETURN(out.key, Unwrap(master_, *id, *entry));
     out.id = *std::move(id);
   } else {
     out.id.resize(kDataKeyIdSize);
@@ -258,8 +315,8 @@ absl::StatusOr<KeyStore::DataKey> KeyStore::KeyFor(const std::string& subject_id
       return absl::InternalError("RAND_bytes failed: no randomness for a data key id");
     }
     CL_ASSIGN_OR_RETURN(out.key, AeadKey::Generate());
-    WrappedKey w{master_key_id_, subject_id, stream_id, ""};
-    CL_ASSIGN_OR_RETURN(w.sealed, caseledger::Seal(master_, out.key.bytes(),
+    WrappedKey w{master_.id, subject_id, stream_id, ""};
+    CL_ASSIGN_OR_RETURN(w.sealed, caseledger::Seal(master_.key, out.key.bytes(),
                                                    WrapAad(out.id, subject_id, stream_id)));
     CL_RETURN_IF_ERROR(table_.WriteKeys({{DataKeyEntryKey(out.id), EncodeWrappedKey(w)},
                                          {SubjectIndexKey(subject_id, stream_id), out.id},
@@ -271,22 +328,37 @@ absl::StatusOr<KeyStore::DataKey> KeyStore::KeyFor(const std::string& subject_id
 }
 
 absl::StatusOr<AeadKey> KeyStore::KeyById(absl::string_view id) const {
-  // Checked on every read, so a key destroyed by a commit is never used from
-  // the cache.
-  CL_ASSIGN_OR_RETURN(std::optional<std::string> entry, table_.GetKey(DataKeyEntryKey(id)));
-  if (!entry.has_value()) {
-    return absl::NotFoundError(
-        absl::StrCat("data key ", absl::BytesToHexString(id), " was destroyed"));
-  }
-  {
+  // A rotation may switch the master key between this thread's read of the
+  // wrapped key (under the old one) and its copy of the master key (the new
+  // one): then the unwrap fails and is tried again with a fresh read, which
+  // sees the re-wrapped key, since a rotation writes the table before it
+  // switches. A failure with no rotation between the two tries is real.
+  std::optional<uint64_t> failed_generation;
+  for (;;) {
+    // Checked on every read, so a key destroyed by a commit is never used
+    // from the cache.
+    CL_ASSIGN_OR_RETURN(std::optional<std::string> entry, table_.GetKey(DataKeyEntryKey(id)));
+    if (!entry.has_value()) {
+      return absl::NotFoundError(
+          absl::StrCat("data key ", absl::BytesToHexString(id), " was destroyed"));
+    }
+    Master master;
+    {
+      absl::MutexLock lock(&mu_);
+      if (auto it = unwrapped_.find(id); it != unwrapped_.end()) return it->second;
+      master = master_;
+    }
+    absl::StatusOr<AeadKey> key = Unwrap(master, id, *entry);
+    if (!key.ok()) {
+      if (failed_generation == master.generation) return key.status();
+      failed_generation = master.generation;
+      continue;
+    }
     absl::MutexLock lock(&mu_);
-    if (auto it = unwrapped_.find(id); it != unwrapped_.end()) return it->second;
+    if (unwrapped_.size() >= kMaxCachedKeys) unwrapped_.clear();
+    unwrapped_.emplace(std::string(id), *key);
+    return key;
   }
-  CL_ASSIGN_OR_RETURN(AeadKey key, Unwrap(id, *entry));
-  absl::MutexLock lock(&mu_);
-  if (unwrapped_.size() >= kMaxCachedKeys) unwrapped_.clear();
-  unwrapped_.emplace(std::string(id), key);
-  return key;
 }
 
 absl::Status KeyStore::Seal(const Event& event, CommittedPayload* payload,
@@ -411,50 +483,44 @@ absl::StatusOr<size_t> KeyStore::EraseSubject(absl::string_view subject_id) {
   return destroyed;
 }
 
+absl::StatusOr<MasterKeyRotation> KeyStore::RotateMasterKey(const AeadKey& next) {
+  MasterKeyRotation done;
+  done.new_master_key_id = MasterKeyId(next);
+  {
+    // Held from the scan to the switch: KeyFor holds it while it looks up or
+    // creates a key, so no key is created under the old master key after
+    // the scan, and none is unwrapped with it after the switch.
+    absl::MutexLock lock(&mu_);
+    done.old_master_key_id = master_.id;
+    if (next == master_.key) {
+      return absl::InvalidArgumentError(absl::StrCat("got the current master key (id ", master_.id,
+                                                     ") as the new one, want another key"));
+    }
+    CL_RETURN_IF_ERROR(table_.UpdateKeys([&]() {
+      return RewrapWrites(table_, master_.key, next, "current master key", &done.keys_rewrapped);
+    }));
+    master_ = Master{next, done.new_master_key_id, master_.generation + 1};
+  }
+  // Outside the lock (it flushes and compacts), as EraseSubject does.
+  absl::Status purged = table_.Purge();
+  if (!purged.ok()) {
+    return absl::Status(purged.code(),
+                        absl::StrCat("rotated to master key id ", done.new_master_key_id,
+                                     " (in use now), but the old wrappings are not purged yet: ",
+                                     purged.message()));
+  }
+  return done;
+}
+
 absl::StatusOr<size_t> RotateMasterKey(KeyTable* table, const AeadKey& current,
                                        const AeadKey& next) {
-  const std::string current_id = MasterKeyId(current);
-  const std::string next_id = MasterKeyId(next);
-  CL_ASSIGN_OR_RETURN(std::optional<std::string> stored, table->GetKey(kMasterKeyIdKey));
-  if (!stored.has_value() || *stored != current_id) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "--old: got master key id ", current_id, ", but the data keys are wrapped under ",
-        stored.has_value() ? absl::StrCat("key id ", absl::CEscape(*stored)) : "no key"));
-  }
-  std::vector<KeyWrite> writes;
-  absl::Status failed;
-  const std::string prefix(1, kDataKeyPrefix);
-  CL_RETURN_IF_ERROR(table->ScanKeys(prefix, [&](absl::string_view key, absl::string_view entry) {
-    absl::string_view id = key.substr(1);
-    auto fail = [&](absl::string_view why) {
-      failed =
-          absl::DataLossError(absl::StrCat("data key ", absl::BytesToHexString(id), ": ", why));
-      return false;
-    };
-    absl::StatusOr<WrappedKey> w = DecodeWrappedKey(entry);
-    if (!w.ok()) return fail(w.status().message());
-    if (w->master_key_id != current_id) {
-      return fail(
-          absl::StrCat("wrapped under master key id ", w->master_key_id, ", want ", current_id));
-    }
-    std::string aad = WrapAad(id, w->subject_id, w->stream_id);
-    absl::StatusOr<std::string> raw = Open(current, w->sealed, aad);
-    if (!raw.ok()) return fail(raw.status().message());
-    absl::StatusOr<std::string> resealed = Seal(next, *raw, aad);
-    OPENSSL_cleanse(raw->data(), raw->size());
-    if (!resealed.ok()) return fail(resealed.status().message());
-    w->master_key_id = next_id;
-    w->sealed = *std::move(resealed);
-    writes.push_back({std::string(key), EncodeWrappedKey(*w)});
-    return true;
-  }));
-  CL_RETURN_IF_ERROR(failed);
-  size_t rewrapped = writes.size();
-  writes.push_back({kMasterKeyIdKey, next_id});
+  size_t rewrapped = 0;
   // One write: after a crash every key is wrapped under the old master key
   // or every key under the new one. Purged so the old wrappings leave the
   // files.
-  CL_RETURN_IF_ERROR(table->WriteKeys(writes, /*purge=*/true));
+  CL_RETURN_IF_ERROR(table->UpdateKeys(
+      [&]() { return RewrapWrites(*table, current, next, "--old", &rewrapped); }));
+  CL_RETURN_IF_ERROR(table->Purge());
   return rewrapped;
 }
 

@@ -9,6 +9,7 @@
 #define CASELEDGER_LEDGER_KEY_STORE_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <utility>
@@ -78,6 +79,13 @@ absl::StatusOr<AeadKey> OpeningsKey(const std::vector<AeadKey>& data_keys,
 // u8 1 || str16(key_id) || payload_commitment
 std::string OpeningsAad(absl::string_view payload_key_id, const Hash& payload_commitment);
 
+// What an online master key rotation did (KeyStore::RotateMasterKey).
+struct MasterKeyRotation {
+  std::string old_master_key_id;
+  std::string new_master_key_id;
+  size_t keys_rewrapped = 0;
+};
+
 struct KeyStoreOptions {
   // Events of this type are stored unsealed (they document the disposal
   // itself) and destroy every data key of their stream (case) in the commit
@@ -118,10 +126,35 @@ class KeyStore : public PayloadCipher {
   // were destroyed (0 for an unknown subject).
   absl::StatusOr<size_t> EraseSubject(absl::string_view subject_id);
 
-  const std::string& master_key_id() const { return master_key_id_; }
+  // Rotates the master key while the ledger runs: re-wraps every data key
+  // from the current master key to `next` in one atomic key-table write
+  // (records are not touched), records `next`'s id, and from then on wraps
+  // and unwraps with `next`; then purges the old wrappings from the files.
+  // INVALID_ARGUMENT when `next` is the current key; FAILED_PRECONDITION or
+  // DATA_LOSS, naming the ids or the key, when the table does not match the
+  // current key. On those and any other error before the write, nothing
+  // changes and the current key stays in use. An error from the purge after
+  // the write is returned too, but the rotation stands (the message says
+  // so); the old wrappings leave the files at the next purge.
+  //
+  // Concurrency: seals and reads of sealed payloads wait while the key
+  // table is re-wrapped (one unwrap and one wrap per data key, one synced
+  // write), not during the purge; a commit that destroys keys waits for the
+  // write (KeyTable::UpdateKeys), so no destroyed key comes back.
+  // After a restart the key store must be opened with `next`.
+  absl::StatusOr<MasterKeyRotation> RotateMasterKey(const AeadKey& next);
+
+  std::string master_key_id() const;
 
  private:
   KeyStore(KeyTable* table, const AeadKey& master, KeyStoreOptions options);
+
+  // The master key in use and its id; `generation` counts rotations.
+  struct Master {
+    AeadKey key;
+    std::string id;
+    uint64_t generation = 0;
+  };
 
   struct DataKey {
     std::string id;  // kDataKeyIdSize raw bytes
@@ -131,7 +164,8 @@ class KeyStore : public PayloadCipher {
   absl::StatusOr<DataKey> KeyFor(const std::string& subject_id, const std::string& stream_id);
   // The data key with this raw id; NOT_FOUND when destroyed.
   absl::StatusOr<AeadKey> KeyById(absl::string_view id) const;
-  absl::StatusOr<AeadKey> Unwrap(absl::string_view id, absl::string_view entry) const;
+  static absl::StatusOr<AeadKey> Unwrap(const Master& master, absl::string_view id,
+                                        absl::string_view entry);
   // The openings key of a payload key_id from its data keys, cached.
   absl::StatusOr<AeadKey> CachedOpeningsKey(const std::vector<AeadKey>& data_keys,
                                             const std::string& payload_key_id) const;
@@ -140,11 +174,14 @@ class KeyStore : public PayloadCipher {
   void Forget(absl::string_view stream_id);
 
   KeyTable& table_;
-  const AeadKey master_;
-  const std::string master_key_id_;
   const KeyStoreOptions options_;
 
   mutable absl::Mutex mu_;
+  // Switched by RotateMasterKey while it holds mu_, after the re-wrapped keys
+  // are durable. KeyFor wraps and unwraps with it under mu_; reads copy it
+  // under mu_ (KeyById) and retry when a rotation came between their copy
+  // and their read of the wrapped key.
+  Master master_ ABSL_GUARDED_BY(mu_);
   // (subject, stream) -> its data key: the append path's cache. Entries of a
   // stream are dropped when its keys are queued for destruction.
   absl::flat_hash_map<std::pair<std::string, std::string>, DataKey> by_subject_
@@ -164,7 +201,9 @@ class KeyStore : public PayloadCipher {
 // wrappings from the files. Returns how many keys were re-wrapped.
 // FAILED_PRECONDITION naming the ids when `current` is not the table's master
 // key; DATA_LOSS naming the key when an entry does not unwrap. On any error
-// nothing changes. The ledger must not be running on the table.
+// nothing changes. For a stopped ledger (caseledger_keys rotate-master-key):
+// a running one rotates with KeyStore::RotateMasterKey, since its KeyStore
+// would go on wrapping new keys with `current`.
 absl::StatusOr<size_t> RotateMasterKey(KeyTable* table, const AeadKey& current,
                                        const AeadKey& next);
 

@@ -7,12 +7,20 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <map>
 #include <sstream>
+#include <thread>
+#include <utility>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
 #include "ledger/crypto.h"
 #include "ledger/internal/status_macros.h"
 #include "ledger/ledger.h"
@@ -261,12 +269,50 @@ absl::StatusOr<std::string> TextOf(const RecordView& view) {
   return o.back().value;
 }
 
+// A key table that runs a hook once, right after the first scan of the
+// wrapped keys ('d' entries) returns (inside a rotation, between its reads
+// and its write), or right after the first read of one wrapped key returns
+// (inside a read, before it copies the master key).
+class HookedKeyTable : public KeyTable {
+ public:
+  explicit HookedKeyTable(KeyTable* inner) : inner_(*inner) {}
+  void AfterDataKeyScan(std::function<void()> hook) { scan_hook_ = std::move(hook); }
+  void AfterDataKeyGet(std::function<void()> hook) { get_hook_ = std::move(hook); }
+
+  absl::StatusOr<std::optional<std::string>> GetKey(absl::string_view key) const override {
+    auto got = inner_.GetKey(key);
+    if (absl::StartsWith(key, "d") && get_hook_) std::exchange(get_hook_, nullptr)();
+    return got;
+  }
+  absl::Status ScanKeys(
+      absl::string_view prefix,
+      const std::function<bool(absl::string_view, absl::string_view)>& fn) const override {
+    absl::Status s = inner_.ScanKeys(prefix, fn);
+    if (prefix == "d" && scan_hook_) std::exchange(scan_hook_, nullptr)();
+    return s;
+  }
+  absl::Status WriteKeys(const std::vector<KeyWrite>& writes, bool purge) override {
+    return inner_.WriteKeys(writes, purge);
+  }
+  absl::Status UpdateKeys(
+      const std::function<absl::StatusOr<std::vector<KeyWrite>>()>& plan) override {
+    return inner_.UpdateKeys(plan);
+  }
+  absl::Status Purge() override { return inner_.Purge(); }
+
+ private:
+  KeyTable& inner_;
+  mutable std::function<void()> scan_hook_;
+  mutable std::function<void()> get_hook_;
+};
+
 class EncryptedLedgerTest : public ::testing::Test {
  protected:
   void SetUp() override { dir_ = testing::NewTempDir("crypto"); }
 
-  // Opens the ledger with a key store under `master` (or plaintext if null).
-  absl::Status Open(const AeadKey* master) {
+  // Opens the ledger with a key store under `master` (or plaintext if null),
+  // on a HookedKeyTable (hooked_) when `hooked`.
+  absl::Status Open(const AeadKey* master, bool hooked = false) {
     RocksStoreOptions so;
     so.path = dir_;
     CL_ASSIGN_OR_RETURN(std::unique_ptr<LogStore> store, OpenRocksStore(so));
@@ -274,7 +320,12 @@ class EncryptedLedgerTest : public ::testing::Test {
     options.signer = &signer_;
     options.origin = testing::kTestOrigin;
     if (master != nullptr) {
-      CL_ASSIGN_OR_RETURN(keys_, KeyStore::Open(store->keys(), *master,
+      KeyTable* table = store->keys();
+      if (hooked) {
+        hooked_ = std::make_unique<HookedKeyTable>(table);
+        table = hooked_.get();
+      }
+      CL_ASSIGN_OR_RETURN(keys_, KeyStore::Open(table, *master, 
                                                   {"records_disposed", "subject_erased"}));
       options.cipher = keys_.get();
     }
@@ -284,6 +335,7 @@ class EncryptedLedgerTest : public ::testing::Test {
   void Close() {
     ledger_.reset();
     keys_.reset();
+    hooked_.reset();
   }
   void TearDown() override { Close(); }
 
@@ -324,9 +376,41 @@ class EncryptedLedgerTest : public ::testing::Test {
     return out;
   }
 
+  KeyTable* Table() { return const_cast<LogStore&>(ledger_->store()).keys(); }
+
+  // Every key-table entry, key -> value.
+  std::map<std::string, std::string> TableContents() {
+    auto contents = testing::KeyTableContents(*Table());
+    EXPECT_TRUE(contents.ok()) << contents.status();
+    return contents.value_or(std::map<std::string, std::string>());
+  }
+
+  // The decoded wrapped entry of every data key.
+  std::vector<WrappedKey> AllWrappedKeys() {
+    std::vector<WrappedKey> out;
+    for (const auto& [k, v] : TableContents()) {
+      if (k[0] != 'd') continue;
+      auto w = DecodeWrappedKey(v);
+      EXPECT_TRUE(w.ok()) << w.status();
+      if (w.ok()) out.push_back(*w);
+    }
+    return out;
+  }
+
+  // Expects every record below `size` to read as "text-<its event id>"
+  // (the events of RotationEntry).
+  void ExpectAllReadable(uint64_t size) {
+    for (uint64_t seq = 0; seq < size; ++seq) {
+      auto view = ledger_->Read(seq);
+      ASSERT_TRUE(view.ok()) << seq << ": " << view.status();
+      EXPECT_EQ(TextOf(*view).value_or("?"), absl::StrCat("text-", view->record.event_id)) << seq;
+    }
+  }
+
   std::string dir_;
   NoteSigner signer_ = testing::TestNoteSigner();
   NoteVerifier verifier_ = testing::TestNoteVerifier();
+  std::unique_ptr<HookedKeyTable> hooked_;
   std::unique_ptr<KeyStore> keys_;
   std::unique_ptr<Ledger> ledger_;
   AeadKey master_ = KeyOf(kMaster);
@@ -551,6 +635,230 @@ TEST_F(EncryptedLedgerTest, RotationRewrapsKeysAndLeavesRecordsAlone) {
   // The old wrapping is purged from the files.
   EXPECT_EQ(FilesContaining(dir_, before[0].sealed), std::vector<std::string>{});
   EXPECT_EQ(Verify().status, absl::OkStatus());
+}
+
+// --- Online master key rotation (KeyStore::RotateMasterKey). ---
+
+Event RotationEntry(const std::string& id, const std::string& stream,
+                    std::vector<std::string> subjects = {"client-1"}) {
+  return Entry(id, stream, std::move(subjects), "text-" + id);
+}
+
+TEST_F(EncryptedLedgerTest, OnlineRotationRewrapsInPlaceAndPurgesTheOldWrappings) {
+  ASSERT_TRUE(Open(&master_).ok());
+  for (int i = 0; i < 12; ++i) {
+    Append(RotationEntry(absl::StrCat("e", i), absl::StrCat("case-", i % 4)));
+  }
+  Append(RotationEntry("two", "case-0", {"client-1", "client-2"}));
+  // Cases 0 and 1 are read (their keys cached) before the rotation; 2 and 3
+  // only after it, so those are unwrapped with the new key.
+  for (uint64_t seq : {0, 1, 4, 5, 12}) ASSERT_TRUE(ledger_->Read(seq).ok());
+  Hash root = ledger_->Root();
+  std::vector<WrappedKey> old_keys = AllWrappedKeys();
+  ASSERT_EQ(old_keys.size(), 5u);  // client-1 in four cases, client-2 in one
+  // Control for the raw-bytes search below: the old wrappings are in the
+  // files now (the WAL).
+  for (const WrappedKey& w : old_keys) EXPECT_FALSE(FilesContaining(dir_, w.sealed).empty());
+
+  auto rotated = keys_->RotateMasterKey(other_master_);
+  ASSERT_TRUE(rotated.ok()) << rotated.status();
+  EXPECT_EQ(rotated->old_master_key_id, kGoldenMasterKeyId);
+  EXPECT_EQ(rotated->new_master_key_id, MasterKeyId(other_master_));
+  EXPECT_EQ(rotated->keys_rewrapped, 5u);
+  EXPECT_EQ(keys_->master_key_id(), MasterKeyId(other_master_));
+  EXPECT_EQ(*Table()->GetKey(kMasterKeyIdKey), MasterKeyId(other_master_));
+  for (const WrappedKey& w : AllWrappedKeys()) {
+    EXPECT_EQ(w.master_key_id, MasterKeyId(other_master_)) << w.subject_id << " " << w.stream_id;
+  }
+  EXPECT_EQ(ledger_->Root(), root);  // records untouched
+  ExpectAllReadable(13);
+
+  // New appends: an existing pair (cached key), a new pair (a new key,
+  // wrapped under the new master key).
+  Append(RotationEntry("after-1", "case-3"));
+  Append(RotationEntry("after-2", "case-new"));
+  std::vector<WrappedKey> new_case = KeysOfStream("case-new");
+  ASSERT_EQ(new_case.size(), 1u);
+  EXPECT_EQ(new_case[0].master_key_id, MasterKeyId(other_master_));
+  auto view = ledger_->Read(14);
+  ASSERT_TRUE(view.ok());
+  auto p = DecodePayload(view->payload);
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(p->key_id.size(), 32u);  // sealed
+  ExpectAllReadable(15);
+  Close();
+
+  // The old wrappings are gone from every file (WAL, SST, MANIFEST, LOG).
+  for (const WrappedKey& w : old_keys) {
+    EXPECT_EQ(FilesContaining(dir_, w.sealed), std::vector<std::string>{});
+  }
+  // The old key no longer opens the store; the new one does, and reads all.
+  absl::Status old_key = Open(&master_);
+  EXPECT_EQ(old_key.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(old_key.message(), absl::StrCat("master key: got key id ", kGoldenMasterKeyId,
+                                            ", but the data keys are wrapped under key id ",
+                                            MasterKeyId(other_master_),
+                                            " (wrong key file, or a rotation not applied?)"));
+  Close();
+  ASSERT_TRUE(Open(&other_master_).ok());
+  ExpectAllReadable(15);
+  Close();
+  EXPECT_EQ(Verify().status, absl::OkStatus());
+}
+
+TEST_F(EncryptedLedgerTest, OnlineRotationThatFailsChangesNothing) {
+  ASSERT_TRUE(Open(&master_).ok());
+  Append(RotationEntry("e0", "case-0"));
+  std::map<std::string, std::string> before = TableContents();
+
+  // The current key again.
+  auto same = keys_->RotateMasterKey(master_);
+  EXPECT_EQ(same.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(same.status().message(),
+            absl::StrCat("got the current master key (id ", kGoldenMasterKeyId,
+                         ") as the new one, want another key"));
+  EXPECT_EQ(TableContents(), before);
+
+  // One entry that does not unwrap: no key is re-wrapped, the old key stays.
+  const std::string bad_id(kDataKeyIdSize, 'x');
+  WrappedKey bad{kGoldenMasterKeyId, "client-9", "case-9", std::string(60, '\0')};
+  ASSERT_TRUE(Table()->WriteKeys({{DataKeyEntryKey(bad_id), EncodeWrappedKey(bad)}}).ok());
+  before = TableContents();
+  auto broken = keys_->RotateMasterKey(other_master_);
+  EXPECT_EQ(broken.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_TRUE(
+      absl::StartsWith(broken.status().message(), absl::StrCat("data key ", Hex(bad_id), ": ")))
+      << broken.status();
+  EXPECT_EQ(TableContents(), before);
+  EXPECT_EQ(keys_->master_key_id(), kGoldenMasterKeyId);
+  Append(RotationEntry("e1", "case-1"));  // a new key, under the old master key
+  EXPECT_EQ(KeysOfStream("case-1").at(0).master_key_id, kGoldenMasterKeyId);
+  ExpectAllReadable(2);
+  Close();
+  ASSERT_TRUE(Open(&master_).ok());
+  ExpectAllReadable(2);
+}
+
+// A thread appends to new and existing cases (creating and using keys) while
+// the rotation runs: every record stays readable, before and after restart.
+TEST_F(EncryptedLedgerTest, AppendsDuringOnlineRotationStayReadable) {
+  ASSERT_TRUE(Open(&master_).ok());
+  for (int i = 0; i < 20; ++i) Append(RotationEntry(absl::StrCat("pre-", i), absl::StrCat("c", i)));
+  absl::Notification started;
+  std::atomic<bool> rotated{false};
+  std::atomic<int> appended{0};
+  std::thread appender([&] {
+    int after = 0;  // new keys created once the rotation has returned
+    for (int i = 0; after < 10; ++i) {
+      bool was_rotated = rotated;
+      // Every other event opens a new case (a new key); the rest reuse one.
+      bool new_case = i % 2 == 0;
+      std::string stream = new_case ? absl::StrCat("during-", i) : absl::StrCat("c", i % 20);
+      auto r = ledger_->Append({RotationEntry(absl::StrCat("during-", i), stream)});
+      if (!r.ok()) {
+        ADD_FAILURE() << r.status();
+        break;
+      }
+      ++appended;
+      if (i == 4) started.Notify();
+      if (was_rotated && new_case) ++after;
+    }
+    if (!started.HasBeenNotified()) started.Notify();
+  });
+  started.WaitForNotification();
+  auto r = keys_->RotateMasterKey(other_master_);
+  rotated = true;
+  appender.join();
+  ASSERT_TRUE(r.ok()) << r.status();
+  uint64_t size = 20 + appended;
+  ExpectAllReadable(size);
+  for (const WrappedKey& w : AllWrappedKeys()) {
+    EXPECT_EQ(w.master_key_id, MasterKeyId(other_master_)) << w.stream_id;
+  }
+  Close();
+  ASSERT_TRUE(Open(&other_master_).ok());
+  ExpectAllReadable(size);
+}
+
+// Deterministic versions of the two races that matter, each run between the
+// rotation's scan and its write.
+
+// A read that fetched a wrapped key just before the rotation's write and
+// copies the master key just after its switch must still open the record.
+TEST_F(EncryptedLedgerTest, AReadAcrossOnlineRotationStillOpens) {
+  ASSERT_TRUE(Open(&master_).ok());
+  Append(RotationEntry("e0", "case-0"));
+  Close();
+  ASSERT_TRUE(Open(&master_, /*hooked=*/true).ok());  // nothing cached
+  absl::StatusOr<MasterKeyRotation> rotated;
+  hooked_->AfterDataKeyGet([&] { rotated = keys_->RotateMasterKey(other_master_); });
+  auto view = ledger_->Read(0);
+  ASSERT_TRUE(rotated.ok()) << rotated.status();
+  ASSERT_TRUE(view.ok()) << view.status();
+  EXPECT_FALSE(view->erased);
+  EXPECT_EQ(TextOf(*view).value_or("?"), "text-e0");
+}
+
+// A key created then would be wrapped under the old master key and missed by
+// the re-wrap: the append must wait for the rotation.
+TEST_F(EncryptedLedgerTest, AKeyCreatedDuringOnlineRotationIsWrappedUnderTheNewKey) {
+  ASSERT_TRUE(Open(&master_, /*hooked=*/true).ok());
+  Append(RotationEntry("e0", "case-0"));
+  absl::Notification appended;
+  bool appended_during_scan = true;
+  std::thread appender;
+  hooked_->AfterDataKeyScan([&] {
+    appender = std::thread([&] {
+      Append(RotationEntry("e1", "case-new"));
+      appended.Notify();
+    });
+    appended_during_scan = appended.WaitForNotificationWithTimeout(absl::Milliseconds(300));
+  });
+  auto r = keys_->RotateMasterKey(other_master_);
+  appender.join();
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_FALSE(appended_during_scan);
+  EXPECT_EQ(KeysOfStream("case-new").at(0).master_key_id, MasterKeyId(other_master_));
+  ExpectAllReadable(2);
+  Close();
+  ASSERT_TRUE(Open(&other_master_).ok());
+  ExpectAllReadable(2);
+}
+
+// A case disposal committed then would delete the keys the rotation read,
+// and the rotation's write would bring them back (re-wrapped): the disposal's
+// commit must wait for the rotation's write.
+TEST_F(EncryptedLedgerTest, ADisposalCommittedDuringOnlineRotationStaysShredded) {
+  ASSERT_TRUE(Open(&master_, /*hooked=*/true).ok());
+  Append(RotationEntry("a0", "case-A"));
+  Append(RotationEntry("b0", "case-B"));
+  // What the ledger commits with a records_disposed event of case-A (Seal
+  // computes it before the record is queued).
+  auto deletions = keys_->StreamKeyDeletions("case-A");
+  ASSERT_TRUE(deletions.ok());
+  ASSERT_EQ(deletions->size(), 3u);
+  absl::Notification committed;
+  bool committed_during_scan = true;
+  std::thread committer;
+  hooked_->AfterDataKeyScan([&] {
+    committer = std::thread([&] {
+      CommitBatch batch;
+      batch.new_size = ledger_->Size();
+      batch.key_writes = *deletions;
+      EXPECT_EQ(const_cast<LogStore&>(ledger_->store()).Commit(batch), absl::OkStatus());
+      committed.Notify();
+    });
+    committed_during_scan = committed.WaitForNotificationWithTimeout(absl::Milliseconds(300));
+  });
+  auto r = keys_->RotateMasterKey(other_master_);
+  committer.join();
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->keys_rewrapped, 2u);
+  EXPECT_FALSE(committed_during_scan);
+  EXPECT_EQ(KeysOfStream("case-A").size(), 0u);
+  EXPECT_EQ(AllWrappedKeys().size(), 1u);  // case-B's only: none came back
+  EXPECT_TRUE(ledger_->Read(0)->erased);
+  EXPECT_EQ(TextOf(*ledger_->Read(1)).value_or("?"), "text-b0");
 }
 
 }  // namespace

@@ -74,6 +74,14 @@ class KeyTable {
   // Applies `writes` atomically and durably (one synced write), then purges
   // when `purge` is set (a caller deleting keys purges, now or soon).
   virtual absl::Status WriteKeys(const std::vector<KeyWrite>& writes, bool purge = false) = 0;
+  // Calls plan(), which reads the table (GetKey, ScanKeys) and returns
+  // writes that depend on what it read, then applies them like WriteKeys
+  // (not purged). No other write to the key table (WriteKeys, UpdateKeys,
+  // or a LogStore::Commit with key_writes) lands between plan's reads and
+  // its writes: they wait. plan must not write the table itself. An error
+  // from plan is returned and nothing is written.
+  virtual absl::Status UpdateKeys(
+      const std::function<absl::StatusOr<std::vector<KeyWrite>>()>& plan) = 0;
   // Makes deleted and overwritten key values leave the data directory's
   // files: flushes every memtable (so that no live WAL file still holds
   // them) and compacts the key family to its last level (so that no SST

@@ -8,6 +8,7 @@
 #include <rocksdb/write_batch.h>
 
 #include <algorithm>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -174,7 +175,13 @@ class RocksStore : public LogStore, public KeyTable {
     bool purge = AddKeyWrites(batch.key_writes, cf(kKeys), &wb);
     rocksdb::WriteOptions wo;
     wo.sync = true;
-    CL_RETURN_IF_ERROR(FromRocks(db_->Write(wo, &wb), "commit"));
+    {
+      // Key writes wait while an UpdateKeys is between its reads and its
+      // writes; batches without them never do.
+      std::optional<absl::MutexLock> keys_lock;
+      if (!batch.key_writes.empty()) keys_lock.emplace(&key_write_mu_);
+      CL_RETURN_IF_ERROR(FromRocks(db_->Write(wo, &wb), "commit"));
+    }
     if (purge) CL_RETURN_IF_ERROR(Purge());
     absl::MutexLock lock(&cache_mu_);
     for (const NodeWrite& n : batch.nodes) {
@@ -462,12 +469,18 @@ class RocksStore : public LogStore, public KeyTable {
   }
 
   absl::Status WriteKeys(const std::vector<KeyWrite>& writes, bool purge) override {
-    rocksdb::WriteBatch wb;
-    AddKeyWrites(writes, cf(kKeys), &wb);
-    rocksdb::WriteOptions wo;
-    wo.sync = true;
-    CL_RETURN_IF_ERROR(FromRocks(db_->Write(wo, &wb), "write key table"));
+    {
+      absl::MutexLock lock(&key_write_mu_);
+      CL_RETURN_IF_ERROR(WriteKeysLocked(writes));
+    }
     return purge ? Purge() : absl::OkStatus();
+  }
+
+  absl::Status UpdateKeys(
+      const std::function<absl::StatusOr<std::vector<KeyWrite>>()>& plan) override {
+    absl::MutexLock lock(&key_write_mu_);
+    CL_ASSIGN_OR_RETURN(std::vector<KeyWrite> writes, plan());
+    return WriteKeysLocked(writes);
   }
 
   absl::Status Purge() override {
@@ -493,6 +506,16 @@ class RocksStore : public LogStore, public KeyTable {
 
  private:
   rocksdb::ColumnFamilyHandle* cf(Family f) const { return handles_[f]; }
+
+  // One synced write of `writes` to the key family.
+  absl::Status WriteKeysLocked(const std::vector<KeyWrite>& writes)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(key_write_mu_) {
+    rocksdb::WriteBatch wb;
+    AddKeyWrites(writes, cf(kKeys), &wb);
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    return FromRocks(db_->Write(wo, &wb), "write key table");
+  }
 
   // Calls fn(subject key, value) for every subject-index entry with `tag`.
   absl::Status ScanTagged(
@@ -528,6 +551,9 @@ class RocksStore : public LogStore, public KeyTable {
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // owned; freed before db_
   // False for an old directory opened read-only: handles_[kKeys] is null.
   const bool has_keys_;
+  // Held by every write to the key family, and by UpdateKeys from its plan's
+  // reads to its write; nothing else is called while it is held but plan.
+  absl::Mutex key_write_mu_;
   mutable absl::Mutex cache_mu_;
   mutable absl::flat_hash_map<std::string, Hash> upper_nodes_ ABSL_GUARDED_BY(cache_mu_);
 };

@@ -5,9 +5,12 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
 
 namespace caseledger {
 namespace {
@@ -190,6 +193,45 @@ TEST(RocksStoreTest, ReadOnlyOpenOfADirectoryWithoutCosignatures) {
   EXPECT_FALSE(ro->LatestCosignedSize()->has_value());
   EXPECT_EQ(ro->PutCosignature(2, "w+00000000", "x").code(),
             absl::StatusCode::kFailedPrecondition);
+}
+
+// The master key rotation's guarantee: a commit destroying a key (a case's
+// disposal) that arrives while an update has read the key but not yet
+// written it waits, so the update cannot bring the destroyed key back.
+TEST(RocksStoreTest, UpdateKeysHoldsOtherKeyWritesBetweenItsReadsAndItsWrite) {
+  auto store = Open(TempDir());
+  ASSERT_NE(store, nullptr);
+  KeyTable* table = store->keys();
+  ASSERT_NE(table, nullptr);
+  ASSERT_EQ(table->WriteKeys({{"dk", "wrapped-1"}}), absl::OkStatus());
+
+  absl::Notification committed;
+  bool committed_during_plan = true;
+  std::thread disposal;
+  absl::Status updated = table->UpdateKeys([&]() -> absl::StatusOr<std::vector<KeyWrite>> {
+    auto read = table->GetKey("dk");
+    EXPECT_TRUE(read.ok() && read->has_value());
+    disposal = std::thread([&] {
+      CommitBatch b;
+      b.key_writes.push_back({"dk", std::nullopt});
+      EXPECT_EQ(store->Commit(b), absl::OkStatus());
+      committed.Notify();
+    });
+    // Without the exclusion the commit lands at once; with it, this bounded
+    // wait runs out.
+    committed_during_plan = committed.WaitForNotificationWithTimeout(absl::Milliseconds(300));
+    return std::vector<KeyWrite>{{"dk", "wrapped-2"}};
+  });
+  EXPECT_EQ(updated, absl::OkStatus());
+  disposal.join();
+  EXPECT_FALSE(committed_during_plan);
+  EXPECT_EQ(*table->GetKey("dk"), std::nullopt);  // deleted after the update, not before
+
+  // An error from the plan writes nothing.
+  absl::Status failed = table->UpdateKeys(
+      []() -> absl::StatusOr<std::vector<KeyWrite>> { return absl::DataLossError("plan failed"); });
+  EXPECT_EQ(failed, absl::DataLossError("plan failed"));
+  EXPECT_EQ(*table->GetKey("dk"), std::nullopt);
 }
 
 }  // namespace

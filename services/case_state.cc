@@ -185,6 +185,7 @@ void ApplyBody(const v1::Event& e, uint64_t seq, absl::Time at, CaseState* s) {
     case v1::Event::kRecordAccessed:
     case v1::Event::kAccessRefused:
     case v1::Event::kSubjectErased:
+    case v1::Event::kMasterKeyRotated:
     case v1::Event::BODY_NOT_SET:
       break;
   }

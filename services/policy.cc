@@ -229,6 +229,8 @@ absl::Status CheckStructure(const v1::Event& e) {
     case v1::Event::kSubjectErased:
       // KeyAdminService.EraseSubject records erasures (ledger/ENCRYPTION.md).
       return Invalid("event.subject_erased", "is written by the server only");
+    case v1::Event::kMasterKeyRotated:
+      return Invalid("event.master_key_rotated", "is written by the server only");
   }
   return Invalid("event.body", absl::StrCat("unknown event type ", e.body_case()));
 }

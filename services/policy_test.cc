@@ -518,6 +518,12 @@ std::vector<PolicyCase> Cases() {
        {"subject_erased { erased_by: \"admin-1\" authority: \"gdpr-17\" }"},
        kInvalid,
        "event.subject_erased: is written by the server only"},
+      {"MasterKeyRotatedIsTheServersOnly",
+       kBH,
+       {},
+       {"master_key_rotated { rotated_by: \"admin-1\" }"},
+       kInvalid,
+       "event.master_key_rotated: is written by the server only"},
 
       // ---- Lifecycle ----
       {"FirstEventMustOpen",

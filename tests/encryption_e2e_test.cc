@@ -1,7 +1,7 @@
 // Payload encryption through the real server binary: --master_key_file, reads
 // of sealed records, crypto-shredding by a records_disposed event proven on
-// the data directory's raw bytes, restart after erasure, and ledger_verify on
-// the erased ledger.
+// the data directory's raw bytes, restart after erasure, ledger_verify on the
+// erased ledger, and master key rotation through the RPC.
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -143,6 +143,13 @@ class EncryptionE2ETest : public ::testing::Test {
   std::unique_ptr<v1::KeyAdminService::Stub> keys_;
   std::unique_ptr<v1::CaseService::Stub> cases_;
   std::unique_ptr<v1::DisclosureService::Stub> disclosures_;
+
+  grpc::Status RotateMasterKey(const std::string& path, v1::RotateMasterKeyResponse* resp) {
+    grpc::ClientContext ctx;
+    v1::RotateMasterKeyRequest req;
+    req.set_new_master_key_file(path);
+    return keys_->RotateMasterKey(&ctx, req, resp);
+  }
 
   grpc::Status EraseSubject(const std::string& subject, uint32_t* destroyed,
                             uint64_t* seq = nullptr,
@@ -370,6 +377,72 @@ TEST_F(EncryptionE2ETest, EraseSubjectRpcShredsTheSubjectWhileServing) {
   testing::CommandResult v = testing::RunCommand(
       {kVerify, "--data_dir=" + dir_, "--key=" + key.verifier_key(), "--origin=" + key.origin()});
   EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
+}
+
+TEST_F(EncryptionE2ETest, RotateMasterKeyRpcThenRestartWithTheNewKey) {
+  ASSERT_TRUE(Start({"--master_key_file=" + key_file_}).ok());
+  for (const auto& r : CaseStory("case-A", "BEFORE-ROTATION")) Append(r);
+
+  v1::RotateMasterKeyResponse resp;
+  grpc::Status bad = RotateMasterKey("", &resp);
+  EXPECT_EQ(bad.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_TRUE(absl::StartsWith(bad.error_message(), "new_master_key_file: must not be empty"))
+      << bad.error_message();
+  bad = RotateMasterKey(key_file_, &resp);
+  EXPECT_EQ(bad.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_TRUE(absl::StrContains(bad.error_message(), "got the current master key"))
+      << bad.error_message();
+
+  const std::string new_key = testing::NewTempDir("crypto-e2e-new-key") + "/new.key";
+  const std::string new_hex(64, 'e');
+  std::ofstream(new_key) << new_hex << "\n";
+  chmod(new_key.c_str(), 0600);
+  grpc::Status s = RotateMasterKey(new_key, &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(resp.old_master_key_id(), "4eb8f8345d4e9985");
+  EXPECT_EQ(resp.new_master_key_id().size(), 16u);
+  EXPECT_NE(resp.new_master_key_id(), resp.old_master_key_id());
+  EXPECT_EQ(resp.keys_rewrapped(), 1u);  // client-case-A in case-A
+  // The rotation is recorded after the story's five records, ids only.
+  EXPECT_EQ(resp.rotation_seq(), 5u);
+
+  // Serving goes on under the new key: old records read, new ones seal.
+  for (const auto& r : CaseStory("case-B", "AFTER-ROTATION")) Append(r);
+  auto expect_texts = [&resp](const std::vector<v1::Record>& log) {
+    ASSERT_EQ(log.size(), 11u);
+    EXPECT_EQ(log[1].event().record_entry_written().text(), "BEFORE-ROTATION-0");
+    EXPECT_EQ(log[5].stream_id(), "@keys");
+    EXPECT_EQ(log[5].event().master_key_rotated().rotated_by(), "local/local");
+    EXPECT_EQ(log[5].event().master_key_rotated().old_master_key_id(), "4eb8f8345d4e9985");
+    EXPECT_EQ(log[5].event().master_key_rotated().new_master_key_id(), resp.new_master_key_id());
+    EXPECT_EQ(log[5].event().master_key_rotated().keys_rewrapped(), 1u);
+    EXPECT_EQ(log[9].event().record_entry_written().text(), "AFTER-ROTATION-2");
+    for (const v1::Record& r : log) EXPECT_EQ(r.withheld_reason(), "") << r.event_id();
+  };
+  expect_texts(ReadLog());
+  ASSERT_EQ(server_->Stop(SIGTERM), 0);
+  const std::string log = server_->Stderr();
+  EXPECT_TRUE(absl::StrContains(
+      log,
+      absl::StrCat("master key rotated from id 4eb8f8345d4e9985 to id ", resp.new_master_key_id(),
+                   " (1 data keys re-wrapped); restart with "
+                   "--master_key_file=",
+                   new_key)))
+      << log;
+  EXPECT_FALSE(absl::StrContains(log, new_hex));
+
+  // The old key no longer opens the directory; the new one does.
+  absl::Status old_key = Start({"--master_key_file=" + key_file_});
+  EXPECT_TRUE(absl::StrContains(old_key.message(),
+                                absl::StrCat("master key: got key id 4eb8f8345d4e9985, but the "
+                                             "data keys are wrapped under key id ",
+                                             resp.new_master_key_id())))
+      << old_key;
+  ASSERT_TRUE(Start({"--master_key_file=" + new_key}).ok()) << server_->Stderr();
+  EXPECT_TRUE(absl::StrContains(server_->Stderr(), "master key id " + resp.new_master_key_id()))
+      << server_->Stderr();
+  expect_texts(ReadLog());
+  ASSERT_EQ(server_->Stop(SIGTERM), 0);
 }
 
 }  // namespace

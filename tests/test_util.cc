@@ -130,4 +130,14 @@ absl::StatusOr<std::string> RawGet(const std::string& dir, const std::string& fa
 
 std::string SeqKey(uint64_t seq) { return internal::U64Key(seq); }
 
+absl::StatusOr<std::map<std::string, std::string>> KeyTableContents(const KeyTable& table) {
+  std::map<std::string, std::string> out;
+  absl::Status s = table.ScanKeys("", [&](absl::string_view k, absl::string_view v) {
+    out.emplace(std::string(k), std::string(v));
+    return true;
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
 }  // namespace caseledger::testing

@@ -4,6 +4,7 @@
 #define CASELEDGER_TESTS_TEST_UTIL_H_
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -11,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "ledger/checkpoint.h"
 #include "ledger/ledger.h"
+#include "ledger/log_store.h"
 #include "ledger/record.h"
 
 namespace caseledger::testing {
@@ -46,6 +48,10 @@ absl::StatusOr<std::string> RawGet(const std::string& dir, const std::string& fa
                                    const std::string& key);
 // Big-endian u64 key, as the ledger's column families use.
 std::string SeqKey(uint64_t seq);
+
+// Every entry of a key table (ledger/ENCRYPTION.md "Storage"), key -> value:
+// a snapshot to compare before and after an operation that must change nothing.
+absl::StatusOr<std::map<std::string, std::string>> KeyTableContents(const KeyTable& table);
 
 }  // namespace caseledger::testing
 

@@ -84,6 +84,9 @@ const std::vector<MethodPolicy>* BuildTable() {
       // Crypto-shredding (proto/keys.proto): destroys a client's data keys.
       // Admins only; the erasure is not a read, so nothing to record here.
       {"/caseledger.v1.KeyAdminService/*", {D, D, D, D, A, A}, false},
+      // Master key rotation: re-wraps every data key. Admins only, in a row
+      // of its own so that no change to the service's row opens it to others.
+      {"/caseledger.v1.KeyAdminService/RotateMasterKey", {D, D, D, D, A, A}, false},
       // Standard services: liveness and schema only.
       {"/grpc.health.v1.Health/*", {A, A, A, A, A, A}, false},
       {"/grpc.reflection.v1alpha.ServerReflection/*", {A, A, A, A, A, A}, false},
@@ -494,6 +497,18 @@ v1::Event SubjectErasedEvent(const Principal& who, const std::string& subject_id
   a->set_erased_by(absl::StrCat(RoleName(who.role), "/", who.id));
   a->set_authority(authority);
   a->set_method("crypto-shredding of the subject's data keys");
+  return e;
+}
+
+v1::Event MasterKeyRotatedEvent(const Principal& who, const std::string& old_id,
+                                const std::string& new_id, uint64_t keys_rewrapped) {
+  v1::Event e;
+  Stamp(kKeysStream, {}, &e);
+  v1::MasterKeyRotated* r = e.mutable_master_key_rotated();
+  r->set_rotated_by(absl::StrCat(RoleName(who.role), "/", who.id));
+  r->set_old_master_key_id(old_id);
+  r->set_new_master_key_id(new_id);
+  r->set_keys_rewrapped(keys_rewrapped);
   return e;
 }
 

@@ -172,6 +172,9 @@ v1::Event AccessRefusedEvent(const Principal& who, absl::string_view method,
 // In kKeysStream, naming the erased subject (so that its history shows it).
 v1::Event SubjectErasedEvent(const Principal& who, const std::string& subject_id,
                              const std::string& authority);
+// In kKeysStream; no subjects (so stored unsealed).
+v1::Event MasterKeyRotatedEvent(const Principal& who, const std::string& old_id,
+                                const std::string& new_id, uint64_t keys_rewrapped);
 
 // The stream that holds access records and refusals not tied to one case.
 // Names beginning with '@' are reserved for the server: nobody may append.

@@ -32,6 +32,11 @@ absl::Status CheckText(absl::string_view field, const std::string& value, size_t
 
 }  // namespace
 
+absl::StatusOr<Principal> KeyAdminServiceImpl::Caller(const grpc::ServerContext* ctx) const {
+  if (guard_ == nullptr) return Principal{Role::kLocal, "local"};
+  return guard_->Identify(ctx);
+}
+
 grpc::Status KeyAdminServiceImpl::EraseSubject(grpc::ServerContext* ctx,
                                                const v1::EraseSubjectRequest* req,
                                                v1::EraseSubjectResponse* resp) {
@@ -44,12 +49,8 @@ grpc::Status KeyAdminServiceImpl::EraseSubject(grpc::ServerContext* ctx,
         "payload encryption is off (the server has no --master_key_file): there are no keys "
         "to destroy, and plaintext payloads cannot be crypto-shredded"));
   }
-  Principal who{Role::kLocal, "local"};
-  if (guard_ != nullptr) {
-    absl::StatusOr<Principal> p = guard_->Identify(ctx);
-    if (!p.ok()) return ToGrpcStatus(p.status());
-    who = *std::move(p);
-  }
+  absl::StatusOr<Principal> who = Caller(ctx);
+  if (!who.ok()) return ToGrpcStatus(who.status());
   // Before anything is destroyed: a crash from here on leaves the marker, and
   // the next start rebuilds the read models.
   if (projector_ != nullptr) {
@@ -59,7 +60,7 @@ grpc::Status KeyAdminServiceImpl::EraseSubject(grpc::ServerContext* ctx,
   // The erasure is in the ledger before its keys are gone, so none is ever
   // unrecorded; a call that fails after this line is finished by calling again.
   absl::StatusOr<Event> event =
-      ToLedgerEvent(SubjectErasedEvent(who, req->subject_id(), req->authority()));
+      ToLedgerEvent(SubjectErasedEvent(*who, req->subject_id(), req->authority()));
   if (!event.ok()) return ToGrpcStatus(event.status());
   absl::StatusOr<AppendResult> recorded = ledger_->Append({*std::move(event), std::nullopt});
   if (!recorded.ok()) {
@@ -82,6 +83,86 @@ grpc::Status KeyAdminServiceImpl::EraseSubject(grpc::ServerContext* ctx,
   }
   resp->set_keys_destroyed(static_cast<uint32_t>(*n));
   resp->set_erasure_seq(recorded->seq);
+  return grpc::Status::OK;
+}
+
+namespace {
+
+// The new master key named by RotateMasterKeyRequest.new_master_key_file.
+absl::StatusOr<AeadKey> LoadNewMasterKey(const std::string& path) {
+  if (path.empty()) {
+    return absl::InvalidArgumentError(
+        "new_master_key_file: must not be empty, want the absolute path of a key file on the "
+        "server's host");
+  }
+  if (path[0] != '/') {
+    return absl::InvalidArgumentError(
+        absl::StrCat("new_master_key_file: got relative path \"", path,
+                     "\", want an absolute path on the server's host"));
+  }
+  // Checks the file's mode and the key's form.
+  absl::StatusOr<AeadKey> key = LoadMasterKey(path, /*env=*/nullptr);
+  if (!key.ok()) {
+    return absl::Status(key.status().code(),
+                        absl::StrCat("new_master_key_file: ", key.status().message()));
+  }
+  return key;
+}
+
+}  // namespace
+
+grpc::Status KeyAdminServiceImpl::RotateMasterKey(grpc::ServerContext* ctx,
+                                                  const v1::RotateMasterKeyRequest* req,
+                                                  v1::RotateMasterKeyResponse* resp) {
+  if (grpc::Status refused = AuthzVerdict(*ctx); !refused.ok()) return refused;
+  if (keys_ == nullptr) {
+    return ToGrpcStatus(absl::FailedPreconditionError(
+        "payload encryption is off (the server has no --master_key_file): there is no master "
+        "key to rotate"));
+  }
+  absl::StatusOr<AeadKey> next = LoadNewMasterKey(req->new_master_key_file());
+  if (!next.ok()) return ToGrpcStatus(next.status());
+  absl::StatusOr<Principal> who = Caller(ctx);
+  if (!who.ok()) return ToGrpcStatus(who.status());
+  const std::string before = keys_->master_key_id();
+  absl::StatusOr<MasterKeyRotation> done = keys_->RotateMasterKey(*next);
+  const std::string after = keys_->master_key_id();
+  if (after != before && options_.log) {
+    options_.log(absl::StrCat(
+        "master key rotated from id ", before, " to id ", after,
+        done.ok() ? absl::StrCat(" (", done->keys_rewrapped, " data keys re-wrapped)") : "",
+        "; restart with --master_key_file=", req->new_master_key_file(),
+        ": the old key no longer opens the data directory"));
+  }
+  if (!done.ok()) {
+    if (absl::IsInvalidArgument(done.status())) {
+      return ToGrpcStatus(absl::InvalidArgumentError(
+          absl::StrCat("new_master_key_file: ", done.status().message())));
+    }
+    return ToGrpcStatus(done.status());
+  }
+  resp->set_old_master_key_id(done->old_master_key_id);
+  resp->set_new_master_key_id(done->new_master_key_id);
+  resp->set_keys_rewrapped(done->keys_rewrapped);
+  // Recorded once done (it states what happened); the rotation stands even
+  // when the record cannot be written, and the caller is told.
+  if (ledger_ != nullptr) {
+    absl::StatusOr<Event> event =
+        ToLedgerEvent(MasterKeyRotatedEvent(*who, done->old_master_key_id,
+                                            done->new_master_key_id, done->keys_rewrapped));
+    absl::Status recorded = event.status();
+    if (event.ok()) {
+      absl::StatusOr<AppendResult> r = ledger_->Append({*std::move(event), std::nullopt});
+      if (r.ok()) resp->set_rotation_seq(r->seq);
+      recorded = r.status();
+    }
+    if (!recorded.ok()) {
+      return ToGrpcStatus(absl::Status(
+          recorded.code(), absl::StrCat("the master key was rotated to id ", done->new_master_key_id,
+                                        ", but the rotation could not be recorded: ",
+                                        recorded.message())));
+    }
+  }
   return grpc::Status::OK;
 }
 

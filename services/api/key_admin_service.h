@@ -3,6 +3,10 @@
 #ifndef CASELEDGER_SERVICES_API_KEY_ADMIN_SERVICE_H_
 #define CASELEDGER_SERVICES_API_KEY_ADMIN_SERVICE_H_
 
+#include <functional>
+#include <string>
+#include <utility>
+
 #include "ledger/key_store.h"
 #include "ledger/ledger.h"
 #include "proto/keys.grpc.pb.h"
@@ -11,6 +15,12 @@
 
 namespace caseledger {
 
+struct KeyAdminServiceOptions {
+  // Called with one line when the master key in use changes (the server
+  // logs it); never given key bytes. May be empty.
+  std::function<void(const std::string&)> log;
+};
+
 // Thread-safe. Everything passed in is borrowed and must outlive the
 // service. `keys` is null when the server runs without a master key (every
 // call is then FAILED_PRECONDITION); `projector` may be null (no read
@@ -18,17 +28,30 @@ namespace caseledger {
 // "local").
 class KeyAdminServiceImpl final : public v1::KeyAdminService::Service {
  public:
-  KeyAdminServiceImpl(KeyStore* keys, Ledger* ledger, Projector* projector, AccessGuard* guard)
-      : keys_(keys), ledger_(ledger), projector_(projector), guard_(guard) {}
+  KeyAdminServiceImpl(KeyStore* keys, Ledger* ledger, Projector* projector, AccessGuard* guard,
+                      KeyAdminServiceOptions options = {})
+      : keys_(keys),
+        ledger_(ledger),
+        projector_(projector),
+        guard_(guard),
+        options_(std::move(options)) {}
 
   grpc::Status EraseSubject(grpc::ServerContext* ctx, const v1::EraseSubjectRequest* req,
                             v1::EraseSubjectResponse* resp) override;
+  // Reads the new key with LoadMasterKey on the server's host and calls
+  // KeyStore::RotateMasterKey; statuses as in proto/keys.proto.
+  grpc::Status RotateMasterKey(grpc::ServerContext* ctx, const v1::RotateMasterKeyRequest* req,
+                               v1::RotateMasterKeyResponse* resp) override;
 
  private:
+  // Who the call's certificate names (guard_ null: the local principal).
+  absl::StatusOr<Principal> Caller(const grpc::ServerContext* ctx) const;
+
   KeyStore* const keys_;
   Ledger* const ledger_;
   Projector* const projector_;
   AccessGuard* const guard_;
+  const KeyAdminServiceOptions options_;
 };
 
 }  // namespace caseledger

@@ -168,9 +168,9 @@ int Run() {
   if (!credentials.ok()) return Fail(credentials.status(), "refusing to start");
   absl::StatusOr<AuthzConfig> authz_config = LoadAuthzConfig();
   if (!authz_config.ok()) return Fail(authz_config.status(), "refusing to start");
-  absl::Status covered = CheckTableCovers({"caseledger.v1.LedgerService",
-                                           "caseledger.v1.CaseService",
-                                           "caseledger.v1.DisclosureService"});
+  absl::Status covered =
+      CheckTableCovers({"caseledger.v1.LedgerService", "caseledger.v1.CaseService",
+                        "caseledger.v1.DisclosureService", "caseledger.v1.KeyAdminService"});
   if (!covered.ok()) return Fail(covered, "refusing to start");
   std::error_code ec;
   std::filesystem::create_directories(data_dir, ec);
@@ -305,7 +305,10 @@ int Run() {
   };
   AccessServiceImpl access_service(ledger->get(), &gate, projector->get(), accounting_view,
                                    access_options);
-  KeyAdminServiceImpl key_admin_service(keys.get(), ledger->get(), projector->get(), &guard);
+  KeyAdminServiceOptions key_admin_options;
+  key_admin_options.log = Log;
+  KeyAdminServiceImpl key_admin_service(keys.get(), ledger->get(), projector->get(), &guard,
+                                        key_admin_options);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
