@@ -208,18 +208,7 @@ TEST(LoadMasterKeyTest, FileOrEnvironment) {
 
 // --- The ledger with encryption on a data directory. ---
 
-// Every file under `dir` (recursively) whose bytes contain `needle`.
-std::vector<std::string> FilesContaining(const std::string& dir, const std::string& needle) {
-  std::vector<std::string> hits;
-  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir)) {
-    if (!entry.is_regular_file()) continue;
-    std::ifstream in(entry.path(), std::ios::binary);
-    std::stringstream buf;
-    buf << in.rdbuf();
-    if (buf.str().find(needle) != std::string::npos) hits.push_back(entry.path().string());
-  }
-  return hits;
-}
+using testing::FilesContaining;
 
 // How many files under `dir` end with `suffix` (".log" is a WAL, ".sst" a table).
 size_t FilesEndingWith(const std::string& dir, const std::string& suffix) {

@@ -83,17 +83,7 @@ v1::AppendRequest Disclosure(const std::string& stream, const std::string& marke
   return r;
 }
 
-std::vector<std::string> FilesContaining(const std::string& dir, const std::string& needle) {
-  std::vector<std::string> hits;
-  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir)) {
-    if (!entry.is_regular_file()) continue;
-    std::ifstream in(entry.path(), std::ios::binary);
-    std::stringstream buf;
-    buf << in.rdbuf();
-    if (buf.str().find(needle) != std::string::npos) hits.push_back(entry.path().string());
-  }
-  return hits;
-}
+using testing::FilesContaining;
 
 class EncryptionE2ETest : public ::testing::Test {
  protected:

@@ -6,6 +6,8 @@
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -138,6 +140,18 @@ absl::StatusOr<std::map<std::string, std::string>> KeyTableContents(const KeyTab
   });
   if (!s.ok()) return s;
   return out;
+}
+
+std::vector<std::string> FilesContaining(const std::string& dir, const std::string& needle) {
+  std::vector<std::string> hits;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir)) {
+    if (!entry.is_regular_file()) continue;
+    std::ifstream in(entry.path(), std::ios::binary);
+    std::stringstream buf;
+    buf << in.rdbuf();
+    if (buf.str().find(needle) != std::string::npos) hits.push_back(entry.path().string());
+  }
+  return hits;
 }
 
 }  // namespace caseledger::testing

@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -52,6 +53,10 @@ std::string SeqKey(uint64_t seq);
 // Every entry of a key table (ledger/ENCRYPTION.md "Storage"), key -> value:
 // a snapshot to compare before and after an operation that must change nothing.
 absl::StatusOr<std::map<std::string, std::string>> KeyTableContents(const KeyTable& table);
+
+// Every regular file under `dir` (recursively) whose bytes contain `needle`:
+// the raw-bytes search behind the erasure and rotation tests.
+std::vector<std::string> FilesContaining(const std::string& dir, const std::string& needle);
 
 }  // namespace caseledger::testing
 

@@ -194,17 +194,7 @@ class TextsProjection : public Projection {
   }
 };
 
-std::vector<std::string> FilesContaining(const std::string& dir, const std::string& needle) {
-  std::vector<std::string> hits;
-  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir)) {
-    if (!entry.is_regular_file()) continue;
-    std::ifstream in(entry.path(), std::ios::binary);
-    std::stringstream buf;
-    buf << in.rdbuf();
-    if (buf.str().find(needle) != std::string::npos) hits.push_back(entry.path().string());
-  }
-  return hits;
-}
+using testing::FilesContaining;
 
 // An encrypted ledger whose case-A entries (client-A) say DOOMED-i and
 // case-B entries (client-B) KEPT-i, and a projector of their texts.
