@@ -230,6 +230,21 @@ absl::StatusOr<std::vector<AppendResult>> CaseGate::Append(std::vector<GatedEven
   return result;
 }
 
+void CaseGate::ForgetAll() {
+  absl::MutexLock lock(&mu_);
+  for (auto i = slots_.begin(); i != slots_.end();) {
+    Slot& s = *i->second;
+    absl::MutexLock pending(&s.pending_mu);
+    if (s.pending == 0 && i->second.use_count() == 1) {
+      slots_.erase(i++);
+    } else {
+      // In use: reloaded by its next check, after what is queued lands.
+      s.stale = true;
+      ++i;
+    }
+  }
+}
+
 absl::Status CaseGate::Inspect(const std::string& case_id,
                                const std::function<void(const CaseState&)>& fn) {
   std::shared_ptr<Slot> slot = SlotFor(case_id);

@@ -51,6 +51,12 @@ class CaseGate {
   absl::Status Inspect(const std::string& case_id,
                        const std::function<void(const CaseState&)>& fn);
 
+  // Drops every cached case state; each is read back from the log when next
+  // needed (a case with appends in flight, once they land). Called after an
+  // erasure: states folded while the erased records still opened hold what
+  // they said.
+  void ForgetAll();
+
  private:
   struct Slot {
     absl::Mutex mu;  // held while checking and queueing

@@ -13,6 +13,7 @@
 #include "ledger/crypto.h"
 #include "ledger/key_store.h"
 #include "ledger/rocks_store.h"
+#include "services/api/case_gate.h"
 #include "services/api/event_codec.h"
 #include "tests/test_util.h"
 
@@ -389,6 +390,35 @@ TEST_F(ErasureTest, TheStoreNamesItsSealingKeyAsEncryptionMdSays) {
   std::string id;
   ASSERT_TRUE(db->Get(rocksdb::ReadOptions(), "\x01sealing", &id).ok());
   EXPECT_EQ(id, "0445ccede15ee9ad");  // tests/testdata/encryption_golden.py
+}
+
+// The append gate caches case states folded while records still opened; an
+// erasure makes it forget them (KeyAdminService calls ForgetAll).
+TEST_F(ErasureTest, TheGateForgetsWhatErasedRecordsSaid) {
+  v1::Event open;
+  open.set_event_id("open-A");
+  open.set_stream_id("case-A");
+  open.add_subject_ids("client-A");
+  open.set_producer("test");
+  open.mutable_occurred_at()->set_seconds(1767225600);
+  open.mutable_case_opened()->set_program("housing");
+  open.mutable_case_opened()->set_jurisdiction("DOOMED-JURISDICTION");
+  open.mutable_case_opened()->set_record_class(v1::RECORD_CLASS_GENERAL);
+  auto event = ToLedgerEvent(open);
+  ASSERT_TRUE(event.ok()) << event.status();
+  ASSERT_TRUE(ledger_->Append({*std::move(event)}).ok());
+
+  CaseGate gate(ledger_.get());
+  auto jurisdiction = [&gate] {
+    std::string out = "<error>";
+    EXPECT_TRUE(gate.Inspect("case-A", [&](const CaseState& s) { out = s.jurisdiction; }).ok());
+    return out;
+  };
+  ASSERT_EQ(jurisdiction(), "DOOMED-JURISDICTION");
+  ASSERT_TRUE(keys_->EraseSubject("client-A").ok());
+  EXPECT_EQ(jurisdiction(), "DOOMED-JURISDICTION");  // cached: the control
+  gate.ForgetAll();
+  EXPECT_EQ(jurisdiction(), "");
 }
 
 }  // namespace

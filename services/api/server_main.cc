@@ -307,6 +307,7 @@ int Run() {
                                    access_options);
   KeyAdminServiceOptions key_admin_options;
   key_admin_options.log = Log;
+  key_admin_options.gate = &gate;
   KeyAdminServiceImpl key_admin_service(keys.get(), ledger->get(), projector->get(), &guard,
                                         key_admin_options);
   grpc::EnableDefaultHealthCheckService(true);
