@@ -71,7 +71,6 @@ grpc::Status KeyAdminServiceImpl::EraseSubject(grpc::ServerContext* ctx,
   }
   absl::StatusOr<size_t> n = keys_->EraseSubject(req->subject_id());
   if (!n.ok()) return ToGrpcStatus(n.status());
-  if (options_.gate != nullptr) options_.gate->ForgetAll();
   if (projector_ != nullptr) {
     absl::Status rebuilt = projector_->Reproject();
     if (!rebuilt.ok()) {

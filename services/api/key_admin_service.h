@@ -11,7 +11,6 @@
 #include "ledger/ledger.h"
 #include "proto/keys.grpc.pb.h"
 #include "services/api/access_guard.h"
-#include "services/api/case_gate.h"
 #include "services/api/projector.h"
 
 namespace caseledger {
@@ -20,9 +19,6 @@ struct KeyAdminServiceOptions {
   // Called with one line when the master key in use changes (the server
   // logs it); never given key bytes. May be empty.
   std::function<void(const std::string&)> log;
-  // The append gate, whose cached case states are dropped after an erasure
-  // (they were folded from records that then still opened). May be null.
-  CaseGate* gate = nullptr;
 };
 
 // Thread-safe. Everything passed in is borrowed and must outlive the

@@ -262,6 +262,7 @@ absl::Status Projector::Reproject() {
     again = false;
     CL_RETURN_IF_ERROR(ClearAndReplay(&again));
     CL_RETURN_IF_ERROR(Purge());
+    if (options_.after_reproject) options_.after_reproject();
     absl::MutexLock lock(&mu_);
     ++reprojections_;
     // Marked again since this pass began (a shredding event that committed

@@ -19,6 +19,7 @@
 #define CASELEDGER_SERVICES_API_PROJECTOR_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -82,6 +83,9 @@ struct ProjectorOptions {
   // another form (plaintext, or under another key) is rebuilt and purged at
   // Open. Keys (case and client ids) stay plaintext, as in the ledger.
   std::optional<AeadKey> value_key;
+  // Called after each reprojection (on the thread that did it), e.g. to
+  // make other in-memory views of the cases drop what erased records said.
+  std::function<void()> after_reproject;
 };
 
 // Thread-safe.

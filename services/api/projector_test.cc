@@ -239,6 +239,7 @@ class ErasureTest : public ::testing::Test {
     std::vector<std::unique_ptr<Projection>> p;
     p.push_back(std::make_unique<TextsProjection>());
     ProjectorOptions options{projections(), 8, "records_disposed", value_key};
+    options.after_reproject = [this] { ++after_reproject_calls_; };
     projector_.reset();
     auto opened = Projector::Open(options, ledger_.get(), std::move(p));
     if (!opened.ok()) return opened.status();
@@ -278,12 +279,14 @@ class ErasureTest : public ::testing::Test {
   std::unique_ptr<KeyStore> keys_;
   std::unique_ptr<Ledger> ledger_;
   std::unique_ptr<Projector> projector_;
+  int after_reproject_calls_ = 0;
 };
 
 TEST_F(ErasureTest, ADisposalReprojectsAndTheOldValuesLeaveTheFiles) {
   Append("dispose-A", "case-A", "client-A", "");
   ASSERT_EQ(projector_->CatchUp(), absl::OkStatus());
   EXPECT_EQ(projector_->reprojections(), 1u);
+  EXPECT_EQ(after_reproject_calls_, 1);  // the server drops the gate's states here
   EXPECT_EQ(projector_->position(), 41u);
   // The disposed case's entries no longer open; the other case's still do.
   EXPECT_NE(Text("e10"), "DOOMED-10");

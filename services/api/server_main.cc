@@ -251,6 +251,9 @@ int Run() {
   std::vector<std::unique_ptr<Projection>> projections;
   projections.push_back(std::move(cases));
   projections.push_back(std::move(accounting));
+  // Checks appends against the cases' states, cached in memory.
+  CaseGate gate(ledger->get());
+
   ProjectorOptions projector_options;
   projector_options.path = data_dir + "/projections";
   // With encryption on, a disposal destroys keys, so the values projected
@@ -261,6 +264,8 @@ int Run() {
     absl::StatusOr<AeadKey> sealing = ProjectionsKey(*master);
     if (!sealing.ok()) return Fail(sealing.status(), "projections key");
     projector_options.value_key = *std::move(sealing);
+    // The gate's cached states were folded while erased records still opened.
+    projector_options.after_reproject = [&gate] { gate.ForgetAll(); };
   }
   auto projector = Projector::Open(projector_options, ledger->get(), std::move(projections));
   if (!projector.ok()) return Fail(projector.status(), "open projections");
@@ -283,7 +288,6 @@ int Run() {
   AuditServiceImpl audit_service(ledger->get(), &witness_service, audit_options);
   audit_service.Start();
 
-  CaseGate gate(ledger->get());
   GateCaseDirectory directory(&gate);
   Authorizer authorizer(*std::move(authz_config), &directory);
   AccessGuardOptions guard_options;
@@ -307,7 +311,6 @@ int Run() {
                                    access_options);
   KeyAdminServiceOptions key_admin_options;
   key_admin_options.log = Log;
-  key_admin_options.gate = &gate;
   KeyAdminServiceImpl key_admin_service(keys.get(), ledger->get(), projector->get(), &guard,
                                         key_admin_options);
   grpc::EnableDefaultHealthCheckService(true);
