@@ -15,6 +15,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "proto/ledger.grpc.pb.h"
+#include "tests/dev_certs.h"
 #include "tests/rpc_sweep.h"
 #include "tests/server_process.h"
 #include "tests/subprocess.h"
@@ -27,13 +28,6 @@ using testing::ServerProcess;
 
 constexpr char kServer[] = "services/api/caseledger_server";
 constexpr size_t kMaxMessage = 64 << 10;
-
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 absl::Duration SweepTime() {
   const char* s = std::getenv("SWEEP_SECONDS");
@@ -118,13 +112,7 @@ TEST_F(FuzzSweepTest, MutualTlsEveryRole) {
   Start({"--tls_cert=" + certs + "/server.pem", "--tls_key=" + certs + "/server.key",
          "--tls_client_ca=" + certs + "/ca.pem", "--authz_config=" + dir_ + "/authz.conf"});
   auto channel = [&](const std::string& name) {
-    grpc::SslCredentialsOptions ssl;
-    ssl.pem_root_certs = Slurp(certs + "/ca.pem");
-    ssl.pem_cert_chain = Slurp(certs + "/" + name + ".pem");
-    ssl.pem_private_key = Slurp(certs + "/" + name + ".key");
-    grpc::ChannelArguments args;
-    args.SetString(GRPC_SSL_TARGET_NAME_OVERRIDE_ARG, "localhost");
-    return grpc::CreateCustomChannel(server_->address(), grpc::SslCredentials(ssl), args);
+    return testing::DevChannel(server_->address(), certs, name);
   };
   std::vector<std::shared_ptr<grpc::Channel>> fuzz;
   for (const char* name : {"producer-intake", "case_manager-cm-1", "client-client-1",

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "proto/cases.grpc.pb.h"
 #include "proto/ledger.grpc.pb.h"
+#include "tests/dev_certs.h"
 #include "tests/server_process.h"
 #include "tests/subprocess.h"
 #include "tests/test_util.h"
@@ -22,13 +23,6 @@ namespace {
 using testing::ServerProcess;
 
 constexpr char kServer[] = "services/api/caseledger_server";
-
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 v1::AppendRequest Event(const std::string& id, const std::string& stream,
                         const std::string& producer) {
@@ -82,15 +76,7 @@ class MtlsTest : public ::testing::Test {
   // A channel presenting `name`.pem / `name`.key (none when empty), trusting
   // the dev CA.
   std::shared_ptr<grpc::Channel> Channel(const std::string& name) {
-    grpc::SslCredentialsOptions ssl;
-    ssl.pem_root_certs = Slurp(*certs_ + "/ca.pem");
-    if (!name.empty()) {
-      ssl.pem_cert_chain = Slurp(*certs_ + "/" + name + ".pem");
-      ssl.pem_private_key = Slurp(*certs_ + "/" + name + ".key");
-    }
-    grpc::ChannelArguments args;
-    args.SetString(GRPC_SSL_TARGET_NAME_OVERRIDE_ARG, "localhost");
-    return grpc::CreateCustomChannel(server_->address(), grpc::SslCredentials(ssl), args);
+    return testing::DevChannel(server_->address(), *certs_, name);
   }
 
   std::unique_ptr<v1::LedgerService::Stub> Stub(const std::string& name) {

@@ -8,13 +8,12 @@
 #include <grpcpp/grpcpp.h>
 
 #include <cstdio>
-#include <fstream>
-#include <sstream>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "tests/rpc_sweep.h"
+#include "tests/test_util.h"
 
 ABSL_FLAG(std::string, server, "127.0.0.1:7070", "host:port of the server");
 ABSL_FLAG(int, seconds, 60, "How long to sweep.");
@@ -27,26 +26,15 @@ ABSL_FLAG(std::string, cert, "", "Client certificate (PEM).");
 ABSL_FLAG(std::string, key_file, "", "Client key (PEM).");
 ABSL_FLAG(std::string, tls_server_name, "localhost", "Name the server certificate must have.");
 
-namespace {
-
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-}  // namespace
-
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   std::shared_ptr<grpc::ChannelCredentials> creds = grpc::InsecureChannelCredentials();
   grpc::ChannelArguments args;
   if (!absl::GetFlag(FLAGS_ca).empty()) {
     grpc::SslCredentialsOptions ssl;
-    ssl.pem_root_certs = Slurp(absl::GetFlag(FLAGS_ca));
-    ssl.pem_cert_chain = Slurp(absl::GetFlag(FLAGS_cert));
-    ssl.pem_private_key = Slurp(absl::GetFlag(FLAGS_key_file));
+    ssl.pem_root_certs = caseledger::testing::ReadFileOrEmpty(absl::GetFlag(FLAGS_ca));
+    ssl.pem_cert_chain = caseledger::testing::ReadFileOrEmpty(absl::GetFlag(FLAGS_cert));
+    ssl.pem_private_key = caseledger::testing::ReadFileOrEmpty(absl::GetFlag(FLAGS_key_file));
     creds = grpc::SslCredentials(ssl);
     args.SetString(GRPC_SSL_TARGET_NAME_OVERRIDE_ARG, absl::GetFlag(FLAGS_tls_server_name));
   }

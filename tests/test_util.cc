@@ -54,7 +54,10 @@ NoteVerifier TestNoteVerifier() {
   return *std::move(v);
 }
 
-absl::StatusOr<TestLedger> OpenTestLedger(const std::string& dir, LedgerOptions options) {
+namespace {
+
+absl::StatusOr<TestLedger> OpenWith(const std::string& dir, const AeadKey* master,
+                                    KeyStoreOptions key_options, LedgerOptions options) {
   TestLedger t;
   t.signer = std::make_unique<NoteSigner>(TestNoteSigner());
   options.origin = kTestOrigin;
@@ -65,10 +68,28 @@ absl::StatusOr<TestLedger> OpenTestLedger(const std::string& dir, LedgerOptions 
   store_options.write_buffer_bytes = 4 << 20;
   auto store = OpenRocksStore(store_options);
   if (!store.ok()) return store.status();
+  if (master != nullptr) {
+    auto keys = KeyStore::Open((*store)->keys(), *master, std::move(key_options));
+    if (!keys.ok()) return keys.status();
+    t.keys = *std::move(keys);
+    options.cipher = t.keys.get();
+  }
   auto ledger = Ledger::Open(std::move(options), *std::move(store));
   if (!ledger.ok()) return ledger.status();
   t.ledger = *std::move(ledger);
   return t;
+}
+
+}  // namespace
+
+absl::StatusOr<TestLedger> OpenTestLedger(const std::string& dir, LedgerOptions options) {
+  return OpenWith(dir, nullptr, {}, std::move(options));
+}
+
+absl::StatusOr<TestLedger> OpenEncryptedTestLedger(const std::string& dir, const AeadKey& master,
+                                                   KeyStoreOptions key_options,
+                                                   LedgerOptions options) {
+  return OpenWith(dir, &master, std::move(key_options), std::move(options));
 }
 
 namespace {
@@ -142,14 +163,20 @@ absl::StatusOr<std::map<std::string, std::string>> KeyTableContents(const KeyTab
   return out;
 }
 
+std::string ReadFileOrEmpty(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream buf;
+  buf << in.rdbuf();
+  return buf.str();
+}
+
 std::vector<std::string> FilesContaining(const std::string& dir, const std::string& needle) {
   std::vector<std::string> hits;
   for (const auto& entry : std::filesystem::recursive_directory_iterator(dir)) {
     if (!entry.is_regular_file()) continue;
-    std::ifstream in(entry.path(), std::ios::binary);
-    std::stringstream buf;
-    buf << in.rdbuf();
-    if (buf.str().find(needle) != std::string::npos) hits.push_back(entry.path().string());
+    if (ReadFileOrEmpty(entry.path().string()).find(needle) != std::string::npos) {
+      hits.push_back(entry.path().string());
+    }
   }
   return hits;
 }

@@ -12,6 +12,8 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "ledger/checkpoint.h"
+#include "ledger/crypto.h"
+#include "ledger/key_store.h"
 #include "ledger/ledger.h"
 #include "ledger/log_store.h"
 #include "ledger/record.h"
@@ -30,15 +32,23 @@ inline constexpr char kTestOrigin[] = "caseledger.test/log";
 NoteSigner TestNoteSigner();
 NoteVerifier TestNoteVerifier();
 
-// A ledger on a RocksDB data directory, with the test signer. The signer is
-// owned here so that it outlives the ledger.
+// A ledger on a RocksDB data directory, with the test signer. The signer
+// (and the key store of an encrypted one) is owned here so that it outlives
+// the ledger.
 struct TestLedger {
   std::unique_ptr<NoteSigner> signer;
+  std::unique_ptr<KeyStore> keys;  // null unless encrypted
   std::unique_ptr<Ledger> ledger;
   Ledger* operator->() { return ledger.get(); }
 };
 absl::StatusOr<TestLedger> OpenTestLedger(const std::string& dir,
                                           LedgerOptions options = LedgerOptions());
+// The same with payloads sealed under data keys wrapped by `master`, and by
+// default the event types the server gives its key store (disposal, erasure).
+absl::StatusOr<TestLedger> OpenEncryptedTestLedger(
+    const std::string& dir, const AeadKey& master,
+    KeyStoreOptions key_options = {"records_disposed", "subject_erased"},
+    LedgerOptions options = LedgerOptions());
 
 // Raw access to a closed data directory's column families ("records",
 // "payloads", "nodes", "checkpoints", "meta", ...), bypassing the ledger.
@@ -53,6 +63,9 @@ std::string SeqKey(uint64_t seq);
 // Every entry of a key table (ledger/ENCRYPTION.md "Storage"), key -> value:
 // a snapshot to compare before and after an operation that must change nothing.
 absl::StatusOr<std::map<std::string, std::string>> KeyTableContents(const KeyTable& table);
+
+// The bytes of the file at `path`; empty when it cannot be read.
+std::string ReadFileOrEmpty(const std::string& path);
 
 // Every regular file under `dir` (recursively) whose bytes contain `needle`:
 // the raw-bytes search behind the erasure and rotation tests.

@@ -18,18 +18,12 @@
 #include "proto/cases.grpc.pb.h"
 #include "services/api/authz_verdict.h"
 #include "services/api/event_codec.h"
+#include "tests/dev_certs.h"
 #include "tests/subprocess.h"
 #include "tests/test_util.h"
 
 namespace caseledger {
 namespace {
-
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 // Answers every call the interceptor admitted, checking nothing itself;
 // `seen` lists the requests its body ran for.
@@ -89,13 +83,8 @@ class AuthzInterceptorTest : public ::testing::Test {
     guard_ = std::make_unique<AccessGuard>(authz_.get(), directory_.get(), gate_.get(),
                                            ledger_->ledger.get(), AccessGuardOptions());
 
-    grpc::SslServerCredentialsOptions ssl(
-        GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
-    ssl.pem_root_certs = Slurp(certs_ + "/ca.pem");
-    ssl.pem_key_cert_pairs.push_back({Slurp(certs_ + "/server.key"),
-                                      Slurp(certs_ + "/server.pem")});
     grpc::ServerBuilder builder;
-    builder.AddListeningPort("127.0.0.1:0", grpc::SslServerCredentials(ssl), &port_);
+    builder.AddListeningPort("127.0.0.1:0", testing::DevServerCredentials(certs_), &port_);
     builder.RegisterService(&service_);
     builder.RegisterService(&heedless_);
     std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
@@ -112,14 +101,7 @@ class AuthzInterceptorTest : public ::testing::Test {
   }
 
   std::shared_ptr<grpc::Channel> Channel(const std::string& who) {
-    grpc::SslCredentialsOptions ssl;
-    ssl.pem_root_certs = Slurp(certs_ + "/ca.pem");
-    ssl.pem_cert_chain = Slurp(certs_ + "/" + who + ".pem");
-    ssl.pem_private_key = Slurp(certs_ + "/" + who + ".key");
-    grpc::ChannelArguments args;
-    args.SetString(GRPC_SSL_TARGET_NAME_OVERRIDE_ARG, "localhost");
-    return grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(port_),
-                                     grpc::SslCredentials(ssl), args);
+    return testing::DevChannel("127.0.0.1:" + std::to_string(port_), certs_, who);
   }
 
   grpc::Status Accounting(const std::string& who, const std::string& client_id,

@@ -28,18 +28,12 @@
 #include "services/api/authz_interceptor.h"
 #include "services/api/event_codec.h"
 #include "services/api/key_admin_service.h"
+#include "tests/dev_certs.h"
 #include "tests/subprocess.h"
 #include "tests/test_util.h"
 
 namespace caseledger {
 namespace {
-
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 // Counts the calls to Now(): AuditService's GetMetrics asks for the time
 // once it has read the latest checkpoint.
@@ -69,34 +63,25 @@ class GuardedServicesTest : public ::testing::Test {
 
     // An encrypted ledger holding one sealed record of kSubject, and a
     // signed checkpoint.
-    RocksStoreOptions store_options;
-    store_options.path = dir + "/ledger";
-    auto store = OpenRocksStore(store_options);
-    ASSERT_TRUE(store.ok()) << store.status();
     auto master = AeadKey::FromBytes(std::string(32, '\x07'));
     ASSERT_TRUE(master.ok());
-    auto keys = KeyStore::Open((*store)->keys(), *master, {"records_disposed", "subject_erased"});
-    ASSERT_TRUE(keys.ok()) << keys.status();
-    keys_ = *std::move(keys);
-    LedgerOptions options;
-    options.signer = &signer_;
-    options.origin = testing::kTestOrigin;
-    options.cipher = keys_.get();
-    auto ledger = Ledger::Open(options, *std::move(store));
-    ASSERT_TRUE(ledger.ok()) << ledger.status();
-    ledger_ = *std::move(ledger);
+    auto db = testing::OpenEncryptedTestLedger(dir + "/ledger", *master);
+    ASSERT_TRUE(db.ok()) << db.status();
+    db_ = *std::move(db);
+    keys_ = db_.keys.get();
+    ledger_ = db_.ledger.get();
     ASSERT_TRUE(ledger_->Append({testing::TestEvent("e-1", "case-1"), std::nullopt}).ok());
     auto checkpoint = ledger_->Checkpoint();
     ASSERT_TRUE(checkpoint.ok()) << checkpoint.status();
     checkpoint_ = *checkpoint;
 
-    gate_ = std::make_unique<CaseGate>(ledger_.get());
+    gate_ = std::make_unique<CaseGate>(ledger_);
     directory_ = std::make_unique<GateCaseDirectory>(gate_.get());
     auto config = ParseAuthzConfig("audit_grant aud-all *\n");
     ASSERT_TRUE(config.ok());
     authz_ = std::make_unique<Authorizer>(*config, directory_.get());
     guard_ = std::make_unique<AccessGuard>(authz_.get(), directory_.get(), gate_.get(),
-                                           ledger_.get(), AccessGuardOptions());
+                                           ledger_, AccessGuardOptions());
 
     auto witness_key = Ed25519Signer::Generate();
     ASSERT_TRUE(witness_key.ok());
@@ -107,23 +92,18 @@ class GuardedServicesTest : public ::testing::Test {
     ASSERT_TRUE(trusted.ok());
     std::vector<CosignatureVerifier> witnesses;
     witnesses.push_back(*std::move(trusted));
-    witness_ = std::make_unique<WitnessServiceImpl>(ledger_.get(), std::move(witnesses));
+    witness_ = std::make_unique<WitnessServiceImpl>(ledger_, std::move(witnesses));
     AuditServiceOptions audit_options;
     audit_options.note_verifier = &note_verifier_;
     audit_options.origin = testing::kTestOrigin;
     audit_options.clock = &clock_;
-    audit_ = std::make_unique<AuditServiceImpl>(ledger_.get(), witness_.get(), audit_options);
-    access_ = std::make_unique<AccessServiceImpl>(ledger_.get(), gate_.get(), nullptr, nullptr);
+    audit_ = std::make_unique<AuditServiceImpl>(ledger_, witness_.get(), audit_options);
+    access_ = std::make_unique<AccessServiceImpl>(ledger_, gate_.get(), nullptr, nullptr);
     key_admin_ =
-        std::make_unique<KeyAdminServiceImpl>(keys_.get(), ledger_.get(), nullptr, guard_.get());
+        std::make_unique<KeyAdminServiceImpl>(keys_, ledger_, nullptr, guard_.get());
 
-    grpc::SslServerCredentialsOptions ssl(
-        GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
-    ssl.pem_root_certs = Slurp(certs_ + "/ca.pem");
-    ssl.pem_key_cert_pairs.push_back({Slurp(certs_ + "/server.key"),
-                                      Slurp(certs_ + "/server.pem")});
     grpc::ServerBuilder builder;
-    builder.AddListeningPort("127.0.0.1:0", grpc::SslServerCredentials(ssl), &port_);
+    builder.AddListeningPort("127.0.0.1:0", testing::DevServerCredentials(certs_), &port_);
     builder.RegisterService(witness_.get());
     builder.RegisterService(audit_.get());
     builder.RegisterService(access_.get());
@@ -142,14 +122,7 @@ class GuardedServicesTest : public ::testing::Test {
   }
 
   std::shared_ptr<grpc::Channel> Channel(const std::string& who) {
-    grpc::SslCredentialsOptions ssl;
-    ssl.pem_root_certs = Slurp(certs_ + "/ca.pem");
-    ssl.pem_cert_chain = Slurp(certs_ + "/" + who + ".pem");
-    ssl.pem_private_key = Slurp(certs_ + "/" + who + ".key");
-    grpc::ChannelArguments args;
-    args.SetString(GRPC_SSL_TARGET_NAME_OVERRIDE_ARG, "localhost");
-    return grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(port_),
-                                     grpc::SslCredentials(ssl), args);
+    return testing::DevChannel("127.0.0.1:" + std::to_string(port_), certs_, who);
   }
 
   static std::unique_ptr<grpc::ClientContext> Context() {
@@ -187,11 +160,11 @@ class GuardedServicesTest : public ::testing::Test {
   }
 
   std::string certs_;
-  NoteSigner signer_ = testing::TestNoteSigner();
   NoteVerifier note_verifier_ = testing::TestNoteVerifier();
   CountingClock clock_;
-  std::unique_ptr<KeyStore> keys_;
-  std::unique_ptr<Ledger> ledger_;
+  testing::TestLedger db_;
+  KeyStore* keys_ = nullptr;
+  Ledger* ledger_ = nullptr;
   StoredCheckpoint checkpoint_;
   std::unique_ptr<CaseGate> gate_;
   std::unique_ptr<GateCaseDirectory> directory_;

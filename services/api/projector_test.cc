@@ -135,24 +135,13 @@ namespace {
 // project empty.
 TEST(ProjectorTest, ProjectsSealedPayloadsOpened) {
   std::string dir = testing::NewTempDir("projector-sealed");
-  RocksStoreOptions so;
-  so.path = dir + "/ledger";
-  auto store = OpenRocksStore(so);
-  ASSERT_TRUE(store.ok()) << store.status();
   auto master = AeadKey::FromBytes(std::string(32, '\x07'));
   ASSERT_TRUE(master.ok());
-  auto keys = KeyStore::Open((*store)->keys(), *master, {"records_disposed"});
-  ASSERT_TRUE(keys.ok()) << keys.status();
-  NoteSigner signer = testing::TestNoteSigner();
-  LedgerOptions options;
-  options.signer = &signer;
-  options.origin = testing::kTestOrigin;
-  options.cipher = keys->get();
-  auto ledger = Ledger::Open(options, *std::move(store));
+  auto ledger = testing::OpenEncryptedTestLedger(dir + "/ledger", *master);
   ASSERT_TRUE(ledger.ok()) << ledger.status();
 
   ProjectorOptions popts{dir + "/projections", 16};
-  auto projector = Projector::Open(popts, ledger->get(), Counting());
+  auto projector = Projector::Open(popts, ledger->ledger.get(), Counting());
   ASSERT_TRUE(projector.ok()) << projector.status();
   (*projector)->Start();
   for (int i = 0; i < 30; ++i) {
@@ -174,7 +163,6 @@ TEST(ProjectorTest, ProjectsSealedPayloadsOpened) {
   EXPECT_EQ(state["case-3#text"], "text 24");  // 3, 10, 17, 24
   EXPECT_EQ(state["case-3"], "4");
   projector->reset();
-  ledger->reset();
 }
 
 }  // namespace
@@ -203,22 +191,13 @@ class ErasureTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = testing::NewTempDir("projector-erasure");
-    RocksStoreOptions so;
-    so.path = dir_ + "/ledger";
-    auto store = OpenRocksStore(so);
-    ASSERT_TRUE(store.ok()) << store.status();
     auto master = AeadKey::FromBytes(std::string(32, '\x07'));
     ASSERT_TRUE(master.ok());
-    auto keys = KeyStore::Open((*store)->keys(), *master, {"records_disposed", "subject_erased"});
-    ASSERT_TRUE(keys.ok()) << keys.status();
-    keys_ = *std::move(keys);
-    LedgerOptions options;
-    options.signer = &signer_;
-    options.origin = testing::kTestOrigin;
-    options.cipher = keys_.get();
-    auto ledger = Ledger::Open(options, *std::move(store));
-    ASSERT_TRUE(ledger.ok()) << ledger.status();
-    ledger_ = *std::move(ledger);
+    auto db = testing::OpenEncryptedTestLedger(dir_ + "/ledger", *master);
+    ASSERT_TRUE(db.ok()) << db.status();
+    db_ = *std::move(db);
+    keys_ = db_.keys.get();
+    ledger_ = db_.ledger.get();
     for (int i = 0; i < 40; ++i) {
       bool a = i % 2 == 0;
       Append(absl::StrCat("e", i), a ? "case-A" : "case-B", a ? "client-A" : "client-B",
@@ -232,7 +211,7 @@ class ErasureTest : public ::testing::Test {
   }
   void TearDown() override {
     projector_.reset();
-    ledger_.reset();
+    db_.ledger.reset();
   }
 
   absl::Status OpenProjector(std::optional<AeadKey> value_key = std::nullopt) {
@@ -241,7 +220,7 @@ class ErasureTest : public ::testing::Test {
     ProjectorOptions options{projections(), 8, "records_disposed", value_key};
     options.after_reproject = [this] { ++after_reproject_calls_; };
     projector_.reset();
-    auto opened = Projector::Open(options, ledger_.get(), std::move(p));
+    auto opened = Projector::Open(options, ledger_, std::move(p));
     if (!opened.ok()) return opened.status();
     projector_ = *std::move(opened);
     return absl::OkStatus();
@@ -275,9 +254,9 @@ class ErasureTest : public ::testing::Test {
   bool MarkerExists() const { return std::filesystem::exists(projections() + ".reproject"); }
 
   std::string dir_;
-  NoteSigner signer_ = testing::TestNoteSigner();
-  std::unique_ptr<KeyStore> keys_;
-  std::unique_ptr<Ledger> ledger_;
+  testing::TestLedger db_;
+  KeyStore* keys_ = nullptr;
+  Ledger* ledger_ = nullptr;
   std::unique_ptr<Projector> projector_;
   int after_reproject_calls_ = 0;
 };
@@ -411,7 +390,7 @@ TEST_F(ErasureTest, TheGateForgetsWhatErasedRecordsSaid) {
   ASSERT_TRUE(event.ok()) << event.status();
   ASSERT_TRUE(ledger_->Append({*std::move(event)}).ok());
 
-  CaseGate gate(ledger_.get());
+  CaseGate gate(ledger_);
   auto jurisdiction = [&gate] {
     std::string out = "<error>";
     EXPECT_TRUE(gate.Inspect("case-A", [&](const CaseState& s) { out = s.jurisdiction; }).ok());
