@@ -11,19 +11,12 @@
 #include "ledger/internal/status_macros.h"
 
 namespace caseledger {
-namespace {
 
-using internal::ByteReader;
-using internal::ByteWriter;
-
-absl::Status CheckId(absl::string_view field, absl::string_view value, bool required = true) {
-  if (value.empty()) {
-    if (!required) return absl::OkStatus();
-    return absl::InvalidArgumentError(absl::StrCat(field, ": must not be empty"));
-  }
-  if (value.size() > kMaxIdBytes) {
+absl::Status CheckText(absl::string_view field, absl::string_view value, size_t max_bytes) {
+  if (value.empty()) return absl::InvalidArgumentError(absl::StrCat(field, ": must not be empty"));
+  if (value.size() > max_bytes) {
     return absl::InvalidArgumentError(
-        absl::StrCat(field, ": got ", value.size(), " bytes, want at most ", kMaxIdBytes));
+        absl::StrCat(field, ": got ", value.size(), " bytes, want at most ", max_bytes));
   }
   for (unsigned char c : value) {
     if (c < 0x20 || c == 0x7f) {
@@ -32,6 +25,16 @@ absl::Status CheckId(absl::string_view field, absl::string_view value, bool requ
     }
   }
   return absl::OkStatus();
+}
+
+namespace {
+
+using internal::ByteReader;
+using internal::ByteWriter;
+
+absl::Status CheckId(absl::string_view field, absl::string_view value, bool required = true) {
+  if (value.empty() && !required) return absl::OkStatus();
+  return CheckText(field, value, kMaxIdBytes);
 }
 
 // ByteReader::Str16 without the copy: the same reads, so the same messages.

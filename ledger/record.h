@@ -30,6 +30,10 @@ inline constexpr size_t kMaxFields = 256;
 inline constexpr size_t kMaxFieldNameBytes = 128;
 inline constexpr size_t kMaxPayloadBytes = 1 << 20;  // sum of field values
 
+// The rule for ids and other short text: 1..max_bytes bytes, no control
+// bytes. INVALID_ARGUMENT naming `field` and the rule broken.
+absl::Status CheckText(absl::string_view field, absl::string_view value, size_t max_bytes);
+
 // Field flags (one byte per field, committed to).
 inline constexpr uint8_t kFieldProtected = 0x01;  // third-party or protected detail
 

@@ -22,7 +22,6 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "ledger/crypto.h"
-#include "ledger/internal/file.h"
 #include "ledger/key_store.h"
 #include "ledger/rocks_store.h"
 #include "services/api/projector.h"
@@ -106,10 +105,8 @@ int EraseSubjectCommand() {
   // The read models hold plaintext projected from the subject's records:
   // the marker makes the server rebuild them when it next starts, before it
   // serves a read (services/api/projector.h).
-  const std::string marker =
-      Projector::StaleMarkerPath(absl::GetFlag(FLAGS_data_dir) + "/projections");
-  absl::Status marked = internal::WriteFileDurably(
-      marker, "caseledger: the read models must be rebuilt before they are read\n");
+  absl::Status marked =
+      Projector::WriteStaleMarker(absl::GetFlag(FLAGS_data_dir) + "/projections");
   if (!marked.ok()) return Failed("mark the read models for rebuilding", marked);
   absl::StatusOr<size_t> n = (*keys)->EraseSubject(subject);
   if (!n.ok()) return Failed("erase", n.status());

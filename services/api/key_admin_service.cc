@@ -13,23 +13,6 @@ namespace {
 
 inline constexpr size_t kMaxAuthorityBytes = 512;
 
-// `field` must be 1..max bytes without control bytes (ids follow the rule of
-// records, ledger/FORMAT.md).
-absl::Status CheckText(absl::string_view field, const std::string& value, size_t max) {
-  if (value.empty()) return absl::InvalidArgumentError(absl::StrCat(field, ": must not be empty"));
-  if (value.size() > max) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(field, ": got ", value.size(), " bytes, want at most ", max));
-  }
-  for (unsigned char c : value) {
-    if (c < 0x20 || c == 0x7f) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(field, ": contains control byte 0x", absl::Hex(c, absl::kZeroPad2)));
-    }
-  }
-  return absl::OkStatus();
-}
-
 }  // namespace
 
 absl::StatusOr<Principal> KeyAdminServiceImpl::Caller(const grpc::ServerContext* ctx) const {

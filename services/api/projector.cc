@@ -246,8 +246,12 @@ absl::Status Projector::MarkStale() {
     absl::MutexLock lock(&mu_);
     ++stale_generation_;
   }
+  return WriteStaleMarker(options_.path);
+}
+
+absl::Status Projector::WriteStaleMarker(const std::string& path) {
   return internal::WriteFileDurably(
-      MarkerPath(), "caseledger: the read models must be rebuilt before they are read\n");
+      MarkerPathOf(path), "caseledger: the read models must be rebuilt before they are read\n");
 }
 
 absl::Status Projector::Reproject() {

@@ -119,9 +119,9 @@ class Projector {
   absl::Status Reproject();
   // Reprojections done since Open (for tests and metrics).
   uint64_t reprojections() const;
-  // The marker of the projection store at `path`, for tools that destroy
-  // keys while the server is stopped (caseledger_keys erase-subject).
-  static std::string StaleMarkerPath(const std::string& path) { return path + ".reproject"; }
+  // Syncs the marker of the projection store at `path`, for tools that
+  // destroy keys while the server is stopped (caseledger_keys erase-subject).
+  static absl::Status WriteStaleMarker(const std::string& path);
 
   // The next seq to apply (records below it are reflected).
   uint64_t position() const;
@@ -152,7 +152,8 @@ class Projector {
   // Rewrites the store's files so that overwritten and deleted values are
   // gone from them.
   absl::Status Purge();
-  std::string MarkerPath() const { return StaleMarkerPath(options_.path); }
+  static std::string MarkerPathOf(const std::string& path) { return path + ".reproject"; }
+  std::string MarkerPath() const { return MarkerPathOf(options_.path); }
   void Loop();
 
   const ProjectorOptions options_;
