@@ -45,6 +45,7 @@
 #include "proto/cases.grpc.pb.h"
 #include "proto/ledger.grpc.pb.h"
 #include "services/api/history_bundle.h"
+#include "services/api/history_render.h"
 #include "tools/bundle_export.h"
 #include "tools/ledgerctl_lib.h"
 
@@ -1332,18 +1333,18 @@ int RunRenderHistory(Client& c, const ParsedArgs& a) {
   }
   auto verified = VerifyBundleArgs(cmd, a);
   if (!verified.ok()) return Fail("render-history", verified.status());
+  RenderOptions options;
+  if (a.flags.count("lang")) options.lang = a.flags.at("lang");
   if (a.flags.count("html")) {
-    absl::Status w = WriteFileBytes(
-        a.flags.at("html"),
-        RenderHistoryHtml(verified->second, verified->first.accounting_json()));
+    absl::StatusOr<std::string> html = RenderHistoryHtml(verified->second, options);
+    if (!html.ok()) return Fail("render-history", html.status());
+    absl::Status w = WriteFileBytes(a.flags.at("html"), *html);
     if (!w.ok()) return Fail("render-history", w);
     std::fprintf(stderr, "wrote %s\n", a.flags.at("html").c_str());
   } else {
-    std::printf("%s", RenderHistoryText(verified->second).c_str());
-    if (!verified->first.accounting_json().empty()) {
-      std::printf("\nAccounting of disclosures:\n%s\n",
-                  verified->first.accounting_json().c_str());
-    }
+    absl::StatusOr<std::string> text = RenderHistoryText(verified->second, options);
+    if (!text.ok()) return Fail("render-history", text.status());
+    std::printf("%s", text->c_str());
   }
   return kExitOk;
 }

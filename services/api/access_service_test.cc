@@ -11,6 +11,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "ledger/subject_index.h"
 #include "services/api/case_gate.h"
 #include "services/api/case_story.h"
@@ -98,14 +99,7 @@ TEST_F(AccessServiceTest, BundleVerifiesAndIsComplete) {
   ASSERT_TRUE(v.ok()) << v.status();
   EXPECT_EQ(v->state.count, static_cast<uint64_t>(testing::kStoryLength));
   EXPECT_EQ(v->records[0].record.event_type, "case_opened");
-  std::string text = RenderHistoryText(*v);
-  EXPECT_TRUE(absl::StrContains(text, "completeness OK")) << text;
-  EXPECT_TRUE(absl::StrContains(text, "withheld (third-party or protected): "
-                                      "third_party_mentions"))
-      << text;
-  std::string html = RenderHistoryHtml(*v, "");
-  EXPECT_TRUE(absl::StartsWith(html, "<!DOCTYPE html>"));
-  EXPECT_FALSE(absl::StrContains(html, "<script"));
+  EXPECT_TRUE(absl::StrContains(absl::StrJoin(v->checks, "\n"), "completeness OK"));
 }
 
 TEST_F(AccessServiceTest, ASubjectWithNoRecordsGetsAVerifiedEmptyHistory) {
@@ -134,7 +128,9 @@ TEST_F(AccessServiceTest, ThirdPartyNamesNeverReachTheClientAndRedactedRecordsVe
   int redacted = 0;
   for (const VerifiedRecord& r : v->records) {
     if (r.record.event_type != "record_entry_written") continue;
-    ASSERT_EQ(r.withheld, std::vector<std::string>{"third_party_mentions"});
+    ASSERT_EQ(r.withheld.size(), 1u);
+    EXPECT_EQ(r.withheld[0].name, "third_party_mentions");
+    EXPECT_EQ(r.withheld[0].reason, WithheldReason::kProtectedDetail);
     EXPECT_TRUE(absl::StrContains(RevealedBodyJson(r), "visit note")) << RevealedBodyJson(r);
     ++redacted;
   }
@@ -222,7 +218,7 @@ TEST_F(AccessServiceTest, ConsistencyWithTheClientsEarlierCheckpoint) {
   v1::HistoryBundle second = History("client-2", v1_ok->checkpoint.size);
   absl::StatusOr<HistoryVerification> v = Verify(second, &kept);
   ASSERT_TRUE(v.ok()) << v.status();
-  EXPECT_TRUE(absl::StrContains(RenderHistoryText(*v), "consistency OK"));
+  EXPECT_TRUE(absl::StrContains(absl::StrJoin(v->checks, "\n"), "consistency OK"));
 
   // A proof that does not tie the two.
   v1::HistoryBundle broken = second;

@@ -118,19 +118,6 @@ class InclusionChecker {
   absl::flat_hash_set<Hash> known_;
 };
 
-std::string FormatMicros(int64_t micros) {
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", absl::FromUnixMicros(micros),
-                          absl::UTCTimeZone());
-}
-
-std::string HtmlEscape(absl::string_view s) {
-  return absl::StrReplaceAll(s, {{"&", "&amp;"},
-                                 {"<", "&lt;"},
-                                 {">", "&gt;"},
-                                 {"\"", "&quot;"},
-                                 {"'", "&#39;"}});
-}
-
 }  // namespace
 
 absl::Status RevealPayload(absl::string_view payload_bytes, const Hash& payload_commitment,
@@ -308,7 +295,7 @@ absl::StatusOr<HistoryVerification> VerifyHistoryBundle(const v1::HistoryBundle&
       v.revealed.emplace_back(f.name, r.value());
     }
     for (size_t j = 0; j < shown.size(); ++j) {
-      if (!shown[j]) v.withheld.push_back(payload->fields[j].name);
+      if (!shown[j]) v.withheld.push_back({payload->fields[j].name});
     }
     revealed_fields += v.revealed.size();
     withheld_fields += v.withheld.size();
@@ -372,60 +359,24 @@ std::string RevealedBodyJson(const VerifiedRecord& r) {
   return BodyJson(r.record.event_type, r.revealed);
 }
 
-std::string RenderHistoryText(const HistoryVerification& h) {
-  std::string out = absl::StrCat("Record history of ", h.subject_id, "\n", "checkpoint size ",
-                                 h.checkpoint.size, ", ", h.records.size(), " records\n\n");
-  for (const VerifiedRecord& r : h.records) {
-    absl::StrAppend(&out, "#", r.record.seq, "  ", FormatMicros(r.record.occurred_at_micros), "  ",
-                    r.record.event_type, "  case ", r.record.stream_id, " v", r.record.version,
-                    "  by ", r.record.producer, "\n");
-    if (std::string body = RevealedBodyJson(r); !body.empty()) {
-      absl::StrAppend(&out, "    ", body, "\n");
-    }
-    if (!r.withheld.empty()) {
-      absl::StrAppend(&out, "    withheld (third-party or protected): ",
-                      absl::StrJoin(r.withheld, ", "), "\n");
-    }
+std::optional<v1::Event> RevealedEvent(const VerifiedRecord& r) {
+  const FieldDescriptor* f = v1::Event::descriptor()->FindFieldByName(r.record.event_type);
+  if (f == nullptr || f->message_type() == nullptr || f->containing_oneof() == nullptr) {
+    return std::nullopt;
   }
-  absl::StrAppend(&out, "\nChecked:\n");
-  for (const std::string& c : h.checks) absl::StrAppend(&out, "  - ", c, "\n");
-  return out;
-}
-
-std::string RenderHistoryHtml(const HistoryVerification& h, absl::string_view accounting_json) {
-  std::string out =
-      "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
-      "<title>Record history of " +
-      HtmlEscape(h.subject_id) +
-      "</title>\n<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}"
-      "table{border-collapse:collapse;width:100%}td,th{border:1px solid #ccc;padding:4px;"
-      "vertical-align:top;text-align:left}.w{color:#777;font-style:italic}"
-      "code{word-break:break-all}</style>\n</head><body>\n";
-  absl::StrAppend(&out, "<h1>Record history of ", HtmlEscape(h.subject_id), "</h1>\n",
-                  "<p>", h.records.size(), " records, complete as of checkpoint size ",
-                  h.checkpoint.size, ".</p>\n",
-                  "<table><tr><th>seq</th><th>when</th><th>event</th><th>case</th>"
-                  "<th>content</th></tr>\n");
-  for (const VerifiedRecord& r : h.records) {
-    absl::StrAppend(&out, "<tr><td>", r.record.seq, "</td><td>",
-                    FormatMicros(r.record.occurred_at_micros), "</td><td>",
-                    HtmlEscape(r.record.event_type), "</td><td>", HtmlEscape(r.record.stream_id),
-                    "</td><td><code>", HtmlEscape(RevealedBodyJson(r)), "</code>");
-    if (!r.withheld.empty()) {
-      absl::StrAppend(&out, "<div class=\"w\">withheld (third-party or protected): ",
-                      HtmlEscape(absl::StrJoin(r.withheld, ", ")), "</div>");
-    }
-    absl::StrAppend(&out, "</td></tr>\n");
-  }
-  absl::StrAppend(&out, "</table>\n<h2>What was checked</h2>\n<ul>\n");
-  for (const std::string& c : h.checks) absl::StrAppend(&out, "<li>", HtmlEscape(c), "</li>\n");
-  absl::StrAppend(&out, "</ul>\n");
-  if (!accounting_json.empty()) {
-    absl::StrAppend(&out, "<h2>Accounting of disclosures</h2>\n<pre>",
-                    HtmlEscape(accounting_json), "</pre>\n");
-  }
-  absl::StrAppend(&out, "</body></html>\n");
-  return out;
+  v1::Event e;
+  e.set_event_id(r.record.event_id);
+  e.set_stream_id(r.record.stream_id);
+  e.set_producer(r.record.producer);
+  for (const std::string& s : r.record.subject_ids) e.add_subject_ids(s);
+  e.mutable_occurred_at()->set_seconds(r.record.occurred_at_micros / 1000000);
+  e.mutable_occurred_at()->set_nanos(
+      static_cast<int32_t>(r.record.occurred_at_micros % 1000000) * 1000);
+  std::string bytes;
+  for (const auto& [name, value] : r.revealed) bytes += value;
+  Message* body = e.GetReflection()->MutableMessage(&e, f);
+  if (!body->ParseFromString(bytes)) return std::nullopt;
+  return e;
 }
 
 }  // namespace caseledger
