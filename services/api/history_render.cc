@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
@@ -226,6 +227,13 @@ class PageBuilder {
     return id;
   }
 
+  // A reader of the record: "you", "your case manager (cm-1)", or
+  // "aud-2 (auditor, who checks the records)".
+  std::string PersonWithRole(const std::string& id, const std::string& role) const {
+    if (id == h_.subject_id || (role == "case_manager" && managers_ever_.count(id))) return Person(id);
+    return cat_.T("person.with_role", {{"who", Person(id)}, {"role", Role(role)}});
+  }
+
   std::string Role(const std::string& role) const {
     std::string id = absl::StrCat("role.", role);
     if (cat_.Has(id)) return cat_.T(id);
@@ -293,6 +301,14 @@ class PageBuilder {
     if (!referral.empty()) lines->push_back(cat_.T("event.referral", {{"referral", referral}}));
   }
 
+  // Protected fields are printed only when revealed (never in the client's
+  // view, where they are withheld and explained by a note instead).
+  void Mentions(const google::protobuf::RepeatedPtrField<std::string>& mentions,
+                std::vector<std::string>* lines) const {
+    if (mentions.empty()) return;
+    lines->push_back(cat_.T("event.mentions", {{"mentions", absl::StrJoin(mentions, "; ")}}));
+  }
+
   EventItem BuildEvent(const VerifiedRecord& r) {
     EventItem item;
     const std::string& type = r.record.event_type;
@@ -305,7 +321,7 @@ class PageBuilder {
     std::string when = item.when;
     const v1::Event* e = EventAt(r.record.seq);
     if (ContentGone(r)) {
-      item.lines.push_back(cat_.T("event.no_content", {{"when", when}, {"title", item.title}}));
+      item.lines.push_back(cat_.T("event.no_content", {{"when", when}}));
     } else if (e == nullptr) {
       item.lines.push_back(cat_.T("event.unknown", {{"when", when}, {"type", type}}));
     } else {
@@ -376,6 +392,7 @@ class PageBuilder {
                                                             {"participant", Person(b.participant_id())},
                                                             {"role", role}}));
         }
+        if (!b.display_name().empty()) out->push_back(cat_.T("event.name", {{"name", b.display_name()}}));
         break;
       }
       case v1::Event::kParticipantRemoved: {
@@ -403,6 +420,9 @@ class PageBuilder {
         const v1::ConflictOfInterestDeclared& b = e.conflict_declared();
         out->push_back(cat_.T("event.conflict_declared",
                               {{"when", when}, {"person", Person(b.declared_by(), producer)}}));
+        if (!b.description().empty()) {
+          out->push_back(cat_.T("event.conflict_declared.description", {{"description", b.description()}}));
+        }
         break;
       }
       case v1::Event::kConflictResolved:
@@ -466,6 +486,7 @@ class PageBuilder {
                                {"category", b.data_category().empty() ? cat_.T("value.none")
                                                                       : Words(b.data_category())}}));
         if (!b.text().empty()) out->push_back(cat_.T("event.text", {{"text", b.text()}}));
+        Mentions(b.third_party_mentions(), out);
         break;
       }
       case v1::Event::kRecordAmended: {
@@ -474,6 +495,7 @@ class PageBuilder {
                               {{"when", when}, {"original", OrNone(b.amends_entry_id())}}));
         Reason(b.reason(), out);
         if (!b.text().empty()) out->push_back(cat_.T("event.text", {{"text", b.text()}}));
+        Mentions(b.third_party_mentions(), out);
         break;
       }
       case v1::Event::kConsentGranted: {
@@ -563,8 +585,7 @@ class PageBuilder {
         int n = b.seqs_size();
         out->push_back(cat_.T(n == 1 ? "event.record_accessed.one" : "event.record_accessed.other",
                               {{"when", when},
-                               {"who", Person(b.accessor_id())},
-                               {"role", Role(b.accessor_role())},
+                               {"who", PersonWithRole(b.accessor_id(), b.accessor_role())},
                                {"count", absl::StrCat(n)}}));
         if (!b.purpose().empty()) {
           out->push_back(cat_.T("event.record_accessed.purpose", {{"purpose", b.purpose()}}));
@@ -573,9 +594,8 @@ class PageBuilder {
       }
       case v1::Event::kAccessRefused: {
         const v1::AccessRefused& b = e.access_refused();
-        out->push_back(cat_.T("event.access_refused", {{"when", when},
-                                                       {"who", Person(b.accessor_id())},
-                                                       {"role", Role(b.accessor_role())}}));
+        out->push_back(cat_.T("event.access_refused",
+                              {{"when", when}, {"who", PersonWithRole(b.accessor_id(), b.accessor_role())}}));
         break;
       }
       case v1::Event::kSubjectErased:
@@ -626,6 +646,9 @@ class PageBuilder {
     }
     if (!d.legal_citation().empty()) {
       out->push_back(cat_.T("event.disclosure_made.citation", {{"citation", d.legal_citation()}}));
+    }
+    if (!d.person_at_risk().empty()) {
+      out->push_back(cat_.T("event.disclosure_made.at_risk", {{"person", d.person_at_risk()}}));
     }
     if (!d.justification().empty()) {
       out->push_back(cat_.T("event.disclosure_made.justification", {{"justification", d.justification()}}));
@@ -782,7 +805,9 @@ void TextSection(const Section& s, std::string* out) {
   for (const auto& row : s.table.rows) {
     absl::StrAppend(out, "\n");
     for (size_t i = 0; i < row.size() && i < s.table.head.size(); ++i) {
-      Wrapped(absl::StrCat(s.table.head[i], ": ", row[i]), i == 0 ? "- " : "  ", out);
+      const std::string& head = s.table.head[i];
+      Wrapped(absl::StrCat(head, absl::EndsWith(head, "?") ? " " : ": ", row[i]), i == 0 ? "- " : "  ",
+              out);
     }
   }
 }
