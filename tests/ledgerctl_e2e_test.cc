@@ -415,8 +415,21 @@ TEST_F(LedgerctlTest, HistoryVerifyRenderAndAccessReport) {
   std::ifstream h(dir_ + "/h.html");
   std::string html((std::istreambuf_iterator<char>(h)), std::istreambuf_iterator<char>());
   EXPECT_TRUE(absl::StartsWith(html, "<!DOCTYPE html>"));
-  EXPECT_TRUE(absl::StrContains(html, "third_party_mentions"));
+  EXPECT_TRUE(absl::StrContains(html, "Some details about another person were withheld"));
+  EXPECT_FALSE(absl::StrContains(html, "third_party_mentions"));
   EXPECT_FALSE(absl::StrContains(html, "Ada Quill"));
+
+  r = Ctl({"render-history", b2, "--key=" + key_, "--lang=es", "--tz=America/Los_Angeles"});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  EXPECT_TRUE(absl::StrContains(r.out, "Este es su expediente completo")) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, "(America/Los Angeles)")) << r.out;
+  EXPECT_FALSE(absl::StrContains(r.out, "Ada Quill"));
+  r = Ctl({"render-history", b2, "--key=" + key_, "--lang=fr"});
+  EXPECT_EQ(r.exit_code, 2) << Describe(r);
+  EXPECT_TRUE(absl::StrContains(r.err, "--lang: got \"fr\", want one of: en, es")) << r.err;
+  r = Ctl({"render-history", b2, "--key=" + key_, "--tz=Mars/Olympus"});
+  EXPECT_EQ(r.exit_code, 2) << Describe(r);
+  EXPECT_TRUE(absl::StrContains(r.err, "--tz: got \"Mars/Olympus\"")) << r.err;
 
   r = Ctl({"access-report", "--subject=client-1"});
   ASSERT_EQ(r.exit_code, 0) << Describe(r);

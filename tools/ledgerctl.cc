@@ -1331,10 +1331,28 @@ int RunRenderHistory(Client& c, const ParsedArgs& a) {
   if (a.positional.size() != 1 || a.flags.count("key") == 0) {
     return Usage(cmd, "want BUNDLE and --key=KEY_OR_FILE");
   }
+  RenderOptions options;
+  if (a.flags.count("lang")) {
+    options.lang = a.flags.at("lang");
+    bool known = false;
+    std::string langs;
+    for (const std::string& l : SupportedLanguages()) {
+      known |= l == options.lang;
+      absl::StrAppend(&langs, langs.empty() ? "" : ", ", l);
+    }
+    if (!known) {
+      return Usage(cmd, absl::StrCat("--lang: got \"", options.lang, "\", want one of: ", langs));
+    }
+  }
+  if (a.flags.count("tz")) {
+    const std::string& tz = a.flags.at("tz");
+    if (!absl::LoadTimeZone(tz, &options.time_zone)) {
+      return Usage(cmd, absl::StrCat("--tz: got \"", tz,
+                                     "\", want a time zone name such as UTC or America/Los_Angeles"));
+    }
+  }
   auto verified = VerifyBundleArgs(cmd, a);
   if (!verified.ok()) return Fail("render-history", verified.status());
-  RenderOptions options;
-  if (a.flags.count("lang")) options.lang = a.flags.at("lang");
   if (a.flags.count("html")) {
     absl::StatusOr<std::string> html = RenderHistoryHtml(verified->second, options);
     if (!html.ok()) return Fail("render-history", html.status());
@@ -1556,10 +1574,21 @@ const std::vector<Command>& Commands() {
        RunVerifyHistory},
       {"render-history",
        "usage: ledgerctl render-history BUNDLE --key=KEY_OR_FILE [--since=NOTEFILE] "
-       "[--html=OUT]\n",
-       "Verifies BUNDLE as verify-history does, then prints it as readable text, or\n"
-       "writes a standalone HTML page (no scripts, nothing fetched) to OUT.\n",
-       {{"key", true}, {"origin", true}, {"since", true}, {"html", true}},
+       "[--html=OUT]\n"
+       "                                [--lang=en|es] [--tz=ZONE]\n",
+       "Verifies BUNDLE as verify-history does, then shows it to the person it is\n"
+       "about, in plain words: whether it is complete and unaltered, each entry as a\n"
+       "sentence, who their information was shared with, who looked at their record,\n"
+       "and how this was checked. Prints text, or writes a standalone HTML page (no\n"
+       "scripts, nothing fetched; readable on a phone, printable) to OUT.\n"
+       "\n"
+       "  --key=K         the log's verifier key (or a file holding it)\n"
+       "  --since=NOTE    a checkpoint note you kept (e.g. from verify-history --save_note)\n"
+       "  --html=OUT      write the HTML page to OUT instead of printing text\n"
+       "  --lang=L        the page's language: en (English, the default) or es (Spanish)\n"
+       "  --tz=ZONE       show dates and times in ZONE, e.g. America/Los_Angeles\n"
+       "                  (default UTC); the zone is named next to each time\n",
+       {{"key", true}, {"origin", true}, {"since", true}, {"html", true}, {"lang", true}, {"tz", true}},
        RunRenderHistory},
       {"access-report",
        "usage: ledgerctl access-report --subject=ID\n",

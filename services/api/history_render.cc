@@ -197,7 +197,7 @@ class PageBuilder {
   }
   std::string DateTime(absl::Time t) const {
     return cat_.T("datetime.format",
-                  {{"date", Date(t)}, {"time", absl::FormatTime("%H:%M", t, tz_)}, {"zone", tz_.name()}});
+                  {{"date", Date(t)}, {"time", absl::FormatTime("%H:%M", t, tz_)}, {"zone", ZoneName()}});
   }
   std::string DateTime(const google::protobuf::Timestamp& ts) const {
     return DateTime(absl::FromUnixSeconds(ts.seconds()) + absl::Nanoseconds(ts.nanos()));
@@ -205,6 +205,9 @@ class PageBuilder {
   std::string Date(const google::protobuf::Timestamp& ts) const {
     return Date(absl::FromUnixSeconds(ts.seconds()) + absl::Nanoseconds(ts.nanos()));
   }
+
+  // "America/Los_Angeles" reads as "America/Los Angeles".
+  std::string ZoneName() const { return absl::StrReplaceAll(tz_.name(), {{"_", " "}}); }
 
   std::string OrNone(const std::string& v) const { return v.empty() ? cat_.T("value.none") : v; }
 
@@ -271,6 +274,8 @@ class PageBuilder {
     v.push_back(Set(h_.produced_at) ? cat_.T("verdict.complete", {{"date", DateTime(h_.produced_at)}})
                                     : cat_.T("verdict.complete_undated"));
     v.push_back(cat_.T("verdict.unaltered"));
+    s->paragraphs.push_back(absl::StrJoin(v, " "));
+    v.clear();
     size_t n = h_.records.size();
     std::string count = absl::StrCat(n);
     v.push_back(cat_.T(n == 0 ? "verdict.entries.zero"
@@ -318,7 +323,8 @@ class PageBuilder {
     if (!r.record.stream_id.empty() && r.record.stream_id[0] != '@') {
       item.case_label = cat_.T("events.case", {{"case", r.record.stream_id}});
     }
-    std::string when = item.when;
+    // The sentence names the day; the time and zone are on the line above.
+    std::string when = Date(At(r.record.occurred_at_micros));
     const v1::Event* e = EventAt(r.record.seq);
     if (ContentGone(r)) {
       item.lines.push_back(cat_.T("event.no_content", {{"when", when}}));
@@ -346,7 +352,7 @@ class PageBuilder {
           return cat_.T("withheld.erased_undated");
         }
         return cat_.T("withheld.erased",
-                      {{"date", DateTime(At(h_.records[it->second].record.occurred_at_micros))},
+                      {{"date", Date(At(h_.records[it->second].record.occurred_at_micros))},
                        {"authority", OrNone(e->subject_erased().authority())}});
       }
       case WithheldReason::kDisposed: {
@@ -356,7 +362,7 @@ class PageBuilder {
           return cat_.T("withheld.disposed_undated");
         }
         return cat_.T("withheld.disposed",
-                      {{"date", DateTime(At(h_.records[it->second].record.occurred_at_micros))},
+                      {{"date", Date(At(h_.records[it->second].record.occurred_at_micros))},
                        {"authority", OrNone(e->records_disposed().authority())}});
       }
       case WithheldReason::kErasedWithOther:
