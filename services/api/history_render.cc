@@ -697,7 +697,7 @@ class PageBuilder {
                  ? cat_.T("accounting.told.planned", {{"date", Date(a.client_informed_at)}})
                  : cat_.T("accounting.told.no");
     }
-    return {DateTime(a.disclosed_at), OrNone(to), OrNone(what), OrNone(Capitalized(Words(a.purpose))),
+    return {DateTime(a.disclosed_at), OrNone(to), Capitalized(OrNone(what)), Capitalized(OrNone(Words(a.purpose))),
             Capitalized(basis), told};
   }
 
@@ -738,7 +738,7 @@ class PageBuilder {
       const v1::RecordAccessed& b = e->record_accessed();
       s->table.rows.push_back({DateTime(At(r.record.occurred_at_micros)),
                                Capitalized(Person(b.accessor_id())), Capitalized(Role(b.accessor_role())),
-                               OrNone(b.purpose()), absl::StrCat(b.seqs_size())});
+                               Capitalized(OrNone(b.purpose())), absl::StrCat(b.seqs_size())});
     }
     if (s->table.rows.empty()) s->paragraphs.push_back(cat_.T("access.none"));
   }

@@ -402,7 +402,7 @@ TEST(HistoryRenderTest, TablesOfDisclosuresAndReads) {
   EXPECT_TRUE(absl::StrContains(html, "<td data-label=\"Were you told?\">Yes, on 2 December 2026</td>"));
   EXPECT_TRUE(absl::StrContains(html, "<td data-label=\"Legal reason\">Required by law (Cal. Evid. Code 1560)</td>"));
   EXPECT_TRUE(absl::StrContains(html, "<td data-label=\"Legal reason\">Your consent, given on 1 November 2026</td>"));
-  EXPECT_TRUE(absl::StrContains(html, "<td data-label=\"Why\">care planning</td>"));
+  EXPECT_TRUE(absl::StrContains(html, "<td data-label=\"Why\">Care planning</td>"));
   EXPECT_TRUE(absl::StrContains(html, "<td data-label=\"Entries read\">3</td>"));
 }
 
