@@ -1347,8 +1347,9 @@ int RunRenderHistory(Client& c, const ParsedArgs& a) {
   if (a.flags.count("tz")) {
     const std::string& tz = a.flags.at("tz");
     if (!absl::LoadTimeZone(tz, &options.time_zone)) {
-      return Usage(cmd, absl::StrCat("--tz: got \"", tz,
-                                     "\", want a time zone name such as UTC or America/Los_Angeles"));
+      return Usage(cmd,
+                   absl::StrCat("--tz: got \"", tz,
+                                "\", want a time zone name such as UTC or America/Los_Angeles"));
     }
   }
   auto verified = VerifyBundleArgs(cmd, a);

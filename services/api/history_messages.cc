@@ -7,7 +7,8 @@
 namespace caseledger {
 
 const std::vector<std::string>& CatalogLanguages() {
-  static const std::vector<std::string>* const kLanguages = new std::vector<std::string>{"en", "es"};
+  static const std::vector<std::string>* const kLanguages =
+      new std::vector<std::string>{"en", "es"};
   return *kLanguages;
 }
 
@@ -32,17 +33,21 @@ const std::vector<Message>& MessageCatalog() {
       {"value.none", {{"en", "not stated"}, {"es", "no indicado"}}},
       {"person.you", {{"en", "you"}, {"es", "usted"}}},
       {"person.with_role", {{"en", "{who} ({role})"}, {"es", "{who} ({role})"}}},
-      {"person.manager", {{"en", "your case manager ({id})"}, {"es", "su administrador de casos ({id})"}}},
+      {"person.manager",
+       {{"en", "your case manager ({id})"}, {"es", "su administrador de casos ({id})"}}},
 
       // ---- The page ----
       {"page.title", {{"en", "Your record history"}, {"es", "Su historial de registros"}}},
-      {"page.about", {{"en", "This history is about: {subject}"}, {"es", "Este historial es de: {subject}"}}},
+      {"page.about",
+       {{"en", "This history is about: {subject}"}, {"es", "Este historial es de: {subject}"}}},
       {"page.help",
-       {{"en", "If something here looks wrong, or you want help reading it, ask your case manager. "
-               "You can ask for this page in another language, or ask someone to read it to you."},
-        {"es", "Si algo aquí parece incorrecto, o quiere ayuda para leerlo, pregunte a su "
-               "administrador de casos. Puede pedir esta página en otro idioma, o pedir que "
-               "alguien se la lea."}}},
+       {{"en",
+         "If something here looks wrong, or you want help reading it, ask your case manager. "
+         "You can ask for this page in another language, or ask someone to read it to you."},
+        {"es",
+         "Si algo aquí parece incorrecto, o quiere ayuda para leerlo, pregunte a su "
+         "administrador de casos. Puede pedir esta página en otro idioma, o pedir que "
+         "alguien se la lea."}}},
 
       // ---- The verdict ----
       {"verdict.heading", {{"en", "Summary"}, {"es", "Resumen"}}},
@@ -51,11 +56,13 @@ const std::vector<Message>& MessageCatalog() {
         {"es", "Este es su expediente completo a fecha de {date}."}}},
       {"verdict.complete_undated",
        {{"en", "This is your complete record."}, {"es", "Este es su expediente completo."}}},
-      {"verdict.unaltered", {{"en", "Nothing in it was altered."}, {"es", "Nada en él fue alterado."}}},
+      {"verdict.unaltered",
+       {{"en", "Nothing in it was altered."}, {"es", "Nada en él fue alterado."}}},
       {"verdict.entries.zero",
        {{"en", "There are no entries about you."}, {"es", "No hay ninguna entrada sobre usted."}}},
       {"verdict.entries.one", {{"en", "It has {count} entry."}, {"es", "Tiene {count} entrada."}}},
-      {"verdict.entries.other", {{"en", "It has {count} entries."}, {"es", "Tiene {count} entradas."}}},
+      {"verdict.entries.other",
+       {{"en", "It has {count} entries."}, {"es", "Tiene {count} entradas."}}},
       {"verdict.withheld.zero",
        {{"en", "Nothing was withheld to protect other people."},
         {"es", "No se ocultó nada para proteger a otras personas."}}},
@@ -82,21 +89,28 @@ const std::vector<Message>& MessageCatalog() {
       {"events.heading", {{"en", "What happened"}, {"es", "Lo que ocurrió"}}},
       {"events.intro",
        {{"en", "Each entry below is one thing that was written in your record, oldest first."},
-        {"es", "Cada entrada es algo que se anotó en su expediente, de la más antigua a la más "
-               "reciente."}}},
+        {"es",
+         "Cada entrada es algo que se anotó en su expediente, de la más antigua a la más "
+         "reciente."}}},
       {"events.none", {{"en", "There is nothing to show."}, {"es", "No hay nada que mostrar."}}},
       {"events.case", {{"en", "Case: {case}"}, {"es", "Caso: {case}"}}},
 
       {"title.case_opened", {{"en", "Case opened"}, {"es", "Caso abierto"}}},
-      {"title.participant_added", {{"en", "Person added to the case"}, {"es", "Persona añadida al caso"}}},
-      {"title.participant_removed", {{"en", "Person removed from the case"}, {"es", "Persona retirada del caso"}}},
-      {"title.case_manager_assigned", {{"en", "Case manager assigned"}, {"es", "Administrador de casos asignado"}}},
-      {"title.conflict_declared", {{"en", "Conflict of interest declared"}, {"es", "Conflicto de intereses declarado"}}},
-      {"title.conflict_resolved", {{"en", "Conflict of interest resolved"}, {"es", "Conflicto de intereses resuelto"}}},
+      {"title.participant_added",
+       {{"en", "Person added to the case"}, {"es", "Persona añadida al caso"}}},
+      {"title.participant_removed",
+       {{"en", "Person removed from the case"}, {"es", "Persona retirada del caso"}}},
+      {"title.case_manager_assigned",
+       {{"en", "Case manager assigned"}, {"es", "Administrador de casos asignado"}}},
+      {"title.conflict_declared",
+       {{"en", "Conflict of interest declared"}, {"es", "Conflicto de intereses declarado"}}},
+      {"title.conflict_resolved",
+       {{"en", "Conflict of interest resolved"}, {"es", "Conflicto de intereses resuelto"}}},
       {"title.referral_made", {{"en", "Referral"}, {"es", "Remisión"}}},
       {"title.case_transferred", {{"en", "Case moved"}, {"es", "Caso trasladado"}}},
       {"title.services_interrupted", {{"en", "Services paused"}, {"es", "Servicios pausados"}}},
-      {"title.services_resumed", {{"en", "Services started again"}, {"es", "Servicios reanudados"}}},
+      {"title.services_resumed",
+       {{"en", "Services started again"}, {"es", "Servicios reanudados"}}},
       {"title.case_closed", {{"en", "Case closed"}, {"es", "Caso cerrado"}}},
       {"title.case_reopened", {{"en", "Case opened again"}, {"es", "Caso reabierto"}}},
       {"title.records_disposed", {{"en", "Records disposed of"}, {"es", "Registros eliminados"}}},
@@ -105,19 +119,31 @@ const std::vector<Message>& MessageCatalog() {
       {"title.consent_granted", {{"en", "Consent given"}, {"es", "Consentimiento dado"}}},
       {"title.consent_revoked", {{"en", "Consent taken back"}, {"es", "Consentimiento retirado"}}},
       {"title.disclosure_made", {{"en", "Information shared"}, {"es", "Información compartida"}}},
-      {"title.client_informed", {{"en", "You were told about a sharing"}, {"es", "Se le informó de un envío"}}},
-      {"title.access_requested", {{"en", "Request for your records"}, {"es", "Solicitud de sus registros"}}},
-      {"title.access_fulfilled", {{"en", "Copy of your records given"}, {"es", "Copia de sus registros entregada"}}},
-      {"title.access_denied", {{"en", "Request for your records refused"}, {"es", "Solicitud de sus registros rechazada"}}},
-      {"title.access_extended", {{"en", "Request for your records delayed"}, {"es", "Solicitud de sus registros aplazada"}}},
-      {"title.record_accessed", {{"en", "Someone looked at your record"}, {"es", "Alguien consultó su expediente"}}},
-      {"title.access_refused", {{"en", "Someone was stopped"}, {"es", "Se detuvo un intento de acceso"}}},
-      {"title.subject_erased", {{"en", "Your data was erased"}, {"es", "Sus datos fueron borrados"}}},
-      {"title.master_key_rotated", {{"en", "Security key replaced"}, {"es", "Clave de seguridad sustituida"}}},
+      {"title.client_informed",
+       {{"en", "You were told about a sharing"}, {"es", "Se le informó de un envío"}}},
+      {"title.access_requested",
+       {{"en", "Request for your records"}, {"es", "Solicitud de sus registros"}}},
+      {"title.access_fulfilled",
+       {{"en", "Copy of your records given"}, {"es", "Copia de sus registros entregada"}}},
+      {"title.access_denied",
+       {{"en", "Request for your records refused"},
+        {"es", "Solicitud de sus registros rechazada"}}},
+      {"title.access_extended",
+       {{"en", "Request for your records delayed"}, {"es", "Solicitud de sus registros aplazada"}}},
+      {"title.record_accessed",
+       {{"en", "Someone looked at your record"}, {"es", "Alguien consultó su expediente"}}},
+      {"title.access_refused",
+       {{"en", "Someone was stopped"}, {"es", "Se detuvo un intento de acceso"}}},
+      {"title.subject_erased",
+       {{"en", "Your data was erased"}, {"es", "Sus datos fueron borrados"}}},
+      {"title.master_key_rotated",
+       {{"en", "Security key replaced"}, {"es", "Clave de seguridad sustituida"}}},
       {"title.unknown", {{"en", "Other entry"}, {"es", "Otra entrada"}}},
 
-      {"event.reason", {{"en", "The reason given: {reason}."}, {"es", "Motivo indicado: {reason}."}}},
-      {"event.referral", {{"en", "You were referred to: {referral}."}, {"es", "Se le remitió a: {referral}."}}},
+      {"event.reason",
+       {{"en", "The reason given: {reason}."}, {"es", "Motivo indicado: {reason}."}}},
+      {"event.referral",
+       {{"en", "You were referred to: {referral}."}, {"es", "Se le remitió a: {referral}."}}},
       {"event.note", {{"en", "Note: {note}."}, {"es", "Nota: {note}."}}},
       {"event.reference", {{"en", "Reference: {ref}."}, {"es", "Referencia: {ref}."}}},
       {"event.name", {{"en", "Name: {name}."}, {"es", "Nombre: {name}."}}},
@@ -137,10 +163,12 @@ const std::vector<Message>& MessageCatalog() {
         {"es", "El {when} se anotó una entrada de un tipo que este programa no conoce ({type})."}}},
 
       {"event.case_opened",
-       {{"en", "On {when}, a case was opened for you in the {program} program, under the rules of "
-               "{jurisdiction}."},
-        {"es", "El {when} se abrió un caso para usted en el programa {program}, según las normas "
-               "de {jurisdiction}."}}},
+       {{"en",
+         "On {when}, a case was opened for you in the {program} program, under the rules of "
+         "{jurisdiction}."},
+        {"es",
+         "El {when} se abrió un caso para usted en el programa {program}, según las normas "
+         "de {jurisdiction}."}}},
       {"event.case_opened.class",
        {{"en", "Kind of records: {record_class}."}, {"es", "Tipo de registros: {record_class}."}}},
       {"event.participant_added",
@@ -159,16 +187,19 @@ const std::vector<Message>& MessageCatalog() {
        {{"en", "On {when}, {manager} took over from {previous} as your case manager."},
         {"es", "El {when}, {manager} sustituyó a {previous} como su administrador de casos."}}},
       {"event.conflict_declared",
-       {{"en", "On {when}, {person} declared a conflict of interest in your case. This means they "
-               "have a personal or other interest that could affect their work for you."},
-        {"es", "El {when}, {person} declaró un conflicto de intereses en su caso. Esto significa "
-               "que tiene un interés personal o de otro tipo que podría afectar a su trabajo para "
-               "usted."}}},
+       {{"en",
+         "On {when}, {person} declared a conflict of interest in your case. This means they "
+         "have a personal or other interest that could affect their work for you."},
+        {"es",
+         "El {when}, {person} declaró un conflicto de intereses en su caso. Esto significa "
+         "que tiene un interés personal o de otro tipo que podría afectar a su trabajo para "
+         "usted."}}},
       {"event.conflict_resolved",
        {{"en", "On {when}, the conflict of interest was resolved: {resolution}."},
         {"es", "El {when} se resolvió el conflicto de intereses: {resolution}."}}},
       {"event.referral_made",
-       {{"en", "On {when}, you were referred to {to}."}, {"es", "El {when} se le remitió a {to}."}}},
+       {{"en", "On {when}, you were referred to {to}."},
+        {"es", "El {when} se le remitió a {to}."}}},
       {"event.case_transferred.program",
        {{"en", "On {when}, your case was moved to the {program} program."},
         {"es", "El {when} su caso pasó al programa {program}."}}},
@@ -176,12 +207,15 @@ const std::vector<Message>& MessageCatalog() {
        {{"en", "On {when}, your case was moved to case manager {manager}."},
         {"es", "El {when} su caso pasó al administrador de casos {manager}."}}},
       {"event.case_transferred.both",
-       {{"en", "On {when}, your case was moved to the {program} program, with case manager "
-               "{manager}."},
-        {"es", "El {when} su caso pasó al programa {program}, con el administrador de casos "
-               "{manager}."}}},
+       {{"en",
+         "On {when}, your case was moved to the {program} program, with case manager "
+         "{manager}."},
+        {"es",
+         "El {when} su caso pasó al programa {program}, con el administrador de casos "
+         "{manager}."}}},
       {"event.services_interrupted",
-       {{"en", "On {when}, your services were paused."}, {"es", "El {when} se pausaron sus servicios."}}},
+       {{"en", "On {when}, your services were paused."},
+        {"es", "El {when} se pausaron sus servicios."}}},
       {"event.services_resumed",
        {{"en", "On {when}, your services started again."},
         {"es", "El {when} se reanudaron sus servicios."}}},
@@ -191,26 +225,34 @@ const std::vector<Message>& MessageCatalog() {
        {{"en", "On {when}, your case was opened again."},
         {"es", "El {when} se volvió a abrir su caso."}}},
       {"event.records_disposed",
-       {{"en", "On {when}, the records of this case were disposed of ({method}), under {authority}."},
-        {"es", "El {when} se eliminaron los registros de este caso ({method}), según {authority}."}}},
+       {{"en",
+         "On {when}, the records of this case were disposed of ({method}), under {authority}."},
+        {"es",
+         "El {when} se eliminaron los registros de este caso ({method}), según {authority}."}}},
       {"event.record_entry_written",
        {{"en", "On {when}, {author} wrote a note in your record about {category}."},
         {"es", "El {when}, {author} escribió una nota en su expediente sobre {category}."}}},
       {"event.record_amended",
-       {{"en", "On {when}, a note was corrected. The first version ({original}) stays in your "
-               "record as it was written."},
-        {"es", "El {when} se corrigió una nota. La primera versión ({original}) sigue en su "
-               "expediente tal como se escribió."}}},
+       {{"en",
+         "On {when}, a note was corrected. The first version ({original}) stays in your "
+         "record as it was written."},
+        {"es",
+         "El {when} se corrigió una nota. La primera versión ({original}) sigue en su "
+         "expediente tal como se escribió."}}},
       {"event.consent_granted.self",
-       {{"en", "On {when}, you gave consent to share {categories} with {recipients}, for "
-               "{purposes}."},
-        {"es", "El {when} usted dio su consentimiento para compartir {categories} con "
-               "{recipients}, para {purposes}."}}},
+       {{"en",
+         "On {when}, you gave consent to share {categories} with {recipients}, for "
+         "{purposes}."},
+        {"es",
+         "El {when} usted dio su consentimiento para compartir {categories} con "
+         "{recipients}, para {purposes}."}}},
       {"event.consent_granted.other",
-       {{"en", "On {when}, {grantor} ({grantor_kind}) gave consent for you to share {categories} "
-               "with {recipients}, for {purposes}."},
-        {"es", "El {when}, {grantor} ({grantor_kind}) dio el consentimiento en su nombre para "
-               "compartir {categories} con {recipients}, para {purposes}."}}},
+       {{"en",
+         "On {when}, {grantor} ({grantor_kind}) gave consent for you to share {categories} "
+         "with {recipients}, for {purposes}."},
+        {"es",
+         "El {when}, {grantor} ({grantor_kind}) dio el consentimiento en su nombre para "
+         "compartir {categories} con {recipients}, para {purposes}."}}},
       {"event.consent_granted.period",
        {{"en", "It is valid from {start} until {end}."},
         {"es", "Es válido desde el {start} hasta el {end}."}}},
@@ -259,10 +301,12 @@ const std::vector<Message>& MessageCatalog() {
        {{"en", "You are to be told about it by {date}."},
         {"es", "Se le debe informar antes del {date}."}}},
       {"event.client_informed",
-       {{"en", "On {when}, you were told ({method}) that your information was shared with "
-               "{recipient} on {shared_on}."},
-        {"es", "El {when} se le informó ({method}) de que su información se compartió con "
-               "{recipient} el {shared_on}."}}},
+       {{"en",
+         "On {when}, you were told ({method}) that your information was shared with "
+         "{recipient} on {shared_on}."},
+        {"es",
+         "El {when} se le informó ({method}) de que su información se compartió con "
+         "{recipient} el {shared_on}."}}},
       {"event.client_informed.unknown",
        {{"en", "On {when}, you were told ({method}) about a sharing of your information ({ref})."},
         {"es", "El {when} se le informó ({method}) de un envío de su información ({ref})."}}},
@@ -279,31 +323,36 @@ const std::vector<Message>& MessageCatalog() {
        {{"en", "You can ask {reviewer} to look at this decision again."},
         {"es", "Puede pedir a {reviewer} que revise esta decisión."}}},
       {"event.access_extended",
-       {{"en", "On {when}, the answer to a request for your records was delayed. The law allows "
-               "one delay of up to 30 days."},
-        {"es", "El {when} se aplazó la respuesta a una solicitud de sus registros. La ley permite "
-               "un solo aplazamiento de hasta 30 días."}}},
+       {{"en",
+         "On {when}, the answer to a request for your records was delayed. The law allows "
+         "one delay of up to 30 days."},
+        {"es",
+         "El {when} se aplazó la respuesta a una solicitud de sus registros. La ley permite "
+         "un solo aplazamiento de hasta 30 días."}}},
       {"event.record_accessed.one",
        {{"en", "On {when}, {who} looked at {count} entry of your record."},
         {"es", "El {when}, {who} consultó {count} entrada de su expediente."}}},
       {"event.record_accessed.other",
        {{"en", "On {when}, {who} looked at {count} entries of your record."},
         {"es", "El {when}, {who} consultó {count} entradas de su expediente."}}},
-      {"event.record_accessed.purpose",
-       {{"en", "Why: {purpose}."}, {"es", "Motivo: {purpose}."}}},
+      {"event.record_accessed.purpose", {{"en", "Why: {purpose}."}, {"es", "Motivo: {purpose}."}}},
       {"event.access_refused",
        {{"en", "On {when}, {who} tried to use your record without permission and was stopped."},
         {"es", "El {when}, {who} intentó usar su expediente sin permiso y se le impidió."}}},
       {"event.subject_erased",
-       {{"en", "On {when}, your data was erased at your request ({authority}). The key that "
-               "locked it was destroyed, so no one can read it again."},
-        {"es", "El {when} se borraron sus datos a petición suya ({authority}). Se destruyó la "
-               "clave que los protegía, así que nadie puede volver a leerlos."}}},
+       {{"en",
+         "On {when}, your data was erased at your request ({authority}). The key that "
+         "locked it was destroyed, so no one can read it again."},
+        {"es",
+         "El {when} se borraron sus datos a petición suya ({authority}). Se destruyó la "
+         "clave que los protegía, así que nadie puede volver a leerlos."}}},
       {"event.master_key_rotated",
-       {{"en", "On {when}, the main key that protects stored records was replaced with a new one. "
-               "This is routine security work; your records did not change."},
-        {"es", "El {when} se sustituyó por una nueva la clave principal que protege los registros "
-               "guardados. Es una tarea de seguridad habitual; sus registros no cambiaron."}}},
+       {{"en",
+         "On {when}, the main key that protects stored records was replaced with a new one. "
+         "This is routine security work; your records did not change."},
+        {"es",
+         "El {when} se sustituyó por una nueva la clave principal que protege los registros "
+         "guardados. Es una tarea de seguridad habitual; sus registros no cambiaron."}}},
 
       // ---- Why something is not shown ----
       {"withheld.protected",
@@ -323,8 +372,9 @@ const std::vector<Message>& MessageCatalog() {
         {"es", "Los registros de este caso se eliminaron."}}},
       {"withheld.erased_with_other",
        {{"en", "Its content was erased because another person named in it asked for erasure."},
-        {"es", "Su contenido se borró porque otra persona nombrada en ella pidió que se borraran "
-               "sus datos."}}},
+        {"es",
+         "Su contenido se borró porque otra persona nombrada en ella pidió que se borraran "
+         "sus datos."}}},
 
       // ---- The accounting of disclosures ----
       {"accounting.heading",
@@ -332,8 +382,9 @@ const std::vector<Message>& MessageCatalog() {
         {"es", "Con quién se compartió su información"}}},
       {"accounting.intro",
        {{"en", "You have the right to know when your information was shared outside the program."},
-        {"es", "Usted tiene derecho a saber cuándo se compartió su información fuera del "
-               "programa."}}},
+        {"es",
+         "Usted tiene derecho a saber cuándo se compartió su información fuera del "
+         "programa."}}},
       {"accounting.window",
        {{"en", "This list covers {start} to {end}."},
         {"es", "Esta lista abarca desde el {start} hasta el {end}."}}},
@@ -359,7 +410,8 @@ const std::vector<Message>& MessageCatalog() {
       {"accounting.told.no", {{"en", "No"}, {"es", "No"}}},
 
       // ---- The access report ----
-      {"access.heading", {{"en", "Who looked at your record"}, {"es", "Quién consultó su expediente"}}},
+      {"access.heading",
+       {{"en", "Who looked at your record"}, {"es", "Quién consultó su expediente"}}},
       {"access.intro",
        {{"en", "Each time someone reads your record, it is written down. Here is each time."},
         {"es", "Cada vez que alguien lee su expediente, queda anotado. Aquí está cada vez."}}},
@@ -375,28 +427,37 @@ const std::vector<Message>& MessageCatalog() {
       // ---- How it was checked ----
       {"checks.heading", {{"en", "How this was checked"}, {"es", "Cómo se comprobó"}}},
       {"checks.local",
-       {{"en", "This record was checked on your side, with the ledger's public key. You do not "
-               "have to trust the service that sent it."},
-        {"es", "Este expediente se comprobó de su lado, con la clave pública del registro. No "
-               "tiene que confiar en el servicio que lo envió."}}},
+       {{"en",
+         "This record was checked on your side, with the ledger's public key. You do not "
+         "have to trust the service that sent it."},
+        {"es",
+         "Este expediente se comprobó de su lado, con la clave pública del registro. No "
+         "tiene que confiar en el servicio que lo envió."}}},
       {"checks.sealed",
-       {{"en", "Each entry is sealed with a code that changes if even one letter changes. All the "
-               "codes matched."},
-        {"es", "Cada entrada está sellada con un código que cambia si cambia una sola letra. "
-               "Todos los códigos coincidieron."}}},
+       {{"en",
+         "Each entry is sealed with a code that changes if even one letter changes. All the "
+         "codes matched."},
+        {"es",
+         "Cada entrada está sellada con un código que cambia si cambia una sola letra. "
+         "Todos los códigos coincidieron."}}},
       {"checks.signed",
-       {{"en", "The ledger signs a summary of all its entries. The signature is valid, and the "
-               "summary shows that no entry about you is missing."},
-        {"es", "El registro firma un resumen de todas sus entradas. La firma es válida, y el "
-               "resumen muestra que no falta ninguna entrada sobre usted."}}},
+       {{"en",
+         "The ledger signs a summary of all its entries. The signature is valid, and the "
+         "summary shows that no entry about you is missing."},
+        {"es",
+         "El registro firma un resumen de todas sus entradas. La firma es válida, y el "
+         "resumen muestra que no falta ninguna entrada sobre usted."}}},
       {"checks.hidden",
        {{"en", "Hidden details are also sealed. They could be checked without being shown to you."},
-        {"es", "Los datos ocultos también están sellados. Se pudieron comprobar sin mostrárselos."}}},
+        {"es",
+         "Los datos ocultos también están sellados. Se pudieron comprobar sin mostrárselos."}}},
       {"checks.since",
-       {{"en", "It also matches the earlier copy you kept, from when the ledger had {size} "
-               "entries. Nothing was removed or changed since then."},
-        {"es", "También coincide con la copia anterior que usted guardó, de cuando el registro "
-               "tenía {size} entradas. Desde entonces no se quitó ni se cambió nada."}}},
+       {{"en",
+         "It also matches the earlier copy you kept, from when the ledger had {size} "
+         "entries. Nothing was removed or changed since then."},
+        {"es",
+         "También coincide con la copia anterior que usted guardó, de cuando el registro "
+         "tenía {size} entradas. Desde entonces no se quitó ni se cambió nada."}}},
       {"checks.witnesses",
        {{"en", "Independent witnesses also signed the summary: {names}."},
         {"es", "Testigos independientes también firmaron el resumen: {names}."}}},
@@ -409,7 +470,8 @@ const std::vector<Message>& MessageCatalog() {
       // ---- Roles of people who read records (services/api/AUTHZ.md) ----
       {"role.client", {{"en", "client"}, {"es", "cliente"}}},
       {"role.case_manager", {{"en", "case manager"}, {"es", "administrador de casos"}}},
-      {"role.auditor", {{"en", "auditor, who checks the records"}, {"es", "auditor, que revisa los registros"}}},
+      {"role.auditor",
+       {{"en", "auditor, who checks the records"}, {"es", "auditor, que revisa los registros"}}},
       {"role.producer", {{"en", "program service"}, {"es", "servicio del programa"}}},
       {"role.admin", {{"en", "system administrator"}, {"es", "administrador del sistema"}}},
       {"role.local", {{"en", "developer on the server"}, {"es", "programador en el servidor"}}},
@@ -426,7 +488,8 @@ const std::vector<Message>& MessageCatalog() {
       {"enum.participant_role_unspecified", {{"en", "not stated"}, {"es", "no indicado"}}},
       {"enum.participant_role_client", {{"en", "client"}, {"es", "cliente"}}},
       {"enum.participant_role_authorized_representative",
-       {{"en", "authorized representative or guardian"}, {"es", "representante autorizado o tutor"}}},
+       {{"en", "authorized representative or guardian"},
+        {"es", "representante autorizado o tutor"}}},
       {"enum.participant_role_family_member", {{"en", "family member"}, {"es", "familiar"}}},
       {"enum.participant_role_third_party",
        {{"en", "another person involved"}, {"es", "otra persona relacionada"}}},
@@ -436,18 +499,21 @@ const std::vector<Message>& MessageCatalog() {
        {{"en", "your authorized representative"}, {"es", "su representante autorizado"}}},
       {"enum.legal_basis_unspecified", {{"en", "no reason stated"}, {"es", "sin motivo indicado"}}},
       {"enum.legal_basis_consent", {{"en", "your consent"}, {"es", "su consentimiento"}}},
-      {"enum.legal_basis_required_by_law", {{"en", "required by law"}, {"es", "exigido por la ley"}}},
+      {"enum.legal_basis_required_by_law",
+       {{"en", "required by law"}, {"es", "exigido por la ley"}}},
       {"enum.legal_basis_imminent_harm",
        {{"en", "to prevent serious harm that was about to happen"},
         {"es", "para evitar un daño grave e inminente"}}},
       {"enum.legal_basis_treatment", {{"en", "your treatment"}, {"es", "su tratamiento"}}},
-      {"enum.legal_basis_payment", {{"en", "payment for your care"}, {"es", "el pago de su atención"}}},
+      {"enum.legal_basis_payment",
+       {{"en", "payment for your care"}, {"es", "el pago de su atención"}}},
       {"enum.legal_basis_operations",
        {{"en", "running the program (health care operations)"},
         {"es", "el funcionamiento del programa (operaciones de atención médica)"}}},
       {"enum.legal_basis_part2_medical_emergency",
        {{"en", "a medical emergency"}, {"es", "una emergencia médica"}}},
-      {"enum.legal_basis_part2_court_order", {{"en", "a court order"}, {"es", "una orden judicial"}}},
+      {"enum.legal_basis_part2_court_order",
+       {{"en", "a court order"}, {"es", "una orden judicial"}}},
       {"enum.legal_basis_part2_research",
        {{"en", "approved research"}, {"es", "una investigación aprobada"}}},
       {"enum.legal_basis_part2_audit",

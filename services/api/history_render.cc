@@ -37,8 +37,8 @@ class Catalog {
       }
     }
     if (c.texts_.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat("lang: got \"", lang, "\", want one of: ",
-                                                     absl::StrJoin(CatalogLanguages(), ", ")));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "lang: got \"", lang, "\", want one of: ", absl::StrJoin(CatalogLanguages(), ", ")));
     }
     return c;
   }
@@ -87,7 +87,9 @@ std::string Capitalized(std::string s) {
 }
 
 // "care-coordination" -> "care coordination": ids read as words.
-std::string Words(absl::string_view id) { return absl::StrReplaceAll(id, {{"_", " "}, {"-", " "}}); }
+std::string Words(absl::string_view id) {
+  return absl::StrReplaceAll(id, {{"_", " "}, {"-", " "}});
+}
 
 // ---- The page, language-independent: every string already translated ----
 
@@ -172,12 +174,13 @@ class PageBuilder {
       events_[r.record.seq] = *e;
       if (e->has_consent_granted()) {
         const v1::ConsentGranted& g = e->consent_granted();
-        consents_.emplace(g.consent_id(),
-                          Consent{At(r.record.occurred_at_micros), g.grantor_id() == h_.subject_id});
+        consents_.emplace(g.consent_id(), Consent{At(r.record.occurred_at_micros),
+                                                  g.grantor_id() == h_.subject_id});
       } else if (e->has_disclosure_made()) {
         const v1::DisclosureMade& d = e->disclosure_made();
-        disclosures_.emplace(std::make_pair(r.record.stream_id, d.disclosure_id()),
-                             Disclosure{RecipientName(d.recipient()), At(r.record.occurred_at_micros)});
+        disclosures_.emplace(
+            std::make_pair(r.record.stream_id, d.disclosure_id()),
+            Disclosure{RecipientName(d.recipient()), At(r.record.occurred_at_micros)});
       } else if (e->has_case_manager_assigned()) {
         managers_ever_.insert(e->case_manager_assigned().manager_id());
       } else if (e->has_case_transferred() && !e->case_transferred().to_manager_id().empty()) {
@@ -196,8 +199,9 @@ class PageBuilder {
                                   {"year", absl::StrCat(day.year())}});
   }
   std::string DateTime(absl::Time t) const {
-    return cat_.T("datetime.format",
-                  {{"date", Date(t)}, {"time", absl::FormatTime("%H:%M", t, tz_)}, {"zone", ZoneName()}});
+    return cat_.T(
+        "datetime.format",
+        {{"date", Date(t)}, {"time", absl::FormatTime("%H:%M", t, tz_)}, {"zone", ZoneName()}});
   }
   std::string DateTime(const google::protobuf::Timestamp& ts) const {
     return DateTime(absl::FromUnixSeconds(ts.seconds()) + absl::Nanoseconds(ts.nanos()));
@@ -233,7 +237,8 @@ class PageBuilder {
   // A reader of the record: "you", "your case manager (cm-1)", or
   // "aud-2 (auditor, who checks the records)".
   std::string PersonWithRole(const std::string& id, const std::string& role) const {
-    if (id == h_.subject_id || (role == "case_manager" && managers_ever_.count(id))) return Person(id);
+    if (id == h_.subject_id || (role == "case_manager" && managers_ever_.count(id)))
+      return Person(id);
     return cat_.T("person.with_role", {{"who", Person(id)}, {"role", Role(role)}});
   }
 
@@ -271,19 +276,22 @@ class PageBuilder {
     s->id = "summary";
     s->heading = cat_.T("verdict.heading");
     std::vector<std::string> v;
-    v.push_back(Set(h_.produced_at) ? cat_.T("verdict.complete", {{"date", DateTime(h_.produced_at)}})
-                                    : cat_.T("verdict.complete_undated"));
+    v.push_back(Set(h_.produced_at)
+                    ? cat_.T("verdict.complete", {{"date", DateTime(h_.produced_at)}})
+                    : cat_.T("verdict.complete_undated"));
     v.push_back(cat_.T("verdict.unaltered"));
     s->paragraphs.push_back(absl::StrJoin(v, " "));
     v.clear();
     size_t n = h_.records.size();
     std::string count = absl::StrCat(n);
-    v.push_back(cat_.T(n == 0 ? "verdict.entries.zero"
-                              : n == 1 ? "verdict.entries.one" : "verdict.entries.other",
+    v.push_back(cat_.T(n == 0   ? "verdict.entries.zero"
+                       : n == 1 ? "verdict.entries.one"
+                                : "verdict.entries.other",
                        {{"count", count}}));
     uint64_t w = h_.withheld_protected;
-    v.push_back(cat_.T(w == 0 ? "verdict.withheld.zero"
-                              : w == 1 ? "verdict.withheld.one" : "verdict.withheld.other",
+    v.push_back(cat_.T(w == 0   ? "verdict.withheld.zero"
+                       : w == 1 ? "verdict.withheld.one"
+                                : "verdict.withheld.other",
                        {{"count", absl::StrCat(w)}}));
     size_t gone = 0;
     for (const VerifiedRecord& r : h_.records) gone += ContentGone(r) ? 1 : 0;
@@ -292,9 +300,10 @@ class PageBuilder {
                          {{"count", absl::StrCat(gone)}}));
     }
     if (!h_.cosigned_by.empty()) {
-      v.push_back(cat_.T(h_.cosigned_by.size() == 1 ? "verdict.witnesses.one" : "verdict.witnesses.other",
-                         {{"count", absl::StrCat(h_.cosigned_by.size())},
-                          {"names", absl::StrJoin(h_.cosigned_by, ", ")}}));
+      v.push_back(
+          cat_.T(h_.cosigned_by.size() == 1 ? "verdict.witnesses.one" : "verdict.witnesses.other",
+                 {{"count", absl::StrCat(h_.cosigned_by.size())},
+                  {"names", absl::StrJoin(h_.cosigned_by, ", ")}}));
     }
     s->paragraphs.push_back(absl::StrJoin(v, " "));
   }
@@ -382,8 +391,9 @@ class PageBuilder {
                                                     {"program", OrNone(b.program())},
                                                     {"jurisdiction", OrNone(b.jurisdiction())}}));
         if (b.record_class() != v1::RECORD_CLASS_UNSPECIFIED) {
-          out->push_back(cat_.T("event.case_opened.class",
-                                {{"record_class", EnumLabel(v1::RecordClass_descriptor(), b.record_class())}}));
+          out->push_back(cat_.T(
+              "event.case_opened.class",
+              {{"record_class", EnumLabel(v1::RecordClass_descriptor(), b.record_class())}}));
         }
         Reason(b.reason(), out);
         break;
@@ -394,11 +404,12 @@ class PageBuilder {
         if (b.participant_id() == h_.subject_id) {
           out->push_back(cat_.T("event.participant_added.self", {{"when", when}, {"role", role}}));
         } else {
-          out->push_back(cat_.T("event.participant_added", {{"when", when},
-                                                            {"participant", Person(b.participant_id())},
-                                                            {"role", role}}));
+          out->push_back(cat_.T(
+              "event.participant_added",
+              {{"when", when}, {"participant", Person(b.participant_id())}, {"role", role}}));
         }
-        if (!b.display_name().empty()) out->push_back(cat_.T("event.name", {{"name", b.display_name()}}));
+        if (!b.display_name().empty())
+          out->push_back(cat_.T("event.name", {{"name", b.display_name()}}));
         break;
       }
       case v1::Event::kParticipantRemoved: {
@@ -427,28 +438,31 @@ class PageBuilder {
         out->push_back(cat_.T("event.conflict_declared",
                               {{"when", when}, {"person", Person(b.declared_by(), producer)}}));
         if (!b.description().empty()) {
-          out->push_back(cat_.T("event.conflict_declared.description", {{"description", b.description()}}));
+          out->push_back(
+              cat_.T("event.conflict_declared.description", {{"description", b.description()}}));
         }
         break;
       }
       case v1::Event::kConflictResolved:
-        out->push_back(cat_.T("event.conflict_resolved",
-                              {{"when", when}, {"resolution", OrNone(e.conflict_resolved().resolution())}}));
+        out->push_back(
+            cat_.T("event.conflict_resolved",
+                   {{"when", when}, {"resolution", OrNone(e.conflict_resolved().resolution())}}));
         break;
       case v1::Event::kReferralMade: {
         const v1::ReferralMade& b = e.referral_made();
-        out->push_back(cat_.T("event.referral_made", {{"when", when}, {"to", OrNone(b.referred_to())}}));
+        out->push_back(
+            cat_.T("event.referral_made", {{"when", when}, {"to", OrNone(b.referred_to())}}));
         Reason(b.reason(), out);
         break;
       }
       case v1::Event::kCaseTransferred: {
         const v1::CaseTransferred& b = e.case_transferred();
-        const char* id = b.to_program().empty()       ? "event.case_transferred.manager"
+        const char* id = b.to_program().empty()      ? "event.case_transferred.manager"
                          : b.to_manager_id().empty() ? "event.case_transferred.program"
                                                      : "event.case_transferred.both";
-        out->push_back(cat_.T(id, {{"when", when},
-                                   {"program", b.to_program()},
-                                   {"manager", OrNone(b.to_manager_id())}}));
+        out->push_back(cat_.T(
+            id,
+            {{"when", when}, {"program", b.to_program()}, {"manager", OrNone(b.to_manager_id())}}));
         Reason(b.reason(), out);
         break;
       }
@@ -486,11 +500,12 @@ class PageBuilder {
       }
       case v1::Event::kRecordEntryWritten: {
         const v1::RecordEntryWritten& b = e.record_entry_written();
-        out->push_back(cat_.T("event.record_entry_written",
-                              {{"when", when},
-                               {"author", Person(b.author_id(), producer)},
-                               {"category", b.data_category().empty() ? cat_.T("value.none")
-                                                                      : Words(b.data_category())}}));
+        out->push_back(
+            cat_.T("event.record_entry_written",
+                   {{"when", when},
+                    {"author", Person(b.author_id(), producer)},
+                    {"category", b.data_category().empty() ? cat_.T("value.none")
+                                                           : Words(b.data_category())}}));
         if (!b.text().empty()) out->push_back(cat_.T("event.text", {{"text", b.text()}}));
         Mentions(b.third_party_mentions(), out);
         break;
@@ -514,7 +529,8 @@ class PageBuilder {
           out->push_back(cat_.T("event.consent_granted.self", args));
         } else {
           args.push_back({"grantor", OrNone(b.grantor_id())});
-          args.push_back({"grantor_kind", EnumLabel(v1::GrantorKind_descriptor(), b.grantor_kind())});
+          args.push_back(
+              {"grantor_kind", EnumLabel(v1::GrantorKind_descriptor(), b.grantor_kind())});
           out->push_back(cat_.T("event.consent_granted.other", args));
         }
         if (b.has_starts_at() && b.has_expires_at()) {
@@ -527,7 +543,8 @@ class PageBuilder {
           out->push_back(cat_.T("event.consent_granted.until", {{"event", b.expiry_event()}}));
         }
         if (b.revocable()) out->push_back(cat_.T("event.consent_granted.revocable"));
-        if (!b.consent_id().empty()) out->push_back(cat_.T("event.reference", {{"ref", b.consent_id()}}));
+        if (!b.consent_id().empty())
+          out->push_back(cat_.T("event.reference", {{"ref", b.consent_id()}}));
         break;
       }
       case v1::Event::kConsentRevoked: {
@@ -535,11 +552,13 @@ class PageBuilder {
         std::string who = Person(b.revoked_by(), producer);
         auto it = consents_.find(b.consent_id());
         if (it != consents_.end()) {
-          out->push_back(cat_.T("event.consent_revoked.dated",
-                                {{"when", when}, {"who", who}, {"granted", Date(it->second.granted_at)}}));
+          out->push_back(
+              cat_.T("event.consent_revoked.dated",
+                     {{"when", when}, {"who", who}, {"granted", Date(it->second.granted_at)}}));
         } else {
-          out->push_back(cat_.T("event.consent_revoked",
-                                {{"when", when}, {"who", who}, {"consent", OrNone(b.consent_id())}}));
+          out->push_back(
+              cat_.T("event.consent_revoked",
+                     {{"when", when}, {"who", who}, {"consent", OrNone(b.consent_id())}}));
         }
         Reason(b.reason(), out);
         break;
@@ -551,23 +570,25 @@ class PageBuilder {
         const v1::ClientInformedOfDisclosure& b = e.client_informed();
         auto it = disclosures_.find(std::make_pair(r.record.stream_id, b.disclosure_id()));
         if (it != disclosures_.end()) {
-          out->push_back(cat_.T("event.client_informed", {{"when", when},
-                                                          {"method", OrNone(b.method())},
-                                                          {"recipient", OrNone(it->second.recipient)},
-                                                          {"shared_on", Date(it->second.at)}}));
+          out->push_back(
+              cat_.T("event.client_informed", {{"when", when},
+                                               {"method", OrNone(b.method())},
+                                               {"recipient", OrNone(it->second.recipient)},
+                                               {"shared_on", Date(it->second.at)}}));
         } else {
-          out->push_back(cat_.T("event.client_informed.unknown", {{"when", when},
-                                                                  {"method", OrNone(b.method())},
-                                                                  {"ref", OrNone(b.disclosure_id())}}));
+          out->push_back(
+              cat_.T("event.client_informed.unknown", {{"when", when},
+                                                       {"method", OrNone(b.method())},
+                                                       {"ref", OrNone(b.disclosure_id())}}));
         }
         break;
       }
       case v1::Event::kAccessRequested: {
         const v1::AccessRequested& b = e.access_requested();
-        out->push_back(cat_.T("event.access_requested",
-                              {{"when", when},
-                               {"who", Person(b.requested_by(), b.client_id())},
-                               {"scope", OrNone(b.scope())}}));
+        out->push_back(
+            cat_.T("event.access_requested", {{"when", when},
+                                              {"who", Person(b.requested_by(), b.client_id())},
+                                              {"scope", OrNone(b.scope())}}));
         break;
       }
       case v1::Event::kAccessFulfilled:
@@ -600,13 +621,15 @@ class PageBuilder {
       }
       case v1::Event::kAccessRefused: {
         const v1::AccessRefused& b = e.access_refused();
-        out->push_back(cat_.T("event.access_refused",
-                              {{"when", when}, {"who", PersonWithRole(b.accessor_id(), b.accessor_role())}}));
+        out->push_back(
+            cat_.T("event.access_refused",
+                   {{"when", when}, {"who", PersonWithRole(b.accessor_id(), b.accessor_role())}}));
         break;
       }
       case v1::Event::kSubjectErased:
-        out->push_back(cat_.T("event.subject_erased",
-                              {{"when", when}, {"authority", OrNone(e.subject_erased().authority())}}));
+        out->push_back(
+            cat_.T("event.subject_erased",
+                   {{"when", when}, {"authority", OrNone(e.subject_erased().authority())}}));
         break;
       case v1::Event::kMasterKeyRotated:
         out->push_back(cat_.T("event.master_key_rotated", {{"when", when}}));
@@ -628,19 +651,22 @@ class PageBuilder {
   void Disclosed(const v1::DisclosureMade& d, const std::string& when, const std::string& producer,
                  std::vector<std::string>* out) const {
     std::string what = d.description().empty() ? List(d.data_categories()) : d.description();
-    out->push_back(cat_.T("event.disclosure_made", {{"when", when},
-                                                    {"who", Person(d.disclosed_by(), producer)},
-                                                    {"what", what},
-                                                    {"recipient", OrNone(RecipientName(d.recipient()))},
-                                                    {"purpose", OrNone(Words(d.purpose()))}}));
+    out->push_back(
+        cat_.T("event.disclosure_made", {{"when", when},
+                                         {"who", Person(d.disclosed_by(), producer)},
+                                         {"what", what},
+                                         {"recipient", OrNone(RecipientName(d.recipient()))},
+                                         {"purpose", OrNone(Words(d.purpose()))}}));
     if (!d.description().empty() && d.data_categories_size() > 0) {
-      out->push_back(cat_.T("event.disclosure_made.categories", {{"categories", List(d.data_categories())}}));
+      out->push_back(
+          cat_.T("event.disclosure_made.categories", {{"categories", List(d.data_categories())}}));
     }
     if (d.legal_basis() == v1::LEGAL_BASIS_CONSENT) {
       bool by_client = false;
       std::string granted = ConsentDate(d.consent_id(), &by_client);
       if (granted.empty()) {
-        out->push_back(cat_.T("event.disclosure_made.consent_unknown", {{"consent", OrNone(d.consent_id())}}));
+        out->push_back(
+            cat_.T("event.disclosure_made.consent_unknown", {{"consent", OrNone(d.consent_id())}}));
       } else {
         out->push_back(cat_.T(by_client ? "event.disclosure_made.consent_self"
                                         : "event.disclosure_made.consent_other",
@@ -657,17 +683,20 @@ class PageBuilder {
       out->push_back(cat_.T("event.disclosure_made.at_risk", {{"person", d.person_at_risk()}}));
     }
     if (!d.justification().empty()) {
-      out->push_back(cat_.T("event.disclosure_made.justification", {{"justification", d.justification()}}));
+      out->push_back(
+          cat_.T("event.disclosure_made.justification", {{"justification", d.justification()}}));
     }
     if (!d.minimum_necessary().empty()) {
       out->push_back(cat_.T("event.disclosure_made.minimum", {{"minimum", d.minimum_necessary()}}));
     }
     if (d.client_informed()) {
       if (d.has_client_informed_at()) {
-        out->push_back(cat_.T("event.disclosure_made.told", {{"date", Date(d.client_informed_at())}}));
+        out->push_back(
+            cat_.T("event.disclosure_made.told", {{"date", Date(d.client_informed_at())}}));
       }
     } else if (d.has_client_informed_at()) {
-      out->push_back(cat_.T("event.disclosure_made.to_tell", {{"date", Date(d.client_informed_at())}}));
+      out->push_back(
+          cat_.T("event.disclosure_made.to_tell", {{"date", Date(d.client_informed_at())}}));
     }
   }
 
@@ -683,7 +712,8 @@ class PageBuilder {
     std::string basis = EnumLabel(v1::LegalBasis_descriptor(), a.legal_basis);
     if (a.legal_basis == v1::LEGAL_BASIS_CONSENT) {
       std::string granted = ConsentDate(a.basis_detail, nullptr);
-      if (!granted.empty()) basis = cat_.T("accounting.consent_of", {{"basis", basis}, {"date", granted}});
+      if (!granted.empty())
+        basis = cat_.T("accounting.consent_of", {{"basis", basis}, {"date", granted}});
     } else if (!a.basis_detail.empty()) {
       basis = cat_.T("accounting.basis_detail", {{"basis", basis}, {"detail", a.basis_detail}});
     }
@@ -697,8 +727,9 @@ class PageBuilder {
                  ? cat_.T("accounting.told.planned", {{"date", Date(a.client_informed_at)}})
                  : cat_.T("accounting.told.no");
     }
-    return {DateTime(a.disclosed_at), OrNone(to), Capitalized(OrNone(what)), Capitalized(OrNone(Words(a.purpose))),
-            Capitalized(basis), told};
+    return {DateTime(a.disclosed_at),  OrNone(to),
+            Capitalized(OrNone(what)), Capitalized(OrNone(Words(a.purpose))),
+            Capitalized(basis),        told};
   }
 
   void BuildAccounting(Section* s) const {
@@ -707,19 +738,20 @@ class PageBuilder {
     s->paragraphs.push_back(cat_.T("accounting.intro"));
     const AccountingReport& rep = h_.accounting;
     if (Set(rep.window_start) && Set(rep.window_end)) {
-      s->paragraphs.push_back(cat_.T("accounting.window",
-                                     {{"start", Date(rep.window_start)}, {"end", Date(rep.window_end)}}));
+      s->paragraphs.push_back(cat_.T(
+          "accounting.window", {{"start", Date(rep.window_start)}, {"end", Date(rep.window_end)}}));
     }
-    s->table.head = {cat_.T("accounting.col.date"), cat_.T("accounting.col.to"),
-                     cat_.T("accounting.col.what"), cat_.T("accounting.col.why"),
+    s->table.head = {cat_.T("accounting.col.date"),  cat_.T("accounting.col.to"),
+                     cat_.T("accounting.col.what"),  cat_.T("accounting.col.why"),
                      cat_.T("accounting.col.basis"), cat_.T("accounting.col.told")};
     for (const AccountingEntry& a : rep.entries) s->table.rows.push_back(AccountingRow(a));
     for (const AccountingSummary& sum : rep.summaries) {
       std::vector<std::string> row = AccountingRow(sum.first);
       if (sum.count > 1) {
-        row[0] = absl::StrCat(row[0], " ",
-                              cat_.T("accounting.repeated", {{"count", absl::StrCat(sum.count)},
-                                                             {"date", Date(sum.last_disclosed_at)}}));
+        row[0] = absl::StrCat(
+            row[0], " ",
+            cat_.T("accounting.repeated",
+                   {{"count", absl::StrCat(sum.count)}, {"date", Date(sum.last_disclosed_at)}}));
       }
       s->table.rows.push_back(std::move(row));
     }
@@ -737,7 +769,8 @@ class PageBuilder {
       if (e == nullptr || !e->has_record_accessed()) continue;
       const v1::RecordAccessed& b = e->record_accessed();
       s->table.rows.push_back({DateTime(At(r.record.occurred_at_micros)),
-                               Capitalized(Person(b.accessor_id())), Capitalized(Role(b.accessor_role())),
+                               Capitalized(Person(b.accessor_id())),
+                               Capitalized(Role(b.accessor_role())),
                                Capitalized(OrNone(b.purpose())), absl::StrCat(b.seqs_size())});
     }
     if (s->table.rows.empty()) s->paragraphs.push_back(cat_.T("access.none"));
@@ -749,15 +782,17 @@ class PageBuilder {
     s->heading = cat_.T("checks.heading");
     s->paragraphs.push_back(cat_.T("checks.local"));
     s->paragraphs.push_back(absl::StrCat(cat_.T("checks.sealed"), " ", cat_.T("checks.signed")));
-    if (h_.withheld_protected > 0 || std::any_of(h_.records.begin(), h_.records.end(),
-                                                 [](const VerifiedRecord& r) { return !r.withheld.empty(); })) {
+    if (h_.withheld_protected > 0 ||
+        std::any_of(h_.records.begin(), h_.records.end(),
+                    [](const VerifiedRecord& r) { return !r.withheld.empty(); })) {
       s->paragraphs.push_back(cat_.T("checks.hidden"));
     }
     if (h_.since_size.has_value()) {
       s->paragraphs.push_back(cat_.T("checks.since", {{"size", absl::StrCat(*h_.since_size)}}));
     }
     if (!h_.cosigned_by.empty()) {
-      s->paragraphs.push_back(cat_.T("checks.witnesses", {{"names", absl::StrJoin(h_.cosigned_by, ", ")}}));
+      s->paragraphs.push_back(
+          cat_.T("checks.witnesses", {{"names", absl::StrJoin(h_.cosigned_by, ", ")}}));
     }
     p->details_summary = cat_.T("checks.details");
     p->details.push_back(cat_.T("checks.checkpoint", {{"origin", h_.checkpoint.origin},
@@ -785,7 +820,8 @@ absl::StatusOr<Page> BuildPage(const HistoryVerification& h, const RenderOptions
 // ---- Plain text ----
 
 // Wraps `text` at `width` bytes, each line starting with `indent`.
-void Wrapped(absl::string_view text, absl::string_view indent, std::string* out, size_t width = 78) {
+void Wrapped(absl::string_view text, absl::string_view indent, std::string* out,
+             size_t width = 78) {
   std::string line;
   for (absl::string_view word : absl::StrSplit(text, ' ', absl::SkipEmpty())) {
     if (!line.empty() && indent.size() + line.size() + 1 + word.size() > width) {
@@ -812,8 +848,8 @@ void TextSection(const Section& s, std::string* out) {
     absl::StrAppend(out, "\n");
     for (size_t i = 0; i < row.size() && i < s.table.head.size(); ++i) {
       const std::string& head = s.table.head[i];
-      Wrapped(absl::StrCat(head, absl::EndsWith(head, "?") ? " " : ": ", row[i]), i == 0 ? "- " : "  ",
-              out);
+      Wrapped(absl::StrCat(head, absl::EndsWith(head, "?") ? " " : ": ", row[i]),
+              i == 0 ? "- " : "  ", out);
     }
   }
 }
@@ -844,11 +880,8 @@ std::string TextPage(const Page& p) {
 // ---- HTML ----
 
 std::string Esc(absl::string_view s) {
-  return absl::StrReplaceAll(s, {{"&", "&amp;"},
-                                 {"<", "&lt;"},
-                                 {">", "&gt;"},
-                                 {"\"", "&quot;"},
-                                 {"'", "&#39;"}});
+  return absl::StrReplaceAll(
+      s, {{"&", "&amp;"}, {"<", "&lt;"}, {">", "&gt;"}, {"\"", "&quot;"}, {"'", "&#39;"}});
 }
 
 // Inline, so the page is one file. Single column; tables become labelled
@@ -918,7 +951,8 @@ void HtmlTable(const Table& t, std::string* out) {
 
 void HtmlSectionStart(const Section& s, const char* cls, std::string* out) {
   absl::StrAppend(out, "<section", cls[0] ? absl::StrCat(" class=\"", cls, "\"") : "",
-                  " aria-labelledby=\"", s.id, "\">\n<h2 id=\"", s.id, "\">", Esc(s.heading), "</h2>\n");
+                  " aria-labelledby=\"", s.id, "\">\n<h2 id=\"", s.id, "\">", Esc(s.heading),
+                  "</h2>\n");
 }
 
 std::string HtmlPage(const Page& p) {
@@ -926,8 +960,9 @@ std::string HtmlPage(const Page& p) {
   absl::StrAppend(&out, "<!DOCTYPE html>\n<html lang=\"", Esc(p.lang), "\">\n<head>\n",
                   "<meta charset=\"utf-8\">\n",
                   "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n",
-                  "<title>", Esc(p.title), "</title>\n<style>", kCss, "</style>\n</head>\n<body>\n<main>\n",
-                  "<h1>", Esc(p.title), "</h1>\n<p class=\"about\">", Esc(p.about), "</p>\n");
+                  "<title>", Esc(p.title), "</title>\n<style>", kCss,
+                  "</style>\n</head>\n<body>\n<main>\n", "<h1>", Esc(p.title),
+                  "</h1>\n<p class=\"about\">", Esc(p.about), "</p>\n");
   HtmlSectionStart(p.verdict, "verdict", &out);
   HtmlParagraphs(p.verdict, &out);
   absl::StrAppend(&out, "</section>\n");
@@ -960,11 +995,13 @@ std::string HtmlPage(const Page& p) {
 
   HtmlSectionStart(p.checks, "", &out);
   HtmlParagraphs(p.checks, &out);
-  absl::StrAppend(&out, "<details>\n<summary>", Esc(p.details_summary), "</summary>\n<ul class=\"tech\">\n");
+  absl::StrAppend(&out, "<details>\n<summary>", Esc(p.details_summary),
+                  "</summary>\n<ul class=\"tech\">\n");
   for (const std::string& d : p.details) absl::StrAppend(&out, "<li>", Esc(d), "</li>\n");
   absl::StrAppend(&out, "</ul>\n</details>\n</section>\n");
 
-  absl::StrAppend(&out, "<footer>\n<p>", Esc(p.help), "</p>\n</footer>\n</main>\n</body>\n</html>\n");
+  absl::StrAppend(&out, "<footer>\n<p>", Esc(p.help),
+                  "</p>\n</footer>\n</main>\n</body>\n</html>\n");
   return out;
 }
 

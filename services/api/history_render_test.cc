@@ -34,7 +34,8 @@ constexpr char kErasedText[] = "ERASED-NOTE-xyzzy";
 constexpr char kClient[] = "client-7";
 
 int64_t Micros(int y, int mo, int d, int h, int mi) {
-  return absl::ToUnixMicros(absl::FromCivil(absl::CivilMinute(y, mo, d, h, mi), absl::UTCTimeZone()));
+  return absl::ToUnixMicros(
+      absl::FromCivil(absl::CivilMinute(y, mo, d, h, mi), absl::UTCTimeZone()));
 }
 
 v1::Event Base(const std::string& id, const std::string& stream, int64_t micros) {
@@ -181,7 +182,8 @@ HistoryVerification Story(bool reveal_protected = false) {
   h.records.push_back(Verified(14, shared));
   h.records.push_back(Verified(15, court));
   h.records.push_back(Verified(16, note, reveal_protected));
-  h.records.push_back(Verified(17, erased_note, false, WithheldField{"", WithheldReason::kErased, 19}));
+  h.records.push_back(
+      Verified(17, erased_note, false, WithheldField{"", WithheldReason::kErased, 19}));
   h.records.push_back(Verified(18, read));
   h.records.push_back(Verified(19, erasure));
   for (const VerifiedRecord& r : h.records) {
@@ -240,7 +242,8 @@ std::vector<std::string> AllRenderings(const HistoryVerification& h) {
 // The {placeholders} of a text.
 std::set<std::string> Placeholders(absl::string_view text) {
   std::set<std::string> out;
-  for (size_t open = text.find('{'); open != absl::string_view::npos; open = text.find('{', open + 1)) {
+  for (size_t open = text.find('{'); open != absl::string_view::npos;
+       open = text.find('{', open + 1)) {
     size_t close = text.find('}', open);
     if (close == absl::string_view::npos) break;
     out.insert(std::string(text.substr(open + 1, close - open - 1)));
@@ -267,7 +270,8 @@ std::string TagBalance(absl::string_view html) {
     if (!end) {
       open.push_back(name);
     } else if (open.empty() || open.back() != name) {
-      return absl::StrCat("</", name, "> at offset ", i, " closes <", open.empty() ? "" : open.back(), ">");
+      return absl::StrCat("</", name, "> at offset ", i, " closes <",
+                          open.empty() ? "" : open.back(), ">");
     } else {
       open.pop_back();
     }
@@ -295,7 +299,8 @@ TEST(HistoryRenderTest, TheVerdictComesFirstInPlainWords) {
                                 "Nothing in it was altered. It has 10 entries. 2 items about other "
                                 "people were withheld."))
       << text;
-  EXPECT_TRUE(absl::StrContains(text, "checked by 2 independent witnesses: witness-north, witness-south"))
+  EXPECT_TRUE(
+      absl::StrContains(text, "checked by 2 independent witnesses: witness-north, witness-south"))
       << text;
   std::string html = Html(h);
   size_t verdict = html.find("This is your complete record as of");
@@ -384,11 +389,12 @@ TEST(HistoryRenderTest, DatesAreHumanInTheChosenZone) {
 
 TEST(HistoryRenderTest, SpanishIsSpanish) {
   std::string es = Text(Story(), "es");
-  for (const char* want : {"Este es su expediente completo a fecha de 2 de diciembre de 2026, 14:05 (UTC).",
-                           "Nada en él fue alterado.", "Se ocultaron 2 datos sobre otras personas.",
-                           "Con quién se compartió su información", "Quién consultó su expediente",
-                           "Cómo se comprobó", "exigido por la ley",
-                           "Lo permitía el consentimiento que usted dio el 1 de noviembre de 2026."}) {
+  for (const char* want :
+       {"Este es su expediente completo a fecha de 2 de diciembre de 2026, 14:05 (UTC).",
+        "Nada en él fue alterado.", "Se ocultaron 2 datos sobre otras personas.",
+        "Con quién se compartió su información", "Quién consultó su expediente", "Cómo se comprobó",
+        "exigido por la ley",
+        "Lo permitía el consentimiento que usted dio el 1 de noviembre de 2026."}) {
     EXPECT_TRUE(absl::StrContains(es, want)) << "missing: " << want << "\n" << es;
   }
   EXPECT_FALSE(absl::StrContains(es, "Nothing in it was altered"));
@@ -397,11 +403,15 @@ TEST(HistoryRenderTest, SpanishIsSpanish) {
 
 TEST(HistoryRenderTest, TablesOfDisclosuresAndReads) {
   std::string html = Html(Story());
-  EXPECT_TRUE(absl::StrContains(html, "<td data-label=\"To whom\">Eastside Clinic, 1 Main St, Oakland CA</td>"))
+  EXPECT_TRUE(absl::StrContains(
+      html, "<td data-label=\"To whom\">Eastside Clinic, 1 Main St, Oakland CA</td>"))
       << html;
-  EXPECT_TRUE(absl::StrContains(html, "<td data-label=\"Were you told?\">Yes, on 2 December 2026</td>"));
-  EXPECT_TRUE(absl::StrContains(html, "<td data-label=\"Legal reason\">Required by law (Cal. Evid. Code 1560)</td>"));
-  EXPECT_TRUE(absl::StrContains(html, "<td data-label=\"Legal reason\">Your consent, given on 1 November 2026</td>"));
+  EXPECT_TRUE(
+      absl::StrContains(html, "<td data-label=\"Were you told?\">Yes, on 2 December 2026</td>"));
+  EXPECT_TRUE(absl::StrContains(
+      html, "<td data-label=\"Legal reason\">Required by law (Cal. Evid. Code 1560)</td>"));
+  EXPECT_TRUE(absl::StrContains(
+      html, "<td data-label=\"Legal reason\">Your consent, given on 1 November 2026</td>"));
   EXPECT_TRUE(absl::StrContains(html, "<td data-label=\"Why\">Care planning</td>"));
   EXPECT_TRUE(absl::StrContains(html, "<td data-label=\"Entries read\">3</td>"));
 }
@@ -439,8 +449,9 @@ TEST(HistoryRenderTest, AnEmptyHistoryStillReads) {
   HistoryVerification h;
   h.subject_id = kClient;
   std::string text = Text(h);
-  EXPECT_TRUE(absl::StrContains(text, "This is your complete record. Nothing in it was altered. "
-                                      "There are no entries about you."))
+  EXPECT_TRUE(absl::StrContains(text,
+                                "This is your complete record. Nothing in it was altered. "
+                                "There are no entries about you."))
       << text;
   EXPECT_TRUE(absl::StrContains(text, "Your information was not shared with anyone in this time."));
   EXPECT_TRUE(absl::StrContains(text, "No one has looked at your record yet."));
@@ -473,14 +484,16 @@ TEST(HistoryRenderTest, EveryEventTypeHasASentence) {
   r.record.event_type = "teleport_requested";
   r.record.occurred_at_micros = Micros(2026, 12, 2, 14, 5);
   h.records.push_back(r);
-  EXPECT_TRUE(absl::StrContains(Text(h), "an entry of a kind this program does not know was written "
-                                         "(teleport_requested)."));
+  EXPECT_TRUE(absl::StrContains(Text(h),
+                                "an entry of a kind this program does not know was written "
+                                "(teleport_requested)."));
 }
 
 TEST(HistoryRenderTest, AnUnknownLanguageNamesTheFlagAndTheLanguages) {
   RenderOptions o;
   o.lang = "fr";
-  for (const absl::StatusOr<std::string>& s : {RenderHistoryHtml(Story(), o), RenderHistoryText(Story(), o)}) {
+  for (const absl::StatusOr<std::string>& s :
+       {RenderHistoryHtml(Story(), o), RenderHistoryText(Story(), o)}) {
     ASSERT_FALSE(s.ok());
     EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
     EXPECT_EQ(s.status().message(), "lang: got \"fr\", want one of: en, es");
@@ -531,7 +544,8 @@ TEST(HistoryMessagesTest, EveryMessageHasEveryLanguageWithTheSamePlaceholders) {
     const std::string& type = body->field(i)->name();
     EXPECT_TRUE(ids.count(absl::StrCat("title.", type))) << "missing title." << type;
     bool sentence = false;
-    for (const std::string& id : ids) sentence |= absl::StartsWith(id, absl::StrCat("event.", type));
+    for (const std::string& id : ids)
+      sentence |= absl::StartsWith(id, absl::StrCat("event.", type));
     EXPECT_TRUE(sentence) << "missing event." << type;
   }
 }
