@@ -1,8 +1,13 @@
 // The client's page: a verified record history (history_bundle.h) rendered
 // for the person it is about, as plain text or a standalone HTML page (no
 // scripts, no external resources; every value escaped; printable and
-// readable on a phone). Every sentence comes from one message catalog so that
-// it can be translated.
+// readable on a phone). In order: a verdict in plain words (complete as of
+// when, unaltered, how much was withheld, how many witnesses checked it);
+// each record as a sentence, with what was withheld and why (never the
+// value); the accounting of disclosures and the reads of the record
+// (record_accessed) as tables; how it was checked, with the verifier's
+// technical lines folded away. Every text comes from one message catalog
+// (history_messages.h) so that it can be translated.
 //
 // Pure functions; thread-safe.
 #ifndef CASELEDGER_SERVICES_API_HISTORY_RENDER_H_
