@@ -16,6 +16,7 @@
 #include "ledger/merkle_tree.h"
 #include "ledger/record.h"
 #include "ledger/subject_index.h"
+#include "tests/record_log.h"
 
 namespace caseledger {
 namespace {
@@ -23,53 +24,14 @@ namespace {
 using ::testing::HasSubstr;
 using Kind = PrunedMapNode::Kind;
 
-std::string MakeRecord(uint64_t seq, const Hash& prev, std::vector<std::string> subjects) {
-  Record r;
-  r.seq = seq;
-  r.prev_hash = prev;
-  r.commit_time_micros = 1700000000000000 + static_cast<int64_t>(seq);
-  r.stream_id = absl::StrCat("case-", seq % 7);
-  r.version = seq / 7;
-  r.event_id = absl::StrCat("ev-", seq);
-  r.producer = "intake";
-  r.event_type = "note.added";
-  r.occurred_at_micros = r.commit_time_micros;
-  r.subject_ids = std::move(subjects);
-  r.payload_commitment = Sha256Of(absl::StrCat("payload ", seq));
-  return EncodeRecord(r);
-}
-
-// A log of records and the reference values (SubjectIndexBuilder, MerkleTree)
-// at every size.
-class Log {
+// The log under test, with the reference values at every size.
+class Log : public testing::RecordLog {
  public:
-  void Add(std::vector<std::string> subjects) {
-    const uint64_t seq = records_.size();
-    records_.push_back(MakeRecord(seq, prev_, subjects));
-    prev_ = LeafHash(records_.back());
-    ASSERT_TRUE(builder_.Add(seq, prev_, subjects).ok());
-    tree_.Append(prev_, nullptr);
-    ends_.push_back({tree_.size(), tree_.Root(), builder_.Root()});
-  }
-  // The reference checkpoint at `size`.
-  SubjectTransitionEnd End(uint64_t size) const {
-    return size == 0 ? SubjectTransitionEnd{0, EmptyRoot(), EmptySubjectMapRoot()}
-                     : ends_[size - 1];
-  }
-  const std::vector<std::string>& records() const { return records_; }
-  uint64_t size() const { return records_.size(); }
   SubjectTransition From(uint64_t n) const {
-    absl::StatusOr<SubjectTransition> t = SubjectTransitionFromRecords(records_, n);
+    absl::StatusOr<SubjectTransition> t = TransitionFrom(n);
     EXPECT_TRUE(t.ok()) << t.status();
     return *std::move(t);
   }
-
- private:
-  std::vector<std::string> records_;
-  Hash prev_{};
-  SubjectIndexBuilder builder_;
-  MerkleTree tree_;
-  std::vector<SubjectTransitionEnd> ends_;
 };
 
 // Two subject ids whose keys share at least `bits` leading bits.
