@@ -465,6 +465,23 @@ TEST_F(WitnessE2ETest, RefusesAStaleSubjectsRootSignedWithTheLogKey) {
   EXPECT_THAT(r.out, HasSubstr("subjects checked over 5 records, 1 subjects"));
 }
 
+// A transition of several 768 KB chunks is reassembled and verified, from the
+// empty log on first sight and from the remembered checkpoint after.
+TEST_F(WitnessE2ETest, VerifiesATransitionStreamedInManyChunks) {
+  Start(dir_ + "/a");
+  // Size 10000: over 100 bytes a record, so more than one chunk.
+  AppendBatch("case-1", true, 9999, "a");
+  testing::CommandResult r = RunWitness();
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  EXPECT_THAT(r.out, HasSubstr("size 10000 root "));
+  EXPECT_THAT(r.out, HasSubstr("subjects checked over 10000 records, 1 subjects"));
+  AppendBatch("case-2", true, 9999, "b");  // size 20000
+  r = RunWitness();
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  EXPECT_THAT(r.out, HasSubstr("previously size 10000; subjects checked over 10000 records, 1 "
+                               "subjects"));
+}
+
 TEST_F(WitnessE2ETest, AuditServiceFindsAFlippedByte) {
   const std::string data = dir_ + "/a";
   Start(data);
