@@ -428,27 +428,25 @@ absl::StatusOr<PublishedTransition> Ledger::SubjectTransitionTo(uint64_t from_si
     }
     const uint64_t to_size = out.checkpoint.size;
     if (from_size > to_size) {
-      return absl::InvalidArgumentError(absl::StrCat("from_size: got ", from_size,
-                                                     ", want at most the latest checkpoint's size ",
-                                                     to_size));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "from_size: got ", from_size, ", want at most the latest checkpoint's size ", to_size));
     }
     SubjectTransition& t = out.transition;
     t.from_size = from_size;
     t.records.reserve(to_size - from_size);
     absl::Status bad;
     if (to_size > from_size) {
-      CL_RETURN_IF_ERROR(
-          store_->ScanRecords(from_size, [&](const LogStore::ScannedRecord& r) {
-            if (r.key_seq >= to_size) return false;
-            if (r.key_seq != from_size + t.records.size()) {
-              bad = absl::DataLossError(absl::StrCat("subject transition: record ",
-                                                     from_size + t.records.size(),
-                                                     " is missing from the store"));
-              return false;
-            }
-            t.records.emplace_back(r.leaf);
-            return true;
-          }));
+      CL_RETURN_IF_ERROR(store_->ScanRecords(from_size, [&](const LogStore::ScannedRecord& r) {
+        if (r.key_seq >= to_size) return false;
+        if (r.key_seq != from_size + t.records.size()) {
+          bad = absl::DataLossError(absl::StrCat("subject transition: record ",
+                                                 from_size + t.records.size(),
+                                                 " is missing from the store"));
+          return false;
+        }
+        t.records.emplace_back(r.leaf);
+        return true;
+      }));
     }
     CL_RETURN_IF_ERROR(bad);
     if (t.records.size() != to_size - from_size) {
@@ -473,10 +471,10 @@ absl::StatusOr<PublishedTransition> Ledger::SubjectTransitionTo(uint64_t from_si
       for (const auto& [key, k] : *steps) {
         std::optional<SubjectState> now = map_.Get(key);
         if (!now.has_value() || now->count < k) {
-          return absl::DataLossError(absl::StrCat(
-              "subject transition: subject ", ShortHex(key), " is named by ", k,
-              " records in [", from_size, ", ", to_size, ") but has count ",
-              now.has_value() ? now->count : 0, " in the map"));
+          return absl::DataLossError(absl::StrCat("subject transition: subject ", ShortHex(key),
+                                                  " is named by ", k, " records in [", from_size,
+                                                  ", ", to_size, ") but has count ",
+                                                  now.has_value() ? now->count : 0, " in the map"));
         }
         old_states[key] = SubjectState{now->count - k, Hash{}};
         t.claims.push_back({key, *now});
@@ -494,9 +492,9 @@ absl::StatusOr<PublishedTransition> Ledger::SubjectTransitionTo(uint64_t from_si
       CL_ASSIGN_OR_RETURN(LogStore::SubjectEntryValue e,
                           store_->GetSubjectEntry(node.key, it->second.count - 1));
       if (e.seq >= from_size) {
-        return absl::DataLossError(absl::StrCat(
-            "subject transition: entry ", it->second.count - 1, " of subject ",
-            ShortHex(node.key), " is record ", e.seq, ", want one below ", from_size));
+        return absl::DataLossError(absl::StrCat("subject transition: entry ", it->second.count - 1,
+                                                " of subject ", ShortHex(node.key), " is record ",
+                                                e.seq, ", want one below ", from_size));
       }
       node.state.head = e.head;
     }

@@ -19,10 +19,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <map>
-#include <tuple>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -38,9 +38,9 @@
 #include "ledger/merkle_tree.h"
 #include "ledger/record.h"
 #include "ledger/rocks_store.h"
+#include "ledger/store_verifier.h"
 #include "ledger/subject_index.h"
 #include "ledger/subject_transition.h"
-#include "ledger/store_verifier.h"
 #include "tests/synthetic_log.h"
 #include "tests/test_util.h"
 

@@ -59,9 +59,8 @@ class PrunedTree {
     Hash path{};
     CL_ASSIGN_OR_RETURN(root_, ParseNode(bytes, &pos, 0, &path));
     if (pos != bytes.size()) {
-      return absl::InvalidArgumentError(absl::StrCat("pruned map: ", bytes.size() - pos,
-                                                     " bytes after the root's subtree at byte ",
-                                                     pos));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "pruned map: ", bytes.size() - pos, " bytes after the root's subtree at byte ", pos));
     }
     return absl::OkStatus();
   }
@@ -83,10 +82,9 @@ class PrunedTree {
           ++depth;
           continue;
         case Kind::kOpaque:
-          return absl::DataLossError(absl::StrCat("transition proof does not cover subject key ",
-                                                  ToHex(key), " (record seq ", seq,
-                                                  "): an opaque node at depth ", depth,
-                                                  " is on its path"));
+          return absl::DataLossError(absl::StrCat(
+              "transition proof does not cover subject key ", ToHex(key), " (record seq ", seq,
+              "): an opaque node at depth ", depth, " is on its path"));
         case Kind::kEmpty:
           n.kind = Kind::kLeaf;
           n.key = key;
@@ -310,9 +308,8 @@ absl::StatusOr<std::vector<PrunedMapNode>> DecodePrunedMap(absl::string_view byt
     out.push_back(n);
   }
   if (pos != bytes.size()) {
-    return absl::InvalidArgumentError(absl::StrCat("pruned map: ", bytes.size() - pos,
-                                                   " bytes after the root's subtree at byte ",
-                                                   pos));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "pruned map: ", bytes.size() - pos, " bytes after the root's subtree at byte ", pos));
   }
   return out;
 }
@@ -340,9 +337,8 @@ absl::StatusOr<SubjectTransitionStats> VerifySubjectTransition(const SubjectTran
   }
   // 2. The records are exactly records n .. m-1 of the tree at m.
   if (t.records.size() != m - n) {
-    return absl::DataLossError(absl::StrCat("transition: got ", t.records.size(),
-                                            " records, want ", m - n, " (records [", n, ", ", m,
-                                            "))"));
+    return absl::DataLossError(absl::StrCat("transition: got ", t.records.size(), " records, want ",
+                                            m - n, " (records [", n, ", ", m, "))"));
   }
   std::vector<Hash> leaf_hashes;
   leaf_hashes.reserve(t.records.size());
@@ -351,17 +347,16 @@ absl::StatusOr<SubjectTransitionStats> VerifySubjectTransition(const SubjectTran
     const uint64_t seq = n + i;
     CL_RETURN_IF_ERROR(DecodeAt(t.records[i], seq, &views[i]));
     if (views[i].seq != seq) {
-      return absl::DataLossError(absl::StrCat("transition record at position ", seq,
-                                              " has seq ", views[i].seq, ", want ", seq));
+      return absl::DataLossError(absl::StrCat("transition record at position ", seq, " has seq ",
+                                              views[i].seq, ", want ", seq));
     }
     leaf_hashes.push_back(LeafHash(t.records[i]));
     tree->Append(leaf_hashes.back(), nullptr);
   }
   if (tree->Root() != to.root) {
-    return absl::DataLossError(absl::StrCat("records [", n, ", ", m,
-                                            ") appended to the tree at ", n, " give root ",
-                                            ToHex(tree->Root()), ", checkpoint at ", m, " says ",
-                                            ToHex(to.root)));
+    return absl::DataLossError(absl::StrCat("records [", n, ", ", m, ") appended to the tree at ",
+                                            n, " give root ", ToHex(tree->Root()),
+                                            ", checkpoint at ", m, " says ", ToHex(to.root)));
   }
   // 3. The pruned map is the map at n.
   PrunedTree map;
@@ -413,9 +408,9 @@ absl::StatusOr<SubjectTransitionStats> VerifySubjectTransition(const SubjectTran
     const Touched& mine = touched[key];
     auto it = claims.find(key);
     if (it == claims.end()) {
-      diagnosis = absl::StrCat("; subject key ", ToHex(key), " (last named by record seq ",
-                               mine.last_seq, "): computed ", DescribeState(mine.state),
-                               ", the server claims no change");
+      diagnosis =
+          absl::StrCat("; subject key ", ToHex(key), " (last named by record seq ", mine.last_seq,
+                       "): computed ", DescribeState(mine.state), ", the server claims no change");
       break;
     }
     if (it->second != mine.state) {
@@ -436,13 +431,13 @@ absl::StatusOr<SubjectTransitionStats> VerifySubjectTransition(const SubjectTran
     }
   }
   if (diagnosis.empty()) {
-    diagnosis = "; every state the server claims matches the records, so the checkpoint's "
-                "subjects root is not the map they give";
+    diagnosis =
+        "; every state the server claims matches the records, so the checkpoint's "
+        "subjects root is not the map they give";
   }
   return absl::DataLossError(absl::StrCat("subjects root does not follow from records [", n, ", ",
-                                          m, "): computed ", ToHex(new_root),
-                                          ", checkpoint says ", ToHex(to.subjects_root),
-                                          diagnosis));
+                                          m, "): computed ", ToHex(new_root), ", checkpoint says ",
+                                          ToHex(to.subjects_root), diagnosis));
 }
 
 absl::StatusOr<absl::flat_hash_map<Hash, uint64_t>> CountSubjectSteps(
@@ -472,8 +467,7 @@ absl::StatusOr<SubjectTransition> SubjectTransitionFromRecords(
     if (seq == from_size) t.old_range = tree.Frontier();
     absl::StatusOr<LeafView> v = DecodeLeafView(records[seq]);
     if (!v.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("record ", seq, ": ", v.status().message()));
+      return absl::InvalidArgumentError(absl::StrCat("record ", seq, ": ", v.status().message()));
     }
     const Hash leaf_hash = LeafHash(records[seq]);
     tree.Append(leaf_hash, nullptr);

@@ -40,8 +40,8 @@ std::pair<std::string, std::string> SharingPrefix(size_t bits, const std::string
   for (int i = 0;; ++i) {
     std::string id = absl::StrCat(tag, "-", i);
     Hash k = SubjectKey(id);
-    uint32_t prefix = (uint32_t{k[0]} << 24 | uint32_t{k[1]} << 16 | uint32_t{k[2]} << 8 | k[3]) >>
-                      (32 - bits);
+    uint32_t prefix =
+        (uint32_t{k[0]} << 24 | uint32_t{k[1]} << 16 | uint32_t{k[2]} << 8 | k[3]) >> (32 - bits);
     auto [it, inserted] = seen.try_emplace(prefix, id);
     if (!inserted) return {it->second, id};
   }
@@ -111,11 +111,11 @@ TEST(SubjectTransitionTest, KeysSharingLongPrefixesSplitDeep) {
   ASSERT_GE(SharedPrefixBits(SubjectKey(a), SubjectKey(b)), 20u);
   for (uint64_t n = 0; n <= 6; ++n) {
     Log log;
-    log.Add({a});        // old leaf ...
+    log.Add({a});  // old leaf ...
     log.Add({"other"});
     log.Add({c});
-    log.Add({b});        // ... split by a new key 20+ bits down
-    log.Add({d, a});     // another deep split, and a repeat
+    log.Add({b});     // ... split by a new key 20+ bits down
+    log.Add({d, a});  // another deep split, and a repeat
     log.Add({});
     ExpectVerifies(log, n, log.size());
   }
@@ -160,7 +160,8 @@ TEST(SubjectTransitionTest, GoldenPrunedMapFromTheSpec) {
   EXPECT_EQ(absl::BytesToHexString(EncodePrunedMap(*pruned)), want);
   // Pruned to client-1 changing from count 1: client-2 and client-3's
   // subtree is opaque, client-1's leaf carries the old state.
-  const SubjectState s1_old{1, hex("00000000000000000000000000000000000000000000000000000000000000aa")};
+  const SubjectState s1_old{
+      1, hex("00000000000000000000000000000000000000000000000000000000000000aa")};
   pruned = map.PrunedOld({{k1, s1_old}});
   ASSERT_TRUE(pruned.ok()) << pruned.status();
   ASSERT_EQ(pruned->size(), 3u);
@@ -260,8 +261,7 @@ TEST_F(MutationTest, WrongOldNode) {
   }
   t_.old_map = EncodePrunedMap(nodes);
   EXPECT_EQ(Verify().code(), absl::StatusCode::kDataLoss);
-  EXPECT_THAT(Verify().message(),
-              HasSubstr(absl::StrCat("old subject map hashes to ")));
+  EXPECT_THAT(Verify().message(), HasSubstr(absl::StrCat("old subject map hashes to ")));
   EXPECT_THAT(Verify().message(),
               HasSubstr(absl::StrCat("says subjects ", ToHex(log_.End(40).subjects_root))));
 }

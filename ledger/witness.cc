@@ -179,11 +179,11 @@ absl::StatusOr<WitnessResult> WitnessCheckpoint(const NoteVerifier& log, absl::s
   // checkpoint this witness verified (or from nothing).
   absl::StatusOr<std::optional<Hash>> next_subjects = SubjectRootFromExtensions(next->extensions);
   if (!next_subjects.ok() || !next_subjects->has_value()) {
-    return absl::DataLossError(absl::StrCat(
-        "subjects: log ", origin, " checkpoint ", Describe(*next),
-        next_subjects.ok() ? std::string(" has no subjects line")
-                           : absl::StrCat(": ", next_subjects.status().message()),
-        "; refusing to cosign"));
+    return absl::DataLossError(
+        absl::StrCat("subjects: log ", origin, " checkpoint ", Describe(*next),
+                     next_subjects.ok() ? std::string(" has no subjects line")
+                                        : absl::StrCat(": ", next_subjects.status().message()),
+                     "; refusing to cosign"));
   }
   SubjectTransitionEnd from{0, EmptyRoot(), EmptySubjectMapRoot()};
   if (result.previous.has_value()) {
@@ -202,10 +202,9 @@ absl::StatusOr<WitnessResult> WitnessCheckpoint(const NoteVerifier& log, absl::s
   }
   absl::StatusOr<SubjectTransitionStats> stats = VerifySubjectTransition(from, to, *transition);
   if (!stats.ok()) {
-    return absl::DataLossError(absl::StrCat("subjects: log ", origin, " checkpoint ",
-                                            Describe(*next), " does not follow from size ",
-                                            from.size, ": ", stats.status().message(),
-                                            "; refusing to cosign"));
+    return absl::DataLossError(absl::StrCat(
+        "subjects: log ", origin, " checkpoint ", Describe(*next), " does not follow from size ",
+        from.size, ": ", stats.status().message(), "; refusing to cosign"));
   }
   result.subjects = *stats;
   absl::StatusOr<std::string> cosigned = cosigner.Cosign(note, timestamp);

@@ -64,7 +64,8 @@ class FakeLog {
                    bool with_subjects = true) const {
     SubjectTransitionEnd end = log_.End(log_.size());
     Checkpoint c{kOrigin, end.size, end.root, {}};
-    if (with_subjects) c.extensions.push_back(SubjectsExtensionLine(subjects.value_or(end.subjects_root)));
+    if (with_subjects)
+      c.extensions.push_back(SubjectsExtensionLine(subjects.value_or(end.subjects_root)));
     auto note = SignCheckpoint(c, signer);
     EXPECT_TRUE(note.ok()) << note.status();
     return *note;
@@ -189,8 +190,8 @@ TEST_F(WitnessTest, RefusesLargerTreeThatDoesNotExtendTheWitnessedOne) {
   // even if the log serves it for a genuine extension.
   FakeLog a2("a");
   a2.Grow(10);
-  r = WitnessCheckpoint(log_verifier_, a2.Note(signer_), b.Proofs(), a2.Transitions(), cosigner_,
-                        5, &state_);
+  r = WitnessCheckpoint(log_verifier_, a2.Note(signer_), b.Proofs(), a2.Transitions(), cosigner_, 5,
+                        &state_);
   EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_EQ(state_.Encode(), before);
   // And the right proof is accepted.
@@ -204,9 +205,8 @@ TEST_F(WitnessTest, RefusesNotesTheLogDidNotSign) {
   a.Grow(4);
   auto other = NoteSigner::New(kOrigin, *Ed25519Signer::FromSeed(std::string(32, '\x33')));
   ASSERT_TRUE(other.ok());
-  absl::StatusOr<WitnessResult> r =
-      WitnessCheckpoint(log_verifier_, a.Note(*other), a.Proofs(), a.Transitions(), cosigner_, 1,
-                        &state_);
+  absl::StatusOr<WitnessResult> r = WitnessCheckpoint(log_verifier_, a.Note(*other), a.Proofs(),
+                                                      a.Transitions(), cosigner_, 1, &state_);
   EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_THAT(r.status().message(), HasSubstr("checkpoint from the log: note has no signature"));
   EXPECT_FALSE(state_.Note(kOrigin).has_value());
@@ -300,9 +300,8 @@ TEST_F(WitnessTest, RefusesATransitionThatLeavesOutARecord) {
     if (t.ok()) t->records.pop_back();
     return t;
   };
-  absl::StatusOr<WitnessResult> r = WitnessCheckpoint(log_verifier_, log.Note(signer_),
-                                                      log.Proofs(), short_one, cosigner_, 1,
-                                                      &state_);
+  absl::StatusOr<WitnessResult> r = WitnessCheckpoint(
+      log_verifier_, log.Note(signer_), log.Proofs(), short_one, cosigner_, 1, &state_);
   EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_THAT(r.status().message(), HasSubstr("got 3 records, want 4 (records [4, 8))"));
   EXPECT_THAT(*state_.Note(kOrigin), HasSubstr("\n4\n"));  // still the size-4 checkpoint

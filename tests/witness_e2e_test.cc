@@ -145,10 +145,10 @@ class WitnessE2ETest : public ::testing::Test {
   }
 
   testing::CommandResult RunWitness(const std::string& server = "") {
-    return testing::RunCommand({kWitness, "--server=" + (server.empty() ? server_->address() : server),
-                                "--log_key=" + log_vkey_, "--witness_key=" + witness_key_,
-                                std::string("--witness_name=") + kWitnessName, "--state=" + state_,
-                                "--once"});
+    return testing::RunCommand(
+        {kWitness, "--server=" + (server.empty() ? server_->address() : server),
+         "--log_key=" + log_vkey_, "--witness_key=" + witness_key_,
+         std::string("--witness_name=") + kWitnessName, "--state=" + state_, "--once"});
   }
 
   std::string dir_, log_key_, witness_key_, state_, log_vkey_, witness_vkey_;
@@ -364,8 +364,7 @@ TEST_F(WitnessE2ETest, RefusesAForkSignedWithTheSameKey) {
 // checkpoint, and the real server's proofs and subjects transition with the
 // transition's end replaced by `forged` (what a log that signs a stale
 // subjects root would serve).
-class ForgingProxy final : public v1::LedgerService::Service,
-                           public v1::WitnessService::Service {
+class ForgingProxy final : public v1::LedgerService::Service, public v1::WitnessService::Service {
  public:
   ForgingProxy(const std::string& upstream, std::string forged)
       : channel_(grpc::CreateChannel(upstream, grpc::InsecureChannelCredentials())),
@@ -451,11 +450,12 @@ TEST_F(WitnessE2ETest, RefusesAStaleSubjectsRootSignedWithTheLogKey) {
 
   r = RunWitness(absl::StrCat("127.0.0.1:", port));
   EXPECT_EQ(r.exit_code, 3) << Describe(r);
-  EXPECT_THAT(r.err, HasSubstr(absl::StrCat(
-                         "REFUSED: subjects: log ", kOrigin, " checkpoint size 10 root ",
-                         ToHex(stale.root), " does not follow from size 5: subjects root does "
-                         "not follow from records [5, 10): computed ",
-                         ToHex(true_root), ", checkpoint says ", ToHex(stale_root))));
+  EXPECT_THAT(
+      r.err, HasSubstr(absl::StrCat("REFUSED: subjects: log ", kOrigin, " checkpoint size 10 root ",
+                                    ToHex(stale.root),
+                                    " does not follow from size 5: subjects root does "
+                                    "not follow from records [5, 10): computed ",
+                                    ToHex(true_root), ", checkpoint says ", ToHex(stale_root))));
   EXPECT_EQ(ReadFile(state_), before);
   server->Shutdown();
 

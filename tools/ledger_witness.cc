@@ -144,12 +144,14 @@ class Witness {
     state_ = std::move(next);
     std::string was = r->previous.has_value()
                           ? absl::StrCat("size ", r->previous->size)
-                          : std::string("nothing (first checkpoint seen: verified from the "
-                                        "empty log)");
-    std::string line = absl::StrCat(
-        "cosigned ", r->checkpoint.origin, " size ", r->checkpoint.size, " root ",
-        ToHex(r->checkpoint.root), " at time ", now, "; previously ", was, "; subjects checked over ",
-        r->subjects.records, " records, ", r->subjects.keys, " subjects");
+                          : std::string(
+                                "nothing (first checkpoint seen: verified from the "
+                                "empty log)");
+    std::string line =
+        absl::StrCat("cosigned ", r->checkpoint.origin, " size ", r->checkpoint.size, " root ",
+                     ToHex(r->checkpoint.root), " at time ", now, "; previously ", was,
+                     "; subjects checked over ", r->subjects.records, " records, ",
+                     r->subjects.keys, " subjects");
     if (absl::GetFlag(FLAGS_submit)) {
       grpc::ClientContext ctx;
       Deadline(&ctx);
@@ -188,8 +190,8 @@ class Witness {
     auto hash = [&bad](const std::string& bytes, absl::string_view what) {
       absl::StatusOr<Hash> h = HashFromBytes(bytes);
       if (!h.ok() && bad.ok()) {
-        bad = absl::DataLossError(absl::StrCat("GetSubjectTransition: ", what, ": ",
-                                               h.status().message()));
+        bad = absl::DataLossError(
+            absl::StrCat("GetSubjectTransition: ", what, ": ", h.status().message()));
       }
       return h.ok() ? *h : Hash{};
     };
@@ -211,9 +213,9 @@ class Witness {
     if (!bad.ok()) return bad;
     if (first) return absl::DataLossError("GetSubjectTransition: the stream was empty");
     if (end_note != note) {
-      return absl::UnavailableError(absl::StrCat(
-          "GetSubjectTransition: the log signed a newer checkpoint than size ", to,
-          " meanwhile; the next round witnesses it"));
+      return absl::UnavailableError(
+          absl::StrCat("GetSubjectTransition: the log signed a newer checkpoint than size ", to,
+                       " meanwhile; the next round witnesses it"));
     }
     if (t.from_size != from) {
       return absl::DataLossError(absl::StrCat("GetSubjectTransition: got a transition from size ",
