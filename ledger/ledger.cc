@@ -415,6 +415,95 @@ absl::StatusOr<SubjectHistory> Ledger::History(absl::string_view subject_id) con
   return h;
 }
 
+absl::StatusOr<PublishedTransition> Ledger::SubjectTransitionTo(uint64_t from_size) const {
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    PublishedTransition out;
+    {
+      absl::MutexLock lock(&map_mu_);
+      if (!published_.has_value()) {
+        return absl::FailedPreconditionError(
+            "subject transition: no checkpoint has been signed yet");
+      }
+      out.checkpoint = *published_;
+    }
+    const uint64_t to_size = out.checkpoint.size;
+    if (from_size > to_size) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "from_size: got ", from_size, ", want at most the latest checkpoint's size ", to_size));
+    }
+    SubjectTransition& t = out.transition;
+    t.from_size = from_size;
+    t.records.reserve(to_size - from_size);
+    absl::Status bad;
+    if (to_size > from_size) {
+      CL_RETURN_IF_ERROR(store_->ScanRecords(from_size, [&](const LogStore::ScannedRecord& r) {
+        if (r.key_seq >= to_size) return false;
+        if (r.key_seq != from_size + t.records.size()) {
+          bad = absl::DataLossError(absl::StrCat("subject transition: record ",
+                                                 from_size + t.records.size(),
+                                                 " is missing from the store"));
+          return false;
+        }
+        t.records.emplace_back(r.leaf);
+        return true;
+      }));
+    }
+    CL_RETURN_IF_ERROR(bad);
+    if (t.records.size() != to_size - from_size) {
+      return absl::DataLossError(absl::StrCat("subject transition: the store holds ",
+                                              t.records.size(), " records in [", from_size, ", ",
+                                              to_size, ")"));
+    }
+    CL_ASSIGN_OR_RETURN(MerkleTree old_tree, MerkleTree::Load(from_size, *store_));
+    t.old_range = old_tree.Frontier();
+    absl::StatusOr<absl::flat_hash_map<Hash, uint64_t>> steps = CountSubjectSteps(t.records);
+    if (!steps.ok()) {
+      return absl::DataLossError(
+          absl::StrCat("subject transition: stored record: ", steps.status().message()));
+    }
+    absl::flat_hash_map<Hash, SubjectState> old_states;
+    old_states.reserve(steps->size());
+    std::vector<PrunedMapNode> pruned;
+    {
+      absl::MutexLock lock(&map_mu_);
+      if (!published_.has_value() || published_->size != to_size) continue;  // a newer one
+      t.claims.reserve(steps->size());
+      for (const auto& [key, k] : *steps) {
+        std::optional<SubjectState> now = map_.Get(key);
+        if (!now.has_value() || now->count < k) {
+          return absl::DataLossError(absl::StrCat("subject transition: subject ", ShortHex(key),
+                                                  " is named by ", k, " records in [", from_size,
+                                                  ", ", to_size, ") but has count ",
+                                                  now.has_value() ? now->count : 0, " in the map"));
+        }
+        old_states[key] = SubjectState{now->count - k, Hash{}};
+        t.claims.push_back({key, *now});
+      }
+      CL_ASSIGN_OR_RETURN(pruned, map_.PrunedOld(old_states));
+    }
+    std::sort(t.claims.begin(), t.claims.end(),
+              [](const SubjectClaim& a, const SubjectClaim& b) { return a.key < b.key; });
+    // The old heads: entry old_count - 1 of each subject that existed at
+    // from_size. Entries never change, so no lock is needed.
+    for (PrunedMapNode& node : pruned) {
+      if (node.kind != PrunedMapNode::Kind::kLeaf) continue;
+      auto it = old_states.find(node.key);
+      if (it == old_states.end()) continue;
+      CL_ASSIGN_OR_RETURN(LogStore::SubjectEntryValue e,
+                          store_->GetSubjectEntry(node.key, it->second.count - 1));
+      if (e.seq >= from_size) {
+        return absl::DataLossError(absl::StrCat("subject transition: entry ", it->second.count - 1,
+                                                " of subject ", ShortHex(node.key), " is record ",
+                                                e.seq, ", want one below ", from_size));
+      }
+      node.state.head = e.head;
+    }
+    t.old_map = EncodePrunedMap(pruned);
+    return out;
+  }
+  return absl::UnavailableError("subject transition: new checkpoints kept arriving; try again");
+}
+
 absl::Status Ledger::LoadSubjects(const std::vector<Hash>& keys) {
   for (const Hash& key : keys) {
     if (subject_cache_.contains(key)) continue;

@@ -35,6 +35,7 @@
 #include "ledger/payload_cipher.h"
 #include "ledger/record.h"
 #include "ledger/subject_index.h"
+#include "ledger/subject_transition.h"
 
 namespace caseledger {
 
@@ -74,6 +75,13 @@ struct SubjectHistory {
   SubjectState state;       // (count, head) in that checkpoint's map
   SubjectMapProof proof;    // of `state` against the checkpoint's subjects root
   std::vector<uint64_t> seqs;  // the subject's `state.count` records, in order
+};
+
+// The latest checkpoint and the proof that its subjects root follows from an
+// earlier size (SUBJECT_INDEX.md "Transitions").
+struct PublishedTransition {
+  StoredCheckpoint checkpoint;  // the latest signed checkpoint (size m)
+  SubjectTransition transition;
 };
 
 struct LedgerOptions {
@@ -150,6 +158,18 @@ class Ledger {
   // empty or over kMaxIdBytes; DATA_LOSS if the stored index disagrees with
   // the map.
   absl::StatusOr<SubjectHistory> History(absl::string_view subject_id) const;
+
+  // The subjects transition from `from_size` to the latest checkpoint, with
+  // that checkpoint: its compact range at from_size, records [from_size, m),
+  // the map at from_size pruned to the subjects they name, and the current
+  // states of those subjects as claims. from_size 0 is the empty tree and
+  // map. Reads O(m - from_size) records and one subject index entry per
+  // subject named; holds map_mu_ only while walking the map.
+  //  FAILED_PRECONDITION: no checkpoint has been signed yet.
+  //  INVALID_ARGUMENT: from_size beyond the latest checkpoint's size.
+  //  DATA_LOSS: the stored records or subject index disagree with the map.
+  //  UNAVAILABLE: new checkpoints kept arriving while it was built.
+  absl::StatusOr<PublishedTransition> SubjectTransitionTo(uint64_t from_size) const;
 
   // Called on the committer thread after each durable commit with the new
   // size, before the commit's appends are acknowledged. Must not block for

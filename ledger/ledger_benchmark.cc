@@ -19,10 +19,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <map>
-#include <tuple>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -39,6 +39,8 @@
 #include "ledger/record.h"
 #include "ledger/rocks_store.h"
 #include "ledger/store_verifier.h"
+#include "ledger/subject_index.h"
+#include "ledger/subject_transition.h"
 #include "tests/synthetic_log.h"
 #include "tests/test_util.h"
 
@@ -611,6 +613,104 @@ BENCHMARK(BM_RocksCommit)
     ->MinTime(2)
     ->Unit(benchmark::kMicrosecond);
 
+// ---------------------------------------------------------------------------
+// A witness's subjects check (SUBJECT_INDEX.md "Transitions"): the server
+// builds the transition from one checkpoint to the next, 100,000 records
+// apart, and the witness verifies it. Target (issue): verify under 1 s.
+
+constexpr uint64_t kTransitionRecords = 100000;
+
+struct TransitionLedger {
+  std::unique_ptr<BenchLedger> bench;
+  SubjectTransitionEnd from, to;
+};
+
+SubjectTransitionEnd EndOfCheckpoint(const StoredCheckpoint& cp) {
+  absl::StatusOr<Checkpoint> c =
+      OpenCheckpoint(cp.note, testing::TestNoteVerifier(), testing::kTestOrigin);
+  absl::StatusOr<std::optional<Hash>> subjects =
+      c.ok() ? SubjectRootFromExtensions(c->extensions)
+             : absl::StatusOr<std::optional<Hash>>(c.status());
+  if (!subjects.ok() || !subjects->has_value()) {
+    fprintf(stderr, "checkpoint without a subjects root\n");
+    std::abort();
+  }
+  return {c->size, c->root, **subjects};
+}
+
+// 200,000 records naming 1 or 2 of 50,000 clients (every tenth also a
+// client seen nowhere else), with checkpoints at 100,000 and 200,000.
+std::unique_ptr<TransitionLedger> g_transition_ledger;
+
+TransitionLedger& GetTransitionLedger() {
+  if (g_transition_ledger == nullptr) {
+    auto out = std::make_unique<TransitionLedger>();
+    out->bench = OpenBenchLedger("ledger_benchmark_transition");
+    Ledger& l = *out->bench->ledger;
+    absl::Time start = absl::Now();
+    for (uint64_t base = 0; base < 2 * kTransitionRecords; base += 10000) {
+      std::vector<AppendRequest> requests;
+      for (uint64_t n = base; n < base + 10000; ++n) {
+        Event e = testing::TestEvent(absl::StrCat("tr-", n), StreamOf(n), 64);
+        e.subject_ids = {absl::StrCat("client-", (n * 7919) % 50000)};
+        if (n % 10 == 0) e.subject_ids.push_back(absl::StrCat("once-", n));
+        requests.push_back({std::move(e), std::nullopt});
+      }
+      if (!l.AppendBatch(std::move(requests)).ok()) std::abort();
+      if (base + 10000 == kTransitionRecords || base + 10000 == 2 * kTransitionRecords) {
+        absl::StatusOr<StoredCheckpoint> cp = l.Checkpoint();
+        if (!cp.ok()) std::abort();
+        (cp->size == kTransitionRecords ? out->from : out->to) = EndOfCheckpoint(*cp);
+      }
+    }
+    fprintf(stderr, "built the %llu-record transition ledger in %s\n",
+            static_cast<unsigned long long>(2 * kTransitionRecords),
+            absl::FormatDuration(absl::Now() - start).c_str());
+    WaitForQuiet();
+    g_transition_ledger = std::move(out);
+  }
+  return *g_transition_ledger;
+}
+
+void BM_SubjectTransition100k(benchmark::State& state) {
+  TransitionLedger& t = GetTransitionLedger();
+  double build_s = 0, verify_s = 0;
+  size_t wire_bytes = 0, pruned = 0, keys = 0;
+  for (auto _ : state) {
+    absl::Time a = absl::Now();
+    absl::StatusOr<PublishedTransition> p = t.bench->ledger->SubjectTransitionTo(t.from.size);
+    absl::Time b = absl::Now();
+    if (!p.ok()) {
+      state.SkipWithError(std::string(p.status().message()).c_str());
+      return;
+    }
+    absl::StatusOr<SubjectTransitionStats> v = VerifySubjectTransition(t.from, t.to, p->transition);
+    absl::Time c = absl::Now();
+    if (!v.ok()) {
+      state.SkipWithError(std::string(v.status().message()).c_str());
+      return;
+    }
+    build_s += absl::ToDoubleSeconds(b - a);
+    verify_s += absl::ToDoubleSeconds(c - b);
+    wire_bytes = p->transition.old_map.size();
+    for (const std::string& r : p->transition.records) wire_bytes += r.size();
+    pruned = v->pruned_nodes;
+    keys = v->keys;
+  }
+  const double n = static_cast<double>(state.iterations());
+  state.counters["build_ms"] = 1000 * build_s / n;
+  state.counters["verify_ms"] = 1000 * verify_s / n;
+  state.counters["wire_MB"] = static_cast<double>(wire_bytes) / 1e6;
+  state.counters["pruned_nodes"] = static_cast<double>(pruned);
+  state.counters["subjects"] = static_cast<double>(keys);
+  fprintf(stderr,
+          "subjects transition over %llu records, %zu subjects: server build %.0f ms, witness "
+          "verify %.0f ms (target < 1000 ms), %.1f MB of records and map, %zu pruned nodes\n",
+          static_cast<unsigned long long>(kTransitionRecords), keys, 1000 * build_s / n,
+          1000 * verify_s / n, static_cast<double>(wire_bytes) / 1e6, pruned);
+}
+BENCHMARK(BM_SubjectTransition100k)->Iterations(3)->UseRealTime()->Unit(benchmark::kMillisecond);
+
 }  // namespace
 
 void RemoveBundleFiles() {
@@ -632,6 +732,7 @@ int main(int argc, char** argv) {
   benchmark::Shutdown();
   // Closes the 1M-record ledger, if one was built, and removes its directory.
   caseledger::g_proof_ledger.reset();
+  caseledger::g_transition_ledger.reset();
   caseledger::RemoveBundleFiles();
   return 0;
 }

@@ -465,5 +465,55 @@ TEST(LedgerSubjectIndexTest, RefusesToOpenWhenTheStoredMapDisagreesWithTheCheckp
   EXPECT_TRUE(absl::StrContains(t.status().message(), "subjects root")) << t.status();
 }
 
+// The transition end a checkpoint note describes.
+SubjectTransitionEnd EndOf(const StoredCheckpoint& cp) {
+  absl::StatusOr<Checkpoint> c =
+      OpenCheckpoint(cp.note, testing::TestNoteVerifier(), testing::kTestOrigin);
+  EXPECT_TRUE(c.ok()) << c.status();
+  if (!c.ok()) return {};
+  return {c->size, c->root, SubjectsRootOf(cp)};
+}
+
+TEST(LedgerSubjectIndexTest, TransitionsFromEveryCheckpointVerifyAndMatchTheReference) {
+  LedgerOptions options;
+  options.checkpoint_every_records = 7;
+  auto t = OpenTestLedger(NewTempDir("transition"), options);
+  ASSERT_TRUE(t.ok()) << t.status();
+  Ledger& l = *t->ledger;
+  EXPECT_EQ(l.SubjectTransitionTo(0).status().code(), absl::StatusCode::kFailedPrecondition);
+  for (int i = 0; i < 60; ++i) {
+    Event e = SubjectEvent(i);
+    if (i % 3 == 0) e.subject_ids.push_back(absl::StrCat("new-", i));  // first seen here
+    ASSERT_TRUE(l.Append({e}).ok());
+  }
+  absl::StatusOr<StoredCheckpoint> latest = l.Checkpoint();
+  ASSERT_TRUE(latest.ok());
+  std::vector<std::string> records;
+  for (uint64_t seq = 0; seq < latest->size; ++seq) records.push_back(l.Read(seq)->leaf);
+  absl::StatusOr<std::vector<StoredCheckpoint>> cps = l.store().Checkpoints();
+  ASSERT_TRUE(cps.ok());
+  std::vector<SubjectTransitionEnd> froms = {{0, EmptyRoot(), EmptySubjectMapRoot()}};
+  for (const StoredCheckpoint& cp : *cps) froms.push_back(EndOf(cp));
+  ASSERT_GE(froms.size(), 9u);
+  for (const SubjectTransitionEnd& from : froms) {
+    SCOPED_TRACE(absl::StrCat("from ", from.size));
+    absl::StatusOr<PublishedTransition> p = l.SubjectTransitionTo(from.size);
+    ASSERT_TRUE(p.ok()) << p.status();
+    EXPECT_EQ(p->checkpoint.size, latest->size);
+    EXPECT_EQ(p->checkpoint.note, latest->note);
+    absl::StatusOr<SubjectTransitionStats> v =
+        VerifySubjectTransition(from, EndOf(*latest), p->transition);
+    ASSERT_TRUE(v.ok()) << v.status();
+    // The same proof as the reference builder computes from all records.
+    absl::StatusOr<SubjectTransition> want = SubjectTransitionFromRecords(records, from.size);
+    ASSERT_TRUE(want.ok());
+    EXPECT_EQ(p->transition.old_map, want->old_map);
+    EXPECT_EQ(p->transition.old_range, want->old_range);
+    EXPECT_EQ(p->transition.records, want->records);
+  }
+  EXPECT_EQ(l.SubjectTransitionTo(latest->size + 1).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace caseledger

@@ -183,6 +183,14 @@ class LogStore : public NodeReader {
   // The per-subject index. A subject's current state, from its last entry
   // (count 0 if it has none).
   virtual absl::StatusOr<SubjectState> GetSubjectHead(const Hash& key) const = 0;
+  // The subject's entry `index` (0-based): the seq of its index-th record and
+  // the chain head after it. NOT_FOUND when absent.
+  struct SubjectEntryValue {
+    uint64_t seq = 0;
+    Hash head{};
+  };
+  virtual absl::StatusOr<SubjectEntryValue> GetSubjectEntry(const Hash& key,
+                                                            uint64_t index) const = 0;
   // The subject's records as (index, seq) pairs from `from_index`, in order,
   // until fn returns false.
   virtual absl::Status ScanSubject(const Hash& key, uint64_t from_index,

@@ -97,6 +97,31 @@ absl::StatusOr<MerkleTree> MerkleTree::Load(uint64_t size, const NodeReader& nod
   return tree;
 }
 
+absl::StatusOr<MerkleTree> MerkleTree::FromFrontier(uint64_t size,
+                                                    const std::vector<Hash>& subtrees) {
+  const size_t want = static_cast<size_t>(absl::popcount(size));
+  if (subtrees.size() != want) {
+    return absl::InvalidArgumentError(absl::StrCat("compact range of [0, ", size, "): got ",
+                                                   subtrees.size(), " subtree roots, want ", want));
+  }
+  MerkleTree tree;
+  size_t i = 0;
+  for (uint32_t level = 64; level-- > 0;) {
+    if ((size & Bit(level)) != 0) tree.frontier_[level] = subtrees[i++];
+  }
+  tree.size_ = size;
+  return tree;
+}
+
+std::vector<Hash> MerkleTree::Frontier() const {
+  std::vector<Hash> out;
+  out.reserve(absl::popcount(size_));
+  for (uint32_t level = 64; level-- > 0;) {
+    if ((size_ & Bit(level)) != 0) out.push_back(frontier_[level]);
+  }
+  return out;
+}
+
 Hash MerkleTree::Root() const {
   if (size_ == 0) return EmptyRoot();
   uint32_t level = absl::countr_zero(size_);

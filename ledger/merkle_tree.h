@@ -73,6 +73,16 @@ class MerkleTree {
   // the duration of the call.
   static absl::StatusOr<MerkleTree> Load(uint64_t size, const NodeReader& nodes);
 
+  // The tree of `size` leaves from its compact range: the roots of its
+  // perfect subtrees, left to right (largest first), as Frontier() returns
+  // them. INVALID_ARGUMENT unless there are exactly popcount(size) of them.
+  static absl::StatusOr<MerkleTree> FromFrontier(uint64_t size, const std::vector<Hash>& subtrees);
+
+  // The compact range [0, size()): the roots of the perfect subtrees, left
+  // to right; popcount(size()) hashes. Folding them from the right with
+  // NodeHash gives Root().
+  std::vector<Hash> Frontier() const;
+
   // The number of leaves.
   uint64_t size() const { return size_; }
 

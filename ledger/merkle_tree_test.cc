@@ -231,6 +231,37 @@ TEST(MerkleTreeTest, LoadReproducesStateAndContinuesIdentically) {
   }
 }
 
+TEST(MerkleTreeTest, FrontierIsTheCompactRangeAndRoundTrips) {
+  constexpr uint64_t kMore = 40;
+  Built b;
+  Build(kMaxSize + kMore, &b);
+  for (uint64_t n = 0; n <= kMaxSize; n += (n < 70 ? 1 : 23)) {
+    SCOPED_TRACE(absl::StrCat("size ", n));
+    MerkleTree original;
+    for (uint64_t i = 0; i < n; ++i) original.Append(b.leaves[i], nullptr);
+    std::vector<Hash> frontier = original.Frontier();
+    ASSERT_EQ(frontier.size(), static_cast<size_t>(absl::popcount(n)));
+    // Left to right: the first is the largest perfect subtree, [0, 2^k).
+    if (n > 0) {
+      uint64_t first = uint64_t{1} << (63 - absl::countl_zero(n));
+      EXPECT_EQ(frontier[0], NaiveRoot(Prefix(b.leaves, first)));
+    }
+    // Folding from the right gives the RFC 9162 root.
+    if (n > 0) {
+      Hash folded = frontier.back();
+      for (size_t i = frontier.size() - 1; i-- > 0;) folded = NodeHash(frontier[i], folded);
+      EXPECT_EQ(folded, NaiveRoot(Prefix(b.leaves, n)));
+    }
+    absl::StatusOr<MerkleTree> rebuilt = MerkleTree::FromFrontier(n, frontier);
+    ASSERT_TRUE(rebuilt.ok()) << rebuilt.status();
+    for (uint64_t i = n; i < n + kMore; ++i) rebuilt->Append(b.leaves[i], nullptr);
+    EXPECT_EQ(rebuilt->Root(), NaiveRoot(Prefix(b.leaves, n + kMore)));
+  }
+  EXPECT_TRUE(HasStatus(MerkleTree::FromFrontier(5, {Hash{}}).status(),
+                        absl::StatusCode::kInvalidArgument,
+                        "compact range of [0, 5): got 1 subtree roots, want 2"));
+}
+
 TEST(MerkleTreeTest, LargerTreeProofsStayLogarithmic) {
   constexpr uint64_t kSize = 100003;
   Built b;

@@ -408,6 +408,16 @@ class RocksStore : public LogStore, public KeyTable {
     return SubjectState{index + 1, last.head};
   }
 
+  absl::StatusOr<SubjectEntryValue> GetSubjectEntry(const Hash& key,
+                                                    uint64_t index) const override {
+    const std::string what = absl::StrCat("subject index entry ", index, " of ", ShortHex(key));
+    CL_ASSIGN_OR_RETURN(std::string v,
+                        Get(kSubjects, SubjectKeyOf(kSubjectEntryTag, key) + U64Key(index), what));
+    // Stored as u64 seq || head, the layout of a SubjectState value.
+    CL_ASSIGN_OR_RETURN(SubjectState e, DecodeSubjectState(v, what));
+    return SubjectEntryValue{e.count, e.head};
+  }
+
   absl::Status ScanSubject(const Hash& key, uint64_t from_index,
                            const std::function<bool(uint64_t, uint64_t)>& fn) const override {
     const std::string prefix = SubjectKeyOf(kSubjectEntryTag, key);

@@ -26,8 +26,9 @@ Sha256& Hasher() {
   return hasher;
 }
 
-// Number of leading bits `a` and `b` share.
-size_t CommonPrefixBits(const Hash& a, const Hash& b) {
+}  // namespace
+
+size_t SharedPrefixBits(const Hash& a, const Hash& b) {
   for (size_t i = 0; i < kHashSize; ++i) {
     uint8_t x = a[i] ^ b[i];
     if (x != 0) {
@@ -41,8 +42,6 @@ size_t CommonPrefixBits(const Hash& a, const Hash& b) {
   }
   return kKeyBits;
 }
-
-}  // namespace
 
 Hash SubjectKey(absl::string_view subject_id) {
   Sha256& sha = Hasher();
@@ -89,7 +88,7 @@ absl::StatusOr<Hash> SubjectMapRootFromProof(const Hash& key, const SubjectMapPr
   }
   Hash cur = EmptySubjectMapRoot();
   if (proof.leaf.has_value()) {
-    if (proof.leaf->key != key && CommonPrefixBits(proof.leaf->key, key) < depth) {
+    if (proof.leaf->key != key && SharedPrefixBits(proof.leaf->key, key) < depth) {
       return absl::InvalidArgumentError(absl::StrCat(
           "subject map proof: the end leaf's key ", ShortHex(proof.leaf->key),
           " leaves the path of key ", ShortHex(key), " above depth ", depth));
@@ -176,7 +175,7 @@ void SubjectMap::Set(const Hash& key, const SubjectState& state) {
     }
     // Another key's leaf: push it down until the two keys' paths part.
     std::unique_ptr<Node> other = std::move(*slot);
-    size_t split = CommonPrefixBits(other->key, key);
+    size_t split = SharedPrefixBits(other->key, key);
     std::unique_ptr<Node>* cur = slot;
     for (size_t d = depth; d < split; ++d) {
       *cur = std::make_unique<Node>();
@@ -241,6 +240,92 @@ absl::StatusOr<SubjectMapProof> SubjectMap::Prove(const Hash& key) const {
     proof.leaf = SubjectMapProof::Leaf{n->key, n->state};
   }
   return proof;
+}
+
+namespace {
+
+using OldState = std::pair<Hash, SubjectState>;
+
+// Appends the pruned old form of `n` (at `depth`) to `out`; `keys` are the
+// changed keys below it, sorted.
+template <typename NodeT>
+absl::Status PruneOld(const NodeT* n, size_t depth, absl::Span<const OldState> keys,
+                      std::vector<PrunedMapNode>* out) {
+  using Kind = PrunedMapNode::Kind;
+  if (n != nullptr && n->dirty) {
+    return absl::FailedPreconditionError("subject map: Root() must be called before PrunedOld()");
+  }
+  if (keys.empty()) {
+    PrunedMapNode p;
+    if (n == nullptr) {
+      p.kind = Kind::kEmpty;
+    } else if (n->is_leaf) {
+      p.kind = Kind::kLeaf;
+      p.key = n->key;
+      p.state = n->state;
+    } else {
+      p.kind = Kind::kOpaque;
+      p.hash = n->hash;
+    }
+    out->push_back(p);
+    return absl::OkStatus();
+  }
+  if (n == nullptr || (n->is_leaf && (keys.size() != 1 || keys[0].first != n->key))) {
+    const Hash& missing = (n != nullptr && keys[0].first == n->key) ? keys[1].first : keys[0].first;
+    return absl::InvalidArgumentError(
+        absl::StrCat("subject map: PrunedOld: key ", ShortHex(missing), " is not in the map"));
+  }
+  if (n->is_leaf) {
+    PrunedMapNode p;
+    if (keys[0].second.count > 0) {
+      p.kind = Kind::kLeaf;
+      p.key = n->key;
+      p.state = keys[0].second;
+    }
+    out->push_back(p);
+    return absl::OkStatus();
+  }
+  auto right_start = std::partition_point(
+      keys.begin(), keys.end(), [&](const OldState& k) { return KeyBit(k.first, depth) == 0; });
+  const size_t split = static_cast<size_t>(right_start - keys.begin());
+  const size_t at = out->size();
+  out->push_back(PrunedMapNode{Kind::kInternal});
+  const size_t left = out->size();
+  CL_RETURN_IF_ERROR(PruneOld(n->child[0].get(), depth + 1, keys.subspan(0, split), out));
+  const size_t right = out->size();
+  CL_RETURN_IF_ERROR(PruneOld(n->child[1].get(), depth + 1, keys.subspan(split), out));
+  // A subtree of one node is Empty, a Leaf or Opaque; collapse what is left
+  // with fewer than two subjects, as the compact map holds it.
+  const bool left_single = right == left + 1;
+  const bool right_single = out->size() == right + 1;
+  const Kind lk = (*out)[left].kind;
+  const Kind rk = (*out)[right].kind;
+  if (left_single && right_single && lk == Kind::kEmpty && rk == Kind::kEmpty) {
+    out->resize(at);
+    out->push_back(PrunedMapNode{});
+  } else if (left_single && lk == Kind::kEmpty && right_single && rk == Kind::kLeaf) {
+    PrunedMapNode leaf = (*out)[right];
+    out->resize(at);
+    out->push_back(leaf);
+  } else if (right_single && rk == Kind::kEmpty && left_single && lk == Kind::kLeaf) {
+    PrunedMapNode leaf = (*out)[left];
+    out->resize(at);
+    out->push_back(leaf);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<PrunedMapNode>> SubjectMap::PrunedOld(
+    const absl::flat_hash_map<Hash, SubjectState>& old_states) const {
+  std::vector<OldState> keys(old_states.begin(), old_states.end());
+  std::sort(keys.begin(), keys.end(),
+            [](const OldState& a, const OldState& b) { return a.first < b.first; });
+  std::vector<PrunedMapNode> out;
+  out.reserve(keys.size() * 24 + 1);
+  CL_RETURN_IF_ERROR(PruneOld(root_.get(), 0, keys, &out));
+  return out;
 }
 
 // ---------------------------------------------------------------------------

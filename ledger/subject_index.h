@@ -70,6 +70,21 @@ inline int KeyBit(const Hash& key, size_t depth) {
   return (key[depth / 8] >> (7 - depth % 8)) & 1;
 }
 
+// The number of leading bits `a` and `b` share (256 when equal).
+size_t SharedPrefixBits(const Hash& a, const Hash& b);
+
+// One node of a pruned subject map (SUBJECT_INDEX.md "Transitions"): the map
+// with every subtree off some keys' paths cut to its hash. A pruned map is a
+// vector of these in pre-order; an internal node is followed by its left
+// subtree, then its right one.
+struct PrunedMapNode {
+  enum class Kind : uint8_t { kEmpty = 0, kLeaf = 1, kOpaque = 2, kInternal = 3 };
+  Kind kind = Kind::kEmpty;
+  Hash key{};          // kLeaf
+  SubjectState state;  // kLeaf
+  Hash hash{};         // kOpaque: the subtree's hash
+};
+
 // A map proof for one key: the siblings along the key's path from the root,
 // and what the path ends in.
 struct SubjectMapProof {
@@ -117,6 +132,19 @@ class SubjectMap {
   // anything was Set since; otherwise FAILED_PRECONDITION.
   absl::StatusOr<SubjectMapProof> Prove(const Hash& key) const;
   size_t size() const { return size_; }
+
+  // The map as it was before the keys of `old_states` changed, pruned to
+  // those keys' paths: `old_states[k]` is k's earlier state, count 0 meaning
+  // k was absent. In pre-order (PrunedMapNode). A subtree holding none of
+  // the keys is an Opaque node with its hash (a Leaf when it holds one
+  // subject, Empty when none); a subtree left with one subject once the
+  // absent keys are taken out is that subject's Leaf, with none Empty.
+  // Every key must be in the map. The Leaf of a changed key carries its
+  // earlier state as given.
+  //  FAILED_PRECONDITION: something was Set since the last Root().
+  //  INVALID_ARGUMENT: a key of `old_states` that is not in the map.
+  absl::StatusOr<std::vector<PrunedMapNode>> PrunedOld(
+      const absl::flat_hash_map<Hash, SubjectState>& old_states) const;
 
  private:
   struct Node;

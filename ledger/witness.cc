@@ -13,6 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "ledger/internal/file.h"
 #include "ledger/merkle_verify.h"
+#include "ledger/subject_index.h"
 
 namespace caseledger {
 namespace {
@@ -126,6 +127,7 @@ void WitnessState::Set(const std::string& origin, std::string note) {
 
 absl::StatusOr<WitnessResult> WitnessCheckpoint(const NoteVerifier& log, absl::string_view note,
                                                 const ConsistencyProofSource& proofs,
+                                                const SubjectTransitionSource& transitions,
                                                 const Cosigner& cosigner, uint64_t timestamp,
                                                 WitnessState* state) {
   const std::string& origin = log.name();
@@ -173,6 +175,38 @@ absl::StatusOr<WitnessResult> WitnessCheckpoint(const NoteVerifier& log, absl::s
       }
     }
   }
+  // The subjects root must follow from the records since the last
+  // checkpoint this witness verified (or from nothing).
+  absl::StatusOr<std::optional<Hash>> next_subjects = SubjectRootFromExtensions(next->extensions);
+  if (!next_subjects.ok() || !next_subjects->has_value()) {
+    return absl::DataLossError(
+        absl::StrCat("subjects: log ", origin, " checkpoint ", Describe(*next),
+                     next_subjects.ok() ? std::string(" has no subjects line")
+                                        : absl::StrCat(": ", next_subjects.status().message()),
+                     "; refusing to cosign"));
+  }
+  SubjectTransitionEnd from{0, EmptyRoot(), EmptySubjectMapRoot()};
+  if (result.previous.has_value()) {
+    absl::StatusOr<std::optional<Hash>> prev_subjects =
+        SubjectRootFromExtensions(result.previous->extensions);
+    if (prev_subjects.ok() && prev_subjects->has_value()) {
+      from = {result.previous->size, result.previous->root, **prev_subjects};
+    }
+  }
+  const SubjectTransitionEnd to{next->size, next->root, **next_subjects};
+  absl::StatusOr<SubjectTransition> transition = transitions(from.size, to.size);
+  if (!transition.ok()) {
+    return absl::Status(transition.status().code(),
+                        absl::StrCat("subjects transition ", from.size, " -> ", to.size, ": ",
+                                     transition.status().message()));
+  }
+  absl::StatusOr<SubjectTransitionStats> stats = VerifySubjectTransition(from, to, *transition);
+  if (!stats.ok()) {
+    return absl::DataLossError(absl::StrCat(
+        "subjects: log ", origin, " checkpoint ", Describe(*next), " does not follow from size ",
+        from.size, ": ", stats.status().message(), "; refusing to cosign"));
+  }
+  result.subjects = *stats;
   absl::StatusOr<std::string> cosigned = cosigner.Cosign(note, timestamp);
   if (!cosigned.ok()) return cosigned.status();
   result.cosigned_note = *std::move(cosigned);

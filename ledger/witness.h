@@ -21,6 +21,7 @@
 #include "ledger/checkpoint.h"
 #include "ledger/cosignature.h"
 #include "ledger/hash.h"
+#include "ledger/subject_transition.h"
 
 namespace caseledger {
 
@@ -56,10 +57,16 @@ class WitnessState {
 using ConsistencyProofSource =
     std::function<absl::StatusOr<std::vector<Hash>>(uint64_t from_size, uint64_t to_size)>;
 
+// Fetches the subjects transition (SUBJECT_INDEX.md "Transitions") from
+// `from_size` to the checkpoint of `to_size` from the log.
+using SubjectTransitionSource =
+    std::function<absl::StatusOr<SubjectTransition>(uint64_t from_size, uint64_t to_size)>;
+
 struct WitnessResult {
   std::optional<Checkpoint> previous;  // What the state held before, if anything.
   Checkpoint checkpoint;               // The newly verified checkpoint.
   std::string cosigned_note;           // `note` with the witness's line.
+  SubjectTransitionStats subjects;     // What the subjects check covered.
 };
 
 // Checks the log-signed `note` against the witness's memory and cosigns it:
@@ -70,10 +77,19 @@ struct WitnessResult {
 //     * the same size with another root: DATA_LOSS "fork: ...";
 //     * a larger tree: `proofs(old size, new size)` must verify
 //       (VerifyConsistency), else DATA_LOSS "fork: ... not consistent ...".
-//  3. Cosigns at `timestamp` and records the checkpoint in `state`.
+//  3. The subjects root: the new checkpoint must carry a "subjects" line
+//     (else DATA_LOSS "... has no subjects line ..."), and
+//     `transitions(from, new size)` must verify (VerifySubjectTransition)
+//     from the remembered checkpoint, or from size 0 (the empty tree and map)
+//     when there is none or it has no subjects line; else DATA_LOSS
+//     "subjects: ..." with the verifier's message, which names the first
+//     record or subject that disagrees. Errors fetching the transition are
+//     returned with their own code.
+//  4. Cosigns at `timestamp` and records the checkpoint in `state`.
 // On any error `state` is left as it was.
 absl::StatusOr<WitnessResult> WitnessCheckpoint(const NoteVerifier& log, absl::string_view note,
                                                 const ConsistencyProofSource& proofs,
+                                                const SubjectTransitionSource& transitions,
                                                 const Cosigner& cosigner, uint64_t timestamp,
                                                 WitnessState* state);
 

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -18,6 +19,9 @@
 #include "ledger/hash.h"
 #include "ledger/merkle_tree.h"
 #include "ledger/signer.h"
+#include "ledger/subject_index.h"
+#include "ledger/subject_transition.h"
+#include "tests/record_log.h"
 
 namespace caseledger {
 namespace {
@@ -41,32 +45,56 @@ Cosigner WitnessKey() {
   return *std::move(c);
 }
 
-// An in-memory log whose leaves are "<tag>-<i>".
+// An in-memory log of real records naming a few subjects, whose checkpoints
+// carry the subjects root.
 class FakeLog {
  public:
-  explicit FakeLog(std::string tag) : tag_(std::move(tag)) {}
+  explicit FakeLog(std::string tag) : tag_(tag), log_(std::move(tag)) {}
   void Grow(uint64_t n) {
     for (uint64_t i = 0; i < n; ++i) {
-      std::vector<NodeWrite> writes;
-      tree_.Append(LeafHash(absl::StrCat(tag_, "-", tree_.size())), &writes);
-      nodes_.PutAll(writes);
+      const uint64_t seq = log_.size();
+      std::vector<std::string> subjects = {absl::StrCat(tag_, "-client-", seq % 3)};
+      if (seq % 4 == 0) subjects.push_back(absl::StrCat("new-", seq));
+      log_.Add(subjects);
     }
   }
-  std::string Note(const NoteSigner& signer) const {
-    Checkpoint c{kOrigin, tree_.size(), tree_.Root(), {}};
+  // The checkpoint of the whole log; `subjects` replaces its subjects root,
+  // and no subjects line at all when `with_subjects` is false.
+  std::string Note(const NoteSigner& signer, std::optional<Hash> subjects = std::nullopt,
+                   bool with_subjects = true) const {
+    SubjectTransitionEnd end = log_.End(log_.size());
+    Checkpoint c{kOrigin, end.size, end.root, {}};
+    if (with_subjects)
+      c.extensions.push_back(SubjectsExtensionLine(subjects.value_or(end.subjects_root)));
     auto note = SignCheckpoint(c, signer);
     EXPECT_TRUE(note.ok()) << note.status();
     return *note;
   }
   ConsistencyProofSource Proofs() const {
-    return [this](uint64_t from, uint64_t to) { return ConsistencyProof(from, to, nodes_); };
+    return [this](uint64_t from, uint64_t to) -> absl::StatusOr<std::vector<Hash>> {
+      MerkleTree tree;
+      InMemoryNodeStore nodes;
+      for (uint64_t i = 0; i < to; ++i) {
+        std::vector<NodeWrite> writes;
+        tree.Append(LeafHash(log_.records()[i]), &writes);
+        nodes.PutAll(writes);
+      }
+      return ConsistencyProof(from, to, nodes);
+    };
   }
-  Hash Root() const { return tree_.Root(); }
+  // The honest transition to the whole log.
+  SubjectTransitionSource Transitions() const {
+    return [this](uint64_t from, uint64_t to) -> absl::StatusOr<SubjectTransition> {
+      if (to != log_.size()) return absl::FailedPreconditionError("not the latest size");
+      return log_.TransitionFrom(from);
+    };
+  }
+  Hash Root() const { return log_.End(log_.size()).root; }
+  Hash SubjectsRoot(uint64_t size) const { return log_.End(size).subjects_root; }
 
  private:
   std::string tag_;
-  MerkleTree tree_;
-  InMemoryNodeStore nodes_;
+  testing::RecordLog log_;
 };
 
 class WitnessTest : public ::testing::Test {
@@ -78,8 +106,8 @@ class WitnessTest : public ::testing::Test {
         cosig_verifier_(*CosignatureVerifier::FromVerifierKey(cosigner_.VerifierKey())) {}
 
   absl::StatusOr<WitnessResult> Witness(const FakeLog& log, uint64_t time = 1000) {
-    return WitnessCheckpoint(log_verifier_, log.Note(signer_), log.Proofs(), cosigner_, time,
-                             &state_);
+    return WitnessCheckpoint(log_verifier_, log.Note(signer_), log.Proofs(), log.Transitions(),
+                             cosigner_, time, &state_);
   }
 
   NoteSigner signer_;
@@ -162,11 +190,13 @@ TEST_F(WitnessTest, RefusesLargerTreeThatDoesNotExtendTheWitnessedOne) {
   // even if the log serves it for a genuine extension.
   FakeLog a2("a");
   a2.Grow(10);
-  r = WitnessCheckpoint(log_verifier_, a2.Note(signer_), b.Proofs(), cosigner_, 5, &state_);
+  r = WitnessCheckpoint(log_verifier_, a2.Note(signer_), b.Proofs(), a2.Transitions(), cosigner_, 5,
+                        &state_);
   EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_EQ(state_.Encode(), before);
   // And the right proof is accepted.
-  r = WitnessCheckpoint(log_verifier_, a2.Note(signer_), a2.Proofs(), cosigner_, 5, &state_);
+  r = WitnessCheckpoint(log_verifier_, a2.Note(signer_), a2.Proofs(), a2.Transitions(), cosigner_,
+                        5, &state_);
   EXPECT_TRUE(r.ok()) << r.status();
 }
 
@@ -175,8 +205,8 @@ TEST_F(WitnessTest, RefusesNotesTheLogDidNotSign) {
   a.Grow(4);
   auto other = NoteSigner::New(kOrigin, *Ed25519Signer::FromSeed(std::string(32, '\x33')));
   ASSERT_TRUE(other.ok());
-  absl::StatusOr<WitnessResult> r =
-      WitnessCheckpoint(log_verifier_, a.Note(*other), a.Proofs(), cosigner_, 1, &state_);
+  absl::StatusOr<WitnessResult> r = WitnessCheckpoint(log_verifier_, a.Note(*other), a.Proofs(),
+                                                      a.Transitions(), cosigner_, 1, &state_);
   EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_THAT(r.status().message(), HasSubstr("checkpoint from the log: note has no signature"));
   EXPECT_FALSE(state_.Note(kOrigin).has_value());
@@ -192,9 +222,89 @@ TEST_F(WitnessTest, ProofErrorsArePassedOnWithContext) {
       [](uint64_t, uint64_t) -> absl::StatusOr<std::vector<Hash>> {
         return absl::UnavailableError("connection refused");
       },
-      cosigner_, 1, &state_);
+      a.Transitions(), cosigner_, 1, &state_);
   EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(r.status().message(), HasSubstr("consistency proof 4 -> 8: connection refused"));
+  r = WitnessCheckpoint(
+      log_verifier_, a.Note(signer_), a.Proofs(),
+      [](uint64_t, uint64_t) -> absl::StatusOr<SubjectTransition> {
+        return absl::UnavailableError("connection reset");
+      },
+      cosigner_, 1, &state_);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(r.status().message(), HasSubstr("subjects transition 4 -> 8: connection reset"));
+}
+
+// The attack: the log's own key signs a checkpoint with the right
+// size and tree root but the subjects root of an older checkpoint, which
+// hides the newest records from their subjects' histories.
+TEST_F(WitnessTest, RefusesAStaleSubjectsRootSignedByTheLog) {
+  FakeLog log("a");
+  log.Grow(5);
+  ASSERT_TRUE(Witness(log).ok());
+  const std::string before = state_.Encode();
+  log.Grow(7);
+  const std::string forged = log.Note(signer_, log.SubjectsRoot(5));
+  absl::StatusOr<WitnessResult> r = WitnessCheckpoint(log_verifier_, forged, log.Proofs(),
+                                                      log.Transitions(), cosigner_, 7, &state_);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(r.status().message(),
+              AllOf(HasSubstr("subjects: log witness.test/log checkpoint size 12 root "),
+                    HasSubstr("does not follow from size 5: "),
+                    HasSubstr(absl::StrCat("subjects root does not follow from records [5, 12): "
+                                           "computed ",
+                                           ToHex(log.SubjectsRoot(12)), ", checkpoint says ",
+                                           ToHex(log.SubjectsRoot(5)))),
+                    HasSubstr("refusing to cosign")));
+  EXPECT_EQ(state_.Encode(), before);
+  // The honest checkpoint of the same tree is cosigned.
+  r = Witness(log, 8);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->subjects.records, 7u);
+  EXPECT_TRUE(cosig_verifier_.Verify(r->cosigned_note).ok());
+}
+
+TEST_F(WitnessTest, FirstCheckpointIsVerifiedFromNothing) {
+  FakeLog log("a");
+  log.Grow(9);
+  absl::StatusOr<WitnessResult> r =
+      WitnessCheckpoint(log_verifier_, log.Note(signer_, log.SubjectsRoot(8)), log.Proofs(),
+                        log.Transitions(), cosigner_, 1, &state_);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(r.status().message(),
+              HasSubstr("subjects root does not follow from records [0, 9): computed "));
+  EXPECT_FALSE(state_.Note(kOrigin).has_value());
+  r = Witness(log);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->subjects.records, 9u);
+}
+
+TEST_F(WitnessTest, RefusesACheckpointWithoutASubjectsLine) {
+  FakeLog log("a");
+  log.Grow(3);
+  absl::StatusOr<WitnessResult> r =
+      WitnessCheckpoint(log_verifier_, log.Note(signer_, std::nullopt, false), log.Proofs(),
+                        log.Transitions(), cosigner_, 1, &state_);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(r.status().message(), HasSubstr("has no subjects line; refusing to cosign"));
+  EXPECT_FALSE(state_.Note(kOrigin).has_value());
+}
+
+TEST_F(WitnessTest, RefusesATransitionThatLeavesOutARecord) {
+  FakeLog log("a");
+  log.Grow(4);
+  ASSERT_TRUE(Witness(log).ok());
+  log.Grow(4);
+  SubjectTransitionSource short_one = [&](uint64_t from, uint64_t to) {
+    absl::StatusOr<SubjectTransition> t = log.Transitions()(from, to);
+    if (t.ok()) t->records.pop_back();
+    return t;
+  };
+  absl::StatusOr<WitnessResult> r = WitnessCheckpoint(
+      log_verifier_, log.Note(signer_), log.Proofs(), short_one, cosigner_, 1, &state_);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(r.status().message(), HasSubstr("got 3 records, want 4 (records [4, 8))"));
+  EXPECT_THAT(*state_.Note(kOrigin), HasSubstr("\n4\n"));  // still the size-4 checkpoint
 }
 
 TEST(WitnessStateTest, EncodeDecodeSaveLoad) {

@@ -25,6 +25,7 @@
 #include "ledger/cosignature.h"
 #include "ledger/hash.h"
 #include "ledger/signer.h"
+#include "ledger/subject_index.h"
 #include "ledger/witness.h"
 #include "proto/audit.grpc.pb.h"
 #include "proto/ledger.grpc.pb.h"
@@ -143,11 +144,11 @@ class WitnessE2ETest : public ::testing::Test {
     return cp;
   }
 
-  testing::CommandResult RunWitness() {
-    return testing::RunCommand({kWitness, "--server=" + server_->address(),
-                                "--log_key=" + log_vkey_, "--witness_key=" + witness_key_,
-                                std::string("--witness_name=") + kWitnessName, "--state=" + state_,
-                                "--once"});
+  testing::CommandResult RunWitness(const std::string& server = "") {
+    return testing::RunCommand(
+        {kWitness, "--server=" + (server.empty() ? server_->address() : server),
+         "--log_key=" + log_vkey_, "--witness_key=" + witness_key_,
+         std::string("--witness_name=") + kWitnessName, "--state=" + state_, "--once"});
   }
 
   std::string dir_, log_key_, witness_key_, state_, log_vkey_, witness_vkey_;
@@ -167,7 +168,7 @@ TEST_F(WitnessE2ETest, CosignsGrowthAndTheServerServesTheCosignatures) {
   testing::CommandResult r = RunWitness();
   ASSERT_EQ(r.exit_code, 0) << Describe(r);
   EXPECT_THAT(r.out, HasSubstr(absl::StrCat("cosigned ", kOrigin, " size 5 root ")));
-  EXPECT_THAT(r.out, HasSubstr("first checkpoint seen: trusted on first use"));
+  EXPECT_THAT(r.out, HasSubstr("first checkpoint seen: verified from the empty log"));
   EXPECT_THAT(r.out, HasSubstr("server stored it"));
 
   AppendBatch("case-1", false, 5, "b");  // size 10
@@ -357,6 +358,128 @@ TEST_F(WitnessE2ETest, RefusesAForkSignedWithTheSameKey) {
                          "REFUSED: fork: log ", kOrigin, " checkpoint size 8 root ", root8,
                          " is not consistent with the witnessed size 5 root ", witnessed)));
   EXPECT_EQ(ReadFile(state_), before);
+}
+
+// Between the witness and the real server: serves `forged` as the latest
+// checkpoint, and the real server's proofs and subjects transition with the
+// transition's end replaced by `forged` (what a log that signs a stale
+// subjects root would serve).
+class ForgingProxy final : public v1::LedgerService::Service, public v1::WitnessService::Service {
+ public:
+  ForgingProxy(const std::string& upstream, std::string forged)
+      : channel_(grpc::CreateChannel(upstream, grpc::InsecureChannelCredentials())),
+        ledger_(v1::LedgerService::NewStub(channel_)),
+        witness_(v1::WitnessService::NewStub(channel_)),
+        forged_(std::move(forged)) {}
+
+  grpc::Status GetCheckpoint(grpc::ServerContext*, const v1::GetCheckpointRequest*,
+                             v1::Checkpoint* resp) override {
+    resp->set_note(forged_);
+    return grpc::Status::OK;
+  }
+  grpc::Status GetConsistencyProof(grpc::ServerContext*, const v1::ConsistencyProofRequest* req,
+                                   v1::ConsistencyProof* resp) override {
+    grpc::ClientContext ctx;
+    return ledger_->GetConsistencyProof(&ctx, *req, resp);
+  }
+  grpc::Status GetSubjectTransition(
+      grpc::ServerContext*, const v1::SubjectTransitionRequest* req,
+      grpc::ServerWriter<v1::SubjectTransitionChunk>* writer) override {
+    grpc::ClientContext ctx;
+    auto reader = witness_->GetSubjectTransition(&ctx, *req);
+    v1::SubjectTransitionChunk chunk;
+    bool first = true;
+    while (reader->Read(&chunk)) {
+      if (first) chunk.mutable_checkpoint()->set_note(forged_);
+      first = false;
+      writer->Write(chunk);
+    }
+    return reader->Finish();
+  }
+
+ private:
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::LedgerService::Stub> ledger_;
+  std::unique_ptr<v1::WitnessService::Stub> witness_;
+  std::string forged_;
+};
+
+// The attack: the log's own key signs a checkpoint with the right
+// size and tree root but an older subjects root, which would hide records
+// 5..9 from their client's history bundle. The witness refuses it, naming
+// both roots, and keeps its state; the honest checkpoint is cosigned.
+TEST_F(WitnessE2ETest, RefusesAStaleSubjectsRootSignedWithTheLogKey) {
+  Start(dir_ + "/a");
+  AppendBatch("case-1", true, 4, "a");  // size 5
+  testing::CommandResult r = RunWitness();
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  const std::string before = ReadFile(state_);
+  const v1::Checkpoint at5 = Latest();
+  AppendBatch("case-1", false, 5, "b");  // size 10
+  const v1::Checkpoint at10 = Latest();
+  ASSERT_EQ(at10.size(), 10u);
+
+  auto body = [](const std::string& note) {
+    absl::StatusOr<SignedNote> n = ParseSignedNote(note);
+    EXPECT_TRUE(n.ok()) << n.status();
+    absl::StatusOr<Checkpoint> c = ParseCheckpointBody(n->text);
+    EXPECT_TRUE(c.ok()) << c.status();
+    return *c;
+  };
+  Checkpoint stale = body(at10.note());
+  const Checkpoint old = body(at5.note());
+  const Hash stale_root = **SubjectRootFromExtensions(old.extensions);
+  const Hash true_root = **SubjectRootFromExtensions(stale.extensions);
+  stale.extensions = old.extensions;  // size 10's tree, size 5's subjects
+  auto key = Ed25519Signer::LoadOrCreate(log_key_);
+  ASSERT_TRUE(key.ok());
+  auto signer = NoteSigner::New(kOrigin, *std::move(key));
+  ASSERT_TRUE(signer.ok());
+  absl::StatusOr<std::string> forged = SignCheckpoint(stale, *signer);
+  ASSERT_TRUE(forged.ok()) << forged.status();
+
+  ForgingProxy proxy(server_->address(), *forged);
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(static_cast<v1::LedgerService::Service*>(&proxy));
+  builder.RegisterService(static_cast<v1::WitnessService::Service*>(&proxy));
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_NE(server, nullptr);
+  ASSERT_GT(port, 0);
+
+  r = RunWitness(absl::StrCat("127.0.0.1:", port));
+  EXPECT_EQ(r.exit_code, 3) << Describe(r);
+  EXPECT_THAT(
+      r.err, HasSubstr(absl::StrCat("REFUSED: subjects: log ", kOrigin, " checkpoint size 10 root ",
+                                    ToHex(stale.root),
+                                    " does not follow from size 5: subjects root does "
+                                    "not follow from records [5, 10): computed ",
+                                    ToHex(true_root), ", checkpoint says ", ToHex(stale_root))));
+  EXPECT_EQ(ReadFile(state_), before);
+  server->Shutdown();
+
+  r = RunWitness();
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  EXPECT_THAT(r.out, HasSubstr("size 10 root "));
+  EXPECT_THAT(r.out, HasSubstr("subjects checked over 5 records, 1 subjects"));
+}
+
+// A transition of several 768 KB chunks is reassembled and verified, from the
+// empty log on first sight and from the remembered checkpoint after.
+TEST_F(WitnessE2ETest, VerifiesATransitionStreamedInManyChunks) {
+  Start(dir_ + "/a");
+  // Size 10000: over 100 bytes a record, so more than one chunk.
+  AppendBatch("case-1", true, 9999, "a");
+  testing::CommandResult r = RunWitness();
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  EXPECT_THAT(r.out, HasSubstr("size 10000 root "));
+  EXPECT_THAT(r.out, HasSubstr("subjects checked over 10000 records, 1 subjects"));
+  AppendBatch("case-2", true, 9999, "b");  // size 20000
+  r = RunWitness();
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  EXPECT_THAT(r.out, HasSubstr("previously size 10000; subjects checked over 10000 records, 1 "
+                               "subjects"));
 }
 
 TEST_F(WitnessE2ETest, AuditServiceFindsAFlippedByte) {

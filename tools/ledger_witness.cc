@@ -1,8 +1,11 @@
 // ledger_witness: an independent witness for a caseledger log
 // (ledger/COSIGNATURE.md). It remembers the last checkpoint it verified, and
-// cosigns a new one only if the log signed it and it extends the remembered
-// one (RFC 9162 consistency proof); a log that rolls back or forks is
-// refused and the remembered checkpoint is kept.
+// cosigns a new one only if the log signed it, it extends the remembered
+// one (RFC 9162 consistency proof), and its subjects root follows from the
+// remembered one's and the records between them (a subjects transition,
+// ledger/SUBJECT_INDEX.md "Transitions"; from the empty log on first sight).
+// A log that rolls back, forks or signs a subjects root its records do not
+// give is refused and the remembered checkpoint is kept.
 //
 //   ledger_witness --server=127.0.0.1:7070 --log_key=LOG_VKEY_OR_FILE \
 //       --witness_key=witness.key --witness_name=witness.example/w1 \
@@ -10,7 +13,8 @@
 //   ledger_witness --witness_key=witness.key --witness_name=... --print_vkey
 //
 // Exit status: 0 cosigned; 1 an error (network, files); 2 bad usage; 3 the
-// log was refused (rollback, fork, bad signature). With --interval it runs
+// log was refused (rollback, fork, bad signature, a subjects root that does
+// not follow from the records). With --interval it runs
 // until SIGINT/SIGTERM and reports each round on stdout/stderr.
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
@@ -35,6 +39,7 @@
 #include "ledger/checkpoint.h"
 #include "ledger/cosignature.h"
 #include "ledger/signer.h"
+#include "ledger/subject_transition.h"
 #include "ledger/witness.h"
 #include "proto/audit.grpc.pb.h"
 #include "proto/ledger.grpc.pb.h"
@@ -123,10 +128,14 @@ class Witness {
       }
       return out;
     };
+    SubjectTransitionSource transitions =
+        [this, &latest](uint64_t from, uint64_t to) -> absl::StatusOr<SubjectTransition> {
+      return FetchTransition(from, to, latest.note());
+    };
     WitnessState next = state_;
     uint64_t now = static_cast<uint64_t>(absl::ToUnixSeconds(absl::Now()));
     absl::StatusOr<WitnessResult> r =
-        WitnessCheckpoint(log_, latest.note(), proofs, cosigner_, now, &next);
+        WitnessCheckpoint(log_, latest.note(), proofs, transitions, cosigner_, now, &next);
     if (!r.ok()) return r.status();
     // Remember before publishing: a cosignature must never claim more than
     // the state on disk holds.
@@ -135,10 +144,14 @@ class Witness {
     state_ = std::move(next);
     std::string was = r->previous.has_value()
                           ? absl::StrCat("size ", r->previous->size)
-                          : std::string("nothing (first checkpoint seen: trusted on first use)");
+                          : std::string(
+                                "nothing (first checkpoint seen: verified from the "
+                                "empty log)");
     std::string line =
         absl::StrCat("cosigned ", r->checkpoint.origin, " size ", r->checkpoint.size, " root ",
-                     ToHex(r->checkpoint.root), " at time ", now, "; previously ", was);
+                     ToHex(r->checkpoint.root), " at time ", now, "; previously ", was,
+                     "; subjects checked over ", r->subjects.records, " records, ",
+                     r->subjects.keys, " subjects");
     if (absl::GetFlag(FLAGS_submit)) {
       grpc::ClientContext ctx;
       Deadline(&ctx);
@@ -158,6 +171,59 @@ class Witness {
   }
 
  private:
+  // GetSubjectTransition(from), reassembled from its chunks. UNAVAILABLE when
+  // it ends at another checkpoint than `note` (the log signed a newer one
+  // meanwhile: the next round catches up); DATA_LOSS for a malformed answer.
+  absl::StatusOr<SubjectTransition> FetchTransition(uint64_t from, uint64_t to,
+                                                    const std::string& note) {
+    grpc::ClientContext ctx;
+    Deadline(&ctx);
+    v1::SubjectTransitionRequest req;
+    req.set_from_size(from);
+    std::unique_ptr<grpc::ClientReader<v1::SubjectTransitionChunk>> reader =
+        witness_->GetSubjectTransition(&ctx, req);
+    SubjectTransition t;
+    v1::SubjectTransitionChunk chunk;
+    bool first = true;
+    std::string end_note;
+    absl::Status bad;
+    auto hash = [&bad](const std::string& bytes, absl::string_view what) {
+      absl::StatusOr<Hash> h = HashFromBytes(bytes);
+      if (!h.ok() && bad.ok()) {
+        bad = absl::DataLossError(
+            absl::StrCat("GetSubjectTransition: ", what, ": ", h.status().message()));
+      }
+      return h.ok() ? *h : Hash{};
+    };
+    while (reader->Read(&chunk)) {
+      if (first) {
+        end_note = chunk.checkpoint().note();
+        t.from_size = chunk.from_size();
+        for (const std::string& h : chunk.old_range()) t.old_range.push_back(hash(h, "old_range"));
+        first = false;
+      }
+      for (std::string& r : *chunk.mutable_records()) t.records.push_back(std::move(r));
+      t.old_map.append(chunk.old_map());
+      for (const v1::SubjectClaim& c : chunk.claims()) {
+        t.claims.push_back({hash(c.key(), "claim key"), {c.count(), hash(c.head(), "claim head")}});
+      }
+    }
+    absl::Status s = FromGrpc(reader->Finish(), "GetSubjectTransition");
+    if (!s.ok()) return s;
+    if (!bad.ok()) return bad;
+    if (first) return absl::DataLossError("GetSubjectTransition: the stream was empty");
+    if (end_note != note) {
+      return absl::UnavailableError(
+          absl::StrCat("GetSubjectTransition: the log signed a newer checkpoint than size ", to,
+                       " meanwhile; the next round witnesses it"));
+    }
+    if (t.from_size != from) {
+      return absl::DataLossError(absl::StrCat("GetSubjectTransition: got a transition from size ",
+                                              t.from_size, ", asked for ", from));
+    }
+    return t;
+  }
+
   void Deadline(grpc::ClientContext* ctx) {
     ctx->set_deadline(absl::ToChronoTime(absl::Now() + absl::GetFlag(FLAGS_timeout)));
   }

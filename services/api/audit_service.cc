@@ -167,6 +167,70 @@ grpc::Status WitnessServiceImpl::AddCosignature(grpc::ServerContext* ctx,
   return grpc::Status::OK;
 }
 
+void WitnessServiceImpl::ChunkTransition(
+    const PublishedTransition& p, size_t max_bytes,
+    const std::function<bool(v1::SubjectTransitionChunk&)>& write) {
+  const SubjectTransition& t = p.transition;
+  v1::SubjectTransitionChunk chunk;
+  size_t bytes = 0;
+  auto flush = [&]() {
+    bool more = write(chunk);
+    chunk.Clear();
+    bytes = 0;
+    return more;
+  };
+  chunk.mutable_checkpoint()->set_size(p.checkpoint.size);
+  chunk.mutable_checkpoint()->set_note(p.checkpoint.note);
+  if (absl::StatusOr<SignedNote> note = ParseSignedNote(p.checkpoint.note); note.ok()) {
+    if (absl::StatusOr<Checkpoint> body = ParseCheckpointBody(note->text); body.ok()) {
+      chunk.mutable_checkpoint()->set_root_hash(std::string(AsBytes(body->root)));
+    }
+  }
+  chunk.set_from_size(t.from_size);
+  for (const Hash& h : t.old_range) chunk.add_old_range(std::string(AsBytes(h)));
+  bytes = p.checkpoint.note.size() + t.old_range.size() * kHashSize;
+  for (const std::string& r : t.records) {
+    if (bytes + r.size() > max_bytes && !flush()) return;
+    chunk.add_records(r);
+    bytes += r.size() + 8;
+  }
+  for (size_t at = 0; at < t.old_map.size();) {
+    if (bytes >= max_bytes && !flush()) return;
+    const size_t n = std::min(t.old_map.size() - at, max_bytes - bytes);
+    chunk.set_old_map(t.old_map.substr(at, n));
+    bytes += n;
+    at += n;
+  }
+  for (const SubjectClaim& c : t.claims) {
+    if (bytes + 2 * kHashSize + 16 > max_bytes && !flush()) return;
+    v1::SubjectClaim* out = chunk.add_claims();
+    out->set_key(std::string(AsBytes(c.key)));
+    out->set_count(c.state.count);
+    out->set_head(std::string(AsBytes(c.state.head)));
+    bytes += 2 * kHashSize + 16;
+  }
+  flush();
+}
+
+grpc::Status WitnessServiceImpl::GetSubjectTransition(
+    grpc::ServerContext* ctx, const v1::SubjectTransitionRequest* req,
+    grpc::ServerWriter<v1::SubjectTransitionChunk>* writer) {
+  if (grpc::Status refused = AuthzVerdict(*ctx); !refused.ok()) return refused;
+  absl::StatusOr<PublishedTransition> t = ledger_->SubjectTransitionTo(req->from_size());
+  if (!t.ok()) return ToGrpcStatus(t.status());
+  constexpr size_t kMaxChunkBytes = 768 << 10;
+  bool gone = false;
+  ChunkTransition(*t, kMaxChunkBytes, [&](v1::SubjectTransitionChunk& chunk) {
+    if (ctx->IsCancelled() || !writer->Write(chunk)) {
+      gone = true;
+      return false;
+    }
+    return true;
+  });
+  if (gone) return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
+  return grpc::Status::OK;
+}
+
 grpc::Status WitnessServiceImpl::GetCosignedCheckpoint(grpc::ServerContext* ctx,
                                                        const v1::GetCosignedCheckpointRequest* req,
                                                        v1::CosignedCheckpoint* resp) {

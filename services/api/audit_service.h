@@ -6,6 +6,7 @@
 #define CASELEDGER_SERVICES_API_AUDIT_SERVICE_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -37,6 +38,15 @@ class WitnessServiceImpl final : public v1::WitnessService::Service {
   grpc::Status GetCosignedCheckpoint(grpc::ServerContext* ctx,
                                      const v1::GetCosignedCheckpointRequest* req,
                                      v1::CosignedCheckpoint* resp) override;
+  grpc::Status GetSubjectTransition(
+      grpc::ServerContext* ctx, const v1::SubjectTransitionRequest* req,
+      grpc::ServerWriter<v1::SubjectTransitionChunk>* writer) override;
+
+  // The chunks of GetSubjectTransition for `t`, each under `max_bytes`
+  // (plus one record, which is far smaller), passed to `write` in order
+  // until it returns false.
+  static void ChunkTransition(const PublishedTransition& t, size_t max_bytes,
+                              const std::function<bool(v1::SubjectTransitionChunk&)>& write);
 
   // The checks and the write behind AddCosignature, without gRPC.
   absl::StatusOr<v1::AddCosignatureResponse> Add(absl::string_view note);

@@ -81,6 +81,11 @@ const std::vector<MethodPolicy>* BuildTable() {
       // Witnesses and auditors (proto/audit.proto).
       {"/caseledger.v1.AuditService/*", {D, D, D, A, D, A}, false},
       {"/caseledger.v1.WitnessService/*", {D, D, D, A, D, A}, false},
+      // Every record's bytes between two checkpoints: ids, types, producers,
+      // times and payload commitments, never payloads or openings (what
+      // ReadLog gives an auditor without a grant). Not recorded: witnesses
+      // poll it, and each access record would be in the next transition.
+      {"/caseledger.v1.WitnessService/GetSubjectTransition", {D, D, D, A, D, A}, false},
       // Crypto-shredding (proto/keys.proto): destroys a client's data keys.
       // Admins only; the erasure is not a read, so nothing to record here.
       {"/caseledger.v1.KeyAdminService/*", {D, D, D, D, A, A}, false},

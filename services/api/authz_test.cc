@@ -99,6 +99,8 @@ const std::vector<Row>& Matrix() {
        {"deny", "deny", "deny", "allow", "deny", "allow"}},
       {"/caseledger.v1.WitnessService/AddCosignature",
        {"deny", "deny", "deny", "allow", "deny", "allow"}},
+      {"/caseledger.v1.WitnessService/GetSubjectTransition",
+       {"deny", "deny", "deny", "allow", "deny", "allow"}},
       {"/caseledger.v1.KeyAdminService/EraseSubject",
        {"deny", "deny", "deny", "deny", "allow", "allow"}},
       {"/caseledger.v1.KeyAdminService/RotateMasterKey",
