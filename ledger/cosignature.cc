@@ -147,7 +147,7 @@ absl::StatusOr<Cosignature> CosignatureVerifier::Verify(absl::string_view note) 
           absl::StrCat(where, " at time ", timestamp, " does not verify: ", status.message()));
     }
     verified.insert(sig.line);
-    if (!found || timestamp > newest.timestamp) newest = Cosignature{timestamp, sig.line};
+    if (!found || timestamp > newest.timestamp) newest = Cosignature{timestamp, sig.line, name_};
     found = true;
   }
   if (!found) return absl::DataLossError(absl::StrCat("note has no cosignature by ", key_id));

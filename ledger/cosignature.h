@@ -76,6 +76,7 @@ class Cosigner {
 struct Cosignature {
   uint64_t timestamp = 0;  // POSIX seconds, as the witness signed it.
   std::string line;        // The signature line, without its newline.
+  std::string name;        // The witness's name (its key's name).
 };
 
 // Verifies one witness's cosignatures.

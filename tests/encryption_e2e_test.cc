@@ -17,6 +17,7 @@
 #include "absl/time/clock.h"
 #include "proto/cases.grpc.pb.h"
 #include "proto/keys.grpc.pb.h"
+#include "proto/access.pb.h"
 #include "proto/ledger.grpc.pb.h"
 #include "tests/server_process.h"
 #include "tests/subprocess.h"
@@ -29,6 +30,7 @@ using testing::ServerProcess;
 
 constexpr char kServer[] = "services/api/caseledger_server";
 constexpr char kVerify[] = "tools/ledger_verify";
+constexpr char kLedgerctl[] = "tools/ledgerctl";
 constexpr char kMasterHex[] = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
 
 v1::AppendRequest Base(const std::string& id, const std::string& stream, int64_t at) {
@@ -367,6 +369,88 @@ TEST_F(EncryptionE2ETest, EraseSubjectRpcShredsTheSubjectWhileServing) {
   testing::CommandResult v = testing::RunCommand(
       {kVerify, "--data_dir=" + dir_, "--key=" + key.verifier_key(), "--origin=" + key.origin()});
   EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
+}
+
+// A client's history on an encrypted server, as the client gets and checks
+// it with ledgerctl: before an erasure, after it (the erased entries with
+// their reason), and after a restart; never another client's bundle.
+TEST_F(EncryptionE2ETest, HistoryOfAnEncryptedAndErasedClientVerifiesAndSaysWhy) {
+  ASSERT_TRUE(Start({"--master_key_file=" + key_file_}).ok());
+  for (const std::string& stream : {"case-A", "case-B"}) {
+    std::vector<v1::AppendRequest> story =
+        CaseStory(stream, stream == std::string("case-A") ? "ERASED-SUBJECT" : "OTHER-SUBJECT");
+    story.insert(story.end() - 1, Disclosure(stream, "RECIPIENT-OF-" + stream));
+    for (const auto& r : story) Append(r);
+  }
+  grpc::ClientContext key_ctx;
+  v1::PublicKey key;
+  ASSERT_TRUE(stub_->GetPublicKey(&key_ctx, v1::GetPublicKeyRequest(), &key).ok());
+  const std::string out = testing::NewTempDir("crypto-e2e-history");
+  auto ledgerctl = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {kLedgerctl, "--server=" + server_->address()});
+    return testing::RunCommand(args);
+  };
+  auto history = [&](const std::string& subject, const std::string& file) {
+    testing::CommandResult r =
+        ledgerctl({"history", "--subject=" + subject, "--out=" + file, "--current"});
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    r = ledgerctl({"verify-history", file, "--key=" + key.verifier_key(), "--subject=" + subject});
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    return r.out;
+  };
+
+  // Before the erasure: the client's own entries and disclosure, opened
+  // from the sealed payloads.
+  std::string checks = history("client-case-A", out + "/a.bundle");
+  EXPECT_TRUE(absl::StrContains(checks, "accounting OK: the 1 disclosures")) << checks;
+  testing::CommandResult page = ledgerctl({"render-history", out + "/a.bundle",
+                                           "--key=" + key.verifier_key(),
+                                           "--subject=client-case-A"});
+  ASSERT_EQ(page.exit_code, 0) << page.err;
+  EXPECT_TRUE(absl::StrContains(page.out, "ERASED-SUBJECT-0")) << page.out;
+  EXPECT_TRUE(absl::StrContains(page.out, "RECIPIENT-OF-case-A")) << page.out;
+  // Another client's bundle is refused for this client.
+  history("client-case-B", out + "/b.bundle");
+  testing::CommandResult wrong =
+      ledgerctl({"verify-history", out + "/b.bundle", "--key=" + key.verifier_key(),
+                 "--subject=client-case-A"});
+  EXPECT_EQ(wrong.exit_code, 1);
+  EXPECT_TRUE(absl::StrContains(wrong.err, "not the history of \"client-case-A\"")) << wrong.err;
+
+  // After the erasure: every entry still verifies, says why its content is
+  // gone, and shows none of it.
+  uint32_t destroyed = 0;
+  uint64_t erasure_seq = 0;
+  ASSERT_TRUE(EraseSubject("client-case-A", &destroyed, &erasure_seq).ok());
+  checks = history("client-case-A", out + "/a2.bundle");
+  EXPECT_TRUE(absl::StrContains(checks, "records erased or disposed of")) << checks;
+  EXPECT_TRUE(absl::StrContains(checks, "accounting OK: the 0 disclosures")) << checks;
+  page = ledgerctl({"render-history", out + "/a2.bundle", "--key=" + key.verifier_key()});
+  ASSERT_EQ(page.exit_code, 0) << page.err;
+  EXPECT_FALSE(absl::StrContains(page.out, "ERASED-SUBJECT")) << page.out;
+  EXPECT_FALSE(absl::StrContains(page.out, "RECIPIENT-OF-case-A")) << page.out;
+  EXPECT_TRUE(absl::StrContains(page.out, "gdpr-art17-request-1")) << page.out;
+  std::ifstream bundle_file(out + "/a2.bundle", std::ios::binary);
+  v1::HistoryBundle bundle;
+  ASSERT_TRUE(bundle.ParseFromIstream(&bundle_file));
+  int erased = 0;
+  for (const v1::HistoryRecord& r : bundle.records()) {
+    for (const v1::WithheldField& w : r.withheld()) {
+      if (w.reason() != v1::WITHHELD_ERASED) continue;
+      EXPECT_EQ(w.by_seq(), erasure_seq);
+      ++erased;
+    }
+  }
+  EXPECT_GT(erased, 4);
+  // The other client's history is untouched.
+  history("client-case-B", out + "/b2.bundle");
+
+  // After a restart, the same.
+  ASSERT_EQ(server_->Stop(SIGTERM), 0);
+  ASSERT_TRUE(Start({"--master_key_file=" + key_file_}).ok());
+  checks = history("client-case-A", out + "/a3.bundle");
+  EXPECT_TRUE(absl::StrContains(checks, "records erased or disposed of")) << checks;
+  history("client-case-B", out + "/b3.bundle");
 }
 
 TEST_F(EncryptionE2ETest, RotateMasterKeyRpcThenRestartWithTheNewKey) {

@@ -810,31 +810,56 @@ std::string SummaryLine(const v1::CaseSummary& s) {
                          s.access_overdue() ? " OVERDUE" : "", due, s.pending_client_notices());
 }
 
-int RunCosigned(Client& c, const ParsedArgs& a) {
-  const Command& cmd = Find("cosigned");
-  if (!a.positional.empty()) return Usage(cmd, "unexpected argument \"" + a.positional[0] + "\"");
-  absl::StatusOr<uint64_t> size = FlagUint(a, "size", 0);
-  if (!size.ok()) return Usage(cmd, size.status().message());
+// The witnesses a client trusts (--witness_keys=K1,K2 or a file of keys, one
+// per line) and how many must have cosigned (--quorum, default all).
+// INVALID_ARGUMENT naming the flag.
+struct WitnessPolicy {
+  std::vector<CosignatureVerifier> witnesses;
+  size_t quorum = 0;
+};
+
+absl::StatusOr<WitnessPolicy> WitnessFlags(const ParsedArgs& a) {
+  WitnessPolicy p;
   auto keys = a.flags.find("witness_keys");
-  if (keys == a.flags.end()) return Usage(cmd, "--witness_keys is required");
+  if (keys == a.flags.end()) {
+    if (a.flags.count("quorum") > 0) {
+      return absl::InvalidArgumentError("--quorum needs --witness_keys");
+    }
+    return p;
+  }
   std::string list = keys->second;
   if (std::ifstream file(list); file.good() && list.find('+') == std::string::npos) {
     std::stringstream ss;
     ss << file.rdbuf();
     list = ss.str();
   }
-  std::vector<CosignatureVerifier> witnesses;
   for (absl::string_view k : absl::StrSplit(list, absl::ByAnyChar(",\n"), absl::SkipWhitespace())) {
     absl::StatusOr<CosignatureVerifier> w =
         CosignatureVerifier::FromVerifierKey(absl::StripAsciiWhitespace(k));
-    if (!w.ok()) return Usage(cmd, absl::StrCat("--witness_keys: ", w.status().message()));
-    witnesses.push_back(*std::move(w));
+    if (!w.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--witness_keys: ", w.status().message()));
+    }
+    p.witnesses.push_back(*std::move(w));
   }
-  absl::StatusOr<uint64_t> quorum = FlagUint(a, "quorum", witnesses.size());
-  if (!quorum.ok()) return Usage(cmd, quorum.status().message());
-  if (*quorum == 0 || *quorum > witnesses.size()) {
-    return Usage(cmd, absl::StrCat("--quorum: got ", *quorum, ", want 1..", witnesses.size()));
+  CL_ASSIGN_OR_RETURN(uint64_t quorum, FlagUint(a, "quorum", p.witnesses.size()));
+  if (quorum == 0 || quorum > p.witnesses.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--quorum: got ", quorum, ", want 1..", p.witnesses.size()));
   }
+  p.quorum = quorum;
+  return p;
+}
+
+int RunCosigned(Client& c, const ParsedArgs& a) {
+  const Command& cmd = Find("cosigned");
+  if (!a.positional.empty()) return Usage(cmd, "unexpected argument \"" + a.positional[0] + "\"");
+  absl::StatusOr<uint64_t> size = FlagUint(a, "size", 0);
+  if (!size.ok()) return Usage(cmd, size.status().message());
+  if (a.flags.count("witness_keys") == 0) return Usage(cmd, "--witness_keys is required");
+  absl::StatusOr<WitnessPolicy> policy = WitnessFlags(a);
+  if (!policy.ok()) return Usage(cmd, policy.status().message());
+  const std::vector<CosignatureVerifier>& witnesses = policy->witnesses;
+  const size_t quorum = policy->quorum;
   if (absl::Status s = c.Connect(); !s.ok()) return Fail("cosigned", s);
   absl::StatusOr<TrustedKey> key = ResolveKey(c, a);
   if (!key.ok()) return Fail("cosigned", key.status());
@@ -856,7 +881,7 @@ int RunCosigned(Client& c, const ParsedArgs& a) {
   if (!cp.ok()) {
     status = cp.status();
   } else {
-    cosigs = VerifyCosignatureQuorum(resp.checkpoint().note(), witnesses, *quorum);
+    cosigs = VerifyCosignatureQuorum(resp.checkpoint().note(), witnesses, quorum);
     status = cosigs.status();
   }
   if (!status.ok()) {
@@ -1178,14 +1203,18 @@ absl::StatusOr<std::pair<v1::HistoryBundle, HistoryVerification>> VerifyBundleAr
         "--key is required: the log's verifier key, obtained other than from the server");
   }
   CL_ASSIGN_OR_RETURN(NoteVerifier v, LoadVerifier(a.flags.at("key")));
-  std::string origin = a.flags.count("origin") ? a.flags.at("origin") : v.name();
-  CL_ASSIGN_OR_RETURN(v1::HistoryBundle bundle, LoadBundle(a.positional[0]));
-  std::optional<std::string> since;
+  HistoryVerifyOptions options;
+  options.log_key = &v;
+  if (a.flags.count("origin")) options.origin = a.flags.at("origin");
   if (a.flags.count("since")) {
-    CL_ASSIGN_OR_RETURN(since, ReadFileBytes(a.flags.at("since")));
+    CL_ASSIGN_OR_RETURN(options.since_note, ReadFileBytes(a.flags.at("since")));
   }
-  CL_ASSIGN_OR_RETURN(HistoryVerification h,
-                      VerifyHistoryBundle(bundle, v, origin, since ? &*since : nullptr));
+  if (a.flags.count("subject")) options.subject_id = a.flags.at("subject");
+  CL_ASSIGN_OR_RETURN(WitnessPolicy witnesses, WitnessFlags(a));
+  options.witnesses = std::move(witnesses.witnesses);
+  options.quorum = witnesses.quorum;
+  CL_ASSIGN_OR_RETURN(v1::HistoryBundle bundle, LoadBundle(a.positional[0]));
+  CL_ASSIGN_OR_RETURN(HistoryVerification h, VerifyHistoryBundle(bundle, options));
   return std::make_pair(std::move(bundle), std::move(h));
 }
 
@@ -1559,19 +1588,27 @@ const std::vector<Command>& Commands() {
         {"case", true}},
        RunHistory},
       {"verify-history",
-       "usage: ledgerctl verify-history BUNDLE --key=KEY_OR_FILE [--origin=O] [--since=NOTEFILE]\n"
-       "                                [--save_note=NOTEFILE]\n",
-       "Checks a history bundle offline: the checkpoint's signature, the subject index\n"
+       "usage: ledgerctl verify-history BUNDLE --key=KEY_OR_FILE [--subject=ID] [--origin=O]\n"
+       "                                [--since=NOTEFILE] [--save_note=NOTEFILE]\n"
+       "                                [--witness_keys=K1,K2|FILE [--quorum=Q]]\n",
+       "Checks a history bundle offline: the checkpoint's signature (and, with\n"
+       "--witness_keys, that enough witnesses you trust cosigned it), the subject index\n"
        "proof (how many records the subject has, and their chain head), that the bundle\n"
        "holds exactly those records in order, each naming the subject, each leaf hash\n"
-       "included in the checkpoint's tree, the redacted fields' commitments, and with\n"
-       "--since, that your earlier checkpoint is a prefix of the bundle's. Prints each\n"
-       "check; exits 1 with the reason on the first failure.\n"
+       "included in the checkpoint's tree, the redaction (fields about other people\n"
+       "withheld, every other field shown or withheld for a stated reason), the\n"
+       "accounting of disclosures against the records, and with --since, that your\n"
+       "earlier checkpoint is a prefix of the bundle's. Prints each check; exits 1 with\n"
+       "the reason on the first failure.\n"
        "\n"
        "  --key=K         the log's verifier key (or a file holding it)\n"
+       "  --subject=ID    refuse a bundle that is not ID's history\n"
        "  --since=NOTE    a checkpoint note you kept (e.g. from --save_note)\n"
-       "  --save_note=F   after success, write the bundle's checkpoint note to F\n",
-       {{"key", true}, {"origin", true}, {"since", true}, {"save_note", true}},
+       "  --save_note=F   after success, write the bundle's checkpoint note to F\n"
+       "  --witness_keys  witnesses you trust (verifier keys, comma-separated, or a file)\n"
+       "  --quorum=Q      how many of them must have cosigned (default: all)\n",
+       {{"key", true}, {"origin", true}, {"since", true}, {"save_note", true}, {"subject", true},
+        {"witness_keys", true}, {"quorum", true}},
        RunVerifyHistory},
       {"render-history",
        "usage: ledgerctl render-history BUNDLE --key=KEY_OR_FILE [--since=NOTEFILE] "
@@ -1584,12 +1621,22 @@ const std::vector<Command>& Commands() {
        "scripts, nothing fetched; readable on a phone, printable) to OUT.\n"
        "\n"
        "  --key=K         the log's verifier key (or a file holding it)\n"
+       "  --subject=ID    refuse a bundle that is not ID's history\n"
        "  --since=NOTE    a checkpoint note you kept (e.g. from verify-history --save_note)\n"
+       "  --witness_keys, --quorum  require witnesses' cosignatures, as verify-history\n"
        "  --html=OUT      write the HTML page to OUT instead of printing text\n"
        "  --lang=L        the page's language: en (English, the default) or es (Spanish)\n"
        "  --tz=ZONE       show dates and times in ZONE, e.g. America/Los_Angeles\n"
        "                  (default UTC); the zone is named next to each time\n",
-       {{"key", true}, {"origin", true}, {"since", true}, {"html", true}, {"lang", true}, {"tz", true}},
+       {{"key", true},
+        {"origin", true},
+        {"since", true},
+        {"html", true},
+        {"lang", true},
+        {"tz", true},
+        {"subject", true},
+        {"witness_keys", true},
+        {"quorum", true}},
        RunRenderHistory},
       {"access-report",
        "usage: ledgerctl access-report --subject=ID\n",

@@ -97,7 +97,7 @@ BenchState& State() {
     fprintf(stderr, "built the %llu-record ledger in %s\n",
             static_cast<unsigned long long>(kLedgerSize),
             absl::FormatDuration(absl::Now() - start).c_str());
-    absl::StatusOr<v1::HistoryBundle> bundle = BuildHistoryBundle(*b->ledger.ledger, kHeavy, 0);
+    absl::StatusOr<v1::HistoryBundle> bundle = BuildHistoryBundle(*b->ledger.ledger, kHeavy, 0, absl::Now());
     if (!bundle.ok()) Die("bundle", bundle.status());
     fprintf(stderr, "bundle: %d records, %zu bytes\n", bundle->records_size(),
             bundle->ByteSizeLong());
@@ -110,7 +110,7 @@ BenchState& State() {
 void BM_GetRecordHistory10kOf1M(benchmark::State& state) {
   BenchState& s = State();
   for (auto _ : state) {
-    absl::StatusOr<v1::HistoryBundle> b = BuildHistoryBundle(*s.ledger.ledger, kHeavy, 0);
+    absl::StatusOr<v1::HistoryBundle> b = BuildHistoryBundle(*s.ledger.ledger, kHeavy, 0, absl::Now());
     if (!b.ok()) {
       state.SkipWithError(b.status().ToString().c_str());
       break;
@@ -147,6 +147,9 @@ BENCHMARK(BM_Prove10kOf1M)->MinTime(2)->Unit(benchmark::kMillisecond);
 void BM_VerifyHistory10k(benchmark::State& state) {
   BenchState& s = State();
   NoteVerifier verifier = testing::TestNoteVerifier();
+  HistoryVerifyOptions options;
+  options.log_key = &verifier;
+  options.origin = testing::kTestOrigin;
   // What the client does: parse the bytes, then verify.
   const std::string bytes = s.bundle.SerializeAsString();
   for (auto _ : state) {
@@ -156,7 +159,7 @@ void BM_VerifyHistory10k(benchmark::State& state) {
       break;
     }
     absl::StatusOr<HistoryVerification> v =
-        VerifyHistoryBundle(b, verifier, testing::kTestOrigin, nullptr);
+        VerifyHistoryBundle(b, options);
     if (!v.ok()) {
       state.SkipWithError(v.status().ToString().c_str());
       break;

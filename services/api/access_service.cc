@@ -20,9 +20,8 @@ namespace {
 
 absl::Status CheckAccessor(const v1::Accessor& a) {
   if (a.accessor_id().empty() || a.accessor_id().size() > kMaxIdBytes) {
-    return absl::InvalidArgumentError(absl::StrCat("accessor.accessor_id: got ",
-                                                   a.accessor_id().size(),
-                                                   " bytes, want 1 to ", kMaxIdBytes));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "accessor.accessor_id: got ", a.accessor_id().size(), " bytes, want 1 to ", kMaxIdBytes));
   }
   if (a.purpose().empty()) {
     return absl::InvalidArgumentError(
@@ -31,41 +30,136 @@ absl::Status CheckAccessor(const v1::Accessor& a) {
   return absl::OkStatus();
 }
 
-void AddProof(const std::vector<Hash>& proof, google::protobuf::RepeatedPtrField<std::string>* out) {
+void AddProof(const std::vector<Hash>& proof,
+              google::protobuf::RepeatedPtrField<std::string>* out) {
   out->Reserve(static_cast<int>(proof.size()));
   for (const Hash& h : proof) out->Add(std::string(AsBytes(h)));
 }
 
 }  // namespace
 
+absl::Status RevealPayload(const RecordView& view, bool reveal_protected,
+                           const DestroyedContent* destroyed, v1::HistoryRecord* out) {
+  absl::StatusOr<Payload> payload = DecodePayload(view.payload);
+  if (!payload.ok()) return absl::DataLossError(payload.status().message());
+  CL_RETURN_IF_ERROR(CheckPayloadCommitment(*payload, view.record.payload_commitment));
+  const bool sealed = !payload->key_id.empty();
+  std::vector<FieldOpening> openings;
+  if (!(sealed && view.erased)) {
+    if (sealed && !view.openings.has_value()) {
+      return absl::FailedPreconditionError(
+          "the payload is sealed and this server has no master key to open it "
+          "(--master_key_file)");
+    }
+    absl::StatusOr<std::vector<FieldOpening>> decoded =
+        DecodeOpenings(sealed ? *view.openings : payload->sealed_openings, payload->fields.size());
+    if (!decoded.ok()) return absl::DataLossError(decoded.status().message());
+    Payload opened = *payload;
+    opened.key_id.clear();
+    absl::Status ok = CheckOpenings(opened, *decoded);
+    if (!ok.ok()) return absl::DataLossError(ok.message());
+    openings = *std::move(decoded);
+  }
+  for (size_t i = 0; i < payload->fields.size(); ++i) {
+    const bool prot = (payload->fields[i].flags & kFieldProtected) != 0;
+    if (openings.empty() || (prot && !reveal_protected)) {
+      v1::WithheldField* w = out->add_withheld();
+      w->set_index(static_cast<uint32_t>(i));
+      if (prot) {
+        w->set_reason(v1::WITHHELD_PROTECTED_DETAIL);
+      } else {
+        const DestroyedContent why = destroyed != nullptr ? *destroyed : DestroyedContent{};
+        w->set_reason(WithheldReasonToWire(why.reason));
+        w->set_by_seq(why.by_seq);
+      }
+      continue;
+    }
+    v1::RevealedField* r = out->add_revealed();
+    r->set_index(static_cast<uint32_t>(i));
+    r->set_salt(std::string(AsBytes(openings[i].salt)));
+    r->set_value(std::move(openings[i].value));
+  }
+  // Never ship an opening, plaintext or sealed, that is not in `revealed`.
+  payload->sealed_openings.clear();
+  out->set_payload_commitments(EncodePayload(*payload));
+  return absl::OkStatus();
+}
+
+namespace {
+
+// Why the content of `views[i]` (sealed, keys destroyed) is gone, from the
+// subject's own records: the first later erasure of the subject, else the
+// first later disposal of the case, else another person's erasure when the
+// record names someone else; otherwise only that the keys are gone.
+DestroyedContent WhyDestroyed(const std::vector<RecordView>& views, size_t i) {
+  const Record& r = views[i].record;
+  for (size_t j = i + 1; j < views.size(); ++j) {
+    if (views[j].record.event_type == "subject_erased") {
+      return {WithheldReason::kErased, views[j].record.seq};
+    }
+  }
+  for (size_t j = i + 1; j < views.size(); ++j) {
+    if (views[j].record.event_type == "records_disposed" &&
+        views[j].record.stream_id == r.stream_id) {
+      return {WithheldReason::kDisposed, views[j].record.seq};
+    }
+  }
+  if (r.subject_ids.size() > 1) return {WithheldReason::kErasedWithOther, 0};
+  return {WithheldReason::kKeysDestroyed, 0};
+}
+
+}  // namespace
+
 absl::StatusOr<v1::HistoryBundle> BuildHistoryBundle(const Ledger& ledger,
                                                      absl::string_view subject_id,
-                                                     uint64_t since_size) {
+                                                     uint64_t since_size, absl::Time produced_at) {
   CL_ASSIGN_OR_RETURN(SubjectHistory h, ledger.History(subject_id));
   if (since_size > h.checkpoint.size) {
-    return absl::InvalidArgumentError(absl::StrCat("since_size: got ", since_size,
-                                                   ", want at most the checkpoint size ",
-                                                   h.checkpoint.size));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "since_size: got ", since_size, ", want at most the checkpoint size ", h.checkpoint.size));
   }
   v1::HistoryBundle b;
   b.set_format_version(kHistoryBundleVersion);
   b.set_subject_id(std::string(subject_id));
-  b.set_checkpoint_note(h.checkpoint.note);
+  // The note with every cosignature the witnesses added to it.
+  std::string note = h.checkpoint.note;
+  CL_ASSIGN_OR_RETURN(std::vector<std::string> cosignatures,
+                      ledger.store().Cosignatures(h.checkpoint.size));
+  for (const std::string& line : cosignatures) absl::StrAppend(&note, line, "\n");
+  b.set_checkpoint_note(std::move(note));
   *b.mutable_map_proof() = MapProofToWire(h.proof);
-  b.mutable_records()->Reserve(static_cast<int>(h.seqs.size()));
+
+  std::vector<RecordView> views;
+  views.reserve(h.seqs.size());
   for (uint64_t seq : h.seqs) {
     CL_ASSIGN_OR_RETURN(RecordView view, ledger.Read(seq));
+    views.push_back(std::move(view));
+  }
+  std::vector<VerifiedRecord> shown;
+  shown.reserve(views.size());
+  b.mutable_records()->Reserve(static_cast<int>(views.size()));
+  for (size_t i = 0; i < views.size(); ++i) {
+    RecordView& view = views[i];
+    const uint64_t seq = view.record.seq;
     v1::HistoryRecord* r = b.add_records();
     r->set_seq(seq);
-    r->set_leaf(std::move(view.leaf));
-    std::vector<std::string> withheld;
-    absl::Status revealed = RevealPayload(view.payload, view.record.payload_commitment,
-                                          /*reveal_protected=*/false, r, &withheld);
+    std::optional<DestroyedContent> destroyed;
+    if (view.erased) destroyed = WhyDestroyed(views, i);
+    absl::Status revealed =
+        RevealPayload(view, /*reveal_protected=*/false, destroyed ? &*destroyed : nullptr, r);
     if (!revealed.ok()) {
       return absl::Status(revealed.code(), absl::StrCat("record ", seq, ": ", revealed.message()));
     }
     CL_ASSIGN_OR_RETURN(std::vector<Hash> proof, ledger.InclusionProof(seq, h.checkpoint.size));
     AddProof(proof, r->mutable_inclusion_proof());
+    VerifiedRecord v;
+    for (const v1::RevealedField& f : r->revealed()) {
+      // Names from the stored payload: the same order as `revealed`.
+      v.revealed.emplace_back("", f.value());
+    }
+    v.record = std::move(view.record);
+    r->set_leaf(std::move(view.leaf));
+    shown.push_back(std::move(v));
   }
   if (since_size > 0) {
     b.set_since_size(since_size);
@@ -73,16 +167,19 @@ absl::StatusOr<v1::HistoryBundle> BuildHistoryBundle(const Ledger& ledger,
                         ledger.ConsistencyProof(since_size, h.checkpoint.size));
     AddProof(proof, b.mutable_consistency_proof());
   }
+  // The accounting, derived from these records as the client's verifier
+  // derives it again.
+  produced_at = absl::FromUnixSeconds(absl::ToUnixSeconds(produced_at));
+  b.mutable_produced_at()->set_seconds(absl::ToUnixSeconds(produced_at));
+  CL_ASSIGN_OR_RETURN(AccountingReport accounting,
+                      HistoryAccounting(subject_id, shown, produced_at));
+  b.set_accounting_json(AccountingReportToJson(accounting));
   return b;
 }
 
-AccessServiceImpl::AccessServiceImpl(Ledger* ledger, CaseGate* gate, const Projector* projector,
-                                     const AccountingProjection* accounting,
-                                     AccessServiceOptions options)
+AccessServiceImpl::AccessServiceImpl(Ledger* ledger, CaseGate* gate, AccessServiceOptions options)
     : ledger_(ledger),
       gate_(gate),
-      projector_(projector),
-      accounting_(accounting),
       options_(std::move(options)),
       clock_(options_.clock != nullptr ? *options_.clock : Clock::Real()) {}
 
@@ -97,7 +194,13 @@ absl::Status AccessServiceImpl::RecordAccess(const v1::Accessor& accessor,
                                              const std::vector<Read>& reads,
                                              std::vector<GatedEvent> also) {
   std::map<std::string, std::vector<uint64_t>> by_case;
-  for (const Read& r : reads) by_case[r.stream_id].push_back(r.seq);
+  for (const Read& r : reads) {
+    // The server's own streams ('@keys': erasures, key rotations) hold no
+    // case content and are stored unsealed; there is no case to record a
+    // read of them in.
+    if (!r.stream_id.empty() && r.stream_id[0] == '@') continue;
+    by_case[r.stream_id].push_back(r.seq);
+  }
   std::vector<GatedEvent> events;
   const absl::Time now = clock_.Now();
   for (auto& [stream, seqs] : by_case) {
@@ -119,9 +222,9 @@ absl::Status AccessServiceImpl::RecordAccess(const v1::Accessor& accessor,
   if (events.empty()) return absl::OkStatus();
   absl::StatusOr<std::vector<AppendResult>> appended = gate_->Append(std::move(events));
   if (!appended.ok()) {
-    return absl::Status(appended.status().code(),
-                        absl::StrCat("recording the access (nothing was shown): ",
-                                     appended.status().message()));
+    return absl::Status(
+        appended.status().code(),
+        absl::StrCat("recording the access (nothing was shown): ", appended.status().message()));
   }
   return absl::OkStatus();
 }
@@ -135,25 +238,15 @@ absl::StatusOr<v1::HistoryBundle> AccessServiceImpl::GetRecordHistory(
         "request_id and case_id: give both (the access request and its case) or neither");
   }
   if (req.current()) CL_RETURN_IF_ERROR(ledger_->Checkpoint().status());
+  const absl::Time now = clock_.Now();
   absl::StatusOr<v1::HistoryBundle> bundle =
-      BuildHistoryBundle(*ledger_, req.subject_id(), req.since_size());
+      BuildHistoryBundle(*ledger_, req.subject_id(), req.since_size(), now);
   if (bundle.status().code() == absl::StatusCode::kFailedPrecondition && !req.current()) {
     // No checkpoint yet: sign one rather than refuse.
     CL_RETURN_IF_ERROR(ledger_->Checkpoint().status());
-    bundle = BuildHistoryBundle(*ledger_, req.subject_id(), req.since_size());
+    bundle = BuildHistoryBundle(*ledger_, req.subject_id(), req.since_size(), now);
   }
   CL_RETURN_IF_ERROR(bundle.status());
-  const absl::Time now = clock_.Now();
-  bundle->mutable_produced_at()->set_seconds(absl::ToUnixSeconds(now));
-  if (projector_ != nullptr && accounting_ != nullptr) {
-    absl::StatusOr<DisclosureAccounting> accounting =
-        AccountingProjection::Load(*projector_, *accounting_, req.subject_id());
-    CL_RETURN_IF_ERROR(accounting.status());
-    AccountingReport report = accounting->Query(req.subject_id(), DefaultAccountingWindowStart(now),
-                                                now, /*include_excluded=*/false,
-                                                /*summarize=*/false);
-    bundle->set_accounting_json(AccountingReportToJson(report));
-  }
   std::vector<Read> reads;
   reads.reserve(bundle->records_size());
   for (const v1::HistoryRecord& r : bundle->records()) {
@@ -187,10 +280,12 @@ absl::StatusOr<v1::ReadRecordResponse> AccessServiceImpl::ReadRecord(
   v1::HistoryRecord* r = resp.mutable_record();
   r->set_seq(req.seq());
   r->set_leaf(view.leaf);
-  std::vector<std::string> withheld;
-  CL_RETURN_IF_ERROR(RevealPayload(view.payload, view.record.payload_commitment,
-                                   req.full_view(), r, &withheld));
-  for (std::string& w : withheld) resp.add_withheld_fields(std::move(w));
+  CL_RETURN_IF_ERROR(RevealPayload(view, req.full_view(), /*destroyed=*/nullptr, r));
+  absl::StatusOr<Payload> fields = DecodePayload(r->payload_commitments());
+  if (!fields.ok()) return absl::DataLossError(fields.status().message());
+  for (const v1::WithheldField& w : r->withheld()) {
+    resp.add_withheld_fields(fields->fields[w.index()].name);
+  }
   absl::StatusOr<v1::Record> wire =
       ToWireRecord(view, req.full_view() ? View::kFull : View::kClientView);
   CL_RETURN_IF_ERROR(wire.status());
@@ -198,10 +293,11 @@ absl::StatusOr<v1::ReadRecordResponse> AccessServiceImpl::ReadRecord(
   opts.preserve_proto_field_names = true;
   if (!google::protobuf::util::MessageToJsonString(wire->event(), resp.mutable_event_json(), opts)
            .ok()) {
-    return absl::InternalError(absl::StrCat("record ", req.seq(), ": event does not print as JSON"));
+    return absl::InternalError(
+        absl::StrCat("record ", req.seq(), ": event does not print as JSON"));
   }
-  CL_RETURN_IF_ERROR(RecordAccess(req.accessor(), view.record.subject_ids,
-                                  {{view.record.stream_id, req.seq()}}));
+  CL_RETURN_IF_ERROR(
+      RecordAccess(req.accessor(), view.record.subject_ids, {{view.record.stream_id, req.seq()}}));
   return resp;
 }
 
@@ -238,7 +334,8 @@ void AccessServiceImpl::Authenticate(const grpc::ServerContext& ctx, v1::Accesso
   accessor->set_role(who->second);
 }
 
-grpc::Status AccessServiceImpl::GetRecordHistory(grpc::ServerContext* ctx, const v1::GetRecordHistoryRequest* req,
+grpc::Status AccessServiceImpl::GetRecordHistory(grpc::ServerContext* ctx,
+                                                 const v1::GetRecordHistoryRequest* req,
                                                  v1::HistoryBundle* resp) {
   if (grpc::Status refused = AuthzVerdict(*ctx); !refused.ok()) return refused;
   v1::GetRecordHistoryRequest bound = *req;
@@ -249,7 +346,8 @@ grpc::Status AccessServiceImpl::GetRecordHistory(grpc::ServerContext* ctx, const
   return grpc::Status::OK;
 }
 
-grpc::Status AccessServiceImpl::ReadRecord(grpc::ServerContext* ctx, const v1::ReadRecordRequest* req,
+grpc::Status AccessServiceImpl::ReadRecord(grpc::ServerContext* ctx,
+                                           const v1::ReadRecordRequest* req,
                                            v1::ReadRecordResponse* resp) {
   if (grpc::Status refused = AuthzVerdict(*ctx); !refused.ok()) return refused;
   v1::ReadRecordRequest bound = *req;

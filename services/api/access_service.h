@@ -19,18 +19,41 @@
 #include "ledger/ledger.h"
 #include "proto/access.grpc.pb.h"
 #include "services/api/case_gate.h"
-#include "services/api/projections.h"
-#include "services/api/projector.h"
+#include "services/api/history_bundle.h"
 
 namespace caseledger {
 
+// What the server knows of a sealed record whose keys were destroyed: the
+// reason its content is gone, and the record that says so.
+struct DestroyedContent {
+  WithheldReason reason = WithheldReason::kKeysDestroyed;
+  uint64_t by_seq = 0;
+};
+
+// Fills `out`'s payload_commitments, revealed and withheld fields from a
+// stored record (HISTORY_BUNDLE.md "Redaction"): every field's commitment;
+// the opening of each field shown; for each other field, the reason.
+// Openings come from the payload itself (plaintext) or from `view.openings`
+// (sealed, opened by Ledger::Read). A sealed record whose keys were
+// destroyed (`view.erased`) shows no field: protected ones are withheld as
+// protected details, the others for `destroyed` (kKeysDestroyed when null).
+// Protected fields are withheld unless `reveal_protected`. Sets neither seq
+// nor leaf.
+//  DATA_LOSS: the payload does not decode or does not match its commitment.
+//  FAILED_PRECONDITION: a sealed payload the ledger did not open (no cipher).
+absl::Status RevealPayload(const RecordView& view, bool reveal_protected,
+                           const DestroyedContent* destroyed, v1::HistoryRecord* out);
+
 // The bundle of `subject_id` at the ledger's latest checkpoint (client view:
-// protected fields withheld), with a consistency proof from `since_size`
-// when it is non-zero. Codes as Ledger::History; INVALID_ARGUMENT for a
-// since_size beyond the checkpoint. Does not record the access.
+// protected fields withheld; erased records with the reason), its note with
+// every stored cosignature, a consistency proof from `since_size` when it is
+// non-zero, and the accounting derived from its records as of
+// `produced_at` (truncated to the second). Codes as Ledger::History;
+// INVALID_ARGUMENT for a since_size beyond the checkpoint. Does not record
+// the access.
 absl::StatusOr<v1::HistoryBundle> BuildHistoryBundle(const Ledger& ledger,
                                                      absl::string_view subject_id,
-                                                     uint64_t since_size);
+                                                     uint64_t since_size, absl::Time produced_at);
 
 struct AccessServiceOptions {
   const Clock* clock = nullptr;  // borrowed; null = Clock::Real()
@@ -45,12 +68,10 @@ struct AccessServiceOptions {
 };
 
 // Thread-safe. Everything passed in is borrowed and must outlive the
-// service; `projector` and `accounting` may be null (bundles then carry no
-// accounting).
+// service.
 class AccessServiceImpl final : public v1::AccessService::Service {
  public:
-  AccessServiceImpl(Ledger* ledger, CaseGate* gate, const Projector* projector,
-                    const AccountingProjection* accounting,
+  AccessServiceImpl(Ledger* ledger, CaseGate* gate,
                     AccessServiceOptions options = AccessServiceOptions());
 
   grpc::Status GetRecordHistory(grpc::ServerContext* ctx, const v1::GetRecordHistoryRequest* req,
@@ -82,8 +103,6 @@ class AccessServiceImpl final : public v1::AccessService::Service {
 
   Ledger* const ledger_;
   CaseGate* const gate_;
-  const Projector* const projector_;
-  const AccountingProjection* const accounting_;
   const AccessServiceOptions options_;
   const Clock& clock_;
   std::atomic<uint64_t> next_event_ = 0;

@@ -12,6 +12,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
+#include "ledger/cosignature.h"
+#include "ledger/signer.h"
 #include "ledger/subject_index.h"
 #include "services/api/case_gate.h"
 #include "services/api/case_story.h"
@@ -44,8 +47,7 @@ class AccessServiceTest : public ::testing::Test {
     ASSERT_TRUE(t.ok()) << t.status();
     ledger_ = *std::move(t);
     gate_ = std::make_unique<CaseGate>(ledger_.ledger.get());
-    service_ = std::make_unique<AccessServiceImpl>(ledger_.ledger.get(), gate_.get(), nullptr,
-                                                   nullptr);
+    service_ = std::make_unique<AccessServiceImpl>(ledger_.ledger.get(), gate_.get());
     // Three cases, interleaved, so that each client's records are spread
     // through the log.
     for (int v = 0; v < testing::kStoryLength; ++v) {
@@ -84,9 +86,14 @@ class AccessServiceTest : public ::testing::Test {
 
   absl::StatusOr<HistoryVerification> Verify(const v1::HistoryBundle& b,
                                              const std::string* since = nullptr) {
-    return VerifyHistoryBundle(b, TestNoteVerifier(), kTestOrigin, since);
+    HistoryVerifyOptions options;
+    options.log_key = &verifier_;
+    options.origin = kTestOrigin;
+    if (since != nullptr) options.since_note = *since;
+    return VerifyHistoryBundle(b, options);
   }
 
+  const NoteVerifier verifier_ = TestNoteVerifier();
   testing::TestLedger ledger_;
   std::unique_ptr<CaseGate> gate_;
   std::unique_ptr<AccessServiceImpl> service_;
@@ -178,6 +185,225 @@ TEST_F(AccessServiceTest, AnotherSubjectsRecordIsCaught) {
   EXPECT_EQ(v.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_TRUE(absl::StrContains(v.status().message(), "does not name subject \"client-1\""))
       << v.status();
+}
+
+// ---- Redaction, the accounting, the subject and the witnesses are checked ----
+
+// Index in `b` of the first record of `type`.
+int FirstOfType(const v1::HistoryBundle& b, absl::string_view type) {
+  for (int i = 0; i < b.records_size(); ++i) {
+    absl::StatusOr<Record> r = DecodeRecord(b.records(i).leaf());
+    if (r.ok() && r->event_type == type) return i;
+  }
+  return -1;
+}
+
+TEST_F(AccessServiceTest, ARevealedProtectedFieldIsCaught) {
+  v1::HistoryBundle b = History("client-1");
+  const int i = FirstOfType(b, "record_entry_written");
+  ASSERT_GE(i, 0);
+  // The staff's full view of the same record, spliced in: every opening
+  // matches its commitment, so only the schema check can catch it.
+  absl::StatusOr<RecordView> stored = ledger_->Read(b.records(i).seq());
+  ASSERT_TRUE(stored.ok());
+  v1::HistoryRecord full;
+  ASSERT_TRUE(RevealPayload(*stored, /*reveal_protected=*/true, nullptr, &full).ok());
+  ASSERT_TRUE(absl::StrContains(full.SerializeAsString(), kThirdParty));  // the control
+  *b.mutable_records(i)->mutable_revealed() = full.revealed();
+  b.mutable_records(i)->clear_withheld();
+  absl::StatusOr<HistoryVerification> v = Verify(b);
+  EXPECT_EQ(v.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_TRUE(absl::StrContains(v.status().message(),
+                                absl::StrCat("(seq ", b.records(i).seq(), ")")))
+      << v.status();
+  EXPECT_TRUE(absl::StrContains(v.status().message(),
+                                "field \"third_party_mentions\" is a protected detail"))
+      << v.status();
+}
+
+TEST_F(AccessServiceTest, AWithheldOwnFieldIsCaught) {
+  const v1::HistoryBundle honest = History("client-1");
+  const int i = FirstOfType(honest, "record_entry_written");
+  ASSERT_GE(i, 0);
+  ASSERT_TRUE(Verify(honest).ok());
+  // The client's own "text", moved from revealed to withheld under each
+  // reason a server might claim.
+  struct Case {
+    v1::WithheldReason reason;
+    uint64_t by_seq;
+    const char* want;
+  } cases[] = {
+      {v1::WITHHELD_PROTECTED_DETAIL, 0, "the client's own field must be shown"},
+      {v1::WITHHELD_ERASED, honest.records(i + 1).seq(), "never sealed"},
+      {v1::WITHHELD_KEYS_DESTROYED, 0, "never sealed"},
+      {v1::WITHHELD_REASON_UNSPECIFIED, 0, "reason: got 0"},
+  };
+  for (const Case& c : cases) {
+    v1::HistoryBundle b = honest;
+    v1::HistoryRecord* r = b.mutable_records(i);
+    absl::StatusOr<Payload> fields = DecodePayload(r->payload_commitments());
+    ASSERT_TRUE(fields.ok());
+    int text = -1;
+    for (int k = 0; k < r->revealed_size(); ++k) {
+      if (fields->fields[r->revealed(k).index()].name == "text") text = k;
+    }
+    ASSERT_GE(text, 0);
+    const uint32_t index = r->revealed(text).index();
+    r->mutable_revealed()->DeleteSubrange(text, 1);
+    v1::WithheldField w;
+    w.set_index(index);
+    w.set_reason(c.reason);
+    w.set_by_seq(c.by_seq);
+    // Keep the withheld list in increasing index.
+    std::vector<v1::WithheldField> all(r->withheld().begin(), r->withheld().end());
+    all.push_back(w);
+    std::sort(all.begin(), all.end(),
+              [](const auto& x, const auto& y) { return x.index() < y.index(); });
+    r->clear_withheld();
+    for (const v1::WithheldField& x : all) *r->add_withheld() = x;
+    absl::StatusOr<HistoryVerification> v = Verify(b);
+    EXPECT_FALSE(v.ok()) << c.want;
+    EXPECT_TRUE(absl::StrContains(v.status().message(),
+                                  absl::StrCat("(seq ", r->seq(), ")")))
+        << v.status();
+    EXPECT_TRUE(absl::StrContains(v.status().message(), c.want)) << v.status();
+  }
+}
+
+TEST_F(AccessServiceTest, AFieldNeitherRevealedNorWithheldIsCaught) {
+  v1::HistoryBundle b = History("client-1");
+  const int i = FirstOfType(b, "record_entry_written");
+  ASSERT_GE(i, 0);
+  b.mutable_records(i)->clear_withheld();
+  absl::StatusOr<HistoryVerification> v = Verify(b);
+  EXPECT_EQ(v.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_TRUE(absl::StrContains(v.status().message(),
+                                "\"third_party_mentions\" is neither revealed nor withheld"))
+      << v.status();
+}
+
+TEST_F(AccessServiceTest, TheAccountingIsDerivedFromTheRecordsAndARewriteIsCaught) {
+  v1::HistoryBundle b = History("client-1");
+  absl::StatusOr<HistoryVerification> v = Verify(b);
+  ASSERT_TRUE(v.ok()) << v.status();
+  // The story discloses to a recipient outside the HIPAA exclusions, so
+  // the accounting is not empty (else a rewrite would be trivial).
+  ASSERT_FALSE(v->accounting.entries.empty());
+  const std::string& recipient = v->accounting.entries[0].recipient_name;
+  ASSERT_TRUE(absl::StrContains(b.accounting_json(), recipient));
+  std::string rewritten = b.accounting_json();
+  rewritten.replace(rewritten.find(recipient), recipient.size(), "Nobody in particular");
+  b.set_accounting_json(rewritten);
+  v = Verify(b);
+  EXPECT_EQ(v.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_TRUE(absl::StrContains(v.status().message(), "accounting_json: differs")) << v.status();
+
+  // So is one that leaves a disclosure out.
+  b = History("client-1");
+  AccountingReport fewer = Verify(b)->accounting;
+  fewer.entries.pop_back();
+  b.set_accounting_json(AccountingReportToJson(fewer));
+  EXPECT_EQ(Verify(b).status().code(), absl::StatusCode::kDataLoss);
+}
+
+TEST_F(AccessServiceTest, AnotherPersonsBundleIsRefusedWithoutNamingThem) {
+  v1::HistoryBundle theirs = History("client-2");
+  HistoryVerifyOptions options;
+  options.log_key = &verifier_;
+  options.origin = kTestOrigin;
+  options.subject_id = "client-2";
+  ASSERT_TRUE(VerifyHistoryBundle(theirs, options).ok());  // the control
+  options.subject_id = "client-1";
+  absl::StatusOr<HistoryVerification> v = VerifyHistoryBundle(theirs, options);
+  EXPECT_EQ(v.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(absl::StrContains(v.status().message(), "not the history of \"client-1\""))
+      << v.status();
+  EXPECT_FALSE(absl::StrContains(v.status().message(), "client-2")) << v.status();
+}
+
+TEST_F(AccessServiceTest, AQuorumCountsTheWitnessesCosignaturesTheBundleCarries) {
+  auto key = Ed25519Signer::FromSeed(std::string(32, '\x07'));
+  ASSERT_TRUE(key.ok());
+  absl::StatusOr<Cosigner> witness = Cosigner::New("witness.test", *std::move(key));
+  ASSERT_TRUE(witness.ok());
+  absl::StatusOr<CosignatureVerifier> trusted =
+      CosignatureVerifier::FromVerifierKey(witness->VerifierKey());
+  ASSERT_TRUE(trusted.ok());
+  HistoryVerifyOptions options;
+  options.log_key = &verifier_;
+  options.origin = kTestOrigin;
+  options.witnesses.push_back(*std::move(trusted));
+  options.quorum = 1;
+
+  v1::HistoryBundle b = History("client-1");
+  absl::StatusOr<HistoryVerification> v = VerifyHistoryBundle(b, options);
+  EXPECT_EQ(v.status().code(), absl::StatusCode::kFailedPrecondition) << v.status();
+  EXPECT_TRUE(absl::StrContains(v.status().message(), "checkpoint cosignatures")) << v.status();
+
+  // The witness cosigns the checkpoint; the next bundle at it carries the line.
+  absl::StatusOr<StoredCheckpoint> cp = ledger_->Checkpoint();
+  ASSERT_TRUE(cp.ok());
+  absl::StatusOr<SignedNote> note = ParseSignedNote(cp->note);
+  ASSERT_TRUE(note.ok());
+  absl::StatusOr<std::string> line = witness->SignatureLine(note->text, 1767225600);
+  ASSERT_TRUE(line.ok());
+  ASSERT_TRUE(ledger_->PutCosignature(cp->size, "witness.test",
+                                      absl::StripSuffix(*line, "\n")).ok());
+  v1::GetRecordHistoryRequest req;
+  req.set_subject_id("client-1");
+  *req.mutable_accessor() = ClientAccessor("client-1");
+  absl::StatusOr<v1::HistoryBundle> cosigned = service_->GetRecordHistory(req);
+  ASSERT_TRUE(cosigned.ok()) << cosigned.status();
+  v = VerifyHistoryBundle(*cosigned, options);
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(v->cosigned_by, std::vector<std::string>{"witness.test"});
+}
+
+// The attack that motivated witnesses checking the subjects root: a note
+// signed with the log's own key, over the real tree, whose subjects root is
+// an older one that knows fewer of the client's records.
+TEST_F(AccessServiceTest, AStaleSubjectsRootSignedWithTheLogKeyPassesOnlyWithoutAQuorum) {
+  const v1::HistoryBundle old_bundle = History("client-1");
+  AppendExtra(1);
+  const v1::HistoryBundle fresh = History("client-1");
+  ASSERT_GT(fresh.records_size(), old_bundle.records_size());
+  absl::StatusOr<Checkpoint> old_cp =
+      OpenCheckpoint(old_bundle.checkpoint_note(), verifier_, kTestOrigin);
+  absl::StatusOr<Checkpoint> new_cp = OpenCheckpoint(fresh.checkpoint_note(), verifier_,
+                                                     kTestOrigin);
+  ASSERT_TRUE(old_cp.ok() && new_cp.ok());
+  Checkpoint forged = *new_cp;
+  forged.extensions = old_cp->extensions;
+  const NoteSigner log_key = testing::TestNoteSigner();
+  absl::StatusOr<std::string> forged_note = SignCheckpoint(forged, log_key);
+  ASSERT_TRUE(forged_note.ok());
+  v1::HistoryBundle b = old_bundle;
+  b.set_checkpoint_note(*forged_note);
+  for (v1::HistoryRecord& r : *b.mutable_records()) {
+    absl::StatusOr<std::vector<Hash>> proof = ledger_->InclusionProof(r.seq(), forged.size);
+    ASSERT_TRUE(proof.ok());
+    r.clear_inclusion_proof();
+    for (const Hash& h : *proof) r.add_inclusion_proof(std::string(AsBytes(h)));
+  }
+  // Without witnesses the log key is trusted for the subjects root: the
+  // forgery hides the newer records (HISTORY_BUNDLE.md "Who is trusted").
+  absl::StatusOr<HistoryVerification> v = Verify(b);
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(v->records.size(), static_cast<size_t>(old_bundle.records_size()));
+  // A client that requires a witness is not fooled: no witness cosigns a
+  // subjects root that does not follow from the records
+  // (tests/witness_e2e_test.cc), so the forged note has no cosignature.
+  auto key = Ed25519Signer::FromSeed(std::string(32, '\x07'));
+  ASSERT_TRUE(key.ok());
+  absl::StatusOr<Cosigner> witness = Cosigner::New("witness.test", *std::move(key));
+  ASSERT_TRUE(witness.ok());
+  HistoryVerifyOptions options;
+  options.log_key = &verifier_;
+  options.origin = kTestOrigin;
+  options.witnesses.push_back(*CosignatureVerifier::FromVerifierKey(witness->VerifierKey()));
+  options.quorum = 1;
+  EXPECT_EQ(VerifyHistoryBundle(b, options).status().code(),
+            absl::StatusCode::kFailedPrecondition);
 }
 
 TEST_F(AccessServiceTest, AnOlderIndexStateIsCaught) {
@@ -379,7 +605,7 @@ constexpr char kGoldenNote[] =
     "\xE2\x80\x94 caseledger.test "
     "ebZZWvSJGvsT9dChySMtSOIMflQ2ZjwM7ievRoZUHJbp+i9mahwrcTQuAfR3LElw9Nx2gzbrdKWIt0A3E4TPPgrR/wM=\n";
 constexpr char kGoldenBundleSha256[] =
-    "ff470cf92f412dbf719834d7bff6c1ead664ab6523b8909504dcde95045685d5";
+    "8ae27c0bee3a1325990640a1487e9d773da6c48abc35eba3de33f6ebf5f12250";
 
 // The bundle format (HISTORY_BUNDLE.md "Golden bundle"): fixed key, clock
 // and salts give the same bytes every time.
@@ -409,10 +635,14 @@ TEST(HistoryBundleGoldenTest, BytesArePinned) {
     ASSERT_TRUE((*t)->Append({e}).ok());
   }
   ASSERT_TRUE((*t)->Checkpoint().ok());
-  absl::StatusOr<v1::HistoryBundle> b = BuildHistoryBundle(*t->ledger, "client-a", 0);
+  absl::StatusOr<v1::HistoryBundle> b =
+      BuildHistoryBundle(*t->ledger, "client-a", 0, absl::FromUnixSeconds(1767225600));
   ASSERT_TRUE(b.ok()) << b.status();
-  absl::StatusOr<HistoryVerification> v =
-      VerifyHistoryBundle(*b, TestNoteVerifier(), kTestOrigin, nullptr);
+  const NoteVerifier verifier = TestNoteVerifier();
+  HistoryVerifyOptions verify;
+  verify.log_key = &verifier;
+  verify.origin = kTestOrigin;
+  absl::StatusOr<HistoryVerification> v = VerifyHistoryBundle(*b, verify);
   ASSERT_TRUE(v.ok()) << v.status();
   EXPECT_EQ(v->records.size(), 2u);
   EXPECT_EQ(b->checkpoint_note(), kGoldenNote);

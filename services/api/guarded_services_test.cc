@@ -98,7 +98,7 @@ class GuardedServicesTest : public ::testing::Test {
     audit_options.origin = testing::kTestOrigin;
     audit_options.clock = &clock_;
     audit_ = std::make_unique<AuditServiceImpl>(ledger_, witness_.get(), audit_options);
-    access_ = std::make_unique<AccessServiceImpl>(ledger_, gate_.get(), nullptr, nullptr);
+    access_ = std::make_unique<AccessServiceImpl>(ledger_, gate_.get());
     key_admin_ =
         std::make_unique<KeyAdminServiceImpl>(keys_, ledger_, nullptr, guard_.get());
 

@@ -16,6 +16,7 @@
 #include "ledger/internal/status_macros.h"
 #include "ledger/merkle_verify.h"
 #include "proto/events.pb.h"
+#include "proto/options.pb.h"
 
 namespace caseledger {
 namespace {
@@ -71,6 +72,12 @@ class InclusionChecker {
       return absl::InvalidArgumentError(
           absl::StrCat("index ", index, " is not below the tree size ", size_));
     }
+    // The path has the RFC's length, whether or not it is read to the end.
+    if (proof.size() != InclusionProofLength(index, size_)) {
+      return absl::InvalidArgumentError(absl::StrCat("got ", proof.size(), " hashes, want ",
+                                                     InclusionProofLength(index, size_),
+                                                     " for leaf ", index, " in a tree of ", size_));
+    }
     // RFC 9162 section 2.1.3.2, with the early exit.
     uint64_t fn = index, sn = size_ - 1;
     Hash r = leaf_hash;
@@ -95,10 +102,9 @@ class InclusionChecker {
       path.push_back(r);
     }
     if (sn != 0 || path.size() != proof.size()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("proof of ", proof.size(), " hashes does not fit leaf ", index,
-                       " in a tree of ", size_, " (want ", InclusionProofLength(index, size_),
-                       ")"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "proof of ", proof.size(), " hashes does not fit leaf ", index, " in a tree of ", size_,
+          " (want ", InclusionProofLength(index, size_), ")"));
     }
     if (r != root_) {
       return absl::DataLossError(
@@ -120,35 +126,55 @@ class InclusionChecker {
 
 }  // namespace
 
-absl::Status RevealPayload(absl::string_view payload_bytes, const Hash& payload_commitment,
-                           bool reveal_protected, v1::HistoryRecord* out,
-                           std::vector<std::string>* withheld) {
-  absl::StatusOr<Payload> payload = DecodePayload(payload_bytes);
-  if (!payload.ok()) return absl::DataLossError(payload.status().message());
-  CL_RETURN_IF_ERROR(CheckPayloadCommitment(*payload, payload_commitment));
-  if (!payload->key_id.empty()) {
-    return absl::UnimplementedError("encrypted payloads cannot be opened yet");
+absl::StatusOr<bool> SchemaProtected(absl::string_view event_type, absl::string_view field) {
+  const FieldDescriptor* body = v1::Event::descriptor()->FindFieldByName(std::string(event_type));
+  if (body == nullptr || body->message_type() == nullptr || body->containing_oneof() == nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "event type \"", event_type,
+        "\" is unknown to this verifier, so its redaction cannot be checked (update ledgerctl)"));
   }
-  absl::StatusOr<std::vector<FieldOpening>> openings =
-      DecodeOpenings(payload->sealed_openings, payload->fields.size());
-  if (!openings.ok()) return absl::DataLossError(openings.status().message());
-  absl::Status opened = CheckOpenings(*payload, *openings);
-  if (!opened.ok()) return absl::DataLossError(opened.message());
-  for (size_t i = 0; i < payload->fields.size(); ++i) {
-    if ((payload->fields[i].flags & kFieldProtected) != 0 && !reveal_protected) {
-      withheld->push_back(payload->fields[i].name);
-      continue;
-    }
-    v1::RevealedField* r = out->add_revealed();
-    r->set_index(static_cast<uint32_t>(i));
-    r->set_salt(std::string(AsBytes((*openings)[i].salt)));
-    r->set_value((*openings)[i].value);
+  const FieldDescriptor* f = body->message_type()->FindFieldByName(std::string(field));
+  if (f == nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("field \"", field, "\" of event type \"", event_type,
+                     "\" is unknown to this verifier, so its redaction cannot be checked "
+                     "(update ledgerctl)"));
   }
-  // Never ship an opening that is not in `revealed`.
-  Payload commitments_only = *std::move(payload);
-  commitments_only.sealed_openings.clear();
-  out->set_payload_commitments(EncodePayload(commitments_only));
-  return absl::OkStatus();
+  return f->options().GetExtension(v1::protected_detail);
+}
+
+v1::WithheldReason WithheldReasonToWire(WithheldReason reason) {
+  switch (reason) {
+    case WithheldReason::kProtectedDetail:
+      return v1::WITHHELD_PROTECTED_DETAIL;
+    case WithheldReason::kErased:
+      return v1::WITHHELD_ERASED;
+    case WithheldReason::kDisposed:
+      return v1::WITHHELD_DISPOSED;
+    case WithheldReason::kErasedWithOther:
+      return v1::WITHHELD_ERASED_WITH_OTHER;
+    case WithheldReason::kKeysDestroyed:
+      return v1::WITHHELD_KEYS_DESTROYED;
+  }
+  return v1::WITHHELD_REASON_UNSPECIFIED;
+}
+
+absl::StatusOr<WithheldReason> WithheldReasonFromWire(int reason) {
+  switch (reason) {
+    case v1::WITHHELD_PROTECTED_DETAIL:
+      return WithheldReason::kProtectedDetail;
+    case v1::WITHHELD_ERASED:
+      return WithheldReason::kErased;
+    case v1::WITHHELD_DISPOSED:
+      return WithheldReason::kDisposed;
+    case v1::WITHHELD_ERASED_WITH_OTHER:
+      return WithheldReason::kErasedWithOther;
+    case v1::WITHHELD_KEYS_DESTROYED:
+      return WithheldReason::kKeysDestroyed;
+    default:
+      return absl::InvalidArgumentError(
+          absl::StrCat("reason: got ", reason, ", want 1 to 5 (HISTORY_BUNDLE.md \"Redaction\")"));
+  }
 }
 
 v1::SubjectMapProof MapProofToWire(const SubjectMapProof& proof) {
@@ -181,33 +207,203 @@ absl::StatusOr<SubjectMapProof> MapProofFromWire(const v1::SubjectMapProof& proo
   return out;
 }
 
+namespace {
+
+// The redaction of one record (HISTORY_BUNDLE.md "Redaction"), against this
+// build's schema. Fills v->revealed and v->withheld. Reasons that point at
+// another record are queued in `pointers` and checked once every record of
+// the bundle is known.
+struct ReasonPointer {
+  std::string where;
+  uint64_t seq = 0;
+  std::string stream_id;
+  WithheldReason reason;
+  uint64_t by_seq = 0;
+};
+
+absl::Status CheckRedaction(const std::string& where, const v1::HistoryRecord& w,
+                            const Payload& payload, VerifiedRecord* v,
+                            std::vector<ReasonPointer>* pointers) {
+  const size_t n = payload.fields.size();
+  std::vector<int> shown(n, 0);  // 1 revealed, 2 withheld
+  int64_t last = -1;
+  for (const v1::RevealedField& r : w.revealed()) {
+    if (r.index() >= n || static_cast<int64_t>(r.index()) <= last) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ": revealed index ", r.index(),
+                       " is out of range or out of order (want increasing, below ", n, ")"));
+    }
+    last = r.index();
+    const FieldCommitment& f = payload.fields[r.index()];
+    CL_ASSIGN_OR_RETURN(Hash salt, WireHash(r.salt(), absl::StrCat(where, ".revealed.salt")));
+    if (CommitField(f.name, salt, r.value()) != f.commitment) {
+      return DataLoss(
+          where, absl::StrCat("revealed field \"", f.name, "\" does not match its commitment"));
+    }
+    shown[r.index()] = 1;
+    v->revealed.emplace_back(f.name, r.value());
+  }
+  last = -1;
+  std::optional<WithheldReason> destroyed;
+  for (const v1::WithheldField& x : w.withheld()) {
+    if (x.index() >= n || static_cast<int64_t>(x.index()) <= last) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ": withheld index ", x.index(),
+                       " is out of range or out of order (want increasing, below ", n, ")"));
+    }
+    last = x.index();
+    const FieldCommitment& f = payload.fields[x.index()];
+    if (shown[x.index()] != 0) {
+      return DataLoss(where, absl::StrCat("field \"", f.name, "\" is both revealed and withheld"));
+    }
+    absl::StatusOr<WithheldReason> reason = WithheldReasonFromWire(x.reason());
+    if (!reason.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ": withheld field \"", f.name, "\": ", reason.status().message()));
+    }
+    if (*reason != WithheldReason::kProtectedDetail) {
+      if (destroyed.has_value() && *destroyed != *reason) {
+        return DataLoss(where, absl::StrCat("field \"", f.name,
+                                            "\" gives another reason for the record's content "
+                                            "being gone than the fields before it"));
+      }
+      destroyed = *reason;
+      if (*reason == WithheldReason::kErased || *reason == WithheldReason::kDisposed) {
+        pointers->push_back({where, v->record.seq, v->record.stream_id, *reason, x.by_seq()});
+      }
+    }
+    shown[x.index()] = 2;
+    v->withheld.push_back({f.name, *reason, x.by_seq()});
+  }
+  for (size_t j = 0; j < n; ++j) {
+    const FieldCommitment& f = payload.fields[j];
+    if (shown[j] == 0) {
+      return DataLoss(where, absl::StrCat("field \"", f.name,
+                                          "\" is neither revealed nor withheld with a reason"));
+    }
+    absl::StatusOr<bool> prot = SchemaProtected(v->record.event_type, f.name);
+    if (!prot.ok())
+      return absl::Status(prot.status().code(), absl::StrCat(where, ": ", prot.status().message()));
+    if (*prot != ((f.flags & kFieldProtected) != 0)) {
+      return DataLoss(where, absl::StrCat("field \"", f.name, "\" is committed with flags ",
+                                          f.flags, ", but the schema ",
+                                          *prot ? "marks" : "does not mark", " it protected"));
+    }
+    if (shown[j] == 1 && *prot) {
+      return DataLoss(where, absl::StrCat("field \"", f.name,
+                                          "\" is a protected detail (about someone else) and "
+                                          "must be withheld, but the bundle reveals it"));
+    }
+  }
+  for (const WithheldField& x : v->withheld) {
+    const bool prot = *SchemaProtected(v->record.event_type, x.name);
+    if (x.reason == WithheldReason::kProtectedDetail && !prot) {
+      return DataLoss(where, absl::StrCat("field \"", x.name,
+                                          "\" is withheld as a protected detail, but the schema "
+                                          "does not mark it protected: the client's own field "
+                                          "must be shown"));
+    }
+    if (x.reason != WithheldReason::kProtectedDetail && prot) {
+      return DataLoss(where, absl::StrCat("field \"", x.name,
+                                          "\" is a protected detail and must be withheld as "
+                                          "one, not for another reason"));
+    }
+  }
+  if (destroyed.has_value()) {
+    if (payload.key_id.empty()) {
+      return DataLoss(where,
+                      "fields are withheld as destroyed, but the payload was never "
+                      "sealed (no key_id), so no key of it could be destroyed");
+    }
+    if (!v->revealed.empty()) {
+      return DataLoss(where, absl::StrCat("fields are withheld as destroyed, but field \"",
+                                          v->revealed.front().first,
+                                          "\" is revealed: a record's content is destroyed "
+                                          "whole or not at all"));
+    }
+    if (*destroyed == WithheldReason::kErasedWithOther && v->record.subject_ids.size() < 2) {
+      return DataLoss(where,
+                      "withheld because another person named in the record was erased, "
+                      "but the record names no one else");
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<AccountingReport> HistoryAccounting(absl::string_view subject_id,
+                                                   const std::vector<VerifiedRecord>& records,
+                                                   absl::Time produced_at) {
+  DisclosureAccounting folded;
+  for (const VerifiedRecord& r : records) {
+    if (r.record.event_type != "disclosure_made" && r.record.event_type != "client_informed") {
+      continue;
+    }
+    std::optional<v1::Event> e = RevealedEvent(r);
+    if (!e.has_value()) {
+      return absl::DataLossError(absl::StrCat(
+          "seq ", r.record.seq, ": the revealed fields do not parse as ", r.record.event_type));
+    }
+    CL_RETURN_IF_ERROR(folded.Apply(*e, r.record.seq));
+  }
+  return folded.Query(subject_id, DefaultAccountingWindowStart(produced_at), produced_at,
+                      /*include_excluded=*/false, /*summarize=*/false);
+}
+
 absl::StatusOr<HistoryVerification> VerifyHistoryBundle(const v1::HistoryBundle& bundle,
-                                                        const NoteVerifier& verifier,
-                                                        absl::string_view origin,
-                                                        const std::string* since_note) {
+                                                        const HistoryVerifyOptions& options) {
   HistoryVerification h;
+  if (options.log_key == nullptr) {
+    return absl::InvalidArgumentError("log_key: the log's verifier key is required");
+  }
+  const NoteVerifier& verifier = *options.log_key;
+  const std::string origin = options.origin.empty() ? verifier.name() : options.origin;
   if (bundle.format_version() != kHistoryBundleVersion) {
-    return absl::InvalidArgumentError(absl::StrCat("format_version: got ",
-                                                   bundle.format_version(), ", want ",
-                                                   kHistoryBundleVersion));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "format_version: got ", bundle.format_version(), ", want ", kHistoryBundleVersion,
+        bundle.format_version() == 1 ? " (version 1 bundles state no reasons for withheld "
+                                       "fields; ask the server for a new one)"
+                                     : ""));
   }
   if (bundle.subject_id().empty()) {
     return absl::InvalidArgumentError("subject_id: must not be empty");
   }
   h.subject_id = bundle.subject_id();
+  if (options.subject_id.has_value() && *options.subject_id != h.subject_id) {
+    // Names only the subject the client asked about: the other one is not
+    // theirs to learn.
+    return absl::FailedPreconditionError(
+        absl::StrCat("subject_id: this bundle is not the history of \"", *options.subject_id,
+                     "\"; it is another person's"));
+  }
 
-  // 1. The checkpoint and its subjects root.
+  // 1. The checkpoint, its cosignatures and its subjects root.
   CL_ASSIGN_OR_RETURN(h.checkpoint, OpenCheckpoint(bundle.checkpoint_note(), verifier, origin));
-  CL_ASSIGN_OR_RETURN(std::optional<Hash> root,
-                      SubjectRootFromExtensions(h.checkpoint.extensions));
+  CL_ASSIGN_OR_RETURN(std::optional<Hash> root, SubjectRootFromExtensions(h.checkpoint.extensions));
   if (!root.has_value()) {
     return absl::DataLossError(
         "checkpoint: no \"subjects\" line, so it commits to no subject index");
   }
   h.subjects_root = *root;
-  h.checks.push_back(absl::StrCat("checkpoint signature OK: ", verifier.VerifierKey(),
-                                  ", origin ", origin, ", size ", h.checkpoint.size, ", root ",
+  h.checks.push_back(absl::StrCat("checkpoint signature OK: ", verifier.VerifierKey(), ", origin ",
+                                  origin, ", size ", h.checkpoint.size, ", root ",
                                   ToHex(h.checkpoint.root)));
+  if (options.quorum > 0) {
+    absl::StatusOr<std::vector<Cosignature>> cosigs =
+        VerifyCosignatureQuorum(bundle.checkpoint_note(), options.witnesses, options.quorum);
+    if (!cosigs.ok()) {
+      return absl::Status(cosigs.status().code(),
+                          absl::StrCat("checkpoint cosignatures: ", cosigs.status().message()));
+    }
+    for (const Cosignature& c : *cosigs) h.cosigned_by.push_back(c.name);
+    h.checks.push_back(absl::StrCat(
+        "cosignatures OK: ", h.cosigned_by.size(), " of the ", options.witnesses.size(),
+        " witnesses you trust (", absl::StrJoin(h.cosigned_by, ", "),
+        ") checked that this "
+        "checkpoint's tree extends the one they saw before and that its subjects root follows "
+        "from the records in between"));
+  }
 
   // 2. The subject's (count, head) in the map.
   CL_ASSIGN_OR_RETURN(SubjectMapProof proof, MapProofFromWire(bundle.map_proof()));
@@ -218,20 +414,21 @@ absl::StatusOr<HistoryVerification> VerifyHistoryBundle(const v1::HistoryBundle&
                         absl::StrCat("subject index proof: ", state.status().message()));
   }
   h.state = *state;
-  h.checks.push_back(absl::StrCat("subject index proof OK: subjects root ",
-                                  ToHex(h.subjects_root), " says subject \"", h.subject_id,
-                                  "\" has ", h.state.count, " records, chain head ",
-                                  ToHex(h.state.head)));
+  h.checks.push_back(absl::StrCat("subject index proof OK: subjects root ", ToHex(h.subjects_root),
+                                  " says subject \"", h.subject_id, "\" has ", h.state.count,
+                                  " records, chain head ", ToHex(h.state.head)));
 
-  // 3. Exactly those records.
+  // 3. Exactly those records, each included and redacted as the schema says.
   if (static_cast<uint64_t>(bundle.records_size()) != h.state.count) {
-    return absl::DataLossError(absl::StrCat(
-        "completeness: the bundle has ", bundle.records_size(),
-        " records, the checkpoint's subject index says ", h.state.count));
+    return absl::DataLossError(absl::StrCat("completeness: the bundle has ", bundle.records_size(),
+                                            " records, the checkpoint's subject index says ",
+                                            h.state.count));
   }
   SubjectState chain;
-  uint64_t revealed_fields = 0, withheld_fields = 0;
+  uint64_t revealed_fields = 0;
+  std::vector<ReasonPointer> pointers;
   InclusionChecker inclusion(h.checkpoint.size, h.checkpoint.root);
+  h.records.reserve(bundle.records_size());
   for (int i = 0; i < bundle.records_size(); ++i) {
     const v1::HistoryRecord& w = bundle.records(i);
     const std::string where = absl::StrCat("records[", i, "] (seq ", w.seq(), ")");
@@ -241,8 +438,7 @@ absl::StatusOr<HistoryVerification> VerifyHistoryBundle(const v1::HistoryBundle&
       return DataLoss(where, absl::StrCat("the record's bytes hold seq ", rec->seq));
     }
     if (rec->seq >= h.checkpoint.size) {
-      return DataLoss(where, absl::StrCat("seq is beyond the checkpoint size ",
-                                          h.checkpoint.size));
+      return DataLoss(where, absl::StrCat("seq is beyond the checkpoint size ", h.checkpoint.size));
     }
     if (i > 0 && rec->seq <= h.records.back().record.seq) {
       return DataLoss(where, absl::StrCat("out of order: seq ", rec->seq, " after seq ",
@@ -250,17 +446,17 @@ absl::StatusOr<HistoryVerification> VerifyHistoryBundle(const v1::HistoryBundle&
     }
     if (std::find(rec->subject_ids.begin(), rec->subject_ids.end(), h.subject_id) ==
         rec->subject_ids.end()) {
-      return DataLoss(where, absl::StrCat("the record does not name subject \"", h.subject_id,
-                                          "\" (it names ", rec->subject_ids.size(),
-                                          " other subjects)"));
+      return DataLoss(
+          where, absl::StrCat("the record does not name subject \"", h.subject_id, "\" (it names ",
+                              rec->subject_ids.size(), " other subjects)"));
     }
     VerifiedRecord v;
     v.leaf_hash = LeafHash(w.leaf());
     std::vector<Hash> path;
     path.reserve(w.inclusion_proof_size());
     for (int j = 0; j < w.inclusion_proof_size(); ++j) {
-      CL_ASSIGN_OR_RETURN(Hash p, WireHash(w.inclusion_proof(j),
-                                           absl::StrCat(where, ".inclusion_proof[", j, "]")));
+      CL_ASSIGN_OR_RETURN(
+          Hash p, WireHash(w.inclusion_proof(j), absl::StrCat(where, ".inclusion_proof[", j, "]")));
       path.push_back(p);
     }
     absl::Status included = inclusion.Check(v.leaf_hash, rec->seq, path);
@@ -269,7 +465,8 @@ absl::StatusOr<HistoryVerification> VerifyHistoryBundle(const v1::HistoryBundle&
                           absl::StrCat(where, ": inclusion proof: ", included.message()));
     }
     // The payload: commitments recompute the record's payload commitment,
-    // and each revealed opening matches its commitment.
+    // each revealed opening matches its commitment, and every other field
+    // is withheld for a reason.
     absl::StatusOr<Payload> payload = DecodePayload(w.payload_commitments());
     if (!payload.ok()) return DataLoss(where, payload.status().message());
     absl::Status committed = CheckPayloadCommitment(*payload, rec->payload_commitment);
@@ -277,38 +474,55 @@ absl::StatusOr<HistoryVerification> VerifyHistoryBundle(const v1::HistoryBundle&
     if (!payload->sealed_openings.empty()) {
       return DataLoss(where, "payload_commitments carries openings; they belong in revealed");
     }
-    std::vector<bool> shown(payload->fields.size(), false);
-    int64_t last_index = -1;
-    for (const v1::RevealedField& r : w.revealed()) {
-      if (r.index() >= payload->fields.size() || static_cast<int64_t>(r.index()) <= last_index) {
-        return absl::InvalidArgumentError(absl::StrCat(where, ": revealed index ", r.index(),
-                                                       " is out of range or out of order"));
-      }
-      last_index = r.index();
-      const FieldCommitment& f = payload->fields[r.index()];
-      CL_ASSIGN_OR_RETURN(Hash salt, WireHash(r.salt(), absl::StrCat(where, ".revealed.salt")));
-      if (CommitField(f.name, salt, r.value()) != f.commitment) {
-        return DataLoss(where, absl::StrCat("revealed field \"", f.name,
-                                            "\" does not match its commitment"));
-      }
-      shown[r.index()] = true;
-      v.revealed.emplace_back(f.name, r.value());
-    }
-    for (size_t j = 0; j < shown.size(); ++j) {
-      if (!shown[j]) v.withheld.push_back({payload->fields[j].name});
-    }
-    revealed_fields += v.revealed.size();
-    withheld_fields += v.withheld.size();
     chain = SubjectChainAppend(chain, rec->seq, v.leaf_hash);
     v.record = *std::move(rec);
+    CL_RETURN_IF_ERROR(CheckRedaction(where, w, *payload, &v, &pointers));
+    revealed_fields += v.revealed.size();
+    bool destroyed = false, stated = false;
+    for (const WithheldField& x : v.withheld) {
+      if (x.reason == WithheldReason::kProtectedDetail) {
+        ++h.withheld_protected;
+      } else {
+        destroyed = true;
+        stated = x.reason == WithheldReason::kErasedWithOther ||
+                 x.reason == WithheldReason::kKeysDestroyed;
+      }
+    }
+    if (destroyed) ++(stated ? h.destroyed_stated : h.destroyed_proven);
     h.records.push_back(std::move(v));
   }
   h.checks.push_back(absl::StrCat(
       "records OK: ", h.records.size(), " records in increasing seq below ", h.checkpoint.size,
       ", each naming the subject, each leaf hash included in the checkpoint's tree"));
-  h.checks.push_back(absl::StrCat("redaction OK: ", revealed_fields,
-                                  " revealed fields match their commitments; ", withheld_fields,
-                                  " withheld fields shown as commitments only"));
+
+  // Reasons that point at another record of the bundle.
+  for (const ReasonPointer& p : pointers) {
+    auto by =
+        std::lower_bound(h.records.begin(), h.records.end(), p.by_seq,
+                         [](const VerifiedRecord& r, uint64_t seq) { return r.record.seq < seq; });
+    const bool erased = p.reason == WithheldReason::kErased;
+    const char* want = erased ? "subject_erased" : "records_disposed";
+    if (by == h.records.end() || by->record.seq != p.by_seq || p.by_seq <= p.seq ||
+        by->record.event_type != want || (!erased && by->record.stream_id != p.stream_id)) {
+      return DataLoss(p.where,
+                      absl::StrCat("fields are withheld as ", erased ? "erased" : "disposed of",
+                                   " by seq ", p.by_seq, ", but want a later ", want, " record",
+                                   erased ? "" : " of the same case", " in this bundle there"));
+    }
+  }
+  h.checks.push_back(absl::StrCat(
+      "redaction OK: ", revealed_fields, " revealed fields match their commitments; ",
+      h.withheld_protected,
+      " fields withheld are protected details about other people, as the "
+      "schema marks them; ",
+      h.destroyed_proven,
+      " records erased or disposed of, as records in "
+      "this history show",
+      h.destroyed_stated > 0
+          ? absl::StrCat("; ", h.destroyed_stated,
+                         " records whose content is gone for a reason the server states but "
+                         "this history cannot prove")
+          : ""));
 
   // 4. The chain.
   if (chain != h.state) {
@@ -317,18 +531,44 @@ absl::StatusOr<HistoryVerification> VerifyHistoryBundle(const v1::HistoryBundle&
         " after ", chain.count, " records, the checkpoint's subject index says ",
         ShortHex(h.state.head), " after ", h.state.count));
   }
-  h.checks.push_back("completeness OK: the chain over the records' seqs and leaf hashes "
-                     "equals the indexed head: no record is missing, added or reordered");
+  h.checks.push_back(
+      "completeness OK: the chain over the records' seqs and leaf hashes "
+      "equals the indexed head: no record is missing, added or reordered");
 
-  // 5. The checkpoint the client kept.
-  if (since_note != nullptr) {
-    CL_ASSIGN_OR_RETURN(Checkpoint since, OpenCheckpoint(*since_note, verifier, origin));
+  // 5. The accounting, derived again from the records.
+  if (!bundle.has_produced_at()) {
+    return absl::InvalidArgumentError(
+        "produced_at: must be set (the accounting's window ends there)");
+  }
+  h.produced_at = absl::FromUnixSeconds(bundle.produced_at().seconds()) +
+                  absl::Nanoseconds(bundle.produced_at().nanos());
+  CL_ASSIGN_OR_RETURN(h.accounting, HistoryAccounting(h.subject_id, h.records, h.produced_at));
+  const std::string derived = AccountingReportToJson(h.accounting);
+  if (derived != bundle.accounting_json()) {
+    return absl::DataLossError(absl::StrCat(
+        "accounting_json: differs from the accounting derived from the bundle's disclosure "
+        "records (",
+        h.accounting.entries.size(), " disclosures in the window ",
+        absl::FormatTime(absl::RFC3339_sec, h.accounting.window_start, absl::UTCTimeZone()), " to ",
+        absl::FormatTime(absl::RFC3339_sec, h.produced_at, absl::UTCTimeZone()),
+        "); first difference at byte ",
+        std::mismatch(derived.begin(), derived.end(), bundle.accounting_json().begin(),
+                      bundle.accounting_json().end())
+                .first -
+            derived.begin()));
+  }
+  h.checks.push_back(absl::StrCat("accounting OK: the ", h.accounting.entries.size(),
+                                  " disclosures listed are exactly those the records show"));
+
+  // 6. The checkpoint the client kept.
+  if (options.since_note.has_value()) {
+    CL_ASSIGN_OR_RETURN(Checkpoint since, OpenCheckpoint(*options.since_note, verifier, origin));
     h.since_size = since.size;
     if (since.size > h.checkpoint.size) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "the bundle's checkpoint (size ", h.checkpoint.size,
-          ") is older than the one you hold (size ", since.size,
-          "): the server answered from an old state"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("the bundle's checkpoint (size ", h.checkpoint.size,
+                       ") is older than the one you hold (size ", since.size,
+                       "): the server answered from an old state"));
     }
     std::vector<Hash> cproof;
     for (int j = 0; j < bundle.consistency_proof_size(); ++j) {
@@ -349,8 +589,7 @@ absl::StatusOr<HistoryVerification> VerifyHistoryBundle(const v1::HistoryBundle&
                                        ": ", consistent.message()));
     }
     h.checks.push_back(absl::StrCat("consistency OK: your checkpoint of size ", since.size,
-                                    " is a prefix of the bundle's (size ", h.checkpoint.size,
-                                    ")"));
+                                    " is a prefix of the bundle's (size ", h.checkpoint.size, ")"));
   }
   return h;
 }
@@ -370,8 +609,8 @@ std::optional<v1::Event> RevealedEvent(const VerifiedRecord& r) {
   e.set_producer(r.record.producer);
   for (const std::string& s : r.record.subject_ids) e.add_subject_ids(s);
   e.mutable_occurred_at()->set_seconds(r.record.occurred_at_micros / 1000000);
-  e.mutable_occurred_at()->set_nanos(
-      static_cast<int32_t>(r.record.occurred_at_micros % 1000000) * 1000);
+  e.mutable_occurred_at()->set_nanos(static_cast<int32_t>(r.record.occurred_at_micros % 1000000) *
+                                     1000);
   std::string bytes;
   for (const auto& [name, value] : r.revealed) bytes += value;
   Message* body = e.GetReflection()->MutableMessage(&e, f);

@@ -2,8 +2,9 @@
 // from AccessService.GetRecordHistory, and the client-side check that it is
 // complete, untampered and consistent with a checkpoint the client kept.
 //
-// Pure functions over bytes and protos: no storage, no network. The ledger
-// side (building a bundle from a Ledger) is in access_service.h.
+// Pure functions over bytes and protos: no storage, no network, so a client's
+// verifier links it without the server. The ledger side (building a bundle
+// from a Ledger, redacting stored payloads) is in access_service.h.
 //
 // Thread-safety: every function here is safe to call from any thread.
 #ifndef CASELEDGER_SERVICES_API_HISTORY_BUNDLE_H_
@@ -19,6 +20,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "ledger/checkpoint.h"
+#include "ledger/cosignature.h"
 #include "ledger/hash.h"
 #include "ledger/record.h"
 #include "ledger/subject_index.h"
@@ -28,25 +30,11 @@
 
 namespace caseledger {
 
-inline constexpr uint32_t kHistoryBundleVersion = 1;
-
-// Fills `out`'s payload_commitments and revealed fields from a stored
-// payload: every field's commitment, and the opening of each field that is
-// shown. Protected fields (kFieldProtected) are withheld unless
-// `reveal_protected`; their names are appended to `withheld`. DATA_LOSS when
-// the payload does not decode or does not match `payload_commitment`;
-// UNIMPLEMENTED for sealed (encrypted) openings.
-absl::Status RevealPayload(absl::string_view payload, const Hash& payload_commitment,
-                           bool reveal_protected, v1::HistoryRecord* out,
-                           std::vector<std::string>* withheld);
-
-// Conversions between the map proof and its wire form.
-v1::SubjectMapProof MapProofToWire(const SubjectMapProof& proof);
-// INVALID_ARGUMENT naming the field for hashes that are not 32 bytes.
-absl::StatusOr<SubjectMapProof> MapProofFromWire(const v1::SubjectMapProof& proof);
+inline constexpr uint32_t kHistoryBundleVersion = 2;
 
 // Why a field of one of the client's records is not shown
-// (HISTORY_BUNDLE.md "Redaction"). Every reason is checked by the verifier.
+// (HISTORY_BUNDLE.md "Redaction"). Every reason is checked by the verifier,
+// as far as the bundle can prove it.
 enum class WithheldReason {
   // The field is marked (protected_detail) in proto/events.proto: a third
   // party's or otherwise protected detail.
@@ -60,9 +48,28 @@ enum class WithheldReason {
   // Another person named in the same record had their data erased, which
   // destroys the record's content for everyone it names (ENCRYPTION.md).
   // Only stated, not provable from this bundle: the erasure record names
-  // the other person, not this client.
+  // the other person, not this client. The verifier checks that the record
+  // names someone else.
   kErasedWithOther,
+  // The record's keys are gone and no record in the bundle says why (an
+  // offline erasure, say). Only stated; nothing in the bundle proves it.
+  kKeysDestroyed,
 };
+
+// Whether field `field` of event type `event_type` is marked
+// (protected_detail) in this build's proto/events.proto. FAILED_PRECONDITION
+// naming the type or field when this build does not know it.
+absl::StatusOr<bool> SchemaProtected(absl::string_view event_type, absl::string_view field);
+
+// Conversions between the map proof and its wire form.
+v1::SubjectMapProof MapProofToWire(const SubjectMapProof& proof);
+// INVALID_ARGUMENT naming the field for hashes that are not 32 bytes.
+absl::StatusOr<SubjectMapProof> MapProofFromWire(const v1::SubjectMapProof& proof);
+
+// The reason's wire form and back; FromWire is INVALID_ARGUMENT for
+// WITHHELD_REASON_UNSPECIFIED or a value this build does not know.
+v1::WithheldReason WithheldReasonToWire(WithheldReason reason);
+absl::StatusOr<WithheldReason> WithheldReasonFromWire(int reason);
 
 struct WithheldField {
   std::string name;  // the proto field name of the event body
@@ -87,6 +94,16 @@ std::string RevealedBodyJson(const VerifiedRecord& r);
 // occurred_at) and that body, or nullopt for an unknown type.
 std::optional<v1::Event> RevealedEvent(const VerifiedRecord& r);
 
+// The client's accounting of disclosures as a bundle states it
+// (HISTORY_BUNDLE.md "Accounting"): the disclosure_made and
+// client_informed_of_disclosure events among `records`, folded in order, for
+// disclosures of `subject_id` in the six years before `produced_at`
+// (excluded ones left out, not summarized). The server serves it and the
+// verifier derives it again from the same records.
+absl::StatusOr<AccountingReport> HistoryAccounting(absl::string_view subject_id,
+                                                   const std::vector<VerifiedRecord>& records,
+                                                   absl::Time produced_at);
+
 struct HistoryVerification {
   std::string subject_id;
   Checkpoint checkpoint;
@@ -103,29 +120,54 @@ struct HistoryVerification {
   AccountingReport accounting;
   // Fields withheld as protected details (third parties), over all records.
   uint64_t withheld_protected = 0;
+  // Records whose content is gone for a reason the bundle proves (kErased,
+  // kDisposed), and for one it only states (kErasedWithOther,
+  // kKeysDestroyed).
+  uint64_t destroyed_proven = 0;
+  uint64_t destroyed_stated = 0;
   // Names of the witnesses whose cosignatures were checked, when a quorum was
-  // required (VerifyOptions::witnesses).
+  // required (HistoryVerifyOptions::witnesses).
   std::vector<std::string> cosigned_by;
 };
 
-// Checks a bundle against the log's verifier key and origin and, when
-// `since_note` is non-null, against that earlier signed checkpoint:
+struct HistoryVerifyOptions {
+  // Required, borrowed for the call: the log's verifier key, obtained other
+  // than from the server.
+  const NoteVerifier* log_key = nullptr;
+  // The checkpoint origin the client expects, compared byte for byte with
+  // the note's first line. Empty: the log key's name.
+  std::string origin;
+  // When set: a checkpoint note the client kept from before.
+  std::optional<std::string> since_note;
+  // When set: the subject the client expects; a bundle for anyone else is
+  // refused.
+  std::optional<std::string> subject_id;
+  // Witnesses the client trusts and how many of them must have cosigned the
+  // bundle's checkpoint (0: no cosignature required).
+  std::vector<CosignatureVerifier> witnesses;
+  size_t quorum = 0;
+};
+
+// Checks a bundle (HISTORY_BUNDLE.md "What the client checks"):
+//  - the bundle is for options.subject_id, when given (FAILED_PRECONDITION);
 //  - the checkpoint's signature (DATA_LOSS) and origin (FAILED_PRECONDITION),
-//    and its "subjects" line;
+//    its "subjects" line and, with a quorum, the witnesses' cosignatures
+//    (FAILED_PRECONDITION when too few);
 //  - the map proof of the subject against that root, giving (count, head);
 //  - exactly `count` records, in increasing seq, each below the checkpoint
 //    size, each naming the subject, each with a valid inclusion proof;
-//  - each record's payload commitments and revealed openings;
+//  - each record's payload commitments and revealed openings, and its
+//    redaction against this build's schema: protected fields withheld, every
+//    other field shown or withheld for a reason the bundle supports;
 //  - the subject chain over (seq, leaf hash) ends in `head`;
+//  - the served accounting equals the one derived from the records;
 //  - the earlier checkpoint is no newer than the bundle's and the bundle's
 //    consistency proof ties the two.
-// DATA_LOSS (or FAILED_PRECONDITION for an older checkpoint than the one
-// held) naming the first failing record and what was got and wanted;
-// INVALID_ARGUMENT for a malformed bundle.
+// DATA_LOSS naming the first failing record (seq) and field and what was got
+// and wanted; FAILED_PRECONDITION as above and for an older checkpoint than
+// the one held; INVALID_ARGUMENT for a malformed bundle or options.
 absl::StatusOr<HistoryVerification> VerifyHistoryBundle(const v1::HistoryBundle& bundle,
-                                                        const NoteVerifier& verifier,
-                                                        absl::string_view origin,
-                                                        const std::string* since_note);
+                                                        const HistoryVerifyOptions& options);
 
 }  // namespace caseledger
 

@@ -376,6 +376,14 @@ const std::vector<Message>& MessageCatalog() {
          "Su contenido se borró porque otra persona nombrada en ella pidió que se borraran "
          "sus datos."}}},
 
+      {"withheld.keys_destroyed",
+       {{"en",
+         "Its content can no longer be read: the keys that protected it were destroyed, and "
+         "nothing in your record says why. Ask the organization about it."},
+        {"es",
+         "Su contenido ya no se puede leer: se destruyeron las claves que lo protegían y nada "
+         "en su expediente dice por qué. Pregunte a la organización."}}},
+
       // ---- The accounting of disclosures ----
       {"accounting.heading",
        {{"en", "Who your information was shared with"},

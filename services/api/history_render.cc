@@ -376,6 +376,8 @@ class PageBuilder {
       }
       case WithheldReason::kErasedWithOther:
         return cat_.T("withheld.erased_with_other");
+      case WithheldReason::kKeysDestroyed:
+        return cat_.T("withheld.keys_destroyed");
     }
     return cat_.T("withheld.protected");
   }

@@ -307,8 +307,7 @@ int Run() {
     if (!who.ok() || who->role == Role::kLocal) return std::nullopt;
     return std::make_pair(who->id, std::string(RoleName(who->role)));
   };
-  AccessServiceImpl access_service(ledger->get(), &gate, projector->get(), accounting_view,
-                                   access_options);
+  AccessServiceImpl access_service(ledger->get(), &gate, access_options);
   KeyAdminServiceOptions key_admin_options;
   key_admin_options.log = Log;
   KeyAdminServiceImpl key_admin_service(keys.get(), ledger->get(), projector->get(), &guard,
