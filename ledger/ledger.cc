@@ -345,6 +345,16 @@ absl::Status Ledger::OpenPayload(RecordView* view) const {
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::vector<std::vector<Hash>>> Ledger::InclusionProofs(
+    absl::Span<const uint64_t> seqs, uint64_t tree_size) const {
+  uint64_t committed = Size();
+  if (tree_size > committed) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tree_size: got ", tree_size, ", want at most the tree size ", committed));
+  }
+  return caseledger::InclusionProofs(seqs, tree_size, *store_);
+}
+
 absl::StatusOr<std::vector<Hash>> Ledger::InclusionProof(uint64_t seq, uint64_t tree_size) const {
   uint64_t committed = Size();
   if (tree_size > committed) {

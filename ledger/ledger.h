@@ -150,6 +150,9 @@ class Ledger {
   // plaintext payload; the cipher's error (naming the seq) otherwise.
   absl::Status OpenPayload(RecordView* view) const;
   absl::StatusOr<std::vector<Hash>> InclusionProof(uint64_t seq, uint64_t tree_size) const;
+  // InclusionProof for each of `seqs`, reading each shared node once.
+  absl::StatusOr<std::vector<std::vector<Hash>>> InclusionProofs(absl::Span<const uint64_t> seqs,
+                                                                 uint64_t tree_size) const;
   absl::StatusOr<std::vector<Hash>> ConsistencyProof(uint64_t from_size, uint64_t to_size) const;
 
   // The subject's index at the latest checkpoint: the records naming it below

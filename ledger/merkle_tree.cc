@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/numeric/bits.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 
 namespace caseledger {
@@ -164,6 +165,47 @@ absl::StatusOr<std::vector<Hash>> InclusionProof(uint64_t index, uint64_t size,
   absl::Status status = AppendPath(0, index, size, nodes, &proof);
   if (!status.ok()) return status;
   return proof;
+}
+
+namespace {
+
+// Remembers every node it has read, for one batch of proofs. Not
+// thread-safe; `base` must outlive it.
+class MemoNodeReader : public NodeReader {
+ public:
+  explicit MemoNodeReader(const NodeReader& base) : base_(base) {}
+  absl::StatusOr<Hash> GetNode(uint32_t level, uint64_t index) const override {
+    auto [it, inserted] = memo_.try_emplace(std::make_pair(level, index));
+    if (inserted) {
+      absl::StatusOr<Hash> h = base_.GetNode(level, index);
+      if (!h.ok()) {
+        memo_.erase(it);
+        return h.status();
+      }
+      it->second = *h;
+    }
+    return it->second;
+  }
+
+ private:
+  const NodeReader& base_;
+  mutable absl::flat_hash_map<std::pair<uint32_t, uint64_t>, Hash> memo_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::vector<std::vector<Hash>>> InclusionProofs(absl::Span<const uint64_t> indices,
+                                                               uint64_t size,
+                                                               const NodeReader& nodes) {
+  MemoNodeReader memo(nodes);
+  std::vector<std::vector<Hash>> out;
+  out.reserve(indices.size());
+  for (uint64_t index : indices) {
+    absl::StatusOr<std::vector<Hash>> proof = InclusionProof(index, size, memo);
+    if (!proof.ok()) return proof.status();
+    out.push_back(*std::move(proof));
+  }
+  return out;
 }
 
 absl::StatusOr<std::vector<Hash>> ConsistencyProof(uint64_t size1, uint64_t size2,

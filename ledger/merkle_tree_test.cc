@@ -291,6 +291,34 @@ TEST(MerkleTreeTest, LargerTreeProofsStayLogarithmic) {
   }
 }
 
+// Batched proofs equal the single ones and read each shared node once.
+TEST(MerkleTreeTest, BatchedInclusionProofsEqualSingleOnesWithFewerReads) {
+  constexpr uint64_t kSize = 100003;
+  Built b;
+  Build(kSize, &b);
+  TestReader reader(b.store);
+  std::vector<uint64_t> indices;
+  for (uint64_t i = 7; i < kSize; i += 97) indices.push_back(i);  // ~1,000 leaves
+  indices.push_back(kSize - 1);
+  absl::StatusOr<std::vector<std::vector<Hash>>> batch = InclusionProofs(indices, kSize, reader);
+  ASSERT_TRUE(batch.ok()) << batch.status();
+  const uint64_t batched_reads = reader.reads();
+  ASSERT_EQ(batch->size(), indices.size());
+  reader.ResetReads();
+  for (size_t k = 0; k < indices.size(); ++k) {
+    absl::StatusOr<std::vector<Hash>> one = InclusionProof(indices[k], kSize, reader);
+    ASSERT_TRUE(one.ok()) << one.status();
+    ASSERT_EQ((*batch)[k], *one) << "index " << indices[k];
+  }
+  EXPECT_LT(batched_reads * 2, reader.reads()) << batched_reads << " vs " << reader.reads();
+  // A store error names itself, whichever proof hits it.
+  reader.FailAt(0, indices[500] ^ 1);
+  EXPECT_EQ(InclusionProofs(indices, kSize, reader).status().code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_EQ(InclusionProofs({kSize}, kSize, b.store).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST(MerkleTreeTest, OutOfRangeArgumentsAreInvalid) {
   Built b;
   Build(10, &b);

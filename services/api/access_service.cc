@@ -135,6 +135,8 @@ absl::StatusOr<v1::HistoryBundle> BuildHistoryBundle(const Ledger& ledger,
     CL_ASSIGN_OR_RETURN(RecordView view, ledger.Read(seq));
     views.push_back(std::move(view));
   }
+  CL_ASSIGN_OR_RETURN(std::vector<std::vector<Hash>> proofs,
+                      ledger.InclusionProofs(h.seqs, h.checkpoint.size));
   std::vector<VerifiedRecord> shown;
   shown.reserve(views.size());
   b.mutable_records()->Reserve(static_cast<int>(views.size()));
@@ -150,8 +152,7 @@ absl::StatusOr<v1::HistoryBundle> BuildHistoryBundle(const Ledger& ledger,
     if (!revealed.ok()) {
       return absl::Status(revealed.code(), absl::StrCat("record ", seq, ": ", revealed.message()));
     }
-    CL_ASSIGN_OR_RETURN(std::vector<Hash> proof, ledger.InclusionProof(seq, h.checkpoint.size));
-    AddProof(proof, r->mutable_inclusion_proof());
+    AddProof(proofs[i], r->mutable_inclusion_proof());
     VerifiedRecord v;
     for (const v1::RevealedField& f : r->revealed()) {
       // Names from the stored payload: the same order as `revealed`.
