@@ -465,6 +465,41 @@ TEST_F(WitnessE2ETest, RefusesAStaleSubjectsRootSignedWithTheLogKey) {
   EXPECT_THAT(r.out, HasSubstr("subjects checked over 5 records, 1 subjects"));
 }
 
+// A client who requires a witness's cosignature on their history: the
+// bundle carries the witness's line once the witness has checked the
+// checkpoint, and is refused while it has not.
+TEST_F(WitnessE2ETest, AClientsHistoryCanRequireTheWitness) {
+  Start(dir_ + "/a");
+  AppendBatch("case-1", true, 4, "a");  // size 5
+  testing::CommandResult r = RunWitness();
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  auto ledgerctl = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {kLedgerctl, "--server=" + server_->address()});
+    return testing::RunCommand(args);
+  };
+  const std::string bundle = dir_ + "/h.bundle";
+  const std::vector<std::string> verify = {"verify-history", bundle, "--key=" + log_vkey_,
+                                           "--subject=client-case-1",
+                                           "--witness_keys=" + witness_vkey_, "--quorum=1"};
+  // The latest checkpoint (size 5) is cosigned: the bundle carries the line.
+  r = ledgerctl({"history", "--subject=client-case-1", "--out=" + bundle});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  r = ledgerctl(verify);
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  EXPECT_THAT(r.out, HasSubstr(absl::StrCat("cosignatures OK: 1 of the 1 witnesses you trust (",
+                                            kWitnessName, ")")));
+  // The history read itself was recorded, so the next bundle is at a newer
+  // checkpoint the witness has not seen: refused under the quorum...
+  r = ledgerctl({"history", "--subject=client-case-1", "--out=" + bundle, "--current"});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  r = ledgerctl(verify);
+  EXPECT_EQ(r.exit_code, 1) << Describe(r);
+  EXPECT_THAT(r.err, HasSubstr("checkpoint cosignatures: "));
+  // ...and accepted without it (the log key alone vouches for it).
+  r = ledgerctl({"verify-history", bundle, "--key=" + log_vkey_, "--subject=client-case-1"});
+  EXPECT_EQ(r.exit_code, 0) << Describe(r);
+}
+
 // A transition of several 768 KB chunks is reassembled and verified, from the
 // empty log on first sight and from the remembered checkpoint after.
 TEST_F(WitnessE2ETest, VerifiesATransitionStreamedInManyChunks) {
