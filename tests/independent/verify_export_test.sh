@@ -32,6 +32,14 @@ check() {  # check NAME BUNDLE WANT   (WANT: OK or the first bad seq)
   fi
 }
 
+# The golden bundle, rebuilt from the inputs BUNDLE.md lists, byte for byte.
+if [[ $($PY $DIR/make_golden_bundle.py | tr -d ' \n') != $(tr -d ' \n' < tests/testdata/bundle_golden.hex) ]]; then
+  echo "FAIL golden-inputs: make_golden_bundle.py (BUNDLE.md \"Golden vector\") does not give bundle_golden.hex"
+  failed=1
+else
+  echo "ok   golden-inputs: BUNDLE.md's inputs rebuild bundle_golden.hex byte for byte"
+fi
+
 # The golden bundle's synthetic checkpoints carry no subjects line, so the
 # auditor's subjects check refuses its first checkpoint (size 2 -> seq 1).
 xxd -r -p tests/testdata/bundle_golden.hex > "$T/golden.bundle"
