@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Rebuilds tests/testdata/bundle_golden.hex from the inputs BUNDLE.md "Golden
 vector" lists, with the encodings of FORMAT.md, MERKLE.md and CHECKPOINT.md.
-Prints the bundle as hex (64 digits a line, as the file holds it).
+Prints the bundle as hex (64 digits a line, as the file holds it). Given the
+path of BUNDLE.md, first checks that the spec states these inputs.
 
 Shares no code with the C++ writer; verify_export_test compares its output
 with the pinned file byte for byte.
@@ -69,6 +70,16 @@ sk = Ed25519PrivateKey.from_private_bytes(SEED)
 pub = sk.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
 key_hash = sha(KEY_NAME, b"\n\x01", pub)[:4]
 verifier_key = KEY_NAME + b"+" + key_hash.hex().encode() + b"+" + base64.b64encode(b"\x01" + pub)
+
+# The inputs above are the ones BUNDLE.md "Golden vector" states: check the
+# spec still says them, so the two cannot drift apart.
+spec = open(sys.argv[1]).read() if len(sys.argv) > 1 else None
+if spec is not None:
+    for want in (verifier_key.decode(), "seed = 32 bytes `0x42`", "`T0 = %d`" % T0,
+                 "Origin** `%s`" % ORIGIN.decode(), 'SHA-256("salt-<seq>-0")',
+                 "Checkpoints** at sizes 2 and 3"):
+        if want not in spec:
+            sys.exit("BUNDLE.md \"Golden vector\" no longer says %r" % want)
 
 sizes = list(range(CHECKPOINT_EVERY, RECORDS + 1, CHECKPOINT_EVERY))
 if not sizes or sizes[-1] != RECORDS:

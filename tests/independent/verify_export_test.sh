@@ -33,7 +33,7 @@ check() {  # check NAME BUNDLE WANT   (WANT: OK or the first bad seq)
 }
 
 # The golden bundle, rebuilt from the inputs BUNDLE.md lists, byte for byte.
-if [[ $($PY $DIR/make_golden_bundle.py | tr -d ' \n') != $(tr -d ' \n' < tests/testdata/bundle_golden.hex) ]]; then
+if [[ $($PY $DIR/make_golden_bundle.py ledger/BUNDLE.md | tr -d ' \n') != $(tr -d ' \n' < tests/testdata/bundle_golden.hex) ]]; then
   echo "FAIL golden-inputs: make_golden_bundle.py (BUNDLE.md \"Golden vector\") does not give bundle_golden.hex"
   failed=1
 else
