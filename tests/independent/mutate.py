@@ -5,7 +5,8 @@
 
 KIND: flip-record N (a byte inside record N's event type), drop-record N,
 swap-records N (records N and N+1), truncate (cut inside the last record),
-alter-note N (a byte of the N-th checkpoint's root line), dup-record N.
+alter-note N (a byte of the N-th checkpoint's root line), dup-record N,
+move-consistency (after the checkpoint at first_seq: still valid).
 Walks the framing of BUNDLE.md "Layout"; knows nothing else of the format.
 """
 import struct
@@ -62,6 +63,12 @@ def main():
         first_nl = b.index(b"\n", note)
         second_nl = b.index(b"\n", first_nl + 1)
         b[second_nl + 5] ^= 0x02  # a base64 character of the root line
+    elif kind == "move-consistency":
+        # After the checkpoint at first_seq, which the writer puts after it.
+        (_, c_at, c_ln), = [e for e in es if e[0] == 0x03]
+        _, k_at, k_ln = cps[0]
+        assert c_at + c_ln == k_at, "no checkpoint right after the consistency entry"
+        b[c_at:k_at + k_ln] = b[k_at:k_at + k_ln] + b[c_at:c_at + c_ln]
     else:
         sys.exit("unknown mutation " + kind)
     open(dst, "wb").write(bytes(b))

@@ -479,14 +479,6 @@ def verify_inner(data, vk, expected_origin, st):
         start_root = rng.root()
         t, b = entry()
     consistency = None
-    if t == 0x03:
-        fr, to = b.u64(), b.u64()
-        proof = [b.h() for _ in range(b.u8())]
-        b.end()
-        if fr != first_seq:
-            raise Bad("consistency from_size %d, want first_seq %d" % (fr, first_seq))
-        consistency = (fr, to, proof)
-        t, b = entry()
 
     subjects = {}  # key -> (count, head); only meaningful when first_seq == 0
     seen_events = {}
@@ -579,6 +571,16 @@ def verify_inner(data, vk, expected_origin, st):
                 consistency_done = True
             last_cp = size
             checkpoints += 1
+        elif t == 0x03:
+            # BUNDLE.md "Layout": at most one, after the start, before any record.
+            if consistency is not None or records > 0:
+                raise Bad("consistency entry: at most one, after the start and before the records")
+            fr, to = b.u64(), b.u64()
+            proof = [b.h() for _ in range(b.u8())]
+            b.end()
+            if fr != first_seq or to < fr:
+                raise Bad("consistency from %d to %d, want from first_seq %d" % (fr, to, first_seq))
+            consistency = (fr, to, proof)
         elif t == 0x7F:
             rc, cc, head = b.u64(), b.u64(), b.h()
             b.end()

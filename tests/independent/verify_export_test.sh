@@ -73,6 +73,7 @@ m dup-500 "$T/full.bundle" 500 dup-record 500   # the copy is out of order
 m swap-500 "$T/full.bundle" 500 swap-records 500
 m truncate "$T/full.bundle" 999 truncate
 m note-3 "$T/full.bundle" 255 alter-note 3          # the checkpoint at 256
+m range-moved-consistency "$T/range.bundle" OK move-consistency
 m range-flip "$T/range2.bundle" 401 flip-record 400
 m range-drop "$T/range2.bundle" 333 drop-record 333
 m range-note "$T/range2.bundle" 383 alter-note 0    # the checkpoint at 384
