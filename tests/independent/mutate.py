@@ -6,7 +6,8 @@
 KIND: flip-record N (a byte inside record N's event type), drop-record N,
 swap-records N (records N and N+1), truncate (cut inside the last record),
 alter-note N (a byte of the N-th checkpoint's root line), dup-record N,
-move-consistency (after the checkpoint at first_seq: still valid).
+move-consistency (after the checkpoint at first_seq: still valid),
+drop-last-checkpoint (and fix the trailer: valid, with unanchored records).
 Walks the framing of BUNDLE.md "Layout"; knows nothing else of the format.
 """
 import struct
@@ -63,6 +64,14 @@ def main():
         first_nl = b.index(b"\n", note)
         second_nl = b.index(b"\n", first_nl + 1)
         b[second_nl + 5] ^= 0x02  # a base64 character of the root line
+    elif kind == "drop-last-checkpoint":
+        # Leaves the records after the one before it unanchored; the trailer's
+        # checkpoint_count is fixed so the bundle is still well formed.
+        _, k_at, k_ln = cps[-1]
+        del b[k_at:k_at + k_ln]
+        t_at = len(b) - (5 + 8 + 8 + 32)
+        assert b[t_at] == 0x7F
+        b[t_at + 13:t_at + 21] = struct.pack(">Q", len(cps) - 1)
     elif kind == "move-consistency":
         # After the checkpoint at first_seq, which the writer puts after it.
         (_, c_at, c_ln), = [e for e in es if e[0] == 0x03]

@@ -73,6 +73,14 @@ m dup-500 "$T/full.bundle" 500 dup-record 500   # the copy is out of order
 m swap-500 "$T/full.bundle" 500 swap-records 500
 m truncate "$T/full.bundle" 999 truncate
 m note-3 "$T/full.bundle" 255 alter-note 3          # the checkpoint at 256
+# Records past the last checkpoint verify but are reported unanchored: 1000 - 960.
+m unanchored "$T/full.bundle" OK drop-last-checkpoint
+if ! $VERIFY "$T/unanchored.bundle" --key="$KEY" --origin="$ORIGIN" | grep -q ", 40 records after it unanchored$" ||
+   ! $LEDGER_VERIFY --bundle="$T/unanchored.bundle" --key="$KEY" --origin="$ORIGIN" --progress=false |
+     grep -q "the last 40 records are chained but no checkpoint covers them yet"; then
+  echo "FAIL unanchored: both verifiers must report 40 unanchored records"
+  failed=1
+fi
 m range-moved-consistency "$T/range.bundle" OK move-consistency
 m range-flip "$T/range2.bundle" 401 flip-record 400
 m range-drop "$T/range2.bundle" 333 drop-record 333
