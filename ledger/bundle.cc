@@ -760,10 +760,10 @@ class BundleVerification {
                  consistency_->to_size != last_checkpoint_size_) {
         // BUNDLE.md: the proof ends at the bundle's last checkpoint, so that
         // it ties the auditor's size to the newest signed root.
-        verifier_.AddFailure(LastCovered(consistency_->to_size),
-                             absl::StrCat("consistency proof to size ", consistency_->to_size,
-                                          ", want the bundle's last checkpoint at size ",
-                                          last_checkpoint_size_));
+        verifier_.AddFailure(
+            LastCovered(consistency_->to_size),
+            absl::StrCat("consistency proof to size ", consistency_->to_size,
+                         ", want the bundle's last checkpoint at size ", last_checkpoint_size_));
       }
     }
     uint64_t end = report_.header_read ? report_.header.end_seq : 0;

@@ -111,8 +111,7 @@ absl::Status WriteSyntheticBundle(const SyntheticLogOptions& options, uint64_t f
     prev = LeafHash(leaf);
     tree.Append(prev, nullptr);
     if (options.subjects_line) {
-      CL_RETURN_IF_ERROR(
-          subjects.Add(seq, prev, {absl::StrCat("client-", seq % options.streams)}));
+      CL_RETURN_IF_ERROR(subjects.Add(seq, prev, {absl::StrCat("client-", seq % options.streams)}));
     }
     if (seq >= first_seq) CL_RETURN_IF_ERROR(writer->AddRecord(seq, leaf, payload, mode));
   }
