@@ -645,6 +645,7 @@ class BundleVerification {
     if (s.ok()) s = r.Done();
     if (!s.ok()) return Malformed("checkpoint", e.offset, s);
     ++checkpoint_entries_;
+    last_checkpoint_size_ = size;
     uint64_t at = verifier_.tree().size();
     if (size != at) {
       // Checkpoints sit right after their last record; one elsewhere was
@@ -755,6 +756,14 @@ class BundleVerification {
         verifier_.AddFailure(LastCovered(consistency_->to_size),
                              absl::StrCat("consistency proof to size ", consistency_->to_size,
                                           ": no verified checkpoint at that size"));
+      } else if (consistency_.has_value() && checkpoint_entries_ > 0 &&
+                 consistency_->to_size != last_checkpoint_size_) {
+        // BUNDLE.md: the proof ends at the bundle's last checkpoint, so that
+        // it ties the auditor's size to the newest signed root.
+        verifier_.AddFailure(
+            LastCovered(consistency_->to_size),
+            absl::StrCat("consistency proof to size ", consistency_->to_size,
+                         ", want the bundle's last checkpoint at size ", last_checkpoint_size_));
       }
     }
     uint64_t end = report_.header_read ? report_.header.end_seq : 0;
@@ -782,6 +791,7 @@ class BundleVerification {
   ChainVerifier verifier_;
   BundleVerifyReport report_;
   uint64_t checkpoint_entries_ = 0;
+  uint64_t last_checkpoint_size_ = 0;  // of the last checkpoint entry read
   bool started_ = false;
   bool trailer_seen_ = false;
   bool since_pending_ = false;

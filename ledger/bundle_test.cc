@@ -334,6 +334,27 @@ TEST_F(BundleTest, FlippedHashInTheStartOrConsistencyProofIsDetected) {
   EXPECT_EQ(r.failures[0].seq, 9u);
 }
 
+TEST_F(BundleTest, ConsistencyProofMustEndAtTheLastCheckpoint) {
+  // A valid proof from 2 to 8 (an earlier checkpoint in the bundle) in place
+  // of the one to 10: every hash checks, but it does not tie the start to the
+  // newest signed root, which is what BUNDLE.md says the entry is for.
+  std::string good = testing::SyntheticBundle(Small(), 2);
+  testing::SyntheticLogOptions eight = Small();
+  eight.records = 8;
+  std::string to_eight = testing::SyntheticBundle(eight, 2);
+  EntryAt c10 = Nth(good, 0x03, 0);
+  EntryAt c8 = Nth(to_eight, 0x03, 0);
+  std::string b = good;
+  b.replace(c10.offset, c10.size, to_eight.substr(c8.offset, c8.size));
+  BundleVerifyReport r = Verify(b);
+  EXPECT_EQ(r.status.code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(Msg(r.status),
+            "consistency proof to size 8, want the bundle's last checkpoint at size 10");
+  ASSERT_FALSE(r.failures.empty());
+  EXPECT_EQ(r.failures[0].seq, 7u);
+  EXPECT_TRUE(Verify(good).status.ok());
+}
+
 TEST_F(BundleTest, FlippedPayloadModeIsDetected) {
   std::string b = testing::SyntheticBundle(Small());
   EntryAt r1 = Nth(b, kRecordType, 1);

@@ -11,6 +11,7 @@
 #include "ledger/internal/status_macros.h"
 #include "ledger/merkle_tree.h"
 #include "ledger/record.h"
+#include "ledger/subject_index.h"
 #include "tests/test_util.h"
 
 namespace caseledger::testing {
@@ -77,6 +78,7 @@ absl::Status WriteSyntheticBundle(const SyntheticLogOptions& options, uint64_t f
   }
 
   MerkleTree tree;
+  SubjectIndexBuilder subjects;
   Hash prev{};
   size_t next_checkpoint = 0;
   for (uint64_t seq = 0; seq <= options.records; ++seq) {
@@ -100,6 +102,7 @@ absl::Status WriteSyntheticBundle(const SyntheticLogOptions& options, uint64_t f
       cp.origin = kTestOrigin;
       cp.size = size;
       cp.root = tree.Root();
+      if (options.subjects_line) cp.extensions = {SubjectsExtensionLine(subjects.Root())};
       CL_ASSIGN_OR_RETURN(std::string note, SignCheckpoint(cp, signer));
       CL_RETURN_IF_ERROR(writer->AddCheckpoint(size, note));
     }
@@ -107,6 +110,9 @@ absl::Status WriteSyntheticBundle(const SyntheticLogOptions& options, uint64_t f
     auto [leaf, payload] = make(seq, prev);
     prev = LeafHash(leaf);
     tree.Append(prev, nullptr);
+    if (options.subjects_line) {
+      CL_RETURN_IF_ERROR(subjects.Add(seq, prev, {absl::StrCat("client-", seq % options.streams)}));
+    }
     if (seq >= first_seq) CL_RETURN_IF_ERROR(writer->AddRecord(seq, leaf, payload, mode));
   }
   return writer->Finish();

@@ -21,6 +21,10 @@ struct SyntheticLogOptions {
   // Keep every Merkle node, for range bundles (start proof, consistency
   // proof). Costs memory in proportion to the log.
   bool keep_nodes = true;
+  // Give every checkpoint the `subjects <root>` line a real ledger signs
+  // (SUBJECT_INDEX.md). Off by default: the golden bundle predates it and
+  // its bytes are pinned.
+  bool subjects_line = false;
 };
 
 // Writes a bundle of records [first_seq, options.records) of the synthetic
