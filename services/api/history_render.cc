@@ -299,6 +299,11 @@ class PageBuilder {
       v.push_back(cat_.T(gone == 1 ? "verdict.erased.one" : "verdict.erased.other",
                          {{"count", absl::StrCat(gone)}}));
     }
+    if (h_.destroyed_stated > 0) {
+      v.push_back(cat_.T(h_.destroyed_stated == 1 ? "verdict.unproven.one"
+                                                  : "verdict.unproven.other",
+                         {{"count", absl::StrCat(h_.destroyed_stated)}}));
+    }
     if (!h_.cosigned_by.empty()) {
       v.push_back(
           cat_.T(h_.cosigned_by.size() == 1 ? "verdict.witnesses.one" : "verdict.witnesses.other",

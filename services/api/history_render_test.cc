@@ -367,6 +367,22 @@ TEST(HistoryRenderTest, DisposedAndErasedWithOtherAreExplained) {
       << text;
   EXPECT_TRUE(absl::StrContains(
       text, "Its content was erased because another person named in it asked for erasure."));
+  EXPECT_FALSE(absl::StrContains(text, "nothing in your record proves")) << text;
+}
+
+// A reason the bundle only states is said to be unproven, in the verdict and
+// beside the entry.
+TEST(HistoryRenderTest, ContentGoneWithoutARecordSaysSo) {
+  HistoryVerification h = Story();
+  h.records[1].withheld = {{"manager_id", WithheldReason::kKeysDestroyed, 0}};
+  h.records[1].revealed.clear();
+  h.destroyed_stated = 1;
+  for (const std::string& page : {Text(h), Html(h)}) {
+    EXPECT_TRUE(absl::StrContains(page, "the organization says why, but nothing in your record "
+                                        "proves it"))
+        << page;
+    EXPECT_TRUE(absl::StrContains(page, "nothing in your record says why")) << page;
+  }
 }
 
 TEST(HistoryRenderTest, NoEnumNamesRawStampsOrFieldNames) {
