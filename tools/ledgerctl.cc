@@ -1341,6 +1341,45 @@ int RunRenderHistory(Client& c, const ParsedArgs& a) {
   return kExitOk;
 }
 
+int RunReadRecord(Client& c, const ParsedArgs& a) {
+  const Command& cmd = Find("read-record");
+  if (a.flags.count("seq") == 0) return Usage(cmd, "--seq is required");
+  absl::StatusOr<uint64_t> seq = FlagUint(a, "seq", 0);
+  if (!seq.ok()) return Usage(cmd, seq.status().message());
+  auto flag = [&](const char* name, const std::string& fallback) {
+    auto it = a.flags.find(name);
+    return it == a.flags.end() ? fallback : it->second;
+  };
+  v1::ReadRecordRequest req;
+  req.set_seq(*seq);
+  req.set_subject_id(flag("subject", ""));
+  req.set_full_view(a.flags.count("full_view") > 0);
+  v1::Accessor* accessor = req.mutable_accessor();
+  // With mutual TLS the server names the reader from the certificate.
+  accessor->set_accessor_id(
+      flag("accessor", req.subject_id().empty() ? "local" : req.subject_id()));
+  accessor->set_role(flag("role", req.subject_id().empty() ? "local" : "client"));
+  accessor->set_purpose(flag("purpose", "right of access"));
+  auto stub = v1::AccessService::NewStub(c.channel());
+  grpc::ClientContext ctx;
+  c.SetDeadline(&ctx);
+  v1::ReadRecordResponse resp;
+  absl::Status s = FromGrpc(stub->ReadRecord(&ctx, req, &resp), "ReadRecord", c.options());
+  if (!s.ok()) return Fail("read-record", s);
+  if (c.options().json) {
+    std::printf("%s\n", ToJson(resp).c_str());
+    return kExitOk;
+  }
+  std::string withheld;
+  for (const std::string& w : resp.withheld_fields()) {
+    absl::StrAppend(&withheld, withheld.empty() ? "" : ", ", w);
+  }
+  std::printf("record %llu: %s\nwithheld: %s\n",
+              static_cast<unsigned long long>(resp.record().seq()), resp.event_json().c_str(),
+              withheld.empty() ? "nothing" : withheld.c_str());
+  return kExitOk;
+}
+
 int RunAccessReport(Client& c, const ParsedArgs& a) {
   const Command& cmd = Find("access-report");
   if (a.flags.count("subject") == 0) return Usage(cmd, "--subject is required");
@@ -1564,6 +1603,29 @@ const std::vector<Command>& Commands() {
        "                  (default UTC); the zone is named next to each time\n",
        {{"key", true}, {"origin", true}, {"since", true}, {"html", true}, {"lang", true}, {"tz", true}},
        RunRenderHistory},
+      {"read-record",
+       "usage: ledgerctl read-record --seq=N [--subject=ID] [--purpose=P] [--full_view]\n"
+       "                             [--accessor=ID] [--role=R]\n",
+       "Prints one record's content, as its reader may see it\n"
+       "(AccessService.ReadRecord): the event as JSON and the fields withheld. The\n"
+       "read is recorded as an access event in the record's case.\n"
+       "\n"
+       "  --seq=N       the record\n"
+       "  --subject=ID  the client (data subject) the record is about: a client reads\n"
+       "                only records that name their own id; an auditor may leave it\n"
+       "                out (their audit grant must cover the record's case)\n"
+       "  --purpose=P   why (default \"right of access\"); recorded with the read\n"
+       "  --full_view   protected fields too (staff with a need to know; never a client)\n"
+       "  --accessor, --role   who reads, on a plaintext loopback server (default: the\n"
+       "                subject and \"client\", or \"local\" without --subject); with\n"
+       "                mutual TLS the certificate says who reads\n",
+       {{"seq", true},
+        {"subject", true},
+        {"purpose", true},
+        {"full_view", false},
+        {"accessor", true},
+        {"role", true}},
+       RunReadRecord},
       {"access-report",
        "usage: ledgerctl access-report --subject=ID\n",
        "Who accessed a client's records: every recorded read (who, role, purpose,\n"
