@@ -375,6 +375,31 @@ TEST_F(MtlsTest, ClientsReadTheirOwnHistoryAndRecordsWithLedgerctl) {
       "rule auditor.audit_grant: auditor aud-1 has no audit grant for the case of record 4"))
       << ungranted.err;
   EXPECT_FALSE(absl::StrContains(ungranted.err, "case-2")) << ungranted.err;
+  // ledger_witness over the same channel factory, as an auditor (the
+  // history above signed a checkpoint); plaintext is refused.
+  const std::string err = server_->Stderr();
+  const size_t key_at = err.find(", key ");
+  ASSERT_NE(key_at, std::string::npos) << err;
+  const std::string log_key = err.substr(key_at + 6, err.find('\n', key_at) - key_at - 6);
+  std::vector<std::string> witness = {"tools/ledger_witness",
+                                      "--server=" + server_->address(),
+                                      "--log_key=" + log_key,
+                                      "--witness_key=" + dir_ + "/witness.key",
+                                      "--witness_name=witness.example/w1",
+                                      "--state=" + dir_ + "/witness.state",
+                                      "--submit=false",
+                                      "--timeout=5s"};
+  testing::CommandResult plain = testing::RunCommand(witness);
+  EXPECT_EQ(plain.exit_code, 1) << plain.err;
+  for (const std::string& flag :
+       {"--ca=" + *certs_ + "/ca.pem", "--cert=" + *certs_ + "/auditor-aud-1.pem",
+        "--key_file=" + *certs_ + "/auditor-aud-1.key",
+        std::string("--tls_server_name=localhost")}) {
+    witness.push_back(flag);
+  }
+  testing::CommandResult witnessed = testing::RunCommand(witness);
+  EXPECT_EQ(witnessed.exit_code, 0) << witnessed.err;
+
   // Case managers read through LedgerService, as before.
   testing::CommandResult manager =
       run("case_manager-cm-1", {"read-record", "--seq=3", "--subject=client-1"});
