@@ -307,6 +307,106 @@ TEST_F(MtlsTest, LedgerctlSpeaksMutualTls) {
   EXPECT_TRUE(absl::StrContains(refused.err, "rule producer.deny")) << refused.err;
 }
 
+// Every ledgerctl command over the one mutual-TLS channel, and
+// AccessService.ReadRecord decided on the record: a client reads their own
+// records, an auditor those of a case their grant covers, and a refusal
+// reveals nothing of the record.
+TEST_F(MtlsTest, ClientsReadTheirOwnHistoryAndRecordsWithLedgerctl) {
+  StartServer();
+  OpenCase();  // seqs 0-3 in case-1, naming client-1; seq 3 says "first visit"
+  // Seq 4: client-2's case, which neither client-1 nor aud-1 may read.
+  v1::AppendRequest other = Open("o-2", "case-2", "housing");
+  other.mutable_event()->set_subject_ids(0, "client-2");
+  grpc::ClientContext ctx;
+  v1::AppendResponse appended;
+  ASSERT_TRUE(Stub("producer-intake")->Append(&ctx, other, &appended).ok());
+  ASSERT_EQ(appended.seq(), 4u);
+
+  auto run = [&](const std::string& who, const std::vector<std::string>& command) {
+    std::vector<std::string> argv = {"tools/ledgerctl",
+                                     "--server=" + server_->address(),
+                                     "--ca=" + *certs_ + "/ca.pem",
+                                     "--cert=" + *certs_ + "/" + who + ".pem",
+                                     "--key_file=" + *certs_ + "/" + who + ".key",
+                                     "--tls_server_name=localhost"};
+    argv.insert(argv.end(), command.begin(), command.end());
+    return testing::RunCommand(argv);
+  };
+  const std::string client = "client-client-1";
+  testing::CommandResult history =
+      run(client, {"history", "--subject=client-1", "--out=" + dir_ + "/mine.bundle"});
+  EXPECT_EQ(history.exit_code, 0) << history.err;
+  EXPECT_TRUE(absl::StrContains(history.out, "records of client-1")) << history.out;
+  testing::CommandResult report = run(client, {"access-report", "--subject=client-1"});
+  EXPECT_EQ(report.exit_code, 0) << report.err;
+  EXPECT_TRUE(absl::StrContains(report.out, "client-1 (client)")) << report.out;
+
+  testing::CommandResult own = run(client, {"read-record", "--seq=3", "--subject=client-1"});
+  EXPECT_EQ(own.exit_code, 0) << own.err;
+  EXPECT_TRUE(absl::StrContains(own.out, "first visit")) << own.out;
+  // Another client's record, with the client's own id or theirs, and no
+  // subject at all: refused, and the refusal names neither case nor client.
+  for (const std::vector<std::string>& command :
+       std::vector<std::vector<std::string>>{{"read-record", "--seq=4", "--subject=client-1"},
+                                             {"read-record", "--seq=4", "--subject=client-2"},
+                                             {"read-record", "--seq=4", "--accessor=client-1"}}) {
+    testing::CommandResult refused = run(client, command);
+    EXPECT_EQ(refused.exit_code, 1) << command[2];
+    EXPECT_TRUE(absl::StrContains(refused.err, "PERMISSION_DENIED")) << refused.err;
+    EXPECT_TRUE(absl::StrContains(refused.err, "rule client.own_subject")) << refused.err;
+    EXPECT_FALSE(absl::StrContains(refused.err, "case-2")) << refused.err;
+    EXPECT_FALSE(absl::StrContains(refused.out, "case-2")) << refused.out;
+  }
+  EXPECT_TRUE(
+      absl::StrContains(run(client, {"read-record", "--seq=4", "--subject=client-1"}).err,
+                        "rule client.own_subject: record 4 is not one of \"client-1\"'s records"));
+  // A client never gets the staff view.
+  EXPECT_EQ(run(client, {"read-record", "--seq=3", "--subject=client-1", "--full_view"}).exit_code,
+            1);
+
+  // aud-1's grant covers case-1, not case-2, which the refusal does not name.
+  testing::CommandResult audited = run("auditor-aud-1", {"read-record", "--seq=3"});
+  EXPECT_EQ(audited.exit_code, 0) << audited.err;
+  EXPECT_TRUE(absl::StrContains(audited.out, "first visit")) << audited.out;
+  testing::CommandResult ungranted = run("auditor-aud-1", {"read-record", "--seq=4"});
+  EXPECT_EQ(ungranted.exit_code, 1);
+  EXPECT_TRUE(absl::StrContains(
+      ungranted.err,
+      "rule auditor.audit_grant: auditor aud-1 has no audit grant for the case of record 4"))
+      << ungranted.err;
+  EXPECT_FALSE(absl::StrContains(ungranted.err, "case-2")) << ungranted.err;
+  // ledger_witness over the same channel factory, as an auditor (the
+  // history above signed a checkpoint); plaintext is refused.
+  const std::string err = server_->Stderr();
+  const size_t key_at = err.find(", key ");
+  ASSERT_NE(key_at, std::string::npos) << err;
+  const std::string log_key = err.substr(key_at + 6, err.find('\n', key_at) - key_at - 6);
+  std::vector<std::string> witness = {"tools/ledger_witness",
+                                      "--server=" + server_->address(),
+                                      "--log_key=" + log_key,
+                                      "--witness_key=" + dir_ + "/witness.key",
+                                      "--witness_name=witness.example/w1",
+                                      "--state=" + dir_ + "/witness.state",
+                                      "--submit=false",
+                                      "--timeout=5s"};
+  testing::CommandResult plain = testing::RunCommand(witness);
+  EXPECT_EQ(plain.exit_code, 1) << plain.err;
+  for (const std::string& flag :
+       {"--ca=" + *certs_ + "/ca.pem", "--cert=" + *certs_ + "/auditor-aud-1.pem",
+        "--key_file=" + *certs_ + "/auditor-aud-1.key",
+        std::string("--tls_server_name=localhost")}) {
+    witness.push_back(flag);
+  }
+  testing::CommandResult witnessed = testing::RunCommand(witness);
+  EXPECT_EQ(witnessed.exit_code, 0) << witnessed.err;
+
+  // Case managers read through LedgerService, as before.
+  testing::CommandResult manager =
+      run("case_manager-cm-1", {"read-record", "--seq=3", "--subject=client-1"});
+  EXPECT_EQ(manager.exit_code, 1);
+  EXPECT_TRUE(absl::StrContains(manager.err, "rule case_manager.deny")) << manager.err;
+}
+
 TEST_F(MtlsTest, NoPlaintextOffLoopbackAndNoSilentPlaintext) {
   // Neither TLS flags nor --insecure_loopback: refuses to start.
   auto none = ServerProcess::Start(kServer, dir_ + "/d1", {"--insecure_loopback=false"});

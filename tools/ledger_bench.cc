@@ -52,6 +52,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "proto/ledger.grpc.pb.h"
+#include "tools/channel.h"
 
 ABSL_FLAG(std::string, server, "127.0.0.1:7070",
           "host:port of the ledger; loopback only (127.x.x.x, localhost or [::1]).");
@@ -698,31 +699,21 @@ class RssSampler {
 
 // ---- The run ----
 
-std::string ReadPem(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-// Plaintext, or mutual TLS with --ca, --cert and --key_file.
-std::shared_ptr<grpc::ChannelCredentials> Credentials() {
-  if (absl::GetFlag(FLAGS_ca).empty()) return grpc::InsecureChannelCredentials();
-  grpc::SslCredentialsOptions ssl;
-  ssl.pem_root_certs = ReadPem(absl::GetFlag(FLAGS_ca));
-  ssl.pem_cert_chain = ReadPem(absl::GetFlag(FLAGS_cert));
-  ssl.pem_private_key = ReadPem(absl::GetFlag(FLAGS_key_file));
-  return grpc::SslCredentials(ssl);
-}
-
-std::shared_ptr<grpc::Channel> NewChannel(const std::string& target, int index) {
+// Plaintext, or mutual TLS with --ca, --cert and --key_file (tools/channel.h).
+absl::StatusOr<std::shared_ptr<grpc::Channel>> NewBenchChannel(const std::string& target,
+                                                               int index) {
+  ChannelOptions options;
+  options.target = target;
+  options.ca_file = absl::GetFlag(FLAGS_ca);
+  options.cert_file = absl::GetFlag(FLAGS_cert);
+  options.key_file = absl::GetFlag(FLAGS_key_file);
+  options.tls_server_name = absl::GetFlag(FLAGS_tls_server_name);
+  options.max_receive_message_bytes = 64 << 20;
   grpc::ChannelArguments args;
-  if (!absl::GetFlag(FLAGS_ca).empty()) {
-    args.SetString(GRPC_SSL_TARGET_NAME_OVERRIDE_ARG, absl::GetFlag(FLAGS_tls_server_name));
-  }
   // Channels with equal arguments share one connection unless told not to.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   args.SetInt("caseledger.ledger_bench.channel", index);
-  args.SetMaxReceiveMessageSize(64 << 20);
-  return grpc::CreateCustomChannel(target, Credentials(), args);
+  return NewChannel(options, args);
 }
 
 std::string RandomText(size_t n) {
@@ -751,7 +742,12 @@ int Run(const Config& config) {
   std::vector<std::shared_ptr<grpc::Channel>> channels;
   int channel_count = config.channel == "shared" ? 1 : config.clients;
   for (int i = 0; i < channel_count; ++i) {
-    channels.push_back(NewChannel(config.server, i));
+    absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = NewBenchChannel(config.server, i);
+    if (!channel.ok()) {
+      std::fprintf(stderr, "ledger_bench: %s\n", std::string(channel.status().message()).c_str());
+      return 2;
+    }
+    channels.push_back(*std::move(channel));
     if (!channels.back()->WaitForConnected(std::chrono::system_clock::now() +
                                            std::chrono::seconds(5))) {
       std::fprintf(stderr, "ledger_bench: cannot connect to %s within 5 s (is the server up?)\n",

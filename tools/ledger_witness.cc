@@ -10,6 +10,7 @@
 //   ledger_witness --server=127.0.0.1:7070 --log_key=LOG_VKEY_OR_FILE \
 //       --witness_key=witness.key --witness_name=witness.example/w1 \
 //       --state=witness.state [--once | --interval=30s]
+//       [--ca=ca.pem --cert=auditor.pem --key_file=auditor.key [--tls_server_name=N]]
 //   ledger_witness --witness_key=witness.key --witness_name=... --print_vkey
 //
 // Exit status: 0 cosigned; 1 an error (network, files); 2 bad usage; 3 the
@@ -43,8 +44,17 @@
 #include "ledger/witness.h"
 #include "proto/audit.grpc.pb.h"
 #include "proto/ledger.grpc.pb.h"
+#include "tools/channel.h"
 
 ABSL_FLAG(std::string, server, "127.0.0.1:7070", "host:port of the caseledger server.");
+ABSL_FLAG(std::string, ca, "",
+          "CA certificate (PEM) of the server: speak mutual TLS with --cert/--key_file (an "
+          "auditor certificate, caseledger://auditor/ID); without it, plaintext (a server "
+          "started with --insecure_loopback).");
+ABSL_FLAG(std::string, cert, "", "Client certificate (PEM), with --ca.");
+ABSL_FLAG(std::string, key_file, "", "Client key (PEM), with --ca.");
+ABSL_FLAG(std::string, tls_server_name, "",
+          "Name the server certificate must have (default: the host of --server).");
 ABSL_FLAG(std::string, log_key, "",
           "The log's checkpoint verifier key (name+hash+base64), or a file holding it. Use the "
           "key you trust, not one fetched from the server.");
@@ -88,13 +98,14 @@ std::string KeyOrFile(std::string key) {
 
 class Witness {
  public:
-  Witness(NoteVerifier log, Cosigner cosigner, std::string state_path, WitnessState state)
+  // `channel` comes from NewChannel (tools/channel.h).
+  Witness(NoteVerifier log, Cosigner cosigner, std::string state_path, WitnessState state,
+          std::shared_ptr<grpc::Channel> channel)
       : log_(std::move(log)),
         cosigner_(std::move(cosigner)),
         state_path_(std::move(state_path)),
         state_(std::move(state)),
-        channel_(
-            grpc::CreateChannel(absl::GetFlag(FLAGS_server), grpc::InsecureChannelCredentials())),
+        channel_(std::move(channel)),
         ledger_(v1::LedgerService::NewStub(channel_)),
         witness_(v1::WitnessService::NewStub(channel_)) {}
 
@@ -290,7 +301,19 @@ int Run() {
   auto state = WitnessState::Load(state_path);
   if (!state.ok()) return Report(state.status());
 
-  Witness witness(*std::move(log), *std::move(cosigner), state_path, *std::move(state));
+  ChannelOptions channel_options;
+  channel_options.target = absl::GetFlag(FLAGS_server);
+  channel_options.ca_file = absl::GetFlag(FLAGS_ca);
+  channel_options.cert_file = absl::GetFlag(FLAGS_cert);
+  channel_options.key_file = absl::GetFlag(FLAGS_key_file);
+  channel_options.tls_server_name = absl::GetFlag(FLAGS_tls_server_name);
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = NewChannel(channel_options);
+  if (!channel.ok()) {
+    std::fprintf(stderr, "ledger_witness: %s\n", std::string(channel.status().message()).c_str());
+    return kExitUsage;
+  }
+  Witness witness(*std::move(log), *std::move(cosigner), state_path, *std::move(state),
+                  *std::move(channel));
   const absl::Duration interval = absl::GetFlag(FLAGS_interval);
   if (absl::GetFlag(FLAGS_once) || interval <= absl::ZeroDuration()) {
     return Report(witness.Round());
@@ -315,7 +338,8 @@ int main(int argc, char** argv) {
       "Witnesses a caseledger log: verifies each new checkpoint against the last one it saw "
       "and cosigns it.\n"
       "  ledger_witness --server=HOST:PORT --log_key=VKEY --witness_key=FILE "
-      "--witness_name=NAME --state=FILE [--once | --interval=30s]");
+      "--witness_name=NAME --state=FILE [--once | --interval=30s]\n"
+      "      [--ca=CA.pem --cert=ME.pem --key_file=ME.key [--tls_server_name=NAME]]");
   absl::ParseCommandLine(argc, argv);
   return caseledger::Run();
 }

@@ -47,6 +47,7 @@
 #include "services/api/history_bundle.h"
 #include "services/api/history_render.h"
 #include "tools/bundle_export.h"
+#include "tools/channel.h"
 #include "tools/ledgerctl_lib.h"
 
 namespace caseledger::ledgerctl {
@@ -61,7 +62,9 @@ const FlagSpec kGlobalFlags = {{"server", true},  {"json", false},    {"timeout"
                                 {"key_file", true}, {"tls_server_name", true}};
 
 constexpr char kGlobalUsage[] =
-    "usage: ledgerctl [--server=127.0.0.1:7070] [--json] [--timeout=10s] COMMAND [flags]\n"
+    "usage: ledgerctl [--server=127.0.0.1:7070] [--json] [--timeout=10s]\n"
+    "                 [--ca=CA.pem --cert=ME.pem --key_file=ME.key [--tls_server_name=N]]\n"
+    "                 COMMAND [flags]\n"
     "\n"
     "  --server   host:port of the caseledger server (default 127.0.0.1:7070)\n"
     "  --json     machine-readable output: one JSON object per line on stdout\n"
@@ -79,49 +82,27 @@ struct Options {
   std::string server = "127.0.0.1:7070";
   bool json = false;
   absl::Duration timeout = absl::Seconds(10);
-  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
-  std::string tls_server_name;  // empty: the host of `server`
+  ChannelOptions channel;  // target: `server`; TLS from --ca, --cert, --key_file
 };
 
-absl::StatusOr<std::string> ReadPem(const std::string& flag, const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::InvalidArgumentError(absl::StrCat("--", flag, ": cannot read ", path));
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-// Mutual TLS from --ca, --cert and --key_file; plaintext without --ca.
-absl::Status SetCredentials(const std::map<std::string, std::string>& flags, Options* o) {
+// The channel options of the global flags: mutual TLS from --ca, --cert,
+// --key_file and --tls_server_name, plaintext without --ca. Every command
+// talks over the one channel NewChannel makes from them.
+ChannelOptions ChannelOptionsOf(const std::string& server,
+                                const std::map<std::string, std::string>& flags) {
   auto get = [&](const char* name) {
     auto it = flags.find(name);
     return it == flags.end() ? std::string() : it->second;
   };
-  const std::string ca = get("ca"), cert = get("cert"), key = get("key_file");
-  o->tls_server_name = get("tls_server_name");
-  if (ca.empty()) {
-    if (!cert.empty() || !key.empty()) {
-      return absl::InvalidArgumentError("--cert and --key_file need --ca (mutual TLS)");
-    }
-    return absl::OkStatus();
-  }
-  if (cert.empty() != key.empty()) {
-    return absl::InvalidArgumentError("--cert and --key_file: give both or neither");
-  }
-  grpc::SslCredentialsOptions ssl;
-  CL_ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadPem("ca", ca));
-  if (!cert.empty()) {
-    CL_ASSIGN_OR_RETURN(ssl.pem_cert_chain, ReadPem("cert", cert));
-    CL_ASSIGN_OR_RETURN(ssl.pem_private_key, ReadPem("key_file", key));
-  }
-  o->credentials = grpc::SslCredentials(ssl);
-  return absl::OkStatus();
-}
-
-std::shared_ptr<grpc::Channel> MakeChannel(const Options& o) {
-  grpc::ChannelArguments args;
-  if (!o.tls_server_name.empty()) {
-    args.SetString(GRPC_SSL_TARGET_NAME_OVERRIDE_ARG, o.tls_server_name);
-  }
-  return grpc::CreateCustomChannel(o.server, o.credentials, args);
+  ChannelOptions o;
+  o.target = server;
+  o.ca_file = get("ca");
+  o.cert_file = get("cert");
+  o.key_file = get("key_file");
+  o.tls_server_name = get("tls_server_name");
+  // History bundles can be large (gRPC's default limit is 4 MiB).
+  o.max_receive_message_bytes = 256 << 20;
+  return o;
 }
 
 // The one place where grpc::Status becomes absl::Status (same codes).
@@ -143,10 +124,9 @@ int Fail(absl::string_view command, const absl::Status& s) {
 // deadline; streams carry none (they are bounded by Connect instead).
 class Client {
  public:
-  explicit Client(const Options& o)
-      : options_(o),
-        channel_(MakeChannel(o)),
-        stub_(v1::LedgerService::NewStub(channel_)) {}
+  // `channel` comes from NewChannel(o.channel).
+  Client(const Options& o, std::shared_ptr<grpc::Channel> channel)
+      : options_(o), channel_(std::move(channel)), stub_(v1::LedgerService::NewStub(channel_)) {}
 
   const Options& options() const { return options_; }
   v1::LedgerService::Stub& stub() { return *stub_; }
@@ -1134,13 +1114,6 @@ absl::StatusOr<uint64_t> NoteSize(const std::string& note) {
   return cp.size;
 }
 
-// A channel that accepts large bundles (the default limit is 4 MiB).
-std::shared_ptr<grpc::Channel> BigChannel(const Client& c) {
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(256 << 20);
-  return grpc::CreateCustomChannel(c.options().server, grpc::InsecureChannelCredentials(), args);
-}
-
 int RunHistory(Client& c, const ParsedArgs& a) {
   const Command& cmd = Find("history");
   for (const char* f : {"subject", "out"}) {
@@ -1163,7 +1136,7 @@ int RunHistory(Client& c, const ParsedArgs& a) {
     if (!size.ok()) return Fail("history", size.status());
     req.set_since_size(*size);
   }
-  auto stub = v1::AccessService::NewStub(BigChannel(c));
+  auto stub = v1::AccessService::NewStub(c.channel());
   grpc::ClientContext ctx;
   c.SetDeadline(&ctx);
   v1::HistoryBundle bundle;
@@ -1397,11 +1370,50 @@ int RunRenderHistory(Client& c, const ParsedArgs& a) {
   return kExitOk;
 }
 
+int RunReadRecord(Client& c, const ParsedArgs& a) {
+  const Command& cmd = Find("read-record");
+  if (a.flags.count("seq") == 0) return Usage(cmd, "--seq is required");
+  absl::StatusOr<uint64_t> seq = FlagUint(a, "seq", 0);
+  if (!seq.ok()) return Usage(cmd, seq.status().message());
+  auto flag = [&](const char* name, const std::string& fallback) {
+    auto it = a.flags.find(name);
+    return it == a.flags.end() ? fallback : it->second;
+  };
+  v1::ReadRecordRequest req;
+  req.set_seq(*seq);
+  req.set_subject_id(flag("subject", ""));
+  req.set_full_view(a.flags.count("full_view") > 0);
+  v1::Accessor* accessor = req.mutable_accessor();
+  // With mutual TLS the server names the reader from the certificate.
+  accessor->set_accessor_id(
+      flag("accessor", req.subject_id().empty() ? "local" : req.subject_id()));
+  accessor->set_role(flag("role", req.subject_id().empty() ? "local" : "client"));
+  accessor->set_purpose(flag("purpose", "right of access"));
+  auto stub = v1::AccessService::NewStub(c.channel());
+  grpc::ClientContext ctx;
+  c.SetDeadline(&ctx);
+  v1::ReadRecordResponse resp;
+  absl::Status s = FromGrpc(stub->ReadRecord(&ctx, req, &resp), "ReadRecord", c.options());
+  if (!s.ok()) return Fail("read-record", s);
+  if (c.options().json) {
+    std::printf("%s\n", ToJson(resp).c_str());
+    return kExitOk;
+  }
+  std::string withheld;
+  for (const std::string& w : resp.withheld_fields()) {
+    absl::StrAppend(&withheld, withheld.empty() ? "" : ", ", w);
+  }
+  std::printf("record %llu: %s\nwithheld: %s\n",
+              static_cast<unsigned long long>(resp.record().seq()), resp.event_json().c_str(),
+              withheld.empty() ? "nothing" : withheld.c_str());
+  return kExitOk;
+}
+
 int RunAccessReport(Client& c, const ParsedArgs& a) {
   const Command& cmd = Find("access-report");
   if (a.flags.count("subject") == 0) return Usage(cmd, "--subject is required");
   if (absl::Status s = c.Connect(); !s.ok()) return Fail("access-report", s);
-  auto stub = v1::AccessService::NewStub(BigChannel(c));
+  auto stub = v1::AccessService::NewStub(c.channel());
   grpc::ClientContext ctx;
   c.SetDeadline(&ctx);
   v1::GetAccessReportRequest req;
@@ -1638,6 +1650,29 @@ const std::vector<Command>& Commands() {
         {"witness_keys", true},
         {"quorum", true}},
        RunRenderHistory},
+      {"read-record",
+       "usage: ledgerctl read-record --seq=N [--subject=ID] [--purpose=P] [--full_view]\n"
+       "                             [--accessor=ID] [--role=R]\n",
+       "Prints one record's content, as its reader may see it\n"
+       "(AccessService.ReadRecord): the event as JSON and the fields withheld. The\n"
+       "read is recorded as an access event in the record's case.\n"
+       "\n"
+       "  --seq=N       the record\n"
+       "  --subject=ID  the client (data subject) the record is about: a client reads\n"
+       "                only records that name their own id; an auditor may leave it\n"
+       "                out (their audit grant must cover the record's case)\n"
+       "  --purpose=P   why (default \"right of access\"); recorded with the read\n"
+       "  --full_view   protected fields too (staff with a need to know; never a client)\n"
+       "  --accessor, --role   who reads, on a plaintext loopback server (default: the\n"
+       "                subject and \"client\", or \"local\" without --subject); with\n"
+       "                mutual TLS the certificate says who reads\n",
+       {{"seq", true},
+        {"subject", true},
+        {"purpose", true},
+        {"full_view", false},
+        {"accessor", true},
+        {"role", true}},
+       RunReadRecord},
       {"access-report",
        "usage: ledgerctl access-report --subject=ID\n",
        "Who accessed a client's records: every recorded read (who, role, purpose,\n"
@@ -1713,8 +1748,10 @@ void PrintHelp(FILE* out) {
 }
 
 void PrintCommandHelp(const Command& c) {
-  std::printf("%s\n%s\nglobal flags: --server=HOST:PORT --json --timeout=DURATION\n", c.synopsis,
-              c.help);
+  std::printf(
+      "%s\n%s\nglobal flags: --server=HOST:PORT --json --timeout=DURATION\n"
+      "              --ca=CA.pem --cert=ME.pem --key_file=ME.key --tls_server_name=NAME\n",
+      c.synopsis, c.help);
 }
 
 int Main(const std::vector<std::string>& args) {
@@ -1789,9 +1826,9 @@ int Main(const std::vector<std::string>& args) {
                                       "\", want a positive duration such as 10s or 500ms"));
     }
   }
-  if (absl::Status tls = SetCredentials(parsed->flags, &o); !tls.ok()) {
-    return Usage(*cmd, tls.message());
-  }
+  o.channel = ChannelOptionsOf(o.server, parsed->flags);
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = NewChannel(o.channel);
+  if (!channel.ok()) return Usage(*cmd, channel.status().message());
   for (const char* f : {"server", "json", "timeout", "help", "ca", "cert", "key_file",
                         "tls_server_name"}) {
     parsed->flags.erase(f);
@@ -1805,7 +1842,7 @@ int Main(const std::vector<std::string>& args) {
     sigaddset(&stop, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stop, nullptr);
   }
-  Client client(o);
+  Client client(o, *std::move(channel));
   return cmd->run(client, *parsed);
 }
 

@@ -8,10 +8,19 @@
 # generated once at ${CASELEDGER_DEV_KEY:-~/.config/caseledger/dev-master.key}
 # (mode 0600, outside the data directory) and used. Losing that key makes the
 # encrypted payloads unreadable. CASELEDGER_PLAINTEXT=1 stores them unencrypted.
+#
+# CASELEDGER_SERVE_PREBUILT=1 skips setup and build and runs the binaries found
+# under this script's tree as Bazel's runfiles lay them out (the README test,
+# tests/readme_e2e_test.cc, starts the server through this script that way).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash tools/setup.sh
-bazel build //services/api:caseledger_server //tools:ledgerctl //tools:caseledger_keys
+bin=bazel-bin
+if [[ -n "${CASELEDGER_SERVE_PREBUILT:-}" ]]; then
+  bin=.
+else
+  bash tools/setup.sh
+  bazel build //services/api:caseledger_server //tools:ledgerctl //tools:caseledger_keys
+fi
 data_dir="$PWD/data"
 # The transport: plaintext on loopback for development, unless TLS flags are given
 # (tools/make_dev_certs.sh makes a dev CA and certificates).
@@ -31,10 +40,10 @@ if [[ -z "$key_given" && -z "${CASELEDGER_MASTER_KEY:-}" && -z "${CASELEDGER_PLA
   dev_key="${CASELEDGER_DEV_KEY:-$HOME/.config/caseledger/dev-master.key}"
   if [[ ! -f "$dev_key" ]]; then
     mkdir -p "$(dirname "$dev_key")"
-    bazel-bin/tools/caseledger_keys generate-master-key --out="$dev_key"
+    "$bin"/tools/caseledger_keys generate-master-key --out="$dev_key"
   fi
   echo "serve.sh: development master key $dev_key (keep it; it unlocks the payloads)" >&2
   key_flag="--master_key_file=$dev_key"
 fi
-exec bazel-bin/services/api/caseledger_server ${data_dir:+--data_dir="$data_dir"} \
+exec "$bin"/services/api/caseledger_server ${data_dir:+--data_dir="$data_dir"} \
   ${transport} ${key_flag:+"$key_flag"} "$@"

@@ -27,6 +27,15 @@ absl::StatusOr<CaseFacts> GateCaseDirectory::Facts(const std::string& case_id) {
   return facts;
 }
 
+absl::StatusOr<RecordFacts> LedgerRecordDirectory::Facts(uint64_t seq) {
+  absl::StatusOr<RecordView> view = ledger_->Read(seq);
+  if (!view.ok()) return view.status();
+  RecordFacts facts;
+  facts.case_id = std::move(view->record.stream_id);
+  facts.subject_ids = std::move(view->record.subject_ids);
+  return facts;
+}
+
 AccessGuard::AccessGuard(Authorizer* authz, CaseDirectory* cases, CaseGate* gate, Ledger* ledger,
                          AccessGuardOptions options)
     : authz_(authz), cases_(cases), gate_(gate), ledger_(ledger), options_(options) {}

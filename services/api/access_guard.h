@@ -31,6 +31,17 @@ class GateCaseDirectory : public CaseDirectory {
   CaseGate* const gate_;
 };
 
+// The RecordDirectory the server uses: the ledger's committed records.
+class LedgerRecordDirectory : public RecordDirectory {
+ public:
+  // `ledger` is borrowed and must outlive the directory.
+  explicit LedgerRecordDirectory(const Ledger* ledger) : ledger_(ledger) {}
+  absl::StatusOr<RecordFacts> Facts(uint64_t seq) override;
+
+ private:
+  const Ledger* const ledger_;
+};
+
 struct AccessGuardOptions {
   // Plaintext callers are the kLocal principal (allowed everything, nothing
   // recorded). Only set when the server listens on loopback without TLS.

@@ -3,6 +3,7 @@
 #include <google/protobuf/util/json_util.h>
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <map>
 #include <utility>
 
@@ -276,7 +277,19 @@ absl::StatusOr<v1::HistoryBundle> AccessServiceImpl::GetRecordHistory(
 absl::StatusOr<v1::ReadRecordResponse> AccessServiceImpl::ReadRecord(
     const v1::ReadRecordRequest& req) {
   CL_RETURN_IF_ERROR(CheckAccessor(req.accessor()));
+  if (req.full_view() && req.accessor().role() == "client") {
+    return absl::PermissionDeniedError(
+        "full_view: got true from a client, want false (a client's view withholds third "
+        "parties' protected fields)");
+  }
   CL_ASSIGN_OR_RETURN(RecordView view, ledger_->Read(req.seq()));
+  const std::vector<std::string>& named = view.record.subject_ids;
+  if (!req.subject_id().empty() &&
+      std::find(named.begin(), named.end(), req.subject_id()) == named.end()) {
+    // Says nothing about the record but that it is not the subject's.
+    return absl::PermissionDeniedError(absl::StrCat(
+        "subject_id: record ", req.seq(), " is not one of \"", req.subject_id(), "\"'s records"));
+  }
   v1::ReadRecordResponse resp;
   v1::HistoryRecord* r = resp.mutable_record();
   r->set_seq(req.seq());

@@ -561,6 +561,31 @@ TEST_F(AccessServiceTest, AReadWithoutAPurposeIsRefusedAndShowsNothing) {
   EXPECT_EQ(ledger_->Size(), size);
 }
 
+TEST_F(AccessServiceTest, ARecordReadNamingAnotherSubjectIsRefusedAndShowsNothing) {
+  v1::HistoryBundle theirs = History("client-1");
+  ASSERT_GT(theirs.records_size(), 0);
+  const uint64_t size = ledger_->Size();
+  v1::ReadRecordRequest rr;
+  rr.set_seq(theirs.records(0).seq());
+  rr.set_subject_id("client-0");
+  rr.mutable_accessor()->set_accessor_id("client-0");
+  rr.mutable_accessor()->set_role("client");
+  rr.mutable_accessor()->set_purpose("right of access");
+  absl::StatusOr<v1::ReadRecordResponse> r = service_->ReadRecord(rr);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(r.status().message(),
+            absl::StrCat("subject_id: record ", rr.seq(), " is not one of \"client-0\"'s records"));
+  EXPECT_EQ(ledger_->Size(), size);  // nothing read, so nothing recorded
+  // Their own record reads, in the client view only.
+  rr.set_subject_id("client-1");
+  rr.mutable_accessor()->set_accessor_id("client-1");
+  absl::StatusOr<v1::ReadRecordResponse> own = service_->ReadRecord(rr);
+  ASSERT_TRUE(own.ok()) << own.status();
+  EXPECT_EQ(own->record().seq(), rr.seq());
+  rr.set_full_view(true);
+  EXPECT_EQ(service_->ReadRecord(rr).status().code(), absl::StatusCode::kPermissionDenied);
+}
+
 TEST_F(AccessServiceTest, FulfillingAnAccessRequestRecordsTheBundleHash) {
   v1::GetRecordHistoryRequest req;
   req.set_subject_id("client-0");

@@ -282,8 +282,21 @@ absl::StatusOr<AuthzConfig> ParseAuthzConfig(absl::string_view text) {
   return config;
 }
 
-Authorizer::Authorizer(AuthzConfig config, CaseDirectory* cases)
-    : config_(std::move(config)), cases_(cases) {}
+Authorizer::Authorizer(AuthzConfig config, CaseDirectory* cases, RecordDirectory* records)
+    : config_(std::move(config)), cases_(cases), records_(records) {}
+
+absl::StatusOr<RecordFacts> Authorizer::RecordOf(const Resource& r) {
+  if (records_ == nullptr) {
+    return absl::PermissionDeniedError(absl::StrCat("rule no_record_directory: record ",
+                                                    *r.record_seq, " cannot be looked up here"));
+  }
+  absl::StatusOr<RecordFacts> facts = records_->Facts(*r.record_seq);
+  if (facts.status().code() == absl::StatusCode::kNotFound ||
+      facts.status().code() == absl::StatusCode::kOutOfRange) {
+    return RecordFacts();
+  }
+  return facts;
+}
 
 absl::StatusOr<Decision> Authorizer::Check(const Principal& who, absl::string_view method,
                                            const Resource& resource) {
@@ -348,8 +361,27 @@ absl::Status Authorizer::CheckRule(Rule rule, const Principal& who, absl::string
                       absl::StrCat("client_id: got \"", r.client_id, "\", want your own id \"",
                                    who.id, "\""));
       }
+      if (r.record_seq.has_value()) {
+        // The same answer whether the record is someone else's or absent.
+        CL_ASSIGN_OR_RETURN(RecordFacts record, RecordOf(r));
+        if (std::find(record.subject_ids.begin(), record.subject_ids.end(), who.id) ==
+            record.subject_ids.end()) {
+          return Denied(
+              rule, who.role,
+              absl::StrCat("record ", *r.record_seq, " is not one of \"", who.id, "\"'s records"));
+        }
+      }
       return absl::OkStatus();
     case Rule::kAuditGrant:
+      if (r.record_seq.has_value()) {
+        // Named by its seq alone: the grant must cover the record's case,
+        // which the refusal does not name.
+        CL_ASSIGN_OR_RETURN(RecordFacts record, RecordOf(r));
+        if (grant_covers(record.case_id)) return absl::OkStatus();
+        return Denied(rule, who.role,
+                      absl::StrCat(who.ToString(), " has no audit grant for the case of record ",
+                                   *r.record_seq));
+      }
       if (r.whole_log || r.case_id.empty()) {
         if (grant_covers("")) return absl::OkStatus();
         return Denied(rule, who.role,
@@ -462,6 +494,7 @@ std::string Describe(absl::string_view method, const Resource& r) {
   if (!r.client_id.empty()) parts.push_back(absl::StrCat("client ", r.client_id));
   if (!r.manager_id.empty()) parts.push_back(absl::StrCat("manager ", r.manager_id));
   if (r.whole_log) parts.push_back("whole log");
+  if (r.record_seq.has_value()) parts.push_back(absl::StrCat("record ", *r.record_seq));
   if (r.event != nullptr) parts.push_back(absl::StrCat("event ", r.event->event_id()));
   return absl::StrJoin(parts, ", ");
 }

@@ -68,8 +68,10 @@ enum class Rule {
   kOwnProgram,        // producer: appends to cases of its registered programs
   kAssignedCase,      // case manager: the case is assigned to them, no open conflict
   kOwnManagerFilter,  // case manager: a listing filtered to their own cases
-  kOwnSubject,        // client: the request's client id is their own
+  kOwnSubject,        // client: the request's client id is their own (and a
+                      // record read names it)
   kAuditGrant,        // auditor: payloads of cases their audit grant covers
+                      // (for a record read: the record's case)
   kCommitments,       // auditor: records without payloads unless a grant covers them
   kDisposalOnly,      // admin: appends of records_disposed only
 };
@@ -105,6 +107,10 @@ struct Resource {
   // The program of a case_opened for this case earlier in the same request
   // (AppendBatch), which the CaseDirectory cannot know of yet.
   std::string opened_program;
+  // One record read by its seq (AccessService.ReadRecord): the rules
+  // own_subject and audit_grant are decided on the record itself (the
+  // subjects it names, its case), which the RecordDirectory supplies.
+  std::optional<uint64_t> record_seq;
 };
 
 // What the authorizer needs to know about a case.
@@ -125,6 +131,19 @@ class CaseDirectory {
   virtual absl::StatusOr<CaseFacts> Facts(const std::string& case_id) = 0;
 };
 
+// What the authorizer needs to know about one record.
+struct RecordFacts {
+  std::string case_id;                   // its stream
+  std::vector<std::string> subject_ids;  // the subjects it names
+};
+
+class RecordDirectory {
+ public:
+  virtual ~RecordDirectory() = default;
+  // The record at `seq`; NOT_FOUND or OUT_OF_RANGE when there is none.
+  virtual absl::StatusOr<RecordFacts> Facts(uint64_t seq) = 0;
+};
+
 // Registrations and grants (the --authz_config file, AUTHZ.md).
 struct AuthzConfig {
   std::map<std::string, std::set<std::string>> producer_programs;  // producer id -> programs
@@ -141,10 +160,12 @@ struct Decision {
   bool record_access = false;
 };
 
-// Thread-safe; `cases` is borrowed and must outlive the authorizer.
+// Thread-safe; `cases` and `records` are borrowed and must outlive the
+// authorizer. Without `records`, every Resource with a record_seq is refused
+// under the rules that need it.
 class Authorizer {
  public:
-  Authorizer(AuthzConfig config, CaseDirectory* cases);
+  Authorizer(AuthzConfig config, CaseDirectory* cases, RecordDirectory* records = nullptr);
 
   // May `who` call `method` on `resource`? PERMISSION_DENIED naming the rule
   // when not; a CaseDirectory error (e.g. UNAVAILABLE) is passed on.
@@ -156,8 +177,13 @@ class Authorizer {
                          const Resource& resource, Decision* decision);
   absl::Status CheckAppend(const Principal& who, Rule rule, const Resource& resource);
 
+  // The record at r.record_seq; empty facts when there is none (so that a
+  // refusal reads the same whether or not it exists).
+  absl::StatusOr<RecordFacts> RecordOf(const Resource& r);
+
   const AuthzConfig config_;
   CaseDirectory* const cases_;
+  RecordDirectory* const records_;
 };
 
 // Builds the ledger events the server writes itself (an access, a refusal,

@@ -30,6 +30,16 @@ std::string StringField(const google::protobuf::Message& m,
   return "";
 }
 
+// The top-level uint64 field `name` of `m`, when it has one.
+std::optional<uint64_t> Uint64Field(const google::protobuf::Message& m, const char* name) {
+  const google::protobuf::FieldDescriptor* f = m.GetDescriptor()->FindFieldByName(name);
+  if (f == nullptr || f->is_repeated() ||
+      f->cpp_type() != google::protobuf::FieldDescriptor::CPPTYPE_UINT64) {
+    return std::nullopt;
+  }
+  return m.GetReflection()->GetUInt64(m, f);
+}
+
 // True when `method` belongs to a caseledger service whose generated
 // protobuf types are linked in, so that its messages are protobuf Messages.
 bool HasProtoRequest(absl::string_view method) {
@@ -150,6 +160,8 @@ class AuthzInterceptor : public grpc::experimental::Interceptor {
     if (!proto_) return r;
     r.client_id = StringField(request, {"client_id", "subject_id"});
     r.case_id = StringField(request, {"case_id", "stream_id"});
+    // One record named by its seq (AccessService.ReadRecord).
+    r.record_seq = Uint64Field(request, "seq");
     return r;
   }
 

@@ -28,6 +28,17 @@ class FakeCases : public CaseDirectory {
   }
 };
 
+// Records 0 (case-h, naming client-1) and 1 (case-x, naming client-2); no
+// record 2 or later.
+class FakeRecords : public RecordDirectory {
+ public:
+  absl::StatusOr<RecordFacts> Facts(uint64_t seq) override {
+    if (seq == 0) return RecordFacts{"case-h", {"client-1"}};
+    if (seq == 1) return RecordFacts{"case-x", {"client-2"}};
+    return absl::NotFoundError(absl::StrCat("seq: got ", seq, ", want less than 2"));
+  }
+};
+
 AuthzConfig Config() {
   absl::StatusOr<AuthzConfig> c = ParseAuthzConfig(
       "# dev registrations\n"
@@ -95,6 +106,9 @@ const std::vector<Row>& Matrix() {
        {"deny", "deny", "cond", "deny", "deny", "allow"}},
       {"/caseledger.v1.AccessService/GetAccessReport",
        {"deny", "deny", "cond", "deny", "deny", "allow"}},
+      // One record by seq: a client's own record; an auditor's granted case.
+      {"/caseledger.v1.AccessService/ReadRecord",
+       {"deny", "deny", "cond", "cond", "deny", "allow"}},
       {"/caseledger.v1.AuditService/VerifyRange",
        {"deny", "deny", "deny", "allow", "deny", "allow"}},
       {"/caseledger.v1.WitnessService/AddCosignature",
@@ -138,6 +152,12 @@ void Fill(const std::string& method, const Principal& who, Requests* r) {
   } else if (absl::StrContains(method, "ListCases")) {
     r->good.manager_id = who.id;
     r->bad.whole_log = true;  // no filter: every case
+  } else if (absl::StrContains(method, "ReadRecord")) {
+    // Record 0 is client-1's, in case-h (aud-1's grant); record 1 is
+    // client-2's, in case-x.
+    r->good.record_seq = 0;
+    r->bad.record_seq = 1;
+    if (who.role == Role::kClient) r->good.client_id = r->bad.client_id = who.id;
   } else if (absl::StrContains(method, "Accounting") || absl::StrContains(method, "History") ||
              absl::StrContains(method, "AccessReport")) {
     r->good.client_id = who.id;
@@ -147,7 +167,8 @@ void Fill(const std::string& method, const Principal& who, Requests* r) {
 
 TEST(AuthzMatrixTest, EveryRoleTimesEveryMethod) {
   FakeCases cases;
-  Authorizer authz(Config(), &cases);
+  FakeRecords records;
+  Authorizer authz(Config(), &cases, &records);
   for (const Row& row : Matrix()) {
     for (int i = 0; i < 6; ++i) {
       const Principal& who = kWho[i];
@@ -334,6 +355,54 @@ TEST(AuthzTest, AuditGrantForAllCasesGivesPayloads) {
   EXPECT_TRUE(authz.Check({Role::kAuditor, "aud-all"},
                           "/caseledger.v1.DisclosureService/GetAccounting", client)
                   .ok());
+}
+
+// AccessService.ReadRecord is decided on the record, and a refusal says
+// nothing about it: not its case, not whom it names, not whether it exists.
+TEST(AuthzTest, ARecordReadIsDecidedOnTheRecord) {
+  FakeCases cases;
+  FakeRecords records;
+  Authorizer authz(Config(), &cases, &records);
+  const std::string m = "/caseledger.v1.AccessService/ReadRecord";
+  auto read = [&](const Principal& who, const std::string& subject, uint64_t seq) {
+    Resource r;
+    r.client_id = subject;
+    r.record_seq = seq;
+    return authz.Check(who, m, r).status();
+  };
+  const Principal client{Role::kClient, "client-1"};
+  EXPECT_TRUE(read(client, "client-1", 0).ok());
+  // Their own id, another's record; and a record that does not exist.
+  EXPECT_EQ(read(client, "client-1", 1).message(),
+            "rule client.own_subject: record 1 is not one of \"client-1\"'s records");
+  EXPECT_EQ(read(client, "client-1", 7).message(),
+            "rule client.own_subject: record 7 is not one of \"client-1\"'s records");
+  // Another's id, even for a record that names them.
+  EXPECT_EQ(read(client, "client-2", 1).message(),
+            "rule client.own_subject: client_id: got \"client-2\", want your own id "
+            "\"client-1\"");
+  // No subject at all.
+  EXPECT_EQ(read(client, "", 0).code(), absl::StatusCode::kPermissionDenied);
+
+  // An auditor: a grant for the record's case, named or not by the request.
+  const Principal auditor{Role::kAuditor, "aud-1"};
+  EXPECT_TRUE(read(auditor, "", 0).ok());
+  EXPECT_TRUE(read(auditor, "client-1", 0).ok());
+  EXPECT_EQ(read(auditor, "", 1).message(),
+            "rule auditor.audit_grant: auditor aud-1 has no audit grant for the case of record 1");
+  EXPECT_EQ(read(auditor, "", 9).message(),
+            "rule auditor.audit_grant: auditor aud-1 has no audit grant for the case of record 9");
+  EXPECT_TRUE(read({Role::kAuditor, "aud-all"}, "", 1).ok());
+  // Case managers read records through LedgerService, as before.
+  EXPECT_EQ(read({Role::kCaseManager, "cm-1"}, "client-1", 0).code(),
+            absl::StatusCode::kPermissionDenied);
+
+  // Without a record directory, nothing is decided on a record.
+  Authorizer blind(Config(), &cases);
+  Resource r;
+  r.client_id = "client-1";
+  r.record_seq = 0;
+  EXPECT_EQ(blind.Check(client, m, r).status().code(), absl::StatusCode::kPermissionDenied);
 }
 
 TEST(PrincipalTest, FromUris) {

@@ -289,7 +289,8 @@ int Run() {
   audit_service.Start();
 
   GateCaseDirectory directory(&gate);
-  Authorizer authorizer(*std::move(authz_config), &directory);
+  LedgerRecordDirectory records(ledger->get());
+  Authorizer authorizer(*std::move(authz_config), &directory, &records);
   AccessGuardOptions guard_options;
   guard_options.insecure_loopback = absl::GetFlag(FLAGS_insecure_loopback);
   AccessGuard guard(&authorizer, &directory, &gate, ledger->get(), guard_options);
