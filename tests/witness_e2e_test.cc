@@ -478,9 +478,12 @@ TEST_F(WitnessE2ETest, AClientsHistoryCanRequireTheWitness) {
     return testing::RunCommand(args);
   };
   const std::string bundle = dir_ + "/h.bundle";
-  const std::vector<std::string> verify = {"verify-history", bundle, "--key=" + log_vkey_,
+  const std::vector<std::string> verify = {"verify-history",
+                                           bundle,
+                                           "--key=" + log_vkey_,
                                            "--subject=client-case-1",
-                                           "--witness_keys=" + witness_vkey_, "--quorum=1"};
+                                           "--witness_keys=" + witness_vkey_,
+                                           "--quorum=1"};
   // The latest checkpoint (size 5) is cosigned: the bundle carries the line.
   r = ledgerctl({"history", "--subject=client-case-1", "--out=" + bundle});
   ASSERT_EQ(r.exit_code, 0) << Describe(r);
@@ -497,6 +500,34 @@ TEST_F(WitnessE2ETest, AClientsHistoryCanRequireTheWitness) {
   EXPECT_THAT(r.err, HasSubstr("checkpoint cosignatures: "));
   // ...and accepted without it (the log key alone vouches for it).
   r = ledgerctl({"verify-history", bundle, "--key=" + log_vkey_, "--subject=client-case-1"});
+  EXPECT_EQ(r.exit_code, 0) << Describe(r);
+
+  // A client who asks for the quorum without waiting is told why not.
+  const std::string witness_flags[] = {"--witness_keys=" + witness_vkey_, "--quorum=1"};
+  r = ledgerctl({"history", "--subject=client-case-1", "--out=" + bundle, witness_flags[0],
+                 witness_flags[1]});
+  EXPECT_EQ(r.exit_code, 1) << Describe(r);
+  EXPECT_THAT(r.err, HasSubstr("is not cosigned as you require"));
+  EXPECT_THAT(r.err, HasSubstr("--wait="));
+  // One who waits gets a cosigned history as soon as the witness has run:
+  // the witness runs (each run cosigns the newest checkpoint) until the
+  // waiting client is done.
+  std::atomic<bool> done{false};
+  testing::CommandResult waited;
+  std::thread client([&] {
+    waited = ledgerctl({"history", "--subject=client-case-1", "--out=" + bundle, witness_flags[0],
+                        witness_flags[1], "--wait=60s"});
+    done = true;
+  });
+  for (int i = 0; i < 600 && !done; ++i) {
+    testing::CommandResult w = RunWitness();
+    EXPECT_EQ(w.exit_code, 0) << Describe(w);
+    absl::SleepFor(absl::Milliseconds(100));  // let the client poll
+  }
+  client.join();
+  ASSERT_EQ(waited.exit_code, 0) << Describe(waited);
+  EXPECT_THAT(waited.err, HasSubstr("waiting up to"));
+  r = ledgerctl(verify);
   EXPECT_EQ(r.exit_code, 0) << Describe(r);
 }
 

@@ -57,9 +57,9 @@ constexpr int kExitOk = 0;
 constexpr int kExitFailure = 1;
 constexpr int kExitUsage = 2;
 
-const FlagSpec kGlobalFlags = {{"server", true},  {"json", false},    {"timeout", true},
-                                {"help", false},   {"ca", true},       {"cert", true},
-                                {"key_file", true}, {"tls_server_name", true}};
+const FlagSpec kGlobalFlags = {
+    {"server", true}, {"json", false}, {"timeout", true},  {"help", false},
+    {"ca", true},     {"cert", true},  {"key_file", true}, {"tls_server_name", true}};
 
 constexpr char kGlobalUsage[] =
     "usage: ledgerctl [--server=127.0.0.1:7070] [--json] [--timeout=10s]\n"
@@ -772,8 +772,8 @@ absl::StatusOr<absl::Time> ParseWhen(const std::string& flag, const std::string&
       absl::ParseTime("%Y-%m-%d", value, absl::UTCTimeZone(), &t, &err)) {
     return t;
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "--", flag, ": got \"", value, "\", want a date (2026-01-31) or RFC 3339 time"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("--", flag, ": got \"", value, "\", want a date (2026-01-31) or RFC 3339 time"));
 }
 
 void SetTimestamp(absl::Time t, google::protobuf::Timestamp* ts) {
@@ -784,8 +784,9 @@ std::string SummaryLine(const v1::CaseSummary& s) {
   std::string due = s.has_next_access_due()
                         ? FormatTimestamp(s.next_access_due().seconds(), 0).substr(0, 10)
                         : "-";
-  return absl::StrFormat("%-24s %-12s %-12s %-10s v%-6llu access:%u%s due:%s notices:%u", s.case_id(),
-                         s.status(), s.program(), s.manager_id().empty() ? "-" : s.manager_id(),
+  return absl::StrFormat("%-24s %-12s %-12s %-10s v%-6llu access:%u%s due:%s notices:%u",
+                         s.case_id(), s.status(), s.program(),
+                         s.manager_id().empty() ? "-" : s.manager_id(),
                          static_cast<unsigned long long>(s.version()), s.open_access_requests(),
                          s.access_overdue() ? " OVERDUE" : "", due, s.pending_client_notices());
 }
@@ -1033,15 +1034,16 @@ int RunCases(Client& c, const ParsedArgs& a) {
     absl::Status s = FromGrpc(stub->ListCases(&ctx, req, &resp), "ListCases", c.options());
     if (!s.ok()) return Fail("cases", s);
     for (const v1::CaseSummary& summary : resp.cases()) {
-      std::printf("%s\n", c.options().json ? ToJson(summary, true).c_str()
-                                           : SummaryLine(summary).c_str());
+      std::printf("%s\n",
+                  c.options().json ? ToJson(summary, true).c_str() : SummaryLine(summary).c_str());
       ++printed;
     }
     left -= std::min<uint64_t>(left, resp.cases_size());
     if (resp.next_page_token().empty() || left == 0) break;
     req.set_page_token(resp.next_page_token());
   }
-  if (!c.options().json) std::fprintf(stderr, "%llu cases\n", static_cast<unsigned long long>(printed));
+  if (!c.options().json)
+    std::fprintf(stderr, "%llu cases\n", static_cast<unsigned long long>(printed));
   return kExitOk;
 }
 
@@ -1054,8 +1056,8 @@ int RunAccounting(Client& c, const ParsedArgs& a) {
     if (a.flags.count(flag) == 0) continue;
     absl::StatusOr<absl::Time> t = ParseWhen(flag, a.flags.at(flag));
     if (!t.ok()) return Usage(cmd, t.status().message());
-    SetTimestamp(*t, std::string(flag) == "from" ? req.mutable_window_start()
-                                                 : req.mutable_window_end());
+    SetTimestamp(
+        *t, std::string(flag) == "from" ? req.mutable_window_start() : req.mutable_window_end());
   }
   req.set_include_excluded(a.flags.count("include_excluded") > 0);
   req.set_summarize(a.flags.count("summarize") > 0);
@@ -1114,6 +1116,64 @@ absl::StatusOr<uint64_t> NoteSize(const std::string& note) {
   return cp.size;
 }
 
+// Fetches the history until its checkpoint carries cosignatures by
+// `policy`'s quorum of witnesses, or `wait` has passed. Witnesses cosign the
+// newest checkpoint each time they run, and every fetch is itself recorded
+// (a newer checkpoint), so a bundle's checkpoint is cosigned only if a
+// witness ran before the fetch: between fetches this waits, polling
+// WitnessService.GetCosignedCheckpoint once a second, until a witness has
+// cosigned a checkpoint at least as new as the last bundle's, then fetches
+// again (from the newest checkpoint). Each fetch is recorded as a read.
+absl::StatusOr<v1::HistoryBundle> FetchCosignedHistory(Client& c, v1::GetRecordHistoryRequest req,
+                                                       const WitnessPolicy& policy,
+                                                       absl::Duration wait) {
+  auto access = v1::AccessService::NewStub(c.channel());
+  auto witness = v1::WitnessService::NewStub(c.channel());
+  const absl::Time deadline = absl::Now() + wait;
+  bool told = false;
+  while (true) {
+    grpc::ClientContext ctx;
+    c.SetDeadline(&ctx);
+    v1::HistoryBundle bundle;
+    CL_RETURN_IF_ERROR(
+        FromGrpc(access->GetRecordHistory(&ctx, req, &bundle), "GetRecordHistory", c.options()));
+    if (policy.quorum == 0) return bundle;
+    absl::StatusOr<std::vector<Cosignature>> have =
+        VerifyCosignatureQuorum(bundle.checkpoint_note(), policy.witnesses, policy.quorum);
+    if (have.ok()) return bundle;
+    if (have.status().code() != absl::StatusCode::kFailedPrecondition) return have.status();
+    CL_ASSIGN_OR_RETURN(uint64_t size, NoteSize(bundle.checkpoint_note()));
+    while (true) {
+      if (absl::Now() >= deadline) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "the history's checkpoint (size ", size,
+            ") is not cosigned as you require: ", have.status().message(),
+            wait > absl::ZeroDuration() ? absl::StrCat("; no witness cosigned a newer one within ",
+                                                       absl::FormatDuration(wait))
+                                        : "",
+            ". Witnesses cosign the newest checkpoint each time they run: try again with "
+            "--wait=5m, or later"));
+      }
+      if (!told && !c.options().json) {
+        std::fprintf(stderr, "waiting up to %s for the witnesses to cosign the history...\n",
+                     absl::FormatDuration(deadline - absl::Now()).c_str());
+        told = true;
+      }
+      absl::SleepFor(absl::Seconds(1));
+      grpc::ClientContext wctx;
+      c.SetDeadline(&wctx);
+      v1::GetCosignedCheckpointRequest wreq;
+      wreq.set_cosigned_only(true);
+      v1::CosignedCheckpoint newest;
+      grpc::Status got = witness->GetCosignedCheckpoint(&wctx, wreq, &newest);
+      if (got.error_code() == grpc::StatusCode::NOT_FOUND) continue;  // none cosigned yet
+      CL_RETURN_IF_ERROR(FromGrpc(got, "GetCosignedCheckpoint", c.options()));
+      if (newest.checkpoint().size() >= size) break;
+    }
+    req.set_current(false);  // the newest checkpoint, which a witness may have cosigned
+  }
+}
+
 int RunHistory(Client& c, const ParsedArgs& a) {
   const Command& cmd = Find("history");
   for (const char* f : {"subject", "out"}) {
@@ -1136,13 +1196,17 @@ int RunHistory(Client& c, const ParsedArgs& a) {
     if (!size.ok()) return Fail("history", size.status());
     req.set_since_size(*size);
   }
-  auto stub = v1::AccessService::NewStub(c.channel());
-  grpc::ClientContext ctx;
-  c.SetDeadline(&ctx);
-  v1::HistoryBundle bundle;
-  absl::Status s =
-      FromGrpc(stub->GetRecordHistory(&ctx, req, &bundle), "GetRecordHistory", c.options());
-  if (!s.ok()) return Fail("history", s);
+  absl::StatusOr<WitnessPolicy> witnesses = WitnessFlags(a);
+  if (!witnesses.ok()) return Usage(cmd, witnesses.status().message());
+  absl::Duration wait = absl::ZeroDuration();
+  if (a.flags.count("wait") > 0 &&
+      (!absl::ParseDuration(a.flags.at("wait"), &wait) || wait < absl::ZeroDuration())) {
+    return Usage(cmd, absl::StrCat("--wait: got \"", a.flags.at("wait"),
+                                   "\", want a duration such as 90s or 5m"));
+  }
+  absl::StatusOr<v1::HistoryBundle> fetched = FetchCosignedHistory(c, req, *witnesses, wait);
+  if (!fetched.ok()) return Fail("history", fetched.status());
+  const v1::HistoryBundle& bundle = *fetched;
   std::string bytes = bundle.SerializeAsString();
   if (absl::Status w = WriteFileBytes(a.flags.at("out"), bytes); !w.ok()) {
     return Fail("history", w);
@@ -1157,10 +1221,11 @@ int RunHistory(Client& c, const ParsedArgs& a) {
                             .str()
                             .c_str());
   } else {
-    std::printf("wrote %s: %d records of %s, %zu bytes, sha256 %s\n"
-                "check it with: ledgerctl verify-history %s --key=KEY\n",
-                a.flags.at("out").c_str(), bundle.records_size(), bundle.subject_id().c_str(),
-                bytes.size(), ToHex(Sha256Of(bytes)).c_str(), a.flags.at("out").c_str());
+    std::printf(
+        "wrote %s: %d records of %s, %zu bytes, sha256 %s\n"
+        "check it with: ledgerctl verify-history %s --key=KEY\n",
+        a.flags.at("out").c_str(), bundle.records_size(), bundle.subject_id().c_str(), bytes.size(),
+        ToHex(Sha256Of(bytes)).c_str(), a.flags.at("out").c_str());
   }
   return kExitOk;
 }
@@ -1266,8 +1331,7 @@ int RunExport(Client& c, const ParsedArgs& a) {
   if (payloads == "commitments") {
     options.payloads = BundlePayload::kCommitmentsOnly;
   } else if (payloads != "full") {
-    return Usage(cmd, absl::StrCat("--payloads: got \"", payloads,
-                                   "\", want full or commitments"));
+    return Usage(cmd, absl::StrCat("--payloads: got \"", payloads, "\", want full or commitments"));
   }
   if (out_path == "-" && isatty(STDOUT_FILENO)) {
     return Usage(cmd, "--out=-: stdout is a terminal; redirect it to a file");
@@ -1300,7 +1364,8 @@ int RunExport(Client& c, const ParsedArgs& a) {
   bool closed = out == stdout ? std::fflush(out) == 0 : std::fclose(out) == 0;
   if (summary.ok() && !closed) summary = absl::InternalError("--out: write failed on close");
   if (summary.ok() && !tmp_path.empty() && std::rename(tmp_path.c_str(), out_path.c_str()) != 0) {
-    summary = absl::InternalError(absl::StrCat("--out: cannot rename ", tmp_path, " to ", out_path));
+    summary =
+        absl::InternalError(absl::StrCat("--out: cannot rename ", tmp_path, " to ", out_path));
   }
   if (!summary.ok()) {
     if (!tmp_path.empty()) std::remove(tmp_path.c_str());
@@ -1430,8 +1495,8 @@ int RunAccessReport(Client& c, const ParsedArgs& a) {
     std::string seqs;
     for (uint64_t q : e.seqs()) absl::StrAppend(&seqs, seqs.empty() ? "" : ",", q);
     std::printf("%s  %s (%s)  purpose: %s  records: %s\n",
-                absl::FormatTime("%Y-%m-%dT%H:%M:%SZ",
-                                 absl::FromUnixSeconds(e.at().seconds()), absl::UTCTimeZone())
+                absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixSeconds(e.at().seconds()),
+                                 absl::UTCTimeZone())
                     .c_str(),
                 e.accessor_id().c_str(), e.accessor_role().c_str(), e.purpose().c_str(),
                 seqs.c_str());
@@ -1575,7 +1640,9 @@ const std::vector<Command>& Commands() {
        RunAccounting},
       {"history",
        "usage: ledgerctl history --subject=ID --out=BUNDLE [--since=NOTEFILE] [--current]\n"
-       "                         [--accessor=ID] [--role=R] [--purpose=P] [--request=ID --case=ID]\n",
+       "                         [--accessor=ID] [--role=R] [--purpose=P] [--request=ID "
+       "--case=ID]\n"
+       "                         [--witness_keys=K1,K2|FILE [--quorum=Q] [--wait=5m]]\n",
        "Fetches a client's record history (AccessService.GetRecordHistory) and writes\n"
        "the bundle (binary caseledger.v1.HistoryBundle) to BUNDLE. The read is recorded\n"
        "as an access event. Check the file with verify-history.\n"
@@ -1588,8 +1655,15 @@ const std::vector<Command>& Commands() {
        "  --accessor, --role, --purpose   who reads and why (default: the subject,\n"
        "                  \"client\", \"right of access\")\n"
        "  --request=ID --case=ID   the access request this fulfils (appends\n"
-       "                  access_fulfilled with the bundle's SHA-256)\n",
+       "                  access_fulfilled with the bundle's SHA-256)\n"
+       "  --witness_keys  witnesses you trust: the bundle must carry cosignatures by\n"
+       "                  --quorum of them (default all); checked again by verify-history\n"
+       "  --wait=D        how long to wait for them to cosign (default 0: fail at once\n"
+       "                  if they have not); each fetch while waiting is recorded\n",
        {{"subject", true},
+        {"witness_keys", true},
+        {"quorum", true},
+        {"wait", true},
         {"out", true},
         {"since", true},
         {"current", false},
@@ -1619,8 +1693,13 @@ const std::vector<Command>& Commands() {
        "  --save_note=F   after success, write the bundle's checkpoint note to F\n"
        "  --witness_keys  witnesses you trust (verifier keys, comma-separated, or a file)\n"
        "  --quorum=Q      how many of them must have cosigned (default: all)\n",
-       {{"key", true}, {"origin", true}, {"since", true}, {"save_note", true}, {"subject", true},
-        {"witness_keys", true}, {"quorum", true}},
+       {{"key", true},
+        {"origin", true},
+        {"since", true},
+        {"save_note", true},
+        {"subject", true},
+        {"witness_keys", true},
+        {"quorum", true}},
        RunVerifyHistory},
       {"render-history",
        "usage: ledgerctl render-history BUNDLE --key=KEY_OR_FILE [--since=NOTEFILE] "
@@ -1829,8 +1908,8 @@ int Main(const std::vector<std::string>& args) {
   o.channel = ChannelOptionsOf(o.server, parsed->flags);
   absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = NewChannel(o.channel);
   if (!channel.ok()) return Usage(*cmd, channel.status().message());
-  for (const char* f : {"server", "json", "timeout", "help", "ca", "cert", "key_file",
-                        "tls_server_name"}) {
+  for (const char* f :
+       {"server", "json", "timeout", "help", "ca", "cert", "key_file", "tls_server_name"}) {
     parsed->flags.erase(f);
   }
   if (cmd->run == RunTail) {

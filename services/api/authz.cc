@@ -81,6 +81,10 @@ const std::vector<MethodPolicy>* BuildTable() {
       // Witnesses and auditors (proto/audit.proto).
       {"/caseledger.v1.AuditService/*", {D, D, D, A, D, A}, false},
       {"/caseledger.v1.WitnessService/*", {D, D, D, A, D, A}, false},
+      // A checkpoint with its witnesses' cosignature lines: hashes and
+      // signatures only, public like GetCheckpoint, so that a client can wait
+      // for the witnesses it trusts to cosign its history's checkpoint.
+      {"/caseledger.v1.WitnessService/GetCosignedCheckpoint", {A, A, A, A, A, A}, false},
       // Every record's bytes between two checkpoints: ids, types, producers,
       // times and payload commitments, never payloads or openings (what
       // ReadLog gives an auditor without a grant). Not recorded: witnesses

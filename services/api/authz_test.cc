@@ -113,6 +113,8 @@ const std::vector<Row>& Matrix() {
        {"deny", "deny", "deny", "allow", "deny", "allow"}},
       {"/caseledger.v1.WitnessService/AddCosignature",
        {"deny", "deny", "deny", "allow", "deny", "allow"}},
+      {"/caseledger.v1.WitnessService/GetCosignedCheckpoint",
+       {"allow", "allow", "allow", "allow", "allow", "allow"}},
       {"/caseledger.v1.WitnessService/GetSubjectTransition",
        {"deny", "deny", "deny", "allow", "deny", "allow"}},
       {"/caseledger.v1.KeyAdminService/EraseSubject",
