@@ -308,7 +308,12 @@ absl::Status ApplyEvent(const v1::Event& e, uint64_t seq, absl::Time commit_time
   ApplyBody(e, seq, at, commit_time, state);
   state->version++;
   state->last_seq = seq;
-  state->last_occurred_at = std::max(state->last_occurred_at, at);
+  // Reads are recorded when they happen, between the case's own events
+  // (often by the server, dated by its clock): they do not set the case's
+  // clock, so a producer's event sent just after a read is not "late".
+  if (e.body_case() != v1::Event::kRecordAccessed) {
+    state->last_occurred_at = std::max(state->last_occurred_at, at);
+  }
   state->last_committed_at = commit_time;
   return absl::OkStatus();
 }

@@ -151,8 +151,9 @@ struct CaseState {
 
   uint64_t version = 0;   // events applied
   uint64_t last_seq = 0;  // ledger seq of the last one (meaningful when version > 0)
-  // The latest occurred_at of the case's events (a late-documented event
-  // dated earlier does not move it back); services/policy.h time order.
+  // The latest occurred_at of the case's events other than record_accessed
+  // (a late-documented event dated earlier does not move it back; reads are
+  // interleaved by the server at any time); services/policy.h time order.
   absl::Time last_occurred_at = absl::InfinitePast();
   absl::Time last_committed_at = absl::InfinitePast();
 

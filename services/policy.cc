@@ -644,8 +644,10 @@ absl::Status CheckRules(const CaseState& s, const v1::Event& e, const CheckConte
                                     "one 30-day extension"));
       }
       // Given when it happened or when the ledger got it, whichever is later:
-      // an extension recorded after the due date cannot show it was on time.
-      const absl::Time given = std::max(at, ctx.received_at);
+      // an unmarked extension recorded after the due date cannot show it was
+      // on time. One marked late_documentation is taken at its occurred_at,
+      // the reason on the record for auditors and the client to see.
+      const absl::Time given = LateMarker(e) != nullptr ? at : std::max(at, ctx.received_at);
       if (given > r->due_at) {
         return Refused(
             absl::StrCat("access request ", Q(r->request_id), " was due at ", FormatUtc(r->due_at),

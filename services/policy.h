@@ -30,7 +30,8 @@
 //     2.13(a)), a consent, disclosure or access request names its
 //     client in event.subject_ids, and stream_id is the state's case.
 //  2. Time order (FAILED_PRECONDITION): occurred_at is not before the
-//     latest occurred_at of the case's events unless the body carries
+//     latest occurred_at of the case's events (record_accessed excluded,
+//     CaseState::last_occurred_at) unless the body carries
 //     late_documentation, and never before the case was opened.
 //  3. Lifecycle (FAILED_PRECONDITION): a case with no events takes only
 //     case_opened; case_opened only once; a closed case takes only access
@@ -48,8 +49,9 @@
 //     is granted by its client or an authorized representative of the case,
 //     and for substance-use records carries a signed form and an expiry date,
 //     event or condition (42 CFR 2.31(a)); a disclosure's basis is valid (see
-//     CheckEvent below); one access extension, given (by the later of
-//     occurred_at and received_at) before the request is due.
+//     CheckEvent below); one access extension, given before the request is
+//     due (at the later of occurred_at and received_at, or at occurred_at
+//     when marked late_documentation).
 #ifndef CASELEDGER_SERVICES_POLICY_H_
 #define CASELEDGER_SERVICES_POLICY_H_
 

@@ -1224,6 +1224,14 @@ std::vector<PolicyCase> Cases() {
        "at 2026-01-01T00:00:00Z"},
       // A later event moves the latest time; one recorded late does not move
       // it back.
+      // A read recorded (by the server) between the case's events does not
+      // make the next event late.
+      {"ReadsDoNotSetTheCaseClock",
+       kBH,
+       {{"record_accessed { accessor_id: \"cl-1\" purpose: \"own history\" }", 9}},
+       {"referral_made { referred_to: \"food bank\" }", 3},
+       kOk,
+       ""},
       {"LateDocumentationDoesNotMoveTheClockBack",
        kBH,
        {{"referral_made { referred_to: \"x\" late_documentation { reason: \"r\" } }", 1}},
@@ -1307,6 +1315,16 @@ std::vector<PolicyCase> Cases() {
        kRefused,
        "access request \"ar-1\" was due at 2026-02-01T00:00:00Z; an extension must be given by "
        "then, got 2026-02-03T00:00:00Z",
+       nullptr,
+       absl::FromUnixSeconds(kT0 + 33 * kDay)},
+      {"ExtendRecordedLateWithAReason",
+       kBH,
+       {},
+       {"access_extended { request_id: \"ar-1\" reason: \"records off-site\" "
+        "late_documentation { reason: \"letter sent day 30, entered on return\" } }",
+        30},
+       kOk,
+       "",
        nullptr,
        absl::FromUnixSeconds(kT0 + 33 * kDay)},
       {"ExtendDecidedRequest",
