@@ -307,9 +307,8 @@ absl::Status CheckTimeOrder(const CaseState& s, const v1::Event& e) {
     return Refused(absl::StrCat(type, " occurred_at ", FormatUtc(at),
                                 " is before the latest event of case ", Q(s.case_id), " at ",
                                 FormatUtc(s.last_occurred_at),
-                                "; an event recorded after the "
-                                "fact needs ",
-                                type, ".late_documentation with a reason"));
+                                "; an event recorded after the fact needs ", type,
+                                ".late_documentation with a reason"));
   }
   return absl::OkStatus();
 }
