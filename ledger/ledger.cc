@@ -568,10 +568,13 @@ absl::Status Ledger::Sequence(Pending& p, Group& group) {
   for (size_t i = 0; i < p.requests.size(); ++i) {
     const Event& e = p.requests[i].event;
     std::string where = Where(p.requests, i);
-    auto reused_in = [&](const std::string& stream, uint64_t seq) {
-      return absl::AlreadyExistsError(absl::StrCat(where, "event_id \"", e.event_id,
-                                                   "\" was already used in stream \"", stream,
-                                                   "\" at seq ", seq));
+    // Names neither the other stream nor the position: a producer must not
+    // learn of a case it may not see from an id it guessed.
+    auto reused_in = [&] {
+      return absl::AlreadyExistsError(
+          absl::StrCat(where, "event_id \"", e.event_id,
+                       "\" is already taken by an event of another stream; a retry repeats its "
+                       "stream_id, a new event needs a new event_id"));
     };
     if (auto it = local_ids.find(e.event_id); it != local_ids.end()) {
       if (p.requests[it->second].event.stream_id != e.stream_id) {
@@ -583,7 +586,7 @@ absl::Status Ledger::Sequence(Pending& p, Group& group) {
       continue;
     }
     if (auto it = group.event_ids.find(e.event_id); it != group.event_ids.end()) {
-      if (it->second.first != e.stream_id) return reused_in(it->second.first, it->second.second.seq);
+      if (it->second.first != e.stream_id) return reused_in();
       p.results[i] = it->second.second;
       p.results[i].duplicate = true;
       continue;
@@ -592,7 +595,7 @@ absl::Status Ledger::Sequence(Pending& p, Group& group) {
     if (seen.has_value()) {
       CL_ASSIGN_OR_RETURN(std::string leaf, store_->GetLeaf(*seen));
       CL_ASSIGN_OR_RETURN(Record r, DecodeRecord(leaf));
-      if (r.stream_id != e.stream_id) return reused_in(r.stream_id, *seen);
+      if (r.stream_id != e.stream_id) return reused_in();
       p.results[i] = AppendResult{*seen, r.version, LeafHash(leaf), true};
       continue;
     }

@@ -195,6 +195,8 @@ class Ledger {
   }
 
   const LogStore& store() const { return *store_; }
+  // The clock that stamps commit times (LedgerOptions::clock).
+  const Clock& clock() const { return clock_; }
   const LedgerOptions& options() const { return options_; }
 
  private:

@@ -60,7 +60,9 @@ TEST(LedgerTest, DuplicateEventIdReturnsOriginalAndAppendsNothing) {
   auto other_stream = (*t)->Append({TestEvent("evt-1", "case-9")});
   EXPECT_EQ(other_stream.status().code(), absl::StatusCode::kAlreadyExists);
   EXPECT_EQ(Msg(other_stream.status()),
-            "event_id \"evt-1\" was already used in stream \"case-1\" at seq 0");
+            "event_id \"evt-1\" is already taken by an event of another stream; a retry "
+            "repeats its stream_id, a new event needs a new event_id");
+  EXPECT_EQ(Msg(other_stream.status()).find("case-1"), std::string::npos);
   EXPECT_EQ((*t)->Size(), 2u);
 }
 

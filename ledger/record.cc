@@ -132,6 +132,7 @@ absl::Status ValidateEvent(const Event& event) {
                                                    " fields, want at most ", kMaxFields));
   }
   size_t total = 0;
+  size_t largest = 0;  // index of the largest value
   absl::flat_hash_set<absl::string_view> names;
   for (size_t i = 0; i < event.fields.size(); ++i) {
     const PayloadField& f = event.fields[i];
@@ -149,10 +150,13 @@ absl::Status ValidateEvent(const Event& event) {
                                                      absl::Hex(f.flags, absl::kZeroPad2)));
     }
     total += f.value.size();
+    if (f.value.size() > event.fields[largest].value.size()) largest = i;
   }
   if (total > kMaxPayloadBytes) {
-    return absl::InvalidArgumentError(absl::StrCat("fields: payload values total ", total,
-                                                   " bytes, want at most ", kMaxPayloadBytes));
+    const PayloadField& f = event.fields[largest];
+    return absl::InvalidArgumentError(absl::StrCat(
+        "fields[", largest, "].value: field \"", f.name, "\" got ", f.value.size(),
+        " bytes; the payload values total ", total, " bytes, want at most ", kMaxPayloadBytes));
   }
   return absl::OkStatus();
 }

@@ -177,23 +177,31 @@ TEST(ValidateEventTest, RejectsEachRuleNamingTheField) {
       {"control byte", [](Event& e) { e.stream_id = std::string("a\0b", 3); },
        "stream_id: contains control byte 0x00"},
       {"empty type", [](Event& e) { e.event_type.clear(); }, "event_type: must not be empty"},
-      {"dup subject", [](Event& e) { e.subject_ids = {"c1", "c2", "c1"}; },
+      {"dup subject",
+       [](Event& e) {
+         e.subject_ids = {"c1", "c2", "c1"};
+       },
        "subject_ids[2]: duplicate id \"c1\""},
       {"empty subject", [](Event& e) { e.subject_ids = {""}; },
        "subject_ids[0]: must not be empty"},
-      {"too many subjects", [](Event& e) {
+      {"too many subjects",
+       [](Event& e) {
          e.subject_ids.clear();
          for (int i = 0; i < 65; ++i) e.subject_ids.push_back("c" + std::to_string(i));
        },
        "subject_ids: got 65 ids, want at most 64"},
-      {"dup field", [](Event& e) { e.fields.push_back({"program", "x", 0}); },
+      {"dup field",
+       [](Event& e) {
+         e.fields.push_back({"program", "x", 0});
+       },
        "fields[1].name: duplicate name \"program\""},
       {"empty field name", [](Event& e) { e.fields[0].name.clear(); },
        "fields[0].name: must not be empty"},
       {"unknown flag", [](Event& e) { e.fields[0].flags = 0x80; },
        "fields[0].flags: unknown bits 0x80"},
       {"huge payload", [](Event& e) { e.fields[0].value.assign((1 << 20) + 1, 'x'); },
-       "fields: payload values total 1048577 bytes, want at most 1048576"},
+       "fields[0].value: field \"program\" got 1048577 bytes; the payload values total 1048577 "
+       "bytes, want at most 1048576"},
   };
   for (const BadCase& c : cases) {
     Event e = ValidEvent();

@@ -1,5 +1,6 @@
 #include "services/case_state.h"
 
+#include <algorithm>
 #include <limits>
 #include <utility>
 
@@ -19,7 +20,8 @@ int64_t Micros(absl::Time t) { return TimeToMicros(t); }
 absl::Time FromMicros(int64_t m) { return TimeFromMicros(m); }
 
 // Folds the body. Lenient: references to unknown ids are ignored.
-void ApplyBody(const v1::Event& e, uint64_t seq, absl::Time at, CaseState* s) {
+void ApplyBody(const v1::Event& e, uint64_t seq, absl::Time at, absl::Time commit_time,
+               CaseState* s) {
   switch (e.body_case()) {
     case v1::Event::kCaseOpened: {
       const auto& b = e.case_opened();
@@ -158,7 +160,10 @@ void ApplyBody(const v1::Event& e, uint64_t seq, absl::Time at, CaseState* s) {
       r.client_id = b.client_id();
       r.requested_by = b.requested_by();
       r.requested_at = at;
-      r.due_at = at + kAccessResponseTime;
+      // 164.524(b)(2) counts from receipt: from the commit time, or from
+      // occurred_at when that is earlier (a request received on paper and
+      // recorded late). A future occurred_at never moves the due date out.
+      r.due_at = std::min(at, commit_time) + kAccessResponseTime;
       s->access_requests[b.request_id()] = std::move(r);
       break;
     }
@@ -300,10 +305,15 @@ absl::Status ApplyEvent(const v1::Event& e, uint64_t seq, absl::Time commit_time
   }
   const absl::Time at = TimeFromProto(e.occurred_at());
   if (state->case_id.empty()) state->case_id = e.stream_id();
-  ApplyBody(e, seq, at, state);
+  ApplyBody(e, seq, at, commit_time, state);
   state->version++;
   state->last_seq = seq;
-  state->last_occurred_at = at;
+  // Reads are recorded when they happen, between the case's own events
+  // (often by the server, dated by its clock): they do not set the case's
+  // clock, so a producer's event sent just after a read is not "late".
+  if (e.body_case() != v1::Event::kRecordAccessed) {
+    state->last_occurred_at = std::max(state->last_occurred_at, at);
+  }
   state->last_committed_at = commit_time;
   return absl::OkStatus();
 }

@@ -75,8 +75,11 @@ struct Consent {
   uint64_t granted_seq = 0;
   uint64_t revoked_seq = 0;
 
-  // True when the consent has started, not expired and not been revoked at t.
-  bool ActiveAt(absl::Time t) const { return t >= starts_at && t < expires_at && t < revoked_at; }
+  // True when the consent was granted, has started, not expired and not been
+  // revoked at t. A consent covers nothing before it was granted.
+  bool ActiveAt(absl::Time t) const {
+    return t >= granted_at && t >= starts_at && t < expires_at && t < revoked_at;
+  }
 };
 
 struct Conflict {
@@ -104,7 +107,9 @@ struct AccessRequest {
   std::string client_id;
   std::string requested_by;
   absl::Time requested_at = absl::InfinitePast();
-  // requested_at + 30 days, + 30 more once extended.
+  // 30 days after receipt, + 30 more once extended. Receipt is the earlier
+  // of requested_at and the commit time (ApplyEvent), so a producer's clock
+  // cannot move the legal deadline out.
   absl::Time due_at = absl::InfiniteFuture();
   bool extended = false;
   std::string extension_reason;
@@ -146,6 +151,9 @@ struct CaseState {
 
   uint64_t version = 0;   // events applied
   uint64_t last_seq = 0;  // ledger seq of the last one (meaningful when version > 0)
+  // The latest occurred_at of the case's events other than record_accessed
+  // (a late-documented event dated earlier does not move it back; reads are
+  // interleaved by the server at any time); services/policy.h time order.
   absl::Time last_occurred_at = absl::InfinitePast();
   absl::Time last_committed_at = absl::InfinitePast();
 
@@ -158,7 +166,10 @@ struct CaseState {
 };
 
 // Folds one committed event into *state. `seq` is the event's ledger seq and
-// `commit_time` when the ledger committed it.
+// `commit_time` when the ledger committed it (the append gate passes its
+// receipt time for an event not yet committed). Legal clocks that the law
+// counts from receipt (access due dates, 45 CFR 164.524(b)(2)) run from the
+// earlier of occurred_at and commit_time.
 //   INVALID_ARGUMENT: no body, no occurred_at, or a stream_id other than the
 //     state's case_id;
 //   FAILED_PRECONDITION: seq not above state->last_seq (applied twice or out of

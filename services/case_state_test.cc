@@ -33,9 +33,11 @@ class Story {
  public:
   absl::Status Append(const std::string& text, int day) {
     v1::Event e = Parse(text, day);
-    absl::Status s = CheckEvent(state_, e);
+    // Received and committed a second after it occurred.
+    const absl::Time commit = Day(day) + absl::Seconds(1);
+    absl::Status s = CheckEvent(state_, e, CheckContext{commit});
     if (!s.ok()) return s;
-    return ApplyEvent(e, ++seq_ * 10, Day(day) + absl::Seconds(1), &state_);
+    return ApplyEvent(e, ++seq_ * 10, commit, &state_);
   }
   const CaseState& state() const { return state_; }
 
@@ -88,6 +90,7 @@ TEST(CaseStateTest, FullCaseStory) {
      "recipient { name: \"County APS\" } purpose: \"mandated report\" "
      "data_categories: \"housing\" description: \"living conditions\" "
      "legal_basis: LEGAL_BASIS_REQUIRED_BY_LAW legal_citation: \"Cal. WIC 15630\" "
+     "minimum_necessary: \"the items WIC 15630 lists\" "
      "client_informed: true }",
      4);
   {
@@ -223,6 +226,24 @@ TEST(CaseStateTest, ApplyRefusesAnotherStreamAndAReplayedSeq) {
   EXPECT_EQ(EncodeCaseState(s), before);
 }
 
+// 45 CFR 164.524(b)(2) counts from receipt: a request dated ahead of its
+// commit is due 30 days after the commit; one recorded late (dated before its
+// commit), 30 days after the date it gives.
+TEST(CaseStateTest, AccessDueDateRunsFromReceipt) {
+  CaseState s;
+  ASSERT_EQ(ApplyEvent(Parse("case_opened { program: \"p\" }", 0), 1, Day(0), &s),
+            absl::OkStatus());
+  ASSERT_EQ(ApplyEvent(Parse("access_requested { request_id: \"ahead\" client_id: \"cl-1\" }", 400),
+                       2, Day(3), &s),
+            absl::OkStatus());
+  ASSERT_EQ(ApplyEvent(Parse("access_requested { request_id: \"late\" client_id: \"cl-1\" }", 1), 3,
+                       Day(5), &s),
+            absl::OkStatus());
+  EXPECT_EQ(s.access_requests.at("ahead").requested_at, Day(400));
+  EXPECT_EQ(s.access_requests.at("ahead").due_at, Day(33));
+  EXPECT_EQ(s.access_requests.at("late").due_at, Day(31));
+}
+
 TEST(CaseStateTest, ApplyIsLenientWithEventsThePolicyWouldRefuse) {
   CaseState s;
   // Committed before the policy existed: references to unknown ids are ignored.
@@ -269,11 +290,12 @@ class HistoryGenerator {
       CaseGen& g = gen_[c];
       g.day += static_cast<int>(rng_() % 3);
       v1::Event e = Candidate(c, g);
-      if (!CheckEvent(g.state, e).ok()) {
+      // Received and committed shortly after it occurred.
+      const absl::Time commit = TimeFromProto(e.occurred_at()) + absl::Seconds(seq);
+      if (!CheckEvent(g.state, e, CheckContext{commit}).ok()) {
         ++refused_;
         continue;
       }
-      const absl::Time commit = absl::FromUnixSeconds(kT0) + absl::Seconds(seq);
       EXPECT_EQ(ApplyEvent(e, seq, commit, &g.state), absl::OkStatus());
       out.push_back({std::move(e), seq, commit});
       seq += 1 + rng_() % 3;  // other streams' records sit between

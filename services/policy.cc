@@ -1,5 +1,6 @@
 #include "services/policy.h"
 
+#include <algorithm>
 #include <set>
 #include <string>
 #include <vector>
@@ -16,6 +17,9 @@ namespace {
 
 using google::protobuf::EnumDescriptor;
 using google::protobuf::RepeatedPtrField;
+
+// events.proto: every producer body carries LateDocumentation as field 100.
+constexpr int kLateDocumentationField = 100;
 
 std::string Q(absl::string_view s) { return absl::StrCat("\"", s, "\""); }
 
@@ -74,26 +78,77 @@ absl::Status CheckBasisFields(const v1::DisclosureMade& d) {
     return Invalid(absl::StrCat("disclosure_made.", field),
                    absl::StrCat("must not be empty when legal_basis is ", basis));
   };
+  // Minimum necessary: 45 CFR 164.502(b) applies it to every disclosure but
+  // those 164.502(b)(2) exempts (treatment, to the individual, under an
+  // authorization, required by law). Stricter readings chosen here:
+  //  - imminent harm (164.512(j)) states it, as any 164.512 disclosure;
+  //  - required by law states it too, although 164.502(b)(2)(v) exempts it:
+  //    164.512(a)(1) still limits the disclosure to "the relevant
+  //    requirements of such law", so where the law itself sets the content
+  //    the statement says so and names what the law requires (e.g. "the
+  //    items Cal. Penal Code 11167(a) lists");
+  //  - every Part 2 exception states it: 42 CFR 2.13(a) limits any Part 2
+  //    disclosure, medical emergencies included. Consent-based Part 2
+  //    disclosures are checked in CheckDisclosure (it depends on the case).
+  auto need_minimum = [&] { return need("minimum_necessary", d.minimum_necessary()); };
   switch (d.legal_basis()) {
     case v1::LEGAL_BASIS_CONSENT:
       return need("consent_id", d.consent_id());
     case v1::LEGAL_BASIS_REQUIRED_BY_LAW:
     case v1::LEGAL_BASIS_PART2_COURT_ORDER:
-      return need("legal_citation", d.legal_citation());
+      CL_RETURN_IF_ERROR(need("legal_citation", d.legal_citation()));
+      return need_minimum();
     case v1::LEGAL_BASIS_IMMINENT_HARM:
       CL_RETURN_IF_ERROR(need("justification", d.justification()));
-      return need("person_at_risk", d.person_at_risk());
+      CL_RETURN_IF_ERROR(need("person_at_risk", d.person_at_risk()));
+      return need_minimum();
     case v1::LEGAL_BASIS_PAYMENT:
     case v1::LEGAL_BASIS_OPERATIONS:
-      // 164.502(b): minimum necessary applies (not to treatment).
-      return need("minimum_necessary", d.minimum_necessary());
+      return need_minimum();
     case v1::LEGAL_BASIS_PART2_MEDICAL_EMERGENCY:
     case v1::LEGAL_BASIS_PART2_RESEARCH:
     case v1::LEGAL_BASIS_PART2_AUDIT:
-      return need("justification", d.justification());
+      CL_RETURN_IF_ERROR(need("justification", d.justification()));
+      return need_minimum();
     default:
       return absl::OkStatus();
   }
+}
+
+const google::protobuf::Message* Body(const v1::Event& e) {
+  const auto* r = e.GetReflection();
+  const auto* field =
+      r->GetOneofFieldDescriptor(e, v1::Event::descriptor()->FindOneofByName("body"));
+  return field == nullptr ? nullptr : &r->GetMessage(e, field);
+}
+
+// The body's late_documentation marker (events.proto field 100), or null.
+const v1::LateDocumentation* LateMarker(const v1::Event& e) {
+  const google::protobuf::Message* body = Body(e);
+  if (body == nullptr) return nullptr;
+  const auto* f = body->GetDescriptor()->FindFieldByNumber(kLateDocumentationField);
+  if (f == nullptr || !body->GetReflection()->HasField(*body, f)) return nullptr;
+  return static_cast<const v1::LateDocumentation*>(&body->GetReflection()->GetMessage(*body, f));
+}
+
+// occurred_at is set and not beyond the allowed skew ahead of receipt; a
+// late_documentation marker says why.
+absl::Status CheckTimeFields(const v1::Event& e, const CheckContext& ctx) {
+  if (!e.has_occurred_at()) return Invalid("event.occurred_at", "must be set");
+  const absl::Time at = TimeFromProto(e.occurred_at());
+  if (at > ctx.received_at + ctx.max_ahead) {
+    return Invalid(
+        "event.occurred_at",
+        absl::StrCat("got ", FormatUtc(at), ", more than ", absl::FormatDuration(ctx.max_ahead),
+                     " after the server received the event at ", FormatUtc(ctx.received_at),
+                     " (--max_occurred_ahead)"));
+  }
+  const v1::LateDocumentation* late = LateMarker(e);
+  if (late != nullptr && late->reason().empty()) {
+    return Invalid(absl::StrCat(EventTypeName(e), ".late_documentation.reason"),
+                   "must not be empty (say why the event is recorded after the fact)");
+  }
+  return absl::OkStatus();
 }
 
 absl::Status CheckStructure(const v1::Event& e) {
@@ -235,6 +290,29 @@ absl::Status CheckStructure(const v1::Event& e) {
   return Invalid("event.body", absl::StrCat("unknown event type ", e.body_case()));
 }
 
+// ---- Time order ----
+
+// Events of a case are recorded in the order they happened: occurred_at is
+// not before the latest occurred_at of the case unless the event is marked
+// as late documentation, and even then not before the case was opened.
+absl::Status CheckTimeOrder(const CaseState& s, const v1::Event& e) {
+  if (s.version == 0) return absl::OkStatus();
+  const absl::Time at = TimeFromProto(e.occurred_at());
+  const std::string type = EventTypeName(e);
+  if (at < s.opened_at) {
+    return Refused(absl::StrCat(type, " occurred_at ", FormatUtc(at), " is before case ",
+                                Q(s.case_id), " was opened at ", FormatUtc(s.opened_at)));
+  }
+  if (at < s.last_occurred_at && LateMarker(e) == nullptr) {
+    return Refused(absl::StrCat(type, " occurred_at ", FormatUtc(at),
+                                " is before the latest event of case ", Q(s.case_id), " at ",
+                                FormatUtc(s.last_occurred_at),
+                                "; an event recorded after the fact needs ", type,
+                                ".late_documentation with a reason"));
+  }
+  return absl::OkStatus();
+}
+
 // ---- Lifecycle ----
 
 bool IsAccessEvent(v1::Event::BodyCase c) {
@@ -315,6 +393,11 @@ absl::Status CheckConsentBasis(const CaseState& s, const v1::DisclosureMade& d, 
     return Refused(absl::StrCat(name, " is for client ", Q(c.client_id), ", not client ",
                                 Q(d.client_id()), " of the disclosure"));
   }
+  if (at < c.granted_at) {
+    // A consent covers nothing before it was given, whatever its starts_at.
+    return Refused(absl::StrCat(name, " was granted at ", FormatUtc(c.granted_at),
+                                ", after the disclosure at ", FormatUtc(at)));
+  }
   if (at < c.starts_at) {
     return Refused(absl::StrCat(name, " starts at ", FormatUtc(c.starts_at),
                                 ", after the disclosure at ", FormatUtc(at)));
@@ -380,6 +463,16 @@ absl::Status CheckDisclosure(const CaseState& s, const v1::DisclosureMade& d, ab
                      "recipient_id ",
                      Q(d.recipient().recipient_id()), " is not client_id ", Q(d.client_id())));
   }
+  if (s.record_class == v1::RECORD_CLASS_SUBSTANCE_USE && basis == v1::LEGAL_BASIS_CONSENT &&
+      d.minimum_necessary().empty()) {
+    // 42 CFR 2.13(a): any Part 2 disclosure is limited to the information
+    // necessary for its purpose, a consent-based one too (HIPAA's exemption
+    // for authorizations does not carry over).
+    return Refused(absl::StrCat("case ", Q(s.case_id),
+                                " holds substance-use records: 42 CFR 2.13(a) limits every "
+                                "disclosure to the information necessary for its purpose, but "
+                                "disclosure_made.minimum_necessary is empty"));
+  }
   if (basis == v1::LEGAL_BASIS_CONSENT) return CheckConsentBasis(s, d, at);
   return absl::OkStatus();
 }
@@ -409,7 +502,7 @@ absl::Status EntryIsNew(const CaseState& s, const std::string& entry_id) {
                               "); entries are corrected by record_amended, never rewritten"));
 }
 
-absl::Status CheckRules(const CaseState& s, const v1::Event& e) {
+absl::Status CheckRules(const CaseState& s, const v1::Event& e, const CheckContext& ctx) {
   const absl::Time at = TimeFromProto(e.occurred_at());
   const std::string in_case = absl::StrCat(" in case ", Q(s.case_id));
   switch (e.body_case()) {
@@ -493,6 +586,13 @@ absl::Status CheckRules(const CaseState& s, const v1::Event& e) {
                                     " covers substance-use records (42 CFR Part 2), which need "
                                     "a signed written consent: signed_form_sha256 is empty"));
       }
+      if (s.record_class == v1::RECORD_CLASS_SUBSTANCE_USE && !b.has_expires_at() &&
+          b.expiry_event().empty()) {
+        return Refused(absl::StrCat(name,
+                                    " covers substance-use records: 42 CFR 2.31(a) requires the "
+                                    "date, event or condition on which it expires, but "
+                                    "expires_at and expiry_event are empty"));
+      }
       return absl::OkStatus();
     }
     case v1::Event::kConsentRevoked: {
@@ -542,10 +642,15 @@ absl::Status CheckRules(const CaseState& s, const v1::Event& e) {
                                     " was already extended once; 45 CFR 164.524(b)(2) allows "
                                     "one 30-day extension"));
       }
-      if (at > r->due_at) {
-        return Refused(absl::StrCat("access request ", Q(r->request_id), " was due at ",
-                                    FormatUtc(r->due_at),
-                                    "; an extension must be given by then, got ", FormatUtc(at)));
+      // Given when it happened or when the ledger got it, whichever is later:
+      // an unmarked extension recorded after the due date cannot show it was
+      // on time. One marked late_documentation is taken at its occurred_at,
+      // the reason on the record for auditors and the client to see.
+      const absl::Time given = LateMarker(e) != nullptr ? at : std::max(at, ctx.received_at);
+      if (given > r->due_at) {
+        return Refused(
+            absl::StrCat("access request ", Q(r->request_id), " was due at ", FormatUtc(r->due_at),
+                         "; an extension must be given by then, got ", FormatUtc(given)));
       }
       return absl::OkStatus();
     }
@@ -556,15 +661,16 @@ absl::Status CheckRules(const CaseState& s, const v1::Event& e) {
 
 }  // namespace
 
-absl::Status CheckEvent(const CaseState& state, const v1::Event& e) {
+absl::Status CheckEvent(const CaseState& state, const v1::Event& e, const CheckContext& context) {
   CL_RETURN_IF_ERROR(CheckStructure(e));
-  if (!e.has_occurred_at()) return Invalid("event.occurred_at", "must be set");
+  CL_RETURN_IF_ERROR(CheckTimeFields(e, context));
   if (!state.case_id.empty() && e.stream_id() != state.case_id) {
     return Invalid("event.stream_id", absl::StrCat("got ", Q(e.stream_id()), ", want ",
                                                    Q(state.case_id), " (the case checked)"));
   }
+  CL_RETURN_IF_ERROR(CheckTimeOrder(state, e));
   CL_RETURN_IF_ERROR(CheckLifecycle(state, e));
-  return CheckRules(state, e);
+  return CheckRules(state, e, context);
 }
 
 }  // namespace caseledger

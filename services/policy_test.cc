@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <functional>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -17,35 +19,47 @@ namespace {
 constexpr int64_t kT0 = 1767225600;  // 2026-01-01T00:00:00Z
 constexpr int64_t kDay = 86400;
 
-// One event as text format plus the day (after kT0) it occurs. Unless the text
-// says otherwise the event is in stream "case-1" and concerns client "cl-1".
+// One event as text format plus the day (after kT0) it occurs; kLatest: the
+// day of the latest step before it (0 for the first). Unless the text says
+// otherwise the event is in stream "case-1" and concerns client "cl-1".
+constexpr int kLatest = -1;
 struct Step {
   std::string text;
-  int day = 0;
+  int day = kLatest;
 };
 
-v1::Event Parse(const Step& step) {
+v1::Event Parse(const Step& step, int latest_day = 0) {
+  const int day = step.day == kLatest ? latest_day : step.day;
   v1::Event e;
   EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(step.text, &e)) << step.text;
   if (e.stream_id().empty()) e.set_stream_id("case-1");
   if (e.subject_ids().empty()) e.add_subject_ids("cl-1");
-  if (e.event_id().empty()) e.set_event_id(absl::StrCat("ev-", step.day, "-", step.text.size()));
-  if (!e.has_occurred_at()) e.mutable_occurred_at()->set_seconds(kT0 + step.day * kDay);
+  if (e.event_id().empty()) e.set_event_id(absl::StrCat("ev-", day, "-", step.text.size()));
+  if (!e.has_occurred_at()) e.mutable_occurred_at()->set_seconds(kT0 + day * kDay);
   return e;
 }
 
-// Checks and applies each step; every one must be accepted.
-void RunSteps(const std::vector<Step>& steps, CaseState* state) {
+// The server received (and committed) the event when it occurred.
+CheckContext ReceivedWhenItOccurred(const v1::Event& e) {
+  return CheckContext{TimeFromProto(e.occurred_at())};
+}
+
+// Checks and applies each step; every one must be accepted. Returns the
+// latest day of the steps through *latest_day.
+void RunSteps(const std::vector<Step>& steps, CaseState* state, int* latest_day) {
   for (const Step& step : steps) {
-    v1::Event e = Parse(step);
-    absl::Status s = CheckEvent(*state, e);
+    v1::Event e = Parse(step, *latest_day);
+    if (step.day != kLatest) *latest_day = std::max(*latest_day, step.day);
+    const CheckContext context = ReceivedWhenItOccurred(e);
+    absl::Status s = CheckEvent(*state, e, context);
     ASSERT_TRUE(s.ok()) << s << "\nin setup step: " << step.text;
-    ASSERT_EQ(ApplyEvent(e, state->version + 1, absl::FromUnixSeconds(kT0), state),
-              absl::OkStatus());
+    ASSERT_EQ(ApplyEvent(e, state->version + 1, context.received_at, state), absl::OkStatus());
   }
 }
 
 const char kSignedForm[] = "signed_form_sha256: \"0123456789abcdef0123456789abcdef\"";
+// 42 CFR 2.31(a): a Part 2 consent says when it expires.
+const char kExpiresAtDischarge[] = "expiry_event: \"discharge from the program\" ";
 
 enum class Base { kNone, kBehavioralHealth, kSubstanceUse };
 
@@ -79,23 +93,23 @@ std::vector<Step> BaseHistory(Base base) {
       {absl::StrCat("consent_granted { consent_id: \"c-2\" client_id: \"cl-1\" "
                     "grantor_kind: GRANTOR_KIND_CLIENT grantor_id: \"cl-1\" recipients: \"r-1\" "
                     "purposes: \"care_coordination\" data_categories: \"housing\" ",
-                    kSignedForm, " }")},
+                    kExpiresAtDischarge, kSignedForm, " }")},
       {absl::StrCat("subject_ids: \"cl-2\" consent_granted { consent_id: \"c-3\" "
                     "client_id: \"cl-2\" grantor_kind: GRANTOR_KIND_CLIENT grantor_id: \"cl-2\" "
                     "recipients: \"r-1\" purposes: \"care_coordination\" "
                     "data_categories: \"housing\" ",
-                    kSignedForm, " }")},
+                    kExpiresAtDischarge, kSignedForm, " }")},
       {absl::StrCat("consent_granted { consent_id: \"c-4\" client_id: \"cl-1\" "
                     "grantor_kind: GRANTOR_KIND_CLIENT grantor_id: \"cl-1\" recipients: \"r-1\" "
                     "purposes: \"care_coordination\" data_categories: \"housing\" "
                     "starts_at { seconds: ",
-                    kT0 + 20 * kDay, " } ", kSignedForm, " }")},
+                    kT0 + 20 * kDay, " } ", kExpiresAtDischarge, kSignedForm, " }")},
       {"conflict_declared { conflict_id: \"k-1\" declared_by: \"m-1\" description: \"x\" }"},
       {"access_requested { request_id: \"ar-1\" client_id: \"cl-1\" requested_by: \"cl-1\" }", 1},
       {"disclosure_made { disclosure_id: \"d-1\" client_id: \"cl-1\" "
        "recipient { recipient_id: \"r-1\" name: \"Dr. Ada\" } purpose: \"care_coordination\" "
        "data_categories: \"housing\" description: \"housing plan\" "
-       "legal_basis: LEGAL_BASIS_CONSENT consent_id: \"c-1\" }",
+       "legal_basis: LEGAL_BASIS_CONSENT consent_id: \"c-1\" minimum_necessary: \"the plan\" }",
        1},
       {"consent_revoked { consent_id: \"c-2\" revoked_by: \"cl-1\" }", 2},
   };
@@ -109,6 +123,8 @@ struct PolicyCase {
   absl::StatusCode code;
   std::string message;  // empty when OK
   std::function<void(v1::Event*)> mutate = nullptr;
+  // When the server received the event; unset: when it occurred.
+  std::optional<absl::Time> received_at = std::nullopt;
 };
 
 std::ostream& operator<<(std::ostream& os, const PolicyCase& c) { return os << c.name; }
@@ -130,7 +146,7 @@ std::string Disclosure(absl::string_view fields) {
 std::string ConsentDisclosure(absl::string_view consent, absl::string_view categories) {
   return Disclosure(absl::StrCat("recipient { recipient_id: \"r-1\" name: \"Dr. Ada\" } ",
                                  "legal_basis: LEGAL_BASIS_CONSENT consent_id: \"", consent, "\" ",
-                                 categories));
+                                 categories, " minimum_necessary: \"the housing plan only\""));
 }
 const char kHousing[] = "data_categories: \"housing\"";
 const char kToAda[] = "recipient { recipient_id: \"r-1\" name: \"Dr. Ada\" } ";
@@ -400,7 +416,8 @@ std::vector<PolicyCase> Cases() {
        kBH,
        {},
        {Disclosure(absl::StrCat(kToCourt, "legal_basis: LEGAL_BASIS_REQUIRED_BY_LAW ", kHousing,
-                                " legal_citation: \"Cal. WIC 15630\""))},
+                                " legal_citation: \"Cal. WIC 15630\" minimum_necessary: \"the "
+                                "items WIC 15630 lists\""))},
        kOk,
        ""},
       {"ImminentHarmWithoutJustification",
@@ -423,7 +440,8 @@ std::vector<PolicyCase> Cases() {
        kBH,
        {},
        {Disclosure(absl::StrCat(kToCourt, "legal_basis: LEGAL_BASIS_IMMINENT_HARM ", kHousing,
-                                " justification: \"stated plan\" person_at_risk: \"neighbor\""))},
+                                " justification: \"stated plan\" person_at_risk: \"neighbor\" "
+                                "minimum_necessary: \"the threat and the address\""))},
        kOk,
        ""},
       {"TreatmentAccepted",
@@ -458,6 +476,32 @@ std::vector<PolicyCase> Cases() {
        {},
        {Disclosure(absl::StrCat(kToAda, "legal_basis: LEGAL_BASIS_OPERATIONS ", kHousing,
                                 " minimum_necessary: \"counts only\""))},
+       kOk,
+       ""},
+      // 45 CFR 164.502(b) for 164.512 disclosures; required by law too (the
+      // statement names what the law requires), the stricter reading.
+      {"RequiredByLawWithoutMinimumNecessary",
+       kBH,
+       {},
+       {Disclosure(absl::StrCat(kToCourt, "legal_basis: LEGAL_BASIS_REQUIRED_BY_LAW ", kHousing,
+                                " legal_citation: \"Cal. WIC 15630\""))},
+       kInvalid,
+       "disclosure_made.minimum_necessary: must not be empty when legal_basis is "
+       "LEGAL_BASIS_REQUIRED_BY_LAW"},
+      {"ImminentHarmWithoutMinimumNecessary",
+       kBH,
+       {},
+       {Disclosure(absl::StrCat(kToCourt, "legal_basis: LEGAL_BASIS_IMMINENT_HARM ", kHousing,
+                                " justification: \"stated plan\" person_at_risk: \"neighbor\""))},
+       kInvalid,
+       "disclosure_made.minimum_necessary: must not be empty when legal_basis is "
+       "LEGAL_BASIS_IMMINENT_HARM"},
+      {"ConsentWithoutMinimumNecessaryOutsidePart2",
+       kBH,
+       {},
+       {Disclosure(absl::StrCat(kToAda, "legal_basis: LEGAL_BASIS_CONSENT consent_id: \"c-1\" ",
+                                kHousing)),
+        10},
        kOk,
        ""},
       {"DisclosureNotInClientsHistory",
@@ -802,7 +846,36 @@ std::vector<PolicyCase> Cases() {
        {absl::StrCat("consent_granted { consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
                      "GRANTOR_KIND_CLIENT grantor_id: \"cl-1\" recipients: \"r-1\" purposes: "
                      "\"p\" data_categories: \"h\" ",
+                     kExpiresAtDischarge, kSignedForm, " }")},
+       kOk,
+       ""},
+      // 42 CFR 2.31(a): a Part 2 consent states when it expires (date, event
+      // or condition).
+      {"Part2ConsentWithoutExpiry",
+       kSU,
+       {},
+       {absl::StrCat("consent_granted { consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
+                     "GRANTOR_KIND_CLIENT grantor_id: \"cl-1\" recipients: \"r-1\" purposes: "
+                     "\"p\" data_categories: \"h\" ",
                      kSignedForm, " }")},
+       kRefused,
+       "consent \"c-9\" covers substance-use records: 42 CFR 2.31(a) requires the date, event "
+       "or condition on which it expires, but expires_at and expiry_event are empty"},
+      {"Part2ConsentWithExpiryDate",
+       kSU,
+       {},
+       {absl::StrCat("consent_granted { consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
+                     "GRANTOR_KIND_CLIENT grantor_id: \"cl-1\" recipients: \"r-1\" purposes: "
+                     "\"p\" data_categories: \"h\" expires_at { seconds: ",
+                     kT0 + 90 * kDay, " } ", kSignedForm, " }")},
+       kOk,
+       ""},
+      {"ConsentWithoutExpiryOutsidePart2",
+       kBH,
+       {},
+       {"consent_granted { consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
+        "GRANTOR_KIND_CLIENT grantor_id: \"cl-1\" recipients: \"r-1\" purposes: \"p\" "
+        "data_categories: \"h\" }"},
        kOk,
        ""},
       {"RevokeUnknownConsent",
@@ -835,6 +908,31 @@ std::vector<PolicyCase> Cases() {
        kRefused,
        "disclosure \"d-1\" already exists in case \"case-1\""},
       {"ConsentCovers", kBH, {}, {ConsentDisclosure("c-1", kHousing), 10}, kOk, ""},
+      // A consent covers nothing before it was granted, even without
+      // starts_at (c-5 is granted on day 5; the disclosure, recorded late, on
+      // day 4).
+      {"ConsentBeforeItWasGranted",
+       kBH,
+       {{absl::StrCat("consent_granted { consent_id: \"c-5\" client_id: \"cl-1\" "
+                      "grantor_kind: GRANTOR_KIND_CLIENT grantor_id: \"cl-1\" recipients: \"r-1\" "
+                      "purposes: \"care_coordination\" data_categories: \"housing\" }"),
+         5}},
+       {ConsentDisclosure("c-5", kHousing), 4},
+       kRefused,
+       "consent \"c-5\" was granted at 2026-01-06T00:00:00Z, after the disclosure at "
+       "2026-01-05T00:00:00Z",
+       [](v1::Event* e) {
+         e->mutable_disclosure_made()->mutable_late_documentation()->set_reason("entered late");
+       }},
+      {"ConsentFromTheMomentItWasGranted",
+       kBH,
+       {{absl::StrCat("consent_granted { consent_id: \"c-5\" client_id: \"cl-1\" "
+                      "grantor_kind: GRANTOR_KIND_CLIENT grantor_id: \"cl-1\" recipients: \"r-1\" "
+                      "purposes: \"care_coordination\" data_categories: \"housing\" }"),
+         5}},
+       {ConsentDisclosure("c-5", kHousing), 5},
+       kOk,
+       ""},
       {"ConsentCoversRecipientByName",
        kBH,
        {},
@@ -883,7 +981,11 @@ std::vector<PolicyCase> Cases() {
        {},
        {ConsentDisclosure("c-2", kHousing), 1},
        kOk,
-       ""},
+       "",
+       [](v1::Event* e) {
+         e->mutable_disclosure_made()->mutable_late_documentation()->set_reason(
+             "phone disclosure written up the next day");
+       }},
       {"ConsentDoesNotCoverRecipient",
        kBH,
        {},
@@ -940,7 +1042,7 @@ std::vector<PolicyCase> Cases() {
        kBH,
        {},
        {Disclosure(absl::StrCat(kToCourt, "legal_basis: LEGAL_BASIS_PART2_COURT_ORDER ", kHousing,
-                                " legal_citation: \"order 12\"")),
+                                " legal_citation: \"order 12\" minimum_necessary: \"m\"")),
         10},
        kRefused,
        "legal_basis LEGAL_BASIS_PART2_COURT_ORDER applies only to substance-use records; case "
@@ -956,7 +1058,7 @@ std::vector<PolicyCase> Cases() {
        kSU,
        {},
        {Disclosure(absl::StrCat(kToCourt, "legal_basis: LEGAL_BASIS_REQUIRED_BY_LAW ", kHousing,
-                                " legal_citation: \"subpoena\"")),
+                                " legal_citation: \"subpoena\" minimum_necessary: \"m\"")),
         10},
        kRefused,
        "case \"case-1\" holds substance-use records (42 CFR Part 2): legal_basis "
@@ -965,7 +1067,8 @@ std::vector<PolicyCase> Cases() {
        kSU,
        {},
        {Disclosure(absl::StrCat(kToCourt, "legal_basis: LEGAL_BASIS_IMMINENT_HARM ", kHousing,
-                                " justification: \"j\" person_at_risk: \"p\"")),
+                                " justification: \"j\" person_at_risk: \"p\" "
+                                "minimum_necessary: \"m\"")),
         10},
        kRefused,
        "case \"case-1\" holds substance-use records (42 CFR Part 2): legal_basis "
@@ -975,7 +1078,8 @@ std::vector<PolicyCase> Cases() {
        {},
        {Disclosure(absl::StrCat(kToCourt, "legal_basis: LEGAL_BASIS_PART2_COURT_ORDER ",
                                 "data_categories: \"substance_use_treatment\" "
-                                "legal_citation: \"42 CFR 2.64 order 12\"")),
+                                "legal_citation: \"42 CFR 2.64 order 12\" "
+                                "minimum_necessary: \"what the order names\"")),
         10},
        kOk,
        ""},
@@ -1000,10 +1104,40 @@ std::vector<PolicyCase> Cases() {
        kSU,
        {},
        {Disclosure(absl::StrCat(kToAda, "legal_basis: LEGAL_BASIS_PART2_MEDICAL_EMERGENCY ",
-                                kHousing, " justification: \"overdose\"")),
+                                kHousing, " justification: \"overdose\" ",
+                                "minimum_necessary: \"current medications\"")),
         10},
        kOk,
        ""},
+      // 42 CFR 2.13(a): every Part 2 disclosure, medical emergencies included.
+      {"Part2EmergencyWithoutMinimumNecessary",
+       kSU,
+       {},
+       {Disclosure(absl::StrCat(kToAda, "legal_basis: LEGAL_BASIS_PART2_MEDICAL_EMERGENCY ",
+                                kHousing, " justification: \"overdose\"")),
+        10},
+       kInvalid,
+       "disclosure_made.minimum_necessary: must not be empty when legal_basis is "
+       "LEGAL_BASIS_PART2_MEDICAL_EMERGENCY"},
+      {"Part2CourtOrderWithoutMinimumNecessary",
+       kSU,
+       {},
+       {Disclosure(absl::StrCat(kToCourt, "legal_basis: LEGAL_BASIS_PART2_COURT_ORDER ", kHousing,
+                                " legal_citation: \"42 CFR 2.64 order 12\"")),
+        10},
+       kInvalid,
+       "disclosure_made.minimum_necessary: must not be empty when legal_basis is "
+       "LEGAL_BASIS_PART2_COURT_ORDER"},
+      {"Part2ConsentWithoutMinimumNecessary",
+       kSU,
+       {},
+       {Disclosure(absl::StrCat(kToAda, "legal_basis: LEGAL_BASIS_CONSENT consent_id: \"c-1\" ",
+                                "data_categories: \"substance_use_treatment\"")),
+        10},
+       kRefused,
+       "case \"case-1\" holds substance-use records: 42 CFR 2.13(a) limits every disclosure to "
+       "the information necessary for its purpose, but disclosure_made.minimum_necessary is "
+       "empty"},
       {"Part2ConsentCovers",
        kSU,
        {},
@@ -1024,6 +1158,88 @@ std::vector<PolicyCase> Cases() {
         10},
        kOk,
        ""},
+
+      // ---- Time ----
+      // occurred_at at most 5 minutes (CheckContext::max_ahead) after receipt:
+      // a request dated a year ahead cannot move its due date out.
+      {"OccurredAYearAhead",
+       kBH,
+       {},
+       {"access_requested { request_id: \"ar-9\" client_id: \"cl-1\" }", 367},
+       kInvalid,
+       "event.occurred_at: got 2027-01-03T00:00:00Z, more than 5m after the server received the "
+       "event at 2026-01-03T00:00:00Z (--max_occurred_ahead)",
+       nullptr,
+       absl::FromUnixSeconds(kT0 + 2 * kDay)},
+      {"OccurredJustOverTheSkew",
+       kBH,
+       {},
+       {"referral_made { referred_to: \"food bank\" }", 3},
+       kInvalid,
+       "event.occurred_at: got 2026-01-04T00:00:00Z, more than 5m after the server received the "
+       "event at 2026-01-03T23:54:59Z (--max_occurred_ahead)",
+       nullptr,
+       absl::FromUnixSeconds(kT0 + 3 * kDay - 301)},
+      {"OccurredWithinTheSkew",
+       kBH,
+       {},
+       {"referral_made { referred_to: \"food bank\" }", 3},
+       kOk,
+       "",
+       nullptr,
+       absl::FromUnixSeconds(kT0 + 3 * kDay - 300)},
+      // No earlier than the case's latest event (day 2) unless marked late.
+      {"OccurredBeforeTheLatestEvent",
+       kBH,
+       {},
+       {"referral_made { referred_to: \"food bank\" }", 1},
+       kRefused,
+       "referral_made occurred_at 2026-01-02T00:00:00Z is before the latest event of case "
+       "\"case-1\" at 2026-01-03T00:00:00Z; an event recorded after the fact needs "
+       "referral_made.late_documentation with a reason"},
+      {"LateDocumentationAccepted",
+       kBH,
+       {},
+       {"referral_made { referred_to: \"food bank\" late_documentation { reason: \"phone call "
+        "written up the next day\" } }",
+        1},
+       kOk,
+       ""},
+      {"LateDocumentationWithoutReason",
+       kBH,
+       {},
+       {"referral_made { referred_to: \"food bank\" late_documentation {} }", 1},
+       kInvalid,
+       "referral_made.late_documentation.reason: must not be empty (say why the event is "
+       "recorded after the fact)"},
+      // A late-documented event still cannot predate its case.
+      {"DisclosureBeforeTheCaseWasOpened",
+       kBH,
+       {},
+       {Disclosure(absl::StrCat(kToAda, "legal_basis: LEGAL_BASIS_TREATMENT ", kHousing,
+                                " late_documentation { reason: \"found in a paper file\" }")),
+        -300},
+       kRefused,
+       "disclosure_made occurred_at 2025-03-07T00:00:00Z is before case \"case-1\" was opened "
+       "at 2026-01-01T00:00:00Z"},
+      // A later event moves the latest time; one recorded late does not move
+      // it back.
+      // A read recorded (by the server) between the case's events does not
+      // make the next event late.
+      {"ReadsDoNotSetTheCaseClock",
+       kBH,
+       {{"record_accessed { accessor_id: \"cl-1\" purpose: \"own history\" }", 9}},
+       {"referral_made { referred_to: \"food bank\" }", 3},
+       kOk,
+       ""},
+      {"LateDocumentationDoesNotMoveTheClockBack",
+       kBH,
+       {{"referral_made { referred_to: \"x\" late_documentation { reason: \"r\" } }", 1}},
+       {"referral_made { referred_to: \"food bank\" }", 1},
+       kRefused,
+       "referral_made occurred_at 2026-01-02T00:00:00Z is before the latest event of case "
+       "\"case-1\" at 2026-01-03T00:00:00Z; an event recorded after the fact needs "
+       "referral_made.late_documentation with a reason"},
 
       // ---- Client notice ----
       {"InformOfUnknownDisclosure",
@@ -1091,6 +1307,26 @@ std::vector<PolicyCase> Cases() {
        kRefused,
        "access request \"ar-1\" was due at 2026-02-01T00:00:00Z; an extension must be given by "
        "then, got 2026-02-02T00:00:00Z"},
+      // An extension dated before the due date but received after it is late.
+      {"ExtendReceivedAfterDue",
+       kBH,
+       {},
+       {"access_extended { request_id: \"ar-1\" reason: \"records off-site\" }", 30},
+       kRefused,
+       "access request \"ar-1\" was due at 2026-02-01T00:00:00Z; an extension must be given by "
+       "then, got 2026-02-03T00:00:00Z",
+       nullptr,
+       absl::FromUnixSeconds(kT0 + 33 * kDay)},
+      {"ExtendRecordedLateWithAReason",
+       kBH,
+       {},
+       {"access_extended { request_id: \"ar-1\" reason: \"records off-site\" "
+        "late_documentation { reason: \"letter sent day 30, entered on return\" } }",
+        30},
+       kOk,
+       "",
+       nullptr,
+       absl::FromUnixSeconds(kT0 + 33 * kDay)},
       {"ExtendDecidedRequest",
        kBH,
        {kFulfillAr1},
@@ -1107,10 +1343,13 @@ TEST_P(PolicyTest, GivesTheExactOutcome) {
   CaseState state;
   std::vector<Step> setup = BaseHistory(c.base);
   setup.insert(setup.end(), c.setup.begin(), c.setup.end());
-  ASSERT_NO_FATAL_FAILURE(RunSteps(setup, &state));
-  v1::Event e = Parse(c.event);
+  int latest_day = 0;
+  ASSERT_NO_FATAL_FAILURE(RunSteps(setup, &state, &latest_day));
+  v1::Event e = Parse(c.event, latest_day);
   if (c.mutate) c.mutate(&e);
-  absl::Status s = CheckEvent(state, e);
+  CheckContext context = ReceivedWhenItOccurred(e);
+  if (c.received_at.has_value()) context.received_at = *c.received_at;
+  absl::Status s = CheckEvent(state, e, context);
   EXPECT_EQ(s.code(), c.code) << s;
   EXPECT_EQ(std::string(s.message()), c.message);
 }
@@ -1119,6 +1358,21 @@ INSTANTIATE_TEST_SUITE_P(AllRules, PolicyTest, ::testing::ValuesIn(Cases()),
                          [](const ::testing::TestParamInfo<PolicyCase>& info) {
                            return info.param.name;
                          });
+
+// events.proto: every body a producer writes can say it is recorded late.
+TEST(PolicyTest, EveryProducerBodyCarriesLateDocumentation) {
+  const auto* oneof = v1::Event::descriptor()->FindOneofByName("body");
+  const std::set<std::string> server_only = {"access_refused", "subject_erased",
+                                             "master_key_rotated"};
+  for (int i = 0; i < oneof->field_count(); ++i) {
+    const auto* body = oneof->field(i);
+    if (server_only.count(body->name())) continue;
+    const auto* late = body->message_type()->FindFieldByNumber(100);
+    ASSERT_NE(late, nullptr) << body->name();
+    EXPECT_EQ(late->name(), "late_documentation") << body->name();
+    EXPECT_EQ(late->message_type(), v1::LateDocumentation::descriptor()) << body->name();
+  }
+}
 
 TEST(PolicyTest, EveryEventTypeIsCoveredByTheTable) {
   std::set<int> covered;

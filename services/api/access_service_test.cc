@@ -70,6 +70,8 @@ class AccessServiceTest : public ::testing::Test {
     v1::Event e = testing::Story(c, 16);
     e.set_event_id(absl::StrCat("extra-", c));
     e.mutable_access_requested()->set_request_id(absl::StrCat("r-extra-", c));
+    // After the story's last event: not late documentation.
+    *e.mutable_occurred_at() = testing::Story(c, testing::kStoryLength - 1).occurred_at();
     Append(e);
   }
 

@@ -12,14 +12,13 @@
 
 namespace caseledger {
 
-CaseGate::CaseGate(Ledger* ledger, size_t max_cached_cases)
-    : ledger_(ledger), max_cached_cases_(max_cached_cases) {}
+CaseGate::CaseGate(Ledger* ledger, Options options) : ledger_(ledger), options_(options) {}
 
 std::shared_ptr<CaseGate::Slot> CaseGate::SlotFor(const std::string& case_id) {
   absl::MutexLock lock(&mu_);
   auto it = slots_.find(case_id);
   if (it != slots_.end()) return it->second;
-  if (slots_.size() >= max_cached_cases_) {
+  if (slots_.size() >= options_.max_cached_cases) {
     // Forget idle cases; a forgotten case is reloaded from the log.
     for (auto i = slots_.begin(); i != slots_.end();) {
       Slot& s = *i->second;
@@ -79,10 +78,11 @@ bool CaseGate::IsRetry(const std::string& event_id, Slot& slot) {
   return seen.ok() && seen->has_value();
 }
 
-// Provisional seq: the real one is known only after the commit, and only the
-// order matters to the checks.
-absl::Status CaseGate::ApplyProvisionally(const v1::Event& e, CaseState* state) {
-  return ApplyEvent(e, state->version == 0 ? 0 : state->last_seq + 1, absl::Now(), state);
+// Provisional seq and commit time: the real ones are known only after the
+// commit (at or after `received`), and only the order matters to the checks.
+absl::Status CaseGate::ApplyProvisionally(const v1::Event& e, absl::Time received,
+                                          CaseState* state) {
+  return ApplyEvent(e, state->version == 0 ? 0 : state->last_seq + 1, received, state);
 }
 
 void CaseGate::Submit(std::vector<GatedEvent> events, Ledger::AppendCallback done) {
@@ -90,6 +90,7 @@ void CaseGate::Submit(std::vector<GatedEvent> events, Ledger::AppendCallback don
     done(absl::InvalidArgumentError("requests: must not be empty"));
     return;
   }
+  const CheckContext context{ledger_->clock().Now(), options_.max_occurred_ahead};
   // Lock every case involved, in id order (no deadlock between batches).
   std::map<std::string, std::shared_ptr<Slot>> slots;
   for (const GatedEvent& e : events) slots.emplace(e.wire.stream_id(), nullptr);
@@ -128,7 +129,7 @@ void CaseGate::Submit(std::vector<GatedEvent> events, Ledger::AppendCallback don
     }
     CaseState& state = single ? slot.state : w->second;
     std::string where = events.size() > 1 ? absl::StrCat("requests[", i, "]: ") : "";
-    absl::Status check = CheckEvent(state, e.wire);
+    absl::Status check = CheckEvent(state, e.wire, context);
     if (!check.ok()) {
       if (IsRetry(e.wire.event_id(), slot)) {
         // The ledger answers a retry with the original result.
@@ -152,7 +153,7 @@ void CaseGate::Submit(std::vector<GatedEvent> events, Ledger::AppendCallback don
     if (single) {
       deferred.emplace_back(&slot, i);
     } else {
-      absl::Status applied = ApplyProvisionally(e.wire, &state);
+      absl::Status applied = ApplyProvisionally(e.wire, context.received_at, &state);
       if (!applied.ok()) {
         unlock_all();
         done(absl::Status(applied.code(), absl::StrCat(where, applied.message())));
@@ -163,7 +164,7 @@ void CaseGate::Submit(std::vector<GatedEvent> events, Ledger::AppendCallback don
   }
   for (auto [slot, i] : deferred) {
     // Checked above; ApplyEvent fails only for events CheckEvent refuses.
-    absl::Status applied = ApplyProvisionally(events[i].wire, &slot->state);
+    absl::Status applied = ApplyProvisionally(events[i].wire, context.received_at, &slot->state);
     if (!applied.ok()) {
       absl::MutexLock lock(&slot->pending_mu);
       slot->stale = true;

@@ -23,6 +23,7 @@
 #include "ledger/ledger.h"
 #include "proto/events.pb.h"
 #include "services/case_state.h"
+#include "services/policy.h"
 
 namespace caseledger {
 
@@ -32,9 +33,19 @@ struct GatedEvent {
 };
 
 // Thread-safe. `ledger` is borrowed and must outlive the gate.
+//
+// Time: each Submit reads the ledger's clock (LedgerOptions::clock) once as
+// the events' receipt time and passes it to the policy (CheckContext), which
+// bounds occurred_at by it; the ledger's commit time is at or after it.
 class CaseGate {
  public:
-  explicit CaseGate(Ledger* ledger, size_t max_cached_cases = 10000);
+  struct Options {
+    size_t max_cached_cases = 10000;
+    // How far occurred_at may run ahead of receipt (--max_occurred_ahead).
+    absl::Duration max_occurred_ahead = kDefaultMaxOccurredAhead;
+  };
+  explicit CaseGate(Ledger* ledger) : CaseGate(ledger, Options()) {}
+  CaseGate(Ledger* ledger, Options options);
 
   // Checks every event (in order, each against the state its predecessors
   // leave) and, when all pass, queues them as one all-or-nothing batch.
@@ -78,10 +89,10 @@ class CaseGate {
   absl::Status Refresh(const std::string& case_id, Slot& slot)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(slot.mu);
   bool IsRetry(const std::string& event_id, Slot& slot);
-  static absl::Status ApplyProvisionally(const v1::Event& e, CaseState* state);
+  static absl::Status ApplyProvisionally(const v1::Event& e, absl::Time received, CaseState* state);
 
   Ledger* const ledger_;
-  const size_t max_cached_cases_;
+  const Options options_;
   absl::Mutex mu_;
   // shared_ptr: a slot stays alive for callbacks after it is evicted.
   absl::flat_hash_map<std::string, std::shared_ptr<Slot>> slots_ ABSL_GUARDED_BY(mu_);

@@ -122,6 +122,9 @@ v1::Event Story(int c, int v) {
         auto* x = e.mutable_access_extended();
         x->set_request_id(absl::StrCat("r-", c));
         x->set_reason("records in storage");
+        // The story is replayed long after its dates; an extension is judged
+        // at receipt unless marked late (services/RULES.md T7).
+        x->mutable_late_documentation()->set_reason("story replayed after its dates");
       } else {
         auto* f = e.mutable_access_fulfilled();
         f->set_request_id(absl::StrCat("r-", c));

@@ -144,6 +144,20 @@ absl::StatusOr<Event> ToLedgerEvent(const v1::Event& wire) {
     uint8_t flags = f->options().GetExtension(v1::protected_detail) ? kFieldProtected : 0;
     e.fields.push_back({f->name(), std::move(value), flags});
   }
+  // The size limit is the body's (ledger/FORMAT.md), but the producer sent
+  // fields: name the largest, as the producer knows it.
+  size_t total = 0;
+  const PayloadField* largest = nullptr;
+  for (const PayloadField& f : e.fields) {
+    total += f.value.size();
+    if (largest == nullptr || f.value.size() > largest->value.size()) largest = &f;
+  }
+  if (total > kMaxPayloadBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("event.", e.event_type, ".", largest->name, ": got ", largest->value.size(),
+                     " bytes encoded, and the body's fields total ", total, " bytes; want at most ",
+                     kMaxPayloadBytes, " bytes in all"));
+  }
   absl::Status valid = ValidateEvent(e);
   if (!valid.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("event.", valid.message()));

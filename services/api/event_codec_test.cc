@@ -141,6 +141,18 @@ TEST(EventCodecTest, BadEventsNameTheField) {
   EXPECT_EQ(ErrorOf(bad_time),
             "event.occurred_at: got 1767225600s -1ns, want a time in years 1 to 9999");
 
+  // A 2 MiB text: the message names the field the producer set, not the
+  // ledger's "fields".
+  v1::Event huge = EntryEvent();
+  huge.mutable_record_entry_written()->set_text(std::string(2 << 20, 'x'));
+  const std::string huge_error = ErrorOf(huge);
+  EXPECT_TRUE(absl::StartsWith(huge_error,
+                               "event.record_entry_written.text: got 2097157 bytes "
+                               "encoded, and the body's fields total "))
+      << huge_error;
+  EXPECT_TRUE(absl::EndsWith(huge_error, " bytes; want at most 1048576 bytes in all"))
+      << huge_error;
+
   v1::Event no_id = EntryEvent();
   no_id.clear_event_id();
   EXPECT_EQ(ErrorOf(no_id), "event.event_id: must not be empty");

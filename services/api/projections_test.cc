@@ -69,6 +69,8 @@ TEST(ProjectionsTest, RebuildEqualsIncrementalOnAGeneratedHistory) {
   // (Case 3 is still open.)
   v1::Event refused = Story(3, 12);
   refused.set_event_id("refused");
+  // Dated with the case's latest event, so that only the consent refuses it.
+  *refused.mutable_occurred_at() = Story(3, kEventsPerCase - 1).occurred_at();
   refused.mutable_disclosure_made()->set_disclosure_id("d-3-x");
   refused.mutable_disclosure_made()->set_legal_basis(v1::LEGAL_BASIS_CONSENT);
   refused.mutable_disclosure_made()->set_consent_id("consent-3");

@@ -74,7 +74,12 @@ ABSL_FLAG(std::string, tls_client_ca, "",
           "CA certificates (PEM) that client certificates must chain to.");
 ABSL_FLAG(bool, insecure_loopback, false,
           "Serve plaintext on a loopback address: every caller is the trusted local "
-          "developer (role local), nothing is authorized or recorded. For development only.");
+          "developer (role local), allowed every method; its refusals and guarded reads are "
+          "not recorded, but AccessService still records each read of a client's history "
+          "(under the accessor the request names). For development only.");
+ABSL_FLAG(absl::Duration, max_occurred_ahead, absl::Minutes(5),
+          "How far an event's occurred_at may be ahead of the time the server received it "
+          "(producers' clock drift); later is refused INVALID_ARGUMENT (services/RULES.md).");
 ABSL_FLAG(std::string, authz_config, "",
           "Producer registrations and audit grants (services/api/AUTHZ.md): lines "
           "'producer ID PROGRAM...' and 'audit_grant ID CASE...|*'.");
@@ -252,7 +257,15 @@ int Run() {
   projections.push_back(std::move(cases));
   projections.push_back(std::move(accounting));
   // Checks appends against the cases' states, cached in memory.
-  CaseGate gate(ledger->get());
+  CaseGate::Options gate_options;
+  gate_options.max_occurred_ahead = absl::GetFlag(FLAGS_max_occurred_ahead);
+  if (gate_options.max_occurred_ahead < absl::ZeroDuration()) {
+    return Fail(absl::InvalidArgumentError(absl::StrCat(
+                    "--max_occurred_ahead: got ",
+                    absl::FormatDuration(gate_options.max_occurred_ahead), ", want 0 or more")),
+                "refusing to start");
+  }
+  CaseGate gate(ledger->get(), gate_options);
 
   ProjectorOptions projector_options;
   projector_options.path = data_dir + "/projections";
@@ -348,7 +361,8 @@ int Run() {
   std::string host = listen.substr(0, listen.rfind(':'));
   Log(guard_options.insecure_loopback
           ? "transport: PLAINTEXT on loopback (--insecure_loopback): every caller is trusted "
-            "as role local; nothing is authorized or recorded"
+            "as role local, allowed every method; refusals and guarded reads are not recorded "
+            "(AccessService reads still are)"
           : "transport: mutual TLS; callers are named by their certificates' "
             "caseledger://ROLE/ID URI");
   Log(absl::StrCat("listening on ", host, ":", port, ", data dir ", data_dir, ", tree size ",
