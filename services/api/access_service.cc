@@ -88,6 +88,14 @@ absl::Status RevealPayload(const RecordView& view, bool reveal_protected,
 
 namespace {
 
+// `t` to the microsecond, as the ledger stores times: a read recorded in the
+// same second as the case's opening is not dated before it.
+void SetTimestamp(absl::Time t, google::protobuf::Timestamp* out) {
+  const int64_t micros = absl::ToUnixMicros(t);
+  out->set_seconds(micros / 1000000);
+  out->set_nanos(static_cast<int32_t>(micros % 1000000) * 1000);
+}
+
 // Why the content of `views[i]` (sealed, keys destroyed) is gone, from the
 // subject's own records: the first later erasure of the subject, else the
 // first later disposal of the case, else another person's erasure when the
@@ -211,7 +219,7 @@ absl::Status AccessServiceImpl::RecordAccess(const v1::Accessor& accessor,
     e.set_stream_id(stream);
     for (const std::string& s : subjects) e.add_subject_ids(s);
     e.set_producer(options_.producer);
-    e.mutable_occurred_at()->set_seconds(absl::ToUnixSeconds(now));
+    SetTimestamp(now, e.mutable_occurred_at());
     v1::RecordAccessed* a = e.mutable_record_accessed();
     a->set_accessor_id(accessor.accessor_id());
     a->set_accessor_role(accessor.role());
@@ -262,7 +270,7 @@ absl::StatusOr<v1::HistoryBundle> AccessServiceImpl::GetRecordHistory(
     e.set_stream_id(req.case_id());
     e.add_subject_ids(req.subject_id());
     e.set_producer(options_.producer);
-    e.mutable_occurred_at()->set_seconds(absl::ToUnixSeconds(now));
+    SetTimestamp(now, e.mutable_occurred_at());
     e.mutable_access_fulfilled()->set_request_id(req.request_id());
     e.mutable_access_fulfilled()->set_bundle_sha256(ToHex(Sha256Of(bundle->SerializeAsString())));
     CL_ASSIGN_OR_RETURN(Event ledger_event, ToLedgerEvent(e));

@@ -488,8 +488,11 @@ void Stamp(const std::string& stream_id, const std::vector<std::string>& subject
   e->set_stream_id(stream_id);
   for (const std::string& s : subjects) e->add_subject_ids(s);
   e->set_producer(kServerProducer);
-  absl::Time now = absl::Now();
-  e->mutable_occurred_at()->set_seconds(absl::ToUnixSeconds(now));
+  // To the microsecond, as the ledger stores times: a read recorded in the
+  // same second as the case's opening is not dated before it.
+  const int64_t now = absl::ToUnixMicros(absl::Now());
+  e->mutable_occurred_at()->set_seconds(now / 1000000);
+  e->mutable_occurred_at()->set_nanos(static_cast<int32_t>(now % 1000000) * 1000);
 }
 
 std::string Describe(absl::string_view method, const Resource& r) {
