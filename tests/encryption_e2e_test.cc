@@ -117,6 +117,18 @@ class EncryptionE2ETest : public ::testing::Test {
     ASSERT_TRUE(s.ok()) << req.event().event_id() << ": " << s.error_message();
   }
 
+  // case-A (client-case-A, texts ERASED-SUBJECT-i) and case-B
+  // (client-case-B, OTHER-SUBJECT-i), each with a disclosure to
+  // RECIPIENT-OF-<case> before it closes.
+  void AppendTwoClientsWithDisclosures() {
+    for (const std::string& stream : {"case-A", "case-B"}) {
+      std::vector<v1::AppendRequest> story =
+          CaseStory(stream, stream == std::string("case-A") ? "ERASED-SUBJECT" : "OTHER-SUBJECT");
+      story.insert(story.end() - 1, Disclosure(stream, "RECIPIENT-OF-" + stream));
+      for (const auto& r : story) Append(r);
+    }
+  }
+
   std::vector<v1::Record> ReadLog() {
     grpc::ClientContext ctx;
     auto reader = stub_->ReadLog(&ctx, v1::ReadLogRequest());
@@ -296,12 +308,7 @@ TEST_F(EncryptionE2ETest, WithoutAKeyThePlaintextModeSaysSo) {
 
 TEST_F(EncryptionE2ETest, EraseSubjectRpcShredsTheSubjectWhileServing) {
   ASSERT_TRUE(Start({"--master_key_file=" + key_file_}).ok());
-  for (const std::string& stream : {"case-A", "case-B"}) {
-    std::vector<v1::AppendRequest> story =
-        CaseStory(stream, stream == std::string("case-A") ? "ERASED-SUBJECT" : "OTHER-SUBJECT");
-    story.insert(story.end() - 1, Disclosure(stream, "RECIPIENT-OF-" + stream));
-    for (const auto& r : story) Append(r);
-  }
+  AppendTwoClientsWithDisclosures();
   // Control: the read models show plaintext derived from the payloads; the
   // projection store keeps it sealed (ENCRYPTION.md "Read models").
   EXPECT_TRUE(absl::StrContains(AccountingJson("client-case-A"), "RECIPIENT-OF-case-A"));
@@ -376,12 +383,7 @@ TEST_F(EncryptionE2ETest, EraseSubjectRpcShredsTheSubjectWhileServing) {
 // their reason), and after a restart; never another client's bundle.
 TEST_F(EncryptionE2ETest, HistoryOfAnEncryptedAndErasedClientVerifiesAndSaysWhy) {
   ASSERT_TRUE(Start({"--master_key_file=" + key_file_}).ok());
-  for (const std::string& stream : {"case-A", "case-B"}) {
-    std::vector<v1::AppendRequest> story =
-        CaseStory(stream, stream == std::string("case-A") ? "ERASED-SUBJECT" : "OTHER-SUBJECT");
-    story.insert(story.end() - 1, Disclosure(stream, "RECIPIENT-OF-" + stream));
-    for (const auto& r : story) Append(r);
-  }
+  AppendTwoClientsWithDisclosures();
   grpc::ClientContext key_ctx;
   v1::PublicKey key;
   ASSERT_TRUE(stub_->GetPublicKey(&key_ctx, v1::GetPublicKeyRequest(), &key).ok());

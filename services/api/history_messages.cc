@@ -78,14 +78,7 @@ const std::vector<Message>& MessageCatalog() {
       {"verdict.erased.other",
        {{"en", "The content of {count} entries was erased."},
         {"es", "Se borró el contenido de {count} entradas."}}},
-      {"verdict.unproven.one",
-       {{"en",
-         "For {count} of them, the organization says why, but nothing in your record proves "
-         "it."},
-        {"es",
-         "Para {count} de ellas, la organización dice por qué, pero nada en su expediente lo "
-         "demuestra."}}},
-      {"verdict.unproven.other",
+      {"verdict.unproven",
        {{"en",
          "For {count} of them, the organization says why, but nothing in your record proves "
          "it."},

@@ -300,9 +300,7 @@ class PageBuilder {
                          {{"count", absl::StrCat(gone)}}));
     }
     if (h_.destroyed_stated > 0) {
-      v.push_back(cat_.T(h_.destroyed_stated == 1 ? "verdict.unproven.one"
-                                                  : "verdict.unproven.other",
-                         {{"count", absl::StrCat(h_.destroyed_stated)}}));
+      v.push_back(cat_.T("verdict.unproven", {{"count", absl::StrCat(h_.destroyed_stated)}}));
     }
     if (!h_.cosigned_by.empty()) {
       v.push_back(
