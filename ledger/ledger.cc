@@ -326,6 +326,32 @@ absl::StatusOr<RecordView> Ledger::Read(uint64_t seq) const {
   return view;
 }
 
+absl::StatusOr<std::vector<RecordView>> Ledger::ReadMany(absl::Span<const uint64_t> seqs) const {
+  uint64_t committed = Size();
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    if (seqs[i] >= committed) {
+      return absl::NotFoundError(
+          absl::StrCat("seq: got ", seqs[i], ", want less than the tree size ", committed));
+    }
+    if (i > 0 && seqs[i] <= seqs[i - 1]) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "seqs[", i, "]: got ", seqs[i], ", want more than seqs[", i - 1, "] ", seqs[i - 1]));
+    }
+  }
+  std::vector<std::string> leaves, payloads;
+  CL_RETURN_IF_ERROR(store_->GetRecords(seqs, &leaves, &payloads));
+  std::vector<RecordView> views(seqs.size());
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    RecordView& view = views[i];
+    view.leaf = std::move(leaves[i]);
+    CL_ASSIGN_OR_RETURN(view.record, DecodeRecord(view.leaf));
+    view.leaf_hash = LeafHash(view.leaf);
+    view.payload = std::move(payloads[i]);
+    CL_RETURN_IF_ERROR(OpenPayload(&view));
+  }
+  return views;
+}
+
 absl::Status Ledger::OpenPayload(RecordView* view) const {
   if (options_.cipher == nullptr) return absl::OkStatus();
   // A payload that does not decode is returned as it is: readers report it

@@ -145,6 +145,8 @@ class Ledger {
   Hash Root() const;
   absl::StatusOr<Hash> RootAt(uint64_t size) const;
   absl::StatusOr<RecordView> Read(uint64_t seq) const;
+  // Read of each of `seqs` (increasing), in one batched store read.
+  absl::StatusOr<std::vector<RecordView>> ReadMany(absl::Span<const uint64_t> seqs) const;
   // For a view read from the store directly (e.g. by a scan): fills
   // `openings` or `erased` as Read does. A no-op without a cipher or for a
   // plaintext payload; the cipher's error (naming the seq) otherwise.

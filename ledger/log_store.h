@@ -14,6 +14,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
 #include "ledger/hash.h"
 #include "ledger/merkle_tree.h"
 #include "ledger/subject_index.h"
@@ -110,6 +111,24 @@ class LogStore : public NodeReader {
   // NOT_FOUND when absent.
   virtual absl::StatusOr<std::string> GetLeaf(uint64_t seq) const = 0;
   virtual absl::StatusOr<std::string> GetPayload(uint64_t seq) const = 0;
+  // GetLeaf and GetPayload of each of `seqs` (increasing), into leaves[i]
+  // and payloads[i] (resized to seqs.size()); NOT_FOUND naming the first
+  // absent one. Stores override this default, which reads one by one, with a
+  // batched read.
+  virtual absl::Status GetRecords(absl::Span<const uint64_t> seqs, std::vector<std::string>* leaves,
+                                  std::vector<std::string>* payloads) const {
+    leaves->resize(seqs.size());
+    payloads->resize(seqs.size());
+    for (size_t i = 0; i < seqs.size(); ++i) {
+      absl::StatusOr<std::string> leaf = GetLeaf(seqs[i]);
+      if (!leaf.ok()) return leaf.status();
+      (*leaves)[i] = *std::move(leaf);
+      absl::StatusOr<std::string> payload = GetPayload(seqs[i]);
+      if (!payload.ok()) return payload.status();
+      (*payloads)[i] = *std::move(payload);
+    }
+    return absl::OkStatus();
+  }
   // The seq of an event id, or nullopt.
   virtual absl::StatusOr<std::optional<uint64_t>> FindEventId(absl::string_view event_id) const = 0;
   // The seq of (stream, version), NOT_FOUND when absent.

@@ -1,9 +1,10 @@
 #include "ledger/merkle_tree.h"
 
 #include <algorithm>
+#include <array>
 
-#include "absl/numeric/bits.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/numeric/bits.h"
 #include "absl/strings/str_cat.h"
 
 namespace caseledger {
@@ -192,20 +193,87 @@ class MemoNodeReader : public NodeReader {
   mutable absl::flat_hash_map<std::pair<uint32_t, uint64_t>, Hash> memo_;
 };
 
+// Which nodes proofs read. AppendPath chooses its reads from positions
+// alone, never from hashes, so a dry run answering zeros finds them all.
+// Not thread-safe.
+class PlanningNodeReader : public NodeReader {
+ public:
+  absl::StatusOr<Hash> GetNode(uint32_t level, uint64_t index) const override {
+    std::vector<uint64_t>& at = wanted_[level];
+    // Proofs of increasing leaves mostly ask for increasing nodes per level.
+    if (at.empty() || at.back() != index) at.push_back(index);
+    return Hash{};
+  }
+  // Every node asked for, sorted by (level, index), once.
+  std::vector<NodePosition> Positions() const {
+    std::vector<NodePosition> out;
+    for (uint32_t level = 0; level < 64; ++level) {
+      std::vector<uint64_t>& at = wanted_[level];
+      std::sort(at.begin(), at.end());
+      at.erase(std::unique(at.begin(), at.end()), at.end());
+      for (uint64_t index : at) out.push_back({level, index});
+    }
+    return out;
+  }
+
+ private:
+  mutable std::array<std::vector<uint64_t>, 64> wanted_;
+};
+
+// Answers from nodes read ahead, sorted by (level, index).
+class ReadAheadNodeReader : public NodeReader {
+ public:
+  ReadAheadNodeReader(const std::vector<NodePosition>& positions, const std::vector<Hash>& hashes)
+      : positions_(positions), hashes_(hashes) {}
+  absl::StatusOr<Hash> GetNode(uint32_t level, uint64_t index) const override {
+    auto it = std::lower_bound(positions_.begin(), positions_.end(), NodePosition{level, index},
+                               [](const NodePosition& a, const NodePosition& b) {
+                                 return a.level != b.level ? a.level < b.level : a.index < b.index;
+                               });
+    if (it == positions_.end() || it->level != level || it->index != index) {
+      return absl::InternalError(
+          absl::StrCat("node (", level, ", ", index, ") was not planned for this batch"));
+    }
+    return hashes_[it - positions_.begin()];
+  }
+
+ private:
+  const std::vector<NodePosition>& positions_;
+  const std::vector<Hash>& hashes_;
+};
+
+// One proof after another, each shared node read once; also the path that
+// names the first index whose proof fails.
+absl::StatusOr<std::vector<std::vector<Hash>>> ProveEach(absl::Span<const uint64_t> indices,
+                                                         uint64_t size, const NodeReader& nodes) {
+  std::vector<std::vector<Hash>> out;
+  out.reserve(indices.size());
+  for (uint64_t index : indices) {
+    absl::StatusOr<std::vector<Hash>> proof = InclusionProof(index, size, nodes);
+    if (!proof.ok()) return proof.status();
+    out.push_back(*std::move(proof));
+  }
+  return out;
+}
+
 }  // namespace
 
 absl::StatusOr<std::vector<std::vector<Hash>>> InclusionProofs(absl::Span<const uint64_t> indices,
                                                                uint64_t size,
                                                                const NodeReader& nodes) {
-  MemoNodeReader memo(nodes);
-  std::vector<std::vector<Hash>> out;
-  out.reserve(indices.size());
-  for (uint64_t index : indices) {
-    absl::StatusOr<std::vector<Hash>> proof = InclusionProof(index, size, memo);
-    if (!proof.ok()) return proof.status();
-    out.push_back(*std::move(proof));
+  // Plan every read, fetch them in one sorted batch, then build the proofs
+  // from memory.
+  PlanningNodeReader plan;
+  absl::Status planned = ProveEach(indices, size, plan).status();
+  if (!planned.ok()) return planned;
+  const std::vector<NodePosition> positions = plan.Positions();
+  std::vector<Hash> hashes(positions.size());
+  if (nodes.GetNodes(positions, hashes.data()).ok()) {
+    return ProveEach(indices, size, ReadAheadNodeReader(positions, hashes));
   }
-  return out;
+  // A node failed to read: fail as the proofs one by one do, naming the
+  // first index whose proof fails.
+  return ProveEach(indices, size, MemoNodeReader(nodes));
 }
 
 absl::StatusOr<std::vector<Hash>> ConsistencyProof(uint64_t size1, uint64_t size2,

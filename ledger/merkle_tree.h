@@ -27,6 +27,12 @@
 
 namespace caseledger {
 
+// The position of a perfect-subtree node.
+struct NodePosition {
+  uint32_t level;
+  uint64_t index;
+};
+
 // Read access to stored perfect-subtree nodes.
 class NodeReader {
  public:
@@ -34,6 +40,18 @@ class NodeReader {
   // The hash of node (level, index). NOT_FOUND if the node is not stored; any
   // other error is the store's own and is passed through by every caller here.
   virtual absl::StatusOr<Hash> GetNode(uint32_t level, uint64_t index) const = 0;
+  // GetNode of each of `positions` into out[i] (`out` holds
+  // positions.size() hashes); the first error, codes as GetNode. Callers pass
+  // positions sorted by (level, index) without duplicates. This default calls
+  // GetNode for each; stores override it with a batched read.
+  virtual absl::Status GetNodes(absl::Span<const NodePosition> positions, Hash* out) const {
+    for (size_t i = 0; i < positions.size(); ++i) {
+      absl::StatusOr<Hash> h = GetNode(positions[i].level, positions[i].index);
+      if (!h.ok()) return h.status();
+      out[i] = *h;
+    }
+    return absl::OkStatus();
+  }
 };
 
 // One node to store, as produced by MerkleTree::Append.

@@ -6,8 +6,9 @@
 //   bazel-bin/services/api/access_benchmark
 //
 // Building the ledger takes a minute or so; it goes under $TEST_TMPDIR (or
-// /tmp) and is removed at exit. Every 100th record names "client-heavy" (in
-// one of ten cases); every record names one of 5,000 other clients.
+// /tmp) and is removed at exit. With --reuse_dir=DIR it is kept in DIR
+// instead: built there when DIR holds no ledger, reopened when it does. Every 100th record names
+// "client-heavy" (in one of ten cases); every record names one of 5,000 other clients.
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -17,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "benchmark/benchmark.h"
@@ -35,15 +37,17 @@ constexpr char kHeavy[] = "client-heavy";
 
 struct BenchState {
   std::string dir;
+  bool keep_dir = false;
   testing::TestLedger ledger;
   v1::HistoryBundle bundle;
   ~BenchState() {
     ledger.ledger.reset();
-    std::filesystem::remove_all(dir);
+    if (!keep_dir) std::filesystem::remove_all(dir);
   }
 };
 
 std::unique_ptr<BenchState> g_state;
+std::string g_reuse_dir;  // --reuse_dir
 std::once_flag g_once;
 
 void Die(absl::string_view what, const absl::Status& s) {
@@ -54,7 +58,12 @@ void Die(absl::string_view what, const absl::Status& s) {
 BenchState& State() {
   std::call_once(g_once, [] {
     auto b = std::make_unique<BenchState>();
-    b->dir = testing::NewTempDir("access_benchmark");
+    if (g_reuse_dir.empty()) {
+      b->dir = testing::NewTempDir("access_benchmark");
+    } else {
+      b->dir = g_reuse_dir;
+      b->keep_dir = true;
+    }
     LedgerOptions options;
     options.checkpoint_every_records = kLedgerSize * 2;
     options.checkpoint_interval = absl::Hours(1);
@@ -71,7 +80,12 @@ BenchState& State() {
     b->ledger.ledger = *std::move(ledger);
     absl::Time start = absl::Now();
     constexpr uint64_t kChunk = 10000;
-    for (uint64_t base = 0; base < kLedgerSize; base += kChunk) {
+    const uint64_t have = b->ledger->Size();
+    if (have != 0 && have != kLedgerSize) {
+      Die("reuse_dir", absl::FailedPreconditionError(absl::StrCat(
+                           b->dir, " holds ", have, " records, want 0 or ", kLedgerSize)));
+    }
+    for (uint64_t base = have; base < kLedgerSize; base += kChunk) {
       std::vector<AppendRequest> requests;
       requests.reserve(kChunk);
       for (uint64_t n = base; n < base + kChunk; ++n) {
@@ -92,9 +106,11 @@ BenchState& State() {
       absl::StatusOr<std::vector<AppendResult>> r = b->ledger->AppendBatch(std::move(requests));
       if (!r.ok()) Die("append", r.status());
     }
-    absl::StatusOr<StoredCheckpoint> cp = b->ledger->Checkpoint();
-    if (!cp.ok()) Die("checkpoint", cp.status());
-    fprintf(stderr, "built the %llu-record ledger in %s\n",
+    if (have == 0) {
+      absl::StatusOr<StoredCheckpoint> cp = b->ledger->Checkpoint();
+      if (!cp.ok()) Die("checkpoint", cp.status());
+    }
+    fprintf(stderr, "%s the %llu-record ledger in %s\n", have == 0 ? "built" : "reopened",
             static_cast<unsigned long long>(kLedgerSize),
             absl::FormatDuration(absl::Now() - start).c_str());
     absl::StatusOr<v1::HistoryBundle> bundle = BuildHistoryBundle(*b->ledger.ledger, kHeavy, 0, absl::Now());
@@ -144,6 +160,33 @@ void BM_Prove10kOf1M(benchmark::State& state) {
 }
 BENCHMARK(BM_Prove10kOf1M)->MinTime(2)->Unit(benchmark::kMillisecond);
 
+// The same two parts batched, as BuildHistoryBundle reads them.
+std::vector<uint64_t> BundleSeqs(const v1::HistoryBundle& b) {
+  std::vector<uint64_t> seqs;
+  for (const v1::HistoryRecord& r : b.records()) seqs.push_back(r.seq());
+  return seqs;
+}
+
+void BM_ReadMany10kOf1M(benchmark::State& state) {
+  BenchState& s = State();
+  const std::vector<uint64_t> seqs = BundleSeqs(s.bundle);
+  for (auto _ : state) {
+    absl::StatusOr<std::vector<RecordView>> v = s.ledger->ReadMany(seqs);
+    if (!v.ok()) state.SkipWithError(v.status().ToString().c_str());
+  }
+}
+BENCHMARK(BM_ReadMany10kOf1M)->MinTime(2)->Unit(benchmark::kMillisecond);
+
+void BM_ProveMany10kOf1M(benchmark::State& state) {
+  BenchState& s = State();
+  const std::vector<uint64_t> seqs = BundleSeqs(s.bundle);
+  for (auto _ : state) {
+    absl::StatusOr<std::vector<std::vector<Hash>>> p = s.ledger->InclusionProofs(seqs, kLedgerSize);
+    if (!p.ok()) state.SkipWithError(p.status().ToString().c_str());
+  }
+}
+BENCHMARK(BM_ProveMany10kOf1M)->MinTime(2)->Unit(benchmark::kMillisecond);
+
 void BM_VerifyHistory10k(benchmark::State& state) {
   BenchState& s = State();
   NoteVerifier verifier = testing::TestNoteVerifier();
@@ -174,6 +217,16 @@ BENCHMARK(BM_VerifyHistory10k)->MinTime(3)->Unit(benchmark::kMillisecond);
 
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
+  constexpr absl::string_view kReuseFlag = "--reuse_dir=";
+  for (int i = 1; i < argc; ++i) {
+    absl::string_view arg = argv[i];
+    if (absl::StartsWith(arg, kReuseFlag)) {
+      caseledger::g_reuse_dir = std::string(arg.substr(kReuseFlag.size()));
+    } else {
+      fprintf(stderr, "unknown flag %s (want --reuse_dir=DIR or --benchmark_*)\n", argv[i]);
+      return 2;
+    }
+  }
   benchmark::RunSpecifiedBenchmarks();
   caseledger::g_state.reset();
   return 0;

@@ -138,12 +138,7 @@ absl::StatusOr<v1::HistoryBundle> BuildHistoryBundle(const Ledger& ledger,
   b.set_checkpoint_note(std::move(note));
   *b.mutable_map_proof() = MapProofToWire(h.proof);
 
-  std::vector<RecordView> views;
-  views.reserve(h.seqs.size());
-  for (uint64_t seq : h.seqs) {
-    CL_ASSIGN_OR_RETURN(RecordView view, ledger.Read(seq));
-    views.push_back(std::move(view));
-  }
+  CL_ASSIGN_OR_RETURN(std::vector<RecordView> views, ledger.ReadMany(h.seqs));
   CL_ASSIGN_OR_RETURN(std::vector<std::vector<Hash>> proofs,
                       ledger.InclusionProofs(h.seqs, h.checkpoint.size));
   std::vector<VerifiedRecord> shown;

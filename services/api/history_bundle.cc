@@ -5,9 +5,12 @@
 #include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
+#include <cstring>
 #include <memory>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -37,6 +40,38 @@ absl::StatusOr<Hash> WireHash(const std::string& bytes, absl::string_view field)
   }
   return *h;
 }
+
+// WireHash for the per-record fields: `field()` names the field, and is
+// called only for the error.
+template <typename FieldName>
+absl::Status WireHashTo(const std::string& bytes, const FieldName& field, Hash* out) {
+  if (bytes.size() != kHashSize) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field(), ": got ", bytes.size(), " bytes, want 32"));
+  }
+  std::copy(bytes.begin(), bytes.end(), out->begin());
+  return absl::OkStatus();
+}
+
+// SchemaProtected, remembered per (event type, field) for one bundle: the
+// descriptor lookups are done once per pair, not once per record. Errors are
+// not remembered (they end the verification). Not thread-safe.
+class SchemaCache {
+ public:
+  absl::StatusOr<bool> Protected(const std::string& event_type, const std::string& field) {
+    auto type = types_.find(event_type);
+    if (type == types_.end()) type = types_.emplace(event_type, Fields()).first;
+    auto it = type->second.find(field);
+    if (it != type->second.end()) return it->second;
+    absl::StatusOr<bool> prot = SchemaProtected(event_type, field);
+    if (prot.ok()) type->second.emplace(field, *prot);
+    return prot;
+  }
+
+ private:
+  using Fields = absl::flat_hash_map<std::string, bool>;
+  absl::flat_hash_map<std::string, Fields> types_;
+};
 
 // The body of `event_type` parsed from the revealed values (concatenated in
 // field order, which is a valid encoding of the body with those fields), as
@@ -81,8 +116,8 @@ class InclusionChecker {
     // RFC 9162 section 2.1.3.2, with the early exit.
     uint64_t fn = index, sn = size_ - 1;
     Hash r = leaf_hash;
-    std::vector<Hash> path;
-    path.reserve(proof.size());
+    std::vector<Hash>& path = path_;
+    path.clear();
     for (const Hash& p : proof) {
       if (sn == 0) break;  // too long: fails below
       if ((fn & 1) == 1 || fn == sn) {
@@ -119,9 +154,20 @@ class InclusionChecker {
     return absl::OkStatus();
   }
 
+  // Node hashes are SHA-256 outputs the checker computed itself: their
+  // first bytes are already uniform, so they are their own hash.
+  struct NodeHashHasher {
+    size_t operator()(const Hash& h) const {
+      uint64_t v;
+      std::memcpy(&v, h.data(), sizeof(v));
+      return static_cast<size_t>(v);
+    }
+  };
+
   const uint64_t size_;
   const Hash root_;
-  absl::flat_hash_set<Hash> known_;
+  absl::flat_hash_set<Hash, NodeHashHasher> known_;
+  std::vector<Hash> path_;  // reused by Check
 };
 
 }  // namespace
@@ -221,24 +267,28 @@ struct ReasonPointer {
   uint64_t by_seq = 0;
 };
 
-absl::Status CheckRedaction(const std::string& where, const v1::HistoryRecord& w,
-                            const Payload& payload, VerifiedRecord* v,
+// `where()` names the record; it is called only for an error or a pointer.
+template <typename Where>
+absl::Status CheckRedaction(const Where& where, const v1::HistoryRecord& w, const Payload& payload,
+                            SchemaCache* schema, VerifiedRecord* v,
                             std::vector<ReasonPointer>* pointers) {
   const size_t n = payload.fields.size();
-  std::vector<int> shown(n, 0);  // 1 revealed, 2 withheld
+  absl::InlinedVector<uint8_t, 8> shown(n, 0);  // 1 revealed, 2 withheld
   int64_t last = -1;
   for (const v1::RevealedField& r : w.revealed()) {
     if (r.index() >= n || static_cast<int64_t>(r.index()) <= last) {
       return absl::InvalidArgumentError(
-          absl::StrCat(where, ": revealed index ", r.index(),
+          absl::StrCat(where(), ": revealed index ", r.index(),
                        " is out of range or out of order (want increasing, below ", n, ")"));
     }
     last = r.index();
     const FieldCommitment& f = payload.fields[r.index()];
-    CL_ASSIGN_OR_RETURN(Hash salt, WireHash(r.salt(), absl::StrCat(where, ".revealed.salt")));
+    Hash salt;
+    CL_RETURN_IF_ERROR(WireHashTo(
+        r.salt(), [&] { return absl::StrCat(where(), ".revealed.salt"); }, &salt));
     if (CommitField(f.name, salt, r.value()) != f.commitment) {
       return DataLoss(
-          where, absl::StrCat("revealed field \"", f.name, "\" does not match its commitment"));
+          where(), absl::StrCat("revealed field \"", f.name, "\" does not match its commitment"));
     }
     shown[r.index()] = 1;
     v->revealed.emplace_back(f.name, r.value());
@@ -248,28 +298,29 @@ absl::Status CheckRedaction(const std::string& where, const v1::HistoryRecord& w
   for (const v1::WithheldField& x : w.withheld()) {
     if (x.index() >= n || static_cast<int64_t>(x.index()) <= last) {
       return absl::InvalidArgumentError(
-          absl::StrCat(where, ": withheld index ", x.index(),
+          absl::StrCat(where(), ": withheld index ", x.index(),
                        " is out of range or out of order (want increasing, below ", n, ")"));
     }
     last = x.index();
     const FieldCommitment& f = payload.fields[x.index()];
     if (shown[x.index()] != 0) {
-      return DataLoss(where, absl::StrCat("field \"", f.name, "\" is both revealed and withheld"));
+      return DataLoss(where(),
+                      absl::StrCat("field \"", f.name, "\" is both revealed and withheld"));
     }
     absl::StatusOr<WithheldReason> reason = WithheldReasonFromWire(x.reason());
     if (!reason.ok()) {
       return absl::InvalidArgumentError(
-          absl::StrCat(where, ": withheld field \"", f.name, "\": ", reason.status().message()));
+          absl::StrCat(where(), ": withheld field \"", f.name, "\": ", reason.status().message()));
     }
     if (*reason != WithheldReason::kProtectedDetail) {
       if (destroyed.has_value() && *destroyed != *reason) {
-        return DataLoss(where, absl::StrCat("field \"", f.name,
-                                            "\" gives another reason for the record's content "
-                                            "being gone than the fields before it"));
+        return DataLoss(where(), absl::StrCat("field \"", f.name,
+                                              "\" gives another reason for the record's content "
+                                              "being gone than the fields before it"));
       }
       destroyed = *reason;
       if (*reason == WithheldReason::kErased || *reason == WithheldReason::kDisposed) {
-        pointers->push_back({where, v->record.seq, v->record.stream_id, *reason, x.by_seq()});
+        pointers->push_back({where(), v->record.seq, v->record.stream_id, *reason, x.by_seq()});
       }
     }
     shown[x.index()] = 2;
@@ -278,51 +329,53 @@ absl::Status CheckRedaction(const std::string& where, const v1::HistoryRecord& w
   for (size_t j = 0; j < n; ++j) {
     const FieldCommitment& f = payload.fields[j];
     if (shown[j] == 0) {
-      return DataLoss(where, absl::StrCat("field \"", f.name,
-                                          "\" is neither revealed nor withheld with a reason"));
+      return DataLoss(where(), absl::StrCat("field \"", f.name,
+                                            "\" is neither revealed nor withheld with a reason"));
     }
-    absl::StatusOr<bool> prot = SchemaProtected(v->record.event_type, f.name);
-    if (!prot.ok())
-      return absl::Status(prot.status().code(), absl::StrCat(where, ": ", prot.status().message()));
+    absl::StatusOr<bool> prot = schema->Protected(v->record.event_type, f.name);
+    if (!prot.ok()) {
+      return absl::Status(prot.status().code(),
+                          absl::StrCat(where(), ": ", prot.status().message()));
+    }
     if (*prot != ((f.flags & kFieldProtected) != 0)) {
-      return DataLoss(where, absl::StrCat("field \"", f.name, "\" is committed with flags ",
-                                          f.flags, ", but the schema ",
-                                          *prot ? "marks" : "does not mark", " it protected"));
+      return DataLoss(where(), absl::StrCat("field \"", f.name, "\" is committed with flags ",
+                                            f.flags, ", but the schema ",
+                                            *prot ? "marks" : "does not mark", " it protected"));
     }
     if (shown[j] == 1 && *prot) {
-      return DataLoss(where, absl::StrCat("field \"", f.name,
-                                          "\" is a protected detail (about someone else) and "
-                                          "must be withheld, but the bundle reveals it"));
+      return DataLoss(where(), absl::StrCat("field \"", f.name,
+                                            "\" is a protected detail (about someone else) and "
+                                            "must be withheld, but the bundle reveals it"));
     }
   }
   for (const WithheldField& x : v->withheld) {
-    const bool prot = *SchemaProtected(v->record.event_type, x.name);
+    const bool prot = *schema->Protected(v->record.event_type, x.name);
     if (x.reason == WithheldReason::kProtectedDetail && !prot) {
-      return DataLoss(where, absl::StrCat("field \"", x.name,
-                                          "\" is withheld as a protected detail, but the schema "
-                                          "does not mark it protected: the client's own field "
-                                          "must be shown"));
+      return DataLoss(where(), absl::StrCat("field \"", x.name,
+                                            "\" is withheld as a protected detail, but the schema "
+                                            "does not mark it protected: the client's own field "
+                                            "must be shown"));
     }
     if (x.reason != WithheldReason::kProtectedDetail && prot) {
-      return DataLoss(where, absl::StrCat("field \"", x.name,
-                                          "\" is a protected detail and must be withheld as "
-                                          "one, not for another reason"));
+      return DataLoss(where(), absl::StrCat("field \"", x.name,
+                                            "\" is a protected detail and must be withheld as "
+                                            "one, not for another reason"));
     }
   }
   if (destroyed.has_value()) {
     if (payload.key_id.empty()) {
-      return DataLoss(where,
+      return DataLoss(where(),
                       "fields are withheld as destroyed, but the payload was never "
                       "sealed (no key_id), so no key of it could be destroyed");
     }
     if (!v->revealed.empty()) {
-      return DataLoss(where, absl::StrCat("fields are withheld as destroyed, but field \"",
-                                          v->revealed.front().first,
-                                          "\" is revealed: a record's content is destroyed "
-                                          "whole or not at all"));
+      return DataLoss(where(), absl::StrCat("fields are withheld as destroyed, but field \"",
+                                            v->revealed.front().first,
+                                            "\" is revealed: a record's content is destroyed "
+                                            "whole or not at all"));
     }
     if (*destroyed == WithheldReason::kErasedWithOther && v->record.subject_ids.size() < 2) {
-      return DataLoss(where,
+      return DataLoss(where(),
                       "withheld because another person named in the record was erased, "
                       "but the record names no one else");
     }
@@ -428,55 +481,58 @@ absl::StatusOr<HistoryVerification> VerifyHistoryBundle(const v1::HistoryBundle&
   uint64_t revealed_fields = 0;
   std::vector<ReasonPointer> pointers;
   InclusionChecker inclusion(h.checkpoint.size, h.checkpoint.root);
+  SchemaCache schema;
+  std::vector<Hash> path;
   h.records.reserve(bundle.records_size());
   for (int i = 0; i < bundle.records_size(); ++i) {
     const v1::HistoryRecord& w = bundle.records(i);
-    const std::string where = absl::StrCat("records[", i, "] (seq ", w.seq(), ")");
+    // Named only when something is wrong (or pointed at).
+    const auto where = [&] { return absl::StrCat("records[", i, "] (seq ", w.seq(), ")"); };
     absl::StatusOr<Record> rec = DecodeRecord(w.leaf());
-    if (!rec.ok()) return DataLoss(where, rec.status().message());
+    if (!rec.ok()) return DataLoss(where(), rec.status().message());
     if (rec->seq != w.seq()) {
-      return DataLoss(where, absl::StrCat("the record's bytes hold seq ", rec->seq));
+      return DataLoss(where(), absl::StrCat("the record's bytes hold seq ", rec->seq));
     }
     if (rec->seq >= h.checkpoint.size) {
-      return DataLoss(where, absl::StrCat("seq is beyond the checkpoint size ", h.checkpoint.size));
+      return DataLoss(where(),
+                      absl::StrCat("seq is beyond the checkpoint size ", h.checkpoint.size));
     }
     if (i > 0 && rec->seq <= h.records.back().record.seq) {
-      return DataLoss(where, absl::StrCat("out of order: seq ", rec->seq, " after seq ",
-                                          h.records.back().record.seq));
+      return DataLoss(where(), absl::StrCat("out of order: seq ", rec->seq, " after seq ",
+                                            h.records.back().record.seq));
     }
     if (std::find(rec->subject_ids.begin(), rec->subject_ids.end(), h.subject_id) ==
         rec->subject_ids.end()) {
-      return DataLoss(
-          where, absl::StrCat("the record does not name subject \"", h.subject_id, "\" (it names ",
-                              rec->subject_ids.size(), " other subjects)"));
+      return DataLoss(where(),
+                      absl::StrCat("the record does not name subject \"", h.subject_id,
+                                   "\" (it names ", rec->subject_ids.size(), " other subjects)"));
     }
     VerifiedRecord v;
     v.leaf_hash = LeafHash(w.leaf());
-    std::vector<Hash> path;
-    path.reserve(w.inclusion_proof_size());
+    path.resize(w.inclusion_proof_size());
     for (int j = 0; j < w.inclusion_proof_size(); ++j) {
-      CL_ASSIGN_OR_RETURN(
-          Hash p, WireHash(w.inclusion_proof(j), absl::StrCat(where, ".inclusion_proof[", j, "]")));
-      path.push_back(p);
+      CL_RETURN_IF_ERROR(WireHashTo(
+          w.inclusion_proof(j), [&] { return absl::StrCat(where(), ".inclusion_proof[", j, "]"); },
+          &path[j]));
     }
     absl::Status included = inclusion.Check(v.leaf_hash, rec->seq, path);
     if (!included.ok()) {
       return absl::Status(included.code(),
-                          absl::StrCat(where, ": inclusion proof: ", included.message()));
+                          absl::StrCat(where(), ": inclusion proof: ", included.message()));
     }
     // The payload: commitments recompute the record's payload commitment,
     // each revealed opening matches its commitment, and every other field
     // is withheld for a reason.
     absl::StatusOr<Payload> payload = DecodePayload(w.payload_commitments());
-    if (!payload.ok()) return DataLoss(where, payload.status().message());
+    if (!payload.ok()) return DataLoss(where(), payload.status().message());
     absl::Status committed = CheckPayloadCommitment(*payload, rec->payload_commitment);
-    if (!committed.ok()) return DataLoss(where, committed.message());
+    if (!committed.ok()) return DataLoss(where(), committed.message());
     if (!payload->sealed_openings.empty()) {
-      return DataLoss(where, "payload_commitments carries openings; they belong in revealed");
+      return DataLoss(where(), "payload_commitments carries openings; they belong in revealed");
     }
     chain = SubjectChainAppend(chain, rec->seq, v.leaf_hash);
     v.record = *std::move(rec);
-    CL_RETURN_IF_ERROR(CheckRedaction(where, w, *payload, &v, &pointers));
+    CL_RETURN_IF_ERROR(CheckRedaction(where, w, *payload, &schema, &v, &pointers));
     revealed_fields += v.revealed.size();
     bool destroyed = false, stated = false;
     for (const WithheldField& x : v.withheld) {
