@@ -17,6 +17,7 @@ KIND:
   by-seq S                every withheld own field gets by_seq S
   cosign SEEDHEX NAME T   append witness NAME's cosignature (seed SEEDHEX, time T)
   flip-consistency        change a byte of the first consistency proof hash
+  copy-payload N          records[N] gets records[N-1]'s payload_commitments
 Prints the seq of the record it changed, if any.
 """
 import base64
@@ -87,6 +88,10 @@ def main():
         b.records[n].CopyFrom(y)
         b.records[n + 1].CopyFrom(x)
         changed = x.seq
+    elif kind == "copy-payload":
+        n = int(args[0])
+        b.records[n].payload_commitments = b.records[n - 1].payload_commitments
+        changed = b.records[n].seq
     elif kind == "version-1":
         b.format_version = 1
     elif kind in ("reason", "by-seq"):

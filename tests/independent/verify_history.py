@@ -323,16 +323,19 @@ def six_years_before(sec):
     return calendar.timegm(f.timetuple())
 
 
+def secs(us):
+    return us // 1000000
+
+
 def parse_time(s):
-    """RFC 3339 UTC -> Unix microseconds."""
+    """RFC 3339 UTC, whole seconds -> Unix seconds."""
     if not isinstance(s, str) or not s.endswith("Z"):
         raise LOSS("accounting: time %r is not RFC 3339 UTC" % (s,))
-    main, frac = s[:-1], ""
-    if "." in main:
-        main, frac = main.split(".", 1)
-    t = datetime.datetime.strptime(main, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=datetime.timezone.utc)
-    us = int((frac + "000000")[:6]) if frac else 0
-    return calendar.timegm(t.timetuple()) * 1000000 + us
+    try:
+        t = datetime.datetime.strptime(s[:-1], "%Y-%m-%dT%H:%M:%S")
+    except ValueError:
+        raise LOSS("accounting: time %r is not RFC 3339 UTC in whole seconds" % (s,))
+    return calendar.timegm(t.replace(tzinfo=datetime.timezone.utc).timetuple())
 
 
 def derive_accounting(subject, recs, schema, produced_sec):
@@ -396,8 +399,8 @@ def compare_accounting(js, subject, frm, to, kept):
     need(isinstance(a, dict), "not an object")
     need(a.get("client_id") == subject, "client_id %r" % a.get("client_id"))
     w = a.get("window") or {}
-    need(parse_time(w.get("from")) == frm, "window.from %r" % w.get("from"))
-    need(parse_time(w.get("to")) == to, "window.to %r" % w.get("to"))
+    need(parse_time(w.get("from")) == secs(frm), "window.from %r" % w.get("from"))
+    need(parse_time(w.get("to")) == secs(to), "window.to %r" % w.get("to"))
     need(a.get("includes_excluded") is False, "includes_excluded")
     ds = a.get("disclosures", [])
     need(isinstance(ds, list) and len(ds) == len(kept),
@@ -405,7 +408,7 @@ def compare_accounting(js, subject, frm, to, kept):
                                                  len(kept)))
     for i, (d, e) in enumerate(zip(ds, kept)):
         p = "disclosures[%d] " % i
-        need(parse_time(d.get("date")) == e["date"], p + "date")
+        need(parse_time(d.get("date")) == secs(e["date"]), p + "date")
         for k in ("disclosure_id", "case_id", "description", "purpose", "basis_detail"):
             need(d.get(k, "") == e[k], p + k)
         need(d.get("recipient", {}).get("name", "") == e["recipient"]["name"], p + "recipient.name")
@@ -416,7 +419,8 @@ def compare_accounting(js, subject, frm, to, kept):
         need(d.get("excluded_from_accounting", False) is False, p + "excluded_from_accounting")
         need(bool(d.get("client_informed", False)) == e["told"], p + "client_informed")
         if e["told"]:
-            need(parse_time(d.get("client_informed_at")) == e["told_at"], p + "client_informed_at")
+            need(parse_time(d.get("client_informed_at")) == secs(e["told_at"]),
+                 p + "client_informed_at")
 
 
 # ------------------------------------------------------------ the check
@@ -464,38 +468,11 @@ def verify(b, vk, origin, subject_flag, since_note, witnesses, quorum, schema):
     key = sha(b"\x10", subject.encode())
     count, head = map_proof(b.map_proof, key, sroot)
     checks.append("subject index: %d records" % count)
-    # 5. records, inclusion
-    if len(b.records) != count:
-        raise LOSS("the bundle has %d records, the subject index says %d"
-                   % (len(b.records), count))
-    recs = []
-    prev = None
-    for i, hr in enumerate(b.records):
-        where = "records[%d] (seq %d)" % (i, hr.seq)
-        if prev is not None and hr.seq <= prev:
-            raise LOSS("%s: out of order: seq %d after seq %d" % (where, hr.seq, prev))
-        prev = hr.seq
-        if hr.seq >= size:
-            raise LOSS("%s: not below the checkpoint size %d" % (where, size))
-        try:
-            rec = vx.decode_record(hr.leaf, hr.seq)
-        except vx.Bad as e:
-            raise LOSS("%s: %s" % (where, e))
-        if rec["seq"] != hr.seq:
-            raise LOSS("%s: its bytes hold seq %d" % (where, rec["seq"]))
-        if subject.encode() not in rec["subjects"]:
-            raise LOSS("%s: does not name the subject" % where)
-        lh = vx.leaf_hash(hr.leaf)
-        try:
-            verify_inclusion(hr.seq, size, lh, list(hr.inclusion_proof), root)
-        except Fail as e:
-            raise Fail(e.code, "%s: %s" % (where, e))
-        rec["lh"] = lh
-        recs.append(rec)
-    checks.append("%d records included in the checkpoint's tree" % len(recs))
-    # 6. payloads, openings, redaction
+    # 6. payloads, openings, redaction: checked record by record together with
+    # step 5 (HISTORY_BUNDLE.md: the first record that fails either is the one named)
     views = []
-    for i, (hr, rec) in enumerate(zip(b.records, recs)):
+
+    def step6(i, hr, rec):
         where = "records[%d] (seq %d)" % (i, hr.seq)
         key_id, fields, sealed = decode_payload(hr.payload_commitments, where)
         pc = sha(b"\x03", vx.u16(len(fields)),
@@ -573,6 +550,38 @@ def verify(b, vk, origin, subject_flag, since_note, witnesses, quorum, schema):
         views.append({"seq": hr.seq, "event_type": et, "stream": rec["stream"].decode(),
                       "occurred_at": rec["occurred_at"], "revealed": revealed,
                       "destroyed": destroyed, "where": where})
+
+    # 5. records, inclusion
+    if len(b.records) != count:
+        raise LOSS("the bundle has %d records, the subject index says %d"
+                   % (len(b.records), count))
+    recs = []
+    prev = None
+    for i, hr in enumerate(b.records):
+        where = "records[%d] (seq %d)" % (i, hr.seq)
+        if prev is not None and hr.seq <= prev:
+            raise LOSS("%s: out of order: seq %d after seq %d" % (where, hr.seq, prev))
+        prev = hr.seq
+        if hr.seq >= size:
+            raise LOSS("%s: not below the checkpoint size %d" % (where, size))
+        try:
+            rec = vx.decode_record(hr.leaf, hr.seq)
+        except vx.Bad as e:
+            raise LOSS("%s: %s" % (where, e))
+        if rec["seq"] != hr.seq:
+            raise LOSS("%s: its bytes hold seq %d" % (where, rec["seq"]))
+        if subject.encode() not in rec["subjects"]:
+            raise LOSS("%s: does not name the subject" % where)
+        lh = vx.leaf_hash(hr.leaf)
+        try:
+            verify_inclusion(hr.seq, size, lh, list(hr.inclusion_proof), root)
+        except Fail as e:
+            raise Fail(e.code, "%s: %s" % (where, e))
+        rec["lh"] = lh
+        recs.append(rec)
+        step6(i, hr, rec)
+    checks.append("%d records included in the checkpoint's tree, payloads and redaction"
+                  % len(recs))
     # by_seq, once every record is read
     by = {v["seq"]: v for v in views}
     for v in views:
@@ -586,7 +595,7 @@ def verify(b, vk, origin, subject_flag, since_note, witnesses, quorum, schema):
             raise LOSS("%s: withheld as %s by seq %d, which is not a later %s record%s of this "
                        "bundle" % (v["where"], REASONS[reason], s, want,
                                    " of the same case" if reason == 3 else ""))
-    checks.append("payloads and redaction")
+    checks.append("withheld reasons' by_seq")
     # 7. subject chain
     h = ZERO
     for rec in recs:
@@ -608,21 +617,19 @@ def verify(b, vk, origin, subject_flag, since_note, witnesses, quorum, schema):
         if ssize > size:
             raise PRECOND("the --since checkpoint (size %d) is newer than the bundle's (size %d): "
                           "the server answered from an old state" % (ssize, size))
-        if ssize == size:
-            if sroot1 != root:
-                raise PRECOND("the --since checkpoint has another root at the same size %d" % size)
-        else:
-            if b.since_size != ssize:
-                raise PRECOND("since_size %d, the --since checkpoint has size %d"
-                              % (b.since_size, ssize))
-            proof = list(b.consistency_proof)
-            if len(proof) != consistency_len(ssize, size) or any(len(p) != 32 for p in proof):
-                raise INVALID("consistency proof from %d to %d: %d hashes, want %d"
-                              % (ssize, size, len(proof), consistency_len(ssize, size)))
-            try:
-                vx.verify_consistency(ssize, size, sroot1, root, proof)
-            except vx.Bad as e:
-                raise LOSS("consistency: %s" % e)
+        # Equal sizes too go through RFC 9162 consistency (MERKLE.md: an empty
+        # proof and equal roots), whatever since_size says.
+        if ssize != size and b.since_size != ssize:
+            raise PRECOND("since_size %d, the --since checkpoint has size %d"
+                          % (b.since_size, ssize))
+        proof = list(b.consistency_proof)
+        if len(proof) != consistency_len(ssize, size) or any(len(p) != 32 for p in proof):
+            raise INVALID("consistency proof from %d to %d: %d hashes, want %d"
+                          % (ssize, size, len(proof), consistency_len(ssize, size)))
+        try:
+            vx.verify_consistency(ssize, size, sroot1, root, proof)
+        except vx.Bad as e:
+            raise LOSS("consistency: %s" % e)
         checks.append("consistent with the checkpoint of size %d" % ssize)
     return "history of %s: %d records, complete as of checkpoint size %d; %s" % (
         subject, len(recs), size, "; ".join(checks))
