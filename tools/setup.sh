@@ -8,7 +8,7 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   librocksdb-dev libssl-dev libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
   rocksdb-tools openssl
-  python3 python3-cryptography
+  python3 python3-cryptography python3-protobuf
 )
 
 missing=()
