@@ -96,27 +96,6 @@ void SetTimestamp(absl::Time t, google::protobuf::Timestamp* out) {
   out->set_nanos(static_cast<int32_t>(micros % 1000000) * 1000);
 }
 
-// Why the content of `views[i]` (sealed, keys destroyed) is gone, from the
-// subject's own records: the first later erasure of the subject, else the
-// first later disposal of the case, else another person's erasure when the
-// record names someone else; otherwise only that the keys are gone.
-DestroyedContent WhyDestroyed(const std::vector<RecordView>& views, size_t i) {
-  const Record& r = views[i].record;
-  for (size_t j = i + 1; j < views.size(); ++j) {
-    if (views[j].record.event_type == "subject_erased") {
-      return {WithheldReason::kErased, views[j].record.seq};
-    }
-  }
-  for (size_t j = i + 1; j < views.size(); ++j) {
-    if (views[j].record.event_type == "records_disposed" &&
-        views[j].record.stream_id == r.stream_id) {
-      return {WithheldReason::kDisposed, views[j].record.seq};
-    }
-  }
-  if (r.subject_ids.size() > 1) return {WithheldReason::kErasedWithOther, 0};
-  return {WithheldReason::kKeysDestroyed, 0};
-}
-
 }  // namespace
 
 absl::StatusOr<v1::HistoryBundle> BuildHistoryBundle(const Ledger& ledger,
@@ -139,6 +118,11 @@ absl::StatusOr<v1::HistoryBundle> BuildHistoryBundle(const Ledger& ledger,
   *b.mutable_map_proof() = MapProofToWire(h.proof);
 
   CL_ASSIGN_OR_RETURN(std::vector<RecordView> views, ledger.ReadMany(h.seqs));
+  // Only later records are consulted for each one, and each record is moved
+  // out only after its own turn.
+  std::vector<const Record*> history;
+  history.reserve(views.size());
+  for (const RecordView& v : views) history.push_back(&v.record);
   CL_ASSIGN_OR_RETURN(std::vector<std::vector<Hash>> proofs,
                       ledger.InclusionProofs(h.seqs, h.checkpoint.size));
   std::vector<VerifiedRecord> shown;
@@ -150,7 +134,7 @@ absl::StatusOr<v1::HistoryBundle> BuildHistoryBundle(const Ledger& ledger,
     v1::HistoryRecord* r = b.add_records();
     r->set_seq(seq);
     std::optional<DestroyedContent> destroyed;
-    if (view.erased) destroyed = WhyDestroyed(views, i);
+    if (view.erased) destroyed = PrescribedDestroyedReason(history, i);
     absl::Status revealed =
         RevealPayload(view, /*reveal_protected=*/false, destroyed ? &*destroyed : nullptr, r);
     if (!revealed.ok()) {

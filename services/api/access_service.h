@@ -23,13 +23,6 @@
 
 namespace caseledger {
 
-// What the server knows of a sealed record whose keys were destroyed: the
-// reason its content is gone, and the record that says so.
-struct DestroyedContent {
-  WithheldReason reason = WithheldReason::kKeysDestroyed;
-  uint64_t by_seq = 0;
-};
-
 // Fills `out`'s payload_commitments, revealed and withheld fields from a
 // stored record (HISTORY_BUNDLE.md "Redaction"): every field's commitment;
 // the opening of each field shown; for each other field, the reason.

@@ -255,6 +255,42 @@ absl::StatusOr<SubjectMapProof> MapProofFromWire(const v1::SubjectMapProof& proo
 
 namespace {
 
+absl::string_view ReasonName(WithheldReason reason) {
+  switch (reason) {
+    case WithheldReason::kProtectedDetail:
+      return "a protected detail";
+    case WithheldReason::kErased:
+      return "erased";
+    case WithheldReason::kDisposed:
+      return "disposed of";
+    case WithheldReason::kErasedWithOther:
+      return "erased with another person";
+    case WithheldReason::kKeysDestroyed:
+      return "keys destroyed";
+  }
+  return "unknown";
+}
+
+}  // namespace
+
+DestroyedContent PrescribedDestroyedReason(const std::vector<const Record*>& history, size_t i) {
+  const Record& r = *history[i];
+  for (size_t j = i + 1; j < history.size(); ++j) {
+    if (history[j]->event_type == "subject_erased") {
+      return {WithheldReason::kErased, history[j]->seq};
+    }
+  }
+  for (size_t j = i + 1; j < history.size(); ++j) {
+    if (history[j]->event_type == "records_disposed" && history[j]->stream_id == r.stream_id) {
+      return {WithheldReason::kDisposed, history[j]->seq};
+    }
+  }
+  if (r.subject_ids.size() > 1) return {WithheldReason::kErasedWithOther, 0};
+  return {WithheldReason::kKeysDestroyed, 0};
+}
+
+namespace {
+
 // The redaction of one record (HISTORY_BUNDLE.md "Redaction"), against this
 // build's schema. Fills v->revealed and v->withheld. Reasons that point at
 // another record are queued in `pointers` and checked once every record of
@@ -318,10 +354,15 @@ absl::Status CheckRedaction(const Where& where, const v1::HistoryRecord& w, cons
                                               "\" gives another reason for the record's content "
                                               "being gone than the fields before it"));
       }
-      destroyed = *reason;
-      if (*reason == WithheldReason::kErased || *reason == WithheldReason::kDisposed) {
+      if (!destroyed.has_value()) {
         pointers->push_back({where(), v->record.seq, v->record.stream_id, *reason, x.by_seq()});
+      } else if ((*reason == WithheldReason::kErased || *reason == WithheldReason::kDisposed) &&
+                 x.by_seq() != pointers->back().by_seq) {
+        return DataLoss(where(), absl::StrCat("field \"", f.name, "\" points at seq ", x.by_seq(),
+                                              " for the reason, the fields before it at seq ",
+                                              pointers->back().by_seq));
       }
+      destroyed = *reason;
     }
     shown[x.index()] = 2;
     v->withheld.push_back({f.name, *reason, x.by_seq()});
@@ -551,19 +592,34 @@ absl::StatusOr<HistoryVerification> VerifyHistoryBundle(const v1::HistoryBundle&
       "records OK: ", h.records.size(), " records in increasing seq below ", h.checkpoint.size,
       ", each naming the subject, each leaf hash included in the checkpoint's tree"));
 
-  // Reasons that point at another record of the bundle.
-  for (const ReasonPointer& p : pointers) {
-    auto by =
-        std::lower_bound(h.records.begin(), h.records.end(), p.by_seq,
-                         [](const VerifiedRecord& r, uint64_t seq) { return r.record.seq < seq; });
-    const bool erased = p.reason == WithheldReason::kErased;
-    const char* want = erased ? "subject_erased" : "records_disposed";
-    if (by == h.records.end() || by->record.seq != p.by_seq || p.by_seq <= p.seq ||
-        by->record.event_type != want || (!erased && by->record.stream_id != p.stream_id)) {
-      return DataLoss(p.where,
-                      absl::StrCat("fields are withheld as ", erased ? "erased" : "disposed of",
-                                   " by seq ", p.by_seq, ", but want a later ", want, " record",
-                                   erased ? "" : " of the same case", " in this bundle there"));
+  // The reason for content that is gone is the one the history prescribes
+  // (the first later erasure, else the case's first later disposal, ...):
+  // the server has no choice of reason, so it cannot state an unproven one
+  // where the history proves another.
+  if (!pointers.empty()) {
+    std::vector<const Record*> history;
+    history.reserve(h.records.size());
+    for (const VerifiedRecord& r : h.records) history.push_back(&r.record);
+    for (const ReasonPointer& p : pointers) {
+      const size_t i = std::lower_bound(h.records.begin(), h.records.end(), p.seq,
+                                        [](const VerifiedRecord& r, uint64_t seq) {
+                                          return r.record.seq < seq;
+                                        }) -
+                       h.records.begin();
+      const DestroyedContent want = PrescribedDestroyedReason(history, i);
+      const bool points =
+          p.reason == WithheldReason::kErased || p.reason == WithheldReason::kDisposed;
+      if (p.reason != want.reason || (points && p.by_seq != want.by_seq)) {
+        return DataLoss(p.where,
+                        absl::StrCat("fields are withheld as ", ReasonName(p.reason),
+                                     points ? absl::StrCat(" (by seq ", p.by_seq, ")") : "",
+                                     ", but this history prescribes ", ReasonName(want.reason),
+                                     want.by_seq != 0 || want.reason == WithheldReason::kErased ||
+                                             want.reason == WithheldReason::kDisposed
+                                         ? absl::StrCat(" (by seq ", want.by_seq, ")")
+                                         : "",
+                                     " (HISTORY_BUNDLE.md \"Redaction\")"));
+      }
     }
   }
   h.checks.push_back(absl::StrCat(
@@ -637,8 +693,17 @@ absl::StatusOr<HistoryVerification> VerifyHistoryBundle(const v1::HistoryBundle&
           "consistency: the bundle's proof is from size ", bundle.since_size(),
           ", your checkpoint has size ", since.size, " (ask with since_size=", since.size, ")"));
     }
+    // The same size: the roots must agree, and the bundle's proof (from
+    // whatever size it was asked for) is not needed.
     absl::Status consistent =
-        VerifyConsistency(since.size, h.checkpoint.size, cproof, since.root, h.checkpoint.root);
+        since.size == h.checkpoint.size
+            ? (since.root == h.checkpoint.root
+                   ? absl::OkStatus()
+                   : absl::DataLossError(absl::StrCat("root ", ShortHex(h.checkpoint.root),
+                                                      " at the same size, want ",
+                                                      ShortHex(since.root), ": a fork")))
+            : VerifyConsistency(since.size, h.checkpoint.size, cproof, since.root,
+                                h.checkpoint.root);
     if (!consistent.ok()) {
       return absl::Status(consistent.code(),
                           absl::StrCat("consistency with your checkpoint of size ", since.size,

@@ -56,6 +56,24 @@ enum class WithheldReason {
   kKeysDestroyed,
 };
 
+// Why a sealed record whose keys were destroyed shows no content, and the
+// record of the same history that says so.
+struct DestroyedContent {
+  WithheldReason reason = WithheldReason::kKeysDestroyed;
+  uint64_t by_seq = 0;  // for kErased and kDisposed
+  friend bool operator==(const DestroyedContent& a, const DestroyedContent& b) {
+    return a.reason == b.reason && a.by_seq == b.by_seq;
+  }
+};
+
+// The reason HISTORY_BUNDLE.md "Redaction" prescribes for `history[i]` (in
+// seq order, one subject's records) when its content is gone: the first later
+// subject_erased record; else the first later records_disposed record of the
+// same case; else kErasedWithOther when the record names someone else; else
+// kKeysDestroyed. A function of the history alone, so the server has no
+// choice of reason and the verifier recomputes it.
+DestroyedContent PrescribedDestroyedReason(const std::vector<const Record*>& history, size_t i);
+
 // Whether field `field` of event type `event_type` is marked
 // (protected_detail) in this build's proto/events.proto. FAILED_PRECONDITION
 // naming the type or field when this build does not know it.

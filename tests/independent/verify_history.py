@@ -549,7 +549,8 @@ def verify(b, vk, origin, subject_flag, since_note, witnesses, quorum, schema):
                            "only one subject" % where)
         views.append({"seq": hr.seq, "event_type": et, "stream": rec["stream"].decode(),
                       "occurred_at": rec["occurred_at"], "revealed": revealed,
-                      "destroyed": destroyed, "where": where})
+                      "destroyed": destroyed, "where": where,
+                      "nsubjects": len(rec["subjects"])})
 
     # 5. records, inclusion
     if len(b.records) != count:
@@ -582,19 +583,28 @@ def verify(b, vk, origin, subject_flag, since_note, witnesses, quorum, schema):
         step6(i, hr, rec)
     checks.append("%d records included in the checkpoint's tree, payloads and redaction"
                   % len(recs))
-    # by_seq, once every record is read
-    by = {v["seq"]: v for v in views}
-    for v in views:
-        if v["destroyed"] is None or v["destroyed"][0] not in (2, 3):
+    # The reason for content that is gone is prescribed by the history
+    # (HISTORY_BUNDLE.md "Redaction"), once every record is read.
+    for k, v in enumerate(views):
+        if v["destroyed"] is None:
             continue
-        reason, s = v["destroyed"]
-        o = by.get(s)
-        want = "subject_erased" if reason == 2 else "records_disposed"
-        if o is None or s <= v["seq"] or o["event_type"] != want or (
-                reason == 3 and o["stream"] != v["stream"]):
-            raise LOSS("%s: withheld as %s by seq %d, which is not a later %s record%s of this "
-                       "bundle" % (v["where"], REASONS[reason], s, want,
-                                   " of the same case" if reason == 3 else ""))
+        want = None
+        for o in views[k + 1:]:
+            if o["event_type"] == "subject_erased":
+                want = (2, o["seq"])
+                break
+        if want is None:
+            for o in views[k + 1:]:
+                if o["event_type"] == "records_disposed" and o["stream"] == v["stream"]:
+                    want = (3, o["seq"])
+                    break
+        if want is None:
+            want = (4, 0) if v["nsubjects"] > 1 else (5, 0)
+        reason, s_ = v["destroyed"]
+        got = (reason, s_ if reason in (2, 3) else 0)
+        if got != want:
+            raise LOSS("%s: withheld as %s, but this history prescribes %s"
+                       % (v["where"], REASONS[reason], REASONS[want[0]]))
     checks.append("withheld reasons' by_seq")
     # 7. subject chain
     h = ZERO
@@ -617,9 +627,14 @@ def verify(b, vk, origin, subject_flag, since_note, witnesses, quorum, schema):
         if ssize > size:
             raise PRECOND("the --since checkpoint (size %d) is newer than the bundle's (size %d): "
                           "the server answered from an old state" % (ssize, size))
-        # Equal sizes too go through RFC 9162 consistency (MERKLE.md: an empty
-        # proof and equal roots), whatever since_size says.
-        if ssize != size and b.since_size != ssize:
+        # The same size: the roots must agree; the bundle's proof is not read.
+        if ssize == size:
+            if sroot1 != root:
+                raise LOSS("the --since checkpoint has another root at the same size: a fork")
+            checks.append("the same checkpoint as the one kept")
+            return "history of %s: %d records, complete as of checkpoint size %d; %s" % (
+                subject, len(recs), size, "; ".join(checks))
+        if b.since_size != ssize:
             raise PRECOND("since_size %d, the --since checkpoint has size %d"
                           % (b.since_size, ssize))
         proof = list(b.consistency_proof)
