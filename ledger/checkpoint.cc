@@ -442,6 +442,12 @@ absl::StatusOr<SignedNote> ParseSignedNote(absl::string_view note) {
   return out;
 }
 
+absl::StatusOr<Checkpoint> ParseCheckpointNote(absl::string_view note) {
+  absl::StatusOr<SignedNote> parsed = ParseSignedNote(note);
+  if (!parsed.ok()) return parsed.status();
+  return ParseCheckpointBody(parsed->text);
+}
+
 absl::StatusOr<std::string> AddNoteSignatureLine(const SignedNote& note, absl::string_view name,
                                                  uint32_t key_hash, absl::string_view line) {
   std::string out = absl::StrCat(note.text, "\n");

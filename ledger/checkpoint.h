@@ -157,6 +157,12 @@ struct SignedNote {
 // INVALID_ARGUMENT messages) and splits it; verifies no signature.
 absl::StatusOr<SignedNote> ParseSignedNote(absl::string_view note);
 
+// The checkpoint a signed note states, with no signature verified:
+// ParseSignedNote, then ParseCheckpointBody of its text. The one way to read
+// a note's size or root before (or without) OpenCheckpoint; trust only what
+// OpenCheckpoint returns. INVALID_ARGUMENT from either step.
+absl::StatusOr<Checkpoint> ParseCheckpointNote(absl::string_view note);
+
 // The note with `line` (a signature line of key `name` / `key_hash`, ending
 // in a newline) after its signature lines, replacing an earlier line of the
 // same key. INVALID_ARGUMENT if the result exceeds the note limits.

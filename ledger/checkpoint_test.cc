@@ -563,6 +563,33 @@ TEST(CheckpointBodyTest, RoundTrips) {
               StartsWith("example.com/caseledger\n18446744073709551615\n"));
 }
 
+// The unverified reading of a note: the body of the signed text, for a
+// note signed by any key, and the note parser's errors for what is no note.
+TEST(ParseCheckpointNoteTest, ReadsTheBodyWithoutVerifying) {
+  absl::StatusOr<std::string> note = SignCheckpoint(GoldenCheckpoint(), GoldenSigner());
+  ASSERT_TRUE(note.ok()) << note.status();
+  absl::StatusOr<Checkpoint> c = ParseCheckpointNote(*note);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(*c, GoldenCheckpoint());
+  // A cosigned note has more signature lines; the body is the same.
+  absl::StatusOr<Checkpoint> cosigned =
+      ParseCheckpointNote(absl::StrCat(*note, "\xE2\x80\x94 witness AAAAAAAA\n"));
+  ASSERT_TRUE(cosigned.ok()) << cosigned.status();
+  EXPECT_EQ(*cosigned, GoldenCheckpoint());
+
+  absl::StatusOr<Checkpoint> bad = ParseCheckpointNote("example.test/log\n1234\n");
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(bad.status().message(),
+            "note: got no blank line, want text, a blank line, then signature lines");
+  std::string body_only = FormatCheckpointBody(GoldenCheckpoint());
+  bad = ParseCheckpointNote(
+      absl::StrCat("example.test/log\n01\n",
+                   body_only.substr(body_only.find('\n', body_only.find('\n') + 1) + 1),
+                   "\n\xE2\x80\x94 sig AAAAAAAA\n"));
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument) << bad.status();
+  EXPECT_THAT(std::string(bad.status().message()), StartsWith("checkpoint"));
+}
+
 TEST(NoteSignerTest, RejectsBadInputs) {
   for (const std::string& name :
        {std::string(""), std::string("a b"), std::string("a+b"), std::string("a\tb"),

@@ -40,50 +40,35 @@ uint64_t ConsistencyProofLength(uint64_t size1, uint64_t size2) {
 }
 
 absl::StatusOr<Hash> RootFromInclusionProof(const Hash& leaf_hash, uint64_t index,
-                                            uint64_t tree_size,
-                                            absl::Span<const Hash> proof) {
+                                            uint64_t tree_size, absl::Span<const Hash> proof) {
   // RFC 9162 2.1.3.2, step 1.
   if (index >= tree_size) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "inclusion proof: got index ", index, ", want less than tree size ", tree_size));
+    return absl::InvalidArgumentError(absl::StrCat("inclusion proof: got index ", index,
+                                                   ", want less than tree size ", tree_size));
   }
   const uint64_t want = InclusionProofLength(index, tree_size);
   if (proof.size() != want) {
     return absl::InvalidArgumentError(absl::StrCat("inclusion proof: got ", proof.size(),
-                                                   " hashes, want ", want, " for index ",
-                                                   index, " in tree of size ", tree_size));
+                                                   " hashes, want ", want, " for index ", index,
+                                                   " in tree of size ", tree_size));
   }
   // Steps 2 to 5. The length check above guarantees that sn reaches 0 exactly
   // with the last hash; the RFC's own checks stay as a guard.
-  uint64_t fn = index;
-  uint64_t sn = tree_size - 1;
-  Hash r = leaf_hash;
+  InclusionWalk walk(leaf_hash, index, tree_size);
   for (const Hash& p : proof) {
-    if (sn == 0) {
-      return absl::InternalError(
-          absl::StrCat("inclusion proof: path too long for index ", index, " in tree of size ",
-                       tree_size, " despite length check"));
+    if (walk.done()) {
+      return absl::InternalError(absl::StrCat("inclusion proof: path too long for index ", index,
+                                              " in tree of size ", tree_size,
+                                              " despite length check"));
     }
-    if ((fn & 1) != 0 || fn == sn) {
-      r = NodeHash(p, r);
-      if ((fn & 1) == 0) {
-        while ((fn & 1) == 0 && fn != 0) {
-          fn >>= 1;
-          sn >>= 1;
-        }
-      }
-    } else {
-      r = NodeHash(r, p);
-    }
-    fn >>= 1;
-    sn >>= 1;
+    walk.Step(p);
   }
-  if (sn != 0) {
+  if (!walk.done()) {
     return absl::InternalError(absl::StrCat("inclusion proof: path too short for index ", index,
                                             " in tree of size ", tree_size,
                                             " despite length check"));
   }
-  return r;
+  return walk.hash();
 }
 
 absl::Status VerifyInclusion(const Hash& leaf_hash, uint64_t index, uint64_t tree_size,
@@ -91,8 +76,8 @@ absl::Status VerifyInclusion(const Hash& leaf_hash, uint64_t index, uint64_t tre
   absl::StatusOr<Hash> computed = RootFromInclusionProof(leaf_hash, index, tree_size, proof);
   if (!computed.ok()) return computed.status();
   if (*computed != root) {
-    return absl::DataLossError(absl::StrCat("inclusion proof: computed root ",
-                                            ShortHex(*computed), ", want ", ShortHex(root)));
+    return absl::DataLossError(absl::StrCat("inclusion proof: computed root ", ShortHex(*computed),
+                                            ", want ", ShortHex(root)));
   }
   return absl::OkStatus();
 }
@@ -100,14 +85,14 @@ absl::Status VerifyInclusion(const Hash& leaf_hash, uint64_t index, uint64_t tre
 absl::Status VerifyConsistency(uint64_t size1, uint64_t size2, absl::Span<const Hash> proof,
                                const Hash& root1, const Hash& root2) {
   if (size1 > size2) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "consistency proof: got size1 ", size1, ", want at most size2 ", size2));
+    return absl::InvalidArgumentError(
+        absl::StrCat("consistency proof: got size1 ", size1, ", want at most size2 ", size2));
   }
   const uint64_t want = ConsistencyProofLength(size1, size2);
   if (proof.size() != want) {
     return absl::InvalidArgumentError(absl::StrCat("consistency proof: got ", proof.size(),
-                                                   " hashes, want ", want, " from size ",
-                                                   size1, " to size ", size2));
+                                                   " hashes, want ", want, " from size ", size1,
+                                                   " to size ", size2));
   }
   if (size1 == 0) {
     const Hash empty = EmptyRoot();

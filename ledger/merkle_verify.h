@@ -39,8 +39,46 @@ uint64_t ConsistencyProofLength(uint64_t size1, uint64_t size2);
 // of `tree_size` leaves. INVALID_ARGUMENT if index >= tree_size or the proof
 // length is wrong for (index, tree_size).
 absl::StatusOr<Hash> RootFromInclusionProof(const Hash& leaf_hash, uint64_t index,
-                                            uint64_t tree_size,
-                                            absl::Span<const Hash> proof);
+                                            uint64_t tree_size, absl::Span<const Hash> proof);
+
+// The walk of RFC 9162 section 2.1.3.2, steps 2 to 5, one audit-path hash at
+// a time: the one inclusion check, shared by RootFromInclusionProof and by
+// verifiers that may stop early (the history bundle's checker stops at a node
+// an earlier proof computed). Requires index < tree_size; the caller checks
+// the path's length (InclusionProofLength) and compares hash() with the root
+// once done().
+class InclusionWalk {
+ public:
+  InclusionWalk(const Hash& leaf_hash, uint64_t index, uint64_t tree_size)
+      : fn_(index), sn_(tree_size - 1), hash_(leaf_hash) {}
+
+  // True once the walk has reached the root: a further hash is one too many.
+  bool done() const { return sn_ == 0; }
+  // The node hash computed so far (the leaf hash before the first Step).
+  const Hash& hash() const { return hash_; }
+
+  // Folds in the next hash of the path. Requires !done().
+  void Step(const Hash& sibling) {
+    if ((fn_ & 1) != 0 || fn_ == sn_) {
+      hash_ = NodeHash(sibling, hash_);
+      if ((fn_ & 1) == 0) {
+        while ((fn_ & 1) == 0 && fn_ != 0) {
+          fn_ >>= 1;
+          sn_ >>= 1;
+        }
+      }
+    } else {
+      hash_ = NodeHash(hash_, sibling);
+    }
+    fn_ >>= 1;
+    sn_ >>= 1;
+  }
+
+ private:
+  uint64_t fn_;
+  uint64_t sn_;
+  Hash hash_;
+};
 
 // OK iff `proof` shows that `leaf_hash` is the leaf at `index` in the tree of
 // `tree_size` leaves whose root is `root`. INVALID_ARGUMENT as for

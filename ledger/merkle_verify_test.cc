@@ -33,9 +33,9 @@ constexpr char kGoldenPath[] = "tests/testdata/merkle_golden.json";
   if (status.code() == code && (message.empty() || status.message() == message)) {
     return ::testing::AssertionSuccess();
   }
-  return ::testing::AssertionFailure() << "got " << status << ", want "
-                                       << absl::StatusCodeToString(code)
-                                       << (message.empty() ? "" : ": ") << message;
+  return ::testing::AssertionFailure()
+         << "got " << status << ", want " << absl::StatusCodeToString(code)
+         << (message.empty() ? "" : ": ") << message;
 }
 
 // ---------------------------------------------------------------------------
@@ -195,8 +195,8 @@ Golden LoadGolden() {
     g.leaves.push_back(absl::HexStringToBytes(leaf.text));
   }
   for (const Json& n : root["nodes"].items) {
-    g.nodes.push_back({static_cast<uint32_t>(n["level"].number), n["index"].number,
-                       H(n["hash"].text)});
+    g.nodes.push_back(
+        {static_cast<uint32_t>(n["level"].number), n["index"].number, H(n["hash"].text)});
   }
   for (const Json& r : root["roots"].items) {
     EXPECT_EQ(r["size"].number, g.roots.size()) << "roots must be listed by size";
@@ -283,6 +283,39 @@ TEST(MerkleGoldenTest, InclusionProofsMatchPublishedValues) {
   }
 }
 
+// The step-by-step walk that early-exit verifiers share: every node it
+// computes is a node of the naive tree, it is done exactly when the path ends,
+// and it ends at the root.
+TEST(InclusionWalkTest, EachStepIsANodeOfTheTreeAndTheLastIsTheRoot) {
+  std::vector<std::string> entries;
+  for (int i = 0; i < 13; ++i) entries.push_back(absl::StrCat("entry ", i));
+  const std::vector<Hash> leaves = NaiveLeafHashes(entries);
+  for (uint64_t size = 1; size <= leaves.size(); ++size) {
+    const std::vector<Hash> tree = Prefix(leaves, size);
+    for (uint64_t index = 0; index < size; ++index) {
+      SCOPED_TRACE(absl::StrCat("index ", index, " size ", size));
+      const std::vector<Hash> path = NaivePath(index, tree);
+      ASSERT_EQ(path.size(), InclusionProofLength(index, size));
+      InclusionWalk walk(tree[index], index, size);
+      EXPECT_EQ(walk.hash(), tree[index]);
+      for (size_t i = 0; i < path.size(); ++i) {
+        EXPECT_FALSE(walk.done()) << "after " << i << " of " << path.size() << " hashes";
+        walk.Step(path[i]);
+      }
+      EXPECT_TRUE(walk.done());
+      EXPECT_EQ(ToHex(walk.hash()), ToHex(NaiveRoot(tree)));
+      // A flipped sibling changes the root.
+      if (!path.empty()) {
+        InclusionWalk bad(tree[index], index, size);
+        std::vector<Hash> flipped = path;
+        flipped.back()[0] ^= 1;
+        for (const Hash& h : flipped) bad.Step(h);
+        EXPECT_NE(bad.hash(), NaiveRoot(tree));
+      }
+    }
+  }
+}
+
 TEST(MerkleGoldenTest, ConsistencyProofsMatchPublishedValues) {
   const Golden g = LoadGolden();
   GoldenTree t;
@@ -314,8 +347,8 @@ TEST(MerkleGoldenTest, RejectionMessages) {
   ASSERT_TRUE(wrong_leaf_root.ok());
   EXPECT_TRUE(HasStatus(VerifyInclusion(leaves[4], 5, 8, incl.path, g.roots[8]),
                         absl::StatusCode::kDataLoss,
-                        absl::StrCat("inclusion proof: computed root ",
-                                     ShortHex(*wrong_leaf_root), ", want 5dc9da79\u2026")));
+                        absl::StrCat("inclusion proof: computed root ", ShortHex(*wrong_leaf_root),
+                                     ", want 5dc9da79\u2026")));
   std::vector<Hash> short_path(incl.path.begin(), incl.path.end() - 1);
   EXPECT_TRUE(HasStatus(VerifyInclusion(leaves[5], 5, 8, short_path, g.roots[8]),
                         absl::StatusCode::kInvalidArgument,
@@ -347,8 +380,7 @@ TEST(MerkleGoldenTest, RejectionMessages) {
 TEST(MerkleVerifyTest, SingleLeafTree) {
   const Hash leaf = LeafHash("data");
   EXPECT_TRUE(VerifyInclusion(leaf, 0, 1, {}, leaf).ok());
-  EXPECT_TRUE(HasStatus(VerifyInclusion(leaf, 0, 1, {}, EmptyRoot()),
-                        absl::StatusCode::kDataLoss));
+  EXPECT_TRUE(HasStatus(VerifyInclusion(leaf, 0, 1, {}, EmptyRoot()), absl::StatusCode::kDataLoss));
   EXPECT_TRUE(HasStatus(VerifyInclusion(leaf, 0, 1, {leaf}, leaf),
                         absl::StatusCode::kInvalidArgument,
                         "inclusion proof: got 1 hashes, want 0 for index 0 in tree of size 1"));
@@ -371,30 +403,24 @@ TEST(MerkleVerifyTest, ConsistencyEdgeCases) {
   // Equal sizes: empty proof, equal roots.
   EXPECT_TRUE(VerifyConsistency(0, 0, {}, e, e).ok());
   EXPECT_TRUE(VerifyConsistency(5, 5, {}, a, a).ok());
-  EXPECT_TRUE(HasStatus(
-      VerifyConsistency(5, 5, {}, a, b), absl::StatusCode::kDataLoss,
-      absl::StrCat("consistency proof: got root2 ", ShortHex(b), " for unchanged size 5, ",
-                   "want root1 ", ShortHex(a))));
-  EXPECT_TRUE(HasStatus(VerifyConsistency(5, 5, {a}, a, a),
-                        absl::StatusCode::kInvalidArgument,
+  EXPECT_TRUE(HasStatus(VerifyConsistency(5, 5, {}, a, b), absl::StatusCode::kDataLoss,
+                        absl::StrCat("consistency proof: got root2 ", ShortHex(b),
+                                     " for unchanged size 5, ", "want root1 ", ShortHex(a))));
+  EXPECT_TRUE(HasStatus(VerifyConsistency(5, 5, {a}, a, a), absl::StatusCode::kInvalidArgument,
                         "consistency proof: got 1 hashes, want 0 from size 5 to size 5"));
   // From the empty tree: empty proof, root1 must be the empty root.
   EXPECT_TRUE(VerifyConsistency(0, 7, {}, e, b).ok());
-  EXPECT_TRUE(HasStatus(VerifyConsistency(0, 7, {a}, e, b),
-                        absl::StatusCode::kInvalidArgument,
+  EXPECT_TRUE(HasStatus(VerifyConsistency(0, 7, {a}, e, b), absl::StatusCode::kInvalidArgument,
                         "consistency proof: got 1 hashes, want 0 from size 0 to size 7"));
-  EXPECT_TRUE(HasStatus(
-      VerifyConsistency(0, 7, {}, a, b), absl::StatusCode::kDataLoss,
-      absl::StrCat("consistency proof: got root1 ", ShortHex(a),
-                   " for size 0, want the empty-tree root e3b0c442\u2026")));
+  EXPECT_TRUE(HasStatus(VerifyConsistency(0, 7, {}, a, b), absl::StatusCode::kDataLoss,
+                        absl::StrCat("consistency proof: got root1 ", ShortHex(a),
+                                     " for size 0, want the empty-tree root e3b0c442\u2026")));
   EXPECT_TRUE(HasStatus(VerifyConsistency(0, 0, {}, e, a), absl::StatusCode::kDataLoss));
   // Going back in time.
-  EXPECT_TRUE(HasStatus(VerifyConsistency(1, 0, {}, a, e),
-                        absl::StatusCode::kInvalidArgument,
+  EXPECT_TRUE(HasStatus(VerifyConsistency(1, 0, {}, a, e), absl::StatusCode::kInvalidArgument,
                         "consistency proof: got size1 1, want at most size2 0"));
   // A growing tree needs a proof.
-  EXPECT_TRUE(HasStatus(VerifyConsistency(1, 2, {}, a, b),
-                        absl::StatusCode::kInvalidArgument,
+  EXPECT_TRUE(HasStatus(VerifyConsistency(1, 2, {}, a, b), absl::StatusCode::kInvalidArgument,
                         "consistency proof: got 0 hashes, want 1 from size 1 to size 2"));
 }
 
@@ -484,8 +510,8 @@ TEST(MerkleVerifyMutationTest, InclusionProofs) {
         for (int bit : {0, 3, 255}) {
           std::vector<Hash> bad = proof;
           bad[k][bit / 8] ^= static_cast<uint8_t>(1 << (bit % 8));
-          EXPECT_TRUE(HasStatus(VerifyInclusion(leaf, i, n, bad, root),
-                                absl::StatusCode::kDataLoss))
+          EXPECT_TRUE(
+              HasStatus(VerifyInclusion(leaf, i, n, bad, root), absl::StatusCode::kDataLoss))
               << "flipped bit " << bit << " of proof[" << k << "]";
         }
       }
@@ -493,8 +519,8 @@ TEST(MerkleVerifyMutationTest, InclusionProofs) {
         std::vector<Hash> dropped(proof.begin(), proof.end() - 1);
         EXPECT_TRUE(HasStatus(
             VerifyInclusion(leaf, i, n, dropped, root), absl::StatusCode::kInvalidArgument,
-            absl::StrCat("inclusion proof: got ", dropped.size(), " hashes, want ",
-                         proof.size(), " for index ", i, " in tree of size ", n)));
+            absl::StrCat("inclusion proof: got ", dropped.size(), " hashes, want ", proof.size(),
+                         " for index ", i, " in tree of size ", n)));
         std::vector<Hash> dropped_first(proof.begin() + 1, proof.end());
         EXPECT_TRUE(HasStatus(VerifyInclusion(leaf, i, n, dropped_first, root),
                               absl::StatusCode::kInvalidArgument));
@@ -522,12 +548,11 @@ TEST(MerkleVerifyMutationTest, InclusionProofs) {
                               InclusionCodeFor(s, i, wrong, proof.size())))
             << "wrong size " << wrong;
       }
-      EXPECT_TRUE(HasStatus(VerifyInclusion(leaf, i, n, proof, other),
-                            absl::StatusCode::kDataLoss,
+      EXPECT_TRUE(HasStatus(VerifyInclusion(leaf, i, n, proof, other), absl::StatusCode::kDataLoss,
                             absl::StrCat("inclusion proof: computed root ", ShortHex(root),
                                          ", want ", ShortHex(other))));
-      EXPECT_TRUE(HasStatus(VerifyInclusion(other, i, n, proof, root),
-                            absl::StatusCode::kDataLoss));
+      EXPECT_TRUE(
+          HasStatus(VerifyInclusion(other, i, n, proof, root), absl::StatusCode::kDataLoss));
       if (n > 1) {
         EXPECT_TRUE(HasStatus(VerifyInclusion(s.leaves[(i + 1) % n], i, n, proof, root),
                               absl::StatusCode::kDataLoss));
@@ -561,20 +586,19 @@ TEST(MerkleVerifyMutationTest, ConsistencyProofs) {
         for (int bit : {0, 4, 255}) {
           std::vector<Hash> bad = proof;
           bad[k][bit / 8] ^= static_cast<uint8_t>(1 << (bit % 8));
-          EXPECT_TRUE(HasStatus(VerifyConsistency(m, n, bad, r1, r2),
-                                absl::StatusCode::kDataLoss))
+          EXPECT_TRUE(HasStatus(VerifyConsistency(m, n, bad, r1, r2), absl::StatusCode::kDataLoss))
               << "flipped bit " << bit << " of proof[" << k << "]";
         }
       }
       std::vector<Hash> truncated(proof.begin(), proof.end() - 1);
-      EXPECT_TRUE(HasStatus(
-          VerifyConsistency(m, n, truncated, r1, r2), absl::StatusCode::kInvalidArgument,
-          absl::StrCat("consistency proof: got ", truncated.size(), " hashes, want ",
-                       proof.size(), " from size ", m, " to size ", n)));
+      EXPECT_TRUE(
+          HasStatus(VerifyConsistency(m, n, truncated, r1, r2), absl::StatusCode::kInvalidArgument,
+                    absl::StrCat("consistency proof: got ", truncated.size(), " hashes, want ",
+                                 proof.size(), " from size ", m, " to size ", n)));
       std::vector<Hash> extended = proof;
       extended.push_back(r2);
-      EXPECT_TRUE(HasStatus(VerifyConsistency(m, n, extended, r1, r2),
-                            absl::StatusCode::kInvalidArgument));
+      EXPECT_TRUE(
+          HasStatus(VerifyConsistency(m, n, extended, r1, r2), absl::StatusCode::kInvalidArgument));
       std::vector<Hash> prepended = proof;
       prepended.insert(prepended.begin(), proof[0]);
       EXPECT_TRUE(HasStatus(VerifyConsistency(m, n, prepended, r1, r2),
@@ -595,17 +619,15 @@ TEST(MerkleVerifyMutationTest, ConsistencyProofs) {
       }
       // When m is a power of two the proof starts from root1 itself, so a
       // wrong root1 shows up in root2 instead.
-      EXPECT_TRUE(HasStatus(
-          VerifyConsistency(m, n, proof, other, r2), absl::StatusCode::kDataLoss,
-          (m & (m - 1)) == 0 ? ""
-                             : absl::StrCat("consistency proof: computed root1 ", ShortHex(r1),
-                                            ", want ", ShortHex(other))));
-      EXPECT_TRUE(HasStatus(VerifyConsistency(m, n, proof, r1, other),
-                            absl::StatusCode::kDataLoss,
+      EXPECT_TRUE(HasStatus(VerifyConsistency(m, n, proof, other, r2), absl::StatusCode::kDataLoss,
+                            (m & (m - 1)) == 0
+                                ? ""
+                                : absl::StrCat("consistency proof: computed root1 ", ShortHex(r1),
+                                               ", want ", ShortHex(other))));
+      EXPECT_TRUE(HasStatus(VerifyConsistency(m, n, proof, r1, other), absl::StatusCode::kDataLoss,
                             absl::StrCat("consistency proof: computed root2 ", ShortHex(r2),
                                          ", want ", ShortHex(other))));
-      EXPECT_TRUE(HasStatus(VerifyConsistency(m, n, proof, r2, r1),
-                            absl::StatusCode::kDataLoss));
+      EXPECT_TRUE(HasStatus(VerifyConsistency(m, n, proof, r2, r1), absl::StatusCode::kDataLoss));
     }
   }
 }

@@ -26,13 +26,6 @@ absl::Status IoError(const std::string& path, absl::string_view op, int err) {
       absl::StrCat("witness state ", path, ": ", op, ": ", std::strerror(err)));
 }
 
-// The checkpoint inside a note, without checking any signature.
-absl::StatusOr<Checkpoint> BodyOf(absl::string_view note) {
-  absl::StatusOr<SignedNote> parsed = ParseSignedNote(note);
-  if (!parsed.ok()) return parsed.status();
-  return ParseCheckpointBody(parsed->text);
-}
-
 std::string Describe(const Checkpoint& c) {
   return absl::StrCat("size ", c.size, " root ", ToHex(c.root));
 }
@@ -71,7 +64,7 @@ absl::StatusOr<WitnessState> WitnessState::Decode(absl::string_view text) {
       return bad(pos, absl::StrCat("note of ", len, " bytes is cut short at ", text.size() - pos));
     }
     std::string note(text.substr(pos, len));
-    absl::StatusOr<Checkpoint> c = BodyOf(note);
+    absl::StatusOr<Checkpoint> c = ParseCheckpointNote(note);
     if (!c.ok()) return bad(pos, c.status().message());
     if (state.notes_.count(c->origin) != 0) {
       return bad(pos, absl::StrCat("second checkpoint for origin \"", c->origin, "\""));

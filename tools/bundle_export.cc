@@ -37,15 +37,6 @@ absl::StatusOr<std::vector<Hash>> Hashes(const google::protobuf::RepeatedPtrFiel
 
 }  // namespace
 
-absl::StatusOr<uint64_t> NoteSize(absl::string_view note) {
-  size_t end = note.find("\n\n");
-  if (end == absl::string_view::npos) {
-    return absl::InvalidArgumentError("not a signed note: no blank line before the signatures");
-  }
-  CL_ASSIGN_OR_RETURN(Checkpoint cp, ParseCheckpointBody(note.substr(0, end + 1)));
-  return cp.size;
-}
-
 absl::StatusOr<ExportSummary> ExportBundle(v1::LedgerService::StubInterface& stub,
                                            const ExportOptions& options,
                                            const BundleWriter::Sink& sink) {

@@ -46,10 +46,6 @@ absl::StatusOr<ExportSummary> ExportBundle(v1::LedgerService::StubInterface& stu
                                            const ExportOptions& options,
                                            const BundleWriter::Sink& sink);
 
-// The tree size named on the second line of a checkpoint note, for
-// `export --since=NOTE`. INVALID_ARGUMENT when the note is not a checkpoint.
-absl::StatusOr<uint64_t> NoteSize(absl::string_view note);
-
 }  // namespace caseledger::ledgerctl
 
 #endif  // CASELEDGER_TOOLS_BUNDLE_EXPORT_H_

@@ -128,9 +128,7 @@ absl::StatusOr<v1::CosignedCheckpoint> WitnessServiceImpl::Cosigned(uint64_t siz
                      " (ask for size 0 for the latest, or a size a checkpoint was signed at)"));
   }
   if (!stored.ok()) return stored.status();
-  absl::StatusOr<SignedNote> ours = ParseSignedNote(stored->note);
-  if (!ours.ok()) return ours.status();
-  absl::StatusOr<Checkpoint> cp = ParseCheckpointBody(ours->text);
+  absl::StatusOr<Checkpoint> cp = ParseCheckpointNote(stored->note);
   if (!cp.ok()) return cp.status();
   absl::StatusOr<std::vector<std::string>> lines = ledger_->store().Cosignatures(size);
   if (!lines.ok()) return lines.status();
@@ -181,10 +179,8 @@ void WitnessServiceImpl::ChunkTransition(
   };
   chunk.mutable_checkpoint()->set_size(p.checkpoint.size);
   chunk.mutable_checkpoint()->set_note(p.checkpoint.note);
-  if (absl::StatusOr<SignedNote> note = ParseSignedNote(p.checkpoint.note); note.ok()) {
-    if (absl::StatusOr<Checkpoint> body = ParseCheckpointBody(note->text); body.ok()) {
-      chunk.mutable_checkpoint()->set_root_hash(std::string(AsBytes(body->root)));
-    }
+  if (absl::StatusOr<Checkpoint> body = ParseCheckpointNote(p.checkpoint.note); body.ok()) {
+    chunk.mutable_checkpoint()->set_root_hash(std::string(AsBytes(body->root)));
   }
   chunk.set_from_size(t.from_size);
   for (const Hash& h : t.old_range) chunk.add_old_range(std::string(AsBytes(h)));

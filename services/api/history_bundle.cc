@@ -113,30 +113,19 @@ class InclusionChecker {
                                                      InclusionProofLength(index, size_),
                                                      " for leaf ", index, " in a tree of ", size_));
     }
-    // RFC 9162 section 2.1.3.2, with the early exit.
-    uint64_t fn = index, sn = size_ - 1;
-    Hash r = leaf_hash;
+    // RFC 9162 section 2.1.3.2 (the one walk, ledger/merkle_verify.h), with
+    // the early exit.
+    InclusionWalk walk(leaf_hash, index, size_);
     std::vector<Hash>& path = path_;
     path.clear();
     for (const Hash& p : proof) {
-      if (sn == 0) break;  // too long: fails below
-      if ((fn & 1) == 1 || fn == sn) {
-        r = NodeHash(p, r);
-        if ((fn & 1) == 0) {
-          while ((fn & 1) == 0 && fn != 0) {
-            fn >>= 1;
-            sn >>= 1;
-          }
-        }
-      } else {
-        r = NodeHash(r, p);
-      }
-      fn >>= 1;
-      sn >>= 1;
-      if (known_.contains(r)) return Remember(path);
-      path.push_back(r);
+      if (walk.done()) break;  // too long: fails below
+      walk.Step(p);
+      if (known_.contains(walk.hash())) return Remember(path);
+      path.push_back(walk.hash());
     }
-    if (sn != 0 || path.size() != proof.size()) {
+    const Hash& r = walk.hash();
+    if (!walk.done() || path.size() != proof.size()) {
       return absl::InvalidArgumentError(absl::StrCat(
           "proof of ", proof.size(), " hashes does not fit leaf ", index, " in a tree of ", size_,
           " (want ", InclusionProofLength(index, size_), ")"));

@@ -42,11 +42,14 @@ void ToWire(const AppendResult& r, v1::AppendResponse* out) {
   out->set_duplicate(r.duplicate);
 }
 
-// The root hash in a checkpoint note's body (its third line).
+// The checkpoint a stored note states (ParseCheckpointNote). DATA_LOSS when
+// the store holds a note that does not parse.
 absl::StatusOr<Checkpoint> ParseNote(absl::string_view note) {
-  size_t end = note.find("\n\n");
-  if (end == absl::string_view::npos) return absl::DataLossError("stored checkpoint: no body");
-  return ParseCheckpointBody(note.substr(0, end + 1));
+  absl::StatusOr<Checkpoint> c = ParseCheckpointNote(note);
+  if (!c.ok()) {
+    return absl::DataLossError(absl::StrCat("stored checkpoint: ", c.status().message()));
+  }
+  return c;
 }
 
 void ToWire(const StoredCheckpoint& cp, const Checkpoint& parsed, v1::Checkpoint* out) {

@@ -1,4 +1,4 @@
-#include "tools/ledgerctl_lib.h"
+#include "tools/ledgerctl/ledgerctl_lib.h"
 
 #include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>
@@ -11,7 +11,6 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -50,61 +49,6 @@ absl::StatusOr<std::vector<Hash>> ToHashes(
 }
 
 }  // namespace
-
-absl::StatusOr<ParsedArgs> ParseArgs(const std::vector<std::string>& args, const FlagSpec& spec) {
-  ParsedArgs out;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (a == "--") {
-      out.positional.insert(out.positional.end(), args.begin() + i + 1, args.end());
-      break;
-    }
-    if (a.size() < 2 || a[0] != '-' || a == "-") {
-      out.positional.push_back(a);
-      continue;
-    }
-    std::string body = a.substr(a[1] == '-' ? 2 : 1);
-    std::string name = body;
-    std::string value;
-    bool has_value = false;
-    if (size_t eq = body.find('='); eq != std::string::npos) {
-      name = body.substr(0, eq);
-      value = body.substr(eq + 1);
-      has_value = true;
-    }
-    auto it = spec.find(name);
-    if (it == spec.end()) return absl::InvalidArgumentError(absl::StrCat("unknown flag --", name));
-    if (out.flags.count(name) > 0) {
-      return absl::InvalidArgumentError(absl::StrCat("--", name, ": given twice"));
-    }
-    if (!it->second) {
-      if (has_value) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("--", name, ": takes no value, got \"", value, "\""));
-      }
-      value = "true";
-    } else if (!has_value) {
-      if (i + 1 >= args.size()) {
-        return absl::InvalidArgumentError(absl::StrCat("--", name, ": missing value"));
-      }
-      value = args[++i];
-    }
-    out.flags[name] = value;
-  }
-  return out;
-}
-
-absl::StatusOr<uint64_t> FlagUint(const ParsedArgs& args, const std::string& name,
-                                  uint64_t fallback) {
-  auto it = args.flags.find(name);
-  if (it == args.flags.end()) return fallback;
-  uint64_t v;
-  if (it->second.empty() || it->second[0] == '-' || !absl::SimpleAtoi(it->second, &v)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--", name, ": got \"", it->second, "\", want a non-negative integer"));
-  }
-  return v;
-}
 
 absl::StatusOr<v1::AppendRequest> ParseEventJson(absl::string_view json, absl::Time now) {
   JsonParseOptions opts;

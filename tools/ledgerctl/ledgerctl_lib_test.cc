@@ -1,4 +1,4 @@
-#include "tools/ledgerctl_lib.h"
+#include "tools/ledgerctl/ledgerctl_lib.h"
 
 #include <gtest/gtest.h>
 
@@ -14,35 +14,6 @@
 
 namespace caseledger::ledgerctl {
 namespace {
-
-const FlagSpec kSpec = {{"server", true}, {"json", false}, {"seq", true}};
-
-TEST(ParseArgsTest, ValuesBooleansAndPositionals) {
-  auto a = ParseArgs({"--server=h:1", "--json", "-", "--seq", "7", "x"}, kSpec);
-  ASSERT_TRUE(a.ok()) << a.status();
-  EXPECT_EQ(a->flags.at("server"), "h:1");
-  EXPECT_EQ(a->flags.at("json"), "true");
-  EXPECT_EQ(a->flags.at("seq"), "7");
-  EXPECT_EQ(a->positional, (std::vector<std::string>{"-", "x"}));
-}
-
-TEST(ParseArgsTest, RejectsWithTheFlagNamed) {
-  EXPECT_EQ(ParseArgs({"--nope=1"}, kSpec).status().message(), "unknown flag --nope");
-  EXPECT_EQ(ParseArgs({"--json=yes"}, kSpec).status().message(),
-            "--json: takes no value, got \"yes\"");
-  EXPECT_EQ(ParseArgs({"--seq"}, kSpec).status().message(), "--seq: missing value");
-  EXPECT_EQ(ParseArgs({"--seq=1", "--seq=2"}, kSpec).status().message(), "--seq: given twice");
-}
-
-TEST(FlagUintTest, ParsesOrNamesTheFlag) {
-  ParsedArgs a;
-  a.flags["seq"] = "-3";
-  EXPECT_EQ(FlagUint(a, "seq", 0).status().message(),
-            "--seq: got \"-3\", want a non-negative integer");
-  EXPECT_EQ(*FlagUint(a, "limit", 9), 9u);
-  a.flags["seq"] = "42";
-  EXPECT_EQ(*FlagUint(a, "seq", 0), 42u);
-}
 
 const absl::Time kNow = absl::FromUnixSeconds(1767225600) + absl::Microseconds(5);
 

@@ -1,15 +1,13 @@
-// The testable pieces of ledgerctl: argument parsing, event JSON parsing,
+// The testable pieces of ledgerctl: event JSON parsing,
 // record formatting and the client-side checks of checkpoints and proofs.
-// No network here; tools/ledgerctl.cc does the RPCs.
+// No network here; the command files in tools/ledgerctl/ do the RPCs.
 //
 // Thread-safety: every function here is safe to call from any thread.
-#ifndef CASELEDGER_TOOLS_LEDGERCTL_LIB_H_
-#define CASELEDGER_TOOLS_LEDGERCTL_LIB_H_
+#ifndef CASELEDGER_TOOLS_LEDGERCTL_LEDGERCTL_LIB_H_
+#define CASELEDGER_TOOLS_LEDGERCTL_LEDGERCTL_LIB_H_
 
 #include <cstdint>
-#include <map>
 #include <string>
-#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -21,27 +19,6 @@
 #include "proto/ledger.pb.h"
 
 namespace caseledger::ledgerctl {
-
-// ---- Command lines --------------------------------------------------------
-
-// The flags one command accepts: name -> true if the flag takes a value
-// ("--name=V" or "--name V"), false for a boolean ("--name").
-using FlagSpec = std::map<std::string, bool>;
-
-struct ParsedArgs {
-  std::map<std::string, std::string> flags;  // booleans map to "true"
-  std::vector<std::string> positional;       // "-" is positional
-};
-
-// Parses `args` (without the program name) against `spec`. INVALID_ARGUMENT
-// naming the flag for an unknown flag, a missing value, a value given to a
-// boolean, or a flag given twice. "--" ends the flags.
-absl::StatusOr<ParsedArgs> ParseArgs(const std::vector<std::string>& args, const FlagSpec& spec);
-
-// The value of --`name` as a uint64 (absent: `fallback`). INVALID_ARGUMENT
-// "--name: got X, want a non-negative integer" otherwise.
-absl::StatusOr<uint64_t> FlagUint(const ParsedArgs& args, const std::string& name,
-                                  uint64_t fallback);
 
 // ---- Events ---------------------------------------------------------------
 
@@ -131,4 +108,4 @@ absl::Status CheckConsistency(const v1::ConsistencyProof& proof, const Checkpoin
 
 }  // namespace caseledger::ledgerctl
 
-#endif  // CASELEDGER_TOOLS_LEDGERCTL_LIB_H_
+#endif  // CASELEDGER_TOOLS_LEDGERCTL_LEDGERCTL_LIB_H_
