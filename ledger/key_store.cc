@@ -461,6 +461,9 @@ absl::StatusOr<size_t> KeyStore::EraseSubject(absl::string_view subject_id) {
     // reads the index, so no seal can pick up (and cache) a key being
     // destroyed, nor create one the scan misses.
     absl::MutexLock lock(&mu_);
+    // Before anything is destroyed: from here on the ledger's commit feed
+    // stops vouching for plaintext openings sealed earlier.
+    erasures_.fetch_add(1, std::memory_order_acq_rel);
     std::vector<KeyWrite> writes;
     std::string prefix = SubjectIndexKey(subject_id, "");
     CL_RETURN_IF_ERROR(table_.ScanKeys(prefix, [&](absl::string_view key, absl::string_view id) {

@@ -9,6 +9,7 @@
 #define CASELEDGER_LEDGER_KEY_STORE_H_
 
 #include <cstddef>
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -118,6 +119,8 @@ class KeyStore : public PayloadCipher {
   // Drops every cached key once a disposal's deletions are durable, so that
   // a seal racing with the disposal cannot keep using a destroyed key.
   void Committed(const std::vector<KeyWrite>& writes) override;
+  // Counts EraseSubject calls; each bumps it before destroying anything.
+  uint64_t erasures() const override { return erasures_.load(std::memory_order_acquire); }
 
   // The writes that destroy every data key of `stream_id`.
   absl::StatusOr<std::vector<KeyWrite>> StreamKeyDeletions(absl::string_view stream_id);
@@ -175,6 +178,7 @@ class KeyStore : public PayloadCipher {
 
   KeyTable& table_;
   const KeyStoreOptions options_;
+  std::atomic<uint64_t> erasures_{0};
 
   mutable absl::Mutex mu_;
   // Switched by RotateMasterKey while it holds mu_, after the re-wrapped keys

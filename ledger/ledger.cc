@@ -19,6 +19,11 @@ struct Ledger::Pending {
   // SubjectKey of each request's subject ids, also hashed by the caller's
   // thread: the committer is the throughput bottleneck.
   std::vector<std::vector<Hash>> subject_keys;
+  // Per request, for the commit feed: the plaintext openings of a payload
+  // the cipher sealed (empty otherwise), and PayloadCipher::erasures()
+  // before sealing.
+  std::vector<std::string> plain_openings;
+  uint64_t erasures = 0;
   bool force_checkpoint = false;
   size_t events() const { return requests.size(); }
   // Set for asynchronous appends: called once done, then the Pending is freed.
@@ -42,6 +47,10 @@ struct Ledger::Group {
   absl::flat_hash_map<std::string, std::pair<std::string, AppendResult>> event_ids;
   // State after this group of every subject it touches.
   absl::flat_hash_map<Hash, SubjectState> subjects;
+  // For the commit feed (only when it has listeners): the records sequenced
+  // so far, leaf and payload filled in from `batch` once durable.
+  bool feeding = false;
+  std::shared_ptr<CommittedBatch> feed;
 };
 
 namespace {
@@ -230,10 +239,18 @@ absl::Status Ledger::Prepare(std::vector<AppendRequest> requests, Pending* pendi
     // Sealed here, on the caller's thread, so the committer never sees
     // plaintext openings and encryption runs in parallel across appenders.
     pending->key_writes.resize(requests.size());
+    pending->plain_openings.resize(requests.size());
+    pending->erasures = options_.cipher->erasures();
     for (size_t i = 0; i < requests.size(); ++i) {
+      // Kept for the commit feed, whose consumers would otherwise decrypt
+      // what was just encrypted. Never stored.
+      std::string plain = pending->payloads[i].payload.sealed_openings;
       CL_RETURN_IF_ERROR(Prefixed(
           options_.cipher->Seal(requests[i].event, &pending->payloads[i], &pending->key_writes[i]),
           Where(requests, i)));
+      if (!pending->payloads[i].payload.key_id.empty()) {
+        pending->plain_openings[i] = std::move(plain);
+      }
     }
   }
   pending->requests = std::move(requests);
@@ -352,6 +369,17 @@ absl::StatusOr<std::vector<RecordView>> Ledger::ReadMany(absl::Span<const uint64
   return views;
 }
 
+bool Ledger::OpeningsCurrent(const CommittedBatch& batch) const {
+  return options_.cipher == nullptr || options_.cipher->erasures() == batch.erasures;
+}
+
+absl::Status Ledger::Reopen(RecordView* view) const {
+  if (!view->openings.has_value()) return absl::OkStatus();  // plaintext payload
+  view->openings.reset();
+  view->erased = false;
+  return OpenPayload(view);
+}
+
 absl::Status Ledger::OpenPayload(RecordView* view) const {
   if (options_.cipher == nullptr) return absl::OkStatus();
   // A payload that does not decode is returned as it is: readers report it
@@ -400,7 +428,7 @@ absl::StatusOr<std::vector<Hash>> Ledger::ConsistencyProof(uint64_t from_size,
   return caseledger::ConsistencyProof(from_size, to_size, *store_);
 }
 
-uint64_t Ledger::AddCommitListener(std::function<void(uint64_t)> listener) {
+uint64_t Ledger::AddCommitListener(CommitListener listener) {
   absl::MutexLock lock(&listeners_mu_);
   listeners_[next_listener_] = std::move(listener);
   return next_listener_++;
@@ -671,6 +699,15 @@ absl::Status Ledger::Sequence(Pending& p, Group& group) {
     group.event_ids[e.event_id] = {e.stream_id, result};
     group.stream_next[e.stream_id] = pl.version + 1;
     group.batch.records.push_back(std::move(stored));
+    if (group.feeding) {
+      RecordView& view = group.feed->records.emplace_back();
+      view.leaf_hash = leaf_hash;
+      if (!p.plain_openings.empty() && !payload.payload.key_id.empty()) {
+        view.openings = std::move(p.plain_openings[pl.index]);
+      }
+      view.record = std::move(r);
+      group.feed->erasures = std::min(group.feed->erasures, p.erasures);
+    }
     if (!p.key_writes.empty()) {
       for (KeyWrite& w : p.key_writes[pl.index]) group.batch.key_writes.push_back(std::move(w));
     }
@@ -752,6 +789,16 @@ void Ledger::CommitterLoop() {
     group.tree = std::move(tree);
     group.last_leaf_hash = last_leaf_hash_;
     group.commit_time_micros = absl::ToUnixMicros(now);
+    {
+      absl::MutexLock lock(&listeners_mu_);
+      group.feeding = !listeners_.empty();
+    }
+    if (group.feeding) {
+      group.feed = std::make_shared<CommittedBatch>();
+      group.feed->first_seq = group.tree.size();
+      group.feed->commit_time_micros = group.commit_time_micros;
+      group.feed->erasures = options_.cipher != nullptr ? options_.cipher->erasures() : 0;
+    }
     bool force = false;
     for (Pending* p : taken) {
       if (p->force_checkpoint) {
@@ -815,9 +862,16 @@ void Ledger::CommitterLoop() {
     }
     // Listeners hear of a commit before any append in it is acknowledged, so
     // a caller that saw its append succeed knows every listener saw it too.
-    if (status.ok() && !group.batch.records.empty()) {
+    if (status.ok() && group.feeding && !group.batch.records.empty()) {
+      // The stored bytes move into the feed: the batch is done with.
+      for (size_t i = 0; i < group.feed->records.size(); ++i) {
+        group.feed->records[i].leaf = std::move(group.batch.records[i].leaf);
+        group.feed->records[i].payload = std::move(group.batch.records[i].payload);
+      }
+      group.feed->new_size = size;
+      std::shared_ptr<const CommittedBatch> batch = std::move(group.feed);
       absl::MutexLock lock(&listeners_mu_);
-      for (auto& [handle, listener] : listeners_) listener(size);
+      for (auto& [handle, listener] : listeners_) listener(batch);
     }
     // Asynchronous appends, finished after the lock is released. Synchronous
     // ones may be destroyed by their waiter as soon as `done` is set, so they

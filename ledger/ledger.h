@@ -67,6 +67,24 @@ struct RecordView {
   bool erased = false;
 };
 
+// One durable group commit, as the commit feed (Ledger::AddCommitListener)
+// hands it to its consumers: what the committer had in hand, so that nobody
+// reads, decodes, decrypts or checks again what was just written.
+struct CommittedBatch {
+  uint64_t first_seq = 0;
+  uint64_t new_size = 0;  // first_seq + records.size(): the tree size after it
+  int64_t commit_time_micros = 0;
+  // In seq order: records[i].record.seq == first_seq + i. leaf, record,
+  // leaf_hash and payload are exactly what was stored. For a payload the
+  // cipher sealed, `openings` holds the plaintext openings it was sealed
+  // from (not decrypted again); it may be stale once keys are destroyed:
+  // see Ledger::OpeningsCurrent. `erased` is false.
+  std::vector<RecordView> records;
+  // PayloadCipher::erasures() read before the first of these payloads was
+  // sealed.
+  uint64_t erasures = 0;
+};
+
 // What the ledger committed about one subject at its latest checkpoint
 // (SUBJECT_INDEX.md): enough to show a client that their history is complete.
 struct SubjectHistory {
@@ -151,6 +169,14 @@ class Ledger {
   // `openings` or `erased` as Read does. A no-op without a cipher or for a
   // plaintext payload; the cipher's error (naming the seq) otherwise.
   absl::Status OpenPayload(RecordView* view) const;
+  // True when no key was destroyed outside a commit (PayloadCipher::erasures)
+  // since the batch's payloads were sealed, so the plaintext openings it
+  // carries are still readable. When false, a consumer re-opens each sealed
+  // record with Reopen before using it (the rare path, after an erasure).
+  bool OpeningsCurrent(const CommittedBatch& batch) const;
+  // For a record from a batch whose openings are not current: opens its
+  // sealed payload from the stored bytes, as Read does.
+  absl::Status Reopen(RecordView* view) const;
   absl::StatusOr<std::vector<Hash>> InclusionProof(uint64_t seq, uint64_t tree_size) const;
   // InclusionProof for each of `seqs`, reading each shared node once.
   absl::StatusOr<std::vector<std::vector<Hash>>> InclusionProofs(absl::Span<const uint64_t> seqs,
@@ -176,11 +202,21 @@ class Ledger {
   //  UNAVAILABLE: new checkpoints kept arriving while it was built.
   absl::StatusOr<PublishedTransition> SubjectTransitionTo(uint64_t from_size) const;
 
-  // Called on the committer thread after each durable commit with the new
-  // size, before the commit's appends are acknowledged. Must not block for
-  // long and must not call Append. Returns a handle
-  // for RemoveCommitListener.
-  uint64_t AddCommitListener(std::function<void(uint64_t new_size)> listener);
+  // The committed-record feed. `listener` is called on the committer thread
+  // after each durable commit that stored records, in commit order, BEFORE
+  // any append in it is acknowledged (so a caller that saw its append
+  // succeed knows every listener saw it). It must not block (take a short
+  // lock, queue the shared batch, return) and must not call Append. A
+  // consumer that cannot keep up drops batches and catches up from the store
+  // (store().ScanRecords from its position): a gap shows as a batch whose
+  // first_seq is past the consumer's position. A listener hears every commit
+  // that starts after AddCommitListener returns; commits before it are in
+  // the store (Size()). Returns a handle for RemoveCommitListener.
+  //
+  // shared_ptr: one batch is shared by every consumer's queue, each of which
+  // keeps it for as long as it needs.
+  using CommitListener = std::function<void(const std::shared_ptr<const CommittedBatch>&)>;
+  uint64_t AddCommitListener(CommitListener listener);
   // After this returns the listener is not running and will not be called
   // again; call it before whatever the listener refers to goes away.
   void RemoveCommitListener(uint64_t handle);
@@ -246,7 +282,7 @@ class Ledger {
   MerkleTree tree_ ABSL_GUARDED_BY(mu_);
   // Held while listeners run, so that removal waits for a running call.
   absl::Mutex listeners_mu_ ABSL_ACQUIRED_AFTER(mu_);
-  std::map<uint64_t, std::function<void(uint64_t)>> listeners_ ABSL_GUARDED_BY(listeners_mu_);
+  std::map<uint64_t, CommitListener> listeners_ ABSL_GUARDED_BY(listeners_mu_);
   uint64_t next_listener_ ABSL_GUARDED_BY(listeners_mu_) = 0;
 
   // Owned by the committer thread.

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/match.h"
+#include "ledger/key_store.h"
 #include "ledger/merkle_verify.h"
 #include "ledger/subject_index.h"
 #include "tests/test_util.h"
@@ -304,14 +305,69 @@ TEST(LedgerTest, RemovedCommitListenerIsNotCalledAgain) {
   auto t = OpenTestLedger(NewTempDir("ledger"));
   ASSERT_TRUE(t.ok());
   std::atomic<uint64_t> seen{0}, other{0};
-  uint64_t handle = (*t)->AddCommitListener([&](uint64_t size) { seen = size; });
-  (*t)->AddCommitListener([&](uint64_t size) { other = size; });
+  uint64_t handle = (*t)->AddCommitListener(
+      [&](const std::shared_ptr<const CommittedBatch>& b) { seen = b->new_size; });
+  (*t)->AddCommitListener(
+      [&](const std::shared_ptr<const CommittedBatch>& b) { other = b->new_size; });
   ASSERT_TRUE((*t)->Append({TestEvent("a", "s")}).ok());
   EXPECT_EQ(seen.load(), 1u);
   (*t)->RemoveCommitListener(handle);
   ASSERT_TRUE((*t)->Append({TestEvent("b", "s")}).ok());
   EXPECT_EQ(seen.load(), 1u);
   EXPECT_EQ(other.load(), 2u);
+}
+
+// The commit feed hands over exactly what Read returns from the store, in
+// order, before the appends are acknowledged.
+TEST(LedgerTest, TheCommitFeedCarriesWhatWasStored) {
+  auto master = AeadKey::FromBytes(std::string(32, '\x05'));
+  ASSERT_TRUE(master.ok());
+  auto t = testing::OpenEncryptedTestLedger(NewTempDir("ledger-feed"), *master);
+  ASSERT_TRUE(t.ok()) << t.status();
+  std::vector<std::shared_ptr<const CommittedBatch>> batches;
+  absl::Mutex mu;
+  (*t)->AddCommitListener([&](const std::shared_ptr<const CommittedBatch>& b) {
+    absl::MutexLock lock(&mu);
+    batches.push_back(b);
+  });
+  for (int i = 0; i < 3; ++i) {
+    Event sealed = TestEvent(absl::StrCat("sealed-", i), "case-1");
+    sealed.subject_ids = {"client-1"};
+    Event plain = TestEvent(absl::StrCat("plain-", i), "case-2");
+    plain.subject_ids.clear();  // nothing to key it to: stays plaintext
+    std::vector<AppendRequest> two{{sealed}, {plain}};
+    ASSERT_TRUE((*t)->AppendBatch(std::move(two)).ok());
+    absl::MutexLock lock(&mu);
+    ASSERT_EQ(batches.size(), static_cast<size_t>(i + 1));  // before the acknowledgement
+  }
+  uint64_t next = 0;
+  for (const auto& b : batches) {
+    EXPECT_TRUE((*t)->OpeningsCurrent(*b));
+    EXPECT_EQ(b->first_seq, next);
+    EXPECT_EQ(b->new_size, next + b->records.size());
+    for (const RecordView& got : b->records) {
+      auto want = (*t)->Read(next);
+      ASSERT_TRUE(want.ok()) << want.status();
+      EXPECT_EQ(got.record.seq, next);
+      EXPECT_EQ(got.record.commit_time_micros, b->commit_time_micros);
+      EXPECT_EQ(got.leaf, want->leaf);
+      EXPECT_EQ(got.leaf_hash, want->leaf_hash);
+      EXPECT_EQ(got.payload, want->payload);
+      EXPECT_EQ(EncodeRecord(got.record), want->leaf);
+      EXPECT_EQ(got.openings, want->openings);  // set for the sealed ones only
+      EXPECT_EQ(got.openings.has_value(), next % 2 == 0);
+      ++next;
+    }
+  }
+  EXPECT_EQ(next, 6u);
+  // Once the subject's keys are destroyed the feed's plaintext is no longer
+  // vouched for, and a consumer re-opens from the store.
+  ASSERT_TRUE(t->keys->EraseSubject("client-1").ok());
+  EXPECT_FALSE((*t)->OpeningsCurrent(*batches[0]));
+  RecordView view = batches[0]->records[0];
+  ASSERT_EQ((*t)->Reopen(&view), absl::OkStatus());
+  EXPECT_TRUE(view.erased);
+  EXPECT_FALSE(view.openings.has_value());
 }
 
 TEST(LedgerTest, AppendAfterCloseIsUnavailable) {

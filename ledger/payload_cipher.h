@@ -37,6 +37,14 @@ class PayloadCipher {
   // keys. Must not block for long.
   virtual void Committed(const std::vector<KeyWrite>& writes) {}
 
+  // How many times keys were destroyed outside a ledger commit (an erasure
+  // of a subject). Bumped BEFORE the keys are destroyed: the ledger reads it
+  // before sealing, and its commit feed hands on the plaintext openings it
+  // sealed only while the count is unchanged (Ledger::OpeningsCurrent).
+  // Destructions committed with a record (a case's disposal) need no count:
+  // feed consumers see the disposal in order.
+  virtual uint64_t erasures() const { return 0; }
+
   // The plaintext openings of a stored payload whose key_id is set, sealed
   // for the record committing to `payload_commitment`. NOT_FOUND when a key
   // it needs was destroyed (the openings are erased); DATA_LOSS when they do

@@ -151,8 +151,16 @@ absl::Status DisclosureAccounting::Apply(const v1::Event& e, uint64_t seq) {
     AccountingEntry a = AccountingEntryFromEvent(e, seq);
     std::string client = a.client_id;
     auto& list = by_client_[client];
-    list.push_back(std::move(a));
-    Index(client, list.size() - 1);
+    if (list.empty() || list.back().seq < seq) {
+      list.push_back(std::move(a));
+      Index(client, list.size() - 1);
+      return absl::OkStatus();
+    }
+    // Re-applied after ForgetCases: keep seq order, then re-index the client.
+    auto at = std::upper_bound(list.begin(), list.end(), seq,
+                               [](uint64_t s, const AccountingEntry& x) { return s < x.seq; });
+    list.insert(at, std::move(a));
+    Reindex();
     return absl::OkStatus();
   }
   auto it = index_.find(std::make_pair(e.stream_id(), e.client_informed().disclosure_id()));
@@ -163,6 +171,25 @@ absl::Status DisclosureAccounting::Apply(const v1::Event& e, uint64_t seq) {
   a.client_informed_at = TimeFromProto(e.occurred_at());
   a.client_informed_method = e.client_informed().method();
   return absl::OkStatus();
+}
+
+void DisclosureAccounting::Reindex() {
+  index_.clear();
+  for (const auto& [client, list] : by_client_) {
+    for (size_t i = 0; i < list.size(); ++i) Index(client, i);
+  }
+}
+
+void DisclosureAccounting::ForgetCases(const std::set<std::string>& case_ids) {
+  for (auto& [client, list] : by_client_) {
+    list.erase(std::remove_if(list.begin(), list.end(),
+                              [&](const AccountingEntry& a) { return case_ids.count(a.case_id) > 0; }),
+               list.end());
+  }
+  for (auto it = by_client_.begin(); it != by_client_.end();) {
+    it = it->second.empty() ? by_client_.erase(it) : std::next(it);
+  }
+  Reindex();
 }
 
 const std::vector<AccountingEntry>& DisclosureAccounting::entries(

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -90,6 +91,11 @@ class DisclosureAccounting {
   AccountingReport Query(absl::string_view client_id, absl::Time window_start,
                          absl::Time window_end, bool include_excluded, bool summarize) const;
 
+  // Removes every entry recorded in one of `case_ids` (a targeted
+  // re-derivation after an erasure re-applies those cases' events next;
+  // Apply puts each entry back at its place in seq order).
+  void ForgetCases(const std::set<std::string>& case_ids);
+
   // Every entry of the client in seq order (empty for an unknown client).
   const std::vector<AccountingEntry>& entries(absl::string_view client_id) const;
   // Client ids in order.
@@ -102,6 +108,7 @@ class DisclosureAccounting {
 
  private:
   void Index(const std::string& client_id, size_t i);
+  void Reindex();
 
   std::map<std::string, std::vector<AccountingEntry>, std::less<>> by_client_;
   // (case_id, disclosure_id) -> (client_id, index in by_client_); the first

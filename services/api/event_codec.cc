@@ -165,7 +165,7 @@ absl::StatusOr<Event> ToLedgerEvent(const v1::Event& wire) {
   return e;
 }
 
-absl::StatusOr<v1::Record> ToWireRecord(const RecordView& stored, View view) {
+absl::StatusOr<v1::Record> ToWireRecord(const RecordView& stored, View view, Origin origin) {
   const Record& rec = stored.record;
   auto where = [&rec](absl::string_view what) {
     return absl::StrCat("record ", rec.seq, ": ", what);
@@ -198,7 +198,8 @@ absl::StatusOr<v1::Record> ToWireRecord(const RecordView& stored, View view) {
   }
   absl::StatusOr<Payload> payload = DecodePayload(stored.payload);
   if (!payload.ok()) return absl::DataLossError(where(payload.status().message()));
-  CL_RETURN_IF_ERROR(CheckPayloadCommitment(*payload, rec.payload_commitment));
+  const bool check = origin == Origin::kStore;
+  if (check) CL_RETURN_IF_ERROR(CheckPayloadCommitment(*payload, rec.payload_commitment));
   if (!payload->key_id.empty()) {
     if (!stored.openings.has_value()) {
       // Erased (a key was destroyed) or no key store: the record is served
@@ -221,8 +222,10 @@ absl::StatusOr<v1::Record> ToWireRecord(const RecordView& stored, View view) {
   absl::StatusOr<std::vector<FieldOpening>> openings =
       DecodeOpenings(payload->sealed_openings, payload->fields.size());
   if (!openings.ok()) return absl::DataLossError(where(openings.status().message()));
-  absl::Status opened = CheckOpenings(*payload, *openings);
-  if (!opened.ok()) return absl::DataLossError(where(opened.message()));
+  if (check) {
+    absl::Status opened = CheckOpenings(*payload, *openings);
+    if (!opened.ok()) return absl::DataLossError(where(opened.message()));
+  }
 
   std::string body_bytes;
   for (size_t i = 0; i < payload->fields.size(); ++i) {

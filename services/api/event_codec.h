@@ -29,9 +29,17 @@ enum class View {
   kClientView,  // fields flagged protected are withheld
 };
 
+// Whether ToWireRecord checks the payload against its commitments.
+enum class Origin {
+  kStore,          // read back from the store: check every commitment
+  kJustCommitted,  // from the ledger's commit feed (CommittedBatch): the bytes
+                   // are the ones the ledger just committed to; not re-hashed
+};
+
 // Rebuilds the wire Record from a stored one. DATA_LOSS when the stored bytes
-// do not decode or do not match their commitments.
-absl::StatusOr<v1::Record> ToWireRecord(const RecordView& stored, View view = View::kFull);
+// do not decode or (kStore) do not match their commitments.
+absl::StatusOr<v1::Record> ToWireRecord(const RecordView& stored, View view = View::kFull,
+                                        Origin origin = Origin::kStore);
 
 }  // namespace caseledger
 

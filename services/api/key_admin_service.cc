@@ -55,7 +55,7 @@ grpc::Status KeyAdminServiceImpl::EraseSubject(grpc::ServerContext* ctx,
   absl::StatusOr<size_t> n = keys_->EraseSubject(req->subject_id());
   if (!n.ok()) return ToGrpcStatus(n.status());
   if (projector_ != nullptr) {
-    absl::Status rebuilt = projector_->Reproject();
+    absl::Status rebuilt = projector_->ReprojectSubject(req->subject_id());
     if (!rebuilt.ok()) {
       return ToGrpcStatus(absl::Status(
           rebuilt.code(),

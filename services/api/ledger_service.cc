@@ -67,9 +67,16 @@ LedgerServiceImpl::LedgerServiceImpl(Ledger* ledger, CaseGate* gate, const NoteS
       signer_(signer),
       options_(options),
       committed_(ledger->Size()) {
-  listener_ = ledger_->AddCommitListener([this](uint64_t size) {
+  // On the committer thread: hand the batch to each live subscriber's
+  // queue, or drop it for one whose queue is full; never block.
+  listener_ = ledger_->AddCommitListener([this](const std::shared_ptr<const CommittedBatch>& b) {
     absl::MutexLock lock(&mu_);
-    committed_ = size;
+    committed_ = std::max(committed_, b->new_size);
+    for (Subscriber* s : subscribers_) {
+      if (s->records + b->records.size() > kMaxQueuedRecords) continue;
+      s->queue.push_back(b);
+      s->records += b->records.size();
+    }
   });
 }
 
@@ -254,6 +261,44 @@ grpc::Status LedgerServiceImpl::AppendStream(
   return ToGrpcStatus(state->failure);
 }
 
+absl::Status LedgerServiceImpl::WriteRecord(v1::Record record,
+                                            grpc::ServerWriter<v1::Record>* writer,
+                                            bool commitments_only) {
+  if (commitments_only) {
+    // The leaf commits to the payload; the auditor checks chain and tree
+    // without seeing it.
+    record.clear_event();
+    record.clear_payload();
+    record.clear_withheld_fields();
+  }
+  if (!writer->Write(record)) return absl::CancelledError("client went away");
+  return absl::OkStatus();
+}
+
+absl::Status LedgerServiceImpl::WriteFromFeed(
+    grpc::ServerContext* ctx, uint64_t from, uint64_t to,
+    const std::vector<std::shared_ptr<const CommittedBatch>>& batches,
+    grpc::ServerWriter<v1::Record>* writer, bool commitments_only) {
+  for (const auto& b : batches) {
+    const bool current = ledger_->OpeningsCurrent(*b);
+    for (uint64_t seq = std::max(from, b->first_seq); seq < std::min(to, b->new_size); ++seq) {
+      if (ctx->IsCancelled()) return absl::CancelledError("client cancelled");
+      const RecordView& view = b->records[seq - b->first_seq];
+      absl::StatusOr<v1::Record> record;
+      if (current || !view.openings.has_value()) {
+        record = ToWireRecord(view, View::kFull, Origin::kJustCommitted);
+      } else {
+        RecordView reopened = view;  // keys destroyed since it was sealed
+        CL_RETURN_IF_ERROR(ledger_->Reopen(&reopened));
+        record = ToWireRecord(reopened, View::kFull, Origin::kJustCommitted);
+      }
+      if (!record.ok()) return record.status();
+      CL_RETURN_IF_ERROR(WriteRecord(*std::move(record), writer, commitments_only));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status LedgerServiceImpl::WriteRange(grpc::ServerContext* ctx, uint64_t from, uint64_t to,
                                            grpc::ServerWriter<v1::Record>* writer,
                                            bool commitments_only) {
@@ -261,14 +306,7 @@ absl::Status LedgerServiceImpl::WriteRange(grpc::ServerContext* ctx, uint64_t fr
     if (ctx->IsCancelled()) return absl::CancelledError("client cancelled");
     CL_ASSIGN_OR_RETURN(RecordView view, ledger_->Read(seq));
     CL_ASSIGN_OR_RETURN(v1::Record record, ToWireRecord(view));
-    if (commitments_only) {
-      // The leaf commits to the payload; the auditor checks chain and tree
-      // without seeing it.
-      record.clear_event();
-      record.clear_payload();
-      record.clear_withheld_fields();
-    }
-    if (!writer->Write(record)) return absl::CancelledError("client went away");
+    CL_RETURN_IF_ERROR(WriteRecord(std::move(record), writer, commitments_only));
   }
   return absl::OkStatus();
 }
@@ -324,16 +362,32 @@ grpc::Status LedgerServiceImpl::ReadLog(grpc::ServerContext* ctx, const v1::Read
 grpc::Status LedgerServiceImpl::Subscribe(grpc::ServerContext* ctx,
                                           const v1::SubscribeRequest* req,
                                           grpc::ServerWriter<v1::Record>* writer) {
-  // Records are read from the store by seq, so catch-up and live are one
-  // loop: no gap and no duplicate at the switch. A slow subscriber only falls
-  // behind; nothing is buffered for it.
+  // Live records come from the commit feed (queued for this subscriber by
+  // the committer thread); the store serves only what the queue does not
+  // hold: records before the subscription (catch-up) and batches dropped
+  // while this subscriber was slow. Both are written in seq order from
+  // `next`, so there is no gap and no duplicate at a switch.
   Resource resource;
   resource.whole_log = true;
   absl::StatusOr<Decision> admitted = Admit(ctx, "Subscribe", resource);
   if (!admitted.ok()) return ToGrpcStatus(admitted.status());
+  Subscriber self;
+  {
+    absl::MutexLock lock(&mu_);
+    subscribers_.insert(&self);
+  }
+  struct Unsubscribe {
+    LedgerServiceImpl* service;
+    Subscriber* self;
+    ~Unsubscribe() {
+      absl::MutexLock lock(&service->mu_);
+      service->subscribers_.erase(self);
+    }
+  } unsubscribe{this, &self};
   uint64_t next = req->from_seq();
   for (;;) {
-    uint64_t committed;
+    uint64_t to;
+    std::vector<std::shared_ptr<const CommittedBatch>> batches;
     {
       absl::MutexLock lock(&mu_);
       auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -341,13 +395,29 @@ grpc::Status LedgerServiceImpl::Subscribe(grpc::ServerContext* ctx,
       };
       mu_.AwaitWithTimeout(absl::Condition(&ready), options_.subscribe_poll);
       if (stopping_) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "server shutting down");
-      committed = committed_;
+      // Bounded chunks keep shutdown and cancellation prompt.
+      to = std::min(committed_, next + 1024);
+      while (!self.queue.empty() && self.queue.front()->new_size <= next) {
+        self.records -= self.queue.front()->records.size();
+        self.queue.pop_front();
+      }
+      uint64_t covered = next;
+      for (const auto& b : self.queue) {
+        if (b->first_seq > covered || covered >= to) break;
+        batches.push_back(b);
+        covered = b->new_size;
+      }
+      if (!batches.empty()) {
+        to = std::min(to, covered);
+      } else if (!self.queue.empty()) {
+        to = std::min(to, self.queue.front()->first_seq);
+      }
     }
     if (ctx->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "client cancelled");
-    if (committed <= next) continue;
-    // Bounded chunks keep shutdown and cancellation prompt.
-    uint64_t to = std::min(committed, next + 1024);
-    absl::Status s = WriteRange(ctx, next, to, writer, admitted->commitments_only);
+    if (to <= next) continue;
+    absl::Status s = batches.empty()
+                         ? WriteRange(ctx, next, to, writer, admitted->commitments_only)
+                         : WriteFromFeed(ctx, next, to, batches, writer, admitted->commitments_only);
     if (!s.ok()) return ToGrpcStatus(s);
     next = to;
   }

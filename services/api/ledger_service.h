@@ -4,6 +4,9 @@
 #define CASELEDGER_SERVICES_API_LEDGER_SERVICE_H_
 
 #include <cstdint>
+#include <deque>
+#include <memory>
+#include <set>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
@@ -79,8 +82,24 @@ class LedgerServiceImpl final : public v1::LedgerService::Service {
   const LedgerServiceOptions options_;
   uint64_t listener_ = 0;  // the ledger commit listener's handle
 
+  // A live Subscribe's share of the commit feed: batches queued by the
+  // committer thread, at most kMaxQueuedRecords records; beyond that they
+  // are dropped and the subscriber reads them from the store.
+  struct Subscriber {
+    std::deque<std::shared_ptr<const CommittedBatch>> queue;
+    size_t records = 0;
+  };
+  static constexpr size_t kMaxQueuedRecords = 16384;
+  // Writes the records [from, to) of `batches` (which cover that range).
+  absl::Status WriteFromFeed(grpc::ServerContext* ctx, uint64_t from, uint64_t to,
+                             const std::vector<std::shared_ptr<const CommittedBatch>>& batches,
+                             grpc::ServerWriter<v1::Record>* writer, bool commitments_only);
+  static absl::Status WriteRecord(v1::Record record, grpc::ServerWriter<v1::Record>* writer,
+                                  bool commitments_only);
+
   absl::Mutex mu_;
   uint64_t committed_ ABSL_GUARDED_BY(mu_);  // tree size after the last commit
+  std::set<Subscriber*> subscribers_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
 };
 

@@ -40,6 +40,15 @@ absl::Status CaseStateProjection::Apply(const v1::Record& record, ProjectionTxn&
   return ApplyEvent(record.event(), record.seq(), CommitTime(record), &it->second);
 }
 
+absl::Status CaseStateProjection::Forget(const std::set<std::string>& streams,
+                                         ProjectionTxn& txn) {
+  for (const std::string& case_id : streams) {
+    dirty_.erase(case_id);
+    txn.Delete(case_id);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status CaseStateProjection::Flush(ProjectionTxn& txn) {
   for (auto& [case_id, state] : dirty_) txn.Put(case_id, EncodeCaseState(state));
   dirty_.clear();
@@ -91,8 +100,39 @@ absl::Status AccountingProjection::Apply(const v1::Record& record, ProjectionTxn
   return accounting->Apply(e, record.seq());
 }
 
+absl::Status AccountingProjection::Forget(const std::set<std::string>& streams,
+                                          ProjectionTxn& txn) {
+  // The clients are read from the index, which was derived while the
+  // records still opened: an erased disclosure_made no longer names its
+  // client, and one whose client was erased projects under client "".
+  std::set<std::string> clients{""};
+  for (const std::string& case_id : streams) {
+    const std::string prefix = DisclosureKey(case_id, "");
+    CL_RETURN_IF_ERROR(txn.ScanStored(prefix, [&](absl::string_view key, absl::string_view client) {
+      txn.Delete(std::string(key));
+      clients.insert(std::string(client));
+      return true;
+    }));
+  }
+  for (const std::string& client_id : clients) {
+    absl::StatusOr<std::string> stored = txn.Get(kClientPrefix + client_id);
+    if (stored.status().code() == absl::StatusCode::kNotFound) continue;
+    if (!stored.ok()) return stored.status();
+    CL_ASSIGN_OR_RETURN(DisclosureAccounting * accounting, Client(client_id, txn));
+    accounting->ForgetCases(streams);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status AccountingProjection::Flush(ProjectionTxn& txn) {
-  for (auto& [client_id, accounting] : dirty_) txn.Put(kClientPrefix + client_id, accounting.Encode());
+  for (auto& [client_id, accounting] : dirty_) {
+    // Emptied by Forget: as a rebuild would leave it, absent.
+    if (accounting.client_ids().empty()) {
+      txn.Delete(kClientPrefix + client_id);
+    } else {
+      txn.Put(kClientPrefix + client_id, accounting.Encode());
+    }
+  }
   dirty_.clear();
   return absl::OkStatus();
 }

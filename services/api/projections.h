@@ -10,6 +10,7 @@
 #define CASELEDGER_SERVICES_API_PROJECTIONS_H_
 
 #include <map>
+#include <set>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -24,6 +25,9 @@ class CaseStateProjection : public Projection {
   std::string name() const override { return "case"; }
   absl::Status Apply(const v1::Record& record, ProjectionTxn& txn) override;
   absl::Status Flush(ProjectionTxn& txn) override;
+  // A case's row derives from its own stream only: forgetting deletes it.
+  bool CanForget() const override { return true; }
+  absl::Status Forget(const std::set<std::string>& streams, ProjectionTxn& txn) override;
 
   // The projected state of a case; NOT_FOUND naming the case when it has no
   // records (as of the projector's position).
@@ -40,6 +44,11 @@ class AccountingProjection : public Projection {
   std::string name() const override { return "accounting"; }
   absl::Status Apply(const v1::Record& record, ProjectionTxn& txn) override;
   absl::Status Flush(ProjectionTxn& txn) override;
+  // Drops the streams' disclosure index entries and, from every client they
+  // name (and the client "" of disclosures whose client was erased), the
+  // entries recorded in those streams.
+  bool CanForget() const override { return true; }
+  absl::Status Forget(const std::set<std::string>& streams, ProjectionTxn& txn) override;
 
   // The client's accounting (empty when the client has none).
   static absl::StatusOr<DisclosureAccounting> Load(const Projector& projector,

@@ -5,8 +5,12 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "ledger/crypto.h"
+#include "ledger/key_store.h"
 #include "services/api/case_gate.h"
 #include "services/api/case_story.h"
 #include "services/api/event_codec.h"
@@ -121,6 +125,75 @@ TEST(ProjectionsTest, RebuildEqualsIncrementalOnAGeneratedHistory) {
   EXPECT_EQ((*projector)->position(), total);
   EXPECT_EQ(Dump(**projector, *cases_view), incremental_cases);
   EXPECT_EQ(Dump(**projector, *accounting_view), incremental_accounting);
+}
+
+// Counts the records it applies, to show what an erasure re-derives.
+class CountingCases : public CaseStateProjection {
+ public:
+  absl::Status Apply(const v1::Record& record, ProjectionTxn& txn) override {
+    ++applied;
+    return CaseStateProjection::Apply(record, txn);
+  }
+  int applied = 0;
+};
+
+// Erasing a client re-derives that client's case and accounting only, and
+// leaves exactly what a rebuild from seq 0 leaves.
+TEST(ProjectionsTest, AnErasureRederivesOnlyTheSubjectsCasesAndEqualsARebuild) {
+  std::string dir = testing::NewTempDir("projections-erasure");
+  auto master = AeadKey::FromBytes(std::string(32, '\x09'));
+  ASSERT_TRUE(master.ok());
+  LedgerOptions options;
+  options.max_batch_events = 1000;
+  auto t = testing::OpenEncryptedTestLedger(dir + "/ledger", *master,
+                                            {"records_disposed", "subject_erased"}, options);
+  ASSERT_TRUE(t.ok()) << t.status();
+  constexpr int kFewCases = 40;
+  CaseGate gate(t->ledger.get());
+  for (int v = 0; v < kEventsPerCase; ++v) {
+    std::vector<GatedEvent> batch;
+    for (int c = 0; c < kFewCases; ++c) batch.push_back(Gated(Story(c, v)));
+    ASSERT_TRUE(gate.Append(std::move(batch)).ok()) << "version " << v;
+  }
+  auto open = [&](const std::string& name, CountingCases** counting) {
+    auto cases = std::make_unique<CountingCases>();
+    if (counting != nullptr) *counting = cases.get();
+    std::vector<std::unique_ptr<Projection>> projections;
+    projections.push_back(std::move(cases));
+    projections.push_back(std::make_unique<AccountingProjection>());
+    auto p = Projector::Open({dir + "/" + name, 64}, t->ledger.get(), std::move(projections));
+    EXPECT_TRUE(p.ok()) << p.status();
+    return *std::move(p);
+  };
+  CountingCases* counting = nullptr;
+  auto projector = open("projections", &counting);
+  ASSERT_EQ(projector->CatchUp(), absl::OkStatus());
+  CaseStateProjection case_view;
+  AccountingProjection accounting_view;
+  auto before = CaseStateProjection::Load(*projector, case_view, "case-4");
+  ASSERT_TRUE(before.ok());
+  ASSERT_EQ(before->program.empty(), false);
+
+  ASSERT_EQ(projector->MarkStale(), absl::OkStatus());
+  ASSERT_TRUE(t->keys->EraseSubject("client-4").ok());
+  counting->applied = 0;
+  ASSERT_EQ(projector->ReprojectSubject("client-4"), absl::OkStatus());
+  // Only case-4's records were applied again, not the ledger's.
+  EXPECT_EQ(counting->applied, kEventsPerCase);
+  EXPECT_FALSE(std::filesystem::exists(dir + "/projections.reproject"));
+  auto after = CaseStateProjection::Load(*projector, case_view, "case-4");
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->program, "");  // its records no longer open
+  EXPECT_EQ(after->version, before->version);
+  auto acct = AccountingProjection::Load(*projector, accounting_view, "client-4");
+  ASSERT_TRUE(acct.ok());
+  EXPECT_TRUE(acct->entries("client-4").empty());
+
+  // Byte for byte what a rebuild from seq 0 gives.
+  auto rebuilt = open("rebuilt", nullptr);
+  ASSERT_EQ(rebuilt->CatchUp(), absl::OkStatus());
+  EXPECT_EQ(Dump(*projector, case_view), Dump(*rebuilt, case_view));
+  EXPECT_EQ(Dump(*projector, accounting_view), Dump(*rebuilt, accounting_view));
 }
 
 }  // namespace

@@ -63,16 +63,21 @@ absl::StatusOr<std::string> OpenValue(const std::optional<AeadKey>& key,
   return value;
 }
 
+// A chunk's writes: a value, or nullopt for a deletion.
+using Writes = std::map<std::string, std::optional<std::string>>;
+
 // Overlay of one chunk's writes over the store.
 class ChunkTxn : public ProjectionTxn {
  public:
-  ChunkTxn(rocksdb::DB* db, const std::optional<AeadKey>* key, std::string prefix,
-           std::map<std::string, std::string>* writes)
+  ChunkTxn(rocksdb::DB* db, const std::optional<AeadKey>* key, std::string prefix, Writes* writes)
       : db_(db), key_(key), prefix_(std::move(prefix)), writes_(writes) {}
 
   absl::StatusOr<std::string> Get(const std::string& key) override {
     std::string full = prefix_ + key;
-    if (auto it = writes_->find(full); it != writes_->end()) return it->second;
+    if (auto it = writes_->find(full); it != writes_->end()) {
+      if (!it->second.has_value()) return absl::NotFoundError(absl::StrCat(full, ": not found"));
+      return *it->second;
+    }
     std::string value;
     CL_RETURN_IF_ERROR(FromRocks(db_->Get(rocksdb::ReadOptions(), full, &value), full));
     return OpenValue(*key_, full, std::move(value));
@@ -80,12 +85,25 @@ class ChunkTxn : public ProjectionTxn {
   void Put(const std::string& key, std::string value) override {
     (*writes_)[prefix_ + key] = std::move(value);
   }
+  void Delete(const std::string& key) override { (*writes_)[prefix_ + key] = std::nullopt; }
+  absl::Status ScanStored(
+      const std::string& prefix,
+      const std::function<bool(absl::string_view, absl::string_view)>& fn) override {
+    const std::string start = prefix_ + prefix;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+    for (it->Seek(start); it->Valid() && it->key().starts_with(start); it->Next()) {
+      absl::string_view full(it->key().data(), it->key().size());
+      CL_ASSIGN_OR_RETURN(std::string value, OpenValue(*key_, full, it->value().ToString()));
+      if (!fn(full.substr(prefix_.size()), value)) break;
+    }
+    return FromRocks(it->status(), "scan projections");
+  }
 
  private:
   rocksdb::DB* db_;
   const std::optional<AeadKey>* key_;
   std::string prefix_;
-  std::map<std::string, std::string>* writes_;
+  Writes* writes_;
 };
 
 }  // namespace
@@ -153,12 +171,19 @@ Projector::Projector(ProjectorOptions options, Ledger* ledger,
       db_(std::move(db)),
       // An empty store holds nothing projected before a shredding event.
       clean_through_(position == 0 ? ledger->Size() : position),
-      position_(position),
-      ledger_size_(ledger->Size()) {
-  listener_ = ledger_->AddCommitListener([this](uint64_t size) {
+      position_(position) {
+  // On the committer thread: queue and return (never block the commit).
+  listener_ = ledger_->AddCommitListener([this](const std::shared_ptr<const CommittedBatch>& b) {
     absl::MutexLock lock(&mu_);
-    ledger_size_ = size;
+    ledger_size_ = std::max(ledger_size_, b->new_size);
+    if (queued_records_ + b->records.size() > options_.max_queued_records) return;  // dropped
+    queue_.push_back(b);
+    queued_records_ += b->records.size();
   });
+  // After registering: a commit in between is in the queue or in Size().
+  const uint64_t size = ledger_->Size();
+  absl::MutexLock lock(&mu_);
+  ledger_size_ = std::max(ledger_size_, size);
 }
 
 Projector::~Projector() {
@@ -190,9 +215,9 @@ void Projector::Loop() {
       if (stopping_) return;
       target = ledger_size_;
     }
-    bool shredded = false;
+    std::set<std::string> shredded;
     absl::Status s = ApplyUpTo(target, &shredded);
-    if (s.ok() && shredded) s = Reproject();
+    if (s.ok() && !shredded.empty()) s = ReprojectStreams(shredded);
     if (!s.ok()) {
       absl::MutexLock lock(&mu_);
       health_ = s;
@@ -202,18 +227,18 @@ void Projector::Loop() {
 }
 
 absl::Status Projector::CatchUp() {
-  bool shredded = false;
+  std::set<std::string> shredded;
   CL_RETURN_IF_ERROR(ApplyUpTo(ledger_->Size(), &shredded));
-  return shredded ? Reproject() : absl::OkStatus();
+  return shredded.empty() ? absl::OkStatus() : ReprojectStreams(shredded);
 }
 
 absl::Status Projector::Rebuild() {
-  bool shredded = false;
+  std::set<std::string> shredded;
   CL_RETURN_IF_ERROR(ClearAndReplay(&shredded));
-  return shredded ? Reproject() : absl::OkStatus();
+  return shredded.empty() ? absl::OkStatus() : ReprojectStreams(shredded);
 }
 
-absl::Status Projector::ClearAndReplay(bool* shredded) {
+absl::Status Projector::ClearAndReplay(std::set<std::string>* shredded) {
   {
     absl::MutexLock apply(&apply_mu_);
     // One range tombstone over every key, rather than one tombstone a key.
@@ -255,16 +280,120 @@ absl::Status Projector::WriteStaleMarker(const std::string& path) {
 }
 
 absl::Status Projector::Reproject() {
+  return Reprojecting([this](std::set<std::string>* again) { return ClearAndReplay(again); });
+}
+
+bool Projector::CanForget() const {
+  for (const auto& p : projections_) {
+    if (!p->CanForget()) return false;
+  }
+  return true;
+}
+
+absl::Status Projector::ReprojectSubject(const std::string& subject_id) {
+  if (!CanForget()) return Reproject();
+  // The streams of the subject's records: each names the subject, so its
+  // openings key derives from a key the erasure destroyed.
+  std::set<std::string> streams;
+  absl::Status read;
+  CL_RETURN_IF_ERROR(ledger_->store().ScanSubject(
+      SubjectKey(subject_id), 0, [&](uint64_t, uint64_t seq) {
+        absl::StatusOr<std::string> leaf = ledger_->store().GetLeaf(seq);
+        absl::StatusOr<Record> r = leaf.ok() ? DecodeRecord(*leaf) : leaf.status();
+        if (!r.ok()) {
+          read = r.status();
+          return false;
+        }
+        streams.insert(r->stream_id);
+        return true;
+      }));
+  CL_RETURN_IF_ERROR(read);
+  return ReprojectStreams(streams);
+}
+
+absl::Status Projector::ReprojectStreams(const std::set<std::string>& streams) {
+  if (!CanForget()) return Reproject();
+  return Reprojecting([&](std::set<std::string>*) { return RederiveStreams(streams); });
+}
+
+absl::Status Projector::RederiveStreams(const std::set<std::string>& streams) {
+  {
+    absl::MutexLock apply(&apply_mu_);
+    const uint64_t position = Projector::position();
+    // Case streams only: the server's own streams ("@...") project nothing
+    // a forgetting projection keeps (Projection::CanForget).
+    std::set<std::string> cases;
+    for (const std::string& s : streams) {
+      if (!s.empty() && s[0] != '@') cases.insert(s);
+    }
+    Writes writes;
+    std::vector<ChunkTxn> txns;
+    for (const auto& p : projections_) {
+      txns.emplace_back(db_.get(), &options_.value_key, Prefix(*p), &writes);
+    }
+    for (size_t i = 0; i < projections_.size(); ++i) {
+      CL_RETURN_IF_ERROR(projections_[i]->Forget(cases, txns[i]));
+    }
+    // Their records below the position, in seq order, read (and opened:
+    // erased ones are withheld now) from the store.
+    std::vector<uint64_t> seqs;
+    for (const std::string& c : cases) {
+      CL_RETURN_IF_ERROR(ledger_->store().ScanStream(c, 0, [&](uint64_t, uint64_t seq) {
+        if (seq < position) seqs.push_back(seq);
+        return seq < position;
+      }));
+    }
+    std::sort(seqs.begin(), seqs.end());
+    for (uint64_t seq : seqs) {
+      CL_ASSIGN_OR_RETURN(RecordView view, ledger_->Read(seq));
+      CL_ASSIGN_OR_RETURN(v1::Record record, ToWireRecord(view));
+      for (size_t i = 0; i < projections_.size(); ++i) {
+        absl::Status s = projections_[i]->Apply(record, txns[i]);
+        if (!s.ok()) {
+          return absl::Status(s.code(), absl::StrCat("projection ", projections_[i]->name(),
+                                                     " at seq ", seq, ": ", s.message()));
+        }
+      }
+    }
+    for (size_t i = 0; i < projections_.size(); ++i) {
+      CL_RETURN_IF_ERROR(projections_[i]->Flush(txns[i]));
+    }
+    rocksdb::WriteBatch wb;
+    for (auto& [key, value] : writes) {
+      if (!value.has_value()) {
+        wb.Delete(key);
+        continue;
+      }
+      CL_ASSIGN_OR_RETURN(std::string stored, SealValue(options_.value_key, key, *std::move(value)));
+      wb.Put(key, stored);
+    }
+    // Not synced: the marker stays until the purge (a flush) is done.
+    CL_RETURN_IF_ERROR(FromRocks(db_->Write(rocksdb::WriteOptions(), &wb), "rederive projections"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Projector::Reprojecting(
+    const std::function<absl::Status(std::set<std::string>* again)>& work) {
   absl::MutexLock one(&reproject_mu_);
-  for (bool again = true; again;) {
+  std::set<std::string> again;
+  for (bool first = true; first || !again.empty(); first = false) {
     CL_RETURN_IF_ERROR(MarkStale());
     uint64_t generation;
     {
       absl::MutexLock lock(&mu_);
       generation = stale_generation_;
     }
-    again = false;
-    CL_RETURN_IF_ERROR(ClearAndReplay(&again));
+    std::set<std::string> shredded;
+    if (first) {
+      CL_RETURN_IF_ERROR(work(&shredded));
+    } else if (CanForget()) {
+      // Disposals applied during the previous pass (a replay): their cases.
+      CL_RETURN_IF_ERROR(RederiveStreams(again));
+    } else {
+      CL_RETURN_IF_ERROR(ClearAndReplay(&shredded));
+    }
+    again = std::move(shredded);
     CL_RETURN_IF_ERROR(Purge());
     if (options_.after_reproject) options_.after_reproject();
     absl::MutexLock lock(&mu_);
@@ -272,7 +401,7 @@ absl::Status Projector::Reproject() {
     // Marked again since this pass began (a shredding event that committed
     // meanwhile, or an erasure under way): the pass that follows it removes
     // the marker.
-    if (!again && stale_generation_ == generation) {
+    if (again.empty() && stale_generation_ == generation) {
       CL_RETURN_IF_ERROR(internal::RemoveFileDurably(MarkerPath()));
     }
   }
@@ -300,87 +429,164 @@ absl::Status Projector::Purge() {
   return FromRocks(db_->EnableFileDeletions(/*force=*/false), "purge projections: files");
 }
 
-absl::Status Projector::ApplyUpTo(uint64_t limit, bool* shredded) {
+absl::Status Projector::ApplyUpTo(uint64_t limit, std::set<std::string>* shredded) {
   absl::MutexLock apply(&apply_mu_);
   for (;;) {
-    uint64_t from = position();
+    const uint64_t from = position();
     if (from >= limit) return absl::OkStatus();
     uint64_t to = std::min<uint64_t>(limit, from + options_.chunk_records);
-    std::map<std::string, std::string> writes;
-    std::vector<ChunkTxn> txns;
-    for (const auto& p : projections_) {
-      txns.emplace_back(db_.get(), &options_.value_key, Prefix(*p), &writes);
+    // The queued batches that continue from `from` without a gap.
+    std::vector<std::shared_ptr<const CommittedBatch>> batches;
+    uint64_t gap_end = to;  // where the store must serve up to, if it must
+    {
+      absl::MutexLock lock(&mu_);
+      while (!queue_.empty() && queue_.front()->new_size <= from) {
+        queued_records_ -= queue_.front()->records.size();
+        queue_.pop_front();
+      }
+      uint64_t next = from;
+      for (const auto& b : queue_) {
+        if (b->first_seq > next || next >= to) break;
+        batches.push_back(b);
+        next = b->new_size;
+      }
+      if (batches.empty() && !queue_.empty()) gap_end = std::min(to, queue_.front()->first_seq);
+      if (!batches.empty()) to = std::min(to, next);
     }
-    // One sequential scan per chunk rather than a lookup per record.
-    uint64_t next = from;
-    const uint64_t clean_through = clean_through_;
-    bool chunk_shreds = false;
-    absl::Status applied;
-    absl::Status scan = ledger_->store().ScanRecords(from, [&](const LogStore::ScannedRecord& r) {
-      if (r.key_seq != next) {
-        applied = absl::DataLossError(absl::StrCat("record ", next, " is missing"));
-        return false;
-      }
-      RecordView view;
-      view.leaf = std::string(r.leaf);
-      absl::StatusOr<Record> decoded = DecodeRecord(view.leaf);
-      if (!decoded.ok() || !r.payload.has_value()) {
-        applied = absl::DataLossError(absl::StrCat("record ", next, " cannot be read"));
-        return false;
-      }
-      view.record = *std::move(decoded);
-      if (next >= clean_through && !options_.shred_event_type.empty() &&
-          view.record.event_type == options_.shred_event_type) {
-        chunk_shreds = true;
-      }
-      view.leaf_hash = LeafHash(view.leaf);
-      view.payload = std::string(*r.payload);
-      // Sealed payloads (encryption at rest) are opened as Ledger::Read
-      // opens them; erased ones project with their fields withheld.
-      if (absl::Status opened = ledger_->OpenPayload(&view); !opened.ok()) {
-        applied = opened;
-        return false;
-      }
-      absl::StatusOr<v1::Record> record = ToWireRecord(view);
-      if (!record.ok()) {
-        applied = record.status();
-        return false;
-      }
-      for (size_t i = 0; i < projections_.size() && applied.ok(); ++i) {
-        absl::Status s = projections_[i]->Apply(*record, txns[i]);
-        if (!s.ok()) {
-          applied = absl::Status(s.code(), absl::StrCat("projection ", projections_[i]->name(),
-                                                        " at seq ", next, ": ", s.message()));
-        }
-      }
-      return applied.ok() && ++next < to;
-    });
-    CL_RETURN_IF_ERROR(scan);
-    CL_RETURN_IF_ERROR(applied);
-    if (next != to) {
-      return absl::DataLossError(absl::StrCat("records end at seq ", next, ", want ", to));
+    if (batches.empty()) {
+      // Committed before the projector opened, or dropped from a full queue.
+      CL_RETURN_IF_ERROR(ApplyFromStore(from, std::max(gap_end, from + 1), shredded));
+    } else {
+      CL_RETURN_IF_ERROR(ApplyFromFeed(from, to, batches, shredded));
     }
-    for (size_t i = 0; i < projections_.size(); ++i) {
-      CL_RETURN_IF_ERROR(projections_[i]->Flush(txns[i]));
-    }
-    if (chunk_shreds) {
-      // Earlier chunks may hold values projected from records this one's
-      // shredding made unreadable: the marker outlives a crash from here.
-      CL_RETURN_IF_ERROR(MarkStale());
-      *shredded = true;
-    }
-    rocksdb::WriteBatch wb;
-    for (auto& [key, value] : writes) {
-      CL_ASSIGN_OR_RETURN(std::string stored, SealValue(options_.value_key, key, std::move(value)));
-      wb.Put(key, stored);
-    }
-    wb.Put(kPositionKey, internal::U64Key(to));
-    wb.Put(kSealingKey, SealingId(options_.value_key));
-    // Not synced: the log is the source of truth; a lost chunk is re-applied.
-    CL_RETURN_IF_ERROR(FromRocks(db_->Write(rocksdb::WriteOptions(), &wb), "write projections"));
-    absl::MutexLock lock(&mu_);
-    position_ = to;
   }
+}
+
+absl::Status Projector::ApplyFromStore(uint64_t from, uint64_t to,
+                                       std::set<std::string>* shredded) {
+  return ApplyChunk(
+      from, to,
+      [&](const ApplyFn& apply) -> absl::Status {
+        // One sequential scan per chunk rather than a lookup per record.
+        uint64_t next = from;
+        absl::Status applied;
+        CL_RETURN_IF_ERROR(
+            ledger_->store().ScanRecords(from, [&](const LogStore::ScannedRecord& r) {
+              if (r.key_seq != next) {
+                applied = absl::DataLossError(absl::StrCat("record ", next, " is missing"));
+                return false;
+              }
+              RecordView view;
+              view.leaf = std::string(r.leaf);
+              absl::StatusOr<Record> decoded = DecodeRecord(view.leaf);
+              if (!decoded.ok() || !r.payload.has_value()) {
+                applied = absl::DataLossError(absl::StrCat("record ", next, " cannot be read"));
+                return false;
+              }
+              view.record = *std::move(decoded);
+              view.leaf_hash = LeafHash(view.leaf);
+              view.payload = std::string(*r.payload);
+              // Sealed payloads (encryption at rest) are opened as
+              // Ledger::Read opens them; erased ones project withheld.
+              applied = ledger_->OpenPayload(&view);
+              if (applied.ok()) applied = apply(view, Origin::kStore);
+              return applied.ok() && ++next < to;
+            }));
+        CL_RETURN_IF_ERROR(applied);
+        if (next != to) {
+          return absl::DataLossError(absl::StrCat("records end at seq ", next, ", want ", to));
+        }
+        return absl::OkStatus();
+      },
+      shredded);
+}
+
+absl::Status Projector::ApplyFromFeed(
+    uint64_t from, uint64_t to, const std::vector<std::shared_ptr<const CommittedBatch>>& batches,
+    std::set<std::string>* shredded) {
+  return ApplyChunk(
+      from, to,
+      [&](const ApplyFn& apply) -> absl::Status {
+        for (const auto& b : batches) {
+          // Keys destroyed since these payloads were sealed: their plaintext
+          // is not to be trusted, so sealed ones are opened from the bytes.
+          const bool current = ledger_->OpeningsCurrent(*b);
+          for (uint64_t seq = std::max(from, b->first_seq); seq < std::min(to, b->new_size);
+               ++seq) {
+            const RecordView& view = b->records[seq - b->first_seq];
+            if (current || !view.openings.has_value()) {
+              CL_RETURN_IF_ERROR(apply(view, Origin::kJustCommitted));
+              continue;
+            }
+            RecordView reopened = view;
+            CL_RETURN_IF_ERROR(ledger_->Reopen(&reopened));
+            CL_RETURN_IF_ERROR(apply(reopened, Origin::kJustCommitted));
+          }
+        }
+        return absl::OkStatus();
+      },
+      shredded);
+}
+
+absl::Status Projector::ApplyChunk(uint64_t from, uint64_t to,
+                                   const std::function<absl::Status(const ApplyFn&)>& produce,
+                                   std::set<std::string>* shredded) {
+  Writes writes;
+  std::vector<ChunkTxn> txns;
+  for (const auto& p : projections_) {
+    txns.emplace_back(db_.get(), &options_.value_key, Prefix(*p), &writes);
+  }
+  const uint64_t clean_through = clean_through_;
+  std::set<std::string> chunk_shreds;
+  uint64_t next = from;
+  CL_RETURN_IF_ERROR(produce([&](const RecordView& view, Origin origin) -> absl::Status {
+    if (view.record.seq != next) {
+      return absl::DataLossError(
+          absl::StrCat("record ", view.record.seq, " where record ", next, " was due"));
+    }
+    if (next >= clean_through && !options_.shred_event_type.empty() &&
+        view.record.event_type == options_.shred_event_type) {
+      chunk_shreds.insert(view.record.stream_id);
+    }
+    CL_ASSIGN_OR_RETURN(v1::Record record, ToWireRecord(view, View::kFull, origin));
+    for (size_t i = 0; i < projections_.size(); ++i) {
+      absl::Status s = projections_[i]->Apply(record, txns[i]);
+      if (!s.ok()) {
+        return absl::Status(s.code(), absl::StrCat("projection ", projections_[i]->name(),
+                                                   " at seq ", next, ": ", s.message()));
+      }
+    }
+    ++next;
+    return absl::OkStatus();
+  }));
+  if (next != to) {
+    return absl::DataLossError(absl::StrCat("records end at seq ", next, ", want ", to));
+  }
+  for (size_t i = 0; i < projections_.size(); ++i) {
+    CL_RETURN_IF_ERROR(projections_[i]->Flush(txns[i]));
+  }
+  if (!chunk_shreds.empty()) {
+    // Earlier chunks may hold values projected from records this one's
+    // shredding made unreadable: the marker outlives a crash from here.
+    CL_RETURN_IF_ERROR(MarkStale());
+    shredded->insert(chunk_shreds.begin(), chunk_shreds.end());
+  }
+  rocksdb::WriteBatch wb;
+  for (auto& [key, value] : writes) {
+    if (!value.has_value()) {
+      wb.Delete(key);
+      continue;
+    }
+    CL_ASSIGN_OR_RETURN(std::string stored, SealValue(options_.value_key, key, *std::move(value)));
+    wb.Put(key, stored);
+  }
+  wb.Put(kPositionKey, internal::U64Key(to));
+  wb.Put(kSealingKey, SealingId(options_.value_key));
+  // Not synced: the log is the source of truth; a lost chunk is re-applied.
+  CL_RETURN_IF_ERROR(FromRocks(db_->Write(rocksdb::WriteOptions(), &wb), "write projections"));
+  absl::MutexLock lock(&mu_);
+  position_ = to;
+  return absl::OkStatus();
 }
 
 uint64_t Projector::position() const {

@@ -5,23 +5,38 @@
 // projection therefore only leaves the projection behind (it catches up on
 // restart), never inconsistent, and Rebuild() replays the log from zero.
 //
+// Where records come from. The projector consumes the ledger's commit feed
+// (Ledger::AddCommitListener): the committer thread queues each committed
+// batch (records decoded, sealed payloads' plaintext openings in hand) and
+// returns; the projector's thread applies them, so nothing it applies is
+// read, decrypted or checked again. It reads the store (ScanRecords) only
+// for what the queue does not hold: records committed before it opened
+// (catching up after a restart), and batches dropped because the queue was
+// full (ProjectorOptions::max_queued_records: a slow projector falls behind
+// and catches up from the store, it never blocks the committer).
+//
 // Erasure (ledger/ENCRYPTION.md). Read models hold plaintext derived from
 // payloads, so when keys are destroyed the values projected from the
 // records they opened must go too. Reproject() rebuilds from the ledger (in
 // which those records no longer open, and so project with their fields
 // withheld) and then rewrites the store's files so that no old value stays
-// in a WAL or SST. The projector reprojects by itself after applying a
-// shredding event (ProjectorOptions::shred_event_type); KeyAdminService
-// calls it after EraseSubject. A marker file, <path>.reproject, is synced
-// before the keys are destroyed and removed after the purge, so a crash in
-// between is finished by the next Open.
+// in a WAL or SST. Only what the erasure touches is re-derived when every
+// projection can forget a set of streams (Projection::Forget): the disposed
+// case (the projector does this by itself after applying a shredding event,
+// ProjectorOptions::shred_event_type), or the cases of an erased subject's
+// records (ReprojectSubject, which KeyAdminService calls after EraseSubject).
+// A marker file, <path>.reproject, is synced before the keys are destroyed
+// and removed after the purge, so a crash in between is finished by the
+// next Open (which rebuilds everything: the marker does not say what).
 #ifndef CASELEDGER_SERVICES_API_PROJECTOR_H_
 #define CASELEDGER_SERVICES_API_PROJECTOR_H_
 
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <deque>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -34,7 +49,9 @@
 #include "absl/time/time.h"
 #include "ledger/crypto.h"
 #include "ledger/ledger.h"
+#include "absl/strings/str_cat.h"
 #include "proto/ledger.pb.h"
+#include "services/api/event_codec.h"
 
 namespace rocksdb {
 class DB;
@@ -50,6 +67,13 @@ class ProjectionTxn {
   // NOT_FOUND when absent.
   virtual absl::StatusOr<std::string> Get(const std::string& key) = 0;
   virtual void Put(const std::string& key, std::string value) = 0;
+  virtual void Delete(const std::string& key) = 0;
+  // Calls fn(key, value) for the keys starting with `prefix` as the store
+  // holds them before this transaction (its own writes are not seen), in
+  // key order, until fn returns false.
+  virtual absl::Status ScanStored(
+      const std::string& prefix,
+      const std::function<bool(absl::string_view key, absl::string_view value)>& fn) = 0;
 };
 
 class Projection {
@@ -64,6 +88,18 @@ class Projection {
   // projection that keeps decoded state between Apply calls writes it here
   // and forgets it.
   virtual absl::Status Flush(ProjectionTxn& txn) { return absl::OkStatus(); }
+
+  // Targeted re-derivation after an erasure. A projection that returns
+  // true here derives each value from the records of case streams only
+  // (never from the server's own "@..." streams), and Forget(streams) drops
+  // everything it derived from those streams' records; the projector then
+  // re-applies exactly those records, in seq order, through Apply and Flush,
+  // and the result must equal a rebuild from seq 0. With any projection that
+  // returns false, an erasure rebuilds everything.
+  virtual bool CanForget() const { return false; }
+  virtual absl::Status Forget(const std::set<std::string>& streams, ProjectionTxn& txn) {
+    return absl::UnimplementedError(absl::StrCat("projection ", name(), " cannot forget"));
+  }
 };
 
 struct ProjectorOptions {
@@ -86,6 +122,9 @@ struct ProjectorOptions {
   // Called after each reprojection (on the thread that did it), e.g. to
   // make other in-memory views of the cases drop what erased records said.
   std::function<void()> after_reproject;
+  // Records of the commit feed held for the projector's thread at most;
+  // batches beyond are dropped and read from the store later instead.
+  size_t max_queued_records = 65536;
 };
 
 // Thread-safe.
@@ -117,6 +156,10 @@ class Projector {
   // which restarts from 0; reads that name a min_seq wait for it.
   absl::Status MarkStale();
   absl::Status Reproject();
+  // Reproject after the erasure of one subject: re-derives only the cases
+  // of the subject's records (and the clients whose accounting they feed)
+  // when every projection CanForget; otherwise Reproject().
+  absl::Status ReprojectSubject(const std::string& subject_id);
   // Reprojections done since Open (for tests and metrics).
   uint64_t reprojections() const;
   // Syncs the marker of the projection store at `path`, for tools that
@@ -146,9 +189,33 @@ class Projector {
   // Applies records [position, limit) in chunks. Sets *shredded when one of
   // them was a shredding event at or past clean_through_ (having synced the
   // marker before storing its chunk).
-  absl::Status ApplyUpTo(uint64_t limit, bool* shredded);
+  absl::Status ApplyUpTo(uint64_t limit, std::set<std::string>* shredded);
+  // Applies [from, to) from the store (catching up).
+  absl::Status ApplyFromStore(uint64_t from, uint64_t to, std::set<std::string>* shredded)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(apply_mu_);
+  // Applies records [from, to) from the queued batches, which cover it.
+  absl::Status ApplyFromFeed(uint64_t from, uint64_t to,
+                             const std::vector<std::shared_ptr<const CommittedBatch>>& batches,
+                             std::set<std::string>* shredded)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(apply_mu_);
+  // One chunk: `produce` calls `apply` for each record of [from, to) in
+  // order; then flushes, writes the chunk and the new position.
+  using ApplyFn = std::function<absl::Status(const RecordView& view, Origin origin)>;
+  absl::Status ApplyChunk(uint64_t from, uint64_t to,
+                          const std::function<absl::Status(const ApplyFn&)>& produce,
+                          std::set<std::string>* shredded)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(apply_mu_);
+  // Re-derives the given case streams (erased or disposed) up to position();
+  // purges and removes the marker as Reproject does.
+  absl::Status ReprojectStreams(const std::set<std::string>& streams);
+  // The re-derivation itself (no marker, no purge).
+  absl::Status RederiveStreams(const std::set<std::string>& streams);
+  // The marker and purge around a re-derivation (`work` does it; it sets
+  // *again when shredding events were applied meanwhile).
+  absl::Status Reprojecting(const std::function<absl::Status(std::set<std::string>* again)>& work);
+  bool CanForget() const;
   // Deletes all projected state, then applies the ledger from zero.
-  absl::Status ClearAndReplay(bool* shredded);
+  absl::Status ClearAndReplay(std::set<std::string>* shredded);
   // Rewrites the store's files so that overwritten and deleted values are
   // gone from them.
   absl::Status Purge();
@@ -171,6 +238,10 @@ class Projector {
   mutable absl::Mutex mu_;
   uint64_t position_ ABSL_GUARDED_BY(mu_);
   uint64_t ledger_size_ ABSL_GUARDED_BY(mu_) = 0;
+  // The commit feed's batches not yet applied, in seq order (possibly with
+  // gaps where batches were dropped), and how many records they hold.
+  std::deque<std::shared_ptr<const CommittedBatch>> queue_ ABSL_GUARDED_BY(mu_);
+  size_t queued_records_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status health_ ABSL_GUARDED_BY(mu_);
   // Bumped by every MarkStale: a reprojection removes the marker only when

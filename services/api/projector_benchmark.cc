@@ -134,6 +134,19 @@ void BM_ReprojectAfterErasure(benchmark::State& state) {
 }
 BENCHMARK(BM_ReprojectAfterErasure)->Unit(benchmark::kMillisecond)->Iterations(3)->UseRealTime();
 
+// What an erasure of one client costs now: re-derive that client's case
+// and accounting (a story's 20 records), flush and compact, whatever the
+// ledger's size.
+void BM_ReprojectOneSubject(benchmark::State& state) {
+  Fixture& f = Shared();
+  for (auto _ : state) {
+    absl::Status s = f.sealed->ReprojectSubject("client-7");
+    if (!s.ok()) state.SkipWithError(s.ToString().c_str());
+  }
+  state.counters["ledger_events"] = static_cast<double>(f.events);
+}
+BENCHMARK(BM_ReprojectOneSubject)->Unit(benchmark::kMillisecond)->Iterations(3)->UseRealTime();
+
 }  // namespace
 }  // namespace caseledger
 
