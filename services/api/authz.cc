@@ -4,8 +4,6 @@
 
 #include <algorithm>
 
-#include "google/protobuf/descriptor.h"
-
 #include "absl/random/random.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -13,7 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
-#include "absl/time/clock.h"
+#include "google/protobuf/descriptor.h"
 #include "ledger/internal/status_macros.h"
 
 namespace caseledger {
@@ -22,8 +20,8 @@ namespace {
 constexpr absl::string_view kUriPrefix = "caseledger://";
 
 bool IdChar(char c) {
-  return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' ||
-         c == ':' || c == '@' || c == '-';
+  return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == ':' ||
+         c == '@' || c == '-';
 }
 
 bool ValidId(absl::string_view id) {
@@ -71,9 +69,7 @@ const std::vector<MethodPolicy>* BuildTable() {
       {"/caseledger.v1.CaseService/ListCases",
        {D, Rule::kOwnManagerFilter, D, Rule::kAuditGrant, D, A},
        true},
-      {"/caseledger.v1.DisclosureService/GetAccounting",
-       {D, D, D, Rule::kAuditGrant, D, A},
-       true},
+      {"/caseledger.v1.DisclosureService/GetAccounting", {D, D, D, Rule::kAuditGrant, D, A}, true},
       // A client's own record history and access report (proto/access.proto).
       // AccessService records each read itself (record_accessed naming the
       // authenticated caller and the records shown), so not again here.
@@ -166,18 +162,18 @@ absl::StatusOr<Principal> PrincipalFromUris(const std::vector<std::string>& uris
     std::vector<absl::string_view> parts =
         absl::StrSplit(absl::string_view(uri).substr(kUriPrefix.size()), '/');
     if (parts.size() != 2) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "client certificate: URI SAN \"", uri, "\", want caseledger://ROLE/ID"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("client certificate: URI SAN \"", uri, "\", want caseledger://ROLE/ID"));
     }
     std::optional<Role> role = RoleFromName(parts[0]);
     if (!role.has_value()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "client certificate: role \"", parts[0],
-          "\", want producer, case_manager, client, auditor or admin"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("client certificate: role \"", parts[0],
+                       "\", want producer, case_manager, client, auditor or admin"));
     }
     if (!ValidId(parts[1])) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "client certificate: id \"", parts[1], "\", want 1-128 of [A-Za-z0-9._:@-]"));
+      return absl::InvalidArgumentError(absl::StrCat("client certificate: id \"", parts[1],
+                                                     "\", want 1-128 of [A-Za-z0-9._:@-]"));
     }
     found = Principal{*role, std::string(parts[1])};
   }
@@ -261,7 +257,8 @@ absl::StatusOr<AuthzConfig> ParseAuthzConfig(absl::string_view text) {
       return absl::InvalidArgumentError(absl::StrCat("authz config line ", line_no, ": ", why));
     };
     if (words.size() < 3) {
-      return bad(absl::StrCat("got \"", line, "\", want producer ID PROGRAM... or audit_grant ID "
+      return bad(absl::StrCat("got \"", line,
+                              "\", want producer ID PROGRAM... or audit_grant ID "
                               "CASE...|*"));
     }
     if (!ValidId(words[1])) return bad(absl::StrCat("id \"", words[1], "\" is not a valid id"));
@@ -286,15 +283,11 @@ absl::StatusOr<AuthzConfig> ParseAuthzConfig(absl::string_view text) {
   return config;
 }
 
-Authorizer::Authorizer(AuthzConfig config, CaseDirectory* cases, RecordDirectory* records)
-    : config_(std::move(config)), cases_(cases), records_(records) {}
+Authorizer::Authorizer(AuthzConfig config, ResourceDirectory* directory)
+    : config_(std::move(config)), directory_(directory) {}
 
 absl::StatusOr<RecordFacts> Authorizer::RecordOf(const Resource& r) {
-  if (records_ == nullptr) {
-    return absl::PermissionDeniedError(absl::StrCat("rule no_record_directory: record ",
-                                                    *r.record_seq, " cannot be looked up here"));
-  }
-  absl::StatusOr<RecordFacts> facts = records_->Facts(*r.record_seq);
+  absl::StatusOr<RecordFacts> facts = directory_->Record(*r.record_seq);
   if (facts.status().code() == absl::StatusCode::kNotFound ||
       facts.status().code() == absl::StatusCode::kOutOfRange) {
     return RecordFacts();
@@ -339,16 +332,18 @@ absl::Status Authorizer::CheckRule(Rule rule, const Principal& who, absl::string
         if (r.case_id.empty()) {
           return Denied(rule, who.role, "the request names no single case");
         }
-        CL_ASSIGN_OR_RETURN(CaseFacts facts, cases_->Facts(r.case_id));
+        CL_ASSIGN_OR_RETURN(CaseFacts facts, directory_->Case(r.case_id));
         if (facts.manager_id != who.id) {
           return Denied(rule, who.role,
-                        absl::StrCat("case \"", r.case_id, "\" is assigned to \"",
-                                     facts.manager_id, "\", not to ", who.ToString()));
+                        absl::StrCat("case \"", r.case_id, "\" is assigned to \"", facts.manager_id,
+                                     "\", not to ", who.ToString()));
         }
         if (facts.conflicted.count(who.id) > 0) {
           return Denied(rule, who.role,
-                        absl::StrCat(who.ToString(), " has an unresolved conflict of interest in "
-                                     "case \"", r.case_id, "\""));
+                        absl::StrCat(who.ToString(),
+                                     " has an unresolved conflict of interest in "
+                                     "case \"",
+                                     r.case_id, "\""));
         }
       }
       return absl::OkStatus();
@@ -392,9 +387,9 @@ absl::Status Authorizer::CheckRule(Rule rule, const Principal& who, absl::string
                       absl::StrCat(who.ToString(), " has no audit grant for all cases (*)"));
       }
       if (grant_covers(r.case_id)) return absl::OkStatus();
-      return Denied(rule, who.role,
-                    absl::StrCat(who.ToString(), " has no audit grant for case \"", r.case_id,
-                                 "\""));
+      return Denied(
+          rule, who.role,
+          absl::StrCat(who.ToString(), " has no audit grant for case \"", r.case_id, "\""));
     case Rule::kCommitments:
       // Without a grant, an auditor still gets every record's leaf and
       // hashes: enough to verify the chain and the tree.
@@ -413,13 +408,12 @@ absl::Status Authorizer::CheckAppend(const Principal& who, Rule rule, const Reso
   switch (rule) {
     case Rule::kDisposalOnly:
       if (!e.has_records_disposed()) {
-        return Denied(rule, who.role,
-                      absl::StrCat("an admin may append records_disposed only, got ",
-                                   e.body_case() == v1::Event::BODY_NOT_SET
-                                       ? std::string("no body")
-                                       : e.GetDescriptor()
-                                             ->FindFieldByNumber(e.body_case())
-                                             ->name()));
+        return Denied(
+            rule, who.role,
+            absl::StrCat("an admin may append records_disposed only, got ",
+                         e.body_case() == v1::Event::BODY_NOT_SET
+                             ? std::string("no body")
+                             : e.GetDescriptor()->FindFieldByNumber(e.body_case())->name()));
       }
       return absl::OkStatus();
     case Rule::kOwnProgram: {
@@ -436,15 +430,15 @@ absl::Status Authorizer::CheckAppend(const Principal& who, Rule rule, const Reso
       if (e.has_case_opened()) {
         program = e.case_opened().program();
       } else {
-        CL_ASSIGN_OR_RETURN(CaseFacts facts, cases_->Facts(e.stream_id()));
+        CL_ASSIGN_OR_RETURN(CaseFacts facts, directory_->Case(e.stream_id()));
         if (!facts.exists && !resource.opened_program.empty()) {
           facts.exists = true;
           facts.program = resource.opened_program;
         }
         if (!facts.exists) {
-          return Denied(rule, who.role,
-                        absl::StrCat("case \"", e.stream_id(),
-                                     "\" is not open, so it has no program yet"));
+          return Denied(
+              rule, who.role,
+              absl::StrCat("case \"", e.stream_id(), "\" is not open, so it has no program yet"));
         }
         program = facts.program;
       }
@@ -474,7 +468,8 @@ absl::Status Authorizer::CheckAppend(const Principal& who, Rule rule, const Reso
 
 namespace {
 
-void Stamp(const std::string& stream_id, const std::vector<std::string>& subjects, v1::Event* e) {
+void Stamp(const std::string& stream_id, const std::vector<std::string>& subjects, absl::Time now,
+           v1::Event* e) {
   static absl::Mutex* mu = new absl::Mutex;
   static absl::BitGen* gen = new absl::BitGen;
   uint64_t a, b;
@@ -483,16 +478,16 @@ void Stamp(const std::string& stream_id, const std::vector<std::string>& subject
     a = absl::Uniform<uint64_t>(*gen);
     b = absl::Uniform<uint64_t>(*gen);
   }
-  e->set_event_id(absl::StrCat("access-", absl::Hex(a, absl::kZeroPad16),
-                               absl::Hex(b, absl::kZeroPad16)));
+  e->set_event_id(
+      absl::StrCat("access-", absl::Hex(a, absl::kZeroPad16), absl::Hex(b, absl::kZeroPad16)));
   e->set_stream_id(stream_id);
   for (const std::string& s : subjects) e->add_subject_ids(s);
   e->set_producer(kServerProducer);
   // To the microsecond, as the ledger stores times: a read recorded in the
   // same second as the case's opening is not dated before it.
-  const int64_t now = absl::ToUnixMicros(absl::Now());
-  e->mutable_occurred_at()->set_seconds(now / 1000000);
-  e->mutable_occurred_at()->set_nanos(static_cast<int32_t>(now % 1000000) * 1000);
+  const int64_t micros = absl::ToUnixMicros(now);
+  e->mutable_occurred_at()->set_seconds(micros / 1000000);
+  e->mutable_occurred_at()->set_nanos(static_cast<int32_t>(micros % 1000000) * 1000);
 }
 
 std::string Describe(absl::string_view method, const Resource& r) {
@@ -510,9 +505,9 @@ std::string Describe(absl::string_view method, const Resource& r) {
 
 v1::Event RecordAccessEvent(const Principal& who, absl::string_view method,
                             const Resource& resource, const std::string& stream_id,
-                            const std::vector<std::string>& subjects) {
+                            const std::vector<std::string>& subjects, absl::Time now) {
   v1::Event e;
-  Stamp(stream_id, subjects, &e);
+  Stamp(stream_id, subjects, now, &e);
   v1::RecordAccessed* a = e.mutable_record_accessed();
   a->set_accessor_id(who.id);
   a->set_accessor_role(std::string(RoleName(who.role)));
@@ -522,9 +517,9 @@ v1::Event RecordAccessEvent(const Principal& who, absl::string_view method,
 
 v1::Event AccessRefusedEvent(const Principal& who, absl::string_view method,
                              const Resource& resource, const absl::Status& refusal,
-                             const std::vector<std::string>& subjects) {
+                             const std::vector<std::string>& subjects, absl::Time now) {
   v1::Event e;
-  Stamp(kAccessStream, subjects, &e);
+  Stamp(kAccessStream, subjects, now, &e);
   v1::AccessRefused* a = e.mutable_access_refused();
   a->set_accessor_id(who.id);
   a->set_accessor_role(std::string(RoleName(who.role)));
@@ -535,9 +530,9 @@ v1::Event AccessRefusedEvent(const Principal& who, absl::string_view method,
 }
 
 v1::Event SubjectErasedEvent(const Principal& who, const std::string& subject_id,
-                             const std::string& authority) {
+                             const std::string& authority, absl::Time now) {
   v1::Event e;
-  Stamp(kKeysStream, {subject_id}, &e);
+  Stamp(kKeysStream, {subject_id}, now, &e);
   v1::SubjectErased* a = e.mutable_subject_erased();
   a->set_erased_by(absl::StrCat(RoleName(who.role), "/", who.id));
   a->set_authority(authority);
@@ -546,9 +541,10 @@ v1::Event SubjectErasedEvent(const Principal& who, const std::string& subject_id
 }
 
 v1::Event MasterKeyRotatedEvent(const Principal& who, const std::string& old_id,
-                                const std::string& new_id, uint64_t keys_rewrapped) {
+                                const std::string& new_id, uint64_t keys_rewrapped,
+                                absl::Time now) {
   v1::Event e;
-  Stamp(kKeysStream, {}, &e);
+  Stamp(kKeysStream, {}, now, &e);
   v1::MasterKeyRotated* r = e.mutable_master_key_rotated();
   r->set_rotated_by(absl::StrCat(RoleName(who.role), "/", who.id));
   r->set_old_master_key_id(old_id);

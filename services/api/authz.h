@@ -5,7 +5,7 @@
 // The table (PolicyTable()) holds, for each method, one rule per role. Rules
 // that depend on the request (the case's program, its assigned manager, the
 // client's own id) are evaluated against a Resource the handler fills in
-// from the request and CaseFacts the CaseDirectory supplies. A refusal is
+// from the request and facts the ResourceDirectory supplies. A refusal is
 // PERMISSION_DENIED and its message names the rule, e.g.
 //   PERMISSION_DENIED: rule case_manager.assigned_case: case "case-7" is
 //   assigned to "cm-2", not to case_manager "cm-1"
@@ -23,6 +23,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "proto/events.pb.h"
 
 namespace caseledger {
@@ -47,7 +48,7 @@ std::optional<Role> RoleFromName(absl::string_view name);
 
 struct Principal {
   Role role = Role::kLocal;
-  std::string id;  // from the certificate; "local" for kLocal
+  std::string id;                // from the certificate; "local" for kLocal
   std::string ToString() const;  // "case_manager cm-1"
 };
 
@@ -99,17 +100,17 @@ absl::Status CheckTableCovers(const std::vector<std::string>& services);
 
 // What a request touches, filled in by the handler from the request.
 struct Resource {
-  std::string case_id;     // the case (stream) read or appended to
-  std::string client_id;   // the data subject whose history is asked for
-  std::string manager_id;  // ListCases' manager filter
-  bool whole_log = false;  // ReadLog, Subscribe, unfiltered listings
+  std::string case_id;               // the case (stream) read or appended to
+  std::string client_id;             // the data subject whose history is asked for
+  std::string manager_id;            // ListCases' manager filter
+  bool whole_log = false;            // ReadLog, Subscribe, unfiltered listings
   const v1::Event* event = nullptr;  // the event being appended
   // The program of a case_opened for this case earlier in the same request
-  // (AppendBatch), which the CaseDirectory cannot know of yet.
+  // (AppendBatch), which the ResourceDirectory cannot know of yet.
   std::string opened_program;
   // One record read by its seq (AccessService.ReadRecord): the rules
   // own_subject and audit_grant are decided on the record itself (the
-  // subjects it names, its case), which the RecordDirectory supplies.
+  // subjects it names, its case), which the ResourceDirectory supplies.
   std::optional<uint64_t> record_seq;
 };
 
@@ -124,30 +125,30 @@ struct CaseFacts {
   std::vector<std::string> clients;
 };
 
-class CaseDirectory {
- public:
-  virtual ~CaseDirectory() = default;
-  // The case as it will be once every accepted append is committed.
-  virtual absl::StatusOr<CaseFacts> Facts(const std::string& case_id) = 0;
-};
-
 // What the authorizer needs to know about one record.
 struct RecordFacts {
   std::string case_id;                   // its stream
   std::vector<std::string> subject_ids;  // the subjects it names
 };
 
-class RecordDirectory {
+// The per-resource facts the rules need, through one injected interface: a
+// case's program, manager, conflicts and clients, and a record's case and
+// subjects. The server's (authz_directory.h) reads the append gate's view of
+// each case and the ledger's committed records; tests pass fakes.
+class ResourceDirectory {
  public:
-  virtual ~RecordDirectory() = default;
+  virtual ~ResourceDirectory() = default;
+  // The case as it will be once every accepted append is committed; a case
+  // without records has exists == false.
+  virtual absl::StatusOr<CaseFacts> Case(const std::string& case_id) = 0;
   // The record at `seq`; NOT_FOUND or OUT_OF_RANGE when there is none.
-  virtual absl::StatusOr<RecordFacts> Facts(uint64_t seq) = 0;
+  virtual absl::StatusOr<RecordFacts> Record(uint64_t seq) = 0;
 };
 
 // Registrations and grants (the --authz_config file, AUTHZ.md).
 struct AuthzConfig {
   std::map<std::string, std::set<std::string>> producer_programs;  // producer id -> programs
-  std::map<std::string, std::set<std::string>> audit_grants;  // auditor id -> case ids or "*"
+  std::map<std::string, std::set<std::string>> audit_grants;       // auditor id -> case ids or "*"
 };
 // Parses the config file text. INVALID_ARGUMENT naming the line otherwise.
 absl::StatusOr<AuthzConfig> ParseAuthzConfig(absl::string_view text);
@@ -160,15 +161,14 @@ struct Decision {
   bool record_access = false;
 };
 
-// Thread-safe; `cases` and `records` are borrowed and must outlive the
-// authorizer. Without `records`, every Resource with a record_seq is refused
-// under the rules that need it.
+// Thread-safe; `directory` is borrowed and must outlive the authorizer.
+// Reads no clock.
 class Authorizer {
  public:
-  Authorizer(AuthzConfig config, CaseDirectory* cases, RecordDirectory* records = nullptr);
+  Authorizer(AuthzConfig config, ResourceDirectory* directory);
 
   // May `who` call `method` on `resource`? PERMISSION_DENIED naming the rule
-  // when not; a CaseDirectory error (e.g. UNAVAILABLE) is passed on.
+  // when not; a ResourceDirectory error (e.g. UNAVAILABLE) is passed on.
   absl::StatusOr<Decision> Check(const Principal& who, absl::string_view method,
                                  const Resource& resource);
 
@@ -182,25 +182,25 @@ class Authorizer {
   absl::StatusOr<RecordFacts> RecordOf(const Resource& r);
 
   const AuthzConfig config_;
-  CaseDirectory* const cases_;
-  RecordDirectory* const records_;
+  ResourceDirectory* const directory_;
 };
 
 // Builds the ledger events the server writes itself (an access, a refusal,
-// an erasure): random event ids, producer kServerProducer, occurred_at the
-// server's clock (seconds).
+// an erasure, a key rotation): random event ids, producer kServerProducer,
+// occurred_at `now` to the microsecond (the caller reads it from the
+// ledger's clock, Ledger::clock()).
 v1::Event RecordAccessEvent(const Principal& who, absl::string_view method,
                             const Resource& resource, const std::string& stream_id,
-                            const std::vector<std::string>& subjects);
+                            const std::vector<std::string>& subjects, absl::Time now);
 v1::Event AccessRefusedEvent(const Principal& who, absl::string_view method,
                              const Resource& resource, const absl::Status& refusal,
-                             const std::vector<std::string>& subjects);
+                             const std::vector<std::string>& subjects, absl::Time now);
 // In kKeysStream, naming the erased subject (so that its history shows it).
 v1::Event SubjectErasedEvent(const Principal& who, const std::string& subject_id,
-                             const std::string& authority);
+                             const std::string& authority, absl::Time now);
 // In kKeysStream; no subjects (so stored unsealed).
 v1::Event MasterKeyRotatedEvent(const Principal& who, const std::string& old_id,
-                                const std::string& new_id, uint64_t keys_rewrapped);
+                                const std::string& new_id, uint64_t keys_rewrapped, absl::Time now);
 
 // The stream that holds access records and refusals not tied to one case.
 // Names beginning with '@' are reserved for the server: nobody may append.

@@ -6,39 +6,21 @@
 
 #include <cstdio>
 #include <optional>
+#include <utility>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "proto/ledger.pb.h"
 #include "services/api/authz_verdict.h"
+#include "services/api/event_codec.h"
 #include "services/api/grpc_status.h"
+#include "services/api/request_resources.h"
 
 namespace caseledger {
 namespace {
 
 using grpc::experimental::InterceptionHookPoints;
-
-// The first of `names` that is a top-level string field of `m`.
-std::string StringField(const google::protobuf::Message& m,
-                        std::initializer_list<const char*> names) {
-  for (const char* name : names) {
-    const google::protobuf::FieldDescriptor* f = m.GetDescriptor()->FindFieldByName(name);
-    if (f != nullptr && !f->is_repeated() &&
-        f->cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_STRING) {
-      return m.GetReflection()->GetString(m, f);
-    }
-  }
-  return "";
-}
-
-// The top-level uint64 field `name` of `m`, when it has one.
-std::optional<uint64_t> Uint64Field(const google::protobuf::Message& m, const char* name) {
-  const google::protobuf::FieldDescriptor* f = m.GetDescriptor()->FindFieldByName(name);
-  if (f == nullptr || f->is_repeated() ||
-      f->cpp_type() != google::protobuf::FieldDescriptor::CPPTYPE_UINT64) {
-    return std::nullopt;
-  }
-  return m.GetReflection()->GetUInt64(m, f);
-}
+using grpc::experimental::ServerRpcInfo;
 
 // True when `method` belongs to a caseledger service whose generated
 // protobuf types are linked in, so that its messages are protobuf Messages.
@@ -56,9 +38,9 @@ bool HasProtoRequest(absl::string_view method) {
 // message, before any handler runs; this says what it is instead.
 class ParseFailureNamer {
  public:
-  explicit ParseFailureNamer(grpc::experimental::ServerRpcInfo* info)
-      : single_request_(info->type() == grpc::experimental::ServerRpcInfo::Type::UNARY ||
-                        info->type() == grpc::experimental::ServerRpcInfo::Type::SERVER_STREAMING),
+  explicit ParseFailureNamer(ServerRpcInfo* info)
+      : single_request_(info->type() == ServerRpcInfo::Type::UNARY ||
+                        info->type() == ServerRpcInfo::Type::SERVER_STREAMING),
         method_(info->method()) {}
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* m) {
@@ -71,10 +53,10 @@ class ParseFailureNamer {
     }
     if (failed_ && m->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS) &&
         m->GetSendStatus().error_code() == grpc::StatusCode::INTERNAL) {
-      m->ModifySendStatus(grpc::Status(
-          grpc::StatusCode::INVALID_ARGUMENT,
-          absl::StrCat("request: the body of this ", method_,
-                       " call is not a valid protobuf message of its request type")));
+      m->ModifySendStatus(
+          grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                       absl::StrCat("request: the body of this ", method_,
+                                    " call is not a valid protobuf message of its request type")));
     }
   }
 
@@ -84,17 +66,19 @@ class ParseFailureNamer {
   bool failed_ = false;
 };
 
+// One call. For a method whose client streams requests, the reader's
+// per-request verdicts go to the verdict slot only: the call-level state
+// below is written before the handler starts and read by the writer.
 class AuthzInterceptor : public grpc::experimental::Interceptor {
  public:
-  // `unheeded` counts refused calls whose handler did not answer with the
-  // refusal; borrowed, must outlive the interceptor.
-  AuthzInterceptor(AccessGuard* guard, grpc::experimental::ServerRpcInfo* info,
-                   std::atomic<uint64_t>* unheeded)
-      : guard_(guard),
+  // `factory` is borrowed and must outlive the interceptor.
+  AuthzInterceptor(AuthzInterceptorFactory* factory, ServerRpcInfo* info)
+      : factory_(factory),
         info_(info),
         method_(info->method()),
         proto_(HasProtoRequest(method_)),
-        unheeded_(unheeded),
+        streamed_requests_(info->type() == ServerRpcInfo::Type::CLIENT_STREAMING ||
+                           info->type() == ServerRpcInfo::Type::BIDI_STREAMING),
         verdict_(info->server_context()),
         parse_(info) {}
 
@@ -106,23 +90,25 @@ class AuthzInterceptor : public grpc::experimental::Interceptor {
     if (m->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_MESSAGE)) {
       void* request = m->GetRecvMessage();
       if (request != nullptr) handler_runs_ = true;
-      if (!checked_ && refusal_.ok() && request != nullptr) {
-        // A generated request type derives from Message alone, so the
-        // pointer the server passed as void* is also the Message's.
-        Check(ResourceOf(*static_cast<google::protobuf::Message*>(request)));
+      // A generated request type derives from Message alone, so the
+      // pointer the server passed as void* is also the Message's.
+      auto* message = static_cast<google::protobuf::Message*>(request);
+      if (request != nullptr && proto_ && principal_.has_value() && refusal_.ok() &&
+          (streamed_requests_ || !decided_)) {
+        Publish(factory_->Decide(*principal_, method_, message),
+                /*call_level=*/!streamed_requests_);
       }
-      // A backstop only: a guarded handler returns AuthzVerdict first and
+      // A backstop only: a caseledger handler returns the verdict first and
       // never reads the request of a refused call.
-      if (!refusal_.ok() && request != nullptr && proto_) {
-        static_cast<google::protobuf::Message*>(request)->Clear();
-      }
+      if (!refusal_.ok() && request != nullptr && proto_) message->Clear();
     }
     const bool sending = m->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_MESSAGE);
     const bool finishing = m->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS);
-    if ((sending || finishing) && !checked_ && refusal_.ok()) {
-      // No request message arrived (a client stream that sent nothing): the
-      // check without one is the strictest.
-      Check(Resource());
+    if (sending && !decided_) {
+      // An answer before any verdict: no handler of ours sends before its
+      // request is decided, so withhold it.
+      Publish(absl::InternalError(absl::StrCat(method_, " answered before it was authorized")),
+              /*call_level=*/true);
     }
     if (sending && !refusal_.ok()) {
       grpc::ByteBuffer* out = m->GetSerializedSendMessage();
@@ -139,49 +125,45 @@ class AuthzInterceptor : public grpc::experimental::Interceptor {
   }
 
  private:
-  // Refuses at once when the caller cannot be named or their role may not
-  // use the method at all; otherwise waits for the request when it names
-  // the resource.
+  // Refuses at once when the caller cannot be named, their role may not use
+  // the method at all, or the method is not ours (no request to read);
+  // admits the caller of a client stream, whose requests are each decided;
+  // otherwise waits for the request.
   void CheckCaller() {
-    absl::StatusOr<Principal> who = guard_->Identify(info_->server_context());
+    std::shared_ptr<const grpc::AuthContext> auth = info_->server_context()->auth_context();
+    absl::StatusOr<Principal> who = factory_->Identify(auth.get());
     if (!who.ok()) {
-      Decide(guard_->Admit(info_->server_context(), method_, Resource()).status());
+      factory_->RefuseUnidentified(method_, who.status());
+      Publish(who.status(), /*call_level=*/true);
       return;
     }
     principal_ = *who;
     const MethodPolicy* row = FindPolicy(method_);
     if (row == nullptr || row->rules[static_cast<int>(who->role)] == Rule::kDeny || !proto_) {
-      Check(Resource());
+      Publish(factory_->Decide(*principal_, method_, nullptr), /*call_level=*/true);
+    } else if (streamed_requests_) {
+      Decision caller;
+      caller.rule = row->rules[static_cast<int>(who->role)];
+      Publish(caller, /*call_level=*/true);
     }
   }
 
-  Resource ResourceOf(const google::protobuf::Message& request) const {
-    Resource r;
-    if (!proto_) return r;
-    r.client_id = StringField(request, {"client_id", "subject_id"});
-    r.case_id = StringField(request, {"case_id", "stream_id"});
-    // One record named by its seq (AccessService.ReadRecord).
-    r.record_seq = Uint64Field(request, "seq");
-    return r;
-  }
-
-  void Check(const Resource& resource) {
-    if (!principal_.has_value()) {
-      Decide(absl::UnauthenticatedError("the caller could not be named"));
-      return;
+  // The verdict, for the handler (CallVerdict) and, when it is on the whole
+  // call, for the backstop here.
+  void Publish(const absl::StatusOr<Decision>& verdict, bool call_level) {
+    if (call_level) {
+      decided_ = true;
+      refusal_ = verdict.status();
     }
-    Decide(guard_->AdmitAs(*principal_, method_, resource).status());
-  }
-
-  // The verdict, here and for the handler (AuthzVerdict).
-  void Decide(const absl::Status& verdict) {
-    checked_ = true;
-    refusal_ = verdict;
-    verdict_.Decide(verdict);
+    if (verdict.ok()) {
+      verdict_.Decide(Admitted{*principal_, *verdict});
+    } else {
+      verdict_.Decide(verdict.status());
+    }
   }
 
   // A handler of a caseledger service that answers a refused call with
-  // anything but the refusal ran without returning AuthzVerdict first: a bug
+  // anything but the refusal ran without returning the verdict first: a bug
   // in that handler, which the replaced answer hides from the caller.
   void NoteUnheeded(const grpc::Status& answered) {
     const grpc::Status refusal = ToGrpcStatus(refusal_);
@@ -189,7 +171,7 @@ class AuthzInterceptor : public grpc::experimental::Interceptor {
         answered.error_message() == refusal.error_message()) {
       return;
     }
-    unheeded_->fetch_add(1, std::memory_order_relaxed);
+    factory_->NoteUnheeded();
     std::fprintf(stderr,
                  "caseledger: BUG: the handler of %s ran for a refused call (it answered %d "
                  "\"%s\"); it must return AuthzVerdict(*ctx) first\n",
@@ -197,13 +179,14 @@ class AuthzInterceptor : public grpc::experimental::Interceptor {
                  answered.error_message().c_str());
   }
 
-  AccessGuard* const guard_;
-  grpc::experimental::ServerRpcInfo* const info_;
+  AuthzInterceptorFactory* const factory_;
+  ServerRpcInfo* const info_;
   const std::string method_;
   const bool proto_;
-  std::atomic<uint64_t>* const unheeded_;
+  const bool streamed_requests_;
   std::optional<Principal> principal_;
-  bool checked_ = false;
+  // The verdict on the whole call is reached (refusal_ holds it).
+  bool decided_ = false;
   absl::Status refusal_;
   // A request arrived, so the handler is called.
   bool handler_runs_ = false;
@@ -211,42 +194,112 @@ class AuthzInterceptor : public grpc::experimental::Interceptor {
   ParseFailureNamer parse_;
 };
 
-// For methods whose handlers call the guard themselves.
-class PassThrough : public grpc::experimental::Interceptor {
- public:
-  explicit PassThrough(grpc::experimental::ServerRpcInfo* info) : parse_(info) {}
-  void Intercept(grpc::experimental::InterceptorBatchMethods* m) override {
-    parse_.Intercept(m);
-    m->Proceed();
-  }
-
- private:
-  ParseFailureNamer parse_;
-};
-
 }  // namespace
 
-AuthzInterceptorFactory::AuthzInterceptorFactory(AccessGuard* guard,
-                                                 std::set<std::string> checked_in_handler)
-    : guard_(guard), checked_in_handler_(std::move(checked_in_handler)) {}
+AuthzInterceptorFactory::AuthzInterceptorFactory(Authorizer* authz, ResourceDirectory* directory,
+                                                 CaseGate* gate, AuthzInterceptorOptions options)
+    : authz_(authz), directory_(directory), gate_(gate), options_(options) {}
 
 grpc::experimental::Interceptor* AuthzInterceptorFactory::CreateServerInterceptor(
-    grpc::experimental::ServerRpcInfo* info) {
-  if (checked_in_handler_.count(info->method()) > 0) return new PassThrough(info);
-  return new AuthzInterceptor(guard_, info, &unheeded_);
+    ServerRpcInfo* info) {
+  return new AuthzInterceptor(this, info);
 }
 
-std::set<std::string> AuthzInterceptorFactory::MethodsOf(
-    const std::vector<std::string>& services) {
-  std::set<std::string> out;
-  for (const std::string& name : services) {
-    const auto* service = google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(name);
-    if (service == nullptr) continue;
-    for (int i = 0; i < service->method_count(); ++i) {
-      out.insert(absl::StrCat("/", name, "/", service->method(i)->name()));
+absl::StatusOr<Principal> AuthzInterceptorFactory::Identify(const grpc::AuthContext* auth) const {
+  return PrincipalOf(auth, options_.insecure_loopback);
+}
+
+void AuthzInterceptorFactory::RefuseUnidentified(const std::string& method,
+                                                 const absl::Status& refusal) {
+  // Recorded under a placeholder id: the caller could not be named.
+  RecordRefusal(Principal{Role::kClient, "unidentified"}, method, Resource(), refusal);
+}
+
+absl::StatusOr<Decision> AuthzInterceptorFactory::Decide(const Principal& who,
+                                                         const std::string& method,
+                                                         const google::protobuf::Message* request) {
+  std::vector<Resource> resources =
+      request != nullptr ? ResourcesOf(*request) : std::vector<Resource>{Resource()};
+  const bool batch = dynamic_cast<const v1::AppendBatchRequest*>(request) != nullptr;
+  // A malformed request is answered as its handler would, before any
+  // refusal or read is recorded.
+  auto malformed = [&]() -> absl::Status {
+    if (request == nullptr) return absl::OkStatus();
+    return CheckFormBeforeAuthz(*request, options_.max_batch_events);
+  };
+  Decision decision;
+  for (size_t i = 0; i < resources.size(); ++i) {
+    absl::StatusOr<Decision> d = authz_->Check(who, method, resources[i]);
+    if (!d.ok()) {
+      if (d.status().code() != absl::StatusCode::kPermissionDenied) return d.status();
+      if (absl::Status form = malformed(); !form.ok()) return form;
+      RecordRefusal(who, method, resources[i], d.status());
+      if (!batch) return d.status();
+      return absl::Status(d.status().code(),
+                          absl::StrCat("requests[", i, "]: ", d.status().message()));
+    }
+    decision = *d;
+  }
+  if (decision.record_access) {
+    if (absl::Status form = malformed(); !form.ok()) return form;
+    absl::Status recorded = RecordAccess(who, method, resources.front());
+    if (!recorded.ok()) {
+      return absl::UnavailableError(absl::StrCat(
+          "the read could not be recorded, so it is not served: ", recorded.message()));
     }
   }
-  return out;
+  return decision;
+}
+
+std::vector<std::string> AuthzInterceptorFactory::SubjectsOf(const Resource& r) {
+  if (!r.client_id.empty()) return {r.client_id};
+  if (!r.case_id.empty()) {
+    absl::StatusOr<CaseFacts> facts = directory_->Case(r.case_id);
+    if (facts.ok()) return facts->clients;
+  }
+  return {};
+}
+
+void AuthzInterceptorFactory::RecordRefusal(const Principal& who, absl::string_view method,
+                                            const Resource& resource, const absl::Status& refusal) {
+  if (who.role == Role::kLocal) return;
+  v1::Event wire = AccessRefusedEvent(who, method, resource, refusal, SubjectsOf(resource),
+                                      gate_->clock().Now());
+  absl::StatusOr<Event> event = ToLedgerEvent(wire);
+  absl::Status s = event.status();
+  if (event.ok()) {
+    s = gate_->AppendToServerStream(GatedEvent{std::move(wire), {*std::move(event), std::nullopt}})
+            .status();
+  }
+  // The refusal stands either way; the operator learns that it went unrecorded.
+  if (!s.ok()) {
+    std::fprintf(stderr, "caseledger: could not record a refusal of %s: %s\n",
+                 std::string(method).c_str(), s.ToString().c_str());
+  }
+}
+
+absl::Status AuthzInterceptorFactory::RecordAccess(const Principal& who, absl::string_view method,
+                                                   const Resource& resource) {
+  std::vector<std::string> subjects = SubjectsOf(resource);
+  bool in_case = false;
+  if (!resource.case_id.empty()) {
+    absl::StatusOr<CaseFacts> facts = directory_->Case(resource.case_id);
+    if (!facts.ok()) return facts.status();
+    in_case = facts->exists;
+  }
+  // A read of one case is recorded in that case, where its clients find it
+  // (checked by the gate like any event of the case); any other read in the
+  // server's access stream.
+  v1::Event wire =
+      RecordAccessEvent(who, method, resource, in_case ? resource.case_id : kAccessStream, subjects,
+                        gate_->clock().Now());
+  absl::StatusOr<Event> event = ToLedgerEvent(wire);
+  if (!event.ok()) return event.status();
+  GatedEvent gated{std::move(wire), {*std::move(event), std::nullopt}};
+  if (!in_case) return gate_->AppendToServerStream(std::move(gated)).status();
+  std::vector<GatedEvent> one;
+  one.push_back(std::move(gated));
+  return gate_->Append(std::move(one)).status();
 }
 
 }  // namespace caseledger

@@ -1,12 +1,11 @@
-// The interceptor alone enforcing the table for a service whose handler does
-// not call the guard: a stand-in DisclosureService that would answer "secret"
-// to anyone but returns the interceptor's verdict first, as every guarded
-// handler does, behind mutual TLS with certificates made at test time; and a
-// stand-in CaseService whose handler forgets to.
+// The interceptor enforcing the table: a stand-in DisclosureService that
+// would answer "secret" to anyone but returns the interceptor's verdict
+// first, as every handler does, behind mutual TLS with certificates made at
+// test time; and a stand-in CaseService whose handler forgets to. The ledger
+// runs on a FakeClock, which dates what the interceptor records.
 #include "services/api/authz_interceptor.h"
 
 #include <grpcpp/grpcpp.h>
-
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -15,7 +14,9 @@
 
 #include "absl/strings/match.h"
 #include "absl/synchronization/mutex.h"
+#include "ledger/clock.h"
 #include "proto/cases.grpc.pb.h"
+#include "services/api/authz_directory.h"
 #include "services/api/authz_verdict.h"
 #include "services/api/event_codec.h"
 #include "tests/dev_certs.h"
@@ -68,27 +69,28 @@ class AuthzInterceptorTest : public ::testing::Test {
   void SetUp() override {
     std::string dir = testing::NewTempDir("interceptor");
     certs_ = dir + "/certs";
-    testing::CommandResult made = testing::RunCommand(
-        {"/usr/bin/env", "TEST_EXTRAS=1", "bash", "tools/make_dev_certs.sh", certs_,
-         "client/client-1", "auditor/aud-1", "auditor/aud-all"});
+    testing::CommandResult made =
+        testing::RunCommand({"/usr/bin/env", "TEST_EXTRAS=1", "bash", "tools/make_dev_certs.sh",
+                             certs_, "client/client-1", "auditor/aud-1", "auditor/aud-all"});
     ASSERT_EQ(made.exit_code, 0) << made.err;
-    auto ledger = testing::OpenTestLedger(dir + "/ledger");
+    LedgerOptions options;
+    options.clock = &clock_;
+    auto ledger = testing::OpenTestLedger(dir + "/ledger", options);
     ASSERT_TRUE(ledger.ok()) << ledger.status();
     ledger_ = std::make_unique<testing::TestLedger>(*std::move(ledger));
     gate_ = std::make_unique<CaseGate>(ledger_->ledger.get());
-    directory_ = std::make_unique<GateCaseDirectory>(gate_.get());
+    directory_ = std::make_unique<ServerResourceDirectory>(gate_.get(), ledger_->ledger.get());
     auto config = ParseAuthzConfig("audit_grant aud-1 case-1\naudit_grant aud-all *\n");
     ASSERT_TRUE(config.ok());
     authz_ = std::make_unique<Authorizer>(*config, directory_.get());
-    guard_ = std::make_unique<AccessGuard>(authz_.get(), directory_.get(), gate_.get(),
-                                           ledger_->ledger.get(), AccessGuardOptions());
 
     grpc::ServerBuilder builder;
     builder.AddListeningPort("127.0.0.1:0", testing::DevServerCredentials(certs_), &port_);
     builder.RegisterService(&service_);
     builder.RegisterService(&heedless_);
     std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
-    auto factory = std::make_unique<AuthzInterceptorFactory>(guard_.get(), std::set<std::string>());
+    auto factory =
+        std::make_unique<AuthzInterceptorFactory>(authz_.get(), directory_.get(), gate_.get());
     factory_ = factory.get();
     creators.push_back(std::move(factory));
     builder.experimental().SetInterceptorCreators(std::move(creators));
@@ -123,20 +125,19 @@ class AuthzInterceptorTest : public ::testing::Test {
       auto record = ToWireRecord(*view);
       EXPECT_TRUE(record.ok());
       const v1::Event& e = record->event();
-      out.push_back(e.has_access_refused()
-                        ? "refused " + e.access_refused().accessor_id() + " " +
-                              e.access_refused().reason()
-                        : "accessed " + e.record_accessed().accessor_id());
+      out.push_back(e.has_access_refused() ? "refused " + e.access_refused().accessor_id() + " " +
+                                                 e.access_refused().reason()
+                                           : "accessed " + e.record_accessed().accessor_id());
     }
     return out;
   }
 
   std::string certs_;
+  FakeClock clock_{absl::FromUnixMicros(1767225600123456)};
   std::unique_ptr<testing::TestLedger> ledger_;
   std::unique_ptr<CaseGate> gate_;
-  std::unique_ptr<GateCaseDirectory> directory_;
+  std::unique_ptr<ServerResourceDirectory> directory_;
   std::unique_ptr<Authorizer> authz_;
-  std::unique_ptr<AccessGuard> guard_;
   OpenDisclosureService service_;
   HeedlessCaseService heedless_;
   AuthzInterceptorFactory* factory_ = nullptr;  // owned by server_
@@ -184,6 +185,25 @@ TEST_F(AuthzInterceptorTest, RefusesWithTheRuleAndWithholdsTheAnswer) {
   // Every refused call was answered by its handler with the refusal.
   EXPECT_EQ(service_.seen().size(), 1u);
   EXPECT_EQ(factory_->unheeded_refusals(), 0u);
+}
+
+// What the interceptor records is dated by the ledger's clock, never by a
+// clock of its own.
+TEST_F(AuthzInterceptorTest, RecordsAreDatedByTheLedgersClock) {
+  v1::Accounting resp;
+  ASSERT_EQ(Accounting("client-client-1", "client-1", &resp).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  clock_.Advance(absl::Hours(1));
+  ASSERT_TRUE(Accounting("auditor-aud-all", "client-2", &resp).ok());
+  ASSERT_EQ((*ledger_)->Size(), 2u);
+  for (uint64_t seq = 0; seq < 2; ++seq) {
+    auto view = (*ledger_)->Read(seq);
+    ASSERT_TRUE(view.ok()) << view.status();
+    auto record = ToWireRecord(*view);
+    ASSERT_TRUE(record.ok()) << record.status();
+    EXPECT_EQ(record->event().occurred_at().seconds(), 1767225600 + 3600 * seq);
+    EXPECT_EQ(record->event().occurred_at().nanos(), 123456000);
+  }
 }
 
 // A handler that does not return the verdict first still runs for a refused

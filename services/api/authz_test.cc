@@ -13,10 +13,11 @@ namespace caseledger {
 namespace {
 
 // Three cases: case-h (housing, cm-1, client-1), case-x (health, cm-2) and
-// case-c (housing, cm-1, who declared a conflict in it).
-class FakeCases : public CaseDirectory {
+// case-c (housing, cm-1, who declared a conflict in it); records 0 (case-h,
+// naming client-1) and 1 (case-x, naming client-2), no record 2 or later.
+class FakeDirectory : public ResourceDirectory {
  public:
-  absl::StatusOr<CaseFacts> Facts(const std::string& case_id) override {
+  absl::StatusOr<CaseFacts> Case(const std::string& case_id) override {
     CaseFacts f;
     if (case_id == "case-h" || case_id == "case-c") {
       f = {true, "housing", "cm-1", {}, {"client-1"}};
@@ -26,13 +27,7 @@ class FakeCases : public CaseDirectory {
     }
     return f;
   }
-};
-
-// Records 0 (case-h, naming client-1) and 1 (case-x, naming client-2); no
-// record 2 or later.
-class FakeRecords : public RecordDirectory {
- public:
-  absl::StatusOr<RecordFacts> Facts(uint64_t seq) override {
+  absl::StatusOr<RecordFacts> Record(uint64_t seq) override {
     if (seq == 0) return RecordFacts{"case-h", {"client-1"}};
     if (seq == 1) return RecordFacts{"case-x", {"client-2"}};
     return absl::NotFoundError(absl::StrCat("seq: got ", seq, ", want less than 2"));
@@ -168,9 +163,8 @@ void Fill(const std::string& method, const Principal& who, Requests* r) {
 }
 
 TEST(AuthzMatrixTest, EveryRoleTimesEveryMethod) {
-  FakeCases cases;
-  FakeRecords records;
-  Authorizer authz(Config(), &cases, &records);
+  FakeDirectory directory;
+  Authorizer authz(Config(), &directory);
   for (const Row& row : Matrix()) {
     for (int i = 0; i < 6; ++i) {
       const Principal& who = kWho[i];
@@ -233,8 +227,8 @@ TEST(AuthzMatrixTest, EveryTableRowIsInTheMatrix) {
     std::string m = policy.method;
     bool found = false;
     for (const Row& row : Matrix()) {
-      if (row.method == m || (absl::EndsWith(m, "/*") &&
-                              absl::StartsWith(row.method, m.substr(0, m.size() - 1)))) {
+      if (row.method == m ||
+          (absl::EndsWith(m, "/*") && absl::StartsWith(row.method, m.substr(0, m.size() - 1)))) {
         found = true;
       }
     }
@@ -251,8 +245,8 @@ TEST(AuthzMatrixTest, TableCoversEveryMethodOfTheServices) {
 }
 
 TEST(AuthzTest, ConfidentialReadsAreRecordedExceptForLocal) {
-  FakeCases cases;
-  Authorizer authz(Config(), &cases);
+  FakeDirectory directory;
+  Authorizer authz(Config(), &directory);
   Resource r;
   r.case_id = "case-h";
   auto cm = authz.Check(kWho[1], "/caseledger.v1.LedgerService/ReadStream", r);
@@ -278,8 +272,8 @@ TEST(AuthzTest, ConfidentialReadsAreRecordedExceptForLocal) {
 }
 
 TEST(AuthzTest, ConflictOfInterestBlocksTheAssignedManager) {
-  FakeCases cases;
-  Authorizer authz(Config(), &cases);
+  FakeDirectory directory;
+  Authorizer authz(Config(), &directory);
   Resource r;
   r.case_id = "case-c";
   auto read = authz.Check(kWho[1], "/caseledger.v1.CaseService/GetCase", r);
@@ -295,8 +289,8 @@ TEST(AuthzTest, ConflictOfInterestBlocksTheAssignedManager) {
 }
 
 TEST(AuthzTest, RefusalsNameTheRuleAndTheFacts) {
-  FakeCases cases;
-  Authorizer authz(Config(), &cases);
+  FakeDirectory directory;
+  Authorizer authz(Config(), &directory);
   Resource r;
   r.case_id = "case-x";
   EXPECT_EQ(authz.Check(kWho[1], "/caseledger.v1.LedgerService/ReadStream", r).status().message(),
@@ -310,8 +304,8 @@ TEST(AuthzTest, RefusalsNameTheRuleAndTheFacts) {
 }
 
 TEST(AuthzTest, ProducerAppendRules) {
-  FakeCases cases;
-  Authorizer authz(Config(), &cases);
+  FakeDirectory directory;
+  Authorizer authz(Config(), &directory);
   const std::string m = "/caseledger.v1.LedgerService/Append";
   auto check = [&](const v1::Event& e, const std::string& opened = "") {
     Resource r;
@@ -344,8 +338,8 @@ TEST(AuthzTest, ProducerAppendRules) {
 }
 
 TEST(AuthzTest, AuditGrantForAllCasesGivesPayloads) {
-  FakeCases cases;
-  Authorizer authz(Config(), &cases);
+  FakeDirectory directory;
+  Authorizer authz(Config(), &directory);
   Resource r;
   r.whole_log = true;
   auto d = authz.Check({Role::kAuditor, "aud-all"}, "/caseledger.v1.LedgerService/ReadLog", r);
@@ -354,17 +348,17 @@ TEST(AuthzTest, AuditGrantForAllCasesGivesPayloads) {
   EXPECT_TRUE(d->record_access);
   Resource client;
   client.client_id = "client-9";
-  EXPECT_TRUE(authz.Check({Role::kAuditor, "aud-all"},
-                          "/caseledger.v1.DisclosureService/GetAccounting", client)
+  EXPECT_TRUE(authz
+                  .Check({Role::kAuditor, "aud-all"},
+                         "/caseledger.v1.DisclosureService/GetAccounting", client)
                   .ok());
 }
 
 // AccessService.ReadRecord is decided on the record, and a refusal says
 // nothing about it: not its case, not whom it names, not whether it exists.
 TEST(AuthzTest, ARecordReadIsDecidedOnTheRecord) {
-  FakeCases cases;
-  FakeRecords records;
-  Authorizer authz(Config(), &cases, &records);
+  FakeDirectory directory;
+  Authorizer authz(Config(), &directory);
   const std::string m = "/caseledger.v1.AccessService/ReadRecord";
   auto read = [&](const Principal& who, const std::string& subject, uint64_t seq) {
     Resource r;
@@ -398,13 +392,24 @@ TEST(AuthzTest, ARecordReadIsDecidedOnTheRecord) {
   // Case managers read records through LedgerService, as before.
   EXPECT_EQ(read({Role::kCaseManager, "cm-1"}, "client-1", 0).code(),
             absl::StatusCode::kPermissionDenied);
+}
 
-  // Without a record directory, nothing is decided on a record.
-  Authorizer blind(Config(), &cases);
+// The server's own events are dated by the time they are given (the ledger's
+// clock), never by a clock of their own, to the microsecond.
+TEST(ServerEventsTest, AreDatedByTheGivenTime) {
+  const absl::Time t = absl::FromUnixMicros(1767225600123456);
+  const Principal who{Role::kAdmin, "ops-1"};
   Resource r;
-  r.client_id = "client-1";
-  r.record_seq = 0;
-  EXPECT_EQ(blind.Check(client, m, r).status().code(), absl::StatusCode::kPermissionDenied);
+  r.case_id = "case-h";
+  for (const v1::Event& e :
+       {RecordAccessEvent(who, "/m", r, "case-h", {"client-1"}, t),
+        AccessRefusedEvent(who, "/m", r, absl::PermissionDeniedError("no"), {"client-1"}, t),
+        SubjectErasedEvent(who, "client-1", "gdpr-art17", t),
+        MasterKeyRotatedEvent(who, "k1", "k2", 3, t)}) {
+    EXPECT_EQ(e.occurred_at().seconds(), 1767225600) << e.DebugString();
+    EXPECT_EQ(e.occurred_at().nanos(), 123456000) << e.DebugString();
+    EXPECT_EQ(e.producer(), kServerProducer);
+  }
 }
 
 TEST(PrincipalTest, FromUris) {

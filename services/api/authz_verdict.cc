@@ -1,6 +1,7 @@
 #include "services/api/authz_verdict.h"
 
 #include <optional>
+#include <utility>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
@@ -12,7 +13,7 @@ namespace {
 
 struct Entry {
   const internal::VerdictSlot* owner;
-  std::optional<absl::Status> verdict;  // nullopt: not reached yet
+  std::optional<absl::StatusOr<Admitted>> verdict;  // nullopt: not reached yet
 };
 
 // The verdicts of the calls in flight, by ServerContext.
@@ -29,10 +30,10 @@ class Verdicts {
   }
 
   void Decide(const grpc::ServerContextBase* ctx, const internal::VerdictSlot* owner,
-              const absl::Status& verdict) {
+              absl::StatusOr<Admitted> verdict) {
     absl::MutexLock lock(&mu_);
     auto it = calls_.find(ctx);
-    if (it != calls_.end() && it->second.owner == owner) it->second.verdict = verdict;
+    if (it != calls_.end() && it->second.owner == owner) it->second.verdict = std::move(verdict);
   }
 
   // Only the slot that opened the entry withdraws it, so that a context
@@ -43,7 +44,7 @@ class Verdicts {
     if (it != calls_.end() && it->second.owner == owner) calls_.erase(it);
   }
 
-  absl::Status Find(const grpc::ServerContextBase* ctx) {
+  absl::StatusOr<Admitted> Find(const grpc::ServerContextBase* ctx) {
     absl::MutexLock lock(&mu_);
     auto it = calls_.find(ctx);
     if (it == calls_.end()) {
@@ -66,8 +67,12 @@ class Verdicts {
 
 }  // namespace
 
+absl::StatusOr<Admitted> CallVerdict(const grpc::ServerContextBase& ctx) {
+  return Verdicts::Get().Find(&ctx);
+}
+
 grpc::Status AuthzVerdict(const grpc::ServerContextBase& ctx) {
-  return ToGrpcStatus(Verdicts::Get().Find(&ctx));
+  return ToGrpcStatus(Verdicts::Get().Find(&ctx).status());
 }
 
 namespace internal {
@@ -78,8 +83,8 @@ VerdictSlot::VerdictSlot(const grpc::ServerContextBase* ctx) : ctx_(ctx) {
 
 VerdictSlot::~VerdictSlot() { Verdicts::Get().Close(ctx_, this); }
 
-void VerdictSlot::Decide(const absl::Status& verdict) {
-  Verdicts::Get().Decide(ctx_, this, verdict);
+void VerdictSlot::Decide(absl::StatusOr<Admitted> verdict) {
+  Verdicts::Get().Decide(ctx_, this, std::move(verdict));
 }
 
 }  // namespace internal

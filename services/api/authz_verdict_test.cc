@@ -29,7 +29,7 @@ TEST(AuthzVerdictTest, PendingIsRefusedThenTheVerdictStandsUntilTheSlotGoes) {
   EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
   EXPECT_EQ(s.error_message(), "rule client.deny: no");
 
-  slot->Decide(absl::OkStatus());
+  slot->Decide(Admitted());
   EXPECT_TRUE(AuthzVerdict(ctx).ok());
 
   slot.reset();
@@ -40,7 +40,7 @@ TEST(AuthzVerdictTest, VerdictsAreKeptPerCall) {
   grpc::ServerContext a, b;
   internal::VerdictSlot slot_a(&a);
   internal::VerdictSlot slot_b(&b);
-  slot_a.Decide(absl::OkStatus());
+  slot_a.Decide(Admitted());
   slot_b.Decide(absl::UnauthenticatedError("nameless"));
   EXPECT_TRUE(AuthzVerdict(a).ok());
   EXPECT_EQ(AuthzVerdict(b).error_code(), grpc::StatusCode::UNAUTHENTICATED);
@@ -53,7 +53,7 @@ TEST(AuthzVerdictTest, AStaleSlotDoesNotTouchANewerCallsVerdict) {
   auto stale = std::make_unique<internal::VerdictSlot>(&ctx);
   internal::VerdictSlot current(&ctx);
   current.Decide(absl::PermissionDeniedError("rule auditor.deny: no"));
-  stale->Decide(absl::OkStatus());
+  stale->Decide(Admitted());
   EXPECT_EQ(AuthzVerdict(ctx).error_code(), grpc::StatusCode::PERMISSION_DENIED);
   stale.reset();
   EXPECT_EQ(AuthzVerdict(ctx).error_code(), grpc::StatusCode::PERMISSION_DENIED);

@@ -231,6 +231,15 @@ absl::StatusOr<std::vector<AppendResult>> CaseGate::Append(std::vector<GatedEven
   return result;
 }
 
+absl::StatusOr<AppendResult> CaseGate::AppendToServerStream(GatedEvent event) {
+  const std::string& stream = event.request.event.stream_id;
+  if (stream.empty() || stream[0] != '@' || event.wire.stream_id() != stream) {
+    return absl::InternalError(absl::StrCat("stream_id: got \"", stream,
+                                            "\", want one of the server's own streams (@...)"));
+  }
+  return ledger_->Append(std::move(event.request));
+}
+
 void CaseGate::ForgetAll() {
   absl::MutexLock lock(&mu_);
   for (auto i = slots_.begin(); i != slots_.end();) {

@@ -56,11 +56,26 @@ class CaseGate {
   // Synchronous form.
   absl::StatusOr<std::vector<AppendResult>> Append(std::vector<GatedEvent> events);
 
+  // Appends one event the server writes itself (access_refused,
+  // record_accessed not tied to one case, subject_erased,
+  // master_key_rotated) to one of its own streams, whose names begin with
+  // '@' (services/api/authz.h). Those streams are not cases: there is no
+  // lifecycle to check, so the event is queued as it is and the ledger gives
+  // it the stream's next version. Producers never reach this: Submit refuses
+  // '@' streams and server-written event types (services/policy.h).
+  // INTERNAL for a stream that is not the server's; otherwise the ledger's
+  // result, once durable.
+  absl::StatusOr<AppendResult> AppendToServerStream(GatedEvent event);
+
   // Calls `fn` with the case's state as the checks see it (committed plus
   // queued appends), under the case's lock; `fn` must not call the gate. A
   // case without records gives a state with status kNotOpened.
   absl::Status Inspect(const std::string& case_id,
                        const std::function<void(const CaseState&)>& fn);
+
+  // The ledger's clock (LedgerOptions::clock): the one time source of the
+  // append path, which also dates the events the server writes itself.
+  const Clock& clock() const { return ledger_->clock(); }
 
   // Drops every cached case state; each is read back from the log when next
   // needed (a case with appends in flight, once they land). Called after an

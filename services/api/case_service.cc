@@ -5,7 +5,9 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "services/api/authz_verdict.h"
 #include "services/api/grpc_status.h"
+#include "services/api/request_resources.h"
 #include "services/case_state.pb.h"
 
 namespace caseledger {
@@ -30,17 +32,10 @@ absl::StatusOr<absl::Time> TimeOr(const google::protobuf::Timestamp& ts, bool se
                                   absl::Time fallback, absl::string_view field) {
   if (!set) return fallback;
   if (ts.nanos() < 0 || ts.nanos() > 999999999) {
-    return absl::InvalidArgumentError(absl::StrCat(field, ": nanos got ", ts.nanos(),
-                                                   ", want 0 to 999999999"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": nanos got ", ts.nanos(), ", want 0 to 999999999"));
   }
   return absl::FromUnixSeconds(ts.seconds()) + absl::Nanoseconds(ts.nanos());
-}
-
-// Identifies the caller and checks the policy table (OK without a guard).
-absl::Status Admit(AccessGuard* guard, grpc::ServerContext* ctx, absl::string_view method,
-                   const Resource& resource) {
-  if (guard == nullptr) return absl::OkStatus();
-  return guard->Admit(ctx, method, resource).status();
 }
 
 std::string StateJson(const CaseState& state) {
@@ -78,21 +73,13 @@ v1::CaseSummary SummarizeCase(const CaseState& state, absl::Time now) {
 }
 
 CaseServiceImpl::CaseServiceImpl(const Projector* projector, const CaseStateProjection* cases,
-                                 const Clock* clock, AccessGuard* guard)
-    : projector_(projector),
-      cases_(cases),
-      clock_(clock ? *clock : Clock::Real()),
-      guard_(guard) {}
+                                 const Clock* clock)
+    : projector_(projector), cases_(cases), clock_(clock ? *clock : Clock::Real()) {}
 
 grpc::Status CaseServiceImpl::GetCase(grpc::ServerContext* ctx, const v1::GetCaseRequest* req,
                                       v1::CaseView* resp) {
-  if (req->case_id().empty()) {
-    return ToGrpcStatus(absl::InvalidArgumentError("case_id: must not be empty"));
-  }
-  Resource resource;
-  resource.case_id = req->case_id();
-  absl::Status admitted = Admit(guard_, ctx, "/caseledger.v1.CaseService/GetCase", resource);
-  if (!admitted.ok()) return ToGrpcStatus(admitted);
+  if (grpc::Status refused = AuthzVerdict(*ctx); !refused.ok()) return refused;
+  if (absl::Status form = CheckForm(*req); !form.ok()) return ToGrpcStatus(form);
   absl::Status ready = WaitFor(*projector_, req->min_seq());
   if (!ready.ok()) return ToGrpcStatus(ready);
   uint64_t as_of = projector_->position();
@@ -104,14 +91,9 @@ grpc::Status CaseServiceImpl::GetCase(grpc::ServerContext* ctx, const v1::GetCas
   return grpc::Status::OK;
 }
 
-grpc::Status CaseServiceImpl::ListCases(grpc::ServerContext* ctx,
-                                        const v1::ListCasesRequest* req,
+grpc::Status CaseServiceImpl::ListCases(grpc::ServerContext* ctx, const v1::ListCasesRequest* req,
                                         v1::ListCasesResponse* resp) {
-  Resource resource;
-  resource.manager_id = req->manager_id();
-  resource.whole_log = req->manager_id().empty();
-  absl::Status admitted = Admit(guard_, ctx, "/caseledger.v1.CaseService/ListCases", resource);
-  if (!admitted.ok()) return ToGrpcStatus(admitted);
+  if (grpc::Status refused = AuthzVerdict(*ctx); !refused.ok()) return refused;
   static const std::vector<std::string> kStatuses = {"open", "interrupted", "closed", "disposed"};
   if (!req->status().empty() &&
       std::find(kStatuses.begin(), kStatuses.end(), req->status()) == kStatuses.end()) {
@@ -156,34 +138,25 @@ grpc::Status CaseServiceImpl::ListCases(grpc::ServerContext* ctx,
 
 DisclosureServiceImpl::DisclosureServiceImpl(const Projector* projector,
                                              const AccountingProjection* accounting,
-                                             const Clock* clock, AccessGuard* guard)
-    : projector_(projector),
-      accounting_(accounting),
-      clock_(clock ? *clock : Clock::Real()),
-      guard_(guard) {}
+                                             const Clock* clock)
+    : projector_(projector), accounting_(accounting), clock_(clock ? *clock : Clock::Real()) {}
 
 grpc::Status DisclosureServiceImpl::GetAccounting(grpc::ServerContext* ctx,
                                                   const v1::GetAccountingRequest* req,
                                                   v1::Accounting* resp) {
-  if (req->client_id().empty()) {
-    return ToGrpcStatus(absl::InvalidArgumentError("client_id: must not be empty"));
-  }
-  Resource resource;
-  resource.client_id = req->client_id();
-  absl::Status admitted =
-      Admit(guard_, ctx, "/caseledger.v1.DisclosureService/GetAccounting", resource);
-  if (!admitted.ok()) return ToGrpcStatus(admitted);
+  if (grpc::Status refused = AuthzVerdict(*ctx); !refused.ok()) return refused;
+  if (absl::Status form = CheckForm(*req); !form.ok()) return ToGrpcStatus(form);
   absl::Time now = clock_.Now();
   absl::StatusOr<absl::Time> start = TimeOr(req->window_start(), req->has_window_start(),
                                             DefaultAccountingWindowStart(now), "window_start");
   if (!start.ok()) return ToGrpcStatus(start.status());
-  absl::StatusOr<absl::Time> end = TimeOr(req->window_end(), req->has_window_end(), now,
-                                          "window_end");
+  absl::StatusOr<absl::Time> end =
+      TimeOr(req->window_end(), req->has_window_end(), now, "window_end");
   if (!end.ok()) return ToGrpcStatus(end.status());
   if (*end < *start) {
-    return ToGrpcStatus(absl::InvalidArgumentError(absl::StrCat(
-        "window_end: got ", FormatUtc(*end), ", want at or after window_start ",
-        FormatUtc(*start))));
+    return ToGrpcStatus(absl::InvalidArgumentError(absl::StrCat("window_end: got ", FormatUtc(*end),
+                                                                ", want at or after window_start ",
+                                                                FormatUtc(*start))));
   }
   absl::Status ready = WaitFor(*projector_, req->min_seq());
   if (!ready.ok()) return ToGrpcStatus(ready);
@@ -191,8 +164,8 @@ grpc::Status DisclosureServiceImpl::GetAccounting(grpc::ServerContext* ctx,
   absl::StatusOr<DisclosureAccounting> accounting =
       AccountingProjection::Load(*projector_, *accounting_, req->client_id());
   if (!accounting.ok()) return ToGrpcStatus(accounting.status());
-  AccountingReport report = accounting->Query(req->client_id(), *start, *end,
-                                              req->include_excluded(), req->summarize());
+  AccountingReport report =
+      accounting->Query(req->client_id(), *start, *end, req->include_excluded(), req->summarize());
   resp->set_client_id(req->client_id());
   resp->set_as_of_seq(as_of);
   resp->set_disclosures(report.summarized ? report.summaries.size() : report.entries.size());

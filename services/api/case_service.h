@@ -4,18 +4,18 @@
 
 #include "ledger/clock.h"
 #include "proto/cases.grpc.pb.h"
-#include "services/api/access_guard.h"
 #include "services/api/projections.h"
 #include "services/api/projector.h"
 
 namespace caseledger {
 
 // Thread-safe. Everything passed in is borrowed and must outlive the service.
-// `guard` authorizes every call; null only in tests without a server.
+// Every call is authorized by the AuthzInterceptorFactory
+// (authz_interceptor.h), whose verdict each handler returns first.
 class CaseServiceImpl final : public v1::CaseService::Service {
  public:
   CaseServiceImpl(const Projector* projector, const CaseStateProjection* cases,
-                  const Clock* clock = nullptr, AccessGuard* guard = nullptr);
+                  const Clock* clock = nullptr);
   grpc::Status GetCase(grpc::ServerContext* ctx, const v1::GetCaseRequest* req,
                        v1::CaseView* resp) override;
   grpc::Status ListCases(grpc::ServerContext* ctx, const v1::ListCasesRequest* req,
@@ -25,13 +25,12 @@ class CaseServiceImpl final : public v1::CaseService::Service {
   const Projector* projector_;
   const CaseStateProjection* cases_;
   const Clock& clock_;
-  AccessGuard* const guard_;
 };
 
 class DisclosureServiceImpl final : public v1::DisclosureService::Service {
  public:
   DisclosureServiceImpl(const Projector* projector, const AccountingProjection* accounting,
-                        const Clock* clock = nullptr, AccessGuard* guard = nullptr);
+                        const Clock* clock = nullptr);
   grpc::Status GetAccounting(grpc::ServerContext* ctx, const v1::GetAccountingRequest* req,
                              v1::Accounting* resp) override;
 
@@ -39,7 +38,6 @@ class DisclosureServiceImpl final : public v1::DisclosureService::Service {
   const Projector* projector_;
   const AccountingProjection* accounting_;
   const Clock& clock_;
-  AccessGuard* const guard_;
 };
 
 // The summary fields of a case at time `now`.

@@ -1,17 +1,17 @@
-// Every handler of a service the AuthzInterceptor guards (AccessService,
-// AuditService, WitnessService, KeyAdminService) returns the refusal before
-// doing any work: the real services behind the interceptor, over mutual TLS
-// with certificates made at test time, on an encrypted ledger.
+// Every handler of every service (LedgerService, CaseService,
+// DisclosureService, AccessService, AuditService, WitnessService,
+// KeyAdminService) returns the AuthzInterceptor's refusal before doing any
+// work: the real services behind the interceptor, over mutual TLS with
+// certificates made at test time, on an encrypted ledger.
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
-
 #include <gtest/gtest.h>
 
 #include <algorithm>
-
 #include <atomic>
 #include <fstream>
 #include <sstream>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
@@ -23,13 +23,19 @@
 #include "ledger/rocks_store.h"
 #include "ledger/signer.h"
 #include "proto/audit.grpc.pb.h"
+#include "proto/cases.pb.h"
 #include "proto/keys.grpc.pb.h"
-#include "services/api/access_guard.h"
+#include "proto/ledger.pb.h"
 #include "services/api/access_service.h"
 #include "services/api/audit_service.h"
+#include "services/api/authz_directory.h"
 #include "services/api/authz_interceptor.h"
+#include "services/api/case_service.h"
 #include "services/api/event_codec.h"
 #include "services/api/key_admin_service.h"
+#include "services/api/ledger_service.h"
+#include "services/api/projections.h"
+#include "services/api/projector.h"
 #include "tests/dev_certs.h"
 #include "tests/subprocess.h"
 #include "tests/test_util.h"
@@ -38,7 +44,8 @@ namespace caseledger {
 namespace {
 
 // Counts the calls to Now(): AuditService's GetMetrics asks for the time
-// once it has read the latest checkpoint.
+// once it has read the latest checkpoint, CaseService and DisclosureService
+// once they have checked the request.
 class CountingClock : public Clock {
  public:
   absl::Time Now() const override {
@@ -53,14 +60,26 @@ class CountingClock : public Clock {
 
 constexpr char kSubject[] = "client-case-1";  // testing::TestEvent's subject
 
+// A well-formed note in `case_id`.
+v1::Event Note(const std::string& event_id, const std::string& case_id) {
+  v1::Event e;
+  e.set_event_id(event_id);
+  e.set_stream_id(case_id);
+  e.set_producer("cm-1");
+  e.mutable_occurred_at()->set_seconds(1767225600);
+  e.mutable_record_entry_written()->set_entry_id("n-1");
+  return e;
+}
+
 class GuardedServicesTest : public ::testing::Test {
  protected:
   void SetUp() override {
     std::string dir = testing::NewTempDir("guarded");
     certs_ = dir + "/certs";
-    testing::CommandResult made = testing::RunCommand(
-        {"/usr/bin/env", "bash", "tools/make_dev_certs.sh", certs_, "producer/intake",
-         "auditor/aud-all", "admin/ops-1"});
+    testing::CommandResult made =
+        testing::RunCommand({"/usr/bin/env", "TEST_EXTRAS=1", "bash", "tools/make_dev_certs.sh",
+                             certs_, "producer/intake", "case_manager/cm-1", "client/client-1",
+                             "auditor/aud-all", "admin/ops-1"});
     ASSERT_EQ(made.exit_code, 0) << made.err;
 
     // An encrypted ledger holding one sealed record of kSubject, and a
@@ -78,12 +97,25 @@ class GuardedServicesTest : public ::testing::Test {
     checkpoint_ = *checkpoint;
 
     gate_ = std::make_unique<CaseGate>(ledger_);
-    directory_ = std::make_unique<GateCaseDirectory>(gate_.get());
+    directory_ = std::make_unique<ServerResourceDirectory>(gate_.get(), ledger_);
     auto config = ParseAuthzConfig("audit_grant aud-all *\n");
     ASSERT_TRUE(config.ok());
     authz_ = std::make_unique<Authorizer>(*config, directory_.get());
-    guard_ = std::make_unique<AccessGuard>(authz_.get(), directory_.get(), gate_.get(),
-                                           ledger_, AccessGuardOptions());
+
+    auto cases = std::make_unique<CaseStateProjection>();
+    auto accounting = std::make_unique<AccountingProjection>();
+    const CaseStateProjection* cases_view = cases.get();
+    const AccountingProjection* accounting_view = accounting.get();
+    std::vector<std::unique_ptr<Projection>> projections;
+    projections.push_back(std::move(cases));
+    projections.push_back(std::move(accounting));
+    auto projector = Projector::Open({dir + "/projections", 512}, ledger_, std::move(projections));
+    ASSERT_TRUE(projector.ok()) << projector.status();
+    projector_ = *std::move(projector);
+    ledger_service_ = std::make_unique<LedgerServiceImpl>(ledger_, gate_.get(), db_.signer.get());
+    case_service_ = std::make_unique<CaseServiceImpl>(projector_.get(), cases_view, &clock_);
+    disclosure_ =
+        std::make_unique<DisclosureServiceImpl>(projector_.get(), accounting_view, &clock_);
 
     auto witness_key = Ed25519Signer::Generate();
     ASSERT_TRUE(witness_key.ok());
@@ -101,17 +133,20 @@ class GuardedServicesTest : public ::testing::Test {
     audit_options.clock = &clock_;
     audit_ = std::make_unique<AuditServiceImpl>(ledger_, witness_.get(), audit_options);
     access_ = std::make_unique<AccessServiceImpl>(ledger_, gate_.get());
-    key_admin_ =
-        std::make_unique<KeyAdminServiceImpl>(keys_, ledger_, nullptr, guard_.get());
+    key_admin_ = std::make_unique<KeyAdminServiceImpl>(keys_, gate_.get(), nullptr);
 
     grpc::ServerBuilder builder;
     builder.AddListeningPort("127.0.0.1:0", testing::DevServerCredentials(certs_), &port_);
+    builder.RegisterService(ledger_service_.get());
+    builder.RegisterService(case_service_.get());
+    builder.RegisterService(disclosure_.get());
     builder.RegisterService(witness_.get());
     builder.RegisterService(audit_.get());
     builder.RegisterService(access_.get());
     builder.RegisterService(key_admin_.get());
     std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
-    auto factory = std::make_unique<AuthzInterceptorFactory>(guard_.get(), std::set<std::string>());
+    auto factory =
+        std::make_unique<AuthzInterceptorFactory>(authz_.get(), directory_.get(), gate_.get());
     factory_ = factory.get();
     creators.push_back(std::move(factory));
     builder.experimental().SetInterceptorCreators(std::move(creators));
@@ -120,6 +155,7 @@ class GuardedServicesTest : public ::testing::Test {
   }
 
   void TearDown() override {
+    if (ledger_service_) ledger_service_->StopStreams();
     if (server_) server_->Shutdown();
   }
 
@@ -169,9 +205,12 @@ class GuardedServicesTest : public ::testing::Test {
   Ledger* ledger_ = nullptr;
   StoredCheckpoint checkpoint_;
   std::unique_ptr<CaseGate> gate_;
-  std::unique_ptr<GateCaseDirectory> directory_;
+  std::unique_ptr<ServerResourceDirectory> directory_;
   std::unique_ptr<Authorizer> authz_;
-  std::unique_ptr<AccessGuard> guard_;
+  std::unique_ptr<Projector> projector_;
+  std::unique_ptr<LedgerServiceImpl> ledger_service_;
+  std::unique_ptr<CaseServiceImpl> case_service_;
+  std::unique_ptr<DisclosureServiceImpl> disclosure_;
   std::unique_ptr<Cosigner> cosigner_;
   std::unique_ptr<WitnessServiceImpl> witness_;
   std::unique_ptr<AuditServiceImpl> audit_;
@@ -190,7 +229,8 @@ TEST_F(GuardedServicesTest, EveryHandlerReturnsTheRefusalFirst) {
   std::vector<std::string> methods;
   for (const char* name : {"caseledger.v1.AccessService", "caseledger.v1.AuditService",
                            "caseledger.v1.WitnessService", "caseledger.v1.KeyAdminService"}) {
-    const auto* service = google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(name);
+    const auto* service =
+        google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(name);
     ASSERT_NE(service, nullptr) << name;
     for (int i = 0; i < service->method_count(); ++i) {
       methods.push_back(absl::StrCat("/", name, "/", service->method(i)->name()));
@@ -211,6 +251,102 @@ TEST_F(GuardedServicesTest, EveryHandlerReturnsTheRefusalFirst) {
   EXPECT_EQ(clock_.calls(), 0);
   EXPECT_EQ(RecordsFrom(before),
             std::vector<std::string>(methods.size(), "@access access_refused"));
+}
+
+constexpr const char* kAllServices[] = {
+    "caseledger.v1.LedgerService",  "caseledger.v1.CaseService",  "caseledger.v1.DisclosureService",
+    "caseledger.v1.AccessService",  "caseledger.v1.AuditService", "caseledger.v1.WitnessService",
+    "caseledger.v1.KeyAdminService"};
+
+std::vector<std::string> MethodsOf(std::initializer_list<const char*> services) {
+  std::vector<std::string> methods;
+  for (const char* name : services) {
+    const auto* service =
+        google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(name);
+    EXPECT_NE(service, nullptr) << name;
+    if (service == nullptr) continue;
+    for (int i = 0; i < service->method_count(); ++i) {
+      methods.push_back(absl::StrCat("/", name, "/", service->method(i)->name()));
+    }
+  }
+  return methods;
+}
+
+// Every method of every service, each called by a role its row denies (the
+// public methods, which no role is denied, by a caller the certificate does
+// not name): each handler answers with the refusal itself, before any work
+// (no clock read, nothing appended but the refusal), and each refusal is
+// recorded exactly once.
+TEST_F(GuardedServicesTest, EveryMethodOfEveryServiceIsRefusedBeforeItsHandlerWorks) {
+  const uint64_t before = ledger_->Size();
+  const std::vector<std::string> methods =
+      MethodsOf({kAllServices[0], kAllServices[1], kAllServices[2], kAllServices[3],
+                 kAllServices[4], kAllServices[5], kAllServices[6]});
+  ASSERT_GE(methods.size(), 20u);
+  const std::pair<Role, const char*> callers[] = {{Role::kProducer, "producer-intake"},
+                                                  {Role::kCaseManager, "case_manager-cm-1"},
+                                                  {Role::kClient, "client-client-1"},
+                                                  {Role::kAuditor, "auditor-aud-all"},
+                                                  {Role::kAdmin, "admin-ops-1"}};
+  const char* ids[] = {"intake", "cm-1", "client-1", "aud-all", "ops-1"};
+  std::vector<std::string> expected;
+  for (const std::string& method : methods) {
+    const MethodPolicy* row = FindPolicy(method);
+    ASSERT_NE(row, nullptr) << method;
+    int denied = -1;
+    for (int i = 0; i < 5 && denied < 0; ++i) {
+      if (row->rules[static_cast<int>(callers[i].first)] == Rule::kDeny) denied = i;
+    }
+    if (denied < 0) {
+      grpc::Status s = Call("no-uri", method, "");
+      EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED) << method;
+      expected.push_back("@access access_refused");
+      continue;
+    }
+    grpc::Status s = Call(callers[denied].second, method, "");
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << method;
+    EXPECT_EQ(s.error_message(), absl::StrCat("rule ", RoleName(callers[denied].first),
+                                              ".deny: ", method, " is not allowed for ",
+                                              RoleName(callers[denied].first), " ", ids[denied]));
+    expected.push_back("@access access_refused");
+  }
+  EXPECT_EQ(factory_->unheeded_refusals(), 0u)
+      << "a handler ran for a refused call (its stderr line names it)";
+  EXPECT_EQ(clock_.calls(), 0);
+  EXPECT_EQ(RecordsFrom(before), expected);
+}
+
+// Refused by the rule's condition, after the request is read: a case
+// manager's append to, read of and query of a case that is not theirs.
+// Nothing is appended but the
+// refusals, no read model is read, and each message is the rule's.
+TEST_F(GuardedServicesTest, RefusedOnTheRequestDoesNoWork) {
+  const uint64_t before = ledger_->Size();
+  v1::AppendRequest append;
+  *append.mutable_event() = Note("e-2", "case-9");
+  v1::AppendBatchRequest batch;
+  *batch.add_requests() = append;
+  v1::ReadStreamRequest read;
+  read.set_stream_id("case-9");
+  v1::GetCaseRequest get;
+  get.set_case_id("case-9");
+  const std::string not_theirs =
+      "rule case_manager.assigned_case: case \"case-9\" is assigned to \"\", not to "
+      "case_manager cm-1";
+  for (const auto& [method, body, message] :
+       std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"/caseledger.v1.LedgerService/Append", append.SerializeAsString(), not_theirs},
+           {"/caseledger.v1.LedgerService/AppendBatch", batch.SerializeAsString(),
+            "requests[0]: " + not_theirs},
+           {"/caseledger.v1.LedgerService/ReadStream", read.SerializeAsString(), not_theirs},
+           {"/caseledger.v1.CaseService/GetCase", get.SerializeAsString(), not_theirs}}) {
+    grpc::Status s = Call("case_manager-cm-1", method, body);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << method;
+    EXPECT_EQ(s.error_message(), message) << method;
+  }
+  EXPECT_EQ(factory_->unheeded_refusals(), 0u);
+  EXPECT_EQ(clock_.calls(), 0) << "GetCase ran for a refused caller";
+  EXPECT_EQ(RecordsFrom(before), std::vector<std::string>(4, "@access access_refused"));
 }
 
 // A refused VerifyRange, GetMetrics or witness call does no work and changes

@@ -15,15 +15,11 @@ inline constexpr size_t kMaxAuthorityBytes = 512;
 
 }  // namespace
 
-absl::StatusOr<Principal> KeyAdminServiceImpl::Caller(const grpc::ServerContext* ctx) const {
-  if (guard_ == nullptr) return Principal{Role::kLocal, "local"};
-  return guard_->Identify(ctx);
-}
-
 grpc::Status KeyAdminServiceImpl::EraseSubject(grpc::ServerContext* ctx,
                                                const v1::EraseSubjectRequest* req,
                                                v1::EraseSubjectResponse* resp) {
-  if (grpc::Status refused = AuthzVerdict(*ctx); !refused.ok()) return refused;
+  absl::StatusOr<Admitted> admitted = CallVerdict(*ctx);
+  if (!admitted.ok()) return ToGrpcStatus(admitted.status());
   absl::Status valid = CheckText("subject_id", req->subject_id(), kMaxIdBytes);
   if (valid.ok()) valid = CheckText("authority", req->authority(), kMaxAuthorityBytes);
   if (!valid.ok()) return ToGrpcStatus(valid);
@@ -32,8 +28,10 @@ grpc::Status KeyAdminServiceImpl::EraseSubject(grpc::ServerContext* ctx,
         "payload encryption is off (the server has no --master_key_file): there are no keys "
         "to destroy, and plaintext payloads cannot be crypto-shredded"));
   }
-  absl::StatusOr<Principal> who = Caller(ctx);
-  if (!who.ok()) return ToGrpcStatus(who.status());
+  if (gate_ == nullptr) {
+    return ToGrpcStatus(
+        absl::FailedPreconditionError("this server records no erasures, so it destroys no keys"));
+  }
   // Before anything is destroyed: a crash from here on leaves the marker, and
   // the next start rebuilds the read models.
   if (projector_ != nullptr) {
@@ -42,15 +40,17 @@ grpc::Status KeyAdminServiceImpl::EraseSubject(grpc::ServerContext* ctx,
   }
   // The erasure is in the ledger before its keys are gone, so none is ever
   // unrecorded; a call that fails after this line is finished by calling again.
-  absl::StatusOr<Event> event =
-      ToLedgerEvent(SubjectErasedEvent(*who, req->subject_id(), req->authority()));
+  v1::Event wire = SubjectErasedEvent(admitted->caller, req->subject_id(), req->authority(),
+                                      gate_->clock().Now());
+  absl::StatusOr<Event> event = ToLedgerEvent(wire);
   if (!event.ok()) return ToGrpcStatus(event.status());
-  absl::StatusOr<AppendResult> recorded = ledger_->Append({*std::move(event), std::nullopt});
+  absl::StatusOr<AppendResult> recorded =
+      gate_->AppendToServerStream(GatedEvent{std::move(wire), {*std::move(event), std::nullopt}});
   if (!recorded.ok()) {
-    return ToGrpcStatus(absl::Status(
-        recorded.status().code(),
-        absl::StrCat("the erasure could not be recorded, so nothing was destroyed: ",
-                     recorded.status().message())));
+    return ToGrpcStatus(
+        absl::Status(recorded.status().code(),
+                     absl::StrCat("the erasure could not be recorded, so nothing was destroyed: ",
+                                  recorded.status().message())));
   }
   absl::StatusOr<size_t> n = keys_->EraseSubject(req->subject_id());
   if (!n.ok()) return ToGrpcStatus(n.status());
@@ -97,7 +97,8 @@ absl::StatusOr<AeadKey> LoadNewMasterKey(const std::string& path) {
 grpc::Status KeyAdminServiceImpl::RotateMasterKey(grpc::ServerContext* ctx,
                                                   const v1::RotateMasterKeyRequest* req,
                                                   v1::RotateMasterKeyResponse* resp) {
-  if (grpc::Status refused = AuthzVerdict(*ctx); !refused.ok()) return refused;
+  absl::StatusOr<Admitted> admitted = CallVerdict(*ctx);
+  if (!admitted.ok()) return ToGrpcStatus(admitted.status());
   if (keys_ == nullptr) {
     return ToGrpcStatus(absl::FailedPreconditionError(
         "payload encryption is off (the server has no --master_key_file): there is no master "
@@ -105,8 +106,6 @@ grpc::Status KeyAdminServiceImpl::RotateMasterKey(grpc::ServerContext* ctx,
   }
   absl::StatusOr<AeadKey> next = LoadNewMasterKey(req->new_master_key_file());
   if (!next.ok()) return ToGrpcStatus(next.status());
-  absl::StatusOr<Principal> who = Caller(ctx);
-  if (!who.ok()) return ToGrpcStatus(who.status());
   const std::string before = keys_->master_key_id();
   absl::StatusOr<MasterKeyRotation> done = keys_->RotateMasterKey(*next);
   const std::string after = keys_->master_key_id();
@@ -129,21 +128,23 @@ grpc::Status KeyAdminServiceImpl::RotateMasterKey(grpc::ServerContext* ctx,
   resp->set_keys_rewrapped(done->keys_rewrapped);
   // Recorded once done (it states what happened); the rotation stands even
   // when the record cannot be written, and the caller is told.
-  if (ledger_ != nullptr) {
-    absl::StatusOr<Event> event =
-        ToLedgerEvent(MasterKeyRotatedEvent(*who, done->old_master_key_id,
-                                            done->new_master_key_id, done->keys_rewrapped));
+  if (gate_ != nullptr) {
+    v1::Event wire =
+        MasterKeyRotatedEvent(admitted->caller, done->old_master_key_id, done->new_master_key_id,
+                              done->keys_rewrapped, gate_->clock().Now());
+    absl::StatusOr<Event> event = ToLedgerEvent(wire);
     absl::Status recorded = event.status();
     if (event.ok()) {
-      absl::StatusOr<AppendResult> r = ledger_->Append({*std::move(event), std::nullopt});
+      absl::StatusOr<AppendResult> r = gate_->AppendToServerStream(
+          GatedEvent{std::move(wire), {*std::move(event), std::nullopt}});
       if (r.ok()) resp->set_rotation_seq(r->seq);
       recorded = r.status();
     }
     if (!recorded.ok()) {
       return ToGrpcStatus(absl::Status(
-          recorded.code(), absl::StrCat("the master key was rotated to id ", done->new_master_key_id,
-                                        ", but the rotation could not be recorded: ",
-                                        recorded.message())));
+          recorded.code(),
+          absl::StrCat("the master key was rotated to id ", done->new_master_key_id,
+                       ", but the rotation could not be recorded: ", recorded.message())));
     }
   }
   return grpc::Status::OK;

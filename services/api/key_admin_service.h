@@ -10,7 +10,7 @@
 #include "ledger/key_store.h"
 #include "ledger/ledger.h"
 #include "proto/keys.grpc.pb.h"
-#include "services/api/access_guard.h"
+#include "services/api/case_gate.h"
 #include "services/api/projector.h"
 
 namespace caseledger {
@@ -23,18 +23,16 @@ struct KeyAdminServiceOptions {
 
 // Thread-safe. Everything passed in is borrowed and must outlive the
 // service. `keys` is null when the server runs without a master key (every
-// call is then FAILED_PRECONDITION); `projector` may be null (no read
-// models to clean); `guard` names the caller in the erasure's event (null:
-// "local").
+// call is then FAILED_PRECONDITION); `gate` takes the erasure and rotation
+// events (dated by its clock), and may be null when nothing is recorded
+// (tests of rotation alone); `projector` may be null (no read models to
+// clean). Every call is authorized by the AuthzInterceptorFactory, whose
+// verdict names the caller in the events.
 class KeyAdminServiceImpl final : public v1::KeyAdminService::Service {
  public:
-  KeyAdminServiceImpl(KeyStore* keys, Ledger* ledger, Projector* projector, AccessGuard* guard,
+  KeyAdminServiceImpl(KeyStore* keys, CaseGate* gate, Projector* projector,
                       KeyAdminServiceOptions options = {})
-      : keys_(keys),
-        ledger_(ledger),
-        projector_(projector),
-        guard_(guard),
-        options_(std::move(options)) {}
+      : keys_(keys), gate_(gate), projector_(projector), options_(std::move(options)) {}
 
   grpc::Status EraseSubject(grpc::ServerContext* ctx, const v1::EraseSubjectRequest* req,
                             v1::EraseSubjectResponse* resp) override;
@@ -44,13 +42,9 @@ class KeyAdminServiceImpl final : public v1::KeyAdminService::Service {
                                v1::RotateMasterKeyResponse* resp) override;
 
  private:
-  // Who the call's certificate names (guard_ null: the local principal).
-  absl::StatusOr<Principal> Caller(const grpc::ServerContext* ctx) const;
-
   KeyStore* const keys_;
-  Ledger* const ledger_;
+  CaseGate* const gate_;
   Projector* const projector_;
-  AccessGuard* const guard_;
   const KeyAdminServiceOptions options_;
 };
 

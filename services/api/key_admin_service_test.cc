@@ -61,14 +61,13 @@ class KeyAdminServiceTest : public ::testing::Test {
     }
     KeyAdminServiceOptions options;
     options.log = [this](const std::string& line) { log_.push_back(line); };
-    service_ = std::make_unique<KeyAdminServiceImpl>(keys_.get(), nullptr, nullptr, nullptr,
-                                                      options);
+    service_ = std::make_unique<KeyAdminServiceImpl>(keys_.get(), nullptr, nullptr, options);
   }
 
   grpc::Status Rotate(const std::string& path, v1::RotateMasterKeyResponse* resp) {
     grpc::ServerContext ctx;
     internal::VerdictSlot admitted(&ctx);  // what the AuthzInterceptor decides
-    admitted.Decide(absl::OkStatus());
+    admitted.Decide(Admitted());
     v1::RotateMasterKeyRequest req;
     req.set_new_master_key_file(path);
     return service_->RotateMasterKey(&ctx, &req, resp);
@@ -145,10 +144,10 @@ TEST_F(KeyAdminServiceTest, BadRequestsNameTheFieldAndChangeNothing) {
 }
 
 TEST_F(KeyAdminServiceTest, WithoutEncryptionThereIsNothingToRotate) {
-  KeyAdminServiceImpl plaintext(nullptr, nullptr, nullptr, nullptr);
+  KeyAdminServiceImpl plaintext(nullptr, nullptr, nullptr);
   grpc::ServerContext ctx;
   internal::VerdictSlot admitted(&ctx);
-  admitted.Decide(absl::OkStatus());
+  admitted.Decide(Admitted());
   v1::RotateMasterKeyRequest req;
   req.set_new_master_key_file(WriteFile(key_dir_ + "/next.key", kNextHex, 0600));
   v1::RotateMasterKeyResponse resp;

@@ -1,7 +1,6 @@
 #include "services/api/ledger_service.h"
 
 #include <deque>
-#include <map>
 #include <optional>
 #include <thread>
 #include <utility>
@@ -11,9 +10,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "ledger/internal/status_macros.h"
+#include "services/api/authz_verdict.h"
 #include "services/api/case_gate.h"
 #include "services/api/event_codec.h"
 #include "services/api/grpc_status.h"
+#include "services/api/request_resources.h"
 
 namespace caseledger {
 namespace {
@@ -22,18 +23,6 @@ absl::Status Prefixed(const absl::Status& s, absl::string_view prefix) {
   if (s.ok()) return s;
   return absl::Status(s.code(), absl::StrCat(prefix, s.message()));
 }
-
-absl::StatusOr<GatedEvent> FromWire(const v1::AppendRequest& req) {
-  if (!req.has_event()) return absl::InvalidArgumentError("event: must be set");
-  CL_ASSIGN_OR_RETURN(Event event, ToLedgerEvent(req.event()));
-  GatedEvent out{req.event(), {std::move(event), std::nullopt}};
-  if (req.has_expected_version()) out.request.expected_version = req.expected_version();
-  return out;
-}
-
-constexpr char kService[] = "/caseledger.v1.LedgerService/";
-
-std::string Method(absl::string_view name) { return absl::StrCat(kService, name); }
 
 void ToWire(const AppendResult& r, v1::AppendResponse* out) {
   out->set_seq(r.seq);
@@ -62,11 +51,7 @@ void ToWire(const StoredCheckpoint& cp, const Checkpoint& parsed, v1::Checkpoint
 
 LedgerServiceImpl::LedgerServiceImpl(Ledger* ledger, CaseGate* gate, const NoteSigner* signer,
                                      LedgerServiceOptions options)
-    : ledger_(ledger),
-      gate_(gate),
-      signer_(signer),
-      options_(options),
-      committed_(ledger->Size()) {
+    : ledger_(ledger), gate_(gate), signer_(signer), options_(options), committed_(ledger->Size()) {
   // On the committer thread: hand the batch to each live subscriber's
   // queue, or drop it for one whose queue is full; never block.
   listener_ = ledger_->AddCommitListener([this](const std::shared_ptr<const CommittedBatch>& b) {
@@ -82,13 +67,6 @@ LedgerServiceImpl::LedgerServiceImpl(Ledger* ledger, CaseGate* gate, const NoteS
 
 LedgerServiceImpl::~LedgerServiceImpl() { ledger_->RemoveCommitListener(listener_); }
 
-absl::StatusOr<Decision> LedgerServiceImpl::Admit(grpc::ServerContext* ctx,
-                                                  absl::string_view method,
-                                                  const Resource& resource) {
-  if (options_.guard == nullptr) return Decision{Rule::kAllow};
-  return options_.guard->Admit(ctx, Method(method), resource);
-}
-
 void LedgerServiceImpl::StopStreams() {
   absl::MutexLock lock(&mu_);
   stopping_ = true;
@@ -96,12 +74,9 @@ void LedgerServiceImpl::StopStreams() {
 
 grpc::Status LedgerServiceImpl::Append(grpc::ServerContext* ctx, const v1::AppendRequest* req,
                                        v1::AppendResponse* resp) {
-  absl::StatusOr<GatedEvent> event = FromWire(*req);
+  if (grpc::Status refused = AuthzVerdict(*ctx); !refused.ok()) return refused;
+  absl::StatusOr<GatedEvent> event = AppendFromWire(*req);
   if (!event.ok()) return ToGrpcStatus(event.status());
-  Resource resource;
-  resource.event = &req->event();
-  absl::StatusOr<Decision> admitted = Admit(ctx, "Append", resource);
-  if (!admitted.ok()) return ToGrpcStatus(admitted.status());
   std::vector<GatedEvent> one;
   one.push_back(*std::move(event));
   absl::StatusOr<std::vector<AppendResult>> result = gate_->Append(std::move(one));
@@ -113,37 +88,12 @@ grpc::Status LedgerServiceImpl::Append(grpc::ServerContext* ctx, const v1::Appen
 grpc::Status LedgerServiceImpl::AppendBatch(grpc::ServerContext* ctx,
                                             const v1::AppendBatchRequest* req,
                                             v1::AppendBatchResponse* resp) {
-  if (req->requests_size() == 0) {
-    return ToGrpcStatus(absl::InvalidArgumentError("requests: must not be empty"));
-  }
-  if (static_cast<size_t>(req->requests_size()) > ledger_->options().max_batch_events) {
-    return ToGrpcStatus(absl::InvalidArgumentError(
-        absl::StrCat("requests: got ", req->requests_size(), " events, want at most ",
-                     ledger_->options().max_batch_events)));
-  }
-  std::vector<GatedEvent> events;
-  events.reserve(req->requests_size());
-  for (int i = 0; i < req->requests_size(); ++i) {
-    absl::StatusOr<GatedEvent> e = FromWire(req->requests(i));
-    if (!e.ok()) return ToGrpcStatus(Prefixed(e.status(), absl::StrCat("requests[", i, "].")));
-    events.push_back(*std::move(e));
-  }
-  // Each event is authorized; a case opened earlier in the batch has the
-  // program its case_opened names.
-  std::map<std::string, std::string> opened;
-  for (int i = 0; i < req->requests_size(); ++i) {
-    const v1::Event& e = req->requests(i).event();
-    Resource resource;
-    resource.event = &e;
-    auto it = opened.find(e.stream_id());
-    if (it != opened.end()) resource.opened_program = it->second;
-    absl::StatusOr<Decision> admitted = Admit(ctx, "AppendBatch", resource);
-    if (!admitted.ok()) {
-      return ToGrpcStatus(Prefixed(admitted.status(), absl::StrCat("requests[", i, "]: ")));
-    }
-    if (e.has_case_opened()) opened.emplace(e.stream_id(), e.case_opened().program());
-  }
-  absl::StatusOr<std::vector<AppendResult>> results = gate_->Append(std::move(events));
+  // Each event is authorized by the interceptor, in order.
+  if (grpc::Status refused = AuthzVerdict(*ctx); !refused.ok()) return refused;
+  absl::StatusOr<std::vector<GatedEvent>> events =
+      BatchFromWire(*req, ledger_->options().max_batch_events);
+  if (!events.ok()) return ToGrpcStatus(events.status());
+  absl::StatusOr<std::vector<AppendResult>> results = gate_->Append(*std::move(events));
   if (!results.ok()) return ToGrpcStatus(results.status());
   for (const AppendResult& r : *results) ToWire(r, resp->add_results());
   return grpc::Status::OK;
@@ -166,14 +116,9 @@ grpc::Status LedgerServiceImpl::AppendStream(
     bool reading_done ABSL_GUARDED_BY(mu) = false;
     absl::Status failure ABSL_GUARDED_BY(mu);
   };
-  // The caller is named once; each event is checked as it arrives.
-  std::optional<Principal> who;
-  if (options_.guard != nullptr) {
-    absl::StatusOr<Principal> p = options_.guard->Identify(ctx);
-    // Admit records the refusal of a caller that cannot be named.
-    if (!p.ok()) return ToGrpcStatus(Admit(ctx, "AppendStream", Resource()).status());
-    who = *std::move(p);
-  }
+  // The interceptor decides on the caller first, then on each event as it
+  // is read (CallVerdict after each Read).
+  if (grpc::Status refused = AuthzVerdict(*ctx); !refused.ok()) return refused;
   auto state = std::make_shared<State>();
   const size_t max_in_flight = options_.max_stream_in_flight;
 
@@ -220,18 +165,13 @@ grpc::Status LedgerServiceImpl::AppendStream(
     }
     if (!stream->Read(&req)) break;
     auto slot = std::make_shared<Slot>();
-    absl::StatusOr<GatedEvent> event = FromWire(req);
-    absl::MutexLock lock(&state->mu);
-    state->slots.push_back(slot);
-    if (event.ok() && who.has_value()) {
-      state->mu.Unlock();
-      Resource resource;
-      resource.event = &req.event();
-      absl::StatusOr<Decision> admitted =
-          options_.guard->AdmitAs(*who, Method("AppendStream"), resource);
-      state->mu.Lock();
+    absl::StatusOr<GatedEvent> event = AppendFromWire(req);
+    if (event.ok()) {
+      absl::StatusOr<Admitted> admitted = CallVerdict(*ctx);
       if (!admitted.ok()) event = admitted.status();
     }
+    absl::MutexLock lock(&state->mu);
+    state->slots.push_back(slot);
     if (!event.ok()) {
       slot->result = Prefixed(event.status(), absl::StrCat("request ", index, ": "));
       slot->done = true;
@@ -314,28 +254,24 @@ absl::Status LedgerServiceImpl::WriteRange(grpc::ServerContext* ctx, uint64_t fr
 grpc::Status LedgerServiceImpl::ReadStream(grpc::ServerContext* ctx,
                                            const v1::ReadStreamRequest* req,
                                            grpc::ServerWriter<v1::Record>* writer) {
-  if (req->stream_id().empty()) {
-    return ToGrpcStatus(absl::InvalidArgumentError("stream_id: must not be empty"));
-  }
-  Resource resource;
-  resource.case_id = req->stream_id();
-  absl::StatusOr<Decision> admitted = Admit(ctx, "ReadStream", resource);
+  absl::StatusOr<Admitted> admitted = CallVerdict(*ctx);
   if (!admitted.ok()) return ToGrpcStatus(admitted.status());
+  if (absl::Status form = CheckForm(*req); !form.ok()) return ToGrpcStatus(form);
   uint64_t version = req->from_version();
   uint64_t left = req->limit() == 0 ? UINT64_MAX : req->limit();
   // Chunks, so that no iterator is held while the client reads slowly.
   while (left > 0) {
     std::vector<uint64_t> seqs;
-    absl::Status s = ledger_->store().ScanStream(req->stream_id(), version,
-                                                 [&](uint64_t v, uint64_t seq) {
-                                                   seqs.push_back(seq);
-                                                   version = v + 1;
-                                                   return seqs.size() < 256 && seqs.size() < left;
-                                                 });
+    absl::Status s =
+        ledger_->store().ScanStream(req->stream_id(), version, [&](uint64_t v, uint64_t seq) {
+          seqs.push_back(seq);
+          version = v + 1;
+          return seqs.size() < 256 && seqs.size() < left;
+        });
     if (!s.ok()) return ToGrpcStatus(s);
     if (seqs.empty()) break;
     for (uint64_t seq : seqs) {
-      absl::Status w = WriteRange(ctx, seq, seq + 1, writer, admitted->commitments_only);
+      absl::Status w = WriteRange(ctx, seq, seq + 1, writer, admitted->decision.commitments_only);
       if (!w.ok()) return ToGrpcStatus(w);
     }
     left -= seqs.size();
@@ -345,9 +281,7 @@ grpc::Status LedgerServiceImpl::ReadStream(grpc::ServerContext* ctx,
 
 grpc::Status LedgerServiceImpl::ReadLog(grpc::ServerContext* ctx, const v1::ReadLogRequest* req,
                                         grpc::ServerWriter<v1::Record>* writer) {
-  Resource resource;
-  resource.whole_log = true;
-  absl::StatusOr<Decision> admitted = Admit(ctx, "ReadLog", resource);
+  absl::StatusOr<Admitted> admitted = CallVerdict(*ctx);
   if (!admitted.ok()) return ToGrpcStatus(admitted.status());
   uint64_t size = ledger_->Size();
   if (req->from_seq() > size) {
@@ -356,20 +290,18 @@ grpc::Status LedgerServiceImpl::ReadLog(grpc::ServerContext* ctx, const v1::Read
   }
   uint64_t to = size;
   if (req->limit() > 0) to = std::min<uint64_t>(size, req->from_seq() + req->limit());
-  return ToGrpcStatus(WriteRange(ctx, req->from_seq(), to, writer, admitted->commitments_only));
+  return ToGrpcStatus(
+      WriteRange(ctx, req->from_seq(), to, writer, admitted->decision.commitments_only));
 }
 
-grpc::Status LedgerServiceImpl::Subscribe(grpc::ServerContext* ctx,
-                                          const v1::SubscribeRequest* req,
+grpc::Status LedgerServiceImpl::Subscribe(grpc::ServerContext* ctx, const v1::SubscribeRequest* req,
                                           grpc::ServerWriter<v1::Record>* writer) {
   // Live records come from the commit feed (queued for this subscriber by
   // the committer thread); the store serves only what the queue does not
   // hold: records before the subscription (catch-up) and batches dropped
   // while this subscriber was slow. Both are written in seq order from
   // `next`, so there is no gap and no duplicate at a switch.
-  Resource resource;
-  resource.whole_log = true;
-  absl::StatusOr<Decision> admitted = Admit(ctx, "Subscribe", resource);
+  absl::StatusOr<Admitted> admitted = CallVerdict(*ctx);
   if (!admitted.ok()) return ToGrpcStatus(admitted.status());
   Subscriber self;
   {
@@ -415,9 +347,10 @@ grpc::Status LedgerServiceImpl::Subscribe(grpc::ServerContext* ctx,
     }
     if (ctx->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "client cancelled");
     if (to <= next) continue;
-    absl::Status s = batches.empty()
-                         ? WriteRange(ctx, next, to, writer, admitted->commitments_only)
-                         : WriteFromFeed(ctx, next, to, batches, writer, admitted->commitments_only);
+    absl::Status s =
+        batches.empty()
+            ? WriteRange(ctx, next, to, writer, admitted->decision.commitments_only)
+            : WriteFromFeed(ctx, next, to, batches, writer, admitted->decision.commitments_only);
     if (!s.ok()) return ToGrpcStatus(s);
     next = to;
   }
@@ -426,8 +359,7 @@ grpc::Status LedgerServiceImpl::Subscribe(grpc::ServerContext* ctx,
 grpc::Status LedgerServiceImpl::GetCheckpoint(grpc::ServerContext* ctx,
                                               const v1::GetCheckpointRequest* req,
                                               v1::Checkpoint* resp) {
-  absl::StatusOr<Decision> admitted = Admit(ctx, "GetCheckpoint", Resource());
-  if (!admitted.ok()) return ToGrpcStatus(admitted.status());
+  if (grpc::Status refused = AuthzVerdict(*ctx); !refused.ok()) return refused;
   absl::StatusOr<StoredCheckpoint> cp;
   if (req->size() == 0) {
     absl::StatusOr<std::optional<StoredCheckpoint>> latest = ledger_->store().LatestCheckpoint();
@@ -441,9 +373,9 @@ grpc::Status LedgerServiceImpl::GetCheckpoint(grpc::ServerContext* ctx,
     }
     cp = ledger_->store().CheckpointAt(req->size());
     if (cp.status().code() == absl::StatusCode::kNotFound) {
-      return ToGrpcStatus(absl::NotFoundError(absl::StrCat(
-          "size: no checkpoint was signed at size ", req->size(),
-          " (ask for size 0 for the latest, or a size a checkpoint was signed at)")));
+      return ToGrpcStatus(absl::NotFoundError(
+          absl::StrCat("size: no checkpoint was signed at size ", req->size(),
+                       " (ask for size 0 for the latest, or a size a checkpoint was signed at)")));
     }
   }
   if (!cp.ok()) return ToGrpcStatus(cp.status());
@@ -456,11 +388,10 @@ grpc::Status LedgerServiceImpl::GetCheckpoint(grpc::ServerContext* ctx,
 grpc::Status LedgerServiceImpl::GetInclusionProof(grpc::ServerContext* ctx,
                                                   const v1::InclusionProofRequest* req,
                                                   v1::InclusionProof* resp) {
-  absl::StatusOr<Decision> admitted = Admit(ctx, "GetInclusionProof", Resource());
-  if (!admitted.ok()) return ToGrpcStatus(admitted.status());
+  if (grpc::Status refused = AuthzVerdict(*ctx); !refused.ok()) return refused;
   if (req->seq() >= req->tree_size()) {
-    return ToGrpcStatus(absl::InvalidArgumentError(absl::StrCat(
-        "tree_size: got ", req->tree_size(), ", want more than seq ", req->seq())));
+    return ToGrpcStatus(absl::InvalidArgumentError(
+        absl::StrCat("tree_size: got ", req->tree_size(), ", want more than seq ", req->seq())));
   }
   absl::StatusOr<std::vector<Hash>> proof = ledger_->InclusionProof(req->seq(), req->tree_size());
   if (!proof.ok()) return ToGrpcStatus(proof.status());
@@ -476,8 +407,7 @@ grpc::Status LedgerServiceImpl::GetInclusionProof(grpc::ServerContext* ctx,
 grpc::Status LedgerServiceImpl::GetConsistencyProof(grpc::ServerContext* ctx,
                                                     const v1::ConsistencyProofRequest* req,
                                                     v1::ConsistencyProof* resp) {
-  absl::StatusOr<Decision> admitted = Admit(ctx, "GetConsistencyProof", Resource());
-  if (!admitted.ok()) return ToGrpcStatus(admitted.status());
+  if (grpc::Status refused = AuthzVerdict(*ctx); !refused.ok()) return refused;
   if (req->from_size() == 0) {
     return ToGrpcStatus(absl::InvalidArgumentError("from_size: must be at least 1"));
   }
@@ -496,8 +426,7 @@ grpc::Status LedgerServiceImpl::GetConsistencyProof(grpc::ServerContext* ctx,
 
 grpc::Status LedgerServiceImpl::GetPublicKey(grpc::ServerContext* ctx,
                                              const v1::GetPublicKeyRequest*, v1::PublicKey* resp) {
-  absl::StatusOr<Decision> admitted = Admit(ctx, "GetPublicKey", Resource());
-  if (!admitted.ok()) return ToGrpcStatus(admitted.status());
+  if (grpc::Status refused = AuthzVerdict(*ctx); !refused.ok()) return refused;
   std::string vkey = signer_->VerifierKey();
   resp->set_verifier_key(vkey);
   resp->set_origin(ledger_->options().origin);
@@ -517,12 +446,11 @@ grpc::Status LedgerServiceImpl::GetPublicKey(grpc::ServerContext* ctx,
 grpc::Status LedgerServiceImpl::ListCheckpoints(grpc::ServerContext* ctx,
                                                 const v1::ListCheckpointsRequest* req,
                                                 grpc::ServerWriter<v1::Checkpoint>* writer) {
-  absl::StatusOr<Decision> admitted = Admit(ctx, "ListCheckpoints", Resource());
-  if (!admitted.ok()) return ToGrpcStatus(admitted.status());
+  if (grpc::Status refused = AuthzVerdict(*ctx); !refused.ok()) return refused;
   if (req->to_size() != 0 && req->to_size() < req->from_size()) {
-    return ToGrpcStatus(absl::InvalidArgumentError(absl::StrCat(
-        "to_size: got ", req->to_size(), ", want 0 (the latest) or at least from_size ",
-        req->from_size())));
+    return ToGrpcStatus(absl::InvalidArgumentError(
+        absl::StrCat("to_size: got ", req->to_size(),
+                     ", want 0 (the latest) or at least from_size ", req->from_size())));
   }
   absl::StatusOr<std::vector<StoredCheckpoint>> all = ledger_->store().Checkpoints();
   if (!all.ok()) return ToGrpcStatus(all.status());

@@ -15,7 +15,6 @@
 #include "ledger/checkpoint.h"
 #include "ledger/ledger.h"
 #include "proto/ledger.grpc.pb.h"
-#include "services/api/access_guard.h"
 #include "services/api/case_gate.h"
 
 namespace caseledger {
@@ -26,13 +25,13 @@ struct LedgerServiceOptions {
   size_t max_stream_in_flight = 8192;
   // How often a live subscriber re-checks for cancellation while idle.
   absl::Duration subscribe_poll = absl::Milliseconds(500);
-  // Authorizes every call (services/api/access_guard.h); borrowed. Null only
-  // in tests that exercise the handlers without a server.
-  AccessGuard* guard = nullptr;
 };
 
 // Thread-safe. `ledger`, `gate` and `signer` are borrowed and must outlive the
 // service. Every append goes through `gate` (the confidentiality policy).
+// Every call is authorized by the AuthzInterceptorFactory
+// (authz_interceptor.h), whose verdict each handler returns first; without
+// it every call is refused INTERNAL.
 class LedgerServiceImpl final : public v1::LedgerService::Service {
  public:
   LedgerServiceImpl(Ledger* ledger, CaseGate* gate, const NoteSigner* signer,
@@ -59,8 +58,7 @@ class LedgerServiceImpl final : public v1::LedgerService::Service {
                              v1::Checkpoint* resp) override;
   grpc::Status GetInclusionProof(grpc::ServerContext* ctx, const v1::InclusionProofRequest* req,
                                  v1::InclusionProof* resp) override;
-  grpc::Status GetConsistencyProof(grpc::ServerContext* ctx,
-                                   const v1::ConsistencyProofRequest* req,
+  grpc::Status GetConsistencyProof(grpc::ServerContext* ctx, const v1::ConsistencyProofRequest* req,
                                    v1::ConsistencyProof* resp) override;
   grpc::Status GetPublicKey(grpc::ServerContext* ctx, const v1::GetPublicKeyRequest* req,
                             v1::PublicKey* resp) override;
@@ -72,9 +70,6 @@ class LedgerServiceImpl final : public v1::LedgerService::Service {
   // With `commitments_only`, records go without event and payload.
   absl::Status WriteRange(grpc::ServerContext* ctx, uint64_t from, uint64_t to,
                           grpc::ServerWriter<v1::Record>* writer, bool commitments_only);
-  // Identifies the caller and checks the policy table (OK without a guard).
-  absl::StatusOr<Decision> Admit(grpc::ServerContext* ctx, absl::string_view method,
-                                 const Resource& resource);
 
   Ledger* const ledger_;
   CaseGate* const gate_;

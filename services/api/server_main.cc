@@ -13,16 +13,16 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <memory>
+#include <sstream>
 #include <string>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "ledger/checkpoint.h"
@@ -31,11 +31,12 @@
 #include "ledger/ledger.h"
 #include "ledger/rocks_store.h"
 #include "ledger/signer.h"
-#include "services/api/access_guard.h"
 #include "services/api/access_service.h"
 #include "services/api/audit_service.h"
 #include "services/api/authz.h"
+#include "services/api/authz_directory.h"
 #include "services/api/authz_interceptor.h"
+#include "services/api/authz_verdict.h"
 #include "services/api/case_gate.h"
 #include "services/api/case_service.h"
 #include "services/api/key_admin_service.h"
@@ -66,8 +67,10 @@ ABSL_FLAG(std::vector<std::string>, witness_keys, {},
 ABSL_FLAG(absl::Duration, verify_interval, absl::Seconds(30),
           "The background verifier checks newly committed records this often (0 = off); "
           "AuditService.GetMetrics reports how far it got.");
-ABSL_FLAG(uint64_t, verify_chunk, 1 << 18, "Most records the background verifier checks per round.");
-ABSL_FLAG(std::string, tls_cert, "", "Server certificate chain (PEM). With --tls_key and "
+ABSL_FLAG(uint64_t, verify_chunk, 1 << 18,
+          "Most records the background verifier checks per round.");
+ABSL_FLAG(std::string, tls_cert, "",
+          "Server certificate chain (PEM). With --tls_key and "
           "--tls_client_ca: mutual TLS, every caller named by its client certificate.");
 ABSL_FLAG(std::string, tls_key, "", "Server private key (PEM).");
 ABSL_FLAG(std::string, tls_client_ca, "",
@@ -175,7 +178,9 @@ int Run() {
   if (!authz_config.ok()) return Fail(authz_config.status(), "refusing to start");
   absl::Status covered =
       CheckTableCovers({"caseledger.v1.LedgerService", "caseledger.v1.CaseService",
-                        "caseledger.v1.DisclosureService", "caseledger.v1.KeyAdminService"});
+                        "caseledger.v1.DisclosureService", "caseledger.v1.AccessService",
+                        "caseledger.v1.AuditService", "caseledger.v1.WitnessService",
+                        "caseledger.v1.KeyAdminService"});
   if (!covered.ok()) return Fail(covered, "refusing to start");
   std::error_code ec;
   std::filesystem::create_directories(data_dir, ec);
@@ -301,31 +306,29 @@ int Run() {
   AuditServiceImpl audit_service(ledger->get(), &witness_service, audit_options);
   audit_service.Start();
 
-  GateCaseDirectory directory(&gate);
-  LedgerRecordDirectory records(ledger->get());
-  Authorizer authorizer(*std::move(authz_config), &directory, &records);
-  AccessGuardOptions guard_options;
-  guard_options.insecure_loopback = absl::GetFlag(FLAGS_insecure_loopback);
-  AccessGuard guard(&authorizer, &directory, &gate, ledger->get(), guard_options);
-  LedgerServiceOptions service_options;
-  service_options.guard = &guard;
-  LedgerServiceImpl service(ledger->get(), &gate, &*signer, service_options);
-  CaseServiceImpl case_service(projector->get(), cases_view, nullptr, &guard);
-  DisclosureServiceImpl disclosure_service(projector->get(), accounting_view, nullptr, &guard);
+  // One authorization for every call of every service: the interceptor
+  // decides and records (authz_interceptor.h); handlers return its verdict.
+  ServerResourceDirectory directory(&gate, ledger->get());
+  Authorizer authorizer(*std::move(authz_config), &directory);
+  AuthzInterceptorOptions authz_options;
+  authz_options.insecure_loopback = absl::GetFlag(FLAGS_insecure_loopback);
+  authz_options.max_batch_events = (*ledger)->options().max_batch_events;
+  LedgerServiceImpl service(ledger->get(), &gate, &*signer);
+  CaseServiceImpl case_service(projector->get(), cases_view);
+  DisclosureServiceImpl disclosure_service(projector->get(), accounting_view);
   AccessServiceOptions access_options;
   // AccessService records every read itself; it names the authenticated
-  // caller, not the one the request claims.
-  access_options.authenticated = [&guard](const grpc::ServerContext& ctx)
-      -> std::optional<std::pair<std::string, std::string>> {
-    absl::StatusOr<Principal> who = guard.Identify(&ctx);
-    if (!who.ok() || who->role == Role::kLocal) return std::nullopt;
-    return std::make_pair(who->id, std::string(RoleName(who->role)));
+  // caller (the interceptor's verdict), not the one the request claims.
+  access_options.authenticated =
+      [](const grpc::ServerContext& ctx) -> std::optional<std::pair<std::string, std::string>> {
+    absl::StatusOr<Admitted> admitted = CallVerdict(ctx);
+    if (!admitted.ok() || admitted->caller.role == Role::kLocal) return std::nullopt;
+    return std::make_pair(admitted->caller.id, std::string(RoleName(admitted->caller.role)));
   };
   AccessServiceImpl access_service(ledger->get(), &gate, access_options);
   KeyAdminServiceOptions key_admin_options;
   key_admin_options.log = Log;
-  KeyAdminServiceImpl key_admin_service(keys.get(), ledger->get(), projector->get(), &guard,
-                                        key_admin_options);
+  KeyAdminServiceImpl key_admin_service(keys.get(), &gate, projector->get(), key_admin_options);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -338,14 +341,9 @@ int Run() {
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, 256);
   builder.SetMaxReceiveMessageSize(absl::GetFlag(FLAGS_max_message_bytes));
   builder.SetMaxSendMessageSize(absl::GetFlag(FLAGS_max_message_bytes));
-  // Handlers of these services call the guard; the interceptor applies the
-  // table to every other service (health, reflection, and the caseledger
-  // services whose handlers return AuthzVerdict first).
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
-  creators.push_back(std::make_unique<AuthzInterceptorFactory>(
-      &guard, AuthzInterceptorFactory::MethodsOf({"caseledger.v1.LedgerService",
-                                                  "caseledger.v1.CaseService",
-                                                  "caseledger.v1.DisclosureService"})));
+  creators.push_back(
+      std::make_unique<AuthzInterceptorFactory>(&authorizer, &directory, &gate, authz_options));
   builder.experimental().SetInterceptorCreators(std::move(creators));
   builder.RegisterService(&service);
   builder.RegisterService(&case_service);
@@ -359,7 +357,7 @@ int Run() {
     return Fail(absl::UnavailableError("could not bind " + listen), "start");
   }
   std::string host = listen.substr(0, listen.rfind(':'));
-  Log(guard_options.insecure_loopback
+  Log(authz_options.insecure_loopback
           ? "transport: PLAINTEXT on loopback (--insecure_loopback): every caller is trusted "
             "as role local, allowed every method; refusals and guarded reads are not recorded "
             "(AccessService reads still are)"
