@@ -213,10 +213,14 @@ void Encrypted(const std::string& dir) {
     CHECK_OK(Direct(*t.ledger, disposed));
   }
   // client-1 erased through the admin service (recorded), client-3 offline (not).
-  KeyAdminServiceImpl admin(t.keys.get(), t.ledger.get(), nullptr, nullptr);
+  CaseGate admin_gate(t.ledger.get());
+  KeyAdminServiceImpl admin(t.keys.get(), &admin_gate, nullptr);
   grpc::ServerContext ctx;
   internal::VerdictSlot admitted(&ctx);  // what the AuthzInterceptor decides
-  admitted.Decide(absl::OkStatus());
+  Admitted admin_caller;
+  admin_caller.caller.role = Role::kAdmin;
+  admin_caller.caller.id = "ops-1";
+  admitted.Decide(admin_caller);
   v1::EraseSubjectRequest req;
   req.set_subject_id("client-1");
   req.set_authority("GDPR Art. 17 request 42");
