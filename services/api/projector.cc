@@ -66,6 +66,20 @@ absl::StatusOr<std::string> OpenValue(const std::optional<AeadKey>& key,
 // A chunk's writes: a value, or nullopt for a deletion.
 using Writes = std::map<std::string, std::optional<std::string>>;
 
+// Adds a chunk's writes to `wb`: each value sealed under `key` (when set),
+// each nullopt as a deletion.
+absl::Status AddWrites(const std::optional<AeadKey>& key, Writes writes, rocksdb::WriteBatch* wb) {
+  for (auto& [name, value] : writes) {
+    if (!value.has_value()) {
+      wb->Delete(name);
+      continue;
+    }
+    CL_ASSIGN_OR_RETURN(std::string stored, SealValue(key, name, *std::move(value)));
+    wb->Put(name, stored);
+  }
+  return absl::OkStatus();
+}
+
 // Overlay of one chunk's writes over the store.
 class ChunkTxn : public ProjectionTxn {
  public:
@@ -359,14 +373,7 @@ absl::Status Projector::RederiveStreams(const std::set<std::string>& streams) {
       CL_RETURN_IF_ERROR(projections_[i]->Flush(txns[i]));
     }
     rocksdb::WriteBatch wb;
-    for (auto& [key, value] : writes) {
-      if (!value.has_value()) {
-        wb.Delete(key);
-        continue;
-      }
-      CL_ASSIGN_OR_RETURN(std::string stored, SealValue(options_.value_key, key, *std::move(value)));
-      wb.Put(key, stored);
-    }
+    CL_RETURN_IF_ERROR(AddWrites(options_.value_key, std::move(writes), &wb));
     // Not synced: the marker stays until the purge (a flush) is done.
     CL_RETURN_IF_ERROR(FromRocks(db_->Write(rocksdb::WriteOptions(), &wb), "rederive projections"));
   }
@@ -572,14 +579,7 @@ absl::Status Projector::ApplyChunk(uint64_t from, uint64_t to,
     shredded->insert(chunk_shreds.begin(), chunk_shreds.end());
   }
   rocksdb::WriteBatch wb;
-  for (auto& [key, value] : writes) {
-    if (!value.has_value()) {
-      wb.Delete(key);
-      continue;
-    }
-    CL_ASSIGN_OR_RETURN(std::string stored, SealValue(options_.value_key, key, *std::move(value)));
-    wb.Put(key, stored);
-  }
+  CL_RETURN_IF_ERROR(AddWrites(options_.value_key, std::move(writes), &wb));
   wb.Put(kPositionKey, internal::U64Key(to));
   wb.Put(kSealingKey, SealingId(options_.value_key));
   // Not synced: the log is the source of truth; a lost chunk is re-applied.
