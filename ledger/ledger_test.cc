@@ -219,6 +219,40 @@ TEST(LedgerTest, CheckpointsAreSignedEveryNRecords) {
   EXPECT_EQ((*all)[1].size, 20u);
 }
 
+// The checkpoint interval runs on the ledger's clock: a fake clock's Advance
+// wakes the committer, and nothing sleeps.
+TEST(LedgerTest, CheckpointIntervalRunsOnTheInjectedClock) {
+  FakeClock clock;
+  LedgerOptions options;
+  options.clock = &clock;
+  options.checkpoint_every_records = 1000000;
+  options.checkpoint_interval = absl::Hours(1);
+  auto t = OpenTestLedger(NewTempDir("ledger"), options);
+  ASSERT_TRUE(t.ok()) << t.status();
+  ASSERT_TRUE((*t)->Append({TestEvent("e0", "case-1")}).ok());
+  // The committer is done with the append and waits (in fake time) for the
+  // interval to end; no checkpoint yet.
+  ASSERT_TRUE(clock.AwaitWaiters(1));
+  auto latest = (*t)->store().LatestCheckpoint();
+  ASSERT_TRUE(latest.ok()) << latest.status();
+  EXPECT_FALSE(latest->has_value());
+
+  clock.Advance(absl::Minutes(59));
+  ASSERT_TRUE(clock.AwaitWaiters(1));
+  latest = (*t)->store().LatestCheckpoint();
+  ASSERT_TRUE(latest.ok()) << latest.status();
+  EXPECT_FALSE(latest->has_value());
+
+  // The interval ends: the committer wakes, signs, commits, and waits again.
+  uint64_t waits = clock.waits_begun();
+  clock.Advance(absl::Minutes(1));
+  ASSERT_TRUE(clock.AwaitWaitsBegun(waits + 1)) << "the committer did not wake on Advance";
+  latest = (*t)->store().LatestCheckpoint();
+  ASSERT_TRUE(latest.ok()) << latest.status();
+  ASSERT_TRUE(latest->has_value());
+  EXPECT_EQ((*latest)->size, 1u);
+}
+
 TEST(LedgerTest, ReopenContinuesTheSameChain) {
   std::string dir = NewTempDir("ledger");
   Hash root;
