@@ -27,8 +27,8 @@ class Clock {
   // with `*mu` held), and whoever changes that state does so holding `*mu`.
   // This default suits clocks that run at real pace (however offset): it
   // waits deadline - Now() of real time.
-  virtual bool AwaitUntil(absl::Mutex* mu, const absl::Condition& cond,
-                          absl::Time deadline) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+  virtual bool AwaitUntil(absl::Mutex* mu, const absl::Condition& cond, absl::Time deadline) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     return mu->AwaitWithTimeout(cond, deadline - Now());
   }
   // The process-wide real clock; never destroyed.
@@ -52,8 +52,8 @@ class FakeClock : public Clock {
 
   // Waits in fake time: returns when `cond` holds or Advance reaches
   // `deadline`. Real time plays no part.
-  bool AwaitUntil(absl::Mutex* mu, const absl::Condition& cond,
-                  absl::Time deadline) const override ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  bool AwaitUntil(absl::Mutex* mu, const absl::Condition& cond, absl::Time deadline) const override
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
 
   // For tests that must know a waiter has settled (e.g. that the committer
   // finished its work and waits again) without sleeping.
