@@ -765,12 +765,13 @@ void Ledger::CommitterLoop() {
       auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
         return !queue_.empty() || closing_;
       };
-      absl::Duration wait = absl::Hours(1);
+      // Without records to checkpoint, wake only for appends (or at worst
+      // hourly); with some, also when the checkpoint interval ends.
+      absl::Time deadline = clock_.Now() + absl::Hours(1);
       if (tree_.size() > last_checkpoint_size_) {
-        wait = std::max(absl::ZeroDuration(),
-                        options_.checkpoint_interval - (clock_.Now() - last_checkpoint_time_));
+        deadline = last_checkpoint_time_ + options_.checkpoint_interval;
       }
-      mu_.AwaitWithTimeout(absl::Condition(&ready), wait);
+      clock_.AwaitUntil(&mu_, absl::Condition(&ready), deadline);
       if (closing_ && queue_.empty()) return;
       size_t events = 0;
       while (!queue_.empty() &&

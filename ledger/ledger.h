@@ -105,7 +105,9 @@ struct PublishedTransition {
 struct LedgerOptions {
   // The checkpoint origin line, e.g. "caseledger.example/log".
   std::string origin = "caseledger/log";
-  // Borrowed; must outlive the Ledger. Null means Clock::Real().
+  // Borrowed; must outlive the Ledger. Null means Clock::Real(). Stamps
+  // commit times and times the checkpoint interval: the committer waits
+  // through Clock::AwaitUntil, so a FakeClock's Advance drives it.
   const Clock* clock = nullptr;
   // Borrowed; must outlive the Ledger. Signs checkpoints.
   const NoteSigner* signer = nullptr;
@@ -131,6 +133,18 @@ class Ledger {
   // Takes ownership of `store`. Reads the tree state (O(log n) reads; no
   // replay) and checks it against the latest checkpoint: DATA_LOSS if they
   // disagree. INVALID_ARGUMENT when options are unusable.
+  //
+  // What the ledger needs of `store` (ledger/STORE.md), by interface:
+  //  RecordLog: Commit of each group, Size, leaves and payloads (Read), the
+  //    event-id and stream indexes (idempotency, expected_version), the
+  //    checkpoints (Recover, Checkpoint, History);
+  //  NodeStore: the Merkle nodes (Recover, RootAt, proofs);
+  //  SubjectIndexStore: subject heads and entries, and the map at the latest
+  //    checkpoint (Recover, History, SubjectTransitionTo);
+  //  CosignatureStore: PutCosignature only.
+  // The key table (LogStore::keys) is not read here: the cipher
+  // (LedgerOptions::cipher) owns it, and key writes ride in CommitBatch.
+  // Time and the committer's timed waits come from LedgerOptions::clock.
   static absl::StatusOr<std::unique_ptr<Ledger>> Open(LedgerOptions options,
                                                       std::unique_ptr<LogStore> store);
   // Finishes queued appends, then stops the committer.

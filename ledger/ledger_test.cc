@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/match.h"
 #include "ledger/key_store.h"
+#include "ledger/memory_store.h"
 #include "ledger/merkle_verify.h"
 #include "ledger/subject_index.h"
 #include "tests/test_util.h"
@@ -24,8 +25,54 @@ using ::caseledger::testing::TestLedger;
 
 std::string Msg(const absl::Status& s) { return std::string(s.message()); }
 
-TEST(LedgerTest, AppendsAreSequencedAndChained) {
-  auto t = OpenTestLedger(NewTempDir("ledger"));
+// The ledger's behaviour does not depend on the store behind it: the tests
+// below run on RocksStore (a data directory) and on MemoryStore.
+enum class StoreKind { kRocks, kMemory };
+
+class LedgerStoreTest : public ::testing::TestWithParam<StoreKind> {
+ protected:
+  absl::StatusOr<TestLedger> OpenLedger(LedgerOptions options = LedgerOptions()) {
+    if (GetParam() == StoreKind::kRocks) return OpenTestLedger(NewTempDir("ledger"), options);
+    return OpenOnMemory(nullptr, std::move(options));
+  }
+  // With payloads sealed under data keys wrapped by `master`.
+  absl::StatusOr<TestLedger> OpenEncryptedLedger(const AeadKey& master) {
+    if (GetParam() == StoreKind::kRocks) {
+      return testing::OpenEncryptedTestLedger(NewTempDir("ledger"), master);
+    }
+    return OpenOnMemory(&master, LedgerOptions());
+  }
+
+ private:
+  // As testing::OpenTestLedger and OpenEncryptedTestLedger, on a MemoryStore.
+  static absl::StatusOr<TestLedger> OpenOnMemory(const AeadKey* master, LedgerOptions options) {
+    TestLedger t;
+    t.signer = std::make_unique<NoteSigner>(testing::TestNoteSigner());
+    options.origin = testing::kTestOrigin;
+    options.signer = t.signer.get();
+    std::unique_ptr<LogStore> store = NewMemoryStore();
+    if (master != nullptr) {
+      auto keys = KeyStore::Open(store->keys(), *master, {"records_disposed", "subject_erased"});
+      if (!keys.ok()) return keys.status();
+      t.keys = *std::move(keys);
+      options.cipher = t.keys.get();
+    }
+    auto ledger = Ledger::Open(std::move(options), std::move(store));
+    if (!ledger.ok()) return ledger.status();
+    t.ledger = *std::move(ledger);
+    return t;
+  }
+};
+
+std::string StoreName(const ::testing::TestParamInfo<StoreKind>& info) {
+  return info.param == StoreKind::kRocks ? "Rocks" : "Memory";
+}
+
+INSTANTIATE_TEST_SUITE_P(Stores, LedgerStoreTest,
+                         ::testing::Values(StoreKind::kRocks, StoreKind::kMemory), StoreName);
+
+TEST_P(LedgerStoreTest, AppendsAreSequencedAndChained) {
+  auto t = OpenLedger();
   ASSERT_TRUE(t.ok()) << t.status();
   Ledger& l = *t->ledger;
   for (int i = 0; i < 5; ++i) {
@@ -45,8 +92,8 @@ TEST(LedgerTest, AppendsAreSequencedAndChained) {
   EXPECT_EQ(l.Read(5).status().code(), absl::StatusCode::kNotFound);
 }
 
-TEST(LedgerTest, DuplicateEventIdReturnsOriginalAndAppendsNothing) {
-  auto t = OpenTestLedger(NewTempDir("ledger"));
+TEST_P(LedgerStoreTest, DuplicateEventIdReturnsOriginalAndAppendsNothing) {
+  auto t = OpenLedger();
   ASSERT_TRUE(t.ok()) << t.status();
   auto first = (*t)->Append({TestEvent("evt-1", "case-1")});
   ASSERT_TRUE(first.ok());
@@ -67,8 +114,8 @@ TEST(LedgerTest, DuplicateEventIdReturnsOriginalAndAppendsNothing) {
   EXPECT_EQ((*t)->Size(), 2u);
 }
 
-TEST(LedgerTest, ExpectedVersionConflictIsAbortedAndStoresNothing) {
-  auto t = OpenTestLedger(NewTempDir("ledger"));
+TEST_P(LedgerStoreTest, ExpectedVersionConflictIsAbortedAndStoresNothing) {
+  auto t = OpenLedger();
   ASSERT_TRUE(t.ok()) << t.status();
   ASSERT_TRUE((*t)->Append({TestEvent("a", "case-1"), 0}).ok());
   ASSERT_TRUE((*t)->Append({TestEvent("b", "case-1"), 1}).ok());
@@ -83,8 +130,8 @@ TEST(LedgerTest, ExpectedVersionConflictIsAbortedAndStoresNothing) {
   EXPECT_TRUE(retry->duplicate);
 }
 
-TEST(LedgerTest, BatchIsAllOrNothing) {
-  auto t = OpenTestLedger(NewTempDir("ledger"));
+TEST_P(LedgerStoreTest, BatchIsAllOrNothing) {
+  auto t = OpenLedger();
   ASSERT_TRUE(t.ok()) << t.status();
   ASSERT_TRUE((*t)->Append({TestEvent("a", "case-1")}).ok());
   std::vector<AppendRequest> batch = {{TestEvent("b", "case-1")},
@@ -111,8 +158,8 @@ TEST(LedgerTest, BatchIsAllOrNothing) {
   EXPECT_EQ((*t)->AppendBatch({}).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
-TEST(LedgerTest, DuplicateWithinOneBatch) {
-  auto t = OpenTestLedger(NewTempDir("ledger"));
+TEST_P(LedgerStoreTest, DuplicateWithinOneBatch) {
+  auto t = OpenLedger();
   ASSERT_TRUE(t.ok()) << t.status();
   auto r = (*t)->AppendBatch({{TestEvent("a", "s")}, {TestEvent("a", "s")}});
   ASSERT_TRUE(r.ok()) << r.status();
@@ -122,8 +169,8 @@ TEST(LedgerTest, DuplicateWithinOneBatch) {
   EXPECT_EQ((*t)->Size(), 1u);
 }
 
-TEST(LedgerTest, ConcurrentAppendersGetUniqueDenseSeqsAndIdempotency) {
-  auto t = OpenTestLedger(NewTempDir("ledger"));
+TEST_P(LedgerStoreTest, ConcurrentAppendersGetUniqueDenseSeqsAndIdempotency) {
+  auto t = OpenLedger();
   ASSERT_TRUE(t.ok()) << t.status();
   constexpr int kThreads = 8, kPerThread = 200;
   std::vector<std::vector<AppendResult>> results(kThreads);
@@ -163,8 +210,8 @@ TEST(LedgerTest, ConcurrentAppendersGetUniqueDenseSeqsAndIdempotency) {
   EXPECT_LE(contended, static_cast<uint64_t>(kPerThread) * 2 - 1);
 }
 
-TEST(LedgerTest, CheckpointIsSignedAndProofsVerify) {
-  auto t = OpenTestLedger(NewTempDir("ledger"));
+TEST_P(LedgerStoreTest, CheckpointIsSignedAndProofsVerify) {
+  auto t = OpenLedger();
   ASSERT_TRUE(t.ok()) << t.status();
   EXPECT_EQ((*t)->Checkpoint().status().code(), absl::StatusCode::kFailedPrecondition);
   std::vector<AppendResult> appended;
@@ -206,10 +253,10 @@ TEST(LedgerTest, CheckpointIsSignedAndProofsVerify) {
   EXPECT_EQ(Msg(beyond.status()), "tree_size: got 51, want at most the tree size 50");
 }
 
-TEST(LedgerTest, CheckpointsAreSignedEveryNRecords) {
+TEST_P(LedgerStoreTest, CheckpointsAreSignedEveryNRecords) {
   LedgerOptions options;
   options.checkpoint_every_records = 10;
-  auto t = OpenTestLedger(NewTempDir("ledger"), options);
+  auto t = OpenLedger(options);
   ASSERT_TRUE(t.ok()) << t.status();
   for (int i = 0; i < 25; ++i) ASSERT_TRUE((*t)->Append({TestEvent(absl::StrCat("e", i), "c")}).ok());
   auto all = (*t)->store().Checkpoints();
@@ -217,6 +264,40 @@ TEST(LedgerTest, CheckpointsAreSignedEveryNRecords) {
   ASSERT_EQ(all->size(), 2u);
   EXPECT_EQ((*all)[0].size, 10u);
   EXPECT_EQ((*all)[1].size, 20u);
+}
+
+// The checkpoint interval runs on the ledger's clock: a fake clock's Advance
+// wakes the committer, and nothing sleeps.
+TEST_P(LedgerStoreTest, CheckpointIntervalRunsOnTheInjectedClock) {
+  FakeClock clock;
+  LedgerOptions options;
+  options.clock = &clock;
+  options.checkpoint_every_records = 1000000;
+  options.checkpoint_interval = absl::Hours(1);
+  auto t = OpenLedger(options);
+  ASSERT_TRUE(t.ok()) << t.status();
+  ASSERT_TRUE((*t)->Append({TestEvent("e0", "case-1")}).ok());
+  // The committer is done with the append and waits (in fake time) for the
+  // interval to end; no checkpoint yet.
+  ASSERT_TRUE(clock.AwaitWaiters(1));
+  auto latest = (*t)->store().LatestCheckpoint();
+  ASSERT_TRUE(latest.ok()) << latest.status();
+  EXPECT_FALSE(latest->has_value());
+
+  clock.Advance(absl::Minutes(59));
+  ASSERT_TRUE(clock.AwaitWaiters(1));
+  latest = (*t)->store().LatestCheckpoint();
+  ASSERT_TRUE(latest.ok()) << latest.status();
+  EXPECT_FALSE(latest->has_value());
+
+  // The interval ends: the committer wakes, signs, commits, and waits again.
+  uint64_t waits = clock.waits_begun();
+  clock.Advance(absl::Minutes(1));
+  ASSERT_TRUE(clock.AwaitWaitsBegun(waits + 1)) << "the committer did not wake on Advance";
+  latest = (*t)->store().LatestCheckpoint();
+  ASSERT_TRUE(latest.ok()) << latest.status();
+  ASSERT_TRUE(latest->has_value());
+  EXPECT_EQ((*latest)->size, 1u);
 }
 
 TEST(LedgerTest, ReopenContinuesTheSameChain) {
@@ -273,8 +354,8 @@ TEST(LedgerTest, SecondOpenOfTheSameDirectoryIsRefused) {
   EXPECT_TRUE(absl::StrContains(second.status().message(), "lock")) << second.status();
 }
 
-TEST(LedgerTest, AsyncAppendsCompleteInOrderOfSubmission) {
-  auto t = OpenTestLedger(NewTempDir("ledger"));
+TEST_P(LedgerStoreTest, AsyncAppendsCompleteInOrderOfSubmission) {
+  auto t = OpenLedger();
   ASSERT_TRUE(t.ok());
   absl::Mutex mu;
   std::vector<uint64_t> seqs;
@@ -301,8 +382,8 @@ TEST(LedgerTest, AsyncAppendsCompleteInOrderOfSubmission) {
   EXPECT_EQ(Msg(errors[0]), "event_id: must not be empty");
 }
 
-TEST(LedgerTest, RemovedCommitListenerIsNotCalledAgain) {
-  auto t = OpenTestLedger(NewTempDir("ledger"));
+TEST_P(LedgerStoreTest, RemovedCommitListenerIsNotCalledAgain) {
+  auto t = OpenLedger();
   ASSERT_TRUE(t.ok());
   std::atomic<uint64_t> seen{0}, other{0};
   uint64_t handle = (*t)->AddCommitListener(
@@ -319,10 +400,10 @@ TEST(LedgerTest, RemovedCommitListenerIsNotCalledAgain) {
 
 // The commit feed hands over exactly what Read returns from the store, in
 // order, before the appends are acknowledged.
-TEST(LedgerTest, TheCommitFeedCarriesWhatWasStored) {
+TEST_P(LedgerStoreTest, TheCommitFeedCarriesWhatWasStored) {
   auto master = AeadKey::FromBytes(std::string(32, '\x05'));
   ASSERT_TRUE(master.ok());
-  auto t = testing::OpenEncryptedTestLedger(NewTempDir("ledger-feed"), *master);
+  auto t = OpenEncryptedLedger(*master);
   ASSERT_TRUE(t.ok()) << t.status();
   std::vector<std::shared_ptr<const CommittedBatch>> batches;
   absl::Mutex mu;
@@ -370,8 +451,8 @@ TEST(LedgerTest, TheCommitFeedCarriesWhatWasStored) {
   EXPECT_FALSE(view.openings.has_value());
 }
 
-TEST(LedgerTest, AppendAfterCloseIsUnavailable) {
-  auto t = OpenTestLedger(NewTempDir("ledger"));
+TEST_P(LedgerStoreTest, AppendAfterCloseIsUnavailable) {
+  auto t = OpenLedger();
   ASSERT_TRUE(t.ok());
   (*t)->Close();
   EXPECT_EQ((*t)->Append({TestEvent("a", "s")}).status().code(), absl::StatusCode::kUnavailable);
@@ -379,6 +460,10 @@ TEST(LedgerTest, AppendAfterCloseIsUnavailable) {
 
 // ---------------------------------------------------------------------------
 // The per-subject index (SUBJECT_INDEX.md).
+
+class SubjectIndexStoreTest : public LedgerStoreTest {};
+INSTANTIATE_TEST_SUITE_P(Stores, SubjectIndexStoreTest,
+                         ::testing::Values(StoreKind::kRocks, StoreKind::kMemory), StoreName);
 
 Event SubjectEvent(int i) {
   Event e = TestEvent(absl::StrCat("subj-", i), absl::StrCat("case-", i % 3));
@@ -430,10 +515,10 @@ void ExpectHistoryMatches(Ledger& l, const std::string& subject) {
   EXPECT_EQ(chain, h->state) << subject;
 }
 
-TEST(LedgerSubjectIndexTest, EveryCheckpointCommitsToTheSubjectsOfExactlyItsRecords) {
+TEST_P(SubjectIndexStoreTest, EveryCheckpointCommitsToTheSubjectsOfExactlyItsRecords) {
   LedgerOptions options;
   options.checkpoint_every_records = 7;
-  auto t = OpenTestLedger(NewTempDir("subjects"), options);
+  auto t = OpenLedger(options);
   ASSERT_TRUE(t.ok()) << t.status();
   Ledger& l = *t->ledger;
   EXPECT_EQ(l.History("client-0").status().code(), absl::StatusCode::kFailedPrecondition);
@@ -458,11 +543,11 @@ TEST(LedgerSubjectIndexTest, EveryCheckpointCommitsToTheSubjectsOfExactlyItsReco
   EXPECT_EQ(l.History("").status().code(), absl::StatusCode::kInvalidArgument);
 }
 
-TEST(LedgerSubjectIndexTest, HistoryStopsAtTheLatestCheckpoint) {
+TEST_P(SubjectIndexStoreTest, HistoryStopsAtTheLatestCheckpoint) {
   LedgerOptions options;
   options.checkpoint_every_records = 1000;
   options.checkpoint_interval = absl::Hours(1);
-  auto t = OpenTestLedger(NewTempDir("subjects"), options);
+  auto t = OpenLedger(options);
   ASSERT_TRUE(t.ok()) << t.status();
   Ledger& l = *t->ledger;
   ASSERT_TRUE(l.Append({SubjectEvent(0)}).ok());
@@ -532,10 +617,10 @@ SubjectTransitionEnd EndOf(const StoredCheckpoint& cp) {
   return {c->size, c->root, SubjectsRootOf(cp)};
 }
 
-TEST(LedgerSubjectIndexTest, TransitionsFromEveryCheckpointVerifyAndMatchTheReference) {
+TEST_P(SubjectIndexStoreTest, TransitionsFromEveryCheckpointVerifyAndMatchTheReference) {
   LedgerOptions options;
   options.checkpoint_every_records = 7;
-  auto t = OpenTestLedger(NewTempDir("transition"), options);
+  auto t = OpenLedger(options);
   ASSERT_TRUE(t.ok()) << t.status();
   Ledger& l = *t->ledger;
   EXPECT_EQ(l.SubjectTransitionTo(0).status().code(), absl::StatusCode::kFailedPrecondition);

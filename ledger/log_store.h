@@ -96,13 +96,28 @@ struct StoredCheckpoint {
   std::string note;
 };
 
-// Thread-safety: Commit is called by one thread at a time; every read may run
-// concurrently with it and with each other. Reads see only committed batches.
-class LogStore : public NodeReader {
- public:
-  ~LogStore() override = default;
+// The storage behind the ledger is a few interfaces (ledger/STORE.md): the
+// log of record (RecordLog), which is the ledger's truth and could live in
+// another database (shared/DESIGN.md "Scale"), and local state derived from
+// it and rebuildable from it (NodeStore, SubjectIndexStore), plus
+// cosignatures (CosignatureStore) and the key table (KeyTable). LogStore is
+// their aggregate: one database holding all of them, committing each
+// CommitBatch in one atomic write.
+//
+// Thread-safety of each: Commit is called by one thread at a time; every read
+// may run concurrently with it and with each other. Reads see only committed
+// batches.
 
-  // Writes `batch` atomically and durably (synced) before returning OK.
+// The log of record: the records (leaf and payload bytes), the event-id and
+// stream indexes that enforce idempotency and case versions, the tree size,
+// and the signed checkpoints.
+class RecordLog {
+ public:
+  virtual ~RecordLog() = default;
+
+  // Writes `batch` atomically and durably (synced) before returning OK. A
+  // LogStore applies every part of the batch; the log-of-record part is
+  // records, checkpoints and new_size (ledger/STORE.md).
   virtual absl::Status Commit(const CommitBatch& batch) = 0;
 
   // The tree size recorded by the last commit (0 for a new store).
@@ -137,6 +152,11 @@ class LogStore : public NodeReader {
   // The number of records in a stream (its next version).
   virtual absl::StatusOr<uint64_t> StreamLength(absl::string_view stream_id) const = 0;
 
+  // A stream's (case's) records as (version, seq) pairs from `from_version`,
+  // in order, until fn returns false.
+  virtual absl::Status ScanStream(absl::string_view stream_id, uint64_t from_version,
+                                  const std::function<bool(uint64_t, uint64_t)>& fn) const = 0;
+
   // Checkpoints: the newest, the one at exactly `size`, and all in size order.
   virtual absl::StatusOr<std::optional<StoredCheckpoint>> LatestCheckpoint() const = 0;
   virtual absl::StatusOr<StoredCheckpoint> CheckpointAt(uint64_t size) const = 0;
@@ -153,6 +173,74 @@ class LogStore : public NodeReader {
     }
     return out;
   }
+
+  // One stored record as the scan sees it: its raw key, and the payload and
+  // level-0 Merkle node stored under the same seq (nullopt when absent, and
+  // always from a log of record that keeps no nodes).
+  struct ScannedRecord {
+    uint64_t key_seq;
+    absl::string_view leaf;
+    std::optional<absl::string_view> payload;
+    std::optional<absl::string_view> leaf_node;
+  };
+  // Calls `fn` for stored records with key >= from, in key order, until fn
+  // returns false. Sees raw keys, so a verifier can spot gaps. The views are
+  // valid only during the call.
+  virtual absl::Status ScanRecords(uint64_t from,
+                                   const std::function<bool(const ScannedRecord&)>& fn) const = 0;
+};
+
+// The Merkle tree's stored nodes (ledger/MERKLE.md): local state, rebuildable
+// from the log of record's leaves.
+class NodeStore : public NodeReader {
+ public:
+  ~NodeStore() override = default;
+
+  // Calls `fn(index, hash bytes)` for the stored Merkle nodes of `level`
+  // with index >= from, in index order, until fn returns false. Sees raw
+  // values, so a verifier can spot damaged ones; the view is valid only
+  // during the call. This default reads node by node with GetNode and stops
+  // at the first absent one; stores override it with a real scan.
+  virtual absl::Status ScanNodes(uint32_t level, uint64_t from,
+                                 const std::function<bool(uint64_t, absl::string_view)>& fn) const {
+    for (uint64_t i = from;; ++i) {
+      absl::StatusOr<Hash> h = GetNode(level, i);
+      if (absl::IsNotFound(h.status())) return absl::OkStatus();
+      if (!h.ok()) return h.status();
+      if (!fn(i, AsBytes(*h))) return absl::OkStatus();
+    }
+  }
+};
+
+// The per-subject index and subject map (ledger/SUBJECT_INDEX.md): local
+// state, rebuildable from the log of record's records.
+class SubjectIndexStore {
+ public:
+  virtual ~SubjectIndexStore() = default;
+
+  // A subject's current state, from its last entry (count 0 if it has none).
+  virtual absl::StatusOr<SubjectState> GetSubjectHead(const Hash& key) const = 0;
+  // The subject's entry `index` (0-based): the seq of its index-th record and
+  // the chain head after it. NOT_FOUND when absent.
+  struct SubjectEntryValue {
+    uint64_t seq = 0;
+    Hash head{};
+  };
+  virtual absl::StatusOr<SubjectEntryValue> GetSubjectEntry(const Hash& key,
+                                                            uint64_t index) const = 0;
+  // The subject's records as (index, seq) pairs from `from_index`, in order,
+  // until fn returns false.
+  virtual absl::Status ScanSubject(const Hash& key, uint64_t from_index,
+                                   const std::function<bool(uint64_t, uint64_t)>& fn) const = 0;
+  // Every map leaf as of the last checkpoint, in key order.
+  virtual absl::Status ScanSubjectMap(
+      const std::function<void(const Hash&, const SubjectState&)>& fn) const = 0;
+};
+
+// Witnesses' cosignatures of checkpoints (ledger/COSIGNATURE.md).
+class CosignatureStore {
+ public:
+  virtual ~CosignatureStore() = default;
 
   // Witness cosignature lines for the checkpoint at `size`, one per witness
   // (`witness` is its "<name>+<key hash hex>"); a newer line replaces the
@@ -171,56 +259,18 @@ class LogStore : public NodeReader {
   virtual absl::StatusOr<std::optional<uint64_t>> LatestCosignedSize() const {
     return std::optional<uint64_t>();
   }
+};
 
-  // One stored record as the scan sees it: its raw key, and the payload and
-  // level-0 Merkle node stored under the same seq (nullopt when absent).
-  struct ScannedRecord {
-    uint64_t key_seq;
-    absl::string_view leaf;
-    std::optional<absl::string_view> payload;
-    std::optional<absl::string_view> leaf_node;
-  };
-  // Calls `fn` for stored records with key >= from, in key order, until fn
-  // returns false. Sees raw keys, so a verifier can spot gaps. The views are
-  // valid only during the call.
-  virtual absl::Status ScanRecords(uint64_t from,
-                                   const std::function<bool(const ScannedRecord&)>& fn) const = 0;
-  // Calls `fn(index, hash bytes)` for the stored Merkle nodes of `level`
-  // with index >= from, in index order, until fn returns false. Sees raw
-  // values, so a verifier can spot damaged ones; the view is valid only
-  // during the call. This default reads node by node with GetNode and stops
-  // at the first absent one; stores override it with a real scan.
-  virtual absl::Status ScanNodes(uint32_t level, uint64_t from,
-                                 const std::function<bool(uint64_t, absl::string_view)>& fn) const {
-    for (uint64_t i = from;; ++i) {
-      absl::StatusOr<Hash> h = GetNode(level, i);
-      if (absl::IsNotFound(h.status())) return absl::OkStatus();
-      if (!h.ok()) return h.status();
-      if (!fn(i, AsBytes(*h))) return absl::OkStatus();
-    }
-  }
-  // The per-subject index. A subject's current state, from its last entry
-  // (count 0 if it has none).
-  virtual absl::StatusOr<SubjectState> GetSubjectHead(const Hash& key) const = 0;
-  // The subject's entry `index` (0-based): the seq of its index-th record and
-  // the chain head after it. NOT_FOUND when absent.
-  struct SubjectEntryValue {
-    uint64_t seq = 0;
-    Hash head{};
-  };
-  virtual absl::StatusOr<SubjectEntryValue> GetSubjectEntry(const Hash& key,
-                                                            uint64_t index) const = 0;
-  // The subject's records as (index, seq) pairs from `from_index`, in order,
-  // until fn returns false.
-  virtual absl::Status ScanSubject(const Hash& key, uint64_t from_index,
-                                   const std::function<bool(uint64_t, uint64_t)>& fn) const = 0;
-  // Every map leaf as of the last checkpoint, in key order.
-  virtual absl::Status ScanSubjectMap(
-      const std::function<void(const Hash&, const SubjectState&)>& fn) const = 0;
-
-  // Same for stream (case) records: (version, seq) pairs from `from_version`.
-  virtual absl::Status ScanStream(absl::string_view stream_id, uint64_t from_version,
-                                  const std::function<bool(uint64_t, uint64_t)>& fn) const = 0;
+// All of the above in one store, which applies every part of a CommitBatch
+// (records, nodes, subject entries and map leaves, checkpoints, key writes)
+// in one atomic synced write. RocksStore (ledger/rocks_store.h) and
+// MemoryStore (ledger/memory_store.h) are the implementations.
+class LogStore : public RecordLog,
+                 public NodeStore,
+                 public SubjectIndexStore,
+                 public CosignatureStore {
+ public:
+  ~LogStore() override = default;
 
   // The store's key table, owned by the store and living as long as it; null
   // when the store keeps no keys (then payload encryption is unavailable).
