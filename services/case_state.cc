@@ -357,6 +357,12 @@ void SetStrings(const std::set<std::string>& in,
 
 }  // namespace
 
+bool IsReviewableDenial(v1::AccessDenialGround g) {
+  return g == v1::ACCESS_DENIAL_GROUND_ENDANGERS_LIFE_OR_SAFETY ||
+         g == v1::ACCESS_DENIAL_GROUND_HARM_TO_PERSON_REFERENCED ||
+         g == v1::ACCESS_DENIAL_GROUND_HARM_VIA_REPRESENTATIVE;
+}
+
 void EncodeSuspension(const AccountingSuspension& a,
                       projection::v1::AccountingSuspensionRecord* o) {
   o->set_suspension_id(a.suspension_id);

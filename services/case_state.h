@@ -288,6 +288,11 @@ absl::StatusOr<CaseState> DecodeCaseState(absl::string_view bytes);
 
 // Shared helpers for the services' domain code.
 
+// True for the 45 CFR 164.524(a)(3) grounds, which a licensed health care
+// professional who did not take part in the denial may review; the
+// (a)(1)-(2) grounds are not reviewable.
+bool IsReviewableDenial(v1::AccessDenialGround ground);
+
 // A suspension's persisted form (services/case_state.proto), shared with the
 // accounting (which adds the case id).
 void EncodeSuspension(const AccountingSuspension& a,

@@ -152,13 +152,6 @@ absl::Status CheckTimeFields(const v1::Event& e, const CheckContext& ctx) {
   return absl::OkStatus();
 }
 
-// 164.524(a)(3) grounds; (a)(1)-(2) grounds are not reviewable.
-bool IsReviewableGround(v1::AccessDenialGround g) {
-  return g == v1::ACCESS_DENIAL_GROUND_ENDANGERS_LIFE_OR_SAFETY ||
-         g == v1::ACCESS_DENIAL_GROUND_HARM_TO_PERSON_REFERENCED ||
-         g == v1::ACCESS_DENIAL_GROUND_HARM_VIA_REPRESENTATIVE;
-}
-
 // 164.528(a)(2): a written statement says how long; an oral one is
 // documented with who made it and lasts at most 30 days from the statement
 // (its occurred_at).
@@ -319,7 +312,7 @@ absl::Status CheckStructure(const v1::Event& e) {
       // whether it can be reviewed.
       CL_RETURN_IF_ERROR(KnownEnum("access_denied.ground", v1::AccessDenialGround_descriptor(),
                                    b.ground()));
-      if (IsReviewableGround(b.ground()) && b.denied_by().empty()) {
+      if (IsReviewableDenial(b.ground()) && b.denied_by().empty()) {
         return Invalid("access_denied.denied_by",
                        absl::StrCat("must not be empty when ground is ",
                                     v1::AccessDenialGround_Name(b.ground()),
@@ -951,7 +944,7 @@ absl::Status CheckRules(const CaseState& s, const v1::Event& e, const CheckConte
         return Refused(absl::StrCat("access request ", Q(id), " was not denied: only a denial ",
                                     "can be reviewed"));
       }
-      if (!IsReviewableGround(r.denial_ground)) {
+      if (!IsReviewableDenial(r.denial_ground)) {
         return Refused(absl::StrCat(
             "access request ", Q(id), " was denied on ground ",
             v1::AccessDenialGround_Name(r.denial_ground),

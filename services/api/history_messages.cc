@@ -145,6 +145,39 @@ const std::vector<Message>& MessageCatalog() {
        {{"en", "Your data was erased"}, {"es", "Sus datos fueron borrados"}}},
       {"title.master_key_rotated",
        {{"en", "Security key replaced"}, {"es", "Clave de seguridad sustituida"}}},
+      {"title.accounting_requested",
+       {{"en", "Request for the list of sharings"},
+        {"es", "Solicitud de la lista de envíos"}}},
+      {"title.accounting_fulfilled",
+       {{"en", "List of sharings given"}, {"es", "Lista de envíos entregada"}}},
+      {"title.accounting_extended",
+       {{"en", "List of sharings delayed"}, {"es", "Lista de envíos aplazada"}}},
+      {"title.accounting_suspended",
+       {{"en", "Some sharings left out of your list for a time"},
+        {"es", "Algunos envíos quedan fuera de su lista por un tiempo"}}},
+      {"title.amendment_requested",
+       {{"en", "Request to correct your record"},
+        {"es", "Solicitud de corregir su expediente"}}},
+      {"title.amendment_accepted",
+       {{"en", "Correction accepted"}, {"es", "Corrección aceptada"}}},
+      {"title.amendment_denied",
+       {{"en", "Correction refused"}, {"es", "Corrección rechazada"}}},
+      {"title.amendment_extended",
+       {{"en", "Answer about a correction delayed"},
+        {"es", "Respuesta sobre una corrección aplazada"}}},
+      {"title.disagreement_filed",
+       {{"en", "Your statement of disagreement"}, {"es", "Su declaración de desacuerdo"}}},
+      {"title.disagreement_rebutted",
+       {{"en", "Answer to your statement"}, {"es", "Respuesta a su declaración"}}},
+      {"title.legal_hold_placed",
+       {{"en", "Records kept for a legal matter"},
+        {"es", "Registros conservados por un asunto legal"}}},
+      {"title.legal_hold_released",
+       {{"en", "Legal hold ended"}, {"es", "Fin de la conservación legal"}}},
+      {"title.access_review_requested",
+       {{"en", "Review of a refusal asked for"}, {"es", "Revisión de un rechazo solicitada"}}},
+      {"title.access_reviewed",
+       {{"en", "Refusal reviewed"}, {"es", "Rechazo revisado"}}},
       {"title.unknown", {{"en", "Other entry"}, {"es", "Otra entrada"}}},
 
       {"event.reason",
@@ -336,6 +369,139 @@ const std::vector<Message>& MessageCatalog() {
         {"es",
          "El {when} se aplazó la respuesta a una solicitud de sus registros. La ley permite "
          "un solo aplazamiento de hasta 30 días."}}},
+      {"event.access_denied.ground",
+       {{"en", "The legal ground: {ground}."}, {"es", "El motivo legal: {ground}."}}},
+      {"event.access_denied.reviewable",
+       {{"en",
+         "You have the right to have this decision reviewed by a licensed health professional "
+         "who did not take part in it. Their decision is final."},
+        {"es",
+         "Tiene derecho a que revise esta decisión un profesional de la salud con licencia que "
+         "no participó en ella. Su decisión es definitiva."}}},
+      {"event.access_denied.unreviewable",
+       {{"en", "The law does not give a review for this ground."},
+        {"es", "La ley no prevé una revisión para este motivo."}}},
+      {"event.access_review_requested",
+       {{"en", "On {when}, {who} asked for the refusal of a request for your records to be "
+               "reviewed."},
+        {"es", "El {when}, {who} pidió que se revisara el rechazo de una solicitud de sus "
+               "registros."}}},
+      {"event.access_reviewed.upheld",
+       {{"en",
+         "On {when}, a licensed reviewer ({reviewer}) who did not take part in the refusal "
+         "looked at it again and kept it. This decision is final."},
+        {"es",
+         "El {when}, un revisor con licencia ({reviewer}) que no participó en el rechazo lo "
+         "revisó y lo mantuvo. Esta decisión es definitiva."}}},
+      {"event.access_reviewed.overturned",
+       {{"en",
+         "On {when}, a licensed reviewer ({reviewer}) who did not take part in the refusal "
+         "looked at it again and reversed it. You must now be given your records."},
+        {"es",
+         "El {when}, un revisor con licencia ({reviewer}) que no participó en el rechazo lo "
+         "revisó y lo anuló. Ahora se le deben entregar sus registros."}}},
+      {"event.accounting_requested",
+       {{"en", "On {when}, {who} asked for a list of everyone your information was shared with."},
+        {"es", "El {when}, {who} pidió una lista de todas las personas con quienes se compartió "
+               "su información."}}},
+      {"event.accounting_requested.fee",
+       {{"en",
+         "You had already asked for this list in the last 12 months, so you were told of a "
+         "fee before it was made: {fee}. You could take back or change the request."},
+        {"es",
+         "Ya había pedido esta lista en los últimos 12 meses, así que se le informó de un costo "
+         "antes de hacerla: {fee}. Podía retirar o cambiar la solicitud."}}},
+      {"event.accounting_fulfilled",
+       {{"en", "On {when}, you were given the list of everyone your information was shared with."},
+        {"es", "El {when} se le entregó la lista de personas con quienes se compartió su "
+               "información."}}},
+      {"event.accounting_extended",
+       {{"en",
+         "On {when}, the answer to your request for the list of sharings was delayed. The law "
+         "allows one delay of up to 30 days."},
+        {"es",
+         "El {when} se aplazó la respuesta a su solicitud de la lista de envíos. La ley permite "
+         "un solo aplazamiento de hasta 30 días."}}},
+      {"event.accounting_suspended",
+       {{"en",
+         "On {when}, {agency} asked that sharings with them be left out of your list of "
+         "sharings until {until}. The law allows this for oversight agencies and the police. "
+         "After that date they are listed again."},
+        {"es",
+         "El {when}, {agency} pidió que los envíos a esa entidad no aparezcan en su lista de "
+         "envíos hasta el {until}. La ley lo permite a organismos de supervisión y a la policía. "
+         "Después de esa fecha vuelven a aparecer."}}},
+      {"event.amendment_requested",
+       {{"en", "On {when}, {who} asked for a correction to a note in your record ({ref})."},
+        {"es", "El {when}, {who} pidió corregir una nota de su expediente ({ref})."}}},
+      {"event.amendment_requested.change",
+       {{"en", "The correction asked for: {change}."},
+        {"es", "La corrección pedida: {change}."}}},
+      {"event.amendment_accepted",
+       {{"en", "On {when}, your request to correct your record was accepted, and the correction "
+               "was added to your record."},
+        {"es", "El {when} se aceptó su solicitud de corregir su expediente, y la corrección se "
+               "añadió a su expediente."}}},
+      {"event.amendment_denied",
+       {{"en", "On {when}, your request to correct your record was refused: {basis}."},
+        {"es", "El {when} se rechazó su solicitud de corregir su expediente: {basis}."}}},
+      {"event.amendment_denied.explanation",
+       {{"en", "Why: {explanation}."}, {"es", "Por qué: {explanation}."}}},
+      {"event.amendment_denied.rights",
+       {{"en",
+         "You can write a statement saying why you disagree. It will be kept with your record "
+         "and sent with that part of it whenever it is shared. You can also complain to the "
+         "organization or to the U.S. Department of Health and Human Services."},
+        {"es",
+         "Puede escribir una declaración explicando por qué no está de acuerdo. Se guardará con "
+         "su expediente y se enviará con esa parte cada vez que se comparta. También puede "
+         "presentar una queja ante la organización o ante el Departamento de Salud y Servicios "
+         "Humanos de EE. UU."}}},
+      {"event.amendment_extended",
+       {{"en",
+         "On {when}, the answer to your request for a correction was delayed. The law allows "
+         "one delay of up to 30 days."},
+        {"es",
+         "El {when} se aplazó la respuesta a su solicitud de corrección. La ley permite un solo "
+         "aplazamiento de hasta 30 días."}}},
+      {"event.disagreement_filed",
+       {{"en",
+         "On {when}, your statement of disagreement was added to your record. It is sent with "
+         "that part of your record whenever it is shared."},
+        {"es",
+         "El {when} se añadió a su expediente su declaración de desacuerdo. Se envía con esa "
+         "parte de su expediente cada vez que se comparte."}}},
+      {"event.disagreement_filed.statement",
+       {{"en", "Your statement: {statement}."}, {"es", "Su declaración: {statement}."}}},
+      {"event.disagreement_rebutted",
+       {{"en",
+         "On {when}, the organization answered your statement of disagreement. Its answer is "
+         "kept and sent with your statement."},
+        {"es",
+         "El {when}, la organización respondió a su declaración de desacuerdo. Su respuesta se "
+         "guarda y se envía junto con su declaración."}}},
+      {"event.disagreement_rebutted.text",
+       {{"en", "The answer: {rebuttal}."}, {"es", "La respuesta: {rebuttal}."}}},
+      {"event.legal_hold_placed.case",
+       {{"en",
+         "On {when}, the records of this case were put on legal hold ({ground}). They will not "
+         "be deleted or erased until the hold ends."},
+        {"es",
+         "El {when}, los registros de este caso quedaron bajo conservación legal ({ground}). No "
+         "se eliminarán ni se borrarán hasta que termine."}}},
+      {"event.legal_hold_placed.client",
+       {{"en",
+         "On {when}, your records were put on legal hold ({ground}). They will not be deleted "
+         "or erased until the hold ends."},
+        {"es",
+         "El {when}, sus registros quedaron bajo conservación legal ({ground}). No se "
+         "eliminarán ni se borrarán hasta que termine."}}},
+      {"event.legal_hold_released",
+       {{"en", "On {when}, a legal hold on your records ended."},
+        {"es", "El {when} terminó una conservación legal de sus registros."}}},
+      {"event.disclosure_made.disagreement",
+       {{"en", "Your statement of disagreement was sent with it."},
+        {"es", "Su declaración de desacuerdo se envió junto con ella."}}},
       {"event.record_accessed.one",
        {{"en", "On {when}, {who} looked at {count} entry of your record."},
         {"es", "El {when}, {who} consultó {count} entrada de su expediente."}}},
@@ -493,6 +659,59 @@ const std::vector<Message>& MessageCatalog() {
       {"role.other", {{"en", "role: {role}"}, {"es", "papel: {role}"}}},
 
       // ---- Enum values (proto/events.proto) ----
+      {"enum.access_denial_ground_unspecified", {{"en", "not stated"}, {"es", "no indicado"}}},
+      {"enum.access_denial_ground_psychotherapy_notes",
+       {{"en", "psychotherapy notes"}, {"es", "notas de psicoterapia"}}},
+      {"enum.access_denial_ground_litigation_material",
+       {{"en", "information prepared for a court case"},
+        {"es", "información preparada para un juicio"}}},
+      {"enum.access_denial_ground_correctional_institution",
+       {{"en", "safety in a correctional institution"},
+        {"es", "seguridad en un centro penitenciario"}}},
+      {"enum.access_denial_ground_research_in_progress",
+       {{"en", "a research study still under way that you agreed to"},
+        {"es", "un estudio de investigación aún en curso que usted aceptó"}}},
+      {"enum.access_denial_ground_privacy_act",
+       {{"en", "the federal Privacy Act"}, {"es", "la Ley federal de Privacidad"}}},
+      {"enum.access_denial_ground_confidential_source",
+       {{"en", "it would reveal someone who gave information in confidence"},
+        {"es", "revelaría a alguien que dio información en confianza"}}},
+      {"enum.access_denial_ground_endangers_life_or_safety",
+       {{"en", "a health professional judged it could put your life or safety, or someone "
+               "else's, at risk"},
+        {"es", "un profesional de la salud consideró que podría poner en peligro su vida o "
+               "seguridad, o la de otra persona"}}},
+      {"enum.access_denial_ground_harm_to_person_referenced",
+       {{"en", "a health professional judged it could seriously harm another person named in "
+               "the record"},
+        {"es", "un profesional de la salud consideró que podría dañar gravemente a otra persona "
+               "nombrada en el expediente"}}},
+      {"enum.access_denial_ground_harm_via_representative",
+       {{"en", "a health professional judged that giving it to your representative could "
+               "seriously harm you or someone else"},
+        {"es", "un profesional de la salud consideró que entregarlo a su representante podría "
+               "dañarle gravemente a usted o a otra persona"}}},
+      {"enum.amendment_denial_basis_unspecified", {{"en", "not stated"}, {"es", "no indicado"}}},
+      {"enum.amendment_denial_basis_not_created_here",
+       {{"en", "this organization did not write that part of the record"},
+        {"es", "esta organización no escribió esa parte del expediente"}}},
+      {"enum.amendment_denial_basis_not_in_record_set",
+       {{"en", "it is not part of the records used to make decisions about you"},
+        {"es", "no forma parte de los registros usados para tomar decisiones sobre usted"}}},
+      {"enum.amendment_denial_basis_not_available_for_access",
+       {{"en", "it is information you do not have the right to see"},
+        {"es", "es información que usted no tiene derecho a ver"}}},
+      {"enum.amendment_denial_basis_accurate_and_complete",
+       {{"en", "the record is accurate and complete"},
+        {"es", "el expediente es exacto y completo"}}},
+      {"enum.legal_hold_ground_unspecified", {{"en", "not stated"}, {"es", "no indicado"}}},
+      {"enum.legal_hold_ground_litigation", {{"en", "a court case"}, {"es", "un juicio"}}},
+      {"enum.legal_hold_ground_investigation",
+       {{"en", "an investigation"}, {"es", "una investigación"}}},
+      {"enum.legal_hold_ground_legal_claims",
+       {{"en", "a legal claim"}, {"es", "una reclamación legal"}}},
+      {"enum.legal_hold_ground_regulatory",
+       {{"en", "an order from a regulator"}, {"es", "una orden de un organismo regulador"}}},
       {"enum.record_class_unspecified", {{"en", "not stated"}, {"es", "no indicado"}}},
       {"enum.record_class_general", {{"en", "general"}, {"es", "general"}}},
       {"enum.record_class_behavioral_health",
