@@ -242,6 +242,7 @@ void ApplyBody(const v1::Event& e, uint64_t seq, absl::Time at, absl::Time commi
     case v1::Event::kAccountingSuspended: {
       const auto& b = e.accounting_suspended();
       AccountingSuspension a;
+      a.case_id = e.stream_id();
       a.suspension_id = b.suspension_id();
       a.client_id = b.client_id();
       a.agency_id = b.agency_id();
@@ -365,6 +366,7 @@ bool IsReviewableDenial(v1::AccessDenialGround g) {
 
 void EncodeSuspension(const AccountingSuspension& a,
                       projection::v1::AccountingSuspensionRecord* o) {
+  o->set_case_id(a.case_id);
   o->set_suspension_id(a.suspension_id);
   o->set_client_id(a.client_id);
   o->set_agency_id(a.agency_id);
@@ -376,6 +378,7 @@ void EncodeSuspension(const AccountingSuspension& a,
 
 AccountingSuspension DecodeSuspension(const projection::v1::AccountingSuspensionRecord& o) {
   AccountingSuspension a;
+  a.case_id = o.case_id();
   a.suspension_id = o.suspension_id();
   a.client_id = o.client_id();
   a.agency_id = o.agency_id();

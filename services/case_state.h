@@ -196,6 +196,7 @@ struct LegalHold {
 // A suspension of the client's accounting for disclosures to an agency
 // (164.528(a)(2)); the accounting (services/accounting.h) applies it.
 struct AccountingSuspension {
+  std::string case_id;  // the case whose disclosures it covers
   std::string suspension_id;
   std::string client_id;
   std::string agency_id;

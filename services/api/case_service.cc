@@ -192,7 +192,7 @@ grpc::Status DisclosureServiceImpl::GetAccounting(grpc::ServerContext* ctx,
       AccountingProjection::Load(*projector_, *accounting_, req->client_id());
   if (!accounting.ok()) return ToGrpcStatus(accounting.status());
   AccountingReport report = accounting->Query(req->client_id(), *start, *end,
-                                              req->include_excluded(), req->summarize());
+                                              req->include_excluded(), req->summarize(), now);
   resp->set_client_id(req->client_id());
   resp->set_as_of_seq(as_of);
   resp->set_disclosures(report.summarized ? report.summaries.size() : report.entries.size());

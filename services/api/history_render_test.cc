@@ -197,7 +197,8 @@ HistoryVerification Story(bool reveal_protected = false) {
   EXPECT_TRUE(acc.Apply(shared, 14).ok());
   EXPECT_TRUE(acc.Apply(court, 15).ok());
   h.accounting = acc.Query(kClient, absl::InfinitePast(), absl::InfiniteFuture(),
-                           /*include_excluded=*/true, /*summarize=*/false);
+                           /*include_excluded=*/true, /*summarize=*/false,
+                           /*as_of=*/absl::InfiniteFuture());
   return h;
 }
 

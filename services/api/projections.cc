@@ -84,6 +84,8 @@ absl::Status AccountingProjection::Apply(const v1::Record& record, ProjectionTxn
     if (owner.status().code() == absl::StatusCode::kNotFound) return absl::OkStatus();
     if (!owner.ok()) return owner.status();
     client_id = *owner;
+  } else if (e.has_accounting_suspended()) {
+    client_id = e.accounting_suspended().client_id();
   } else {
     return absl::OkStatus();
   }

@@ -109,7 +109,8 @@ TEST(ProjectionsTest, RebuildEqualsIncrementalOnAGeneratedHistory) {
   ASSERT_TRUE(acct.ok()) << acct.status();
   ASSERT_EQ(acct->entries("client-4").size(), 3u);
   AccountingReport report = acct->Query("client-4", absl::InfinitePast(), absl::InfiniteFuture(),
-                                        /*include_excluded=*/false, /*summarize=*/false);
+                                        /*include_excluded=*/false, /*summarize=*/false,
+                                        /*as_of=*/absl::InfiniteFuture());
   // Consent (an authorization) and treatment are excluded from the HIPAA
   // accounting; the court disclosure is listed.
   ASSERT_EQ(report.entries.size(), 1u);
