@@ -612,6 +612,12 @@ std::string EncodeCaseState(const CaseState& s) {
     o->set_extension_reason(a.extension_reason);
     o->set_decision(static_cast<int32_t>(a.decision));
     o->set_decided_at_micros(Micros(a.decided_at));
+    o->set_denial_ground(a.denial_ground);
+    o->set_denied_by(a.denied_by);
+    o->set_review(static_cast<int32_t>(a.review));
+    o->set_review_requested_at_micros(Micros(a.review_requested_at));
+    o->set_reviewed_at_micros(Micros(a.reviewed_at));
+    o->set_reviewer_id(a.reviewer_id);
   }
   for (const auto& [id, a] : s.accounting_requests) {
     auto* o = r.add_accounting_requests();
