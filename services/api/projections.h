@@ -31,6 +31,13 @@ class CaseStateProjection : public Projection {
                                         const CaseStateProjection& projection,
                                         const std::string& case_id);
 
+  // OK when no case holds `subject_id` under a legal hold (services/policy.h
+  // CheckErasure, asked of every case as of the projector's position);
+  // FAILED_PRECONDITION naming the first hold, in case id order.
+  static absl::Status CheckErasure(const Projector& projector,
+                                   const CaseStateProjection& projection,
+                                   const std::string& subject_id);
+
  private:
   std::map<std::string, CaseState> dirty_;
 };
