@@ -246,8 +246,9 @@ TEST(AccountingTest, JsonIsReadableAndEscaped) {
   ]
 }
 )");
-  EXPECT_EQ(AccountingReportToJson(a.Query("cl-1", absl::InfinitePast(), Day(100), true, true, kNow)),
-            R"({
+  EXPECT_EQ(
+      AccountingReportToJson(a.Query("cl-1", absl::InfinitePast(), Day(100), true, true, kNow)),
+      R"({
   "client_id": "cl-1",
   "window": {"from": null, "to": "2026-04-11T00:00:00Z"},
   "includes_excluded": true,
@@ -341,24 +342,22 @@ TEST(AccountingTest, SuspendedEntriesAreLeftOutOnlyWhileTheSuspensionLasts) {
   DisclosureAccounting a;
   uint64_t seq = 1;
   for (const D& d : std::vector<D>{
-           {"d-1", "cl-1", "sp-1", "State Police", "investigation",
-            v1::LEGAL_BASIS_REQUIRED_BY_LAW, 5},
-           {"d-2", "cl-1", "", "State Police", "investigation", v1::LEGAL_BASIS_REQUIRED_BY_LAW,
-            8},
+           {"d-1", "cl-1", "sp-1", "State Police", "investigation", v1::LEGAL_BASIS_REQUIRED_BY_LAW,
+            5},
+           {"d-2", "cl-1", "", "State Police", "investigation", v1::LEGAL_BASIS_REQUIRED_BY_LAW, 8},
            {"d-3", "cl-1", "court-1", "County Court", "hearing", v1::LEGAL_BASIS_REQUIRED_BY_LAW,
             9},
-           {"d-4", "cl-1", "sp-1", "State Police", "investigation",
-            v1::LEGAL_BASIS_REQUIRED_BY_LAW, 9, "case-2"},
-           {"d-5", "cl-1", "sp-1", "State Police", "investigation",
-            v1::LEGAL_BASIS_REQUIRED_BY_LAW, 45},
+           {"d-4", "cl-1", "sp-1", "State Police", "investigation", v1::LEGAL_BASIS_REQUIRED_BY_LAW,
+            9, "case-2"},
+           {"d-5", "cl-1", "sp-1", "State Police", "investigation", v1::LEGAL_BASIS_REQUIRED_BY_LAW,
+            45},
        }) {
     ASSERT_EQ(a.Apply(Disclosure(d), seq++), absl::OkStatus());
   }
-  ASSERT_EQ(a.Apply(Suspension("case-1", "sp-1", "State Police", 10, 40), seq++),
-            absl::OkStatus());
+  ASSERT_EQ(a.Apply(Suspension("case-1", "sp-1", "State Police", 10, 40), seq++), absl::OkStatus());
   auto listed = [&](absl::Time as_of) {
-    return Ids(a.Query("cl-1", absl::InfinitePast(), absl::InfiniteFuture(), false, false, as_of)
-                   .entries);
+    return Ids(
+        a.Query("cl-1", absl::InfinitePast(), absl::InfiniteFuture(), false, false, as_of).entries);
   };
   const std::vector<std::string> all = {"d-1", "d-2", "d-3", "d-4", "d-5"};
   EXPECT_EQ(listed(Day(9)), all);  // before it was asked for
@@ -370,10 +369,11 @@ TEST(AccountingTest, SuspendedEntriesAreLeftOutOnlyWhileTheSuspensionLasts) {
   absl::StatusOr<DisclosureAccounting> decoded = DisclosureAccounting::Decode(a.Encode());
   ASSERT_TRUE(decoded.ok()) << decoded.status();
   EXPECT_EQ(decoded->Encode(), a.Encode());
-  EXPECT_EQ(Ids(decoded->Query("cl-1", absl::InfinitePast(), absl::InfiniteFuture(), false, false,
-                               Day(20))
-                    .entries),
-            (std::vector<std::string>{"d-3", "d-4", "d-5"}));
+  EXPECT_EQ(
+      Ids(decoded
+              ->Query("cl-1", absl::InfinitePast(), absl::InfiniteFuture(), false, false, Day(20))
+              .entries),
+      (std::vector<std::string>{"d-3", "d-4", "d-5"}));
   // A suspension alone (no disclosure yet) survives too.
   DisclosureAccounting only;
   ASSERT_EQ(only.Apply(Suspension("case-1", "sp-1", "State Police", 10, 40), 1), absl::OkStatus());

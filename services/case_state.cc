@@ -771,8 +771,8 @@ absl::StatusOr<CaseState> DecodeCaseState(absl::string_view bytes) {
     a.denied_by = o.denied_by();
     if (o.review() < 0 || o.review() > static_cast<int32_t>(AccessReview::kOverturned)) {
       return absl::InvalidArgumentError(absl::StrCat("case state: access request \"",
-                                                     o.request_id(), "\" review got ",
-                                                     o.review(), ", want 0..3"));
+                                                     o.request_id(), "\" review got ", o.review(),
+                                                     ", want 0..3"));
     }
     a.review = static_cast<AccessReview>(o.review());
     a.review_requested_at = FromMicros(o.review_requested_at_micros());

@@ -30,7 +30,6 @@ namespace projection::v1 {
 class AccountingSuspensionRecord;
 }  // namespace projection::v1
 
-
 enum class CaseStatus {
   kNotOpened = 0,  // no event yet: only case_opened is allowed
   kOpen = 1,
@@ -155,7 +154,7 @@ struct AccountingRequest {
   absl::Time due_at = absl::InfiniteFuture();  // 60 days after receipt, +30 once extended
   bool extended = false;
   std::string extension_reason;
-  std::string fee_notice;  // empty: free
+  std::string fee_notice;                              // empty: free
   AccessDecision decision = AccessDecision::kPending;  // kFulfilled once given
   absl::Time decided_at = absl::InfinitePast();
 };
@@ -237,9 +236,9 @@ struct CaseState {
   std::map<std::string, AccessRequest> access_requests;  // every request
   std::set<std::string> disclosure_ids;                  // every disclosure
   std::map<std::string, PendingNotice> pending_notices;  // by disclosure id
-  std::map<std::string, AccountingRequest> accounting_requests;      // every request
-  std::map<std::string, AmendmentRequest> amendment_requests;        // every request
-  std::map<std::string, LegalHold> legal_holds;                      // placed and released
+  std::map<std::string, AccountingRequest> accounting_requests;        // every request
+  std::map<std::string, AmendmentRequest> amendment_requests;          // every request
+  std::map<std::string, LegalHold> legal_holds;                        // placed and released
   std::map<std::string, AccountingSuspension> accounting_suspensions;  // every one
   // Every subject named by the case's events (event.subject_ids): the people
   // a case-wide legal hold keeps from erasure.

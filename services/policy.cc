@@ -170,16 +170,18 @@ absl::Status CheckSuspensionFields(const v1::Event& e) {
   const absl::Time at = TimeFromProto(e.occurred_at());
   const absl::Time ends = TimeFromProto(b.ends_at());
   if (ends <= at) {
-    return Invalid("accounting_suspended.ends_at",
-                   absl::StrCat("got ", FormatUtc(ends), ", want after the statement at ",
-                                FormatUtc(at)));
+    return Invalid(
+        "accounting_suspended.ends_at",
+        absl::StrCat("got ", FormatUtc(ends), ", want after the statement at ", FormatUtc(at)));
   }
   if (b.form() == v1::SUSPENSION_FORM_ORAL) {
     CL_RETURN_IF_ERROR(NonEmpty("accounting_suspended.official", b.official()));
     if (ends > at + kOralSuspensionLimit) {
       return Invalid("accounting_suspended.ends_at",
-                     absl::StrCat("got ", FormatUtc(ends), ", more than 30 days after the oral "
-                                  "statement at ", FormatUtc(at),
+                     absl::StrCat("got ", FormatUtc(ends),
+                                  ", more than 30 days after the oral "
+                                  "statement at ",
+                                  FormatUtc(at),
                                   " (45 CFR 164.528(a)(2)(ii); a longer suspension needs a "
                                   "written statement)"));
     }
@@ -310,8 +312,8 @@ absl::Status CheckStructure(const v1::Event& e) {
       CL_RETURN_IF_ERROR(NonEmpty("access_denied.reason", b.reason()));
       // 164.524(d)(2)(i): a denial states its basis; the ground decides
       // whether it can be reviewed.
-      CL_RETURN_IF_ERROR(KnownEnum("access_denied.ground", v1::AccessDenialGround_descriptor(),
-                                   b.ground()));
+      CL_RETURN_IF_ERROR(
+          KnownEnum("access_denied.ground", v1::AccessDenialGround_descriptor(), b.ground()));
       if (IsReviewableDenial(b.ground()) && b.denied_by().empty()) {
         return Invalid("access_denied.denied_by",
                        absl::StrCat("must not be empty when ground is ",
@@ -620,10 +622,10 @@ absl::Status CheckDisagreementsTravel(const CaseState& s, const v1::DisclosureMa
   for (const std::string& id : included) {
     auto it = s.amendment_requests.find(id);
     if (it == s.amendment_requests.end() || !it->second.disagreement_filed) {
-      return Refused(absl::StrCat("disclosure_made.disagreements_included names amendment "
-                                  "request ",
-                                  Q(id), ", which has no statement of disagreement in case ",
-                                  Q(s.case_id)));
+      return Refused(
+          absl::StrCat("disclosure_made.disagreements_included names amendment "
+                       "request ",
+                       Q(id), ", which has no statement of disagreement in case ", Q(s.case_id)));
     }
   }
   for (const auto& [id, r] : s.amendment_requests) {
@@ -708,8 +710,8 @@ absl::Status CheckAccessDecisionTarget(const CaseState& s, const std::string& re
 // after the due date cannot show it was on time. One marked
 // late_documentation is taken at its occurred_at, the reason on the record
 // for auditors and the client to see.
-absl::Status CheckExtensionInTime(absl::string_view what, const std::string& id,
-                                  absl::Time due_at, const v1::Event& e, const CheckContext& ctx) {
+absl::Status CheckExtensionInTime(absl::string_view what, const std::string& id, absl::Time due_at,
+                                  const v1::Event& e, const CheckContext& ctx) {
   const absl::Time at = TimeFromProto(e.occurred_at());
   const absl::Time given = LateMarker(e) != nullptr ? at : std::max(at, ctx.received_at);
   if (given > due_at) {
@@ -729,11 +731,11 @@ absl::Status PendingRequest(const CaseState& s, const std::map<std::string, Requ
   }
   const Request& r = it->second;
   if (r.decision != AccessDecision::kPending) {
-    const char* done = r.decision == AccessDecision::kDenied ? "denied"
+    const char* done = r.decision == AccessDecision::kDenied       ? "denied"
                        : std::is_same_v<Request, AmendmentRequest> ? "accepted"
-                                                                  : "fulfilled";
-    return Refused(absl::StrCat(what, " ", Q(id), " was already ", done, " at ",
-                                FormatUtc(r.decided_at)));
+                                                                   : "fulfilled";
+    return Refused(
+        absl::StrCat(what, " ", Q(id), " was already ", done, " at ", FormatUtc(r.decided_at)));
   }
   *out = &r;
   return absl::OkStatus();
@@ -756,8 +758,7 @@ std::string HeldMessage(const CaseState& s, const LegalHold& h, absl::string_vie
       "case ", Q(s.case_id), " is under legal hold ", Q(h.hold_id), " (",
       v1::LegalHoldGround_Name(h.ground), ", ", Q(h.authority),
       h.scope == v1::LEGAL_HOLD_SCOPE_CLIENT ? absl::StrCat(", on client ", Q(h.client_id)) : "",
-      ", placed ", FormatUtc(h.placed_at), "): ", action,
-      " is not allowed until it is released");
+      ", placed ", FormatUtc(h.placed_at), "): ", action, " is not allowed until it is released");
 }
 
 // Twelve calendar months before t (UTC).
@@ -765,7 +766,8 @@ absl::Time TwelveMonthsBefore(absl::Time t) {
   const absl::TimeZone utc = absl::UTCTimeZone();
   const absl::CivilSecond c = absl::ToCivilSecond(t, utc);
   return absl::FromCivil(
-      absl::CivilSecond(c.year() - 1, c.month(), c.day(), c.hour(), c.minute(), c.second()), utc) +
+             absl::CivilSecond(c.year() - 1, c.month(), c.day(), c.hour(), c.minute(), c.second()),
+             utc) +
          (t - absl::FromCivil(c, utc));
 }
 
@@ -963,8 +965,8 @@ absl::Status CheckRules(const CaseState& s, const v1::Event& e, const CheckConte
       const AccessRequest& r = it->second;
       if (r.review != AccessReview::kRequested) {
         return Refused(absl::StrCat("the denial of access request ", Q(b.request_id()),
-                                    " was already reviewed at ", FormatUtc(r.reviewed_at),
-                                    " by ", Q(r.reviewer_id), "; the decision is binding"));
+                                    " was already reviewed at ", FormatUtc(r.reviewed_at), " by ",
+                                    Q(r.reviewer_id), "; the decision is binding"));
       }
       // 164.524(a)(4): a reviewer "who did not participate in the original
       // decision to deny".
@@ -1046,11 +1048,11 @@ absl::Status CheckRules(const CaseState& s, const v1::Event& e, const CheckConte
       // entry: a record_amended of that entry, already in the case.
       auto it = s.entries.find(b.amendment_entry_id());
       if (it == s.entries.end() || it->second.amends_entry_id != r->entry_id) {
-        return Refused(absl::StrCat(
-            "amendment request ", Q(r->request_id), " asks to amend entry ", Q(r->entry_id),
-            ", but amendment_entry_id ", Q(b.amendment_entry_id()),
-            it == s.entries.end() ? " is not an entry" : " does not amend it",
-            in_case, "; record the record_amended first"));
+        return Refused(
+            absl::StrCat("amendment request ", Q(r->request_id), " asks to amend entry ",
+                         Q(r->entry_id), ", but amendment_entry_id ", Q(b.amendment_entry_id()),
+                         it == s.entries.end() ? " is not an entry" : " does not amend it", in_case,
+                         "; record the record_amended first"));
       }
       return absl::OkStatus();
     }
@@ -1139,8 +1141,7 @@ absl::Status CheckRules(const CaseState& s, const v1::Event& e, const CheckConte
 absl::Status CheckErasure(const CaseState& state, absl::string_view subject_id) {
   const LegalHold* h = state.HoldOn(subject_id);
   if (h == nullptr) return absl::OkStatus();
-  return Refused(absl::StrCat("subject ", Q(subject_id), ": ",
-                              HeldMessage(state, *h, "erasure")));
+  return Refused(absl::StrCat("subject ", Q(subject_id), ": ", HeldMessage(state, *h, "erasure")));
 }
 
 absl::Status CheckEvent(const CaseState& state, const v1::Event& e, const CheckContext& context) {

@@ -159,8 +159,7 @@ const Step kDispose{"records_disposed { method: \"crypto-shred\" authority: \"re
 
 // Client workflows.
 const Step kAccountingRequest{
-    "accounting_requested { request_id: \"acr-1\" client_id: \"cl-1\" requested_by: \"cl-1\" }",
-    3};
+    "accounting_requested { request_id: \"acr-1\" client_id: \"cl-1\" requested_by: \"cl-1\" }", 3};
 const Step kAmendmentRequest{
     "amendment_requested { request_id: \"am-1\" client_id: \"cl-1\" entry_id: \"e-1\" "
     "requested_change: \"I moved out in March, not May\" }",
@@ -182,8 +181,7 @@ const Step kReviewableDenial{
     "ground: ACCESS_DENIAL_GROUND_ENDANGERS_LIFE_OR_SAFETY denied_by: \"dr-1\" "
     "reviewable_by: \"the review officer\" }",
     3};
-const Step kAskReview{"access_review_requested { request_id: \"ar-1\" requested_by: \"cl-1\" }",
-                      4};
+const Step kAskReview{"access_review_requested { request_id: \"ar-1\" requested_by: \"cl-1\" }", 4};
 const Step kOverturn{
     "access_reviewed { request_id: \"ar-1\" reviewer_id: \"dr-2\" reviewer_license: \"L1\" "
     "outcome: ACCESS_REVIEW_OUTCOME_OVERTURNED explanation: \"no risk found\" }",
@@ -1688,12 +1686,7 @@ std::vector<PolicyCase> Cases() {
        "case \"case-1\" is under legal hold \"h-1\" (LEGAL_HOLD_GROUND_LITIGATION, \"notice "
        "2026-17\", placed 2026-01-04T00:00:00Z): records_disposed is not allowed until it is "
        "released"},
-      {"DisposalAfterRelease",
-       kBH,
-       {kHold, kFulfillAr1, kClose, kReleaseHold},
-       kDispose,
-       kOk,
-       ""},
+      {"DisposalAfterRelease", kBH, {kHold, kFulfillAr1, kClose, kReleaseHold}, kDispose, kOk, ""},
       {"ClosedCaseTakesHold", kBH, {kFulfillAr1, kClose}, {kHold.text, 5}, kOk, ""},
       {"HoldIdReused",
        kBH,
@@ -1811,7 +1804,8 @@ std::vector<PolicyCase> Cases() {
        ""},
       {"FulfillAfterUpheld",
        kBH,
-       {kReviewableDenial, kAskReview,
+       {kReviewableDenial,
+        kAskReview,
         {"access_reviewed { request_id: \"ar-1\" reviewer_id: \"dr-2\" reviewer_license: \"L1\" "
          "outcome: ACCESS_REVIEW_OUTCOME_UPHELD }",
          5}},

@@ -146,8 +146,7 @@ const std::vector<Message>& MessageCatalog() {
       {"title.master_key_rotated",
        {{"en", "Security key replaced"}, {"es", "Clave de seguridad sustituida"}}},
       {"title.accounting_requested",
-       {{"en", "Request for the list of sharings"},
-        {"es", "Solicitud de la lista de envíos"}}},
+       {{"en", "Request for the list of sharings"}, {"es", "Solicitud de la lista de envíos"}}},
       {"title.accounting_fulfilled",
        {{"en", "List of sharings given"}, {"es", "Lista de envíos entregada"}}},
       {"title.accounting_extended",
@@ -156,12 +155,9 @@ const std::vector<Message>& MessageCatalog() {
        {{"en", "Some sharings left out of your list for a time"},
         {"es", "Algunos envíos quedan fuera de su lista por un tiempo"}}},
       {"title.amendment_requested",
-       {{"en", "Request to correct your record"},
-        {"es", "Solicitud de corregir su expediente"}}},
-      {"title.amendment_accepted",
-       {{"en", "Correction accepted"}, {"es", "Corrección aceptada"}}},
-      {"title.amendment_denied",
-       {{"en", "Correction refused"}, {"es", "Corrección rechazada"}}},
+       {{"en", "Request to correct your record"}, {"es", "Solicitud de corregir su expediente"}}},
+      {"title.amendment_accepted", {{"en", "Correction accepted"}, {"es", "Corrección aceptada"}}},
+      {"title.amendment_denied", {{"en", "Correction refused"}, {"es", "Corrección rechazada"}}},
       {"title.amendment_extended",
        {{"en", "Answer about a correction delayed"},
         {"es", "Respuesta sobre una corrección aplazada"}}},
@@ -176,8 +172,7 @@ const std::vector<Message>& MessageCatalog() {
        {{"en", "Legal hold ended"}, {"es", "Fin de la conservación legal"}}},
       {"title.access_review_requested",
        {{"en", "Review of a refusal asked for"}, {"es", "Revisión de un rechazo solicitada"}}},
-      {"title.access_reviewed",
-       {{"en", "Refusal reviewed"}, {"es", "Rechazo revisado"}}},
+      {"title.access_reviewed", {{"en", "Refusal reviewed"}, {"es", "Rechazo revisado"}}},
       {"title.unknown", {{"en", "Other entry"}, {"es", "Otra entrada"}}},
 
       {"event.reason",
@@ -382,10 +377,12 @@ const std::vector<Message>& MessageCatalog() {
        {{"en", "The law does not give a review for this ground."},
         {"es", "La ley no prevé una revisión para este motivo."}}},
       {"event.access_review_requested",
-       {{"en", "On {when}, {who} asked for the refusal of a request for your records to be "
-               "reviewed."},
-        {"es", "El {when}, {who} pidió que se revisara el rechazo de una solicitud de sus "
-               "registros."}}},
+       {{"en",
+         "On {when}, {who} asked for the refusal of a request for your records to be "
+         "reviewed."},
+        {"es",
+         "El {when}, {who} pidió que se revisara el rechazo de una solicitud de sus "
+         "registros."}}},
       {"event.access_reviewed.upheld",
        {{"en",
          "On {when}, a licensed reviewer ({reviewer}) who did not take part in the refusal "
@@ -402,8 +399,9 @@ const std::vector<Message>& MessageCatalog() {
          "revisó y lo anuló. Ahora se le deben entregar sus registros."}}},
       {"event.accounting_requested",
        {{"en", "On {when}, {who} asked for a list of everyone your information was shared with."},
-        {"es", "El {when}, {who} pidió una lista de todas las personas con quienes se compartió "
-               "su información."}}},
+        {"es",
+         "El {when}, {who} pidió una lista de todas las personas con quienes se compartió "
+         "su información."}}},
       {"event.accounting_requested.fee",
        {{"en",
          "You had already asked for this list in the last 12 months, so you were told of a "
@@ -413,8 +411,9 @@ const std::vector<Message>& MessageCatalog() {
          "antes de hacerla: {fee}. Podía retirar o cambiar la solicitud."}}},
       {"event.accounting_fulfilled",
        {{"en", "On {when}, you were given the list of everyone your information was shared with."},
-        {"es", "El {when} se le entregó la lista de personas con quienes se compartió su "
-               "información."}}},
+        {"es",
+         "El {when} se le entregó la lista de personas con quienes se compartió su "
+         "información."}}},
       {"event.accounting_extended",
        {{"en",
          "On {when}, the answer to your request for the list of sharings was delayed. The law "
@@ -435,13 +434,14 @@ const std::vector<Message>& MessageCatalog() {
        {{"en", "On {when}, {who} asked for a correction to a note in your record ({ref})."},
         {"es", "El {when}, {who} pidió corregir una nota de su expediente ({ref})."}}},
       {"event.amendment_requested.change",
-       {{"en", "The correction asked for: {change}."},
-        {"es", "La corrección pedida: {change}."}}},
+       {{"en", "The correction asked for: {change}."}, {"es", "La corrección pedida: {change}."}}},
       {"event.amendment_accepted",
-       {{"en", "On {when}, your request to correct your record was accepted, and the correction "
-               "was added to your record."},
-        {"es", "El {when} se aceptó su solicitud de corregir su expediente, y la corrección se "
-               "añadió a su expediente."}}},
+       {{"en",
+         "On {when}, your request to correct your record was accepted, and the correction "
+         "was added to your record."},
+        {"es",
+         "El {when} se aceptó su solicitud de corregir su expediente, y la corrección se "
+         "añadió a su expediente."}}},
       {"event.amendment_denied",
        {{"en", "On {when}, your request to correct your record was refused: {basis}."},
         {"es", "El {when} se rechazó su solicitud de corregir su expediente: {basis}."}}},
@@ -677,20 +677,26 @@ const std::vector<Message>& MessageCatalog() {
        {{"en", "it would reveal someone who gave information in confidence"},
         {"es", "revelaría a alguien que dio información en confianza"}}},
       {"enum.access_denial_ground_endangers_life_or_safety",
-       {{"en", "a health professional judged it could put your life or safety, or someone "
-               "else's, at risk"},
-        {"es", "un profesional de la salud consideró que podría poner en peligro su vida o "
-               "seguridad, o la de otra persona"}}},
+       {{"en",
+         "a health professional judged it could put your life or safety, or someone "
+         "else's, at risk"},
+        {"es",
+         "un profesional de la salud consideró que podría poner en peligro su vida o "
+         "seguridad, o la de otra persona"}}},
       {"enum.access_denial_ground_harm_to_person_referenced",
-       {{"en", "a health professional judged it could seriously harm another person named in "
-               "the record"},
-        {"es", "un profesional de la salud consideró que podría dañar gravemente a otra persona "
-               "nombrada en el expediente"}}},
+       {{"en",
+         "a health professional judged it could seriously harm another person named in "
+         "the record"},
+        {"es",
+         "un profesional de la salud consideró que podría dañar gravemente a otra persona "
+         "nombrada en el expediente"}}},
       {"enum.access_denial_ground_harm_via_representative",
-       {{"en", "a health professional judged that giving it to your representative could "
-               "seriously harm you or someone else"},
-        {"es", "un profesional de la salud consideró que entregarlo a su representante podría "
-               "dañarle gravemente a usted o a otra persona"}}},
+       {{"en",
+         "a health professional judged that giving it to your representative could "
+         "seriously harm you or someone else"},
+        {"es",
+         "un profesional de la salud consideró que entregarlo a su representante podría "
+         "dañarle gravemente a usted o a otra persona"}}},
       {"enum.amendment_denial_basis_unspecified", {{"en", "not stated"}, {"es", "no indicado"}}},
       {"enum.amendment_denial_basis_not_created_here",
        {{"en", "this organization did not write that part of the record"},

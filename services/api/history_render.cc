@@ -605,9 +605,9 @@ class PageBuilder {
         out->push_back(cat_.T("event.access_denied", {{"when", when}}));
         Reason(b.reason(), out);
         if (b.ground() != v1::ACCESS_DENIAL_GROUND_UNSPECIFIED) {
-          out->push_back(cat_.T("event.access_denied.ground",
-                                {{"ground", EnumLabel(v1::AccessDenialGround_descriptor(),
-                                                      b.ground())}}));
+          out->push_back(
+              cat_.T("event.access_denied.ground",
+                     {{"ground", EnumLabel(v1::AccessDenialGround_descriptor(), b.ground())}}));
           out->push_back(cat_.T(IsReviewableDenial(b.ground())
                                     ? "event.access_denied.reviewable"
                                     : "event.access_denied.unreviewable"));
@@ -650,19 +650,19 @@ class PageBuilder {
         break;
       case v1::Event::kAccountingSuspended: {
         const v1::AccountingSuspended& b = e.accounting_suspended();
-        out->push_back(cat_.T(
-            "event.accounting_suspended",
-            {{"when", when},
-             {"agency", OrNone(b.agency_name().empty() ? b.agency_id() : b.agency_name())},
-             {"until", b.has_ends_at() ? Date(b.ends_at()) : cat_.T("value.none")}}));
+        out->push_back(
+            cat_.T("event.accounting_suspended",
+                   {{"when", when},
+                    {"agency", OrNone(b.agency_name().empty() ? b.agency_id() : b.agency_name())},
+                    {"until", b.has_ends_at() ? Date(b.ends_at()) : cat_.T("value.none")}}));
         break;
       }
       case v1::Event::kAmendmentRequested: {
         const v1::AmendmentRequested& b = e.amendment_requested();
-        out->push_back(cat_.T("event.amendment_requested",
-                              {{"when", when},
-                               {"who", Person(b.requested_by(), b.client_id())},
-                               {"ref", OrNone(b.entry_id())}}));
+        out->push_back(
+            cat_.T("event.amendment_requested", {{"when", when},
+                                                 {"who", Person(b.requested_by(), b.client_id())},
+                                                 {"ref", OrNone(b.entry_id())}}));
         if (!b.requested_change().empty()) {
           out->push_back(
               cat_.T("event.amendment_requested.change", {{"change", b.requested_change()}}));
@@ -674,10 +674,10 @@ class PageBuilder {
         break;
       case v1::Event::kAmendmentDenied: {
         const v1::AmendmentDenied& b = e.amendment_denied();
-        out->push_back(cat_.T(
-            "event.amendment_denied",
-            {{"when", when},
-             {"basis", EnumLabel(v1::AmendmentDenialBasis_descriptor(), b.basis())}}));
+        out->push_back(
+            cat_.T("event.amendment_denied",
+                   {{"when", when},
+                    {"basis", EnumLabel(v1::AmendmentDenialBasis_descriptor(), b.basis())}}));
         if (!b.explanation().empty()) {
           out->push_back(
               cat_.T("event.amendment_denied.explanation", {{"explanation", b.explanation()}}));
@@ -707,11 +707,10 @@ class PageBuilder {
       }
       case v1::Event::kLegalHoldPlaced: {
         const v1::LegalHoldPlaced& b = e.legal_hold_placed();
-        out->push_back(cat_.T(b.scope() == v1::LEGAL_HOLD_SCOPE_CLIENT
-                                  ? "event.legal_hold_placed.client"
-                                  : "event.legal_hold_placed.case",
-                              {{"when", when},
-                               {"ground", EnumLabel(v1::LegalHoldGround_descriptor(), b.ground())}}));
+        out->push_back(cat_.T(
+            b.scope() == v1::LEGAL_HOLD_SCOPE_CLIENT ? "event.legal_hold_placed.client"
+                                                     : "event.legal_hold_placed.case",
+            {{"when", when}, {"ground", EnumLabel(v1::LegalHoldGround_descriptor(), b.ground())}}));
         if (!b.authority().empty()) {
           out->push_back(cat_.T("event.reference", {{"ref", b.authority()}}));
         }

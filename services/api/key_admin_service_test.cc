@@ -216,10 +216,11 @@ TEST_F(KeyAdminServiceTest, ALegalHoldRefusesTheErasureAndDestroysNothing) {
   v1::EraseSubjectResponse resp;
   grpc::Status s = held.EraseSubject(&ctx, &req, &resp);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
-  EXPECT_EQ(s.error_message(),
-            "subject \"client-1\": case \"case-1\" is under legal hold \"h-1\" "
-            "(LEGAL_HOLD_GROUND_LITIGATION, \"notice 17\", placed 2026-01-04T00:00:00Z): erasure is "
-            "not allowed until it is released");
+  EXPECT_EQ(
+      s.error_message(),
+      "subject \"client-1\": case \"case-1\" is under legal hold \"h-1\" "
+      "(LEGAL_HOLD_GROUND_LITIGATION, \"notice 17\", placed 2026-01-04T00:00:00Z): erasure is "
+      "not allowed until it is released");
   EXPECT_EQ(asked, std::vector<std::string>{"client-1"});
   EXPECT_EQ(resp.keys_destroyed(), 0u);
   EXPECT_EQ(Table(), before);

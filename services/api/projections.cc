@@ -60,11 +60,11 @@ absl::StatusOr<CaseState> CaseStateProjection::Load(const Projector& projector,
 }
 
 absl::Status CaseStateProjection::CheckErasure(const Projector& projector,
-                                              const CaseStateProjection& projection,
-                                              const std::string& subject_id) {
+                                               const CaseStateProjection& projection,
+                                               const std::string& subject_id) {
   absl::Status held;
-  CL_RETURN_IF_ERROR(projector.Scan(
-      projection, "", [&](absl::string_view, absl::string_view value) {
+  CL_RETURN_IF_ERROR(
+      projector.Scan(projection, "", [&](absl::string_view, absl::string_view value) {
         absl::StatusOr<CaseState> state = DecodeCaseState(value);
         held = state.ok() ? caseledger::CheckErasure(*state, subject_id) : state.status();
         return held.ok();

@@ -138,8 +138,8 @@ TEST(ProjectionsTest, HoldsAndSuspensionsReachTheReadModels) {
   std::vector<std::unique_ptr<Projection>> projections;
   projections.push_back(std::move(cases));
   projections.push_back(std::move(accounting));
-  auto projector = Projector::Open({dir + "/projections", 512}, t->ledger.get(),
-                                   std::move(projections));
+  auto projector =
+      Projector::Open({dir + "/projections", 512}, t->ledger.get(), std::move(projections));
   ASSERT_TRUE(projector.ok()) << projector.status();
   (*projector)->Start();
   CaseGate gate(t->ledger.get());
