@@ -1,6 +1,7 @@
 #include "services/accounting.h"
 
 #include <algorithm>
+#include <set>
 #include <tuple>
 
 #include "absl/strings/ascii.h"
@@ -8,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
 #include "ledger/internal/json.h"
+#include "ledger/internal/status_macros.h"
 #include "services/case_state.h"
 #include "services/case_state.pb.h"
 
@@ -140,12 +142,22 @@ void DisclosureAccounting::Index(const std::string& client_id, size_t i) {
 }
 
 absl::Status DisclosureAccounting::Apply(const v1::Event& e, uint64_t seq) {
-  if (e.body_case() != v1::Event::kDisclosureMade && e.body_case() != v1::Event::kClientInformed) {
+  if (e.body_case() != v1::Event::kDisclosureMade && e.body_case() != v1::Event::kClientInformed &&
+      e.body_case() != v1::Event::kAccountingSuspended) {
     return absl::OkStatus();
   }
   if (!e.has_occurred_at()) {
     return absl::InvalidArgumentError(
         absl::StrCat("event.occurred_at: must be set (event at seq ", seq, ")"));
+  }
+  if (e.has_accounting_suspended()) {
+    // The case state folds it the same way; one fold for both read models.
+    CaseState folded;
+    CL_RETURN_IF_ERROR(ApplyEvent(e, seq, TimeFromProto(e.occurred_at()), &folded));
+    for (auto& [id, s] : folded.accounting_suspensions) {
+      suspensions_[s.client_id].push_back(std::move(s));
+    }
+    return absl::OkStatus();
   }
   if (e.has_disclosure_made()) {
     AccountingEntry a = AccountingEntryFromEvent(e, seq);
@@ -205,9 +217,31 @@ std::vector<std::string> DisclosureAccounting::client_ids() const {
   return out;
 }
 
+const std::vector<AccountingSuspension>& DisclosureAccounting::suspensions(
+    absl::string_view client_id) const {
+  static const std::vector<AccountingSuspension>* const kNone =
+      new std::vector<AccountingSuspension>();
+  auto it = suspensions_.find(client_id);
+  return it == suspensions_.end() ? *kNone : it->second;
+}
+
 AccountingReport DisclosureAccounting::Query(absl::string_view client_id, absl::Time window_start,
                                              absl::Time window_end, bool include_excluded,
-                                             bool summarize) const {
+                                             bool summarize, absl::Time as_of) const {
+  // 164.528(a)(2): left out only while the suspension lasts.
+  auto suspended = [&](const AccountingEntry& a) {
+    for (const AccountingSuspension& s : suspensions(client_id)) {
+      if (s.case_id != a.case_id || as_of < s.suspended_at || as_of >= s.ends_at ||
+          a.disclosed_at >= s.ends_at) {
+        continue;
+      }
+      if ((!s.agency_id.empty() && s.agency_id == a.recipient_id) ||
+          s.agency_name == a.recipient_name) {
+        return true;
+      }
+    }
+    return false;
+  };
   AccountingReport r;
   r.client_id = std::string(client_id);
   r.window_start = window_start;
@@ -218,6 +252,7 @@ AccountingReport DisclosureAccounting::Query(absl::string_view client_id, absl::
   for (const AccountingEntry& a : entries(client_id)) {
     if (a.disclosed_at < window_start || a.disclosed_at >= window_end) continue;
     if (a.excluded && !include_excluded) continue;
+    if (suspended(a)) continue;
     selected.push_back(a);
   }
   std::sort(selected.begin(), selected.end(), ByDate);
@@ -245,7 +280,12 @@ AccountingReport DisclosureAccounting::Query(absl::string_view client_id, absl::
 std::string DisclosureAccounting::Encode() const {
   pv1::AccountingRecord rec;
   rec.set_format_version(kFormatVersion);
-  for (const auto& [client, list] : by_client_) {
+  // Clients with disclosures or suspensions, in client_id order.
+  std::set<std::string> clients;
+  for (const auto& [client, list] : by_client_) clients.insert(client);
+  for (const auto& [client, list] : suspensions_) clients.insert(client);
+  for (const std::string& client : clients) {
+    const std::vector<AccountingEntry>& list = entries(client);
     auto* c = rec.add_clients();
     c->set_format_version(kFormatVersion);
     c->set_client_id(client);
@@ -270,6 +310,9 @@ std::string DisclosureAccounting::Encode() const {
       o->set_client_informed_at_micros(TimeToMicros(a.client_informed_at));
       o->set_client_informed_method(a.client_informed_method);
       o->set_disclosed_by(a.disclosed_by);
+    }
+    for (const AccountingSuspension& a : suspensions(client)) {
+      EncodeSuspension(a, c->add_suspensions());
     }
   }
   return DeterministicBytes(rec);
@@ -312,6 +355,10 @@ absl::StatusOr<DisclosureAccounting> DisclosureAccounting::Decode(absl::string_v
       a.disclosed_by = o.disclosed_by();
       list.push_back(std::move(a));
       out.Index(c.client_id(), list.size() - 1);
+    }
+    if (c.entries().empty()) out.by_client_.erase(c.client_id());
+    for (const auto& o : c.suspensions()) {
+      out.suspensions_[c.client_id()].push_back(DecodeSuspension(o));
     }
   }
   return out;

@@ -5,7 +5,9 @@
 // under an authorization i.e. consent) are flagged with the reason and left
 // out of a query unless asked for. Repeated disclosures to the same recipient
 // for the same purpose can be summarized (164.528(b)(3)): the first in full,
-// how many, and the date of the last.
+// how many, and the date of the last. A suspension at an agency's request
+// (accounting_suspended, 164.528(a)(2)) leaves the disclosures of its case to
+// that agency out of every query made while it lasts.
 #ifndef CASELEDGER_SERVICES_ACCOUNTING_H_
 #define CASELEDGER_SERVICES_ACCOUNTING_H_
 
@@ -21,6 +23,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "proto/events.pb.h"
+#include "services/case_state.h"
 
 namespace caseledger {
 
@@ -82,14 +85,23 @@ class DisclosureAccounting {
  public:
   // Folds a committed event: disclosure_made adds an entry for its client,
   // client_informed marks the disclosure (same stream, same disclosure id) as
-  // told; every other event is ignored. Deterministic.
+  // told, accounting_suspended adds a suspension for its client; every other
+  // event is ignored. Deterministic.
   // INVALID_ARGUMENT for an event without occurred_at.
   absl::Status Apply(const v1::Event& e, uint64_t seq);
 
   // The client's disclosures with window_start <= disclosed_at < window_end;
-  // excluded ones only if include_excluded; grouped if summarize.
+  // excluded ones only if include_excluded; grouped if summarize. `as_of` is
+  // when the accounting is given: a disclosure under a suspension in force
+  // then (suspended_at <= as_of < ends_at, same case, recipient_id =
+  // agency_id or recipient name = agency_name, disclosed before ends_at) is
+  // left out, whatever include_excluded says.
   AccountingReport Query(absl::string_view client_id, absl::Time window_start,
-                         absl::Time window_end, bool include_excluded, bool summarize) const;
+                         absl::Time window_end, bool include_excluded, bool summarize,
+                         absl::Time as_of) const;
+
+  // The client's suspensions in the order applied (empty for none).
+  const std::vector<AccountingSuspension>& suspensions(absl::string_view client_id) const;
 
   // Removes every entry recorded in one of `case_ids` (a targeted
   // re-derivation after an erasure re-applies those cases' events next;
@@ -111,6 +123,7 @@ class DisclosureAccounting {
   void Reindex();
 
   std::map<std::string, std::vector<AccountingEntry>, std::less<>> by_client_;
+  std::map<std::string, std::vector<AccountingSuspension>, std::less<>> suspensions_;
   // (case_id, disclosure_id) -> (client_id, index in by_client_); the first
   // disclosure of that id wins. Derived; not encoded.
   std::map<std::pair<std::string, std::string>, std::pair<std::string, size_t>> index_;

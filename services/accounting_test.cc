@@ -15,6 +15,8 @@ constexpr int64_t kT0 = 1767225600;  // 2026-01-01T00:00:00Z
 constexpr int64_t kDay = 86400;
 
 absl::Time Day(int d) { return absl::FromUnixSeconds(kT0 + d * kDay); }
+// When the accounting is given, unless a test says otherwise.
+const absl::Time kNow = Day(400);
 
 struct D {
   std::string id;
@@ -149,29 +151,29 @@ TEST(AccountingTest, WindowAndExclusionFilter) {
   const absl::Time start = DefaultAccountingWindowStart(Day(59));
   EXPECT_EQ(start, absl::FromCivil(absl::CivilSecond(2020, 3, 1), absl::UTCTimeZone()));
 
-  AccountingReport r = a.Query("cl-1", start, far, false, false);
+  AccountingReport r = a.Query("cl-1", start, far, false, false, kNow);
   EXPECT_EQ(Ids(r.entries), (std::vector<std::string>{"d-1", "d-5", "d-7", "d-6"}));
   EXPECT_TRUE(r.summaries.empty());
 
-  r = a.Query("cl-1", start, far, true, false);
+  r = a.Query("cl-1", start, far, true, false, kNow);
   EXPECT_EQ(Ids(r.entries),
             (std::vector<std::string>{"d-1", "d-2", "d-3", "d-4", "d-5", "d-7", "d-6"}));
   EXPECT_TRUE(r.entries[1].excluded);
   EXPECT_EQ(r.entries[1].exclusion_reason, "45 CFR 164.528(a)(1)(i): treatment");
 
   // [start, end): a disclosure on the end instant is outside; on the start, inside.
-  r = a.Query("cl-1", Day(15), Day(30), true, false);
+  r = a.Query("cl-1", Day(15), Day(30), true, false, kNow);
   EXPECT_EQ(Ids(r.entries), (std::vector<std::string>{"d-5", "d-7"}));
 
-  r = a.Query("cl-1", absl::InfinitePast(), far, false, false);
+  r = a.Query("cl-1", absl::InfinitePast(), far, false, false, kNow);
   EXPECT_EQ(Ids(r.entries), (std::vector<std::string>{"d-0", "d-1", "d-5", "d-7", "d-6"}));
 
-  EXPECT_TRUE(a.Query("nobody", start, far, true, false).entries.empty());
+  EXPECT_TRUE(a.Query("nobody", start, far, true, false, kNow).entries.empty());
 }
 
 TEST(AccountingTest, SummarizesRepeatedDisclosuresToOneRecipientForOnePurpose) {
   DisclosureAccounting a = Sample();
-  AccountingReport r = a.Query("cl-1", Day(0), Day(100), false, true);
+  AccountingReport r = a.Query("cl-1", Day(0), Day(100), false, true, kNow);
   EXPECT_TRUE(r.entries.empty());
   ASSERT_EQ(r.summaries.size(), 2u);
   EXPECT_EQ(r.summaries[0].first.disclosure_id, "d-1");
@@ -184,14 +186,14 @@ TEST(AccountingTest, SummarizesRepeatedDisclosuresToOneRecipientForOnePurpose) {
   EXPECT_EQ(r.summaries[1].last_disclosed_at, Day(15));
 
   // The window bounds the summary too.
-  r = a.Query("cl-1", Day(11), Day(25), false, true);
+  r = a.Query("cl-1", Day(11), Day(25), false, true, kNow);
   ASSERT_EQ(r.summaries.size(), 2u);
   EXPECT_EQ(r.summaries[0].first.disclosure_id, "d-5");
   EXPECT_EQ(r.summaries[1].first.disclosure_id, "d-7");
   EXPECT_EQ(r.summaries[1].count, 1u);
 
   // Excluded ones group separately from reportable ones.
-  r = a.Query("cl-1", Day(0), Day(100), true, true);
+  r = a.Query("cl-1", Day(0), Day(100), true, true, kNow);
   EXPECT_EQ(r.summaries.size(), 5u);
 }
 
@@ -221,7 +223,7 @@ TEST(AccountingTest, JsonIsReadableAndEscaped) {
   e.mutable_disclosure_made()->mutable_recipient()->set_address("Büro 1");
   ASSERT_EQ(a.Apply(e, 7), absl::OkStatus());
   ASSERT_EQ(a.Apply(Informed("case-1", "d-1", 11), 8), absl::OkStatus());
-  EXPECT_EQ(AccountingReportToJson(a.Query("cl-1", Day(0), Day(100), false, false)),
+  EXPECT_EQ(AccountingReportToJson(a.Query("cl-1", Day(0), Day(100), false, false, kNow)),
             R"({
   "client_id": "cl-1",
   "window": {"from": "2026-01-01T00:00:00Z", "to": "2026-04-11T00:00:00Z"},
@@ -244,8 +246,9 @@ TEST(AccountingTest, JsonIsReadableAndEscaped) {
   ]
 }
 )");
-  EXPECT_EQ(AccountingReportToJson(a.Query("cl-1", absl::InfinitePast(), Day(100), true, true)),
-            R"({
+  EXPECT_EQ(
+      AccountingReportToJson(a.Query("cl-1", absl::InfinitePast(), Day(100), true, true, kNow)),
+      R"({
   "client_id": "cl-1",
   "window": {"from": null, "to": "2026-04-11T00:00:00Z"},
   "includes_excluded": true,
@@ -271,7 +274,7 @@ TEST(AccountingTest, JsonIsReadableAndEscaped) {
   ]
 }
 )");
-  EXPECT_EQ(AccountingReportToJson(a.Query("cl-9", Day(0), Day(1), false, false)),
+  EXPECT_EQ(AccountingReportToJson(a.Query("cl-9", Day(0), Day(1), false, false, kNow)),
             R"({
   "client_id": "cl-9",
   "window": {"from": "2026-01-01T00:00:00Z", "to": "2026-01-02T00:00:00Z"},
@@ -313,6 +316,71 @@ TEST(AccountingTest, EncodingIsDeterministicAndSurvivesARestartMidway) {
     for (const auto& e : one.entries(id)) informed += e.client_informed;
   }
   EXPECT_GT(informed, 0u);
+}
+
+v1::Event Suspension(const std::string& stream, const std::string& agency_id,
+                     const std::string& agency_name, int day, int end_day) {
+  v1::Event e;
+  e.set_stream_id(stream);
+  e.mutable_occurred_at()->set_seconds(kT0 + day * kDay);
+  auto* b = e.mutable_accounting_suspended();
+  b->set_suspension_id(absl::StrCat("s-", day));
+  b->set_client_id("cl-1");
+  b->set_agency_id(agency_id);
+  b->set_agency_name(agency_name);
+  b->set_form(v1::SUSPENSION_FORM_ORAL);
+  b->set_statement("would impede an investigation");
+  b->set_official("Det. Ruiz");
+  b->mutable_ends_at()->set_seconds(kT0 + end_day * kDay);
+  return e;
+}
+
+// W6, 164.528(a)(2): the disclosures of the case to the agency are left out
+// only while the suspension lasts; other recipients, other cases, and
+// disclosures made after it ends are listed throughout.
+TEST(AccountingTest, SuspendedEntriesAreLeftOutOnlyWhileTheSuspensionLasts) {
+  DisclosureAccounting a;
+  uint64_t seq = 1;
+  for (const D& d : std::vector<D>{
+           {"d-1", "cl-1", "sp-1", "State Police", "investigation", v1::LEGAL_BASIS_REQUIRED_BY_LAW,
+            5},
+           {"d-2", "cl-1", "", "State Police", "investigation", v1::LEGAL_BASIS_REQUIRED_BY_LAW, 8},
+           {"d-3", "cl-1", "court-1", "County Court", "hearing", v1::LEGAL_BASIS_REQUIRED_BY_LAW,
+            9},
+           {"d-4", "cl-1", "sp-1", "State Police", "investigation", v1::LEGAL_BASIS_REQUIRED_BY_LAW,
+            9, "case-2"},
+           {"d-5", "cl-1", "sp-1", "State Police", "investigation", v1::LEGAL_BASIS_REQUIRED_BY_LAW,
+            45},
+       }) {
+    ASSERT_EQ(a.Apply(Disclosure(d), seq++), absl::OkStatus());
+  }
+  ASSERT_EQ(a.Apply(Suspension("case-1", "sp-1", "State Police", 10, 40), seq++), absl::OkStatus());
+  auto listed = [&](absl::Time as_of) {
+    return Ids(
+        a.Query("cl-1", absl::InfinitePast(), absl::InfiniteFuture(), false, false, as_of).entries);
+  };
+  const std::vector<std::string> all = {"d-1", "d-2", "d-3", "d-4", "d-5"};
+  EXPECT_EQ(listed(Day(9)), all);  // before it was asked for
+  // While it lasts: to the agency by id (d-1) or by name (d-2), in this case.
+  EXPECT_EQ(listed(Day(10)), (std::vector<std::string>{"d-3", "d-4", "d-5"}));
+  EXPECT_EQ(listed(Day(40) - absl::Seconds(1)), (std::vector<std::string>{"d-3", "d-4", "d-5"}));
+  EXPECT_EQ(listed(Day(40)), all);  // ended: listed again
+  // Kept across a restart.
+  absl::StatusOr<DisclosureAccounting> decoded = DisclosureAccounting::Decode(a.Encode());
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_EQ(decoded->Encode(), a.Encode());
+  EXPECT_EQ(
+      Ids(decoded
+              ->Query("cl-1", absl::InfinitePast(), absl::InfiniteFuture(), false, false, Day(20))
+              .entries),
+      (std::vector<std::string>{"d-3", "d-4", "d-5"}));
+  // A suspension alone (no disclosure yet) survives too.
+  DisclosureAccounting only;
+  ASSERT_EQ(only.Apply(Suspension("case-1", "sp-1", "State Police", 10, 40), 1), absl::OkStatus());
+  decoded = DisclosureAccounting::Decode(only.Encode());
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_EQ(decoded->suspensions("cl-1").size(), 1u);
+  EXPECT_TRUE(decoded->client_ids().empty());
 }
 
 TEST(AccountingTest, DecodeRefusesBadBytes) {

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+#include "ledger/internal/status_macros.h"
 #include "services/case_state.pb.h"
 
 namespace caseledger {
@@ -176,6 +177,152 @@ void ApplyBody(const v1::Event& e, uint64_t seq, absl::Time at, absl::Time commi
       it->second.decision =
           e.has_access_fulfilled() ? AccessDecision::kFulfilled : AccessDecision::kDenied;
       it->second.decided_at = at;
+      if (e.has_access_denied()) {
+        it->second.denial_ground = e.access_denied().ground();
+        it->second.denied_by = e.access_denied().denied_by();
+      }
+      break;
+    }
+    case v1::Event::kAccessReviewRequested: {
+      auto it = s->access_requests.find(e.access_review_requested().request_id());
+      if (it == s->access_requests.end() || it->second.review != AccessReview::kNone) break;
+      it->second.review = AccessReview::kRequested;
+      it->second.review_requested_at = at;
+      break;
+    }
+    case v1::Event::kAccessReviewed: {
+      const auto& b = e.access_reviewed();
+      auto it = s->access_requests.find(b.request_id());
+      if (it == s->access_requests.end() || it->second.review != AccessReview::kRequested) break;
+      AccessRequest& r = it->second;
+      r.reviewed_at = at;
+      r.reviewer_id = b.reviewer_id();
+      if (b.outcome() == v1::ACCESS_REVIEW_OUTCOME_OVERTURNED) {
+        // Binding (164.524(d)(4)): access is now owed, at once.
+        r.review = AccessReview::kOverturned;
+        r.decision = AccessDecision::kPending;
+        r.decided_at = absl::InfinitePast();
+        r.due_at = std::min(r.due_at, std::min(at, commit_time));
+      } else {
+        r.review = AccessReview::kUpheld;
+      }
+      break;
+    }
+    case v1::Event::kAccountingRequested: {
+      const auto& b = e.accounting_requested();
+      AccountingRequest r;
+      r.request_id = b.request_id();
+      r.client_id = b.client_id();
+      r.requested_by = b.requested_by();
+      r.requested_at = at;
+      r.received_at = std::min(at, commit_time);  // as access: receipt, never later
+      r.due_at = r.received_at + kAccountingResponseTime;
+      r.fee_notice = b.fee_notice();
+      s->accounting_requests[b.request_id()] = std::move(r);
+      break;
+    }
+    case v1::Event::kAccountingFulfilled: {
+      auto it = s->accounting_requests.find(e.accounting_fulfilled().request_id());
+      if (it == s->accounting_requests.end() || it->second.decision != AccessDecision::kPending) {
+        break;
+      }
+      it->second.decision = AccessDecision::kFulfilled;
+      it->second.decided_at = at;
+      break;
+    }
+    case v1::Event::kAccountingExtended: {
+      const auto& b = e.accounting_extended();
+      auto it = s->accounting_requests.find(b.request_id());
+      if (it == s->accounting_requests.end() || it->second.extended) break;
+      it->second.extended = true;
+      it->second.extension_reason = b.reason();
+      it->second.due_at += kAccountingExtension;
+      break;
+    }
+    case v1::Event::kAccountingSuspended: {
+      const auto& b = e.accounting_suspended();
+      AccountingSuspension a;
+      a.case_id = e.stream_id();
+      a.suspension_id = b.suspension_id();
+      a.client_id = b.client_id();
+      a.agency_id = b.agency_id();
+      a.agency_name = b.agency_name();
+      a.form = b.form();
+      a.suspended_at = at;
+      if (b.has_ends_at()) a.ends_at = TimeFromProto(b.ends_at());
+      s->accounting_suspensions[b.suspension_id()] = std::move(a);
+      break;
+    }
+    case v1::Event::kAmendmentRequested: {
+      const auto& b = e.amendment_requested();
+      AmendmentRequest r;
+      r.request_id = b.request_id();
+      r.client_id = b.client_id();
+      r.requested_by = b.requested_by();
+      r.entry_id = b.entry_id();
+      r.requested_at = at;
+      r.due_at = std::min(at, commit_time) + kAmendmentResponseTime;
+      s->amendment_requests[b.request_id()] = std::move(r);
+      break;
+    }
+    case v1::Event::kAmendmentAccepted:
+    case v1::Event::kAmendmentDenied: {
+      const std::string& id = e.has_amendment_accepted() ? e.amendment_accepted().request_id()
+                                                         : e.amendment_denied().request_id();
+      auto it = s->amendment_requests.find(id);
+      if (it == s->amendment_requests.end() || it->second.decision != AccessDecision::kPending) {
+        break;
+      }
+      it->second.decided_at = at;
+      if (e.has_amendment_accepted()) {
+        it->second.decision = AccessDecision::kFulfilled;
+        it->second.amendment_entry_id = e.amendment_accepted().amendment_entry_id();
+      } else {
+        it->second.decision = AccessDecision::kDenied;
+        it->second.denial_basis = e.amendment_denied().basis();
+      }
+      break;
+    }
+    case v1::Event::kAmendmentExtended: {
+      const auto& b = e.amendment_extended();
+      auto it = s->amendment_requests.find(b.request_id());
+      if (it == s->amendment_requests.end() || it->second.extended) break;
+      it->second.extended = true;
+      it->second.extension_reason = b.reason();
+      it->second.due_at += kAmendmentExtension;
+      break;
+    }
+    case v1::Event::kDisagreementFiled: {
+      auto it = s->amendment_requests.find(e.disagreement_filed().request_id());
+      if (it == s->amendment_requests.end() || it->second.disagreement_filed) break;
+      it->second.disagreement_filed = true;
+      it->second.disagreement_at = at;
+      break;
+    }
+    case v1::Event::kDisagreementRebutted: {
+      auto it = s->amendment_requests.find(e.disagreement_rebutted().request_id());
+      if (it == s->amendment_requests.end() || it->second.rebutted) break;
+      it->second.rebutted = true;
+      it->second.rebutted_at = at;
+      break;
+    }
+    case v1::Event::kLegalHoldPlaced: {
+      const auto& b = e.legal_hold_placed();
+      LegalHold h;
+      h.hold_id = b.hold_id();
+      h.scope = b.scope();
+      h.client_id = b.client_id();
+      h.ground = b.ground();
+      h.authority = b.authority();
+      h.placed_at = at;
+      s->legal_holds[b.hold_id()] = std::move(h);
+      break;
+    }
+    case v1::Event::kLegalHoldReleased: {
+      auto it = s->legal_holds.find(e.legal_hold_released().hold_id());
+      if (it == s->legal_holds.end() || it->second.released) break;
+      it->second.released = true;
+      it->second.released_at = at;
       break;
     }
     case v1::Event::kAccessExtended: {
@@ -196,12 +343,51 @@ void ApplyBody(const v1::Event& e, uint64_t seq, absl::Time at, absl::Time commi
   }
 }
 
+absl::Status CheckDecision(absl::string_view kind, const std::string& id, int32_t decision) {
+  if (decision >= 0 && decision <= static_cast<int32_t>(AccessDecision::kDenied)) {
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(absl::StrCat("case state: ", kind, " request \"", id,
+                                                 "\" decision got ", decision, ", want 0..2"));
+}
+
 void SetStrings(const std::set<std::string>& in,
                 google::protobuf::RepeatedPtrField<std::string>* out) {
   for (const auto& v : in) *out->Add() = v;
 }
 
 }  // namespace
+
+bool IsReviewableDenial(v1::AccessDenialGround g) {
+  return g == v1::ACCESS_DENIAL_GROUND_ENDANGERS_LIFE_OR_SAFETY ||
+         g == v1::ACCESS_DENIAL_GROUND_HARM_TO_PERSON_REFERENCED ||
+         g == v1::ACCESS_DENIAL_GROUND_HARM_VIA_REPRESENTATIVE;
+}
+
+void EncodeSuspension(const AccountingSuspension& a,
+                      projection::v1::AccountingSuspensionRecord* o) {
+  o->set_case_id(a.case_id);
+  o->set_suspension_id(a.suspension_id);
+  o->set_client_id(a.client_id);
+  o->set_agency_id(a.agency_id);
+  o->set_agency_name(a.agency_name);
+  o->set_form(a.form);
+  o->set_suspended_at_micros(TimeToMicros(a.suspended_at));
+  o->set_ends_at_micros(TimeToMicros(a.ends_at));
+}
+
+AccountingSuspension DecodeSuspension(const projection::v1::AccountingSuspensionRecord& o) {
+  AccountingSuspension a;
+  a.case_id = o.case_id();
+  a.suspension_id = o.suspension_id();
+  a.client_id = o.client_id();
+  a.agency_id = o.agency_id();
+  a.agency_name = o.agency_name();
+  a.form = static_cast<v1::SuspensionForm>(o.form());
+  a.suspended_at = TimeFromMicros(o.suspended_at_micros());
+  a.ends_at = TimeFromMicros(o.ends_at_micros());
+  return a;
+}
 
 absl::string_view CaseStatusName(CaseStatus status) {
   switch (status) {
@@ -241,6 +427,40 @@ std::vector<const AccessRequest*> CaseState::OpenAccessRequests() const {
     if (r.decision == AccessDecision::kPending) out.push_back(&r);
   }
   return out;
+}
+
+std::vector<const AccountingRequest*> CaseState::OpenAccountingRequests() const {
+  std::vector<const AccountingRequest*> out;
+  for (const auto& [id, r] : accounting_requests) {
+    if (r.decision == AccessDecision::kPending) out.push_back(&r);
+  }
+  return out;
+}
+
+std::vector<const AmendmentRequest*> CaseState::OpenAmendmentRequests() const {
+  std::vector<const AmendmentRequest*> out;
+  for (const auto& [id, r] : amendment_requests) {
+    if (r.decision == AccessDecision::kPending) out.push_back(&r);
+  }
+  return out;
+}
+
+std::vector<const LegalHold*> CaseState::ActiveLegalHolds() const {
+  std::vector<const LegalHold*> out;
+  for (const auto& [id, h] : legal_holds) {
+    if (!h.released) out.push_back(&h);
+  }
+  return out;
+}
+
+const LegalHold* CaseState::HoldOn(absl::string_view subject_id) const {
+  for (const LegalHold* h : ActiveLegalHolds()) {
+    if (h->scope == v1::LEGAL_HOLD_SCOPE_CLIENT ? h->client_id == subject_id
+                                                : subject_ids.count(std::string(subject_id)) > 0) {
+      return h;
+    }
+  }
+  return nullptr;
 }
 
 std::string DeterministicBytes(const google::protobuf::Message& m) {
@@ -306,6 +526,7 @@ absl::Status ApplyEvent(const v1::Event& e, uint64_t seq, absl::Time commit_time
   const absl::Time at = TimeFromProto(e.occurred_at());
   if (state->case_id.empty()) state->case_id = e.stream_id();
   ApplyBody(e, seq, at, commit_time, state);
+  state->subject_ids.insert(e.subject_ids().begin(), e.subject_ids().end());
   state->version++;
   state->last_seq = seq;
   // Reads are recorded when they happen, between the case's own events
@@ -391,7 +612,61 @@ std::string EncodeCaseState(const CaseState& s) {
     o->set_extension_reason(a.extension_reason);
     o->set_decision(static_cast<int32_t>(a.decision));
     o->set_decided_at_micros(Micros(a.decided_at));
+    o->set_denial_ground(a.denial_ground);
+    o->set_denied_by(a.denied_by);
+    o->set_review(static_cast<int32_t>(a.review));
+    o->set_review_requested_at_micros(Micros(a.review_requested_at));
+    o->set_reviewed_at_micros(Micros(a.reviewed_at));
+    o->set_reviewer_id(a.reviewer_id);
   }
+  for (const auto& [id, a] : s.accounting_requests) {
+    auto* o = r.add_accounting_requests();
+    o->set_request_id(a.request_id);
+    o->set_client_id(a.client_id);
+    o->set_requested_by(a.requested_by);
+    o->set_requested_at_micros(Micros(a.requested_at));
+    o->set_received_at_micros(Micros(a.received_at));
+    o->set_due_at_micros(Micros(a.due_at));
+    o->set_extended(a.extended);
+    o->set_extension_reason(a.extension_reason);
+    o->set_fee_notice(a.fee_notice);
+    o->set_decision(static_cast<int32_t>(a.decision));
+    o->set_decided_at_micros(Micros(a.decided_at));
+  }
+  for (const auto& [id, a] : s.amendment_requests) {
+    auto* o = r.add_amendment_requests();
+    o->set_request_id(a.request_id);
+    o->set_client_id(a.client_id);
+    o->set_requested_by(a.requested_by);
+    o->set_entry_id(a.entry_id);
+    o->set_requested_at_micros(Micros(a.requested_at));
+    o->set_due_at_micros(Micros(a.due_at));
+    o->set_extended(a.extended);
+    o->set_extension_reason(a.extension_reason);
+    o->set_decision(static_cast<int32_t>(a.decision));
+    o->set_decided_at_micros(Micros(a.decided_at));
+    o->set_amendment_entry_id(a.amendment_entry_id);
+    o->set_denial_basis(a.denial_basis);
+    o->set_disagreement_filed(a.disagreement_filed);
+    o->set_disagreement_at_micros(Micros(a.disagreement_at));
+    o->set_rebutted(a.rebutted);
+    o->set_rebutted_at_micros(Micros(a.rebutted_at));
+  }
+  for (const auto& [id, h] : s.legal_holds) {
+    auto* o = r.add_legal_holds();
+    o->set_hold_id(h.hold_id);
+    o->set_scope(h.scope);
+    o->set_client_id(h.client_id);
+    o->set_ground(h.ground);
+    o->set_authority(h.authority);
+    o->set_placed_at_micros(Micros(h.placed_at));
+    o->set_released(h.released);
+    o->set_released_at_micros(Micros(h.released_at));
+  }
+  for (const auto& [id, a] : s.accounting_suspensions) {
+    EncodeSuspension(a, r.add_accounting_suspensions());
+  }
+  SetStrings(s.subject_ids, r.mutable_subject_ids());
   SetStrings(s.disclosure_ids, r.mutable_disclosure_ids());
   for (const auto& [id, n] : s.pending_notices) {
     auto* o = r.add_pending_notices();
@@ -492,8 +767,73 @@ absl::StatusOr<CaseState> DecodeCaseState(absl::string_view bytes) {
     a.extension_reason = o.extension_reason();
     a.decision = static_cast<AccessDecision>(o.decision());
     a.decided_at = FromMicros(o.decided_at_micros());
+    a.denial_ground = static_cast<v1::AccessDenialGround>(o.denial_ground());
+    a.denied_by = o.denied_by();
+    if (o.review() < 0 || o.review() > static_cast<int32_t>(AccessReview::kOverturned)) {
+      return absl::InvalidArgumentError(absl::StrCat("case state: access request \"",
+                                                     o.request_id(), "\" review got ", o.review(),
+                                                     ", want 0..3"));
+    }
+    a.review = static_cast<AccessReview>(o.review());
+    a.review_requested_at = FromMicros(o.review_requested_at_micros());
+    a.reviewed_at = FromMicros(o.reviewed_at_micros());
+    a.reviewer_id = o.reviewer_id();
     s.access_requests[a.request_id] = std::move(a);
   }
+  for (const auto& o : r.accounting_requests()) {
+    CL_RETURN_IF_ERROR(CheckDecision("accounting", o.request_id(), o.decision()));
+    AccountingRequest a;
+    a.request_id = o.request_id();
+    a.client_id = o.client_id();
+    a.requested_by = o.requested_by();
+    a.requested_at = FromMicros(o.requested_at_micros());
+    a.received_at = FromMicros(o.received_at_micros());
+    a.due_at = FromMicros(o.due_at_micros());
+    a.extended = o.extended();
+    a.extension_reason = o.extension_reason();
+    a.fee_notice = o.fee_notice();
+    a.decision = static_cast<AccessDecision>(o.decision());
+    a.decided_at = FromMicros(o.decided_at_micros());
+    s.accounting_requests[a.request_id] = std::move(a);
+  }
+  for (const auto& o : r.amendment_requests()) {
+    CL_RETURN_IF_ERROR(CheckDecision("amendment", o.request_id(), o.decision()));
+    AmendmentRequest a;
+    a.request_id = o.request_id();
+    a.client_id = o.client_id();
+    a.requested_by = o.requested_by();
+    a.entry_id = o.entry_id();
+    a.requested_at = FromMicros(o.requested_at_micros());
+    a.due_at = FromMicros(o.due_at_micros());
+    a.extended = o.extended();
+    a.extension_reason = o.extension_reason();
+    a.decision = static_cast<AccessDecision>(o.decision());
+    a.decided_at = FromMicros(o.decided_at_micros());
+    a.amendment_entry_id = o.amendment_entry_id();
+    a.denial_basis = static_cast<v1::AmendmentDenialBasis>(o.denial_basis());
+    a.disagreement_filed = o.disagreement_filed();
+    a.disagreement_at = FromMicros(o.disagreement_at_micros());
+    a.rebutted = o.rebutted();
+    a.rebutted_at = FromMicros(o.rebutted_at_micros());
+    s.amendment_requests[a.request_id] = std::move(a);
+  }
+  for (const auto& o : r.legal_holds()) {
+    LegalHold h;
+    h.hold_id = o.hold_id();
+    h.scope = static_cast<v1::LegalHoldScope>(o.scope());
+    h.client_id = o.client_id();
+    h.ground = static_cast<v1::LegalHoldGround>(o.ground());
+    h.authority = o.authority();
+    h.placed_at = FromMicros(o.placed_at_micros());
+    h.released = o.released();
+    h.released_at = FromMicros(o.released_at_micros());
+    s.legal_holds[h.hold_id] = std::move(h);
+  }
+  for (const auto& o : r.accounting_suspensions()) {
+    AccountingSuspension a = DecodeSuspension(o);
+    s.accounting_suspensions[a.suspension_id] = std::move(a);
+  }
+  s.subject_ids.insert(r.subject_ids().begin(), r.subject_ids().end());
   s.disclosure_ids.insert(r.disclosure_ids().begin(), r.disclosure_ids().end());
   for (const auto& o : r.pending_notices()) {
     PendingNotice n;

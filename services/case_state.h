@@ -26,6 +26,9 @@
 #include "proto/events.pb.h"
 
 namespace caseledger {
+namespace projection::v1 {
+class AccountingSuspensionRecord;
+}  // namespace projection::v1
 
 enum class CaseStatus {
   kNotOpened = 0,  // no event yet: only case_opened is allowed
@@ -42,6 +45,16 @@ absl::string_view CaseStatusName(CaseStatus status);
 // one 30-day extension.
 inline constexpr absl::Duration kAccessResponseTime = absl::Hours(24 * 30);
 inline constexpr absl::Duration kAccessExtension = absl::Hours(24 * 30);
+// 45 CFR 164.528(c)(1): act on a request for an accounting within 60 days,
+// with at most one 30-day extension.
+inline constexpr absl::Duration kAccountingResponseTime = absl::Hours(24 * 60);
+inline constexpr absl::Duration kAccountingExtension = absl::Hours(24 * 30);
+// 45 CFR 164.526(b)(2): act on a request for amendment within 60 days, with
+// at most one 30-day extension.
+inline constexpr absl::Duration kAmendmentResponseTime = absl::Hours(24 * 60);
+inline constexpr absl::Duration kAmendmentExtension = absl::Hours(24 * 30);
+// 45 CFR 164.528(a)(2)(ii): an oral suspension lasts at most 30 days.
+inline constexpr absl::Duration kOralSuspensionLimit = absl::Hours(24 * 30);
 
 struct ManagerAssignment {
   std::string manager_id;
@@ -100,7 +113,12 @@ struct Entry {
   absl::Time written_at = absl::InfinitePast();
 };
 
+// The decision on a client's request: access, accounting or amendment
+// (kFulfilled: given, or for an amendment accepted).
 enum class AccessDecision { kPending = 0, kFulfilled = 1, kDenied = 2 };
+
+// The review of a denial of access (164.524(a)(4), (d)(4)).
+enum class AccessReview { kNone = 0, kRequested = 1, kUpheld = 2, kOverturned = 3 };
 
 struct AccessRequest {
   std::string request_id;
@@ -115,6 +133,76 @@ struct AccessRequest {
   std::string extension_reason;
   AccessDecision decision = AccessDecision::kPending;
   absl::Time decided_at = absl::InfinitePast();
+  // Set by access_denied; a review overturning it makes the request pending
+  // again (decision kPending, review kOverturned) until it is fulfilled.
+  v1::AccessDenialGround denial_ground = v1::ACCESS_DENIAL_GROUND_UNSPECIFIED;
+  std::string denied_by;
+  AccessReview review = AccessReview::kNone;
+  absl::Time review_requested_at = absl::InfinitePast();
+  absl::Time reviewed_at = absl::InfinitePast();
+  std::string reviewer_id;
+};
+
+// A request for an accounting of disclosures (164.528(c)).
+struct AccountingRequest {
+  std::string request_id;
+  std::string client_id;
+  std::string requested_by;
+  absl::Time requested_at = absl::InfinitePast();
+  // Receipt: the earlier of requested_at and the commit time (as access).
+  absl::Time received_at = absl::InfinitePast();
+  absl::Time due_at = absl::InfiniteFuture();  // 60 days after receipt, +30 once extended
+  bool extended = false;
+  std::string extension_reason;
+  std::string fee_notice;                              // empty: free
+  AccessDecision decision = AccessDecision::kPending;  // kFulfilled once given
+  absl::Time decided_at = absl::InfinitePast();
+};
+
+// A request to amend an entry (164.526), and what followed a denial.
+struct AmendmentRequest {
+  std::string request_id;
+  std::string client_id;
+  std::string requested_by;
+  std::string entry_id;  // the entry to correct
+  absl::Time requested_at = absl::InfinitePast();
+  absl::Time due_at = absl::InfiniteFuture();  // 60 days after receipt, +30 once extended
+  bool extended = false;
+  std::string extension_reason;
+  AccessDecision decision = AccessDecision::kPending;  // kFulfilled: accepted
+  absl::Time decided_at = absl::InfinitePast();
+  std::string amendment_entry_id;  // accepted: the record_amended entry
+  v1::AmendmentDenialBasis denial_basis = v1::AMENDMENT_DENIAL_BASIS_UNSPECIFIED;
+  bool disagreement_filed = false;  // the client's statement of disagreement
+  absl::Time disagreement_at = absl::InfinitePast();
+  bool rebutted = false;
+  absl::Time rebutted_at = absl::InfinitePast();
+};
+
+// A legal hold: while not released, the case is not disposed of and the
+// subjects it holds are not erased.
+struct LegalHold {
+  std::string hold_id;
+  v1::LegalHoldScope scope = v1::LEGAL_HOLD_SCOPE_UNSPECIFIED;
+  std::string client_id;  // LEGAL_HOLD_SCOPE_CLIENT
+  v1::LegalHoldGround ground = v1::LEGAL_HOLD_GROUND_UNSPECIFIED;
+  std::string authority;
+  absl::Time placed_at = absl::InfinitePast();
+  bool released = false;
+  absl::Time released_at = absl::InfinitePast();
+};
+
+// A suspension of the client's accounting for disclosures to an agency
+// (164.528(a)(2)); the accounting (services/accounting.h) applies it.
+struct AccountingSuspension {
+  std::string case_id;  // the case whose disclosures it covers
+  std::string suspension_id;
+  std::string client_id;
+  std::string agency_id;
+  std::string agency_name;
+  v1::SuspensionForm form = v1::SUSPENSION_FORM_UNSPECIFIED;
+  absl::Time suspended_at = absl::InfinitePast();
+  absl::Time ends_at = absl::InfiniteFuture();
 };
 
 // A disclosure the client has not yet been told about.
@@ -148,6 +236,13 @@ struct CaseState {
   std::map<std::string, AccessRequest> access_requests;  // every request
   std::set<std::string> disclosure_ids;                  // every disclosure
   std::map<std::string, PendingNotice> pending_notices;  // by disclosure id
+  std::map<std::string, AccountingRequest> accounting_requests;        // every request
+  std::map<std::string, AmendmentRequest> amendment_requests;          // every request
+  std::map<std::string, LegalHold> legal_holds;                        // placed and released
+  std::map<std::string, AccountingSuspension> accounting_suspensions;  // every one
+  // Every subject named by the case's events (event.subject_ids): the people
+  // a case-wide legal hold keeps from erasure.
+  std::set<std::string> subject_ids;
 
   uint64_t version = 0;   // events applied
   uint64_t last_seq = 0;  // ledger seq of the last one (meaningful when version > 0)
@@ -163,13 +258,22 @@ struct CaseState {
   std::vector<const Conflict*> OpenConflicts() const;
   // Access requests without a decision, in id order.
   std::vector<const AccessRequest*> OpenAccessRequests() const;
+  // Accounting and amendment requests without a decision, in id order.
+  std::vector<const AccountingRequest*> OpenAccountingRequests() const;
+  std::vector<const AmendmentRequest*> OpenAmendmentRequests() const;
+  // Legal holds not released, in id order.
+  std::vector<const LegalHold*> ActiveLegalHolds() const;
+  // The active hold that keeps `subject_id` from erasure: a case-wide hold
+  // when the case names the subject, or a hold on that client; null if none.
+  const LegalHold* HoldOn(absl::string_view subject_id) const;
 };
 
 // Folds one committed event into *state. `seq` is the event's ledger seq and
 // `commit_time` when the ledger committed it (the append gate passes its
 // receipt time for an event not yet committed). Legal clocks that the law
-// counts from receipt (access due dates, 45 CFR 164.524(b)(2)) run from the
-// earlier of occurred_at and commit_time.
+// counts from receipt (access, accounting and amendment due dates, 45 CFR
+// 164.524(b)(2), 164.528(c)(1), 164.526(b)(2)) run from the earlier of
+// occurred_at and commit_time.
 //   INVALID_ARGUMENT: no body, no occurred_at, or a stream_id other than the
 //     state's case_id;
 //   FAILED_PRECONDITION: seq not above state->last_seq (applied twice or out of
@@ -183,6 +287,17 @@ std::string EncodeCaseState(const CaseState& state);
 absl::StatusOr<CaseState> DecodeCaseState(absl::string_view bytes);
 
 // Shared helpers for the services' domain code.
+
+// True for the 45 CFR 164.524(a)(3) grounds, which a licensed health care
+// professional who did not take part in the denial may review; the
+// (a)(1)-(2) grounds are not reviewable.
+bool IsReviewableDenial(v1::AccessDenialGround ground);
+
+// A suspension's persisted form (services/case_state.proto), shared with the
+// accounting (which adds the case id).
+void EncodeSuspension(const AccountingSuspension& a,
+                      projection::v1::AccountingSuspensionRecord* out);
+AccountingSuspension DecodeSuspension(const projection::v1::AccountingSuspensionRecord& r);
 
 // The message's deterministic serialization (map fields sorted).
 std::string DeterministicBytes(const google::protobuf::Message& m);

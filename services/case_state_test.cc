@@ -244,6 +244,66 @@ TEST(CaseStateTest, AccessDueDateRunsFromReceipt) {
   EXPECT_EQ(s.access_requests.at("late").due_at, Day(31));
 }
 
+// Accounting (164.528(c)(1)) and amendment (164.526(b)(2)) requests are due
+// 60 days after receipt, 90 once extended; a review that overturns a denial
+// makes access owed at once (164.524(d)(4)); holds are kept until released.
+// All of it survives the state's encoding.
+TEST(CaseStateTest, ClientWorkflowsFoldAndSurviveEncoding) {
+  Story story;
+  for (const auto& [text, day] : std::vector<std::pair<std::string, int>>{
+           {"case_opened { program: \"p\" record_class: RECORD_CLASS_BEHAVIORAL_HEALTH }", 0},
+           {"record_entry_written { entry_id: \"e-1\" data_category: \"housing\" }", 0},
+           {"accounting_requested { request_id: \"acr-1\" client_id: \"cl-1\" }", 1},
+           {"accounting_requested { request_id: \"acr-2\" client_id: \"cl-1\" "
+            "fee_notice: \"$20\" }",
+            2},
+           {"accounting_extended { request_id: \"acr-2\" reason: \"archive\" }", 3},
+           {"amendment_requested { request_id: \"am-1\" client_id: \"cl-1\" entry_id: \"e-1\" "
+            "requested_change: \"c\" }",
+            4},
+           {"amendment_denied { request_id: \"am-1\" "
+            "basis: AMENDMENT_DENIAL_BASIS_ACCURATE_AND_COMPLETE explanation: \"x\" }",
+            5},
+           {"disagreement_filed { request_id: \"am-1\" statement: \"s\" }", 6},
+           {"access_requested { request_id: \"ar-1\" client_id: \"cl-1\" }", 7},
+           {"access_denied { request_id: \"ar-1\" reason: \"r\" "
+            "ground: ACCESS_DENIAL_GROUND_HARM_TO_PERSON_REFERENCED denied_by: \"dr-1\" }",
+            8},
+           {"access_review_requested { request_id: \"ar-1\" }", 9},
+           {"access_reviewed { request_id: \"ar-1\" reviewer_id: \"dr-2\" "
+            "reviewer_license: \"L\" outcome: ACCESS_REVIEW_OUTCOME_OVERTURNED }",
+            10},
+           {"legal_hold_placed { hold_id: \"h-1\" scope: LEGAL_HOLD_SCOPE_CASE "
+            "ground: LEGAL_HOLD_GROUND_INVESTIGATION authority: \"a\" }",
+            11},
+       }) {
+    ASSERT_EQ(story.Append(text, day), absl::OkStatus()) << text;
+  }
+  const CaseState& s = story.state();
+  EXPECT_EQ(s.accounting_requests.at("acr-1").due_at, Day(61));
+  EXPECT_EQ(s.accounting_requests.at("acr-2").due_at, Day(92));
+  EXPECT_EQ(s.accounting_requests.at("acr-2").fee_notice, "$20");
+  EXPECT_EQ(s.OpenAccountingRequests().size(), 2u);
+  const AmendmentRequest& am = s.amendment_requests.at("am-1");
+  EXPECT_EQ(am.due_at, Day(64));
+  EXPECT_EQ(am.decision, AccessDecision::kDenied);
+  EXPECT_TRUE(am.disagreement_filed);
+  EXPECT_TRUE(s.OpenAmendmentRequests().empty());
+  const AccessRequest& ar = s.access_requests.at("ar-1");
+  EXPECT_EQ(ar.review, AccessReview::kOverturned);
+  EXPECT_EQ(ar.decision, AccessDecision::kPending);  // owed again
+  EXPECT_EQ(ar.due_at, Day(10));                     // at once
+  EXPECT_EQ(ar.denial_ground, v1::ACCESS_DENIAL_GROUND_HARM_TO_PERSON_REFERENCED);
+  ASSERT_EQ(s.ActiveLegalHolds().size(), 1u);
+  EXPECT_NE(s.HoldOn("cl-1"), nullptr);
+  absl::StatusOr<CaseState> decoded = DecodeCaseState(EncodeCaseState(s));
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_EQ(EncodeCaseState(*decoded), EncodeCaseState(s));
+  EXPECT_EQ(decoded->access_requests.at("ar-1").review, AccessReview::kOverturned);
+  EXPECT_EQ(decoded->amendment_requests.at("am-1").denial_basis,
+            v1::AMENDMENT_DENIAL_BASIS_ACCURATE_AND_COMPLETE);
+}
+
 TEST(CaseStateTest, ApplyIsLenientWithEventsThePolicyWouldRefuse) {
   CaseState s;
   // Committed before the policy existed: references to unknown ids are ignored.
@@ -417,6 +477,7 @@ class HistoryGenerator {
           case 1:
             e.mutable_access_denied()->set_request_id(r);
             e.mutable_access_denied()->set_reason("r");
+            e.mutable_access_denied()->set_ground(v1::ACCESS_DENIAL_GROUND_PSYCHOTHERAPY_NOTES);
             break;
           default:
             e.mutable_access_extended()->set_request_id(r);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <set>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "absl/algorithm/container.h"
@@ -151,6 +152,43 @@ absl::Status CheckTimeFields(const v1::Event& e, const CheckContext& ctx) {
   return absl::OkStatus();
 }
 
+// 164.528(a)(2): a written statement says how long; an oral one is
+// documented with who made it and lasts at most 30 days from the statement
+// (its occurred_at).
+absl::Status CheckSuspensionFields(const v1::Event& e) {
+  const auto& b = e.accounting_suspended();
+  CL_RETURN_IF_ERROR(NonEmpty("accounting_suspended.suspension_id", b.suspension_id()));
+  CL_RETURN_IF_ERROR(NonEmpty("accounting_suspended.client_id", b.client_id()));
+  CL_RETURN_IF_ERROR(NonEmpty("accounting_suspended.agency_name", b.agency_name()));
+  CL_RETURN_IF_ERROR(
+      KnownEnum("accounting_suspended.form", v1::SuspensionForm_descriptor(), b.form()));
+  CL_RETURN_IF_ERROR(NonEmpty("accounting_suspended.statement", b.statement()));
+  if (!b.has_ends_at()) {
+    return Invalid("accounting_suspended.ends_at",
+                   "must be set (45 CFR 164.528(a)(2): a suspension is for a stated time)");
+  }
+  const absl::Time at = TimeFromProto(e.occurred_at());
+  const absl::Time ends = TimeFromProto(b.ends_at());
+  if (ends <= at) {
+    return Invalid(
+        "accounting_suspended.ends_at",
+        absl::StrCat("got ", FormatUtc(ends), ", want after the statement at ", FormatUtc(at)));
+  }
+  if (b.form() == v1::SUSPENSION_FORM_ORAL) {
+    CL_RETURN_IF_ERROR(NonEmpty("accounting_suspended.official", b.official()));
+    if (ends > at + kOralSuspensionLimit) {
+      return Invalid("accounting_suspended.ends_at",
+                     absl::StrCat("got ", FormatUtc(ends),
+                                  ", more than 30 days after the oral "
+                                  "statement at ",
+                                  FormatUtc(at),
+                                  " (45 CFR 164.528(a)(2)(ii); a longer suspension needs a "
+                                  "written statement)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status CheckStructure(const v1::Event& e) {
   switch (e.body_case()) {
     case v1::Event::BODY_NOT_SET:
@@ -268,9 +306,105 @@ absl::Status CheckStructure(const v1::Event& e) {
       return InSubjects(e, "access_requested.client_id", e.access_requested().client_id());
     case v1::Event::kAccessFulfilled:
       return NonEmpty("access_fulfilled.request_id", e.access_fulfilled().request_id());
-    case v1::Event::kAccessDenied:
-      CL_RETURN_IF_ERROR(NonEmpty("access_denied.request_id", e.access_denied().request_id()));
-      return NonEmpty("access_denied.reason", e.access_denied().reason());
+    case v1::Event::kAccessDenied: {
+      const auto& b = e.access_denied();
+      CL_RETURN_IF_ERROR(NonEmpty("access_denied.request_id", b.request_id()));
+      CL_RETURN_IF_ERROR(NonEmpty("access_denied.reason", b.reason()));
+      // 164.524(d)(2)(i): a denial states its basis; the ground decides
+      // whether it can be reviewed.
+      CL_RETURN_IF_ERROR(
+          KnownEnum("access_denied.ground", v1::AccessDenialGround_descriptor(), b.ground()));
+      if (IsReviewableDenial(b.ground()) && b.denied_by().empty()) {
+        return Invalid("access_denied.denied_by",
+                       absl::StrCat("must not be empty when ground is ",
+                                    v1::AccessDenialGround_Name(b.ground()),
+                                    " (45 CFR 164.524(a)(3): a licensed health care "
+                                    "professional's determination)"));
+      }
+      return absl::OkStatus();
+    }
+    case v1::Event::kAccessReviewRequested:
+      return NonEmpty("access_review_requested.request_id",
+                      e.access_review_requested().request_id());
+    case v1::Event::kAccessReviewed: {
+      const auto& b = e.access_reviewed();
+      CL_RETURN_IF_ERROR(NonEmpty("access_reviewed.request_id", b.request_id()));
+      CL_RETURN_IF_ERROR(NonEmpty("access_reviewed.reviewer_id", b.reviewer_id()));
+      // 164.524(a)(4): the reviewing official is a licensed health care
+      // professional.
+      CL_RETURN_IF_ERROR(NonEmpty("access_reviewed.reviewer_license", b.reviewer_license()));
+      return KnownEnum("access_reviewed.outcome", v1::AccessReviewOutcome_descriptor(),
+                       b.outcome());
+    }
+    case v1::Event::kAccountingRequested: {
+      const auto& b = e.accounting_requested();
+      CL_RETURN_IF_ERROR(NonEmpty("accounting_requested.request_id", b.request_id()));
+      CL_RETURN_IF_ERROR(NonEmpty("accounting_requested.client_id", b.client_id()));
+      return InSubjects(e, "accounting_requested.client_id", b.client_id());
+    }
+    case v1::Event::kAccountingFulfilled:
+      return NonEmpty("accounting_fulfilled.request_id", e.accounting_fulfilled().request_id());
+    case v1::Event::kAccountingExtended:
+      CL_RETURN_IF_ERROR(
+          NonEmpty("accounting_extended.request_id", e.accounting_extended().request_id()));
+      // 164.528(c)(1)(ii)(A): a written statement of the reasons.
+      return NonEmpty("accounting_extended.reason", e.accounting_extended().reason());
+    case v1::Event::kAccountingSuspended:
+      return CheckSuspensionFields(e);
+    case v1::Event::kAmendmentRequested: {
+      const auto& b = e.amendment_requested();
+      CL_RETURN_IF_ERROR(NonEmpty("amendment_requested.request_id", b.request_id()));
+      CL_RETURN_IF_ERROR(NonEmpty("amendment_requested.client_id", b.client_id()));
+      CL_RETURN_IF_ERROR(NonEmpty("amendment_requested.entry_id", b.entry_id()));
+      CL_RETURN_IF_ERROR(NonEmpty("amendment_requested.requested_change", b.requested_change()));
+      return InSubjects(e, "amendment_requested.client_id", b.client_id());
+    }
+    case v1::Event::kAmendmentAccepted:
+      CL_RETURN_IF_ERROR(
+          NonEmpty("amendment_accepted.request_id", e.amendment_accepted().request_id()));
+      return NonEmpty("amendment_accepted.amendment_entry_id",
+                      e.amendment_accepted().amendment_entry_id());
+    case v1::Event::kAmendmentDenied: {
+      const auto& b = e.amendment_denied();
+      CL_RETURN_IF_ERROR(NonEmpty("amendment_denied.request_id", b.request_id()));
+      // 164.526(a)(2) grounds only; 164.526(d)(1)(i) the basis in plain words.
+      CL_RETURN_IF_ERROR(
+          KnownEnum("amendment_denied.basis", v1::AmendmentDenialBasis_descriptor(), b.basis()));
+      return NonEmpty("amendment_denied.explanation", b.explanation());
+    }
+    case v1::Event::kAmendmentExtended:
+      CL_RETURN_IF_ERROR(
+          NonEmpty("amendment_extended.request_id", e.amendment_extended().request_id()));
+      // 164.526(b)(2)(ii): a written statement of the reasons.
+      return NonEmpty("amendment_extended.reason", e.amendment_extended().reason());
+    case v1::Event::kDisagreementFiled:
+      CL_RETURN_IF_ERROR(
+          NonEmpty("disagreement_filed.request_id", e.disagreement_filed().request_id()));
+      return NonEmpty("disagreement_filed.statement", e.disagreement_filed().statement());
+    case v1::Event::kDisagreementRebutted:
+      CL_RETURN_IF_ERROR(
+          NonEmpty("disagreement_rebutted.request_id", e.disagreement_rebutted().request_id()));
+      return NonEmpty("disagreement_rebutted.rebuttal", e.disagreement_rebutted().rebuttal());
+    case v1::Event::kLegalHoldPlaced: {
+      const auto& b = e.legal_hold_placed();
+      CL_RETURN_IF_ERROR(NonEmpty("legal_hold_placed.hold_id", b.hold_id()));
+      CL_RETURN_IF_ERROR(
+          KnownEnum("legal_hold_placed.scope", v1::LegalHoldScope_descriptor(), b.scope()));
+      CL_RETURN_IF_ERROR(
+          KnownEnum("legal_hold_placed.ground", v1::LegalHoldGround_descriptor(), b.ground()));
+      CL_RETURN_IF_ERROR(NonEmpty("legal_hold_placed.authority", b.authority()));
+      if (b.scope() == v1::LEGAL_HOLD_SCOPE_CLIENT && b.client_id().empty()) {
+        return Invalid("legal_hold_placed.client_id",
+                       "must not be empty when scope is LEGAL_HOLD_SCOPE_CLIENT");
+      }
+      return absl::OkStatus();
+    }
+    case v1::Event::kLegalHoldReleased:
+      CL_RETURN_IF_ERROR(
+          NonEmpty("legal_hold_released.hold_id", e.legal_hold_released().hold_id()));
+      CL_RETURN_IF_ERROR(
+          NonEmpty("legal_hold_released.released_by", e.legal_hold_released().released_by()));
+      return NonEmpty("legal_hold_released.reason", e.legal_hold_released().reason());
     case v1::Event::kAccessExtended:
       CL_RETURN_IF_ERROR(NonEmpty("access_extended.request_id", e.access_extended().request_id()));
       return NonEmpty("access_extended.reason", e.access_extended().reason());
@@ -315,10 +449,26 @@ absl::Status CheckTimeOrder(const CaseState& s, const v1::Event& e) {
 
 // ---- Lifecycle ----
 
+// Access to records, its review, and the accounting of disclosures: the
+// client's rights outlive the case and its records (164.524, 164.528; the
+// accounting is kept six years, 164.530(j)).
 bool IsAccessEvent(v1::Event::BodyCase c) {
   return c == v1::Event::kAccessRequested || c == v1::Event::kAccessFulfilled ||
          c == v1::Event::kAccessDenied || c == v1::Event::kAccessExtended ||
-         c == v1::Event::kRecordAccessed;
+         c == v1::Event::kRecordAccessed || c == v1::Event::kAccessReviewRequested ||
+         c == v1::Event::kAccessReviewed || c == v1::Event::kAccountingRequested ||
+         c == v1::Event::kAccountingFulfilled || c == v1::Event::kAccountingExtended ||
+         c == v1::Event::kAccountingSuspended;
+}
+
+// Taken by a closed case too: amendment requests and what follows them
+// (164.526), and legal holds (a closed case is what a hold keeps from
+// disposal).
+bool IsClosedCaseWorkflow(v1::Event::BodyCase c) {
+  return c == v1::Event::kAmendmentRequested || c == v1::Event::kAmendmentAccepted ||
+         c == v1::Event::kAmendmentDenied || c == v1::Event::kAmendmentExtended ||
+         c == v1::Event::kDisagreementFiled || c == v1::Event::kDisagreementRebutted ||
+         c == v1::Event::kLegalHoldPlaced || c == v1::Event::kLegalHoldReleased;
 }
 
 absl::Status CheckLifecycle(const CaseState& s, const v1::Event& e) {
@@ -338,8 +488,9 @@ absl::Status CheckLifecycle(const CaseState& s, const v1::Event& e) {
       if (IsAccessEvent(c)) return absl::OkStatus();
       return not_allowed("");
     case CaseStatus::kClosed:
-      if (IsAccessEvent(c) || c == v1::Event::kRecordsDisposed || c == v1::Event::kCaseReopened ||
-          c == v1::Event::kClientInformed || c == v1::Event::kConsentRevoked) {
+      if (IsAccessEvent(c) || IsClosedCaseWorkflow(c) || c == v1::Event::kRecordsDisposed ||
+          c == v1::Event::kCaseReopened || c == v1::Event::kClientInformed ||
+          c == v1::Event::kConsentRevoked) {
         return absl::OkStatus();
       }
       return not_allowed("");
@@ -371,6 +522,27 @@ absl::Status CheckLifecycle(const CaseState& s, const v1::Event& e) {
         return Refused(absl::StrCat("case ", Q(id), " cannot be closed: access request ",
                                     Q(r.request_id), " (requested ", FormatUtc(r.requested_at),
                                     ", due ", FormatUtc(r.due_at), ") has no decision"));
+      }
+      for (const auto& [rid, r] : s.access_requests) {
+        if (r.review == AccessReview::kRequested) {
+          return Refused(absl::StrCat("case ", Q(id), " cannot be closed: the review of the ",
+                                      "denial of access request ", Q(rid), " (asked ",
+                                      FormatUtc(r.review_requested_at), ") has no decision"));
+        }
+      }
+      // The same holds for accounting (164.528(c)(1)) and amendment
+      // (164.526(b)(2)) requests.
+      if (auto a = s.OpenAccountingRequests(); !a.empty()) {
+        return Refused(absl::StrCat("case ", Q(id), " cannot be closed: accounting request ",
+                                    Q(a.front()->request_id), " (requested ",
+                                    FormatUtc(a.front()->requested_at), ", due ",
+                                    FormatUtc(a.front()->due_at), ") has no decision"));
+      }
+      if (auto a = s.OpenAmendmentRequests(); !a.empty()) {
+        return Refused(absl::StrCat("case ", Q(id), " cannot be closed: amendment request ",
+                                    Q(a.front()->request_id), " (requested ",
+                                    FormatUtc(a.front()->requested_at), ", due ",
+                                    FormatUtc(a.front()->due_at), ") has no decision"));
       }
       return absl::OkStatus();
     }
@@ -438,6 +610,44 @@ bool IsPart2Exception(v1::LegalBasis b) {
          b == v1::LEGAL_BASIS_PART2_RESEARCH || b == v1::LEGAL_BASIS_PART2_AUDIT;
 }
 
+// 164.526(d)(5): once a client has filed a statement of disagreement, every
+// later disclosure of the information it relates to carries it (and any
+// rebuttal). A disclosure names data categories, not entries, so the
+// stricter reading: every disclosure of the entry's data category for that
+// client carries it.
+absl::Status CheckDisagreementsTravel(const CaseState& s, const v1::DisclosureMade& d,
+                                      absl::Time at) {
+  const std::set<std::string> included(d.disagreements_included().begin(),
+                                       d.disagreements_included().end());
+  for (const std::string& id : included) {
+    auto it = s.amendment_requests.find(id);
+    if (it == s.amendment_requests.end() || !it->second.disagreement_filed) {
+      return Refused(
+          absl::StrCat("disclosure_made.disagreements_included names amendment "
+                       "request ",
+                       Q(id), ", which has no statement of disagreement in case ", Q(s.case_id)));
+    }
+  }
+  for (const auto& [id, r] : s.amendment_requests) {
+    if (!r.disagreement_filed || r.client_id != d.client_id() || at < r.disagreement_at ||
+        included.count(id)) {
+      continue;
+    }
+    auto entry = s.entries.find(r.entry_id);
+    if (entry == s.entries.end() ||
+        !absl::c_linear_search(d.data_categories(), entry->second.data_category)) {
+      continue;
+    }
+    return Refused(absl::StrCat(
+        "disclosure ", Q(d.disclosure_id()), " shares data category ",
+        Q(entry->second.data_category), " of entry ", Q(r.entry_id), ", which carries client ",
+        Q(r.client_id), "'s statement of disagreement (amendment request ", Q(id),
+        "); 45 CFR 164.526(d)(5) sends it with every later disclosure: list ", Q(id),
+        " in disclosure_made.disagreements_included"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status CheckDisclosure(const CaseState& s, const v1::DisclosureMade& d, absl::Time at) {
   if (s.disclosure_ids.count(d.disclosure_id())) {
     return Refused(absl::StrCat("disclosure ", Q(d.disclosure_id()), " already exists in case ",
@@ -473,6 +683,7 @@ absl::Status CheckDisclosure(const CaseState& s, const v1::DisclosureMade& d, ab
                                 "disclosure to the information necessary for its purpose, but "
                                 "disclosure_made.minimum_necessary is empty"));
   }
+  CL_RETURN_IF_ERROR(CheckDisagreementsTravel(s, d, at));
   if (basis == v1::LEGAL_BASIS_CONSENT) return CheckConsentBasis(s, d, at);
   return absl::OkStatus();
 }
@@ -492,6 +703,72 @@ absl::Status CheckAccessDecisionTarget(const CaseState& s, const std::string& re
   }
   *out = &r;
   return absl::OkStatus();
+}
+
+// An extension is given by the due date, counted at when it happened or
+// when the ledger got it, whichever is later: an unmarked extension recorded
+// after the due date cannot show it was on time. One marked
+// late_documentation is taken at its occurred_at, the reason on the record
+// for auditors and the client to see.
+absl::Status CheckExtensionInTime(absl::string_view what, const std::string& id, absl::Time due_at,
+                                  const v1::Event& e, const CheckContext& ctx) {
+  const absl::Time at = TimeFromProto(e.occurred_at());
+  const absl::Time given = LateMarker(e) != nullptr ? at : std::max(at, ctx.received_at);
+  if (given > due_at) {
+    return Refused(absl::StrCat(what, " ", Q(id), " was due at ", FormatUtc(due_at),
+                                "; an extension must be given by then, got ", FormatUtc(given)));
+  }
+  return absl::OkStatus();
+}
+
+// The request `id` of `requests` exists and has no decision.
+template <typename Request>
+absl::Status PendingRequest(const CaseState& s, const std::map<std::string, Request>& requests,
+                            absl::string_view what, const std::string& id, const Request** out) {
+  auto it = requests.find(id);
+  if (it == requests.end()) {
+    return Refused(absl::StrCat(what, " ", Q(id), " does not exist in case ", Q(s.case_id)));
+  }
+  const Request& r = it->second;
+  if (r.decision != AccessDecision::kPending) {
+    const char* done = r.decision == AccessDecision::kDenied       ? "denied"
+                       : std::is_same_v<Request, AmendmentRequest> ? "accepted"
+                                                                   : "fulfilled";
+    return Refused(
+        absl::StrCat(what, " ", Q(id), " was already ", done, " at ", FormatUtc(r.decided_at)));
+  }
+  *out = &r;
+  return absl::OkStatus();
+}
+
+// An event the client must see lists them in event.subject_ids; which client
+// comes from the case (the request), hence FAILED_PRECONDITION.
+absl::Status InClientsHistory(const v1::Event& e, const std::string& client,
+                              absl::string_view what) {
+  if (client.empty() || absl::c_linear_search(e.subject_ids(), client)) return absl::OkStatus();
+  return Refused(absl::StrCat(EventTypeName(e), ": ", what, " goes to client ", Q(client),
+                              ", so event.subject_ids must include them (got [",
+                              absl::StrJoin(e.subject_ids(), ", "), "])"));
+}
+
+// "case "x" is under legal hold "h" (...): <action> is not allowed until it
+// is released".
+std::string HeldMessage(const CaseState& s, const LegalHold& h, absl::string_view action) {
+  return absl::StrCat(
+      "case ", Q(s.case_id), " is under legal hold ", Q(h.hold_id), " (",
+      v1::LegalHoldGround_Name(h.ground), ", ", Q(h.authority),
+      h.scope == v1::LEGAL_HOLD_SCOPE_CLIENT ? absl::StrCat(", on client ", Q(h.client_id)) : "",
+      ", placed ", FormatUtc(h.placed_at), "): ", action, " is not allowed until it is released");
+}
+
+// Twelve calendar months before t (UTC).
+absl::Time TwelveMonthsBefore(absl::Time t) {
+  const absl::TimeZone utc = absl::UTCTimeZone();
+  const absl::CivilSecond c = absl::ToCivilSecond(t, utc);
+  return absl::FromCivil(
+             absl::CivilSecond(c.year() - 1, c.month(), c.day(), c.hour(), c.minute(), c.second()),
+             utc) +
+         (t - absl::FromCivil(c, utc));
 }
 
 absl::Status EntryIsNew(const CaseState& s, const std::string& entry_id) {
@@ -632,7 +909,16 @@ absl::Status CheckRules(const CaseState& s, const v1::Event& e, const CheckConte
     }
     case v1::Event::kAccessDenied: {
       const AccessRequest* r;
-      return CheckAccessDecisionTarget(s, e.access_denied().request_id(), &r);
+      CL_RETURN_IF_ERROR(CheckAccessDecisionTarget(s, e.access_denied().request_id(), &r));
+      if (r->review == AccessReview::kOverturned) {
+        // 164.524(d)(4): the reviewing official's determination binds.
+        return Refused(absl::StrCat("access request ", Q(r->request_id), ": reviewer ",
+                                    Q(r->reviewer_id), " overturned its denial at ",
+                                    FormatUtc(r->reviewed_at),
+                                    "; the review is binding, so access must be given"));
+      }
+      // The denied client's history shows the denial and the right to review.
+      return InClientsHistory(e, r->client_id, "the denial");
     }
     case v1::Event::kAccessExtended: {
       const AccessRequest* r;
@@ -642,16 +928,207 @@ absl::Status CheckRules(const CaseState& s, const v1::Event& e, const CheckConte
                                     " was already extended once; 45 CFR 164.524(b)(2) allows "
                                     "one 30-day extension"));
       }
-      // Given when it happened or when the ledger got it, whichever is later:
-      // an unmarked extension recorded after the due date cannot show it was
-      // on time. One marked late_documentation is taken at its occurred_at,
-      // the reason on the record for auditors and the client to see.
-      const absl::Time given = LateMarker(e) != nullptr ? at : std::max(at, ctx.received_at);
-      if (given > r->due_at) {
-        return Refused(
-            absl::StrCat("access request ", Q(r->request_id), " was due at ", FormatUtc(r->due_at),
-                         "; an extension must be given by then, got ", FormatUtc(given)));
+      return CheckExtensionInTime("access request", r->request_id, r->due_at, e, ctx);
+    }
+    case v1::Event::kAccessReviewRequested: {
+      const auto& id = e.access_review_requested().request_id();
+      auto it = s.access_requests.find(id);
+      if (it == s.access_requests.end()) {
+        return Refused(absl::StrCat("access request ", Q(id), " does not exist", in_case));
       }
+      const AccessRequest& r = it->second;
+      if (r.review != AccessReview::kNone) {
+        return Refused(absl::StrCat("the denial of access request ", Q(id),
+                                    " was already sent for review at ",
+                                    FormatUtc(r.review_requested_at)));
+      }
+      if (r.decision != AccessDecision::kDenied) {
+        return Refused(absl::StrCat("access request ", Q(id), " was not denied: only a denial ",
+                                    "can be reviewed"));
+      }
+      if (!IsReviewableDenial(r.denial_ground)) {
+        return Refused(absl::StrCat(
+            "access request ", Q(id), " was denied on ground ",
+            v1::AccessDenialGround_Name(r.denial_ground),
+            ", which 45 CFR 164.524(a)(1)-(2) makes unreviewable; only (a)(3) grounds are "
+            "reviewed"));
+      }
+      return absl::OkStatus();
+    }
+    case v1::Event::kAccessReviewed: {
+      const auto& b = e.access_reviewed();
+      auto it = s.access_requests.find(b.request_id());
+      if (it == s.access_requests.end() || it->second.review == AccessReview::kNone) {
+        return Refused(absl::StrCat("the denial of access request ", Q(b.request_id()),
+                                    " was not sent for review", in_case));
+      }
+      const AccessRequest& r = it->second;
+      if (r.review != AccessReview::kRequested) {
+        return Refused(absl::StrCat("the denial of access request ", Q(b.request_id()),
+                                    " was already reviewed at ", FormatUtc(r.reviewed_at), " by ",
+                                    Q(r.reviewer_id), "; the decision is binding"));
+      }
+      // 164.524(a)(4): a reviewer "who did not participate in the original
+      // decision to deny".
+      if (b.reviewer_id() == r.denied_by) {
+        return Refused(absl::StrCat("reviewer ", Q(b.reviewer_id()), " made the denial of access ",
+                                    "request ", Q(b.request_id()),
+                                    "; 45 CFR 164.524(a)(4) needs a reviewer who did not take "
+                                    "part in it"));
+      }
+      return absl::OkStatus();
+    }
+    case v1::Event::kAccountingRequested: {
+      const auto& b = e.accounting_requested();
+      if (s.accounting_requests.count(b.request_id())) {
+        return Refused(
+            absl::StrCat("accounting request ", Q(b.request_id()), " already exists", in_case));
+      }
+      if (!b.fee_notice().empty()) {
+        // 164.528(c)(2): the first accounting in any 12 months is free. Only
+        // this case's requests are seen, so a fee needs one of them.
+        const absl::Time received = std::min(at, ctx.received_at);
+        const absl::Time since = TwelveMonthsBefore(received);
+        bool earlier = false;
+        for (const auto& [id, r] : s.accounting_requests) {
+          if (r.client_id == b.client_id() && r.received_at > since && r.received_at <= received) {
+            earlier = true;
+          }
+        }
+        if (!earlier) {
+          return Refused(absl::StrCat(
+              "accounting request ", Q(b.request_id()), " carries a fee notice, but client ",
+              Q(b.client_id()), " made no other accounting request", in_case, " since ",
+              FormatUtc(since), "; 45 CFR 164.528(c)(2) makes the first in any 12 months free"));
+        }
+      }
+      return absl::OkStatus();
+    }
+    case v1::Event::kAccountingFulfilled: {
+      const AccountingRequest* r;
+      return PendingRequest(s, s.accounting_requests, "accounting request",
+                            e.accounting_fulfilled().request_id(), &r);
+    }
+    case v1::Event::kAccountingExtended: {
+      const AccountingRequest* r;
+      CL_RETURN_IF_ERROR(PendingRequest(s, s.accounting_requests, "accounting request",
+                                        e.accounting_extended().request_id(), &r));
+      if (r->extended) {
+        return Refused(absl::StrCat("accounting request ", Q(r->request_id),
+                                    " was already extended once; 45 CFR 164.528(c)(1)(ii) "
+                                    "allows one 30-day extension"));
+      }
+      return CheckExtensionInTime("accounting request", r->request_id, r->due_at, e, ctx);
+    }
+    case v1::Event::kAccountingSuspended: {
+      const auto& id = e.accounting_suspended().suspension_id();
+      if (s.accounting_suspensions.count(id)) {
+        return Refused(absl::StrCat("accounting suspension ", Q(id), " already exists", in_case));
+      }
+      return absl::OkStatus();
+    }
+    case v1::Event::kAmendmentRequested: {
+      const auto& b = e.amendment_requested();
+      if (s.amendment_requests.count(b.request_id())) {
+        return Refused(
+            absl::StrCat("amendment request ", Q(b.request_id()), " already exists", in_case));
+      }
+      if (!s.entries.count(b.entry_id())) {
+        return Refused(absl::StrCat("amendment_requested.entry_id ", Q(b.entry_id()),
+                                    " is not an entry of case ", Q(s.case_id)));
+      }
+      return absl::OkStatus();
+    }
+    case v1::Event::kAmendmentAccepted: {
+      const auto& b = e.amendment_accepted();
+      const AmendmentRequest* r;
+      CL_RETURN_IF_ERROR(
+          PendingRequest(s, s.amendment_requests, "amendment request", b.request_id(), &r));
+      // 164.526(c)(1): the amendment is made, by appending or linking to the
+      // entry: a record_amended of that entry, already in the case.
+      auto it = s.entries.find(b.amendment_entry_id());
+      if (it == s.entries.end() || it->second.amends_entry_id != r->entry_id) {
+        return Refused(
+            absl::StrCat("amendment request ", Q(r->request_id), " asks to amend entry ",
+                         Q(r->entry_id), ", but amendment_entry_id ", Q(b.amendment_entry_id()),
+                         it == s.entries.end() ? " is not an entry" : " does not amend it", in_case,
+                         "; record the record_amended first"));
+      }
+      return absl::OkStatus();
+    }
+    case v1::Event::kAmendmentDenied: {
+      const AmendmentRequest* r;
+      return PendingRequest(s, s.amendment_requests, "amendment request",
+                            e.amendment_denied().request_id(), &r);
+    }
+    case v1::Event::kAmendmentExtended: {
+      const AmendmentRequest* r;
+      CL_RETURN_IF_ERROR(PendingRequest(s, s.amendment_requests, "amendment request",
+                                        e.amendment_extended().request_id(), &r));
+      if (r->extended) {
+        return Refused(absl::StrCat("amendment request ", Q(r->request_id),
+                                    " was already extended once; 45 CFR 164.526(b)(2)(ii) "
+                                    "allows one 30-day extension"));
+      }
+      return CheckExtensionInTime("amendment request", r->request_id, r->due_at, e, ctx);
+    }
+    case v1::Event::kDisagreementFiled: {
+      const auto& id = e.disagreement_filed().request_id();
+      auto it = s.amendment_requests.find(id);
+      if (it == s.amendment_requests.end()) {
+        return Refused(absl::StrCat("amendment request ", Q(id), " does not exist", in_case));
+      }
+      const AmendmentRequest& r = it->second;
+      if (r.decision != AccessDecision::kDenied) {
+        return Refused(absl::StrCat("amendment request ", Q(id), " was not denied: a statement ",
+                                    "of disagreement answers a denial (45 CFR "
+                                    "164.526(d)(1)(ii))"));
+      }
+      if (r.disagreement_filed) {
+        return Refused(absl::StrCat("amendment request ", Q(id),
+                                    ": a statement of disagreement was already filed at ",
+                                    FormatUtc(r.disagreement_at)));
+      }
+      return InClientsHistory(e, r.client_id, "the statement of disagreement");
+    }
+    case v1::Event::kDisagreementRebutted: {
+      const auto& id = e.disagreement_rebutted().request_id();
+      auto it = s.amendment_requests.find(id);
+      if (it == s.amendment_requests.end() || !it->second.disagreement_filed) {
+        return Refused(absl::StrCat("amendment request ", Q(id),
+                                    " has no statement of disagreement to rebut", in_case));
+      }
+      if (it->second.rebutted) {
+        return Refused(absl::StrCat("amendment request ", Q(id), ": the disagreement was ",
+                                    "already rebutted at ", FormatUtc(it->second.rebutted_at)));
+      }
+      // 164.526(d)(3): a copy of the rebuttal goes to the client.
+      return InClientsHistory(e, it->second.client_id, "the rebuttal");
+    }
+    case v1::Event::kLegalHoldPlaced: {
+      const auto& id = e.legal_hold_placed().hold_id();
+      auto it = s.legal_holds.find(id);
+      if (it != s.legal_holds.end()) {
+        return Refused(absl::StrCat("legal hold ", Q(id), " already exists", in_case,
+                                    it->second.released ? " (released; place a new one)" : ""));
+      }
+      return absl::OkStatus();
+    }
+    case v1::Event::kLegalHoldReleased: {
+      const auto& id = e.legal_hold_released().hold_id();
+      auto it = s.legal_holds.find(id);
+      if (it == s.legal_holds.end()) {
+        return Refused(absl::StrCat("legal hold ", Q(id), " does not exist", in_case));
+      }
+      if (it->second.released) {
+        return Refused(absl::StrCat("legal hold ", Q(id), " was already released at ",
+                                    FormatUtc(it->second.released_at)));
+      }
+      return absl::OkStatus();
+    }
+    case v1::Event::kRecordsDisposed: {
+      auto holds = s.ActiveLegalHolds();
+      if (!holds.empty()) return Refused(HeldMessage(s, *holds.front(), "records_disposed"));
       return absl::OkStatus();
     }
     default:
@@ -660,6 +1137,12 @@ absl::Status CheckRules(const CaseState& s, const v1::Event& e, const CheckConte
 }
 
 }  // namespace
+
+absl::Status CheckErasure(const CaseState& state, absl::string_view subject_id) {
+  const LegalHold* h = state.HoldOn(subject_id);
+  if (h == nullptr) return absl::OkStatus();
+  return Refused(absl::StrCat("subject ", Q(subject_id), ": ", HeldMessage(state, *h, "erasure")));
+}
 
 absl::Status CheckEvent(const CaseState& state, const v1::Event& e, const CheckContext& context) {
   CL_RETURN_IF_ERROR(CheckStructure(e));

@@ -52,10 +52,14 @@
 //     CheckEvent below); one access extension, given before the request is
 //     due (at the later of occurred_at and received_at, or at occurred_at
 //     when marked late_documentation).
+//  5. The client workflows (services/RULES.md "Client workflows", W5-W13):
+//     accounting requests and their suspension, amendment requests and
+//     statements of disagreement, legal holds, reviewable denials of access.
 #ifndef CASELEDGER_SERVICES_POLICY_H_
 #define CASELEDGER_SERVICES_POLICY_H_
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "proto/events.pb.h"
 #include "services/case_state.h"
@@ -94,6 +98,13 @@ struct CheckContext {
 //    to_client states its minimum_necessary (42 CFR 2.13(a)); part2_* bases
 //    are refused for any other record class.
 absl::Status CheckEvent(const CaseState& state, const v1::Event& e, const CheckContext& context);
+
+// OK when no legal hold of the case keeps `subject_id` from erasure
+// (KeyAdminService.EraseSubject asks every case): FAILED_PRECONDITION naming
+// the hold when a hold on the whole case is active and the case names the
+// subject (CaseState::subject_ids), or a hold on that client is active
+// (services/RULES.md W12).
+absl::Status CheckErasure(const CaseState& state, absl::string_view subject_id);
 
 }  // namespace caseledger
 

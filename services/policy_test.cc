@@ -157,6 +157,46 @@ const Step kFulfillAr1{"access_fulfilled { request_id: \"ar-1\" }", 3};
 const Step kClose{"case_closed { reason: \"goals met\" }", 4};
 const Step kDispose{"records_disposed { method: \"crypto-shred\" authority: \"retention-7y\" }", 5};
 
+// Client workflows.
+const Step kAccountingRequest{
+    "accounting_requested { request_id: \"acr-1\" client_id: \"cl-1\" requested_by: \"cl-1\" }", 3};
+const Step kAmendmentRequest{
+    "amendment_requested { request_id: \"am-1\" client_id: \"cl-1\" entry_id: \"e-1\" "
+    "requested_change: \"I moved out in March, not May\" }",
+    3};
+const Step kDenyAmendment{
+    "amendment_denied { request_id: \"am-1\" basis: AMENDMENT_DENIAL_BASIS_ACCURATE_AND_COMPLETE "
+    "explanation: \"the lease shows May\" }",
+    4};
+const Step kDisagreement{
+    "disagreement_filed { request_id: \"am-1\" statement: \"the lease was signed late\" }", 5};
+const Step kHold{
+    "legal_hold_placed { hold_id: \"h-1\" scope: LEGAL_HOLD_SCOPE_CASE "
+    "ground: LEGAL_HOLD_GROUND_LITIGATION authority: \"notice 2026-17\" matter: \"A v. B\" }",
+    3};
+const Step kReleaseHold{
+    "legal_hold_released { hold_id: \"h-1\" released_by: \"counsel-1\" reason: \"settled\" }", 4};
+const Step kReviewableDenial{
+    "access_denied { request_id: \"ar-1\" reason: \"may endanger you\" "
+    "ground: ACCESS_DENIAL_GROUND_ENDANGERS_LIFE_OR_SAFETY denied_by: \"dr-1\" "
+    "reviewable_by: \"the review officer\" }",
+    3};
+const Step kAskReview{"access_review_requested { request_id: \"ar-1\" requested_by: \"cl-1\" }", 4};
+const Step kOverturn{
+    "access_reviewed { request_id: \"ar-1\" reviewer_id: \"dr-2\" reviewer_license: \"L1\" "
+    "outcome: ACCESS_REVIEW_OUTCOME_OVERTURNED explanation: \"no risk found\" }",
+    5};
+
+// An oral suspension by the State Police ending `end_day`, stated by
+// `official`.
+std::string OralSuspension(int end_day, absl::string_view official) {
+  return absl::StrCat(
+      "accounting_suspended { suspension_id: \"s-1\" client_id: \"cl-1\" "
+      "agency_id: \"sp-1\" agency_name: \"State Police\" form: SUSPENSION_FORM_ORAL "
+      "statement: \"would impede an investigation\" official: \"",
+      official, "\" ends_at { seconds: ", kT0 + end_day * kDay, " } }");
+}
+
 std::vector<PolicyCase> Cases() {
   return {
       // ---- Structure ----
@@ -692,7 +732,8 @@ std::vector<PolicyCase> Cases() {
        "2026-01-02T00:00:00Z, due 2026-02-01T00:00:00Z) has no decision"},
       {"CloseAfterAccessDecision",
        kBH,
-       {{"access_denied { request_id: \"ar-1\" reason: \"r\" }"}},
+       {{"access_denied { request_id: \"ar-1\" reason: \"r\" "
+         "ground: ACCESS_DENIAL_GROUND_PSYCHOTHERAPY_NOTES }"}},
        kClose,
        kOk,
        ""},
@@ -1276,14 +1317,18 @@ std::vector<PolicyCase> Cases() {
        "access request \"ar-9\" does not exist in case \"case-1\""},
       {"FulfillDeniedRequest",
        kBH,
-       {{"access_denied { request_id: \"ar-1\" reason: \"psychotherapy notes\" }", 3}},
+       {{"access_denied { request_id: \"ar-1\" reason: \"psychotherapy notes\" "
+         "ground: ACCESS_DENIAL_GROUND_PSYCHOTHERAPY_NOTES }",
+         3}},
        {"access_fulfilled { request_id: \"ar-1\" }", 4},
        kRefused,
        "access request \"ar-1\" was already denied at 2026-01-04T00:00:00Z"},
       {"DenyFulfilledRequest",
        kBH,
        {kFulfillAr1},
-       {"access_denied { request_id: \"ar-1\" reason: \"r\" }", 4},
+       {"access_denied { request_id: \"ar-1\" reason: \"r\" "
+        "ground: ACCESS_DENIAL_GROUND_PSYCHOTHERAPY_NOTES }",
+        4},
        kRefused,
        "access request \"ar-1\" was already fulfilled at 2026-01-04T00:00:00Z"},
       {"FulfillAccepted", kBH, {}, kFulfillAr1, kOk, ""},
@@ -1333,6 +1378,447 @@ std::vector<PolicyCase> Cases() {
        {"access_extended { request_id: \"ar-1\" reason: \"r\" }", 4},
        kRefused,
        "access request \"ar-1\" was already fulfilled at 2026-01-04T00:00:00Z"},
+
+      // ---- Client workflows: accounting requests (W5) ----
+      {"AccountingRequestWithoutClient",
+       kBH,
+       {},
+       {"accounting_requested { request_id: \"acr-1\" }", 3},
+       kInvalid,
+       "accounting_requested.client_id: must not be empty"},
+      {"AccountingRequestAccepted", kBH, {}, kAccountingRequest, kOk, ""},
+      {"AccountingRequestIdReused",
+       kBH,
+       {kAccountingRequest},
+       kAccountingRequest,
+       kRefused,
+       "accounting request \"acr-1\" already exists in case \"case-1\""},
+      // 164.528(c)(2): the first request in any 12 months is free.
+      {"FirstAccountingInTwelveMonthsIsFree",
+       kBH,
+       {},
+       {"accounting_requested { request_id: \"acr-2\" client_id: \"cl-1\" "
+        "fee_notice: \"$20, told by phone\" }",
+        3},
+       kRefused,
+       "accounting request \"acr-2\" carries a fee notice, but client \"cl-1\" made no other "
+       "accounting request in case \"case-1\" since 2025-01-04T00:00:00Z; 45 CFR 164.528(c)(2) "
+       "makes the first in any 12 months free"},
+      {"AccountingFeeWithinTwelveMonths",
+       kBH,
+       {kAccountingRequest},
+       {"accounting_requested { request_id: \"acr-2\" client_id: \"cl-1\" "
+        "fee_notice: \"$20, told by phone\" }",
+        300},
+       kOk,
+       ""},
+      {"AccountingFeeAfterTwelveMonths",
+       kBH,
+       {kAccountingRequest},
+       {"accounting_requested { request_id: \"acr-2\" client_id: \"cl-1\" "
+        "fee_notice: \"$20, told by phone\" }",
+        369},
+       kRefused,
+       "accounting request \"acr-2\" carries a fee notice, but client \"cl-1\" made no other "
+       "accounting request in case \"case-1\" since 2026-01-05T00:00:00Z; 45 CFR 164.528(c)(2) "
+       "makes the first in any 12 months free"},
+      {"AccountingExtensionWithoutReason",
+       kBH,
+       {kAccountingRequest},
+       {"accounting_extended { request_id: \"acr-1\" }", 10},
+       kInvalid,
+       "accounting_extended.reason: must not be empty"},
+      {"AccountingExtendAccepted",
+       kBH,
+       {kAccountingRequest},
+       {"accounting_extended { request_id: \"acr-1\" reason: \"records off-site\" }", 63},
+       kOk,
+       ""},
+      {"AccountingExtendAfterDue",
+       kBH,
+       {kAccountingRequest},
+       {"accounting_extended { request_id: \"acr-1\" reason: \"records off-site\" }", 64},
+       kRefused,
+       "accounting request \"acr-1\" was due at 2026-03-05T00:00:00Z; an extension must be given "
+       "by then, got 2026-03-06T00:00:00Z"},
+      {"AccountingExtendTwice",
+       kBH,
+       {kAccountingRequest, {"accounting_extended { request_id: \"acr-1\" reason: \"r\" }", 10}},
+       {"accounting_extended { request_id: \"acr-1\" reason: \"again\" }", 11},
+       kRefused,
+       "accounting request \"acr-1\" was already extended once; 45 CFR 164.528(c)(1)(ii) allows "
+       "one 30-day extension"},
+      {"FulfillAccountingTwice",
+       kBH,
+       {kAccountingRequest, {"accounting_fulfilled { request_id: \"acr-1\" }", 10}},
+       {"accounting_fulfilled { request_id: \"acr-1\" }", 11},
+       kRefused,
+       "accounting request \"acr-1\" was already fulfilled at 2026-01-11T00:00:00Z"},
+      {"FulfillUnknownAccountingRequest",
+       kBH,
+       {},
+       {"accounting_fulfilled { request_id: \"acr-9\" }", 10},
+       kRefused,
+       "accounting request \"acr-9\" does not exist in case \"case-1\""},
+      {"CloseWithOpenAccountingRequest",
+       kBH,
+       {kFulfillAr1, kAccountingRequest},
+       {"case_closed { reason: \"goals met\" }", 4},
+       kRefused,
+       "case \"case-1\" cannot be closed: accounting request \"acr-1\" (requested "
+       "2026-01-04T00:00:00Z, due 2026-03-05T00:00:00Z) has no decision"},
+      {"DisposedCaseTakesAccountingRequest",
+       kBH,
+       {kFulfillAr1, kClose, kDispose},
+       {"accounting_requested { request_id: \"acr-1\" client_id: \"cl-1\" }", 6},
+       kOk,
+       ""},
+
+      // ---- Client workflows: suspension of accounting (W6) ----
+      {"SuspensionWithoutEnd",
+       kBH,
+       {},
+       {"accounting_suspended { suspension_id: \"s-1\" client_id: \"cl-1\" "
+        "agency_name: \"State Police\" form: SUSPENSION_FORM_WRITTEN statement: \"letter 7\" }",
+        3},
+       kInvalid,
+       "accounting_suspended.ends_at: must be set (45 CFR 164.528(a)(2): a suspension is for a "
+       "stated time)"},
+      {"OralSuspensionWithoutOfficial",
+       kBH,
+       {},
+       {OralSuspension(33, ""), 3},
+       kInvalid,
+       "accounting_suspended.official: must not be empty"},
+      {"OralSuspensionOverThirtyDays",
+       kBH,
+       {},
+       {OralSuspension(34, "Det. Ruiz"), 3},
+       kInvalid,
+       "accounting_suspended.ends_at: got 2026-02-04T00:00:00Z, more than 30 days after the oral "
+       "statement at 2026-01-04T00:00:00Z (45 CFR 164.528(a)(2)(ii); a longer suspension needs a "
+       "written statement)"},
+      {"OralSuspensionAccepted", kBH, {}, {OralSuspension(33, "Det. Ruiz"), 3}, kOk, ""},
+      {"WrittenSuspensionForAYear",
+       kBH,
+       {},
+       {absl::StrCat("accounting_suspended { suspension_id: \"s-1\" client_id: \"cl-1\" "
+                     "agency_id: \"court-1\" agency_name: \"County Court\" "
+                     "form: SUSPENSION_FORM_WRITTEN statement: \"letter 7\" ends_at { seconds: ",
+                     kT0 + 368 * kDay, " } }"),
+        3},
+       kOk,
+       ""},
+      {"SuspensionIdReused",
+       kBH,
+       {{OralSuspension(33, "Det. Ruiz"), 3}},
+       {OralSuspension(33, "Det. Ruiz"), 3},
+       kRefused,
+       "accounting suspension \"s-1\" already exists in case \"case-1\""},
+
+      // ---- Client workflows: amendment requests (W7) ----
+      {"AmendmentRequestWithoutChange",
+       kBH,
+       {},
+       {"amendment_requested { request_id: \"am-1\" client_id: \"cl-1\" entry_id: \"e-1\" }", 3},
+       kInvalid,
+       "amendment_requested.requested_change: must not be empty"},
+      {"AmendmentRequestOfUnknownEntry",
+       kBH,
+       {},
+       {"amendment_requested { request_id: \"am-1\" client_id: \"cl-1\" entry_id: \"e-9\" "
+        "requested_change: \"c\" }",
+        3},
+       kRefused,
+       "amendment_requested.entry_id \"e-9\" is not an entry of case \"case-1\""},
+      {"AmendmentRequestAccepted", kBH, {}, kAmendmentRequest, kOk, ""},
+      {"AcceptAmendmentNotRecorded",
+       kBH,
+       {kAmendmentRequest},
+       {"amendment_accepted { request_id: \"am-1\" amendment_entry_id: \"e-7\" }", 4},
+       kRefused,
+       "amendment request \"am-1\" asks to amend entry \"e-1\", but amendment_entry_id \"e-7\" is "
+       "not an entry in case \"case-1\"; record the record_amended first"},
+      {"AcceptAmendmentOfAnotherEntry",
+       kBH,
+       {{"record_entry_written { entry_id: \"e-2\" data_category: \"housing\" }", 3},
+        {"record_amended { entry_id: \"e-3\" amends_entry_id: \"e-2\" reason: \"r\" }", 3},
+        kAmendmentRequest},
+       {"amendment_accepted { request_id: \"am-1\" amendment_entry_id: \"e-3\" }", 4},
+       kRefused,
+       "amendment request \"am-1\" asks to amend entry \"e-1\", but amendment_entry_id \"e-3\" "
+       "does not amend it in case \"case-1\"; record the record_amended first"},
+      {"AcceptAmendment",
+       kBH,
+       {kAmendmentRequest,
+        {"record_amended { entry_id: \"e-3\" amends_entry_id: \"e-1\" reason: \"client\" }", 4}},
+       {"amendment_accepted { request_id: \"am-1\" amendment_entry_id: \"e-3\" }", 4},
+       kOk,
+       ""},
+      {"DenyAmendmentWithoutBasis",
+       kBH,
+       {kAmendmentRequest},
+       {"amendment_denied { request_id: \"am-1\" explanation: \"x\" }", 4},
+       kInvalid,
+       "amendment_denied.basis: got AMENDMENT_DENIAL_BASIS_UNSPECIFIED, want one of "
+       "AMENDMENT_DENIAL_BASIS_NOT_CREATED_HERE, AMENDMENT_DENIAL_BASIS_NOT_IN_RECORD_SET, "
+       "AMENDMENT_DENIAL_BASIS_NOT_AVAILABLE_FOR_ACCESS, "
+       "AMENDMENT_DENIAL_BASIS_ACCURATE_AND_COMPLETE"},
+      {"DenyAmendmentTwice",
+       kBH,
+       {kAmendmentRequest, kDenyAmendment},
+       {"amendment_denied { request_id: \"am-1\" basis: AMENDMENT_DENIAL_BASIS_NOT_CREATED_HERE "
+        "explanation: \"x\" }",
+        5},
+       kRefused,
+       "amendment request \"am-1\" was already denied at 2026-01-05T00:00:00Z"},
+      {"AmendmentExtendAfterDue",
+       kBH,
+       {kAmendmentRequest},
+       {"amendment_extended { request_id: \"am-1\" reason: \"author away\" }", 64},
+       kRefused,
+       "amendment request \"am-1\" was due at 2026-03-05T00:00:00Z; an extension must be given "
+       "by then, got 2026-03-06T00:00:00Z"},
+      {"AmendmentExtendTwice",
+       kBH,
+       {kAmendmentRequest, {"amendment_extended { request_id: \"am-1\" reason: \"r\" }", 10}},
+       {"amendment_extended { request_id: \"am-1\" reason: \"again\" }", 11},
+       kRefused,
+       "amendment request \"am-1\" was already extended once; 45 CFR 164.526(b)(2)(ii) allows "
+       "one 30-day extension"},
+      {"AmendmentExtendAccepted",
+       kBH,
+       {kAmendmentRequest},
+       {"amendment_extended { request_id: \"am-1\" reason: \"author away\" }", 63},
+       kOk,
+       ""},
+      {"CloseWithOpenAmendmentRequest",
+       kBH,
+       {kFulfillAr1, kAmendmentRequest},
+       {"case_closed { reason: \"goals met\" }", 4},
+       kRefused,
+       "case \"case-1\" cannot be closed: amendment request \"am-1\" (requested "
+       "2026-01-04T00:00:00Z, due 2026-03-05T00:00:00Z) has no decision"},
+      {"DisagreementWithoutDenial",
+       kBH,
+       {kAmendmentRequest},
+       kDisagreement,
+       kRefused,
+       "amendment request \"am-1\" was not denied: a statement of disagreement answers a denial "
+       "(45 CFR 164.526(d)(1)(ii))"},
+      {"DisagreementNotInClientsHistory",
+       kBH,
+       {kAmendmentRequest, kDenyAmendment},
+       {"subject_ids: \"cl-2\" disagreement_filed { request_id: \"am-1\" statement: \"s\" }", 5},
+       kRefused,
+       "disagreement_filed: the statement of disagreement goes to client \"cl-1\", so "
+       "event.subject_ids must include them (got [cl-2])"},
+      {"DisagreementAccepted", kBH, {kAmendmentRequest, kDenyAmendment}, kDisagreement, kOk, ""},
+      {"DisagreementTwice",
+       kBH,
+       {kAmendmentRequest, kDenyAmendment, kDisagreement},
+       kDisagreement,
+       kRefused,
+       "amendment request \"am-1\": a statement of disagreement was already filed at "
+       "2026-01-06T00:00:00Z"},
+      {"RebutWithoutDisagreement",
+       kBH,
+       {kAmendmentRequest, kDenyAmendment},
+       {"disagreement_rebutted { request_id: \"am-1\" rebuttal: \"r\" }", 6},
+       kRefused,
+       "amendment request \"am-1\" has no statement of disagreement to rebut in case \"case-1\""},
+      {"RebuttalAccepted",
+       kBH,
+       {kAmendmentRequest, kDenyAmendment, kDisagreement},
+       {"disagreement_rebutted { request_id: \"am-1\" rebuttal: \"r\" author_id: \"m-1\" }", 6},
+       kOk,
+       ""},
+      // 164.526(d)(5): the statement travels with every later disclosure.
+      {"DisclosureWithoutTheDisagreement",
+       kBH,
+       {kAmendmentRequest, kDenyAmendment, kDisagreement},
+       {Disclosure(absl::StrCat(kToAda, "legal_basis: LEGAL_BASIS_TREATMENT ", kHousing)), 7},
+       kRefused,
+       "disclosure \"d-9\" shares data category \"housing\" of entry \"e-1\", which carries "
+       "client \"cl-1\"'s statement of disagreement (amendment request \"am-1\"); 45 CFR "
+       "164.526(d)(5) sends it with every later disclosure: list \"am-1\" in "
+       "disclosure_made.disagreements_included"},
+      {"DisclosureCarriesTheDisagreement",
+       kBH,
+       {kAmendmentRequest, kDenyAmendment, kDisagreement},
+       {Disclosure(absl::StrCat(kToAda, "legal_basis: LEGAL_BASIS_TREATMENT ", kHousing,
+                                " disagreements_included: \"am-1\"")),
+        7},
+       kOk,
+       ""},
+      {"DisclosureNamesNoDisagreement",
+       kBH,
+       {},
+       {Disclosure(absl::StrCat(kToAda, "legal_basis: LEGAL_BASIS_TREATMENT ", kHousing,
+                                " disagreements_included: \"am-1\"")),
+        7},
+       kRefused,
+       "disclosure_made.disagreements_included names amendment request \"am-1\", which has no "
+       "statement of disagreement in case \"case-1\""},
+
+      // ---- Client workflows: legal holds (W12) ----
+      {"HoldWithoutAuthority",
+       kBH,
+       {},
+       {"legal_hold_placed { hold_id: \"h-1\" scope: LEGAL_HOLD_SCOPE_CASE "
+        "ground: LEGAL_HOLD_GROUND_LITIGATION }",
+        3},
+       kInvalid,
+       "legal_hold_placed.authority: must not be empty"},
+      {"ClientHoldWithoutClient",
+       kBH,
+       {},
+       {"legal_hold_placed { hold_id: \"h-1\" scope: LEGAL_HOLD_SCOPE_CLIENT "
+        "ground: LEGAL_HOLD_GROUND_LEGAL_CLAIMS authority: \"claim 4\" }",
+        3},
+       kInvalid,
+       "legal_hold_placed.client_id: must not be empty when scope is LEGAL_HOLD_SCOPE_CLIENT"},
+      {"DisposalUnderHold",
+       kBH,
+       {kHold, kFulfillAr1, kClose},
+       kDispose,
+       kRefused,
+       "case \"case-1\" is under legal hold \"h-1\" (LEGAL_HOLD_GROUND_LITIGATION, \"notice "
+       "2026-17\", placed 2026-01-04T00:00:00Z): records_disposed is not allowed until it is "
+       "released"},
+      {"DisposalAfterRelease", kBH, {kHold, kFulfillAr1, kClose, kReleaseHold}, kDispose, kOk, ""},
+      {"ClosedCaseTakesHold", kBH, {kFulfillAr1, kClose}, {kHold.text, 5}, kOk, ""},
+      {"HoldIdReused",
+       kBH,
+       {kHold, kReleaseHold},
+       {kHold.text, 5},
+       kRefused,
+       "legal hold \"h-1\" already exists in case \"case-1\" (released; place a new one)"},
+      {"ReleaseUnknownHold",
+       kBH,
+       {},
+       kReleaseHold,
+       kRefused,
+       "legal hold \"h-1\" does not exist in case \"case-1\""},
+      {"ReleaseTwice",
+       kBH,
+       {kHold, kReleaseHold},
+       {kReleaseHold.text, 5},
+       kRefused,
+       "legal hold \"h-1\" was already released at 2026-01-05T00:00:00Z"},
+
+      // ---- Client workflows: denials of access and their review (W13) ----
+      {"DenialWithoutGround",
+       kBH,
+       {},
+       {"access_denied { request_id: \"ar-1\" reason: \"r\" }", 3},
+       kInvalid,
+       "access_denied.ground: got ACCESS_DENIAL_GROUND_UNSPECIFIED, want one of "
+       "ACCESS_DENIAL_GROUND_PSYCHOTHERAPY_NOTES, ACCESS_DENIAL_GROUND_LITIGATION_MATERIAL, "
+       "ACCESS_DENIAL_GROUND_CORRECTIONAL_INSTITUTION, ACCESS_DENIAL_GROUND_RESEARCH_IN_PROGRESS, "
+       "ACCESS_DENIAL_GROUND_PRIVACY_ACT, ACCESS_DENIAL_GROUND_CONFIDENTIAL_SOURCE, "
+       "ACCESS_DENIAL_GROUND_ENDANGERS_LIFE_OR_SAFETY, "
+       "ACCESS_DENIAL_GROUND_HARM_TO_PERSON_REFERENCED, "
+       "ACCESS_DENIAL_GROUND_HARM_VIA_REPRESENTATIVE"},
+      {"ReviewableDenialWithoutDenier",
+       kBH,
+       {},
+       {"access_denied { request_id: \"ar-1\" reason: \"r\" "
+        "ground: ACCESS_DENIAL_GROUND_ENDANGERS_LIFE_OR_SAFETY }",
+        3},
+       kInvalid,
+       "access_denied.denied_by: must not be empty when ground is "
+       "ACCESS_DENIAL_GROUND_ENDANGERS_LIFE_OR_SAFETY (45 CFR 164.524(a)(3): a licensed health "
+       "care professional's determination)"},
+      {"DenialNotInClientsHistory",
+       kBH,
+       {},
+       {"subject_ids: \"cl-2\" access_denied { request_id: \"ar-1\" reason: \"r\" "
+        "ground: ACCESS_DENIAL_GROUND_PSYCHOTHERAPY_NOTES }",
+        3},
+       kRefused,
+       "access_denied: the denial goes to client \"cl-1\", so event.subject_ids must include "
+       "them (got [cl-2])"},
+      {"ReviewUnreviewableDenial",
+       kBH,
+       {{"access_denied { request_id: \"ar-1\" reason: \"r\" "
+         "ground: ACCESS_DENIAL_GROUND_PSYCHOTHERAPY_NOTES }",
+         3}},
+       kAskReview,
+       kRefused,
+       "access request \"ar-1\" was denied on ground ACCESS_DENIAL_GROUND_PSYCHOTHERAPY_NOTES, "
+       "which 45 CFR 164.524(a)(1)-(2) makes unreviewable; only (a)(3) grounds are reviewed"},
+      {"ReviewOfARequestNotDenied",
+       kBH,
+       {},
+       kAskReview,
+       kRefused,
+       "access request \"ar-1\" was not denied: only a denial can be reviewed"},
+      {"ReviewRequestAccepted", kBH, {kReviewableDenial}, kAskReview, kOk, ""},
+      {"ReviewByTheDenier",
+       kBH,
+       {kReviewableDenial, kAskReview},
+       {"access_reviewed { request_id: \"ar-1\" reviewer_id: \"dr-1\" reviewer_license: \"L1\" "
+        "outcome: ACCESS_REVIEW_OUTCOME_UPHELD }",
+        5},
+       kRefused,
+       "reviewer \"dr-1\" made the denial of access request \"ar-1\"; 45 CFR 164.524(a)(4) needs "
+       "a reviewer who did not take part in it"},
+      {"ReviewWithoutLicense",
+       kBH,
+       {kReviewableDenial, kAskReview},
+       {"access_reviewed { request_id: \"ar-1\" reviewer_id: \"dr-2\" "
+        "outcome: ACCESS_REVIEW_OUTCOME_UPHELD }",
+        5},
+       kInvalid,
+       "access_reviewed.reviewer_license: must not be empty"},
+      {"ReviewNotAsked",
+       kBH,
+       {kReviewableDenial},
+       kOverturn,
+       kRefused,
+       "the denial of access request \"ar-1\" was not sent for review in case \"case-1\""},
+      {"ReviewAccepted", kBH, {kReviewableDenial, kAskReview}, kOverturn, kOk, ""},
+      {"ReviewTwice",
+       kBH,
+       {kReviewableDenial, kAskReview, kOverturn},
+       {kOverturn.text, 6},
+       kRefused,
+       "the denial of access request \"ar-1\" was already reviewed at 2026-01-06T00:00:00Z by "
+       "\"dr-2\"; the decision is binding"},
+      // 164.524(d)(4): the reviewing official's determination binds.
+      {"DenyAfterOverturned",
+       kBH,
+       {kReviewableDenial, kAskReview, kOverturn},
+       {"access_denied { request_id: \"ar-1\" reason: \"r\" "
+        "ground: ACCESS_DENIAL_GROUND_PSYCHOTHERAPY_NOTES }",
+        6},
+       kRefused,
+       "access request \"ar-1\": reviewer \"dr-2\" overturned its denial at "
+       "2026-01-06T00:00:00Z; the review is binding, so access must be given"},
+      {"FulfillAfterOverturned",
+       kBH,
+       {kReviewableDenial, kAskReview, kOverturn},
+       {kFulfillAr1.text, 6},
+       kOk,
+       ""},
+      {"FulfillAfterUpheld",
+       kBH,
+       {kReviewableDenial,
+        kAskReview,
+        {"access_reviewed { request_id: \"ar-1\" reviewer_id: \"dr-2\" reviewer_license: \"L1\" "
+         "outcome: ACCESS_REVIEW_OUTCOME_UPHELD }",
+         5}},
+       {kFulfillAr1.text, 6},
+       kRefused,
+       "access request \"ar-1\" was already denied at 2026-01-04T00:00:00Z"},
+      {"CloseWithPendingReview",
+       kBH,
+       {kReviewableDenial, kAskReview},
+       {"case_closed { reason: \"goals met\" }", 5},
+       kRefused,
+       "case \"case-1\" cannot be closed: the review of the denial of access request \"ar-1\" "
+       "(asked 2026-01-05T00:00:00Z) has no decision"},
   };
 }
 
@@ -1372,6 +1858,42 @@ TEST(PolicyTest, EveryProducerBodyCarriesLateDocumentation) {
     EXPECT_EQ(late->name(), "late_documentation") << body->name();
     EXPECT_EQ(late->message_type(), v1::LateDocumentation::descriptor()) << body->name();
   }
+}
+
+// W12: a hold on the case keeps every subject it names from erasure; a hold
+// on a client keeps that client only; a released hold keeps no one.
+TEST(PolicyTest, LegalHoldsBlockErasure) {
+  CaseState state;
+  int latest_day = 0;
+  std::vector<Step> steps = BaseHistory(kBH);
+  ASSERT_NO_FATAL_FAILURE(RunSteps(steps, &state, &latest_day));
+  EXPECT_EQ(CheckErasure(state, "cl-1"), absl::OkStatus());
+  ASSERT_NO_FATAL_FAILURE(RunSteps({kHold}, &state, &latest_day));
+  absl::Status held = CheckErasure(state, "cl-2");  // named by consent c-3
+  EXPECT_EQ(held.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(held.message(),
+            "subject \"cl-2\": case \"case-1\" is under legal hold \"h-1\" "
+            "(LEGAL_HOLD_GROUND_LITIGATION, \"notice 2026-17\", placed 2026-01-04T00:00:00Z): "
+            "erasure is not allowed until it is released");
+  EXPECT_EQ(CheckErasure(state, "someone-else"), absl::OkStatus());
+  ASSERT_NO_FATAL_FAILURE(RunSteps(
+      {kReleaseHold,
+       {"legal_hold_placed { hold_id: \"h-2\" scope: LEGAL_HOLD_SCOPE_CLIENT client_id: \"cl-1\" "
+        "ground: LEGAL_HOLD_GROUND_LEGAL_CLAIMS authority: \"claim 4\" }",
+        5}},
+      &state, &latest_day));
+  EXPECT_EQ(CheckErasure(state, "cl-2"), absl::OkStatus());
+  held = CheckErasure(state, "cl-1");
+  EXPECT_EQ(held.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(held.message(),
+            "subject \"cl-1\": case \"case-1\" is under legal hold \"h-2\" "
+            "(LEGAL_HOLD_GROUND_LEGAL_CLAIMS, \"claim 4\", on client \"cl-1\", placed "
+            "2026-01-06T00:00:00Z): erasure is not allowed until it is released");
+  // The hold survives the state's encoding.
+  absl::StatusOr<CaseState> decoded = DecodeCaseState(EncodeCaseState(state));
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_EQ(CheckErasure(*decoded, "cl-1").code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(CheckErasure(*decoded, "cl-2"), absl::OkStatus());
 }
 
 TEST(PolicyTest, EveryEventTypeIsCoveredByTheTable) {

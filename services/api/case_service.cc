@@ -65,6 +65,25 @@ v1::CaseSummary SummarizeCase(const CaseState& state, absl::Time now) {
     if (r->due_at < now) s.set_access_overdue(true);
   }
   if (next != absl::InfiniteFuture()) SetTime(next, s.mutable_next_access_due());
+  absl::Time next_accounting = absl::InfiniteFuture();
+  for (const AccountingRequest* r : state.OpenAccountingRequests()) {
+    s.set_open_accounting_requests(s.open_accounting_requests() + 1);
+    next_accounting = std::min(next_accounting, r->due_at);
+  }
+  if (next_accounting != absl::InfiniteFuture()) {
+    s.set_accounting_overdue(next_accounting < now);
+    SetTime(next_accounting, s.mutable_next_accounting_due());
+  }
+  absl::Time next_amendment = absl::InfiniteFuture();
+  for (const AmendmentRequest* r : state.OpenAmendmentRequests()) {
+    s.set_open_amendment_requests(s.open_amendment_requests() + 1);
+    next_amendment = std::min(next_amendment, r->due_at);
+  }
+  if (next_amendment != absl::InfiniteFuture()) {
+    s.set_amendment_overdue(next_amendment < now);
+    SetTime(next_amendment, s.mutable_next_amendment_due());
+  }
+  s.set_active_legal_holds(state.ActiveLegalHolds().size());
   s.set_pending_client_notices(state.pending_notices.size());
   s.set_active_consents(state.ActiveConsents(now).size());
   s.set_open_conflicts(state.OpenConflicts().size());
@@ -124,6 +143,10 @@ grpc::Status CaseServiceImpl::ListCases(grpc::ServerContext* ctx, const v1::List
         if (!req->status().empty() && s.status() != req->status()) return true;
         if (!req->manager_id().empty() && s.manager_id() != req->manager_id()) return true;
         if (req->access_overdue() && !s.access_overdue()) return true;
+        if (req->overdue() && !s.access_overdue() && !s.accounting_overdue() &&
+            !s.amendment_overdue()) {
+          return true;
+        }
         if (static_cast<size_t>(resp->cases_size()) == limit) {
           resp->set_next_page_token(resp->cases(resp->cases_size() - 1).case_id());
           return false;
@@ -164,8 +187,8 @@ grpc::Status DisclosureServiceImpl::GetAccounting(grpc::ServerContext* ctx,
   absl::StatusOr<DisclosureAccounting> accounting =
       AccountingProjection::Load(*projector_, *accounting_, req->client_id());
   if (!accounting.ok()) return ToGrpcStatus(accounting.status());
-  AccountingReport report =
-      accounting->Query(req->client_id(), *start, *end, req->include_excluded(), req->summarize());
+  AccountingReport report = accounting->Query(req->client_id(), *start, *end,
+                                              req->include_excluded(), req->summarize(), now);
   resp->set_client_id(req->client_id());
   resp->set_as_of_seq(as_of);
   resp->set_disclosures(report.summarized ? report.summaries.size() : report.entries.size());

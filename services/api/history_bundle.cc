@@ -420,7 +420,8 @@ absl::StatusOr<AccountingReport> HistoryAccounting(absl::string_view subject_id,
                                                    absl::Time produced_at) {
   DisclosureAccounting folded;
   for (const VerifiedRecord& r : records) {
-    if (r.record.event_type != "disclosure_made" && r.record.event_type != "client_informed") {
+    if (r.record.event_type != "disclosure_made" && r.record.event_type != "client_informed" &&
+        r.record.event_type != "accounting_suspended") {
       continue;
     }
     std::optional<v1::Event> e = RevealedEvent(r);
@@ -431,7 +432,7 @@ absl::StatusOr<AccountingReport> HistoryAccounting(absl::string_view subject_id,
     CL_RETURN_IF_ERROR(folded.Apply(*e, r.record.seq));
   }
   return folded.Query(subject_id, DefaultAccountingWindowStart(produced_at), produced_at,
-                      /*include_excluded=*/false, /*summarize=*/false);
+                      /*include_excluded=*/false, /*summarize=*/false, /*as_of=*/produced_at);
 }
 
 absl::StatusOr<HistoryVerification> VerifyHistoryBundle(const v1::HistoryBundle& bundle,

@@ -20,6 +20,7 @@
 #include "ledger/hash.h"
 #include "proto/events.pb.h"
 #include "services/api/history_messages.h"
+#include "services/case_state.h"
 
 namespace caseledger {
 namespace {
@@ -603,11 +604,122 @@ class PageBuilder {
         const v1::AccessDenied& b = e.access_denied();
         out->push_back(cat_.T("event.access_denied", {{"when", when}}));
         Reason(b.reason(), out);
+        if (b.ground() != v1::ACCESS_DENIAL_GROUND_UNSPECIFIED) {
+          out->push_back(
+              cat_.T("event.access_denied.ground",
+                     {{"ground", EnumLabel(v1::AccessDenialGround_descriptor(), b.ground())}}));
+          out->push_back(cat_.T(IsReviewableDenial(b.ground())
+                                    ? "event.access_denied.reviewable"
+                                    : "event.access_denied.unreviewable"));
+        }
         if (!b.reviewable_by().empty()) {
           out->push_back(cat_.T("event.access_denied.review", {{"reviewer", b.reviewable_by()}}));
         }
         break;
       }
+      case v1::Event::kAccessReviewRequested: {
+        const v1::AccessReviewRequested& b = e.access_review_requested();
+        out->push_back(cat_.T("event.access_review_requested",
+                              {{"when", when}, {"who", Person(b.requested_by(), producer)}}));
+        break;
+      }
+      case v1::Event::kAccessReviewed: {
+        const v1::AccessReviewed& b = e.access_reviewed();
+        out->push_back(cat_.T(b.outcome() == v1::ACCESS_REVIEW_OUTCOME_OVERTURNED
+                                  ? "event.access_reviewed.overturned"
+                                  : "event.access_reviewed.upheld",
+                              {{"when", when}, {"reviewer", OrNone(b.reviewer_id())}}));
+        Reason(b.explanation(), out);
+        break;
+      }
+      case v1::Event::kAccountingRequested: {
+        const v1::AccountingRequested& b = e.accounting_requested();
+        out->push_back(cat_.T("event.accounting_requested",
+                              {{"when", when}, {"who", Person(b.requested_by(), b.client_id())}}));
+        if (!b.fee_notice().empty()) {
+          out->push_back(cat_.T("event.accounting_requested.fee", {{"fee", b.fee_notice()}}));
+        }
+        break;
+      }
+      case v1::Event::kAccountingFulfilled:
+        out->push_back(cat_.T("event.accounting_fulfilled", {{"when", when}}));
+        break;
+      case v1::Event::kAccountingExtended:
+        out->push_back(cat_.T("event.accounting_extended", {{"when", when}}));
+        Reason(e.accounting_extended().reason(), out);
+        break;
+      case v1::Event::kAccountingSuspended: {
+        const v1::AccountingSuspended& b = e.accounting_suspended();
+        out->push_back(
+            cat_.T("event.accounting_suspended",
+                   {{"when", when},
+                    {"agency", OrNone(b.agency_name().empty() ? b.agency_id() : b.agency_name())},
+                    {"until", b.has_ends_at() ? Date(b.ends_at()) : cat_.T("value.none")}}));
+        break;
+      }
+      case v1::Event::kAmendmentRequested: {
+        const v1::AmendmentRequested& b = e.amendment_requested();
+        out->push_back(
+            cat_.T("event.amendment_requested", {{"when", when},
+                                                 {"who", Person(b.requested_by(), b.client_id())},
+                                                 {"ref", OrNone(b.entry_id())}}));
+        if (!b.requested_change().empty()) {
+          out->push_back(
+              cat_.T("event.amendment_requested.change", {{"change", b.requested_change()}}));
+        }
+        break;
+      }
+      case v1::Event::kAmendmentAccepted:
+        out->push_back(cat_.T("event.amendment_accepted", {{"when", when}}));
+        break;
+      case v1::Event::kAmendmentDenied: {
+        const v1::AmendmentDenied& b = e.amendment_denied();
+        out->push_back(
+            cat_.T("event.amendment_denied",
+                   {{"when", when},
+                    {"basis", EnumLabel(v1::AmendmentDenialBasis_descriptor(), b.basis())}}));
+        if (!b.explanation().empty()) {
+          out->push_back(
+              cat_.T("event.amendment_denied.explanation", {{"explanation", b.explanation()}}));
+        }
+        out->push_back(cat_.T("event.amendment_denied.rights"));
+        break;
+      }
+      case v1::Event::kAmendmentExtended:
+        out->push_back(cat_.T("event.amendment_extended", {{"when", when}}));
+        Reason(e.amendment_extended().reason(), out);
+        break;
+      case v1::Event::kDisagreementFiled: {
+        out->push_back(cat_.T("event.disagreement_filed", {{"when", when}}));
+        if (!e.disagreement_filed().statement().empty()) {
+          out->push_back(cat_.T("event.disagreement_filed.statement",
+                                {{"statement", e.disagreement_filed().statement()}}));
+        }
+        break;
+      }
+      case v1::Event::kDisagreementRebutted: {
+        out->push_back(cat_.T("event.disagreement_rebutted", {{"when", when}}));
+        if (!e.disagreement_rebutted().rebuttal().empty()) {
+          out->push_back(cat_.T("event.disagreement_rebutted.text",
+                                {{"rebuttal", e.disagreement_rebutted().rebuttal()}}));
+        }
+        break;
+      }
+      case v1::Event::kLegalHoldPlaced: {
+        const v1::LegalHoldPlaced& b = e.legal_hold_placed();
+        out->push_back(cat_.T(
+            b.scope() == v1::LEGAL_HOLD_SCOPE_CLIENT ? "event.legal_hold_placed.client"
+                                                     : "event.legal_hold_placed.case",
+            {{"when", when}, {"ground", EnumLabel(v1::LegalHoldGround_descriptor(), b.ground())}}));
+        if (!b.authority().empty()) {
+          out->push_back(cat_.T("event.reference", {{"ref", b.authority()}}));
+        }
+        break;
+      }
+      case v1::Event::kLegalHoldReleased:
+        out->push_back(cat_.T("event.legal_hold_released", {{"when", when}}));
+        Reason(e.legal_hold_released().reason(), out);
+        break;
       case v1::Event::kAccessExtended:
         out->push_back(cat_.T("event.access_extended", {{"when", when}}));
         Reason(e.access_extended().reason(), out);
@@ -665,6 +777,9 @@ class PageBuilder {
     if (!d.description().empty() && d.data_categories_size() > 0) {
       out->push_back(
           cat_.T("event.disclosure_made.categories", {{"categories", List(d.data_categories())}}));
+    }
+    if (d.disagreements_included_size() > 0) {
+      out->push_back(cat_.T("event.disclosure_made.disagreement"));
     }
     if (d.legal_basis() == v1::LEGAL_BASIS_CONSENT) {
       bool by_client = false;

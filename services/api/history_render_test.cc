@@ -197,7 +197,8 @@ HistoryVerification Story(bool reveal_protected = false) {
   EXPECT_TRUE(acc.Apply(shared, 14).ok());
   EXPECT_TRUE(acc.Apply(court, 15).ok());
   h.accounting = acc.Query(kClient, absl::InfinitePast(), absl::InfiniteFuture(),
-                           /*include_excluded=*/true, /*summarize=*/false);
+                           /*include_excluded=*/true, /*summarize=*/false,
+                           /*as_of=*/absl::InfiniteFuture());
   return h;
 }
 
@@ -327,6 +328,71 @@ TEST(HistoryRenderTest, EventsAreSentences) {
        }) {
     EXPECT_TRUE(absl::StrContains(text, want)) << "missing: " << want << "\n" << text;
   }
+}
+
+// Issue 13's client workflows: a denial names its ground and the right to a
+// review; a refused correction names the client's rights, and their
+// statement of disagreement travels with later sharings.
+TEST(HistoryRenderTest, ClientWorkflowsAreSentences) {
+  HistoryVerification h;
+  h.subject_id = kClient;
+  v1::Event denied = Base("w1", "case-1", Micros(2026, 11, 3, 9, 0));
+  auto* d = denied.mutable_access_denied();
+  d->set_request_id("ar-1");
+  d->set_reason("it may put you at risk");
+  d->set_ground(v1::ACCESS_DENIAL_GROUND_ENDANGERS_LIFE_OR_SAFETY);
+  d->set_denied_by("dr-1");
+  v1::Event reviewed = Base("w2", "case-1", Micros(2026, 11, 20, 9, 0));
+  auto* rv = reviewed.mutable_access_reviewed();
+  rv->set_request_id("ar-1");
+  rv->set_reviewer_id("dr-2");
+  rv->set_reviewer_license("CA-PSY-12");
+  rv->set_outcome(v1::ACCESS_REVIEW_OUTCOME_OVERTURNED);
+  v1::Event refused = Base("w3", "case-1", Micros(2026, 11, 21, 9, 0));
+  refused.mutable_amendment_denied()->set_request_id("am-1");
+  refused.mutable_amendment_denied()->set_basis(v1::AMENDMENT_DENIAL_BASIS_ACCURATE_AND_COMPLETE);
+  refused.mutable_amendment_denied()->set_explanation("the lease shows May");
+  v1::Event disagreed = Base("w4", "case-1", Micros(2026, 11, 22, 9, 0));
+  disagreed.mutable_disagreement_filed()->set_request_id("am-1");
+  disagreed.mutable_disagreement_filed()->set_statement("the lease was signed late");
+  v1::Event hold = Base("w5", "case-1", Micros(2026, 11, 23, 9, 0));
+  hold.mutable_legal_hold_placed()->set_hold_id("h-1");
+  hold.mutable_legal_hold_placed()->set_scope(v1::LEGAL_HOLD_SCOPE_CLIENT);
+  hold.mutable_legal_hold_placed()->set_client_id(kClient);
+  hold.mutable_legal_hold_placed()->set_ground(v1::LEGAL_HOLD_GROUND_LITIGATION);
+  hold.mutable_legal_hold_placed()->set_authority("notice 17");
+  hold.mutable_legal_hold_placed()->set_matter(kSecretName);
+  v1::Event fee = Base("w6", "case-1", Micros(2026, 11, 24, 9, 0));
+  fee.mutable_accounting_requested()->set_request_id("acr-2");
+  fee.mutable_accounting_requested()->set_client_id(kClient);
+  fee.mutable_accounting_requested()->set_requested_by(kClient);
+  fee.mutable_accounting_requested()->set_fee_notice("$20");
+  uint64_t seq = 1;
+  for (const v1::Event* e : {&denied, &reviewed, &refused, &disagreed, &hold, &fee}) {
+    h.records.push_back(Verified(seq++, *e));
+  }
+  std::string text = Text(h);
+  for (const char* want : {
+           "On 3 November 2026, a request to see your records was refused.",
+           "The legal ground: a health professional judged it could put your life or safety, or "
+           "someone else's, at risk.",
+           "You have the right to have this decision reviewed by a licensed health professional "
+           "who did not take part in it. Their decision is final.",
+           "a licensed reviewer (dr-2) who did not take part in the refusal looked at it again "
+           "and reversed it. You must now be given your records.",
+           "your request to correct your record was refused: the record is accurate and "
+           "complete.",
+           "You can write a statement saying why you disagree.",
+           "your statement of disagreement was added to your record.",
+           "Your statement: the lease was signed late.",
+           "your records were put on legal hold (a court case).",
+           "you were told of a fee before it was made: $20.",
+       }) {
+    EXPECT_TRUE(absl::StrContains(text, want)) << "missing: " << want << "\n" << text;
+  }
+  EXPECT_FALSE(absl::StrContains(text, kSecretName)) << text;  // the hold's matter
+  std::string es = Text(h, "es");
+  EXPECT_TRUE(absl::StrContains(es, "Tiene derecho a que revise esta decisión")) << es;
 }
 
 TEST(HistoryRenderTest, WithheldFieldsAreExplainedNeverPrinted) {
@@ -555,7 +621,8 @@ TEST(HistoryMessagesTest, EveryMessageHasEveryLanguageWithTheSamePlaceholders) {
   // title and a sentence.
   for (const google::protobuf::EnumDescriptor* e :
        {v1::LegalBasis_descriptor(), v1::RecordClass_descriptor(), v1::ParticipantRole_descriptor(),
-        v1::GrantorKind_descriptor()}) {
+        v1::GrantorKind_descriptor(), v1::AccessDenialGround_descriptor(),
+        v1::AmendmentDenialBasis_descriptor(), v1::LegalHoldGround_descriptor()}) {
     for (int i = 0; i < e->value_count(); ++i) {
       std::string id = absl::StrCat("enum.", absl::AsciiStrToLower(e->value(i)->name()));
       EXPECT_TRUE(ids.count(id)) << "missing " << id;

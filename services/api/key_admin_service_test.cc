@@ -191,5 +191,40 @@ TEST_F(KeyAdminServiceTest, RotatesEveryKeyAndLogsTheNewId) {
   EXPECT_EQ(log_.size(), 1u);
 }
 
+// services/RULES.md W12: a legal hold refuses the erasure before anything is
+// recorded or destroyed (the hook is asked first; the server wires it to
+// CaseStateProjection::CheckErasure).
+TEST_F(KeyAdminServiceTest, ALegalHoldRefusesTheErasureAndDestroysNothing) {
+  KeyAdminServiceOptions options;
+  std::vector<std::string> asked;
+  options.erasure_allowed = [&](const std::string& subject_id) {
+    asked.push_back(subject_id);
+    return absl::FailedPreconditionError(
+        "subject \"client-1\": case \"case-1\" is under legal hold \"h-1\" "
+        "(LEGAL_HOLD_GROUND_LITIGATION, \"notice 17\", placed 2026-01-04T00:00:00Z): erasure is "
+        "not allowed until it is released");
+  };
+  KeyAdminServiceImpl held(keys_.get(), nullptr, nullptr, options);
+  const std::map<std::string, std::string> before = Table();
+  grpc::ServerContext ctx;
+  internal::VerdictSlot admitted(&ctx);
+  admitted.Decide(Admitted());
+  v1::EraseSubjectRequest req;
+  req.set_subject_id("client-1");
+  req.set_authority("GDPR Art. 17 request R-5");
+  v1::EraseSubjectResponse resp;
+  grpc::Status s = held.EraseSubject(&ctx, &req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(
+      s.error_message(),
+      "subject \"client-1\": case \"case-1\" is under legal hold \"h-1\" "
+      "(LEGAL_HOLD_GROUND_LITIGATION, \"notice 17\", placed 2026-01-04T00:00:00Z): erasure is "
+      "not allowed until it is released");
+  EXPECT_EQ(asked, std::vector<std::string>{"client-1"});
+  EXPECT_EQ(resp.keys_destroyed(), 0u);
+  EXPECT_EQ(Table(), before);
+  ExpectSealedOpen();
+}
+
 }  // namespace
 }  // namespace caseledger

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "ledger/internal/status_macros.h"
+#include "services/policy.h"
 
 namespace caseledger {
 namespace {
@@ -67,6 +68,19 @@ absl::StatusOr<CaseState> CaseStateProjection::Load(const Projector& projector,
   return DecodeCaseState(*stored);
 }
 
+absl::Status CaseStateProjection::CheckErasure(const Projector& projector,
+                                               const CaseStateProjection& projection,
+                                               const std::string& subject_id) {
+  absl::Status held;
+  CL_RETURN_IF_ERROR(
+      projector.Scan(projection, "", [&](absl::string_view, absl::string_view value) {
+        absl::StatusOr<CaseState> state = DecodeCaseState(value);
+        held = state.ok() ? caseledger::CheckErasure(*state, subject_id) : state.status();
+        return held.ok();
+      }));
+  return held;
+}
+
 absl::StatusOr<DisclosureAccounting*> AccountingProjection::Client(const std::string& client_id,
                                                                    ProjectionTxn& txn) {
   auto it = dirty_.find(client_id);
@@ -93,6 +107,8 @@ absl::Status AccountingProjection::Apply(const v1::Record& record, ProjectionTxn
     if (owner.status().code() == absl::StatusCode::kNotFound) return absl::OkStatus();
     if (!owner.ok()) return owner.status();
     client_id = *owner;
+  } else if (e.has_accounting_suspended()) {
+    client_id = e.accounting_suspended().client_id();
   } else {
     return absl::OkStatus();
   }

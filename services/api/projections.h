@@ -3,7 +3,7 @@
 //   - "accounting": each client's accounting of disclosures
 //     (services/accounting.h), by client id, plus an index from
 //     (case, disclosure id) to the client so that a later client_informed
-//     event finds its disclosure.
+//     event finds its disclosure; accounting_suspended goes to its client.
 // Both keep decoded values for the length of a chunk and write them once in
 // Flush, so a busy case is decoded and encoded once per chunk, not per event.
 #ifndef CASELEDGER_SERVICES_API_PROJECTIONS_H_
@@ -34,6 +34,13 @@ class CaseStateProjection : public Projection {
   static absl::StatusOr<CaseState> Load(const Projector& projector,
                                         const CaseStateProjection& projection,
                                         const std::string& case_id);
+
+  // OK when no case holds `subject_id` under a legal hold (services/policy.h
+  // CheckErasure, asked of every case as of the projector's position);
+  // FAILED_PRECONDITION naming the first hold, in case id order.
+  static absl::Status CheckErasure(const Projector& projector,
+                                   const CaseStateProjection& projection,
+                                   const std::string& subject_id);
 
  private:
   std::map<std::string, CaseState> dirty_;

@@ -113,7 +113,8 @@ TEST(ProjectionsTest, RebuildEqualsIncrementalOnAGeneratedHistory) {
   ASSERT_TRUE(acct.ok()) << acct.status();
   ASSERT_EQ(acct->entries("client-4").size(), 3u);
   AccountingReport report = acct->Query("client-4", absl::InfinitePast(), absl::InfiniteFuture(),
-                                        /*include_excluded=*/false, /*summarize=*/false);
+                                        /*include_excluded=*/false, /*summarize=*/false,
+                                        /*as_of=*/absl::InfiniteFuture());
   // Consent (an authorization) and treatment are excluded from the HIPAA
   // accounting; the court disclosure is listed.
   ASSERT_EQ(report.entries.size(), 1u);
@@ -194,6 +195,72 @@ TEST(ProjectionsTest, AnErasureRederivesOnlyTheSubjectsCasesAndEqualsARebuild) {
   ASSERT_EQ(rebuilt->CatchUp(), absl::OkStatus());
   EXPECT_EQ(Dump(*projector, case_view), Dump(*rebuilt, case_view));
   EXPECT_EQ(Dump(*projector, accounting_view), Dump(*rebuilt, accounting_view));
+}
+
+// Legal holds and suspensions through the read models: EraseSubject asks
+// CheckErasure of every case (services/RULES.md W12), and a suspension goes
+// to its client's accounting (W6).
+TEST(ProjectionsTest, HoldsAndSuspensionsReachTheReadModels) {
+  std::string dir = testing::NewTempDir("projections-holds");
+  auto t = testing::OpenTestLedger(dir + "/ledger", LedgerOptions());
+  ASSERT_TRUE(t.ok()) << t.status();
+  auto cases = std::make_unique<CaseStateProjection>();
+  auto accounting = std::make_unique<AccountingProjection>();
+  const CaseStateProjection* cases_view = cases.get();
+  const AccountingProjection* accounting_view = accounting.get();
+  std::vector<std::unique_ptr<Projection>> projections;
+  projections.push_back(std::move(cases));
+  projections.push_back(std::move(accounting));
+  auto projector =
+      Projector::Open({dir + "/projections", 512}, t->ledger.get(), std::move(projections));
+  ASSERT_TRUE(projector.ok()) << projector.status();
+  (*projector)->Start();
+  CaseGate gate(t->ledger.get());
+  int n = 0;
+  auto append = [&](const std::string& subject, auto set_body) {
+    v1::Event e;
+    e.set_event_id(absl::StrCat("h-", n));
+    e.set_stream_id("case-h");
+    e.add_subject_ids(subject);
+    e.set_producer("intake");
+    e.mutable_occurred_at()->set_seconds(kStart + n++);
+    set_body(&e);
+    std::vector<GatedEvent> one;
+    one.push_back(Gated(e));
+    auto r = gate.Append(std::move(one));
+    ASSERT_TRUE(r.ok()) << r.status();
+  };
+  append("client-h", [](v1::Event* e) {
+    e->mutable_case_opened()->set_program("p");
+    e->mutable_case_opened()->set_record_class(v1::RECORD_CLASS_GENERAL);
+  });
+  append("client-h", [](v1::Event* e) {
+    auto* b = e->mutable_legal_hold_placed();
+    b->set_hold_id("hold-1");
+    b->set_scope(v1::LEGAL_HOLD_SCOPE_CLIENT);
+    b->set_client_id("client-h");
+    b->set_ground(v1::LEGAL_HOLD_GROUND_LITIGATION);
+    b->set_authority("notice 17");
+  });
+  append("client-h", [](v1::Event* e) {
+    auto* b = e->mutable_accounting_suspended();
+    b->set_suspension_id("s-1");
+    b->set_client_id("client-h");
+    b->set_agency_name("State Police");
+    b->set_form(v1::SUSPENSION_FORM_WRITTEN);
+    b->set_statement("letter 7");
+    b->mutable_ends_at()->set_seconds(kStart + 90 * 86400);
+  });
+  ASSERT_EQ((*projector)->WaitFor(t->ledger->Size(), absl::Seconds(30)), absl::OkStatus());
+  absl::Status held = CaseStateProjection::CheckErasure(**projector, *cases_view, "client-h");
+  EXPECT_EQ(held.code(), absl::StatusCode::kFailedPrecondition) << held;
+  EXPECT_TRUE(absl::StrContains(held.message(), "is under legal hold \"hold-1\"")) << held;
+  EXPECT_EQ(CaseStateProjection::CheckErasure(**projector, *cases_view, "someone-else"),
+            absl::OkStatus());
+  auto acct = AccountingProjection::Load(**projector, *accounting_view, "client-h");
+  ASSERT_TRUE(acct.ok()) << acct.status();
+  EXPECT_EQ(acct->suspensions("client-h").size(), 1u);
+  (*projector)->Stop();
 }
 
 }  // namespace

@@ -328,6 +328,12 @@ int Run() {
   AccessServiceImpl access_service(ledger->get(), &gate, access_options);
   KeyAdminServiceOptions key_admin_options;
   key_admin_options.log = Log;
+  // Legal holds keep subjects from erasure: asked of the case states once
+  // they reflect every committed record.
+  key_admin_options.erasure_allowed = [&](const std::string& subject_id) -> absl::Status {
+    CL_RETURN_IF_ERROR((*projector)->WaitFor((*ledger)->Size(), absl::Seconds(5)));
+    return CaseStateProjection::CheckErasure(**projector, *cases_view, subject_id);
+  };
   KeyAdminServiceImpl key_admin_service(keys.get(), &gate, projector->get(), key_admin_options);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
