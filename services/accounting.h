@@ -110,8 +110,10 @@ class DisclosureAccounting {
 
   // Every entry of the client in seq order (empty for an unknown client).
   const std::vector<AccountingEntry>& entries(absl::string_view client_id) const;
-  // Client ids in order.
+  // Client ids in order (clients with disclosures).
   std::vector<std::string> client_ids() const;
+  // True when it holds neither a disclosure nor a suspension.
+  bool empty() const { return by_client_.empty() && suspensions_.empty(); }
 
   // Deterministic bytes (services/case_state.proto AccountingRecord).
   std::string Encode() const;

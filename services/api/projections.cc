@@ -143,7 +143,7 @@ absl::Status AccountingProjection::Forget(const std::set<std::string>& streams,
 absl::Status AccountingProjection::Flush(ProjectionTxn& txn) {
   for (auto& [client_id, accounting] : dirty_) {
     // Emptied by Forget: as a rebuild would leave it, absent.
-    if (accounting.client_ids().empty()) {
+    if (accounting.empty()) {
       txn.Delete(kClientPrefix + client_id);
     } else {
       txn.Put(kClientPrefix + client_id, accounting.Encode());
