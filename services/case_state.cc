@@ -62,6 +62,16 @@ void ApplyBody(const v1::Event& e, uint64_t seq, absl::Time at, absl::Time commi
       it->second.resolved = true;
       it->second.resolved_at = at;
       it->second.resolution = b.resolution();
+      it->second.resolved_by = b.resolved_by();
+      break;
+    }
+    case v1::Event::kClientInformedOfConflict: {
+      const auto& b = e.client_informed_of_conflict();
+      auto it = s->conflicts.find(b.conflict_id());
+      if (it == s->conflicts.end() || it->second.client_informed) break;
+      it->second.client_informed = true;
+      it->second.client_informed_at = at;
+      it->second.client_informed_method = b.method();
       break;
     }
     case v1::Event::kReferralMade:
@@ -235,6 +245,21 @@ std::vector<const Conflict*> CaseState::OpenConflicts() const {
   return out;
 }
 
+std::vector<const Conflict*> CaseState::PendingConflictNotices() const {
+  std::vector<const Conflict*> out;
+  for (const auto& [id, c] : conflicts) {
+    if (!c.client_informed) out.push_back(&c);
+  }
+  return out;
+}
+
+bool CaseState::HasOpenConflict(absl::string_view person) const {
+  for (const auto& [id, c] : conflicts) {
+    if (!c.resolved && c.declared_by == person) return true;
+  }
+  return false;
+}
+
 std::vector<const AccessRequest*> CaseState::OpenAccessRequests() const {
   std::vector<const AccessRequest*> out;
   for (const auto& [id, r] : access_requests) {
@@ -371,6 +396,10 @@ std::string EncodeCaseState(const CaseState& s) {
     o->set_resolved(c.resolved);
     o->set_resolved_at_micros(Micros(c.resolved_at));
     o->set_resolution(c.resolution);
+    o->set_resolved_by(c.resolved_by);
+    o->set_client_informed(c.client_informed);
+    o->set_client_informed_at_micros(Micros(c.client_informed_at));
+    o->set_client_informed_method(c.client_informed_method);
   }
   for (const auto& [id, en] : s.entries) {
     auto* o = r.add_entries();
@@ -470,6 +499,11 @@ absl::StatusOr<CaseState> DecodeCaseState(absl::string_view bytes) {
     c.resolved = o.resolved();
     c.resolved_at = FromMicros(o.resolved_at_micros());
     c.resolution = o.resolution();
+    c.resolved_by = o.resolved_by();
+    c.client_informed = o.client_informed();
+    c.client_informed_at = c.client_informed ? FromMicros(o.client_informed_at_micros())
+                                             : absl::InfinitePast();
+    c.client_informed_method = o.client_informed_method();
     s.conflicts[c.conflict_id] = std::move(c);
   }
   for (const auto& o : r.entries()) {

@@ -89,6 +89,12 @@ struct Conflict {
   bool resolved = false;
   absl::Time resolved_at = absl::InfinitePast();
   std::string resolution;
+  std::string resolved_by;
+  // NASW 2.06(a): the client is told of the conflict (client_informed_of_conflict);
+  // until then it is a pending notice, resolved or not.
+  bool client_informed = false;
+  absl::Time client_informed_at = absl::InfinitePast();
+  std::string client_informed_method;
 };
 
 // A documentation entry: written, or a new entry that amends an earlier one.
@@ -161,6 +167,10 @@ struct CaseState {
   std::vector<const Consent*> ActiveConsents(absl::Time t) const;
   // Conflicts not resolved, in id order.
   std::vector<const Conflict*> OpenConflicts() const;
+  // Conflicts the client has not been told of, resolved or not, in id order.
+  std::vector<const Conflict*> PendingConflictNotices() const;
+  // True when `person` declared a conflict in the case that is not resolved.
+  bool HasOpenConflict(absl::string_view person) const;
   // Access requests without a decision, in id order.
   std::vector<const AccessRequest*> OpenAccessRequests() const;
 };

@@ -104,7 +104,12 @@ TEST(CaseStateTest, FullCaseStory) {
   }
   ok("conflict_declared { conflict_id: \"k-1\" declared_by: \"m-1\" description: \"x\" }", 4);
   // Revocation, then a disclosure on the revoked consent is refused and not stored.
+  EXPECT_EQ(story.state().PendingConflictNotices().size(), 1u);
+  EXPECT_TRUE(story.state().HasOpenConflict("m-1"));
   ok("consent_revoked { consent_id: \"c-2\" revoked_by: \"rep-1\" reason: \"changed mind\" }", 5);
+  ok("client_informed_of_conflict { conflict_id: \"k-1\" method: \"in person\" "
+     "informed_by: \"m-1\" }",
+     5);
   const std::string before = EncodeCaseState(story.state());
   absl::Status refused = story.Append(
       "disclosure_made { disclosure_id: \"d-3\" client_id: \"cl-1\" "
@@ -133,7 +138,9 @@ TEST(CaseStateTest, FullCaseStory) {
   EXPECT_EQ(story.Append("case_closed { reason: \"moved\" }", 20).code(),
             absl::StatusCode::kFailedPrecondition);
   ok("case_transferred { to_manager_id: \"m-2\" to_program: \"rural\" reason: \"moved\" }", 21);
-  ok("conflict_resolved { conflict_id: \"k-1\" resolution: \"transferred\" }", 21);
+  ok("conflict_resolved { conflict_id: \"k-1\" resolution: \"transferred\" "
+     "resolved_by: \"sup-1\" }",
+     21);
   ok("access_fulfilled { request_id: \"ar-1\" bundle_sha256: \"ab\" }", 30);
   ok("participant_removed { participant_id: \"tp-1\" reason: \"moved out\" }", 31);
   ok("case_closed { reason: \"goals met\" referral: \"rural program\" }", 40);
@@ -174,6 +181,11 @@ TEST(CaseStateTest, FullCaseStory) {
   EXPECT_TRUE(s.ActiveConsents(Day(90)).empty());
   EXPECT_TRUE(s.conflicts.at("k-1").resolved);
   EXPECT_TRUE(s.OpenConflicts().empty());
+  EXPECT_TRUE(s.PendingConflictNotices().empty());
+  EXPECT_FALSE(s.HasOpenConflict("m-1"));
+  EXPECT_EQ(s.conflicts.at("k-1").resolved_by, "sup-1");
+  EXPECT_EQ(s.conflicts.at("k-1").client_informed_at, Day(5));
+  EXPECT_EQ(s.conflicts.at("k-1").client_informed_method, "in person");
   ASSERT_EQ(s.entries.size(), 2u);
   EXPECT_EQ(s.entries.at("e-2").amends_entry_id, "e-1");
   EXPECT_EQ(s.entries.at("e-2").data_category, "housing");
@@ -182,8 +194,8 @@ TEST(CaseStateTest, FullCaseStory) {
   EXPECT_TRUE(s.OpenAccessRequests().empty());
   EXPECT_EQ(s.disclosure_ids, (std::set<std::string>{"d-1", "d-2"}));
   EXPECT_TRUE(s.pending_notices.empty());
-  EXPECT_EQ(s.version, 21u);
-  EXPECT_EQ(s.last_seq, 210u);
+  EXPECT_EQ(s.version, 22u);
+  EXPECT_EQ(s.last_seq, 220u);
   EXPECT_EQ(s.last_occurred_at, Day(40));
   EXPECT_EQ(s.last_committed_at, Day(40) + absl::Seconds(1));
 
@@ -195,6 +207,8 @@ TEST(CaseStateTest, FullCaseStory) {
   EXPECT_EQ(decoded->manager_history[1].reason, "transfer: moved");
   EXPECT_EQ(decoded->consents.at("c-1").starts_at, absl::InfinitePast());
   EXPECT_EQ(decoded->consents.at("c-1").revoked_at, absl::InfiniteFuture());
+  EXPECT_EQ(decoded->conflicts.at("k-1").client_informed_at, Day(5));
+  EXPECT_EQ(decoded->conflicts.at("k-1").resolved_by, "sup-1");
 }
 
 TEST(CaseStateTest, ReopenedCaseTakesEntriesAgain) {
@@ -425,12 +439,19 @@ class HistoryGenerator {
         break;
       }
       case 14:
-        if (rng_() % 2) {
-          e.mutable_conflict_declared()->set_conflict_id(id);
-          e.mutable_conflict_declared()->set_declared_by("m-1");
-        } else {
-          e.mutable_conflict_resolved()->set_conflict_id(Pick(s.conflicts));
-          e.mutable_conflict_resolved()->set_resolution("r");
+        switch (rng_() % 3) {
+          case 0:
+            e.mutable_conflict_declared()->set_conflict_id(id);
+            e.mutable_conflict_declared()->set_declared_by("m-1");
+            break;
+          case 1:
+            e.mutable_conflict_resolved()->set_conflict_id(Pick(s.conflicts));
+            e.mutable_conflict_resolved()->set_resolution("r");
+            e.mutable_conflict_resolved()->set_resolved_by("sup-1");
+            break;
+          default:
+            e.mutable_client_informed_of_conflict()->set_conflict_id(Pick(s.conflicts));
+            e.mutable_client_informed_of_conflict()->set_method("letter");
         }
         break;
       case 15:

@@ -177,7 +177,14 @@ absl::Status CheckStructure(const v1::Event& e) {
     case v1::Event::kConflictResolved:
       CL_RETURN_IF_ERROR(
           NonEmpty("conflict_resolved.conflict_id", e.conflict_resolved().conflict_id()));
-      return NonEmpty("conflict_resolved.resolution", e.conflict_resolved().resolution());
+      CL_RETURN_IF_ERROR(
+          NonEmpty("conflict_resolved.resolution", e.conflict_resolved().resolution()));
+      return NonEmpty("conflict_resolved.resolved_by", e.conflict_resolved().resolved_by());
+    case v1::Event::kClientInformedOfConflict:
+      CL_RETURN_IF_ERROR(NonEmpty("client_informed_of_conflict.conflict_id",
+                                  e.client_informed_of_conflict().conflict_id()));
+      return NonEmpty("client_informed_of_conflict.method",
+                      e.client_informed_of_conflict().method());
     case v1::Event::kReferralMade:
       return NonEmpty("referral_made.referred_to", e.referral_made().referred_to());
     case v1::Event::kCaseTransferred: {
@@ -339,7 +346,8 @@ absl::Status CheckLifecycle(const CaseState& s, const v1::Event& e) {
       return not_allowed("");
     case CaseStatus::kClosed:
       if (IsAccessEvent(c) || c == v1::Event::kRecordsDisposed || c == v1::Event::kCaseReopened ||
-          c == v1::Event::kClientInformed || c == v1::Event::kConsentRevoked) {
+          c == v1::Event::kClientInformed || c == v1::Event::kConsentRevoked ||
+          c == v1::Event::kClientInformedOfConflict) {
         return absl::OkStatus();
       }
       return not_allowed("");
@@ -659,6 +667,63 @@ absl::Status CheckRules(const CaseState& s, const v1::Event& e, const CheckConte
   }
 }
 
+// ---- Conflicts of interest (services/RULES.md C1-C4) ----
+
+// NASW 2.06(a) ("inform clients when a real or potential conflict of interest
+// arises ... take reasonable steps to resolve the issue in a manner that makes
+// the clients' interests primary"); Jupitice code 2 (disclose at once). The
+// person with the conflict is its declared_by. Stricter readings chosen: while
+// the conflict is unresolved that person may not act for the client at all
+// (disclose, be assigned, be transferred the case), whoever sends the event;
+// a conflict is never resolved by the person who has it; and telling the
+// client is a duty of its own that a resolution does not discharge.
+absl::Status CheckConflictOfInterest(const CaseState& s, const v1::Event& e) {
+  const std::string in_case = absl::StrCat(" in case ", Q(s.case_id));
+  auto conflicted = [&](absl::string_view field, const std::string& person) {
+    if (person.empty() || !s.HasOpenConflict(person)) return absl::OkStatus();
+    std::string ids;
+    for (const Conflict* c : s.OpenConflicts()) {
+      if (c->declared_by == person) absl::StrAppend(&ids, ids.empty() ? "" : ", ", Q(c->conflict_id));
+    }
+    return Refused(absl::StrCat(field, " ", Q(person), " has an unresolved conflict of interest",
+                                in_case, " (conflict ", ids,
+                                "); NASW 2.06(a): someone else must act until it is resolved"));
+  };
+  switch (e.body_case()) {
+    case v1::Event::kDisclosureMade:
+      return conflicted("disclosure_made.disclosed_by", e.disclosure_made().disclosed_by());
+    case v1::Event::kCaseManagerAssigned:
+      return conflicted("case_manager_assigned.manager_id", e.case_manager_assigned().manager_id());
+    case v1::Event::kCaseTransferred:
+      return conflicted("case_transferred.to_manager_id", e.case_transferred().to_manager_id());
+    case v1::Event::kConflictResolved: {
+      const auto& b = e.conflict_resolved();
+      auto it = s.conflicts.find(b.conflict_id());
+      if (it != s.conflicts.end() && it->second.declared_by == b.resolved_by()) {
+        return Refused(absl::StrCat("conflict ", Q(b.conflict_id()), " is ",
+                                    Q(b.resolved_by()),
+                                    "'s own: conflict_resolved.resolved_by must be someone else "
+                                    "(NASW 2.06(a))"));
+      }
+      return absl::OkStatus();
+    }
+    case v1::Event::kClientInformedOfConflict: {
+      const auto& id = e.client_informed_of_conflict().conflict_id();
+      auto it = s.conflicts.find(id);
+      if (it == s.conflicts.end()) {
+        return Refused(absl::StrCat("conflict ", Q(id), " was not declared", in_case));
+      }
+      if (it->second.client_informed) {
+        return Refused(absl::StrCat("conflict ", Q(id), ": the client was already informed at ",
+                                    FormatUtc(it->second.client_informed_at)));
+      }
+      return absl::OkStatus();
+    }
+    default:
+      return absl::OkStatus();
+  }
+}
+
 }  // namespace
 
 absl::Status CheckEvent(const CaseState& state, const v1::Event& e, const CheckContext& context) {
@@ -670,7 +735,8 @@ absl::Status CheckEvent(const CaseState& state, const v1::Event& e, const CheckC
   }
   CL_RETURN_IF_ERROR(CheckTimeOrder(state, e));
   CL_RETURN_IF_ERROR(CheckLifecycle(state, e));
-  return CheckRules(state, e, context);
+  CL_RETURN_IF_ERROR(CheckRules(state, e, context));
+  return CheckConflictOfInterest(state, e);
 }
 
 }  // namespace caseledger

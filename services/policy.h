@@ -52,6 +52,11 @@
 //     CheckEvent below); one access extension, given before the request is
 //     due (at the later of occurred_at and received_at, or at occurred_at
 //     when marked late_documentation).
+//  5. Conflicts of interest (FAILED_PRECONDITION; NASW 2.06(a)): a person
+//     with an unresolved conflict in the case is not disclosed_by, not
+//     assigned or transferred the case, and never resolves their own
+//     conflict (resolved_by is required); client_informed_of_conflict names
+//     a declared conflict of the case, once.
 #ifndef CASELEDGER_SERVICES_POLICY_H_
 #define CASELEDGER_SERVICES_POLICY_H_
 

@@ -66,7 +66,8 @@ enum class Base { kNone, kBehavioralHealth, kSubstanceUse };
 // A case with a client, a representative, a third party and a manager; an
 // entry e-1; consents c-1 (cl-1, expires day 60), c-2 (revoked day 2), c-3
 // (client cl-2), c-4 (starts day 20); conflict k-1; access request ar-1 (day
-// 1, due day 31); disclosure d-1 whose client notice is pending.
+// 1, due day 31); disclosure d-1 whose client notice is pending. Conflict k-1
+// is staff member s-1's, unresolved, the client not yet told.
 std::vector<Step> BaseHistory(Base base) {
   if (base == Base::kNone) return {};
   const std::string record_class =
@@ -104,7 +105,7 @@ std::vector<Step> BaseHistory(Base base) {
                     "purposes: \"care_coordination\" data_categories: \"housing\" "
                     "starts_at { seconds: ",
                     kT0 + 20 * kDay, " } ", kExpiresAtDischarge, kSignedForm, " }")},
-      {"conflict_declared { conflict_id: \"k-1\" declared_by: \"m-1\" description: \"x\" }"},
+      {"conflict_declared { conflict_id: \"k-1\" declared_by: \"s-1\" description: \"x\" }"},
       {"access_requested { request_id: \"ar-1\" client_id: \"cl-1\" requested_by: \"cl-1\" }", 1},
       {"disclosure_made { disclosure_id: \"d-1\" client_id: \"cl-1\" "
        "recipient { recipient_id: \"r-1\" name: \"Dr. Ada\" } purpose: \"care_coordination\" "
@@ -746,19 +747,22 @@ std::vector<PolicyCase> Cases() {
       {"ResolveUnknownConflict",
        kBH,
        {},
-       {"conflict_resolved { conflict_id: \"k-9\" resolution: \"r\" }"},
+       {"conflict_resolved { conflict_id: \"k-9\" resolution: \"r\" resolved_by: \"sup-1\" }"},
        kRefused,
        "conflict \"k-9\" was not declared in case \"case-1\""},
       {"ResolveConflictTwice",
        kBH,
-       {{"conflict_resolved { conflict_id: \"k-1\" resolution: \"reassigned\" }", 3}},
-       {"conflict_resolved { conflict_id: \"k-1\" resolution: \"r\" }", 4},
+       {{"conflict_resolved { conflict_id: \"k-1\" resolution: \"reassigned\" "
+         "resolved_by: \"sup-1\" }",
+         3}},
+       {"conflict_resolved { conflict_id: \"k-1\" resolution: \"r\" resolved_by: \"sup-1\" }", 4},
        kRefused,
        "conflict \"k-1\" was already resolved at 2026-01-04T00:00:00Z"},
       {"ResolveConflict",
        kBH,
        {},
-       {"conflict_resolved { conflict_id: \"k-1\" resolution: \"reassigned\" }"},
+       {"conflict_resolved { conflict_id: \"k-1\" resolution: \"reassigned\" "
+        "resolved_by: \"sup-1\" }"},
        kOk,
        ""},
 
@@ -1333,6 +1337,97 @@ std::vector<PolicyCase> Cases() {
        {"access_extended { request_id: \"ar-1\" reason: \"r\" }", 4},
        kRefused,
        "access request \"ar-1\" was already fulfilled at 2026-01-04T00:00:00Z"},
+
+      // ---- Conflicts of interest told to the client (C1-C4) ----
+      {"ConflictResolvedWithoutResolver",
+       kBH,
+       {},
+       {"conflict_resolved { conflict_id: \"k-1\" resolution: \"reassigned\" }"},
+       kInvalid,
+       "conflict_resolved.resolved_by: must not be empty"},
+      {"ConflictNoticeWithoutMethod",
+       kBH,
+       {},
+       {"client_informed_of_conflict { conflict_id: \"k-1\" }"},
+       kInvalid,
+       "client_informed_of_conflict.method: must not be empty"},
+      {"ConflictNoticeOfUnknownConflict",
+       kBH,
+       {},
+       {"client_informed_of_conflict { conflict_id: \"k-9\" method: \"letter\" }"},
+       kRefused,
+       "conflict \"k-9\" was not declared in case \"case-1\""},
+      {"ConflictNoticeAccepted",
+       kBH,
+       {},
+       {"client_informed_of_conflict { conflict_id: \"k-1\" method: \"in person\" "
+        "informed_by: \"s-1\" }"},
+       kOk,
+       ""},
+      {"ConflictNoticeTwice",
+       kBH,
+       {{"client_informed_of_conflict { conflict_id: \"k-1\" method: \"in person\" }", 3}},
+       {"client_informed_of_conflict { conflict_id: \"k-1\" method: \"letter\" }", 4},
+       kRefused,
+       "conflict \"k-1\": the client was already informed at 2026-01-04T00:00:00Z"},
+      // A resolution does not discharge the duty to tell the client.
+      {"ConflictNoticeAfterResolution",
+       kBH,
+       {{"conflict_resolved { conflict_id: \"k-1\" resolution: \"s-1 recused\" "
+         "resolved_by: \"sup-1\" }",
+         3}},
+       {"client_informed_of_conflict { conflict_id: \"k-1\" method: \"letter\" }", 4},
+       kOk,
+       ""},
+      {"ClosedCaseTakesConflictNotice",
+       kBH,
+       {kFulfillAr1, kClose},
+       {"client_informed_of_conflict { conflict_id: \"k-1\" method: \"letter\" }", 5},
+       kOk,
+       ""},
+      {"ResolveOwnConflict",
+       kBH,
+       {},
+       {"conflict_resolved { conflict_id: \"k-1\" resolution: \"it is fine\" "
+        "resolved_by: \"s-1\" }"},
+       kRefused,
+       "conflict \"k-1\" is \"s-1\"'s own: conflict_resolved.resolved_by must be someone else "
+       "(NASW 2.06(a))"},
+      {"DisclosedByConflictedPerson",
+       kBH,
+       {},
+       {absl::StrCat("disclosure_made { disclosure_id: \"d-9\" client_id: \"cl-1\" ", kToAda,
+                     "purpose: \"care_coordination\" description: \"housing plan\" ", kHousing,
+                     " legal_basis: LEGAL_BASIS_TREATMENT disclosed_by: \"s-1\" }"),
+        10},
+       kRefused,
+       "disclosure_made.disclosed_by \"s-1\" has an unresolved conflict of interest in case "
+       "\"case-1\" (conflict \"k-1\"); NASW 2.06(a): someone else must act until it is resolved"},
+      {"DisclosedByPersonWhoseConflictIsResolved",
+       kBH,
+       {{"conflict_resolved { conflict_id: \"k-1\" resolution: \"interest divested\" "
+         "resolved_by: \"sup-1\" }",
+         3}},
+       {absl::StrCat("disclosure_made { disclosure_id: \"d-9\" client_id: \"cl-1\" ", kToAda,
+                     "purpose: \"care_coordination\" description: \"housing plan\" ", kHousing,
+                     " legal_basis: LEGAL_BASIS_TREATMENT disclosed_by: \"s-1\" }"),
+        10},
+       kOk,
+       ""},
+      {"AssignConflictedManager",
+       kBH,
+       {},
+       {"case_manager_assigned { manager_id: \"s-1\" previous_manager_id: \"m-1\" }"},
+       kRefused,
+       "case_manager_assigned.manager_id \"s-1\" has an unresolved conflict of interest in case "
+       "\"case-1\" (conflict \"k-1\"); NASW 2.06(a): someone else must act until it is resolved"},
+      {"TransferToConflictedManager",
+       kBH,
+       {},
+       {"case_transferred { to_manager_id: \"s-1\" reason: \"caseload\" }"},
+       kRefused,
+       "case_transferred.to_manager_id \"s-1\" has an unresolved conflict of interest in case "
+       "\"case-1\" (conflict \"k-1\"); NASW 2.06(a): someone else must act until it is resolved"},
   };
 }
 

@@ -73,6 +73,7 @@ v1::CaseSummary SummarizeCase(const CaseState& state, absl::Time now) {
   s.set_pending_client_notices(state.pending_notices.size());
   s.set_active_consents(state.ActiveConsents(now).size());
   s.set_open_conflicts(state.OpenConflicts().size());
+  s.set_pending_conflict_notices(state.PendingConflictNotices().size());
   s.set_version(state.version);
   return s;
 }

@@ -453,6 +453,11 @@ class PageBuilder {
             cat_.T("event.conflict_resolved",
                    {{"when", when}, {"resolution", OrNone(e.conflict_resolved().resolution())}}));
         break;
+      case v1::Event::kClientInformedOfConflict:
+        out->push_back(cat_.T("event.client_informed_of_conflict",
+                              {{"when", when},
+                               {"method", OrNone(e.client_informed_of_conflict().method())}}));
+        break;
       case v1::Event::kReferralMade: {
         const v1::ReferralMade& b = e.referral_made();
         out->push_back(
