@@ -34,7 +34,16 @@ void ApplyBody(const v1::Event& e, uint64_t seq, absl::Time at, absl::Time commi
     }
     case v1::Event::kParticipantAdded: {
       const auto& b = e.participant_added();
-      s->participants[b.participant_id()] = Participant{b.participant_id(), b.role(), at};
+      Participant p{b.participant_id(), b.role(), at};
+      if (b.has_authority()) {
+        const auto& a = b.authority();
+        p.authority.document_sha256 = a.document_sha256();
+        p.authority.scope = a.scope();
+        p.authority.program = a.program();
+        p.authority.starts_at = a.has_starts_at() ? std::max(at, TimeFromProto(a.starts_at())) : at;
+        if (a.has_ends_at()) p.authority.ends_at = TimeFromProto(a.ends_at());
+      }
+      s->participants[b.participant_id()] = std::move(p);
       break;
     }
     case v1::Event::kParticipantRemoved:
@@ -367,6 +376,13 @@ std::string EncodeCaseState(const CaseState& s) {
     o->set_participant_id(p.participant_id);
     o->set_role(p.role);
     o->set_added_at_micros(Micros(p.added_at));
+    if (p.authority.scope != v1::REPRESENTATIVE_SCOPE_UNSPECIFIED) {
+      o->set_authority_document_sha256(p.authority.document_sha256);
+      o->set_authority_scope(p.authority.scope);
+      o->set_authority_program(p.authority.program);
+      o->set_authority_starts_at_micros(Micros(p.authority.starts_at));
+      o->set_authority_ends_at_micros(Micros(p.authority.ends_at));
+    }
   }
   for (const auto& [id, c] : s.consents) {
     auto* o = r.add_consents();
@@ -466,9 +482,16 @@ absl::StatusOr<CaseState> DecodeCaseState(absl::string_view bytes) {
         ManagerAssignment{m.manager_id(), m.reason(), FromMicros(m.at_micros()), m.seq()});
   }
   for (const auto& p : r.participants()) {
-    s.participants[p.participant_id()] =
-        Participant{p.participant_id(), static_cast<v1::ParticipantRole>(p.role()),
-                    FromMicros(p.added_at_micros())};
+    Participant q{p.participant_id(), static_cast<v1::ParticipantRole>(p.role()),
+                  FromMicros(p.added_at_micros())};
+    if (p.authority_scope() != v1::REPRESENTATIVE_SCOPE_UNSPECIFIED) {
+      q.authority.document_sha256 = p.authority_document_sha256();
+      q.authority.scope = static_cast<v1::RepresentativeScope>(p.authority_scope());
+      q.authority.program = p.authority_program();
+      q.authority.starts_at = FromMicros(p.authority_starts_at_micros());
+      q.authority.ends_at = FromMicros(p.authority_ends_at_micros());
+    }
+    s.participants[p.participant_id()] = std::move(q);
   }
   for (const auto& o : r.consents()) {
     Consent c;

@@ -50,10 +50,21 @@ struct ManagerAssignment {
   uint64_t seq = 0;
 };
 
+// What an authorized representative may decide (events.proto
+// RepresentativeAuthority); empty for other participants.
+struct RepresentativeAuthority {
+  std::string document_sha256;
+  v1::RepresentativeScope scope = v1::REPRESENTATIVE_SCOPE_UNSPECIFIED;
+  std::string program;
+  absl::Time starts_at = absl::InfinitePast();  // the later of starts_at and added_at
+  absl::Time ends_at = absl::InfiniteFuture();  // exclusive; InfiniteFuture: no end
+};
+
 struct Participant {
   std::string participant_id;
   v1::ParticipantRole role = v1::PARTICIPANT_ROLE_UNSPECIFIED;
   absl::Time added_at = absl::InfinitePast();
+  RepresentativeAuthority authority;
 };
 
 struct Consent {

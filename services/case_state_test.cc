@@ -57,8 +57,11 @@ TEST(CaseStateTest, FullCaseStory) {
      "record_class: RECORD_CLASS_BEHAVIORAL_HEALTH reason: \"referral\" }",
      0);
   ok("participant_added { participant_id: \"cl-1\" role: PARTICIPANT_ROLE_CLIENT }", 0);
-  ok("participant_added { participant_id: \"rep-1\" "
-     "role: PARTICIPANT_ROLE_AUTHORIZED_REPRESENTATIVE }",
+  ok(absl::StrCat("participant_added { participant_id: \"rep-1\" "
+                  "role: PARTICIPANT_ROLE_AUTHORIZED_REPRESENTATIVE authority { "
+                  "document_sha256: \"0123456789abcdef0123456789abcdef\" "
+                  "scope: REPRESENTATIVE_SCOPE_HEALTH_DECISIONS ends_at { seconds: ",
+                  kT0 + 365 * kDay, " } } }"),
      0);
   ok("participant_added { participant_id: \"tp-1\" role: PARTICIPANT_ROLE_THIRD_PARTY "
      "display_name: \"Neighbor\" }",
@@ -166,6 +169,9 @@ TEST(CaseStateTest, FullCaseStory) {
   ASSERT_EQ(s.participants.size(), 2u);
   EXPECT_EQ(s.participants.at("cl-1").role, v1::PARTICIPANT_ROLE_CLIENT);
   EXPECT_EQ(s.participants.at("rep-1").role, v1::PARTICIPANT_ROLE_AUTHORIZED_REPRESENTATIVE);
+  EXPECT_EQ(s.participants.at("rep-1").authority.scope, v1::REPRESENTATIVE_SCOPE_HEALTH_DECISIONS);
+  EXPECT_EQ(s.participants.at("rep-1").authority.starts_at, Day(0));
+  EXPECT_EQ(s.participants.at("rep-1").authority.ends_at, Day(365));
   ASSERT_EQ(s.consents.size(), 2u);
   const Consent& c1 = s.consents.at("c-1");
   EXPECT_FALSE(c1.revoked);
@@ -209,6 +215,9 @@ TEST(CaseStateTest, FullCaseStory) {
   EXPECT_EQ(decoded->consents.at("c-1").revoked_at, absl::InfiniteFuture());
   EXPECT_EQ(decoded->conflicts.at("k-1").client_informed_at, Day(5));
   EXPECT_EQ(decoded->conflicts.at("k-1").resolved_by, "sup-1");
+  EXPECT_EQ(decoded->participants.at("rep-1").authority.ends_at, Day(365));
+  EXPECT_EQ(decoded->participants.at("rep-1").authority.document_sha256,
+            "0123456789abcdef0123456789abcdef");
 }
 
 TEST(CaseStateTest, ReopenedCaseTakesEntriesAgain) {

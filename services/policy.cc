@@ -724,10 +724,119 @@ absl::Status CheckConflictOfInterest(const CaseState& s, const v1::Event& e) {
   }
 }
 
+// ---- Authorized representatives with scope (services/RULES.md R1-R2) ----
+
+// R1 (INVALID_ARGUMENT): a representative is added with the authority they
+// act under; no other participant carries one.
+absl::Status CheckRepresentativeAuthorityFields(const v1::Event& e) {
+  if (e.body_case() != v1::Event::kParticipantAdded) return absl::OkStatus();
+  const auto& b = e.participant_added();
+  const bool representative = b.role() == v1::PARTICIPANT_ROLE_AUTHORIZED_REPRESENTATIVE;
+  if (!representative) {
+    if (!b.has_authority()) return absl::OkStatus();
+    return Invalid("participant_added.authority",
+                   absl::StrCat("only PARTICIPANT_ROLE_AUTHORIZED_REPRESENTATIVE acts under an "
+                                "authority, got role ",
+                                v1::ParticipantRole_Name(b.role())));
+  }
+  if (!b.has_authority()) {
+    return Invalid("participant_added.authority",
+                   "must be set for PARTICIPANT_ROLE_AUTHORIZED_REPRESENTATIVE (the document "
+                   "they act under, its scope and dates; 45 CFR 164.502(g))");
+  }
+  const auto& a = b.authority();
+  if (a.document_sha256().size() != 32) {
+    return Invalid("participant_added.authority.document_sha256",
+                   absl::StrCat("got ", a.document_sha256().size(),
+                                " bytes, want 32 (the SHA-256 of the authority document)"));
+  }
+  CL_RETURN_IF_ERROR(KnownEnum("participant_added.authority.scope",
+                               v1::RepresentativeScope_descriptor(), a.scope()));
+  if (a.scope() == v1::REPRESENTATIVE_SCOPE_PROGRAM && a.program().empty()) {
+    return Invalid("participant_added.authority.program",
+                   "must not be empty when scope is REPRESENTATIVE_SCOPE_PROGRAM");
+  }
+  if (a.has_starts_at() && a.has_ends_at() &&
+      TimeFromProto(a.ends_at()) <= TimeFromProto(a.starts_at())) {
+    return Invalid("participant_added.authority.ends_at",
+                   absl::StrCat("got ", FormatUtc(TimeFromProto(a.ends_at())),
+                                ", want after starts_at ", FormatUtc(TimeFromProto(a.starts_at()))));
+  }
+  return absl::OkStatus();
+}
+
+// R2 (FAILED_PRECONDITION): a representative acts for the client only within
+// the dates and scope of their authority: the consents they grant, the
+// consents they revoke and the access they request. 45 CFR 164.502(g)(2)
+// treats a personal representative as the individual only "with respect to
+// ... protected health information relevant to such personal
+// representation"; 42 CFR 2.15. Stricter readings chosen: a health care
+// decisions authority covers health records only (behavioral health,
+// substance use), not a general case; a program authority covers the case
+// only while the case is in that program; a date outside the authority
+// refuses even a revocation (an act by someone without authority changes
+// nothing for the client, who may still revoke themself).
+absl::Status CheckRepresentativeScope(const CaseState& s, const v1::Event& e) {
+  std::string who;
+  std::string field;
+  switch (e.body_case()) {
+    case v1::Event::kConsentGranted:
+      if (e.consent_granted().grantor_kind() != v1::GRANTOR_KIND_AUTHORIZED_REPRESENTATIVE) {
+        return absl::OkStatus();
+      }
+      who = e.consent_granted().grantor_id();
+      field = "consent_granted.grantor_id";
+      break;
+    case v1::Event::kConsentRevoked:
+      who = e.consent_revoked().revoked_by();
+      field = "consent_revoked.revoked_by";
+      break;
+    case v1::Event::kAccessRequested:
+      who = e.access_requested().requested_by();
+      field = "access_requested.requested_by";
+      break;
+    default:
+      return absl::OkStatus();
+  }
+  auto it = s.participants.find(who);
+  if (it == s.participants.end() ||
+      it->second.role != v1::PARTICIPANT_ROLE_AUTHORIZED_REPRESENTATIVE) {
+    return absl::OkStatus();  // not a representative of the case (B4 checks grantors)
+  }
+  const RepresentativeAuthority& a = it->second.authority;
+  const absl::Time at = TimeFromProto(e.occurred_at());
+  const std::string rep = absl::StrCat(field, " ", Q(who), ", an authorized representative");
+  if (a.scope == v1::REPRESENTATIVE_SCOPE_UNSPECIFIED) {
+    return Refused(absl::StrCat(rep, ", was added without an authority document (45 CFR "
+                                     "164.502(g)): nothing shows what they may decide"));
+  }
+  if (at < a.starts_at) {
+    return Refused(absl::StrCat(rep, ", has authority from ", FormatUtc(a.starts_at),
+                                ", after ", EventTypeName(e), " at ", FormatUtc(at)));
+  }
+  if (at >= a.ends_at) {
+    return Refused(absl::StrCat(rep, ", had authority until ", FormatUtc(a.ends_at),
+                                ", before ", EventTypeName(e), " at ", FormatUtc(at)));
+  }
+  if (a.scope == v1::REPRESENTATIVE_SCOPE_HEALTH_DECISIONS &&
+      s.record_class != v1::RECORD_CLASS_BEHAVIORAL_HEALTH &&
+      s.record_class != v1::RECORD_CLASS_SUBSTANCE_USE) {
+    return Refused(absl::StrCat(rep, ", may make health care decisions only, but case ",
+                                Q(s.case_id), " has record_class ",
+                                v1::RecordClass_Name(s.record_class)));
+  }
+  if (a.scope == v1::REPRESENTATIVE_SCOPE_PROGRAM && a.program != s.program) {
+    return Refused(absl::StrCat(rep, ", acts for program ", Q(a.program), " only, but case ",
+                                Q(s.case_id), " is in program ", Q(s.program)));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status CheckEvent(const CaseState& state, const v1::Event& e, const CheckContext& context) {
   CL_RETURN_IF_ERROR(CheckStructure(e));
+  CL_RETURN_IF_ERROR(CheckRepresentativeAuthorityFields(e));
   CL_RETURN_IF_ERROR(CheckTimeFields(e, context));
   if (!state.case_id.empty() && e.stream_id() != state.case_id) {
     return Invalid("event.stream_id", absl::StrCat("got ", Q(e.stream_id()), ", want ",
@@ -736,7 +845,8 @@ absl::Status CheckEvent(const CaseState& state, const v1::Event& e, const CheckC
   CL_RETURN_IF_ERROR(CheckTimeOrder(state, e));
   CL_RETURN_IF_ERROR(CheckLifecycle(state, e));
   CL_RETURN_IF_ERROR(CheckRules(state, e, context));
-  return CheckConflictOfInterest(state, e);
+  CL_RETURN_IF_ERROR(CheckConflictOfInterest(state, e));
+  return CheckRepresentativeScope(state, e);
 }
 
 }  // namespace caseledger

@@ -57,6 +57,10 @@
 //     assigned or transferred the case, and never resolves their own
 //     conflict (resolved_by is required); client_informed_of_conflict names
 //     a declared conflict of the case, once.
+//  6. Representatives: an authorized representative is added with the
+//     authority document's hash, scope and dates (INVALID_ARGUMENT), and
+//     their consents, revocations and access requests fall within them
+//     (FAILED_PRECONDITION; 45 CFR 164.502(g), 42 CFR 2.15).
 #ifndef CASELEDGER_SERVICES_POLICY_H_
 #define CASELEDGER_SERVICES_POLICY_H_
 

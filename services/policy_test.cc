@@ -61,6 +61,24 @@ const char kSignedForm[] = "signed_form_sha256: \"0123456789abcdef0123456789abcd
 // 42 CFR 2.31(a): a Part 2 consent says when it expires.
 const char kExpiresAtDischarge[] = "expiry_event: \"discharge from the program\" ";
 
+// A representative's authority over every matter (services/RULES.md R1).
+const char kGuardian[] =
+    "authority { document_sha256: \"0123456789abcdef0123456789abcdef\" "
+    "scope: REPRESENTATIVE_SCOPE_ALL document_kind: \"guardianship order\" }";
+// Representative rep-2 with the given authority fields (the document hash set).
+std::string Representative2(absl::string_view authority) {
+  return absl::StrCat(
+      "participant_added { participant_id: \"rep-2\" "
+      "role: PARTICIPANT_ROLE_AUTHORIZED_REPRESENTATIVE authority { "
+      "document_sha256: \"0123456789abcdef0123456789abcdef\" ",
+      authority, " } }");
+}
+// A consent of cl-1 granted by rep-2.
+const char kConsentByRep2[] =
+    "consent_granted { consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
+    "GRANTOR_KIND_AUTHORIZED_REPRESENTATIVE grantor_id: \"rep-2\" recipients: \"r-1\" "
+    "purposes: \"p\" data_categories: \"h\" }";
+
 enum class Base { kNone, kBehavioralHealth, kSubstanceUse };
 
 // A case with a client, a representative, a third party and a manager; an
@@ -81,8 +99,9 @@ std::vector<Step> BaseHistory(Base base) {
                     "record_class: ",
                     record_class, " reason: \"intake\" }")},
       {"participant_added { participant_id: \"cl-1\" role: PARTICIPANT_ROLE_CLIENT }"},
-      {"participant_added { participant_id: \"rep-1\" "
-       "role: PARTICIPANT_ROLE_AUTHORIZED_REPRESENTATIVE }"},
+      {absl::StrCat("participant_added { participant_id: \"rep-1\" "
+                    "role: PARTICIPANT_ROLE_AUTHORIZED_REPRESENTATIVE ",
+                    kGuardian, " }")},
       {"participant_added { participant_id: \"tp-1\" role: PARTICIPANT_ROLE_THIRD_PARTY }"},
       {"case_manager_assigned { manager_id: \"m-1\" reason: \"intake\" }"},
       {"record_entry_written { entry_id: \"e-1\" data_category: \"housing\" text: \"t\" }"},
@@ -1428,6 +1447,131 @@ std::vector<PolicyCase> Cases() {
        kRefused,
        "case_transferred.to_manager_id \"s-1\" has an unresolved conflict of interest in case "
        "\"case-1\" (conflict \"k-1\"); NASW 2.06(a): someone else must act until it is resolved"},
+
+      // ---- Authorized representatives with scope (R1-R2) ----
+      {"RepresentativeWithoutAuthority",
+       kBH,
+       {},
+       {"participant_added { participant_id: \"rep-2\" "
+        "role: PARTICIPANT_ROLE_AUTHORIZED_REPRESENTATIVE }"},
+       kInvalid,
+       "participant_added.authority: must be set for PARTICIPANT_ROLE_AUTHORIZED_REPRESENTATIVE "
+       "(the document they act under, its scope and dates; 45 CFR 164.502(g))"},
+      {"RepresentativeWithShortDocumentHash",
+       kBH,
+       {},
+       {"participant_added { participant_id: \"rep-2\" "
+        "role: PARTICIPANT_ROLE_AUTHORIZED_REPRESENTATIVE authority { document_sha256: \"ab\" "
+        "scope: REPRESENTATIVE_SCOPE_ALL } }"},
+       kInvalid,
+       "participant_added.authority.document_sha256: got 2 bytes, want 32 (the SHA-256 of the "
+       "authority document)"},
+      {"RepresentativeWithoutScope",
+       kBH,
+       {},
+       {Representative2("")},
+       kInvalid,
+       "participant_added.authority.scope: got REPRESENTATIVE_SCOPE_UNSPECIFIED, want one of "
+       "REPRESENTATIVE_SCOPE_ALL, REPRESENTATIVE_SCOPE_HEALTH_DECISIONS, "
+       "REPRESENTATIVE_SCOPE_PROGRAM"},
+      {"RepresentativeForAProgramWithoutProgram",
+       kBH,
+       {},
+       {Representative2("scope: REPRESENTATIVE_SCOPE_PROGRAM")},
+       kInvalid,
+       "participant_added.authority.program: must not be empty when scope is "
+       "REPRESENTATIVE_SCOPE_PROGRAM"},
+      {"RepresentativeAuthorityEndingBeforeItStarts",
+       kBH,
+       {},
+       {Representative2(absl::StrCat("scope: REPRESENTATIVE_SCOPE_ALL starts_at { seconds: ",
+                                     kT0 + 10 * kDay, " } ends_at { seconds: ", kT0 + 5 * kDay,
+                                     " }"))},
+       kInvalid,
+       "participant_added.authority.ends_at: got 2026-01-06T00:00:00Z, want after starts_at "
+       "2026-01-11T00:00:00Z"},
+      {"AuthorityOnANonRepresentative",
+       kBH,
+       {},
+       {absl::StrCat("participant_added { participant_id: \"fm-1\" "
+                     "role: PARTICIPANT_ROLE_FAMILY_MEMBER ",
+                     kGuardian, " }")},
+       kInvalid,
+       "participant_added.authority: only PARTICIPANT_ROLE_AUTHORIZED_REPRESENTATIVE acts under "
+       "an authority, got role PARTICIPANT_ROLE_FAMILY_MEMBER"},
+      {"ConsentByRepresentativeAfterTheirEnd",
+       kBH,
+       {{Representative2(absl::StrCat("scope: REPRESENTATIVE_SCOPE_ALL ends_at { seconds: ",
+                                      kT0 + 5 * kDay, " }")),
+         3}},
+       {kConsentByRep2, 6},
+       kRefused,
+       "consent_granted.grantor_id \"rep-2\", an authorized representative, had authority until "
+       "2026-01-06T00:00:00Z, before consent_granted at 2026-01-07T00:00:00Z"},
+      {"ConsentByRepresentativeBeforeTheirStart",
+       kBH,
+       {{Representative2(absl::StrCat("scope: REPRESENTATIVE_SCOPE_ALL starts_at { seconds: ",
+                                      kT0 + 20 * kDay, " }")),
+         3}},
+       {kConsentByRep2, 6},
+       kRefused,
+       "consent_granted.grantor_id \"rep-2\", an authorized representative, has authority from "
+       "2026-01-21T00:00:00Z, after consent_granted at 2026-01-07T00:00:00Z"},
+      {"ConsentByRepresentativeWithinTheirDates",
+       kBH,
+       {{Representative2(absl::StrCat("scope: REPRESENTATIVE_SCOPE_ALL starts_at { seconds: ",
+                                      kT0 + 4 * kDay, " } ends_at { seconds: ", kT0 + 7 * kDay,
+                                      " }")),
+         3}},
+       {kConsentByRep2, 6},
+       kOk,
+       ""},
+      {"ConsentByRepresentativeOfAnotherProgram",
+       kBH,
+       {{Representative2("scope: REPRESENTATIVE_SCOPE_PROGRAM program: \"youth-services\""), 3}},
+       {kConsentByRep2, 6},
+       kRefused,
+       "consent_granted.grantor_id \"rep-2\", an authorized representative, acts for program "
+       "\"youth-services\" only, but case \"case-1\" is in program \"housing-first\""},
+      {"ConsentByRepresentativeOfThisProgram",
+       kBH,
+       {{Representative2("scope: REPRESENTATIVE_SCOPE_PROGRAM program: \"housing-first\""), 3}},
+       {kConsentByRep2, 6},
+       kOk,
+       ""},
+      {"ConsentByHealthRepresentativeInAGeneralCase",
+       Base::kNone,
+       {{"case_opened { program: \"legal-aid\" record_class: RECORD_CLASS_GENERAL }"},
+        {Representative2("scope: REPRESENTATIVE_SCOPE_HEALTH_DECISIONS")}},
+       {kConsentByRep2, 1},
+       kRefused,
+       "consent_granted.grantor_id \"rep-2\", an authorized representative, may make health "
+       "care decisions only, but case \"case-1\" has record_class RECORD_CLASS_GENERAL"},
+      {"ConsentByHealthRepresentativeInAHealthCase",
+       kBH,
+       {{Representative2("scope: REPRESENTATIVE_SCOPE_HEALTH_DECISIONS"), 3}},
+       {kConsentByRep2, 6},
+       kOk,
+       ""},
+      {"RevocationByRepresentativeAfterTheirEnd",
+       kBH,
+       {{Representative2(absl::StrCat("scope: REPRESENTATIVE_SCOPE_ALL ends_at { seconds: ",
+                                      kT0 + 5 * kDay, " }")),
+         3}},
+       {"consent_revoked { consent_id: \"c-1\" revoked_by: \"rep-2\" }", 6},
+       kRefused,
+       "consent_revoked.revoked_by \"rep-2\", an authorized representative, had authority until "
+       "2026-01-06T00:00:00Z, before consent_revoked at 2026-01-07T00:00:00Z"},
+      {"AccessRequestByRepresentativeAfterTheirEnd",
+       kBH,
+       {{Representative2(absl::StrCat("scope: REPRESENTATIVE_SCOPE_ALL ends_at { seconds: ",
+                                      kT0 + 5 * kDay, " }")),
+         3}},
+       {"access_requested { request_id: \"ar-9\" client_id: \"cl-1\" requested_by: \"rep-2\" }",
+        6},
+       kRefused,
+       "access_requested.requested_by \"rep-2\", an authorized representative, had authority "
+       "until 2026-01-06T00:00:00Z, before access_requested at 2026-01-07T00:00:00Z"},
   };
 }
 

@@ -385,6 +385,20 @@ class PageBuilder {
     return cat_.T("withheld.protected");
   }
 
+  // What a representative may decide for the client, and until when.
+  void RepresentativeAuthority(const v1::RepresentativeAuthority& a,
+                               std::vector<std::string>* out) {
+    std::string scope = EnumLabel(v1::RepresentativeScope_descriptor(), a.scope());
+    if (a.scope() == v1::REPRESENTATIVE_SCOPE_PROGRAM) {
+      scope = cat_.T("event.participant_added.authority.program", {{"program", a.program()}});
+    }
+    out->push_back(cat_.T(a.has_ends_at() ? "event.participant_added.authority.until"
+                                          : "event.participant_added.authority",
+                          {{"kind", OrNone(a.document_kind())},
+                           {"scope", scope},
+                           {"until", a.has_ends_at() ? Date(a.ends_at()) : ""}}));
+  }
+
   // The sentences of one event whose content is shown.
   void Sentences(const VerifiedRecord& r, const v1::Event& e, const std::string& when,
                  std::vector<std::string>* out) {
@@ -415,6 +429,7 @@ class PageBuilder {
         }
         if (!b.display_name().empty())
           out->push_back(cat_.T("event.name", {{"name", b.display_name()}}));
+        if (b.has_authority()) RepresentativeAuthority(b.authority(), out);
         break;
       }
       case v1::Event::kParticipantRemoved: {

@@ -555,7 +555,7 @@ TEST(HistoryMessagesTest, EveryMessageHasEveryLanguageWithTheSamePlaceholders) {
   // title and a sentence.
   for (const google::protobuf::EnumDescriptor* e :
        {v1::LegalBasis_descriptor(), v1::RecordClass_descriptor(), v1::ParticipantRole_descriptor(),
-        v1::GrantorKind_descriptor()}) {
+        v1::GrantorKind_descriptor(), v1::RepresentativeScope_descriptor()}) {
     for (int i = 0; i < e->value_count(); ++i) {
       std::string id = absl::StrCat("enum.", absl::AsciiStrToLower(e->value(i)->name()));
       EXPECT_TRUE(ids.count(id)) << "missing " << id;
