@@ -142,6 +142,9 @@ void ApplyBody(const v1::Event& e, uint64_t seq, absl::Time at, absl::Time commi
       c.expiry_event = b.expiry_event();
       c.revocable = b.revocable();
       c.granted_seq = seq;
+      c.language = b.informed().language();
+      c.comprehension_aid = b.informed().comprehension_aid();
+      c.capacity = b.informed().capacity();
       s->consents[b.consent_id()] = std::move(c);
       break;
     }
@@ -403,6 +406,9 @@ std::string EncodeCaseState(const CaseState& s) {
     o->set_revoked_by(c.revoked_by);
     o->set_granted_seq(c.granted_seq);
     o->set_revoked_seq(c.revoked_seq);
+    o->set_language(c.language);
+    o->set_comprehension_aid(c.comprehension_aid);
+    o->set_capacity(c.capacity);
   }
   for (const auto& [id, c] : s.conflicts) {
     auto* o = r.add_conflicts();
@@ -512,6 +518,9 @@ absl::StatusOr<CaseState> DecodeCaseState(absl::string_view bytes) {
     c.revoked_by = o.revoked_by();
     c.granted_seq = o.granted_seq();
     c.revoked_seq = o.revoked_seq();
+    c.language = o.language();
+    c.comprehension_aid = static_cast<v1::ComprehensionAid>(o.comprehension_aid());
+    c.capacity = static_cast<v1::ConsentCapacity>(o.capacity());
     s.consents[c.consent_id] = std::move(c);
   }
   for (const auto& o : r.conflicts()) {

@@ -85,6 +85,10 @@ struct Consent {
   std::string revoked_by;
   uint64_t granted_seq = 0;
   uint64_t revoked_seq = 0;
+  // How it was given (ConsentGranted.informed).
+  std::string language;
+  v1::ComprehensionAid comprehension_aid = v1::COMPREHENSION_AID_UNSPECIFIED;
+  v1::ConsentCapacity capacity = v1::CONSENT_CAPACITY_UNSPECIFIED;
 
   // True when the consent was granted, has started, not expired and not been
   // revoked at t. A consent covers nothing before it was granted.

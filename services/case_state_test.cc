@@ -28,6 +28,29 @@ v1::Event Parse(const std::string& text, int day, const std::string& stream = "c
   return e;
 }
 
+// What the client was told, as a consent by the client records it (RULES.md I1).
+constexpr char kInformedByClient[] =
+    "informed { told_right_to_revoke: true told_consequences_of_refusing: true "
+    "told_redisclosure_risk: true told_limits_of_confidentiality: true language: \"es\" "
+    "comprehension_aid: COMPREHENSION_AID_INTERPRETER capacity: CONSENT_CAPACITY_CLIENT_CAPABLE } "
+    "interpreter_name: \"Lucía\" ";
+constexpr char kInformedByRepresentative[] =
+    "informed { told_right_to_revoke: true told_consequences_of_refusing: true "
+    "told_redisclosure_risk: true told_limits_of_confidentiality: true language: \"en\" "
+    "comprehension_aid: COMPREHENSION_AID_NONE capacity: CONSENT_CAPACITY_REPRESENTATIVE_ACTS "
+    "capacity_note: \"client is in a coma\" } ";
+
+void SetInformedByClient(v1::ConsentGranted* b) {
+  auto* i = b->mutable_informed();
+  i->set_told_right_to_revoke(true);
+  i->set_told_consequences_of_refusing(true);
+  i->set_told_redisclosure_risk(true);
+  i->set_told_limits_of_confidentiality(true);
+  i->set_language("en");
+  i->set_comprehension_aid(v1::COMPREHENSION_AID_NONE);
+  i->set_capacity(v1::CONSENT_CAPACITY_CLIENT_CAPABLE);
+}
+
 // Checks, then applies; what the service does on append.
 class Story {
  public:
@@ -71,15 +94,17 @@ TEST(CaseStateTest, FullCaseStory) {
      "author_id: \"m-1\" }",
      1);
   // Consent.
-  ok(absl::StrCat("consent_granted { consent_id: \"c-1\" client_id: \"cl-1\" "
+  ok(absl::StrCat("consent_granted { ", kInformedByClient,
+                  "consent_id: \"c-1\" client_id: \"cl-1\" "
                   "grantor_kind: GRANTOR_KIND_CLIENT grantor_id: \"cl-1\" recipients: \"r-1\" "
                   "purposes: \"care_coordination\" data_categories: \"housing\" "
                   "expires_at { seconds: ",
                   kT0 + 90 * kDay, " } revocable: true }"),
      1);
-  ok("consent_granted { consent_id: \"c-2\" client_id: \"cl-1\" "
-     "grantor_kind: GRANTOR_KIND_AUTHORIZED_REPRESENTATIVE grantor_id: \"rep-1\" "
-     "recipients: \"r-2\" purposes: \"billing\" data_categories: \"housing\" }",
+  ok(absl::StrCat("consent_granted { ", kInformedByRepresentative,
+                  "consent_id: \"c-2\" client_id: \"cl-1\" "
+                  "grantor_kind: GRANTOR_KIND_AUTHORIZED_REPRESENTATIVE grantor_id: \"rep-1\" "
+                  "recipients: \"r-2\" purposes: \"billing\" data_categories: \"housing\" }"),
      2);
   // Disclosures.
   ok(absl::StrCat("disclosure_made { disclosure_id: \"d-1\" client_id: \"cl-1\" "
@@ -178,6 +203,10 @@ TEST(CaseStateTest, FullCaseStory) {
   EXPECT_EQ(c1.expires_at, Day(90));
   EXPECT_EQ(c1.recipients, std::set<std::string>{"r-1"});
   EXPECT_EQ(c1.data_categories, std::set<std::string>{"housing"});
+  EXPECT_EQ(c1.language, "es");
+  EXPECT_EQ(c1.comprehension_aid, v1::COMPREHENSION_AID_INTERPRETER);
+  EXPECT_EQ(c1.capacity, v1::CONSENT_CAPACITY_CLIENT_CAPABLE);
+  EXPECT_EQ(s.consents.at("c-2").capacity, v1::CONSENT_CAPACITY_REPRESENTATIVE_ACTS);
   const Consent& c2 = s.consents.at("c-2");
   EXPECT_TRUE(c2.revoked);
   EXPECT_EQ(c2.revoked_at, Day(5));
@@ -397,6 +426,7 @@ class HistoryGenerator {
         b->add_data_categories(kCategories[rng_() % 4]);
         b->add_data_categories(kCategories[rng_() % 4]);
         b->set_signed_form_sha256(std::string(32, 'h'));
+        SetInformedByClient(b);
         if (rng_() % 2) b->mutable_expires_at()->set_seconds(kT0 + (g.day + 20) * kDay);
         break;
       }

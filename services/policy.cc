@@ -832,11 +832,79 @@ absl::Status CheckRepresentativeScope(const CaseState& s, const v1::Event& e) {
   return absl::OkStatus();
 }
 
+// ---- Informed consent (services/RULES.md I1-I2) ----
+
+// INVALID_ARGUMENT: a consent records what the client was told, in which
+// language, with what help, and who could decide. NASW-derived 2.03 (informed
+// consent: "clear and understandable language ... the purpose of the
+// services, risks ..., limits to services ..., the right to refuse or
+// withdraw consent"; an interpreter or translator when needed; when clients
+// lack the capacity, permission from an appropriate third party); Longmont
+// agreement "Confidentiality" 2 (the limits of confidentiality explained).
+// Stricter reading chosen: every one of the four things told is required
+// (none is left to the producer's judgment), the language and the
+// comprehension aid are always stated (COMPREHENSION_AID_NONE says none was
+// needed), an interpreter is named, and the capacity matches the grantor.
+absl::Status CheckInformedConsentFields(const v1::Event& e) {
+  if (e.body_case() != v1::Event::kConsentGranted) return absl::OkStatus();
+  const auto& b = e.consent_granted();
+  if (!b.has_informed()) {
+    return Invalid("consent_granted.informed",
+                   "must be set (what the client was told, in which language, with what help, "
+                   "and who decided; NASW-derived 2.03)");
+  }
+  const auto& i = b.informed();
+  auto told = [](absl::string_view field, bool value, absl::string_view what) {
+    if (value) return absl::OkStatus();
+    return Invalid(absl::StrCat("consent_granted.informed.", field),
+                   absl::StrCat("must be true: a consent is informed only when the client was "
+                                "told ",
+                                what, " (NASW-derived 2.03)"));
+  };
+  CL_RETURN_IF_ERROR(
+      told("told_right_to_revoke", i.told_right_to_revoke(), "of the right to revoke it and how"));
+  CL_RETURN_IF_ERROR(told("told_consequences_of_refusing", i.told_consequences_of_refusing(),
+                          "what follows from refusing"));
+  CL_RETURN_IF_ERROR(told("told_redisclosure_risk", i.told_redisclosure_risk(),
+                          "that the recipient may disclose it again"));
+  CL_RETURN_IF_ERROR(told("told_limits_of_confidentiality", i.told_limits_of_confidentiality(),
+                          "what cannot be kept confidential (serious harm to self or others, "
+                          "abuse; Longmont \"Confidentiality\" 2)"));
+  CL_RETURN_IF_ERROR(NonEmpty("consent_granted.informed.language", i.language()));
+  CL_RETURN_IF_ERROR(KnownEnum("consent_granted.informed.comprehension_aid",
+                               v1::ComprehensionAid_descriptor(), i.comprehension_aid()));
+  if (i.comprehension_aid() == v1::COMPREHENSION_AID_INTERPRETER && b.interpreter_name().empty()) {
+    return Invalid("consent_granted.interpreter_name",
+                   "must not be empty when informed.comprehension_aid is "
+                   "COMPREHENSION_AID_INTERPRETER");
+  }
+  CL_RETURN_IF_ERROR(KnownEnum("consent_granted.informed.capacity",
+                               v1::ConsentCapacity_descriptor(), i.capacity()));
+  const bool by_representative = b.grantor_kind() == v1::GRANTOR_KIND_AUTHORIZED_REPRESENTATIVE;
+  const v1::ConsentCapacity want = by_representative ? v1::CONSENT_CAPACITY_REPRESENTATIVE_ACTS
+                                                     : v1::CONSENT_CAPACITY_CLIENT_CAPABLE;
+  if (i.capacity() != want) {
+    return Invalid("consent_granted.informed.capacity",
+                   absl::StrCat("got ", v1::ConsentCapacity_Name(i.capacity()), ", want ",
+                                v1::ConsentCapacity_Name(want), " for grantor_kind ",
+                                v1::GrantorKind_Name(b.grantor_kind()),
+                                " (a client who cannot decide consents through an authorized "
+                                "representative)"));
+  }
+  if (by_representative && i.capacity_note().empty()) {
+    return Invalid("consent_granted.informed.capacity_note",
+                   "must not be empty when a representative consents (say why the client does "
+                   "not decide themself)");
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status CheckEvent(const CaseState& state, const v1::Event& e, const CheckContext& context) {
   CL_RETURN_IF_ERROR(CheckStructure(e));
   CL_RETURN_IF_ERROR(CheckRepresentativeAuthorityFields(e));
+  CL_RETURN_IF_ERROR(CheckInformedConsentFields(e));
   CL_RETURN_IF_ERROR(CheckTimeFields(e, context));
   if (!state.case_id.empty() && e.stream_id() != state.case_id) {
     return Invalid("event.stream_id", absl::StrCat("got ", Q(e.stream_id()), ", want ",

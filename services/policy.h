@@ -61,6 +61,11 @@
 //     authority document's hash, scope and dates (INVALID_ARGUMENT), and
 //     their consents, revocations and access requests fall within them
 //     (FAILED_PRECONDITION; 45 CFR 164.502(g), 42 CFR 2.15).
+//  7. Informed consent (INVALID_ARGUMENT, NASW-derived 2.03): a consent
+//     says the client was told of the right to revoke, the consequences of
+//     refusing, the risk of re-disclosure and the limits of confidentiality,
+//     in which language and with what aid (an interpreter named), and its
+//     capacity matches the grantor (a representative says why).
 #ifndef CASELEDGER_SERVICES_POLICY_H_
 #define CASELEDGER_SERVICES_POLICY_H_
 

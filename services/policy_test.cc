@@ -61,6 +61,19 @@ const char kSignedForm[] = "signed_form_sha256: \"0123456789abcdef0123456789abcd
 // 42 CFR 2.31(a): a Part 2 consent says when it expires.
 const char kExpiresAtDischarge[] = "expiry_event: \"discharge from the program\" ";
 
+// What a consent says the client was told (services/RULES.md I1-I2), as text
+// format fields, for the client deciding and for a representative.
+#define INFORMED_FIELDS                                                                 \
+  "told_right_to_revoke: true told_consequences_of_refusing: true "                     \
+  "told_redisclosure_risk: true told_limits_of_confidentiality: true language: \"en\" " \
+  "comprehension_aid: COMPREHENSION_AID_NONE "
+#define INFORMED_BY_CLIENT \
+  "informed { " INFORMED_FIELDS "capacity: CONSENT_CAPACITY_CLIENT_CAPABLE } "
+#define INFORMED_BY_REPRESENTATIVE                  \
+  "informed { " INFORMED_FIELDS                     \
+  "capacity: CONSENT_CAPACITY_REPRESENTATIVE_ACTS " \
+  "capacity_note: \"client has advanced dementia\" } "
+
 // A representative's authority over every matter (services/RULES.md R1).
 const char kGuardian[] =
     "authority { document_sha256: \"0123456789abcdef0123456789abcdef\" "
@@ -73,9 +86,32 @@ std::string Representative2(absl::string_view authority) {
       "document_sha256: \"0123456789abcdef0123456789abcdef\" ",
       authority, " } }");
 }
+// Consent c-9 of cl-1 by the client with the given informed consent fields
+// (and extra fields of the consent).
+std::string InformedConsent(absl::string_view informed, absl::string_view extra = "") {
+  return absl::StrCat(
+      "consent_granted { consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
+      "GRANTOR_KIND_CLIENT grantor_id: \"cl-1\" recipients: \"r-1\" purposes: \"p\" "
+      "data_categories: \"h\" informed { ",
+      informed, " } ", extra, " }");
+}
+// Consent c-9 of cl-1 by representative rep-1 with the given informed fields.
+std::string InformedConsentByRep(absl::string_view informed) {
+  return absl::StrCat(
+      "consent_granted { consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
+      "GRANTOR_KIND_AUTHORIZED_REPRESENTATIVE grantor_id: \"rep-1\" recipients: \"r-1\" "
+      "purposes: \"p\" data_categories: \"h\" informed { ",
+      informed, " } }");
+}
+const char kToldAll[] =
+    "told_right_to_revoke: true told_consequences_of_refusing: true "
+    "told_redisclosure_risk: true told_limits_of_confidentiality: true ";
+const char kCapable[] = "capacity: CONSENT_CAPACITY_CLIENT_CAPABLE ";
+
 // A consent of cl-1 granted by rep-2.
 const char kConsentByRep2[] =
-    "consent_granted { consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
+    "consent_granted { " INFORMED_BY_REPRESENTATIVE
+    "consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
     "GRANTOR_KIND_AUTHORIZED_REPRESENTATIVE grantor_id: \"rep-2\" recipients: \"r-1\" "
     "purposes: \"p\" data_categories: \"h\" }";
 
@@ -105,21 +141,25 @@ std::vector<Step> BaseHistory(Base base) {
       {"participant_added { participant_id: \"tp-1\" role: PARTICIPANT_ROLE_THIRD_PARTY }"},
       {"case_manager_assigned { manager_id: \"m-1\" reason: \"intake\" }"},
       {"record_entry_written { entry_id: \"e-1\" data_category: \"housing\" text: \"t\" }"},
-      {absl::StrCat("consent_granted { consent_id: \"c-1\" client_id: \"cl-1\" "
+      {absl::StrCat("consent_granted { " INFORMED_BY_CLIENT
+                    "consent_id: \"c-1\" client_id: \"cl-1\" "
                     "grantor_kind: GRANTOR_KIND_CLIENT grantor_id: \"cl-1\" "
                     "recipients: \"r-1\" recipients: \"Dr. Ada\" purposes: \"care_coordination\" ",
                     c1_categories, " expires_at { seconds: ", kT0 + 60 * kDay, " } ", kSignedForm,
                     " revocable: true }")},
-      {absl::StrCat("consent_granted { consent_id: \"c-2\" client_id: \"cl-1\" "
+      {absl::StrCat("consent_granted { " INFORMED_BY_CLIENT
+                    "consent_id: \"c-2\" client_id: \"cl-1\" "
                     "grantor_kind: GRANTOR_KIND_CLIENT grantor_id: \"cl-1\" recipients: \"r-1\" "
                     "purposes: \"care_coordination\" data_categories: \"housing\" ",
                     kExpiresAtDischarge, kSignedForm, " }")},
-      {absl::StrCat("subject_ids: \"cl-2\" consent_granted { consent_id: \"c-3\" "
+      {absl::StrCat("subject_ids: \"cl-2\" consent_granted { " INFORMED_BY_CLIENT
+                    "consent_id: \"c-3\" "
                     "client_id: \"cl-2\" grantor_kind: GRANTOR_KIND_CLIENT grantor_id: \"cl-2\" "
                     "recipients: \"r-1\" purposes: \"care_coordination\" "
                     "data_categories: \"housing\" ",
                     kExpiresAtDischarge, kSignedForm, " }")},
-      {absl::StrCat("consent_granted { consent_id: \"c-4\" client_id: \"cl-1\" "
+      {absl::StrCat("consent_granted { " INFORMED_BY_CLIENT
+                    "consent_id: \"c-4\" client_id: \"cl-1\" "
                     "grantor_kind: GRANTOR_KIND_CLIENT grantor_id: \"cl-1\" recipients: \"r-1\" "
                     "purposes: \"care_coordination\" data_categories: \"housing\" "
                     "starts_at { seconds: ",
@@ -310,27 +350,29 @@ std::vector<PolicyCase> Cases() {
       {"ConsentWithoutClient",
        kBH,
        {},
-       {"consent_granted { consent_id: \"c-9\" }"},
+       {"consent_granted { " INFORMED_BY_CLIENT "consent_id: \"c-9\" }"},
        kInvalid,
        "consent_granted.client_id: must not be empty"},
       {"ConsentWithoutGrantorKind",
        kBH,
        {},
-       {"consent_granted { consent_id: \"c-9\" client_id: \"cl-1\" }"},
+       {"consent_granted { " INFORMED_BY_CLIENT "consent_id: \"c-9\" client_id: \"cl-1\" }"},
        kInvalid,
        "consent_granted.grantor_kind: got GRANTOR_KIND_UNSPECIFIED, want one of "
        "GRANTOR_KIND_CLIENT, GRANTOR_KIND_AUTHORIZED_REPRESENTATIVE"},
       {"ConsentWithoutRecipients",
        kBH,
        {},
-       {"consent_granted { consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
+       {"consent_granted { " INFORMED_BY_CLIENT
+        "consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
         "GRANTOR_KIND_CLIENT grantor_id: \"cl-1\" purposes: \"p\" data_categories: \"h\" }"},
        kInvalid,
        "consent_granted.recipients: must list at least one value"},
       {"ConsentWithEmptyRecipient",
        kBH,
        {},
-       {"consent_granted { consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
+       {"consent_granted { " INFORMED_BY_CLIENT
+        "consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
         "GRANTOR_KIND_CLIENT grantor_id: \"cl-1\" recipients: \"r-1\" recipients: \"\" "
         "purposes: \"p\" data_categories: \"h\" }"},
        kInvalid,
@@ -338,21 +380,24 @@ std::vector<PolicyCase> Cases() {
       {"ConsentWithoutPurposes",
        kBH,
        {},
-       {"consent_granted { consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
+       {"consent_granted { " INFORMED_BY_CLIENT
+        "consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
         "GRANTOR_KIND_CLIENT grantor_id: \"cl-1\" recipients: \"r-1\" data_categories: \"h\" }"},
        kInvalid,
        "consent_granted.purposes: must list at least one value"},
       {"ConsentWithoutCategories",
        kBH,
        {},
-       {"consent_granted { consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
+       {"consent_granted { " INFORMED_BY_CLIENT
+        "consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
         "GRANTOR_KIND_CLIENT grantor_id: \"cl-1\" recipients: \"r-1\" purposes: \"p\" }"},
        kInvalid,
        "consent_granted.data_categories: must list at least one value"},
       {"ConsentWithShortFormHash",
        kBH,
        {},
-       {"consent_granted { consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
+       {"consent_granted { " INFORMED_BY_CLIENT
+        "consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
         "GRANTOR_KIND_CLIENT grantor_id: \"cl-1\" recipients: \"r-1\" purposes: \"p\" "
         "data_categories: \"h\" signed_form_sha256: \"abcde\" }"},
        kInvalid,
@@ -360,7 +405,8 @@ std::vector<PolicyCase> Cases() {
       {"ConsentExpiringBeforeItStarts",
        kBH,
        {},
-       {absl::StrCat("consent_granted { consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
+       {absl::StrCat("consent_granted { " INFORMED_BY_CLIENT
+                     "consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
                      "GRANTOR_KIND_CLIENT grantor_id: \"cl-1\" recipients: \"r-1\" purposes: "
                      "\"p\" data_categories: \"h\" starts_at { seconds: ",
                      kT0 + 10 * kDay, " } expires_at { seconds: ", kT0 + 5 * kDay, " } }")},
@@ -370,7 +416,8 @@ std::vector<PolicyCase> Cases() {
       {"ConsentNotInClientsHistory",
        kBH,
        {},
-       {"subject_ids: \"cl-9\" consent_granted { consent_id: \"c-9\" client_id: \"cl-1\" "
+       {"subject_ids: \"cl-9\" consent_granted { " INFORMED_BY_CLIENT
+        "consent_id: \"c-9\" client_id: \"cl-1\" "
         "grantor_kind: GRANTOR_KIND_CLIENT grantor_id: \"cl-1\" recipients: \"r-1\" "
         "purposes: \"p\" data_categories: \"h\" }"},
        kInvalid,
@@ -593,7 +640,8 @@ std::vector<PolicyCase> Cases() {
       {"FirstEventMustOpen",
        Base::kNone,
        {},
-       {"consent_granted { consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
+       {"consent_granted { " INFORMED_BY_CLIENT
+        "consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
         "GRANTOR_KIND_CLIENT grantor_id: \"cl-1\" recipients: \"r-1\" purposes: \"p\" "
         "data_categories: \"h\" }"},
        kRefused,
@@ -823,7 +871,8 @@ std::vector<PolicyCase> Cases() {
       {"ConsentIdReused",
        kBH,
        {},
-       {"consent_granted { consent_id: \"c-1\" client_id: \"cl-1\" grantor_kind: "
+       {"consent_granted { " INFORMED_BY_CLIENT
+        "consent_id: \"c-1\" client_id: \"cl-1\" grantor_kind: "
         "GRANTOR_KIND_CLIENT grantor_id: \"cl-1\" recipients: \"r-1\" purposes: \"p\" "
         "data_categories: \"h\" }"},
        kRefused,
@@ -831,7 +880,8 @@ std::vector<PolicyCase> Cases() {
       {"ConsentGrantedBySomeoneElse",
        kBH,
        {},
-       {"consent_granted { consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
+       {"consent_granted { " INFORMED_BY_CLIENT
+        "consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
         "GRANTOR_KIND_CLIENT grantor_id: \"m-1\" recipients: \"r-1\" purposes: \"p\" "
         "data_categories: \"h\" }"},
        kRefused,
@@ -840,7 +890,8 @@ std::vector<PolicyCase> Cases() {
       {"ConsentByNonRepresentative",
        kBH,
        {},
-       {"consent_granted { consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
+       {"consent_granted { " INFORMED_BY_REPRESENTATIVE
+        "consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
         "GRANTOR_KIND_AUTHORIZED_REPRESENTATIVE grantor_id: \"tp-1\" recipients: \"r-1\" "
         "purposes: \"p\" data_categories: \"h\" }"},
        kRefused,
@@ -849,7 +900,8 @@ std::vector<PolicyCase> Cases() {
       {"ConsentByRepresentative",
        kBH,
        {},
-       {"consent_granted { consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
+       {"consent_granted { " INFORMED_BY_REPRESENTATIVE
+        "consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
         "GRANTOR_KIND_AUTHORIZED_REPRESENTATIVE grantor_id: \"rep-1\" recipients: \"r-1\" "
         "purposes: \"p\" data_categories: \"h\" }"},
        kOk,
@@ -857,7 +909,8 @@ std::vector<PolicyCase> Cases() {
       {"Part2ConsentWithoutSignedForm",
        kSU,
        {},
-       {"consent_granted { consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
+       {"consent_granted { " INFORMED_BY_CLIENT
+        "consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
         "GRANTOR_KIND_CLIENT grantor_id: \"cl-1\" recipients: \"r-1\" purposes: \"p\" "
         "data_categories: \"h\" }"},
        kRefused,
@@ -866,7 +919,8 @@ std::vector<PolicyCase> Cases() {
       {"Part2ConsentWithSignedForm",
        kSU,
        {},
-       {absl::StrCat("consent_granted { consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
+       {absl::StrCat("consent_granted { " INFORMED_BY_CLIENT
+                     "consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
                      "GRANTOR_KIND_CLIENT grantor_id: \"cl-1\" recipients: \"r-1\" purposes: "
                      "\"p\" data_categories: \"h\" ",
                      kExpiresAtDischarge, kSignedForm, " }")},
@@ -877,7 +931,8 @@ std::vector<PolicyCase> Cases() {
       {"Part2ConsentWithoutExpiry",
        kSU,
        {},
-       {absl::StrCat("consent_granted { consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
+       {absl::StrCat("consent_granted { " INFORMED_BY_CLIENT
+                     "consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
                      "GRANTOR_KIND_CLIENT grantor_id: \"cl-1\" recipients: \"r-1\" purposes: "
                      "\"p\" data_categories: \"h\" ",
                      kSignedForm, " }")},
@@ -887,7 +942,8 @@ std::vector<PolicyCase> Cases() {
       {"Part2ConsentWithExpiryDate",
        kSU,
        {},
-       {absl::StrCat("consent_granted { consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
+       {absl::StrCat("consent_granted { " INFORMED_BY_CLIENT
+                     "consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
                      "GRANTOR_KIND_CLIENT grantor_id: \"cl-1\" recipients: \"r-1\" purposes: "
                      "\"p\" data_categories: \"h\" expires_at { seconds: ",
                      kT0 + 90 * kDay, " } ", kSignedForm, " }")},
@@ -896,7 +952,8 @@ std::vector<PolicyCase> Cases() {
       {"ConsentWithoutExpiryOutsidePart2",
        kBH,
        {},
-       {"consent_granted { consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
+       {"consent_granted { " INFORMED_BY_CLIENT
+        "consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
         "GRANTOR_KIND_CLIENT grantor_id: \"cl-1\" recipients: \"r-1\" purposes: \"p\" "
         "data_categories: \"h\" }"},
        kOk,
@@ -936,7 +993,8 @@ std::vector<PolicyCase> Cases() {
       // day 4).
       {"ConsentBeforeItWasGranted",
        kBH,
-       {{absl::StrCat("consent_granted { consent_id: \"c-5\" client_id: \"cl-1\" "
+       {{absl::StrCat("consent_granted { " INFORMED_BY_CLIENT
+                      "consent_id: \"c-5\" client_id: \"cl-1\" "
                       "grantor_kind: GRANTOR_KIND_CLIENT grantor_id: \"cl-1\" recipients: \"r-1\" "
                       "purposes: \"care_coordination\" data_categories: \"housing\" }"),
          5}},
@@ -949,7 +1007,8 @@ std::vector<PolicyCase> Cases() {
        }},
       {"ConsentFromTheMomentItWasGranted",
        kBH,
-       {{absl::StrCat("consent_granted { consent_id: \"c-5\" client_id: \"cl-1\" "
+       {{absl::StrCat("consent_granted { " INFORMED_BY_CLIENT
+                      "consent_id: \"c-5\" client_id: \"cl-1\" "
                       "grantor_kind: GRANTOR_KIND_CLIENT grantor_id: \"cl-1\" recipients: \"r-1\" "
                       "purposes: \"care_coordination\" data_categories: \"housing\" }"),
          5}},
@@ -1572,6 +1631,136 @@ std::vector<PolicyCase> Cases() {
        kRefused,
        "access_requested.requested_by \"rep-2\", an authorized representative, had authority "
        "until 2026-01-06T00:00:00Z, before access_requested at 2026-01-07T00:00:00Z"},
+
+      // ---- Informed consent (I1-I2) ----
+      {"ConsentWithoutInformed",
+       kBH,
+       {},
+       {"consent_granted { consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
+        "GRANTOR_KIND_CLIENT grantor_id: \"cl-1\" recipients: \"r-1\" purposes: \"p\" "
+        "data_categories: \"h\" }"},
+       kInvalid,
+       "consent_granted.informed: must be set (what the client was told, in which language, "
+       "with what help, and who decided; NASW-derived 2.03)"},
+      {"ConsentNotToldOfRevocation",
+       kBH,
+       {},
+       {InformedConsent(absl::StrCat("told_consequences_of_refusing: true told_redisclosure_risk: "
+                                     "true told_limits_of_confidentiality: true ",
+                                     "language: \"en\" comprehension_aid: COMPREHENSION_AID_NONE ",
+                                     kCapable))},
+       kInvalid,
+       "consent_granted.informed.told_right_to_revoke: must be true: a consent is informed only "
+       "when the "
+       "client was told of the right to revoke it and how (NASW-derived 2.03)"},
+      {"ConsentNotToldWhatRefusingMeans",
+       kBH,
+       {},
+       {InformedConsent(absl::StrCat("told_right_to_revoke: true told_redisclosure_risk: true "
+                                     "told_limits_of_confidentiality: true ",
+                                     "language: \"en\" comprehension_aid: COMPREHENSION_AID_NONE ",
+                                     kCapable))},
+       kInvalid,
+       "consent_granted.informed.told_consequences_of_refusing: must be true: a consent is "
+       "informed only when the "
+       "client was told what follows from refusing (NASW-derived 2.03)"},
+      {"ConsentNotToldOfRedisclosure",
+       kBH,
+       {},
+       {InformedConsent(absl::StrCat("told_right_to_revoke: true told_consequences_of_refusing: "
+                                     "true told_limits_of_confidentiality: true ",
+                                     "language: \"en\" comprehension_aid: COMPREHENSION_AID_NONE ",
+                                     kCapable))},
+       kInvalid,
+       "consent_granted.informed.told_redisclosure_risk: must be true: a consent is informed only "
+       "when the "
+       "client was told that the recipient may disclose it again (NASW-derived 2.03)"},
+      {"ConsentNotToldTheLimitsOfConfidentiality",
+       kBH,
+       {},
+       {InformedConsent(absl::StrCat("told_right_to_revoke: true told_consequences_of_refusing: "
+                                     "true told_redisclosure_risk: true ",
+                                     "language: \"en\" comprehension_aid: COMPREHENSION_AID_NONE ",
+                                     kCapable))},
+       kInvalid,
+       "consent_granted.informed.told_limits_of_confidentiality: must be true: a consent is "
+       "informed only when the "
+       "client was told what cannot be kept confidential (serious harm to self or others, abuse; "
+       "Longmont \"Confidentiality\" 2) (NASW-derived 2.03)"},
+      {"ConsentWithoutLanguage",
+       kBH,
+       {},
+       {InformedConsent(
+           absl::StrCat(kToldAll, "comprehension_aid: COMPREHENSION_AID_NONE ", kCapable))},
+       kInvalid,
+       "consent_granted.informed.language: must not be empty"},
+      {"ConsentWithoutComprehensionAid",
+       kBH,
+       {},
+       {InformedConsent(absl::StrCat(kToldAll, "language: \"es\" ", kCapable))},
+       kInvalid,
+       "consent_granted.informed.comprehension_aid: got COMPREHENSION_AID_UNSPECIFIED, want one "
+       "of COMPREHENSION_AID_NONE, COMPREHENSION_AID_INTERPRETER, "
+       "COMPREHENSION_AID_TRANSLATED_FORM, COMPREHENSION_AID_PLAIN_LANGUAGE, "
+       "COMPREHENSION_AID_OTHER"},
+      {"ConsentWithAnUnnamedInterpreter",
+       kBH,
+       {},
+       {InformedConsent(absl::StrCat(kToldAll,
+                                     "language: \"es\" comprehension_aid: "
+                                     "COMPREHENSION_AID_INTERPRETER ",
+                                     kCapable))},
+       kInvalid,
+       "consent_granted.interpreter_name: must not be empty when informed.comprehension_aid is "
+       "COMPREHENSION_AID_INTERPRETER"},
+      {"ConsentWithANamedInterpreter",
+       kBH,
+       {},
+       {InformedConsent(absl::StrCat(kToldAll,
+                                     "language: \"es\" comprehension_aid: "
+                                     "COMPREHENSION_AID_INTERPRETER ",
+                                     kCapable),
+                        "interpreter_name: \"Lucía Pérez (county language line)\"")},
+       kOk,
+       ""},
+      {"ConsentWithoutCapacity",
+       kBH,
+       {},
+       {InformedConsent(
+           absl::StrCat(kToldAll, "language: \"en\" comprehension_aid: COMPREHENSION_AID_NONE"))},
+       kInvalid,
+       "consent_granted.informed.capacity: got CONSENT_CAPACITY_UNSPECIFIED, want one of "
+       "CONSENT_CAPACITY_CLIENT_CAPABLE, CONSENT_CAPACITY_REPRESENTATIVE_ACTS"},
+      {"ConsentByClientWhoCannotDecide",
+       kBH,
+       {},
+       {InformedConsent(absl::StrCat(kToldAll,
+                                     "language: \"en\" comprehension_aid: COMPREHENSION_AID_NONE "
+                                     "capacity: CONSENT_CAPACITY_REPRESENTATIVE_ACTS"))},
+       kInvalid,
+       "consent_granted.informed.capacity: got CONSENT_CAPACITY_REPRESENTATIVE_ACTS, want "
+       "CONSENT_CAPACITY_CLIENT_CAPABLE for grantor_kind GRANTOR_KIND_CLIENT (a client who cannot "
+       "decide consents through an authorized representative)"},
+      {"ConsentByRepresentativeForACapableClient",
+       kBH,
+       {},
+       {InformedConsentByRep(absl::StrCat(
+           kToldAll, "language: \"en\" comprehension_aid: COMPREHENSION_AID_NONE ", kCapable))},
+       kInvalid,
+       "consent_granted.informed.capacity: got CONSENT_CAPACITY_CLIENT_CAPABLE, want "
+       "CONSENT_CAPACITY_REPRESENTATIVE_ACTS for grantor_kind "
+       "GRANTOR_KIND_AUTHORIZED_REPRESENTATIVE (a client who cannot decide consents through an "
+       "authorized representative)"},
+      {"ConsentByRepresentativeWithoutCapacityNote",
+       kBH,
+       {},
+       {InformedConsentByRep(
+           absl::StrCat(kToldAll,
+                        "language: \"en\" comprehension_aid: COMPREHENSION_AID_PLAIN_LANGUAGE "
+                        "capacity: CONSENT_CAPACITY_REPRESENTATIVE_ACTS"))},
+       kInvalid,
+       "consent_granted.informed.capacity_note: must not be empty when a representative consents "
+       "(say why the client does not decide themself)"},
   };
 }
 

@@ -385,6 +385,24 @@ class PageBuilder {
     return cat_.T("withheld.protected");
   }
 
+  // What the client was told before consenting, in which language, and who decided.
+  void Informed(const v1::InformedConsent& i, std::vector<std::string>* out) {
+    std::vector<std::string> told;
+    if (i.told_right_to_revoke()) told.push_back(cat_.T("consent.told.revoke"));
+    if (i.told_consequences_of_refusing()) told.push_back(cat_.T("consent.told.refusing"));
+    if (i.told_redisclosure_risk()) told.push_back(cat_.T("consent.told.redisclosure"));
+    if (i.told_limits_of_confidentiality()) told.push_back(cat_.T("consent.told.limits"));
+    out->push_back(
+        cat_.T("event.consent_granted.told",
+               {{"told", told.empty() ? cat_.T("value.none") : absl::StrJoin(told, "; ")},
+                {"language", OrNone(i.language())},
+                {"aid", EnumLabel(v1::ComprehensionAid_descriptor(), i.comprehension_aid())}}));
+    if (i.capacity() == v1::CONSENT_CAPACITY_REPRESENTATIVE_ACTS) {
+      out->push_back(cat_.T("event.consent_granted.representative_decided",
+                            {{"why", OrNone(i.capacity_note())}}));
+    }
+  }
+
   // What a representative may decide for the client, and until when.
   void RepresentativeAuthority(const v1::RepresentativeAuthority& a,
                                std::vector<std::string>* out) {
@@ -568,6 +586,7 @@ class PageBuilder {
           out->push_back(cat_.T("event.consent_granted.until", {{"event", b.expiry_event()}}));
         }
         if (b.revocable()) out->push_back(cat_.T("event.consent_granted.revocable"));
+        if (b.has_informed()) Informed(b.informed(), out);
         if (!b.consent_id().empty())
           out->push_back(cat_.T("event.reference", {{"ref", b.consent_id()}}));
         break;
