@@ -899,12 +899,42 @@ absl::Status CheckInformedConsentFields(const v1::Event& e) {
   return absl::OkStatus();
 }
 
+// ---- 42 CFR Part 2 notices (services/RULES.md P1) ----
+
+// INVALID_ARGUMENT for a notice hash that is not a SHA-256.
+absl::Status CheckPart2NoticeFields(const v1::Event& e) {
+  if (e.body_case() != v1::Event::kDisclosureMade) return absl::OkStatus();
+  const std::string& h = e.disclosure_made().part2_notice_sha256();
+  if (h.empty() || h.size() == 32) return absl::OkStatus();
+  return Invalid("disclosure_made.part2_notice_sha256",
+                 absl::StrCat("got ", h.size(), " bytes, want 32 (a SHA-256) or none"));
+}
+
+// FAILED_PRECONDITION: 42 CFR 2.32(a) requires each disclosure made with the
+// patient's written consent to be accompanied by the written notice on
+// re-disclosure; the disclosure records the hash of the notice sent.
+// Stricter reading chosen: the record must show which notice went with it
+// (a hash, not a flag).
+absl::Status CheckPart2Notice(const CaseState& s, const v1::Event& e) {
+  if (e.body_case() != v1::Event::kDisclosureMade) return absl::OkStatus();
+  const auto& d = e.disclosure_made();
+  if (s.record_class != v1::RECORD_CLASS_SUBSTANCE_USE ||
+      d.legal_basis() != v1::LEGAL_BASIS_CONSENT || !d.part2_notice_sha256().empty()) {
+    return absl::OkStatus();
+  }
+  return Refused(absl::StrCat("case ", Q(s.case_id),
+                              " holds substance-use records: 42 CFR 2.32 requires the notice "
+                              "on re-disclosure with each disclosure made with consent, but "
+                              "disclosure_made.part2_notice_sha256 is empty"));
+}
+
 }  // namespace
 
 absl::Status CheckEvent(const CaseState& state, const v1::Event& e, const CheckContext& context) {
   CL_RETURN_IF_ERROR(CheckStructure(e));
   CL_RETURN_IF_ERROR(CheckRepresentativeAuthorityFields(e));
   CL_RETURN_IF_ERROR(CheckInformedConsentFields(e));
+  CL_RETURN_IF_ERROR(CheckPart2NoticeFields(e));
   CL_RETURN_IF_ERROR(CheckTimeFields(e, context));
   if (!state.case_id.empty() && e.stream_id() != state.case_id) {
     return Invalid("event.stream_id", absl::StrCat("got ", Q(e.stream_id()), ", want ",
@@ -914,7 +944,8 @@ absl::Status CheckEvent(const CaseState& state, const v1::Event& e, const CheckC
   CL_RETURN_IF_ERROR(CheckLifecycle(state, e));
   CL_RETURN_IF_ERROR(CheckRules(state, e, context));
   CL_RETURN_IF_ERROR(CheckConflictOfInterest(state, e));
-  return CheckRepresentativeScope(state, e);
+  CL_RETURN_IF_ERROR(CheckRepresentativeScope(state, e));
+  return CheckPart2Notice(state, e);
 }
 
 }  // namespace caseledger

@@ -57,6 +57,8 @@ void RunSteps(const std::vector<Step>& steps, CaseState* state, int* latest_day)
   }
 }
 
+// 42 CFR 2.32: the hash of the notice sent with a consent-based disclosure.
+const char kPart2Notice[] = "part2_notice_sha256: \"fedcba9876543210fedcba9876543210\"";
 const char kSignedForm[] = "signed_form_sha256: \"0123456789abcdef0123456789abcdef\"";
 // 42 CFR 2.31(a): a Part 2 consent says when it expires.
 const char kExpiresAtDischarge[] = "expiry_event: \"discharge from the program\" ";
@@ -169,7 +171,8 @@ std::vector<Step> BaseHistory(Base base) {
       {"disclosure_made { disclosure_id: \"d-1\" client_id: \"cl-1\" "
        "recipient { recipient_id: \"r-1\" name: \"Dr. Ada\" } purpose: \"care_coordination\" "
        "data_categories: \"housing\" description: \"housing plan\" "
-       "legal_basis: LEGAL_BASIS_CONSENT consent_id: \"c-1\" minimum_necessary: \"the plan\" }",
+       "legal_basis: LEGAL_BASIS_CONSENT consent_id: \"c-1\" minimum_necessary: \"the plan\" "
+       "part2_notice_sha256: \"fedcba9876543210fedcba9876543210\" }",
        1},
       {"consent_revoked { consent_id: \"c-2\" revoked_by: \"cl-1\" }", 2},
   };
@@ -206,7 +209,8 @@ std::string Disclosure(absl::string_view fields) {
 std::string ConsentDisclosure(absl::string_view consent, absl::string_view categories) {
   return Disclosure(absl::StrCat("recipient { recipient_id: \"r-1\" name: \"Dr. Ada\" } ",
                                  "legal_basis: LEGAL_BASIS_CONSENT consent_id: \"", consent, "\" ",
-                                 categories, " minimum_necessary: \"the housing plan only\""));
+                                 categories, " minimum_necessary: \"the housing plan only\" ",
+                                 kPart2Notice));
 }
 const char kHousing[] = "data_categories: \"housing\"";
 const char kToAda[] = "recipient { recipient_id: \"r-1\" name: \"Dr. Ada\" } ";
@@ -1631,6 +1635,37 @@ std::vector<PolicyCase> Cases() {
        kRefused,
        "access_requested.requested_by \"rep-2\", an authorized representative, had authority "
        "until 2026-01-06T00:00:00Z, before access_requested at 2026-01-07T00:00:00Z"},
+
+      // ---- 42 CFR Part 2 notice (P1) ----
+      {"Part2ConsentDisclosureWithoutNotice",
+       kSU,
+       {},
+       {Disclosure(absl::StrCat(kToAda, "legal_basis: LEGAL_BASIS_CONSENT consent_id: \"c-1\" ",
+                                "data_categories: \"substance_use_treatment\" "
+                                "minimum_necessary: \"the dates only\"")),
+        10},
+       kRefused,
+       "case \"case-1\" holds substance-use records: 42 CFR 2.32 requires the notice on "
+       "re-disclosure with each disclosure made with consent, but "
+       "disclosure_made.part2_notice_sha256 is empty"},
+      {"Part2NoticeWithShortHash",
+       kSU,
+       {},
+       {Disclosure(absl::StrCat(kToAda, "legal_basis: LEGAL_BASIS_CONSENT consent_id: \"c-1\" ",
+                                "data_categories: \"substance_use_treatment\" "
+                                "minimum_necessary: \"the dates only\" "
+                                "part2_notice_sha256: \"abc\"")),
+        10},
+       kInvalid,
+       "disclosure_made.part2_notice_sha256: got 3 bytes, want 32 (a SHA-256) or none"},
+      {"ConsentDisclosureWithoutNoticeOutsidePart2",
+       kBH,
+       {},
+       {Disclosure(absl::StrCat(kToAda, "legal_basis: LEGAL_BASIS_CONSENT consent_id: \"c-1\" ",
+                                kHousing)),
+        10},
+       kOk,
+       ""},
 
       // ---- Informed consent (I1-I2) ----
       {"ConsentWithoutInformed",

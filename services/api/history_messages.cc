@@ -162,6 +162,13 @@ const std::vector<Message>& MessageCatalog() {
         {"es", "Otras personas mencionadas: {mentions}."}}},
       {"event.conflict_declared.description",
        {{"en", "What it is: {description}."}, {"es", "En qué consiste: {description}."}}},
+      {"event.disclosure_made.part2_notice",
+       {{"en",
+         "A written notice went with it: federal law (42 CFR Part 2) forbids sharing it again "
+         "without your consent."},
+        {"es",
+         "Se envió con un aviso escrito: la ley federal (42 CFR Parte 2) prohíbe volver a "
+         "compartirlo sin su consentimiento."}}},
       {"event.disclosure_made.at_risk",
        {{"en", "Person at risk: {person}."}, {"es", "Persona en riesgo: {person}."}}},
       {"event.text", {{"en", "It says: “{text}”"}, {"es", "Dice: «{text}»"}}},

@@ -705,6 +705,9 @@ class PageBuilder {
       out->push_back(
           cat_.T("event.disclosure_made.categories", {{"categories", List(d.data_categories())}}));
     }
+    if (!d.part2_notice_sha256().empty()) {
+      out->push_back(cat_.T("event.disclosure_made.part2_notice"));
+    }
     if (d.legal_basis() == v1::LEGAL_BASIS_CONSENT) {
       bool by_client = false;
       std::string granted = ConsentDate(d.consent_id(), &by_client);
