@@ -35,7 +35,16 @@ void ApplyBody(const v1::Event& e, uint64_t seq, absl::Time at, absl::Time commi
     }
     case v1::Event::kParticipantAdded: {
       const auto& b = e.participant_added();
-      s->participants[b.participant_id()] = Participant{b.participant_id(), b.role(), at};
+      Participant p{b.participant_id(), b.role(), at};
+      if (b.has_authority()) {
+        const auto& a = b.authority();
+        p.authority.document_sha256 = a.document_sha256();
+        p.authority.scope = a.scope();
+        p.authority.program = a.program();
+        p.authority.starts_at = a.has_starts_at() ? std::max(at, TimeFromProto(a.starts_at())) : at;
+        if (a.has_ends_at()) p.authority.ends_at = TimeFromProto(a.ends_at());
+      }
+      s->participants[b.participant_id()] = std::move(p);
       break;
     }
     case v1::Event::kParticipantRemoved:
@@ -63,6 +72,16 @@ void ApplyBody(const v1::Event& e, uint64_t seq, absl::Time at, absl::Time commi
       it->second.resolved = true;
       it->second.resolved_at = at;
       it->second.resolution = b.resolution();
+      it->second.resolved_by = b.resolved_by();
+      break;
+    }
+    case v1::Event::kClientInformedOfConflict: {
+      const auto& b = e.client_informed_of_conflict();
+      auto it = s->conflicts.find(b.conflict_id());
+      if (it == s->conflicts.end() || it->second.client_informed) break;
+      it->second.client_informed = true;
+      it->second.client_informed_at = at;
+      it->second.client_informed_method = b.method();
       break;
     }
     case v1::Event::kReferralMade:
@@ -124,6 +143,9 @@ void ApplyBody(const v1::Event& e, uint64_t seq, absl::Time at, absl::Time commi
       c.expiry_event = b.expiry_event();
       c.revocable = b.revocable();
       c.granted_seq = seq;
+      c.language = b.informed().language();
+      c.comprehension_aid = b.informed().comprehension_aid();
+      c.capacity = b.informed().capacity();
       s->consents[b.consent_id()] = std::move(c);
       break;
     }
@@ -421,6 +443,21 @@ std::vector<const Conflict*> CaseState::OpenConflicts() const {
   return out;
 }
 
+std::vector<const Conflict*> CaseState::PendingConflictNotices() const {
+  std::vector<const Conflict*> out;
+  for (const auto& [id, c] : conflicts) {
+    if (!c.client_informed) out.push_back(&c);
+  }
+  return out;
+}
+
+bool CaseState::HasOpenConflict(absl::string_view person) const {
+  for (const auto& [id, c] : conflicts) {
+    if (!c.resolved && c.declared_by == person) return true;
+  }
+  return false;
+}
+
 std::vector<const AccessRequest*> CaseState::OpenAccessRequests() const {
   std::vector<const AccessRequest*> out;
   for (const auto& [id, r] : access_requests) {
@@ -563,6 +600,13 @@ std::string EncodeCaseState(const CaseState& s) {
     o->set_participant_id(p.participant_id);
     o->set_role(p.role);
     o->set_added_at_micros(Micros(p.added_at));
+    if (p.authority.scope != v1::REPRESENTATIVE_SCOPE_UNSPECIFIED) {
+      o->set_authority_document_sha256(p.authority.document_sha256);
+      o->set_authority_scope(p.authority.scope);
+      o->set_authority_program(p.authority.program);
+      o->set_authority_starts_at_micros(Micros(p.authority.starts_at));
+      o->set_authority_ends_at_micros(Micros(p.authority.ends_at));
+    }
   }
   for (const auto& [id, c] : s.consents) {
     auto* o = r.add_consents();
@@ -583,6 +627,9 @@ std::string EncodeCaseState(const CaseState& s) {
     o->set_revoked_by(c.revoked_by);
     o->set_granted_seq(c.granted_seq);
     o->set_revoked_seq(c.revoked_seq);
+    o->set_language(c.language);
+    o->set_comprehension_aid(c.comprehension_aid);
+    o->set_capacity(c.capacity);
   }
   for (const auto& [id, c] : s.conflicts) {
     auto* o = r.add_conflicts();
@@ -592,6 +639,10 @@ std::string EncodeCaseState(const CaseState& s) {
     o->set_resolved(c.resolved);
     o->set_resolved_at_micros(Micros(c.resolved_at));
     o->set_resolution(c.resolution);
+    o->set_resolved_by(c.resolved_by);
+    o->set_client_informed(c.client_informed);
+    o->set_client_informed_at_micros(Micros(c.client_informed_at));
+    o->set_client_informed_method(c.client_informed_method);
   }
   for (const auto& [id, en] : s.entries) {
     auto* o = r.add_entries();
@@ -712,9 +763,16 @@ absl::StatusOr<CaseState> DecodeCaseState(absl::string_view bytes) {
         ManagerAssignment{m.manager_id(), m.reason(), FromMicros(m.at_micros()), m.seq()});
   }
   for (const auto& p : r.participants()) {
-    s.participants[p.participant_id()] =
-        Participant{p.participant_id(), static_cast<v1::ParticipantRole>(p.role()),
-                    FromMicros(p.added_at_micros())};
+    Participant q{p.participant_id(), static_cast<v1::ParticipantRole>(p.role()),
+                  FromMicros(p.added_at_micros())};
+    if (p.authority_scope() != v1::REPRESENTATIVE_SCOPE_UNSPECIFIED) {
+      q.authority.document_sha256 = p.authority_document_sha256();
+      q.authority.scope = static_cast<v1::RepresentativeScope>(p.authority_scope());
+      q.authority.program = p.authority_program();
+      q.authority.starts_at = FromMicros(p.authority_starts_at_micros());
+      q.authority.ends_at = FromMicros(p.authority_ends_at_micros());
+    }
+    s.participants[p.participant_id()] = std::move(q);
   }
   for (const auto& o : r.consents()) {
     Consent c;
@@ -735,6 +793,9 @@ absl::StatusOr<CaseState> DecodeCaseState(absl::string_view bytes) {
     c.revoked_by = o.revoked_by();
     c.granted_seq = o.granted_seq();
     c.revoked_seq = o.revoked_seq();
+    c.language = o.language();
+    c.comprehension_aid = static_cast<v1::ComprehensionAid>(o.comprehension_aid());
+    c.capacity = static_cast<v1::ConsentCapacity>(o.capacity());
     s.consents[c.consent_id] = std::move(c);
   }
   for (const auto& o : r.conflicts()) {
@@ -745,6 +806,11 @@ absl::StatusOr<CaseState> DecodeCaseState(absl::string_view bytes) {
     c.resolved = o.resolved();
     c.resolved_at = FromMicros(o.resolved_at_micros());
     c.resolution = o.resolution();
+    c.resolved_by = o.resolved_by();
+    c.client_informed = o.client_informed();
+    c.client_informed_at = c.client_informed ? FromMicros(o.client_informed_at_micros())
+                                             : absl::InfinitePast();
+    c.client_informed_method = o.client_informed_method();
     s.conflicts[c.conflict_id] = std::move(c);
   }
   for (const auto& o : r.entries()) {

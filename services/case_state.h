@@ -63,10 +63,21 @@ struct ManagerAssignment {
   uint64_t seq = 0;
 };
 
+// What an authorized representative may decide (events.proto
+// RepresentativeAuthority); empty for other participants.
+struct RepresentativeAuthority {
+  std::string document_sha256;
+  v1::RepresentativeScope scope = v1::REPRESENTATIVE_SCOPE_UNSPECIFIED;
+  std::string program;
+  absl::Time starts_at = absl::InfinitePast();  // the later of starts_at and added_at
+  absl::Time ends_at = absl::InfiniteFuture();  // exclusive; InfiniteFuture: no end
+};
+
 struct Participant {
   std::string participant_id;
   v1::ParticipantRole role = v1::PARTICIPANT_ROLE_UNSPECIFIED;
   absl::Time added_at = absl::InfinitePast();
+  RepresentativeAuthority authority;
 };
 
 struct Consent {
@@ -87,6 +98,10 @@ struct Consent {
   std::string revoked_by;
   uint64_t granted_seq = 0;
   uint64_t revoked_seq = 0;
+  // How it was given (ConsentGranted.informed).
+  std::string language;
+  v1::ComprehensionAid comprehension_aid = v1::COMPREHENSION_AID_UNSPECIFIED;
+  v1::ConsentCapacity capacity = v1::CONSENT_CAPACITY_UNSPECIFIED;
 
   // True when the consent was granted, has started, not expired and not been
   // revoked at t. A consent covers nothing before it was granted.
@@ -102,6 +117,12 @@ struct Conflict {
   bool resolved = false;
   absl::Time resolved_at = absl::InfinitePast();
   std::string resolution;
+  std::string resolved_by;
+  // NASW 2.06(a): the client is told of the conflict (client_informed_of_conflict);
+  // until then it is a pending notice, resolved or not.
+  bool client_informed = false;
+  absl::Time client_informed_at = absl::InfinitePast();
+  std::string client_informed_method;
 };
 
 // A documentation entry: written, or a new entry that amends an earlier one.
@@ -256,6 +277,10 @@ struct CaseState {
   std::vector<const Consent*> ActiveConsents(absl::Time t) const;
   // Conflicts not resolved, in id order.
   std::vector<const Conflict*> OpenConflicts() const;
+  // Conflicts the client has not been told of, resolved or not, in id order.
+  std::vector<const Conflict*> PendingConflictNotices() const;
+  // True when `person` declared a conflict in the case that is not resolved.
+  bool HasOpenConflict(absl::string_view person) const;
   // Access requests without a decision, in id order.
   std::vector<const AccessRequest*> OpenAccessRequests() const;
   // Accounting and amendment requests without a decision, in id order.

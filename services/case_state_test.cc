@@ -28,6 +28,29 @@ v1::Event Parse(const std::string& text, int day, const std::string& stream = "c
   return e;
 }
 
+// What the client was told, as a consent by the client records it (RULES.md I1).
+constexpr char kInformedByClient[] =
+    "informed { told_right_to_revoke: true told_consequences_of_refusing: true "
+    "told_redisclosure_risk: true told_limits_of_confidentiality: true language: \"es\" "
+    "comprehension_aid: COMPREHENSION_AID_INTERPRETER capacity: CONSENT_CAPACITY_CLIENT_CAPABLE } "
+    "interpreter_name: \"Lucía\" ";
+constexpr char kInformedByRepresentative[] =
+    "informed { told_right_to_revoke: true told_consequences_of_refusing: true "
+    "told_redisclosure_risk: true told_limits_of_confidentiality: true language: \"en\" "
+    "comprehension_aid: COMPREHENSION_AID_NONE capacity: CONSENT_CAPACITY_REPRESENTATIVE_ACTS "
+    "capacity_note: \"client is in a coma\" } ";
+
+void SetInformedByClient(v1::ConsentGranted* b) {
+  auto* i = b->mutable_informed();
+  i->set_told_right_to_revoke(true);
+  i->set_told_consequences_of_refusing(true);
+  i->set_told_redisclosure_risk(true);
+  i->set_told_limits_of_confidentiality(true);
+  i->set_language("en");
+  i->set_comprehension_aid(v1::COMPREHENSION_AID_NONE);
+  i->set_capacity(v1::CONSENT_CAPACITY_CLIENT_CAPABLE);
+}
+
 // Checks, then applies; what the service does on append.
 class Story {
  public:
@@ -57,8 +80,11 @@ TEST(CaseStateTest, FullCaseStory) {
      "record_class: RECORD_CLASS_BEHAVIORAL_HEALTH reason: \"referral\" }",
      0);
   ok("participant_added { participant_id: \"cl-1\" role: PARTICIPANT_ROLE_CLIENT }", 0);
-  ok("participant_added { participant_id: \"rep-1\" "
-     "role: PARTICIPANT_ROLE_AUTHORIZED_REPRESENTATIVE }",
+  ok(absl::StrCat("participant_added { participant_id: \"rep-1\" "
+                  "role: PARTICIPANT_ROLE_AUTHORIZED_REPRESENTATIVE authority { "
+                  "document_sha256: \"0123456789abcdef0123456789abcdef\" "
+                  "scope: REPRESENTATIVE_SCOPE_HEALTH_DECISIONS ends_at { seconds: ",
+                  kT0 + 365 * kDay, " } } }"),
      0);
   ok("participant_added { participant_id: \"tp-1\" role: PARTICIPANT_ROLE_THIRD_PARTY "
      "display_name: \"Neighbor\" }",
@@ -68,15 +94,17 @@ TEST(CaseStateTest, FullCaseStory) {
      "author_id: \"m-1\" }",
      1);
   // Consent.
-  ok(absl::StrCat("consent_granted { consent_id: \"c-1\" client_id: \"cl-1\" "
+  ok(absl::StrCat("consent_granted { ", kInformedByClient,
+                  "consent_id: \"c-1\" client_id: \"cl-1\" "
                   "grantor_kind: GRANTOR_KIND_CLIENT grantor_id: \"cl-1\" recipients: \"r-1\" "
                   "purposes: \"care_coordination\" data_categories: \"housing\" "
                   "expires_at { seconds: ",
                   kT0 + 90 * kDay, " } revocable: true }"),
      1);
-  ok("consent_granted { consent_id: \"c-2\" client_id: \"cl-1\" "
-     "grantor_kind: GRANTOR_KIND_AUTHORIZED_REPRESENTATIVE grantor_id: \"rep-1\" "
-     "recipients: \"r-2\" purposes: \"billing\" data_categories: \"housing\" }",
+  ok(absl::StrCat("consent_granted { ", kInformedByRepresentative,
+                  "consent_id: \"c-2\" client_id: \"cl-1\" "
+                  "grantor_kind: GRANTOR_KIND_AUTHORIZED_REPRESENTATIVE grantor_id: \"rep-1\" "
+                  "recipients: \"r-2\" purposes: \"billing\" data_categories: \"housing\" }"),
      2);
   // Disclosures.
   ok(absl::StrCat("disclosure_made { disclosure_id: \"d-1\" client_id: \"cl-1\" "
@@ -104,7 +132,12 @@ TEST(CaseStateTest, FullCaseStory) {
   }
   ok("conflict_declared { conflict_id: \"k-1\" declared_by: \"m-1\" description: \"x\" }", 4);
   // Revocation, then a disclosure on the revoked consent is refused and not stored.
+  EXPECT_EQ(story.state().PendingConflictNotices().size(), 1u);
+  EXPECT_TRUE(story.state().HasOpenConflict("m-1"));
   ok("consent_revoked { consent_id: \"c-2\" revoked_by: \"rep-1\" reason: \"changed mind\" }", 5);
+  ok("client_informed_of_conflict { conflict_id: \"k-1\" method: \"in person\" "
+     "informed_by: \"m-1\" }",
+     5);
   const std::string before = EncodeCaseState(story.state());
   absl::Status refused = story.Append(
       "disclosure_made { disclosure_id: \"d-3\" client_id: \"cl-1\" "
@@ -133,7 +166,9 @@ TEST(CaseStateTest, FullCaseStory) {
   EXPECT_EQ(story.Append("case_closed { reason: \"moved\" }", 20).code(),
             absl::StatusCode::kFailedPrecondition);
   ok("case_transferred { to_manager_id: \"m-2\" to_program: \"rural\" reason: \"moved\" }", 21);
-  ok("conflict_resolved { conflict_id: \"k-1\" resolution: \"transferred\" }", 21);
+  ok("conflict_resolved { conflict_id: \"k-1\" resolution: \"transferred\" "
+     "resolved_by: \"sup-1\" }",
+     21);
   ok("access_fulfilled { request_id: \"ar-1\" bundle_sha256: \"ab\" }", 30);
   ok("participant_removed { participant_id: \"tp-1\" reason: \"moved out\" }", 31);
   ok("case_closed { reason: \"goals met\" referral: \"rural program\" }", 40);
@@ -159,12 +194,19 @@ TEST(CaseStateTest, FullCaseStory) {
   ASSERT_EQ(s.participants.size(), 2u);
   EXPECT_EQ(s.participants.at("cl-1").role, v1::PARTICIPANT_ROLE_CLIENT);
   EXPECT_EQ(s.participants.at("rep-1").role, v1::PARTICIPANT_ROLE_AUTHORIZED_REPRESENTATIVE);
+  EXPECT_EQ(s.participants.at("rep-1").authority.scope, v1::REPRESENTATIVE_SCOPE_HEALTH_DECISIONS);
+  EXPECT_EQ(s.participants.at("rep-1").authority.starts_at, Day(0));
+  EXPECT_EQ(s.participants.at("rep-1").authority.ends_at, Day(365));
   ASSERT_EQ(s.consents.size(), 2u);
   const Consent& c1 = s.consents.at("c-1");
   EXPECT_FALSE(c1.revoked);
   EXPECT_EQ(c1.expires_at, Day(90));
   EXPECT_EQ(c1.recipients, std::set<std::string>{"r-1"});
   EXPECT_EQ(c1.data_categories, std::set<std::string>{"housing"});
+  EXPECT_EQ(c1.language, "es");
+  EXPECT_EQ(c1.comprehension_aid, v1::COMPREHENSION_AID_INTERPRETER);
+  EXPECT_EQ(c1.capacity, v1::CONSENT_CAPACITY_CLIENT_CAPABLE);
+  EXPECT_EQ(s.consents.at("c-2").capacity, v1::CONSENT_CAPACITY_REPRESENTATIVE_ACTS);
   const Consent& c2 = s.consents.at("c-2");
   EXPECT_TRUE(c2.revoked);
   EXPECT_EQ(c2.revoked_at, Day(5));
@@ -174,6 +216,11 @@ TEST(CaseStateTest, FullCaseStory) {
   EXPECT_TRUE(s.ActiveConsents(Day(90)).empty());
   EXPECT_TRUE(s.conflicts.at("k-1").resolved);
   EXPECT_TRUE(s.OpenConflicts().empty());
+  EXPECT_TRUE(s.PendingConflictNotices().empty());
+  EXPECT_FALSE(s.HasOpenConflict("m-1"));
+  EXPECT_EQ(s.conflicts.at("k-1").resolved_by, "sup-1");
+  EXPECT_EQ(s.conflicts.at("k-1").client_informed_at, Day(5));
+  EXPECT_EQ(s.conflicts.at("k-1").client_informed_method, "in person");
   ASSERT_EQ(s.entries.size(), 2u);
   EXPECT_EQ(s.entries.at("e-2").amends_entry_id, "e-1");
   EXPECT_EQ(s.entries.at("e-2").data_category, "housing");
@@ -182,8 +229,8 @@ TEST(CaseStateTest, FullCaseStory) {
   EXPECT_TRUE(s.OpenAccessRequests().empty());
   EXPECT_EQ(s.disclosure_ids, (std::set<std::string>{"d-1", "d-2"}));
   EXPECT_TRUE(s.pending_notices.empty());
-  EXPECT_EQ(s.version, 21u);
-  EXPECT_EQ(s.last_seq, 210u);
+  EXPECT_EQ(s.version, 22u);
+  EXPECT_EQ(s.last_seq, 220u);
   EXPECT_EQ(s.last_occurred_at, Day(40));
   EXPECT_EQ(s.last_committed_at, Day(40) + absl::Seconds(1));
 
@@ -195,6 +242,11 @@ TEST(CaseStateTest, FullCaseStory) {
   EXPECT_EQ(decoded->manager_history[1].reason, "transfer: moved");
   EXPECT_EQ(decoded->consents.at("c-1").starts_at, absl::InfinitePast());
   EXPECT_EQ(decoded->consents.at("c-1").revoked_at, absl::InfiniteFuture());
+  EXPECT_EQ(decoded->conflicts.at("k-1").client_informed_at, Day(5));
+  EXPECT_EQ(decoded->conflicts.at("k-1").resolved_by, "sup-1");
+  EXPECT_EQ(decoded->participants.at("rep-1").authority.ends_at, Day(365));
+  EXPECT_EQ(decoded->participants.at("rep-1").authority.document_sha256,
+            "0123456789abcdef0123456789abcdef");
 }
 
 TEST(CaseStateTest, ReopenedCaseTakesEntriesAgain) {
@@ -434,6 +486,7 @@ class HistoryGenerator {
         b->add_data_categories(kCategories[rng_() % 4]);
         b->add_data_categories(kCategories[rng_() % 4]);
         b->set_signed_form_sha256(std::string(32, 'h'));
+        SetInformedByClient(b);
         if (rng_() % 2) b->mutable_expires_at()->set_seconds(kT0 + (g.day + 20) * kDay);
         break;
       }
@@ -486,12 +539,19 @@ class HistoryGenerator {
         break;
       }
       case 14:
-        if (rng_() % 2) {
-          e.mutable_conflict_declared()->set_conflict_id(id);
-          e.mutable_conflict_declared()->set_declared_by("m-1");
-        } else {
-          e.mutable_conflict_resolved()->set_conflict_id(Pick(s.conflicts));
-          e.mutable_conflict_resolved()->set_resolution("r");
+        switch (rng_() % 3) {
+          case 0:
+            e.mutable_conflict_declared()->set_conflict_id(id);
+            e.mutable_conflict_declared()->set_declared_by("m-1");
+            break;
+          case 1:
+            e.mutable_conflict_resolved()->set_conflict_id(Pick(s.conflicts));
+            e.mutable_conflict_resolved()->set_resolution("r");
+            e.mutable_conflict_resolved()->set_resolved_by("sup-1");
+            break;
+          default:
+            e.mutable_client_informed_of_conflict()->set_conflict_id(Pick(s.conflicts));
+            e.mutable_client_informed_of_conflict()->set_method("letter");
         }
         break;
       case 15:

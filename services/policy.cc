@@ -215,7 +215,14 @@ absl::Status CheckStructure(const v1::Event& e) {
     case v1::Event::kConflictResolved:
       CL_RETURN_IF_ERROR(
           NonEmpty("conflict_resolved.conflict_id", e.conflict_resolved().conflict_id()));
-      return NonEmpty("conflict_resolved.resolution", e.conflict_resolved().resolution());
+      CL_RETURN_IF_ERROR(
+          NonEmpty("conflict_resolved.resolution", e.conflict_resolved().resolution()));
+      return NonEmpty("conflict_resolved.resolved_by", e.conflict_resolved().resolved_by());
+    case v1::Event::kClientInformedOfConflict:
+      CL_RETURN_IF_ERROR(NonEmpty("client_informed_of_conflict.conflict_id",
+                                  e.client_informed_of_conflict().conflict_id()));
+      return NonEmpty("client_informed_of_conflict.method",
+                      e.client_informed_of_conflict().method());
     case v1::Event::kReferralMade:
       return NonEmpty("referral_made.referred_to", e.referral_made().referred_to());
     case v1::Event::kCaseTransferred: {
@@ -490,7 +497,7 @@ absl::Status CheckLifecycle(const CaseState& s, const v1::Event& e) {
     case CaseStatus::kClosed:
       if (IsAccessEvent(c) || IsClosedCaseWorkflow(c) || c == v1::Event::kRecordsDisposed ||
           c == v1::Event::kCaseReopened || c == v1::Event::kClientInformed ||
-          c == v1::Event::kConsentRevoked) {
+          c == v1::Event::kConsentRevoked || c == v1::Event::kClientInformedOfConflict) {
         return absl::OkStatus();
       }
       return not_allowed("");
@@ -1136,6 +1143,267 @@ absl::Status CheckRules(const CaseState& s, const v1::Event& e, const CheckConte
   }
 }
 
+// ---- Conflicts of interest (services/RULES.md C1-C4) ----
+
+// NASW 2.06(a) ("inform clients when a real or potential conflict of interest
+// arises ... take reasonable steps to resolve the issue in a manner that makes
+// the clients' interests primary"); Jupitice code 2 (disclose at once). The
+// person with the conflict is its declared_by. Stricter readings chosen: while
+// the conflict is unresolved that person may not act for the client at all
+// (disclose, be assigned, be transferred the case), whoever sends the event;
+// a conflict is never resolved by the person who has it; and telling the
+// client is a duty of its own that a resolution does not discharge.
+absl::Status CheckConflictOfInterest(const CaseState& s, const v1::Event& e) {
+  const std::string in_case = absl::StrCat(" in case ", Q(s.case_id));
+  auto conflicted = [&](absl::string_view field, const std::string& person) {
+    if (person.empty() || !s.HasOpenConflict(person)) return absl::OkStatus();
+    std::string ids;
+    for (const Conflict* c : s.OpenConflicts()) {
+      if (c->declared_by == person) absl::StrAppend(&ids, ids.empty() ? "" : ", ", Q(c->conflict_id));
+    }
+    return Refused(absl::StrCat(field, " ", Q(person), " has an unresolved conflict of interest",
+                                in_case, " (conflict ", ids,
+                                "); NASW 2.06(a): someone else must act until it is resolved"));
+  };
+  switch (e.body_case()) {
+    case v1::Event::kDisclosureMade:
+      return conflicted("disclosure_made.disclosed_by", e.disclosure_made().disclosed_by());
+    case v1::Event::kCaseManagerAssigned:
+      return conflicted("case_manager_assigned.manager_id", e.case_manager_assigned().manager_id());
+    case v1::Event::kCaseTransferred:
+      return conflicted("case_transferred.to_manager_id", e.case_transferred().to_manager_id());
+    case v1::Event::kConflictResolved: {
+      const auto& b = e.conflict_resolved();
+      auto it = s.conflicts.find(b.conflict_id());
+      if (it != s.conflicts.end() && it->second.declared_by == b.resolved_by()) {
+        return Refused(absl::StrCat("conflict ", Q(b.conflict_id()), " is ",
+                                    Q(b.resolved_by()),
+                                    "'s own: conflict_resolved.resolved_by must be someone else "
+                                    "(NASW 2.06(a))"));
+      }
+      return absl::OkStatus();
+    }
+    case v1::Event::kClientInformedOfConflict: {
+      const auto& id = e.client_informed_of_conflict().conflict_id();
+      auto it = s.conflicts.find(id);
+      if (it == s.conflicts.end()) {
+        return Refused(absl::StrCat("conflict ", Q(id), " was not declared", in_case));
+      }
+      if (it->second.client_informed) {
+        return Refused(absl::StrCat("conflict ", Q(id), ": the client was already informed at ",
+                                    FormatUtc(it->second.client_informed_at)));
+      }
+      return absl::OkStatus();
+    }
+    default:
+      return absl::OkStatus();
+  }
+}
+
+// ---- Authorized representatives with scope (services/RULES.md R1-R2) ----
+
+// R1 (INVALID_ARGUMENT): a representative is added with the authority they
+// act under; no other participant carries one.
+absl::Status CheckRepresentativeAuthorityFields(const v1::Event& e) {
+  if (e.body_case() != v1::Event::kParticipantAdded) return absl::OkStatus();
+  const auto& b = e.participant_added();
+  const bool representative = b.role() == v1::PARTICIPANT_ROLE_AUTHORIZED_REPRESENTATIVE;
+  if (!representative) {
+    if (!b.has_authority()) return absl::OkStatus();
+    return Invalid("participant_added.authority",
+                   absl::StrCat("only PARTICIPANT_ROLE_AUTHORIZED_REPRESENTATIVE acts under an "
+                                "authority, got role ",
+                                v1::ParticipantRole_Name(b.role())));
+  }
+  if (!b.has_authority()) {
+    return Invalid("participant_added.authority",
+                   "must be set for PARTICIPANT_ROLE_AUTHORIZED_REPRESENTATIVE (the document "
+                   "they act under, its scope and dates; 45 CFR 164.502(g))");
+  }
+  const auto& a = b.authority();
+  if (a.document_sha256().size() != 32) {
+    return Invalid("participant_added.authority.document_sha256",
+                   absl::StrCat("got ", a.document_sha256().size(),
+                                " bytes, want 32 (the SHA-256 of the authority document)"));
+  }
+  CL_RETURN_IF_ERROR(KnownEnum("participant_added.authority.scope",
+                               v1::RepresentativeScope_descriptor(), a.scope()));
+  if (a.scope() == v1::REPRESENTATIVE_SCOPE_PROGRAM && a.program().empty()) {
+    return Invalid("participant_added.authority.program",
+                   "must not be empty when scope is REPRESENTATIVE_SCOPE_PROGRAM");
+  }
+  if (a.has_starts_at() && a.has_ends_at() &&
+      TimeFromProto(a.ends_at()) <= TimeFromProto(a.starts_at())) {
+    return Invalid("participant_added.authority.ends_at",
+                   absl::StrCat("got ", FormatUtc(TimeFromProto(a.ends_at())),
+                                ", want after starts_at ", FormatUtc(TimeFromProto(a.starts_at()))));
+  }
+  return absl::OkStatus();
+}
+
+// R2 (FAILED_PRECONDITION): a representative acts for the client only within
+// the dates and scope of their authority: the consents they grant, the
+// consents they revoke and the access they request. 45 CFR 164.502(g)(2)
+// treats a personal representative as the individual only "with respect to
+// ... protected health information relevant to such personal
+// representation"; 42 CFR 2.15. Stricter readings chosen: a health care
+// decisions authority covers health records only (behavioral health,
+// substance use), not a general case; a program authority covers the case
+// only while the case is in that program; a date outside the authority
+// refuses even a revocation (an act by someone without authority changes
+// nothing for the client, who may still revoke themself).
+absl::Status CheckRepresentativeScope(const CaseState& s, const v1::Event& e) {
+  std::string who;
+  std::string field;
+  switch (e.body_case()) {
+    case v1::Event::kConsentGranted:
+      if (e.consent_granted().grantor_kind() != v1::GRANTOR_KIND_AUTHORIZED_REPRESENTATIVE) {
+        return absl::OkStatus();
+      }
+      who = e.consent_granted().grantor_id();
+      field = "consent_granted.grantor_id";
+      break;
+    case v1::Event::kConsentRevoked:
+      who = e.consent_revoked().revoked_by();
+      field = "consent_revoked.revoked_by";
+      break;
+    case v1::Event::kAccessRequested:
+      who = e.access_requested().requested_by();
+      field = "access_requested.requested_by";
+      break;
+    default:
+      return absl::OkStatus();
+  }
+  auto it = s.participants.find(who);
+  if (it == s.participants.end() ||
+      it->second.role != v1::PARTICIPANT_ROLE_AUTHORIZED_REPRESENTATIVE) {
+    return absl::OkStatus();  // not a representative of the case (B4 checks grantors)
+  }
+  const RepresentativeAuthority& a = it->second.authority;
+  const absl::Time at = TimeFromProto(e.occurred_at());
+  const std::string rep = absl::StrCat(field, " ", Q(who), ", an authorized representative");
+  if (a.scope == v1::REPRESENTATIVE_SCOPE_UNSPECIFIED) {
+    return Refused(absl::StrCat(rep, ", was added without an authority document (45 CFR "
+                                     "164.502(g)): nothing shows what they may decide"));
+  }
+  if (at < a.starts_at) {
+    return Refused(absl::StrCat(rep, ", has authority from ", FormatUtc(a.starts_at),
+                                ", after ", EventTypeName(e), " at ", FormatUtc(at)));
+  }
+  if (at >= a.ends_at) {
+    return Refused(absl::StrCat(rep, ", had authority until ", FormatUtc(a.ends_at),
+                                ", before ", EventTypeName(e), " at ", FormatUtc(at)));
+  }
+  if (a.scope == v1::REPRESENTATIVE_SCOPE_HEALTH_DECISIONS &&
+      s.record_class != v1::RECORD_CLASS_BEHAVIORAL_HEALTH &&
+      s.record_class != v1::RECORD_CLASS_SUBSTANCE_USE) {
+    return Refused(absl::StrCat(rep, ", may make health care decisions only, but case ",
+                                Q(s.case_id), " has record_class ",
+                                v1::RecordClass_Name(s.record_class)));
+  }
+  if (a.scope == v1::REPRESENTATIVE_SCOPE_PROGRAM && a.program != s.program) {
+    return Refused(absl::StrCat(rep, ", acts for program ", Q(a.program), " only, but case ",
+                                Q(s.case_id), " is in program ", Q(s.program)));
+  }
+  return absl::OkStatus();
+}
+
+// ---- Informed consent (services/RULES.md I1-I2) ----
+
+// INVALID_ARGUMENT: a consent records what the client was told, in which
+// language, with what help, and who could decide. NASW-derived 2.03 (informed
+// consent: "clear and understandable language ... the purpose of the
+// services, risks ..., limits to services ..., the right to refuse or
+// withdraw consent"; an interpreter or translator when needed; when clients
+// lack the capacity, permission from an appropriate third party); Longmont
+// agreement "Confidentiality" 2 (the limits of confidentiality explained).
+// Stricter reading chosen: every one of the four things told is required
+// (none is left to the producer's judgment), the language and the
+// comprehension aid are always stated (COMPREHENSION_AID_NONE says none was
+// needed), an interpreter is named, and the capacity matches the grantor.
+absl::Status CheckInformedConsentFields(const v1::Event& e) {
+  if (e.body_case() != v1::Event::kConsentGranted) return absl::OkStatus();
+  const auto& b = e.consent_granted();
+  if (!b.has_informed()) {
+    return Invalid("consent_granted.informed",
+                   "must be set (what the client was told, in which language, with what help, "
+                   "and who decided; NASW-derived 2.03)");
+  }
+  const auto& i = b.informed();
+  auto told = [](absl::string_view field, bool value, absl::string_view what) {
+    if (value) return absl::OkStatus();
+    return Invalid(absl::StrCat("consent_granted.informed.", field),
+                   absl::StrCat("must be true: a consent is informed only when the client was "
+                                "told ",
+                                what, " (NASW-derived 2.03)"));
+  };
+  CL_RETURN_IF_ERROR(
+      told("told_right_to_revoke", i.told_right_to_revoke(), "of the right to revoke it and how"));
+  CL_RETURN_IF_ERROR(told("told_consequences_of_refusing", i.told_consequences_of_refusing(),
+                          "what follows from refusing"));
+  CL_RETURN_IF_ERROR(told("told_redisclosure_risk", i.told_redisclosure_risk(),
+                          "that the recipient may disclose it again"));
+  CL_RETURN_IF_ERROR(told("told_limits_of_confidentiality", i.told_limits_of_confidentiality(),
+                          "what cannot be kept confidential (serious harm to self or others, "
+                          "abuse; Longmont \"Confidentiality\" 2)"));
+  CL_RETURN_IF_ERROR(NonEmpty("consent_granted.informed.language", i.language()));
+  CL_RETURN_IF_ERROR(KnownEnum("consent_granted.informed.comprehension_aid",
+                               v1::ComprehensionAid_descriptor(), i.comprehension_aid()));
+  if (i.comprehension_aid() == v1::COMPREHENSION_AID_INTERPRETER && b.interpreter_name().empty()) {
+    return Invalid("consent_granted.interpreter_name",
+                   "must not be empty when informed.comprehension_aid is "
+                   "COMPREHENSION_AID_INTERPRETER");
+  }
+  CL_RETURN_IF_ERROR(KnownEnum("consent_granted.informed.capacity",
+                               v1::ConsentCapacity_descriptor(), i.capacity()));
+  const bool by_representative = b.grantor_kind() == v1::GRANTOR_KIND_AUTHORIZED_REPRESENTATIVE;
+  const v1::ConsentCapacity want = by_representative ? v1::CONSENT_CAPACITY_REPRESENTATIVE_ACTS
+                                                     : v1::CONSENT_CAPACITY_CLIENT_CAPABLE;
+  if (i.capacity() != want) {
+    return Invalid("consent_granted.informed.capacity",
+                   absl::StrCat("got ", v1::ConsentCapacity_Name(i.capacity()), ", want ",
+                                v1::ConsentCapacity_Name(want), " for grantor_kind ",
+                                v1::GrantorKind_Name(b.grantor_kind()),
+                                " (a client who cannot decide consents through an authorized "
+                                "representative)"));
+  }
+  if (by_representative && i.capacity_note().empty()) {
+    return Invalid("consent_granted.informed.capacity_note",
+                   "must not be empty when a representative consents (say why the client does "
+                   "not decide themself)");
+  }
+  return absl::OkStatus();
+}
+
+// ---- 42 CFR Part 2 notices (services/RULES.md P1) ----
+
+// INVALID_ARGUMENT for a notice hash that is not a SHA-256.
+absl::Status CheckPart2NoticeFields(const v1::Event& e) {
+  if (e.body_case() != v1::Event::kDisclosureMade) return absl::OkStatus();
+  const std::string& h = e.disclosure_made().part2_notice_sha256();
+  if (h.empty() || h.size() == 32) return absl::OkStatus();
+  return Invalid("disclosure_made.part2_notice_sha256",
+                 absl::StrCat("got ", h.size(), " bytes, want 32 (a SHA-256) or none"));
+}
+
+// FAILED_PRECONDITION: 42 CFR 2.32(a) requires each disclosure made with the
+// patient's written consent to be accompanied by the written notice on
+// re-disclosure; the disclosure records the hash of the notice sent.
+// Stricter reading chosen: the record must show which notice went with it
+// (a hash, not a flag).
+absl::Status CheckPart2Notice(const CaseState& s, const v1::Event& e) {
+  if (e.body_case() != v1::Event::kDisclosureMade) return absl::OkStatus();
+  const auto& d = e.disclosure_made();
+  if (s.record_class != v1::RECORD_CLASS_SUBSTANCE_USE ||
+      d.legal_basis() != v1::LEGAL_BASIS_CONSENT || !d.part2_notice_sha256().empty()) {
+    return absl::OkStatus();
+  }
+  return Refused(absl::StrCat("case ", Q(s.case_id),
+                              " holds substance-use records: 42 CFR 2.32 requires the notice "
+                              "on re-disclosure with each disclosure made with consent, but "
+                              "disclosure_made.part2_notice_sha256 is empty"));
+}
+
 }  // namespace
 
 absl::Status CheckErasure(const CaseState& state, absl::string_view subject_id) {
@@ -1146,6 +1414,9 @@ absl::Status CheckErasure(const CaseState& state, absl::string_view subject_id) 
 
 absl::Status CheckEvent(const CaseState& state, const v1::Event& e, const CheckContext& context) {
   CL_RETURN_IF_ERROR(CheckStructure(e));
+  CL_RETURN_IF_ERROR(CheckRepresentativeAuthorityFields(e));
+  CL_RETURN_IF_ERROR(CheckInformedConsentFields(e));
+  CL_RETURN_IF_ERROR(CheckPart2NoticeFields(e));
   CL_RETURN_IF_ERROR(CheckTimeFields(e, context));
   if (!state.case_id.empty() && e.stream_id() != state.case_id) {
     return Invalid("event.stream_id", absl::StrCat("got ", Q(e.stream_id()), ", want ",
@@ -1153,7 +1424,10 @@ absl::Status CheckEvent(const CaseState& state, const v1::Event& e, const CheckC
   }
   CL_RETURN_IF_ERROR(CheckTimeOrder(state, e));
   CL_RETURN_IF_ERROR(CheckLifecycle(state, e));
-  return CheckRules(state, e, context);
+  CL_RETURN_IF_ERROR(CheckRules(state, e, context));
+  CL_RETURN_IF_ERROR(CheckConflictOfInterest(state, e));
+  CL_RETURN_IF_ERROR(CheckRepresentativeScope(state, e));
+  return CheckPart2Notice(state, e);
 }
 
 }  // namespace caseledger

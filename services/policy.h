@@ -55,6 +55,20 @@
 //  5. The client workflows (services/RULES.md "Client workflows", W5-W13):
 //     accounting requests and their suspension, amendment requests and
 //     statements of disagreement, legal holds, reviewable denials of access.
+//  6. Conflicts of interest (FAILED_PRECONDITION; NASW 2.06(a)): a person
+//     with an unresolved conflict in the case is not disclosed_by, not
+//     assigned or transferred the case, and never resolves their own
+//     conflict (resolved_by is required); client_informed_of_conflict names
+//     a declared conflict of the case, once.
+//  7. Representatives: an authorized representative is added with the
+//     authority document's hash, scope and dates (INVALID_ARGUMENT), and
+//     their consents, revocations and access requests fall within them
+//     (FAILED_PRECONDITION; 45 CFR 164.502(g), 42 CFR 2.15).
+//  8. Informed consent (INVALID_ARGUMENT, NASW-derived 2.03): a consent
+//     says the client was told of the right to revoke, the consequences of
+//     refusing, the risk of re-disclosure and the limits of confidentiality,
+//     in which language and with what aid (an interpreter named), and its
+//     capacity matches the grantor (a representative says why).
 #ifndef CASELEDGER_SERVICES_POLICY_H_
 #define CASELEDGER_SERVICES_POLICY_H_
 

@@ -57,16 +57,73 @@ void RunSteps(const std::vector<Step>& steps, CaseState* state, int* latest_day)
   }
 }
 
+// 42 CFR 2.32: the hash of the notice sent with a consent-based disclosure.
+const char kPart2Notice[] = "part2_notice_sha256: \"fedcba9876543210fedcba9876543210\"";
 const char kSignedForm[] = "signed_form_sha256: \"0123456789abcdef0123456789abcdef\"";
 // 42 CFR 2.31(a): a Part 2 consent says when it expires.
 const char kExpiresAtDischarge[] = "expiry_event: \"discharge from the program\" ";
+
+// What a consent says the client was told (services/RULES.md I1-I2), as text
+// format fields, for the client deciding and for a representative.
+#define INFORMED_FIELDS                                                                 \
+  "told_right_to_revoke: true told_consequences_of_refusing: true "                     \
+  "told_redisclosure_risk: true told_limits_of_confidentiality: true language: \"en\" " \
+  "comprehension_aid: COMPREHENSION_AID_NONE "
+#define INFORMED_BY_CLIENT \
+  "informed { " INFORMED_FIELDS "capacity: CONSENT_CAPACITY_CLIENT_CAPABLE } "
+#define INFORMED_BY_REPRESENTATIVE                  \
+  "informed { " INFORMED_FIELDS                     \
+  "capacity: CONSENT_CAPACITY_REPRESENTATIVE_ACTS " \
+  "capacity_note: \"client has advanced dementia\" } "
+
+// A representative's authority over every matter (services/RULES.md R1).
+const char kGuardian[] =
+    "authority { document_sha256: \"0123456789abcdef0123456789abcdef\" "
+    "scope: REPRESENTATIVE_SCOPE_ALL document_kind: \"guardianship order\" }";
+// Representative rep-2 with the given authority fields (the document hash set).
+std::string Representative2(absl::string_view authority) {
+  return absl::StrCat(
+      "participant_added { participant_id: \"rep-2\" "
+      "role: PARTICIPANT_ROLE_AUTHORIZED_REPRESENTATIVE authority { "
+      "document_sha256: \"0123456789abcdef0123456789abcdef\" ",
+      authority, " } }");
+}
+// Consent c-9 of cl-1 by the client with the given informed consent fields
+// (and extra fields of the consent).
+std::string InformedConsent(absl::string_view informed, absl::string_view extra = "") {
+  return absl::StrCat(
+      "consent_granted { consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
+      "GRANTOR_KIND_CLIENT grantor_id: \"cl-1\" recipients: \"r-1\" purposes: \"p\" "
+      "data_categories: \"h\" informed { ",
+      informed, " } ", extra, " }");
+}
+// Consent c-9 of cl-1 by representative rep-1 with the given informed fields.
+std::string InformedConsentByRep(absl::string_view informed) {
+  return absl::StrCat(
+      "consent_granted { consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
+      "GRANTOR_KIND_AUTHORIZED_REPRESENTATIVE grantor_id: \"rep-1\" recipients: \"r-1\" "
+      "purposes: \"p\" data_categories: \"h\" informed { ",
+      informed, " } }");
+}
+const char kToldAll[] =
+    "told_right_to_revoke: true told_consequences_of_refusing: true "
+    "told_redisclosure_risk: true told_limits_of_confidentiality: true ";
+const char kCapable[] = "capacity: CONSENT_CAPACITY_CLIENT_CAPABLE ";
+
+// A consent of cl-1 granted by rep-2.
+const char kConsentByRep2[] =
+    "consent_granted { " INFORMED_BY_REPRESENTATIVE
+    "consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
+    "GRANTOR_KIND_AUTHORIZED_REPRESENTATIVE grantor_id: \"rep-2\" recipients: \"r-1\" "
+    "purposes: \"p\" data_categories: \"h\" }";
 
 enum class Base { kNone, kBehavioralHealth, kSubstanceUse };
 
 // A case with a client, a representative, a third party and a manager; an
 // entry e-1; consents c-1 (cl-1, expires day 60), c-2 (revoked day 2), c-3
 // (client cl-2), c-4 (starts day 20); conflict k-1; access request ar-1 (day
-// 1, due day 31); disclosure d-1 whose client notice is pending.
+// 1, due day 31); disclosure d-1 whose client notice is pending. Conflict k-1
+// is staff member s-1's, unresolved, the client not yet told.
 std::vector<Step> BaseHistory(Base base) {
   if (base == Base::kNone) return {};
   const std::string record_class =
@@ -80,36 +137,42 @@ std::vector<Step> BaseHistory(Base base) {
                     "record_class: ",
                     record_class, " reason: \"intake\" }")},
       {"participant_added { participant_id: \"cl-1\" role: PARTICIPANT_ROLE_CLIENT }"},
-      {"participant_added { participant_id: \"rep-1\" "
-       "role: PARTICIPANT_ROLE_AUTHORIZED_REPRESENTATIVE }"},
+      {absl::StrCat("participant_added { participant_id: \"rep-1\" "
+                    "role: PARTICIPANT_ROLE_AUTHORIZED_REPRESENTATIVE ",
+                    kGuardian, " }")},
       {"participant_added { participant_id: \"tp-1\" role: PARTICIPANT_ROLE_THIRD_PARTY }"},
       {"case_manager_assigned { manager_id: \"m-1\" reason: \"intake\" }"},
       {"record_entry_written { entry_id: \"e-1\" data_category: \"housing\" text: \"t\" }"},
-      {absl::StrCat("consent_granted { consent_id: \"c-1\" client_id: \"cl-1\" "
+      {absl::StrCat("consent_granted { " INFORMED_BY_CLIENT
+                    "consent_id: \"c-1\" client_id: \"cl-1\" "
                     "grantor_kind: GRANTOR_KIND_CLIENT grantor_id: \"cl-1\" "
                     "recipients: \"r-1\" recipients: \"Dr. Ada\" purposes: \"care_coordination\" ",
                     c1_categories, " expires_at { seconds: ", kT0 + 60 * kDay, " } ", kSignedForm,
                     " revocable: true }")},
-      {absl::StrCat("consent_granted { consent_id: \"c-2\" client_id: \"cl-1\" "
+      {absl::StrCat("consent_granted { " INFORMED_BY_CLIENT
+                    "consent_id: \"c-2\" client_id: \"cl-1\" "
                     "grantor_kind: GRANTOR_KIND_CLIENT grantor_id: \"cl-1\" recipients: \"r-1\" "
                     "purposes: \"care_coordination\" data_categories: \"housing\" ",
                     kExpiresAtDischarge, kSignedForm, " }")},
-      {absl::StrCat("subject_ids: \"cl-2\" consent_granted { consent_id: \"c-3\" "
+      {absl::StrCat("subject_ids: \"cl-2\" consent_granted { " INFORMED_BY_CLIENT
+                    "consent_id: \"c-3\" "
                     "client_id: \"cl-2\" grantor_kind: GRANTOR_KIND_CLIENT grantor_id: \"cl-2\" "
                     "recipients: \"r-1\" purposes: \"care_coordination\" "
                     "data_categories: \"housing\" ",
                     kExpiresAtDischarge, kSignedForm, " }")},
-      {absl::StrCat("consent_granted { consent_id: \"c-4\" client_id: \"cl-1\" "
+      {absl::StrCat("consent_granted { " INFORMED_BY_CLIENT
+                    "consent_id: \"c-4\" client_id: \"cl-1\" "
                     "grantor_kind: GRANTOR_KIND_CLIENT grantor_id: \"cl-1\" recipients: \"r-1\" "
                     "purposes: \"care_coordination\" data_categories: \"housing\" "
                     "starts_at { seconds: ",
                     kT0 + 20 * kDay, " } ", kExpiresAtDischarge, kSignedForm, " }")},
-      {"conflict_declared { conflict_id: \"k-1\" declared_by: \"m-1\" description: \"x\" }"},
+      {"conflict_declared { conflict_id: \"k-1\" declared_by: \"s-1\" description: \"x\" }"},
       {"access_requested { request_id: \"ar-1\" client_id: \"cl-1\" requested_by: \"cl-1\" }", 1},
       {"disclosure_made { disclosure_id: \"d-1\" client_id: \"cl-1\" "
        "recipient { recipient_id: \"r-1\" name: \"Dr. Ada\" } purpose: \"care_coordination\" "
        "data_categories: \"housing\" description: \"housing plan\" "
-       "legal_basis: LEGAL_BASIS_CONSENT consent_id: \"c-1\" minimum_necessary: \"the plan\" }",
+       "legal_basis: LEGAL_BASIS_CONSENT consent_id: \"c-1\" minimum_necessary: \"the plan\" "
+       "part2_notice_sha256: \"fedcba9876543210fedcba9876543210\" }",
        1},
       {"consent_revoked { consent_id: \"c-2\" revoked_by: \"cl-1\" }", 2},
   };
@@ -146,7 +209,8 @@ std::string Disclosure(absl::string_view fields) {
 std::string ConsentDisclosure(absl::string_view consent, absl::string_view categories) {
   return Disclosure(absl::StrCat("recipient { recipient_id: \"r-1\" name: \"Dr. Ada\" } ",
                                  "legal_basis: LEGAL_BASIS_CONSENT consent_id: \"", consent, "\" ",
-                                 categories, " minimum_necessary: \"the housing plan only\""));
+                                 categories, " minimum_necessary: \"the housing plan only\" ",
+                                 kPart2Notice));
 }
 const char kHousing[] = "data_categories: \"housing\"";
 const char kToAda[] = "recipient { recipient_id: \"r-1\" name: \"Dr. Ada\" } ";
@@ -330,27 +394,29 @@ std::vector<PolicyCase> Cases() {
       {"ConsentWithoutClient",
        kBH,
        {},
-       {"consent_granted { consent_id: \"c-9\" }"},
+       {"consent_granted { " INFORMED_BY_CLIENT "consent_id: \"c-9\" }"},
        kInvalid,
        "consent_granted.client_id: must not be empty"},
       {"ConsentWithoutGrantorKind",
        kBH,
        {},
-       {"consent_granted { consent_id: \"c-9\" client_id: \"cl-1\" }"},
+       {"consent_granted { " INFORMED_BY_CLIENT "consent_id: \"c-9\" client_id: \"cl-1\" }"},
        kInvalid,
        "consent_granted.grantor_kind: got GRANTOR_KIND_UNSPECIFIED, want one of "
        "GRANTOR_KIND_CLIENT, GRANTOR_KIND_AUTHORIZED_REPRESENTATIVE"},
       {"ConsentWithoutRecipients",
        kBH,
        {},
-       {"consent_granted { consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
+       {"consent_granted { " INFORMED_BY_CLIENT
+        "consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
         "GRANTOR_KIND_CLIENT grantor_id: \"cl-1\" purposes: \"p\" data_categories: \"h\" }"},
        kInvalid,
        "consent_granted.recipients: must list at least one value"},
       {"ConsentWithEmptyRecipient",
        kBH,
        {},
-       {"consent_granted { consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
+       {"consent_granted { " INFORMED_BY_CLIENT
+        "consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
         "GRANTOR_KIND_CLIENT grantor_id: \"cl-1\" recipients: \"r-1\" recipients: \"\" "
         "purposes: \"p\" data_categories: \"h\" }"},
        kInvalid,
@@ -358,21 +424,24 @@ std::vector<PolicyCase> Cases() {
       {"ConsentWithoutPurposes",
        kBH,
        {},
-       {"consent_granted { consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
+       {"consent_granted { " INFORMED_BY_CLIENT
+        "consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
         "GRANTOR_KIND_CLIENT grantor_id: \"cl-1\" recipients: \"r-1\" data_categories: \"h\" }"},
        kInvalid,
        "consent_granted.purposes: must list at least one value"},
       {"ConsentWithoutCategories",
        kBH,
        {},
-       {"consent_granted { consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
+       {"consent_granted { " INFORMED_BY_CLIENT
+        "consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
         "GRANTOR_KIND_CLIENT grantor_id: \"cl-1\" recipients: \"r-1\" purposes: \"p\" }"},
        kInvalid,
        "consent_granted.data_categories: must list at least one value"},
       {"ConsentWithShortFormHash",
        kBH,
        {},
-       {"consent_granted { consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
+       {"consent_granted { " INFORMED_BY_CLIENT
+        "consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
         "GRANTOR_KIND_CLIENT grantor_id: \"cl-1\" recipients: \"r-1\" purposes: \"p\" "
         "data_categories: \"h\" signed_form_sha256: \"abcde\" }"},
        kInvalid,
@@ -380,7 +449,8 @@ std::vector<PolicyCase> Cases() {
       {"ConsentExpiringBeforeItStarts",
        kBH,
        {},
-       {absl::StrCat("consent_granted { consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
+       {absl::StrCat("consent_granted { " INFORMED_BY_CLIENT
+                     "consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
                      "GRANTOR_KIND_CLIENT grantor_id: \"cl-1\" recipients: \"r-1\" purposes: "
                      "\"p\" data_categories: \"h\" starts_at { seconds: ",
                      kT0 + 10 * kDay, " } expires_at { seconds: ", kT0 + 5 * kDay, " } }")},
@@ -390,7 +460,8 @@ std::vector<PolicyCase> Cases() {
       {"ConsentNotInClientsHistory",
        kBH,
        {},
-       {"subject_ids: \"cl-9\" consent_granted { consent_id: \"c-9\" client_id: \"cl-1\" "
+       {"subject_ids: \"cl-9\" consent_granted { " INFORMED_BY_CLIENT
+        "consent_id: \"c-9\" client_id: \"cl-1\" "
         "grantor_kind: GRANTOR_KIND_CLIENT grantor_id: \"cl-1\" recipients: \"r-1\" "
         "purposes: \"p\" data_categories: \"h\" }"},
        kInvalid,
@@ -613,7 +684,8 @@ std::vector<PolicyCase> Cases() {
       {"FirstEventMustOpen",
        Base::kNone,
        {},
-       {"consent_granted { consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
+       {"consent_granted { " INFORMED_BY_CLIENT
+        "consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
         "GRANTOR_KIND_CLIENT grantor_id: \"cl-1\" recipients: \"r-1\" purposes: \"p\" "
         "data_categories: \"h\" }"},
        kRefused,
@@ -787,19 +859,22 @@ std::vector<PolicyCase> Cases() {
       {"ResolveUnknownConflict",
        kBH,
        {},
-       {"conflict_resolved { conflict_id: \"k-9\" resolution: \"r\" }"},
+       {"conflict_resolved { conflict_id: \"k-9\" resolution: \"r\" resolved_by: \"sup-1\" }"},
        kRefused,
        "conflict \"k-9\" was not declared in case \"case-1\""},
       {"ResolveConflictTwice",
        kBH,
-       {{"conflict_resolved { conflict_id: \"k-1\" resolution: \"reassigned\" }", 3}},
-       {"conflict_resolved { conflict_id: \"k-1\" resolution: \"r\" }", 4},
+       {{"conflict_resolved { conflict_id: \"k-1\" resolution: \"reassigned\" "
+         "resolved_by: \"sup-1\" }",
+         3}},
+       {"conflict_resolved { conflict_id: \"k-1\" resolution: \"r\" resolved_by: \"sup-1\" }", 4},
        kRefused,
        "conflict \"k-1\" was already resolved at 2026-01-04T00:00:00Z"},
       {"ResolveConflict",
        kBH,
        {},
-       {"conflict_resolved { conflict_id: \"k-1\" resolution: \"reassigned\" }"},
+       {"conflict_resolved { conflict_id: \"k-1\" resolution: \"reassigned\" "
+        "resolved_by: \"sup-1\" }"},
        kOk,
        ""},
 
@@ -841,7 +916,8 @@ std::vector<PolicyCase> Cases() {
       {"ConsentIdReused",
        kBH,
        {},
-       {"consent_granted { consent_id: \"c-1\" client_id: \"cl-1\" grantor_kind: "
+       {"consent_granted { " INFORMED_BY_CLIENT
+        "consent_id: \"c-1\" client_id: \"cl-1\" grantor_kind: "
         "GRANTOR_KIND_CLIENT grantor_id: \"cl-1\" recipients: \"r-1\" purposes: \"p\" "
         "data_categories: \"h\" }"},
        kRefused,
@@ -849,7 +925,8 @@ std::vector<PolicyCase> Cases() {
       {"ConsentGrantedBySomeoneElse",
        kBH,
        {},
-       {"consent_granted { consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
+       {"consent_granted { " INFORMED_BY_CLIENT
+        "consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
         "GRANTOR_KIND_CLIENT grantor_id: \"m-1\" recipients: \"r-1\" purposes: \"p\" "
         "data_categories: \"h\" }"},
        kRefused,
@@ -858,7 +935,8 @@ std::vector<PolicyCase> Cases() {
       {"ConsentByNonRepresentative",
        kBH,
        {},
-       {"consent_granted { consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
+       {"consent_granted { " INFORMED_BY_REPRESENTATIVE
+        "consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
         "GRANTOR_KIND_AUTHORIZED_REPRESENTATIVE grantor_id: \"tp-1\" recipients: \"r-1\" "
         "purposes: \"p\" data_categories: \"h\" }"},
        kRefused,
@@ -867,7 +945,8 @@ std::vector<PolicyCase> Cases() {
       {"ConsentByRepresentative",
        kBH,
        {},
-       {"consent_granted { consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
+       {"consent_granted { " INFORMED_BY_REPRESENTATIVE
+        "consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
         "GRANTOR_KIND_AUTHORIZED_REPRESENTATIVE grantor_id: \"rep-1\" recipients: \"r-1\" "
         "purposes: \"p\" data_categories: \"h\" }"},
        kOk,
@@ -875,7 +954,8 @@ std::vector<PolicyCase> Cases() {
       {"Part2ConsentWithoutSignedForm",
        kSU,
        {},
-       {"consent_granted { consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
+       {"consent_granted { " INFORMED_BY_CLIENT
+        "consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
         "GRANTOR_KIND_CLIENT grantor_id: \"cl-1\" recipients: \"r-1\" purposes: \"p\" "
         "data_categories: \"h\" }"},
        kRefused,
@@ -884,7 +964,8 @@ std::vector<PolicyCase> Cases() {
       {"Part2ConsentWithSignedForm",
        kSU,
        {},
-       {absl::StrCat("consent_granted { consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
+       {absl::StrCat("consent_granted { " INFORMED_BY_CLIENT
+                     "consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
                      "GRANTOR_KIND_CLIENT grantor_id: \"cl-1\" recipients: \"r-1\" purposes: "
                      "\"p\" data_categories: \"h\" ",
                      kExpiresAtDischarge, kSignedForm, " }")},
@@ -895,7 +976,8 @@ std::vector<PolicyCase> Cases() {
       {"Part2ConsentWithoutExpiry",
        kSU,
        {},
-       {absl::StrCat("consent_granted { consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
+       {absl::StrCat("consent_granted { " INFORMED_BY_CLIENT
+                     "consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
                      "GRANTOR_KIND_CLIENT grantor_id: \"cl-1\" recipients: \"r-1\" purposes: "
                      "\"p\" data_categories: \"h\" ",
                      kSignedForm, " }")},
@@ -905,7 +987,8 @@ std::vector<PolicyCase> Cases() {
       {"Part2ConsentWithExpiryDate",
        kSU,
        {},
-       {absl::StrCat("consent_granted { consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
+       {absl::StrCat("consent_granted { " INFORMED_BY_CLIENT
+                     "consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
                      "GRANTOR_KIND_CLIENT grantor_id: \"cl-1\" recipients: \"r-1\" purposes: "
                      "\"p\" data_categories: \"h\" expires_at { seconds: ",
                      kT0 + 90 * kDay, " } ", kSignedForm, " }")},
@@ -914,7 +997,8 @@ std::vector<PolicyCase> Cases() {
       {"ConsentWithoutExpiryOutsidePart2",
        kBH,
        {},
-       {"consent_granted { consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
+       {"consent_granted { " INFORMED_BY_CLIENT
+        "consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
         "GRANTOR_KIND_CLIENT grantor_id: \"cl-1\" recipients: \"r-1\" purposes: \"p\" "
         "data_categories: \"h\" }"},
        kOk,
@@ -954,7 +1038,8 @@ std::vector<PolicyCase> Cases() {
       // day 4).
       {"ConsentBeforeItWasGranted",
        kBH,
-       {{absl::StrCat("consent_granted { consent_id: \"c-5\" client_id: \"cl-1\" "
+       {{absl::StrCat("consent_granted { " INFORMED_BY_CLIENT
+                      "consent_id: \"c-5\" client_id: \"cl-1\" "
                       "grantor_kind: GRANTOR_KIND_CLIENT grantor_id: \"cl-1\" recipients: \"r-1\" "
                       "purposes: \"care_coordination\" data_categories: \"housing\" }"),
          5}},
@@ -967,7 +1052,8 @@ std::vector<PolicyCase> Cases() {
        }},
       {"ConsentFromTheMomentItWasGranted",
        kBH,
-       {{absl::StrCat("consent_granted { consent_id: \"c-5\" client_id: \"cl-1\" "
+       {{absl::StrCat("consent_granted { " INFORMED_BY_CLIENT
+                      "consent_id: \"c-5\" client_id: \"cl-1\" "
                       "grantor_kind: GRANTOR_KIND_CLIENT grantor_id: \"cl-1\" recipients: \"r-1\" "
                       "purposes: \"care_coordination\" data_categories: \"housing\" }"),
          5}},
@@ -1819,6 +1905,382 @@ std::vector<PolicyCase> Cases() {
        kRefused,
        "case \"case-1\" cannot be closed: the review of the denial of access request \"ar-1\" "
        "(asked 2026-01-05T00:00:00Z) has no decision"},
+      // ---- Conflicts of interest told to the client (C1-C4) ----
+      {"ConflictResolvedWithoutResolver",
+       kBH,
+       {},
+       {"conflict_resolved { conflict_id: \"k-1\" resolution: \"reassigned\" }"},
+       kInvalid,
+       "conflict_resolved.resolved_by: must not be empty"},
+      {"ConflictNoticeWithoutMethod",
+       kBH,
+       {},
+       {"client_informed_of_conflict { conflict_id: \"k-1\" }"},
+       kInvalid,
+       "client_informed_of_conflict.method: must not be empty"},
+      {"ConflictNoticeOfUnknownConflict",
+       kBH,
+       {},
+       {"client_informed_of_conflict { conflict_id: \"k-9\" method: \"letter\" }"},
+       kRefused,
+       "conflict \"k-9\" was not declared in case \"case-1\""},
+      {"ConflictNoticeAccepted",
+       kBH,
+       {},
+       {"client_informed_of_conflict { conflict_id: \"k-1\" method: \"in person\" "
+        "informed_by: \"s-1\" }"},
+       kOk,
+       ""},
+      {"ConflictNoticeTwice",
+       kBH,
+       {{"client_informed_of_conflict { conflict_id: \"k-1\" method: \"in person\" }", 3}},
+       {"client_informed_of_conflict { conflict_id: \"k-1\" method: \"letter\" }", 4},
+       kRefused,
+       "conflict \"k-1\": the client was already informed at 2026-01-04T00:00:00Z"},
+      // A resolution does not discharge the duty to tell the client.
+      {"ConflictNoticeAfterResolution",
+       kBH,
+       {{"conflict_resolved { conflict_id: \"k-1\" resolution: \"s-1 recused\" "
+         "resolved_by: \"sup-1\" }",
+         3}},
+       {"client_informed_of_conflict { conflict_id: \"k-1\" method: \"letter\" }", 4},
+       kOk,
+       ""},
+      {"ClosedCaseTakesConflictNotice",
+       kBH,
+       {kFulfillAr1, kClose},
+       {"client_informed_of_conflict { conflict_id: \"k-1\" method: \"letter\" }", 5},
+       kOk,
+       ""},
+      {"ResolveOwnConflict",
+       kBH,
+       {},
+       {"conflict_resolved { conflict_id: \"k-1\" resolution: \"it is fine\" "
+        "resolved_by: \"s-1\" }"},
+       kRefused,
+       "conflict \"k-1\" is \"s-1\"'s own: conflict_resolved.resolved_by must be someone else "
+       "(NASW 2.06(a))"},
+      {"DisclosedByConflictedPerson",
+       kBH,
+       {},
+       {absl::StrCat("disclosure_made { disclosure_id: \"d-9\" client_id: \"cl-1\" ", kToAda,
+                     "purpose: \"care_coordination\" description: \"housing plan\" ", kHousing,
+                     " legal_basis: LEGAL_BASIS_TREATMENT disclosed_by: \"s-1\" }"),
+        10},
+       kRefused,
+       "disclosure_made.disclosed_by \"s-1\" has an unresolved conflict of interest in case "
+       "\"case-1\" (conflict \"k-1\"); NASW 2.06(a): someone else must act until it is resolved"},
+      {"DisclosedByPersonWhoseConflictIsResolved",
+       kBH,
+       {{"conflict_resolved { conflict_id: \"k-1\" resolution: \"interest divested\" "
+         "resolved_by: \"sup-1\" }",
+         3}},
+       {absl::StrCat("disclosure_made { disclosure_id: \"d-9\" client_id: \"cl-1\" ", kToAda,
+                     "purpose: \"care_coordination\" description: \"housing plan\" ", kHousing,
+                     " legal_basis: LEGAL_BASIS_TREATMENT disclosed_by: \"s-1\" }"),
+        10},
+       kOk,
+       ""},
+      {"AssignConflictedManager",
+       kBH,
+       {},
+       {"case_manager_assigned { manager_id: \"s-1\" previous_manager_id: \"m-1\" }"},
+       kRefused,
+       "case_manager_assigned.manager_id \"s-1\" has an unresolved conflict of interest in case "
+       "\"case-1\" (conflict \"k-1\"); NASW 2.06(a): someone else must act until it is resolved"},
+      {"TransferToConflictedManager",
+       kBH,
+       {},
+       {"case_transferred { to_manager_id: \"s-1\" reason: \"caseload\" }"},
+       kRefused,
+       "case_transferred.to_manager_id \"s-1\" has an unresolved conflict of interest in case "
+       "\"case-1\" (conflict \"k-1\"); NASW 2.06(a): someone else must act until it is resolved"},
+
+      // ---- Authorized representatives with scope (R1-R2) ----
+      {"RepresentativeWithoutAuthority",
+       kBH,
+       {},
+       {"participant_added { participant_id: \"rep-2\" "
+        "role: PARTICIPANT_ROLE_AUTHORIZED_REPRESENTATIVE }"},
+       kInvalid,
+       "participant_added.authority: must be set for PARTICIPANT_ROLE_AUTHORIZED_REPRESENTATIVE "
+       "(the document they act under, its scope and dates; 45 CFR 164.502(g))"},
+      {"RepresentativeWithShortDocumentHash",
+       kBH,
+       {},
+       {"participant_added { participant_id: \"rep-2\" "
+        "role: PARTICIPANT_ROLE_AUTHORIZED_REPRESENTATIVE authority { document_sha256: \"ab\" "
+        "scope: REPRESENTATIVE_SCOPE_ALL } }"},
+       kInvalid,
+       "participant_added.authority.document_sha256: got 2 bytes, want 32 (the SHA-256 of the "
+       "authority document)"},
+      {"RepresentativeWithoutScope",
+       kBH,
+       {},
+       {Representative2("")},
+       kInvalid,
+       "participant_added.authority.scope: got REPRESENTATIVE_SCOPE_UNSPECIFIED, want one of "
+       "REPRESENTATIVE_SCOPE_ALL, REPRESENTATIVE_SCOPE_HEALTH_DECISIONS, "
+       "REPRESENTATIVE_SCOPE_PROGRAM"},
+      {"RepresentativeForAProgramWithoutProgram",
+       kBH,
+       {},
+       {Representative2("scope: REPRESENTATIVE_SCOPE_PROGRAM")},
+       kInvalid,
+       "participant_added.authority.program: must not be empty when scope is "
+       "REPRESENTATIVE_SCOPE_PROGRAM"},
+      {"RepresentativeAuthorityEndingBeforeItStarts",
+       kBH,
+       {},
+       {Representative2(absl::StrCat("scope: REPRESENTATIVE_SCOPE_ALL starts_at { seconds: ",
+                                     kT0 + 10 * kDay, " } ends_at { seconds: ", kT0 + 5 * kDay,
+                                     " }"))},
+       kInvalid,
+       "participant_added.authority.ends_at: got 2026-01-06T00:00:00Z, want after starts_at "
+       "2026-01-11T00:00:00Z"},
+      {"AuthorityOnANonRepresentative",
+       kBH,
+       {},
+       {absl::StrCat("participant_added { participant_id: \"fm-1\" "
+                     "role: PARTICIPANT_ROLE_FAMILY_MEMBER ",
+                     kGuardian, " }")},
+       kInvalid,
+       "participant_added.authority: only PARTICIPANT_ROLE_AUTHORIZED_REPRESENTATIVE acts under "
+       "an authority, got role PARTICIPANT_ROLE_FAMILY_MEMBER"},
+      {"ConsentByRepresentativeAfterTheirEnd",
+       kBH,
+       {{Representative2(absl::StrCat("scope: REPRESENTATIVE_SCOPE_ALL ends_at { seconds: ",
+                                      kT0 + 5 * kDay, " }")),
+         3}},
+       {kConsentByRep2, 6},
+       kRefused,
+       "consent_granted.grantor_id \"rep-2\", an authorized representative, had authority until "
+       "2026-01-06T00:00:00Z, before consent_granted at 2026-01-07T00:00:00Z"},
+      {"ConsentByRepresentativeBeforeTheirStart",
+       kBH,
+       {{Representative2(absl::StrCat("scope: REPRESENTATIVE_SCOPE_ALL starts_at { seconds: ",
+                                      kT0 + 20 * kDay, " }")),
+         3}},
+       {kConsentByRep2, 6},
+       kRefused,
+       "consent_granted.grantor_id \"rep-2\", an authorized representative, has authority from "
+       "2026-01-21T00:00:00Z, after consent_granted at 2026-01-07T00:00:00Z"},
+      {"ConsentByRepresentativeWithinTheirDates",
+       kBH,
+       {{Representative2(absl::StrCat("scope: REPRESENTATIVE_SCOPE_ALL starts_at { seconds: ",
+                                      kT0 + 4 * kDay, " } ends_at { seconds: ", kT0 + 7 * kDay,
+                                      " }")),
+         3}},
+       {kConsentByRep2, 6},
+       kOk,
+       ""},
+      {"ConsentByRepresentativeOfAnotherProgram",
+       kBH,
+       {{Representative2("scope: REPRESENTATIVE_SCOPE_PROGRAM program: \"youth-services\""), 3}},
+       {kConsentByRep2, 6},
+       kRefused,
+       "consent_granted.grantor_id \"rep-2\", an authorized representative, acts for program "
+       "\"youth-services\" only, but case \"case-1\" is in program \"housing-first\""},
+      {"ConsentByRepresentativeOfThisProgram",
+       kBH,
+       {{Representative2("scope: REPRESENTATIVE_SCOPE_PROGRAM program: \"housing-first\""), 3}},
+       {kConsentByRep2, 6},
+       kOk,
+       ""},
+      {"ConsentByHealthRepresentativeInAGeneralCase",
+       Base::kNone,
+       {{"case_opened { program: \"legal-aid\" record_class: RECORD_CLASS_GENERAL }"},
+        {Representative2("scope: REPRESENTATIVE_SCOPE_HEALTH_DECISIONS")}},
+       {kConsentByRep2, 1},
+       kRefused,
+       "consent_granted.grantor_id \"rep-2\", an authorized representative, may make health "
+       "care decisions only, but case \"case-1\" has record_class RECORD_CLASS_GENERAL"},
+      {"ConsentByHealthRepresentativeInAHealthCase",
+       kBH,
+       {{Representative2("scope: REPRESENTATIVE_SCOPE_HEALTH_DECISIONS"), 3}},
+       {kConsentByRep2, 6},
+       kOk,
+       ""},
+      {"RevocationByRepresentativeAfterTheirEnd",
+       kBH,
+       {{Representative2(absl::StrCat("scope: REPRESENTATIVE_SCOPE_ALL ends_at { seconds: ",
+                                      kT0 + 5 * kDay, " }")),
+         3}},
+       {"consent_revoked { consent_id: \"c-1\" revoked_by: \"rep-2\" }", 6},
+       kRefused,
+       "consent_revoked.revoked_by \"rep-2\", an authorized representative, had authority until "
+       "2026-01-06T00:00:00Z, before consent_revoked at 2026-01-07T00:00:00Z"},
+      {"AccessRequestByRepresentativeAfterTheirEnd",
+       kBH,
+       {{Representative2(absl::StrCat("scope: REPRESENTATIVE_SCOPE_ALL ends_at { seconds: ",
+                                      kT0 + 5 * kDay, " }")),
+         3}},
+       {"access_requested { request_id: \"ar-9\" client_id: \"cl-1\" requested_by: \"rep-2\" }",
+        6},
+       kRefused,
+       "access_requested.requested_by \"rep-2\", an authorized representative, had authority "
+       "until 2026-01-06T00:00:00Z, before access_requested at 2026-01-07T00:00:00Z"},
+
+      // ---- 42 CFR Part 2 notice (P1) ----
+      {"Part2ConsentDisclosureWithoutNotice",
+       kSU,
+       {},
+       {Disclosure(absl::StrCat(kToAda, "legal_basis: LEGAL_BASIS_CONSENT consent_id: \"c-1\" ",
+                                "data_categories: \"substance_use_treatment\" "
+                                "minimum_necessary: \"the dates only\"")),
+        10},
+       kRefused,
+       "case \"case-1\" holds substance-use records: 42 CFR 2.32 requires the notice on "
+       "re-disclosure with each disclosure made with consent, but "
+       "disclosure_made.part2_notice_sha256 is empty"},
+      {"Part2NoticeWithShortHash",
+       kSU,
+       {},
+       {Disclosure(absl::StrCat(kToAda, "legal_basis: LEGAL_BASIS_CONSENT consent_id: \"c-1\" ",
+                                "data_categories: \"substance_use_treatment\" "
+                                "minimum_necessary: \"the dates only\" "
+                                "part2_notice_sha256: \"abc\"")),
+        10},
+       kInvalid,
+       "disclosure_made.part2_notice_sha256: got 3 bytes, want 32 (a SHA-256) or none"},
+      {"ConsentDisclosureWithoutNoticeOutsidePart2",
+       kBH,
+       {},
+       {Disclosure(absl::StrCat(kToAda, "legal_basis: LEGAL_BASIS_CONSENT consent_id: \"c-1\" ",
+                                kHousing)),
+        10},
+       kOk,
+       ""},
+
+      // ---- Informed consent (I1-I2) ----
+      {"ConsentWithoutInformed",
+       kBH,
+       {},
+       {"consent_granted { consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
+        "GRANTOR_KIND_CLIENT grantor_id: \"cl-1\" recipients: \"r-1\" purposes: \"p\" "
+        "data_categories: \"h\" }"},
+       kInvalid,
+       "consent_granted.informed: must be set (what the client was told, in which language, "
+       "with what help, and who decided; NASW-derived 2.03)"},
+      {"ConsentNotToldOfRevocation",
+       kBH,
+       {},
+       {InformedConsent(absl::StrCat("told_consequences_of_refusing: true told_redisclosure_risk: "
+                                     "true told_limits_of_confidentiality: true ",
+                                     "language: \"en\" comprehension_aid: COMPREHENSION_AID_NONE ",
+                                     kCapable))},
+       kInvalid,
+       "consent_granted.informed.told_right_to_revoke: must be true: a consent is informed only "
+       "when the "
+       "client was told of the right to revoke it and how (NASW-derived 2.03)"},
+      {"ConsentNotToldWhatRefusingMeans",
+       kBH,
+       {},
+       {InformedConsent(absl::StrCat("told_right_to_revoke: true told_redisclosure_risk: true "
+                                     "told_limits_of_confidentiality: true ",
+                                     "language: \"en\" comprehension_aid: COMPREHENSION_AID_NONE ",
+                                     kCapable))},
+       kInvalid,
+       "consent_granted.informed.told_consequences_of_refusing: must be true: a consent is "
+       "informed only when the "
+       "client was told what follows from refusing (NASW-derived 2.03)"},
+      {"ConsentNotToldOfRedisclosure",
+       kBH,
+       {},
+       {InformedConsent(absl::StrCat("told_right_to_revoke: true told_consequences_of_refusing: "
+                                     "true told_limits_of_confidentiality: true ",
+                                     "language: \"en\" comprehension_aid: COMPREHENSION_AID_NONE ",
+                                     kCapable))},
+       kInvalid,
+       "consent_granted.informed.told_redisclosure_risk: must be true: a consent is informed only "
+       "when the "
+       "client was told that the recipient may disclose it again (NASW-derived 2.03)"},
+      {"ConsentNotToldTheLimitsOfConfidentiality",
+       kBH,
+       {},
+       {InformedConsent(absl::StrCat("told_right_to_revoke: true told_consequences_of_refusing: "
+                                     "true told_redisclosure_risk: true ",
+                                     "language: \"en\" comprehension_aid: COMPREHENSION_AID_NONE ",
+                                     kCapable))},
+       kInvalid,
+       "consent_granted.informed.told_limits_of_confidentiality: must be true: a consent is "
+       "informed only when the "
+       "client was told what cannot be kept confidential (serious harm to self or others, abuse; "
+       "Longmont \"Confidentiality\" 2) (NASW-derived 2.03)"},
+      {"ConsentWithoutLanguage",
+       kBH,
+       {},
+       {InformedConsent(
+           absl::StrCat(kToldAll, "comprehension_aid: COMPREHENSION_AID_NONE ", kCapable))},
+       kInvalid,
+       "consent_granted.informed.language: must not be empty"},
+      {"ConsentWithoutComprehensionAid",
+       kBH,
+       {},
+       {InformedConsent(absl::StrCat(kToldAll, "language: \"es\" ", kCapable))},
+       kInvalid,
+       "consent_granted.informed.comprehension_aid: got COMPREHENSION_AID_UNSPECIFIED, want one "
+       "of COMPREHENSION_AID_NONE, COMPREHENSION_AID_INTERPRETER, "
+       "COMPREHENSION_AID_TRANSLATED_FORM, COMPREHENSION_AID_PLAIN_LANGUAGE, "
+       "COMPREHENSION_AID_OTHER"},
+      {"ConsentWithAnUnnamedInterpreter",
+       kBH,
+       {},
+       {InformedConsent(absl::StrCat(kToldAll,
+                                     "language: \"es\" comprehension_aid: "
+                                     "COMPREHENSION_AID_INTERPRETER ",
+                                     kCapable))},
+       kInvalid,
+       "consent_granted.interpreter_name: must not be empty when informed.comprehension_aid is "
+       "COMPREHENSION_AID_INTERPRETER"},
+      {"ConsentWithANamedInterpreter",
+       kBH,
+       {},
+       {InformedConsent(absl::StrCat(kToldAll,
+                                     "language: \"es\" comprehension_aid: "
+                                     "COMPREHENSION_AID_INTERPRETER ",
+                                     kCapable),
+                        "interpreter_name: \"Lucía Pérez (county language line)\"")},
+       kOk,
+       ""},
+      {"ConsentWithoutCapacity",
+       kBH,
+       {},
+       {InformedConsent(
+           absl::StrCat(kToldAll, "language: \"en\" comprehension_aid: COMPREHENSION_AID_NONE"))},
+       kInvalid,
+       "consent_granted.informed.capacity: got CONSENT_CAPACITY_UNSPECIFIED, want one of "
+       "CONSENT_CAPACITY_CLIENT_CAPABLE, CONSENT_CAPACITY_REPRESENTATIVE_ACTS"},
+      {"ConsentByClientWhoCannotDecide",
+       kBH,
+       {},
+       {InformedConsent(absl::StrCat(kToldAll,
+                                     "language: \"en\" comprehension_aid: COMPREHENSION_AID_NONE "
+                                     "capacity: CONSENT_CAPACITY_REPRESENTATIVE_ACTS"))},
+       kInvalid,
+       "consent_granted.informed.capacity: got CONSENT_CAPACITY_REPRESENTATIVE_ACTS, want "
+       "CONSENT_CAPACITY_CLIENT_CAPABLE for grantor_kind GRANTOR_KIND_CLIENT (a client who cannot "
+       "decide consents through an authorized representative)"},
+      {"ConsentByRepresentativeForACapableClient",
+       kBH,
+       {},
+       {InformedConsentByRep(absl::StrCat(
+           kToldAll, "language: \"en\" comprehension_aid: COMPREHENSION_AID_NONE ", kCapable))},
+       kInvalid,
+       "consent_granted.informed.capacity: got CONSENT_CAPACITY_CLIENT_CAPABLE, want "
+       "CONSENT_CAPACITY_REPRESENTATIVE_ACTS for grantor_kind "
+       "GRANTOR_KIND_AUTHORIZED_REPRESENTATIVE (a client who cannot decide consents through an "
+       "authorized representative)"},
+      {"ConsentByRepresentativeWithoutCapacityNote",
+       kBH,
+       {},
+       {InformedConsentByRep(
+           absl::StrCat(kToldAll,
+                        "language: \"en\" comprehension_aid: COMPREHENSION_AID_PLAIN_LANGUAGE "
+                        "capacity: CONSENT_CAPACITY_REPRESENTATIVE_ACTS"))},
+       kInvalid,
+       "consent_granted.informed.capacity_note: must not be empty when a representative consents "
+       "(say why the client does not decide themself)"},
   };
 }
 

@@ -8,7 +8,6 @@
 #include "services/api/authz_verdict.h"
 #include "services/api/grpc_status.h"
 #include "services/api/request_resources.h"
-#include "services/case_state.pb.h"
 
 namespace caseledger {
 namespace {
@@ -38,18 +37,138 @@ absl::StatusOr<absl::Time> TimeOr(const google::protobuf::Timestamp& ts, bool se
   return absl::FromUnixSeconds(ts.seconds()) + absl::Nanoseconds(ts.nanos());
 }
 
-std::string StateJson(const CaseState& state) {
-  projection::v1::CaseStateRecord record;
-  record.ParseFromString(EncodeCaseState(state));
+bool HasTime(absl::Time t) { return t != absl::InfinitePast() && t != absl::InfiniteFuture(); }
+
+v1::CaseStateJson::Decision DecisionOf(AccessDecision d) {
+  switch (d) {
+    case AccessDecision::kPending:
+      return v1::CaseStateJson::DECISION_PENDING;
+    case AccessDecision::kFulfilled:
+      return v1::CaseStateJson::DECISION_FULFILLED;
+    case AccessDecision::kDenied:
+      return v1::CaseStateJson::DECISION_DENIED;
+  }
+  return v1::CaseStateJson::DECISION_UNSPECIFIED;
+}
+
+// The read model as the CaseStateJson message (proto/cases.proto): "no time"
+// and empty values are left unset, so the JSON mapping leaves them out.
+v1::CaseStateJson CaseStateMessage(const CaseState& s) {
+  using J = v1::CaseStateJson;
+  J j;
+  j.set_case_id(s.case_id);
+  j.set_status(static_cast<J::Status>(s.status));  // the same numbers (case_state.h)
+  j.set_program(s.program);
+  j.set_jurisdiction(s.jurisdiction);
+  j.set_record_class(s.record_class);
+  if (HasTime(s.opened_at)) SetTime(s.opened_at, j.mutable_opened_at());
+  if (HasTime(s.closed_at)) SetTime(s.closed_at, j.mutable_closed_at());
+  if (HasTime(s.disposed_at)) SetTime(s.disposed_at, j.mutable_disposed_at());
+  j.set_manager_id(s.manager_id);
+  for (const ManagerAssignment& m : s.manager_history) {
+    J::ManagerAssignment* o = j.add_manager_history();
+    o->set_manager_id(m.manager_id);
+    o->set_reason(m.reason);
+    if (HasTime(m.at)) SetTime(m.at, o->mutable_at());
+    o->set_seq(m.seq);
+  }
+  for (const auto& [id, p] : s.participants) {
+    J::Participant* o = j.add_participants();
+    o->set_participant_id(p.participant_id);
+    o->set_role(p.role);
+    if (HasTime(p.added_at)) SetTime(p.added_at, o->mutable_added_at());
+    const RepresentativeAuthority& a = p.authority;
+    if (a.scope != v1::REPRESENTATIVE_SCOPE_UNSPECIFIED) {
+      J::RepresentativeAuthority* ao = o->mutable_authority();
+      ao->set_document_sha256(a.document_sha256);
+      ao->set_scope(a.scope);
+      ao->set_program(a.program);
+      if (HasTime(a.starts_at)) SetTime(a.starts_at, ao->mutable_starts_at());
+      if (HasTime(a.ends_at)) SetTime(a.ends_at, ao->mutable_ends_at());
+    }
+  }
+  for (const auto& [id, c] : s.consents) {
+    J::Consent* o = j.add_consents();
+    o->set_consent_id(c.consent_id);
+    o->set_client_id(c.client_id);
+    o->set_grantor_kind(c.grantor_kind);
+    o->set_grantor_id(c.grantor_id);
+    for (const std::string& v : c.recipients) o->add_recipients(v);
+    for (const std::string& v : c.purposes) o->add_purposes(v);
+    for (const std::string& v : c.data_categories) o->add_data_categories(v);
+    if (HasTime(c.granted_at)) SetTime(c.granted_at, o->mutable_granted_at());
+    if (HasTime(c.starts_at)) SetTime(c.starts_at, o->mutable_starts_at());
+    if (HasTime(c.expires_at)) SetTime(c.expires_at, o->mutable_expires_at());
+    o->set_expiry_event(c.expiry_event);
+    o->set_revocable(c.revocable);
+    o->set_revoked(c.revoked);
+    if (HasTime(c.revoked_at)) SetTime(c.revoked_at, o->mutable_revoked_at());
+    o->set_revoked_by(c.revoked_by);
+    o->set_language(c.language);
+    o->set_comprehension_aid(c.comprehension_aid);
+    o->set_capacity(c.capacity);
+  }
+  for (const auto& [id, c] : s.conflicts) {
+    J::Conflict* o = j.add_conflicts();
+    o->set_conflict_id(c.conflict_id);
+    o->set_declared_by(c.declared_by);
+    if (HasTime(c.declared_at)) SetTime(c.declared_at, o->mutable_declared_at());
+    o->set_resolved(c.resolved);
+    if (HasTime(c.resolved_at)) SetTime(c.resolved_at, o->mutable_resolved_at());
+    o->set_resolution(c.resolution);
+    o->set_resolved_by(c.resolved_by);
+    o->set_client_informed(c.client_informed);
+    if (HasTime(c.client_informed_at)) {
+      SetTime(c.client_informed_at, o->mutable_client_informed_at());
+    }
+    o->set_client_informed_method(c.client_informed_method);
+  }
+  for (const auto& [id, e] : s.entries) {
+    J::Entry* o = j.add_entries();
+    o->set_entry_id(e.entry_id);
+    o->set_data_category(e.data_category);
+    o->set_amends_entry_id(e.amends_entry_id);
+    o->set_seq(e.seq);
+    if (HasTime(e.written_at)) SetTime(e.written_at, o->mutable_written_at());
+  }
+  for (const auto& [id, r] : s.access_requests) {
+    J::AccessRequest* o = j.add_access_requests();
+    o->set_request_id(r.request_id);
+    o->set_client_id(r.client_id);
+    o->set_requested_by(r.requested_by);
+    if (HasTime(r.requested_at)) SetTime(r.requested_at, o->mutable_requested_at());
+    if (HasTime(r.due_at)) SetTime(r.due_at, o->mutable_due_at());
+    o->set_extended(r.extended);
+    o->set_extension_reason(r.extension_reason);
+    o->set_decision(DecisionOf(r.decision));
+    if (HasTime(r.decided_at)) SetTime(r.decided_at, o->mutable_decided_at());
+  }
+  for (const std::string& id : s.disclosure_ids) j.add_disclosure_ids(id);
+  for (const auto& [id, n] : s.pending_notices) {
+    J::PendingNotice* o = j.add_pending_notices();
+    o->set_disclosure_id(n.disclosure_id);
+    o->set_client_id(n.client_id);
+    o->set_recipient_name(n.recipient_name);
+    if (HasTime(n.disclosed_at)) SetTime(n.disclosed_at, o->mutable_disclosed_at());
+    if (HasTime(n.notify_by)) SetTime(n.notify_by, o->mutable_notify_by());
+  }
+  j.set_version(s.version);
+  j.set_last_seq(s.last_seq);
+  if (HasTime(s.last_occurred_at)) SetTime(s.last_occurred_at, j.mutable_last_occurred_at());
+  if (HasTime(s.last_committed_at)) SetTime(s.last_committed_at, j.mutable_last_committed_at());
+  return j;
+}
+
+}  // namespace
+
+std::string CaseStateToJson(const CaseState& state) {
   std::string json;
   google::protobuf::util::JsonPrintOptions options;
   options.add_whitespace = true;
   options.preserve_proto_field_names = true;
-  (void)google::protobuf::util::MessageToJsonString(record, &json, options);
+  (void)google::protobuf::util::MessageToJsonString(CaseStateMessage(state), &json, options);
   return json;
 }
-
-}  // namespace
 
 v1::CaseSummary SummarizeCase(const CaseState& state, absl::Time now) {
   v1::CaseSummary s;
@@ -87,6 +206,7 @@ v1::CaseSummary SummarizeCase(const CaseState& state, absl::Time now) {
   s.set_pending_client_notices(state.pending_notices.size());
   s.set_active_consents(state.ActiveConsents(now).size());
   s.set_open_conflicts(state.OpenConflicts().size());
+  s.set_pending_conflict_notices(state.PendingConflictNotices().size());
   s.set_version(state.version);
   return s;
 }
@@ -105,7 +225,7 @@ grpc::Status CaseServiceImpl::GetCase(grpc::ServerContext* ctx, const v1::GetCas
   absl::StatusOr<CaseState> state = CaseStateProjection::Load(*projector_, *cases_, req->case_id());
   if (!state.ok()) return ToGrpcStatus(state.status());
   *resp->mutable_summary() = SummarizeCase(*state, clock_.Now());
-  resp->set_state_json(StateJson(*state));
+  resp->set_state_json(CaseStateToJson(*state));
   resp->set_as_of_seq(as_of);
   return grpc::Status::OK;
 }

@@ -43,6 +43,11 @@ class DisclosureServiceImpl final : public v1::DisclosureService::Service {
 // The summary fields of a case at time `now`.
 v1::CaseSummary SummarizeCase(const CaseState& state, absl::Time now);
 
+// The case state as CaseView.state_json: a v1::CaseStateJson in the proto JSON
+// mapping (proto/cases.proto), proto field names, RFC 3339 times, enum names,
+// unset fields left out.
+std::string CaseStateToJson(const CaseState& state);
+
 }  // namespace caseledger
 
 #endif  // CASELEDGER_SERVICES_API_CASE_SERVICE_H_

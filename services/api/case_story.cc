@@ -55,6 +55,17 @@ v1::Event Story(int c, int v) {
       g->mutable_starts_at()->set_seconds(kStoryStart);
       g->mutable_expires_at()->set_seconds(kStoryStart + 400 * 86400);
       g->set_revocable(true);
+      {
+        // What the client was told (services/RULES.md I1-I2).
+        v1::InformedConsent* i = g->mutable_informed();
+        i->set_told_right_to_revoke(true);
+        i->set_told_consequences_of_refusing(true);
+        i->set_told_redisclosure_risk(true);
+        i->set_told_limits_of_confidentiality(true);
+        i->set_language("en");
+        i->set_comprehension_aid(v1::COMPREHENSION_AID_PLAIN_LANGUAGE);
+        i->set_capacity(v1::CONSENT_CAPACITY_CLIENT_CAPABLE);
+      }
       break;
     }
     case 8: {

@@ -386,6 +386,38 @@ class PageBuilder {
     return cat_.T("withheld.protected");
   }
 
+  // What the client was told before consenting, in which language, and who decided.
+  void Informed(const v1::InformedConsent& i, std::vector<std::string>* out) {
+    std::vector<std::string> told;
+    if (i.told_right_to_revoke()) told.push_back(cat_.T("consent.told.revoke"));
+    if (i.told_consequences_of_refusing()) told.push_back(cat_.T("consent.told.refusing"));
+    if (i.told_redisclosure_risk()) told.push_back(cat_.T("consent.told.redisclosure"));
+    if (i.told_limits_of_confidentiality()) told.push_back(cat_.T("consent.told.limits"));
+    out->push_back(
+        cat_.T("event.consent_granted.told",
+               {{"told", told.empty() ? cat_.T("value.none") : absl::StrJoin(told, "; ")},
+                {"language", OrNone(i.language())},
+                {"aid", EnumLabel(v1::ComprehensionAid_descriptor(), i.comprehension_aid())}}));
+    if (i.capacity() == v1::CONSENT_CAPACITY_REPRESENTATIVE_ACTS) {
+      out->push_back(cat_.T("event.consent_granted.representative_decided",
+                            {{"why", OrNone(i.capacity_note())}}));
+    }
+  }
+
+  // What a representative may decide for the client, and until when.
+  void RepresentativeAuthority(const v1::RepresentativeAuthority& a,
+                               std::vector<std::string>* out) {
+    std::string scope = EnumLabel(v1::RepresentativeScope_descriptor(), a.scope());
+    if (a.scope() == v1::REPRESENTATIVE_SCOPE_PROGRAM) {
+      scope = cat_.T("event.participant_added.authority.program", {{"program", a.program()}});
+    }
+    out->push_back(cat_.T(a.has_ends_at() ? "event.participant_added.authority.until"
+                                          : "event.participant_added.authority",
+                          {{"kind", OrNone(a.document_kind())},
+                           {"scope", scope},
+                           {"until", a.has_ends_at() ? Date(a.ends_at()) : ""}}));
+  }
+
   // The sentences of one event whose content is shown.
   void Sentences(const VerifiedRecord& r, const v1::Event& e, const std::string& when,
                  std::vector<std::string>* out) {
@@ -416,6 +448,7 @@ class PageBuilder {
         }
         if (!b.display_name().empty())
           out->push_back(cat_.T("event.name", {{"name", b.display_name()}}));
+        if (b.has_authority()) RepresentativeAuthority(b.authority(), out);
         break;
       }
       case v1::Event::kParticipantRemoved: {
@@ -453,6 +486,11 @@ class PageBuilder {
         out->push_back(
             cat_.T("event.conflict_resolved",
                    {{"when", when}, {"resolution", OrNone(e.conflict_resolved().resolution())}}));
+        break;
+      case v1::Event::kClientInformedOfConflict:
+        out->push_back(cat_.T("event.client_informed_of_conflict",
+                              {{"when", when},
+                               {"method", OrNone(e.client_informed_of_conflict().method())}}));
         break;
       case v1::Event::kReferralMade: {
         const v1::ReferralMade& b = e.referral_made();
@@ -549,6 +587,7 @@ class PageBuilder {
           out->push_back(cat_.T("event.consent_granted.until", {{"event", b.expiry_event()}}));
         }
         if (b.revocable()) out->push_back(cat_.T("event.consent_granted.revocable"));
+        if (b.has_informed()) Informed(b.informed(), out);
         if (!b.consent_id().empty())
           out->push_back(cat_.T("event.reference", {{"ref", b.consent_id()}}));
         break;
@@ -780,6 +819,9 @@ class PageBuilder {
     }
     if (d.disagreements_included_size() > 0) {
       out->push_back(cat_.T("event.disclosure_made.disagreement"));
+    }
+    if (!d.part2_notice_sha256().empty()) {
+      out->push_back(cat_.T("event.disclosure_made.part2_notice"));
     }
     if (d.legal_basis() == v1::LEGAL_BASIS_CONSENT) {
       bool by_client = false;

@@ -118,6 +118,17 @@ HistoryVerification Story(bool reveal_protected = false) {
   g->mutable_starts_at()->set_seconds(Micros(2026, 11, 1, 0, 0) / 1000000);
   g->mutable_expires_at()->set_seconds(Micros(2027, 11, 1, 0, 0) / 1000000);
   g->set_revocable(true);
+  {
+    // What the client was told (services/RULES.md I1-I2).
+    v1::InformedConsent* i = g->mutable_informed();
+    i->set_told_right_to_revoke(true);
+    i->set_told_consequences_of_refusing(true);
+    i->set_told_redisclosure_risk(true);
+    i->set_told_limits_of_confidentiality(true);
+    i->set_language("en");
+    i->set_comprehension_aid(v1::COMPREHENSION_AID_PLAIN_LANGUAGE);
+    i->set_capacity(v1::CONSENT_CAPACITY_CLIENT_CAPABLE);
+  }
 
   v1::Event shared = Base("e5", "case-1", Micros(2026, 12, 2, 14, 5));
   auto* d = shared.mutable_disclosure_made();
@@ -622,7 +633,8 @@ TEST(HistoryMessagesTest, EveryMessageHasEveryLanguageWithTheSamePlaceholders) {
   for (const google::protobuf::EnumDescriptor* e :
        {v1::LegalBasis_descriptor(), v1::RecordClass_descriptor(), v1::ParticipantRole_descriptor(),
         v1::GrantorKind_descriptor(), v1::AccessDenialGround_descriptor(),
-        v1::AmendmentDenialBasis_descriptor(), v1::LegalHoldGround_descriptor()}) {
+        v1::AmendmentDenialBasis_descriptor(), v1::LegalHoldGround_descriptor(),
+        v1::RepresentativeScope_descriptor(), v1::ComprehensionAid_descriptor()}) {
     for (int i = 0; i < e->value_count(); ++i) {
       std::string id = absl::StrCat("enum.", absl::AsciiStrToLower(e->value(i)->name()));
       EXPECT_TRUE(ids.count(id)) << "missing " << id;

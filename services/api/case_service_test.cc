@@ -1,0 +1,105 @@
+#include "services/api/case_service.h"
+
+#include <gtest/gtest.h>
+
+#include <google/protobuf/util/json_util.h>
+
+#include "absl/strings/match.h"
+#include "absl/time/time.h"
+#include "proto/cases.pb.h"
+#include "services/case_state.h"
+
+namespace caseledger {
+namespace {
+
+constexpr int64_t kT0 = 1767225600;  // 2026-01-01T00:00:00Z
+constexpr int64_t kDay = 86400;
+
+absl::Time Day(int d) { return absl::FromUnixSeconds(kT0 + d * kDay); }
+
+// An open case with a consent without expiry, a disclosure whose notice has
+// no date, a pending access request and an undated conflict notice: every
+// "no time" the read model holds as an infinity.
+CaseState OpenCase() {
+  CaseState s;
+  s.case_id = "case-1";
+  s.status = CaseStatus::kOpen;
+  s.program = "housing-first";
+  s.jurisdiction = "US-CA";
+  s.record_class = v1::RECORD_CLASS_BEHAVIORAL_HEALTH;
+  s.opened_at = Day(0);
+  s.manager_id = "m-1";
+  Consent c;
+  c.consent_id = "c-1";
+  c.client_id = "cl-1";
+  c.grantor_kind = v1::GRANTOR_KIND_CLIENT;
+  c.grantor_id = "cl-1";
+  c.recipients = {"r-1"};
+  c.granted_at = Day(1);
+  c.language = "es";
+  c.comprehension_aid = v1::COMPREHENSION_AID_INTERPRETER;
+  c.capacity = v1::CONSENT_CAPACITY_CLIENT_CAPABLE;
+  s.consents["c-1"] = c;
+  AccessRequest r;
+  r.request_id = "ar-1";
+  r.client_id = "cl-1";
+  r.requested_at = Day(2);
+  r.due_at = Day(32);
+  s.access_requests["ar-1"] = r;
+  PendingNotice n;
+  n.disclosure_id = "d-1";
+  n.client_id = "cl-1";
+  n.disclosed_at = Day(3);
+  s.pending_notices["d-1"] = n;
+  s.disclosure_ids = {"d-1"};
+  s.version = 7;
+  s.last_seq = 42;
+  s.last_occurred_at = Day(3);
+  s.last_committed_at = Day(3) + absl::Seconds(1);
+  return s;
+}
+
+TEST(CaseStateJsonTest, UsesTheProtoJsonMapping) {
+  const std::string json = CaseStateToJson(OpenCase());
+  // RFC 3339 times and enum names.
+  EXPECT_TRUE(absl::StrContains(json, "\"opened_at\": \"2026-01-01T00:00:00Z\"")) << json;
+  EXPECT_TRUE(absl::StrContains(json, "\"status\": \"STATUS_OPEN\"")) << json;
+  EXPECT_TRUE(absl::StrContains(json, "\"record_class\": \"RECORD_CLASS_BEHAVIORAL_HEALTH\""))
+      << json;
+  EXPECT_TRUE(absl::StrContains(json, "\"decision\": \"DECISION_PENDING\"")) << json;
+  EXPECT_TRUE(absl::StrContains(json, "\"due_at\": \"2026-02-02T00:00:00Z\"")) << json;
+  EXPECT_TRUE(absl::StrContains(json, "\"comprehension_aid\": \"COMPREHENSION_AID_INTERPRETER\""))
+      << json;
+  EXPECT_TRUE(absl::StrContains(json, "\"last_committed_at\": \"2026-01-04T00:00:01Z\"")) << json;
+  // No sentinels, no enum numbers; "no time" is left out.
+  for (const char* absent : {"9223372036854775807", "-9223372036854775808", "_micros",
+                             "\"closed_at\"", "\"disposed_at\"", "\"expires_at\"",
+                             "\"starts_at\"", "\"revoked_at\"", "\"notify_by\"",
+                             "\"decided_at\"", "\"status\": 1"}) {
+    EXPECT_FALSE(absl::StrContains(json, absent)) << absent << " in\n" << json;
+  }
+  // It parses back with any proto JSON parser.
+  v1::CaseStateJson back;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(json, &back).ok()) << json;
+  EXPECT_EQ(back.status(), v1::CaseStateJson::STATUS_OPEN);
+  EXPECT_EQ(back.consents(0).granted_at().seconds(), kT0 + kDay);
+  EXPECT_FALSE(back.consents(0).has_expires_at());
+  EXPECT_FALSE(back.pending_notices(0).has_notify_by());
+  EXPECT_EQ(back.version(), 7u);
+}
+
+TEST(CaseStateJsonTest, AClosedCaseShowsItsClosure) {
+  CaseState s = OpenCase();
+  s.status = CaseStatus::kClosed;
+  s.closed_at = Day(40);
+  s.access_requests["ar-1"].decision = AccessDecision::kDenied;
+  s.access_requests["ar-1"].decided_at = Day(20);
+  const std::string json = CaseStateToJson(s);
+  EXPECT_TRUE(absl::StrContains(json, "\"status\": \"STATUS_CLOSED\"")) << json;
+  EXPECT_TRUE(absl::StrContains(json, "\"closed_at\": \"2026-02-10T00:00:00Z\"")) << json;
+  EXPECT_TRUE(absl::StrContains(json, "\"decision\": \"DECISION_DENIED\"")) << json;
+  EXPECT_TRUE(absl::StrContains(json, "\"decided_at\": \"2026-01-21T00:00:00Z\"")) << json;
+}
+
+}  // namespace
+}  // namespace caseledger
