@@ -20,6 +20,7 @@
 #include "services/api/case_story.h"
 #include "services/api/event_codec.h"
 #include "services/api/history_bundle.h"
+#include "tests/history_golden.h"
 #include "tests/test_util.h"
 
 namespace caseledger {
@@ -637,33 +638,8 @@ constexpr char kGoldenBundleSha256[] =
 // The bundle format (HISTORY_BUNDLE.md "Golden bundle"): fixed key, clock
 // and salts give the same bytes every time.
 TEST(HistoryBundleGoldenTest, BytesArePinned) {
-  FakeClock clock;
-  LedgerOptions options;
-  options.clock = &clock;
-  options.checkpoint_interval = absl::Hours(1);
-  uint8_t next_salt = 0;
-  options.salt_source = [&next_salt] {
-    Hash h;
-    h.fill(next_salt++);
-    return h;
-  };
-  auto t = testing::OpenTestLedger(testing::NewTempDir("golden"), options);
-  ASSERT_TRUE(t.ok()) << t.status();
-  for (int i = 0; i < 3; ++i) {
-    Event e;
-    e.event_id = absl::StrCat("golden-", i);
-    e.stream_id = "case-g";
-    e.producer = "golden";
-    e.event_type = "record_entry_written";
-    e.occurred_at_micros = 1767225600000000 + i;
-    e.subject_ids = {i == 1 ? "client-b" : "client-a"};
-    e.fields = {{"text", absl::StrCat("\x1a\x06note ", i), 0},
-                {"third_party_mentions", "\x22\x08J. Smith", kFieldProtected}};
-    ASSERT_TRUE((*t)->Append({e}).ok());
-  }
-  ASSERT_TRUE((*t)->Checkpoint().ok());
   absl::StatusOr<v1::HistoryBundle> b =
-      BuildHistoryBundle(*t->ledger, "client-a", 0, absl::FromUnixSeconds(1767225600));
+      testing::GoldenHistoryBundle(testing::NewTempDir("golden"));
   ASSERT_TRUE(b.ok()) << b.status();
   const NoteVerifier verifier = TestNoteVerifier();
   HistoryVerifyOptions verify;

@@ -29,6 +29,7 @@
 #include "services/api/case_story.h"
 #include "services/api/event_codec.h"
 #include "services/api/key_admin_service.h"
+#include "tests/history_golden.h"
 #include "tests/test_util.h"
 
 namespace caseledger {
@@ -89,32 +90,8 @@ v1::HistoryBundle History(AccessServiceImpl& s, const std::string& subject, uint
 }
 
 void Golden(const std::string& dir) {
-  FakeClock clock;
-  LedgerOptions options;
-  options.clock = &clock;
-  options.checkpoint_interval = absl::Hours(1);
-  uint8_t next_salt = 0;
-  options.salt_source = [&next_salt] {
-    Hash h;
-    h.fill(next_salt++);
-    return h;
-  };
-  auto t = Must(testing::OpenTestLedger(testing::NewTempDir("golden"), options), "open golden");
-  for (int i = 0; i < 3; ++i) {
-    Event e;
-    e.event_id = absl::StrCat("golden-", i);
-    e.stream_id = "case-g";
-    e.producer = "golden";
-    e.event_type = "record_entry_written";
-    e.occurred_at_micros = 1767225600000000 + i;
-    e.subject_ids = {i == 1 ? "client-b" : "client-a"};
-    e.fields = {{"text", absl::StrCat("\x1a\x06note ", i), 0},
-                {"third_party_mentions", "\x22\x08J. Smith", kFieldProtected}};
-    CHECK_OK(t->Append({e}).status());
-  }
-  CHECK_OK(t->Checkpoint().status());
-  v1::HistoryBundle b = Must(
-      BuildHistoryBundle(*t.ledger, "client-a", 0, absl::FromUnixSeconds(1767225600)), "golden");
+  v1::HistoryBundle b =
+      Must(testing::GoldenHistoryBundle(testing::NewTempDir("golden")), "golden");
   Write(dir + "/golden.pb", b.SerializeAsString());
 }
 
