@@ -420,7 +420,7 @@ absl::Status CheckStructure(const v1::Event& e) {
           NonEmpty("record_accessed.accessor_id", e.record_accessed().accessor_id()));
       return NonEmpty("record_accessed.purpose", e.record_accessed().purpose());
     case v1::Event::kAccessRefused:
-      // The server records refused calls in its own stream (services/api/AUTHZ.md).
+      // The server records refused calls in its own stream (services/authz/AUTHZ.md).
       return Invalid("event.access_refused", "is written by the server only");
     case v1::Event::kSubjectErased:
       // KeyAdminService.EraseSubject records erasures (ledger/ENCRYPTION.md).

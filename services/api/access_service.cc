@@ -11,7 +11,7 @@
 #include "ledger/internal/status_macros.h"
 #include "ledger/merkle_verify.h"
 #include "services/accounting.h"
-#include "services/api/authz_verdict.h"
+#include "services/authz/authz_verdict.h"
 #include "services/api/event_codec.h"
 #include "services/api/grpc_status.h"
 #include "services/api/history_bundle.h"

@@ -59,7 +59,7 @@ class CaseGate {
   // Appends one event the server writes itself (access_refused,
   // record_accessed not tied to one case, subject_erased,
   // master_key_rotated) to one of its own streams, whose names begin with
-  // '@' (services/api/authz.h). Those streams are not cases: there is no
+  // '@' (services/authz/authz.h). Those streams are not cases: there is no
   // lifecycle to check, so the event is queued as it is and the ledger gives
   // it the stream's next version. Producers never reach this: Submit refuses
   // '@' streams and server-written event types (services/policy.h).

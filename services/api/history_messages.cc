@@ -696,7 +696,7 @@ const std::vector<Message>& MessageCatalog() {
        {{"en", "Signed checkpoint: {origin}, {size} records, root {root}"},
         {"es", "Punto de control firmado: {origin}, {size} registros, raíz {root}"}}},
 
-      // ---- Roles of people who read records (services/api/AUTHZ.md) ----
+      // ---- Roles of people who read records (services/authz/AUTHZ.md) ----
       {"role.client", {{"en", "client"}, {"es", "cliente"}}},
       {"role.case_manager", {{"en", "case manager"}, {"es", "administrador de casos"}}},
       {"role.auditor",

@@ -18,7 +18,7 @@
 #include "ledger/key_store.h"
 #include "ledger/record.h"
 #include "ledger/rocks_store.h"
-#include "services/api/authz_verdict.h"
+#include "services/authz/authz_verdict.h"
 #include "tests/test_util.h"
 
 namespace caseledger {

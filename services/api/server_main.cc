@@ -33,10 +33,10 @@
 #include "ledger/signer.h"
 #include "services/api/access_service.h"
 #include "services/api/audit_service.h"
-#include "services/api/authz.h"
-#include "services/api/authz_directory.h"
-#include "services/api/authz_interceptor.h"
-#include "services/api/authz_verdict.h"
+#include "services/authz/authz.h"
+#include "services/authz/authz_directory.h"
+#include "services/authz/authz_interceptor.h"
+#include "services/authz/authz_verdict.h"
 #include "services/api/case_gate.h"
 #include "services/api/case_service.h"
 #include "services/api/key_admin_service.h"
@@ -84,7 +84,7 @@ ABSL_FLAG(absl::Duration, max_occurred_ahead, absl::Minutes(5),
           "How far an event's occurred_at may be ahead of the time the server received it "
           "(producers' clock drift); later is refused INVALID_ARGUMENT (services/RULES.md).");
 ABSL_FLAG(std::string, authz_config, "",
-          "Producer registrations and audit grants (services/api/AUTHZ.md): lines "
+          "Producer registrations and audit grants (services/authz/AUTHZ.md): lines "
           "'producer ID PROGRAM...' and 'audit_grant ID CASE...|*'.");
 ABSL_FLAG(std::string, master_key_file, "",
           "Master key (64 hex digits, mode 0600) that wraps the per-subject data keys "

@@ -24,7 +24,7 @@
 #include "absl/strings/str_cat.h"
 #include "ledger/crypto.h"
 #include "services/api/access_service.h"
-#include "services/api/authz_verdict.h"
+#include "services/authz/authz_verdict.h"
 #include "services/api/case_gate.h"
 #include "services/api/case_story.h"
 #include "services/api/event_codec.h"

@@ -1,4 +1,4 @@
-#include "services/api/authz_verdict.h"
+#include "services/authz/authz_verdict.h"
 
 #include <gtest/gtest.h>
 

@@ -1,6 +1,6 @@
 // Who is calling, and may they make this call: the caller's identity from the
 // client certificate, and ONE policy table, keyed by full gRPC method name,
-// that every RPC is checked against (services/api/AUTHZ.md).
+// that every RPC is checked against (services/authz/AUTHZ.md).
 //
 // The table (PolicyTable()) holds, for each method, one rule per role. Rules
 // that depend on the request (the case's program, its assigned manager, the

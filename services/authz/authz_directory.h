@@ -8,7 +8,7 @@
 
 #include "absl/status/statusor.h"
 #include "ledger/ledger.h"
-#include "services/api/authz.h"
+#include "services/authz/authz.h"
 #include "services/api/case_gate.h"
 
 namespace caseledger {

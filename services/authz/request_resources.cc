@@ -1,4 +1,4 @@
-#include "services/api/request_resources.h"
+#include "services/authz/request_resources.h"
 
 #include <google/protobuf/descriptor.h>
 

@@ -22,7 +22,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "services/api/authz.h"
+#include "services/authz/authz.h"
 
 namespace caseledger {
 

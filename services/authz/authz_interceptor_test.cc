@@ -3,7 +3,7 @@
 // first, as every handler does, behind mutual TLS with certificates made at
 // test time; and a stand-in CaseService whose handler forgets to. The ledger
 // runs on a FakeClock, which dates what the interceptor records.
-#include "services/api/authz_interceptor.h"
+#include "services/authz/authz_interceptor.h"
 
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
@@ -16,8 +16,8 @@
 #include "absl/synchronization/mutex.h"
 #include "ledger/clock.h"
 #include "proto/cases.grpc.pb.h"
-#include "services/api/authz_directory.h"
-#include "services/api/authz_verdict.h"
+#include "services/authz/authz_directory.h"
+#include "services/authz/authz_verdict.h"
 #include "services/api/event_codec.h"
 #include "tests/dev_certs.h"
 #include "tests/subprocess.h"

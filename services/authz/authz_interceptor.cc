@@ -1,4 +1,4 @@
-#include "services/api/authz_interceptor.h"
+#include "services/authz/authz_interceptor.h"
 
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/message.h>
@@ -11,10 +11,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "proto/ledger.pb.h"
-#include "services/api/authz_verdict.h"
+#include "services/authz/authz_verdict.h"
 #include "services/api/event_codec.h"
 #include "services/api/grpc_status.h"
-#include "services/api/request_resources.h"
+#include "services/authz/request_resources.h"
 
 namespace caseledger {
 namespace {

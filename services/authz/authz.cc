@@ -1,4 +1,4 @@
-#include "services/api/authz.h"
+#include "services/authz/authz.h"
 
 #include <grpc/grpc_security_constants.h>
 
@@ -238,7 +238,7 @@ absl::Status CheckTableCovers(const std::vector<std::string>& services) {
       std::string method = absl::StrCat("/", name, "/", service->method(i)->name());
       if (FindPolicy(method) == nullptr) {
         return absl::FailedPreconditionError(
-            absl::StrCat(method, " has no row in the policy table (services/api/authz.cc)"));
+            absl::StrCat(method, " has no row in the policy table (services/authz/authz.cc)"));
       }
     }
   }

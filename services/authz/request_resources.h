@@ -15,7 +15,7 @@
 #include "absl/status/statusor.h"
 #include "proto/cases.pb.h"
 #include "proto/ledger.pb.h"
-#include "services/api/authz.h"
+#include "services/authz/authz.h"
 #include "services/api/case_gate.h"
 
 namespace caseledger {

@@ -48,7 +48,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "services/api/authz.h"
+#include "services/authz/authz.h"
 #include "services/api/case_gate.h"
 
 namespace caseledger {

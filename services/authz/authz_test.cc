@@ -1,4 +1,4 @@
-#include "services/api/authz.h"
+#include "services/authz/authz.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "services/api/authz_directory.h"
+#include "services/authz/authz_directory.h"
 
 #include <utility>
 
