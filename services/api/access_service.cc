@@ -12,7 +12,7 @@
 #include "ledger/merkle_verify.h"
 #include "services/accounting.h"
 #include "services/authz/authz_verdict.h"
-#include "services/api/event_codec.h"
+#include "services/append/event_codec.h"
 #include "services/api/grpc_status.h"
 #include "services/api/history_bundle.h"
 

@@ -18,7 +18,7 @@
 #include "ledger/clock.h"
 #include "ledger/ledger.h"
 #include "proto/access.grpc.pb.h"
-#include "services/api/case_gate.h"
+#include "services/append/case_gate.h"
 #include "services/api/history_bundle.h"
 
 namespace caseledger {

@@ -31,7 +31,7 @@
 #include "services/authz/authz_directory.h"
 #include "services/authz/authz_interceptor.h"
 #include "services/api/case_service.h"
-#include "services/api/event_codec.h"
+#include "services/append/event_codec.h"
 #include "services/api/key_admin_service.h"
 #include "services/api/ledger_service.h"
 #include "services/api/projections.h"

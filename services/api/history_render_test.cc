@@ -20,7 +20,7 @@
 #include "ledger/record.h"
 #include "proto/events.pb.h"
 #include "services/accounting.h"
-#include "services/api/event_codec.h"
+#include "services/append/event_codec.h"
 #include "services/api/history_bundle.h"
 #include "services/api/history_messages.h"
 

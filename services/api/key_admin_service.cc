@@ -5,7 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "ledger/record.h"
 #include "services/authz/authz_verdict.h"
-#include "services/api/event_codec.h"
+#include "services/append/event_codec.h"
 #include "services/api/grpc_status.h"
 
 namespace caseledger {

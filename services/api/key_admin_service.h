@@ -10,7 +10,7 @@
 #include "ledger/key_store.h"
 #include "ledger/ledger.h"
 #include "proto/keys.grpc.pb.h"
-#include "services/api/case_gate.h"
+#include "services/append/case_gate.h"
 #include "services/api/projector.h"
 
 namespace caseledger {

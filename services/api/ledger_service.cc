@@ -11,8 +11,8 @@
 #include "absl/strings/str_split.h"
 #include "ledger/internal/status_macros.h"
 #include "services/authz/authz_verdict.h"
-#include "services/api/case_gate.h"
-#include "services/api/event_codec.h"
+#include "services/append/case_gate.h"
+#include "services/append/event_codec.h"
 #include "services/api/grpc_status.h"
 #include "services/authz/request_resources.h"
 

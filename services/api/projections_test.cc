@@ -11,9 +11,9 @@
 #include "absl/strings/str_cat.h"
 #include "ledger/crypto.h"
 #include "ledger/key_store.h"
-#include "services/api/case_gate.h"
+#include "services/append/case_gate.h"
 #include "services/api/case_story.h"
-#include "services/api/event_codec.h"
+#include "services/append/event_codec.h"
 #include "tests/test_util.h"
 
 namespace caseledger {

@@ -15,7 +15,7 @@
 #include "ledger/internal/file.h"
 #include "ledger/hash.h"
 #include "ledger/internal/status_macros.h"
-#include "services/api/event_codec.h"
+#include "services/append/event_codec.h"
 
 namespace caseledger {
 namespace {

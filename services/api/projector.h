@@ -51,7 +51,7 @@
 #include "ledger/ledger.h"
 #include "absl/strings/str_cat.h"
 #include "proto/ledger.pb.h"
-#include "services/api/event_codec.h"
+#include "services/append/event_codec.h"
 
 namespace rocksdb {
 class DB;

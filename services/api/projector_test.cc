@@ -13,8 +13,8 @@
 #include "ledger/crypto.h"
 #include "ledger/key_store.h"
 #include "ledger/rocks_store.h"
-#include "services/api/case_gate.h"
-#include "services/api/event_codec.h"
+#include "services/append/case_gate.h"
+#include "services/append/event_codec.h"
 #include "tests/test_util.h"
 
 namespace caseledger {

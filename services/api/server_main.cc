@@ -37,7 +37,7 @@
 #include "services/authz/authz_directory.h"
 #include "services/authz/authz_interceptor.h"
 #include "services/authz/authz_verdict.h"
-#include "services/api/case_gate.h"
+#include "services/append/case_gate.h"
 #include "services/api/case_service.h"
 #include "services/api/key_admin_service.h"
 #include "services/api/ledger_service.h"

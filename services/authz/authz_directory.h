@@ -9,7 +9,7 @@
 #include "absl/status/statusor.h"
 #include "ledger/ledger.h"
 #include "services/authz/authz.h"
-#include "services/api/case_gate.h"
+#include "services/append/case_gate.h"
 
 namespace caseledger {
 

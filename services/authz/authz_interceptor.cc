@@ -12,7 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "proto/ledger.pb.h"
 #include "services/authz/authz_verdict.h"
-#include "services/api/event_codec.h"
+#include "services/append/event_codec.h"
 #include "services/api/grpc_status.h"
 #include "services/authz/request_resources.h"
 

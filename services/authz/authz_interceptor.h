@@ -49,7 +49,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "services/authz/authz.h"
-#include "services/api/case_gate.h"
+#include "services/append/case_gate.h"
 
 namespace caseledger {
 

@@ -18,7 +18,7 @@
 #include "proto/cases.grpc.pb.h"
 #include "services/authz/authz_directory.h"
 #include "services/authz/authz_verdict.h"
-#include "services/api/event_codec.h"
+#include "services/append/event_codec.h"
 #include "tests/dev_certs.h"
 #include "tests/subprocess.h"
 #include "tests/test_util.h"

@@ -10,7 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "ledger/internal/status_macros.h"
-#include "services/api/event_codec.h"
+#include "services/append/event_codec.h"
 
 namespace caseledger {
 namespace {

@@ -16,7 +16,7 @@
 #include "proto/cases.pb.h"
 #include "proto/ledger.pb.h"
 #include "services/authz/authz.h"
-#include "services/api/case_gate.h"
+#include "services/append/case_gate.h"
 
 namespace caseledger {
 

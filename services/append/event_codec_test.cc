@@ -1,4 +1,4 @@
-#include "services/api/event_codec.h"
+#include "services/append/event_codec.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "services/api/event_codec.h"
+#include "services/append/event_codec.h"
 
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/io/coded_stream.h>

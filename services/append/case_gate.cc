@@ -1,4 +1,4 @@
-#include "services/api/case_gate.h"
+#include "services/append/case_gate.h"
 
 #include <algorithm>
 #include <map>
@@ -7,7 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "ledger/internal/status_macros.h"
-#include "services/api/event_codec.h"
+#include "services/append/event_codec.h"
 #include "services/policy.h"
 
 namespace caseledger {
