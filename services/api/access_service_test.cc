@@ -17,7 +17,7 @@
 #include "ledger/signer.h"
 #include "ledger/subject_index.h"
 #include "services/append/case_gate.h"
-#include "services/api/case_story.h"
+#include "services/readmodel/case_story.h"
 #include "services/append/event_codec.h"
 #include "services/api/history_bundle.h"
 #include "tests/history_golden.h"

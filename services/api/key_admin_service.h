@@ -11,7 +11,7 @@
 #include "ledger/ledger.h"
 #include "proto/keys.grpc.pb.h"
 #include "services/append/case_gate.h"
-#include "services/api/projector.h"
+#include "services/readmodel/projector.h"
 
 namespace caseledger {
 

@@ -41,8 +41,8 @@
 #include "services/api/case_service.h"
 #include "services/api/key_admin_service.h"
 #include "services/api/ledger_service.h"
-#include "services/api/projections.h"
-#include "services/api/projector.h"
+#include "services/readmodel/projections.h"
+#include "services/readmodel/projector.h"
 
 ABSL_FLAG(std::string, data_dir, "./data", "Data directory; created when missing.");
 ABSL_FLAG(std::string, listen, "127.0.0.1:7070",
@@ -275,7 +275,7 @@ int Run() {
   ProjectorOptions projector_options;
   projector_options.path = data_dir + "/projections";
   // With encryption on, a disposal destroys keys, so the values projected
-  // from the disposed records must go as well (services/api/projector.h).
+  // from the disposed records must go as well (services/readmodel/projector.h).
   if (keys != nullptr) {
     projector_options.shred_event_type = "records_disposed";
     // ... and the read models are sealed at rest like the payloads.

@@ -26,7 +26,7 @@
 #include "services/api/access_service.h"
 #include "services/authz/authz_verdict.h"
 #include "services/append/case_gate.h"
-#include "services/api/case_story.h"
+#include "services/readmodel/case_story.h"
 #include "services/append/event_codec.h"
 #include "services/api/key_admin_service.h"
 #include "tests/history_golden.h"

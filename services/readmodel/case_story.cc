@@ -1,4 +1,4 @@
-#include "services/api/case_story.h"
+#include "services/readmodel/case_story.h"
 
 #include <string>
 

@@ -1,7 +1,7 @@
 // The case-state and accounting read models on a generated history of 10,000
 // policy-checked events across 500 cases: the incremental path and a rebuild
 // from the log give byte-identical state.
-#include "services/api/projections.h"
+#include "services/readmodel/projections.h"
 
 #include <gtest/gtest.h>
 
@@ -12,7 +12,7 @@
 #include "ledger/crypto.h"
 #include "ledger/key_store.h"
 #include "services/append/case_gate.h"
-#include "services/api/case_story.h"
+#include "services/readmodel/case_story.h"
 #include "services/append/event_codec.h"
 #include "tests/test_util.h"
 

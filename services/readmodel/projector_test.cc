@@ -1,4 +1,4 @@
-#include "services/api/projector.h"
+#include "services/readmodel/projector.h"
 
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>

@@ -18,10 +18,10 @@
 #include "absl/time/clock.h"
 #include "ledger/key_store.h"
 #include "services/append/case_gate.h"
-#include "services/api/case_story.h"
+#include "services/readmodel/case_story.h"
 #include "services/append/event_codec.h"
-#include "services/api/projections.h"
-#include "services/api/projector.h"
+#include "services/readmodel/projections.h"
+#include "services/readmodel/projector.h"
 #include "tests/test_util.h"
 
 ABSL_FLAG(int, cases, 5000, "Cases in the generated ledger (20 events each).");

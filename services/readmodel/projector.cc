@@ -1,4 +1,4 @@
-#include "services/api/projector.h"
+#include "services/readmodel/projector.h"
 
 #include <rocksdb/db.h>
 #include <rocksdb/write_batch.h>

@@ -15,7 +15,7 @@
 
 #include "absl/status/statusor.h"
 #include "services/accounting.h"
-#include "services/api/projector.h"
+#include "services/readmodel/projector.h"
 #include "services/case_state.h"
 
 namespace caseledger {

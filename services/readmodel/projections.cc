@@ -1,4 +1,4 @@
-#include "services/api/projections.h"
+#include "services/readmodel/projections.h"
 
 #include <utility>
 
