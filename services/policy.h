@@ -76,7 +76,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "proto/events.pb.h"
-#include "services/case_state.h"
+#include "services/readmodel/case_state.h"
 
 namespace caseledger {
 

@@ -11,7 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/text_format.h"
-#include "services/case_state.h"
+#include "services/readmodel/case_state.h"
 
 namespace caseledger {
 namespace {

@@ -10,7 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "ledger/internal/status_macros.h"
 #include "ledger/merkle_verify.h"
-#include "services/accounting.h"
+#include "services/readmodel/accounting.h"
 #include "services/authz/authz_verdict.h"
 #include "services/append/event_codec.h"
 #include "services/api/grpc_status.h"

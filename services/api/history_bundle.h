@@ -26,7 +26,7 @@
 #include "ledger/subject_index.h"
 #include "proto/access.pb.h"
 #include "proto/events.pb.h"
-#include "services/accounting.h"
+#include "services/readmodel/accounting.h"
 
 namespace caseledger {
 

@@ -20,7 +20,7 @@
 #include "ledger/hash.h"
 #include "proto/events.pb.h"
 #include "services/api/history_messages.h"
-#include "services/case_state.h"
+#include "services/readmodel/case_state.h"
 
 namespace caseledger {
 namespace {

@@ -19,7 +19,7 @@
 #include "google/protobuf/descriptor.h"
 #include "ledger/record.h"
 #include "proto/events.pb.h"
-#include "services/accounting.h"
+#include "services/readmodel/accounting.h"
 #include "services/append/event_codec.h"
 #include "services/api/history_bundle.h"
 #include "services/api/history_messages.h"

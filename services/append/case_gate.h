@@ -22,7 +22,7 @@
 #include "absl/synchronization/mutex.h"
 #include "ledger/ledger.h"
 #include "proto/events.pb.h"
-#include "services/case_state.h"
+#include "services/readmodel/case_state.h"
 #include "services/policy.h"
 
 namespace caseledger {

@@ -1,7 +1,7 @@
 // The case-management read models, kept by the Projector:
-//   - "case": the state of each case (services/case_state.h), by case id;
+//   - "case": the state of each case (services/readmodel/case_state.h), by case id;
 //   - "accounting": each client's accounting of disclosures
-//     (services/accounting.h), by client id, plus an index from
+//     (services/readmodel/accounting.h), by client id, plus an index from
 //     (case, disclosure id) to the client so that a later client_informed
 //     event finds its disclosure; accounting_suspended goes to its client.
 // Both keep decoded values for the length of a chunk and write them once in
@@ -14,9 +14,9 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "services/accounting.h"
+#include "services/readmodel/accounting.h"
 #include "services/readmodel/projector.h"
-#include "services/case_state.h"
+#include "services/readmodel/case_state.h"
 
 namespace caseledger {
 

@@ -1,4 +1,4 @@
-#include "services/accounting.h"
+#include "services/readmodel/accounting.h"
 
 #include <algorithm>
 #include <set>
@@ -10,8 +10,8 @@
 #include "absl/strings/strip.h"
 #include "ledger/internal/json.h"
 #include "ledger/internal/status_macros.h"
-#include "services/case_state.h"
-#include "services/case_state.pb.h"
+#include "services/readmodel/case_state.h"
+#include "services/readmodel/case_state.pb.h"
 
 namespace caseledger {
 namespace {

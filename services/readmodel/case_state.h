@@ -214,7 +214,7 @@ struct LegalHold {
 };
 
 // A suspension of the client's accounting for disclosures to an agency
-// (164.528(a)(2)); the accounting (services/accounting.h) applies it.
+// (164.528(a)(2)); the accounting (services/readmodel/accounting.h) applies it.
 struct AccountingSuspension {
   std::string case_id;  // the case whose disclosures it covers
   std::string suspension_id;
@@ -306,7 +306,7 @@ struct CaseState {
 // On error *state is unchanged.
 absl::Status ApplyEvent(const v1::Event& e, uint64_t seq, absl::Time commit_time, CaseState* state);
 
-// Deterministic bytes (services/case_state.proto CaseStateRecord).
+// Deterministic bytes (services/readmodel/case_state.proto CaseStateRecord).
 std::string EncodeCaseState(const CaseState& state);
 // INVALID_ARGUMENT for bytes that are not an encoded CaseState.
 absl::StatusOr<CaseState> DecodeCaseState(absl::string_view bytes);
@@ -318,7 +318,7 @@ absl::StatusOr<CaseState> DecodeCaseState(absl::string_view bytes);
 // (a)(1)-(2) grounds are not reviewable.
 bool IsReviewableDenial(v1::AccessDenialGround ground);
 
-// A suspension's persisted form (services/case_state.proto), shared with the
+// A suspension's persisted form (services/readmodel/case_state.proto), shared with the
 // accounting (which adds the case id).
 void EncodeSuspension(const AccountingSuspension& a,
                       projection::v1::AccountingSuspensionRecord* out);

@@ -1,4 +1,4 @@
-#include "services/accounting.h"
+#include "services/readmodel/accounting.h"
 
 #include <gtest/gtest.h>
 

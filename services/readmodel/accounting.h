@@ -23,7 +23,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "proto/events.pb.h"
-#include "services/case_state.h"
+#include "services/readmodel/case_state.h"
 
 namespace caseledger {
 
@@ -115,7 +115,7 @@ class DisclosureAccounting {
   // True when it holds neither a disclosure nor a suspension.
   bool empty() const { return by_client_.empty() && suspensions_.empty(); }
 
-  // Deterministic bytes (services/case_state.proto AccountingRecord).
+  // Deterministic bytes (services/readmodel/case_state.proto AccountingRecord).
   std::string Encode() const;
   // INVALID_ARGUMENT for bytes that are not an encoded DisclosureAccounting.
   static absl::StatusOr<DisclosureAccounting> Decode(absl::string_view bytes);

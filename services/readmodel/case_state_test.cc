@@ -1,4 +1,4 @@
-#include "services/case_state.h"
+#include "services/readmodel/case_state.h"
 
 #include <gtest/gtest.h>
 

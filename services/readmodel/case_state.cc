@@ -1,4 +1,4 @@
-#include "services/case_state.h"
+#include "services/readmodel/case_state.h"
 
 #include <algorithm>
 #include <limits>
@@ -8,7 +8,7 @@
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "ledger/internal/status_macros.h"
-#include "services/case_state.pb.h"
+#include "services/readmodel/case_state.pb.h"
 
 namespace caseledger {
 namespace {
