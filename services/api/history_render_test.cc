@@ -119,7 +119,7 @@ HistoryVerification Story(bool reveal_protected = false) {
   g->mutable_expires_at()->set_seconds(Micros(2027, 11, 1, 0, 0) / 1000000);
   g->set_revocable(true);
   {
-    // What the client was told (services/RULES.md I1-I2).
+    // What the client was told (services/policy/RULES.md I1-I2).
     v1::InformedConsent* i = g->mutable_informed();
     i->set_told_right_to_revoke(true);
     i->set_told_consequences_of_refusing(true);

@@ -191,7 +191,7 @@ TEST_F(KeyAdminServiceTest, RotatesEveryKeyAndLogsTheNewId) {
   EXPECT_EQ(log_.size(), 1u);
 }
 
-// services/RULES.md W12: a legal hold refuses the erasure before anything is
+// services/policy/RULES.md W12: a legal hold refuses the erasure before anything is
 // recorded or destroyed (the hook is asked first; the server wires it to
 // CaseStateProjection::CheckErasure).
 TEST_F(KeyAdminServiceTest, ALegalHoldRefusesTheErasureAndDestroysNothing) {

@@ -82,7 +82,7 @@ ABSL_FLAG(bool, insecure_loopback, false,
           "(under the accessor the request names). For development only.");
 ABSL_FLAG(absl::Duration, max_occurred_ahead, absl::Minutes(5),
           "How far an event's occurred_at may be ahead of the time the server received it "
-          "(producers' clock drift); later is refused INVALID_ARGUMENT (services/RULES.md).");
+          "(producers' clock drift); later is refused INVALID_ARGUMENT (services/policy/RULES.md).");
 ABSL_FLAG(std::string, authz_config, "",
           "Producer registrations and audit grants (services/authz/AUTHZ.md): lines "
           "'producer ID PROGRAM...' and 'audit_grant ID CASE...|*'.");

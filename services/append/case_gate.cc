@@ -8,7 +8,7 @@
 #include "absl/synchronization/notification.h"
 #include "ledger/internal/status_macros.h"
 #include "services/append/event_codec.h"
-#include "services/policy.h"
+#include "services/policy/policy.h"
 
 namespace caseledger {
 

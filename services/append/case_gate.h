@@ -1,6 +1,6 @@
 // The confidentiality policy on the append path.
 //
-// Every event is checked (services/policy.h) against its case's state as it
+// Every event is checked (services/policy/policy.h) against its case's state as it
 // will be when the event is committed: the gate keeps each active case's
 // state, including appends already queued, and queues the event with the
 // expected version the check assumed, while holding that case's lock. So the
@@ -23,7 +23,7 @@
 #include "ledger/ledger.h"
 #include "proto/events.pb.h"
 #include "services/readmodel/case_state.h"
-#include "services/policy.h"
+#include "services/policy/policy.h"
 
 namespace caseledger {
 
@@ -62,7 +62,7 @@ class CaseGate {
   // '@' (services/authz/authz.h). Those streams are not cases: there is no
   // lifecycle to check, so the event is queued as it is and the ledger gives
   // it the stream's next version. Producers never reach this: Submit refuses
-  // '@' streams and server-written event types (services/policy.h).
+  // '@' streams and server-written event types (services/policy/policy.h).
   // INTERNAL for a stream that is not the server's; otherwise the ledger's
   // result, once durable.
   absl::StatusOr<AppendResult> AppendToServerStream(GatedEvent event);

@@ -3,7 +3,7 @@
 // it is deterministic (the same events in the same order give the same state
 // and the same EncodeCaseState bytes) and lenient (an event the policy would
 // refuse is still folded as well as it can be, because what the ledger
-// committed is the record). services/policy.h decides what may be appended.
+// committed is the record). services/policy/policy.h decides what may be appended.
 //
 // Times are kept at microsecond precision, as the ledger stores them
 // (ledger/FORMAT.md occurred_at_micros). "Unset" is absl::InfinitePast() for a
@@ -269,7 +269,7 @@ struct CaseState {
   uint64_t last_seq = 0;  // ledger seq of the last one (meaningful when version > 0)
   // The latest occurred_at of the case's events other than record_accessed
   // (a late-documented event dated earlier does not move it back; reads are
-  // interleaved by the server at any time); services/policy.h time order.
+  // interleaved by the server at any time); services/policy/policy.h time order.
   absl::Time last_occurred_at = absl::InfinitePast();
   absl::Time last_committed_at = absl::InfinitePast();
 

@@ -9,7 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/text_format.h"
-#include "services/policy.h"
+#include "services/policy/policy.h"
 
 namespace caseledger {
 namespace {

@@ -56,7 +56,7 @@ v1::Event Story(int c, int v) {
       g->mutable_expires_at()->set_seconds(kStoryStart + 400 * 86400);
       g->set_revocable(true);
       {
-        // What the client was told (services/RULES.md I1-I2).
+        // What the client was told (services/policy/RULES.md I1-I2).
         v1::InformedConsent* i = g->mutable_informed();
         i->set_told_right_to_revoke(true);
         i->set_told_consequences_of_refusing(true);
@@ -134,7 +134,7 @@ v1::Event Story(int c, int v) {
         x->set_request_id(absl::StrCat("r-", c));
         x->set_reason("records in storage");
         // The story is replayed long after its dates; an extension is judged
-        // at receipt unless marked late (services/RULES.md T7).
+        // at receipt unless marked late (services/policy/RULES.md T7).
         x->mutable_late_documentation()->set_reason("story replayed after its dates");
       } else {
         auto* f = e.mutable_access_fulfilled();

@@ -4,7 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "ledger/internal/status_macros.h"
-#include "services/policy.h"
+#include "services/policy/policy.h"
 
 namespace caseledger {
 namespace {

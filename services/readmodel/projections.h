@@ -35,7 +35,7 @@ class CaseStateProjection : public Projection {
                                         const CaseStateProjection& projection,
                                         const std::string& case_id);
 
-  // OK when no case holds `subject_id` under a legal hold (services/policy.h
+  // OK when no case holds `subject_id` under a legal hold (services/policy/policy.h
   // CheckErasure, asked of every case as of the projector's position);
   // FAILED_PRECONDITION naming the first hold, in case id order.
   static absl::Status CheckErasure(const Projector& projector,

@@ -198,7 +198,7 @@ TEST(ProjectionsTest, AnErasureRederivesOnlyTheSubjectsCasesAndEqualsARebuild) {
 }
 
 // Legal holds and suspensions through the read models: EraseSubject asks
-// CheckErasure of every case (services/RULES.md W12), and a suspension goes
+// CheckErasure of every case (services/policy/RULES.md W12), and a suspension goes
 // to its client's accounting (W6).
 TEST(ProjectionsTest, HoldsAndSuspensionsReachTheReadModels) {
   std::string dir = testing::NewTempDir("projections-holds");

@@ -1,4 +1,4 @@
-#include "services/policy.h"
+#include "services/policy/policy.h"
 
 #include <gtest/gtest.h>
 
@@ -63,7 +63,7 @@ const char kSignedForm[] = "signed_form_sha256: \"0123456789abcdef0123456789abcd
 // 42 CFR 2.31(a): a Part 2 consent says when it expires.
 const char kExpiresAtDischarge[] = "expiry_event: \"discharge from the program\" ";
 
-// What a consent says the client was told (services/RULES.md I1-I2), as text
+// What a consent says the client was told (services/policy/RULES.md I1-I2), as text
 // format fields, for the client deciding and for a representative.
 #define INFORMED_FIELDS                                                                 \
   "told_right_to_revoke: true told_consequences_of_refusing: true "                     \
@@ -76,7 +76,7 @@ const char kExpiresAtDischarge[] = "expiry_event: \"discharge from the program\"
   "capacity: CONSENT_CAPACITY_REPRESENTATIVE_ACTS " \
   "capacity_note: \"client has advanced dementia\" } "
 
-// A representative's authority over every matter (services/RULES.md R1).
+// A representative's authority over every matter (services/policy/RULES.md R1).
 const char kGuardian[] =
     "authority { document_sha256: \"0123456789abcdef0123456789abcdef\" "
     "scope: REPRESENTATIVE_SCOPE_ALL document_kind: \"guardianship order\" }";

@@ -1,4 +1,4 @@
-#include "services/policy.h"
+#include "services/policy/policy.h"
 
 #include <algorithm>
 #include <set>
@@ -1143,7 +1143,7 @@ absl::Status CheckRules(const CaseState& s, const v1::Event& e, const CheckConte
   }
 }
 
-// ---- Conflicts of interest (services/RULES.md C1-C4) ----
+// ---- Conflicts of interest (services/policy/RULES.md C1-C4) ----
 
 // NASW 2.06(a) ("inform clients when a real or potential conflict of interest
 // arises ... take reasonable steps to resolve the issue in a manner that makes
@@ -1200,7 +1200,7 @@ absl::Status CheckConflictOfInterest(const CaseState& s, const v1::Event& e) {
   }
 }
 
-// ---- Authorized representatives with scope (services/RULES.md R1-R2) ----
+// ---- Authorized representatives with scope (services/policy/RULES.md R1-R2) ----
 
 // R1 (INVALID_ARGUMENT): a representative is added with the authority they
 // act under; no other participant carries one.
@@ -1308,7 +1308,7 @@ absl::Status CheckRepresentativeScope(const CaseState& s, const v1::Event& e) {
   return absl::OkStatus();
 }
 
-// ---- Informed consent (services/RULES.md I1-I2) ----
+// ---- Informed consent (services/policy/RULES.md I1-I2) ----
 
 // INVALID_ARGUMENT: a consent records what the client was told, in which
 // language, with what help, and who could decide. NASW-derived 2.03 (informed
@@ -1375,7 +1375,7 @@ absl::Status CheckInformedConsentFields(const v1::Event& e) {
   return absl::OkStatus();
 }
 
-// ---- 42 CFR Part 2 notices (services/RULES.md P1) ----
+// ---- 42 CFR Part 2 notices (services/policy/RULES.md P1) ----
 
 // INVALID_ARGUMENT for a notice hash that is not a SHA-256.
 absl::Status CheckPart2NoticeFields(const v1::Event& e) {

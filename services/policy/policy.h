@@ -2,7 +2,7 @@
 // basis, minimum necessary, 42 CFR Part 2, amendments and the case lifecycle.
 // Plain functions of (state before the event, event); no I/O, no clock.
 //
-// Which code (the one place this is decided; README and services/RULES.md
+// Which code (the one place this is decided; README and services/policy/RULES.md
 // point here):
 //  - INVALID_ARGUMENT when the event by itself is malformed: a field it
 //    needs is missing or bad, whatever the case holds. The message starts
@@ -16,7 +16,7 @@
 //      consent "c-17" does not cover data category "substance_use_treatment"
 //      case "case-9" is closed: record_entry_written is not allowed
 //
-// Rules, in the order they are checked (services/RULES.md lists each one
+// Rules, in the order they are checked (services/policy/RULES.md lists each one
 // with its legal source and the test that pins it):
 //  1. Structure (INVALID_ARGUMENT): a body is set, occurred_at is set and at
 //     most `max_ahead` after `received_at`, the body's required fields are
@@ -52,7 +52,7 @@
 //     CheckEvent below); one access extension, given before the request is
 //     due (at the later of occurred_at and received_at, or at occurred_at
 //     when marked late_documentation).
-//  5. The client workflows (services/RULES.md "Client workflows", W5-W13):
+//  5. The client workflows (services/policy/RULES.md "Client workflows", W5-W13):
 //     accounting requests and their suspension, amendment requests and
 //     statements of disagreement, legal holds, reviewable denials of access.
 //  6. Conflicts of interest (FAILED_PRECONDITION; NASW 2.06(a)): a person
@@ -117,7 +117,7 @@ absl::Status CheckEvent(const CaseState& state, const v1::Event& e, const CheckC
 // (KeyAdminService.EraseSubject asks every case): FAILED_PRECONDITION naming
 // the hold when a hold on the whole case is active and the case names the
 // subject (CaseState::subject_ids), or a hold on that client is active
-// (services/RULES.md W12).
+// (services/policy/RULES.md W12).
 absl::Status CheckErasure(const CaseState& state, absl::string_view subject_id);
 
 }  // namespace caseledger
