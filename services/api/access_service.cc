@@ -14,7 +14,7 @@
 #include "services/authz/authz_verdict.h"
 #include "services/append/event_codec.h"
 #include "services/api/grpc_status.h"
-#include "services/api/history_bundle.h"
+#include "ledger/history/history_bundle.h"
 
 namespace caseledger {
 namespace {

@@ -1,4 +1,4 @@
-// History bundles (services/api/HISTORY_BUNDLE.md): what a client receives
+// History bundles (ledger/history/HISTORY_BUNDLE.md): what a client receives
 // from AccessService.GetRecordHistory, and the client-side check that it is
 // complete, untampered and consistent with a checkpoint the client kept.
 //

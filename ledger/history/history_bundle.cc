@@ -1,4 +1,4 @@
-#include "services/api/history_bundle.h"
+#include "ledger/history/history_bundle.h"
 
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/message.h>

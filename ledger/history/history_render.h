@@ -19,7 +19,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "services/api/history_bundle.h"
+#include "ledger/history/history_bundle.h"
 
 namespace caseledger {
 
