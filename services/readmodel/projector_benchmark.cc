@@ -1,6 +1,6 @@
 // Catch-up / rebuild speed of the case-state and accounting read models.
 //
-//   bazel run -c opt //services/api:projector_benchmark -- --cases=5000
+//   bazel run -c opt //services/readmodel:projector_benchmark -- --cases=5000
 //
 // Builds a ledger of --cases generated case stories (20 policy-checked
 // events each) through the CaseGate, then times Projector::Rebuild (read the
