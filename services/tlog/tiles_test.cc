@@ -1,11 +1,15 @@
 #include "services/tlog/tiles.h"
 
+#include <fstream>
 #include <map>
+#include <sstream>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "ledger/checkpoint.h"
@@ -345,6 +349,47 @@ TEST(TileServerTest, NoCheckpointYetIsNotFound) {
   EXPECT_EQ(cp.status, 404);
   EXPECT_THAT(cp.body, HasSubstr("no checkpoint has been signed yet"));
   EXPECT_EQ(Get(server, "/tile/0/000.p/1").status, 404);
+}
+
+TEST(TileServerTest, GoldenBytes) {
+  // TILES.md "Golden example".
+  std::unique_ptr<LogStore> store = NewMemoryStore();
+  auto signer = NoteSigner::New("tiles.test/log", *Ed25519Signer::FromSeed(std::string(32, 1)));
+  MerkleTree tree;
+  CommitBatch batch;
+  for (uint64_t seq = 0; seq < 3; ++seq) {
+    const std::string leaf = absl::StrCat("leaf-", seq);
+    tree.Append(LeafHash(leaf), &batch.nodes);
+    batch.records.push_back({seq, leaf, "", "s", seq, absl::StrCat("e", seq)});
+  }
+  batch.new_size = 3;
+  batch.checkpoints.emplace_back(3, *SignCheckpoint({"tiles.test/log", 3, tree.Root(), {}}, *signer));
+  ASSERT_TRUE(store->Commit(batch).ok());
+  TileServer server(*store, *store);
+  const std::string tile_hex =
+      "305df59f9590c3c9ac63d2b2743c388e3792449078cebf7fb3dbe6471643b2b7\n"
+      "3145c409f259b7c53e32036090ff76751025a2498ba9823ef718cac50b4e616f\n"
+      "fca89f57c9f8c8eb4047a7ff9d333acf9e0f3384b20b255bceab0f216dcca267\n";
+  const std::string bundle_hex = "00066c6561662d3000066c6561662d3100066c6561662d32";
+  std::string want_tile;
+  for (absl::string_view line : absl::StrSplit(tile_hex, '\n', absl::SkipEmpty())) {
+    want_tile += absl::HexStringToBytes(line);
+  }
+  EXPECT_EQ(Get(server, "/tile/0/000.p/3").body, want_tile);
+  EXPECT_EQ(Get(server, "/tile/entries/000.p/3").body, absl::HexStringToBytes(bundle_hex));
+  EXPECT_EQ(Get(server, "/tile/0/000.p/4").status, 404);
+  EXPECT_EQ(Get(server, "/tile/0/000").status, 404);
+  EXPECT_EQ(Get(server, "/tile/1/000.p/1").status, 404);
+  // The spec beside the code says the same bytes and paths.
+  std::ifstream in("services/tlog/TILES.md");
+  std::stringstream doc;
+  doc << in.rdbuf();
+  EXPECT_THAT(doc.str(), HasSubstr(tile_hex));
+  EXPECT_THAT(doc.str(), HasSubstr(bundle_hex));
+  for (const char* path : {"tile/0/x001/x234/067.p/8", "tile/entries/x001/x234/067.p/8",
+                           "tile/3/x001/000", "tile/0/x018/x446/x744/x073/x709/x551/615"}) {
+    EXPECT_THAT(doc.str(), HasSubstr(path));
+  }
 }
 
 }  // namespace
