@@ -33,7 +33,9 @@
 #include "proto/audit.grpc.pb.h"
 #include "proto/ledger.grpc.pb.h"
 #include "services/tlog/http_client.h"
+#include "tests/dev_certs.h"
 #include "tests/server_process.h"
+#include "tests/subprocess.h"
 #include "tests/test_util.h"
 
 namespace caseledger {
@@ -133,14 +135,34 @@ class TlogE2ETest : public ::testing::Test {
     ASSERT_FALSE(witness_->url().empty());
   }
 
+  // Mutual TLS on the gRPC port (the HTTP listeners stay loopback plain
+  // HTTP): a producer appends, an auditor reads cosignatures.
+  void UseMutualTls() {
+    certs_ = testing::NewTempDir("tlog_certs");
+    testing::CommandResult made =
+        testing::RunCommand({"/usr/bin/env", "TEST_EXTRAS=1", "bash", "tools/make_dev_certs.sh",
+                             certs_, "producer/tlog-e2e", "auditor/aud-1"});
+    ASSERT_EQ(made.exit_code, 0) << made.err;
+    std::ofstream(dir_ + "/authz.conf") << "producer tlog-e2e housing\n";
+  }
+
   void StartServer() {
     server_.reset();
-    auto s = ServerProcess::Start(
-        kServer, dir_ + "/data",
-        {"--signing_key=" + dir_ + "/log.key", std::string("--origin=") + kOrigin,
-         "--master_key_file=" + dir_ + "/master.key", "--checkpoint_interval=1ms",
-         "--verify_interval=0s", "--tiles_listen=127.0.0.1:0",
-         "--witness_url=" + witness_vkey_ + "@" + witness_->url(), "--witness_push_interval=20ms"});
+    std::vector<std::string> flags = {"--signing_key=" + dir_ + "/log.key",
+                                      std::string("--origin=") + kOrigin,
+                                      "--master_key_file=" + dir_ + "/master.key",
+                                      "--checkpoint_interval=1ms",
+                                      "--verify_interval=0s",
+                                      "--tiles_listen=127.0.0.1:0",
+                                      "--witness_url=" + witness_vkey_ + "@" + witness_->url(),
+                                      "--witness_push_interval=20ms"};
+    if (!certs_.empty()) {
+      flags.insert(
+          flags.end(),
+          {"--tls_cert=" + certs_ + "/server.pem", "--tls_key=" + certs_ + "/server.key",
+           "--tls_client_ca=" + certs_ + "/ca.pem", "--authz_config=" + dir_ + "/authz.conf"});
+    }
+    auto s = ServerProcess::Start(kServer, dir_ + "/data", flags);
     ASSERT_TRUE(s.ok()) << s.status();
     server_ = *std::move(s);
     const std::string err = server_->Stderr();
@@ -148,9 +170,16 @@ class TlogE2ETest : public ::testing::Test {
     ASSERT_NE(at, std::string::npos) << err;
     size_t start = at + std::string("tiles (C2SP tlog-tiles) on ").size();
     tiles_ = err.substr(start, err.find('\n', start) - start);
-    auto channel = grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials());
-    ledger_ = v1::LedgerService::NewStub(channel);
-    witness_service_ = v1::WitnessService::NewStub(channel);
+    if (certs_.empty()) {
+      auto channel = grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials());
+      ledger_ = v1::LedgerService::NewStub(channel);
+      witness_service_ = v1::WitnessService::NewStub(channel);
+    } else {
+      ledger_ = v1::LedgerService::NewStub(
+          testing::DevChannel(server_->address(), certs_, "producer-tlog-e2e"));
+      witness_service_ = v1::WitnessService::NewStub(
+          testing::DevChannel(server_->address(), certs_, "auditor-aud-1"));
+    }
   }
 
   void Append(int from, int n) {
@@ -266,7 +295,7 @@ class TlogE2ETest : public ::testing::Test {
     EXPECT_EQ(Get("/tile/0/000").status, 404);
   }
 
-  std::string dir_, log_vkey_, witness_vkey_, tiles_;
+  std::string dir_, log_vkey_, witness_vkey_, tiles_, certs_;
   std::unique_ptr<WitnessProcess> witness_;
   std::unique_ptr<ServerProcess> server_;
   std::unique_ptr<v1::LedgerService::Stub> ledger_;
@@ -309,6 +338,18 @@ TEST_F(TlogE2ETest, TilesAndWitnessPushOnTheDefaultServerAndAfterKill9) {
   absl::StatusOr<Cosignature> again = StoredCosignature(after.size);
   ASSERT_TRUE(again.ok()) << again.status() << "\n" << server_->Stderr();
   EXPECT_GE(again->timestamp, cs->timestamp);
+}
+
+TEST_F(TlogE2ETest, TilesAndWitnessPushWithMutualTls) {
+  UseMutualTls();
+  StartWitness();
+  StartServer();
+  Append(0, 3);
+  std::string note;
+  Checkpoint cp = CheckpointAtLeast(3, &note);
+  CheckTiles(cp);
+  absl::StatusOr<Cosignature> cs = StoredCosignature(cp.size);
+  ASSERT_TRUE(cs.ok()) << cs.status() << "\n" << server_->Stderr();
 }
 
 }  // namespace
