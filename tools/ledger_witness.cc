@@ -280,25 +280,10 @@ sigset_t BlockStopSignals() {
 }
 
 // --listen: the tlog-witness HTTP endpoint until SIGINT/SIGTERM.
-int Serve(const std::string& listen, const std::string& log_keys, Cosigner cosigner) {
-  std::vector<NoteVerifier> logs;
-  for (absl::string_view key : absl::StrSplit(log_keys, ',', absl::SkipEmpty())) {
-    auto log = NoteVerifier::FromVerifierKey(KeyOrFile(std::string(key)));
-    if (!log.ok()) {
-      std::fprintf(stderr, "ledger_witness: --log_key: %s\n", log.status().ToString().c_str());
-      return kExitUsage;
-    }
-    logs.push_back(*std::move(log));
-  }
-  const std::string state_path = absl::GetFlag(FLAGS_state);
-  if (state_path.empty()) {
-    std::fprintf(stderr, "ledger_witness: --state is required (a file; created when absent)\n");
-    return kExitUsage;
-  }
-  auto state = WitnessState::Load(state_path);
-  if (!state.ok()) return Report(state.status());
+int Serve(const std::string& listen, std::vector<NoteVerifier> logs, Cosigner cosigner,
+          const std::string& state_path, WitnessState state) {
   sigset_t stop = BlockStopSignals();  // before the server's threads start
-  WitnessHttpHandler handler(std::move(logs), &cosigner, state_path, *std::move(state), [] {
+  WitnessHttpHandler handler(std::move(logs), &cosigner, state_path, std::move(state), [] {
     return static_cast<uint64_t>(absl::ToUnixSeconds(absl::Now()));
   });
   HttpServerOptions options;
@@ -347,11 +332,19 @@ int Run() {
                  "file holding it)\n");
     return kExitUsage;
   }
+  // One log over gRPC; over HTTP (--listen) a comma-separated list.
+  std::vector<NoteVerifier> logs;
+  for (absl::string_view key : absl::StrSplit(log_key, ',', absl::SkipEmpty())) {
+    auto log = NoteVerifier::FromVerifierKey(KeyOrFile(std::string(key)));
+    if (!log.ok()) {
+      std::fprintf(stderr, "ledger_witness: --log_key: %s\n", log.status().ToString().c_str());
+      return kExitUsage;
+    }
+    logs.push_back(*std::move(log));
+  }
   const std::string listen = absl::GetFlag(FLAGS_listen);
-  if (!listen.empty()) return Serve(listen, log_key, *std::move(cosigner));
-  auto log = NoteVerifier::FromVerifierKey(log_key);
-  if (!log.ok()) {
-    std::fprintf(stderr, "ledger_witness: --log_key: %s\n", log.status().ToString().c_str());
+  if (listen.empty() && logs.size() != 1) {
+    std::fprintf(stderr, "ledger_witness: --log_key: want one log key without --listen\n");
     return kExitUsage;
   }
   const std::string state_path = absl::GetFlag(FLAGS_state);
@@ -361,6 +354,10 @@ int Run() {
   }
   auto state = WitnessState::Load(state_path);
   if (!state.ok()) return Report(state.status());
+  if (!listen.empty()) {
+    return Serve(listen, std::move(logs), *std::move(cosigner), state_path, *std::move(state));
+  }
+  auto log = std::move(logs.front());
 
   ChannelOptions channel_options;
   channel_options.target = absl::GetFlag(FLAGS_server);
@@ -373,7 +370,7 @@ int Run() {
     std::fprintf(stderr, "ledger_witness: %s\n", std::string(channel.status().message()).c_str());
     return kExitUsage;
   }
-  Witness witness(*std::move(log), *std::move(cosigner), state_path, *std::move(state),
+  Witness witness(std::move(log), *std::move(cosigner), state_path, *std::move(state),
                   *std::move(channel));
   const absl::Duration interval = absl::GetFlag(FLAGS_interval);
   if (absl::GetFlag(FLAGS_once) || interval <= absl::ZeroDuration()) {
