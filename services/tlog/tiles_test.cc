@@ -2,8 +2,8 @@
 
 #include <fstream>
 #include <map>
-#include <sstream>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -363,7 +363,8 @@ TEST(TileServerTest, GoldenBytes) {
     batch.records.push_back({seq, leaf, "", "s", seq, absl::StrCat("e", seq)});
   }
   batch.new_size = 3;
-  batch.checkpoints.emplace_back(3, *SignCheckpoint({"tiles.test/log", 3, tree.Root(), {}}, *signer));
+  batch.checkpoints.emplace_back(3,
+                                 *SignCheckpoint({"tiles.test/log", 3, tree.Root(), {}}, *signer));
   ASSERT_TRUE(store->Commit(batch).ok());
   TileServer server(*store, *store);
   const std::string tile_hex =

@@ -99,7 +99,8 @@ absl::StatusOr<PushWitness> ParseWitnessUrl(absl::string_view flag) {
 WitnessPusher::WitnessPusher(WitnessPusherOptions options)
     : options_(std::move(options)),
       known_(options_.witnesses.size(), 0),
-      cosigned_(options_.witnesses.size()) {}
+      cosigned_(options_.witnesses.size()),
+      last_error_(options_.witnesses.size()) {}
 
 WitnessPusher::~WitnessPusher() { Stop(); }
 
@@ -115,9 +116,15 @@ absl::Status WitnessPusher::PushOnce() {
     if (!s.ok()) {
       s = absl::Status(s.code(),
                        absl::StrCat("witness ", options_.witnesses[i].url, ": ", s.message()));
-      if (options_.log) options_.log(s.ToString());
       if (first.ok()) first = s;
     }
+    // Said once per change, not every round while a witness stays down.
+    const std::string said = s.ok() ? std::string() : s.ToString();
+    if (said != last_error_[i] && options_.log) {
+      options_.log(s.ok() ? absl::StrCat("witness ", options_.witnesses[i].url, ": cosigning again")
+                          : said);
+    }
+    last_error_[i] = said;
   }
   return first;
 }

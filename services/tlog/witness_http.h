@@ -81,7 +81,8 @@ struct WitnessPusherOptions {
   // cosigned yet).
   absl::Duration interval = absl::Seconds(1);
   absl::Duration timeout = absl::Seconds(10);
-  // Where each round's failures are reported; may be empty.
+  // Where failures are reported: once per witness until the failure changes
+  // or the witness cosigns again; may be empty.
   std::function<void(const std::string&)> log;
 };
 
@@ -109,6 +110,8 @@ class WitnessPusher {
   // What each witness last cosigned, as far as we know.
   std::vector<uint64_t> known_ ABSL_GUARDED_BY(push_mu_);
   std::vector<std::optional<uint64_t>> cosigned_ ABSL_GUARDED_BY(push_mu_);
+  // The last failure reported per witness ("" after a success).
+  std::vector<std::string> last_error_ ABSL_GUARDED_BY(push_mu_);
   absl::Mutex stop_mu_;
   bool stop_ ABSL_GUARDED_BY(stop_mu_) = false;
   std::thread thread_;

@@ -193,6 +193,23 @@ TEST_F(WitnessHttpTest, PusherReportsAForkedLog) {
   EXPECT_EQ(stored_.size(), 1u);
 }
 
+TEST_F(WitnessHttpTest, PusherReportsAWitnessThatStaysDownOnce) {
+  log_.Grow(3);
+  WitnessPusherOptions o = PusherOptions(&log_);
+  std::vector<std::string> said;
+  o.log = [&said](const std::string& m) { said.push_back(m); };
+  server_.reset();  // the witness is down
+  WitnessPusher pusher(std::move(o));
+  EXPECT_EQ(pusher.PushOnce().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(pusher.PushOnce().code(), absl::StatusCode::kUnavailable);
+  ASSERT_EQ(said.size(), 1u);
+  EXPECT_THAT(said[0], HasSubstr(url_));
+  StartWitness();  // back, on another port: the pusher still has the old URL
+  EXPECT_EQ(pusher.PushOnce().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(said.size(), 1u) << said.back();
+  EXPECT_TRUE(stored_.empty());
+}
+
 TEST(ParseWitnessUrlTest, KeyAtUrl) {
   Cosigner c = *Cosigner::New("w.test/1", *Ed25519Signer::FromSeed(std::string(32, 3)));
   auto w = ParseWitnessUrl(c.VerifierKey() + "@http://127.0.0.1:9/w/");
