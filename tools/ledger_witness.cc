@@ -393,7 +393,9 @@ int main(int argc, char** argv) {
       "and cosigns it.\n"
       "  ledger_witness --server=HOST:PORT --log_key=VKEY --witness_key=FILE "
       "--witness_name=NAME --state=FILE [--once | --interval=30s]\n"
-      "      [--ca=CA.pem --cert=ME.pem --key_file=ME.key [--tls_server_name=NAME]]");
+      "      [--ca=CA.pem --cert=ME.pem --key_file=ME.key [--tls_server_name=NAME]]\n"
+      "  ledger_witness --listen=127.0.0.1:PORT --log_key=VKEY[,VKEY...] --witness_key=FILE "
+      "--witness_name=NAME --state=FILE   (C2SP tlog-witness over HTTP)");
   absl::ParseCommandLine(argc, argv);
   return caseledger::Run();
 }
