@@ -43,6 +43,7 @@
 #include "services/api/ledger_service.h"
 #include "services/readmodel/projections.h"
 #include "services/readmodel/projector.h"
+#include "services/tlog/tlog_http.h"
 
 ABSL_FLAG(std::string, data_dir, "./data", "Data directory; created when missing.");
 ABSL_FLAG(std::string, listen, "127.0.0.1:7070",
@@ -64,6 +65,16 @@ ABSL_FLAG(uint64_t, block_cache_mb, 64, "RocksDB block cache, MiB.");
 ABSL_FLAG(std::vector<std::string>, witness_keys, {},
           "Comma-separated verifier keys (<name>+<hash>+<base64(0x04 || key)>) of the witnesses "
           "whose cosignatures WitnessService.AddCosignature accepts (ledger/COSIGNATURE.md).");
+ABSL_FLAG(std::string, tiles_listen, "",
+          "Serve the log as C2SP tlog-tiles (read-only HTTP: /checkpoint, /tile/...) on this "
+          "loopback host:port; off when empty (services/tlog/TILES.md).");
+ABSL_FLAG(std::vector<std::string>, witness_url, {},
+          "Comma-separated <witness verifier key>@<URL prefix> of C2SP tlog-witness witnesses "
+          "to push each new checkpoint to; their cosignatures are stored and they are trusted "
+          "as --witness_keys are (services/tlog/WITNESS_HTTP.md).");
+ABSL_FLAG(absl::Duration, witness_push_interval, absl::Seconds(1),
+          "How often the witness pusher looks for a checkpoint the --witness_url witnesses "
+          "have not cosigned.");
 ABSL_FLAG(absl::Duration, verify_interval, absl::Seconds(30),
           "The background verifier checks newly committed records this often (0 = off); "
           "AuditService.GetMetrics reports how far it got.");
@@ -295,6 +306,13 @@ int Run() {
     if (!w.ok()) return Fail(w.status(), "--witness_keys");
     witnesses.push_back(*std::move(w));
   }
+  std::vector<PushWitness> push_witnesses;
+  for (const std::string& flag : absl::GetFlag(FLAGS_witness_url)) {
+    auto w = ParseWitnessUrl(flag);
+    if (!w.ok()) return Fail(w.status(), "--witness_url");
+    witnesses.push_back(*CosignatureVerifier::FromVerifierKey(w->vkey));
+    push_witnesses.push_back(*std::move(w));
+  }
   auto log_verifier = NoteVerifier::FromVerifierKey(signer->VerifierKey());
   if (!log_verifier.ok()) return Fail(log_verifier.status(), "signing key");
   WitnessServiceImpl witness_service(ledger->get(), std::move(witnesses));
@@ -362,6 +380,19 @@ int Run() {
   if (server == nullptr || port == 0) {
     return Fail(absl::UnavailableError("could not bind " + listen), "start");
   }
+  TlogHttpOptions tlog_options;
+  tlog_options.tiles_listen = absl::GetFlag(FLAGS_tiles_listen);
+  tlog_options.witnesses = std::move(push_witnesses);
+  tlog_options.push_interval = absl::GetFlag(FLAGS_witness_push_interval);
+  tlog_options.store_cosigned = [&witness_service](absl::string_view note) {
+    return witness_service.Add(note).status();
+  };
+  tlog_options.log = [](const std::string& m) { Log("witness push: " + m); };
+  auto tlog = TlogHttp::Start(ledger->get(), std::move(tlog_options));
+  if (!tlog.ok()) return Fail(tlog.status(), "--tiles_listen");
+  if ((*tlog)->tiles_port() != 0) {
+    Log(absl::StrCat("tiles (C2SP tlog-tiles) on http://127.0.0.1:", (*tlog)->tiles_port()));
+  }
   std::string host = listen.substr(0, listen.rfind(':'));
   Log(authz_options.insecure_loopback
           ? "transport: PLAINTEXT on loopback (--insecure_loopback): every caller is trusted "
@@ -376,6 +407,7 @@ int Run() {
   sigwait(&stop, &sig);
   Log(absl::StrCat("received ", sig == SIGINT ? "SIGINT" : "SIGTERM",
                    ": finishing in-flight requests"));
+  tlog->reset();
   service.StopStreams();
   audit_service.Stop();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(10));
