@@ -234,20 +234,21 @@ class PgStore : public LogStore, public KeyTable {
     if (renewer_.joinable()) renewer_.join();
   }
 
-  absl::Status Open() {
-    absl::Time deadline = absl::Now() + options_.reconnect_timeout;
-    for (;;) {
-      absl::StatusOr<Conn> c = Connect(options_.conninfo, &commit_warned_);
-      if (c.ok()) {
-        commit_conn_ = *std::move(c);
-        break;
+  absl::Status Open() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    // Each step is repeated on a new connection when the old one dies (a
+    // failover while this node waits or catches up).
+    auto retrying = [this](const std::function<absl::Status()>& step) -> absl::Status {
+      for (;;) {
+        absl::Time deadline = absl::Now() + options_.reconnect_timeout;
+        CL_RETURN_IF_ERROR(EnsureConnected(&commit_conn_, &commit_warned_, deadline));
+        absl::Status s = step();
+        if (!absl::IsUnavailable(s) || !ConnectionLost(commit_conn_.get())) return s;
       }
-      if (absl::Now() > deadline) return c.status();
-      absl::SleepFor(absl::Milliseconds(200));
-    }
-    CL_RETURN_IF_ERROR(ExecText(commit_conn_.get(), kSchema, "create tables"));
-    CL_RETURN_IF_ERROR(TakeLease());
-    CL_RETURN_IF_ERROR(CatchUp());
+    };
+    CL_RETURN_IF_ERROR(
+        retrying([&] { return ExecText(commit_conn_.get(), kSchema, "create tables"); }));
+    CL_RETURN_IF_ERROR(retrying([&] { return TakeLease(); }));
+    CL_RETURN_IF_ERROR(retrying([&] { return CatchUp(); }));
     renewer_ = std::thread([this] { RenewLoop(); });
     return absl::OkStatus();
   }
