@@ -91,7 +91,7 @@ EOF
 chmod a+r "$tmp/unary.sql"
 secs=${duration%s}
 pgout=$(cd "$tmp" && as_pg /usr/lib/postgresql/15/bin/pgbench -n -h 127.0.0.1 -p "$primary" -U postgres \
-  -c 64 -j 2 -T "$secs" -r -P 0 -f "$tmp/unary.sql" --log-prefix="$tmp/pg" caseledger 2>&1 || true)
+  -c 64 -j 2 -T "$secs" -f "$tmp/unary.sql" caseledger 2>&1 || true)
 tps=$(awk '/^tps/ {print $3; exit}' <<<"$pgout")
 lat=$(awk '/latency average/ {print $4; exit}' <<<"$pgout")
 echo "| pgbench plain table, 64 clients, sync standby | ${tps%.*} rows/s | avg ${lat} ms |"
