@@ -9,6 +9,7 @@ packages=(
   librocksdb-dev libssl-dev libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev libcivetweb-dev libcurl4-openssl-dev
   rocksdb-tools openssl
+  postgresql-15 libpq-dev patroni etcd-server etcd-client
   python3 python3-cryptography python3-protobuf
 )
 

@@ -29,6 +29,7 @@
 #include "ledger/internal/status_macros.h"
 #include "ledger/key_store.h"
 #include "ledger/ledger.h"
+#include "ledger/pg_store.h"
 #include "ledger/rocks_store.h"
 #include "ledger/signer.h"
 #include "services/api/access_service.h"
@@ -97,6 +98,14 @@ ABSL_FLAG(absl::Duration, max_occurred_ahead, absl::Minutes(5),
 ABSL_FLAG(std::string, authz_config, "",
           "Producer registrations and audit grants (services/authz/AUTHZ.md): lines "
           "'producer ID PROGRAM...' and 'audit_grant ID CASE...|*'.");
+ABSL_FLAG(std::string, pg_conninfo, "",
+          "Cluster mode (ledger/CLUSTER.md): libpq connection string of the PostgreSQL log of "
+          "record, e.g. 'host=h1,h2 port=p1,p2 dbname=caseledger target_session_attrs=read-write'. "
+          "Empty: the embedded single-node store.");
+ABSL_FLAG(std::string, node_id, "", "Cluster mode: this node's name in the partition lease.");
+ABSL_FLAG(absl::Duration, pg_lease_ttl, absl::Seconds(10),
+          "Cluster mode: the partition lease's length; another node takes over this long after "
+          "the owner stops renewing it.");
 ABSL_FLAG(std::string, master_key_file, "",
           "Master key (64 hex digits, mode 0600) that wraps the per-subject data keys "
           "encrypting payloads at rest (ledger/ENCRYPTION.md). Default: $CASELEDGER_MASTER_KEY; "
@@ -210,6 +219,25 @@ int Run() {
   store_options.block_cache_bytes = absl::GetFlag(FLAGS_block_cache_mb) << 20;
   auto store = OpenRocksStore(store_options);
   if (!store.ok()) return Fail(store.status(), "open store");
+  if (!absl::GetFlag(FLAGS_pg_conninfo).empty()) {
+    // Cluster mode: PostgreSQL is the log of record; the RocksDB directory
+    // keeps the state derived from it. Waits for the partition's lease.
+    PgStoreOptions pg;
+    pg.conninfo = absl::GetFlag(FLAGS_pg_conninfo);
+    pg.node_id = absl::GetFlag(FLAGS_node_id);
+    pg.lease_ttl = absl::GetFlag(FLAGS_pg_lease_ttl);
+    pg.wait_for_lease = true;
+    pg.local = *std::move(store);
+    pg.log = Log;
+    // Another node owns the partition now: stop at once (exit 75) so that a
+    // supervisor restarts this one as a standby.
+    pg.on_fenced = [](const absl::Status& s) {
+      Log(absl::StrCat("lost the partition lease: ", s.message()));
+      std::_Exit(75);
+    };
+    store = OpenPgStore(std::move(pg));
+    if (!store.ok()) return Fail(store.status(), "open PostgreSQL log of record");
+  }
 
   // Payload encryption: on with a master key, else plaintext (and said so).
   std::unique_ptr<KeyStore> keys;

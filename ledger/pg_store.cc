@@ -1,0 +1,857 @@
+#include "ledger/pg_store.h"
+
+#include <postgresql/libpq-fe.h>
+
+#include <algorithm>
+#include <deque>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "ledger/hash.h"
+#include "ledger/internal/status_macros.h"
+#include "ledger/merkle_tree.h"
+#include "ledger/record.h"
+#include "ledger/subject_index.h"
+
+namespace caseledger {
+namespace {
+
+// The schema (ledger/CLUSTER.md "Tables"). Idempotent.
+constexpr char kSchema[] = R"sql(
+CREATE TABLE IF NOT EXISTS cl_partitions (
+  part int PRIMARY KEY,
+  epoch bigint NOT NULL,
+  owner text NOT NULL,
+  lease_until timestamptz NOT NULL,
+  head_seq bigint NOT NULL,
+  head_hash bytea NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cl_records (
+  part int NOT NULL,
+  seq bigint NOT NULL,
+  leaf bytea NOT NULL,
+  payload bytea NOT NULL,
+  stream_id bytea NOT NULL,
+  version bigint NOT NULL,
+  event_id bytea NOT NULL,
+  epoch bigint NOT NULL,
+  PRIMARY KEY (part, seq),
+  CONSTRAINT cl_records_event_id UNIQUE (event_id),
+  CONSTRAINT cl_records_stream_version UNIQUE (stream_id, version)
+);
+CREATE TABLE IF NOT EXISTS cl_checkpoints (
+  part int NOT NULL,
+  size bigint NOT NULL,
+  note bytea NOT NULL,
+  PRIMARY KEY (part, size)
+);
+CREATE TABLE IF NOT EXISTS cl_keys (
+  k bytea PRIMARY KEY,
+  v bytea NOT NULL
+);
+)sql";
+
+// Rows per multi-row INSERT (8 parameters each, far below libpq's 65535).
+constexpr size_t kInsertChunk = 500;
+// Records per catch-up read and local commit.
+constexpr int64_t kCatchUpChunk = 4096;
+
+struct ConnDeleter {
+  void operator()(PGconn* c) const { PQfinish(c); }
+};
+using Conn = std::unique_ptr<PGconn, ConnDeleter>;
+struct ResultDeleter {
+  void operator()(PGresult* r) const { PQclear(r); }
+};
+using Result = std::unique_ptr<PGresult, ResultDeleter>;
+
+constexpr Oid kInt4 = 23, kInt8 = 20, kBytea = 17;
+
+// Parameters in PostgreSQL's binary format; the values live as long as this.
+class Params {
+ public:
+  Params& Int4(int32_t v) {
+    std::string& s = values_.emplace_back(4, '\0');
+    for (int i = 0; i < 4; ++i) s[i] = static_cast<char>(static_cast<uint32_t>(v) >> (24 - 8 * i));
+    return Add(kInt4);
+  }
+  Params& Int8(int64_t v) {
+    std::string& s = values_.emplace_back(8, '\0');
+    for (int i = 0; i < 8; ++i) s[i] = static_cast<char>(static_cast<uint64_t>(v) >> (56 - 8 * i));
+    return Add(kInt8);
+  }
+  Params& Bytes(absl::string_view v) {
+    values_.emplace_back(v);
+    return Add(kBytea);
+  }
+  int size() const { return static_cast<int>(types_.size()); }
+  const Oid* types() const { return types_.data(); }
+  const char* const* values() {
+    ptrs_.clear();
+    for (const std::string& v : values_) ptrs_.push_back(v.data());
+    return ptrs_.data();
+  }
+  const int* lengths() const { return lengths_.data(); }
+  const int* formats() const { return formats_.data(); }
+
+ private:
+  Params& Add(Oid type) {
+    types_.push_back(type);
+    lengths_.push_back(static_cast<int>(values_.back().size()));
+    formats_.push_back(1);
+    return *this;
+  }
+  std::deque<std::string> values_;
+  std::vector<const char*> ptrs_;
+  std::vector<Oid> types_;
+  std::vector<int> lengths_;
+  std::vector<int> formats_;
+};
+
+int64_t GetInt8(const PGresult* r, int row, int col) {
+  const unsigned char* p = reinterpret_cast<const unsigned char*>(PQgetvalue(r, row, col));
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | p[i];
+  return static_cast<int64_t>(v);
+}
+std::string GetBytes(const PGresult* r, int row, int col) {
+  return std::string(PQgetvalue(r, row, col), PQgetlength(r, row, col));
+}
+
+bool ConnectionLost(PGconn* c) { return c == nullptr || PQstatus(c) != CONNECTION_OK; }
+
+// The status for a failed statement: UNAVAILABLE when the connection is gone
+// (the outcome of a COMMIT is then unknown), ALREADY_EXISTS for a unique
+// violation, INTERNAL otherwise.
+absl::Status PgError(PGconn* c, const PGresult* r, absl::string_view what) {
+  std::string msg = r != nullptr ? PQresultErrorMessage(r) : PQerrorMessage(c);
+  while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+  std::string full = absl::StrCat("postgresql: ", what, ": ", msg);
+  if (ConnectionLost(c)) return absl::UnavailableError(full);
+  const char* state = r != nullptr ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
+  if (state != nullptr && absl::string_view(state) == "23505") {
+    return absl::AlreadyExistsError(full);
+  }
+  // 57P01 admin shutdown, 08xxx connection errors, 40001/40P01 retryable.
+  if (state != nullptr && (absl::StartsWith(state, "08") || absl::StartsWith(state, "57P"))) {
+    return absl::UnavailableError(full);
+  }
+  return absl::InternalError(full);
+}
+
+absl::StatusOr<Result> Exec(PGconn* c, const std::string& sql, Params* params,
+                            absl::string_view what) {
+  if (ConnectionLost(c)) return absl::UnavailableError(absl::StrCat("postgresql: ", what, ": not connected"));
+  Result r(params == nullptr
+               ? PQexecParams(c, sql.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 1)
+               : PQexecParams(c, sql.c_str(), params->size(), params->types(), params->values(),
+                              params->lengths(), params->formats(), 1));
+  ExecStatusType st = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
+  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) return PgError(c, r.get(), what);
+  return r;
+}
+
+absl::Status ExecText(PGconn* c, const char* sql, absl::string_view what) {
+  if (ConnectionLost(c)) return absl::UnavailableError(absl::StrCat("postgresql: ", what, ": not connected"));
+  Result r(PQexec(c, sql));
+  ExecStatusType st = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
+  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) return PgError(c, r.get(), what);
+  return absl::OkStatus();
+}
+
+// A session on the primary: read-write, synchronous_commit on (an append is
+// acknowledged only once a synchronous standby has its commit record).
+// `warned` (borrowed, may be null) is set when the server says a commit was
+// not replicated (a cancelled synchronous-replication wait).
+absl::StatusOr<Conn> Connect(const std::string& conninfo, bool* warned) {
+  Conn c(PQconnectdb(conninfo.c_str()));
+  if (ConnectionLost(c.get())) {
+    std::string msg = c ? PQerrorMessage(c.get()) : "out of memory";
+    while (!msg.empty() && msg.back() == '\n') msg.pop_back();
+    return absl::UnavailableError(absl::StrCat("postgresql: connect: ", msg));
+  }
+  if (warned != nullptr) {
+    PQsetNoticeReceiver(
+        c.get(),
+        [](void* arg, const PGresult* r) {
+          const char* m = PQresultErrorMessage(r);
+          if (m != nullptr && absl::StrContains(m, "synchronous replication")) {
+            *static_cast<bool*>(arg) = true;
+          }
+        },
+        warned);
+  }
+  CL_RETURN_IF_ERROR(ExecText(c.get(), "SET synchronous_commit TO on", "session"));
+  CL_ASSIGN_OR_RETURN(Result r, Exec(c.get(), "SELECT pg_is_in_recovery()::int4", nullptr,
+                                     "session"));
+  if (PQgetvalue(r.get(), 0, 0)[3] != 0) {
+    return absl::UnavailableError(
+        "postgresql: connected to a standby; want the primary (target_session_attrs=read-write)");
+  }
+  return c;
+}
+
+std::string EpochError(int32_t partition, int64_t ours, const PgPartitionHead& now) {
+  return absl::StrCat("partition ", partition, " was taken over: epoch ", now.epoch, " (owner \"",
+                      now.owner, "\", head ", now.head_seq, "), ours is ", ours,
+                      "; this node's commits are refused");
+}
+
+absl::StatusOr<PgPartitionHead> ReadHead(PGconn* c, int32_t partition) {
+  Params p;
+  p.Int4(partition);
+  CL_ASSIGN_OR_RETURN(
+      Result r, Exec(c, "SELECT epoch, convert_to(owner, 'UTF8'), head_seq, head_hash FROM cl_partitions WHERE part = $1",
+                     &p, "read partition head"));
+  if (PQntuples(r.get()) != 1) {
+    return absl::NotFoundError(absl::StrCat("partition ", partition, " has no row"));
+  }
+  PgPartitionHead h;
+  h.epoch = GetInt8(r.get(), 0, 0);
+  h.owner = GetBytes(r.get(), 0, 1);
+  h.head_seq = static_cast<uint64_t>(GetInt8(r.get(), 0, 2));
+  h.head_hash = GetBytes(r.get(), 0, 3);
+  return h;
+}
+
+class PgStore : public LogStore, public KeyTable {
+ public:
+  explicit PgStore(PgStoreOptions options)
+      : options_(std::move(options)), local_(std::move(options_.local)) {}
+
+  ~PgStore() override {
+    {
+      absl::MutexLock lock(&renew_mu_);
+      stopping_ = true;
+    }
+    if (renewer_.joinable()) renewer_.join();
+  }
+
+  absl::Status Open() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    // Each step is repeated on a new connection when the old one dies (a
+    // failover while this node waits or catches up).
+    auto retrying = [this](const std::function<absl::Status()>& step) -> absl::Status {
+      for (;;) {
+        absl::Time deadline = absl::Now() + options_.reconnect_timeout;
+        CL_RETURN_IF_ERROR(EnsureConnected(&commit_conn_, &commit_warned_, deadline));
+        absl::Status s = step();
+        if (!absl::IsUnavailable(s) || !ConnectionLost(commit_conn_.get())) return s;
+      }
+    };
+    CL_RETURN_IF_ERROR(
+        retrying([&] { return ExecText(commit_conn_.get(), kSchema, "create tables"); }));
+    CL_RETURN_IF_ERROR(retrying([&] { return TakeLease(); }));
+    CL_RETURN_IF_ERROR(retrying([&] { return CatchUp(); }));
+    renewer_ = std::thread([this] { RenewLoop(); });
+    return absl::OkStatus();
+  }
+
+  // --- RecordLog: writes go to PostgreSQL first, then to the local mirror.
+  absl::Status Commit(const CommitBatch& batch) override {
+    absl::MutexLock lock(&commit_mu_);
+    if (!fenced_.ok()) return fenced_;
+    const uint64_t old_seq = batch.records.empty() ? batch.new_size : batch.records.front().seq;
+    if (old_seq != head_seq_) {
+      return absl::InternalError(absl::StrCat("commit starts at seq ", old_seq, ", head is ",
+                                              head_seq_));
+    }
+    std::string new_hash =
+        batch.records.empty() ? head_hash_ : std::string(AsBytes(LeafHash(batch.records.back().leaf)));
+    absl::Time deadline = absl::Now() + options_.reconnect_timeout;
+    for (int attempt = 0;; ++attempt) {
+      absl::Status s = EnsureConnected(&commit_conn_, &commit_warned_, deadline);
+      if (s.ok()) s = TryCommit(batch, old_seq, new_hash);
+      if (s.ok()) break;
+      if (!absl::IsUnavailable(s) || absl::Now() > deadline) return Fence(s);
+      // The connection died: the transaction may or may not have committed.
+      // The head row says which (only this epoch moves it).
+      absl::Status resolved = EnsureConnected(&commit_conn_, &commit_warned_, deadline);
+      if (!resolved.ok()) return Fence(resolved);
+      absl::StatusOr<PgPartitionHead> head = ReadHead(commit_conn_.get(), options_.partition);
+      if (!head.ok()) {
+        if (absl::IsUnavailable(head.status())) continue;
+        return Fence(head.status());
+      }
+      if (head->epoch != epoch_) {
+        return Fence(absl::FailedPreconditionError(EpochError(options_.partition, epoch_, *head)));
+      }
+      if (head->head_seq == batch.new_size && head->head_hash == new_hash) break;  // it did
+      if (head->head_seq != old_seq) {
+        return Fence(absl::DataLossError(absl::StrCat(
+            "partition ", options_.partition, ": head moved to ", head->head_seq,
+            " under our epoch; want ", old_seq, " or ", batch.new_size)));
+      }
+      // It did not commit: try again.
+    }
+    CommitBatch local = batch;
+    local.key_writes.clear();  // the key table lives in PostgreSQL
+    CL_RETURN_IF_ERROR(local_->Commit(local));
+    head_seq_ = batch.new_size;
+    head_hash_ = new_hash;
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<uint64_t> Size() const override { return local_->Size(); }
+  absl::StatusOr<std::string> GetLeaf(uint64_t seq) const override { return local_->GetLeaf(seq); }
+  absl::StatusOr<std::string> GetPayload(uint64_t seq) const override {
+    return local_->GetPayload(seq);
+  }
+  absl::Status GetRecords(absl::Span<const uint64_t> seqs, std::vector<std::string>* leaves,
+                          std::vector<std::string>* payloads) const override {
+    return local_->GetRecords(seqs, leaves, payloads);
+  }
+  absl::StatusOr<std::optional<uint64_t>> FindEventId(absl::string_view id) const override {
+    return local_->FindEventId(id);
+  }
+  absl::StatusOr<uint64_t> FindStreamVersion(absl::string_view s, uint64_t v) const override {
+    return local_->FindStreamVersion(s, v);
+  }
+  absl::StatusOr<uint64_t> StreamLength(absl::string_view s) const override {
+    return local_->StreamLength(s);
+  }
+  absl::Status ScanStream(absl::string_view s, uint64_t from,
+                          const std::function<bool(uint64_t, uint64_t)>& fn) const override {
+    return local_->ScanStream(s, from, fn);
+  }
+  absl::StatusOr<std::optional<StoredCheckpoint>> LatestCheckpoint() const override {
+    return local_->LatestCheckpoint();
+  }
+  absl::StatusOr<StoredCheckpoint> CheckpointAt(uint64_t size) const override {
+    return local_->CheckpointAt(size);
+  }
+  absl::StatusOr<std::vector<StoredCheckpoint>> Checkpoints() const override {
+    return local_->Checkpoints();
+  }
+  absl::StatusOr<std::vector<StoredCheckpoint>> CheckpointsIn(uint64_t a,
+                                                              uint64_t b) const override {
+    return local_->CheckpointsIn(a, b);
+  }
+  absl::Status ScanRecords(uint64_t from,
+                           const std::function<bool(const ScannedRecord&)>& fn) const override {
+    return local_->ScanRecords(from, fn);
+  }
+
+  // --- NodeStore, SubjectIndexStore, CosignatureStore: local.
+  absl::StatusOr<Hash> GetNode(uint32_t level, uint64_t index) const override {
+    return local_->GetNode(level, index);
+  }
+  absl::Status ScanNodes(uint32_t level, uint64_t from,
+                         const std::function<bool(uint64_t, absl::string_view)>& fn) const override {
+    return local_->ScanNodes(level, from, fn);
+  }
+  absl::StatusOr<SubjectState> GetSubjectHead(const Hash& key) const override {
+    return local_->GetSubjectHead(key);
+  }
+  absl::StatusOr<SubjectEntryValue> GetSubjectEntry(const Hash& key,
+                                                    uint64_t index) const override {
+    return local_->GetSubjectEntry(key, index);
+  }
+  absl::Status ScanSubject(const Hash& key, uint64_t from,
+                           const std::function<bool(uint64_t, uint64_t)>& fn) const override {
+    return local_->ScanSubject(key, from, fn);
+  }
+  absl::Status ScanSubjectMap(
+      const std::function<void(const Hash&, const SubjectState&)>& fn) const override {
+    return local_->ScanSubjectMap(fn);
+  }
+  absl::Status PutCosignature(uint64_t size, absl::string_view witness,
+                              absl::string_view line) override {
+    return local_->PutCosignature(size, witness, line);
+  }
+  absl::StatusOr<std::vector<std::string>> Cosignatures(uint64_t size) const override {
+    return local_->Cosignatures(size);
+  }
+  absl::StatusOr<std::optional<uint64_t>> LatestCosignedSize() const override {
+    return local_->LatestCosignedSize();
+  }
+
+  // --- KeyTable: in PostgreSQL, shared by every node of the cluster.
+  KeyTable* keys() override { return this; }
+
+  absl::StatusOr<std::optional<std::string>> GetKey(absl::string_view key) const override {
+    return WithReadConn([&](PGconn* c) -> absl::StatusOr<std::optional<std::string>> {
+      Params p;
+      p.Bytes(key);
+      CL_ASSIGN_OR_RETURN(Result r, Exec(c, "SELECT v FROM cl_keys WHERE k = $1", &p, "read key"));
+      if (PQntuples(r.get()) == 0) return std::optional<std::string>();
+      return std::optional<std::string>(GetBytes(r.get(), 0, 0));
+    });
+  }
+  absl::Status ScanKeys(
+      absl::string_view prefix,
+      const std::function<bool(absl::string_view, absl::string_view)>& fn) const override {
+    absl::StatusOr<Result> rows = WithReadConn([&](PGconn* c) -> absl::StatusOr<Result> {
+      Params p;
+      p.Bytes(prefix).Int4(static_cast<int32_t>(prefix.size()));
+      return Exec(c, "SELECT k, v FROM cl_keys WHERE substring(k from 1 for $2) = $1 ORDER BY k",
+                  &p, "scan keys");
+    });
+    if (!rows.ok()) return rows.status();
+    for (int i = 0; i < PQntuples(rows->get()); ++i) {
+      std::string k = GetBytes(rows->get(), i, 0), v = GetBytes(rows->get(), i, 1);
+      if (!fn(k, v)) break;
+    }
+    return absl::OkStatus();
+  }
+  absl::Status WriteKeys(const std::vector<KeyWrite>& writes, bool purge) override {
+    {
+      absl::MutexLock lock(&commit_mu_);
+      absl::Time deadline = absl::Now() + options_.reconnect_timeout;
+      for (;;) {
+        absl::Status s = EnsureConnected(&commit_conn_, &commit_warned_, deadline);
+        if (s.ok()) s = InTransaction([&] { return ApplyKeyWrites(writes); });
+        if (s.ok()) break;
+        // Puts and deletes are idempotent: repeat them after a failover.
+        if (!absl::IsUnavailable(s) || absl::Now() > deadline) return s;
+      }
+    }
+    return purge ? Purge() : absl::OkStatus();
+  }
+  absl::Status UpdateKeys(
+      const std::function<absl::StatusOr<std::vector<KeyWrite>>()>& plan) override {
+    // Only the lease owner writes the key table, and in this process every
+    // write holds commit_mu_: plan's reads and these writes are not split.
+    absl::MutexLock lock(&commit_mu_);
+    CL_ASSIGN_OR_RETURN(std::vector<KeyWrite> writes, plan());
+    absl::Time deadline = absl::Now() + options_.reconnect_timeout;
+    for (;;) {
+      absl::Status s = EnsureConnected(&commit_conn_, &commit_warned_, deadline);
+      if (s.ok()) s = InTransaction([&] { return ApplyKeyWrites(writes); });
+      if (s.ok() || !absl::IsUnavailable(s) || absl::Now() > deadline) return s;
+    }
+  }
+  absl::Status Purge() override {
+    // Dead tuples leave the table's files; WAL segments and standbys keep
+    // them until recycled (ledger/CLUSTER.md "Erasure").
+    return WithReadConn([&](PGconn* c) -> absl::StatusOr<bool> {
+             CL_RETURN_IF_ERROR(ExecText(c, "VACUUM FULL cl_keys", "purge keys"));
+             return true;
+           })
+        .status();
+  }
+
+ private:
+  absl::Status EnsureConnected(Conn* conn, bool* warned, absl::Time deadline) const {
+    while (ConnectionLost(conn->get())) {
+      absl::StatusOr<Conn> c = Connect(options_.conninfo, warned);
+      if (c.ok()) {
+        *conn = *std::move(c);
+        break;
+      }
+      if (absl::Now() > deadline) return c.status();
+      absl::SleepFor(absl::Milliseconds(200));
+    }
+    return absl::OkStatus();
+  }
+
+  template <typename Fn>
+  auto WithReadConn(const Fn& fn) const -> decltype(fn(nullptr)) {
+    absl::MutexLock lock(&read_mu_);
+    absl::Time deadline = absl::Now() + options_.reconnect_timeout;
+    for (;;) {
+      absl::Status s = EnsureConnected(&read_conn_, nullptr, deadline);
+      if (!s.ok()) return s;
+      auto r = fn(read_conn_.get());
+      if (r.ok() || !absl::IsUnavailable(r.status()) || absl::Now() > deadline) return r;
+    }
+  }
+
+  absl::Status InTransaction(const std::function<absl::Status()>& body)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(commit_mu_) {
+    PGconn* c = commit_conn_.get();
+    CL_RETURN_IF_ERROR(ExecText(c, "BEGIN", "begin"));
+    absl::Status s = body();
+    if (!s.ok()) {
+      if (!ConnectionLost(c)) (void)ExecText(c, "ROLLBACK", "rollback");
+      return s;
+    }
+    commit_warned_ = false;
+    CL_RETURN_IF_ERROR(ExecText(c, "COMMIT", "commit"));
+    if (commit_warned_) {
+      // The wait for the standby was cancelled: committed on the primary
+      // only. Not acknowledged; the node stops (ledger/CLUSTER.md).
+      return absl::UnavailableError(
+          "postgresql: commit not confirmed by a synchronous standby (wait cancelled)");
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status ApplyKeyWrites(const std::vector<KeyWrite>& writes)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(commit_mu_) {
+    for (const KeyWrite& w : writes) {
+      Params p;
+      p.Bytes(w.key);
+      if (w.value.has_value()) {
+        p.Bytes(*w.value);
+        CL_RETURN_IF_ERROR(Exec(commit_conn_.get(),
+                                "INSERT INTO cl_keys (k, v) VALUES ($1, $2) "
+                                "ON CONFLICT (k) DO UPDATE SET v = excluded.v",
+                                &p, "write key")
+                               .status());
+      } else {
+        CL_RETURN_IF_ERROR(
+            Exec(commit_conn_.get(), "DELETE FROM cl_keys WHERE k = $1", &p, "delete key").status());
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  // One transaction: the head CAS first (a stale epoch changes nothing),
+  // then the records, checkpoints and key writes.
+  absl::Status TryCommit(const CommitBatch& batch, uint64_t old_seq, const std::string& new_hash)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(commit_mu_) {
+    return InTransaction([&]() -> absl::Status {
+      PGconn* c = commit_conn_.get();
+      Params p;
+      p.Int4(options_.partition)
+          .Int8(epoch_)
+          .Int8(static_cast<int64_t>(old_seq))
+          .Int8(static_cast<int64_t>(batch.new_size))
+          .Bytes(new_hash);
+      CL_ASSIGN_OR_RETURN(Result r, Exec(c,
+                                         "UPDATE cl_partitions SET head_seq = $4, head_hash = $5 "
+                                         "WHERE part = $1 AND epoch = $2 AND head_seq = $3",
+                                         &p, "move partition head"));
+      if (std::string(PQcmdTuples(r.get())) != "1") {
+        CL_ASSIGN_OR_RETURN(PgPartitionHead now, ReadHead(c, options_.partition));
+        if (now.epoch != epoch_) {
+          return absl::FailedPreconditionError(EpochError(options_.partition, epoch_, now));
+        }
+        return absl::DataLossError(absl::StrCat("partition ", options_.partition, ": head is ",
+                                                now.head_seq, ", this owner expected ", old_seq));
+      }
+      for (size_t i = 0; i < batch.records.size(); i += kInsertChunk) {
+        size_t n = std::min(kInsertChunk, batch.records.size() - i);
+        std::string sql =
+            "INSERT INTO cl_records (part, seq, leaf, payload, stream_id, version, event_id, epoch) "
+            "VALUES ";
+        Params rows;
+        for (size_t j = 0; j < n; ++j) {
+          const CommitBatch::StoredRecord& rec = batch.records[i + j];
+          int b = static_cast<int>(j) * 8;
+          absl::StrAppend(&sql, j == 0 ? "" : ",", "($", b + 1, ",$", b + 2, ",$", b + 3, ",$",
+                          b + 4, ",$", b + 5, ",$", b + 6, ",$", b + 7, ",$", b + 8, ")");
+          rows.Int4(options_.partition)
+              .Int8(static_cast<int64_t>(rec.seq))
+              .Bytes(rec.leaf)
+              .Bytes(rec.payload)
+              .Bytes(rec.stream_id)
+              .Int8(static_cast<int64_t>(rec.version))
+              .Bytes(rec.event_id)
+              .Int8(epoch_);
+        }
+        CL_RETURN_IF_ERROR(Exec(c, sql, &rows, "insert records").status());
+      }
+      for (const auto& [size, note] : batch.checkpoints) {
+        Params cp;
+        cp.Int4(options_.partition).Int8(static_cast<int64_t>(size)).Bytes(note);
+        CL_RETURN_IF_ERROR(Exec(c,
+                                "INSERT INTO cl_checkpoints (part, size, note) VALUES ($1, $2, $3) "
+                                "ON CONFLICT (part, size) DO UPDATE SET note = excluded.note",
+                                &cp, "insert checkpoint")
+                               .status());
+      }
+      return ApplyKeyWrites(batch.key_writes);
+    });
+  }
+
+  // A refusal or an unresolvable failure: no more commits from this store.
+  absl::Status Fence(absl::Status s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(commit_mu_) {
+    if (absl::IsFailedPrecondition(s)) {
+      fenced_ = s;
+      if (options_.on_fenced) options_.on_fenced(s);
+    }
+    return s;
+  }
+
+  void Log(const std::string& line) const {
+    if (options_.log) options_.log(line);
+  }
+
+  absl::Status TakeLease() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    PGconn* c = commit_conn_.get();
+    Params ins;
+    ins.Int4(options_.partition);
+    CL_RETURN_IF_ERROR(Exec(c,
+                            "INSERT INTO cl_partitions (part, epoch, owner, lease_until, head_seq, "
+                            "head_hash) VALUES ($1, 0, '', '-infinity', 0, '') "
+                            "ON CONFLICT (part) DO NOTHING",
+                            &ins, "create partition row")
+                           .status());
+    bool logged = false;
+    for (;;) {
+      Params p;
+      p.Int4(options_.partition)
+          .Bytes(options_.node_id)
+          .Int8(absl::ToInt64Milliseconds(options_.lease_ttl));
+      CL_ASSIGN_OR_RETURN(
+          Result r,
+          Exec(c,
+               "UPDATE cl_partitions SET epoch = epoch + 1, owner = convert_from($2, 'UTF8'), "
+               "lease_until = clock_timestamp() + $3 * interval '1 millisecond' "
+               "WHERE part = $1 AND (lease_until < clock_timestamp() OR owner = convert_from($2, "
+               "'UTF8')) RETURNING epoch, head_seq, head_hash",
+               &p, "take lease"));
+      if (PQntuples(r.get()) == 1) {
+        epoch_ = GetInt8(r.get(), 0, 0);
+        head_seq_ = static_cast<uint64_t>(GetInt8(r.get(), 0, 1));
+        head_hash_ = GetBytes(r.get(), 0, 2);
+        Log(absl::StrCat("partition ", options_.partition, ": lease taken, epoch ", epoch_,
+                         ", head ", head_seq_));
+        return absl::OkStatus();
+      }
+      CL_ASSIGN_OR_RETURN(PgPartitionHead h, ReadHead(c, options_.partition));
+      std::string held = absl::StrCat("partition ", options_.partition, " is leased by \"",
+                                      h.owner, "\" (epoch ", h.epoch, ")");
+      if (!options_.wait_for_lease) return absl::FailedPreconditionError(held);
+      if (!logged) Log(held + "; waiting for its lease to lapse");
+      logged = true;
+      absl::SleepFor(options_.lease_ttl / 4);
+    }
+  }
+
+  void RenewLoop() {
+    auto stop = [this]() ABSL_SHARED_LOCKS_REQUIRED(renew_mu_) { return stopping_; };
+    Conn conn;
+    for (;;) {
+      {
+        absl::MutexLock lock(&renew_mu_);
+        if (renew_mu_.AwaitWithTimeout(absl::Condition(&stop), options_.lease_ttl / 3)) return;
+      }
+      if (ConnectionLost(conn.get())) {
+        absl::StatusOr<Conn> c = Connect(options_.conninfo, nullptr);
+        if (!c.ok()) continue;
+        conn = *std::move(c);
+      }
+      Params p;
+      p.Int4(options_.partition).Int8(epoch_).Int8(absl::ToInt64Milliseconds(options_.lease_ttl));
+      absl::StatusOr<Result> r =
+          Exec(conn.get(),
+               "UPDATE cl_partitions SET lease_until = clock_timestamp() + $3 * interval "
+               "'1 millisecond' WHERE part = $1 AND epoch = $2",
+               &p, "renew lease");
+      if (!r.ok() || std::string(PQcmdTuples(r->get())) == "1") continue;
+      absl::StatusOr<PgPartitionHead> h = ReadHead(conn.get(), options_.partition);
+      if (!h.ok()) continue;
+      absl::MutexLock lock(&commit_mu_);
+      if (fenced_.ok()) {
+        (void)Fence(absl::FailedPreconditionError(EpochError(options_.partition, epoch_, *h)));
+      }
+      return;
+    }
+  }
+
+  // Brings the local store up to the partition head: records, nodes,
+  // subject entries, checkpoints and subject map leaves, computed from the
+  // records as the committer computed them (ledger/CLUSTER.md "Catching up").
+  absl::Status CatchUp() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    PGconn* c = commit_conn_.get();
+    CL_ASSIGN_OR_RETURN(uint64_t local_size, local_->Size());
+    if (local_size > head_seq_) {
+      return absl::DataLossError(absl::StrCat("the local store holds ", local_size,
+                                              " records, the log of record (partition ",
+                                              options_.partition, ") ", head_seq_));
+    }
+    Hash last{};
+    if (local_size > 0) {
+      CL_ASSIGN_OR_RETURN(std::string leaf, local_->GetLeaf(local_size - 1));
+      CL_ASSIGN_OR_RETURN(std::string theirs, FetchLeaf(c, local_size - 1));
+      if (leaf != theirs) {
+        return absl::DataLossError(absl::StrCat("record ", local_size - 1,
+                                                ": the local store's leaf differs from the log "
+                                                "of record's"));
+      }
+      last = LeafHash(leaf);
+    }
+    // Checkpoints the local store lacks (from its size on).
+    Params cq;
+    cq.Int4(options_.partition).Int8(static_cast<int64_t>(local_size));
+    CL_ASSIGN_OR_RETURN(Result cps, Exec(c,
+                                         "SELECT size, note FROM cl_checkpoints WHERE part = $1 "
+                                         "AND size >= $2 ORDER BY size",
+                                         &cq, "read checkpoints"));
+    std::vector<std::pair<uint64_t, std::string>> checkpoints;
+    for (int i = 0; i < PQntuples(cps.get()); ++i) {
+      checkpoints.emplace_back(GetInt8(cps.get(), i, 0), GetBytes(cps.get(), i, 1));
+    }
+    CL_ASSIGN_OR_RETURN(std::optional<StoredCheckpoint> local_latest, local_->LatestCheckpoint());
+    if (local_size == head_seq_ &&
+        (checkpoints.empty() ||
+         (local_latest.has_value() && local_latest->size == checkpoints.back().first))) {
+      return absl::OkStatus();
+    }
+    Log(absl::StrCat("partition ", options_.partition, ": catching up the local store from ",
+                     local_size, " to ", head_seq_));
+    // Subjects touched since the local store's last checkpoint are due in
+    // the next map update.
+    absl::flat_hash_map<Hash, SubjectState> states;
+    absl::flat_hash_set<Hash> touched;
+    auto subjects_of = [](absl::string_view leaf, std::vector<Hash>* keys) -> absl::Status {
+      keys->clear();
+      CL_ASSIGN_OR_RETURN(LeafView v, DecodeLeafView(leaf));
+      return ForEachEncodedSubject(v.encoded_subject_ids, v.subject_count,
+                                   [keys](absl::string_view id) { keys->push_back(SubjectKey(id)); });
+    };
+    std::vector<Hash> keys;
+    const uint64_t from = local_latest.has_value() ? local_latest->size : 0;
+    absl::Status scanned;
+    CL_RETURN_IF_ERROR(local_->ScanRecords(from, [&](const ScannedRecord& r) {
+      if (r.key_seq >= local_size) return false;
+      scanned = subjects_of(r.leaf, &keys);
+      for (const Hash& k : keys) touched.insert(k);
+      return scanned.ok();
+    }));
+    CL_RETURN_IF_ERROR(scanned);
+    CL_ASSIGN_OR_RETURN(MerkleTree tree, MerkleTree::Load(local_size, *local_));
+    size_t next_cp = 0;
+    auto add_map_leaves = [&](CommitBatch* batch) -> absl::Status {
+      for (const Hash& k : touched) {
+        auto it = states.find(k);
+        SubjectState s;
+        if (it != states.end()) {
+          s = it->second;
+        } else {
+          CL_ASSIGN_OR_RETURN(s, local_->GetSubjectHead(k));
+        }
+        batch->subject_map_leaves.emplace_back(k, s);
+      }
+      touched.clear();
+      return absl::OkStatus();
+    };
+    uint64_t seq = local_size;
+    do {
+      CommitBatch batch;
+      // A checkpoint at the very start (a checkpoint-only commit the local
+      // store missed).
+      while (next_cp < checkpoints.size() && checkpoints[next_cp].first == seq) {
+        if (!local_latest.has_value() || local_latest->size != seq) {
+          CL_RETURN_IF_ERROR(add_map_leaves(&batch));
+          batch.checkpoints.push_back(checkpoints[next_cp]);
+        }
+        ++next_cp;
+      }
+      Params q;
+      q.Int4(options_.partition)
+          .Int8(static_cast<int64_t>(seq))
+          .Int8(static_cast<int64_t>(std::min<uint64_t>(head_seq_, seq + kCatchUpChunk)));
+      CL_ASSIGN_OR_RETURN(Result rows, Exec(c,
+                                            "SELECT seq, leaf, payload, stream_id, version, "
+                                            "event_id FROM cl_records WHERE part = $1 AND seq >= "
+                                            "$2 AND seq < $3 ORDER BY seq",
+                                            &q, "read records"));
+      for (int i = 0; i < PQntuples(rows.get()); ++i) {
+        CommitBatch::StoredRecord rec;
+        rec.seq = static_cast<uint64_t>(GetInt8(rows.get(), i, 0));
+        if (rec.seq != seq) {
+          return absl::DataLossError(absl::StrCat("log of record: partition ", options_.partition,
+                                                  " has no record ", seq, " (next is ", rec.seq,
+                                                  ")"));
+        }
+        rec.leaf = GetBytes(rows.get(), i, 1);
+        rec.payload = GetBytes(rows.get(), i, 2);
+        rec.stream_id = GetBytes(rows.get(), i, 3);
+        rec.version = static_cast<uint64_t>(GetInt8(rows.get(), i, 4));
+        rec.event_id = GetBytes(rows.get(), i, 5);
+        CL_ASSIGN_OR_RETURN(LeafView v, DecodeLeafView(rec.leaf));
+        if (v.seq != seq || v.prev_hash != last) {
+          return absl::DataLossError(absl::StrCat("log of record: record ", seq,
+                                                  " does not chain: prev_hash ",
+                                                  ShortHex(v.prev_hash), ", want ", ShortHex(last)));
+        }
+        Hash leaf_hash = LeafHash(rec.leaf);
+        tree.Append(leaf_hash, &batch.nodes);
+        CL_RETURN_IF_ERROR(subjects_of(rec.leaf, &keys));
+        for (const Hash& k : keys) {
+          auto it = states.find(k);
+          if (it == states.end()) {
+            CL_ASSIGN_OR_RETURN(SubjectState s, local_->GetSubjectHead(k));
+            it = states.emplace(k, s).first;
+          }
+          it->second = SubjectChainAppend(it->second, seq, leaf_hash);
+          batch.subject_entries.push_back({k, it->second.count - 1, seq, it->second.head});
+          touched.insert(k);
+        }
+        batch.records.push_back(std::move(rec));
+        last = leaf_hash;
+        ++seq;
+        while (next_cp < checkpoints.size() && checkpoints[next_cp].first == seq) {
+          CL_RETURN_IF_ERROR(add_map_leaves(&batch));
+          batch.checkpoints.push_back(checkpoints[next_cp]);
+          ++next_cp;
+        }
+      }
+      if (PQntuples(rows.get()) == 0 && seq < head_seq_) {
+        return absl::DataLossError(absl::StrCat("log of record: partition ", options_.partition,
+                                                " has no record ", seq, " below its head ",
+                                                head_seq_));
+      }
+      batch.new_size = seq;
+      CL_RETURN_IF_ERROR(local_->Commit(batch));
+    } while (seq < head_seq_);
+    if (!head_hash_.empty() && head_hash_ != std::string(AsBytes(last))) {
+      return absl::DataLossError(absl::StrCat("partition ", options_.partition,
+                                              ": head hash differs from record ", seq - 1, "'s"));
+    }
+    Log(absl::StrCat("partition ", options_.partition, ": local store at ", seq));
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::string> FetchLeaf(PGconn* c, uint64_t seq) {
+    Params p;
+    p.Int4(options_.partition).Int8(static_cast<int64_t>(seq));
+    CL_ASSIGN_OR_RETURN(Result r, Exec(c, "SELECT leaf FROM cl_records WHERE part = $1 AND seq = $2",
+                                       &p, "read record"));
+    if (PQntuples(r.get()) != 1) {
+      return absl::DataLossError(absl::StrCat("log of record: no record ", seq));
+    }
+    return GetBytes(r.get(), 0, 0);
+  }
+
+  PgStoreOptions options_;  // `local` moved out to local_
+  std::unique_ptr<LogStore> local_;
+
+  mutable absl::Mutex commit_mu_;
+  Conn commit_conn_ ABSL_GUARDED_BY(commit_mu_);
+  bool commit_warned_ = false;  // written by libpq's notice receiver under commit_mu_
+  int64_t epoch_ = 0;           // set once by TakeLease, before other threads start
+  uint64_t head_seq_ ABSL_GUARDED_BY(commit_mu_) = 0;
+  std::string head_hash_ ABSL_GUARDED_BY(commit_mu_);
+  absl::Status fenced_ ABSL_GUARDED_BY(commit_mu_);
+
+  mutable absl::Mutex read_mu_;
+  mutable Conn read_conn_ ABSL_GUARDED_BY(read_mu_);
+
+  absl::Mutex renew_mu_;
+  bool stopping_ ABSL_GUARDED_BY(renew_mu_) = false;
+  std::thread renewer_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<LogStore>> OpenPgStore(PgStoreOptions options) {
+  if (options.local == nullptr) return absl::InvalidArgumentError("local: must not be null");
+  if (options.conninfo.empty()) return absl::InvalidArgumentError("conninfo: must not be empty");
+  if (options.node_id.empty()) return absl::InvalidArgumentError("node_id: must not be empty");
+  if (options.lease_ttl < absl::Seconds(1)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "lease_ttl: got ", absl::FormatDuration(options.lease_ttl), ", want at least 1s"));
+  }
+  auto store = std::make_unique<PgStore>(std::move(options));
+  CL_RETURN_IF_ERROR(store->Open());
+  return std::unique_ptr<LogStore>(std::move(store));
+}
+
+absl::StatusOr<PgPartitionHead> ReadPgPartitionHead(const std::string& conninfo,
+                                                    int32_t partition) {
+  CL_ASSIGN_OR_RETURN(Conn c, Connect(conninfo, nullptr));
+  return ReadHead(c.get(), partition);
+}
+
+}  // namespace caseledger

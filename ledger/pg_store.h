@@ -1,0 +1,70 @@
+// The LogStore whose log of record is PostgreSQL (ledger/CLUSTER.md): the
+// records, checkpoints and data keys live in PostgreSQL tables committed with
+// synchronous replication; Merkle nodes, the subject index and cosignatures
+// stay in the node's local RocksStore, which also mirrors the records for
+// reads and is caught up from PostgreSQL when behind (or empty).
+//
+// One owner per partition: OpenPgStore takes the partition's lease (a row
+// with an epoch). Every Commit moves the partition head with a
+// compare-and-swap on (epoch, head seq) inside the transaction that inserts
+// the records, so a stale owner's commit is refused and changes nothing.
+#ifndef CASELEDGER_LEDGER_PG_STORE_H_
+#define CASELEDGER_LEDGER_PG_STORE_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "ledger/log_store.h"
+
+namespace caseledger {
+
+struct PgStoreOptions {
+  // libpq connection string. For a Patroni cluster name every member and ask
+  // for the primary: "host=h1,h2 port=p1,p2 dbname=... target_session_attrs=read-write".
+  std::string conninfo;
+  // The partition this store sequences (0 while the ledger has one).
+  int32_t partition = 0;
+  // This node's name in the lease row (for operators; the epoch fences).
+  std::string node_id;
+  // How long a lease lasts without renewal; renewed every third of it.
+  absl::Duration lease_ttl = absl::Seconds(10);
+  // When the lease is held by another live owner: wait for it (true) or
+  // fail with FAILED_PRECONDITION (false).
+  bool wait_for_lease = false;
+  // How long a commit or read keeps reconnecting through a failover before
+  // it gives up with UNAVAILABLE.
+  absl::Duration reconnect_timeout = absl::Seconds(60);
+  // The node's local store (a RocksStore): nodes, subject index,
+  // cosignatures and the record mirror. Required.
+  std::unique_ptr<LogStore> local;
+  // Called once, from any thread, when this store learns that another owner
+  // took the partition (its commits are refused from then on). Optional.
+  std::function<void(const absl::Status&)> on_fenced;
+  // Optional progress log (waiting for the lease, catching up).
+  std::function<void(const std::string&)> log;
+};
+
+// Connects, creates the tables when missing, takes the lease (a new epoch),
+// and catches the local store up to the partition head before returning.
+// FAILED_PRECONDITION when the lease is held elsewhere and !wait_for_lease;
+// DATA_LOSS when the local store holds records the log of record does not
+// (or different ones); UNAVAILABLE when PostgreSQL cannot be reached.
+absl::StatusOr<std::unique_ptr<LogStore>> OpenPgStore(PgStoreOptions options);
+
+// The partition's lease row as PostgreSQL holds it (for status and tests).
+struct PgPartitionHead {
+  int64_t epoch = 0;
+  std::string owner;
+  uint64_t head_seq = 0;  // the tree size
+  std::string head_hash;  // the last record's leaf hash (32 bytes; empty at 0)
+};
+absl::StatusOr<PgPartitionHead> ReadPgPartitionHead(const std::string& conninfo,
+                                                    int32_t partition);
+
+}  // namespace caseledger
+
+#endif  // CASELEDGER_LEDGER_PG_STORE_H_
