@@ -677,6 +677,9 @@ absl::StatusOr<std::unique_ptr<LogStore>> OpenRocksStore(const RocksStoreOptions
   db_options.create_missing_column_families = !options.read_only;
   db_options.max_background_jobs = 2;
   db_options.db_write_buffer_size = options.total_write_buffer_bytes;
+  // Bounds what a restart after a crash replays: once the live WAL files
+  // reach this, the families holding their oldest writes are flushed.
+  db_options.max_total_wal_size = options.max_wal_bytes;
   db_options.paranoid_checks = true;
   // Fail loudly on a WAL that does not replay cleanly rather than dropping
   // synced writes; an unsynced torn tail is what kill -9 leaves and is fine.
