@@ -134,6 +134,16 @@ class RocksStore : public LogStore, public KeyTable {
       : db_(std::move(db)), handles_(std::move(handles)), has_keys_(has_keys) {}
 
   ~RocksStore() override {
+    // Closing does not flush memtables while the WAL holds their writes; a
+    // flush here leaves the next open nothing to replay. A read-only store
+    // refuses it, and a failure only leaves the replay.
+    rocksdb::FlushOptions fo;
+    fo.allow_write_stall = true;
+    std::vector<rocksdb::ColumnFamilyHandle*> open;
+    for (auto* h : handles_) {
+      if (h != nullptr) open.push_back(h);
+    }
+    db_->Flush(fo, open).PermitUncheckedError();
     for (auto* h : handles_) {
       if (h != nullptr) db_->DestroyColumnFamilyHandle(h);
     }

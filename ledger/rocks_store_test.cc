@@ -5,6 +5,8 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <thread>
 
 #include "absl/strings/match.h"
@@ -156,6 +158,37 @@ TEST(RocksStoreTest, LiveWalStaysNearItsCap) {
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(*store->Size(), uint64_t{kBatches * 32});
   EXPECT_EQ(store->GetPayload(kBatches * 32 - 1)->size(), size_t{16 << 10});
+}
+
+// The names of the files under `dir` whose bytes contain `needle`.
+std::vector<std::string> FilesWith(const std::string& dir, const std::string& needle) {
+  std::vector<std::string> out;
+  for (const auto& f : std::filesystem::directory_iterator(dir)) {
+    std::ifstream in(f.path(), std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (bytes.find(needle) != std::string::npos) out.push_back(f.path().filename().string());
+  }
+  return out;
+}
+
+// A clean close flushes: the next open has no WAL to replay.
+TEST(RocksStoreTest, CloseLeavesNothingInTheWal) {
+  std::string dir = TempDir();
+  {
+    auto store = Open(dir);
+    ASSERT_NE(store, nullptr);
+    CommitBatch b = Batch(0, 2, "s", 0);
+    b.records[1].payload = "FLUSHED-AT-CLOSE";
+    ASSERT_EQ(store->Commit(b), absl::OkStatus());
+  }
+  std::vector<std::string> files = FilesWith(dir, "FLUSHED-AT-CLOSE");
+  ASSERT_FALSE(files.empty());
+  for (const std::string& f : files) {
+    EXPECT_FALSE(absl::EndsWith(f, ".log")) << f << " still holds the commit";
+  }
+  auto store = Open(dir, /*read_only=*/true);
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(*store->GetPayload(1), "FLUSHED-AT-CLOSE");
 }
 
 TEST(RocksStoreTest, ReadOnlyOpenOfMissingDirectoryFails) {
