@@ -6,12 +6,15 @@
 //   bazel-bin/ledger/restart_benchmark --records=1000000 --dir=/tmp/restart_1m
 //
 // Without --dir the directory goes under $TEST_TMPDIR (or /tmp) and is
-// removed at exit. With --dir it is kept, and a later run with the same
+// removed at exit. The build ends as kill -9 would (--crash, the default):
+// the first reopen replays what a crash leaves, later ones follow a clean
+// close. With --dir it is kept, and a later run with the same
 // --dir appends only what is missing, so growing a ledger to 10M records
 // (the size; about 4 minutes here) is paid once. Events go to
 // --cases cases, one client (subject) each, with 512-byte payloads. A
 // benchmark, not a test: it prints numbers and asserts nothing about them.
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -34,6 +37,9 @@ ABSL_FLAG(uint64_t, records, 10000000, "ledger size to build and reopen");
 ABSL_FLAG(uint64_t, cases, 0, "cases (streams), one subject each; 0 = records / 20");
 ABSL_FLAG(std::string, dir, "", "data directory to build or reuse; empty = a temporary one");
 ABSL_FLAG(int, reopens, 3, "how many times to reopen, each in a fresh process");
+ABSL_FLAG(bool, crash, true,
+          "end the build as kill -9 would (exit without closing the store), so that the "
+          "first reopen shows what a crash leaves to replay; later reopens follow a clean close");
 ABSL_FLAG(bool, open_only, false, "internal: open --dir once and print the figures");
 
 namespace caseledger {
@@ -84,11 +90,11 @@ Opened OpenAt(const std::string& dir) {
   return o;
 }
 
-// Appends until the ledger holds `records` records.
-void Build(const std::string& dir, uint64_t records, uint64_t cases) {
+// Appends until the ledger holds `records` records; returns it open.
+Opened Build(const std::string& dir, uint64_t records, uint64_t cases) {
   Opened o = OpenAt(dir);
   const uint64_t start = o.ledger->Size();
-  if (start >= records) return;
+  if (start >= records) return o;
   std::fprintf(stderr, "restart_benchmark: appending %llu records to %s\n",
                static_cast<unsigned long long>(records - start), dir.c_str());
   const absl::Time t0 = absl::Now();
@@ -118,6 +124,7 @@ void Build(const std::string& dir, uint64_t records, uint64_t cases) {
       "%.1f us CPU per record; builder RSS %.0f MiB\n",
       static_cast<unsigned long long>(records - start), secs, (records - start) / secs,
       cpu * 1e6 / (records - start), ResidentMiB().first);
+  return o;
 }
 
 // One open, in this (fresh) process: the figures on one line.
@@ -139,8 +146,19 @@ int Main(const char* self) {
   if (temporary) dir = testing::NewTempDir("restart_benchmark");
   uint64_t cases = absl::GetFlag(FLAGS_cases);
   if (cases == 0) cases = std::max<uint64_t>(1, records / 20);
-  Build(dir, records, cases);
+  // The build runs in a child process (forked before any thread exists), so
+  // that it can end without closing the store.
   std::fflush(stdout);
+  const pid_t child = fork();
+  if (child == 0) {
+    Opened o = Build(dir, records, cases);
+    std::fflush(stdout);
+    if (absl::GetFlag(FLAGS_crash)) std::_Exit(0);  // acknowledged, not closed
+    return 0;
+  }
+  int status = 0;
+  waitpid(child, &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return 1;
   int rc = 0;
   for (int i = 0; i < absl::GetFlag(FLAGS_reopens) && rc == 0; ++i) {
     const std::string cmd =
