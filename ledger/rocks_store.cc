@@ -134,6 +134,16 @@ class RocksStore : public LogStore, public KeyTable {
       : db_(std::move(db)), handles_(std::move(handles)), has_keys_(has_keys) {}
 
   ~RocksStore() override {
+    // Closing does not flush memtables while the WAL holds their writes; a
+    // flush here leaves the next open nothing to replay. A read-only store
+    // refuses it, and a failure only leaves the replay.
+    rocksdb::FlushOptions fo;
+    fo.allow_write_stall = true;
+    std::vector<rocksdb::ColumnFamilyHandle*> open;
+    for (auto* h : handles_) {
+      if (h != nullptr) open.push_back(h);
+    }
+    db_->Flush(fo, open).PermitUncheckedError();
     for (auto* h : handles_) {
       if (h != nullptr) db_->DestroyColumnFamilyHandle(h);
     }
@@ -677,6 +687,9 @@ absl::StatusOr<std::unique_ptr<LogStore>> OpenRocksStore(const RocksStoreOptions
   db_options.create_missing_column_families = !options.read_only;
   db_options.max_background_jobs = 2;
   db_options.db_write_buffer_size = options.total_write_buffer_bytes;
+  // Bounds what a restart after a crash replays: once the live WAL files
+  // reach this, the families holding their oldest writes are flushed.
+  db_options.max_total_wal_size = options.max_wal_bytes;
   db_options.paranoid_checks = true;
   // Fail loudly on a WAL that does not replay cleanly rather than dropping
   // synced writes; an unsynced torn tail is what kill -9 leaves and is fine.

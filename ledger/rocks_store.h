@@ -23,6 +23,9 @@ struct RocksStoreOptions {
   size_t write_buffer_bytes = 32 << 20;
   // Cap on all memtables together (0 = no cap); a flush starts when reached.
   size_t total_write_buffer_bytes = 160 << 20;
+  // Cap on the live write-ahead log: reaching it flushes the memtables that
+  // keep the oldest WAL file alive. What a restart after kill -9 replays.
+  uint64_t max_wal_bytes = 16 << 20;
 };
 
 // Opens or creates a store. FAILED_PRECONDITION naming the directory when it

@@ -5,6 +5,8 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <thread>
 
 #include "absl/strings/match.h"
@@ -120,6 +122,73 @@ TEST(RocksStoreTest, SurvivesReopenAndRefusesASecondWriter) {
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(*store->Size(), 2u);
   EXPECT_EQ(*store->GetLeaf(1), "leaf-1");
+}
+
+// What a restart replays is bounded: the live WAL stays near max_wal_bytes,
+// not growing with what was committed, because reaching it flushes the memtables
+// that hold the oldest WAL file's writes (memtables alone, 32 MiB each here,
+// would keep all of it).
+TEST(RocksStoreTest, LiveWalStaysNearItsCap) {
+  std::string dir = TempDir();
+  constexpr uint64_t kCap = 1 << 20;
+  constexpr int kBatches = 96;  // 96 x 32 x 16 KiB = 48 MiB of payloads
+  {
+    RocksStoreOptions o;
+    o.path = dir;
+    o.max_wal_bytes = kCap;
+    auto store = OpenRocksStore(o);
+    ASSERT_TRUE(store.ok()) << store.status();
+    for (int b = 0; b < kBatches; ++b) {
+      CommitBatch batch = Batch(b * 32, 32, "s", b * 32);
+      for (auto& r : batch.records) r.payload.assign(16 << 10, 'p');
+      ASSERT_EQ((*store)->Commit(batch), absl::OkStatus());
+    }
+  }  // closed without a final flush, as kill -9 would leave it
+  uint64_t wal_bytes = 0;
+  std::string wal_files;
+  for (const auto& f : std::filesystem::directory_iterator(dir)) {
+    if (f.path().extension() != ".log") continue;
+    wal_bytes += f.file_size();
+    absl::StrAppend(&wal_files, " ", f.path().filename().string(), ":", f.file_size());
+  }
+  // The WAL also grows while a flush runs, by as much as is written
+  // meanwhile: a loose bound, a third of what was written.
+  EXPECT_LT(wal_bytes, 16 * kCap) << "live WAL after 48 MiB of commits:" << wal_files;
+  auto store = Open(dir, /*read_only=*/true);
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(*store->Size(), uint64_t{kBatches * 32});
+  EXPECT_EQ(store->GetPayload(kBatches * 32 - 1)->size(), size_t{16 << 10});
+}
+
+// The names of the files under `dir` whose bytes contain `needle`.
+std::vector<std::string> FilesWith(const std::string& dir, const std::string& needle) {
+  std::vector<std::string> out;
+  for (const auto& f : std::filesystem::directory_iterator(dir)) {
+    std::ifstream in(f.path(), std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (bytes.find(needle) != std::string::npos) out.push_back(f.path().filename().string());
+  }
+  return out;
+}
+
+// A clean close flushes: the next open has no WAL to replay.
+TEST(RocksStoreTest, CloseLeavesNothingInTheWal) {
+  std::string dir = TempDir();
+  {
+    auto store = Open(dir);
+    ASSERT_NE(store, nullptr);
+    CommitBatch b = Batch(0, 2, "s", 0);
+    b.records[1].payload = "FLUSHED-AT-CLOSE";
+    ASSERT_EQ(store->Commit(b), absl::OkStatus());
+  }
+  std::vector<std::string> files = FilesWith(dir, "FLUSHED-AT-CLOSE");
+  ASSERT_FALSE(files.empty());
+  for (const std::string& f : files) {
+    EXPECT_FALSE(absl::EndsWith(f, ".log")) << f << " still holds the commit";
+  }
+  auto store = Open(dir, /*read_only=*/true);
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(*store->GetPayload(1), "FLUSHED-AT-CLOSE");
 }
 
 TEST(RocksStoreTest, ReadOnlyOpenOfMissingDirectoryFails) {

@@ -375,7 +375,9 @@ absl::Status Projector::RederiveStreams(const std::set<std::string>& streams) {
     rocksdb::WriteBatch wb;
     CL_RETURN_IF_ERROR(AddWrites(options_.value_key, std::move(writes), &wb));
     // Not synced: the marker stays until the purge (a flush) is done.
-    CL_RETURN_IF_ERROR(FromRocks(db_->Write(rocksdb::WriteOptions(), &wb), "rederive projections"));
+    rocksdb::WriteOptions wo;
+    wo.disableWAL = true;  // as in ApplyChunk
+    CL_RETURN_IF_ERROR(FromRocks(db_->Write(wo, &wb), "rederive projections"));
   }
   return absl::OkStatus();
 }
@@ -582,8 +584,12 @@ absl::Status Projector::ApplyChunk(uint64_t from, uint64_t to,
   CL_RETURN_IF_ERROR(AddWrites(options_.value_key, std::move(writes), &wb));
   wb.Put(kPositionKey, internal::U64Key(to));
   wb.Put(kSealingKey, SealingId(options_.value_key));
-  // Not synced: the log is the source of truth; a lost chunk is re-applied.
-  CL_RETURN_IF_ERROR(FromRocks(db_->Write(rocksdb::WriteOptions(), &wb), "write projections"));
+  // Not even logged: the ledger is the source of truth. A crash keeps the
+  // last flushed chunks (data and position together) and the catch-up
+  // re-applies the rest; a restart has no WAL of projections to replay.
+  rocksdb::WriteOptions wo;
+  wo.disableWAL = true;
+  CL_RETURN_IF_ERROR(FromRocks(db_->Write(wo, &wb), "write projections"));
   absl::MutexLock lock(&mu_);
   position_ = to;
   return absl::OkStatus();

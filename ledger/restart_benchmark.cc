@@ -1,0 +1,178 @@
+// Restart cost and memory at size: builds (or reuses) a data directory of
+// --records records, then opens it again in a fresh process and prints how
+// long opening the store and the ledger took and the process's resident set.
+//
+//   bazel build //ledger:restart_benchmark
+//   bazel-bin/ledger/restart_benchmark --records=1000000 --dir=/tmp/restart_1m
+//
+// Without --dir the directory goes under $TEST_TMPDIR (or /tmp) and is
+// removed at exit. The build ends as kill -9 would (--crash, the default):
+// the first reopen replays what a crash leaves, later ones follow a clean
+// close. With --dir it is kept, and a later run with the same
+// --dir appends only what is missing, so growing a ledger to 10M records
+// (the size; about 4 minutes here) is paid once. Events go to
+// --cases cases, one client (subject) each, with 512-byte payloads. A
+// benchmark, not a test: it prints numbers and asserts nothing about them.
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "ledger/ledger.h"
+#include "ledger/rocks_store.h"
+#include "tests/test_util.h"
+
+ABSL_FLAG(uint64_t, records, 10000000, "ledger size to build and reopen");
+ABSL_FLAG(uint64_t, cases, 0, "cases (streams), one subject each; 0 = records / 20");
+ABSL_FLAG(std::string, dir, "", "data directory to build or reuse; empty = a temporary one");
+ABSL_FLAG(int, reopens, 3, "how many times to reopen, each in a fresh process");
+ABSL_FLAG(bool, crash, true,
+          "end the build as kill -9 would (exit without closing the store), so that the "
+          "first reopen shows what a crash leaves to replay; later reopens follow a clean close");
+ABSL_FLAG(bool, open_only, false, "internal: open --dir once and print the figures");
+
+namespace caseledger {
+namespace {
+
+[[noreturn]] void Die(const std::string& what, const absl::Status& s) {
+  std::fprintf(stderr, "restart_benchmark: %s: %s\n", what.c_str(), s.ToString().c_str());
+  std::exit(1);
+}
+
+// User + system CPU seconds of this process so far.
+double CpuSeconds() {
+  rusage u;
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_utime.tv_sec + u.ru_stime.tv_sec + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+// VmRSS and VmHWM of this process, in MiB.
+std::pair<double, double> ResidentMiB() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  double rss = 0, hwm = 0;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) rss = std::atof(line.c_str() + 6) / 1024;
+    if (line.rfind("VmHWM:", 0) == 0) hwm = std::atof(line.c_str() + 6) / 1024;
+  }
+  return {rss, hwm};
+}
+
+struct Opened {
+  std::unique_ptr<NoteSigner> signer;
+  std::unique_ptr<Ledger> ledger;
+};
+
+Opened OpenAt(const std::string& dir) {
+  Opened o;
+  o.signer = std::make_unique<NoteSigner>(testing::TestNoteSigner());
+  RocksStoreOptions store_options;
+  store_options.path = dir;
+  absl::StatusOr<std::unique_ptr<LogStore>> store = OpenRocksStore(store_options);
+  if (!store.ok()) Die("open store", store.status());
+  LedgerOptions options;
+  options.origin = testing::kTestOrigin;
+  options.signer = o.signer.get();
+  absl::StatusOr<std::unique_ptr<Ledger>> ledger = Ledger::Open(options, *std::move(store));
+  if (!ledger.ok()) Die("open ledger", ledger.status());
+  o.ledger = *std::move(ledger);
+  return o;
+}
+
+// Appends until the ledger holds `records` records; returns it open.
+Opened Build(const std::string& dir, uint64_t records, uint64_t cases) {
+  Opened o = OpenAt(dir);
+  const uint64_t start = o.ledger->Size();
+  if (start >= records) return o;
+  std::fprintf(stderr, "restart_benchmark: appending %llu records to %s\n",
+               static_cast<unsigned long long>(records - start), dir.c_str());
+  const absl::Time t0 = absl::Now();
+  const double cpu0 = CpuSeconds();
+  constexpr uint64_t kBatch = 1000;
+  for (uint64_t n = start; n < records;) {
+    std::vector<AppendRequest> batch;
+    const uint64_t end = std::min(records, n + kBatch);
+    batch.reserve(end - n);
+    for (; n < end; ++n) {
+      batch.push_back(AppendRequest{
+          testing::TestEvent(absl::StrCat("ev-", n), absl::StrCat("case-", n % cases), 512),
+          std::nullopt});
+    }
+    absl::StatusOr<std::vector<AppendResult>> r = o.ledger->AppendBatch(std::move(batch));
+    if (!r.ok()) Die("append", r.status());
+    if (n % 1000000 == 0) {
+      std::fprintf(stderr, "restart_benchmark: %llu records\n", static_cast<unsigned long long>(n));
+    }
+  }
+  absl::StatusOr<StoredCheckpoint> cp = o.ledger->Checkpoint();
+  if (!cp.ok()) Die("checkpoint", cp.status());
+  const double secs = absl::ToDoubleSeconds(absl::Now() - t0);
+  const double cpu = CpuSeconds() - cpu0;
+  std::printf(
+      "built %llu records in %.1f s (%.0f records/s, AppendBatch(1000) from one thread), "
+      "%.1f us CPU per record; builder RSS %.0f MiB\n",
+      static_cast<unsigned long long>(records - start), secs, (records - start) / secs,
+      cpu * 1e6 / (records - start), ResidentMiB().first);
+  return o;
+}
+
+// One open, in this (fresh) process: the figures on one line.
+int OpenOnce(const std::string& dir) {
+  const absl::Time t0 = absl::Now();
+  Opened o = OpenAt(dir);
+  const double secs = absl::ToDoubleSeconds(absl::Now() - t0);
+  auto [rss, hwm] = ResidentMiB();
+  std::printf("open at %llu records: %.3f s, RSS after open %.0f MiB (peak %.0f MiB)\n",
+              static_cast<unsigned long long>(o.ledger->Size()), secs, rss, hwm);
+  return 0;
+}
+
+int Main(const char* self) {
+  const uint64_t records = absl::GetFlag(FLAGS_records);
+  std::string dir = absl::GetFlag(FLAGS_dir);
+  if (absl::GetFlag(FLAGS_open_only)) return OpenOnce(dir);
+  const bool temporary = dir.empty();
+  if (temporary) dir = testing::NewTempDir("restart_benchmark");
+  uint64_t cases = absl::GetFlag(FLAGS_cases);
+  if (cases == 0) cases = std::max<uint64_t>(1, records / 20);
+  // The build runs in a child process (forked before any thread exists), so
+  // that it can end without closing the store.
+  std::fflush(stdout);
+  const pid_t child = fork();
+  if (child == 0) {
+    Opened o = Build(dir, records, cases);
+    std::fflush(stdout);
+    if (absl::GetFlag(FLAGS_crash)) std::_Exit(0);  // acknowledged, not closed
+    return 0;
+  }
+  int status = 0;
+  waitpid(child, &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return 1;
+  int rc = 0;
+  for (int i = 0; i < absl::GetFlag(FLAGS_reopens) && rc == 0; ++i) {
+    const std::string cmd =
+        absl::StrCat("'", self, "' --open_only --dir='", dir, "'");
+    rc = std::system(cmd.c_str());
+  }
+  if (temporary) std::filesystem::remove_all(dir);
+  return rc == 0 ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace caseledger
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  return caseledger::Main(std::filesystem::read_symlink("/proc/self/exe").c_str());
+}
