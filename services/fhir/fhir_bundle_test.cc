@@ -38,7 +38,7 @@ constexpr char kRecords[] = R"pb(
 std::vector<v1::Record> Records() {
   std::vector<std::string> texts = {
       kRecords,
-      // A disclosure under consent c-1, with a protected detail present (full view).
+      // A disclosure under consent c-1.
       R"pb(seq: 4 stream_id: "case-1" commit_time { seconds: 1764000100 }
            leaf_hash: "\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa"
            event {
@@ -126,8 +126,6 @@ std::vector<v1::Record> Records() {
     EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(t, &r)) << t;
     out.push_back(r);
   }
-  // The imminent-harm disclosure's person at risk, in a full view.
-  out[1].mutable_event()->mutable_disclosure_made()->set_person_at_risk("");
   return out;
 }
 

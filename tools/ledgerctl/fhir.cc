@@ -14,6 +14,7 @@
 #include "tools/ledgerctl/cli.h"
 #include "tools/ledgerctl/commands.h"
 #include "tools/ledgerctl/context.h"
+#include "tools/ledgerctl/ledgerctl_lib.h"
 
 namespace caseledger::ledgerctl {
 namespace {
@@ -31,18 +32,12 @@ struct ExportFhirFlags {
   bool searchset = false;
 };
 
-// An RFC 3339 time flag into `out`.
+// A time flag (ParseWhen) into `out`.
 absl::Status SetTime(const char* flag, const std::string& text, google::protobuf::Timestamp* out) {
-  absl::Time t;
-  std::string err;
-  if (!absl::ParseTime(absl::RFC3339_full, text, &t, &err)) {
-    return absl::InvalidArgumentError(absl::StrCat(flag, ": got \"", text,
-                                                   "\", want an RFC 3339 time such as "
-                                                   "2026-01-31T00:00:00Z (",
-                                                   err, ")"));
-  }
-  out->set_seconds(absl::ToUnixSeconds(t));
-  out->set_nanos(static_cast<int32_t>((t - absl::FromUnixSeconds(out->seconds())) /
+  absl::StatusOr<absl::Time> t = ParseWhen(flag, text);
+  if (!t.ok()) return t.status();
+  out->set_seconds(absl::ToUnixSeconds(*t));
+  out->set_nanos(static_cast<int32_t>((*t - absl::FromUnixSeconds(out->seconds())) /
                                       absl::Nanoseconds(1)));
   return absl::OkStatus();
 }
@@ -53,12 +48,12 @@ int RunExportFhir(Client& c, const Command& cmd, const ExportFhirFlags& f) {
   req.set_subject_id(*f.subject);
   req.set_case_id(f.case_id.value_or(""));
   if (f.from) {
-    if (absl::Status s = SetTime("--from", *f.from, req.mutable_from()); !s.ok()) {
+    if (absl::Status s = SetTime("from", *f.from, req.mutable_from()); !s.ok()) {
       return Usage(cmd, s.message());
     }
   }
   if (f.until) {
-    if (absl::Status s = SetTime("--until", *f.until, req.mutable_until()); !s.ok()) {
+    if (absl::Status s = SetTime("until", *f.until, req.mutable_until()); !s.ok()) {
       return Usage(cmd, s.message());
     }
   }
@@ -106,8 +101,8 @@ void AddFhirCommands(Registry& registry) {
   AddString(cmd.app, "--case", &f.case_id, "ID",
             "only this case (an auditor's grant must cover it; without it,\n"
             "the grant must cover all cases)");
-  AddString(cmd.app, "--from", &f.from, "TIME", "only events that occurred at or after (RFC 3339)");
-  AddString(cmd.app, "--until", &f.until, "TIME", "only events that occurred before (RFC 3339)");
+  AddString(cmd.app, "--from", &f.from, "TIME", "only events that occurred at or after (2026-01-31 or RFC 3339)");
+  AddString(cmd.app, "--until", &f.until, "TIME", "only events that occurred before (2026-01-31 or RFC 3339)");
   AddString(cmd.app, "--out", &f.out, "FILE", "write the Bundle here instead of to stdout");
   AddFlag(cmd.app, "--searchset", &f.searchset, "Bundle.type searchset instead of collection");
   AddFlag(cmd.app, "--full_view", &f.full_view,
