@@ -229,9 +229,10 @@ json Disclosure(const v1::Record& r, const Consents& consents, const FhirBundleO
                     {"who", IdRef(kRecipientIds, d.recipient().recipient_id(),
                                   d.recipient().name())},
                     {"requestor", false}};
-  if (!d.recipient().address().empty()) {
-    recipient["network"] = {{"address", d.recipient().address()}, {"type", "5"}};
-  }
+  // A network address only when it is one (a URI); a postal address goes
+  // in the data entity's details.
+  const bool uri_address = absl::StrContains(d.recipient().address(), "://");
+  if (uri_address) recipient["network"] = {{"address", d.recipient().address()}, {"type", "5"}};
   agents.push_back(recipient);
   // The custodian that released the data: the producing service of the
   // record, which keeps the case.
@@ -272,6 +273,9 @@ json Disclosure(const v1::Record& r, const Consents& consents, const FhirBundleO
   for (const std::string& c : d.data_categories()) details.push_back(Detail("data_category", c));
   if (!d.minimum_necessary().empty()) {
     details.push_back(Detail("minimum_necessary", d.minimum_necessary()));
+  }
+  if (!d.recipient().address().empty() && !uri_address) {
+    details.push_back(Detail("recipient_address", d.recipient().address()));
   }
   if (!d.legal_citation().empty()) details.push_back(Detail("legal_citation", d.legal_citation()));
   if (!d.justification().empty()) details.push_back(Detail("justification", d.justification()));

@@ -61,7 +61,7 @@ std::vector<v1::Record> Records() {
              occurred_at { seconds: 1764000190 }
              disclosure_made {
                disclosure_id: "d-2" client_id: "client-1"
-               recipient { recipient_id: "police-1" name: "City Police" }
+               recipient { recipient_id: "police-1" name: "City Police" address: "1 Main St, Oakland CA" }
                purpose: "prevent harm" data_categories: "housing"
                legal_basis: LEGAL_BASIS_IMMINENT_HARM justification: "threat made in session"
                minimum_necessary: "address only" disclosed_by: "cm-1"
