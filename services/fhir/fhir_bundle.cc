@@ -13,7 +13,7 @@
 namespace caseledger {
 namespace {
 
-using json = nlohmann::json;
+using json = nlohmann::ordered_json;
 
 // Code systems (FHIR.md "Codes").
 constexpr char kDcm[] = "http://dicom.nema.org/resources/ontology/DCM";
@@ -438,7 +438,7 @@ bool HasFhirForm(absl::string_view event_type) {
 const std::vector<std::string>& EventTypesWithFhirForm() { return WithForm(); }
 const std::vector<std::string>& EventTypesWithoutFhirForm() { return WithoutForm(); }
 
-absl::StatusOr<nlohmann::json> FhirBundle(const std::vector<v1::Record>& records,
+absl::StatusOr<nlohmann::ordered_json> FhirBundle(const std::vector<v1::Record>& records,
                                           const FhirBundleOptions& options) {
   Consents consents;
   for (size_t i = 0; i < records.size(); ++i) {

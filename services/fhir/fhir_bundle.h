@@ -3,7 +3,8 @@
 // Consent resources. The mapping, event type by event type, is specified in
 // FHIR.md beside this file; fhir_bundle_test.cc pins it with golden exports.
 //
-// Pure functions: no I/O, no clock. The caller decides which records a
+// JSON objects keep the order written (nlohmann::ordered_json): resourceType
+// first, as FHIR examples have it. Pure functions: no I/O, no clock. The caller decides which records a
 // reader may see and in which view (protected fields withheld or not); this
 // code only maps what it is given, and never adds a field the record does
 // not carry.
@@ -61,7 +62,7 @@ const std::vector<std::string>& EventTypesWithoutFhirForm();
 // withheld altogether (withheld_reason set: erased, disposed) and event
 // types without a FHIR form produce no resource.
 //  INVALID_ARGUMENT: a record without an event or without seq order.
-absl::StatusOr<nlohmann::json> FhirBundle(const std::vector<v1::Record>& records,
+absl::StatusOr<nlohmann::ordered_json> FhirBundle(const std::vector<v1::Record>& records,
                                           const FhirBundleOptions& options);
 
 }  // namespace caseledger

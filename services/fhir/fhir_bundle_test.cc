@@ -148,7 +148,7 @@ constexpr char kGolden[] = "services/fhir/testdata/golden_bundle.json";
 // The golden export of every mapped event type (FHIR.md "Golden exports").
 // Regenerate with CASELEDGER_UPDATE_GOLDEN=/abs/path/golden_bundle.json.
 TEST(FhirBundleTest, GoldenExportOfEveryMappedEventType) {
-  absl::StatusOr<nlohmann::json> b = FhirBundle(Records(), Options());
+  absl::StatusOr<nlohmann::ordered_json> b = FhirBundle(Records(), Options());
   ASSERT_TRUE(b.ok()) << b.status();
   const std::string got = b->dump(2) + "\n";
   if (const char* update = std::getenv("CASELEDGER_UPDATE_GOLDEN")) {
@@ -170,12 +170,12 @@ TEST(FhirBundleTest, GoldenExportOfEveryMappedEventType) {
 }
 
 TEST(FhirBundleTest, EachResourceNamesItsLedgerRecord) {
-  absl::StatusOr<nlohmann::json> b = FhirBundle(Records(), Options());
+  absl::StatusOr<nlohmann::ordered_json> b = FhirBundle(Records(), Options());
   ASSERT_TRUE(b.ok()) << b.status();
-  const nlohmann::json& consent = (*b)["entry"][0]["resource"];
+  const nlohmann::ordered_json& consent = (*b)["entry"][0]["resource"];
   EXPECT_EQ(consent["resourceType"], "Consent");
   EXPECT_EQ(consent["status"], "inactive");  // revoked by seq 10
-  const nlohmann::json& granted = consent["extension"][0]["extension"];
+  const nlohmann::ordered_json& granted = consent["extension"][0]["extension"];
   EXPECT_EQ(granted[0]["valueString"], "3");
   EXPECT_EQ(granted[1]["valueString"],
             "0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20");
@@ -184,12 +184,12 @@ TEST(FhirBundleTest, EachResourceNamesItsLedgerRecord) {
 
 TEST(FhirBundleTest, ProtectedDetailOnlyWhenTheRecordCarriesIt) {
   std::vector<v1::Record> records = Records();
-  absl::StatusOr<nlohmann::json> client = FhirBundle(records, Options());
+  absl::StatusOr<nlohmann::ordered_json> client = FhirBundle(records, Options());
   ASSERT_TRUE(client.ok());
   EXPECT_EQ(client->dump().find("person_at_risk"), std::string::npos);
   records[2].mutable_event()->mutable_disclosure_made()->set_person_at_risk("Jane Roe");
   records[2].clear_withheld_fields();
-  absl::StatusOr<nlohmann::json> full = FhirBundle(records, Options());
+  absl::StatusOr<nlohmann::ordered_json> full = FhirBundle(records, Options());
   ASSERT_TRUE(full.ok());
   EXPECT_NE(full->dump().find("Jane Roe"), std::string::npos);
 }
@@ -198,7 +198,7 @@ TEST(FhirBundleTest, ConsentActiveUntilRevokedAndEmitFromSkipsEarlierEvents) {
   std::vector<v1::Record> records = Records();
   records.erase(records.begin() + 7);  // the revocation
   FhirBundleOptions o = Options();
-  absl::StatusOr<nlohmann::json> b = FhirBundle(records, o);
+  absl::StatusOr<nlohmann::ordered_json> b = FhirBundle(records, o);
   ASSERT_TRUE(b.ok());
   EXPECT_EQ((*b)["entry"][0]["resource"]["status"], "active");
   o.emit_from = absl::FromUnixSeconds(1764000300);
@@ -211,7 +211,7 @@ TEST(FhirBundleTest, ConsentActiveUntilRevokedAndEmitFromSkipsEarlierEvents) {
 TEST(FhirBundleTest, SearchsetMarksEntriesAsMatches) {
   FhirBundleOptions o = Options();
   o.searchset = true;
-  absl::StatusOr<nlohmann::json> b = FhirBundle(Records(), o);
+  absl::StatusOr<nlohmann::ordered_json> b = FhirBundle(Records(), o);
   ASSERT_TRUE(b.ok());
   EXPECT_EQ((*b)["type"], "searchset");
   EXPECT_EQ((*b)["total"], 7);

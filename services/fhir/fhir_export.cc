@@ -48,7 +48,7 @@ absl::StatusOr<FhirExportResult> ExportFhir(const Ledger& ledger, const v1::Expo
   options.searchset = req.searchset();
   options.produced_at = absl::FromUnixSeconds(absl::ToUnixSeconds(produced_at));
   if (req.has_from()) options.emit_from = TimeOf(req.from());
-  CL_ASSIGN_OR_RETURN(nlohmann::json bundle, FhirBundle(records, options));
+  CL_ASSIGN_OR_RETURN(nlohmann::ordered_json bundle, FhirBundle(records, options));
   out.response.set_as_of_size(h.checkpoint.size);
   out.response.set_records_read(static_cast<uint32_t>(records.size()));
   out.response.set_resources(static_cast<uint32_t>(bundle["entry"].size()));
