@@ -33,16 +33,16 @@
 #include "ledger/signer.h"
 #include "services/api/access_service.h"
 #include "services/api/audit_service.h"
-#include "services/api/authz.h"
-#include "services/api/authz_directory.h"
-#include "services/api/authz_interceptor.h"
-#include "services/api/authz_verdict.h"
-#include "services/api/case_gate.h"
+#include "services/authz/authz.h"
+#include "services/authz/authz_directory.h"
+#include "services/authz/authz_interceptor.h"
+#include "services/authz/authz_verdict.h"
+#include "services/append/case_gate.h"
 #include "services/api/case_service.h"
 #include "services/api/key_admin_service.h"
 #include "services/api/ledger_service.h"
-#include "services/api/projections.h"
-#include "services/api/projector.h"
+#include "services/readmodel/projections.h"
+#include "services/readmodel/projector.h"
 
 ABSL_FLAG(std::string, data_dir, "./data", "Data directory; created when missing.");
 ABSL_FLAG(std::string, listen, "127.0.0.1:7070",
@@ -82,9 +82,9 @@ ABSL_FLAG(bool, insecure_loopback, false,
           "(under the accessor the request names). For development only.");
 ABSL_FLAG(absl::Duration, max_occurred_ahead, absl::Minutes(5),
           "How far an event's occurred_at may be ahead of the time the server received it "
-          "(producers' clock drift); later is refused INVALID_ARGUMENT (services/RULES.md).");
+          "(producers' clock drift); later is refused INVALID_ARGUMENT (services/policy/RULES.md).");
 ABSL_FLAG(std::string, authz_config, "",
-          "Producer registrations and audit grants (services/api/AUTHZ.md): lines "
+          "Producer registrations and audit grants (services/authz/AUTHZ.md): lines "
           "'producer ID PROGRAM...' and 'audit_grant ID CASE...|*'.");
 ABSL_FLAG(std::string, master_key_file, "",
           "Master key (64 hex digits, mode 0600) that wraps the per-subject data keys "
@@ -275,7 +275,7 @@ int Run() {
   ProjectorOptions projector_options;
   projector_options.path = data_dir + "/projections";
   // With encryption on, a disposal destroys keys, so the values projected
-  // from the disposed records must go as well (services/api/projector.h).
+  // from the disposed records must go as well (services/readmodel/projector.h).
   if (keys != nullptr) {
     projector_options.shred_event_type = "records_disposed";
     // ... and the read models are sealed at rest like the payloads.

@@ -2,7 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "ledger/internal/status_macros.h"
-#include "services/api/event_codec.h"
+#include "services/append/event_codec.h"
 #include "services/fhir/fhir_bundle.h"
 
 namespace caseledger {
