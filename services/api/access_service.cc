@@ -15,6 +15,7 @@
 #include "services/append/event_codec.h"
 #include "services/api/grpc_status.h"
 #include "ledger/history/history_bundle.h"
+#include "services/fhir/fhir_export.h"
 
 namespace caseledger {
 namespace {
@@ -27,6 +28,16 @@ absl::Status CheckAccessor(const v1::Accessor& a) {
   if (a.purpose().empty()) {
     return absl::InvalidArgumentError(
         "accessor.purpose: must not be empty (every read of record content says why)");
+  }
+  return absl::OkStatus();
+}
+
+// A client sees the client view only (AUTHZ.md, ReadRecord and ExportFhir).
+absl::Status CheckFullView(bool full_view, const v1::Accessor& a) {
+  if (full_view && a.role() == "client") {
+    return absl::PermissionDeniedError(
+        "full_view: got true from a client, want false (a client's view withholds third "
+        "parties' protected fields)");
   }
   return absl::OkStatus();
 }
@@ -264,11 +275,7 @@ absl::StatusOr<v1::HistoryBundle> AccessServiceImpl::GetRecordHistory(
 absl::StatusOr<v1::ReadRecordResponse> AccessServiceImpl::ReadRecord(
     const v1::ReadRecordRequest& req) {
   CL_RETURN_IF_ERROR(CheckAccessor(req.accessor()));
-  if (req.full_view() && req.accessor().role() == "client") {
-    return absl::PermissionDeniedError(
-        "full_view: got true from a client, want false (a client's view withholds third "
-        "parties' protected fields)");
-  }
+  CL_RETURN_IF_ERROR(CheckFullView(req.full_view(), req.accessor()));
   CL_ASSIGN_OR_RETURN(RecordView view, ledger_->Read(req.seq()));
   const std::vector<std::string>& named = view.record.subject_ids;
   if (!req.subject_id().empty() &&
@@ -327,6 +334,19 @@ absl::StatusOr<v1::AccessReport> AccessServiceImpl::GetAccessReport(
   return report;
 }
 
+absl::StatusOr<v1::FhirExport> AccessServiceImpl::ExportFhir(const v1::ExportFhirRequest& req) {
+  CL_RETURN_IF_ERROR(CheckExportFhirRequest(req));
+  CL_RETURN_IF_ERROR(CheckAccessor(req.accessor()));
+  CL_RETURN_IF_ERROR(CheckFullView(req.full_view(), req.accessor()));
+  CL_RETURN_IF_ERROR(ledger_->Checkpoint().status());
+  CL_ASSIGN_OR_RETURN(FhirExportResult out, caseledger::ExportFhir(*ledger_, req, clock_.Now()));
+  std::vector<Read> reads;
+  reads.reserve(out.reads.size());
+  for (auto& [stream, seq] : out.reads) reads.push_back({std::move(stream), seq});
+  CL_RETURN_IF_ERROR(RecordAccess(req.accessor(), {req.subject_id()}, reads));
+  return std::move(out.response);
+}
+
 void AccessServiceImpl::Authenticate(const grpc::ServerContext& ctx, v1::Accessor* accessor) const {
   if (!options_.authenticated) return;
   std::optional<std::pair<std::string, std::string>> who = options_.authenticated(ctx);
@@ -364,6 +384,18 @@ grpc::Status AccessServiceImpl::GetAccessReport(grpc::ServerContext* ctx,
                                                 v1::AccessReport* resp) {
   if (grpc::Status refused = AuthzVerdict(*ctx); !refused.ok()) return refused;
   absl::StatusOr<v1::AccessReport> r = GetAccessReport(*req);
+  if (!r.ok()) return ToGrpcStatus(r.status());
+  *resp = *std::move(r);
+  return grpc::Status::OK;
+}
+
+grpc::Status AccessServiceImpl::ExportFhir(grpc::ServerContext* ctx,
+                                           const v1::ExportFhirRequest* req,
+                                           v1::FhirExport* resp) {
+  if (grpc::Status refused = AuthzVerdict(*ctx); !refused.ok()) return refused;
+  v1::ExportFhirRequest bound = *req;
+  Authenticate(*ctx, bound.mutable_accessor());
+  absl::StatusOr<v1::FhirExport> r = ExportFhir(bound);
   if (!r.ok()) return ToGrpcStatus(r.status());
   *resp = *std::move(r);
   return grpc::Status::OK;

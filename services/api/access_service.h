@@ -73,11 +73,16 @@ class AccessServiceImpl final : public v1::AccessService::Service {
                           v1::ReadRecordResponse* resp) override;
   grpc::Status GetAccessReport(grpc::ServerContext* ctx, const v1::GetAccessReportRequest* req,
                                v1::AccessReport* resp) override;
+  grpc::Status ExportFhir(grpc::ServerContext* ctx, const v1::ExportFhirRequest* req,
+                          v1::FhirExport* resp) override;
 
   // The gRPC-free bodies of the handlers above.
   absl::StatusOr<v1::HistoryBundle> GetRecordHistory(const v1::GetRecordHistoryRequest& req);
   absl::StatusOr<v1::ReadRecordResponse> ReadRecord(const v1::ReadRecordRequest& req);
   absl::StatusOr<v1::AccessReport> GetAccessReport(const v1::GetAccessReportRequest& req);
+  // services/fhir/FHIR.md: a checkpoint is signed first, so the export
+  // covers every record so far; the records read are recorded first.
+  absl::StatusOr<v1::FhirExport> ExportFhir(const v1::ExportFhirRequest& req);
 
  private:
   // Replaces the accessor's id and role with the authenticated caller's.

@@ -659,5 +659,41 @@ TEST(HistoryBundleGoldenTest, BytesArePinned) {
   EXPECT_TRUE(absl::StrContains(doc.str(), kGoldenBundleSha256));
 }
 
+// The FHIR export (services/fhir/FHIR.md): the client's consents and
+// disclosures, recorded as a read before it leaves; refusals store nothing.
+TEST_F(AccessServiceTest, FhirExportIsRecordedAsAReadAndRefusesBadRequests) {
+  v1::ExportFhirRequest req;
+  req.set_subject_id("client-0");
+  *req.mutable_accessor() = ClientAccessor("client-0");
+  absl::StatusOr<v1::FhirExport> got = service_->ExportFhir(req);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->records_read(), static_cast<uint32_t>(testing::kStoryLength));
+  EXPECT_TRUE(absl::StrContains(got->bundle_json(), "\"resourceType\": \"Consent\""));
+  EXPECT_TRUE(absl::StrContains(got->bundle_json(), "\"code\": \"110106\""));
+  EXPECT_FALSE(absl::StrContains(got->bundle_json(), kThirdParty));
+  // The export was recorded: the last record is a read of client-0's records.
+  const uint64_t size = ledger_->Size();
+  absl::StatusOr<RecordView> last = ledger_->Read(size - 1);
+  ASSERT_TRUE(last.ok()) << last.status();
+  absl::StatusOr<v1::Record> wire = ToWireRecord(*last);
+  ASSERT_TRUE(wire.ok()) << wire.status();
+  EXPECT_EQ(wire->event().record_accessed().accessor_id(), "client-0");
+  EXPECT_EQ(wire->event().record_accessed().purpose(), "right of access");
+
+  v1::ExportFhirRequest full = req;
+  full.set_full_view(true);
+  EXPECT_EQ(service_->ExportFhir(full).status().code(), absl::StatusCode::kPermissionDenied);
+  v1::ExportFhirRequest no_subject = req;
+  no_subject.clear_subject_id();
+  EXPECT_EQ(service_->ExportFhir(no_subject).status().message(), "subject_id: must not be empty");
+  v1::ExportFhirRequest backwards = req;
+  backwards.mutable_from()->set_seconds(2000);
+  backwards.mutable_until()->set_seconds(1000);
+  absl::Status s = service_->ExportFhir(backwards).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StartsWith(s.message(), "from: got ")) << s;
+  EXPECT_EQ(ledger_->Size(), size);
+}
+
 }  // namespace
 }  // namespace caseledger

@@ -104,6 +104,9 @@ const std::vector<Row>& Matrix() {
       // One record by seq: a client's own record; an auditor's granted case.
       {"/caseledger.v1.AccessService/ReadRecord",
        {"deny", "deny", "cond", "cond", "deny", "allow"}},
+      // A client's own export; an auditor's, for a case their grant covers.
+      {"/caseledger.v1.AccessService/ExportFhir",
+       {"deny", "deny", "cond", "cond", "deny", "allow"}},
       {"/caseledger.v1.AuditService/VerifyRange",
        {"deny", "deny", "deny", "allow", "deny", "allow"}},
       {"/caseledger.v1.WitnessService/AddCosignature",
@@ -155,6 +158,11 @@ void Fill(const std::string& method, const Principal& who, Requests* r) {
     r->good.record_seq = 0;
     r->bad.record_seq = 1;
     if (who.role == Role::kClient) r->good.client_id = r->bad.client_id = who.id;
+  } else if (absl::StrContains(method, "ExportFhir")) {
+    r->good.client_id = who.role == Role::kClient ? who.id : "client-1";
+    r->good.case_id = "case-h";
+    r->bad.client_id = "client-2";
+    r->bad.case_id = "case-x";
   } else if (absl::StrContains(method, "Accounting") || absl::StrContains(method, "History") ||
              absl::StrContains(method, "AccessReport")) {
     r->good.client_id = who.id;

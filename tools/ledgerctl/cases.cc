@@ -21,18 +21,6 @@
 namespace caseledger::ledgerctl {
 namespace {
 
-// "2026-01-31" or RFC 3339 ("2026-01-31T12:00:00Z").
-absl::StatusOr<absl::Time> ParseWhen(const std::string& flag, const std::string& value) {
-  absl::Time t;
-  std::string err;
-  if (absl::ParseTime(absl::RFC3339_full, value, &t, &err) ||
-      absl::ParseTime("%Y-%m-%d", value, absl::UTCTimeZone(), &t, &err)) {
-    return t;
-  }
-  return absl::InvalidArgumentError(
-      absl::StrCat("--", flag, ": got \"", value, "\", want a date (2026-01-31) or RFC 3339 time"));
-}
-
 void SetTimestamp(absl::Time t, google::protobuf::Timestamp* ts) {
   ts->set_seconds(absl::ToUnixSeconds(t));
 }

@@ -21,6 +21,8 @@ void AddHistoryCommands(Registry& registry);
 void AddAuditCommands(Registry& registry);
 // cosigned (witness.cc).
 void AddWitnessCommands(Registry& registry);
+// export-fhir (fhir.cc).
+void AddFhirCommands(Registry& registry);
 
 }  // namespace caseledger::ledgerctl
 

@@ -213,5 +213,16 @@ TEST(ProofTest, RecordInclusionAndConsistency) {
   EXPECT_EQ(CheckConsistency(cproof, one, two).code(), absl::StatusCode::kDataLoss);
 }
 
+TEST(ParseWhenTest, DateOrRfc3339ElseNamesTheFlag) {
+  absl::StatusOr<absl::Time> day = ParseWhen("from", "2026-01-31");
+  ASSERT_TRUE(day.ok()) << day.status();
+  EXPECT_EQ(absl::ToUnixSeconds(*day), 1769817600);
+  absl::StatusOr<absl::Time> t = ParseWhen("from", "2026-01-31T12:00:00.5Z");
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(absl::ToUnixMillis(*t), 1769860800500);
+  EXPECT_EQ(ParseWhen("until", "tomorrow").status().message(),
+            "--until: got \"tomorrow\", want a date (2026-01-31) or RFC 3339 time");
+}
+
 }  // namespace
 }  // namespace caseledger::ledgerctl
