@@ -1,5 +1,6 @@
 #include "services/metrics/server_metrics.h"
 
+#include <cstdio>
 #include <sstream>
 #include <utility>
 
@@ -7,6 +8,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include <CivetServer.h>
+#include <civetweb.h>
+
 #include "prometheus/collectable.h"
 #include "prometheus/exposer.h"
 #include "prometheus/metric_family.h"
@@ -230,10 +234,16 @@ absl::Status ServerMetrics::Serve(const std::string& listen) {
   const std::string address = absl::StartsWith(listen, "localhost:")
                                   ? absl::StrCat("127.0.0.1", listen.substr(listen.find(':')))
                                   : listen;
+  // civetweb's own messages (why it could not bind) go to the server's log.
+  CivetCallbacks callbacks{};
+  callbacks.log_message = [](const mg_connection*, const char* message) {
+    std::fprintf(stderr, "caseledger: metrics endpoint: %s\n", message);
+    return 1;
+  };
   // civetweb throws when it cannot bind.
   try {
     exposer_ = std::make_unique<prometheus::Exposer>(
-        std::vector<std::string>{"listening_ports", address, "num_threads", "2"});
+        std::vector<std::string>{"listening_ports", address, "num_threads", "2"}, &callbacks);
   } catch (const std::exception& e) {
     return absl::UnavailableError(
         absl::StrCat("--metrics_listen: cannot serve on \"", listen, "\": ", e.what()));
