@@ -4,7 +4,6 @@
 // identifier; a byte flipped in a stored record turns the integrity alarm
 // on (log, grpc.health.v1, metrics, ledgerctl status) and refuses producer
 // appends naming the first bad seq while reads still answer.
-#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -19,13 +18,13 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "proto/ledger.grpc.pb.h"
 #include "tests/dev_certs.h"
 #include "tests/server_process.h"
 #include "tests/subprocess.h"
 #include "tests/test_util.h"
+#include "tools/ledgerctl/context.h"
 
 namespace caseledger {
 namespace {
@@ -80,32 +79,11 @@ double Sample(const std::string& scrape, const std::string& series) {
   return -1e9;
 }
 
-// grpc.health.v1.Health/Check of `service` through the generic stub (Debian
-// ships no generated health client): "SERVING", "NOT_SERVING", or the error.
+// grpc.health.v1.Health/Check of `service`, as ledgerctl asks it.
 std::string HealthOf(const std::shared_ptr<grpc::Channel>& channel, const std::string& service) {
-  grpc::GenericStub generic(channel);
-  grpc::ClientContext ctx;
-  std::string request = {0x0a, static_cast<char>(service.size())};
-  request += service;
-  grpc::Slice slice(request.data(), request.size());
-  grpc::ByteBuffer req(&slice, 1), resp;
-  grpc::Status status;
-  absl::Notification done;
-  generic.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &req, &resp,
-                    [&](grpc::Status s) {
-                      status = std::move(s);
-                      done.Notify();
-                    });
-  done.WaitForNotification();
-  if (!status.ok()) return absl::StrCat("error ", status.error_code());
-  std::vector<grpc::Slice> slices;
-  std::string bytes;
-  if (resp.Dump(&slices).ok()) {
-    for (const grpc::Slice& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
-  }
-  if (bytes == std::string("\x08\x01", 2)) return "SERVING";
-  if (bytes == std::string("\x08\x02", 2)) return "NOT_SERVING";
-  return "other";
+  ledgerctl::Client client(ledgerctl::Options(), channel);
+  absl::StatusOr<std::string> h = client.Health(service);
+  return h.ok() ? *h : h.status().ToString();
 }
 
 class MonitoringE2ETest : public ::testing::Test {
