@@ -181,9 +181,11 @@ grpc::Status LedgerServiceImpl::AppendStream(
     const absl::Time received = absl::Now();
     auto slot = std::make_shared<Slot>();
     absl::StatusOr<GatedEvent> event = AppendFromWire(req);
+    bool authorized = true;  // authorization's refusals are counted apart
     if (event.ok()) {
       absl::StatusOr<Admitted> admitted = CallVerdict(*ctx);
       if (!admitted.ok()) event = admitted.status();
+      authorized = admitted.ok();
     }
     if (event.ok() && options_.admit_appends) {
       if (absl::Status admit = options_.admit_appends(); !admit.ok()) event = admit;
@@ -193,7 +195,7 @@ grpc::Status LedgerServiceImpl::AppendStream(
     if (!event.ok()) {
       slot->result = Prefixed(event.status(), absl::StrCat("request ", index, ": "));
       slot->done = true;
-      (void)Answered("AppendStream", event.status(), received);
+      if (authorized) (void)Answered("AppendStream", event.status(), received);
       break;
     }
     std::vector<GatedEvent> one;
