@@ -46,7 +46,7 @@ std::string MasterKeyId(const AeadKey& master);
 // others may read (mode must not grant group or other access).
 absl::StatusOr<AeadKey> LoadMasterKey(const std::string& path, const char* env);
 
-// The key that seals the read models' values (services/api/projector.h):
+// The key that seals the read models' values (services/readmodel/projector.h):
 // HKDF-SHA256 with ikm = the master key, empty salt, info =
 // "caseledger/v1 projections key". A new master key gives a new one.
 absl::StatusOr<AeadKey> ProjectionsKey(const AeadKey& master);

@@ -8,9 +8,11 @@
 #include <cstring>
 #include <utility>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/strip.h"
 #include "ledger/internal/file.h"
 #include "ledger/merkle_verify.h"
 #include "ledger/subject_index.h"
@@ -204,6 +206,132 @@ absl::StatusOr<WitnessResult> WitnessCheckpoint(const NoteVerifier& log, absl::s
   if (!cosigned.ok()) return cosigned.status();
   result.cosigned_note = *std::move(cosigned);
   state->Set(origin, std::string(note));
+  return result;
+}
+
+std::string FormatAddCheckpointRequest(const AddCheckpointRequest& request) {
+  std::string out = absl::StrCat("old ", request.old_size, "\n");
+  for (const Hash& h : request.proof) absl::StrAppend(&out, absl::Base64Escape(AsBytes(h)), "\n");
+  absl::StrAppend(&out, "\n", request.note);
+  return out;
+}
+
+absl::StatusOr<AddCheckpointRequest> ParseAddCheckpointRequest(absl::string_view body) {
+  AddCheckpointRequest req;
+  size_t pos = 0;
+  auto next_line = [&](absl::string_view* line) {
+    size_t nl = body.find('\n', pos);
+    if (nl == absl::string_view::npos) return false;
+    *line = body.substr(pos, nl - pos);
+    pos = nl + 1;
+    return true;
+  };
+  absl::string_view line;
+  if (!next_line(&line) || !absl::ConsumePrefix(&line, "old ") || line.empty() ||
+      (line.size() > 1 && line[0] == '0') ||
+      line.find_first_not_of("0123456789") != absl::string_view::npos ||
+      !absl::SimpleAtoi(line, &req.old_size)) {
+    return absl::InvalidArgumentError(
+        "add-checkpoint line 1: want \"old <size>\" with the size in decimal without leading "
+        "zeros");
+  }
+  for (size_t n = 2;; ++n) {
+    if (!next_line(&line)) {
+      return absl::InvalidArgumentError(absl::StrCat("add-checkpoint line ", n,
+                                                     ": want a proof hash or the empty line before "
+                                                     "the checkpoint, got the end of the body"));
+    }
+    if (line.empty()) break;
+    if (req.proof.size() == kMaxAddCheckpointProof) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("add-checkpoint: more than ", kMaxAddCheckpointProof, " proof lines"));
+    }
+    std::string raw;
+    if (!absl::Base64Unescape(line, &raw) || absl::Base64Escape(raw) != line ||
+        raw.size() != kHashSize) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "add-checkpoint line ", n, ": want a proof hash in standard base64 of 32 bytes"));
+    }
+    Hash h{};
+    std::copy(raw.begin(), raw.end(), h.begin());
+    req.proof.push_back(h);
+  }
+  req.note = std::string(body.substr(pos));
+  if (req.note.empty())
+    return absl::InvalidArgumentError("add-checkpoint: the checkpoint is empty");
+  return req;
+}
+
+absl::StatusOr<AddCheckpointResult> WitnessAddCheckpoint(const std::vector<NoteVerifier>& logs,
+                                                         const AddCheckpointRequest& request,
+                                                         const Cosigner& cosigner,
+                                                         uint64_t timestamp, WitnessState* state,
+                                                         uint64_t* known_size) {
+  *known_size = 0;
+  absl::StatusOr<SignedNote> parsed = ParseSignedNote(request.note);
+  if (!parsed.ok()) return parsed.status();
+  absl::StatusOr<Checkpoint> unverified = ParseCheckpointBody(parsed->text);
+  if (!unverified.ok()) return unverified.status();
+  const NoteVerifier* log = nullptr;
+  for (const NoteVerifier& v : logs) {
+    if (v.name() == unverified->origin) log = &v;
+  }
+  if (log == nullptr) {
+    return absl::NotFoundError(
+        absl::StrCat("this witness does not know the log \"", unverified->origin, "\""));
+  }
+  // Remembered first, so a refusal below can name the size.
+  std::optional<Checkpoint> prev;
+  if (std::optional<std::string> old_note = state->Note(log->name())) {
+    absl::StatusOr<Checkpoint> p = OpenCheckpoint(*old_note, *log, log->name());
+    if (!p.ok()) {
+      return absl::DataLossError(absl::StrCat("witness state for ", log->name(),
+                                              ": the remembered checkpoint does not open with the "
+                                              "log key: ",
+                                              p.status().message()));
+    }
+    prev = *p;
+    *known_size = p->size;
+  }
+  absl::StatusOr<Checkpoint> next = OpenCheckpoint(request.note, *log, log->name());
+  if (!next.ok()) {
+    if (next.status().code() == absl::StatusCode::kDataLoss) {
+      return absl::PermissionDeniedError(absl::StrCat("checkpoint: ", next.status().message()));
+    }
+    return next.status();
+  }
+  if (request.old_size > next->size) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "old size got ", request.old_size, ", want at most the checkpoint's size ", next->size));
+  }
+  if (request.old_size != *known_size) {
+    return absl::AbortedError(absl::StrCat("old size got ", request.old_size,
+                                           ", want the size this witness last cosigned for ",
+                                           log->name(), ": ", *known_size));
+  }
+  const Hash old_root = prev.has_value() ? prev->root : EmptyRoot();
+  if (prev.has_value() && next->size == prev->size && next->root != prev->root) {
+    return absl::AbortedError(absl::StrCat("fork: log ", log->name(), " shows two roots at size ",
+                                           next->size, ": cosigned ", ToHex(prev->root), ", now ",
+                                           ToHex(next->root)));
+  }
+  absl::Status consistent =
+      request.old_size == 0
+          ? (request.proof.empty()
+                 ? absl::OkStatus()
+                 : absl::InvalidArgumentError("the proof from old size 0 must be empty"))
+          : VerifyConsistency(request.old_size, next->size, request.proof, old_root, next->root);
+  if (!consistent.ok()) {
+    return absl::DataLossError(absl::StrCat("consistency proof ", request.old_size, " -> ",
+                                            next->size,
+                                            " does not verify: ", consistent.message()));
+  }
+  AddCheckpointResult result;
+  result.checkpoint = *next;
+  absl::StatusOr<std::string> line = cosigner.SignatureLine(parsed->text, timestamp);
+  if (!line.ok()) return line.status();
+  result.signature_lines = *std::move(line);
+  state->Set(log->name(), request.note);
   return result;
 }
 

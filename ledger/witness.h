@@ -93,6 +93,54 @@ absl::StatusOr<WitnessResult> WitnessCheckpoint(const NoteVerifier& log, absl::s
                                                 const Cosigner& cosigner, uint64_t timestamp,
                                                 WitnessState* state);
 
+// ---------------------------------------------------------------------------
+// c2sp.org/tlog-witness "add-checkpoint" (ledger/COSIGNATURE.md "The
+// tlog-witness protocol"): a log submits a checkpoint with the size it
+// believes the witness last cosigned and a consistency proof from there.
+
+// The request body: "old <size>\n", one base64 hash line per proof hash
+// (at most 63), an empty line, then the checkpoint note.
+struct AddCheckpointRequest {
+  uint64_t old_size = 0;
+  std::vector<Hash> proof;
+  std::string note;
+};
+
+inline constexpr size_t kMaxAddCheckpointProof = 63;
+
+std::string FormatAddCheckpointRequest(const AddCheckpointRequest& request);
+// INVALID_ARGUMENT naming the line and the rule: a first line that is not
+// "old <decimal without leading zeros>", a proof line that is not canonical
+// base64 of 32 bytes, more than 63 proof lines, no empty line, an empty
+// note.
+absl::StatusOr<AddCheckpointRequest> ParseAddCheckpointRequest(absl::string_view body);
+
+struct AddCheckpointResult {
+  Checkpoint checkpoint;
+  // The witness's cosignature line(s), each "— <name> <base64>\n": the
+  // response body.
+  std::string signature_lines;
+};
+
+// The witness's checks of add-checkpoint, in the spec's order, against the
+// checkpoint `state` holds for the origin (none: size 0, the empty tree):
+//  NOT_FOUND: the note is not a checkpoint of a log in `logs` (by origin,
+//    which is each verifier's name) — HTTP 404;
+//  PERMISSION_DENIED: no signature by that log's key verifies — 403;
+//  INVALID_ARGUMENT: a malformed note, or old_size > the checkpoint's size — 400;
+//  ABORTED: old_size is not the size `state` holds, or the same size with
+//    another root — 409, with that size in *known_size;
+//  DATA_LOSS: the consistency proof does not verify — 422.
+// On success cosigns the checkpoint at `timestamp` and records the note in
+// `state`; the caller persists `state` before answering and serializes calls
+// (the check and the update must be atomic). On error `state` is untouched.
+// `known_size` is always set to the size `state` held for the origin.
+absl::StatusOr<AddCheckpointResult> WitnessAddCheckpoint(const std::vector<NoteVerifier>& logs,
+                                                         const AddCheckpointRequest& request,
+                                                         const Cosigner& cosigner,
+                                                         uint64_t timestamp, WitnessState* state,
+                                                         uint64_t* known_size);
+
 }  // namespace caseledger
 
 #endif  // CASELEDGER_LEDGER_WITNESS_H_

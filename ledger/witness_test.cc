@@ -350,5 +350,126 @@ TEST(WitnessStateTest, DecodeRefusesDamage) {
   }
 }
 
+// --- c2sp.org/tlog-witness add-checkpoint ---------------------------------
+
+std::vector<NoteVerifier> KnownLogs() {
+  std::vector<NoteVerifier> logs;
+  logs.push_back(*NoteVerifier::FromVerifierKey(LogSigner().VerifierKey()));
+  return logs;
+}
+
+AddCheckpointRequest Request(const FakeLog& log, uint64_t old_size, const NoteSigner& signer) {
+  AddCheckpointRequest req;
+  req.old_size = old_size;
+  req.note = log.Note(signer);
+  if (old_size > 0) {
+    auto cp = ParseCheckpointNote(req.note);
+    req.proof = *log.Proofs()(old_size, cp->size);
+  }
+  return req;
+}
+
+TEST(AddCheckpointTest, RequestBodyRoundTripsAndRefusesMalformedBodies) {
+  AddCheckpointRequest req;
+  req.old_size = 20852014;
+  req.proof = {Sha256Of("a"), Sha256Of("b")};
+  req.note = "example.com/log\n5\nAAAA\n\n— x y\n";
+  const std::string body = FormatAddCheckpointRequest(req);
+  EXPECT_EQ(body.substr(0, 13), "old 20852014\n");
+  auto back = ParseAddCheckpointRequest(body);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->old_size, req.old_size);
+  EXPECT_EQ(back->proof, req.proof);
+  EXPECT_EQ(back->note, req.note);
+  for (const char* bad :
+       {"old 01\n\nnote", "old\n\nnote", "new 1\n\nnote", "old 1\nnot base64\n\nnote",
+        "old 1\nYQ==\n\nnote", "old 1\n", "old 0\n\n", "old -1\n\nnote"}) {
+    EXPECT_EQ(ParseAddCheckpointRequest(bad).status().code(), absl::StatusCode::kInvalidArgument)
+        << bad;
+  }
+  std::string long_proof = "old 1\n";
+  for (int i = 0; i < 64; ++i)
+    absl::StrAppend(&long_proof, absl::Base64Escape(AsBytes(Sha256Of("x"))), "\n");
+  EXPECT_THAT(ParseAddCheckpointRequest(long_proof + "\nnote").status().message(),
+              HasSubstr("more than 63 proof lines"));
+}
+
+TEST(AddCheckpointTest, CosignsFromZeroThenOnlyFromTheRememberedSize) {
+  NoteSigner signer = LogSigner();
+  Cosigner cosigner = WitnessKey();
+  auto logs = KnownLogs();
+  FakeLog log("a");
+  log.Grow(5);
+  WitnessState state;
+  uint64_t known = 99;
+  auto r =
+      WitnessAddCheckpoint(logs, Request(log, 0, signer), cosigner, 1700000000, &state, &known);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(known, 0u);
+  // The response lines are cosignatures that verify on the checkpoint.
+  auto verifier = CosignatureVerifier::FromVerifierKey(cosigner.VerifierKey());
+  auto cs = verifier->Verify(log.Note(signer) + r->signature_lines);
+  ASSERT_TRUE(cs.ok()) << cs.status();
+  EXPECT_EQ(cs->timestamp, 1700000000u);
+
+  log.Grow(7);
+  // Stale old size: 409 with the remembered size; state untouched.
+  auto stale =
+      WitnessAddCheckpoint(logs, Request(log, 0, signer), cosigner, 1700000001, &state, &known);
+  EXPECT_EQ(stale.status().code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(known, 5u);
+  EXPECT_EQ(ParseCheckpointNote(*state.Note(kOrigin))->size, 5u);
+  // A proof that does not verify: 422 (DATA_LOSS).
+  AddCheckpointRequest forged = Request(log, 5, signer);
+  forged.proof[0][0] ^= 1;
+  auto bad = WitnessAddCheckpoint(logs, forged, cosigner, 1700000001, &state, &known);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kDataLoss) << bad.status();
+  EXPECT_EQ(ParseCheckpointNote(*state.Note(kOrigin))->size, 5u);
+  // The right proof from the remembered size.
+  auto good =
+      WitnessAddCheckpoint(logs, Request(log, 5, signer), cosigner, 1700000002, &state, &known);
+  ASSERT_TRUE(good.ok()) << good.status();
+  EXPECT_EQ(ParseCheckpointNote(*state.Note(kOrigin))->size, 12u);
+  // Old size above the checkpoint's: 400.
+  AddCheckpointRequest ahead = Request(log, 0, signer);
+  ahead.old_size = 13;
+  EXPECT_EQ(WitnessAddCheckpoint(logs, ahead, cosigner, 1, &state, &known).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(AddCheckpointTest, UnknownLogBadSignatureAndForkAtTheSameSize) {
+  NoteSigner signer = LogSigner();
+  Cosigner cosigner = WitnessKey();
+  auto logs = KnownLogs();
+  FakeLog log("a");
+  log.Grow(4);
+  WitnessState state;
+  uint64_t known = 0;
+  // Another key under the same origin: 403.
+  auto other_key = Ed25519Signer::FromSeed(std::string(32, '\x33'));
+  NoteSigner impostor = *NoteSigner::New(kOrigin, *std::move(other_key));
+  auto forbidden =
+      WitnessAddCheckpoint(logs, Request(log, 0, impostor), cosigner, 1, &state, &known);
+  EXPECT_EQ(forbidden.status().code(), absl::StatusCode::kPermissionDenied) << forbidden.status();
+  // Another origin: 404.
+  auto stranger_key = Ed25519Signer::FromSeed(std::string(32, '\x44'));
+  NoteSigner stranger = *NoteSigner::New("other.test/log", *std::move(stranger_key));
+  AddCheckpointRequest req;
+  req.note = *SignCheckpoint({"other.test/log", 1, Sha256Of("x"), {}}, stranger);
+  EXPECT_EQ(WitnessAddCheckpoint(logs, req, cosigner, 1, &state, &known).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_FALSE(state.Note(kOrigin).has_value());
+  // A fork at the remembered size: 409.
+  ASSERT_TRUE(
+      WitnessAddCheckpoint(logs, Request(log, 0, signer), cosigner, 1, &state, &known).ok());
+  FakeLog fork("b");
+  fork.Grow(4);
+  AddCheckpointRequest same_size = Request(fork, 4, signer);
+  auto conflict = WitnessAddCheckpoint(logs, same_size, cosigner, 2, &state, &known);
+  EXPECT_EQ(conflict.status().code(), absl::StatusCode::kAborted);
+  EXPECT_THAT(conflict.status().message(), HasSubstr("fork"));
+  EXPECT_EQ(known, 4u);
+}
+
 }  // namespace
 }  // namespace caseledger

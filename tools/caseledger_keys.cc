@@ -24,7 +24,7 @@
 #include "ledger/crypto.h"
 #include "ledger/key_store.h"
 #include "ledger/rocks_store.h"
-#include "services/api/projector.h"
+#include "services/readmodel/projector.h"
 
 ABSL_FLAG(std::string, data_dir, "./data", "The server's --data_dir (its ledger/ is opened).");
 ABSL_FLAG(std::string, old, "", "rotate-master-key: the current master key file.");
@@ -104,7 +104,7 @@ int EraseSubjectCommand() {
   if (!keys.ok()) return Failed("key store", keys.status());
   // The read models hold plaintext projected from the subject's records:
   // the marker makes the server rebuild them when it next starts, before it
-  // serves a read (services/api/projector.h).
+  // serves a read (services/readmodel/projector.h).
   absl::Status marked =
       Projector::WriteStaleMarker(absl::GetFlag(FLAGS_data_dir) + "/projections");
   if (!marked.ok()) return Failed("mark the read models for rebuilding", marked);

@@ -11,6 +11,10 @@
 //       --witness_key=witness.key --witness_name=witness.example/w1 \
 //       --state=witness.state [--once | --interval=30s]
 //       [--ca=ca.pem --cert=auditor.pem --key_file=auditor.key [--tls_server_name=N]]
+//   ledger_witness --listen=127.0.0.1:8081 --log_key=LOG_VKEY[,LOG_VKEY...] \
+//       --witness_key=witness.key --witness_name=witness.example/w1 --state=witness.state
+//       (serves C2SP tlog-witness POST /add-checkpoint until SIGINT/SIGTERM;
+//       services/tlog/WITNESS_HTTP.md)
 //   ledger_witness --witness_key=witness.key --witness_name=... --print_vkey
 //
 // Exit status: 0 cosigned; 1 an error (network, files); 2 bad usage; 3 the
@@ -34,6 +38,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -44,6 +49,8 @@
 #include "ledger/witness.h"
 #include "proto/audit.grpc.pb.h"
 #include "proto/ledger.grpc.pb.h"
+#include "services/tlog/http_server.h"
+#include "services/tlog/witness_http.h"
 #include "tools/channel.h"
 
 ABSL_FLAG(std::string, server, "127.0.0.1:7070", "host:port of the caseledger server.");
@@ -70,6 +77,10 @@ ABSL_FLAG(absl::Duration, interval, absl::ZeroDuration(),
 ABSL_FLAG(bool, submit, true, "Send the cosigned checkpoint to the server (AddCosignature).");
 ABSL_FLAG(bool, print_vkey, false,
           "Print the witness's verifier key (for the server's --witness_keys) and exit.");
+ABSL_FLAG(std::string, listen, "",
+          "Serve C2SP tlog-witness (POST /add-checkpoint) over HTTP on this loopback host:port "
+          "instead of polling --server; --log_key may then list several logs, comma-separated. "
+          "Checks signatures and consistency only (no subjects transition).");
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(10), "Deadline for each RPC.");
 
 namespace caseledger {
@@ -258,6 +269,39 @@ int Report(const absl::Status& s) {
   return kExitError;
 }
 
+// Blocks SIGINT and SIGTERM, so that sigwait/sigtimedwait take them.
+sigset_t BlockStopSignals() {
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  return stop;
+}
+
+// --listen: the tlog-witness HTTP endpoint until SIGINT/SIGTERM.
+int Serve(const std::string& listen, std::vector<NoteVerifier> logs, Cosigner cosigner,
+          const std::string& state_path, WitnessState state) {
+  sigset_t stop = BlockStopSignals();  // before the server's threads start
+  WitnessHttpHandler handler(std::move(logs), &cosigner, state_path, std::move(state), [] {
+    return static_cast<uint64_t>(absl::ToUnixSeconds(absl::Now()));
+  });
+  HttpServerOptions options;
+  options.listen = listen;
+  auto server =
+      HttpServer::Start(options, [&handler](const HttpRequest& r) { return handler.Handle(r); });
+  if (!server.ok()) {
+    std::fprintf(stderr, "ledger_witness: --listen: %s\n", server.status().ToString().c_str());
+    return kExitUsage;
+  }
+  std::printf("witness %s listening on http://127.0.0.1:%d (tlog-witness add-checkpoint)\n",
+              cosigner.VerifierKey().c_str(), (*server)->port());
+  std::fflush(stdout);
+  int sig = 0;
+  sigwait(&stop, &sig);
+  return kExitOk;
+}
+
 int Run() {
   const std::string key_path = absl::GetFlag(FLAGS_witness_key);
   if (key_path.empty()) {
@@ -288,9 +332,19 @@ int Run() {
                  "file holding it)\n");
     return kExitUsage;
   }
-  auto log = NoteVerifier::FromVerifierKey(log_key);
-  if (!log.ok()) {
-    std::fprintf(stderr, "ledger_witness: --log_key: %s\n", log.status().ToString().c_str());
+  // One log over gRPC; over HTTP (--listen) a comma-separated list.
+  std::vector<NoteVerifier> logs;
+  for (absl::string_view key : absl::StrSplit(log_key, ',', absl::SkipEmpty())) {
+    auto log = NoteVerifier::FromVerifierKey(KeyOrFile(std::string(key)));
+    if (!log.ok()) {
+      std::fprintf(stderr, "ledger_witness: --log_key: %s\n", log.status().ToString().c_str());
+      return kExitUsage;
+    }
+    logs.push_back(*std::move(log));
+  }
+  const std::string listen = absl::GetFlag(FLAGS_listen);
+  if (listen.empty() && logs.size() != 1) {
+    std::fprintf(stderr, "ledger_witness: --log_key: want one log key without --listen\n");
     return kExitUsage;
   }
   const std::string state_path = absl::GetFlag(FLAGS_state);
@@ -300,6 +354,10 @@ int Run() {
   }
   auto state = WitnessState::Load(state_path);
   if (!state.ok()) return Report(state.status());
+  if (!listen.empty()) {
+    return Serve(listen, std::move(logs), *std::move(cosigner), state_path, *std::move(state));
+  }
+  auto log = std::move(logs.front());
 
   ChannelOptions channel_options;
   channel_options.target = absl::GetFlag(FLAGS_server);
@@ -312,17 +370,13 @@ int Run() {
     std::fprintf(stderr, "ledger_witness: %s\n", std::string(channel.status().message()).c_str());
     return kExitUsage;
   }
-  Witness witness(*std::move(log), *std::move(cosigner), state_path, *std::move(state),
+  Witness witness(std::move(log), *std::move(cosigner), state_path, *std::move(state),
                   *std::move(channel));
   const absl::Duration interval = absl::GetFlag(FLAGS_interval);
   if (absl::GetFlag(FLAGS_once) || interval <= absl::ZeroDuration()) {
     return Report(witness.Round());
   }
-  sigset_t stop;
-  sigemptyset(&stop);
-  sigaddset(&stop, SIGINT);
-  sigaddset(&stop, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  sigset_t stop = BlockStopSignals();
   for (;;) {
     Report(witness.Round());  // A refusal is reported and the old state kept.
     timespec wait = absl::ToTimespec(interval);
@@ -339,7 +393,9 @@ int main(int argc, char** argv) {
       "and cosigns it.\n"
       "  ledger_witness --server=HOST:PORT --log_key=VKEY --witness_key=FILE "
       "--witness_name=NAME --state=FILE [--once | --interval=30s]\n"
-      "      [--ca=CA.pem --cert=ME.pem --key_file=ME.key [--tls_server_name=NAME]]");
+      "      [--ca=CA.pem --cert=ME.pem --key_file=ME.key [--tls_server_name=NAME]]\n"
+      "  ledger_witness --listen=127.0.0.1:PORT --log_key=VKEY[,VKEY...] --witness_key=FILE "
+      "--witness_name=NAME --state=FILE   (C2SP tlog-witness over HTTP)");
   absl::ParseCommandLine(argc, argv);
   return caseledger::Run();
 }

@@ -10,11 +10,11 @@
 #include "absl/strings/str_cat.h"
 #include "ledger/internal/status_macros.h"
 #include "ledger/merkle_verify.h"
-#include "services/accounting.h"
-#include "services/api/authz_verdict.h"
-#include "services/api/event_codec.h"
+#include "services/readmodel/accounting.h"
+#include "services/authz/authz_verdict.h"
+#include "services/append/event_codec.h"
 #include "services/api/grpc_status.h"
-#include "services/api/history_bundle.h"
+#include "ledger/history/history_bundle.h"
 
 namespace caseledger {
 namespace {

@@ -18,8 +18,8 @@
 #include "ledger/clock.h"
 #include "ledger/ledger.h"
 #include "proto/access.grpc.pb.h"
-#include "services/api/case_gate.h"
-#include "services/api/history_bundle.h"
+#include "services/append/case_gate.h"
+#include "ledger/history/history_bundle.h"
 
 namespace caseledger {
 

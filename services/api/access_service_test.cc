@@ -16,10 +16,10 @@
 #include "ledger/cosignature.h"
 #include "ledger/signer.h"
 #include "ledger/subject_index.h"
-#include "services/api/case_gate.h"
-#include "services/api/case_story.h"
-#include "services/api/event_codec.h"
-#include "services/api/history_bundle.h"
+#include "services/append/case_gate.h"
+#include "services/readmodel/case_story.h"
+#include "services/append/event_codec.h"
+#include "ledger/history/history_bundle.h"
 #include "tests/history_golden.h"
 #include "tests/test_util.h"
 
@@ -651,7 +651,7 @@ TEST(HistoryBundleGoldenTest, BytesArePinned) {
   EXPECT_EQ(b->checkpoint_note(), kGoldenNote);
   EXPECT_EQ(ToHex(Sha256Of(b->SerializeAsString())), kGoldenBundleSha256);
   // The spec holds the same values.
-  std::ifstream in("services/api/HISTORY_BUNDLE.md");
+  std::ifstream in("ledger/history/HISTORY_BUNDLE.md");
   ASSERT_TRUE(in.good());
   std::stringstream doc;
   doc << in.rdbuf();

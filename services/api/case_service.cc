@@ -5,9 +5,9 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
-#include "services/api/authz_verdict.h"
+#include "services/authz/authz_verdict.h"
 #include "services/api/grpc_status.h"
-#include "services/api/request_resources.h"
+#include "services/authz/request_resources.h"
 
 namespace caseledger {
 namespace {

@@ -4,8 +4,8 @@
 
 #include "ledger/clock.h"
 #include "proto/cases.grpc.pb.h"
-#include "services/api/projections.h"
-#include "services/api/projector.h"
+#include "services/readmodel/projections.h"
+#include "services/readmodel/projector.h"
 
 namespace caseledger {
 

@@ -7,7 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/time/time.h"
 #include "proto/cases.pb.h"
-#include "services/case_state.h"
+#include "services/readmodel/case_state.h"
 
 namespace caseledger {
 namespace {

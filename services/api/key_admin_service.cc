@@ -4,8 +4,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "ledger/record.h"
-#include "services/api/authz_verdict.h"
-#include "services/api/event_codec.h"
+#include "services/authz/authz_verdict.h"
+#include "services/append/event_codec.h"
 #include "services/api/grpc_status.h"
 
 namespace caseledger {
@@ -28,7 +28,7 @@ grpc::Status KeyAdminServiceImpl::EraseSubject(grpc::ServerContext* ctx,
         "payload encryption is off (the server has no --master_key_file): there are no keys "
         "to destroy, and plaintext payloads cannot be crypto-shredded"));
   }
-  if (options_.erasure_allowed) {  // legal holds, services/RULES.md W12
+  if (options_.erasure_allowed) {  // legal holds, services/policy/RULES.md W12
     if (absl::Status held = options_.erasure_allowed(req->subject_id()); !held.ok()) {
       return ToGrpcStatus(held);
     }

@@ -10,8 +10,8 @@
 #include "ledger/key_store.h"
 #include "ledger/ledger.h"
 #include "proto/keys.grpc.pb.h"
-#include "services/api/case_gate.h"
-#include "services/api/projector.h"
+#include "services/append/case_gate.h"
+#include "services/readmodel/projector.h"
 
 namespace caseledger {
 
@@ -20,7 +20,7 @@ struct KeyAdminServiceOptions {
   // logs it); never given key bytes. May be empty.
   std::function<void(const std::string&)> log;
   // Asked first by EraseSubject: FAILED_PRECONDITION naming the legal hold
-  // that keeps the subject (services/RULES.md W12), or another error; the
+  // that keeps the subject (services/policy/RULES.md W12), or another error; the
   // erasure then records and destroys nothing. May be empty (no holds).
   std::function<absl::Status(const std::string& subject_id)> erasure_allowed;
 };

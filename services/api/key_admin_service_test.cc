@@ -18,7 +18,7 @@
 #include "ledger/key_store.h"
 #include "ledger/record.h"
 #include "ledger/rocks_store.h"
-#include "services/api/authz_verdict.h"
+#include "services/authz/authz_verdict.h"
 #include "tests/test_util.h"
 
 namespace caseledger {
@@ -191,7 +191,7 @@ TEST_F(KeyAdminServiceTest, RotatesEveryKeyAndLogsTheNewId) {
   EXPECT_EQ(log_.size(), 1u);
 }
 
-// services/RULES.md W12: a legal hold refuses the erasure before anything is
+// services/policy/RULES.md W12: a legal hold refuses the erasure before anything is
 // recorded or destroyed (the hook is asked first; the server wires it to
 // CaseStateProjection::CheckErasure).
 TEST_F(KeyAdminServiceTest, ALegalHoldRefusesTheErasureAndDestroysNothing) {

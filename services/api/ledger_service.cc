@@ -10,11 +10,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "ledger/internal/status_macros.h"
-#include "services/api/authz_verdict.h"
-#include "services/api/case_gate.h"
-#include "services/api/event_codec.h"
+#include "services/authz/authz_verdict.h"
+#include "services/append/case_gate.h"
+#include "services/append/event_codec.h"
 #include "services/api/grpc_status.h"
-#include "services/api/request_resources.h"
+#include "services/authz/request_resources.h"
 
 namespace caseledger {
 namespace {

@@ -19,7 +19,7 @@
 #include "ledger/checkpoint.h"
 #include "ledger/ledger.h"
 #include "proto/ledger.grpc.pb.h"
-#include "services/api/case_gate.h"
+#include "services/append/case_gate.h"
 
 namespace caseledger {
 

@@ -33,16 +33,17 @@
 #include "ledger/signer.h"
 #include "services/api/access_service.h"
 #include "services/api/audit_service.h"
-#include "services/api/authz.h"
-#include "services/api/authz_directory.h"
-#include "services/api/authz_interceptor.h"
-#include "services/api/authz_verdict.h"
-#include "services/api/case_gate.h"
+#include "services/authz/authz.h"
+#include "services/authz/authz_directory.h"
+#include "services/authz/authz_interceptor.h"
+#include "services/authz/authz_verdict.h"
+#include "services/append/case_gate.h"
 #include "services/api/case_service.h"
 #include "services/api/key_admin_service.h"
 #include "services/api/ledger_service.h"
-#include "services/api/projections.h"
-#include "services/api/projector.h"
+#include "services/readmodel/projections.h"
+#include "services/readmodel/projector.h"
+#include "services/tlog/tlog_http.h"
 #include "services/metrics/integrity.h"
 #include "services/metrics/server_metrics.h"
 
@@ -66,6 +67,16 @@ ABSL_FLAG(uint64_t, block_cache_mb, 64, "RocksDB block cache, MiB.");
 ABSL_FLAG(std::vector<std::string>, witness_keys, {},
           "Comma-separated verifier keys (<name>+<hash>+<base64(0x04 || key)>) of the witnesses "
           "whose cosignatures WitnessService.AddCosignature accepts (ledger/COSIGNATURE.md).");
+ABSL_FLAG(std::string, tiles_listen, "",
+          "Serve the log as C2SP tlog-tiles (read-only HTTP: /checkpoint, /tile/...) on this "
+          "loopback host:port; off when empty (services/tlog/TILES.md).");
+ABSL_FLAG(std::vector<std::string>, witness_url, {},
+          "Comma-separated <witness verifier key>@<URL prefix> of C2SP tlog-witness witnesses "
+          "to push each new checkpoint to; their cosignatures are stored and they are trusted "
+          "as --witness_keys are (services/tlog/WITNESS_HTTP.md).");
+ABSL_FLAG(absl::Duration, witness_push_interval, absl::Seconds(1),
+          "How often the witness pusher looks for a checkpoint the --witness_url witnesses "
+          "have not cosigned.");
 ABSL_FLAG(absl::Duration, verify_interval, absl::Seconds(30),
           "The background verifier checks newly committed records this often (0 = off); "
           "AuditService.GetMetrics reports how far it got.");
@@ -84,9 +95,9 @@ ABSL_FLAG(bool, insecure_loopback, false,
           "(under the accessor the request names). For development only.");
 ABSL_FLAG(absl::Duration, max_occurred_ahead, absl::Minutes(5),
           "How far an event's occurred_at may be ahead of the time the server received it "
-          "(producers' clock drift); later is refused INVALID_ARGUMENT (services/RULES.md).");
+          "(producers' clock drift); later is refused INVALID_ARGUMENT (services/policy/RULES.md).");
 ABSL_FLAG(std::string, authz_config, "",
-          "Producer registrations and audit grants (services/api/AUTHZ.md): lines "
+          "Producer registrations and audit grants (services/authz/AUTHZ.md): lines "
           "'producer ID PROGRAM...' and 'audit_grant ID CASE...|*'.");
 ABSL_FLAG(std::string, master_key_file, "",
           "Master key (64 hex digits, mode 0600) that wraps the per-subject data keys "
@@ -162,6 +173,11 @@ absl::StatusOr<AuthzConfig> LoadAuthzConfig() {
   return ParseAuthzConfig(text);
 }
 
+bool IsLoopback(absl::string_view listen) {
+  return absl::StartsWith(listen, "127.") || absl::StartsWith(listen, "localhost:") ||
+         absl::StartsWith(listen, "[::1]:");
+}
+
 int Run() {
   // Block the stop signals in every thread; main waits for them below.
   sigset_t stop;
@@ -173,7 +189,7 @@ int Run() {
   const std::string data_dir = absl::GetFlag(FLAGS_data_dir);
   const std::string listen = absl::GetFlag(FLAGS_listen);
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
-      Credentials(IsLoopbackListen(listen));
+      Credentials(IsLoopback(listen));
   if (!credentials.ok()) return Fail(credentials.status(), "refusing to start");
   absl::StatusOr<AuthzConfig> authz_config = LoadAuthzConfig();
   if (!authz_config.ok()) return Fail(authz_config.status(), "refusing to start");
@@ -290,7 +306,7 @@ int Run() {
   ProjectorOptions projector_options;
   projector_options.path = data_dir + "/projections";
   // With encryption on, a disposal destroys keys, so the values projected
-  // from the disposed records must go as well (services/api/projector.h).
+  // from the disposed records must go as well (services/readmodel/projector.h).
   if (keys != nullptr) {
     projector_options.shred_event_type = "records_disposed";
     // ... and the read models are sealed at rest like the payloads.
@@ -309,6 +325,13 @@ int Run() {
     auto w = CosignatureVerifier::FromVerifierKey(vkey);
     if (!w.ok()) return Fail(w.status(), "--witness_keys");
     witnesses.push_back(*std::move(w));
+  }
+  std::vector<PushWitness> push_witnesses;
+  for (const std::string& flag : absl::GetFlag(FLAGS_witness_url)) {
+    auto w = ParseWitnessUrl(flag);
+    if (!w.ok()) return Fail(w.status(), "--witness_url");
+    witnesses.push_back(*CosignatureVerifier::FromVerifierKey(w->vkey));
+    push_witnesses.push_back(*std::move(w));
   }
   auto log_verifier = NoteVerifier::FromVerifierKey(signer->VerifierKey());
   if (!log_verifier.ok()) return Fail(log_verifier.status(), "signing key");
@@ -401,6 +424,19 @@ int Run() {
     Log(absl::StrCat("metrics on http://", at.substr(0, at.rfind(':')), ":", metrics.port(),
                      "/metrics"));
   }
+  TlogHttpOptions tlog_options;
+  tlog_options.tiles_listen = absl::GetFlag(FLAGS_tiles_listen);
+  tlog_options.witnesses = std::move(push_witnesses);
+  tlog_options.push_interval = absl::GetFlag(FLAGS_witness_push_interval);
+  tlog_options.store_cosigned = [&witness_service](absl::string_view note) {
+    return witness_service.Add(note).status();
+  };
+  tlog_options.log = [](const std::string& m) { Log("witness push: " + m); };
+  auto tlog = TlogHttp::Start(ledger->get(), std::move(tlog_options));
+  if (!tlog.ok()) return Fail(tlog.status(), "--tiles_listen");
+  if ((*tlog)->tiles_port() != 0) {
+    Log(absl::StrCat("tiles (C2SP tlog-tiles) on http://127.0.0.1:", (*tlog)->tiles_port()));
+  }
   std::string host = listen.substr(0, listen.rfind(':'));
   Log(authz_options.insecure_loopback
           ? "transport: PLAINTEXT on loopback (--insecure_loopback): every caller is trusted "
@@ -415,6 +451,7 @@ int Run() {
   sigwait(&stop, &sig);
   Log(absl::StrCat("received ", sig == SIGINT ? "SIGINT" : "SIGTERM",
                    ": finishing in-flight requests"));
+  tlog->reset();
   service.StopStreams();
   audit_service.Stop();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(10));

@@ -15,6 +15,7 @@
 #include "prometheus/exposer.h"
 #include "prometheus/metric_family.h"
 #include "prometheus/text_serializer.h"
+#include "services/tlog/http_server.h"
 
 namespace caseledger {
 namespace {
@@ -217,16 +218,11 @@ LiveFigures LiveFiguresOf(const v1::LedgerMetrics& m, uint64_t projector_positio
   return f;
 }
 
-bool IsLoopbackListen(absl::string_view listen) {
-  return absl::StartsWith(listen, "127.") || absl::StartsWith(listen, "localhost:") ||
-         absl::StartsWith(listen, "[::1]:");
-}
-
 absl::Status ServerMetrics::Serve(const std::string& listen) {
   if (!IsLoopbackListen(listen)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--metrics_listen: got \"", listen,
-        "\", want a loopback address (127.0.0.1:PORT, localhost:PORT or [::1]:PORT): metrics "
+        "\", want a loopback address (127.0.0.1:PORT or localhost:PORT): metrics "
         "are served in plaintext without authentication (services/metrics/METRICS.md)"));
   }
   if (exposer_ != nullptr) return absl::FailedPreconditionError("metrics already served");

@@ -87,7 +87,8 @@ class ServerMetrics {
 
   // Serves Render() at http://`listen`/metrics (civetweb, through
   // prometheus-cpp's Exposer). `listen` must be a loopback host:port
-  // (127.x.x.x, localhost or [::1]); port 0 picks a free one.
+  // (127.x.x.x or localhost, services/tlog/http_server.h
+  // IsLoopbackListen, the rule of every HTTP listener); port 0 picks a free one.
   // INVALID_ARGUMENT naming --metrics_listen otherwise; UNAVAILABLE when it
   // cannot bind. Call at most once.
   absl::Status Serve(const std::string& listen);
@@ -112,9 +113,6 @@ class ServerMetrics {
   prometheus::Counter* records_disposed_;
   std::unique_ptr<prometheus::Exposer> exposer_;
 };
-
-// True for the hosts ServerMetrics::Serve accepts.
-bool IsLoopbackListen(absl::string_view listen);
 
 }  // namespace caseledger
 

@@ -1,4 +1,4 @@
-// Writes the history bundles (services/api/HISTORY_BUNDLE.md) that
+// Writes the history bundles (ledger/history/HISTORY_BUNDLE.md) that
 // verify_history_test checks with both verifiers:
 //   make_history OUTDIR
 // Built in-process with the server's own code (test ledgers, CaseGate,
@@ -24,10 +24,10 @@
 #include "absl/strings/str_cat.h"
 #include "ledger/crypto.h"
 #include "services/api/access_service.h"
-#include "services/api/authz_verdict.h"
-#include "services/api/case_gate.h"
-#include "services/api/case_story.h"
-#include "services/api/event_codec.h"
+#include "services/authz/authz_verdict.h"
+#include "services/append/case_gate.h"
+#include "services/readmodel/case_story.h"
+#include "services/append/event_codec.h"
 #include "services/api/key_admin_service.h"
 #include "tests/history_golden.h"
 #include "tests/test_util.h"

@@ -1,0 +1,267 @@
+#include "services/append/case_gate.h"
+
+#include <algorithm>
+#include <map>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "ledger/internal/status_macros.h"
+#include "services/append/event_codec.h"
+#include "services/policy/policy.h"
+
+namespace caseledger {
+
+CaseGate::CaseGate(Ledger* ledger, Options options) : ledger_(ledger), options_(options) {}
+
+std::shared_ptr<CaseGate::Slot> CaseGate::SlotFor(const std::string& case_id) {
+  absl::MutexLock lock(&mu_);
+  auto it = slots_.find(case_id);
+  if (it != slots_.end()) return it->second;
+  if (slots_.size() >= options_.max_cached_cases) {
+    // Forget idle cases; a forgotten case is reloaded from the log.
+    for (auto i = slots_.begin(); i != slots_.end();) {
+      Slot& s = *i->second;
+      absl::MutexLock pending(&s.pending_mu);
+      if (s.pending == 0 && i->second.use_count() == 1) {
+        slots_.erase(i++);
+      } else {
+        ++i;
+      }
+    }
+  }
+  auto slot = std::make_shared<Slot>();
+  slots_[case_id] = slot;
+  return slot;
+}
+
+absl::Status CaseGate::Load(const std::string& case_id, Slot& slot) {
+  CaseState state;
+  std::vector<uint64_t> seqs;
+  CL_RETURN_IF_ERROR(ledger_->store().ScanStream(case_id, 0, [&](uint64_t, uint64_t seq) {
+    seqs.push_back(seq);
+    return true;
+  }));
+  for (uint64_t seq : seqs) {
+    CL_ASSIGN_OR_RETURN(RecordView view, ledger_->Read(seq));
+    CL_ASSIGN_OR_RETURN(v1::Record record, ToWireRecord(view));
+    absl::Time commit = absl::FromUnixMicros(view.record.commit_time_micros);
+    CL_RETURN_IF_ERROR(ApplyEvent(record.event(), seq, commit, &state));
+  }
+  slot.state = std::move(state);
+  slot.loaded = true;
+  return absl::OkStatus();
+}
+
+absl::Status CaseGate::Refresh(const std::string& case_id, Slot& slot) {
+  bool stale;
+  {
+    absl::MutexLock lock(&slot.pending_mu);
+    if (slot.stale) {
+      // Let everything queued land, then read the case back from the log.
+      slot.pending_mu.Await(absl::Condition(
+          +[](uint64_t* pending) { return *pending == 0; }, &slot.pending));
+      slot.stale = false;
+      slot.loaded = false;
+    }
+    stale = !slot.loaded;
+  }
+  return stale ? Load(case_id, slot) : absl::OkStatus();
+}
+
+bool CaseGate::IsRetry(const std::string& event_id, Slot& slot) {
+  {
+    absl::MutexLock lock(&slot.pending_mu);
+    if (slot.pending_ids.contains(event_id)) return true;
+  }
+  absl::StatusOr<std::optional<uint64_t>> seen = ledger_->store().FindEventId(event_id);
+  return seen.ok() && seen->has_value();
+}
+
+// Provisional seq and commit time: the real ones are known only after the
+// commit (at or after `received`), and only the order matters to the checks.
+absl::Status CaseGate::ApplyProvisionally(const v1::Event& e, absl::Time received,
+                                          CaseState* state) {
+  return ApplyEvent(e, state->version == 0 ? 0 : state->last_seq + 1, received, state);
+}
+
+void CaseGate::Submit(std::vector<GatedEvent> events, Ledger::AppendCallback done) {
+  if (events.empty()) {
+    done(absl::InvalidArgumentError("requests: must not be empty"));
+    return;
+  }
+  const CheckContext context{ledger_->clock().Now(), options_.max_occurred_ahead};
+  // Lock every case involved, in id order (no deadlock between batches).
+  std::map<std::string, std::shared_ptr<Slot>> slots;
+  for (const GatedEvent& e : events) slots.emplace(e.wire.stream_id(), nullptr);
+  for (auto& [id, slot] : slots) {
+    slot = SlotFor(id);
+    slot->mu.Lock();
+  }
+  auto unlock_all = [&slots] {
+    for (auto& [id, slot] : slots) slot->mu.Unlock();
+  };
+
+  // Check in order; nothing changes on a refusal. A case with one event in
+  // the call is checked against its cached state directly and updated only
+  // once every check passed; a case with several gets a working copy, since
+  // each of its events is checked against the state its predecessors leave.
+  std::map<std::string, int> per_case;
+  for (const GatedEvent& e : events) ++per_case[e.wire.stream_id()];
+  std::map<std::string, CaseState> working;
+  std::vector<std::pair<Slot*, size_t>> deferred;  // (slot, event index) to apply in place
+  std::vector<AppendRequest> requests;
+  requests.reserve(events.size());
+  for (size_t i = 0; i < events.size(); ++i) {
+    GatedEvent& e = events[i];
+    const std::string& case_id = e.wire.stream_id();
+    Slot& slot = *slots[case_id];
+    auto w = working.find(case_id);
+    const bool single = per_case[case_id] == 1;
+    if (single || w == working.end()) {
+      absl::Status s = Refresh(case_id, slot);
+      if (!s.ok()) {
+        unlock_all();
+        done(s);
+        return;
+      }
+      if (!single) w = working.emplace(case_id, slot.state).first;
+    }
+    CaseState& state = single ? slot.state : w->second;
+    std::string where = events.size() > 1 ? absl::StrCat("requests[", i, "]: ") : "";
+    absl::Status check = CheckEvent(state, e.wire, context);
+    if (!check.ok()) {
+      if (IsRetry(e.wire.event_id(), slot)) {
+        // The ledger answers a retry with the original result.
+        requests.push_back(std::move(e.request));
+        continue;
+      }
+      unlock_all();
+      done(absl::Status(check.code(), absl::StrCat(where, check.message())));
+      return;
+    }
+    if (e.request.expected_version.has_value() && *e.request.expected_version != state.version &&
+        !IsRetry(e.wire.event_id(), slot)) {
+      unlock_all();
+      done(absl::AbortedError(absl::StrCat(where, "stream \"", case_id, "\": expected_version ",
+                                           *e.request.expected_version,
+                                           ", but the stream's next version is ",
+                                           state.version)));
+      return;
+    }
+    if (!e.request.expected_version.has_value()) e.request.expected_version = state.version;
+    if (single) {
+      deferred.emplace_back(&slot, i);
+    } else {
+      absl::Status applied = ApplyProvisionally(e.wire, context.received_at, &state);
+      if (!applied.ok()) {
+        unlock_all();
+        done(absl::Status(applied.code(), absl::StrCat(where, applied.message())));
+        return;
+      }
+    }
+    requests.push_back(std::move(e.request));
+  }
+  for (auto [slot, i] : deferred) {
+    // Checked above; ApplyEvent fails only for events CheckEvent refuses.
+    absl::Status applied = ApplyProvisionally(events[i].wire, context.received_at, &slot->state);
+    if (!applied.ok()) {
+      absl::MutexLock lock(&slot->pending_mu);
+      slot->stale = true;
+    }
+  }
+
+  // All passed: publish the working states and queue the batch while the
+  // cases are still locked, so the ledger sees them in this order.
+  std::vector<std::string> ids;
+  for (const AppendRequest& r : requests) ids.push_back(r.event.event_id);
+  for (auto& [case_id, state] : working) slots[case_id]->state = std::move(state);
+  for (auto& [case_id, slot] : slots) {
+    // One per call and case; the callback below releases each.
+    absl::MutexLock lock(&slot->pending_mu);
+    ++slot->pending;
+  }
+  for (size_t i = 0; i < requests.size(); ++i) {
+    Slot& slot = *slots[requests[i].event.stream_id];
+    absl::MutexLock lock(&slot.pending_mu);
+    slot.pending_ids.insert(ids[i]);
+  }
+  std::vector<std::shared_ptr<Slot>> held;
+  std::vector<std::string> case_ids;
+  for (auto& [id, slot] : slots) {
+    held.push_back(slot);
+    case_ids.push_back(id);
+  }
+  std::vector<std::string> stream_of;
+  for (const AppendRequest& r : requests) stream_of.push_back(r.event.stream_id);
+  ledger_->AppendBatchAsync(
+      std::move(requests),
+      [held, case_ids, ids, stream_of, done = std::move(done)](
+          absl::StatusOr<std::vector<AppendResult>> r) {
+        for (size_t k = 0; k < held.size(); ++k) {
+          Slot& slot = *held[k];
+          absl::MutexLock lock(&slot.pending_mu);
+          --slot.pending;
+          for (size_t i = 0; i < ids.size(); ++i) {
+            if (stream_of[i] == case_ids[k]) slot.pending_ids.erase(ids[i]);
+          }
+          bool retried = false;
+          if (r.ok()) {
+            for (size_t i = 0; i < r->size(); ++i) {
+              retried |= (*r)[i].duplicate && stream_of[i] == case_ids[k];
+            }
+          }
+          // A failed append, or a retry the checks counted as new, leaves the
+          // cached state ahead of the log.
+          if (!r.ok() || retried) slot.stale = true;
+        }
+        done(std::move(r));
+      });
+  unlock_all();
+}
+
+absl::StatusOr<std::vector<AppendResult>> CaseGate::Append(std::vector<GatedEvent> events) {
+  absl::Notification finished;
+  absl::StatusOr<std::vector<AppendResult>> result;
+  Submit(std::move(events), [&](absl::StatusOr<std::vector<AppendResult>> r) {
+    result = std::move(r);
+    finished.Notify();
+  });
+  finished.WaitForNotification();
+  return result;
+}
+
+absl::StatusOr<AppendResult> CaseGate::AppendToServerStream(GatedEvent event) {
+  const std::string& stream = event.request.event.stream_id;
+  if (stream.empty() || stream[0] != '@' || event.wire.stream_id() != stream) {
+    return absl::InternalError(absl::StrCat("stream_id: got \"", stream,
+                                            "\", want one of the server's own streams (@...)"));
+  }
+  return ledger_->Append(std::move(event.request));
+}
+
+void CaseGate::ForgetAll() {
+  absl::MutexLock lock(&mu_);
+  for (auto i = slots_.begin(); i != slots_.end();) {
+    Slot& s = *i->second;
+    absl::MutexLock pending(&s.pending_mu);
+    if (s.pending == 0 && i->second.use_count() == 1) {
+      slots_.erase(i++);
+    } else {
+      // In use: reloaded by its next check, after what is queued lands.
+      s.stale = true;
+      ++i;
+    }
+  }
+}
+
+absl::Status CaseGate::Inspect(const std::string& case_id,
+                               const std::function<void(const CaseState&)>& fn) {
+  std::shared_ptr<Slot> slot = SlotFor(case_id);
+  absl::MutexLock lock(&slot->mu);
+  CL_RETURN_IF_ERROR(Refresh(case_id, *slot));
+  fn(slot->state);
+  return absl::OkStatus();
+}
+
+}  // namespace caseledger

@@ -1,0 +1,140 @@
+// The accounting of disclosures per client (45 CFR 164.528; 42 CFR 2.24 list
+// of disclosures), built from committed disclosure_made events and updated by
+// client_informed. Every disclosure is kept; those HIPAA excludes from the
+// accounting (treatment, payment, health care operations, to the client,
+// under an authorization i.e. consent) are flagged with the reason and left
+// out of a query unless asked for. Repeated disclosures to the same recipient
+// for the same purpose can be summarized (164.528(b)(3)): the first in full,
+// how many, and the date of the last. A suspension at an agency's request
+// (accounting_suspended, 164.528(a)(2)) leaves the disclosures of its case to
+// that agency out of every query made while it lasts.
+#ifndef CASELEDGER_SERVICES_ACCOUNTING_H_
+#define CASELEDGER_SERVICES_ACCOUNTING_H_
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "proto/events.pb.h"
+#include "services/readmodel/case_state.h"
+
+namespace caseledger {
+
+struct AccountingEntry {
+  std::string case_id;  // the stream the disclosure was recorded in
+  std::string disclosure_id;
+  std::string client_id;
+  uint64_t seq = 0;                                // ledger seq of the disclosure_made event
+  absl::Time disclosed_at = absl::InfinitePast();  // occurred_at
+  std::string recipient_id;
+  std::string recipient_name;
+  std::string recipient_address;
+  std::string description;  // what was disclosed
+  std::string purpose;
+  std::vector<std::string> data_categories;
+  v1::LegalBasis legal_basis = v1::LEGAL_BASIS_UNSPECIFIED;
+  // The consent id (consent) or legal citation (required_by_law, court
+  // order); empty otherwise. Protected details (person_at_risk) are not kept.
+  std::string basis_detail;
+  std::string disclosed_by;
+  bool excluded = false;         // excluded from the HIPAA accounting
+  std::string exclusion_reason;  // e.g. "45 CFR 164.528(a)(1)(i): treatment"
+  bool client_informed = false;
+  absl::Time client_informed_at = absl::InfinitePast();
+  std::string client_informed_method;
+};
+
+// Repeated disclosures to one recipient (recipient_id, else name) for one
+// purpose, with the same excluded flag.
+struct AccountingSummary {
+  AccountingEntry first;  // the first in the window, in full
+  uint64_t count = 0;
+  absl::Time last_disclosed_at = absl::InfinitePast();
+};
+
+struct AccountingReport {
+  std::string client_id;
+  absl::Time window_start = absl::InfinitePast();  // inclusive
+  absl::Time window_end = absl::InfiniteFuture();  // exclusive
+  bool include_excluded = false;
+  bool summarized = false;
+  std::vector<AccountingEntry> entries;      // unless summarized; by date, then seq
+  std::vector<AccountingSummary> summaries;  // if summarized; by first date, then seq
+};
+
+// True, with the rule in *reason, for a basis 164.528(a)(1) excludes from the
+// accounting. *reason may be null.
+bool ExcludedFromAccounting(v1::LegalBasis basis, std::string* reason);
+
+// The accounting entry for a disclosure_made event (ignores other bodies'
+// contents; the caller passes a disclosure_made event).
+AccountingEntry AccountingEntryFromEvent(const v1::Event& e, uint64_t seq);
+
+// The default accounting window: the six years before `now` (164.528(a)(1)).
+absl::Time DefaultAccountingWindowStart(absl::Time now);
+
+// Not thread-safe; a plain value.
+class DisclosureAccounting {
+ public:
+  // Folds a committed event: disclosure_made adds an entry for its client,
+  // client_informed marks the disclosure (same stream, same disclosure id) as
+  // told, accounting_suspended adds a suspension for its client; every other
+  // event is ignored. Deterministic.
+  // INVALID_ARGUMENT for an event without occurred_at.
+  absl::Status Apply(const v1::Event& e, uint64_t seq);
+
+  // The client's disclosures with window_start <= disclosed_at < window_end;
+  // excluded ones only if include_excluded; grouped if summarize. `as_of` is
+  // when the accounting is given: a disclosure under a suspension in force
+  // then (suspended_at <= as_of < ends_at, same case, recipient_id =
+  // agency_id or recipient name = agency_name, disclosed before ends_at) is
+  // left out, whatever include_excluded says.
+  AccountingReport Query(absl::string_view client_id, absl::Time window_start,
+                         absl::Time window_end, bool include_excluded, bool summarize,
+                         absl::Time as_of) const;
+
+  // The client's suspensions in the order applied (empty for none).
+  const std::vector<AccountingSuspension>& suspensions(absl::string_view client_id) const;
+
+  // Removes every entry recorded in one of `case_ids` (a targeted
+  // re-derivation after an erasure re-applies those cases' events next;
+  // Apply puts each entry back at its place in seq order).
+  void ForgetCases(const std::set<std::string>& case_ids);
+
+  // Every entry of the client in seq order (empty for an unknown client).
+  const std::vector<AccountingEntry>& entries(absl::string_view client_id) const;
+  // Client ids in order (clients with disclosures).
+  std::vector<std::string> client_ids() const;
+  // True when it holds neither a disclosure nor a suspension.
+  bool empty() const { return by_client_.empty() && suspensions_.empty(); }
+
+  // Deterministic bytes (services/readmodel/case_state.proto AccountingRecord).
+  std::string Encode() const;
+  // INVALID_ARGUMENT for bytes that are not an encoded DisclosureAccounting.
+  static absl::StatusOr<DisclosureAccounting> Decode(absl::string_view bytes);
+
+ private:
+  void Index(const std::string& client_id, size_t i);
+  void Reindex();
+
+  std::map<std::string, std::vector<AccountingEntry>, std::less<>> by_client_;
+  std::map<std::string, std::vector<AccountingSuspension>, std::less<>> suspensions_;
+  // (case_id, disclosure_id) -> (client_id, index in by_client_); the first
+  // disclosure of that id wins. Derived; not encoded.
+  std::map<std::pair<std::string, std::string>, std::pair<std::string, size_t>> index_;
+};
+
+// A readable, indented JSON rendering of the report (UTF-8, strings escaped
+// per RFC 8259). Times are RFC 3339 UTC.
+std::string AccountingReportToJson(const AccountingReport& report);
+
+}  // namespace caseledger
+
+#endif  // CASELEDGER_SERVICES_ACCOUNTING_H_

@@ -1,0 +1,267 @@
+// The case-state and accounting read models on a generated history of 10,000
+// policy-checked events across 500 cases: the incremental path and a rebuild
+// from the log give byte-identical state.
+#include "services/readmodel/projections.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "ledger/crypto.h"
+#include "ledger/key_store.h"
+#include "services/append/case_gate.h"
+#include "services/readmodel/case_story.h"
+#include "services/append/event_codec.h"
+#include "tests/test_util.h"
+
+namespace caseledger {
+namespace {
+
+constexpr int kCases = 500;
+constexpr int kEventsPerCase = testing::kStoryLength;
+constexpr int64_t kStart = testing::kStoryStart;
+using testing::Story;
+
+GatedEvent Gated(v1::Event e) {
+  auto ledger_event = ToLedgerEvent(e);
+  EXPECT_TRUE(ledger_event.ok()) << ledger_event.status();
+  return GatedEvent{std::move(e), {*std::move(ledger_event), std::nullopt}};
+}
+
+std::map<std::string, std::string> Dump(const Projector& p, const Projection& projection) {
+  std::map<std::string, std::string> out;
+  EXPECT_EQ(p.Scan(projection, "",
+                   [&](absl::string_view k, absl::string_view v) {
+                     out[std::string(k)] = std::string(v);
+                     return true;
+                   }),
+            absl::OkStatus());
+  return out;
+}
+
+TEST(ProjectionsTest, RebuildEqualsIncrementalOnAGeneratedHistory) {
+  std::string dir = testing::NewTempDir("projections");
+  LedgerOptions options;
+  options.max_batch_events = 1000;
+  auto t = testing::OpenTestLedger(dir + "/ledger", options);
+  ASSERT_TRUE(t.ok()) << t.status();
+  auto cases = std::make_unique<CaseStateProjection>();
+  auto accounting = std::make_unique<AccountingProjection>();
+  const CaseStateProjection* cases_view = cases.get();
+  const AccountingProjection* accounting_view = accounting.get();
+  std::vector<std::unique_ptr<Projection>> projections;
+  projections.push_back(std::move(cases));
+  projections.push_back(std::move(accounting));
+  auto projector = Projector::Open({dir + "/projections", 512}, t->ledger.get(),
+                                   std::move(projections));
+  ASSERT_TRUE(projector.ok()) << projector.status();
+  (*projector)->Start();
+
+  // Interleave the cases: each batch carries version v of 100 cases.
+  CaseGate gate(t->ledger.get());
+  for (int v = 0; v < kEventsPerCase; ++v) {
+    for (int first = 0; first < kCases; first += 100) {
+      std::vector<GatedEvent> batch;
+      for (int c = first; c < first + 100; ++c) batch.push_back(Gated(Story(c, v)));
+      auto r = gate.Append(std::move(batch));
+      ASSERT_TRUE(r.ok()) << "version " << v << ": " << r.status();
+    }
+  }
+  // A disclosure beyond the consent's scope is refused and stores nothing.
+  // (Case 3 is still open.)
+  v1::Event refused = Story(3, 12);
+  refused.set_event_id("refused");
+  // Dated with the case's latest event, so that only the consent refuses it.
+  *refused.mutable_occurred_at() = Story(3, kEventsPerCase - 1).occurred_at();
+  refused.mutable_disclosure_made()->set_disclosure_id("d-3-x");
+  refused.mutable_disclosure_made()->set_legal_basis(v1::LEGAL_BASIS_CONSENT);
+  refused.mutable_disclosure_made()->set_consent_id("consent-3");
+  std::vector<GatedEvent> one;
+  one.push_back(Gated(refused));
+  auto r = gate.Append(std::move(one));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition) << r.status();
+  EXPECT_EQ(std::string(r.status().message()),
+            "consent \"consent-3\" does not cover recipient \"court-7\" (\"County Court\")");
+
+  const uint64_t total = kCases * kEventsPerCase;
+  ASSERT_EQ((*t)->Size(), total);
+  ASSERT_EQ((*projector)->WaitFor(total, absl::Seconds(60)), absl::OkStatus());
+  (*projector)->Stop();
+  auto incremental_cases = Dump(**projector, *cases_view);
+  auto incremental_accounting = Dump(**projector, *accounting_view);
+  EXPECT_EQ(incremental_cases.size(), static_cast<size_t>(kCases));
+
+  // Spot checks on one closed case and one with an extended open request.
+  auto closed = CaseStateProjection::Load(**projector, *cases_view, "case-4");
+  ASSERT_TRUE(closed.ok()) << closed.status();
+  EXPECT_EQ(closed->status, CaseStatus::kClosed);
+  EXPECT_EQ(closed->version, static_cast<uint64_t>(kEventsPerCase));
+  EXPECT_EQ(closed->manager_id, "cm-4");
+  EXPECT_TRUE(closed->OpenAccessRequests().empty());
+  auto open = CaseStateProjection::Load(**projector, *cases_view, "case-3");
+  ASSERT_TRUE(open.ok());
+  EXPECT_EQ(open->status, CaseStatus::kOpen);
+  ASSERT_EQ(open->OpenAccessRequests().size(), 1u);
+  EXPECT_TRUE(open->OpenAccessRequests()[0]->extended);
+  // Requested on day 16, due 30 days later, extended by 30 more.
+  EXPECT_EQ(open->OpenAccessRequests()[0]->due_at,
+            absl::FromUnixSeconds(kStart + 3 * 10 + 16 * 86400) + absl::Hours(24 * 60));
+
+  auto acct = AccountingProjection::Load(**projector, *accounting_view, "client-4");
+  ASSERT_TRUE(acct.ok()) << acct.status();
+  ASSERT_EQ(acct->entries("client-4").size(), 3u);
+  AccountingReport report = acct->Query("client-4", absl::InfinitePast(), absl::InfiniteFuture(),
+                                        /*include_excluded=*/false, /*summarize=*/false,
+                                        /*as_of=*/absl::InfiniteFuture());
+  // Consent (an authorization) and treatment are excluded from the HIPAA
+  // accounting; the court disclosure is listed.
+  ASSERT_EQ(report.entries.size(), 1u);
+  EXPECT_EQ(report.entries[0].recipient_name, "County Court");
+  EXPECT_TRUE(acct->entries("client-4")[0].client_informed);
+
+  // Rebuild from the log: identical bytes, key by key.
+  ASSERT_EQ((*projector)->Rebuild(), absl::OkStatus());
+  EXPECT_EQ((*projector)->position(), total);
+  EXPECT_EQ(Dump(**projector, *cases_view), incremental_cases);
+  EXPECT_EQ(Dump(**projector, *accounting_view), incremental_accounting);
+}
+
+// Counts the records it applies, to show what an erasure re-derives.
+class CountingCases : public CaseStateProjection {
+ public:
+  absl::Status Apply(const v1::Record& record, ProjectionTxn& txn) override {
+    ++applied;
+    return CaseStateProjection::Apply(record, txn);
+  }
+  int applied = 0;
+};
+
+// Erasing a client re-derives that client's case and accounting only, and
+// leaves exactly what a rebuild from seq 0 leaves.
+TEST(ProjectionsTest, AnErasureRederivesOnlyTheSubjectsCasesAndEqualsARebuild) {
+  std::string dir = testing::NewTempDir("projections-erasure");
+  auto master = AeadKey::FromBytes(std::string(32, '\x09'));
+  ASSERT_TRUE(master.ok());
+  LedgerOptions options;
+  options.max_batch_events = 1000;
+  auto t = testing::OpenEncryptedTestLedger(dir + "/ledger", *master,
+                                            {"records_disposed", "subject_erased"}, options);
+  ASSERT_TRUE(t.ok()) << t.status();
+  constexpr int kFewCases = 40;
+  CaseGate gate(t->ledger.get());
+  for (int v = 0; v < kEventsPerCase; ++v) {
+    std::vector<GatedEvent> batch;
+    for (int c = 0; c < kFewCases; ++c) batch.push_back(Gated(Story(c, v)));
+    ASSERT_TRUE(gate.Append(std::move(batch)).ok()) << "version " << v;
+  }
+  auto open = [&](const std::string& name, CountingCases** counting) {
+    auto cases = std::make_unique<CountingCases>();
+    if (counting != nullptr) *counting = cases.get();
+    std::vector<std::unique_ptr<Projection>> projections;
+    projections.push_back(std::move(cases));
+    projections.push_back(std::make_unique<AccountingProjection>());
+    auto p = Projector::Open({dir + "/" + name, 64}, t->ledger.get(), std::move(projections));
+    EXPECT_TRUE(p.ok()) << p.status();
+    return *std::move(p);
+  };
+  CountingCases* counting = nullptr;
+  auto projector = open("projections", &counting);
+  ASSERT_EQ(projector->CatchUp(), absl::OkStatus());
+  CaseStateProjection case_view;
+  AccountingProjection accounting_view;
+  auto before = CaseStateProjection::Load(*projector, case_view, "case-4");
+  ASSERT_TRUE(before.ok());
+  ASSERT_EQ(before->program.empty(), false);
+
+  ASSERT_EQ(projector->MarkStale(), absl::OkStatus());
+  ASSERT_TRUE(t->keys->EraseSubject("client-4").ok());
+  counting->applied = 0;
+  ASSERT_EQ(projector->ReprojectSubject("client-4"), absl::OkStatus());
+  // Only case-4's records were applied again, not the ledger's.
+  EXPECT_EQ(counting->applied, kEventsPerCase);
+  EXPECT_FALSE(std::filesystem::exists(dir + "/projections.reproject"));
+  auto after = CaseStateProjection::Load(*projector, case_view, "case-4");
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->program, "");  // its records no longer open
+  EXPECT_EQ(after->version, before->version);
+  auto acct = AccountingProjection::Load(*projector, accounting_view, "client-4");
+  ASSERT_TRUE(acct.ok());
+  EXPECT_TRUE(acct->entries("client-4").empty());
+
+  // Byte for byte what a rebuild from seq 0 gives.
+  auto rebuilt = open("rebuilt", nullptr);
+  ASSERT_EQ(rebuilt->CatchUp(), absl::OkStatus());
+  EXPECT_EQ(Dump(*projector, case_view), Dump(*rebuilt, case_view));
+  EXPECT_EQ(Dump(*projector, accounting_view), Dump(*rebuilt, accounting_view));
+}
+
+// Legal holds and suspensions through the read models: EraseSubject asks
+// CheckErasure of every case (services/policy/RULES.md W12), and a suspension goes
+// to its client's accounting (W6).
+TEST(ProjectionsTest, HoldsAndSuspensionsReachTheReadModels) {
+  std::string dir = testing::NewTempDir("projections-holds");
+  auto t = testing::OpenTestLedger(dir + "/ledger", LedgerOptions());
+  ASSERT_TRUE(t.ok()) << t.status();
+  auto cases = std::make_unique<CaseStateProjection>();
+  auto accounting = std::make_unique<AccountingProjection>();
+  const CaseStateProjection* cases_view = cases.get();
+  const AccountingProjection* accounting_view = accounting.get();
+  std::vector<std::unique_ptr<Projection>> projections;
+  projections.push_back(std::move(cases));
+  projections.push_back(std::move(accounting));
+  auto projector =
+      Projector::Open({dir + "/projections", 512}, t->ledger.get(), std::move(projections));
+  ASSERT_TRUE(projector.ok()) << projector.status();
+  (*projector)->Start();
+  CaseGate gate(t->ledger.get());
+  int n = 0;
+  auto append = [&](const std::string& subject, auto set_body) {
+    v1::Event e;
+    e.set_event_id(absl::StrCat("h-", n));
+    e.set_stream_id("case-h");
+    e.add_subject_ids(subject);
+    e.set_producer("intake");
+    e.mutable_occurred_at()->set_seconds(kStart + n++);
+    set_body(&e);
+    std::vector<GatedEvent> one;
+    one.push_back(Gated(e));
+    auto r = gate.Append(std::move(one));
+    ASSERT_TRUE(r.ok()) << r.status();
+  };
+  append("client-h", [](v1::Event* e) {
+    e->mutable_case_opened()->set_program("p");
+    e->mutable_case_opened()->set_record_class(v1::RECORD_CLASS_GENERAL);
+  });
+  append("client-h", [](v1::Event* e) {
+    auto* b = e->mutable_legal_hold_placed();
+    b->set_hold_id("hold-1");
+    b->set_scope(v1::LEGAL_HOLD_SCOPE_CLIENT);
+    b->set_client_id("client-h");
+    b->set_ground(v1::LEGAL_HOLD_GROUND_LITIGATION);
+    b->set_authority("notice 17");
+  });
+  append("client-h", [](v1::Event* e) {
+    auto* b = e->mutable_accounting_suspended();
+    b->set_suspension_id("s-1");
+    b->set_client_id("client-h");
+    b->set_agency_name("State Police");
+    b->set_form(v1::SUSPENSION_FORM_WRITTEN);
+    b->set_statement("letter 7");
+    b->mutable_ends_at()->set_seconds(kStart + 90 * 86400);
+  });
+  ASSERT_EQ((*projector)->WaitFor(t->ledger->Size(), absl::Seconds(30)), absl::OkStatus());
+  absl::Status held = CaseStateProjection::CheckErasure(**projector, *cases_view, "client-h");
+  EXPECT_EQ(held.code(), absl::StatusCode::kFailedPrecondition) << held;
+  EXPECT_TRUE(absl::StrContains(held.message(), "is under legal hold \"hold-1\"")) << held;
+  EXPECT_EQ(CaseStateProjection::CheckErasure(**projector, *cases_view, "someone-else"),
+            absl::OkStatus());
+  auto acct = AccountingProjection::Load(**projector, *accounting_view, "client-h");
+  ASSERT_TRUE(acct.ok()) << acct.status();
+  EXPECT_EQ(acct->suspensions("client-h").size(), 1u);
+  (*projector)->Stop();
+}
+
+}  // namespace
+}  // namespace caseledger
