@@ -784,6 +784,7 @@ void Ledger::CommitterLoop() {
     }
 
     absl::Time now = clock_.Now();
+    const absl::Time started = absl::Now();  // wall time, for on_group_commit
     // Only between groups: every Group relies on its subjects staying cached.
     if (subject_cache_.size() >= (1u << 18)) subject_cache_.clear();
     Group group;
@@ -829,7 +830,13 @@ void Ledger::CommitterLoop() {
     }
     if (status.ok() && (!group.batch.records.empty() || !group.batch.checkpoints.empty())) {
       group.batch.new_size = size;
+      const absl::Time write_start = absl::Now();
       status = store_->Commit(group.batch);
+      const absl::Time write_end = absl::Now();
+      if (status.ok() && options_.on_group_commit) {
+        options_.on_group_commit(GroupCommitStats{group.batch.records.size(), checkpoint,
+                                                  write_end - started, write_end - write_start});
+      }
     }
     if (status.ok() && options_.cipher != nullptr && !group.batch.key_writes.empty()) {
       options_.cipher->Committed(group.batch.key_writes);

@@ -102,6 +102,15 @@ struct PublishedTransition {
   SubjectTransition transition;
 };
 
+// What one group commit cost, for monitoring (LedgerOptions::on_group_commit).
+// Durations are wall time, not the injected clock's.
+struct GroupCommitStats {
+  size_t records = 0;          // records stored by this commit
+  bool checkpoint = false;     // a checkpoint was signed into it
+  absl::Duration total;        // from taking the group to the write's return
+  absl::Duration write;        // the synced store write (WAL append + fsync)
+};
+
 struct LedgerOptions {
   // The checkpoint origin line, e.g. "caseledger.example/log".
   std::string origin = "caseledger/log";
@@ -125,6 +134,9 @@ struct LedgerOptions {
   // before they are queued and decrypts them in Read (ledger/ENCRYPTION.md).
   // Null: openings are stored as plaintext.
   PayloadCipher* cipher = nullptr;
+  // Optional: called on the committer thread after each successful group
+  // commit that wrote something; must be quick and must not call the Ledger.
+  std::function<void(const GroupCommitStats&)> on_group_commit;
 };
 
 // Thread-safe: every method may be called from any thread.

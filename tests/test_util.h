@@ -71,6 +71,10 @@ std::string ReadFileOrEmpty(const std::string& path);
 // the raw-bytes search behind the erasure and rotation tests.
 std::vector<std::string> FilesContaining(const std::string& dir, const std::string& needle);
 
+// GET http://127.0.0.1:`port``path` (HTTP/1.0, no TLS): the whole response,
+// status line and headers included; "" when it cannot connect.
+std::string HttpGet(int port, const std::string& path);
+
 }  // namespace caseledger::testing
 
 #endif  // CASELEDGER_TESTS_TEST_UTIL_H_

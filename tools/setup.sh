@@ -7,7 +7,7 @@ packages=(
   g++ bazel-bootstrap
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   librocksdb-dev libssl-dev libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
-  libcli11-dev libcivetweb-dev libcurl4-openssl-dev
+  libcli11-dev libcivetweb-dev libcurl4-openssl-dev prometheus-cpp-dev
   rocksdb-tools openssl
   postgresql-15 libpq-dev patroni etcd-server etcd-client
   python3 python3-cryptography python3-protobuf

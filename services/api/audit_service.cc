@@ -304,16 +304,23 @@ void AuditServiceImpl::VerifyOnce() {
   verify.note_verifier = options_.note_verifier;
   verify.origin = options_.origin;
   StoreVerifyReport report = VerifyStoreRange(ledger_->store(), from, to, verify);
-  absl::MutexLock lock(&mu_);
-  if (report.status.ok()) {
-    verified_size_ = to;
-    failure_.clear();
-  } else if (!report.failures.empty()) {
-    failed_ = true;
-    first_bad_seq_ = report.failures.front().seq;
-    failure_ = std::string(report.status.message());
-  } else {
-    failure_ = report.status.ToString();  // e.g. an I/O error: retried next round
+  {
+    absl::MutexLock lock(&mu_);
+    if (report.status.ok()) {
+      verified_size_ = to;
+      failure_.clear();
+    } else if (!report.failures.empty()) {
+      failed_ = true;
+      first_bad_seq_ = report.failures.front().seq;
+      failure_ = std::string(report.status.message());
+    } else {
+      failure_ = report.status.ToString();  // e.g. an I/O error: retried next round
+    }
+  }
+  // Once: a failed verifier does not run again (above).
+  if (!report.failures.empty() && options_.on_damage) {
+    options_.on_damage(report.failures.front().seq,
+                       std::string(report.failures.front().status.message()));
   }
 }
 
@@ -389,6 +396,10 @@ grpc::Status AuditServiceImpl::VerifyRange(grpc::ServerContext* ctx,
           absl::InvalidArgumentError(absl::StrCat("from_seq, to_seq: ", report.status.message())));
     }
     return ToGrpcStatus(report.status);
+  }
+  if (!report.failures.empty() && options_.on_damage) {
+    options_.on_damage(report.failures.front().seq,
+                       std::string(report.failures.front().status.message()));
   }
   resp->set_from_seq(req->from_seq());
   resp->set_to_seq(to);

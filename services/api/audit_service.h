@@ -74,6 +74,11 @@ struct AuditServiceOptions {
   uint64_t verify_chunk = 1 << 20;
   // Borrowed; null: the real clock.
   const Clock* clock = nullptr;
+  // Optional: called with the first damaged record's seq and the check's
+  // message when a check finds damage: the background verifier (once, on
+  // its thread) or a VerifyRange call (on the caller's thread). The
+  // integrity alarm, services/metrics/integrity.h.
+  std::function<void(uint64_t seq, const std::string& message)> on_damage;
 };
 
 // Thread-safe. `ledger` and `witness` (may be null) are borrowed and must

@@ -75,14 +75,27 @@ void LedgerServiceImpl::StopStreams() {
 grpc::Status LedgerServiceImpl::Append(grpc::ServerContext* ctx, const v1::AppendRequest* req,
                                        v1::AppendResponse* resp) {
   if (grpc::Status refused = AuthzVerdict(*ctx); !refused.ok()) return refused;
+  const absl::Time received = absl::Now();
   absl::StatusOr<GatedEvent> event = AppendFromWire(*req);
-  if (!event.ok()) return ToGrpcStatus(event.status());
+  if (!event.ok()) return Answered("Append", event.status(), received);
   std::vector<GatedEvent> one;
   one.push_back(*std::move(event));
-  absl::StatusOr<std::vector<AppendResult>> result = gate_->Append(std::move(one));
-  if (!result.ok()) return ToGrpcStatus(result.status());
+  absl::StatusOr<std::vector<AppendResult>> result = GateAppend(std::move(one));
+  if (!result.ok()) return Answered("Append", result.status(), received);
   ToWire((*result)[0], resp);
-  return grpc::Status::OK;
+  return Answered("Append", absl::OkStatus(), received);
+}
+
+absl::StatusOr<std::vector<AppendResult>> LedgerServiceImpl::GateAppend(
+    std::vector<GatedEvent> events) {
+  if (options_.admit_appends) CL_RETURN_IF_ERROR(options_.admit_appends());
+  return gate_->Append(std::move(events));
+}
+
+grpc::Status LedgerServiceImpl::Answered(absl::string_view method, const absl::Status& status,
+                                         absl::Time received) const {
+  if (options_.on_append) options_.on_append(method, status.code(), absl::Now() - received);
+  return ToGrpcStatus(status);
 }
 
 grpc::Status LedgerServiceImpl::AppendBatch(grpc::ServerContext* ctx,
@@ -90,13 +103,14 @@ grpc::Status LedgerServiceImpl::AppendBatch(grpc::ServerContext* ctx,
                                             v1::AppendBatchResponse* resp) {
   // Each event is authorized by the interceptor, in order.
   if (grpc::Status refused = AuthzVerdict(*ctx); !refused.ok()) return refused;
+  const absl::Time received = absl::Now();
   absl::StatusOr<std::vector<GatedEvent>> events =
       BatchFromWire(*req, ledger_->options().max_batch_events);
-  if (!events.ok()) return ToGrpcStatus(events.status());
-  absl::StatusOr<std::vector<AppendResult>> results = gate_->Append(*std::move(events));
-  if (!results.ok()) return ToGrpcStatus(results.status());
+  if (!events.ok()) return Answered("AppendBatch", events.status(), received);
+  absl::StatusOr<std::vector<AppendResult>> results = GateAppend(*std::move(events));
+  if (!results.ok()) return Answered("AppendBatch", results.status(), received);
   for (const AppendResult& r : *results) ToWire(r, resp->add_results());
-  return grpc::Status::OK;
+  return Answered("AppendBatch", absl::OkStatus(), received);
 }
 
 grpc::Status LedgerServiceImpl::AppendStream(
@@ -164,23 +178,33 @@ grpc::Status LedgerServiceImpl::AppendStream(
       if (state->reading_done) break;
     }
     if (!stream->Read(&req)) break;
+    const absl::Time received = absl::Now();
     auto slot = std::make_shared<Slot>();
     absl::StatusOr<GatedEvent> event = AppendFromWire(req);
+    bool authorized = true;  // authorization's refusals are counted apart
     if (event.ok()) {
       absl::StatusOr<Admitted> admitted = CallVerdict(*ctx);
       if (!admitted.ok()) event = admitted.status();
+      authorized = admitted.ok();
+    }
+    if (event.ok() && options_.admit_appends) {
+      if (absl::Status admit = options_.admit_appends(); !admit.ok()) event = admit;
     }
     absl::MutexLock lock(&state->mu);
     state->slots.push_back(slot);
     if (!event.ok()) {
       slot->result = Prefixed(event.status(), absl::StrCat("request ", index, ": "));
       slot->done = true;
+      if (authorized) (void)Answered("AppendStream", event.status(), received);
       break;
     }
     std::vector<GatedEvent> one;
     one.push_back(*std::move(event));
     state->mu.Unlock();
-    gate_->Submit(std::move(one), [state, slot](absl::StatusOr<std::vector<AppendResult>> r) {
+    // The service outlives the ledger's callbacks (the ledger is closed first).
+    gate_->Submit(std::move(one), [this, state, slot,
+                                   received](absl::StatusOr<std::vector<AppendResult>> r) {
+      (void)Answered("AppendStream", r.status(), received);
       absl::MutexLock lock(&state->mu);
       if (r.ok()) {
         slot->result = (*r)[0];

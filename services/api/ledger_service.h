@@ -5,12 +5,16 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <set>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "ledger/checkpoint.h"
 #include "ledger/ledger.h"
@@ -25,6 +29,15 @@ struct LedgerServiceOptions {
   size_t max_stream_in_flight = 8192;
   // How often a live subscriber re-checks for cancellation while idle.
   absl::Duration subscribe_poll = absl::Milliseconds(500);
+  // Optional: asked before each producer append (Append, AppendBatch, each
+  // AppendStream request) is gated; an error refuses it with that status and
+  // queues nothing (the integrity alarm, services/metrics/integrity.h).
+  std::function<absl::Status()> admit_appends;
+  // Optional: told each authorized producer append's method, outcome and
+  // time from receipt to answer (services/metrics/server_metrics.h). Quick;
+  // may run on the ledger's committer thread.
+  std::function<void(absl::string_view method, absl::StatusCode code, absl::Duration latency)>
+      on_append;
 };
 
 // Thread-safe. `ledger`, `gate` and `signer` are borrowed and must outlive the
@@ -66,6 +79,12 @@ class LedgerServiceImpl final : public v1::LedgerService::Service {
                                grpc::ServerWriter<v1::Checkpoint>* writer) override;
 
  private:
+  // The producer append path: options_.admit_appends, then the gate.
+  absl::StatusOr<std::vector<AppendResult>> GateAppend(std::vector<GatedEvent> events);
+  // Tells options_.on_append and converts `status` for the caller.
+  grpc::Status Answered(absl::string_view method, const absl::Status& status,
+                        absl::Time received) const;
+
   // Writes records [from, to) to `writer`; stops early when the client goes.
   // With `commitments_only`, records go without event and payload.
   absl::Status WriteRange(grpc::ServerContext* ctx, uint64_t from, uint64_t to,

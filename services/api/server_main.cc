@@ -45,6 +45,8 @@
 #include "services/readmodel/projections.h"
 #include "services/readmodel/projector.h"
 #include "services/tlog/tlog_http.h"
+#include "services/metrics/integrity.h"
+#include "services/metrics/server_metrics.h"
 
 ABSL_FLAG(std::string, data_dir, "./data", "Data directory; created when missing.");
 ABSL_FLAG(std::string, listen, "127.0.0.1:7070",
@@ -110,6 +112,10 @@ ABSL_FLAG(std::string, master_key_file, "",
           "Master key (64 hex digits, mode 0600) that wraps the per-subject data keys "
           "encrypting payloads at rest (ledger/ENCRYPTION.md). Default: $CASELEDGER_MASTER_KEY; "
           "with neither, payloads are stored unencrypted. Keep it outside the data directory.");
+ABSL_FLAG(std::string, metrics_listen, "",
+          "Serve Prometheus metrics at http://HOST:PORT/metrics (services/metrics/METRICS.md); "
+          "off when empty. Loopback addresses only (plaintext, no authentication). Port 0 "
+          "picks a free port (printed at start).");
 
 namespace caseledger {
 namespace {
@@ -280,7 +286,15 @@ int Run() {
     return Fail(master.status(), "master key");
   }
 
+  // Metrics (served only with --metrics_listen) and the integrity alarm:
+  // both outlive everything that reports to them.
+  ServerMetrics metrics;
+  IntegrityMonitor integrity(IntegrityMonitorOptions{Log});
+
   LedgerOptions options;
+  options.on_group_commit = [&metrics](const GroupCommitStats& s) {
+    metrics.ObserveGroupCommit(s);
+  };
   options.cipher = keys.get();
   options.origin = absl::GetFlag(FLAGS_origin);
   options.signer = &*signer;
@@ -289,7 +303,13 @@ int Run() {
   options.max_batch_events = absl::GetFlag(FLAGS_max_batch_events);
   options.max_group_events = absl::GetFlag(FLAGS_max_group_events);
   auto ledger = Ledger::Open(options, *std::move(store));
+  if (absl::IsDataLoss(ledger.status())) {
+    Log("INTEGRITY ALARM: the open check found the stored tree damaged; run ledger_verify "
+        "--data_dir to name the first bad seq");
+  }
   if (!ledger.ok()) return Fail(ledger.status(), "open ledger");
+  (*ledger)->AddCommitListener(
+      [&metrics](const std::shared_ptr<const CommittedBatch>& b) { metrics.ObserveCommitted(*b); });
 
   // Read models: case state and accounting of disclosures, in their own
   // store beside the ledger; they catch up from the log on start.
@@ -349,6 +369,9 @@ int Run() {
   audit_options.origin = absl::GetFlag(FLAGS_origin);
   audit_options.verify_interval = absl::GetFlag(FLAGS_verify_interval);
   audit_options.verify_chunk = absl::GetFlag(FLAGS_verify_chunk);
+  audit_options.on_damage = [&integrity](uint64_t seq, const std::string& message) {
+    integrity.ReportDamage("the verifier", seq, message);
+  };
   AuditServiceImpl audit_service(ledger->get(), &witness_service, audit_options);
   audit_service.Start();
 
@@ -359,7 +382,14 @@ int Run() {
   AuthzInterceptorOptions authz_options;
   authz_options.insecure_loopback = absl::GetFlag(FLAGS_insecure_loopback);
   authz_options.max_batch_events = (*ledger)->options().max_batch_events;
-  LedgerServiceImpl service(ledger->get(), &gate, &*signer);
+  authz_options.on_refusal = [&metrics](Role role) { metrics.CountRefusal(RoleName(role)); };
+  LedgerServiceOptions ledger_service_options;
+  ledger_service_options.admit_appends = [&integrity] { return integrity.CheckAppendsAllowed(); };
+  ledger_service_options.on_append = [&metrics](absl::string_view method, absl::StatusCode code,
+                                                absl::Duration latency) {
+    metrics.ObserveAppend(method, code, latency);
+  };
+  LedgerServiceImpl service(ledger->get(), &gate, &*signer, ledger_service_options);
   CaseServiceImpl case_service(projector->get(), cases_view);
   DisclosureServiceImpl disclosure_service(projector->get(), accounting_view);
   AccessServiceOptions access_options;
@@ -408,6 +438,20 @@ int Run() {
   if (server == nullptr || port == 0) {
     return Fail(absl::UnavailableError("could not bind " + listen), "start");
   }
+  // The integrity alarm turns these health entries NOT_SERVING (INTEGRITY.md).
+  integrity.SetHealthSink([health = server->GetHealthCheckService()](bool serving) {
+    health->SetServingStatus(std::string(kIntegrityHealthService), serving);
+    health->SetServingStatus("caseledger.v1.LedgerService", serving);
+  });
+  metrics.SetLiveSource([&]() -> absl::StatusOr<LiveFigures> {
+    CL_ASSIGN_OR_RETURN(v1::LedgerMetrics m, audit_service.Metrics());
+    return LiveFiguresOf(m, (*projector)->position(), integrity.state());
+  });
+  if (const std::string at = absl::GetFlag(FLAGS_metrics_listen); !at.empty()) {
+    if (absl::Status s = metrics.Serve(at); !s.ok()) return Fail(s, "refusing to start");
+    Log(absl::StrCat("metrics on http://", at.substr(0, at.rfind(':')), ":", metrics.port(),
+                     "/metrics"));
+  }
   TlogHttpOptions tlog_options;
   tlog_options.tiles_listen = absl::GetFlag(FLAGS_tiles_listen);
   tlog_options.witnesses = std::move(push_witnesses);
@@ -440,6 +484,8 @@ int Run() {
   audit_service.Stop();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(10));
   server->Wait();
+  integrity.SetHealthSink(nullptr);
+  metrics.SetLiveSource(nullptr);
   // The ledger finishes its queue first: its commit listeners include the
   // projector's.
   (*ledger)->Close();

@@ -262,6 +262,7 @@ std::vector<std::string> AuthzInterceptorFactory::SubjectsOf(const Resource& r) 
 
 void AuthzInterceptorFactory::RecordRefusal(const Principal& who, absl::string_view method,
                                             const Resource& resource, const absl::Status& refusal) {
+  if (options_.on_refusal) options_.on_refusal(who.role);
   if (who.role == Role::kLocal) return;
   v1::Event wire = AccessRefusedEvent(who, method, resource, refusal, SubjectsOf(resource),
                                       gate_->clock().Now());

@@ -42,6 +42,7 @@
 #include <grpcpp/support/server_interceptor.h>
 
 #include <atomic>
+#include <functional>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -59,6 +60,8 @@ struct AuthzInterceptorOptions {
   bool insecure_loopback = false;
   // The ledger's LedgerOptions::max_batch_events (AppendBatch's form).
   size_t max_batch_events = 1000;
+  // Optional: told of every refusal, by the caller's role (metrics). Quick.
+  std::function<void(Role role)> on_refusal;
 };
 
 class AuthzInterceptorFactory : public grpc::experimental::ServerInterceptorFactoryInterface {

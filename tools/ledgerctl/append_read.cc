@@ -17,13 +17,16 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "ledger/hash.h"
+#include "proto/audit.grpc.pb.h"
 #include "proto/ledger.grpc.pb.h"
+#include "services/metrics/integrity.h"
 #include "tools/ledgerctl/cli.h"
 #include "tools/ledgerctl/commands.h"
 #include "tools/ledgerctl/context.h"
@@ -284,9 +287,29 @@ int RunTail(Client& c, const TailFlags& f) {
   return s.ok() ? kExitOk : Fail("tail", s);
 }
 
+// The integrity health entry (services/metrics/INTEGRITY.md), with the first
+// bad seq when AuditService.GetMetrics tells it to this caller.
+std::string IntegrityLine(Client& c) {
+  absl::StatusOr<std::string> h = c.Health(kIntegrityHealthService);
+  if (!h.ok()) return absl::StrCat("unknown (", h.status().ToString(), ")");
+  if (*h == "SERVING") return "ok (no damaged record found)";
+  std::string line = "DAMAGED";
+  auto audit = v1::AuditService::NewStub(c.channel());
+  grpc::ClientContext ctx;
+  c.SetDeadline(&ctx);
+  v1::LedgerMetrics m;
+  if (audit->GetMetrics(&ctx, v1::GetMetricsRequest(), &m).ok() && m.verification_failed()) {
+    absl::StrAppend(&line, ": first bad record at seq ", m.first_bad_seq());
+  }
+  absl::StrAppend(&line, "; appends refused, reads, proofs and exports still answer (health ",
+                  *h, ")");
+  return line;
+}
+
 int RunStatus(Client& c) {
   if (absl::Status s = c.Connect(); !s.ok()) return Fail("status", s);
   absl::StatusOr<std::string> health = c.Health();
+  const std::string integrity = IntegrityLine(c);
   absl::StatusOr<v1::PublicKey> pk = c.GetPublicKey();
   if (!pk.ok()) return Fail("status", pk.status());
   absl::StatusOr<v1::Checkpoint> cp = c.GetCheckpoint(0);
@@ -318,16 +341,17 @@ int RunStatus(Client& c) {
     o.Add("server", c.options().server).Add("health", health_text).Add("tree_size", *size);
     o.Add("checkpoint_size", cp_size).Add("checkpoint_root_hash", root_hex);
     o.Add("checkpoint_last_commit", last_commit).Add("verifier_key", pk->verifier_key());
-    o.Add("origin", pk->origin());
+    o.Add("origin", pk->origin()).Add("integrity", integrity);
     std::printf("%s\n", o.str().c_str());
   } else {
     std::printf(
-        "server        %s\nhealth        %s\ntree size     %llu\ncheckpoint    %s\n"
-        "verifier key  %s\norigin        %s\n",
-        c.options().server.c_str(), health_text.c_str(), static_cast<unsigned long long>(*size),
+        "integrity     %s\nserver        %s\nhealth        %s\ntree size     %llu\n"
+        "checkpoint    %s\nverifier key  %s\norigin        %s\n",
+        integrity.c_str(), c.options().server.c_str(), health_text.c_str(), static_cast<unsigned long long>(*size),
         cp_text.c_str(), pk->verifier_key().c_str(), pk->origin().c_str());
   }
-  return health.ok() && *health == "SERVING" ? kExitOk : kExitFailure;
+  const bool intact = !absl::StartsWith(integrity, "DAMAGED");
+  return health.ok() && *health == "SERVING" && intact ? kExitOk : kExitFailure;
 }
 
 }  // namespace

@@ -132,12 +132,15 @@ absl::StatusOr<uint64_t> Client::TreeSize(uint64_t at_least) {
 }
 
 // Through the generic stub: Debian ships no generated health client.
-absl::StatusOr<std::string> Client::Health() {
+absl::StatusOr<std::string> Client::Health(absl::string_view service) {
   grpc::GenericStub generic(channel_);
   grpc::ClientContext ctx;
   SetDeadline(&ctx);
-  const char kRequest[] = {0x0a, 0x00};  // HealthCheckRequest{service: ""}
-  grpc::Slice slice(kRequest, sizeof(kRequest));
+  // HealthCheckRequest{service: 1 (string)}: tag 0x0a, a one-byte length.
+  if (service.size() > 127) return absl::InvalidArgumentError("health service name too long");
+  std::string request = {0x0a, static_cast<char>(service.size())};
+  request.append(service.data(), service.size());
+  grpc::Slice slice(request.data(), request.size());
   grpc::ByteBuffer req(&slice, 1);
   grpc::ByteBuffer resp;
   grpc::Status status;

@@ -71,8 +71,9 @@ class Client {
   // ReadLog (one record per probe, O(log n) probes) upward from `at_least`,
   // which must not exceed it.
   absl::StatusOr<uint64_t> TreeSize(uint64_t at_least);
-  // grpc.health.v1.Health/Check for the whole server: "SERVING", etc.
-  absl::StatusOr<std::string> Health();
+  // grpc.health.v1.Health/Check of `service` ("" = the whole server):
+  // "SERVING", etc.; NOT_FOUND for a service the server does not report.
+  absl::StatusOr<std::string> Health(absl::string_view service = "");
 
  private:
   Options options_;
