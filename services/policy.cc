@@ -163,6 +163,8 @@ absl::Status CheckSuspensionFields(const v1::Event& e) {
   CL_RETURN_IF_ERROR(
       KnownEnum("accounting_suspended.form", v1::SuspensionForm_descriptor(), b.form()));
   CL_RETURN_IF_ERROR(NonEmpty("accounting_suspended.statement", b.statement()));
+  CL_RETURN_IF_ERROR(KnownEnum("accounting_suspended.agency_kind",
+                               v1::SuspendingAgency_descriptor(), b.agency_kind()));
   if (!b.has_ends_at()) {
     return Invalid("accounting_suspended.ends_at",
                    "must be set (45 CFR 164.528(a)(2): a suspension is for a stated time)");

@@ -257,7 +257,8 @@ std::string OralSuspension(int end_day, absl::string_view official) {
   return absl::StrCat(
       "accounting_suspended { suspension_id: \"s-1\" client_id: \"cl-1\" "
       "agency_id: \"sp-1\" agency_name: \"State Police\" form: SUSPENSION_FORM_ORAL "
-      "statement: \"would impede an investigation\" official: \"",
+      "statement: \"would impede an investigation\" "
+      "agency_kind: SUSPENDING_AGENCY_LAW_ENFORCEMENT official: \"",
       official, "\" ends_at { seconds: ", kT0 + end_day * kDay, " } }");
 }
 
@@ -1565,7 +1566,8 @@ std::vector<PolicyCase> Cases() {
        kBH,
        {},
        {"accounting_suspended { suspension_id: \"s-1\" client_id: \"cl-1\" "
-        "agency_name: \"State Police\" form: SUSPENSION_FORM_WRITTEN statement: \"letter 7\" }",
+        "agency_name: \"State Police\" form: SUSPENSION_FORM_WRITTEN statement: \"letter 7\" "
+        "agency_kind: SUSPENDING_AGENCY_LAW_ENFORCEMENT }",
         3},
        kInvalid,
        "accounting_suspended.ends_at: must be set (45 CFR 164.528(a)(2): a suspension is for a "
@@ -1590,11 +1592,23 @@ std::vector<PolicyCase> Cases() {
        {},
        {absl::StrCat("accounting_suspended { suspension_id: \"s-1\" client_id: \"cl-1\" "
                      "agency_id: \"court-1\" agency_name: \"County Court\" "
-                     "form: SUSPENSION_FORM_WRITTEN statement: \"letter 7\" ends_at { seconds: ",
+                     "form: SUSPENSION_FORM_WRITTEN statement: \"letter 7\" "
+                     "agency_kind: SUSPENDING_AGENCY_HEALTH_OVERSIGHT ends_at { seconds: ",
                      kT0 + 368 * kDay, " } }"),
         3},
        kOk,
        ""},
+      {"SuspensionWithoutAgencyKind",
+       kBH,
+       {},
+       {absl::StrCat("accounting_suspended { suspension_id: \"s-1\" client_id: \"cl-1\" "
+                     "agency_name: \"County Court\" form: SUSPENSION_FORM_WRITTEN "
+                     "statement: \"letter 7\" ends_at { seconds: ",
+                     kT0 + 368 * kDay, " } }"),
+        3},
+       kInvalid,
+       "accounting_suspended.agency_kind: got SUSPENDING_AGENCY_UNSPECIFIED, want one of "
+       "SUSPENDING_AGENCY_HEALTH_OVERSIGHT, SUSPENDING_AGENCY_LAW_ENFORCEMENT"},
       {"SuspensionIdReused",
        kBH,
        {{OralSuspension(33, "Det. Ruiz"), 3}},
