@@ -29,6 +29,7 @@ int Main(const std::vector<std::string>& args) {
   AddHistoryCommands(registry);
   AddAuditCommands(registry);
   AddWitnessCommands(registry);
+  AddWorkflowCommands(registry);
 
   Invocation inv = ParseCommandLine(registry, args);
   if (inv.command == nullptr) {
