@@ -719,8 +719,18 @@ absl::Status CheckAccessDecisionTarget(const CaseState& s, const std::string& re
 // after the due date cannot show it was on time. One marked
 // late_documentation is taken at its occurred_at, the reason on the record
 // for auditors and the client to see.
-absl::Status CheckExtensionInTime(absl::string_view what, const std::string& id, absl::Time due_at,
-                                  const v1::Event& e, const CheckContext& ctx) {
+// Every client request (access, accounting, amendment) is extended at most
+// once, by its due date (RULES.md T7, W5.3, W7.2); `rule` cites the section
+// that allows the one extension.
+template <typename Request>
+absl::Status CheckExtension(absl::string_view what, absl::string_view rule, const Request& r,
+                            const v1::Event& e, const CheckContext& ctx) {
+  if (r.extended) {
+    return Refused(absl::StrCat(what, " ", Q(r.request_id), " was already extended once; ", rule,
+                                " allows one 30-day extension"));
+  }
+  const absl::Time due_at = r.due_at;
+  const std::string& id = r.request_id;
   const absl::Time at = TimeFromProto(e.occurred_at());
   const absl::Time given = LateMarker(e) != nullptr ? at : std::max(at, ctx.received_at);
   if (given > due_at) {
@@ -932,12 +942,7 @@ absl::Status CheckRules(const CaseState& s, const v1::Event& e, const CheckConte
     case v1::Event::kAccessExtended: {
       const AccessRequest* r;
       CL_RETURN_IF_ERROR(CheckAccessDecisionTarget(s, e.access_extended().request_id(), &r));
-      if (r->extended) {
-        return Refused(absl::StrCat("access request ", Q(r->request_id),
-                                    " was already extended once; 45 CFR 164.524(b)(2) allows "
-                                    "one 30-day extension"));
-      }
-      return CheckExtensionInTime("access request", r->request_id, r->due_at, e, ctx);
+      return CheckExtension("access request", "45 CFR 164.524(b)(2)", *r, e, ctx);
     }
     case v1::Event::kAccessReviewRequested: {
       const auto& id = e.access_review_requested().request_id();
@@ -1022,12 +1027,7 @@ absl::Status CheckRules(const CaseState& s, const v1::Event& e, const CheckConte
       const AccountingRequest* r;
       CL_RETURN_IF_ERROR(PendingRequest(s, s.accounting_requests, "accounting request",
                                         e.accounting_extended().request_id(), &r));
-      if (r->extended) {
-        return Refused(absl::StrCat("accounting request ", Q(r->request_id),
-                                    " was already extended once; 45 CFR 164.528(c)(1)(ii) "
-                                    "allows one 30-day extension"));
-      }
-      return CheckExtensionInTime("accounting request", r->request_id, r->due_at, e, ctx);
+      return CheckExtension("accounting request", "45 CFR 164.528(c)(1)(ii)", *r, e, ctx);
     }
     case v1::Event::kAccountingSuspended: {
       const auto& id = e.accounting_suspended().suspension_id();
@@ -1074,12 +1074,7 @@ absl::Status CheckRules(const CaseState& s, const v1::Event& e, const CheckConte
       const AmendmentRequest* r;
       CL_RETURN_IF_ERROR(PendingRequest(s, s.amendment_requests, "amendment request",
                                         e.amendment_extended().request_id(), &r));
-      if (r->extended) {
-        return Refused(absl::StrCat("amendment request ", Q(r->request_id),
-                                    " was already extended once; 45 CFR 164.526(b)(2)(ii) "
-                                    "allows one 30-day extension"));
-      }
-      return CheckExtensionInTime("amendment request", r->request_id, r->due_at, e, ctx);
+      return CheckExtension("amendment request", "45 CFR 164.526(b)(2)(ii)", *r, e, ctx);
     }
     case v1::Event::kDisagreementFiled: {
       const auto& id = e.disagreement_filed().request_id();
