@@ -287,6 +287,13 @@ absl::Status CheckStructure(const v1::Event& e) {
             absl::StrCat("got ", FormatUtc(TimeFromProto(b.expires_at())),
                          ", want after starts_at ", FormatUtc(TimeFromProto(b.starts_at()))));
       }
+      // A consent is recorded after it is signed, never before.
+      if (b.has_signed_at() && TimeFromProto(b.signed_at()) > TimeFromProto(e.occurred_at())) {
+        return Invalid("consent_granted.signed_at",
+                       absl::StrCat("got ", FormatUtc(TimeFromProto(b.signed_at())),
+                                    ", want at or before the consent's occurred_at ",
+                                    FormatUtc(TimeFromProto(e.occurred_at()))));
+      }
       return InSubjects(e, "consent_granted.client_id", b.client_id());
     }
     case v1::Event::kConsentRevoked:
@@ -881,6 +888,13 @@ absl::Status CheckRules(const CaseState& s, const v1::Event& e, const CheckConte
         return Refused(absl::StrCat(name,
                                     " covers substance-use records (42 CFR Part 2), which need "
                                     "a signed written consent: signed_form_sha256 is empty"));
+      }
+      if (s.record_class == v1::RECORD_CLASS_SUBSTANCE_USE &&
+          (b.patient_name().empty() || !b.has_signed_at())) {
+        return Refused(absl::StrCat(
+            name, " covers substance-use records: 42 CFR 2.31(a) requires the patient's name and "
+                  "the date of signature, but ",
+            b.patient_name().empty() ? "patient_name" : "signed_at", " is empty"));
       }
       if (s.record_class == v1::RECORD_CLASS_SUBSTANCE_USE && !b.has_expires_at() &&
           b.expiry_event().empty()) {
