@@ -51,6 +51,21 @@ v1::CaseStateJson::Decision DecisionOf(AccessDecision d) {
   return v1::CaseStateJson::DECISION_UNSPECIFIED;
 }
 
+// The fields every client request shares (access, accounting, amendment):
+// who asked, when, when it is due, its one extension, its decision.
+template <typename Request, typename Out>
+void SetRequestClock(const Request& r, Out* o) {
+  o->set_request_id(r.request_id);
+  o->set_client_id(r.client_id);
+  o->set_requested_by(r.requested_by);
+  if (HasTime(r.requested_at)) SetTime(r.requested_at, o->mutable_requested_at());
+  if (HasTime(r.due_at)) SetTime(r.due_at, o->mutable_due_at());
+  o->set_extended(r.extended);
+  o->set_extension_reason(r.extension_reason);
+  o->set_decision(DecisionOf(r.decision));
+  if (HasTime(r.decided_at)) SetTime(r.decided_at, o->mutable_decided_at());
+}
+
 // The read model as the CaseStateJson message (proto/cases.proto): "no time"
 // and empty values are left unset, so the JSON mapping leaves them out.
 v1::CaseStateJson CaseStateMessage(const CaseState& s) {
@@ -133,15 +148,7 @@ v1::CaseStateJson CaseStateMessage(const CaseState& s) {
   }
   for (const auto& [id, r] : s.access_requests) {
     J::AccessRequest* o = j.add_access_requests();
-    o->set_request_id(r.request_id);
-    o->set_client_id(r.client_id);
-    o->set_requested_by(r.requested_by);
-    if (HasTime(r.requested_at)) SetTime(r.requested_at, o->mutable_requested_at());
-    if (HasTime(r.due_at)) SetTime(r.due_at, o->mutable_due_at());
-    o->set_extended(r.extended);
-    o->set_extension_reason(r.extension_reason);
-    o->set_decision(DecisionOf(r.decision));
-    if (HasTime(r.decided_at)) SetTime(r.decided_at, o->mutable_decided_at());
+    SetRequestClock(r, o);
     o->set_denial_ground(r.denial_ground);
     o->set_denied_by(r.denied_by);
     o->set_review(static_cast<J::Review>(r.review));  // the same numbers (case_state.h)
@@ -153,30 +160,14 @@ v1::CaseStateJson CaseStateMessage(const CaseState& s) {
   }
   for (const auto& [id, r] : s.accounting_requests) {
     J::AccountingRequest* o = j.add_accounting_requests();
-    o->set_request_id(r.request_id);
-    o->set_client_id(r.client_id);
-    o->set_requested_by(r.requested_by);
-    if (HasTime(r.requested_at)) SetTime(r.requested_at, o->mutable_requested_at());
+    SetRequestClock(r, o);
     if (HasTime(r.received_at)) SetTime(r.received_at, o->mutable_received_at());
-    if (HasTime(r.due_at)) SetTime(r.due_at, o->mutable_due_at());
-    o->set_extended(r.extended);
-    o->set_extension_reason(r.extension_reason);
     o->set_fee_notice(r.fee_notice);
-    o->set_decision(DecisionOf(r.decision));
-    if (HasTime(r.decided_at)) SetTime(r.decided_at, o->mutable_decided_at());
   }
   for (const auto& [id, r] : s.amendment_requests) {
     J::AmendmentRequest* o = j.add_amendment_requests();
-    o->set_request_id(r.request_id);
-    o->set_client_id(r.client_id);
-    o->set_requested_by(r.requested_by);
+    SetRequestClock(r, o);
     o->set_entry_id(r.entry_id);
-    if (HasTime(r.requested_at)) SetTime(r.requested_at, o->mutable_requested_at());
-    if (HasTime(r.due_at)) SetTime(r.due_at, o->mutable_due_at());
-    o->set_extended(r.extended);
-    o->set_extension_reason(r.extension_reason);
-    o->set_decision(DecisionOf(r.decision));
-    if (HasTime(r.decided_at)) SetTime(r.decided_at, o->mutable_decided_at());
     o->set_amendment_entry_id(r.amendment_entry_id);
     o->set_denial_basis(r.denial_basis);
     o->set_disagreement_filed(r.disagreement_filed);
