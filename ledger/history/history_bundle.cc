@@ -5,6 +5,7 @@
 #include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
+#include <map>
 #include <cstring>
 #include <memory>
 
@@ -190,6 +191,8 @@ v1::WithheldReason WithheldReasonToWire(WithheldReason reason) {
       return v1::WITHHELD_ERASED_WITH_OTHER;
     case WithheldReason::kKeysDestroyed:
       return v1::WITHHELD_KEYS_DESTROYED;
+    case WithheldReason::kSuspended:
+      return v1::WITHHELD_SUSPENDED;
   }
   return v1::WITHHELD_REASON_UNSPECIFIED;
 }
@@ -206,9 +209,11 @@ absl::StatusOr<WithheldReason> WithheldReasonFromWire(int reason) {
       return WithheldReason::kErasedWithOther;
     case v1::WITHHELD_KEYS_DESTROYED:
       return WithheldReason::kKeysDestroyed;
+    case v1::WITHHELD_SUSPENDED:
+      return WithheldReason::kSuspended;
     default:
       return absl::InvalidArgumentError(
-          absl::StrCat("reason: got ", reason, ", want 1 to 5 (HISTORY_BUNDLE.md \"Redaction\")"));
+          absl::StrCat("reason: got ", reason, ", want 1 to 6 (HISTORY_BUNDLE.md \"Redaction\")"));
   }
 }
 
@@ -256,6 +261,8 @@ absl::string_view ReasonName(WithheldReason reason) {
       return "erased with another person";
     case WithheldReason::kKeysDestroyed:
       return "keys destroyed";
+    case WithheldReason::kSuspended:
+      return "suspended";
   }
   return "unknown";
 }
@@ -291,6 +298,54 @@ struct ReasonPointer {
   WithheldReason reason;
   uint64_t by_seq = 0;
 };
+
+// Reason 6 within one record (HISTORY_BUNDLE.md "Redaction"): a
+// disclosure_made record shows nothing of its own; an accounting_suspended
+// record points at itself and shows at most kShownWhileSuspended, ends_at
+// and client_id among them. Whether the suspension is in force and covers
+// the record is checked once every record is read (CheckSuspensions).
+template <typename Where>
+absl::Status CheckSuspendedRedaction(const Where& where, const VerifiedRecord& v,
+                                     uint64_t by_seq) {
+  const std::string& type = v.record.event_type;
+  if (type == "disclosure_made") {
+    if (!v.revealed.empty()) {
+      return DataLoss(where(), absl::StrCat("withheld as suspended, but field \"",
+                                            v.revealed.front().first,
+                                            "\" is revealed: a suspended disclosure is withheld "
+                                            "whole"));
+    }
+    return absl::OkStatus();
+  }
+  if (type != "accounting_suspended") {
+    return DataLoss(where(), absl::StrCat("withheld as suspended, but a suspension of accounting "
+                                          "withholds only disclosure_made and "
+                                          "accounting_suspended records, not ",
+                                          type));
+  }
+  if (by_seq != v.record.seq) {
+    return DataLoss(where(), absl::StrCat("a suspension withheld as suspended points at seq ",
+                                          by_seq, ", want its own seq ", v.record.seq));
+  }
+  bool ends = false, client = false;
+  for (const auto& [name, value] : v.revealed) {
+    if (std::find(std::begin(kShownWhileSuspended), std::end(kShownWhileSuspended), name) ==
+        std::end(kShownWhileSuspended)) {
+      return DataLoss(where(), absl::StrCat("withheld as suspended, but field \"", name,
+                                            "\" is revealed (a suspension shows only client_id, "
+                                            "ends_at and agency_kind while it lasts)"));
+    }
+    ends = ends || name == "ends_at";
+    client = client || name == "client_id";
+  }
+  if (!ends || !client) {
+    return DataLoss(where(), absl::StrCat("withheld as suspended, but its ",
+                                          ends ? "client_id" : "ends_at",
+                                          " is not revealed: the client could not check how long "
+                                          "it lasts, or that it is theirs"));
+  }
+  return absl::OkStatus();
+}
 
 // `where()` names the record; it is called only for an error or a pointer.
 template <typename Where>
@@ -345,7 +400,8 @@ absl::Status CheckRedaction(const Where& where, const v1::HistoryRecord& w, cons
       }
       if (!destroyed.has_value()) {
         pointers->push_back({where(), v->record.seq, v->record.stream_id, *reason, x.by_seq()});
-      } else if ((*reason == WithheldReason::kErased || *reason == WithheldReason::kDisposed) &&
+      } else if ((*reason == WithheldReason::kErased || *reason == WithheldReason::kDisposed ||
+                  *reason == WithheldReason::kSuspended) &&
                  x.by_seq() != pointers->back().by_seq) {
         return DataLoss(where(), absl::StrCat("field \"", f.name, "\" points at seq ", x.by_seq(),
                                               " for the reason, the fields before it at seq ",
@@ -392,6 +448,9 @@ absl::Status CheckRedaction(const Where& where, const v1::HistoryRecord& w, cons
                                             "one, not for another reason"));
     }
   }
+  if (destroyed == WithheldReason::kSuspended) {
+    return CheckSuspendedRedaction(where, *v, pointers->back().by_seq);
+  }
   if (destroyed.has_value()) {
     if (payload.key_id.empty()) {
       return DataLoss(where(),
@@ -413,15 +472,142 @@ absl::Status CheckRedaction(const Where& where, const v1::HistoryRecord& w, cons
   return absl::OkStatus();
 }
 
+// Reason 6 across the bundle: each record withheld as suspended points at a
+// suspension of the same case, of this subject, in force at produced_at,
+// and a disclosure it withholds is dated before the suspension's end. The
+// suspension's agency is withheld, so that the disclosure went to it is not
+// checked here (HISTORY_BUNDLE.md "Who is trusted for what").
+absl::Status CheckSuspensions(const std::vector<ReasonPointer>& pointers,
+                              const std::vector<VerifiedRecord>& records,
+                              absl::string_view subject_id, absl::Time produced_at,
+                              uint64_t* suspended) {
+  const auto at = [&](uint64_t seq) -> const VerifiedRecord* {
+    auto it = std::lower_bound(records.begin(), records.end(), seq,
+                               [](const VerifiedRecord& r, uint64_t q) { return r.record.seq < q; });
+    return it != records.end() && it->record.seq == seq ? &*it : nullptr;
+  };
+  bool any = false;
+  for (const ReasonPointer& p : pointers) {
+    if (p.reason != WithheldReason::kSuspended) continue;
+    any = true;
+    ++*suspended;
+    const VerifiedRecord* s = at(p.by_seq);
+    if (s == nullptr || s->record.event_type != "accounting_suspended") {
+      return DataLoss(p.where, absl::StrCat("withheld as suspended by seq ", p.by_seq,
+                                            ", which is not a suspension of accounting in this "
+                                            "history"));
+    }
+    if (s->record.stream_id != p.stream_id) {
+      return DataLoss(p.where, absl::StrCat("withheld as suspended by seq ", p.by_seq,
+                                            ", a suspension recorded in another case (a "
+                                            "suspension covers its own case only)"));
+    }
+    std::optional<v1::Event> e = RevealedEvent(*s);
+    if (!e.has_value() || !e->accounting_suspended().has_ends_at()) {
+      return DataLoss(p.where, absl::StrCat("withheld as suspended by seq ", p.by_seq,
+                                            ", whose end is not shown"));
+    }
+    const v1::AccountingSuspended& b = e->accounting_suspended();
+    if (b.client_id() != subject_id) {
+      return DataLoss(p.where, absl::StrCat("withheld as suspended by seq ", p.by_seq,
+                                            ", a suspension of someone else's accounting"));
+    }
+    const absl::Time from = absl::FromUnixMicros(s->record.occurred_at_micros);
+    const absl::Time ends = absl::FromUnixSeconds(b.ends_at().seconds()) +
+                            absl::Nanoseconds(b.ends_at().nanos());
+    if (produced_at < from || produced_at >= ends) {
+      return DataLoss(p.where,
+                      absl::StrCat("withheld as suspended by seq ", p.by_seq, " from ",
+                                   absl::FormatTime(absl::RFC3339_sec, from, absl::UTCTimeZone()),
+                                   " until ",
+                                   absl::FormatTime(absl::RFC3339_sec, ends, absl::UTCTimeZone()),
+                                   ", but the bundle was produced at ",
+                                   absl::FormatTime(absl::RFC3339_sec, produced_at,
+                                                    absl::UTCTimeZone()),
+                                   ", when it is not in force: the record must be shown"));
+    }
+    const VerifiedRecord* r = at(p.seq);
+    if (r->record.event_type == "disclosure_made" &&
+        absl::FromUnixMicros(r->record.occurred_at_micros) >= ends) {
+      return DataLoss(p.where, absl::StrCat("withheld as suspended by seq ", p.by_seq,
+                                            ", but the record is dated at or after the "
+                                            "suspension's end"));
+    }
+  }
+  if (!any) return absl::OkStatus();
+  // produced_at is the server's word; it cannot be before a record it holds
+  // was committed (so it cannot be backdated past the bundle's own records
+  // to keep a suspension in force).
+  for (const VerifiedRecord& r : records) {
+    if (absl::FromUnixMicros(r.record.commit_time_micros) > produced_at) {
+      return absl::DataLossError(absl::StrCat(
+          "produced_at: ",
+          absl::FormatTime(absl::RFC3339_sec, produced_at, absl::UTCTimeZone()),
+          " is before seq ", r.record.seq, " was committed, yet records are withheld as "
+          "suspended as of that time"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+absl::StatusOr<std::vector<std::pair<uint64_t, uint64_t>>> SuspendedRecords(
+    absl::string_view subject_id, const std::vector<VerifiedRecord>& records,
+    absl::Time produced_at) {
+  DisclosureAccounting folded;
+  // (case, suspension id) -> seq of its record; the first wins.
+  std::map<std::pair<std::string, std::string>, uint64_t> suspension_seq;
+  for (const VerifiedRecord& r : records) {
+    if (r.record.event_type != "disclosure_made" &&
+        r.record.event_type != "accounting_suspended") {
+      continue;
+    }
+    std::optional<v1::Event> e = RevealedEvent(r);
+    if (!e.has_value()) {
+      return absl::DataLossError(absl::StrCat(
+          "seq ", r.record.seq, ": the revealed fields do not parse as ", r.record.event_type));
+    }
+    if (e->has_accounting_suspended()) {
+      suspension_seq.emplace(
+          std::make_pair(e->stream_id(), e->accounting_suspended().suspension_id()),
+          r.record.seq);
+    }
+    CL_RETURN_IF_ERROR(folded.Apply(*e, r.record.seq));
+  }
+  std::vector<std::pair<uint64_t, uint64_t>> out;
+  const std::vector<AccountingSuspension>& suspensions = folded.suspensions(subject_id);
+  const auto seq_of = [&](const AccountingSuspension& s) {
+    return suspension_seq.at(std::make_pair(s.case_id, s.suspension_id));
+  };
+  for (const AccountingSuspension& s : suspensions) {
+    if (SuspensionInForce(s, produced_at)) out.emplace_back(seq_of(s), seq_of(s));
+  }
+  for (const AccountingEntry& a : folded.entries(subject_id)) {
+    const AccountingSuspension* first = nullptr;
+    for (const AccountingSuspension& s : suspensions) {
+      if (SuspensionCovers(s, a, produced_at) && (first == nullptr || seq_of(s) < seq_of(*first))) {
+        first = &s;
+      }
+    }
+    if (first != nullptr) out.emplace_back(a.seq, seq_of(*first));
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end(),
+                        [](const auto& x, const auto& y) { return x.first == y.first; }),
+            out.end());
+  return out;
+}
 
 absl::StatusOr<AccountingReport> HistoryAccounting(absl::string_view subject_id,
                                                    const std::vector<VerifiedRecord>& records,
                                                    absl::Time produced_at) {
   DisclosureAccounting folded;
   for (const VerifiedRecord& r : records) {
-    if (r.record.event_type != "disclosure_made" && r.record.event_type != "client_informed" &&
-        r.record.event_type != "accounting_suspended") {
+    // A suspension's records are withheld while it lasts (reason 6), so
+    // the disclosures it covers drop out with no revealed client_id; its
+    // own revealed fields are not folded.
+    if (r.record.event_type != "disclosure_made" && r.record.event_type != "client_informed") {
       continue;
     }
     std::optional<v1::Event> e = RevealedEvent(r);
@@ -569,7 +755,7 @@ absl::StatusOr<HistoryVerification> VerifyHistoryBundle(const v1::HistoryBundle&
     for (const WithheldField& x : v.withheld) {
       if (x.reason == WithheldReason::kProtectedDetail) {
         ++h.withheld_protected;
-      } else {
+      } else if (x.reason != WithheldReason::kSuspended) {
         destroyed = true;
         stated = x.reason == WithheldReason::kErasedWithOther ||
                  x.reason == WithheldReason::kKeysDestroyed;
@@ -591,6 +777,7 @@ absl::StatusOr<HistoryVerification> VerifyHistoryBundle(const v1::HistoryBundle&
     history.reserve(h.records.size());
     for (const VerifiedRecord& r : h.records) history.push_back(&r.record);
     for (const ReasonPointer& p : pointers) {
+      if (p.reason == WithheldReason::kSuspended) continue;  // CheckSuspensions
       const size_t i = std::lower_bound(h.records.begin(), h.records.end(), p.seq,
                                         [](const VerifiedRecord& r, uint64_t seq) {
                                           return r.record.seq < seq;
@@ -644,6 +831,16 @@ absl::StatusOr<HistoryVerification> VerifyHistoryBundle(const v1::HistoryBundle&
   }
   h.produced_at = absl::FromUnixSeconds(bundle.produced_at().seconds()) +
                   absl::Nanoseconds(bundle.produced_at().nanos());
+  CL_RETURN_IF_ERROR(
+      CheckSuspensions(pointers, h.records, h.subject_id, h.produced_at, &h.suspended));
+  if (h.suspended > 0) {
+    h.checks.push_back(absl::StrCat(
+        "suspensions OK: ", h.suspended,
+        " records withheld while a suspension of accounting recorded in their case, of your "
+        "accounting, is in force (45 CFR 164.528(a)(2)); that the withheld disclosures went to "
+        "that agency is the server's statement until the suspension ends, when they must be "
+        "shown"));
+  }
   CL_ASSIGN_OR_RETURN(h.accounting, HistoryAccounting(h.subject_id, h.records, h.produced_at));
   const std::string derived = AccountingReportToJson(h.accounting);
   if (derived != bundle.accounting_json()) {

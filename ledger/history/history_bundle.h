@@ -54,7 +54,23 @@ enum class WithheldReason {
   // The record's keys are gone and no record in the bundle says why (an
   // offline erasure, say). Only stated; nothing in the bundle proves it.
   kKeysDestroyed,
+  // An agency's suspension of the client's accounting (45 CFR 164.528(a)(2))
+  // is in force at the bundle's produced_at: `by_seq` is the
+  // accounting_suspended record of the same case in the same bundle, which
+  // shows only kShownWhileSuspended. Withholds a disclosure_made record it
+  // covers whole, and the suspension record's other fields. The verifier
+  // checks the suspension's case, dates and subject; that the record is a
+  // disclosure to that agency is stated until the suspension ends.
+  kSuspended,
 };
+
+// The fields of an accounting_suspended record shown to the client while it
+// lasts (HISTORY_BUNDLE.md "Redaction", reason 6): whose it is, when it ends
+// and the kind of agency, never the agency or its statement.
+inline constexpr absl::string_view kShownWhileSuspended[] = {"client_id", "ends_at",
+                                                             "agency_kind"};
+
+
 
 // Why a sealed record whose keys were destroyed shows no content, and the
 // record of the same history that says so.
@@ -92,7 +108,7 @@ absl::StatusOr<WithheldReason> WithheldReasonFromWire(int reason);
 struct WithheldField {
   std::string name;  // the proto field name of the event body
   WithheldReason reason = WithheldReason::kProtectedDetail;
-  uint64_t by_seq = 0;  // for kErased and kDisposed
+  uint64_t by_seq = 0;  // for kErased, kDisposed and kSuspended
 };
 
 // One record of a verified bundle, as the client may see it.
@@ -104,6 +120,18 @@ struct VerifiedRecord {
   std::vector<std::pair<std::string, std::string>> revealed;
   std::vector<WithheldField> withheld;
 };
+
+// The records HISTORY_BUNDLE.md "Redaction" withholds as kSuspended from
+// `subject_id`'s history built at `produced_at`: every accounting_suspended
+// record of the subject in force then (client_id = subject_id, occurred_at
+// <= produced_at < ends_at), and every disclosure_made record of the subject
+// one of them covers (SuspensionCovers in services/readmodel/accounting.h), each
+// mapped to the seq of the first such suspension in seq order. `records` is
+// the server's full view (every field of the client's own revealed).
+// DATA_LOSS for revealed fields that do not parse as their event type.
+absl::StatusOr<std::vector<std::pair<uint64_t, uint64_t>>> SuspendedRecords(
+    absl::string_view subject_id, const std::vector<VerifiedRecord>& records,
+    absl::Time produced_at);
 
 // The event body rebuilt from a record's revealed fields, as JSON (empty if
 // the event type is unknown to this build or the fields do not parse).
@@ -143,6 +171,9 @@ struct HistoryVerification {
   // kKeysDestroyed).
   uint64_t destroyed_proven = 0;
   uint64_t destroyed_stated = 0;
+  // Records withheld while an agency's suspension of accounting lasts
+  // (kSuspended), the suspension records among them included.
+  uint64_t suspended = 0;
   // Names of the witnesses whose cosignatures were checked, when a quorum was
   // required (HistoryVerifyOptions::witnesses).
   std::vector<std::string> cosigned_by;

@@ -78,6 +78,18 @@ const std::vector<Message>& MessageCatalog() {
       {"verdict.erased.other",
        {{"en", "The content of {count} entries was erased."},
         {"es", "Se borró el contenido de {count} entradas."}}},
+      {"verdict.suspended.one",
+       {{"en", "{count} entry is withheld for now at an agency's request, until a date it shows."},
+        {"es",
+         "{count} entrada se retiene por ahora a petición de una agencia, hasta la fecha que "
+         "indica."}}},
+      {"verdict.suspended.other",
+       {{"en",
+         "{count} entries are withheld for now at an agency's request, until the date each "
+         "shows."},
+        {"es",
+         "{count} entradas se retienen por ahora a petición de una agencia, hasta la fecha que "
+         "indica cada una."}}},
       {"verdict.unproven",
        {{"en",
          "For {count} of them, the organization says why, but nothing in your record proves "
@@ -177,6 +189,8 @@ const std::vector<Message>& MessageCatalog() {
        {{"en", "Review of a refusal asked for"}, {"es", "Revisión de un rechazo solicitada"}}},
       {"title.access_reviewed", {{"en", "Refusal reviewed"}, {"es", "Rechazo revisado"}}},
       {"title.unknown", {{"en", "Other entry"}, {"es", "Otra entrada"}}},
+      {"title.withheld_for_now",
+       {{"en", "An entry withheld for now"}, {"es", "Una entrada retenida por ahora"}}},
 
       {"event.reason",
        {{"en", "The reason given: {reason}."}, {"es", "Motivo indicado: {reason}."}}},
@@ -200,6 +214,11 @@ const std::vector<Message>& MessageCatalog() {
       {"event.disclosure_made.at_risk",
        {{"en", "Person at risk: {person}."}, {"es", "Persona en riesgo: {person}."}}},
       {"event.text", {{"en", "It says: “{text}”"}, {"es", "Dice: «{text}»"}}},
+      {"event.suspended",
+       {{"en",
+         "An entry dated {when} is withheld from you until {until} at the request of {agency}."},
+        {"es",
+         "Una entrada del {when} se le retiene hasta el {until} a petición de {agency}."}}},
       {"event.no_content",
        {{"en", "On {when}, an entry was written here. Its content can no longer be read."},
         {"es", "El {when} se anotó aquí una entrada. Su contenido ya no se puede leer."}}},
@@ -597,6 +616,17 @@ const std::vector<Message>& MessageCatalog() {
          "Su contenido se borró porque otra persona nombrada en ella pidió que se borraran "
          "sus datos."}}},
 
+      {"withheld.suspended",
+       {{"en",
+         "The law (45 CFR 164.528(a)(2)) lets a health oversight or law enforcement agency "
+         "delay, for a time it states, what you are told about information shared with it. "
+         "This entry will be shown to you after {until}; your record proves that date, and "
+         "that the delay was recorded in this case."},
+        {"es",
+         "La ley (45 CFR 164.528(a)(2)) permite que una agencia de supervisión sanitaria o una "
+         "autoridad policial aplace, durante el tiempo que indique, lo que se le informa sobre "
+         "los datos compartidos con ella. Esta entrada se le mostrará después del {until}; su "
+         "expediente prueba esa fecha y que el aplazamiento se registró en este caso."}}},
       {"withheld.keys_destroyed",
        {{"en",
          "Its content can no longer be read: the keys that protected it were destroyed, and "
@@ -793,6 +823,11 @@ const std::vector<Message>& MessageCatalog() {
       {"enum.comprehension_aid_plain_language",
        {{"en", "plain language"}, {"es", "lenguaje sencillo"}}},
       {"enum.comprehension_aid_other", {{"en", "other help"}, {"es", "otra ayuda"}}},
+      {"enum.suspending_agency_unspecified", {{"en", "an agency"}, {"es", "una agencia"}}},
+      {"enum.suspending_agency_health_oversight",
+       {{"en", "a health oversight agency"}, {"es", "una agencia de supervisión sanitaria"}}},
+      {"enum.suspending_agency_law_enforcement",
+       {{"en", "a law enforcement agency"}, {"es", "una autoridad policial"}}},
       {"enum.representative_scope_unspecified", {{"en", "not stated"}, {"es", "no indicado"}}},
       {"enum.representative_scope_all", {{"en", "all your matters"}, {"es", "todos sus asuntos"}}},
       {"enum.representative_scope_health_decisions",

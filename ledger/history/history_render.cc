@@ -262,9 +262,27 @@ class PageBuilder {
 
   static bool ContentGone(const VerifiedRecord& r) {
     for (const WithheldField& w : r.withheld) {
-      if (w.reason != WithheldReason::kProtectedDetail) return true;
+      if (w.reason != WithheldReason::kProtectedDetail && w.reason != WithheldReason::kSuspended) {
+        return true;
+      }
     }
     return false;
+  }
+
+  // The suspension of accounting `r` is withheld for (reason 6), or null.
+  const v1::AccountingSuspended* SuspendedBy(const VerifiedRecord& r) const {
+    for (const WithheldField& w : r.withheld) {
+      if (w.reason != WithheldReason::kSuspended) continue;
+      const v1::Event* e = EventAt(w.by_seq);
+      static const v1::AccountingSuspended* const kUnknown = new v1::AccountingSuspended();
+      return e != nullptr && e->has_accounting_suspended() ? &e->accounting_suspended()
+                                                           : kUnknown;
+    }
+    return nullptr;
+  }
+
+  std::string SuspendedUntil(const v1::AccountingSuspended& s) const {
+    return s.has_ends_at() ? Date(s.ends_at()) : cat_.T("value.none");
   }
 
   // The revealed event at `seq` in this history, or null.
@@ -294,11 +312,18 @@ class PageBuilder {
                        : w == 1 ? "verdict.withheld.one"
                                 : "verdict.withheld.other",
                        {{"count", absl::StrCat(w)}}));
-    size_t gone = 0;
-    for (const VerifiedRecord& r : h_.records) gone += ContentGone(r) ? 1 : 0;
+    size_t gone = 0, suspended = 0;
+    for (const VerifiedRecord& r : h_.records) {
+      gone += ContentGone(r) ? 1 : 0;
+      suspended += SuspendedBy(r) != nullptr ? 1 : 0;
+    }
     if (gone > 0) {
       v.push_back(cat_.T(gone == 1 ? "verdict.erased.one" : "verdict.erased.other",
                          {{"count", absl::StrCat(gone)}}));
+    }
+    if (suspended > 0) {
+      v.push_back(cat_.T(suspended == 1 ? "verdict.suspended.one" : "verdict.suspended.other",
+                         {{"count", absl::StrCat(suspended)}}));
     }
     if (h_.destroyed_stated > 0) {
       v.push_back(cat_.T("verdict.unproven", {{"count", absl::StrCat(h_.destroyed_stated)}}));
@@ -339,6 +364,18 @@ class PageBuilder {
     // The sentence names the day; the time and zone are on the line above.
     std::string when = Date(At(r.record.occurred_at_micros));
     const v1::Event* e = EventAt(r.record.seq);
+    // A record withheld while a suspension lasts: neither its kind nor its
+    // content is named, only until when and at whose kind of request.
+    if (const v1::AccountingSuspended* s = SuspendedBy(r); s != nullptr) {
+      item.title = cat_.T("title.withheld_for_now");
+      item.lines.push_back(cat_.T(
+          "event.suspended",
+          {{"when", when},
+           {"until", SuspendedUntil(*s)},
+           {"agency", EnumLabel(v1::SuspendingAgency_descriptor(), s->agency_kind())}}));
+      item.notes.push_back(cat_.T("withheld.suspended", {{"until", SuspendedUntil(*s)}}));
+      return item;
+    }
     if (ContentGone(r)) {
       item.lines.push_back(cat_.T("event.no_content", {{"when", when}}));
     } else if (e == nullptr) {
@@ -382,6 +419,8 @@ class PageBuilder {
         return cat_.T("withheld.erased_with_other");
       case WithheldReason::kKeysDestroyed:
         return cat_.T("withheld.keys_destroyed");
+      case WithheldReason::kSuspended:  // BuildEvent explains it
+        return cat_.T("withheld.suspended", {{"until", cat_.T("value.none")}});
     }
     return cat_.T("withheld.protected");
   }

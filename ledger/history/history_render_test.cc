@@ -462,6 +462,59 @@ TEST(HistoryRenderTest, ContentGoneWithoutARecordSaysSo) {
   }
 }
 
+// 45 CFR 164.528(a)(2) (HISTORY_BUNDLE.md reason 6): while a suspension
+// lasts, the page names neither the agency, nor its statement, nor what the
+// withheld entry is; it says until when, and at what kind of agency's request.
+TEST(HistoryRenderTest, SuspendedEntriesSayUntilWhenAndNothingElse) {
+  HistoryVerification h = Story();
+  v1::Event suspension = Base("e11", "case-1", Micros(2026, 12, 8, 9, 0));
+  auto* s = suspension.mutable_accounting_suspended();
+  s->set_suspension_id("s-1");
+  s->set_client_id(kClient);
+  s->set_agency_id("court-7");
+  s->set_agency_name("County Court");
+  s->set_form(v1::SUSPENSION_FORM_WRITTEN);
+  s->set_statement("sealed order 99");
+  s->set_agency_kind(v1::SUSPENDING_AGENCY_LAW_ENFORCEMENT);
+  s->mutable_ends_at()->set_seconds(Micros(2027, 3, 1, 0, 0) / 1000000);
+  VerifiedRecord sr = Verified(20, suspension);
+  std::vector<std::pair<std::string, std::string>> shown;
+  for (auto& [name, value] : sr.revealed) {
+    if (name == "client_id" || name == "ends_at" || name == "agency_kind") {
+      shown.emplace_back(name, value);
+    } else {
+      sr.withheld.push_back({name, WithheldReason::kSuspended, 20});
+    }
+  }
+  sr.revealed = shown;
+  h.records.push_back(sr);
+  h.records[5].withheld.clear();
+  for (const auto& [name, value] : h.records[5].revealed) {
+    h.records[5].withheld.push_back({name, WithheldReason::kSuspended, 20});
+  }
+  h.records[5].revealed.clear();
+  h.accounting.entries.erase(h.accounting.entries.begin() + 1);  // as the verifier derives it
+  ASSERT_EQ(h.accounting.entries.size(), 1u);
+  for (const std::string& page : AllRenderings(h)) {
+    EXPECT_FALSE(absl::StrContains(page, "County Court")) << page;
+    EXPECT_FALSE(absl::StrContains(page, "sealed order 99")) << page;
+    EXPECT_FALSE(absl::StrContains(page, "attendance dates")) << page;
+  }
+  const std::string text = Text(h);
+  EXPECT_TRUE(absl::StrContains(text, "An entry dated 3 December 2026 is withheld from you until "
+                                      "1 March 2027 at the request of a law enforcement agency."))
+      << text;
+  EXPECT_TRUE(absl::StrContains(text, "An entry dated 8 December 2026 is withheld from you until "
+                                      "1 March 2027"))
+      << text;
+  EXPECT_TRUE(absl::StrContains(text, "This entry will be shown to you after 1 March 2027"))
+      << text;
+  EXPECT_TRUE(absl::StrContains(text, "2 entries are withheld for now at an agency's request"))
+      << text;
+  EXPECT_TRUE(absl::StrContains(text, "The content of 1 entry was erased.")) << text;  // not 3
+  EXPECT_TRUE(absl::StrContains(Text(h, "es"), "a petición de una autoridad policial"));
+}
+
 TEST(HistoryRenderTest, NoEnumNamesRawStampsOrFieldNames) {
   for (const std::string& page : AllRenderings(Story())) {
     for (const char* bad : {"LEGAL_BASIS_", "RECORD_CLASS_", "PARTICIPANT_ROLE_", "GRANTOR_KIND_",
@@ -634,7 +687,8 @@ TEST(HistoryMessagesTest, EveryMessageHasEveryLanguageWithTheSamePlaceholders) {
        {v1::LegalBasis_descriptor(), v1::RecordClass_descriptor(), v1::ParticipantRole_descriptor(),
         v1::GrantorKind_descriptor(), v1::AccessDenialGround_descriptor(),
         v1::AmendmentDenialBasis_descriptor(), v1::LegalHoldGround_descriptor(),
-        v1::RepresentativeScope_descriptor(), v1::ComprehensionAid_descriptor()}) {
+        v1::RepresentativeScope_descriptor(), v1::ComprehensionAid_descriptor(),
+        v1::SuspendingAgency_descriptor()}) {
     for (int i = 0; i < e->value_count(); ++i) {
       std::string id = absl::StrCat("enum.", absl::AsciiStrToLower(e->value(i)->name()));
       EXPECT_TRUE(ids.count(id)) << "missing " << id;

@@ -97,6 +97,36 @@ absl::Status RevealPayload(const RecordView& view, bool reveal_protected,
   return absl::OkStatus();
 }
 
+absl::Status WithholdWhileSuspended(uint64_t by_seq, v1::HistoryRecord* r) {
+  absl::StatusOr<Payload> payload = DecodePayload(r->payload_commitments());
+  if (!payload.ok()) return absl::DataLossError(payload.status().message());
+  const bool own = by_seq == r->seq();  // the suspension record shows its end
+  std::vector<v1::RevealedField> kept;
+  std::vector<v1::WithheldField> withheld(r->withheld().begin(), r->withheld().end());
+  for (v1::RevealedField& f : *r->mutable_revealed()) {
+    const std::string& name = payload->fields[f.index()].name;
+    if (own && std::find(std::begin(kShownWhileSuspended), std::end(kShownWhileSuspended),
+                         name) != std::end(kShownWhileSuspended)) {
+      kept.push_back(std::move(f));
+      continue;
+    }
+    v1::WithheldField w;
+    w.set_index(f.index());
+    w.set_reason(v1::WITHHELD_SUSPENDED);
+    w.set_by_seq(by_seq);
+    withheld.push_back(std::move(w));
+  }
+  std::sort(withheld.begin(), withheld.end(),
+            [](const v1::WithheldField& a, const v1::WithheldField& b) {
+              return a.index() < b.index();
+            });
+  r->clear_revealed();
+  for (v1::RevealedField& f : kept) *r->add_revealed() = std::move(f);
+  r->clear_withheld();
+  for (v1::WithheldField& w : withheld) *r->add_withheld() = std::move(w);
+  return absl::OkStatus();
+}
+
 namespace {
 
 // `t` to the microsecond, as the ledger stores times: a read recorded in the
@@ -161,6 +191,19 @@ absl::StatusOr<v1::HistoryBundle> BuildHistoryBundle(const Ledger& ledger,
     r->set_leaf(std::move(view.leaf));
     shown.push_back(std::move(v));
   }
+  // 45 CFR 164.528(a)(2): what a suspension in force withholds
+  // (HISTORY_BUNDLE.md "Redaction", reason 6), from the full view of the
+  // client's own fields.
+  produced_at = absl::FromUnixSeconds(absl::ToUnixSeconds(produced_at));
+  CL_ASSIGN_OR_RETURN(auto suspended, SuspendedRecords(subject_id, shown, produced_at));
+  for (const auto& [seq, by_seq] : suspended) {
+    const size_t i = std::lower_bound(h.seqs.begin(), h.seqs.end(), seq) - h.seqs.begin();
+    CL_RETURN_IF_ERROR(WithholdWhileSuspended(by_seq, b.mutable_records(static_cast<int>(i))));
+    shown[i].revealed.clear();
+    for (const v1::RevealedField& f : b.records(static_cast<int>(i)).revealed()) {
+      shown[i].revealed.emplace_back("", f.value());
+    }
+  }
   if (since_size > 0) {
     b.set_since_size(since_size);
     CL_ASSIGN_OR_RETURN(std::vector<Hash> proof,
@@ -169,7 +212,6 @@ absl::StatusOr<v1::HistoryBundle> BuildHistoryBundle(const Ledger& ledger,
   }
   // The accounting, derived from these records as the client's verifier
   // derives it again.
-  produced_at = absl::FromUnixSeconds(absl::ToUnixSeconds(produced_at));
   b.mutable_produced_at()->set_seconds(absl::ToUnixSeconds(produced_at));
   CL_ASSIGN_OR_RETURN(AccountingReport accounting,
                       HistoryAccounting(subject_id, shown, produced_at));

@@ -37,6 +37,13 @@ namespace caseledger {
 absl::Status RevealPayload(const RecordView& view, bool reveal_protected,
                            const DestroyedContent* destroyed, v1::HistoryRecord* out);
 
+// Moves the revealed fields of `r` (its payload_commitments already set) to
+// `withheld` as WITHHELD_SUSPENDED with `by_seq`, the accounting_suspended
+// record in force (HISTORY_BUNDLE.md "Redaction", reason 6); the suspension
+// record itself (by_seq = its own seq) keeps kShownWhileSuspended.
+//  DATA_LOSS: payload_commitments do not decode.
+absl::Status WithholdWhileSuspended(uint64_t by_seq, v1::HistoryRecord* r);
+
 // The bundle of `subject_id` at the ledger's latest checkpoint (client view:
 // protected fields withheld; erased records with the reason), its note with
 // every stored cosignature, a consistency proof from `since_size` when it is

@@ -309,6 +309,101 @@ TEST_F(AccessServiceTest, TheAccountingIsDerivedFromTheRecordsAndARewriteIsCaugh
   EXPECT_EQ(Verify(b).status().code(), absl::StatusCode::kDataLoss);
 }
 
+// 45 CFR 164.528(a)(2) in the client's own history (HISTORY_BUNDLE.md
+// "Redaction", reason 6): while County Court's suspension lasts, the
+// disclosure to it and the suspension itself are withheld, and nothing in
+// the bundle names the court or its statement; afterwards both are shown.
+TEST_F(AccessServiceTest, ASuspendedDisclosureIsWithheldOnlyWhileTheSuspensionLasts) {
+  constexpr int64_t kDay = 86400;
+  // Dated now: the story's days are long past, and a bundle cannot be
+  // produced before its records were committed (the ledger's real clock).
+  const int64_t at = absl::ToUnixSeconds(absl::Now());
+  v1::Event e = testing::Story(0, testing::kStoryLength - 1);
+  e.set_event_id("case-0-suspended");
+  e.clear_body();
+  e.mutable_occurred_at()->set_seconds(at);
+  auto* s = e.mutable_accounting_suspended();
+  s->set_suspension_id("s-1");
+  s->set_client_id("client-0");
+  s->set_agency_id("court-7");
+  s->set_agency_name("County Court");
+  s->set_form(v1::SUSPENSION_FORM_WRITTEN);
+  s->set_statement("sealed order 99");
+  s->set_agency_kind(v1::SUSPENDING_AGENCY_LAW_ENFORCEMENT);
+  s->mutable_ends_at()->set_seconds(at + 90 * kDay);
+  Append(e);
+  ASSERT_TRUE(ledger_->Checkpoint().ok());
+  const absl::Time during = absl::FromUnixSeconds(at + 10 * kDay);
+  const absl::Time after = absl::FromUnixSeconds(at + 91 * kDay);
+
+  absl::StatusOr<v1::HistoryBundle> b =
+      BuildHistoryBundle(*ledger_.ledger, "client-0", 0, during);
+  ASSERT_TRUE(b.ok()) << b.status();
+  absl::StatusOr<HistoryVerification> v = Verify(*b);
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(v->suspended, 2u);
+  const std::string bytes = b->SerializeAsString();
+  EXPECT_FALSE(absl::StrContains(bytes, "County Court"));
+  EXPECT_FALSE(absl::StrContains(bytes, "sealed order 99"));
+  EXPECT_FALSE(absl::StrContains(bytes, "Cal. Evid. Code 1560"));  // the disclosure's citation
+  int disclosure = -1, suspension = -1;
+  for (int i = 0; i < b->records_size(); ++i) {
+    const VerifiedRecord& r = v->records[i];
+    if (r.withheld.empty() || r.withheld.back().reason != WithheldReason::kSuspended) continue;
+    (r.record.event_type == "disclosure_made" ? disclosure : suspension) = i;
+  }
+  ASSERT_GE(disclosure, 0);
+  ASSERT_GE(suspension, 0);
+  EXPECT_TRUE(v->records[disclosure].revealed.empty());
+  std::vector<std::string> shown;
+  for (const auto& [name, value] : v->records[suspension].revealed) shown.push_back(name);
+  EXPECT_EQ(shown, (std::vector<std::string>{"client_id", "ends_at", "agency_kind"}));
+  for (const AccountingEntry& a : v->accounting.entries) EXPECT_NE(a.disclosure_id, "d-0-2");
+  std::vector<std::string> types;
+  for (const VerifiedRecord& r : v->records) types.push_back(r.record.event_type);
+
+  // After the end everything is shown again, and the accounting lists it.
+  absl::StatusOr<v1::HistoryBundle> later =
+      BuildHistoryBundle(*ledger_.ledger, "client-0", 0, after);
+  ASSERT_TRUE(later.ok()) << later.status();
+  absl::StatusOr<HistoryVerification> lv = Verify(*later);
+  ASSERT_TRUE(lv.ok()) << lv.status();
+  EXPECT_EQ(lv->suspended, 0u);
+  EXPECT_TRUE(absl::StrContains(later->SerializeAsString(), "County Court"));
+  EXPECT_TRUE(absl::StrContains(later->accounting_json(), "\"d-0-2\""));
+
+  // A server that keeps withholding after the end is caught.
+  v1::HistoryBundle stale = *b;
+  *stale.mutable_produced_at() = later->produced_at();
+  stale.set_accounting_json(later->accounting_json());
+  v = Verify(stale);
+  EXPECT_EQ(v.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_TRUE(absl::StrContains(v.status().message(), "when it is not in force: the record must "
+                                                      "be shown"))
+      << v.status();
+
+  // So is one that withholds a record a suspension cannot cover, or points
+  // at something that is not a suspension of this case.
+  const uint64_t by = b->records(suspension).seq();
+  v1::HistoryBundle note = *b;
+  int entry = 0;
+  while (types[entry] != "record_entry_written") ++entry;
+  ASSERT_TRUE(WithholdWhileSuspended(by, note.mutable_records(entry)).ok());
+  v = Verify(note);
+  EXPECT_EQ(v.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_TRUE(absl::StrContains(v.status().message(), "withholds only disclosure_made and "
+                                                      "accounting_suspended records"))
+      << v.status();
+  v1::HistoryBundle elsewhere = *b;
+  for (v1::WithheldField& w : *elsewhere.mutable_records(disclosure)->mutable_withheld()) {
+    w.set_by_seq(b->records(0).seq());
+  }
+  v = Verify(elsewhere);
+  EXPECT_EQ(v.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_TRUE(absl::StrContains(v.status().message(), "which is not a suspension of accounting"))
+      << v.status();
+}
+
 TEST_F(AccessServiceTest, AnotherPersonsBundleIsRefusedWithoutNamingThem) {
   v1::HistoryBundle theirs = History("client-2");
   HistoryVerifyOptions options;

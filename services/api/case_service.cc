@@ -51,6 +51,21 @@ v1::CaseStateJson::Decision DecisionOf(AccessDecision d) {
   return v1::CaseStateJson::DECISION_UNSPECIFIED;
 }
 
+// The fields every client request shares (access, accounting, amendment):
+// who asked, when, when it is due, its one extension, its decision.
+template <typename Request, typename Out>
+void SetRequestClock(const Request& r, Out* o) {
+  o->set_request_id(r.request_id);
+  o->set_client_id(r.client_id);
+  o->set_requested_by(r.requested_by);
+  if (HasTime(r.requested_at)) SetTime(r.requested_at, o->mutable_requested_at());
+  if (HasTime(r.due_at)) SetTime(r.due_at, o->mutable_due_at());
+  o->set_extended(r.extended);
+  o->set_extension_reason(r.extension_reason);
+  o->set_decision(DecisionOf(r.decision));
+  if (HasTime(r.decided_at)) SetTime(r.decided_at, o->mutable_decided_at());
+}
+
 // The read model as the CaseStateJson message (proto/cases.proto): "no time"
 // and empty values are left unset, so the JSON mapping leaves them out.
 v1::CaseStateJson CaseStateMessage(const CaseState& s) {
@@ -133,15 +148,53 @@ v1::CaseStateJson CaseStateMessage(const CaseState& s) {
   }
   for (const auto& [id, r] : s.access_requests) {
     J::AccessRequest* o = j.add_access_requests();
-    o->set_request_id(r.request_id);
-    o->set_client_id(r.client_id);
-    o->set_requested_by(r.requested_by);
-    if (HasTime(r.requested_at)) SetTime(r.requested_at, o->mutable_requested_at());
-    if (HasTime(r.due_at)) SetTime(r.due_at, o->mutable_due_at());
-    o->set_extended(r.extended);
-    o->set_extension_reason(r.extension_reason);
-    o->set_decision(DecisionOf(r.decision));
-    if (HasTime(r.decided_at)) SetTime(r.decided_at, o->mutable_decided_at());
+    SetRequestClock(r, o);
+    o->set_denial_ground(r.denial_ground);
+    o->set_denied_by(r.denied_by);
+    o->set_review(static_cast<J::Review>(r.review));  // the same numbers (case_state.h)
+    if (HasTime(r.review_requested_at)) {
+      SetTime(r.review_requested_at, o->mutable_review_requested_at());
+    }
+    if (HasTime(r.reviewed_at)) SetTime(r.reviewed_at, o->mutable_reviewed_at());
+    o->set_reviewer_id(r.reviewer_id);
+  }
+  for (const auto& [id, r] : s.accounting_requests) {
+    J::AccountingRequest* o = j.add_accounting_requests();
+    SetRequestClock(r, o);
+    if (HasTime(r.received_at)) SetTime(r.received_at, o->mutable_received_at());
+    o->set_fee_notice(r.fee_notice);
+  }
+  for (const auto& [id, r] : s.amendment_requests) {
+    J::AmendmentRequest* o = j.add_amendment_requests();
+    SetRequestClock(r, o);
+    o->set_entry_id(r.entry_id);
+    o->set_amendment_entry_id(r.amendment_entry_id);
+    o->set_denial_basis(r.denial_basis);
+    o->set_disagreement_filed(r.disagreement_filed);
+    if (HasTime(r.disagreement_at)) SetTime(r.disagreement_at, o->mutable_disagreement_at());
+    o->set_rebutted(r.rebutted);
+    if (HasTime(r.rebutted_at)) SetTime(r.rebutted_at, o->mutable_rebutted_at());
+  }
+  for (const auto& [id, h] : s.legal_holds) {
+    J::LegalHold* o = j.add_legal_holds();
+    o->set_hold_id(h.hold_id);
+    o->set_scope(h.scope);
+    o->set_client_id(h.client_id);
+    o->set_ground(h.ground);
+    o->set_authority(h.authority);
+    if (HasTime(h.placed_at)) SetTime(h.placed_at, o->mutable_placed_at());
+    o->set_released(h.released);
+    if (HasTime(h.released_at)) SetTime(h.released_at, o->mutable_released_at());
+  }
+  for (const auto& [id, a] : s.accounting_suspensions) {
+    J::AccountingSuspension* o = j.add_accounting_suspensions();
+    o->set_suspension_id(a.suspension_id);
+    o->set_client_id(a.client_id);
+    o->set_agency_id(a.agency_id);
+    o->set_agency_name(a.agency_name);
+    o->set_form(a.form);
+    if (HasTime(a.suspended_at)) SetTime(a.suspended_at, o->mutable_suspended_at());
+    if (HasTime(a.ends_at)) SetTime(a.ends_at, o->mutable_ends_at());
   }
   for (const std::string& id : s.disclosure_ids) j.add_disclosure_ids(id);
   for (const auto& [id, n] : s.pending_notices) {

@@ -101,5 +101,66 @@ TEST(CaseStateJsonTest, AClosedCaseShowsItsClosure) {
   EXPECT_TRUE(absl::StrContains(json, "\"decided_at\": \"2026-01-21T00:00:00Z\"")) << json;
 }
 
+// The workflows' state (issue 13): accounting and amendment requests with
+// their due dates, holds, suspensions, and a denial's review.
+TEST(CaseStateJsonTest, CarriesTheWorkflows) {
+  CaseState s = OpenCase();
+  AccessRequest& r = s.access_requests["ar-1"];
+  r.decision = AccessDecision::kDenied;
+  r.denial_ground = v1::ACCESS_DENIAL_GROUND_ENDANGERS_LIFE_OR_SAFETY;
+  r.denied_by = "dr-1";
+  r.review = AccessReview::kOverturned;
+  r.reviewed_at = Day(25);
+  r.reviewer_id = "dr-2";
+  AccountingRequest a;
+  a.request_id = "acc-1";
+  a.client_id = "cl-1";
+  a.received_at = Day(4);
+  a.due_at = Day(64);
+  s.accounting_requests["acc-1"] = a;
+  AmendmentRequest m;
+  m.request_id = "am-1";
+  m.entry_id = "e-1";
+  m.decision = AccessDecision::kDenied;
+  m.denial_basis = v1::AMENDMENT_DENIAL_BASIS_ACCURATE_AND_COMPLETE;
+  m.disagreement_filed = true;
+  m.disagreement_at = Day(9);
+  s.amendment_requests["am-1"] = m;
+  LegalHold h;
+  h.hold_id = "hold-1";
+  h.scope = v1::LEGAL_HOLD_SCOPE_CASE;
+  h.ground = v1::LEGAL_HOLD_GROUND_LITIGATION;
+  h.placed_at = Day(5);
+  s.legal_holds["hold-1"] = h;
+  AccountingSuspension u;
+  u.suspension_id = "s-1";
+  u.agency_name = "County Court";
+  u.form = v1::SUSPENSION_FORM_WRITTEN;
+  u.suspended_at = Day(6);
+  u.ends_at = Day(96);
+  s.accounting_suspensions["s-1"] = u;
+  const std::string json = CaseStateToJson(s);
+  for (const char* want :
+       {"\"review\": \"REVIEW_OVERTURNED\"", "\"denial_ground\": \"ACCESS_DENIAL_GROUND_ENDANGERS_LIFE_OR_SAFETY\"",
+        "\"reviewer_id\": \"dr-2\"", "\"received_at\": \"2026-01-05T00:00:00Z\"",
+        "\"due_at\": \"2026-03-06T00:00:00Z\"",
+        "\"denial_basis\": \"AMENDMENT_DENIAL_BASIS_ACCURATE_AND_COMPLETE\"",
+        "\"disagreement_at\": \"2026-01-10T00:00:00Z\"", "\"scope\": \"LEGAL_HOLD_SCOPE_CASE\"",
+        "\"placed_at\": \"2026-01-06T00:00:00Z\"", "\"agency_name\": \"County Court\"",
+        "\"ends_at\": \"2026-04-07T00:00:00Z\""}) {
+    EXPECT_TRUE(absl::StrContains(json, want)) << want << " not in\n" << json;
+  }
+  for (const char* absent : {"\"released_at\"", "\"rebutted_at\"", "\"review_requested_at\""}) {
+    EXPECT_FALSE(absl::StrContains(json, absent)) << absent << " in\n" << json;
+  }
+  v1::CaseStateJson back;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(json, &back).ok()) << json;
+  ASSERT_EQ(back.legal_holds_size(), 1);
+  EXPECT_FALSE(back.legal_holds(0).released());
+  ASSERT_EQ(back.amendment_requests_size(), 1);
+  EXPECT_EQ(back.amendment_requests(0).decision(), v1::CaseStateJson::DECISION_DENIED);
+  EXPECT_EQ(back.accounting_suspensions(0).ends_at().seconds(), kT0 + 96 * kDay);
+}
+
 }  // namespace
 }  // namespace caseledger

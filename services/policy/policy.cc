@@ -163,6 +163,8 @@ absl::Status CheckSuspensionFields(const v1::Event& e) {
   CL_RETURN_IF_ERROR(
       KnownEnum("accounting_suspended.form", v1::SuspensionForm_descriptor(), b.form()));
   CL_RETURN_IF_ERROR(NonEmpty("accounting_suspended.statement", b.statement()));
+  CL_RETURN_IF_ERROR(KnownEnum("accounting_suspended.agency_kind",
+                               v1::SuspendingAgency_descriptor(), b.agency_kind()));
   if (!b.has_ends_at()) {
     return Invalid("accounting_suspended.ends_at",
                    "must be set (45 CFR 164.528(a)(2): a suspension is for a stated time)");
@@ -284,6 +286,13 @@ absl::Status CheckStructure(const v1::Event& e) {
             "consent_granted.expires_at",
             absl::StrCat("got ", FormatUtc(TimeFromProto(b.expires_at())),
                          ", want after starts_at ", FormatUtc(TimeFromProto(b.starts_at()))));
+      }
+      // A consent is recorded after it is signed, never before.
+      if (b.has_signed_at() && TimeFromProto(b.signed_at()) > TimeFromProto(e.occurred_at())) {
+        return Invalid("consent_granted.signed_at",
+                       absl::StrCat("got ", FormatUtc(TimeFromProto(b.signed_at())),
+                                    ", want at or before the consent's occurred_at ",
+                                    FormatUtc(TimeFromProto(e.occurred_at()))));
       }
       return InSubjects(e, "consent_granted.client_id", b.client_id());
     }
@@ -717,8 +726,18 @@ absl::Status CheckAccessDecisionTarget(const CaseState& s, const std::string& re
 // after the due date cannot show it was on time. One marked
 // late_documentation is taken at its occurred_at, the reason on the record
 // for auditors and the client to see.
-absl::Status CheckExtensionInTime(absl::string_view what, const std::string& id, absl::Time due_at,
-                                  const v1::Event& e, const CheckContext& ctx) {
+// Every client request (access, accounting, amendment) is extended at most
+// once, by its due date (RULES.md T7, W5.3, W7.2); `rule` cites the section
+// that allows the one extension.
+template <typename Request>
+absl::Status CheckExtension(absl::string_view what, absl::string_view rule, const Request& r,
+                            const v1::Event& e, const CheckContext& ctx) {
+  if (r.extended) {
+    return Refused(absl::StrCat(what, " ", Q(r.request_id), " was already extended once; ", rule,
+                                " allows one 30-day extension"));
+  }
+  const absl::Time due_at = r.due_at;
+  const std::string& id = r.request_id;
   const absl::Time at = TimeFromProto(e.occurred_at());
   const absl::Time given = LateMarker(e) != nullptr ? at : std::max(at, ctx.received_at);
   if (given > due_at) {
@@ -870,6 +889,13 @@ absl::Status CheckRules(const CaseState& s, const v1::Event& e, const CheckConte
                                     " covers substance-use records (42 CFR Part 2), which need "
                                     "a signed written consent: signed_form_sha256 is empty"));
       }
+      if (s.record_class == v1::RECORD_CLASS_SUBSTANCE_USE &&
+          (b.patient_name().empty() || !b.has_signed_at())) {
+        return Refused(absl::StrCat(
+            name, " covers substance-use records: 42 CFR 2.31(a) requires the patient's name and "
+                  "the date of signature, but ",
+            b.patient_name().empty() ? "patient_name" : "signed_at", " is empty"));
+      }
       if (s.record_class == v1::RECORD_CLASS_SUBSTANCE_USE && !b.has_expires_at() &&
           b.expiry_event().empty()) {
         return Refused(absl::StrCat(name,
@@ -930,12 +956,7 @@ absl::Status CheckRules(const CaseState& s, const v1::Event& e, const CheckConte
     case v1::Event::kAccessExtended: {
       const AccessRequest* r;
       CL_RETURN_IF_ERROR(CheckAccessDecisionTarget(s, e.access_extended().request_id(), &r));
-      if (r->extended) {
-        return Refused(absl::StrCat("access request ", Q(r->request_id),
-                                    " was already extended once; 45 CFR 164.524(b)(2) allows "
-                                    "one 30-day extension"));
-      }
-      return CheckExtensionInTime("access request", r->request_id, r->due_at, e, ctx);
+      return CheckExtension("access request", "45 CFR 164.524(b)(2)", *r, e, ctx);
     }
     case v1::Event::kAccessReviewRequested: {
       const auto& id = e.access_review_requested().request_id();
@@ -1020,12 +1041,7 @@ absl::Status CheckRules(const CaseState& s, const v1::Event& e, const CheckConte
       const AccountingRequest* r;
       CL_RETURN_IF_ERROR(PendingRequest(s, s.accounting_requests, "accounting request",
                                         e.accounting_extended().request_id(), &r));
-      if (r->extended) {
-        return Refused(absl::StrCat("accounting request ", Q(r->request_id),
-                                    " was already extended once; 45 CFR 164.528(c)(1)(ii) "
-                                    "allows one 30-day extension"));
-      }
-      return CheckExtensionInTime("accounting request", r->request_id, r->due_at, e, ctx);
+      return CheckExtension("accounting request", "45 CFR 164.528(c)(1)(ii)", *r, e, ctx);
     }
     case v1::Event::kAccountingSuspended: {
       const auto& id = e.accounting_suspended().suspension_id();
@@ -1072,12 +1088,7 @@ absl::Status CheckRules(const CaseState& s, const v1::Event& e, const CheckConte
       const AmendmentRequest* r;
       CL_RETURN_IF_ERROR(PendingRequest(s, s.amendment_requests, "amendment request",
                                         e.amendment_extended().request_id(), &r));
-      if (r->extended) {
-        return Refused(absl::StrCat("amendment request ", Q(r->request_id),
-                                    " was already extended once; 45 CFR 164.526(b)(2)(ii) "
-                                    "allows one 30-day extension"));
-      }
-      return CheckExtensionInTime("amendment request", r->request_id, r->due_at, e, ctx);
+      return CheckExtension("amendment request", "45 CFR 164.526(b)(2)(ii)", *r, e, ctx);
     }
     case v1::Event::kDisagreementFiled: {
       const auto& id = e.disagreement_filed().request_id();

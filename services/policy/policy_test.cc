@@ -59,7 +59,11 @@ void RunSteps(const std::vector<Step>& steps, CaseState* state, int* latest_day)
 
 // 42 CFR 2.32: the hash of the notice sent with a consent-based disclosure.
 const char kPart2Notice[] = "part2_notice_sha256: \"fedcba9876543210fedcba9876543210\"";
-const char kSignedForm[] = "signed_form_sha256: \"0123456789abcdef0123456789abcdef\"";
+// A signed Part 2 consent form (42 CFR 2.31(a): signed, patient named, dated).
+const char kSignedForm[] =
+    "signed_form_sha256: \"0123456789abcdef0123456789abcdef\" patient_name: \"Ana Client\" "
+    "signed_at { seconds: 1767225600 }";
+const char kSignedFormOnly[] = "signed_form_sha256: \"0123456789abcdef0123456789abcdef\"";
 // 42 CFR 2.31(a): a Part 2 consent says when it expires.
 const char kExpiresAtDischarge[] = "expiry_event: \"discharge from the program\" ";
 
@@ -257,7 +261,8 @@ std::string OralSuspension(int end_day, absl::string_view official) {
   return absl::StrCat(
       "accounting_suspended { suspension_id: \"s-1\" client_id: \"cl-1\" "
       "agency_id: \"sp-1\" agency_name: \"State Police\" form: SUSPENSION_FORM_ORAL "
-      "statement: \"would impede an investigation\" official: \"",
+      "statement: \"would impede an investigation\" "
+      "agency_kind: SUSPENDING_AGENCY_LAW_ENFORCEMENT official: \"",
       official, "\" ends_at { seconds: ", kT0 + end_day * kDay, " } }");
 }
 
@@ -971,6 +976,41 @@ std::vector<PolicyCase> Cases() {
                      kExpiresAtDischarge, kSignedForm, " }")},
        kOk,
        ""},
+      // 42 CFR 2.31(a): a Part 2 consent names the patient and the date of
+      // signature (B7).
+      {"Part2ConsentWithoutPatientName",
+       kSU,
+       {},
+       {absl::StrCat("consent_granted { " INFORMED_BY_CLIENT
+                     "consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
+                     "GRANTOR_KIND_CLIENT grantor_id: \"cl-1\" recipients: \"r-1\" purposes: "
+                     "\"p\" data_categories: \"h\" ",
+                     kExpiresAtDischarge, kSignedFormOnly, " signed_at { seconds: ", kT0, " } }")},
+       kRefused,
+       "consent \"c-9\" covers substance-use records: 42 CFR 2.31(a) requires the patient's "
+       "name and the date of signature, but patient_name is empty"},
+      {"Part2ConsentWithoutSignatureDate",
+       kSU,
+       {},
+       {absl::StrCat("consent_granted { " INFORMED_BY_CLIENT
+                     "consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
+                     "GRANTOR_KIND_CLIENT grantor_id: \"cl-1\" recipients: \"r-1\" purposes: "
+                     "\"p\" data_categories: \"h\" ",
+                     kExpiresAtDischarge, kSignedFormOnly, " patient_name: \"Ana Client\" }")},
+       kRefused,
+       "consent \"c-9\" covers substance-use records: 42 CFR 2.31(a) requires the patient's "
+       "name and the date of signature, but signed_at is empty"},
+      {"ConsentSignedAfterItWasRecorded",
+       kBH,
+       {},
+       {absl::StrCat("consent_granted { " INFORMED_BY_CLIENT
+                     "consent_id: \"c-9\" client_id: \"cl-1\" grantor_kind: "
+                     "GRANTOR_KIND_CLIENT grantor_id: \"cl-1\" recipients: \"r-1\" purposes: "
+                     "\"p\" data_categories: \"h\" signed_at { seconds: ",
+                     kT0 + 400 * kDay, " } }")},
+       kInvalid,
+       "consent_granted.signed_at: got 2027-02-05T00:00:00Z, want at or before the consent's "
+       "occurred_at 2026-01-03T00:00:00Z"},
       // 42 CFR 2.31(a): a Part 2 consent states when it expires (date, event
       // or condition).
       {"Part2ConsentWithoutExpiry",
@@ -1565,7 +1605,8 @@ std::vector<PolicyCase> Cases() {
        kBH,
        {},
        {"accounting_suspended { suspension_id: \"s-1\" client_id: \"cl-1\" "
-        "agency_name: \"State Police\" form: SUSPENSION_FORM_WRITTEN statement: \"letter 7\" }",
+        "agency_name: \"State Police\" form: SUSPENSION_FORM_WRITTEN statement: \"letter 7\" "
+        "agency_kind: SUSPENDING_AGENCY_LAW_ENFORCEMENT }",
         3},
        kInvalid,
        "accounting_suspended.ends_at: must be set (45 CFR 164.528(a)(2): a suspension is for a "
@@ -1590,11 +1631,23 @@ std::vector<PolicyCase> Cases() {
        {},
        {absl::StrCat("accounting_suspended { suspension_id: \"s-1\" client_id: \"cl-1\" "
                      "agency_id: \"court-1\" agency_name: \"County Court\" "
-                     "form: SUSPENSION_FORM_WRITTEN statement: \"letter 7\" ends_at { seconds: ",
+                     "form: SUSPENSION_FORM_WRITTEN statement: \"letter 7\" "
+                     "agency_kind: SUSPENDING_AGENCY_HEALTH_OVERSIGHT ends_at { seconds: ",
                      kT0 + 368 * kDay, " } }"),
         3},
        kOk,
        ""},
+      {"SuspensionWithoutAgencyKind",
+       kBH,
+       {},
+       {absl::StrCat("accounting_suspended { suspension_id: \"s-1\" client_id: \"cl-1\" "
+                     "agency_name: \"County Court\" form: SUSPENSION_FORM_WRITTEN "
+                     "statement: \"letter 7\" ends_at { seconds: ",
+                     kT0 + 368 * kDay, " } }"),
+        3},
+       kInvalid,
+       "accounting_suspended.agency_kind: got SUSPENDING_AGENCY_UNSPECIFIED, want one of "
+       "SUSPENDING_AGENCY_HEALTH_OVERSIGHT, SUSPENDING_AGENCY_LAW_ENFORCEMENT"},
       {"SuspensionIdReused",
        kBH,
        {{OralSuspension(33, "Det. Ruiz"), 3}},

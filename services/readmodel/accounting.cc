@@ -136,6 +136,19 @@ absl::Time DefaultAccountingWindowStart(absl::Time now) {
       absl::CivilSecond(c.year() - 6, c.month(), c.day(), c.hour(), c.minute(), c.second()), utc);
 }
 
+bool SuspensionInForce(const AccountingSuspension& s, absl::Time as_of) {
+  return s.suspended_at <= as_of && as_of < s.ends_at;
+}
+
+bool SuspensionCovers(const AccountingSuspension& s, const AccountingEntry& a, absl::Time as_of) {
+  if (!SuspensionInForce(s, as_of) || s.case_id != a.case_id || s.client_id != a.client_id ||
+      a.disclosed_at >= s.ends_at) {
+    return false;
+  }
+  return (!s.agency_id.empty() && s.agency_id == a.recipient_id) ||
+         (!s.agency_name.empty() && s.agency_name == a.recipient_name);
+}
+
 void DisclosureAccounting::Index(const std::string& client_id, size_t i) {
   const AccountingEntry& a = by_client_[client_id][i];
   index_.emplace(std::make_pair(a.case_id, a.disclosure_id), std::make_pair(client_id, i));
@@ -231,14 +244,7 @@ AccountingReport DisclosureAccounting::Query(absl::string_view client_id, absl::
   // 164.528(a)(2): left out only while the suspension lasts.
   auto suspended = [&](const AccountingEntry& a) {
     for (const AccountingSuspension& s : suspensions(client_id)) {
-      if (s.case_id != a.case_id || as_of < s.suspended_at || as_of >= s.ends_at ||
-          a.disclosed_at >= s.ends_at) {
-        continue;
-      }
-      if ((!s.agency_id.empty() && s.agency_id == a.recipient_id) ||
-          s.agency_name == a.recipient_name) {
-        return true;
-      }
+      if (SuspensionCovers(s, a, as_of)) return true;
     }
     return false;
   };

@@ -77,6 +77,15 @@ bool ExcludedFromAccounting(v1::LegalBasis basis, std::string* reason);
 // contents; the caller passes a disclosure_made event).
 AccountingEntry AccountingEntryFromEvent(const v1::Event& e, uint64_t seq);
 
+// 45 CFR 164.528(a)(2) as RULES.md W6.3 reads it: `s` is in force at `as_of`
+// (suspended_at <= as_of < ends_at) and covers `a`: a disclosure of the same
+// client and case, dated before ends_at, to the agency (recipient_id equals a
+// non-empty agency_id, or the recipient's name equals a non-empty
+// agency_name). The accounting query and the history bundle's withholding
+// (HISTORY_BUNDLE.md reason 6) both ask this.
+bool SuspensionInForce(const AccountingSuspension& s, absl::Time as_of);
+bool SuspensionCovers(const AccountingSuspension& s, const AccountingEntry& a, absl::Time as_of);
+
 // The default accounting window: the six years before `now` (164.528(a)(1)).
 absl::Time DefaultAccountingWindowStart(absl::Time now);
 

@@ -331,6 +331,7 @@ v1::Event Suspension(const std::string& stream, const std::string& agency_id,
   b->set_form(v1::SUSPENSION_FORM_ORAL);
   b->set_statement("would impede an investigation");
   b->set_official("Det. Ruiz");
+  b->set_agency_kind(v1::SUSPENDING_AGENCY_LAW_ENFORCEMENT);
   b->mutable_ends_at()->set_seconds(kT0 + end_day * kDay);
   return e;
 }

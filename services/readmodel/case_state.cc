@@ -20,6 +20,27 @@ constexpr uint32_t kFormatVersion = 1;
 int64_t Micros(absl::Time t) { return TimeToMicros(t); }
 absl::Time FromMicros(int64_t m) { return TimeFromMicros(m); }
 
+// When a client's request (access, accounting, amendment) was received
+// (RULES.md T6): from the commit time, or from occurred_at when that is
+// earlier (received on paper and recorded late). A future occurred_at never
+// moves a due date out.
+absl::Time ReceivedAt(absl::Time occurred_at, absl::Time commit_time) {
+  return std::min(occurred_at, commit_time);
+}
+
+// The one extension a client's request may have (T7, W5.3, W7.2): `by`
+// more, with its reason. Lenient like the fold: an unknown or already
+// extended request is left alone.
+template <typename Request>
+void ExtendOnce(std::map<std::string, Request>* requests, const std::string& id,
+                const std::string& reason, absl::Duration by) {
+  auto it = requests->find(id);
+  if (it == requests->end() || it->second.extended) return;
+  it->second.extended = true;
+  it->second.extension_reason = reason;
+  it->second.due_at += by;
+}
+
 // Folds the body. Lenient: references to unknown ids are ignored.
 void ApplyBody(const v1::Event& e, uint64_t seq, absl::Time at, absl::Time commit_time,
                CaseState* s) {
@@ -183,10 +204,7 @@ void ApplyBody(const v1::Event& e, uint64_t seq, absl::Time at, absl::Time commi
       r.client_id = b.client_id();
       r.requested_by = b.requested_by();
       r.requested_at = at;
-      // 164.524(b)(2) counts from receipt: from the commit time, or from
-      // occurred_at when that is earlier (a request received on paper and
-      // recorded late). A future occurred_at never moves the due date out.
-      r.due_at = std::min(at, commit_time) + kAccessResponseTime;
+      r.due_at = ReceivedAt(at, commit_time) + kAccessResponseTime;
       s->access_requests[b.request_id()] = std::move(r);
       break;
     }
@@ -224,7 +242,7 @@ void ApplyBody(const v1::Event& e, uint64_t seq, absl::Time at, absl::Time commi
         r.review = AccessReview::kOverturned;
         r.decision = AccessDecision::kPending;
         r.decided_at = absl::InfinitePast();
-        r.due_at = std::min(r.due_at, std::min(at, commit_time));
+        r.due_at = std::min(r.due_at, ReceivedAt(at, commit_time));
       } else {
         r.review = AccessReview::kUpheld;
       }
@@ -237,7 +255,7 @@ void ApplyBody(const v1::Event& e, uint64_t seq, absl::Time at, absl::Time commi
       r.client_id = b.client_id();
       r.requested_by = b.requested_by();
       r.requested_at = at;
-      r.received_at = std::min(at, commit_time);  // as access: receipt, never later
+      r.received_at = ReceivedAt(at, commit_time);
       r.due_at = r.received_at + kAccountingResponseTime;
       r.fee_notice = b.fee_notice();
       s->accounting_requests[b.request_id()] = std::move(r);
@@ -252,15 +270,9 @@ void ApplyBody(const v1::Event& e, uint64_t seq, absl::Time at, absl::Time commi
       it->second.decided_at = at;
       break;
     }
-    case v1::Event::kAccountingExtended: {
-      const auto& b = e.accounting_extended();
-      auto it = s->accounting_requests.find(b.request_id());
-      if (it == s->accounting_requests.end() || it->second.extended) break;
-      it->second.extended = true;
-      it->second.extension_reason = b.reason();
-      it->second.due_at += kAccountingExtension;
+    case v1::Event::kAccountingExtended:
+      ExtendOnce(&s->accounting_requests, e.accounting_extended().request_id(), e.accounting_extended().reason(), kAccountingExtension);
       break;
-    }
     case v1::Event::kAccountingSuspended: {
       const auto& b = e.accounting_suspended();
       AccountingSuspension a;
@@ -283,7 +295,7 @@ void ApplyBody(const v1::Event& e, uint64_t seq, absl::Time at, absl::Time commi
       r.requested_by = b.requested_by();
       r.entry_id = b.entry_id();
       r.requested_at = at;
-      r.due_at = std::min(at, commit_time) + kAmendmentResponseTime;
+      r.due_at = ReceivedAt(at, commit_time) + kAmendmentResponseTime;
       s->amendment_requests[b.request_id()] = std::move(r);
       break;
     }
@@ -305,15 +317,9 @@ void ApplyBody(const v1::Event& e, uint64_t seq, absl::Time at, absl::Time commi
       }
       break;
     }
-    case v1::Event::kAmendmentExtended: {
-      const auto& b = e.amendment_extended();
-      auto it = s->amendment_requests.find(b.request_id());
-      if (it == s->amendment_requests.end() || it->second.extended) break;
-      it->second.extended = true;
-      it->second.extension_reason = b.reason();
-      it->second.due_at += kAmendmentExtension;
+    case v1::Event::kAmendmentExtended:
+      ExtendOnce(&s->amendment_requests, e.amendment_extended().request_id(), e.amendment_extended().reason(), kAmendmentExtension);
       break;
-    }
     case v1::Event::kDisagreementFiled: {
       auto it = s->amendment_requests.find(e.disagreement_filed().request_id());
       if (it == s->amendment_requests.end() || it->second.disagreement_filed) break;
@@ -347,15 +353,9 @@ void ApplyBody(const v1::Event& e, uint64_t seq, absl::Time at, absl::Time commi
       it->second.released_at = at;
       break;
     }
-    case v1::Event::kAccessExtended: {
-      const auto& b = e.access_extended();
-      auto it = s->access_requests.find(b.request_id());
-      if (it == s->access_requests.end() || it->second.extended) break;
-      it->second.extended = true;
-      it->second.extension_reason = b.reason();
-      it->second.due_at += kAccessExtension;
+    case v1::Event::kAccessExtended:
+      ExtendOnce(&s->access_requests, e.access_extended().request_id(), e.access_extended().reason(), kAccessExtension);
       break;
-    }
     case v1::Event::kRecordAccessed:
     case v1::Event::kAccessRefused:
     case v1::Event::kSubjectErased:

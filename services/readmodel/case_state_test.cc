@@ -486,6 +486,8 @@ class HistoryGenerator {
         b->add_data_categories(kCategories[rng_() % 4]);
         b->add_data_categories(kCategories[rng_() % 4]);
         b->set_signed_form_sha256(std::string(32, 'h'));
+        b->set_patient_name(client);
+        b->mutable_signed_at()->set_seconds(kT0);
         SetInformedByClient(b);
         if (rng_() % 2) b->mutable_expires_at()->set_seconds(kT0 + (g.day + 20) * kDay);
         break;

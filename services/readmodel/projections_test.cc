@@ -249,6 +249,7 @@ TEST(ProjectionsTest, HoldsAndSuspensionsReachTheReadModels) {
     b->set_agency_name("State Police");
     b->set_form(v1::SUSPENSION_FORM_WRITTEN);
     b->set_statement("letter 7");
+    b->set_agency_kind(v1::SUSPENDING_AGENCY_LAW_ENFORCEMENT);
     b->mutable_ends_at()->set_seconds(kStart + 90 * 86400);
   });
   ASSERT_EQ((*projector)->WaitFor(t->ledger->Size(), absl::Seconds(30)), absl::OkStatus());

@@ -16,6 +16,10 @@
 //   enc-<c>.pb         an encrypted ledger's bundles of client-0..3 after: a record
 //                      naming client-0 and client-1, client-1 erased (subject_erased
 //                      recorded), case-2 disposed of, client-3 erased offline
+//   susp.pb            client-0 of case-0's story and a suspension of accounting by
+//                      County Court (agency of its required-by-law disclosure d-0-2),
+//                      produced while it lasts: reason 6 on both records
+//   susp-after.pb      the same history produced after the suspension ended
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -217,6 +221,40 @@ void Encrypted(const std::string& dir) {
   }
 }
 
+// 45 CFR 164.528(a)(2): a suspension dated now (commit times are the real
+// clock's), in force for 90 days.
+void Suspended(const std::string& dir) {
+  LedgerOptions options;
+  options.checkpoint_interval = absl::Hours(1);
+  auto t = Must(testing::OpenTestLedger(testing::NewTempDir("susp"), options), "open susp");
+  CaseGate gate(t.ledger.get());
+  for (int v = 0; v < testing::kStoryLength; ++v) CHECK_OK(Gated(gate, testing::Story(0, v)));
+  const int64_t now = absl::ToUnixSeconds(absl::Now());
+  v1::Event e = testing::Story(0, testing::kStoryLength - 1);
+  e.set_event_id("case-0-suspended");
+  e.clear_body();
+  e.mutable_occurred_at()->set_seconds(now);
+  auto* s = e.mutable_accounting_suspended();
+  s->set_suspension_id("s-1");
+  s->set_client_id("client-0");
+  s->set_agency_id("court-7");
+  s->set_agency_name("County Court");
+  s->set_form(v1::SUSPENSION_FORM_WRITTEN);
+  s->set_statement("sealed order 99");
+  s->set_agency_kind(v1::SUSPENDING_AGENCY_LAW_ENFORCEMENT);
+  s->mutable_ends_at()->set_seconds(now + 90 * 86400);
+  CHECK_OK(Gated(gate, e));
+  Must(t->Checkpoint(), "susp checkpoint");
+  Write(dir + "/susp.pb",
+        Must(BuildHistoryBundle(*t.ledger, "client-0", 0, absl::FromUnixSeconds(now + 10 * 86400)),
+             "susp bundle")
+            .SerializeAsString());
+  Write(dir + "/susp-after.pb",
+        Must(BuildHistoryBundle(*t.ledger, "client-0", 0, absl::FromUnixSeconds(now + 91 * 86400)),
+             "susp-after bundle")
+            .SerializeAsString());
+}
+
 }  // namespace
 }  // namespace caseledger
 
@@ -229,5 +267,6 @@ int main(int argc, char** argv) {
   caseledger::Golden(dir);
   caseledger::Story(dir);
   caseledger::Encrypted(dir);
+  caseledger::Suspended(dir);
   return 0;
 }

@@ -18,6 +18,11 @@ KIND:
   cosign SEEDHEX NAME T   append witness NAME's cosignature (seed SEEDHEX, time T)
   flip-consistency        change a byte of the first consistency proof hash
   copy-payload N          records[N] gets records[N-1]'s payload_commitments
+  produced-at-of OTHER    produced_at and accounting_json taken from bundle OTHER (prints
+                          the seq of the first record withheld as suspended)
+  suspend-first TYPE      the first record of event type TYPE: every revealed field
+                          withheld as suspended (reason 6) by the seq the bundle's first
+                          suspended field points at
 Prints the seq of the record it changed, if any.
 """
 import base64
@@ -92,6 +97,28 @@ def main():
         n = int(args[0])
         b.records[n].payload_commitments = b.records[n - 1].payload_commitments
         changed = b.records[n].seq
+    elif kind == "produced-at-of":
+        other = access_pb2.HistoryBundle()
+        other.ParseFromString(open(args[0], "rb").read())
+        b.produced_at.CopyFrom(other.produced_at)
+        b.accounting_json = other.accounting_json
+        changed = next(r.seq for r in b.records
+                       if any(w.reason == access_pb2.WITHHELD_SUSPENDED for w in r.withheld))
+    elif kind == "suspend-first":
+        import verify_export as vx
+        by = next(w.by_seq for r in b.records for w in r.withheld
+                  if w.reason == access_pb2.WITHHELD_SUSPENDED)
+        for r in b.records:
+            if vx.decode_record(r.leaf, r.seq)["event_type"].decode() != args[0]:
+                continue
+            w = list(r.withheld) + [access_pb2.WithheldField(
+                index=x.index, reason=access_pb2.WITHHELD_SUSPENDED, by_seq=by)
+                for x in r.revealed]
+            del r.revealed[:]
+            del r.withheld[:]
+            r.withheld.extend(sorted(w, key=lambda x: x.index))
+            changed = r.seq
+            break
     elif kind == "version-1":
         b.format_version = 1
     elif kind in ("reason", "by-seq"):

@@ -424,7 +424,10 @@ def compare_accounting(js, subject, frm, to, kept):
 
 
 # ------------------------------------------------------------ the check
-REASONS = {1: "protected", 2: "erased", 3: "disposed", 4: "erased_with_other", 5: "keys_destroyed"}
+REASONS = {1: "protected", 2: "erased", 3: "disposed", 4: "erased_with_other", 5: "keys_destroyed",
+           6: "suspended"}
+# What an accounting_suspended record withheld as suspended (reason 6) may show.
+SHOWN_WHILE_SUSPENDED = ("client_id", "ends_at", "agency_kind")
 
 
 def verify(b, vk, origin, subject_flag, since_note, witnesses, quorum, schema):
@@ -533,12 +536,33 @@ def verify(b, vk, origin, subject_flag, since_note, witnesses, quorum, schema):
                 if f.reason == 1:
                     raise LOSS("%s: field %r is not a protected detail: the client's own field "
                                "must be shown" % (where, name))
-                own.add((f.reason, f.by_seq if f.reason in (2, 3) else 0))
+                own.add((f.reason, f.by_seq if f.reason in (2, 3, 6) else 0))
         destroyed = None
         if own:
             if len(own) != 1:
                 raise LOSS("%s: the withheld own fields carry different reasons" % where)
             destroyed = next(iter(own))
+        if destroyed is not None and destroyed[0] == 6:
+            # HISTORY_BUNDLE.md "Redaction", reason 6, within the record.
+            names = [n.decode() for n, _ in revealed]
+            if et == "disclosure_made":
+                if names:
+                    raise LOSS("%s: a suspended disclosure reveals %r; it is withheld whole"
+                               % (where, names[0]))
+            elif et == "accounting_suspended":
+                if destroyed[1] != hr.seq:
+                    raise LOSS("%s: a suspension withheld as suspended points at seq %d, not "
+                               "its own" % (where, destroyed[1]))
+                extra = [n for n in names if n not in SHOWN_WHILE_SUSPENDED]
+                if extra:
+                    raise LOSS("%s: a suspension in force reveals %r" % (where, extra[0]))
+                if "ends_at" not in names or "client_id" not in names:
+                    raise LOSS("%s: a suspension in force must show its ends_at and client_id"
+                               % where)
+            else:
+                raise LOSS("%s: withheld as suspended, but a %s record is not one a suspension "
+                           "of accounting withholds" % (where, et))
+        elif destroyed is not None:
             if not key_id:
                 raise LOSS("%s: withheld as destroyed but the payload was never sealed" % where)
             if rv:
@@ -549,6 +573,7 @@ def verify(b, vk, origin, subject_flag, since_note, witnesses, quorum, schema):
                            "only one subject" % where)
         views.append({"seq": hr.seq, "event_type": et, "stream": rec["stream"].decode(),
                       "occurred_at": rec["occurred_at"], "revealed": revealed,
+                      "commit_time": rec["commit_time"],
                       "destroyed": destroyed, "where": where,
                       "nsubjects": len(rec["subjects"])})
 
@@ -586,7 +611,7 @@ def verify(b, vk, origin, subject_flag, since_note, witnesses, quorum, schema):
     # The reason for content that is gone is prescribed by the history
     # (HISTORY_BUNDLE.md "Redaction"), once every record is read.
     for k, v in enumerate(views):
-        if v["destroyed"] is None:
+        if v["destroyed"] is None or v["destroyed"][0] == 6:
             continue
         want = None
         for o in views[k + 1:]:
@@ -613,8 +638,37 @@ def verify(b, vk, origin, subject_flag, since_note, witnesses, quorum, schema):
     if h != head:
         raise LOSS("the subject chain over the records does not give the index's head")
     checks.append("subject chain")
-    # 8. accounting
+    # Reason 6 across the bundle (HISTORY_BUNDLE.md "Redaction"): a
+    # suspension of this subject's accounting, in the same case, in force at
+    # produced_at, and a withheld disclosure dated before its end.
     produced = b.produced_at.seconds
+    produced_us = produced * 1000000 + b.produced_at.nanos // 1000
+    by_seq = {v["seq"]: v for v in views}
+    suspended = [v for v in views if v["destroyed"] is not None and v["destroyed"][0] == 6]
+    for v in suspended:
+        s_ = by_seq.get(v["destroyed"][1])
+        if s_ is None or s_["event_type"] != "accounting_suspended":
+            raise LOSS("%s: withheld as suspended by seq %d, not a suspension in this history"
+                       % (v["where"], v["destroyed"][1]))
+        if s_["stream"] != v["stream"]:
+            raise LOSS("%s: withheld as suspended by a suspension of another case" % v["where"])
+        body = schema.body("accounting_suspended", b"".join(x for _, x in s_["revealed"]))
+        if not body.HasField("ends_at"):
+            raise LOSS("%s: the suspension's end is not shown" % v["where"])
+        if body.client_id != subject:
+            raise LOSS("%s: withheld for a suspension of someone else's accounting" % v["where"])
+        ends = ts_micros(body.ends_at)
+        if not (s_["occurred_at"] <= produced_us < ends):
+            raise LOSS("%s: the suspension is not in force when the bundle was produced: the "
+                       "record must be shown" % v["where"])
+        if v["event_type"] == "disclosure_made" and v["occurred_at"] >= ends:
+            raise LOSS("%s: a disclosure dated at or after the suspension's end" % v["where"])
+    if suspended:
+        late = [v for v in views if v["commit_time"] > produced_us]
+        if late:
+            raise LOSS("produced_at is before seq %d was committed" % late[0]["seq"])
+        checks.append("%d records withheld while a suspension lasts" % len(suspended))
+    # 8. accounting
     frm, to, kept = derive_accounting(subject, views, schema, produced)
     compare_accounting(b.accounting_json, subject, frm, to, kept)
     checks.append("accounting: %d disclosures" % len(kept))

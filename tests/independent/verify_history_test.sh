@@ -70,6 +70,8 @@ check erased-with-other "$T/enc-0.pb" OK --subject=client-0   # reason 4
 check erased "$T/enc-1.pb" OK --subject=client-1              # reason 2, by_seq
 check disposed "$T/enc-2.pb" OK --subject=client-2            # reason 3, by_seq
 check keys-destroyed "$T/enc-3.pb" OK --subject=client-3      # reason 5
+check suspended "$T/susp.pb" OK --subject=client-0              # reason 6, by_seq
+check suspension-ended "$T/susp-after.pb" OK --subject=client-0
 
 # Refusals.
 check another-subject "$T/story-1.pb" FAILED_PRECONDITION --subject=client-0
@@ -111,6 +113,9 @@ m erased-by-wrong-seq "$T/enc-1.pb" DATA_LOSS@ by-seq 3
 m disposed-as-erased "$T/enc-2.pb" DATA_LOSS@ reason 2
 m one-subject-as-with-other "$T/enc-3.pb" DATA_LOSS@ reason 4
 m reason-0 "$T/enc-3.pb" INVALID_ARGUMENT@ reason 0
+m suspended-past-its-end "$T/susp.pb" DATA_LOSS@ produced-at-of "$T/susp-after.pb"
+m suspend-a-note "$T/susp.pb" DATA_LOSS@ suspend-first record_entry_written
+m suspended-as-unexplained "$T/susp.pb" DATA_LOSS@ reason 5    # never sealed
 
 # Witnesses: W1 and W2 cosign (the test's own keys); W3 does not.
 W1=$($PY $DIR/mutate_history.py "$T/story-0.pb" "$T/cos1.pb" cosign "$(printf '11%.0s' {1..32})" w1.test 1767225700)

@@ -51,21 +51,7 @@ int AppendOne(Client& c, const std::string& json) {
   if (!req.ok())
     return Fail("append", absl::Status(req.status().code(),
                                        absl::StrCat("--event: ", req.status().message())));
-  grpc::ClientContext ctx;
-  c.SetDeadline(&ctx);
-  v1::AppendResponse resp;
-  absl::Status s = FromGrpc(c.stub().Append(&ctx, *req, &resp), "Append", c.options());
-  if (!s.ok()) return Fail("append", s);
-  if (c.options().json) {
-    std::printf("%s\n", AppendJson(resp, 0).c_str());
-  } else {
-    absl::StatusOr<Hash> leaf = HashFromBytes(resp.leaf_hash());
-    std::printf("%s seq %llu: %s@%llu, leaf %s\n", resp.duplicate() ? "duplicate of" : "appended",
-                static_cast<unsigned long long>(resp.seq()), req->event().stream_id().c_str(),
-                static_cast<unsigned long long>(resp.version()),
-                leaf.ok() ? ShortHex(*leaf).c_str() : "?");
-  }
-  return kExitOk;
+  return SendAppend(c, "append", *req);
 }
 
 // Reads events from `path` ("-" for stdin) and pipelines them over one
@@ -355,6 +341,24 @@ int RunStatus(Client& c) {
 }
 
 }  // namespace
+
+int SendAppend(Client& c, const char* command, const v1::AppendRequest& req) {
+  grpc::ClientContext ctx;
+  c.SetDeadline(&ctx);
+  v1::AppendResponse resp;
+  absl::Status s = FromGrpc(c.stub().Append(&ctx, req, &resp), "Append", c.options());
+  if (!s.ok()) return Fail(command, s);
+  if (c.options().json) {
+    std::printf("%s\n", AppendJson(resp, 0).c_str());
+  } else {
+    absl::StatusOr<Hash> leaf = HashFromBytes(resp.leaf_hash());
+    std::printf("%s seq %llu: %s@%llu, leaf %s\n", resp.duplicate() ? "duplicate of" : "appended",
+                static_cast<unsigned long long>(resp.seq()), req.event().stream_id().c_str(),
+                static_cast<unsigned long long>(resp.version()),
+                leaf.ok() ? ShortHex(*leaf).c_str() : "?");
+  }
+  return kExitOk;
+}
 
 void AddAppendReadCommands(Registry& registry) {
   {

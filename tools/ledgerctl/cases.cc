@@ -29,11 +29,13 @@ std::string SummaryLine(const v1::CaseSummary& s) {
   std::string due = s.has_next_access_due()
                         ? FormatTimestamp(s.next_access_due().seconds(), 0).substr(0, 10)
                         : "-";
-  return absl::StrFormat("%-24s %-12s %-12s %-10s v%-6llu access:%u%s due:%s notices:%u",
+  return absl::StrFormat("%-24s %-12s %-12s %-10s v%-6llu access:%u%s due:%s notices:%u%s%s",
                          s.case_id(), s.status(), s.program(),
                          s.manager_id().empty() ? "-" : s.manager_id(),
                          static_cast<unsigned long long>(s.version()), s.open_access_requests(),
-                         s.access_overdue() ? " OVERDUE" : "", due, s.pending_client_notices());
+                         s.access_overdue() ? " OVERDUE" : "", due, s.pending_client_notices(),
+                         s.accounting_overdue() ? " ACCOUNTING-OVERDUE" : "",
+                         s.amendment_overdue() ? " AMENDMENT-OVERDUE" : "");
 }
 
 struct CaseFlags {
@@ -66,6 +68,7 @@ struct CasesFlags {
   std::optional<std::string> status;
   std::optional<std::string> manager;
   bool overdue = false;
+  bool access_overdue = false;
   std::optional<uint64_t> limit;
 };
 
@@ -75,7 +78,8 @@ int RunCases(Client& c, const CasesFlags& f) {
   v1::ListCasesRequest req;
   if (f.status) req.set_status(*f.status);
   if (f.manager) req.set_manager_id(*f.manager);
-  req.set_access_overdue(f.overdue);
+  req.set_overdue(f.overdue);
+  req.set_access_overdue(f.access_overdue);
   // --limit=0 means every page.
   uint64_t left = f.limit.value_or(0) == 0 ? UINT64_MAX : *f.limit;
   uint64_t printed = 0;
@@ -162,7 +166,9 @@ void AddCaseCommands(Registry& registry) {
   }
   {
     Command& cmd = registry.Add(
-        "cases", "usage: ledgerctl cases [--status=S] [--manager=ID] [--overdue] [--limit=N]\n",
+        "cases",
+        "usage: ledgerctl cases [--status=S] [--manager=ID] [--overdue] [--access_overdue]\n"
+        "                       [--limit=N]\n",
         "Lists cases, one line each: id, status, program, manager, version, open\n"
         "access requests (OVERDUE past their legal due date), next due date, pending\n"
         "client notices.\n");
@@ -170,6 +176,9 @@ void AddCaseCommands(Registry& registry) {
     AddString(cmd.app, "--status", &f.status, "S", "open, interrupted, closed or disposed");
     AddString(cmd.app, "--manager", &f.manager, "ID", "assigned to this case manager");
     AddFlag(cmd.app, "--overdue", &f.overdue,
+            "only cases with a client request (access, accounting or\n"
+            "amendment) past its legal due date");
+    AddFlag(cmd.app, "--access_overdue", &f.access_overdue,
             "only cases with an access request past its due date");
     AddUint(cmd.app, "--limit", &f.limit, "N", "at most N cases (default 0: all)");
     cmd.run = [&f](Client& c, const Command&) { return RunCases(c, f); };

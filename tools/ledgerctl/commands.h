@@ -4,6 +4,7 @@
 #ifndef CASELEDGER_TOOLS_LEDGERCTL_COMMANDS_H_
 #define CASELEDGER_TOOLS_LEDGERCTL_COMMANDS_H_
 
+#include "proto/ledger.pb.h"
 #include "tools/ledgerctl/cli.h"
 
 namespace caseledger::ledgerctl {
@@ -23,6 +24,15 @@ void AddAuditCommands(Registry& registry);
 void AddWitnessCommands(Registry& registry);
 // export-fhir (fhir.cc).
 void AddFhirCommands(Registry& registry);
+
+// accounting-request, amendment-request, disagree, hold, review-denial: the
+// client workflows' events (workflows.cc).
+void AddWorkflowCommands(Registry& registry);
+
+// Sends one append and prints its result as `append` does (seq, stream
+// version, leaf hash; JSON with --json). Returns the exit status; errors are
+// printed as "ledgerctl COMMAND: ...".
+int SendAppend(Client& c, const char* command, const v1::AppendRequest& req);
 
 }  // namespace caseledger::ledgerctl
 

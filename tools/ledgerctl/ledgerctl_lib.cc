@@ -9,6 +9,8 @@
 #include <sstream>
 #include <utility>
 
+#include <google/protobuf/timestamp.pb.h>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -75,13 +77,114 @@ absl::StatusOr<v1::AppendRequest> ParseEventJson(absl::string_view json, absl::T
       return absl::InvalidArgumentError(absl::StrCat("Event: ", ProtoMessage(as_event)));
     }
   }
-  v1::Event* e = req.mutable_event();
+  FillEventDefaults(now, req.mutable_event());
+  return req;
+}
+
+void FillEventDefaults(absl::Time now, v1::Event* e) {
   if (!e->has_occurred_at()) {
     int64_t micros = absl::ToUnixMicros(now);
     e->mutable_occurred_at()->set_seconds(micros / 1000000);
     e->mutable_occurred_at()->set_nanos(static_cast<int32_t>(micros % 1000000) * 1000);
   }
   if (e->producer().empty()) e->set_producer("ledgerctl");
+}
+
+absl::StatusOr<absl::Time> ParseWhen(absl::string_view flag, const std::string& value) {
+  absl::Time t;
+  std::string err;
+  if (absl::ParseTime(absl::RFC3339_full, value, &t, &err) ||
+      absl::ParseTime("%Y-%m-%d", value, absl::UTCTimeZone(), &t, &err)) {
+    return t;
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("--", flag, ": got \"", value, "\", want a date (2026-01-31) or RFC 3339 time"));
+}
+
+namespace {
+
+// The enum value `value` names: its full name (LEGAL_HOLD_SCOPE_CASE) or,
+// in any case, what follows the prefix every value of the enum shares
+// (case).
+const google::protobuf::EnumValueDescriptor* EnumValueNamed(
+    const google::protobuf::EnumDescriptor* d, const std::string& value) {
+  if (const auto* v = d->FindValueByName(value); v != nullptr) return v;
+  // Every enum of proto/events.proto starts with PREFIX_UNSPECIFIED = 0.
+  const std::string& zero = d->value(0)->name();
+  if (!absl::EndsWith(zero, "UNSPECIFIED")) return nullptr;
+  const std::string prefix = zero.substr(0, zero.size() - std::string("UNSPECIFIED").size());
+  return d->FindValueByName(prefix + absl::AsciiStrToUpper(value));
+  return nullptr;
+}
+
+}  // namespace
+
+absl::StatusOr<v1::AppendRequest> WorkflowEvent(const WorkflowEnvelope& envelope,
+                                                absl::string_view body,
+                                                const std::vector<FlagValue>& fields,
+                                                absl::Time now) {
+  using google::protobuf::FieldDescriptor;
+  v1::AppendRequest req;
+  v1::Event* e = req.mutable_event();
+  const FieldDescriptor* b = v1::Event::descriptor()->FindFieldByName(std::string(body));
+  if (b == nullptr || b->message_type() == nullptr || b->containing_oneof() == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat("no event body \"", body, "\""));
+  }
+  google::protobuf::Message* m = e->GetReflection()->MutableMessage(e, b);
+  const google::protobuf::Reflection* r = m->GetReflection();
+  for (const auto& [flag, value] : fields) {
+    const FieldDescriptor* f = b->message_type()->FindFieldByName(flag);
+    if (f == nullptr || f->is_repeated() || f->name() == "late_documentation") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--", flag, ": not a field of ", body));
+    }
+    if (f->type() == FieldDescriptor::TYPE_STRING) {
+      r->SetString(m, f, value);
+    } else if (f->type() == FieldDescriptor::TYPE_ENUM) {
+      const auto* v = EnumValueNamed(f->enum_type(), value);
+      if (v == nullptr || v->number() == 0) {
+        std::vector<std::string> want;
+        for (int i = 1; i < f->enum_type()->value_count(); ++i) {
+          want.push_back(f->enum_type()->value(i)->name());
+        }
+        return absl::InvalidArgumentError(absl::StrCat("--", flag, ": got \"", value,
+                                                       "\", want one of ",
+                                                       absl::StrJoin(want, ", ")));
+      }
+      r->SetEnum(m, f, v);
+    } else if (f->message_type() == google::protobuf::Timestamp::descriptor()) {
+      CL_ASSIGN_OR_RETURN(absl::Time t, ParseWhen(flag, value));
+      auto* ts = static_cast<google::protobuf::Timestamp*>(r->MutableMessage(m, f));
+      ts->set_seconds(absl::ToUnixSeconds(t));
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat("--", flag, ": not settable from a flag"));
+    }
+  }
+  if (!envelope.late.empty()) {
+    const FieldDescriptor* late = b->message_type()->FindFieldByName("late_documentation");
+    if (late == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat("--late: ", body, " cannot be marked late"));
+    }
+    static_cast<v1::LateDocumentation*>(r->MutableMessage(m, late))->set_reason(envelope.late);
+  }
+  e->set_event_id(envelope.event_id);
+  e->set_stream_id(envelope.stream_id);
+  for (const std::string& s : envelope.subject_ids) e->add_subject_ids(s);
+  if (envelope.subject_ids.empty()) {
+    // The client a body names is in its history (services/policy/RULES.md S8).
+    const FieldDescriptor* client = b->message_type()->FindFieldByName("client_id");
+    if (client != nullptr && !r->GetString(*m, client).empty()) {
+      e->add_subject_ids(r->GetString(*m, client));
+    }
+  }
+  if (!envelope.occurred_at.empty()) {
+    CL_ASSIGN_OR_RETURN(absl::Time t, ParseWhen("occurred_at", envelope.occurred_at));
+    e->mutable_occurred_at()->set_seconds(absl::ToUnixSeconds(t));
+  }
+  FillEventDefaults(now, e);
+  if (e->event_id().empty()) {
+    e->set_event_id(absl::StrCat("ledgerctl-", body, "-", absl::ToUnixMicros(now)));
+  }
   return req;
 }
 

@@ -8,6 +8,8 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -29,6 +31,33 @@ namespace caseledger::ledgerctl {
 // parser's message (which names an unknown field) when it does not parse.
 // The server validates the rest (ids, body), so that the rules live once.
 absl::StatusOr<v1::AppendRequest> ParseEventJson(absl::string_view json, absl::Time now);
+
+// occurred_at = `now` and producer = "ledgerctl" where the event has none.
+void FillEventDefaults(absl::Time now, v1::Event* e);
+
+// "2026-01-31" (UTC midnight) or RFC 3339; INVALID_ARGUMENT naming --flag.
+absl::StatusOr<absl::Time> ParseWhen(absl::string_view flag, const std::string& value);
+
+// The envelope of an event the workflow commands build (workflows.cc).
+struct WorkflowEnvelope {
+  std::string event_id;  // empty: "ledgerctl-BODY-<now in microseconds>"
+  std::string stream_id;
+  std::vector<std::string> subject_ids;  // empty: the body's client_id, if any
+  std::string occurred_at;               // empty: now; else as ParseWhen
+  std::string late;                      // late_documentation.reason, if any
+};
+using FlagValue = std::pair<std::string, std::string>;  // (proto field name, value)
+
+// The event with body `body` (an Event oneof field name, e.g.
+// "legal_hold_placed") whose fields are set from `fields`: strings as given,
+// enums by full name or by what follows their common prefix in any case
+// ("case" for LEGAL_HOLD_SCOPE_CASE), timestamps as ParseWhen. No rule is
+// checked here beyond the field's type: the server's policy decides the rest.
+// INVALID_ARGUMENT naming --FIELD for a field the body lacks or a bad value.
+absl::StatusOr<v1::AppendRequest> WorkflowEvent(const WorkflowEnvelope& envelope,
+                                                absl::string_view body,
+                                                const std::vector<FlagValue>& fields,
+                                                absl::Time now);
 
 // True for a line that holds no event: empty or only whitespace.
 bool IsBlankLine(absl::string_view line);

@@ -17,6 +17,51 @@ namespace {
 
 const absl::Time kNow = absl::FromUnixSeconds(1767225600) + absl::Microseconds(5);
 
+// The workflow commands' events: body fields from flags by proto name,
+// enums by short name, dates, the client as subject, defaults as append.
+TEST(WorkflowEventTest, BuildsTheBodyFromItsFieldNames) {
+  WorkflowEnvelope env;
+  env.stream_id = "case-1";
+  env.late = "entered from the paper file";
+  auto r = WorkflowEvent(env, "accounting_suspended",
+                         {{"suspension_id", "s-1"},
+                          {"client_id", "client-1"},
+                          {"form", "written"},
+                          {"agency_kind", "SUSPENDING_AGENCY_LAW_ENFORCEMENT"},
+                          {"ends_at", "2027-01-31"}},
+                         kNow);
+  ASSERT_TRUE(r.ok()) << r.status();
+  const v1::Event& e = r->event();
+  EXPECT_EQ(e.stream_id(), "case-1");
+  EXPECT_EQ(e.event_id(), "ledgerctl-accounting_suspended-1767225600000005");
+  EXPECT_EQ(std::vector<std::string>(e.subject_ids().begin(), e.subject_ids().end()),
+            std::vector<std::string>{"client-1"});
+  EXPECT_EQ(e.producer(), "ledgerctl");
+  EXPECT_EQ(e.occurred_at().seconds(), 1767225600);
+  EXPECT_EQ(e.accounting_suspended().form(), v1::SUSPENSION_FORM_WRITTEN);
+  EXPECT_EQ(e.accounting_suspended().agency_kind(), v1::SUSPENDING_AGENCY_LAW_ENFORCEMENT);
+  EXPECT_EQ(e.accounting_suspended().ends_at().seconds(), 1801353600);
+  EXPECT_EQ(e.accounting_suspended().late_documentation().reason(), "entered from the paper file");
+}
+
+TEST(WorkflowEventTest, BadFlagsNameThemselves) {
+  WorkflowEnvelope env;
+  env.stream_id = "case-1";
+  auto r = WorkflowEvent(env, "legal_hold_released", {{"scope", "case"}}, kNow);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(r.status().message(), "--scope: not a field of legal_hold_released");
+  r = WorkflowEvent(env, "legal_hold_placed", {{"scope", "planet"}}, kNow);
+  EXPECT_EQ(r.status().message(),
+            "--scope: got \"planet\", want one of LEGAL_HOLD_SCOPE_CASE, LEGAL_HOLD_SCOPE_CLIENT");
+  r = WorkflowEvent(env, "accounting_suspended", {{"ends_at", "soon"}}, kNow);
+  EXPECT_EQ(r.status().message(),
+            "--ends_at: got \"soon\", want a date (2026-01-31) or RFC 3339 time");
+  env.subject_ids = {"client-9"};
+  r = WorkflowEvent(env, "disagreement_filed", {{"request_id", "am-1"}}, kNow);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->event().subject_ids(0), "client-9");
+}
+
 TEST(ParseEventJsonTest, BareEventGetsDefaults) {
   auto r = ParseEventJson(
       R"({"event_id":"e1","stream_id":"c1","record_entry_written":{"text":"hi"}})", kNow);

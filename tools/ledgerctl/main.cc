@@ -30,6 +30,7 @@ int Main(const std::vector<std::string>& args) {
   AddAuditCommands(registry);
   AddWitnessCommands(registry);
   AddFhirCommands(registry);
+  AddWorkflowCommands(registry);
 
   Invocation inv = ParseCommandLine(registry, args);
   if (inv.command == nullptr) {
