@@ -220,17 +220,6 @@ std::string FormatTimestamp(int64_t seconds, int32_t nanos) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", t, absl::UTCTimeZone());
 }
 
-absl::StatusOr<absl::Time> ParseWhen(const std::string& flag, const std::string& value) {
-  absl::Time t;
-  std::string err;
-  if (absl::ParseTime(absl::RFC3339_full, value, &t, &err) ||
-      absl::ParseTime("%Y-%m-%d", value, absl::UTCTimeZone(), &t, &err)) {
-    return t;
-  }
-  return absl::InvalidArgumentError(
-      absl::StrCat("--", flag, ": got \"", value, "\", want a date (2026-01-31) or RFC 3339 time"));
-}
-
 std::string FormatAge(absl::Duration d) {
   if (d < absl::ZeroDuration()) return "in the future";
   int64_t s = absl::ToInt64Seconds(d);

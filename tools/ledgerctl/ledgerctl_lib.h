@@ -101,10 +101,6 @@ std::string FormatRecordText(const v1::Record& r);
 // RFC 3339 UTC with microseconds, e.g. "2026-01-01T00:00:00.000000Z".
 std::string FormatTimestamp(int64_t seconds, int32_t nanos);
 
-// A time flag's value: "2026-01-31" (UTC midnight) or RFC 3339
-// ("2026-01-31T12:00:00Z"). INVALID_ARGUMENT naming --`flag` otherwise.
-absl::StatusOr<absl::Time> ParseWhen(const std::string& flag, const std::string& value);
-
 // "4s", "3m12s", "2h5m", "3d4h": a coarse age for people.
 std::string FormatAge(absl::Duration d);
 
