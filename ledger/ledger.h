@@ -27,6 +27,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "ledger/blinder.h"
 #include "ledger/checkpoint.h"
 #include "ledger/clock.h"
 #include "ledger/hash.h"
@@ -89,7 +90,10 @@ struct CommittedBatch {
 // (SUBJECT_INDEX.md): enough to show a client that their history is complete.
 struct SubjectHistory {
   StoredCheckpoint checkpoint;  // the latest signed checkpoint
+  // The map key: the subject's tag under `blinding_salt` in format 2 when it
+  // has a salt, SubjectKey(id) otherwise.
   Hash subject_key{};
+  std::optional<Hash> blinding_salt;
   SubjectState state;       // (count, head) in that checkpoint's map
   SubjectMapProof proof;    // of `state` against the checkpoint's subjects root
   std::vector<uint64_t> seqs;  // the subject's `state.count` records, in order
@@ -125,6 +129,12 @@ struct LedgerOptions {
   // before they are queued and decrypts them in Read (ledger/ENCRYPTION.md).
   // Null: openings are stored as plaintext.
   PayloadCipher* cipher = nullptr;
+  // Optional, borrowed; must outlive the Ledger. When set, records are
+  // written in format 2 (FORMAT.md "Record, format 2"): stream, event,
+  // producer and subject ids blinded under salts it keeps, opened again by
+  // Read. Null: format 1, ids in clear. A data directory holds one format:
+  // Open refuses (FAILED_PRECONDITION) a non-empty one of the other format.
+  Blinder* blinder = nullptr;
 };
 
 // Thread-safe: every method may be called from any thread.
@@ -204,6 +214,17 @@ class Ledger {
   // the map.
   absl::StatusOr<SubjectHistory> History(absl::string_view subject_id) const;
 
+  // The map key of a subject: SubjectKey(id) in format 1, its tag in format
+  // 2 (NOT_FOUND when it has no salt: it never appeared, or was erased).
+  absl::StatusOr<Hash> SubjectMapKey(absl::string_view subject_id) const;
+  // The blinding salt of a subject or stream, for a bundle whose reader may
+  // link its tags (format 2 only; NOT_FOUND without one).
+  absl::StatusOr<Hash> BlindingSalt(BlindKind kind, absl::string_view id) const;
+  // The record format this ledger writes.
+  uint8_t record_format() const {
+    return options_.blinder != nullptr ? kRecordFormatBlinded : kRecordFormatVersion;
+  }
+
   // The subjects transition from `from_size` to the latest checkpoint, with
   // that checkpoint: its compact range at from_size, records [from_size, m),
   // the map at from_size pruned to the subjects they name, and the current
@@ -267,6 +288,8 @@ class Ledger {
   // Sequences `pending` into `group` or fails it; never both.
   absl::Status Sequence(Pending& pending, Group& group);
   absl::StatusOr<AppendResult> ResultOf(uint64_t seq) const;
+  // DecodeRecord, then the blinded ids opened through options_.blinder.
+  absl::StatusOr<Record> DecodeStored(absl::string_view leaf) const;
   absl::StatusOr<uint64_t> StreamLength(const std::string& stream_id, const Group& group);
   bool CheckpointDue(uint64_t size, absl::Time now) const;
   absl::StatusOr<std::string> SignCheckpoint(uint64_t size, const Hash& root,
