@@ -5,9 +5,28 @@
 
 namespace caseledger {
 
-std::string ErasedSubjectId(const Hash& tag) {
-  return absl::StrCat("erased-subject:",
+std::string UnlinkedSubjectId(const Hash& tag) {
+  return absl::StrCat("unlinked-subject:",
                       absl::BytesToHexString(AsBytes(tag).substr(0, 8)));
+}
+
+void SaltTable::Add(BlindKind kind, absl::string_view id, const Hash& salt) {
+  salts_[{static_cast<uint8_t>(kind), std::string(id)}] = salt;
+  tags_[{static_cast<uint8_t>(kind), BlindTag(kind, salt, id)}] = Opening{std::string(id), salt};
+}
+
+absl::StatusOr<Hash> SaltTable::FindSalt(BlindKind kind, absl::string_view id) const {
+  auto it = salts_.find(std::make_pair(static_cast<uint8_t>(kind), std::string(id)));
+  if (it == salts_.end()) return absl::NotFoundError("no salt given for this id");
+  return it->second;
+}
+
+absl::StatusOr<Blinder::Opening> SaltTable::OpenTag(BlindKind kind, const Hash& tag) const {
+  auto it = tags_.find(std::make_pair(static_cast<uint8_t>(kind), tag));
+  if (it == tags_.end()) {
+    return absl::NotFoundError(absl::StrCat("no salt given opens tag ", ShortHex(tag)));
+  }
+  return it->second;
 }
 
 void BlindRecord(const Hash& stream_salt, absl::Span<const Hash> subject_salts,
@@ -43,7 +62,7 @@ absl::Status OpenBlindedRecord(const Blinder& blinder, Record* r) {
   for (const Hash& tag : r->subject_tags) {
     absl::StatusOr<Blinder::Opening> s = blinder.OpenTag(BlindKind::kSubject, tag);
     if (absl::IsNotFound(s.status())) {
-      r->subject_ids.push_back(ErasedSubjectId(tag));
+      r->subject_ids.push_back(UnlinkedSubjectId(tag));
       continue;
     }
     if (!s.ok()) {

@@ -6,6 +6,9 @@
 #define CASELEDGER_LEDGER_BLINDER_H_
 
 #include <string>
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -40,14 +43,32 @@ class Blinder {
   virtual absl::StatusOr<Opening> OpenTag(BlindKind kind, const Hash& tag) const = 0;
 };
 
-// The placeholder a read shows for a subject whose salt was erased:
-// "erased-subject:" and the first 8 bytes of its tag in hex. It names the
-// pseudonym the leaf already shows, nothing more.
-std::string ErasedSubjectId(const Hash& tag);
+// The placeholder shown for a subject tag its reader cannot open (the salt
+// was erased, or the reader holds no grant for it): "unlinked-subject:" and
+// the first 8 bytes of the tag in hex. It names the pseudonym the leaf
+// already shows, nothing more.
+std::string UnlinkedSubjectId(const Hash& tag);
+
+// A Blinder over salts handed to a reader (a history bundle's, a granted
+// auditor's): opens the tags of the ids it was given, nothing else. Not
+// thread-safe while Add runs; SaltFor only returns salts it holds.
+class SaltTable : public Blinder {
+ public:
+  void Add(BlindKind kind, absl::string_view id, const Hash& salt);
+  absl::StatusOr<Hash> SaltFor(BlindKind kind, absl::string_view id) override {
+    return FindSalt(kind, id);
+  }
+  absl::StatusOr<Hash> FindSalt(BlindKind kind, absl::string_view id) const override;
+  absl::StatusOr<Opening> OpenTag(BlindKind kind, const Hash& tag) const override;
+
+ private:
+  absl::flat_hash_map<std::pair<uint8_t, std::string>, Hash> salts_;
+  absl::flat_hash_map<std::pair<uint8_t, Hash>, Opening> tags_;
+};
 
 // Fills the clear stream_id, event_id, producer and subject_ids of a
 // decoded format-2 record from its tags and boxes (a no-op for format 1).
-// A subject whose salt was erased gets ErasedSubjectId. DATA_LOSS naming the
+// A subject whose salt was erased gets UnlinkedSubjectId. DATA_LOSS naming the
 // seq when the stream tag cannot be opened (stream salts are never
 // destroyed) or a salt does not reproduce its tag.
 absl::Status OpenBlindedRecord(const Blinder& blinder, Record* record);

@@ -608,7 +608,7 @@ TEST_F(EncryptedLedgerTest, BlindedRecordsHoldNoIdsAndErasureUnlinksTheSubject) 
   EXPECT_EQ(read->record.stream_id, "case-C");
   EXPECT_EQ(read->record.event_id, "evt-c0");
   EXPECT_EQ(read->record.subject_ids,
-            (std::vector<std::string>{ErasedSubjectId(tag1), "client-2"}));
+            (std::vector<std::string>{UnlinkedSubjectId(tag1), "client-2"}));
   EXPECT_EQ(TextOf(*ledger_->Read(two)).value_or("?"), "about client-2");
   EXPECT_EQ(keys_->FindSalt(BlindKind::kSubject, "client-1").status().code(),
             absl::StatusCode::kNotFound);
@@ -630,7 +630,7 @@ TEST_F(EncryptedLedgerTest, BlindedRecordsHoldNoIdsAndErasureUnlinksTheSubject) 
   // MANIFEST, which named the purged key-table files' boundary keys, at open).
   ASSERT_TRUE(Open(&master_, false, true).ok());
   EXPECT_EQ(ledger_->Read(one)->record.subject_ids,
-            std::vector<std::string>{ErasedSubjectId(tag1)});
+            std::vector<std::string>{UnlinkedSubjectId(tag1)});
   Close();
   EXPECT_EQ(FilesContaining(dir_, "client-1"), std::vector<std::string>{});
   EXPECT_FALSE(FilesContaining(dir_, "client-2").empty());

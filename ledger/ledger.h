@@ -220,6 +220,9 @@ class Ledger {
   // The blinding salt of a subject or stream, for a bundle whose reader may
   // link its tags (format 2 only; NOT_FOUND without one).
   absl::StatusOr<Hash> BlindingSalt(BlindKind kind, absl::string_view id) const;
+  // DecodeRecord of a stored leaf, then (format 2) its ids opened through
+  // the blinder, as Read does: for a consumer scanning the store directly.
+  absl::StatusOr<Record> DecodeStored(absl::string_view leaf) const;
   // The record format this ledger writes.
   uint8_t record_format() const {
     return options_.blinder != nullptr ? kRecordFormatBlinded : kRecordFormatVersion;
@@ -288,8 +291,6 @@ class Ledger {
   // Sequences `pending` into `group` or fails it; never both.
   absl::Status Sequence(Pending& pending, Group& group);
   absl::StatusOr<AppendResult> ResultOf(uint64_t seq) const;
-  // DecodeRecord, then the blinded ids opened through options_.blinder.
-  absl::StatusOr<Record> DecodeStored(absl::string_view leaf) const;
   absl::StatusOr<uint64_t> StreamLength(const std::string& stream_id, const Group& group);
   bool CheckpointDue(uint64_t size, absl::Time now) const;
   absl::StatusOr<std::string> SignCheckpoint(uint64_t size, const Hash& root,

@@ -90,6 +90,10 @@ ABSL_FLAG(std::string, master_key_file, "",
           "Master key (64 hex digits, mode 0600) that wraps the per-subject data keys "
           "encrypting payloads at rest (ledger/ENCRYPTION.md). Default: $CASELEDGER_MASTER_KEY; "
           "with neither, payloads are stored unencrypted. Keep it outside the data directory.");
+ABSL_FLAG(int, record_format, 2,
+          "Record format to write (ledger/FORMAT.md): 2 blinds subject, case, event and "
+          "producer ids under salts in the key store (needs a master key; ledger/BLINDING.md); "
+          "1 keeps them in clear, for a data directory written in format 1.");
 
 namespace caseledger {
 namespace {
@@ -243,6 +247,17 @@ int Run() {
 
   LedgerOptions options;
   options.cipher = keys.get();
+  const int record_format = absl::GetFlag(FLAGS_record_format);
+  if (record_format != 1 && record_format != 2) {
+    return Fail(absl::InvalidArgumentError(absl::StrCat("--record_format: got ", record_format,
+                                                        ", want 1 or 2")),
+                "flags");
+  }
+  // Without a master key there is nowhere to keep salts: format 1.
+  if (record_format == 2 && keys != nullptr) options.blinder = keys.get();
+  Log(options.blinder != nullptr
+          ? "records are written in format 2: identifiers blinded (ledger/BLINDING.md)"
+          : "records are written in format 1: identifiers in clear");
   options.origin = absl::GetFlag(FLAGS_origin);
   options.signer = &*signer;
   options.checkpoint_every_records = absl::GetFlag(FLAGS_checkpoint_every_records);
