@@ -16,6 +16,9 @@
 //   enc-<c>.pb         an encrypted ledger's bundles of client-0..3 after: a record
 //                      naming client-0 and client-1, client-1 erased (subject_erased
 //                      recorded), case-2 disposed of, client-3 erased offline
+//   blind-0.pb         record format 2: client-0's bundle (a note also names client-1)
+//   blind-0-after.pb   the same after client-1's erasure
+//   blind-1-after.pb   client-1's bundle after its erasure (no records: unlinked)
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -217,6 +220,37 @@ void Encrypted(const std::string& dir) {
   }
 }
 
+// Record format 2 (ledger/BLINDING.md): a blinded, encrypted ledger of
+// clients 0 and 1 with a note naming both; client-0's bundle, then client-1
+// erased and both bundles again.
+void Blinded(const std::string& dir) {
+  AeadKey master = Must(
+      AeadKey::FromHex("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"),
+      "master key");
+  LedgerOptions options;
+  options.checkpoint_interval = absl::Hours(1);
+  auto t = Must(testing::OpenBlindedTestLedger(testing::NewTempDir("blind"), master, options),
+                "open blinded");
+  CaseGate gate(t.ledger.get());
+  for (int v = 0; v < testing::kStoryLength; ++v) {
+    for (int c = 0; c < 2; ++c) CHECK_OK(Gated(gate, testing::Story(c, v)));
+  }
+  v1::Event both = testing::Story(0, 4);
+  both.set_event_id("case-0-both");
+  both.add_subject_ids("client-1");
+  *both.mutable_occurred_at() = testing::Story(0, testing::kStoryLength - 1).occurred_at();
+  CHECK_OK(Direct(*t.ledger, both));
+  // A fresh gate: the first one never saw the record appended past it.
+  CaseGate read_gate(t.ledger.get());
+  AccessServiceImpl access(t.ledger.get(), &read_gate);
+  Write(dir + "/blind-0.pb", History(access, "client-0", 0).SerializeAsString());
+  Must(t.keys->EraseSubject("client-1"), "erase client-1");
+  CaseGate fresh(t.ledger.get());
+  AccessServiceImpl after(t.ledger.get(), &fresh);
+  Write(dir + "/blind-0-after.pb", History(after, "client-0", 0).SerializeAsString());
+  Write(dir + "/blind-1-after.pb", History(after, "client-1", 0).SerializeAsString());
+}
+
 }  // namespace
 }  // namespace caseledger
 
@@ -229,5 +263,6 @@ int main(int argc, char** argv) {
   caseledger::Golden(dir);
   caseledger::Story(dir);
   caseledger::Encrypted(dir);
+  caseledger::Blinded(dir);
   return 0;
 }

@@ -70,6 +70,19 @@ check erased-with-other "$T/enc-0.pb" OK --subject=client-0   # reason 4
 check erased "$T/enc-1.pb" OK --subject=client-1              # reason 2, by_seq
 check disposed "$T/enc-2.pb" OK --subject=client-2            # reason 3, by_seq
 check keys-destroyed "$T/enc-3.pb" OK --subject=client-3      # reason 5
+# Record format 2 (ledger/BLINDING.md): tags opened with the bundle's salts.
+check blinded "$T/blind-0.pb" OK --subject=client-0
+check blinded-other-erased "$T/blind-0-after.pb" OK --subject=client-0   # reason 4
+check blinded-erased-unlinked "$T/blind-1-after.pb" OK --subject=client-1
+check blinded-another-subject "$T/blind-0.pb" FAILED_PRECONDITION --subject=client-1
+if $PY - "$T/blind-0.pb" <<'PYEOF'
+import sys
+data = open(sys.argv[1], "rb").read()
+sys.exit(0 if b"client-1" not in data else 1)
+PYEOF
+then echo "ok   blinded-no-other-client: client-0's bundle never names client-1"
+else echo "FAIL blinded-no-other-client: client-0's bundle names client-1"; failed=1
+fi
 
 # Refusals.
 check another-subject "$T/story-1.pb" FAILED_PRECONDITION --subject=client-0
@@ -111,6 +124,8 @@ m erased-by-wrong-seq "$T/enc-1.pb" DATA_LOSS@ by-seq 3
 m disposed-as-erased "$T/enc-2.pb" DATA_LOSS@ reason 2
 m one-subject-as-with-other "$T/enc-3.pb" DATA_LOSS@ reason 4
 m reason-0 "$T/enc-3.pb" INVALID_ARGUMENT@ reason 0
+m blinded-no-stream-salt "$T/blind-0.pb" DATA_LOSS@ drop-stream-salts
+m blinded-wrong-subject-salt "$T/blind-0.pb" INVALID_ARGUMENT flip-subject-salt  # the proof is for another key
 
 # Witnesses: W1 and W2 cosign (the test's own keys); W3 does not.
 W1=$($PY $DIR/mutate_history.py "$T/story-0.pb" "$T/cos1.pb" cosign "$(printf '11%.0s' {1..32})" w1.test 1767225700)
