@@ -290,8 +290,9 @@ absl::StatusOr<AeadKey> KeyStore::Unwrap(const Master& master, absl::string_view
   return key;
 }
 
-absl::StatusOr<KeyStore::DataKey> KeyStore::KeyFor(const std::string& subject_id,
-                                                   const std::string& stream_id) {
+absl::StatusOr<KeyStore::DataKey> KeyStore::KeyFor(
+    const std::string& subject_id, const std::string& stream_id,
+    const std::function<KeyWrite(const AeadKey&)>& extra) {
   auto index = std::make_pair(subject_id, stream_id);
   absl::MutexLock lock(&mu_);
   if (auto it = by_subject_.find(index); it != by_subject_.end()) return it->second;
@@ -318,12 +319,80 @@ absl::StatusOr<KeyStore::DataKey> KeyStore::KeyFor(const std::string& subject_id
     WrappedKey w{master_.id, subject_id, stream_id, ""};
     CL_ASSIGN_OR_RETURN(w.sealed, caseledger::Seal(master_.key, out.key.bytes(),
                                                    WrapAad(out.id, subject_id, stream_id)));
-    CL_RETURN_IF_ERROR(table_.WriteKeys({{DataKeyEntryKey(out.id), EncodeWrappedKey(w)},
-                                         {SubjectIndexKey(subject_id, stream_id), out.id},
-                                         {StreamIndexKey(stream_id, subject_id), out.id}}));
+    std::vector<KeyWrite> writes = {{DataKeyEntryKey(out.id), EncodeWrappedKey(w)},
+                                    {SubjectIndexKey(subject_id, stream_id), out.id},
+                                    {StreamIndexKey(stream_id, subject_id), out.id}};
+    if (extra) writes.push_back(extra(out.key));
+    CL_RETURN_IF_ERROR(table_.WriteKeys(writes));
   }
   if (by_subject_.size() >= kMaxCachedKeys) by_subject_.clear();
   by_subject_[index] = out;
+  return out;
+}
+
+namespace {
+
+std::pair<std::string, std::string> SaltPairOf(BlindKind kind, absl::string_view id) {
+  if (kind == BlindKind::kSubject) return {std::string(id), kSaltPair};
+  return {kSaltPair, std::string(id)};
+}
+
+Hash SaltOf(const AeadKey& key) {
+  Hash salt;
+  std::copy(key.bytes().begin(), key.bytes().end(), salt.begin());
+  return salt;
+}
+
+absl::Status CheckBlindKind(BlindKind kind) {
+  if (kind == BlindKind::kSubject || kind == BlindKind::kStream) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat("blind kind: got 0x",
+                                                 absl::Hex(static_cast<uint8_t>(kind)),
+                                                 ", want a subject (0x20) or stream (0x21)"));
+}
+
+}  // namespace
+
+std::string TagIndexKey(BlindKind kind, const Hash& tag) {
+  std::string key = "t";
+  key.push_back(static_cast<char>(kind));
+  key.append(AsBytes(tag).data(), kHashSize);
+  return key;
+}
+
+absl::StatusOr<Hash> KeyStore::SaltFor(BlindKind kind, absl::string_view id) {
+  CL_RETURN_IF_ERROR(CheckBlindKind(kind));
+  CL_RETURN_IF_ERROR(CheckText("blinded id", id, kMaxIdBytes));
+  auto [subject, stream] = SaltPairOf(kind, id);
+  CL_ASSIGN_OR_RETURN(DataKey k, KeyFor(subject, stream, [&](const AeadKey& key) {
+                        return KeyWrite{TagIndexKey(kind, BlindTag(kind, SaltOf(key), id)),
+                                        std::string(id)};
+                      }));
+  return SaltOf(k.key);
+}
+
+absl::StatusOr<Hash> KeyStore::FindSalt(BlindKind kind, absl::string_view id) const {
+  CL_RETURN_IF_ERROR(CheckBlindKind(kind));
+  auto pair = SaltPairOf(kind, id);
+  {
+    absl::MutexLock lock(&mu_);
+    if (auto it = by_subject_.find(pair); it != by_subject_.end()) return SaltOf(it->second.key);
+  }
+  CL_ASSIGN_OR_RETURN(std::optional<std::string> key_id,
+                      table_.GetKey(SubjectIndexKey(pair.first, pair.second)));
+  if (!key_id.has_value()) return absl::NotFoundError("no blinding salt for this id");
+  CL_ASSIGN_OR_RETURN(AeadKey key, KeyById(*key_id));
+  return SaltOf(key);
+}
+
+absl::StatusOr<Blinder::Opening> KeyStore::OpenTag(BlindKind kind, const Hash& tag) const {
+  CL_RETURN_IF_ERROR(CheckBlindKind(kind));
+  CL_ASSIGN_OR_RETURN(std::optional<std::string> id, table_.GetKey(TagIndexKey(kind, tag)));
+  if (!id.has_value()) {
+    return absl::NotFoundError(absl::StrCat("tag ", ShortHex(tag), " is unknown or erased"));
+  }
+  Opening out;
+  CL_ASSIGN_OR_RETURN(out.salt, FindSalt(kind, *id));
+  out.id = *std::move(id);
   return out;
 }
 
@@ -439,6 +508,7 @@ absl::StatusOr<std::vector<KeyWrite>> KeyStore::StreamKeyDeletions(absl::string_
   std::string prefix = StreamIndexKey(stream_id, "");
   CL_RETURN_IF_ERROR(table_.ScanKeys(prefix, [&](absl::string_view key, absl::string_view id) {
     absl::string_view subject = key.substr(prefix.size());
+    if (subject == kSaltPair) return true;  // the stream's blinding salt stays
     writes.push_back({std::string(key), std::nullopt});
     writes.push_back({SubjectIndexKey(subject, stream_id), std::nullopt});
     writes.push_back({DataKeyEntryKey(id), std::nullopt});
@@ -455,6 +525,8 @@ void KeyStore::Committed(const std::vector<KeyWrite>& writes) {
 }
 
 absl::StatusOr<size_t> KeyStore::EraseSubject(absl::string_view subject_id) {
+  // An id with a control byte could name the reserved salt pairs.
+  CL_RETURN_IF_ERROR(CheckText("subject_id", subject_id, kMaxIdBytes));
   size_t destroyed = 0;
   {
     // Held from the scan to the durable delete: KeyFor holds it too while it
@@ -466,15 +538,35 @@ absl::StatusOr<size_t> KeyStore::EraseSubject(absl::string_view subject_id) {
     erasures_.fetch_add(1, std::memory_order_acq_rel);
     std::vector<KeyWrite> writes;
     std::string prefix = SubjectIndexKey(subject_id, "");
+    absl::Status failed;
     CL_RETURN_IF_ERROR(table_.ScanKeys(prefix, [&](absl::string_view key, absl::string_view id) {
       absl::string_view stream = key.substr(prefix.size());
       writes.push_back({std::string(key), std::nullopt});
       writes.push_back({StreamIndexKey(stream, subject_id), std::nullopt});
       writes.push_back({DataKeyEntryKey(id), std::nullopt});
       by_subject_.erase(std::make_pair(std::string(subject_id), std::string(stream)));
-      ++destroyed;
+      if (stream != kSaltPair) {
+        ++destroyed;
+        return true;
+      }
+      // The blinding salt: its tag's way back to the id goes too.
+      absl::StatusOr<std::optional<std::string>> entry = table_.GetKey(DataKeyEntryKey(id));
+      absl::StatusOr<AeadKey> salt =
+          !entry.ok() ? entry.status()
+          : !entry->has_value()
+              ? absl::DataLossError(absl::StrCat("subject's blinding salt ",
+                                                 absl::BytesToHexString(id), " is missing"))
+              : Unwrap(master_, id, **entry);
+      if (!salt.ok()) {
+        failed = salt.status();
+        return false;
+      }
+      writes.push_back(
+          {TagIndexKey(BlindKind::kSubject, BlindTag(BlindKind::kSubject, SaltOf(*salt), subject_id)),
+           std::nullopt});
       return true;
     }));
+    CL_RETURN_IF_ERROR(failed);
     unwrapped_.clear();
     openings_keys_.clear();
     if (!writes.empty()) CL_RETURN_IF_ERROR(table_.WriteKeys(writes, /*purge=*/false));

@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -22,6 +23,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "ledger/blinder.h"
 #include "ledger/crypto.h"
 #include "ledger/hash.h"
 #include "ledger/log_store.h"
@@ -58,6 +60,12 @@ std::string DataKeyEntryKey(absl::string_view key_id);  // 'd' || key_id
 std::string SubjectIndexKey(absl::string_view subject_id, absl::string_view stream_id);
 std::string StreamIndexKey(absl::string_view stream_id, absl::string_view subject_id);
 inline constexpr char kMasterKeyIdKey[] = "m";
+// Blinding salts (BLINDING.md "Key store"): the salt of subject S is the data
+// key of the pair (S, kSaltPair); the salt of stream C that of (kSaltPair,
+// C). Ids hold no control bytes, so no real pair collides with these.
+inline constexpr char kSaltPair[] = "\x01";
+// 't' || u8 kind || tag -> the id the tag blinds (the server's way back).
+std::string TagIndexKey(BlindKind kind, const Hash& tag);
 
 // A data key wrapped under a master key: the value stored under 'd' || key_id.
 struct WrappedKey {
@@ -99,7 +107,7 @@ struct KeyStoreOptions {
 };
 
 // Thread-safe.
-class KeyStore : public PayloadCipher {
+class KeyStore : public PayloadCipher, public Blinder {
  public:
   // Borrows `table`, which must outlive the KeyStore. FAILED_PRECONDITION,
   // naming both ids, when the table's keys are wrapped under another master
@@ -121,6 +129,14 @@ class KeyStore : public PayloadCipher {
   void Committed(const std::vector<KeyWrite>& writes) override;
   // Counts EraseSubject calls; each bumps it before destroying anything.
   uint64_t erasures() const override { return erasures_.load(std::memory_order_acquire); }
+
+  // Blinder. A salt is a data key of a reserved pair (kSaltPair): wrapped,
+  // rotated and purged like one. EraseSubject destroys the subject's salt and
+  // its tag index entry; a case's disposal keeps the stream's salt (its
+  // records stay readable as erased, and its id stays the case's).
+  absl::StatusOr<Hash> SaltFor(BlindKind kind, absl::string_view id) override;
+  absl::StatusOr<Hash> FindSalt(BlindKind kind, absl::string_view id) const override;
+  absl::StatusOr<Opening> OpenTag(BlindKind kind, const Hash& tag) const override;
 
   // The writes that destroy every data key of `stream_id`.
   absl::StatusOr<std::vector<KeyWrite>> StreamKeyDeletions(absl::string_view stream_id);
@@ -164,7 +180,9 @@ class KeyStore : public PayloadCipher {
     AeadKey key;
   };
   // The data key of (subject, stream), created when missing.
-  absl::StatusOr<DataKey> KeyFor(const std::string& subject_id, const std::string& stream_id);
+  // `extra`, when set, gives one more write for the creation's batch.
+  absl::StatusOr<DataKey> KeyFor(const std::string& subject_id, const std::string& stream_id,
+                                 const std::function<KeyWrite(const AeadKey&)>& extra = nullptr);
   // The data key with this raw id; NOT_FOUND when destroyed.
   absl::StatusOr<AeadKey> KeyById(absl::string_view id) const;
   static absl::StatusOr<AeadKey> Unwrap(const Master& master, absl::string_view id,

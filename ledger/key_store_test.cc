@@ -301,7 +301,8 @@ class EncryptedLedgerTest : public ::testing::Test {
 
   // Opens the ledger with a key store under `master` (or plaintext if null),
   // on a HookedKeyTable (hooked_) when `hooked`.
-  absl::Status Open(const AeadKey* master, bool hooked = false) {
+  // With `blinded`, the key store also blinds identifiers (record format 2).
+  absl::Status Open(const AeadKey* master, bool hooked = false, bool blinded = false) {
     RocksStoreOptions so;
     so.path = dir_;
     CL_ASSIGN_OR_RETURN(std::unique_ptr<LogStore> store, OpenRocksStore(so));
@@ -317,6 +318,7 @@ class EncryptedLedgerTest : public ::testing::Test {
       CL_ASSIGN_OR_RETURN(keys_, KeyStore::Open(table, *master, 
                                                   {"records_disposed", "subject_erased"}));
       options.cipher = keys_.get();
+      if (blinded) options.blinder = keys_.get();
     }
     CL_ASSIGN_OR_RETURN(ledger_, Ledger::Open(options, std::move(store)));
     return absl::OkStatus();
@@ -551,6 +553,127 @@ TEST_F(EncryptedLedgerTest, ErasingOneSubjectShredsEveryRecordNamingIt) {
   EXPECT_EQ(*keys_->EraseSubject("client-1"), 0u);
   Close();
   EXPECT_EQ(Verify().status, absl::OkStatus());
+}
+
+// Record format 2 (FORMAT.md, BLINDING.md): no identifier on disk in a
+// leaf, reads open them, the subject index is keyed by tags, and erasing a
+// subject destroys its salt so that nothing left in the data directory names
+// it while every proof still verifies.
+TEST_F(EncryptedLedgerTest, BlindedRecordsHoldNoIdsAndErasureUnlinksTheSubject) {
+  ASSERT_TRUE(Open(&master_, false, /*blinded=*/true).ok());
+  uint64_t both = Append(Entry("evt-c0", "case-C", {"client-1", "client-2"}, "about both"));
+  uint64_t two = Append(Entry("evt-c1", "case-C", {"client-2"}, "about client-2"));
+  uint64_t one = Append(Entry("evt-d0", "case-D", {"client-1"}, "client-1 elsewhere"));
+  ASSERT_TRUE(ledger_->Checkpoint().ok());
+  for (uint64_t seq : {both, two, one}) {
+    auto view = ledger_->Read(seq);
+    ASSERT_TRUE(view.ok()) << view.status();
+    EXPECT_EQ(view->leaf[0], kRecordFormatBlinded);
+    for (const char* id : {"case-", "client-", "evt-", "test"}) {
+      EXPECT_FALSE(absl::StrContains(view->leaf, id)) << seq << " " << id;
+    }
+  }
+  auto read = ledger_->Read(both);
+  ASSERT_TRUE(read.ok());
+  EXPECT_EQ(read->record.stream_id, "case-C");
+  EXPECT_EQ(read->record.event_id, "evt-c0");
+  EXPECT_EQ(read->record.producer, "test");
+  EXPECT_EQ(read->record.subject_ids, (std::vector<std::string>{"client-1", "client-2"}));
+  EXPECT_EQ(TextOf(*read).value_or("?"), "about both");
+  // A retry is still recognised by its event id.
+  auto retry = ledger_->Append({Entry("evt-c0", "case-C", {"client-1", "client-2"}, "x")});
+  ASSERT_TRUE(retry.ok()) << retry.status();
+  EXPECT_TRUE(retry->duplicate);
+  EXPECT_EQ(retry->seq, both);
+
+  auto h1 = ledger_->History("client-1");
+  ASSERT_TRUE(h1.ok()) << h1.status();
+  EXPECT_EQ(h1->seqs, (std::vector<uint64_t>{both, one}));
+  ASSERT_TRUE(h1->blinding_salt.has_value());
+  EXPECT_EQ(h1->subject_key, BlindTag(BlindKind::kSubject, *h1->blinding_salt, "client-1"));
+  EXPECT_NE(h1->subject_key, SubjectKey("client-1"));
+  const Hash tag1 = h1->subject_key;
+  // Control for the search after the erasure: the key table names client-1.
+  ledger_.reset();
+  keys_.reset();
+  EXPECT_FALSE(FilesContaining(dir_, "client-1").empty());
+  ASSERT_TRUE(Open(&master_, false, true).ok());
+
+  auto erased = keys_->EraseSubject("client-1");
+  ASSERT_TRUE(erased.ok()) << erased.status();
+  EXPECT_EQ(*erased, 2u);  // its data keys in case-C and case-D; the salt is not counted
+  read = ledger_->Read(both);
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_TRUE(read->erased);
+  EXPECT_EQ(read->record.stream_id, "case-C");
+  EXPECT_EQ(read->record.event_id, "evt-c0");
+  EXPECT_EQ(read->record.subject_ids,
+            (std::vector<std::string>{UnlinkedSubjectId(tag1), "client-2"}));
+  EXPECT_EQ(TextOf(*ledger_->Read(two)).value_or("?"), "about client-2");
+  EXPECT_EQ(keys_->FindSalt(BlindKind::kSubject, "client-1").status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(keys_->OpenTag(BlindKind::kSubject, tag1).status().code(),
+            absl::StatusCode::kNotFound);
+  Append(Entry("evt-c2", "case-C", {"client-2"}, "later"));
+  ASSERT_TRUE(ledger_->Checkpoint().ok());
+  auto gone = ledger_->History("client-1");
+  ASSERT_TRUE(gone.ok()) << gone.status();
+  EXPECT_EQ(gone->state.count, 0u);
+  EXPECT_FALSE(gone->blinding_salt.has_value());
+  EXPECT_EQ(ledger_->History("client-2")->seqs.size(), 3u);
+  Close();
+  // The proofs (chain, tree, subject map) all still verify.
+  EXPECT_EQ(Verify().status, absl::OkStatus());
+
+  // After a restart the tag stays unlinkable, and nothing in the data
+  // directory names the erased client any more (RocksDB rewrites its
+  // MANIFEST, which named the purged key-table files' boundary keys, at open).
+  ASSERT_TRUE(Open(&master_, false, true).ok());
+  EXPECT_EQ(ledger_->Read(one)->record.subject_ids,
+            std::vector<std::string>{UnlinkedSubjectId(tag1)});
+  Close();
+  EXPECT_EQ(FilesContaining(dir_, "client-1"), std::vector<std::string>{});
+  EXPECT_FALSE(FilesContaining(dir_, "client-2").empty());
+  ASSERT_TRUE(Open(&master_, false, true).ok());
+  // A later event for the same id gets a fresh salt: a new, unlinked pseudonym.
+  uint64_t again = Append(Entry("evt-d1", "case-D", {"client-1"}, "new"));
+  EXPECT_NE(DecodeRecord(ledger_->Read(again)->leaf)->subject_tags[0], tag1);
+}
+
+TEST_F(EncryptedLedgerTest, ADataDirectoryKeepsOneRecordFormat) {
+  ASSERT_TRUE(Open(&master_).ok());
+  Append(Entry("e0", "case-0", {"client-1"}, "format 1"));
+  Close();
+  absl::Status s = Open(&master_, false, /*blinded=*/true);
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(absl::StrContains(
+      s.message(), "data directory holds record format 1 (identifiers in clear); this ledger "
+                   "writes format 2"))
+      << s;
+  EXPECT_TRUE(absl::StrContains(s.message(), "--record_format=1")) << s;
+  // Nothing changed: the format-1 ledger opens and reads as before.
+  ASSERT_TRUE(Open(&master_).ok());
+  EXPECT_EQ(ledger_->Read(0)->record.stream_id, "case-0");
+}
+
+TEST_F(EncryptedLedgerTest, BlindingSaltsSurviveRotationAndDisposal) {
+  ASSERT_TRUE(Open(&master_, false, true).ok());
+  Append(Entry("e0", "case-A", {"client-1"}, "one"));
+  auto stream_salt = keys_->FindSalt(BlindKind::kStream, "case-A");
+  ASSERT_TRUE(stream_salt.ok()) << stream_salt.status();
+  auto rotated = keys_->RotateMasterKey(other_master_);
+  ASSERT_TRUE(rotated.ok()) << rotated.status();
+  EXPECT_EQ(*keys_->FindSalt(BlindKind::kStream, "case-A"), *stream_salt);
+  EXPECT_EQ(ledger_->Read(0)->record.subject_ids, std::vector<std::string>{"client-1"});
+  // A disposal shreds the case's data keys but keeps its stream salt: its
+  // records still read as the case's, with their content erased.
+  Append(Disposal("dispose-A", "case-A"));
+  EXPECT_EQ(*keys_->FindSalt(BlindKind::kStream, "case-A"), *stream_salt);
+  auto view = ledger_->Read(0);
+  ASSERT_TRUE(view.ok()) << view.status();
+  EXPECT_TRUE(view->erased);
+  EXPECT_EQ(view->record.stream_id, "case-A");
+  EXPECT_EQ(view->record.subject_ids, std::vector<std::string>{"client-1"});
 }
 
 TEST_F(EncryptedLedgerTest, TheErasureEventIsStoredUnsealedAndCreatesNoKey) {

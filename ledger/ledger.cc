@@ -19,6 +19,9 @@ struct Ledger::Pending {
   // SubjectKey of each request's subject ids, also hashed by the caller's
   // thread: the committer is the throughput bottleneck.
   std::vector<std::vector<Hash>> subject_keys;
+  // Format 2 only, per request: the stream's salt and each subject's.
+  std::vector<Hash> stream_salts;
+  std::vector<std::vector<Hash>> subject_salts;
   // Per request, for the commit feed: the plaintext openings of a payload
   // the cipher sealed (empty otherwise), and PayloadCipher::erasures()
   // before sealing.
@@ -102,6 +105,17 @@ absl::Status Ledger::Recover() {
                                               " cannot be read: ", leaf.status().message()));
     }
     CL_ASSIGN_OR_RETURN(Record last, DecodeRecord(*leaf));
+    if (last.format_version != record_format()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "data directory holds record format ", last.format_version, " (",
+          last.format_version == kRecordFormatBlinded ? "identifiers blinded" : "identifiers in clear",
+          "); this ledger writes format ", record_format(),
+          ". A data directory keeps one format (ledger/FORMAT.md \"Versions and migration\"): ",
+          record_format() == kRecordFormatBlinded
+              ? "start the server with --record_format=1 to keep serving it, or start a new "
+                "data directory for blinded records"
+              : "format 2 needs the key store (a master key) to open its identifiers"));
+    }
     if (last.seq != size - 1) {
       return absl::DataLossError(absl::StrCat("record ", size - 1, ": holds seq ", last.seq));
     }
@@ -168,9 +182,7 @@ absl::Status Ledger::RecoverSubjects(const std::optional<StoredCheckpoint>& late
     if (r.key_seq >= size) return false;
     absl::StatusOr<LeafView> leaf = DecodeLeafView(r.leaf);
     if (leaf.ok()) {
-      scanned = ForEachEncodedSubject(
-          leaf->encoded_subject_ids, leaf->subject_count,
-          [this](absl::string_view id) { pending_subjects_.insert(SubjectKey(id)); });
+      scanned = ForEachSubjectKey(*leaf, [this](const Hash& key) { pending_subjects_.insert(key); });
     } else {
       scanned = leaf.status();
     }
@@ -233,7 +245,21 @@ absl::Status Ledger::Prepare(std::vector<AppendRequest> requests, Pending* pendi
     pending->payloads.push_back(CommitFields(r.event.fields, salts));
     std::vector<Hash>& keys = pending->subject_keys.emplace_back();
     keys.reserve(r.event.subject_ids.size());
-    for (const std::string& id : r.event.subject_ids) keys.push_back(SubjectKey(id));
+    if (options_.blinder == nullptr) {
+      for (const std::string& id : r.event.subject_ids) keys.push_back(SubjectKey(id));
+      continue;
+    }
+    // Salts are created here, on the caller's thread, before the record is
+    // queued (Blinder::SaltFor); the map key of a subject is its tag.
+    CL_ASSIGN_OR_RETURN(Hash stream_salt,
+                        options_.blinder->SaltFor(BlindKind::kStream, r.event.stream_id));
+    pending->stream_salts.push_back(stream_salt);
+    std::vector<Hash>& salts = pending->subject_salts.emplace_back();
+    for (const std::string& id : r.event.subject_ids) {
+      CL_ASSIGN_OR_RETURN(Hash salt, options_.blinder->SaltFor(BlindKind::kSubject, id));
+      salts.push_back(salt);
+      keys.push_back(BlindTag(BlindKind::kSubject, salt, id));
+    }
   }
   if (options_.cipher != nullptr) {
     // Sealed here, on the caller's thread, so the committer never sees
@@ -336,7 +362,7 @@ absl::StatusOr<RecordView> Ledger::Read(uint64_t seq) const {
   }
   RecordView view;
   CL_ASSIGN_OR_RETURN(view.leaf, store_->GetLeaf(seq));
-  CL_ASSIGN_OR_RETURN(view.record, DecodeRecord(view.leaf));
+  CL_ASSIGN_OR_RETURN(view.record, DecodeStored(view.leaf));
   view.leaf_hash = LeafHash(view.leaf);
   CL_ASSIGN_OR_RETURN(view.payload, store_->GetPayload(seq));
   CL_RETURN_IF_ERROR(OpenPayload(&view));
@@ -361,7 +387,7 @@ absl::StatusOr<std::vector<RecordView>> Ledger::ReadMany(absl::Span<const uint64
   for (size_t i = 0; i < seqs.size(); ++i) {
     RecordView& view = views[i];
     view.leaf = std::move(leaves[i]);
-    CL_ASSIGN_OR_RETURN(view.record, DecodeRecord(view.leaf));
+    CL_ASSIGN_OR_RETURN(view.record, DecodeStored(view.leaf));
     view.leaf_hash = LeafHash(view.leaf);
     view.payload = std::move(payloads[i]);
     CL_RETURN_IF_ERROR(OpenPayload(&view));
@@ -445,7 +471,19 @@ absl::StatusOr<SubjectHistory> Ledger::History(absl::string_view subject_id) con
                                                    " bytes, want 1 to ", kMaxIdBytes));
   }
   SubjectHistory h;
-  h.subject_key = SubjectKey(subject_id);
+  absl::StatusOr<Hash> key = SubjectMapKey(subject_id);
+  if (key.ok()) {
+    h.subject_key = *key;
+    if (options_.blinder != nullptr) {
+      CL_ASSIGN_OR_RETURN(h.blinding_salt, BlindingSalt(BlindKind::kSubject, subject_id));
+    }
+  } else if (absl::IsNotFound(key.status())) {
+    // No salt (never named, or erased): the map holds no tag of this id, and
+    // the proof of absence is for the format-1 key (SUBJECT_INDEX.md).
+    h.subject_key = SubjectKey(subject_id);
+  } else {
+    return key.status();
+  }
   {
     absl::MutexLock lock(&map_mu_);
     if (!published_.has_value()) {
@@ -588,6 +626,31 @@ void Ledger::IndexSubjects(const std::vector<Hash>& keys, uint64_t seq, const Ha
   }
 }
 
+absl::StatusOr<Record> Ledger::DecodeStored(absl::string_view leaf) const {
+  CL_ASSIGN_OR_RETURN(Record r, DecodeRecord(leaf));
+  if (r.format_version == kRecordFormatBlinded) {
+    if (options_.blinder == nullptr) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("record ", r.seq, ": format 2 (blinded) but this ledger has no blinder"));
+    }
+    CL_RETURN_IF_ERROR(OpenBlindedRecord(*options_.blinder, &r));
+  }
+  return r;
+}
+
+absl::StatusOr<Hash> Ledger::SubjectMapKey(absl::string_view subject_id) const {
+  if (options_.blinder == nullptr) return SubjectKey(subject_id);
+  CL_ASSIGN_OR_RETURN(Hash salt, options_.blinder->FindSalt(BlindKind::kSubject, subject_id));
+  return BlindTag(BlindKind::kSubject, salt, subject_id);
+}
+
+absl::StatusOr<Hash> Ledger::BlindingSalt(BlindKind kind, absl::string_view id) const {
+  if (options_.blinder == nullptr) {
+    return absl::NotFoundError("record format 1: identifiers are not blinded");
+  }
+  return options_.blinder->FindSalt(kind, id);
+}
+
 absl::StatusOr<AppendResult> Ledger::ResultOf(uint64_t seq) const {
   CL_ASSIGN_OR_RETURN(std::string leaf, store_->GetLeaf(seq));
   CL_ASSIGN_OR_RETURN(Record r, DecodeRecord(leaf));
@@ -648,7 +711,7 @@ absl::Status Ledger::Sequence(Pending& p, Group& group) {
     CL_ASSIGN_OR_RETURN(std::optional<uint64_t> seen, store_->FindEventId(e.event_id));
     if (seen.has_value()) {
       CL_ASSIGN_OR_RETURN(std::string leaf, store_->GetLeaf(*seen));
-      CL_ASSIGN_OR_RETURN(Record r, DecodeRecord(leaf));
+      CL_ASSIGN_OR_RETURN(Record r, DecodeStored(leaf));
       if (r.stream_id != e.stream_id) return reused_in();
       p.results[i] = AppendResult{*seen, r.version, LeafHash(leaf), true};
       continue;
@@ -688,6 +751,9 @@ absl::Status Ledger::Sequence(Pending& p, Group& group) {
     r.occurred_at_micros = e.occurred_at_micros;
     r.subject_ids = e.subject_ids;
     r.payload_commitment = payload.commitment;
+    if (options_.blinder != nullptr) {
+      BlindRecord(p.stream_salts[pl.index], p.subject_salts[pl.index], &r);
+    }
     CommitBatch::StoredRecord stored{r.seq, EncodeRecord(r), EncodePayload(payload.payload),
                                      e.stream_id, pl.version, e.event_id};
     Hash leaf_hash = LeafHash(stored.leaf);

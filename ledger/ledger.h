@@ -27,6 +27,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "ledger/blinder.h"
 #include "ledger/checkpoint.h"
 #include "ledger/clock.h"
 #include "ledger/hash.h"
@@ -89,7 +90,10 @@ struct CommittedBatch {
 // (SUBJECT_INDEX.md): enough to show a client that their history is complete.
 struct SubjectHistory {
   StoredCheckpoint checkpoint;  // the latest signed checkpoint
+  // The map key: the subject's tag under `blinding_salt` in format 2 when it
+  // has a salt, SubjectKey(id) otherwise.
   Hash subject_key{};
+  std::optional<Hash> blinding_salt;
   SubjectState state;       // (count, head) in that checkpoint's map
   SubjectMapProof proof;    // of `state` against the checkpoint's subjects root
   std::vector<uint64_t> seqs;  // the subject's `state.count` records, in order
@@ -137,6 +141,13 @@ struct LedgerOptions {
   // Optional: called on the committer thread after each successful group
   // commit that wrote something; must be quick and must not call the Ledger.
   std::function<void(const GroupCommitStats&)> on_group_commit;
+
+  // Optional, borrowed; must outlive the Ledger. When set, records are
+  // written in format 2 (FORMAT.md "Record, format 2"): stream, event,
+  // producer and subject ids blinded under salts it keeps, opened again by
+  // Read. Null: format 1, ids in clear. A data directory holds one format:
+  // Open refuses (FAILED_PRECONDITION) a non-empty one of the other format.
+  Blinder* blinder = nullptr;
 };
 
 // Thread-safe: every method may be called from any thread.
@@ -215,6 +226,20 @@ class Ledger {
   // empty or over kMaxIdBytes; DATA_LOSS if the stored index disagrees with
   // the map.
   absl::StatusOr<SubjectHistory> History(absl::string_view subject_id) const;
+
+  // The map key of a subject: SubjectKey(id) in format 1, its tag in format
+  // 2 (NOT_FOUND when it has no salt: it never appeared, or was erased).
+  absl::StatusOr<Hash> SubjectMapKey(absl::string_view subject_id) const;
+  // The blinding salt of a subject or stream, for a bundle whose reader may
+  // link its tags (format 2 only; NOT_FOUND without one).
+  absl::StatusOr<Hash> BlindingSalt(BlindKind kind, absl::string_view id) const;
+  // DecodeRecord of a stored leaf, then (format 2) its ids opened through
+  // the blinder, as Read does: for a consumer scanning the store directly.
+  absl::StatusOr<Record> DecodeStored(absl::string_view leaf) const;
+  // The record format this ledger writes.
+  uint8_t record_format() const {
+    return options_.blinder != nullptr ? kRecordFormatBlinded : kRecordFormatVersion;
+  }
 
   // The subjects transition from `from_size` to the latest checkpoint, with
   // that checkpoint: its compact range at from_size, records [from_size, m),

@@ -178,7 +178,58 @@ Hash CommitPayload(absl::Span<const FieldCommitment> fields) {
   return Sha256Of(buf);
 }
 
+Hash BlindTag(BlindKind kind, const Hash& salt, absl::string_view id) {
+  Sha256& h = ThreadHasher();
+  const char head[1] = {static_cast<char>(kind)};
+  h.Update(absl::string_view(head, 1));
+  h.Update(AsBytes(salt));
+  const char len[2] = {static_cast<char>((id.size() >> 8) & 0xff),
+                       static_cast<char>(id.size() & 0xff)};
+  h.Update(absl::string_view(len, 2));
+  h.Update(id);
+  return h.Finish();
+}
+
+std::string BoxId(BlindKind kind, const Hash& stream_salt, uint64_t version,
+                  absl::string_view bytes) {
+  std::string out(bytes.data(), bytes.size());
+  char block_input[1 + kHashSize + 8 + 1];
+  block_input[0] = static_cast<char>(kind);
+  std::copy(stream_salt.begin(), stream_salt.end(), block_input + 1);
+  for (int i = 0; i < 8; ++i) {
+    block_input[1 + kHashSize + i] = static_cast<char>((version >> (56 - 8 * i)) & 0xff);
+  }
+  for (size_t block = 0; block * kHashSize < out.size(); ++block) {
+    block_input[sizeof(block_input) - 1] = static_cast<char>(block);
+    const Hash pad = Sha256Of(absl::string_view(block_input, sizeof(block_input)));
+    for (size_t i = block * kHashSize; i < out.size() && i < (block + 1) * kHashSize; ++i) {
+      out[i] = static_cast<char>(out[i] ^ pad[i - block * kHashSize]);
+    }
+  }
+  return out;
+}
+
 std::string EncodeRecord(const Record& r) {
+  if (r.format_version == kRecordFormatBlinded) {
+    std::string out;
+    out.reserve(200 + r.event_id_box.size() + r.producer_box.size() + r.event_type.size() +
+                kHashSize * r.subject_tags.size());
+    ByteWriter w(&out);
+    w.U8(kRecordFormatBlinded);
+    w.U64(r.seq);
+    w.HashValue(r.prev_hash);
+    w.I64(r.commit_time_micros);
+    w.HashValue(r.stream_tag);
+    w.U64(r.version);
+    w.Str16(r.event_id_box);
+    w.Str16(r.producer_box);
+    w.Str16(r.event_type);
+    w.I64(r.occurred_at_micros);
+    w.U16(static_cast<uint16_t>(r.subject_tags.size()));
+    for (const Hash& t : r.subject_tags) w.HashValue(t);
+    w.HashValue(r.payload_commitment);
+    return out;
+  }
   std::string out;
   out.reserve(160 + r.stream_id.size() + r.event_id.size() + r.producer.size() +
               r.event_type.size() + 32 * r.subject_ids.size());
@@ -204,19 +255,29 @@ absl::StatusOr<LeafView> DecodeLeafView(absl::string_view leaf) {
   LeafView r;
   uint8_t version;
   CL_RETURN_IF_ERROR(in.U8("format_version", &version));
-  if (version != kRecordFormatVersion) {
+  if (version != kRecordFormatVersion && version != kRecordFormatBlinded) {
     return absl::InvalidArgumentError(absl::StrCat("record: format_version got ", version,
-                                                   ", want ", kRecordFormatVersion));
+                                                   ", want ", kRecordFormatVersion, " or ",
+                                                   kRecordFormatBlinded));
   }
+  const bool blinded = version == kRecordFormatBlinded;
+  r.format_version = version;
   absl::string_view hash;
   CL_RETURN_IF_ERROR(in.U64("seq", &r.seq));
   CL_RETURN_IF_ERROR(in.Raw("prev_hash", kHashSize, &hash));
   r.prev_hash = HashFromView(hash);
   CL_RETURN_IF_ERROR(in.I64("commit_time", &r.commit_time_micros));
-  CL_RETURN_IF_ERROR(ReadStr16(in, "stream_id", &r.stream_id));
+  if (blinded) {
+    CL_RETURN_IF_ERROR(in.Raw("stream_tag", kHashSize, &hash));
+    r.stream_tag = HashFromView(hash);
+  } else {
+    CL_RETURN_IF_ERROR(ReadStr16(in, "stream_id", &r.stream_id));
+  }
   CL_RETURN_IF_ERROR(in.U64("version", &r.version));
-  CL_RETURN_IF_ERROR(ReadStr16(in, "event_id", &r.event_id));
-  CL_RETURN_IF_ERROR(ReadStr16(in, "producer", &r.producer));
+  CL_RETURN_IF_ERROR(ReadStr16(in, blinded ? "event_id_box" : "event_id",
+                               blinded ? &r.event_id_box : &r.event_id));
+  CL_RETURN_IF_ERROR(ReadStr16(in, blinded ? "producer_box" : "producer",
+                               blinded ? &r.producer_box : &r.producer));
   CL_RETURN_IF_ERROR(ReadStr16(in, "event_type", &r.event_type));
   CL_RETURN_IF_ERROR(in.I64("occurred_at", &r.occurred_at_micros));
   uint16_t n;
@@ -229,7 +290,11 @@ absl::StatusOr<LeafView> DecodeLeafView(absl::string_view leaf) {
   const size_t subjects_begin = in.pos();
   for (uint16_t i = 0; i < n; ++i) {
     absl::string_view subject;
-    CL_RETURN_IF_ERROR(ReadStr16(in, "subject_id", &subject));
+    if (blinded) {
+      CL_RETURN_IF_ERROR(in.Raw("subject_tag", kHashSize, &subject));
+    } else {
+      CL_RETURN_IF_ERROR(ReadStr16(in, "subject_id", &subject));
+    }
   }
   r.encoded_subject_ids = leaf.substr(subjects_begin, in.pos() - subjects_begin);
   CL_RETURN_IF_ERROR(in.Raw("payload_commitment", kHashSize, &hash));
@@ -241,6 +306,7 @@ absl::StatusOr<LeafView> DecodeLeafView(absl::string_view leaf) {
 absl::StatusOr<Record> DecodeRecord(absl::string_view leaf) {
   CL_ASSIGN_OR_RETURN(const LeafView v, DecodeLeafView(leaf));
   Record r;
+  r.format_version = v.format_version;
   r.seq = v.seq;
   r.prev_hash = v.prev_hash;
   r.commit_time_micros = v.commit_time_micros;
@@ -250,6 +316,17 @@ absl::StatusOr<Record> DecodeRecord(absl::string_view leaf) {
   r.producer.assign(v.producer.data(), v.producer.size());
   r.event_type.assign(v.event_type.data(), v.event_type.size());
   r.occurred_at_micros = v.occurred_at_micros;
+  r.payload_commitment = v.payload_commitment;
+  if (v.format_version == kRecordFormatBlinded) {
+    r.stream_tag = v.stream_tag;
+    r.event_id_box.assign(v.event_id_box.data(), v.event_id_box.size());
+    r.producer_box.assign(v.producer_box.data(), v.producer_box.size());
+    r.subject_tags.resize(v.subject_count);
+    for (size_t i = 0; i < r.subject_tags.size(); ++i) {
+      r.subject_tags[i] = HashFromView(v.encoded_subject_ids.substr(i * kHashSize, kHashSize));
+    }
+    return r;
+  }
   r.subject_ids.resize(v.subject_count);
   ByteReader subjects(v.encoded_subject_ids, "record");  // checked: cannot fail
   for (std::string& id : r.subject_ids) {

@@ -20,6 +20,8 @@
 namespace caseledger {
 
 inline constexpr uint8_t kRecordFormatVersion = 1;
+// Format 2: identifiers blinded (FORMAT.md "Record, format 2"; BLINDING.md).
+inline constexpr uint8_t kRecordFormatBlinded = 2;
 inline constexpr uint8_t kPayloadFormatVersion = 1;
 
 // Limits enforced by ValidateEvent (and by the decoders).
@@ -33,6 +35,25 @@ inline constexpr size_t kMaxPayloadBytes = 1 << 20;  // sum of field values
 // The rule for ids and other short text: 1..max_bytes bytes, no control
 // bytes. INVALID_ARGUMENT naming `field` and the rule broken.
 absl::Status CheckText(absl::string_view field, absl::string_view value, size_t max_bytes);
+
+// What a blinded tag or box hides; the value is its hash domain byte.
+enum class BlindKind : uint8_t {
+  kSubject = 0x20,   // tag of a subject id under the subject's salt
+  kStream = 0x21,    // tag of a stream id under the stream's salt
+  kEventId = 0x22,   // box of the event id under the stream's salt
+  kProducer = 0x23,  // box of the producer under the stream's salt
+};
+
+// SHA-256(kind || salt || str16(id)): the hiding commitment a format-2 leaf
+// holds instead of `id` (kind kSubject or kStream).
+Hash BlindTag(BlindKind kind, const Hash& salt, absl::string_view id);
+
+// `bytes` XOR the first len(bytes) bytes of the keystream
+// SHA-256(kind || stream_salt || u64 version || u8 0) || ... || u8 3)
+// (kind kEventId or kProducer; at most 128 bytes). Its own inverse: it boxes
+// an id and opens a box.
+std::string BoxId(BlindKind kind, const Hash& stream_salt, uint64_t version,
+                  absl::string_view bytes);
 
 // Field flags (one byte per field, committed to).
 inline constexpr uint8_t kFieldProtected = 0x01;  // third-party or protected detail
@@ -63,6 +84,8 @@ struct Event {
 
 // The committed part of a record: the leaf.
 struct Record {
+  // kRecordFormatVersion (ids in clear) or kRecordFormatBlinded.
+  uint8_t format_version = kRecordFormatVersion;
   uint64_t seq = 0;
   Hash prev_hash{};  // leaf hash of record seq-1; all zero for seq 0
   int64_t commit_time_micros = 0;
@@ -74,6 +97,15 @@ struct Record {
   int64_t occurred_at_micros = 0;
   std::vector<std::string> subject_ids;
   Hash payload_commitment{};
+
+  // Format 2 only: what the leaf holds instead of stream_id, event_id,
+  // producer and subject_ids. EncodeRecord writes these (not the clear ids);
+  // DecodeRecord fills these and leaves the clear ids empty, and whoever
+  // holds the salts opens them (OpenBlindedRecord, ledger/blinder.h).
+  Hash stream_tag{};
+  std::string event_id_box;
+  std::string producer_box;
+  std::vector<Hash> subject_tags;
 };
 
 // One field of a stored payload, as anyone may see it: name, flags and the
@@ -114,7 +146,11 @@ absl::StatusOr<Record> DecodeRecord(absl::string_view leaf);
 // from (which must outlive the view). DecodeLeafView checks exactly what
 // DecodeRecord checks, with the same messages, without allocating; it is
 // what verifiers reading every record use.
+// A format-2 leaf leaves stream_id, event_id and producer empty and sets
+// stream_tag and the boxes instead; its encoded_subject_ids holds
+// subject_count 32-byte tags.
 struct LeafView {
+  uint8_t format_version = kRecordFormatVersion;
   uint64_t seq = 0;
   Hash prev_hash{};
   int64_t commit_time_micros = 0;
@@ -125,9 +161,13 @@ struct LeafView {
   absl::string_view event_type;
   int64_t occurred_at_micros = 0;
   uint16_t subject_count = 0;
-  // The subject_count str16 subject ids as encoded; already checked.
+  // The subject_count str16 subject ids as encoded (format 1) or the
+  // subject_count tags (format 2); already checked.
   absl::string_view encoded_subject_ids;
   Hash payload_commitment{};
+  Hash stream_tag{};                 // format 2
+  absl::string_view event_id_box;    // format 2
+  absl::string_view producer_box;    // format 2
 };
 absl::StatusOr<LeafView> DecodeLeafView(absl::string_view leaf);
 

@@ -32,6 +32,22 @@ constexpr char kGoldenPayload[] =
     "b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2000000084a616e652052"
     "6f65";
 
+// Format 2 (FORMAT.md "Record, format 2"): GoldenRecord blinded with stream
+// salt C3.., client-1's salt D4.., client-2's E5...
+constexpr char kGoldenStreamTag[] =
+    "7ddeaa2622def8539add2aa0023551b3091fe4642472c48f1a99c078c0bf99dc";
+constexpr char kGoldenClient1Tag[] =
+    "c78a2bceed8faf64ad9f2558054e83d8f97c3c4dc432a7df09f41d7a1db7b7ce";
+constexpr char kGoldenLeafV2[] =
+    "02000000000000000711111111111111111111111111111111111111111111111111111111111111"
+    "1100064748462040007ddeaa2622def8539add2aa0023551b3091fe4642472c48f1a99c078c0bf99"
+    "dc0000000000000003000866ed0a472fd38d16000aa2234645afee15cee3ef00147265636f72645f"
+    "656e7472795f7772697474656e000647484610fdc00002c78a2bceed8faf64ad9f2558054e83d8f9"
+    "7c3c4dc432a7df09f41d7a1db7b7ce778dd812b7d92fceea108e1e819ea372bfbec5e33cb1859bbd"
+    "d96afe8af26412bec57837f985769e2050457a3535501accae5cec5898583473b94ee4d016280e";
+constexpr char kGoldenLeafHashV2[] =
+    "2600a186f626169c093ae5fbfa0bc3e0fd075460e7f8067e5a9e528c8f773b4c";
+
 Hash Filled(uint8_t b) {
   Hash h;
   h.fill(b);
@@ -99,13 +115,71 @@ TEST(RecordGoldenTest, DecodeGoldenRoundTrips) {
   EXPECT_EQ(CheckOpenings(*p, *openings), absl::OkStatus());
 }
 
+Record GoldenRecordV2() {
+  Record r = GoldenRecord();
+  r.format_version = kRecordFormatBlinded;
+  const Hash stream_salt = Filled(0xC3);
+  r.stream_tag = BlindTag(BlindKind::kStream, stream_salt, r.stream_id);
+  r.event_id_box = BoxId(BlindKind::kEventId, stream_salt, r.version, r.event_id);
+  r.producer_box = BoxId(BlindKind::kProducer, stream_salt, r.version, r.producer);
+  r.subject_tags = {BlindTag(BlindKind::kSubject, Filled(0xD4), "client-1"),
+                    BlindTag(BlindKind::kSubject, Filled(0xE5), "client-2")};
+  return r;
+}
+
+TEST(RecordGoldenTest, BlindedLeafBytesAndHash) {
+  Record r = GoldenRecordV2();
+  EXPECT_EQ(ToHex(r.stream_tag), kGoldenStreamTag);
+  EXPECT_EQ(ToHex(r.subject_tags[0]), kGoldenClient1Tag);
+  std::string leaf = EncodeRecord(r);
+  EXPECT_EQ(absl::BytesToHexString(leaf), kGoldenLeafV2);
+  EXPECT_EQ(ToHex(LeafHash(leaf)), kGoldenLeafHashV2);
+  // No identifier in clear; the event type is.
+  for (const char* id : {"case-42", "evt-0007", "intake-svc", "client-1", "client-2"}) {
+    EXPECT_FALSE(absl::StrContains(leaf, id)) << id;
+  }
+  EXPECT_TRUE(absl::StrContains(leaf, "record_entry_written"));
+}
+
+TEST(RecordGoldenTest, BlindedDecodeRoundTripsAndBoxesOpen) {
+  auto r = DecodeRecord(absl::HexStringToBytes(kGoldenLeafV2));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->format_version, kRecordFormatBlinded);
+  EXPECT_EQ(r->seq, 7u);
+  EXPECT_TRUE(r->stream_id.empty());
+  EXPECT_TRUE(r->subject_ids.empty());
+  EXPECT_EQ(ToHex(r->stream_tag), kGoldenStreamTag);
+  ASSERT_EQ(r->subject_tags.size(), 2u);
+  EXPECT_EQ(ToHex(r->subject_tags[0]), kGoldenClient1Tag);
+  EXPECT_EQ(BoxId(BlindKind::kEventId, Filled(0xC3), 3, r->event_id_box), "evt-0007");
+  EXPECT_EQ(BoxId(BlindKind::kProducer, Filled(0xC3), 3, r->producer_box), "intake-svc");
+  // Another version's keystream does not open it.
+  EXPECT_NE(BoxId(BlindKind::kEventId, Filled(0xC3), 4, r->event_id_box), "evt-0007");
+  EXPECT_EQ(EncodeRecord(*r), absl::HexStringToBytes(kGoldenLeafV2));
+  auto v = DecodeLeafView(absl::HexStringToBytes(kGoldenLeafV2));
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(v->encoded_subject_ids.size(), 2 * kHashSize);
+}
+
+TEST(RecordDecodeTest, BlindedRejectsDamagedBytesAndUnknownVersions) {
+  std::string leaf = absl::HexStringToBytes(kGoldenLeafV2);
+  auto truncated = DecodeRecord(leaf.substr(0, leaf.size() - 33));
+  EXPECT_EQ(truncated.status().code(), absl::StatusCode::kInvalidArgument);
+  std::string v3 = leaf;
+  v3[0] = 3;
+  auto bad = DecodeRecord(v3);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StrContains(bad.status().message(), "format_version got 3, want 1 or 2"))
+      << bad.status();
+}
+
 TEST(RecordDecodeTest, RejectsDamagedBytes) {
   std::string leaf = absl::HexStringToBytes(kGoldenLeaf);
 
   std::string wrong_version = leaf;
-  wrong_version[0] = 2;
+  wrong_version[0] = 9;
   EXPECT_EQ(std::string(DecodeRecord(wrong_version).status().message()),
-            "record: format_version got 2, want 1");
+            "record: format_version got 9, want 1 or 2");
 
   auto truncated = DecodeRecord(leaf.substr(0, leaf.size() - 1));
   EXPECT_EQ(truncated.status().code(), absl::StatusCode::kInvalidArgument);

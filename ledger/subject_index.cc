@@ -342,7 +342,10 @@ absl::Status SubjectIndexBuilder::CheckSeq(uint64_t seq) {
 
 void SubjectIndexBuilder::AddOne(absl::string_view subject_id, uint64_t seq,
                                  const Hash& leaf_hash) {
-  Hash key = SubjectKey(subject_id);
+  AddKey(SubjectKey(subject_id), seq, leaf_hash);
+}
+
+void SubjectIndexBuilder::AddKey(const Hash& key, uint64_t seq, const Hash& leaf_hash) {
   auto it = states_.try_emplace(key).first;
   dirty_.insert(key);
   it->second = SubjectChainAppend(it->second, seq, leaf_hash);
@@ -376,6 +379,33 @@ absl::Status SubjectIndexBuilder::AddEncoded(uint64_t seq, const Hash& leaf_hash
   CL_RETURN_IF_ERROR(CheckSeq(seq));
   absl::Status s = ForEachEncodedSubject(
       encoded, count, [&](absl::string_view id) { AddOne(id, seq, leaf_hash); });
+  if (!s.ok()) return absl::InvalidArgumentError(absl::StrCat("record ", seq, ": ", s.message()));
+  return absl::OkStatus();
+}
+
+absl::Status ForEachSubjectKey(const LeafView& leaf, const std::function<void(const Hash&)>& fn) {
+  if (leaf.format_version == kRecordFormatBlinded) {
+    if (leaf.encoded_subject_ids.size() != size_t{leaf.subject_count} * kHashSize) {
+      return absl::InvalidArgumentError(absl::StrCat("subject tags: got ",
+                                                     leaf.encoded_subject_ids.size(),
+                                                     " bytes, want ", leaf.subject_count, " tags"));
+    }
+    for (uint16_t i = 0; i < leaf.subject_count; ++i) {
+      CL_ASSIGN_OR_RETURN(Hash tag,
+                          HashFromBytes(leaf.encoded_subject_ids.substr(i * kHashSize, kHashSize)));
+      fn(tag);
+    }
+    return absl::OkStatus();
+  }
+  return ForEachEncodedSubject(leaf.encoded_subject_ids, leaf.subject_count,
+                               [&](absl::string_view id) { fn(SubjectKey(id)); });
+}
+
+absl::Status SubjectIndexBuilder::AddLeaf(uint64_t seq, const Hash& leaf_hash,
+                                          const LeafView& leaf) {
+  CL_RETURN_IF_ERROR(CheckSeq(seq));
+  absl::Status s =
+      ForEachSubjectKey(leaf, [&](const Hash& key) { AddKey(key, seq, leaf_hash); });
   if (!s.ok()) return absl::InvalidArgumentError(absl::StrCat("record ", seq, ": ", s.message()));
   return absl::OkStatus();
 }

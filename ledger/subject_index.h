@@ -26,6 +26,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "ledger/hash.h"
+#include "ledger/record.h"
 
 namespace caseledger {
 
@@ -166,6 +167,8 @@ class SubjectIndexBuilder {
   // The same for subject ids in the record's encoded form (LeafView).
   absl::Status AddEncoded(uint64_t seq, const Hash& leaf_hash, absl::string_view encoded_subject_ids,
                           uint16_t subject_count);
+  // The same for a decoded leaf of either format (ForEachSubjectKey).
+  absl::Status AddLeaf(uint64_t seq, const Hash& leaf_hash, const LeafView& leaf);
   // The map root over the records added so far; cheap to call at every
   // checkpoint (only subjects touched since the last call are rehashed).
   Hash Root();
@@ -176,6 +179,7 @@ class SubjectIndexBuilder {
  private:
   absl::Status CheckSeq(uint64_t seq);
   void AddOne(absl::string_view subject_id, uint64_t seq, const Hash& leaf_hash);
+  void AddKey(const Hash& key, uint64_t seq, const Hash& leaf_hash);
 
   uint64_t next_seq_ = 0;
   absl::flat_hash_map<Hash, SubjectState> states_;
@@ -188,6 +192,11 @@ class SubjectIndexBuilder {
 // truncated.
 absl::Status ForEachEncodedSubject(absl::string_view encoded, uint16_t count,
                                    const std::function<void(absl::string_view)>& fn);
+
+// Calls fn(key) with the map key of each subject of a decoded leaf, in
+// order: SubjectKey(id) for a format-1 record, the subject tag itself for a
+// format-2 one (BLINDING.md). INVALID_ARGUMENT if the ids are truncated.
+absl::Status ForEachSubjectKey(const LeafView& leaf, const std::function<void(const Hash&)>& fn);
 
 // Parses the "subjects <base64>" extension among a checkpoint's extension
 // lines. nullopt when there is none; INVALID_ARGUMENT for a malformed one or

@@ -11,8 +11,7 @@ absl::Status SubjectIndexCheck::OnRecord(uint64_t seq, const LeafView& record,
     idle_ = seq != 0;
   }
   if (idle_) return absl::OkStatus();
-  absl::Status s = builder_.AddEncoded(seq, leaf_hash, record.encoded_subject_ids,
-                                       record.subject_count);
+  absl::Status s = builder_.AddLeaf(seq, leaf_hash, record);
   if (!s.ok()) {
     // A gap or a malformed record is the chain verifier's to report; the map
     // cannot be rebuilt past it.

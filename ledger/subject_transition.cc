@@ -380,10 +380,9 @@ absl::StatusOr<SubjectTransitionStats> VerifySubjectTransition(const SubjectTran
   absl::Status failed;
   for (size_t i = 0; i < views.size() && failed.ok(); ++i) {
     const uint64_t seq = n + i;
-    absl::Status s = ForEachEncodedSubject(
-        views[i].encoded_subject_ids, views[i].subject_count, [&](absl::string_view id) {
+    absl::Status s = ForEachSubjectKey(
+        views[i], [&](const Hash& key) {
           if (!failed.ok()) return;
-          const Hash key = SubjectKey(id);
           absl::StatusOr<SubjectState> next = map.Append(key, seq, leaf_hashes[i]);
           if (!next.ok()) {
             failed = next.status();
@@ -446,8 +445,7 @@ absl::StatusOr<absl::flat_hash_map<Hash, uint64_t>> CountSubjectSteps(
   for (const std::string& r : records) {
     absl::StatusOr<LeafView> v = DecodeLeafView(r);
     if (!v.ok()) return v.status();
-    CL_RETURN_IF_ERROR(ForEachEncodedSubject(v->encoded_subject_ids, v->subject_count,
-                                             [&](absl::string_view id) { ++out[SubjectKey(id)]; }));
+    CL_RETURN_IF_ERROR(ForEachSubjectKey(*v, [&](const Hash& key) { ++out[key]; }));
   }
   return out;
 }
@@ -472,8 +470,7 @@ absl::StatusOr<SubjectTransition> SubjectTransitionFromRecords(
     const Hash leaf_hash = LeafHash(records[seq]);
     tree.Append(leaf_hash, nullptr);
     CL_RETURN_IF_ERROR(
-        ForEachEncodedSubject(v->encoded_subject_ids, v->subject_count, [&](absl::string_view id) {
-          const Hash key = SubjectKey(id);
+        ForEachSubjectKey(*v, [&](const Hash& key) {
           SubjectState& s = states[key];
           if (seq >= from_size) old_states.try_emplace(key, s);
           s = SubjectChainAppend(s, seq, leaf_hash);

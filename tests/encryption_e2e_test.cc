@@ -342,7 +342,15 @@ TEST_F(EncryptionE2ETest, EraseSubjectRpcShredsTheSubjectWhileServing) {
   const v1::Record& erasure = log[erasure_seq];
   EXPECT_EQ(erasure.stream_id(), "@keys");
   ASSERT_EQ(erasure.event().subject_ids_size(), 1);
-  EXPECT_EQ(erasure.event().subject_ids(0), "client-case-A");
+  // Record format 2 (ledger/BLINDING.md): the erasure destroyed the salt,
+  // so nothing served names the subject any more, not even its own erasure
+  // record; the other client is still named.
+  EXPECT_TRUE(absl::StartsWith(erasure.event().subject_ids(0), "unlinked-subject:"))
+      << erasure.event().subject_ids(0);
+  std::string served;
+  for (const v1::Record& r : log) served += r.SerializeAsString();
+  EXPECT_FALSE(absl::StrContains(served, "client-case-A"));
+  EXPECT_TRUE(absl::StrContains(served, "client-case-B"));
   EXPECT_EQ(erasure.event().subject_erased().authority(), "gdpr-art17-request-1");
   EXPECT_EQ(erasure.event().subject_erased().erased_by(), "local/local");
 
@@ -419,40 +427,96 @@ TEST_F(EncryptionE2ETest, HistoryOfAnEncryptedAndErasedClientVerifiesAndSaysWhy)
   EXPECT_EQ(wrong.exit_code, 1);
   EXPECT_TRUE(absl::StrContains(wrong.err, "not the history of \"client-case-A\"")) << wrong.err;
 
-  // After the erasure: every entry still verifies, says why its content is
-  // gone, and shows none of it.
+  // After the erasure (record format 2, ledger/BLINDING.md): the salt is gone,
+  // so nothing links the client to its records any more: the server finds
+  // no history, proves the id absent, and that empty bundle verifies. The
+  // bundle saved before the erasure still verifies offline.
   uint32_t destroyed = 0;
   uint64_t erasure_seq = 0;
   ASSERT_TRUE(EraseSubject("client-case-A", &destroyed, &erasure_seq).ok());
-  checks = history("client-case-A", out + "/a2.bundle");
-  EXPECT_TRUE(absl::StrContains(checks, "records erased or disposed of")) << checks;
-  EXPECT_TRUE(absl::StrContains(checks, "accounting OK: the 0 disclosures")) << checks;
-  page = ledgerctl({"render-history", out + "/a2.bundle", "--key=" + key.verifier_key()});
-  ASSERT_EQ(page.exit_code, 0) << page.err;
-  EXPECT_FALSE(absl::StrContains(page.out, "ERASED-SUBJECT")) << page.out;
-  EXPECT_FALSE(absl::StrContains(page.out, "RECIPIENT-OF-case-A")) << page.out;
-  EXPECT_TRUE(absl::StrContains(page.out, "gdpr-art17-request-1")) << page.out;
+  history("client-case-A", out + "/a2.bundle");
   std::ifstream bundle_file(out + "/a2.bundle", std::ios::binary);
   v1::HistoryBundle bundle;
   ASSERT_TRUE(bundle.ParseFromIstream(&bundle_file));
-  int erased = 0;
-  for (const v1::HistoryRecord& r : bundle.records()) {
-    for (const v1::WithheldField& w : r.withheld()) {
-      if (w.reason() != v1::WITHHELD_ERASED) continue;
-      EXPECT_EQ(w.by_seq(), erasure_seq);
-      ++erased;
-    }
-  }
-  EXPECT_GT(erased, 4);
+  EXPECT_EQ(bundle.records_size(), 0);
+  EXPECT_TRUE(bundle.subject_salt().empty());
+  EXPECT_FALSE(absl::StrContains(bundle.SerializeAsString(), "ERASED-SUBJECT"));
+  testing::CommandResult old_bundle =
+      ledgerctl({"verify-history", out + "/a.bundle", "--key=" + key.verifier_key(),
+                 "--subject=client-case-A"});
+  EXPECT_EQ(old_bundle.exit_code, 0) << old_bundle.out << old_bundle.err;
   // The other client's history is untouched.
   history("client-case-B", out + "/b2.bundle");
 
   // After a restart, the same.
   ASSERT_EQ(server_->Stop(SIGTERM), 0);
   ASSERT_TRUE(Start({"--master_key_file=" + key_file_}).ok());
-  checks = history("client-case-A", out + "/a3.bundle");
-  EXPECT_TRUE(absl::StrContains(checks, "records erased or disposed of")) << checks;
+  history("client-case-A", out + "/a3.bundle");
+  std::ifstream after_restart(out + "/a3.bundle", std::ios::binary);
+  ASSERT_TRUE(bundle.ParseFromIstream(&after_restart));
+  EXPECT_EQ(bundle.records_size(), 0);
   history("client-case-B", out + "/b3.bundle");
+}
+
+// Record format 2 on the default server (ledger/BLINDING.md "Who learns
+// what"): an export holder in commitments-only mode finds no client, case,
+// event or producer id in the bundle's bytes, and the bundle verifies; after
+// an erasure and a restart no file of the data directory names the erased
+// client. The control runs the same export with --record_format=1, where the
+// same search finds the ids.
+TEST_F(EncryptionE2ETest, BlindedIdsStayOutOfExportsAndOutOfTheDataDirectoryAfterErasure) {
+  const std::vector<std::string> ids = {"client-case-A", "client-case-B", "case-A",
+                                        "case-B",        "open-case-A",   "e2e"};
+  auto export_bytes = [&](const std::string& file) {
+    testing::CommandResult r =
+        testing::RunCommand({kLedgerctl, "--server=" + server_->address(), "export",
+                             "--payloads=commitments", "--out=" + file});
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    return testing::ReadFileOrEmpty(file);
+  };
+  // Control: format 1 shows every id in clear.
+  ASSERT_TRUE(Start({"--master_key_file=" + key_file_, "--record_format=1"}).ok());
+  AppendTwoClientsWithDisclosures();
+  const std::string out = testing::NewTempDir("crypto-e2e-export");
+  std::string clear = export_bytes(out + "/clear.bundle");
+  for (const std::string& id : ids) EXPECT_TRUE(absl::StrContains(clear, id)) << id;
+  ASSERT_EQ(server_->Stop(SIGTERM), 0);
+
+  dir_ = testing::NewTempDir("crypto-e2e-blind");
+  ASSERT_TRUE(Start({"--master_key_file=" + key_file_}).ok());
+  AppendTwoClientsWithDisclosures();
+  grpc::ClientContext key_ctx;
+  v1::PublicKey key;
+  ASSERT_TRUE(stub_->GetPublicKey(&key_ctx, v1::GetPublicKeyRequest(), &key).ok());
+  // The server itself opens the ids for those who may read them.
+  std::vector<v1::Record> log = ReadLog();
+  ASSERT_FALSE(log.empty());
+  EXPECT_EQ(log[0].stream_id(), "case-A");
+  EXPECT_EQ(log[0].event_id(), "open-case-A");
+  std::string blind = export_bytes(out + "/blind.bundle");
+  ASSERT_FALSE(blind.empty());
+  for (const std::string& id : ids) EXPECT_FALSE(absl::StrContains(blind, id)) << id;
+  testing::CommandResult v = testing::RunCommand(
+      {kVerify, "--key=" + key.verifier_key(), "--bundle=" + out + "/blind.bundle"});
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
+
+  uint32_t destroyed = 0;
+  ASSERT_TRUE(EraseSubject("client-case-A", &destroyed).ok());
+  // Restarted twice: the first open rewrites RocksDB's MANIFEST, which named
+  // the purged key-table files' boundary keys.
+  ASSERT_EQ(server_->Stop(SIGTERM), 0);
+  ASSERT_TRUE(Start({"--master_key_file=" + key_file_}).ok());
+  log = ReadLog();
+  std::string served;
+  for (const v1::Record& r : log) served += r.SerializeAsString();
+  EXPECT_FALSE(absl::StrContains(served, "client-case-A"));
+  EXPECT_TRUE(absl::StrContains(served, "client-case-B"));
+  ASSERT_EQ(server_->Stop(SIGTERM), 0);
+  EXPECT_EQ(FilesContaining(dir_ + "/ledger", "client-case-A"), std::vector<std::string>{});
+  EXPECT_FALSE(FilesContaining(dir_ + "/ledger", "client-case-B").empty());
+  v = testing::RunCommand({kVerify, "--data_dir=" + dir_, "--key=" + key.verifier_key(),
+                           "--origin=" + key.origin()});
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
 }
 
 TEST_F(EncryptionE2ETest, RotateMasterKeyRpcThenRestartWithTheNewKey) {
@@ -478,7 +542,9 @@ TEST_F(EncryptionE2ETest, RotateMasterKeyRpcThenRestartWithTheNewKey) {
   EXPECT_EQ(resp.old_master_key_id(), "4eb8f8345d4e9985");
   EXPECT_EQ(resp.new_master_key_id().size(), 16u);
   EXPECT_NE(resp.new_master_key_id(), resp.old_master_key_id());
-  EXPECT_EQ(resp.keys_rewrapped(), 1u);  // client-case-A in case-A
+  // client-case-A's data key in case-A, and the blinding salts of
+  // client-case-A and case-A (ENCRYPTION.md "Blinding salts").
+  EXPECT_EQ(resp.keys_rewrapped(), 3u);
   // The rotation is recorded after the story's five records, ids only.
   EXPECT_EQ(resp.rotation_seq(), 5u);
 
@@ -491,7 +557,7 @@ TEST_F(EncryptionE2ETest, RotateMasterKeyRpcThenRestartWithTheNewKey) {
     EXPECT_EQ(log[5].event().master_key_rotated().rotated_by(), "local/local");
     EXPECT_EQ(log[5].event().master_key_rotated().old_master_key_id(), "4eb8f8345d4e9985");
     EXPECT_EQ(log[5].event().master_key_rotated().new_master_key_id(), resp.new_master_key_id());
-    EXPECT_EQ(log[5].event().master_key_rotated().keys_rewrapped(), 1u);
+    EXPECT_EQ(log[5].event().master_key_rotated().keys_rewrapped(), 3u);
     EXPECT_EQ(log[9].event().record_entry_written().text(), "AFTER-ROTATION-2");
     for (const v1::Record& r : log) EXPECT_EQ(r.withheld_reason(), "") << r.event_id();
   };
@@ -501,7 +567,7 @@ TEST_F(EncryptionE2ETest, RotateMasterKeyRpcThenRestartWithTheNewKey) {
   EXPECT_TRUE(absl::StrContains(
       log,
       absl::StrCat("master key rotated from id 4eb8f8345d4e9985 to id ", resp.new_master_key_id(),
-                   " (1 data keys re-wrapped); restart with "
+                   " (3 data keys re-wrapped); restart with "
                    "--master_key_file=",
                    new_key)))
       << log;

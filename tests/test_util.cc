@@ -60,7 +60,8 @@ NoteVerifier TestNoteVerifier() {
 namespace {
 
 absl::StatusOr<TestLedger> OpenWith(const std::string& dir, const AeadKey* master,
-                                    KeyStoreOptions key_options, LedgerOptions options) {
+                                    KeyStoreOptions key_options, LedgerOptions options,
+                                    bool blinded = false) {
   TestLedger t;
   t.signer = std::make_unique<NoteSigner>(TestNoteSigner());
   options.origin = kTestOrigin;
@@ -76,6 +77,7 @@ absl::StatusOr<TestLedger> OpenWith(const std::string& dir, const AeadKey* maste
     if (!keys.ok()) return keys.status();
     t.keys = *std::move(keys);
     options.cipher = t.keys.get();
+    if (blinded) options.blinder = t.keys.get();
   }
   auto ledger = Ledger::Open(std::move(options), *std::move(store));
   if (!ledger.ok()) return ledger.status();
@@ -93,6 +95,12 @@ absl::StatusOr<TestLedger> OpenEncryptedTestLedger(const std::string& dir, const
                                                    KeyStoreOptions key_options,
                                                    LedgerOptions options) {
   return OpenWith(dir, &master, std::move(key_options), std::move(options));
+}
+
+absl::StatusOr<TestLedger> OpenBlindedTestLedger(const std::string& dir, const AeadKey& master,
+                                                 LedgerOptions options) {
+  return OpenWith(dir, &master, {"records_disposed", "subject_erased"}, std::move(options),
+                  /*blinded=*/true);
 }
 
 namespace {

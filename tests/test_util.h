@@ -50,6 +50,11 @@ absl::StatusOr<TestLedger> OpenEncryptedTestLedger(
     KeyStoreOptions key_options = {"records_disposed", "subject_erased"},
     LedgerOptions options = LedgerOptions());
 
+// The same, with identifiers blinded too (record format 2, ledger/BLINDING.md):
+// the key store is also the ledger's blinder.
+absl::StatusOr<TestLedger> OpenBlindedTestLedger(const std::string& dir, const AeadKey& master,
+                                                 LedgerOptions options = LedgerOptions());
+
 // Raw access to a closed data directory's column families ("records",
 // "payloads", "nodes", "checkpoints", "meta", ...), bypassing the ledger.
 absl::Status RawPut(const std::string& dir, const std::string& family, const std::string& key,

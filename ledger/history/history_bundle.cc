@@ -621,6 +621,41 @@ absl::StatusOr<AccountingReport> HistoryAccounting(absl::string_view subject_id,
                       /*include_excluded=*/false, /*summarize=*/false, /*as_of=*/produced_at);
 }
 
+absl::StatusOr<SaltTable> BundleSalts(const v1::HistoryBundle& bundle) {
+  SaltTable table;
+  auto salt_of = [](absl::string_view bytes, absl::string_view field) -> absl::StatusOr<Hash> {
+    absl::StatusOr<Hash> h = HashFromBytes(bytes);
+    if (!h.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, ": got ", bytes.size(), " bytes, want ", kHashSize));
+    }
+    return h;
+  };
+  if (!bundle.subject_salt().empty()) {
+    CL_ASSIGN_OR_RETURN(Hash salt, salt_of(bundle.subject_salt(), "subject_salt"));
+    table.Add(BlindKind::kSubject, bundle.subject_id(), salt);
+  }
+  for (int i = 0; i < bundle.stream_salts_size(); ++i) {
+    const v1::StreamSalt& s = bundle.stream_salts(i);
+    CL_ASSIGN_OR_RETURN(Hash salt, salt_of(s.salt(), absl::StrCat("stream_salts[", i, "].salt")));
+    table.Add(BlindKind::kStream, s.stream_id(), salt);
+  }
+  return table;
+}
+
+absl::StatusOr<Hash> BundleSubjectKey(const v1::HistoryBundle& bundle) {
+  if (bundle.subject_salt().empty()) return SubjectKey(bundle.subject_id());
+  CL_ASSIGN_OR_RETURN(SaltTable salts, BundleSalts(bundle));
+  CL_ASSIGN_OR_RETURN(Hash salt, salts.FindSalt(BlindKind::kSubject, bundle.subject_id()));
+  return BlindTag(BlindKind::kSubject, salt, bundle.subject_id());
+}
+
+absl::StatusOr<Record> DecodeBundleRecord(absl::string_view leaf, const SaltTable& salts) {
+  CL_ASSIGN_OR_RETURN(Record r, DecodeRecord(leaf));
+  CL_RETURN_IF_ERROR(OpenBlindedRecord(salts, &r));
+  return r;
+}
+
 absl::StatusOr<HistoryVerification> VerifyHistoryBundle(const v1::HistoryBundle& bundle,
                                                         const HistoryVerifyOptions& options) {
   HistoryVerification h;
@@ -677,7 +712,8 @@ absl::StatusOr<HistoryVerification> VerifyHistoryBundle(const v1::HistoryBundle&
 
   // 2. The subject's (count, head) in the map.
   CL_ASSIGN_OR_RETURN(SubjectMapProof proof, MapProofFromWire(bundle.map_proof()));
-  const Hash key = SubjectKey(h.subject_id);
+  CL_ASSIGN_OR_RETURN(const Hash key, BundleSubjectKey(bundle));
+  CL_ASSIGN_OR_RETURN(const SaltTable salts, BundleSalts(bundle));
   absl::StatusOr<SubjectState> state = VerifySubjectMapProof(h.subjects_root, key, proof);
   if (!state.ok()) {
     return absl::Status(state.status().code(),
@@ -705,7 +741,7 @@ absl::StatusOr<HistoryVerification> VerifyHistoryBundle(const v1::HistoryBundle&
     const v1::HistoryRecord& w = bundle.records(i);
     // Named only when something is wrong (or pointed at).
     const auto where = [&] { return absl::StrCat("records[", i, "] (seq ", w.seq(), ")"); };
-    absl::StatusOr<Record> rec = DecodeRecord(w.leaf());
+    absl::StatusOr<Record> rec = DecodeBundleRecord(w.leaf(), salts);
     if (!rec.ok()) return DataLoss(where(), rec.status().message());
     if (rec->seq != w.seq()) {
       return DataLoss(where(), absl::StrCat("the record's bytes hold seq ", rec->seq));

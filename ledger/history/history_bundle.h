@@ -19,6 +19,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "ledger/blinder.h"
 #include "ledger/checkpoint.h"
 #include "ledger/cosignature.h"
 #include "ledger/hash.h"
@@ -215,6 +216,17 @@ struct HistoryVerifyOptions {
 // DATA_LOSS naming the first failing record (seq) and field and what was got
 // and wanted; FAILED_PRECONDITION as above and for an older checkpoint than
 // the one held; INVALID_ARGUMENT for a malformed bundle or options.
+// Record format 2 (HISTORY_BUNDLE.md "Blinded records"): the salts a
+// bundle carries, as a Blinder that opens the client's own tag and their
+// cases'; INVALID_ARGUMENT naming the field for a salt that is not 32 bytes.
+absl::StatusOr<SaltTable> BundleSalts(const v1::HistoryBundle& bundle);
+// The subject's map key: its tag under subject_salt when the bundle has one,
+// SubjectKey(subject_id) otherwise.
+absl::StatusOr<Hash> BundleSubjectKey(const v1::HistoryBundle& bundle);
+// DecodeRecord of a bundle's leaf, its format-2 ids opened with `salts`
+// (other subjects' tags become UnlinkedSubjectId).
+absl::StatusOr<Record> DecodeBundleRecord(absl::string_view leaf, const SaltTable& salts);
+
 absl::StatusOr<HistoryVerification> VerifyHistoryBundle(const v1::HistoryBundle& bundle,
                                                         const HistoryVerifyOptions& options);
 

@@ -7,7 +7,9 @@
 #include <map>
 #include <utility>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "ledger/blinder.h"
 #include "ledger/internal/status_macros.h"
 #include "ledger/merkle_verify.h"
 #include "services/readmodel/accounting.h"
@@ -159,6 +161,28 @@ absl::StatusOr<v1::HistoryBundle> BuildHistoryBundle(const Ledger& ledger,
   *b.mutable_map_proof() = MapProofToWire(h.proof);
 
   CL_ASSIGN_OR_RETURN(std::vector<RecordView> views, ledger.ReadMany(h.seqs));
+  // Format 2: the salts the client needs to link the tags that are theirs
+  // (their own and their cases'), and only those; other subjects named in
+  // the same records stay pseudonyms, as the client's verifier shows them.
+  if (h.blinding_salt.has_value()) {
+    b.set_subject_salt(std::string(AsBytes(*h.blinding_salt)));
+    absl::flat_hash_set<std::string> streams;
+    for (RecordView& v : views) {
+      Record& rec = v.record;
+      if (rec.format_version != kRecordFormatBlinded) continue;
+      if (streams.insert(rec.stream_id).second) {
+        CL_ASSIGN_OR_RETURN(Hash salt, ledger.BlindingSalt(BlindKind::kStream, rec.stream_id));
+        v1::StreamSalt* s = b.add_stream_salts();
+        s->set_stream_id(rec.stream_id);
+        s->set_salt(std::string(AsBytes(salt)));
+      }
+      for (size_t j = 0; j < rec.subject_ids.size(); ++j) {
+        if (rec.subject_tags[j] != h.subject_key) {
+          rec.subject_ids[j] = UnlinkedSubjectId(rec.subject_tags[j]);
+        }
+      }
+    }
+  }
   // Only later records are consulted for each one, and each record is moved
   // out only after its own turn.
   std::vector<const Record*> history;
@@ -291,9 +315,10 @@ absl::StatusOr<v1::HistoryBundle> AccessServiceImpl::GetRecordHistory(
   CL_RETURN_IF_ERROR(bundle.status());
   std::vector<Read> reads;
   reads.reserve(bundle->records_size());
+  CL_ASSIGN_OR_RETURN(const SaltTable salts, BundleSalts(*bundle));
   for (const v1::HistoryRecord& r : bundle->records()) {
-    CL_ASSIGN_OR_RETURN(LeafView leaf, DecodeLeafView(r.leaf()));
-    reads.push_back({std::string(leaf.stream_id), r.seq()});
+    CL_ASSIGN_OR_RETURN(Record rec, DecodeBundleRecord(r.leaf(), salts));
+    reads.push_back({std::move(rec.stream_id), r.seq()});
   }
   std::vector<GatedEvent> fulfilled;
   if (!req.request_id().empty()) {

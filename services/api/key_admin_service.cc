@@ -57,10 +57,14 @@ grpc::Status KeyAdminServiceImpl::EraseSubject(grpc::ServerContext* ctx,
                      absl::StrCat("the erasure could not be recorded, so nothing was destroyed: ",
                                   recorded.status().message())));
   }
+  // Taken before the erasure: in record format 2 the key derives from the
+  // subject's salt, which the erasure destroys.
+  const std::optional<Hash> subject_key =
+      projector_ != nullptr ? projector_->SubjectKeyOf(req->subject_id()) : std::nullopt;
   absl::StatusOr<size_t> n = keys_->EraseSubject(req->subject_id());
   if (!n.ok()) return ToGrpcStatus(n.status());
   if (projector_ != nullptr) {
-    absl::Status rebuilt = projector_->ReprojectSubject(req->subject_id());
+    absl::Status rebuilt = projector_->ReprojectSubjectKey(subject_key);
     if (!rebuilt.ok()) {
       return ToGrpcStatus(absl::Status(
           rebuilt.code(),

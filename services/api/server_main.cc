@@ -116,6 +116,10 @@ ABSL_FLAG(std::string, metrics_listen, "",
           "Serve Prometheus metrics at http://HOST:PORT/metrics (services/metrics/METRICS.md); "
           "off when empty. Loopback addresses only (plaintext, no authentication). Port 0 "
           "picks a free port (printed at start).");
+ABSL_FLAG(int, record_format, 2,
+          "Record format to write (ledger/FORMAT.md): 2 blinds subject, case, event and "
+          "producer ids under salts in the key store (needs a master key; ledger/BLINDING.md); "
+          "1 keeps them in clear, for a data directory written in format 1.");
 
 namespace caseledger {
 namespace {
@@ -296,6 +300,17 @@ int Run() {
     metrics.ObserveGroupCommit(s);
   };
   options.cipher = keys.get();
+  const int record_format = absl::GetFlag(FLAGS_record_format);
+  if (record_format != 1 && record_format != 2) {
+    return Fail(absl::InvalidArgumentError(absl::StrCat("--record_format: got ", record_format,
+                                                        ", want 1 or 2")),
+                "flags");
+  }
+  // Without a master key there is nowhere to keep salts: format 1.
+  if (record_format == 2 && keys != nullptr) options.blinder = keys.get();
+  Log(options.blinder != nullptr
+          ? "records are written in format 2: identifiers blinded (ledger/BLINDING.md)"
+          : "records are written in format 1: identifiers in clear");
   options.origin = absl::GetFlag(FLAGS_origin);
   options.signer = &*signer;
   options.checkpoint_every_records = absl::GetFlag(FLAGS_checkpoint_every_records);

@@ -304,16 +304,27 @@ bool Projector::CanForget() const {
   return true;
 }
 
+std::optional<Hash> Projector::SubjectKeyOf(const std::string& subject_id) const {
+  absl::StatusOr<Hash> key = ledger_->SubjectMapKey(subject_id);
+  if (!key.ok()) return std::nullopt;
+  return *key;
+}
+
 absl::Status Projector::ReprojectSubject(const std::string& subject_id) {
+  return ReprojectSubjectKey(SubjectKeyOf(subject_id));
+}
+
+absl::Status Projector::ReprojectSubjectKey(const std::optional<Hash>& subject_key) {
   if (!CanForget()) return Reproject();
   // The streams of the subject's records: each names the subject, so its
   // openings key derives from a key the erasure destroyed.
   std::set<std::string> streams;
   absl::Status read;
+  if (!subject_key.has_value()) return ReprojectStreams(streams);
   CL_RETURN_IF_ERROR(ledger_->store().ScanSubject(
-      SubjectKey(subject_id), 0, [&](uint64_t, uint64_t seq) {
+      *subject_key, 0, [&](uint64_t, uint64_t seq) {
         absl::StatusOr<std::string> leaf = ledger_->store().GetLeaf(seq);
-        absl::StatusOr<Record> r = leaf.ok() ? DecodeRecord(*leaf) : leaf.status();
+        absl::StatusOr<Record> r = leaf.ok() ? ledger_->DecodeStored(*leaf) : leaf.status();
         if (!r.ok()) {
           read = r.status();
           return false;
@@ -487,7 +498,7 @@ absl::Status Projector::ApplyFromStore(uint64_t from, uint64_t to,
               }
               RecordView view;
               view.leaf = std::string(r.leaf);
-              absl::StatusOr<Record> decoded = DecodeRecord(view.leaf);
+              absl::StatusOr<Record> decoded = ledger_->DecodeStored(view.leaf);
               if (!decoded.ok() || !r.payload.has_value()) {
                 applied = absl::DataLossError(absl::StrCat("record ", next, " cannot be read"));
                 return false;

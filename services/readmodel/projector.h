@@ -160,6 +160,12 @@ class Projector {
   // of the subject's records (and the clients whose accounting they feed)
   // when every projection CanForget; otherwise Reproject().
   absl::Status ReprojectSubject(const std::string& subject_id);
+  // The subject's map key (Ledger::SubjectMapKey). In record format 2 it
+  // derives from the subject's salt, which the erasure destroys: take it
+  // before, and reproject with ReprojectSubjectKey after. nullopt when the
+  // subject has no salt (no records).
+  std::optional<Hash> SubjectKeyOf(const std::string& subject_id) const;
+  absl::Status ReprojectSubjectKey(const std::optional<Hash>& subject_key);
   // Reprojections done since Open (for tests and metrics).
   uint64_t reprojections() const;
   // Syncs the marker of the projection store at `path`, for tools that

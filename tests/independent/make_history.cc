@@ -20,6 +20,9 @@
 //                      County Court (agency of its required-by-law disclosure d-0-2),
 //                      produced while it lasts: reason 6 on both records
 //   susp-after.pb      the same history produced after the suspension ended
+//   blind-0.pb         record format 2: client-0's bundle (a note also names client-1)
+//   blind-0-after.pb   the same after client-1's erasure
+//   blind-1-after.pb   client-1's bundle after its erasure (no records: unlinked)
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -253,6 +256,36 @@ void Suspended(const std::string& dir) {
         Must(BuildHistoryBundle(*t.ledger, "client-0", 0, absl::FromUnixSeconds(now + 91 * 86400)),
              "susp-after bundle")
             .SerializeAsString());
+
+// Record format 2 (ledger/BLINDING.md): a blinded, encrypted ledger of
+// clients 0 and 1 with a note naming both; client-0's bundle, then client-1
+// erased and both bundles again.
+void Blinded(const std::string& dir) {
+  AeadKey master = Must(
+      AeadKey::FromHex("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"),
+      "master key");
+  LedgerOptions options;
+  options.checkpoint_interval = absl::Hours(1);
+  auto t = Must(testing::OpenBlindedTestLedger(testing::NewTempDir("blind"), master, options),
+                "open blinded");
+  CaseGate gate(t.ledger.get());
+  for (int v = 0; v < testing::kStoryLength; ++v) {
+    for (int c = 0; c < 2; ++c) CHECK_OK(Gated(gate, testing::Story(c, v)));
+  }
+  v1::Event both = testing::Story(0, 4);
+  both.set_event_id("case-0-both");
+  both.add_subject_ids("client-1");
+  *both.mutable_occurred_at() = testing::Story(0, testing::kStoryLength - 1).occurred_at();
+  CHECK_OK(Direct(*t.ledger, both));
+  // A fresh gate: the first one never saw the record appended past it.
+  CaseGate read_gate(t.ledger.get());
+  AccessServiceImpl access(t.ledger.get(), &read_gate);
+  Write(dir + "/blind-0.pb", History(access, "client-0", 0).SerializeAsString());
+  Must(t.keys->EraseSubject("client-1"), "erase client-1");
+  CaseGate fresh(t.ledger.get());
+  AccessServiceImpl after(t.ledger.get(), &fresh);
+  Write(dir + "/blind-0-after.pb", History(after, "client-0", 0).SerializeAsString());
+  Write(dir + "/blind-1-after.pb", History(after, "client-1", 0).SerializeAsString());
 }
 
 }  // namespace
@@ -268,5 +301,6 @@ int main(int argc, char** argv) {
   caseledger::Story(dir);
   caseledger::Encrypted(dir);
   caseledger::Suspended(dir);
+  caseledger::Blinded(dir);
   return 0;
 }

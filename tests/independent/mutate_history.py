@@ -145,6 +145,13 @@ def main():
         line = "— ".encode() + name + b" " + base64.b64encode(kh + struct.pack(">Q", t) + sig)
         b.checkpoint_note = (note + line + b"\n").decode()
         print("%s+%s+%s" % (name.decode(), kh.hex(), base64.b64encode(b"\x04" + pub).decode()))
+    elif kind == "drop-stream-salts":  # record format 2: tags nobody can open
+        del b.stream_salts[:]
+        changed = b.records[0].seq
+    elif kind == "flip-subject-salt":  # record format 2: the key of another pseudonym
+        salt = bytearray(b.subject_salt)
+        salt[0] ^= 1
+        b.subject_salt = bytes(salt)
     elif kind == "flip-consistency":
         p = bytearray(b.consistency_proof[0])
         p[0] ^= 1

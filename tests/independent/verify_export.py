@@ -336,28 +336,35 @@ def map_root(state):
 
 # --------------------------------------------------------------- FORMAT.md
 def decode_record(leaf, seq_hint):
+    """Both record formats (FORMAT.md "Record" and "Record, format 2").
+
+    rec["stream"] is the stream id (format 1) or the 32-byte stream tag
+    (format 2); rec["keys"] the subject map keys: SHA-256(0x10 || id) of each
+    subject id (format 1) or each subject tag as it is (format 2)."""
     r = Reader(leaf, "record at seq %d" % seq_hint)
     try:
-        if r.u8() != 1:
-            raise Bad("format_version is not 1")
-        rec = {}
+        fmt = r.u8()
+        if fmt not in (1, 2):
+            raise Bad("format_version is %d, want 1 or 2" % fmt)
+        rec = {"format": fmt}
         rec["seq"] = r.u64()
         rec["prev"] = r.h()
         rec["commit_time"] = r.i64()
-        rec["stream"] = r.str16()
+        rec["stream"] = r.str16() if fmt == 1 else r.h()
         rec["version"] = r.u64()
-        rec["event_id"] = r.str16()
-        rec["producer"] = r.str16()
+        rec["event_id"] = r.str16()  # format 2: the event id box
+        rec["producer"] = r.str16()  # format 2: the producer box
         rec["event_type"] = r.str16()
         rec["occurred_at"] = r.i64()
         n = r.u16()
         if n > 64:
             raise Bad("subject_count %d above 64" % n)
-        rec["subjects"] = [r.str16() for _ in range(n)]
+        rec["subjects"] = [r.str16() if fmt == 1 else r.h() for _ in range(n)]
         rec["commitment"] = r.h()
         r.end()
     except Bad as e:
         raise Bad("record at seq %d does not decode: %s" % (seq_hint, e), seq_hint)
+    rec["keys"] = [subject_key(s) for s in rec["subjects"]] if fmt == 1 else list(rec["subjects"])
     # The id rules (1-128 bytes, no control bytes, no repeated subject) are
     # append-time rules, FORMAT.md "Record": a verifier does not re-check them.
     return rec
@@ -509,7 +516,9 @@ def verify_inner(data, vk, expected_origin, st):
                 raise Bad("prev_hash mismatch at seq %d: got %s, want %s"
                           % (seq, hx(rec["prev"]), hx(prev)), seq)
             check_payload(payload, mode, rec, seq)
-            if rec["event_id"] in seen_events:
+            if rec["format"] == 2:
+                pass  # event ids are boxed: their uniqueness needs the stream salts
+            elif rec["event_id"] in seen_events:
                 # Reported after the pass, as BUNDLE.md "First bad seq" says.
                 dup_events.append((seq, seen_events[rec["event_id"]]))
             else:
@@ -520,8 +529,7 @@ def verify_inner(data, vk, expected_origin, st):
                           % (rec["stream"], seq, rec["version"], want_v), seq)
             stream_next[rec["stream"]] = rec["version"] + 1
             lh = leaf_hash(leaf)
-            for s in rec["subjects"]:
-                k = subject_key(s)
+            for k in rec["keys"]:
                 c, hd = subjects.get(k, (0, ZERO))
                 subjects[k] = (c + 1, sha(b"\x11", hd, u64(seq), lh))
             rng.append(lh)

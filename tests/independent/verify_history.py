@@ -256,6 +256,17 @@ def consistency_len(m, n):
 
 
 # ------------------------------------------------------------ SUBJECT_INDEX.md
+def tag(domain, salt, ident):
+    """FORMAT.md "Record, format 2": SHA-256(d || r || str16(id))."""
+    return sha(bytes([domain]), salt, vx.str16(ident))
+
+
+def box(domain, salt, version, x):
+    """FORMAT.md "Record, format 2": x XOR the keystream K_0 || .. || K_3."""
+    ks = b"".join(sha(bytes([domain]), salt, vx.u64(version), bytes([i])) for i in range(4))
+    return bytes(a ^ b for a, b in zip(x, ks))
+
+
 def bit(k, d):
     return (k[d // 8] >> (7 - d % 8)) & 1
 
@@ -468,7 +479,19 @@ def verify(b, vk, origin, subject_flag, since_note, witnesses, quorum, schema):
                           % (len(got), len(witnesses), quorum))
         checks.append("cosigned by %s" % ", ".join(got))
     # 4. map proof
-    key = sha(b"\x10", subject.encode())
+    # Record format 2 (HISTORY_BUNDLE.md "Blinded records"): the key is the
+    # subject's tag under the bundle's subject_salt.
+    if b.subject_salt:
+        if len(b.subject_salt) != 32:
+            raise INVALID("subject_salt is %d bytes, want 32" % len(b.subject_salt))
+        key = tag(0x20, b.subject_salt, subject.encode())
+    else:
+        key = sha(b"\x10", subject.encode())
+    streams = {}  # stream tag -> (stream id, salt)
+    for i, st in enumerate(b.stream_salts):
+        if len(st.salt) != 32:
+            raise INVALID("stream_salts[%d].salt is %d bytes, want 32" % (i, len(st.salt)))
+        streams[tag(0x21, st.salt, st.stream_id.encode())] = (st.stream_id.encode(), st.salt)
     count, head = map_proof(b.map_proof, key, sroot)
     checks.append("subject index: %d records" % count)
     # 6. payloads, openings, redaction: checked record by record together with
@@ -596,7 +619,14 @@ def verify(b, vk, origin, subject_flag, since_note, witnesses, quorum, schema):
             raise LOSS("%s: %s" % (where, e))
         if rec["seq"] != hr.seq:
             raise LOSS("%s: its bytes hold seq %d" % (where, rec["seq"]))
-        if subject.encode() not in rec["subjects"]:
+        if rec["format"] == 2:
+            if rec["stream"] not in streams:
+                raise LOSS("%s: no stream salt in the bundle opens its stream tag" % where)
+            sid, ssalt = streams[rec["stream"]]
+            rec["stream"] = sid
+            rec["event_id"] = box(0x22, ssalt, rec["version"], rec["event_id"])
+            rec["producer"] = box(0x23, ssalt, rec["version"], rec["producer"])
+        if key not in rec["keys"]:
             raise LOSS("%s: does not name the subject" % where)
         lh = vx.leaf_hash(hr.leaf)
         try:

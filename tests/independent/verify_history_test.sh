@@ -72,6 +72,19 @@ check disposed "$T/enc-2.pb" OK --subject=client-2            # reason 3, by_seq
 check keys-destroyed "$T/enc-3.pb" OK --subject=client-3      # reason 5
 check suspended "$T/susp.pb" OK --subject=client-0              # reason 6, by_seq
 check suspension-ended "$T/susp-after.pb" OK --subject=client-0
+# Record format 2 (ledger/BLINDING.md): tags opened with the bundle's salts.
+check blinded "$T/blind-0.pb" OK --subject=client-0
+check blinded-other-erased "$T/blind-0-after.pb" OK --subject=client-0   # reason 4
+check blinded-erased-unlinked "$T/blind-1-after.pb" OK --subject=client-1
+check blinded-another-subject "$T/blind-0.pb" FAILED_PRECONDITION --subject=client-1
+if $PY - "$T/blind-0.pb" <<'PYEOF'
+import sys
+data = open(sys.argv[1], "rb").read()
+sys.exit(0 if b"client-1" not in data else 1)
+PYEOF
+then echo "ok   blinded-no-other-client: client-0's bundle never names client-1"
+else echo "FAIL blinded-no-other-client: client-0's bundle names client-1"; failed=1
+fi
 
 # Refusals.
 check another-subject "$T/story-1.pb" FAILED_PRECONDITION --subject=client-0
@@ -116,6 +129,8 @@ m reason-0 "$T/enc-3.pb" INVALID_ARGUMENT@ reason 0
 m suspended-past-its-end "$T/susp.pb" DATA_LOSS@ produced-at-of "$T/susp-after.pb"
 m suspend-a-note "$T/susp.pb" DATA_LOSS@ suspend-first record_entry_written
 m suspended-as-unexplained "$T/susp.pb" DATA_LOSS@ reason 5    # never sealed
+m blinded-no-stream-salt "$T/blind-0.pb" DATA_LOSS@ drop-stream-salts
+m blinded-wrong-subject-salt "$T/blind-0.pb" INVALID_ARGUMENT flip-subject-salt  # the proof is for another key
 
 # Witnesses: W1 and W2 cosign (the test's own keys); W3 does not.
 W1=$($PY $DIR/mutate_history.py "$T/story-0.pb" "$T/cos1.pb" cosign "$(printf '11%.0s' {1..32})" w1.test 1767225700)

@@ -47,3 +47,30 @@ print("payload_commitment          ", pc.hex())
 print("leaf                        ", leaf.hex())
 print("leaf_hash                   ", leaf_hash.hex())
 print("payload                     ", payload.hex())
+
+# Record format 2 (FORMAT.md "Record, format 2"): the same record, identifiers blinded.
+
+
+def tag(domain, salt, ident):
+    return hashlib.sha256(bytes([domain]) + salt + str16(ident)).digest()
+
+
+def box(domain, salt, version, x):
+    stream = b"".join(hashlib.sha256(bytes([domain]) + salt + struct.pack(">Q", version)
+                                     + bytes([i])).digest() for i in range(4))
+    return bytes(a ^ b for a, b in zip(x, stream))
+
+
+r_stream = bytes([0xC3] * 32)
+r_client1 = bytes([0xD4] * 32)
+r_client2 = bytes([0xE5] * 32)
+leaf2 = (b"\x02" + struct.pack(">Q", 7) + bytes([0x11] * 32) + struct.pack(">q", 1767225600000000)
+         + tag(0x21, r_stream, b"case-42") + struct.pack(">Q", 3)
+         + str16(box(0x22, r_stream, 3, b"evt-0007")) + str16(box(0x23, r_stream, 3, b"intake-svc"))
+         + str16(b"record_entry_written") + struct.pack(">q", 1767225599000000)
+         + struct.pack(">H", 2) + tag(0x20, r_client1, b"client-1") + tag(0x20, r_client2, b"client-2")
+         + pc)
+print("v2 stream_tag                ", tag(0x21, r_stream, b"case-42").hex())
+print("v2 subject_tag client-1      ", tag(0x20, r_client1, b"client-1").hex())
+print("v2 leaf                      ", leaf2.hex())
+print("v2 leaf_hash                 ", hashlib.sha256(b"\x00" + leaf2).digest().hex())

@@ -324,11 +324,14 @@ absl::Status CheckRecordMatchesProof(const v1::Record& record, const v1::Inclusi
                                             got, ", the record says ", want));
   };
   if (leaf->seq != record.seq()) return differs("seq", leaf->seq, record.seq());
-  if (leaf->stream_id != record.stream_id()) {
+  // A format-2 leaf holds the stream and event ids blinded (ledger/FORMAT.md):
+  // without their salts only seq, version and the payload can be compared.
+  const bool blinded = leaf->format_version == kRecordFormatBlinded;
+  if (!blinded && leaf->stream_id != record.stream_id()) {
     return differs("stream_id", leaf->stream_id, record.stream_id());
   }
   if (leaf->version != record.version()) return differs("version", leaf->version, record.version());
-  if (leaf->event_id != record.event_id()) {
+  if (!blinded && leaf->event_id != record.event_id()) {
     return differs("event_id", leaf->event_id, record.event_id());
   }
   absl::StatusOr<Payload> payload = DecodePayload(record.payload());
