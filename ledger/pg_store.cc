@@ -695,9 +695,9 @@ class PgStore : public LogStore, public KeyTable {
     absl::flat_hash_set<Hash> touched;
     auto subjects_of = [](absl::string_view leaf, std::vector<Hash>* keys) -> absl::Status {
       keys->clear();
+      // Either record format: SubjectKey(id) in format 1, the tag in format 2.
       CL_ASSIGN_OR_RETURN(LeafView v, DecodeLeafView(leaf));
-      return ForEachEncodedSubject(v.encoded_subject_ids, v.subject_count,
-                                   [keys](absl::string_view id) { keys->push_back(SubjectKey(id)); });
+      return ForEachSubjectKey(v, [keys](const Hash& key) { keys->push_back(key); });
     };
     std::vector<Hash> keys;
     const uint64_t from = local_latest.has_value() ? local_latest->size : 0;

@@ -288,8 +288,10 @@ class TlogE2ETest : public ::testing::Test {
     }
     // Commitments only: the entries hold no payload text.
     EXPECT_FALSE(absl::StrContains(bundle.body, "confidential note"));
-    EXPECT_TRUE(absl::StrContains(bundle.body, "client-tlog"))
-        << "the record format (FORMAT.md) carries subject ids; TILES.md says so";
+    // Record format 2 (the default with a master key, ledger/BLINDING.md):
+    // the entries carry tags, never the client's or the case's id.
+    EXPECT_FALSE(absl::StrContains(bundle.body, "client-tlog"));
+    EXPECT_FALSE(absl::StrContains(bundle.body, "case-tlog"));
     // Nothing beyond the signed size.
     EXPECT_EQ(Get(absl::StrCat("/tile/0/000.p/", cp.size + 1)).status, 404);
     EXPECT_EQ(Get("/tile/0/000").status, 404);

@@ -256,6 +256,7 @@ void Suspended(const std::string& dir) {
         Must(BuildHistoryBundle(*t.ledger, "client-0", 0, absl::FromUnixSeconds(now + 91 * 86400)),
              "susp-after bundle")
             .SerializeAsString());
+}
 
 // Record format 2 (ledger/BLINDING.md): a blinded, encrypted ledger of
 // clients 0 and 1 with a note naming both; client-0's bundle, then client-1
