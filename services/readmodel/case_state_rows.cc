@@ -32,6 +32,10 @@ class Collection {
                          const std::function<void(const std::string&)>& fn) const = 0;
   // Moves the items of *one (a decoded single-item state) into *s.
   virtual void Merge(CaseState* one, const std::string& id, CaseState* s) const = 0;
+  // Puts the item back as *s holds it now; erases it.
+  virtual std::function<void(CaseState*)> Restorer(const CaseState& s,
+                                                   const std::string& id) const = 0;
+  virtual void Erase(const std::string& id, CaseState* s) const = 0;
 
  private:
   const char* kind_;
@@ -56,6 +60,13 @@ class MapCollection : public Collection {
   void Merge(CaseState* one, const std::string&, CaseState* s) const override {
     for (auto& [id, item] : one->*member_) (s->*member_)[id] = std::move(item);
   }
+  std::function<void(CaseState*)> Restorer(const CaseState& s,
+                                           const std::string& id) const override {
+    return [member = member_, id, old = (s.*member_).at(id)](CaseState* t) {
+      (t->*member)[id] = old;
+    };
+  }
+  void Erase(const std::string& id, CaseState* s) const override { (s->*member_).erase(id); }
 
  private:
   Map CaseState::*member_;
@@ -76,6 +87,11 @@ class SetCollection : public Collection {
   void Merge(CaseState*, const std::string& id, CaseState* s) const override {
     (s->*member_).insert(id);
   }
+  std::function<void(CaseState*)> Restorer(const CaseState&,
+                                           const std::string& id) const override {
+    return [member = member_, id](CaseState* t) { (t->*member).insert(id); };
+  }
+  void Erase(const std::string& id, CaseState* s) const override { (s->*member_).erase(id); }
 
  private:
   std::set<std::string> CaseState::*member_;
@@ -111,6 +127,11 @@ class HistoryCollection : public Collection {
     if (s->manager_history.size() <= i) s->manager_history.resize(i + 1);
     s->manager_history[i] = std::move(one->manager_history[0]);
   }
+  // The history only grows: CaseStateUndo restores its length.
+  std::function<void(CaseState*)> Restorer(const CaseState&, const std::string&) const override {
+    return [](CaseState*) {};
+  }
+  void Erase(const std::string&, CaseState*) const override {}
 };
 
 const std::vector<std::unique_ptr<Collection>>& Collections() {
@@ -219,27 +240,46 @@ CaseItems ItemsPresent(const v1::Event& e, const CaseState& state) {
   return out;
 }
 
-void AddTouchedRows(const v1::Event& e, const CaseItems& before, const CaseState& state,
-                    CaseRows* rows) {
-  (*rows)[""] = EncodeCaseState(Header(state));
-  const std::vector<std::string> keys = ItemKeysOf(e);
+void NoteTouched(const v1::Event& e, const CaseItems& before, const CaseState& state,
+                 TouchedItems* touched) {
   const auto& all = Collections();
-  for (const auto& c : all) {
-    if (std::string(c->kind()) == "manager") {
+  const std::vector<std::string> keys = ItemKeysOf(e);
+  for (const auto& item : before) (*touched)[item] = true;
+  for (size_t c = 0; c < all.size(); ++c) {
+    if (std::string(all[c]->kind()) == "manager") {
       // Only an assignment or a transfer appends to the history.
       if ((e.has_case_manager_assigned() || e.has_case_transferred()) &&
           !state.manager_history.empty()) {
-        AddItemRow(*c, state, HistoryCollection::Id(state.manager_history.size() - 1), rows);
+        (*touched)[{c, HistoryCollection::Id(state.manager_history.size() - 1)}] = true;
       }
       continue;
     }
     for (const std::string& id : keys) {
-      if (c->Has(state, id)) AddItemRow(*c, state, id, rows);
+      if (all[c]->Has(state, id)) (*touched)[{c, id}] = true;
     }
   }
-  for (const auto& [c, id] : before) {
-    if (!all[c]->Has(state, id)) (*rows)[ItemRowKey(*all[c], id)] = std::nullopt;
+}
+
+void AddTouchedRows(const TouchedItems& touched, const CaseState& state, CaseRows* rows) {
+  (*rows)[""] = EncodeCaseState(Header(state));
+  const auto& all = Collections();
+  for (const auto& [item, stored] : touched) {
+    const auto& [c, id] = item;
+    if (all[c]->Has(state, id)) {
+      AddItemRow(*all[c], state, id, rows);
+    } else if (stored) {
+      (*rows)[ItemRowKey(*all[c], id)] = std::nullopt;
+    }
   }
+}
+
+std::function<void(CaseState*)> ItemRestorer(size_t c, const std::string& id,
+                                             const CaseState& state) {
+  return Collections()[c]->Restorer(state, id);
+}
+
+void EraseItem(size_t c, const std::string& id, CaseState* state) {
+  Collections()[c]->Erase(id, state);
 }
 
 void AddAllRows(const CaseState& state, CaseRows* rows) {

@@ -5,6 +5,7 @@
 #ifndef CASELEDGER_SERVICES_READMODEL_CASE_STATE_ROWS_H_
 #define CASELEDGER_SERVICES_READMODEL_CASE_STATE_ROWS_H_
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -32,11 +33,23 @@ std::vector<std::string> ItemKeysOf(const v1::Event& e);
 // (collection, id) pairs.
 using CaseItems = std::vector<std::pair<size_t, std::string>>;
 CaseItems ItemsPresent(const v1::Event& e, const CaseState& state);
-// Adds to *rows the rows of `state` that `e` may have changed when it was
-// folded into it: the header, each item keyed by one of ItemKeysOf(e) that
-// it holds, and a deletion for each of `before` it no longer holds.
-void AddTouchedRows(const v1::Event& e, const CaseItems& before, const CaseState& state,
-                    CaseRows* rows);
+// The items a chunk of events touched, each with whether a row may be
+// stored for it (it was held before an event or is held now).
+using TouchedItems = std::map<std::pair<size_t, std::string>, bool>;
+// Notes the items `e` may have changed when it was folded into `state`:
+// each item keyed by one of ItemKeysOf(e) that `state` holds or `before`
+// held (ItemsPresent, taken before folding).
+void NoteTouched(const v1::Event& e, const CaseItems& before, const CaseState& state,
+                 TouchedItems* touched);
+// Adds to *rows the header of `state` and the rows of the touched items: a
+// row for each item it holds, a deletion for one it no longer holds.
+void AddTouchedRows(const TouchedItems& touched, const CaseState& state, CaseRows* rows);
+// For CaseStateUndo: a function that puts back item `id` of collection `c`
+// (one of ItemsPresent's pairs) as `state` holds it now, and the erasure of
+// an item.
+std::function<void(CaseState*)> ItemRestorer(size_t c, const std::string& id,
+                                             const CaseState& state);
+void EraseItem(size_t c, const std::string& id, CaseState* state);
 // Adds every row of `state` (a deletion for none).
 void AddAllRows(const CaseState& state, CaseRows* rows);
 

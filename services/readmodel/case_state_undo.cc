@@ -1,5 +1,6 @@
 #include "services/readmodel/case_state_undo.h"
 
+#include <algorithm>
 #include <optional>
 #include <string>
 #include <utility>
@@ -7,37 +8,10 @@
 #include "services/readmodel/case_state_rows.h"
 
 namespace caseledger {
-namespace {
-
-template <typename Map>
-void SaveItems(Map CaseState::*field, const std::vector<std::string>& keys, const CaseState& s,
-               std::vector<std::function<void(CaseState*)>>* steps) {
-  const Map& map = s.*field;
-  for (const std::string& key : keys) {
-    auto it = map.find(key);
-    if (it == map.end()) {
-      steps->push_back([field, key](CaseState* t) { (t->*field).erase(key); });
-    } else {
-      steps->push_back([field, key, old = it->second](CaseState* t) { (t->*field)[key] = old; });
-    }
-  }
-}
-
-void SaveMembers(std::set<std::string> CaseState::*field, const std::vector<std::string>& keys,
-                 const CaseState& s, std::vector<std::function<void(CaseState*)>>* steps) {
-  for (const std::string& key : keys) {
-    if ((s.*field).count(key) == 0) {
-      steps->push_back([field, key](CaseState* t) { (t->*field).erase(key); });
-    }
-  }
-}
-
-}  // namespace
 
 absl::Status CaseStateUndo::Apply(const v1::Event& e, uint64_t seq, absl::Time commit_time,
                                   CaseState* state) {
   const size_t mark = steps_.size();
-  const std::vector<std::string> keys = ItemKeysOf(e);
   const CaseState& s = *state;
   // The scalars (strings included: a few short ones) and the length of the
   // append-only manager history.
@@ -63,20 +37,26 @@ absl::Status CaseStateUndo::Apply(const v1::Event& e, uint64_t seq, absl::Time c
     t->last_occurred_at = last_occurred_at;
     t->last_committed_at = last_committed_at;
   });
-  SaveItems(&CaseState::participants, keys, s, &steps_);
-  SaveItems(&CaseState::consents, keys, s, &steps_);
-  SaveItems(&CaseState::conflicts, keys, s, &steps_);
-  SaveItems(&CaseState::entries, keys, s, &steps_);
-  SaveItems(&CaseState::access_requests, keys, s, &steps_);
-  SaveItems(&CaseState::pending_notices, keys, s, &steps_);
-  SaveItems(&CaseState::accounting_requests, keys, s, &steps_);
-  SaveItems(&CaseState::amendment_requests, keys, s, &steps_);
-  SaveItems(&CaseState::legal_holds, keys, s, &steps_);
-  SaveItems(&CaseState::accounting_suspensions, keys, s, &steps_);
-  SaveMembers(&CaseState::disclosure_ids, keys, s, &steps_);
-  SaveMembers(&CaseState::subject_ids, keys, s, &steps_);
+  // Each item the event may touch: put back if it was there, else erased.
+  const CaseItems before = ItemsPresent(e, s);
+  for (const auto& [c, id] : before) steps_.push_back(ItemRestorer(c, id, s));
   absl::Status applied = ApplyEvent(e, seq, commit_time, state);
-  if (!applied.ok()) steps_.resize(mark);  // ApplyEvent changed nothing
+  if (!applied.ok()) {
+    steps_.resize(mark);  // ApplyEvent changed nothing
+    return applied;
+  }
+  CaseItems added = ItemsPresent(e, *state);
+  added.erase(std::remove_if(added.begin(), added.end(),
+                             [&](const auto& item) {
+                               return std::find(before.begin(), before.end(), item) !=
+                                      before.end();
+                             }),
+              added.end());
+  if (!added.empty()) {
+    steps_.push_back([added = std::move(added)](CaseState* t) {
+      for (const auto& [c, id] : added) EraseItem(c, id, t);
+    });
+  }
   return applied;
 }
 

@@ -70,7 +70,7 @@ absl::Status CaseStateProjection::Apply(const v1::Record& record, ProjectionTxn&
   CL_ASSIGN_OR_RETURN(CaseState * state, State(record.stream_id(), txn));
   const CaseItems before = ItemsPresent(record.event(), *state);
   CL_RETURN_IF_ERROR(ApplyEvent(record.event(), record.seq(), CommitTime(record), state));
-  AddTouchedRows(record.event(), before, *state, &dirty_[record.stream_id()].rows);
+  NoteTouched(record.event(), before, *state, &dirty_[record.stream_id()].touched);
   return absl::OkStatus();
 }
 
@@ -91,7 +91,9 @@ absl::Status CaseStateProjection::Forget(const std::set<std::string>& streams,
 
 absl::Status CaseStateProjection::Flush(ProjectionTxn& txn) {
   for (auto& [case_id, d] : dirty_) {
-    for (auto& [row, value] : d.rows) {
+    CaseRows rows;
+    AddTouchedRows(d.touched, d.state, &rows);
+    for (auto& [row, value] : rows) {
       if (value.has_value()) {
         txn.Put(case_id + row, *std::move(value));
       } else {

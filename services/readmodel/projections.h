@@ -63,7 +63,7 @@ class CaseStateProjection : public Projection {
   static constexpr size_t kMaxCachedCases = 16384;
   struct Dirty {
     CaseState state;
-    CaseRows rows;  // what this chunk changed
+    TouchedItems touched;  // what this chunk changed
   };
   // The case's state, from memory or its stored rows; becomes dirty.
   absl::StatusOr<CaseState*> State(const std::string& case_id, ProjectionTxn& txn);

@@ -212,6 +212,7 @@ Projector::Projector(ProjectorOptions options, Ledger* ledger,
     if (queued_records_ + b->records.size() > options_.max_queued_records) return;  // dropped
     queue_.push_back(b);
     queued_records_ += b->records.size();
+    for (const RecordView& view : b->records) queued_streams_[view.record.stream_id] = view.record.seq;
   });
   // After registering: a commit in between is in the queue or in Size().
   const uint64_t size = ledger_->Size();
@@ -612,6 +613,13 @@ absl::Status Projector::ApplyChunk(uint64_t from, uint64_t to,
   CL_RETURN_IF_ERROR(FromRocks(db_->Write(rocksdb::WriteOptions(), &wb), "write projections"));
   absl::MutexLock lock(&mu_);
   position_ = to;
+  for (auto it = queued_streams_.begin(); it != queued_streams_.end();) {
+    if (it->second < to) {
+      queued_streams_.erase(it++);
+    } else {
+      ++it;
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -644,19 +652,23 @@ absl::Status Projector::ReadWithUnapplied(
     const std::function<absl::Status(const v1::Record&)>& unapplied) const {
   for (;;) {
     uint64_t from, size, clears;
+    uint64_t next;
+    bool queued = false;  // the queue holds records of the stream at or past `from`
     std::vector<std::shared_ptr<const CommittedBatch>> batches;
     {
       absl::MutexLock lock(&mu_);
       from = position_;
       size = ledger_size_;
       clears = clears_;
-      batches.assign(queue_.begin(), queue_.end());
-    }
-    uint64_t next = from;
-    for (const auto& b : batches) {
-      if (b->new_size <= next) continue;
-      if (b->first_seq > next) break;  // a dropped batch
-      next = b->new_size;
+      next = from;
+      for (const auto& b : queue_) {
+        if (b->new_size <= next) continue;
+        if (b->first_seq > next) break;  // a dropped batch
+        next = b->new_size;
+      }
+      auto q = queued_streams_.find(stream_id);
+      queued = q != queued_streams_.end() && q->second >= from;
+      if (queued) batches.assign(queue_.begin(), queue_.end());
     }
     if (next < size) {
       // Not in the queue: the projector reads it from the store.

@@ -266,6 +266,10 @@ class Projector {
   // gaps where batches were dropped), and how many records they hold.
   std::deque<std::shared_ptr<const CommittedBatch>> queue_ ABSL_GUARDED_BY(mu_);
   size_t queued_records_ ABSL_GUARDED_BY(mu_) = 0;
+  // The streams of the queued records, each with its latest seq, down to
+  // the position: ReadWithUnapplied looks at the queue's records only for
+  // a stream that has some there.
+  absl::flat_hash_map<std::string, uint64_t> queued_streams_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status health_ ABSL_GUARDED_BY(mu_);
   // Bumped by every MarkStale: a reprojection removes the marker only when

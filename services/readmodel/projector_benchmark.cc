@@ -156,14 +156,20 @@ void BM_GateAppendBatch(benchmark::State& state) {
   auto t = testing::OpenTestLedger(dir + "/ledger");
   if (!t.ok()) std::abort();
   std::vector<std::unique_ptr<Projection>> projections;
-  projections.push_back(std::make_unique<CaseStateProjection>());
+  auto cases = std::make_unique<CaseStateProjection>();
+  const CaseStateProjection* cases_view = cases.get();
+  projections.push_back(std::move(cases));
   projections.push_back(std::make_unique<AccountingProjection>());
   ProjectorOptions options;
   options.path = dir + "/projections";
   auto projector = Projector::Open(options, t->ledger.get(), std::move(projections));
   if (!projector.ok()) std::abort();
   (*projector)->Start();
-  CaseGate gate(t->ledger.get());
+  // As the server wires it: committed states from the read model.
+  ProjectedCaseStates committed(projector->get(), cases_view);
+  CaseGate::Options gate_options;
+  gate_options.committed = &committed;
+  CaseGate gate(t->ledger.get(), gate_options);
   int next_case = 0;
   uint64_t events = 0;
   for (auto _ : state) {
