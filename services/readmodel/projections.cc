@@ -38,8 +38,9 @@ absl::StatusOr<CaseState*> CaseStateProjection::State(const std::string& case_id
   auto it = dirty_.find(case_id);
   if (it != dirty_.end()) return &it->second.state;
   Dirty d;
-  if (forgotten_.count(case_id) > 0) {
-    // Its stored rows are deleted by this chunk (the store still has them).
+  if (forgotten_.count(case_id) > 0 || cache_complete_) {
+    // Its stored rows are deleted by this chunk (the store still has them),
+    // or the store holds no case the cache does not.
   } else if (auto cached = cache_.find(case_id); cached != cache_.end()) {
     d.state = std::move(cached->second);
     cache_.erase(cached);
@@ -102,7 +103,10 @@ absl::Status CaseStateProjection::Flush(ProjectionTxn& txn) {
     }
   }
   // Kept in memory for the next chunks, up to kMaxCachedCases.
-  if (cache_.size() + dirty_.size() > kMaxCachedCases) cache_.clear();
+  if (cache_.size() + dirty_.size() > kMaxCachedCases) {
+    cache_.clear();
+    cache_complete_ = false;
+  }
   for (auto& [case_id, d] : dirty_) cache_[case_id] = std::move(d.state);
   dirty_.clear();
   forgotten_.clear();
@@ -112,6 +116,7 @@ absl::Status CaseStateProjection::Flush(ProjectionTxn& txn) {
 void CaseStateProjection::Clear() {
   dirty_.clear();
   forgotten_.clear();
+  cache_complete_ = true;  // the store is empty
   cache_.clear();
 }
 

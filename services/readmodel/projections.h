@@ -70,6 +70,9 @@ class CaseStateProjection : public Projection {
   std::map<std::string, Dirty> dirty_;
   std::set<std::string> forgotten_;  // by this chunk: their stored rows go
   absl::flat_hash_map<std::string, CaseState> cache_;
+  // Every case the store holds is in cache_ (after a clear, until the cache
+  // is trimmed): a case not in it has no rows to read.
+  bool cache_complete_ = false;
 };
 
 // The append gate's source of committed case states (CaseGate::Options::
