@@ -38,12 +38,13 @@ absl::StatusOr<CaseState*> CaseStateProjection::State(const std::string& case_id
   auto it = dirty_.find(case_id);
   if (it != dirty_.end()) return &it->second.state;
   Dirty d;
-  if (forgotten_.count(case_id) > 0 || cache_complete_) {
-    // Its stored rows are deleted by this chunk (the store still has them),
-    // or the store holds no case the cache does not.
+  if (forgotten_.count(case_id) > 0) {
+    // Its stored rows are deleted by this chunk (the store still has them).
   } else if (auto cached = cache_.find(case_id); cached != cache_.end()) {
     d.state = std::move(cached->second);
     cache_.erase(cached);
+  } else if (cache_complete_) {
+    // The store holds no case the cache does not: a new case.
   } else {
     // Not in memory: its rows as stored (a chunk's own writes are all in
     // dirty_, so the store is current for a case not in it).
