@@ -301,18 +301,12 @@ grpc::Status CaseServiceImpl::ListCases(grpc::ServerContext* ctx, const v1::List
   size_t limit = req->limit() == 0 ? 100 : req->limit();
   absl::Time now = clock_.Now();
   resp->set_as_of_seq(projector_->position());
-  absl::Status bad;
   std::string from = req->page_token();
-  absl::Status scan = projector_->Scan(
-      *cases_, "",
-      [&](absl::string_view key, absl::string_view value) {
-        if (!req->page_token().empty() && key == req->page_token()) return true;  // exclusive
-        absl::StatusOr<CaseState> state = DecodeCaseState(value);
-        if (!state.ok()) {
-          bad = state.status();
-          return false;
-        }
-        v1::CaseSummary s = SummarizeCase(*state, now);
+  absl::Status scan = CaseStateProjection::ScanCases(
+      *projector_, *cases_, from,
+      [&](const CaseState& state) {
+        if (!req->page_token().empty() && state.case_id == req->page_token()) return true;  // exclusive
+        v1::CaseSummary s = SummarizeCase(state, now);
         if (!req->status().empty() && s.status() != req->status()) return true;
         if (!req->manager_id().empty() && s.manager_id() != req->manager_id()) return true;
         if (req->access_overdue() && !s.access_overdue()) return true;
@@ -326,10 +320,9 @@ grpc::Status CaseServiceImpl::ListCases(grpc::ServerContext* ctx, const v1::List
         }
         *resp->add_cases() = std::move(s);
         return true;
-      },
-      from);
+      });
   if (!scan.ok()) return ToGrpcStatus(scan);
-  return ToGrpcStatus(bad);
+  return grpc::Status::OK;
 }
 
 DisclosureServiceImpl::DisclosureServiceImpl(const Projector* projector,

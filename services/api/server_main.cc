@@ -10,10 +10,12 @@
 #include <grpcpp/health_check_service_interface.h>
 #include <signal.h>
 
+#include <atomic>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 
@@ -344,7 +346,10 @@ int Run() {
                     absl::FormatDuration(gate_options.max_occurred_ahead), ", want 0 or more")),
                 "refusing to start");
   }
-  CaseGate gate(ledger->get(), gate_options);
+  // Built once the projector is open: the gate reads the cases' committed
+  // states from the case-state read model (ProjectedCaseStates).
+  std::optional<CaseGate> gate;
+  std::atomic<CaseGate*> gate_ready{nullptr};
 
   ProjectorOptions projector_options;
   projector_options.path = data_dir + "/projections";
@@ -357,11 +362,17 @@ int Run() {
     if (!sealing.ok()) return Fail(sealing.status(), "projections key");
     projector_options.value_key = *std::move(sealing);
     // The gate's cached states were folded while erased records still opened.
-    projector_options.after_reproject = [&gate] { gate.ForgetAll(); };
+    projector_options.after_reproject = [&gate_ready] {
+      if (CaseGate* g = gate_ready.load()) g->ForgetAll();
+    };
   }
   auto projector = Projector::Open(projector_options, ledger->get(), std::move(projections));
   if (!projector.ok()) return Fail(projector.status(), "open projections");
   (*projector)->Start();
+  ProjectedCaseStates committed_states(projector->get(), cases_view);
+  gate_options.committed = &committed_states;
+  gate.emplace(ledger->get(), gate_options);
+  gate_ready.store(&*gate);
 
   std::vector<CosignatureVerifier> witnesses;
   for (const std::string& vkey : absl::GetFlag(FLAGS_witness_keys)) {
@@ -392,7 +403,7 @@ int Run() {
 
   // One authorization for every call of every service: the interceptor
   // decides and records (authz_interceptor.h); handlers return its verdict.
-  ServerResourceDirectory directory(&gate, ledger->get());
+  ServerResourceDirectory directory(&*gate, ledger->get());
   Authorizer authorizer(*std::move(authz_config), &directory);
   AuthzInterceptorOptions authz_options;
   authz_options.insecure_loopback = absl::GetFlag(FLAGS_insecure_loopback);
@@ -404,7 +415,7 @@ int Run() {
                                                 absl::Duration latency) {
     metrics.ObserveAppend(method, code, latency);
   };
-  LedgerServiceImpl service(ledger->get(), &gate, &*signer, ledger_service_options);
+  LedgerServiceImpl service(ledger->get(), &*gate, &*signer, ledger_service_options);
   CaseServiceImpl case_service(projector->get(), cases_view);
   DisclosureServiceImpl disclosure_service(projector->get(), accounting_view);
   AccessServiceOptions access_options;
@@ -416,7 +427,7 @@ int Run() {
     if (!admitted.ok() || admitted->caller.role == Role::kLocal) return std::nullopt;
     return std::make_pair(admitted->caller.id, std::string(RoleName(admitted->caller.role)));
   };
-  AccessServiceImpl access_service(ledger->get(), &gate, access_options);
+  AccessServiceImpl access_service(ledger->get(), &*gate, access_options);
   KeyAdminServiceOptions key_admin_options;
   key_admin_options.log = Log;
   // Legal holds keep subjects from erasure: asked of the case states once
@@ -425,7 +436,7 @@ int Run() {
     CL_RETURN_IF_ERROR((*projector)->WaitFor((*ledger)->Size(), absl::Seconds(5)));
     return CaseStateProjection::CheckErasure(**projector, *cases_view, subject_id);
   };
-  KeyAdminServiceImpl key_admin_service(keys.get(), &gate, projector->get(), key_admin_options);
+  KeyAdminServiceImpl key_admin_service(keys.get(), &*gate, projector->get(), key_admin_options);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -440,7 +451,7 @@ int Run() {
   builder.SetMaxSendMessageSize(absl::GetFlag(FLAGS_max_message_bytes));
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
   creators.push_back(
-      std::make_unique<AuthzInterceptorFactory>(&authorizer, &directory, &gate, authz_options));
+      std::make_unique<AuthzInterceptorFactory>(&authorizer, &directory, &*gate, authz_options));
   builder.experimental().SetInterceptorCreators(std::move(creators));
   builder.RegisterService(&service);
   builder.RegisterService(&case_service);

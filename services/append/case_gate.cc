@@ -9,6 +9,7 @@
 #include "ledger/internal/status_macros.h"
 #include "services/append/event_codec.h"
 #include "services/policy/policy.h"
+#include "services/readmodel/case_state_undo.h"
 
 namespace caseledger {
 
@@ -36,6 +37,13 @@ std::shared_ptr<CaseGate::Slot> CaseGate::SlotFor(const std::string& case_id) {
 }
 
 absl::Status CaseGate::Load(const std::string& case_id, Slot& slot) {
+  if (options_.committed != nullptr) {
+    CL_ASSIGN_OR_RETURN(slot.state, options_.committed->Committed(case_id));
+    slot.loaded = true;
+    return absl::OkStatus();
+  }
+  // No read model (tools and unit tests without a projector): the same
+  // fold over the case's records, read from the log.
   CaseState state;
   std::vector<uint64_t> seqs;
   CL_RETURN_IF_ERROR(ledger_->store().ScanStream(case_id, 0, [&](uint64_t, uint64_t seq) {
@@ -78,13 +86,6 @@ bool CaseGate::IsRetry(const std::string& event_id, Slot& slot) {
   return seen.ok() && seen->has_value();
 }
 
-// Provisional seq and commit time: the real ones are known only after the
-// commit (at or after `received`), and only the order matters to the checks.
-absl::Status CaseGate::ApplyProvisionally(const v1::Event& e, absl::Time received,
-                                          CaseState* state) {
-  return ApplyEvent(e, state->version == 0 ? 0 : state->last_seq + 1, received, state);
-}
-
 void CaseGate::Submit(std::vector<GatedEvent> events, Ledger::AppendCallback done) {
   if (events.empty()) {
     done(absl::InvalidArgumentError("requests: must not be empty"));
@@ -102,32 +103,32 @@ void CaseGate::Submit(std::vector<GatedEvent> events, Ledger::AppendCallback don
     for (auto& [id, slot] : slots) slot->mu.Unlock();
   };
 
-  // Check in order; nothing changes on a refusal. A case with one event in
-  // the call is checked against its cached state directly and updated only
-  // once every check passed; a case with several gets a working copy, since
-  // each of its events is checked against the state its predecessors leave.
-  std::map<std::string, int> per_case;
-  for (const GatedEvent& e : events) ++per_case[e.wire.stream_id()];
-  std::map<std::string, CaseState> working;
-  std::vector<std::pair<Slot*, size_t>> deferred;  // (slot, event index) to apply in place
+  // Check in order, each event against the state its predecessors leave:
+  // each passing event is applied to its case's cached state in place, and
+  // a refusal rolls every case of the call back to exactly what it was.
+  std::map<std::string, CaseStateUndo> undo;  // per case, once it is refreshed
+  auto refuse = [&](absl::Status status) {
+    for (auto& [case_id, u] : undo) u.RollBack(&slots[case_id]->state);
+    unlock_all();
+    done(std::move(status));
+  };
   std::vector<AppendRequest> requests;
   requests.reserve(events.size());
   for (size_t i = 0; i < events.size(); ++i) {
     GatedEvent& e = events[i];
     const std::string& case_id = e.wire.stream_id();
     Slot& slot = *slots[case_id];
-    auto w = working.find(case_id);
-    const bool single = per_case[case_id] == 1;
-    if (single || w == working.end()) {
+    auto u = undo.find(case_id);
+    if (u == undo.end()) {
+      // Once per call and case: later events see the earlier ones applied.
       absl::Status s = Refresh(case_id, slot);
       if (!s.ok()) {
-        unlock_all();
-        done(s);
+        refuse(s);
         return;
       }
-      if (!single) w = working.emplace(case_id, slot.state).first;
+      u = undo.try_emplace(case_id).first;
     }
-    CaseState& state = single ? slot.state : w->second;
+    CaseState& state = slot.state;
     std::string where = events.size() > 1 ? absl::StrCat("requests[", i, "]: ") : "";
     absl::Status check = CheckEvent(state, e.wire, context);
     if (!check.ok()) {
@@ -136,46 +137,33 @@ void CaseGate::Submit(std::vector<GatedEvent> events, Ledger::AppendCallback don
         requests.push_back(std::move(e.request));
         continue;
       }
-      unlock_all();
-      done(absl::Status(check.code(), absl::StrCat(where, check.message())));
+      refuse(absl::Status(check.code(), absl::StrCat(where, check.message())));
       return;
     }
     if (e.request.expected_version.has_value() && *e.request.expected_version != state.version &&
         !IsRetry(e.wire.event_id(), slot)) {
-      unlock_all();
-      done(absl::AbortedError(absl::StrCat(where, "stream \"", case_id, "\": expected_version ",
-                                           *e.request.expected_version,
-                                           ", but the stream's next version is ",
-                                           state.version)));
+      refuse(absl::AbortedError(absl::StrCat(where, "stream \"", case_id, "\": expected_version ",
+                                             *e.request.expected_version,
+                                             ", but the stream's next version is ",
+                                             state.version)));
       return;
     }
     if (!e.request.expected_version.has_value()) e.request.expected_version = state.version;
-    if (single) {
-      deferred.emplace_back(&slot, i);
-    } else {
-      absl::Status applied = ApplyProvisionally(e.wire, context.received_at, &state);
-      if (!applied.ok()) {
-        unlock_all();
-        done(absl::Status(applied.code(), absl::StrCat(where, applied.message())));
-        return;
-      }
+    // Provisional seq and commit time: the real ones are known only after
+    // the commit (at or after `received`); only the order matters here.
+    absl::Status applied = u->second.Apply(
+        e.wire, state.version == 0 ? 0 : state.last_seq + 1, context.received_at, &state);
+    if (!applied.ok()) {
+      refuse(absl::Status(applied.code(), absl::StrCat(where, applied.message())));
+      return;
     }
     requests.push_back(std::move(e.request));
   }
-  for (auto [slot, i] : deferred) {
-    // Checked above; ApplyEvent fails only for events CheckEvent refuses.
-    absl::Status applied = ApplyProvisionally(events[i].wire, context.received_at, &slot->state);
-    if (!applied.ok()) {
-      absl::MutexLock lock(&slot->pending_mu);
-      slot->stale = true;
-    }
-  }
 
-  // All passed: publish the working states and queue the batch while the
-  // cases are still locked, so the ledger sees them in this order.
+  // All passed: queue the batch while the cases are still locked, so the
+  // ledger sees them in this order.
   std::vector<std::string> ids;
   for (const AppendRequest& r : requests) ids.push_back(r.event.event_id);
-  for (auto& [case_id, state] : working) slots[case_id]->state = std::move(state);
   for (auto& [case_id, slot] : slots) {
     // One per call and case; the callback below releases each.
     absl::MutexLock lock(&slot->pending_mu);

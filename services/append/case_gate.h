@@ -3,7 +3,11 @@
 // Every event is checked (services/policy/policy.h) against its case's state as it
 // will be when the event is committed: the gate keeps each active case's
 // state, including appends already queued, and queues the event with the
-// expected version the check assumed, while holding that case's lock. So the
+// expected version the check assumed, while holding that case's lock. A
+// case's committed state comes from the one fold of its records, the
+// case-state read model (Options::committed), and the gate folds only its
+// own queued events on top, in place, taking them back on a refusal
+// (CaseStateUndo). So the
 // ledger's order for a case is the order the checks saw, and a refused event
 // stores nothing. A retried event id passes through to the ledger, which
 // returns the original result.
@@ -23,6 +27,7 @@
 #include "ledger/ledger.h"
 #include "proto/events.pb.h"
 #include "services/readmodel/case_state.h"
+#include "services/readmodel/committed_case_states.h"
 #include "services/policy/policy.h"
 
 namespace caseledger {
@@ -43,6 +48,11 @@ class CaseGate {
     size_t max_cached_cases = 10000;
     // How far occurred_at may run ahead of receipt (--max_occurred_ahead).
     absl::Duration max_occurred_ahead = kDefaultMaxOccurredAhead;
+    // Borrowed; must outlive the gate. Where a case's committed state comes
+    // from when the gate has none cached (the server: the case-state read
+    // model, ProjectedCaseStates). Null: folded from the case's records in
+    // the log (tools and unit tests without a projector).
+    const CommittedCaseStates* committed = nullptr;
   };
   explicit CaseGate(Ledger* ledger) : CaseGate(ledger, Options()) {}
   CaseGate(Ledger* ledger, Options options);
@@ -77,8 +87,8 @@ class CaseGate {
   // append path, which also dates the events the server writes itself.
   const Clock& clock() const { return ledger_->clock(); }
 
-  // Drops every cached case state; each is read back from the log when next
-  // needed (a case with appends in flight, once they land). Called after an
+  // Drops every cached case state; each is loaded again (Options::committed)
+  // when next needed (a case with appends in flight, once they land). Called after an
   // erasure: states folded while the erased records still opened hold what
   // they said.
   void ForgetAll();
@@ -98,13 +108,13 @@ class CaseGate {
   };
 
   std::shared_ptr<Slot> SlotFor(const std::string& case_id);
-  // Folds the case's records from the ledger into `slot->state`.
+  // Sets `slot->state` to the case's committed state (Options::committed).
+  // Nothing of the case may be queued meanwhile.
   absl::Status Load(const std::string& case_id, Slot& slot) ABSL_EXCLUSIVE_LOCKS_REQUIRED(slot.mu);
   // Makes `slot->state` current (waiting for queued appends after a failure).
   absl::Status Refresh(const std::string& case_id, Slot& slot)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(slot.mu);
   bool IsRetry(const std::string& event_id, Slot& slot);
-  static absl::Status ApplyProvisionally(const v1::Event& e, absl::Time received, CaseState* state);
 
   Ledger* const ledger_;
   const Options options_;

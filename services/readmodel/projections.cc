@@ -2,7 +2,9 @@
 
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "services/readmodel/case_state_rows.h"
 #include "ledger/internal/status_macros.h"
 #include "services/policy/policy.h"
 
@@ -24,60 +26,189 @@ absl::Time CommitTime(const v1::Record& r) {
 
 }  // namespace
 
-absl::Status CaseStateProjection::Apply(const v1::Record& record, ProjectionTxn& txn) {
-  // Streams named "@..." are the server's own (the access log), not cases.
-  if (!record.stream_id().empty() && record.stream_id()[0] == '@') return absl::OkStatus();
-  auto it = dirty_.find(record.stream_id());
-  if (it == dirty_.end()) {
-    CaseState state;
-    absl::StatusOr<std::string> stored = txn.Get(record.stream_id());
+// True when `key` (within the projection) is a row of case `case_id`: its
+// header (the id itself) or one of its items (the id, 0x00, ...).
+bool IsRowOf(absl::string_view key, absl::string_view case_id) {
+  return absl::StartsWith(key, case_id) &&
+         (key.size() == case_id.size() || key[case_id.size()] == '\0');
+}
+
+absl::StatusOr<CaseState*> CaseStateProjection::State(const std::string& case_id,
+                                                      ProjectionTxn& txn) {
+  auto it = dirty_.find(case_id);
+  if (it != dirty_.end()) return &it->second.state;
+  Dirty d;
+  if (forgotten_.count(case_id) > 0) {
+    // Its stored rows are deleted by this chunk (the store still has them).
+  } else if (auto cached = cache_.find(case_id); cached != cache_.end()) {
+    d.state = std::move(cached->second);
+    cache_.erase(cached);
+  } else if (cache_complete_) {
+    // The store holds no case the cache does not: a new case.
+  } else {
+    // Not in memory: its rows as stored (a chunk's own writes are all in
+    // dirty_, so the store is current for a case not in it).
+    CaseRowsDecoder decoder;
+    absl::Status bad;
+    CL_RETURN_IF_ERROR(txn.ScanStored(case_id, [&](absl::string_view key, absl::string_view value) {
+      if (!IsRowOf(key, case_id)) return false;
+      bad = decoder.Add(key.substr(case_id.size()), value);
+      return bad.ok();
+    }));
+    CL_RETURN_IF_ERROR(bad);
+    absl::StatusOr<CaseState> stored = decoder.Finish();
     if (stored.ok()) {
-      CL_ASSIGN_OR_RETURN(state, DecodeCaseState(*stored));
+      d.state = *std::move(stored);
     } else if (stored.status().code() != absl::StatusCode::kNotFound) {
       return stored.status();
     }
-    it = dirty_.emplace(record.stream_id(), std::move(state)).first;
   }
-  return ApplyEvent(record.event(), record.seq(), CommitTime(record), &it->second);
+  return &dirty_.emplace(case_id, std::move(d)).first->second.state;
+}
+
+absl::Status CaseStateProjection::Apply(const v1::Record& record, ProjectionTxn& txn) {
+  // Streams named "@..." are the server's own (the access log), not cases.
+  if (!record.stream_id().empty() && record.stream_id()[0] == '@') return absl::OkStatus();
+  CL_ASSIGN_OR_RETURN(CaseState * state, State(record.stream_id(), txn));
+  const CaseItems before = ItemsPresent(record.event(), *state);
+  CL_RETURN_IF_ERROR(ApplyEvent(record.event(), record.seq(), CommitTime(record), state));
+  NoteTouched(record.event(), before, *state, &dirty_[record.stream_id()].touched);
+  return absl::OkStatus();
 }
 
 absl::Status CaseStateProjection::Forget(const std::set<std::string>& streams,
                                          ProjectionTxn& txn) {
   for (const std::string& case_id : streams) {
     dirty_.erase(case_id);
-    txn.Delete(case_id);
+    cache_.erase(case_id);
+    forgotten_.insert(case_id);
+    CL_RETURN_IF_ERROR(txn.ScanStored(case_id, [&](absl::string_view key, absl::string_view) {
+      if (!IsRowOf(key, case_id)) return false;
+      txn.Delete(std::string(key));
+      return true;
+    }));
   }
   return absl::OkStatus();
 }
 
 absl::Status CaseStateProjection::Flush(ProjectionTxn& txn) {
-  for (auto& [case_id, state] : dirty_) txn.Put(case_id, EncodeCaseState(state));
+  for (auto& [case_id, d] : dirty_) {
+    CaseRows rows;
+    AddTouchedRows(d.touched, d.state, &rows);
+    for (auto& [row, value] : rows) {
+      if (value.has_value()) {
+        txn.Put(case_id + row, *std::move(value));
+      } else {
+        txn.Delete(case_id + row);
+      }
+    }
+  }
+  // Kept in memory for the next chunks, up to kMaxCachedCases.
+  if (cache_.size() + dirty_.size() > kMaxCachedCases) {
+    cache_.clear();
+    cache_complete_ = false;
+  }
+  for (auto& [case_id, d] : dirty_) cache_[case_id] = std::move(d.state);
   dirty_.clear();
+  forgotten_.clear();
   return absl::OkStatus();
+}
+
+void CaseStateProjection::Clear() {
+  dirty_.clear();
+  forgotten_.clear();
+  cache_complete_ = true;  // the store is empty
+  cache_.clear();
+}
+
+absl::Status CaseStateProjection::ScanCases(
+    const Projector& projector, const CaseStateProjection& projection, const std::string& from,
+    const std::function<bool(const CaseState&)>& fn) {
+  std::optional<CaseRowsDecoder> decoder;
+  std::string current;
+  absl::Status bad;
+  bool more = true;
+  auto finish = [&]() -> bool {
+    if (!decoder.has_value()) return true;
+    absl::StatusOr<CaseState> state = decoder->Finish();
+    decoder.reset();
+    if (!state.ok()) {
+      bad = state.status();
+      return false;
+    }
+    more = fn(*state);
+    return more;
+  };
+  CL_RETURN_IF_ERROR(projector.Scan(
+      projection, "",
+      [&](absl::string_view key, absl::string_view value) {
+        size_t sep = key.find('\0');
+        if (sep == absl::string_view::npos) {  // a header: the next case
+          if (!finish()) return false;
+          current = std::string(key);
+          decoder.emplace();
+          bad = decoder->Add("", value);
+          return bad.ok();
+        }
+        if (!decoder.has_value() || key.substr(0, sep) != current) return true;  // before `from`
+        bad = decoder->Add(key.substr(sep), value);
+        return bad.ok();
+      },
+      from));
+  CL_RETURN_IF_ERROR(bad);
+  if (more) finish();
+  return bad;
 }
 
 absl::StatusOr<CaseState> CaseStateProjection::Load(const Projector& projector,
                                                     const CaseStateProjection& projection,
                                                     const std::string& case_id) {
-  absl::StatusOr<std::string> stored = projector.Get(projection, case_id);
-  if (stored.status().code() == absl::StatusCode::kNotFound) {
+  CaseRowsDecoder decoder;
+  absl::Status bad;
+  CL_RETURN_IF_ERROR(
+      projector.Scan(projection, case_id, [&](absl::string_view key, absl::string_view value) {
+        if (!IsRowOf(key, case_id)) return false;
+        bad = decoder.Add(key.substr(case_id.size()), value);
+        return bad.ok();
+      }));
+  CL_RETURN_IF_ERROR(bad);
+  absl::StatusOr<CaseState> state = decoder.Finish();
+  if (state.status().code() == absl::StatusCode::kNotFound) {
     return absl::NotFoundError(absl::StrCat("case_id: no case \"", case_id, "\" (as of seq ",
                                             projector.position(), ")"));
   }
-  if (!stored.ok()) return stored.status();
-  return DecodeCaseState(*stored);
+  return state;
+}
+
+absl::StatusOr<CaseState> ProjectedCaseStates::Committed(const std::string& case_id) const {
+  CaseState state;
+  CL_RETURN_IF_ERROR(projector_->ReadWithUnapplied(
+      case_id, wait_,
+      [&]() -> absl::Status {
+        absl::StatusOr<CaseState> stored = CaseStateProjection::Load(*projector_, *cases_, case_id);
+        if (stored.status().code() == absl::StatusCode::kNotFound) {
+          state = CaseState();
+          return absl::OkStatus();
+        }
+        if (!stored.ok()) return stored.status();
+        state = *std::move(stored);
+        return absl::OkStatus();
+      },
+      [&](const v1::Record& record) -> absl::Status {
+        if (state.version > 0 && record.seq() <= state.last_seq) return absl::OkStatus();
+        return ApplyEvent(record.event(), record.seq(), CommitTime(record), &state);
+      }));
+  return state;
 }
 
 absl::Status CaseStateProjection::CheckErasure(const Projector& projector,
                                                const CaseStateProjection& projection,
                                                const std::string& subject_id) {
   absl::Status held;
-  CL_RETURN_IF_ERROR(
-      projector.Scan(projection, "", [&](absl::string_view, absl::string_view value) {
-        absl::StatusOr<CaseState> state = DecodeCaseState(value);
-        held = state.ok() ? caseledger::CheckErasure(*state, subject_id) : state.status();
-        return held.ok();
-      }));
+  CL_RETURN_IF_ERROR(ScanCases(projector, projection, "", [&](const CaseState& state) {
+    held = caseledger::CheckErasure(state, subject_id);
+    return held.ok();
+  }));
   return held;
 }
 

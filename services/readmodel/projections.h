@@ -4,11 +4,14 @@
 //     (services/readmodel/accounting.h), by client id, plus an index from
 //     (case, disclosure id) to the client so that a later client_informed
 //     event finds its disclosure; accounting_suspended goes to its client.
-// Both keep decoded values for the length of a chunk and write them once in
-// Flush, so a busy case is decoded and encoded once per chunk, not per event.
+// The case state is stored as one row per item (PROJECTIONS.md): each event
+// rewrites the case's header row and the rows of the items it touched, and
+// the decoded states stay in memory between chunks. The accounting keeps
+// decoded values for the length of a chunk and writes them once in Flush.
 #ifndef CASELEDGER_SERVICES_API_PROJECTIONS_H_
 #define CASELEDGER_SERVICES_API_PROJECTIONS_H_
 
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -16,7 +19,10 @@
 #include "absl/status/statusor.h"
 #include "services/readmodel/accounting.h"
 #include "services/readmodel/projector.h"
+#include "absl/container/flat_hash_map.h"
 #include "services/readmodel/case_state.h"
+#include "services/readmodel/case_state_rows.h"
+#include "services/readmodel/committed_case_states.h"
 
 namespace caseledger {
 
@@ -25,15 +31,24 @@ class CaseStateProjection : public Projection {
   std::string name() const override { return "case"; }
   absl::Status Apply(const v1::Record& record, ProjectionTxn& txn) override;
   absl::Status Flush(ProjectionTxn& txn) override;
-  // A case's row derives from its own stream only: forgetting deletes it.
+  // A case's rows derive from its own stream only: forgetting deletes them.
   bool CanForget() const override { return true; }
   absl::Status Forget(const std::set<std::string>& streams, ProjectionTxn& txn) override;
+  void Clear() override;
+  // One row per item (PROJECTIONS.md); the whole state in one value before.
+  std::string layout() const override { return "rows-1"; }
 
   // The projected state of a case; NOT_FOUND naming the case when it has no
   // records (as of the projector's position).
   static absl::StatusOr<CaseState> Load(const Projector& projector,
                                         const CaseStateProjection& projection,
                                         const std::string& case_id);
+
+  // Calls fn with each case's state, in case id order, from the case `from`
+  // on (inclusive), until fn returns false.
+  static absl::Status ScanCases(const Projector& projector, const CaseStateProjection& projection,
+                                const std::string& from,
+                                const std::function<bool(const CaseState&)>& fn);
 
   // OK when no case holds `subject_id` under a legal hold (services/policy/policy.h
   // CheckErasure, asked of every case as of the projector's position);
@@ -43,7 +58,41 @@ class CaseStateProjection : public Projection {
                                    const std::string& subject_id);
 
  private:
-  std::map<std::string, CaseState> dirty_;
+  // Cases kept in memory between chunks at most (the projector's thread
+  // only; each is also stored).
+  static constexpr size_t kMaxCachedCases = 16384;
+  struct Dirty {
+    CaseState state;
+    TouchedItems touched;  // what this chunk changed
+  };
+  // The case's state, from memory or its stored rows; becomes dirty.
+  absl::StatusOr<CaseState*> State(const std::string& case_id, ProjectionTxn& txn);
+  std::map<std::string, Dirty> dirty_;
+  std::set<std::string> forgotten_;  // by this chunk: their stored rows go
+  absl::flat_hash_map<std::string, CaseState> cache_;
+  // Every case the store holds is in cache_ (after a clear, until the cache
+  // is trimmed): a case not in it has no rows to read.
+  bool cache_complete_ = false;
+};
+
+// The append gate's source of committed case states (CaseGate::Options::
+// committed): the state the projection stored, plus the case's committed
+// records the projector has not applied yet, folded by the same ApplyEvent.
+// Reads no record from the log while the projector's queue covers what it
+// has not applied (Projector::ReadWithUnapplied). Thread-safe.
+class ProjectedCaseStates : public CommittedCaseStates {
+ public:
+  // Both borrowed; they must outlive this. `wait`: how long to wait for a
+  // projector catching up from the store.
+  ProjectedCaseStates(const Projector* projector, const CaseStateProjection* cases,
+                      absl::Duration wait = absl::Seconds(30))
+      : projector_(projector), cases_(cases), wait_(wait) {}
+  absl::StatusOr<CaseState> Committed(const std::string& case_id) const override;
+
+ private:
+  const Projector* projector_;
+  const CaseStateProjection* cases_;
+  const absl::Duration wait_;
 };
 
 class AccountingProjection : public Projection {

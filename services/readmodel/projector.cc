@@ -23,6 +23,14 @@ namespace {
 constexpr char kPositionKey[] = "\x01position";  // sorts before every projection's keys
 // The id of the key values are sealed under ("" or absent: plaintext).
 constexpr char kSealingKey[] = "\x01sealing";
+// The projections' layouts (Projection::layout) the values are stored in.
+constexpr char kLayoutKey[] = "\x01layout";
+
+std::string LayoutOf(const std::vector<std::unique_ptr<Projection>>& projections) {
+  std::string out;
+  for (const auto& p : projections) absl::StrAppend(&out, p->name(), ":", p->layout(), ";");
+  return out;
+}
 
 
 absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
@@ -152,6 +160,10 @@ absl::StatusOr<std::unique_ptr<Projector>> Projector::Open(
   s = db->Get(rocksdb::ReadOptions(), kSealingKey, &sealing);
   if (!s.ok() && !s.IsNotFound()) return FromRocks(s, "projection sealing");
   const bool resealed = position > 0 && sealing != SealingId(options.value_key);
+  std::string layout;
+  s = db->Get(rocksdb::ReadOptions(), kLayoutKey, &layout);
+  if (!s.ok() && !s.IsNotFound()) return FromRocks(s, "projection layout");
+  const bool relaid = position > 0 && layout != LayoutOf(projections);
   std::unique_ptr<Projector> projector(new Projector(
       std::move(options), ledger, std::move(projections), std::move(db), position));
   // A marker left behind means keys were (or were about to be) destroyed
@@ -162,6 +174,13 @@ absl::StatusOr<std::unique_ptr<Projector>> Projector::Open(
                  "caseledger: %s exists: an erasure did not finish; rebuilding the read "
                  "models from %llu records\n",
                  projector->MarkerPath().c_str(),
+                 static_cast<unsigned long long>(ledger->Size()));
+    CL_RETURN_IF_ERROR(projector->Reproject());
+  } else if (relaid) {
+    std::fprintf(stderr,
+                 "caseledger: the read models are stored in layout \"%s\", not \"%s\"; "
+                 "rebuilding them from %llu records\n",
+                 layout.c_str(), LayoutOf(projector->projections_).c_str(),
                  static_cast<unsigned long long>(ledger->Size()));
     CL_RETURN_IF_ERROR(projector->Reproject());
   } else if (resealed) {
@@ -193,6 +212,7 @@ Projector::Projector(ProjectorOptions options, Ledger* ledger,
     if (queued_records_ + b->records.size() > options_.max_queued_records) return;  // dropped
     queue_.push_back(b);
     queued_records_ += b->records.size();
+    for (const RecordView& view : b->records) queued_streams_[view.record.stream_id] = view.record.seq;
   });
   // After registering: a commit in between is in the queue or in Size().
   const uint64_t size = ledger_->Size();
@@ -255,6 +275,10 @@ absl::Status Projector::Rebuild() {
 absl::Status Projector::ClearAndReplay(std::set<std::string>* shredded) {
   {
     absl::MutexLock apply(&apply_mu_);
+    {
+      absl::MutexLock lock(&mu_);
+      ++clears_;
+    }
     // One range tombstone over every key, rather than one tombstone a key.
     rocksdb::WriteBatch wb;
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
@@ -267,7 +291,9 @@ absl::Status Projector::ClearAndReplay(std::set<std::string>* shredded) {
       wb.Delete(last);
     }
     wb.Put(kSealingKey, SealingId(options_.value_key));
+    wb.Put(kLayoutKey, LayoutOf(projections_));
     CL_RETURN_IF_ERROR(FromRocks(it->status(), "scan projections"));
+    for (const auto& p : projections_) p->Clear();
     rocksdb::WriteOptions wo;
     wo.sync = true;
     CL_RETURN_IF_ERROR(FromRocks(db_->Write(wo, &wb), "clear projections"));
@@ -595,6 +621,7 @@ absl::Status Projector::ApplyChunk(uint64_t from, uint64_t to,
   CL_RETURN_IF_ERROR(AddWrites(options_.value_key, std::move(writes), &wb));
   wb.Put(kPositionKey, internal::U64Key(to));
   wb.Put(kSealingKey, SealingId(options_.value_key));
+  wb.Put(kLayoutKey, LayoutOf(projections_));
   // Not even logged: the ledger is the source of truth. A crash keeps the
   // last flushed chunks (data and position together) and the catch-up
   // re-applies the rest; a restart has no WAL of projections to replay.
@@ -603,6 +630,13 @@ absl::Status Projector::ApplyChunk(uint64_t from, uint64_t to,
   CL_RETURN_IF_ERROR(FromRocks(db_->Write(wo, &wb), "write projections"));
   absl::MutexLock lock(&mu_);
   position_ = to;
+  for (auto it = queued_streams_.begin(); it != queued_streams_.end();) {
+    if (it->second < to) {
+      queued_streams_.erase(it++);
+    } else {
+      ++it;
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -627,6 +661,63 @@ absl::Status Projector::WaitFor(uint64_t seq, absl::Duration timeout) const {
   }
   if (!health_.ok()) return health_;
   return absl::OkStatus();
+}
+
+absl::Status Projector::ReadWithUnapplied(
+    const std::string& stream_id, absl::Duration timeout,
+    const std::function<absl::Status()>& read_stored,
+    const std::function<absl::Status(const v1::Record&)>& unapplied) const {
+  for (;;) {
+    uint64_t from, size, clears;
+    uint64_t next;
+    bool queued = false;  // the queue holds records of the stream at or past `from`
+    std::vector<std::shared_ptr<const CommittedBatch>> batches;
+    {
+      absl::MutexLock lock(&mu_);
+      from = position_;
+      size = ledger_size_;
+      clears = clears_;
+      next = from;
+      for (const auto& b : queue_) {
+        if (b->new_size <= next) continue;
+        if (b->first_seq > next) break;  // a dropped batch
+        next = b->new_size;
+      }
+      auto q = queued_streams_.find(stream_id);
+      queued = q != queued_streams_.end() && q->second >= from;
+      if (queued) batches.assign(queue_.begin(), queue_.end());
+    }
+    if (next < size) {
+      // Not in the queue: the projector reads it from the store.
+      CL_RETURN_IF_ERROR(WaitFor(size, timeout));
+      continue;
+    }
+    CL_RETURN_IF_ERROR(read_stored());
+    {
+      absl::MutexLock lock(&mu_);
+      if (clears_ != clears) continue;  // it may have read a cleared store
+    }
+    for (const auto& b : batches) {
+      if (b->new_size <= from) continue;
+      const bool current = ledger_->OpeningsCurrent(*b);
+      for (uint64_t seq = std::max(from, b->first_seq); seq < b->new_size; ++seq) {
+        const RecordView& view = b->records[seq - b->first_seq];
+        if (view.record.stream_id != stream_id) continue;
+        absl::StatusOr<v1::Record> record;
+        if (current || !view.openings.has_value()) {
+          record = ToWireRecord(view, View::kFull, Origin::kJustCommitted);
+        } else {
+          // Keys destroyed since it was sealed (as ApplyFromFeed).
+          RecordView reopened = view;
+          CL_RETURN_IF_ERROR(ledger_->Reopen(&reopened));
+          record = ToWireRecord(reopened, View::kFull, Origin::kJustCommitted);
+        }
+        if (!record.ok()) return record.status();
+        CL_RETURN_IF_ERROR(unapplied(*record));
+      }
+    }
+    return absl::OkStatus();
+  }
 }
 
 absl::StatusOr<std::string> Projector::Get(const Projection& projection,

@@ -88,6 +88,13 @@ class Projection {
   // projection that keeps decoded state between Apply calls writes it here
   // and forgets it.
   virtual absl::Status Flush(ProjectionTxn& txn) { return absl::OkStatus(); }
+  // Called when the store is cleared (a rebuild): a projection that keeps
+  // values in memory between chunks drops them.
+  virtual void Clear() {}
+  // Names the layout of this projection's keys and values; a store written
+  // under another layout of any projection is rebuilt at Open (as for a
+  // sealing change). Change it whenever the stored form changes.
+  virtual std::string layout() const { return ""; }
 
   // Targeted re-derivation after an erasure. A projection that returns
   // true here derives each value from the records of case streams only
@@ -179,6 +186,23 @@ class Projector {
   // The first error that stopped the projector, or OK.
   absl::Status health() const;
 
+  // A stored value read together with the committed records it does not
+  // reflect yet, without reading the log: calls `read_stored` (which reads
+  // the projection's values; they reflect every record below position() at
+  // the call, and maybe more), then `unapplied` for each record of
+  // `stream_id` at or past that position (the projector's queue of the
+  // commit feed), in seq order, as Projection::Apply would see it. Every
+  // record committed before the call is covered. When the queue does not
+  // cover up to the ledger's size (the projector is catching up from the
+  // store, or a reprojection is under way), it first waits up to `timeout`
+  // for the projector to apply what it lacks (DEADLINE_EXCEEDED then), and
+  // it starts over if a reprojection cleared the store meanwhile. A record
+  // that `read_stored` already saw may be passed too: compare seqs.
+  absl::Status ReadWithUnapplied(
+      const std::string& stream_id, absl::Duration timeout,
+      const std::function<absl::Status()>& read_stored,
+      const std::function<absl::Status(const v1::Record&)>& unapplied) const;
+
   // Reads a projected value (what the last written chunk left). NOT_FOUND
   // when absent.
   absl::StatusOr<std::string> Get(const Projection& projection, const std::string& key) const;
@@ -248,12 +272,18 @@ class Projector {
   // gaps where batches were dropped), and how many records they hold.
   std::deque<std::shared_ptr<const CommittedBatch>> queue_ ABSL_GUARDED_BY(mu_);
   size_t queued_records_ ABSL_GUARDED_BY(mu_) = 0;
+  // The streams of the queued records, each with its latest seq, down to
+  // the position: ReadWithUnapplied looks at the queue's records only for
+  // a stream that has some there.
+  absl::flat_hash_map<std::string, uint64_t> queued_streams_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status health_ ABSL_GUARDED_BY(mu_);
   // Bumped by every MarkStale: a reprojection removes the marker only when
   // no MarkStale happened since it began.
   uint64_t stale_generation_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t reprojections_ ABSL_GUARDED_BY(mu_) = 0;
+  // Bumped before every clear of the store (ReadWithUnapplied starts over).
+  uint64_t clears_ ABSL_GUARDED_BY(mu_) = 0;
   std::thread thread_;
 };
 

@@ -147,6 +147,115 @@ void BM_ReprojectOneSubject(benchmark::State& state) {
 }
 BENCHMARK(BM_ReprojectOneSubject)->Unit(benchmark::kMillisecond)->Iterations(3)->UseRealTime();
 
+// The append path as the server runs it: the gate checking each batch
+// against case state while the projector follows the commit feed. Each
+// batch is 100 events: 10 cases x 10 consecutive story events, so every
+// case gets several events in one call (checked one after another).
+void BM_GateAppendBatch(benchmark::State& state) {
+  const std::string dir = testing::NewTempDir("gate-bench");
+  auto t = testing::OpenTestLedger(dir + "/ledger");
+  if (!t.ok()) std::abort();
+  std::vector<std::unique_ptr<Projection>> projections;
+  auto cases = std::make_unique<CaseStateProjection>();
+  const CaseStateProjection* cases_view = cases.get();
+  projections.push_back(std::move(cases));
+  projections.push_back(std::make_unique<AccountingProjection>());
+  ProjectorOptions options;
+  options.path = dir + "/projections";
+  auto projector = Projector::Open(options, t->ledger.get(), std::move(projections));
+  if (!projector.ok()) std::abort();
+  (*projector)->Start();
+  // As the server wires it: committed states from the read model.
+  ProjectedCaseStates committed(projector->get(), cases_view);
+  CaseGate::Options gate_options;
+  gate_options.committed = &committed;
+  CaseGate gate(t->ledger.get(), gate_options);
+  int next_case = 0;
+  uint64_t events = 0;
+  for (auto _ : state) {
+    for (int half = 0; half < 2; ++half) {
+      std::vector<GatedEvent> batch;
+      for (int c = next_case; c < next_case + 10; ++c) {
+        for (int v = half * 10; v < half * 10 + 10; ++v) {
+          v1::Event e = testing::Story(c, v);
+          auto le = ToLedgerEvent(e);
+          if (!le.ok()) std::abort();
+          batch.push_back({std::move(e), {*std::move(le), std::nullopt}});
+        }
+      }
+      auto r = gate.Append(std::move(batch));
+      if (!r.ok()) {
+        state.SkipWithError(r.status().ToString().c_str());
+        break;
+      }
+      events += 100;
+    }
+    next_case += 10;
+  }
+  (*projector)->Stop();
+  state.counters["events/s"] =
+      benchmark::Counter(static_cast<double>(events), benchmark::Counter::kIsRate);
+  projector->reset();
+  t->ledger.reset();
+  std::filesystem::remove_all(dir);
+}
+BENCHMARK(BM_GateAppendBatch)->Unit(benchmark::kMillisecond)->MinTime(5)->UseRealTime();
+
+// One event to a case that already has 10,000 entries, projected: what the
+// read models write for a small change to a big case.
+void BM_ProjectOneEventBigCase(benchmark::State& state) {
+  const std::string dir = testing::NewTempDir("big-case-bench");
+  auto t = testing::OpenTestLedger(dir + "/ledger");
+  if (!t.ok()) std::abort();
+  CaseGate gate(t->ledger.get());
+  auto entry = [](int i) {
+    v1::Event e = testing::Story(0, 4);
+    e.set_event_id(absl::StrCat("big-", i));
+    e.mutable_record_entry_written()->set_entry_id(absl::StrCat("big-entry-", i));
+    return e;
+  };
+  auto append = [&](std::vector<v1::Event> es) {
+    std::vector<GatedEvent> batch;
+    for (v1::Event& e : es) {
+      auto le = ToLedgerEvent(e);
+      if (!le.ok()) std::abort();
+      batch.push_back({std::move(e), {*std::move(le), std::nullopt}});
+    }
+    auto r = gate.Append(std::move(batch));
+    if (!r.ok()) {
+      std::fprintf(stderr, "big case: %s\n", r.status().ToString().c_str());
+      std::abort();
+    }
+  };
+  std::vector<v1::Event> intro;
+  for (int v = 0; v < 4; ++v) intro.push_back(testing::Story(0, v));
+  append(std::move(intro));
+  for (int first = 0; first < 10000; first += 1000) {
+    std::vector<v1::Event> es;
+    for (int i = first; i < first + 1000; ++i) es.push_back(entry(i));
+    append(std::move(es));
+  }
+  std::vector<std::unique_ptr<Projection>> projections;
+  projections.push_back(std::make_unique<CaseStateProjection>());
+  projections.push_back(std::make_unique<AccountingProjection>());
+  ProjectorOptions options;
+  options.path = dir + "/projections";
+  auto projector = Projector::Open(options, t->ledger.get(), std::move(projections));
+  if (!projector.ok() || !(*projector)->CatchUp().ok()) std::abort();
+  int i = 10000;
+  for (auto _ : state) {
+    state.PauseTiming();
+    append({entry(i++)});
+    state.ResumeTiming();
+    absl::Status s = (*projector)->CatchUp();
+    if (!s.ok()) state.SkipWithError(s.ToString().c_str());
+  }
+  projector->reset();
+  t->ledger.reset();
+  std::filesystem::remove_all(dir);
+}
+BENCHMARK(BM_ProjectOneEventBigCase)->Unit(benchmark::kMicrosecond)->Iterations(200);
+
 }  // namespace
 }  // namespace caseledger
 
