@@ -230,7 +230,11 @@ absl::Status LedgerServiceImpl::WriteRecord(v1::Record record,
                                             bool commitments_only) {
   if (commitments_only) {
     // The leaf commits to the payload; the auditor checks chain and tree
-    // without seeing it.
+    // without seeing it. The server opened the case and event ids from the
+    // leaf's stream tag and box (ledger/BLINDING.md): without a grant they
+    // stay closed, as in the leaf.
+    record.clear_stream_id();
+    record.clear_event_id();
     record.clear_event();
     record.clear_payload();
     record.clear_withheld_fields();
