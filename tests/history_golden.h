@@ -1,4 +1,4 @@
-// The golden history bundle of ledger/history/HISTORY_BUNDLE.md "Golden
+// The golden history bundle of services/history/HISTORY_BUNDLE.md "Golden
 // bundle", built from the inputs that section states: the test log key, a
 // fake clock at 2026-01-01T00:00:00Z, salts 00…00, 01…01, …, three
 // record_entry_written events in case-g and the bundle of client-a. Pinned by

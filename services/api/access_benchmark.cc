@@ -25,7 +25,7 @@
 #include "ledger/ledger.h"
 #include "ledger/rocks_store.h"
 #include "services/api/access_service.h"
-#include "ledger/history/history_bundle.h"
+#include "services/history/history_bundle.h"
 #include "tests/test_util.h"
 
 namespace caseledger {

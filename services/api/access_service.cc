@@ -15,8 +15,8 @@
 #include "services/readmodel/accounting.h"
 #include "services/authz/authz_verdict.h"
 #include "services/append/event_codec.h"
-#include "services/api/grpc_status.h"
-#include "ledger/history/history_bundle.h"
+#include "services/common/grpc_status.h"
+#include "services/history/history_bundle.h"
 #include "services/fhir/fhir_export.h"
 
 namespace caseledger {

@@ -19,7 +19,7 @@
 #include "ledger/ledger.h"
 #include "proto/access.grpc.pb.h"
 #include "services/append/case_gate.h"
-#include "ledger/history/history_bundle.h"
+#include "services/history/history_bundle.h"
 
 namespace caseledger {
 

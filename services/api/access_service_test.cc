@@ -19,7 +19,7 @@
 #include "services/append/case_gate.h"
 #include "services/readmodel/case_story.h"
 #include "services/append/event_codec.h"
-#include "ledger/history/history_bundle.h"
+#include "services/history/history_bundle.h"
 #include "tests/history_golden.h"
 #include "tests/test_util.h"
 
@@ -746,7 +746,7 @@ TEST(HistoryBundleGoldenTest, BytesArePinned) {
   EXPECT_EQ(b->checkpoint_note(), kGoldenNote);
   EXPECT_EQ(ToHex(Sha256Of(b->SerializeAsString())), kGoldenBundleSha256);
   // The spec holds the same values.
-  std::ifstream in("ledger/history/HISTORY_BUNDLE.md");
+  std::ifstream in("services/history/HISTORY_BUNDLE.md");
   ASSERT_TRUE(in.good());
   std::stringstream doc;
   doc << in.rdbuf();

@@ -9,7 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "ledger/store_verifier.h"
 #include "services/authz/authz_verdict.h"
-#include "services/api/grpc_status.h"
+#include "services/common/grpc_status.h"
 
 namespace caseledger {
 namespace {

@@ -6,7 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "services/authz/authz_verdict.h"
-#include "services/api/grpc_status.h"
+#include "services/common/grpc_status.h"
 #include "services/authz/request_resources.h"
 
 namespace caseledger {

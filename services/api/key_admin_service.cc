@@ -6,7 +6,7 @@
 #include "ledger/record.h"
 #include "services/authz/authz_verdict.h"
 #include "services/append/event_codec.h"
-#include "services/api/grpc_status.h"
+#include "services/common/grpc_status.h"
 
 namespace caseledger {
 namespace {

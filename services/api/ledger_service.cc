@@ -13,7 +13,7 @@
 #include "services/authz/authz_verdict.h"
 #include "services/append/case_gate.h"
 #include "services/append/event_codec.h"
-#include "services/api/grpc_status.h"
+#include "services/common/grpc_status.h"
 #include "services/authz/request_resources.h"
 
 namespace caseledger {

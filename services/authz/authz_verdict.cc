@@ -6,7 +6,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
-#include "services/api/grpc_status.h"
+#include "services/common/grpc_status.h"
 
 namespace caseledger {
 namespace {

@@ -1,4 +1,4 @@
-// Writes the history bundles (ledger/history/HISTORY_BUNDLE.md) that
+// Writes the history bundles (services/history/HISTORY_BUNDLE.md) that
 // verify_history_test checks with both verifiers:
 //   make_history OUTDIR
 // Built in-process with the server's own code (test ledgers, CaseGate,

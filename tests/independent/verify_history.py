@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """A history-bundle verifier written from the specs alone.
 
-Sources: ledger/history/HISTORY_BUNDLE.md (version 2) and what it names:
+Sources: services/history/HISTORY_BUNDLE.md (version 2) and what it names:
 ledger/FORMAT.md, CHECKPOINT.md, COSIGNATURE.md, MERKLE.md, SUBJECT_INDEX.md,
 ENCRYPTION.md, proto/access.proto, events.proto, options.proto. It shares no
 code with the C++; it reuses the byte readers, note and Merkle helpers of

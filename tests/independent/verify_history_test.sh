@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The independent history-bundle verifier (verify_history.py, written from
-# ledger/history/HISTORY_BUNDLE.md and the specs it names) and `ledgerctl
+# services/history/HISTORY_BUNDLE.md and the specs it names) and `ledgerctl
 # verify-history` must agree on every bundle: both accept the intact ones, and
 # both refuse each damaged copy with the same status code and, where the
 # failure is a record's, the same seq.
@@ -52,7 +52,7 @@ check() {  # check NAME BUNDLE WANT [FLAGS...]   WANT: OK, CODE or CODE@seq
 $DIR/make_history "$T"
 
 # The golden bundle, rebuilt in Python from the inputs HISTORY_BUNDLE.md states.
-if ! $PY $DIR/make_golden_history.py ledger/history/HISTORY_BUNDLE.md "$T/golden-py.pb"; then
+if ! $PY $DIR/make_golden_history.py services/history/HISTORY_BUNDLE.md "$T/golden-py.pb"; then
   echo "FAIL golden-inputs: the rebuilt golden bundle is not the one HISTORY_BUNDLE.md pins"
   failed=1
 elif ! cmp -s "$T/golden-py.pb" "$T/golden.pb"; then

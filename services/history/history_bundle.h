@@ -1,4 +1,4 @@
-// History bundles (ledger/history/HISTORY_BUNDLE.md): what a client receives
+// History bundles (services/history/HISTORY_BUNDLE.md): what a client receives
 // from AccessService.GetRecordHistory, and the client-side check that it is
 // complete, untampered and consistent with a checkpoint the client kept.
 //
@@ -7,8 +7,8 @@
 // from a Ledger, redacting stored payloads) is in access_service.h.
 //
 // Thread-safety: every function here is safe to call from any thread.
-#ifndef CASELEDGER_SERVICES_API_HISTORY_BUNDLE_H_
-#define CASELEDGER_SERVICES_API_HISTORY_BUNDLE_H_
+#ifndef CASELEDGER_SERVICES_HISTORY_BUNDLE_H_
+#define CASELEDGER_SERVICES_HISTORY_BUNDLE_H_
 
 #include <cstdint>
 #include <optional>
@@ -232,4 +232,4 @@ absl::StatusOr<HistoryVerification> VerifyHistoryBundle(const v1::HistoryBundle&
 
 }  // namespace caseledger
 
-#endif  // CASELEDGER_SERVICES_API_HISTORY_BUNDLE_H_
+#endif  // CASELEDGER_SERVICES_HISTORY_BUNDLE_H_

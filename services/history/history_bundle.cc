@@ -1,4 +1,4 @@
-#include "ledger/history/history_bundle.h"
+#include "services/history/history_bundle.h"
 
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/message.h>

@@ -1,4 +1,4 @@
-#include "ledger/history/history_render.h"
+#include "services/history/history_render.h"
 
 #include <gtest/gtest.h>
 
@@ -21,8 +21,8 @@
 #include "proto/events.pb.h"
 #include "services/readmodel/accounting.h"
 #include "services/append/event_codec.h"
-#include "ledger/history/history_bundle.h"
-#include "ledger/history/history_messages.h"
+#include "services/history/history_bundle.h"
+#include "services/history/history_messages.h"
 
 namespace caseledger {
 namespace {

@@ -2,7 +2,7 @@
 // to every message, keeping its {placeholders}, and add "xx" to
 // CatalogLanguages(). Aim for short sentences and everyday words (a reading
 // age of about 12); the reader may be reading in a second language.
-#include "ledger/history/history_messages.h"
+#include "services/history/history_messages.h"
 
 namespace caseledger {
 

@@ -1,7 +1,7 @@
 // The one place where absl::Status becomes grpc::Status. The codes are the
 // same numbers; the message is kept as it is.
-#ifndef CASELEDGER_SERVICES_API_GRPC_STATUS_H_
-#define CASELEDGER_SERVICES_API_GRPC_STATUS_H_
+#ifndef CASELEDGER_SERVICES_COMMON_GRPC_STATUS_H_
+#define CASELEDGER_SERVICES_COMMON_GRPC_STATUS_H_
 
 #include <grpcpp/support/status.h>
 
@@ -18,4 +18,4 @@ inline grpc::Status ToGrpcStatus(const absl::Status& s) {
 
 }  // namespace caseledger
 
-#endif  // CASELEDGER_SERVICES_API_GRPC_STATUS_H_
+#endif  // CASELEDGER_SERVICES_COMMON_GRPC_STATUS_H_

@@ -14,8 +14,8 @@
 // RecordClass, ParticipantRole, GrantorKind).
 //
 // Thread-safe: the catalog is immutable.
-#ifndef CASELEDGER_SERVICES_API_HISTORY_MESSAGES_H_
-#define CASELEDGER_SERVICES_API_HISTORY_MESSAGES_H_
+#ifndef CASELEDGER_SERVICES_HISTORY_MESSAGES_H_
+#define CASELEDGER_SERVICES_HISTORY_MESSAGES_H_
 
 #include <string>
 #include <vector>
@@ -40,4 +40,4 @@ const std::vector<Message>& MessageCatalog();
 
 }  // namespace caseledger
 
-#endif  // CASELEDGER_SERVICES_API_HISTORY_MESSAGES_H_
+#endif  // CASELEDGER_SERVICES_HISTORY_MESSAGES_H_

@@ -1,4 +1,4 @@
-#include "ledger/history/history_render.h"
+#include "services/history/history_render.h"
 
 #include <algorithm>
 #include <cstdint>
@@ -19,7 +19,7 @@
 #include "google/protobuf/descriptor.h"
 #include "ledger/hash.h"
 #include "proto/events.pb.h"
-#include "ledger/history/history_messages.h"
+#include "services/history/history_messages.h"
 #include "services/readmodel/case_state.h"
 
 namespace caseledger {

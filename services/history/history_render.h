@@ -10,8 +10,8 @@
 // (history_messages.h) so that it can be translated.
 //
 // Pure functions; thread-safe.
-#ifndef CASELEDGER_SERVICES_API_HISTORY_RENDER_H_
-#define CASELEDGER_SERVICES_API_HISTORY_RENDER_H_
+#ifndef CASELEDGER_SERVICES_HISTORY_RENDER_H_
+#define CASELEDGER_SERVICES_HISTORY_RENDER_H_
 
 #include <string>
 #include <vector>
@@ -19,7 +19,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "ledger/history/history_bundle.h"
+#include "services/history/history_bundle.h"
 
 namespace caseledger {
 
@@ -42,4 +42,4 @@ absl::StatusOr<std::string> RenderHistoryHtml(const HistoryVerification& h,
 
 }  // namespace caseledger
 
-#endif  // CASELEDGER_SERVICES_API_HISTORY_RENDER_H_
+#endif  // CASELEDGER_SERVICES_HISTORY_RENDER_H_
