@@ -41,6 +41,20 @@ void ExtendOnce(std::map<std::string, Request>* requests, const std::string& id,
   it->second.due_at += by;
 }
 
+// A client's request (access, accounting, amendment) as its body opens it:
+// the ids, when it was made, and due `within` of its receipt (ReceivedAt).
+template <typename Request, typename Body>
+Request OpenRequest(const Body& b, absl::Time at, absl::Time commit_time,
+                    absl::Duration within) {
+  Request r;
+  r.request_id = b.request_id();
+  r.client_id = b.client_id();
+  r.requested_by = b.requested_by();
+  r.requested_at = at;
+  r.due_at = ReceivedAt(at, commit_time) + within;
+  return r;
+}
+
 // Folds the body. Lenient: references to unknown ids are ignored.
 void ApplyBody(const v1::Event& e, uint64_t seq, absl::Time at, absl::Time commit_time,
                CaseState* s) {
@@ -199,13 +213,8 @@ void ApplyBody(const v1::Event& e, uint64_t seq, absl::Time at, absl::Time commi
       break;
     case v1::Event::kAccessRequested: {
       const auto& b = e.access_requested();
-      AccessRequest r;
-      r.request_id = b.request_id();
-      r.client_id = b.client_id();
-      r.requested_by = b.requested_by();
-      r.requested_at = at;
-      r.due_at = ReceivedAt(at, commit_time) + kAccessResponseTime;
-      s->access_requests[b.request_id()] = std::move(r);
+      s->access_requests[b.request_id()] =
+          OpenRequest<AccessRequest>(b, at, commit_time, kAccessResponseTime);
       break;
     }
     case v1::Event::kAccessFulfilled:
@@ -250,13 +259,8 @@ void ApplyBody(const v1::Event& e, uint64_t seq, absl::Time at, absl::Time commi
     }
     case v1::Event::kAccountingRequested: {
       const auto& b = e.accounting_requested();
-      AccountingRequest r;
-      r.request_id = b.request_id();
-      r.client_id = b.client_id();
-      r.requested_by = b.requested_by();
-      r.requested_at = at;
+      auto r = OpenRequest<AccountingRequest>(b, at, commit_time, kAccountingResponseTime);
       r.received_at = ReceivedAt(at, commit_time);
-      r.due_at = r.received_at + kAccountingResponseTime;
       r.fee_notice = b.fee_notice();
       s->accounting_requests[b.request_id()] = std::move(r);
       break;
@@ -289,13 +293,8 @@ void ApplyBody(const v1::Event& e, uint64_t seq, absl::Time at, absl::Time commi
     }
     case v1::Event::kAmendmentRequested: {
       const auto& b = e.amendment_requested();
-      AmendmentRequest r;
-      r.request_id = b.request_id();
-      r.client_id = b.client_id();
-      r.requested_by = b.requested_by();
+      auto r = OpenRequest<AmendmentRequest>(b, at, commit_time, kAmendmentResponseTime);
       r.entry_id = b.entry_id();
-      r.requested_at = at;
-      r.due_at = ReceivedAt(at, commit_time) + kAmendmentResponseTime;
       s->amendment_requests[b.request_id()] = std::move(r);
       break;
     }
