@@ -17,6 +17,7 @@
 #include "ledger/hash.h"
 #include "ledger/internal/status_macros.h"
 #include "ledger/merkle_tree.h"
+#include "ledger/partition.h"
 #include "ledger/record.h"
 #include "ledger/subject_index.h"
 
@@ -24,7 +25,10 @@ namespace caseledger {
 namespace {
 
 // The schema (ledger/CLUSTER.md "Tables"). Idempotent.
+// Concurrent CREATE TABLE IF NOT EXISTS can collide in the catalog: the
+// whole script runs in one implicit transaction under an advisory lock.
 constexpr char kSchema[] = R"sql(
+SELECT pg_advisory_xact_lock(7223113460716306432);
 CREATE TABLE IF NOT EXISTS cl_partitions (
   part int PRIMARY KEY,
   epoch bigint NOT NULL,
@@ -56,6 +60,8 @@ CREATE TABLE IF NOT EXISTS cl_keys (
   k bytea PRIMARY KEY,
   v bytea NOT NULL
 );
+ALTER TABLE cl_partitions ADD COLUMN IF NOT EXISTS partitions int NOT NULL DEFAULT 1;
+ALTER TABLE cl_partitions ADD COLUMN IF NOT EXISTS owner_address text NOT NULL DEFAULT '';
 )sql";
 
 // Rows per multi-row INSERT (8 parameters each, far below libpq's 65535).
@@ -208,7 +214,8 @@ absl::StatusOr<PgPartitionHead> ReadHead(PGconn* c, int32_t partition) {
   Params p;
   p.Int4(partition);
   CL_ASSIGN_OR_RETURN(
-      Result r, Exec(c, "SELECT epoch, convert_to(owner, 'UTF8'), head_seq, head_hash FROM cl_partitions WHERE part = $1",
+      Result r, Exec(c, "SELECT epoch, convert_to(owner, 'UTF8'), head_seq, head_hash, "
+                     "convert_to(owner_address, 'UTF8') FROM cl_partitions WHERE part = $1",
                      &p, "read partition head"));
   if (PQntuples(r.get()) != 1) {
     return absl::NotFoundError(absl::StrCat("partition ", partition, " has no row"));
@@ -218,6 +225,7 @@ absl::StatusOr<PgPartitionHead> ReadHead(PGconn* c, int32_t partition) {
   h.owner = GetBytes(r.get(), 0, 1);
   h.head_seq = static_cast<uint64_t>(GetInt8(r.get(), 0, 2));
   h.head_hash = GetBytes(r.get(), 0, 3);
+  h.owner_address = GetBytes(r.get(), 0, 4);
   return h;
 }
 
@@ -371,6 +379,8 @@ class PgStore : public LogStore, public KeyTable {
   absl::StatusOr<std::optional<uint64_t>> LatestCosignedSize() const override {
     return local_->LatestCosignedSize();
   }
+
+  int64_t epoch() const { return epoch_; }
 
   // --- KeyTable: in PostgreSQL, shared by every node of the cluster.
   KeyTable* keys() override { return this; }
@@ -577,24 +587,42 @@ class PgStore : public LogStore, public KeyTable {
 
   absl::Status TakeLease() ABSL_NO_THREAD_SAFETY_ANALYSIS {
     PGconn* c = commit_conn_.get();
-    Params ins;
-    ins.Int4(options_.partition);
-    CL_RETURN_IF_ERROR(Exec(c,
-                            "INSERT INTO cl_partitions (part, epoch, owner, lease_until, head_seq, "
-                            "head_hash) VALUES ($1, 0, '', '-infinity', 0, '') "
-                            "ON CONFLICT (part) DO NOTHING",
-                            &ins, "create partition row")
-                           .status());
+    // The first node creates every partition's row, each stating P; P never
+    // changes afterwards (CLUSTER.md "Partition of a case").
+    // Only into an empty table, under the schema's lock: two first nodes
+    // with different P cannot both create rows.
+    const std::string create = absl::StrCat(
+        "SELECT pg_advisory_xact_lock(7223113460716306432); "
+        "INSERT INTO cl_partitions (part, epoch, owner, lease_until, head_seq, head_hash, "
+        "partitions) SELECT g, 0, '', '-infinity', 0, '', ", options_.partitions,
+        " FROM generate_series(0, ", options_.partitions - 1,
+        ") g WHERE NOT EXISTS (SELECT 1 FROM cl_partitions WHERE part >= 0)");
+    CL_RETURN_IF_ERROR(ExecText(c, create.c_str(), "create partition rows"));
+    CL_ASSIGN_OR_RETURN(
+        Result pr, Exec(c,
+                        "SELECT min(partitions)::int8, max(partitions)::int8, count(*)::int8 "
+                        "FROM cl_partitions WHERE part >= 0",
+                        nullptr, "read partition count"));
+    const int64_t lo = GetInt8(pr.get(), 0, 0), hi = GetInt8(pr.get(), 0, 1),
+                  rows = GetInt8(pr.get(), 0, 2);
+    if (lo != options_.partitions || hi != options_.partitions || rows != options_.partitions) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "partitions (--pg_partitions): got ", options_.partitions,
+          ", the ledger in PostgreSQL was created with ", hi == lo ? hi : rows,
+          "; P is fixed when the ledger is created"));
+    }
     bool logged = false;
     for (;;) {
       Params p;
       p.Int4(options_.partition)
           .Bytes(options_.node_id)
-          .Int8(absl::ToInt64Milliseconds(options_.lease_ttl));
+          .Int8(absl::ToInt64Milliseconds(options_.lease_ttl))
+          .Bytes(options_.address);
       CL_ASSIGN_OR_RETURN(
           Result r,
           Exec(c,
                "UPDATE cl_partitions SET epoch = epoch + 1, owner = convert_from($2, 'UTF8'), "
+               "owner_address = convert_from($4, 'UTF8'), "
                "lease_until = clock_timestamp() + $3 * interval '1 millisecond' "
                "WHERE part = $1 AND (lease_until < clock_timestamp() OR owner = convert_from($2, "
                "'UTF8')) RETURNING epoch, head_seq, head_hash",
@@ -839,6 +867,11 @@ absl::StatusOr<std::unique_ptr<LogStore>> OpenPgStore(PgStoreOptions options) {
   if (options.local == nullptr) return absl::InvalidArgumentError("local: must not be null");
   if (options.conninfo.empty()) return absl::InvalidArgumentError("conninfo: must not be empty");
   if (options.node_id.empty()) return absl::InvalidArgumentError("node_id: must not be empty");
+  CL_RETURN_IF_ERROR(ValidatePartitionCount(options.partitions, "partitions"));
+  if (options.partition < 0 || options.partition >= options.partitions) {
+    return absl::InvalidArgumentError(absl::StrCat("partition: got ", options.partition,
+                                                   ", want 0 to ", options.partitions - 1));
+  }
   if (options.lease_ttl < absl::Seconds(1)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "lease_ttl: got ", absl::FormatDuration(options.lease_ttl), ", want at least 1s"));
@@ -846,6 +879,11 @@ absl::StatusOr<std::unique_ptr<LogStore>> OpenPgStore(PgStoreOptions options) {
   auto store = std::make_unique<PgStore>(std::move(options));
   CL_RETURN_IF_ERROR(store->Open());
   return std::unique_ptr<LogStore>(std::move(store));
+}
+
+int64_t PgStoreEpoch(const LogStore& store) {
+  const auto* pg = dynamic_cast<const PgStore*>(&store);
+  return pg == nullptr ? 0 : pg->epoch();
 }
 
 absl::StatusOr<PgPartitionHead> ReadPgPartitionHead(const std::string& conninfo,

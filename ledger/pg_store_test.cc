@@ -284,3 +284,55 @@ TEST_F(PgStoreTest, LocalStoreAheadOfTheLogOfRecordIsDataLoss) {
 
 }  // namespace
 }  // namespace caseledger
+
+namespace caseledger {
+namespace {
+
+absl::StatusOr<std::unique_ptr<LogStore>> OpenPartition(const PostgresProcess& pg,
+                                                        const std::string& dir, int32_t part,
+                                                        int32_t partitions) {
+  PgStoreOptions o;
+  o.conninfo = pg.conninfo();
+  o.node_id = "node-p";
+  o.local = Local(dir);
+  o.partition = part;
+  o.partitions = partitions;
+  o.lease_ttl = absl::Seconds(2);
+  o.reconnect_timeout = absl::Seconds(5);
+  return OpenPgStore(std::move(o));
+}
+
+// P is written when the ledger is created and a node with another P is
+// refused, naming the flag (CLUSTER.md "Partition of a case").
+TEST_F(PgStoreTest, PartitionCountIsFixedAtCreation) {
+  {
+    auto one = OpenPartition(*pg_, NewTempDir("pg_p1"), 0, 1);
+    ASSERT_TRUE(one.ok()) << one.status();
+  }
+  auto four = OpenPartition(*pg_, NewTempDir("pg_p4"), 2, 4);
+  ASSERT_FALSE(four.ok());
+  EXPECT_EQ(four.status().code(), absl::StatusCode::kFailedPrecondition) << four.status();
+  EXPECT_TRUE(absl::StrContains(four.status().message(),
+                                "partitions (--pg_partitions): got 4, the ledger in PostgreSQL "
+                                "was created with 1"))
+      << four.status();
+  EXPECT_EQ(Query(*pg_, "SELECT count(*) FROM cl_partitions"), "1");
+}
+
+TEST_F(PgStoreTest, PartitionedLedgerRefusesAnUnpartitionedNode) {
+  {
+    auto p2 = OpenPartition(*pg_, NewTempDir("pg_p4_2"), 2, 4);
+    ASSERT_TRUE(p2.ok()) << p2.status();
+  }
+  EXPECT_EQ(Query(*pg_, "SELECT count(*) FROM cl_partitions WHERE partitions = 4"), "4");
+  auto one = OpenPartition(*pg_, NewTempDir("pg_p4_1"), 0, 1);
+  ASSERT_FALSE(one.ok());
+  EXPECT_TRUE(absl::StrContains(one.status().message(), "got 1, the ledger in PostgreSQL was "
+                                                        "created with 4"))
+      << one.status();
+  auto bad = OpenPartition(*pg_, NewTempDir("pg_p4_9"), 4, 4);
+  EXPECT_TRUE(absl::IsInvalidArgument(bad.status())) << bad.status();
+}
+
+}  // namespace
+}  // namespace caseledger
