@@ -91,7 +91,8 @@ absl::StatusOr<PgPartitionHead> ReadHead(PGconn* c, int32_t partition) {
   p.Int4(partition);
   CL_ASSIGN_OR_RETURN(
       Result r, Exec(c, "SELECT epoch, convert_to(owner, 'UTF8'), head_seq, head_hash, "
-                     "convert_to(owner_address, 'UTF8') FROM cl_partitions WHERE part = $1",
+                     "convert_to(owner_address, 'UTF8'), (lease_until > clock_timestamp())::int4 "
+                     "FROM cl_partitions WHERE part = $1",
                      &p, "read partition head"));
   if (PQntuples(r.get()) != 1) {
     return absl::NotFoundError(absl::StrCat("partition ", partition, " has no row"));
@@ -102,6 +103,7 @@ absl::StatusOr<PgPartitionHead> ReadHead(PGconn* c, int32_t partition) {
   h.head_seq = static_cast<uint64_t>(GetInt8(r.get(), 0, 2));
   h.head_hash = GetBytes(r.get(), 0, 3);
   h.owner_address = GetBytes(r.get(), 0, 4);
+  h.lease_live = PQgetvalue(r.get(), 0, 5)[3] != 0;
   return h;
 }
 

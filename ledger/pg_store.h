@@ -69,6 +69,7 @@ struct PgPartitionHead {
   uint64_t head_seq = 0;  // the tree size
   std::string head_hash;  // the last record's leaf hash (32 bytes; empty at 0)
   std::string owner_address;  // the owner's PgStoreOptions::address
+  bool lease_live = false;    // lease_until is still ahead (by PostgreSQL's clock)
 };
 // The lease epoch a store returned by OpenPgStore holds (0 for any other
 // LogStore). Fixed for the store's life.

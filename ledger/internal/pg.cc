@@ -6,6 +6,12 @@
 
 namespace caseledger::pg {
 
+int32_t GetInt4(const PGresult* r, int row, int col) {
+  const unsigned char* p = reinterpret_cast<const unsigned char*>(PQgetvalue(r, row, col));
+  uint32_t v = 0;
+  for (int i = 0; i < 4; ++i) v = (v << 8) | p[i];
+  return static_cast<int32_t>(v);
+}
 int64_t GetInt8(const PGresult* r, int row, int col) {
   const unsigned char* p = reinterpret_cast<const unsigned char*>(PQgetvalue(r, row, col));
   uint64_t v = 0;

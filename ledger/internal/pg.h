@@ -71,6 +71,7 @@ class Params {
 };
 
 
+int32_t GetInt4(const PGresult* r, int row, int col);
 int64_t GetInt8(const PGresult* r, int row, int col);
 std::string GetBytes(const PGresult* r, int row, int col);
 
