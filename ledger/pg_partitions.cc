@@ -95,6 +95,13 @@ absl::StatusOr<std::unique_ptr<PartitionedNode>> PartitionedNode::Start(
   if (options.ledger.signer == nullptr) {
     return absl::InvalidArgumentError("ledger.signer: must not be null");
   }
+  // Data keys and blinding salts live in one key table that, with P > 1,
+  // several sequencers would write at once (CLUSTER.md "Not built").
+  if (options.ledger.cipher != nullptr || options.ledger.blinder != nullptr) {
+    return absl::UnimplementedError(
+        "ledger.cipher, ledger.blinder: payload encryption and blinded records are not built "
+        "for a partitioned ledger yet; leave them null");
+  }
   if (options.acquire_interval <= absl::ZeroDuration()) {
     options.acquire_interval = options.lease_ttl / 4;
   }
