@@ -1,5 +1,6 @@
 #include "ledger/pg_partitions.h"
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <utility>
@@ -131,13 +132,23 @@ PartitionedNode::~PartitionedNode() {
 
 void PartitionedNode::AcquireLoop() {
   auto stop = [this]() ABSL_SHARED_LOCKS_REQUIRED(stop_mu_) { return stopping_; };
+  absl::Time next_global = absl::Now();
   for (;;) {
     {
       absl::MutexLock lock(&stop_mu_);
-      if (stop_mu_.AwaitWithTimeout(absl::Condition(&stop), options_.acquire_interval)) return;
+      absl::Duration wait = options_.acquire_interval;
+      if (options_.global_interval > absl::ZeroDuration()) {
+        wait = std::min(wait, options_.global_interval);
+      }
+      if (stop_mu_.AwaitWithTimeout(absl::Condition(&stop), wait)) return;
     }
     absl::Status s = Acquire();
     if (!s.ok() && options_.log) options_.log(absl::StrCat("taking partitions: ", s.message()));
+    if (options_.global_interval > absl::ZeroDuration() && absl::Now() >= next_global) {
+      next_global = absl::Now() + options_.global_interval;
+      s = PublishRound();
+      if (!s.ok() && options_.log) options_.log(absl::StrCat("global log: ", s.message()));
+    }
   }
 }
 
@@ -234,12 +245,24 @@ absl::StatusOr<std::shared_ptr<Ledger>> PartitionedNode::Partition(int32_t part)
   return it->second->ledger;
 }
 
-absl::StatusOr<AppendResult> PartitionedNode::Append(AppendRequest request) {
-  CL_RETURN_IF_ERROR(ValidateEvent(request.event));
-  const int32_t p = static_cast<int32_t>(
-      PartitionOf(request.event.stream_id, static_cast<uint32_t>(options_.partitions)));
+absl::StatusOr<std::shared_ptr<Ledger>> PartitionedNode::Route(
+    const std::vector<AppendRequest>& requests) {
+  if (requests.empty()) return absl::InvalidArgumentError("events: must not be empty");
+  const auto partition_of = [this](const AppendRequest& r) {
+    return static_cast<int32_t>(
+        PartitionOf(r.event.stream_id, static_cast<uint32_t>(options_.partitions)));
+  };
+  const int32_t p = partition_of(requests.front());
+  for (size_t i = 0; i < requests.size(); ++i) {
+    CL_RETURN_IF_ERROR(ValidateEvent(requests[i].event));
+    if (partition_of(requests[i]) != p) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "events[", i, "].stream_id: its case is in partition ", partition_of(requests[i]),
+          ", events[0]'s in partition ", p, "; a batch must stay within one partition"));
+    }
+  }
   absl::StatusOr<std::shared_ptr<Ledger>> ledger = Partition(p);
-  if (ledger.ok()) return (*ledger)->Append(std::move(request));
+  if (ledger.ok()) return ledger;
   absl::StatusOr<PgPartitionHead> head = ReadPgPartitionHead(options_.conninfo, p);
   if (head.ok() && head->lease_live && head->owner != options_.node_id) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -250,6 +273,33 @@ absl::StatusOr<AppendResult> PartitionedNode::Append(AppendRequest request) {
   return absl::UnavailableError(absl::StrCat(
       "stream_id: the case is in partition ", p,
       ", which has no live owner now; retry with the same event id"));
+}
+
+absl::StatusOr<AppendResult> PartitionedNode::Append(AppendRequest request) {
+  std::vector<AppendRequest> one;
+  one.push_back(std::move(request));
+  CL_ASSIGN_OR_RETURN(std::shared_ptr<Ledger> ledger, Route(one));
+  return ledger->Append(std::move(one.front()));
+}
+
+absl::StatusOr<std::vector<AppendResult>> PartitionedNode::AppendBatch(
+    std::vector<AppendRequest> requests) {
+  CL_ASSIGN_OR_RETURN(std::shared_ptr<Ledger> ledger, Route(requests));
+  return ledger->AppendBatch(std::move(requests));
+}
+
+absl::Status PartitionedNode::PublishRound() {
+  if (!Partition(0).ok()) return absl::OkStatus();  // the owner of partition 0 publishes
+  for (int32_t p : Owned()) {
+    absl::StatusOr<std::shared_ptr<Ledger>> ledger = Partition(p);
+    if (ledger.ok() && (*ledger)->Size() > 0) CL_RETURN_IF_ERROR((*ledger)->Checkpoint().status());
+  }
+  absl::StatusOr<GlobalCheckpoint> g = PublishGlobal();
+  if (absl::IsFailedPrecondition(g.status()) &&
+      absl::StrContains(g.status().message(), "no partition has a checkpoint")) {
+    return absl::OkStatus();
+  }
+  return g.status();
 }
 
 absl::StatusOr<GlobalCheckpoint> PartitionedNode::PublishGlobal() {
@@ -341,7 +391,11 @@ absl::StatusOr<GlobalCheckpoint> PartitionedNode::PublishGlobal() {
 
 absl::StatusOr<std::pair<PartitionedProof, GlobalCheckpoint>> PartitionedNode::Prove(int32_t part,
                                                                                     uint64_t seq) {
-  CL_ASSIGN_OR_RETURN(std::shared_ptr<Ledger> ledger, Partition(part));
+  if (part < 0 || part >= options_.partitions) {
+    return absl::InvalidArgumentError(absl::StrCat("partition: got ", part, ", want 0 to ",
+                                                   options_.partitions - 1));
+  }
+  absl::StatusOr<std::shared_ptr<Ledger>> ledger = Partition(part);
   CL_ASSIGN_OR_RETURN(Conn conn, pg::Connect(options_.conninfo, nullptr));
   PGconn* c = conn.get();
   CL_ASSIGN_OR_RETURN(std::optional<GlobalCheckpoint> global, LatestGlobal(c));
@@ -365,9 +419,30 @@ absl::StatusOr<std::pair<PartitionedProof, GlobalCheckpoint>> PartitionedNode::P
   proof.global_index = static_cast<uint64_t>(GetInt8(r.get(), 0, 0));
   const uint64_t part_size = static_cast<uint64_t>(GetInt8(r.get(), 0, 1));
   proof.partition_body = GetBytes(r.get(), 0, 2);
-  CL_ASSIGN_OR_RETURN(RecordView record, ledger->Read(seq));
-  proof.record_leaf = std::move(record.leaf);
-  CL_ASSIGN_OR_RETURN(proof.partition_proof, ledger->InclusionProof(seq, part_size));
+  if (ledger.ok()) {
+    CL_ASSIGN_OR_RETURN(RecordView record, (*ledger)->Read(seq));
+    proof.record_leaf = std::move(record.leaf);
+    CL_ASSIGN_OR_RETURN(proof.partition_proof, (*ledger)->InclusionProof(seq, part_size));
+  } else {
+    // Not ours: the partition's leaves from the log of record.
+    Params lq;
+    lq.Int4(part).Int8(static_cast<int64_t>(part_size));
+    CL_ASSIGN_OR_RETURN(Result rows, Exec(c,
+                                          "SELECT leaf FROM cl_records WHERE part = $1 AND seq < "
+                                          "$2 ORDER BY seq",
+                                          &lq, "read partition leaves"));
+    if (static_cast<uint64_t>(PQntuples(rows.get())) != part_size) {
+      return absl::DataLossError(absl::StrCat("partition ", part, ": ", PQntuples(rows.get()),
+                                              " records below its checkpoint's size ", part_size));
+    }
+    std::vector<std::string> leaves;
+    for (int i = 0; i < PQntuples(rows.get()); ++i) leaves.push_back(GetBytes(rows.get(), i, 0));
+    proof.record_leaf = leaves[seq];
+    MerkleTree ptree;
+    InMemoryNodeStore pnodes;
+    BuildTree(leaves, &ptree, &pnodes);
+    CL_ASSIGN_OR_RETURN(proof.partition_proof, InclusionProof(seq, part_size, pnodes));
+  }
   CL_ASSIGN_OR_RETURN(std::vector<std::string> leaves, GlobalLeaves(c, global->size));
   MerkleTree tree;
   InMemoryNodeStore nodes;

@@ -45,6 +45,10 @@ struct PartitionedNodeOptions {
   // (0: all it finds free). A partition that had an owner whose lease lapsed
   // is always taken over. Two nodes with P / 2 each split a new ledger.
   int32_t max_new_partitions = 0;
+  // While this node owns partition 0, it runs a global round (PublishGlobal)
+  // this often, checkpointing its own partitions first. Zero: only when
+  // PublishGlobal is called.
+  absl::Duration global_interval = absl::ZeroDuration();
   // Each partition's Ledger gets these options with origin
   // PartitionOrigin(ledger.origin, i, P). The signer also signs the global
   // checkpoints (origin GlobalOrigin(ledger.origin)). Borrowed pointers in
@@ -72,6 +76,10 @@ class PartitionedNode {
   // append there", or UNAVAILABLE when it has no live owner (retry with the
   // same event id: the original result comes back).
   absl::StatusOr<AppendResult> Append(AppendRequest request);
+  // Appends events of one partition atomically, as Ledger::AppendBatch.
+  // INVALID_ARGUMENT naming events[i].stream_id when they span partitions
+  // (cross-partition atomicity is not offered); routing as Append.
+  absl::StatusOr<std::vector<AppendResult>> AppendBatch(std::vector<AppendRequest> requests);
 
   // The partitions this node owns now (fenced ones excluded), ascending.
   std::vector<int32_t> Owned() const;
@@ -86,10 +94,13 @@ class PartitionedNode {
   // result. Returns the newest global checkpoint.
   absl::StatusOr<GlobalCheckpoint> PublishGlobal();
 
-  // The proof of record `seq` of an owned partition, from the newest global
+  // The proof of record `seq` of a partition, from the newest global
   // checkpoint whose tree holds a checkpoint of that partition covering seq
   // (FAILED_PRECONDITION when none does yet: publish first). Returns the
-  // proof and the global checkpoint note it is checked against.
+  // proof and the global checkpoint note it is checked against. Any node
+  // answers: for a partition it does not own, the record and the partition
+  // tree come from PostgreSQL (its leaves up to the checkpoint's size are
+  // read and hashed: O(size), for the slice).
   absl::StatusOr<std::pair<PartitionedProof, GlobalCheckpoint>> Prove(int32_t part, uint64_t seq);
 
   // PROOF(size1, D[size2]) of the global log.
@@ -102,6 +113,9 @@ class PartitionedNode {
   struct Part;
   explicit PartitionedNode(PartitionedNodeOptions options);
   absl::Status TryTake(int32_t part, bool* took);
+  // The owned partition of the events, or the routing error.
+  absl::StatusOr<std::shared_ptr<Ledger>> Route(const std::vector<AppendRequest>& requests);
+  absl::Status PublishRound();
   void AcquireLoop();
 
   PartitionedNodeOptions options_;

@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -136,7 +137,9 @@ class PartitionedNodeTest : public ::testing::Test {
     for (int32_t p : node.Owned()) {
       auto l = node.Partition(p);
       ASSERT_TRUE(l.ok());
-      if ((*l)->Size() > 0) ASSERT_TRUE((*l)->Checkpoint().ok());
+      if ((*l)->Size() > 0) {
+        ASSERT_TRUE((*l)->Checkpoint().ok());
+      }
     }
     auto g = node.PublishGlobal();
     ASSERT_TRUE(g.ok()) << g.status();
@@ -363,6 +366,70 @@ TEST_F(PartitionedNodeTest, StaleOwnerCommitsNothingToAPartitionOrTheGlobalLog) 
   EXPECT_EQ(published.status().code(), absl::StatusCode::kFailedPrecondition)
       << published.status();
   EXPECT_EQ(Query(pg_->conninfo(), "SELECT count(*) FROM cl_global"), global);
+}
+
+TEST_F(PartitionedNodeTest, AnyNodeProvesAndABatchStaysInOnePartition) {
+  const std::string dir = NewTempDir("parts_any");
+  PartitionedNodeOptions o1 =
+      NodeOptions(pg_->conninfo(), "node-1", "10.0.0.4:7004", dir + "/1", signer_.get(), kP / 2);
+  o1.global_interval = absl::Milliseconds(200);
+  auto n1 = PartitionedNode::Start(o1);
+  ASSERT_TRUE(n1.ok()) << n1.status();
+  auto n2 = PartitionedNode::Start(
+      NodeOptions(pg_->conninfo(), "node-2", "10.0.0.5:7005", dir + "/2", signer_.get(), kP / 2));
+  ASSERT_TRUE(n2.ok()) << n2.status();
+  ASSERT_EQ((*n1)->Owned(), (std::vector<int32_t>{0, 1}));
+  ASSERT_EQ((*n2)->Owned(), (std::vector<int32_t>{2, 3}));
+  std::map<int32_t, std::vector<std::string>> cases;
+  for (int i = 0; i < 400; ++i) {
+    std::string s = absl::StrCat("case-any", i);
+    cases[PartitionOf(s, kP)].push_back(s);
+  }
+  // A batch across partitions is refused whole, naming the event.
+  std::vector<AppendRequest> mixed = {{TestEvent("m-0", cases[2][0])},
+                                      {TestEvent("m-1", cases[3][0])}};
+  auto refused = (*n2)->AppendBatch(mixed);
+  EXPECT_TRUE(absl::IsInvalidArgument(refused.status())) << refused.status();
+  EXPECT_TRUE(absl::StrContains(refused.status().message(), "events[1].stream_id"))
+      << refused.status();
+  EXPECT_EQ(Query(pg_->conninfo(), "SELECT count(*) FROM cl_records"), "0\n");
+  // One partition's batch goes through, on its owner only.
+  std::vector<AppendRequest> same = {{TestEvent("m-2", cases[2][0])},
+                                     {TestEvent("m-3", cases[2][1])}};
+  EXPECT_EQ((*n1)->AppendBatch(same).status().code(), absl::StatusCode::kFailedPrecondition);
+  auto batch = (*n2)->AppendBatch(same);
+  ASSERT_TRUE(batch.ok()) << batch.status();
+  std::vector<Ack> acks;
+  for (size_t i = 0; i < batch->size(); ++i) acks.push_back({"", "", 2, (*batch)[i].seq});
+  for (int32_t p = 0; p < kP; ++p) {
+    PartitionedNode& owner = p < 2 ? **n1 : **n2;
+    for (int i = 0; i < 5; ++i) {
+      auto r = owner.Append({TestEvent(absl::StrCat("any-", p, "-", i), cases[p][i])});
+      ASSERT_TRUE(r.ok()) << r.status();
+      acks.push_back({"", "", p, r->seq});
+    }
+  }
+  for (int32_t p : (*n2)->Owned()) ASSERT_TRUE((*(*n2)->Partition(p))->Checkpoint().ok());
+  // node-1 publishes on its own; each node proves every event, its own
+  // partitions' and the other node's, from the global checkpoint.
+  NoteVerifier v = testing::TestNoteVerifier();
+  for (PartitionedNode* node : {n1->get(), n2->get()}) {
+    for (const Ack& a : acks) {
+      absl::StatusOr<std::pair<PartitionedProof, GlobalCheckpoint>> proof;
+      absl::Time deadline = absl::Now() + absl::Seconds(15);
+      do {
+        proof = node->Prove(a.part, a.seq);
+        if (!proof.ok()) absl::SleepFor(absl::Milliseconds(100));
+      } while (!proof.ok() && absl::IsFailedPrecondition(proof.status()) &&
+               absl::Now() < deadline);
+      ASSERT_TRUE(proof.ok()) << a.part << "/" << a.seq << ": " << proof.status();
+      auto cp = VerifyPartitionedProof(proof->second.note, v, kTestOrigin, kP, proof->first);
+      EXPECT_TRUE(cp.ok()) << a.part << "/" << a.seq << ": " << cp.status();
+    }
+  }
+  auto summary = VerifyPgLedger(pg_->conninfo(), kTestOrigin, v);
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  EXPECT_GE(summary->global_checkpoints, 1u);
 }
 
 }  // namespace
