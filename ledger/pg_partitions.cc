@@ -154,6 +154,7 @@ void PartitionedNode::AcquireLoop() {
 
 absl::Status PartitionedNode::Acquire() {
   absl::MutexLock acquiring(&acquire_mu_);
+  absl::Status first_error;
   for (int32_t p = 0; p < options_.partitions; ++p) {
     std::shared_ptr<Part> dropped;  // destroyed outside mu_
     size_t owned = 0;
@@ -179,9 +180,13 @@ absl::Status PartitionedNode::Acquire() {
       continue;
     }
     bool took = false;
-    CL_RETURN_IF_ERROR(TryTake(p, &took));
+    absl::Status s = TryTake(p, &took);
+    if (!s.ok() && first_error.ok()) {
+      first_error = absl::Status(s.code(), absl::StrCat("partition ", p, ": ", s.message()));
+    }
   }
-  return absl::OkStatus();
+  // One partition that cannot be taken now does not keep the others.
+  return first_error;
 }
 
 absl::Status PartitionedNode::TryTake(int32_t part, bool* took) {
