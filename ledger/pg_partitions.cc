@@ -179,8 +179,7 @@ absl::Status PartitionedNode::Acquire() {
         owned >= static_cast<size_t>(options_.max_new_partitions)) {
       continue;
     }
-    bool took = false;
-    absl::Status s = TryTake(p, &took);
+    absl::Status s = TryTake(p);
     if (!s.ok() && first_error.ok()) {
       first_error = absl::Status(s.code(), absl::StrCat("partition ", p, ": ", s.message()));
     }
@@ -189,8 +188,7 @@ absl::Status PartitionedNode::Acquire() {
   return first_error;
 }
 
-absl::Status PartitionedNode::TryTake(int32_t part, bool* took) {
-  *took = false;
+absl::Status PartitionedNode::TryTake(int32_t part) {
   RocksStoreOptions local;
   local.path = absl::StrCat(options_.dir, "/p", part);
   local.block_cache_bytes = 8 << 20;
@@ -228,7 +226,6 @@ absl::Status PartitionedNode::TryTake(int32_t part, bool* took) {
   entry->ledger = std::move(ledger);
   absl::MutexLock lock(&mu_);
   parts_[part] = std::move(entry);
-  *took = true;
   return absl::OkStatus();
 }
 

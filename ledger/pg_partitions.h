@@ -112,7 +112,9 @@ class PartitionedNode {
  private:
   struct Part;
   explicit PartitionedNode(PartitionedNodeOptions options);
-  absl::Status TryTake(int32_t part, bool* took);
+  // Opens the partition's store and ledger if its lease can be had; OK
+  // without taking it when another node holds the lease.
+  absl::Status TryTake(int32_t part);
   // The owned partition of the events, or the routing error.
   absl::StatusOr<std::shared_ptr<Ledger>> Route(const std::vector<AppendRequest>& requests);
   absl::Status PublishRound();
