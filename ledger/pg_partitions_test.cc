@@ -368,6 +368,42 @@ TEST_F(PartitionedNodeTest, StaleOwnerCommitsNothingToAPartitionOrTheGlobalLog) 
   EXPECT_EQ(Query(pg_->conninfo(), "SELECT count(*) FROM cl_global"), global);
 }
 
+// A node restarted with its node id and directory takes its partitions back
+// at once (a new epoch each, fencing its previous incarnation) and goes on
+// from where it stopped.
+TEST_F(PartitionedNodeTest, RestartedNodeTakesItsPartitionsBackAndContinues) {
+  const std::string dir = NewTempDir("parts_restart");
+  std::vector<std::pair<std::string, AppendResult>> before;
+  std::string epochs;
+  {
+    auto node = PartitionedNode::Start(
+        NodeOptions(pg_->conninfo(), "node-r", "10.0.0.6:7006", dir, signer_.get(), 0));
+    ASSERT_TRUE(node.ok()) << node.status();
+    for (int i = 0; i < 12; ++i) {
+      std::string s = absl::StrCat("case-r", i);
+      auto r = (*node)->Append({TestEvent(absl::StrCat("r-", i), s)});
+      ASSERT_TRUE(r.ok()) << r.status();
+      before.emplace_back(s, *r);
+    }
+    epochs = Query(pg_->conninfo(), "SELECT sum(epoch) FROM cl_partitions");
+  }
+  auto node = PartitionedNode::Start(
+      NodeOptions(pg_->conninfo(), "node-r", "10.0.0.6:7006", dir, signer_.get(), 0));
+  ASSERT_TRUE(node.ok()) << node.status();
+  EXPECT_EQ((*node)->Owned().size(), static_cast<size_t>(kP));
+  EXPECT_NE(Query(pg_->conninfo(), "SELECT sum(epoch) FROM cl_partitions"), epochs);
+  for (size_t i = 0; i < before.size(); ++i) {
+    auto r = (*node)->Append({TestEvent(absl::StrCat("r-", i), before[i].first)});
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_TRUE(r->duplicate);
+    EXPECT_EQ(r->seq, before[i].second.seq);
+  }
+  auto next = (*node)->Append({TestEvent("r-next", before[0].first)});
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(next->version, 1u);
+  ASSERT_TRUE(VerifyPgLedger(pg_->conninfo(), kTestOrigin, testing::TestNoteVerifier()).ok());
+}
+
 TEST_F(PartitionedNodeTest, AnyNodeProvesAndABatchStaysInOnePartition) {
   const std::string dir = NewTempDir("parts_any");
   PartitionedNodeOptions o1 =
