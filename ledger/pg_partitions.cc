@@ -96,6 +96,14 @@ absl::StatusOr<std::unique_ptr<PartitionedNode>> PartitionedNode::Start(
   if (options.ledger.signer == nullptr) {
     return absl::InvalidArgumentError("ledger.signer: must not be null");
   }
+  if (options.global_signer == nullptr ||
+      options.global_signer->name() != GlobalOrigin(options.ledger.origin)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "global_signer: got key name \"",
+        options.global_signer == nullptr ? "(none)" : options.global_signer->name(),
+        "\", want \"", GlobalOrigin(options.ledger.origin),
+        "\" (witnesses take the global log's origin to be its key's name)"));
+  }
   // Data keys and blinding salts live in one key table that, with P > 1,
   // several sequencers would write at once (CLUSTER.md "Not built").
   if (options.ledger.cipher != nullptr || options.ledger.blinder != nullptr) {
@@ -371,7 +379,7 @@ absl::StatusOr<GlobalCheckpoint> PartitionedNode::PublishGlobal() {
     cp.origin = GlobalOrigin(options_.ledger.origin);
     cp.size = tree.size();
     cp.root = tree.Root();
-    CL_ASSIGN_OR_RETURN(std::string note, SignCheckpoint(cp, *options_.ledger.signer));
+    CL_ASSIGN_OR_RETURN(std::string note, SignCheckpoint(cp, *options_.global_signer));
     Params ins;
     ins.Int8(static_cast<int64_t>(cp.size)).Bytes(note);
     CL_RETURN_IF_ERROR(Exec(c, "INSERT INTO cl_global_checkpoints (size, note) VALUES ($1, $2)",
@@ -469,7 +477,8 @@ absl::StatusOr<std::vector<Hash>> PartitionedNode::GlobalConsistency(uint64_t si
 
 absl::StatusOr<PgLedgerSummary> VerifyPgLedger(const std::string& conninfo,
                                                const std::string& origin,
-                                               const NoteVerifier& verifier) {
+                                               const NoteVerifier& verifier,
+                                               const NoteVerifier& global_verifier) {
   CL_ASSIGN_OR_RETURN(Conn conn, pg::Connect(conninfo, nullptr));
   PGconn* c = conn.get();
   CL_ASSIGN_OR_RETURN(Result pr, Exec(c,
@@ -559,7 +568,7 @@ absl::StatusOr<PgLedgerSummary> VerifyPgLedger(const std::string& conninfo,
     while (next_gc < PQntuples(gcs.get()) &&
            static_cast<uint64_t>(GetInt8(gcs.get(), next_gc, 0)) == global.size()) {
       absl::StatusOr<Checkpoint> cp =
-          OpenCheckpoint(GetBytes(gcs.get(), next_gc, 1), verifier, GlobalOrigin(origin));
+          OpenCheckpoint(GetBytes(gcs.get(), next_gc, 1), global_verifier, GlobalOrigin(origin));
       if (!cp.ok() || cp->root != global.Root()) {
         return absl::DataLossError(absl::StrCat(
             "global checkpoint at ", global.size(), ": ",

@@ -54,6 +54,12 @@ struct PartitionedNodeOptions {
   // checkpoints (origin GlobalOrigin(ledger.origin)). Borrowed pointers in
   // it must outlive the node.
   LedgerOptions ledger;
+  // Signs the global checkpoints (origin GlobalOrigin(ledger.origin)). Its
+  // key name must be that origin: witnesses take a log's origin to be its
+  // key's name (COSIGNATURE.md), so this is the key they are given. The
+  // same Ed25519 key as ledger.signer's may be used under this name.
+  // Required; borrowed, must outlive the node.
+  const NoteSigner* global_signer = nullptr;
   std::function<void(const std::string&)> log;
 };
 
@@ -131,7 +137,8 @@ class PartitionedNode {
 
 // Checks a partitioned ledger from PostgreSQL alone: every partition's
 // records chain (seq, prev_hash) and match each of its checkpoints (signed
-// by `verifier`, origin PartitionOrigin) at their sizes; every global leaf
+// by `verifier`, origin PartitionOrigin) at their sizes, and each global
+// checkpoint is signed by `global_verifier`; every global leaf
 // is the body of a stored checkpoint of its partition, in increasing size
 // per partition; every global checkpoint's root matches the global leaves
 // and each is consistent with the next. DATA_LOSS naming the first fault.
@@ -142,7 +149,8 @@ struct PgLedgerSummary {
 };
 absl::StatusOr<PgLedgerSummary> VerifyPgLedger(const std::string& conninfo,
                                                const std::string& origin,
-                                               const NoteVerifier& verifier);
+                                               const NoteVerifier& verifier,
+                                               const NoteVerifier& global_verifier);
 
 }  // namespace caseledger
 

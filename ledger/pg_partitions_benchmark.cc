@@ -34,7 +34,8 @@ void Exec(const std::string& conninfo, const char* sql) {
 }
 
 // Events per second with `partitions`, on fresh tables.
-double Run(const testing::PostgresProcess& pg, int32_t partitions, const NoteSigner& signer) {
+double Run(const testing::PostgresProcess& pg, int32_t partitions, const NoteSigner& signer,
+           const NoteSigner& global_signer) {
   Exec(pg.conninfo(),
        "SET client_min_messages TO warning; "
        "DROP TABLE IF EXISTS cl_partitions, cl_records, cl_checkpoints, cl_keys, cl_global, "
@@ -46,6 +47,7 @@ double Run(const testing::PostgresProcess& pg, int32_t partitions, const NoteSig
   o.dir = testing::NewTempDir(absl::StrCat("pg_parts_bench_", partitions));
   o.ledger.origin = testing::kTestOrigin;
   o.ledger.signer = &signer;
+  o.global_signer = &global_signer;
   auto node = PartitionedNode::Start(o);
   if (!node.ok()) {
     std::fprintf(stderr, "start: %s\n", node.status().ToString().c_str());
@@ -82,9 +84,13 @@ int main(int argc, char** argv) {
     return 1;
   }
   caseledger::NoteSigner signer = caseledger::testing::TestNoteSigner();
-  double one = caseledger::Run(**pg, 1, signer);
+  auto key = caseledger::Ed25519Signer::FromSeed(std::string(32, '\x42'));
+  auto global_signer = caseledger::NoteSigner::New(
+      caseledger::GlobalOrigin(caseledger::testing::kTestOrigin), *std::move(key));
+  if (!global_signer.ok()) return 1;
+  double one = caseledger::Run(**pg, 1, signer, *global_signer);
   int32_t p = absl::GetFlag(FLAGS_partitions);
-  double many = caseledger::Run(**pg, p, signer);
+  double many = caseledger::Run(**pg, p, signer, *global_signer);
   std::printf("P = %d / P = 1: %.2fx (%d appenders, one node, one PostgreSQL without standby)\n",
               p, many / one, absl::GetFlag(FLAGS_threads));
   return 0;

@@ -24,7 +24,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
+#include "ledger/cosignature.h"
 #include "ledger/merkle_verify.h"
+#include "ledger/signer.h"
+#include "ledger/witness.h"
 #include "tests/postgres_process.h"
 #include "tests/test_util.h"
 
@@ -58,6 +61,17 @@ std::string Query(const std::string& conninfo, const std::string& sql) {
   return out;
 }
 
+// The global log's key: the test key under the global origin's name.
+const NoteSigner& GlobalSigner() {
+  static const NoteSigner* signer = [] {
+    auto key = Ed25519Signer::FromSeed(std::string(32, '\x42'));
+    auto note = NoteSigner::New(GlobalOrigin(kTestOrigin), *std::move(key));
+    return new NoteSigner(*std::move(note));
+  }();
+  return *signer;
+}
+NoteVerifier GlobalVerifier() { return *NoteVerifier::FromVerifierKey(GlobalSigner().VerifierKey()); }
+
 PartitionedNodeOptions NodeOptions(const std::string& conninfo, const std::string& node_id,
                                    const std::string& address, const std::string& dir,
                                    const NoteSigner* signer, int32_t max_new) {
@@ -73,6 +87,7 @@ PartitionedNodeOptions NodeOptions(const std::string& conninfo, const std::strin
   o.max_new_partitions = max_new;
   o.ledger.origin = kTestOrigin;
   o.ledger.signer = signer;
+  o.global_signer = &GlobalSigner();
   o.ledger.checkpoint_every_records = 7;
   return o;
 }
@@ -147,7 +162,8 @@ class PartitionedNodeTest : public ::testing::Test {
     for (const Ack& a : acks) {
       auto proof = node.Prove(a.part, a.seq);
       ASSERT_TRUE(proof.ok()) << a.event_id << ": " << proof.status();
-      auto cp = VerifyPartitionedProof(proof->second.note, v, kTestOrigin, kP, proof->first);
+      auto cp = VerifyPartitionedProof(proof->second.note, GlobalVerifier(), kTestOrigin, kP,
+                                       proof->first);
       ASSERT_TRUE(cp.ok()) << a.event_id << ": " << cp.status();
       // The proven record is this event's.
       auto rec = (*node.Partition(a.part))->Read(a.seq);
@@ -306,15 +322,41 @@ TEST_F(PartitionedNodeTest, TwoNodesSplitPartitionsAndTheSurvivorTakesOverAfterK
   ASSERT_TRUE(g2.ok()) << g2.status();
   ASSERT_GT(g2->size, g1->size);
   NoteVerifier v = testing::TestNoteVerifier();
-  auto c1 = OpenCheckpoint(g1->note, v, GlobalOrigin(kTestOrigin));
-  auto c2 = OpenCheckpoint(g2->note, v, GlobalOrigin(kTestOrigin));
+  auto c1 = OpenCheckpoint(g1->note, GlobalVerifier(), GlobalOrigin(kTestOrigin));
+  auto c2 = OpenCheckpoint(g2->note, GlobalVerifier(), GlobalOrigin(kTestOrigin));
   ASSERT_TRUE(c1.ok() && c2.ok());
   auto consistency = (*b)->GlobalConsistency(g1->size, g2->size);
   ASSERT_TRUE(consistency.ok()) << consistency.status();
   EXPECT_TRUE(VerifyConsistency(c1->size, c2->size, *consistency, c1->root, c2->root).ok());
 
+  // A witness cosigns the global checkpoints (tlog-witness add-checkpoint:
+  // the first from the empty tree, the second with the consistency proof).
+  auto witness_key = Ed25519Signer::FromSeed(std::string(32, '\x07'));
+  ASSERT_TRUE(witness_key.ok());
+  auto witness = Cosigner::New("witness.test/w", *std::move(witness_key));
+  ASSERT_TRUE(witness.ok()) << witness.status();
+  WitnessState state;
+  uint64_t known = 0;
+  std::vector<NoteVerifier> logs;
+  logs.push_back(GlobalVerifier());
+  auto w1 = WitnessAddCheckpoint(logs, {0, {}, g1->note}, *witness, 1767225600,
+                                 &state, &known);
+  ASSERT_TRUE(w1.ok()) << w1.status();
+  auto w2 = WitnessAddCheckpoint(logs, {g1->size, *consistency, g2->note}, *witness,
+                                 1767225601, &state, &known);
+  ASSERT_TRUE(w2.ok()) << w2.status();
+  EXPECT_EQ(w2->checkpoint.size, g2->size);
+  // A global checkpoint signed under the partitions' key name is not one a
+  // witness configured with the global log's key accepts.
+  Checkpoint wrong = *c2;
+  auto wrong_note = SignCheckpoint(wrong, *signer_);
+  ASSERT_TRUE(wrong_note.ok());
+  EXPECT_FALSE(WitnessAddCheckpoint(logs, {g2->size, {}, *wrong_note}, *witness,
+                                    1767225602, &state, &known)
+                   .ok());
+
   // Everything in PostgreSQL verifies on its own.
-  auto summary = VerifyPgLedger(pg_->conninfo(), kTestOrigin, v);
+  auto summary = VerifyPgLedger(pg_->conninfo(), kTestOrigin, v, GlobalVerifier());
   ASSERT_TRUE(summary.ok()) << summary.status();
   uint64_t total = 0;
   for (uint64_t s : summary->partition_sizes) total += s;
@@ -401,7 +443,9 @@ TEST_F(PartitionedNodeTest, RestartedNodeTakesItsPartitionsBackAndContinues) {
   auto next = (*node)->Append({TestEvent("r-next", before[0].first)});
   ASSERT_TRUE(next.ok()) << next.status();
   EXPECT_EQ(next->version, 1u);
-  ASSERT_TRUE(VerifyPgLedger(pg_->conninfo(), kTestOrigin, testing::TestNoteVerifier()).ok());
+  ASSERT_TRUE(
+      VerifyPgLedger(pg_->conninfo(), kTestOrigin, testing::TestNoteVerifier(), GlobalVerifier())
+          .ok());
 }
 
 TEST_F(PartitionedNodeTest, AnyNodeProvesAndABatchStaysInOnePartition) {
@@ -459,11 +503,12 @@ TEST_F(PartitionedNodeTest, AnyNodeProvesAndABatchStaysInOnePartition) {
       } while (!proof.ok() && absl::IsFailedPrecondition(proof.status()) &&
                absl::Now() < deadline);
       ASSERT_TRUE(proof.ok()) << a.part << "/" << a.seq << ": " << proof.status();
-      auto cp = VerifyPartitionedProof(proof->second.note, v, kTestOrigin, kP, proof->first);
+      auto cp = VerifyPartitionedProof(proof->second.note, GlobalVerifier(), kTestOrigin, kP,
+                                       proof->first);
       EXPECT_TRUE(cp.ok()) << a.part << "/" << a.seq << ": " << cp.status();
     }
   }
-  auto summary = VerifyPgLedger(pg_->conninfo(), kTestOrigin, v);
+  auto summary = VerifyPgLedger(pg_->conninfo(), kTestOrigin, v, GlobalVerifier());
   ASSERT_TRUE(summary.ok()) << summary.status();
   EXPECT_GE(summary->global_checkpoints, 1u);
 }
