@@ -26,6 +26,7 @@
 #include "gtest/gtest.h"
 #include "ledger/cosignature.h"
 #include "ledger/merkle_verify.h"
+#include "ledger/pg_verify.h"
 #include "ledger/signer.h"
 #include "ledger/witness.h"
 #include "tests/postgres_process.h"
