@@ -30,6 +30,7 @@
 #include "ledger/signer.h"
 #include "ledger/witness.h"
 #include "tests/postgres_process.h"
+#include "tests/subprocess.h"
 #include "tests/test_util.h"
 
 extern char** environ;
@@ -40,6 +41,8 @@ namespace {
 using ::caseledger::testing::kTestOrigin;
 using ::caseledger::testing::NewTempDir;
 using ::caseledger::testing::PostgresProcess;
+using ::caseledger::testing::CommandResult;
+using ::caseledger::testing::RunCommand;
 using ::caseledger::testing::TestEvent;
 
 constexpr int32_t kP = 4;
@@ -512,6 +515,23 @@ TEST_F(PartitionedNodeTest, AnyNodeProvesAndABatchStaysInOnePartition) {
   auto summary = VerifyPgLedger(pg_->conninfo(), kTestOrigin, v, GlobalVerifier());
   ASSERT_TRUE(summary.ok()) << summary.status();
   EXPECT_GE(summary->global_checkpoints, 1u);
+
+  // The auditor's tool says the same, and notices one changed record byte.
+  const std::vector<std::string> verify = {
+      "tools/ledger_verify", "--pg_conninfo=" + pg_->conninfo(),
+      "--key=" + testing::TestNoteSigner().VerifierKey(),
+      "--global_key=" + GlobalSigner().VerifierKey(), std::string("--origin=") + kTestOrigin};
+  CommandResult ok = RunCommand(verify);
+  EXPECT_EQ(ok.exit_code, 0) << ok.out << ok.err;
+  EXPECT_TRUE(absl::StrContains(ok.out, "OK: the ledger in PostgreSQL verifies")) << ok.out;
+  n1->reset();
+  n2->reset();
+  Query(pg_->conninfo(),
+        "UPDATE cl_records SET leaf = overlay(leaf placing '\\xff'::bytea from 60) "
+        "WHERE part = 2 AND seq = 0");
+  CommandResult bad = RunCommand(verify);
+  EXPECT_EQ(bad.exit_code, 1) << bad.out << bad.err;
+  EXPECT_TRUE(absl::StrContains(bad.out, "partition 2")) << bad.out;
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include "gtest/gtest.h"
 #include "ledger/key_store.h"
 #include "ledger/ledger.h"
+#include "ledger/pg_verify.h"
 #include "ledger/rocks_store.h"
 #include "tests/postgres_process.h"
 #include "tests/test_util.h"
@@ -137,6 +138,13 @@ TEST_F(PgStoreTest, AppendsLandInPostgresAndRetriesReturnTheOriginal) {
   EXPECT_TRUE(again->duplicate);
   EXPECT_EQ(again->seq, 4u);
   EXPECT_EQ(Query(*pg_, "SELECT count(*) FROM cl_records"), "20");
+  // P = 1 (no global log) verifies from the tables alone.
+  ASSERT_TRUE((*node)->Checkpoint().ok());
+  NoteVerifier v = testing::TestNoteVerifier();
+  auto summary = VerifyPgLedger(pg_->conninfo(), testing::kTestOrigin, v, v);
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  EXPECT_EQ(summary->partition_sizes, std::vector<uint64_t>{20});
+  EXPECT_EQ(summary->global_size, 0u);
 }
 
 TEST_F(PgStoreTest, NodeWithoutLocalStateRebuildsFromPostgres) {

@@ -100,6 +100,10 @@ absl::StatusOr<PgLedgerSummary> VerifyPgLedger(const std::string& conninfo,
   // The global log: leaves are stored partition checkpoint bodies, newer per
   // partition; each global checkpoint signs the root of a prefix of them
   // (so successive ones are consistent).
+  // A ledger whose nodes never ran a global log (P = 1 servers) has none.
+  CL_ASSIGN_OR_RETURN(Result has, Exec(c, "SELECT (to_regclass('cl_global') IS NOT NULL)::int4",
+                                       nullptr, "look for the global log"));
+  if (GetInt4(has.get(), 0, 0) == 0) return summary;
   CL_ASSIGN_OR_RETURN(Result gl, Exec(c, "SELECT seq, part, size, leaf FROM cl_global ORDER BY seq",
                                       nullptr, "read global log"));
   CL_ASSIGN_OR_RETURN(Result gcs, Exec(c,
