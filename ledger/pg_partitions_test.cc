@@ -29,7 +29,7 @@
 #include "ledger/pg_verify.h"
 #include "ledger/signer.h"
 #include "ledger/witness.h"
-#include "tests/postgres_process.h"
+#include "tests/postgres_suite.h"
 #include "tests/subprocess.h"
 #include "tests/test_util.h"
 
@@ -40,7 +40,6 @@ namespace {
 
 using ::caseledger::testing::kTestOrigin;
 using ::caseledger::testing::NewTempDir;
-using ::caseledger::testing::PostgresProcess;
 using ::caseledger::testing::CommandResult;
 using ::caseledger::testing::RunCommand;
 using ::caseledger::testing::TestEvent;
@@ -132,21 +131,10 @@ struct Ack {
   uint64_t seq = 0;
 };
 
-class PartitionedNodeTest : public ::testing::Test {
+class PartitionedNodeTest : public testing::PostgresSuite {
  protected:
-  static void SetUpTestSuite() {
-    auto pg = PostgresProcess::Start("pgparts");
-    ASSERT_TRUE(pg.ok()) << pg.status();
-    pg_ = pg->release();
-  }
-  static void TearDownTestSuite() {
-    delete pg_;
-    pg_ = nullptr;
-  }
   void SetUp() override {
-    Query(pg_->conninfo(),
-          "DROP TABLE IF EXISTS cl_partitions, cl_records, cl_checkpoints, cl_keys, cl_global, "
-          "cl_global_checkpoints");
+    PostgresSuite::SetUp();
     signer_ = std::make_unique<NoteSigner>(testing::TestNoteSigner());
   }
 
@@ -176,10 +164,8 @@ class PartitionedNodeTest : public ::testing::Test {
     }
   }
 
-  static PostgresProcess* pg_;
   std::unique_ptr<NoteSigner> signer_;
 };
-PostgresProcess* PartitionedNodeTest::pg_ = nullptr;
 
 std::vector<Ack> ReadAcks(const std::string& path, std::set<int32_t>* owned) {
   std::ifstream in(path);

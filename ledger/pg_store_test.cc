@@ -17,6 +17,7 @@
 #include "ledger/pg_verify.h"
 #include "ledger/rocks_store.h"
 #include "tests/postgres_process.h"
+#include "tests/postgres_suite.h"
 #include "tests/test_util.h"
 
 namespace caseledger {
@@ -95,28 +96,7 @@ std::string Query(const PostgresProcess& pg, const std::string& sql) {
   return out;
 }
 
-class PgStoreTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    auto pg = PostgresProcess::Start("pgstore");
-    ASSERT_TRUE(pg.ok()) << pg.status();
-    pg_ = pg->release();
-  }
-  static void TearDownTestSuite() {
-    delete pg_;
-    pg_ = nullptr;
-  }
-  void SetUp() override {
-    // Each test gets empty tables.
-    PGconn* c = PQconnectdb(pg_->conninfo().c_str());
-    PGresult* r = PQexec(c,
-                         "DROP TABLE IF EXISTS cl_partitions, cl_records, cl_checkpoints, cl_keys");
-    PQclear(r);
-    PQfinish(c);
-  }
-  static PostgresProcess* pg_;
-};
-PostgresProcess* PgStoreTest::pg_ = nullptr;
+class PgStoreTest : public testing::PostgresSuite {};
 
 TEST_F(PgStoreTest, AppendsLandInPostgresAndRetriesReturnTheOriginal) {
   std::string dir = NewTempDir("pg_append");
