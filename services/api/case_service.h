@@ -29,15 +29,21 @@ class CaseServiceImpl final : public v1::CaseService::Service {
 
 class DisclosureServiceImpl final : public v1::DisclosureService::Service {
  public:
+  // `cases` serves the 42 CFR 2.24 list (GetAccountingRequest
+  // part2_list_request_id); without it that list is FAILED_PRECONDITION.
   DisclosureServiceImpl(const Projector* projector, const AccountingProjection* accounting,
-                        const Clock* clock = nullptr);
+                        const Clock* clock = nullptr, const CaseStateProjection* cases = nullptr);
   grpc::Status GetAccounting(grpc::ServerContext* ctx, const v1::GetAccountingRequest* req,
                              v1::Accounting* resp) override;
 
  private:
+  grpc::Status GetPart2List(const v1::GetAccountingRequest& req, absl::Time now,
+                            v1::Accounting* resp);
+
   const Projector* projector_;
   const AccountingProjection* accounting_;
   const Clock& clock_;
+  const CaseStateProjection* cases_;
 };
 
 // The summary fields of a case at time `now`.

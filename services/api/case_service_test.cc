@@ -162,5 +162,40 @@ TEST(CaseStateJsonTest, CarriesTheWorkflows) {
   EXPECT_EQ(back.accounting_suspensions(0).ends_at().seconds(), kT0 + 96 * kDay);
 }
 
+// 42 CFR 2.24 (RULES.md W14.4): an open list request is counted, due 30
+// days after receipt, and overdue after that (ListCases' --overdue reads
+// part2_list_overdue); the JSON carries it and the consent's designation.
+TEST(CaseStateJsonTest, CarriesThePart2ListRequestAndItsClock) {
+  CaseState s = OpenCase();
+  s.record_class = v1::RECORD_CLASS_SUBSTANCE_USE;
+  s.consents["c-1"].general_designation = "my treating providers";
+  s.consents["c-1"].intermediary = "hie-1";
+  Part2ListRequest r;
+  r.request_id = "pl-1";
+  r.client_id = "cl-1";
+  r.consent_id = "c-1";
+  r.requested_at = Day(4);
+  r.received_at = Day(4);
+  r.due_at = Day(34);
+  s.part2_list_requests["pl-1"] = r;
+  v1::CaseSummary before = SummarizeCase(s, Day(34));
+  EXPECT_EQ(before.open_part2_list_requests(), 1u);
+  EXPECT_FALSE(before.part2_list_overdue());
+  EXPECT_EQ(before.next_part2_list_due().seconds(), kT0 + 34 * kDay);
+  EXPECT_TRUE(SummarizeCase(s, Day(34) + absl::Seconds(1)).part2_list_overdue());
+  const std::string json = CaseStateToJson(s);
+  for (const char* want : {"\"general_designation\": \"my treating providers\"",
+                           "\"intermediary\": \"hie-1\"", "\"part2_list_requests\"",
+                           "\"due_at\": \"2026-02-04T00:00:00Z\""}) {
+    EXPECT_TRUE(absl::StrContains(json, want)) << want << " not in\n" << json;
+  }
+  // Given: no longer open, never overdue.
+  s.part2_list_requests["pl-1"].decision = AccessDecision::kFulfilled;
+  s.part2_list_requests["pl-1"].decided_at = Day(40);
+  v1::CaseSummary after = SummarizeCase(s, Day(50));
+  EXPECT_EQ(after.open_part2_list_requests(), 0u);
+  EXPECT_FALSE(after.part2_list_overdue());
+}
+
 }  // namespace
 }  // namespace caseledger
