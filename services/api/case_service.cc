@@ -3,6 +3,7 @@
 #include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "services/authz/authz_verdict.h"
@@ -51,19 +52,33 @@ v1::CaseStateJson::Decision DecisionOf(AccessDecision d) {
   return v1::CaseStateJson::DECISION_UNSPECIFIED;
 }
 
-// The fields every client request shares (access, accounting, amendment):
-// who asked, when, when it is due, its one extension, its decision.
+// The fields every client request shares (access, accounting, amendment,
+// 42 CFR 2.24 list): who asked, when, when it is due, its decision.
 template <typename Request, typename Out>
-void SetRequestClock(const Request& r, Out* o) {
+void SetRequestIds(const Request& r, Out* o) {
   o->set_request_id(r.request_id);
   o->set_client_id(r.client_id);
   o->set_requested_by(r.requested_by);
   if (HasTime(r.requested_at)) SetTime(r.requested_at, o->mutable_requested_at());
   if (HasTime(r.due_at)) SetTime(r.due_at, o->mutable_due_at());
-  o->set_extended(r.extended);
-  o->set_extension_reason(r.extension_reason);
   o->set_decision(DecisionOf(r.decision));
   if (HasTime(r.decided_at)) SetTime(r.decided_at, o->mutable_decided_at());
+}
+
+// ... and, for those the law lets be extended once, the extension.
+template <typename Request, typename Out>
+void SetRequestClock(const Request& r, Out* o) {
+  SetRequestIds(r, o);
+  o->set_extended(r.extended);
+  o->set_extension_reason(r.extension_reason);
+}
+
+// The earliest due date of open requests; InfiniteFuture for none.
+template <typename Request>
+absl::Time EarliestDue(const std::vector<const Request*>& open) {
+  absl::Time next = absl::InfiniteFuture();
+  for (const Request* r : open) next = std::min(next, r->due_at);
+  return next;
 }
 
 // The read model as the CaseStateJson message (proto/cases.proto): "no time"
@@ -200,15 +215,9 @@ v1::CaseStateJson CaseStateMessage(const CaseState& s) {
   }
   for (const auto& [id, r] : s.part2_list_requests) {
     J::Part2ListRequest* o = j.add_part2_list_requests();
-    o->set_request_id(r.request_id);
-    o->set_client_id(r.client_id);
-    o->set_requested_by(r.requested_by);
+    SetRequestIds(r, o);
     o->set_consent_id(r.consent_id);
-    if (HasTime(r.requested_at)) SetTime(r.requested_at, o->mutable_requested_at());
     if (HasTime(r.received_at)) SetTime(r.received_at, o->mutable_received_at());
-    if (HasTime(r.due_at)) SetTime(r.due_at, o->mutable_due_at());
-    o->set_decision(DecisionOf(r.decision));
-    if (HasTime(r.decided_at)) SetTime(r.decided_at, o->mutable_decided_at());
   }
   for (const std::string& id : s.disclosure_ids) j.add_disclosure_ids(id);
   for (const auto& [id, n] : s.pending_notices) {
@@ -251,32 +260,23 @@ v1::CaseSummary SummarizeCase(const CaseState& state, absl::Time now) {
     if (r->due_at < now) s.set_access_overdue(true);
   }
   if (next != absl::InfiniteFuture()) SetTime(next, s.mutable_next_access_due());
-  absl::Time next_accounting = absl::InfiniteFuture();
-  for (const AccountingRequest* r : state.OpenAccountingRequests()) {
-    s.set_open_accounting_requests(s.open_accounting_requests() + 1);
-    next_accounting = std::min(next_accounting, r->due_at);
+  const auto accounting = state.OpenAccountingRequests();
+  s.set_open_accounting_requests(accounting.size());
+  if (absl::Time next = EarliestDue(accounting); next != absl::InfiniteFuture()) {
+    s.set_accounting_overdue(next < now);
+    SetTime(next, s.mutable_next_accounting_due());
   }
-  if (next_accounting != absl::InfiniteFuture()) {
-    s.set_accounting_overdue(next_accounting < now);
-    SetTime(next_accounting, s.mutable_next_accounting_due());
+  const auto amendment = state.OpenAmendmentRequests();
+  s.set_open_amendment_requests(amendment.size());
+  if (absl::Time next = EarliestDue(amendment); next != absl::InfiniteFuture()) {
+    s.set_amendment_overdue(next < now);
+    SetTime(next, s.mutable_next_amendment_due());
   }
-  absl::Time next_amendment = absl::InfiniteFuture();
-  for (const AmendmentRequest* r : state.OpenAmendmentRequests()) {
-    s.set_open_amendment_requests(s.open_amendment_requests() + 1);
-    next_amendment = std::min(next_amendment, r->due_at);
-  }
-  if (next_amendment != absl::InfiniteFuture()) {
-    s.set_amendment_overdue(next_amendment < now);
-    SetTime(next_amendment, s.mutable_next_amendment_due());
-  }
-  absl::Time next_part2_list = absl::InfiniteFuture();
-  for (const Part2ListRequest* r : state.OpenPart2ListRequests()) {
-    s.set_open_part2_list_requests(s.open_part2_list_requests() + 1);
-    next_part2_list = std::min(next_part2_list, r->due_at);
-  }
-  if (next_part2_list != absl::InfiniteFuture()) {
-    s.set_part2_list_overdue(next_part2_list < now);
-    SetTime(next_part2_list, s.mutable_next_part2_list_due());
+  const auto part2_list = state.OpenPart2ListRequests();
+  s.set_open_part2_list_requests(part2_list.size());
+  if (absl::Time next = EarliestDue(part2_list); next != absl::InfiniteFuture()) {
+    s.set_part2_list_overdue(next < now);
+    SetTime(next, s.mutable_next_part2_list_due());
   }
   s.set_active_legal_holds(state.ActiveLegalHolds().size());
   s.set_pending_client_notices(state.pending_notices.size());

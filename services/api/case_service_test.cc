@@ -7,6 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/time/time.h"
 #include "proto/cases.pb.h"
+#include "services/authz/request_resources.h"
 #include "services/readmodel/case_state.h"
 
 namespace caseledger {
@@ -195,6 +196,28 @@ TEST(CaseStateJsonTest, CarriesThePart2ListRequestAndItsClock) {
   v1::CaseSummary after = SummarizeCase(s, Day(50));
   EXPECT_EQ(after.open_part2_list_requests(), 0u);
   EXPECT_FALSE(after.part2_list_overdue());
+}
+
+// The 42 CFR 2.24 list's form (GetAccountingRequest): its case and request
+// together, and nothing of the HIPAA accounting's query.
+TEST(GetAccountingFormTest, ThePart2ListNamesItsCaseAndRequestOnly) {
+  v1::GetAccountingRequest req;
+  req.set_client_id("cl-1");
+  EXPECT_EQ(CheckForm(req), absl::OkStatus());
+  req.set_part2_list_request_id("pl-1");
+  EXPECT_EQ(CheckForm(req), absl::InvalidArgumentError(
+                                "case_id: must not be empty when part2_list_request_id is set"));
+  req.set_case_id("case-1");
+  EXPECT_EQ(CheckForm(req), absl::OkStatus());
+  req.set_summarize(true);
+  EXPECT_EQ(CheckForm(req),
+            absl::InvalidArgumentError(
+                "part2_list_request_id: window_start, window_end, include_excluded and summarize "
+                "must be unset (the 42 CFR 2.24 list has its own window)"));
+  req.set_summarize(false);
+  req.clear_part2_list_request_id();
+  EXPECT_EQ(CheckForm(req), absl::InvalidArgumentError(
+                                "part2_list_request_id: must not be empty when case_id is set"));
 }
 
 }  // namespace

@@ -41,6 +41,16 @@ void ExtendOnce(std::map<std::string, Request>* requests, const std::string& id,
   it->second.due_at += by;
 }
 
+// A pending request given at `at` (an accounting, a 42 CFR 2.24 list).
+// Lenient like the fold: an unknown or already decided request is left alone.
+template <typename Request>
+void FulfillOnce(std::map<std::string, Request>* requests, const std::string& id, absl::Time at) {
+  auto it = requests->find(id);
+  if (it == requests->end() || it->second.decision != AccessDecision::kPending) return;
+  it->second.decision = AccessDecision::kFulfilled;
+  it->second.decided_at = at;
+}
+
 // A client's request (access, accounting, amendment) as its body opens it:
 // the ids, when it was made, and due `within` of its receipt (ReceivedAt).
 template <typename Request, typename Body>
@@ -277,15 +287,9 @@ void ApplyBody(const v1::Event& e, uint64_t seq, absl::Time at, absl::Time commi
       s->accounting_requests[b.request_id()] = std::move(r);
       break;
     }
-    case v1::Event::kAccountingFulfilled: {
-      auto it = s->accounting_requests.find(e.accounting_fulfilled().request_id());
-      if (it == s->accounting_requests.end() || it->second.decision != AccessDecision::kPending) {
-        break;
-      }
-      it->second.decision = AccessDecision::kFulfilled;
-      it->second.decided_at = at;
+    case v1::Event::kAccountingFulfilled:
+      FulfillOnce(&s->accounting_requests, e.accounting_fulfilled().request_id(), at);
       break;
-    }
     case v1::Event::kAccountingExtended:
       ExtendOnce(&s->accounting_requests, e.accounting_extended().request_id(), e.accounting_extended().reason(), kAccountingExtension);
       break;
@@ -375,15 +379,9 @@ void ApplyBody(const v1::Event& e, uint64_t seq, absl::Time at, absl::Time commi
       s->part2_list_requests[b.request_id()] = std::move(r);
       break;
     }
-    case v1::Event::kPart2ListProvided: {
-      auto it = s->part2_list_requests.find(e.part2_list_provided().request_id());
-      if (it == s->part2_list_requests.end() || it->second.decision != AccessDecision::kPending) {
-        break;
-      }
-      it->second.decision = AccessDecision::kFulfilled;
-      it->second.decided_at = at;
+    case v1::Event::kPart2ListProvided:
+      FulfillOnce(&s->part2_list_requests, e.part2_list_provided().request_id(), at);
       break;
-    }
     case v1::Event::kRecordAccessed:
     case v1::Event::kAccessRefused:
     case v1::Event::kSubjectErased:
