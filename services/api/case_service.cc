@@ -287,6 +287,11 @@ v1::CaseSummary SummarizeCase(const CaseState& state, absl::Time now) {
   return s;
 }
 
+bool AnyRequestOverdue(const v1::CaseSummary& s) {
+  return s.access_overdue() || s.accounting_overdue() || s.amendment_overdue() ||
+         s.part2_list_overdue();
+}
+
 CaseServiceImpl::CaseServiceImpl(const Projector* projector, const CaseStateProjection* cases,
                                  const Clock* clock)
     : projector_(projector), cases_(cases), clock_(clock ? *clock : Clock::Real()) {}
@@ -333,10 +338,7 @@ grpc::Status CaseServiceImpl::ListCases(grpc::ServerContext* ctx, const v1::List
         if (!req->status().empty() && s.status() != req->status()) return true;
         if (!req->manager_id().empty() && s.manager_id() != req->manager_id()) return true;
         if (req->access_overdue() && !s.access_overdue()) return true;
-        if (req->overdue() && !s.access_overdue() && !s.accounting_overdue() &&
-            !s.amendment_overdue() && !s.part2_list_overdue()) {
-          return true;
-        }
+        if (req->overdue() && !AnyRequestOverdue(s)) return true;
         if (static_cast<size_t>(resp->cases_size()) == limit) {
           resp->set_next_page_token(resp->cases(resp->cases_size() - 1).case_id());
           return false;

@@ -49,6 +49,10 @@ class DisclosureServiceImpl final : public v1::DisclosureService::Service {
 // The summary fields of a case at time `now`.
 v1::CaseSummary SummarizeCase(const CaseState& state, absl::Time now);
 
+// True when a client request of the case is past its legal due date:
+// access, accounting, amendment or 42 CFR 2.24 list (ListCases' `overdue`).
+bool AnyRequestOverdue(const v1::CaseSummary& summary);
+
 // The case state as CaseView.state_json: a v1::CaseStateJson in the proto JSON
 // mapping (proto/cases.proto), proto field names, RFC 3339 times, enum names,
 // unset fields left out.
