@@ -430,7 +430,7 @@ int Run() {
   };
   LedgerServiceImpl service(ledger->get(), &*gate, &*signer, ledger_service_options);
   CaseServiceImpl case_service(projector->get(), cases_view);
-  DisclosureServiceImpl disclosure_service(projector->get(), accounting_view);
+  DisclosureServiceImpl disclosure_service(projector->get(), accounting_view, nullptr, cases_view);
   AccessServiceOptions access_options;
   // AccessService records every read itself; it names the authenticated
   // caller (the interceptor's verdict), not the one the request claims.
