@@ -41,6 +41,13 @@ absl::StatusOr<Checkpoint> ParseNote(absl::string_view note) {
   return c;
 }
 
+// A unary call refused or answered before anything was queued.
+grpc::ServerUnaryReactor* FinishedWith(grpc::CallbackServerContext* ctx, grpc::Status status) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  reactor->Finish(std::move(status));
+  return reactor;
+}
+
 void ToWire(const StoredCheckpoint& cp, const Checkpoint& parsed, v1::Checkpoint* out) {
   out->set_size(cp.size);
   out->set_root_hash(std::string(AsBytes(parsed.root)));
@@ -72,17 +79,6 @@ void LedgerServiceImpl::StopStreams() {
   stopping_ = true;
 }
 
-namespace {
-
-// A unary call refused or answered before anything was queued.
-grpc::ServerUnaryReactor* FinishedWith(grpc::CallbackServerContext* ctx, grpc::Status status) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  reactor->Finish(std::move(status));
-  return reactor;
-}
-
-}  // namespace
-
 grpc::ServerUnaryReactor* LedgerServiceImpl::Append(grpc::CallbackServerContext* ctx,
                                                     const v1::AppendRequest* req,
                                                     v1::AppendResponse* resp) {
@@ -105,12 +101,14 @@ grpc::ServerUnaryReactor* LedgerServiceImpl::Append(grpc::CallbackServerContext*
   return reactor;
 }
 
+absl::Status LedgerServiceImpl::Admit() const {
+  return options_.admit_appends ? options_.admit_appends() : absl::OkStatus();
+}
+
 void LedgerServiceImpl::GateAppend(std::vector<GatedEvent> events, Ledger::AppendCallback done) {
-  if (options_.admit_appends) {
-    if (absl::Status admit = options_.admit_appends(); !admit.ok()) {
-      done(std::move(admit));
-      return;
-    }
+  if (absl::Status admit = Admit(); !admit.ok()) {
+    done(std::move(admit));
+    return;
   }
   gate_->Submit(std::move(events), std::move(done));
 }
@@ -188,8 +186,9 @@ class LedgerServiceImpl::StreamReactor
         if (!admitted.ok()) event = admitted.status();
         authorized = admitted.ok();
       }
-      if (event.ok() && service_->options_.admit_appends) {
-        if (absl::Status admit = service_->options_.admit_appends(); !admit.ok()) event = admit;
+      // Admitted here rather than by GateAppend: a refusal names the request.
+      if (event.ok()) {
+        if (absl::Status admit = service_->Admit(); !admit.ok()) event = admit;
       }
     }
     Actions actions;

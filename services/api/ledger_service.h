@@ -90,7 +90,9 @@ class LedgerServiceImpl final : public LedgerServiceBase {
  private:
   class StreamReactor;  // one AppendStream call
 
-  // The producer append path: options_.admit_appends, then the gate.
+  // options_.admit_appends, or OK without one.
+  absl::Status Admit() const;
+  // The producer append path: Admit, then the gate.
   // `done` runs once, with the refusal (on this thread) or once the outcome
   // is durable (on the ledger's committer thread).
   void GateAppend(std::vector<GatedEvent> events, Ledger::AppendCallback done);
