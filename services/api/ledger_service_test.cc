@@ -61,6 +61,15 @@ v1::AppendRequest Note(const std::string& id, const std::string& case_id,
   return r;
 }
 
+// One unary Append sent with the callback stub.
+struct AsyncAppend {
+  v1::AppendRequest req;
+  v1::AppendResponse resp;
+  grpc::ClientContext ctx;
+  grpc::Status status;
+  absl::Notification done;
+};
+
 class LedgerServiceTest : public ::testing::Test {
  protected:
   // `max_threads`: the server's thread quota (0: gRPC's default).
@@ -121,14 +130,22 @@ class LedgerServiceTest : public ::testing::Test {
     if (ledger_ != nullptr) ledger_->RemoveCommitListener(hold_listener_);
   }
 
-  // Holds the next commit; returns once the committer is in it.
-  void HoldNextCommit(const v1::AppendRequest& first, v1::AppendResponse* resp,
-                      grpc::ClientContext* ctx, grpc::Status* status, absl::Notification* done) {
-    armed_.store(true);
-    stub_->async()->Append(ctx, &first, resp, [status, done](grpc::Status s) {
-      *status = std::move(s);
-      done->Notify();
+  void Send(AsyncAppend* call) {
+    call->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    stub_->async()->Append(&call->ctx, &call->req, &call->resp, [call](grpc::Status s) {
+      call->status = std::move(s);
+      call->done.Notify();
     });
+  }
+
+  // Opens case-1, then holds the commit of its first note (`first`, sent
+  // here); returns once the committer is in that commit.
+  void OpenAndHold(AsyncAppend* first) {
+    v1::AppendResponse opened;
+    ASSERT_TRUE(Append(Opened("case-1"), &opened).ok());
+    armed_.store(true);
+    first->req = Note("n-first", "case-1");
+    Send(first);
     ASSERT_TRUE(held_.WaitForNotificationWithTimeout(absl::Seconds(10)));
   }
   void Release() {
@@ -184,49 +201,28 @@ class LedgerServiceTest : public ::testing::Test {
 // its own seq and version, in one contiguous run.
 TEST_F(LedgerServiceTest, UnaryAppendsWaitingForTheCommitHoldNoThread) {
   Start(/*max_stream_in_flight=*/8192, /*max_threads=*/4);
-  v1::AppendResponse opened;
-  ASSERT_TRUE(Append(Opened("case-1"), &opened).ok());
+  AsyncAppend first;
+  OpenAndHold(&first);
   const int base = admitted_.load();
-  const uint64_t before = ledger_->Size();
-
-  v1::AppendRequest first = Note("n-first", "case-1");
-  v1::AppendResponse first_resp;
-  grpc::ClientContext first_ctx;
-  grpc::Status first_status;
-  absl::Notification first_done;
-  HoldNextCommit(first, &first_resp, &first_ctx, &first_status, &first_done);
+  const uint64_t held = ledger_->Size();  // with n-first, whose commit is held
 
   constexpr int kCalls = 48;
-  struct Call {
-    v1::AppendRequest req;
-    v1::AppendResponse resp;
-    grpc::ClientContext ctx;
-    grpc::Status status;
-    absl::Notification done;
-  };
-  std::vector<std::unique_ptr<Call>> calls;
+  std::vector<std::unique_ptr<AsyncAppend>> calls;
   for (int i = 0; i < kCalls; ++i) {
-    auto c = std::make_unique<Call>();
-    c->req = Note(absl::StrCat("n-", i), "case-1");
-    c->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
-    Call* raw = c.get();
-    stub_->async()->Append(&c->ctx, &c->req, &c->resp, [raw](grpc::Status s) {
-      raw->status = std::move(s);
-      raw->done.Notify();
-    });
-    calls.push_back(std::move(c));
+    calls.push_back(std::make_unique<AsyncAppend>());
+    calls.back()->req = Note(absl::StrCat("n-", i), "case-1");
+    Send(calls.back().get());
   }
-  const bool all_admitted = AdmittedReaches(base + 1 + kCalls);
+  const bool all_admitted = AdmittedReaches(base + kCalls);
   EXPECT_TRUE(all_admitted) << "only " << admitted_.load() - base
                             << " appends reached the gate while the commit was held";
-  // Only the held commit (n-first) is stored: the rest wait, queued.
-  EXPECT_EQ(ledger_->Size(), before + 1);
+  EXPECT_EQ(ledger_->Size(), held) << "the rest wait, queued";
   Release();
 
-  ASSERT_TRUE(first_done.WaitForNotificationWithTimeout(absl::Seconds(30)));
-  ASSERT_TRUE(first_status.ok()) << first_status.error_message();
-  std::set<uint64_t> seqs{first_resp.seq()};
-  std::set<uint64_t> versions{first_resp.version()};
+  ASSERT_TRUE(first.done.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  ASSERT_TRUE(first.status.ok()) << first.status.error_message();
+  std::set<uint64_t> seqs{first.resp.seq()};
+  std::set<uint64_t> versions{first.resp.version()};
   for (auto& c : calls) {
     ASSERT_TRUE(c->done.WaitForNotificationWithTimeout(absl::Seconds(30)));
     ASSERT_TRUE(c->status.ok()) << c->status.error_message();
@@ -238,12 +234,12 @@ TEST_F(LedgerServiceTest, UnaryAppendsWaitingForTheCommitHoldNoThread) {
     EXPECT_EQ(view->record.event_id, c->req.event().event_id());
   }
   ASSERT_EQ(seqs.size(), kCalls + 1u);
-  EXPECT_EQ(*seqs.begin(), before);
-  EXPECT_EQ(*seqs.rbegin(), before + kCalls);
+  EXPECT_EQ(*seqs.begin(), held - 1);
+  EXPECT_EQ(*seqs.rbegin(), held - 1 + kCalls);
   EXPECT_EQ(*versions.begin(), 1u);  // after case_opened (version 0)
   EXPECT_EQ(*versions.rbegin(), kCalls + 1u);
   EXPECT_EQ(versions.size(), kCalls + 1u);
-  EXPECT_EQ(ledger_->Size(), before + kCalls + 1);
+  EXPECT_EQ(ledger_->Size(), held + kCalls);
 }
 
 // A producer stream reads no further than max_stream_in_flight requests
@@ -251,14 +247,8 @@ TEST_F(LedgerServiceTest, UnaryAppendsWaitingForTheCommitHoldNoThread) {
 // arrives in request order.
 TEST_F(LedgerServiceTest, StreamStopsReadingAtTheInFlightLimit) {
   Start(/*max_stream_in_flight=*/4);
-  v1::AppendResponse opened;
-  ASSERT_TRUE(Append(Opened("case-1"), &opened).ok());
-  v1::AppendRequest first = Note("n-first", "case-1");
-  v1::AppendResponse first_resp;
-  grpc::ClientContext first_ctx;
-  grpc::Status first_status;
-  absl::Notification first_done;
-  HoldNextCommit(first, &first_resp, &first_ctx, &first_status, &first_done);
+  AsyncAppend first;
+  OpenAndHold(&first);
   const int base = admitted_.load();
 
   grpc::ClientContext ctx;
@@ -285,8 +275,8 @@ TEST_F(LedgerServiceTest, StreamStopsReadingAtTheInFlightLimit) {
   grpc::Status s = stream->Finish();
   EXPECT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(n, 30);
-  ASSERT_TRUE(first_done.WaitForNotificationWithTimeout(absl::Seconds(30)));
-  EXPECT_TRUE(first_status.ok());
+  ASSERT_TRUE(first.done.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  EXPECT_TRUE(first.status.ok());
 }
 
 // A request the interceptor refuses mid-stream (a program the producer is
@@ -349,14 +339,8 @@ TEST_F(LedgerServiceTest, StreamRefusedMidStreamByTheGateStoresNothingAfter) {
 // and the case takes the next append at the version the log says.
 TEST_F(LedgerServiceTest, CancelledStreamLeavesNothingHalfDone) {
   Start();
-  v1::AppendResponse opened;
-  ASSERT_TRUE(Append(Opened("case-1"), &opened).ok());
-  v1::AppendRequest first = Note("n-first", "case-1");
-  v1::AppendResponse first_resp;
-  grpc::ClientContext first_ctx;
-  grpc::Status first_status;
-  absl::Notification first_done;
-  HoldNextCommit(first, &first_resp, &first_ctx, &first_status, &first_done);
+  AsyncAppend first;
+  OpenAndHold(&first);
   const int base = admitted_.load();
   const uint64_t before = ledger_->Size();  // n-first is in, held
 
@@ -367,8 +351,8 @@ TEST_F(LedgerServiceTest, CancelledStreamLeavesNothingHalfDone) {
   ctx->TryCancel();
   EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::CANCELLED);
   Release();
-  ASSERT_TRUE(first_done.WaitForNotificationWithTimeout(absl::Seconds(30)));
-  ASSERT_TRUE(first_status.ok());
+  ASSERT_TRUE(first.done.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  ASSERT_TRUE(first.status.ok());
 
   // The queued appends land whole; each once.
   absl::Time deadline = absl::Now() + absl::Seconds(10);
