@@ -455,9 +455,10 @@ int Run() {
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(listen, *credentials, &port);
-  // Appends block a handler thread until durable; let idle threads stay
-  // rather than be torn down and recreated for every call (gRPC keeps only
-  // two idle pollers by default).
+  // The producer appends are callback handlers and hold no thread; the
+  // other methods are synchronous, and a read or Subscribe keeps its thread
+  // while it runs: let idle threads stay rather than be torn down and
+  // recreated for every call (gRPC keeps only two idle pollers by default).
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, 4);
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, 256);
   builder.SetMaxReceiveMessageSize(absl::GetFlag(FLAGS_max_message_bytes));
