@@ -13,6 +13,8 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "ledger/record.h"
 #include "proto/access.pb.h"
 #include "proto/cases.grpc.pb.h"
 #include "proto/keys.grpc.pb.h"
@@ -246,7 +248,11 @@ TEST_F(MtlsTest, RolesAreEnforcedAndEveryRefusalAndReadIsRecorded) {
     while (reader->Read(&r)) {
       ++n;
       EXPECT_FALSE(r.has_event());
-      EXPECT_TRUE(r.payload().empty());
+      // The field commitments, no opening (AUTHZ.md `commitments`).
+      absl::StatusOr<PayloadView> payload = DecodePayloadView(r.payload());
+      ASSERT_TRUE(payload.ok()) << payload.status();
+      EXPECT_GT(payload->field_count, 0);
+      EXPECT_TRUE(payload->sealed_openings.empty());
       EXPECT_FALSE(r.leaf().empty());
     }
     ASSERT_TRUE(reader->Finish().ok());
@@ -495,11 +501,67 @@ TEST_F(MtlsTest, EveryClientCommandOnTheDefaultServerAndAfterAKill9Restart) {
         << when;
   };
 
+  // The rest of the README's commands, each as the role that runs it, with
+  // a line each prints; `from_size` is a checkpoint size signed earlier.
+  auto readme = [&](const std::string& when, const std::string& from_size) {
+    struct Command {
+      std::string who;
+      std::vector<std::string> args;
+      std::string want;  // in its output
+    };
+    std::vector<Command> commands = {
+        {"client-client-1", {"checkpoint", "--key=" + key}, "signature OK: key " + key},
+        {"client-client-1", {"access-report", "--subject=client-1"}, "client-1 (client)"},
+        {"client-client-1", {"read-record", "--seq=3", "--subject=client-1"}, "first visit"},
+        {"client-client-1", {"export-fhir", "--subject=client-1"}, "\"resourceType\": \"Bundle\""},
+        {"case_manager-cm-1", {"read", "--stream=case-1"}, "first visit"},
+        {"case_manager-cm-1", {"case", "--id=case-1"}, "housing"},
+        {"case_manager-cm-1", {"cases", "--manager=cm-1"}, "case-1"},
+        {"auditor-aud-all", {"cases", "--overdue"}, ""},
+        {"auditor-aud-all", {"accounting", "--client=client-1"}, "client-1"},
+        {"auditor-aud-all", {"tail", "--from_seq=0", "--count=5"}, "first visit"},
+        {"auditor-aud-1", {"tail", "--from_seq=0", "--count=5"}, "seq 4"},
+        {"auditor-aud-1", {"prove", "--seq=0", "--key=" + key}, "OK"},
+        {"auditor-aud-1", {"status"}, "integrity     ok"},
+        {"auditor-aud-1", {"metrics"}, "verification_failed           no"},
+        {"auditor-aud-1", {"audit", "verify-range", "--from_seq=0"}, "OK: records [0, "},
+    };
+    if (!from_size.empty()) {
+      commands.push_back(
+          {"auditor-aud-1", {"prove", "--from_size=" + from_size, "--key=" + key}, "OK"});
+    }
+    for (const Command& c : commands) {
+      testing::CommandResult r = Ledgerctl(c.who, c.args);
+      EXPECT_TRUE(ok(r)) << when << ": " << c.who << " " << c.args[0];
+      EXPECT_TRUE(absl::StrContains(r.out, c.want))
+          << when << ": " << c.who << " " << c.args[0] << ": want \"" << c.want << "\" in\n"
+          << r.out;
+    }
+    // An auditor whose grant does not cover every case exports and verifies
+    // the log's commitments (BLINDING.md "Who learns what"); a full export is
+    // refused naming the mode to use.
+    const std::string out = dir_ + "/commitments.export";
+    EXPECT_TRUE(ok(Ledgerctl("auditor-aud-1", {"export", "--out=" + out, "--payloads=commitments"})))
+        << when;
+    testing::CommandResult verified =
+        testing::RunCommand({"tools/ledger_verify", "--bundle=" + out, "--key=" + key});
+    EXPECT_TRUE(ok(verified)) << when;
+    testing::CommandResult full = Ledgerctl("auditor-aud-1", {"export", "--out=" + out});
+    EXPECT_EQ(full.exit_code, 1) << when << full.out;
+    EXPECT_TRUE(absl::StrContains(full.err, "export with --payloads=commitments")) << full.err;
+  };
+
   auto [first, page] = history("client-1", "h1", "");
   EXPECT_EQ(first.records_size(), 4);
   EXPECT_TRUE(absl::StrContains(page, "first visit")) << page;
   audit("a1", false);
   witness("before the restart");
+  readme("before the restart", "");
+  // The size of the checkpoint the first history was signed at (its note's
+  // second line).
+  const std::vector<std::string> note = absl::StrSplit(first.checkpoint_note(), '\n');
+  ASSERT_GT(note.size(), 1u);
+  const std::string signed_before = note[1];
 
   // An admin erases client-2: client-2's history is empty and verifies;
   // client-1's is untouched.
@@ -540,6 +602,7 @@ TEST_F(MtlsTest, EveryClientCommandOnTheDefaultServerAndAfterAKill9Restart) {
   EXPECT_EQ(erased_again.records_size(), 0);
   audit("a2", true);
   witness("after the restart");
+  readme("after the restart", signed_before);
   testing::CommandResult read = Ledgerctl("case_manager-cm-1", {"read", "--stream=case-1"});
   EXPECT_TRUE(ok(read));
   EXPECT_TRUE(absl::StrContains(read.out, "visit after the restart")) << read.out;
