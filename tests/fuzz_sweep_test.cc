@@ -38,11 +38,14 @@ class FuzzSweepTest : public ::testing::Test {
  protected:
   void SetUp() override { dir_ = testing::NewTempDir("sweep"); }
 
-  // Over plaintext loopback, or as tools/serve.sh starts it with TLS flags
-  // (a master key) when `tls` is given.
+  // As tools/serve.sh starts it (a master key) over plaintext loopback, or
+  // with TLS flags when `tls` is given.
   void Start(std::vector<std::string> flags, const testing::DevTls* tls = nullptr) {
     flags.push_back(absl::StrCat("--max_message_bytes=", kMaxMessage));
     flags.push_back("--checkpoint_every_records=200");
+    if (tls == nullptr) {
+      flags.push_back("--master_key_file=" + testing::WriteTestMasterKey(dir_ + "/key"));
+    }
     auto s = tls != nullptr ? testing::StartTlsServer(*tls, dir_ + "/data", flags)
                             : ServerProcess::Start(kServer, dir_ + "/data", flags);
     ASSERT_TRUE(s.ok()) << s.status();

@@ -529,6 +529,20 @@ TEST_F(MtlsTest, EveryClientCommandOnTheDefaultServerAndAfterAKill9Restart) {
     if (!from_size.empty()) {
       commands.push_back(
           {"auditor-aud-1", {"prove", "--from_size=" + from_size, "--key=" + key}, "OK"});
+    } else {
+      // Client workflows, once (each is one event of case-1).
+      for (std::vector<std::string> workflow : std::vector<std::vector<std::string>>{
+               {"accounting-request", "request", "--request_id=acc-1", "--client_id=client-1",
+                "--requested_by=client-1"},
+               {"accounting-request", "extend", "--request_id=acc-1",
+                "--reason=records in storage"},
+               {"hold", "place", "--hold_id=hold-1", "--scope=case", "--ground=litigation",
+                "--authority=notice 17", "--placed_by=cm-1"},
+               {"hold", "release", "--hold_id=hold-1", "--released_by=cm-1",
+                "--reason=matter settled"}}) {
+        workflow.insert(workflow.begin() + 2, "--case=case-1");
+        commands.push_back({"case_manager-cm-1", workflow, ""});
+      }
     }
     for (const Command& c : commands) {
       testing::CommandResult r = Ledgerctl(c.who, c.args);
@@ -588,6 +602,11 @@ TEST_F(MtlsTest, EveryClientCommandOnTheDefaultServerAndAfterAKill9Restart) {
   EXPECT_EQ(LogKey(), key);
   {
     v1::AppendRequest note = Event("n-after", "case-1", "intake");
+    // After the workflows above, which happened now.
+    note.mutable_event()->mutable_occurred_at()->set_seconds(
+        std::chrono::duration_cast<std::chrono::seconds>(
+            std::chrono::system_clock::now().time_since_epoch())
+            .count());
     auto* w = note.mutable_event()->mutable_record_entry_written();
     w->set_entry_id("entry-after");
     w->set_data_category("housing");
