@@ -63,7 +63,8 @@ class FhirE2ETest : public ::testing::Test {
 
   // As tools/serve.sh starts it with TLS flags (payloads encrypted).
   void Start() {
-    auto s = testing::StartTlsServer(tls_, dir_ + "/data", {"--authz_config=" + dir_ + "/authz.conf"});
+    auto s =
+        testing::StartTlsServer(tls_, dir_ + "/data", {"--authz_config=" + dir_ + "/authz.conf"});
     ASSERT_TRUE(s.ok()) << s.status();
     server_ = *std::move(s);
   }

@@ -87,7 +87,8 @@ class MtlsTest : public ::testing::Test {
   }
 
   // ledgerctl as `who` over mutual TLS.
-  testing::CommandResult Ledgerctl(const std::string& who, const std::vector<std::string>& command) {
+  testing::CommandResult Ledgerctl(const std::string& who,
+                                   const std::vector<std::string>& command) {
     std::vector<std::string> argv = {"tools/ledgerctl", "--server=" + server_->address()};
     for (const std::string& flag : tls_->ClientFlags(who)) argv.push_back(flag);
     argv.insert(argv.end(), command.begin(), command.end());
@@ -316,13 +317,10 @@ TEST_F(MtlsTest, UntrustedExpiredMissingOrNamelessCertificatesAreRefused) {
 TEST_F(MtlsTest, LedgerctlSpeaksMutualTls) {
   StartServer();
   OpenCase();
-  auto run = [&](const std::string& who, const std::vector<std::string>& command) {
-    return Ledgerctl(who, command);
-  };
-  testing::CommandResult read = run("case_manager-cm-1", {"read", "--stream=case-1"});
+  testing::CommandResult read = Ledgerctl("case_manager-cm-1", {"read", "--stream=case-1"});
   EXPECT_EQ(read.exit_code, 0) << read.err;
   EXPECT_TRUE(absl::StrContains(read.out, "first visit")) << read.out;
-  testing::CommandResult refused = run("producer-intake", {"read", "--stream=case-1"});
+  testing::CommandResult refused = Ledgerctl("producer-intake", {"read", "--stream=case-1"});
   EXPECT_EQ(refused.exit_code, 1);
   EXPECT_TRUE(absl::StrContains(refused.err, "PERMISSION_DENIED")) << refused.err;
   EXPECT_TRUE(absl::StrContains(refused.err, "rule producer.deny")) << refused.err;
@@ -343,19 +341,16 @@ TEST_F(MtlsTest, ClientsReadTheirOwnHistoryAndRecordsWithLedgerctl) {
   ASSERT_TRUE(Stub("producer-intake")->Append(&ctx, other, &appended).ok());
   ASSERT_EQ(appended.seq(), 4u);
 
-  auto run = [&](const std::string& who, const std::vector<std::string>& command) {
-    return Ledgerctl(who, command);
-  };
   const std::string client = "client-client-1";
   testing::CommandResult history =
-      run(client, {"history", "--subject=client-1", "--out=" + dir_ + "/mine.bundle"});
+      Ledgerctl(client, {"history", "--subject=client-1", "--out=" + dir_ + "/mine.bundle"});
   EXPECT_EQ(history.exit_code, 0) << history.err;
   EXPECT_TRUE(absl::StrContains(history.out, "records of client-1")) << history.out;
-  testing::CommandResult report = run(client, {"access-report", "--subject=client-1"});
+  testing::CommandResult report = Ledgerctl(client, {"access-report", "--subject=client-1"});
   EXPECT_EQ(report.exit_code, 0) << report.err;
   EXPECT_TRUE(absl::StrContains(report.out, "client-1 (client)")) << report.out;
 
-  testing::CommandResult own = run(client, {"read-record", "--seq=3", "--subject=client-1"});
+  testing::CommandResult own = Ledgerctl(client, {"read-record", "--seq=3", "--subject=client-1"});
   EXPECT_EQ(own.exit_code, 0) << own.err;
   EXPECT_TRUE(absl::StrContains(own.out, "first visit")) << own.out;
   // Another client's record, with the client's own id or theirs, and no
@@ -364,7 +359,7 @@ TEST_F(MtlsTest, ClientsReadTheirOwnHistoryAndRecordsWithLedgerctl) {
        std::vector<std::vector<std::string>>{{"read-record", "--seq=4", "--subject=client-1"},
                                              {"read-record", "--seq=4", "--subject=client-2"},
                                              {"read-record", "--seq=4", "--accessor=client-1"}}) {
-    testing::CommandResult refused = run(client, command);
+    testing::CommandResult refused = Ledgerctl(client, command);
     EXPECT_EQ(refused.exit_code, 1) << command[2];
     EXPECT_TRUE(absl::StrContains(refused.err, "PERMISSION_DENIED")) << refused.err;
     EXPECT_TRUE(absl::StrContains(refused.err, "rule client.own_subject")) << refused.err;
@@ -372,17 +367,18 @@ TEST_F(MtlsTest, ClientsReadTheirOwnHistoryAndRecordsWithLedgerctl) {
     EXPECT_FALSE(absl::StrContains(refused.out, "case-2")) << refused.out;
   }
   EXPECT_TRUE(
-      absl::StrContains(run(client, {"read-record", "--seq=4", "--subject=client-1"}).err,
+      absl::StrContains(Ledgerctl(client, {"read-record", "--seq=4", "--subject=client-1"}).err,
                         "rule client.own_subject: record 4 is not one of \"client-1\"'s records"));
   // A client never gets the staff view.
-  EXPECT_EQ(run(client, {"read-record", "--seq=3", "--subject=client-1", "--full_view"}).exit_code,
-            1);
+  EXPECT_EQ(
+      Ledgerctl(client, {"read-record", "--seq=3", "--subject=client-1", "--full_view"}).exit_code,
+      1);
 
   // aud-1's grant covers case-1, not case-2, which the refusal does not name.
-  testing::CommandResult audited = run("auditor-aud-1", {"read-record", "--seq=3"});
+  testing::CommandResult audited = Ledgerctl("auditor-aud-1", {"read-record", "--seq=3"});
   EXPECT_EQ(audited.exit_code, 0) << audited.err;
   EXPECT_TRUE(absl::StrContains(audited.out, "first visit")) << audited.out;
-  testing::CommandResult ungranted = run("auditor-aud-1", {"read-record", "--seq=4"});
+  testing::CommandResult ungranted = Ledgerctl("auditor-aud-1", {"read-record", "--seq=4"});
   EXPECT_EQ(ungranted.exit_code, 1);
   EXPECT_TRUE(absl::StrContains(
       ungranted.err,
@@ -409,7 +405,7 @@ TEST_F(MtlsTest, ClientsReadTheirOwnHistoryAndRecordsWithLedgerctl) {
 
   // Case managers read through LedgerService, as before.
   testing::CommandResult manager =
-      run("case_manager-cm-1", {"read-record", "--seq=3", "--subject=client-1"});
+      Ledgerctl("case_manager-cm-1", {"read-record", "--seq=3", "--subject=client-1"});
   EXPECT_EQ(manager.exit_code, 1);
   EXPECT_TRUE(absl::StrContains(manager.err, "rule case_manager.deny")) << manager.err;
 }
@@ -429,7 +425,8 @@ TEST_F(MtlsTest, EveryClientCommandOnTheDefaultServerAndAfterAKill9Restart) {
   const std::string witness_vkey = vkey.out.substr(0, vkey.out.find('\n'));
   const std::vector<std::string> flags = {"--witness_keys=" + witness_vkey};
   StartServer(flags);
-  ASSERT_TRUE(absl::StrContains(server_->Stderr(), "records are written in format 2")) << server_->Stderr();
+  ASSERT_TRUE(absl::StrContains(server_->Stderr(), "records are written in format 2"))
+      << server_->Stderr();
   OpenCase();  // seqs 0-3 in case-1, naming client-1; seq 3 says "first visit"
   {
     v1::AppendRequest other = Open("o-2", "case-2", "housing");  // client-2's case
@@ -441,14 +438,14 @@ TEST_F(MtlsTest, EveryClientCommandOnTheDefaultServerAndAfterAKill9Restart) {
   ASSERT_FALSE(key.empty());
   auto ok = [](const testing::CommandResult& r) {
     return r.exit_code == 0 ? ::testing::AssertionSuccess()
-                            : ::testing::AssertionFailure()
-                                  << "exit " << r.exit_code << "\n" << r.out << r.err;
+                            : ::testing::AssertionFailure() << "exit " << r.exit_code << "\n"
+                                                            << r.out << r.err;
   };
   // The client's history at a checkpoint signed for it (--current): fetched,
   // verified offline (keeping the note), rendered; `since` continues from a
   // kept note.
   auto history = [&](const std::string& subject, const std::string& name,
-                      const std::string& since) {
+                     const std::string& since) {
     std::vector<std::string> fetch = {"history", "--subject=" + subject, "--current",
                                       "--out=" + dir_ + "/" + name + ".bundle"};
     std::vector<std::string> verify = {"verify-history", dir_ + "/" + name + ".bundle",
@@ -473,8 +470,8 @@ TEST_F(MtlsTest, EveryClientCommandOnTheDefaultServerAndAfterAKill9Restart) {
   auto audit = [&](const std::string& name, bool since) {
     std::vector<std::string> exp = {"export", "--out=" + dir_ + "/" + name + ".export"};
     std::vector<std::string> verify = {"tools/ledger_verify",
-                                       "--bundle=" + dir_ + "/" + name + ".export",
-                                       "--key=" + key, "--save_note=" + dir_ + "/audit.note"};
+                                       "--bundle=" + dir_ + "/" + name + ".export", "--key=" + key,
+                                       "--save_note=" + dir_ + "/audit.note"};
     if (since) {
       exp.push_back("--since=" + dir_ + "/audit.note");
       verify.push_back("--since=" + dir_ + "/audit.note");
@@ -555,7 +552,8 @@ TEST_F(MtlsTest, EveryClientCommandOnTheDefaultServerAndAfterAKill9Restart) {
     // the log's commitments (BLINDING.md "Who learns what"); a full export is
     // refused naming the mode to use.
     const std::string out = dir_ + "/commitments.export";
-    EXPECT_TRUE(ok(Ledgerctl("auditor-aud-1", {"export", "--out=" + out, "--payloads=commitments"})))
+    EXPECT_TRUE(
+        ok(Ledgerctl("auditor-aud-1", {"export", "--out=" + out, "--payloads=commitments"})))
         << when;
     testing::CommandResult verified =
         testing::RunCommand({"tools/ledger_verify", "--bundle=" + out, "--key=" + key});

@@ -137,7 +137,8 @@ class TlogE2ETest : public ::testing::Test {
   // Mutual TLS on the gRPC port (the HTTP listeners stay loopback plain
   // HTTP): a producer appends, an auditor reads cosignatures.
   void UseMutualTls() {
-    absl::StatusOr<testing::DevTls> tls = testing::MakeDevTls({"producer/tlog-e2e", "auditor/aud-1"});
+    absl::StatusOr<testing::DevTls> tls =
+        testing::MakeDevTls({"producer/tlog-e2e", "auditor/aud-1"});
     ASSERT_TRUE(tls.ok()) << tls.status();
     tls_ = *std::move(tls);
     std::ofstream(dir_ + "/authz.conf") << "producer tlog-e2e housing\n";
