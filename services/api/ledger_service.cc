@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "ledger/internal/status_macros.h"
+#include "ledger/record.h"
 #include "services/authz/authz_verdict.h"
 #include "services/append/case_gate.h"
 #include "services/append/event_codec.h"
@@ -365,14 +366,16 @@ absl::Status LedgerServiceImpl::WriteRecord(v1::Record record,
                                             grpc::ServerWriter<v1::Record>* writer,
                                             bool commitments_only) {
   if (commitments_only) {
-    // The leaf commits to the payload; the auditor checks chain and tree
-    // without seeing it. The server opened the case and event ids from the
-    // leaf's stream tag and box (ledger/BLINDING.md): without a grant they
-    // stay closed, as in the leaf.
+    // The leaf commits to the payload; the auditor checks chain, tree and
+    // the field commitments without seeing an opening (and can export them,
+    // BUNDLE.md commitments-only mode). The server opened the case and event
+    // ids from the leaf's stream tag and box (ledger/BLINDING.md): without a
+    // grant they stay closed, as in the leaf.
+    CL_ASSIGN_OR_RETURN(std::string commitments, StripOpenings(record.payload()));
+    record.set_payload(std::move(commitments));
     record.clear_stream_id();
     record.clear_event_id();
     record.clear_event();
-    record.clear_payload();
     record.clear_withheld_fields();
   }
   if (!writer->Write(record)) return absl::CancelledError("client went away");

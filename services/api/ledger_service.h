@@ -101,7 +101,8 @@ class LedgerServiceImpl final : public LedgerServiceBase {
                         absl::Time received) const;
 
   // Writes records [from, to) to `writer`; stops early when the client goes.
-  // With `commitments_only`, records go without event and payload.
+  // With `commitments_only`, records go without event, ids and openings
+  // (the payload keeps its field commitments only).
   absl::Status WriteRange(grpc::ServerContext* ctx, uint64_t from, uint64_t to,
                           grpc::ServerWriter<v1::Record>* writer, bool commitments_only);
 
