@@ -298,32 +298,39 @@ absl::StatusOr<KeyStore::DataKey> KeyStore::KeyFor(
   if (auto it = by_subject_.find(index); it != by_subject_.end()) return it->second;
   // Held across the lookup and the creation, so two appenders never create
   // two keys for one pair.
-  CL_ASSIGN_OR_RETURN(std::optional<std::string> id,
-                      table_.GetKey(SubjectIndexKey(subject_id, stream_id)));
   DataKey out;
-  if (id.has_value()) {
-    CL_ASSIGN_OR_RETURN(std::optional<std::string> entry, table_.GetKey(DataKeyEntryKey(*id)));
-    if (!entry.has_value()) {
-      return absl::DataLossError(absl::StrCat("key index for subject \"", subject_id,
-                                              "\" in stream \"", stream_id,
-                                              "\" names a missing data key"));
+  for (int attempt = 0;; ++attempt) {
+    CL_ASSIGN_OR_RETURN(std::optional<std::string> id,
+                        table_.GetKey(SubjectIndexKey(subject_id, stream_id)));
+    if (id.has_value()) {
+      CL_ASSIGN_OR_RETURN(std::optional<std::string> entry, table_.GetKey(DataKeyEntryKey(*id)));
+      if (!entry.has_value()) {
+        return absl::DataLossError(absl::StrCat("key index for subject \"", subject_id,
+                                                "\" in stream \"", stream_id,
+                                                "\" names a missing data key"));
+      }
+      CL_ASSIGN_OR_RETURN(out.key, Unwrap(master_, *id, *entry));
+      out.id = *std::move(id);
+    } else {
+      out.id.resize(kDataKeyIdSize);
+      if (RAND_bytes(reinterpret_cast<unsigned char*>(out.id.data()), kDataKeyIdSize) != 1) {
+        return absl::InternalError("RAND_bytes failed: no randomness for a data key id");
+      }
+      CL_ASSIGN_OR_RETURN(out.key, AeadKey::Generate());
+      WrappedKey w{master_.id, subject_id, stream_id, ""};
+      CL_ASSIGN_OR_RETURN(w.sealed, caseledger::Seal(master_.key, out.key.bytes(),
+                                                     WrapAad(out.id, subject_id, stream_id)));
+      std::vector<KeyWrite> writes = {{DataKeyEntryKey(out.id), EncodeWrappedKey(w)},
+                                      {SubjectIndexKey(subject_id, stream_id), out.id},
+                                      {StreamIndexKey(stream_id, subject_id), out.id}};
+      if (extra) writes.push_back(extra(out.key));
+      absl::Status written = table_.WriteKeys(writes);
+      // A table shared by several writers (PgStore) keeps the first creation
+      // and refuses a later one with ABORTED: read the winner back and use it.
+      if (absl::IsAborted(written) && attempt == 0) continue;
+      CL_RETURN_IF_ERROR(written);
     }
-    CL_ASSIGN_OR_RETURN(out.key, Unwrap(master_, *id, *entry));
-    out.id = *std::move(id);
-  } else {
-    out.id.resize(kDataKeyIdSize);
-    if (RAND_bytes(reinterpret_cast<unsigned char*>(out.id.data()), kDataKeyIdSize) != 1) {
-      return absl::InternalError("RAND_bytes failed: no randomness for a data key id");
-    }
-    CL_ASSIGN_OR_RETURN(out.key, AeadKey::Generate());
-    WrappedKey w{master_.id, subject_id, stream_id, ""};
-    CL_ASSIGN_OR_RETURN(w.sealed, caseledger::Seal(master_.key, out.key.bytes(),
-                                                   WrapAad(out.id, subject_id, stream_id)));
-    std::vector<KeyWrite> writes = {{DataKeyEntryKey(out.id), EncodeWrappedKey(w)},
-                                    {SubjectIndexKey(subject_id, stream_id), out.id},
-                                    {StreamIndexKey(stream_id, subject_id), out.id}};
-    if (extra) writes.push_back(extra(out.key));
-    CL_RETURN_IF_ERROR(table_.WriteKeys(writes));
+    break;
   }
   if (by_subject_.size() >= kMaxCachedKeys) by_subject_.clear();
   by_subject_[index] = out;

@@ -294,7 +294,9 @@ class PgStore : public LogStore, public KeyTable {
       absl::Time deadline = absl::Now() + options_.reconnect_timeout;
       for (;;) {
         absl::Status s = EnsureConnected(&commit_conn_, &commit_warned_, deadline);
-        if (s.ok()) s = InTransaction([&] { return ApplyKeyWrites(writes); });
+        if (s.ok()) {
+          s = InTransaction([&] { return ApplyKeyWrites(writes, /*first_writer_wins=*/true); });
+        }
         if (s.ok()) break;
         // Puts and deletes are idempotent: repeat them after a failover.
         if (!absl::IsUnavailable(s) || absl::Now() > deadline) return s;
@@ -311,7 +313,9 @@ class PgStore : public LogStore, public KeyTable {
     absl::Time deadline = absl::Now() + options_.reconnect_timeout;
     for (;;) {
       absl::Status s = EnsureConnected(&commit_conn_, &commit_warned_, deadline);
-      if (s.ok()) s = InTransaction([&] { return ApplyKeyWrites(writes); });
+      if (s.ok()) {
+        s = InTransaction([&] { return ApplyKeyWrites(writes, /*first_writer_wins=*/false); });
+      }
       if (s.ok() || !absl::IsUnavailable(s) || absl::Now() > deadline) return s;
     }
   }
@@ -371,22 +375,44 @@ class PgStore : public LogStore, public KeyTable {
     return absl::OkStatus();
   }
 
-  absl::Status ApplyKeyWrites(const std::vector<KeyWrite>& writes)
+  // With first_writer_wins (WriteKeys: the creations of data keys, salts and
+  // the master key id, which several partition owners may race to make), a
+  // put never replaces another value: a key that exists with a different
+  // value fails the whole write with ABORTED, and the caller reads the winner
+  // back (KeyStore does). The same value again is a repeat after a failover.
+  // Otherwise (UpdateKeys: rotation re-wraps; commits) puts replace.
+  absl::Status ApplyKeyWrites(const std::vector<KeyWrite>& writes, bool first_writer_wins)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(commit_mu_) {
+    PGconn* c = commit_conn_.get();
     for (const KeyWrite& w : writes) {
       Params p;
       p.Bytes(w.key);
-      if (w.value.has_value()) {
-        p.Bytes(*w.value);
-        CL_RETURN_IF_ERROR(Exec(commit_conn_.get(),
+      if (!w.value.has_value()) {
+        CL_RETURN_IF_ERROR(Exec(c, "DELETE FROM cl_keys WHERE k = $1", &p, "delete key").status());
+        continue;
+      }
+      p.Bytes(*w.value);
+      if (!first_writer_wins) {
+        CL_RETURN_IF_ERROR(Exec(c,
                                 "INSERT INTO cl_keys (k, v) VALUES ($1, $2) "
                                 "ON CONFLICT (k) DO UPDATE SET v = excluded.v",
                                 &p, "write key")
                                .status());
-      } else {
-        CL_RETURN_IF_ERROR(
-            Exec(commit_conn_.get(), "DELETE FROM cl_keys WHERE k = $1", &p, "delete key").status());
+        continue;
       }
+      CL_ASSIGN_OR_RETURN(Result r, Exec(c,
+                                         "INSERT INTO cl_keys (k, v) VALUES ($1, $2) "
+                                         "ON CONFLICT (k) DO NOTHING",
+                                         &p, "create key"));
+      if (std::string(PQcmdTuples(r.get())) == "1") continue;
+      Params q;
+      q.Bytes(w.key);
+      CL_ASSIGN_OR_RETURN(Result now,
+                          Exec(c, "SELECT v FROM cl_keys WHERE k = $1", &q, "read back key"));
+      if (PQntuples(now.get()) == 1 && GetBytes(now.get(), 0, 0) == *w.value) continue;
+      return absl::AbortedError(
+          "key table: got a new value for a key another writer created first, want the "
+          "stored one (first writer wins; read it back)");
     }
     return absl::OkStatus();
   }
@@ -446,7 +472,7 @@ class PgStore : public LogStore, public KeyTable {
                                 &cp, "insert checkpoint")
                                .status());
       }
-      return ApplyKeyWrites(batch.key_writes);
+      return ApplyKeyWrites(batch.key_writes, /*first_writer_wins=*/false);
     });
   }
 

@@ -4,6 +4,7 @@
 
 #include <postgresql/libpq-fe.h>
 
+#include <atomic>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -320,6 +321,87 @@ TEST_F(PgStoreTest, PartitionedLedgerRefusesAnUnpartitionedNode) {
       << one.status();
   auto bad = OpenPartition(*pg_, NewTempDir("pg_p4_9"), 4, 4);
   EXPECT_TRUE(absl::IsInvalidArgument(bad.status())) << bad.status();
+}
+
+// Two partition owners create the same key at once (P > 1: a subject's cases
+// in partitions of different nodes): the first creation stays, the second
+// write changes nothing and says ABORTED, and both read the first's value
+// (CLUSTER.md "Data keys in a partitioned ledger").
+TEST_F(PgStoreTest, KeyCreationIsFirstWriterWins) {
+  auto a = OpenPartition(*pg_, NewTempDir("pg_fww_a"), 0, 2);
+  ASSERT_TRUE(a.ok()) << a.status();
+  auto b = OpenPartition(*pg_, NewTempDir("pg_fww_b"), 1, 2);
+  ASSERT_TRUE(b.ok()) << b.status();
+  ASSERT_TRUE((*a)->keys()->WriteKeys({{"k/subject", "key-a"}}).ok());
+  absl::Status lost = (*b)->keys()->WriteKeys({{"k/other", "x"}, {"k/subject", "key-b"}});
+  EXPECT_EQ(lost.code(), absl::StatusCode::kAborted) << lost;
+  for (LogStore* s : {a->get(), b->get()}) {
+    auto v = s->keys()->GetKey("k/subject");
+    ASSERT_TRUE(v.ok()) << v.status();
+    EXPECT_EQ(v->value_or("<none>"), "key-a");
+    auto other = s->keys()->GetKey("k/other");
+    ASSERT_TRUE(other.ok()) << other.status();
+    EXPECT_FALSE(other->has_value()) << "the refused write was applied in part";
+  }
+  // The same value again (a repeat after a failover) is not a conflict.
+  EXPECT_TRUE((*b)->keys()->WriteKeys({{"k/subject", "key-a"}}).ok());
+}
+
+// A KeyTable whose next GetKey, once armed, answers "missing": a key store
+// that looked a subject up just before another node created its key.
+class StaleOnce : public KeyTable {
+ public:
+  explicit StaleOnce(KeyTable* t) : t_(t) {}
+  void Arm() { armed_ = true; }
+  absl::StatusOr<std::optional<std::string>> GetKey(absl::string_view key) const override {
+    if (armed_.exchange(false)) return std::optional<std::string>();
+    return t_->GetKey(key);
+  }
+  absl::Status ScanKeys(
+      absl::string_view prefix,
+      const std::function<bool(absl::string_view, absl::string_view)>& fn) const override {
+    return t_->ScanKeys(prefix, fn);
+  }
+  absl::Status WriteKeys(const std::vector<KeyWrite>& writes, bool purge) override {
+    return t_->WriteKeys(writes, purge);
+  }
+  absl::Status UpdateKeys(
+      const std::function<absl::StatusOr<std::vector<KeyWrite>>()>& plan) override {
+    return t_->UpdateKeys(plan);
+  }
+  absl::Status Purge() override { return t_->Purge(); }
+
+ private:
+  KeyTable* t_;
+  mutable std::atomic<bool> armed_{false};
+};
+
+// Two key stores on two partition owners seal for the same subject and case,
+// the second having looked up before the first created the key: both seal
+// under the same data key, and each opens the other's payload.
+TEST_F(PgStoreTest, RacingKeyStoresSealUnderTheSameDataKey) {
+  auto a = OpenPartition(*pg_, NewTempDir("pg_race_a"), 0, 2);
+  ASSERT_TRUE(a.ok()) << a.status();
+  auto b = OpenPartition(*pg_, NewTempDir("pg_race_b"), 1, 2);
+  ASSERT_TRUE(b.ok()) << b.status();
+  StaleOnce stale((*b)->keys());
+  auto ka = KeyStore::Open((*a)->keys(), Master());
+  ASSERT_TRUE(ka.ok()) << ka.status();
+  auto kb = KeyStore::Open(&stale, Master());
+  ASSERT_TRUE(kb.ok()) << kb.status();
+  Event e = TestEvent("e1", "case-1");
+  CommittedPayload pa = CommitFields(e.fields), pb = CommitFields(e.fields);
+  std::vector<KeyWrite> wa, wb;
+  ASSERT_TRUE((*ka)->Seal(e, &pa, &wa).ok());
+  stale.Arm();
+  absl::Status sealed = (*kb)->Seal(e, &pb, &wb);
+  ASSERT_TRUE(sealed.ok()) << sealed;
+  ASSERT_FALSE(pa.payload.key_id.empty());
+  EXPECT_EQ(pb.payload.key_id, pa.payload.key_id);
+  EXPECT_TRUE(
+      (*kb)->OpenOpenings(pa.payload.key_id, pa.payload.sealed_openings, pa.commitment).ok());
+  EXPECT_TRUE(
+      (*ka)->OpenOpenings(pb.payload.key_id, pb.payload.sealed_openings, pb.commitment).ok());
 }
 
 }  // namespace

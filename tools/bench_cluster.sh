@@ -10,10 +10,14 @@
 #    synchronous_mode_strict, 2 nodes) in a temporary directory;
 # 2. ledger_bench against the owner node: unary (64 callers) and batch
 #    (8 clients x 100 events), 512 B payloads, encrypted;
-# 3. the same against a single-node server (RocksDB, as tools/serve.sh runs it);
-# 4. pgbench on the Patroni primary: one 512 B row per transaction into a plain
-#    table with a unique event id, 64 clients, synchronous_commit=on (so each
-#    commit waits for the standby too);
+# 3. interleaved with those, their peer: pgbench on the same Patroni primary
+#    (synchronous_commit=on, so each commit waits for the standby too) into a
+#    plain append-only table with a unique event id and a 512 B payload:
+#    unary = one INSERT per transaction, 64 clients; batched = 100 rows per
+#    transaction, 8 clients. Its p50/p99 come from pgbench's per-transaction
+#    log (--log); the last column is cluster / pgbench;
+# 4. the ledger runs against a single-node server (RocksDB, as tools/serve.sh
+#    runs it);
 # 5. failover: kill -9 of the primary's Patroni and postmaster, then the time
 #    until Patroni promotes the standby, and until an append is acknowledged
 #    again (the old member restarted at once, as strict mode needs a standby).
@@ -50,24 +54,66 @@ mkdir -p "$CLUSTER_DIR"
 bash tools/cluster.sh start >&2 2>&1 </dev/null | sed 's/^/  /' >&2 || { echo "cluster did not start" >&2; exit 1; }
 node=127.0.0.1:$((base + 40))
 
-bench() {  # label server mode [flags]
-  local label=$1 server=$2 mode=$3; shift 3
-  local out
-  out=$(bazel-bin/tools/ledger_bench --server="$server" --mode="$mode" --payload_bytes=512 \
-        --duration="$duration" --json "$@" 2>/dev/null | tail -1)
-  python3 - "$label" "$out" <<'EOF'
+# ledger_bench SERVER MODE [flags] -> its JSON line; row_cl LABEL JSON prints a row.
+bench() {
+  local server=$1 mode=$2; shift 2
+  bazel-bin/tools/ledger_bench --server="$server" --mode="$mode" --payload_bytes=512 \
+    --duration="$duration" --json "$@" 2>/dev/null | tail -1
+}
+row_cl() {
+  python3 - "$1" "$2" <<'EOF'
 import json, sys
 d = json.loads(sys.argv[2])
-eps = d["events_per_sec"]
 lat = d["latency_ms"]
-print(f"| {sys.argv[1]} | {eps:,.0f} events/s | p50 {lat['p50']} ms, p99 {lat['p99']} ms |")
+print(f"| {sys.argv[1]} | {d['events_per_sec']:,.0f} events/s | p50 {lat['p50']} ms, p99 {lat['p99']} ms | |")
 EOF
 }
 
-echo "| run | throughput | latency |"
-echo "|---|---|---|"
-bench "cluster: unary, 64 callers" "$node" unary --clients=64
-bench "cluster: batch 8 x 100" "$node" batch --clients=8 --batch_size=100
+# pgbench on the Patroni primary: a plain append-only table, 512 B of hex text
+# per row, 1,000 streams, a fresh event id (as tools/bench_vs_postgres.sh).
+primary=$(bash tools/cluster.sh status | awk '/^pg[12] .* primary/ {print $2}' | cut -d: -f2)
+as_pg() { if [[ $(id -u) -eq 0 ]]; then setpriv --reuid=postgres --regid=postgres --init-groups -- "$@"; else "$@"; fi; }
+as_pg psql -q -h 127.0.0.1 -p "$primary" -U postgres -d caseledger -c \
+  "CREATE TABLE IF NOT EXISTS plain_events (id bigserial PRIMARY KEY, stream text NOT NULL, event_id text NOT NULL UNIQUE, payload text NOT NULL)"
+printf '%s\n' "\\set s random(0, 999)" \
+  "INSERT INTO plain_events (stream, event_id, payload) VALUES ('case-' || :s, gen_random_uuid()::text, repeat(md5(random()::text), 16));" \
+  >"$tmp/unary.sql"
+printf '%s\n' \
+  "INSERT INTO plain_events (stream, event_id, payload) SELECT 'case-' || (random() * 999)::int, gen_random_uuid()::text, repeat(md5(random()::text), 16) FROM generate_series(1, 100);" \
+  >"$tmp/batch.sql"
+chmod a+r "$tmp"/*.sql
+secs=${duration%s}
+# row_pg LABEL SHAPE CLIENTS ROWS_PER_TX CLUSTER_JSON: runs pgbench, prints its
+# row with the cluster's throughput and p99 over pgbench's.
+row_pg() {
+  local label=$1 shape=$2 clients=$3 rows=$4 cl=$5 out
+  rm -f "$tmp/pglog_$shape".*
+  out=$(cd "$tmp" && as_pg /usr/lib/postgresql/15/bin/pgbench -n -h 127.0.0.1 -p "$primary" -U postgres \
+    -c "$clients" -j 2 -T "$secs" -f "$tmp/$shape.sql" --log --log-prefix="$tmp/pglog_$shape" \
+    caseledger 2>&1) || { echo "pgbench $shape failed: $(tail -5 <<<"$out")" >&2; return 0; }
+  python3 - "$label" "$rows" "$cl" "$(awk '/^tps = /{print $3; exit}' <<<"$out")" "$tmp/pglog_$shape" <<'EOF'
+import glob, json, sys
+label, rows, cl, tps, prefix = sys.argv[1:]
+# pgbench --log: client_id transaction_no time_us script_no epoch_s epoch_us
+lat = sorted(int(line.split()[2]) / 1000 for f in glob.glob(prefix + ".*") for line in open(f))
+if not lat or not tps:
+    sys.exit(f"pgbench {label}: no transactions logged")
+pct = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))]
+eps, p99 = float(tps) * int(rows), pct(0.99)
+c = json.loads(cl)
+print(f"| {label} | {eps:,.0f} rows/s | p50 {pct(0.5):.1f} ms, p99 {p99:.1f} ms "
+      f"| throughput {c['events_per_sec'] / eps:.2f}×, p99 {c['latency_ms']['p99'] / p99:.2f}× |")
+EOF
+}
+
+echo "| run | throughput | latency | cluster / pgbench |"
+echo "|---|---|---|---|"
+j=$(bench "$node" unary --clients=64)
+row_cl "cluster: unary, 64 callers" "$j"
+row_pg "pgbench plain table, sync standby: 1 row/tx, 64 clients" unary 64 1 "$j"
+j=$(bench "$node" batch --clients=8 --batch_size=100)
+row_cl "cluster: batch 8 x 100" "$j"
+row_pg "pgbench plain table, sync standby: 100 rows/tx, 8 clients" batch 8 100 "$j"
 
 # Single node, as tools/serve.sh runs it (encrypted).
 bazel-bin/tools/caseledger_keys generate-master-key --out="$tmp/single.key" >/dev/null 2>&1
@@ -76,32 +122,18 @@ bazel-bin/services/api/caseledger_server --data_dir="$tmp/single" --listen=127.0
   --insecure_loopback --master_key_file="$tmp/single.key" 2>"$tmp/single.log" &
 single_pid=$!
 for _ in $(seq 100); do grep -q "listening on" "$tmp/single.log" && break; sleep 0.1; done
-bench "single node: unary, 64 callers" "127.0.0.1:$sport" unary --clients=64
-bench "single node: batch 8 x 100" "127.0.0.1:$sport" batch --clients=8 --batch_size=100
+row_cl "single node: unary, 64 callers" "$(bench "127.0.0.1:$sport" unary --clients=64)"
+row_cl "single node: batch 8 x 100" "$(bench "127.0.0.1:$sport" batch --clients=8 --batch_size=100)"
 kill "$single_pid"; wait "$single_pid" 2>/dev/null || true; single_pid=""
-
-# pgbench on the same primary (the commit waits for the synchronous standby).
-primary=$(bash tools/cluster.sh status | awk '/^pg[12] .* primary/ {print $2}' | cut -d: -f2)
-as_pg() { if [[ $(id -u) -eq 0 ]]; then setpriv --reuid=postgres --regid=postgres --init-groups -- "$@"; else "$@"; fi; }
-as_pg psql -q -h 127.0.0.1 -p "$primary" -U postgres -d caseledger -c \
-  "CREATE TABLE IF NOT EXISTS plain_events (id bigserial PRIMARY KEY, stream text, event_id text UNIQUE, payload text)"
-cat >"$tmp/unary.sql" <<'EOF'
-INSERT INTO plain_events (stream, event_id, payload) VALUES ('case-' || (random() * 1000)::int, gen_random_uuid()::text, repeat('x', 512));
-EOF
-chmod a+r "$tmp/unary.sql"
-secs=${duration%s}
-pgout=$(cd "$tmp" && as_pg /usr/lib/postgresql/15/bin/pgbench -n -h 127.0.0.1 -p "$primary" -U postgres \
-  -c 64 -j 2 -T "$secs" -f "$tmp/unary.sql" caseledger 2>&1 || true)
-tps=$(awk '/^tps/ {print $3; exit}' <<<"$pgout")
-lat=$(awk '/latency average/ {print $4; exit}' <<<"$pgout")
-echo "| pgbench plain table, 64 clients, sync standby | ${tps%.*} rows/s | avg ${lat} ms |"
 
 # Failover.
 m=$(bash tools/cluster.sh status | awk '/^pg[12] .* primary/ {print substr($1,3)}')
 pm=$(head -1 "$CLUSTER_DIR/pg$m/data/postmaster.pid")
 t0=$(date +%s.%N)
 kill -9 "$(cat "$CLUSTER_DIR/pids/patroni$m.pid")" "$pm"
-until bash tools/cluster.sh status | grep -q "^pg$((3 - m)) .* primary"; do sleep 0.2; done
+# (grep without -q: it reads all of status's output, so no SIGPIPE fails the
+# pipeline under pipefail and keeps this loop waiting forever)
+until bash tools/cluster.sh status | grep "^pg$((3 - m)) .* primary" >/dev/null; do sleep 0.2; done
 t1=$(date +%s.%N)
 bash tools/cluster.sh restart "pg$m"
 ok=""
@@ -112,6 +144,6 @@ for i in $(seq 600); do
   sleep 0.2
 done
 t2=$(date +%s.%N)
-printf "| failover: kill -9 primary -> standby promoted | %.1f s | |\n" "$(echo "$t1 - $t0" | bc)"
+printf "| failover: kill -9 primary -> standby promoted | %.1f s | | |\n" "$(echo "$t1 - $t0" | bc)"
 [[ -n "$ok" ]] || echo "failover: no append acknowledged within the wait" >&2
-printf "| failover: kill -9 primary -> next append acknowledged | %.1f s | |\n" "$(echo "$t2 - $t0" | bc)"
+printf "| failover: kill -9 primary -> next append acknowledged | %.1f s | | |\n" "$(echo "$t2 - $t0" | bc)"
