@@ -294,6 +294,15 @@ absl::Status PruneOld(const NodeT* n, size_t depth, absl::Span<const OldState> k
   CL_RETURN_IF_ERROR(PruneOld(n->child[0].get(), depth + 1, keys.subspan(0, split), out));
   const size_t right = out->size();
   CL_RETURN_IF_ERROR(PruneOld(n->child[1].get(), depth + 1, keys.subspan(split), out));
+  CollapsePrunedInternal(at, left, right, out);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+void CollapsePrunedInternal(size_t at, size_t left, size_t right,
+                            std::vector<PrunedMapNode>* out) {
+  using Kind = PrunedMapNode::Kind;
   // A subtree of one node is Empty, a Leaf or Opaque; collapse what is left
   // with fewer than two subjects, as the compact map holds it.
   const bool left_single = right == left + 1;
@@ -312,10 +321,7 @@ absl::Status PruneOld(const NodeT* n, size_t depth, absl::Span<const OldState> k
     out->resize(at);
     out->push_back(leaf);
   }
-  return absl::OkStatus();
 }
-
-}  // namespace
 
 absl::StatusOr<std::vector<PrunedMapNode>> SubjectMap::PrunedOld(
     const absl::flat_hash_map<Hash, SubjectState>& old_states) const {

@@ -86,6 +86,14 @@ struct PrunedMapNode {
   Hash hash{};         // kOpaque: the subtree's hash
 };
 
+// For a pruned map being written in pre-order: the Internal node at
+// (*out)[at], whose left subtree starts at `left` and right one at `right`
+// and runs to the end, is replaced by what it is when fewer than two subjects
+// are left below it: Empty for Empty/Empty, the Leaf for Empty/Leaf or
+// Leaf/Empty (the compact map's shape).
+void CollapsePrunedInternal(size_t at, size_t left, size_t right,
+                            std::vector<PrunedMapNode>* out);
+
 // A map proof for one key: the siblings along the key's path from the root,
 // and what the path ends in.
 struct SubjectMapProof {
