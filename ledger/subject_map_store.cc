@@ -325,37 +325,13 @@ absl::Status StoredSubjectMap::Prune(const Hash& path_key, size_t depth,
                                      absl::Span<const std::pair<Hash, SubjectState>> keys,
                                      std::vector<PrunedMapNode>* out) {
   using Kind = PrunedMapNode::Kind;
-  if (keys.empty()) {
-    PrunedMapNode p;
-    if (!n.has_value()) {
-      p.kind = Kind::kEmpty;
-    } else if (n->is_leaf) {
-      p.kind = Kind::kLeaf;
-      p.key = n->key;
-      p.state = n->state;
-    } else {
-      p.kind = Kind::kOpaque;
-      p.hash = SubjectMapNodeHashOf(*n);
-    }
-    out->push_back(p);
-    return absl::OkStatus();
+  PrunedSubtree here;
+  if (n.has_value()) {
+    here = {true, n->is_leaf, n->key, n->state,
+            n->is_leaf ? Hash{} : SubjectMapNodeHashOf(*n)};
   }
-  if (!n.has_value() || (n->is_leaf && (keys.size() != 1 || keys[0].first != n->key))) {
-    const Hash& missing =
-        (n.has_value() && keys[0].first == n->key) ? keys[1].first : keys[0].first;
-    return absl::InvalidArgumentError(
-        absl::StrCat("subject map: PrunedOld: key ", ShortHex(missing), " is not in the map"));
-  }
-  if (n->is_leaf) {
-    PrunedMapNode p;
-    if (keys[0].second.count > 0) {
-      p.kind = Kind::kLeaf;
-      p.key = n->key;
-      p.state = keys[0].second;
-    }
-    out->push_back(p);
-    return absl::OkStatus();
-  }
+  CL_ASSIGN_OR_RETURN(bool done, PruneEnd(here, keys, out));
+  if (done) return absl::OkStatus();
   auto right_start = std::partition_point(
       keys.begin(), keys.end(),
       [&](const std::pair<Hash, SubjectState>& k) { return KeyBit(k.first, depth) == 0; });
