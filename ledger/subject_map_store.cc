@@ -19,6 +19,16 @@ constexpr size_t kMigrationBatchNodes = 1 << 16;
 
 bool IsEmpty(const Hash& h) { return h == EmptySubjectMapRoot(); }
 
+// A slot whose child changed since the last Rehash: not empty, hash to come.
+constexpr Hash kStaleHash = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                             0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                             0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                             0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+
+size_t PathDepth(absl::string_view path) {
+  return (static_cast<size_t>(static_cast<uint8_t>(path[0])) << 8) | static_cast<uint8_t>(path[1]);
+}
+
 void SetBit(Hash& key, size_t depth, int bit) {
   const uint8_t mask = static_cast<uint8_t>(0x80 >> (depth % 8));
   if (bit) {
@@ -214,7 +224,13 @@ void StoredSubjectMap::Put(const std::string& path, const Node& node) {
   dirty_[path] = node;
 }
 
+Hash StoredSubjectMap::Root() {
+  Rehash();
+  return root_;
+}
+
 std::vector<std::pair<std::string, std::string>> StoredSubjectMap::TakeWrites() {
+  Rehash();
   std::vector<std::pair<std::string, std::string>> out;
   out.reserve(dirty_.size());
   for (auto& [path, node] : dirty_) {
@@ -227,68 +243,78 @@ std::vector<std::pair<std::string, std::string>> StoredSubjectMap::TakeWrites() 
 }
 
 absl::Status StoredSubjectMap::Set(const Hash& key, const SubjectState& state) {
-  // The interior nodes above the changed one, root first.
-  std::vector<std::pair<size_t, Node>> up;
+  // Every node on the key's path becomes dirty, and each slot the path
+  // leaves through is marked stale (non-empty, hash to come): Rehash fills
+  // them in from the bottom, once per node however many keys share it.
+  const Node leaf = LeafNode(key, state);
   size_t depth = 0;
-  CL_ASSIGN_OR_RETURN(std::optional<Node> n, Load(SubjectMapNodePath(key, 0)));
-  Hash below;
+  bool must_exist = false;  // the parent's slot says a node is there
   for (;;) {
+    const std::string path = SubjectMapNodePath(key, depth);
+    CL_ASSIGN_OR_RETURN(std::optional<Node> n, Load(path));
     if (!n.has_value()) {
-      Node leaf = LeafNode(key, state);
-      Put(SubjectMapNodePath(key, depth), leaf);
-      below = SubjectMapNodeHashOf(leaf);
-      break;
-    }
-    if (!n->is_leaf) {
-      const int bit = KeyBit(key, depth);
-      const bool empty = IsEmpty(n->child[bit]);
-      up.emplace_back(depth, *std::move(n));
-      ++depth;
-      if (empty) {
-        n.reset();
-        continue;
-      }
-      CL_ASSIGN_OR_RETURN(n, Load(SubjectMapNodePath(key, depth)));
-      if (!n.has_value()) {
+      if (must_exist) {
         return absl::DataLossError(absl::StrCat("subject map: the node at depth ", depth,
                                                 " on the path of ", ShortHex(key),
                                                 " is missing from the store"));
       }
+      Put(path, leaf);
+      break;
+    }
+    if (!n->is_leaf) {
+      const int bit = KeyBit(key, depth);
+      must_exist = !IsEmpty(n->child[bit]);
+      n->child[bit] = kStaleHash;
+      Put(path, *n);
+      ++depth;
       continue;
     }
     if (n->key == key) {
-      n->state = state;
-      Put(SubjectMapNodePath(key, depth), *n);
-      below = SubjectMapNodeHashOf(*n);
+      Put(path, leaf);
       break;
     }
-    // Another key's leaf: it moves down to where the two paths part.
+    // Another key's leaf: it moves down to where the two paths part, under a
+    // chain of interior nodes with one child each.
     const Node other = *n;
     const size_t split = SharedPrefixBits(other.key, key);
-    const Node leaf = LeafNode(key, state);
     Put(SubjectMapNodePath(other.key, split + 1), other);
     Put(SubjectMapNodePath(key, split + 1), leaf);
-    Node fork;
-    fork.child[KeyBit(key, split)] = SubjectMapNodeHashOf(leaf);
-    fork.child[KeyBit(other.key, split)] = SubjectMapNodeHashOf(other);
-    Put(SubjectMapNodePath(key, split), fork);
-    below = SubjectMapNodeHashOf(fork);
-    for (size_t d = split; d-- > depth;) {
+    for (size_t d = depth; d <= split; ++d) {
       Node chain;
-      chain.child[KeyBit(key, d)] = below;
+      chain.child[KeyBit(key, d)] = kStaleHash;
+      if (d == split) chain.child[KeyBit(other.key, d)] = kStaleHash;
       Put(SubjectMapNodePath(key, d), chain);
-      below = SubjectMapNodeHashOf(chain);
     }
     break;
   }
-  for (auto it = up.rbegin(); it != up.rend(); ++it) {
-    Node& node = it->second;
-    node.child[KeyBit(key, it->first)] = below;
-    Put(SubjectMapNodePath(key, it->first), node);
-    below = SubjectMapNodeHashOf(node);
-  }
-  root_ = below;
+  stale_ = true;
   return absl::OkStatus();
+}
+
+void StoredSubjectMap::Rehash() {
+  if (!stale_) return;
+  stale_ = false;
+  // Deepest first: each node's hash goes into its parent's slot.
+  std::vector<std::pair<size_t, std::pair<const std::string, Node>*>> order;
+  order.reserve(dirty_.size());
+  for (auto& entry : dirty_) order.emplace_back(PathDepth(entry.first), &entry);
+  std::sort(order.begin(), order.end(),
+            [](const auto& a, const auto& b) { return a.first > b.first; });
+  root_ = EmptySubjectMapRoot();
+  for (const auto& [depth, entry] : order) {
+    const Hash h = SubjectMapNodeHashOf(entry->second);
+    if (depth == 0) {
+      root_ = h;
+      continue;
+    }
+    // Every dirty node's parent is dirty: Set writes whole paths.
+    const std::string& path = entry->first;
+    const size_t d = depth - 1;
+    Hash prefix{};
+    std::copy(path.begin() + 2, path.end(), prefix.begin());
+    auto parent = dirty_.find(SubjectMapNodePath(prefix, d));
+    if (parent != dirty_.end()) parent->second.child[KeyBit(prefix, d)] = h;
+  }
 }
 
 absl::StatusOr<std::optional<SubjectState>> StoredSubjectMap::Get(const Hash& key) {
@@ -300,6 +326,7 @@ absl::StatusOr<std::optional<SubjectState>> StoredSubjectMap::Get(const Hash& ke
 }
 
 absl::StatusOr<SubjectMapProof> StoredSubjectMap::Prove(const Hash& key) {
+  Rehash();
   SubjectMapProof proof;
   size_t depth = 0;
   CL_ASSIGN_OR_RETURN(std::optional<Node> n, Load(SubjectMapNodePath(key, 0)));
@@ -363,6 +390,7 @@ absl::StatusOr<std::vector<PrunedMapNode>> StoredSubjectMap::PrunedOld(
   std::vector<std::pair<Hash, SubjectState>> keys(old_states.begin(), old_states.end());
   std::sort(keys.begin(), keys.end(),
             [](const auto& a, const auto& b) { return a.first < b.first; });
+  Rehash();
   std::vector<PrunedMapNode> out;
   out.reserve(keys.size() * 24 + 1);
   CL_ASSIGN_OR_RETURN(std::optional<Node> root, Load(SubjectMapNodePath(Hash{}, 0)));

@@ -63,13 +63,14 @@ class StoredSubjectMap {
   StoredSubjectMap(StoredSubjectMap&&) noexcept = default;
   StoredSubjectMap& operator=(StoredSubjectMap&&) noexcept = default;
 
-  // Sets `key`'s state and rehashes its path. The nodes it changes are held
-  // until TakeWrites.
+  // Sets `key`'s state. The nodes on its path are held, dirty, until
+  // TakeWrites; their hashes are computed once, bottom-up, by the next
+  // Root, Prove, PrunedOld or TakeWrites.
   absl::Status Set(const Hash& key, const SubjectState& state);
   // nullopt when the key is absent.
   absl::StatusOr<std::optional<SubjectState>> Get(const Hash& key);
   // The root over every Set so far.
-  Hash Root() const { return root_; }
+  Hash Root();
   // Proof of `key` (present or absent) against Root().
   absl::StatusOr<SubjectMapProof> Prove(const Hash& key);
   // As SubjectMap::PrunedOld.
@@ -103,6 +104,9 @@ class StoredSubjectMap {
   absl::StatusOr<std::optional<Node>> Load(const std::string& path);
   void Put(const std::string& path, const Node& node);
   void Cache(const std::string& path, const Node& node);
+  // Hashes the dirty nodes, deepest first, into their parents' slots and
+  // the root.
+  void Rehash();
 
   absl::Status Prune(const Hash& path_key, size_t depth, const std::optional<Node>& node,
                      absl::Span<const std::pair<Hash, SubjectState>> keys,
@@ -111,6 +115,7 @@ class StoredSubjectMap {
   SubjectIndexStore* store_ = nullptr;
   SubjectMapStoreOptions options_;
   Hash root_{};
+  bool stale_ = false;  // dirty nodes not hashed since the last Set
   // Changed since the last TakeWrites; never evicted.
   absl::flat_hash_map<std::string, Node> dirty_;
   // Clean nodes, most recently used first.
