@@ -152,10 +152,11 @@ absl::Status Ledger::Recover() {
 
 absl::Status Ledger::RecoverSubjects(const std::optional<StoredCheckpoint>& latest,
                                      uint64_t size) {
-  SubjectMap map;
-  CL_RETURN_IF_ERROR(store_->ScanSubjectMap(
-      [&map](const Hash& key, const SubjectState& state) { map.Set(key, state); }));
-  Hash root = map.Root();
+  // Reads the root node only (after migrating a layout-1 store once).
+  CL_ASSIGN_OR_RETURN(StoredSubjectMap map,
+                      StoredSubjectMap::Open(store_.get(), SubjectMapStoreOptions{
+                                                               options_.subject_map_cache_bytes}));
+  const Hash root = map.Root();
   if (latest.has_value()) {
     CL_ASSIGN_OR_RETURN(struct Checkpoint cp, ParseCheckpointBody(NoteBody(latest->note)));
     CL_ASSIGN_OR_RETURN(std::optional<Hash> want, SubjectRootFromExtensions(cp.extensions));
@@ -167,12 +168,12 @@ absl::Status Ledger::RecoverSubjects(const std::optional<StoredCheckpoint>& late
     }
     if (*want != root) {
       return absl::DataLossError(absl::StrCat("checkpoint at size ", cp.size, ": subjects root ",
-                                              ShortHex(*want), ", stored subject map (",
-                                              map.size(), " subjects) gives ", ShortHex(root)));
+                                              ShortHex(*want), ", stored subject map gives ",
+                                              ShortHex(root)));
     }
-  } else if (map.size() > 0) {
-    return absl::DataLossError(absl::StrCat("the subject map has ", map.size(),
-                                            " subjects but no checkpoint is stored"));
+  } else if (root != EmptySubjectMapRoot()) {
+    return absl::DataLossError(absl::StrCat("the stored subject map has root ", ShortHex(root),
+                                            " but no checkpoint is stored"));
   }
   // The subjects of the records after the checkpoint (at most one
   // checkpoint interval of them) are due in the next map update.
@@ -490,8 +491,10 @@ absl::StatusOr<SubjectHistory> Ledger::History(absl::string_view subject_id) con
       return absl::FailedPreconditionError("history: no checkpoint has been signed yet");
     }
     h.checkpoint = *published_;
-    h.state = map_.Get(h.subject_key).value_or(SubjectState{});
     CL_ASSIGN_OR_RETURN(h.proof, map_.Prove(h.subject_key));
+    if (h.proof.leaf.has_value() && h.proof.leaf->key == h.subject_key) {
+      h.state = h.proof.leaf->state;
+    }
   }
   h.seqs.reserve(h.state.count);
   absl::Status bad;
@@ -571,7 +574,7 @@ absl::StatusOr<PublishedTransition> Ledger::SubjectTransitionTo(uint64_t from_si
       if (!published_.has_value() || published_->size != to_size) continue;  // a newer one
       t.claims.reserve(steps->size());
       for (const auto& [key, k] : *steps) {
-        std::optional<SubjectState> now = map_.Get(key);
+        CL_ASSIGN_OR_RETURN(std::optional<SubjectState> now, map_.Get(key));
         if (!now.has_value() || now->count < k) {
           return absl::DataLossError(absl::StrCat("subject transition: subject ", ShortHex(key),
                                                   " is named by ", k, " records in [", from_size,
@@ -788,21 +791,19 @@ absl::Status Ledger::Sequence(Pending& p, Group& group) {
 }
 
 absl::Status Ledger::UpdateSubjectMap(Group& group) {
-  auto apply = [&](const Hash& key, const SubjectState& state) {
-    map_.Set(key, state);
-    group.batch.subject_map_leaves.emplace_back(key, state);
-  };
-  for (const auto& [key, state] : group.subjects) apply(key, state);
+  for (const auto& [key, state] : group.subjects) CL_RETURN_IF_ERROR(map_.Set(key, state));
   for (const Hash& key : pending_subjects_) {
     if (group.subjects.contains(key)) continue;
     if (auto it = subject_cache_.find(key); it != subject_cache_.end()) {
-      apply(key, it->second);
+      CL_RETURN_IF_ERROR(map_.Set(key, it->second));
       continue;
     }
     // Touched before a restart and not read since.
     CL_ASSIGN_OR_RETURN(SubjectState state, store_->GetSubjectHead(key));
-    apply(key, state);
+    CL_RETURN_IF_ERROR(map_.Set(key, state));
   }
+  // Only the nodes on the changed paths.
+  group.batch.subject_map_nodes = map_.TakeWrites();
   return absl::OkStatus();
 }
 

@@ -36,6 +36,7 @@
 #include "ledger/payload_cipher.h"
 #include "ledger/record.h"
 #include "ledger/subject_index.h"
+#include "ledger/subject_map_store.h"
 #include "ledger/subject_transition.h"
 
 namespace caseledger {
@@ -148,6 +149,10 @@ struct LedgerOptions {
   // Read. Null: format 1, ids in clear. A data directory holds one format:
   // Open refuses (FAILED_PRECONDITION) a non-empty one of the other format.
   Blinder* blinder = nullptr;
+
+  // Memory for the subject map's cache of nodes read from the store
+  // (SUBJECT_INDEX.md "Storage"); the map itself lives in the store.
+  size_t subject_map_cache_bytes = kDefaultSubjectMapCacheBytes;
 };
 
 // Thread-safe: every method may be called from any thread.
@@ -351,7 +356,8 @@ class Ledger {
   // committer holds map_mu_ from updating the map for a new checkpoint until
   // that checkpoint is durable, so readers always see a matching pair.
   mutable absl::Mutex map_mu_ ABSL_ACQUIRED_BEFORE(mu_);
-  SubjectMap map_ ABSL_GUARDED_BY(map_mu_);
+  // Its nodes are in the store, read through a bounded cache.
+  mutable StoredSubjectMap map_ ABSL_GUARDED_BY(map_mu_);
   std::optional<StoredCheckpoint> published_ ABSL_GUARDED_BY(map_mu_);
 
   std::thread committer_;

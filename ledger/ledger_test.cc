@@ -13,6 +13,7 @@
 #include "ledger/memory_store.h"
 #include "ledger/merkle_verify.h"
 #include "ledger/subject_index.h"
+#include "ledger/subject_map_store.h"
 #include "tests/test_util.h"
 
 namespace caseledger {
@@ -599,13 +600,54 @@ TEST(LedgerSubjectIndexTest, RefusesToOpenWhenTheStoredMapDisagreesWithTheCheckp
     for (int i = 0; i < 4; ++i) ASSERT_TRUE((*t)->Append({SubjectEvent(i)}).ok());
     ASSERT_TRUE((*t)->Checkpoint().ok());
   }
-  // Rewrite client-2's map leaf to claim no records.
-  std::string key = "m" + std::string(AsBytes(SubjectKey("client-2")));
-  std::string value(8 + kHashSize, '\0');
-  ASSERT_TRUE(testing::RawPut(dir, "subjects", key, value).ok());
+  // Rewrite the map's root node (SUBJECT_INDEX.md "Storage") to another
+  // interior node.
+  const std::string root_path = "n" + SubjectMapNodePath(Hash{}, 0);
+  StoredSubjectMap::Node other;
+  other.child[0] = SubjectKey("client-2");
+  ASSERT_TRUE(testing::RawPut(dir, "subjects", root_path, EncodeSubjectMapNode(other)).ok());
   auto t = OpenTestLedger(dir);
   ASSERT_EQ(t.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_TRUE(absl::StrContains(t.status().message(), "subjects root")) << t.status();
+}
+
+// A data directory from before the map's nodes were stored (layout 1: its
+// leaves under 'm', no 'v') opens: the nodes are built from the leaves once,
+// and the map's root, proofs and later checkpoints are as before.
+TEST(LedgerSubjectIndexTest, OpensALayout1DirectoryByBuildingTheNodes) {
+  std::string dir = NewTempDir("subjects_layout1");
+  LedgerOptions options;
+  options.checkpoint_every_records = 1000;
+  options.checkpoint_interval = absl::Hours(1);
+  std::vector<std::pair<std::string, SubjectState>> leaves;
+  {
+    auto t = OpenTestLedger(dir, options);
+    ASSERT_TRUE(t.ok()) << t.status();
+    for (int i = 0; i < 20; ++i) ASSERT_TRUE((*t)->Append({SubjectEvent(i)}).ok());
+    ASSERT_TRUE((*t)->Checkpoint().ok());
+    for (const char* s : {"client-0", "client-1", "client-2", "client-3", "client-x"}) {
+      absl::StatusOr<SubjectHistory> h = (*t)->History(s);
+      ASSERT_TRUE(h.ok()) << h.status();
+      leaves.emplace_back("m" + std::string(AsBytes(SubjectKey(s))), h->state);
+    }
+  }
+  // Back to layout 1: the leaves, no layout key, no root node.
+  for (const auto& [key, state] : leaves) {
+    std::string value = testing::SeqKey(state.count) + std::string(AsBytes(state.head));
+    ASSERT_TRUE(testing::RawPut(dir, "subjects", key, value).ok());
+  }
+  ASSERT_TRUE(testing::RawDelete(dir, "subjects", "v").ok());
+  ASSERT_TRUE(testing::RawDelete(dir, "subjects", "n" + SubjectMapNodePath(Hash{}, 0)).ok());
+  auto t = OpenTestLedger(dir, options);
+  ASSERT_TRUE(t.ok()) << t.status();
+  Ledger& l = *t->ledger;
+  for (const char* s : {"client-0", "client-1", "client-3", "client-x", "nobody"}) {
+    ExpectHistoryMatches(l, s);
+  }
+  ASSERT_TRUE(l.Append({SubjectEvent(20)}).ok());
+  absl::StatusOr<StoredCheckpoint> cp = l.Checkpoint();
+  ASSERT_TRUE(cp.ok());
+  EXPECT_EQ(SubjectsRootOf(*cp), RecomputeSubjectsRoot(l, 21));
 }
 
 // The transition end a checkpoint note describes.

@@ -52,8 +52,9 @@ struct CommitBatch {
     Hash head;       // the chain head after this record
   };
   std::vector<SubjectEntry> subject_entries;
-  // With a checkpoint: the map leaves that changed since the previous one.
-  std::vector<std::pair<Hash, SubjectState>> subject_map_leaves;
+  // With a checkpoint: the subject map's nodes that changed since the
+  // previous one, as (path, value) (SUBJECT_INDEX.md "Storage", layout 2).
+  std::vector<std::pair<std::string, std::string>> subject_map_nodes;
   // Key-table writes that must land with these records (e.g. a disposal
   // destroying its case's data keys). When any is a delete, Commit purges
   // (KeyTable::Purge) before returning.
@@ -232,9 +233,22 @@ class SubjectIndexStore {
   // until fn returns false.
   virtual absl::Status ScanSubject(const Hash& key, uint64_t from_index,
                                    const std::function<bool(uint64_t, uint64_t)>& fn) const = 0;
-  // Every map leaf as of the last checkpoint, in key order.
+  // Layout 1 only (before the map's nodes were stored): every map leaf as of
+  // the last checkpoint, in key order. Read once, to migrate.
   virtual absl::Status ScanSubjectMap(
       const std::function<void(const Hash&, const SubjectState&)>& fn) const = 0;
+  // How the map is stored (SUBJECT_INDEX.md "Storage"): 1 = leaves only,
+  // 2 = nodes.
+  virtual absl::StatusOr<uint32_t> SubjectMapLayout() const = 0;
+  // The map's node at `path` (SubjectMapNodePath in subject_map_store.h), or
+  // nullopt when none is stored there.
+  virtual absl::StatusOr<std::optional<std::string>> GetSubjectMapNode(
+      absl::string_view path) const = 0;
+  // Writes map nodes durably (one synced write) outside a Commit, for the
+  // migration to layout 2. With `finish`, the same write sets layout 2 and
+  // deletes the layout-1 leaves.
+  virtual absl::Status PutSubjectMapNodes(
+      const std::vector<std::pair<std::string, std::string>>& nodes, bool finish) = 0;
 };
 
 // Witnesses' cosignatures of checkpoints (ledger/COSIGNATURE.md).

@@ -21,7 +21,11 @@ absl::Status NotFound(absl::string_view what) {
 // it, so a callback may read the store again.
 class MemoryStore : public LogStore, public KeyTable {
  public:
-  explicit MemoryStore(const MemoryStoreOptions& options) : has_keys_(options.keys) {}
+  explicit MemoryStore(const MemoryStoreOptions& options) : has_keys_(options.keys) {
+    // A new store is in layout 1, as a new data directory is, until the
+    // subject map's first open finishes the (empty) migration.
+    if (options.layout1_subject_map.has_value()) subject_map_ = *options.layout1_subject_map;
+  }
 
   // RecordLog ---------------------------------------------------------------
 
@@ -40,7 +44,7 @@ class MemoryStore : public LogStore, public KeyTable {
     for (const CommitBatch::SubjectEntry& e : batch.subject_entries) {
       subjects_[e.key][e.index] = SubjectEntryValue{e.seq, e.head};
     }
-    for (const auto& [key, state] : batch.subject_map_leaves) subject_map_[key] = state;
+    for (const auto& [path, node] : batch.subject_map_nodes) subject_map_nodes_[path] = node;
     size_ = batch.new_size;
     ApplyKeyWrites(batch.key_writes);
     return absl::OkStatus();
@@ -239,6 +243,30 @@ class MemoryStore : public LogStore, public KeyTable {
     return absl::OkStatus();
   }
 
+  absl::StatusOr<uint32_t> SubjectMapLayout() const override {
+    absl::MutexLock lock(&mu_);
+    return subject_map_layout_;
+  }
+
+  absl::StatusOr<std::optional<std::string>> GetSubjectMapNode(
+      absl::string_view path) const override {
+    absl::MutexLock lock(&mu_);
+    auto it = subject_map_nodes_.find(std::string(path));
+    if (it == subject_map_nodes_.end()) return std::optional<std::string>();
+    return std::optional<std::string>(it->second);
+  }
+
+  absl::Status PutSubjectMapNodes(const std::vector<std::pair<std::string, std::string>>& nodes,
+                                  bool finish) override {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [path, node] : nodes) subject_map_nodes_[path] = node;
+    if (finish) {
+      subject_map_layout_ = 2;
+      subject_map_.clear();
+    }
+    return absl::OkStatus();
+  }
+
   // CosignatureStore --------------------------------------------------------
 
   absl::Status PutCosignature(uint64_t size, absl::string_view witness,
@@ -336,7 +364,9 @@ class MemoryStore : public LogStore, public KeyTable {
   std::map<std::pair<uint32_t, uint64_t>, Hash> nodes_ ABSL_GUARDED_BY(mu_);
   std::map<uint64_t, std::string> checkpoints_ ABSL_GUARDED_BY(mu_);
   std::map<Hash, std::map<uint64_t, SubjectEntryValue>> subjects_ ABSL_GUARDED_BY(mu_);
-  std::map<Hash, SubjectState> subject_map_ ABSL_GUARDED_BY(mu_);
+  std::map<Hash, SubjectState> subject_map_ ABSL_GUARDED_BY(mu_);  // layout 1 (tests only)
+  uint32_t subject_map_layout_ ABSL_GUARDED_BY(mu_) = 1;
+  std::map<std::string, std::string> subject_map_nodes_ ABSL_GUARDED_BY(mu_);
   // size -> witness -> line.
   std::map<uint64_t, std::map<std::string, std::string>> cosignatures_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::string> keys_ ABSL_GUARDED_BY(mu_);

@@ -45,7 +45,7 @@ TEST_P(StoreContractTest, ReadsBackWhatACommitWrote) {
   b.nodes = {{0, 0, H(1)}, {0, 1, H(2)}, {1, 0, H(3)}, {0, 2, H(4)}};
   b.checkpoints = {{3, "note3"}};
   b.subject_entries = {{H(9), 0, 0, H(5)}, {H(9), 1, 2, H(6)}};
-  b.subject_map_leaves = {{H(9), SubjectState{2, H(6)}}};
+  b.subject_map_nodes = {{std::string("\0\0", 2), "node"}};
   b.key_writes = {{"k1", std::string("v1")}, {"k2", std::string("v2")}};
   b.new_size = 3;
   ASSERT_TRUE(s.Commit(b).ok());
@@ -95,9 +95,12 @@ TEST_P(StoreContractTest, ReadsBackWhatACommitWrote) {
   EXPECT_EQ(*s.GetSubjectHead(H(8)), SubjectState{});
   EXPECT_EQ(s.GetSubjectEntry(H(9), 1)->seq, 2u);
   EXPECT_EQ(s.GetSubjectEntry(H(9), 2).status().code(), absl::StatusCode::kNotFound);
-  int leaves_in_map = 0;
-  ASSERT_TRUE(s.ScanSubjectMap([&](const Hash&, const SubjectState&) { ++leaves_in_map; }).ok());
-  EXPECT_EQ(leaves_in_map, 1);
+  EXPECT_EQ(**s.GetSubjectMapNode(std::string("\0\0", 2)), "node");
+  EXPECT_FALSE(s.GetSubjectMapNode(std::string("\0\1\0", 3))->has_value());
+  EXPECT_EQ(*s.SubjectMapLayout(), 1u);  // new stores are; StoredSubjectMap::Open moves them on
+  ASSERT_TRUE(s.PutSubjectMapNodes({{std::string("\0\1\x80", 3), "n2"}}, /*finish=*/true).ok());
+  EXPECT_EQ(*s.SubjectMapLayout(), 2u);
+  EXPECT_EQ(**s.GetSubjectMapNode(std::string("\0\1\x80", 3)), "n2");
 
   ASSERT_TRUE(s.PutCosignature(3, "w1+00", "line-a").ok());
   ASSERT_TRUE(s.PutCosignature(3, "w1+00", "line-b").ok());  // replaces

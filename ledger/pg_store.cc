@@ -21,6 +21,7 @@
 #include "ledger/partition.h"
 #include "ledger/record.h"
 #include "ledger/subject_index.h"
+#include "ledger/subject_map_store.h"
 
 namespace caseledger {
 namespace {
@@ -246,6 +247,17 @@ class PgStore : public LogStore, public KeyTable {
   absl::Status ScanSubjectMap(
       const std::function<void(const Hash&, const SubjectState&)>& fn) const override {
     return local_->ScanSubjectMap(fn);
+  }
+  absl::StatusOr<uint32_t> SubjectMapLayout() const override {
+    return local_->SubjectMapLayout();
+  }
+  absl::StatusOr<std::optional<std::string>> GetSubjectMapNode(
+      absl::string_view path) const override {
+    return local_->GetSubjectMapNode(path);
+  }
+  absl::Status PutSubjectMapNodes(const std::vector<std::pair<std::string, std::string>>& nodes,
+                                  bool finish) override {
+    return local_->PutSubjectMapNodes(nodes, finish);
   }
   absl::Status PutCosignature(uint64_t size, absl::string_view witness,
                               absl::string_view line) override {
@@ -643,6 +655,7 @@ class PgStore : public LogStore, public KeyTable {
     CL_RETURN_IF_ERROR(scanned);
     CL_ASSIGN_OR_RETURN(MerkleTree tree, MerkleTree::Load(local_size, *local_));
     size_t next_cp = 0;
+    CL_ASSIGN_OR_RETURN(StoredSubjectMap map, StoredSubjectMap::Open(local_.get()));
     auto add_map_leaves = [&](CommitBatch* batch) -> absl::Status {
       for (const Hash& k : touched) {
         auto it = states.find(k);
@@ -652,8 +665,11 @@ class PgStore : public LogStore, public KeyTable {
         } else {
           CL_ASSIGN_OR_RETURN(s, local_->GetSubjectHead(k));
         }
-        batch->subject_map_leaves.emplace_back(k, s);
+        CL_RETURN_IF_ERROR(map.Set(k, s));
       }
+      // Appended: a batch with two checkpoints writes a node twice, the
+      // later value last.
+      for (auto& node : map.TakeWrites()) batch->subject_map_nodes.push_back(std::move(node));
       touched.clear();
       return absl::OkStatus();
     };

@@ -11,17 +11,23 @@
 // close. With --dir it is kept, and a later run with the same
 // --dir appends only what is missing, so growing a ledger to 10M records
 // (the size; about 4 minutes here) is paid once. Events go to
-// --cases cases, one client (subject) each, with 512-byte payloads. A
-// benchmark, not a test: it prints numbers and asserts nothing about them.
+// --cases cases, one client (subject) each, with 512-byte payloads. Each
+// reopen then appends --burst events spread over all clients and prints the
+// RSS after them beside the subject map's cache size (--subject_map_cache_mb):
+// the map's nodes are on disk, so memory stays bounded by the caches however
+// many clients the ledger has. A benchmark, not a test: it prints numbers and
+// asserts nothing about them.
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -40,7 +46,14 @@ ABSL_FLAG(int, reopens, 3, "how many times to reopen, each in a fresh process");
 ABSL_FLAG(bool, crash, true,
           "end the build as kill -9 would (exit without closing the store), so that the "
           "first reopen shows what a crash leaves to replay; later reopens follow a clean close");
+ABSL_FLAG(int, build_threads, 4, "threads appending while the ledger is built");
 ABSL_FLAG(bool, open_only, false, "internal: open --dir once and print the figures");
+ABSL_FLAG(uint64_t, burst, 200000,
+          "after each reopen, append this many events spread over all --cases clients (one "
+          "per case) and print the RSS after them: the subject map's nodes are read through "
+          "its bounded cache");
+ABSL_FLAG(uint64_t, subject_map_cache_mb, caseledger::kDefaultSubjectMapCacheBytes >> 20,
+          "LedgerOptions::subject_map_cache_bytes, in MiB");
 
 namespace caseledger {
 namespace {
@@ -84,6 +97,7 @@ Opened OpenAt(const std::string& dir) {
   LedgerOptions options;
   options.origin = testing::kTestOrigin;
   options.signer = o.signer.get();
+  options.subject_map_cache_bytes = absl::GetFlag(FLAGS_subject_map_cache_mb) << 20;
   absl::StatusOr<std::unique_ptr<Ledger>> ledger = Ledger::Open(options, *std::move(store));
   if (!ledger.ok()) Die("open ledger", ledger.status());
   o.ledger = *std::move(ledger);
@@ -99,53 +113,97 @@ Opened Build(const std::string& dir, uint64_t records, uint64_t cases) {
                static_cast<unsigned long long>(records - start), dir.c_str());
   const absl::Time t0 = absl::Now();
   const double cpu0 = CpuSeconds();
-  constexpr uint64_t kBatch = 1000;
-  for (uint64_t n = start; n < records;) {
-    std::vector<AppendRequest> batch;
-    const uint64_t end = std::min(records, n + kBatch);
-    batch.reserve(end - n);
-    for (; n < end; ++n) {
-      batch.push_back(AppendRequest{
-          testing::TestEvent(absl::StrCat("ev-", n), absl::StrCat("case-", n % cases), 512),
-          std::nullopt});
-    }
-    absl::StatusOr<std::vector<AppendResult>> r = o.ledger->AppendBatch(std::move(batch));
-    if (!r.ok()) Die("append", r.status());
-    if (n % 1000000 == 0) {
-      std::fprintf(stderr, "restart_benchmark: %llu records\n", static_cast<unsigned long long>(n));
-    }
+  // Several threads, so that group commits carry up to max_group_events and
+  // the build is not bound by one synced write per batch.
+  constexpr uint64_t kBatch = 5000;
+  const int threads = std::max(1, absl::GetFlag(FLAGS_build_threads));
+  std::atomic<uint64_t> next{start};
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&] {
+      for (;;) {
+        const uint64_t from = next.fetch_add(kBatch);
+        if (from >= records) return;
+        const uint64_t end = std::min(records, from + kBatch);
+        std::vector<AppendRequest> batch;
+        batch.reserve(end - from);
+        for (uint64_t n = from; n < end; ++n) {
+          batch.push_back(AppendRequest{
+              testing::TestEvent(absl::StrCat("ev-", n), absl::StrCat("case-", n % cases), 512),
+              std::nullopt});
+        }
+        absl::StatusOr<std::vector<AppendResult>> r = o.ledger->AppendBatch(std::move(batch));
+        if (!r.ok()) Die("append", r.status());
+        if (end / 1000000 != from / 1000000) {
+          std::fprintf(stderr, "restart_benchmark: %llu records\n",
+                       static_cast<unsigned long long>(end));
+        }
+      }
+    });
   }
+  for (std::thread& w : workers) w.join();
   absl::StatusOr<StoredCheckpoint> cp = o.ledger->Checkpoint();
   if (!cp.ok()) Die("checkpoint", cp.status());
   const double secs = absl::ToDoubleSeconds(absl::Now() - t0);
   const double cpu = CpuSeconds() - cpu0;
   std::printf(
-      "built %llu records in %.1f s (%.0f records/s, AppendBatch(1000) from one thread), "
+      "built %llu records in %.1f s (%.0f records/s, AppendBatch(5000) from %d threads), "
       "%.1f us CPU per record; builder RSS %.0f MiB\n",
-      static_cast<unsigned long long>(records - start), secs, (records - start) / secs,
+      static_cast<unsigned long long>(records - start), secs, (records - start) / secs, threads,
       cpu * 1e6 / (records - start), ResidentMiB().first);
   return o;
 }
 
-// One open, in this (fresh) process: the figures on one line.
-int OpenOnce(const std::string& dir) {
+// One open, in this (fresh) process: the figures on one line; then a burst
+// of appends over all clients and the RSS after it.
+int OpenOnce(const std::string& dir, const std::string& after, uint64_t cases) {
   const absl::Time t0 = absl::Now();
   Opened o = OpenAt(dir);
   const double secs = absl::ToDoubleSeconds(absl::Now() - t0);
   auto [rss, hwm] = ResidentMiB();
-  std::printf("open at %llu records: %.3f s, RSS after open %.0f MiB (peak %.0f MiB)\n",
-              static_cast<unsigned long long>(o.ledger->Size()), secs, rss, hwm);
+  std::printf("open after %s at %llu records: %.3f s, RSS after open %.0f MiB (peak %.0f MiB)\n",
+              after.c_str(), static_cast<unsigned long long>(o.ledger->Size()), secs, rss, hwm);
+  const uint64_t burst = absl::GetFlag(FLAGS_burst);
+  if (burst == 0) return 0;
+  const uint64_t start = o.ledger->Size();
+  const absl::Time b0 = absl::Now();
+  constexpr uint64_t kBatch = 1000;
+  for (uint64_t i = 0; i < burst;) {
+    std::vector<AppendRequest> batch;
+    const uint64_t end = std::min(burst, i + kBatch);
+    for (; i < end; ++i) {
+      // Spread over every case (and so every client), not in key order.
+      const uint64_t c = ((start + i) * 2654435761u) % cases;
+      batch.push_back(AppendRequest{
+          testing::TestEvent(absl::StrCat("burst-", start + i), absl::StrCat("case-", c), 512),
+          std::nullopt});
+    }
+    absl::StatusOr<std::vector<AppendResult>> r = o.ledger->AppendBatch(std::move(batch));
+    if (!r.ok()) Die("burst", r.status());
+  }
+  absl::StatusOr<StoredCheckpoint> cp = o.ledger->Checkpoint();
+  if (!cp.ok()) Die("checkpoint", cp.status());
+  const double bsecs = absl::ToDoubleSeconds(absl::Now() - b0);
+  auto [rss2, hwm2] = ResidentMiB();
+  std::printf(
+      "  burst of %llu appends over %llu clients in %.1f s: RSS %.0f MiB (peak %.0f MiB, "
+      "+%.0f MiB over the open) with the subject map cache at %llu MiB (RocksDB: block "
+      "cache 64 MiB, memtables up to 160 MiB)\n",
+      static_cast<unsigned long long>(burst), static_cast<unsigned long long>(cases), bsecs, rss2,
+      hwm2, rss2 - rss, static_cast<unsigned long long>(absl::GetFlag(FLAGS_subject_map_cache_mb)));
   return 0;
 }
 
 int Main(const char* self) {
   const uint64_t records = absl::GetFlag(FLAGS_records);
   std::string dir = absl::GetFlag(FLAGS_dir);
-  if (absl::GetFlag(FLAGS_open_only)) return OpenOnce(dir);
-  const bool temporary = dir.empty();
-  if (temporary) dir = testing::NewTempDir("restart_benchmark");
   uint64_t cases = absl::GetFlag(FLAGS_cases);
   if (cases == 0) cases = std::max<uint64_t>(1, records / 20);
+  if (absl::GetFlag(FLAGS_open_only)) {
+    return OpenOnce(dir, absl::GetFlag(FLAGS_crash) ? "a crash" : "a clean close", cases);
+  }
+  const bool temporary = dir.empty();
+  if (temporary) dir = testing::NewTempDir("restart_benchmark");
   // The build runs in a child process (forked before any thread exists), so
   // that it can end without closing the store.
   std::fflush(stdout);
@@ -161,8 +219,12 @@ int Main(const char* self) {
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return 1;
   int rc = 0;
   for (int i = 0; i < absl::GetFlag(FLAGS_reopens) && rc == 0; ++i) {
-    const std::string cmd =
-        absl::StrCat("'", self, "' --open_only --dir='", dir, "'");
+    // Each reopen closes cleanly, so only the first follows the build's crash.
+    const bool after_crash = i == 0 && absl::GetFlag(FLAGS_crash);
+    const std::string cmd = absl::StrCat(
+        "'", self, "' --open_only --dir='", dir, "' --cases=", cases,
+        " --burst=", absl::GetFlag(FLAGS_burst), " --subject_map_cache_mb=",
+        absl::GetFlag(FLAGS_subject_map_cache_mb), " --crash=", after_crash ? "true" : "false");
     rc = std::system(cmd.c_str());
   }
   if (temporary) std::filesystem::remove_all(dir);

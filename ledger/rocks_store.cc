@@ -81,7 +81,9 @@ std::string CosignatureKey(uint64_t size, absl::string_view witness) {
 // Subject index keys (SUBJECT_INDEX.md "Storage"): a one-byte tag and the
 // subject key, then for 'e' the u64 index.
 constexpr char kSubjectEntryTag = 'e';
-constexpr char kSubjectMapTag = 'm';
+constexpr char kSubjectMapTag = 'm';         // layout 1: the map's leaves
+constexpr char kSubjectMapNodeTag = 'n';     // layout 2: the map's nodes
+constexpr char kSubjectMapLayoutKey[] = "v";  // layout 2: u8 2; absent = layout 1
 
 std::string SubjectKeyOf(char tag, const Hash& key) {
   std::string k(1, tag);
@@ -178,8 +180,8 @@ class RocksStore : public LogStore, public KeyTable {
       wb.Put(cf(kSubjects), SubjectKeyOf(kSubjectEntryTag, e.key) + U64Key(e.index),
              SubjectStateValue(SubjectState{e.seq, e.head}));
     }
-    for (const auto& [key, state] : batch.subject_map_leaves) {
-      wb.Put(cf(kSubjects), SubjectKeyOf(kSubjectMapTag, key), SubjectStateValue(state));
+    for (const auto& [path, node] : batch.subject_map_nodes) {
+      wb.Put(cf(kSubjects), std::string(1, kSubjectMapNodeTag) + path, node);
     }
     wb.Put(cf(kMeta), kSizeKey, U64Key(batch.new_size));
     bool purge = AddKeyWrites(batch.key_writes, cf(kKeys), &wb);
@@ -553,6 +555,41 @@ class RocksStore : public LogStore, public KeyTable {
       fn(key, s);
       return absl::OkStatus();
     });
+  }
+
+  absl::StatusOr<uint32_t> SubjectMapLayout() const override {
+    std::string v;
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kSubjects), kSubjectMapLayoutKey, &v);
+    if (s.IsNotFound()) return 1;
+    CL_RETURN_IF_ERROR(FromRocks(s, "subject map layout"));
+    if (v.size() != 1) return absl::DataLossError("subject map layout: not 1 byte");
+    return static_cast<uint8_t>(v[0]);
+  }
+
+  absl::StatusOr<std::optional<std::string>> GetSubjectMapNode(
+      absl::string_view path) const override {
+    std::string v;
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kSubjects),
+                                 std::string(1, kSubjectMapNodeTag) + std::string(path), &v);
+    if (s.IsNotFound()) return std::optional<std::string>();
+    CL_RETURN_IF_ERROR(FromRocks(s, "subject map node"));
+    return std::optional<std::string>(std::move(v));
+  }
+
+  absl::Status PutSubjectMapNodes(const std::vector<std::pair<std::string, std::string>>& nodes,
+                                  bool finish) override {
+    rocksdb::WriteBatch wb;
+    for (const auto& [path, node] : nodes) {
+      wb.Put(cf(kSubjects), std::string(1, kSubjectMapNodeTag) + path, node);
+    }
+    if (finish) {
+      wb.Put(cf(kSubjects), kSubjectMapLayoutKey, std::string(1, '\x02'));
+      wb.DeleteRange(cf(kSubjects), std::string(1, kSubjectMapTag),
+                     std::string(1, kSubjectMapTag + 1));
+    }
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    return FromRocks(db_->Write(wo, &wb), "write subject map nodes");
   }
 
   absl::Status ScanStream(absl::string_view stream_id, uint64_t from_version,

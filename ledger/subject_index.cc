@@ -255,36 +255,12 @@ absl::Status PruneOld(const NodeT* n, size_t depth, absl::Span<const OldState> k
   if (n != nullptr && n->dirty) {
     return absl::FailedPreconditionError("subject map: Root() must be called before PrunedOld()");
   }
-  if (keys.empty()) {
-    PrunedMapNode p;
-    if (n == nullptr) {
-      p.kind = Kind::kEmpty;
-    } else if (n->is_leaf) {
-      p.kind = Kind::kLeaf;
-      p.key = n->key;
-      p.state = n->state;
-    } else {
-      p.kind = Kind::kOpaque;
-      p.hash = n->hash;
-    }
-    out->push_back(p);
-    return absl::OkStatus();
+  PrunedSubtree here;
+  if (n != nullptr) {
+    here = {true, n->is_leaf, n->key, n->state, n->hash};
   }
-  if (n == nullptr || (n->is_leaf && (keys.size() != 1 || keys[0].first != n->key))) {
-    const Hash& missing = (n != nullptr && keys[0].first == n->key) ? keys[1].first : keys[0].first;
-    return absl::InvalidArgumentError(
-        absl::StrCat("subject map: PrunedOld: key ", ShortHex(missing), " is not in the map"));
-  }
-  if (n->is_leaf) {
-    PrunedMapNode p;
-    if (keys[0].second.count > 0) {
-      p.kind = Kind::kLeaf;
-      p.key = n->key;
-      p.state = keys[0].second;
-    }
-    out->push_back(p);
-    return absl::OkStatus();
-  }
+  CL_ASSIGN_OR_RETURN(bool done, PruneEnd(here, keys, out));
+  if (done) return absl::OkStatus();
   auto right_start = std::partition_point(
       keys.begin(), keys.end(), [&](const OldState& k) { return KeyBit(k.first, depth) == 0; });
   const size_t split = static_cast<size_t>(right_start - keys.begin());
@@ -294,6 +270,50 @@ absl::Status PruneOld(const NodeT* n, size_t depth, absl::Span<const OldState> k
   CL_RETURN_IF_ERROR(PruneOld(n->child[0].get(), depth + 1, keys.subspan(0, split), out));
   const size_t right = out->size();
   CL_RETURN_IF_ERROR(PruneOld(n->child[1].get(), depth + 1, keys.subspan(split), out));
+  CollapsePrunedInternal(at, left, right, out);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<bool> PruneEnd(const PrunedSubtree& n,
+                              absl::Span<const std::pair<Hash, SubjectState>> keys,
+                              std::vector<PrunedMapNode>* out) {
+  using Kind = PrunedMapNode::Kind;
+  if (keys.empty()) {
+    PrunedMapNode p;
+    if (!n.present) {
+      p.kind = Kind::kEmpty;
+    } else if (n.is_leaf) {
+      p.kind = Kind::kLeaf;
+      p.key = n.key;
+      p.state = n.state;
+    } else {
+      p.kind = Kind::kOpaque;
+      p.hash = n.hash;
+    }
+    out->push_back(p);
+    return true;
+  }
+  if (!n.present || (n.is_leaf && (keys.size() != 1 || keys[0].first != n.key))) {
+    const Hash& missing = (n.present && keys[0].first == n.key) ? keys[1].first : keys[0].first;
+    return absl::InvalidArgumentError(
+        absl::StrCat("subject map: PrunedOld: key ", ShortHex(missing), " is not in the map"));
+  }
+  if (!n.is_leaf) return false;
+  PrunedMapNode p;
+  if (keys[0].second.count > 0) {
+    p.kind = Kind::kLeaf;
+    p.key = n.key;
+    p.state = keys[0].second;
+  }
+  out->push_back(p);
+  return true;
+}
+
+void CollapsePrunedInternal(size_t at, size_t left, size_t right,
+                            std::vector<PrunedMapNode>* out) {
+  using Kind = PrunedMapNode::Kind;
   // A subtree of one node is Empty, a Leaf or Opaque; collapse what is left
   // with fewer than two subjects, as the compact map holds it.
   const bool left_single = right == left + 1;
@@ -312,10 +332,7 @@ absl::Status PruneOld(const NodeT* n, size_t depth, absl::Span<const OldState> k
     out->resize(at);
     out->push_back(leaf);
   }
-  return absl::OkStatus();
 }
-
-}  // namespace
 
 absl::StatusOr<std::vector<PrunedMapNode>> SubjectMap::PrunedOld(
     const absl::flat_hash_map<Hash, SubjectState>& old_states) const {

@@ -86,6 +86,33 @@ struct PrunedMapNode {
   Hash hash{};         // kOpaque: the subtree's hash
 };
 
+// A subtree of the map as PrunedOld meets it: absent (empty), a leaf, or an
+// interior node with its hash.
+struct PrunedSubtree {
+  bool present = false;
+  bool is_leaf = false;
+  Hash key{};          // leaf
+  SubjectState state;  // leaf
+  Hash hash{};         // interior
+};
+// PrunedOld's rule at one subtree, `keys` (sorted) being the changed keys
+// below it with their earlier states: with no keys, the subtree as Empty, its
+// Leaf or Opaque; at a changed key's leaf, that Leaf with its earlier state
+// (Empty if it had count 0). Appends that node to `out` and returns true; false
+// for an interior node with keys below (the caller descends).
+// INVALID_ARGUMENT for a key that is not in the map.
+absl::StatusOr<bool> PruneEnd(const PrunedSubtree& subtree,
+                              absl::Span<const std::pair<Hash, SubjectState>> keys,
+                              std::vector<PrunedMapNode>* out);
+
+// For a pruned map being written in pre-order: the Internal node at
+// (*out)[at], whose left subtree starts at `left` and right one at `right`
+// and runs to the end, is replaced by what it is when fewer than two subjects
+// are left below it: Empty for Empty/Empty, the Leaf for Empty/Leaf or
+// Leaf/Empty (the compact map's shape).
+void CollapsePrunedInternal(size_t at, size_t left, size_t right,
+                            std::vector<PrunedMapNode>* out);
+
 // A map proof for one key: the siblings along the key's path from the root,
 // and what the path ends in.
 struct SubjectMapProof {

@@ -37,10 +37,14 @@ grpc::Status KeyAdminServiceImpl::EraseSubject(grpc::ServerContext* ctx,
     return ToGrpcStatus(
         absl::FailedPreconditionError("this server records no erasures, so it destroys no keys"));
   }
-  // Before anything is destroyed: a crash from here on leaves the marker, and
-  // the next start rebuilds the read models.
+  // Taken before the erasure: in record format 2 the key derives from the
+  // subject's salt, which the erasure destroys.
+  const std::optional<Hash> subject_key =
+      projector_ != nullptr ? projector_->SubjectKeyOf(req->subject_id()) : std::nullopt;
+  // Before anything is destroyed: a crash from here on leaves the marker
+  // naming the subject, and the next start re-derives its cases.
   if (projector_ != nullptr) {
-    absl::Status marked = projector_->MarkStale();
+    absl::Status marked = projector_->MarkStaleSubject(subject_key);
     if (!marked.ok()) return ToGrpcStatus(marked);
   }
   // The erasure is in the ledger before its keys are gone, so none is ever
@@ -57,10 +61,6 @@ grpc::Status KeyAdminServiceImpl::EraseSubject(grpc::ServerContext* ctx,
                      absl::StrCat("the erasure could not be recorded, so nothing was destroyed: ",
                                   recorded.status().message())));
   }
-  // Taken before the erasure: in record format 2 the key derives from the
-  // subject's salt, which the erasure destroys.
-  const std::optional<Hash> subject_key =
-      projector_ != nullptr ? projector_->SubjectKeyOf(req->subject_id()) : std::nullopt;
   absl::StatusOr<size_t> n = keys_->EraseSubject(req->subject_id());
   if (!n.ok()) return ToGrpcStatus(n.status());
   if (projector_ != nullptr) {

@@ -67,6 +67,9 @@ ABSL_FLAG(uint64_t, max_batch_events, 10000, "Most events in one AppendBatch.");
 ABSL_FLAG(uint64_t, max_group_events, 8192, "Most events in one group commit (one fsync).");
 ABSL_FLAG(int32_t, max_message_bytes, 16 << 20, "Largest gRPC message accepted, in bytes.");
 ABSL_FLAG(uint64_t, block_cache_mb, 64, "RocksDB block cache, MiB.");
+ABSL_FLAG(uint64_t, subject_map_cache_mb, caseledger::kDefaultSubjectMapCacheBytes >> 20,
+          "Memory for the subject map's cache of nodes read from the data directory, MiB "
+          "(ledger/SUBJECT_INDEX.md \"Storage\").");
 ABSL_FLAG(std::vector<std::string>, witness_keys, {},
           "Comma-separated verifier keys (<name>+<hash>+<base64(0x04 || key)>) of the witnesses "
           "whose cosignatures WitnessService.AddCosignature accepts (ledger/COSIGNATURE.md).");
@@ -332,6 +335,7 @@ int Run() {
   options.checkpoint_interval = absl::GetFlag(FLAGS_checkpoint_interval);
   options.max_batch_events = absl::GetFlag(FLAGS_max_batch_events);
   options.max_group_events = absl::GetFlag(FLAGS_max_group_events);
+  options.subject_map_cache_bytes = absl::GetFlag(FLAGS_subject_map_cache_mb) << 20;
   auto ledger = Ledger::Open(options, *std::move(store));
   if (absl::IsDataLoss(ledger.status())) {
     Log("INTEGRITY ALARM: the open check found the stored tree damaged; run ledger_verify "

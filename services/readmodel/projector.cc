@@ -7,9 +7,15 @@
 #include <utility>
 
 #include <cstdio>
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
 #include "ledger/internal/bytes.h"
 #include "ledger/internal/file.h"
@@ -170,12 +176,23 @@ absl::StatusOr<std::unique_ptr<Projector>> Projector::Open(
   // and the reprojection did not finish: finish it before anyone reads.
   std::error_code ec;
   if (std::filesystem::exists(projector->MarkerPath(), ec)) {
-    std::fprintf(stderr,
-                 "caseledger: %s exists: an erasure did not finish; rebuilding the read "
-                 "models from %llu records\n",
-                 projector->MarkerPath().c_str(),
-                 static_cast<unsigned long long>(ledger->Size()));
-    CL_RETURN_IF_ERROR(projector->Reproject());
+    std::ifstream in(projector->MarkerPath(), std::ios::binary);
+    std::stringstream text;
+    text << in.rdbuf();
+    const Marks marks = Marks::Decode(text.str());
+    if (marks.all || !projector->CanForget()) {
+      std::fprintf(stderr,
+                   "caseledger: %s exists: an erasure did not finish; rebuilding the read "
+                   "models from %llu records\n",
+                   projector->MarkerPath().c_str(),
+                   static_cast<unsigned long long>(ledger->Size()));
+    } else {
+      std::fprintf(stderr,
+                   "caseledger: %s exists: an erasure did not finish; re-deriving what it "
+                   "names (%zu subjects, %zu cases)\n",
+                   projector->MarkerPath().c_str(), marks.subjects.size(), marks.cases.size());
+    }
+    CL_RETURN_IF_ERROR(projector->FinishMarked(marks));
   } else if (relaid) {
     std::fprintf(stderr,
                  "caseledger: the read models are stored in layout \"%s\", not \"%s\"; "
@@ -306,21 +323,101 @@ absl::Status Projector::ClearAndReplay(std::set<std::string>* shredded) {
   return ApplyUpTo(ledger_->Size(), shredded);
 }
 
-absl::Status Projector::MarkStale() {
+// The marker's first line. A marker that starts otherwise (written before
+// markers named what they are for) asks for a full rebuild.
+constexpr char kMarkerHeader[] = "caseledger: the read models must redo what follows";
+
+void Projector::Marks::Add(const Marks& other) {
+  all = all || other.all;
+  subjects.insert(other.subjects.begin(), other.subjects.end());
+  cases.insert(other.cases.begin(), other.cases.end());
+}
+
+std::string Projector::Marks::Encode() const {
+  std::string out = absl::StrCat(kMarkerHeader, "\n");
+  if (all) absl::StrAppend(&out, "all\n");
+  for (const Hash& k : subjects) absl::StrAppend(&out, "subject ", ToHex(k), "\n");
+  for (const std::string& c : cases) absl::StrAppend(&out, "case ", absl::BytesToHexString(c), "\n");
+  return out;
+}
+
+Projector::Marks Projector::Marks::Decode(absl::string_view text) {
+  Marks m;
+  std::vector<absl::string_view> lines = absl::StrSplit(text, '\n', absl::SkipEmpty());
+  if (lines.empty() || lines[0] != kMarkerHeader) {
+    m.all = true;
+    return m;
+  }
+  for (size_t i = 1; i < lines.size(); ++i) {
+    absl::string_view line = lines[i];
+    if (line == "all") {
+      m.all = true;
+    } else if (absl::ConsumePrefix(&line, "subject ")) {
+      absl::StatusOr<Hash> key = HashFromHex(line);
+      if (!key.ok()) m.all = true;
+      if (key.ok()) m.subjects.insert(*key);
+    } else if (absl::ConsumePrefix(&line, "case ") && line.size() % 2 == 0 &&
+               std::all_of(line.begin(), line.end(), absl::ascii_isxdigit)) {
+      m.cases.insert(absl::HexStringToBytes(line));
+    } else {
+      m.all = true;
+    }
+  }
+  return m;
+}
+
+absl::Status Projector::Mark(const Marks& marks) {
+  absl::MutexLock write(&marker_mu_);
+  std::string text;
   {
     absl::MutexLock lock(&mu_);
     ++stale_generation_;
+    marks_.Add(marks);
+    text = marks_.Encode();
   }
-  return WriteStaleMarker(options_.path);
+  return internal::WriteFileDurably(MarkerPath(), text);
+}
+
+absl::Status Projector::MarkStale() {
+  Marks all;
+  all.all = true;
+  return Mark(all);
+}
+
+absl::Status Projector::MarkStaleSubject(const std::optional<Hash>& subject_key) {
+  Marks m;
+  m.all = !CanForget();  // then the reprojection is a full one
+  if (subject_key.has_value()) m.subjects.insert(*subject_key);
+  return Mark(m);
 }
 
 absl::Status Projector::WriteStaleMarker(const std::string& path) {
-  return internal::WriteFileDurably(
-      MarkerPathOf(path), "caseledger: the read models must be rebuilt before they are read\n");
+  Marks all;
+  all.all = true;
+  return internal::WriteFileDurably(MarkerPathOf(path), all.Encode());
+}
+
+absl::Status Projector::FinishMarked(const Marks& marks) {
+  {
+    absl::MutexLock lock(&mu_);
+    marks_.Add(marks);  // kept on disk until the reprojection is done
+  }
+  if (marks.all || !CanForget()) return Reproject();
+  std::set<std::string> streams = marks.cases;
+  for (const Hash& key : marks.subjects) CL_RETURN_IF_ERROR(StreamsOfSubject(key, &streams));
+  return ReprojectStreams(streams);
 }
 
 absl::Status Projector::Reproject() {
-  return Reprojecting([this](std::set<std::string>* again) { return ClearAndReplay(again); });
+  Marks all;
+  all.all = true;
+  return Reprojecting(all, [this](std::set<std::string>* again) {
+    {
+      absl::MutexLock lock(&mu_);
+      ++full_reprojections_;
+    }
+    return ClearAndReplay(again);
+  });
 }
 
 bool Projector::CanForget() const {
@@ -345,26 +442,32 @@ absl::Status Projector::ReprojectSubjectKey(const std::optional<Hash>& subject_k
   // The streams of the subject's records: each names the subject, so its
   // openings key derives from a key the erasure destroyed.
   std::set<std::string> streams;
+  if (subject_key.has_value()) CL_RETURN_IF_ERROR(StreamsOfSubject(*subject_key, &streams));
+  return ReprojectStreams(streams);
+}
+
+absl::Status Projector::StreamsOfSubject(const Hash& subject_key,
+                                         std::set<std::string>* streams) const {
   absl::Status read;
-  if (!subject_key.has_value()) return ReprojectStreams(streams);
   CL_RETURN_IF_ERROR(ledger_->store().ScanSubject(
-      *subject_key, 0, [&](uint64_t, uint64_t seq) {
+      subject_key, 0, [&](uint64_t, uint64_t seq) {
         absl::StatusOr<std::string> leaf = ledger_->store().GetLeaf(seq);
         absl::StatusOr<Record> r = leaf.ok() ? ledger_->DecodeStored(*leaf) : leaf.status();
         if (!r.ok()) {
           read = r.status();
           return false;
         }
-        streams.insert(r->stream_id);
+        streams->insert(r->stream_id);
         return true;
       }));
-  CL_RETURN_IF_ERROR(read);
-  return ReprojectStreams(streams);
+  return read;
 }
 
 absl::Status Projector::ReprojectStreams(const std::set<std::string>& streams) {
   if (!CanForget()) return Reproject();
-  return Reprojecting([&](std::set<std::string>*) { return RederiveStreams(streams); });
+  Marks named;
+  named.cases = streams;
+  return Reprojecting(named, [&](std::set<std::string>*) { return RederiveStreams(streams); });
 }
 
 absl::Status Projector::RederiveStreams(const std::set<std::string>& streams) {
@@ -420,11 +523,19 @@ absl::Status Projector::RederiveStreams(const std::set<std::string>& streams) {
 }
 
 absl::Status Projector::Reprojecting(
-    const std::function<absl::Status(std::set<std::string>* again)>& work) {
+    const Marks& marks, const std::function<absl::Status(std::set<std::string>* again)>& work) {
   absl::MutexLock one(&reproject_mu_);
   std::set<std::string> again;
   for (bool first = true; first || !again.empty(); first = false) {
-    CL_RETURN_IF_ERROR(MarkStale());
+    // What this pass redoes: the caller's work, then the cases of
+    // disposals applied during the previous pass.
+    Marks pass = marks;
+    if (!first) {
+      pass = Marks{};
+      pass.all = !CanForget();
+      pass.cases = again;
+    }
+    CL_RETURN_IF_ERROR(Mark(pass));
     uint64_t generation;
     {
       absl::MutexLock lock(&mu_);
@@ -437,6 +548,10 @@ absl::Status Projector::Reprojecting(
       // Disposals applied during the previous pass (a replay): their cases.
       CL_RETURN_IF_ERROR(RederiveStreams(again));
     } else {
+      {
+        absl::MutexLock lock(&mu_);
+        ++full_reprojections_;
+      }
       CL_RETURN_IF_ERROR(ClearAndReplay(&shredded));
     }
     again = std::move(shredded);
@@ -449,6 +564,7 @@ absl::Status Projector::Reprojecting(
     // the marker.
     if (again.empty() && stale_generation_ == generation) {
       CL_RETURN_IF_ERROR(internal::RemoveFileDurably(MarkerPath()));
+      marks_ = Marks{};
     }
   }
   return absl::OkStatus();
@@ -457,6 +573,11 @@ absl::Status Projector::Reprojecting(
 uint64_t Projector::reprojections() const {
   absl::MutexLock lock(&mu_);
   return reprojections_;
+}
+
+uint64_t Projector::full_reprojections() const {
+  absl::MutexLock lock(&mu_);
+  return full_reprojections_;
 }
 
 absl::Status Projector::Purge() {
@@ -613,8 +734,12 @@ absl::Status Projector::ApplyChunk(uint64_t from, uint64_t to,
   }
   if (!chunk_shreds.empty()) {
     // Earlier chunks may hold values projected from records this one's
-    // shredding made unreadable: the marker outlives a crash from here.
-    CL_RETURN_IF_ERROR(MarkStale());
+    // shredding made unreadable: the marker, naming their cases, outlives a
+    // crash from here.
+    Marks shreds;
+    shreds.all = !CanForget();
+    shreds.cases = chunk_shreds;
+    CL_RETURN_IF_ERROR(Mark(shreds));
     shredded->insert(chunk_shreds.begin(), chunk_shreds.end());
   }
   rocksdb::WriteBatch wb;

@@ -161,7 +161,14 @@ class Projector {
   //     (flush, then compact every level), remove the marker.
   // Reads during a reprojection see the rebuilt state as of position(),
   // which restarts from 0; reads that name a min_seq wait for it.
+  // MarkStale() names everything: the next Open rebuilds the read models.
+  // MarkStaleSubject names one subject (its map key, SubjectKeyOf; nullopt
+  // when it has no records): a crash leaves a marker from which the next Open
+  // re-derives only that subject's cases, as ReprojectSubjectKey does
+  // (PROJECTIONS.md "Crash marker"). Marks add up until a reprojection
+  // removes the marker.
   absl::Status MarkStale();
+  absl::Status MarkStaleSubject(const std::optional<Hash>& subject_key);
   absl::Status Reproject();
   // Reproject after the erasure of one subject: re-derives only the cases
   // of the subject's records (and the clients whose accounting they feed)
@@ -173,8 +180,10 @@ class Projector {
   // subject has no salt (no records).
   std::optional<Hash> SubjectKeyOf(const std::string& subject_id) const;
   absl::Status ReprojectSubjectKey(const std::optional<Hash>& subject_key);
-  // Reprojections done since Open (for tests and metrics).
+  // Reprojections done since Open (for tests and metrics), and how many of
+  // them cleared the store and replayed the whole ledger.
   uint64_t reprojections() const;
+  uint64_t full_reprojections() const;
   // Syncs the marker of the projection store at `path`, for tools that
   // destroy keys while the server is stopped (caseledger_keys erase-subject).
   static absl::Status WriteStaleMarker(const std::string& path);
@@ -240,9 +249,27 @@ class Projector {
   absl::Status ReprojectStreams(const std::set<std::string>& streams);
   // The re-derivation itself (no marker, no purge).
   absl::Status RederiveStreams(const std::set<std::string>& streams);
+  // What a marker asks the next Open to redo (PROJECTIONS.md "Crash marker").
+  struct Marks {
+    bool all = false;
+    std::set<Hash> subjects;
+    std::set<std::string> cases;
+    void Add(const Marks& other);
+    std::string Encode() const;
+    // Anything it cannot read asks for everything.
+    static Marks Decode(absl::string_view text);
+  };
+  // Adds `marks` to what the marker names and syncs it.
+  absl::Status Mark(const Marks& marks);
+  // The case streams of a subject's records.
+  absl::Status StreamsOfSubject(const Hash& subject_key, std::set<std::string>* streams) const;
+  // Finishes what a marker found at Open names.
+  absl::Status FinishMarked(const Marks& marks);
   // The marker and purge around a re-derivation (`work` does it; it sets
-  // *again when shredding events were applied meanwhile).
-  absl::Status Reprojecting(const std::function<absl::Status(std::set<std::string>* again)>& work);
+  // *again when shredding events were applied meanwhile); `marks` is what
+  // the marker names while it runs.
+  absl::Status Reprojecting(const Marks& marks,
+                            const std::function<absl::Status(std::set<std::string>* again)>& work);
   bool CanForget() const;
   // Deletes all projected state, then applies the ledger from zero.
   absl::Status ClearAndReplay(std::set<std::string>* shredded);
@@ -281,7 +308,12 @@ class Projector {
   // Bumped by every MarkStale: a reprojection removes the marker only when
   // no MarkStale happened since it began.
   uint64_t stale_generation_ ABSL_GUARDED_BY(mu_) = 0;
+  // What the marker on disk names; cleared when it is removed. Written
+  // under marker_mu_ so that the file never goes back to older contents.
+  absl::Mutex marker_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  Marks marks_ ABSL_GUARDED_BY(mu_);
   uint64_t reprojections_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t full_reprojections_ ABSL_GUARDED_BY(mu_) = 0;
   // Bumped before every clear of the store (ReadWithUnapplied starts over).
   uint64_t clears_ ABSL_GUARDED_BY(mu_) = 0;
   std::thread thread_;

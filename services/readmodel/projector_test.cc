@@ -11,6 +11,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "ledger/crypto.h"
+#include "ledger/internal/status_macros.h"
 #include "ledger/key_store.h"
 #include "ledger/rocks_store.h"
 #include "services/append/case_gate.h"
@@ -185,6 +186,35 @@ class TextsProjection : public Projection {
 
 using testing::FilesContaining;
 
+// The same texts keyed by case, so that a case's can be forgotten: erasures
+// re-derive only the cases they touch (Projection::CanForget).
+class CaseTextsProjection : public Projection {
+ public:
+  std::string name() const override { return "case-texts"; }
+  static std::string Key(const std::string& stream, const std::string& event_id) {
+    return stream + "/" + event_id;
+  }
+  absl::Status Apply(const v1::Record& record, ProjectionTxn& txn) override {
+    if (record.event().has_record_entry_written()) {
+      txn.Put(Key(record.event().stream_id(), record.event_id()),
+              record.event().record_entry_written().text());
+    }
+    return absl::OkStatus();
+  }
+  bool CanForget() const override { return true; }
+  absl::Status Forget(const std::set<std::string>& streams, ProjectionTxn& txn) override {
+    for (const std::string& stream : streams) {
+      std::vector<std::string> keys;
+      CL_RETURN_IF_ERROR(txn.ScanStored(stream + "/", [&](absl::string_view k, absl::string_view) {
+        keys.emplace_back(k);
+        return true;
+      }));
+      for (const std::string& k : keys) txn.Delete(k);
+    }
+    return absl::OkStatus();
+  }
+};
+
 // An encrypted ledger whose case-A entries (client-A) say DOOMED-i and
 // case-B entries (client-B) KEPT-i, and a projector of their texts.
 class ErasureTest : public ::testing::Test {
@@ -218,7 +248,11 @@ class ErasureTest : public ::testing::Test {
 
   absl::Status OpenProjector(std::optional<AeadKey> value_key = std::nullopt) {
     std::vector<std::unique_ptr<Projection>> p;
-    p.push_back(std::make_unique<TextsProjection>());
+    if (by_case_) {
+      p.push_back(std::make_unique<CaseTextsProjection>());
+    } else {
+      p.push_back(std::make_unique<TextsProjection>());
+    }
     ProjectorOptions options{projections(), 8, "records_disposed", value_key};
     options.after_reproject = [this] { ++after_reproject_calls_; };
     projector_.reset();
@@ -252,6 +286,13 @@ class ErasureTest : public ::testing::Test {
     TextsProjection texts;
     return projector_->Get(texts, event_id).value_or("<absent>");
   }
+  // With by_case_: entry i of the fixture's cases.
+  std::string CaseText(int i) {
+    CaseTextsProjection texts;
+    return projector_
+        ->Get(texts, CaseTextsProjection::Key(i % 2 == 0 ? "case-A" : "case-B", absl::StrCat("e", i)))
+        .value_or("<absent>");
+  }
   std::string projections() const { return dir_ + "/projections"; }
   bool MarkerExists() const { return std::filesystem::exists(projections() + ".reproject"); }
 
@@ -261,6 +302,7 @@ class ErasureTest : public ::testing::Test {
   Ledger* ledger_ = nullptr;
   std::unique_ptr<Projector> projector_;
   int after_reproject_calls_ = 0;
+  bool by_case_ = false;  // CaseTextsProjection instead of TextsProjection
 };
 
 // Projected chunks are not logged (ledger/STORE.md "Restart"): a restart
@@ -332,10 +374,38 @@ TEST_F(ErasureTest, AnErasureCutShortIsFinishedByTheNextOpen) {
 
   ASSERT_TRUE(OpenProjector().ok());
   EXPECT_EQ(projector_->reprojections(), 1u);
+  EXPECT_EQ(projector_->full_reprojections(), 1u);  // MarkStale names everything
   EXPECT_FALSE(MarkerExists());
   EXPECT_NE(Text("e10"), "DOOMED-10");
   EXPECT_EQ(Text("e11"), "KEPT-11");
   EXPECT_EQ(FilesContaining(projections(), "DOOMED-"), std::vector<std::string>{});
+}
+
+// A marker that names the subject (what KeyAdminService writes) is finished
+// by re-deriving that subject's cases only: no clear and replay of the
+// ledger, and the same result as one.
+TEST_F(ErasureTest, ANamedErasureCutShortIsFinishedForItsCasesOnly) {
+  by_case_ = true;
+  ASSERT_TRUE(OpenProjector().ok());  // the layout changed: rebuilt by case
+  ASSERT_EQ(CaseText(10), "DOOMED-10");
+  ASSERT_EQ(projector_->MarkStaleSubject(projector_->SubjectKeyOf("client-A")),
+            absl::OkStatus());
+  ASSERT_TRUE(keys_->EraseSubject("client-A").ok());
+  projector_.reset();
+  ASSERT_TRUE(MarkerExists());
+
+  ASSERT_TRUE(OpenProjector().ok());
+  EXPECT_EQ(projector_->reprojections(), 1u);
+  EXPECT_EQ(projector_->full_reprojections(), 0u);
+  EXPECT_FALSE(MarkerExists());
+  EXPECT_NE(CaseText(10), "DOOMED-10");
+  EXPECT_EQ(CaseText(11), "KEPT-11");
+  EXPECT_EQ(FilesContaining(projections(), "DOOMED-"), std::vector<std::string>{});
+  std::vector<std::string> rederived;
+  for (int i = 0; i < 40; ++i) rederived.push_back(CaseText(i));
+  // A full rebuild agrees.
+  ASSERT_EQ(projector_->Rebuild(), absl::OkStatus());
+  for (int i = 0; i < 40; ++i) EXPECT_EQ(CaseText(i), rederived[i]) << i;
 }
 
 TEST_F(ErasureTest, WithoutTheMarkerNothingIsRebuilt) {
