@@ -6,6 +6,7 @@
 #include <memory>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -256,7 +257,7 @@ std::string WrapItem(const Collection& c, absl::string_view value) {
 namespace {
 
 // For each body of v1::Event (by field number): the field and the singular
-// string fields of its message, looked up once.
+// string fields of its message named *_id, looked up once.
 struct BodyKeyFields {
   const google::protobuf::FieldDescriptor* body = nullptr;
   std::vector<const google::protobuf::FieldDescriptor*> strings;
@@ -275,7 +276,8 @@ const BodyKeyFields* KeyFieldsOf(int body_number) {
       const google::protobuf::Descriptor* d = f->message_type();
       for (int j = 0; j < d->field_count(); ++j) {
         const google::protobuf::FieldDescriptor* g = d->field(j);
-        if (g->is_repeated() || g->cpp_type() != google::protobuf::FieldDescriptor::CPPTYPE_STRING) {
+        if (g->is_repeated() || g->cpp_type() != google::protobuf::FieldDescriptor::CPPTYPE_STRING ||
+            !absl::EndsWith(g->name(), "_id")) {
           continue;
         }
         k.strings.push_back(g);

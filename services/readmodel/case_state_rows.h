@@ -25,8 +25,9 @@ namespace caseledger {
 using CaseRows = std::map<std::string, std::optional<std::string>>;
 
 // Every id an event can key a collection item by: the body's singular
-// string fields (each body names its items by such an id: consent_id,
-// request_id, entry_id, ...) and the event's subjects, each once.
+// string fields named *_id (each body names its items by such an id:
+// consent_id, request_id, entry_id, ...; its other strings are text) and the
+// event's subjects, each once.
 std::vector<std::string> ItemKeysOf(const v1::Event& e);
 
 // The items `e` may touch that `state` holds (taken before folding `e`):

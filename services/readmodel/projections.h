@@ -21,6 +21,7 @@
 #include "services/readmodel/accounting.h"
 #include "services/readmodel/projector.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/node_hash_map.h"
 #include "services/readmodel/case_state.h"
 #include "services/readmodel/case_state_rows.h"
 #include "services/readmodel/committed_case_states.h"
@@ -68,7 +69,7 @@ class CaseStateProjection : public Projection {
   };
   // The case's state, from memory or its stored rows; becomes dirty.
   absl::StatusOr<Dirty*> State(const std::string& case_id, ProjectionTxn& txn);
-  std::map<std::string, Dirty> dirty_;
+  absl::node_hash_map<std::string, Dirty> dirty_;  // written in key order by the txn
   std::set<std::string> forgotten_;  // by this chunk: their stored rows go
   absl::flat_hash_map<std::string, CaseState> cache_;
   // Every case the store holds is in cache_ (after a clear, until the cache
