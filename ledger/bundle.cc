@@ -57,19 +57,6 @@ absl::Status ReadHashes(ByteReader& r, std::vector<Hash>* out) {
   return absl::OkStatus();
 }
 
-// The payload envelope with its sealed openings dropped: the fields that
-// payload_commitment covers, nothing else.
-absl::StatusOr<std::string> StripOpenings(absl::string_view payload) {
-  CL_ASSIGN_OR_RETURN(PayloadView view, DecodePayloadView(payload));
-  std::string out;
-  ByteWriter w(&out);
-  w.U8(kPayloadFormatVersion);
-  w.Str16(view.key_id);
-  w.Raw(view.encoded_fields);
-  w.Str32("");
-  return out;
-}
-
 }  // namespace
 
 // ---- Writer ----------------------------------------------------------------

@@ -15,8 +15,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "ledger/hash.h"
+#include "ledger/internal/pg.h"
 #include "ledger/internal/status_macros.h"
 #include "ledger/merkle_tree.h"
+#include "ledger/partition.h"
 #include "ledger/record.h"
 #include "ledger/subject_index.h"
 
@@ -24,7 +26,10 @@ namespace caseledger {
 namespace {
 
 // The schema (ledger/CLUSTER.md "Tables"). Idempotent.
+// Concurrent CREATE TABLE IF NOT EXISTS can collide in the catalog: the
+// whole script runs in one implicit transaction under an advisory lock.
 constexpr char kSchema[] = R"sql(
+SELECT pg_advisory_xact_lock(7223113460716306432);
 CREATE TABLE IF NOT EXISTS cl_partitions (
   part int PRIMARY KEY,
   epoch bigint NOT NULL,
@@ -56,6 +61,8 @@ CREATE TABLE IF NOT EXISTS cl_keys (
   k bytea PRIMARY KEY,
   v bytea NOT NULL
 );
+ALTER TABLE cl_partitions ADD COLUMN IF NOT EXISTS partitions int NOT NULL DEFAULT 1;
+ALTER TABLE cl_partitions ADD COLUMN IF NOT EXISTS owner_address text NOT NULL DEFAULT '';
 )sql";
 
 // Rows per multi-row INSERT (8 parameters each, far below libpq's 65535).
@@ -63,140 +70,15 @@ constexpr size_t kInsertChunk = 500;
 // Records per catch-up read and local commit.
 constexpr int64_t kCatchUpChunk = 4096;
 
-struct ConnDeleter {
-  void operator()(PGconn* c) const { PQfinish(c); }
-};
-using Conn = std::unique_ptr<PGconn, ConnDeleter>;
-struct ResultDeleter {
-  void operator()(PGresult* r) const { PQclear(r); }
-};
-using Result = std::unique_ptr<PGresult, ResultDeleter>;
-
-constexpr Oid kInt4 = 23, kInt8 = 20, kBytea = 17;
-
-// Parameters in PostgreSQL's binary format; the values live as long as this.
-class Params {
- public:
-  Params& Int4(int32_t v) {
-    std::string& s = values_.emplace_back(4, '\0');
-    for (int i = 0; i < 4; ++i) s[i] = static_cast<char>(static_cast<uint32_t>(v) >> (24 - 8 * i));
-    return Add(kInt4);
-  }
-  Params& Int8(int64_t v) {
-    std::string& s = values_.emplace_back(8, '\0');
-    for (int i = 0; i < 8; ++i) s[i] = static_cast<char>(static_cast<uint64_t>(v) >> (56 - 8 * i));
-    return Add(kInt8);
-  }
-  Params& Bytes(absl::string_view v) {
-    values_.emplace_back(v);
-    return Add(kBytea);
-  }
-  int size() const { return static_cast<int>(types_.size()); }
-  const Oid* types() const { return types_.data(); }
-  const char* const* values() {
-    ptrs_.clear();
-    for (const std::string& v : values_) ptrs_.push_back(v.data());
-    return ptrs_.data();
-  }
-  const int* lengths() const { return lengths_.data(); }
-  const int* formats() const { return formats_.data(); }
-
- private:
-  Params& Add(Oid type) {
-    types_.push_back(type);
-    lengths_.push_back(static_cast<int>(values_.back().size()));
-    formats_.push_back(1);
-    return *this;
-  }
-  std::deque<std::string> values_;
-  std::vector<const char*> ptrs_;
-  std::vector<Oid> types_;
-  std::vector<int> lengths_;
-  std::vector<int> formats_;
-};
-
-int64_t GetInt8(const PGresult* r, int row, int col) {
-  const unsigned char* p = reinterpret_cast<const unsigned char*>(PQgetvalue(r, row, col));
-  uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v = (v << 8) | p[i];
-  return static_cast<int64_t>(v);
-}
-std::string GetBytes(const PGresult* r, int row, int col) {
-  return std::string(PQgetvalue(r, row, col), PQgetlength(r, row, col));
-}
-
-bool ConnectionLost(PGconn* c) { return c == nullptr || PQstatus(c) != CONNECTION_OK; }
-
-// The status for a failed statement: UNAVAILABLE when the connection is gone
-// (the outcome of a COMMIT is then unknown), ALREADY_EXISTS for a unique
-// violation, INTERNAL otherwise.
-absl::Status PgError(PGconn* c, const PGresult* r, absl::string_view what) {
-  std::string msg = r != nullptr ? PQresultErrorMessage(r) : PQerrorMessage(c);
-  while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
-  std::string full = absl::StrCat("postgresql: ", what, ": ", msg);
-  if (ConnectionLost(c)) return absl::UnavailableError(full);
-  const char* state = r != nullptr ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
-  if (state != nullptr && absl::string_view(state) == "23505") {
-    return absl::AlreadyExistsError(full);
-  }
-  // 57P01 admin shutdown, 08xxx connection errors, 40001/40P01 retryable.
-  if (state != nullptr && (absl::StartsWith(state, "08") || absl::StartsWith(state, "57P"))) {
-    return absl::UnavailableError(full);
-  }
-  return absl::InternalError(full);
-}
-
-absl::StatusOr<Result> Exec(PGconn* c, const std::string& sql, Params* params,
-                            absl::string_view what) {
-  if (ConnectionLost(c)) return absl::UnavailableError(absl::StrCat("postgresql: ", what, ": not connected"));
-  Result r(params == nullptr
-               ? PQexecParams(c, sql.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 1)
-               : PQexecParams(c, sql.c_str(), params->size(), params->types(), params->values(),
-                              params->lengths(), params->formats(), 1));
-  ExecStatusType st = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
-  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) return PgError(c, r.get(), what);
-  return r;
-}
-
-absl::Status ExecText(PGconn* c, const char* sql, absl::string_view what) {
-  if (ConnectionLost(c)) return absl::UnavailableError(absl::StrCat("postgresql: ", what, ": not connected"));
-  Result r(PQexec(c, sql));
-  ExecStatusType st = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
-  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) return PgError(c, r.get(), what);
-  return absl::OkStatus();
-}
-
-// A session on the primary: read-write, synchronous_commit on (an append is
-// acknowledged only once a synchronous standby has its commit record).
-// `warned` (borrowed, may be null) is set when the server says a commit was
-// not replicated (a cancelled synchronous-replication wait).
-absl::StatusOr<Conn> Connect(const std::string& conninfo, bool* warned) {
-  Conn c(PQconnectdb(conninfo.c_str()));
-  if (ConnectionLost(c.get())) {
-    std::string msg = c ? PQerrorMessage(c.get()) : "out of memory";
-    while (!msg.empty() && msg.back() == '\n') msg.pop_back();
-    return absl::UnavailableError(absl::StrCat("postgresql: connect: ", msg));
-  }
-  if (warned != nullptr) {
-    PQsetNoticeReceiver(
-        c.get(),
-        [](void* arg, const PGresult* r) {
-          const char* m = PQresultErrorMessage(r);
-          if (m != nullptr && absl::StrContains(m, "synchronous replication")) {
-            *static_cast<bool*>(arg) = true;
-          }
-        },
-        warned);
-  }
-  CL_RETURN_IF_ERROR(ExecText(c.get(), "SET synchronous_commit TO on", "session"));
-  CL_ASSIGN_OR_RETURN(Result r, Exec(c.get(), "SELECT pg_is_in_recovery()::int4", nullptr,
-                                     "session"));
-  if (PQgetvalue(r.get(), 0, 0)[3] != 0) {
-    return absl::UnavailableError(
-        "postgresql: connected to a standby; want the primary (target_session_attrs=read-write)");
-  }
-  return c;
-}
+using pg::Conn;
+using pg::Connect;
+using pg::ConnectionLost;
+using pg::Exec;
+using pg::ExecText;
+using pg::GetBytes;
+using pg::GetInt8;
+using pg::Params;
+using pg::Result;
 
 std::string EpochError(int32_t partition, int64_t ours, const PgPartitionHead& now) {
   return absl::StrCat("partition ", partition, " was taken over: epoch ", now.epoch, " (owner \"",
@@ -208,7 +90,9 @@ absl::StatusOr<PgPartitionHead> ReadHead(PGconn* c, int32_t partition) {
   Params p;
   p.Int4(partition);
   CL_ASSIGN_OR_RETURN(
-      Result r, Exec(c, "SELECT epoch, convert_to(owner, 'UTF8'), head_seq, head_hash FROM cl_partitions WHERE part = $1",
+      Result r, Exec(c, "SELECT epoch, convert_to(owner, 'UTF8'), head_seq, head_hash, "
+                     "convert_to(owner_address, 'UTF8'), (lease_until > clock_timestamp())::int4 "
+                     "FROM cl_partitions WHERE part = $1",
                      &p, "read partition head"));
   if (PQntuples(r.get()) != 1) {
     return absl::NotFoundError(absl::StrCat("partition ", partition, " has no row"));
@@ -218,6 +102,8 @@ absl::StatusOr<PgPartitionHead> ReadHead(PGconn* c, int32_t partition) {
   h.owner = GetBytes(r.get(), 0, 1);
   h.head_seq = static_cast<uint64_t>(GetInt8(r.get(), 0, 2));
   h.head_hash = GetBytes(r.get(), 0, 3);
+  h.owner_address = GetBytes(r.get(), 0, 4);
+  h.lease_live = PQgetvalue(r.get(), 0, 5)[3] != 0;
   return h;
 }
 
@@ -371,6 +257,8 @@ class PgStore : public LogStore, public KeyTable {
   absl::StatusOr<std::optional<uint64_t>> LatestCosignedSize() const override {
     return local_->LatestCosignedSize();
   }
+
+  int64_t epoch() const { return epoch_; }
 
   // --- KeyTable: in PostgreSQL, shared by every node of the cluster.
   KeyTable* keys() override { return this; }
@@ -577,24 +465,42 @@ class PgStore : public LogStore, public KeyTable {
 
   absl::Status TakeLease() ABSL_NO_THREAD_SAFETY_ANALYSIS {
     PGconn* c = commit_conn_.get();
-    Params ins;
-    ins.Int4(options_.partition);
-    CL_RETURN_IF_ERROR(Exec(c,
-                            "INSERT INTO cl_partitions (part, epoch, owner, lease_until, head_seq, "
-                            "head_hash) VALUES ($1, 0, '', '-infinity', 0, '') "
-                            "ON CONFLICT (part) DO NOTHING",
-                            &ins, "create partition row")
-                           .status());
+    // The first node creates every partition's row, each stating P; P never
+    // changes afterwards (CLUSTER.md "Partition of a case").
+    // Only into an empty table, under the schema's lock: two first nodes
+    // with different P cannot both create rows.
+    const std::string create = absl::StrCat(
+        "SELECT pg_advisory_xact_lock(7223113460716306432); "
+        "INSERT INTO cl_partitions (part, epoch, owner, lease_until, head_seq, head_hash, "
+        "partitions) SELECT g, 0, '', '-infinity', 0, '', ", options_.partitions,
+        " FROM generate_series(0, ", options_.partitions - 1,
+        ") g WHERE NOT EXISTS (SELECT 1 FROM cl_partitions WHERE part >= 0)");
+    CL_RETURN_IF_ERROR(ExecText(c, create.c_str(), "create partition rows"));
+    CL_ASSIGN_OR_RETURN(
+        Result pr, Exec(c,
+                        "SELECT min(partitions)::int8, max(partitions)::int8, count(*)::int8 "
+                        "FROM cl_partitions WHERE part >= 0",
+                        nullptr, "read partition count"));
+    const int64_t lo = GetInt8(pr.get(), 0, 0), hi = GetInt8(pr.get(), 0, 1),
+                  rows = GetInt8(pr.get(), 0, 2);
+    if (lo != options_.partitions || hi != options_.partitions || rows != options_.partitions) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "partitions (--pg_partitions): got ", options_.partitions,
+          ", the ledger in PostgreSQL was created with ", hi == lo ? hi : rows,
+          "; P is fixed when the ledger is created"));
+    }
     bool logged = false;
     for (;;) {
       Params p;
       p.Int4(options_.partition)
           .Bytes(options_.node_id)
-          .Int8(absl::ToInt64Milliseconds(options_.lease_ttl));
+          .Int8(absl::ToInt64Milliseconds(options_.lease_ttl))
+          .Bytes(options_.address);
       CL_ASSIGN_OR_RETURN(
           Result r,
           Exec(c,
                "UPDATE cl_partitions SET epoch = epoch + 1, owner = convert_from($2, 'UTF8'), "
+               "owner_address = convert_from($4, 'UTF8'), "
                "lease_until = clock_timestamp() + $3 * interval '1 millisecond' "
                "WHERE part = $1 AND (lease_until < clock_timestamp() OR owner = convert_from($2, "
                "'UTF8')) RETURNING epoch, head_seq, head_hash",
@@ -839,6 +745,11 @@ absl::StatusOr<std::unique_ptr<LogStore>> OpenPgStore(PgStoreOptions options) {
   if (options.local == nullptr) return absl::InvalidArgumentError("local: must not be null");
   if (options.conninfo.empty()) return absl::InvalidArgumentError("conninfo: must not be empty");
   if (options.node_id.empty()) return absl::InvalidArgumentError("node_id: must not be empty");
+  CL_RETURN_IF_ERROR(ValidatePartitionCount(options.partitions, "partitions"));
+  if (options.partition < 0 || options.partition >= options.partitions) {
+    return absl::InvalidArgumentError(absl::StrCat("partition: got ", options.partition,
+                                                   ", want 0 to ", options.partitions - 1));
+  }
   if (options.lease_ttl < absl::Seconds(1)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "lease_ttl: got ", absl::FormatDuration(options.lease_ttl), ", want at least 1s"));
@@ -846,6 +757,11 @@ absl::StatusOr<std::unique_ptr<LogStore>> OpenPgStore(PgStoreOptions options) {
   auto store = std::make_unique<PgStore>(std::move(options));
   CL_RETURN_IF_ERROR(store->Open());
   return std::unique_ptr<LogStore>(std::move(store));
+}
+
+int64_t PgStoreEpoch(const LogStore& store) {
+  const auto* pg = dynamic_cast<const PgStore*>(&store);
+  return pg == nullptr ? 0 : pg->epoch();
 }
 
 absl::StatusOr<PgPartitionHead> ReadPgPartitionHead(const std::string& conninfo,

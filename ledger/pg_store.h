@@ -26,8 +26,15 @@ struct PgStoreOptions {
   // libpq connection string. For a Patroni cluster name every member and ask
   // for the primary: "host=h1,h2 port=p1,p2 dbname=... target_session_attrs=read-write".
   std::string conninfo;
-  // The partition this store sequences (0 while the ledger has one).
+  // The partition this store sequences, below `partitions`.
   int32_t partition = 0;
+  // P, the ledger's partition count: written when the ledger is created in
+  // PostgreSQL and checked at every open (FAILED_PRECONDITION naming
+  // --pg_partitions if it differs). 1 is the unpartitioned ledger.
+  int32_t partitions = 1;
+  // Where clients reach this node (host:port), written in the lease row so
+  // that other nodes can name the owner of a partition. Optional.
+  std::string address;
   // This node's name in the lease row (for operators; the epoch fences).
   std::string node_id;
   // How long a lease lasts without renewal; renewed every third of it.
@@ -61,7 +68,13 @@ struct PgPartitionHead {
   std::string owner;
   uint64_t head_seq = 0;  // the tree size
   std::string head_hash;  // the last record's leaf hash (32 bytes; empty at 0)
+  std::string owner_address;  // the owner's PgStoreOptions::address
+  bool lease_live = false;    // lease_until is still ahead (by PostgreSQL's clock)
 };
+// The lease epoch a store returned by OpenPgStore holds (0 for any other
+// LogStore). Fixed for the store's life.
+int64_t PgStoreEpoch(const LogStore& store);
+
 absl::StatusOr<PgPartitionHead> ReadPgPartitionHead(const std::string& conninfo,
                                                     int32_t partition);
 

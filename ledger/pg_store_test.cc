@@ -14,8 +14,10 @@
 #include "gtest/gtest.h"
 #include "ledger/key_store.h"
 #include "ledger/ledger.h"
+#include "ledger/pg_verify.h"
 #include "ledger/rocks_store.h"
 #include "tests/postgres_process.h"
+#include "tests/postgres_suite.h"
 #include "tests/test_util.h"
 
 namespace caseledger {
@@ -94,28 +96,7 @@ std::string Query(const PostgresProcess& pg, const std::string& sql) {
   return out;
 }
 
-class PgStoreTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    auto pg = PostgresProcess::Start("pgstore");
-    ASSERT_TRUE(pg.ok()) << pg.status();
-    pg_ = pg->release();
-  }
-  static void TearDownTestSuite() {
-    delete pg_;
-    pg_ = nullptr;
-  }
-  void SetUp() override {
-    // Each test gets empty tables.
-    PGconn* c = PQconnectdb(pg_->conninfo().c_str());
-    PGresult* r = PQexec(c,
-                         "DROP TABLE IF EXISTS cl_partitions, cl_records, cl_checkpoints, cl_keys");
-    PQclear(r);
-    PQfinish(c);
-  }
-  static PostgresProcess* pg_;
-};
-PostgresProcess* PgStoreTest::pg_ = nullptr;
+class PgStoreTest : public testing::PostgresSuite {};
 
 TEST_F(PgStoreTest, AppendsLandInPostgresAndRetriesReturnTheOriginal) {
   std::string dir = NewTempDir("pg_append");
@@ -137,6 +118,13 @@ TEST_F(PgStoreTest, AppendsLandInPostgresAndRetriesReturnTheOriginal) {
   EXPECT_TRUE(again->duplicate);
   EXPECT_EQ(again->seq, 4u);
   EXPECT_EQ(Query(*pg_, "SELECT count(*) FROM cl_records"), "20");
+  // P = 1 (no global log) verifies from the tables alone.
+  ASSERT_TRUE((*node)->Checkpoint().ok());
+  NoteVerifier v = testing::TestNoteVerifier();
+  auto summary = VerifyPgLedger(pg_->conninfo(), testing::kTestOrigin, v, v);
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  EXPECT_EQ(summary->partition_sizes, std::vector<uint64_t>{20});
+  EXPECT_EQ(summary->global_size, 0u);
 }
 
 TEST_F(PgStoreTest, NodeWithoutLocalStateRebuildsFromPostgres) {
@@ -280,6 +268,58 @@ TEST_F(PgStoreTest, LocalStoreAheadOfTheLogOfRecordIsDataLoss) {
   ASSERT_FALSE(store.ok());
   EXPECT_EQ(store.status().code(), absl::StatusCode::kDataLoss) << store.status();
   EXPECT_TRUE(absl::StrContains(store.status().message(), "holds 3 records")) << store.status();
+}
+
+}  // namespace
+}  // namespace caseledger
+
+namespace caseledger {
+namespace {
+
+absl::StatusOr<std::unique_ptr<LogStore>> OpenPartition(const PostgresProcess& pg,
+                                                        const std::string& dir, int32_t part,
+                                                        int32_t partitions) {
+  PgStoreOptions o;
+  o.conninfo = pg.conninfo();
+  o.node_id = "node-p";
+  o.local = Local(dir);
+  o.partition = part;
+  o.partitions = partitions;
+  o.lease_ttl = absl::Seconds(2);
+  o.reconnect_timeout = absl::Seconds(5);
+  return OpenPgStore(std::move(o));
+}
+
+// P is written when the ledger is created and a node with another P is
+// refused, naming the flag (CLUSTER.md "Partition of a case").
+TEST_F(PgStoreTest, PartitionCountIsFixedAtCreation) {
+  {
+    auto one = OpenPartition(*pg_, NewTempDir("pg_p1"), 0, 1);
+    ASSERT_TRUE(one.ok()) << one.status();
+  }
+  auto four = OpenPartition(*pg_, NewTempDir("pg_p4"), 2, 4);
+  ASSERT_FALSE(four.ok());
+  EXPECT_EQ(four.status().code(), absl::StatusCode::kFailedPrecondition) << four.status();
+  EXPECT_TRUE(absl::StrContains(four.status().message(),
+                                "partitions (--pg_partitions): got 4, the ledger in PostgreSQL "
+                                "was created with 1"))
+      << four.status();
+  EXPECT_EQ(Query(*pg_, "SELECT count(*) FROM cl_partitions"), "1");
+}
+
+TEST_F(PgStoreTest, PartitionedLedgerRefusesAnUnpartitionedNode) {
+  {
+    auto p2 = OpenPartition(*pg_, NewTempDir("pg_p4_2"), 2, 4);
+    ASSERT_TRUE(p2.ok()) << p2.status();
+  }
+  EXPECT_EQ(Query(*pg_, "SELECT count(*) FROM cl_partitions WHERE partitions = 4"), "4");
+  auto one = OpenPartition(*pg_, NewTempDir("pg_p4_1"), 0, 1);
+  ASSERT_FALSE(one.ok());
+  EXPECT_TRUE(absl::StrContains(one.status().message(), "got 1, the ledger in PostgreSQL was "
+                                                        "created with 4"))
+      << one.status();
+  auto bad = OpenPartition(*pg_, NewTempDir("pg_p4_9"), 4, 4);
+  EXPECT_TRUE(absl::IsInvalidArgument(bad.status())) << bad.status();
 }
 
 }  // namespace

@@ -387,6 +387,17 @@ absl::StatusOr<PayloadView> DecodePayloadView(absl::string_view bytes) {
   return p;
 }
 
+absl::StatusOr<std::string> StripOpenings(absl::string_view payload) {
+  CL_ASSIGN_OR_RETURN(PayloadView view, DecodePayloadView(payload));
+  std::string out;
+  ByteWriter w(&out);
+  w.U8(kPayloadFormatVersion);
+  w.Str16(view.key_id);
+  w.Raw(view.encoded_fields);
+  w.Str32("");
+  return out;
+}
+
 bool PayloadView::FieldIterator::Next(FieldCommitmentView* field) {
   // The bytes were checked by DecodePayloadView; stop rather than overrun if not.
   if (rest_.size() < 2) return false;

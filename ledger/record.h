@@ -209,6 +209,12 @@ struct PayloadView {
 };
 absl::StatusOr<PayloadView> DecodePayloadView(absl::string_view bytes);
 
+// The payload envelope with its sealed openings dropped (key_id kept): the
+// fields that payload_commitment covers, nothing else. What a reader who may
+// not see the payload still gets to verify the commitment (an export's
+// commitments-only mode, BUNDLE.md; an auditor without a grant, AUTHZ.md).
+absl::StatusOr<std::string> StripOpenings(absl::string_view payload);
+
 // Openings encoding: for each field in order, salt || u32 len(value) || value.
 std::string EncodeOpenings(absl::Span<const FieldOpening> openings);
 absl::StatusOr<std::vector<FieldOpening>> DecodeOpenings(absl::string_view bytes,

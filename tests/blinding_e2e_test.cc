@@ -6,7 +6,6 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <sys/stat.h>
 
 #include <fstream>
 
@@ -30,7 +29,6 @@ namespace {
 using testing::ServerProcess;
 
 constexpr char kServer[] = "services/api/caseledger_server";
-constexpr char kMasterHex[] = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
 constexpr char kProducer[] = "intake";
 
 // Distinctive ids, so a byte search cannot hit anything else.
@@ -118,19 +116,20 @@ class BlindingE2ETest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = testing::NewTempDir("blinding-e2e");
-    key_file_ = testing::NewTempDir("blinding-e2e-key") + "/master.key";
-    std::ofstream(key_file_) << kMasterHex << "\n";
-    chmod(key_file_.c_str(), 0600);
+    key_file_ = testing::WriteTestMasterKey(testing::NewTempDir("blinding-e2e-key"));
   }
 
-  // The server as tools/serve.sh runs it (payloads encrypted, so format 2),
-  // signing a checkpoint after every commit, plus `extra`.
-  void Start(const std::string& data, std::vector<std::string> extra) {
-    std::vector<std::string> flags = {"--master_key_file=" + key_file_,
-                                      "--checkpoint_interval=1ms"};
+  // The server as tools/serve.sh runs it (payloads encrypted, so format 2;
+  // with TLS flags when `tls` is given), signing a checkpoint after every
+  // commit, plus `extra`.
+  void Start(const std::string& data, std::vector<std::string> extra,
+             const testing::DevTls* tls = nullptr) {
+    std::vector<std::string> flags = {"--checkpoint_interval=1ms"};
+    if (tls == nullptr) flags.push_back("--master_key_file=" + key_file_);
     flags.insert(flags.end(), extra.begin(), extra.end());
     server_.reset();
-    auto s = ServerProcess::Start(kServer, data, flags);
+    auto s = tls != nullptr ? testing::StartTlsServer(*tls, data, flags)
+                            : ServerProcess::Start(kServer, data, flags);
     ASSERT_TRUE(s.ok()) << s.status();
     server_ = *std::move(s);
   }
@@ -342,24 +341,19 @@ TEST_F(BlindingE2ETest, AWitnessFetchesNoClientOrCaseId) {
 // not; none of it names a client or a case. The control: an auditor with a
 // grant for every case reads the ids through the same ReadLog.
 TEST_F(BlindingE2ETest, AnAuditorWithoutAGrantReadsNoClientOrCaseId) {
-  const std::string certs = testing::NewTempDir("blinding-certs");
-  testing::CommandResult made =
-      testing::RunCommand({"/usr/bin/env", "TEST_EXTRAS=1", "bash", "tools/make_dev_certs.sh",
-                           certs, "producer/intake", "auditor/aud-none", "auditor/aud-all"});
-  ASSERT_EQ(made.exit_code, 0) << made.err;
+  absl::StatusOr<testing::DevTls> tls =
+      testing::MakeDevTls({"producer/intake", "auditor/aud-none", "auditor/aud-all"});
+  ASSERT_TRUE(tls.ok()) << tls.status();
   std::ofstream(dir_ + "/authz.conf") << "producer intake housing\n"
                                          "audit_grant aud-all *\n";
-  Start(dir_ + "/data", {"--tls_cert=" + certs + "/server.pem",
-                         "--tls_key=" + certs + "/server.key",
-                         "--tls_client_ca=" + certs + "/ca.pem",
-                         "--authz_config=" + dir_ + "/authz.conf"});
-  UseChannel(testing::DevChannel(server_->address(), certs, "producer-intake"));
+  Start(dir_ + "/data", {"--authz_config=" + dir_ + "/authz.conf"}, &*tls);
+  UseChannel(tls->Channel(server_->address(), "producer-intake"));
   AppendBoth();
 
-  UseChannel(testing::DevChannel(server_->address(), certs, "auditor-aud-all"));
+  UseChannel(tls->Channel(server_->address(), "auditor-aud-all"));
   EXPECT_EQ(Found(ReadLog(), Ids()), Ids());
 
-  UseChannel(testing::DevChannel(server_->address(), certs, "auditor-aud-none"));
+  UseChannel(tls->Channel(server_->address(), "auditor-aud-none"));
   std::string seen;
   grpc::Status s;
   seen += ReadLog(&s);

@@ -73,6 +73,8 @@ class E2ETest : public ::testing::Test {
     flags.push_back("--checkpoint_every_records=10");
     flags.push_back("--checkpoint_interval=1h");
     flags.push_back("--max_batch_events=50");
+    // As tools/serve.sh starts it: payloads encrypted (record format 2).
+    flags.push_back("--master_key_file=" + testing::WriteTestMasterKey(dir_ + "-key"));
     auto s = ServerProcess::Start(kServer, dir_, flags);
     ASSERT_TRUE(s.ok()) << s.status();
     server_ = *std::move(s);

@@ -6,7 +6,6 @@
 // (tests/fhir/validate.js).
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <climits>
@@ -53,32 +52,25 @@ std::string ReadFile(const std::string& path) {
 class FhirE2ETest : public ::testing::Test {
  protected:
   void SetUp() override {
-    certs_ = testing::NewTempDir("fhir-certs");
-    testing::CommandResult made = testing::RunCommand(
-        {"/usr/bin/env", "TEST_EXTRAS=1", "bash", "tools/make_dev_certs.sh", certs_,
-         "producer/intake", "client/client-1", "client/client-2", "auditor/aud-1"});
-    ASSERT_EQ(made.exit_code, 0) << made.err;
+    absl::StatusOr<testing::DevTls> tls = testing::MakeDevTls(
+        {"producer/intake", "client/client-1", "client/client-2", "auditor/aud-1"});
+    ASSERT_TRUE(tls.ok()) << tls.status();
+    tls_ = *std::move(tls);
     dir_ = testing::NewTempDir("fhir-e2e");
     std::ofstream(dir_ + "/authz.conf") << "producer intake housing\n"
                                            "audit_grant aud-1 case-1\n";
-    key_file_ = testing::NewTempDir("fhir-e2e-key") + "/master.key";
-    std::ofstream(key_file_) << std::string(64, '7') << "\n";
-    chmod(key_file_.c_str(), 0600);
   }
 
+  // As tools/serve.sh starts it with TLS flags (payloads encrypted).
   void Start() {
-    auto s = ServerProcess::Start(
-        kServer, dir_ + "/data",
-        {"--tls_cert=" + certs_ + "/server.pem", "--tls_key=" + certs_ + "/server.key",
-         "--tls_client_ca=" + certs_ + "/ca.pem", "--authz_config=" + dir_ + "/authz.conf",
-         "--master_key_file=" + key_file_});
+    auto s =
+        testing::StartTlsServer(tls_, dir_ + "/data", {"--authz_config=" + dir_ + "/authz.conf"});
     ASSERT_TRUE(s.ok()) << s.status();
     server_ = *std::move(s);
   }
 
   void Append(const v1::AppendRequest& req) {
-    auto stub = v1::LedgerService::NewStub(
-        testing::DevChannel(server_->address(), certs_, "producer-intake"));
+    auto stub = v1::LedgerService::NewStub(tls_.Channel(server_->address(), "producer-intake"));
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
     v1::AppendResponse resp;
@@ -88,10 +80,9 @@ class FhirE2ETest : public ::testing::Test {
 
   // ledgerctl over mutual TLS as `who` (e.g. "client-client-1").
   testing::CommandResult Ledgerctl(const std::string& who, std::vector<std::string> args) {
-    args.insert(args.begin(),
-                {kLedgerctl, "--server=" + server_->address(), "--ca=" + certs_ + "/ca.pem",
-                 "--cert=" + certs_ + "/" + who + ".pem", "--key_file=" + certs_ + "/" + who + ".key",
-                 "--tls_server_name=localhost"});
+    std::vector<std::string> flags = tls_.ClientFlags(who);
+    args.insert(args.begin(), flags.begin(), flags.end());
+    args.insert(args.begin(), {kLedgerctl, "--server=" + server_->address()});
     return testing::RunCommand(args);
   }
 
@@ -107,7 +98,8 @@ class FhirE2ETest : public ::testing::Test {
     return testing::RunCommand(argv);
   }
 
-  std::string certs_, dir_, key_file_;
+  testing::DevTls tls_;
+  std::string dir_;
   std::unique_ptr<ServerProcess> server_;
 };
 

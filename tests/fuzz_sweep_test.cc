@@ -38,10 +38,16 @@ class FuzzSweepTest : public ::testing::Test {
  protected:
   void SetUp() override { dir_ = testing::NewTempDir("sweep"); }
 
-  void Start(std::vector<std::string> flags) {
+  // As tools/serve.sh starts it (a master key) over plaintext loopback, or
+  // with TLS flags when `tls` is given.
+  void Start(std::vector<std::string> flags, const testing::DevTls* tls = nullptr) {
     flags.push_back(absl::StrCat("--max_message_bytes=", kMaxMessage));
     flags.push_back("--checkpoint_every_records=200");
-    auto s = ServerProcess::Start(kServer, dir_ + "/data", flags);
+    if (tls == nullptr) {
+      flags.push_back("--master_key_file=" + testing::WriteTestMasterKey(dir_ + "/key"));
+    }
+    auto s = tls != nullptr ? testing::StartTlsServer(*tls, dir_ + "/data", flags)
+                            : ServerProcess::Start(kServer, dir_ + "/data", flags);
     ASSERT_TRUE(s.ok()) << s.status();
     server_ = *std::move(s);
   }
@@ -102,18 +108,13 @@ TEST_F(FuzzSweepTest, PlaintextEveryHandler) {
 }
 
 TEST_F(FuzzSweepTest, MutualTlsEveryRole) {
-  std::string certs = dir_ + "/certs";
-  testing::CommandResult made = testing::RunCommand(
-      {"/usr/bin/env", "TEST_EXTRAS=1", "bash", "tools/make_dev_certs.sh", certs,
-       "producer/intake", "case_manager/cm-1", "client/client-1", "auditor/aud-1",
-       "auditor/aud-all", "admin/ops-1"});
-  ASSERT_EQ(made.exit_code, 0) << made.err;
+  absl::StatusOr<testing::DevTls> tls =
+      testing::MakeDevTls({"producer/intake", "case_manager/cm-1", "client/client-1",
+                           "auditor/aud-1", "auditor/aud-all", "admin/ops-1"});
+  ASSERT_TRUE(tls.ok()) << tls.status();
   std::ofstream(dir_ + "/authz.conf") << "producer intake housing\naudit_grant aud-all *\n";
-  Start({"--tls_cert=" + certs + "/server.pem", "--tls_key=" + certs + "/server.key",
-         "--tls_client_ca=" + certs + "/ca.pem", "--authz_config=" + dir_ + "/authz.conf"});
-  auto channel = [&](const std::string& name) {
-    return testing::DevChannel(server_->address(), certs, name);
-  };
+  Start({"--authz_config=" + dir_ + "/authz.conf"}, &*tls);
+  auto channel = [&](const std::string& name) { return tls->Channel(server_->address(), name); };
   std::vector<std::shared_ptr<grpc::Channel>> fuzz;
   for (const char* name : {"producer-intake", "case_manager-cm-1", "client-client-1",
                            "auditor-aud-1", "admin-ops-1", "no-uri", "expired"}) {

@@ -119,7 +119,8 @@ class LedgerctlTest : public ::testing::Test {
     dir_ = testing::NewTempDir("ledgerctl_e2e");
     auto s =
         ServerProcess::Start(kServer, dir_ + "/data",
-                             {"--checkpoint_interval=200ms", "--checkpoint_every_records=1000000"});
+                             {"--master_key_file=" + testing::WriteTestMasterKey(dir_),
+                              "--checkpoint_interval=200ms", "--checkpoint_every_records=1000000"});
     ASSERT_TRUE(s.ok()) << s.status();
     server_ = *std::move(s);
     // The operator's key, as printed at start; a client gets it out of band.

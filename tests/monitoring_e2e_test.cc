@@ -6,7 +6,6 @@
 // appends naming the first bad seq while reads still answer.
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
-#include <sys/stat.h>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -35,7 +34,6 @@ using testing::ServerProcess;
 
 constexpr char kServer[] = "services/api/caseledger_server";
 constexpr char kLedgerctl[] = "tools/ledgerctl";
-constexpr char kMasterHex[] = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 
 v1::AppendRequest OpenReq(const std::string& stream) {
   v1::AppendRequest r;
@@ -90,17 +88,16 @@ class MonitoringE2ETest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = testing::NewTempDir("monitoring");
-    key_file_ = testing::NewTempDir("monitoring-key") + "/master.key";
-    std::ofstream(key_file_) << kMasterHex << "\n";
-    chmod(key_file_.c_str(), 0600);
+    key_file_ = testing::WriteTestMasterKey(testing::NewTempDir("monitoring-key"));
   }
 
-  // As tools/serve.sh starts it (a master key, default flags), plus `flags`
-  // and metrics on a free loopback port.
-  void Start(std::vector<std::string> flags = {}) {
-    flags.push_back("--master_key_file=" + key_file_);
+  // As tools/serve.sh starts it (a master key, default flags; with TLS flags
+  // when `tls` is given), plus `flags` and metrics on a free loopback port.
+  void Start(std::vector<std::string> flags = {}, const testing::DevTls* tls = nullptr) {
     flags.push_back("--metrics_listen=127.0.0.1:0");
-    auto s = ServerProcess::Start(kServer, dir_ + "/data", flags);
+    if (tls == nullptr) flags.push_back("--master_key_file=" + key_file_);
+    auto s = tls != nullptr ? testing::StartTlsServer(*tls, dir_ + "/data", flags)
+                            : ServerProcess::Start(kServer, dir_ + "/data", flags);
     ASSERT_TRUE(s.ok()) << s.status();
     server_ = *std::move(s);
     const std::string err = server_->Stderr();
@@ -214,16 +211,13 @@ TEST_F(MonitoringE2ETest, MetricsListenMustBeLoopback) {
 }
 
 TEST_F(MonitoringE2ETest, RefusalsPerRoleOverMutualTls) {
-  const std::string certs = testing::NewTempDir("monitoring-certs");
-  testing::CommandResult made = testing::RunCommand(
-      {"/usr/bin/env", "bash", "tools/make_dev_certs.sh", certs, "producer/intake", "client/client-1"});
-  ASSERT_EQ(made.exit_code, 0) << made.err;
+  absl::StatusOr<testing::DevTls> tls = testing::MakeDevTls({"producer/intake", "client/client-1"});
+  ASSERT_TRUE(tls.ok()) << tls.status();
   std::ofstream(dir_ + "/authz.conf") << "producer intake housing\n";
-  Start({"--tls_cert=" + certs + "/server.pem", "--tls_key=" + certs + "/server.key",
-         "--tls_client_ca=" + certs + "/ca.pem", "--authz_config=" + dir_ + "/authz.conf"});
-  UseChannel(testing::DevChannel(server_->address(), certs, "producer-intake"));
+  Start({"--authz_config=" + dir_ + "/authz.conf"}, &*tls);
+  UseChannel(tls->Channel(server_->address(), "producer-intake"));
   ASSERT_TRUE(Append(OpenReq("case-7")).ok());
-  UseChannel(testing::DevChannel(server_->address(), certs, "client-client-1"));
+  UseChannel(tls->Channel(server_->address(), "client-client-1"));
   EXPECT_EQ(Append(EntryReq("e1", "case-7")).error_code(), grpc::StatusCode::PERMISSION_DENIED);
   std::string scrape = Scrape();
   EXPECT_EQ(Sample(scrape, "caseledger_refusals_total{role=\"client\"}"), 1);

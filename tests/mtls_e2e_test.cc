@@ -1,7 +1,10 @@
-// Mutual TLS and authorization end to end: the real server with a CA made at
-// test time by tools/make_dev_certs.sh, callers named by their certificates.
+// Mutual TLS and authorization end to end: the real server started as
+// tools/serve.sh starts it with TLS flags (a master key, so payloads are
+// encrypted and records are format 2), with a CA made at test time by
+// tools/make_dev_certs.sh, callers named by their certificates.
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/security/credentials.h>
+#include <signal.h>
 
 #include <gtest/gtest.h>
 
@@ -10,7 +13,11 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "ledger/record.h"
+#include "proto/access.pb.h"
 #include "proto/cases.grpc.pb.h"
+#include "proto/keys.grpc.pb.h"
 #include "proto/ledger.grpc.pb.h"
 #include "tests/dev_certs.h"
 #include "tests/server_process.h"
@@ -49,12 +56,11 @@ v1::AppendRequest Open(const std::string& id, const std::string& stream,
 class MtlsTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    certs_ = new std::string(testing::NewTempDir("certs"));
-    testing::CommandResult made = testing::RunCommand(
-        {"/usr/bin/env", "TEST_EXTRAS=1", "bash", "tools/make_dev_certs.sh", *certs_,
-         "producer/intake", "case_manager/cm-1", "case_manager/cm-2", "client/client-1",
-         "auditor/aud-1", "auditor/aud-all", "admin/ops-1"});
-    ASSERT_EQ(made.exit_code, 0) << made.err;
+    absl::StatusOr<testing::DevTls> tls = testing::MakeDevTls(
+        {"producer/intake", "case_manager/cm-1", "case_manager/cm-2", "client/client-1",
+         "client/client-2", "auditor/aud-1", "auditor/aud-all", "admin/ops-1"});
+    ASSERT_TRUE(tls.ok()) << tls.status();
+    tls_ = new testing::DevTls(*std::move(tls));
   }
 
   void SetUp() override {
@@ -64,11 +70,12 @@ class MtlsTest : public ::testing::Test {
                                            "audit_grant aud-all *\n";
   }
 
-  void StartServer() {
-    auto s = ServerProcess::Start(
-        kServer, dir_ + "/data",
-        {"--tls_cert=" + *certs_ + "/server.pem", "--tls_key=" + *certs_ + "/server.key",
-         "--tls_client_ca=" + *certs_ + "/ca.pem", "--authz_config=" + dir_ + "/authz.conf"});
+  // The default server (as tools/serve.sh starts it with TLS flags) on
+  // dir_/data, plus `flags`.
+  void StartServer(std::vector<std::string> flags = {}) {
+    flags.push_back("--authz_config=" + dir_ + "/authz.conf");
+    server_.reset();
+    auto s = testing::StartTlsServer(*tls_, dir_ + "/data", flags);
     ASSERT_TRUE(s.ok()) << s.status();
     server_ = *std::move(s);
   }
@@ -76,7 +83,25 @@ class MtlsTest : public ::testing::Test {
   // A channel presenting `name`.pem / `name`.key (none when empty), trusting
   // the dev CA.
   std::shared_ptr<grpc::Channel> Channel(const std::string& name) {
-    return testing::DevChannel(server_->address(), *certs_, name);
+    return tls_->Channel(server_->address(), name);
+  }
+
+  // ledgerctl as `who` over mutual TLS.
+  testing::CommandResult Ledgerctl(const std::string& who,
+                                   const std::vector<std::string>& command) {
+    std::vector<std::string> argv = {"tools/ledgerctl", "--server=" + server_->address()};
+    for (const std::string& flag : tls_->ClientFlags(who)) argv.push_back(flag);
+    argv.insert(argv.end(), command.begin(), command.end());
+    return testing::RunCommand(argv);
+  }
+
+  // The log's verifier key, as the server logs it at start.
+  std::string LogKey() {
+    const std::string err = server_->Stderr();
+    const size_t at = err.find(", key ");
+    EXPECT_NE(at, std::string::npos) << err;
+    if (at == std::string::npos) return "";
+    return err.substr(at + 6, err.find('\n', at) - at - 6);
   }
 
   std::unique_ptr<v1::LedgerService::Stub> Stub(const std::string& name) {
@@ -130,12 +155,12 @@ class MtlsTest : public ::testing::Test {
     ASSERT_TRUE(s.ok()) << s.error_message();
   }
 
-  static std::string* certs_;
+  static testing::DevTls* tls_;
   std::string dir_;
   std::unique_ptr<ServerProcess> server_;
 };
 
-std::string* MtlsTest::certs_ = nullptr;
+testing::DevTls* MtlsTest::tls_ = nullptr;
 
 TEST_F(MtlsTest, RolesAreEnforcedAndEveryRefusalAndReadIsRecorded) {
   StartServer();
@@ -224,7 +249,11 @@ TEST_F(MtlsTest, RolesAreEnforcedAndEveryRefusalAndReadIsRecorded) {
     while (reader->Read(&r)) {
       ++n;
       EXPECT_FALSE(r.has_event());
-      EXPECT_TRUE(r.payload().empty());
+      // The field commitments, no opening (AUTHZ.md `commitments`).
+      absl::StatusOr<PayloadView> payload = DecodePayloadView(r.payload());
+      ASSERT_TRUE(payload.ok()) << payload.status();
+      EXPECT_GT(payload->field_count, 0);
+      EXPECT_TRUE(payload->sealed_openings.empty());
       EXPECT_FALSE(r.leaf().empty());
     }
     ASSERT_TRUE(reader->Finish().ok());
@@ -288,20 +317,10 @@ TEST_F(MtlsTest, UntrustedExpiredMissingOrNamelessCertificatesAreRefused) {
 TEST_F(MtlsTest, LedgerctlSpeaksMutualTls) {
   StartServer();
   OpenCase();
-  auto run = [&](const std::string& who, const std::vector<std::string>& command) {
-    std::vector<std::string> argv = {"tools/ledgerctl",
-                                     "--server=" + server_->address(),
-                                     "--ca=" + *certs_ + "/ca.pem",
-                                     "--cert=" + *certs_ + "/" + who + ".pem",
-                                     "--key_file=" + *certs_ + "/" + who + ".key",
-                                     "--tls_server_name=localhost"};
-    argv.insert(argv.end(), command.begin(), command.end());
-    return testing::RunCommand(argv);
-  };
-  testing::CommandResult read = run("case_manager-cm-1", {"read", "--stream=case-1"});
+  testing::CommandResult read = Ledgerctl("case_manager-cm-1", {"read", "--stream=case-1"});
   EXPECT_EQ(read.exit_code, 0) << read.err;
   EXPECT_TRUE(absl::StrContains(read.out, "first visit")) << read.out;
-  testing::CommandResult refused = run("producer-intake", {"read", "--stream=case-1"});
+  testing::CommandResult refused = Ledgerctl("producer-intake", {"read", "--stream=case-1"});
   EXPECT_EQ(refused.exit_code, 1);
   EXPECT_TRUE(absl::StrContains(refused.err, "PERMISSION_DENIED")) << refused.err;
   EXPECT_TRUE(absl::StrContains(refused.err, "rule producer.deny")) << refused.err;
@@ -322,26 +341,16 @@ TEST_F(MtlsTest, ClientsReadTheirOwnHistoryAndRecordsWithLedgerctl) {
   ASSERT_TRUE(Stub("producer-intake")->Append(&ctx, other, &appended).ok());
   ASSERT_EQ(appended.seq(), 4u);
 
-  auto run = [&](const std::string& who, const std::vector<std::string>& command) {
-    std::vector<std::string> argv = {"tools/ledgerctl",
-                                     "--server=" + server_->address(),
-                                     "--ca=" + *certs_ + "/ca.pem",
-                                     "--cert=" + *certs_ + "/" + who + ".pem",
-                                     "--key_file=" + *certs_ + "/" + who + ".key",
-                                     "--tls_server_name=localhost"};
-    argv.insert(argv.end(), command.begin(), command.end());
-    return testing::RunCommand(argv);
-  };
   const std::string client = "client-client-1";
   testing::CommandResult history =
-      run(client, {"history", "--subject=client-1", "--out=" + dir_ + "/mine.bundle"});
+      Ledgerctl(client, {"history", "--subject=client-1", "--out=" + dir_ + "/mine.bundle"});
   EXPECT_EQ(history.exit_code, 0) << history.err;
   EXPECT_TRUE(absl::StrContains(history.out, "records of client-1")) << history.out;
-  testing::CommandResult report = run(client, {"access-report", "--subject=client-1"});
+  testing::CommandResult report = Ledgerctl(client, {"access-report", "--subject=client-1"});
   EXPECT_EQ(report.exit_code, 0) << report.err;
   EXPECT_TRUE(absl::StrContains(report.out, "client-1 (client)")) << report.out;
 
-  testing::CommandResult own = run(client, {"read-record", "--seq=3", "--subject=client-1"});
+  testing::CommandResult own = Ledgerctl(client, {"read-record", "--seq=3", "--subject=client-1"});
   EXPECT_EQ(own.exit_code, 0) << own.err;
   EXPECT_TRUE(absl::StrContains(own.out, "first visit")) << own.out;
   // Another client's record, with the client's own id or theirs, and no
@@ -350,7 +359,7 @@ TEST_F(MtlsTest, ClientsReadTheirOwnHistoryAndRecordsWithLedgerctl) {
        std::vector<std::vector<std::string>>{{"read-record", "--seq=4", "--subject=client-1"},
                                              {"read-record", "--seq=4", "--subject=client-2"},
                                              {"read-record", "--seq=4", "--accessor=client-1"}}) {
-    testing::CommandResult refused = run(client, command);
+    testing::CommandResult refused = Ledgerctl(client, command);
     EXPECT_EQ(refused.exit_code, 1) << command[2];
     EXPECT_TRUE(absl::StrContains(refused.err, "PERMISSION_DENIED")) << refused.err;
     EXPECT_TRUE(absl::StrContains(refused.err, "rule client.own_subject")) << refused.err;
@@ -358,17 +367,18 @@ TEST_F(MtlsTest, ClientsReadTheirOwnHistoryAndRecordsWithLedgerctl) {
     EXPECT_FALSE(absl::StrContains(refused.out, "case-2")) << refused.out;
   }
   EXPECT_TRUE(
-      absl::StrContains(run(client, {"read-record", "--seq=4", "--subject=client-1"}).err,
+      absl::StrContains(Ledgerctl(client, {"read-record", "--seq=4", "--subject=client-1"}).err,
                         "rule client.own_subject: record 4 is not one of \"client-1\"'s records"));
   // A client never gets the staff view.
-  EXPECT_EQ(run(client, {"read-record", "--seq=3", "--subject=client-1", "--full_view"}).exit_code,
-            1);
+  EXPECT_EQ(
+      Ledgerctl(client, {"read-record", "--seq=3", "--subject=client-1", "--full_view"}).exit_code,
+      1);
 
   // aud-1's grant covers case-1, not case-2, which the refusal does not name.
-  testing::CommandResult audited = run("auditor-aud-1", {"read-record", "--seq=3"});
+  testing::CommandResult audited = Ledgerctl("auditor-aud-1", {"read-record", "--seq=3"});
   EXPECT_EQ(audited.exit_code, 0) << audited.err;
   EXPECT_TRUE(absl::StrContains(audited.out, "first visit")) << audited.out;
-  testing::CommandResult ungranted = run("auditor-aud-1", {"read-record", "--seq=4"});
+  testing::CommandResult ungranted = Ledgerctl("auditor-aud-1", {"read-record", "--seq=4"});
   EXPECT_EQ(ungranted.exit_code, 1);
   EXPECT_TRUE(absl::StrContains(
       ungranted.err,
@@ -377,10 +387,8 @@ TEST_F(MtlsTest, ClientsReadTheirOwnHistoryAndRecordsWithLedgerctl) {
   EXPECT_FALSE(absl::StrContains(ungranted.err, "case-2")) << ungranted.err;
   // ledger_witness over the same channel factory, as an auditor (the
   // history above signed a checkpoint); plaintext is refused.
-  const std::string err = server_->Stderr();
-  const size_t key_at = err.find(", key ");
-  ASSERT_NE(key_at, std::string::npos) << err;
-  const std::string log_key = err.substr(key_at + 6, err.find('\n', key_at) - key_at - 6);
+  const std::string log_key = LogKey();
+  ASSERT_FALSE(log_key.empty());
   std::vector<std::string> witness = {"tools/ledger_witness",
                                       "--server=" + server_->address(),
                                       "--log_key=" + log_key,
@@ -391,20 +399,230 @@ TEST_F(MtlsTest, ClientsReadTheirOwnHistoryAndRecordsWithLedgerctl) {
                                       "--timeout=5s"};
   testing::CommandResult plain = testing::RunCommand(witness);
   EXPECT_EQ(plain.exit_code, 1) << plain.err;
-  for (const std::string& flag :
-       {"--ca=" + *certs_ + "/ca.pem", "--cert=" + *certs_ + "/auditor-aud-1.pem",
-        "--key_file=" + *certs_ + "/auditor-aud-1.key",
-        std::string("--tls_server_name=localhost")}) {
-    witness.push_back(flag);
-  }
+  for (const std::string& flag : tls_->ClientFlags("auditor-aud-1")) witness.push_back(flag);
   testing::CommandResult witnessed = testing::RunCommand(witness);
   EXPECT_EQ(witnessed.exit_code, 0) << witnessed.err;
 
   // Case managers read through LedgerService, as before.
   testing::CommandResult manager =
-      run("case_manager-cm-1", {"read-record", "--seq=3", "--subject=client-1"});
+      Ledgerctl("case_manager-cm-1", {"read-record", "--seq=3", "--subject=client-1"});
   EXPECT_EQ(manager.exit_code, 1);
   EXPECT_TRUE(absl::StrContains(manager.err, "rule case_manager.deny")) << manager.err;
+}
+
+// Every client command of the README over mutual TLS on the default server
+// (payloads encrypted, record format 2), each as the role that runs it, and
+// again after kill -9 and a restart: a client's history, its offline
+// verification and rendering; the auditor's export and ledger_verify, then
+// the incremental one; a witness cosigning and `cosigned` checking it; an
+// erasure, then the erased client's and the other client's histories.
+TEST_F(MtlsTest, EveryClientCommandOnTheDefaultServerAndAfterAKill9Restart) {
+  const std::string witness_key = dir_ + "/witness.key";
+  testing::CommandResult vkey =
+      testing::RunCommand({"tools/ledger_witness", "--witness_key=" + witness_key,
+                           "--witness_name=witness.example/w1", "--print_vkey"});
+  ASSERT_EQ(vkey.exit_code, 0) << vkey.err;
+  const std::string witness_vkey = vkey.out.substr(0, vkey.out.find('\n'));
+  const std::vector<std::string> flags = {"--witness_keys=" + witness_vkey};
+  StartServer(flags);
+  ASSERT_TRUE(absl::StrContains(server_->Stderr(), "records are written in format 2"))
+      << server_->Stderr();
+  OpenCase();  // seqs 0-3 in case-1, naming client-1; seq 3 says "first visit"
+  {
+    v1::AppendRequest other = Open("o-2", "case-2", "housing");  // client-2's case
+    other.mutable_event()->set_subject_ids(0, "client-2");
+    other.mutable_event()->mutable_case_opened()->set_reason("RECORD-OF-CLIENT-2");
+    ASSERT_TRUE(Append(*Stub("producer-intake"), other).ok());
+  }
+  const std::string key = LogKey();
+  ASSERT_FALSE(key.empty());
+  auto ok = [](const testing::CommandResult& r) {
+    return r.exit_code == 0 ? ::testing::AssertionSuccess()
+                            : ::testing::AssertionFailure() << "exit " << r.exit_code << "\n"
+                                                            << r.out << r.err;
+  };
+  // The client's history at a checkpoint signed for it (--current): fetched,
+  // verified offline (keeping the note), rendered; `since` continues from a
+  // kept note.
+  auto history = [&](const std::string& subject, const std::string& name,
+                     const std::string& since) {
+    std::vector<std::string> fetch = {"history", "--subject=" + subject, "--current",
+                                      "--out=" + dir_ + "/" + name + ".bundle"};
+    std::vector<std::string> verify = {"verify-history", dir_ + "/" + name + ".bundle",
+                                       "--key=" + key, "--subject=" + subject,
+                                       "--save_note=" + dir_ + "/" + name + ".note"};
+    if (!since.empty()) {
+      fetch.push_back("--since=" + dir_ + "/" + since + ".note");
+      verify.push_back("--since=" + dir_ + "/" + since + ".note");
+    }
+    EXPECT_TRUE(ok(Ledgerctl("client-" + subject, fetch))) << name;
+    testing::CommandResult verified = Ledgerctl("client-" + subject, verify);
+    EXPECT_TRUE(ok(verified)) << name;
+    testing::CommandResult page = Ledgerctl(
+        "client-" + subject, {"render-history", dir_ + "/" + name + ".bundle", "--key=" + key});
+    EXPECT_TRUE(ok(page)) << name;
+    v1::HistoryBundle bundle;
+    std::ifstream in(dir_ + "/" + name + ".bundle", std::ios::binary);
+    EXPECT_TRUE(bundle.ParseFromIstream(&in)) << name;
+    return std::make_pair(bundle, page.out);
+  };
+  // The auditor's export and ledger_verify, full or since the saved note.
+  auto audit = [&](const std::string& name, bool since) {
+    std::vector<std::string> exp = {"export", "--out=" + dir_ + "/" + name + ".export"};
+    std::vector<std::string> verify = {"tools/ledger_verify",
+                                       "--bundle=" + dir_ + "/" + name + ".export", "--key=" + key,
+                                       "--save_note=" + dir_ + "/audit.note"};
+    if (since) {
+      exp.push_back("--since=" + dir_ + "/audit.note");
+      verify.push_back("--since=" + dir_ + "/audit.note");
+    }
+    EXPECT_TRUE(ok(Ledgerctl("auditor-aud-all", exp))) << name;
+    testing::CommandResult verified = testing::RunCommand(verify);
+    EXPECT_TRUE(ok(verified)) << name;
+    EXPECT_TRUE(absl::StrContains(verified.out, "OK")) << name << ": " << verified.out;
+  };
+  // A witness (an auditor's certificate) cosigns the newest checkpoint, and
+  // a client checks the cosignature.
+  auto witness = [&](const std::string& when) {
+    std::vector<std::string> argv = {"tools/ledger_witness",
+                                     "--server=" + server_->address(),
+                                     "--log_key=" + key,
+                                     "--witness_key=" + witness_key,
+                                     "--witness_name=witness.example/w1",
+                                     "--state=" + dir_ + "/witness.state",
+                                     "--timeout=10s"};
+    for (const std::string& flag : tls_->ClientFlags("auditor-aud-1")) argv.push_back(flag);
+    EXPECT_TRUE(ok(testing::RunCommand(argv))) << when;
+    EXPECT_TRUE(ok(Ledgerctl("client-client-1", {"cosigned", "--key=" + key,
+                                                 "--witness_keys=" + witness_vkey, "--quorum=1"})))
+        << when;
+  };
+
+  // The rest of the README's commands, each as the role that runs it, with
+  // a line each prints; `from_size` is a checkpoint size signed earlier.
+  auto readme = [&](const std::string& when, const std::string& from_size) {
+    struct Command {
+      std::string who;
+      std::vector<std::string> args;
+      std::string want;  // in its output
+    };
+    std::vector<Command> commands = {
+        {"client-client-1", {"checkpoint", "--key=" + key}, "signature OK: key " + key},
+        {"client-client-1", {"access-report", "--subject=client-1"}, "client-1 (client)"},
+        {"client-client-1", {"read-record", "--seq=3", "--subject=client-1"}, "first visit"},
+        {"client-client-1", {"export-fhir", "--subject=client-1"}, "\"resourceType\": \"Bundle\""},
+        {"case_manager-cm-1", {"read", "--stream=case-1"}, "first visit"},
+        {"case_manager-cm-1", {"case", "--id=case-1"}, "housing"},
+        {"case_manager-cm-1", {"cases", "--manager=cm-1"}, "case-1"},
+        {"auditor-aud-all", {"cases", "--overdue"}, ""},
+        {"auditor-aud-all", {"accounting", "--client=client-1"}, "client-1"},
+        {"auditor-aud-all", {"tail", "--from_seq=0", "--count=5"}, "first visit"},
+        {"auditor-aud-1", {"tail", "--from_seq=0", "--count=5"}, "seq 4"},
+        {"auditor-aud-1", {"prove", "--seq=0", "--key=" + key}, "OK"},
+        {"auditor-aud-1", {"status"}, "integrity     ok"},
+        {"auditor-aud-1", {"metrics"}, "verification_failed           no"},
+        {"auditor-aud-1", {"audit", "verify-range", "--from_seq=0"}, "OK: records [0, "},
+    };
+    if (!from_size.empty()) {
+      commands.push_back(
+          {"auditor-aud-1", {"prove", "--from_size=" + from_size, "--key=" + key}, "OK"});
+    } else {
+      // Client workflows, once (each is one event of case-1).
+      for (std::vector<std::string> workflow : std::vector<std::vector<std::string>>{
+               {"accounting-request", "request", "--request_id=acc-1", "--client_id=client-1",
+                "--requested_by=client-1"},
+               {"accounting-request", "extend", "--request_id=acc-1",
+                "--reason=records in storage"},
+               {"hold", "place", "--hold_id=hold-1", "--scope=case", "--ground=litigation",
+                "--authority=notice 17", "--placed_by=cm-1"},
+               {"hold", "release", "--hold_id=hold-1", "--released_by=cm-1",
+                "--reason=matter settled"}}) {
+        workflow.insert(workflow.begin() + 2, "--case=case-1");
+        commands.push_back({"case_manager-cm-1", workflow, ""});
+      }
+    }
+    for (const Command& c : commands) {
+      testing::CommandResult r = Ledgerctl(c.who, c.args);
+      EXPECT_TRUE(ok(r)) << when << ": " << c.who << " " << c.args[0];
+      EXPECT_TRUE(absl::StrContains(r.out, c.want))
+          << when << ": " << c.who << " " << c.args[0] << ": want \"" << c.want << "\" in\n"
+          << r.out;
+    }
+    // An auditor whose grant does not cover every case exports and verifies
+    // the log's commitments (BLINDING.md "Who learns what"); a full export is
+    // refused naming the mode to use.
+    const std::string out = dir_ + "/commitments.export";
+    EXPECT_TRUE(
+        ok(Ledgerctl("auditor-aud-1", {"export", "--out=" + out, "--payloads=commitments"})))
+        << when;
+    testing::CommandResult verified =
+        testing::RunCommand({"tools/ledger_verify", "--bundle=" + out, "--key=" + key});
+    EXPECT_TRUE(ok(verified)) << when;
+    testing::CommandResult full = Ledgerctl("auditor-aud-1", {"export", "--out=" + out});
+    EXPECT_EQ(full.exit_code, 1) << when << full.out;
+    EXPECT_TRUE(absl::StrContains(full.err, "export with --payloads=commitments")) << full.err;
+  };
+
+  auto [first, page] = history("client-1", "h1", "");
+  EXPECT_EQ(first.records_size(), 4);
+  EXPECT_TRUE(absl::StrContains(page, "first visit")) << page;
+  audit("a1", false);
+  witness("before the restart");
+  readme("before the restart", "");
+  // The size of the checkpoint the first history was signed at (its note's
+  // second line).
+  const std::vector<std::string> note = absl::StrSplit(first.checkpoint_note(), '\n');
+  ASSERT_GT(note.size(), 1u);
+  const std::string signed_before = note[1];
+
+  // An admin erases client-2: client-2's history is empty and verifies;
+  // client-1's is untouched.
+  {
+    auto keys = v1::KeyAdminService::NewStub(Channel("admin-ops-1"));
+    grpc::ClientContext ctx;
+    v1::EraseSubjectRequest req;
+    req.set_subject_id("client-2");
+    req.set_authority("gdpr-art17-request-1");
+    v1::EraseSubjectResponse resp;
+    grpc::Status s = keys->EraseSubject(&ctx, req, &resp);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    EXPECT_EQ(resp.keys_destroyed(), 1u);
+  }
+  auto [erased, erased_page] = history("client-2", "e1", "");
+  EXPECT_EQ(erased.records_size(), 0);
+  EXPECT_FALSE(absl::StrContains(erased.SerializeAsString(), "RECORD-OF-CLIENT-2"));
+  auto [second, second_page] = history("client-1", "h2", "h1");
+  EXPECT_TRUE(absl::StrContains(second_page, "first visit")) << second_page;
+
+  // kill -9, then the same server again on the same data and key.
+  server_->Stop(SIGKILL);
+  StartServer(flags);
+  EXPECT_EQ(LogKey(), key);
+  {
+    v1::AppendRequest note = Event("n-after", "case-1", "intake");
+    // After the workflows above, which happened now.
+    note.mutable_event()->mutable_occurred_at()->set_seconds(
+        std::chrono::duration_cast<std::chrono::seconds>(
+            std::chrono::system_clock::now().time_since_epoch())
+            .count());
+    auto* w = note.mutable_event()->mutable_record_entry_written();
+    w->set_entry_id("entry-after");
+    w->set_data_category("housing");
+    w->set_text("visit after the restart");
+    grpc::Status s = Append(*Stub("producer-intake"), note);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  auto [third, third_page] = history("client-1", "h3", "h2");
+  EXPECT_TRUE(absl::StrContains(third_page, "visit after the restart")) << third_page;
+  EXPECT_TRUE(absl::StrContains(third_page, "first visit")) << third_page;
+  auto [erased_again, erased_again_page] = history("client-2", "e2", "");
+  EXPECT_EQ(erased_again.records_size(), 0);
+  audit("a2", true);
+  witness("after the restart");
+  readme("after the restart", signed_before);
+  testing::CommandResult read = Ledgerctl("case_manager-cm-1", {"read", "--stream=case-1"});
+  EXPECT_TRUE(ok(read));
+  EXPECT_TRUE(absl::StrContains(read.out, "visit after the restart")) << read.out;
 }
 
 TEST_F(MtlsTest, NoPlaintextOffLoopbackAndNoSilentPlaintext) {

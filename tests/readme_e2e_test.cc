@@ -278,6 +278,19 @@ TEST_F(ReadmeTest, UsingItRunsAsWritten) {
   RunExamples(*lines, ledgerctl,
               {{"=KEY", "=" + key_}, {"W1,W2", absl::StrJoin(witness_keys, ",")}});
   EXPECT_GE(ran_, 20) << "the block has fewer examples than it had; update this test";
+
+  // The 42 CFR 2.24 example's list holds the disclosure hie-1 made under the
+  // general designation, and its request is answered (RULES.md W14).
+  CommandResult list =
+      Ledgerctl("accounting --client=client-1 --case=case-2 --part2_list=pl-1", ledgerctl);
+  for (const char* want : {"\"rule\": \"42 CFR 2.24\"", "\"name\": \"Eastside Clinic\"",
+                           "\"description\": \"medication list\"",
+                           "\"general_designation\": \"my treating providers\""}) {
+    EXPECT_TRUE(absl::StrContains(list.out, want)) << want << " not in\n" << list.out;
+  }
+  CommandResult state = Ledgerctl("case --id=case-2", ledgerctl);
+  EXPECT_TRUE(absl::StrContains(state.out, "\"decision\": \"DECISION_FULFILLED\""))
+      << state.out;
 }
 
 // The mutual-TLS example: the server line's flags through serve.sh, and each

@@ -3,10 +3,13 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -89,6 +92,16 @@ int ServerProcess::Stop(int signal) {
   pid_ = -1;
   Stderr();
   return status;
+}
+
+std::string WriteTestMasterKey(const std::string& dir) {
+  // tools/serve.sh generates one per machine; a fixed one keeps failures
+  // reproducible.
+  std::filesystem::create_directories(dir);
+  const std::string path = dir + "/master.key";
+  std::ofstream(path) << "5a17c0ffee5a17c0ffee5a17c0ffee5a17c0ffee5a17c0ffee5a17c0ffee5a17\n";
+  chmod(path.c_str(), 0600);
+  return path;
 }
 
 }  // namespace caseledger::testing

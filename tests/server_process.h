@@ -40,6 +40,12 @@ class ServerProcess {
   std::string address_;
 };
 
+// Writes the tests' master key (64 hex digits, mode 0600) to `dir`/master.key
+// (creating `dir`) and returns the file's path: with --master_key_file=<it> the server runs
+// as tools/serve.sh starts it by default (payloads encrypted, record format
+// 2). `dir` must not be a server's data directory.
+std::string WriteTestMasterKey(const std::string& dir);
+
 }  // namespace caseledger::testing
 
 #endif  // CASELEDGER_TESTS_SERVER_PROCESS_H_

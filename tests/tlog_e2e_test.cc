@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -122,9 +123,7 @@ class TlogE2ETest : public ::testing::Test {
     ASSERT_TRUE(w.ok()) << w.status();
     witness_vkey_ = Cosigner::New(kWitnessName, *std::move(w))->VerifierKey();
     // A master key as tools/serve.sh makes one: payloads encrypted.
-    const std::string master = dir_ + "/master.key";
-    std::ofstream(master) << std::string(64, 'a') << "\n";
-    ASSERT_EQ(chmod(master.c_str(), 0600), 0);
+    master_key_file_ = testing::WriteTestMasterKey(dir_);
   }
 
   void StartWitness() {
@@ -138,11 +137,10 @@ class TlogE2ETest : public ::testing::Test {
   // Mutual TLS on the gRPC port (the HTTP listeners stay loopback plain
   // HTTP): a producer appends, an auditor reads cosignatures.
   void UseMutualTls() {
-    certs_ = testing::NewTempDir("tlog_certs");
-    testing::CommandResult made =
-        testing::RunCommand({"/usr/bin/env", "TEST_EXTRAS=1", "bash", "tools/make_dev_certs.sh",
-                             certs_, "producer/tlog-e2e", "auditor/aud-1"});
-    ASSERT_EQ(made.exit_code, 0) << made.err;
+    absl::StatusOr<testing::DevTls> tls =
+        testing::MakeDevTls({"producer/tlog-e2e", "auditor/aud-1"});
+    ASSERT_TRUE(tls.ok()) << tls.status();
+    tls_ = *std::move(tls);
     std::ofstream(dir_ + "/authz.conf") << "producer tlog-e2e housing\n";
   }
 
@@ -150,19 +148,20 @@ class TlogE2ETest : public ::testing::Test {
     server_.reset();
     std::vector<std::string> flags = {"--signing_key=" + dir_ + "/log.key",
                                       std::string("--origin=") + kOrigin,
-                                      "--master_key_file=" + dir_ + "/master.key",
                                       "--checkpoint_interval=1ms",
                                       "--verify_interval=0s",
                                       "--tiles_listen=127.0.0.1:0",
                                       "--witness_url=" + witness_vkey_ + "@" + witness_->url(),
                                       "--witness_push_interval=20ms"};
-    if (!certs_.empty()) {
-      flags.insert(
-          flags.end(),
-          {"--tls_cert=" + certs_ + "/server.pem", "--tls_key=" + certs_ + "/server.key",
-           "--tls_client_ca=" + certs_ + "/ca.pem", "--authz_config=" + dir_ + "/authz.conf"});
+    // As tools/serve.sh starts it, with TLS flags or without (a master key
+    // either way).
+    if (tls_) {
+      flags.push_back("--authz_config=" + dir_ + "/authz.conf");
+    } else {
+      flags.push_back("--master_key_file=" + master_key_file_);
     }
-    auto s = ServerProcess::Start(kServer, dir_ + "/data", flags);
+    auto s = tls_ ? testing::StartTlsServer(*tls_, dir_ + "/data", flags)
+                  : ServerProcess::Start(kServer, dir_ + "/data", flags);
     ASSERT_TRUE(s.ok()) << s.status();
     server_ = *std::move(s);
     const std::string err = server_->Stderr();
@@ -170,15 +169,14 @@ class TlogE2ETest : public ::testing::Test {
     ASSERT_NE(at, std::string::npos) << err;
     size_t start = at + std::string("tiles (C2SP tlog-tiles) on ").size();
     tiles_ = err.substr(start, err.find('\n', start) - start);
-    if (certs_.empty()) {
+    if (!tls_) {
       auto channel = grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials());
       ledger_ = v1::LedgerService::NewStub(channel);
       witness_service_ = v1::WitnessService::NewStub(channel);
     } else {
-      ledger_ = v1::LedgerService::NewStub(
-          testing::DevChannel(server_->address(), certs_, "producer-tlog-e2e"));
-      witness_service_ = v1::WitnessService::NewStub(
-          testing::DevChannel(server_->address(), certs_, "auditor-aud-1"));
+      ledger_ = v1::LedgerService::NewStub(tls_->Channel(server_->address(), "producer-tlog-e2e"));
+      witness_service_ =
+          v1::WitnessService::NewStub(tls_->Channel(server_->address(), "auditor-aud-1"));
     }
   }
 
@@ -297,7 +295,8 @@ class TlogE2ETest : public ::testing::Test {
     EXPECT_EQ(Get("/tile/0/000").status, 404);
   }
 
-  std::string dir_, log_vkey_, witness_vkey_, tiles_, certs_;
+  std::string dir_, log_vkey_, witness_vkey_, tiles_, master_key_file_;
+  std::optional<testing::DevTls> tls_;  // set by UseMutualTls
   std::unique_ptr<WitnessProcess> witness_;
   std::unique_ptr<ServerProcess> server_;
   std::unique_ptr<v1::LedgerService::Stub> ledger_;

@@ -101,8 +101,11 @@ class WitnessE2ETest : public ::testing::Test {
     witness_vkey_ = cosigner->VerifierKey();
   }
 
+  // As tools/serve.sh starts it on loopback (payloads encrypted under a
+  // master key, record format 2), plus the witness drills' flags.
   void Start(const std::string& data_dir, std::vector<std::string> extra = {}) {
-    std::vector<std::string> flags = {"--signing_key=" + log_key_,
+    std::vector<std::string> flags = {"--master_key_file=" + testing::WriteTestMasterKey(dir_),
+                                      "--signing_key=" + log_key_,
                                       std::string("--origin=") + kOrigin,
                                       "--witness_keys=" + witness_vkey_,
                                       // Every commit with new records signs a checkpoint.

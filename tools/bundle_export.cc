@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "ledger/checkpoint.h"
 #include "ledger/internal/status_macros.h"
+#include "ledger/record.h"
 
 namespace caseledger::ledgerctl {
 namespace {
@@ -150,6 +151,21 @@ absl::StatusOr<ExportSummary> ExportBundle(v1::LedgerService::StubInterface& stu
         reader->Finish();
         return absl::DataLossError(
             absl::StrCat("ReadLog: sent record ", r.seq(), " where ", seq, " was due"));
+      }
+      if (options.payloads == BundlePayload::kFull) {
+        // The server sends commitments only where the caller may not read
+        // the payload (AUTHZ.md `commitments`): a full bundle of those would
+        // fail verification at its first record, so say why here.
+        absl::StatusOr<PayloadView> p = DecodePayloadView(r.payload());
+        if (p.ok() && p->field_count > 0 && p->key_id.empty() && p->sealed_openings.empty()) {
+          ctx.TryCancel();
+          reader->Finish();
+          return absl::FailedPreconditionError(absl::StrCat(
+              "ReadLog: record ", seq,
+              " came with its field commitments only (this caller may not read every case's "
+              "payloads, e.g. an auditor whose grant does not cover all cases); export with "
+              "--payloads=commitments"));
+        }
       }
       CL_RETURN_IF_ERROR(writer->AddRecord(seq, r.leaf(), r.payload(), options.payloads));
       ++seq;

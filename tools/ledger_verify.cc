@@ -7,6 +7,8 @@
 //   ledger_verify --bundle=FILE|- --key=KEY [--since=NOTE] [--save_note=NOTE]
 //   ledger_verify --data_dir=./data --key=KEY [--since=NOTE] [--save_note=NOTE]
 //                 [--keep_going] [--json] [--progress]
+//   ledger_verify --pg_conninfo=CONNINFO --key=KEY --global_key=KEY
+//                 (a ledger whose log of record is PostgreSQL, any partition count)
 //
 // Incremental audit: --since is the checkpoint note verified last time
 // (--save_note wrote it); the ledger must still hold that exact tree, and
@@ -39,6 +41,7 @@
 #include "ledger/checkpoint.h"
 #include "ledger/internal/file.h"
 #include "ledger/internal/json.h"
+#include "ledger/pg_verify.h"
 #include "ledger/rocks_store.h"
 #include "ledger/store_verifier.h"
 #include "ledger/subject_index_check.h"
@@ -63,6 +66,13 @@ ABSL_FLAG(bool, json, false, "Print the summary as one JSON object.");
 ABSL_FLAG(bool, progress, true, "Show progress on stderr when it is a terminal.");
 ABSL_FLAG(bool, check_event_ids, true,
           "Check that no event id repeats (keeps 16 bytes per record in memory).");
+ABSL_FLAG(std::string, pg_conninfo, "",
+          "Cluster mode (ledger/CLUSTER.md): verify the ledger in this PostgreSQL database "
+          "from its tables: every partition's chain and checkpoints (--key), the global log "
+          "and its checkpoints (--global_key).");
+ABSL_FLAG(std::string, global_key, "",
+          "With --pg_conninfo: the global log's verifier key (key name <origin>/global), or a "
+          "file holding it. Default: --key.");
 ABSL_FLAG(bool, check_nodes, true,
           "Data directory only: check every stored Merkle node against its children.");
 
@@ -185,6 +195,40 @@ void Print(const Summary& s, double secs) {
                                      : ("FAILED: " + s.status.ToString()).c_str());
 }
 
+// A verifier key given inline or in a file.
+absl::StatusOr<NoteVerifier> LoadVerifierKey(std::string key) {
+  if (std::ifstream file(key); file.good() && key.find('+') == std::string::npos) {
+    std::stringstream ss;
+    ss << file.rdbuf();
+    key = std::string(absl::StripAsciiWhitespace(ss.str()));
+  }
+  return NoteVerifier::FromVerifierKey(key);
+}
+
+int RunPostgres(const NoteVerifier& verifier, const std::string& origin) {
+  std::string global_key = absl::GetFlag(FLAGS_global_key);
+  if (global_key.empty()) global_key = absl::GetFlag(FLAGS_key);
+  absl::StatusOr<NoteVerifier> global = LoadVerifierKey(global_key);
+  if (!global.ok()) {
+    std::fprintf(stderr, "ledger_verify: --global_key: %s\n", global.status().ToString().c_str());
+    return kExitUsage;
+  }
+  absl::StatusOr<PgLedgerSummary> s =
+      VerifyPgLedger(absl::GetFlag(FLAGS_pg_conninfo), origin, verifier, *global);
+  if (!s.ok()) {
+    std::printf("FAILED: %s\n", s.status().ToString().c_str());
+    return kExitFailed;
+  }
+  std::string sizes;
+  for (uint64_t n : s->partition_sizes) absl::StrAppend(&sizes, sizes.empty() ? "" : " ", n);
+  std::printf("partitions: %zu (records: %s)\nglobal log: %llu leaves, %llu checkpoints\n"
+              "OK: the ledger in PostgreSQL verifies\n",
+              s->partition_sizes.size(), sizes.c_str(),
+              static_cast<unsigned long long>(s->global_size),
+              static_cast<unsigned long long>(s->global_checkpoints));
+  return kExitOk;
+}
+
 int Run() {
   std::string key = absl::GetFlag(FLAGS_key);
   if (key.empty()) {
@@ -192,18 +236,14 @@ int Run() {
                          "at start, or a file holding it)\n");
     return kExitUsage;
   }
-  if (std::ifstream file(key); file.good() && key.find('+') == std::string::npos) {
-    std::stringstream ss;
-    ss << file.rdbuf();
-    key = std::string(absl::StripAsciiWhitespace(ss.str()));
-  }
-  auto verifier = NoteVerifier::FromVerifierKey(key);
+  auto verifier = LoadVerifierKey(key);
   if (!verifier.ok()) {
     std::fprintf(stderr, "ledger_verify: --key: %s\n", verifier.status().ToString().c_str());
     return kExitUsage;
   }
   std::string origin =
       absl::GetFlag(FLAGS_origin).empty() ? verifier->name() : absl::GetFlag(FLAGS_origin);
+  if (!absl::GetFlag(FLAGS_pg_conninfo).empty()) return RunPostgres(*verifier, origin);
   std::string bundle = absl::GetFlag(FLAGS_bundle);
   std::string data_dir = absl::GetFlag(FLAGS_data_dir);
   if (!bundle.empty() && !data_dir.empty()) {
@@ -333,7 +373,8 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Verifies a caseledger export bundle or data directory (read-only).\n"
       "  ledger_verify --bundle=FILE --key=NAME+HASH+KEY [--since=NOTE] [--save_note=NOTE]\n"
-      "  ledger_verify --data_dir=./data --key=NAME+HASH+KEY [--keep_going] [--json]");
+      "  ledger_verify --data_dir=./data --key=NAME+HASH+KEY [--keep_going] [--json]\n"
+      "  ledger_verify --pg_conninfo=CONNINFO --key=NAME+HASH+KEY [--global_key=KEY]");
   absl::ParseCommandLine(argc, argv);
   return caseledger::Run();
 }

@@ -3,6 +3,7 @@
 #include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "services/authz/authz_verdict.h"
@@ -51,19 +52,33 @@ v1::CaseStateJson::Decision DecisionOf(AccessDecision d) {
   return v1::CaseStateJson::DECISION_UNSPECIFIED;
 }
 
-// The fields every client request shares (access, accounting, amendment):
-// who asked, when, when it is due, its one extension, its decision.
+// The fields every client request shares (access, accounting, amendment,
+// 42 CFR 2.24 list): who asked, when, when it is due, its decision.
 template <typename Request, typename Out>
-void SetRequestClock(const Request& r, Out* o) {
+void SetRequestIds(const Request& r, Out* o) {
   o->set_request_id(r.request_id);
   o->set_client_id(r.client_id);
   o->set_requested_by(r.requested_by);
   if (HasTime(r.requested_at)) SetTime(r.requested_at, o->mutable_requested_at());
   if (HasTime(r.due_at)) SetTime(r.due_at, o->mutable_due_at());
-  o->set_extended(r.extended);
-  o->set_extension_reason(r.extension_reason);
   o->set_decision(DecisionOf(r.decision));
   if (HasTime(r.decided_at)) SetTime(r.decided_at, o->mutable_decided_at());
+}
+
+// ... and, for those the law lets be extended once, the extension.
+template <typename Request, typename Out>
+void SetRequestClock(const Request& r, Out* o) {
+  SetRequestIds(r, o);
+  o->set_extended(r.extended);
+  o->set_extension_reason(r.extension_reason);
+}
+
+// The earliest due date of open requests; InfiniteFuture for none.
+template <typename Request>
+absl::Time EarliestDue(const std::vector<const Request*>& open) {
+  absl::Time next = absl::InfiniteFuture();
+  for (const Request* r : open) next = std::min(next, r->due_at);
+  return next;
 }
 
 // The read model as the CaseStateJson message (proto/cases.proto): "no time"
@@ -122,6 +137,8 @@ v1::CaseStateJson CaseStateMessage(const CaseState& s) {
     o->set_language(c.language);
     o->set_comprehension_aid(c.comprehension_aid);
     o->set_capacity(c.capacity);
+    o->set_general_designation(c.general_designation);
+    o->set_intermediary(c.intermediary);
   }
   for (const auto& [id, c] : s.conflicts) {
     J::Conflict* o = j.add_conflicts();
@@ -196,6 +213,12 @@ v1::CaseStateJson CaseStateMessage(const CaseState& s) {
     if (HasTime(a.suspended_at)) SetTime(a.suspended_at, o->mutable_suspended_at());
     if (HasTime(a.ends_at)) SetTime(a.ends_at, o->mutable_ends_at());
   }
+  for (const auto& [id, r] : s.part2_list_requests) {
+    J::Part2ListRequest* o = j.add_part2_list_requests();
+    SetRequestIds(r, o);
+    o->set_consent_id(r.consent_id);
+    if (HasTime(r.received_at)) SetTime(r.received_at, o->mutable_received_at());
+  }
   for (const std::string& id : s.disclosure_ids) j.add_disclosure_ids(id);
   for (const auto& [id, n] : s.pending_notices) {
     J::PendingNotice* o = j.add_pending_notices();
@@ -237,23 +260,23 @@ v1::CaseSummary SummarizeCase(const CaseState& state, absl::Time now) {
     if (r->due_at < now) s.set_access_overdue(true);
   }
   if (next != absl::InfiniteFuture()) SetTime(next, s.mutable_next_access_due());
-  absl::Time next_accounting = absl::InfiniteFuture();
-  for (const AccountingRequest* r : state.OpenAccountingRequests()) {
-    s.set_open_accounting_requests(s.open_accounting_requests() + 1);
-    next_accounting = std::min(next_accounting, r->due_at);
+  const auto accounting = state.OpenAccountingRequests();
+  s.set_open_accounting_requests(accounting.size());
+  if (absl::Time next = EarliestDue(accounting); next != absl::InfiniteFuture()) {
+    s.set_accounting_overdue(next < now);
+    SetTime(next, s.mutable_next_accounting_due());
   }
-  if (next_accounting != absl::InfiniteFuture()) {
-    s.set_accounting_overdue(next_accounting < now);
-    SetTime(next_accounting, s.mutable_next_accounting_due());
+  const auto amendment = state.OpenAmendmentRequests();
+  s.set_open_amendment_requests(amendment.size());
+  if (absl::Time next = EarliestDue(amendment); next != absl::InfiniteFuture()) {
+    s.set_amendment_overdue(next < now);
+    SetTime(next, s.mutable_next_amendment_due());
   }
-  absl::Time next_amendment = absl::InfiniteFuture();
-  for (const AmendmentRequest* r : state.OpenAmendmentRequests()) {
-    s.set_open_amendment_requests(s.open_amendment_requests() + 1);
-    next_amendment = std::min(next_amendment, r->due_at);
-  }
-  if (next_amendment != absl::InfiniteFuture()) {
-    s.set_amendment_overdue(next_amendment < now);
-    SetTime(next_amendment, s.mutable_next_amendment_due());
+  const auto part2_list = state.OpenPart2ListRequests();
+  s.set_open_part2_list_requests(part2_list.size());
+  if (absl::Time next = EarliestDue(part2_list); next != absl::InfiniteFuture()) {
+    s.set_part2_list_overdue(next < now);
+    SetTime(next, s.mutable_next_part2_list_due());
   }
   s.set_active_legal_holds(state.ActiveLegalHolds().size());
   s.set_pending_client_notices(state.pending_notices.size());
@@ -262,6 +285,11 @@ v1::CaseSummary SummarizeCase(const CaseState& state, absl::Time now) {
   s.set_pending_conflict_notices(state.PendingConflictNotices().size());
   s.set_version(state.version);
   return s;
+}
+
+bool AnyRequestOverdue(const v1::CaseSummary& s) {
+  return s.access_overdue() || s.accounting_overdue() || s.amendment_overdue() ||
+         s.part2_list_overdue();
 }
 
 CaseServiceImpl::CaseServiceImpl(const Projector* projector, const CaseStateProjection* cases,
@@ -310,10 +338,7 @@ grpc::Status CaseServiceImpl::ListCases(grpc::ServerContext* ctx, const v1::List
         if (!req->status().empty() && s.status() != req->status()) return true;
         if (!req->manager_id().empty() && s.manager_id() != req->manager_id()) return true;
         if (req->access_overdue() && !s.access_overdue()) return true;
-        if (req->overdue() && !s.access_overdue() && !s.accounting_overdue() &&
-            !s.amendment_overdue()) {
-          return true;
-        }
+        if (req->overdue() && !AnyRequestOverdue(s)) return true;
         if (static_cast<size_t>(resp->cases_size()) == limit) {
           resp->set_next_page_token(resp->cases(resp->cases_size() - 1).case_id());
           return false;
@@ -327,8 +352,11 @@ grpc::Status CaseServiceImpl::ListCases(grpc::ServerContext* ctx, const v1::List
 
 DisclosureServiceImpl::DisclosureServiceImpl(const Projector* projector,
                                              const AccountingProjection* accounting,
-                                             const Clock* clock)
-    : projector_(projector), accounting_(accounting), clock_(clock ? *clock : Clock::Real()) {}
+                                             const Clock* clock, const CaseStateProjection* cases)
+    : projector_(projector),
+      accounting_(accounting),
+      clock_(clock ? *clock : Clock::Real()),
+      cases_(cases) {}
 
 grpc::Status DisclosureServiceImpl::GetAccounting(grpc::ServerContext* ctx,
                                                   const v1::GetAccountingRequest* req,
@@ -336,6 +364,7 @@ grpc::Status DisclosureServiceImpl::GetAccounting(grpc::ServerContext* ctx,
   if (grpc::Status refused = AuthzVerdict(*ctx); !refused.ok()) return refused;
   if (absl::Status form = CheckForm(*req); !form.ok()) return ToGrpcStatus(form);
   absl::Time now = clock_.Now();
+  if (!req->part2_list_request_id().empty()) return GetPart2List(*req, now, resp);
   absl::StatusOr<absl::Time> start = TimeOr(req->window_start(), req->has_window_start(),
                                             DefaultAccountingWindowStart(now), "window_start");
   if (!start.ok()) return ToGrpcStatus(start.status());
@@ -359,6 +388,46 @@ grpc::Status DisclosureServiceImpl::GetAccounting(grpc::ServerContext* ctx,
   resp->set_as_of_seq(as_of);
   resp->set_disclosures(report.summarized ? report.summaries.size() : report.entries.size());
   resp->set_json(AccountingReportToJson(report));
+  return grpc::Status::OK;
+}
+
+grpc::Status DisclosureServiceImpl::GetPart2List(const v1::GetAccountingRequest& req,
+                                                 absl::Time now, v1::Accounting* resp) {
+  if (cases_ == nullptr) {
+    return ToGrpcStatus(absl::FailedPreconditionError(
+        "part2_list_request_id: this server keeps no case-state read model"));
+  }
+  absl::Status ready = WaitFor(*projector_, req.min_seq());
+  if (!ready.ok()) return ToGrpcStatus(ready);
+  uint64_t as_of_seq = projector_->position();
+  // One answer for an unknown case, an unknown request and another client's
+  // request: the caller learns nothing of requests that are not theirs.
+  const absl::Status not_found = absl::NotFoundError(absl::StrCat(
+      "part2_list_request_id: no 42 CFR 2.24 list request \"", req.part2_list_request_id(),
+      "\" of client \"", req.client_id(), "\" in case \"", req.case_id(), "\""));
+  absl::StatusOr<CaseState> state = CaseStateProjection::Load(*projector_, *cases_, req.case_id());
+  if (!state.ok()) {
+    return ToGrpcStatus(absl::IsNotFound(state.status()) ? not_found : state.status());
+  }
+  auto request = state->part2_list_requests.find(req.part2_list_request_id());
+  if (request == state->part2_list_requests.end() ||
+      request->second.client_id != req.client_id()) {
+    return ToGrpcStatus(not_found);
+  }
+  auto consent = state->consents.find(request->second.consent_id);
+  if (consent == state->consents.end()) return ToGrpcStatus(not_found);
+  absl::StatusOr<DisclosureAccounting> accounting =
+      AccountingProjection::Load(*projector_, *accounting_, req.client_id());
+  if (!accounting.ok()) return ToGrpcStatus(accounting.status());
+  // The list as given: up to its answer once answered, else up to now.
+  const Part2ListRequest& r = request->second;
+  const absl::Time given = r.decision == AccessDecision::kFulfilled ? r.decided_at : now;
+  Part2DisclosureList list = QueryPart2List(accounting->entries(req.client_id()), req.case_id(),
+                                            consent->second, r, given);
+  resp->set_client_id(req.client_id());
+  resp->set_as_of_seq(as_of_seq);
+  resp->set_disclosures(list.entries.size());
+  resp->set_json(Part2DisclosureListToJson(list));
   return grpc::Status::OK;
 }
 

@@ -29,19 +29,29 @@ class CaseServiceImpl final : public v1::CaseService::Service {
 
 class DisclosureServiceImpl final : public v1::DisclosureService::Service {
  public:
+  // `cases` serves the 42 CFR 2.24 list (GetAccountingRequest
+  // part2_list_request_id); without it that list is FAILED_PRECONDITION.
   DisclosureServiceImpl(const Projector* projector, const AccountingProjection* accounting,
-                        const Clock* clock = nullptr);
+                        const Clock* clock = nullptr, const CaseStateProjection* cases = nullptr);
   grpc::Status GetAccounting(grpc::ServerContext* ctx, const v1::GetAccountingRequest* req,
                              v1::Accounting* resp) override;
 
  private:
+  grpc::Status GetPart2List(const v1::GetAccountingRequest& req, absl::Time now,
+                            v1::Accounting* resp);
+
   const Projector* projector_;
   const AccountingProjection* accounting_;
   const Clock& clock_;
+  const CaseStateProjection* cases_;
 };
 
 // The summary fields of a case at time `now`.
 v1::CaseSummary SummarizeCase(const CaseState& state, absl::Time now);
+
+// True when a client request of the case is past its legal due date:
+// access, accounting, amendment or 42 CFR 2.24 list (ListCases' `overdue`).
+bool AnyRequestOverdue(const v1::CaseSummary& summary);
 
 // The case state as CaseView.state_json: a v1::CaseStateJson in the proto JSON
 // mapping (proto/cases.proto), proto field names, RFC 3339 times, enum names,

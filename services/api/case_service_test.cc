@@ -7,6 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/time/time.h"
 #include "proto/cases.pb.h"
+#include "services/authz/request_resources.h"
 #include "services/readmodel/case_state.h"
 
 namespace caseledger {
@@ -160,6 +161,67 @@ TEST(CaseStateJsonTest, CarriesTheWorkflows) {
   ASSERT_EQ(back.amendment_requests_size(), 1);
   EXPECT_EQ(back.amendment_requests(0).decision(), v1::CaseStateJson::DECISION_DENIED);
   EXPECT_EQ(back.accounting_suspensions(0).ends_at().seconds(), kT0 + 96 * kDay);
+}
+
+// 42 CFR 2.24 (RULES.md W14.4): an open list request is counted, due 30
+// days after receipt, and overdue after that (ListCases' --overdue reads
+// part2_list_overdue); the JSON carries it and the consent's designation.
+TEST(CaseStateJsonTest, CarriesThePart2ListRequestAndItsClock) {
+  CaseState s = OpenCase();
+  s.access_requests.clear();  // only the list is owed
+  s.record_class = v1::RECORD_CLASS_SUBSTANCE_USE;
+  s.consents["c-1"].general_designation = "my treating providers";
+  s.consents["c-1"].intermediary = "hie-1";
+  Part2ListRequest r;
+  r.request_id = "pl-1";
+  r.client_id = "cl-1";
+  r.consent_id = "c-1";
+  r.requested_at = Day(4);
+  r.received_at = Day(4);
+  r.due_at = Day(34);
+  s.part2_list_requests["pl-1"] = r;
+  v1::CaseSummary before = SummarizeCase(s, Day(34));
+  EXPECT_EQ(before.open_part2_list_requests(), 1u);
+  EXPECT_FALSE(before.part2_list_overdue());
+  EXPECT_EQ(before.next_part2_list_due().seconds(), kT0 + 34 * kDay);
+  EXPECT_FALSE(AnyRequestOverdue(before));
+  const v1::CaseSummary late = SummarizeCase(s, Day(34) + absl::Seconds(1));
+  EXPECT_TRUE(late.part2_list_overdue());
+  EXPECT_TRUE(AnyRequestOverdue(late));  // so `ledgerctl cases --overdue` lists it
+  const std::string json = CaseStateToJson(s);
+  for (const char* want : {"\"general_designation\": \"my treating providers\"",
+                           "\"intermediary\": \"hie-1\"", "\"part2_list_requests\"",
+                           "\"due_at\": \"2026-02-04T00:00:00Z\""}) {
+    EXPECT_TRUE(absl::StrContains(json, want)) << want << " not in\n" << json;
+  }
+  // Given: no longer open, never overdue.
+  s.part2_list_requests["pl-1"].decision = AccessDecision::kFulfilled;
+  s.part2_list_requests["pl-1"].decided_at = Day(40);
+  v1::CaseSummary after = SummarizeCase(s, Day(50));
+  EXPECT_EQ(after.open_part2_list_requests(), 0u);
+  EXPECT_FALSE(after.part2_list_overdue());
+}
+
+// The 42 CFR 2.24 list's form (GetAccountingRequest): its case and request
+// together, and nothing of the HIPAA accounting's query.
+TEST(GetAccountingFormTest, ThePart2ListNamesItsCaseAndRequestOnly) {
+  v1::GetAccountingRequest req;
+  req.set_client_id("cl-1");
+  EXPECT_EQ(CheckForm(req), absl::OkStatus());
+  req.set_part2_list_request_id("pl-1");
+  EXPECT_EQ(CheckForm(req), absl::InvalidArgumentError(
+                                "case_id: must not be empty when part2_list_request_id is set"));
+  req.set_case_id("case-1");
+  EXPECT_EQ(CheckForm(req), absl::OkStatus());
+  req.set_summarize(true);
+  EXPECT_EQ(CheckForm(req),
+            absl::InvalidArgumentError(
+                "part2_list_request_id: window_start, window_end, include_excluded and summarize "
+                "must be unset (the 42 CFR 2.24 list has its own window)"));
+  req.set_summarize(false);
+  req.clear_part2_list_request_id();
+  EXPECT_EQ(CheckForm(req), absl::InvalidArgumentError(
+                                "part2_list_request_id: must not be empty when case_id is set"));
 }
 
 }  // namespace

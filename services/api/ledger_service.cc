@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "ledger/internal/status_macros.h"
+#include "ledger/record.h"
 #include "services/authz/authz_verdict.h"
 #include "services/append/case_gate.h"
 #include "services/append/event_codec.h"
@@ -39,6 +40,13 @@ absl::StatusOr<Checkpoint> ParseNote(absl::string_view note) {
     return absl::DataLossError(absl::StrCat("stored checkpoint: ", c.status().message()));
   }
   return c;
+}
+
+// A unary call refused or answered before anything was queued.
+grpc::ServerUnaryReactor* FinishedWith(grpc::CallbackServerContext* ctx, grpc::Status status) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  reactor->Finish(std::move(status));
+  return reactor;
 }
 
 void ToWire(const StoredCheckpoint& cp, const Checkpoint& parsed, v1::Checkpoint* out) {
@@ -72,24 +80,38 @@ void LedgerServiceImpl::StopStreams() {
   stopping_ = true;
 }
 
-grpc::Status LedgerServiceImpl::Append(grpc::ServerContext* ctx, const v1::AppendRequest* req,
-                                       v1::AppendResponse* resp) {
-  if (grpc::Status refused = AuthzVerdict(*ctx); !refused.ok()) return refused;
+grpc::ServerUnaryReactor* LedgerServiceImpl::Append(grpc::CallbackServerContext* ctx,
+                                                    const v1::AppendRequest* req,
+                                                    v1::AppendResponse* resp) {
+  if (grpc::Status refused = AuthzVerdict(*ctx); !refused.ok()) {
+    return FinishedWith(ctx, std::move(refused));
+  }
   const absl::Time received = absl::Now();
   absl::StatusOr<GatedEvent> event = AppendFromWire(*req);
-  if (!event.ok()) return Answered("Append", event.status(), received);
+  if (!event.ok()) return FinishedWith(ctx, Answered("Append", event.status(), received));
   std::vector<GatedEvent> one;
   one.push_back(*std::move(event));
-  absl::StatusOr<std::vector<AppendResult>> result = GateAppend(std::move(one));
-  if (!result.ok()) return Answered("Append", result.status(), received);
-  ToWire((*result)[0], resp);
-  return Answered("Append", absl::OkStatus(), received);
+  // Finished from the committer thread once durable (or here when refused);
+  // the call, and so `resp`, lives until Finish.
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  GateAppend(std::move(one),
+             [this, reactor, resp, received](absl::StatusOr<std::vector<AppendResult>> result) {
+               if (result.ok()) ToWire((*result)[0], resp);
+               reactor->Finish(Answered("Append", result.status(), received));
+             });
+  return reactor;
 }
 
-absl::StatusOr<std::vector<AppendResult>> LedgerServiceImpl::GateAppend(
-    std::vector<GatedEvent> events) {
-  if (options_.admit_appends) CL_RETURN_IF_ERROR(options_.admit_appends());
-  return gate_->Append(std::move(events));
+absl::Status LedgerServiceImpl::Admit() const {
+  return options_.admit_appends ? options_.admit_appends() : absl::OkStatus();
+}
+
+void LedgerServiceImpl::GateAppend(std::vector<GatedEvent> events, Ledger::AppendCallback done) {
+  if (absl::Status admit = Admit(); !admit.ok()) {
+    done(std::move(admit));
+    return;
+  }
+  gate_->Submit(std::move(events), std::move(done));
 }
 
 grpc::Status LedgerServiceImpl::Answered(absl::string_view method, const absl::Status& status,
@@ -98,145 +120,262 @@ grpc::Status LedgerServiceImpl::Answered(absl::string_view method, const absl::S
   return ToGrpcStatus(status);
 }
 
-grpc::Status LedgerServiceImpl::AppendBatch(grpc::ServerContext* ctx,
-                                            const v1::AppendBatchRequest* req,
-                                            v1::AppendBatchResponse* resp) {
+grpc::ServerUnaryReactor* LedgerServiceImpl::AppendBatch(grpc::CallbackServerContext* ctx,
+                                                         const v1::AppendBatchRequest* req,
+                                                         v1::AppendBatchResponse* resp) {
   // Each event is authorized by the interceptor, in order.
-  if (grpc::Status refused = AuthzVerdict(*ctx); !refused.ok()) return refused;
+  if (grpc::Status refused = AuthzVerdict(*ctx); !refused.ok()) {
+    return FinishedWith(ctx, std::move(refused));
+  }
   const absl::Time received = absl::Now();
   absl::StatusOr<std::vector<GatedEvent>> events =
       BatchFromWire(*req, ledger_->options().max_batch_events);
-  if (!events.ok()) return Answered("AppendBatch", events.status(), received);
-  absl::StatusOr<std::vector<AppendResult>> results = GateAppend(*std::move(events));
-  if (!results.ok()) return Answered("AppendBatch", results.status(), received);
-  for (const AppendResult& r : *results) ToWire(r, resp->add_results());
-  return Answered("AppendBatch", absl::OkStatus(), received);
+  if (!events.ok()) return FinishedWith(ctx, Answered("AppendBatch", events.status(), received));
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  GateAppend(*std::move(events),
+             [this, reactor, resp, received](absl::StatusOr<std::vector<AppendResult>> results) {
+               if (results.ok()) {
+                 for (const AppendResult& r : *results) ToWire(r, resp->add_results());
+               }
+               reactor->Finish(Answered("AppendBatch", results.status(), received));
+             });
+  return reactor;
 }
 
-grpc::Status LedgerServiceImpl::AppendStream(
-    grpc::ServerContext* ctx,
-    grpc::ServerReaderWriter<v1::AppendResponse, v1::AppendRequest>* stream) {
-  // The reader (this thread) submits appends asynchronously; a writer thread
-  // sends their outcomes in request order. The first failure ends the stream
-  // after the responses before it. The ledger's callbacks may outlive this
-  // handler, so what they touch is shared with them.
-  struct Slot {
-    bool done = false;
-    absl::StatusOr<AppendResult> result;
-  };
-  struct State {
-    absl::Mutex mu;
-    std::deque<std::shared_ptr<Slot>> slots ABSL_GUARDED_BY(mu);
-    bool reading_done ABSL_GUARDED_BY(mu) = false;
-    absl::Status failure ABSL_GUARDED_BY(mu);
-  };
-  // The interceptor decides on the caller first, then on each event as it
-  // is read (CallVerdict after each Read).
-  if (grpc::Status refused = AuthzVerdict(*ctx); !refused.ok()) return refused;
-  auto state = std::make_shared<State>();
-  const size_t max_in_flight = options_.max_stream_in_flight;
-
-  std::thread writer([state, stream] {
-    for (;;) {
-      std::shared_ptr<Slot> slot;
-      {
-        absl::MutexLock lock(&state->mu);
-        auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(state->mu) {
-          return (!state->slots.empty() && state->slots.front()->done) ||
-                 (state->slots.empty() && state->reading_done);
-        };
-        state->mu.Await(absl::Condition(&ready));
-        if (state->slots.empty()) return;
-        slot = std::move(state->slots.front());
-        state->slots.pop_front();
-        if (!slot->result.ok() && state->failure.ok()) {
-          state->failure = slot->result.status();
-          state->reading_done = true;
-        }
-        // After a failure, later appends still land (they were accepted);
-        // their outcomes are not reported.
-        if (!state->failure.ok()) continue;
-      }
-      v1::AppendResponse resp;
-      ToWire(*slot->result, &resp);
-      if (!stream->Write(resp)) {
-        absl::MutexLock lock(&state->mu);
-        if (state->failure.ok()) state->failure = absl::CancelledError("client went away");
-        state->reading_done = true;
-      }
+// One AppendStream call. Each request read is checked, authorized (the
+// interceptor's verdict on it, read before the next read starts) and handed
+// to the gate; its outcome is written when it and every one before it are
+// known, in request order, one write at a time. At most
+// max_stream_in_flight requests wait for their outcome: beyond that the
+// stream is not read until the oldest is written. The first failure (a bad,
+// refused or failed request, a failed write, cancellation) stops reading;
+// the responses before it are written, appends already queued still land
+// (their outcomes are not reported), and the call finishes with the failure
+// once every queued append has its outcome, so that nothing is in flight
+// when the call ends.
+//
+// Lifetime: gRPC calls OnDone after Finish; the gate's callbacks, which run
+// on the committer thread, hold a reference of their own (self_ is dropped
+// in OnDone), so the reactor lives until the last of them returns.
+class LedgerServiceImpl::StreamReactor
+    : public grpc::ServerBidiReactor<v1::AppendRequest, v1::AppendResponse>,
+      public std::enable_shared_from_this<StreamReactor> {
+ public:
+  static StreamReactor* Start(LedgerServiceImpl* service, grpc::CallbackServerContext* ctx) {
+    auto reactor = std::shared_ptr<StreamReactor>(new StreamReactor(service, ctx));
+    reactor->self_ = reactor;
+    // The interceptor decided on the caller before this handler ran.
+    if (grpc::Status refused = AuthzVerdict(*ctx); !refused.ok()) {
+      reactor->Finish(std::move(refused));
+      return reactor.get();
     }
-  });
+    reactor->reading_ = true;
+    reactor->StartRead(&reactor->request_);
+    return reactor.get();
+  }
 
-  v1::AppendRequest req;
-  for (uint64_t index = 0;; ++index) {
-    {
-      absl::MutexLock lock(&state->mu);
-      auto room = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(state->mu) {
-        return state->slots.size() < max_in_flight || state->reading_done;
-      };
-      state->mu.Await(absl::Condition(&room));
-      if (state->reading_done) break;
-    }
-    if (!stream->Read(&req)) break;
+  void OnReadDone(bool ok) override {
+    const uint64_t index = next_index_++;
     const absl::Time received = absl::Now();
-    auto slot = std::make_shared<Slot>();
-    absl::StatusOr<GatedEvent> event = AppendFromWire(req);
+    absl::StatusOr<GatedEvent> event = absl::CancelledError("not read");
     bool authorized = true;  // authorization's refusals are counted apart
-    if (event.ok()) {
-      absl::StatusOr<Admitted> admitted = CallVerdict(*ctx);
-      if (!admitted.ok()) event = admitted.status();
-      authorized = admitted.ok();
+    if (ok) {
+      event = AppendFromWire(request_);
+      if (event.ok()) {
+        // The verdict on the request just read: no other read is pending.
+        absl::StatusOr<Admitted> admitted = CallVerdict(*ctx_);
+        if (!admitted.ok()) event = admitted.status();
+        authorized = admitted.ok();
+      }
+      // Admitted here rather than by GateAppend: a refusal names the request.
+      if (event.ok()) {
+        if (absl::Status admit = service_->Admit(); !admit.ok()) event = admit;
+      }
     }
-    if (event.ok() && options_.admit_appends) {
-      if (absl::Status admit = options_.admit_appends(); !admit.ok()) event = admit;
+    Actions actions;
+    bool submit = false;
+    {
+      absl::MutexLock lock(&mu_);
+      if (!ok || reading_done_) {
+        // The client is done sending, or the stream already failed: a
+        // request read after the failure is dropped.
+        reading_done_ = true;
+      } else if (!event.ok()) {
+        slots_.push_back(Slot{true, Prefixed(event.status(), absl::StrCat("request ", index, ": "))});
+        reading_done_ = true;
+      } else {
+        // reading_ stays set until the event is queued, so that the next
+        // request is read (and queued) only after this one.
+        slots_.push_back(Slot{});
+        submit = true;
+      }
+      if (!submit) {
+        reading_ = false;
+        actions = Next();
+      }
     }
-    absl::MutexLock lock(&state->mu);
-    state->slots.push_back(slot);
-    if (!event.ok()) {
-      slot->result = Prefixed(event.status(), absl::StrCat("request ", index, ": "));
-      slot->done = true;
-      if (authorized) (void)Answered("AppendStream", event.status(), received);
-      break;
+    if (!submit) {
+      if (ok && !event.ok() && authorized) {
+        (void)service_->Answered("AppendStream", event.status(), received);
+      }
+      Run(actions);
+      return;
     }
     std::vector<GatedEvent> one;
     one.push_back(*std::move(event));
-    state->mu.Unlock();
-    // The service outlives the ledger's callbacks (the ledger is closed first).
-    gate_->Submit(std::move(one), [this, state, slot,
-                                   received](absl::StatusOr<std::vector<AppendResult>> r) {
-      (void)Answered("AppendStream", r.status(), received);
-      absl::MutexLock lock(&state->mu);
-      if (r.ok()) {
-        slot->result = (*r)[0];
-      } else {
-        slot->result = r.status();
+    // `done` may run at once, on this thread, with a refusal.
+    service_->gate_->Submit(std::move(one), [self = shared_from_this(), index, received](
+                                             absl::StatusOr<std::vector<AppendResult>> r) {
+      (void)self->service_->Answered("AppendStream", r.status(), received);
+      Actions actions;
+      {
+        absl::MutexLock lock(&self->mu_);
+        Slot& slot = self->slots_[index - self->first_index_];
+        slot.done = true;
+        if (r.ok()) {
+          slot.result = (*r)[0];
+        } else {
+          slot.result = r.status();
+          self->reading_done_ = true;  // read no more after a failure
+        }
+        actions = self->Next();
       }
-      slot->done = true;
+      self->Run(actions);
     });
-    state->mu.Lock();
+    {
+      absl::MutexLock lock(&mu_);
+      reading_ = false;
+      actions = Next();
+    }
+    Run(actions);
   }
-  {
-    absl::MutexLock lock(&state->mu);
-    state->reading_done = true;
+
+  void OnWriteDone(bool ok) override {
+    Actions actions;
+    {
+      absl::MutexLock lock(&mu_);
+      writing_ = false;
+      if (!ok) {
+        if (failure_.ok()) failure_ = absl::CancelledError("client went away");
+        reading_done_ = true;
+      }
+      actions = Next();
+    }
+    Run(actions);
   }
-  writer.join();
-  if (ctx->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "client cancelled");
-  absl::MutexLock lock(&state->mu);
-  return ToGrpcStatus(state->failure);
+
+  void OnCancel() override {
+    Actions actions;
+    {
+      absl::MutexLock lock(&mu_);
+      reading_done_ = true;
+      actions = Next();
+    }
+    Run(actions);
+  }
+
+  void OnDone() override {
+    std::shared_ptr<StreamReactor> last = std::move(self_);  // may free this on return
+  }
+
+ private:
+  struct Slot {
+    bool done = false;
+    absl::StatusOr<AppendResult> result = absl::UnknownError("pending");
+  };
+  // What to do once mu_ is released.
+  struct Actions {
+    bool read = false;
+    bool write = false;
+    std::optional<grpc::Status> finish;
+  };
+
+  StreamReactor(LedgerServiceImpl* service, grpc::CallbackServerContext* ctx)
+      : service_(service), ctx_(ctx), max_in_flight_(service->options_.max_stream_in_flight) {}
+
+  // Takes the outcomes now known off the front, in order, and decides the
+  // next read, write or finish.
+  Actions Next() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    Actions actions;
+    while (!writing_ && !slots_.empty() && slots_.front().done) {
+      Slot slot = std::move(slots_.front());
+      slots_.pop_front();
+      ++first_index_;
+      if (!slot.result.ok() && failure_.ok()) {
+        failure_ = slot.result.status();
+        reading_done_ = true;
+      }
+      // After a failure, later appends still land (they were accepted);
+      // their outcomes are not reported.
+      if (!failure_.ok()) continue;
+      response_.Clear();
+      ToWire(*slot.result, &response_);
+      writing_ = true;
+      actions.write = true;
+    }
+    if (!reading_done_ && !reading_ && slots_.size() < max_in_flight_) {
+      reading_ = true;
+      actions.read = true;
+    }
+    // A read still pending after a failure completes (not ok) once the call
+    // is finished; nothing waits for it.
+    if (reading_done_ && slots_.empty() && !writing_ && !finished_) {
+      finished_ = true;
+      actions.finish = ctx_->IsCancelled()
+                           ? grpc::Status(grpc::StatusCode::CANCELLED, "client cancelled")
+                           : ToGrpcStatus(failure_);
+    }
+    return actions;
+  }
+
+  // Finish last: after it the call may end (OnDone) on another thread.
+  void Run(const Actions& actions) {
+    if (actions.write) StartWrite(&response_);
+    if (actions.read) StartRead(&request_);
+    if (actions.finish.has_value()) Finish(*actions.finish);
+  }
+
+  LedgerServiceImpl* const service_;
+  grpc::CallbackServerContext* const ctx_;
+  const size_t max_in_flight_;
+  std::shared_ptr<StreamReactor> self_;  // until OnDone
+  // Only the reader touches request_ (one read at a time); only the writer
+  // response_ (one write at a time).
+  v1::AppendRequest request_;
+  v1::AppendResponse response_;
+  uint64_t next_index_ = 0;  // the index of the next request read
+
+  absl::Mutex mu_;
+  std::deque<Slot> slots_ ABSL_GUARDED_BY(mu_);  // requests [first_index_, ...) in flight
+  uint64_t first_index_ ABSL_GUARDED_BY(mu_) = 0;
+  bool reading_ ABSL_GUARDED_BY(mu_) = false;       // a read is pending
+  bool reading_done_ ABSL_GUARDED_BY(mu_) = false;  // no more reads
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;       // a write is pending
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status failure_ ABSL_GUARDED_BY(mu_);
+};
+
+grpc::ServerBidiReactor<v1::AppendRequest, v1::AppendResponse>* LedgerServiceImpl::AppendStream(
+    grpc::CallbackServerContext* ctx) {
+  // The interceptor decides on the caller first, then on each event as it
+  // is read (CallVerdict in OnReadDone).
+  return StreamReactor::Start(this, ctx);
 }
 
 absl::Status LedgerServiceImpl::WriteRecord(v1::Record record,
                                             grpc::ServerWriter<v1::Record>* writer,
                                             bool commitments_only) {
   if (commitments_only) {
-    // The leaf commits to the payload; the auditor checks chain and tree
-    // without seeing it. The server opened the case and event ids from the
-    // leaf's stream tag and box (ledger/BLINDING.md): without a grant they
-    // stay closed, as in the leaf.
+    // The leaf commits to the payload; the auditor checks chain, tree and
+    // the field commitments without seeing an opening (and can export them,
+    // BUNDLE.md commitments-only mode). The server opened the case and event
+    // ids from the leaf's stream tag and box (ledger/BLINDING.md): without a
+    // grant they stay closed, as in the leaf.
+    CL_ASSIGN_OR_RETURN(std::string commitments, StripOpenings(record.payload()));
+    record.set_payload(std::move(commitments));
     record.clear_stream_id();
     record.clear_event_id();
     record.clear_event();
-    record.clear_payload();
     record.clear_withheld_fields();
   }
   if (!writer->Write(record)) return absl::CancelledError("client went away");

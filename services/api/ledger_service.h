@@ -40,12 +40,21 @@ struct LedgerServiceOptions {
       on_append;
 };
 
+// The producer appends (Append, AppendBatch, AppendStream) use gRPC's
+// callback API: a handler queues its events with the gate (CaseGate::Submit)
+// and returns; the ledger's committer thread finishes the call once the
+// commit is durable. No thread waits for a commit, and a stream holds no
+// thread between its messages. The other methods are synchronous handlers.
+using LedgerServiceBase = v1::LedgerService::WithCallbackMethod_Append<
+    v1::LedgerService::WithCallbackMethod_AppendBatch<
+        v1::LedgerService::WithCallbackMethod_AppendStream<v1::LedgerService::Service>>>;
+
 // Thread-safe. `ledger`, `gate` and `signer` are borrowed and must outlive the
 // service. Every append goes through `gate` (the confidentiality policy).
 // Every call is authorized by the AuthzInterceptorFactory
 // (authz_interceptor.h), whose verdict each handler returns first; without
 // it every call is refused INTERNAL.
-class LedgerServiceImpl final : public v1::LedgerService::Service {
+class LedgerServiceImpl final : public LedgerServiceBase {
  public:
   LedgerServiceImpl(Ledger* ledger, CaseGate* gate, const NoteSigner* signer,
                     LedgerServiceOptions options = LedgerServiceOptions());
@@ -54,13 +63,13 @@ class LedgerServiceImpl final : public v1::LedgerService::Service {
   // Ends every live Subscribe so that the server can shut down.
   void StopStreams();
 
-  grpc::Status Append(grpc::ServerContext* ctx, const v1::AppendRequest* req,
-                      v1::AppendResponse* resp) override;
-  grpc::Status AppendBatch(grpc::ServerContext* ctx, const v1::AppendBatchRequest* req,
-                           v1::AppendBatchResponse* resp) override;
-  grpc::Status AppendStream(
-      grpc::ServerContext* ctx,
-      grpc::ServerReaderWriter<v1::AppendResponse, v1::AppendRequest>* stream) override;
+  grpc::ServerUnaryReactor* Append(grpc::CallbackServerContext* ctx, const v1::AppendRequest* req,
+                                   v1::AppendResponse* resp) override;
+  grpc::ServerUnaryReactor* AppendBatch(grpc::CallbackServerContext* ctx,
+                                        const v1::AppendBatchRequest* req,
+                                        v1::AppendBatchResponse* resp) override;
+  grpc::ServerBidiReactor<v1::AppendRequest, v1::AppendResponse>* AppendStream(
+      grpc::CallbackServerContext* ctx) override;
   grpc::Status ReadStream(grpc::ServerContext* ctx, const v1::ReadStreamRequest* req,
                           grpc::ServerWriter<v1::Record>* writer) override;
   grpc::Status ReadLog(grpc::ServerContext* ctx, const v1::ReadLogRequest* req,
@@ -79,14 +88,21 @@ class LedgerServiceImpl final : public v1::LedgerService::Service {
                                grpc::ServerWriter<v1::Checkpoint>* writer) override;
 
  private:
-  // The producer append path: options_.admit_appends, then the gate.
-  absl::StatusOr<std::vector<AppendResult>> GateAppend(std::vector<GatedEvent> events);
+  class StreamReactor;  // one AppendStream call
+
+  // options_.admit_appends, or OK without one.
+  absl::Status Admit() const;
+  // The producer append path: Admit, then the gate.
+  // `done` runs once, with the refusal (on this thread) or once the outcome
+  // is durable (on the ledger's committer thread).
+  void GateAppend(std::vector<GatedEvent> events, Ledger::AppendCallback done);
   // Tells options_.on_append and converts `status` for the caller.
   grpc::Status Answered(absl::string_view method, const absl::Status& status,
                         absl::Time received) const;
 
   // Writes records [from, to) to `writer`; stops early when the client goes.
-  // With `commitments_only`, records go without event and payload.
+  // With `commitments_only`, records go without event, ids and openings
+  // (the payload keeps its field commitments only).
   absl::Status WriteRange(grpc::ServerContext* ctx, uint64_t from, uint64_t to,
                           grpc::ServerWriter<v1::Record>* writer, bool commitments_only);
 

@@ -110,6 +110,10 @@ ABSL_FLAG(std::string, node_id, "", "Cluster mode: this node's name in the parti
 ABSL_FLAG(absl::Duration, pg_lease_ttl, absl::Seconds(10),
           "Cluster mode: the partition lease's length; another node takes over this long after "
           "the owner stops renewing it.");
+ABSL_FLAG(int32_t, pg_partitions, 1,
+          "Cluster mode: the ledger's partition count P, fixed when the ledger is created in "
+          "PostgreSQL (a node with another P is refused). This server serves P = 1; P > 1 is "
+          "built in the library (ledger/pg_partitions.h), not yet in the server.");
 ABSL_FLAG(std::string, master_key_file, "",
           "Master key (64 hex digits, mode 0600) that wraps the per-subject data keys "
           "encrypting payloads at rest (ledger/ENCRYPTION.md). Default: $CASELEDGER_MASTER_KEY; "
@@ -238,6 +242,15 @@ int Run() {
     pg.conninfo = absl::GetFlag(FLAGS_pg_conninfo);
     pg.node_id = absl::GetFlag(FLAGS_node_id);
     pg.lease_ttl = absl::GetFlag(FLAGS_pg_lease_ttl);
+    pg.partitions = absl::GetFlag(FLAGS_pg_partitions);
+    pg.address = listen;
+    if (pg.partitions != 1) {
+      return Fail(absl::UnimplementedError(absl::StrCat(
+                      "--pg_partitions: got ", pg.partitions,
+                      ", want 1: serving a partitioned ledger is not built in the server yet "
+                      "(ledger/CLUSTER.md)")),
+                  "refusing to start");
+    }
     pg.wait_for_lease = true;
     pg.local = *std::move(store);
     pg.log = Log;
@@ -417,7 +430,7 @@ int Run() {
   };
   LedgerServiceImpl service(ledger->get(), &*gate, &*signer, ledger_service_options);
   CaseServiceImpl case_service(projector->get(), cases_view);
-  DisclosureServiceImpl disclosure_service(projector->get(), accounting_view);
+  DisclosureServiceImpl disclosure_service(projector->get(), accounting_view, nullptr, cases_view);
   AccessServiceOptions access_options;
   // AccessService records every read itself; it names the authenticated
   // caller (the interceptor's verdict), not the one the request claims.
@@ -442,9 +455,10 @@ int Run() {
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(listen, *credentials, &port);
-  // Appends block a handler thread until durable; let idle threads stay
-  // rather than be torn down and recreated for every call (gRPC keeps only
-  // two idle pollers by default).
+  // The producer appends are callback handlers and hold no thread; the
+  // other methods are synchronous, and a read or Subscribe keeps its thread
+  // while it runs: let idle threads stay rather than be torn down and
+  // recreated for every call (gRPC keeps only two idle pollers by default).
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, 4);
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, 256);
   builder.SetMaxReceiveMessageSize(absl::GetFlag(FLAGS_max_message_bytes));

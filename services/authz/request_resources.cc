@@ -138,6 +138,21 @@ absl::Status CheckForm(const v1::GetCaseRequest& req) {
 
 absl::Status CheckForm(const v1::GetAccountingRequest& req) {
   if (req.client_id().empty()) return absl::InvalidArgumentError("client_id: must not be empty");
+  // The 42 CFR 2.24 list names its request and case, and nothing of the
+  // HIPAA accounting's query.
+  if (req.case_id().empty() != req.part2_list_request_id().empty()) {
+    return absl::InvalidArgumentError(
+        req.case_id().empty()
+            ? "case_id: must not be empty when part2_list_request_id is set"
+            : "part2_list_request_id: must not be empty when case_id is set");
+  }
+  if (!req.part2_list_request_id().empty() &&
+      (req.has_window_start() || req.has_window_end() || req.include_excluded() ||
+       req.summarize())) {
+    return absl::InvalidArgumentError(
+        "part2_list_request_id: window_start, window_end, include_excluded and summarize must "
+        "be unset (the 42 CFR 2.24 list has its own window)");
+  }
   return absl::OkStatus();
 }
 

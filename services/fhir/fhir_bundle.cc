@@ -71,7 +71,8 @@ const std::vector<std::string>& WithoutForm() {
       "amendment_extended",   "disagreement_filed",
       "disagreement_rebutted", "legal_hold_placed",
       "legal_hold_released",  "access_review_requested",
-      "access_reviewed",      "client_informed_of_conflict"};
+      "access_reviewed",      "client_informed_of_conflict",
+      "part2_list_requested", "part2_list_provided"};
   return *v;
 }
 

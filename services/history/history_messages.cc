@@ -188,6 +188,12 @@ const std::vector<Message>& MessageCatalog() {
       {"title.access_review_requested",
        {{"en", "Review of a refusal asked for"}, {"es", "Revisión de un rechazo solicitada"}}},
       {"title.access_reviewed", {{"en", "Refusal reviewed"}, {"es", "Rechazo revisado"}}},
+      {"title.part2_list_requested",
+       {{"en", "Request for the list of sharings under your general consent"},
+        {"es", "Solicitud de la lista de envíos bajo su consentimiento general"}}},
+      {"title.part2_list_provided",
+       {{"en", "List of sharings under your general consent given"},
+        {"es", "Lista de envíos bajo su consentimiento general entregada"}}},
       {"title.unknown", {{"en", "Other entry"}, {"es", "Otra entrada"}}},
       {"title.withheld_for_now",
        {{"en", "An entry withheld for now"}, {"es", "Una entrada retenida por ahora"}}},
@@ -464,6 +470,31 @@ const std::vector<Message>& MessageCatalog() {
         {"es",
          "El {when}, un revisor con licencia ({reviewer}) que no participó en el rechazo lo "
          "revisó y lo anuló. Ahora se le deben entregar sus registros."}}},
+      {"event.part2_list_requested",
+       {{"en",
+         "On {when}, {who} asked in writing for the list of everyone your substance use "
+         "treatment information was shared with under your consent to \"{designation}\" "
+         "through {intermediary}. It covers the 3 years before the request and is due within "
+         "30 days."},
+        {"es",
+         "El {when}, {who} pidió por escrito la lista de todas las personas con quienes se "
+         "compartió su información de tratamiento por consumo de sustancias bajo su "
+         "consentimiento para \"{designation}\" a través de {intermediary}. Abarca los 3 años "
+         "anteriores a la solicitud y debe entregarse en 30 días."}}},
+      {"event.part2_list_provided",
+       {{"en",
+         "On {when}, you were given the list of everyone your information was shared with "
+         "under your general consent."},
+        {"es",
+         "El {when} se le entregó la lista de personas con quienes se compartió su información "
+         "bajo su consentimiento general."}}},
+      {"event.consent_granted.general_designation",
+       {{"en",
+         "It also lets {intermediary} share it with \"{designation}\"; you can ask for the "
+         "list of those it was shared with."},
+        {"es",
+         "También permite que {intermediary} la comparta con \"{designation}\"; puede pedir la "
+         "lista de quienes la recibieron."}}},
       {"event.accounting_requested",
        {{"en", "On {when}, {who} asked for a list of everyone your information was shared with."},
         {"es",

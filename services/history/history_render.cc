@@ -157,6 +157,8 @@ class PageBuilder {
   struct Consent {
     absl::Time granted_at;
     bool by_client = false;
+    std::string general_designation;  // 42 CFR 2.31(a)(4)(ii)(B)
+    std::string intermediary;
   };
   struct Disclosure {
     std::string recipient;
@@ -175,8 +177,9 @@ class PageBuilder {
       events_[r.record.seq] = *e;
       if (e->has_consent_granted()) {
         const v1::ConsentGranted& g = e->consent_granted();
-        consents_.emplace(g.consent_id(), Consent{At(r.record.occurred_at_micros),
-                                                  g.grantor_id() == h_.subject_id});
+        consents_.emplace(g.consent_id(),
+                          Consent{At(r.record.occurred_at_micros), g.grantor_id() == h_.subject_id,
+                                  g.general_designation(), g.intermediary()});
       } else if (e->has_disclosure_made()) {
         const v1::DisclosureMade& d = e->disclosure_made();
         disclosures_.emplace(
@@ -625,6 +628,11 @@ class PageBuilder {
         if (!b.expiry_event().empty()) {
           out->push_back(cat_.T("event.consent_granted.until", {{"event", b.expiry_event()}}));
         }
+        if (!b.general_designation().empty()) {
+          out->push_back(cat_.T("event.consent_granted.general_designation",
+                                {{"designation", b.general_designation()},
+                                 {"intermediary", OrNone(b.intermediary())}}));
+        }
         if (b.revocable()) out->push_back(cat_.T("event.consent_granted.revocable"));
         if (b.has_informed()) Informed(b.informed(), out);
         if (!b.consent_id().empty())
@@ -721,6 +729,21 @@ class PageBuilder {
       }
       case v1::Event::kAccountingFulfilled:
         out->push_back(cat_.T("event.accounting_fulfilled", {{"when", when}}));
+        break;
+      case v1::Event::kPart2ListRequested: {
+        const v1::Part2ListRequested& b = e.part2_list_requested();
+        auto it = consents_.find(b.consent_id());
+        const bool known = it != consents_.end();
+        out->push_back(cat_.T(
+            "event.part2_list_requested",
+            {{"when", when},
+             {"who", Person(b.requested_by(), b.client_id())},
+             {"designation", OrNone(known ? it->second.general_designation : "")},
+             {"intermediary", OrNone(known ? it->second.intermediary : "")}}));
+        break;
+      }
+      case v1::Event::kPart2ListProvided:
+        out->push_back(cat_.T("event.part2_list_provided", {{"when", when}}));
         break;
       case v1::Event::kAccountingExtended:
         out->push_back(cat_.T("event.accounting_extended", {{"when", when}}));

@@ -605,6 +605,49 @@ TEST(HistoryRenderTest, AnEmptyHistoryStillReads) {
   EXPECT_EQ(TagBalance(Html(h)), "");
 }
 
+// 42 CFR 2.24 (RULES.md W14): the consent's general designation, the
+// written request for the list and its answer are sentences, in English and
+// Spanish.
+TEST(HistoryRenderTest, Part2ListIsASentence) {
+  HistoryVerification h;
+  h.subject_id = kClient;
+  v1::Event consent = Base("p1", "case-2", Micros(2026, 10, 1, 9, 0));
+  auto* c = consent.mutable_consent_granted();
+  c->set_consent_id("c-hie");
+  c->set_client_id(kClient);
+  c->set_grantor_id(kClient);
+  c->add_recipients("hie-1");
+  c->set_general_designation("my treating providers");
+  c->set_intermediary("Bay HIE");
+  v1::Event asked = Base("p2", "case-2", Micros(2026, 11, 2, 9, 0));
+  auto* r = asked.mutable_part2_list_requested();
+  r->set_request_id("pl-1");
+  r->set_client_id(kClient);
+  r->set_requested_by(kClient);
+  r->set_consent_id("c-hie");
+  v1::Event given = Base("p3", "case-2", Micros(2026, 11, 20, 9, 0));
+  given.mutable_part2_list_provided()->set_request_id("pl-1");
+  uint64_t seq = 1;
+  for (const v1::Event* e : {&consent, &asked, &given}) h.records.push_back(Verified(seq++, *e));
+  const std::string text = Text(h);
+  for (const char* want : {
+           "It also lets Bay HIE share it with \"my treating providers\"; you can ask for the "
+           "list of those it was shared with.",
+           "asked in writing for the list of everyone your substance use treatment information "
+           "was shared with under your consent to \"my treating providers\" through Bay HIE. It "
+           "covers the 3 years before the request and is due within 30 days.",
+           "On 20 November 2026, you were given the list of everyone your information was "
+           "shared with under your general consent.",
+       }) {
+    EXPECT_TRUE(absl::StrContains(text, want)) << "missing: " << want << "\n" << text;
+  }
+  const std::string es = Text(h, "es");
+  for (const char* want : {"a través de Bay HIE. Abarca los 3 años",
+                           "bajo su consentimiento general."}) {
+    EXPECT_TRUE(absl::StrContains(es, want)) << "missing: " << want << "\n" << es;
+  }
+}
+
 TEST(HistoryRenderTest, EveryEventTypeHasASentence) {
   const google::protobuf::OneofDescriptor* body = v1::Event::descriptor()->FindOneofByName("body");
   ASSERT_NE(body, nullptr);

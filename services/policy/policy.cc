@@ -294,6 +294,17 @@ absl::Status CheckStructure(const v1::Event& e) {
                                     ", want at or before the consent's occurred_at ",
                                     FormatUtc(TimeFromProto(e.occurred_at()))));
       }
+      // 42 CFR 2.31(a)(4)(ii)(B): a general designation is reached through
+      // the intermediary the consent names (RULES.md W14.1).
+      if (!b.general_designation().empty() && b.intermediary().empty()) {
+        return Invalid("consent_granted.intermediary",
+                       "must not be empty when general_designation is set (42 CFR "
+                       "2.31(a)(4)(ii)(B): the consent names the intermediary)");
+      }
+      if (b.general_designation().empty() && !b.intermediary().empty()) {
+        return Invalid("consent_granted.general_designation",
+                       "must not be empty when intermediary is set");
+      }
       return InSubjects(e, "consent_granted.client_id", b.client_id());
     }
     case v1::Event::kConsentRevoked:
@@ -367,6 +378,23 @@ absl::Status CheckStructure(const v1::Event& e) {
       return NonEmpty("accounting_extended.reason", e.accounting_extended().reason());
     case v1::Event::kAccountingSuspended:
       return CheckSuspensionFields(e);
+    case v1::Event::kPart2ListRequested: {
+      const auto& b = e.part2_list_requested();
+      CL_RETURN_IF_ERROR(NonEmpty("part2_list_requested.request_id", b.request_id()));
+      CL_RETURN_IF_ERROR(NonEmpty("part2_list_requested.client_id", b.client_id()));
+      CL_RETURN_IF_ERROR(NonEmpty("part2_list_requested.consent_id", b.consent_id()));
+      // 42 CFR 2.24(a)(1): the request is made in writing; the record keeps
+      // which writing.
+      if (b.written_request_sha256().size() != 32) {
+        return Invalid("part2_list_requested.written_request_sha256",
+                       absl::StrCat("got ", b.written_request_sha256().size(),
+                                    " bytes, want 32 (a SHA-256 of the written request; "
+                                    "42 CFR 2.24(a)(1))"));
+      }
+      return InSubjects(e, "part2_list_requested.client_id", b.client_id());
+    }
+    case v1::Event::kPart2ListProvided:
+      return NonEmpty("part2_list_provided.request_id", e.part2_list_provided().request_id());
     case v1::Event::kAmendmentRequested: {
       const auto& b = e.amendment_requested();
       CL_RETURN_IF_ERROR(NonEmpty("amendment_requested.request_id", b.request_id()));
@@ -474,7 +502,8 @@ bool IsAccessEvent(v1::Event::BodyCase c) {
          c == v1::Event::kRecordAccessed || c == v1::Event::kAccessReviewRequested ||
          c == v1::Event::kAccessReviewed || c == v1::Event::kAccountingRequested ||
          c == v1::Event::kAccountingFulfilled || c == v1::Event::kAccountingExtended ||
-         c == v1::Event::kAccountingSuspended;
+         c == v1::Event::kAccountingSuspended || c == v1::Event::kPart2ListRequested ||
+         c == v1::Event::kPart2ListProvided;
 }
 
 // Taken by a closed case too: amendment requests and what follows them
@@ -560,6 +589,13 @@ absl::Status CheckLifecycle(const CaseState& s, const v1::Event& e) {
                                     FormatUtc(a.front()->requested_at), ", due ",
                                     FormatUtc(a.front()->due_at), ") has no decision"));
       }
+      // And for the 42 CFR 2.24 list (2.24(b)(1)).
+      if (auto a = s.OpenPart2ListRequests(); !a.empty()) {
+        return Refused(absl::StrCat("case ", Q(id), " cannot be closed: 42 CFR 2.24 list request ",
+                                    Q(a.front()->request_id), " (requested ",
+                                    FormatUtc(a.front()->requested_at), ", due ",
+                                    FormatUtc(a.front()->due_at), ") has not been answered"));
+      }
       return absl::OkStatus();
     }
     default:
@@ -599,12 +635,22 @@ absl::Status CheckConsentBasis(const CaseState& s, const v1::DisclosureMade& d, 
                                 ", before the disclosure at ", FormatUtc(at)));
   }
   const auto& r = d.recipient();
-  if (!c.recipients.count(r.name()) &&
-      (r.recipient_id().empty() || !c.recipients.count(r.recipient_id()))) {
-    return Refused(absl::StrCat(name, " does not cover recipient ",
-                                r.recipient_id().empty()
-                                    ? Q(r.name())
-                                    : absl::StrCat(Q(r.recipient_id()), " (", Q(r.name()), ")")));
+  if (!c.NamesRecipient(r.recipient_id(), r.name())) {
+    const std::string recipient =
+        r.recipient_id().empty() ? Q(r.name())
+                                 : absl::StrCat(Q(r.recipient_id()), " (", Q(r.name()), ")");
+    if (c.general_designation.empty()) {
+      return Refused(absl::StrCat(name, " does not cover recipient ", recipient));
+    }
+    // 42 CFR 2.31(a)(4)(ii)(B), RULES.md W14.2: a recipient the consent does
+    // not name is reached only under its general designation, by its
+    // intermediary.
+    if (d.disclosed_by() != c.intermediary) {
+      return Refused(absl::StrCat(
+          name, " does not name recipient ", recipient, "; under its general designation ",
+          Q(c.general_designation), " only its intermediary ", Q(c.intermediary),
+          " discloses, but disclosed_by is ", Q(d.disclosed_by())));
+    }
   }
   if (!c.purposes.count(d.purpose())) {
     return Refused(absl::StrCat(name, " does not cover purpose ", Q(d.purpose())));
@@ -884,6 +930,12 @@ absl::Status CheckRules(const CaseState& s, const v1::Event& e, const CheckConte
                                       in_case));
         }
       }
+      if (!b.general_designation().empty() && s.record_class != v1::RECORD_CLASS_SUBSTANCE_USE) {
+        return Refused(absl::StrCat(
+            name, " names a general designation, which 42 CFR 2.31(a)(4)(ii)(B) provides for "
+                  "substance-use records only; case ",
+            Q(s.case_id), " holds ", v1::RecordClass_Name(s.record_class), " records"));
+      }
       if (s.record_class == v1::RECORD_CLASS_SUBSTANCE_USE && b.signed_form_sha256().empty()) {
         return Refused(absl::StrCat(name,
                                     " covers substance-use records (42 CFR Part 2), which need "
@@ -1042,6 +1094,34 @@ absl::Status CheckRules(const CaseState& s, const v1::Event& e, const CheckConte
       CL_RETURN_IF_ERROR(PendingRequest(s, s.accounting_requests, "accounting request",
                                         e.accounting_extended().request_id(), &r));
       return CheckExtension("accounting request", "45 CFR 164.528(c)(1)(ii)", *r, e, ctx);
+    }
+    case v1::Event::kPart2ListRequested: {
+      const auto& b = e.part2_list_requested();
+      const std::string name = absl::StrCat("42 CFR 2.24 list request ", Q(b.request_id()));
+      if (s.part2_list_requests.count(b.request_id())) {
+        return Refused(absl::StrCat(name, " already exists", in_case));
+      }
+      if (s.record_class != v1::RECORD_CLASS_SUBSTANCE_USE) {
+        return Refused(absl::StrCat(name, ": case ", Q(s.case_id), " holds ",
+                                    v1::RecordClass_Name(s.record_class),
+                                    " records; the 42 CFR 2.24 list is for substance-use records"));
+      }
+      auto it = s.consents.find(b.consent_id());
+      if (it == s.consents.end() || it->second.client_id != b.client_id()) {
+        return Refused(absl::StrCat(name, ": client ", Q(b.client_id()), " has no consent ",
+                                    Q(b.consent_id()), in_case));
+      }
+      if (it->second.general_designation.empty()) {
+        return Refused(absl::StrCat(name, ": consent ", Q(b.consent_id()),
+                                    " names no general designation (42 CFR 2.24 lists only "
+                                    "disclosures under one)"));
+      }
+      return absl::OkStatus();
+    }
+    case v1::Event::kPart2ListProvided: {
+      const Part2ListRequest* r;
+      return PendingRequest(s, s.part2_list_requests, "42 CFR 2.24 list request",
+                            e.part2_list_provided().request_id(), &r);
     }
     case v1::Event::kAccountingSuspended: {
       const auto& id = e.accounting_suspended().suspension_id();

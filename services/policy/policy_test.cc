@@ -266,6 +266,39 @@ std::string OralSuspension(int end_day, absl::string_view official) {
       official, "\" ends_at { seconds: ", kT0 + end_day * kDay, " } }");
 }
 
+// 42 CFR 2.24 (RULES.md W14): consent c-g of cl-1 names hie-1, and through
+// it (the intermediary) a general designation.
+std::string DesignationConsent(absl::string_view designation) {
+  return absl::StrCat("consent_granted { " INFORMED_BY_CLIENT
+                      "consent_id: \"c-g\" client_id: \"cl-1\" grantor_kind: GRANTOR_KIND_CLIENT "
+                      "grantor_id: \"cl-1\" recipients: \"hie-1\" purposes: \"care_coordination\" "
+                      "data_categories: \"substance_use_treatment\" ",
+                      kExpiresAtDischarge, kSignedForm, " ", designation, " }");
+}
+const char kTreatingProviders[] =
+    "general_designation: \"my treating providers\" intermediary: \"hie-1\"";
+const Step kDesignationConsent{DesignationConsent(kTreatingProviders), 3};
+// A disclosure under consent c-g to clinic-7, which c-g does not name.
+std::string DesignationDisclosure(absl::string_view disclosed_by) {
+  return absl::StrCat(
+      "disclosure_made { disclosure_id: \"d-g\" client_id: \"cl-1\" "
+      "recipient { recipient_id: \"clinic-7\" name: \"Eastside Clinic\" } "
+      "purpose: \"care_coordination\" data_categories: \"substance_use_treatment\" "
+      "description: \"medication list\" legal_basis: LEGAL_BASIS_CONSENT consent_id: \"c-g\" "
+      "minimum_necessary: \"the medication list only\" disclosed_by: \"",
+      disclosed_by, "\" ", kPart2Notice, " }");
+}
+// A written request for the 2.24 list under `consent`, with `extra` fields.
+std::string Part2ListRequest(absl::string_view consent, absl::string_view extra =
+                                 "written_request_sha256: \"0123456789abcdef0123456789abcdef\"") {
+  return absl::StrCat(
+      "part2_list_requested { request_id: \"pl-1\" client_id: \"cl-1\" requested_by: \"cl-1\" "
+      "consent_id: \"",
+      consent, "\" ", extra, " }");
+}
+const Step kPart2ListRequest{Part2ListRequest("c-g"), 4};
+const Step kPart2ListProvided{"part2_list_provided { request_id: \"pl-1\" }", 10};
+
 std::vector<PolicyCase> Cases() {
   return {
       // ---- Structure ----
@@ -2334,6 +2367,114 @@ std::vector<PolicyCase> Cases() {
        kInvalid,
        "consent_granted.informed.capacity_note: must not be empty when a representative consents "
        "(say why the client does not decide themself)"},
+      // ---- 42 CFR 2.24 list of disclosures (W14) ----
+      {"GeneralDesignationWithoutIntermediary",
+       kSU,
+       {},
+       {DesignationConsent("general_designation: \"my treating providers\""), 3},
+       kInvalid,
+       "consent_granted.intermediary: must not be empty when general_designation is set (42 CFR "
+       "2.31(a)(4)(ii)(B): the consent names the intermediary)"},
+      {"IntermediaryWithoutGeneralDesignation",
+       kSU,
+       {},
+       {DesignationConsent("intermediary: \"hie-1\""), 3},
+       kInvalid,
+       "consent_granted.general_designation: must not be empty when intermediary is set"},
+      {"GeneralDesignationOutsidePart2",
+       kBH,
+       {},
+       {DesignationConsent(kTreatingProviders), 3},
+       kRefused,
+       "consent \"c-g\" names a general designation, which 42 CFR 2.31(a)(4)(ii)(B) provides for "
+       "substance-use records only; case \"case-1\" holds RECORD_CLASS_BEHAVIORAL_HEALTH records"},
+      {"GeneralDesignationAccepted", kSU, {}, kDesignationConsent, kOk, ""},
+      {"DesignationDisclosureByTheIntermediary",
+       kSU,
+       {kDesignationConsent},
+       {DesignationDisclosure("hie-1"), 4},
+       kOk,
+       ""},
+      {"DesignationDisclosureBySomeoneElse",
+       kSU,
+       {kDesignationConsent},
+       {DesignationDisclosure("m-1"), 4},
+       kRefused,
+       "consent \"c-g\" does not name recipient \"clinic-7\" (\"Eastside Clinic\"); under its "
+       "general designation \"my treating providers\" only its intermediary \"hie-1\" "
+       "discloses, but disclosed_by is \"m-1\""},
+      {"Part2ListRequestWithoutWrittenRequest",
+       kSU,
+       {kDesignationConsent},
+       {Part2ListRequest("c-g", ""), 4},
+       kInvalid,
+       "part2_list_requested.written_request_sha256: got 0 bytes, want 32 (a SHA-256 of the "
+       "written request; 42 CFR 2.24(a)(1))"},
+      {"Part2ListRequestOutsidePart2",
+       kBH,
+       {},
+       {Part2ListRequest("c-1"), 4},
+       kRefused,
+       "42 CFR 2.24 list request \"pl-1\": case \"case-1\" holds RECORD_CLASS_BEHAVIORAL_HEALTH "
+       "records; the 42 CFR 2.24 list is for substance-use records"},
+      {"Part2ListRequestOfAnotherClientsConsent",
+       kSU,
+       {},
+       {Part2ListRequest("c-3"), 4},
+       kRefused,
+       "42 CFR 2.24 list request \"pl-1\": client \"cl-1\" has no consent \"c-3\" in case "
+       "\"case-1\""},
+      {"Part2ListRequestWithoutGeneralDesignation",
+       kSU,
+       {},
+       {Part2ListRequest("c-1"), 4},
+       kRefused,
+       "42 CFR 2.24 list request \"pl-1\": consent \"c-1\" names no general designation (42 CFR "
+       "2.24 lists only disclosures under one)"},
+      {"Part2ListRequestAccepted", kSU, {kDesignationConsent}, kPart2ListRequest, kOk, ""},
+      {"Part2ListRequestIdReused",
+       kSU,
+       {kDesignationConsent, kPart2ListRequest},
+       {Part2ListRequest("c-g"), 5},
+       kRefused,
+       "42 CFR 2.24 list request \"pl-1\" already exists in case \"case-1\""},
+      {"Part2ListProvidedAfterItWasDue",
+       kSU,
+       {kDesignationConsent, kPart2ListRequest},
+       {"part2_list_provided { request_id: \"pl-1\" }", 40},
+       kOk,
+       ""},
+      {"Part2ListProvidedTwice",
+       kSU,
+       {kDesignationConsent, kPart2ListRequest, kPart2ListProvided},
+       {"part2_list_provided { request_id: \"pl-1\" }", 11},
+       kRefused,
+       "42 CFR 2.24 list request \"pl-1\" was already fulfilled at 2026-01-11T00:00:00Z"},
+      {"Part2ListProvidedUnknown",
+       kSU,
+       {},
+       {"part2_list_provided { request_id: \"pl-9\" }", 10},
+       kRefused,
+       "42 CFR 2.24 list request \"pl-9\" does not exist in case \"case-1\""},
+      {"CloseWithOpenPart2ListRequest",
+       kSU,
+       {kFulfillAr1, kDesignationConsent, kPart2ListRequest},
+       {"case_closed { reason: \"goals met\" }", 5},
+       kRefused,
+       "case \"case-1\" cannot be closed: 42 CFR 2.24 list request \"pl-1\" (requested "
+       "2026-01-05T00:00:00Z, due 2026-02-04T00:00:00Z) has not been answered"},
+      {"CloseAfterPart2ListProvided",
+       kSU,
+       {kFulfillAr1, kDesignationConsent, kPart2ListRequest, kPart2ListProvided},
+       {"case_closed { reason: \"goals met\" }", 11},
+       kOk,
+       ""},
+      {"DisposedCaseTakesPart2ListRequest",
+       kSU,
+       {kFulfillAr1, kDesignationConsent, {"case_closed { reason: \"goals met\" }", 4}, kDispose},
+       {Part2ListRequest("c-g"), 6},
+       kOk,
+       ""},
   };
 }
 

@@ -68,6 +68,24 @@ void EntryJson(const AccountingEntry& e, absl::string_view ind, std::string* out
   absl::StrAppend(out, "\n", ind, "}");
 }
 
+// The same calendar time `years` years earlier, in UTC.
+absl::Time YearsBefore(absl::Time t, int years) {
+  const absl::TimeZone utc = absl::UTCTimeZone();
+  const absl::CivilSecond c = absl::ToCivilSecond(t, utc);
+  return absl::FromCivil(
+      absl::CivilSecond(c.year() - years, c.month(), c.day(), c.hour(), c.minute(), c.second()),
+      utc);
+}
+
+// The "disclosures" member: each entry in full.
+void DisclosuresJson(const std::vector<AccountingEntry>& entries, std::string* out) {
+  absl::StrAppend(out, "  \"disclosures\": [");
+  for (size_t i = 0; i < entries.size(); ++i) {
+    absl::StrAppend(out, i ? ",\n    " : "\n    ");
+    EntryJson(entries[i], "    ", out);
+  }
+  absl::StrAppend(out, entries.empty() ? "]\n" : "\n  ]\n");
+}
 
 void EntryToRecord(const AccountingEntry& a, pv1::AccountingEntryRecord* o) {
   o->set_case_id(a.case_id);
@@ -201,12 +219,9 @@ AccountingEntry AccountingEntryFromEvent(const v1::Event& e, uint64_t seq) {
   return a;
 }
 
-absl::Time DefaultAccountingWindowStart(absl::Time now) {
-  const absl::TimeZone utc = absl::UTCTimeZone();
-  const absl::CivilSecond c = absl::ToCivilSecond(now, utc);
-  return absl::FromCivil(
-      absl::CivilSecond(c.year() - 6, c.month(), c.day(), c.hour(), c.minute(), c.second()), utc);
-}
+absl::Time DefaultAccountingWindowStart(absl::Time now) { return YearsBefore(now, 6); }
+
+absl::Time Part2ListWindowStart(absl::Time received_at) { return YearsBefore(received_at, 3); }
 
 bool SuspensionInForce(const AccountingSuspension& s, absl::Time as_of) {
   return s.suspended_at <= as_of && as_of < s.ends_at;
@@ -520,12 +535,7 @@ std::string AccountingReportToJson(const AccountingReport& r) {
                   ", \"to\": ", JsonTime(r.window_end), "},\n");
   absl::StrAppend(&out, "  \"includes_excluded\": ", r.include_excluded ? "true" : "false", ",\n");
   if (!r.summarized) {
-    absl::StrAppend(&out, "  \"disclosures\": [");
-    for (size_t i = 0; i < r.entries.size(); ++i) {
-      absl::StrAppend(&out, i ? ",\n    " : "\n    ");
-      EntryJson(r.entries[i], "    ", &out);
-    }
-    absl::StrAppend(&out, r.entries.empty() ? "]\n" : "\n  ]\n");
+    DisclosuresJson(r.entries, &out);
   } else {
     absl::StrAppend(&out, "  \"summaries\": [");
     for (size_t i = 0; i < r.summaries.size(); ++i) {
@@ -539,6 +549,53 @@ std::string AccountingReportToJson(const AccountingReport& r) {
     }
     absl::StrAppend(&out, r.summaries.empty() ? "]\n" : "\n  ]\n");
   }
+  absl::StrAppend(&out, "}\n");
+  return out;
+}
+
+Part2DisclosureList QueryPart2List(const std::vector<AccountingEntry>& client_entries,
+                                   absl::string_view case_id, const Consent& consent,
+                                   const Part2ListRequest& request, absl::Time as_of) {
+  Part2DisclosureList l;
+  l.client_id = request.client_id;
+  l.case_id = std::string(case_id);
+  l.request_id = request.request_id;
+  l.consent_id = consent.consent_id;
+  l.general_designation = consent.general_designation;
+  l.intermediary = consent.intermediary;
+  l.received_at = request.received_at;
+  l.due_at = request.due_at;
+  l.window_start = Part2ListWindowStart(request.received_at);
+  l.window_end = as_of;
+  if (consent.general_designation.empty()) return l;
+  for (const AccountingEntry& a : client_entries) {
+    if (a.case_id != case_id || a.client_id != request.client_id ||
+        a.legal_basis != v1::LEGAL_BASIS_CONSENT || a.basis_detail != consent.consent_id ||
+        a.disclosed_by != consent.intermediary ||
+        consent.NamesRecipient(a.recipient_id, a.recipient_name) ||
+        a.disclosed_at < l.window_start || a.disclosed_at > l.window_end) {
+      continue;
+    }
+    l.entries.push_back(a);
+  }
+  std::sort(l.entries.begin(), l.entries.end(), ByDate);
+  return l;
+}
+
+std::string Part2DisclosureListToJson(const Part2DisclosureList& l) {
+  std::string out = "{\n";
+  absl::StrAppend(&out, "  \"rule\": \"42 CFR 2.24\",\n");
+  absl::StrAppend(&out, "  \"client_id\": ", JsonQuote(l.client_id), ",\n");
+  absl::StrAppend(&out, "  \"case_id\": ", JsonQuote(l.case_id), ",\n");
+  absl::StrAppend(&out, "  \"request_id\": ", JsonQuote(l.request_id), ",\n");
+  absl::StrAppend(&out, "  \"consent_id\": ", JsonQuote(l.consent_id), ",\n");
+  absl::StrAppend(&out, "  \"general_designation\": ", JsonQuote(l.general_designation), ",\n");
+  absl::StrAppend(&out, "  \"intermediary\": ", JsonQuote(l.intermediary), ",\n");
+  absl::StrAppend(&out, "  \"received_at\": ", JsonTime(l.received_at), ",\n");
+  absl::StrAppend(&out, "  \"due_at\": ", JsonTime(l.due_at), ",\n");
+  absl::StrAppend(&out, "  \"window_start\": ", JsonTime(l.window_start), ",\n");
+  absl::StrAppend(&out, "  \"window_end\": ", JsonTime(l.window_end), ",\n");
+  DisclosuresJson(l.entries, &out);
   absl::StrAppend(&out, "}\n");
   return out;
 }

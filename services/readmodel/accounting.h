@@ -173,6 +173,42 @@ class DisclosureAccounting {
 // per RFC 8259). Times are RFC 3339 UTC.
 std::string AccountingReportToJson(const AccountingReport& report);
 
+// ---- 42 CFR 2.24: the list of disclosures under a general designation ----
+
+// The list a patient asked for (services/policy/RULES.md W14.5): each
+// consent-based disclosure of the request's case under the consent's
+// general designation, dated from 3 years before the request's receipt
+// (2.24(a)(2)) up to `window_end`, when the list is given.
+struct Part2DisclosureList {
+  std::string client_id;
+  std::string case_id;
+  std::string request_id;
+  std::string consent_id;
+  std::string general_designation;
+  std::string intermediary;
+  absl::Time received_at = absl::InfinitePast();
+  absl::Time due_at = absl::InfiniteFuture();
+  absl::Time window_start = absl::InfinitePast();  // inclusive
+  absl::Time window_end = absl::InfiniteFuture();  // inclusive
+  std::vector<AccountingEntry> entries;            // by date, then seq
+};
+
+// The start of the 2.24 look-back: 3 calendar years before receipt (UTC).
+absl::Time Part2ListWindowStart(absl::Time received_at);
+
+// Picks the list from the client's accounting entries (`client_entries`,
+// DisclosureAccounting::entries): entries of `case_id` with legal basis
+// consent and basis_detail `consent.consent_id`, disclosed by
+// `consent.intermediary` to a recipient `consent` does not name, dated
+// within [Part2ListWindowStart(request.received_at), as_of]. Suspensions of
+// the HIPAA accounting do not apply (2.24 has none).
+Part2DisclosureList QueryPart2List(const std::vector<AccountingEntry>& client_entries,
+                                   absl::string_view case_id, const Consent& consent,
+                                   const Part2ListRequest& request, absl::Time as_of);
+
+// The list as readable JSON, like AccountingReportToJson.
+std::string Part2DisclosureListToJson(const Part2DisclosureList& list);
+
 }  // namespace caseledger
 
 #endif  // CASELEDGER_SERVICES_ACCOUNTING_H_

@@ -385,6 +385,64 @@ TEST(AccountingTest, SuspendedEntriesAreLeftOutOnlyWhileTheSuspensionLasts) {
   EXPECT_TRUE(decoded->client_ids().empty());
 }
 
+// 42 CFR 2.24 (RULES.md W14.5): the list holds only the consent's
+// disclosures of the request's case to recipients the consent does not name,
+// by its intermediary, from 3 years before receipt up to when it is given.
+TEST(AccountingTest, Part2ListHoldsOnlyTheDesignationsDisclosuresInItsWindow) {
+  DisclosureAccounting a;
+  uint64_t seq = 1;
+  auto add = [&](const std::string& id, const std::string& recipient, const std::string& by,
+                 const std::string& consent, int day, const std::string& stream = "case-1") {
+    v1::Event e = Disclosure(
+        {id, "cl-1", recipient, recipient + " Clinic", "care", v1::LEGAL_BASIS_CONSENT, day, stream});
+    e.mutable_disclosure_made()->set_disclosed_by(by);
+    e.mutable_disclosure_made()->set_consent_id(consent);
+    ASSERT_EQ(a.Apply(e, seq++), absl::OkStatus());
+  };
+  add("in", "clinic-7", "hie-1", "c-g", 1200);
+  add("in-2", "clinic-8", "hie-1", "c-g", 1290);
+  add("to-the-intermediary", "hie-1", "m-1", "c-g", 1201);
+  add("by-someone-else", "clinic-7", "m-1", "c-g", 1202);
+  add("another-consent", "clinic-7", "hie-1", "c-1", 1203);
+  add("another-case", "clinic-7", "hie-1", "c-g", 1204, "case-2");
+  add("too-old", "clinic-7", "hie-1", "c-g", 100);
+  add("after-it-was-given", "clinic-7", "hie-1", "c-g", 1320);
+  ASSERT_EQ(a.Apply(Disclosure({"not-consent", "cl-1", "clinic-7", "Clinic", "care",
+                                v1::LEGAL_BASIS_PART2_MEDICAL_EMERGENCY, 1205}),
+                    seq++),
+            absl::OkStatus());
+  Consent c;
+  c.consent_id = "c-g";
+  c.client_id = "cl-1";
+  c.recipients = {"hie-1"};
+  c.general_designation = "my treating providers";
+  c.intermediary = "hie-1";
+  Part2ListRequest r;
+  r.request_id = "pl-1";
+  r.client_id = "cl-1";
+  r.consent_id = "c-g";
+  r.received_at = Day(1300);  // 2029-07-24; 3 years back: 2026-07-24 = day 204
+  r.due_at = Day(1330);
+  Part2DisclosureList l = QueryPart2List(a.entries("cl-1"), "case-1", c, r, Day(1310));
+  EXPECT_EQ(Ids(l.entries), (std::vector<std::string>{"in", "in-2"}));
+  EXPECT_EQ(l.window_start, Day(204));
+  EXPECT_EQ(l.window_end, Day(1310));
+  // Each disclosure with its recipient, date and what was disclosed (2.24(b)(2)).
+  const std::string json = Part2DisclosureListToJson(l);
+  EXPECT_NE(json.find("\"rule\": \"42 CFR 2.24\""), std::string::npos) << json;
+  EXPECT_NE(json.find("\"general_designation\": \"my treating providers\""), std::string::npos);
+  EXPECT_NE(json.find("\"recipient\": {\"name\": \"clinic-8 Clinic\""), std::string::npos);
+  EXPECT_NE(json.find("\"description\": \"housing record in\""), std::string::npos);
+  EXPECT_NE(json.find("\"window_start\": \"2026-07-24T00:00:00Z\""), std::string::npos) << json;
+  // A disclosure dated exactly at the start of the window is in it.
+  add("at-the-start", "clinic-9", "hie-1", "c-g", 204);
+  l = QueryPart2List(a.entries("cl-1"), "case-1", c, r, Day(1310));
+  EXPECT_EQ(Ids(l.entries), (std::vector<std::string>{"at-the-start", "in", "in-2"}));
+  // A consent without a general designation lists nothing.
+  c.general_designation.clear();
+  EXPECT_TRUE(QueryPart2List(a.entries("cl-1"), "case-1", c, r, Day(1310)).entries.empty());
+}
+
 TEST(AccountingTest, DecodeRefusesBadBytes) {
   EXPECT_EQ(DisclosureAccounting::Decode("\xff").status(),
             absl::InvalidArgumentError(

@@ -41,6 +41,16 @@ void ExtendOnce(std::map<std::string, Request>* requests, const std::string& id,
   it->second.due_at += by;
 }
 
+// A pending request given at `at` (an accounting, a 42 CFR 2.24 list).
+// Lenient like the fold: an unknown or already decided request is left alone.
+template <typename Request>
+void FulfillOnce(std::map<std::string, Request>* requests, const std::string& id, absl::Time at) {
+  auto it = requests->find(id);
+  if (it == requests->end() || it->second.decision != AccessDecision::kPending) return;
+  it->second.decision = AccessDecision::kFulfilled;
+  it->second.decided_at = at;
+}
+
 // A client's request (access, accounting, amendment) as its body opens it:
 // the ids, when it was made, and due `within` of its receipt (ReceivedAt).
 template <typename Request, typename Body>
@@ -53,6 +63,16 @@ Request OpenRequest(const Body& b, absl::Time at, absl::Time commit_time,
   r.requested_at = at;
   r.due_at = ReceivedAt(at, commit_time) + within;
   return r;
+}
+
+// A client's requests without a decision, in id order.
+template <typename Request>
+std::vector<const Request*> Pending(const std::map<std::string, Request>& requests) {
+  std::vector<const Request*> out;
+  for (const auto& [id, r] : requests) {
+    if (r.decision == AccessDecision::kPending) out.push_back(&r);
+  }
+  return out;
 }
 
 // Folds the body. Lenient: references to unknown ids are ignored.
@@ -181,6 +201,8 @@ void ApplyBody(const v1::Event& e, uint64_t seq, absl::Time at, absl::Time commi
       c.language = b.informed().language();
       c.comprehension_aid = b.informed().comprehension_aid();
       c.capacity = b.informed().capacity();
+      c.general_designation = b.general_designation();
+      c.intermediary = b.intermediary();
       s->consents[b.consent_id()] = std::move(c);
       break;
     }
@@ -265,15 +287,9 @@ void ApplyBody(const v1::Event& e, uint64_t seq, absl::Time at, absl::Time commi
       s->accounting_requests[b.request_id()] = std::move(r);
       break;
     }
-    case v1::Event::kAccountingFulfilled: {
-      auto it = s->accounting_requests.find(e.accounting_fulfilled().request_id());
-      if (it == s->accounting_requests.end() || it->second.decision != AccessDecision::kPending) {
-        break;
-      }
-      it->second.decision = AccessDecision::kFulfilled;
-      it->second.decided_at = at;
+    case v1::Event::kAccountingFulfilled:
+      FulfillOnce(&s->accounting_requests, e.accounting_fulfilled().request_id(), at);
       break;
-    }
     case v1::Event::kAccountingExtended:
       ExtendOnce(&s->accounting_requests, e.accounting_extended().request_id(), e.accounting_extended().reason(), kAccountingExtension);
       break;
@@ -354,6 +370,17 @@ void ApplyBody(const v1::Event& e, uint64_t seq, absl::Time at, absl::Time commi
     }
     case v1::Event::kAccessExtended:
       ExtendOnce(&s->access_requests, e.access_extended().request_id(), e.access_extended().reason(), kAccessExtension);
+      break;
+    case v1::Event::kPart2ListRequested: {
+      const auto& b = e.part2_list_requested();
+      auto r = OpenRequest<Part2ListRequest>(b, at, commit_time, kPart2ListResponseTime);
+      r.received_at = ReceivedAt(at, commit_time);
+      r.consent_id = b.consent_id();
+      s->part2_list_requests[b.request_id()] = std::move(r);
+      break;
+    }
+    case v1::Event::kPart2ListProvided:
+      FulfillOnce(&s->part2_list_requests, e.part2_list_provided().request_id(), at);
       break;
     case v1::Event::kRecordAccessed:
     case v1::Event::kAccessRefused:
@@ -458,27 +485,19 @@ bool CaseState::HasOpenConflict(absl::string_view person) const {
 }
 
 std::vector<const AccessRequest*> CaseState::OpenAccessRequests() const {
-  std::vector<const AccessRequest*> out;
-  for (const auto& [id, r] : access_requests) {
-    if (r.decision == AccessDecision::kPending) out.push_back(&r);
-  }
-  return out;
+  return Pending(access_requests);
 }
 
 std::vector<const AccountingRequest*> CaseState::OpenAccountingRequests() const {
-  std::vector<const AccountingRequest*> out;
-  for (const auto& [id, r] : accounting_requests) {
-    if (r.decision == AccessDecision::kPending) out.push_back(&r);
-  }
-  return out;
+  return Pending(accounting_requests);
 }
 
 std::vector<const AmendmentRequest*> CaseState::OpenAmendmentRequests() const {
-  std::vector<const AmendmentRequest*> out;
-  for (const auto& [id, r] : amendment_requests) {
-    if (r.decision == AccessDecision::kPending) out.push_back(&r);
-  }
-  return out;
+  return Pending(amendment_requests);
+}
+
+std::vector<const Part2ListRequest*> CaseState::OpenPart2ListRequests() const {
+  return Pending(part2_list_requests);
 }
 
 std::vector<const LegalHold*> CaseState::ActiveLegalHolds() const {
@@ -629,6 +648,8 @@ std::string EncodeCaseState(const CaseState& s) {
     o->set_language(c.language);
     o->set_comprehension_aid(c.comprehension_aid);
     o->set_capacity(c.capacity);
+    o->set_general_designation(c.general_designation);
+    o->set_intermediary(c.intermediary);
   }
   for (const auto& [id, c] : s.conflicts) {
     auto* o = r.add_conflicts();
@@ -716,6 +737,18 @@ std::string EncodeCaseState(const CaseState& s) {
   for (const auto& [id, a] : s.accounting_suspensions) {
     EncodeSuspension(a, r.add_accounting_suspensions());
   }
+  for (const auto& [id, a] : s.part2_list_requests) {
+    auto* o = r.add_part2_list_requests();
+    o->set_request_id(a.request_id);
+    o->set_client_id(a.client_id);
+    o->set_requested_by(a.requested_by);
+    o->set_consent_id(a.consent_id);
+    o->set_requested_at_micros(Micros(a.requested_at));
+    o->set_received_at_micros(Micros(a.received_at));
+    o->set_due_at_micros(Micros(a.due_at));
+    o->set_decision(static_cast<int32_t>(a.decision));
+    o->set_decided_at_micros(Micros(a.decided_at));
+  }
   SetStrings(s.subject_ids, r.mutable_subject_ids());
   SetStrings(s.disclosure_ids, r.mutable_disclosure_ids());
   for (const auto& [id, n] : s.pending_notices) {
@@ -795,6 +828,8 @@ absl::StatusOr<CaseState> DecodeCaseState(absl::string_view bytes) {
     c.language = o.language();
     c.comprehension_aid = static_cast<v1::ComprehensionAid>(o.comprehension_aid());
     c.capacity = static_cast<v1::ConsentCapacity>(o.capacity());
+    c.general_designation = o.general_designation();
+    c.intermediary = o.intermediary();
     s.consents[c.consent_id] = std::move(c);
   }
   for (const auto& o : r.conflicts()) {
@@ -897,6 +932,20 @@ absl::StatusOr<CaseState> DecodeCaseState(absl::string_view bytes) {
   for (const auto& o : r.accounting_suspensions()) {
     AccountingSuspension a = DecodeSuspension(o);
     s.accounting_suspensions[a.suspension_id] = std::move(a);
+  }
+  for (const auto& o : r.part2_list_requests()) {
+    CL_RETURN_IF_ERROR(CheckDecision("42 CFR 2.24 list", o.request_id(), o.decision()));
+    Part2ListRequest a;
+    a.request_id = o.request_id();
+    a.client_id = o.client_id();
+    a.requested_by = o.requested_by();
+    a.consent_id = o.consent_id();
+    a.requested_at = FromMicros(o.requested_at_micros());
+    a.received_at = FromMicros(o.received_at_micros());
+    a.due_at = FromMicros(o.due_at_micros());
+    a.decision = static_cast<AccessDecision>(o.decision());
+    a.decided_at = FromMicros(o.decided_at_micros());
+    s.part2_list_requests[a.request_id] = std::move(a);
   }
   s.subject_ids.insert(r.subject_ids().begin(), r.subject_ids().end());
   s.disclosure_ids.insert(r.disclosure_ids().begin(), r.disclosure_ids().end());

@@ -53,6 +53,9 @@ inline constexpr absl::Duration kAccountingExtension = absl::Hours(24 * 30);
 // at most one 30-day extension.
 inline constexpr absl::Duration kAmendmentResponseTime = absl::Hours(24 * 60);
 inline constexpr absl::Duration kAmendmentExtension = absl::Hours(24 * 30);
+// 42 CFR 2.24(b)(1): the list of disclosures under a general designation is
+// given within 30 days of receipt of the written request; no extension.
+inline constexpr absl::Duration kPart2ListResponseTime = absl::Hours(24 * 30);
 // 45 CFR 164.528(a)(2)(ii): an oral suspension lasts at most 30 days.
 inline constexpr absl::Duration kOralSuspensionLimit = absl::Hours(24 * 30);
 
@@ -102,6 +105,16 @@ struct Consent {
   std::string language;
   v1::ComprehensionAid comprehension_aid = v1::COMPREHENSION_AID_UNSPECIFIED;
   v1::ConsentCapacity capacity = v1::CONSENT_CAPACITY_UNSPECIFIED;
+  // 42 CFR 2.31(a)(4)(ii)(B): a class of recipients named by a general
+  // designation, reached through `intermediary`; both empty when none.
+  std::string general_designation;
+  std::string intermediary;
+
+  // True when `recipients` lists the recipient's id (when not empty) or name.
+  bool NamesRecipient(absl::string_view recipient_id, absl::string_view name) const {
+    return recipients.count(std::string(name)) > 0 ||
+           (!recipient_id.empty() && recipients.count(std::string(recipient_id)) > 0);
+  }
 
   // True when the consent was granted, has started, not expired and not been
   // revoked at t. A consent covers nothing before it was granted.
@@ -176,6 +189,21 @@ struct AccountingRequest {
   bool extended = false;
   std::string extension_reason;
   std::string fee_notice;                              // empty: free
+  AccessDecision decision = AccessDecision::kPending;  // kFulfilled once given
+  absl::Time decided_at = absl::InfinitePast();
+};
+
+// A patient's request for the list of disclosures made under a consent's
+// general designation (42 CFR 2.24; services/policy/RULES.md W14).
+struct Part2ListRequest {
+  std::string request_id;
+  std::string client_id;
+  std::string requested_by;
+  std::string consent_id;  // the consent with the general designation
+  absl::Time requested_at = absl::InfinitePast();
+  // Receipt: the earlier of requested_at and the commit time (as access).
+  absl::Time received_at = absl::InfinitePast();
+  absl::Time due_at = absl::InfiniteFuture();          // 30 days after receipt
   AccessDecision decision = AccessDecision::kPending;  // kFulfilled once given
   absl::Time decided_at = absl::InfinitePast();
 };
@@ -261,6 +289,7 @@ struct CaseState {
   std::map<std::string, AmendmentRequest> amendment_requests;          // every request
   std::map<std::string, LegalHold> legal_holds;                        // placed and released
   std::map<std::string, AccountingSuspension> accounting_suspensions;  // every one
+  std::map<std::string, Part2ListRequest> part2_list_requests;         // every request
   // Every subject named by the case's events (event.subject_ids): the people
   // a case-wide legal hold keeps from erasure.
   std::set<std::string> subject_ids;
@@ -286,6 +315,7 @@ struct CaseState {
   // Accounting and amendment requests without a decision, in id order.
   std::vector<const AccountingRequest*> OpenAccountingRequests() const;
   std::vector<const AmendmentRequest*> OpenAmendmentRequests() const;
+  std::vector<const Part2ListRequest*> OpenPart2ListRequests() const;
   // Legal holds not released, in id order.
   std::vector<const LegalHold*> ActiveLegalHolds() const;
   // The active hold that keeps `subject_id` from erasure: a case-wide hold

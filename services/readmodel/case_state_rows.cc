@@ -173,6 +173,8 @@ const std::vector<std::unique_ptr<Collection>>& Collections() {
         "hold", "legal_holds", &CaseState::legal_holds));
     v->push_back(std::make_unique<MapCollection<decltype(CaseState::accounting_suspensions)>>(
         "suspension", "accounting_suspensions", &CaseState::accounting_suspensions));
+    v->push_back(std::make_unique<MapCollection<decltype(CaseState::part2_list_requests)>>(
+        "part2list", "part2_list_requests", &CaseState::part2_list_requests));
     v->push_back(std::make_unique<SetCollection>("disclosure", &CaseState::disclosure_ids));
     v->push_back(std::make_unique<SetCollection>("subject", &CaseState::subject_ids));
     v->push_back(std::make_unique<HistoryCollection>());  // last (NoteAfter)

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/text_format.h"
 #include "services/policy/policy.h"
+#include "services/readmodel/case_state_rows.h"
 
 namespace caseledger {
 namespace {
@@ -354,6 +355,54 @@ TEST(CaseStateTest, ClientWorkflowsFoldAndSurviveEncoding) {
   EXPECT_EQ(decoded->access_requests.at("ar-1").review, AccessReview::kOverturned);
   EXPECT_EQ(decoded->amendment_requests.at("am-1").denial_basis,
             v1::AMENDMENT_DENIAL_BASIS_ACCURATE_AND_COMPLETE);
+}
+
+// 42 CFR 2.24 (RULES.md W14.4): a list request is due 30 days after receipt,
+// open until the list is given, and kept through encoding and the rows.
+TEST(CaseStateTest, Part2ListRequestFoldsAndSurvivesEncoding) {
+  CaseState s;
+  uint64_t seq = 0;
+  auto apply = [&](const std::string& text, int day, absl::Time commit) {
+    ASSERT_EQ(ApplyEvent(Parse(text, day), ++seq, commit, &s), absl::OkStatus()) << text;
+  };
+  apply("case_opened { program: \"p\" record_class: RECORD_CLASS_SUBSTANCE_USE }", 0, Day(0));
+  apply("consent_granted { consent_id: \"c-g\" client_id: \"cl-1\" recipients: \"hie-1\" "
+        "general_designation: \"my treating providers\" intermediary: \"hie-1\" }",
+        1, Day(1));
+  // Received on paper on day 4, recorded on day 6: due from day 4.
+  apply("part2_list_requested { request_id: \"pl-1\" client_id: \"cl-1\" consent_id: \"c-g\" }",
+        4, Day(6));
+  apply("part2_list_requested { request_id: \"pl-2\" client_id: \"cl-1\" consent_id: \"c-g\" }",
+        7, Day(7));
+  apply("part2_list_provided { request_id: \"pl-2\" }", 9, Day(9));
+  const Consent& c = s.consents.at("c-g");
+  EXPECT_EQ(c.general_designation, "my treating providers");
+  EXPECT_EQ(c.intermediary, "hie-1");
+  const Part2ListRequest& r = s.part2_list_requests.at("pl-1");
+  EXPECT_EQ(r.received_at, Day(4));
+  EXPECT_EQ(r.due_at, Day(34));
+  EXPECT_EQ(r.consent_id, "c-g");
+  ASSERT_EQ(s.OpenPart2ListRequests().size(), 1u);
+  EXPECT_EQ(s.OpenPart2ListRequests()[0]->request_id, "pl-1");
+  EXPECT_EQ(s.part2_list_requests.at("pl-2").decision, AccessDecision::kFulfilled);
+  EXPECT_EQ(s.part2_list_requests.at("pl-2").decided_at, Day(9));
+  absl::StatusOr<CaseState> decoded = DecodeCaseState(EncodeCaseState(s));
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_EQ(EncodeCaseState(*decoded), EncodeCaseState(s));
+  EXPECT_EQ(decoded->part2_list_requests.at("pl-1").due_at, Day(34));
+  EXPECT_EQ(decoded->consents.at("c-g").intermediary, "hie-1");
+  // The read model's rows (PROJECTIONS.md kind "part2list") hold it too.
+  CaseRows rows;
+  AddAllRows(s, &rows);
+  EXPECT_TRUE(rows.count(std::string("\0part2list\0pl-1", 15)) > 0);
+  CaseRowsDecoder decoder;
+  for (const auto& [key, value] : rows) {
+    ASSERT_TRUE(value.has_value());
+    ASSERT_EQ(decoder.Add(key, *value), absl::OkStatus()) << key;
+  }
+  absl::StatusOr<CaseState> from_rows = decoder.Finish();
+  ASSERT_TRUE(from_rows.ok()) << from_rows.status();
+  EXPECT_EQ(EncodeCaseState(*from_rows), EncodeCaseState(s));
 }
 
 TEST(CaseStateTest, ApplyIsLenientWithEventsThePolicyWouldRefuse) {

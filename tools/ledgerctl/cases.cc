@@ -29,13 +29,14 @@ std::string SummaryLine(const v1::CaseSummary& s) {
   std::string due = s.has_next_access_due()
                         ? FormatTimestamp(s.next_access_due().seconds(), 0).substr(0, 10)
                         : "-";
-  return absl::StrFormat("%-24s %-12s %-12s %-10s v%-6llu access:%u%s due:%s notices:%u%s%s",
+  return absl::StrFormat("%-24s %-12s %-12s %-10s v%-6llu access:%u%s due:%s notices:%u%s%s%s",
                          s.case_id(), s.status(), s.program(),
                          s.manager_id().empty() ? "-" : s.manager_id(),
                          static_cast<unsigned long long>(s.version()), s.open_access_requests(),
                          s.access_overdue() ? " OVERDUE" : "", due, s.pending_client_notices(),
                          s.accounting_overdue() ? " ACCOUNTING-OVERDUE" : "",
-                         s.amendment_overdue() ? " AMENDMENT-OVERDUE" : "");
+                         s.amendment_overdue() ? " AMENDMENT-OVERDUE" : "",
+                         s.part2_list_overdue() ? " PART2-LIST-OVERDUE" : "");
 }
 
 struct CaseFlags {
@@ -112,6 +113,8 @@ struct AccountingFlags {
   bool include_excluded = false;
   bool summarize = false;
   std::optional<uint64_t> min_seq;
+  std::optional<std::string> case_id;
+  std::optional<std::string> part2_list;
 };
 
 int RunAccounting(Client& c, const Command& cmd, const AccountingFlags& f) {
@@ -131,6 +134,8 @@ int RunAccounting(Client& c, const Command& cmd, const AccountingFlags& f) {
   req.set_include_excluded(f.include_excluded);
   req.set_summarize(f.summarize);
   req.set_min_seq(f.min_seq.value_or(0));
+  req.set_case_id(f.case_id.value_or(""));
+  req.set_part2_list_request_id(f.part2_list.value_or(""));
   if (absl::Status s = c.Connect(); !s.ok()) return Fail("accounting", s);
   auto stub = v1::DisclosureService::NewStub(c.channel());
   grpc::ClientContext ctx;
@@ -176,8 +181,8 @@ void AddCaseCommands(Registry& registry) {
     AddString(cmd.app, "--status", &f.status, "S", "open, interrupted, closed or disposed");
     AddString(cmd.app, "--manager", &f.manager, "ID", "assigned to this case manager");
     AddFlag(cmd.app, "--overdue", &f.overdue,
-            "only cases with a client request (access, accounting or\n"
-            "amendment) past its legal due date");
+            "only cases with a client request (access, accounting,\n"
+            "amendment or 42 CFR 2.24 list) past its legal due date");
     AddFlag(cmd.app, "--access_overdue", &f.access_overdue,
             "only cases with an access request past its due date");
     AddUint(cmd.app, "--limit", &f.limit, "N", "at most N cases (default 0: all)");
@@ -187,9 +192,13 @@ void AddCaseCommands(Registry& registry) {
     Command& cmd = registry.Add(
         "accounting",
         "usage: ledgerctl accounting --client=ID [--from=DATE] [--to=DATE] [--include_excluded]\n"
-        "                            [--summarize]\n",
+        "                            [--summarize]\n"
+        "       ledgerctl accounting --client=ID --case=CASE --part2_list=REQUEST_ID\n",
         "Prints a client's accounting of disclosures (45 CFR 164.528) as readable\n"
-        "JSON: date, recipient name and address, what was disclosed, purpose, basis.\n");
+        "JSON: date, recipient name and address, what was disclosed, purpose, basis.\n"
+        "With --part2_list, the 42 CFR 2.24 list for that request of the case instead:\n"
+        "the disclosures under the consent's general designation in the 3 years before\n"
+        "the request was received (RULES.md W14).\n");
     auto& f = registry.Own<AccountingFlags>();
     AddString(cmd.app, "--client", &f.client, "ID", "the client (data subject) id");
     AddString(cmd.app, "--from", &f.from, "DATE",
@@ -203,6 +212,9 @@ void AddCaseCommands(Registry& registry) {
             "first, count and last");
     AddUint(cmd.app, "--min_seq", &f.min_seq, "N",
             "wait until the read model reflects records below N");
+    AddString(cmd.app, "--case", &f.case_id, "CASE", "the case of the --part2_list request");
+    AddString(cmd.app, "--part2_list", &f.part2_list, "REQUEST_ID",
+              "a part2_list_requested request id: print its 42 CFR 2.24 list");
     cmd.run = [&f](Client& c, const Command& cmd) { return RunAccounting(c, cmd, f); };
   }
 }

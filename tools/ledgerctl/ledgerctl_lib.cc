@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "ledger/hash.h"
 #include "ledger/internal/status_macros.h"
 #include "ledger/merkle_verify.h"
 #include "ledger/record.h"
@@ -152,6 +153,14 @@ absl::StatusOr<v1::AppendRequest> WorkflowEvent(const WorkflowEnvelope& envelope
                                                        absl::StrJoin(want, ", ")));
       }
       r->SetEnum(m, f, v);
+    } else if (f->type() == FieldDescriptor::TYPE_BYTES) {
+      // Every bytes field of a workflow body is a SHA-256 (events.proto).
+      absl::StatusOr<Hash> h = HashFromHex(value);
+      if (!h.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--", flag, ": got \"", value, "\", want 64 hex digits (a SHA-256)"));
+      }
+      r->SetString(m, f, std::string(h->begin(), h->end()));
     } else if (f->message_type() == google::protobuf::Timestamp::descriptor()) {
       CL_ASSIGN_OR_RETURN(absl::Time t, ParseWhen(flag, value));
       auto* ts = static_cast<google::protobuf::Timestamp*>(r->MutableMessage(m, f));

@@ -1,9 +1,9 @@
-// ledgerctl accounting-request, amendment-request, disagree, hold and
-// review-denial: the events of the client workflows (proto/events.proto
-// fields 60-73), one command per workflow and one word per event. Each
+// ledgerctl accounting-request, amendment-request, disagree, hold,
+// review-denial and part2-list: the events of the client workflows
+// (proto/events.proto fields 60-73, 81-82), one command per workflow and one word per event. Each
 // event's flags are its body's proto field names, taken from the schema, so
 // a new field needs no code here; the server's policy (services/policy/RULES.md W5
-// to W13) decides whether the event is allowed.
+// to W14) decides whether the event is allowed.
 #include <cstdio>
 #include <map>
 #include <optional>
@@ -72,6 +72,13 @@ const std::vector<Workflow>& Workflows() {
        "(a)(4), (d)(4); RULES.md W13).\n",
        {{"request", "access_review_requested", "the client asks for review"},
         {"decide", "access_reviewed", "a licensed reviewer's --outcome"}}},
+      {"part2-list",
+       "A patient's written request for the list of disclosures made under a\n"
+       "consent's general designation (42 CFR 2.24; RULES.md W14): due 30 days after\n"
+       "receipt, no extension. `ledgerctl accounting --part2_list` prints the list.\n",
+       {{"request", "part2_list_requested",
+         "--request_id, --client_id, --consent_id, --written_request_sha256=HEX"},
+        {"provide", "part2_list_provided", "the list was given"}}},
   };
   return *kWorkflows;
 }

@@ -1,0 +1,373 @@
+// LedgerService's producer appends on gRPC's callback API (ledger_service.h):
+// the real service behind the authorization interceptor, over mutual TLS,
+// with the ledger's committer held at will (a commit listener that blocks)
+// so that what is in flight can be counted.
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/resource_quota.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "ledger/rocks_store.h"
+#include "proto/ledger.grpc.pb.h"
+#include "services/api/ledger_service.h"
+#include "services/append/case_gate.h"
+#include "services/authz/authz.h"
+#include "services/authz/authz_directory.h"
+#include "services/authz/authz_interceptor.h"
+#include "tests/dev_certs.h"
+#include "tests/subprocess.h"
+#include "tests/test_util.h"
+
+namespace caseledger {
+namespace {
+
+constexpr char kProducer[] = "producer-intake";  // producer "intake", program housing
+
+v1::AppendRequest Opened(const std::string& case_id, const std::string& program = "housing") {
+  v1::AppendRequest r;
+  v1::Event* e = r.mutable_event();
+  e->set_event_id("open-" + case_id);
+  e->set_stream_id(case_id);
+  e->add_subject_ids("client-" + case_id);
+  e->set_producer("intake");
+  e->mutable_occurred_at()->set_seconds(1767225000);
+  auto* o = e->mutable_case_opened();
+  o->set_program(program);
+  o->set_jurisdiction("US-CA");
+  o->set_record_class(v1::RECORD_CLASS_GENERAL);
+  return r;
+}
+
+v1::AppendRequest Note(const std::string& id, const std::string& case_id,
+                       std::optional<uint64_t> expected = std::nullopt) {
+  v1::AppendRequest r;
+  v1::Event* e = r.mutable_event();
+  e->set_event_id(id);
+  e->set_stream_id(case_id);
+  e->add_subject_ids("client-" + case_id);
+  e->set_producer("intake");
+  e->mutable_occurred_at()->set_seconds(1767225600);
+  auto* w = e->mutable_record_entry_written();
+  w->set_entry_id("entry-" + id);
+  w->set_data_category("housing");
+  w->set_text("note " + id);
+  if (expected.has_value()) r.set_expected_version(*expected);
+  return r;
+}
+
+// One unary Append sent with the callback stub.
+struct AsyncAppend {
+  v1::AppendRequest req;
+  v1::AppendResponse resp;
+  grpc::ClientContext ctx;
+  grpc::Status status;
+  absl::Notification done;
+};
+
+class LedgerServiceTest : public ::testing::Test {
+ protected:
+  // `max_threads`: the server's thread quota (0: gRPC's default).
+  void Start(size_t max_stream_in_flight = 8192, int max_threads = 0) {
+    std::string dir = testing::NewTempDir("ledger_service");
+    certs_ = dir + "/certs";
+    testing::CommandResult made = testing::RunCommand(
+        {"/usr/bin/env", "TEST_EXTRAS=1", "bash", "tools/make_dev_certs.sh", certs_,
+         "producer/intake"});
+    ASSERT_EQ(made.exit_code, 0) << made.err;
+    auto db = testing::OpenTestLedger(dir + "/ledger");
+    ASSERT_TRUE(db.ok()) << db.status();
+    db_ = *std::move(db);
+    ledger_ = db_.ledger.get();
+    gate_ = std::make_unique<CaseGate>(ledger_);
+    directory_ = std::make_unique<ServerResourceDirectory>(gate_.get(), ledger_);
+    auto config = ParseAuthzConfig("producer intake housing\n");
+    ASSERT_TRUE(config.ok()) << config.status();
+    authz_ = std::make_unique<Authorizer>(*std::move(config), directory_.get());
+    // A commit listener that, once armed, holds the committer in the first
+    // commit it hears of until released: appends after it stay queued.
+    hold_listener_ = ledger_->AddCommitListener([this](const auto&) {
+      if (!armed_.load()) return;
+      if (!held_.HasBeenNotified()) held_.Notify();
+      release_.WaitForNotification();
+    });
+
+    LedgerServiceOptions options;
+    options.max_stream_in_flight = max_stream_in_flight;
+    options.admit_appends = [this] {
+      admitted_.fetch_add(1);
+      return absl::OkStatus();
+    };
+    service_ = std::make_unique<LedgerServiceImpl>(ledger_, gate_.get(), db_.signer.get(), options);
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:0", testing::DevServerCredentials(certs_), &port_);
+    if (max_threads > 0) {
+      grpc::ResourceQuota quota("ledger_service_test");
+      quota.SetMaxThreads(max_threads);
+      builder.SetResourceQuota(quota);
+    }
+    builder.RegisterService(service_.get());
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
+    auto factory =
+        std::make_unique<AuthzInterceptorFactory>(authz_.get(), directory_.get(), gate_.get());
+    factory_ = factory.get();
+    creators.push_back(std::move(factory));
+    builder.experimental().SetInterceptorCreators(std::move(creators));
+    server_ = builder.BuildAndStart();
+    ASSERT_NE(server_, nullptr);
+    stub_ = v1::LedgerService::NewStub(
+        testing::DevChannel("127.0.0.1:" + std::to_string(port_), certs_, kProducer));
+  }
+
+  void TearDown() override {
+    Release();
+    if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    if (ledger_ != nullptr) ledger_->RemoveCommitListener(hold_listener_);
+  }
+
+  void Send(AsyncAppend* call) {
+    call->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    stub_->async()->Append(&call->ctx, &call->req, &call->resp, [call](grpc::Status s) {
+      call->status = std::move(s);
+      call->done.Notify();
+    });
+  }
+
+  // Opens case-1, then holds the commit of its first note (`first`, sent
+  // here); returns once the committer is in that commit.
+  void OpenAndHold(AsyncAppend* first) {
+    v1::AppendResponse opened;
+    ASSERT_TRUE(Append(Opened("case-1"), &opened).ok());
+    armed_.store(true);
+    first->req = Note("n-first", "case-1");
+    Send(first);
+    ASSERT_TRUE(held_.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  }
+  void Release() {
+    armed_.store(false);
+    if (!release_.HasBeenNotified()) release_.Notify();
+  }
+
+  // Waits (up to 10 s) until admit_appends has been asked `n` times.
+  bool AdmittedReaches(int n) {
+    absl::Time deadline = absl::Now() + absl::Seconds(10);
+    while (admitted_.load() < n && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(5));
+    return admitted_.load() >= n;
+  }
+
+  grpc::Status Append(const v1::AppendRequest& req, v1::AppendResponse* resp) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    return stub_->Append(&ctx, req, resp);
+  }
+
+  // "stream event_type" of each record from `from` on.
+  std::vector<std::string> RecordsFrom(uint64_t from) {
+    std::vector<std::string> out;
+    for (uint64_t seq = from; seq < ledger_->Size(); ++seq) {
+      auto view = ledger_->Read(seq);
+      EXPECT_TRUE(view.ok()) << view.status();
+      if (view.ok()) out.push_back(view->record.stream_id + " " + view->record.event_type);
+    }
+    return out;
+  }
+
+  std::string certs_;
+  testing::TestLedger db_;
+  Ledger* ledger_ = nullptr;
+  std::unique_ptr<CaseGate> gate_;
+  std::unique_ptr<ServerResourceDirectory> directory_;
+  std::unique_ptr<Authorizer> authz_;
+  std::unique_ptr<LedgerServiceImpl> service_;
+  AuthzInterceptorFactory* factory_ = nullptr;  // owned by server_
+  int port_ = 0;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<v1::LedgerService::Stub> stub_;
+  uint64_t hold_listener_ = 0;
+  std::atomic<bool> armed_{false};
+  absl::Notification held_;
+  absl::Notification release_;
+  std::atomic<int> admitted_{0};
+};
+
+// A unary append waiting for its commit holds no server thread: with the
+// server limited to 4 threads and the committer held, 48 appends are all
+// admitted and queued at once, and once the commit goes through each gets
+// its own seq and version, in one contiguous run.
+TEST_F(LedgerServiceTest, UnaryAppendsWaitingForTheCommitHoldNoThread) {
+  Start(/*max_stream_in_flight=*/8192, /*max_threads=*/4);
+  AsyncAppend first;
+  OpenAndHold(&first);
+  const int base = admitted_.load();
+  const uint64_t held = ledger_->Size();  // with n-first, whose commit is held
+
+  constexpr int kCalls = 48;
+  std::vector<std::unique_ptr<AsyncAppend>> calls;
+  for (int i = 0; i < kCalls; ++i) {
+    calls.push_back(std::make_unique<AsyncAppend>());
+    calls.back()->req = Note(absl::StrCat("n-", i), "case-1");
+    Send(calls.back().get());
+  }
+  const bool all_admitted = AdmittedReaches(base + kCalls);
+  EXPECT_TRUE(all_admitted) << "only " << admitted_.load() - base
+                            << " appends reached the gate while the commit was held";
+  EXPECT_EQ(ledger_->Size(), held) << "the rest wait, queued";
+  Release();
+
+  ASSERT_TRUE(first.done.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  ASSERT_TRUE(first.status.ok()) << first.status.error_message();
+  std::set<uint64_t> seqs{first.resp.seq()};
+  std::set<uint64_t> versions{first.resp.version()};
+  for (auto& c : calls) {
+    ASSERT_TRUE(c->done.WaitForNotificationWithTimeout(absl::Seconds(30)));
+    ASSERT_TRUE(c->status.ok()) << c->status.error_message();
+    EXPECT_FALSE(c->resp.duplicate());
+    seqs.insert(c->resp.seq());
+    versions.insert(c->resp.version());
+    auto view = ledger_->Read(c->resp.seq());
+    ASSERT_TRUE(view.ok()) << view.status();
+    EXPECT_EQ(view->record.event_id, c->req.event().event_id());
+  }
+  ASSERT_EQ(seqs.size(), kCalls + 1u);
+  EXPECT_EQ(*seqs.begin(), held - 1);
+  EXPECT_EQ(*seqs.rbegin(), held - 1 + kCalls);
+  EXPECT_EQ(*versions.begin(), 1u);  // after case_opened (version 0)
+  EXPECT_EQ(*versions.rbegin(), kCalls + 1u);
+  EXPECT_EQ(versions.size(), kCalls + 1u);
+  EXPECT_EQ(ledger_->Size(), held + kCalls);
+}
+
+// A producer stream reads no further than max_stream_in_flight requests
+// ahead of their outcomes; once the commit goes through, every response
+// arrives in request order.
+TEST_F(LedgerServiceTest, StreamStopsReadingAtTheInFlightLimit) {
+  Start(/*max_stream_in_flight=*/4);
+  AsyncAppend first;
+  OpenAndHold(&first);
+  const int base = admitted_.load();
+
+  grpc::ClientContext ctx;
+  auto stream = stub_->AppendStream(&ctx);
+  std::thread writer([&] {
+    for (int i = 0; i < 30; ++i) {
+      if (!stream->Write(Note(absl::StrCat("s-", i), "case-1"))) return;
+    }
+    stream->WritesDone();
+  });
+  ASSERT_TRUE(AdmittedReaches(base + 4));
+  absl::SleepFor(absl::Milliseconds(300));  // time to read more, were it allowed
+  EXPECT_EQ(admitted_.load(), base + 4) << "the stream was read past its in-flight limit";
+  Release();
+
+  v1::AppendResponse resp;
+  uint64_t version = 1;  // case_opened (0), then n-first (1)
+  int n = 0;
+  while (stream->Read(&resp)) {
+    EXPECT_EQ(resp.version(), ++version);
+    ++n;
+  }
+  writer.join();
+  grpc::Status s = stream->Finish();
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(n, 30);
+  ASSERT_TRUE(first.done.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  EXPECT_TRUE(first.status.ok());
+}
+
+// A request the interceptor refuses mid-stream (a program the producer is
+// not registered for) ends the stream after the responses before it, with
+// the rule's message naming the request; the refusal is recorded once, and
+// nothing the client sent after it is stored.
+TEST_F(LedgerServiceTest, StreamRefusedMidStreamByAuthorizationStopsThere) {
+  Start();
+  const uint64_t before = ledger_->Size();
+  grpc::ClientContext ctx;
+  auto stream = stub_->AppendStream(&ctx);
+  ASSERT_TRUE(stream->Write(Opened("case-1")));
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(stream->Write(Note(absl::StrCat("a-", i), "case-1")));
+  ASSERT_TRUE(stream->Write(Opened("case-2", "health")));
+  for (int i = 0; i < 5; ++i) stream->Write(Note(absl::StrCat("b-", i), "case-1"));
+  stream->WritesDone();
+  v1::AppendResponse resp;
+  uint64_t n = 0;
+  while (stream->Read(&resp)) EXPECT_EQ(resp.version(), n++);
+  EXPECT_EQ(n, 6u);
+  grpc::Status s = stream->Finish();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(s.error_message(),
+            "request 6: rule producer.own_program: producer \"intake\" is not registered for "
+            "program \"health\"");
+  std::vector<std::string> want(6, "case-1 record_entry_written");
+  want[0] = "case-1 case_opened";
+  want.push_back("@access access_refused");
+  EXPECT_EQ(RecordsFrom(before), want);
+  EXPECT_EQ(factory_->unheeded_refusals(), 0u);
+}
+
+// A request the gate refuses mid-stream (a stale expected_version) ends the
+// stream with the gate's status after the responses before it; the requests
+// the client sent after it are not read, so none of them is stored.
+TEST_F(LedgerServiceTest, StreamRefusedMidStreamByTheGateStoresNothingAfter) {
+  Start();
+  v1::AppendResponse opened;
+  ASSERT_TRUE(Append(Opened("case-1"), &opened).ok());
+  const uint64_t before = ledger_->Size();
+  grpc::ClientContext ctx;
+  auto stream = stub_->AppendStream(&ctx);
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(stream->Write(Note(absl::StrCat("a-", i), "case-1")));
+  ASSERT_TRUE(stream->Write(Note("stale", "case-1", /*expected=*/1)));
+  for (int i = 0; i < 50; ++i) stream->Write(Note(absl::StrCat("b-", i), "case-1"));
+  stream->WritesDone();
+  v1::AppendResponse resp;
+  uint64_t version = 0;  // case_opened
+  while (stream->Read(&resp)) EXPECT_EQ(resp.version(), ++version);
+  EXPECT_EQ(version, 5u);
+  grpc::Status s = stream->Finish();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::ABORTED);
+  EXPECT_EQ(s.error_message(),
+            "stream \"case-1\": expected_version 1, but the stream's next version is 6");
+  EXPECT_EQ(RecordsFrom(before), std::vector<std::string>(5, "case-1 record_entry_written"));
+}
+
+// A stream the client cancels while its appends wait for the commit: every
+// append it queued lands whole (record and gate state agree), the call ends,
+// and the case takes the next append at the version the log says.
+TEST_F(LedgerServiceTest, CancelledStreamLeavesNothingHalfDone) {
+  Start();
+  AsyncAppend first;
+  OpenAndHold(&first);
+  const int base = admitted_.load();
+  const uint64_t before = ledger_->Size();  // n-first is in, held
+
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  auto stream = stub_->AppendStream(ctx.get());
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(stream->Write(Note(absl::StrCat("c-", i), "case-1")));
+  ASSERT_TRUE(AdmittedReaches(base + 20));
+  ctx->TryCancel();
+  EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  Release();
+  ASSERT_TRUE(first.done.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  ASSERT_TRUE(first.status.ok());
+
+  // The queued appends land whole; each once.
+  absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (ledger_->Size() < before + 20 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  std::vector<std::string> want(20, "case-1 record_entry_written");
+  EXPECT_EQ(RecordsFrom(before), want);
+  // The gate's view of the case matches the log: version 22 is next.
+  v1::AppendResponse next;
+  grpc::Status s = Append(Note("after", "case-1", /*expected=*/22), &next);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(next.version(), 22u);
+  EXPECT_EQ(next.seq(), before + 20);
+}
+
+}  // namespace
+}  // namespace caseledger
