@@ -5,6 +5,8 @@
 #include <tuple>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
@@ -83,6 +85,75 @@ void DisclosuresJson(const std::vector<AccountingEntry>& entries, std::string* o
     EntryJson(entries[i], "    ", out);
   }
   absl::StrAppend(out, entries.empty() ? "]\n" : "\n  ]\n");
+}
+
+void EntryToRecord(const AccountingEntry& a, pv1::AccountingEntryRecord* o) {
+  o->set_case_id(a.case_id);
+  o->set_disclosure_id(a.disclosure_id);
+  o->set_client_id(a.client_id);
+  o->set_seq(a.seq);
+  o->set_disclosed_at_micros(TimeToMicros(a.disclosed_at));
+  o->set_recipient_id(a.recipient_id);
+  o->set_recipient_name(a.recipient_name);
+  o->set_recipient_address(a.recipient_address);
+  o->set_description(a.description);
+  o->set_purpose(a.purpose);
+  for (const auto& cat : a.data_categories) o->add_data_categories(cat);
+  o->set_legal_basis(a.legal_basis);
+  o->set_basis_detail(a.basis_detail);
+  o->set_excluded(a.excluded);
+  o->set_exclusion_reason(a.exclusion_reason);
+  o->set_client_informed(a.client_informed);
+  o->set_client_informed_at_micros(TimeToMicros(a.client_informed_at));
+  o->set_client_informed_method(a.client_informed_method);
+  o->set_disclosed_by(a.disclosed_by);
+}
+
+AccountingEntry EntryFromRecord(const pv1::AccountingEntryRecord& o) {
+  AccountingEntry a;
+  a.case_id = o.case_id();
+  a.disclosure_id = o.disclosure_id();
+  a.client_id = o.client_id();
+  a.seq = o.seq();
+  a.disclosed_at = TimeFromMicros(o.disclosed_at_micros());
+  a.recipient_id = o.recipient_id();
+  a.recipient_name = o.recipient_name();
+  a.recipient_address = o.recipient_address();
+  a.description = o.description();
+  a.purpose = o.purpose();
+  a.data_categories.assign(o.data_categories().begin(), o.data_categories().end());
+  a.legal_basis = static_cast<v1::LegalBasis>(o.legal_basis());
+  a.basis_detail = o.basis_detail();
+  a.excluded = o.excluded();
+  a.exclusion_reason = o.exclusion_reason();
+  a.client_informed = o.client_informed();
+  a.client_informed_at = TimeFromMicros(o.client_informed_at_micros());
+  a.client_informed_method = o.client_informed_method();
+  a.disclosed_by = o.disclosed_by();
+  return a;
+}
+
+// ---- Rows ----
+
+constexpr char kEntryKind[] = "entry";
+constexpr char kSuspensionKind[] = "suspension";
+
+std::string RowKey(absl::string_view kind, uint64_t n) {
+  return absl::StrCat(std::string(1, '\0'), kind, std::string(1, '\0'),
+                      absl::Hex(n, absl::kZeroPad16));
+}
+
+// Splits a row key into its kind and number; false for another form.
+bool ParseRowKey(absl::string_view key, absl::string_view* kind, uint64_t* n) {
+  if (key.size() < 2 + 16 || key[0] != '\0' || key[key.size() - 17] != '\0') return false;
+  *kind = key.substr(1, key.size() - 18);
+  return absl::SimpleHexAtoi(key.substr(key.size() - 16), n);
+}
+
+const AccountingEntry* FindBySeq(const std::vector<AccountingEntry>& list, uint64_t seq) {
+  auto it = std::lower_bound(list.begin(), list.end(), seq,
+                             [](const AccountingEntry& x, uint64_t s) { return x.seq < s; });
+  return it != list.end() && it->seq == seq ? &*it : nullptr;
 }
 
 }  // namespace
@@ -299,6 +370,116 @@ AccountingReport DisclosureAccounting::Query(absl::string_view client_id, absl::
   return r;
 }
 
+std::vector<std::string> DisclosureAccounting::RowsTouchedBy(const v1::Event& e, uint64_t seq,
+                                                           absl::string_view client_id) const {
+  std::vector<std::string> out;
+  if (e.has_disclosure_made()) {
+    out.push_back(RowKey(kEntryKind, seq));
+  } else if (e.has_client_informed()) {
+    for (const AccountingEntry& a : entries(client_id)) {
+      if (a.case_id == e.stream_id() && a.disclosure_id == e.client_informed().disclosure_id()) {
+        out.push_back(RowKey(kEntryKind, a.seq));
+      }
+    }
+  } else if (e.has_accounting_suspended()) {
+    out.push_back(RowKey(kSuspensionKind, suspensions(client_id).size()));
+  }
+  return out;
+}
+
+std::vector<std::string> DisclosureAccounting::RowsOfCases(
+    absl::string_view client_id, const std::set<std::string>& case_ids) const {
+  std::vector<std::string> out;
+  for (const AccountingEntry& a : entries(client_id)) {
+    if (case_ids.count(a.case_id) > 0) out.push_back(RowKey(kEntryKind, a.seq));
+  }
+  return out;
+}
+
+std::optional<std::string> DisclosureAccounting::Row(absl::string_view client_id,
+                                                     absl::string_view row_key) const {
+  absl::string_view kind;
+  uint64_t n = 0;
+  if (!ParseRowKey(row_key, &kind, &n)) return std::nullopt;
+  if (kind == kEntryKind) {
+    const AccountingEntry* a = FindBySeq(entries(client_id), n);
+    if (a == nullptr) return std::nullopt;
+    pv1::AccountingEntryRecord r;
+    EntryToRecord(*a, &r);
+    return DeterministicBytes(r);
+  }
+  if (kind == kSuspensionKind) {
+    const std::vector<AccountingSuspension>& list = suspensions(client_id);
+    if (n >= list.size()) return std::nullopt;
+    pv1::AccountingSuspensionRecord r;
+    EncodeSuspension(list[n], &r);
+    return DeterministicBytes(r);
+  }
+  return std::nullopt;
+}
+
+void DisclosureAccounting::ForEachRow(
+    absl::string_view client_id,
+    const std::function<void(const std::string&, const std::string&)>& fn) const {
+  for (const AccountingEntry& a : entries(client_id)) {
+    const std::string key = RowKey(kEntryKind, a.seq);
+    fn(key, *Row(client_id, key));
+  }
+  for (size_t i = 0; i < suspensions(client_id).size(); ++i) {
+    const std::string key = RowKey(kSuspensionKind, i);
+    fn(key, *Row(client_id, key));
+  }
+}
+
+absl::Status DisclosureAccounting::AddRow(const std::string& client_id, absl::string_view row_key,
+                                          absl::string_view value) {
+  absl::string_view kind;
+  uint64_t n = 0;
+  if (!ParseRowKey(row_key, &kind, &n)) {
+    return absl::InvalidArgumentError(absl::StrCat("disclosure accounting: row key \"",
+                                                   absl::CHexEscape(row_key),
+                                                   "\" is not 0x00 kind 0x00 16 hex digits"));
+  }
+  if (kind == kEntryKind) {
+    pv1::AccountingEntryRecord r;
+    if (!r.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "disclosure accounting: entry row ", n, " (", value.size(),
+          " bytes) does not parse as an AccountingEntryRecord"));
+    }
+    if (r.seq() != n) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "disclosure accounting: entry row ", n, " holds seq got ", r.seq(), ", want ", n));
+    }
+    auto& list = by_client_[client_id];
+    if (!list.empty() && list.back().seq >= n) {
+      return absl::InvalidArgumentError(absl::StrCat("disclosure accounting: entry row ", n,
+                                                     " after entry ", list.back().seq,
+                                                     ": want rows in seq order"));
+    }
+    list.push_back(EntryFromRecord(r));
+    Index(client_id, list.size() - 1);
+    return absl::OkStatus();
+  }
+  if (kind == kSuspensionKind) {
+    pv1::AccountingSuspensionRecord r;
+    if (!r.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "disclosure accounting: suspension row ", n, " (", value.size(),
+          " bytes) does not parse as an AccountingSuspensionRecord"));
+    }
+    auto& list = suspensions_[client_id];
+    if (n != list.size()) {
+      return absl::InvalidArgumentError(absl::StrCat("disclosure accounting: suspension row got ",
+                                                     n, ", want ", list.size()));
+    }
+    list.push_back(DecodeSuspension(r));
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("disclosure accounting: unknown row kind \"", absl::CHexEscape(kind), "\""));
+}
+
 std::string DisclosureAccounting::Encode() const {
   pv1::AccountingRecord rec;
   rec.set_format_version(kFormatVersion);
@@ -312,26 +493,7 @@ std::string DisclosureAccounting::Encode() const {
     c->set_format_version(kFormatVersion);
     c->set_client_id(client);
     for (const AccountingEntry& a : list) {
-      auto* o = c->add_entries();
-      o->set_case_id(a.case_id);
-      o->set_disclosure_id(a.disclosure_id);
-      o->set_client_id(a.client_id);
-      o->set_seq(a.seq);
-      o->set_disclosed_at_micros(TimeToMicros(a.disclosed_at));
-      o->set_recipient_id(a.recipient_id);
-      o->set_recipient_name(a.recipient_name);
-      o->set_recipient_address(a.recipient_address);
-      o->set_description(a.description);
-      o->set_purpose(a.purpose);
-      for (const auto& cat : a.data_categories) o->add_data_categories(cat);
-      o->set_legal_basis(a.legal_basis);
-      o->set_basis_detail(a.basis_detail);
-      o->set_excluded(a.excluded);
-      o->set_exclusion_reason(a.exclusion_reason);
-      o->set_client_informed(a.client_informed);
-      o->set_client_informed_at_micros(TimeToMicros(a.client_informed_at));
-      o->set_client_informed_method(a.client_informed_method);
-      o->set_disclosed_by(a.disclosed_by);
+      EntryToRecord(a, c->add_entries());
     }
     for (const AccountingSuspension& a : suspensions(client)) {
       EncodeSuspension(a, c->add_suspensions());
@@ -355,27 +517,7 @@ absl::StatusOr<DisclosureAccounting> DisclosureAccounting::Decode(absl::string_v
   for (const auto& c : rec.clients()) {
     auto& list = out.by_client_[c.client_id()];
     for (const auto& o : c.entries()) {
-      AccountingEntry a;
-      a.case_id = o.case_id();
-      a.disclosure_id = o.disclosure_id();
-      a.client_id = o.client_id();
-      a.seq = o.seq();
-      a.disclosed_at = TimeFromMicros(o.disclosed_at_micros());
-      a.recipient_id = o.recipient_id();
-      a.recipient_name = o.recipient_name();
-      a.recipient_address = o.recipient_address();
-      a.description = o.description();
-      a.purpose = o.purpose();
-      a.data_categories.assign(o.data_categories().begin(), o.data_categories().end());
-      a.legal_basis = static_cast<v1::LegalBasis>(o.legal_basis());
-      a.basis_detail = o.basis_detail();
-      a.excluded = o.excluded();
-      a.exclusion_reason = o.exclusion_reason();
-      a.client_informed = o.client_informed();
-      a.client_informed_at = TimeFromMicros(o.client_informed_at_micros());
-      a.client_informed_method = o.client_informed_method();
-      a.disclosed_by = o.disclosed_by();
-      list.push_back(std::move(a));
+      list.push_back(EntryFromRecord(o));
       out.Index(c.client_id(), list.size() - 1);
     }
     if (c.entries().empty()) out.by_client_.erase(c.client_id());

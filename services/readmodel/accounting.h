@@ -12,7 +12,9 @@
 #define CASELEDGER_SERVICES_ACCOUNTING_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -123,6 +125,33 @@ class DisclosureAccounting {
   std::vector<std::string> client_ids() const;
   // True when it holds neither a disclosure nor a suspension.
   bool empty() const { return by_client_.empty() && suspensions_.empty(); }
+
+  // The accounting as rows (services/readmodel/PROJECTIONS.md "Accounting
+  // rows"): for each client one row per entry and one per suspension. A row
+  // key (what follows the client id) is 0x00 "entry" 0x00 and the entry's
+  // seq, or 0x00 "suspension" 0x00 and the suspension's index in the order
+  // applied, each as 16 lowercase hex digits; the value is the entry's
+  // AccountingEntryRecord or the suspension's AccountingSuspensionRecord
+  // (deterministic bytes). Row keys sort in seq (index) order.
+  //
+  // The keys of client_id's rows that Apply(e, seq) may change (as applied
+  // to this accounting, which holds client_id's entries).
+  std::vector<std::string> RowsTouchedBy(const v1::Event& e, uint64_t seq,
+                                         absl::string_view client_id) const;
+  // The keys of client_id's entry rows recorded in one of `case_ids`
+  // (the rows ForgetCases removes).
+  std::vector<std::string> RowsOfCases(absl::string_view client_id,
+                                       const std::set<std::string>& case_ids) const;
+  // The value of client_id's row `row_key` now; nullopt when it has none.
+  std::optional<std::string> Row(absl::string_view client_id, absl::string_view row_key) const;
+  // Calls fn(row key, value) for each of client_id's rows, in key order.
+  void ForEachRow(absl::string_view client_id,
+                  const std::function<void(const std::string&, const std::string&)>& fn) const;
+  // Adds one stored row of client_id; a client's rows are added in key
+  // order. INVALID_ARGUMENT for a row key or value that does not decode, or
+  // a suspension row out of order.
+  absl::Status AddRow(const std::string& client_id, absl::string_view row_key,
+                      absl::string_view value);
 
   // Deterministic bytes (services/readmodel/case_state.proto AccountingRecord).
   std::string Encode() const;

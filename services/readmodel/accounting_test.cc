@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 
 namespace caseledger {
@@ -448,6 +449,55 @@ TEST(AccountingTest, DecodeRefusesBadBytes) {
                 "disclosure accounting: 1 bytes do not parse as an AccountingRecord"));
   EXPECT_EQ(DisclosureAccounting::Decode("").status(),
             absl::InvalidArgumentError("disclosure accounting: format_version got 0, want 1"));
+}
+
+}  // namespace
+}  // namespace caseledger
+
+namespace caseledger {
+namespace {
+
+// The stored rows of a client's accounting (PROJECTIONS.md "Accounting
+// rows"), pinned: one entry row keyed by its seq, one suspension row keyed by
+// its index; read back with AddRow they give the same accounting.
+TEST(AccountingTest, RowsGoldenVector) {
+  DisclosureAccounting a;
+  ASSERT_EQ(a.Apply(Disclosure({"d-1", "cl-1", "aps", "County APS", "mandated report",
+                                v1::LEGAL_BASIS_REQUIRED_BY_LAW, 10}),
+                    0x2a),
+            absl::OkStatus());
+  v1::Event s;
+  s.set_stream_id("case-1");
+  s.mutable_occurred_at()->set_seconds(kT0 + 20 * kDay);
+  s.mutable_accounting_suspended()->set_suspension_id("s-1");
+  s.mutable_accounting_suspended()->set_client_id("cl-1");
+  s.mutable_accounting_suspended()->set_agency_id("aps");
+  ASSERT_EQ(a.Apply(s, 0x2b), absl::OkStatus());
+  std::vector<std::pair<std::string, std::string>> rows;
+  a.ForEachRow("cl-1", [&](const std::string& k, const std::string& v) {
+    rows.emplace_back(absl::BytesToHexString(k), absl::BytesToHexString(v));
+  });
+  ASSERT_EQ(rows.size(), 2u);
+  // 0x00 "entry" 0x00 "000000000000002a"
+  EXPECT_EQ(rows[0].first, "00656e7472790030303030303030303030303030303261");
+  EXPECT_EQ(rows[0].second, "0a06636173652d311203642d311a04636c2d31202a288080a8849782920332036170733a0a436f756e7479"
+            "204150534215436f756e7479204150532c2031204d61696e2053744a12686f7573696e67207265636f7264"
+            "20642d31520f6d616e6461746564207265706f72745a07686f7573696e6760026a0e43616c2e2057494320"
+            "31353633308801808080808080808080019a01036d2d31");
+  // 0x00 "suspension" 0x00 "0000000000000000"
+  EXPECT_EQ(rows[1].first, "0073757370656e73696f6e0030303030303030303030303030303030");
+  EXPECT_EQ(rows[1].second, "0a03732d311204636c2d311a03617073308080cfd7a99b920338ffffffffffffffff7f4206636173652d31");
+  DisclosureAccounting back;
+  for (const auto& [k, v] : rows) {
+    ASSERT_EQ(back.AddRow("cl-1", absl::HexStringToBytes(k), absl::HexStringToBytes(v)),
+              absl::OkStatus());
+  }
+  EXPECT_EQ(back.Encode(), a.Encode());
+  EXPECT_EQ(back.AddRow("cl-1", absl::HexStringToBytes(rows[1].first),
+                        absl::HexStringToBytes(rows[1].second))
+                .code(),
+            absl::StatusCode::kInvalidArgument);  // index 0 again
+  EXPECT_EQ(back.AddRow("cl-1", "entry", "").code(), absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

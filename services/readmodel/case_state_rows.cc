@@ -1,13 +1,18 @@
 #include "services/readmodel/case_state_rows.h"
 
+#include <algorithm>
+#include <cstdlib>
 #include <functional>
 #include <memory>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "google/protobuf/descriptor.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/wire_format_lite.h"
 #include "google/protobuf/message.h"
 #include "ledger/internal/status_macros.h"
 #include "services/readmodel/case_state.pb.h"
@@ -21,11 +26,18 @@ namespace pv1 = ::caseledger::projection::v1;
 // CaseStateRecord its items are encoded as.
 class Collection {
  public:
-  Collection(const char* kind, const char* field) : kind_(kind), field_(field) {}
+  Collection(const char* kind, const char* field)
+      : kind_(kind),
+        field_(field),
+        number_(field == nullptr ? 0
+                                 : pv1::CaseStateRecord::descriptor()->FindFieldByName(field)->number()) {}
   virtual ~Collection() = default;
   const char* kind() const { return kind_; }
   const char* field() const { return field_; }
+  // The field's number in CaseStateRecord (0 for a set).
+  int number() const { return number_; }
   virtual bool Has(const CaseState& s, const std::string& id) const = 0;
+  virtual size_t Size(const CaseState& s) const = 0;
   // Puts the item (present) into the empty state *one.
   virtual void CopyItem(const CaseState& s, const std::string& id, CaseState* one) const = 0;
   virtual void ForEachId(const CaseState& s,
@@ -40,6 +52,7 @@ class Collection {
  private:
   const char* kind_;
   const char* field_;
+  int number_;
 };
 
 template <typename Map>
@@ -50,6 +63,7 @@ class MapCollection : public Collection {
   bool Has(const CaseState& s, const std::string& id) const override {
     return (s.*member_).count(id) > 0;
   }
+  size_t Size(const CaseState& s) const override { return (s.*member_).size(); }
   void CopyItem(const CaseState& s, const std::string& id, CaseState* one) const override {
     (one->*member_).emplace(id, (s.*member_).at(id));
   }
@@ -79,6 +93,7 @@ class SetCollection : public Collection {
   bool Has(const CaseState& s, const std::string& id) const override {
     return (s.*member_).count(id) > 0;
   }
+  size_t Size(const CaseState& s) const override { return (s.*member_).size(); }
   void CopyItem(const CaseState&, const std::string&, CaseState*) const override {}
   void ForEachId(const CaseState& s,
                  const std::function<void(const std::string&)>& fn) const override {
@@ -112,6 +127,7 @@ class HistoryCollection : public Collection {
     size_t i;
     return Index(id, &i) && i < s.manager_history.size();
   }
+  size_t Size(const CaseState& s) const override { return s.manager_history.size(); }
   void CopyItem(const CaseState& s, const std::string& id, CaseState* one) const override {
     size_t i = 0;
     Index(id, &i);
@@ -161,7 +177,7 @@ const std::vector<std::unique_ptr<Collection>>& Collections() {
         "part2list", "part2_list_requests", &CaseState::part2_list_requests));
     v->push_back(std::make_unique<SetCollection>("disclosure", &CaseState::disclosure_ids));
     v->push_back(std::make_unique<SetCollection>("subject", &CaseState::subject_ids));
-    v->push_back(std::make_unique<HistoryCollection>());
+    v->push_back(std::make_unique<HistoryCollection>());  // last (NoteAfter)
     return v;
   }();
   return *all;
@@ -191,48 +207,112 @@ CaseState Header(const CaseState& s) {
 }
 
 // The item's row value: its element of CaseStateRecord's repeated field
-// (empty for a set's member, which is all in the key).
+// (empty for a set's member, which is all in the key). The element's bytes
+// are cut out of the encoding of a state holding only the item (an
+// embedded message is encoded as it is alone), so EncodeCaseState stays the
+// one encoder of every field.
 std::string EncodeItem(const Collection& c, const CaseState& s, const std::string& id) {
   if (c.field() == nullptr) return "";
   CaseState one;
   c.CopyItem(s, id, &one);
-  pv1::CaseStateRecord r;
-  r.ParseFromString(EncodeCaseState(one));
-  const google::protobuf::FieldDescriptor* f = r.GetDescriptor()->FindFieldByName(c.field());
-  return DeterministicBytes(r.GetReflection()->GetRepeatedMessage(r, f, 0));
+  const std::string whole = EncodeCaseState(one);
+  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(whole.data()),
+                                            static_cast<int>(whole.size()));
+  using Wire = google::protobuf::internal::WireFormatLite;
+  for (uint32_t tag = in.ReadTag(); tag != 0; tag = in.ReadTag()) {
+    if (Wire::GetTagFieldNumber(tag) == c.number() &&
+        Wire::GetTagWireType(tag) == Wire::WIRETYPE_LENGTH_DELIMITED) {
+      uint32_t size = 0;
+      std::string item;
+      if (in.ReadVarint32(&size) && in.ReadString(&item, static_cast<int>(size))) return item;
+      break;
+    }
+    if (!Wire::SkipField(&in, tag)) break;
+  }
+  std::abort();  // EncodeCaseState always writes the item it holds
 }
 
-void AddItemRow(const Collection& c, const CaseState& s, const std::string& id, CaseRows* rows) {
-  if (c.Has(s, id)) {
-    (*rows)[ItemRowKey(c, id)] = EncodeItem(c, s, id);
-  } else {
-    (*rows)[ItemRowKey(c, id)] = std::nullopt;
+void AppendVarint(uint64_t v, std::string* out) {
+  while (v >= 0x80) {
+    out->push_back(static_cast<char>(v | 0x80));
+    v >>= 7;
   }
+  out->push_back(static_cast<char>(v));
+}
+
+// The encoding of a CaseStateRecord holding one item row's element (what
+// EncodeItem cut out), for DecodeCaseState.
+std::string WrapItem(const Collection& c, absl::string_view value) {
+  using Wire = google::protobuf::internal::WireFormatLite;
+  std::string out;
+  out.reserve(value.size() + 16);
+  AppendVarint(Wire::MakeTag(1, Wire::WIRETYPE_VARINT), &out);  // format_version
+  AppendVarint(1, &out);
+  AppendVarint(Wire::MakeTag(c.number(), Wire::WIRETYPE_LENGTH_DELIMITED), &out);
+  AppendVarint(value.size(), &out);
+  out.append(value.data(), value.size());
+  return out;
+}
+
+}  // namespace
+
+namespace {
+
+// For each body of v1::Event (by field number): the field and the singular
+// string fields of its message named *_id, looked up once.
+struct BodyKeyFields {
+  const google::protobuf::FieldDescriptor* body = nullptr;
+  std::vector<const google::protobuf::FieldDescriptor*> strings;
+};
+
+const BodyKeyFields* KeyFieldsOf(int body_number) {
+  static const auto* all = [] {
+    auto* m = new std::map<int, BodyKeyFields>;
+    const google::protobuf::OneofDescriptor* body =
+        v1::Event::descriptor()->FindOneofByName("body");
+    for (int i = 0; body != nullptr && i < body->field_count(); ++i) {
+      const google::protobuf::FieldDescriptor* f = body->field(i);
+      if (f->type() != google::protobuf::FieldDescriptor::TYPE_MESSAGE) continue;
+      BodyKeyFields& k = (*m)[f->number()];
+      k.body = f;
+      const google::protobuf::Descriptor* d = f->message_type();
+      for (int j = 0; j < d->field_count(); ++j) {
+        const google::protobuf::FieldDescriptor* g = d->field(j);
+        if (g->is_repeated() || g->cpp_type() != google::protobuf::FieldDescriptor::CPPTYPE_STRING ||
+            !absl::EndsWith(g->name(), "_id")) {
+          continue;
+        }
+        k.strings.push_back(g);
+      }
+    }
+    return m;
+  }();
+  auto it = all->find(body_number);
+  return it == all->end() ? nullptr : &it->second;
+}
+
+void AddKey(const std::string& key, std::vector<std::string>* keys) {
+  if (std::find(keys->begin(), keys->end(), key) == keys->end()) keys->push_back(key);
 }
 
 }  // namespace
 
 std::vector<std::string> ItemKeysOf(const v1::Event& e) {
-  std::vector<std::string> keys(e.subject_ids().begin(), e.subject_ids().end());
-  const google::protobuf::Reflection* r = e.GetReflection();
-  const google::protobuf::OneofDescriptor* body = e.GetDescriptor()->FindOneofByName("body");
-  const google::protobuf::FieldDescriptor* set = body ? r->GetOneofFieldDescriptor(e, body) : nullptr;
-  if (set == nullptr || set->type() != google::protobuf::FieldDescriptor::TYPE_MESSAGE) return keys;
-  const google::protobuf::Message& m = r->GetMessage(e, set);
+  std::vector<std::string> keys;
+  for (const std::string& s : e.subject_ids()) AddKey(s, &keys);
+  const BodyKeyFields* fields = KeyFieldsOf(static_cast<int>(e.body_case()));
+  if (fields == nullptr) return keys;
+  const google::protobuf::Message& m = e.GetReflection()->GetMessage(e, fields->body);
   const google::protobuf::Reflection* mr = m.GetReflection();
-  for (int i = 0; i < m.GetDescriptor()->field_count(); ++i) {
-    const google::protobuf::FieldDescriptor* f = m.GetDescriptor()->field(i);
-    if (f->is_repeated() || f->cpp_type() != google::protobuf::FieldDescriptor::CPPTYPE_STRING) {
-      continue;
-    }
-    keys.push_back(mr->GetString(m, f));
+  std::string scratch;
+  for (const google::protobuf::FieldDescriptor* f : fields->strings) {
+    AddKey(mr->GetStringReference(m, f, &scratch), &keys);
   }
   return keys;
 }
 
-CaseItems ItemsPresent(const v1::Event& e, const CaseState& state) {
+CaseItems ItemsPresent(const std::vector<std::string>& keys, const CaseState& state) {
   CaseItems out;
-  const std::vector<std::string> keys = ItemKeysOf(e);
   const auto& all = Collections();
   for (size_t c = 0; c < all.size(); ++c) {
     for (const std::string& id : keys) {
@@ -242,36 +322,63 @@ CaseItems ItemsPresent(const v1::Event& e, const CaseState& state) {
   return out;
 }
 
-void NoteTouched(const v1::Event& e, const CaseItems& before, const CaseState& state,
-                 TouchedItems* touched) {
+std::vector<size_t> CollectionSizes(const CaseState& state) {
+  std::vector<size_t> sizes;
+  for (const auto& c : Collections()) sizes.push_back(c->Size(state));
+  return sizes;
+}
+
+CaseItems ItemsAdded(const std::vector<std::string>& keys, const CaseItems& before,
+                     const std::vector<size_t>& sizes_before, const CaseState& state) {
   const auto& all = Collections();
-  const std::vector<std::string> keys = ItemKeysOf(e);
-  for (const auto& item : before) (*touched)[item] = true;
+  std::vector<bool> look(all.size(), false);
+  for (size_t c = 0; c < all.size(); ++c) look[c] = all[c]->Size(state) != sizes_before[c];
+  for (const auto& [c, id] : before) {
+    if (!all[c]->Has(state, id)) look[c] = true;  // one went: another may have come
+  }
+  CaseItems out;
   for (size_t c = 0; c < all.size(); ++c) {
-    if (std::string(all[c]->kind()) == "manager") {
-      // Only an assignment or a transfer appends to the history.
-      if ((e.has_case_manager_assigned() || e.has_case_transferred()) &&
-          !state.manager_history.empty()) {
-        (*touched)[{c, HistoryCollection::Id(state.manager_history.size() - 1)}] = true;
-      }
-      continue;
-    }
+    if (!look[c]) continue;
     for (const std::string& id : keys) {
-      if (all[c]->Has(state, id)) (*touched)[{c, id}] = true;
+      if (all[c]->Has(state, id) &&
+          std::find(before.begin(), before.end(), std::make_pair(c, id)) == before.end()) {
+        out.emplace_back(c, id);
+      }
     }
+  }
+  return out;
+}
+
+std::optional<std::string> ItemRow(size_t c, const std::string& id, const CaseState& state) {
+  const Collection& coll = *Collections()[c];
+  if (!coll.Has(state, id)) return std::nullopt;
+  return EncodeItem(coll, state, id);
+}
+
+void NoteBefore(const CaseItems& before, const CaseState& state, TouchedItems* touched) {
+  for (const auto& item : before) {
+    auto [it, added] = touched->try_emplace(item);
+    if (added) it->second = EncodeItem(*Collections()[item.first], state, item.second);
+  }
+}
+
+void NoteAfter(const v1::Event& e, const CaseItems& added, const CaseState& state,
+               TouchedItems* touched) {
+  for (const auto& item : added) touched->try_emplace(item);  // nullopt: no row before
+  // Only an assignment or a transfer appends to the manager history.
+  if ((e.has_case_manager_assigned() || e.has_case_transferred()) &&
+      !state.manager_history.empty()) {
+    touched->try_emplace(
+        {Collections().size() - 1, HistoryCollection::Id(state.manager_history.size() - 1)});
   }
 }
 
 void AddTouchedRows(const TouchedItems& touched, const CaseState& state, CaseRows* rows) {
   (*rows)[""] = EncodeCaseState(Header(state));
-  const auto& all = Collections();
   for (const auto& [item, stored] : touched) {
     const auto& [c, id] = item;
-    if (all[c]->Has(state, id)) {
-      AddItemRow(*all[c], state, id, rows);
-    } else if (stored) {
-      (*rows)[ItemRowKey(*all[c], id)] = std::nullopt;
-    }
+    std::optional<std::string> now = ItemRow(c, id, state);
+    if (now != stored) (*rows)[ItemRowKey(*Collections()[c], id)] = std::move(now);
   }
 }
 
@@ -287,7 +394,9 @@ void EraseItem(size_t c, const std::string& id, CaseState* state) {
 void AddAllRows(const CaseState& state, CaseRows* rows) {
   (*rows)[""] = EncodeCaseState(Header(state));
   for (const auto& c : Collections()) {
-    c->ForEachId(state, [&](const std::string& id) { AddItemRow(*c, state, id, rows); });
+    c->ForEachId(state, [&](const std::string& id) {
+      (*rows)[ItemRowKey(*c, id)] = EncodeItem(*c, state, id);
+    });
   }
 }
 
@@ -311,15 +420,13 @@ absl::Status CaseRowsDecoder::Add(absl::string_view row_key, absl::string_view v
     if (kind != c->kind()) continue;
     CaseState one;
     if (c->field() != nullptr) {
-      pv1::CaseStateRecord r;
-      r.set_format_version(1);
-      const google::protobuf::FieldDescriptor* f = r.GetDescriptor()->FindFieldByName(c->field());
-      google::protobuf::Message* item = r.GetReflection()->AddMessage(&r, f);
-      if (!item->ParseFromArray(value.data(), static_cast<int>(value.size()))) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("case state: ", kind, " row \"", id, "\" does not parse"));
+      absl::StatusOr<CaseState> decoded = DecodeCaseState(WrapItem(*c, value));
+      if (!decoded.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat("case state: ", kind, " row \"", id,
+                                                       "\" does not parse: ",
+                                                       decoded.status().message()));
       }
-      CL_ASSIGN_OR_RETURN(one, DecodeCaseState(DeterministicBytes(r)));
+      one = *std::move(decoded);
     }
     c->Merge(&one, id, &*state_);
     return absl::OkStatus();

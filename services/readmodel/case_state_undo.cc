@@ -38,20 +38,16 @@ absl::Status CaseStateUndo::Apply(const v1::Event& e, uint64_t seq, absl::Time c
     t->last_committed_at = last_committed_at;
   });
   // Each item the event may touch: put back if it was there, else erased.
-  const CaseItems before = ItemsPresent(e, s);
+  const std::vector<std::string> keys = ItemKeysOf(e);
+  const CaseItems before = ItemsPresent(keys, s);
+  const std::vector<size_t> sizes = CollectionSizes(s);
   for (const auto& [c, id] : before) steps_.push_back(ItemRestorer(c, id, s));
   absl::Status applied = ApplyEvent(e, seq, commit_time, state);
   if (!applied.ok()) {
     steps_.resize(mark);  // ApplyEvent changed nothing
     return applied;
   }
-  CaseItems added = ItemsPresent(e, *state);
-  added.erase(std::remove_if(added.begin(), added.end(),
-                             [&](const auto& item) {
-                               return std::find(before.begin(), before.end(), item) !=
-                                      before.end();
-                             }),
-              added.end());
+  CaseItems added = ItemsAdded(keys, before, sizes, *state);
   if (!added.empty()) {
     steps_.push_back([added = std::move(added)](CaseState* t) {
       for (const auto& [c, id] : added) EraseItem(c, id, t);

@@ -19,6 +19,11 @@ std::string DisclosureKey(const std::string& case_id, const std::string& disclos
   return absl::StrCat(kDisclosurePrefix, case_id, std::string(1, '\0'), disclosure_id);
 }
 
+// The prefix of a client's rows (PROJECTIONS.md "Accounting rows").
+std::string ClientRowsPrefix(const std::string& client_id) {
+  return absl::StrCat(kClientPrefix, client_id, std::string(1, '\0'));
+}
+
 absl::Time CommitTime(const v1::Record& r) {
   return absl::FromUnixSeconds(r.commit_time().seconds()) +
          absl::Nanoseconds(r.commit_time().nanos());
@@ -33,10 +38,10 @@ bool IsRowOf(absl::string_view key, absl::string_view case_id) {
          (key.size() == case_id.size() || key[case_id.size()] == '\0');
 }
 
-absl::StatusOr<CaseState*> CaseStateProjection::State(const std::string& case_id,
-                                                      ProjectionTxn& txn) {
+absl::StatusOr<CaseStateProjection::Dirty*> CaseStateProjection::State(const std::string& case_id,
+                                                                      ProjectionTxn& txn) {
   auto it = dirty_.find(case_id);
-  if (it != dirty_.end()) return &it->second.state;
+  if (it != dirty_.end()) return &it->second;
   Dirty d;
   if (forgotten_.count(case_id) > 0) {
     // Its stored rows are deleted by this chunk (the store still has them).
@@ -63,16 +68,19 @@ absl::StatusOr<CaseState*> CaseStateProjection::State(const std::string& case_id
       return stored.status();
     }
   }
-  return &dirty_.emplace(case_id, std::move(d)).first->second.state;
+  return &dirty_.emplace(case_id, std::move(d)).first->second;
 }
 
 absl::Status CaseStateProjection::Apply(const v1::Record& record, ProjectionTxn& txn) {
   // Streams named "@..." are the server's own (the access log), not cases.
   if (!record.stream_id().empty() && record.stream_id()[0] == '@') return absl::OkStatus();
-  CL_ASSIGN_OR_RETURN(CaseState * state, State(record.stream_id(), txn));
-  const CaseItems before = ItemsPresent(record.event(), *state);
-  CL_RETURN_IF_ERROR(ApplyEvent(record.event(), record.seq(), CommitTime(record), state));
-  NoteTouched(record.event(), before, *state, &dirty_[record.stream_id()].touched);
+  CL_ASSIGN_OR_RETURN(Dirty * d, State(record.stream_id(), txn));
+  const std::vector<std::string> keys = ItemKeysOf(record.event());
+  const CaseItems before = ItemsPresent(keys, d->state);
+  const std::vector<size_t> sizes = CollectionSizes(d->state);
+  NoteBefore(before, d->state, &d->touched);
+  CL_RETURN_IF_ERROR(ApplyEvent(record.event(), record.seq(), CommitTime(record), &d->state));
+  NoteAfter(record.event(), ItemsAdded(keys, before, sizes, d->state), d->state, &d->touched);
   return absl::OkStatus();
 }
 
@@ -212,18 +220,33 @@ absl::Status CaseStateProjection::CheckErasure(const Projector& projector,
   return held;
 }
 
-absl::StatusOr<DisclosureAccounting*> AccountingProjection::Client(const std::string& client_id,
-                                                                   ProjectionTxn& txn) {
+absl::StatusOr<AccountingProjection::Dirty*> AccountingProjection::Client(
+    const std::string& client_id, ProjectionTxn& txn) {
   auto it = dirty_.find(client_id);
   if (it != dirty_.end()) return &it->second;
-  DisclosureAccounting accounting;
-  absl::StatusOr<std::string> stored = txn.Get(kClientPrefix + client_id);
-  if (stored.ok()) {
-    CL_ASSIGN_OR_RETURN(accounting, DisclosureAccounting::Decode(*stored));
-  } else if (stored.status().code() != absl::StatusCode::kNotFound) {
-    return stored.status();
+  Dirty d;
+  if (auto cached = cache_.find(client_id); cached != cache_.end()) {
+    d.accounting = std::move(cached->second);
+    cache_.erase(cached);
+  } else if (!cache_complete_) {
+    // Its rows as stored (a chunk's own writes are all in dirty_).
+    const std::string prefix = ClientRowsPrefix(client_id);
+    absl::Status bad;
+    CL_RETURN_IF_ERROR(txn.ScanStored(prefix, [&](absl::string_view key, absl::string_view value) {
+      bad = d.accounting.AddRow(client_id, key.substr(prefix.size()), value);
+      return bad.ok();
+    }));
+    CL_RETURN_IF_ERROR(bad);
   }
-  return &dirty_.emplace(client_id, std::move(accounting)).first->second;
+  return &dirty_.emplace(client_id, std::move(d)).first->second;
+}
+
+void AccountingProjection::Touch(const std::string& client_id,
+                                 const std::vector<std::string>& rows, Dirty* d) {
+  for (const std::string& row : rows) {
+    auto [it, added] = d->touched.try_emplace(row);
+    if (added) it->second = d->accounting.Row(client_id, row);
+  }
 }
 
 absl::Status AccountingProjection::Apply(const v1::Record& record, ProjectionTxn& txn) {
@@ -243,8 +266,9 @@ absl::Status AccountingProjection::Apply(const v1::Record& record, ProjectionTxn
   } else {
     return absl::OkStatus();
   }
-  CL_ASSIGN_OR_RETURN(DisclosureAccounting * accounting, Client(client_id, txn));
-  return accounting->Apply(e, record.seq());
+  CL_ASSIGN_OR_RETURN(Dirty * d, Client(client_id, txn));
+  Touch(client_id, d->accounting.RowsTouchedBy(e, record.seq(), client_id), d);
+  return d->accounting.Apply(e, record.seq());
 }
 
 absl::Status AccountingProjection::Forget(const std::set<std::string>& streams,
@@ -262,35 +286,58 @@ absl::Status AccountingProjection::Forget(const std::set<std::string>& streams,
     }));
   }
   for (const std::string& client_id : clients) {
-    absl::StatusOr<std::string> stored = txn.Get(kClientPrefix + client_id);
-    if (stored.status().code() == absl::StatusCode::kNotFound) continue;
-    if (!stored.ok()) return stored.status();
-    CL_ASSIGN_OR_RETURN(DisclosureAccounting * accounting, Client(client_id, txn));
-    accounting->ForgetCases(streams);
+    CL_ASSIGN_OR_RETURN(Dirty * d, Client(client_id, txn));
+    Touch(client_id, d->accounting.RowsOfCases(client_id, streams), d);
+    d->accounting.ForgetCases(streams);
   }
   return absl::OkStatus();
 }
 
 absl::Status AccountingProjection::Flush(ProjectionTxn& txn) {
-  for (auto& [client_id, accounting] : dirty_) {
-    // Emptied by Forget: as a rebuild would leave it, absent.
-    if (accounting.empty()) {
-      txn.Delete(kClientPrefix + client_id);
-    } else {
-      txn.Put(kClientPrefix + client_id, accounting.Encode());
+  for (auto& [client_id, d] : dirty_) {
+    const std::string prefix = ClientRowsPrefix(client_id);
+    for (auto& [row, stored] : d.touched) {
+      std::optional<std::string> now = d.accounting.Row(client_id, row);
+      if (now == stored) continue;
+      if (now.has_value()) {
+        txn.Put(prefix + row, *std::move(now));
+      } else {
+        txn.Delete(prefix + row);
+      }
     }
+  }
+  // Kept in memory for the next chunks, up to kMaxCachedClients.
+  if (cache_.size() + dirty_.size() > kMaxCachedClients) {
+    cache_.clear();
+    cache_complete_ = false;
+  }
+  for (auto& [client_id, d] : dirty_) {
+    // An empty client has no rows: a client not cached is read as empty.
+    if (!d.accounting.empty()) cache_[client_id] = std::move(d.accounting);
   }
   dirty_.clear();
   return absl::OkStatus();
 }
 
+void AccountingProjection::Clear() {
+  dirty_.clear();
+  cache_.clear();
+  cache_complete_ = true;  // the store is empty
+}
+
 absl::StatusOr<DisclosureAccounting> AccountingProjection::Load(
     const Projector& projector, const AccountingProjection& projection,
     const std::string& client_id) {
-  absl::StatusOr<std::string> stored = projector.Get(projection, kClientPrefix + client_id);
-  if (stored.status().code() == absl::StatusCode::kNotFound) return DisclosureAccounting();
-  if (!stored.ok()) return stored.status();
-  return DisclosureAccounting::Decode(*stored);
+  const std::string prefix = ClientRowsPrefix(client_id);
+  DisclosureAccounting accounting;
+  absl::Status bad;
+  CL_RETURN_IF_ERROR(
+      projector.Scan(projection, prefix, [&](absl::string_view key, absl::string_view value) {
+        bad = accounting.AddRow(client_id, key.substr(prefix.size()), value);
+        return bad.ok();
+      }));
+  CL_RETURN_IF_ERROR(bad);
+  return accounting;
 }
 
 }  // namespace caseledger

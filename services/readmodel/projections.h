@@ -6,8 +6,9 @@
 //     event finds its disclosure; accounting_suspended goes to its client.
 // The case state is stored as one row per item (PROJECTIONS.md): each event
 // rewrites the case's header row and the rows of the items it touched, and
-// the decoded states stay in memory between chunks. The accounting keeps
-// decoded values for the length of a chunk and writes them once in Flush.
+// the decoded states stay in memory between chunks. The accounting is stored
+// the same way: one row per entry and per suspension of a client, each
+// chunk writing only the rows it changed.
 #ifndef CASELEDGER_SERVICES_API_PROJECTIONS_H_
 #define CASELEDGER_SERVICES_API_PROJECTIONS_H_
 
@@ -20,6 +21,7 @@
 #include "services/readmodel/accounting.h"
 #include "services/readmodel/projector.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/node_hash_map.h"
 #include "services/readmodel/case_state.h"
 #include "services/readmodel/case_state_rows.h"
 #include "services/readmodel/committed_case_states.h"
@@ -63,11 +65,11 @@ class CaseStateProjection : public Projection {
   static constexpr size_t kMaxCachedCases = 16384;
   struct Dirty {
     CaseState state;
-    TouchedItems touched;  // what this chunk changed
+    TouchedItems touched;  // what this chunk may have changed
   };
   // The case's state, from memory or its stored rows; becomes dirty.
-  absl::StatusOr<CaseState*> State(const std::string& case_id, ProjectionTxn& txn);
-  std::map<std::string, Dirty> dirty_;
+  absl::StatusOr<Dirty*> State(const std::string& case_id, ProjectionTxn& txn);
+  absl::node_hash_map<std::string, Dirty> dirty_;  // written in key order by the txn
   std::set<std::string> forgotten_;  // by this chunk: their stored rows go
   absl::flat_hash_map<std::string, CaseState> cache_;
   // Every case the store holds is in cache_ (after a clear, until the cache
@@ -105,6 +107,10 @@ class AccountingProjection : public Projection {
   // entries recorded in those streams.
   bool CanForget() const override { return true; }
   absl::Status Forget(const std::set<std::string>& streams, ProjectionTxn& txn) override;
+  void Clear() override;
+  // One row per entry and per suspension (PROJECTIONS.md); one value per
+  // client before.
+  std::string layout() const override { return "rows-1"; }
 
   // The client's accounting (empty when the client has none).
   static absl::StatusOr<DisclosureAccounting> Load(const Projector& projector,
@@ -112,8 +118,24 @@ class AccountingProjection : public Projection {
                                                    const std::string& client_id);
 
  private:
-  absl::StatusOr<DisclosureAccounting*> Client(const std::string& client_id, ProjectionTxn& txn);
-  std::map<std::string, DisclosureAccounting> dirty_;
+  // Clients kept in memory between chunks at most (the projector's thread
+  // only; each is also stored).
+  static constexpr size_t kMaxCachedClients = 16384;
+  struct Dirty {
+    DisclosureAccounting accounting;  // this client's only
+    // The rows this chunk may have changed, each with its value as stored
+    // when the chunk began (nullopt: no row).
+    std::map<std::string, std::optional<std::string>> touched;
+  };
+  // The client's accounting, from memory or its stored rows; becomes dirty.
+  absl::StatusOr<Dirty*> Client(const std::string& client_id, ProjectionTxn& txn);
+  // Notes rows of the client before they change.
+  void Touch(const std::string& client_id, const std::vector<std::string>& rows, Dirty* d);
+  std::map<std::string, Dirty> dirty_;
+  absl::flat_hash_map<std::string, DisclosureAccounting> cache_;
+  // Every client the store holds is in cache_ (after a clear, until the
+  // cache is trimmed): a client not in it has no rows to read.
+  bool cache_complete_ = false;
 };
 
 }  // namespace caseledger

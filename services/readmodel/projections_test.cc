@@ -379,6 +379,91 @@ TEST(ProjectionsTest, OneEventToABigCaseWritesConstantRows) {
   EXPECT_EQ(EncodeCaseState(*decoded), EncodeCaseState(whole));
 }
 
+// Adding one disclosure to a client with 2,000 entries writes that entry's
+// row and the disclosure's index row, not the client's whole accounting; so
+// does telling the client of an old disclosure (one row). A projection that
+// reads the client back from its rows folds the same, and the rows decode to
+// the accounting folded in one piece.
+TEST(ProjectionsTest, OneDisclosureToABigClientWritesConstantRows) {
+  std::map<std::string, std::string> store;
+  std::vector<v1::Record> records;
+  auto disclosure = [](int i) {
+    v1::Event e = Story(0, 8);
+    e.set_event_id(absl::StrCat("disclosure-", i));
+    e.mutable_disclosure_made()->set_disclosure_id(absl::StrCat("d-big-", i));
+    return e;
+  };
+  v1::Event suspended = Story(0, 8);
+  suspended.set_event_id("suspended");
+  {
+    auto* s = suspended.mutable_accounting_suspended();
+    s->set_suspension_id("s-1");
+    s->set_client_id("client-0");
+    s->set_agency_id("clinic-1");
+    s->mutable_ends_at()->set_seconds(kStart + 900 * 86400);
+  }
+  records.push_back(AsRecord(suspended, records.size()));
+  for (int i = 0; i < 2000; ++i) records.push_back(AsRecord(disclosure(i), records.size()));
+  {
+    AccountingProjection accounting;
+    MapTxn txn(&store);
+    for (const v1::Record& r : records) ASSERT_EQ(accounting.Apply(r, txn), absl::OkStatus());
+    ASSERT_EQ(accounting.Flush(txn), absl::OkStatus());
+    txn.Commit();
+  }
+  ASSERT_GT(store.size(), 4000u);  // 2,000 entry rows and 2,000 index rows
+  v1::Record one = AsRecord(disclosure(2000), records.size());
+  records.push_back(one);
+  v1::Event told = Story(0, 9);
+  told.set_event_id("told");
+  told.mutable_client_informed()->set_disclosure_id("d-big-7");
+  v1::Record informed = AsRecord(told, records.size());
+  records.push_back(informed);
+  {
+    AccountingProjection fresh;  // reads the client from its rows
+    MapTxn txn(&store);
+    ASSERT_EQ(fresh.Apply(one, txn), absl::OkStatus());
+    ASSERT_EQ(fresh.Flush(txn), absl::OkStatus());
+    EXPECT_EQ(txn.writes(), 2u);            // the entry and the disclosure index
+    EXPECT_LT(txn.bytes_written, 1000u);    // the whole accounting is ~400 KB
+    txn.Commit();
+    MapTxn second(&store);
+    ASSERT_EQ(fresh.Apply(informed, second), absl::OkStatus());
+    ASSERT_EQ(fresh.Flush(second), absl::OkStatus());
+    EXPECT_EQ(second.writes(), 1u);  // the told entry's row
+    EXPECT_LT(second.bytes_written, 1000u);
+    second.Commit();
+  }
+  DisclosureAccounting whole;
+  for (const v1::Record& r : records) ASSERT_EQ(whole.Apply(r.event(), r.seq()), absl::OkStatus());
+  DisclosureAccounting decoded;
+  const std::string prefix = std::string("client/client-0") + '\0';
+  for (auto it = store.lower_bound(prefix); it != store.end() && absl::StartsWith(it->first, prefix);
+       ++it) {
+    ASSERT_EQ(decoded.AddRow("client-0", absl::string_view(it->first).substr(prefix.size()),
+                             it->second),
+              absl::OkStatus());
+  }
+  EXPECT_EQ(decoded.Encode(), whole.Encode());
+  ASSERT_EQ(decoded.entries("client-0").size(), 2001u);
+  EXPECT_TRUE(decoded.entries("client-0")[7].client_informed);
+  EXPECT_EQ(decoded.suspensions("client-0").size(), 1u);
+  // While the suspension lasts and after it.
+  for (int day : {30, 1000}) {
+    const absl::Time now = absl::FromUnixSeconds(kStart + day * 86400);
+    for (bool summarize : {false, true}) {
+      EXPECT_EQ(AccountingReportToJson(decoded.Query("client-0", absl::InfinitePast(),
+                                                     absl::InfiniteFuture(), true, summarize, now)),
+                AccountingReportToJson(whole.Query("client-0", absl::InfinitePast(),
+                                                   absl::InfiniteFuture(), true, summarize, now)));
+    }
+  }
+  EXPECT_EQ(decoded.Query("client-0", absl::InfinitePast(), absl::InfiniteFuture(), true, false,
+                          absl::FromUnixSeconds(kStart + 1000 * 86400))
+                .entries.size(),
+            2001u);
+}
+
 // A projection store written in the old layout (one value per case, no
 // layout key) is rebuilt when opened, into one row per item.
 TEST(ProjectionsTest, AStoreInTheOldLayoutIsRebuiltAtOpen) {
