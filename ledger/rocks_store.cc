@@ -142,31 +142,36 @@ struct IndexEntry {
 };
 
 // Calls fn for each entry of an index_log value; DATA_LOSS naming the value's
-// key `at` when it does not parse (then fn may have seen a prefix).
+// key `at` and the offset when it does not parse (then fn may have seen a
+// prefix).
 template <typename Fn>
 absl::Status ForEachIndexEntry(absl::string_view blob, uint64_t at, Fn fn) {
-  internal::ByteReader r(blob, "index_log value");
-  while (r.pos() < blob.size()) {
+  auto u32 = [&blob](size_t pos) {
+    uint32_t v = 0;
+    for (size_t i = 0; i < 4; ++i) v = (v << 8) | static_cast<uint8_t>(blob[pos + i]);
+    return v;
+  };
+  size_t pos = 0;
+  while (pos < blob.size()) {
+    // u32 len || stream_id || 0x00 || u64 version || u64 seq || u32 len || event_id
+    const size_t left = blob.size() - pos;
+    if (left < 4 || left - 4 < size_t{u32(pos)} + 21 || blob[pos + 4 + u32(pos)] != '\0') break;
     IndexEntry e;
-    uint32_t stream_len = 0, event_len = 0;
-    absl::string_view zero, version;
-    absl::Status s = r.U32("stream_id length", &stream_len);
-    const size_t start = r.pos();
-    if (s.ok()) s = r.Raw("stream_id", stream_len, &e.stream_id);
-    if (s.ok()) s = r.Raw("separator", 1, &zero);
-    if (s.ok() && zero[0] != '\0') s = absl::InvalidArgumentError("separator: want 0x00");
-    if (s.ok()) s = r.Raw("version", 8, &version);
-    if (s.ok()) s = r.Raw("seq", 8, &e.seq);
-    if (s.ok()) s = r.U32("event_id length", &event_len);
-    if (s.ok()) s = r.Raw("event_id", event_len, &e.event_id);
-    if (!s.ok()) {
-      return absl::DataLossError(absl::StrCat("index_log entry ", at, ": ", s.message()));
-    }
-    e.stream_key = blob.substr(start, stream_len + 9);
-    e.version = DecodeU64(version);
+    const size_t stream_len = u32(pos);
+    e.stream_id = blob.substr(pos + 4, stream_len);
+    e.stream_key = blob.substr(pos + 4, stream_len + 9);
+    e.version = DecodeU64(blob.substr(pos + 4 + stream_len + 1, 8));
+    e.seq = blob.substr(pos + 4 + stream_len + 9, 8);
+    const size_t id_at = pos + 4 + stream_len + 17;
+    const size_t id_len = u32(id_at);
+    if (blob.size() - id_at - 4 < id_len) break;
+    e.event_id = blob.substr(id_at + 4, id_len);
     fn(e);
+    pos = id_at + 4 + id_len;
   }
-  return absl::OkStatus();
+  if (pos == blob.size()) return absl::OkStatus();
+  return absl::DataLossError(
+      absl::StrCat("index_log entry ", at, ": malformed at offset ", pos, " of ", blob.size()));
 }
 
 // The event-id and stream index entries of records committed but not yet

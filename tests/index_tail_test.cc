@@ -165,5 +165,30 @@ TEST(IndexTailTest, KilledBeforeAnyIndexWrite) { KillAndCheck(700, 1 << 16); }
 // index_log deletions) ran before the kill and were lost with the memtables.
 TEST(IndexTailTest, KilledAfterUnloggedIndexWrites) { KillAndCheck(700, 50); }
 
+// A clean close leaves index_log empty; a damaged value found at open is
+// DATA_LOSS naming it, not a silently incomplete index.
+TEST(IndexTailTest, CleanCloseEmptiesTheLogAndDamageIsReported) {
+  const std::string dir = testing::NewTempDir("index_tail_damage");
+  {
+    auto t = testing::OpenTestLedger(dir);
+    ASSERT_TRUE(t.ok()) << t.status();
+    ASSERT_TRUE((*t)->Append({testing::TestEvent("ev-1", "case-1")}).ok());
+  }
+  EXPECT_TRUE(absl::IsNotFound(testing::RawGet(dir, "index_log", testing::SeqKey(0)).status()));
+  auto indexed = testing::RawGet(dir, "meta", "indexed_size");
+  ASSERT_TRUE(indexed.ok()) << indexed.status();
+  EXPECT_EQ(*indexed, testing::SeqKey(1));
+
+  ASSERT_TRUE(testing::RawPut(dir, "index_log", testing::SeqKey(1),
+                              std::string("\0\0\0\x09short", 9)).ok());
+  RocksStoreOptions o;
+  o.path = dir;
+  auto store = OpenRocksStore(o);
+  ASSERT_FALSE(store.ok());
+  EXPECT_TRUE(absl::IsDataLoss(store.status())) << store.status();
+  EXPECT_NE(store.status().message().find("index_log entry 1"), std::string::npos)
+      << store.status();
+}
+
 }  // namespace
 }  // namespace caseledger
