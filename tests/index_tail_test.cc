@@ -34,25 +34,15 @@ struct Acked {
 
 // Runs tests/index_tail_writer to its SIGKILL; returns its acknowledgements.
 std::map<std::string, Acked> RunWriter(const std::string& dir, int events, int tail_events) {
-  int fds[2];
-  EXPECT_EQ(pipe(fds), 0);
-  pid_t pid = fork();
-  if (pid == 0) {
-    dup2(fds[1], STDOUT_FILENO);
-    close(fds[0]);
-    close(fds[1]);
-    const std::string n = std::to_string(events), tail = std::to_string(tail_events);
-    execl("tests/index_tail_writer", "index_tail_writer", dir.c_str(), n.c_str(), tail.c_str(),
-          nullptr);
-    _exit(127);
-  }
-  close(fds[1]);
+  testing::Child child = testing::StartChild(
+      {"tests/index_tail_writer", dir, std::to_string(events), std::to_string(tail_events)});
+  EXPECT_GT(child.pid, 0) << "fork failed";
   std::string out;
   char buf[1 << 16];
-  for (ssize_t n; (n = read(fds[0], buf, sizeof(buf))) > 0;) out.append(buf, n);
-  close(fds[0]);
+  for (ssize_t n; (n = read(child.out, buf, sizeof(buf))) > 0;) out.append(buf, n);
+  close(child.out);
   int status = 0;
-  waitpid(pid, &status, 0);
+  waitpid(child.pid, &status, 0);
   EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
       << "writer did not kill itself, status " << status;
   std::map<std::string, Acked> acked;
@@ -144,16 +134,7 @@ void KillAndCheck(int events, int tail_events) {
   // The reopen above closed cleanly: the tail went to the index families,
   // and a read-only open (which writes nothing) sees a store that verifies.
   CheckIndexes(dir, acked);
-  RocksStoreOptions o;
-  o.path = dir;
-  o.read_only = true;
-  auto store = OpenRocksStore(o);
-  ASSERT_TRUE(store.ok()) << store.status();
-  NoteVerifier verifier = testing::TestNoteVerifier();
-  StoreVerifyOptions vo;
-  vo.note_verifier = &verifier;
-  vo.origin = testing::kTestOrigin;
-  StoreVerifyReport report = VerifyStore(**store, vo);
+  StoreVerifyReport report = testing::VerifyTestDataDir(dir);
   EXPECT_EQ(report.status, absl::OkStatus());
   EXPECT_EQ(report.records_checked, static_cast<uint64_t>(events));
 }
