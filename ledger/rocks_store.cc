@@ -776,7 +776,7 @@ class RocksStore : public LogStore, public KeyTable {
         if (next == t->stream_next.end()) continue;
         const size_t first = tail.size();
         // A stream's versions in one tail are consecutive, ending at next - 1.
-        for (uint64_t v = next->second; v-- > 0;) {
+        for (uint64_t v = next->second; v-- > from_version;) {
           PutU64(v, key.data() + key.size() - 8);
           auto it = t->stream_keys.find(key);
           if (it == t->stream_keys.end()) break;
@@ -797,7 +797,7 @@ class RocksStore : public LogStore, public KeyTable {
     }
     CL_RETURN_IF_ERROR(FromRocks(it->status(), "scan stream"));
     for (const auto& [version, seq] : tail) {
-      if (version < from_version || (last.has_value() && version <= *last)) continue;
+      if (last.has_value() && version <= *last) continue;
       if (!fn(version, seq)) break;
     }
     return absl::OkStatus();
