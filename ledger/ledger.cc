@@ -679,26 +679,30 @@ absl::Status Ledger::Sequence(Pending& p, Group& group) {
     uint64_t version;
   };
   std::vector<Planned> planned;
-  absl::flat_hash_map<std::string, uint64_t> local_next;
-  absl::flat_hash_map<std::string, size_t> local_ids;  // id -> request index
+  planned.reserve(p.requests.size());
+  // Keyed by views into p.requests, which outlive this call: no copies.
+  absl::flat_hash_map<absl::string_view, uint64_t> local_next;
+  absl::flat_hash_map<absl::string_view, size_t> local_ids;  // id -> request index
+  local_ids.reserve(p.requests.size());
   p.results.assign(p.requests.size(), AppendResult{});
   std::vector<bool> is_new(p.requests.size(), false);
   std::vector<int64_t> duplicate_of_local(p.requests.size(), -1);
 
   for (size_t i = 0; i < p.requests.size(); ++i) {
     const Event& e = p.requests[i].event;
-    std::string where = Where(p.requests, i);
+    // Built only for an error: the common path allocates nothing per event.
+    auto where = [&] { return Where(p.requests, i); };
     // Names neither the other stream nor the position: a producer must not
     // learn of a case it may not see from an id it guessed.
     auto reused_in = [&] {
       return absl::AlreadyExistsError(
-          absl::StrCat(where, "event_id \"", e.event_id,
+          absl::StrCat(where(), "event_id \"", e.event_id,
                        "\" is already taken by an event of another stream; a retry repeats its "
                        "stream_id, a new event needs a new event_id"));
     };
     if (auto it = local_ids.find(e.event_id); it != local_ids.end()) {
       if (p.requests[it->second].event.stream_id != e.stream_id) {
-        return absl::InvalidArgumentError(absl::StrCat(where, "event_id \"", e.event_id,
+        return absl::InvalidArgumentError(absl::StrCat(where(), "event_id \"", e.event_id,
                                                        "\" repeats requests[", it->second,
                                                        "] with another stream_id"));
       }
@@ -727,7 +731,7 @@ absl::Status Ledger::Sequence(Pending& p, Group& group) {
     }
     const std::optional<uint64_t>& want = p.requests[i].expected_version;
     if (want.has_value() && *want != next) {
-      return absl::AbortedError(absl::StrCat(where, "stream \"", e.stream_id,
+      return absl::AbortedError(absl::StrCat(where(), "stream \"", e.stream_id,
                                              "\": expected_version ", *want,
                                              ", but the stream's next version is ", next));
     }
@@ -749,10 +753,12 @@ absl::Status Ledger::Sequence(Pending& p, Group& group) {
     r.stream_id = e.stream_id;
     r.version = pl.version;
     r.event_id = e.event_id;
-    r.producer = e.producer;
-    r.event_type = e.event_type;
     r.occurred_at_micros = e.occurred_at_micros;
-    r.subject_ids = e.subject_ids;
+    // The request is done with these (its ids stay: the group's maps below
+    // and the stored record need them).
+    r.producer = std::move(p.requests[pl.index].event.producer);
+    r.event_type = std::move(p.requests[pl.index].event.event_type);
+    r.subject_ids = std::move(p.requests[pl.index].event.subject_ids);
     r.payload_commitment = payload.commitment;
     if (options_.blinder != nullptr) {
       BlindRecord(p.stream_salts[pl.index], p.subject_salts[pl.index], &r);

@@ -9,7 +9,9 @@
 
 #include <algorithm>
 #include <array>
+#include <deque>
 #include <optional>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -39,14 +41,18 @@ enum Family {
   kMeta,
   kCosignatures,
   kSubjects,
-  kKeys,  // wrapped data keys (ledger/ENCRYPTION.md)
+  kKeys,      // wrapped data keys (ledger/ENCRYPTION.md)
+  kIndexLog,  // index entries not yet in event_ids and streams (STORE.md)
 };
 constexpr const char* kFamilies[] = {
-    "default", "records",      "payloads", "streams", "nodes", "event_ids", "checkpoints",
-    "meta",    "cosignatures", "subjects", "keys",
+    "default", "records",      "payloads", "streams", "nodes",     "event_ids",
+    "checkpoints", "meta",     "cosignatures", "subjects", "keys", "index_log",
 };
 constexpr int kFamilyCount = sizeof(kFamilies) / sizeof(kFamilies[0]);
 constexpr const char kSizeKey[] = "tree_size";
+// The tree size up to which event_ids and streams hold every record's entries
+// (STORE.md "Deferred indexes"); absent means all of them (older layouts).
+constexpr const char kIndexedKey[] = "indexed_size";
 
 absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
   if (s.ok()) return absl::OkStatus();
@@ -114,6 +120,97 @@ std::string NodeKey(uint32_t level, uint64_t index) {
   return key;
 }
 
+// One group's index_log value (STORE.md "Deferred indexes"), per record:
+//   u32 len || stream_id || 0x00 || u64 version || u64 seq || u32 len || event_id
+// so that stream_id || 0x00 || u64 version is the record's streams key and
+// u64 seq its value, both readable in place.
+void AppendIndexEntry(const CommitBatch::StoredRecord& r, std::string* out) {
+  internal::ByteWriter w(out);
+  w.U32(static_cast<uint32_t>(r.stream_id.size()));
+  w.Raw(r.stream_id);
+  w.U8(0);
+  w.U64(r.version);
+  w.U64(r.seq);
+  w.Str32(r.event_id);
+}
+
+// One record's entry in an index_log value, as views into it.
+struct IndexEntry {
+  absl::string_view stream_id;
+  absl::string_view stream_key;  // the streams key: stream_id || 0x00 || u64 version
+  uint64_t version = 0;
+  absl::string_view seq;  // u64, the value of both index entries
+  absl::string_view event_id;
+};
+
+// Calls fn for each entry of an index_log value; DATA_LOSS naming the value's
+// key `at` and the offset when it does not parse (then fn may have seen a
+// prefix).
+template <typename Fn>
+absl::Status ForEachIndexEntry(absl::string_view blob, uint64_t at, Fn fn) {
+  auto u32 = [&blob](size_t pos) {
+    uint32_t v = 0;
+    for (size_t i = 0; i < 4; ++i) v = (v << 8) | static_cast<uint8_t>(blob[pos + i]);
+    return v;
+  };
+  size_t pos = 0;
+  while (pos < blob.size()) {
+    // u32 len || stream_id || 0x00 || u64 version || u64 seq || u32 len || event_id
+    const size_t left = blob.size() - pos;
+    if (left < 4 || left - 4 < size_t{u32(pos)} + 21 || blob[pos + 4 + u32(pos)] != '\0') break;
+    IndexEntry e;
+    const size_t stream_len = u32(pos);
+    e.stream_id = blob.substr(pos + 4, stream_len);
+    e.stream_key = blob.substr(pos + 4, stream_len + 9);
+    e.version = DecodeU64(blob.substr(pos + 4 + stream_len + 1, 8));
+    e.seq = blob.substr(pos + 4 + stream_len + 9, 8);
+    const size_t id_at = pos + 4 + stream_len + 17;
+    const size_t id_len = u32(id_at);
+    if (blob.size() - id_at - 4 < id_len) break;
+    e.event_id = blob.substr(id_at + 4, id_len);
+    fn(e);
+    pos = id_at + 4 + id_len;
+  }
+  if (pos == blob.size()) return absl::OkStatus();
+  return absl::DataLossError(
+      absl::StrCat("index_log entry ", at, ": malformed at offset ", pos, " of ", blob.size()));
+}
+
+// The event-id and stream index entries of records committed but not yet
+// written to event_ids and streams: views into the index_log values it keeps.
+struct IndexTail {
+  std::deque<std::string> blobs;  // index_log values; a deque never moves them
+  std::vector<uint64_t> keys;     // and their keys
+  // event id -> u64 seq bytes; streams key -> u64 seq bytes.
+  absl::flat_hash_map<absl::string_view, absl::string_view> event_ids;
+  absl::flat_hash_map<absl::string_view, absl::string_view> stream_keys;
+  // stream id -> its next version, for the streams in this tail.
+  absl::flat_hash_map<absl::string_view, uint64_t> stream_next;
+  uint64_t events = 0;
+  uint64_t end_size = 0;  // one past its last seq
+
+  explicit IndexTail(size_t expected_events) {
+    event_ids.reserve(expected_events);
+    stream_keys.reserve(expected_events);
+  }
+
+  // Takes the index_log value stored under `at`. Unless `trusted` (Commit
+  // built it) it is checked whole first: on DATA_LOSS the tail is unchanged.
+  absl::Status Add(uint64_t at, std::string blob, bool trusted) {
+    if (!trusted) CL_RETURN_IF_ERROR(ForEachIndexEntry(blob, at, [](const IndexEntry&) {}));
+    const std::string& b = blobs.emplace_back(std::move(blob));
+    keys.push_back(at);
+    return ForEachIndexEntry(b, at, [this](const IndexEntry& e) {
+      event_ids[e.event_id] = e.seq;
+      stream_keys[e.stream_key] = e.seq;
+      uint64_t& next = stream_next[e.stream_id];
+      next = std::max(next, e.version + 1);
+      ++events;
+      end_size = std::max(end_size, DecodeU64(e.seq) + 1);
+    });
+  }
+};
+
 // Adds `writes` to a batch for the key family; true when any is a delete.
 bool AddKeyWrites(const std::vector<KeyWrite>& writes, rocksdb::ColumnFamilyHandle* keys,
                   rocksdb::WriteBatch* wb) {
@@ -132,20 +229,72 @@ bool AddKeyWrites(const std::vector<KeyWrite>& writes, rocksdb::ColumnFamilyHand
 class RocksStore : public LogStore, public KeyTable {
  public:
   RocksStore(std::unique_ptr<rocksdb::DB> db, std::vector<rocksdb::ColumnFamilyHandle*> handles,
-             bool has_keys)
-      : db_(std::move(db)), handles_(std::move(handles)), has_keys_(has_keys) {}
+             bool has_keys, bool read_only, size_t tail_events)
+      : db_(std::move(db)),
+        handles_(std::move(handles)),
+        has_keys_(has_keys),
+        read_only_(read_only),
+        tail_events_(std::max<size_t>(tail_events, 1)),
+        active_(std::make_unique<IndexTail>(tail_events_)) {}
+
+  // Reads back the index entries that the index families lack (index_log from
+  // the watermark on) into the in-memory tail, then starts the background
+  // index writer (not for a read-only store, which only reads the tail).
+  absl::Status LoadIndexTail() {
+    if (cf(kIndexLog) == nullptr) return absl::OkStatus();  // older layout, read-only
+    uint64_t from = 0;
+    std::string v;
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kMeta), kIndexedKey, &v);
+    if (s.ok()) {
+      if (v.size() != 8) return absl::DataLossError("meta indexed_size: not 8 bytes");
+      from = DecodeU64(v);
+    } else if (!s.IsNotFound()) {
+      return FromRocks(s, "read indexed_size");
+    }
+    rocksdb::ReadOptions ro;
+    ro.fill_cache = false;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf(kIndexLog)));
+    {
+      absl::MutexLock lock(&tail_mu_);
+      for (it->Seek(U64Key(from)); it->Valid(); it->Next()) {
+        if (it->key().size() != 8) {
+          return absl::DataLossError(
+              absl::StrCat("index_log: key of ", it->key().size(), " bytes, want 8"));
+        }
+        CL_RETURN_IF_ERROR(
+            active_->Add(DecodeU64(View(it->key())), it->value().ToString(), /*trusted=*/false));
+      }
+    }
+    CL_RETURN_IF_ERROR(FromRocks(it->status(), "read index_log"));
+    if (!read_only_) indexer_ = std::thread([this] { IndexerLoop(); });
+    return absl::OkStatus();
+  }
 
   ~RocksStore() override {
-    // Closing does not flush memtables while the WAL holds their writes; a
-    // flush here leaves the next open nothing to replay. A read-only store
-    // refuses it, and a failure only leaves the replay.
-    rocksdb::FlushOptions fo;
-    fo.allow_write_stall = true;
-    std::vector<rocksdb::ColumnFamilyHandle*> open;
-    for (auto* h : handles_) {
-      if (h != nullptr) open.push_back(h);
+    // The background writer finishes the tail it holds; the active one is
+    // written here, so that a clean stop leaves index_log empty.
+    if (indexer_.joinable()) {
+      {
+        absl::MutexLock lock(&tail_mu_);
+        stopping_ = true;
+      }
+      indexer_.join();
+      absl::MutexLock lock(&tail_mu_);
+      if (index_error_.ok() && active_->events > 0) WriteTail(*active_).IgnoreError();
     }
-    db_->Flush(fo, open).PermitUncheckedError();
+    // Closing does not flush memtables while the WAL holds their writes; a
+    // flush here leaves the next open nothing to replay. A failure only
+    // leaves the replay. Not for a read-only store: RocksDB 7.8's multi-family
+    // Flush with atomic_flush waits forever there instead of refusing.
+    if (!read_only_) {
+      rocksdb::FlushOptions fo;
+      fo.allow_write_stall = true;
+      std::vector<rocksdb::ColumnFamilyHandle*> open;
+      for (auto* h : handles_) {
+        if (h != nullptr) open.push_back(h);
+      }
+      db_->Flush(fo, open).PermitUncheckedError();
+    }
     for (auto* h : handles_) {
       if (h != nullptr) db_->DestroyColumnFamilyHandle(h);
     }
@@ -153,37 +302,63 @@ class RocksStore : public LogStore, public KeyTable {
   }
 
   absl::Status Commit(const CommitBatch& batch) override {
-    rocksdb::WriteBatch wb;
+    {
+      absl::MutexLock lock(&tail_mu_);
+      if (!index_error_.ok()) return index_error_;
+    }
+    // Reused from commit to commit (one caller at a time): no per-event
+    // allocation for keys, and the batch keeps its capacity.
+    rocksdb::WriteBatch& wb = commit_wb_;
+    wb.Clear();
+    std::string& index_log = index_log_value_;
+    index_log.clear();
+    char seq[8];
     for (const auto& r : batch.records) {
-      std::string seq = U64Key(r.seq);
-      wb.Put(cf(kRecords), seq, r.leaf);
-      wb.Put(cf(kPayloads), seq, r.payload);
-      wb.Put(cf(kStreams), StreamKey(r.stream_id, r.version), seq);
-      wb.Put(cf(kEventIds), r.event_id, seq);
+      PutU64(r.seq, seq);
+      wb.Put(cf(kRecords), rocksdb::Slice(seq, 8), r.leaf);
+      wb.Put(cf(kPayloads), rocksdb::Slice(seq, 8), r.payload);
+      AppendIndexEntry(r, &index_log);
+    }
+    // The group's event-id and stream entries: one key in key order, instead
+    // of two in random order per event (STORE.md "Deferred indexes").
+    if (!batch.records.empty()) {
+      PutU64(batch.records.front().seq, seq);
+      wb.Put(cf(kIndexLog), rocksdb::Slice(seq, 8), index_log);
     }
     // In key order: the memtable inserts with a hint instead of a search.
-    std::vector<const NodeWrite*> nodes;
-    nodes.reserve(batch.nodes.size());
+    std::vector<const NodeWrite*>& nodes = node_order_;
+    nodes.clear();
     for (const NodeWrite& n : batch.nodes) nodes.push_back(&n);
     std::sort(nodes.begin(), nodes.end(), [](const NodeWrite* a, const NodeWrite* b) {
       return a->level != b->level ? a->level < b->level : a->index < b->index;
     });
+    char node_key[9];
     for (const NodeWrite* n : nodes) {
-      wb.Put(cf(kNodes), NodeKey(n->level, n->index), ToSlice(AsBytes(n->hash)));
+      node_key[0] = static_cast<char>(n->level);
+      PutU64(n->index, node_key + 1);
+      wb.Put(cf(kNodes), rocksdb::Slice(node_key, 9), ToSlice(AsBytes(n->hash)));
     }
     for (const auto& [size, note] : batch.checkpoints) {
       wb.Put(cf(kCheckpoints), U64Key(size), note);
     }
+    char subject_key[1 + kHashSize + 8];
+    char subject_value[8 + kHashSize];
     for (const CommitBatch::SubjectEntry& e : batch.subject_entries) {
       // The entry's value is the state after it, minus the count (its key's
       // index + 1): u64 seq || head.
-      wb.Put(cf(kSubjects), SubjectKeyOf(kSubjectEntryTag, e.key) + U64Key(e.index),
-             SubjectStateValue(SubjectState{e.seq, e.head}));
+      subject_key[0] = kSubjectEntryTag;
+      std::copy_n(AsBytes(e.key).data(), kHashSize, subject_key + 1);
+      PutU64(e.index, subject_key + 1 + kHashSize);
+      PutU64(e.seq, subject_value);
+      std::copy_n(AsBytes(e.head).data(), kHashSize, subject_value + 8);
+      wb.Put(cf(kSubjects), rocksdb::Slice(subject_key, sizeof(subject_key)),
+             rocksdb::Slice(subject_value, sizeof(subject_value)));
     }
     for (const auto& [path, node] : batch.subject_map_nodes) {
       wb.Put(cf(kSubjects), std::string(1, kSubjectMapNodeTag) + path, node);
     }
-    wb.Put(cf(kMeta), kSizeKey, U64Key(batch.new_size));
+    PutU64(batch.new_size, seq);
+    wb.Put(cf(kMeta), kSizeKey, rocksdb::Slice(seq, 8));
     bool purge = AddKeyWrites(batch.key_writes, cf(kKeys), &wb);
     rocksdb::WriteOptions wo;
     wo.sync = true;
@@ -194,6 +369,7 @@ class RocksStore : public LogStore, public KeyTable {
       if (!batch.key_writes.empty()) keys_lock.emplace(&key_write_mu_);
       CL_RETURN_IF_ERROR(FromRocks(db_->Write(wo, &wb), "commit"));
     }
+    if (!batch.records.empty()) CL_RETURN_IF_ERROR(AddToTail(batch.records.front().seq));
     if (purge) CL_RETURN_IF_ERROR(Purge());
     absl::MutexLock lock(&cache_mu_);
     for (const NodeWrite& n : batch.nodes) {
@@ -261,6 +437,16 @@ class RocksStore : public LogStore, public KeyTable {
   }
 
   absl::StatusOr<std::optional<uint64_t>> FindEventId(absl::string_view event_id) const override {
+    {
+      absl::MutexLock lock(&tail_mu_);
+      for (const IndexTail* t : {active_.get(), flushing_.get()}) {
+        if (t == nullptr) continue;
+        if (auto it = t->event_ids.find(event_id); it != t->event_ids.end()) {
+          return std::optional<uint64_t>(DecodeU64(it->second));
+        }
+      }
+    }
+    // Not in the tail: written to event_ids before it left the tail, if at all.
     std::string v;
     rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kEventIds), ToSlice(event_id), &v);
     if (s.IsNotFound()) return std::optional<uint64_t>();
@@ -270,6 +456,16 @@ class RocksStore : public LogStore, public KeyTable {
 
   absl::StatusOr<uint64_t> FindStreamVersion(absl::string_view stream_id,
                                              uint64_t version) const override {
+    {
+      const std::string key = StreamKey(stream_id, version);
+      absl::MutexLock lock(&tail_mu_);
+      for (const IndexTail* t : {active_.get(), flushing_.get()}) {
+        if (t == nullptr) continue;
+        if (auto it = t->stream_keys.find(key); it != t->stream_keys.end()) {
+          return DecodeU64(it->second);
+        }
+      }
+    }
     CL_ASSIGN_OR_RETURN(std::string v, Get(kStreams, StreamKey(stream_id, version),
                                            absl::StrCat("stream ", stream_id, " version ",
                                                         version)));
@@ -277,6 +473,17 @@ class RocksStore : public LogStore, public KeyTable {
   }
 
   absl::StatusOr<uint64_t> StreamLength(absl::string_view stream_id) const override {
+    {
+      // A stream's entries in the tail follow those in the index family, and
+      // the active tail's follow the flushing one's.
+      absl::MutexLock lock(&tail_mu_);
+      for (const IndexTail* t : {active_.get(), flushing_.get()}) {
+        if (t == nullptr) continue;
+        if (auto it = t->stream_next.find(stream_id); it != t->stream_next.end()) {
+          return it->second;
+        }
+      }
+    }
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kStreams)));
     std::string prefix(stream_id);
     prefix.push_back('\0');
@@ -594,15 +801,43 @@ class RocksStore : public LogStore, public KeyTable {
 
   absl::Status ScanStream(absl::string_view stream_id, uint64_t from_version,
                           const std::function<bool(uint64_t, uint64_t)>& fn) const override {
+    // The tail's entries first (older tail first), then the index family:
+    // an entry that leaves the tail meanwhile was written there before.
+    std::vector<std::pair<uint64_t, uint64_t>> tail;  // (version, seq)
+    {
+      std::string key = StreamKey(stream_id, 0);
+      absl::MutexLock lock(&tail_mu_);
+      for (const IndexTail* t : {flushing_.get(), active_.get()}) {
+        if (t == nullptr) continue;
+        auto next = t->stream_next.find(stream_id);
+        if (next == t->stream_next.end()) continue;
+        const size_t first = tail.size();
+        // A stream's versions in one tail are consecutive, ending at next - 1.
+        for (uint64_t v = next->second; v-- > from_version;) {
+          PutU64(v, key.data() + key.size() - 8);
+          auto it = t->stream_keys.find(key);
+          if (it == t->stream_keys.end()) break;
+          tail.emplace_back(v, DecodeU64(it->second));
+        }
+        std::reverse(tail.begin() + first, tail.end());
+      }
+    }
     std::string prefix(stream_id);
     prefix.push_back('\0');
+    std::optional<uint64_t> last;  // the last version given to fn
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kStreams)));
     for (it->Seek(StreamKey(stream_id, from_version)); it->Valid(); it->Next()) {
       if (!it->key().starts_with(prefix) || it->key().size() != prefix.size() + 8) break;
       uint64_t version = DecodeU64(absl::string_view(it->key().data() + prefix.size(), 8));
-      if (!fn(version, DecodeU64(View(it->value())))) break;
+      if (!fn(version, DecodeU64(View(it->value())))) return FromRocks(it->status(), "scan stream");
+      last = version;
     }
-    return FromRocks(it->status(), "scan stream");
+    CL_RETURN_IF_ERROR(FromRocks(it->status(), "scan stream"));
+    for (const auto& [version, seq] : tail) {
+      if (last.has_value() && version <= *last) continue;
+      if (!fn(version, seq)) break;
+    }
+    return absl::OkStatus();
   }
 
   KeyTable* keys() override { return has_keys_ ? this : nullptr; }
@@ -665,6 +900,87 @@ class RocksStore : public LogStore, public KeyTable {
  private:
   rocksdb::ColumnFamilyHandle* cf(Family f) const { return handles_[f]; }
 
+  static void PutU64(uint64_t v, char* out) {
+    for (int b = 0; b < 8; ++b) out[b] = static_cast<char>(v >> (56 - 8 * b));
+  }
+
+  // Moves the index_log value just committed under `at` into the active
+  // tail, and hands a full tail to the background writer; waits for it only
+  // when the active tail has grown to twice its size meanwhile.
+  absl::Status AddToTail(uint64_t at) {
+    absl::MutexLock lock(&tail_mu_);
+    CL_RETURN_IF_ERROR(active_->Add(at, index_log_value_, /*trusted=*/true));
+    if (active_->events < tail_events_) return absl::OkStatus();
+    if (active_->events >= 2 * tail_events_) {
+      auto free = [this]() ABSL_SHARED_LOCKS_REQUIRED(tail_mu_) {
+        return flushing_ == nullptr || !index_error_.ok();
+      };
+      tail_mu_.Await(absl::Condition(&free));
+    }
+    if (!index_error_.ok()) return index_error_;
+    if (flushing_ == nullptr) {
+      flushing_ = std::move(active_);
+      active_ = std::make_unique<IndexTail>(tail_events_);
+    }
+    return absl::OkStatus();
+  }
+
+  // Writes the tail handed over by AddToTail, one at a time, until stopping.
+  void IndexerLoop() {
+    for (;;) {
+      const IndexTail* t;
+      {
+        absl::MutexLock lock(&tail_mu_);
+        auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(tail_mu_) {
+          return (flushing_ != nullptr && index_error_.ok()) || stopping_;
+        };
+        tail_mu_.Await(absl::Condition(&ready));
+        if (flushing_ == nullptr || !index_error_.ok()) return;
+        t = flushing_.get();  // not changed or freed by others while set
+      }
+      absl::Status s = WriteTail(*t);
+      absl::MutexLock lock(&tail_mu_);
+      if (s.ok()) {
+        flushing_.reset();
+      } else {
+        index_error_ = s;  // the entries stay in the tail; commits stop
+      }
+    }
+  }
+
+  // Writes a tail's entries to event_ids and streams without the WAL, in key
+  // order and in batches of kTailBatch (a commit waits behind at most one),
+  // the last with the watermark and the deletion of the index_log values it
+  // covers (STORE.md "Deferred indexes"). A crash between the batches leaves
+  // the watermark behind, and the next open reads the whole tail back.
+  // atomic_flush keeps the families' unlogged writes together on disk.
+  absl::Status WriteTail(const IndexTail& t) const {
+    using Entry = std::pair<absl::string_view, absl::string_view>;
+    std::vector<Entry> ids(t.event_ids.begin(), t.event_ids.end());
+    std::vector<Entry> streams(t.stream_keys.begin(), t.stream_keys.end());
+    std::sort(ids.begin(), ids.end());
+    std::sort(streams.begin(), streams.end());
+    constexpr size_t kTailBatch = 4096;
+    rocksdb::WriteOptions wo;
+    wo.disableWAL = true;
+    rocksdb::WriteBatch wb;
+    for (auto [family, entries] : {std::make_pair(kEventIds, &ids), std::make_pair(kStreams, &streams)}) {
+      for (const auto& [k, v] : *entries) {
+        wb.Put(cf(family), ToSlice(k), ToSlice(v));
+        if (wb.Count() >= kTailBatch) {
+          CL_RETURN_IF_ERROR(FromRocks(db_->Write(wo, &wb), "write index tail"));
+          wb.Clear();
+        }
+      }
+    }
+    wb.Put(cf(kMeta), kIndexedKey, U64Key(t.end_size));
+    // Point deletes: a range deletion in a family inserted with a hint
+    // corrupts RocksDB 7.8's memtable (the hint is shared with the
+    // range-deletion table).
+    for (uint64_t at : t.keys) wb.Delete(cf(kIndexLog), U64Key(at));
+    return FromRocks(db_->Write(wo, &wb), "write index tail");
+  }
+
   // One synced write of `writes` to the key family.
   absl::Status WriteKeysLocked(const std::vector<KeyWrite>& writes)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(key_write_mu_) {
@@ -709,6 +1025,20 @@ class RocksStore : public LogStore, public KeyTable {
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // owned; freed before db_
   // False for an old directory opened read-only: handles_[kKeys] is null.
   const bool has_keys_;
+  const bool read_only_;
+  const size_t tail_events_;  // RocksStoreOptions::index_tail_events
+  // Commit's reused buffers (one caller at a time).
+  rocksdb::WriteBatch commit_wb_;
+  std::string index_log_value_;
+  std::vector<const NodeWrite*> node_order_;
+  // The index entries not yet in event_ids and streams: the tail Commit adds
+  // to, and the one the background writer is writing (null when none).
+  mutable absl::Mutex tail_mu_;
+  std::unique_ptr<IndexTail> active_ ABSL_GUARDED_BY(tail_mu_);
+  std::unique_ptr<IndexTail> flushing_ ABSL_GUARDED_BY(tail_mu_);
+  absl::Status index_error_ ABSL_GUARDED_BY(tail_mu_);
+  bool stopping_ ABSL_GUARDED_BY(tail_mu_) = false;
+  std::thread indexer_;
   // Held by every write to the key family, and by UpdateKeys from its plan's
   // reads to its write; nothing else is called while it is held but plan.
   absl::Mutex key_write_mu_;
@@ -731,6 +1061,13 @@ absl::StatusOr<std::unique_ptr<LogStore>> OpenRocksStore(const RocksStoreOptions
   // Fail loudly on a WAL that does not replay cleanly rather than dropping
   // synced writes; an unsynced torn tail is what kill -9 leaves and is fine.
   db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
+  // The index families are written without the WAL (STORE.md "Deferred
+  // indexes"): flushing every family together keeps their on-disk state one
+  // consistent point of the write order, watermark included.
+  db_options.atomic_flush = true;
+  // One writer at a time commits; a group inserted by one thread keeps the
+  // memtable hints above (concurrent inserts ignore them).
+  db_options.allow_concurrent_memtable_write = false;
 
   std::shared_ptr<rocksdb::Cache> cache = rocksdb::NewLRUCache(options.block_cache_bytes);
   std::vector<rocksdb::ColumnFamilyDescriptor> families;
@@ -749,8 +1086,10 @@ absl::StatusOr<std::unique_ptr<LogStore>> OpenRocksStore(const RocksStoreOptions
       table.block_size = 4 << 10;
     }
     cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
-    if (i == kRecords || i == kPayloads || i == kMeta) {
-      // Keys only ever grow: insert after the previous one, no skiplist search.
+    if (i == kRecords || i == kPayloads || i == kMeta || i == kIndexLog || i == kEventIds ||
+        i == kStreams) {
+      // Keys only ever grow, or (event_ids, streams) arrive sorted from the
+      // index tail: insert after the previous one, no skiplist search.
       cf.memtable_insert_with_hint_prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(0));
     } else if (i == kNodes) {
       cf.memtable_insert_with_hint_prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(1));
@@ -769,9 +1108,9 @@ absl::StatusOr<std::unique_ptr<LogStore>> OpenRocksStore(const RocksStoreOptions
     rocksdb::DB::ListColumnFamilies(db_options, options.path, &present);
     std::vector<rocksdb::ColumnFamilyDescriptor> kept;
     for (int i = 0; i < kFamilyCount; ++i) {
-      // Families added later: cosignatures, and the keys of payload
+      // Families added later: cosignatures, index_log, and the keys of payload
       // encryption (then keys() is null).
-      if ((i == kCosignatures || i == kKeys) &&
+      if ((i == kCosignatures || i == kKeys || i == kIndexLog) &&
           std::find(present.begin(), present.end(), kFamilies[i]) == present.end()) {
         continue;
       }
@@ -795,8 +1134,11 @@ absl::StatusOr<std::unique_ptr<LogStore>> OpenRocksStore(const RocksStoreOptions
   std::vector<rocksdb::ColumnFamilyHandle*> handles(kFamilyCount, nullptr);
   for (size_t i = 0; i < opened.size(); ++i) handles[opened[i]] = opened_handles[i];
   const bool has_keys = handles[kKeys] != nullptr;
-  return std::unique_ptr<LogStore>(
-      new RocksStore(std::unique_ptr<rocksdb::DB>(raw), std::move(handles), has_keys));
+  auto store = std::make_unique<RocksStore>(std::unique_ptr<rocksdb::DB>(raw), std::move(handles),
+                                            has_keys, options.read_only,
+                                            options.index_tail_events);
+  CL_RETURN_IF_ERROR(store->LoadIndexTail());
+  return std::unique_ptr<LogStore>(std::move(store));
 }
 
 }  // namespace caseledger

@@ -33,22 +33,12 @@ namespace {
 std::map<std::string, uint64_t> RunAndKill(const std::string& dir, const std::string& prefix,
                                            std::chrono::milliseconds run_for,
                                            const std::string& master_key_hex = "") {
-  int fds[2];
-  EXPECT_EQ(pipe(fds), 0);
-  pid_t pid = fork();
-  if (pid == 0) {
-    dup2(fds[1], STDOUT_FILENO);
-    close(fds[0]);
-    close(fds[1]);
-    if (master_key_hex.empty()) {
-      execl("tests/crash_writer", "crash_writer", dir.c_str(), prefix.c_str(), "4", nullptr);
-    } else {
-      execl("tests/crash_writer", "crash_writer", dir.c_str(), prefix.c_str(), "4",
-            master_key_hex.c_str(), nullptr);
-    }
-    _exit(127);
-  }
-  close(fds[1]);
+  std::vector<std::string> argv = {"tests/crash_writer", dir, prefix, "4"};
+  if (!master_key_hex.empty()) argv.push_back(master_key_hex);
+  testing::Child child = testing::StartChild(argv);
+  EXPECT_GT(child.pid, 0) << "fork failed";
+  const pid_t pid = child.pid;
+  const int out_fd = child.out;
   std::string out;
   char buf[1 << 16];
   // Wait (generously) for the writer to open the ledger, then let it write
@@ -56,9 +46,9 @@ std::map<std::string, uint64_t> RunAndKill(const std::string& dir, const std::st
   auto read_until = [&](std::chrono::steady_clock::time_point deadline, bool stop_at_ready) {
     while (std::chrono::steady_clock::now() < deadline) {
       if (stop_at_ready && absl::StartsWith(out, "ready\n")) return;
-      pollfd p{fds[0], POLLIN, 0};
+      pollfd p{out_fd, POLLIN, 0};
       if (poll(&p, 1, 5) > 0) {
-        ssize_t n = read(fds[0], buf, sizeof(buf));
+        ssize_t n = read(out_fd, buf, sizeof(buf));
         if (n <= 0) return;
         out.append(buf, n);
       }
@@ -70,11 +60,11 @@ std::map<std::string, uint64_t> RunAndKill(const std::string& dir, const std::st
   kill(pid, SIGKILL);
   // Whatever was acknowledged before the kill is in the pipe; drain it.
   for (;;) {
-    ssize_t n = read(fds[0], buf, sizeof(buf));
+    ssize_t n = read(out_fd, buf, sizeof(buf));
     if (n <= 0) break;
     out.append(buf, n);
   }
-  close(fds[0]);
+  close(out_fd);
   int status = 0;
   waitpid(pid, &status, 0);
   EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
@@ -148,16 +138,7 @@ TEST(DurabilityTest, AcknowledgedAppendsSurviveKillNine) {
     ASSERT_EQ(next_checkpoint, checkpoints->end());
     t->ledger.reset();
 
-    RocksStoreOptions o;
-    o.path = dir;
-    o.read_only = true;
-    auto store = OpenRocksStore(o);
-    ASSERT_TRUE(store.ok()) << store.status();
-    NoteVerifier verifier = testing::TestNoteVerifier();
-    StoreVerifyOptions vo;
-    vo.note_verifier = &verifier;
-    vo.origin = testing::kTestOrigin;
-    StoreVerifyReport report = VerifyStore(**store, vo);
+    StoreVerifyReport report = testing::VerifyTestDataDir(dir);
     ASSERT_EQ(report.status, absl::OkStatus()) << "round " << round;
     EXPECT_EQ(report.records_checked, size);
   }

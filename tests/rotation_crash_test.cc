@@ -32,26 +32,18 @@ constexpr int kDataKeys = 3000;
 // Returns how many rotations it reported.
 int RunAndKill(const std::string& dir, const std::string& a_hex, const std::string& b_hex,
                std::chrono::milliseconds run_for) {
-  int fds[2];
-  EXPECT_EQ(pipe(fds), 0);
-  pid_t pid = fork();
-  if (pid == 0) {
-    dup2(fds[1], STDOUT_FILENO);
-    close(fds[0]);
-    close(fds[1]);
-    execl("tests/rotation_crash_writer", "rotation_crash_writer", dir.c_str(), a_hex.c_str(),
-          b_hex.c_str(), nullptr);
-    _exit(127);
-  }
-  close(fds[1]);
+  testing::Child child = testing::StartChild({"tests/rotation_crash_writer", dir, a_hex, b_hex});
+  EXPECT_GT(child.pid, 0) << "fork failed";
+  const pid_t pid = child.pid;
+  const int out_fd = child.out;
   std::string out;
   char buf[4096];
   auto read_until = [&](std::chrono::steady_clock::time_point deadline, bool stop_at_ready) {
     while (std::chrono::steady_clock::now() < deadline) {
       if (stop_at_ready && absl::StartsWith(out, "ready\n")) return;
-      pollfd p{fds[0], POLLIN, 0};
+      pollfd p{out_fd, POLLIN, 0};
       if (poll(&p, 1, 2) > 0) {
-        ssize_t n = read(fds[0], buf, sizeof(buf));
+        ssize_t n = read(out_fd, buf, sizeof(buf));
         if (n <= 0) return;
         out.append(buf, n);
       }
@@ -62,11 +54,11 @@ int RunAndKill(const std::string& dir, const std::string& a_hex, const std::stri
   read_until(std::chrono::steady_clock::now() + run_for, false);
   kill(pid, SIGKILL);
   for (;;) {
-    ssize_t n = read(fds[0], buf, sizeof(buf));
+    ssize_t n = read(out_fd, buf, sizeof(buf));
     if (n <= 0) break;
     out.append(buf, n);
   }
-  close(fds[0]);
+  close(out_fd);
   int status = 0;
   waitpid(pid, &status, 0);
   EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)

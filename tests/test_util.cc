@@ -103,6 +103,45 @@ absl::StatusOr<TestLedger> OpenBlindedTestLedger(const std::string& dir, const A
                   /*blinded=*/true);
 }
 
+Child StartChild(const std::vector<std::string>& argv) {
+  int fds[2];
+  if (pipe(fds) != 0) return Child{};
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(fds[1], STDOUT_FILENO);
+    close(fds[0]);
+    close(fds[1]);
+    std::vector<char*> args;
+    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  close(fds[1]);
+  if (pid < 0) {
+    close(fds[0]);
+    return Child{};
+  }
+  return Child{pid, fds[0]};
+}
+
+StoreVerifyReport VerifyTestDataDir(const std::string& dir) {
+  RocksStoreOptions o;
+  o.path = dir;
+  o.read_only = true;
+  absl::StatusOr<std::unique_ptr<LogStore>> store = OpenRocksStore(o);
+  if (!store.ok()) {
+    StoreVerifyReport failed;
+    failed.status = store.status();
+    return failed;
+  }
+  NoteVerifier verifier = TestNoteVerifier();
+  StoreVerifyOptions vo;
+  vo.note_verifier = &verifier;
+  vo.origin = kTestOrigin;
+  return VerifyStore(**store, vo);
+}
+
 namespace {
 
 // Opens `dir` with every column family it has; calls fn(db, handle of family).

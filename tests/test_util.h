@@ -17,6 +17,7 @@
 #include "ledger/ledger.h"
 #include "ledger/log_store.h"
 #include "ledger/record.h"
+#include "ledger/store_verifier.h"
 
 namespace caseledger::testing {
 
@@ -54,6 +55,19 @@ absl::StatusOr<TestLedger> OpenEncryptedTestLedger(
 // the key store is also the ledger's blinder.
 absl::StatusOr<TestLedger> OpenBlindedTestLedger(const std::string& dir, const AeadKey& master,
                                                  LedgerOptions options = LedgerOptions());
+
+// A child process running `argv` (argv[0]: a path under the test's runfiles,
+// e.g. "tests/crash_writer") with its stdout on a pipe: `pid`, and `out`, the
+// pipe's read end, which the caller closes. pid is -1 when fork failed.
+struct Child {
+  int pid = -1;
+  int out = -1;
+};
+Child StartChild(const std::vector<std::string>& argv);
+
+// VerifyStore over a closed data directory, opened read-only, with the test
+// signer's key and origin; a failed open is the report's status.
+StoreVerifyReport VerifyTestDataDir(const std::string& dir);
 
 // Raw access to a closed data directory's column families ("records",
 // "payloads", "nodes", "checkpoints", "meta", ...), bypassing the ledger.

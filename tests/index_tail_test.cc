@@ -1,0 +1,175 @@
+// The deferred event-id and stream indexes (ledger/STORE.md "Deferred
+// indexes") after kill -9: a writer process appends, is killed while index
+// entries are only in the synced index_log (and, with a small tail, partly in
+// unlogged writes that die with it), and the reopened ledger must have every
+// index complete: event ids (a retry returns the original seq), case
+// versions, inclusion proofs and subject histories.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "ledger/merkle_verify.h"
+#include "ledger/rocks_store.h"
+#include "ledger/store_verifier.h"
+#include "tests/test_util.h"
+
+namespace caseledger {
+namespace {
+
+struct Acked {
+  std::string stream;
+  uint64_t seq = 0;
+  uint64_t version = 0;
+};
+
+// Runs tests/index_tail_writer to its SIGKILL; returns its acknowledgements.
+std::map<std::string, Acked> RunWriter(const std::string& dir, int events, int tail_events) {
+  testing::Child child = testing::StartChild(
+      {"tests/index_tail_writer", dir, std::to_string(events), std::to_string(tail_events)});
+  EXPECT_GT(child.pid, 0) << "fork failed";
+  std::string out;
+  char buf[1 << 16];
+  for (ssize_t n; (n = read(child.out, buf, sizeof(buf))) > 0;) out.append(buf, n);
+  close(child.out);
+  int status = 0;
+  waitpid(child.pid, &status, 0);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
+      << "writer did not kill itself, status " << status;
+  std::map<std::string, Acked> acked;
+  for (absl::string_view line : absl::StrSplit(out, '\n', absl::SkipEmpty())) {
+    std::vector<std::string> p = absl::StrSplit(line, ' ');
+    Acked a;
+    if (p.size() == 5 && p[0] == "ack" && absl::SimpleAtoi(p[3], &a.seq) &&
+        absl::SimpleAtoi(p[4], &a.version)) {
+      a.stream = p[2];
+      acked[p[1]] = a;
+    } else {
+      ADD_FAILURE() << "bad line from writer: " << line;
+    }
+  }
+  return acked;
+}
+
+// Every index the ledger serves from the reopened directory agrees with the
+// acknowledgements.
+void CheckIndexes(const std::string& dir, const std::map<std::string, Acked>& acked) {
+  auto t = testing::OpenTestLedger(dir);
+  ASSERT_TRUE(t.ok()) << t.status();
+  ASSERT_EQ((*t)->Size(), acked.size());
+  const LogStore& store = (*t)->store();
+  std::map<std::string, std::vector<std::pair<uint64_t, uint64_t>>> streams;  // (version, seq)
+  for (const auto& [id, a] : acked) {
+    auto found = store.FindEventId(id);
+    ASSERT_TRUE(found.ok()) << found.status();
+    ASSERT_TRUE(found->has_value()) << id << " has no event-id entry";
+    EXPECT_EQ(**found, a.seq) << id;
+    auto at = store.FindStreamVersion(a.stream, a.version);
+    ASSERT_TRUE(at.ok()) << id << ": " << at.status();
+    EXPECT_EQ(*at, a.seq) << id;
+    streams[a.stream].emplace_back(a.version, a.seq);
+  }
+  for (auto& [stream, entries] : streams) {
+    std::sort(entries.begin(), entries.end());
+    auto length = store.StreamLength(stream);
+    ASSERT_TRUE(length.ok()) << length.status();
+    EXPECT_EQ(*length, entries.size()) << stream;
+    std::vector<std::pair<uint64_t, uint64_t>> scanned;
+    ASSERT_TRUE(store.ScanStream(stream, 0, [&](uint64_t v, uint64_t s) {
+      scanned.emplace_back(v, s);
+      return true;
+    }).ok());
+    EXPECT_EQ(scanned, entries) << stream;
+  }
+
+  // A retry of every acknowledged event returns its original seq.
+  std::vector<AppendRequest> retry;
+  for (const auto& [id, a] : acked) retry.push_back({testing::TestEvent(id, a.stream, 200)});
+  auto again = (*t)->AppendBatch(retry);
+  ASSERT_TRUE(again.ok()) << again.status();
+  size_t i = 0;
+  for (const auto& [id, a] : acked) {
+    EXPECT_TRUE((*again)[i].duplicate) << id;
+    EXPECT_EQ((*again)[i].seq, a.seq) << id;
+    ++i;
+  }
+  ASSERT_EQ((*t)->Size(), acked.size()) << "a retry appended";
+
+  // Inclusion proofs of every record against the current root.
+  const uint64_t size = (*t)->Size();
+  const Hash root = (*t)->Root();
+  for (uint64_t seq = 0; seq < size; ++seq) {
+    auto view = (*t)->Read(seq);
+    ASSERT_TRUE(view.ok()) << view.status();
+    auto proof = (*t)->InclusionProof(seq, size);
+    ASSERT_TRUE(proof.ok()) << proof.status();
+    ASSERT_TRUE(VerifyInclusion(view->leaf_hash, seq, size, *proof, root).ok()) << seq;
+  }
+
+  // Each case's client subject has exactly that case's records.
+  ASSERT_TRUE((*t)->Checkpoint().ok());
+  for (const auto& [stream, entries] : streams) {
+    auto history = (*t)->History("client-" + stream);
+    ASSERT_TRUE(history.ok()) << history.status();
+    std::vector<uint64_t> want;
+    for (const auto& e : entries) want.push_back(e.second);
+    EXPECT_EQ(history->seqs, want) << stream;
+  }
+}
+
+void KillAndCheck(int events, int tail_events) {
+  const std::string dir = testing::NewTempDir("index_tail");
+  std::map<std::string, Acked> acked = RunWriter(dir, events, tail_events);
+  ASSERT_EQ(acked.size(), static_cast<size_t>(events));
+  CheckIndexes(dir, acked);
+  // The reopen above closed cleanly: the tail went to the index families,
+  // and a read-only open (which writes nothing) sees a store that verifies.
+  CheckIndexes(dir, acked);
+  StoreVerifyReport report = testing::VerifyTestDataDir(dir);
+  EXPECT_EQ(report.status, absl::OkStatus());
+  EXPECT_EQ(report.records_checked, static_cast<uint64_t>(events));
+}
+
+// The tail never reached its size: every index entry was only in index_log.
+TEST(IndexTailTest, KilledBeforeAnyIndexWrite) { KillAndCheck(700, 1 << 16); }
+
+// A small tail: several unlogged index writes (with their watermark and
+// index_log deletions) ran before the kill and were lost with the memtables.
+TEST(IndexTailTest, KilledAfterUnloggedIndexWrites) { KillAndCheck(700, 50); }
+
+// A clean close leaves index_log empty; a damaged value found at open is
+// DATA_LOSS naming it, not a silently incomplete index.
+TEST(IndexTailTest, CleanCloseEmptiesTheLogAndDamageIsReported) {
+  const std::string dir = testing::NewTempDir("index_tail_damage");
+  {
+    auto t = testing::OpenTestLedger(dir);
+    ASSERT_TRUE(t.ok()) << t.status();
+    ASSERT_TRUE((*t)->Append({testing::TestEvent("ev-1", "case-1")}).ok());
+  }
+  EXPECT_TRUE(absl::IsNotFound(testing::RawGet(dir, "index_log", testing::SeqKey(0)).status()));
+  auto indexed = testing::RawGet(dir, "meta", "indexed_size");
+  ASSERT_TRUE(indexed.ok()) << indexed.status();
+  EXPECT_EQ(*indexed, testing::SeqKey(1));
+
+  ASSERT_TRUE(testing::RawPut(dir, "index_log", testing::SeqKey(1),
+                              std::string("\0\0\0\x09short", 9)).ok());
+  RocksStoreOptions o;
+  o.path = dir;
+  auto store = OpenRocksStore(o);
+  ASSERT_FALSE(store.ok());
+  EXPECT_TRUE(absl::IsDataLoss(store.status())) << store.status();
+  EXPECT_NE(store.status().message().find("index_log entry 1"), std::string::npos)
+      << store.status();
+}
+
+}  // namespace
+}  // namespace caseledger
