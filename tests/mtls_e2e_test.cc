@@ -600,11 +600,13 @@ TEST_F(MtlsTest, EveryClientCommandOnTheDefaultServerAndAfterAKill9Restart) {
   EXPECT_EQ(LogKey(), key);
   {
     v1::AppendRequest note = Event("n-after", "case-1", "intake");
-    // After the workflows above, which happened now.
-    note.mutable_event()->mutable_occurred_at()->set_seconds(
-        std::chrono::duration_cast<std::chrono::seconds>(
-            std::chrono::system_clock::now().time_since_epoch())
-            .count());
+    // After the workflows above, which happened moments ago: to the nanosecond, since the
+    // case's latest event may lie in this same second (whole seconds made this flaky).
+    const int64_t now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count();
+    note.mutable_event()->mutable_occurred_at()->set_seconds(now_ns / 1000000000);
+    note.mutable_event()->mutable_occurred_at()->set_nanos(static_cast<int32_t>(now_ns % 1000000000));
     auto* w = note.mutable_event()->mutable_record_entry_written();
     w->set_entry_id("entry-after");
     w->set_data_category("housing");
