@@ -675,12 +675,24 @@ const std::vector<Message>& MessageCatalog() {
         {"es",
          "Usted tiene derecho a saber cuándo se compartió su información fuera del "
          "programa."}}},
+      // Said on every page: without it, "not shared with anyone" below contradicts a
+      // sharing the client agreed to that "What happened" shows (HIPAA's accounting leaves
+      // out consent-based and treatment, payment and operations disclosures, 164.528(a)(1)).
+      {"accounting.excluded",
+       {{"en",
+         "This list leaves out what the law lets us leave out: sharing you agreed to, and "
+         "sharing for your treatment, for payment or for the program's own work. You find "
+         "those above, under \"What happened\"."},
+        {"es",
+         "Esta lista no incluye lo que la ley permite dejar fuera: lo que se compartió con su "
+         "consentimiento y lo que se compartió para su tratamiento, para el pago o para el "
+         "trabajo propio del programa. Eso aparece arriba, en \"Lo que ocurrió\"."}}},
       {"accounting.window",
        {{"en", "This list covers {start} to {end}."},
         {"es", "Esta lista abarca desde el {start} hasta el {end}."}}},
       {"accounting.none",
-       {{"en", "Your information was not shared with anyone in this time."},
-        {"es", "Su información no se compartió con nadie en este periodo."}}},
+       {{"en", "Nothing shared in this time has to be on this list."},
+        {"es", "Nada de lo compartido en este periodo tiene que figurar en esta lista."}}},
       {"accounting.col.date", {{"en", "Date"}, {"es", "Fecha"}}},
       {"accounting.col.to", {{"en", "To whom"}, {"es", "A quién"}}},
       {"accounting.col.what", {{"en", "What"}, {"es", "Qué"}}},

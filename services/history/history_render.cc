@@ -960,6 +960,7 @@ class PageBuilder {
     s->id = "shared";
     s->heading = cat_.T("accounting.heading");
     s->paragraphs.push_back(cat_.T("accounting.intro"));
+    s->paragraphs.push_back(cat_.T("accounting.excluded"));
     const AccountingReport& rep = h_.accounting;
     if (Set(rep.window_start) && Set(rep.window_end)) {
       s->paragraphs.push_back(cat_.T(

@@ -600,7 +600,11 @@ TEST(HistoryRenderTest, AnEmptyHistoryStillReads) {
                                 "This is your complete record. Nothing in it was altered. "
                                 "There are no entries about you."))
       << text;
-  EXPECT_TRUE(absl::StrContains(text, "Your information was not shared with anyone in this time."));
+  EXPECT_TRUE(absl::StrContains(text, "Nothing shared in this time has to be on this list."));
+  // A client who agreed to a sharing must not read "not shared with anyone": the page says
+  // what the list leaves out, and where to find it.
+  EXPECT_FALSE(absl::StrContains(text, "not shared with anyone"));
+  EXPECT_TRUE(absl::StrContains(text, "This list leaves out what the law lets us leave out"));
   EXPECT_TRUE(absl::StrContains(text, "No one has looked at your record yet."));
   EXPECT_EQ(TagBalance(Html(h)), "");
 }
