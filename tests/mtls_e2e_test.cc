@@ -531,7 +531,7 @@ TEST_F(MtlsTest, EveryClientCommandOnTheDefaultServerAndAfterAKill9Restart) {
       for (std::vector<std::string> workflow : std::vector<std::vector<std::string>>{
                {"accounting-request", "request", "--request_id=acc-1", "--client_id=client-1",
                 "--requested_by=client-1"},
-               {"accounting-request", "extend", "--request_id=acc-1",
+               {"accounting-request", "extend", "--request_id=acc-1", "--subject=client-1",
                 "--reason=records in storage"},
                {"hold", "place", "--hold_id=hold-1", "--scope=case", "--ground=litigation",
                 "--authority=notice 17", "--placed_by=cm-1"},
@@ -625,6 +625,94 @@ TEST_F(MtlsTest, EveryClientCommandOnTheDefaultServerAndAfterAKill9Restart) {
   testing::CommandResult read = Ledgerctl("case_manager-cm-1", {"read", "--stream=case-1"});
   EXPECT_TRUE(ok(read));
   EXPECT_TRUE(absl::StrContains(read.out, "visit after the restart")) << read.out;
+}
+
+// The 42 CFR 2.24 list of disclosures over mutual TLS on the default server,
+// and again after kill -9 and a restart: a substance-use case whose client
+// consented to "my treating providers" through the intermediary hie-1, one
+// disclosure by hie-1 under it and one by someone else, the client's written
+// request, the list (the intermediary's disclosure only), then, after the
+// restart, the same list from the rebuilt read models and the request given.
+TEST_F(MtlsTest, Part2ListOfDisclosuresOverMutualTlsAndAfterAKill9Restart) {
+  StartServer();
+  auto ok = [](const testing::CommandResult& r) {
+    return r.exit_code == 0 ? ::testing::AssertionSuccess()
+                            : ::testing::AssertionFailure() << "exit " << r.exit_code << "\n"
+                                                            << r.out << r.err;
+  };
+  const std::string sha = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+  const std::vector<std::string> events = {
+      R"({"event_id":"p2-open","producer":"intake","stream_id":"case-p2","subject_ids":["client-1"],
+          "case_opened":{"program":"housing","jurisdiction":"US-CA",
+          "record_class":"RECORD_CLASS_SUBSTANCE_USE"}})",
+      R"({"event_id":"p2-assign","producer":"intake","stream_id":"case-p2","subject_ids":["client-1"],
+          "case_manager_assigned":{"manager_id":"cm-1"}})",
+      R"({"event_id":"p2-consent","producer":"intake","stream_id":"case-p2","subject_ids":["client-1"],
+          "consent_granted":{"consent_id":"c-hie","client_id":"client-1",
+          "grantor_kind":"GRANTOR_KIND_CLIENT","grantor_id":"client-1","recipients":["hie-1"],
+          "purposes":["treatment"],"data_categories":["sud_treatment"],
+          "expiry_event":"end of treatment","patient_name":"A. Client",
+          "signed_at":"2026-01-05T00:00:00Z","signed_form_sha256":")" + sha + R"(",
+          "informed":{"told_right_to_revoke":true,"told_consequences_of_refusing":true,
+          "told_redisclosure_risk":true,"told_limits_of_confidentiality":true,"language":"en",
+          "comprehension_aid":"COMPREHENSION_AID_NONE",
+          "capacity":"CONSENT_CAPACITY_CLIENT_CAPABLE"},
+          "general_designation":"my treating providers","intermediary":"hie-1"}})",
+      R"({"event_id":"p2-sent","producer":"intake","stream_id":"case-p2","subject_ids":["client-1"],
+          "disclosure_made":{"disclosure_id":"d-1","client_id":"client-1","disclosed_by":"hie-1",
+          "recipient":{"recipient_id":"clinic-7","name":"Eastside Clinic"},
+          "purpose":"treatment","data_categories":["sud_treatment"],
+          "description":"medication list","legal_basis":"LEGAL_BASIS_CONSENT",
+          "consent_id":"c-hie","minimum_necessary":"the current medications only",
+          "part2_notice_sha256":")" + sha + R"("}})",
+  };
+  for (const std::string& event : events) {
+    ASSERT_TRUE(ok(Ledgerctl("producer-intake", {"append", "--event=" + event})));
+  }
+  ASSERT_TRUE(ok(Ledgerctl(
+      "case_manager-cm-1",
+      {"part2-list", "request", "--case=case-p2", "--request_id=pl-1", "--client_id=client-1",
+       "--requested_by=client-1", "--consent_id=c-hie",
+       "--written_request_sha256="
+       "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"})));
+  auto list = [&](const std::string& when) {
+    testing::CommandResult r =
+        Ledgerctl("auditor-aud-all", {"accounting", "--client=client-1", "--case=case-p2",
+                                      "--part2_list=pl-1"});
+    EXPECT_TRUE(ok(r)) << when;
+    EXPECT_TRUE(absl::StrContains(r.out, "Eastside Clinic")) << when << ":\n" << r.out;
+    EXPECT_TRUE(absl::StrContains(r.out, "medication list")) << when << ":\n" << r.out;
+  };
+  list("before the restart");
+  // The open request shows as the case's; a case cannot close with it open.
+  testing::CommandResult open_case = Ledgerctl("case_manager-cm-1", {"case", "--id=case-p2"});
+  EXPECT_TRUE(ok(open_case));
+  EXPECT_TRUE(absl::StrContains(open_case.out, "pl-1")) << open_case.out;
+
+  server_->Stop(SIGKILL);
+  StartServer();
+  list("after kill -9 and a restart");
+  EXPECT_TRUE(ok(Ledgerctl("case_manager-cm-1",
+                           {"part2-list", "provide", "--case=case-p2", "--subject=client-1", "--request_id=pl-1"})));
+  // Given once: a second answer to the same request is refused and stores nothing.
+  testing::CommandResult again = Ledgerctl(
+      "case_manager-cm-1", {"part2-list", "provide", "--case=case-p2", "--subject=client-1", "--request_id=pl-1"});
+  EXPECT_NE(again.exit_code, 0) << again.out;
+  // The client's own history shows the request and the answer.
+  testing::CommandResult history = Ledgerctl(
+      "client-client-1",
+      {"history", "--subject=client-1", "--current", "--out=" + dir_ + "/p2.bundle"});
+  ASSERT_TRUE(ok(history));
+  testing::CommandResult page =
+      Ledgerctl("client-client-1", {"render-history", dir_ + "/p2.bundle", "--key=" + LogKey()});
+  EXPECT_TRUE(ok(page));
+  EXPECT_TRUE(absl::StrContains(page.out, "Request for the list of sharings")) << page.out;
+  EXPECT_TRUE(absl::StrContains(page.out, "List of sharings under your general consent given"))
+      << page.out;
+  // The sharing the client agreed to is on the page; the accounting section must not say
+  // nothing was shared.
+  EXPECT_TRUE(absl::StrContains(page.out, "Eastside Clinic")) << page.out;
+  EXPECT_FALSE(absl::StrContains(page.out, "not shared with anyone")) << page.out;
 }
 
 TEST_F(MtlsTest, NoPlaintextOffLoopbackAndNoSilentPlaintext) {

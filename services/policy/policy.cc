@@ -990,7 +990,8 @@ absl::Status CheckRules(const CaseState& s, const v1::Event& e, const CheckConte
     }
     case v1::Event::kAccessFulfilled: {
       const AccessRequest* r;
-      return CheckAccessDecisionTarget(s, e.access_fulfilled().request_id(), &r);
+      CL_RETURN_IF_ERROR(CheckAccessDecisionTarget(s, e.access_fulfilled().request_id(), &r));
+      return InClientsHistory(e, r->client_id, "the answer to their access request");
     }
     case v1::Event::kAccessDenied: {
       const AccessRequest* r;
@@ -1008,7 +1009,8 @@ absl::Status CheckRules(const CaseState& s, const v1::Event& e, const CheckConte
     case v1::Event::kAccessExtended: {
       const AccessRequest* r;
       CL_RETURN_IF_ERROR(CheckAccessDecisionTarget(s, e.access_extended().request_id(), &r));
-      return CheckExtension("access request", "45 CFR 164.524(b)(2)", *r, e, ctx);
+      CL_RETURN_IF_ERROR(CheckExtension("access request", "45 CFR 164.524(b)(2)", *r, e, ctx));
+      return InClientsHistory(e, r->client_id, "the extension and its reason");
     }
     case v1::Event::kAccessReviewRequested: {
       const auto& id = e.access_review_requested().request_id();
@@ -1086,14 +1088,17 @@ absl::Status CheckRules(const CaseState& s, const v1::Event& e, const CheckConte
     }
     case v1::Event::kAccountingFulfilled: {
       const AccountingRequest* r;
-      return PendingRequest(s, s.accounting_requests, "accounting request",
-                            e.accounting_fulfilled().request_id(), &r);
+      CL_RETURN_IF_ERROR(PendingRequest(s, s.accounting_requests, "accounting request",
+                                        e.accounting_fulfilled().request_id(), &r));
+      return InClientsHistory(e, r->client_id, "the accounting");
     }
     case v1::Event::kAccountingExtended: {
       const AccountingRequest* r;
       CL_RETURN_IF_ERROR(PendingRequest(s, s.accounting_requests, "accounting request",
                                         e.accounting_extended().request_id(), &r));
-      return CheckExtension("accounting request", "45 CFR 164.528(c)(1)(ii)", *r, e, ctx);
+      CL_RETURN_IF_ERROR(
+          CheckExtension("accounting request", "45 CFR 164.528(c)(1)(ii)", *r, e, ctx));
+      return InClientsHistory(e, r->client_id, "the extension and its reason");
     }
     case v1::Event::kPart2ListRequested: {
       const auto& b = e.part2_list_requested();
@@ -1120,8 +1125,9 @@ absl::Status CheckRules(const CaseState& s, const v1::Event& e, const CheckConte
     }
     case v1::Event::kPart2ListProvided: {
       const Part2ListRequest* r;
-      return PendingRequest(s, s.part2_list_requests, "42 CFR 2.24 list request",
-                            e.part2_list_provided().request_id(), &r);
+      CL_RETURN_IF_ERROR(PendingRequest(s, s.part2_list_requests, "42 CFR 2.24 list request",
+                                        e.part2_list_provided().request_id(), &r));
+      return InClientsHistory(e, r->client_id, "the list");
     }
     case v1::Event::kAccountingSuspended: {
       const auto& id = e.accounting_suspended().suspension_id();
@@ -1157,18 +1163,21 @@ absl::Status CheckRules(const CaseState& s, const v1::Event& e, const CheckConte
                          it == s.entries.end() ? " is not an entry" : " does not amend it", in_case,
                          "; record the record_amended first"));
       }
-      return absl::OkStatus();
+      return InClientsHistory(e, r->client_id, "the acceptance");
     }
     case v1::Event::kAmendmentDenied: {
       const AmendmentRequest* r;
-      return PendingRequest(s, s.amendment_requests, "amendment request",
-                            e.amendment_denied().request_id(), &r);
+      CL_RETURN_IF_ERROR(PendingRequest(s, s.amendment_requests, "amendment request",
+                                        e.amendment_denied().request_id(), &r));
+      return InClientsHistory(e, r->client_id, "the denial and its basis");
     }
     case v1::Event::kAmendmentExtended: {
       const AmendmentRequest* r;
       CL_RETURN_IF_ERROR(PendingRequest(s, s.amendment_requests, "amendment request",
                                         e.amendment_extended().request_id(), &r));
-      return CheckExtension("amendment request", "45 CFR 164.526(b)(2)(ii)", *r, e, ctx);
+      CL_RETURN_IF_ERROR(
+          CheckExtension("amendment request", "45 CFR 164.526(b)(2)(ii)", *r, e, ctx));
+      return InClientsHistory(e, r->client_id, "the extension and its reason");
     }
     case v1::Event::kDisagreementFiled: {
       const auto& id = e.disagreement_filed().request_id();

@@ -1911,6 +1911,51 @@ std::vector<PolicyCase> Cases() {
        kRefused,
        "access_denied: the denial goes to client \"cl-1\", so event.subject_ids must include "
        "them (got [cl-2])"},
+      // S8: every answer to a client's request goes to that client's history.
+      {"AccessFulfilledNotInClientsHistory",
+       kBH,
+       {},
+       {"subject_ids: \"cl-2\" access_fulfilled { request_id: \"ar-1\" }", 3},
+       kRefused,
+       "access_fulfilled: the answer to their access request goes to client \"cl-1\", so "
+       "event.subject_ids must include them (got [cl-2])"},
+      {"AccessExtendedNotInClientsHistory",
+       kBH,
+       {},
+       {"subject_ids: \"cl-2\" access_extended { request_id: \"ar-1\" reason: \"records "
+        "off-site\" }",
+        20},
+       kRefused,
+       "access_extended: the extension and its reason goes to client \"cl-1\", so "
+       "event.subject_ids must include them (got [cl-2])"},
+      {"AccountingFulfilledNotInClientsHistory",
+       kBH,
+       {kAccountingRequest},
+       {"subject_ids: \"cl-2\" accounting_fulfilled { request_id: \"acr-1\" }", 10},
+       kRefused,
+       "accounting_fulfilled: the accounting goes to client \"cl-1\", so event.subject_ids "
+       "must include them (got [cl-2])"},
+      {"AccountingExtendedNotInClientsHistory",
+       kBH,
+       {kAccountingRequest},
+       {"subject_ids: \"cl-2\" accounting_extended { request_id: \"acr-1\" reason: \"r\" }", 10},
+       kRefused,
+       "accounting_extended: the extension and its reason goes to client \"cl-1\", so "
+       "event.subject_ids must include them (got [cl-2])"},
+      {"AmendmentDeniedNotInClientsHistory",
+       kBH,
+       {kAmendmentRequest},
+       {absl::StrCat("subject_ids: \"cl-2\" ", kDenyAmendment.text), 4},
+       kRefused,
+       "amendment_denied: the denial and its basis goes to client \"cl-1\", so "
+       "event.subject_ids must include them (got [cl-2])"},
+      {"Part2ListProvidedNotInClientsHistory",
+       kSU,
+       {kDesignationConsent, kPart2ListRequest},
+       {"subject_ids: \"cl-2\" part2_list_provided { request_id: \"pl-1\" }", 10},
+       kRefused,
+       "part2_list_provided: the list goes to client \"cl-1\", so event.subject_ids must "
+       "include them (got [cl-2])"},
       {"ReviewUnreviewableDenial",
        kBH,
        {{"access_denied { request_id: \"ar-1\" reason: \"r\" "

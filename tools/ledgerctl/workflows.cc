@@ -161,7 +161,7 @@ void AddWorkflowCommands(Registry& registry) {
     AddString(cmd.app, "--event_id", &f.event_id, "ID",
               "the event id (default: made from the time; give one to retry safely)");
     AddString(cmd.app, "--subject", &f.subject, "IDS",
-              "subject ids, comma-separated (default: --client_id)");
+              "subject ids, comma-separated (default: --client_id; an answer to a client's request must name that client, RULES.md S8)");
     AddString(cmd.app, "--occurred_at", &f.occurred_at, "DATE", "when it happened (default: now)");
     AddString(cmd.app, "--late", &f.late, "REASON",
               "recorded after later events of the case, and why (RULES.md T3)");
