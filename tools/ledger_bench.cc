@@ -79,8 +79,9 @@ ABSL_FLAG(double, rate, 0,
           "Offered load in events/s over all clients; 0 = as fast as possible (closed loop). "
           "When set, sends are paced to a schedule and latency counts from each event's "
           "scheduled send time, so a stalled server is not hidden (no coordinated omission).");
-ABSL_FLAG(int32_t, streams, 1000, "Distinct case ids (stream_id) the events go to, round robin; each is opened with a "
-          "case_opened event before the run.");
+ABSL_FLAG(int32_t, streams, 1000, "Distinct case ids (stream_id) the events go to; each is opened with a "
+          "case_opened event before the run. Each client writes round robin to its own share "
+          "(--streams / --clients of them), so no two clients race in one case.");
 ABSL_FLAG(bool, json, false, "Also print the report as one JSON line on stdout.");
 ABSL_FLAG(int32_t, server_pid, 0,
           "Server process id: sample its VmRSS every second (report the max) and its CPU "
@@ -399,9 +400,17 @@ class Client {
   }
 
   void FillEvent(v1::Event* e, int64_t wall_micros) {
-    uint64_t n = static_cast<uint64_t>(config_.clients) * sequence_ + index_;  // unique in run
+    // Each client writes to its own share of the cases (client i: cases i, i + clients, ...),
+    // round robin, so that no two clients' events race in one case: the policy refuses an
+    // event dated before the case's latest one (services/policy/RULES.md T3), and two
+    // clients stamping occurred_at on their own would meet it. With fewer cases than
+    // clients, clients share them.
+    const uint64_t clients = static_cast<uint64_t>(config_.clients);
+    const uint64_t n = clients * sequence_ + static_cast<uint64_t>(index_);  // unique in run
+    const uint64_t streams = static_cast<uint64_t>(config_.streams);
+    const uint64_t share = std::max<uint64_t>(1, streams / clients);
+    const uint64_t stream = (index_ + clients * (sequence_ % share)) % streams;
     ++sequence_;
-    uint64_t stream = n % static_cast<uint64_t>(config_.streams);
     std::string id = absl::StrCat(config_.run_id, "-", index_, "-", sequence_);
     e->set_stream_id(CaseId(config_, stream));
     e->clear_subject_ids();
