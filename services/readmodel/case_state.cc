@@ -404,6 +404,33 @@ void SetStrings(const std::set<std::string>& in,
   for (const auto& v : in) *out->Add() = v;
 }
 
+// The fields every kind of client request (access, accounting, amendment,
+// 42 CFR 2.24 list) has under the same names, in its struct and its
+// projection record; each kind encodes and decodes its own fields beside them.
+template <typename Request, typename Record>
+void EncodeRequestFields(const Request& a, Record* o) {
+  o->set_request_id(a.request_id);
+  o->set_client_id(a.client_id);
+  o->set_requested_by(a.requested_by);
+  o->set_requested_at_micros(Micros(a.requested_at));
+  o->set_due_at_micros(Micros(a.due_at));
+  o->set_decision(static_cast<int32_t>(a.decision));
+  o->set_decided_at_micros(Micros(a.decided_at));
+}
+
+// The decision must have been checked (CheckDecision, or the access
+// request's own check) before this.
+template <typename Record, typename Request>
+void DecodeRequestFields(const Record& o, Request* a) {
+  a->request_id = o.request_id();
+  a->client_id = o.client_id();
+  a->requested_by = o.requested_by();
+  a->requested_at = FromMicros(o.requested_at_micros());
+  a->due_at = FromMicros(o.due_at_micros());
+  a->decision = static_cast<AccessDecision>(o.decision());
+  a->decided_at = FromMicros(o.decided_at_micros());
+}
+
 }  // namespace
 
 bool IsReviewableDenial(v1::AccessDenialGround g) {
@@ -674,15 +701,9 @@ std::string EncodeCaseState(const CaseState& s) {
   }
   for (const auto& [id, a] : s.access_requests) {
     auto* o = r.add_access_requests();
-    o->set_request_id(a.request_id);
-    o->set_client_id(a.client_id);
-    o->set_requested_by(a.requested_by);
-    o->set_requested_at_micros(Micros(a.requested_at));
-    o->set_due_at_micros(Micros(a.due_at));
+    EncodeRequestFields(a, o);
     o->set_extended(a.extended);
     o->set_extension_reason(a.extension_reason);
-    o->set_decision(static_cast<int32_t>(a.decision));
-    o->set_decided_at_micros(Micros(a.decided_at));
     o->set_denial_ground(a.denial_ground);
     o->set_denied_by(a.denied_by);
     o->set_review(static_cast<int32_t>(a.review));
@@ -692,30 +713,18 @@ std::string EncodeCaseState(const CaseState& s) {
   }
   for (const auto& [id, a] : s.accounting_requests) {
     auto* o = r.add_accounting_requests();
-    o->set_request_id(a.request_id);
-    o->set_client_id(a.client_id);
-    o->set_requested_by(a.requested_by);
-    o->set_requested_at_micros(Micros(a.requested_at));
+    EncodeRequestFields(a, o);
     o->set_received_at_micros(Micros(a.received_at));
-    o->set_due_at_micros(Micros(a.due_at));
     o->set_extended(a.extended);
     o->set_extension_reason(a.extension_reason);
     o->set_fee_notice(a.fee_notice);
-    o->set_decision(static_cast<int32_t>(a.decision));
-    o->set_decided_at_micros(Micros(a.decided_at));
   }
   for (const auto& [id, a] : s.amendment_requests) {
     auto* o = r.add_amendment_requests();
-    o->set_request_id(a.request_id);
-    o->set_client_id(a.client_id);
-    o->set_requested_by(a.requested_by);
+    EncodeRequestFields(a, o);
     o->set_entry_id(a.entry_id);
-    o->set_requested_at_micros(Micros(a.requested_at));
-    o->set_due_at_micros(Micros(a.due_at));
     o->set_extended(a.extended);
     o->set_extension_reason(a.extension_reason);
-    o->set_decision(static_cast<int32_t>(a.decision));
-    o->set_decided_at_micros(Micros(a.decided_at));
     o->set_amendment_entry_id(a.amendment_entry_id);
     o->set_denial_basis(a.denial_basis);
     o->set_disagreement_filed(a.disagreement_filed);
@@ -739,15 +748,9 @@ std::string EncodeCaseState(const CaseState& s) {
   }
   for (const auto& [id, a] : s.part2_list_requests) {
     auto* o = r.add_part2_list_requests();
-    o->set_request_id(a.request_id);
-    o->set_client_id(a.client_id);
-    o->set_requested_by(a.requested_by);
+    EncodeRequestFields(a, o);
     o->set_consent_id(a.consent_id);
-    o->set_requested_at_micros(Micros(a.requested_at));
     o->set_received_at_micros(Micros(a.received_at));
-    o->set_due_at_micros(Micros(a.due_at));
-    o->set_decision(static_cast<int32_t>(a.decision));
-    o->set_decided_at_micros(Micros(a.decided_at));
   }
   SetStrings(s.subject_ids, r.mutable_subject_ids());
   SetStrings(s.disclosure_ids, r.mutable_disclosure_ids());
@@ -858,15 +861,9 @@ absl::StatusOr<CaseState> DecodeCaseState(absl::string_view bytes) {
                                                      o.decision(), ", want 0..2"));
     }
     AccessRequest a;
-    a.request_id = o.request_id();
-    a.client_id = o.client_id();
-    a.requested_by = o.requested_by();
-    a.requested_at = FromMicros(o.requested_at_micros());
-    a.due_at = FromMicros(o.due_at_micros());
+    DecodeRequestFields(o, &a);
     a.extended = o.extended();
     a.extension_reason = o.extension_reason();
-    a.decision = static_cast<AccessDecision>(o.decision());
-    a.decided_at = FromMicros(o.decided_at_micros());
     a.denial_ground = static_cast<v1::AccessDenialGround>(o.denial_ground());
     a.denied_by = o.denied_by();
     if (o.review() < 0 || o.review() > static_cast<int32_t>(AccessReview::kOverturned)) {
@@ -883,32 +880,20 @@ absl::StatusOr<CaseState> DecodeCaseState(absl::string_view bytes) {
   for (const auto& o : r.accounting_requests()) {
     CL_RETURN_IF_ERROR(CheckDecision("accounting", o.request_id(), o.decision()));
     AccountingRequest a;
-    a.request_id = o.request_id();
-    a.client_id = o.client_id();
-    a.requested_by = o.requested_by();
-    a.requested_at = FromMicros(o.requested_at_micros());
+    DecodeRequestFields(o, &a);
     a.received_at = FromMicros(o.received_at_micros());
-    a.due_at = FromMicros(o.due_at_micros());
     a.extended = o.extended();
     a.extension_reason = o.extension_reason();
     a.fee_notice = o.fee_notice();
-    a.decision = static_cast<AccessDecision>(o.decision());
-    a.decided_at = FromMicros(o.decided_at_micros());
     s.accounting_requests[a.request_id] = std::move(a);
   }
   for (const auto& o : r.amendment_requests()) {
     CL_RETURN_IF_ERROR(CheckDecision("amendment", o.request_id(), o.decision()));
     AmendmentRequest a;
-    a.request_id = o.request_id();
-    a.client_id = o.client_id();
-    a.requested_by = o.requested_by();
+    DecodeRequestFields(o, &a);
     a.entry_id = o.entry_id();
-    a.requested_at = FromMicros(o.requested_at_micros());
-    a.due_at = FromMicros(o.due_at_micros());
     a.extended = o.extended();
     a.extension_reason = o.extension_reason();
-    a.decision = static_cast<AccessDecision>(o.decision());
-    a.decided_at = FromMicros(o.decided_at_micros());
     a.amendment_entry_id = o.amendment_entry_id();
     a.denial_basis = static_cast<v1::AmendmentDenialBasis>(o.denial_basis());
     a.disagreement_filed = o.disagreement_filed();
@@ -936,15 +921,9 @@ absl::StatusOr<CaseState> DecodeCaseState(absl::string_view bytes) {
   for (const auto& o : r.part2_list_requests()) {
     CL_RETURN_IF_ERROR(CheckDecision("42 CFR 2.24 list", o.request_id(), o.decision()));
     Part2ListRequest a;
-    a.request_id = o.request_id();
-    a.client_id = o.client_id();
-    a.requested_by = o.requested_by();
+    DecodeRequestFields(o, &a);
     a.consent_id = o.consent_id();
-    a.requested_at = FromMicros(o.requested_at_micros());
     a.received_at = FromMicros(o.received_at_micros());
-    a.due_at = FromMicros(o.due_at_micros());
-    a.decision = static_cast<AccessDecision>(o.decision());
-    a.decided_at = FromMicros(o.decided_at_micros());
     s.part2_list_requests[a.request_id] = std::move(a);
   }
   s.subject_ids.insert(r.subject_ids().begin(), r.subject_ids().end());
