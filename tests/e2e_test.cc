@@ -416,6 +416,34 @@ struct BadCase {
   std::string message;
 };
 
+// Two producers whose clocks differ a little write to one case: the second
+// event to arrive may carry the earlier time. Up to --max_occurred_behind
+// (default 1 minute) that is not late documentation (RULES.md T3); the flag
+// reaches the gate (0s refuses a second's skew).
+TEST_F(E2ETest, ProducersClockSkewWithinTheFlagIsNotLateDocumentation) {
+  StartServer();
+  ASSERT_TRUE(Append(OpenReq("case-s")).ok());
+  ASSERT_TRUE(Append(Req("s-now", "case-s")).ok());  // 1767225600
+  v1::AppendRequest skewed = Req("s-skewed", "case-s");
+  skewed.mutable_event()->mutable_occurred_at()->set_seconds(1767225600 - 30);
+  EXPECT_TRUE(Append(skewed).ok()) << Append(skewed).status();
+  v1::AppendRequest late = Req("s-late", "case-s");
+  late.mutable_event()->mutable_occurred_at()->set_seconds(1767225600 - 90);
+  absl::Status refused = Append(late).status();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition) << refused;
+  EXPECT_TRUE(absl::StrContains(refused.message(), "by more than 1m (--max_occurred_behind)"))
+      << refused;
+
+  server_.reset();
+  StartServer({"--max_occurred_behind=0s"});
+  v1::AppendRequest one_second = Req("s-second", "case-s");
+  one_second.mutable_event()->mutable_occurred_at()->set_seconds(1767225600 - 1);
+  refused = Append(one_second).status();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition) << refused;
+  EXPECT_TRUE(absl::StrContains(refused.message(), "by more than 0 (--max_occurred_behind)"))
+      << refused;
+}
+
 TEST_F(E2ETest, BadInputsGetClearErrorsAndStoreNothing) {
   StartServer();
   ASSERT_TRUE(Append(OpenReq("case-1")).ok());
