@@ -75,6 +75,15 @@ struct AsyncAppend {
   absl::Notification done;
 };
 
+// One AppendBatch sent with the callback stub.
+struct AsyncBatch {
+  v1::AppendBatchRequest req;
+  v1::AppendBatchResponse resp;
+  grpc::ClientContext ctx;
+  grpc::Status status;
+  absl::Notification done;
+};
+
 class LedgerServiceTest : public ::testing::Test {
  protected:
   // `max_threads`: the server's thread quota (0: gRPC's default).
@@ -152,6 +161,14 @@ class LedgerServiceTest : public ::testing::Test {
     Release();
     if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
     if (ledger_ != nullptr) ledger_->RemoveCommitListener(hold_listener_);
+  }
+
+  void SendBatch(AsyncBatch* call) {
+    call->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    stub_->async()->AppendBatch(&call->ctx, &call->req, &call->resp, [call](grpc::Status s) {
+      call->status = std::move(s);
+      call->done.Notify();
+    });
   }
 
   void Send(AsyncAppend* call) {
@@ -503,25 +520,12 @@ TEST_F(LedgerServiceTest, BatchesAndStreamsAreGatedOnTheWorkersNotCallbackThread
 
   constexpr int kBatches = 16;
   constexpr int kStreams = 8;
-  struct Batch {
-    v1::AppendBatchRequest req;
-    v1::AppendBatchResponse resp;
-    grpc::ClientContext ctx;
-    grpc::Status status;
-    absl::Notification done;
-  };
-  std::vector<std::unique_ptr<Batch>> batches;
+  std::vector<std::unique_ptr<AsyncBatch>> batches;
   for (int i = 0; i < kBatches; ++i) {
-    auto b = std::make_unique<Batch>();
-    *b->req.add_requests() = Note(absl::StrCat("b-", i), "case-1");
-    *b->req.add_requests() = Note(absl::StrCat("b2-", i), "case-1");
-    b->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
-    Batch* raw = b.get();
-    stub_->async()->AppendBatch(&raw->ctx, &raw->req, &raw->resp, [raw](grpc::Status st) {
-      raw->status = std::move(st);
-      raw->done.Notify();
-    });
-    batches.push_back(std::move(b));
+    batches.push_back(std::make_unique<AsyncBatch>());
+    *batches.back()->req.add_requests() = Note(absl::StrCat("b-", i), "case-1");
+    *batches.back()->req.add_requests() = Note(absl::StrCat("b2-", i), "case-1");
+    SendBatch(batches.back().get());
   }
   std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
   std::vector<std::unique_ptr<grpc::ClientReaderWriter<v1::AppendRequest, v1::AppendResponse>>>
@@ -577,22 +581,10 @@ TEST_F(LedgerServiceTest, CancelledStreamDropsTheRequestNotYetGated) {
   const int base = admitted_.load();
   hold_workers_.store(true);
 
-  struct Batch {
-    v1::AppendBatchRequest req;
-    v1::AppendBatchResponse resp;
-    grpc::ClientContext ctx;
-    grpc::Status status;
-    absl::Notification done;
-  };
-  Batch batches[2];
+  AsyncBatch batches[2];
   for (int i = 0; i < 2; ++i) {
-    Batch* b = &batches[i];
-    *b->req.add_requests() = Note(absl::StrCat("b-", i), "case-1");
-    b->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
-    stub_->async()->AppendBatch(&b->ctx, &b->req, &b->resp, [b](grpc::Status st) {
-      b->status = std::move(st);
-      b->done.Notify();
-    });
+    *batches[i].req.add_requests() = Note(absl::StrCat("b-", i), "case-1");
+    SendBatch(&batches[i]);
   }
   ASSERT_TRUE(AdmittedReaches(base + 2));  // both workers held
 
@@ -605,7 +597,7 @@ TEST_F(LedgerServiceTest, CancelledStreamDropsTheRequestNotYetGated) {
   absl::SleepFor(absl::Milliseconds(100));  // time for the server to see it
   ReleaseWorkers();
 
-  for (Batch& b : batches) {
+  for (AsyncBatch& b : batches) {
     ASSERT_TRUE(b.done.WaitForNotificationWithTimeout(absl::Seconds(30)));
     EXPECT_TRUE(b.status.ok()) << b.status.error_message();
   }
