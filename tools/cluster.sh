@@ -118,6 +118,12 @@ bootstrap:
       use_pg_rewind: true
       parameters:
         wal_log_hints: 'on'
+        # a member rejoining after a failover (pg_rewind) replays from its
+        # last checkpoint before the divergence, up to max_wal_size back: the
+        # new primary keeps more than that (without it, a busy primary
+        # recycles that WAL and strict mode waits forever for a standby)
+        max_wal_size: 512MB
+        wal_keep_size: 1GB
         synchronous_commit: 'on'
         max_connections: 100
   initdb:
@@ -230,7 +236,9 @@ case "$cmd" in
       s=down
       if alive "node$n"; then
         s=waiting
-        grep -q "listening on" "$dir/logs/node$n.log" 2>/dev/null && s=serving
+        # the log is appended across restarts: its last word on the lease counts
+        [[ "$(grep -E "listening on|waiting for its lease" "$dir/logs/node$n.log" 2>/dev/null |
+              tail -1)" == *"listening on"* ]] && s=serving
       fi
       echo "node$n     127.0.0.1:$(node_port "$n") $s"
     done
