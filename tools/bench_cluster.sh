@@ -48,7 +48,9 @@ if [[ -n "$build" ]]; then
 fi
 tmp=$(mktemp -d /tmp/caseledger-bench-XXXXXX)
 [[ $(id -u) -eq 0 ]] && chown postgres: "$tmp"
-base=$(( 20000 + (RANDOM % 300) * 100 ))
+# below Linux's ephemeral ports (32768 and up), where a client's outgoing
+# connection can hold the port a node is about to bind
+base=$(( 20000 + (RANDOM % 120) * 100 ))
 export CLUSTER_DIR=$tmp/cluster CLUSTER_BASE_PORT=$base
 single_pid=""
 cleanup() {

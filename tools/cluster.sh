@@ -13,7 +13,8 @@
 #
 # Environment: CLUSTER_DIR (default /tmp/caseledger-cluster; must be writable
 # by the postgres user, which PostgreSQL runs as when this runs as root),
-# CLUSTER_BASE_PORT (default 17000: etcd clients +0..2, etcd peers +10..12,
+# CLUSTER_BASE_PORT (default 17000; keep it below the ephemeral ports, 32768 on
+# Linux: etcd clients +0..2, etcd peers +10..12,
 # PostgreSQL +20..21, Patroni REST +30..31, caseledger +40..41),
 # CLUSTER_LEASE_TTL (partition lease, default 3s), CLUSTER_TTL (Patroni's
 # leader key, default 10 s), CLUSTER_NODE_FLAGS (more flags for both caseledger
