@@ -295,7 +295,11 @@ absl::StatusOr<KeyStore::DataKey> KeyStore::KeyFor(
     const std::function<KeyWrite(const AeadKey&)>& extra) {
   auto index = std::make_pair(subject_id, stream_id);
   absl::MutexLock lock(&mu_);
-  if (auto it = by_subject_.find(index); it != by_subject_.end()) return it->second;
+  if (auto it = by_subject_.find(index); it != by_subject_.end()) {
+    CL_ASSIGN_OR_RETURN(bool live, CachedKeyLive(subject_id, it->second.id));
+    if (live) return it->second;
+    by_subject_.erase(it);  // destroyed elsewhere: look up or create anew
+  }
   // Held across the lookup and the creation, so two appenders never create
   // two keys for one pair.
   DataKey out;
@@ -382,7 +386,10 @@ absl::StatusOr<Hash> KeyStore::FindSalt(BlindKind kind, absl::string_view id) co
   auto pair = SaltPairOf(kind, id);
   {
     absl::MutexLock lock(&mu_);
-    if (auto it = by_subject_.find(pair); it != by_subject_.end()) return SaltOf(it->second.key);
+    if (auto it = by_subject_.find(pair); it != by_subject_.end()) {
+      CL_ASSIGN_OR_RETURN(bool live, CachedKeyLive(pair.first, it->second.id));
+      if (live) return SaltOf(it->second.key);
+    }
   }
   CL_ASSIGN_OR_RETURN(std::optional<std::string> key_id,
                       table_.GetKey(SubjectIndexKey(pair.first, pair.second)));
@@ -401,6 +408,13 @@ absl::StatusOr<Blinder::Opening> KeyStore::OpenTag(BlindKind kind, const Hash& t
   CL_ASSIGN_OR_RETURN(out.salt, FindSalt(kind, *id));
   out.id = *std::move(id);
   return out;
+}
+
+absl::StatusOr<bool> KeyStore::CachedKeyLive(absl::string_view subject_id,
+                                             absl::string_view id) const {
+  if (!options_.shared_table || subject_id == kSaltPair) return true;
+  CL_ASSIGN_OR_RETURN(std::optional<std::string> entry, table_.GetKey(DataKeyEntryKey(id)));
+  return entry.has_value();
 }
 
 absl::StatusOr<AeadKey> KeyStore::KeyById(absl::string_view id) const {

@@ -103,12 +103,10 @@ absl::StatusOr<std::unique_ptr<PartitionedNode>> PartitionedNode::Start(
         "\", want \"", GlobalOrigin(options.ledger.origin),
         "\" (witnesses take the global log's origin to be its key's name)"));
   }
-  // Data keys and blinding salts live in one key table that, with P > 1,
-  // several sequencers would write at once (CLUSTER.md "Not built").
   if (options.ledger.cipher != nullptr || options.ledger.blinder != nullptr) {
-    return absl::UnimplementedError(
-        "ledger.cipher, ledger.blinder: payload encryption and blinded records are not built "
-        "for a partitioned ledger yet; leave them null");
+    return absl::InvalidArgumentError(
+        "ledger.cipher, ledger.blinder: must be null; set master_key and the node wires its "
+        "key store into every partition");
   }
   if (options.acquire_interval <= absl::ZeroDuration()) {
     options.acquire_interval = options.lease_ttl / 4;
@@ -124,9 +122,29 @@ absl::StatusOr<std::unique_ptr<PartitionedNode>> PartitionedNode::Start(
     CL_ASSIGN_OR_RETURN(Conn c, pg::Connect(node->options_.conninfo, nullptr));
     CL_RETURN_IF_ERROR(ExecText(c.get(), kGlobalSchema, "create global log tables"));
   }
+  CL_RETURN_IF_ERROR(node->OpenKeys());
   CL_RETURN_IF_ERROR(node->Acquire());
   node->acquirer_ = std::thread([n = node.get()] { n->AcquireLoop(); });
   return node;
+}
+
+absl::Status PartitionedNode::OpenKeys() {
+  CL_ASSIGN_OR_RETURN(key_table_, OpenPgKeyTable(options_.conninfo, options_.reconnect_timeout));
+  if (!options_.master_key.has_value()) {
+    CL_ASSIGN_OR_RETURN(std::optional<std::string> wrapped_under, key_table_->GetKey(kMasterKeyIdKey));
+    if (wrapped_under.has_value()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "master_key: not given, but cl_keys holds data keys wrapped under master key id ",
+          *wrapped_under, "; pass the master key"));
+    }
+    return absl::OkStatus();
+  }
+  KeyStoreOptions ko = options_.key_options;
+  ko.shared_table = true;  // other nodes create and destroy keys in cl_keys too
+  CL_ASSIGN_OR_RETURN(key_store_, KeyStore::Open(key_table_.get(), *options_.master_key, ko));
+  options_.ledger.cipher = key_store_.get();
+  if (options_.blind_ids) options_.ledger.blinder = key_store_.get();
+  return absl::OkStatus();
 }
 
 PartitionedNode::~PartitionedNode() {
