@@ -22,6 +22,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "ledger/cosignature.h"
 #include "ledger/key_store.h"
 #include "ledger/ledger.h"
 #include "ledger/log_store.h"
@@ -76,6 +77,12 @@ struct PartitionedNodeOptions {
   // same Ed25519 key as ledger.signer's may be used under this name.
   // Required; borrowed, must outlive the node.
   const NoteSigner* global_signer = nullptr;
+  // Verifier keys of the witnesses that cosign the global checkpoints
+  // (COSIGNATURE.md): AddGlobalCosignatures stores their lines, in
+  // PostgreSQL, so that any node serves them. Pushing the checkpoints to
+  // them is services/tlog's NewGlobalWitnessPusher (HTTP stays out of
+  // ledger/). INVALID_ARGUMENT naming witness_keys[i] for a bad key.
+  std::vector<std::string> witness_keys;
   std::function<void(const std::string&)> log;
 };
 
@@ -125,6 +132,24 @@ class PartitionedNode {
   // read and hashed: O(size), for the slice).
   absl::StatusOr<std::pair<PartitionedProof, GlobalCheckpoint>> Prove(int32_t part, uint64_t seq);
 
+  // The newest global checkpoint (nullopt before the first). Any node.
+  absl::StatusOr<std::optional<GlobalCheckpoint>> LatestGlobal() const;
+
+  // Stores the cosignatures in `cosigned_note` (a global checkpoint this
+  // ledger signed, with witness lines appended) of every witness in
+  // witness_keys whose line verifies: one line per (size, witness), the
+  // first stored wins (a later one is dropped, not an error). Any node.
+  // INVALID_ARGUMENT when the note is not a global checkpoint of this
+  // ledger, names a size with no global checkpoint, or its text differs
+  // from the one signed; FAILED_PRECONDITION when no configured witness
+  // cosigned it validly (naming why).
+  absl::Status AddGlobalCosignatures(absl::string_view cosigned_note);
+
+  // The global checkpoint at `size` with every stored cosignature line
+  // appended (ordered by witness name): what a client checks against its
+  // witness policy. NOT_FOUND when no global checkpoint has that size.
+  absl::StatusOr<std::string> CosignedGlobal(uint64_t size) const;
+
   // PROOF(size1, D[size2]) of the global log.
   absl::StatusOr<std::vector<Hash>> GlobalConsistency(uint64_t size1, uint64_t size2) const;
 
@@ -154,6 +179,7 @@ class PartitionedNode {
   // Declared before parts_: every partition's Ledger borrows key_store_.
   std::unique_ptr<KeyTable> key_table_;
   std::unique_ptr<KeyStore> key_store_;
+  std::vector<CosignatureVerifier> witnesses_;  // from witness_keys
   mutable absl::Mutex mu_;
   std::map<int32_t, std::shared_ptr<Part>> parts_ ABSL_GUARDED_BY(mu_);
   absl::Mutex acquire_mu_;  // one Acquire at a time
