@@ -174,6 +174,21 @@ class PartitionedNodeTest : public testing::PostgresSuite {
     }
   }
 
+  // node-1 owning partitions 0 and 1, node-2 owning 2 and 3.
+  void StartTwoNodes(const std::string& dir, std::unique_ptr<PartitionedNode>* n1,
+                     std::unique_ptr<PartitionedNode>* n2) {
+    auto a = PartitionedNode::Start(
+        NodeOptions(pg_->conninfo(), "node-1", "10.0.0.4:7004", dir + "/1", signer_.get(), kP / 2));
+    ASSERT_TRUE(a.ok()) << a.status();
+    auto b = PartitionedNode::Start(
+        NodeOptions(pg_->conninfo(), "node-2", "10.0.0.5:7005", dir + "/2", signer_.get(), kP / 2));
+    ASSERT_TRUE(b.ok()) << b.status();
+    ASSERT_EQ((*a)->Owned(), (std::vector<int32_t>{0, 1}));
+    ASSERT_EQ((*b)->Owned(), (std::vector<int32_t>{2, 3}));
+    *n1 = *std::move(a);
+    *n2 = *std::move(b);
+  }
+
   std::unique_ptr<NoteSigner> signer_;
 };
 
@@ -570,15 +585,8 @@ std::string PgHex(absl::string_view bytes) { return absl::BytesToHexString(bytes
 // subject tag and open on either node, and cl_keys holds exactly the keys
 // the events need (no loser's key left behind).
 TEST_F(PartitionedNodeTest, RacingNodesCreateOneSaltAndKeySetPerSubject) {
-  const std::string dir = NewTempDir("parts_race");
-  auto n1 = PartitionedNode::Start(
-      NodeOptions(pg_->conninfo(), "node-1", "10.0.0.4:7004", dir + "/1", signer_.get(), kP / 2));
-  ASSERT_TRUE(n1.ok()) << n1.status();
-  auto n2 = PartitionedNode::Start(
-      NodeOptions(pg_->conninfo(), "node-2", "10.0.0.5:7005", dir + "/2", signer_.get(), kP / 2));
-  ASSERT_TRUE(n2.ok()) << n2.status();
-  ASSERT_EQ((*n1)->Owned(), (std::vector<int32_t>{0, 1}));
-  ASSERT_EQ((*n2)->Owned(), (std::vector<int32_t>{2, 3}));
+  std::unique_ptr<PartitionedNode> n1, n2;
+  ASSERT_NO_FATAL_FAILURE(StartTwoNodes(NewTempDir("parts_race"), &n1, &n2));
   auto cases = CasesByPartition("case-race", 200);
   constexpr int kSubjects = 20;
   std::vector<AppendResult> r1(kSubjects), r2(kSubjects);
@@ -594,14 +602,14 @@ TEST_F(PartitionedNodeTest, RacingNodesCreateOneSaltAndKeySetPerSubject) {
       (*out)[i] = *r;
     }
   };
-  std::thread t1(run, n1->get(), 0, &r1);
-  std::thread t2(run, n2->get(), 2, &r2);
+  std::thread t1(run, n1.get(), 0, &r1);
+  std::thread t2(run, n2.get(), 2, &r2);
   t1.join();
   t2.join();
   for (int i = 0; i < kSubjects; ++i) {
     const std::string subject = absl::StrCat("client-race-", i);
-    auto a = (*(*n1)->Partition(0))->Read(r1[i].seq);
-    auto b = (*(*n2)->Partition(2))->Read(r2[i].seq);
+    auto a = (*n1->Partition(0))->Read(r1[i].seq);
+    auto b = (*n2->Partition(2))->Read(r2[i].seq);
     ASSERT_TRUE(a.ok() && b.ok()) << a.status() << b.status();
     ASSERT_EQ(a->record.subject_tags.size(), 1u);
     ASSERT_EQ(b->record.subject_tags.size(), 1u);
@@ -610,8 +618,8 @@ TEST_F(PartitionedNodeTest, RacingNodesCreateOneSaltAndKeySetPerSubject) {
     EXPECT_EQ(b->record.subject_ids, std::vector<std::string>{subject});
     EXPECT_TRUE(a->openings.has_value() && b->openings.has_value()) << subject;
     // Either node finds the one salt.
-    auto s1 = (*n1)->key_store()->FindSalt(BlindKind::kSubject, subject);
-    auto s2 = (*n2)->key_store()->FindSalt(BlindKind::kSubject, subject);
+    auto s1 = n1->key_store()->FindSalt(BlindKind::kSubject, subject);
+    auto s2 = n2->key_store()->FindSalt(BlindKind::kSubject, subject);
     ASSERT_TRUE(s1.ok() && s2.ok());
     EXPECT_EQ(*s1, *s2);
   }
@@ -627,41 +635,35 @@ TEST_F(PartitionedNodeTest, RacingNodesCreateOneSaltAndKeySetPerSubject) {
 // next event under a fresh key (readable, a new tag). A case's disposal
 // destroys its keys in its partition.
 TEST_F(PartitionedNodeTest, ErasureDestroysTheSubjectsKeysInEveryPartition) {
-  const std::string dir = NewTempDir("parts_erase");
-  auto n1 = PartitionedNode::Start(
-      NodeOptions(pg_->conninfo(), "node-1", "10.0.0.4:7004", dir + "/1", signer_.get(), kP / 2));
-  ASSERT_TRUE(n1.ok()) << n1.status();
-  auto n2 = PartitionedNode::Start(
-      NodeOptions(pg_->conninfo(), "node-2", "10.0.0.5:7005", dir + "/2", signer_.get(), kP / 2));
-  ASSERT_TRUE(n2.ok()) << n2.status();
-  ASSERT_EQ((*n1)->Owned(), (std::vector<int32_t>{0, 1}));
+  std::unique_ptr<PartitionedNode> n1, n2;
+  ASSERT_NO_FATAL_FAILURE(StartTwoNodes(NewTempDir("parts_erase"), &n1, &n2));
   auto cases = CasesByPartition("case-erase", 200);
   // A case of partition 1 is disposed of: its keys go with the record of
   // the disposal (first: a disposal empties node-1's key cache).
-  auto kept = (*n1)->Append({SubjectEvent("d-0", cases[1][5], "client-disposed")});
+  auto kept = n1->Append({SubjectEvent("d-0", cases[1][5], "client-disposed")});
   ASSERT_TRUE(kept.ok()) << kept.status();
-  ASSERT_TRUE((*n1)->Append({SubjectEvent("d-1", cases[1][5], "", "records_disposed")}).ok());
-  auto disposed = (*(*n1)->Partition(1))->Read(kept->seq);
+  ASSERT_TRUE(n1->Append({SubjectEvent("d-1", cases[1][5], "", "records_disposed")}).ok());
+  auto disposed = (*n1->Partition(1))->Read(kept->seq);
   ASSERT_TRUE(disposed.ok()) << disposed.status();
   EXPECT_TRUE(disposed->erased);
   const std::string subject = "client-erased";
   // (node, partition, seq) of the subject's records.
   std::vector<std::tuple<PartitionedNode*, int32_t, uint64_t>> records;
   for (int32_t p = 0; p < kP; ++p) {
-    PartitionedNode* owner = p < 2 ? n1->get() : n2->get();
+    PartitionedNode* owner = p < 2 ? n1.get() : n2.get();
     for (int i = 0; i < 2; ++i) {
       auto r = owner->Append({SubjectEvent(absl::StrCat("e-", p, "-", i), cases[p][i], subject)});
       ASSERT_TRUE(r.ok()) << r.status();
       records.emplace_back(owner, p, r->seq);
     }
   }
-  auto before = (*(*n1)->Partition(0))->Read(std::get<2>(records[0]));
+  auto before = (*n1->Partition(0))->Read(std::get<2>(records[0]));
   ASSERT_TRUE(before.ok() && before->openings.has_value()) << before.status();
   const Hash old_tag = before->record.subject_tags.at(0);
 
   // Erased on node-2: the erasure event first, then the keys.
-  ASSERT_TRUE((*n2)->Append({SubjectEvent("erase-0", cases[3][9], subject, "subject_erased")}).ok());
-  auto destroyed = (*n2)->key_store()->EraseSubject(subject);
+  ASSERT_TRUE(n2->Append({SubjectEvent("erase-0", cases[3][9], subject, "subject_erased")}).ok());
+  auto destroyed = n2->key_store()->EraseSubject(subject);
   ASSERT_TRUE(destroyed.ok()) << destroyed.status();
   EXPECT_EQ(*destroyed, records.size());
   for (const auto& [node, part, seq] : records) {
@@ -672,11 +674,11 @@ TEST_F(PartitionedNodeTest, ErasureDestroysTheSubjectsKeysInEveryPartition) {
     EXPECT_TRUE(absl::StartsWith(rec->record.subject_ids.at(0), "unlinked-subject:"))
         << rec->record.subject_ids.at(0);
   }
-  EXPECT_TRUE(absl::IsNotFound((*n1)->key_store()->FindSalt(BlindKind::kSubject, subject).status()));
+  EXPECT_TRUE(absl::IsNotFound(n1->key_store()->FindSalt(BlindKind::kSubject, subject).status()));
   // node-1 had the subject's keys cached; its next event is sealed anew.
-  auto next = (*n1)->Append({SubjectEvent("e-after", cases[0][0], subject)});
+  auto next = n1->Append({SubjectEvent("e-after", cases[0][0], subject)});
   ASSERT_TRUE(next.ok()) << next.status();
-  auto after = (*(*n1)->Partition(0))->Read(next->seq);
+  auto after = (*n1->Partition(0))->Read(next->seq);
   ASSERT_TRUE(after.ok()) << after.status();
   EXPECT_TRUE(after->openings.has_value());
   EXPECT_FALSE(after->erased);

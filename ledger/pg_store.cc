@@ -215,10 +215,98 @@ absl::Status EnsureConnectedTo(const std::string& conninfo, Conn* conn, bool* wa
   return absl::OkStatus();
 }
 
-class PgStore : public LogStore, public KeyTable {
+// cl_keys on connections of its own: PgStore::keys(), and OpenPgKeyTable for a
+// key store that outlives any one store (PartitionedNode).
+class PgKeyTable : public KeyTable {
+ public:
+  PgKeyTable(std::string conninfo, absl::Duration reconnect_timeout)
+      : conninfo_(std::move(conninfo)), reconnect_timeout_(reconnect_timeout) {}
+
+  absl::Status Open() {
+    return WithReadConn([](PGconn* c) -> absl::StatusOr<bool> {
+             CL_RETURN_IF_ERROR(ExecText(c, kSchema, "create tables"));
+             return true;
+           })
+        .status();
+  }
+
+  absl::StatusOr<std::optional<std::string>> GetKey(absl::string_view key) const override {
+    return WithReadConn([&](PGconn* c) { return ReadKey(c, key); });
+  }
+  absl::Status ScanKeys(
+      absl::string_view prefix,
+      const std::function<bool(absl::string_view, absl::string_view)>& fn) const override {
+    absl::StatusOr<Result> rows =
+        WithReadConn([&](PGconn* c) { return ReadKeysWithPrefix(c, prefix); });
+    if (!rows.ok()) return rows.status();
+    return ScanKeyRows(*rows, fn);
+  }
+  absl::Status WriteKeys(const std::vector<KeyWrite>& writes, bool purge) override {
+    CL_RETURN_IF_ERROR(InWriteTransaction(
+        [&](PGconn* c) { return ApplyKeyWrites(c, writes, /*first_writer_wins=*/true); }));
+    return purge ? Purge() : absl::OkStatus();
+  }
+  absl::Status UpdateKeys(
+      const std::function<absl::StatusOr<std::vector<KeyWrite>>()>& plan) override {
+    // Other processes write cl_keys too: the table lock (readers pass) keeps
+    // every other write out from plan's reads to the commit.
+    return InWriteTransaction([&](PGconn* c) -> absl::Status {
+      CL_RETURN_IF_ERROR(
+          ExecText(c, "LOCK TABLE cl_keys IN EXCLUSIVE MODE", "lock the key table"));
+      CL_ASSIGN_OR_RETURN(std::vector<KeyWrite> writes, plan());
+      return ApplyKeyWrites(c, writes, /*first_writer_wins=*/false);
+    });
+  }
+  absl::Status Purge() override {
+    return WithReadConn([&](PGconn* c) -> absl::StatusOr<bool> {
+             CL_RETURN_IF_ERROR(PurgeKeys(c));
+             return true;
+           })
+        .status();
+  }
+
+ private:
+  template <typename Fn>
+  auto WithReadConn(const Fn& fn) const -> decltype(fn(nullptr)) {
+    absl::MutexLock lock(&read_mu_);
+    absl::Time deadline = absl::Now() + reconnect_timeout_;
+    for (;;) {
+      absl::Status s = EnsureConnectedTo(conninfo_, &read_conn_, nullptr, deadline);
+      if (!s.ok()) return s;
+      auto r = fn(read_conn_.get());
+      if (r.ok() || !absl::IsUnavailable(r.status()) || absl::Now() > deadline) return r;
+    }
+  }
+  // Puts and deletes are idempotent: repeated on a new connection after a
+  // failover.
+  absl::Status InWriteTransaction(const std::function<absl::Status(PGconn*)>& body) {
+    absl::MutexLock lock(&write_mu_);
+    absl::Time deadline = absl::Now() + reconnect_timeout_;
+    for (;;) {
+      absl::Status s = EnsureConnectedTo(conninfo_, &write_conn_, &write_warned_, deadline);
+      if (s.ok()) {
+        s = RunTransaction(write_conn_.get(), &write_warned_,
+                           [&] { return body(write_conn_.get()); });
+      }
+      if (s.ok() || !absl::IsUnavailable(s) || absl::Now() > deadline) return s;
+    }
+  }
+
+  const std::string conninfo_;
+  const absl::Duration reconnect_timeout_;
+  mutable absl::Mutex read_mu_;
+  mutable Conn read_conn_ ABSL_GUARDED_BY(read_mu_);
+  absl::Mutex write_mu_;
+  Conn write_conn_ ABSL_GUARDED_BY(write_mu_);
+  bool write_warned_ = false;  // written by libpq's notice receiver under write_mu_
+};
+
+class PgStore : public LogStore {
  public:
   explicit PgStore(PgStoreOptions options)
-      : options_(std::move(options)), local_(std::move(options_.local)) {}
+      : options_(std::move(options)),
+        local_(std::move(options_.local)),
+        keys_(options_.conninfo, options_.reconnect_timeout) {}
 
   ~PgStore() override {
     {
@@ -379,76 +467,14 @@ class PgStore : public LogStore, public KeyTable {
 
   int64_t epoch() const { return epoch_; }
 
-  // --- KeyTable: in PostgreSQL, shared by every node of the cluster.
-  KeyTable* keys() override { return this; }
-
-  absl::StatusOr<std::optional<std::string>> GetKey(absl::string_view key) const override {
-    return WithReadConn([&](PGconn* c) { return ReadKey(c, key); });
-  }
-  absl::Status ScanKeys(
-      absl::string_view prefix,
-      const std::function<bool(absl::string_view, absl::string_view)>& fn) const override {
-    absl::StatusOr<Result> rows =
-        WithReadConn([&](PGconn* c) { return ReadKeysWithPrefix(c, prefix); });
-    if (!rows.ok()) return rows.status();
-    return ScanKeyRows(*rows, fn);
-  }
-  absl::Status WriteKeys(const std::vector<KeyWrite>& writes, bool purge) override {
-    {
-      absl::MutexLock lock(&commit_mu_);
-      absl::Time deadline = absl::Now() + options_.reconnect_timeout;
-      for (;;) {
-        absl::Status s = EnsureConnected(&commit_conn_, &commit_warned_, deadline);
-        if (s.ok()) {
-          s = InTransaction([&] { return ApplyKeyWrites(commit_conn_.get(), writes, /*first_writer_wins=*/true); });
-        }
-        if (s.ok()) break;
-        // Puts and deletes are idempotent: repeat them after a failover.
-        if (!absl::IsUnavailable(s) || absl::Now() > deadline) return s;
-      }
-    }
-    return purge ? Purge() : absl::OkStatus();
-  }
-  absl::Status UpdateKeys(
-      const std::function<absl::StatusOr<std::vector<KeyWrite>>()>& plan) override {
-    // Only the lease owner writes the key table, and in this process every
-    // write holds commit_mu_: plan's reads and these writes are not split.
-    absl::MutexLock lock(&commit_mu_);
-    CL_ASSIGN_OR_RETURN(std::vector<KeyWrite> writes, plan());
-    absl::Time deadline = absl::Now() + options_.reconnect_timeout;
-    for (;;) {
-      absl::Status s = EnsureConnected(&commit_conn_, &commit_warned_, deadline);
-      if (s.ok()) {
-        s = InTransaction([&] {
-          return ApplyKeyWrites(commit_conn_.get(), writes, /*first_writer_wins=*/false);
-        });
-      }
-      if (s.ok() || !absl::IsUnavailable(s) || absl::Now() > deadline) return s;
-    }
-  }
-  absl::Status Purge() override {
-    return WithReadConn([&](PGconn* c) -> absl::StatusOr<bool> {
-             CL_RETURN_IF_ERROR(PurgeKeys(c));
-             return true;
-           })
-        .status();
-  }
+  // --- KeyTable: cl_keys, shared by every node of the cluster. Its writes
+  // run on connections of their own; a rotation's UpdateKeys locks the table
+  // against the key deletions a Commit carries.
+  KeyTable* keys() override { return &keys_; }
 
  private:
   absl::Status EnsureConnected(Conn* conn, bool* warned, absl::Time deadline) const {
     return EnsureConnectedTo(options_.conninfo, conn, warned, deadline);
-  }
-
-  template <typename Fn>
-  auto WithReadConn(const Fn& fn) const -> decltype(fn(nullptr)) {
-    absl::MutexLock lock(&read_mu_);
-    absl::Time deadline = absl::Now() + options_.reconnect_timeout;
-    for (;;) {
-      absl::Status s = EnsureConnected(&read_conn_, nullptr, deadline);
-      if (!s.ok()) return s;
-      auto r = fn(read_conn_.get());
-      if (r.ok() || !absl::IsUnavailable(r.status()) || absl::Now() > deadline) return r;
-    }
   }
 
   absl::Status InTransaction(const std::function<absl::Status()>& body)
@@ -791,6 +817,7 @@ class PgStore : public LogStore, public KeyTable {
 
   PgStoreOptions options_;  // `local` moved out to local_
   std::unique_ptr<LogStore> local_;
+  PgKeyTable keys_;
 
   mutable absl::Mutex commit_mu_;
   Conn commit_conn_ ABSL_GUARDED_BY(commit_mu_);
@@ -800,97 +827,9 @@ class PgStore : public LogStore, public KeyTable {
   std::string head_hash_ ABSL_GUARDED_BY(commit_mu_);
   absl::Status fenced_ ABSL_GUARDED_BY(commit_mu_);
 
-  mutable absl::Mutex read_mu_;
-  mutable Conn read_conn_ ABSL_GUARDED_BY(read_mu_);
-
   absl::Mutex renew_mu_;
   bool stopping_ ABSL_GUARDED_BY(renew_mu_) = false;
   std::thread renewer_;
-};
-
-// cl_keys on connections of its own (OpenPgKeyTable).
-class PgKeyTable : public KeyTable {
- public:
-  PgKeyTable(std::string conninfo, absl::Duration reconnect_timeout)
-      : conninfo_(std::move(conninfo)), reconnect_timeout_(reconnect_timeout) {}
-
-  absl::Status Open() {
-    return WithReadConn([](PGconn* c) -> absl::StatusOr<bool> {
-             CL_RETURN_IF_ERROR(ExecText(c, kSchema, "create tables"));
-             return true;
-           })
-        .status();
-  }
-
-  absl::StatusOr<std::optional<std::string>> GetKey(absl::string_view key) const override {
-    return WithReadConn([&](PGconn* c) { return ReadKey(c, key); });
-  }
-  absl::Status ScanKeys(
-      absl::string_view prefix,
-      const std::function<bool(absl::string_view, absl::string_view)>& fn) const override {
-    absl::StatusOr<Result> rows =
-        WithReadConn([&](PGconn* c) { return ReadKeysWithPrefix(c, prefix); });
-    if (!rows.ok()) return rows.status();
-    return ScanKeyRows(*rows, fn);
-  }
-  absl::Status WriteKeys(const std::vector<KeyWrite>& writes, bool purge) override {
-    CL_RETURN_IF_ERROR(InWriteTransaction(
-        [&](PGconn* c) { return ApplyKeyWrites(c, writes, /*first_writer_wins=*/true); }));
-    return purge ? Purge() : absl::OkStatus();
-  }
-  absl::Status UpdateKeys(
-      const std::function<absl::StatusOr<std::vector<KeyWrite>>()>& plan) override {
-    // Other processes write cl_keys too: the table lock (readers pass) keeps
-    // every other write out from plan's reads to the commit.
-    return InWriteTransaction([&](PGconn* c) -> absl::Status {
-      CL_RETURN_IF_ERROR(
-          ExecText(c, "LOCK TABLE cl_keys IN EXCLUSIVE MODE", "lock the key table"));
-      CL_ASSIGN_OR_RETURN(std::vector<KeyWrite> writes, plan());
-      return ApplyKeyWrites(c, writes, /*first_writer_wins=*/false);
-    });
-  }
-  absl::Status Purge() override {
-    return WithReadConn([&](PGconn* c) -> absl::StatusOr<bool> {
-             CL_RETURN_IF_ERROR(PurgeKeys(c));
-             return true;
-           })
-        .status();
-  }
-
- private:
-  template <typename Fn>
-  auto WithReadConn(const Fn& fn) const -> decltype(fn(nullptr)) {
-    absl::MutexLock lock(&read_mu_);
-    absl::Time deadline = absl::Now() + reconnect_timeout_;
-    for (;;) {
-      absl::Status s = EnsureConnectedTo(conninfo_, &read_conn_, nullptr, deadline);
-      if (!s.ok()) return s;
-      auto r = fn(read_conn_.get());
-      if (r.ok() || !absl::IsUnavailable(r.status()) || absl::Now() > deadline) return r;
-    }
-  }
-  // Puts and deletes are idempotent: repeated on a new connection after a
-  // failover.
-  absl::Status InWriteTransaction(const std::function<absl::Status(PGconn*)>& body) {
-    absl::MutexLock lock(&write_mu_);
-    absl::Time deadline = absl::Now() + reconnect_timeout_;
-    for (;;) {
-      absl::Status s = EnsureConnectedTo(conninfo_, &write_conn_, &write_warned_, deadline);
-      if (s.ok()) {
-        s = RunTransaction(write_conn_.get(), &write_warned_,
-                           [&] { return body(write_conn_.get()); });
-      }
-      if (s.ok() || !absl::IsUnavailable(s) || absl::Now() > deadline) return s;
-    }
-  }
-
-  const std::string conninfo_;
-  const absl::Duration reconnect_timeout_;
-  mutable absl::Mutex read_mu_;
-  mutable Conn read_conn_ ABSL_GUARDED_BY(read_mu_);
-  absl::Mutex write_mu_;
-  Conn write_conn_ ABSL_GUARDED_BY(write_mu_);
-  bool write_warned_ = false;  // written by libpq's notice receiver under write_mu_
 };
 
 }  // namespace
