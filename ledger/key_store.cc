@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <cstdlib>
+#include <optional>
 #include <fstream>
 #include <sstream>
 
@@ -294,11 +295,22 @@ absl::StatusOr<KeyStore::DataKey> KeyStore::KeyFor(
     const std::string& subject_id, const std::string& stream_id,
     const std::function<KeyWrite(const AeadKey&)>& extra) {
   auto index = std::make_pair(subject_id, stream_id);
+  std::optional<DataKey> cached;
+  {
+    absl::MutexLock lock(&mu_);
+    if (auto it = by_subject_.find(index); it != by_subject_.end()) cached = it->second;
+  }
+  // Checked outside the lock: with a shared table it is a round trip.
+  if (cached.has_value()) {
+    CL_ASSIGN_OR_RETURN(bool live, CachedKeyLive(subject_id, cached->id));
+    if (live) return *cached;
+  }
   absl::MutexLock lock(&mu_);
   if (auto it = by_subject_.find(index); it != by_subject_.end()) {
-    CL_ASSIGN_OR_RETURN(bool live, CachedKeyLive(subject_id, it->second.id));
-    if (live) return it->second;
-    by_subject_.erase(it);  // destroyed elsewhere: look up or create anew
+    // Destroyed elsewhere: look up or create anew, unless another appender
+    // already did.
+    if (!cached.has_value() || it->second.id != cached->id) return it->second;
+    by_subject_.erase(it);
   }
   // Held across the lookup and the creation, so two appenders never create
   // two keys for one pair.
@@ -384,12 +396,14 @@ absl::StatusOr<Hash> KeyStore::SaltFor(BlindKind kind, absl::string_view id) {
 absl::StatusOr<Hash> KeyStore::FindSalt(BlindKind kind, absl::string_view id) const {
   CL_RETURN_IF_ERROR(CheckBlindKind(kind));
   auto pair = SaltPairOf(kind, id);
+  std::optional<DataKey> cached;
   {
     absl::MutexLock lock(&mu_);
-    if (auto it = by_subject_.find(pair); it != by_subject_.end()) {
-      CL_ASSIGN_OR_RETURN(bool live, CachedKeyLive(pair.first, it->second.id));
-      if (live) return SaltOf(it->second.key);
-    }
+    if (auto it = by_subject_.find(pair); it != by_subject_.end()) cached = it->second;
+  }
+  if (cached.has_value()) {
+    CL_ASSIGN_OR_RETURN(bool live, CachedKeyLive(pair.first, cached->id));
+    if (live) return SaltOf(cached->key);
   }
   CL_ASSIGN_OR_RETURN(std::optional<std::string> key_id,
                       table_.GetKey(SubjectIndexKey(pair.first, pair.second)));

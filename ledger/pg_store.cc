@@ -266,16 +266,39 @@ class PgKeyTable : public KeyTable {
   }
 
  private:
+  // Reads run on a pool of up to kReadConns connections: every seal of a
+  // partitioned node reads here (KeyStoreOptions::shared_table), from every
+  // appending thread.
+  static constexpr size_t kReadConns = 8;
   template <typename Fn>
   auto WithReadConn(const Fn& fn) const -> decltype(fn(nullptr)) {
-    absl::MutexLock lock(&read_mu_);
-    absl::Time deadline = absl::Now() + reconnect_timeout_;
-    for (;;) {
-      absl::Status s = EnsureConnectedTo(conninfo_, &read_conn_, nullptr, deadline);
-      if (!s.ok()) return s;
-      auto r = fn(read_conn_.get());
-      if (r.ok() || !absl::IsUnavailable(r.status()) || absl::Now() > deadline) return r;
+    Conn conn;
+    {
+      absl::MutexLock lock(&read_mu_);
+      read_mu_.Await(absl::Condition(
+          +[](const PgKeyTable* t) ABSL_EXCLUSIVE_LOCKS_REQUIRED(t->read_mu_) {
+            return !t->idle_.empty() || t->lent_ < kReadConns;
+          },
+          this));
+      if (!idle_.empty()) {
+        conn = std::move(idle_.back());
+        idle_.pop_back();
+      }
+      ++lent_;
     }
+    absl::Time deadline = absl::Now() + reconnect_timeout_;
+    auto r = [&]() -> decltype(fn(nullptr)) {
+      for (;;) {
+        absl::Status s = EnsureConnectedTo(conninfo_, &conn, nullptr, deadline);
+        if (!s.ok()) return s;
+        auto out = fn(conn.get());
+        if (out.ok() || !absl::IsUnavailable(out.status()) || absl::Now() > deadline) return out;
+      }
+    }();
+    absl::MutexLock lock(&read_mu_);
+    --lent_;
+    if (!ConnectionLost(conn.get())) idle_.push_back(std::move(conn));
+    return r;
   }
   // Puts and deletes are idempotent: repeated on a new connection after a
   // failover.
@@ -295,7 +318,8 @@ class PgKeyTable : public KeyTable {
   const std::string conninfo_;
   const absl::Duration reconnect_timeout_;
   mutable absl::Mutex read_mu_;
-  mutable Conn read_conn_ ABSL_GUARDED_BY(read_mu_);
+  mutable std::vector<Conn> idle_ ABSL_GUARDED_BY(read_mu_);
+  mutable size_t lent_ ABSL_GUARDED_BY(read_mu_) = 0;  // connections in use
   absl::Mutex write_mu_;
   Conn write_conn_ ABSL_GUARDED_BY(write_mu_);
   bool write_warned_ = false;  // written by libpq's notice receiver under write_mu_
