@@ -273,8 +273,16 @@ absl::StatusOr<std::unique_ptr<KeyStore>> KeyStore::Open(KeyTable* table, const 
   const std::string id = MasterKeyId(master);
   CL_ASSIGN_OR_RETURN(std::optional<std::string> stored, table->GetKey(kMasterKeyIdKey));
   if (!stored.has_value()) {
-    CL_RETURN_IF_ERROR(table->WriteKeys({{kMasterKeyIdKey, id}}));
-  } else if (*stored != id) {
+    absl::Status written = table->WriteKeys({{kMasterKeyIdKey, id}});
+    // A shared table keeps the first writer's id (ABORTED for a later
+    // different one): compare with the winner.
+    if (absl::IsAborted(written)) {
+      CL_ASSIGN_OR_RETURN(stored, table->GetKey(kMasterKeyIdKey));
+    } else {
+      CL_RETURN_IF_ERROR(written);
+    }
+  }
+  if (stored.has_value() && *stored != id) {
     return absl::FailedPreconditionError(
         absl::StrCat("master key: got key id ", id, ", but the data keys are wrapped under key id ",
                      absl::CEscape(*stored), " (wrong key file, or a rotation not applied?)"));
