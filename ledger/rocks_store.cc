@@ -200,13 +200,57 @@ void AppendSubjectLogEntry(const CommitBatch::SubjectEntry& e, std::string* out)
 struct IndexTail {
   std::deque<std::string> blobs;  // index_log values; a deque never moves them
   std::vector<uint64_t> keys;     // and their keys
-  // event id -> u64 seq bytes; streams key -> u64 seq bytes.
+  // event id -> u64 seq bytes.
   absl::flat_hash_map<absl::string_view, absl::string_view> event_ids;
-  absl::flat_hash_map<absl::string_view, absl::string_view> stream_keys;
-  // stream id -> its next version, for the streams in this tail.
-  absl::flat_hash_map<absl::string_view, uint64_t> stream_next;
+  // Positions in the refs below are u32; kNoEntry is none.
+  static constexpr uint32_t kNoEntry = UINT32_MAX;
+  // Every stream entry of the tail, in seq order: its streams key, its u64
+  // seq bytes, and the position here of the same stream's previous entry in
+  // this tail. A chain per stream instead of a map over every entry: an
+  // entry costs an append and an update of its stream's (few, hot) slot.
+  struct StreamRef {
+    absl::string_view stream_key;  // stream_id || 0x00 || u64 version
+    absl::string_view seq;
+    uint32_t prev;
+  };
+  std::vector<StreamRef> stream_refs;
+  // stream id -> its next version and the position of its last entry.
+  struct StreamSpan {
+    uint64_t next;
+    uint32_t last;
+  };
+  absl::flat_hash_map<absl::string_view, StreamSpan> streams;
   uint64_t events = 0;
   uint64_t end_size = 0;  // one past its last seq
+
+  static uint64_t RefVersion(const StreamRef& r) {
+    return DecodeU64(r.stream_key.substr(r.stream_key.size() - 8));
+  }
+  // The stream's entries in this tail with version >= from, as (version,
+  // seq) in version order, appended to `out`.
+  void StreamEntriesFrom(absl::string_view stream_id, uint64_t from,
+                         std::vector<std::pair<uint64_t, uint64_t>>* out) const {
+    auto it = streams.find(stream_id);
+    if (it == streams.end()) return;
+    const size_t first = out->size();
+    for (uint32_t pos = it->second.last; pos != kNoEntry; pos = stream_refs[pos].prev) {
+      const uint64_t v = RefVersion(stream_refs[pos]);
+      if (v < from) break;
+      out->emplace_back(v, DecodeU64(stream_refs[pos].seq));
+    }
+    std::reverse(out->begin() + first, out->end());
+  }
+  // The seq of (stream, version) in this tail, or nullopt.
+  std::optional<uint64_t> FindStreamVersion(absl::string_view stream_id, uint64_t version) const {
+    auto it = streams.find(stream_id);
+    if (it == streams.end()) return std::nullopt;
+    for (uint32_t pos = it->second.last; pos != kNoEntry; pos = stream_refs[pos].prev) {
+      const uint64_t v = RefVersion(stream_refs[pos]);
+      if (v == version) return DecodeU64(stream_refs[pos].seq);
+      if (v < version) break;
+    }
+    return std::nullopt;
+  }
 
   // subject_log values and their keys; each a run of kSubjectLogEntry-byte
   // entries.
@@ -214,7 +258,6 @@ struct IndexTail {
   std::vector<uint64_t> subject_keys;
   // Every subject entry of the tail, in seq order; `prev` is the position
   // here of the same subject's previous entry in this tail (kNoEntry: none).
-  static constexpr uint32_t kNoEntry = UINT32_MAX;
   struct SubjectRef {
     const char* entry;
     uint32_t prev;
@@ -243,20 +286,29 @@ struct IndexTail {
 
   explicit IndexTail(size_t expected_events) {
     event_ids.reserve(expected_events);
-    stream_keys.reserve(expected_events);
+    stream_refs.reserve(expected_events);
   }
 
   // Takes the index_log value stored under `at`. Unless `trusted` (Commit
   // built it) it is checked whole first: on DATA_LOSS the tail is unchanged.
   absl::Status Add(uint64_t at, std::string blob, bool trusted) {
     if (!trusted) CL_RETURN_IF_ERROR(ForEachIndexEntry(blob, at, [](const IndexEntry&) {}));
+    // An entry takes at least 25 bytes (two u32 lengths, 0x00, two u64s).
+    if (stream_refs.size() + blob.size() / 25 >= kNoEntry) {
+      return absl::DataLossError(
+          absl::StrCat("index_log entry ", at, ": more entries than a tail holds"));
+    }
     const std::string& b = blobs.emplace_back(std::move(blob));
     keys.push_back(at);
     return ForEachIndexEntry(b, at, [this](const IndexEntry& e) {
       event_ids[e.event_id] = e.seq;
-      stream_keys[e.stream_key] = e.seq;
-      uint64_t& next = stream_next[e.stream_id];
-      next = std::max(next, e.version + 1);
+      const uint32_t pos = static_cast<uint32_t>(stream_refs.size());
+      auto [it, inserted] = streams.try_emplace(e.stream_id, StreamSpan{e.version + 1, pos});
+      stream_refs.push_back({e.stream_key, e.seq, inserted ? kNoEntry : it->second.last});
+      if (!inserted) {
+        it->second.last = pos;
+        it->second.next = std::max(it->second.next, e.version + 1);
+      }
       ++events;
       end_size = std::max(end_size, DecodeU64(e.seq) + 1);
     });
@@ -597,13 +649,10 @@ class RocksStore : public LogStore, public KeyTable {
   absl::StatusOr<uint64_t> FindStreamVersion(absl::string_view stream_id,
                                              uint64_t version) const override {
     {
-      const std::string key = StreamKey(stream_id, version);
       absl::MutexLock lock(&tail_mu_);
       for (const IndexTail* t : {active_.get(), flushing_.get()}) {
         if (t == nullptr) continue;
-        if (auto it = t->stream_keys.find(key); it != t->stream_keys.end()) {
-          return DecodeU64(it->second);
-        }
+        if (std::optional<uint64_t> seq = t->FindStreamVersion(stream_id, version)) return *seq;
       }
     }
     CL_ASSIGN_OR_RETURN(std::string v, Get(kStreams, StreamKey(stream_id, version),
@@ -619,8 +668,8 @@ class RocksStore : public LogStore, public KeyTable {
       absl::MutexLock lock(&tail_mu_);
       for (const IndexTail* t : {active_.get(), flushing_.get()}) {
         if (t == nullptr) continue;
-        if (auto it = t->stream_next.find(stream_id); it != t->stream_next.end()) {
-          return it->second;
+        if (auto it = t->streams.find(stream_id); it != t->streams.end()) {
+          return it->second.next;
         }
       }
     }
@@ -985,21 +1034,9 @@ class RocksStore : public LogStore, public KeyTable {
     // an entry that leaves the tail meanwhile was written there before.
     std::vector<std::pair<uint64_t, uint64_t>> tail;  // (version, seq)
     {
-      std::string key = StreamKey(stream_id, 0);
       absl::MutexLock lock(&tail_mu_);
       for (const IndexTail* t : {flushing_.get(), active_.get()}) {
-        if (t == nullptr) continue;
-        auto next = t->stream_next.find(stream_id);
-        if (next == t->stream_next.end()) continue;
-        const size_t first = tail.size();
-        // A stream's versions in one tail are consecutive, ending at next - 1.
-        for (uint64_t v = next->second; v-- > from_version;) {
-          PutU64(v, key.data() + key.size() - 8);
-          auto it = t->stream_keys.find(key);
-          if (it == t->stream_keys.end()) break;
-          tail.emplace_back(v, DecodeU64(it->second));
-        }
-        std::reverse(tail.begin() + first, tail.end());
+        if (t != nullptr) t->StreamEntriesFrom(stream_id, from_version, &tail);
       }
     }
     std::string prefix(stream_id);
@@ -1140,7 +1177,9 @@ class RocksStore : public LogStore, public KeyTable {
   absl::Status WriteTail(const IndexTail& t) const {
     using Entry = std::pair<absl::string_view, absl::string_view>;
     std::vector<Entry> ids(t.event_ids.begin(), t.event_ids.end());
-    std::vector<Entry> streams(t.stream_keys.begin(), t.stream_keys.end());
+    std::vector<Entry> streams;
+    streams.reserve(t.stream_refs.size());
+    for (const IndexTail::StreamRef& r : t.stream_refs) streams.emplace_back(r.stream_key, r.seq);
     std::sort(ids.begin(), ids.end());
     std::sort(streams.begin(), streams.end());
     constexpr size_t kTailBatch = 4096;
