@@ -223,33 +223,51 @@ struct IndexTail {
   uint64_t events = 0;
   uint64_t end_size = 0;  // one past its last seq
 
+  // A chain (of stream or subject refs) walked back from its last entry:
+  // the numbers (versions, indexes) decrease along it.
+  // The position of the entry numbered `n`, or kNoEntry.
+  template <typename Ref, typename Number>
+  static uint32_t ChainFind(const std::vector<Ref>& refs, uint32_t last, uint64_t n,
+                            Number number) {
+    for (uint32_t pos = last; pos != kNoEntry; pos = refs[pos].prev) {
+      const uint64_t at = number(refs[pos]);
+      if (at == n) return pos;
+      if (at < n) break;
+    }
+    return kNoEntry;
+  }
+  // Appends the (number, seq) pairs of the entries numbered `from` on, in
+  // increasing order.
+  template <typename Ref, typename Number, typename Seq>
+  static void ChainFrom(const std::vector<Ref>& refs, uint32_t last, uint64_t from, Number number,
+                        Seq seq, std::vector<std::pair<uint64_t, uint64_t>>* out) {
+    const size_t first = out->size();
+    for (uint32_t pos = last; pos != kNoEntry; pos = refs[pos].prev) {
+      const uint64_t at = number(refs[pos]);
+      if (at < from) break;
+      out->emplace_back(at, seq(refs[pos]));
+    }
+    std::reverse(out->begin() + first, out->end());
+  }
+
   static uint64_t RefVersion(const StreamRef& r) {
     return DecodeU64(r.stream_key.substr(r.stream_key.size() - 8));
   }
+  static uint64_t RefSeq(const StreamRef& r) { return DecodeU64(r.seq); }
   // The stream's entries in this tail with version >= from, as (version,
   // seq) in version order, appended to `out`.
   void StreamEntriesFrom(absl::string_view stream_id, uint64_t from,
                          std::vector<std::pair<uint64_t, uint64_t>>* out) const {
     auto it = streams.find(stream_id);
-    if (it == streams.end()) return;
-    const size_t first = out->size();
-    for (uint32_t pos = it->second.last; pos != kNoEntry; pos = stream_refs[pos].prev) {
-      const uint64_t v = RefVersion(stream_refs[pos]);
-      if (v < from) break;
-      out->emplace_back(v, DecodeU64(stream_refs[pos].seq));
-    }
-    std::reverse(out->begin() + first, out->end());
+    if (it != streams.end()) ChainFrom(stream_refs, it->second.last, from, RefVersion, RefSeq, out);
   }
   // The seq of (stream, version) in this tail, or nullopt.
   std::optional<uint64_t> FindStreamVersion(absl::string_view stream_id, uint64_t version) const {
     auto it = streams.find(stream_id);
     if (it == streams.end()) return std::nullopt;
-    for (uint32_t pos = it->second.last; pos != kNoEntry; pos = stream_refs[pos].prev) {
-      const uint64_t v = RefVersion(stream_refs[pos]);
-      if (v == version) return DecodeU64(stream_refs[pos].seq);
-      if (v < version) break;
-    }
-    return std::nullopt;
+    const uint32_t pos = ChainFind(stream_refs, it->second.last, version, RefVersion);
+    if (pos == kNoEntry) return std::nullopt;
+    return RefSeq(stream_refs[pos]);
   }
 
   // subject_log values and their keys; each a run of kSubjectLogEntry-byte
@@ -263,14 +281,9 @@ struct IndexTail {
     uint32_t prev;
   };
   std::vector<SubjectRef> subject_refs;
-  // key(S) (a view into an entry) -> the index of its first entry in this
-  // tail and the position of its last one in subject_refs. A subject's
-  // entries in one tail have consecutive indexes.
-  struct SubjectSpan {
-    uint64_t first_index;
-    uint32_t last;
-  };
-  absl::flat_hash_map<absl::string_view, SubjectSpan> subjects;
+  // key(S) (a view into an entry) -> the position of its last entry in
+  // subject_refs. A subject's entries in one tail have consecutive indexes.
+  absl::flat_hash_map<absl::string_view, uint32_t> subjects;
 
   static uint64_t EntryIndex(const char* entry) {
     return DecodeU64(absl::string_view(entry + kHashSize, 8));
@@ -278,6 +291,8 @@ struct IndexTail {
   static uint64_t EntrySeq(const char* entry) {
     return DecodeU64(absl::string_view(entry + kHashSize + 8, 8));
   }
+  static uint64_t RefIndex(const SubjectRef& r) { return EntryIndex(r.entry); }
+  static uint64_t RefEntrySeq(const SubjectRef& r) { return EntrySeq(r.entry); }
   static Hash EntryHead(const char* entry) {
     Hash h;
     std::copy_n(entry + kHashSize + 16, kHashSize, h.begin());
@@ -336,7 +351,7 @@ struct IndexTail {
         if (inserted) {
           auto span = subjects.find(key);
           it->second = span == subjects.end() ? EntryIndex(e)
-                                              : EntryIndex(subject_refs[span->second.last].entry) + 1;
+                                              : EntryIndex(subject_refs[span->second].entry) + 1;
         }
         if (EntryIndex(e) != it->second) {
           Hash h;
@@ -352,10 +367,9 @@ struct IndexTail {
     for (size_t i = 0; i < n; ++i) {
       const char* e = b.data() + i * kSubjectLogEntry;
       const uint32_t pos = static_cast<uint32_t>(subject_refs.size());
-      auto [it, inserted] =
-          subjects.try_emplace(absl::string_view(e, kHashSize), SubjectSpan{EntryIndex(e), pos});
-      subject_refs.push_back({e, inserted ? kNoEntry : it->second.last});
-      it->second.last = pos;
+      auto [it, inserted] = subjects.try_emplace(absl::string_view(e, kHashSize), pos);
+      subject_refs.push_back({e, inserted ? kNoEntry : it->second});
+      it->second = pos;
     }
     return absl::OkStatus();
   }
@@ -363,12 +377,9 @@ struct IndexTail {
   // The subject's entry `index` in this tail, or null.
   const char* SubjectEntry(absl::string_view key, uint64_t index) const {
     auto it = subjects.find(key);
-    if (it == subjects.end() || index < it->second.first_index) return nullptr;
-    uint32_t pos = it->second.last;
-    uint64_t at = EntryIndex(subject_refs[pos].entry);
-    if (index > at) return nullptr;
-    for (; at > index; --at) pos = subject_refs[pos].prev;
-    return subject_refs[pos].entry;
+    if (it == subjects.end()) return nullptr;
+    const uint32_t pos = ChainFind(subject_refs, it->second, index, RefIndex);
+    return pos == kNoEntry ? nullptr : subject_refs[pos].entry;
   }
 
   // Appends the subject's (index, seq) pairs in this tail with index >=
@@ -376,14 +387,7 @@ struct IndexTail {
   void SubjectEntriesFrom(absl::string_view key, uint64_t from,
                           std::vector<std::pair<uint64_t, uint64_t>>* out) const {
     auto it = subjects.find(key);
-    if (it == subjects.end()) return;
-    const size_t first = out->size();
-    for (uint32_t pos = it->second.last; pos != kNoEntry; pos = subject_refs[pos].prev) {
-      const char* e = subject_refs[pos].entry;
-      if (EntryIndex(e) < from) break;
-      out->emplace_back(EntryIndex(e), EntrySeq(e));
-    }
-    std::reverse(out->begin() + first, out->end());
+    if (it != subjects.end()) ChainFrom(subject_refs, it->second, from, RefIndex, RefEntrySeq, out);
   }
 };
 
@@ -910,7 +914,7 @@ class RocksStore : public LogStore, public KeyTable {
       for (const IndexTail* t : {active_.get(), flushing_.get()}) {
         if (t == nullptr) continue;
         if (auto it = t->subjects.find(AsBytes(key)); it != t->subjects.end()) {
-          const char* e = t->subject_refs[it->second.last].entry;
+          const char* e = t->subject_refs[it->second].entry;
           return SubjectState{IndexTail::EntryIndex(e) + 1, IndexTail::EntryHead(e)};
         }
       }
