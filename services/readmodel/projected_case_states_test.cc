@@ -162,5 +162,59 @@ TEST(ProjectedCaseStatesTest, BatchRefusedInTheMiddleLeavesCachedStatesAsBefore)
   std::filesystem::remove_all(dir);
 }
 
+// The same for a case too big to be saved by a copy (more items than the
+// gate copies, services/append/case_gate.cc kCopyItems): its events are
+// folded in place with an undo log, and a refusal later in the batch puts
+// back exactly what they changed.
+TEST(ProjectedCaseStatesTest, BatchRefusedInTheMiddleLeavesABigCaseAsBefore) {
+  const std::string dir = testing::NewTempDir("projected-states-big");
+  auto t = testing::OpenTestLedger(dir + "/ledger");
+  ASSERT_TRUE(t.ok()) << t.status();
+  ReadModels m = OpenReadModels(dir + "/projections", t->ledger.get());
+  m.projector->Start();
+  ProjectedCaseStates states(m.projector.get(), m.cases);
+  CaseGate::Options options;
+  options.committed = &states;
+  CaseGate gate(t->ledger.get(), options);
+  std::vector<v1::Event> intro;
+  for (int v = 0; v < 4; ++v) intro.push_back(Story(2, v));
+  for (int i = 0; i < 300; ++i) {
+    v1::Event e = Story(2, 4);  // an entry written
+    e.set_event_id(absl::StrCat("big-", i));
+    e.mutable_record_entry_written()->set_entry_id(absl::StrCat("big-entry-", i));
+    intro.push_back(std::move(e));
+  }
+  for (int v = 4; v < 8; ++v) intro.push_back(Story(2, v));
+  ASSERT_TRUE(Append(gate, std::move(intro)).ok());
+  size_t entries = 0;
+  ASSERT_EQ(gate.Inspect("case-2", [&](const CaseState& s) { entries = s.entries.size(); }),
+            absl::OkStatus());
+  ASSERT_GT(entries, 300u);
+  const std::string before = StateBytes(gate, "case-2");
+
+  v1::Event refused = Story(2, 12);
+  refused.set_event_id("refused");
+  *refused.mutable_occurred_at() = Story(2, 9).occurred_at();
+  refused.mutable_disclosure_made()->set_legal_basis(v1::LEGAL_BASIS_CONSENT);
+  refused.mutable_disclosure_made()->set_consent_id("consent-2");
+  auto r = Append(gate, {Story(2, 8), Story(2, 9), refused, Story(2, 10)});
+  ASSERT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition) << r.status();
+  EXPECT_EQ(StateBytes(gate, "case-2"), before);
+  EXPECT_EQ((*t)->Size(), 308u);  // nothing stored
+
+  r = Append(gate, {Story(2, 8), Story(2, 9)});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ((*r)[1].version, 309u);
+  ASSERT_EQ(m.projector->WaitFor((*t)->Size(), absl::Seconds(30)), absl::OkStatus());
+  auto stored = CaseStateProjection::Load(*m.projector, *m.cases, "case-2");
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  CaseGate fresh(t->ledger.get(), options);
+  EXPECT_EQ(StateBytes(fresh, "case-2"), EncodeCaseState(*stored));
+  m.projector->Stop();
+  m.projector.reset();
+  t->ledger.reset();
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace caseledger
