@@ -295,6 +295,7 @@ CaseItems ItemsPresent(const std::vector<std::string>& keys, const CaseState& st
   CaseItems out;
   const auto& all = Collections();
   for (size_t c = 0; c < all.size(); ++c) {
+    if (all[c]->Size(state) == 0) continue;  // most of a case's collections are empty
     for (const std::string& id : keys) {
       if (all[c]->Has(state, id)) out.emplace_back(c, id);
     }
