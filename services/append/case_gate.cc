@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -9,9 +10,17 @@
 #include "ledger/internal/status_macros.h"
 #include "services/append/event_codec.h"
 #include "services/policy/policy.h"
+#include "services/readmodel/case_state_rows.h"
 #include "services/readmodel/case_state_undo.h"
 
 namespace caseledger {
+namespace {
+
+// A case with several events in one call and at most this many collection
+// items is saved by a copy; a bigger one by an undo log (CaseStateUndo).
+constexpr size_t kCopyItems = 256;
+
+}  // namespace
 
 CaseGate::CaseGate(Ledger* ledger, Options options) : ledger_(ledger), options_(options) {}
 
@@ -104,14 +113,38 @@ void CaseGate::Submit(std::vector<GatedEvent> events, Ledger::AppendCallback don
     for (auto& [id, slot] : slots) slot->mu.Unlock();
   };
 
-  // Check in order, each event against the state its predecessors leave:
-  // each passing event is applied to its case's cached state in place, and
-  // a refusal rolls every case of the call back to exactly what it was.
-  std::map<std::string, CaseStateUndo> undo;  // per case, once it is refreshed
+  // Check in order, each event against the state its predecessors leave,
+  // and change nothing on a refusal. A case with one event in the call is
+  // checked against its cached state and folded only once every check
+  // passed (CheckApplicable says the fold cannot fail). A case with several
+  // is folded in place as its events pass, after saving what a refusal
+  // restores: a copy of a small state (one copy per call, cheaper than
+  // noting each event's items), an undo log for a big one (what the events
+  // touch, whatever the case's size).
+  std::map<std::string, int> per_case;
+  for (const GatedEvent& e : events) ++per_case[e.wire.stream_id()];
+  struct Saved {
+    std::optional<CaseState> copy;  // a small state as it was
+    CaseStateUndo undo;             // else
+  };
+  std::map<std::string, Saved> saved;  // per case with several events, once refreshed
+  std::vector<std::pair<CaseState*, size_t>> deferred;  // (state, event index) to fold
   auto refuse = [&](absl::Status status) {
-    for (auto& [case_id, u] : undo) u.RollBack(&slots[case_id]->state);
+    for (auto& [case_id, sv] : saved) {
+      CaseState& state = slots[case_id]->state;
+      if (sv.copy.has_value()) {
+        state = *std::move(sv.copy);
+      } else {
+        sv.undo.RollBack(&state);
+      }
+    }
     unlock_all();
     done(std::move(status));
+  };
+  // Provisional seq and commit time: the real ones are known only after
+  // the commit (at or after `received`); only the order matters here.
+  auto seq_after = [](const CaseState& state) {
+    return state.version == 0 ? 0 : state.last_seq + 1;
   };
   std::vector<AppendRequest> requests;
   requests.reserve(events.size());
@@ -119,15 +152,19 @@ void CaseGate::Submit(std::vector<GatedEvent> events, Ledger::AppendCallback don
     GatedEvent& e = events[i];
     const std::string& case_id = e.wire.stream_id();
     Slot& slot = *slots[case_id];
-    auto u = undo.find(case_id);
-    if (u == undo.end()) {
+    const bool single = per_case[case_id] == 1;
+    auto sv = saved.find(case_id);
+    if (single || sv == saved.end()) {
       // Once per call and case: later events see the earlier ones applied.
       absl::Status s = Refresh(case_id, slot);
       if (!s.ok()) {
         refuse(s);
         return;
       }
-      u = undo.try_emplace(case_id).first;
+      if (!single) {
+        sv = saved.try_emplace(case_id).first;
+        if (ItemCount(slot.state) <= kCopyItems) sv->second.copy = slot.state;
+      }
     }
     CaseState& state = slot.state;
     std::string where = events.size() > 1 ? absl::StrCat("requests[", i, "]: ") : "";
@@ -150,15 +187,24 @@ void CaseGate::Submit(std::vector<GatedEvent> events, Ledger::AppendCallback don
       return;
     }
     if (!e.request.expected_version.has_value()) e.request.expected_version = state.version;
-    // Provisional seq and commit time: the real ones are known only after
-    // the commit (at or after `received`); only the order matters here.
-    absl::Status applied = u->second.Apply(
-        e.wire, state.version == 0 ? 0 : state.last_seq + 1, context.received_at, &state);
+    absl::Status applied;
+    if (single) {
+      applied = CheckApplicable(e.wire, seq_after(state), state);
+      if (applied.ok()) deferred.emplace_back(&state, i);
+    } else if (sv->second.copy.has_value()) {
+      applied = ApplyEvent(e.wire, seq_after(state), context.received_at, &state);
+    } else {
+      applied = sv->second.undo.Apply(e.wire, seq_after(state), context.received_at, &state);
+    }
     if (!applied.ok()) {
       refuse(absl::Status(applied.code(), absl::StrCat(where, applied.message())));
       return;
     }
     requests.push_back(std::move(e.request));
+  }
+  for (auto [state, i] : deferred) {
+    // Checked above (CheckApplicable): the fold cannot fail.
+    ApplyEvent(events[i].wire, seq_after(*state), context.received_at, state).IgnoreError();
   }
 
   // All passed: queue the batch while the cases are still locked, so the

@@ -6,8 +6,8 @@
 // expected version the check assumed, while holding that case's lock. A
 // case's committed state comes from the one fold of its records, the
 // case-state read model (Options::committed), and the gate folds only its
-// own queued events on top, in place, taking them back on a refusal
-// (CaseStateUndo). So the
+// own queued events on top, in place, taking them back on a refusal (from
+// a copy of a small state, or CaseStateUndo for a big one). So the
 // ledger's order for a case is the order the checks saw, and a refused event
 // stores nothing. A retried event id passes through to the ledger, which
 // returns the original result.

@@ -585,8 +585,8 @@ std::string EventTypeName(const v1::Event& e) {
   return field == nullptr ? absl::StrCat("(body ", e.body_case(), ")") : field->name();
 }
 
-absl::Status ApplyEvent(const v1::Event& e, uint64_t seq, absl::Time commit_time,
-                        CaseState* state) {
+absl::Status CheckApplicable(const v1::Event& e, uint64_t seq, const CaseState& s) {
+  const CaseState* state = &s;
   if (e.body_case() == v1::Event::BODY_NOT_SET) {
     return absl::InvalidArgumentError(
         absl::StrCat("event.body: must be set (event at seq ", seq, ")"));
@@ -605,6 +605,12 @@ absl::Status ApplyEvent(const v1::Event& e, uint64_t seq, absl::Time commit_time
         "case \"", state->case_id, "\": event at seq ", seq, " is not after the last applied seq ",
         state->last_seq, " (applied twice or out of order)"));
   }
+  return absl::OkStatus();
+}
+
+absl::Status ApplyEvent(const v1::Event& e, uint64_t seq, absl::Time commit_time,
+                        CaseState* state) {
+  CL_RETURN_IF_ERROR(CheckApplicable(e, seq, *state));
   const absl::Time at = TimeFromProto(e.occurred_at());
   if (state->case_id.empty()) state->case_id = e.stream_id();
   ApplyBody(e, seq, at, commit_time, state);
@@ -621,6 +627,206 @@ absl::Status ApplyEvent(const v1::Event& e, uint64_t seq, absl::Time commit_time
   return absl::OkStatus();
 }
 
+namespace {
+
+void EncodeItem(const ManagerAssignment& m, pv1::ManagerAssignmentRecord* o) {
+  o->set_manager_id(m.manager_id);
+  o->set_reason(m.reason);
+  o->set_at_micros(Micros(m.at));
+  o->set_seq(m.seq);
+}
+
+void EncodeItem(const Participant& p, pv1::ParticipantRecord* o) {
+  o->set_participant_id(p.participant_id);
+  o->set_role(p.role);
+  o->set_added_at_micros(Micros(p.added_at));
+  if (p.authority.scope != v1::REPRESENTATIVE_SCOPE_UNSPECIFIED) {
+    o->set_authority_document_sha256(p.authority.document_sha256);
+    o->set_authority_scope(p.authority.scope);
+    o->set_authority_program(p.authority.program);
+    o->set_authority_starts_at_micros(Micros(p.authority.starts_at));
+    o->set_authority_ends_at_micros(Micros(p.authority.ends_at));
+  }
+}
+
+void EncodeItem(const Consent& c, pv1::ConsentRecord* o) {
+  o->set_consent_id(c.consent_id);
+  o->set_client_id(c.client_id);
+  o->set_grantor_kind(c.grantor_kind);
+  o->set_grantor_id(c.grantor_id);
+  SetStrings(c.recipients, o->mutable_recipients());
+  SetStrings(c.purposes, o->mutable_purposes());
+  SetStrings(c.data_categories, o->mutable_data_categories());
+  o->set_granted_at_micros(Micros(c.granted_at));
+  o->set_starts_at_micros(Micros(c.starts_at));
+  o->set_expires_at_micros(Micros(c.expires_at));
+  o->set_expiry_event(c.expiry_event);
+  o->set_revocable(c.revocable);
+  o->set_revoked(c.revoked);
+  o->set_revoked_at_micros(Micros(c.revoked_at));
+  o->set_revoked_by(c.revoked_by);
+  o->set_granted_seq(c.granted_seq);
+  o->set_revoked_seq(c.revoked_seq);
+  o->set_language(c.language);
+  o->set_comprehension_aid(c.comprehension_aid);
+  o->set_capacity(c.capacity);
+  o->set_general_designation(c.general_designation);
+  o->set_intermediary(c.intermediary);
+}
+
+void EncodeItem(const Conflict& c, pv1::ConflictRecord* o) {
+  o->set_conflict_id(c.conflict_id);
+  o->set_declared_by(c.declared_by);
+  o->set_declared_at_micros(Micros(c.declared_at));
+  o->set_resolved(c.resolved);
+  o->set_resolved_at_micros(Micros(c.resolved_at));
+  o->set_resolution(c.resolution);
+  o->set_resolved_by(c.resolved_by);
+  o->set_client_informed(c.client_informed);
+  o->set_client_informed_at_micros(Micros(c.client_informed_at));
+  o->set_client_informed_method(c.client_informed_method);
+}
+
+void EncodeItem(const Entry& en, pv1::EntryRecord* o) {
+  o->set_entry_id(en.entry_id);
+  o->set_data_category(en.data_category);
+  o->set_amends_entry_id(en.amends_entry_id);
+  o->set_seq(en.seq);
+  o->set_written_at_micros(Micros(en.written_at));
+}
+
+void EncodeItem(const AccessRequest& a, pv1::AccessRequestRecord* o) {
+  EncodeRequestFields(a, o);
+  o->set_extended(a.extended);
+  o->set_extension_reason(a.extension_reason);
+  o->set_denial_ground(a.denial_ground);
+  o->set_denied_by(a.denied_by);
+  o->set_review(static_cast<int32_t>(a.review));
+  o->set_review_requested_at_micros(Micros(a.review_requested_at));
+  o->set_reviewed_at_micros(Micros(a.reviewed_at));
+  o->set_reviewer_id(a.reviewer_id);
+}
+
+void EncodeItem(const AccountingRequest& a, pv1::AccountingRequestRecord* o) {
+  EncodeRequestFields(a, o);
+  o->set_received_at_micros(Micros(a.received_at));
+  o->set_extended(a.extended);
+  o->set_extension_reason(a.extension_reason);
+  o->set_fee_notice(a.fee_notice);
+}
+
+void EncodeItem(const AmendmentRequest& a, pv1::AmendmentRequestRecord* o) {
+  EncodeRequestFields(a, o);
+  o->set_entry_id(a.entry_id);
+  o->set_extended(a.extended);
+  o->set_extension_reason(a.extension_reason);
+  o->set_amendment_entry_id(a.amendment_entry_id);
+  o->set_denial_basis(a.denial_basis);
+  o->set_disagreement_filed(a.disagreement_filed);
+  o->set_disagreement_at_micros(Micros(a.disagreement_at));
+  o->set_rebutted(a.rebutted);
+  o->set_rebutted_at_micros(Micros(a.rebutted_at));
+}
+
+void EncodeItem(const LegalHold& h, pv1::LegalHoldRecord* o) {
+  o->set_hold_id(h.hold_id);
+  o->set_scope(h.scope);
+  o->set_client_id(h.client_id);
+  o->set_ground(h.ground);
+  o->set_authority(h.authority);
+  o->set_placed_at_micros(Micros(h.placed_at));
+  o->set_released(h.released);
+  o->set_released_at_micros(Micros(h.released_at));
+}
+
+void EncodeItem(const Part2ListRequest& a, pv1::Part2ListRequestRecord* o) {
+  EncodeRequestFields(a, o);
+  o->set_consent_id(a.consent_id);
+  o->set_received_at_micros(Micros(a.received_at));
+}
+
+void EncodeItem(const PendingNotice& n, pv1::PendingNoticeRecord* o) {
+  o->set_disclosure_id(n.disclosure_id);
+  o->set_client_id(n.client_id);
+  o->set_recipient_name(n.recipient_name);
+  o->set_disclosed_at_micros(Micros(n.disclosed_at));
+  o->set_notify_by_micros(Micros(n.notify_by));
+}
+
+}  // namespace
+
+std::string EncodeCaseItem(const ManagerAssignment& item) {
+  pv1::ManagerAssignmentRecord o;
+  EncodeItem(item, &o);
+  return DeterministicBytes(o);
+}
+
+std::string EncodeCaseItem(const Participant& item) {
+  pv1::ParticipantRecord o;
+  EncodeItem(item, &o);
+  return DeterministicBytes(o);
+}
+
+std::string EncodeCaseItem(const Consent& item) {
+  pv1::ConsentRecord o;
+  EncodeItem(item, &o);
+  return DeterministicBytes(o);
+}
+
+std::string EncodeCaseItem(const Conflict& item) {
+  pv1::ConflictRecord o;
+  EncodeItem(item, &o);
+  return DeterministicBytes(o);
+}
+
+std::string EncodeCaseItem(const Entry& item) {
+  pv1::EntryRecord o;
+  EncodeItem(item, &o);
+  return DeterministicBytes(o);
+}
+
+std::string EncodeCaseItem(const AccessRequest& item) {
+  pv1::AccessRequestRecord o;
+  EncodeItem(item, &o);
+  return DeterministicBytes(o);
+}
+
+std::string EncodeCaseItem(const AccountingRequest& item) {
+  pv1::AccountingRequestRecord o;
+  EncodeItem(item, &o);
+  return DeterministicBytes(o);
+}
+
+std::string EncodeCaseItem(const AmendmentRequest& item) {
+  pv1::AmendmentRequestRecord o;
+  EncodeItem(item, &o);
+  return DeterministicBytes(o);
+}
+
+std::string EncodeCaseItem(const LegalHold& item) {
+  pv1::LegalHoldRecord o;
+  EncodeItem(item, &o);
+  return DeterministicBytes(o);
+}
+
+std::string EncodeCaseItem(const Part2ListRequest& item) {
+  pv1::Part2ListRequestRecord o;
+  EncodeItem(item, &o);
+  return DeterministicBytes(o);
+}
+
+std::string EncodeCaseItem(const PendingNotice& item) {
+  pv1::PendingNoticeRecord o;
+  EncodeItem(item, &o);
+  return DeterministicBytes(o);
+}
+
+std::string EncodeCaseItem(const AccountingSuspension& item) {
+  pv1::AccountingSuspensionRecord o;
+  EncodeSuspension(item, &o);
+  return DeterministicBytes(o);
+}
+
 std::string EncodeCaseState(const CaseState& s) {
   pv1::CaseStateRecord r;
   r.set_format_version(kFormatVersion);
@@ -633,135 +839,22 @@ std::string EncodeCaseState(const CaseState& s) {
   r.set_closed_at_micros(Micros(s.closed_at));
   r.set_disposed_at_micros(Micros(s.disposed_at));
   r.set_manager_id(s.manager_id);
-  for (const auto& m : s.manager_history) {
-    auto* o = r.add_manager_history();
-    o->set_manager_id(m.manager_id);
-    o->set_reason(m.reason);
-    o->set_at_micros(Micros(m.at));
-    o->set_seq(m.seq);
-  }
-  for (const auto& [id, p] : s.participants) {
-    auto* o = r.add_participants();
-    o->set_participant_id(p.participant_id);
-    o->set_role(p.role);
-    o->set_added_at_micros(Micros(p.added_at));
-    if (p.authority.scope != v1::REPRESENTATIVE_SCOPE_UNSPECIFIED) {
-      o->set_authority_document_sha256(p.authority.document_sha256);
-      o->set_authority_scope(p.authority.scope);
-      o->set_authority_program(p.authority.program);
-      o->set_authority_starts_at_micros(Micros(p.authority.starts_at));
-      o->set_authority_ends_at_micros(Micros(p.authority.ends_at));
-    }
-  }
-  for (const auto& [id, c] : s.consents) {
-    auto* o = r.add_consents();
-    o->set_consent_id(c.consent_id);
-    o->set_client_id(c.client_id);
-    o->set_grantor_kind(c.grantor_kind);
-    o->set_grantor_id(c.grantor_id);
-    SetStrings(c.recipients, o->mutable_recipients());
-    SetStrings(c.purposes, o->mutable_purposes());
-    SetStrings(c.data_categories, o->mutable_data_categories());
-    o->set_granted_at_micros(Micros(c.granted_at));
-    o->set_starts_at_micros(Micros(c.starts_at));
-    o->set_expires_at_micros(Micros(c.expires_at));
-    o->set_expiry_event(c.expiry_event);
-    o->set_revocable(c.revocable);
-    o->set_revoked(c.revoked);
-    o->set_revoked_at_micros(Micros(c.revoked_at));
-    o->set_revoked_by(c.revoked_by);
-    o->set_granted_seq(c.granted_seq);
-    o->set_revoked_seq(c.revoked_seq);
-    o->set_language(c.language);
-    o->set_comprehension_aid(c.comprehension_aid);
-    o->set_capacity(c.capacity);
-    o->set_general_designation(c.general_designation);
-    o->set_intermediary(c.intermediary);
-  }
-  for (const auto& [id, c] : s.conflicts) {
-    auto* o = r.add_conflicts();
-    o->set_conflict_id(c.conflict_id);
-    o->set_declared_by(c.declared_by);
-    o->set_declared_at_micros(Micros(c.declared_at));
-    o->set_resolved(c.resolved);
-    o->set_resolved_at_micros(Micros(c.resolved_at));
-    o->set_resolution(c.resolution);
-    o->set_resolved_by(c.resolved_by);
-    o->set_client_informed(c.client_informed);
-    o->set_client_informed_at_micros(Micros(c.client_informed_at));
-    o->set_client_informed_method(c.client_informed_method);
-  }
-  for (const auto& [id, en] : s.entries) {
-    auto* o = r.add_entries();
-    o->set_entry_id(en.entry_id);
-    o->set_data_category(en.data_category);
-    o->set_amends_entry_id(en.amends_entry_id);
-    o->set_seq(en.seq);
-    o->set_written_at_micros(Micros(en.written_at));
-  }
-  for (const auto& [id, a] : s.access_requests) {
-    auto* o = r.add_access_requests();
-    EncodeRequestFields(a, o);
-    o->set_extended(a.extended);
-    o->set_extension_reason(a.extension_reason);
-    o->set_denial_ground(a.denial_ground);
-    o->set_denied_by(a.denied_by);
-    o->set_review(static_cast<int32_t>(a.review));
-    o->set_review_requested_at_micros(Micros(a.review_requested_at));
-    o->set_reviewed_at_micros(Micros(a.reviewed_at));
-    o->set_reviewer_id(a.reviewer_id);
-  }
-  for (const auto& [id, a] : s.accounting_requests) {
-    auto* o = r.add_accounting_requests();
-    EncodeRequestFields(a, o);
-    o->set_received_at_micros(Micros(a.received_at));
-    o->set_extended(a.extended);
-    o->set_extension_reason(a.extension_reason);
-    o->set_fee_notice(a.fee_notice);
-  }
-  for (const auto& [id, a] : s.amendment_requests) {
-    auto* o = r.add_amendment_requests();
-    EncodeRequestFields(a, o);
-    o->set_entry_id(a.entry_id);
-    o->set_extended(a.extended);
-    o->set_extension_reason(a.extension_reason);
-    o->set_amendment_entry_id(a.amendment_entry_id);
-    o->set_denial_basis(a.denial_basis);
-    o->set_disagreement_filed(a.disagreement_filed);
-    o->set_disagreement_at_micros(Micros(a.disagreement_at));
-    o->set_rebutted(a.rebutted);
-    o->set_rebutted_at_micros(Micros(a.rebutted_at));
-  }
-  for (const auto& [id, h] : s.legal_holds) {
-    auto* o = r.add_legal_holds();
-    o->set_hold_id(h.hold_id);
-    o->set_scope(h.scope);
-    o->set_client_id(h.client_id);
-    o->set_ground(h.ground);
-    o->set_authority(h.authority);
-    o->set_placed_at_micros(Micros(h.placed_at));
-    o->set_released(h.released);
-    o->set_released_at_micros(Micros(h.released_at));
-  }
+  for (const auto& m : s.manager_history) EncodeItem(m, r.add_manager_history());
+  for (const auto& [id, p] : s.participants) EncodeItem(p, r.add_participants());
+  for (const auto& [id, c] : s.consents) EncodeItem(c, r.add_consents());
+  for (const auto& [id, c] : s.conflicts) EncodeItem(c, r.add_conflicts());
+  for (const auto& [id, en] : s.entries) EncodeItem(en, r.add_entries());
+  for (const auto& [id, a] : s.access_requests) EncodeItem(a, r.add_access_requests());
+  for (const auto& [id, a] : s.accounting_requests) EncodeItem(a, r.add_accounting_requests());
+  for (const auto& [id, a] : s.amendment_requests) EncodeItem(a, r.add_amendment_requests());
+  for (const auto& [id, h] : s.legal_holds) EncodeItem(h, r.add_legal_holds());
   for (const auto& [id, a] : s.accounting_suspensions) {
     EncodeSuspension(a, r.add_accounting_suspensions());
   }
-  for (const auto& [id, a] : s.part2_list_requests) {
-    auto* o = r.add_part2_list_requests();
-    EncodeRequestFields(a, o);
-    o->set_consent_id(a.consent_id);
-    o->set_received_at_micros(Micros(a.received_at));
-  }
+  for (const auto& [id, a] : s.part2_list_requests) EncodeItem(a, r.add_part2_list_requests());
   SetStrings(s.subject_ids, r.mutable_subject_ids());
   SetStrings(s.disclosure_ids, r.mutable_disclosure_ids());
-  for (const auto& [id, n] : s.pending_notices) {
-    auto* o = r.add_pending_notices();
-    o->set_disclosure_id(n.disclosure_id);
-    o->set_client_id(n.client_id);
-    o->set_recipient_name(n.recipient_name);
-    o->set_disclosed_at_micros(Micros(n.disclosed_at));
-    o->set_notify_by_micros(Micros(n.notify_by));
-  }
+  for (const auto& [id, n] : s.pending_notices) EncodeItem(n, r.add_pending_notices());
   r.set_version(s.version);
   r.set_last_seq(s.last_seq);
   r.set_last_occurred_at_micros(Micros(s.last_occurred_at));

@@ -335,9 +335,27 @@ struct CaseState {
 //     order).
 // On error *state is unchanged.
 absl::Status ApplyEvent(const v1::Event& e, uint64_t seq, absl::Time commit_time, CaseState* state);
+// The errors ApplyEvent would return, without folding: OK means ApplyEvent
+// of the same arguments succeeds.
+absl::Status CheckApplicable(const v1::Event& e, uint64_t seq, const CaseState& state);
 
 // Deterministic bytes (services/readmodel/case_state.proto CaseStateRecord).
 std::string EncodeCaseState(const CaseState& state);
+// One item as EncodeCaseState encodes it inside CaseStateRecord: the bytes
+// of its element of the item's repeated field (a case's item row,
+// services/readmodel/case_state_rows.h).
+std::string EncodeCaseItem(const ManagerAssignment& item);
+std::string EncodeCaseItem(const Participant& item);
+std::string EncodeCaseItem(const Consent& item);
+std::string EncodeCaseItem(const Conflict& item);
+std::string EncodeCaseItem(const Entry& item);
+std::string EncodeCaseItem(const AccessRequest& item);
+std::string EncodeCaseItem(const AccountingRequest& item);
+std::string EncodeCaseItem(const AmendmentRequest& item);
+std::string EncodeCaseItem(const LegalHold& item);
+std::string EncodeCaseItem(const Part2ListRequest& item);
+std::string EncodeCaseItem(const PendingNotice& item);
+std::string EncodeCaseItem(const AccountingSuspension& item);
 // INVALID_ARGUMENT for bytes that are not an encoded CaseState.
 absl::StatusOr<CaseState> DecodeCaseState(absl::string_view bytes);
 

@@ -11,7 +11,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "google/protobuf/descriptor.h"
-#include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/wire_format_lite.h"
 #include "google/protobuf/message.h"
 #include "ledger/internal/status_macros.h"
@@ -38,8 +37,8 @@ class Collection {
   int number() const { return number_; }
   virtual bool Has(const CaseState& s, const std::string& id) const = 0;
   virtual size_t Size(const CaseState& s) const = 0;
-  // Puts the item (present) into the empty state *one.
-  virtual void CopyItem(const CaseState& s, const std::string& id, CaseState* one) const = 0;
+  // The item's (present) row value (EncodeCaseItem; "" for a set's member).
+  virtual std::string Encode(const CaseState& s, const std::string& id) const = 0;
   virtual void ForEachId(const CaseState& s,
                          const std::function<void(const std::string&)>& fn) const = 0;
   // Moves the items of *one (a decoded single-item state) into *s.
@@ -64,8 +63,8 @@ class MapCollection : public Collection {
     return (s.*member_).count(id) > 0;
   }
   size_t Size(const CaseState& s) const override { return (s.*member_).size(); }
-  void CopyItem(const CaseState& s, const std::string& id, CaseState* one) const override {
-    (one->*member_).emplace(id, (s.*member_).at(id));
+  std::string Encode(const CaseState& s, const std::string& id) const override {
+    return EncodeCaseItem((s.*member_).at(id));
   }
   void ForEachId(const CaseState& s,
                  const std::function<void(const std::string&)>& fn) const override {
@@ -94,7 +93,7 @@ class SetCollection : public Collection {
     return (s.*member_).count(id) > 0;
   }
   size_t Size(const CaseState& s) const override { return (s.*member_).size(); }
-  void CopyItem(const CaseState&, const std::string&, CaseState*) const override {}
+  std::string Encode(const CaseState&, const std::string&) const override { return ""; }
   void ForEachId(const CaseState& s,
                  const std::function<void(const std::string&)>& fn) const override {
     for (const std::string& id : s.*member_) fn(id);
@@ -128,10 +127,10 @@ class HistoryCollection : public Collection {
     return Index(id, &i) && i < s.manager_history.size();
   }
   size_t Size(const CaseState& s) const override { return s.manager_history.size(); }
-  void CopyItem(const CaseState& s, const std::string& id, CaseState* one) const override {
+  std::string Encode(const CaseState& s, const std::string& id) const override {
     size_t i = 0;
     Index(id, &i);
-    one->manager_history.push_back(s.manager_history[i]);
+    return EncodeCaseItem(s.manager_history[i]);
   }
   void ForEachId(const CaseState& s,
                  const std::function<void(const std::string&)>& fn) const override {
@@ -207,29 +206,10 @@ CaseState Header(const CaseState& s) {
 }
 
 // The item's row value: its element of CaseStateRecord's repeated field
-// (empty for a set's member, which is all in the key). The element's bytes
-// are cut out of the encoding of a state holding only the item (an
-// embedded message is encoded as it is alone), so EncodeCaseState stays the
-// one encoder of every field.
+// (empty for a set's member, which is all in the key), as EncodeCaseState
+// writes it (EncodeCaseItem).
 std::string EncodeItem(const Collection& c, const CaseState& s, const std::string& id) {
-  if (c.field() == nullptr) return "";
-  CaseState one;
-  c.CopyItem(s, id, &one);
-  const std::string whole = EncodeCaseState(one);
-  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(whole.data()),
-                                            static_cast<int>(whole.size()));
-  using Wire = google::protobuf::internal::WireFormatLite;
-  for (uint32_t tag = in.ReadTag(); tag != 0; tag = in.ReadTag()) {
-    if (Wire::GetTagFieldNumber(tag) == c.number() &&
-        Wire::GetTagWireType(tag) == Wire::WIRETYPE_LENGTH_DELIMITED) {
-      uint32_t size = 0;
-      std::string item;
-      if (in.ReadVarint32(&size) && in.ReadString(&item, static_cast<int>(size))) return item;
-      break;
-    }
-    if (!Wire::SkipField(&in, tag)) break;
-  }
-  std::abort();  // EncodeCaseState always writes the item it holds
+  return c.Encode(s, id);
 }
 
 void AppendVarint(uint64_t v, std::string* out) {
@@ -315,6 +295,7 @@ CaseItems ItemsPresent(const std::vector<std::string>& keys, const CaseState& st
   CaseItems out;
   const auto& all = Collections();
   for (size_t c = 0; c < all.size(); ++c) {
+    if (all[c]->Size(state) == 0) continue;  // most of a case's collections are empty
     for (const std::string& id : keys) {
       if (all[c]->Has(state, id)) out.emplace_back(c, id);
     }
@@ -326,6 +307,12 @@ std::vector<size_t> CollectionSizes(const CaseState& state) {
   std::vector<size_t> sizes;
   for (const auto& c : Collections()) sizes.push_back(c->Size(state));
   return sizes;
+}
+
+size_t ItemCount(const CaseState& state) {
+  size_t n = 0;
+  for (const auto& c : Collections()) n += c->Size(state);
+  return n;
 }
 
 CaseItems ItemsAdded(const std::vector<std::string>& keys, const CaseItems& before,

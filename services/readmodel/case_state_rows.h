@@ -39,6 +39,8 @@ CaseItems ItemsPresent(const std::vector<std::string>& keys, const CaseState& st
 // only at collections whose size is not `sizes_before` or that lost an item
 // of `before` (an event changes only items keyed by its ids).
 std::vector<size_t> CollectionSizes(const CaseState& state);
+// The number of items in all collections of `state` (the sum of CollectionSizes).
+size_t ItemCount(const CaseState& state);
 CaseItems ItemsAdded(const std::vector<std::string>& keys, const CaseItems& before,
                      const std::vector<size_t>& sizes_before, const CaseState& state);
 // The items a chunk of events touched, each with the row value stored for

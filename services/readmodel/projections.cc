@@ -42,12 +42,11 @@ absl::StatusOr<CaseStateProjection::Dirty*> CaseStateProjection::State(const std
                                                                       ProjectionTxn& txn) {
   auto it = dirty_.find(case_id);
   if (it != dirty_.end()) return &it->second;
-  Dirty d;
-  if (forgotten_.count(case_id) > 0) {
+  auto [cached, added] = cache_.try_emplace(case_id);
+  if (!added) {
+    // In memory (a case forgotten by this chunk is not: Forget drops it).
+  } else if (forgotten_.count(case_id) > 0) {
     // Its stored rows are deleted by this chunk (the store still has them).
-  } else if (auto cached = cache_.find(case_id); cached != cache_.end()) {
-    d.state = std::move(cached->second);
-    cache_.erase(cached);
   } else if (cache_complete_) {
     // The store holds no case the cache does not: a new case.
   } else {
@@ -55,20 +54,24 @@ absl::StatusOr<CaseStateProjection::Dirty*> CaseStateProjection::State(const std
     // dirty_, so the store is current for a case not in it).
     CaseRowsDecoder decoder;
     absl::Status bad;
-    CL_RETURN_IF_ERROR(txn.ScanStored(case_id, [&](absl::string_view key, absl::string_view value) {
-      if (!IsRowOf(key, case_id)) return false;
-      bad = decoder.Add(key.substr(case_id.size()), value);
-      return bad.ok();
-    }));
-    CL_RETURN_IF_ERROR(bad);
+    absl::Status scanned =
+        txn.ScanStored(case_id, [&](absl::string_view key, absl::string_view value) {
+          if (!IsRowOf(key, case_id)) return false;
+          bad = decoder.Add(key.substr(case_id.size()), value);
+          return bad.ok();
+        });
+    if (scanned.ok()) scanned = bad;
     absl::StatusOr<CaseState> stored = decoder.Finish();
-    if (stored.ok()) {
-      d.state = *std::move(stored);
-    } else if (stored.status().code() != absl::StatusCode::kNotFound) {
-      return stored.status();
+    if (scanned.ok() && !stored.ok() && stored.status().code() != absl::StatusCode::kNotFound) {
+      scanned = stored.status();
     }
+    if (!scanned.ok()) {
+      cache_.erase(cached);
+      return scanned;
+    }
+    if (stored.ok()) cached->second = *std::move(stored);
   }
-  return &dirty_.emplace(case_id, std::move(d)).first->second;
+  return &dirty_.emplace(case_id, Dirty{&cached->second, {}}).first->second;
 }
 
 absl::Status CaseStateProjection::Apply(const v1::Record& record, ProjectionTxn& txn) {
@@ -76,11 +79,12 @@ absl::Status CaseStateProjection::Apply(const v1::Record& record, ProjectionTxn&
   if (!record.stream_id().empty() && record.stream_id()[0] == '@') return absl::OkStatus();
   CL_ASSIGN_OR_RETURN(Dirty * d, State(record.stream_id(), txn));
   const std::vector<std::string> keys = ItemKeysOf(record.event());
-  const CaseItems before = ItemsPresent(keys, d->state);
-  const std::vector<size_t> sizes = CollectionSizes(d->state);
-  NoteBefore(before, d->state, &d->touched);
-  CL_RETURN_IF_ERROR(ApplyEvent(record.event(), record.seq(), CommitTime(record), &d->state));
-  NoteAfter(record.event(), ItemsAdded(keys, before, sizes, d->state), d->state, &d->touched);
+  CaseState& state = *d->state;
+  const CaseItems before = ItemsPresent(keys, state);
+  const std::vector<size_t> sizes = CollectionSizes(state);
+  NoteBefore(before, state, &d->touched);
+  CL_RETURN_IF_ERROR(ApplyEvent(record.event(), record.seq(), CommitTime(record), &state));
+  NoteAfter(record.event(), ItemsAdded(keys, before, sizes, state), state, &d->touched);
   return absl::OkStatus();
 }
 
@@ -102,7 +106,7 @@ absl::Status CaseStateProjection::Forget(const std::set<std::string>& streams,
 absl::Status CaseStateProjection::Flush(ProjectionTxn& txn) {
   for (auto& [case_id, d] : dirty_) {
     CaseRows rows;
-    AddTouchedRows(d.touched, d.state, &rows);
+    AddTouchedRows(d.touched, *d.state, &rows);
     for (auto& [row, value] : rows) {
       if (value.has_value()) {
         txn.Put(case_id + row, *std::move(value));
@@ -111,12 +115,18 @@ absl::Status CaseStateProjection::Flush(ProjectionTxn& txn) {
       }
     }
   }
-  // Kept in memory for the next chunks, up to kMaxCachedCases.
-  if (cache_.size() + dirty_.size() > kMaxCachedCases) {
-    cache_.clear();
+  // Kept in memory for the next chunks, up to kMaxCachedCases (the ones
+  // this chunk changed first).
+  if (cache_.size() > kMaxCachedCases) {
+    for (auto i = cache_.begin(); i != cache_.end();) {
+      if (dirty_.contains(i->first)) {
+        ++i;
+      } else {
+        cache_.erase(i++);
+      }
+    }
     cache_complete_ = false;
   }
-  for (auto& [case_id, d] : dirty_) cache_[case_id] = std::move(d.state);
   dirty_.clear();
   forgotten_.clear();
   return absl::OkStatus();
@@ -171,6 +181,16 @@ absl::Status CaseStateProjection::ScanCases(
 absl::StatusOr<CaseState> CaseStateProjection::Load(const Projector& projector,
                                                     const CaseStateProjection& projection,
                                                     const std::string& case_id) {
+  auto not_found = [&] {
+    return absl::NotFoundError(absl::StrCat("case_id: no case \"", case_id, "\" (as of seq ",
+                                            projector.position(), ")"));
+  };
+  // A point read of the header first: a case without rows (a new one, as
+  // the append gate often asks) costs no iterator. The rows, header
+  // included, are then read in one scan, which sees one version of them.
+  absl::StatusOr<std::string> header = projector.Get(projection, case_id);
+  if (header.status().code() == absl::StatusCode::kNotFound) return not_found();
+  if (!header.ok()) return header.status();
   CaseRowsDecoder decoder;
   absl::Status bad;
   CL_RETURN_IF_ERROR(
@@ -181,10 +201,7 @@ absl::StatusOr<CaseState> CaseStateProjection::Load(const Projector& projector,
       }));
   CL_RETURN_IF_ERROR(bad);
   absl::StatusOr<CaseState> state = decoder.Finish();
-  if (state.status().code() == absl::StatusCode::kNotFound) {
-    return absl::NotFoundError(absl::StrCat("case_id: no case \"", case_id, "\" (as of seq ",
-                                            projector.position(), ")"));
-  }
+  if (state.status().code() == absl::StatusCode::kNotFound) return not_found();
   return state;
 }
 

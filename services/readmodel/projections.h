@@ -64,14 +64,16 @@ class CaseStateProjection : public Projection {
   // only; each is also stored).
   static constexpr size_t kMaxCachedCases = 16384;
   struct Dirty {
-    CaseState state;
+    CaseState* state;      // in cache_
     TouchedItems touched;  // what this chunk may have changed
   };
   // The case's state, from memory or its stored rows; becomes dirty.
   absl::StatusOr<Dirty*> State(const std::string& case_id, ProjectionTxn& txn);
   absl::node_hash_map<std::string, Dirty> dirty_;  // written in key order by the txn
   std::set<std::string> forgotten_;  // by this chunk: their stored rows go
-  absl::flat_hash_map<std::string, CaseState> cache_;
+  // The decoded cases, dirty ones included (node map: a Dirty points into
+  // it, so a state is never moved between chunks).
+  absl::node_hash_map<std::string, CaseState> cache_;
   // Every case the store holds is in cache_ (after a clear, until the cache
   // is trimmed): a case not in it has no rows to read.
   bool cache_complete_ = false;

@@ -140,6 +140,10 @@ absl::StatusOr<std::unique_ptr<Projector>> Projector::Open(
     ProjectorOptions options, Ledger* ledger, std::vector<std::unique_ptr<Projection>> projections) {
   rocksdb::Options db_options;
   db_options.create_if_missing = true;
+  // Point reads of rows that are not there (the header of a case the
+  // append gate sees first) answered by a filter, not a memtable search.
+  db_options.memtable_prefix_bloom_size_ratio = 0.02;
+  db_options.memtable_whole_key_filtering = true;
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(db_options, options.path, &raw);
   if (!s.ok()) {
