@@ -13,7 +13,9 @@
 #include <signal.h>
 
 #include <chrono>
+#include <fstream>
 #include <map>
+#include <optional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -28,6 +30,7 @@
 #include "ledger/record.h"
 #include "proto/ledger.grpc.pb.h"
 #include "services/cluster/partitioned_ledger_service.h"
+#include "tests/dev_certs.h"
 #include "tests/postgres_suite.h"
 #include "tests/server_process.h"
 #include "tests/test_util.h"
@@ -87,22 +90,31 @@ class PartitionedServerTest : public testing::PostgresSuite {
 
   std::unique_ptr<ServerProcess> StartNode(const std::string& name) {
     const std::string address = absl::StrCat("127.0.0.1:", testing::FreePort());
-    auto s = ServerProcess::Start(
-        kServer, dir_ + "/" + name,
-        {"--pg_conninfo=" + pg_->conninfo(), "--node_id=" + name,
-         absl::StrCat("--pg_partitions=", kPartitions), "--pg_max_new_partitions=2",
-         "--pg_lease_ttl=2s", "--checkpoint_interval=300ms", "--listen=" + address,
-         // One ledger key for every node, as tools/cluster.sh gives them.
-         "--signing_key=" + dir_ + "/signing.key"});
+    std::vector<std::string> flags = {
+        "--pg_conninfo=" + pg_->conninfo(), "--node_id=" + name,
+        absl::StrCat("--pg_partitions=", kPartitions), "--pg_max_new_partitions=2",
+        "--pg_lease_ttl=2s", "--checkpoint_interval=300ms", "--listen=" + address,
+        // One ledger key for every node, as tools/cluster.sh gives them.
+        "--signing_key=" + dir_ + "/signing.key"};
+    if (tls_.has_value()) {
+      // serve.sh's TLS flags without the master key (refused with P > 1).
+      for (const std::string& f : tls_->ServerFlags()) {
+        if (!absl::StartsWith(f, "--master_key_file")) flags.push_back(f);
+      }
+      flags.push_back("--authz_config=" + dir_ + "/authz.conf");
+    }
+    auto s = ServerProcess::Start(kServer, dir_ + "/" + name, flags);
     EXPECT_TRUE(s.ok()) << s.status();
     return s.ok() ? *std::move(s) : nullptr;
   }
 
+  // Over mutual TLS (tls_) as `who_`, else plaintext.
   v1::LedgerService::Stub* Stub(const std::string& address) {
-    auto& stub = stubs_[address];
+    auto& stub = stubs_[who_ + "@" + address];
     if (stub == nullptr) {
       stub = v1::LedgerService::NewStub(
-          grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+          tls_.has_value() ? tls_->Channel(address, who_)
+                           : grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
     }
     return stub.get();
   }
@@ -185,6 +197,8 @@ class PartitionedServerTest : public testing::PostgresSuite {
   }
 
   std::string dir_;
+  std::optional<testing::DevTls> tls_;
+  std::string who_;  // the client certificate presented with tls_
   std::vector<std::string> cases_;
   std::map<int, int> per_partition_;
   std::map<std::string, std::unique_ptr<v1::LedgerService::Stub>> stubs_;
@@ -260,6 +274,52 @@ TEST_F(PartitionedServerTest, AnyNodeTakesAppendsAndProvesEveryRecordAcrossAKill
     EXPECT_EQ(ack->response.version(), 2u) << c;
     EXPECT_EQ(ack->answered_by, a->address());
     ExpectProved(a->address(), *ack, id, c);
+  }
+}
+
+// Over mutual TLS: a producer's appends through node A, including those it
+// redirects (the producer's own refusal of a case not ours is the redirect);
+// an auditor proves each record from the other node and reads its leaf; a
+// client may not append, on either node.
+TEST_F(PartitionedServerTest, RedirectsAndProvesOverMutualTls) {
+  auto tls = testing::MakeDevTls({"producer/partitioned-test", "auditor/aud-1", "client/c-1"});
+  ASSERT_TRUE(tls.ok()) << tls.status();
+  tls_ = *tls;
+  {
+    std::ofstream conf(dir_ + "/authz.conf");
+    conf << "producer partitioned-test housing\naudit_grant aud-1 *\n";
+  }
+  std::unique_ptr<ServerProcess> a = StartNode("a");
+  ASSERT_NE(a, nullptr);
+  std::unique_ptr<ServerProcess> b = StartNode("b");
+  ASSERT_NE(b, nullptr);
+  ASSERT_TRUE(absl::StrContains(b->Stderr(), "owns partitions [2,3]")) << b->Stderr();
+  std::map<int, uint64_t> next_seq;
+  std::vector<std::pair<std::string, Ack>> acks;
+  for (const std::string& c : cases_) {
+    who_ = "producer-partitioned-test";
+    absl::StatusOr<Ack> ack = Append(a->address(), CaseEvent(c + "-e0", c, 0));
+    ASSERT_TRUE(ack.ok()) << c << ": " << ack.status();
+    const int p = static_cast<int>(PartitionOf(c, kPartitions));
+    EXPECT_EQ(ack->response.partition(), static_cast<uint32_t>(p)) << c;
+    // Refusals are recorded in "@access" (in its partition), so seqs only rise.
+    EXPECT_GE(ack->response.seq(), next_seq[p]) << c;
+    next_seq[p] = ack->response.seq() + 1;
+    EXPECT_EQ(ack->redirects, p >= 2 ? 1 : 0) << c;
+    acks.emplace_back(c, *ack);
+    // A client may not append, whichever node owns the case.
+    who_ = "client-c-1";
+    for (const std::string& at : {a->address(), b->address()}) {
+      grpc::ClientContext ctx;
+      v1::AppendResponse resp;
+      grpc::Status s = Stub(at)->Append(&ctx, CaseEvent(c + "-x", c, 1), &resp);
+      EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << c << " at " << at;
+    }
+  }
+  who_ = "auditor-aud-1";
+  for (const auto& [c, ack] : acks) {
+    const int p = static_cast<int>(ack.response.partition());
+    ExpectProved(p >= 2 ? a->address() : b->address(), ack, c + "-e0", c);
   }
 }
 
