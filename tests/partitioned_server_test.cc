@@ -29,10 +29,11 @@
 #include "ledger/partition.h"
 #include "ledger/record.h"
 #include "proto/ledger.grpc.pb.h"
-#include "services/cluster/partitioned_ledger_service.h"
+#include "services/cluster/cluster_client.h"
 #include "tests/dev_certs.h"
 #include "tests/postgres_suite.h"
 #include "tests/server_process.h"
+#include "tests/subprocess.h"
 #include "tests/test_util.h"
 
 namespace caseledger {
@@ -252,6 +253,25 @@ TEST_F(PartitionedServerTest, AnyNodeTakesAppendsAndProvesEveryRecordAcrossAKill
     EXPECT_TRUE(absl::StartsWith(cp.note(), "caseledger.local/log/global\n")) << cp.note();
   }
 
+  // ledgerctl follows the redirect too: a case of B's, sent to A.
+  std::string cli_case;
+  {
+    std::string& c = cli_case;
+    for (const std::string& x : cases_) {
+      if (PartitionOf(x, kPartitions) >= 2) c = x;
+    }
+    const int p = static_cast<int>(PartitionOf(c, kPartitions));
+    testing::CommandResult r = testing::RunCommand(
+        {"tools/ledgerctl", "--server=" + a->address(), "--json", "append",
+         absl::StrCat("--event={\"event_id\":\"", c, "-cli\",\"stream_id\":\"", c,
+                      "\",\"subject_ids\":[\"client-", c,
+                      "\"],\"occurred_at\":\"2025-12-31T23:50:00Z\",\"record_entry_written\":{\"entry_id\":\"e-cli\","
+                      "\"data_category\":\"housing\",\"text\":\"by ledgerctl\"}}")});
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_TRUE(absl::StrContains(r.out, absl::StrCat("\"seq\":", next_seq[p], ","))) << r.out;
+    ++next_seq[p];
+  }
+
   // kill -9 of B; A takes partitions 2 and 3 over.
   b->Stop(SIGKILL);
   for (const auto& [id, first] : acks) {
@@ -271,7 +291,7 @@ TEST_F(PartitionedServerTest, AnyNodeTakesAppendsAndProvesEveryRecordAcrossAKill
     ASSERT_TRUE(ack.ok()) << c << ": " << ack.status();
     const int p = static_cast<int>(PartitionOf(c, kPartitions));
     EXPECT_EQ(ack->response.seq(), next_seq[p]++) << c;
-    EXPECT_EQ(ack->response.version(), 2u) << c;
+    EXPECT_EQ(ack->response.version(), c == cli_case ? 3u : 2u) << c;
     EXPECT_EQ(ack->answered_by, a->address());
     ExpectProved(a->address(), *ack, id, c);
   }

@@ -26,8 +26,6 @@ namespace caseledger {
 // The payload key of a redirect status: its value is the owner's address
 // (host:port, the owner's --listen as written in its lease row).
 inline constexpr char kOwnerPayload[] = "caseledger.owner_address";
-// The trailing metadata a redirected call carries (the same address).
-inline constexpr char kOwnerTrailer[] = "caseledger-owner-address";
 
 // The owner's address a redirect status carries; empty for any other status.
 std::string OwnerAddressOf(const absl::Status& status);

@@ -21,6 +21,7 @@
 #include "ledger/pg_partitions.h"
 #include "proto/ledger.grpc.pb.h"
 #include "services/authz/authz.h"
+#include "services/cluster/cluster_client.h"
 #include "services/cluster/partition_router.h"
 
 namespace caseledger {
@@ -91,17 +92,6 @@ class PartitionedLedgerService final : public v1::LedgerService::Service {
 // The status a partitioned server answers with, converted once: a redirect
 // also sets the kOwnerTrailer trailing metadata.
 grpc::Status AnswerStatus(grpc::ServerContext* ctx, const absl::Status& status);
-
-// The owner's address a redirected call's trailing metadata names; empty
-// when it names none. For clients (tools, tests).
-std::string RedirectAddress(const grpc::ClientContext& ctx);
-
-// The two-level proof of a partitioned InclusionProof answer, for
-// VerifyPartitionedProof; `record_leaf` is the record's leaf as the caller
-// read it (or the answer's, when the caller may see it). INVALID_ARGUMENT
-// naming the field when a hash is not 32 bytes.
-absl::StatusOr<PartitionedProof> PartitionedProofFromWire(const v1::InclusionProof& proof,
-                                                         std::string record_leaf);
 
 }  // namespace caseledger
 
