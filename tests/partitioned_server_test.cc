@@ -294,7 +294,22 @@ TEST_F(PartitionedServerTest, AnyNodeTakesAppendsAndProvesEveryRecordAcrossAKill
     EXPECT_EQ(ack->response.version(), c == cli_case ? 3u : 2u) << c;
     EXPECT_EQ(ack->answered_by, a->address());
     ExpectProved(a->address(), *ack, id, c);
+    acks[id] = *ack;
+    case_of[id] = c;
   }
+
+  // B restarts on its data directory and owns nothing now (A's leases are
+  // live): it sends appends to A and proves every record.
+  b = StartNode("b");
+  ASSERT_NE(b, nullptr);
+  ASSERT_TRUE(absl::StrContains(b->Stderr(), "owns partitions []")) << b->Stderr();
+  for (const auto& [id, first] : acks) {
+    ExpectProved(b->address(), first, id, case_of[id]);
+  }
+  absl::StatusOr<Ack> late = Append(b->address(), CaseEvent("late", cases_.back(), 3));
+  ASSERT_TRUE(late.ok()) << late.status();
+  EXPECT_EQ(late->answered_by, a->address());
+  EXPECT_EQ(late->redirects, 1);
 }
 
 // Over mutual TLS: a producer's appends through node A, including those it
