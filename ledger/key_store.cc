@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <cstdlib>
+#include <optional>
 #include <fstream>
 #include <sstream>
 
@@ -272,8 +273,16 @@ absl::StatusOr<std::unique_ptr<KeyStore>> KeyStore::Open(KeyTable* table, const 
   const std::string id = MasterKeyId(master);
   CL_ASSIGN_OR_RETURN(std::optional<std::string> stored, table->GetKey(kMasterKeyIdKey));
   if (!stored.has_value()) {
-    CL_RETURN_IF_ERROR(table->WriteKeys({{kMasterKeyIdKey, id}}));
-  } else if (*stored != id) {
+    absl::Status written = table->WriteKeys({{kMasterKeyIdKey, id}});
+    // A shared table keeps the first writer's id (ABORTED for a later
+    // different one): compare with the winner.
+    if (absl::IsAborted(written)) {
+      CL_ASSIGN_OR_RETURN(stored, table->GetKey(kMasterKeyIdKey));
+    } else {
+      CL_RETURN_IF_ERROR(written);
+    }
+  }
+  if (stored.has_value() && *stored != id) {
     return absl::FailedPreconditionError(
         absl::StrCat("master key: got key id ", id, ", but the data keys are wrapped under key id ",
                      absl::CEscape(*stored), " (wrong key file, or a rotation not applied?)"));
@@ -294,8 +303,23 @@ absl::StatusOr<KeyStore::DataKey> KeyStore::KeyFor(
     const std::string& subject_id, const std::string& stream_id,
     const std::function<KeyWrite(const AeadKey&)>& extra) {
   auto index = std::make_pair(subject_id, stream_id);
+  std::optional<DataKey> cached;
+  {
+    absl::MutexLock lock(&mu_);
+    if (auto it = by_subject_.find(index); it != by_subject_.end()) cached = it->second;
+  }
+  // Checked outside the lock: with a shared table it is a round trip.
+  if (cached.has_value()) {
+    CL_ASSIGN_OR_RETURN(bool live, CachedKeyLive(subject_id, cached->id));
+    if (live) return *cached;
+  }
   absl::MutexLock lock(&mu_);
-  if (auto it = by_subject_.find(index); it != by_subject_.end()) return it->second;
+  if (auto it = by_subject_.find(index); it != by_subject_.end()) {
+    // Destroyed elsewhere: look up or create anew, unless another appender
+    // already did.
+    if (!cached.has_value() || it->second.id != cached->id) return it->second;
+    by_subject_.erase(it);
+  }
   // Held across the lookup and the creation, so two appenders never create
   // two keys for one pair.
   DataKey out;
@@ -380,9 +404,14 @@ absl::StatusOr<Hash> KeyStore::SaltFor(BlindKind kind, absl::string_view id) {
 absl::StatusOr<Hash> KeyStore::FindSalt(BlindKind kind, absl::string_view id) const {
   CL_RETURN_IF_ERROR(CheckBlindKind(kind));
   auto pair = SaltPairOf(kind, id);
+  std::optional<DataKey> cached;
   {
     absl::MutexLock lock(&mu_);
-    if (auto it = by_subject_.find(pair); it != by_subject_.end()) return SaltOf(it->second.key);
+    if (auto it = by_subject_.find(pair); it != by_subject_.end()) cached = it->second;
+  }
+  if (cached.has_value()) {
+    CL_ASSIGN_OR_RETURN(bool live, CachedKeyLive(pair.first, cached->id));
+    if (live) return SaltOf(cached->key);
   }
   CL_ASSIGN_OR_RETURN(std::optional<std::string> key_id,
                       table_.GetKey(SubjectIndexKey(pair.first, pair.second)));
@@ -401,6 +430,13 @@ absl::StatusOr<Blinder::Opening> KeyStore::OpenTag(BlindKind kind, const Hash& t
   CL_ASSIGN_OR_RETURN(out.salt, FindSalt(kind, *id));
   out.id = *std::move(id);
   return out;
+}
+
+absl::StatusOr<bool> KeyStore::CachedKeyLive(absl::string_view subject_id,
+                                             absl::string_view id) const {
+  if (!options_.shared_table || subject_id == kSaltPair) return true;
+  CL_ASSIGN_OR_RETURN(std::optional<std::string> entry, table_.GetKey(DataKeyEntryKey(id)));
+  return entry.has_value();
 }
 
 absl::StatusOr<AeadKey> KeyStore::KeyById(absl::string_view id) const {

@@ -104,6 +104,13 @@ struct KeyStoreOptions {
   // right after they commit). They are stored unsealed: sealing one would
   // create a fresh data key for the subject being erased. Empty: none.
   std::string erase_event_type;
+  // The table is shared with KeyStores of other processes that may destroy
+  // keys in it (the nodes of a partitioned ledger, CLUSTER.md "Data keys in
+  // a partitioned ledger"): a cached data key or subject salt is used only
+  // after the table shows it still exists (one read), so that an erasure on
+  // another node is not undone by this node's cache. Stream salts, never
+  // destroyed, stay cached.
+  bool shared_table = false;
 };
 
 // Thread-safe.
@@ -183,6 +190,9 @@ class KeyStore : public PayloadCipher, public Blinder {
   // `extra`, when set, gives one more write for the creation's batch.
   absl::StatusOr<DataKey> KeyFor(const std::string& subject_id, const std::string& stream_id,
                                  const std::function<KeyWrite(const AeadKey&)>& extra = nullptr);
+  // Whether a cached key of `subject_id` with raw id `id` may be used: always
+  // for a table of our own; for a shared one, while it still exists there.
+  absl::StatusOr<bool> CachedKeyLive(absl::string_view subject_id, absl::string_view id) const;
   // The data key with this raw id; NOT_FOUND when destroyed.
   absl::StatusOr<AeadKey> KeyById(absl::string_view id) const;
   static absl::StatusOr<AeadKey> Unwrap(const Master& master, absl::string_view id,

@@ -14,6 +14,9 @@ namespace caseledger {
 struct Ledger::Pending {
   std::vector<AppendRequest> requests;
   std::vector<CommittedPayload> payloads;  // prepared by the caller's thread
+  // EncodePayload of each payload (sealed when the cipher is on), also by the
+  // caller's thread; the committer moves them into the batch.
+  std::vector<std::string> encoded_payloads;
   // Per request: key-table writes to commit with its record (PayloadCipher).
   std::vector<std::vector<KeyWrite>> key_writes;
   // SubjectKey of each request's subject ids, also hashed by the caller's
@@ -44,10 +47,13 @@ struct Ledger::Group {
   MerkleTree tree;
   Hash last_leaf_hash{};
   int64_t commit_time_micros = 0;
+  // Keyed by views into the requests of the Pendings the group takes, which
+  // stay put (their ids are never moved out) until the group is done: no
+  // copies per event.
   // Next version of every stream this group appends to.
-  absl::flat_hash_map<std::string, uint64_t> stream_next;
+  absl::flat_hash_map<absl::string_view, uint64_t> stream_next;
   // Event ids appended by this group: id -> (stream, result).
-  absl::flat_hash_map<std::string, std::pair<std::string, AppendResult>> event_ids;
+  absl::flat_hash_map<absl::string_view, std::pair<absl::string_view, AppendResult>> event_ids;
   // State after this group of every subject it touches.
   absl::flat_hash_map<Hash, SubjectState> subjects;
   // For the commit feed (only when it has listeners): the records sequenced
@@ -279,6 +285,10 @@ absl::Status Ledger::Prepare(std::vector<AppendRequest> requests, Pending* pendi
         pending->plain_openings[i] = std::move(plain);
       }
     }
+  }
+  pending->encoded_payloads.reserve(requests.size());
+  for (const CommittedPayload& p : pending->payloads) {
+    pending->encoded_payloads.push_back(EncodePayload(p.payload));
   }
   pending->requests = std::move(requests);
   return absl::OkStatus();
@@ -660,14 +670,14 @@ absl::StatusOr<AppendResult> Ledger::ResultOf(uint64_t seq) const {
   return AppendResult{seq, r.version, LeafHash(leaf), true};
 }
 
-absl::StatusOr<uint64_t> Ledger::StreamLength(const std::string& stream_id, const Group& group) {
+absl::StatusOr<uint64_t> Ledger::StreamLength(absl::string_view stream_id, const Group& group) {
   if (auto it = group.stream_next.find(stream_id); it != group.stream_next.end()) {
     return it->second;
   }
   if (auto it = stream_lengths_.find(stream_id); it != stream_lengths_.end()) return it->second;
   CL_ASSIGN_OR_RETURN(uint64_t n, store_->StreamLength(stream_id));
   if (stream_lengths_.size() >= (1u << 20)) stream_lengths_.clear();
-  stream_lengths_[stream_id] = n;
+  stream_lengths_.emplace(stream_id, n);
   return n;
 }
 
@@ -763,8 +773,18 @@ absl::Status Ledger::Sequence(Pending& p, Group& group) {
     if (options_.blinder != nullptr) {
       BlindRecord(p.stream_salts[pl.index], p.subject_salts[pl.index], &r);
     }
-    CommitBatch::StoredRecord stored{r.seq, EncodeRecord(r), EncodePayload(payload.payload),
-                                     e.stream_id, pl.version, e.event_id};
+    CommitBatch::StoredRecord& stored = group.batch.records.emplace_back();
+    stored.seq = r.seq;
+    stored.leaf = EncodeRecord(r);
+    stored.payload = std::move(p.encoded_payloads[pl.index]);
+    stored.version = pl.version;
+    if (group.feeding) {
+      stored.stream_id = r.stream_id;
+      stored.event_id = r.event_id;
+    } else {  // r is done with once encoded
+      stored.stream_id = std::move(r.stream_id);
+      stored.event_id = std::move(r.event_id);
+    }
     Hash leaf_hash = LeafHash(stored.leaf);
     group.tree.Append(leaf_hash, &group.batch.nodes);
     group.last_leaf_hash = leaf_hash;
@@ -773,7 +793,6 @@ absl::Status Ledger::Sequence(Pending& p, Group& group) {
     p.results[pl.index] = result;
     group.event_ids[e.event_id] = {e.stream_id, result};
     group.stream_next[e.stream_id] = pl.version + 1;
-    group.batch.records.push_back(std::move(stored));
     if (group.feeding) {
       RecordView& view = group.feed->records.emplace_back();
       view.leaf_hash = leaf_hash;
@@ -833,6 +852,7 @@ void Ledger::CommitterLoop() {
   for (;;) {
     std::vector<Pending*> taken;
     MerkleTree tree;
+    size_t events = 0;  // in `taken`
     {
       absl::MutexLock lock(&mu_);
       auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
@@ -846,7 +866,7 @@ void Ledger::CommitterLoop() {
       }
       clock_.AwaitUntil(&mu_, absl::Condition(&ready), deadline);
       if (closing_ && queue_.empty()) return;
-      size_t events = 0;
+      events = 0;
       while (!queue_.empty() &&
              (taken.empty() || events + queue_.front()->events() <= options_.max_group_events)) {
         events += queue_.front()->events();
@@ -861,6 +881,13 @@ void Ledger::CommitterLoop() {
     // Only between groups: every Group relies on its subjects staying cached.
     if (subject_cache_.size() >= (1u << 18)) subject_cache_.clear();
     Group group;
+    // Sized once for the events taken, instead of growing event by event.
+    group.batch.records.reserve(events);
+    group.batch.nodes.reserve(2 * events + 64);
+    group.batch.subject_entries.reserve(events);
+    group.event_ids.reserve(events);
+    group.stream_next.reserve(events);
+    group.subjects.reserve(events);
     group.tree = std::move(tree);
     group.last_leaf_hash = last_leaf_hash_;
     group.commit_time_micros = absl::ToUnixMicros(now);
@@ -870,6 +897,7 @@ void Ledger::CommitterLoop() {
     }
     if (group.feeding) {
       group.feed = std::make_shared<CommittedBatch>();
+      group.feed->records.reserve(events);
       group.feed->first_seq = group.tree.size();
       group.feed->commit_time_micros = group.commit_time_micros;
       group.feed->erasures = options_.cipher != nullptr ? options_.cipher->erasures() : 0;
@@ -916,7 +944,13 @@ void Ledger::CommitterLoop() {
     }
     if (status.ok()) {
       last_leaf_hash_ = group.last_leaf_hash;
-      for (auto& [stream, next] : group.stream_next) stream_lengths_[stream] = next;
+      for (const auto& [stream, next] : group.stream_next) {
+        if (auto it = stream_lengths_.find(stream); it != stream_lengths_.end()) {
+          it->second = next;
+        } else {
+          stream_lengths_.emplace(stream, next);
+        }
+      }
       for (auto& [key, state] : group.subjects) {
         subject_cache_[key] = state;
         if (!checkpoint) pending_subjects_.insert(key);

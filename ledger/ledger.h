@@ -309,7 +309,7 @@ class Ledger {
   // Sequences `pending` into `group` or fails it; never both.
   absl::Status Sequence(Pending& pending, Group& group);
   absl::StatusOr<AppendResult> ResultOf(uint64_t seq) const;
-  absl::StatusOr<uint64_t> StreamLength(const std::string& stream_id, const Group& group);
+  absl::StatusOr<uint64_t> StreamLength(absl::string_view stream_id, const Group& group);
   bool CheckpointDue(uint64_t size, absl::Time now) const;
   absl::StatusOr<std::string> SignCheckpoint(uint64_t size, const Hash& root,
                                              const Hash& subjects_root) const;

@@ -43,6 +43,13 @@ CREATE TABLE IF NOT EXISTS cl_global_checkpoints (
   size bigint PRIMARY KEY,
   note bytea NOT NULL
 );
+CREATE TABLE IF NOT EXISTS cl_cosignatures (
+  origin text NOT NULL,
+  size bigint NOT NULL,
+  witness text NOT NULL,
+  line bytea NOT NULL,
+  PRIMARY KEY (origin, size, witness)
+);
 )sql";
 
 // The global leaves below `size` (all when size is UINT64_MAX), in order.
@@ -67,7 +74,16 @@ void BuildTree(const std::vector<std::string>& leaves, MerkleTree* tree, InMemor
   nodes->PutAll(writes);
 }
 
-absl::StatusOr<std::optional<GlobalCheckpoint>> LatestGlobal(PGconn* c) {
+absl::StatusOr<std::optional<std::string>> GlobalNoteAt(PGconn* c, uint64_t size) {
+  Params p;
+  p.Int8(static_cast<int64_t>(size));
+  CL_ASSIGN_OR_RETURN(Result r, Exec(c, "SELECT note FROM cl_global_checkpoints WHERE size = $1",
+                                     &p, "read global checkpoint"));
+  if (PQntuples(r.get()) == 0) return std::optional<std::string>();
+  return std::optional<std::string>(GetBytes(r.get(), 0, 0));
+}
+
+absl::StatusOr<std::optional<GlobalCheckpoint>> ReadLatestGlobal(PGconn* c) {
   CL_ASSIGN_OR_RETURN(Result r, Exec(c,
                                      "SELECT size, note FROM cl_global_checkpoints ORDER BY size "
                                      "DESC LIMIT 1",
@@ -103,12 +119,20 @@ absl::StatusOr<std::unique_ptr<PartitionedNode>> PartitionedNode::Start(
         "\", want \"", GlobalOrigin(options.ledger.origin),
         "\" (witnesses take the global log's origin to be its key's name)"));
   }
-  // Data keys and blinding salts live in one key table that, with P > 1,
-  // several sequencers would write at once (CLUSTER.md "Not built").
   if (options.ledger.cipher != nullptr || options.ledger.blinder != nullptr) {
-    return absl::UnimplementedError(
-        "ledger.cipher, ledger.blinder: payload encryption and blinded records are not built "
-        "for a partitioned ledger yet; leave them null");
+    return absl::InvalidArgumentError(
+        "ledger.cipher, ledger.blinder: must be null; set master_key and the node wires its "
+        "key store into every partition");
+  }
+  std::vector<CosignatureVerifier> witnesses;
+  for (size_t i = 0; i < options.witness_keys.size(); ++i) {
+    absl::StatusOr<CosignatureVerifier> w =
+        CosignatureVerifier::FromVerifierKey(options.witness_keys[i]);
+    if (!w.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("witness_keys[", i, "]: ", w.status().message()));
+    }
+    witnesses.push_back(*std::move(w));
   }
   if (options.acquire_interval <= absl::ZeroDuration()) {
     options.acquire_interval = options.lease_ttl / 4;
@@ -120,13 +144,34 @@ absl::StatusOr<std::unique_ptr<PartitionedNode>> PartitionedNode::Start(
                                                       ec.message()));
   }
   std::unique_ptr<PartitionedNode> node(new PartitionedNode(std::move(options)));
+  node->witnesses_ = std::move(witnesses);
   {
     CL_ASSIGN_OR_RETURN(Conn c, pg::Connect(node->options_.conninfo, nullptr));
     CL_RETURN_IF_ERROR(ExecText(c.get(), kGlobalSchema, "create global log tables"));
   }
+  CL_RETURN_IF_ERROR(node->OpenKeys());
   CL_RETURN_IF_ERROR(node->Acquire());
   node->acquirer_ = std::thread([n = node.get()] { n->AcquireLoop(); });
   return node;
+}
+
+absl::Status PartitionedNode::OpenKeys() {
+  CL_ASSIGN_OR_RETURN(key_table_, OpenPgKeyTable(options_.conninfo, options_.reconnect_timeout));
+  if (!options_.master_key.has_value()) {
+    CL_ASSIGN_OR_RETURN(std::optional<std::string> wrapped_under, key_table_->GetKey(kMasterKeyIdKey));
+    if (wrapped_under.has_value()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "master_key: not given, but cl_keys holds data keys wrapped under master key id ",
+          *wrapped_under, "; pass the master key"));
+    }
+    return absl::OkStatus();
+  }
+  KeyStoreOptions ko = options_.key_options;
+  ko.shared_table = true;  // other nodes create and destroy keys in cl_keys too
+  CL_ASSIGN_OR_RETURN(key_store_, KeyStore::Open(key_table_.get(), *options_.master_key, ko));
+  options_.ledger.cipher = key_store_.get();
+  if (options_.blind_ids) options_.ledger.blinder = key_store_.get();
+  return absl::OkStatus();
 }
 
 PartitionedNode::~PartitionedNode() {
@@ -366,7 +411,7 @@ absl::StatusOr<GlobalCheckpoint> PartitionedNode::PublishGlobal() {
                              .status());
       leaves.push_back(std::move(leaf));
     }
-    CL_ASSIGN_OR_RETURN(std::optional<GlobalCheckpoint> latest, LatestGlobal(c));
+    CL_ASSIGN_OR_RETURN(std::optional<GlobalCheckpoint> latest, ReadLatestGlobal(c));
     if (latest.has_value() && latest->size == leaves.size()) return *latest;
     if (leaves.empty()) {
       return absl::FailedPreconditionError("global log: no partition has a checkpoint yet");
@@ -407,7 +452,7 @@ absl::StatusOr<std::pair<PartitionedProof, GlobalCheckpoint>> PartitionedNode::P
   absl::StatusOr<std::shared_ptr<Ledger>> ledger = Partition(part);
   CL_ASSIGN_OR_RETURN(Conn conn, pg::Connect(options_.conninfo, nullptr));
   PGconn* c = conn.get();
-  CL_ASSIGN_OR_RETURN(std::optional<GlobalCheckpoint> global, LatestGlobal(c));
+  CL_ASSIGN_OR_RETURN(std::optional<GlobalCheckpoint> global, ReadLatestGlobal(c));
   if (!global.has_value()) {
     return absl::FailedPreconditionError("global log: no global checkpoint yet");
   }
@@ -458,6 +503,76 @@ absl::StatusOr<std::pair<PartitionedProof, GlobalCheckpoint>> PartitionedNode::P
   BuildTree(leaves, &tree, &nodes);
   CL_ASSIGN_OR_RETURN(proof.global_proof, InclusionProof(proof.global_index, global->size, nodes));
   return std::make_pair(std::move(proof), *std::move(global));
+}
+
+absl::StatusOr<std::optional<GlobalCheckpoint>> PartitionedNode::LatestGlobal() const {
+  CL_ASSIGN_OR_RETURN(Conn conn, pg::Connect(options_.conninfo, nullptr));
+  return ReadLatestGlobal(conn.get());
+}
+
+absl::Status PartitionedNode::AddGlobalCosignatures(absl::string_view cosigned_note) {
+  CL_ASSIGN_OR_RETURN(SignedNote note, ParseSignedNote(cosigned_note));
+  absl::StatusOr<Checkpoint> cp = ParseCheckpointBody(note.text);
+  if (!cp.ok()) return absl::InvalidArgumentError(absl::StrCat("note: ", cp.status().message()));
+  const std::string origin = GlobalOrigin(options_.ledger.origin);
+  if (cp->origin != origin) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("note: origin got \"", cp->origin, "\", want \"", origin, "\""));
+  }
+  CL_ASSIGN_OR_RETURN(Conn conn, pg::Connect(options_.conninfo, nullptr));
+  PGconn* c = conn.get();
+  CL_ASSIGN_OR_RETURN(std::optional<std::string> ours, GlobalNoteAt(c, cp->size));
+  if (!ours.has_value()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("note: this ledger signed no global checkpoint at size ", cp->size));
+  }
+  CL_ASSIGN_OR_RETURN(SignedNote signed_note, ParseSignedNote(*ours));
+  if (signed_note.text != note.text) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "note: text is not the global checkpoint this ledger signed at size ", cp->size));
+  }
+  absl::Status why = absl::FailedPreconditionError("no witness_keys configured");
+  size_t stored = 0;
+  for (const CosignatureVerifier& w : witnesses_) {
+    absl::StatusOr<Cosignature> cs = w.Verify(cosigned_note);
+    if (!cs.ok()) {
+      why = absl::Status(cs.status().code(), absl::StrCat(w.name(), ": ", cs.status().message()));
+      continue;
+    }
+    Params p;
+    p.Bytes(origin).Int8(static_cast<int64_t>(cp->size)).Bytes(w.name()).Bytes(cs->line);
+    CL_RETURN_IF_ERROR(Exec(c,
+                            "INSERT INTO cl_cosignatures (origin, size, witness, line) VALUES "
+                            "(convert_from($1, 'UTF8'), $2, convert_from($3, 'UTF8'), $4) "
+                            "ON CONFLICT (origin, size, witness) DO NOTHING",
+                            &p, "store cosignature")
+                           .status());
+    ++stored;
+  }
+  if (stored == 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "note: no configured witness cosigned global checkpoint ", cp->size, " (", why.message(),
+        ")"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> PartitionedNode::CosignedGlobal(uint64_t size) const {
+  CL_ASSIGN_OR_RETURN(Conn conn, pg::Connect(options_.conninfo, nullptr));
+  PGconn* c = conn.get();
+  CL_ASSIGN_OR_RETURN(std::optional<std::string> note, GlobalNoteAt(c, size));
+  if (!note.has_value()) {
+    return absl::NotFoundError(absl::StrCat("global log: no checkpoint at size ", size));
+  }
+  Params p;
+  p.Bytes(GlobalOrigin(options_.ledger.origin)).Int8(static_cast<int64_t>(size));
+  CL_ASSIGN_OR_RETURN(Result r, Exec(c,
+                                     "SELECT line FROM cl_cosignatures WHERE origin = "
+                                     "convert_from($1, 'UTF8') AND size = $2 ORDER BY witness",
+                                     &p, "read cosignatures"));
+  std::string out = *std::move(note);
+  for (int i = 0; i < PQntuples(r.get()); ++i) absl::StrAppend(&out, GetBytes(r.get(), i, 0), "\n");
+  return out;
 }
 
 absl::StatusOr<std::vector<Hash>> PartitionedNode::GlobalConsistency(uint64_t size1,

@@ -15,10 +15,14 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <atomic>
 #include <map>
 #include <set>
 #include <sstream>
+#include <thread>
+#include <tuple>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -75,6 +79,8 @@ const NoteSigner& GlobalSigner() {
 }
 NoteVerifier GlobalVerifier() { return *NoteVerifier::FromVerifierKey(GlobalSigner().VerifierKey()); }
 
+AeadKey MasterKey(char fill) { return *AeadKey::FromBytes(std::string(kAeadKeySize, fill)); }
+
 PartitionedNodeOptions NodeOptions(const std::string& conninfo, const std::string& node_id,
                                    const std::string& address, const std::string& dir,
                                    const NoteSigner* signer, int32_t max_new) {
@@ -92,6 +98,10 @@ PartitionedNodeOptions NodeOptions(const std::string& conninfo, const std::strin
   o.ledger.signer = signer;
   o.global_signer = &GlobalSigner();
   o.ledger.checkpoint_every_records = 7;
+  // The README's default: payloads encrypted, identifiers blinded.
+  o.master_key = MasterKey('\x5a');
+  o.key_options.shred_event_type = "records_disposed";
+  o.key_options.erase_event_type = "subject_erased";
   return o;
 }
 
@@ -162,6 +172,21 @@ class PartitionedNodeTest : public testing::PostgresSuite {
       ASSERT_TRUE(rec.ok());
       EXPECT_EQ(rec->record.event_id, a.event_id);
     }
+  }
+
+  // node-1 owning partitions 0 and 1, node-2 owning 2 and 3.
+  void StartTwoNodes(const std::string& dir, std::unique_ptr<PartitionedNode>* n1,
+                     std::unique_ptr<PartitionedNode>* n2) {
+    auto a = PartitionedNode::Start(
+        NodeOptions(pg_->conninfo(), "node-1", "10.0.0.4:7004", dir + "/1", signer_.get(), kP / 2));
+    ASSERT_TRUE(a.ok()) << a.status();
+    auto b = PartitionedNode::Start(
+        NodeOptions(pg_->conninfo(), "node-2", "10.0.0.5:7005", dir + "/2", signer_.get(), kP / 2));
+    ASSERT_TRUE(b.ok()) << b.status();
+    ASSERT_EQ((*a)->Owned(), (std::vector<int32_t>{0, 1}));
+    ASSERT_EQ((*b)->Owned(), (std::vector<int32_t>{2, 3}));
+    *n1 = *std::move(a);
+    *n2 = *std::move(b);
   }
 
   std::unique_ptr<NoteSigner> signer_;
@@ -285,6 +310,17 @@ TEST_F(PartitionedNodeTest, TwoNodesSplitPartitionsAndTheSurvivorTakesOverAfterK
     ASSERT_TRUE(r.ok()) << r.status();
     EXPECT_TRUE(r->duplicate) << a_acks[i].event_id;
     EXPECT_EQ(r->seq, a_acks[i].seq) << a_acks[i].event_id;
+  }
+  // node-b opens node-a's blinded records and sealed payloads: the salts
+  // and data keys node-a created are in cl_keys, under the master key.
+  for (size_t i = 0; i < a_acks.size(); i += 5) {
+    auto rec = (*(*b)->Partition(a_acks[i].part))->Read(a_acks[i].seq);
+    ASSERT_TRUE(rec.ok()) << a_acks[i].event_id << ": " << rec.status();
+    EXPECT_EQ(rec->record.format_version, kRecordFormatBlinded) << a_acks[i].event_id;
+    EXPECT_EQ(rec->record.event_id, a_acks[i].event_id);
+    EXPECT_EQ(rec->record.subject_ids, std::vector<std::string>{"client-" + a_acks[i].stream});
+    EXPECT_TRUE(rec->openings.has_value()) << a_acks[i].event_id;
+    EXPECT_FALSE(rec->erased) << a_acks[i].event_id;
   }
   // And it continues on every partition, node-a's included.
   for (int i = 0; i < 24; ++i) append_b(absl::StrCat("b-after-", i), absl::StrCat("case-a", i));
@@ -518,6 +554,192 @@ TEST_F(PartitionedNodeTest, AnyNodeProvesAndABatchStaysInOnePartition) {
   CommandResult bad = RunCommand(verify);
   EXPECT_EQ(bad.exit_code, 1) << bad.out << bad.err;
   EXPECT_TRUE(absl::StrContains(bad.out, "partition 2")) << bad.out;
+}
+
+
+// The cases of each partition, `n` of them, named "<prefix><i>".
+std::map<int32_t, std::vector<std::string>> CasesByPartition(const std::string& prefix, int n) {
+  std::map<int32_t, std::vector<std::string>> cases;
+  for (int i = 0; i < n; ++i) {
+    std::string s = absl::StrCat(prefix, i);
+    cases[PartitionOf(s, kP)].push_back(s);
+  }
+  return cases;
+}
+
+Event SubjectEvent(const std::string& id, const std::string& stream, const std::string& subject,
+                   const std::string& type = "record_entry_written") {
+  Event e = TestEvent(id, stream);
+  e.subject_ids.clear();
+  if (!subject.empty()) e.subject_ids.push_back(subject);
+  e.event_type = type;
+  return e;
+}
+
+// The hex of `bytes` as PostgreSQL prints a bytea ("\x" and lowercase hex).
+std::string PgHex(absl::string_view bytes) { return absl::BytesToHexString(bytes); }
+
+// Two nodes owning different partitions see new subjects at the same time
+// (one event each, in their own partitions, from two threads): each subject
+// ends up with one blinding salt, both partitions' records carry the same
+// subject tag and open on either node, and cl_keys holds exactly the keys
+// the events need (no loser's key left behind).
+TEST_F(PartitionedNodeTest, RacingNodesCreateOneSaltAndKeySetPerSubject) {
+  std::unique_ptr<PartitionedNode> n1, n2;
+  ASSERT_NO_FATAL_FAILURE(StartTwoNodes(NewTempDir("parts_race"), &n1, &n2));
+  auto cases = CasesByPartition("case-race", 200);
+  constexpr int kSubjects = 20;
+  std::vector<AppendResult> r1(kSubjects), r2(kSubjects);
+  std::atomic<int> ready{0};
+  auto run = [&](PartitionedNode* node, int32_t part, std::vector<AppendResult>* out) {
+    ready.fetch_add(1);
+    while (ready.load() < 2) {
+    }
+    for (int i = 0; i < kSubjects; ++i) {
+      auto r = node->Append({SubjectEvent(absl::StrCat("race-", part, "-", i), cases[part][i],
+                                          absl::StrCat("client-race-", i))});
+      ASSERT_TRUE(r.ok()) << r.status();
+      (*out)[i] = *r;
+    }
+  };
+  std::thread t1(run, n1.get(), 0, &r1);
+  std::thread t2(run, n2.get(), 2, &r2);
+  t1.join();
+  t2.join();
+  for (int i = 0; i < kSubjects; ++i) {
+    const std::string subject = absl::StrCat("client-race-", i);
+    auto a = (*n1->Partition(0))->Read(r1[i].seq);
+    auto b = (*n2->Partition(2))->Read(r2[i].seq);
+    ASSERT_TRUE(a.ok() && b.ok()) << a.status() << b.status();
+    ASSERT_EQ(a->record.subject_tags.size(), 1u);
+    ASSERT_EQ(b->record.subject_tags.size(), 1u);
+    EXPECT_EQ(a->record.subject_tags[0], b->record.subject_tags[0]) << subject;
+    EXPECT_EQ(a->record.subject_ids, std::vector<std::string>{subject});
+    EXPECT_EQ(b->record.subject_ids, std::vector<std::string>{subject});
+    EXPECT_TRUE(a->openings.has_value() && b->openings.has_value()) << subject;
+    // Either node finds the one salt.
+    auto s1 = n1->key_store()->FindSalt(BlindKind::kSubject, subject);
+    auto s2 = n2->key_store()->FindSalt(BlindKind::kSubject, subject);
+    ASSERT_TRUE(s1.ok() && s2.ok());
+    EXPECT_EQ(*s1, *s2);
+  }
+  // Per subject: its salt and one data key per case; per case: its salt.
+  EXPECT_EQ(Query(pg_->conninfo(), "SELECT count(*) FROM cl_keys WHERE substring(k from 1 for 1) = 'd'"),
+            absl::StrCat(kSubjects * (1 + 2 + 2), "\n"));
+}
+
+// A subject with cases in partitions of both nodes is erased on one node
+// (its erasure event appended, then its keys destroyed, as a single node
+// does): neither node opens its payloads or its subject tag any more, in any
+// partition; the other node, which had the keys cached, seals the subject's
+// next event under a fresh key (readable, a new tag). A case's disposal
+// destroys its keys in its partition.
+TEST_F(PartitionedNodeTest, ErasureDestroysTheSubjectsKeysInEveryPartition) {
+  std::unique_ptr<PartitionedNode> n1, n2;
+  ASSERT_NO_FATAL_FAILURE(StartTwoNodes(NewTempDir("parts_erase"), &n1, &n2));
+  auto cases = CasesByPartition("case-erase", 200);
+  // A case of partition 1 is disposed of: its keys go with the record of
+  // the disposal (first: a disposal empties node-1's key cache).
+  auto kept = n1->Append({SubjectEvent("d-0", cases[1][5], "client-disposed")});
+  ASSERT_TRUE(kept.ok()) << kept.status();
+  ASSERT_TRUE(n1->Append({SubjectEvent("d-1", cases[1][5], "", "records_disposed")}).ok());
+  auto disposed = (*n1->Partition(1))->Read(kept->seq);
+  ASSERT_TRUE(disposed.ok()) << disposed.status();
+  EXPECT_TRUE(disposed->erased);
+  const std::string subject = "client-erased";
+  // (node, partition, seq) of the subject's records.
+  std::vector<std::tuple<PartitionedNode*, int32_t, uint64_t>> records;
+  for (int32_t p = 0; p < kP; ++p) {
+    PartitionedNode* owner = p < 2 ? n1.get() : n2.get();
+    for (int i = 0; i < 2; ++i) {
+      auto r = owner->Append({SubjectEvent(absl::StrCat("e-", p, "-", i), cases[p][i], subject)});
+      ASSERT_TRUE(r.ok()) << r.status();
+      records.emplace_back(owner, p, r->seq);
+    }
+  }
+  auto before = (*n1->Partition(0))->Read(std::get<2>(records[0]));
+  ASSERT_TRUE(before.ok() && before->openings.has_value()) << before.status();
+  const Hash old_tag = before->record.subject_tags.at(0);
+
+  // Erased on node-2: the erasure event first, then the keys.
+  ASSERT_TRUE(n2->Append({SubjectEvent("erase-0", cases[3][9], subject, "subject_erased")}).ok());
+  auto destroyed = n2->key_store()->EraseSubject(subject);
+  ASSERT_TRUE(destroyed.ok()) << destroyed.status();
+  EXPECT_EQ(*destroyed, records.size());
+  for (const auto& [node, part, seq] : records) {
+    auto rec = (*node->Partition(part))->Read(seq);
+    ASSERT_TRUE(rec.ok()) << part << "/" << seq << ": " << rec.status();
+    EXPECT_TRUE(rec->erased) << part << "/" << seq;
+    EXPECT_FALSE(rec->openings.has_value()) << part << "/" << seq;
+    EXPECT_TRUE(absl::StartsWith(rec->record.subject_ids.at(0), "unlinked-subject:"))
+        << rec->record.subject_ids.at(0);
+  }
+  EXPECT_TRUE(absl::IsNotFound(n1->key_store()->FindSalt(BlindKind::kSubject, subject).status()));
+  // node-1 had the subject's keys cached; its next event is sealed anew.
+  auto next = n1->Append({SubjectEvent("e-after", cases[0][0], subject)});
+  ASSERT_TRUE(next.ok()) << next.status();
+  auto after = (*n1->Partition(0))->Read(next->seq);
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_TRUE(after->openings.has_value());
+  EXPECT_FALSE(after->erased);
+  EXPECT_EQ(after->record.subject_ids, std::vector<std::string>{subject});
+  EXPECT_NE(after->record.subject_tags.at(0), old_tag);
+}
+
+// The ids a format-2 record blinds (case, event, producer, subjects) and the
+// payload's field values are nowhere in cl_records' leaf and payload bytes.
+TEST_F(PartitionedNodeTest, BlindedIdsAndSealedValuesAreNotInTheLogOfRecord) {
+  const std::string dir = NewTempDir("parts_blind");
+  auto node = PartitionedNode::Start(
+      NodeOptions(pg_->conninfo(), "node-b", "10.0.0.7:7007", dir, signer_.get(), 0));
+  ASSERT_TRUE(node.ok()) << node.status();
+  std::vector<std::string> secrets;
+  for (int i = 0; i < 8; ++i) {
+    Event e = SubjectEvent(absl::StrCat("event-blind-", i), absl::StrCat("case-blind-", i),
+                           absl::StrCat("client-blind-", i));
+    e.producer = "producer-blind";
+    e.fields = {{"note", absl::StrCat("value-blind-", i), 0}};
+    secrets.insert(secrets.end(), {e.event_id, e.stream_id, e.subject_ids[0], e.producer,
+                                   e.fields[0].value});
+    ASSERT_TRUE((*node)->Append({e}).ok());
+  }
+  const std::string rows =
+      Query(pg_->conninfo(), "SELECT count(*), string_agg(leaf || payload, ''::bytea) FROM cl_records");
+  ASSERT_TRUE(absl::StartsWith(rows, "8 \\x")) << rows.substr(0, 40);
+  for (const std::string& secret : secrets) {
+    EXPECT_FALSE(absl::StrContains(rows, PgHex(secret))) << secret;
+  }
+}
+
+// A node restarted with another master key, or none, is refused, naming the
+// key ids; nothing is written.
+TEST_F(PartitionedNodeTest, RestartWithTheWrongMasterKeyIsRefused) {
+  const std::string dir = NewTempDir("parts_wrongkey");
+  PartitionedNodeOptions o =
+      NodeOptions(pg_->conninfo(), "node-k", "10.0.0.8:7008", dir, signer_.get(), 0);
+  {
+    auto node = PartitionedNode::Start(o);
+    ASSERT_TRUE(node.ok()) << node.status();
+    ASSERT_TRUE((*node)->Append({TestEvent("k-0", "case-k")}).ok());
+  }
+  const std::string keys = Query(pg_->conninfo(), "SELECT k, v FROM cl_keys ORDER BY k");
+  o.master_key = MasterKey('\x33');
+  auto wrong = PartitionedNode::Start(o);
+  EXPECT_EQ(wrong.status().code(), absl::StatusCode::kFailedPrecondition) << wrong.status();
+  EXPECT_TRUE(absl::StrContains(wrong.status().message(), MasterKeyId(MasterKey('\x33'))))
+      << wrong.status();
+  EXPECT_TRUE(absl::StrContains(wrong.status().message(), MasterKeyId(MasterKey('\x5a'))))
+      << wrong.status();
+  o.master_key.reset();
+  auto none = PartitionedNode::Start(o);
+  EXPECT_EQ(none.status().code(), absl::StatusCode::kFailedPrecondition) << none.status();
+  EXPECT_EQ(Query(pg_->conninfo(), "SELECT k, v FROM cl_keys ORDER BY k"), keys);
+  o.master_key = MasterKey('\x5a');
+  auto right = PartitionedNode::Start(o);
+  ASSERT_TRUE(right.ok()) << right.status();
+  auto rec = (*(*right)->Partition(PartitionOf("case-k", kP)))->Read(0);
+  ASSERT_TRUE(rec.ok()) << rec.status();
+  EXPECT_TRUE(rec->openings.has_value());
 }
 
 }  // namespace

@@ -108,10 +108,229 @@ absl::StatusOr<PgPartitionHead> ReadHead(PGconn* c, int32_t partition) {
   return h;
 }
 
-class PgStore : public LogStore, public KeyTable {
+// BEGIN, body, COMMIT on `c`; ROLLBACK when body fails. `warned` is the
+// connection's notice flag (Connect): set by a COMMIT whose wait for the
+// synchronous standby was cancelled, which is then not acknowledged.
+absl::Status RunTransaction(PGconn* c, bool* warned, const std::function<absl::Status()>& body) {
+  CL_RETURN_IF_ERROR(ExecText(c, "BEGIN", "begin"));
+  absl::Status s = body();
+  if (!s.ok()) {
+    if (!ConnectionLost(c)) (void)ExecText(c, "ROLLBACK", "rollback");
+    return s;
+  }
+  *warned = false;
+  CL_RETURN_IF_ERROR(ExecText(c, "COMMIT", "commit"));
+  if (*warned) {
+    // The wait for the standby was cancelled: committed on the primary
+    // only. Not acknowledged; the node stops (ledger/CLUSTER.md).
+    return absl::UnavailableError(
+        "postgresql: commit not confirmed by a synchronous standby (wait cancelled)");
+  }
+  return absl::OkStatus();
+}
+
+// --- cl_keys (KeyTable), shared by PgStore::keys() and OpenPgKeyTable.
+
+absl::StatusOr<std::optional<std::string>> ReadKey(PGconn* c, absl::string_view key) {
+  Params p;
+  p.Bytes(key);
+  CL_ASSIGN_OR_RETURN(Result r, Exec(c, "SELECT v FROM cl_keys WHERE k = $1", &p, "read key"));
+  if (PQntuples(r.get()) == 0) return std::optional<std::string>();
+  return std::optional<std::string>(GetBytes(r.get(), 0, 0));
+}
+
+absl::StatusOr<Result> ReadKeysWithPrefix(PGconn* c, absl::string_view prefix) {
+  Params p;
+  p.Bytes(prefix).Int4(static_cast<int32_t>(prefix.size()));
+  return Exec(c, "SELECT k, v FROM cl_keys WHERE substring(k from 1 for $2) = $1 ORDER BY k", &p,
+              "scan keys");
+}
+
+absl::Status ScanKeyRows(const Result& rows,
+                         const std::function<bool(absl::string_view, absl::string_view)>& fn) {
+  for (int i = 0; i < PQntuples(rows.get()); ++i) {
+    std::string k = GetBytes(rows.get(), i, 0), v = GetBytes(rows.get(), i, 1);
+    if (!fn(k, v)) break;
+  }
+  return absl::OkStatus();
+}
+
+// Dead tuples leave the table's files; WAL segments and standbys keep them
+// until recycled (ledger/CLUSTER.md "Erasure").
+absl::Status PurgeKeys(PGconn* c) { return ExecText(c, "VACUUM FULL cl_keys", "purge keys"); }
+
+// With first_writer_wins (WriteKeys: the creations of data keys, salts and
+// the master key id, which several partition owners may race to make), a
+// put never replaces another value: a key that exists with a different
+// value fails the whole write with ABORTED, and the caller reads the winner
+// back (KeyStore does). The same value again is a repeat after a failover.
+// Otherwise (UpdateKeys: rotation re-wraps; commits) puts replace.
+absl::Status ApplyKeyWrites(PGconn* c, const std::vector<KeyWrite>& writes,
+                            bool first_writer_wins) {
+  for (const KeyWrite& w : writes) {
+    Params p;
+    p.Bytes(w.key);
+    if (!w.value.has_value()) {
+      CL_RETURN_IF_ERROR(Exec(c, "DELETE FROM cl_keys WHERE k = $1", &p, "delete key").status());
+      continue;
+    }
+    p.Bytes(*w.value);
+    if (!first_writer_wins) {
+      CL_RETURN_IF_ERROR(Exec(c,
+                              "INSERT INTO cl_keys (k, v) VALUES ($1, $2) "
+                              "ON CONFLICT (k) DO UPDATE SET v = excluded.v",
+                              &p, "write key")
+                             .status());
+      continue;
+    }
+    CL_ASSIGN_OR_RETURN(Result r, Exec(c,
+                                       "INSERT INTO cl_keys (k, v) VALUES ($1, $2) "
+                                       "ON CONFLICT (k) DO NOTHING",
+                                       &p, "create key"));
+    if (std::string(PQcmdTuples(r.get())) == "1") continue;
+    Params q;
+    q.Bytes(w.key);
+    CL_ASSIGN_OR_RETURN(Result now,
+                        Exec(c, "SELECT v FROM cl_keys WHERE k = $1", &q, "read back key"));
+    if (PQntuples(now.get()) == 1 && GetBytes(now.get(), 0, 0) == *w.value) continue;
+    return absl::AbortedError(
+        "key table: got a new value for a key another writer created first, want the "
+        "stored one (first writer wins; read it back)");
+  }
+  return absl::OkStatus();
+}
+
+// Keeps `*conn` connected, reconnecting until `deadline`.
+absl::Status EnsureConnectedTo(const std::string& conninfo, Conn* conn, bool* warned,
+                               absl::Time deadline) {
+  while (ConnectionLost(conn->get())) {
+    absl::StatusOr<Conn> c = Connect(conninfo, warned);
+    if (c.ok()) {
+      *conn = *std::move(c);
+      break;
+    }
+    if (absl::Now() > deadline) return c.status();
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+  return absl::OkStatus();
+}
+
+// cl_keys on connections of its own: PgStore::keys(), and OpenPgKeyTable for a
+// key store that outlives any one store (PartitionedNode).
+class PgKeyTable : public KeyTable {
+ public:
+  PgKeyTable(std::string conninfo, absl::Duration reconnect_timeout)
+      : conninfo_(std::move(conninfo)), reconnect_timeout_(reconnect_timeout) {}
+
+  absl::Status Open() {
+    return WithReadConn([](PGconn* c) -> absl::StatusOr<bool> {
+             CL_RETURN_IF_ERROR(ExecText(c, kSchema, "create tables"));
+             return true;
+           })
+        .status();
+  }
+
+  absl::StatusOr<std::optional<std::string>> GetKey(absl::string_view key) const override {
+    return WithReadConn([&](PGconn* c) { return ReadKey(c, key); });
+  }
+  absl::Status ScanKeys(
+      absl::string_view prefix,
+      const std::function<bool(absl::string_view, absl::string_view)>& fn) const override {
+    absl::StatusOr<Result> rows =
+        WithReadConn([&](PGconn* c) { return ReadKeysWithPrefix(c, prefix); });
+    if (!rows.ok()) return rows.status();
+    return ScanKeyRows(*rows, fn);
+  }
+  absl::Status WriteKeys(const std::vector<KeyWrite>& writes, bool purge) override {
+    CL_RETURN_IF_ERROR(InWriteTransaction(
+        [&](PGconn* c) { return ApplyKeyWrites(c, writes, /*first_writer_wins=*/true); }));
+    return purge ? Purge() : absl::OkStatus();
+  }
+  absl::Status UpdateKeys(
+      const std::function<absl::StatusOr<std::vector<KeyWrite>>()>& plan) override {
+    // Other processes write cl_keys too: the table lock (readers pass) keeps
+    // every other write out from plan's reads to the commit.
+    return InWriteTransaction([&](PGconn* c) -> absl::Status {
+      CL_RETURN_IF_ERROR(
+          ExecText(c, "LOCK TABLE cl_keys IN EXCLUSIVE MODE", "lock the key table"));
+      CL_ASSIGN_OR_RETURN(std::vector<KeyWrite> writes, plan());
+      return ApplyKeyWrites(c, writes, /*first_writer_wins=*/false);
+    });
+  }
+  absl::Status Purge() override {
+    return WithReadConn([&](PGconn* c) -> absl::StatusOr<bool> {
+             CL_RETURN_IF_ERROR(PurgeKeys(c));
+             return true;
+           })
+        .status();
+  }
+
+ private:
+  // Reads run on a pool of up to kReadConns connections: every seal of a
+  // partitioned node reads here (KeyStoreOptions::shared_table), from every
+  // appending thread.
+  static constexpr size_t kReadConns = 8;
+  template <typename Fn>
+  auto WithReadConn(const Fn& fn) const -> decltype(fn(nullptr)) {
+    Conn conn;
+    {
+      absl::MutexLock lock(&read_mu_);
+      read_mu_.Await(absl::Condition(
+          +[](const PgKeyTable* t) ABSL_EXCLUSIVE_LOCKS_REQUIRED(t->read_mu_) {
+            return !t->idle_.empty() || t->lent_ < kReadConns;
+          },
+          this));
+      if (!idle_.empty()) {
+        conn = std::move(idle_.back());
+        idle_.pop_back();
+      }
+      ++lent_;
+    }
+    absl::Time deadline = absl::Now() + reconnect_timeout_;
+    auto r = [&]() -> decltype(fn(nullptr)) {
+      for (;;) {
+        absl::Status s = EnsureConnectedTo(conninfo_, &conn, nullptr, deadline);
+        if (!s.ok()) return s;
+        auto out = fn(conn.get());
+        if (out.ok() || !absl::IsUnavailable(out.status()) || absl::Now() > deadline) return out;
+      }
+    }();
+    absl::MutexLock lock(&read_mu_);
+    --lent_;
+    if (!ConnectionLost(conn.get())) idle_.push_back(std::move(conn));
+    return r;
+  }
+  // Puts and deletes are idempotent: repeated on a new connection after a
+  // failover.
+  absl::Status InWriteTransaction(const std::function<absl::Status(PGconn*)>& body) {
+    absl::MutexLock lock(&write_mu_);
+    absl::Time deadline = absl::Now() + reconnect_timeout_;
+    for (;;) {
+      absl::Status s = EnsureConnectedTo(conninfo_, &write_conn_, &write_warned_, deadline);
+      if (s.ok()) {
+        s = RunTransaction(write_conn_.get(), &write_warned_,
+                           [&] { return body(write_conn_.get()); });
+      }
+      if (s.ok() || !absl::IsUnavailable(s) || absl::Now() > deadline) return s;
+    }
+  }
+
+  const std::string conninfo_;
+  const absl::Duration reconnect_timeout_;
+  mutable absl::Mutex read_mu_;
+  mutable std::vector<Conn> idle_ ABSL_GUARDED_BY(read_mu_);
+  mutable size_t lent_ ABSL_GUARDED_BY(read_mu_) = 0;  // connections in use
+  absl::Mutex write_mu_;
+  Conn write_conn_ ABSL_GUARDED_BY(write_mu_);
+  bool write_warned_ = false;  // written by libpq's notice receiver under write_mu_
+};
+
+class PgStore : public LogStore {
  public:
   explicit PgStore(PgStoreOptions options)
-      : options_(std::move(options)), local_(std::move(options_.local)) {}
+      : options_(std::move(options)),
+        local_(std::move(options_.local)),
+        keys_(options_.conninfo, options_.reconnect_timeout) {}
 
   ~PgStore() override {
     {
@@ -272,161 +491,19 @@ class PgStore : public LogStore, public KeyTable {
 
   int64_t epoch() const { return epoch_; }
 
-  // --- KeyTable: in PostgreSQL, shared by every node of the cluster.
-  KeyTable* keys() override { return this; }
-
-  absl::StatusOr<std::optional<std::string>> GetKey(absl::string_view key) const override {
-    return WithReadConn([&](PGconn* c) -> absl::StatusOr<std::optional<std::string>> {
-      Params p;
-      p.Bytes(key);
-      CL_ASSIGN_OR_RETURN(Result r, Exec(c, "SELECT v FROM cl_keys WHERE k = $1", &p, "read key"));
-      if (PQntuples(r.get()) == 0) return std::optional<std::string>();
-      return std::optional<std::string>(GetBytes(r.get(), 0, 0));
-    });
-  }
-  absl::Status ScanKeys(
-      absl::string_view prefix,
-      const std::function<bool(absl::string_view, absl::string_view)>& fn) const override {
-    absl::StatusOr<Result> rows = WithReadConn([&](PGconn* c) -> absl::StatusOr<Result> {
-      Params p;
-      p.Bytes(prefix).Int4(static_cast<int32_t>(prefix.size()));
-      return Exec(c, "SELECT k, v FROM cl_keys WHERE substring(k from 1 for $2) = $1 ORDER BY k",
-                  &p, "scan keys");
-    });
-    if (!rows.ok()) return rows.status();
-    for (int i = 0; i < PQntuples(rows->get()); ++i) {
-      std::string k = GetBytes(rows->get(), i, 0), v = GetBytes(rows->get(), i, 1);
-      if (!fn(k, v)) break;
-    }
-    return absl::OkStatus();
-  }
-  absl::Status WriteKeys(const std::vector<KeyWrite>& writes, bool purge) override {
-    {
-      absl::MutexLock lock(&commit_mu_);
-      absl::Time deadline = absl::Now() + options_.reconnect_timeout;
-      for (;;) {
-        absl::Status s = EnsureConnected(&commit_conn_, &commit_warned_, deadline);
-        if (s.ok()) {
-          s = InTransaction([&] { return ApplyKeyWrites(writes, /*first_writer_wins=*/true); });
-        }
-        if (s.ok()) break;
-        // Puts and deletes are idempotent: repeat them after a failover.
-        if (!absl::IsUnavailable(s) || absl::Now() > deadline) return s;
-      }
-    }
-    return purge ? Purge() : absl::OkStatus();
-  }
-  absl::Status UpdateKeys(
-      const std::function<absl::StatusOr<std::vector<KeyWrite>>()>& plan) override {
-    // Only the lease owner writes the key table, and in this process every
-    // write holds commit_mu_: plan's reads and these writes are not split.
-    absl::MutexLock lock(&commit_mu_);
-    CL_ASSIGN_OR_RETURN(std::vector<KeyWrite> writes, plan());
-    absl::Time deadline = absl::Now() + options_.reconnect_timeout;
-    for (;;) {
-      absl::Status s = EnsureConnected(&commit_conn_, &commit_warned_, deadline);
-      if (s.ok()) {
-        s = InTransaction([&] { return ApplyKeyWrites(writes, /*first_writer_wins=*/false); });
-      }
-      if (s.ok() || !absl::IsUnavailable(s) || absl::Now() > deadline) return s;
-    }
-  }
-  absl::Status Purge() override {
-    // Dead tuples leave the table's files; WAL segments and standbys keep
-    // them until recycled (ledger/CLUSTER.md "Erasure").
-    return WithReadConn([&](PGconn* c) -> absl::StatusOr<bool> {
-             CL_RETURN_IF_ERROR(ExecText(c, "VACUUM FULL cl_keys", "purge keys"));
-             return true;
-           })
-        .status();
-  }
+  // --- KeyTable: cl_keys, shared by every node of the cluster. Its writes
+  // run on connections of their own; a rotation's UpdateKeys locks the table
+  // against the key deletions a Commit carries.
+  KeyTable* keys() override { return &keys_; }
 
  private:
   absl::Status EnsureConnected(Conn* conn, bool* warned, absl::Time deadline) const {
-    while (ConnectionLost(conn->get())) {
-      absl::StatusOr<Conn> c = Connect(options_.conninfo, warned);
-      if (c.ok()) {
-        *conn = *std::move(c);
-        break;
-      }
-      if (absl::Now() > deadline) return c.status();
-      absl::SleepFor(absl::Milliseconds(200));
-    }
-    return absl::OkStatus();
-  }
-
-  template <typename Fn>
-  auto WithReadConn(const Fn& fn) const -> decltype(fn(nullptr)) {
-    absl::MutexLock lock(&read_mu_);
-    absl::Time deadline = absl::Now() + options_.reconnect_timeout;
-    for (;;) {
-      absl::Status s = EnsureConnected(&read_conn_, nullptr, deadline);
-      if (!s.ok()) return s;
-      auto r = fn(read_conn_.get());
-      if (r.ok() || !absl::IsUnavailable(r.status()) || absl::Now() > deadline) return r;
-    }
+    return EnsureConnectedTo(options_.conninfo, conn, warned, deadline);
   }
 
   absl::Status InTransaction(const std::function<absl::Status()>& body)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(commit_mu_) {
-    PGconn* c = commit_conn_.get();
-    CL_RETURN_IF_ERROR(ExecText(c, "BEGIN", "begin"));
-    absl::Status s = body();
-    if (!s.ok()) {
-      if (!ConnectionLost(c)) (void)ExecText(c, "ROLLBACK", "rollback");
-      return s;
-    }
-    commit_warned_ = false;
-    CL_RETURN_IF_ERROR(ExecText(c, "COMMIT", "commit"));
-    if (commit_warned_) {
-      // The wait for the standby was cancelled: committed on the primary
-      // only. Not acknowledged; the node stops (ledger/CLUSTER.md).
-      return absl::UnavailableError(
-          "postgresql: commit not confirmed by a synchronous standby (wait cancelled)");
-    }
-    return absl::OkStatus();
-  }
-
-  // With first_writer_wins (WriteKeys: the creations of data keys, salts and
-  // the master key id, which several partition owners may race to make), a
-  // put never replaces another value: a key that exists with a different
-  // value fails the whole write with ABORTED, and the caller reads the winner
-  // back (KeyStore does). The same value again is a repeat after a failover.
-  // Otherwise (UpdateKeys: rotation re-wraps; commits) puts replace.
-  absl::Status ApplyKeyWrites(const std::vector<KeyWrite>& writes, bool first_writer_wins)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(commit_mu_) {
-    PGconn* c = commit_conn_.get();
-    for (const KeyWrite& w : writes) {
-      Params p;
-      p.Bytes(w.key);
-      if (!w.value.has_value()) {
-        CL_RETURN_IF_ERROR(Exec(c, "DELETE FROM cl_keys WHERE k = $1", &p, "delete key").status());
-        continue;
-      }
-      p.Bytes(*w.value);
-      if (!first_writer_wins) {
-        CL_RETURN_IF_ERROR(Exec(c,
-                                "INSERT INTO cl_keys (k, v) VALUES ($1, $2) "
-                                "ON CONFLICT (k) DO UPDATE SET v = excluded.v",
-                                &p, "write key")
-                               .status());
-        continue;
-      }
-      CL_ASSIGN_OR_RETURN(Result r, Exec(c,
-                                         "INSERT INTO cl_keys (k, v) VALUES ($1, $2) "
-                                         "ON CONFLICT (k) DO NOTHING",
-                                         &p, "create key"));
-      if (std::string(PQcmdTuples(r.get())) == "1") continue;
-      Params q;
-      q.Bytes(w.key);
-      CL_ASSIGN_OR_RETURN(Result now,
-                          Exec(c, "SELECT v FROM cl_keys WHERE k = $1", &q, "read back key"));
-      if (PQntuples(now.get()) == 1 && GetBytes(now.get(), 0, 0) == *w.value) continue;
-      return absl::AbortedError(
-          "key table: got a new value for a key another writer created first, want the "
-          "stored one (first writer wins; read it back)");
-    }
-    return absl::OkStatus();
+    return RunTransaction(commit_conn_.get(), &commit_warned_, body);
   }
 
   // One transaction: the head CAS first (a stale epoch changes nothing),
@@ -484,7 +561,7 @@ class PgStore : public LogStore, public KeyTable {
                                 &cp, "insert checkpoint")
                                .status());
       }
-      return ApplyKeyWrites(batch.key_writes, /*first_writer_wins=*/false);
+      return ApplyKeyWrites(c, batch.key_writes, /*first_writer_wins=*/false);
     });
   }
 
@@ -764,6 +841,7 @@ class PgStore : public LogStore, public KeyTable {
 
   PgStoreOptions options_;  // `local` moved out to local_
   std::unique_ptr<LogStore> local_;
+  PgKeyTable keys_;
 
   mutable absl::Mutex commit_mu_;
   Conn commit_conn_ ABSL_GUARDED_BY(commit_mu_);
@@ -772,9 +850,6 @@ class PgStore : public LogStore, public KeyTable {
   uint64_t head_seq_ ABSL_GUARDED_BY(commit_mu_) = 0;
   std::string head_hash_ ABSL_GUARDED_BY(commit_mu_);
   absl::Status fenced_ ABSL_GUARDED_BY(commit_mu_);
-
-  mutable absl::Mutex read_mu_;
-  mutable Conn read_conn_ ABSL_GUARDED_BY(read_mu_);
 
   absl::Mutex renew_mu_;
   bool stopping_ ABSL_GUARDED_BY(renew_mu_) = false;
@@ -810,6 +885,14 @@ absl::StatusOr<PgPartitionHead> ReadPgPartitionHead(const std::string& conninfo,
                                                     int32_t partition) {
   CL_ASSIGN_OR_RETURN(Conn c, Connect(conninfo, nullptr));
   return ReadHead(c.get(), partition);
+}
+
+absl::StatusOr<std::unique_ptr<KeyTable>> OpenPgKeyTable(const std::string& conninfo,
+                                                         absl::Duration reconnect_timeout) {
+  if (conninfo.empty()) return absl::InvalidArgumentError("conninfo: must not be empty");
+  auto table = std::make_unique<PgKeyTable>(conninfo, reconnect_timeout);
+  CL_RETURN_IF_ERROR(table->Open());
+  return std::unique_ptr<KeyTable>(std::move(table));
 }
 
 }  // namespace caseledger

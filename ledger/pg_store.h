@@ -78,6 +78,15 @@ int64_t PgStoreEpoch(const LogStore& store);
 absl::StatusOr<PgPartitionHead> ReadPgPartitionHead(const std::string& conninfo,
                                                     int32_t partition);
 
+// The key table in PostgreSQL (cl_keys, CLUSTER.md "Data keys in a
+// partitioned ledger") on connections of its own, for a KeyStore that must
+// outlive every partition's store (PartitionedNode): the same rows as any
+// PgStore's keys(). Creations are first-writer-wins (ABORTED for a loser,
+// which reads the winner back); UpdateKeys locks the table against every
+// other writer, in any process, from its plan's reads to its commit.
+absl::StatusOr<std::unique_ptr<KeyTable>> OpenPgKeyTable(
+    const std::string& conninfo, absl::Duration reconnect_timeout = absl::Seconds(60));
+
 }  // namespace caseledger
 
 #endif  // CASELEDGER_LEDGER_PG_STORE_H_

@@ -404,5 +404,25 @@ TEST_F(PgStoreTest, RacingKeyStoresSealUnderTheSameDataKey) {
       (*ka)->OpenOpenings(pb.payload.key_id, pb.payload.sealed_openings, pb.commitment).ok());
 }
 
+// Two nodes start at once on a new key table with different master keys:
+// the second, having found no master key id before the first wrote its own,
+// is refused naming both ids (not ABORTED by the first-writer-wins write).
+TEST_F(PgStoreTest, RacingOpensWithDifferentMasterKeysRefuseTheSecond) {
+  auto a = OpenPartition(*pg_, NewTempDir("pg_master_a"), 0, 2);
+  ASSERT_TRUE(a.ok()) << a.status();
+  auto b = OpenPartition(*pg_, NewTempDir("pg_master_b"), 1, 2);
+  ASSERT_TRUE(b.ok()) << b.status();
+  StaleOnce stale((*b)->keys());
+  ASSERT_TRUE(KeyStore::Open((*a)->keys(), Master()).ok());
+  const AeadKey other = *AeadKey::FromBytes(std::string(kAeadKeySize, '\x09'));
+  stale.Arm();
+  auto refused = KeyStore::Open(&stale, other);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition) << refused.status();
+  EXPECT_TRUE(absl::StrContains(refused.status().message(), MasterKeyId(Master())))
+      << refused.status();
+  EXPECT_TRUE(absl::StrContains(refused.status().message(), MasterKeyId(other)))
+      << refused.status();
+}
+
 }  // namespace
 }  // namespace caseledger

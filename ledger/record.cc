@@ -340,6 +340,9 @@ absl::StatusOr<Record> DecodeRecord(absl::string_view leaf) {
 
 std::string EncodePayload(const Payload& p) {
   std::string out;
+  size_t size = 1 + 2 + p.key_id.size() + 2 + 4 + p.sealed_openings.size();
+  for (const FieldCommitment& f : p.fields) size += 2 + f.name.size() + 1 + kHashSize;
+  out.reserve(size);  // one allocation; the openings dominate
   ByteWriter w(&out);
   w.U8(kPayloadFormatVersion);
   w.Str16(p.key_id);

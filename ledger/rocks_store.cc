@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstring>
 #include <deque>
 #include <optional>
 #include <thread>
@@ -43,15 +44,18 @@ enum Family {
   kSubjects,
   kKeys,      // wrapped data keys (ledger/ENCRYPTION.md)
   kIndexLog,  // index entries not yet in event_ids and streams (STORE.md)
+  kSubjectLog,  // subject-index entries not yet in subjects (STORE.md)
 };
 constexpr const char* kFamilies[] = {
     "default", "records",      "payloads", "streams", "nodes",     "event_ids",
     "checkpoints", "meta",     "cosignatures", "subjects", "keys", "index_log",
+    "subject_log",
 };
 constexpr int kFamilyCount = sizeof(kFamilies) / sizeof(kFamilies[0]);
 constexpr const char kSizeKey[] = "tree_size";
-// The tree size up to which event_ids and streams hold every record's entries
-// (STORE.md "Deferred indexes"); absent means all of them (older layouts).
+// The tree size up to which event_ids, streams and subjects hold every
+// record's entries (STORE.md "Deferred indexes"); absent means all of them
+// (older layouts).
 constexpr const char kIndexedKey[] = "indexed_size";
 
 absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
@@ -176,38 +180,214 @@ absl::Status ForEachIndexEntry(absl::string_view blob, uint64_t at, Fn fn) {
       absl::StrCat("index_log entry ", at, ": malformed at offset ", pos, " of ", blob.size()));
 }
 
-// The event-id and stream index entries of records committed but not yet
-// written to event_ids and streams: views into the index_log values it keeps.
+// One subject-index entry in a subject_log value (STORE.md "Deferred
+// indexes"): key(S) || u64 index || u64 seq || head, so that its first 40
+// bytes follow the 'e' tag in its subjects key and the last 40 are its value.
+constexpr size_t kSubjectLogEntry = kHashSize + 8 + 8 + kHashSize;
+constexpr size_t kSubjectLogKeyPart = kHashSize + 8;
+
+void AppendSubjectLogEntry(const CommitBatch::SubjectEntry& e, std::string* out) {
+  internal::ByteWriter w(out);
+  w.Raw(AsBytes(e.key));
+  w.U64(e.index);
+  w.U64(e.seq);
+  w.Raw(AsBytes(e.head));
+}
+
+// The index entries of records committed but not yet written to event_ids,
+// streams and subjects: views into the index_log and subject_log values it
+// keeps.
 struct IndexTail {
   std::deque<std::string> blobs;  // index_log values; a deque never moves them
   std::vector<uint64_t> keys;     // and their keys
-  // event id -> u64 seq bytes; streams key -> u64 seq bytes.
+  // event id -> u64 seq bytes.
   absl::flat_hash_map<absl::string_view, absl::string_view> event_ids;
-  absl::flat_hash_map<absl::string_view, absl::string_view> stream_keys;
-  // stream id -> its next version, for the streams in this tail.
-  absl::flat_hash_map<absl::string_view, uint64_t> stream_next;
+  // Positions in the refs below are u32; kNoEntry is none.
+  static constexpr uint32_t kNoEntry = UINT32_MAX;
+  // Every stream entry of the tail, in seq order: its streams key, its u64
+  // seq bytes, and the position here of the same stream's previous entry in
+  // this tail. A chain per stream instead of a map over every entry: an
+  // entry costs an append and an update of its stream's (few, hot) slot.
+  struct StreamRef {
+    absl::string_view stream_key;  // stream_id || 0x00 || u64 version
+    absl::string_view seq;
+    uint32_t prev;
+  };
+  std::vector<StreamRef> stream_refs;
+  // stream id -> its next version and the position of its last entry.
+  struct StreamSpan {
+    uint64_t next;
+    uint32_t last;
+  };
+  absl::flat_hash_map<absl::string_view, StreamSpan> streams;
   uint64_t events = 0;
   uint64_t end_size = 0;  // one past its last seq
 
+  // A chain (of stream or subject refs) walked back from its last entry:
+  // the numbers (versions, indexes) decrease along it.
+  // The position of the entry numbered `n`, or kNoEntry.
+  template <typename Ref, typename Number>
+  static uint32_t ChainFind(const std::vector<Ref>& refs, uint32_t last, uint64_t n,
+                            Number number) {
+    for (uint32_t pos = last; pos != kNoEntry; pos = refs[pos].prev) {
+      const uint64_t at = number(refs[pos]);
+      if (at == n) return pos;
+      if (at < n) break;
+    }
+    return kNoEntry;
+  }
+  // Appends the (number, seq) pairs of the entries numbered `from` on, in
+  // increasing order.
+  template <typename Ref, typename Number, typename Seq>
+  static void ChainFrom(const std::vector<Ref>& refs, uint32_t last, uint64_t from, Number number,
+                        Seq seq, std::vector<std::pair<uint64_t, uint64_t>>* out) {
+    const size_t first = out->size();
+    for (uint32_t pos = last; pos != kNoEntry; pos = refs[pos].prev) {
+      const uint64_t at = number(refs[pos]);
+      if (at < from) break;
+      out->emplace_back(at, seq(refs[pos]));
+    }
+    std::reverse(out->begin() + first, out->end());
+  }
+
+  static uint64_t RefVersion(const StreamRef& r) {
+    return DecodeU64(r.stream_key.substr(r.stream_key.size() - 8));
+  }
+  static uint64_t RefSeq(const StreamRef& r) { return DecodeU64(r.seq); }
+  // The stream's entries in this tail with version >= from, as (version,
+  // seq) in version order, appended to `out`.
+  void StreamEntriesFrom(absl::string_view stream_id, uint64_t from,
+                         std::vector<std::pair<uint64_t, uint64_t>>* out) const {
+    auto it = streams.find(stream_id);
+    if (it != streams.end()) ChainFrom(stream_refs, it->second.last, from, RefVersion, RefSeq, out);
+  }
+  // The seq of (stream, version) in this tail, or nullopt.
+  std::optional<uint64_t> FindStreamVersion(absl::string_view stream_id, uint64_t version) const {
+    auto it = streams.find(stream_id);
+    if (it == streams.end()) return std::nullopt;
+    const uint32_t pos = ChainFind(stream_refs, it->second.last, version, RefVersion);
+    if (pos == kNoEntry) return std::nullopt;
+    return RefSeq(stream_refs[pos]);
+  }
+
+  // subject_log values and their keys; each a run of kSubjectLogEntry-byte
+  // entries.
+  std::deque<std::string> subject_blobs;
+  std::vector<uint64_t> subject_keys;
+  // Every subject entry of the tail, in seq order; `prev` is the position
+  // here of the same subject's previous entry in this tail (kNoEntry: none).
+  struct SubjectRef {
+    const char* entry;
+    uint32_t prev;
+  };
+  std::vector<SubjectRef> subject_refs;
+  // key(S) (a view into an entry) -> the position of its last entry in
+  // subject_refs. A subject's entries in one tail have consecutive indexes.
+  absl::flat_hash_map<absl::string_view, uint32_t> subjects;
+
+  static uint64_t EntryIndex(const char* entry) {
+    return DecodeU64(absl::string_view(entry + kHashSize, 8));
+  }
+  static uint64_t EntrySeq(const char* entry) {
+    return DecodeU64(absl::string_view(entry + kHashSize + 8, 8));
+  }
+  static uint64_t RefIndex(const SubjectRef& r) { return EntryIndex(r.entry); }
+  static uint64_t RefEntrySeq(const SubjectRef& r) { return EntrySeq(r.entry); }
+  static Hash EntryHead(const char* entry) {
+    Hash h;
+    std::copy_n(entry + kHashSize + 16, kHashSize, h.begin());
+    return h;
+  }
+
   explicit IndexTail(size_t expected_events) {
     event_ids.reserve(expected_events);
-    stream_keys.reserve(expected_events);
+    stream_refs.reserve(expected_events);
   }
 
   // Takes the index_log value stored under `at`. Unless `trusted` (Commit
   // built it) it is checked whole first: on DATA_LOSS the tail is unchanged.
   absl::Status Add(uint64_t at, std::string blob, bool trusted) {
     if (!trusted) CL_RETURN_IF_ERROR(ForEachIndexEntry(blob, at, [](const IndexEntry&) {}));
+    // An entry takes at least 25 bytes (two u32 lengths, 0x00, two u64s).
+    if (stream_refs.size() + blob.size() / 25 >= kNoEntry) {
+      return absl::DataLossError(
+          absl::StrCat("index_log entry ", at, ": more entries than a tail holds"));
+    }
     const std::string& b = blobs.emplace_back(std::move(blob));
     keys.push_back(at);
     return ForEachIndexEntry(b, at, [this](const IndexEntry& e) {
       event_ids[e.event_id] = e.seq;
-      stream_keys[e.stream_key] = e.seq;
-      uint64_t& next = stream_next[e.stream_id];
-      next = std::max(next, e.version + 1);
+      const uint32_t pos = static_cast<uint32_t>(stream_refs.size());
+      auto [it, inserted] = streams.try_emplace(e.stream_id, StreamSpan{e.version + 1, pos});
+      stream_refs.push_back({e.stream_key, e.seq, inserted ? kNoEntry : it->second.last});
+      if (!inserted) {
+        it->second.last = pos;
+        it->second.next = std::max(it->second.next, e.version + 1);
+      }
       ++events;
       end_size = std::max(end_size, DecodeU64(e.seq) + 1);
     });
+  }
+
+  // Takes the subject_log value stored under `at`. Unless `trusted` (Commit
+  // built it) it is checked whole first: a length that is not a whole number
+  // of entries, or an entry whose index does not follow its subject's
+  // previous one in the tail, is DATA_LOSS and leaves the tail unchanged.
+  absl::Status AddSubjects(uint64_t at, std::string blob, bool trusted) {
+    auto bad = [at](absl::string_view why) {
+      return absl::DataLossError(absl::StrCat("subject_log entry ", at, ": ", why));
+    };
+    if (blob.size() % kSubjectLogEntry != 0) {
+      return bad(absl::StrCat(blob.size(), " bytes, want a multiple of ", kSubjectLogEntry));
+    }
+    const size_t n = blob.size() / kSubjectLogEntry;
+    if (subject_refs.size() + n >= kNoEntry) return bad("more subject entries than a tail holds");
+    if (!trusted) {
+      absl::flat_hash_map<absl::string_view, uint64_t> next;  // within this value
+      for (size_t i = 0; i < n; ++i) {
+        const char* e = blob.data() + i * kSubjectLogEntry;
+        const absl::string_view key(e, kHashSize);
+        auto [it, inserted] = next.try_emplace(key, 0);
+        if (inserted) {
+          auto span = subjects.find(key);
+          it->second = span == subjects.end() ? EntryIndex(e)
+                                              : EntryIndex(subject_refs[span->second].entry) + 1;
+        }
+        if (EntryIndex(e) != it->second) {
+          Hash h;
+          std::copy_n(e, kHashSize, h.begin());
+          return bad(absl::StrCat("subject ", ShortHex(h), " entry ", i, " has index ",
+                                  EntryIndex(e), ", want ", it->second));
+        }
+        ++it->second;
+      }
+    }
+    const std::string& b = subject_blobs.emplace_back(std::move(blob));
+    subject_keys.push_back(at);
+    for (size_t i = 0; i < n; ++i) {
+      const char* e = b.data() + i * kSubjectLogEntry;
+      const uint32_t pos = static_cast<uint32_t>(subject_refs.size());
+      auto [it, inserted] = subjects.try_emplace(absl::string_view(e, kHashSize), pos);
+      subject_refs.push_back({e, inserted ? kNoEntry : it->second});
+      it->second = pos;
+    }
+    return absl::OkStatus();
+  }
+
+  // The subject's entry `index` in this tail, or null.
+  const char* SubjectEntry(absl::string_view key, uint64_t index) const {
+    auto it = subjects.find(key);
+    if (it == subjects.end()) return nullptr;
+    const uint32_t pos = ChainFind(subject_refs, it->second, index, RefIndex);
+    return pos == kNoEntry ? nullptr : subject_refs[pos].entry;
+  }
+
+  // Appends the subject's (index, seq) pairs in this tail with index >=
+  // from, in index order.
+  void SubjectEntriesFrom(absl::string_view key, uint64_t from,
+                          std::vector<std::pair<uint64_t, uint64_t>>* out) const {
+    auto it = subjects.find(key);
+    if (it != subjects.end()) ChainFrom(subject_refs, it->second, from, RefIndex, RefEntrySeq, out);
   }
 };
 
@@ -266,6 +446,19 @@ class RocksStore : public LogStore, public KeyTable {
       }
     }
     CL_RETURN_IF_ERROR(FromRocks(it->status(), "read index_log"));
+    if (cf(kSubjectLog) != nullptr) {  // absent: an older layout opened read-only
+      std::unique_ptr<rocksdb::Iterator> sit(db_->NewIterator(ro, cf(kSubjectLog)));
+      absl::MutexLock lock(&tail_mu_);
+      for (sit->Seek(U64Key(from)); sit->Valid(); sit->Next()) {
+        if (sit->key().size() != 8) {
+          return absl::DataLossError(
+              absl::StrCat("subject_log: key of ", sit->key().size(), " bytes, want 8"));
+        }
+        CL_RETURN_IF_ERROR(active_->AddSubjects(DecodeU64(View(sit->key())),
+                                                sit->value().ToString(), /*trusted=*/false));
+      }
+      CL_RETURN_IF_ERROR(FromRocks(sit->status(), "read subject_log"));
+    }
     if (!read_only_) indexer_ = std::thread([this] { IndexerLoop(); });
     return absl::OkStatus();
   }
@@ -341,18 +534,21 @@ class RocksStore : public LogStore, public KeyTable {
     for (const auto& [size, note] : batch.checkpoints) {
       wb.Put(cf(kCheckpoints), U64Key(size), note);
     }
-    char subject_key[1 + kHashSize + 8];
-    char subject_value[8 + kHashSize];
-    for (const CommitBatch::SubjectEntry& e : batch.subject_entries) {
-      // The entry's value is the state after it, minus the count (its key's
-      // index + 1): u64 seq || head.
-      subject_key[0] = kSubjectEntryTag;
-      std::copy_n(AsBytes(e.key).data(), kHashSize, subject_key + 1);
-      PutU64(e.index, subject_key + 1 + kHashSize);
-      PutU64(e.seq, subject_value);
-      std::copy_n(AsBytes(e.head).data(), kHashSize, subject_value + 8);
-      wb.Put(cf(kSubjects), rocksdb::Slice(subject_key, sizeof(subject_key)),
-             rocksdb::Slice(subject_value, sizeof(subject_value)));
+    // The group's subject-index entries: one subject_log key in key order,
+    // instead of one key in random order per (record, subject) (STORE.md
+    // "Deferred indexes"). A batch without records carries none.
+    std::string& subject_log = subject_log_value_;
+    subject_log.clear();
+    if (!batch.subject_entries.empty()) {
+      if (batch.records.empty()) {
+        return absl::InternalError("commit: subject entries without records");
+      }
+      subject_log.reserve(batch.subject_entries.size() * kSubjectLogEntry);
+      for (const CommitBatch::SubjectEntry& e : batch.subject_entries) {
+        AppendSubjectLogEntry(e, &subject_log);
+      }
+      PutU64(batch.records.front().seq, seq);
+      wb.Put(cf(kSubjectLog), rocksdb::Slice(seq, 8), subject_log);
     }
     for (const auto& [path, node] : batch.subject_map_nodes) {
       wb.Put(cf(kSubjects), std::string(1, kSubjectMapNodeTag) + path, node);
@@ -457,13 +653,10 @@ class RocksStore : public LogStore, public KeyTable {
   absl::StatusOr<uint64_t> FindStreamVersion(absl::string_view stream_id,
                                              uint64_t version) const override {
     {
-      const std::string key = StreamKey(stream_id, version);
       absl::MutexLock lock(&tail_mu_);
       for (const IndexTail* t : {active_.get(), flushing_.get()}) {
         if (t == nullptr) continue;
-        if (auto it = t->stream_keys.find(key); it != t->stream_keys.end()) {
-          return DecodeU64(it->second);
-        }
+        if (std::optional<uint64_t> seq = t->FindStreamVersion(stream_id, version)) return *seq;
       }
     }
     CL_ASSIGN_OR_RETURN(std::string v, Get(kStreams, StreamKey(stream_id, version),
@@ -479,8 +672,8 @@ class RocksStore : public LogStore, public KeyTable {
       absl::MutexLock lock(&tail_mu_);
       for (const IndexTail* t : {active_.get(), flushing_.get()}) {
         if (t == nullptr) continue;
-        if (auto it = t->stream_next.find(stream_id); it != t->stream_next.end()) {
-          return it->second;
+        if (auto it = t->streams.find(stream_id); it != t->streams.end()) {
+          return it->second.next;
         }
       }
     }
@@ -714,6 +907,19 @@ class RocksStore : public LogStore, public KeyTable {
   }
 
   absl::StatusOr<SubjectState> GetSubjectHead(const Hash& key) const override {
+    {
+      // The active tail's entries follow the flushing one's, which follow
+      // the family's.
+      absl::MutexLock lock(&tail_mu_);
+      for (const IndexTail* t : {active_.get(), flushing_.get()}) {
+        if (t == nullptr) continue;
+        if (auto it = t->subjects.find(AsBytes(key)); it != t->subjects.end()) {
+          const char* e = t->subject_refs[it->second].entry;
+          return SubjectState{IndexTail::EntryIndex(e) + 1, IndexTail::EntryHead(e)};
+        }
+      }
+    }
+    // Not in the tail: written to subjects before it left the tail, if at all.
     const std::string prefix = SubjectKeyOf(kSubjectEntryTag, key);
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kSubjects)));
     it->SeekForPrev(prefix + std::string(8, '\xff'));
@@ -730,6 +936,15 @@ class RocksStore : public LogStore, public KeyTable {
 
   absl::StatusOr<SubjectEntryValue> GetSubjectEntry(const Hash& key,
                                                     uint64_t index) const override {
+    {
+      absl::MutexLock lock(&tail_mu_);
+      for (const IndexTail* t : {active_.get(), flushing_.get()}) {
+        if (t == nullptr) continue;
+        if (const char* e = t->SubjectEntry(AsBytes(key), index); e != nullptr) {
+          return SubjectEntryValue{IndexTail::EntrySeq(e), IndexTail::EntryHead(e)};
+        }
+      }
+    }
     const std::string what = absl::StrCat("subject index entry ", index, " of ", ShortHex(key));
     CL_ASSIGN_OR_RETURN(std::string v,
                         Get(kSubjects, SubjectKeyOf(kSubjectEntryTag, key) + U64Key(index), what));
@@ -740,6 +955,16 @@ class RocksStore : public LogStore, public KeyTable {
 
   absl::Status ScanSubject(const Hash& key, uint64_t from_index,
                            const std::function<bool(uint64_t, uint64_t)>& fn) const override {
+    // As ScanStream: the tail's entries first (older tail first), then the
+    // family; an entry that leaves the tail meanwhile was written there before.
+    std::vector<std::pair<uint64_t, uint64_t>> tail;  // (index, seq)
+    {
+      absl::MutexLock lock(&tail_mu_);
+      for (const IndexTail* t : {flushing_.get(), active_.get()}) {
+        if (t != nullptr) t->SubjectEntriesFrom(AsBytes(key), from_index, &tail);
+      }
+    }
+    std::optional<uint64_t> last;  // the last index given to fn
     const std::string prefix = SubjectKeyOf(kSubjectEntryTag, key);
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kSubjects)));
     for (it->Seek(prefix + U64Key(from_index)); it->Valid(); it->Next()) {
@@ -749,9 +974,17 @@ class RocksStore : public LogStore, public KeyTable {
                                                 ": malformed key or value"));
       }
       uint64_t index = DecodeU64(absl::string_view(it->key().data() + prefix.size(), 8));
-      if (!fn(index, DecodeU64(View(it->value()).substr(0, 8)))) break;
+      if (!fn(index, DecodeU64(View(it->value()).substr(0, 8)))) {
+        return FromRocks(it->status(), "scan subject index");
+      }
+      last = index;
     }
-    return FromRocks(it->status(), "scan subject index");
+    CL_RETURN_IF_ERROR(FromRocks(it->status(), "scan subject index"));
+    for (const auto& [index, seq] : tail) {
+      if (last.has_value() && index <= *last) continue;
+      if (!fn(index, seq)) break;
+    }
+    return absl::OkStatus();
   }
 
   absl::Status ScanSubjectMap(
@@ -805,21 +1038,9 @@ class RocksStore : public LogStore, public KeyTable {
     // an entry that leaves the tail meanwhile was written there before.
     std::vector<std::pair<uint64_t, uint64_t>> tail;  // (version, seq)
     {
-      std::string key = StreamKey(stream_id, 0);
       absl::MutexLock lock(&tail_mu_);
       for (const IndexTail* t : {flushing_.get(), active_.get()}) {
-        if (t == nullptr) continue;
-        auto next = t->stream_next.find(stream_id);
-        if (next == t->stream_next.end()) continue;
-        const size_t first = tail.size();
-        // A stream's versions in one tail are consecutive, ending at next - 1.
-        for (uint64_t v = next->second; v-- > from_version;) {
-          PutU64(v, key.data() + key.size() - 8);
-          auto it = t->stream_keys.find(key);
-          if (it == t->stream_keys.end()) break;
-          tail.emplace_back(v, DecodeU64(it->second));
-        }
-        std::reverse(tail.begin() + first, tail.end());
+        if (t != nullptr) t->StreamEntriesFrom(stream_id, from_version, &tail);
       }
     }
     std::string prefix(stream_id);
@@ -910,6 +1131,9 @@ class RocksStore : public LogStore, public KeyTable {
   absl::Status AddToTail(uint64_t at) {
     absl::MutexLock lock(&tail_mu_);
     CL_RETURN_IF_ERROR(active_->Add(at, index_log_value_, /*trusted=*/true));
+    if (!subject_log_value_.empty()) {
+      CL_RETURN_IF_ERROR(active_->AddSubjects(at, subject_log_value_, /*trusted=*/true));
+    }
     if (active_->events < tail_events_) return absl::OkStatus();
     if (active_->events >= 2 * tail_events_) {
       auto free = [this]() ABSL_SHARED_LOCKS_REQUIRED(tail_mu_) {
@@ -948,16 +1172,18 @@ class RocksStore : public LogStore, public KeyTable {
     }
   }
 
-  // Writes a tail's entries to event_ids and streams without the WAL, in key
-  // order and in batches of kTailBatch (a commit waits behind at most one),
-  // the last with the watermark and the deletion of the index_log values it
-  // covers (STORE.md "Deferred indexes"). A crash between the batches leaves
+  // Writes a tail's entries to event_ids, streams and subjects without the
+  // WAL, in key order and in batches of kTailBatch (a commit waits behind at
+  // most one), the last with the watermark and the deletion of the index_log
+  // and subject_log values it covers (STORE.md "Deferred indexes"). A crash between the batches leaves
   // the watermark behind, and the next open reads the whole tail back.
   // atomic_flush keeps the families' unlogged writes together on disk.
   absl::Status WriteTail(const IndexTail& t) const {
     using Entry = std::pair<absl::string_view, absl::string_view>;
     std::vector<Entry> ids(t.event_ids.begin(), t.event_ids.end());
-    std::vector<Entry> streams(t.stream_keys.begin(), t.stream_keys.end());
+    std::vector<Entry> streams;
+    streams.reserve(t.stream_refs.size());
+    for (const IndexTail::StreamRef& r : t.stream_refs) streams.emplace_back(r.stream_key, r.seq);
     std::sort(ids.begin(), ids.end());
     std::sort(streams.begin(), streams.end());
     constexpr size_t kTailBatch = 4096;
@@ -973,11 +1199,32 @@ class RocksStore : public LogStore, public KeyTable {
         }
       }
     }
+    // Subject entries sorted by their key ('e' || key(S) || u64 index).
+    std::vector<const char*> subjects;
+    subjects.reserve(t.subject_refs.size());
+    for (const IndexTail::SubjectRef& r : t.subject_refs) subjects.push_back(r.entry);
+    std::sort(subjects.begin(), subjects.end(), [](const char* a, const char* b) {
+      return std::memcmp(a, b, kSubjectLogKeyPart) < 0;
+    });
+    char subject_key[1 + kSubjectLogKeyPart];
+    subject_key[0] = kSubjectEntryTag;
+    for (const char* e : subjects) {
+      std::copy_n(e, kSubjectLogKeyPart, subject_key + 1);
+      // The value is the state after the entry, minus the count (the key's
+      // index + 1): u64 seq || head.
+      wb.Put(cf(kSubjects), rocksdb::Slice(subject_key, sizeof(subject_key)),
+             rocksdb::Slice(e + kSubjectLogKeyPart, kSubjectLogEntry - kSubjectLogKeyPart));
+      if (wb.Count() >= kTailBatch) {
+        CL_RETURN_IF_ERROR(FromRocks(db_->Write(wo, &wb), "write index tail"));
+        wb.Clear();
+      }
+    }
     wb.Put(cf(kMeta), kIndexedKey, U64Key(t.end_size));
     // Point deletes: a range deletion in a family inserted with a hint
     // corrupts RocksDB 7.8's memtable (the hint is shared with the
     // range-deletion table).
     for (uint64_t at : t.keys) wb.Delete(cf(kIndexLog), U64Key(at));
+    for (uint64_t at : t.subject_keys) wb.Delete(cf(kSubjectLog), U64Key(at));
     return FromRocks(db_->Write(wo, &wb), "write index tail");
   }
 
@@ -1030,9 +1277,11 @@ class RocksStore : public LogStore, public KeyTable {
   // Commit's reused buffers (one caller at a time).
   rocksdb::WriteBatch commit_wb_;
   std::string index_log_value_;
+  std::string subject_log_value_;
   std::vector<const NodeWrite*> node_order_;
-  // The index entries not yet in event_ids and streams: the tail Commit adds
-  // to, and the one the background writer is writing (null when none).
+  // The index entries not yet in event_ids, streams and subjects: the tail
+  // Commit adds to, and the one the background writer is writing (null when
+  // none).
   mutable absl::Mutex tail_mu_;
   std::unique_ptr<IndexTail> active_ ABSL_GUARDED_BY(tail_mu_);
   std::unique_ptr<IndexTail> flushing_ ABSL_GUARDED_BY(tail_mu_);
@@ -1086,8 +1335,8 @@ absl::StatusOr<std::unique_ptr<LogStore>> OpenRocksStore(const RocksStoreOptions
       table.block_size = 4 << 10;
     }
     cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
-    if (i == kRecords || i == kPayloads || i == kMeta || i == kIndexLog || i == kEventIds ||
-        i == kStreams) {
+    if (i == kRecords || i == kPayloads || i == kMeta || i == kIndexLog || i == kSubjectLog ||
+        i == kEventIds || i == kStreams) {
       // Keys only ever grow, or (event_ids, streams) arrive sorted from the
       // index tail: insert after the previous one, no skiplist search.
       cf.memtable_insert_with_hint_prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(0));
@@ -1110,7 +1359,7 @@ absl::StatusOr<std::unique_ptr<LogStore>> OpenRocksStore(const RocksStoreOptions
     for (int i = 0; i < kFamilyCount; ++i) {
       // Families added later: cosignatures, index_log, and the keys of payload
       // encryption (then keys() is null).
-      if ((i == kCosignatures || i == kKeys || i == kIndexLog) &&
+      if ((i == kCosignatures || i == kKeys || i == kIndexLog || i == kSubjectLog) &&
           std::find(present.begin(), present.end(), kFamilies[i]) == present.end()) {
         continue;
       }

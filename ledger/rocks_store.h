@@ -2,10 +2,10 @@
 //
 // Column families (ledger/FORMAT.md "Storage"): records, payloads, streams,
 // nodes, event_ids, checkpoints, meta, cosignatures, subjects, keys,
-// index_log. Every Commit is one synced WriteBatch; the event-id and stream
-// index entries it implies are written later, without the WAL, from an
-// in-memory tail that the synced index_log rebuilds at open (ledger/STORE.md
-// "Deferred indexes").
+// index_log, subject_log. Every Commit is one synced WriteBatch; the event-id,
+// stream and subject index entries it implies are written later, without the
+// WAL, from an in-memory tail that the synced index_log and subject_log
+// rebuild at open (ledger/STORE.md "Deferred indexes").
 #ifndef CASELEDGER_LEDGER_ROCKS_STORE_H_
 #define CASELEDGER_LEDGER_ROCKS_STORE_H_
 
@@ -29,10 +29,10 @@ struct RocksStoreOptions {
   // Cap on the live write-ahead log: reaching it flushes the memtables that
   // keep the oldest WAL file alive. What a restart after kill -9 replays.
   uint64_t max_wal_bytes = 16 << 20;
-  // Events whose event-id and stream index entries are held in memory (and
-  // in the synced index_log) before a background write moves them into the
+  // Events whose event-id, stream and subject index entries are held in
+  // memory (and in the synced index_log and subject_log) before a background write moves them into the
   // index families; a second tail of this size may wait behind it. Bounds
-  // what an open after kill -9 reads back from index_log.
+  // what an open after kill -9 reads back from the two logs.
   size_t index_tail_events = 64 << 10;
 };
 

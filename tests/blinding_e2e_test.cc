@@ -21,6 +21,7 @@
 #include "tests/dev_certs.h"
 #include "tests/server_process.h"
 #include "tests/subprocess.h"
+#include "tests/test_events.h"
 #include "tests/test_util.h"
 
 namespace caseledger {
@@ -36,25 +37,13 @@ std::string Client(const std::string& c) { return "SUBJ-" + c + "-q7"; }
 std::string CaseId(const std::string& c) { return "CASEID-" + c + "-q7"; }
 
 v1::AppendRequest Base(const std::string& id, const std::string& c, int64_t at) {
-  v1::AppendRequest r;
-  v1::Event* e = r.mutable_event();
-  e->set_event_id(id);
-  e->set_stream_id(CaseId(c));
-  e->add_subject_ids(Client(c));
-  e->set_producer(kProducer);
-  e->mutable_occurred_at()->set_seconds(at);
-  return r;
+  return testing::EventRequest(id, CaseId(c), Client(c), kProducer, at);
 }
 
 // Opens case `c` for its client, writes a note, records a disclosure.
 std::vector<v1::AppendRequest> Story(const std::string& c) {
   std::vector<v1::AppendRequest> out;
-  v1::AppendRequest open = Base("open-" + c, c, 1767225000);
-  auto* o = open.mutable_event()->mutable_case_opened();
-  o->set_program("housing");
-  o->set_jurisdiction("US-CA");
-  o->set_record_class(v1::RECORD_CLASS_GENERAL);
-  out.push_back(open);
+  out.push_back(testing::OpenCaseRequest("open-" + c, CaseId(c), Client(c), kProducer));
   v1::AppendRequest note = Base("note-" + c, c, 1767225100);
   auto* w = note.mutable_event()->mutable_record_entry_written();
   w->set_entry_id("entry-" + c);

@@ -2,10 +2,6 @@
 // kills it with SIGKILL at random moments while appends are in flight
 // (several rounds on one data directory), restarts, and checks that every
 // acknowledged append is present at its seq and the whole ledger verifies.
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -35,41 +31,11 @@ std::map<std::string, uint64_t> RunAndKill(const std::string& dir, const std::st
                                            const std::string& master_key_hex = "") {
   std::vector<std::string> argv = {"tests/crash_writer", dir, prefix, "4"};
   if (!master_key_hex.empty()) argv.push_back(master_key_hex);
-  testing::Child child = testing::StartChild(argv);
-  EXPECT_GT(child.pid, 0) << "fork failed";
-  const pid_t pid = child.pid;
-  const int out_fd = child.out;
-  std::string out;
-  char buf[1 << 16];
-  // Wait (generously) for the writer to open the ledger, then let it write
-  // for `run_for`.
-  auto read_until = [&](std::chrono::steady_clock::time_point deadline, bool stop_at_ready) {
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (stop_at_ready && absl::StartsWith(out, "ready\n")) return;
-      pollfd p{out_fd, POLLIN, 0};
-      if (poll(&p, 1, 5) > 0) {
-        ssize_t n = read(out_fd, buf, sizeof(buf));
-        if (n <= 0) return;
-        out.append(buf, n);
-      }
-    }
-  };
-  read_until(std::chrono::steady_clock::now() + std::chrono::seconds(60), true);
-  EXPECT_TRUE(absl::StartsWith(out, "ready\n")) << "writer did not open the ledger: " << out;
-  read_until(std::chrono::steady_clock::now() + run_for, false);
-  kill(pid, SIGKILL);
-  // Whatever was acknowledged before the kill is in the pipe; drain it.
-  for (;;) {
-    ssize_t n = read(out_fd, buf, sizeof(buf));
-    if (n <= 0) break;
-    out.append(buf, n);
-  }
-  close(out_fd);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
-      << "writer exited on its own, status " << status;
-
+  testing::KilledChild child =
+      testing::RunThenKill(argv, "ready\n", absl::FromChrono(run_for));
+  EXPECT_TRUE(child.ready) << "writer did not open the ledger: " << child.out;
+  EXPECT_TRUE(child.killed) << "writer exited on its own";
+  std::string& out = child.out;
   std::map<std::string, uint64_t> acked;
   if (absl::StartsWith(out, "ready\n")) out.erase(0, 6);
   size_t end = out.rfind('\n');

@@ -17,6 +17,7 @@
 #include "proto/cases.grpc.pb.h"
 #include "proto/ledger.grpc.pb.h"
 #include "tests/server_process.h"
+#include "tests/test_events.h"
 #include "tests/test_util.h"
 
 namespace caseledger {
@@ -27,40 +28,18 @@ using testing::ServerProcess;
 constexpr char kServer[] = "services/api/caseledger_server";
 
 v1::Event MakeEvent(const std::string& id, const std::string& stream) {
-  v1::Event e;
-  e.set_event_id(id);
-  e.set_stream_id(stream);
-  e.add_subject_ids("client-" + stream);
-  e.set_producer("e2e");
-  e.mutable_occurred_at()->set_seconds(1767225600);
-  auto* w = e.mutable_record_entry_written();
-  w->set_entry_id("entry-" + id);
-  w->set_data_category("housing");
-  w->set_text("note " + id);
-  return e;
+  return testing::NoteRequest(id, stream, "client-" + stream, "e2e").event();
 }
 
 v1::AppendRequest Req(const std::string& id, const std::string& stream,
                       std::optional<uint64_t> expected = std::nullopt) {
-  v1::AppendRequest r;
-  *r.mutable_event() = MakeEvent(id, stream);
+  v1::AppendRequest r = testing::NoteRequest(id, stream, "client-" + stream, "e2e");
   if (expected) r.set_expected_version(*expected);
   return r;
 }
 
 v1::AppendRequest OpenReq(const std::string& stream) {
-  v1::AppendRequest r;
-  v1::Event* e = r.mutable_event();
-  e->set_event_id("open-" + stream);
-  e->set_stream_id(stream);
-  e->add_subject_ids("client-" + stream);
-  e->set_producer("e2e");
-  e->mutable_occurred_at()->set_seconds(1767225000);
-  auto* o = e->mutable_case_opened();
-  o->set_program("housing");
-  o->set_jurisdiction("US-CA");
-  o->set_record_class(v1::RECORD_CLASS_GENERAL);
-  return r;
+  return testing::OpenCaseRequest("open-" + stream, stream, "client-" + stream, "e2e");
 }
 
 Hash H(const std::string& bytes) { return *HashFromBytes(bytes); }
@@ -415,6 +394,34 @@ struct BadCase {
   grpc::StatusCode code;
   std::string message;
 };
+
+// Two producers whose clocks differ a little write to one case: the second
+// event to arrive may carry the earlier time. Up to --max_occurred_behind
+// (default 1 minute) that is not late documentation (RULES.md T3); the flag
+// reaches the gate (0s refuses a second's skew).
+TEST_F(E2ETest, ProducersClockSkewWithinTheFlagIsNotLateDocumentation) {
+  StartServer();
+  ASSERT_TRUE(Append(OpenReq("case-s")).ok());
+  ASSERT_TRUE(Append(Req("s-now", "case-s")).ok());  // 1767225600
+  v1::AppendRequest skewed = Req("s-skewed", "case-s");
+  skewed.mutable_event()->mutable_occurred_at()->set_seconds(1767225600 - 30);
+  EXPECT_TRUE(Append(skewed).ok()) << Append(skewed).status();
+  v1::AppendRequest late = Req("s-late", "case-s");
+  late.mutable_event()->mutable_occurred_at()->set_seconds(1767225600 - 90);
+  absl::Status refused = Append(late).status();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition) << refused;
+  EXPECT_TRUE(absl::StrContains(refused.message(), "by more than 1m (--max_occurred_behind)"))
+      << refused;
+
+  server_.reset();
+  StartServer({"--max_occurred_behind=0s"});
+  v1::AppendRequest one_second = Req("s-second", "case-s");
+  one_second.mutable_event()->mutable_occurred_at()->set_seconds(1767225600 - 1);
+  refused = Append(one_second).status();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition) << refused;
+  EXPECT_TRUE(absl::StrContains(refused.message(), "by more than 0 (--max_occurred_behind)"))
+      << refused;
+}
 
 TEST_F(E2ETest, BadInputsGetClearErrorsAndStoreNothing) {
   StartServer();

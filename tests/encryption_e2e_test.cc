@@ -21,6 +21,7 @@
 #include "proto/ledger.grpc.pb.h"
 #include "tests/server_process.h"
 #include "tests/subprocess.h"
+#include "tests/test_events.h"
 #include "tests/test_util.h"
 
 namespace caseledger {
@@ -34,24 +35,12 @@ constexpr char kLedgerctl[] = "tools/ledgerctl";
 constexpr char kMasterHex[] = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
 
 v1::AppendRequest Base(const std::string& id, const std::string& stream, int64_t at) {
-  v1::AppendRequest r;
-  v1::Event* e = r.mutable_event();
-  e->set_event_id(id);
-  e->set_stream_id(stream);
-  e->add_subject_ids("client-" + stream);
-  e->set_producer("e2e");
-  e->mutable_occurred_at()->set_seconds(at);
-  return r;
+  return testing::EventRequest(id, stream, "client-" + stream, "e2e", at);
 }
 
 std::vector<v1::AppendRequest> CaseStory(const std::string& stream, const std::string& marker) {
   std::vector<v1::AppendRequest> out;
-  v1::AppendRequest open = Base("open-" + stream, stream, 1767225000);
-  auto* o = open.mutable_event()->mutable_case_opened();
-  o->set_program("housing");
-  o->set_jurisdiction("US-CA");
-  o->set_record_class(v1::RECORD_CLASS_GENERAL);
-  out.push_back(open);
+  out.push_back(testing::OpenCaseRequest("open-" + stream, stream, "client-" + stream, "e2e"));
   for (int i = 0; i < 3; ++i) {
     v1::AppendRequest note = Base(absl::StrCat("note-", stream, "-", i), stream, 1767225100 + i);
     auto* w = note.mutable_event()->mutable_record_entry_written();

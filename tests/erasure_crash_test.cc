@@ -5,54 +5,26 @@
 // (PROJECTIONS.md "Crash marker"), and the read models must then equal a
 // full rebuild of a copy of the same directory.
 #include <gtest/gtest.h>
-#include <poll.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <chrono>
 #include <filesystem>
 #include <map>
 #include <string>
 
 #include "absl/strings/match.h"
 #include "tests/erasure_fixture.h"
+#include "tests/test_util.h"
 
 namespace caseledger {
 namespace {
 
 // Runs the writer until it prints "erased", then kills it with SIGKILL.
 void EraseAndKill(const std::string& dir, const std::string& subject) {
-  int fds[2];
-  ASSERT_EQ(pipe(fds), 0);
-  pid_t pid = fork();
-  if (pid == 0) {
-    dup2(fds[1], STDOUT_FILENO);
-    close(fds[0]);
-    close(fds[1]);
-    execl("tests/erasure_crash_writer", "erasure_crash_writer", dir.c_str(), subject.c_str(),
-          nullptr);
-    _exit(127);
-  }
-  close(fds[1]);
-  std::string out;
-  char buf[256];
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (!absl::StrContains(out, "\n") && std::chrono::steady_clock::now() < deadline) {
-    pollfd p{fds[0], POLLIN, 0};
-    if (poll(&p, 1, 10) > 0) {
-      ssize_t n = read(fds[0], buf, sizeof(buf));
-      if (n <= 0) break;
-      out.append(buf, n);
-    }
-  }
-  kill(pid, SIGKILL);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  close(fds[0]);
+  testing::KilledChild child = testing::RunThenKill(
+      {"tests/erasure_crash_writer", dir, subject}, "erased ", absl::ZeroDuration());
+  const std::string& out = child.out;
   ASSERT_TRUE(absl::StartsWith(out, "erased ")) << "writer said: " << out;
   EXPECT_NE(out, "erased 0\n");
-  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+  ASSERT_TRUE(child.killed);
 }
 
 TEST(ErasureCrashTest, TheNamedMarkerFinishesTheErasureAsAFullRebuildWould) {

@@ -3,7 +3,8 @@
 // entries are only in the synced index_log (and, with a small tail, partly in
 // unlogged writes that die with it), and the reopened ledger must have every
 // index complete: event ids (a retry returns the original seq), case
-// versions, inclusion proofs and subject histories.
+// versions, inclusion proofs, every subject's chain (entries, head, the map
+// root of a new checkpoint) and subject histories.
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -18,7 +19,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "ledger/checkpoint.h"
 #include "ledger/merkle_verify.h"
+#include "ledger/subject_index.h"
 #include "ledger/rocks_store.h"
 #include "ledger/store_verifier.h"
 #include "tests/test_util.h"
@@ -33,9 +36,12 @@ struct Acked {
 };
 
 // Runs tests/index_tail_writer to its SIGKILL; returns its acknowledgements.
-std::map<std::string, Acked> RunWriter(const std::string& dir, int events, int tail_events) {
-  testing::Child child = testing::StartChild(
-      {"tests/index_tail_writer", dir, std::to_string(events), std::to_string(tail_events)});
+// `first` numbers the first event (a later run appends after an earlier one).
+std::map<std::string, Acked> RunWriter(const std::string& dir, int events, int tail_events,
+                                       int first = 0) {
+  testing::Child child =
+      testing::StartChild({"tests/index_tail_writer", dir, std::to_string(events),
+                           std::to_string(tail_events), std::to_string(first)});
   EXPECT_GT(child.pid, 0) << "fork failed";
   std::string out;
   char buf[1 << 16];
@@ -91,6 +97,47 @@ void CheckIndexes(const std::string& dir, const std::map<std::string, Acked>& ac
     EXPECT_EQ(scanned, entries) << stream;
   }
 
+  // Every subject's chain in the store is what a replay of the records gives:
+  // each entry (seq and head), the head, and a scan from the start and from
+  // the middle.
+  const uint64_t records = (*t)->Size();
+  SubjectIndexBuilder replay;
+  std::map<std::string, std::vector<std::pair<uint64_t, Hash>>> chains;  // (seq, head)
+  for (uint64_t seq = 0; seq < records; ++seq) {
+    auto view = (*t)->Read(seq);
+    ASSERT_TRUE(view.ok()) << view.status();
+    ASSERT_TRUE(replay.Add(seq, view->leaf_hash, view->record.subject_ids).ok());
+    for (const std::string& subject : view->record.subject_ids) {
+      std::vector<std::pair<uint64_t, Hash>>& chain = chains[subject];
+      SubjectState before{chain.size(), chain.empty() ? Hash{} : chain.back().second};
+      chain.emplace_back(seq, SubjectChainAppend(before, seq, view->leaf_hash).head);
+    }
+  }
+  ASSERT_EQ(chains.size(), streams.size());
+  for (const auto& [subject, chain] : chains) {
+    const Hash key = SubjectKey(subject);
+    auto head = store.GetSubjectHead(key);
+    ASSERT_TRUE(head.ok()) << head.status();
+    EXPECT_EQ(head->count, chain.size()) << subject;
+    EXPECT_EQ(head->head, chain.back().second) << subject;
+    for (uint64_t i = 0; i < chain.size(); ++i) {
+      auto entry = store.GetSubjectEntry(key, i);
+      ASSERT_TRUE(entry.ok()) << subject << " entry " << i << ": " << entry.status();
+      EXPECT_EQ(entry->seq, chain[i].first) << subject << " entry " << i;
+      EXPECT_EQ(entry->head, chain[i].second) << subject << " entry " << i;
+    }
+    EXPECT_TRUE(absl::IsNotFound(store.GetSubjectEntry(key, chain.size()).status())) << subject;
+    for (uint64_t from : {uint64_t{0}, uint64_t{chain.size() / 2}}) {
+      std::vector<std::pair<uint64_t, uint64_t>> scanned, want;
+      for (uint64_t i = from; i < chain.size(); ++i) want.emplace_back(i, chain[i].first);
+      ASSERT_TRUE(store.ScanSubject(key, from, [&](uint64_t i, uint64_t s) {
+        scanned.emplace_back(i, s);
+        return true;
+      }).ok());
+      EXPECT_EQ(scanned, want) << subject << " from " << from;
+    }
+  }
+
   // A retry of every acknowledged event returns its original seq.
   std::vector<AppendRequest> retry;
   for (const auto& [id, a] : acked) retry.push_back({testing::TestEvent(id, a.stream, 200)});
@@ -115,8 +162,15 @@ void CheckIndexes(const std::string& dir, const std::map<std::string, Acked>& ac
     ASSERT_TRUE(VerifyInclusion(view->leaf_hash, seq, size, *proof, root).ok()) << seq;
   }
 
-  // Each case's client subject has exactly that case's records.
-  ASSERT_TRUE((*t)->Checkpoint().ok());
+  // A new checkpoint's subjects root is the replay's; each case's client
+  // subject has exactly that case's records.
+  auto checkpoint = (*t)->Checkpoint();
+  ASSERT_TRUE(checkpoint.ok()) << checkpoint.status();
+  auto opened = OpenCheckpoint(checkpoint->note, testing::TestNoteVerifier(), testing::kTestOrigin);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  auto subjects_root = SubjectRootFromExtensions(opened->extensions);
+  ASSERT_TRUE(subjects_root.ok() && subjects_root->has_value()) << checkpoint->note;
+  EXPECT_EQ(**subjects_root, replay.Root());
   for (const auto& [stream, entries] : streams) {
     auto history = (*t)->History("client-" + stream);
     ASSERT_TRUE(history.ok()) << history.status();
@@ -146,6 +200,23 @@ TEST(IndexTailTest, KilledBeforeAnyIndexWrite) { KillAndCheck(700, 1 << 16); }
 // index_log deletions) ran before the kill and were lost with the memtables.
 TEST(IndexTailTest, KilledAfterUnloggedIndexWrites) { KillAndCheck(700, 50); }
 
+// Killed twice: the second writer extends every subject's chain from heads
+// that, after the first kill, were only in subject_log (reloaded into the
+// tail at its open), and checkpoints (every 100 records) commit the map to
+// them; then the chains, the map root and the histories are checked.
+TEST(IndexTailTest, SubjectChainsContinueAcrossKills) {
+  for (int tail_events : {1 << 16, 50}) {
+    SCOPED_TRACE(absl::StrCat("tail_events ", tail_events));
+    const std::string dir = testing::NewTempDir("index_tail_subjects");
+    std::map<std::string, Acked> acked = RunWriter(dir, 350, tail_events);
+    ASSERT_EQ(acked.size(), 350u);
+    std::map<std::string, Acked> more = RunWriter(dir, 350, tail_events, 350);
+    ASSERT_EQ(more.size(), 350u);
+    acked.insert(more.begin(), more.end());
+    CheckIndexes(dir, acked);
+  }
+}
+
 // A clean close leaves index_log empty; a damaged value found at open is
 // DATA_LOSS naming it, not a silently incomplete index.
 TEST(IndexTailTest, CleanCloseEmptiesTheLogAndDamageIsReported) {
@@ -156,6 +227,7 @@ TEST(IndexTailTest, CleanCloseEmptiesTheLogAndDamageIsReported) {
     ASSERT_TRUE((*t)->Append({testing::TestEvent("ev-1", "case-1")}).ok());
   }
   EXPECT_TRUE(absl::IsNotFound(testing::RawGet(dir, "index_log", testing::SeqKey(0)).status()));
+  EXPECT_TRUE(absl::IsNotFound(testing::RawGet(dir, "subject_log", testing::SeqKey(0)).status()));
   auto indexed = testing::RawGet(dir, "meta", "indexed_size");
   ASSERT_TRUE(indexed.ok()) << indexed.status();
   EXPECT_EQ(*indexed, testing::SeqKey(1));
@@ -169,6 +241,38 @@ TEST(IndexTailTest, CleanCloseEmptiesTheLogAndDamageIsReported) {
   EXPECT_TRUE(absl::IsDataLoss(store.status())) << store.status();
   EXPECT_NE(store.status().message().find("index_log entry 1"), std::string::npos)
       << store.status();
+}
+
+// A subject_log value that is not whole entries, or whose entries do not
+// continue their subject's chain, is DATA_LOSS naming it at open.
+TEST(IndexTailTest, DamagedSubjectLogIsReported) {
+  const std::string dir = testing::NewTempDir("subject_log_damage");
+  {
+    auto t = testing::OpenTestLedger(dir);
+    ASSERT_TRUE(t.ok()) << t.status();
+    ASSERT_TRUE((*t)->Append({testing::TestEvent("ev-1", "case-1")}).ok());
+  }
+  // Entry layout: key(S) || u64 index || u64 seq || head.
+  const std::string key(reinterpret_cast<const char*>(SubjectKey("client-x").data()), 32);
+  const std::string head(32, '\x07');
+  const std::string entry0 = key + testing::SeqKey(0) + testing::SeqKey(1) + head;
+  const std::string entry2 = key + testing::SeqKey(2) + testing::SeqKey(1) + head;
+  struct Case {
+    std::string value;
+    std::string want;
+  };
+  for (const Case& c : {Case{entry0.substr(0, 79), "79 bytes, want a multiple of 80"},
+                        Case{entry0 + entry2, "has index 2, want 1"}}) {
+    ASSERT_TRUE(testing::RawPut(dir, "subject_log", testing::SeqKey(1), c.value).ok());
+    RocksStoreOptions o;
+    o.path = dir;
+    auto store = OpenRocksStore(o);
+    ASSERT_FALSE(store.ok()) << c.want;
+    EXPECT_TRUE(absl::IsDataLoss(store.status())) << store.status();
+    EXPECT_NE(store.status().message().find("subject_log entry 1"), std::string::npos)
+        << store.status();
+    EXPECT_NE(store.status().message().find(c.want), std::string::npos) << store.status();
+  }
 }
 
 }  // namespace

@@ -6,7 +6,9 @@
 // tail was not yet flushed to disk without the WAL is lost, and the next
 // open must rebuild it from index_log.
 //
-// Usage: index_tail_writer DATA_DIR EVENTS TAIL_EVENTS
+// Usage: index_tail_writer DATA_DIR EVENTS TAIL_EVENTS [FIRST]
+// FIRST (default 0) numbers the first event, so that a second run on the
+// same directory appends new events after the first run's.
 #include <signal.h>
 #include <unistd.h>
 
@@ -21,11 +23,12 @@
 #include "tests/test_util.h"
 
 int main(int argc, char** argv) {
-  if (argc != 4) {
-    std::fprintf(stderr, "usage: index_tail_writer DATA_DIR EVENTS TAIL_EVENTS\n");
+  if (argc != 4 && argc != 5) {
+    std::fprintf(stderr, "usage: index_tail_writer DATA_DIR EVENTS TAIL_EVENTS [FIRST]\n");
     return 2;
   }
-  const int events = std::atoi(argv[2]);
+  const int first = argc == 5 ? std::atoi(argv[4]) : 0;
+  const int events = first + std::atoi(argv[2]);
   caseledger::RocksStoreOptions so;
   so.path = argv[1];
   so.index_tail_events = static_cast<size_t>(std::atoll(argv[3]));
@@ -44,7 +47,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "open ledger: %s\n", ledger.status().ToString().c_str());
     return 1;
   }
-  for (int i = 0; i < events;) {
+  for (int i = first; i < events;) {
     std::vector<caseledger::AppendRequest> batch;
     std::vector<std::string> ids, streams;
     for (int k = 0; k < 7 && i < events; ++k, ++i) {

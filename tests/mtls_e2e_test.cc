@@ -22,6 +22,7 @@
 #include "tests/dev_certs.h"
 #include "tests/server_process.h"
 #include "tests/subprocess.h"
+#include "tests/test_events.h"
 #include "tests/test_util.h"
 
 namespace caseledger {
@@ -33,23 +34,13 @@ constexpr char kServer[] = "services/api/caseledger_server";
 
 v1::AppendRequest Event(const std::string& id, const std::string& stream,
                         const std::string& producer) {
-  v1::AppendRequest r;
-  v1::Event* e = r.mutable_event();
-  e->set_event_id(id);
-  e->set_stream_id(stream);
-  e->add_subject_ids("client-1");
-  e->set_producer(producer);
-  e->mutable_occurred_at()->set_seconds(1767225600);
-  return r;
+  return testing::EventRequest(id, stream, "client-1", producer, testing::kNoteAt);
 }
 
 v1::AppendRequest Open(const std::string& id, const std::string& stream,
                        const std::string& program) {
   v1::AppendRequest r = Event(id, stream, "intake");
-  auto* o = r.mutable_event()->mutable_case_opened();
-  o->set_program(program);
-  o->set_jurisdiction("US-CA");
-  o->set_record_class(v1::RECORD_CLASS_GENERAL);
+  testing::SetCaseOpened(r.mutable_event(), program);
   return r;
 }
 

@@ -25,7 +25,8 @@ class PostgresSuite : public ::testing::Test {
     PGconn* c = PQconnectdb(pg_->conninfo().c_str());
     PQclear(PQexec(c,
                    "SET client_min_messages TO warning; DROP TABLE IF EXISTS cl_partitions, "
-                   "cl_records, cl_checkpoints, cl_keys, cl_global, cl_global_checkpoints"));
+                   "cl_records, cl_checkpoints, cl_keys, cl_global, cl_global_checkpoints, "
+                   "cl_cosignatures"));
     PQfinish(c);
   }
   static inline PostgresProcess* pg_ = nullptr;

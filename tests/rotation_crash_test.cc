@@ -5,9 +5,6 @@
 // master key or every one under the new, the table's master key id must say
 // which, and every data key must unwrap to its original bytes.
 #include <gtest/gtest.h>
-#include <poll.h>
-#include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -32,37 +29,11 @@ constexpr int kDataKeys = 3000;
 // Returns how many rotations it reported.
 int RunAndKill(const std::string& dir, const std::string& a_hex, const std::string& b_hex,
                std::chrono::milliseconds run_for) {
-  testing::Child child = testing::StartChild({"tests/rotation_crash_writer", dir, a_hex, b_hex});
-  EXPECT_GT(child.pid, 0) << "fork failed";
-  const pid_t pid = child.pid;
-  const int out_fd = child.out;
-  std::string out;
-  char buf[4096];
-  auto read_until = [&](std::chrono::steady_clock::time_point deadline, bool stop_at_ready) {
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (stop_at_ready && absl::StartsWith(out, "ready\n")) return;
-      pollfd p{out_fd, POLLIN, 0};
-      if (poll(&p, 1, 2) > 0) {
-        ssize_t n = read(out_fd, buf, sizeof(buf));
-        if (n <= 0) return;
-        out.append(buf, n);
-      }
-    }
-  };
-  read_until(std::chrono::steady_clock::now() + std::chrono::seconds(60), true);
-  EXPECT_TRUE(absl::StartsWith(out, "ready\n")) << out;
-  read_until(std::chrono::steady_clock::now() + run_for, false);
-  kill(pid, SIGKILL);
-  for (;;) {
-    ssize_t n = read(out_fd, buf, sizeof(buf));
-    if (n <= 0) break;
-    out.append(buf, n);
-  }
-  close(out_fd);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
-      << "rotator exited on its own, status " << status;
+  testing::KilledChild child = testing::RunThenKill(
+      {"tests/rotation_crash_writer", dir, a_hex, b_hex}, "ready\n", absl::FromChrono(run_for));
+  EXPECT_TRUE(child.ready) << child.out;
+  EXPECT_TRUE(child.killed) << "rotator exited on its own";
+  const std::string& out = child.out;
   int rotations = 0;
   for (size_t pos = 0; (pos = out.find("rotated ", pos)) != std::string::npos; ++pos) ++rotations;
   return rotations;

@@ -17,6 +17,7 @@
 #include "absl/time/clock.h"
 #include "proto/cases.pb.h"
 #include "proto/ledger.grpc.pb.h"
+#include "tests/test_events.h"
 
 namespace caseledger::testing {
 namespace {
@@ -205,23 +206,12 @@ const char* CodeName(grpc::StatusCode code) {
 }
 
 v1::AppendRequest WriterEvent(const std::string& case_id, uint64_t n) {
-  v1::AppendRequest r;
-  v1::Event* e = r.mutable_event();
-  e->set_event_id(absl::StrCat(case_id, "-", n));
-  e->set_stream_id(case_id);
-  e->add_subject_ids("client-w");
-  e->set_producer("intake");
-  e->mutable_occurred_at()->set_seconds(1767225600 + n);
+  v1::AppendRequest r = testing::EventRequest(absl::StrCat(case_id, "-", n), case_id, "client-w",
+                                              "intake", testing::kNoteAt + n);
   if (n == 0) {
-    auto* o = e->mutable_case_opened();
-    o->set_program("housing");
-    o->set_jurisdiction("US-CA");
-    o->set_record_class(v1::RECORD_CLASS_GENERAL);
+    testing::SetCaseOpened(r.mutable_event());
   } else {
-    auto* w = e->mutable_record_entry_written();
-    w->set_entry_id(absl::StrCat("entry-", n));
-    w->set_data_category("housing");
-    w->set_text(absl::StrCat("note ", n));
+    testing::SetNote(r.mutable_event());
   }
   return r;
 }

@@ -2,8 +2,11 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <rocksdb/db.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -13,7 +16,9 @@
 #include <sstream>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "ledger/internal/bytes.h"
 #include "ledger/rocks_store.h"
 #include "ledger/signer.h"
@@ -123,6 +128,39 @@ Child StartChild(const std::vector<std::string>& argv) {
     return Child{};
   }
   return Child{pid, fds[0]};
+}
+
+KilledChild RunThenKill(const std::vector<std::string>& argv, const std::string& ready_prefix,
+                        absl::Duration run_for, absl::Duration ready_within) {
+  KilledChild result;
+  Child child = StartChild(argv);
+  if (child.pid <= 0) return result;
+  char buf[1 << 16];
+  // Reads what the child writes until `deadline`, or until `done` holds.
+  auto read_until = [&](absl::Time deadline, auto done) {
+    while (!done() && absl::Now() < deadline) {
+      pollfd p{child.out, POLLIN, 0};
+      if (poll(&p, 1, 5) > 0) {
+        ssize_t n = read(child.out, buf, sizeof(buf));
+        if (n <= 0) return;
+        result.out.append(buf, n);
+      }
+    }
+  };
+  auto is_ready = [&] {
+    return absl::StartsWith(result.out, ready_prefix) &&
+           result.out.find('\n') != std::string::npos;
+  };
+  read_until(absl::Now() + ready_within, is_ready);
+  result.ready = is_ready();
+  if (result.ready) read_until(absl::Now() + run_for, [] { return false; });
+  kill(child.pid, SIGKILL);
+  for (ssize_t n; (n = read(child.out, buf, sizeof(buf))) > 0;) result.out.append(buf, n);
+  close(child.out);
+  int status = 0;
+  waitpid(child.pid, &status, 0);
+  result.killed = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+  return result;
 }
 
 StoreVerifyReport VerifyTestDataDir(const std::string& dir) {

@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "ledger/checkpoint.h"
 #include "ledger/crypto.h"
 #include "ledger/key_store.h"
@@ -64,6 +65,19 @@ struct Child {
   int out = -1;
 };
 Child StartChild(const std::vector<std::string>& argv);
+
+// What a child run by RunThenKill printed, and how it ended.
+struct KilledChild {
+  std::string out;       // everything it wrote to stdout, the ready line included
+  bool ready = false;    // `out` started with the ready prefix in time
+  bool killed = false;   // it ended by our SIGKILL, not on its own
+};
+// The kill -9 drill: starts argv (StartChild), waits up to `ready_within` for
+// its output to start with `ready_prefix` and hold a whole line, lets it run
+// `run_for` more, kills it with SIGKILL and drains what it had written (what
+// it acknowledged before the kill is in the pipe).
+KilledChild RunThenKill(const std::vector<std::string>& argv, const std::string& ready_prefix,
+                        absl::Duration run_for, absl::Duration ready_within = absl::Seconds(60));
 
 // VerifyStore over a closed data directory, opened read-only, with the test
 // signer's key and origin; a failed open is the report's status.

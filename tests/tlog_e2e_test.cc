@@ -37,6 +37,7 @@
 #include "tests/dev_certs.h"
 #include "tests/server_process.h"
 #include "tests/subprocess.h"
+#include "tests/test_events.h"
 #include "tests/test_util.h"
 
 namespace caseledger {
@@ -91,23 +92,13 @@ class WitnessProcess {
 };
 
 v1::AppendRequest EntryReq(const std::string& id, bool open) {
-  v1::AppendRequest r;
-  v1::Event* e = r.mutable_event();
-  e->set_event_id(id);
-  e->set_stream_id("case-tlog");
-  e->add_subject_ids("client-tlog");
-  e->set_producer("tlog-e2e");
-  e->mutable_occurred_at()->set_seconds(1767225600);
+  v1::AppendRequest r =
+      testing::EventRequest(id, "case-tlog", "client-tlog", "tlog-e2e", testing::kNoteAt);
   if (open) {
-    auto* o = e->mutable_case_opened();
-    o->set_program("housing");
-    o->set_jurisdiction("US-CA");
-    o->set_record_class(v1::RECORD_CLASS_GENERAL);
+    testing::SetCaseOpened(r.mutable_event());
   } else {
-    auto* w = e->mutable_record_entry_written();
-    w->set_entry_id("entry-" + id);
-    w->set_data_category("housing");
-    w->set_text("confidential note " + id);
+    testing::SetNote(r.mutable_event());
+    r.mutable_event()->mutable_record_entry_written()->set_text("confidential note " + id);
   }
   return r;
 }

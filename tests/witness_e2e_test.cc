@@ -31,6 +31,7 @@
 #include "proto/ledger.grpc.pb.h"
 #include "tests/server_process.h"
 #include "tests/subprocess.h"
+#include "tests/test_events.h"
 #include "tests/test_util.h"
 
 namespace caseledger {
@@ -53,33 +54,11 @@ std::string ReadFile(const std::string& path) {
 }
 
 v1::AppendRequest OpenReq(const std::string& stream) {
-  v1::AppendRequest r;
-  v1::Event* e = r.mutable_event();
-  e->set_event_id("open-" + stream);
-  e->set_stream_id(stream);
-  e->add_subject_ids("client-" + stream);
-  e->set_producer("witness-e2e");
-  e->mutable_occurred_at()->set_seconds(1767225000);
-  auto* o = e->mutable_case_opened();
-  o->set_program("housing");
-  o->set_jurisdiction("US-CA");
-  o->set_record_class(v1::RECORD_CLASS_GENERAL);
-  return r;
+  return testing::OpenCaseRequest("open-" + stream, stream, "client-" + stream, "witness-e2e");
 }
 
 v1::AppendRequest EntryReq(const std::string& id, const std::string& stream) {
-  v1::AppendRequest r;
-  v1::Event* e = r.mutable_event();
-  e->set_event_id(id);
-  e->set_stream_id(stream);
-  e->add_subject_ids("client-" + stream);
-  e->set_producer("witness-e2e");
-  e->mutable_occurred_at()->set_seconds(1767225600);
-  auto* w = e->mutable_record_entry_written();
-  w->set_entry_id("entry-" + id);
-  w->set_data_category("housing");
-  w->set_text("note " + id);
-  return r;
+  return testing::NoteRequest(id, stream, "client-" + stream, "witness-e2e");
 }
 
 class WitnessE2ETest : public ::testing::Test {

@@ -18,7 +18,15 @@
 #    log (--log); the last column is cluster / pgbench;
 # 4. the ledger runs against a single-node server (RocksDB, as tools/serve.sh
 #    runs it);
-# 5. failover: kill -9 of the primary's Patroni and postmaster, then the time
+# 5. partitions: ledger/pg_partitions_benchmark (the library's
+#    PartitionedNode: the server serves P = 1 only) against a database of the
+#    same Patroni primary, P = 1, 2, 4 on one node and on two (two
+#    PartitionedNodes in one process splitting the partitions), unary (64
+#    callers) and batched (8 x 100), plaintext payloads; the ratio is to the
+#    pgbench row of the same shape above;
+# 6. owner handover: kill -9 of the owner node, then the time until the other
+#    node acknowledges an append (lease TTL 3 s, cluster.sh's default);
+# 7. failover: kill -9 of the primary's Patroni and postmaster, then the time
 #    until Patroni promotes the standby, and until an append is acknowledged
 #    again (the old member restarted at once, as strict mode needs a standby).
 # Everything it started is stopped at exit.
@@ -36,11 +44,13 @@ done
 if [[ -n "$build" ]]; then
   bash tools/setup.sh
   bazel build //tools:ledger_bench //tools:ledgerctl //tools:caseledger_keys \
-    //services/api:caseledger_server >&2
+    //services/api:caseledger_server //ledger:pg_partitions_benchmark >&2
 fi
 tmp=$(mktemp -d /tmp/caseledger-bench-XXXXXX)
 [[ $(id -u) -eq 0 ]] && chown postgres: "$tmp"
-base=$(( 20000 + (RANDOM % 300) * 100 ))
+# below Linux's ephemeral ports (32768 and up), where a client's outgoing
+# connection can hold the port a node is about to bind
+base=$(( 20000 + (RANDOM % 120) * 100 ))
 export CLUSTER_DIR=$tmp/cluster CLUSTER_BASE_PORT=$base
 single_pid=""
 cleanup() {
@@ -83,26 +93,39 @@ printf '%s\n' \
   >"$tmp/batch.sql"
 chmod a+r "$tmp"/*.sql
 secs=${duration%s}
-# row_pg LABEL SHAPE CLIENTS ROWS_PER_TX CLUSTER_JSON: runs pgbench, prints its
-# row with the cluster's throughput and p99 over pgbench's.
-row_pg() {
-  local label=$1 shape=$2 clients=$3 rows=$4 cl=$5 out
-  rm -f "$tmp/pglog_$shape".*
+# pgbench_run SHAPE CLIENTS ROWS_PER_TX: runs pgbench for $secs and writes
+# its rows/s, p50 and p99 to $tmp/pg_SHAPE.json (p50/p99 from its
+# per-transaction log).
+pgbench_run() {
+  local shape=$1 clients=$2 rows=$3 out
+  rm -f "$tmp/pglog_$shape".* "$tmp/pg_$shape.json"
   out=$(cd "$tmp" && as_pg /usr/lib/postgresql/15/bin/pgbench -n -h 127.0.0.1 -p "$primary" -U postgres \
     -c "$clients" -j 2 -T "$secs" -f "$tmp/$shape.sql" --log --log-prefix="$tmp/pglog_$shape" \
     caseledger 2>&1) || { echo "pgbench $shape failed: $(tail -5 <<<"$out")" >&2; return 0; }
-  python3 - "$label" "$rows" "$cl" "$(awk '/^tps = /{print $3; exit}' <<<"$out")" "$tmp/pglog_$shape" <<'EOF'
+  python3 - "$rows" "$(awk '/^tps = /{print $3; exit}' <<<"$out")" "$tmp/pglog_$shape" "$tmp/pg_$shape.json" <<'EOF'
 import glob, json, sys
-label, rows, cl, tps, prefix = sys.argv[1:]
+rows, tps, prefix, dest = sys.argv[1:]
 # pgbench --log: client_id transaction_no time_us script_no epoch_s epoch_us
 lat = sorted(int(line.split()[2]) / 1000 for f in glob.glob(prefix + ".*") for line in open(f))
 if not lat or not tps:
-    sys.exit(f"pgbench {label}: no transactions logged")
+    sys.exit(f"pgbench {prefix}: no transactions logged")
 pct = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))]
-eps, p99 = float(tps) * int(rows), pct(0.99)
-c = json.loads(cl)
-print(f"| {label} | {eps:,.0f} rows/s | p50 {pct(0.5):.1f} ms, p99 {p99:.1f} ms "
-      f"| throughput {c['events_per_sec'] / eps:.2f}×, p99 {c['latency_ms']['p99'] / p99:.2f}× |")
+with open(dest, "w") as f:
+    json.dump({"rows_per_sec": float(tps) * int(rows), "p50_ms": pct(0.5), "p99_ms": pct(0.99)}, f)
+EOF
+}
+# row_pg LABEL SHAPE CLIENTS ROWS_PER_TX CLUSTER_JSON: runs pgbench, prints its
+# row with the cluster's throughput and p99 over pgbench's.
+row_pg() {
+  local label=$1 shape=$2 cl=$5
+  pgbench_run "$shape" "$3" "$4"
+  [[ -f "$tmp/pg_$shape.json" ]] || return 0
+  python3 - "$label" "$cl" "$tmp/pg_$shape.json" <<'EOF'
+import json, sys
+label, cl, pgfile = sys.argv[1:]
+pg, c = json.load(open(pgfile)), json.loads(cl)
+print(f"| {label} | {pg['rows_per_sec']:,.0f} rows/s | p50 {pg['p50_ms']:.1f} ms, p99 {pg['p99_ms']:.1f} ms "
+      f"| throughput {c['events_per_sec'] / pg['rows_per_sec']:.2f}×, p99 {c['latency_ms']['p99'] / pg['p99_ms']:.2f}× |")
 EOF
 }
 
@@ -126,6 +149,68 @@ row_cl "single node: unary, 64 callers" "$(bench "127.0.0.1:$sport" unary --clie
 row_cl "single node: batch 8 x 100" "$(bench "127.0.0.1:$sport" batch --clients=8 --batch_size=100)"
 kill "$single_pid"; wait "$single_pid" 2>/dev/null || true; single_pid=""
 
+# Partitions, through the library (the server serves P = 1): a database of
+# its own on the same primary, so its tables do not touch the nodes' ledger.
+as_pg psql -q -h 127.0.0.1 -p "$primary" -U postgres -d postgres -c "CREATE DATABASE partbench"
+partinfo="host=127.0.0.1,127.0.0.1 port=$((base + 20)),$((base + 21)) user=postgres dbname=partbench target_session_attrs=read-write connect_timeout=2"
+# part_row P NODES MODE: one library run, then pgbench of the same shape
+# right after it; one row with both and their ratio.
+part_row() {
+  local p=$1 nodes=$2 mode=$3 j
+  j=$(TEST_TMPDIR=$tmp bazel-bin/ledger/pg_partitions_benchmark --conninfo="$partinfo" --json \
+    --seconds="$secs" --partitions="$p" --nodes="$nodes" --modes="$mode" \
+    --threads=64 --batch_threads=8 --batch_size=100 --payload_bytes=512 2>"$tmp/parts.log" | tail -1) ||
+    { echo "pg_partitions_benchmark failed: $(tail -3 "$tmp/parts.log")" >&2; return 0; }
+  if [[ $mode == unary ]]; then pgbench_run unary 64 1; else pgbench_run batch 8 100; fi
+  python3 - "$j" "$tmp/pg_$mode.json" <<'EOF'
+import json, sys
+d = json.loads(sys.argv[1])
+what = "unary, 64 callers" if d["mode"] == "unary" else "batch 8 x 100"
+try:
+    pg = json.load(open(sys.argv[2]))
+    ratio = (f"throughput {d['events_per_sec'] / pg['rows_per_sec']:.2f}×, "
+             f"p99 {d['p99_ms'] / pg['p99_ms']:.2f}× (pgbench {pg['rows_per_sec']:,.0f} rows/s, "
+             f"p99 {pg['p99_ms']:.1f} ms)")
+except (OSError, ZeroDivisionError):
+    ratio = ""
+failed = f" ({d['failed']} failed)" if d["failed"] else ""
+print(f"| library P = {d['partitions']}, {d['nodes']} node{'s' if d['nodes'] > 1 else ''}: {what} "
+      f"| {d['events_per_sec']:,.0f} events/s{failed} | p50 {d['p50_ms']:.1f} ms, p99 {d['p99_ms']:.1f} ms | {ratio} |")
+EOF
+}
+for mode in unary batch; do
+  for nodes in 1 2; do
+    for p in 1 2 4; do part_row "$p" "$nodes" "$mode"; done
+  done
+done
+
+# append_at PORT ID: one append through ledgerctl, 2 s deadline; true when acknowledged.
+append_at() {
+  bazel-bin/tools/ledgerctl --server="127.0.0.1:$1" --timeout=2s append --event="{\"event_id\":\"$2\",\"stream_id\":\"$2\",\"subject_ids\":[\"c\"],\"case_opened\":{\"program\":\"housing\",\"jurisdiction\":\"US-CA\",\"record_class\":\"RECORD_CLASS_GENERAL\"}}" >/dev/null 2>&1
+}
+
+# Owner handover: kill -9 of the serving node, then the first append the
+# other one acknowledges.
+owner=$(bash tools/cluster.sh status | awk '/^node[12] .* serving/ {print substr($1,5); exit}')
+other=$((3 - owner))
+size=$(as_pg psql -h 127.0.0.1 -p "$primary" -U postgres -d caseledger -tAc "SELECT head_seq FROM cl_partitions WHERE part = 0")
+heard=$(grep -c "listening on" "$CLUSTER_DIR/logs/node$other.log" || true)
+t0=$(date +%s.%N)
+kill -9 "$(cat "$CLUSTER_DIR/pids/node$owner.pid")"
+ok="" tl=""
+for i in $(seq 3000); do
+  if [[ -z "$tl" && $(grep -c "listening on" "$CLUSTER_DIR/logs/node$other.log" || true) -gt $heard ]]; then
+    tl=$(date +%s.%N)
+  fi
+  if [[ -n "$tl" ]] && append_at $((base + 39 + other)) "ho-$i"; then ok=1; break; fi
+  sleep 0.1
+done
+t1=$(date +%s.%N)
+[[ -n "$ok" ]] || echo "handover: no append acknowledged within the wait" >&2
+printf "| owner handover (log of %s records): kill -9 of the owner node -> the other listens (lease 3 s, catch-up) | %.1f s | | |\n" "$size" "$(echo "${tl:-$t1} - $t0" | bc)"
+printf "| owner handover: kill -9 of the owner node -> next append acknowledged by the other | %.1f s | | |\n" "$(echo "$t1 - $t0" | bc)"
+bash tools/cluster.sh restart "node$owner"
+
 # Failover.
 m=$(bash tools/cluster.sh status | awk '/^pg[12] .* primary/ {print substr($1,3)}')
 pm=$(head -1 "$CLUSTER_DIR/pg$m/data/postmaster.pid")
@@ -139,7 +224,7 @@ bash tools/cluster.sh restart "pg$m"
 ok=""
 for i in $(seq 600); do
   for p in $((base + 40)) $((base + 41)); do
-    if bazel-bin/tools/ledgerctl --server=127.0.0.1:$p --timeout=2s append --event="{\"event_id\":\"fo-$i\",\"stream_id\":\"fo-$i\",\"subject_ids\":[\"c\"],\"case_opened\":{\"program\":\"housing\",\"jurisdiction\":\"US-CA\",\"record_class\":\"RECORD_CLASS_GENERAL\"}}" >/dev/null 2>&1; then ok=1; break 2; fi
+    if append_at "$p" "fo-$i"; then ok=1; break 2; fi
   done
   sleep 0.2
 done

@@ -8,18 +8,21 @@
 #   bash tools/cluster.sh start      # prints where each piece listens
 #   bash tools/cluster.sh status
 #   bash tools/cluster.sh stop
-#   bash tools/cluster.sh restart pg1|pg2|node1|node2   # start one piece again
+#   bash tools/cluster.sh restart pg1|pg2|node1|node2|etcd0|etcd1|etcd2
+#                                    # start one piece again (after a kill -9)
 #   bash tools/cluster.sh start --partitions=4   # P > 1: each node takes P/2
 #     partitions and serves at once (ledger/CLUSTER.md "Serving P > 1"); no
-#     master key (not wired for P > 1 yet). Remembered in CLUSTER_DIR.
+#     master key (not wired for P > 1 in the server yet). Remembered in CLUSTER_DIR.
 #
 # Environment: CLUSTER_DIR (default /tmp/caseledger-cluster; must be writable
 # by the postgres user, which PostgreSQL runs as when this runs as root),
-# CLUSTER_BASE_PORT (default 17000: etcd clients +0..2, etcd peers +10..12,
+# CLUSTER_BASE_PORT (default 17000; keep it below the ephemeral ports, 32768 on
+# Linux: etcd clients +0..2, etcd peers +10..12,
 # PostgreSQL +20..21, Patroni REST +30..31, caseledger +40..41),
 # CLUSTER_LEASE_TTL (partition lease, default 3s), CLUSTER_TTL (Patroni's
-# leader key, default 10 s). CASELEDGER_SERVE_PREBUILT=1 skips setup and build
-# and uses the binaries under this tree as Bazel's runfiles lay them out.
+# leader key, default 10 s), CLUSTER_NODE_FLAGS (more flags for both caseledger
+# nodes, e.g. --checkpoint_interval=1s). CASELEDGER_SERVE_PREBUILT=1 skips setup
+# and build and uses the binaries under this tree as Bazel's runfiles lay them out.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -27,6 +30,7 @@ dir=${CLUSTER_DIR:-/tmp/caseledger-cluster}
 base=${CLUSTER_BASE_PORT:-17000}
 lease_ttl=${CLUSTER_LEASE_TTL:-3s}
 ttl=${CLUSTER_TTL:-10}
+read -r -a node_flags <<<"${CLUSTER_NODE_FLAGS:-}"
 pgbin=/usr/lib/postgresql/15/bin
 bin=bazel-bin
 [[ -n "${CASELEDGER_SERVE_PREBUILT:-}" ]] && bin=.
@@ -129,6 +133,12 @@ bootstrap:
       use_pg_rewind: true
       parameters:
         wal_log_hints: 'on'
+        # a member rejoining after a failover (pg_rewind) replays from its
+        # last checkpoint before the divergence, up to max_wal_size back: the
+        # new primary keeps more than that (without it, a busy primary
+        # recycles that WAL and strict mode waits forever for a standby)
+        max_wal_size: 512MB
+        wal_keep_size: 1GB
         synchronous_commit: 'on'
         max_connections: 100
   initdb:
@@ -175,7 +185,7 @@ start_node() {  # node number
   "$bin"/services/api/caseledger_server --data_dir="$dir/node$n" --listen="127.0.0.1:$(node_port "$n")" \
     --insecure_loopback --pg_conninfo="$(conninfo)" --node_id="node$n" --pg_lease_ttl="$lease_ttl" \
     --signing_key="$dir/keys/signing.key" "${mode[@]}" \
-    --origin=caseledger.cluster/log >>"$dir/logs/node$n.log" 2>&1 &
+    --origin=caseledger.cluster/log ${node_flags[@]+"${node_flags[@]}"} >>"$dir/logs/node$n.log" 2>&1 &
   echo $! >"$dir/pids/node$n.pid"
 }
 
@@ -228,16 +238,23 @@ case "$cmd" in
     echo "data      $dir (logs in $dir/logs)"
     ;;
   restart)
-    what=${2:?restart what: pg1, pg2, node1 or node2}
+    what=${2:?restart what: pg1, pg2, node1, node2, etcd0, etcd1 or etcd2}
     case "$what" in
       pg1|pg2) start_patroni "${what#pg}" ;;
       node1|node2) start_node "${what#node}" ;;
-      *) echo "cluster.sh: restart: got $what, want pg1, pg2, node1 or node2" >&2; exit 2 ;;
+      etcd0|etcd1|etcd2) start_etcd ;;  # starts the members that are down, waits for all
+      *) echo "cluster.sh: restart: got $what, want pg1, pg2, node1, node2, etcd0, etcd1 or etcd2" >&2; exit 2 ;;
     esac
     ;;
   status)
     for i in 0 1 2; do
-      s=down; alive "etcd$i" && s=up
+      s=down
+      if alive "etcd$i"; then
+        s=up
+        # etcdctl's 5th field is IS LEADER
+        [[ "$(etcdctl --endpoints="127.0.0.1:$(etcd_client $i)" --command-timeout=2s endpoint status 2>/dev/null |
+              awk -F', ' '{print $5}')" == true ]] && s="up leader"
+      fi
       echo "etcd$i     127.0.0.1:$(etcd_client $i) $s"
     done
     for m in 1 2; do echo "pg$m       127.0.0.1:$(pg_port "$m") $(role "$m")"; done
@@ -245,7 +262,9 @@ case "$cmd" in
       s=down
       if alive "node$n"; then
         s=waiting
-        grep -q "listening on" "$dir/logs/node$n.log" 2>/dev/null && s=serving
+        # the log is appended across restarts: its last word on the lease counts
+        [[ "$(grep -E "listening on|waiting for its lease" "$dir/logs/node$n.log" 2>/dev/null |
+              tail -1)" == *"listening on"* ]] && s=serving
       fi
       echo "node$n     127.0.0.1:$(node_port "$n") $s"
     done
@@ -275,7 +294,7 @@ case "$cmd" in
     echo "stopped (data kept in $dir)"
     ;;
   *)
-    echo "usage: tools/cluster.sh start|status|stop|restart pg1|pg2|node1|node2" >&2
+    echo "usage: tools/cluster.sh start|status|stop|restart pg1|pg2|node1|node2|etcd0|etcd1|etcd2" >&2
     exit 2
     ;;
 esac

@@ -1,12 +1,17 @@
 #include "services/api/ledger_service.h"
 
+#include <pthread.h>
+
+#include <algorithm>
 #include <deque>
+#include <functional>
 #include <optional>
 #include <thread>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/escaping.h"
+#include "google/protobuf/unknown_field_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "ledger/internal/status_macros.h"
@@ -57,9 +62,97 @@ void ToWire(const StoredCheckpoint& cp, const Checkpoint& parsed, v1::Checkpoint
 
 }  // namespace
 
+// The append worker threads: tasks run in the order posted, each on one of
+// a fixed set of threads. Post never blocks; what waits in the queue is
+// bounded by the calls in flight (an AppendBatch call's one task, a stream's
+// at most max_stream_in_flight requests). The destructor runs every task
+// still queued, then joins.
+class LedgerServiceImpl::Workers {
+ public:
+  explicit Workers(size_t n) {
+    for (size_t i = 0; i < n; ++i) {
+      threads_.emplace_back([this] {
+        // Named for top, perf and ledger_bench's per-thread CPU.
+        pthread_setname_np(pthread_self(), "append-worker");
+        Run();
+      });
+    }
+  }
+  ~Workers() {
+    {
+      absl::MutexLock lock(&mu_);
+      stopping_ = true;
+      wake_.SignalAll();
+    }
+    for (std::thread& t : threads_) t.join();
+  }
+  Workers(const Workers&) = delete;
+  Workers& operator=(const Workers&) = delete;
+
+  void Post(std::function<void()> task) {
+    absl::MutexLock lock(&mu_);
+    tasks_.push_back(std::move(task));
+    wake_.Signal();
+  }
+
+ private:
+  void Run() {
+    for (;;) {
+      std::function<void()> task;
+      {
+        absl::MutexLock lock(&mu_);
+        while (tasks_.empty() && !stopping_) wake_.Wait(&mu_);
+        if (tasks_.empty()) return;  // stopping, and nothing is left
+        task = std::move(tasks_.front());
+        tasks_.pop_front();
+      }
+      task();
+    }
+  }
+
+  absl::Mutex mu_;
+  absl::CondVar wake_;
+  std::deque<std::function<void()>> tasks_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::thread> threads_;
+};
+
+namespace {
+
+// gRPC reports a streamed request that does not parse as a failed read, as
+// it reports the client's half-close. Parsing clears the message first, so
+// a marker put in it before the read tells the two apart: a read that
+// failed with the marker still there parsed nothing. The marker is an
+// unknown field under the largest field number, which no caseledger message
+// uses.
+constexpr int kUnreadMarker = (1 << 29) - 1;
+constexpr uint64_t kUnreadValue = 0x756e72656164;  // "unread"
+
+void MarkUnread(v1::AppendRequest* r) {
+  r->Clear();
+  r->GetReflection()->MutableUnknownFields(r)->AddVarint(kUnreadMarker, kUnreadValue);
+}
+
+bool StillUnread(const v1::AppendRequest& r) {
+  const google::protobuf::UnknownFieldSet& u = r.GetReflection()->GetUnknownFields(r);
+  return u.field_count() == 1 && u.field(0).number() == kUnreadMarker &&
+         u.field(0).type() == google::protobuf::UnknownField::TYPE_VARINT &&
+         u.field(0).varint() == kUnreadValue;
+}
+
+}  // namespace
+
 LedgerServiceImpl::LedgerServiceImpl(Ledger* ledger, CaseGate* gate, const NoteSigner* signer,
                                      LedgerServiceOptions options)
-    : ledger_(ledger), gate_(gate), signer_(signer), options_(options), committed_(ledger->Size()) {
+    : ledger_(ledger),
+      gate_(gate),
+      signer_(signer),
+      options_(options),
+      committed_(ledger->Size()),
+      workers_(std::make_unique<Workers>(
+          options.append_workers > 0
+              ? options.append_workers
+              : std::max<size_t>(2, std::thread::hardware_concurrency()))) {
   // On the committer thread: hand the batch to each live subscriber's
   // queue, or drop it for one whose queue is full; never block.
   listener_ = ledger_->AddCommitListener([this](const std::shared_ptr<const CommittedBatch>& b) {
@@ -128,35 +221,50 @@ grpc::ServerUnaryReactor* LedgerServiceImpl::AppendBatch(grpc::CallbackServerCon
     return FinishedWith(ctx, std::move(refused));
   }
   const absl::Time received = absl::Now();
-  absl::StatusOr<std::vector<GatedEvent>> events =
-      BatchFromWire(*req, ledger_->options().max_batch_events);
-  if (!events.ok()) return FinishedWith(ctx, Answered("AppendBatch", events.status(), received));
+  // Decoding, the gate and sealing run on a worker; the call (and so `req`
+  // and `resp`) lives until Finish.
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  GateAppend(*std::move(events),
-             [this, reactor, resp, received](absl::StatusOr<std::vector<AppendResult>> results) {
-               if (results.ok()) {
-                 for (const AppendResult& r : *results) ToWire(r, resp->add_results());
-               }
-               reactor->Finish(Answered("AppendBatch", results.status(), received));
-             });
+  workers_->Post([this, reactor, req, resp, received] {
+    absl::StatusOr<std::vector<GatedEvent>> events =
+        BatchFromWire(*req, ledger_->options().max_batch_events);
+    if (!events.ok()) {
+      reactor->Finish(Answered("AppendBatch", events.status(), received));
+      return;
+    }
+    GateAppend(*std::move(events),
+               [this, reactor, resp, received](absl::StatusOr<std::vector<AppendResult>> results) {
+                 if (results.ok()) {
+                   for (const AppendResult& r : *results) ToWire(r, resp->add_results());
+                 }
+                 reactor->Finish(Answered("AppendBatch", results.status(), received));
+               });
+  });
   return reactor;
 }
 
-// One AppendStream call. Each request read is checked, authorized (the
-// interceptor's verdict on it, read before the next read starts) and handed
-// to the gate; its outcome is written when it and every one before it are
-// known, in request order, one write at a time. At most
-// max_stream_in_flight requests wait for their outcome: beyond that the
-// stream is not read until the oldest is written. The first failure (a bad,
-// refused or failed request, a failed write, cancellation) stops reading;
-// the responses before it are written, appends already queued still land
-// (their outcomes are not reported), and the call finishes with the failure
-// once every queued append has its outcome, so that nothing is in flight
-// when the call ends.
+// One AppendStream call. Each request read is authorized (the interceptor's
+// verdict on it, taken in OnReadDone before anything else is read) and
+// handed to one of the service's workers, which decodes and admits it and
+// queues it with the gate; only then is the next request read, so that the
+// interceptor decides each request against the case state its predecessors
+// leave, and the gate sees them in request order. A request's outcome is
+// written when it and every one before it are known, in request order, one
+// write at a time, while later requests are read, gated and committed: at
+// most max_stream_in_flight requests wait for their outcome, beyond that the
+// stream is not read until the oldest is written. The first failure (a
+// request that does not parse, is bad, refused or fails; a failed write;
+// cancellation) stops reading; the responses before it are written, appends
+// already queued still land (their outcomes are not reported), a request
+// not yet gated when the client cancels is dropped, and the call finishes
+// with the failure once every queued append has its outcome, so that nothing
+// is in flight when the call ends. On gRPC's callback threads this handler
+// only reads, writes and takes verdicts (the interceptor's decision itself
+// runs there too, before OnReadDone).
 //
-// Lifetime: gRPC calls OnDone after Finish; the gate's callbacks, which run
-// on the committer thread, hold a reference of their own (self_ is dropped
-// in OnDone), so the reactor lives until the last of them returns.
+// Lifetime: gRPC calls OnDone after Finish; a worker's task and the gate's
+// callbacks (which run on the committer thread) hold references of their
+// own (self_ is dropped in OnDone), so the reactor lives until the last of
+// them returns. Neither touches ctx_ after the call is finished.
 class LedgerServiceImpl::StreamReactor
     : public grpc::ServerBidiReactor<v1::AppendRequest, v1::AppendResponse>,
       public std::enable_shared_from_this<StreamReactor> {
@@ -169,83 +277,60 @@ class LedgerServiceImpl::StreamReactor
       reactor->Finish(std::move(refused));
       return reactor.get();
     }
-    reactor->reading_ = true;
+    {
+      absl::MutexLock lock(&reactor->mu_);
+      reactor->reading_ = true;
+    }
+    MarkUnread(&reactor->request_);
     reactor->StartRead(&reactor->request_);
     return reactor.get();
   }
 
   void OnReadDone(bool ok) override {
-    const uint64_t index = next_index_++;
-    const absl::Time received = absl::Now();
-    absl::StatusOr<GatedEvent> event = absl::CancelledError("not read");
-    bool authorized = true;  // authorization's refusals are counted apart
+    Read read;
+    read.index = next_index_++;
+    read.received = absl::Now();
+    bool unparsed = false;
+    absl::Status parse_error;
     if (ok) {
-      event = AppendFromWire(request_);
-      if (event.ok()) {
-        // The verdict on the request just read: no other read is pending.
-        absl::StatusOr<Admitted> admitted = CallVerdict(*ctx_);
-        if (!admitted.ok()) event = admitted.status();
-        authorized = admitted.ok();
-      }
-      // Admitted here rather than by GateAppend: a refusal names the request.
-      if (event.ok()) {
-        if (absl::Status admit = service_->Admit(); !admit.ok()) event = admit;
-      }
+      read.request = std::make_unique<v1::AppendRequest>();
+      read.request->Swap(&request_);
+      // The verdict on the request just read: no other read is pending.
+      read.verdict = CallVerdict(*ctx_).status();
+    } else if (!StillUnread(request_)) {
+      unparsed = true;
+      parse_error = absl::InvalidArgumentError(
+          absl::StrCat("request ", read.index, ": not a valid protobuf message of type ",
+                       v1::AppendRequest::descriptor()->full_name()));
     }
     Actions actions;
-    bool submit = false;
+    bool post = false;
     {
       absl::MutexLock lock(&mu_);
-      if (!ok || reading_done_) {
+      if (reading_done_ || (!ok && !unparsed)) {
         // The client is done sending, or the stream already failed: a
         // request read after the failure is dropped.
         reading_done_ = true;
-      } else if (!event.ok()) {
-        slots_.push_back(Slot{true, Prefixed(event.status(), absl::StrCat("request ", index, ": "))});
-        reading_done_ = true;
-      } else {
-        // reading_ stays set until the event is queued, so that the next
-        // request is read (and queued) only after this one.
-        slots_.push_back(Slot{});
-        submit = true;
-      }
-      if (!submit) {
         reading_ = false;
         actions = Next();
+      } else if (unparsed) {
+        reading_done_ = true;
+        reading_ = false;
+        slots_.push_back(Slot{true, parse_error});
+        actions = Next();
+      } else {
+        // reading_ stays set until the request is queued with the gate, so
+        // that the next one is read (and authorized) only after it.
+        slots_.push_back(Slot{});
+        read_ = std::move(read);
+        post = true;
       }
     }
-    if (!submit) {
-      if (ok && !event.ok() && authorized) {
-        (void)service_->Answered("AppendStream", event.status(), received);
-      }
-      Run(actions);
-      return;
+    if (unparsed) {
+      (void)service_->Answered("AppendStream", parse_error, read.received);
     }
-    std::vector<GatedEvent> one;
-    one.push_back(*std::move(event));
-    // `done` may run at once, on this thread, with a refusal.
-    service_->gate_->Submit(std::move(one), [self = shared_from_this(), index, received](
-                                             absl::StatusOr<std::vector<AppendResult>> r) {
-      (void)self->service_->Answered("AppendStream", r.status(), received);
-      Actions actions;
-      {
-        absl::MutexLock lock(&self->mu_);
-        Slot& slot = self->slots_[index - self->first_index_];
-        slot.done = true;
-        if (r.ok()) {
-          slot.result = (*r)[0];
-        } else {
-          slot.result = r.status();
-          self->reading_done_ = true;  // read no more after a failure
-        }
-        actions = self->Next();
-      }
-      self->Run(actions);
-    });
-    {
-      absl::MutexLock lock(&mu_);
-      reading_ = false;
-      actions = Next();
+    if (post) {
+      service_->workers_->Post([self = shared_from_this()] { self->GateRead(); });
     }
     Run(actions);
   }
@@ -269,6 +354,7 @@ class LedgerServiceImpl::StreamReactor
     {
       absl::MutexLock lock(&mu_);
       reading_done_ = true;
+      cancelled_ = true;
       actions = Next();
     }
     Run(actions);
@@ -283,6 +369,13 @@ class LedgerServiceImpl::StreamReactor
     bool done = false;
     absl::StatusOr<AppendResult> result = absl::UnknownError("pending");
   };
+  // A request read and not yet queued with the gate.
+  struct Read {
+    uint64_t index = 0;
+    absl::Time received;
+    std::unique_ptr<v1::AppendRequest> request;
+    absl::Status verdict;  // authorization's, taken when it was read
+  };
   // What to do once mu_ is released.
   struct Actions {
     bool read = false;
@@ -292,6 +385,84 @@ class LedgerServiceImpl::StreamReactor
 
   StreamReactor(LedgerServiceImpl* service, grpc::CallbackServerContext* ctx)
       : service_(service), ctx_(ctx), max_in_flight_(service->options_.max_stream_in_flight) {}
+
+  // On a worker: decodes and admits the request just read and queues it
+  // with the gate, then lets the next one be read.
+  void GateRead() {
+    Read read;
+    bool cancelled;
+    {
+      absl::MutexLock lock(&mu_);
+      read = std::move(read_);
+      cancelled = cancelled_;
+    }
+    const uint64_t index = read.index;
+    absl::StatusOr<GatedEvent> event = absl::CancelledError(
+        absl::StrCat("request ", index, ": not appended, the client cancelled first"));
+    bool authorized = true;  // authorization's refusals are counted apart
+    if (!cancelled) {
+      event = AppendFromWire(*read.request);
+      if (event.ok() && !read.verdict.ok()) {
+        event = read.verdict;
+        authorized = false;
+      }
+      // Admitted here rather than by GateAppend: a refusal names the request.
+      if (event.ok()) {
+        if (absl::Status admit = service_->Admit(); !admit.ok()) event = admit;
+      }
+      if (!event.ok()) {
+        if (authorized) (void)service_->Answered("AppendStream", event.status(), read.received);
+        event = Prefixed(event.status(), absl::StrCat("request ", index, ": "));
+      }
+    }
+    if (!event.ok()) {
+      Actions actions;
+      {
+        absl::MutexLock lock(&mu_);
+        reading_ = false;
+        Fail(index, event.status());
+        actions = Next();
+      }
+      Run(actions);
+      return;
+    }
+    std::vector<GatedEvent> one;
+    one.push_back(*std::move(event));
+    // `done` may run at once, on this thread, with a refusal.
+    service_->gate_->Submit(std::move(one), [self = shared_from_this(), index,
+                                             received = read.received](
+                                                absl::StatusOr<std::vector<AppendResult>> r) {
+      (void)self->service_->Answered("AppendStream", r.status(), received);
+      Actions actions;
+      {
+        absl::MutexLock lock(&self->mu_);
+        if (r.ok()) {
+          Slot& slot = self->slots_[index - self->first_index_];
+          slot.done = true;
+          slot.result = (*r)[0];
+        } else {
+          self->Fail(index, r.status());
+        }
+        actions = self->Next();
+      }
+      self->Run(actions);
+    });
+    Actions actions;
+    {
+      absl::MutexLock lock(&mu_);
+      reading_ = false;
+      actions = Next();
+    }
+    Run(actions);
+  }
+
+  // Request `index` failed: read no more.
+  void Fail(uint64_t index, absl::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    Slot& slot = slots_[index - first_index_];
+    slot.done = true;
+    slot.result = std::move(status);
+    reading_done_ = true;
+  }
 
   // Takes the outcomes now known off the front, in order, and decides the
   // next read, write or finish.
@@ -331,7 +502,10 @@ class LedgerServiceImpl::StreamReactor
   // Finish last: after it the call may end (OnDone) on another thread.
   void Run(const Actions& actions) {
     if (actions.write) StartWrite(&response_);
-    if (actions.read) StartRead(&request_);
+    if (actions.read) {
+      MarkUnread(&request_);
+      StartRead(&request_);
+    }
     if (actions.finish.has_value()) Finish(*actions.finish);
   }
 
@@ -339,17 +513,19 @@ class LedgerServiceImpl::StreamReactor
   grpc::CallbackServerContext* const ctx_;
   const size_t max_in_flight_;
   std::shared_ptr<StreamReactor> self_;  // until OnDone
-  // Only the reader touches request_ (one read at a time); only the writer
-  // response_ (one write at a time).
+  // Only the reader touches request_ and next_index_ (one read at a time);
+  // only the writer response_ (one write at a time).
   v1::AppendRequest request_;
   v1::AppendResponse response_;
   uint64_t next_index_ = 0;  // the index of the next request read
 
   absl::Mutex mu_;
   std::deque<Slot> slots_ ABSL_GUARDED_BY(mu_);  // requests [first_index_, ...) in flight
+  Read read_ ABSL_GUARDED_BY(mu_);               // handed to a worker, not yet gated
   uint64_t first_index_ ABSL_GUARDED_BY(mu_) = 0;
-  bool reading_ ABSL_GUARDED_BY(mu_) = false;       // a read is pending
+  bool reading_ ABSL_GUARDED_BY(mu_) = false;       // a read is pending or being gated
   bool reading_done_ ABSL_GUARDED_BY(mu_) = false;  // no more reads
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;     // gate nothing more
   bool writing_ ABSL_GUARDED_BY(mu_) = false;       // a write is pending
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status failure_ ABSL_GUARDED_BY(mu_);

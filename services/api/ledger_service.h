@@ -27,6 +27,10 @@ struct LedgerServiceOptions {
   // At most this many events a producer stream may have waiting for
   // durability before the server stops reading from it.
   size_t max_stream_in_flight = 8192;
+  // Threads that run the handler work of AppendBatch and AppendStream
+  // (decoding, admission, the gate's checks, sealing, queueing) off gRPC's
+  // callback threads. 0: one per hardware thread, at least 2.
+  size_t append_workers = 0;
   // How often a live subscriber re-checks for cancellation while idle.
   absl::Duration subscribe_poll = absl::Milliseconds(500);
   // Optional: asked before each producer append (Append, AppendBatch, each
@@ -44,7 +48,13 @@ struct LedgerServiceOptions {
 // callback API: a handler queues its events with the gate (CaseGate::Submit)
 // and returns; the ledger's committer thread finishes the call once the
 // commit is durable. No thread waits for a commit, and a stream holds no
-// thread between its messages. The other methods are synchronous handlers.
+// thread between its messages. Append gates its one event on the callback
+// thread; AppendBatch and AppendStream hand the work (decoding, admission,
+// the gate, sealing) to a few worker threads of the service
+// (LedgerServiceOptions::append_workers), so that none of that runs on, or
+// waits for a case lock on, gRPC's few callback threads. (The authorization
+// interceptor's decision, which looks the case up through the gate, still
+// runs there.) The other methods are synchronous handlers.
 using LedgerServiceBase = v1::LedgerService::WithCallbackMethod_Append<
     v1::LedgerService::WithCallbackMethod_AppendBatch<
         v1::LedgerService::WithCallbackMethod_AppendStream<v1::LedgerService::Service>>>;
@@ -89,6 +99,7 @@ class LedgerServiceImpl final : public LedgerServiceBase {
 
  private:
   class StreamReactor;  // one AppendStream call
+  class Workers;        // the append worker threads
 
   // options_.admit_appends, or OK without one.
   absl::Status Admit() const;
@@ -131,6 +142,10 @@ class LedgerServiceImpl final : public LedgerServiceBase {
   uint64_t committed_ ABSL_GUARDED_BY(mu_);  // tree size after the last commit
   std::set<Subscriber*> subscribers_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+
+  // Last: destroyed first, running every task still queued (each finishes
+  // its call) before the members above go.
+  std::unique_ptr<Workers> workers_;
 };
 
 }  // namespace caseledger

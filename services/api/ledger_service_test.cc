@@ -3,12 +3,17 @@
 // with the ledger's committer held at will (a commit listener that blocks)
 // so that what is in flight can be counted.
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/impl/codegen/sync_stream.h>
 #include <grpcpp/resource_quota.h>
 #include <gtest/gtest.h>
 
+#include <pthread.h>
+
 #include <atomic>
 #include <set>
+#include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
@@ -70,10 +75,19 @@ struct AsyncAppend {
   absl::Notification done;
 };
 
+// One AppendBatch sent with the callback stub.
+struct AsyncBatch {
+  v1::AppendBatchRequest req;
+  v1::AppendBatchResponse resp;
+  grpc::ClientContext ctx;
+  grpc::Status status;
+  absl::Notification done;
+};
+
 class LedgerServiceTest : public ::testing::Test {
  protected:
   // `max_threads`: the server's thread quota (0: gRPC's default).
-  void Start(size_t max_stream_in_flight = 8192, int max_threads = 0) {
+  void Start(size_t max_stream_in_flight = 8192, int max_threads = 0, size_t append_workers = 0) {
     std::string dir = testing::NewTempDir("ledger_service");
     certs_ = dir + "/certs";
     testing::CommandResult made = testing::RunCommand(
@@ -99,8 +113,15 @@ class LedgerServiceTest : public ::testing::Test {
 
     LedgerServiceOptions options;
     options.max_stream_in_flight = max_stream_in_flight;
+    options.append_workers = append_workers;
     options.admit_appends = [this] {
       admitted_.fetch_add(1);
+      if (OnAppendWorker()) {
+        on_workers_.fetch_add(1);
+        if (hold_workers_.load()) workers_released_.WaitForNotification();
+      } else {
+        off_workers_.fetch_add(1);
+      }
       return absl::OkStatus();
     };
     service_ = std::make_unique<LedgerServiceImpl>(ledger_, gate_.get(), db_.signer.get(), options);
@@ -124,10 +145,30 @@ class LedgerServiceTest : public ::testing::Test {
         testing::DevChannel("127.0.0.1:" + std::to_string(port_), certs_, kProducer));
   }
 
+  // True on one of the service's append workers (named "append-worker").
+  static bool OnAppendWorker() {
+    char name[16] = {};
+    pthread_getname_np(pthread_self(), name, sizeof(name));
+    return absl::StartsWith(name, "append-worker");
+  }
+  void ReleaseWorkers() {
+    hold_workers_.store(false);
+    if (!workers_released_.HasBeenNotified()) workers_released_.Notify();
+  }
+
   void TearDown() override {
+    ReleaseWorkers();
     Release();
     if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
     if (ledger_ != nullptr) ledger_->RemoveCommitListener(hold_listener_);
+  }
+
+  void SendBatch(AsyncBatch* call) {
+    call->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    stub_->async()->AppendBatch(&call->ctx, &call->req, &call->resp, [call](grpc::Status s) {
+      call->status = std::move(s);
+      call->done.Notify();
+    });
   }
 
   void Send(AsyncAppend* call) {
@@ -193,6 +234,12 @@ class LedgerServiceTest : public ::testing::Test {
   absl::Notification held_;
   absl::Notification release_;
   std::atomic<int> admitted_{0};
+  // Admissions on the append workers and elsewhere (gRPC's threads); while
+  // hold_workers_ is set, those on a worker wait for workers_released_.
+  std::atomic<int> on_workers_{0};
+  std::atomic<int> off_workers_{0};
+  std::atomic<bool> hold_workers_{false};
+  absl::Notification workers_released_;
 };
 
 // A unary append waiting for its commit holds no server thread: with the
@@ -367,6 +414,200 @@ TEST_F(LedgerServiceTest, CancelledStreamLeavesNothingHalfDone) {
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(next.version(), 22u);
   EXPECT_EQ(next.seq(), before + 20);
+}
+
+// Many requests of one stream in flight at once, gated on the workers while
+// earlier ones wait for the commit: with the commit held, 30 requests are
+// queued, the 31st is refused by the gate (a stale expected_version) and 30
+// more follow. The 30 before it are answered in request order (seq and
+// version) once the commit goes through, the call ends with the gate's
+// status, none of the requests after the refusal is stored or acknowledged,
+// and the gate's state matches the log. Pins ordering and the stop at a
+// refusal, which the hand-off to the workers could break.
+TEST_F(LedgerServiceTest, StreamRefusedInTheMiddleOfManyInFlightAnswersInOrder) {
+  Start();
+  AsyncAppend first;
+  OpenAndHold(&first);
+  const uint64_t before = ledger_->Size();  // n-first is in, held
+
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  auto stream = stub_->AppendStream(&ctx);
+  std::thread writer([&] {
+    for (int i = 0; i < 30; ++i) {
+      if (!stream->Write(Note(absl::StrCat("p-", i), "case-1"))) return;
+    }
+    if (!stream->Write(Note("stale", "case-1", /*expected=*/1))) return;
+    for (int i = 0; i < 30; ++i) {
+      if (!stream->Write(Note(absl::StrCat("q-", i), "case-1"))) return;
+    }
+    stream->WritesDone();
+  });
+  absl::SleepFor(absl::Milliseconds(300));  // time to read ahead while the commit is held
+  Release();
+  v1::AppendResponse resp;
+  uint64_t version = 1;  // case_opened (0), then n-first (1)
+  uint64_t seq = before;
+  while (stream->Read(&resp)) {
+    EXPECT_EQ(resp.version(), ++version);
+    EXPECT_EQ(resp.seq(), seq++);
+  }
+  writer.join();
+  EXPECT_EQ(version, 31u);
+  grpc::Status s = stream->Finish();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::ABORTED);
+  EXPECT_EQ(s.error_message(),
+            "stream \"case-1\": expected_version 1, but the stream's next version is 32");
+  ASSERT_TRUE(first.done.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  EXPECT_EQ(RecordsFrom(before), std::vector<std::string>(30, "case-1 record_entry_written"));
+  // The gate's view matches the log: version 32 is next.
+  v1::AppendResponse next;
+  grpc::Status after = Append(Note("after", "case-1", /*expected=*/32), &next);
+  ASSERT_TRUE(after.ok()) << after.error_message();
+  EXPECT_EQ(next.seq(), before + 30);
+}
+
+// A request that does not parse ends the stream with INVALID_ARGUMENT naming
+// its index (gRPC reports it as a failed read, like a half-close: the call
+// used to end OK); the requests before it are answered and stored, nothing
+// after it is. Fails without the unread marker (ledger_service.cc).
+TEST_F(LedgerServiceTest, StreamRequestThatDoesNotParseEndsItInvalid) {
+  Start();
+  const uint64_t before = ledger_->Size();
+  auto channel = testing::DevChannel("127.0.0.1:" + std::to_string(port_), certs_, kProducer);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  grpc::internal::RpcMethod method("/caseledger.v1.LedgerService/AppendStream",
+                                   grpc::internal::RpcMethod::BIDI_STREAMING);
+  std::unique_ptr<grpc::ClientReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer>> stream(
+      grpc::internal::ClientReaderWriterFactory<grpc::ByteBuffer, grpc::ByteBuffer>::Create(
+          channel.get(), method, &ctx));
+  auto raw = [](const std::string& bytes) {
+    grpc::Slice slice(bytes.data(), bytes.size());
+    return grpc::ByteBuffer(&slice, 1);
+  };
+  ASSERT_TRUE(stream->Write(raw(Opened("case-1").SerializeAsString())));
+  ASSERT_TRUE(stream->Write(raw(Note("n-0", "case-1").SerializeAsString())));
+  // Field 1 (event) says 5 bytes follow; 2 do.
+  ASSERT_TRUE(stream->Write(raw(std::string("\x0a\x05zz", 4))));
+  stream->Write(raw(Note("n-1", "case-1").SerializeAsString()));
+  stream->WritesDone();
+  grpc::ByteBuffer buffer;
+  int n = 0;
+  while (stream->Read(&buffer)) ++n;
+  EXPECT_EQ(n, 2);
+  grpc::Status s = stream->Finish();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message(),
+            "request 2: not a valid protobuf message of type caseledger.v1.AppendRequest");
+  EXPECT_EQ(RecordsFrom(before),
+            (std::vector<std::string>{"case-1 case_opened", "case-1 record_entry_written"}));
+}
+
+// AppendBatch and AppendStream are decoded, admitted and gated on the
+// service's append workers, never on gRPC's callback threads: with every
+// worker held inside admission, 16 batches and 8 streams wait there while a
+// unary Append (gated on its callback thread) is still served. Fails without
+// the hand-off (every admission then runs on gRPC's threads).
+TEST_F(LedgerServiceTest, BatchesAndStreamsAreGatedOnTheWorkersNotCallbackThreads) {
+  Start();
+  v1::AppendResponse opened;
+  ASSERT_TRUE(Append(Opened("case-1"), &opened).ok());
+  ASSERT_TRUE(Append(Opened("case-2"), &opened).ok());
+  const uint64_t before = ledger_->Size();
+  const int off_before = off_workers_.load();
+  hold_workers_.store(true);
+
+  constexpr int kBatches = 16;
+  constexpr int kStreams = 8;
+  std::vector<std::unique_ptr<AsyncBatch>> batches;
+  for (int i = 0; i < kBatches; ++i) {
+    batches.push_back(std::make_unique<AsyncBatch>());
+    *batches.back()->req.add_requests() = Note(absl::StrCat("b-", i), "case-1");
+    *batches.back()->req.add_requests() = Note(absl::StrCat("b2-", i), "case-1");
+    SendBatch(batches.back().get());
+  }
+  std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
+  std::vector<std::unique_ptr<grpc::ClientReaderWriter<v1::AppendRequest, v1::AppendResponse>>>
+      streams;
+  for (int i = 0; i < kStreams; ++i) {
+    contexts.push_back(std::make_unique<grpc::ClientContext>());
+    contexts.back()->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    streams.push_back(stub_->AppendStream(contexts.back().get()));
+    ASSERT_TRUE(streams.back()->Write(Note(absl::StrCat("s-", i), "case-2")));
+  }
+  absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (on_workers_.load() == 0 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(5));
+  ASSERT_GT(on_workers_.load(), 0) << "no batch or stream request reached a worker";
+  absl::SleepFor(absl::Milliseconds(200));  // time for the rest to queue behind
+
+  // Every worker may be held now; a unary Append is gated on its own thread.
+  AsyncAppend other;
+  other.req = Note("other", "case-2");
+  Send(&other);
+  const bool served = other.done.WaitForNotificationWithTimeout(absl::Seconds(20));
+  EXPECT_TRUE(served) << "a unary Append waited for the held batches and streams";
+  ReleaseWorkers();
+  ASSERT_TRUE(other.done.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  EXPECT_TRUE(other.status.ok()) << other.status.error_message();
+  for (auto& b : batches) {
+    ASSERT_TRUE(b->done.WaitForNotificationWithTimeout(absl::Seconds(30)));
+    EXPECT_TRUE(b->status.ok()) << b->status.error_message();
+    EXPECT_EQ(b->resp.results_size(), 2);
+  }
+  for (auto& stream : streams) {
+    v1::AppendResponse resp;
+    EXPECT_TRUE(stream->Read(&resp));
+    stream->WritesDone();
+    EXPECT_FALSE(stream->Read(&resp));
+    grpc::Status s = stream->Finish();
+    EXPECT_TRUE(s.ok()) << s.error_message();
+  }
+  EXPECT_EQ(ledger_->Size(), before + 2 * kBatches + kStreams + 1);
+  EXPECT_EQ(on_workers_.load(), kBatches + kStreams);
+  EXPECT_EQ(off_workers_.load(), off_before + 1) << "only the unary Append is off the workers";
+}
+
+// A stream the client cancels while its request waits for a worker (both
+// workers are held in admission of two batches): the request is dropped
+// unadmitted, unstored and unacknowledged, the batches land, and the case
+// takes the next append at the version the log says. Fails if a request
+// handed to a worker were gated after cancellation.
+TEST_F(LedgerServiceTest, CancelledStreamDropsTheRequestNotYetGated) {
+  Start(/*max_stream_in_flight=*/8192, /*max_threads=*/0, /*append_workers=*/2);
+  v1::AppendResponse opened;
+  ASSERT_TRUE(Append(Opened("case-1"), &opened).ok());
+  const uint64_t before = ledger_->Size();
+  const int base = admitted_.load();
+  hold_workers_.store(true);
+
+  AsyncBatch batches[2];
+  for (int i = 0; i < 2; ++i) {
+    *batches[i].req.add_requests() = Note(absl::StrCat("b-", i), "case-1");
+    SendBatch(&batches[i]);
+  }
+  ASSERT_TRUE(AdmittedReaches(base + 2));  // both workers held
+
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  auto stream = stub_->AppendStream(ctx.get());
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(stream->Write(Note(absl::StrCat("c-", i), "case-1")));
+  absl::SleepFor(absl::Milliseconds(300));  // time for c-0 to be read and handed over
+  ctx->TryCancel();
+  EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  absl::SleepFor(absl::Milliseconds(100));  // time for the server to see it
+  ReleaseWorkers();
+
+  for (AsyncBatch& b : batches) {
+    ASSERT_TRUE(b.done.WaitForNotificationWithTimeout(absl::Seconds(30)));
+    EXPECT_TRUE(b.status.ok()) << b.status.error_message();
+  }
+  absl::SleepFor(absl::Milliseconds(300));  // time for c-0 to land, were it gated
+  EXPECT_EQ(RecordsFrom(before), std::vector<std::string>(2, "case-1 record_entry_written"));
+  EXPECT_EQ(admitted_.load(), base + 2) << "a request was gated after its stream was cancelled";
+  v1::AppendResponse next;
+  grpc::Status s = Append(Note("after", "case-1", /*expected=*/3), &next);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(next.seq(), before + 2);
 }
 
 }  // namespace

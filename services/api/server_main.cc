@@ -104,6 +104,10 @@ ABSL_FLAG(bool, insecure_loopback, false,
 ABSL_FLAG(absl::Duration, max_occurred_ahead, absl::Minutes(5),
           "How far an event's occurred_at may be ahead of the time the server received it "
           "(producers' clock drift); later is refused INVALID_ARGUMENT (services/policy/RULES.md).");
+ABSL_FLAG(absl::Duration, max_occurred_behind, absl::Minutes(1),
+          "How far an event's occurred_at may be before the latest event of its case without "
+          "late_documentation (clock skew between producers); earlier is refused "
+          "FAILED_PRECONDITION (services/policy/RULES.md T3).");
 ABSL_FLAG(std::string, authz_config, "",
           "Producer registrations and audit grants (services/authz/AUTHZ.md): lines "
           "'producer ID PROGRAM...' and 'audit_grant ID CASE...|*'.");
@@ -405,6 +409,13 @@ int Run() {
     return Fail(absl::InvalidArgumentError(absl::StrCat(
                     "--max_occurred_ahead: got ",
                     absl::FormatDuration(gate_options.max_occurred_ahead), ", want 0 or more")),
+                "refusing to start");
+  }
+  gate_options.max_occurred_behind = absl::GetFlag(FLAGS_max_occurred_behind);
+  if (gate_options.max_occurred_behind < absl::ZeroDuration()) {
+    return Fail(absl::InvalidArgumentError(absl::StrCat(
+                    "--max_occurred_behind: got ",
+                    absl::FormatDuration(gate_options.max_occurred_behind), ", want 0 or more")),
                 "refusing to start");
   }
   // Built once the projector is open: the gate reads the cases' committed

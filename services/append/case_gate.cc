@@ -91,7 +91,8 @@ void CaseGate::Submit(std::vector<GatedEvent> events, Ledger::AppendCallback don
     done(absl::InvalidArgumentError("requests: must not be empty"));
     return;
   }
-  const CheckContext context{ledger_->clock().Now(), options_.max_occurred_ahead};
+  const CheckContext context{ledger_->clock().Now(), options_.max_occurred_ahead,
+                             options_.max_occurred_behind};
   // Lock every case involved, in id order (no deadlock between batches).
   std::map<std::string, std::shared_ptr<Slot>> slots;
   for (const GatedEvent& e : events) slots.emplace(e.wire.stream_id(), nullptr);

@@ -48,6 +48,9 @@ class CaseGate {
     size_t max_cached_cases = 10000;
     // How far occurred_at may run ahead of receipt (--max_occurred_ahead).
     absl::Duration max_occurred_ahead = kDefaultMaxOccurredAhead;
+    // How far occurred_at may fall before the case's latest event without
+    // late_documentation (--max_occurred_behind).
+    absl::Duration max_occurred_behind = kDefaultMaxOccurredBehind;
     // Borrowed; must outlive the gate. Where a case's committed state comes
     // from when the gate has none cached (the server: the case-state read
     // model, ProjectedCaseStates). Null: folded from the case's records in

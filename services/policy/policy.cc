@@ -471,9 +471,10 @@ absl::Status CheckStructure(const v1::Event& e) {
 // ---- Time order ----
 
 // Events of a case are recorded in the order they happened: occurred_at is
-// not before the latest occurred_at of the case unless the event is marked
-// as late documentation, and even then not before the case was opened.
-absl::Status CheckTimeOrder(const CaseState& s, const v1::Event& e) {
+// not before the latest occurred_at of the case (less the producers' clock
+// skew, max_behind) unless the event is marked as late documentation, and
+// even then not before the case was opened.
+absl::Status CheckTimeOrder(const CaseState& s, const v1::Event& e, const CheckContext& ctx) {
   if (s.version == 0) return absl::OkStatus();
   const absl::Time at = TimeFromProto(e.occurred_at());
   const std::string type = EventTypeName(e);
@@ -481,12 +482,14 @@ absl::Status CheckTimeOrder(const CaseState& s, const v1::Event& e) {
     return Refused(absl::StrCat(type, " occurred_at ", FormatUtc(at), " is before case ",
                                 Q(s.case_id), " was opened at ", FormatUtc(s.opened_at)));
   }
-  if (at < s.last_occurred_at && LateMarker(e) == nullptr) {
+  if (at < s.last_occurred_at - ctx.max_behind && LateMarker(e) == nullptr) {
     return Refused(absl::StrCat(type, " occurred_at ", FormatUtc(at),
                                 " is before the latest event of case ", Q(s.case_id), " at ",
-                                FormatUtc(s.last_occurred_at),
-                                "; an event recorded after the fact needs ", type,
-                                ".late_documentation with a reason"));
+                                FormatUtc(s.last_occurred_at), " by more than ",
+                                absl::FormatDuration(ctx.max_behind),
+                                " (--max_occurred_behind); an event recorded after the fact "
+                                "needs ",
+                                type, ".late_documentation with a reason"));
   }
   return absl::OkStatus();
 }
@@ -1522,7 +1525,7 @@ absl::Status CheckEvent(const CaseState& state, const v1::Event& e, const CheckC
     return Invalid("event.stream_id", absl::StrCat("got ", Q(e.stream_id()), ", want ",
                                                    Q(state.case_id), " (the case checked)"));
   }
-  CL_RETURN_IF_ERROR(CheckTimeOrder(state, e));
+  CL_RETURN_IF_ERROR(CheckTimeOrder(state, e, context));
   CL_RETURN_IF_ERROR(CheckLifecycle(state, e));
   CL_RETURN_IF_ERROR(CheckRules(state, e, context));
   CL_RETURN_IF_ERROR(CheckConflictOfInterest(state, e));

@@ -29,10 +29,10 @@
 //     operations and every part2_* basis, 45 CFR 164.502(b) and 42 CFR
 //     2.13(a)), a consent, disclosure or access request names its
 //     client in event.subject_ids, and stream_id is the state's case.
-//  2. Time order (FAILED_PRECONDITION): occurred_at is not before the
-//     latest occurred_at of the case's events (record_accessed excluded,
-//     CaseState::last_occurred_at) unless the body carries
-//     late_documentation, and never before the case was opened.
+//  2. Time order (FAILED_PRECONDITION): occurred_at is not more than
+//     `max_behind` before the latest occurred_at of the case's events
+//     (record_accessed excluded, CaseState::last_occurred_at) unless the
+//     body carries late_documentation, and never before the case was opened.
 //  3. Lifecycle (FAILED_PRECONDITION): a case with no events takes only
 //     case_opened; case_opened only once; a closed case takes only access
 //     events (access_*, record_accessed), records_disposed, case_reopened,
@@ -83,6 +83,11 @@ namespace caseledger {
 // How far a producer's occurred_at may run ahead of the server's clock by
 // default (clock drift between machines); server flag --max_occurred_ahead.
 inline constexpr absl::Duration kDefaultMaxOccurredAhead = absl::Minutes(5);
+// How far a producer's occurred_at may fall before the case's latest event
+// without late_documentation by default: two producers' clocks may differ by
+// this much, so of two events sent at the same moment to one case the second
+// to arrive may carry the earlier time; server flag --max_occurred_behind.
+inline constexpr absl::Duration kDefaultMaxOccurredBehind = absl::Minutes(1);
 
 // What the policy needs from the world, passed in by the caller: the policy
 // reads no clock.
@@ -92,6 +97,9 @@ struct CheckContext {
   absl::Time received_at = absl::InfiniteFuture();
   // occurred_at may be at most this far after received_at.
   absl::Duration max_ahead = kDefaultMaxOccurredAhead;
+  // occurred_at may be at most this far before the case's latest event
+  // without a late_documentation marker (clock skew between producers).
+  absl::Duration max_behind = kDefaultMaxOccurredBehind;
 };
 
 // OK when `e` may be appended to the case whose state (before `e`) is

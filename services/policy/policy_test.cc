@@ -1395,8 +1395,27 @@ std::vector<PolicyCase> Cases() {
        {"referral_made { referred_to: \"food bank\" }", 1},
        kRefused,
        "referral_made occurred_at 2026-01-02T00:00:00Z is before the latest event of case "
-       "\"case-1\" at 2026-01-03T00:00:00Z; an event recorded after the fact needs "
+       "\"case-1\" at 2026-01-03T00:00:00Z by more than 1m (--max_occurred_behind); an event "
+       "recorded after the fact needs "
        "referral_made.late_documentation with a reason"},
+      // Producers' clocks differ: up to CheckContext::max_behind (1 minute by
+      // default) before the latest event is not late.
+      {"OccurredWithinTheProducersSkew",
+       kBH,
+       {},
+       {"referral_made { referred_to: \"food bank\" }", 2},
+       kOk,
+       "",
+       [](v1::Event* e) { e->mutable_occurred_at()->set_seconds(kT0 + 2 * kDay - 60); }},
+      {"OccurredJustBeyondTheProducersSkew",
+       kBH,
+       {},
+       {"referral_made { referred_to: \"food bank\" }", 2},
+       kRefused,
+       "referral_made occurred_at 2026-01-02T23:58:59Z is before the latest event of case "
+       "\"case-1\" at 2026-01-03T00:00:00Z by more than 1m (--max_occurred_behind); an event "
+       "recorded after the fact needs referral_made.late_documentation with a reason",
+       [](v1::Event* e) { e->mutable_occurred_at()->set_seconds(kT0 + 2 * kDay - 61); }},
       {"LateDocumentationAccepted",
        kBH,
        {},
@@ -1438,7 +1457,8 @@ std::vector<PolicyCase> Cases() {
        {"referral_made { referred_to: \"food bank\" }", 1},
        kRefused,
        "referral_made occurred_at 2026-01-02T00:00:00Z is before the latest event of case "
-       "\"case-1\" at 2026-01-03T00:00:00Z; an event recorded after the fact needs "
+       "\"case-1\" at 2026-01-03T00:00:00Z by more than 1m (--max_occurred_behind); an event "
+       "recorded after the fact needs "
        "referral_made.late_documentation with a reason"},
 
       // ---- Client notice ----
