@@ -589,21 +589,4 @@ absl::StatusOr<std::vector<Hash>> PartitionedNode::GlobalConsistency(uint64_t si
   return ConsistencyProof(size1, size2, nodes);
 }
 
-absl::StatusOr<GlobalCheckpoint> PartitionedNode::GlobalCheckpointAt(uint64_t size) const {
-  CL_ASSIGN_OR_RETURN(Conn conn, pg::Connect(options_.conninfo, nullptr));
-  if (size == 0) {
-    CL_ASSIGN_OR_RETURN(std::optional<GlobalCheckpoint> latest, LatestGlobal(conn.get()));
-    if (!latest.has_value()) return absl::NotFoundError("global log: no global checkpoint yet");
-    return *std::move(latest);
-  }
-  Params p;
-  p.Int8(static_cast<int64_t>(std::min<uint64_t>(size, INT64_MAX)));
-  CL_ASSIGN_OR_RETURN(Result r, Exec(conn.get(), "SELECT note FROM cl_global_checkpoints WHERE size = $1",
-                                     &p, "read global checkpoint"));
-  if (PQntuples(r.get()) != 1) {
-    return absl::NotFoundError(absl::StrCat("size: no global checkpoint of size ", size));
-  }
-  return GlobalCheckpoint{size, GetBytes(r.get(), 0, 0)};
-}
-
 }  // namespace caseledger

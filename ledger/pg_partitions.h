@@ -153,10 +153,6 @@ class PartitionedNode {
   // PROOF(size1, D[size2]) of the global log.
   absl::StatusOr<std::vector<Hash>> GlobalConsistency(uint64_t size1, uint64_t size2) const;
 
-  // The stored global checkpoint of `size`, or the newest when size is 0;
-  // NOT_FOUND when there is none. Any node answers (read from PostgreSQL).
-  absl::StatusOr<GlobalCheckpoint> GlobalCheckpointAt(uint64_t size) const;
-
   // One pass of lease taking (the background thread runs it too).
   absl::Status Acquire();
 

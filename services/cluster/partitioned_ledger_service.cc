@@ -124,16 +124,28 @@ grpc::Status PartitionedLedgerService::GetCheckpoint(grpc::ServerContext* ctx,
                                                      const v1::GetCheckpointRequest* req,
                                                      v1::Checkpoint* resp) {
   if (grpc::Status refused = AuthzVerdict(*ctx); !refused.ok()) return refused;
-  absl::StatusOr<GlobalCheckpoint> g = node_->GlobalCheckpointAt(req->size());
-  if (!g.ok()) return AnswerStatus(ctx, g.status());
-  absl::StatusOr<Checkpoint> parsed = ParseCheckpointNote(g->note);
+  // The newest, or the one of that size with its witnesses' cosignatures.
+  GlobalCheckpoint g;
+  if (req->size() == 0) {
+    absl::StatusOr<std::optional<GlobalCheckpoint>> latest = node_->LatestGlobal();
+    if (!latest.ok()) return AnswerStatus(ctx, latest.status());
+    if (!latest->has_value()) {
+      return AnswerStatus(ctx, absl::NotFoundError("global log: no global checkpoint yet"));
+    }
+    g = **latest;
+  } else {
+    absl::StatusOr<std::string> note = node_->CosignedGlobal(req->size());
+    if (!note.ok()) return AnswerStatus(ctx, note.status());
+    g = GlobalCheckpoint{req->size(), *std::move(note)};
+  }
+  absl::StatusOr<Checkpoint> parsed = ParseCheckpointNote(g.note);
   if (!parsed.ok()) {
     return AnswerStatus(ctx, absl::DataLossError(absl::StrCat("stored global checkpoint: ",
                                                               parsed.status().message())));
   }
-  resp->set_size(g->size);
+  resp->set_size(g.size);
   resp->set_root_hash(std::string(AsBytes(parsed->root)));
-  resp->set_note(g->note);
+  resp->set_note(g.note);
   return grpc::Status::OK;
 }
 

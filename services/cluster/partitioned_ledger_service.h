@@ -52,7 +52,8 @@ class PartitionedLedgerService final : public v1::LedgerService::Service {
   grpc::Status AppendStream(
       grpc::ServerContext* ctx,
       grpc::ServerReaderWriter<v1::AppendResponse, v1::AppendRequest>* stream) override;
-  // The global checkpoint (size 0: the newest; NOT_FOUND before the first).
+  // The global checkpoint: size 0 the newest (NOT_FOUND before the first),
+  // else the one of that size with its stored witness cosignatures.
   grpc::Status GetCheckpoint(grpc::ServerContext* ctx, const v1::GetCheckpointRequest* req,
                              v1::Checkpoint* resp) override;
   // Needs `partition` and tree_size 0: the proof up to the newest global

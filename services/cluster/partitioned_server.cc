@@ -80,7 +80,9 @@ int RunPartitioned(PartitionedServerOptions o) {
 
   // Every node signs with the one ledger key: a global checkpoint another
   // key signed means this node was given the wrong --signing_key.
-  if (absl::StatusOr<GlobalCheckpoint> g = (*node)->GlobalCheckpointAt(0); g.ok()) {
+  absl::StatusOr<std::optional<GlobalCheckpoint>> latest = (*node)->LatestGlobal();
+  if (!latest.ok()) return fail(latest.status(), "read the global checkpoint");
+  if (const std::optional<GlobalCheckpoint>& g = *latest; g.has_value()) {
     absl::StatusOr<NoteVerifier> mine = NoteVerifier::FromVerifierKey(global_signer->VerifierKey());
     if (!mine.ok()) return fail(mine.status(), "signing key");
     if (absl::Status s = OpenCheckpoint(g->note, *mine, GlobalOrigin(o.origin)).status(); !s.ok()) {
