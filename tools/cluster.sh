@@ -10,6 +10,9 @@
 #   bash tools/cluster.sh stop
 #   bash tools/cluster.sh restart pg1|pg2|node1|node2|etcd0|etcd1|etcd2
 #                                    # start one piece again (after a kill -9)
+#   bash tools/cluster.sh start --partitions=4   # P > 1: each node takes P/2
+#     partitions and serves at once (ledger/CLUSTER.md "Serving P > 1"); no
+#     master key (not wired for P > 1 in the server yet). Remembered in CLUSTER_DIR.
 #
 # Environment: CLUSTER_DIR (default /tmp/caseledger-cluster; must be writable
 # by the postgres user, which PostgreSQL runs as when this runs as root),
@@ -31,6 +34,17 @@ read -r -a node_flags <<<"${CLUSTER_NODE_FLAGS:-}"
 pgbin=/usr/lib/postgresql/15/bin
 bin=bazel-bin
 [[ -n "${CASELEDGER_SERVE_PREBUILT:-}" ]] && bin=.
+partitions=""
+args=()
+for a in "$@"; do
+  case "$a" in
+    --partitions=*) partitions=${a#--partitions=} ;;
+    *) args+=("$a") ;;
+  esac
+done
+set -- ${args[@]+"${args[@]}"}
+[[ -z "$partitions" && -f "$dir/partitions" ]] && partitions=$(cat "$dir/partitions")
+partitions=${partitions:-1}
 
 etcd_client() { echo $((base + $1)); }   # 0..2
 etcd_peer() { echo $((base + 10 + $1)); }
@@ -164,9 +178,13 @@ start_node() {  # node number
   local n=$1
   alive "node$n" && return 0
   mkdir -p "$dir/node$n"
+  local mode=(--master_key_file="$dir/keys/master.key")
+  if ((partitions > 1)); then
+    mode=(--pg_partitions="$partitions" --pg_max_new_partitions=$(((partitions + 1) / 2)))
+  fi
   "$bin"/services/api/caseledger_server --data_dir="$dir/node$n" --listen="127.0.0.1:$(node_port "$n")" \
     --insecure_loopback --pg_conninfo="$(conninfo)" --node_id="node$n" --pg_lease_ttl="$lease_ttl" \
-    --signing_key="$dir/keys/signing.key" --master_key_file="$dir/keys/master.key" \
+    --signing_key="$dir/keys/signing.key" "${mode[@]}" \
     --origin=caseledger.cluster/log ${node_flags[@]+"${node_flags[@]}"} >>"$dir/logs/node$n.log" 2>&1 &
   echo $! >"$dir/pids/node$n.pid"
 }
@@ -186,6 +204,7 @@ case "$cmd" in
       bazel build //services/api:caseledger_server //tools:ledgerctl //tools:caseledger_keys
     fi
     mkdir -p "$dir"/{pids,logs,keys}
+    echo "$partitions" >"$dir/partitions"
     [[ $(id -u) -eq 0 ]] && chown postgres: "$dir"
     start_etcd
     start_patroni 1
@@ -207,8 +226,14 @@ case "$cmd" in
     echo "etcd      127.0.0.1:$(etcd_client 0) 127.0.0.1:$(etcd_client 1) 127.0.0.1:$(etcd_client 2)"
     echo "pg1       127.0.0.1:$(pg_port 1) (Patroni REST 127.0.0.1:$(rest_port 1))"
     echo "pg2       127.0.0.1:$(pg_port 2) (Patroni REST 127.0.0.1:$(rest_port 2))"
-    echo "node1     127.0.0.1:$(node_port 1) (owner of partition 0)"
-    echo "node2     127.0.0.1:$(node_port 2) (standby: listens once it takes the lease)"
+    if ((partitions > 1)); then
+      wait_for 60 "node2 to start" grep -q "listening on" "$dir/logs/node2.log"
+      echo "node1     127.0.0.1:$(node_port 1) ($(grep -o 'owns partitions \[[0-9,]*\]' "$dir/logs/node1.log" | tail -1) of $partitions)"
+      echo "node2     127.0.0.1:$(node_port 2) ($(grep -o 'owns partitions \[[0-9,]*\]' "$dir/logs/node2.log" | tail -1) of $partitions)"
+    else
+      echo "node1     127.0.0.1:$(node_port 1) (owner of partition 0)"
+      echo "node2     127.0.0.1:$(node_port 2) (standby: listens once it takes the lease)"
+    fi
     echo "conninfo  $(conninfo)"
     echo "data      $dir (logs in $dir/logs)"
     ;;

@@ -44,6 +44,8 @@
 #include "services/api/case_service.h"
 #include "services/api/key_admin_service.h"
 #include "services/api/ledger_service.h"
+#include "services/cluster/partitioned_server.h"
+#include "ledger/partition.h"
 #include "services/readmodel/projections.h"
 #include "services/readmodel/projector.h"
 #include "services/tlog/tlog_http.h"
@@ -119,8 +121,13 @@ ABSL_FLAG(absl::Duration, pg_lease_ttl, absl::Seconds(10),
           "the owner stops renewing it.");
 ABSL_FLAG(int32_t, pg_partitions, 1,
           "Cluster mode: the ledger's partition count P, fixed when the ledger is created in "
-          "PostgreSQL (a node with another P is refused). This server serves P = 1; P > 1 is "
-          "built in the library (ledger/pg_partitions.h), not yet in the server.");
+          "PostgreSQL (a node with another P is refused). P > 1 serves appends (routed to the "
+          "case's partition's owner), global checkpoints and two-level proofs; the other "
+          "services answer UNIMPLEMENTED (ledger/CLUSTER.md \"Serving P > 1\").");
+ABSL_FLAG(int32_t, pg_max_new_partitions, 0,
+          "Cluster mode, --pg_partitions > 1: how many partitions that never had an owner this "
+          "node takes (0: all it finds free); two nodes with P/2 each split a new ledger. "
+          "Partitions whose owner stopped renewing are always taken over.");
 ABSL_FLAG(std::string, master_key_file, "",
           "Master key (64 hex digits, mode 0600) that wraps the per-subject data keys "
           "encrypting payloads at rest (ledger/ENCRYPTION.md). Default: $CASELEDGER_MASTER_KEY; "
@@ -204,6 +211,48 @@ bool IsLoopback(absl::string_view listen) {
          absl::StartsWith(listen, "[::1]:");
 }
 
+// --pg_partitions > 1 (services/cluster/partitioned_server.h).
+int RunPartitionedFromFlags(std::shared_ptr<grpc::ServerCredentials> credentials,
+                            AuthzConfig authz, const std::string& key_path) {
+  PartitionedServerOptions p;
+  p.partitions = absl::GetFlag(FLAGS_pg_partitions);
+  if (absl::Status s = ValidatePartitionCount(p.partitions, "--pg_partitions"); !s.ok()) {
+    return Fail(s, "refusing to start");
+  }
+  p.conninfo = absl::GetFlag(FLAGS_pg_conninfo);
+  if (p.conninfo.empty()) {
+    return Fail(absl::InvalidArgumentError(absl::StrCat(
+                    "--pg_partitions: got ", p.partitions,
+                    " without --pg_conninfo; partitions live in PostgreSQL (ledger/CLUSTER.md)")),
+                "refusing to start");
+  }
+  absl::StatusOr<AeadKey> master =
+      LoadMasterKey(absl::GetFlag(FLAGS_master_key_file), "CASELEDGER_MASTER_KEY");
+  if (master.ok()) {
+    p.master_key = *std::move(master);
+  } else if (!absl::IsNotFound(master.status())) {
+    return Fail(master.status(), "master key");
+  }
+  p.listen = absl::GetFlag(FLAGS_listen);
+  p.credentials = std::move(credentials);
+  p.insecure_loopback = absl::GetFlag(FLAGS_insecure_loopback);
+  p.authz = std::move(authz);
+  p.data_dir = absl::GetFlag(FLAGS_data_dir);
+  p.signing_key = key_path;
+  p.origin = absl::GetFlag(FLAGS_origin);
+  p.node_id = absl::GetFlag(FLAGS_node_id);
+  p.lease_ttl = absl::GetFlag(FLAGS_pg_lease_ttl);
+  p.max_new_partitions = absl::GetFlag(FLAGS_pg_max_new_partitions);
+  p.checkpoint_interval = absl::GetFlag(FLAGS_checkpoint_interval);
+  p.checkpoint_every_records = absl::GetFlag(FLAGS_checkpoint_every_records);
+  p.max_batch_events = absl::GetFlag(FLAGS_max_batch_events);
+  p.max_group_events = absl::GetFlag(FLAGS_max_group_events);
+  p.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
+  p.max_occurred_ahead = absl::GetFlag(FLAGS_max_occurred_ahead);
+  p.log = Log;
+  return RunPartitioned(std::move(p));
+}
+
 int Run() {
   // Block the stop signals in every thread; main waits for them below.
   sigset_t stop;
@@ -232,6 +281,8 @@ int Run() {
   }
   std::string key_path = absl::GetFlag(FLAGS_signing_key);
   if (key_path.empty()) key_path = data_dir + "/signing.key";
+  if (absl::GetFlag(FLAGS_pg_partitions) != 1) return RunPartitionedFromFlags(
+      *std::move(credentials), *std::move(authz_config), key_path);
   auto key = Ed25519Signer::LoadOrCreate(key_path);
   if (!key.ok()) return Fail(key.status(), "signing key");
   auto signer = NoteSigner::New(absl::GetFlag(FLAGS_origin), *std::move(key));
@@ -251,13 +302,6 @@ int Run() {
     pg.lease_ttl = absl::GetFlag(FLAGS_pg_lease_ttl);
     pg.partitions = absl::GetFlag(FLAGS_pg_partitions);
     pg.address = listen;
-    if (pg.partitions != 1) {
-      return Fail(absl::UnimplementedError(absl::StrCat(
-                      "--pg_partitions: got ", pg.partitions,
-                      ", want 1: serving a partitioned ledger is not built in the server yet "
-                      "(ledger/CLUSTER.md)")),
-                  "refusing to start");
-    }
     pg.wait_for_lease = true;
     pg.local = *std::move(store);
     pg.log = Log;

@@ -4,12 +4,9 @@
 
 namespace caseledger {
 
-absl::StatusOr<CaseFacts> ServerResourceDirectory::Case(const std::string& case_id) {
+absl::StatusOr<CaseFacts> CaseFactsFromGate(CaseGate& gate, const std::string& case_id) {
   CaseFacts facts;
-  // The server's own streams are not cases; folding one (it grows with every
-  // refusal) into the gate's cache would cost a scan of it.
-  if (!case_id.empty() && case_id[0] == '@') return facts;
-  absl::Status s = gate_->Inspect(case_id, [&facts](const CaseState& state) {
+  absl::Status s = gate.Inspect(case_id, [&facts](const CaseState& state) {
     facts.exists = state.status != CaseStatus::kNotOpened;
     facts.program = state.program;
     facts.manager_id = state.manager_id;
@@ -20,6 +17,13 @@ absl::StatusOr<CaseFacts> ServerResourceDirectory::Case(const std::string& case_
   });
   if (!s.ok()) return s;
   return facts;
+}
+
+absl::StatusOr<CaseFacts> ServerResourceDirectory::Case(const std::string& case_id) {
+  // The server's own streams are not cases; folding one (it grows with every
+  // refusal) into the gate's cache would cost a scan of it.
+  if (!case_id.empty() && case_id[0] == '@') return CaseFacts();
+  return CaseFactsFromGate(*gate_, case_id);
 }
 
 absl::StatusOr<RecordFacts> ServerResourceDirectory::Record(uint64_t seq) {

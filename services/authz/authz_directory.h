@@ -13,6 +13,9 @@
 
 namespace caseledger {
 
+// The case as `gate` sees it (committed plus accepted appends).
+absl::StatusOr<CaseFacts> CaseFactsFromGate(CaseGate& gate, const std::string& case_id);
+
 // Thread-safe. `gate` and `ledger` are borrowed and must outlive the
 // directory.
 class ServerResourceDirectory : public ResourceDirectory {

@@ -264,13 +264,18 @@ void AuthzInterceptorFactory::RecordRefusal(const Principal& who, absl::string_v
                                             const Resource& resource, const absl::Status& refusal) {
   if (options_.on_refusal) options_.on_refusal(who.role);
   if (who.role == Role::kLocal) return;
-  v1::Event wire = AccessRefusedEvent(who, method, resource, refusal, SubjectsOf(resource),
-                                      gate_->clock().Now());
-  absl::StatusOr<Event> event = ToLedgerEvent(wire);
-  absl::Status s = event.status();
-  if (event.ok()) {
-    s = gate_->AppendToServerStream(GatedEvent{std::move(wire), {*std::move(event), std::nullopt}})
-            .status();
+  std::shared_ptr<CaseGate> gate = GateFor(kAccessStream);
+  absl::Status s = absl::UnavailableError(
+      absl::StrCat("this node does not own the partition of ", kAccessStream));
+  if (gate != nullptr) {
+    v1::Event wire = AccessRefusedEvent(who, method, resource, refusal, SubjectsOf(resource),
+                                        gate->clock().Now());
+    absl::StatusOr<Event> event = ToLedgerEvent(wire);
+    s = event.status();
+    if (event.ok()) {
+      s = gate->AppendToServerStream(GatedEvent{std::move(wire), {*std::move(event), std::nullopt}})
+              .status();
+    }
   }
   // The refusal stands either way; the operator learns that it went unrecorded.
   if (!s.ok()) {
@@ -291,16 +296,26 @@ absl::Status AuthzInterceptorFactory::RecordAccess(const Principal& who, absl::s
   // A read of one case is recorded in that case, where its clients find it
   // (checked by the gate like any event of the case); any other read in the
   // server's access stream.
-  v1::Event wire =
-      RecordAccessEvent(who, method, resource, in_case ? resource.case_id : kAccessStream, subjects,
-                        gate_->clock().Now());
+  const std::string stream = in_case ? resource.case_id : kAccessStream;
+  std::shared_ptr<CaseGate> gate = GateFor(stream);
+  if (gate == nullptr) {
+    return absl::UnavailableError(
+        absl::StrCat("this node does not own the partition of stream \"", stream, "\""));
+  }
+  v1::Event wire = RecordAccessEvent(who, method, resource, stream, subjects, gate->clock().Now());
   absl::StatusOr<Event> event = ToLedgerEvent(wire);
   if (!event.ok()) return event.status();
   GatedEvent gated{std::move(wire), {*std::move(event), std::nullopt}};
-  if (!in_case) return gate_->AppendToServerStream(std::move(gated)).status();
+  if (!in_case) return gate->AppendToServerStream(std::move(gated)).status();
   std::vector<GatedEvent> one;
   one.push_back(std::move(gated));
-  return gate_->Append(std::move(one)).status();
+  return gate->Append(std::move(one)).status();
+}
+
+std::shared_ptr<CaseGate> AuthzInterceptorFactory::GateFor(const std::string& stream_id) {
+  if (options_.gate_for) return options_.gate_for(stream_id);
+  // The one gate lives as long as the factory (borrowed): no ownership.
+  return std::shared_ptr<CaseGate>(std::shared_ptr<CaseGate>(), gate_);
 }
 
 }  // namespace caseledger

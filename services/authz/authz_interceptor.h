@@ -43,6 +43,7 @@
 
 #include <atomic>
 #include <functional>
+#include <memory>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -62,13 +63,20 @@ struct AuthzInterceptorOptions {
   size_t max_batch_events = 1000;
   // Optional: told of every refusal, by the caller's role (metrics). Quick.
   std::function<void(Role role)> on_refusal;
+  // Optional: the gate that takes a record written to `stream_id`, in place
+  // of the factory's one gate (a partitioned server: the gate of the
+  // stream's partition, ledger/CLUSTER.md "Serving P > 1"); null when this
+  // node cannot write that stream now (a refusal then goes unrecorded and is
+  // logged; a read that must be recorded is refused UNAVAILABLE).
+  std::function<std::shared_ptr<CaseGate>(const std::string& stream_id)> gate_for;
 };
 
 class AuthzInterceptorFactory : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
   // Everything passed in is borrowed and must outlive the server.
   // `directory` supplies the facts the rules need; `gate` takes the records
-  // of refusals and reads, and its clock dates them.
+  // of refusals and reads, and its clock dates them (null when
+  // options.gate_for is set).
   AuthzInterceptorFactory(Authorizer* authz, ResourceDirectory* directory, CaseGate* gate,
                           AuthzInterceptorOptions options = AuthzInterceptorOptions());
   grpc::experimental::Interceptor* CreateServerInterceptor(
@@ -98,6 +106,9 @@ class AuthzInterceptorFactory : public grpc::experimental::ServerInterceptorFact
   absl::Status RecordAccess(const Principal& who, absl::string_view method,
                             const Resource& resource);
   std::vector<std::string> SubjectsOf(const Resource& resource);
+  // The gate that writes to `stream_id` (options_.gate_for, else gate_);
+  // null when none can now.
+  std::shared_ptr<CaseGate> GateFor(const std::string& stream_id);
 
   Authorizer* const authz_;
   ResourceDirectory* const directory_;

@@ -27,6 +27,7 @@
 #include "proto/audit.grpc.pb.h"
 #include "proto/ledger.grpc.pb.h"
 #include "services/metrics/integrity.h"
+#include "services/cluster/cluster_client.h"
 #include "tools/ledgerctl/cli.h"
 #include "tools/ledgerctl/commands.h"
 #include "tools/ledgerctl/context.h"
@@ -343,10 +344,27 @@ int RunStatus(Client& c) {
 }  // namespace
 
 int SendAppend(Client& c, const char* command, const v1::AppendRequest& req) {
-  grpc::ClientContext ctx;
-  c.SetDeadline(&ctx);
   v1::AppendResponse resp;
-  absl::Status s = FromGrpc(c.stub().Append(&ctx, req, &resp), "Append", c.options());
+  // A partitioned server (--pg_partitions > 1) refuses a case whose
+  // partition another node owns, naming that node (kOwnerTrailer): the same
+  // request goes there, at most a few hops (ledger/CLUSTER.md "Serving P > 1").
+  std::unique_ptr<Client> redirected;
+  Client* at = &c;
+  absl::Status s;
+  for (int hops = 0;; ++hops) {
+    grpc::ClientContext ctx;
+    at->SetDeadline(&ctx);
+    s = FromGrpc(at->stub().Append(&ctx, req, &resp), "Append", at->options());
+    const std::string owner = RedirectAddress(ctx);
+    if (s.ok() || owner.empty() || hops == 3) break;
+    Options o = at->options();
+    o.server = owner;
+    o.channel.target = owner;
+    absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = NewChannel(o.channel);
+    if (!channel.ok()) return Fail(command, channel.status());
+    redirected = std::make_unique<Client>(o, *std::move(channel));
+    at = redirected.get();
+  }
   if (!s.ok()) return Fail(command, s);
   if (c.options().json) {
     std::printf("%s\n", AppendJson(resp, 0).c_str());

@@ -1,0 +1,374 @@
+// caseledger_server with --pg_partitions=4 on two nodes over one PostgreSQL
+// (ledger/CLUSTER.md "Serving P > 1"), started as tools/cluster.sh starts
+// its nodes (--pg_conninfo, --node_id, a fixed --listen each):
+//   - appends for cases in every partition, sent to node A only and to node
+//     B only: a node answers its own partitions and redirects the others
+//     (UNAVAILABLE with the owner's address in the trailer); every ack has
+//     the case's partition and that partition's next seq;
+//   - every record is proved from the node that does NOT own its partition:
+//     a two-level proof checked against the signed global checkpoint alone;
+//   - kill -9 of node B: node A takes its partitions, appends continue at
+//     the next seq, and retried event ids return their original seqs.
+#include <grpcpp/grpcpp.h>
+#include <signal.h>
+
+#include <chrono>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "ledger/checkpoint.h"
+#include "ledger/hash.h"
+#include "ledger/partition.h"
+#include "ledger/record.h"
+#include "proto/ledger.grpc.pb.h"
+#include "services/cluster/cluster_client.h"
+#include "tests/dev_certs.h"
+#include "tests/postgres_suite.h"
+#include "tests/server_process.h"
+#include "tests/subprocess.h"
+#include "tests/test_util.h"
+
+namespace caseledger {
+namespace {
+
+using testing::ServerProcess;
+
+constexpr int kPartitions = 4;
+constexpr char kServer[] = "services/api/caseledger_server";
+
+// The case's `n`th event: case_opened, then notes.
+v1::AppendRequest CaseEvent(const std::string& event_id, const std::string& case_id, int n) {
+  v1::AppendRequest r;
+  v1::Event* e = r.mutable_event();
+  e->set_event_id(event_id);
+  e->set_stream_id(case_id);
+  e->add_subject_ids("client-" + case_id);
+  e->set_producer("partitioned-test");
+  e->mutable_occurred_at()->set_seconds(1767225000);
+  if (n > 0) {
+    auto* w = e->mutable_record_entry_written();
+    w->set_entry_id("entry-" + event_id);
+    w->set_data_category("housing");
+    w->set_text(absl::StrCat("note ", n));
+    return r;
+  }
+  auto* o = e->mutable_case_opened();
+  o->set_program("housing");
+  o->set_jurisdiction("US-CA");
+  o->set_record_class(v1::RECORD_CLASS_GENERAL);
+  return r;
+}
+
+struct Ack {
+  v1::AppendResponse response;
+  std::string answered_by;  // the address that acknowledged it
+  int redirects = 0;
+};
+
+class PartitionedServerTest : public testing::PostgresSuite {
+ protected:
+  void SetUp() override {
+    PostgresSuite::SetUp();
+    dir_ = testing::NewTempDir("partitioned_server");
+    // Two cases in every partition.
+    for (int i = 0; cases_.size() < 2 * kPartitions; ++i) {
+      std::string id = absl::StrCat("case-", i);
+      int p = static_cast<int>(PartitionOf(id, kPartitions));
+      if (per_partition_[p] < 2) {
+        ++per_partition_[p];
+        cases_.push_back(id);
+      }
+    }
+  }
+
+  std::unique_ptr<ServerProcess> StartNode(const std::string& name) {
+    const std::string address = absl::StrCat("127.0.0.1:", testing::FreePort());
+    std::vector<std::string> flags = {
+        "--pg_conninfo=" + pg_->conninfo(), "--node_id=" + name,
+        absl::StrCat("--pg_partitions=", kPartitions), "--pg_max_new_partitions=2",
+        "--pg_lease_ttl=2s", "--checkpoint_interval=300ms", "--listen=" + address,
+        // One ledger key for every node, as tools/cluster.sh gives them.
+        "--signing_key=" + dir_ + "/signing.key"};
+    if (tls_.has_value()) {
+      // serve.sh's TLS flags without the master key (refused with P > 1).
+      for (const std::string& f : tls_->ServerFlags()) {
+        if (!absl::StartsWith(f, "--master_key_file")) flags.push_back(f);
+      }
+      flags.push_back("--authz_config=" + dir_ + "/authz.conf");
+    }
+    auto s = ServerProcess::Start(kServer, dir_ + "/" + name, flags);
+    EXPECT_TRUE(s.ok()) << s.status();
+    return s.ok() ? *std::move(s) : nullptr;
+  }
+
+  // Over mutual TLS (tls_) as `who_`, else plaintext.
+  v1::LedgerService::Stub* Stub(const std::string& address) {
+    auto& stub = stubs_[who_ + "@" + address];
+    if (stub == nullptr) {
+      stub = v1::LedgerService::NewStub(
+          tls_.has_value() ? tls_->Channel(address, who_)
+                           : grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+    }
+    return stub.get();
+  }
+
+  // Appends through `entry`, following redirects to the owner as a client
+  // does; retries (same event id) while no node owns the partition or the
+  // owner cannot be reached, for up to 30 s.
+  absl::StatusOr<Ack> Append(const std::string& entry, const v1::AppendRequest& req) {
+    Ack ack;
+    std::string at = entry;
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    for (;;) {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+      grpc::Status s = Stub(at)->Append(&ctx, req, &ack.response);
+      if (s.ok()) {
+        ack.answered_by = at;
+        return ack;
+      }
+      if (s.error_code() != grpc::StatusCode::UNAVAILABLE) {
+        return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+      }
+      if (std::string owner = RedirectAddress(ctx); !owner.empty() && owner != at) {
+        EXPECT_TRUE(absl::StrContains(s.error_message(), owner)) << s.error_message();
+        ++ack.redirects;
+        at = owner;
+        continue;
+      }
+      if (std::chrono::steady_clock::now() > give_up) {
+        return absl::UnavailableError(absl::StrCat("gave up at ", at, ": ", s.error_message()));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      at = entry;
+    }
+  }
+
+  // The proof of (partition, seq) from `address`, retried until a global
+  // checkpoint covers it; checked against that node's global key.
+  void ExpectProved(const std::string& address, const Ack& ack, const std::string& event_id,
+                    const std::string& case_id) {
+    SCOPED_TRACE(absl::StrCat(case_id, " seq ", ack.response.seq(), " from ", address));
+    grpc::ClientContext kctx;
+    v1::PublicKey key;
+    ASSERT_TRUE(Stub(address)->GetPublicKey(&kctx, v1::GetPublicKeyRequest(), &key).ok());
+    ASSERT_EQ(key.partitions(), static_cast<uint32_t>(kPartitions));
+    absl::StatusOr<NoteVerifier> verifier = NoteVerifier::FromVerifierKey(key.verifier_key());
+    ASSERT_TRUE(verifier.ok()) << verifier.status();
+    v1::InclusionProofRequest req;
+    req.set_partition(ack.response.partition());
+    req.set_seq(ack.response.seq());
+    v1::InclusionProof proof;
+    grpc::Status s;
+    for (int tries = 0; tries < 100; ++tries) {
+      grpc::ClientContext ctx;
+      s = Stub(address)->GetInclusionProof(&ctx, req, &proof);
+      if (s.error_code() != grpc::StatusCode::FAILED_PRECONDITION) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ASSERT_TRUE(s.ok()) << s.error_code() << " " << s.error_message();
+    ASSERT_EQ(proof.leaf_hash(), ack.response.leaf_hash());
+    // The record read from the node that does not own it: its ids.
+    absl::StatusOr<Record> record = DecodeRecord(proof.partitioned().record_leaf());
+    ASSERT_TRUE(record.ok()) << record.status();
+    EXPECT_EQ(record->event_id, event_id);
+    EXPECT_EQ(record->stream_id, case_id);
+    absl::StatusOr<PartitionedProof> p =
+        PartitionedProofFromWire(proof, proof.partitioned().record_leaf());
+    ASSERT_TRUE(p.ok()) << p.status();
+    absl::StatusOr<Checkpoint> global = VerifyPartitionedProof(
+        proof.partitioned().global_note(), *verifier, key.origin(), kPartitions, *p);
+    ASSERT_TRUE(global.ok()) << global.status();
+    EXPECT_EQ(global->origin, GlobalOrigin(key.origin()));
+    // A changed byte of the record fails the proof.
+    std::string bad = proof.partitioned().record_leaf();
+    bad[bad.size() - 1] ^= 1;
+    p->record_leaf = bad;
+    EXPECT_FALSE(VerifyPartitionedProof(proof.partitioned().global_note(), *verifier,
+                                        key.origin(), kPartitions, *p)
+                     .ok());
+  }
+
+  std::string dir_;
+  std::optional<testing::DevTls> tls_;
+  std::string who_;  // the client certificate presented with tls_
+  std::vector<std::string> cases_;
+  std::map<int, int> per_partition_;
+  std::map<std::string, std::unique_ptr<v1::LedgerService::Stub>> stubs_;
+};
+
+TEST_F(PartitionedServerTest, AnyNodeTakesAppendsAndProvesEveryRecordAcrossAKill) {
+  std::unique_ptr<ServerProcess> a = StartNode("a");
+  ASSERT_NE(a, nullptr);
+  std::unique_ptr<ServerProcess> b = StartNode("b");
+  ASSERT_NE(b, nullptr);
+  ASSERT_TRUE(absl::StrContains(a->Stderr(), "owns partitions [0,1]")) << a->Stderr();
+  ASSERT_TRUE(absl::StrContains(b->Stderr(), "owns partitions [2,3]")) << b->Stderr();
+  const std::map<int, std::string> owner = {
+      {0, a->address()}, {1, a->address()}, {2, b->address()}, {3, b->address()}};
+
+  // Case i's first event through A, its second through B.
+  std::map<std::string, Ack> acks;                // event id -> ack
+  std::map<std::string, std::string> case_of;     // event id -> case
+  std::map<int, uint64_t> next_seq;                // partition -> its next seq
+  for (int round = 0; round < 2; ++round) {
+    const std::string entry = round == 0 ? a->address() : b->address();
+    for (const std::string& c : cases_) {
+      const std::string id = absl::StrCat(c, "-e", round);
+      v1::AppendRequest req = CaseEvent(id, c, round);
+      absl::StatusOr<Ack> ack = Append(entry, req);
+      ASSERT_TRUE(ack.ok()) << c << ": " << ack.status();
+      const int p = static_cast<int>(PartitionOf(c, kPartitions));
+      EXPECT_EQ(ack->response.partition(), static_cast<uint32_t>(p)) << c;
+      EXPECT_EQ(ack->response.seq(), next_seq[p]++) << c;
+      EXPECT_EQ(ack->response.version(), static_cast<uint64_t>(round)) << c;
+      EXPECT_FALSE(ack->response.duplicate());
+      // Answered by the partition's owner; redirected iff the entry is not it.
+      EXPECT_EQ(ack->answered_by, owner.at(p)) << c;
+      EXPECT_EQ(ack->redirects, entry == owner.at(p) ? 0 : 1) << c;
+      acks[id] = *ack;
+      case_of[id] = c;
+    }
+  }
+
+  // Every record proved by the node that does not own its partition.
+  for (const auto& [id, ack] : acks) {
+    const int p = static_cast<int>(ack.response.partition());
+    const std::string other = owner.at(p) == a->address() ? b->address() : a->address();
+    ExpectProved(other, ack, id, case_of[id]);
+  }
+  // GetCheckpoint answers the global checkpoint, from either node.
+  for (const std::string& at : {a->address(), b->address()}) {
+    grpc::ClientContext ctx;
+    v1::Checkpoint cp;
+    ASSERT_TRUE(Stub(at)->GetCheckpoint(&ctx, v1::GetCheckpointRequest(), &cp).ok());
+    EXPECT_TRUE(absl::StartsWith(cp.note(), "caseledger.local/log/global\n")) << cp.note();
+  }
+
+  // ledgerctl follows the redirect too: a case of B's, sent to A.
+  std::string cli_case;
+  {
+    std::string& c = cli_case;
+    for (const std::string& x : cases_) {
+      if (PartitionOf(x, kPartitions) >= 2) c = x;
+    }
+    const int p = static_cast<int>(PartitionOf(c, kPartitions));
+    testing::CommandResult r = testing::RunCommand(
+        {"tools/ledgerctl", "--server=" + a->address(), "--json", "append",
+         absl::StrCat("--event={\"event_id\":\"", c, "-cli\",\"stream_id\":\"", c,
+                      "\",\"subject_ids\":[\"client-", c,
+                      "\"],\"occurred_at\":\"2025-12-31T23:50:00Z\",\"record_entry_written\":{\"entry_id\":\"e-cli\","
+                      "\"data_category\":\"housing\",\"text\":\"by ledgerctl\"}}")});
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_TRUE(absl::StrContains(r.out, absl::StrCat("\"seq\":", next_seq[p], ","))) << r.out;
+    ++next_seq[p];
+  }
+
+  // kill -9 of B; A takes partitions 2 and 3 over.
+  b->Stop(SIGKILL);
+  for (const auto& [id, first] : acks) {
+    // A retry of an acknowledged event returns its original seq.
+    v1::AppendRequest again = CaseEvent(id, case_of[id], absl::EndsWith(id, "-e1") ? 1 : 0);
+    absl::StatusOr<Ack> retry = Append(a->address(), again);
+    ASSERT_TRUE(retry.ok()) << id << ": " << retry.status();
+    EXPECT_TRUE(retry->response.duplicate()) << id;
+    EXPECT_EQ(retry->response.seq(), first.response.seq()) << id;
+    EXPECT_EQ(retry->response.partition(), first.response.partition()) << id;
+    EXPECT_EQ(retry->answered_by, a->address());
+  }
+  for (const std::string& c : cases_) {
+    const std::string id = c + "-e2";
+    v1::AppendRequest req = CaseEvent(id, c, 2);
+    absl::StatusOr<Ack> ack = Append(a->address(), req);
+    ASSERT_TRUE(ack.ok()) << c << ": " << ack.status();
+    const int p = static_cast<int>(PartitionOf(c, kPartitions));
+    EXPECT_EQ(ack->response.seq(), next_seq[p]++) << c;
+    EXPECT_EQ(ack->response.version(), c == cli_case ? 3u : 2u) << c;
+    EXPECT_EQ(ack->answered_by, a->address());
+    ExpectProved(a->address(), *ack, id, c);
+    acks[id] = *ack;
+    case_of[id] = c;
+  }
+
+  // B restarts on its data directory and owns nothing now (A's leases are
+  // live): it sends appends to A and proves every record.
+  b = StartNode("b");
+  ASSERT_NE(b, nullptr);
+  ASSERT_TRUE(absl::StrContains(b->Stderr(), "owns partitions []")) << b->Stderr();
+  for (const auto& [id, first] : acks) {
+    ExpectProved(b->address(), first, id, case_of[id]);
+  }
+  absl::StatusOr<Ack> late = Append(b->address(), CaseEvent("late", cases_.back(), 3));
+  ASSERT_TRUE(late.ok()) << late.status();
+  EXPECT_EQ(late->answered_by, a->address());
+  EXPECT_EQ(late->redirects, 1);
+}
+
+// Over mutual TLS: a producer's appends through node A, including those it
+// redirects (the producer's own refusal of a case not ours is the redirect);
+// an auditor proves each record from the other node and reads its leaf; a
+// client may not append, on either node.
+TEST_F(PartitionedServerTest, RedirectsAndProvesOverMutualTls) {
+  auto tls = testing::MakeDevTls({"producer/partitioned-test", "auditor/aud-1", "client/c-1"});
+  ASSERT_TRUE(tls.ok()) << tls.status();
+  tls_ = *tls;
+  {
+    std::ofstream conf(dir_ + "/authz.conf");
+    conf << "producer partitioned-test housing\naudit_grant aud-1 *\n";
+  }
+  std::unique_ptr<ServerProcess> a = StartNode("a");
+  ASSERT_NE(a, nullptr);
+  std::unique_ptr<ServerProcess> b = StartNode("b");
+  ASSERT_NE(b, nullptr);
+  ASSERT_TRUE(absl::StrContains(b->Stderr(), "owns partitions [2,3]")) << b->Stderr();
+  std::map<int, uint64_t> next_seq;
+  std::vector<std::pair<std::string, Ack>> acks;
+  for (const std::string& c : cases_) {
+    who_ = "producer-partitioned-test";
+    absl::StatusOr<Ack> ack = Append(a->address(), CaseEvent(c + "-e0", c, 0));
+    ASSERT_TRUE(ack.ok()) << c << ": " << ack.status();
+    const int p = static_cast<int>(PartitionOf(c, kPartitions));
+    EXPECT_EQ(ack->response.partition(), static_cast<uint32_t>(p)) << c;
+    // Refusals are recorded in "@access" (in its partition), so seqs only rise.
+    EXPECT_GE(ack->response.seq(), next_seq[p]) << c;
+    next_seq[p] = ack->response.seq() + 1;
+    EXPECT_EQ(ack->redirects, p >= 2 ? 1 : 0) << c;
+    acks.emplace_back(c, *ack);
+    // A client may not append, whichever node owns the case.
+    who_ = "client-c-1";
+    for (const std::string& at : {a->address(), b->address()}) {
+      grpc::ClientContext ctx;
+      v1::AppendResponse resp;
+      grpc::Status s = Stub(at)->Append(&ctx, CaseEvent(c + "-x", c, 1), &resp);
+      EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << c << " at " << at;
+    }
+  }
+  who_ = "auditor-aud-1";
+  for (const auto& [c, ack] : acks) {
+    const int p = static_cast<int>(ack.response.partition());
+    ExpectProved(p >= 2 ? a->address() : b->address(), ack, c + "-e0", c);
+  }
+}
+
+TEST_F(PartitionedServerTest, RefusesAMasterKeyAndNamesTheFlags) {
+  const std::string key = testing::WriteTestMasterKey(dir_ + "/keys");
+  auto s = ServerProcess::Start(
+      kServer, dir_ + "/a",
+      {"--pg_conninfo=" + pg_->conninfo(), "--node_id=a",
+       absl::StrCat("--pg_partitions=", kPartitions),
+       absl::StrCat("--listen=127.0.0.1:", testing::FreePort()), "--master_key_file=" + key});
+  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(absl::StrContains(s.status().message(), "--master_key_file")) << s.status();
+  EXPECT_TRUE(absl::StrContains(s.status().message(), "--pg_partitions=4")) << s.status();
+}
+
+}  // namespace
+}  // namespace caseledger
