@@ -229,11 +229,12 @@ bool AddKeyWrites(const std::vector<KeyWrite>& writes, rocksdb::ColumnFamilyHand
 class RocksStore : public LogStore, public KeyTable {
  public:
   RocksStore(std::unique_ptr<rocksdb::DB> db, std::vector<rocksdb::ColumnFamilyHandle*> handles,
-             bool has_keys, bool read_only, size_t tail_events)
+             bool has_keys, bool read_only, size_t tail_events, bool bulk_load)
       : db_(std::move(db)),
         handles_(std::move(handles)),
         has_keys_(has_keys),
         read_only_(read_only),
+        bulk_load_(bulk_load),
         tail_events_(std::max<size_t>(tail_events, 1)),
         active_(std::make_unique<IndexTail>(tail_events_)) {}
 
@@ -361,7 +362,8 @@ class RocksStore : public LogStore, public KeyTable {
     wb.Put(cf(kMeta), kSizeKey, rocksdb::Slice(seq, 8));
     bool purge = AddKeyWrites(batch.key_writes, cf(kKeys), &wb);
     rocksdb::WriteOptions wo;
-    wo.sync = true;
+    wo.sync = !bulk_load_;
+    wo.disableWAL = bulk_load_;
     {
       // Key writes wait while an UpdateKeys is between its reads and its
       // writes; batches without them never do.
@@ -1026,6 +1028,7 @@ class RocksStore : public LogStore, public KeyTable {
   // False for an old directory opened read-only: handles_[kKeys] is null.
   const bool has_keys_;
   const bool read_only_;
+  const bool bulk_load_;  // RocksStoreOptions::bulk_load
   const size_t tail_events_;  // RocksStoreOptions::index_tail_events
   // Commit's reused buffers (one caller at a time).
   rocksdb::WriteBatch commit_wb_;
@@ -1136,7 +1139,7 @@ absl::StatusOr<std::unique_ptr<LogStore>> OpenRocksStore(const RocksStoreOptions
   const bool has_keys = handles[kKeys] != nullptr;
   auto store = std::make_unique<RocksStore>(std::unique_ptr<rocksdb::DB>(raw), std::move(handles),
                                             has_keys, options.read_only,
-                                            options.index_tail_events);
+                                            options.index_tail_events, options.bulk_load);
   CL_RETURN_IF_ERROR(store->LoadIndexTail());
   return std::unique_ptr<LogStore>(std::move(store));
 }
