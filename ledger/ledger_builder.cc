@@ -2,6 +2,7 @@
 
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <utility>
 #include <vector>
 
@@ -21,9 +22,8 @@ absl::Status BuildLedger(const LedgerBuilderOptions& options, uint64_t count,
   if (store == nullptr) return absl::InvalidArgumentError("store: must not be null");
   if (options.signer == nullptr) return absl::InvalidArgumentError("signer: must not be null");
   if (options.origin.empty()) return absl::InvalidArgumentError("origin: must not be empty");
-  if (options.batch_records == 0 || options.checkpoint_every_records == 0) {
-    return absl::InvalidArgumentError(
-        "batch_records and checkpoint_every_records: must be positive");
+  if (options.batch_records == 0) {
+    return absl::InvalidArgumentError("batch_records: must be positive");
   }
   const Clock& clock = options.clock != nullptr ? *options.clock : Clock::Real();
 
@@ -120,15 +120,33 @@ absl::Status BuildLedger(const LedgerBuilderOptions& options, uint64_t count,
     first += n;
 
     const uint64_t size = tree.size();
-    if (size - last_checkpoint >= options.checkpoint_every_records || size == end) {
-      for (const Hash& key : touched) CL_RETURN_IF_ERROR(map.Set(key, subjects.at(key)));
+    const bool due = options.checkpoint_every_records > 0 &&
+                     size - last_checkpoint >= options.checkpoint_every_records;
+    if (due || size == end) {
+      Hash subjects_root;
+      if (options.checkpoint_every_records == 0 && start == 0) {
+        // The whole map at once from its sorted leaves, written beside the
+        // commit: a node per Set path costs far more at millions of subjects.
+        std::vector<std::pair<Hash, SubjectState>> leaves(subjects.begin(), subjects.end());
+        std::sort(leaves.begin(), leaves.end(),
+                  [](const auto& a, const auto& b) { return a.first < b.first; });
+        CL_ASSIGN_OR_RETURN(
+            subjects_root,
+            BuildSubjectMapNodes(leaves, /*batch=*/1 << 16,
+                                 [store](std::vector<std::pair<std::string, std::string>> nodes) {
+                                   return store->PutSubjectMapNodes(nodes, /*finish=*/false);
+                                 }));
+      } else {
+        for (const Hash& key : touched) CL_RETURN_IF_ERROR(map.Set(key, subjects.at(key)));
+        batch.subject_map_nodes = map.TakeWrites();
+        subjects_root = map.Root();
+      }
       touched.clear();
-      batch.subject_map_nodes = map.TakeWrites();
       struct Checkpoint cp;
       cp.origin = options.origin;
       cp.size = size;
       cp.root = tree.Root();
-      cp.extensions.push_back(SubjectsExtensionLine(map.Root()));
+      cp.extensions.push_back(SubjectsExtensionLine(subjects_root));
       CL_ASSIGN_OR_RETURN(std::string note, SignCheckpoint(cp, *options.signer));
       batch.checkpoints.emplace_back(size, std::move(note));
       last_checkpoint = size;

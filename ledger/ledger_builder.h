@@ -45,7 +45,10 @@ struct LedgerBuilderOptions {
   // Records per CommitBatch (one group commit of the ledger).
   uint64_t batch_records = 8192;
   // A checkpoint after every this many records, at a batch's end (as the
-  // ledger's checkpoint_every_records), and one at the end.
+  // ledger's checkpoint_every_records), and one at the end. 0: only the one
+  // at the end, and when the store starts empty the subject map's nodes are
+  // built at once from its sorted leaves (BuildSubjectMapNodes) instead of
+  // Set by Set, much faster at millions of subjects.
   uint64_t checkpoint_every_records = 100000;
   // For the subject map (LedgerOptions::subject_map_cache_bytes).
   size_t subject_map_cache_bytes = size_t{32} << 20;

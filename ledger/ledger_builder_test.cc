@@ -93,19 +93,23 @@ void ExpectVerifies(const std::string& dir, uint64_t size, uint64_t checkpoints)
   EXPECT_EQ(subjects.checked(), checkpoints);
 }
 
-TEST(LedgerBuilderTest, StoresTheBytesALedgerStores) {
+// Builds kEvents events with the builder (checkpoint_every_records =
+// `every`) and through a Ledger (a checkpoint by count at the same sizes, or
+// only the final Checkpoint() for 0), and compares the directories.
+void ExpectSameBytes(uint64_t every) {
   const std::string ledger_dir = testing::NewTempDir("builder_ledger");
   const std::string built_dir = testing::NewTempDir("builder_built");
   const NoteSigner signer = testing::TestNoteSigner();
   FakeClock clock;
-  constexpr uint64_t kEvents = 2300, kBatch = 100, kEvery = 500;
+  constexpr uint64_t kEvents = 2300, kBatch = 100;
+  const uint64_t checkpoints = every > 0 ? kEvents / every + 1 : 1;
   {
     LedgerOptions o;
     o.origin = testing::kTestOrigin;
     o.signer = &signer;
     o.clock = &clock;
     o.salt_source = CountingSalts();
-    o.checkpoint_every_records = kEvery;
+    o.checkpoint_every_records = every > 0 ? every : uint64_t{1} << 40;
     absl::StatusOr<std::unique_ptr<Ledger>> ledger = Ledger::Open(o, OpenStore(ledger_dir, false));
     ASSERT_TRUE(ledger.ok()) << ledger.status();
     // One AppendBatch at a time: each is one group commit of kBatch events.
@@ -123,7 +127,7 @@ TEST(LedgerBuilderTest, StoresTheBytesALedgerStores) {
     o.clock = &clock;
     o.salt_source = CountingSalts();
     o.batch_records = kBatch;
-    o.checkpoint_every_records = kEvery;
+    o.checkpoint_every_records = every;
     std::unique_ptr<LogStore> store = OpenStore(built_dir, /*bulk_load=*/true);
     ASSERT_NE(store, nullptr);
     absl::Status s = BuildLedger(o, kEvents, EventNo, store.get());
@@ -139,9 +143,14 @@ TEST(LedgerBuilderTest, StoresTheBytesALedgerStores) {
     EXPECT_TRUE(got[family] == entries) << "column family " << family << " differs";
   }
   EXPECT_EQ(want["records"].size(), kEvents);
-  EXPECT_EQ(want["checkpoints"].size(), kEvents / kEvery + 1);
-  ExpectVerifies(built_dir, kEvents, kEvents / kEvery + 1);
+  EXPECT_EQ(want["checkpoints"].size(), checkpoints);
+  ExpectVerifies(built_dir, kEvents, checkpoints);
 }
+
+TEST(LedgerBuilderTest, StoresTheBytesALedgerStores) { ExpectSameBytes(500); }
+
+// One checkpoint, the subject map built at once from its leaves.
+TEST(LedgerBuilderTest, StoresTheBytesALedgerStoresWithOneCheckpoint) { ExpectSameBytes(0); }
 
 // How many of events [0, limit) are in case c (c < limit).
 uint64_t InCase(uint64_t limit, uint64_t c) { return (limit - c + kCases - 1) / kCases; }
