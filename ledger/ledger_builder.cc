@@ -1,7 +1,5 @@
 #include "ledger/ledger_builder.h"
 
-#include <openssl/rand.h>
-
 #include <algorithm>
 #include <utility>
 #include <vector>
@@ -54,32 +52,17 @@ absl::Status BuildLedger(const LedgerBuilderOptions& options, uint64_t count,
   uint64_t last_checkpoint = start;
 
   std::vector<Event> events;
-  std::vector<Hash> random;
   const uint64_t end = start + count;
   for (uint64_t first = start; first < end;) {
     const uint64_t n = std::min<uint64_t>(options.batch_records, end - first);
     events.clear();
-    size_t fields = 0;
-    for (uint64_t i = 0; i < n; ++i) {
-      events.push_back(make_event(first + i));
-      fields += events.back().fields.size();
-    }
-    // All of a batch's salts from one RAND_bytes, as Ledger::Prepare does.
-    SaltSource salts = options.salt_source;
-    if (!salts) {
-      random.resize(fields);
-      if (fields > 0 &&
-          RAND_bytes(random[0].data(), static_cast<int>(fields * kHashSize)) != 1) {
-        return absl::InternalError("RAND_bytes failed: no randomness for payload salts");
-      }
-      salts = [&random, next = size_t{0}]() mutable { return random[next++]; };
-    }
-
+    for (uint64_t i = 0; i < n; ++i) events.push_back(make_event(first + i));
     CommitBatch batch;
     batch.records.reserve(n);
     const int64_t commit_time = absl::ToUnixMicros(clock.Now());
     for (Event& e : events) {
-      const CommittedPayload payload = CommitFields(e.fields, salts);
+      // Salts from options.salt_source, or RAND_bytes when it is empty.
+      const CommittedPayload payload = CommitFields(e.fields, options.salt_source);
       uint64_t version = 0;
       if (auto it = stream_next.find(e.stream_id); it != stream_next.end()) {
         version = it->second;

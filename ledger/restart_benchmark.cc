@@ -224,15 +224,17 @@ Opened AppendTail(const std::string& dir, uint64_t count, uint64_t cases) {
 // of appends over all clients and the RSS after it.
 int OpenOnce(const std::string& dir, const std::string& after, uint64_t cases) {
   const absl::Time t0 = absl::Now();
+  const double cpu0 = CpuSeconds();
   double store_secs = 0;
   Opened o = OpenAt(dir, &store_secs);
   const double secs = absl::ToDoubleSeconds(absl::Now() - t0);
+  const double cpu = CpuSeconds() - cpu0;
   auto [rss, hwm] = ResidentMiB();
   std::printf(
-      "open after %s at %llu records: %.3f s (store %.3f s, ledger %.3f s), RSS after open %.0f "
-      "MiB (peak %.0f MiB), data directory %.2f GiB\n",
+      "open after %s at %llu records: %.3f s (store %.3f s, ledger %.3f s; CPU %.3f s, all "
+      "threads), RSS after open %.0f MiB (peak %.0f MiB), data directory %.2f GiB\n",
       after.c_str(), static_cast<unsigned long long>(o.ledger->Size()), secs, store_secs,
-      secs - store_secs, rss, hwm, DiskBytes(dir) / 1073741824.0);
+      secs - store_secs, cpu, rss, hwm, DiskBytes(dir) / 1073741824.0);
   const uint64_t burst = absl::GetFlag(FLAGS_burst);
   if (burst == 0) return 0;
   const uint64_t start = o.ledger->Size();
