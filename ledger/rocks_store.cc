@@ -1061,6 +1061,12 @@ absl::StatusOr<std::unique_ptr<LogStore>> OpenRocksStore(const RocksStoreOptions
   // reach this, the families holding their oldest writes are flushed.
   db_options.max_total_wal_size = options.max_wal_bytes;
   db_options.paranoid_checks = true;
+  // Table files are opened when first read, not all at open: with RocksDB's
+  // default (-1) the open reads every file's footer, index and filter, a cost
+  // (and memory kept) growing with the ledger; with a bound the open loads
+  // at most 16 of them. Files beyond the bound are closed and reopened as
+  // reads need them (about 64 GiB of data at 64 MiB per file).
+  db_options.max_open_files = 1024;
   // Fail loudly on a WAL that does not replay cleanly rather than dropping
   // synced writes; an unsynced torn tail is what kill -9 leaves and is fine.
   db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
