@@ -6,15 +6,18 @@
 //   bazel-bin/ledger/restart_benchmark --records=1000000 --dir=/tmp/restart_1m
 //
 // Without --dir the directory goes under $TEST_TMPDIR (or /tmp) and is
-// removed at exit. The build ends as kill -9 would (--crash, the default):
-// the first reopen replays what a crash leaves, later ones follow a clean
-// close. With --dir it is kept, and a later run with the same
-// --dir appends only what is missing, so growing a ledger to 10M records
-// (the size; about 4 minutes here) is paid once. Events go to
-// --cases cases, one client (subject) each, with 512-byte payloads. Each
-// reopen then appends --burst events spread over all clients and prints the
-// RSS after them beside the subject map's cache size (--subject_map_cache_mb):
-// the map's nodes are on disk, so memory stays bounded by the caches however
+// removed at exit. All but the last --tail records are written by the direct
+// builder (ledger_builder.h: the bytes Ledger::Append stores, without sync,
+// WAL or per-event lookups; 10M records in minutes), the --tail through the
+// ledger's own AppendBatch, as a server would have written them; then the
+// build ends as kill -9 would (--crash, the default): the first reopen
+// replays what a crash leaves, later ones follow a clean close. With --dir
+// the directory is kept, and a later run with the same --dir builds only
+// what is missing (and appends another --tail). Events go to --cases cases,
+// one client (subject) each, with 512-byte payloads. Each reopen then
+// appends --burst events spread over all clients and prints the RSS after
+// them beside the subject map's cache size (--subject_map_cache_mb): the
+// map's nodes are on disk, so memory stays bounded by the caches however
 // many clients the ledger has. A benchmark, not a test: it prints numbers and
 // asserts nothing about them.
 #include <sys/resource.h>
@@ -36,6 +39,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "ledger/ledger.h"
+#include "ledger/ledger_builder.h"
 #include "ledger/rocks_store.h"
 #include "tests/test_util.h"
 
@@ -46,7 +50,11 @@ ABSL_FLAG(int, reopens, 3, "how many times to reopen, each in a fresh process");
 ABSL_FLAG(bool, crash, true,
           "end the build as kill -9 would (exit without closing the store), so that the "
           "first reopen shows what a crash leaves to replay; later reopens follow a clean close");
-ABSL_FLAG(int, build_threads, 4, "threads appending while the ledger is built");
+ABSL_FLAG(int, build_threads, 4, "threads appending the --tail");
+ABSL_FLAG(uint64_t, tail, 100000,
+          "after the build, append this many events through the ledger (AppendBatch, synced "
+          "group commits, checkpoints by count and time as configured by default) before the "
+          "build ends (as kill -9 would with --crash): what a server leaves at a crash");
 ABSL_FLAG(bool, open_only, false, "internal: open --dir once and print the figures");
 ABSL_FLAG(uint64_t, burst, 200000,
           "after each reopen, append this many events spread over all --cases clients (one "
@@ -87,13 +95,17 @@ struct Opened {
   std::unique_ptr<Ledger> ledger;
 };
 
-Opened OpenAt(const std::string& dir) {
+// With `store_secs`, how long opening the store took (RocksDB's open, WAL
+// replay included, and the index tail's read-back) is put there.
+Opened OpenAt(const std::string& dir, double* store_secs = nullptr) {
+  const absl::Time t0 = absl::Now();
   Opened o;
   o.signer = std::make_unique<NoteSigner>(testing::TestNoteSigner());
   RocksStoreOptions store_options;
   store_options.path = dir;
   absl::StatusOr<std::unique_ptr<LogStore>> store = OpenRocksStore(store_options);
   if (!store.ok()) Die("open store", store.status());
+  if (store_secs != nullptr) *store_secs = absl::ToDoubleSeconds(absl::Now() - t0);
   LedgerOptions options;
   options.origin = testing::kTestOrigin;
   options.signer = o.signer.get();
@@ -104,53 +116,107 @@ Opened OpenAt(const std::string& dir) {
   return o;
 }
 
-// Appends until the ledger holds `records` records; returns it open.
-Opened Build(const std::string& dir, uint64_t records, uint64_t cases) {
+// The ledger with `dir`'s latest checkpoint covering every record: opened,
+// checkpointed and closed when it does not (a crash tail of an earlier run).
+void CheckpointAll(const std::string& dir) {
   Opened o = OpenAt(dir);
-  const uint64_t start = o.ledger->Size();
-  if (start >= records) return o;
-  std::fprintf(stderr, "restart_benchmark: appending %llu records to %s\n",
-               static_cast<unsigned long long>(records - start), dir.c_str());
+  if (o.ledger->Size() == 0) return;
+  absl::StatusOr<StoredCheckpoint> cp = o.ledger->Checkpoint();
+  if (!cp.ok()) Die("checkpoint", cp.status());
+}
+
+uint64_t DiskBytes(const std::string& dir) {
+  uint64_t bytes = 0;
+  for (const auto& f : std::filesystem::recursive_directory_iterator(dir)) {
+    if (f.is_regular_file()) bytes += f.file_size();
+  }
+  return bytes;
+}
+
+Event BenchEvent(uint64_t n, uint64_t cases) {
+  return testing::TestEvent(absl::StrCat("ev-", n), absl::StrCat("case-", n % cases), 512);
+}
+
+// Grows the ledger to `records` records with the direct builder
+// (ledger_builder.h: the bytes Ledger::Append stores, written without sync
+// or WAL and flushed when the store closes).
+void Build(const std::string& dir, uint64_t records, uint64_t cases) {
+  CheckpointAll(dir);
+  RocksStoreOptions store_options;
+  store_options.path = dir;
+  store_options.bulk_load = true;
+  store_options.write_buffer_bytes = 64 << 20;
+  store_options.total_write_buffer_bytes = 512 << 20;
+  absl::StatusOr<std::unique_ptr<LogStore>> store = OpenRocksStore(store_options);
+  if (!store.ok()) Die("open store", store.status());
+  absl::StatusOr<uint64_t> start = (*store)->Size();
+  if (!start.ok()) Die("size", start.status());
+  if (*start >= records) return;
+  std::fprintf(stderr, "restart_benchmark: building %llu records in %s\n",
+               static_cast<unsigned long long>(records - *start), dir.c_str());
   const absl::Time t0 = absl::Now();
   const double cpu0 = CpuSeconds();
-  // Several threads, so that group commits carry up to max_group_events and
-  // the build is not bound by one synced write per batch.
-  constexpr uint64_t kBatch = 5000;
+  NoteSigner signer = testing::TestNoteSigner();
+  LedgerBuilderOptions options;
+  options.origin = testing::kTestOrigin;
+  options.signer = &signer;
+  // One checkpoint at the end, the subject map built at once: a map Set per
+  // subject and checkpoint is most of the cost at millions of clients. The
+  // --tail then checkpoints as a server does.
+  options.checkpoint_every_records = 0;
+  options.progress = [next = (*start / 1000000 + 1) * 1000000](uint64_t size) mutable {
+    if (size < next) return;
+    std::fprintf(stderr, "restart_benchmark: %llu records\n", static_cast<unsigned long long>(size));
+    next = (size / 1000000 + 1) * 1000000;
+  };
+  absl::Status built = BuildLedger(
+      options, records - *start, [cases](uint64_t n) { return BenchEvent(n, cases); },
+      store->get());
+  if (!built.ok()) Die("build", built);
+  store->reset();  // flushes the memtables: only now is the build on disk
+  const double secs = absl::ToDoubleSeconds(absl::Now() - t0);
+  const double cpu = CpuSeconds() - cpu0;
+  std::printf(
+      "built %llu records in %.1f s (%.0f records/s, ledger_builder, flushed at the end), "
+      "%.1f us CPU per record; builder RSS %.0f MiB (peak %.0f MiB); data directory %.2f GiB\n",
+      static_cast<unsigned long long>(records - *start), secs, (records - *start) / secs,
+      cpu * 1e6 / (records - *start), ResidentMiB().first, ResidentMiB().second,
+      DiskBytes(dir) / 1073741824.0);
+}
+
+// Appends `count` events through the ledger (AppendBatch from
+// --build_threads threads, each call a durable group commit), as a server
+// would have before a crash; returns the ledger open.
+Opened AppendTail(const std::string& dir, uint64_t count, uint64_t cases) {
+  Opened o = OpenAt(dir);
+  const uint64_t start = o.ledger->Size();
+  const absl::Time t0 = absl::Now();
+  constexpr uint64_t kBatch = 1000;
   const int threads = std::max(1, absl::GetFlag(FLAGS_build_threads));
-  std::atomic<uint64_t> next{start};
+  std::atomic<uint64_t> next{0};
   std::vector<std::thread> workers;
   for (int t = 0; t < threads; ++t) {
     workers.emplace_back([&] {
       for (;;) {
         const uint64_t from = next.fetch_add(kBatch);
-        if (from >= records) return;
-        const uint64_t end = std::min(records, from + kBatch);
+        if (from >= count) return;
+        const uint64_t end = std::min(count, from + kBatch);
         std::vector<AppendRequest> batch;
         batch.reserve(end - from);
         for (uint64_t n = from; n < end; ++n) {
-          batch.push_back(AppendRequest{
-              testing::TestEvent(absl::StrCat("ev-", n), absl::StrCat("case-", n % cases), 512),
-              std::nullopt});
+          batch.push_back(AppendRequest{BenchEvent(start + n, cases), std::nullopt});
         }
         absl::StatusOr<std::vector<AppendResult>> r = o.ledger->AppendBatch(std::move(batch));
         if (!r.ok()) Die("append", r.status());
-        if (end / 1000000 != from / 1000000) {
-          std::fprintf(stderr, "restart_benchmark: %llu records\n",
-                       static_cast<unsigned long long>(end));
-        }
       }
     });
   }
   for (std::thread& w : workers) w.join();
-  absl::StatusOr<StoredCheckpoint> cp = o.ledger->Checkpoint();
-  if (!cp.ok()) Die("checkpoint", cp.status());
   const double secs = absl::ToDoubleSeconds(absl::Now() - t0);
-  const double cpu = CpuSeconds() - cpu0;
-  std::printf(
-      "built %llu records in %.1f s (%.0f records/s, AppendBatch(5000) from %d threads), "
-      "%.1f us CPU per record; builder RSS %.0f MiB\n",
-      static_cast<unsigned long long>(records - start), secs, (records - start) / secs, threads,
-      cpu * 1e6 / (records - start), ResidentMiB().first);
+  std::printf("appended %llu records through AppendBatch(%llu) from %d threads in %.1f s "
+              "(%.0f records/s)\n",
+              static_cast<unsigned long long>(count), static_cast<unsigned long long>(kBatch),
+              threads, secs, count / secs);
   return o;
 }
 
@@ -158,11 +224,17 @@ Opened Build(const std::string& dir, uint64_t records, uint64_t cases) {
 // of appends over all clients and the RSS after it.
 int OpenOnce(const std::string& dir, const std::string& after, uint64_t cases) {
   const absl::Time t0 = absl::Now();
-  Opened o = OpenAt(dir);
+  const double cpu0 = CpuSeconds();
+  double store_secs = 0;
+  Opened o = OpenAt(dir, &store_secs);
   const double secs = absl::ToDoubleSeconds(absl::Now() - t0);
+  const double cpu = CpuSeconds() - cpu0;
   auto [rss, hwm] = ResidentMiB();
-  std::printf("open after %s at %llu records: %.3f s, RSS after open %.0f MiB (peak %.0f MiB)\n",
-              after.c_str(), static_cast<unsigned long long>(o.ledger->Size()), secs, rss, hwm);
+  std::printf(
+      "open after %s at %llu records: %.3f s (store %.3f s, ledger %.3f s; CPU %.3f s, all "
+      "threads), RSS after open %.0f MiB (peak %.0f MiB), data directory %.2f GiB\n",
+      after.c_str(), static_cast<unsigned long long>(o.ledger->Size()), secs, store_secs,
+      secs - store_secs, cpu, rss, hwm, DiskBytes(dir) / 1073741824.0);
   const uint64_t burst = absl::GetFlag(FLAGS_burst);
   if (burst == 0) return 0;
   const uint64_t start = o.ledger->Size();
@@ -209,9 +281,14 @@ int Main(const char* self) {
   std::fflush(stdout);
   const pid_t child = fork();
   if (child == 0) {
-    Opened o = Build(dir, records, cases);
+    const uint64_t tail = std::min(records, absl::GetFlag(FLAGS_tail));
+    Build(dir, records - tail, cases);
+    if (tail > 0) {
+      Opened o = AppendTail(dir, tail, cases);
+      std::fflush(stdout);
+      if (absl::GetFlag(FLAGS_crash)) std::_Exit(0);  // acknowledged, not closed
+    }
     std::fflush(stdout);
-    if (absl::GetFlag(FLAGS_crash)) std::_Exit(0);  // acknowledged, not closed
     return 0;
   }
   int status = 0;

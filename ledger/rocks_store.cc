@@ -409,11 +409,12 @@ bool AddKeyWrites(const std::vector<KeyWrite>& writes, rocksdb::ColumnFamilyHand
 class RocksStore : public LogStore, public KeyTable {
  public:
   RocksStore(std::unique_ptr<rocksdb::DB> db, std::vector<rocksdb::ColumnFamilyHandle*> handles,
-             bool has_keys, bool read_only, size_t tail_events)
+             bool has_keys, bool read_only, size_t tail_events, bool bulk_load)
       : db_(std::move(db)),
         handles_(std::move(handles)),
         has_keys_(has_keys),
         read_only_(read_only),
+        bulk_load_(bulk_load),
         tail_events_(std::max<size_t>(tail_events, 1)),
         active_(std::make_unique<IndexTail>(tail_events_)) {}
 
@@ -557,7 +558,8 @@ class RocksStore : public LogStore, public KeyTable {
     wb.Put(cf(kMeta), kSizeKey, rocksdb::Slice(seq, 8));
     bool purge = AddKeyWrites(batch.key_writes, cf(kKeys), &wb);
     rocksdb::WriteOptions wo;
-    wo.sync = true;
+    wo.sync = !bulk_load_;
+    wo.disableWAL = bulk_load_;
     {
       // Key writes wait while an UpdateKeys is between its reads and its
       // writes; batches without them never do.
@@ -1273,6 +1275,7 @@ class RocksStore : public LogStore, public KeyTable {
   // False for an old directory opened read-only: handles_[kKeys] is null.
   const bool has_keys_;
   const bool read_only_;
+  const bool bulk_load_;  // RocksStoreOptions::bulk_load
   const size_t tail_events_;  // RocksStoreOptions::index_tail_events
   // Commit's reused buffers (one caller at a time).
   rocksdb::WriteBatch commit_wb_;
@@ -1307,6 +1310,12 @@ absl::StatusOr<std::unique_ptr<LogStore>> OpenRocksStore(const RocksStoreOptions
   // reach this, the families holding their oldest writes are flushed.
   db_options.max_total_wal_size = options.max_wal_bytes;
   db_options.paranoid_checks = true;
+  // Table files are opened when first read, not all at open: with RocksDB's
+  // default (-1) the open reads every file's footer, index and filter, a cost
+  // (and memory kept) growing with the ledger; with a bound the open loads
+  // at most 16 of them. Files beyond the bound are closed and reopened as
+  // reads need them (about 64 GiB of data at 64 MiB per file).
+  db_options.max_open_files = 1024;
   // Fail loudly on a WAL that does not replay cleanly rather than dropping
   // synced writes; an unsynced torn tail is what kill -9 leaves and is fine.
   db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
@@ -1385,7 +1394,7 @@ absl::StatusOr<std::unique_ptr<LogStore>> OpenRocksStore(const RocksStoreOptions
   const bool has_keys = handles[kKeys] != nullptr;
   auto store = std::make_unique<RocksStore>(std::unique_ptr<rocksdb::DB>(raw), std::move(handles),
                                             has_keys, options.read_only,
-                                            options.index_tail_events);
+                                            options.index_tail_events, options.bulk_load);
   CL_RETURN_IF_ERROR(store->LoadIndexTail());
   return std::unique_ptr<LogStore>(std::move(store));
 }

@@ -34,6 +34,11 @@ struct RocksStoreOptions {
   // index families; a second tail of this size may wait behind it. Bounds
   // what an open after kill -9 reads back from the two logs.
   size_t index_tail_events = 64 << 10;
+  // For benchmark builders only (ledger_builder.h): commits are neither
+  // synced nor logged (no WAL), so they are on disk only once the store is
+  // closed (it flushes every memtable then). A crash meanwhile leaves a
+  // directory to delete, not one to open.
+  bool bulk_load = false;
 };
 
 // Opens or creates a store. FAILED_PRECONDITION naming the directory when it
