@@ -11,6 +11,7 @@
 //     the next seq, and retried event ids return their original seqs.
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <chrono>
 #include <fstream>
@@ -98,11 +99,12 @@ class PartitionedServerTest : public testing::PostgresSuite {
         // One ledger key for every node, as tools/cluster.sh gives them.
         "--signing_key=" + dir_ + "/signing.key"};
     if (tls_.has_value()) {
-      // serve.sh's TLS flags without the master key (refused with P > 1).
-      for (const std::string& f : tls_->ServerFlags()) {
-        if (!absl::StartsWith(f, "--master_key_file")) flags.push_back(f);
-      }
+      // serve.sh's TLS flags, its master key included.
+      for (const std::string& f : tls_->ServerFlags()) flags.push_back(f);
       flags.push_back("--authz_config=" + dir_ + "/authz.conf");
+    } else {
+      // As serve.sh starts a server: payloads sealed, ids blinded.
+      flags.push_back("--master_key_file=" + testing::WriteTestMasterKey(dir_ + "/master"));
     }
     auto s = ServerProcess::Start(kServer, dir_ + "/" + name, flags);
     EXPECT_TRUE(s.ok()) << s.status();
@@ -176,11 +178,17 @@ class PartitionedServerTest : public testing::PostgresSuite {
     }
     ASSERT_TRUE(s.ok()) << s.error_code() << " " << s.error_message();
     ASSERT_EQ(proof.leaf_hash(), ack.response.leaf_hash());
-    // The record read from the node that does not own it: its ids.
-    absl::StatusOr<Record> record = DecodeRecord(proof.partitioned().record_leaf());
+    // The record read from the node that does not own it: written as a
+    // single node with a master key writes it, in format 2, its ids blinded
+    // (none of them in the leaf's bytes).
+    const std::string& leaf = proof.partitioned().record_leaf();
+    absl::StatusOr<Record> record = DecodeRecord(leaf);
     ASSERT_TRUE(record.ok()) << record.status();
-    EXPECT_EQ(record->event_id, event_id);
-    EXPECT_EQ(record->stream_id, case_id);
+    EXPECT_EQ(record->format_version, kRecordFormatBlinded);
+    EXPECT_EQ(record->seq, ack.response.seq());
+    EXPECT_FALSE(record->event_id_box.empty());
+    EXPECT_FALSE(absl::StrContains(leaf, event_id)) << event_id;
+    EXPECT_FALSE(absl::StrContains(leaf, case_id)) << case_id;
     absl::StatusOr<PartitionedProof> p =
         PartitionedProofFromWire(proof, proof.partitioned().record_leaf());
     ASSERT_TRUE(p.ok()) << p.status();
@@ -358,16 +366,23 @@ TEST_F(PartitionedServerTest, RedirectsAndProvesOverMutualTls) {
   }
 }
 
-TEST_F(PartitionedServerTest, RefusesAMasterKeyAndNamesTheFlags) {
-  const std::string key = testing::WriteTestMasterKey(dir_ + "/keys");
+// Every node of a ledger seals under the one master key: a node started
+// with another key is refused before it serves, naming the key ids.
+TEST_F(PartitionedServerTest, ANodeWithAnotherMasterKeyIsRefused) {
+  std::unique_ptr<ServerProcess> a = StartNode("a");
+  ASSERT_NE(a, nullptr);
+  ASSERT_TRUE(Append(a->address(), CaseEvent(cases_[0] + "-e0", cases_[0], 0)).ok());
+  const std::string other = dir_ + "/other-master";
+  std::ofstream(other) << std::string(64, 'f') << "\n";
+  chmod(other.c_str(), 0600);
   auto s = ServerProcess::Start(
-      kServer, dir_ + "/a",
-      {"--pg_conninfo=" + pg_->conninfo(), "--node_id=a",
+      kServer, dir_ + "/b",
+      {"--pg_conninfo=" + pg_->conninfo(), "--node_id=b",
        absl::StrCat("--pg_partitions=", kPartitions),
-       absl::StrCat("--listen=127.0.0.1:", testing::FreePort()), "--master_key_file=" + key});
+       absl::StrCat("--listen=127.0.0.1:", testing::FreePort()),
+       "--signing_key=" + dir_ + "/signing.key", "--master_key_file=" + other});
   ASSERT_FALSE(s.ok());
-  EXPECT_TRUE(absl::StrContains(s.status().message(), "--master_key_file")) << s.status();
-  EXPECT_TRUE(absl::StrContains(s.status().message(), "--pg_partitions=4")) << s.status();
+  EXPECT_TRUE(absl::StrContains(s.status().message(), "master key")) << s.status();
 }
 
 }  // namespace

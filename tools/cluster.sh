@@ -11,8 +11,8 @@
 #   bash tools/cluster.sh restart pg1|pg2|node1|node2|etcd0|etcd1|etcd2
 #                                    # start one piece again (after a kill -9)
 #   bash tools/cluster.sh start --partitions=4   # P > 1: each node takes P/2
-#     partitions and serves at once (ledger/CLUSTER.md "Serving P > 1"); no
-#     master key (not wired for P > 1 in the server yet). Remembered in CLUSTER_DIR.
+#     partitions and serves at once (ledger/CLUSTER.md "Serving P > 1"), with the
+#     cluster's one master key as P = 1. Remembered in CLUSTER_DIR.
 #
 # Environment: CLUSTER_DIR (default /tmp/caseledger-cluster; must be writable
 # by the postgres user, which PostgreSQL runs as when this runs as root),
@@ -180,7 +180,7 @@ start_node() {  # node number
   mkdir -p "$dir/node$n"
   local mode=(--master_key_file="$dir/keys/master.key")
   if ((partitions > 1)); then
-    mode=(--pg_partitions="$partitions" --pg_max_new_partitions=$(((partitions + 1) / 2)))
+    mode+=(--pg_partitions="$partitions" --pg_max_new_partitions=$(((partitions + 1) / 2)))
   fi
   "$bin"/services/api/caseledger_server --data_dir="$dir/node$n" --listen="127.0.0.1:$(node_port "$n")" \
     --insecure_loopback --pg_conninfo="$(conninfo)" --node_id="node$n" --pg_lease_ttl="$lease_ttl" \

@@ -249,6 +249,7 @@ int RunPartitionedFromFlags(std::shared_ptr<grpc::ServerCredentials> credentials
   p.max_group_events = absl::GetFlag(FLAGS_max_group_events);
   p.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   p.max_occurred_ahead = absl::GetFlag(FLAGS_max_occurred_ahead);
+  p.max_occurred_behind = absl::GetFlag(FLAGS_max_occurred_behind);
   p.log = Log;
   return RunPartitioned(std::move(p));
 }

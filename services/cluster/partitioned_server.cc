@@ -34,15 +34,6 @@ int RunPartitioned(PartitionedServerOptions o) {
     o.log(absl::StrCat(what, ": ", s.ToString()));
     return 1;
   };
-  if (o.master_key.has_value()) {
-    // The lead wires the key store here once PartitionedNode takes one.
-    return fail(absl::UnimplementedError(absl::StrCat(
-                    "--master_key_file / CASELEDGER_MASTER_KEY: payload encryption and blinded "
-                    "records are not wired for --pg_partitions=",
-                    o.partitions,
-                    " (P > 1) yet; start without a master key (ledger/CLUSTER.md)")),
-                "refusing to start");
-  }
   if (absl::EndsWith(o.listen, ":0")) {
     return fail(absl::InvalidArgumentError(absl::StrCat(
                     "--listen: got \"", o.listen,
@@ -73,6 +64,11 @@ int RunPartitioned(PartitionedServerOptions o) {
   node_options.ledger.max_batch_events = o.max_batch_events;
   node_options.ledger.max_group_events = o.max_group_events;
   node_options.global_signer = &*global_signer;
+  // As a single node: payloads sealed and identifiers blinded (record format
+  // 2) under the master key, keys destroyed by the same event types.
+  node_options.master_key = std::move(o.master_key);
+  node_options.key_options.shred_event_type = "records_disposed";
+  node_options.key_options.erase_event_type = "subject_erased";
   node_options.log = o.log;
   absl::StatusOr<std::unique_ptr<PartitionedNode>> node =
       PartitionedNode::Start(std::move(node_options));
@@ -99,6 +95,7 @@ int RunPartitioned(PartitionedServerOptions o) {
   router_options.node_id = o.node_id;
   router_options.partitions = o.partitions;
   router_options.gate.max_occurred_ahead = o.max_occurred_ahead;
+  router_options.gate.max_occurred_behind = o.max_occurred_behind;
   PartitionRouter router(node->get(), router_options);
 
   Authorizer authorizer(std::move(o.authz), &router);

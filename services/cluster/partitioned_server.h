@@ -39,8 +39,9 @@ struct PartitionedServerOptions {
   uint64_t max_group_events = 8192;
   int32_t max_message_bytes = 16 << 20;
   absl::Duration max_occurred_ahead = absl::Minutes(5);
-  // Payload encryption and blinding with P > 1 are being wired into
-  // PartitionedNode; until then a master key is refused (naming the flags).
+  absl::Duration max_occurred_behind = absl::Minutes(1);
+  // Payloads sealed and identifiers blinded under it, as on a single node;
+  // unset: plaintext, format 1.
   std::optional<AeadKey> master_key;
   std::function<void(const std::string&)> log;
 };
