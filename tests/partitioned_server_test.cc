@@ -26,9 +26,11 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "ledger/checkpoint.h"
+#include "ledger/cosignature.h"
 #include "ledger/hash.h"
 #include "ledger/partition.h"
 #include "ledger/record.h"
+#include "ledger/signer.h"
 #include "proto/ledger.grpc.pb.h"
 #include "services/cluster/cluster_client.h"
 #include "tests/dev_certs.h"
@@ -36,6 +38,7 @@
 #include "tests/server_process.h"
 #include "tests/subprocess.h"
 #include "tests/test_util.h"
+#include "tests/witness_process.h"
 
 namespace caseledger {
 namespace {
@@ -90,7 +93,8 @@ class PartitionedServerTest : public testing::PostgresSuite {
     }
   }
 
-  std::unique_ptr<ServerProcess> StartNode(const std::string& name) {
+  std::unique_ptr<ServerProcess> StartNode(const std::string& name,
+                                           const std::vector<std::string>& extra_flags = {}) {
     const std::string address = absl::StrCat("127.0.0.1:", testing::FreePort());
     std::vector<std::string> flags = {
         "--pg_conninfo=" + pg_->conninfo(), "--node_id=" + name,
@@ -106,6 +110,7 @@ class PartitionedServerTest : public testing::PostgresSuite {
       // As serve.sh starts a server: payloads sealed, ids blinded.
       flags.push_back("--master_key_file=" + testing::WriteTestMasterKey(dir_ + "/master"));
     }
+    flags.insert(flags.end(), extra_flags.begin(), extra_flags.end());
     auto s = ServerProcess::Start(kServer, dir_ + "/" + name, flags);
     EXPECT_TRUE(s.ok()) << s.status();
     return s.ok() ? *std::move(s) : nullptr;
@@ -363,6 +368,63 @@ TEST_F(PartitionedServerTest, RedirectsAndProvesOverMutualTls) {
   for (const auto& [c, ack] : acks) {
     const int p = static_cast<int>(ack.response.partition());
     ExpectProved(p >= 2 ? a->address() : b->address(), ack, c + "-e0", c);
+  }
+}
+
+// The global checkpoints reach a c2sp.org/tlog-witness witness (the real
+// ledger_witness --listen) from the node that owns partition 0, and the node
+// that does not serves them with the witness's cosignature (kept in
+// PostgreSQL).
+TEST_F(PartitionedServerTest, GlobalCheckpointsAreCosignedByThePushedWitness) {
+  // The witness knows the global log's key before any node starts.
+  auto key = Ed25519Signer::LoadOrCreate(dir_ + "/signing.key");
+  ASSERT_TRUE(key.ok()) << key.status();
+  const std::string global_vkey =
+      NoteSigner::New(GlobalOrigin("caseledger.local/log"), *std::move(key))->VerifierKey();
+  auto wkey = Ed25519Signer::LoadOrCreate(dir_ + "/witness.key");
+  ASSERT_TRUE(wkey.ok()) << wkey.status();
+  const std::string witness_vkey =
+      Cosigner::New("partitioned.test/w1", *std::move(wkey))->VerifierKey();
+  testing::WitnessProcess witness(
+      {"tools/ledger_witness", "--listen=127.0.0.1:0", "--log_key=" + global_vkey,
+       "--witness_key=" + dir_ + "/witness.key", "--witness_name=partitioned.test/w1",
+       "--state=" + dir_ + "/witness.state"});
+  ASSERT_FALSE(witness.url().empty());
+  const std::vector<std::string> push = {"--witness_url=" + witness_vkey + "@" + witness.url(),
+                                         "--witness_push_interval=50ms"};
+  std::unique_ptr<ServerProcess> a = StartNode("a", push);
+  ASSERT_NE(a, nullptr);
+  std::unique_ptr<ServerProcess> b = StartNode("b", push);
+  ASSERT_NE(b, nullptr);
+  for (const std::string& c : cases_) {
+    ASSERT_TRUE(Append(a->address(), CaseEvent(c + "-e0", c, 0)).ok()) << c;
+  }
+  absl::StatusOr<CosignatureVerifier> w = CosignatureVerifier::FromVerifierKey(witness_vkey);
+  ASSERT_TRUE(w.ok()) << w.status();
+  // Whichever node owns partition 0 pushes; each node serves the cosigned
+  // note of the newest global checkpoint once the witness has answered.
+  for (ServerProcess* node : {a.get(), b.get()}) {
+    std::string last;
+    bool cosigned = false;
+    for (int tries = 0; tries < 300 && !cosigned; ++tries) {
+      grpc::ClientContext latest_ctx;
+      v1::Checkpoint latest;
+      if (Stub(node->address())
+              ->GetCheckpoint(&latest_ctx, v1::GetCheckpointRequest(), &latest)
+              .ok() &&
+          latest.size() > 0) {
+        grpc::ClientContext ctx;
+        v1::GetCheckpointRequest req;
+        req.set_size(latest.size());
+        v1::Checkpoint sized;
+        grpc::Status s = Stub(node->address())->GetCheckpoint(&ctx, req, &sized);
+        last = s.ok() ? sized.note() : s.error_message();
+        cosigned = s.ok() && w->Verify(sized.note()).ok();
+      }
+      if (!cosigned) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    EXPECT_TRUE(cosigned) << node->address() << " served no cosigned global checkpoint; last: "
+                          << last << "\n" << node->Stderr();
   }
 }
 

@@ -38,6 +38,7 @@
 #include "tests/server_process.h"
 #include "tests/subprocess.h"
 #include "tests/test_events.h"
+#include "tests/witness_process.h"
 #include "tests/test_util.h"
 
 namespace caseledger {
@@ -45,51 +46,13 @@ namespace {
 
 using ::testing::HasSubstr;
 using testing::ServerProcess;
+using testing::WitnessProcess;
 
 constexpr char kServer[] = "services/api/caseledger_server";
 constexpr char kWitness[] = "tools/ledger_witness";
 constexpr char kOrigin[] = "tlog-e2e.test/log";
 constexpr char kWitnessName[] = "tlog-e2e.test/w1";
 
-// ledger_witness --listen as a child process; its first stdout line names
-// the port.
-class WitnessProcess {
- public:
-  explicit WitnessProcess(const std::vector<std::string>& args) {
-    int out[2];
-    EXPECT_EQ(pipe(out), 0);
-    pid_ = fork();
-    if (pid_ == 0) {
-      dup2(out[1], 1);
-      close(out[0]);
-      std::vector<char*> argv;
-      for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-      argv.push_back(nullptr);
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
-    close(out[1]);
-    std::string line;
-    char c;
-    while (read(out[0], &c, 1) == 1 && c != '\n') line.push_back(c);
-    close(out[0]);
-    size_t colon = line.rfind("127.0.0.1:");
-    EXPECT_NE(colon, std::string::npos) << "witness said: " << line;
-    if (colon != std::string::npos) {
-      url_ = "http://" + line.substr(colon, line.find(' ', colon) - colon);
-    }
-  }
-  ~WitnessProcess() {
-    kill(pid_, SIGTERM);
-    int status = 0;
-    waitpid(pid_, &status, 0);
-  }
-  const std::string& url() const { return url_; }
-
- private:
-  pid_t pid_ = -1;
-  std::string url_;
-};
 
 v1::AppendRequest EntryReq(const std::string& id, bool open) {
   v1::AppendRequest r =

@@ -250,6 +250,14 @@ int RunPartitionedFromFlags(std::shared_ptr<grpc::ServerCredentials> credentials
   p.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   p.max_occurred_ahead = absl::GetFlag(FLAGS_max_occurred_ahead);
   p.max_occurred_behind = absl::GetFlag(FLAGS_max_occurred_behind);
+  for (const std::string& vkey : absl::GetFlag(FLAGS_witness_keys)) p.witness_keys.push_back(vkey);
+  for (const std::string& flag : absl::GetFlag(FLAGS_witness_url)) {
+    absl::StatusOr<PushWitness> w = ParseWitnessUrl(flag);
+    if (!w.ok()) return Fail(w.status(), "--witness_url");
+    p.witness_keys.push_back(w->vkey);
+    p.push_witnesses.push_back(*std::move(w));
+  }
+  p.witness_push_interval = absl::GetFlag(FLAGS_witness_push_interval);
   p.log = Log;
   return RunPartitioned(std::move(p));
 }

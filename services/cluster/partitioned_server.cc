@@ -17,6 +17,7 @@
 #include "services/cluster/partition_router.h"
 #include "services/cluster/partitioned_ledger_service.h"
 #include "services/cluster/unserved_services.h"
+#include "services/tlog/global_witness.h"
 
 namespace caseledger {
 namespace {
@@ -69,6 +70,7 @@ int RunPartitioned(PartitionedServerOptions o) {
   node_options.master_key = std::move(o.master_key);
   node_options.key_options.shred_event_type = "records_disposed";
   node_options.key_options.erase_event_type = "subject_erased";
+  node_options.witness_keys = o.witness_keys;
   node_options.log = o.log;
   absl::StatusOr<std::unique_ptr<PartitionedNode>> node =
       PartitionedNode::Start(std::move(node_options));
@@ -88,6 +90,19 @@ int RunPartitioned(PartitionedServerOptions o) {
                       " (", s.message(), "); every node of a ledger signs with the same key")),
                   "refusing to start");
     }
+  }
+
+  // The global checkpoints go to the --witness_url witnesses from whichever
+  // node owns partition 0 (the pusher offers nothing elsewhere), and their
+  // cosignatures are kept in PostgreSQL for every node to serve.
+  std::unique_ptr<WitnessPusher> pusher;
+  if (!o.push_witnesses.empty()) {
+    WitnessPusherOptions push_options;
+    push_options.witnesses = o.push_witnesses;
+    push_options.interval = o.witness_push_interval;
+    push_options.log = [log = o.log](const std::string& m) { log("global witness push: " + m); };
+    pusher = NewGlobalWitnessPusher(node->get(), std::move(push_options));
+    pusher->Start();
   }
 
   PartitionRouter::Options router_options;
@@ -151,6 +166,7 @@ int RunPartitioned(PartitionedServerOptions o) {
                      ": finishing in-flight requests"));
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(10));
   server->Wait();
+  pusher.reset();
   node->reset();
   o.log("stopped cleanly");
   return 0;

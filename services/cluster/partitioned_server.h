@@ -16,6 +16,7 @@
 #include "absl/time/time.h"
 #include "ledger/crypto.h"
 #include "services/authz/authz.h"
+#include "services/tlog/witness_http.h"
 
 namespace caseledger {
 
@@ -43,6 +44,13 @@ struct PartitionedServerOptions {
   // Payloads sealed and identifiers blinded under it, as on a single node;
   // unset: plaintext, format 1.
   std::optional<AeadKey> master_key;
+  // --witness_keys and the keys of --witness_url: whose cosignatures of the
+  // global checkpoints are kept (PartitionedNodeOptions::witness_keys).
+  std::vector<std::string> witness_keys;
+  // --witness_url: witnesses the global checkpoints are pushed to
+  // (c2sp.org/tlog-witness) while this node owns partition 0.
+  std::vector<PushWitness> push_witnesses;
+  absl::Duration witness_push_interval = absl::Seconds(1);
   std::function<void(const std::string&)> log;
 };
 
