@@ -649,6 +649,16 @@ class PgStore : public LogStore {
       if (ConnectionLost(conn.get())) {
         absl::StatusOr<Conn> c = Connect(options_.conninfo, nullptr);
         if (!c.ok()) continue;
+        // A renewal commits locally, without waiting for the synchronous
+        // standby: while no standby answers, appends wait but the lease
+        // holds, so a standby outage longer than the lease does not hand
+        // the partition to another node. Safe because ownership is fenced
+        // by the epoch, not by lease time: a renewal lost with the primary
+        // only lets another node take over sooner, and then this node's
+        // commits fail the (epoch, head) check (ledger/CLUSTER.md "What each failure costs").
+        if (!Exec(c->get(), "SET synchronous_commit = local", nullptr, "lease connection").ok()) {
+          continue;
+        }
         conn = *std::move(c);
       }
       Params p;

@@ -184,6 +184,31 @@ TEST_F(PgStoreTest, NodeWithoutLocalStateRebuildsFromPostgres) {
   EXPECT_EQ(view->record.prev_hash, LeafHash((*(*node)->Read(size - 1)).leaf));
 }
 
+// While no synchronous standby answers, appends wait but the owner's lease
+// is still renewed (its renewal commits locally): a standby outage longer
+// than the lease does not hand the partition to another node.
+TEST_F(PgStoreTest, LeaseIsRenewedWhileNoSynchronousStandbyAnswers) {
+  auto store = OpenStore(*pg_, NewTempDir("pg_lease_sync"), "node-a");
+  ASSERT_TRUE(store.ok()) << store.status();
+  // No standby is named "absent": every commit that waits for a synchronous
+  // standby waits until the setting is lifted (which releases it).
+  struct Restore {
+    const PostgresProcess& pg;
+    ~Restore() {
+      Query(pg, "ALTER SYSTEM RESET synchronous_standby_names");
+      Query(pg, "SELECT pg_reload_conf()");
+    }
+  } restore{*pg_};
+  Query(*pg_, "ALTER SYSTEM SET synchronous_standby_names = 'absent'");
+  ASSERT_EQ(Query(*pg_, "SELECT pg_reload_conf()"), "t");
+  const std::string before = Query(*pg_, "SELECT lease_until FROM cl_partitions WHERE part = 0");
+  absl::SleepFor(absl::Seconds(4));  // two lease lengths: several renewals are due
+  const std::string after = Query(*pg_, "SELECT lease_until FROM cl_partitions WHERE part = 0");
+  EXPECT_NE(after, before) << "the lease was not renewed while no synchronous standby answered";
+  EXPECT_EQ(Query(*pg_, "SELECT lease_until > clock_timestamp() FROM cl_partitions WHERE part = 0"),
+            "t");
+}
+
 TEST_F(PgStoreTest, StaleOwnerCannotCommit) {
   std::string dir_a = NewTempDir("pg_stale_a"), dir_b = NewTempDir("pg_stale_b");
   absl::Notification fenced;
