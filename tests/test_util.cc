@@ -130,6 +130,16 @@ Child StartChild(const std::vector<std::string>& argv) {
   return Child{pid, fds[0]};
 }
 
+std::vector<std::string> StreamsAndTypesFrom(Ledger& ledger, uint64_t from) {
+  std::vector<std::string> out;
+  for (uint64_t seq = from; seq < ledger.Size(); ++seq) {
+    absl::StatusOr<RecordView> view = ledger.Read(seq);
+    out.push_back(view.ok() ? view->record.stream_id + " " + view->record.event_type
+                            : absl::StrCat("unreadable record ", seq, ": ", view.status().ToString()));
+  }
+  return out;
+}
+
 KilledChild RunThenKill(const std::vector<std::string>& argv, const std::string& ready_prefix,
                         absl::Duration run_for, absl::Duration ready_within) {
   KilledChild result;

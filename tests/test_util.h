@@ -66,6 +66,11 @@ struct Child {
 };
 Child StartChild(const std::vector<std::string>& argv);
 
+// "stream_id event_type" of each record of `ledger` from `from` on (for tests
+// that check what a call stored); a record that cannot be read is listed as
+// "unreadable record <seq>: <status>", so a comparison with it fails.
+std::vector<std::string> StreamsAndTypesFrom(Ledger& ledger, uint64_t from);
+
 // What a child run by RunThenKill printed, and how it ended.
 struct KilledChild {
   std::string out;       // everything it wrote to stdout, the ready line included

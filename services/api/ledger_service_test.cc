@@ -209,13 +209,7 @@ class LedgerServiceTest : public ::testing::Test {
 
   // "stream event_type" of each record from `from` on.
   std::vector<std::string> RecordsFrom(uint64_t from) {
-    std::vector<std::string> out;
-    for (uint64_t seq = from; seq < ledger_->Size(); ++seq) {
-      auto view = ledger_->Read(seq);
-      EXPECT_TRUE(view.ok()) << view.status();
-      if (view.ok()) out.push_back(view->record.stream_id + " " + view->record.event_type);
-    }
-    return out;
+    return testing::StreamsAndTypesFrom(*ledger_, from);
   }
 
   std::string certs_;
