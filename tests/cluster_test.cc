@@ -335,7 +335,28 @@ class ClusterTest : public ::testing::Test {
       }
     });
   }
+  // True once a checkpoint note not seen before this call has been read
+  // (the poller started by StartLoad reads them; the nodes sign one per
+  // --checkpoint_interval=1s while records arrive).
+  bool WaitForNewCheckpoint(std::chrono::seconds within) {
+    size_t seen = 0;
+    {
+      absl::MutexLock lock(&mu_);
+      seen = notes_.size();
+    }
+    return WaitFor(
+        [&] {
+          absl::MutexLock lock(&mu_);
+          return notes_.size() > seen;
+        },
+        within);
+  }
+  // Stops the load once a checkpoint signed after the round's fault has been
+  // read, so that the no-fork check has one from each side of it (a healthy
+  // round can reach its acknowledgement counts within one interval).
   void StopLoad() {
+    EXPECT_TRUE(WaitForNewCheckpoint(std::chrono::seconds(30)))
+        << "no new checkpoint was served within 30 s";
     stop_ = true;
     for (std::thread& t : load_) t.join();
     load_.clear();
@@ -450,6 +471,7 @@ TEST_F(ClusterTest, FailoversKeepEveryAcknowledgedAppendOnceAndFenceTheStaleOwne
   // both nodes and retries the same event id on either.
   StartLoad("load-", 1);
   ASSERT_TRUE(WaitForAcks(20, std::chrono::seconds(30))) << Logs();
+  ASSERT_TRUE(WaitForNewCheckpoint(std::chrono::seconds(30))) << Logs();  // one before the kill
   int old_primary = Primary();
   ASSERT_NE(old_primary, 0) << Logs();
   int survivor = 3 - old_primary;
