@@ -70,6 +70,8 @@ ALTER TABLE cl_partitions ADD COLUMN IF NOT EXISTS owner_address text NOT NULL D
 constexpr size_t kInsertChunk = 500;
 // Records per catch-up read and local commit.
 constexpr int64_t kCatchUpChunk = 4096;
+// Most records a waiting node copies per tailing step (PgStoreOptions::tail_interval).
+constexpr uint64_t kTailRecords = 4 * kCatchUpChunk;
 
 using pg::Conn;
 using pg::Connect;
@@ -231,7 +233,62 @@ class PgKeyTable : public KeyTable {
   }
 
   absl::StatusOr<std::optional<std::string>> GetKey(absl::string_view key) const override {
-    return WithReadConn([&](PGconn* c) { return ReadKey(c, key); });
+    uint64_t deletions = 0;
+    {
+      absl::MutexLock lock(&mirror_mu_);
+      if (mirrored_) {
+        if (auto it = mirror_.find(key); it != mirror_.end()) {
+          return std::optional<std::string>(it->second);
+        }
+      }
+      deletions = deletions_;
+    }
+    CL_ASSIGN_OR_RETURN(std::optional<std::string> v,
+                        WithReadConn([&](PGconn* c) { return ReadKey(c, key); }));
+    // A row another process created (a racing first writer): kept too,
+    // unless a deletion was applied meanwhile (it may have been this row's).
+    absl::MutexLock lock(&mirror_mu_);
+    if (mirrored_ && v.has_value() && deletions == deletions_) mirror_.emplace(key, *v);
+    return v;
+  }
+
+  // Reads every row of cl_keys into memory; from then on GetKey answers from
+  // that copy and reads PostgreSQL only for a key it lacks, and this table's
+  // own writes (and MirrorCommitted's) update it once committed. Only for
+  // the single writer of cl_keys: the lease holder of an unpartitioned
+  // ledger, where every other writer is fenced (CLUSTER.md "Data keys of
+  // the owner"). A deletion by another process is not seen until the next
+  // load.
+  absl::Status LoadMirror() {
+    CL_ASSIGN_OR_RETURN(Result rows, WithReadConn([](PGconn* c) {
+                          return Exec(c, "SELECT k, v FROM cl_keys", nullptr, "read key table");
+                        }));
+    absl::flat_hash_map<std::string, std::string> all;
+    all.reserve(PQntuples(rows.get()));
+    for (int i = 0; i < PQntuples(rows.get()); ++i) {
+      all.emplace(GetBytes(rows.get(), i, 0), GetBytes(rows.get(), i, 1));
+    }
+    absl::MutexLock lock(&mirror_mu_);
+    mirror_ = std::move(all);
+    mirrored_ = true;
+    return absl::OkStatus();
+  }
+  // Applies writes PostgreSQL has committed to the in-memory copy.
+  void Mirror(const std::vector<KeyWrite>& writes) const {
+    absl::MutexLock lock(&mirror_mu_);
+    if (!mirrored_) return;
+    for (const KeyWrite& w : writes) {
+      if (w.value.has_value()) {
+        mirror_.insert_or_assign(w.key, *w.value);
+      } else {
+        mirror_.erase(w.key);
+        ++deletions_;
+      }
+    }
+  }
+  size_t mirrored_keys() const {
+    absl::MutexLock lock(&mirror_mu_);
+    return mirror_.size();
   }
   absl::Status ScanKeys(
       absl::string_view prefix,
@@ -244,18 +301,22 @@ class PgKeyTable : public KeyTable {
   absl::Status WriteKeys(const std::vector<KeyWrite>& writes, bool purge) override {
     CL_RETURN_IF_ERROR(InWriteTransaction(
         [&](PGconn* c) { return ApplyKeyWrites(c, writes, /*first_writer_wins=*/true); }));
+    Mirror(writes);
     return purge ? Purge() : absl::OkStatus();
   }
   absl::Status UpdateKeys(
       const std::function<absl::StatusOr<std::vector<KeyWrite>>()>& plan) override {
     // Other processes write cl_keys too: the table lock (readers pass) keeps
     // every other write out from plan's reads to the commit.
-    return InWriteTransaction([&](PGconn* c) -> absl::Status {
+    std::vector<KeyWrite> planned;
+    CL_RETURN_IF_ERROR(InWriteTransaction([&](PGconn* c) -> absl::Status {
       CL_RETURN_IF_ERROR(
           ExecText(c, "LOCK TABLE cl_keys IN EXCLUSIVE MODE", "lock the key table"));
-      CL_ASSIGN_OR_RETURN(std::vector<KeyWrite> writes, plan());
-      return ApplyKeyWrites(c, writes, /*first_writer_wins=*/false);
-    });
+      CL_ASSIGN_OR_RETURN(planned, plan());
+      return ApplyKeyWrites(c, planned, /*first_writer_wins=*/false);
+    }));
+    Mirror(planned);
+    return absl::OkStatus();
   }
   absl::Status Purge() override {
     return WithReadConn([&](PGconn* c) -> absl::StatusOr<bool> {
@@ -320,6 +381,10 @@ class PgKeyTable : public KeyTable {
   mutable absl::Mutex read_mu_;
   mutable std::vector<Conn> idle_ ABSL_GUARDED_BY(read_mu_);
   mutable size_t lent_ ABSL_GUARDED_BY(read_mu_) = 0;  // connections in use
+  mutable absl::Mutex mirror_mu_;
+  bool mirrored_ ABSL_GUARDED_BY(mirror_mu_) = false;
+  mutable uint64_t deletions_ ABSL_GUARDED_BY(mirror_mu_) = 0;  // applied by Mirror
+  mutable absl::flat_hash_map<std::string, std::string> mirror_ ABSL_GUARDED_BY(mirror_mu_);
   absl::Mutex write_mu_;
   Conn write_conn_ ABSL_GUARDED_BY(write_mu_);
   bool write_warned_ = false;  // written by libpq's notice receiver under write_mu_
@@ -354,7 +419,20 @@ class PgStore : public LogStore {
     CL_RETURN_IF_ERROR(
         retrying([&] { return ExecText(commit_conn_.get(), kSchema, "create tables"); }));
     CL_RETURN_IF_ERROR(retrying([&] { return TakeLease(); }));
-    CL_RETURN_IF_ERROR(retrying([&] { return CatchUp(); }));
+    // The lease holder of an unpartitioned ledger is the one writer of
+    // cl_keys: its key reads are answered from memory (CLUSTER.md "Data
+    // keys of the owner"). Loaded after the lease: every deletion the
+    // previous owner committed is in it.
+    if (options_.partitions == 1) {
+      CL_RETURN_IF_ERROR(keys_.LoadMirror());
+      Log(absl::StrCat("partition ", options_.partition, ": ", keys_.mirrored_keys(),
+                       " key table rows in memory"));
+    }
+    CL_RETURN_IF_ERROR(retrying([&] {
+      Log(absl::StrCat("partition ", options_.partition, ": at lease time the local store is at ",
+                       local_->Size().value_or(0), ", the head at ", head_seq_));
+      return CatchUp(head_seq_, head_hash_, /*max_records=*/0);
+    }));
     renewer_ = std::thread([this] { RenewLoop(); });
     return absl::OkStatus();
   }
@@ -396,6 +474,7 @@ class PgStore : public LogStore {
       }
       // It did not commit: try again.
     }
+    keys_.Mirror(batch.key_writes);
     CommitBatch local = batch;
     local.key_writes.clear();  // the key table lives in PostgreSQL
     CL_RETURN_IF_ERROR(local_->Commit(local));
@@ -634,8 +713,44 @@ class PgStore : public LogStore {
       if (!options_.wait_for_lease) return absl::FailedPreconditionError(held);
       if (!logged) Log(held + "; waiting for its lease to lapse");
       logged = true;
-      absl::SleepFor(options_.lease_ttl / 4);
+      const absl::Time next_try = absl::Now() + options_.lease_ttl / 4;
+      if (options_.tail_interval <= absl::ZeroDuration()) {
+        absl::SleepFor(options_.lease_ttl / 4);
+        continue;
+      }
+      // Keeps warm meanwhile (CLUSTER.md "A waiting node keeps warm"):
+      // reads only, so nothing is written to PostgreSQL without the lease.
+      for (absl::Time now = absl::Now(); now < next_try; now = absl::Now()) {
+        CL_RETURN_IF_ERROR(Tail(c));
+        absl::SleepFor(std::min(options_.tail_interval, next_try - absl::Now()));
+      }
     }
+  }
+
+  // One bounded step of a waiting node's catch-up: the records committed
+  // since its last step, at most kTailRecords, into the local store, each
+  // checked to chain on the one before as at lease time.
+  absl::Status Tail(PGconn* c) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    CL_ASSIGN_OR_RETURN(PgPartitionHead h, ReadHead(c, options_.partition));
+    CL_ASSIGN_OR_RETURN(uint64_t before, local_->Size());
+    if (h.head_seq < before) {
+      return absl::DataLossError(absl::StrCat("the local store holds ", before,
+                                              " records, the log of record (partition ",
+                                              options_.partition, ") ", h.head_seq));
+    }
+    CL_RETURN_IF_ERROR(CatchUp(h.head_seq, h.head_hash, kTailRecords));
+    CL_ASSIGN_OR_RETURN(uint64_t after, local_->Size());
+    tailed_ += after - before;
+    // Logged when a step reaches the head (the first one always), then at
+    // most every 10 s when it copied something.
+    const bool first = last_tail_log_ == absl::InfinitePast();
+    if (after == h.head_seq && (first || (after != before &&
+                                          absl::Now() - last_tail_log_ > absl::Seconds(10)))) {
+      Log(absl::StrCat("partition ", options_.partition, ": waiting; local store kept warm at ",
+                       after, " of ", h.head_seq, " (", tailed_, " records tailed)"));
+      last_tail_log_ = absl::Now();
+    }
+    return absl::OkStatus();
   }
 
   void RenewLoop() {
@@ -679,17 +794,22 @@ class PgStore : public LogStore {
     }
   }
 
-  // Brings the local store up to the partition head: records, nodes,
-  // subject entries, checkpoints and subject map leaves, computed from the
-  // records as the committer computed them (ledger/CLUSTER.md "Catching up").
-  absl::Status CatchUp() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  // Brings the local store up to `head_seq` (whose last leaf hashes to
+  // `head_hash`), or by at most `max_records` (0: no bound) towards it:
+  // records, nodes, subject entries, checkpoints and subject map leaves,
+  // computed from the records as the committer computed them
+  // (ledger/CLUSTER.md "Catching up").
+  absl::Status CatchUp(uint64_t head_seq, const std::string& head_hash, uint64_t max_records)
+      ABSL_NO_THREAD_SAFETY_ANALYSIS {
     PGconn* c = commit_conn_.get();
     CL_ASSIGN_OR_RETURN(uint64_t local_size, local_->Size());
-    if (local_size > head_seq_) {
+    if (local_size > head_seq) {
       return absl::DataLossError(absl::StrCat("the local store holds ", local_size,
                                               " records, the log of record (partition ",
-                                              options_.partition, ") ", head_seq_));
+                                              options_.partition, ") ", head_seq));
     }
+    const bool bounded = max_records != 0 && head_seq - local_size > max_records;
+    const uint64_t target = bounded ? local_size + max_records : head_seq;
     Hash last{};
     if (local_size > 0) {
       CL_ASSIGN_OR_RETURN(std::string leaf, local_->GetLeaf(local_size - 1));
@@ -704,22 +824,25 @@ class PgStore : public LogStore {
     // Checkpoints the local store lacks (from its size on).
     Params cq;
     cq.Int4(options_.partition).Int8(static_cast<int64_t>(local_size));
+    cq.Int8(static_cast<int64_t>(target));
     CL_ASSIGN_OR_RETURN(Result cps, Exec(c,
                                          "SELECT size, note FROM cl_checkpoints WHERE part = $1 "
-                                         "AND size >= $2 ORDER BY size",
+                                         "AND size >= $2 AND size <= $3 ORDER BY size",
                                          &cq, "read checkpoints"));
     std::vector<std::pair<uint64_t, std::string>> checkpoints;
     for (int i = 0; i < PQntuples(cps.get()); ++i) {
       checkpoints.emplace_back(GetInt8(cps.get(), i, 0), GetBytes(cps.get(), i, 1));
     }
     CL_ASSIGN_OR_RETURN(std::optional<StoredCheckpoint> local_latest, local_->LatestCheckpoint());
-    if (local_size == head_seq_ &&
+    if (local_size == target &&
         (checkpoints.empty() ||
          (local_latest.has_value() && local_latest->size == checkpoints.back().first))) {
       return absl::OkStatus();
     }
-    Log(absl::StrCat("partition ", options_.partition, ": catching up the local store from ",
-                     local_size, " to ", head_seq_));
+    if (max_records == 0) {
+      Log(absl::StrCat("partition ", options_.partition, ": catching up the local store from ",
+                       local_size, " to ", head_seq));
+    }
     // Subjects touched since the local store's last checkpoint are due in
     // the next map update.
     absl::flat_hash_map<Hash, SubjectState> states;
@@ -732,14 +855,22 @@ class PgStore : public LogStore {
     };
     std::vector<Hash> keys;
     const uint64_t from = local_latest.has_value() ? local_latest->size : 0;
-    absl::Status scanned;
-    CL_RETURN_IF_ERROR(local_->ScanRecords(from, [&](const ScannedRecord& r) {
-      if (r.key_seq >= local_size) return false;
-      scanned = subjects_of(r.leaf, &keys);
-      for (const Hash& k : keys) touched.insert(k);
-      return scanned.ok();
-    }));
-    CL_RETURN_IF_ERROR(scanned);
+    uint64_t latest_cp = from;
+    std::optional<Touched> cached = std::move(touched_);
+    touched_.reset();
+    if (cached.has_value() && cached->checkpoint == from && cached->size == local_size) {
+      // The previous step's set (a waiting node's tailing): no rescan.
+      touched = std::move(cached->keys);
+    } else {
+      absl::Status scanned;
+      CL_RETURN_IF_ERROR(local_->ScanRecords(from, [&](const ScannedRecord& r) {
+        if (r.key_seq >= local_size) return false;
+        scanned = subjects_of(r.leaf, &keys);
+        for (const Hash& k : keys) touched.insert(k);
+        return scanned.ok();
+      }));
+      CL_RETURN_IF_ERROR(scanned);
+    }
     CL_ASSIGN_OR_RETURN(MerkleTree tree, MerkleTree::Load(local_size, *local_));
     size_t next_cp = 0;
     CL_ASSIGN_OR_RETURN(StoredSubjectMap map, StoredSubjectMap::Open(local_.get()));
@@ -769,13 +900,14 @@ class PgStore : public LogStore {
         if (!local_latest.has_value() || local_latest->size != seq) {
           CL_RETURN_IF_ERROR(add_map_leaves(&batch));
           batch.checkpoints.push_back(checkpoints[next_cp]);
+          latest_cp = checkpoints[next_cp].first;
         }
         ++next_cp;
       }
       Params q;
       q.Int4(options_.partition)
           .Int8(static_cast<int64_t>(seq))
-          .Int8(static_cast<int64_t>(std::min<uint64_t>(head_seq_, seq + kCatchUpChunk)));
+          .Int8(static_cast<int64_t>(std::min<uint64_t>(target, seq + kCatchUpChunk)));
       CL_ASSIGN_OR_RETURN(Result rows, Exec(c,
                                             "SELECT seq, leaf, payload, stream_id, version, "
                                             "event_id FROM cl_records WHERE part = $1 AND seq >= "
@@ -819,22 +951,26 @@ class PgStore : public LogStore {
         while (next_cp < checkpoints.size() && checkpoints[next_cp].first == seq) {
           CL_RETURN_IF_ERROR(add_map_leaves(&batch));
           batch.checkpoints.push_back(checkpoints[next_cp]);
+          latest_cp = checkpoints[next_cp].first;
           ++next_cp;
         }
       }
-      if (PQntuples(rows.get()) == 0 && seq < head_seq_) {
+      if (PQntuples(rows.get()) == 0 && seq < target) {
         return absl::DataLossError(absl::StrCat("log of record: partition ", options_.partition,
                                                 " has no record ", seq, " below its head ",
-                                                head_seq_));
+                                                head_seq));
       }
       batch.new_size = seq;
       CL_RETURN_IF_ERROR(local_->Commit(batch));
-    } while (seq < head_seq_);
-    if (!head_hash_.empty() && head_hash_ != std::string(AsBytes(last))) {
+    } while (seq < target);
+    if (seq == head_seq && !head_hash.empty() && head_hash != std::string(AsBytes(last))) {
       return absl::DataLossError(absl::StrCat("partition ", options_.partition,
                                               ": head hash differs from record ", seq - 1, "'s"));
     }
-    Log(absl::StrCat("partition ", options_.partition, ": local store at ", seq));
+    if (max_records == 0) {
+      Log(absl::StrCat("partition ", options_.partition, ": local store at ", seq));
+    }
+    touched_ = Touched{latest_cp, seq, std::move(touched)};
     return absl::OkStatus();
   }
 
@@ -860,6 +996,17 @@ class PgStore : public LogStore {
   uint64_t head_seq_ ABSL_GUARDED_BY(commit_mu_) = 0;
   std::string head_hash_ ABSL_GUARDED_BY(commit_mu_);
   absl::Status fenced_ ABSL_GUARDED_BY(commit_mu_);
+
+  // A waiting node's tailing (TakeLease's thread only): the subjects touched
+  // since the local store's latest checkpoint, as CatchUp left them.
+  struct Touched {
+    uint64_t checkpoint = 0;  // that checkpoint's size (0: none)
+    uint64_t size = 0;        // the local store's size then
+    absl::flat_hash_set<Hash> keys;
+  };
+  std::optional<Touched> touched_;
+  uint64_t tailed_ = 0;
+  absl::Time last_tail_log_ = absl::InfinitePast();
 
   absl::Mutex renew_mu_;
   bool stopping_ ABSL_GUARDED_BY(renew_mu_) = false;

@@ -42,6 +42,11 @@ struct PgStoreOptions {
   // When the lease is held by another live owner: wait for it (true) or
   // fail with FAILED_PRECONDITION (false).
   bool wait_for_lease = false;
+  // While waiting for the lease (wait_for_lease): copy the records the owner
+  // commits into `local` this often, in bounded steps, reading PostgreSQL
+  // only (never writing without the lease), so that at lease time only the
+  // last moments are left to catch up. Zero: no copying while waiting.
+  absl::Duration tail_interval = absl::ZeroDuration();
   // How long a commit or read keeps reconnecting through a failover before
   // it gives up with UNAVAILABLE.
   absl::Duration reconnect_timeout = absl::Seconds(60);

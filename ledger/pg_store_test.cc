@@ -6,11 +6,14 @@
 
 #include <atomic>
 #include <filesystem>
+#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 #include "ledger/key_store.h"
@@ -182,6 +185,156 @@ TEST_F(PgStoreTest, NodeWithoutLocalStateRebuildsFromPostgres) {
   auto view = (*node)->Read(size);
   ASSERT_TRUE(view.ok());
   EXPECT_EQ(view->record.prev_hash, LeafHash((*(*node)->Read(size - 1)).leaf));
+}
+
+// Lines a store logged, for tests that follow its progress.
+class LogLines {
+ public:
+  std::function<void(const std::string&)> Sink() {
+    return [this](const std::string& line) {
+      absl::MutexLock lock(&mu_);
+      lines_.push_back(line);
+    };
+  }
+  // The first line containing `text`, waiting up to `timeout` for it.
+  std::optional<std::string> WaitFor(absl::string_view text, absl::Duration timeout) {
+    const absl::Time until = absl::Now() + timeout;
+    for (;;) {
+      {
+        absl::MutexLock lock(&mu_);
+        for (const std::string& l : lines_) {
+          if (absl::StrContains(l, text)) return l;
+        }
+      }
+      if (absl::Now() > until) return std::nullopt;
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<std::string> lines_ ABSL_GUARDED_BY(mu_);
+};
+
+// A node waiting for the lease copies the owner's records into its local
+// store while it waits (reading PostgreSQL only): at lease time it is
+// already at the owner's size, and the ledger it opens is the owner's.
+TEST_F(PgStoreTest, WaitingNodeKeepsItsLocalStoreWarm) {
+  auto store_a = OpenStore(*pg_, NewTempDir("pg_warm_a"), "node-a");
+  ASSERT_TRUE(store_a.ok()) << store_a.status();
+  auto a = OpenNode(*std::move(store_a));
+  ASSERT_TRUE(a.ok()) << a.status();
+  for (int i = 0; i < 40; ++i) {
+    ASSERT_TRUE((*a)->Append({TestEvent(absl::StrCat("w", i), absl::StrCat("case-", i % 5))}).ok());
+  }
+  const std::string keys_before = Query(*pg_, "SELECT count(*) FROM cl_keys");
+
+  LogLines log;
+  absl::StatusOr<std::unique_ptr<LogStore>> store_b;
+  std::thread waiting([&] {
+    PgStoreOptions o;
+    o.conninfo = pg_->conninfo();
+    o.node_id = "node-b";
+    o.local = Local(NewTempDir("pg_warm_b"));
+    o.lease_ttl = absl::Seconds(2);
+    o.reconnect_timeout = absl::Seconds(5);
+    o.wait_for_lease = true;
+    o.tail_interval = absl::Milliseconds(50);
+    o.log = log.Sink();
+    store_b = OpenPgStore(std::move(o));
+  });
+  std::optional<std::string> warm = log.WaitFor("kept warm at 40 of 40", absl::Seconds(30));
+  EXPECT_TRUE(warm.has_value()) << "the waiting node did not copy the owner's 40 records";
+  // Waiting, it wrote nothing: the owner's epoch, the rows and the keys are as they were.
+  EXPECT_EQ(Query(*pg_, "SELECT epoch || ' ' || owner FROM cl_partitions WHERE part = 0"),
+            "1 node-a");
+  EXPECT_EQ(Query(*pg_, "SELECT count(*) FROM cl_keys"), keys_before);
+  for (int i = 40; i < 50; ++i) {
+    ASSERT_TRUE((*a)->Append({TestEvent(absl::StrCat("w", i), absl::StrCat("case-", i % 5))}).ok());
+  }
+  ASSERT_TRUE((*a)->Checkpoint().ok());
+  const Hash root = (*a)->Root();
+  a->ledger.reset();  // the owner stops renewing; its lease lapses
+  waiting.join();
+  ASSERT_TRUE(store_b.ok()) << store_b.status();
+  // It took the lease already warm: not from 0.
+  std::optional<std::string> at_lease = log.WaitFor("at lease time the local store is at", absl::ZeroDuration());
+  ASSERT_TRUE(at_lease.has_value());
+  EXPECT_FALSE(absl::StrContains(*at_lease, "local store is at 0,")) << *at_lease;
+  auto b = OpenNode(*std::move(store_b));
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_EQ((*b)->Size(), 50u);
+  EXPECT_EQ((*b)->Root(), root);
+  auto rec = (*b)->Read(7);
+  ASSERT_TRUE(rec.ok()) << rec.status();
+  EXPECT_TRUE(rec->openings.has_value());
+  auto next = (*b)->Append({TestEvent("after-warm", "case-1")});
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(next->seq, 50u);
+}
+
+// A waiting node checks each record it copies against the one before: a
+// log of record whose chain is broken is refused while it waits.
+TEST_F(PgStoreTest, WaitingNodeRefusesABrokenChain) {
+  auto store_a = OpenStore(*pg_, NewTempDir("pg_warm_chain_a"), "node-a");
+  ASSERT_TRUE(store_a.ok()) << store_a.status();
+  auto a = OpenNode(*std::move(store_a));
+  ASSERT_TRUE(a.ok()) << a.status();
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_TRUE((*a)->Append({TestEvent(absl::StrCat("c", i), "case-1")}).ok());
+  }
+  // Record 6 carries record 5's leaf: its seq and prev_hash do not follow.
+  ASSERT_EQ(Query(*pg_,
+                  "UPDATE cl_records SET leaf = (SELECT leaf FROM cl_records WHERE seq = 5) "
+                  "WHERE seq = 6 RETURNING 1"),
+            "1");
+  PgStoreOptions o;
+  o.conninfo = pg_->conninfo();
+  o.node_id = "node-b";
+  o.local = Local(NewTempDir("pg_warm_chain_b"));
+  o.lease_ttl = absl::Seconds(2);
+  o.reconnect_timeout = absl::Seconds(5);
+  o.wait_for_lease = true;
+  o.tail_interval = absl::Milliseconds(50);
+  absl::StatusOr<std::unique_ptr<LogStore>> b;
+  absl::Notification done;
+  std::thread waiting([&] {
+    b = OpenPgStore(std::move(o));  // a's lease is live: b only waits (and tails)
+    done.Notify();
+  });
+  const bool refused_while_waiting = done.WaitForNotificationWithTimeout(absl::Seconds(15));
+  EXPECT_TRUE(refused_while_waiting) << "still waiting: the broken record was not seen";
+  EXPECT_EQ(Query(*pg_, "SELECT epoch || ' ' || owner FROM cl_partitions WHERE part = 0"),
+            "1 node-a");
+  a->ledger.reset();  // (lets a waiting b take the lease and return)
+  waiting.join();
+  EXPECT_EQ(b.status().code(), absl::StatusCode::kDataLoss) << b.status();
+  EXPECT_TRUE(absl::StrContains(b.status().message(), "record 6 does not chain")) << b.status();
+}
+
+// The owner answers key reads from memory (CLUSTER.md "Data keys of the
+// owner"); a disposal's key deletions, committed with its record, reach that
+// copy too: the disposed case's records no longer open, the others do.
+TEST_F(PgStoreTest, DisposedKeysAreGoneFromTheOwnersKeyCopy) {
+  auto store = OpenStore(*pg_, NewTempDir("pg_mirror"), "node-a");
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto node = OpenNode(*std::move(store));
+  ASSERT_TRUE(node.ok()) << node.status();
+  ASSERT_TRUE((*node)->Append({TestEvent("m0", "case-1")}).ok());
+  ASSERT_TRUE((*node)->Append({TestEvent("m1", "case-2")}).ok());
+  auto before = (*node)->Read(0);
+  ASSERT_TRUE(before.ok()) << before.status();
+  ASSERT_TRUE(before->openings.has_value());
+  Event disposal = TestEvent("m2", "case-1");
+  disposal.event_type = "records_disposed";
+  ASSERT_TRUE((*node)->Append({disposal}).ok());
+  auto after = (*node)->Read(0);
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_TRUE(after->erased);
+  EXPECT_FALSE(after->openings.has_value());
+  auto other = (*node)->Read(1);
+  ASSERT_TRUE(other.ok()) << other.status();
+  EXPECT_TRUE(other->openings.has_value());
 }
 
 // While no synchronous standby answers, appends wait but the owner's lease

@@ -18,6 +18,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -119,6 +120,10 @@ ABSL_FLAG(std::string, node_id, "", "Cluster mode: this node's name in the parti
 ABSL_FLAG(absl::Duration, pg_lease_ttl, absl::Seconds(10),
           "Cluster mode: the partition lease's length; another node takes over this long after "
           "the owner stops renewing it.");
+ABSL_FLAG(absl::Duration, pg_tail_interval, absl::Milliseconds(300),
+          "Cluster mode, --pg_partitions=1: while waiting for the lease, copy the owner's new "
+          "records from PostgreSQL into the local store this often (read-only), so a takeover "
+          "has only the last moments to catch up; 0 = off (ledger/CLUSTER.md).");
 ABSL_FLAG(int32_t, pg_partitions, 1,
           "Cluster mode: the ledger's partition count P, fixed when the ledger is created in "
           "PostgreSQL (a node with another P is refused). P > 1 serves appends (routed to the "
@@ -149,6 +154,17 @@ void Log(const std::string& line) {
                absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(), absl::UTCTimeZone()).c_str(),
                line.c_str());
 }
+
+// A thread that watches `stop`; joined at the latest when this goes.
+struct BackgroundThread {
+  std::atomic<bool> stop{false};
+  std::thread thread;
+  void Join() {
+    stop.store(true);
+    if (thread.joinable()) thread.join();
+  }
+  ~BackgroundThread() { Join(); }
+};
 
 int Fail(const absl::Status& s, absl::string_view what) {
   Log(absl::StrCat(what, ": ", s.ToString()));
@@ -312,6 +328,7 @@ int Run() {
     pg.partitions = absl::GetFlag(FLAGS_pg_partitions);
     pg.address = listen;
     pg.wait_for_lease = true;
+    pg.tail_interval = absl::GetFlag(FLAGS_pg_tail_interval);
     pg.local = *std::move(store);
     pg.log = Log;
     // Another node owns the partition now: stop at once (exit 75) so that a
@@ -450,6 +467,22 @@ int Run() {
   auto projector = Projector::Open(projector_options, ledger->get(), std::move(projections));
   if (!projector.ok()) return Fail(projector.status(), "open projections");
   (*projector)->Start();
+  // Cluster mode: say when the read models (which the append gate waits
+  // for) have caught up with the log this node took over.
+  BackgroundThread read_models_caught_up;
+  if (!absl::GetFlag(FLAGS_pg_conninfo).empty()) {
+    read_models_caught_up.thread = std::thread([&, size = (*ledger)->Size(),
+                                                from = (*projector)->position(), start = absl::Now()] {
+      while (!read_models_caught_up.stop.load()) {
+        if ((*projector)->WaitFor(size, absl::Milliseconds(200)).ok()) {
+          Log(absl::StrCat("read models caught up from ", from, " to ", size, " in ",
+                           absl::FormatDuration(
+                               absl::Trunc(absl::Now() - start, absl::Milliseconds(1)))));
+          return;
+        }
+      }
+    });
+  }
   ProjectedCaseStates committed_states(projector->get(), cases_view);
   gate_options.committed = &committed_states;
   gate.emplace(ledger->get(), gate_options);
@@ -588,6 +621,7 @@ int Run() {
   Log(absl::StrCat("received ", sig == SIGINT ? "SIGINT" : "SIGTERM",
                    ": finishing in-flight requests"));
   tlog->reset();
+  read_models_caught_up.Join();
   service.StopStreams();
   audit_service.Stop();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(10));
