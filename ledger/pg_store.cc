@@ -219,10 +219,13 @@ absl::Status EnsureConnectedTo(const std::string& conninfo, Conn* conn, bool* wa
 
 // cl_keys on connections of its own: PgStore::keys(), and OpenPgKeyTable for a
 // key store that outlives any one store (PartitionedNode).
-class PgKeyTable : public KeyTable {
+class PgKeyTable : public PgKeyView {
  public:
-  PgKeyTable(std::string conninfo, absl::Duration reconnect_timeout)
-      : conninfo_(std::move(conninfo)), reconnect_timeout_(reconnect_timeout) {}
+  // read_only: every write is refused (a node without the lease).
+  PgKeyTable(std::string conninfo, absl::Duration reconnect_timeout, bool read_only = false)
+      : conninfo_(std::move(conninfo)),
+        reconnect_timeout_(reconnect_timeout),
+        read_only_(read_only) {}
 
   absl::Status Open() {
     return WithReadConn([](PGconn* c) -> absl::StatusOr<bool> {
@@ -290,6 +293,20 @@ class PgKeyTable : public KeyTable {
     absl::MutexLock lock(&mirror_mu_);
     return mirror_.size();
   }
+
+  absl::StatusOr<bool> AnyDestroyed() const override {
+    CL_ASSIGN_OR_RETURN(Result rows, WithReadConn([](PGconn* c) {
+                          return Exec(c, "SELECT k FROM cl_keys", nullptr, "read key table");
+                        }));
+    absl::flat_hash_set<std::string> now;
+    now.reserve(PQntuples(rows.get()));
+    for (int i = 0; i < PQntuples(rows.get()); ++i) now.insert(GetBytes(rows.get(), i, 0));
+    absl::MutexLock lock(&mirror_mu_);
+    for (const auto& [k, v] : mirror_) {
+      if (!now.contains(k)) return true;
+    }
+    return false;
+  }
   absl::Status ScanKeys(
       absl::string_view prefix,
       const std::function<bool(absl::string_view, absl::string_view)>& fn) const override {
@@ -299,6 +316,7 @@ class PgKeyTable : public KeyTable {
     return ScanKeyRows(*rows, fn);
   }
   absl::Status WriteKeys(const std::vector<KeyWrite>& writes, bool purge) override {
+    CL_RETURN_IF_ERROR(CheckWritable());
     CL_RETURN_IF_ERROR(InWriteTransaction(
         [&](PGconn* c) { return ApplyKeyWrites(c, writes, /*first_writer_wins=*/true); }));
     Mirror(writes);
@@ -308,6 +326,7 @@ class PgKeyTable : public KeyTable {
       const std::function<absl::StatusOr<std::vector<KeyWrite>>()>& plan) override {
     // Other processes write cl_keys too: the table lock (readers pass) keeps
     // every other write out from plan's reads to the commit.
+    CL_RETURN_IF_ERROR(CheckWritable());
     std::vector<KeyWrite> planned;
     CL_RETURN_IF_ERROR(InWriteTransaction([&](PGconn* c) -> absl::Status {
       CL_RETURN_IF_ERROR(
@@ -319,6 +338,7 @@ class PgKeyTable : public KeyTable {
     return absl::OkStatus();
   }
   absl::Status Purge() override {
+    CL_RETURN_IF_ERROR(CheckWritable());
     return WithReadConn([&](PGconn* c) -> absl::StatusOr<bool> {
              CL_RETURN_IF_ERROR(PurgeKeys(c));
              return true;
@@ -327,6 +347,12 @@ class PgKeyTable : public KeyTable {
   }
 
  private:
+  absl::Status CheckWritable() const {
+    if (!read_only_) return absl::OkStatus();
+    return absl::FailedPreconditionError(
+        "key table: this node does not hold the partition's lease; it writes no keys");
+  }
+
   // Reads run on a pool of up to kReadConns connections: every seal of a
   // partitioned node reads here (KeyStoreOptions::shared_table), from every
   // appending thread.
@@ -378,6 +404,7 @@ class PgKeyTable : public KeyTable {
 
   const std::string conninfo_;
   const absl::Duration reconnect_timeout_;
+  const bool read_only_;
   mutable absl::Mutex read_mu_;
   mutable std::vector<Conn> idle_ ABSL_GUARDED_BY(read_mu_);
   mutable size_t lent_ ABSL_GUARDED_BY(read_mu_) = 0;  // connections in use
@@ -390,11 +417,108 @@ class PgKeyTable : public KeyTable {
   bool write_warned_ = false;  // written by libpq's notice receiver under write_mu_
 };
 
-class PgStore : public LogStore {
+// The reads of a LogStore, all from the node's local store (`local_`): the
+// record mirror, Merkle nodes, subject index and cosignatures. Commit and
+// keys() are the subclass's.
+class LocalReads : public LogStore {
+ public:
+  explicit LocalReads(LogStore* local) : local_(local) {}
+
+  absl::StatusOr<uint64_t> Size() const override { return local_->Size(); }
+  absl::StatusOr<std::string> GetLeaf(uint64_t seq) const override { return local_->GetLeaf(seq); }
+  absl::StatusOr<std::string> GetPayload(uint64_t seq) const override {
+    return local_->GetPayload(seq);
+  }
+  absl::Status GetRecords(absl::Span<const uint64_t> seqs, std::vector<std::string>* leaves,
+                          std::vector<std::string>* payloads) const override {
+    return local_->GetRecords(seqs, leaves, payloads);
+  }
+  absl::StatusOr<std::optional<uint64_t>> FindEventId(absl::string_view id) const override {
+    return local_->FindEventId(id);
+  }
+  absl::StatusOr<uint64_t> FindStreamVersion(absl::string_view s, uint64_t v) const override {
+    return local_->FindStreamVersion(s, v);
+  }
+  absl::StatusOr<uint64_t> StreamLength(absl::string_view s) const override {
+    return local_->StreamLength(s);
+  }
+  absl::Status ScanStream(absl::string_view s, uint64_t from,
+                          const std::function<bool(uint64_t, uint64_t)>& fn) const override {
+    return local_->ScanStream(s, from, fn);
+  }
+  absl::StatusOr<std::optional<StoredCheckpoint>> LatestCheckpoint() const override {
+    return local_->LatestCheckpoint();
+  }
+  absl::StatusOr<StoredCheckpoint> CheckpointAt(uint64_t size) const override {
+    return local_->CheckpointAt(size);
+  }
+  absl::StatusOr<std::vector<StoredCheckpoint>> Checkpoints() const override {
+    return local_->Checkpoints();
+  }
+  absl::StatusOr<std::vector<StoredCheckpoint>> CheckpointsIn(uint64_t a,
+                                                              uint64_t b) const override {
+    return local_->CheckpointsIn(a, b);
+  }
+  absl::Status ScanRecords(uint64_t from,
+                           const std::function<bool(const ScannedRecord&)>& fn) const override {
+    return local_->ScanRecords(from, fn);
+  }
+
+  // --- NodeStore, SubjectIndexStore, CosignatureStore: local.
+  absl::StatusOr<Hash> GetNode(uint32_t level, uint64_t index) const override {
+    return local_->GetNode(level, index);
+  }
+  absl::Status ScanNodes(uint32_t level, uint64_t from,
+                         const std::function<bool(uint64_t, absl::string_view)>& fn) const override {
+    return local_->ScanNodes(level, from, fn);
+  }
+  absl::StatusOr<SubjectState> GetSubjectHead(const Hash& key) const override {
+    return local_->GetSubjectHead(key);
+  }
+  absl::StatusOr<SubjectEntryValue> GetSubjectEntry(const Hash& key,
+                                                    uint64_t index) const override {
+    return local_->GetSubjectEntry(key, index);
+  }
+  absl::Status ScanSubject(const Hash& key, uint64_t from,
+                           const std::function<bool(uint64_t, uint64_t)>& fn) const override {
+    return local_->ScanSubject(key, from, fn);
+  }
+  absl::Status ScanSubjectMap(
+      const std::function<void(const Hash&, const SubjectState&)>& fn) const override {
+    return local_->ScanSubjectMap(fn);
+  }
+  absl::StatusOr<uint32_t> SubjectMapLayout() const override {
+    return local_->SubjectMapLayout();
+  }
+  absl::StatusOr<std::optional<std::string>> GetSubjectMapNode(
+      absl::string_view path) const override {
+    return local_->GetSubjectMapNode(path);
+  }
+  absl::Status PutSubjectMapNodes(const std::vector<std::pair<std::string, std::string>>& nodes,
+                                  bool finish) override {
+    return local_->PutSubjectMapNodes(nodes, finish);
+  }
+  absl::Status PutCosignature(uint64_t size, absl::string_view witness,
+                              absl::string_view line) override {
+    return local_->PutCosignature(size, witness, line);
+  }
+  absl::StatusOr<std::vector<std::string>> Cosignatures(uint64_t size) const override {
+    return local_->Cosignatures(size);
+  }
+  absl::StatusOr<std::optional<uint64_t>> LatestCosignedSize() const override {
+    return local_->LatestCosignedSize();
+  }
+
+ protected:
+  LogStore* const local_;  // borrowed
+};
+
+class PgStore : public LocalReads {
  public:
   explicit PgStore(PgStoreOptions options)
-      : options_(std::move(options)),
-        local_(std::move(options_.local)),
+      : LocalReads(options.local.get()),
+        options_(std::move(options)),
+        owned_local_(std::move(options_.local)),
         keys_(options_.conninfo, options_.reconnect_timeout) {}
 
   ~PgStore() override {
@@ -481,91 +605,6 @@ class PgStore : public LogStore {
     head_seq_ = batch.new_size;
     head_hash_ = new_hash;
     return absl::OkStatus();
-  }
-
-  absl::StatusOr<uint64_t> Size() const override { return local_->Size(); }
-  absl::StatusOr<std::string> GetLeaf(uint64_t seq) const override { return local_->GetLeaf(seq); }
-  absl::StatusOr<std::string> GetPayload(uint64_t seq) const override {
-    return local_->GetPayload(seq);
-  }
-  absl::Status GetRecords(absl::Span<const uint64_t> seqs, std::vector<std::string>* leaves,
-                          std::vector<std::string>* payloads) const override {
-    return local_->GetRecords(seqs, leaves, payloads);
-  }
-  absl::StatusOr<std::optional<uint64_t>> FindEventId(absl::string_view id) const override {
-    return local_->FindEventId(id);
-  }
-  absl::StatusOr<uint64_t> FindStreamVersion(absl::string_view s, uint64_t v) const override {
-    return local_->FindStreamVersion(s, v);
-  }
-  absl::StatusOr<uint64_t> StreamLength(absl::string_view s) const override {
-    return local_->StreamLength(s);
-  }
-  absl::Status ScanStream(absl::string_view s, uint64_t from,
-                          const std::function<bool(uint64_t, uint64_t)>& fn) const override {
-    return local_->ScanStream(s, from, fn);
-  }
-  absl::StatusOr<std::optional<StoredCheckpoint>> LatestCheckpoint() const override {
-    return local_->LatestCheckpoint();
-  }
-  absl::StatusOr<StoredCheckpoint> CheckpointAt(uint64_t size) const override {
-    return local_->CheckpointAt(size);
-  }
-  absl::StatusOr<std::vector<StoredCheckpoint>> Checkpoints() const override {
-    return local_->Checkpoints();
-  }
-  absl::StatusOr<std::vector<StoredCheckpoint>> CheckpointsIn(uint64_t a,
-                                                              uint64_t b) const override {
-    return local_->CheckpointsIn(a, b);
-  }
-  absl::Status ScanRecords(uint64_t from,
-                           const std::function<bool(const ScannedRecord&)>& fn) const override {
-    return local_->ScanRecords(from, fn);
-  }
-
-  // --- NodeStore, SubjectIndexStore, CosignatureStore: local.
-  absl::StatusOr<Hash> GetNode(uint32_t level, uint64_t index) const override {
-    return local_->GetNode(level, index);
-  }
-  absl::Status ScanNodes(uint32_t level, uint64_t from,
-                         const std::function<bool(uint64_t, absl::string_view)>& fn) const override {
-    return local_->ScanNodes(level, from, fn);
-  }
-  absl::StatusOr<SubjectState> GetSubjectHead(const Hash& key) const override {
-    return local_->GetSubjectHead(key);
-  }
-  absl::StatusOr<SubjectEntryValue> GetSubjectEntry(const Hash& key,
-                                                    uint64_t index) const override {
-    return local_->GetSubjectEntry(key, index);
-  }
-  absl::Status ScanSubject(const Hash& key, uint64_t from,
-                           const std::function<bool(uint64_t, uint64_t)>& fn) const override {
-    return local_->ScanSubject(key, from, fn);
-  }
-  absl::Status ScanSubjectMap(
-      const std::function<void(const Hash&, const SubjectState&)>& fn) const override {
-    return local_->ScanSubjectMap(fn);
-  }
-  absl::StatusOr<uint32_t> SubjectMapLayout() const override {
-    return local_->SubjectMapLayout();
-  }
-  absl::StatusOr<std::optional<std::string>> GetSubjectMapNode(
-      absl::string_view path) const override {
-    return local_->GetSubjectMapNode(path);
-  }
-  absl::Status PutSubjectMapNodes(const std::vector<std::pair<std::string, std::string>>& nodes,
-                                  bool finish) override {
-    return local_->PutSubjectMapNodes(nodes, finish);
-  }
-  absl::Status PutCosignature(uint64_t size, absl::string_view witness,
-                              absl::string_view line) override {
-    return local_->PutCosignature(size, witness, line);
-  }
-  absl::StatusOr<std::vector<std::string>> Cosignatures(uint64_t size) const override {
-    return local_->Cosignatures(size);
-  }
-  absl::StatusOr<std::optional<uint64_t>> LatestCosignedSize() const override {
-    return local_->LatestCosignedSize();
   }
 
   int64_t epoch() const { return epoch_; }
@@ -741,15 +780,20 @@ class PgStore : public LogStore {
     CL_RETURN_IF_ERROR(CatchUp(h.head_seq, h.head_hash, kTailRecords));
     CL_ASSIGN_OR_RETURN(uint64_t after, local_->Size());
     tailed_ += after - before;
-    // Logged when a step reaches the head (the first one always), then at
-    // most every 10 s when it copied something.
+    // Logged when a step finds the head reached: the first time, then every
+    // 10 s while records keep coming, and once more when they stop (a step
+    // that copies nothing, a second or more after the last line).
+    const absl::Time now = absl::Now();
     const bool first = last_tail_log_ == absl::InfinitePast();
-    if (after == h.head_seq && (first || (after != before &&
-                                          absl::Now() - last_tail_log_ > absl::Seconds(10)))) {
+    if (after != before) copied_since_log_ = true;
+    const absl::Duration quiet = after == before ? absl::Seconds(1) : absl::Seconds(10);
+    if (after == h.head_seq && (first || (copied_since_log_ && now - last_tail_log_ >= quiet))) {
       Log(absl::StrCat("partition ", options_.partition, ": waiting; local store kept warm at ",
                        after, " of ", h.head_seq, " (", tailed_, " records tailed)"));
-      last_tail_log_ = absl::Now();
+      last_tail_log_ = now;
+      copied_since_log_ = false;
     }
+    if (options_.while_waiting) options_.while_waiting(*local_);
     return absl::OkStatus();
   }
 
@@ -873,7 +917,7 @@ class PgStore : public LogStore {
     }
     CL_ASSIGN_OR_RETURN(MerkleTree tree, MerkleTree::Load(local_size, *local_));
     size_t next_cp = 0;
-    CL_ASSIGN_OR_RETURN(StoredSubjectMap map, StoredSubjectMap::Open(local_.get()));
+    CL_ASSIGN_OR_RETURN(StoredSubjectMap map, StoredSubjectMap::Open(local_));
     auto add_map_leaves = [&](CommitBatch* batch) -> absl::Status {
       for (const Hash& k : touched) {
         auto it = states.find(k);
@@ -985,8 +1029,8 @@ class PgStore : public LogStore {
     return GetBytes(r.get(), 0, 0);
   }
 
-  PgStoreOptions options_;  // `local` moved out to local_
-  std::unique_ptr<LogStore> local_;
+  PgStoreOptions options_;  // `local` moved out to owned_local_
+  std::unique_ptr<LogStore> owned_local_;  // local_
   PgKeyTable keys_;
 
   mutable absl::Mutex commit_mu_;
@@ -1006,6 +1050,7 @@ class PgStore : public LogStore {
   };
   std::optional<Touched> touched_;
   uint64_t tailed_ = 0;
+  bool copied_since_log_ = false;
   absl::Time last_tail_log_ = absl::InfinitePast();
 
   absl::Mutex renew_mu_;
@@ -1013,7 +1058,32 @@ class PgStore : public LogStore {
   std::thread renewer_;
 };
 
+// A node's local store read while another node owns the partition.
+class ReadOnlyLocal : public LocalReads {
+ public:
+  ReadOnlyLocal(LogStore* local, KeyTable* keys) : LocalReads(local), keys_(keys) {}
+  absl::Status Commit(const CommitBatch&) override {
+    return absl::FailedPreconditionError(
+        "this node does not hold the partition's lease: it commits nothing");
+  }
+  absl::Status PutSubjectMapNodes(const std::vector<std::pair<std::string, std::string>>&,
+                                  bool) override {
+    return absl::FailedPreconditionError("read-only view of the local store");
+  }
+  absl::Status PutCosignature(uint64_t, absl::string_view, absl::string_view) override {
+    return absl::FailedPreconditionError("read-only view of the local store");
+  }
+  KeyTable* keys() override { return keys_; }
+
+ private:
+  KeyTable* const keys_;
+};
+
 }  // namespace
+
+std::unique_ptr<LogStore> ReadOnlyLocalStore(LogStore* local, KeyTable* keys) {
+  return std::make_unique<ReadOnlyLocal>(local, keys);
+}
 
 absl::StatusOr<std::unique_ptr<LogStore>> OpenPgStore(PgStoreOptions options) {
   if (options.local == nullptr) return absl::InvalidArgumentError("local: must not be null");
@@ -1042,6 +1112,14 @@ absl::StatusOr<PgPartitionHead> ReadPgPartitionHead(const std::string& conninfo,
                                                     int32_t partition) {
   CL_ASSIGN_OR_RETURN(Conn c, Connect(conninfo, nullptr));
   return ReadHead(c.get(), partition);
+}
+
+absl::StatusOr<std::unique_ptr<PgKeyView>> OpenPgKeyView(const std::string& conninfo,
+                                                         absl::Duration reconnect_timeout) {
+  if (conninfo.empty()) return absl::InvalidArgumentError("conninfo: must not be empty");
+  auto table = std::make_unique<PgKeyTable>(conninfo, reconnect_timeout, /*read_only=*/true);
+  CL_RETURN_IF_ERROR(table->LoadMirror());
+  return std::unique_ptr<PgKeyView>(std::move(table));
 }
 
 absl::StatusOr<std::unique_ptr<KeyTable>> OpenPgKeyTable(const std::string& conninfo,

@@ -47,6 +47,10 @@ struct PgStoreOptions {
   // only (never writing without the lease), so that at lease time only the
   // last moments are left to catch up. Zero: no copying while waiting.
   absl::Duration tail_interval = absl::ZeroDuration();
+  // While waiting with tail_interval: called on the waiting thread after each
+  // step, with the local store as it now is (to read, e.g. through
+  // ReadOnlyLocalStore, and only during the call). Optional.
+  std::function<void(LogStore& local)> while_waiting;
   // How long a commit or read keeps reconnecting through a failover before
   // it gives up with UNAVAILABLE.
   absl::Duration reconnect_timeout = absl::Seconds(60);
@@ -82,6 +86,25 @@ int64_t PgStoreEpoch(const LogStore& store);
 
 absl::StatusOr<PgPartitionHead> ReadPgPartitionHead(const std::string& conninfo,
                                                     int32_t partition);
+
+// A LogStore over `local` (borrowed, a node's local store) that reads it and
+// refuses every write (FAILED_PRECONDITION), with `keys` (borrowed) as its key
+// table: a node waiting for the lease opens a Ledger over it to keep its read
+// models warm (PgStoreOptions::while_waiting).
+std::unique_ptr<LogStore> ReadOnlyLocalStore(LogStore* local, KeyTable* keys);
+
+// cl_keys as a node without the lease reads it: every row is read into
+// memory at open, GetKey answers from that copy (PostgreSQL only for a key it
+// lacks), and every write is refused (FAILED_PRECONDITION). A key the owner
+// destroys afterwards stays in the copy: AnyDestroyed() reads the table's
+// keys and says whether one the copy holds is gone (CLUSTER.md "A waiting
+// node keeps warm").
+class PgKeyView : public KeyTable {
+ public:
+  virtual absl::StatusOr<bool> AnyDestroyed() const = 0;
+};
+absl::StatusOr<std::unique_ptr<PgKeyView>> OpenPgKeyView(
+    const std::string& conninfo, absl::Duration reconnect_timeout = absl::Seconds(60));
 
 // The key table in PostgreSQL (cl_keys, CLUSTER.md "Data keys in a
 // partitioned ledger") on connections of its own, for a KeyStore that must

@@ -45,6 +45,7 @@
 #include "services/api/case_service.h"
 #include "services/api/key_admin_service.h"
 #include "services/api/ledger_service.h"
+#include "services/api/warm_read_models.h"
 #include "services/cluster/partitioned_server.h"
 #include "ledger/partition.h"
 #include "services/readmodel/projections.h"
@@ -227,6 +228,54 @@ bool IsLoopback(absl::string_view listen) {
          absl::StartsWith(listen, "[::1]:");
 }
 
+// The read models' store: with encryption on, a disposal destroys keys, so the
+// values projected from the disposed records must go as well
+// (services/readmodel/projector.h), and the values are sealed at rest like
+// the payloads.
+absl::StatusOr<ProjectorOptions> ProjectorOptionsFor(const std::string& data_dir,
+                                                     const AeadKey* master) {
+  ProjectorOptions o;
+  o.path = data_dir + "/projections";
+  if (master != nullptr) {
+    o.shred_event_type = "records_disposed";
+    CL_ASSIGN_OR_RETURN(o.value_key, ProjectionsKey(*master));
+  }
+  return o;
+}
+
+// The server's read models (each knows its own name and layout).
+std::vector<std::unique_ptr<Projection>> NewProjections() {
+  std::vector<std::unique_ptr<Projection>> p;
+  p.push_back(std::make_unique<CaseStateProjection>());
+  p.push_back(std::make_unique<AccountingProjection>());
+  return p;
+}
+
+// Cluster mode, P = 1: what a waiting node needs to keep its read models
+// warm, as the server opens them at lease time.
+absl::StatusOr<WarmReadModelsOptions> WarmOptionsFromFlags(const std::string& data_dir,
+                                                           const NoteSigner* signer) {
+  WarmReadModelsOptions w;
+  w.conninfo = absl::GetFlag(FLAGS_pg_conninfo);
+  w.origin = absl::GetFlag(FLAGS_origin);
+  w.signer = signer;
+  absl::StatusOr<AeadKey> master =
+      LoadMasterKey(absl::GetFlag(FLAGS_master_key_file), "CASELEDGER_MASTER_KEY");
+  if (master.ok()) {
+    w.master_key = *master;
+    w.key_options.shred_event_type = "records_disposed";
+    w.key_options.erase_event_type = "subject_erased";
+  } else if (!absl::IsNotFound(master.status())) {
+    return master.status();
+  }
+  w.blind_ids = absl::GetFlag(FLAGS_record_format) == 2;
+  CL_ASSIGN_OR_RETURN(w.projector,
+                      ProjectorOptionsFor(data_dir, master.ok() ? &*master : nullptr));
+  w.projections = NewProjections;
+  w.log = Log;
+  return w;
+}
+
 // --pg_partitions > 1 (services/cluster/partitioned_server.h).
 int RunPartitionedFromFlags(std::shared_ptr<grpc::ServerCredentials> credentials,
                             AuthzConfig authz, const std::string& key_path) {
@@ -318,6 +367,7 @@ int Run() {
   store_options.block_cache_bytes = absl::GetFlag(FLAGS_block_cache_mb) << 20;
   auto store = OpenRocksStore(store_options);
   if (!store.ok()) return Fail(store.status(), "open store");
+  std::optional<WarmReadModels> warm;
   if (!absl::GetFlag(FLAGS_pg_conninfo).empty()) {
     // Cluster mode: PostgreSQL is the log of record; the RocksDB directory
     // keeps the state derived from it. Waits for the partition's lease.
@@ -329,6 +379,11 @@ int Run() {
     pg.address = listen;
     pg.wait_for_lease = true;
     pg.tail_interval = absl::GetFlag(FLAGS_pg_tail_interval);
+    // ... and its read models (services/api/warm_read_models.h).
+    absl::StatusOr<WarmReadModelsOptions> warm_options = WarmOptionsFromFlags(data_dir, &*signer);
+    if (!warm_options.ok()) return Fail(warm_options.status(), "refusing to start");
+    warm.emplace(*std::move(warm_options));
+    pg.while_waiting = [&warm](LogStore& local) { warm->Step(local); };
     pg.local = *std::move(store);
     pg.log = Log;
     // Another node owns the partition now: stop at once (exit 75) so that a
@@ -339,6 +394,7 @@ int Run() {
     };
     store = OpenPgStore(std::move(pg));
     if (!store.ok()) return Fail(store.status(), "open PostgreSQL log of record");
+    if (absl::Status s = warm->Finish(); !s.ok()) return Fail(s, "warm read models");
   }
 
   // Payload encryption: on with a master key, else plaintext (and said so).
@@ -421,13 +477,9 @@ int Run() {
 
   // Read models: case state and accounting of disclosures, in their own
   // store beside the ledger; they catch up from the log on start.
-  auto cases = std::make_unique<CaseStateProjection>();
-  auto accounting = std::make_unique<AccountingProjection>();
-  const CaseStateProjection* cases_view = cases.get();
-  const AccountingProjection* accounting_view = accounting.get();
-  std::vector<std::unique_ptr<Projection>> projections;
-  projections.push_back(std::move(cases));
-  projections.push_back(std::move(accounting));
+  std::vector<std::unique_ptr<Projection>> projections = NewProjections();
+  const auto* cases_view = dynamic_cast<const CaseStateProjection*>(projections[0].get());
+  const auto* accounting_view = dynamic_cast<const AccountingProjection*>(projections[1].get());
   // Checks appends against the cases' states, cached in memory.
   CaseGate::Options gate_options;
   gate_options.max_occurred_ahead = absl::GetFlag(FLAGS_max_occurred_ahead);
@@ -449,16 +501,11 @@ int Run() {
   std::optional<CaseGate> gate;
   std::atomic<CaseGate*> gate_ready{nullptr};
 
-  ProjectorOptions projector_options;
-  projector_options.path = data_dir + "/projections";
-  // With encryption on, a disposal destroys keys, so the values projected
-  // from the disposed records must go as well (services/readmodel/projector.h).
+  absl::StatusOr<ProjectorOptions> base_projector_options =
+      ProjectorOptionsFor(data_dir, keys != nullptr ? &*master : nullptr);
+  if (!base_projector_options.ok()) return Fail(base_projector_options.status(), "projections key");
+  ProjectorOptions projector_options = *std::move(base_projector_options);
   if (keys != nullptr) {
-    projector_options.shred_event_type = "records_disposed";
-    // ... and the read models are sealed at rest like the payloads.
-    absl::StatusOr<AeadKey> sealing = ProjectionsKey(*master);
-    if (!sealing.ok()) return Fail(sealing.status(), "projections key");
-    projector_options.value_key = *std::move(sealing);
     // The gate's cached states were folded while erased records still opened.
     projector_options.after_reproject = [&gate_ready] {
       if (CaseGate* g = gate_ready.load()) g->ForgetAll();
