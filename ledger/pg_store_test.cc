@@ -13,7 +13,6 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 #include "ledger/key_store.h"
@@ -187,34 +186,18 @@ TEST_F(PgStoreTest, NodeWithoutLocalStateRebuildsFromPostgres) {
   EXPECT_EQ(view->record.prev_hash, LeafHash((*(*node)->Read(size - 1)).leaf));
 }
 
-// Lines a store logged, for tests that follow its progress.
-class LogLines {
- public:
-  std::function<void(const std::string&)> Sink() {
-    return [this](const std::string& line) {
-      absl::MutexLock lock(&mu_);
-      lines_.push_back(line);
-    };
-  }
-  // The first line containing `text`, waiting up to `timeout` for it.
-  std::optional<std::string> WaitFor(absl::string_view text, absl::Duration timeout) {
-    const absl::Time until = absl::Now() + timeout;
-    for (;;) {
-      {
-        absl::MutexLock lock(&mu_);
-        for (const std::string& l : lines_) {
-          if (absl::StrContains(l, text)) return l;
-        }
-      }
-      if (absl::Now() > until) return std::nullopt;
-      absl::SleepFor(absl::Milliseconds(20));
-    }
-  }
-
- private:
-  absl::Mutex mu_;
-  std::vector<std::string> lines_ ABSL_GUARDED_BY(mu_);
-};
+// Options of a node that waits for the lease and tails the log meanwhile.
+PgStoreOptions WaitingNode(const PostgresProcess& pg, const std::string& local_dir) {
+  PgStoreOptions o;
+  o.conninfo = pg.conninfo();
+  o.node_id = "node-b";
+  o.local = Local(local_dir);
+  o.lease_ttl = absl::Seconds(2);
+  o.reconnect_timeout = absl::Seconds(5);
+  o.wait_for_lease = true;
+  o.tail_interval = absl::Milliseconds(50);
+  return o;
+}
 
 // A node waiting for the lease copies the owner's records into its local
 // store while it waits (reading PostgreSQL only): at lease time it is
@@ -229,22 +212,15 @@ TEST_F(PgStoreTest, WaitingNodeKeepsItsLocalStoreWarm) {
   }
   const std::string keys_before = Query(*pg_, "SELECT count(*) FROM cl_keys");
 
-  LogLines log;
+  testing::LogLines log;
   absl::StatusOr<std::unique_ptr<LogStore>> store_b;
   std::thread waiting([&] {
-    PgStoreOptions o;
-    o.conninfo = pg_->conninfo();
-    o.node_id = "node-b";
-    o.local = Local(NewTempDir("pg_warm_b"));
-    o.lease_ttl = absl::Seconds(2);
-    o.reconnect_timeout = absl::Seconds(5);
-    o.wait_for_lease = true;
-    o.tail_interval = absl::Milliseconds(50);
+    PgStoreOptions o = WaitingNode(*pg_, NewTempDir("pg_warm_b"));
     o.log = log.Sink();
     store_b = OpenPgStore(std::move(o));
   });
-  std::optional<std::string> warm = log.WaitFor("kept warm at 40 of 40", absl::Seconds(30));
-  EXPECT_TRUE(warm.has_value()) << "the waiting node did not copy the owner's 40 records";
+  EXPECT_TRUE(log.WaitFor("kept warm at 40 of 40", absl::Seconds(30)))
+      << "the waiting node did not copy the owner's 40 records";
   // Waiting, it wrote nothing: the owner's epoch, the rows and the keys are as they were.
   EXPECT_EQ(Query(*pg_, "SELECT epoch || ' ' || owner FROM cl_partitions WHERE part = 0"),
             "1 node-a");
@@ -258,9 +234,9 @@ TEST_F(PgStoreTest, WaitingNodeKeepsItsLocalStoreWarm) {
   waiting.join();
   ASSERT_TRUE(store_b.ok()) << store_b.status();
   // It took the lease already warm: not from 0.
-  std::optional<std::string> at_lease = log.WaitFor("at lease time the local store is at", absl::ZeroDuration());
-  ASSERT_TRUE(at_lease.has_value());
-  EXPECT_FALSE(absl::StrContains(*at_lease, "local store is at 0,")) << *at_lease;
+  const std::string at_lease = log.Find("at lease time the local store is at");
+  ASSERT_FALSE(at_lease.empty()) << log.All();
+  EXPECT_FALSE(absl::StrContains(at_lease, "local store is at 0,")) << at_lease;
   auto b = OpenNode(*std::move(store_b));
   ASSERT_TRUE(b.ok()) << b.status();
   EXPECT_EQ((*b)->Size(), 50u);
@@ -288,14 +264,7 @@ TEST_F(PgStoreTest, WaitingNodeRefusesABrokenChain) {
                   "UPDATE cl_records SET leaf = (SELECT leaf FROM cl_records WHERE seq = 5) "
                   "WHERE seq = 6 RETURNING 1"),
             "1");
-  PgStoreOptions o;
-  o.conninfo = pg_->conninfo();
-  o.node_id = "node-b";
-  o.local = Local(NewTempDir("pg_warm_chain_b"));
-  o.lease_ttl = absl::Seconds(2);
-  o.reconnect_timeout = absl::Seconds(5);
-  o.wait_for_lease = true;
-  o.tail_interval = absl::Milliseconds(50);
+  PgStoreOptions o = WaitingNode(*pg_, NewTempDir("pg_warm_chain_b"));
   absl::StatusOr<std::unique_ptr<LogStore>> b;
   absl::Notification done;
   std::thread waiting([&] {

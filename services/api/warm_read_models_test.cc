@@ -11,7 +11,6 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "gtest/gtest.h"
 #include "ledger/key_store.h"
 #include "ledger/ledger.h"
@@ -105,40 +104,6 @@ std::unique_ptr<Owner> OpenOwner(const std::string& conninfo) {
   return owner;
 }
 
-// Lines logged, for following a waiting node.
-class LogLines {
- public:
-  std::function<void(const std::string&)> Sink() {
-    return [this](const std::string& line) {
-      absl::MutexLock lock(&mu_);
-      lines_.push_back(line);
-    };
-  }
-  bool WaitFor(absl::string_view text, absl::Duration timeout) {
-    const absl::Time until = absl::Now() + timeout;
-    do {
-      {
-        absl::MutexLock lock(&mu_);
-        for (const std::string& l : lines_) {
-          if (absl::StrContains(l, text)) return true;
-        }
-      }
-      absl::SleepFor(absl::Milliseconds(20));
-    } while (absl::Now() < until);
-    return false;
-  }
-  std::string All() {
-    absl::MutexLock lock(&mu_);
-    std::string out;
-    for (const std::string& l : lines_) absl::StrAppend(&out, l, "\n");
-    return out;
-  }
-
- private:
-  absl::Mutex mu_;
-  std::vector<std::string> lines_ ABSL_GUARDED_BY(mu_);
-};
-
 class WarmReadModelsTest : public testing::PostgresSuite {
  protected:
   // Starts a node waiting for the lease that keeps its local store and its
@@ -177,7 +142,7 @@ class WarmReadModelsTest : public testing::PostgresSuite {
   }
 
   NoteSigner waiting_signer_ = testing::TestNoteSigner();
-  LogLines log_;
+  testing::LogLines log_;
   std::optional<WarmReadModels> warm_;
   std::thread waiting_;
   absl::StatusOr<std::unique_ptr<LogStore>> opened_;
