@@ -131,6 +131,102 @@ absl::Status RunTransaction(PGconn* c, bool* warned, const std::function<absl::S
   return absl::OkStatus();
 }
 
+// The reads of a LogStore, all from the node's local store (`local_`): the
+// record mirror, Merkle nodes, subject index and cosignatures. Commit and
+// keys() are the subclass's.
+class LocalReads : public LogStore {
+ public:
+  explicit LocalReads(LogStore* local) : local_(local) {}
+
+  absl::StatusOr<uint64_t> Size() const override { return local_->Size(); }
+  absl::StatusOr<std::string> GetLeaf(uint64_t seq) const override { return local_->GetLeaf(seq); }
+  absl::StatusOr<std::string> GetPayload(uint64_t seq) const override {
+    return local_->GetPayload(seq);
+  }
+  absl::Status GetRecords(absl::Span<const uint64_t> seqs, std::vector<std::string>* leaves,
+                          std::vector<std::string>* payloads) const override {
+    return local_->GetRecords(seqs, leaves, payloads);
+  }
+  absl::StatusOr<std::optional<uint64_t>> FindEventId(absl::string_view id) const override {
+    return local_->FindEventId(id);
+  }
+  absl::StatusOr<uint64_t> FindStreamVersion(absl::string_view s, uint64_t v) const override {
+    return local_->FindStreamVersion(s, v);
+  }
+  absl::StatusOr<uint64_t> StreamLength(absl::string_view s) const override {
+    return local_->StreamLength(s);
+  }
+  absl::Status ScanStream(absl::string_view s, uint64_t from,
+                          const std::function<bool(uint64_t, uint64_t)>& fn) const override {
+    return local_->ScanStream(s, from, fn);
+  }
+  absl::StatusOr<std::optional<StoredCheckpoint>> LatestCheckpoint() const override {
+    return local_->LatestCheckpoint();
+  }
+  absl::StatusOr<StoredCheckpoint> CheckpointAt(uint64_t size) const override {
+    return local_->CheckpointAt(size);
+  }
+  absl::StatusOr<std::vector<StoredCheckpoint>> Checkpoints() const override {
+    return local_->Checkpoints();
+  }
+  absl::StatusOr<std::vector<StoredCheckpoint>> CheckpointsIn(uint64_t a,
+                                                              uint64_t b) const override {
+    return local_->CheckpointsIn(a, b);
+  }
+  absl::Status ScanRecords(uint64_t from,
+                           const std::function<bool(const ScannedRecord&)>& fn) const override {
+    return local_->ScanRecords(from, fn);
+  }
+
+  // --- NodeStore, SubjectIndexStore, CosignatureStore: local.
+  absl::StatusOr<Hash> GetNode(uint32_t level, uint64_t index) const override {
+    return local_->GetNode(level, index);
+  }
+  absl::Status ScanNodes(uint32_t level, uint64_t from,
+                         const std::function<bool(uint64_t, absl::string_view)>& fn) const override {
+    return local_->ScanNodes(level, from, fn);
+  }
+  absl::StatusOr<SubjectState> GetSubjectHead(const Hash& key) const override {
+    return local_->GetSubjectHead(key);
+  }
+  absl::StatusOr<SubjectEntryValue> GetSubjectEntry(const Hash& key,
+                                                    uint64_t index) const override {
+    return local_->GetSubjectEntry(key, index);
+  }
+  absl::Status ScanSubject(const Hash& key, uint64_t from,
+                           const std::function<bool(uint64_t, uint64_t)>& fn) const override {
+    return local_->ScanSubject(key, from, fn);
+  }
+  absl::Status ScanSubjectMap(
+      const std::function<void(const Hash&, const SubjectState&)>& fn) const override {
+    return local_->ScanSubjectMap(fn);
+  }
+  absl::StatusOr<uint32_t> SubjectMapLayout() const override {
+    return local_->SubjectMapLayout();
+  }
+  absl::StatusOr<std::optional<std::string>> GetSubjectMapNode(
+      absl::string_view path) const override {
+    return local_->GetSubjectMapNode(path);
+  }
+  absl::Status PutSubjectMapNodes(const std::vector<std::pair<std::string, std::string>>& nodes,
+                                  bool finish) override {
+    return local_->PutSubjectMapNodes(nodes, finish);
+  }
+  absl::Status PutCosignature(uint64_t size, absl::string_view witness,
+                              absl::string_view line) override {
+    return local_->PutCosignature(size, witness, line);
+  }
+  absl::StatusOr<std::vector<std::string>> Cosignatures(uint64_t size) const override {
+    return local_->Cosignatures(size);
+  }
+  absl::StatusOr<std::optional<uint64_t>> LatestCosignedSize() const override {
+    return local_->LatestCosignedSize();
+  }
+
+ protected:
+  LogStore* const local_;  // borrowed
+};
+
 // --- cl_keys (KeyTable), shared by PgStore::keys() and OpenPgKeyTable.
 
 absl::StatusOr<std::optional<std::string>> ReadKey(PGconn* c, absl::string_view key) {
@@ -257,7 +353,7 @@ class PgKeyTable : public PgKeyView {
 
   // Reads every row of cl_keys into memory; from then on GetKey answers from
   // that copy and reads PostgreSQL only for a key it lacks, and this table's
-  // own writes (and MirrorCommitted's) update it once committed. Only for
+  // own writes (and a commit's key writes, Mirror) update it once committed. Only for
   // the single writer of cl_keys: the lease holder of an unpartitioned
   // ledger, where every other writer is fenced (CLUSTER.md "Data keys of
   // the owner"). A deletion by another process is not seen until the next
@@ -415,102 +511,6 @@ class PgKeyTable : public PgKeyView {
   absl::Mutex write_mu_;
   Conn write_conn_ ABSL_GUARDED_BY(write_mu_);
   bool write_warned_ = false;  // written by libpq's notice receiver under write_mu_
-};
-
-// The reads of a LogStore, all from the node's local store (`local_`): the
-// record mirror, Merkle nodes, subject index and cosignatures. Commit and
-// keys() are the subclass's.
-class LocalReads : public LogStore {
- public:
-  explicit LocalReads(LogStore* local) : local_(local) {}
-
-  absl::StatusOr<uint64_t> Size() const override { return local_->Size(); }
-  absl::StatusOr<std::string> GetLeaf(uint64_t seq) const override { return local_->GetLeaf(seq); }
-  absl::StatusOr<std::string> GetPayload(uint64_t seq) const override {
-    return local_->GetPayload(seq);
-  }
-  absl::Status GetRecords(absl::Span<const uint64_t> seqs, std::vector<std::string>* leaves,
-                          std::vector<std::string>* payloads) const override {
-    return local_->GetRecords(seqs, leaves, payloads);
-  }
-  absl::StatusOr<std::optional<uint64_t>> FindEventId(absl::string_view id) const override {
-    return local_->FindEventId(id);
-  }
-  absl::StatusOr<uint64_t> FindStreamVersion(absl::string_view s, uint64_t v) const override {
-    return local_->FindStreamVersion(s, v);
-  }
-  absl::StatusOr<uint64_t> StreamLength(absl::string_view s) const override {
-    return local_->StreamLength(s);
-  }
-  absl::Status ScanStream(absl::string_view s, uint64_t from,
-                          const std::function<bool(uint64_t, uint64_t)>& fn) const override {
-    return local_->ScanStream(s, from, fn);
-  }
-  absl::StatusOr<std::optional<StoredCheckpoint>> LatestCheckpoint() const override {
-    return local_->LatestCheckpoint();
-  }
-  absl::StatusOr<StoredCheckpoint> CheckpointAt(uint64_t size) const override {
-    return local_->CheckpointAt(size);
-  }
-  absl::StatusOr<std::vector<StoredCheckpoint>> Checkpoints() const override {
-    return local_->Checkpoints();
-  }
-  absl::StatusOr<std::vector<StoredCheckpoint>> CheckpointsIn(uint64_t a,
-                                                              uint64_t b) const override {
-    return local_->CheckpointsIn(a, b);
-  }
-  absl::Status ScanRecords(uint64_t from,
-                           const std::function<bool(const ScannedRecord&)>& fn) const override {
-    return local_->ScanRecords(from, fn);
-  }
-
-  // --- NodeStore, SubjectIndexStore, CosignatureStore: local.
-  absl::StatusOr<Hash> GetNode(uint32_t level, uint64_t index) const override {
-    return local_->GetNode(level, index);
-  }
-  absl::Status ScanNodes(uint32_t level, uint64_t from,
-                         const std::function<bool(uint64_t, absl::string_view)>& fn) const override {
-    return local_->ScanNodes(level, from, fn);
-  }
-  absl::StatusOr<SubjectState> GetSubjectHead(const Hash& key) const override {
-    return local_->GetSubjectHead(key);
-  }
-  absl::StatusOr<SubjectEntryValue> GetSubjectEntry(const Hash& key,
-                                                    uint64_t index) const override {
-    return local_->GetSubjectEntry(key, index);
-  }
-  absl::Status ScanSubject(const Hash& key, uint64_t from,
-                           const std::function<bool(uint64_t, uint64_t)>& fn) const override {
-    return local_->ScanSubject(key, from, fn);
-  }
-  absl::Status ScanSubjectMap(
-      const std::function<void(const Hash&, const SubjectState&)>& fn) const override {
-    return local_->ScanSubjectMap(fn);
-  }
-  absl::StatusOr<uint32_t> SubjectMapLayout() const override {
-    return local_->SubjectMapLayout();
-  }
-  absl::StatusOr<std::optional<std::string>> GetSubjectMapNode(
-      absl::string_view path) const override {
-    return local_->GetSubjectMapNode(path);
-  }
-  absl::Status PutSubjectMapNodes(const std::vector<std::pair<std::string, std::string>>& nodes,
-                                  bool finish) override {
-    return local_->PutSubjectMapNodes(nodes, finish);
-  }
-  absl::Status PutCosignature(uint64_t size, absl::string_view witness,
-                              absl::string_view line) override {
-    return local_->PutCosignature(size, witness, line);
-  }
-  absl::StatusOr<std::vector<std::string>> Cosignatures(uint64_t size) const override {
-    return local_->Cosignatures(size);
-  }
-  absl::StatusOr<std::optional<uint64_t>> LatestCosignedSize() const override {
-    return local_->LatestCosignedSize();
-  }
-
- protected:
-  LogStore* const local_;  // borrowed
 };
 
 class PgStore : public LocalReads {
