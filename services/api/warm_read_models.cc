@@ -9,15 +9,18 @@
 namespace caseledger {
 
 void WarmReadModels::Step(LogStore& local) {
-  if (off_ || absl::Now() - last_ < options_.min_interval) return;
+  const absl::Time now = absl::Now();
+  if (now < retry_at_ || now - last_ < options_.min_interval) return;
   absl::StatusOr<uint64_t> size = local.Size();
   if (size.ok() && *size == position_ && last_ != absl::InfinitePast()) return;
-  last_ = absl::Now();
+  last_ = now;
   absl::Status s = Apply(local);
   if (!s.ok()) {
-    off_ = true;
-    Log(absl::StrCat("read models are not kept warm while waiting (they catch up at lease "
-                     "time): ", s.ToString()));
+    // (A PostgreSQL failover, say.) The key copy stays: Finish must still
+    // see every key the read models may have been projected with.
+    retry_at_ = now + kRetryAfter;
+    Log(absl::StrCat("read models not kept warm for ", absl::FormatDuration(kRetryAfter),
+                     " (they catch up at lease time otherwise): ", s.ToString()));
   }
 }
 

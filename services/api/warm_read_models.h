@@ -56,8 +56,8 @@ class WarmReadModels {
  public:
   explicit WarmReadModels(WarmReadModelsOptions options) : options_(std::move(options)) {}
 
-  // PgStoreOptions::while_waiting. A failure is logged and turns warming
-  // off (the read models then catch up at lease time, as without it).
+  // PgStoreOptions::while_waiting. A failure is logged and warming pauses
+  // for kRetryAfter (the read models catch up at lease time in any case).
   void Step(LogStore& local);
   // At lease time, before the server opens its projector. Marks the read
   // models stale when a key they may have been projected with is gone.
@@ -74,7 +74,8 @@ class WarmReadModels {
   WarmReadModelsOptions options_;
   std::unique_ptr<PgKeyView> keys_;       // opened at the first step
   std::unique_ptr<KeyStore> key_store_;
-  bool off_ = false;
+  static constexpr absl::Duration kRetryAfter = absl::Seconds(30);
+  absl::Time retry_at_ = absl::InfinitePast();
   absl::Time last_ = absl::InfinitePast();    // the last Apply
   absl::Time logged_ = absl::InfinitePast();
   uint64_t position_ = 0;
