@@ -12,7 +12,10 @@ void WarmReadModels::Step(LogStore& local) {
   const absl::Time now = absl::Now();
   if (now < retry_at_ || now - last_ < options_.min_interval) return;
   absl::StatusOr<uint64_t> size = local.Size();
-  if (size.ok() && *size == position_ && last_ != absl::InfinitePast()) return;
+  // (An empty store is not opened: a Ledger would write its subject map's
+  // layout, which the read-only view refuses; the first tailed records
+  // bring it.)
+  if (size.ok() && (*size == 0 || (*size == position_ && last_ != absl::InfinitePast()))) return;
   last_ = now;
   absl::Status s = Apply(local);
   if (!s.ok()) {

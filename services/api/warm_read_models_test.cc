@@ -148,16 +148,18 @@ class WarmReadModelsTest : public testing::PostgresSuite {
   absl::StatusOr<std::unique_ptr<LogStore>> opened_;
 };
 
-// While it waits, the node's read models follow the owner's log; at lease
-// time they need no catch-up, and stay as they are (no key was destroyed).
+// While it waits, the node's read models follow the owner's log (from an
+// empty one, as in a new cluster); at lease time they need no catch-up, and
+// stay as they are (no key was destroyed).
 TEST_F(WarmReadModelsTest, ReadModelsFollowTheOwnerWhileWaiting) {
   auto owner = OpenOwner(pg_->conninfo());
   ASSERT_NE(owner, nullptr);
+  const std::string projections = NewTempDir("warm_projections") + "/p";
+  StartWaiting(projections);
+  ASSERT_TRUE(log_.WaitFor("local store kept warm at 0 of 0", absl::Seconds(30))) << log_.All();
   for (int i = 0; i < 30; ++i) {
     ASSERT_TRUE(owner->ledger->Append({Note(absl::StrCat("e", i), absl::StrCat("case-", i % 3))}).ok());
   }
-  const std::string projections = NewTempDir("warm_projections") + "/p";
-  StartWaiting(projections);
   EXPECT_TRUE(log_.WaitFor("read models kept warm at 30 of 30", absl::Seconds(30))) << log_.All();
   owner.reset();  // the lease lapses
   waiting_.join();
