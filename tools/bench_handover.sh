@@ -6,7 +6,7 @@
 # same load. A benchmark, not a test: it prints numbers and asserts none.
 #
 #   bash tools/bench_handover.sh --baseline=/path/to/main/caseledger_server \
-#       [--rounds=2] [--load=5s] [--no_build]
+#       [--rounds=2] [--load=5s] [--logs=DIR] [--no_build]
 #
 # Each round and binary: start the cluster (lease 3 s), ledger_bench batch
 # 8 x 100 against the owner for --load, 5 s for the waiting node to settle,
@@ -16,18 +16,21 @@
 #   failover: the killed node restarted and 5 s to settle, then kill -9 of the
 #     primary's Patroni and postmaster (restarted at once: strict mode needs a
 #     standby) -> an append acknowledged by either node.
-# Rows: binary, log size, the three times. Everything it started is stopped.
+# Rows: binary, log size, the four times. --logs=DIR keeps each cluster's logs
+# there. A cluster that does not start (a loaded machine) skips that row.
+# Everything it started is stopped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
-baseline="" rounds=2 load=5s build=1
+baseline="" rounds=2 load=5s build=1 keep=""
 for a in "$@"; do
   case "$a" in
     --baseline=*) baseline=${a#--baseline=} ;;
     --rounds=*) rounds=${a#--rounds=} ;;
     --load=*) load=${a#--load=} ;;
+    --logs=*) keep=${a#--logs=} ;;
     --no_build) build="" ;;
-    *) echo "usage: $0 [--baseline=SERVER_BINARY] [--rounds=2] [--load=5s] [--no_build]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--baseline=SERVER_BINARY] [--rounds=2] [--load=5s] [--logs=DIR] [--no_build]" >&2; exit 2 ;;
   esac
 done
 if [[ -n "$build" ]]; then
@@ -73,7 +76,12 @@ for r in $(seq "$rounds"); do
     mkdir -p "$CLUSTER_DIR"
     [[ $(id -u) -eq 0 ]] && chown postgres: "$CLUSTER_DIR"
     cl() { (cd "$cur" && bash tools/cluster.sh "$@"); }
-    cl start >/dev/null 2>&1 </dev/null || { echo "cluster did not start ($CLUSTER_DIR/logs)" >&2; exit 1; }
+    if ! cl start >/dev/null 2>&1 </dev/null; then
+      echo "| $r | $name | cluster did not start | | | | |"
+      cl stop >/dev/null 2>&1 || true
+      base=$(( base + 100 > 31900 ? 20000 : base + 100 ))
+      continue
+    fi
     "$repo"/bazel-bin/tools/ledger_bench --server="127.0.0.1:$((base + 40))" --mode=batch --clients=8 \
       --batch_size=100 --payload_bytes=512 --warmup=1s --duration="$load" >/dev/null 2>&1 || true
     sleep 5
@@ -114,6 +122,7 @@ for r in $(seq "$rounds"); do
     printf "| %s | %s | %s | %.1f s | %s | %.1f s | %s |\n" "$r" "$name" "$size" "${listens:-0}" \
       "${ack:+$(printf '%.1f s' "$ack")}" "$promoted" "${fack:+$(printf '%.1f s' "$fack")}"
     cl stop >/dev/null 2>&1 || true
+    [[ -n "$keep" ]] && mkdir -p "$keep/$name-$r" && cp -r "$CLUSTER_DIR/logs/." "$keep/$name-$r/"
     cur=""
     # the next cluster's ports: the old members may hold them a moment
     base=$(( base + 100 > 31900 ? 20000 : base + 100 ))
