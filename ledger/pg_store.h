@@ -66,6 +66,9 @@ struct PgStoreOptions {
 
 // Connects, creates the tables when missing, takes the lease (a new epoch),
 // and catches the local store up to the partition head before returning.
+// With partitions == 1 the lease holder is the only writer of cl_keys, and
+// keys() answers reads from a copy loaded after the lease was taken and kept
+// current by this store's own key writes (CLUSTER.md "Data keys of the owner").
 // FAILED_PRECONDITION when the lease is held elsewhere and !wait_for_lease;
 // DATA_LOSS when the local store holds records the log of record does not
 // (or different ones); UNAVAILABLE when PostgreSQL cannot be reached.
