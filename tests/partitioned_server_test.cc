@@ -18,6 +18,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <optional>
 #include <memory>
@@ -130,36 +131,52 @@ class PartitionedServerTest : public testing::PostgresSuite {
     return stub.get();
   }
 
-  // Appends through `entry`, following redirects to the owner as a client
-  // does; retries (same event id) while no node owns the partition or the
-  // owner cannot be reached, for up to 30 s.
-  absl::StatusOr<Ack> Append(const std::string& entry, const v1::AppendRequest& req) {
-    Ack ack;
+  // Calls `call` (a fresh context each time) at `entry`, following
+  // redirects to the owner as a client does; retries while no node owns the
+  // partition or the owner cannot be reached, for up to 30 s. Sets
+  // `*answered_by` to the last address called and counts the redirects.
+  grpc::Status FollowRedirects(
+      const std::string& entry,
+      const std::function<grpc::Status(const std::string&, grpc::ClientContext*)>& call,
+      std::string* answered_by, int* redirects) {
     std::string at = entry;
+    *redirects = 0;
     const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     for (;;) {
       grpc::ClientContext ctx;
       ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-      grpc::Status s = Stub(at)->Append(&ctx, req, &ack.response);
-      if (s.ok()) {
-        ack.answered_by = at;
-        return ack;
-      }
-      if (s.error_code() != grpc::StatusCode::UNAVAILABLE) {
-        return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
-      }
+      grpc::Status s = call(at, &ctx);
+      *answered_by = at;
+      if (s.error_code() != grpc::StatusCode::UNAVAILABLE) return s;
       if (std::string owner = RedirectAddress(ctx); !owner.empty() && owner != at) {
         EXPECT_TRUE(absl::StrContains(s.error_message(), owner)) << s.error_message();
-        ++ack.redirects;
+        ++*redirects;
         at = owner;
         continue;
       }
       if (std::chrono::steady_clock::now() > give_up) {
-        return absl::UnavailableError(absl::StrCat("gave up at ", at, ": ", s.error_message()));
+        return grpc::Status(s.error_code(), absl::StrCat("gave up at ", at, ": ", s.error_message()));
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
       at = entry;
     }
+  }
+
+  static absl::Status FromGrpc(const grpc::Status& s) {
+    return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+  }
+
+  // Appends through `entry`, following redirects (FollowRedirects).
+  absl::StatusOr<Ack> Append(const std::string& entry, const v1::AppendRequest& req) {
+    Ack ack;
+    grpc::Status s = FollowRedirects(
+        entry,
+        [&](const std::string& at, grpc::ClientContext* ctx) {
+          return Stub(at)->Append(ctx, req, &ack.response);
+        },
+        &ack.answered_by, &ack.redirects);
+    if (!s.ok()) return FromGrpc(s);
+    return ack;
   }
 
   // One ReadStream of `case_id` at `address`, without following anything.
@@ -168,55 +185,40 @@ class PartitionedServerTest : public testing::PostgresSuite {
     std::vector<v1::Record> records;
     std::string redirect;  // the kOwnerTrailer it named, if any
   };
-  StreamRead ReadAt(const std::string& address, const std::string& case_id) {
+  static StreamRead ReadInto(v1::LedgerService::Stub* stub, grpc::ClientContext* ctx,
+                             const std::string& case_id) {
     StreamRead out;
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
     v1::ReadStreamRequest req;
     req.set_stream_id(case_id);
-    auto reader = Stub(address)->ReadStream(&ctx, req);
+    auto reader = stub->ReadStream(ctx, req);
     v1::Record r;
     while (reader->Read(&r)) out.records.push_back(r);
     out.status = reader->Finish();
-    out.redirect = RedirectAddress(ctx);
+    out.redirect = RedirectAddress(*ctx);
     return out;
   }
+  StreamRead ReadAt(const std::string& address, const std::string& case_id) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    return ReadInto(Stub(address), &ctx, case_id);
+  }
 
-  // The case's records read through `entry`, following redirects as a
-  // client does and retrying while no node owns the partition or the owner
-  // cannot be reached, for up to 30 s; `*answered_by` is who served them.
+  // The case's records read through `entry`, following redirects
+  // (FollowRedirects); a refused or redirected read must write nothing.
   absl::StatusOr<std::vector<v1::Record>> ReadCase(const std::string& entry,
                                                    const std::string& case_id,
                                                    std::string* answered_by, int* redirects) {
-    std::string at = entry;
-    *redirects = 0;
-    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    for (;;) {
-      StreamRead read = ReadAt(at, case_id);
-      if (read.status.ok()) {
-        *answered_by = at;
-        return read.records;
-      }
-      // A refused or redirected read writes nothing.
-      EXPECT_TRUE(read.records.empty()) << case_id << " at " << at;
-      if (read.status.error_code() != grpc::StatusCode::UNAVAILABLE) {
-        return absl::Status(static_cast<absl::StatusCode>(read.status.error_code()),
-                            read.status.error_message());
-      }
-      if (!read.redirect.empty() && read.redirect != at) {
-        EXPECT_TRUE(absl::StrContains(read.status.error_message(), read.redirect))
-            << read.status.error_message();
-        ++*redirects;
-        at = read.redirect;
-        continue;
-      }
-      if (std::chrono::steady_clock::now() > give_up) {
-        return absl::UnavailableError(
-            absl::StrCat("gave up at ", at, ": ", read.status.error_message()));
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
-      at = entry;
-    }
+    StreamRead read;
+    grpc::Status s = FollowRedirects(
+        entry,
+        [&](const std::string& at, grpc::ClientContext* ctx) {
+          read = ReadInto(Stub(at), ctx, case_id);
+          if (!read.status.ok()) EXPECT_TRUE(read.records.empty()) << case_id << " at " << at;
+          return read.status;
+        },
+        answered_by, redirects);
+    if (!s.ok()) return FromGrpc(s);
+    return read.records;
   }
 
   // The proof of (partition, seq) from `address`, retried until a global

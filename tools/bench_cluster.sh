@@ -116,9 +116,9 @@ if [[ -n "$server_partitions" ]]; then
       if [[ $n == 1 ]]; then
         node_a=127.0.0.1:$port
         # node 1 first, so that it takes partition 0 (and all of P = 1)
-        for _ in $(seq 600); do grep -q "listening on" "$tmp/$db/node1.log" && break; sleep 0.1; done
+        for _ in $(seq 600); do grep -q "listening on" "$tmp/$db/node1.log" 2>/dev/null && break; sleep 0.1; done
       elif ((p > 1)); then
-        for _ in $(seq 600); do grep -q "listening on" "$tmp/$db/node2.log" && break; sleep 0.1; done
+        for _ in $(seq 600); do grep -q "listening on" "$tmp/$db/node2.log" 2>/dev/null && break; sleep 0.1; done
       fi
     done
   }

@@ -352,27 +352,38 @@ class Router {
   std::atomic<uint64_t> redirects_{0};
 };
 
+using Stubs = std::map<std::string, std::unique_ptr<v1::LedgerService::Stub>>;
+
+// A caller's stub to `address` on its channel `index`, made once and kept
+// in `stubs`; INVALID_ARGUMENT when no channel can be made.
+grpc::Status StubAt(Router& router, const std::string& address, int index, Stubs* stubs,
+                    v1::LedgerService::Stub** out) {
+  std::unique_ptr<v1::LedgerService::Stub>& stub = (*stubs)[address];
+  if (stub == nullptr) {
+    absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = router.ChannelTo(address, index);
+    if (!channel.ok()) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          std::string(channel.status().message()));
+    }
+    stub = v1::LedgerService::NewStub(*channel);
+  }
+  *out = stub.get();
+  return grpc::Status::OK;
+}
+
 // Calls `call` with the stub of the node owning `partition` and follows the
 // redirects it gets (at most kMaxRedirects), remembering each owner.
 // `stubs` caches the caller's stubs by address; `deadline` bounds each try.
 template <typename Call>
-grpc::Status CallOwner(Router& router, int32_t partition, int channel_index,
-                       std::map<std::string, std::unique_ptr<v1::LedgerService::Stub>>* stubs,
+grpc::Status CallOwner(Router& router, int32_t partition, int channel_index, Stubs* stubs,
                        std::chrono::system_clock::time_point deadline, const Call& call) {
   std::string at = router.OwnerOf(partition);
   for (int hops = 0;; ++hops) {
-    std::unique_ptr<v1::LedgerService::Stub>& stub = (*stubs)[at];
-    if (stub == nullptr) {
-      absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = router.ChannelTo(at, channel_index);
-      if (!channel.ok()) {
-        return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                            std::string(channel.status().message()));
-      }
-      stub = v1::LedgerService::NewStub(*channel);
-    }
+    v1::LedgerService::Stub* stub = nullptr;
+    if (grpc::Status s = StubAt(router, at, channel_index, stubs, &stub); !s.ok()) return s;
     grpc::ClientContext ctx;
     ctx.set_deadline(deadline);
-    grpc::Status status = call(stub.get(), &ctx);
+    grpc::Status status = call(stub, &ctx);
     if (status.ok() || status.error_code() != grpc::StatusCode::UNAVAILABLE) return status;
     const std::string owner = RedirectAddress(ctx);
     if (owner.empty() || owner == at || hops == kMaxRedirects) return status;
@@ -423,7 +434,7 @@ absl::Status OpenCases(const Config& config, Router& router) {
   for (int k = 0; k < config.streams; ++k) {
     by_partition[router.PartitionOfCase(CaseId(config, k))].push_back(k);
   }
-  std::map<std::string, std::unique_ptr<v1::LedgerService::Stub>> stubs;
+  Stubs stubs;
   for (int32_t p = 0; p < router.partitions(); ++p) {
     const std::vector<int>& cases = by_partition[p];
     for (size_t first = 0; first < cases.size(); first += kChunk) {
@@ -653,15 +664,10 @@ class Client {
 
   grpc::Status OneStream() {
     // One partition (checked at start): --server serves every case.
-    std::unique_ptr<v1::LedgerService::Stub>& stub = stubs_[config_.server];
-    if (stub == nullptr) {
-      absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
-          router_->ChannelTo(config_.server, channel_index_);
-      if (!channel.ok()) {
-        return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                            std::string(channel.status().message()));
-      }
-      stub = v1::LedgerService::NewStub(*channel);
+    v1::LedgerService::Stub* stub = nullptr;
+    if (grpc::Status s = StubAt(*router_, config_.server, channel_index_, &stubs_, &stub);
+        !s.ok()) {
+      return s;
     }
     grpc::ClientContext ctx;
     ctx.set_deadline(deadline_);
@@ -730,8 +736,7 @@ class Client {
   const std::string& text_pool_;
   Router* const router_;
   const int channel_index_;
-  // By address: --server's, and the owners redirects named.
-  std::map<std::string, std::unique_ptr<v1::LedgerService::Stub>> stubs_;
+  Stubs stubs_;  // by address: --server's, and the owners redirects named
   std::vector<OwnCases> own_;  // P > 1 only
   uint64_t batches_ = 0;
   std::chrono::system_clock::time_point deadline_;
