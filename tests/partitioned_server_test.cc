@@ -494,6 +494,12 @@ TEST_F(PartitionedServerTest, ReadStreamIsServedByTheCasesOwnerAcrossAKill) {
       EXPECT_EQ((*followed)[i].SerializeAsString(), at_owner.records[i].SerializeAsString());
     }
     served[c] = at_owner.records[0].SerializeAsString() + at_owner.records[1].SerializeAsString();
+    // ledgerctl read follows the redirect too.
+    testing::CommandResult r = testing::RunCommand(
+        {"tools/ledgerctl", "--server=" + other, "--json", "read", "--stream=" + c});
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_TRUE(absl::StrContains(r.out, "\"event_id\":\"" + c + "-e1\"")) << r.out;
+    EXPECT_TRUE(absl::StrContains(r.out, "note 1")) << r.out;
   }
   // Bad input is refused by either node before any routing.
   for (const std::string& at : {a->address(), b->address()}) {

@@ -305,8 +305,9 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> NewBenchChannel(const std::string
 // and one channel per (address, channel index). Thread-safe.
 class Router {
  public:
-  Router(const Config& config, int32_t partitions)
-      : config_(config), partitions_(partitions), owner_(partitions, config.server) {}
+  // Every partition's appends go to `server` until a redirect says otherwise.
+  Router(const std::string& server, int32_t partitions)
+      : partitions_(partitions), owner_(partitions, server) {}
 
   int32_t partitions() const { return partitions_; }
   int32_t PartitionOfCase(const std::string& case_id) const {
@@ -343,7 +344,6 @@ class Router {
   uint64_t redirects() const { return redirects_.load(std::memory_order_relaxed); }
 
  private:
-  const Config& config_;
   const int32_t partitions_;
   mutable absl::Mutex mu_;
   std::vector<std::string> owner_ ABSL_GUARDED_BY(mu_);  // by partition
@@ -952,7 +952,7 @@ int Run(const Config& config) {
                  partitions);
     return 2;
   }
-  Router router(config, partitions);
+  Router router(config.server, partitions);
   int channel_count = config.channel == "shared" ? 1 : config.clients;
   for (int i = 0; i < channel_count; ++i) {
     absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = router.ChannelTo(config.server, i);
