@@ -29,7 +29,7 @@
 # 4. the ledger runs against a single-node server (RocksDB, as tools/serve.sh
 #    runs it);
 # 5. partitions: ledger/pg_partitions_benchmark (the library's
-#    PartitionedNode: the server serves P = 1 only) against a database of the
+#    PartitionedNode; the server's P > 1: --server_partitions) against a database of the
 #    same Patroni primary, P = 1, 2, 4 on one node and on two (two
 #    PartitionedNodes in one process splitting the partitions), unary (64
 #    callers) and batched (8 x 100), plaintext payloads; the ratio is to the
@@ -242,7 +242,7 @@ row_cl "single node: unary, 64 callers" "$(bench "127.0.0.1:$sport" unary --clie
 row_cl "single node: batch 8 x 100" "$(bench "127.0.0.1:$sport" batch --clients=8 --batch_size=100)"
 kill "$single_pid"; wait "$single_pid" 2>/dev/null || true; single_pid=""
 
-# Partitions, through the library (the server serves P = 1): a database of
+# Partitions, through the library (the server: --server_partitions): a database of
 # its own on the same primary, so its tables do not touch the nodes' ledger.
 as_pg psql -q -h 127.0.0.1 -p "$primary" -U postgres -d postgres -c "CREATE DATABASE partbench"
 partinfo="host=127.0.0.1,127.0.0.1 port=$((base + 20)),$((base + 21)) user=postgres dbname=partbench target_session_attrs=read-write connect_timeout=2"
