@@ -120,6 +120,23 @@ class PartitionedServerTest : public testing::PostgresSuite {
     return s.ok() ? *std::move(s) : nullptr;
   }
 
+  // Mutual TLS with certificates for `who` (ROLE/ID each), the producer
+  // registered for housing and aud-1 granted every case; nodes A and B
+  // started, B owning partitions 2 and 3.
+  void StartOverMutualTls(const std::vector<std::string>& who,
+                          std::unique_ptr<ServerProcess>* a, std::unique_ptr<ServerProcess>* b) {
+    auto tls = testing::MakeDevTls(who);
+    ASSERT_TRUE(tls.ok()) << tls.status();
+    tls_ = *tls;
+    std::ofstream(dir_ + "/authz.conf") << "producer partitioned-test housing\n"
+                                        << "audit_grant aud-1 *\n";
+    *a = StartNode("a");
+    ASSERT_NE(*a, nullptr);
+    *b = StartNode("b");
+    ASSERT_NE(*b, nullptr);
+    ASSERT_TRUE(absl::StrContains((*b)->Stderr(), "owns partitions [2,3]")) << (*b)->Stderr();
+  }
+
   // Over mutual TLS (tls_) as `who_`, else plaintext.
   v1::LedgerService::Stub* Stub(const std::string& address) {
     auto& stub = stubs_[who_ + "@" + address];
@@ -392,18 +409,9 @@ TEST_F(PartitionedServerTest, AnyNodeTakesAppendsAndProvesEveryRecordAcrossAKill
 // an auditor proves each record from the other node and reads its leaf; a
 // client may not append, on either node.
 TEST_F(PartitionedServerTest, RedirectsAndProvesOverMutualTls) {
-  auto tls = testing::MakeDevTls({"producer/partitioned-test", "auditor/aud-1", "client/c-1"});
-  ASSERT_TRUE(tls.ok()) << tls.status();
-  tls_ = *tls;
-  {
-    std::ofstream conf(dir_ + "/authz.conf");
-    conf << "producer partitioned-test housing\naudit_grant aud-1 *\n";
-  }
-  std::unique_ptr<ServerProcess> a = StartNode("a");
-  ASSERT_NE(a, nullptr);
-  std::unique_ptr<ServerProcess> b = StartNode("b");
-  ASSERT_NE(b, nullptr);
-  ASSERT_TRUE(absl::StrContains(b->Stderr(), "owns partitions [2,3]")) << b->Stderr();
+  std::unique_ptr<ServerProcess> a, b;
+  ASSERT_NO_FATAL_FAILURE(
+      StartOverMutualTls({"producer/partitioned-test", "auditor/aud-1", "client/c-1"}, &a, &b));
   std::map<int, uint64_t> next_seq;
   std::vector<std::pair<std::string, Ack>> acks;
   for (const std::string& c : cases_) {
@@ -529,19 +537,9 @@ TEST_F(PartitionedServerTest, ReadStreamIsServedByTheCasesOwnerAcrossAKill) {
 // owner; a client, who may not ReadStream, gets the same refusal from both
 // nodes, with no owner address.
 TEST_F(PartitionedServerTest, ReadStreamOverMutualTlsRedirectsOnlyAllowedCallers) {
-  auto tls = testing::MakeDevTls(
-      {"producer/partitioned-test", "auditor/aud-1", "auditor/aud-2", "client/c-1"});
-  ASSERT_TRUE(tls.ok()) << tls.status();
-  tls_ = *tls;
-  {
-    std::ofstream conf(dir_ + "/authz.conf");
-    conf << "producer partitioned-test housing\naudit_grant aud-1 *\n";
-  }
-  std::unique_ptr<ServerProcess> a = StartNode("a");
-  ASSERT_NE(a, nullptr);
-  std::unique_ptr<ServerProcess> b = StartNode("b");
-  ASSERT_NE(b, nullptr);
-  ASSERT_TRUE(absl::StrContains(b->Stderr(), "owns partitions [2,3]")) << b->Stderr();
+  std::unique_ptr<ServerProcess> a, b;
+  ASSERT_NO_FATAL_FAILURE(StartOverMutualTls(
+      {"producer/partitioned-test", "auditor/aud-1", "auditor/aud-2", "client/c-1"}, &a, &b));
   std::map<std::string, Ack> opened;
   for (const std::string& c : cases_) {
     who_ = "producer-partitioned-test";
