@@ -541,19 +541,11 @@ grpc::ServerBidiReactor<v1::AppendRequest, v1::AppendResponse>* LedgerServiceImp
 absl::Status LedgerServiceImpl::WriteRecord(v1::Record record,
                                             grpc::ServerWriter<v1::Record>* writer,
                                             bool commitments_only) {
-  if (commitments_only) {
-    // The leaf commits to the payload; the auditor checks chain, tree and
-    // the field commitments without seeing an opening (and can export them,
-    // BUNDLE.md commitments-only mode). The server opened the case and event
-    // ids from the leaf's stream tag and box (ledger/BLINDING.md): without a
-    // grant they stay closed, as in the leaf.
-    CL_ASSIGN_OR_RETURN(std::string commitments, StripOpenings(record.payload()));
-    record.set_payload(std::move(commitments));
-    record.clear_stream_id();
-    record.clear_event_id();
-    record.clear_event();
-    record.clear_withheld_fields();
-  }
+  // The auditor can export the commitments (BUNDLE.md commitments-only
+  // mode). The server opened the case and event ids from the leaf's stream
+  // tag and box (ledger/BLINDING.md): without a grant they stay closed, as
+  // in the leaf.
+  if (commitments_only) CL_RETURN_IF_ERROR(ToCommitmentsOnly(&record));
   if (!writer->Write(record)) return absl::CancelledError("client went away");
   return absl::OkStatus();
 }

@@ -244,8 +244,15 @@ absl::StatusOr<Decision> AuthzInterceptorFactory::Decide(const Principal& who,
     if (absl::Status form = malformed(); !form.ok()) return form;
     absl::Status recorded = RecordAccess(who, method, resources.front());
     if (!recorded.ok()) {
-      return absl::UnavailableError(absl::StrCat(
+      absl::Status refused = absl::UnavailableError(absl::StrCat(
           "the read could not be recorded, so it is not served: ", recorded.message()));
+      // Keeps the cause's payloads: a partitioned server's redirect to the
+      // node that owns the case (services/cluster/partition_router.h), given
+      // once the caller was allowed, so that the read is recorded there.
+      recorded.ForEachPayload([&refused](absl::string_view url, const absl::Cord& payload) {
+        refused.SetPayload(url, payload);
+      });
+      return refused;
     }
   }
   return decision;
