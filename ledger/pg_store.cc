@@ -491,6 +491,37 @@ class PgStore : public LogStore {
 
   int64_t epoch() const { return epoch_; }
 
+  // Gives the lease up (ReleasePgLease): no renewal and no commit from here
+  // on, then lease_until = now under our epoch only.
+  absl::Status ReleaseLease() ABSL_LOCKS_EXCLUDED(commit_mu_, renew_mu_) {
+    {
+      absl::MutexLock lock(&renew_mu_);
+      stopping_ = true;
+    }
+    if (renewer_.joinable()) renewer_.join();  // a renewal after ours would extend it
+    absl::MutexLock lock(&commit_mu_);
+    if (fenced_.ok()) {
+      fenced_ = absl::FailedPreconditionError(absl::StrCat(
+          "partition ", options_.partition, ": lease released (epoch ", epoch_, ")"));
+    }
+    absl::Status s = EnsureConnected(&commit_conn_, &commit_warned_,
+                                     absl::Now() + options_.reconnect_timeout);
+    if (!s.ok()) return s;
+    Params p;
+    p.Int4(options_.partition).Int8(epoch_);
+    CL_ASSIGN_OR_RETURN(Result r, Exec(commit_conn_.get(),
+                                       "UPDATE cl_partitions SET lease_until = clock_timestamp() "
+                                       "WHERE part = $1 AND epoch = $2",
+                                       &p, "release lease"));
+    if (std::string(PQcmdTuples(r.get())) != "1") {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "partition ", options_.partition, ": lease already taken over (epoch ", epoch_,
+          " is no longer the partition's)"));
+    }
+    Log(absl::StrCat("partition ", options_.partition, ": lease released, epoch ", epoch_));
+    return absl::OkStatus();
+  }
+
   // --- KeyTable: cl_keys, shared by every node of the cluster. Its writes
   // run on connections of their own; a rotation's UpdateKeys locks the table
   // against the key deletions a Commit carries.
@@ -889,6 +920,12 @@ absl::StatusOr<std::unique_ptr<LogStore>> OpenPgStore(PgStoreOptions options) {
 int64_t PgStoreEpoch(const LogStore& store) {
   const auto* pg = dynamic_cast<const PgStore*>(&store);
   return pg == nullptr ? 0 : pg->epoch();
+}
+
+absl::Status ReleasePgLease(LogStore& store) {
+  auto* pg = dynamic_cast<PgStore*>(&store);
+  if (pg == nullptr) return absl::InvalidArgumentError("store: not a PostgreSQL store");
+  return pg->ReleaseLease();
 }
 
 absl::StatusOr<PgPartitionHead> ReadPgPartitionHead(const std::string& conninfo,
