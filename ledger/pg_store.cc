@@ -529,7 +529,19 @@ class PgStore : public LogStore {
 
  private:
   absl::Status EnsureConnected(Conn* conn, bool* warned, absl::Time deadline) const {
-    return EnsureConnectedTo(options_.conninfo, conn, warned, deadline);
+    if (!ConnectionLost(conn->get())) return absl::OkStatus();
+    CL_RETURN_IF_ERROR(EnsureConnectedTo(options_.conninfo, conn, warned, deadline));
+    // A commit's transaction holds the partition row's lock from its head
+    // CAS on. Should this node lose PostgreSQL mid-transaction (a network
+    // partition, a pause), PostgreSQL ends the idle transaction after one
+    // lease length, so that another node can take the lease (its UPDATE
+    // would wait on that lock forever otherwise: CLUSTER.md "What each
+    // failure costs"). Our commit then resolves as after a lost connection.
+    return ExecText(conn->get(),
+                    absl::StrCat("SET idle_in_transaction_session_timeout = ",
+                                 absl::ToInt64Milliseconds(options_.lease_ttl))
+                        .c_str(),
+                    "session");
   }
 
   absl::Status InTransaction(const std::function<absl::Status()>& body)

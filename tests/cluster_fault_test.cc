@@ -36,8 +36,10 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "gtest/gtest.h"
 #include "tests/cluster_fixture.h"
@@ -89,7 +91,20 @@ class TcpProxy {
   }
   bool ok() const { return listen_fd_ >= 0; }
   void Freeze() { frozen_ = true; }
-  void Thaw() { frozen_ = false; }
+  // Freezes the link when a reply holding `pattern` comes from the server,
+  // before that reply is delivered.
+  void FreezeAtReply(std::string pattern) {
+    absl::MutexLock lock(&mu_);
+    freeze_at_ = std::move(pattern);
+  }
+  bool frozen() const { return frozen_; }
+  void Thaw() {
+    {
+      absl::MutexLock lock(&mu_);
+      freeze_at_.clear();
+    }
+    frozen_ = false;
+  }
 
  private:
   struct Pair {
@@ -115,11 +130,12 @@ class TcpProxy {
       if (connect(pair->upstream, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) continue;
       absl::MutexLock lock(&mu_);
       if (stop_) return;
-      threads_.emplace_back([this, pair] { Pump(pair, pair->client, pair->upstream); });
-      threads_.emplace_back([this, pair] { Pump(pair, pair->upstream, pair->client); });
+      threads_.emplace_back([this, pair] { Pump(pair, pair->client, pair->upstream, false); });
+      threads_.emplace_back([this, pair] { Pump(pair, pair->upstream, pair->client, true); });
     }
   }
-  void Pump(std::shared_ptr<Pair> pair, int from, int to) {
+  // Moves bytes from `from` to `to` while the link is not frozen.
+  void Pump(std::shared_ptr<Pair> pair, int from, int to, bool replies) {
     char buf[16384];
     while (!stop_) {
       if (frozen_) {
@@ -131,6 +147,15 @@ class TcpProxy {
       if (frozen_) continue;
       ssize_t n = read(from, buf, sizeof(buf));
       if (n <= 0) break;
+      if (replies) {
+        absl::MutexLock lock(&mu_);
+        if (!freeze_at_.empty() &&
+            absl::string_view(buf, n).find(freeze_at_) != absl::string_view::npos) {
+          freeze_at_.clear();
+          frozen_ = true;
+        }
+      }
+      while (frozen_ && !stop_) std::this_thread::sleep_for(std::chrono::milliseconds(20));
       for (ssize_t off = 0; off < n;) {
         ssize_t w = send(to, buf + off, n - off, MSG_NOSIGNAL);  // no SIGPIPE
         if (w <= 0) break;
@@ -145,6 +170,7 @@ class TcpProxy {
   int listen_fd_ = -1;
   std::atomic<bool> stop_{false};
   std::atomic<bool> frozen_{false};
+  std::string freeze_at_ ABSL_GUARDED_BY(mu_);
   absl::Mutex mu_;
   std::vector<std::thread> threads_ ABSL_GUARDED_BY(mu_);
 };
@@ -190,8 +216,17 @@ TEST_F(ClusterFaultTest, PartitionFromPostgresBindFailureAndEtcdMajorityLoss) {
   ASSERT_TRUE(WaitForNewCheckpoint(std::chrono::seconds(30))) << Logs();
   const std::string lease_before = Lease();
   pid_t node1 = Pid("node1");
-  auto cut_at = Clock::now();
+  // The link fails at the worst moment: just after the owner's head CAS
+  // (the reply "UPDATE 1" and then ReadyForQuery inside a transaction, 'T'),
+  // before the reply arrives. Its transaction then holds the partition row's
+  // lock, idle, and the statements after it never come.
+  const std::string cas_reply("UPDATE 1\0Z\0\0\0\5T", 15);
+  for (const auto& p : proxies_) p->FreezeAtReply(cas_reply);
+  ASSERT_TRUE(WaitFor([&] { return proxies_[0]->frozen() || proxies_[1]->frozen(); },
+                      std::chrono::seconds(30)))
+      << "no head CAS went through the proxy";
   for (const auto& p : proxies_) p->Freeze();
+  auto cut_at = Clock::now();
   // A write sent to the cut-off owner: it must never be stored.
   std::optional<grpc::Status> stale_status;
   std::thread stale_write([&] {
@@ -201,6 +236,10 @@ TEST_F(ClusterFaultTest, PartitionFromPostgresBindFailureAndEtcdMajorityLoss) {
     v1::AppendResponse resp;
     stale_status = stub->Append(&ctx, OpenCase("partitioned-owner-write"), &resp);
   });
+  absl::Cleanup heal = [&] {  // also when an assertion below returns early
+    for (const auto& p : proxies_) p->Thaw();
+    if (stale_write.joinable()) stale_write.join();
+  };
   // Appends stall: while node1 still holds the lease (PostgreSQL's epoch
   // unchanged), nothing is acknowledged after the in-flight ones.
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
@@ -220,8 +259,7 @@ TEST_F(ClusterFaultTest, PartitionFromPostgresBindFailureAndEtcdMajorityLoss) {
   ASSERT_TRUE(WaitForAcks(10, std::chrono::seconds(60))) << Logs();
   // The partition heals: node1's held commit and renewal reach PostgreSQL
   // late and fail the epoch check; node1 exits fenced.
-  for (const auto& p : proxies_) p->Thaw();
-  stale_write.join();
+  std::move(heal).Invoke();
   ASSERT_TRUE(stale_status.has_value());
   EXPECT_FALSE(stale_status->ok());
   EXPECT_TRUE(WaitFor([&] { return Exited(node1); }, std::chrono::seconds(30)))
