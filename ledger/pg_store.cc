@@ -504,8 +504,9 @@ class PgStore : public LogStore {
       fenced_ = absl::FailedPreconditionError(absl::StrCat(
           "partition ", options_.partition, ": lease released (epoch ", epoch_, ")"));
     }
+    // (after one lease length there is nothing left to release)
     absl::Status s = EnsureConnected(&commit_conn_, &commit_warned_,
-                                     absl::Now() + options_.reconnect_timeout);
+                                     absl::Now() + options_.lease_ttl);
     if (!s.ok()) return s;
     Params p;
     p.Int4(options_.partition).Int8(epoch_);
