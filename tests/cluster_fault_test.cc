@@ -198,6 +198,12 @@ class ClusterFaultTest : public cluster_testing::ClusterFixture {
     ClusterFixture::TearDown();
     proxies_.clear();
   }
+  // What PostgreSQL's ledger sessions are doing (for failure messages).
+  std::string Sessions() {
+    return PgQuery(
+        "SELECT string_agg(state || ' ' || coalesce(wait_event, '-') || ' ' || left(query, 50), "
+        "' | ') FROM pg_stat_activity WHERE datname = 'caseledger'");
+  }
   std::string Lease() {
     return PgQuery("SELECT owner || ' epoch ' || epoch FROM cl_partitions WHERE part = 0");
   }
@@ -208,6 +214,11 @@ class ClusterFaultTest : public cluster_testing::ClusterFixture {
 TEST_F(ClusterFaultTest, PartitionFromPostgresBindFailureAndEtcdMajorityLoss) {
   constexpr int kWriters = 2;
   uint64_t size = 0;
+  const auto started = Clock::now();  // after the cluster started (SetUp)
+  auto done = [&](const char* round) {
+    std::fprintf(stderr, "%s done %.1f s after the cluster started\n", round,
+                 std::chrono::duration<double>(Clock::now() - started).count());
+  };
 
   // --- 1. network partition between the owner (node1) and PostgreSQL.
   ASSERT_EQ(Owner(), 1) << Logs();
@@ -256,7 +267,7 @@ TEST_F(ClusterFaultTest, PartitionFromPostgresBindFailureAndEtcdMajorityLoss) {
       << Lease() << Logs();
   std::fprintf(stderr, "node2 served %.1f s after the cut\n",
                std::chrono::duration<double>(Clock::now() - cut_at).count());
-  ASSERT_TRUE(WaitForAcks(10, std::chrono::seconds(60))) << Logs();
+  ASSERT_TRUE(WaitForAcks(10, std::chrono::seconds(60))) << Sessions() << Logs();
   // The partition heals: node1's held commit and renewal reach PostgreSQL
   // late and fail the epoch check; node1 exits fenced.
   std::move(heal).Invoke();
@@ -271,6 +282,7 @@ TEST_F(ClusterFaultTest, PartitionFromPostgresBindFailureAndEtcdMajorityLoss) {
   ASSERT_TRUE(WaitForAcks(10, std::chrono::seconds(30))) << Logs();
   StopLoad();
   ASSERT_NO_FATAL_FAILURE(CheckEverything("network partition owner <-> PostgreSQL", &size));
+  done("round 1");
   ASSERT_EQ(Owner(), 2);
 
   // --- 2. node1 takes the lease but cannot bind its port. It waits with a
@@ -304,9 +316,10 @@ TEST_F(ClusterFaultTest, PartitionFromPostgresBindFailureAndEtcdMajorityLoss) {
   Restart(2);
   ASSERT_TRUE(WaitFor([&] { return ServingNow(2); }, std::chrono::seconds(20)))
       << "node2 did not take the partition well within node1's 30 s lease" << Logs();
-  ASSERT_TRUE(WaitForAcks(20, std::chrono::seconds(60))) << Logs();
+  ASSERT_TRUE(WaitForAcks(10, std::chrono::seconds(60))) << Logs();
   StopLoad();
   ASSERT_NO_FATAL_FAILURE(CheckEverything("a node that cannot bind its port", &size));
+  done("round 2");
 
   // --- 3. etcd loses its majority under load.
   Restart(1);
@@ -330,7 +343,7 @@ TEST_F(ClusterFaultTest, PartitionFromPostgresBindFailureAndEtcdMajorityLoss) {
   // Nothing is acknowledged without a primary.
   std::this_thread::sleep_for(std::chrono::seconds(1));
   size_t frozen = AckedCount();
-  std::this_thread::sleep_for(std::chrono::seconds(3));
+  std::this_thread::sleep_for(std::chrono::seconds(2));
   EXPECT_EQ(AckedCount(), frozen) << "appends were acknowledged while etcd had no majority";
   testing::CommandResult r = Cluster({"restart", absl::StrCat("etcd", leader)});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
@@ -342,6 +355,7 @@ TEST_F(ClusterFaultTest, PartitionFromPostgresBindFailureAndEtcdMajorityLoss) {
                Owner());
   StopLoad();
   ASSERT_NO_FATAL_FAILURE(CheckEverything("etcd lost its majority", &size));
+  done("round 3");
 }
 
 }  // namespace
