@@ -6,9 +6,12 @@
 // either node served, a retry returns the original seq, appends resumed):
 //   1. network partition owner <-> PostgreSQL: node1 reaches PostgreSQL only
 //      through a TCP proxy in this test, which is frozen (bytes held, as a
-//      partition where packets are dropped and later retransmitted). node1
-//      acknowledges nothing meanwhile; node2 takes the lease once it lapses
-//      and serves; healed, node1 commits nothing (the CAS) and exits fenced.
+//      partition where packets are dropped and later retransmitted) just
+//      after node1's head CAS and in the middle of its creating a salt, so
+//      that node1's transactions hold their rows in PostgreSQL. node1
+//      acknowledges nothing meanwhile; node2 takes the lease once it lapses,
+//      serves, and appends the case node1 was creating a salt for; healed,
+//      node1 commits nothing and exits fenced.
 //   2. a node that takes the lease but cannot bind its port: node1 waits on a
 //      port this test holds, with a 30 s lease; the owner is killed; node1
 //      takes the lease, cannot listen, releases the lease and exits; the
@@ -91,18 +94,27 @@ class TcpProxy {
   }
   bool ok() const { return listen_fd_ >= 0; }
   void Freeze() { frozen_ = true; }
-  // Freezes the link when a reply holding `pattern` comes from the server,
-  // before that reply is delivered.
-  void FreezeAtReply(std::string pattern) {
+  // Which reply from the server to keep from its client (until Thaw), while
+  // every other connection goes on: the reply to the partition head's CAS
+  // ("UPDATE 1" inside a transaction), or the second insert of a key-table
+  // transaction (a salt's or key's index entry). Either way the server side
+  // sits idle inside the transaction, holding the row it wrote.
+  enum class Hold { kHeadCas, kKeyIndex };
+  void HoldReply(Hold what) {
     absl::MutexLock lock(&mu_);
-    freeze_at_ = std::move(pattern);
+    (what == Hold::kHeadCas ? hold_cas_ : hold_key_) = true;
+    holding_ = true;
   }
-  bool frozen() const { return frozen_; }
+  bool Held(Hold what) {
+    absl::MutexLock lock(&mu_);
+    return what == Hold::kHeadCas ? cas_held_ : key_held_;
+  }
   void Thaw() {
     {
       absl::MutexLock lock(&mu_);
-      freeze_at_.clear();
+      hold_cas_ = hold_key_ = false;
     }
+    holding_ = false;
     frozen_ = false;
   }
 
@@ -135,8 +147,32 @@ class TcpProxy {
     }
   }
   // Moves bytes from `from` to `to` while the link is not frozen.
+  // Whether to keep this reply (HoldReply). `in_cas` and `inserts` are the
+  // connection's: inside a transaction that moved the head, and how many
+  // "INSERT 0 1" the current transaction answered (PostgreSQL's protocol:
+  // CommandComplete, then ReadyForQuery 'Z' with 'T' inside a transaction,
+  // 'I' outside; a client sends its next statement only after the reply).
+  bool ShouldHold(absl::string_view reply, bool* in_cas, int* inserts) {
+    static const absl::string_view kCas("UPDATE 1\0Z\0\0\0\5T", 15);
+    static const absl::string_view kInsert("INSERT 0 1\0Z\0\0\0\5T", 17);
+    static const absl::string_view kIdle("Z\0\0\0\5I", 6);
+    const bool cas = reply.find(kCas) != absl::string_view::npos;
+    const bool insert = !*in_cas && reply.find(kInsert) != absl::string_view::npos;
+    if (cas) *in_cas = true;
+    if (insert) ++*inserts;
+    if (reply.find(kIdle) != absl::string_view::npos) {
+      *in_cas = false;
+      *inserts = 0;
+    }
+    absl::MutexLock lock(&mu_);
+    if (cas && hold_cas_ && !cas_held_) return cas_held_ = true;
+    if (insert && *inserts == 2 && hold_key_ && !key_held_) return key_held_ = true;
+    return false;
+  }
   void Pump(std::shared_ptr<Pair> pair, int from, int to, bool replies) {
     char buf[16384];
+    bool in_cas = false;  // (replies only)
+    int inserts = 0;
     while (!stop_) {
       if (frozen_) {
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -147,13 +183,8 @@ class TcpProxy {
       if (frozen_) continue;
       ssize_t n = read(from, buf, sizeof(buf));
       if (n <= 0) break;
-      if (replies) {
-        absl::MutexLock lock(&mu_);
-        if (!freeze_at_.empty() &&
-            absl::string_view(buf, n).find(freeze_at_) != absl::string_view::npos) {
-          freeze_at_.clear();
-          frozen_ = true;
-        }
+      if (replies && ShouldHold(absl::string_view(buf, n), &in_cas, &inserts)) {
+        while (holding_ && !stop_) std::this_thread::sleep_for(std::chrono::milliseconds(20));
       }
       while (frozen_ && !stop_) std::this_thread::sleep_for(std::chrono::milliseconds(20));
       for (ssize_t off = 0; off < n;) {
@@ -170,7 +201,11 @@ class TcpProxy {
   int listen_fd_ = -1;
   std::atomic<bool> stop_{false};
   std::atomic<bool> frozen_{false};
-  std::string freeze_at_ ABSL_GUARDED_BY(mu_);
+  std::atomic<bool> holding_{false};
+  bool hold_cas_ ABSL_GUARDED_BY(mu_) = false;
+  bool hold_key_ ABSL_GUARDED_BY(mu_) = false;
+  bool cas_held_ ABSL_GUARDED_BY(mu_) = false;
+  bool key_held_ ABSL_GUARDED_BY(mu_) = false;
   absl::Mutex mu_;
   std::vector<std::thread> threads_ ABSL_GUARDED_BY(mu_);
 };
@@ -227,15 +262,34 @@ TEST_F(ClusterFaultTest, PartitionFromPostgresBindFailureAndEtcdMajorityLoss) {
   ASSERT_TRUE(WaitForNewCheckpoint(std::chrono::seconds(30))) << Logs();
   const std::string lease_before = Lease();
   pid_t node1 = Pid("node1");
-  // The link fails at the worst moment: just after the owner's head CAS
-  // (the reply "UPDATE 1" and then ReadyForQuery inside a transaction, 'T'),
-  // before the reply arrives. Its transaction then holds the partition row's
-  // lock, idle, and the statements after it never come.
-  const std::string cas_reply("UPDATE 1\0Z\0\0\0\5T", 15);
-  for (const auto& p : proxies_) p->FreezeAtReply(cas_reply);
-  ASSERT_TRUE(WaitFor([&] { return proxies_[0]->frozen() || proxies_[1]->frozen(); },
-                      std::chrono::seconds(30)))
-      << "no head CAS went through the proxy";
+  // The link fails at the worst moment for both of node1's writing sessions:
+  // its commit session just after a head CAS, and its key-table session in
+  // the middle of creating a case's salt (the index entry written, not yet
+  // committed). In PostgreSQL each then sits idle inside its transaction,
+  // holding the rows it wrote, and the statements after never come.
+  for (const auto& p : proxies_) p->HoldReply(TcpProxy::Hold::kHeadCas);
+  auto wait_held = [&](TcpProxy::Hold what) {
+    return WaitFor([&] { return proxies_[0]->Held(what) || proxies_[1]->Held(what); },
+                   std::chrono::seconds(30));
+  };
+  ASSERT_TRUE(wait_held(TcpProxy::Hold::kHeadCas)) << "no head CAS went through the proxy";
+  // A new case for node1: its salts are created on the caller's thread,
+  // before the record queues behind the held commit.
+  for (const auto& p : proxies_) p->HoldReply(TcpProxy::Hold::kKeyIndex);
+  std::optional<grpc::Status> cut_status;
+  std::thread cut_write([&] {
+    auto stub = Ledger(1);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    v1::AppendResponse resp;
+    cut_status = stub->Append(&ctx, OpenCase("cut-write"), &resp);
+  });
+  absl::Cleanup join_cut = [&] {  // also when an assertion below returns early
+    for (const auto& p : proxies_) p->Thaw();
+    cut_write.join();
+  };
+  ASSERT_TRUE(wait_held(TcpProxy::Hold::kKeyIndex))
+      << "no key-table transaction went through the proxy";
   for (const auto& p : proxies_) p->Freeze();
   auto cut_at = Clock::now();
   // A write sent to the cut-off owner: it must never be stored.
@@ -247,7 +301,7 @@ TEST_F(ClusterFaultTest, PartitionFromPostgresBindFailureAndEtcdMajorityLoss) {
     v1::AppendResponse resp;
     stale_status = stub->Append(&ctx, OpenCase("partitioned-owner-write"), &resp);
   });
-  absl::Cleanup heal = [&] {  // also when an assertion below returns early
+  absl::Cleanup heal = [&] {
     for (const auto& p : proxies_) p->Thaw();
     if (stale_write.joinable()) stale_write.join();
   };
@@ -268,11 +322,22 @@ TEST_F(ClusterFaultTest, PartitionFromPostgresBindFailureAndEtcdMajorityLoss) {
   std::fprintf(stderr, "node2 served %.1f s after the cut\n",
                std::chrono::duration<double>(Clock::now() - cut_at).count());
   ASSERT_TRUE(WaitForAcks(10, std::chrono::seconds(60))) << Sessions() << Logs();
+  // The case node1 was creating a salt for, on node2: its insert of the same
+  // index entry waits until PostgreSQL ends node1's idle transaction.
+  auto moved = AppendRetrying(*Ledger(2), "cut-write", std::chrono::seconds(30));
+  ASSERT_TRUE(moved.has_value()) << Sessions() << Logs();
+  {
+    absl::MutexLock lock(&mu_);
+    acked_["cut-write"] = moved->seq();  // checked with the load's (CheckEverything)
+  }
   // The partition heals: node1's held commit and renewal reach PostgreSQL
   // late and fail the epoch check; node1 exits fenced.
   std::move(heal).Invoke();
+  std::move(join_cut).Invoke();
   ASSERT_TRUE(stale_status.has_value());
   EXPECT_FALSE(stale_status->ok());
+  ASSERT_TRUE(cut_status.has_value());
+  EXPECT_FALSE(cut_status->ok()) << "node1 acknowledged a write it could not commit";
   EXPECT_TRUE(WaitFor([&] { return Exited(node1); }, std::chrono::seconds(30)))
       << "the cut-off owner should stop once the partition heals" << Logs();
   EXPECT_TRUE(absl::StrContains(ReadText(dir_ + "/logs/node1.log"), "lost the partition lease"))
@@ -337,7 +402,8 @@ TEST_F(ClusterFaultTest, PartitionFromPostgresBindFailureAndEtcdMajorityLoss) {
   }
   // Patroni cannot renew its leader key: the primary demotes itself.
   ASSERT_TRUE(WaitFor([&] { return Primary() == 0; }, std::chrono::seconds(40)))
-      << "the primary went on without etcd's majority\n" << Cluster({"status"}).out << Logs();
+      << "the primary went on without etcd's majority\n"
+      << Cluster({"status"}).out << Logs();
   std::fprintf(stderr, "no primary %.1f s after etcd lost its majority\n",
                std::chrono::duration<double>(Clock::now() - killed_at).count());
   // Nothing is acknowledged without a primary.
@@ -349,7 +415,8 @@ TEST_F(ClusterFaultTest, PartitionFromPostgresBindFailureAndEtcdMajorityLoss) {
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   auto back_at = Clock::now();
   ASSERT_TRUE(WaitForAcks(20, std::chrono::seconds(90))) << Cluster({"status"}).out << Logs();
-  std::fprintf(stderr, "appends resumed %.1f s after etcd's majority returned (primary pg%d, "
+  std::fprintf(stderr,
+               "appends resumed %.1f s after etcd's majority returned (primary pg%d, "
                "was pg%d; owner node%d)\n",
                std::chrono::duration<double>(Clock::now() - back_at).count(), Primary(), primary,
                Owner());
