@@ -330,8 +330,9 @@ TEST_F(ClusterFaultTest, PartitionFromPostgresBindFailureAndEtcdMajorityLoss) {
     absl::MutexLock lock(&mu_);
     acked_["cut-write"] = moved->seq();  // checked with the load's (CheckEverything)
   }
-  // The partition heals: node1's held commit and renewal reach PostgreSQL
-  // late and fail the epoch check; node1 exits fenced.
+  // The partition heals: PostgreSQL has ended node1's idle transactions;
+  // node1 finds another epoch in the head row (its renewal too) and exits
+  // fenced, having acknowledged neither write.
   std::move(heal).Invoke();
   std::move(join_cut).Invoke();
   ASSERT_TRUE(stale_status.has_value());
