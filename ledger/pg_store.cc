@@ -200,14 +200,29 @@ absl::Status ApplyKeyWrites(PGconn* c, const std::vector<KeyWrite>& writes,
   return absl::OkStatus();
 }
 
-// Keeps `*conn` connected, reconnecting until `deadline`.
+// Keeps `*conn` connected, reconnecting until `deadline`. A session that
+// writes in transactions passes `idle_timeout`: PostgreSQL then ends a
+// transaction of it left idle that long, with its locks, should this node
+// lose PostgreSQL mid-transaction (a network partition, a pause). Otherwise
+// the backend keeps them until TCP gives up on the connection, minutes to
+// hours later, and every other node's write that needs them (a lease take, a
+// key for the same subject) waits as long (CLUSTER.md "A commit cut off
+// mid-transaction").
 absl::Status EnsureConnectedTo(const std::string& conninfo, Conn* conn, bool* warned,
-                               absl::Time deadline) {
+                               absl::Time deadline,
+                               absl::Duration idle_timeout = absl::ZeroDuration()) {
   while (ConnectionLost(conn->get())) {
     absl::StatusOr<Conn> c = Connect(conninfo, warned);
     if (c.ok()) {
       *conn = *std::move(c);
-      break;
+      if (idle_timeout <= absl::ZeroDuration()) break;
+      absl::Status s = ExecText(conn->get(),
+                                absl::StrCat("SET idle_in_transaction_session_timeout = ",
+                                             absl::ToInt64Milliseconds(idle_timeout))
+                                    .c_str(),
+                                "session");
+      if (!s.ok()) conn->reset();  // never a session without it
+      return s;
     }
     if (absl::Now() > deadline) return c.status();
     absl::SleepFor(absl::Milliseconds(200));
@@ -219,8 +234,12 @@ absl::Status EnsureConnectedTo(const std::string& conninfo, Conn* conn, bool* wa
 // key store that outlives any one store (PartitionedNode).
 class PgKeyTable : public KeyTable {
  public:
-  PgKeyTable(std::string conninfo, absl::Duration reconnect_timeout)
-      : conninfo_(std::move(conninfo)), reconnect_timeout_(reconnect_timeout) {}
+  // `idle_timeout`: how long a key write's transaction may sit idle
+  // (EnsureConnectedTo).
+  PgKeyTable(std::string conninfo, absl::Duration reconnect_timeout, absl::Duration idle_timeout)
+      : conninfo_(std::move(conninfo)),
+        reconnect_timeout_(reconnect_timeout),
+        idle_timeout_(idle_timeout) {}
 
   absl::Status Open() {
     return WithReadConn([](PGconn* c) -> absl::StatusOr<bool> {
@@ -251,8 +270,11 @@ class PgKeyTable : public KeyTable {
     // Other processes write cl_keys too: the table lock (readers pass) keeps
     // every other write out from plan's reads to the commit.
     return InWriteTransaction([&](PGconn* c) -> absl::Status {
-      CL_RETURN_IF_ERROR(
-          ExecText(c, "LOCK TABLE cl_keys IN EXCLUSIVE MODE", "lock the key table"));
+      // (plan() may take a while on a large table: no idle limit here)
+      CL_RETURN_IF_ERROR(ExecText(c,
+                                  "LOCK TABLE cl_keys IN EXCLUSIVE MODE; "
+                                  "SET LOCAL idle_in_transaction_session_timeout = 0",
+                                  "lock the key table"));
       CL_ASSIGN_OR_RETURN(std::vector<KeyWrite> writes, plan());
       return ApplyKeyWrites(c, writes, /*first_writer_wins=*/false);
     });
@@ -306,7 +328,8 @@ class PgKeyTable : public KeyTable {
     absl::MutexLock lock(&write_mu_);
     absl::Time deadline = absl::Now() + reconnect_timeout_;
     for (;;) {
-      absl::Status s = EnsureConnectedTo(conninfo_, &write_conn_, &write_warned_, deadline);
+      absl::Status s =
+          EnsureConnectedTo(conninfo_, &write_conn_, &write_warned_, deadline, idle_timeout_);
       if (s.ok()) {
         s = RunTransaction(write_conn_.get(), &write_warned_,
                            [&] { return body(write_conn_.get()); });
@@ -317,6 +340,7 @@ class PgKeyTable : public KeyTable {
 
   const std::string conninfo_;
   const absl::Duration reconnect_timeout_;
+  const absl::Duration idle_timeout_;
   mutable absl::Mutex read_mu_;
   mutable std::vector<Conn> idle_ ABSL_GUARDED_BY(read_mu_);
   mutable size_t lent_ ABSL_GUARDED_BY(read_mu_) = 0;  // connections in use
@@ -330,7 +354,7 @@ class PgStore : public LogStore {
   explicit PgStore(PgStoreOptions options)
       : options_(std::move(options)),
         local_(std::move(options_.local)),
-        keys_(options_.conninfo, options_.reconnect_timeout) {}
+        keys_(options_.conninfo, options_.reconnect_timeout, options_.lease_ttl) {}
 
   ~PgStore() override {
     {
@@ -491,6 +515,38 @@ class PgStore : public LogStore {
 
   int64_t epoch() const { return epoch_; }
 
+  // Gives the lease up (ReleasePgLease): no renewal and no commit from here
+  // on, then lease_until = now under our epoch only.
+  absl::Status ReleaseLease() ABSL_LOCKS_EXCLUDED(commit_mu_, renew_mu_) {
+    {
+      absl::MutexLock lock(&renew_mu_);
+      stopping_ = true;
+    }
+    if (renewer_.joinable()) renewer_.join();  // a renewal after ours would extend it
+    absl::MutexLock lock(&commit_mu_);
+    if (fenced_.ok()) {
+      fenced_ = absl::FailedPreconditionError(absl::StrCat(
+          "partition ", options_.partition, ": lease released (epoch ", epoch_, ")"));
+    }
+    // (after one lease length there is nothing left to release)
+    absl::Status s = EnsureConnected(&commit_conn_, &commit_warned_,
+                                     absl::Now() + options_.lease_ttl);
+    if (!s.ok()) return s;
+    Params p;
+    p.Int4(options_.partition).Int8(epoch_);
+    CL_ASSIGN_OR_RETURN(Result r, Exec(commit_conn_.get(),
+                                       "UPDATE cl_partitions SET lease_until = clock_timestamp() "
+                                       "WHERE part = $1 AND epoch = $2",
+                                       &p, "release lease"));
+    if (std::string(PQcmdTuples(r.get())) != "1") {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "partition ", options_.partition, ": lease already taken over (epoch ", epoch_,
+          " is no longer the partition's)"));
+    }
+    Log(absl::StrCat("partition ", options_.partition, ": lease released, epoch ", epoch_));
+    return absl::OkStatus();
+  }
+
   // --- KeyTable: cl_keys, shared by every node of the cluster. Its writes
   // run on connections of their own; a rotation's UpdateKeys locks the table
   // against the key deletions a Commit carries.
@@ -498,7 +554,10 @@ class PgStore : public LogStore {
 
  private:
   absl::Status EnsureConnected(Conn* conn, bool* warned, absl::Time deadline) const {
-    return EnsureConnectedTo(options_.conninfo, conn, warned, deadline);
+    // A commit's transaction holds the partition row's lock from its head
+    // CAS on: idle for one lease, PostgreSQL ends it, so that another node
+    // can take the lease; our commit then resolves as after a lost connection.
+    return EnsureConnectedTo(options_.conninfo, conn, warned, deadline, options_.lease_ttl);
   }
 
   absl::Status InTransaction(const std::function<absl::Status()>& body)
@@ -891,6 +950,12 @@ int64_t PgStoreEpoch(const LogStore& store) {
   return pg == nullptr ? 0 : pg->epoch();
 }
 
+absl::Status ReleasePgLease(LogStore& store) {
+  auto* pg = dynamic_cast<PgStore*>(&store);
+  if (pg == nullptr) return absl::InvalidArgumentError("store: not a PostgreSQL store");
+  return pg->ReleaseLease();
+}
+
 absl::StatusOr<PgPartitionHead> ReadPgPartitionHead(const std::string& conninfo,
                                                     int32_t partition) {
   CL_ASSIGN_OR_RETURN(Conn c, Connect(conninfo, nullptr));
@@ -900,7 +965,9 @@ absl::StatusOr<PgPartitionHead> ReadPgPartitionHead(const std::string& conninfo,
 absl::StatusOr<std::unique_ptr<KeyTable>> OpenPgKeyTable(const std::string& conninfo,
                                                          absl::Duration reconnect_timeout) {
   if (conninfo.empty()) return absl::InvalidArgumentError("conninfo: must not be empty");
-  auto table = std::make_unique<PgKeyTable>(conninfo, reconnect_timeout);
+  // (the default lease length: this table outlives every partition's lease)
+  auto table = std::make_unique<PgKeyTable>(conninfo, reconnect_timeout,
+                                            PgStoreOptions().lease_ttl);
   CL_RETURN_IF_ERROR(table->Open());
   return std::unique_ptr<KeyTable>(std::move(table));
 }

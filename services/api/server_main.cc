@@ -302,6 +302,7 @@ int Run() {
   store_options.block_cache_bytes = absl::GetFlag(FLAGS_block_cache_mb) << 20;
   auto store = OpenRocksStore(store_options);
   if (!store.ok()) return Fail(store.status(), "open store");
+  LogStore* pg_store = nullptr;  // cluster mode: the store holding the lease (owned by the ledger)
   if (!absl::GetFlag(FLAGS_pg_conninfo).empty()) {
     // Cluster mode: PostgreSQL is the log of record; the RocksDB directory
     // keeps the state derived from it. Waits for the partition's lease.
@@ -322,6 +323,7 @@ int Run() {
     };
     store = OpenPgStore(std::move(pg));
     if (!store.ok()) return Fail(store.status(), "open PostgreSQL log of record");
+    pg_store = store->get();
   }
 
   // Payload encryption: on with a master key, else plaintext (and said so).
@@ -544,6 +546,13 @@ int Run() {
   builder.RegisterService(&key_admin_service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
+    // Holding a lease it cannot serve, the node would leave the partition
+    // without a server until the lease lapsed: give it up first, under our
+    // epoch only (ledger/CLUSTER.md "A node that cannot listen").
+    if (pg_store != nullptr) {
+      absl::Status released = ReleasePgLease(*pg_store);
+      if (!released.ok()) Log(absl::StrCat("release the partition lease: ", released.ToString()));
+    }
     return Fail(absl::UnavailableError("could not bind " + listen), "start");
   }
   // The integrity alarm turns these health entries NOT_SERVING (INTEGRITY.md).
