@@ -550,16 +550,25 @@ class RocksStore : public LogStore, public KeyTable {
     ro.fill_cache = false;
     ro.readahead_size = 2 << 20;
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf(kRecords)));
+    // At most two tails of records: their nodes, about two per record, go
+    // into the tail in chunks.
     std::vector<NodeWrite> nodes;
+    constexpr size_t kChunkNodes = 8192;
+    nodes.reserve(kChunkNodes + 64);
+    auto add = [this, &nodes]() {
+      absl::MutexLock lock(&tail_mu_);
+      absl::Status s = active_->AddNodes(nodes);
+      nodes.clear();
+      return s;
+    };
     uint64_t next = from;
     for (it->Seek(U64Key(from)); it->Valid() && next < size; it->Next(), ++next) {
-      if (it->key() != rocksdb::Slice(U64Key(next))) break;
-      nodes.clear();
+      if (it->key().size() != 8 || DecodeU64(View(it->key())) != next) break;
       tree->Append(LeafHash(View(it->value())), &nodes);
-      absl::MutexLock lock(&tail_mu_);
-      CL_RETURN_IF_ERROR(active_->AddNodes(nodes));
+      if (nodes.size() >= kChunkNodes) CL_RETURN_IF_ERROR(add());
     }
     CL_RETURN_IF_ERROR(FromRocks(it->status(), "read records past nodes_size"));
+    CL_RETURN_IF_ERROR(add());
     if (next != size) {
       return absl::DataLossError(absl::StrCat("record ", next, ": absent, but the tree size is ",
                                               size, " (recomputing the Merkle nodes from ", from,
