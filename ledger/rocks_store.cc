@@ -816,7 +816,8 @@ class RocksStore : public LogStore, public KeyTable {
       absl::MutexLock lock(&cache_mu_);
       if (auto it = upper_nodes_.find(key); it != upper_nodes_.end()) return it->second;
     }
-    // Not in the tail: written to the family before it left the tail, if at all.
+    // The tails first; a node not there was written to the family before it
+    // left them, if at all.
     if (std::optional<Hash> h = TailNode(level, index)) return *h;
     std::string v;
     rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kNodes), key, &v);
@@ -1315,8 +1316,9 @@ class RocksStore : public LogStore, public KeyTable {
   }
 
   // Moves the index_log value just committed under `at`, and the group's
-  // Merkle nodes, into the active tail, and hands a full tail to the background writer; waits for it only
-  // when the active tail has grown to twice its size meanwhile.
+  // Merkle nodes, into the active tail, and hands a full tail to the
+  // background writer; waits for it only when the active tail has grown to
+  // twice its size meanwhile.
   absl::Status AddToTail(uint64_t at, absl::Span<const NodeWrite> nodes) {
     absl::MutexLock lock(&tail_mu_);
     CL_RETURN_IF_ERROR(active_->Add(at, index_log_value_, /*trusted=*/true));
@@ -1427,8 +1429,14 @@ class RocksStore : public LogStore, public KeyTable {
         }
       }
     }
-    wb.Put(cf(kMeta), kIndexedKey, U64Key(t.end_size));
-    wb.Put(cf(kMeta), kNodesKey, U64Key(t.end_size));
+    // The watermarks: every record of the tail has its index entries and
+    // nodes written now. A tail never moves one back (one holding only
+    // recomputed nodes, say, leaves indexed_size as it is).
+    if (t.events > 0) wb.Put(cf(kMeta), kIndexedKey, U64Key(t.end_size));
+    const bool leaves = !t.node_runs.empty() && !t.node_runs[0].hashes.empty();
+    const uint64_t nodes_end =
+        leaves ? t.node_runs[0].first + t.node_runs[0].hashes.size() : t.end_size;
+    if (leaves || t.events > 0) wb.Put(cf(kMeta), kNodesKey, U64Key(nodes_end));
     // Point deletes: a range deletion in a family inserted with a hint
     // corrupts RocksDB 7.8's memtable (the hint is shared with the
     // range-deletion table).

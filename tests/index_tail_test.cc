@@ -451,5 +451,33 @@ TEST(IndexTailTest, DirectoryWithoutNodeWatermarkHasEveryNode) {
   EXPECT_EQ(*nodes_size, testing::SeqKey(2));
 }
 
+// A tail holding only recomputed nodes (nodes_size behind a complete
+// index, which only damage or a hand edit leaves) writes them on close and
+// moves neither watermark back.
+TEST(IndexTailTest, RecomputedNodesAloneMoveNoWatermarkBack) {
+  const std::string dir = testing::NewTempDir("node_tail_alone");
+  {
+    auto t = testing::OpenTestLedger(dir);
+    ASSERT_TRUE(t.ok()) << t.status();
+    ASSERT_TRUE((*t)->Append({testing::TestEvent("ev-1", "case-1")}).ok());
+    ASSERT_TRUE((*t)->Append({testing::TestEvent("ev-2", "case-1")}).ok());
+  }
+  ASSERT_TRUE(testing::RawPut(dir, "meta", "nodes_size", testing::SeqKey(0)).ok());
+  ASSERT_TRUE(testing::RawDelete(dir, "nodes", std::string(1, '\0') + testing::SeqKey(1)).ok());
+  {
+    RocksStoreOptions o;
+    o.path = dir;
+    auto store = OpenRocksStore(o);
+    ASSERT_TRUE(store.ok()) << store.status();
+  }
+  for (const char* key : {"indexed_size", "nodes_size"}) {
+    auto v = testing::RawGet(dir, "meta", key);
+    ASSERT_TRUE(v.ok()) << key << ": " << v.status();
+    EXPECT_EQ(*v, testing::SeqKey(2)) << key;
+  }
+  EXPECT_TRUE(testing::RawGet(dir, "nodes", std::string(1, '\0') + testing::SeqKey(1)).ok());
+  EXPECT_EQ(testing::VerifyTestDataDir(dir).status, absl::OkStatus());
+}
+
 }  // namespace
 }  // namespace caseledger
