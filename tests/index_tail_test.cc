@@ -427,17 +427,20 @@ TEST(IndexTailTest, DamagedNodeWatermarkOrNodeIsReported) {
   }
 }
 
+// Two appends to a new ledger in `dir`, closed cleanly: every node written.
+void AppendTwoAndClose(const std::string& dir) {
+  auto t = testing::OpenTestLedger(dir);
+  ASSERT_TRUE(t.ok()) << t.status();
+  ASSERT_TRUE((*t)->Append({testing::TestEvent("ev-1", "case-1")}).ok());
+  ASSERT_TRUE((*t)->Append({testing::TestEvent("ev-2", "case-1")}).ok());
+}
+
 // A directory written before nodes_size synced every node with its record:
 // it opens read-only as it is, and its first read-write open sets nodes_size
 // to the tree size, recomputing nothing.
 TEST(IndexTailTest, DirectoryWithoutNodeWatermarkHasEveryNode) {
   const std::string dir = testing::NewTempDir("node_tail_old");
-  {
-    auto t = testing::OpenTestLedger(dir);
-    ASSERT_TRUE(t.ok()) << t.status();
-    ASSERT_TRUE((*t)->Append({testing::TestEvent("ev-1", "case-1")}).ok());
-    ASSERT_TRUE((*t)->Append({testing::TestEvent("ev-2", "case-1")}).ok());
-  }
+  ASSERT_NO_FATAL_FAILURE(AppendTwoAndClose(dir));
   ASSERT_TRUE(testing::RawDelete(dir, "meta", "nodes_size").ok());
   EXPECT_EQ(testing::VerifyTestDataDir(dir).status, absl::OkStatus());
   EXPECT_TRUE(absl::IsNotFound(testing::RawGet(dir, "meta", "nodes_size").status()));
@@ -456,12 +459,7 @@ TEST(IndexTailTest, DirectoryWithoutNodeWatermarkHasEveryNode) {
 // moves neither watermark back.
 TEST(IndexTailTest, RecomputedNodesAloneMoveNoWatermarkBack) {
   const std::string dir = testing::NewTempDir("node_tail_alone");
-  {
-    auto t = testing::OpenTestLedger(dir);
-    ASSERT_TRUE(t.ok()) << t.status();
-    ASSERT_TRUE((*t)->Append({testing::TestEvent("ev-1", "case-1")}).ok());
-    ASSERT_TRUE((*t)->Append({testing::TestEvent("ev-2", "case-1")}).ok());
-  }
+  ASSERT_NO_FATAL_FAILURE(AppendTwoAndClose(dir));
   ASSERT_TRUE(testing::RawPut(dir, "meta", "nodes_size", testing::SeqKey(0)).ok());
   ASSERT_TRUE(testing::RawDelete(dir, "nodes", std::string(1, '\0') + testing::SeqKey(1)).ok());
   {
