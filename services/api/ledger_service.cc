@@ -242,29 +242,33 @@ grpc::ServerUnaryReactor* LedgerServiceImpl::AppendBatch(grpc::CallbackServerCon
   return reactor;
 }
 
-// One AppendStream call. Each request read is authorized (the interceptor's
-// verdict on it, taken in OnReadDone before anything else is read) and
-// handed to one of the service's workers, which decodes and admits it and
-// queues it with the gate; only then is the next request read, so that the
-// interceptor decides each request against the case state its predecessors
-// leave, and the gate sees them in request order. A request's outcome is
-// written when it and every one before it are known, in request order, one
-// write at a time, while later requests are read, gated and committed: at
-// most max_stream_in_flight requests wait for their outcome, beyond that the
-// stream is not read until the oldest is written. The first failure (a
-// request that does not parse, is bad, refused or fails; a failed write;
-// cancellation) stops reading; the responses before it are written, appends
-// already queued still land (their outcomes are not reported), a request
-// not yet gated when the client cancels is dropped, and the call finishes
-// with the failure once every queued append has its outcome, so that nothing
-// is in flight when the call ends. On gRPC's callback threads this handler
-// only reads, writes and takes verdicts (the interceptor's decision itself
-// runs there too, before OnReadDone).
+// One AppendStream call, pipelined: the stream is read ahead of what has
+// been gated, so that reading, gating and committing overlap. Each request
+// read is queued for the gating task of the stream, which runs on one of
+// the service's workers and takes the queued requests in request order: it
+// asks the interceptor's per-request decider (DeferRequestVerdicts: the
+// decision is taken here rather than as the request is read, so that it
+// sees the case state every earlier request of the stream leaves), decodes
+// and admits the request, and queues it with the gate, one gate submission
+// per request (a refusal stores nothing of that request and nothing after
+// it). The next request is read as soon as the one before is read, while
+// fewer than max_stream_in_flight requests are read and not yet answered;
+// beyond that the stream is not read until the oldest is written. A
+// request's outcome is written when it and every one before it are known,
+// in request order, one write at a time. The first failure (a request that
+// does not parse, is bad, refused or fails; a failed write; cancellation)
+// stops reading and drops every request read but not yet gated (unstored,
+// undecided, unanswered); the responses before it are written, appends
+// already queued still land (their outcomes are not reported), and the call
+// finishes with the failure once every queued append has its outcome, so
+// that nothing is in flight when the call ends. On gRPC's callback threads
+// this handler only reads and writes.
 //
-// Lifetime: gRPC calls OnDone after Finish; a worker's task and the gate's
+// Lifetime: gRPC calls OnDone after Finish; the gating task and the gate's
 // callbacks (which run on the committer thread) hold references of their
 // own (self_ is dropped in OnDone), so the reactor lives until the last of
-// them returns. Neither touches ctx_ after the call is finished.
+// them returns. Neither touches ctx_ after the call is finished, and the
+// decider is asked only for a request whose slot keeps the call open.
 class LedgerServiceImpl::StreamReactor
     : public grpc::ServerBidiReactor<v1::AppendRequest, v1::AppendResponse>,
       public std::enable_shared_from_this<StreamReactor> {
@@ -272,8 +276,18 @@ class LedgerServiceImpl::StreamReactor
   static StreamReactor* Start(LedgerServiceImpl* service, grpc::CallbackServerContext* ctx) {
     auto reactor = std::shared_ptr<StreamReactor>(new StreamReactor(service, ctx));
     reactor->self_ = reactor;
-    // The interceptor decided on the caller before this handler ran.
-    if (grpc::Status refused = AuthzVerdict(*ctx); !refused.ok()) {
+    // The interceptor decided on the caller before this handler ran; each
+    // request is decided by the gating task (before the first read).
+    grpc::Status refused = AuthzVerdict(*ctx);
+    if (refused.ok()) {
+      absl::StatusOr<RequestDecider> decider = DeferRequestVerdicts(*ctx);
+      if (decider.ok()) {
+        reactor->decider_ = *std::move(decider);
+      } else {
+        refused = ToGrpcStatus(decider.status());
+      }
+    }
+    if (!refused.ok()) {
       reactor->Finish(std::move(refused));
       return reactor.get();
     }
@@ -295,8 +309,6 @@ class LedgerServiceImpl::StreamReactor
     if (ok) {
       read.request = std::make_unique<v1::AppendRequest>();
       read.request->Swap(&request_);
-      // The verdict on the request just read: no other read is pending.
-      read.verdict = CallVerdict(*ctx_).status();
     } else if (!StillUnread(request_)) {
       unparsed = true;
       parse_error = absl::InvalidArgumentError(
@@ -307,30 +319,30 @@ class LedgerServiceImpl::StreamReactor
     bool post = false;
     {
       absl::MutexLock lock(&mu_);
+      reading_ = false;
       if (reading_done_ || (!ok && !unparsed)) {
         // The client is done sending, or the stream already failed: a
         // request read after the failure is dropped.
         reading_done_ = true;
-        reading_ = false;
-        actions = Next();
       } else if (unparsed) {
+        // The requests read before it are still gated (they come first).
         reading_done_ = true;
-        reading_ = false;
         slots_.push_back(Slot{true, parse_error});
-        actions = Next();
       } else {
-        // reading_ stays set until the request is queued with the gate, so
-        // that the next one is read (and authorized) only after it.
         slots_.push_back(Slot{});
-        read_ = std::move(read);
-        post = true;
+        queued_.push_back(std::move(read));
+        if (!gating_) {
+          gating_ = true;
+          post = true;
+        }
       }
+      actions = Next();
     }
     if (unparsed) {
       (void)service_->Answered("AppendStream", parse_error, read.received);
     }
     if (post) {
-      service_->workers_->Post([self = shared_from_this()] { self->GateRead(); });
+      service_->workers_->Post([self = shared_from_this()] { self->GateQueued(); });
     }
     Run(actions);
   }
@@ -343,6 +355,7 @@ class LedgerServiceImpl::StreamReactor
       if (!ok) {
         if (failure_.ok()) failure_ = absl::CancelledError("client went away");
         reading_done_ = true;
+        DropQueued("the client went away first");
       }
       actions = Next();
     }
@@ -354,7 +367,7 @@ class LedgerServiceImpl::StreamReactor
     {
       absl::MutexLock lock(&mu_);
       reading_done_ = true;
-      cancelled_ = true;
+      DropQueued("the client cancelled first");
       actions = Next();
     }
     Run(actions);
@@ -374,7 +387,6 @@ class LedgerServiceImpl::StreamReactor
     uint64_t index = 0;
     absl::Time received;
     std::unique_ptr<v1::AppendRequest> request;
-    absl::Status verdict;  // authorization's, taken when it was read
   };
   // What to do once mu_ is released.
   struct Actions {
@@ -386,41 +398,53 @@ class LedgerServiceImpl::StreamReactor
   StreamReactor(LedgerServiceImpl* service, grpc::CallbackServerContext* ctx)
       : service_(service), ctx_(ctx), max_in_flight_(service->options_.max_stream_in_flight) {}
 
-  // On a worker: decodes and admits the request just read and queues it
-  // with the gate, then lets the next one be read.
-  void GateRead() {
-    Read read;
-    bool cancelled;
+  // On a worker, the stream's one gating task: takes the queued requests in
+  // order until none is left (the reader queues more meanwhile).
+  void GateQueued() {
+    for (;;) {
+      Read read;
+      {
+        absl::MutexLock lock(&mu_);
+        if (queued_.empty()) {
+          gating_ = false;
+          break;
+        }
+        read = std::move(queued_.front());
+        queued_.pop_front();
+      }
+      GateOne(std::move(read));
+    }
+    Actions actions;
     {
       absl::MutexLock lock(&mu_);
-      read = std::move(read_);
-      cancelled = cancelled_;
+      actions = Next();
     }
+    Run(actions);
+  }
+
+  // Decides, decodes and admits one request and queues it with the gate.
+  void GateOne(Read read) {
     const uint64_t index = read.index;
-    absl::StatusOr<GatedEvent> event = absl::CancelledError(
-        absl::StrCat("request ", index, ": not appended, the client cancelled first"));
+    // The decision first, as the interceptor took it when it decided on
+    // reading: it answers a malformed request as the decoder would,
+    // recording nothing.
+    absl::Status verdict = decider_(*read.request).status();
+    absl::StatusOr<GatedEvent> event = AppendFromWire(*read.request);
     bool authorized = true;  // authorization's refusals are counted apart
-    if (!cancelled) {
-      event = AppendFromWire(*read.request);
-      if (event.ok() && !read.verdict.ok()) {
-        event = read.verdict;
-        authorized = false;
-      }
-      // Admitted here rather than by GateAppend: a refusal names the request.
-      if (event.ok()) {
-        if (absl::Status admit = service_->Admit(); !admit.ok()) event = admit;
-      }
-      if (!event.ok()) {
-        if (authorized) (void)service_->Answered("AppendStream", event.status(), read.received);
-        event = Prefixed(event.status(), absl::StrCat("request ", index, ": "));
-      }
+    if (event.ok() && !verdict.ok()) {
+      event = verdict;
+      authorized = false;
+    }
+    // Admitted here rather than by GateAppend: a refusal names the request.
+    if (event.ok()) {
+      if (absl::Status admit = service_->Admit(); !admit.ok()) event = admit;
     }
     if (!event.ok()) {
+      if (authorized) (void)service_->Answered("AppendStream", event.status(), read.received);
       Actions actions;
       {
         absl::MutexLock lock(&mu_);
-        reading_ = false;
-        Fail(index, event.status());
+        Fail(index, Prefixed(event.status(), absl::StrCat("request ", index, ": ")));
         actions = Next();
       }
       Run(actions);
@@ -428,7 +452,8 @@ class LedgerServiceImpl::StreamReactor
     }
     std::vector<GatedEvent> one;
     one.push_back(*std::move(event));
-    // `done` may run at once, on this thread, with a refusal.
+    // `done` may run at once, on this thread, with a refusal; the next
+    // request is then dropped, not gated.
     service_->gate_->Submit(std::move(one), [self = shared_from_this(), index,
                                              received = read.received](
                                                 absl::StatusOr<std::vector<AppendResult>> r) {
@@ -447,21 +472,27 @@ class LedgerServiceImpl::StreamReactor
       }
       self->Run(actions);
     });
-    Actions actions;
-    {
-      absl::MutexLock lock(&mu_);
-      reading_ = false;
-      actions = Next();
-    }
-    Run(actions);
   }
 
-  // Request `index` failed: read no more.
+  // Request `index` failed: read no more, gate nothing more.
   void Fail(uint64_t index, absl::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     Slot& slot = slots_[index - first_index_];
     slot.done = true;
     slot.result = std::move(status);
     reading_done_ = true;
+    DropQueued(absl::StrCat("request ", index, " failed first"));
+  }
+
+  // Drops every request read and not yet gated: each is unstored and, as
+  // it comes after the failure, unanswered.
+  void DropQueued(absl::string_view why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    for (const Read& read : queued_) {
+      Slot& slot = slots_[read.index - first_index_];
+      slot.done = true;
+      slot.result =
+          absl::CancelledError(absl::StrCat("request ", read.index, ": not appended, ", why));
+    }
+    queued_.clear();
   }
 
   // Takes the outcomes now known off the front, in order, and decides the
@@ -513,6 +544,8 @@ class LedgerServiceImpl::StreamReactor
   grpc::CallbackServerContext* const ctx_;
   const size_t max_in_flight_;
   std::shared_ptr<StreamReactor> self_;  // until OnDone
+  // Set in Start, before the first read; then only read, by the gating task.
+  RequestDecider decider_;
   // Only the reader touches request_ and next_index_ (one read at a time);
   // only the writer response_ (one write at a time).
   v1::AppendRequest request_;
@@ -521,11 +554,11 @@ class LedgerServiceImpl::StreamReactor
 
   absl::Mutex mu_;
   std::deque<Slot> slots_ ABSL_GUARDED_BY(mu_);  // requests [first_index_, ...) in flight
-  Read read_ ABSL_GUARDED_BY(mu_);               // handed to a worker, not yet gated
+  std::deque<Read> queued_ ABSL_GUARDED_BY(mu_);  // read, not yet taken by the gating task
   uint64_t first_index_ ABSL_GUARDED_BY(mu_) = 0;
-  bool reading_ ABSL_GUARDED_BY(mu_) = false;       // a read is pending or being gated
+  bool reading_ ABSL_GUARDED_BY(mu_) = false;       // a read is pending
   bool reading_done_ ABSL_GUARDED_BY(mu_) = false;  // no more reads
-  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;     // gate nothing more
+  bool gating_ ABSL_GUARDED_BY(mu_) = false;        // the gating task is posted or running
   bool writing_ ABSL_GUARDED_BY(mu_) = false;       // a write is pending
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status failure_ ABSL_GUARDED_BY(mu_);
@@ -533,8 +566,8 @@ class LedgerServiceImpl::StreamReactor
 
 grpc::ServerBidiReactor<v1::AppendRequest, v1::AppendResponse>* LedgerServiceImpl::AppendStream(
     grpc::CallbackServerContext* ctx) {
-  // The interceptor decides on the caller first, then on each event as it
-  // is read (CallVerdict in OnReadDone).
+  // The interceptor decides on the caller first; the stream's gating task
+  // decides each request (DeferRequestVerdicts).
   return StreamReactor::Start(this, ctx);
 }
 
