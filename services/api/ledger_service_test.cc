@@ -542,17 +542,19 @@ TEST_F(LedgerServiceTest, StreamRequestThatDoesNotParseEndsItInvalid) {
             (std::vector<std::string>{"case-1 case_opened", "case-1 record_entry_written"}));
 }
 
-// AppendBatch and AppendStream are decoded, admitted and gated on the
-// service's append workers, never on gRPC's callback threads: with every
-// worker held inside admission, 16 batches and 8 streams wait there while a
-// unary Append (gated on its callback thread) is still served. Fails without
-// the hand-off (every admission then runs on gRPC's threads).
-TEST_F(LedgerServiceTest, BatchesAndStreamsAreGatedOnTheWorkersNotCallbackThreads) {
+// Append, AppendBatch and AppendStream are decoded, admitted and gated on
+// the service's append workers, never on gRPC's callback threads: with
+// every worker held inside admission, 16 batches, 8 streams and a unary
+// Append all wait there, and each lands once the workers go on. Fails
+// without the hand-offs (admission then runs on gRPC's threads; before this
+// change, the unary Append's did).
+TEST_F(LedgerServiceTest, AppendsAreGatedOnTheWorkersNotCallbackThreads) {
   Start();
   v1::AppendResponse opened;
   ASSERT_TRUE(Append(Opened("case-1"), &opened).ok());
   ASSERT_TRUE(Append(Opened("case-2"), &opened).ok());
   const uint64_t before = ledger_->Size();
+  const int on_before = on_workers_.load();
   const int off_before = off_workers_.load();
   hold_workers_.store(true);
 
@@ -575,16 +577,19 @@ TEST_F(LedgerServiceTest, BatchesAndStreamsAreGatedOnTheWorkersNotCallbackThread
     ASSERT_TRUE(streams.back()->Write(Note(absl::StrCat("s-", i), "case-2")));
   }
   absl::Time deadline = absl::Now() + absl::Seconds(10);
-  while (on_workers_.load() == 0 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(5));
-  ASSERT_GT(on_workers_.load(), 0) << "no batch or stream request reached a worker";
+  while (on_workers_.load() == on_before && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  ASSERT_GT(on_workers_.load(), on_before) << "no batch or stream request reached a worker";
   absl::SleepFor(absl::Milliseconds(200));  // time for the rest to queue behind
 
-  // Every worker may be held now; a unary Append is gated on its own thread.
+  // Every worker may be held now; a unary Append waits for one too.
   AsyncAppend other;
   other.req = Note("other", "case-2");
   Send(&other);
-  const bool served = other.done.WaitForNotificationWithTimeout(absl::Seconds(20));
-  EXPECT_TRUE(served) << "a unary Append waited for the held batches and streams";
+  absl::SleepFor(absl::Milliseconds(300));  // time to be gated, were it off the workers
+  EXPECT_EQ(off_workers_.load(), off_before) << "the unary Append was admitted off the workers";
+  EXPECT_FALSE(other.done.HasBeenNotified());
   ReleaseWorkers();
   ASSERT_TRUE(other.done.WaitForNotificationWithTimeout(absl::Seconds(30)));
   EXPECT_TRUE(other.status.ok()) << other.status.error_message();
@@ -602,8 +607,8 @@ TEST_F(LedgerServiceTest, BatchesAndStreamsAreGatedOnTheWorkersNotCallbackThread
     EXPECT_TRUE(s.ok()) << s.error_message();
   }
   EXPECT_EQ(ledger_->Size(), before + 2 * kBatches + kStreams + 1);
-  EXPECT_EQ(on_workers_.load(), kBatches + kStreams);
-  EXPECT_EQ(off_workers_.load(), off_before + 1) << "only the unary Append is off the workers";
+  EXPECT_EQ(on_workers_.load(), on_before + kBatches + kStreams + 1);
+  EXPECT_EQ(off_workers_.load(), off_before) << "an append was admitted off the workers";
 }
 
 // A stream the client cancels while its request waits for a worker (both
