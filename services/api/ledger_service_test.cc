@@ -67,6 +67,14 @@ v1::AppendRequest Note(const std::string& id, const std::string& case_id,
   return r;
 }
 
+// The end of a stream whose request `index` opened a case in program
+// "health", which kProducer is not registered for.
+std::string RefusedHealth(int index) {
+  return absl::StrCat("request ", index,
+                      ": rule producer.own_program: producer \"intake\" is not registered for "
+                      "program \"health\"");
+}
+
 // One unary Append sent with the callback stub.
 struct AsyncAppend {
   v1::AppendRequest req;
@@ -237,6 +245,35 @@ class LedgerServiceTest : public ::testing::Test {
     return admitted_.load() >= n;
   }
 
+  // Opens case-1, then holds every admission on a worker (until
+  // ReleaseWorkers); sets the log size and admission count reached.
+  void OpenCaseAndHoldWorkers(uint64_t* before, int* base) {
+    v1::AppendResponse opened;
+    ASSERT_TRUE(Append(Opened("case-1"), &opened).ok());
+    *before = ledger_->Size();
+    *base = admitted_.load();
+    hold_workers_.store(true);
+  }
+
+  // Waits until a stream's first request is held in admission (the
+  // admissions counted from `base`) and `n` of its requests are read, then
+  // lets the workers go.
+  void ReleaseOnceReadAhead(int base, int n) {
+    EXPECT_TRUE(AdmittedReaches(base + 1)) << "the stream's first request was not admitted";
+    EXPECT_TRUE(ReadsReach(n)) << "read " << counter_->reads() << " of " << n
+                               << " requests ahead";
+    ReleaseWorkers();
+  }
+
+  // Reads a stream's answers to its end, each the version after the one
+  // before (from `version`); returns the last version read.
+  static uint64_t ReadInOrder(
+      grpc::ClientReaderWriter<v1::AppendRequest, v1::AppendResponse>* stream, uint64_t version) {
+    v1::AppendResponse resp;
+    while (stream->Read(&resp)) EXPECT_EQ(resp.version(), ++version);
+    return version;
+  }
+
   // Waits (up to 10 s) until the server has read `n` AppendStream requests.
   bool ReadsReach(int n) {
     absl::Time deadline = absl::Now() + absl::Seconds(10);
@@ -384,9 +421,7 @@ TEST_F(LedgerServiceTest, StreamRefusedMidStreamByAuthorizationStopsThere) {
   EXPECT_EQ(n, 6u);
   grpc::Status s = stream->Finish();
   EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
-  EXPECT_EQ(s.error_message(),
-            "request 6: rule producer.own_program: producer \"intake\" is not registered for "
-            "program \"health\"");
+  EXPECT_EQ(s.error_message(), RefusedHealth(6));
   std::vector<std::string> want(6, "case-1 record_entry_written");
   want[0] = "case-1 case_opened";
   want.push_back("@access access_refused");
@@ -618,11 +653,9 @@ TEST_F(LedgerServiceTest, AppendsAreGatedOnTheWorkersNotCallbackThreads) {
 // handed to a worker were gated after cancellation.
 TEST_F(LedgerServiceTest, CancelledStreamDropsTheRequestNotYetGated) {
   Start(/*max_stream_in_flight=*/8192, /*max_threads=*/0, /*append_workers=*/2);
-  v1::AppendResponse opened;
-  ASSERT_TRUE(Append(Opened("case-1"), &opened).ok());
-  const uint64_t before = ledger_->Size();
-  const int base = admitted_.load();
-  hold_workers_.store(true);
+  uint64_t before = 0;
+  int base = 0;
+  OpenCaseAndHoldWorkers(&before, &base);
 
   AsyncBatch batches[2];
   for (int i = 0; i < 2; ++i) {
@@ -660,11 +693,9 @@ TEST_F(LedgerServiceTest, CancelledStreamDropsTheRequestNotYetGated) {
 // the next request only after the one before was queued with the gate.
 TEST_F(LedgerServiceTest, StreamReadsAheadOfTheGateUpToItsInFlightLimit) {
   Start(/*max_stream_in_flight=*/8);
-  v1::AppendResponse opened;
-  ASSERT_TRUE(Append(Opened("case-1"), &opened).ok());
-  const uint64_t before = ledger_->Size();
-  const int base = admitted_.load();
-  hold_workers_.store(true);
+  uint64_t before = 0;
+  int base = 0;
+  OpenCaseAndHoldWorkers(&before, &base);
 
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
@@ -714,9 +745,7 @@ TEST_F(LedgerServiceTest, StreamReadAheadIsAuthorizedAgainstItsPredecessors) {
   ASSERT_TRUE(stream->Write(Opened("case-7")));
   for (int i = 0; i < 5; ++i) ASSERT_TRUE(stream->Write(Note(absl::StrCat("o-", i), "case-7")));
   stream->WritesDone();
-  ASSERT_TRUE(AdmittedReaches(base + 1));
-  ASSERT_TRUE(ReadsReach(6)) << "read " << counter_->reads() << " of 6 requests ahead";
-  ReleaseWorkers();
+  ReleaseOnceReadAhead(base, 6);
   v1::AppendResponse resp;
   uint64_t n = 0;
   while (stream->Read(&resp)) EXPECT_EQ(resp.version(), n++);
@@ -734,11 +763,9 @@ TEST_F(LedgerServiceTest, StreamReadAheadIsAuthorizedAgainstItsPredecessors) {
 // 10 after the refusal are neither admitted nor stored.
 TEST_F(LedgerServiceTest, StreamRefusalInsideAReadAheadWindowDropsTheRest) {
   Start();
-  v1::AppendResponse opened;
-  ASSERT_TRUE(Append(Opened("case-1"), &opened).ok());
-  const uint64_t before = ledger_->Size();
-  const int base = admitted_.load();
-  hold_workers_.store(true);
+  uint64_t before = 0;
+  int base = 0;
+  OpenCaseAndHoldWorkers(&before, &base);
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
   auto stream = stub_->AppendStream(&ctx);
@@ -746,13 +773,8 @@ TEST_F(LedgerServiceTest, StreamRefusalInsideAReadAheadWindowDropsTheRest) {
   ASSERT_TRUE(stream->Write(Note("stale", "case-1", /*expected=*/1)));
   for (int i = 0; i < 10; ++i) ASSERT_TRUE(stream->Write(Note(absl::StrCat("b-", i), "case-1")));
   stream->WritesDone();
-  ASSERT_TRUE(AdmittedReaches(base + 1));
-  ASSERT_TRUE(ReadsReach(21)) << "read " << counter_->reads() << " of 21 requests ahead";
-  ReleaseWorkers();
-  v1::AppendResponse resp;
-  uint64_t version = 0;  // case_opened
-  while (stream->Read(&resp)) EXPECT_EQ(resp.version(), ++version);
-  EXPECT_EQ(version, 10u);
+  ReleaseOnceReadAhead(base, 21);
+  EXPECT_EQ(ReadInOrder(stream.get(), /*version=*/0), 10u);  // after case_opened (0)
   grpc::Status s = stream->Finish();
   EXPECT_EQ(s.error_code(), grpc::StatusCode::ABORTED);
   EXPECT_EQ(s.error_message(),
@@ -767,11 +789,9 @@ TEST_F(LedgerServiceTest, StreamRefusalInsideAReadAheadWindowDropsTheRest) {
 // after the 3 notes before it.
 TEST_F(LedgerServiceTest, StreamAuthorizationRefusalInsideAReadAheadWindowDecidesNothingAfter) {
   Start();
-  v1::AppendResponse opened;
-  ASSERT_TRUE(Append(Opened("case-1"), &opened).ok());
-  const uint64_t before = ledger_->Size();
-  const int base = admitted_.load();
-  hold_workers_.store(true);
+  uint64_t before = 0;
+  int base = 0;
+  OpenCaseAndHoldWorkers(&before, &base);
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
   auto stream = stub_->AppendStream(&ctx);
@@ -780,18 +800,11 @@ TEST_F(LedgerServiceTest, StreamAuthorizationRefusalInsideAReadAheadWindowDecide
   ASSERT_TRUE(stream->Write(Opened("case-3", "health")));
   ASSERT_TRUE(stream->Write(Note("after", "case-1")));
   stream->WritesDone();
-  ASSERT_TRUE(AdmittedReaches(base + 1));
-  ASSERT_TRUE(ReadsReach(6)) << "read " << counter_->reads() << " of 6 requests ahead";
-  ReleaseWorkers();
-  v1::AppendResponse resp;
-  uint64_t version = 0;
-  while (stream->Read(&resp)) EXPECT_EQ(resp.version(), ++version);
-  EXPECT_EQ(version, 3u);
+  ReleaseOnceReadAhead(base, 6);
+  EXPECT_EQ(ReadInOrder(stream.get(), /*version=*/0), 3u);
   grpc::Status s = stream->Finish();
   EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
-  EXPECT_EQ(s.error_message(),
-            "request 3: rule producer.own_program: producer \"intake\" is not registered for "
-            "program \"health\"");
+  EXPECT_EQ(s.error_message(), RefusedHealth(3));
   std::vector<std::string> want(3, "case-1 record_entry_written");
   want.push_back("@access access_refused");
   EXPECT_EQ(RecordsFrom(before), want);
@@ -805,11 +818,9 @@ TEST_F(LedgerServiceTest, StreamAuthorizationRefusalInsideAReadAheadWindowDecide
 // the log says.
 TEST_F(LedgerServiceTest, CancelledStreamDropsTheReadAheadWindow) {
   Start();
-  v1::AppendResponse opened;
-  ASSERT_TRUE(Append(Opened("case-1"), &opened).ok());
-  const uint64_t before = ledger_->Size();
-  const int base = admitted_.load();
-  hold_workers_.store(true);
+  uint64_t before = 0;
+  int base = 0;
+  OpenCaseAndHoldWorkers(&before, &base);
   auto ctx = std::make_unique<grpc::ClientContext>();
   auto stream = stub_->AppendStream(ctx.get());
   for (int i = 0; i < 10; ++i) ASSERT_TRUE(stream->Write(Note(absl::StrCat("c-", i), "case-1")));
