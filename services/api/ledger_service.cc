@@ -250,8 +250,9 @@ grpc::ServerUnaryReactor* LedgerServiceImpl::AppendBatch(grpc::CallbackServerCon
   return reactor;
 }
 
-// One AppendStream call, pipelined: the stream is read ahead of what has
-// been gated, so that reading, gating and committing overlap. Each request
+// One AppendStream call, pipelined: the stream may be read ahead of what
+// has been gated (max_stream_read_ahead), so that reading, gating and
+// committing overlap; gating and committing overlap always. Each request
 // read is queued for the gating task of the stream, which runs on one of
 // the service's workers and takes the queued requests in request order: it
 // asks the interceptor's per-request decider (DeferRequestVerdicts: the
@@ -259,9 +260,11 @@ grpc::ServerUnaryReactor* LedgerServiceImpl::AppendBatch(grpc::CallbackServerCon
 // sees the case state every earlier request of the stream leaves), decodes
 // and admits the request, and queues it with the gate, one gate submission
 // per request (a refusal stores nothing of that request and nothing after
-// it). The next request is read as soon as the one before is read, while
-// fewer than max_stream_in_flight requests are read and not yet answered;
-// beyond that the stream is not read until the oldest is written. A
+// it). The next request is read while fewer than max_stream_read_ahead
+// requests wait to be gated (or are being gated) and fewer than
+// max_stream_in_flight are read and not yet answered; beyond that the
+// stream is not read until the gating task catches up or the oldest answer
+// is written. A
 // request's outcome is written when it and every one before it are known,
 // in request order, one write at a time. The first failure (a request that
 // does not parse, is bad, refused or fails; a failed write; cancellation)
@@ -408,7 +411,10 @@ class LedgerServiceImpl::StreamReactor
   static constexpr size_t kTurn = 32;
 
   StreamReactor(LedgerServiceImpl* service, grpc::CallbackServerContext* ctx)
-      : service_(service), ctx_(ctx), max_in_flight_(service->options_.max_stream_in_flight) {}
+      : service_(service),
+        ctx_(ctx),
+        max_in_flight_(service->options_.max_stream_in_flight),
+        max_read_ahead_(std::max<size_t>(1, service->options_.max_stream_read_ahead)) {}
 
   // On a worker, the stream's one gating task: takes the queued requests in
   // order until none is left (the reader queues more meanwhile), at most
@@ -534,7 +540,10 @@ class LedgerServiceImpl::StreamReactor
       writing_ = true;
       actions.write = true;
     }
-    if (!reading_done_ && !reading_ && slots_.size() < max_in_flight_) {
+    // Requests read and not yet taken by the gating task, plus the one it
+    // may be gating, count against the read-ahead.
+    if (!reading_done_ && !reading_ && slots_.size() < max_in_flight_ &&
+        queued_.size() + (gating_ ? 1 : 0) < max_read_ahead_) {
       reading_ = true;
       actions.read = true;
     }
@@ -562,6 +571,7 @@ class LedgerServiceImpl::StreamReactor
   LedgerServiceImpl* const service_;
   grpc::CallbackServerContext* const ctx_;
   const size_t max_in_flight_;
+  const size_t max_read_ahead_;
   std::shared_ptr<StreamReactor> self_;  // until OnDone
   // Set in Start, before the first read; then only read, by the gating task.
   RequestDecider decider_;

@@ -27,6 +27,12 @@ struct LedgerServiceOptions {
   // answered (waiting to be gated, for durability, or to be written) before
   // the server stops reading from it.
   size_t max_stream_in_flight = 8192;
+  // At most this many requests of a producer stream may be read and not yet
+  // queued with the gate: how far a stream is read ahead of the gate. 1:
+  // the next request is read once the ones before are queued (measured best
+  // under load, README "AppendStream pipelined"); more overlaps reading with
+  // gating. At least 1.
+  size_t max_stream_read_ahead = 1;
   // Threads that run the handler work of Append, AppendBatch and
   // AppendStream (decoding, admission, AppendStream's per-request
   // authorization, the gate's checks, sealing, queueing) off gRPC's
@@ -55,9 +61,8 @@ struct LedgerServiceOptions {
 // waits for a case lock on, gRPC's few callback threads. (The authorization
 // interceptor's decision on a unary call, which looks the case up through
 // the gate, still runs there; AppendStream's per-request decisions run on
-// the workers, DeferRequestVerdicts.) AppendStream reads ahead of the gate,
-// up to max_stream_in_flight requests. The other methods are synchronous
-// handlers.
+// the workers, DeferRequestVerdicts.) AppendStream may read ahead of the
+// gate (max_stream_read_ahead). The other methods are synchronous handlers.
 using LedgerServiceBase = v1::LedgerService::WithCallbackMethod_Append<
     v1::LedgerService::WithCallbackMethod_AppendBatch<
         v1::LedgerService::WithCallbackMethod_AppendStream<v1::LedgerService::Service>>>;

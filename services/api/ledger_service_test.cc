@@ -125,10 +125,16 @@ class ReadCounter : public grpc::experimental::ServerInterceptorFactoryInterface
   std::atomic<int> reads_{0};
 };
 
+// The read-ahead tests' max_stream_read_ahead: more than any of them sends.
+constexpr size_t kReadAhead = 1024;
+
 class LedgerServiceTest : public ::testing::Test {
  protected:
   // `max_threads`: the server's thread quota (0: gRPC's default).
-  void Start(size_t max_stream_in_flight = 8192, int max_threads = 0, size_t append_workers = 0) {
+  // `read_ahead`: max_stream_read_ahead (the read-ahead tests use the most
+  // the in-flight limit allows).
+  void Start(size_t max_stream_in_flight = 8192, int max_threads = 0, size_t append_workers = 0,
+             size_t read_ahead = 1) {
     std::string dir = testing::NewTempDir("ledger_service");
     certs_ = dir + "/certs";
     testing::CommandResult made = testing::RunCommand(
@@ -155,6 +161,7 @@ class LedgerServiceTest : public ::testing::Test {
     LedgerServiceOptions options;
     options.max_stream_in_flight = max_stream_in_flight;
     options.append_workers = append_workers;
+    options.max_stream_read_ahead = read_ahead;
     options.admit_appends = [this] {
       admitted_.fetch_add(1);
       if (OnAppendWorker()) {
@@ -692,7 +699,7 @@ TEST_F(LedgerServiceTest, CancelledStreamDropsTheRequestNotYetGated) {
 // request is answered in request order. Fails on the old code, which read
 // the next request only after the one before was queued with the gate.
 TEST_F(LedgerServiceTest, StreamReadsAheadOfTheGateUpToItsInFlightLimit) {
-  Start(/*max_stream_in_flight=*/8);
+  Start(/*max_stream_in_flight=*/8, /*max_threads=*/0, /*append_workers=*/0, kReadAhead);
   uint64_t before = 0;
   int base = 0;
   OpenCaseAndHoldWorkers(&before, &base);
@@ -735,7 +742,7 @@ TEST_F(LedgerServiceTest, StreamReadsAheadOfTheGateUpToItsInFlightLimit) {
 // read (as the interceptor did) would refuse the notes ("case-7 is not
 // open"); the stream's gating task decides them once the opening is queued.
 TEST_F(LedgerServiceTest, StreamReadAheadIsAuthorizedAgainstItsPredecessors) {
-  Start();
+  Start(/*max_stream_in_flight=*/8192, /*max_threads=*/0, /*append_workers=*/0, kReadAhead);
   const uint64_t before = ledger_->Size();
   const int base = admitted_.load();
   hold_workers_.store(true);
@@ -762,7 +769,7 @@ TEST_F(LedgerServiceTest, StreamReadAheadIsAuthorizedAgainstItsPredecessors) {
 // admission. The 10 are answered in order, the call ends ABORTED, and the
 // 10 after the refusal are neither admitted nor stored.
 TEST_F(LedgerServiceTest, StreamRefusalInsideAReadAheadWindowDropsTheRest) {
-  Start();
+  Start(/*max_stream_in_flight=*/8192, /*max_threads=*/0, /*append_workers=*/0, kReadAhead);
   uint64_t before = 0;
   int base = 0;
   OpenCaseAndHoldWorkers(&before, &base);
@@ -788,7 +795,7 @@ TEST_F(LedgerServiceTest, StreamRefusalInsideAReadAheadWindowDropsTheRest) {
 // recorded as refused; the refusal is recorded once, as the only record
 // after the 3 notes before it.
 TEST_F(LedgerServiceTest, StreamAuthorizationRefusalInsideAReadAheadWindowDecidesNothingAfter) {
-  Start();
+  Start(/*max_stream_in_flight=*/8192, /*max_threads=*/0, /*append_workers=*/0, kReadAhead);
   uint64_t before = 0;
   int base = 0;
   OpenCaseAndHoldWorkers(&before, &base);
@@ -817,7 +824,7 @@ TEST_F(LedgerServiceTest, StreamAuthorizationRefusalInsideAReadAheadWindowDecide
 // admitted nor stored, and the case takes the next append at the version
 // the log says.
 TEST_F(LedgerServiceTest, CancelledStreamDropsTheReadAheadWindow) {
-  Start();
+  Start(/*max_stream_in_flight=*/8192, /*max_threads=*/0, /*append_workers=*/0, kReadAhead);
   uint64_t before = 0;
   int base = 0;
   OpenCaseAndHoldWorkers(&before, &base);
@@ -841,6 +848,30 @@ TEST_F(LedgerServiceTest, CancelledStreamDropsTheReadAheadWindow) {
   grpc::Status s = Append(Note("after", "case-1", /*expected=*/2), &next);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(next.seq(), before + 1);
+}
+
+// max_stream_read_ahead bounds the read-ahead: at the default 1 the next
+// request is read only once the gating task has queued the ones before, so
+// with the first held in admission the server has read 1 of 10; released,
+// all 10 are answered in order. Fails if the bound were ignored.
+TEST_F(LedgerServiceTest, StreamReadAheadIsBounded) {
+  Start();  // max_stream_read_ahead 1
+  uint64_t before = 0;
+  int base = 0;
+  OpenCaseAndHoldWorkers(&before, &base);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  auto stream = stub_->AppendStream(&ctx);
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(stream->Write(Note(absl::StrCat("d-", i), "case-1")));
+  stream->WritesDone();
+  ASSERT_TRUE(AdmittedReaches(base + 1));
+  absl::SleepFor(absl::Milliseconds(300));  // time to read more, were it allowed
+  EXPECT_EQ(counter_->reads(), 1) << "read ahead past max_stream_read_ahead";
+  ReleaseWorkers();
+  EXPECT_EQ(ReadInOrder(stream.get(), /*version=*/0), 10u);  // after case_opened (0)
+  grpc::Status s = stream->Finish();
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(RecordsFrom(before), std::vector<std::string>(10, "case-1 record_entry_written"));
 }
 
 }  // namespace
