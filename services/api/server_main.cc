@@ -61,6 +61,10 @@ ABSL_FLAG(std::string, signing_key, "",
           "<data_dir>/signing.key, generated on first start.");
 ABSL_FLAG(std::string, origin, "caseledger.local/log",
           "Checkpoint origin line; also the signing key's name.");
+ABSL_FLAG(uint64_t, stream_read_ahead, 1,
+          "How many requests of an AppendStream may be read ahead of the append gate "
+          "(LedgerServiceOptions::max_stream_read_ahead; 1: read the next once the ones before "
+          "are queued).");
 ABSL_FLAG(uint64_t, checkpoint_every_records, 100000,
           "Sign a checkpoint after this many new records.");
 ABSL_FLAG(absl::Duration, checkpoint_interval, absl::Seconds(5),
@@ -493,6 +497,7 @@ int Run() {
   authz_options.max_batch_events = (*ledger)->options().max_batch_events;
   authz_options.on_refusal = [&metrics](Role role) { metrics.CountRefusal(RoleName(role)); };
   LedgerServiceOptions ledger_service_options;
+  ledger_service_options.max_stream_read_ahead = absl::GetFlag(FLAGS_stream_read_ahead);
   ledger_service_options.admit_appends = [&integrity] { return integrity.CheckAppendsAllowed(); };
   ledger_service_options.on_append = [&metrics](absl::string_view method, absl::StatusCode code,
                                                 absl::Duration latency) {

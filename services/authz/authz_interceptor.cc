@@ -93,8 +93,10 @@ class AuthzInterceptor : public grpc::experimental::Interceptor {
       // A generated request type derives from Message alone, so the
       // pointer the server passed as void* is also the Message's.
       auto* message = static_cast<google::protobuf::Message*>(request);
+      // A handler that took the per-request decisions over
+      // (DeferRequestVerdicts) makes each when it acts on the request.
       if (request != nullptr && proto_ && principal_.has_value() && refusal_.ok() &&
-          (streamed_requests_ || !decided_)) {
+          (streamed_requests_ ? !verdict_.RequestsDeferred() : !decided_)) {
         Publish(factory_->Decide(*principal_, method_, message),
                 /*call_level=*/!streamed_requests_);
       }
@@ -145,6 +147,15 @@ class AuthzInterceptor : public grpc::experimental::Interceptor {
       Decision caller;
       caller.rule = row->rules[static_cast<int>(who->role)];
       Publish(caller, /*call_level=*/true);
+      // The same decision as on each request read, for a handler that
+      // makes it later (the factory outlives the server's calls).
+      verdict_.OfferRequestDecider(
+          [factory = factory_, who = *principal_, method = method_](
+              const google::protobuf::Message& request) -> absl::StatusOr<Admitted> {
+            absl::StatusOr<Decision> d = factory->Decide(who, method, &request);
+            if (!d.ok()) return d.status();
+            return Admitted{who, *d};
+          });
     }
   }
 
