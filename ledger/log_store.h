@@ -277,7 +277,9 @@ class CosignatureStore {
 
 // All of the above in one store, which applies every part of a CommitBatch
 // (records, nodes, subject entries and map leaves, checkpoints, key writes)
-// in one atomic synced write. RocksStore (ledger/rocks_store.h) and
+// in one atomic synced write. (RocksStore syncs the derived parts, index
+// entries and Merkle nodes, in a form it can rebuild them from at open:
+// ledger/STORE.md "Deferred indexes", "Deferred Merkle nodes".) RocksStore (ledger/rocks_store.h) and
 // MemoryStore (ledger/memory_store.h) are the implementations.
 class LogStore : public RecordLog,
                  public NodeStore,

@@ -298,14 +298,29 @@ absl::Status ApplyKeyWrites(PGconn* c, const std::vector<KeyWrite>& writes,
   return absl::OkStatus();
 }
 
-// Keeps `*conn` connected, reconnecting until `deadline`.
+// Keeps `*conn` connected, reconnecting until `deadline`. A session that
+// writes in transactions passes `idle_timeout`: PostgreSQL then ends a
+// transaction of it left idle that long, with its locks, should this node
+// lose PostgreSQL mid-transaction (a network partition, a pause). Otherwise
+// the backend keeps them until TCP gives up on the connection, minutes to
+// hours later, and every other node's write that needs them (a lease take, a
+// key for the same subject) waits as long (CLUSTER.md "A commit cut off
+// mid-transaction").
 absl::Status EnsureConnectedTo(const std::string& conninfo, Conn* conn, bool* warned,
-                               absl::Time deadline) {
+                               absl::Time deadline,
+                               absl::Duration idle_timeout = absl::ZeroDuration()) {
   while (ConnectionLost(conn->get())) {
     absl::StatusOr<Conn> c = Connect(conninfo, warned);
     if (c.ok()) {
       *conn = *std::move(c);
-      break;
+      if (idle_timeout <= absl::ZeroDuration()) break;
+      absl::Status s = ExecText(conn->get(),
+                                absl::StrCat("SET idle_in_transaction_session_timeout = ",
+                                             absl::ToInt64Milliseconds(idle_timeout))
+                                    .c_str(),
+                                "session");
+      if (!s.ok()) conn->reset();  // never a session without it
+      return s;
     }
     if (absl::Now() > deadline) return c.status();
     absl::SleepFor(absl::Milliseconds(200));
@@ -317,10 +332,14 @@ absl::Status EnsureConnectedTo(const std::string& conninfo, Conn* conn, bool* wa
 // key store that outlives any one store (PartitionedNode).
 class PgKeyTable : public PgKeyView {
  public:
-  // read_only: every write is refused (a node without the lease).
-  PgKeyTable(std::string conninfo, absl::Duration reconnect_timeout, bool read_only = false)
+  // `idle_timeout`: how long a key write's transaction may sit idle
+  // (EnsureConnectedTo). read_only: every write is refused (a node without
+  // the lease).
+  PgKeyTable(std::string conninfo, absl::Duration reconnect_timeout, absl::Duration idle_timeout,
+             bool read_only = false)
       : conninfo_(std::move(conninfo)),
         reconnect_timeout_(reconnect_timeout),
+        idle_timeout_(idle_timeout),
         read_only_(read_only) {}
 
   absl::Status Open() {
@@ -425,8 +444,11 @@ class PgKeyTable : public PgKeyView {
     CL_RETURN_IF_ERROR(CheckWritable());
     std::vector<KeyWrite> planned;
     CL_RETURN_IF_ERROR(InWriteTransaction([&](PGconn* c) -> absl::Status {
-      CL_RETURN_IF_ERROR(
-          ExecText(c, "LOCK TABLE cl_keys IN EXCLUSIVE MODE", "lock the key table"));
+      // (plan() may take a while on a large table: no idle limit here)
+      CL_RETURN_IF_ERROR(ExecText(c,
+                                  "LOCK TABLE cl_keys IN EXCLUSIVE MODE; "
+                                  "SET LOCAL idle_in_transaction_session_timeout = 0",
+                                  "lock the key table"));
       CL_ASSIGN_OR_RETURN(planned, plan());
       return ApplyKeyWrites(c, planned, /*first_writer_wins=*/false);
     }));
@@ -489,7 +511,8 @@ class PgKeyTable : public PgKeyView {
     absl::MutexLock lock(&write_mu_);
     absl::Time deadline = absl::Now() + reconnect_timeout_;
     for (;;) {
-      absl::Status s = EnsureConnectedTo(conninfo_, &write_conn_, &write_warned_, deadline);
+      absl::Status s =
+          EnsureConnectedTo(conninfo_, &write_conn_, &write_warned_, deadline, idle_timeout_);
       if (s.ok()) {
         s = RunTransaction(write_conn_.get(), &write_warned_,
                            [&] { return body(write_conn_.get()); });
@@ -500,6 +523,7 @@ class PgKeyTable : public PgKeyView {
 
   const std::string conninfo_;
   const absl::Duration reconnect_timeout_;
+  const absl::Duration idle_timeout_;
   const bool read_only_;
   mutable absl::Mutex read_mu_;
   mutable std::vector<Conn> idle_ ABSL_GUARDED_BY(read_mu_);
@@ -519,7 +543,7 @@ class PgStore : public LocalReads {
       : LocalReads(options.local.get()),
         options_(std::move(options)),
         owned_local_(std::move(options_.local)),
-        keys_(options_.conninfo, options_.reconnect_timeout) {}
+        keys_(options_.conninfo, options_.reconnect_timeout, options_.lease_ttl) {}
 
   ~PgStore() override {
     {
@@ -609,6 +633,38 @@ class PgStore : public LocalReads {
 
   int64_t epoch() const { return epoch_; }
 
+  // Gives the lease up (ReleasePgLease): no renewal and no commit from here
+  // on, then lease_until = now under our epoch only.
+  absl::Status ReleaseLease() ABSL_LOCKS_EXCLUDED(commit_mu_, renew_mu_) {
+    {
+      absl::MutexLock lock(&renew_mu_);
+      stopping_ = true;
+    }
+    if (renewer_.joinable()) renewer_.join();  // a renewal after ours would extend it
+    absl::MutexLock lock(&commit_mu_);
+    if (fenced_.ok()) {
+      fenced_ = absl::FailedPreconditionError(absl::StrCat(
+          "partition ", options_.partition, ": lease released (epoch ", epoch_, ")"));
+    }
+    // (after one lease length there is nothing left to release)
+    absl::Status s = EnsureConnected(&commit_conn_, &commit_warned_,
+                                     absl::Now() + options_.lease_ttl);
+    if (!s.ok()) return s;
+    Params p;
+    p.Int4(options_.partition).Int8(epoch_);
+    CL_ASSIGN_OR_RETURN(Result r, Exec(commit_conn_.get(),
+                                       "UPDATE cl_partitions SET lease_until = clock_timestamp() "
+                                       "WHERE part = $1 AND epoch = $2",
+                                       &p, "release lease"));
+    if (std::string(PQcmdTuples(r.get())) != "1") {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "partition ", options_.partition, ": lease already taken over (epoch ", epoch_,
+          " is no longer the partition's)"));
+    }
+    Log(absl::StrCat("partition ", options_.partition, ": lease released, epoch ", epoch_));
+    return absl::OkStatus();
+  }
+
   // --- KeyTable: cl_keys, shared by every node of the cluster. Its writes
   // run on connections of their own; a rotation's UpdateKeys locks the table
   // against the key deletions a Commit carries.
@@ -616,7 +672,10 @@ class PgStore : public LocalReads {
 
  private:
   absl::Status EnsureConnected(Conn* conn, bool* warned, absl::Time deadline) const {
-    return EnsureConnectedTo(options_.conninfo, conn, warned, deadline);
+    // A commit's transaction holds the partition row's lock from its head
+    // CAS on: idle for one lease, PostgreSQL ends it, so that another node
+    // can take the lease; our commit then resolves as after a lost connection.
+    return EnsureConnectedTo(options_.conninfo, conn, warned, deadline, options_.lease_ttl);
   }
 
   absl::Status InTransaction(const std::function<absl::Status()>& body)
@@ -1108,6 +1167,12 @@ int64_t PgStoreEpoch(const LogStore& store) {
   return pg == nullptr ? 0 : pg->epoch();
 }
 
+absl::Status ReleasePgLease(LogStore& store) {
+  auto* pg = dynamic_cast<PgStore*>(&store);
+  if (pg == nullptr) return absl::InvalidArgumentError("store: not a PostgreSQL store");
+  return pg->ReleaseLease();
+}
+
 absl::StatusOr<PgPartitionHead> ReadPgPartitionHead(const std::string& conninfo,
                                                     int32_t partition) {
   CL_ASSIGN_OR_RETURN(Conn c, Connect(conninfo, nullptr));
@@ -1117,7 +1182,9 @@ absl::StatusOr<PgPartitionHead> ReadPgPartitionHead(const std::string& conninfo,
 absl::StatusOr<std::unique_ptr<PgKeyView>> OpenPgKeyView(const std::string& conninfo,
                                                          absl::Duration reconnect_timeout) {
   if (conninfo.empty()) return absl::InvalidArgumentError("conninfo: must not be empty");
-  auto table = std::make_unique<PgKeyTable>(conninfo, reconnect_timeout, /*read_only=*/true);
+  // (it writes nothing, so no transaction of its own sits idle)
+  auto table = std::make_unique<PgKeyTable>(conninfo, reconnect_timeout,
+                                            PgStoreOptions().lease_ttl, /*read_only=*/true);
   CL_RETURN_IF_ERROR(table->LoadMirror());
   return std::unique_ptr<PgKeyView>(std::move(table));
 }
@@ -1125,7 +1192,9 @@ absl::StatusOr<std::unique_ptr<PgKeyView>> OpenPgKeyView(const std::string& conn
 absl::StatusOr<std::unique_ptr<KeyTable>> OpenPgKeyTable(const std::string& conninfo,
                                                          absl::Duration reconnect_timeout) {
   if (conninfo.empty()) return absl::InvalidArgumentError("conninfo: must not be empty");
-  auto table = std::make_unique<PgKeyTable>(conninfo, reconnect_timeout);
+  // (the default lease length: this table outlives every partition's lease)
+  auto table = std::make_unique<PgKeyTable>(conninfo, reconnect_timeout,
+                                            PgStoreOptions().lease_ttl);
   CL_RETURN_IF_ERROR(table->Open());
   return std::unique_ptr<KeyTable>(std::move(table));
 }

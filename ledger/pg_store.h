@@ -87,6 +87,14 @@ struct PgPartitionHead {
 // LogStore). Fixed for the store's life.
 int64_t PgStoreEpoch(const LogStore& store);
 
+// Gives up the lease of a store returned by OpenPgStore: stops renewing it,
+// refuses every later Commit (FAILED_PRECONDITION), and sets lease_until to
+// now WHERE epoch = ours, so that another node takes the partition at once
+// instead of after lease_ttl (ledger/CLUSTER.md "A node that cannot
+// listen"). FAILED_PRECONDITION when another epoch already holds it;
+// INVALID_ARGUMENT for any other LogStore.
+absl::Status ReleasePgLease(LogStore& store);
+
 absl::StatusOr<PgPartitionHead> ReadPgPartitionHead(const std::string& conninfo,
                                                     int32_t partition);
 

@@ -369,6 +369,37 @@ TEST_F(PgStoreTest, StaleOwnerCannotCommit) {
   EXPECT_EQ(Query(*pg_, "SELECT head_seq FROM cl_partitions WHERE part = 0"), "6");
 }
 
+// A node that cannot serve gives its lease back (the server when it cannot
+// bind its port): another node takes it at once, under a new epoch, and the
+// release touches no later owner's lease.
+TEST_F(PgStoreTest, ReleasedLeaseIsTakenAtOnceAndOnlyItsOwnIsReleased) {
+  auto a = OpenStore(*pg_, NewTempDir("pg_release_a"), "node-a");
+  ASSERT_TRUE(a.ok()) << a.status();
+  auto refused = OpenStore(*pg_, NewTempDir("pg_release_b0"), "node-b");
+  ASSERT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition) << refused.status();
+
+  ASSERT_TRUE(ReleasePgLease(**a).ok());
+  EXPECT_EQ(Query(*pg_, "SELECT lease_until <= clock_timestamp() FROM cl_partitions "
+                        "WHERE part = 0"),
+            "t");
+  absl::SleepFor(absl::Seconds(1));  // a renewal (every 2/3 s) would have extended it
+  auto b = OpenStore(*pg_, NewTempDir("pg_release_b"), "node-b");
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_EQ(Query(*pg_, "SELECT owner || ' ' || epoch FROM cl_partitions WHERE part = 0"),
+            "node-b 2");
+  // The released store commits nothing from then on.
+  CommitBatch empty;
+  absl::Status commit = (*a)->Commit(empty);
+  EXPECT_EQ(commit.code(), absl::StatusCode::kFailedPrecondition) << commit;
+  // Releasing again names epoch 1 only: node-b's lease stays.
+  absl::Status again = ReleasePgLease(**a);
+  EXPECT_EQ(again.code(), absl::StatusCode::kFailedPrecondition) << again;
+  EXPECT_EQ(Query(*pg_, "SELECT lease_until > clock_timestamp() FROM cl_partitions WHERE part = 0"),
+            "t");
+  EXPECT_EQ(ReleasePgLease(*Local(NewTempDir("pg_release_local"))).code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST_F(PgStoreTest, UniqueConstraintsHoldWithoutTheSequencer) {
   // A commit that passes the head check but repeats an event id or a
   // (case, version) is refused by PostgreSQL and changes nothing.

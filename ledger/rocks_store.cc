@@ -57,6 +57,13 @@ constexpr const char kSizeKey[] = "tree_size";
 // record's entries (STORE.md "Deferred indexes"); absent means all of them
 // (older layouts).
 constexpr const char kIndexedKey[] = "indexed_size";
+// The tree size up to which the nodes family holds every Merkle node (STORE.md
+// "Deferred Merkle nodes"): the nodes of later records are in the tail, and
+// an open after kill -9 recomputes them from the records. Written with
+// indexed_size by the tail writer; absent only in a directory that predates
+// it, whose nodes were all synced with their records (the first read-write
+// open then sets it to the tree size).
+constexpr const char kNodesKey[] = "nodes_size";
 
 absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
   if (s.ok()) return absl::OkStatus();
@@ -299,6 +306,44 @@ struct IndexTail {
     return h;
   }
 
+  // The Merkle nodes of the tail's records (every node whose last leaf is
+  // one of them), per level: the index of the first and the hashes of
+  // consecutive ones. MerkleTree::Append completes the nodes of each level in
+  // index order, so a level's nodes in a tail are one run.
+  struct NodeRun {
+    uint64_t first = 0;
+    std::vector<Hash> hashes;
+  };
+  std::vector<NodeRun> node_runs;  // by level
+  uint64_t node_count = 0;
+
+  // Adds nodes that continue their levels' runs; INTERNAL naming the first
+  // that does not (then the nodes before it are added).
+  absl::Status AddNodes(absl::Span<const NodeWrite> nodes) {
+    for (const NodeWrite& n : nodes) {
+      if (n.level >= node_runs.size()) node_runs.resize(n.level + 1);
+      NodeRun& run = node_runs[n.level];
+      if (run.hashes.empty()) {
+        run.first = n.index;
+      } else if (n.index != run.first + run.hashes.size()) {
+        return absl::InternalError(absl::StrCat("merkle node (", n.level, ", ", n.index,
+                                                ") does not follow the tail's (", n.level, ", ",
+                                                run.first + run.hashes.size() - 1, ")"));
+      }
+      run.hashes.push_back(n.hash);
+      ++node_count;
+    }
+    return absl::OkStatus();
+  }
+
+  // Node (level, index) of this tail, or null.
+  const Hash* FindNode(uint32_t level, uint64_t index) const {
+    if (level >= node_runs.size()) return nullptr;
+    const NodeRun& run = node_runs[level];
+    if (index < run.first || index - run.first >= run.hashes.size()) return nullptr;
+    return &run.hashes[index - run.first];
+  }
+
   explicit IndexTail(size_t expected_events) {
     event_ids.reserve(expected_events);
     stream_refs.reserve(expected_events);
@@ -460,7 +505,75 @@ class RocksStore : public LogStore, public KeyTable {
       }
       CL_RETURN_IF_ERROR(FromRocks(sit->status(), "read subject_log"));
     }
+    CL_RETURN_IF_ERROR(LoadNodeTail());
     if (!read_only_) indexer_ = std::thread([this] { IndexerLoop(); });
+    return absl::OkStatus();
+  }
+
+  // Recomputes into the tail the Merkle nodes that the nodes family lacks:
+  // those of the records from meta/nodes_size to the tree size, from their
+  // leaves and the stored frontier at the watermark (STORE.md "Deferred
+  // Merkle nodes"). Absent, every node is stored (an older directory), and a
+  // read-write open records that with a synced nodes_size before any commit
+  // leaves nodes out of its write.
+  absl::Status LoadNodeTail() {
+    CL_ASSIGN_OR_RETURN(const uint64_t size, Size());
+    std::string v;
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kMeta), kNodesKey, &v);
+    if (s.IsNotFound()) {
+      if (read_only_) return absl::OkStatus();
+      rocksdb::WriteOptions wo;
+      wo.sync = true;
+      return FromRocks(db_->Put(wo, cf(kMeta), kNodesKey, U64Key(size)), "write nodes_size");
+    }
+    CL_RETURN_IF_ERROR(FromRocks(s, "read nodes_size"));
+    if (v.size() != 8) {
+      return absl::DataLossError(
+          absl::StrCat("meta nodes_size: got ", v.size(), " bytes, want 8"));
+    }
+    const uint64_t from = DecodeU64(v);
+    if (from > size) {
+      // Every node below the tree size is stored. A read-only open (a
+      // verifier's) goes on, to report what else disagrees with the size.
+      if (read_only_) return absl::OkStatus();
+      return absl::DataLossError(absl::StrCat("meta nodes_size: got ", from,
+                                              ", want at most the tree size ", size));
+    }
+    if (from == size) return absl::OkStatus();
+    absl::StatusOr<MerkleTree> tree = MerkleTree::Load(from, *this);
+    if (!tree.ok()) {
+      return absl::DataLossError(absl::StrCat("meta nodes_size ", from,
+                                              ": the stored nodes at that size: ",
+                                              tree.status().message()));
+    }
+    rocksdb::ReadOptions ro;
+    ro.fill_cache = false;
+    ro.readahead_size = 2 << 20;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf(kRecords)));
+    // At most two tails of records: their nodes, about two per record, go
+    // into the tail in chunks.
+    std::vector<NodeWrite> nodes;
+    constexpr size_t kChunkNodes = 8192;
+    nodes.reserve(kChunkNodes + 64);
+    auto add = [this, &nodes]() {
+      absl::MutexLock lock(&tail_mu_);
+      absl::Status s = active_->AddNodes(nodes);
+      nodes.clear();
+      return s;
+    };
+    uint64_t next = from;
+    for (it->Seek(U64Key(from)); it->Valid() && next < size; it->Next(), ++next) {
+      if (it->key().size() != 8 || DecodeU64(View(it->key())) != next) break;
+      tree->Append(LeafHash(View(it->value())), &nodes);
+      if (nodes.size() >= kChunkNodes) CL_RETURN_IF_ERROR(add());
+    }
+    CL_RETURN_IF_ERROR(FromRocks(it->status(), "read records past nodes_size"));
+    CL_RETURN_IF_ERROR(add());
+    if (next != size) {
+      return absl::DataLossError(absl::StrCat("record ", next, ": absent, but the tree size is ",
+                                              size, " (recomputing the Merkle nodes from ", from,
+                                              ")"));
+    }
     return absl::OkStatus();
   }
 
@@ -474,7 +587,9 @@ class RocksStore : public LogStore, public KeyTable {
       }
       indexer_.join();
       absl::MutexLock lock(&tail_mu_);
-      if (index_error_.ok() && active_->events > 0) WriteTail(*active_).IgnoreError();
+      if (index_error_.ok() && (active_->events > 0 || active_->node_count > 0)) {
+        WriteTail(*active_).IgnoreError();
+      }
     }
     // Closing does not flush memtables while the WAL holds their writes; a
     // flush here leaves the next open nothing to replay. A failure only
@@ -519,18 +634,11 @@ class RocksStore : public LogStore, public KeyTable {
       PutU64(batch.records.front().seq, seq);
       wb.Put(cf(kIndexLog), rocksdb::Slice(seq, 8), index_log);
     }
-    // In key order: the memtable inserts with a hint instead of a search.
-    std::vector<const NodeWrite*>& nodes = node_order_;
-    nodes.clear();
-    for (const NodeWrite& n : batch.nodes) nodes.push_back(&n);
-    std::sort(nodes.begin(), nodes.end(), [](const NodeWrite* a, const NodeWrite* b) {
-      return a->level != b->level ? a->level < b->level : a->index < b->index;
-    });
-    char node_key[9];
-    for (const NodeWrite* n : nodes) {
-      node_key[0] = static_cast<char>(n->level);
-      PutU64(n->index, node_key + 1);
-      wb.Put(cf(kNodes), rocksdb::Slice(node_key, 9), ToSlice(AsBytes(n->hash)));
+    // The Merkle nodes are not in the synced write: they go to the tail with
+    // the index entries, and an open after a crash recomputes them from the
+    // records (STORE.md "Deferred Merkle nodes").
+    if (!batch.nodes.empty() && batch.records.empty()) {
+      return absl::InternalError("commit: Merkle nodes without records");
     }
     for (const auto& [size, note] : batch.checkpoints) {
       wb.Put(cf(kCheckpoints), U64Key(size), note);
@@ -567,7 +675,9 @@ class RocksStore : public LogStore, public KeyTable {
       if (!batch.key_writes.empty()) keys_lock.emplace(&key_write_mu_);
       CL_RETURN_IF_ERROR(FromRocks(db_->Write(wo, &wb), "commit"));
     }
-    if (!batch.records.empty()) CL_RETURN_IF_ERROR(AddToTail(batch.records.front().seq));
+    if (!batch.records.empty()) {
+      CL_RETURN_IF_ERROR(AddToTail(batch.records.front().seq, batch.nodes));
+    }
     if (purge) CL_RETURN_IF_ERROR(Purge());
     absl::MutexLock lock(&cache_mu_);
     for (const NodeWrite& n : batch.nodes) {
@@ -690,12 +800,25 @@ class RocksStore : public LogStore, public KeyTable {
     return DecodeU64(absl::string_view(it->key().data() + prefix.size(), 8)) + 1;
   }
 
+  // Node (level, index) from the tails, if there.
+  std::optional<Hash> TailNode(uint32_t level, uint64_t index) const {
+    absl::MutexLock lock(&tail_mu_);
+    for (const IndexTail* t : {active_.get(), flushing_.get()}) {
+      if (t == nullptr) continue;
+      if (const Hash* h = t->FindNode(level, index)) return *h;
+    }
+    return std::nullopt;
+  }
+
   absl::StatusOr<Hash> GetNode(uint32_t level, uint64_t index) const override {
     std::string key = NodeKey(level, index);
     if (level >= kCachedNodeLevel) {
       absl::MutexLock lock(&cache_mu_);
       if (auto it = upper_nodes_.find(key); it != upper_nodes_.end()) return it->second;
     }
+    // The tails first; a node not there was written to the family before it
+    // left them, if at all.
+    if (std::optional<Hash> h = TailNode(level, index)) return *h;
     std::string v;
     rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kNodes), key, &v);
     if (!s.ok()) {
@@ -729,6 +852,23 @@ class RocksStore : public LogStore, public KeyTable {
         }
         misses.push_back(i);
       }
+    }
+    {
+      // The tails next; what is not there was written before it left them.
+      absl::MutexLock lock(&tail_mu_);
+      size_t kept = 0;
+      for (size_t i : misses) {
+        const Hash* h = nullptr;
+        for (const IndexTail* t : {active_.get(), flushing_.get()}) {
+          if (t != nullptr && (h = t->FindNode(positions[i].level, positions[i].index))) break;
+        }
+        if (h != nullptr) {
+          out[i] = *h;
+        } else {
+          misses[kept++] = i;
+        }
+      }
+      misses.resize(kept);
     }
     constexpr size_t kChunk = 256;
     const size_t slots = std::min(misses.size(), kChunk);
@@ -879,7 +1019,13 @@ class RocksStore : public LogStore, public KeyTable {
       while (nodes->Valid() && nodes->key().compare(node_key) < 0) nodes->Next();
       ScannedRecord r{DecodeU64(View(key)), View(records->value()), std::nullopt, std::nullopt};
       if (payloads->Valid() && payloads->key() == key) r.payload = View(payloads->value());
-      if (nodes->Valid() && nodes->key() == node_key) r.leaf_node = View(nodes->value());
+      std::optional<Hash> tail_node;
+      if (nodes->Valid() && nodes->key() == node_key) {
+        r.leaf_node = View(nodes->value());
+      } else if ((tail_node = TailOrLatestNode(0, r.key_seq))) {
+        // Past the nodes watermark: in the tail, or written since the snapshot.
+        r.leaf_node = AsBytes(*tail_node);
+      }
       if (!fn(r)) break;
     }
     if (status.ok()) status = FromRocks(records->status(), "scan records");
@@ -892,6 +1038,32 @@ class RocksStore : public LogStore, public KeyTable {
     return status;
   }
 
+  // One past the last node of `level` in the tails (0: none there).
+  uint64_t TailNodeEnd(uint32_t level) const {
+    absl::MutexLock lock(&tail_mu_);
+    uint64_t end = 0;
+    for (const IndexTail* t : {active_.get(), flushing_.get()}) {
+      if (t == nullptr || level >= t->node_runs.size()) continue;
+      const IndexTail::NodeRun& run = t->node_runs[level];
+      if (!run.hashes.empty()) end = std::max<uint64_t>(end, run.first + run.hashes.size());
+    }
+    return end;
+  }
+
+  // Node (level, index) from the tails, else as stored now; nullopt when
+  // neither has it (or it does not read).
+  std::optional<Hash> TailOrLatestNode(uint32_t level, uint64_t index) const {
+    if (std::optional<Hash> h = TailNode(level, index)) return h;
+    std::string v;
+    if (!db_->Get(rocksdb::ReadOptions(), cf(kNodes), NodeKey(level, index), &v).ok()) {
+      return std::nullopt;
+    }
+    absl::StatusOr<Hash> h = HashFromBytes(v);
+    return h.ok() ? std::optional<Hash>(*h) : std::nullopt;
+  }
+
+  // The family's nodes, then those past the last of them from the tails (the
+  // nodes past the watermark, STORE.md "Deferred Merkle nodes").
   absl::Status ScanNodes(
       uint32_t level, uint64_t from,
       const std::function<bool(uint64_t, absl::string_view)>& fn) const override {
@@ -900,12 +1072,28 @@ class RocksStore : public LogStore, public KeyTable {
     ro.fill_cache = false;
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf(kNodes)));
     const char level_byte = static_cast<char>(level);
+    uint64_t next = from;
     for (it->Seek(NodeKey(level, from)); it->Valid(); it->Next()) {
       const rocksdb::Slice key = it->key();
       if (key.size() != 9 || key[0] != level_byte) break;
-      if (!fn(DecodeU64(absl::string_view(key.data() + 1, 8)), View(it->value()))) break;
+      const uint64_t index = DecodeU64(absl::string_view(key.data() + 1, 8));
+      if (!fn(index, View(it->value()))) return FromRocks(it->status(), "scan nodes");
+      next = index + 1;
     }
-    return FromRocks(it->status(), "scan nodes");
+    CL_RETURN_IF_ERROR(FromRocks(it->status(), "scan nodes"));
+    // Below the tails' end a node absent from both is a gap, as in the
+    // family; past it the scan ends at the first absent one (a tail written
+    // meanwhile is in the family by then).
+    const uint64_t tail_end = TailNodeEnd(level);
+    for (;; ++next) {
+      std::optional<Hash> h = TailOrLatestNode(level, next);
+      if (!h.has_value()) {
+        if (next < tail_end) continue;
+        break;
+      }
+      if (!fn(next, AsBytes(*h))) break;
+    }
+    return absl::OkStatus();
   }
 
   absl::StatusOr<SubjectState> GetSubjectHead(const Hash& key) const override {
@@ -1127,12 +1315,18 @@ class RocksStore : public LogStore, public KeyTable {
     for (int b = 0; b < 8; ++b) out[b] = static_cast<char>(v >> (56 - 8 * b));
   }
 
-  // Moves the index_log value just committed under `at` into the active
-  // tail, and hands a full tail to the background writer; waits for it only
-  // when the active tail has grown to twice its size meanwhile.
-  absl::Status AddToTail(uint64_t at) {
+  // Moves the index_log value just committed under `at`, and the group's
+  // Merkle nodes, into the active tail, and hands a full tail to the
+  // background writer; waits for it only when the active tail has grown to
+  // twice its size meanwhile.
+  absl::Status AddToTail(uint64_t at, absl::Span<const NodeWrite> nodes) {
     absl::MutexLock lock(&tail_mu_);
     CL_RETURN_IF_ERROR(active_->Add(at, index_log_value_, /*trusted=*/true));
+    if (absl::Status s = active_->AddNodes(nodes); !s.ok()) {
+      // Committed, but the tail cannot serve the nodes: stop committing.
+      index_error_ = s;
+      return s;
+    }
     if (!subject_log_value_.empty()) {
       CL_RETURN_IF_ERROR(active_->AddSubjects(at, subject_log_value_, /*trusted=*/true));
     }
@@ -1221,7 +1415,28 @@ class RocksStore : public LogStore, public KeyTable {
         wb.Clear();
       }
     }
-    wb.Put(cf(kMeta), kIndexedKey, U64Key(t.end_size));
+    // The Merkle nodes, in key order: by level, then index.
+    char node_key[9];
+    for (uint32_t level = 0; level < t.node_runs.size(); ++level) {
+      const IndexTail::NodeRun& run = t.node_runs[level];
+      node_key[0] = static_cast<char>(level);
+      for (size_t i = 0; i < run.hashes.size(); ++i) {
+        PutU64(run.first + i, node_key + 1);
+        wb.Put(cf(kNodes), rocksdb::Slice(node_key, 9), ToSlice(AsBytes(run.hashes[i])));
+        if (wb.Count() >= kTailBatch) {
+          CL_RETURN_IF_ERROR(FromRocks(db_->Write(wo, &wb), "write index tail"));
+          wb.Clear();
+        }
+      }
+    }
+    // The watermarks: every record of the tail has its index entries and
+    // nodes written now. A tail never moves one back (one holding only
+    // recomputed nodes, say, leaves indexed_size as it is).
+    if (t.events > 0) wb.Put(cf(kMeta), kIndexedKey, U64Key(t.end_size));
+    const bool leaves = !t.node_runs.empty() && !t.node_runs[0].hashes.empty();
+    const uint64_t nodes_end =
+        leaves ? t.node_runs[0].first + t.node_runs[0].hashes.size() : t.end_size;
+    if (leaves || t.events > 0) wb.Put(cf(kMeta), kNodesKey, U64Key(nodes_end));
     // Point deletes: a range deletion in a family inserted with a hint
     // corrupts RocksDB 7.8's memtable (the hint is shared with the
     // range-deletion table).
@@ -1281,7 +1496,6 @@ class RocksStore : public LogStore, public KeyTable {
   rocksdb::WriteBatch commit_wb_;
   std::string index_log_value_;
   std::string subject_log_value_;
-  std::vector<const NodeWrite*> node_order_;
   // The index entries not yet in event_ids, streams and subjects: the tail
   // Commit adds to, and the one the background writer is writing (null when
   // none).

@@ -5,7 +5,9 @@
 // index_log, subject_log. Every Commit is one synced WriteBatch; the event-id,
 // stream and subject index entries it implies are written later, without the
 // WAL, from an in-memory tail that the synced index_log and subject_log
-// rebuild at open (ledger/STORE.md "Deferred indexes").
+// rebuild at open (ledger/STORE.md "Deferred indexes"), and so are its Merkle
+// nodes, which an open recomputes from the records past meta/nodes_size
+// (STORE.md "Deferred Merkle nodes").
 #ifndef CASELEDGER_LEDGER_ROCKS_STORE_H_
 #define CASELEDGER_LEDGER_ROCKS_STORE_H_
 
@@ -32,7 +34,9 @@ struct RocksStoreOptions {
   // Events whose event-id, stream and subject index entries are held in
   // memory (and in the synced index_log and subject_log) before a background write moves them into the
   // index families; a second tail of this size may wait behind it. Bounds
-  // what an open after kill -9 reads back from the two logs.
+  // what an open after kill -9 reads back from the two logs. Their Merkle
+  // nodes wait in the same tail, and the records an open hashes again to
+  // recompute them are bounded the same way.
   size_t index_tail_events = 64 << 10;
   // For benchmark builders only (ledger_builder.h): commits are neither
   // synced nor logged (no WAL), so they are on disk only once the store is

@@ -24,7 +24,9 @@ std::string WriteLedger() {
         (*t)->Append({testing::TestEvent(absl::StrCat("e", i), absl::StrCat("case-", i % 3))})
             .ok());
   }
-  if (t.ok()) EXPECT_TRUE((*t)->Checkpoint().ok());
+  if (t.ok()) {
+    EXPECT_TRUE((*t)->Checkpoint().ok());
+  }
   return dir;
 }
 

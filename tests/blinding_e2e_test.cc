@@ -137,7 +137,7 @@ class BlindingE2ETest : public ::testing::Test {
   }
 
   void AppendBoth() {
-    for (const std::string& c : {"A", "B"}) {
+    for (const char* c : {"A", "B"}) {
       for (const v1::AppendRequest& r : Story(c)) {
         auto ctx = Ctx();
         v1::AppendResponse resp;

@@ -4,7 +4,10 @@
 // unlogged writes that die with it), and the reopened ledger must have every
 // index complete: event ids (a retry returns the original seq), case
 // versions, inclusion proofs, every subject's chain (entries, head, the map
-// root of a new checkpoint) and subject histories.
+// root of a new checkpoint) and subject histories. The Merkle nodes wait in
+// the same tail (ledger/STORE.md "Deferred Merkle nodes"): after the kill the
+// nodes family lacks those past meta/nodes_size, and every open, read-only
+// or not, must serve the tree of every checkpoint served before the kill.
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -20,6 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "ledger/checkpoint.h"
+#include "ledger/merkle_tree.h"
 #include "ledger/merkle_verify.h"
 #include "ledger/subject_index.h"
 #include "ledger/rocks_store.h"
@@ -35,13 +39,22 @@ struct Acked {
   uint64_t version = 0;
 };
 
+// A checkpoint the writer served: its size and root.
+struct Served {
+  uint64_t size = 0;
+  Hash root{};
+};
+
 // Runs tests/index_tail_writer to its SIGKILL; returns its acknowledgements.
 // `first` numbers the first event (a later run appends after an earlier one).
+// With `checkpoint_every` > 0 the writer asks for a checkpoint after every
+// that many batches, and `served` gets them.
 std::map<std::string, Acked> RunWriter(const std::string& dir, int events, int tail_events,
-                                       int first = 0) {
-  testing::Child child =
-      testing::StartChild({"tests/index_tail_writer", dir, std::to_string(events),
-                           std::to_string(tail_events), std::to_string(first)});
+                                       int first = 0, int checkpoint_every = 0,
+                                       std::vector<Served>* served = nullptr) {
+  testing::Child child = testing::StartChild(
+      {"tests/index_tail_writer", dir, std::to_string(events), std::to_string(tail_events),
+       std::to_string(first), std::to_string(checkpoint_every)});
   EXPECT_GT(child.pid, 0) << "fork failed";
   std::string out;
   char buf[1 << 16];
@@ -59,6 +72,12 @@ std::map<std::string, Acked> RunWriter(const std::string& dir, int events, int t
         absl::SimpleAtoi(p[4], &a.version)) {
       a.stream = p[2];
       acked[p[1]] = a;
+    } else if (Served c; served != nullptr && p.size() == 3 && p[0] == "checkpoint" &&
+                         absl::SimpleAtoi(p[1], &c.size)) {
+      absl::StatusOr<Hash> root = HashFromHex(p[2]);
+      EXPECT_TRUE(root.ok()) << line;
+      if (root.ok()) c.root = *root;
+      served->push_back(c);
     } else {
       ADD_FAILURE() << "bad line from writer: " << line;
     }
@@ -273,6 +292,189 @@ TEST(IndexTailTest, DamagedSubjectLogIsReported) {
         << store.status();
     EXPECT_NE(store.status().message().find(c.want), std::string::npos) << store.status();
   }
+}
+
+// The tree of every served checkpoint, as `nodes` serves it: the root
+// recomputed from the stored and tail nodes, a consistency proof from it to
+// the last served one, and inclusion proofs of its first and last leaves.
+void CheckServedTrees(const NodeReader& nodes, const std::vector<Served>& served,
+                      absl::string_view what) {
+  ASSERT_FALSE(served.empty());
+  const Served& last = served.back();
+  for (const Served& c : served) {
+    SCOPED_TRACE(absl::StrCat(what, ": checkpoint at size ", c.size));
+    auto root = RootAt(c.size, nodes);
+    ASSERT_TRUE(root.ok()) << root.status();
+    EXPECT_EQ(ToHex(*root), ToHex(c.root));
+    auto consistency = ConsistencyProof(c.size, last.size, nodes);
+    ASSERT_TRUE(consistency.ok()) << consistency.status();
+    EXPECT_TRUE(VerifyConsistency(c.size, last.size, *consistency, c.root, last.root).ok());
+    for (uint64_t seq : {uint64_t{0}, c.size - 1}) {
+      auto proof = InclusionProof(seq, c.size, nodes);
+      ASSERT_TRUE(proof.ok()) << proof.status();
+      auto leaf = nodes.GetNode(0, seq);
+      ASSERT_TRUE(leaf.ok()) << leaf.status();
+      EXPECT_TRUE(VerifyInclusion(*leaf, seq, c.size, *proof, c.root).ok()) << seq;
+    }
+  }
+}
+
+// Killed with Merkle nodes only in the tail (all of them, or those after a
+// few unlogged tail writes): the nodes family lacks the last record's leaf
+// node, nodes_size is behind the tree size, and a read-only open (the store
+// verifier's, ledger_verify's) and a read-write one both serve the tree of
+// every checkpoint served before the kill; the store verifies; and a clean
+// close writes the recomputed nodes, moving nodes_size to the tree size.
+TEST(IndexTailTest, MerkleNodesPastTheWatermarkAreRecomputed) {
+  for (int tail_events : {1 << 16, 50}) {
+    SCOPED_TRACE(absl::StrCat("tail_events ", tail_events));
+    const std::string dir = testing::NewTempDir("node_tail");
+    std::vector<Served> served;
+    std::map<std::string, Acked> acked = RunWriter(dir, 700, tail_events, 0, 2, &served);
+    ASSERT_EQ(acked.size(), 700u);
+    ASSERT_GE(served.size(), 30u);
+    EXPECT_EQ(served.back().size, 700u);
+
+    auto nodes_size = testing::RawGet(dir, "meta", "nodes_size");
+    ASSERT_TRUE(nodes_size.ok()) << nodes_size.status();
+    EXPECT_LT(*nodes_size, testing::SeqKey(700)) << "every node reached the disk";
+    EXPECT_TRUE(absl::IsNotFound(
+        testing::RawGet(dir, "nodes", std::string(1, '\0') + testing::SeqKey(699)).status()))
+        << "the last leaf's node is on disk: it was in the synced write";
+
+    {
+      RocksStoreOptions o;
+      o.path = dir;
+      o.read_only = true;
+      auto store = OpenRocksStore(o);
+      ASSERT_TRUE(store.ok()) << store.status();
+      CheckServedTrees(**store, served, "read-only");
+    }
+    StoreVerifyReport report = testing::VerifyTestDataDir(dir);
+    EXPECT_EQ(report.status, absl::OkStatus());
+    EXPECT_EQ(report.records_checked, 700u);
+    {
+      auto t = testing::OpenTestLedger(dir);
+      ASSERT_TRUE(t.ok()) << t.status();
+      CheckServedTrees((*t)->store(), served, "read-write");
+      for (const Served& c : served) {
+        auto root = (*t)->RootAt(c.size);
+        ASSERT_TRUE(root.ok()) << root.status();
+        EXPECT_EQ(ToHex(*root), ToHex(c.root)) << c.size;
+      }
+      EXPECT_EQ(ToHex((*t)->Root()), ToHex(served.back().root));
+    }
+    nodes_size = testing::RawGet(dir, "meta", "nodes_size");
+    ASSERT_TRUE(nodes_size.ok()) << nodes_size.status();
+    EXPECT_EQ(*nodes_size, testing::SeqKey(700));
+    auto leaf = testing::RawGet(dir, "nodes", std::string(1, '\0') + testing::SeqKey(699));
+    EXPECT_TRUE(leaf.ok()) << leaf.status();
+    report = testing::VerifyTestDataDir(dir);
+    EXPECT_EQ(report.status, absl::OkStatus());
+  }
+}
+
+// A damaged nodes_size, or a damaged node of the frontier the recomputation
+// starts from, is DATA_LOSS naming its key at open, read-only or not (a
+// nodes_size past the tree size only read-write: a read-only verifier goes on
+// to report what else disagrees with the size).
+TEST(IndexTailTest, DamagedNodeWatermarkOrNodeIsReported) {
+  const std::string dir = testing::NewTempDir("node_tail_damage");
+  {
+    // Closed cleanly: every node is in the family, nodes_size is 100.
+    auto t = testing::OpenTestLedger(dir);
+    ASSERT_TRUE(t.ok()) << t.status();
+    std::vector<AppendRequest> batch;
+    for (int i = 0; i < 100; ++i) {
+      batch.push_back({testing::TestEvent(absl::StrCat("ev-", i), "case-1")});
+    }
+    ASSERT_TRUE((*t)->AppendBatch(std::move(batch)).ok());
+  }
+  // Recomputing from 96 = 64 + 32 reads the frontier (6, 0), (5, 2).
+  struct Case {
+    std::string family, key, value, want;
+    bool read_only_too = true;  // a read-only open (a verifier's) refuses it too
+  };
+  const std::string node_5_2 = std::string(1, '\5') + testing::SeqKey(2);
+  for (const Case& c : {
+           Case{"meta", "nodes_size", "short", "meta nodes_size: got 5 bytes, want 8"},
+           Case{"meta", "nodes_size", testing::SeqKey(101),
+                "meta nodes_size: got 101, want at most the tree size 100", false},
+           Case{"nodes", node_5_2, std::string(31, 'x'), "merkle node (5, 2)"},
+       }) {
+    SCOPED_TRACE(c.want);
+    auto old_size = testing::RawGet(dir, "meta", "nodes_size");
+    ASSERT_TRUE(old_size.ok()) << old_size.status();
+    auto old_node = testing::RawGet(dir, "nodes", node_5_2);
+    ASSERT_TRUE(testing::RawPut(dir, "meta", "nodes_size", testing::SeqKey(96)).ok());
+    ASSERT_TRUE(testing::RawPut(dir, c.family, c.key, c.value).ok());
+    for (bool read_only : {true, false}) {
+      if (read_only && !c.read_only_too) continue;
+      RocksStoreOptions o;
+      o.path = dir;
+      o.read_only = read_only;
+      auto store = OpenRocksStore(o);
+      ASSERT_FALSE(store.ok()) << "read_only " << read_only;
+      EXPECT_TRUE(absl::IsDataLoss(store.status())) << store.status();
+      EXPECT_NE(store.status().message().find(c.want), std::string::npos) << store.status();
+    }
+    ASSERT_TRUE(testing::RawPut(dir, "meta", "nodes_size", *old_size).ok());
+    if (old_node.ok()) {
+      ASSERT_TRUE(testing::RawPut(dir, "nodes", node_5_2, *old_node).ok());
+    } else {
+      ASSERT_TRUE(testing::RawDelete(dir, "nodes", node_5_2).ok());
+    }
+  }
+}
+
+// Two appends to a new ledger in `dir`, closed cleanly: every node written.
+void AppendTwoAndClose(const std::string& dir) {
+  auto t = testing::OpenTestLedger(dir);
+  ASSERT_TRUE(t.ok()) << t.status();
+  ASSERT_TRUE((*t)->Append({testing::TestEvent("ev-1", "case-1")}).ok());
+  ASSERT_TRUE((*t)->Append({testing::TestEvent("ev-2", "case-1")}).ok());
+}
+
+// A directory written before nodes_size synced every node with its record:
+// it opens read-only as it is, and its first read-write open sets nodes_size
+// to the tree size, recomputing nothing.
+TEST(IndexTailTest, DirectoryWithoutNodeWatermarkHasEveryNode) {
+  const std::string dir = testing::NewTempDir("node_tail_old");
+  ASSERT_NO_FATAL_FAILURE(AppendTwoAndClose(dir));
+  ASSERT_TRUE(testing::RawDelete(dir, "meta", "nodes_size").ok());
+  EXPECT_EQ(testing::VerifyTestDataDir(dir).status, absl::OkStatus());
+  EXPECT_TRUE(absl::IsNotFound(testing::RawGet(dir, "meta", "nodes_size").status()));
+  {
+    auto t = testing::OpenTestLedger(dir);
+    ASSERT_TRUE(t.ok()) << t.status();
+    EXPECT_EQ((*t)->Size(), 2u);
+  }
+  auto nodes_size = testing::RawGet(dir, "meta", "nodes_size");
+  ASSERT_TRUE(nodes_size.ok()) << nodes_size.status();
+  EXPECT_EQ(*nodes_size, testing::SeqKey(2));
+}
+
+// A tail holding only recomputed nodes (nodes_size behind a complete
+// index, which only damage or a hand edit leaves) writes them on close and
+// moves neither watermark back.
+TEST(IndexTailTest, RecomputedNodesAloneMoveNoWatermarkBack) {
+  const std::string dir = testing::NewTempDir("node_tail_alone");
+  ASSERT_NO_FATAL_FAILURE(AppendTwoAndClose(dir));
+  ASSERT_TRUE(testing::RawPut(dir, "meta", "nodes_size", testing::SeqKey(0)).ok());
+  ASSERT_TRUE(testing::RawDelete(dir, "nodes", std::string(1, '\0') + testing::SeqKey(1)).ok());
+  {
+    RocksStoreOptions o;
+    o.path = dir;
+    auto store = OpenRocksStore(o);
+    ASSERT_TRUE(store.ok()) << store.status();
+  }
+  for (const char* key : {"indexed_size", "nodes_size"}) {
+    auto v = testing::RawGet(dir, "meta", key);
+    ASSERT_TRUE(v.ok()) << key << ": " << v.status();
+    EXPECT_EQ(*v, testing::SeqKey(2)) << key;
+  }
+  EXPECT_TRUE(testing::RawGet(dir, "nodes", std::string(1, '\0') + testing::SeqKey(1)).ok());
+  EXPECT_EQ(testing::VerifyTestDataDir(dir).status, absl::OkStatus());
 }
 
 }  // namespace

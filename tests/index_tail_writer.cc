@@ -6,9 +6,11 @@
 // tail was not yet flushed to disk without the WAL is lost, and the next
 // open must rebuild it from index_log.
 //
-// Usage: index_tail_writer DATA_DIR EVENTS TAIL_EVENTS [FIRST]
+// Usage: index_tail_writer DATA_DIR EVENTS TAIL_EVENTS [FIRST [CHECKPOINT_EVERY]]
 // FIRST (default 0) numbers the first event, so that a second run on the
-// same directory appends new events after the first run's.
+// same directory appends new events after the first run's. With
+// CHECKPOINT_EVERY = K > 0, after every K-th batch it also asks for a
+// checkpoint and prints "checkpoint <size> <root hex>" for the one served.
 #include <signal.h>
 #include <unistd.h>
 
@@ -18,16 +20,19 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "ledger/checkpoint.h"
 #include "ledger/ledger.h"
 #include "ledger/rocks_store.h"
 #include "tests/test_util.h"
 
 int main(int argc, char** argv) {
-  if (argc != 4 && argc != 5) {
-    std::fprintf(stderr, "usage: index_tail_writer DATA_DIR EVENTS TAIL_EVENTS [FIRST]\n");
+  if (argc < 4 || argc > 6) {
+    std::fprintf(stderr,
+                 "usage: index_tail_writer DATA_DIR EVENTS TAIL_EVENTS [FIRST [CHECKPOINT_EVERY]]\n");
     return 2;
   }
-  const int first = argc == 5 ? std::atoi(argv[4]) : 0;
+  const int first = argc >= 5 ? std::atoi(argv[4]) : 0;
+  const int checkpoint_every = argc == 6 ? std::atoi(argv[5]) : 0;
   const int events = first + std::atoi(argv[2]);
   caseledger::RocksStoreOptions so;
   so.path = argv[1];
@@ -47,7 +52,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "open ledger: %s\n", ledger.status().ToString().c_str());
     return 1;
   }
-  for (int i = first; i < events;) {
+  for (int i = first, batches = 0; i < events; ++batches) {
     std::vector<caseledger::AppendRequest> batch;
     std::vector<std::string> ids, streams;
     for (int k = 0; k < 7 && i < events; ++k, ++i) {
@@ -64,6 +69,19 @@ int main(int argc, char** argv) {
     for (size_t k = 0; k < ids.size(); ++k) {
       absl::StrAppend(&lines, "ack ", ids[k], " ", streams[k], " ", (*r)[k].seq, " ",
                       (*r)[k].version, "\n");
+    }
+    if (checkpoint_every > 0 && batches % checkpoint_every == checkpoint_every - 1) {
+      auto served = (*ledger)->Checkpoint();
+      if (!served.ok()) {
+        std::fprintf(stderr, "checkpoint: %s\n", served.status().ToString().c_str());
+        return 1;
+      }
+      auto cp = caseledger::ParseCheckpointNote(served->note);
+      if (!cp.ok()) {
+        std::fprintf(stderr, "checkpoint: %s\n", cp.status().ToString().c_str());
+        return 1;
+      }
+      absl::StrAppend(&lines, "checkpoint ", cp->size, " ", caseledger::ToHex(cp->root), "\n");
     }
     if (write(STDOUT_FILENO, lines.data(), lines.size()) < 0) return 1;
   }

@@ -8,13 +8,17 @@
 //   - every record is proved from the node that does NOT own its partition:
 //     a two-level proof checked against the signed global checkpoint alone;
 //   - kill -9 of node B: node A takes its partitions, appends continue at
-//     the next seq, and retried event ids return their original seqs.
+//     the next seq, and retried event ids return their original seqs;
+//   - ReadStream of a case: answered by its partition's owner, redirected by
+//     the other node once the caller is allowed, and served by the node that
+//     takes the partition over after a kill -9.
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
 #include <sys/stat.h>
 
 #include <chrono>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <optional>
 #include <memory>
@@ -116,6 +120,23 @@ class PartitionedServerTest : public testing::PostgresSuite {
     return s.ok() ? *std::move(s) : nullptr;
   }
 
+  // Mutual TLS with certificates for `who` (ROLE/ID each), the producer
+  // registered for housing and aud-1 granted every case; nodes A and B
+  // started, B owning partitions 2 and 3.
+  void StartOverMutualTls(const std::vector<std::string>& who,
+                          std::unique_ptr<ServerProcess>* a, std::unique_ptr<ServerProcess>* b) {
+    auto tls = testing::MakeDevTls(who);
+    ASSERT_TRUE(tls.ok()) << tls.status();
+    tls_ = *tls;
+    std::ofstream(dir_ + "/authz.conf") << "producer partitioned-test housing\n"
+                                        << "audit_grant aud-1 *\n";
+    *a = StartNode("a");
+    ASSERT_NE(*a, nullptr);
+    *b = StartNode("b");
+    ASSERT_NE(*b, nullptr);
+    ASSERT_TRUE(absl::StrContains((*b)->Stderr(), "owns partitions [2,3]")) << (*b)->Stderr();
+  }
+
   // Over mutual TLS (tls_) as `who_`, else plaintext.
   v1::LedgerService::Stub* Stub(const std::string& address) {
     auto& stub = stubs_[who_ + "@" + address];
@@ -127,36 +148,94 @@ class PartitionedServerTest : public testing::PostgresSuite {
     return stub.get();
   }
 
-  // Appends through `entry`, following redirects to the owner as a client
-  // does; retries (same event id) while no node owns the partition or the
-  // owner cannot be reached, for up to 30 s.
-  absl::StatusOr<Ack> Append(const std::string& entry, const v1::AppendRequest& req) {
-    Ack ack;
+  // Calls `call` (a fresh context each time) at `entry`, following
+  // redirects to the owner as a client does; retries while no node owns the
+  // partition or the owner cannot be reached, for up to 30 s. Sets
+  // `*answered_by` to the last address called and counts the redirects.
+  grpc::Status FollowRedirects(
+      const std::string& entry,
+      const std::function<grpc::Status(const std::string&, grpc::ClientContext*)>& call,
+      std::string* answered_by, int* redirects) {
     std::string at = entry;
+    *redirects = 0;
     const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     for (;;) {
       grpc::ClientContext ctx;
       ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-      grpc::Status s = Stub(at)->Append(&ctx, req, &ack.response);
-      if (s.ok()) {
-        ack.answered_by = at;
-        return ack;
-      }
-      if (s.error_code() != grpc::StatusCode::UNAVAILABLE) {
-        return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
-      }
+      grpc::Status s = call(at, &ctx);
+      *answered_by = at;
+      if (s.error_code() != grpc::StatusCode::UNAVAILABLE) return s;
       if (std::string owner = RedirectAddress(ctx); !owner.empty() && owner != at) {
         EXPECT_TRUE(absl::StrContains(s.error_message(), owner)) << s.error_message();
-        ++ack.redirects;
+        ++*redirects;
         at = owner;
         continue;
       }
       if (std::chrono::steady_clock::now() > give_up) {
-        return absl::UnavailableError(absl::StrCat("gave up at ", at, ": ", s.error_message()));
+        return grpc::Status(s.error_code(), absl::StrCat("gave up at ", at, ": ", s.error_message()));
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
       at = entry;
     }
+  }
+
+  static absl::Status FromGrpc(const grpc::Status& s) {
+    return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+  }
+
+  // Appends through `entry`, following redirects (FollowRedirects).
+  absl::StatusOr<Ack> Append(const std::string& entry, const v1::AppendRequest& req) {
+    Ack ack;
+    grpc::Status s = FollowRedirects(
+        entry,
+        [&](const std::string& at, grpc::ClientContext* ctx) {
+          return Stub(at)->Append(ctx, req, &ack.response);
+        },
+        &ack.answered_by, &ack.redirects);
+    if (!s.ok()) return FromGrpc(s);
+    return ack;
+  }
+
+  // One ReadStream of `case_id` at `address`, without following anything.
+  struct StreamRead {
+    grpc::Status status;
+    std::vector<v1::Record> records;
+    std::string redirect;  // the kOwnerTrailer it named, if any
+  };
+  static StreamRead ReadInto(v1::LedgerService::Stub* stub, grpc::ClientContext* ctx,
+                             const std::string& case_id) {
+    StreamRead out;
+    v1::ReadStreamRequest req;
+    req.set_stream_id(case_id);
+    auto reader = stub->ReadStream(ctx, req);
+    v1::Record r;
+    while (reader->Read(&r)) out.records.push_back(r);
+    out.status = reader->Finish();
+    out.redirect = RedirectAddress(*ctx);
+    return out;
+  }
+  StreamRead ReadAt(const std::string& address, const std::string& case_id) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    return ReadInto(Stub(address), &ctx, case_id);
+  }
+
+  // The case's records read through `entry`, following redirects
+  // (FollowRedirects); a refused or redirected read must write nothing.
+  absl::StatusOr<std::vector<v1::Record>> ReadCase(const std::string& entry,
+                                                   const std::string& case_id,
+                                                   std::string* answered_by, int* redirects) {
+    StreamRead read;
+    grpc::Status s = FollowRedirects(
+        entry,
+        [&](const std::string& at, grpc::ClientContext* ctx) {
+          read = ReadInto(Stub(at), ctx, case_id);
+          if (!read.status.ok()) EXPECT_TRUE(read.records.empty()) << case_id << " at " << at;
+          return read.status;
+        },
+        answered_by, redirects);
+    if (!s.ok()) return FromGrpc(s);
+    return read.records;
   }
 
   // The proof of (partition, seq) from `address`, retried until a global
@@ -330,18 +409,9 @@ TEST_F(PartitionedServerTest, AnyNodeTakesAppendsAndProvesEveryRecordAcrossAKill
 // an auditor proves each record from the other node and reads its leaf; a
 // client may not append, on either node.
 TEST_F(PartitionedServerTest, RedirectsAndProvesOverMutualTls) {
-  auto tls = testing::MakeDevTls({"producer/partitioned-test", "auditor/aud-1", "client/c-1"});
-  ASSERT_TRUE(tls.ok()) << tls.status();
-  tls_ = *tls;
-  {
-    std::ofstream conf(dir_ + "/authz.conf");
-    conf << "producer partitioned-test housing\naudit_grant aud-1 *\n";
-  }
-  std::unique_ptr<ServerProcess> a = StartNode("a");
-  ASSERT_NE(a, nullptr);
-  std::unique_ptr<ServerProcess> b = StartNode("b");
-  ASSERT_NE(b, nullptr);
-  ASSERT_TRUE(absl::StrContains(b->Stderr(), "owns partitions [2,3]")) << b->Stderr();
+  std::unique_ptr<ServerProcess> a, b;
+  ASSERT_NO_FATAL_FAILURE(
+      StartOverMutualTls({"producer/partitioned-test", "auditor/aud-1", "client/c-1"}, &a, &b));
   std::map<int, uint64_t> next_seq;
   std::vector<std::pair<std::string, Ack>> acks;
   for (const std::string& c : cases_) {
@@ -368,6 +438,157 @@ TEST_F(PartitionedServerTest, RedirectsAndProvesOverMutualTls) {
   for (const auto& [c, ack] : acks) {
     const int p = static_cast<int>(ack.response.partition());
     ExpectProved(p >= 2 ? a->address() : b->address(), ack, c + "-e0", c);
+  }
+}
+
+// ReadStream with P > 1: the owner of the case's partition answers with the
+// case's records (payloads opened under the master key, seqs of that
+// partition); the other node answers UNAVAILABLE naming the owner, writes
+// nothing, and the client following it gets the same records; after kill -9
+// of an owner, the node that takes its partitions serves them.
+TEST_F(PartitionedServerTest, ReadStreamIsServedByTheCasesOwnerAcrossAKill) {
+  std::unique_ptr<ServerProcess> a = StartNode("a");
+  ASSERT_NE(a, nullptr);
+  std::unique_ptr<ServerProcess> b = StartNode("b");
+  ASSERT_NE(b, nullptr);
+  ASSERT_TRUE(absl::StrContains(b->Stderr(), "owns partitions [2,3]")) << b->Stderr();
+  const std::map<int, std::string> owner = {
+      {0, a->address()}, {1, a->address()}, {2, b->address()}, {3, b->address()}};
+  std::map<std::string, std::vector<Ack>> acks;  // case -> its acks in version order
+  for (int n = 0; n < 2; ++n) {
+    for (const std::string& c : cases_) {
+      absl::StatusOr<Ack> ack = Append(a->address(), CaseEvent(absl::StrCat(c, "-e", n), c, n));
+      ASSERT_TRUE(ack.ok()) << c << ": " << ack.status();
+      acks[c].push_back(*ack);
+    }
+  }
+  // The records as the owner serves them: the acks' seqs, leaves and events.
+  auto expect_case = [&](const std::vector<v1::Record>& got, const std::string& c) {
+    ASSERT_EQ(got.size(), 2u) << c;
+    for (size_t n = 0; n < got.size(); ++n) {
+      const Ack& ack = acks[c][n];
+      EXPECT_EQ(got[n].seq(), ack.response.seq()) << c;
+      EXPECT_EQ(got[n].version(), n) << c;
+      EXPECT_EQ(got[n].stream_id(), c);
+      EXPECT_EQ(got[n].event_id(), absl::StrCat(c, "-e", n));
+      EXPECT_EQ(got[n].leaf_hash(), ack.response.leaf_hash()) << c;
+      EXPECT_EQ(LeafHash(got[n].leaf()), HashFromBytes(ack.response.leaf_hash()).value()) << c;
+    }
+    EXPECT_TRUE(got[0].event().has_case_opened()) << c;
+    EXPECT_EQ(got[1].event().record_entry_written().text(), "note 1") << c;
+  };
+  std::map<std::string, std::string> served;  // case -> the owner's answer, serialized
+  for (const std::string& c : cases_) {
+    SCOPED_TRACE(c);
+    const std::string& mine = owner.at(static_cast<int>(PartitionOf(c, kPartitions)));
+    const std::string& other = mine == a->address() ? b->address() : a->address();
+    StreamRead at_owner = ReadAt(mine, c);
+    ASSERT_TRUE(at_owner.status.ok()) << at_owner.status.error_message();
+    EXPECT_TRUE(at_owner.redirect.empty());
+    expect_case(at_owner.records, c);
+    StreamRead elsewhere = ReadAt(other, c);
+    EXPECT_EQ(elsewhere.status.error_code(), grpc::StatusCode::UNAVAILABLE)
+        << elsewhere.status.error_message();
+    EXPECT_EQ(elsewhere.redirect, mine);
+    EXPECT_TRUE(elsewhere.records.empty());
+    std::string by;
+    int redirects = 0;
+    absl::StatusOr<std::vector<v1::Record>> followed = ReadCase(other, c, &by, &redirects);
+    ASSERT_TRUE(followed.ok()) << followed.status();
+    EXPECT_EQ(by, mine);
+    EXPECT_EQ(redirects, 1);
+    ASSERT_EQ(followed->size(), at_owner.records.size());
+    for (size_t i = 0; i < followed->size(); ++i) {
+      EXPECT_EQ((*followed)[i].SerializeAsString(), at_owner.records[i].SerializeAsString());
+    }
+    served[c] = at_owner.records[0].SerializeAsString() + at_owner.records[1].SerializeAsString();
+    // ledgerctl read follows the redirect too.
+    testing::CommandResult r = testing::RunCommand(
+        {"tools/ledgerctl", "--server=" + other, "--json", "read", "--stream=" + c});
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_TRUE(absl::StrContains(r.out, "\"event_id\":\"" + c + "-e1\"")) << r.out;
+    EXPECT_TRUE(absl::StrContains(r.out, "note 1")) << r.out;
+  }
+  // Bad input is refused by either node before any routing.
+  for (const std::string& at : {a->address(), b->address()}) {
+    StreamRead empty = ReadAt(at, "");
+    EXPECT_EQ(empty.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << at;
+    EXPECT_TRUE(absl::StrContains(empty.status.error_message(), "stream_id")) << at;
+    EXPECT_TRUE(empty.redirect.empty());
+  }
+
+  // kill -9 of B: A takes partitions 2 and 3 and serves their cases.
+  b->Stop(SIGKILL);
+  for (const std::string& c : cases_) {
+    std::string by;
+    int redirects = 0;
+    absl::StatusOr<std::vector<v1::Record>> after = ReadCase(a->address(), c, &by, &redirects);
+    ASSERT_TRUE(after.ok()) << c << ": " << after.status();
+    EXPECT_EQ(by, a->address()) << c;
+    expect_case(*after, c);
+    ASSERT_EQ(after->size(), 2u);
+    EXPECT_EQ((*after)[0].SerializeAsString() + (*after)[1].SerializeAsString(), served[c]) << c;
+  }
+}
+
+// Over mutual TLS: an auditor with a grant reads a case from its owner (the
+// read recorded in the case there) and is redirected by the other node only
+// once allowed; an auditor without a grant gets commitments only, from the
+// owner; a client, who may not ReadStream, gets the same refusal from both
+// nodes, with no owner address.
+TEST_F(PartitionedServerTest, ReadStreamOverMutualTlsRedirectsOnlyAllowedCallers) {
+  std::unique_ptr<ServerProcess> a, b;
+  ASSERT_NO_FATAL_FAILURE(StartOverMutualTls(
+      {"producer/partitioned-test", "auditor/aud-1", "auditor/aud-2", "client/c-1"}, &a, &b));
+  std::map<std::string, Ack> opened;
+  for (const std::string& c : cases_) {
+    who_ = "producer-partitioned-test";
+    absl::StatusOr<Ack> ack = Append(a->address(), CaseEvent(c + "-e0", c, 0));
+    ASSERT_TRUE(ack.ok()) << c << ": " << ack.status();
+    opened[c] = *ack;
+  }
+  for (const std::string& c : cases_) {
+    SCOPED_TRACE(c);
+    const int p = static_cast<int>(PartitionOf(c, kPartitions));
+    const std::string mine = p >= 2 ? b->address() : a->address();
+    const std::string other = p >= 2 ? a->address() : b->address();
+
+    who_ = "client-c-1";
+    StreamRead refused_owner = ReadAt(mine, c);
+    StreamRead refused_other = ReadAt(other, c);
+    EXPECT_EQ(refused_owner.status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+    EXPECT_EQ(refused_other.status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+    EXPECT_EQ(refused_other.status.error_message(), refused_owner.status.error_message());
+    EXPECT_TRUE(refused_owner.redirect.empty());
+    EXPECT_TRUE(refused_other.redirect.empty());
+    EXPECT_FALSE(absl::StrContains(refused_other.status.error_message(), mine));
+    EXPECT_TRUE(refused_other.records.empty());
+
+    who_ = "auditor-aud-1";
+    StreamRead elsewhere = ReadAt(other, c);
+    EXPECT_EQ(elsewhere.status.error_code(), grpc::StatusCode::UNAVAILABLE)
+        << elsewhere.status.error_message();
+    EXPECT_EQ(elsewhere.redirect, mine);
+    std::string by;
+    int redirects = 0;
+    absl::StatusOr<std::vector<v1::Record>> full = ReadCase(other, c, &by, &redirects);
+    ASSERT_TRUE(full.ok()) << full.status();
+    EXPECT_EQ(by, mine);
+    // The case's event, then the recorded read(s) of it.
+    ASSERT_GE(full->size(), 2u);
+    EXPECT_EQ((*full)[0].seq(), opened[c].response.seq());
+    EXPECT_EQ((*full)[0].event_id(), c + "-e0");
+    EXPECT_TRUE((*full)[0].event().has_case_opened());
+    EXPECT_TRUE(full->back().event().has_record_accessed());
+
+    who_ = "auditor-aud-2";
+    StreamRead commitments = ReadAt(mine, c);
+    ASSERT_TRUE(commitments.status.ok()) << commitments.status.error_message();
+    ASSERT_GE(commitments.records.size(), 1u);
+    EXPECT_EQ(commitments.records[0].leaf_hash(), opened[c].response.leaf_hash());
+    EXPECT_TRUE(commitments.records[0].stream_id().empty());
+    EXPECT_FALSE(commitments.records[0].has_event());
+    EXPECT_EQ(ReadAt(other, c).redirect, mine);
   }
 }
 

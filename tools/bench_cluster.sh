@@ -5,6 +5,16 @@
 # not a test: it prints numbers and asserts none.
 #
 #   bash tools/bench_cluster.sh [--duration=10s] [--no_build]
+#   bash tools/bench_cluster.sh --server_partitions [--rounds=2] [--duration=10s] [--no_build]
+#
+# --server_partitions measures the server instead (and only that): for each
+# round and P = 1, 2, 4 in turn, two caseledger_server nodes started as
+# cluster.sh starts them (master key, --pg_partitions=P, each taking P/2
+# partitions; with P = 1 the second waits for the lease) on a fresh database
+# of the cluster's primary; ledger_bench against node 1, unary (64 callers)
+# and batch (8 x 100, each batch within one partition), following redirects
+# to node 2 for its partitions. It prints each run and its ratio to P = 1 of
+# the same round and shape, then the medians over the rounds.
 #
 # 1. starts the cluster (3 etcd, 2 PostgreSQL under Patroni with
 #    synchronous_mode_strict, 2 nodes) in a temporary directory;
@@ -19,7 +29,7 @@
 # 4. the ledger runs against a single-node server (RocksDB, as tools/serve.sh
 #    runs it);
 # 5. partitions: ledger/pg_partitions_benchmark (the library's
-#    PartitionedNode: the server serves P = 1 only) against a database of the
+#    PartitionedNode; the server's P > 1: --server_partitions) against a database of the
 #    same Patroni primary, P = 1, 2, 4 on one node and on two (two
 #    PartitionedNodes in one process splitting the partitions), unary (64
 #    callers) and batched (8 x 100), plaintext payloads; the ratio is to the
@@ -34,11 +44,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=10s
 build=1
+server_partitions=""
+rounds=1
 for a in "$@"; do
   case "$a" in
     --duration=*) duration=${a#--duration=} ;;
     --no_build) build="" ;;
-    *) echo "usage: $0 [--duration=10s] [--no_build]" >&2; exit 2 ;;
+    --server_partitions) server_partitions=1 ;;
+    --rounds=*) rounds=${a#--rounds=}; [[ $rounds =~ ^[1-9][0-9]?$ ]] || { echo "--rounds: got $rounds, want 1 to 99" >&2; exit 2; } ;;
+    *) echo "usage: $0 [--server_partitions [--rounds=N]] [--duration=10s] [--no_build]" >&2; exit 2 ;;
   esac
 done
 if [[ -n "$build" ]]; then
@@ -53,8 +67,10 @@ tmp=$(mktemp -d /tmp/caseledger-bench-XXXXXX)
 base=$(( 20000 + (RANDOM % 120) * 100 ))
 export CLUSTER_DIR=$tmp/cluster CLUSTER_BASE_PORT=$base
 single_pid=""
+part_pids=()
 cleanup() {
   [[ -n "$single_pid" ]] && kill "$single_pid" 2>/dev/null || true
+  for p in ${part_pids[@]+"${part_pids[@]}"}; do kill "$p" 2>/dev/null || true; done
   bash tools/cluster.sh stop >/dev/null 2>&1 || true
   rm -rf "$tmp"
 }
@@ -79,10 +95,87 @@ print(f"| {sys.argv[1]} | {d['events_per_sec']:,.0f} events/s | p50 {lat['p50']}
 EOF
 }
 
+as_pg() { if [[ $(id -u) -eq 0 ]]; then setpriv --reuid=postgres --regid=postgres --init-groups -- "$@"; else "$@"; fi; }
+if [[ -n "$server_partitions" ]]; then
+  primary=$(bash tools/cluster.sh status | awk '/^pg[12] .* primary/ {print $2}' | cut -d: -f2)
+  # serve_p P ROUND: two nodes on the database srv_pP_rROUND; node_a is node 1.
+  serve_p() {
+    local p=$1 r=$2 db="srv_p$1_r$2" n port info k=$(( $1 == 4 ? 2 : $1 - 1 ))
+    as_pg psql -q -h 127.0.0.1 -p "$primary" -U postgres -d postgres -c "CREATE DATABASE $db"
+    info="host=127.0.0.1,127.0.0.1 port=$((base + 20)),$((base + 21)) user=postgres dbname=$db target_session_attrs=read-write connect_timeout=2"
+    part_pids=()
+    for n in 1 2; do
+      port=$((base + 100 + 6 * (r - 1) + 2 * k + n))
+      mkdir -p "$tmp/$db/node$n"
+      bazel-bin/services/api/caseledger_server --data_dir="$tmp/$db/node$n" --listen="127.0.0.1:$port" \
+        --insecure_loopback --pg_conninfo="$info" --node_id="node$n" --pg_lease_ttl=3s \
+        --signing_key="$tmp/$db/signing.key" --master_key_file="$CLUSTER_DIR/keys/master.key" \
+        --pg_partitions="$p" --pg_max_new_partitions=$(((p + 1) / 2)) \
+        --origin=caseledger.cluster/log 2>"$tmp/$db/node$n.log" &
+      part_pids+=($!)
+      if [[ $n == 1 ]]; then
+        node_a=127.0.0.1:$port
+        # node 1 first, so that it takes partition 0 (and all of P = 1)
+        for _ in $(seq 600); do grep -q "listening on" "$tmp/$db/node1.log" 2>/dev/null && break; sleep 0.1; done
+      elif ((p > 1)); then
+        for _ in $(seq 600); do grep -q "listening on" "$tmp/$db/node2.log" 2>/dev/null && break; sleep 0.1; done
+      fi
+    done
+  }
+  stop_p() {
+    local pid
+    for pid in ${part_pids[@]+"${part_pids[@]}"}; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
+    part_pids=()
+  }
+  results=$tmp/server_partitions.jsonl
+  : >"$results"
+  for r in $(seq "$rounds"); do
+    for p in 1 2 4; do
+      serve_p "$p" "$r"
+      for mode in unary batch; do
+        # (a run with failed calls exits 1 but still reports)
+        if [[ $mode == unary ]]; then
+          j=$(bench "$node_a" unary --clients=64 || true)
+        else
+          j=$(bench "$node_a" batch --clients=8 --batch_size=100 || true)
+        fi
+        [[ -n "$j" ]] || { echo "ledger_bench P = $p $mode failed (logs: $tmp/srv_p${p}_r$r)" >&2; continue; }
+        python3 -c 'import json,sys; d=json.loads(sys.argv[1]); d.update(P=int(sys.argv[2]), round=int(sys.argv[3])); print(json.dumps(d))' "$j" "$p" "$r" >>"$results"
+        echo "  round $r, P = $p, $mode: $(python3 -c 'import json,sys; print(round(json.loads(sys.argv[1])["events_per_sec"]))' "$j") events/s" >&2
+      done
+      stop_p
+    done
+  done
+  python3 - "$results" <<'EOF'
+import json, statistics, sys
+runs = [json.loads(l) for l in open(sys.argv[1])]
+base = {(d["round"], d["mode"]): d["events_per_sec"] for d in runs if d["P"] == 1}
+print("| round | server, 2 nodes | throughput | latency | redirects | failed calls | / P = 1 |")
+print("|---|---|---|---|---|---|---|")
+ratios = {}
+for d in runs:
+    what = "unary, 64 callers" if d["mode"] == "unary" else "batch 8 x 100"
+    b = base.get((d["round"], d["mode"]))
+    ratio = d["events_per_sec"] / b if b else float("nan")
+    ratios.setdefault((d["P"], d["mode"]), []).append((d["events_per_sec"], ratio))
+    lat = d["latency_ms"]
+    print(f"| {d['round']} | P = {d['P']}: {what} | {d['events_per_sec']:,.0f} events/s "
+          f"| p50 {lat['p50']} ms, p99 {lat['p99']} ms | {d.get('redirects', 0)} "
+          f"| {sum(d['errors'].values())} | {ratio:.2f}× |")
+print()
+print("| median over rounds | throughput | / P = 1 |")
+print("|---|---|---|")
+for (p, mode), v in sorted(ratios.items(), key=lambda kv: (kv[0][1] != "unary", kv[0][0])):
+    what = "unary, 64 callers" if mode == "unary" else "batch 8 x 100"
+    print(f"| P = {p}: {what} | {statistics.median(x for x, _ in v):,.0f} events/s "
+          f"| {statistics.median(r for _, r in v):.2f}× |")
+EOF
+  exit 0
+fi
+
 # pgbench on the Patroni primary: a plain append-only table, 512 B of hex text
 # per row, 1,000 streams, a fresh event id (as tools/bench_vs_postgres.sh).
 primary=$(bash tools/cluster.sh status | awk '/^pg[12] .* primary/ {print $2}' | cut -d: -f2)
-as_pg() { if [[ $(id -u) -eq 0 ]]; then setpriv --reuid=postgres --regid=postgres --init-groups -- "$@"; else "$@"; fi; }
 as_pg psql -q -h 127.0.0.1 -p "$primary" -U postgres -d caseledger -c \
   "CREATE TABLE IF NOT EXISTS plain_events (id bigserial PRIMARY KEY, stream text NOT NULL, event_id text NOT NULL UNIQUE, payload text NOT NULL)"
 printf '%s\n' "\\set s random(0, 999)" \
@@ -149,7 +242,7 @@ row_cl "single node: unary, 64 callers" "$(bench "127.0.0.1:$sport" unary --clie
 row_cl "single node: batch 8 x 100" "$(bench "127.0.0.1:$sport" batch --clients=8 --batch_size=100)"
 kill "$single_pid"; wait "$single_pid" 2>/dev/null || true; single_pid=""
 
-# Partitions, through the library (the server serves P = 1): a database of
+# Partitions, through the library (the server: --server_partitions): a database of
 # its own on the same primary, so its tables do not touch the nodes' ledger.
 as_pg psql -q -h 127.0.0.1 -p "$primary" -U postgres -d postgres -c "CREATE DATABASE partbench"
 partinfo="host=127.0.0.1,127.0.0.1 port=$((base + 20)),$((base + 21)) user=postgres dbname=partbench target_session_attrs=read-write connect_timeout=2"

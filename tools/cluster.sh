@@ -21,7 +21,12 @@
 # PostgreSQL +20..21, Patroni REST +30..31, caseledger +40..41),
 # CLUSTER_LEASE_TTL (partition lease, default 3s), CLUSTER_TTL (Patroni's
 # leader key, default 10 s), CLUSTER_NODE_FLAGS (more flags for both caseledger
-# nodes, e.g. --checkpoint_interval=1s). CASELEDGER_SERVE_PREBUILT=1 skips setup
+# nodes, e.g. --checkpoint_interval=1s), CLUSTER_NODE1_CONNINFO and
+# CLUSTER_NODE2_CONNINFO (that node's --pg_conninfo instead of the members'
+# own ports, e.g. through a proxy a test can freeze), CLUSTER_FAILSAFE=1
+# (Patroni's failsafe_mode: a primary that loses etcd keeps running while it
+# reaches every member; set when the cluster is first started).
+# CASELEDGER_SERVE_PREBUILT=1 skips setup
 # and build and uses the binaries under this tree as Bazel's runfiles lay them out.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -129,6 +134,7 @@ bootstrap:
     retry_timeout: 3
     synchronous_mode: true
     synchronous_mode_strict: true
+    failsafe_mode: $([[ "${CLUSTER_FAILSAFE:-}" == 1 ]] && echo true || echo false)
     postgresql:
       use_pg_rewind: true
       parameters:
@@ -178,12 +184,12 @@ start_node() {  # node number
   local n=$1
   alive "node$n" && return 0
   mkdir -p "$dir/node$n"
-  local mode=(--master_key_file="$dir/keys/master.key")
+  local mode=(--master_key_file="$dir/keys/master.key") own_conninfo=CLUSTER_NODE${n}_CONNINFO
   if ((partitions > 1)); then
     mode+=(--pg_partitions="$partitions" --pg_max_new_partitions=$(((partitions + 1) / 2)))
   fi
   "$bin"/services/api/caseledger_server --data_dir="$dir/node$n" --listen="127.0.0.1:$(node_port "$n")" \
-    --insecure_loopback --pg_conninfo="$(conninfo)" --node_id="node$n" --pg_lease_ttl="$lease_ttl" \
+    --insecure_loopback --pg_conninfo="${!own_conninfo:-$(conninfo)}" --node_id="node$n" --pg_lease_ttl="$lease_ttl" \
     --signing_key="$dir/keys/signing.key" "${mode[@]}" \
     --origin=caseledger.cluster/log ${node_flags[@]+"${node_flags[@]}"} >>"$dir/logs/node$n.log" 2>&1 &
   echo $! >"$dir/pids/node$n.pid"

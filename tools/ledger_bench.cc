@@ -10,6 +10,15 @@
 // stdout. With --server_pid it also samples the server's VmRSS every second
 // and its CPU per thread over the measured window.
 //
+// A partitioned server (--pg_partitions > 1, ledger/CLUSTER.md "Serving
+// P > 1") is followed as a client follows it: each call goes to the node
+// last known to own the case's partition (at first --server), and a redirect
+// (UNAVAILABLE with the caseledger-owner-address trailer) sends the same
+// request to the node it names, which is remembered for that partition.
+// Batches stay within one partition there (each batch takes the client's
+// cases of one partition, partitions in turn). Redirected addresses must be
+// loopback too. Stream mode is refused with P > 1 (a stream goes to one node).
+//
 // The run is bounded: clients stop sending at --warmup + --duration, and every
 // call carries a deadline 10 s after that. Only loopback servers are accepted:
 // a ledger keeps every record forever, so this tool must not be pointed at a
@@ -51,7 +60,9 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "ledger/partition.h"
 #include "proto/ledger.grpc.pb.h"
+#include "services/cluster/cluster_client.h"
 #include "tools/channel.h"
 
 ABSL_FLAG(std::string, server, "127.0.0.1:7070",
@@ -99,6 +110,8 @@ constexpr absl::Duration kProgressEvery = absl::Seconds(5);
 // How long after the end of the run a call may still take.
 constexpr absl::Duration kDrainDeadline = absl::Seconds(10);
 constexpr size_t kTextPoolBytes = 4 << 20;
+// Most redirects one call follows (a takeover can move a partition twice).
+constexpr int kMaxRedirects = 3;
 
 int64_t NowNanos() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -284,6 +297,103 @@ absl::StatusOr<Config> ReadFlags() {
   return c;
 }
 
+// NewBenchChannel, defined with the run below.
+absl::StatusOr<std::shared_ptr<grpc::Channel>> NewBenchChannel(const std::string& target,
+                                                               int index);
+
+// Where each partition's appends go, as the server's redirects taught it,
+// and one channel per (address, channel index). Thread-safe.
+class Router {
+ public:
+  // Every partition's appends go to `server` until a redirect says otherwise.
+  Router(const std::string& server, int32_t partitions)
+      : partitions_(partitions), owner_(partitions, server) {}
+
+  int32_t partitions() const { return partitions_; }
+  int32_t PartitionOfCase(const std::string& case_id) const {
+    return static_cast<int32_t>(PartitionOf(case_id, static_cast<uint32_t>(partitions_)));
+  }
+  std::string OwnerOf(int32_t partition) const {
+    absl::MutexLock lock(&mu_);
+    return owner_[partition];
+  }
+  // A redirect named `address` for `partition`; INVALID_ARGUMENT (nothing
+  // learnt) when it is not a loopback address.
+  absl::Status Learn(int32_t partition, const std::string& address) {
+    if (absl::Status s = CheckLoopback(address); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "redirected to \"", address, "\", which is not loopback: ledger_bench loads only a "
+          "ledger on this machine"));
+    }
+    redirects_.fetch_add(1, std::memory_order_relaxed);
+    absl::MutexLock lock(&mu_);
+    owner_[partition] = address;
+    return absl::OkStatus();
+  }
+  // The channel of client `index` (0 for all with --channel=shared) to `address`.
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> ChannelTo(const std::string& address, int index) {
+    absl::MutexLock lock(&mu_);
+    std::shared_ptr<grpc::Channel>& c = channels_[{address, index}];
+    if (c == nullptr) {
+      absl::StatusOr<std::shared_ptr<grpc::Channel>> made = NewBenchChannel(address, index);
+      if (!made.ok()) return made.status();
+      c = *std::move(made);
+    }
+    return c;
+  }
+  uint64_t redirects() const { return redirects_.load(std::memory_order_relaxed); }
+
+ private:
+  const int32_t partitions_;
+  mutable absl::Mutex mu_;
+  std::vector<std::string> owner_ ABSL_GUARDED_BY(mu_);  // by partition
+  std::map<std::pair<std::string, int>, std::shared_ptr<grpc::Channel>> channels_
+      ABSL_GUARDED_BY(mu_);
+  std::atomic<uint64_t> redirects_{0};
+};
+
+using Stubs = std::map<std::string, std::unique_ptr<v1::LedgerService::Stub>>;
+
+// A caller's stub to `address` on its channel `index`, made once and kept
+// in `stubs`; INVALID_ARGUMENT when no channel can be made.
+grpc::Status StubAt(Router& router, const std::string& address, int index, Stubs* stubs,
+                    v1::LedgerService::Stub** out) {
+  std::unique_ptr<v1::LedgerService::Stub>& stub = (*stubs)[address];
+  if (stub == nullptr) {
+    absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = router.ChannelTo(address, index);
+    if (!channel.ok()) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          std::string(channel.status().message()));
+    }
+    stub = v1::LedgerService::NewStub(*channel);
+  }
+  *out = stub.get();
+  return grpc::Status::OK;
+}
+
+// Calls `call` with the stub of the node owning `partition` and follows the
+// redirects it gets (at most kMaxRedirects), remembering each owner.
+// `stubs` caches the caller's stubs by address; `deadline` bounds each try.
+template <typename Call>
+grpc::Status CallOwner(Router& router, int32_t partition, int channel_index, Stubs* stubs,
+                       std::chrono::system_clock::time_point deadline, const Call& call) {
+  std::string at = router.OwnerOf(partition);
+  for (int hops = 0;; ++hops) {
+    v1::LedgerService::Stub* stub = nullptr;
+    if (grpc::Status s = StubAt(router, at, channel_index, stubs, &stub); !s.ok()) return s;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(deadline);
+    grpc::Status status = call(stub, &ctx);
+    if (status.ok() || status.error_code() != grpc::StatusCode::UNAVAILABLE) return status;
+    const std::string owner = RedirectAddress(ctx);
+    if (owner.empty() || owner == at || hops == kMaxRedirects) return status;
+    if (absl::Status s = router.Learn(partition, owner); !s.ok()) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::string(s.message()));
+    }
+    at = owner;
+  }
+}
+
 // What one client saw in the measured window (errors: over the whole run).
 struct Tally {
   Histogram latency;          // per acknowledged event
@@ -316,33 +426,44 @@ std::string SubjectId(const Config& c, uint64_t k) {
 }
 
 // Opens the --streams cases (case_opened must be each case's first event),
-// in batches, before the clock starts.
-absl::Status OpenCases(const Config& config, const std::shared_ptr<grpc::Channel>& channel) {
-  std::unique_ptr<v1::LedgerService::Stub> stub = v1::LedgerService::NewStub(channel);
+// in batches of one partition each, before the clock starts.
+absl::Status OpenCases(const Config& config, Router& router) {
   constexpr int kChunk = 500;
   int64_t wall = absl::ToUnixMicros(absl::Now());
-  for (int first = 0; first < config.streams; first += kChunk) {
-    v1::AppendBatchRequest request;
-    for (int k = first; k < std::min(config.streams, first + kChunk); ++k) {
-      v1::Event* e = request.add_requests()->mutable_event();
-      e->set_event_id(absl::StrCat(config.run_id, "-open-", k));
-      e->set_stream_id(CaseId(config, k));
-      e->add_subject_ids(SubjectId(config, k));
-      e->set_producer("ledger_bench");
-      e->mutable_occurred_at()->set_seconds(wall / 1000000);
-      v1::CaseOpened* body = e->mutable_case_opened();
-      body->set_program("ledger_bench");
-      body->set_jurisdiction("US-CA");
-      body->set_record_class(v1::RECORD_CLASS_GENERAL);
-      body->set_reason("load test");
-    }
-    v1::AppendBatchResponse response;
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-    grpc::Status status = stub->AppendBatch(&ctx, request, &response);
-    if (!status.ok()) {
-      return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
-                          absl::StrCat("opening cases ", first, "..: ", status.error_message()));
+  std::vector<std::vector<int>> by_partition(router.partitions());
+  for (int k = 0; k < config.streams; ++k) {
+    by_partition[router.PartitionOfCase(CaseId(config, k))].push_back(k);
+  }
+  Stubs stubs;
+  for (int32_t p = 0; p < router.partitions(); ++p) {
+    const std::vector<int>& cases = by_partition[p];
+    for (size_t first = 0; first < cases.size(); first += kChunk) {
+      v1::AppendBatchRequest request;
+      for (size_t i = first; i < std::min(cases.size(), first + kChunk); ++i) {
+        const int k = cases[i];
+        v1::Event* e = request.add_requests()->mutable_event();
+        e->set_event_id(absl::StrCat(config.run_id, "-open-", k));
+        e->set_stream_id(CaseId(config, k));
+        e->add_subject_ids(SubjectId(config, k));
+        e->set_producer("ledger_bench");
+        e->mutable_occurred_at()->set_seconds(wall / 1000000);
+        v1::CaseOpened* body = e->mutable_case_opened();
+        body->set_program("ledger_bench");
+        body->set_jurisdiction("US-CA");
+        body->set_record_class(v1::RECORD_CLASS_GENERAL);
+        body->set_reason("load test");
+      }
+      v1::AppendBatchResponse response;
+      grpc::Status status = CallOwner(
+          router, p, 0, &stubs, std::chrono::system_clock::now() + std::chrono::seconds(30),
+          [&](v1::LedgerService::Stub* stub, grpc::ClientContext* ctx) {
+            return stub->AppendBatch(ctx, request, &response);
+          });
+      if (!status.ok()) {
+        return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                            absl::StrCat("opening cases of partition ", p, ": ",
+                                         status.error_message()));
+      }
     }
   }
   return absl::OkStatus();
@@ -353,12 +474,27 @@ absl::Status OpenCases(const Config& config, const std::shared_ptr<grpc::Channel
 class Client {
  public:
   Client(int index, const Config& config, const Schedule& schedule,
-         const std::string& text_pool, std::shared_ptr<grpc::Channel> channel)
+         const std::string& text_pool, Router* router)
       : index_(index),
         config_(config),
         schedule_(schedule),
         text_pool_(text_pool),
-        stub_(v1::LedgerService::NewStub(channel)) {
+        router_(router),
+        channel_index_(config.channel == "shared" ? 0 : index) {
+    const uint64_t clients = static_cast<uint64_t>(config_.clients);
+    const uint64_t streams = static_cast<uint64_t>(config_.streams);
+    const uint64_t share = std::max<uint64_t>(1, streams / clients);
+    // With P > 1 a batch takes this client's cases of one partition.
+    if (router_->partitions() > 1) {
+      std::vector<std::vector<uint64_t>> by_partition(router_->partitions());
+      for (uint64_t j = 0; j < share; ++j) {
+        const uint64_t stream = (index_ + clients * j) % streams;
+        by_partition[router_->PartitionOfCase(CaseId(config_, stream))].push_back(stream);
+      }
+      for (int32_t p = 0; p < router_->partitions(); ++p) {
+        if (!by_partition[p].empty()) own_.push_back({p, std::move(by_partition[p]), 0});
+      }
+    }
     if (config_.rate > 0) {
       interval_ = 1e9 * config_.clients / config_.rate;
       // Spread the clients' schedules over one interval.
@@ -399,17 +535,29 @@ class Client {
     return true;
   }
 
-  void FillEvent(v1::Event* e, int64_t wall_micros) {
+  // This client's cases of one partition, for batches with P > 1.
+  struct OwnCases {
+    int32_t partition;
+    std::vector<uint64_t> streams;
+    size_t next;  // round robin
+  };
+
+  // The next case of this client's share, round robin.
+  uint64_t NextStream() const {
     // Each client writes to its own share of the cases (client i: cases i, i + clients, ...),
     // round robin, so that no two clients' events race in one case: the policy refuses an
     // event dated before the case's latest one (services/policy/RULES.md T3), and two
     // clients stamping occurred_at on their own would meet it. With fewer cases than
     // clients, clients share them.
     const uint64_t clients = static_cast<uint64_t>(config_.clients);
-    const uint64_t n = clients * sequence_ + static_cast<uint64_t>(index_);  // unique in run
     const uint64_t streams = static_cast<uint64_t>(config_.streams);
     const uint64_t share = std::max<uint64_t>(1, streams / clients);
-    const uint64_t stream = (index_ + clients * (sequence_ % share)) % streams;
+    return (index_ + clients * (sequence_ % share)) % streams;
+  }
+
+  void FillEvent(v1::Event* e, int64_t wall_micros, uint64_t stream) {
+    const uint64_t clients = static_cast<uint64_t>(config_.clients);
+    const uint64_t n = clients * sequence_ + static_cast<uint64_t>(index_);  // unique in run
     ++sequence_;
     std::string id = absl::StrCat(config_.run_id, "-", index_, "-", sequence_);
     e->set_stream_id(CaseId(config_, stream));
@@ -458,10 +606,15 @@ class Client {
     v1::AppendResponse response;
     int64_t sent;
     while (Pace(1, &sent)) {
-      FillEvent(request.mutable_event(), absl::ToUnixMicros(absl::Now()));
-      grpc::ClientContext ctx;
-      ctx.set_deadline(deadline_);
-      grpc::Status status = stub_->Append(&ctx, request, &response);
+      const uint64_t stream = NextStream();
+      FillEvent(request.mutable_event(), absl::ToUnixMicros(absl::Now()), stream);
+      const int32_t partition =
+          router_->partitions() > 1 ? router_->PartitionOfCase(request.event().stream_id()) : 0;
+      grpc::Status status = CallOwner(
+          *router_, partition, channel_index_, &stubs_, deadline_,
+          [&](v1::LedgerService::Stub* stub, grpc::ClientContext* ctx) {
+            return stub->Append(ctx, request, &response);
+          });
       Record(sent, NowNanos(), 1, status);
       if (!status.ok()) BackOff();
     }
@@ -474,10 +627,22 @@ class Client {
     int64_t sent;
     while (Pace(config_.batch_size, &sent)) {
       int64_t wall = absl::ToUnixMicros(absl::Now());
-      for (auto& r : *request.mutable_requests()) FillEvent(r.mutable_event(), wall);
-      grpc::ClientContext ctx;
-      ctx.set_deadline(deadline_);
-      grpc::Status status = stub_->AppendBatch(&ctx, request, &response);
+      int32_t partition = 0;
+      if (own_.empty()) {
+        for (auto& r : *request.mutable_requests()) FillEvent(r.mutable_event(), wall, NextStream());
+      } else {
+        // One partition per batch, in turn.
+        OwnCases& cases = own_[batches_++ % own_.size()];
+        partition = cases.partition;
+        for (auto& r : *request.mutable_requests()) {
+          FillEvent(r.mutable_event(), wall, cases.streams[cases.next++ % cases.streams.size()]);
+        }
+      }
+      grpc::Status status = CallOwner(
+          *router_, partition, channel_index_, &stubs_, deadline_,
+          [&](v1::LedgerService::Stub* stub, grpc::ClientContext* ctx) {
+            return stub->AppendBatch(ctx, request, &response);
+          });
       if (status.ok() && response.results_size() != config_.batch_size) {
         status = grpc::Status(grpc::StatusCode::INTERNAL,
                               absl::StrCat("AppendBatch: got ", response.results_size(),
@@ -498,10 +663,16 @@ class Client {
   }
 
   grpc::Status OneStream() {
+    // One partition (checked at start): --server serves every case.
+    v1::LedgerService::Stub* stub = nullptr;
+    if (grpc::Status s = StubAt(*router_, config_.server, channel_index_, &stubs_, &stub);
+        !s.ok()) {
+      return s;
+    }
     grpc::ClientContext ctx;
     ctx.set_deadline(deadline_);
     std::unique_ptr<grpc::ClientReaderWriter<v1::AppendRequest, v1::AppendResponse>> stream =
-        stub_->AppendStream(&ctx);
+        stub->AppendStream(&ctx);
     struct Shared {
       absl::Mutex mu;
       // Send times of the unanswered requests, oldest first (responses come
@@ -539,7 +710,7 @@ class Client {
       }
       int64_t sent;
       if (!Pace(1, &sent)) break;
-      FillEvent(request.mutable_event(), absl::ToUnixMicros(absl::Now()));
+      FillEvent(request.mutable_event(), absl::ToUnixMicros(absl::Now()), NextStream());
       {
         absl::MutexLock lock(&s.mu);
         s.in_flight.push_back(sent);
@@ -563,7 +734,11 @@ class Client {
   const Config& config_;
   const Schedule& schedule_;
   const std::string& text_pool_;
-  std::unique_ptr<v1::LedgerService::Stub> stub_;
+  Router* const router_;
+  const int channel_index_;
+  Stubs stubs_;  // by address: --server's, and the owners redirects named
+  std::vector<OwnCases> own_;  // P > 1 only
+  uint64_t batches_ = 0;
   std::chrono::system_clock::time_point deadline_;
   double interval_ = 0;   // ns between this client's events, when paced
   double next_send_ = 0;  // steady ns
@@ -748,24 +923,52 @@ int Run(const Config& config) {
     rss = std::make_unique<RssSampler>(config.server_pid);
   }
 
-  std::vector<std::shared_ptr<grpc::Channel>> channels;
-  int channel_count = config.channel == "shared" ? 1 : config.clients;
-  for (int i = 0; i < channel_count; ++i) {
-    absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = NewBenchChannel(config.server, i);
+  // P, from the server's GetPublicKey (0 from a single node).
+  int32_t partitions = 1;
+  {
+    absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = NewBenchChannel(config.server, -1);
     if (!channel.ok()) {
       std::fprintf(stderr, "ledger_bench: %s\n", std::string(channel.status().message()).c_str());
       return 2;
     }
-    channels.push_back(*std::move(channel));
-    if (!channels.back()->WaitForConnected(std::chrono::system_clock::now() +
-                                           std::chrono::seconds(5))) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    ctx.set_wait_for_ready(true);
+    v1::PublicKey key;
+    grpc::Status s = v1::LedgerService::NewStub(*channel)->GetPublicKey(
+        &ctx, v1::GetPublicKeyRequest(), &key);
+    if (!s.ok()) {
+      std::fprintf(stderr, "ledger_bench: GetPublicKey at %s: %s: %s (is the server up?)\n",
+                   config.server.c_str(), CodeName(s.error_code()), s.error_message().c_str());
+      return 2;
+    }
+    partitions = std::max<int32_t>(1, static_cast<int32_t>(key.partitions()));
+  }
+  if (stream_mode && partitions > 1) {
+    std::fprintf(stderr,
+                 "ledger_bench: --mode=stream: got a partitioned server (P = %d), want one "
+                 "partition: an AppendStream goes to one node; use unary or batch, which "
+                 "follow redirects\n",
+                 partitions);
+    return 2;
+  }
+  Router router(config.server, partitions);
+  int channel_count = config.channel == "shared" ? 1 : config.clients;
+  for (int i = 0; i < channel_count; ++i) {
+    absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = router.ChannelTo(config.server, i);
+    if (!channel.ok()) {
+      std::fprintf(stderr, "ledger_bench: %s\n", std::string(channel.status().message()).c_str());
+      return 2;
+    }
+    if (!(*channel)->WaitForConnected(std::chrono::system_clock::now() +
+                                      std::chrono::seconds(5))) {
       std::fprintf(stderr, "ledger_bench: cannot connect to %s within 5 s (is the server up?)\n",
                    config.server.c_str());
       return 2;
     }
   }
   int64_t open_start = NowNanos();
-  if (absl::Status s = OpenCases(config, channels[0]); !s.ok()) {
+  if (absl::Status s = OpenCases(config, router); !s.ok()) {
     std::fprintf(stderr, "ledger_bench: %s\n", std::string(s.message()).c_str());
     return 2;
   }
@@ -780,7 +983,7 @@ int Run(const Config& config) {
       config.mode == "batch" ? absl::StrCat(" batch_size=", config.batch_size) : "",
       stream_mode ? absl::StrCat(" window=", config.window) : "",
       " rate=", config.rate > 0 ? absl::StrCat(config.rate) : "max", " streams=", config.streams,
-      " run_id=", config.run_id);
+      partitions > 1 ? absl::StrCat(" partitions=", partitions) : "", " run_id=", config.run_id);
   std::fprintf(stderr, "ledger_bench: %s; warmup %s, then measuring %s\n", what.c_str(),
                absl::FormatDuration(config.warmup).c_str(),
                absl::FormatDuration(config.duration).c_str());
@@ -792,8 +995,7 @@ int Run(const Config& config) {
 
   std::vector<std::unique_ptr<Client>> clients;
   for (int i = 0; i < config.clients; ++i) {
-    clients.push_back(std::make_unique<Client>(i, config, schedule, text_pool,
-                                               channels[i % channels.size()]));
+    clients.push_back(std::make_unique<Client>(i, config, schedule, text_pool, &router));
   }
   std::vector<std::thread> threads;
   for (auto& c : clients) threads.emplace_back([&c] { c->Run(); });
@@ -945,6 +1147,10 @@ int Run(const Config& config) {
       rss != nullptr
           ? absl::StrFormat("; other processes %.2f cores", other_cores(server_cores))
           : std::string());
+  if (partitions > 1) {
+    absl::StrAppendFormat(&report, "  partitions   P = %d; %llu redirects followed (warmup included)\n",
+                          partitions, static_cast<unsigned long long>(router.redirects()));
+  }
   if (rss != nullptr) {
     absl::StrAppendFormat(&report, "  server       max RSS %.1f MiB%s; CPU %.2f cores\n",
                           rss->max_kib() / 1024.0, rss->gone() ? " (process exited)" : "",
@@ -987,6 +1193,8 @@ int Run(const Config& config) {
         static_cast<unsigned long long>(total.failed_events), throughput,
         Ms(h.Percentile(0.50)), Ms(h.Percentile(0.90)), Ms(h.Percentile(0.99)), Ms(h.max()),
         client_cpu / seconds, host_busy, host_iowait);
+    absl::StrAppendFormat(&json, ",\"partitions\":%d,\"redirects\":%llu", partitions,
+                          static_cast<unsigned long long>(router.redirects()));
     if (rss != nullptr) {
       absl::StrAppendFormat(&json,
                             ",\"server_max_rss_mib\":%.1f,\"server_cores\":%.3f,"

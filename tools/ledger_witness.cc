@@ -7,11 +7,11 @@
 // A log that rolls back, forks or signs a subjects root its records do not
 // give is refused and the remembered checkpoint is kept.
 //
-//   ledger_witness --server=127.0.0.1:7070 --log_key=LOG_VKEY_OR_FILE \
-//       --witness_key=witness.key --witness_name=witness.example/w1 \
+//   ledger_witness --server=127.0.0.1:7070 --log_key=LOG_VKEY_OR_FILE
+//       --witness_key=witness.key --witness_name=witness.example/w1
 //       --state=witness.state [--once | --interval=30s]
 //       [--ca=ca.pem --cert=auditor.pem --key_file=auditor.key [--tls_server_name=N]]
-//   ledger_witness --listen=127.0.0.1:8081 --log_key=LOG_VKEY[,LOG_VKEY...] \
+//   ledger_witness --listen=127.0.0.1:8081 --log_key=LOG_VKEY[,LOG_VKEY...]
 //       --witness_key=witness.key --witness_name=witness.example/w1 --state=witness.state
 //       (serves C2SP tlog-witness POST /add-checkpoint until SIGINT/SIGTERM;
 //       services/tlog/WITNESS_HTTP.md)

@@ -180,18 +180,26 @@ grpc::ServerUnaryReactor* LedgerServiceImpl::Append(grpc::CallbackServerContext*
     return FinishedWith(ctx, std::move(refused));
   }
   const absl::Time received = absl::Now();
-  absl::StatusOr<GatedEvent> event = AppendFromWire(*req);
-  if (!event.ok()) return FinishedWith(ctx, Answered("Append", event.status(), received));
-  std::vector<GatedEvent> one;
-  one.push_back(*std::move(event));
-  // Finished from the committer thread once durable (or here when refused);
-  // the call, and so `resp`, lives until Finish.
+  // Decoding, admission, the gate and sealing run on a worker, as for
+  // AppendBatch: measured better than on this callback thread (README
+  // "Performance"). Finished from the committer thread once durable (or on
+  // the worker when refused); the call, and so `req` and `resp`, lives until
+  // Finish.
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  GateAppend(std::move(one),
-             [this, reactor, resp, received](absl::StatusOr<std::vector<AppendResult>> result) {
-               if (result.ok()) ToWire((*result)[0], resp);
-               reactor->Finish(Answered("Append", result.status(), received));
-             });
+  workers_->Post([this, reactor, req, resp, received] {
+    absl::StatusOr<GatedEvent> event = AppendFromWire(*req);
+    if (!event.ok()) {
+      reactor->Finish(Answered("Append", event.status(), received));
+      return;
+    }
+    std::vector<GatedEvent> one;
+    one.push_back(*std::move(event));
+    GateAppend(std::move(one),
+               [this, reactor, resp, received](absl::StatusOr<std::vector<AppendResult>> result) {
+                 if (result.ok()) ToWire((*result)[0], resp);
+                 reactor->Finish(Answered("Append", result.status(), received));
+               });
+  });
   return reactor;
 }
 
@@ -242,29 +250,36 @@ grpc::ServerUnaryReactor* LedgerServiceImpl::AppendBatch(grpc::CallbackServerCon
   return reactor;
 }
 
-// One AppendStream call. Each request read is authorized (the interceptor's
-// verdict on it, taken in OnReadDone before anything else is read) and
-// handed to one of the service's workers, which decodes and admits it and
-// queues it with the gate; only then is the next request read, so that the
-// interceptor decides each request against the case state its predecessors
-// leave, and the gate sees them in request order. A request's outcome is
-// written when it and every one before it are known, in request order, one
-// write at a time, while later requests are read, gated and committed: at
-// most max_stream_in_flight requests wait for their outcome, beyond that the
-// stream is not read until the oldest is written. The first failure (a
-// request that does not parse, is bad, refused or fails; a failed write;
-// cancellation) stops reading; the responses before it are written, appends
-// already queued still land (their outcomes are not reported), a request
-// not yet gated when the client cancels is dropped, and the call finishes
-// with the failure once every queued append has its outcome, so that nothing
-// is in flight when the call ends. On gRPC's callback threads this handler
-// only reads, writes and takes verdicts (the interceptor's decision itself
-// runs there too, before OnReadDone).
+// One AppendStream call, pipelined: the stream may be read ahead of what
+// has been gated (max_stream_read_ahead), so that reading, gating and
+// committing overlap; gating and committing overlap always. Each request
+// read is queued for the gating task of the stream, which runs on one of
+// the service's workers and takes the queued requests in request order: it
+// asks the interceptor's per-request decider (DeferRequestVerdicts: the
+// decision is taken here rather than as the request is read, so that it
+// sees the case state every earlier request of the stream leaves), decodes
+// and admits the request, and queues it with the gate, one gate submission
+// per request (a refusal stores nothing of that request and nothing after
+// it). The next request is read while fewer than max_stream_read_ahead
+// requests wait to be gated (or are being gated) and fewer than
+// max_stream_in_flight are read and not yet answered; beyond that the
+// stream is not read until the gating task catches up or the oldest answer
+// is written. A
+// request's outcome is written when it and every one before it are known,
+// in request order, one write at a time. The first failure (a request that
+// does not parse, is bad, refused or fails; a failed write; cancellation)
+// stops reading and drops every request read but not yet gated (unstored,
+// undecided, unanswered); the responses before it are written, appends
+// already queued still land (their outcomes are not reported), and the call
+// finishes with the failure once every queued append has its outcome, so
+// that nothing is in flight when the call ends. On gRPC's callback threads
+// this handler only reads and writes.
 //
-// Lifetime: gRPC calls OnDone after Finish; a worker's task and the gate's
+// Lifetime: gRPC calls OnDone after Finish; the gating task and the gate's
 // callbacks (which run on the committer thread) hold references of their
 // own (self_ is dropped in OnDone), so the reactor lives until the last of
-// them returns. Neither touches ctx_ after the call is finished.
+// them returns. Neither touches ctx_ after the call is finished, and the
+// decider is asked only for a request whose slot keeps the call open.
 class LedgerServiceImpl::StreamReactor
     : public grpc::ServerBidiReactor<v1::AppendRequest, v1::AppendResponse>,
       public std::enable_shared_from_this<StreamReactor> {
@@ -272,8 +287,18 @@ class LedgerServiceImpl::StreamReactor
   static StreamReactor* Start(LedgerServiceImpl* service, grpc::CallbackServerContext* ctx) {
     auto reactor = std::shared_ptr<StreamReactor>(new StreamReactor(service, ctx));
     reactor->self_ = reactor;
-    // The interceptor decided on the caller before this handler ran.
-    if (grpc::Status refused = AuthzVerdict(*ctx); !refused.ok()) {
+    // The interceptor decided on the caller before this handler ran; each
+    // request is decided by the gating task (before the first read).
+    grpc::Status refused = AuthzVerdict(*ctx);
+    if (refused.ok()) {
+      absl::StatusOr<RequestDecider> decider = DeferRequestVerdicts(*ctx);
+      if (decider.ok()) {
+        reactor->decider_ = *std::move(decider);
+      } else {
+        refused = ToGrpcStatus(decider.status());
+      }
+    }
+    if (!refused.ok()) {
       reactor->Finish(std::move(refused));
       return reactor.get();
     }
@@ -295,8 +320,6 @@ class LedgerServiceImpl::StreamReactor
     if (ok) {
       read.request = std::make_unique<v1::AppendRequest>();
       read.request->Swap(&request_);
-      // The verdict on the request just read: no other read is pending.
-      read.verdict = CallVerdict(*ctx_).status();
     } else if (!StillUnread(request_)) {
       unparsed = true;
       parse_error = absl::InvalidArgumentError(
@@ -307,30 +330,30 @@ class LedgerServiceImpl::StreamReactor
     bool post = false;
     {
       absl::MutexLock lock(&mu_);
+      reading_ = false;
       if (reading_done_ || (!ok && !unparsed)) {
         // The client is done sending, or the stream already failed: a
         // request read after the failure is dropped.
         reading_done_ = true;
-        reading_ = false;
-        actions = Next();
       } else if (unparsed) {
+        // The requests read before it are still gated (they come first).
         reading_done_ = true;
-        reading_ = false;
         slots_.push_back(Slot{true, parse_error});
-        actions = Next();
       } else {
-        // reading_ stays set until the request is queued with the gate, so
-        // that the next one is read (and authorized) only after it.
         slots_.push_back(Slot{});
-        read_ = std::move(read);
-        post = true;
+        queued_.push_back(std::move(read));
+        if (!gating_) {
+          gating_ = true;
+          post = true;
+        }
       }
+      actions = Next();
     }
     if (unparsed) {
       (void)service_->Answered("AppendStream", parse_error, read.received);
     }
     if (post) {
-      service_->workers_->Post([self = shared_from_this()] { self->GateRead(); });
+      service_->workers_->Post([self = shared_from_this()] { self->GateQueued(); });
     }
     Run(actions);
   }
@@ -343,6 +366,7 @@ class LedgerServiceImpl::StreamReactor
       if (!ok) {
         if (failure_.ok()) failure_ = absl::CancelledError("client went away");
         reading_done_ = true;
+        DropQueued("the client went away first");
       }
       actions = Next();
     }
@@ -354,7 +378,7 @@ class LedgerServiceImpl::StreamReactor
     {
       absl::MutexLock lock(&mu_);
       reading_done_ = true;
-      cancelled_ = true;
+      DropQueued("the client cancelled first");
       actions = Next();
     }
     Run(actions);
@@ -374,7 +398,6 @@ class LedgerServiceImpl::StreamReactor
     uint64_t index = 0;
     absl::Time received;
     std::unique_ptr<v1::AppendRequest> request;
-    absl::Status verdict;  // authorization's, taken when it was read
   };
   // What to do once mu_ is released.
   struct Actions {
@@ -383,44 +406,70 @@ class LedgerServiceImpl::StreamReactor
     std::optional<grpc::Status> finish;
   };
 
-  StreamReactor(LedgerServiceImpl* service, grpc::CallbackServerContext* ctx)
-      : service_(service), ctx_(ctx), max_in_flight_(service->options_.max_stream_in_flight) {}
+  // The most requests the gating task takes in one run on a worker, so that
+  // a busy stream does not hold a worker while other calls wait for one.
+  static constexpr size_t kTurn = 32;
 
-  // On a worker: decodes and admits the request just read and queues it
-  // with the gate, then lets the next one be read.
-  void GateRead() {
-    Read read;
-    bool cancelled;
+  StreamReactor(LedgerServiceImpl* service, grpc::CallbackServerContext* ctx)
+      : service_(service),
+        ctx_(ctx),
+        max_in_flight_(service->options_.max_stream_in_flight),
+        max_read_ahead_(std::max<size_t>(1, service->options_.max_stream_read_ahead)) {}
+
+  // On a worker, the stream's one gating task: takes the queued requests in
+  // order until none is left (the reader queues more meanwhile), at most
+  // kTurn of them before it goes to the back of the workers' queue.
+  void GateQueued() {
+    for (size_t taken = 0;; ++taken) {
+      Read read;
+      {
+        absl::MutexLock lock(&mu_);
+        if (queued_.empty()) {
+          gating_ = false;
+          break;
+        }
+        if (taken == kTurn) {
+          // Its turn is over: the tasks posted meanwhile (other streams,
+          // batches, unary appends) go first.
+          service_->workers_->Post([self = shared_from_this()] { self->GateQueued(); });
+          return;
+        }
+        read = std::move(queued_.front());
+        queued_.pop_front();
+      }
+      GateOne(std::move(read));
+    }
+    Actions actions;
     {
       absl::MutexLock lock(&mu_);
-      read = std::move(read_);
-      cancelled = cancelled_;
+      actions = Next();
     }
+    Run(actions);
+  }
+
+  // Decides, decodes and admits one request and queues it with the gate.
+  void GateOne(Read read) {
     const uint64_t index = read.index;
-    absl::StatusOr<GatedEvent> event = absl::CancelledError(
-        absl::StrCat("request ", index, ": not appended, the client cancelled first"));
+    // The decision first, as the interceptor took it when it decided on
+    // reading: it answers a malformed request as the decoder would,
+    // recording nothing.
+    absl::Status verdict = decider_(*read.request).status();
+    absl::StatusOr<GatedEvent> event = AppendFromWire(*read.request);
     bool authorized = true;  // authorization's refusals are counted apart
-    if (!cancelled) {
-      event = AppendFromWire(*read.request);
-      if (event.ok() && !read.verdict.ok()) {
-        event = read.verdict;
-        authorized = false;
-      }
-      // Admitted here rather than by GateAppend: a refusal names the request.
-      if (event.ok()) {
-        if (absl::Status admit = service_->Admit(); !admit.ok()) event = admit;
-      }
-      if (!event.ok()) {
-        if (authorized) (void)service_->Answered("AppendStream", event.status(), read.received);
-        event = Prefixed(event.status(), absl::StrCat("request ", index, ": "));
-      }
+    if (event.ok() && !verdict.ok()) {
+      event = verdict;
+      authorized = false;
+    }
+    // Admitted here rather than by GateAppend: a refusal names the request.
+    if (event.ok()) {
+      if (absl::Status admit = service_->Admit(); !admit.ok()) event = admit;
     }
     if (!event.ok()) {
+      if (authorized) (void)service_->Answered("AppendStream", event.status(), read.received);
       Actions actions;
       {
         absl::MutexLock lock(&mu_);
-        reading_ = false;
-        Fail(index, event.status());
+        Fail(index, Prefixed(event.status(), absl::StrCat("request ", index, ": ")));
         actions = Next();
       }
       Run(actions);
@@ -428,7 +477,8 @@ class LedgerServiceImpl::StreamReactor
     }
     std::vector<GatedEvent> one;
     one.push_back(*std::move(event));
-    // `done` may run at once, on this thread, with a refusal.
+    // `done` may run at once, on this thread, with a refusal; the next
+    // request is then dropped, not gated.
     service_->gate_->Submit(std::move(one), [self = shared_from_this(), index,
                                              received = read.received](
                                                 absl::StatusOr<std::vector<AppendResult>> r) {
@@ -447,21 +497,27 @@ class LedgerServiceImpl::StreamReactor
       }
       self->Run(actions);
     });
-    Actions actions;
-    {
-      absl::MutexLock lock(&mu_);
-      reading_ = false;
-      actions = Next();
-    }
-    Run(actions);
   }
 
-  // Request `index` failed: read no more.
+  // Request `index` failed: read no more, gate nothing more.
   void Fail(uint64_t index, absl::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     Slot& slot = slots_[index - first_index_];
     slot.done = true;
     slot.result = std::move(status);
     reading_done_ = true;
+    DropQueued(absl::StrCat("request ", index, " failed first"));
+  }
+
+  // Drops every request read and not yet gated: each is unstored and, as
+  // it comes after the failure, unanswered.
+  void DropQueued(absl::string_view why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    for (const Read& read : queued_) {
+      Slot& slot = slots_[read.index - first_index_];
+      slot.done = true;
+      slot.result =
+          absl::CancelledError(absl::StrCat("request ", read.index, ": not appended, ", why));
+    }
+    queued_.clear();
   }
 
   // Takes the outcomes now known off the front, in order, and decides the
@@ -484,7 +540,10 @@ class LedgerServiceImpl::StreamReactor
       writing_ = true;
       actions.write = true;
     }
-    if (!reading_done_ && !reading_ && slots_.size() < max_in_flight_) {
+    // Requests read and not yet taken by the gating task, plus the one it
+    // may be gating, count against the read-ahead.
+    if (!reading_done_ && !reading_ && slots_.size() < max_in_flight_ &&
+        queued_.size() + (gating_ ? 1 : 0) < max_read_ahead_) {
       reading_ = true;
       actions.read = true;
     }
@@ -512,7 +571,10 @@ class LedgerServiceImpl::StreamReactor
   LedgerServiceImpl* const service_;
   grpc::CallbackServerContext* const ctx_;
   const size_t max_in_flight_;
+  const size_t max_read_ahead_;
   std::shared_ptr<StreamReactor> self_;  // until OnDone
+  // Set in Start, before the first read; then only read, by the gating task.
+  RequestDecider decider_;
   // Only the reader touches request_ and next_index_ (one read at a time);
   // only the writer response_ (one write at a time).
   v1::AppendRequest request_;
@@ -521,11 +583,11 @@ class LedgerServiceImpl::StreamReactor
 
   absl::Mutex mu_;
   std::deque<Slot> slots_ ABSL_GUARDED_BY(mu_);  // requests [first_index_, ...) in flight
-  Read read_ ABSL_GUARDED_BY(mu_);               // handed to a worker, not yet gated
+  std::deque<Read> queued_ ABSL_GUARDED_BY(mu_);  // read, not yet taken by the gating task
   uint64_t first_index_ ABSL_GUARDED_BY(mu_) = 0;
-  bool reading_ ABSL_GUARDED_BY(mu_) = false;       // a read is pending or being gated
+  bool reading_ ABSL_GUARDED_BY(mu_) = false;       // a read is pending
   bool reading_done_ ABSL_GUARDED_BY(mu_) = false;  // no more reads
-  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;     // gate nothing more
+  bool gating_ ABSL_GUARDED_BY(mu_) = false;        // the gating task is posted or running
   bool writing_ ABSL_GUARDED_BY(mu_) = false;       // a write is pending
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status failure_ ABSL_GUARDED_BY(mu_);
@@ -533,27 +595,19 @@ class LedgerServiceImpl::StreamReactor
 
 grpc::ServerBidiReactor<v1::AppendRequest, v1::AppendResponse>* LedgerServiceImpl::AppendStream(
     grpc::CallbackServerContext* ctx) {
-  // The interceptor decides on the caller first, then on each event as it
-  // is read (CallVerdict in OnReadDone).
+  // The interceptor decides on the caller first; the stream's gating task
+  // decides each request (DeferRequestVerdicts).
   return StreamReactor::Start(this, ctx);
 }
 
 absl::Status LedgerServiceImpl::WriteRecord(v1::Record record,
                                             grpc::ServerWriter<v1::Record>* writer,
                                             bool commitments_only) {
-  if (commitments_only) {
-    // The leaf commits to the payload; the auditor checks chain, tree and
-    // the field commitments without seeing an opening (and can export them,
-    // BUNDLE.md commitments-only mode). The server opened the case and event
-    // ids from the leaf's stream tag and box (ledger/BLINDING.md): without a
-    // grant they stay closed, as in the leaf.
-    CL_ASSIGN_OR_RETURN(std::string commitments, StripOpenings(record.payload()));
-    record.set_payload(std::move(commitments));
-    record.clear_stream_id();
-    record.clear_event_id();
-    record.clear_event();
-    record.clear_withheld_fields();
-  }
+  // The auditor can export the commitments (BUNDLE.md commitments-only
+  // mode). The server opened the case and event ids from the leaf's stream
+  // tag and box (ledger/BLINDING.md): without a grant they stay closed, as
+  // in the leaf.
+  if (commitments_only) CL_RETURN_IF_ERROR(ToCommitmentsOnly(&record));
   if (!writer->Write(record)) return absl::CancelledError("client went away");
   return absl::OkStatus();
 }

@@ -12,7 +12,6 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
-#include "absl/time/time.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
@@ -24,11 +23,19 @@
 namespace caseledger {
 
 struct LedgerServiceOptions {
-  // At most this many events a producer stream may have waiting for
-  // durability before the server stops reading from it.
+  // At most this many requests of a producer stream may be read and not yet
+  // answered (waiting to be gated, for durability, or to be written) before
+  // the server stops reading from it.
   size_t max_stream_in_flight = 8192;
-  // Threads that run the handler work of AppendBatch and AppendStream
-  // (decoding, admission, the gate's checks, sealing, queueing) off gRPC's
+  // At most this many requests of a producer stream may be read and not yet
+  // queued with the gate: how far a stream is read ahead of the gate. 1:
+  // the next request is read once the ones before are queued (measured best
+  // under load, README "AppendStream pipelined"); more overlaps reading with
+  // gating. At least 1.
+  size_t max_stream_read_ahead = 1;
+  // Threads that run the handler work of Append, AppendBatch and
+  // AppendStream (decoding, admission, AppendStream's per-request
+  // authorization, the gate's checks, sealing, queueing) off gRPC's
   // callback threads. 0: one per hardware thread, at least 2.
   size_t append_workers = 0;
   // How often a live subscriber re-checks for cancellation while idle.
@@ -48,13 +55,14 @@ struct LedgerServiceOptions {
 // callback API: a handler queues its events with the gate (CaseGate::Submit)
 // and returns; the ledger's committer thread finishes the call once the
 // commit is durable. No thread waits for a commit, and a stream holds no
-// thread between its messages. Append gates its one event on the callback
-// thread; AppendBatch and AppendStream hand the work (decoding, admission,
-// the gate, sealing) to a few worker threads of the service
+// thread between its messages. All three hand the work (decoding,
+// admission, the gate, sealing) to a few worker threads of the service
 // (LedgerServiceOptions::append_workers), so that none of that runs on, or
 // waits for a case lock on, gRPC's few callback threads. (The authorization
-// interceptor's decision, which looks the case up through the gate, still
-// runs there.) The other methods are synchronous handlers.
+// interceptor's decision on a unary call, which looks the case up through
+// the gate, still runs there; AppendStream's per-request decisions run on
+// the workers, DeferRequestVerdicts.) AppendStream may read ahead of the
+// gate (max_stream_read_ahead). The other methods are synchronous handlers.
 using LedgerServiceBase = v1::LedgerService::WithCallbackMethod_Append<
     v1::LedgerService::WithCallbackMethod_AppendBatch<
         v1::LedgerService::WithCallbackMethod_AppendStream<v1::LedgerService::Service>>>;

@@ -5,6 +5,7 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/impl/codegen/sync_stream.h>
 #include <grpcpp/resource_quota.h>
+#include <grpcpp/support/server_interceptor.h>
 #include <gtest/gtest.h>
 
 #include <pthread.h>
@@ -66,6 +67,14 @@ v1::AppendRequest Note(const std::string& id, const std::string& case_id,
   return r;
 }
 
+// The end of a stream whose request `index` opened a case in program
+// "health", which kProducer is not registered for.
+std::string RefusedHealth(int index) {
+  return absl::StrCat("request ", index,
+                      ": rule producer.own_program: producer \"intake\" is not registered for "
+                      "program \"health\"");
+}
+
 // One unary Append sent with the callback stub.
 struct AsyncAppend {
   v1::AppendRequest req;
@@ -84,10 +93,48 @@ struct AsyncBatch {
   absl::Notification done;
 };
 
+// Counts the AppendStream requests the server has read (an interceptor
+// sees each as it arrives, before the handler does).
+class ReadCounter : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  grpc::experimental::Interceptor* CreateServerInterceptor(
+      grpc::experimental::ServerRpcInfo* info) override {
+    return new Counting(info->method() == std::string("/caseledger.v1.LedgerService/AppendStream")
+                            ? &reads_
+                            : nullptr);
+  }
+  int reads() const { return reads_.load(); }
+
+ private:
+  class Counting : public grpc::experimental::Interceptor {
+   public:
+    explicit Counting(std::atomic<int>* reads) : reads_(reads) {}
+    void Intercept(grpc::experimental::InterceptorBatchMethods* m) override {
+      if (reads_ != nullptr &&
+          m->QueryInterceptionHookPoint(
+              grpc::experimental::InterceptionHookPoints::POST_RECV_MESSAGE) &&
+          m->GetRecvMessage() != nullptr) {
+        reads_->fetch_add(1);
+      }
+      m->Proceed();
+    }
+
+   private:
+    std::atomic<int>* const reads_;
+  };
+  std::atomic<int> reads_{0};
+};
+
+// The read-ahead tests' max_stream_read_ahead: more than any of them sends.
+constexpr size_t kReadAhead = 1024;
+
 class LedgerServiceTest : public ::testing::Test {
  protected:
   // `max_threads`: the server's thread quota (0: gRPC's default).
-  void Start(size_t max_stream_in_flight = 8192, int max_threads = 0, size_t append_workers = 0) {
+  // `read_ahead`: max_stream_read_ahead (the read-ahead tests use the most
+  // the in-flight limit allows).
+  void Start(size_t max_stream_in_flight = 8192, int max_threads = 0, size_t append_workers = 0,
+             size_t read_ahead = 1) {
     std::string dir = testing::NewTempDir("ledger_service");
     certs_ = dir + "/certs";
     testing::CommandResult made = testing::RunCommand(
@@ -114,6 +161,7 @@ class LedgerServiceTest : public ::testing::Test {
     LedgerServiceOptions options;
     options.max_stream_in_flight = max_stream_in_flight;
     options.append_workers = append_workers;
+    options.max_stream_read_ahead = read_ahead;
     options.admit_appends = [this] {
       admitted_.fetch_add(1);
       if (OnAppendWorker()) {
@@ -138,6 +186,9 @@ class LedgerServiceTest : public ::testing::Test {
         std::make_unique<AuthzInterceptorFactory>(authz_.get(), directory_.get(), gate_.get());
     factory_ = factory.get();
     creators.push_back(std::move(factory));
+    auto counter = std::make_unique<ReadCounter>();
+    counter_ = counter.get();
+    creators.push_back(std::move(counter));
     builder.experimental().SetInterceptorCreators(std::move(creators));
     server_ = builder.BuildAndStart();
     ASSERT_NE(server_, nullptr);
@@ -201,6 +252,42 @@ class LedgerServiceTest : public ::testing::Test {
     return admitted_.load() >= n;
   }
 
+  // Opens case-1, then holds every admission on a worker (until
+  // ReleaseWorkers); sets the log size and admission count reached.
+  void OpenCaseAndHoldWorkers(uint64_t* before, int* base) {
+    v1::AppendResponse opened;
+    ASSERT_TRUE(Append(Opened("case-1"), &opened).ok());
+    *before = ledger_->Size();
+    *base = admitted_.load();
+    hold_workers_.store(true);
+  }
+
+  // Waits until a stream's first request is held in admission (the
+  // admissions counted from `base`) and `n` of its requests are read, then
+  // lets the workers go.
+  void ReleaseOnceReadAhead(int base, int n) {
+    EXPECT_TRUE(AdmittedReaches(base + 1)) << "the stream's first request was not admitted";
+    EXPECT_TRUE(ReadsReach(n)) << "read " << counter_->reads() << " of " << n
+                               << " requests ahead";
+    ReleaseWorkers();
+  }
+
+  // Reads a stream's answers to its end, each the version after the one
+  // before (from `version`); returns the last version read.
+  static uint64_t ReadInOrder(
+      grpc::ClientReaderWriter<v1::AppendRequest, v1::AppendResponse>* stream, uint64_t version) {
+    v1::AppendResponse resp;
+    while (stream->Read(&resp)) EXPECT_EQ(resp.version(), ++version);
+    return version;
+  }
+
+  // Waits (up to 10 s) until the server has read `n` AppendStream requests.
+  bool ReadsReach(int n) {
+    absl::Time deadline = absl::Now() + absl::Seconds(10);
+    while (counter_->reads() < n && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(5));
+    return counter_->reads() >= n;
+  }
+
   grpc::Status Append(const v1::AppendRequest& req, v1::AppendResponse* resp) {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
@@ -220,6 +307,7 @@ class LedgerServiceTest : public ::testing::Test {
   std::unique_ptr<Authorizer> authz_;
   std::unique_ptr<LedgerServiceImpl> service_;
   AuthzInterceptorFactory* factory_ = nullptr;  // owned by server_
+  ReadCounter* counter_ = nullptr;               // owned by server_
   int port_ = 0;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<v1::LedgerService::Stub> stub_;
@@ -340,9 +428,7 @@ TEST_F(LedgerServiceTest, StreamRefusedMidStreamByAuthorizationStopsThere) {
   EXPECT_EQ(n, 6u);
   grpc::Status s = stream->Finish();
   EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
-  EXPECT_EQ(s.error_message(),
-            "request 6: rule producer.own_program: producer \"intake\" is not registered for "
-            "program \"health\"");
+  EXPECT_EQ(s.error_message(), RefusedHealth(6));
   std::vector<std::string> want(6, "case-1 record_entry_written");
   want[0] = "case-1 case_opened";
   want.push_back("@access access_refused");
@@ -498,17 +584,19 @@ TEST_F(LedgerServiceTest, StreamRequestThatDoesNotParseEndsItInvalid) {
             (std::vector<std::string>{"case-1 case_opened", "case-1 record_entry_written"}));
 }
 
-// AppendBatch and AppendStream are decoded, admitted and gated on the
-// service's append workers, never on gRPC's callback threads: with every
-// worker held inside admission, 16 batches and 8 streams wait there while a
-// unary Append (gated on its callback thread) is still served. Fails without
-// the hand-off (every admission then runs on gRPC's threads).
-TEST_F(LedgerServiceTest, BatchesAndStreamsAreGatedOnTheWorkersNotCallbackThreads) {
+// Append, AppendBatch and AppendStream are decoded, admitted and gated on
+// the service's append workers, never on gRPC's callback threads: with
+// every worker held inside admission, 16 batches, 8 streams and a unary
+// Append all wait there, and each lands once the workers go on. Fails
+// without the hand-offs (admission then runs on gRPC's threads; before this
+// change, the unary Append's did).
+TEST_F(LedgerServiceTest, AppendsAreGatedOnTheWorkersNotCallbackThreads) {
   Start();
   v1::AppendResponse opened;
   ASSERT_TRUE(Append(Opened("case-1"), &opened).ok());
   ASSERT_TRUE(Append(Opened("case-2"), &opened).ok());
   const uint64_t before = ledger_->Size();
+  const int on_before = on_workers_.load();
   const int off_before = off_workers_.load();
   hold_workers_.store(true);
 
@@ -531,16 +619,19 @@ TEST_F(LedgerServiceTest, BatchesAndStreamsAreGatedOnTheWorkersNotCallbackThread
     ASSERT_TRUE(streams.back()->Write(Note(absl::StrCat("s-", i), "case-2")));
   }
   absl::Time deadline = absl::Now() + absl::Seconds(10);
-  while (on_workers_.load() == 0 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(5));
-  ASSERT_GT(on_workers_.load(), 0) << "no batch or stream request reached a worker";
+  while (on_workers_.load() == on_before && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  ASSERT_GT(on_workers_.load(), on_before) << "no batch or stream request reached a worker";
   absl::SleepFor(absl::Milliseconds(200));  // time for the rest to queue behind
 
-  // Every worker may be held now; a unary Append is gated on its own thread.
+  // Every worker may be held now; a unary Append waits for one too.
   AsyncAppend other;
   other.req = Note("other", "case-2");
   Send(&other);
-  const bool served = other.done.WaitForNotificationWithTimeout(absl::Seconds(20));
-  EXPECT_TRUE(served) << "a unary Append waited for the held batches and streams";
+  absl::SleepFor(absl::Milliseconds(300));  // time to be gated, were it off the workers
+  EXPECT_EQ(off_workers_.load(), off_before) << "the unary Append was admitted off the workers";
+  EXPECT_FALSE(other.done.HasBeenNotified());
   ReleaseWorkers();
   ASSERT_TRUE(other.done.WaitForNotificationWithTimeout(absl::Seconds(30)));
   EXPECT_TRUE(other.status.ok()) << other.status.error_message();
@@ -558,8 +649,8 @@ TEST_F(LedgerServiceTest, BatchesAndStreamsAreGatedOnTheWorkersNotCallbackThread
     EXPECT_TRUE(s.ok()) << s.error_message();
   }
   EXPECT_EQ(ledger_->Size(), before + 2 * kBatches + kStreams + 1);
-  EXPECT_EQ(on_workers_.load(), kBatches + kStreams);
-  EXPECT_EQ(off_workers_.load(), off_before + 1) << "only the unary Append is off the workers";
+  EXPECT_EQ(on_workers_.load(), on_before + kBatches + kStreams + 1);
+  EXPECT_EQ(off_workers_.load(), off_before) << "an append was admitted off the workers";
 }
 
 // A stream the client cancels while its request waits for a worker (both
@@ -569,11 +660,9 @@ TEST_F(LedgerServiceTest, BatchesAndStreamsAreGatedOnTheWorkersNotCallbackThread
 // handed to a worker were gated after cancellation.
 TEST_F(LedgerServiceTest, CancelledStreamDropsTheRequestNotYetGated) {
   Start(/*max_stream_in_flight=*/8192, /*max_threads=*/0, /*append_workers=*/2);
-  v1::AppendResponse opened;
-  ASSERT_TRUE(Append(Opened("case-1"), &opened).ok());
-  const uint64_t before = ledger_->Size();
-  const int base = admitted_.load();
-  hold_workers_.store(true);
+  uint64_t before = 0;
+  int base = 0;
+  OpenCaseAndHoldWorkers(&before, &base);
 
   AsyncBatch batches[2];
   for (int i = 0; i < 2; ++i) {
@@ -602,6 +691,187 @@ TEST_F(LedgerServiceTest, CancelledStreamDropsTheRequestNotYetGated) {
   grpc::Status s = Append(Note("after", "case-1", /*expected=*/3), &next);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(next.seq(), before + 2);
+}
+
+// A stream is read ahead of the gate, up to its in-flight limit: with the
+// gating of its first request held in admission, the server reads 8 of the
+// 30 requests sent (max_stream_in_flight) and no more; once released, every
+// request is answered in request order. Fails on the old code, which read
+// the next request only after the one before was queued with the gate.
+TEST_F(LedgerServiceTest, StreamReadsAheadOfTheGateUpToItsInFlightLimit) {
+  Start(/*max_stream_in_flight=*/8, /*max_threads=*/0, /*append_workers=*/0, kReadAhead);
+  uint64_t before = 0;
+  int base = 0;
+  OpenCaseAndHoldWorkers(&before, &base);
+
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  auto stream = stub_->AppendStream(&ctx);
+  std::thread writer([&] {
+    for (int i = 0; i < 30; ++i) {
+      if (!stream->Write(Note(absl::StrCat("r-", i), "case-1"))) return;
+    }
+    stream->WritesDone();
+  });
+  ASSERT_TRUE(AdmittedReaches(base + 1));  // request 0 is held in admission
+  const bool read_ahead = ReadsReach(8);
+  EXPECT_TRUE(read_ahead) << "read " << counter_->reads()
+                          << " requests while the first was being gated, want 8";
+  absl::SleepFor(absl::Milliseconds(300));  // time to read more, were it allowed
+  EXPECT_EQ(counter_->reads(), 8) << "the stream was read past its in-flight limit";
+  EXPECT_EQ(admitted_.load(), base + 1);
+  ReleaseWorkers();
+
+  v1::AppendResponse resp;
+  uint64_t version = 0;  // case_opened
+  uint64_t seq = before;
+  while (stream->Read(&resp)) {
+    EXPECT_EQ(resp.version(), ++version);
+    EXPECT_EQ(resp.seq(), seq++);
+  }
+  writer.join();
+  grpc::Status s = stream->Finish();
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(version, 30u);
+  EXPECT_EQ(RecordsFrom(before), std::vector<std::string>(30, "case-1 record_entry_written"));
+}
+
+// Requests read ahead are authorized against the case state their
+// predecessors leave: a stream opens a case and appends to it, all read
+// while the first request's gating is held. Deciding each request as it is
+// read (as the interceptor did) would refuse the notes ("case-7 is not
+// open"); the stream's gating task decides them once the opening is queued.
+TEST_F(LedgerServiceTest, StreamReadAheadIsAuthorizedAgainstItsPredecessors) {
+  Start(/*max_stream_in_flight=*/8192, /*max_threads=*/0, /*append_workers=*/0, kReadAhead);
+  const uint64_t before = ledger_->Size();
+  const int base = admitted_.load();
+  hold_workers_.store(true);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  auto stream = stub_->AppendStream(&ctx);
+  ASSERT_TRUE(stream->Write(Opened("case-7")));
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(stream->Write(Note(absl::StrCat("o-", i), "case-7")));
+  stream->WritesDone();
+  ReleaseOnceReadAhead(base, 6);
+  v1::AppendResponse resp;
+  uint64_t n = 0;
+  while (stream->Read(&resp)) EXPECT_EQ(resp.version(), n++);
+  grpc::Status s = stream->Finish();
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(n, 6u);
+  std::vector<std::string> want(6, "case-7 record_entry_written");
+  want[0] = "case-7 case_opened";
+  EXPECT_EQ(RecordsFrom(before), want);
+}
+
+// A refusal by the gate in the middle of a window read ahead: 10 requests,
+// a stale expected_version, 10 more, all read while the first is held in
+// admission. The 10 are answered in order, the call ends ABORTED, and the
+// 10 after the refusal are neither admitted nor stored.
+TEST_F(LedgerServiceTest, StreamRefusalInsideAReadAheadWindowDropsTheRest) {
+  Start(/*max_stream_in_flight=*/8192, /*max_threads=*/0, /*append_workers=*/0, kReadAhead);
+  uint64_t before = 0;
+  int base = 0;
+  OpenCaseAndHoldWorkers(&before, &base);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  auto stream = stub_->AppendStream(&ctx);
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(stream->Write(Note(absl::StrCat("a-", i), "case-1")));
+  ASSERT_TRUE(stream->Write(Note("stale", "case-1", /*expected=*/1)));
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(stream->Write(Note(absl::StrCat("b-", i), "case-1")));
+  stream->WritesDone();
+  ReleaseOnceReadAhead(base, 21);
+  EXPECT_EQ(ReadInOrder(stream.get(), /*version=*/0), 10u);  // after case_opened (0)
+  grpc::Status s = stream->Finish();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::ABORTED);
+  EXPECT_EQ(s.error_message(),
+            "stream \"case-1\": expected_version 1, but the stream's next version is 11");
+  EXPECT_EQ(admitted_.load(), base + 11) << "a request after the refusal was admitted";
+  EXPECT_EQ(RecordsFrom(before), std::vector<std::string>(10, "case-1 record_entry_written"));
+}
+
+// A refusal by authorization inside a window read ahead: the requests after
+// it are never decided, so a second request the rules would refuse is not
+// recorded as refused; the refusal is recorded once, as the only record
+// after the 3 notes before it.
+TEST_F(LedgerServiceTest, StreamAuthorizationRefusalInsideAReadAheadWindowDecidesNothingAfter) {
+  Start(/*max_stream_in_flight=*/8192, /*max_threads=*/0, /*append_workers=*/0, kReadAhead);
+  uint64_t before = 0;
+  int base = 0;
+  OpenCaseAndHoldWorkers(&before, &base);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  auto stream = stub_->AppendStream(&ctx);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(stream->Write(Note(absl::StrCat("a-", i), "case-1")));
+  ASSERT_TRUE(stream->Write(Opened("case-2", "health")));
+  ASSERT_TRUE(stream->Write(Opened("case-3", "health")));
+  ASSERT_TRUE(stream->Write(Note("after", "case-1")));
+  stream->WritesDone();
+  ReleaseOnceReadAhead(base, 6);
+  EXPECT_EQ(ReadInOrder(stream.get(), /*version=*/0), 3u);
+  grpc::Status s = stream->Finish();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(s.error_message(), RefusedHealth(3));
+  std::vector<std::string> want(3, "case-1 record_entry_written");
+  want.push_back("@access access_refused");
+  EXPECT_EQ(RecordsFrom(before), want);
+  EXPECT_EQ(admitted_.load(), base + 3);
+  EXPECT_EQ(factory_->unheeded_refusals(), 0u);
+}
+
+// Cancelled in the middle of a window read ahead: the request being gated
+// when the client cancels lands; the 9 read after it are dropped, neither
+// admitted nor stored, and the case takes the next append at the version
+// the log says.
+TEST_F(LedgerServiceTest, CancelledStreamDropsTheReadAheadWindow) {
+  Start(/*max_stream_in_flight=*/8192, /*max_threads=*/0, /*append_workers=*/0, kReadAhead);
+  uint64_t before = 0;
+  int base = 0;
+  OpenCaseAndHoldWorkers(&before, &base);
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  auto stream = stub_->AppendStream(ctx.get());
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(stream->Write(Note(absl::StrCat("c-", i), "case-1")));
+  ASSERT_TRUE(AdmittedReaches(base + 1));
+  ASSERT_TRUE(ReadsReach(10)) << "read " << counter_->reads() << " of 10 requests ahead";
+  ctx->TryCancel();
+  EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  absl::SleepFor(absl::Milliseconds(100));  // time for the server to see it
+  ReleaseWorkers();
+  absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (ledger_->Size() < before + 1 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  absl::SleepFor(absl::Milliseconds(300));  // time for the rest to land, were they gated
+  EXPECT_EQ(RecordsFrom(before), std::vector<std::string>{"case-1 record_entry_written"});
+  EXPECT_EQ(admitted_.load(), base + 1) << "a request read ahead was gated after cancellation";
+  v1::AppendResponse next;
+  grpc::Status s = Append(Note("after", "case-1", /*expected=*/2), &next);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(next.seq(), before + 1);
+}
+
+// max_stream_read_ahead bounds the read-ahead: at the default 1 the next
+// request is read only once the gating task has queued the ones before, so
+// with the first held in admission the server has read 1 of 10; released,
+// all 10 are answered in order. Fails if the bound were ignored.
+TEST_F(LedgerServiceTest, StreamReadAheadIsBounded) {
+  Start();  // max_stream_read_ahead 1
+  uint64_t before = 0;
+  int base = 0;
+  OpenCaseAndHoldWorkers(&before, &base);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  auto stream = stub_->AppendStream(&ctx);
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(stream->Write(Note(absl::StrCat("d-", i), "case-1")));
+  stream->WritesDone();
+  ASSERT_TRUE(AdmittedReaches(base + 1));
+  absl::SleepFor(absl::Milliseconds(300));  // time to read more, were it allowed
+  EXPECT_EQ(counter_->reads(), 1) << "read ahead past max_stream_read_ahead";
+  ReleaseWorkers();
+  EXPECT_EQ(ReadInOrder(stream.get(), /*version=*/0), 10u);  // after case_opened (0)
+  grpc::Status s = stream->Finish();
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(RecordsFrom(before), std::vector<std::string>(10, "case-1 record_entry_written"));
 }
 
 }  // namespace

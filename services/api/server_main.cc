@@ -63,6 +63,10 @@ ABSL_FLAG(std::string, signing_key, "",
           "<data_dir>/signing.key, generated on first start.");
 ABSL_FLAG(std::string, origin, "caseledger.local/log",
           "Checkpoint origin line; also the signing key's name.");
+ABSL_FLAG(uint64_t, stream_read_ahead, 1,
+          "How many requests of an AppendStream may be read ahead of the append gate "
+          "(LedgerServiceOptions::max_stream_read_ahead; 1: read the next once the ones before "
+          "are queued).");
 ABSL_FLAG(uint64_t, checkpoint_every_records, 100000,
           "Sign a checkpoint after this many new records.");
 ABSL_FLAG(absl::Duration, checkpoint_interval, absl::Seconds(5),
@@ -368,6 +372,7 @@ int Run() {
   auto store = OpenRocksStore(store_options);
   if (!store.ok()) return Fail(store.status(), "open store");
   std::optional<WarmReadModels> warm;
+  LogStore* pg_store = nullptr;  // cluster mode: the store holding the lease (owned by the ledger)
   if (!absl::GetFlag(FLAGS_pg_conninfo).empty()) {
     // Cluster mode: PostgreSQL is the log of record; the RocksDB directory
     // keeps the state derived from it. Waits for the partition's lease.
@@ -394,6 +399,7 @@ int Run() {
     };
     store = OpenPgStore(std::move(pg));
     if (!store.ok()) return Fail(store.status(), "open PostgreSQL log of record");
+    pg_store = store->get();
     if (absl::Status s = warm->Finish(); !s.ok()) return Fail(s, "warm read models");
   }
 
@@ -571,6 +577,7 @@ int Run() {
   authz_options.max_batch_events = (*ledger)->options().max_batch_events;
   authz_options.on_refusal = [&metrics](Role role) { metrics.CountRefusal(RoleName(role)); };
   LedgerServiceOptions ledger_service_options;
+  ledger_service_options.max_stream_read_ahead = absl::GetFlag(FLAGS_stream_read_ahead);
   ledger_service_options.admit_appends = [&integrity] { return integrity.CheckAppendsAllowed(); };
   ledger_service_options.on_append = [&metrics](absl::string_view method, absl::StatusCode code,
                                                 absl::Duration latency) {
@@ -624,6 +631,13 @@ int Run() {
   builder.RegisterService(&key_admin_service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
+    // Holding a lease it cannot serve, the node would leave the partition
+    // without a server until the lease lapsed: give it up first, under our
+    // epoch only (ledger/CLUSTER.md "A node that cannot listen").
+    if (pg_store != nullptr) {
+      absl::Status released = ReleasePgLease(*pg_store);
+      if (!released.ok()) Log(absl::StrCat("release the partition lease: ", released.ToString()));
+    }
     return Fail(absl::UnavailableError("could not bind " + listen), "start");
   }
   // The integrity alarm turns these health entries NOT_SERVING (INTEGRITY.md).

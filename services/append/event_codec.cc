@@ -251,4 +251,17 @@ absl::StatusOr<v1::Record> ToWireRecord(const RecordView& stored, View view, Ori
   return out;
 }
 
+absl::Status ToCommitmentsOnly(v1::Record* record) {
+  // The leaf commits to the payload; the reader checks chain, tree and the
+  // field commitments without seeing an opening.
+  absl::StatusOr<std::string> commitments = StripOpenings(record->payload());
+  if (!commitments.ok()) return commitments.status();
+  record->set_payload(*std::move(commitments));
+  record->clear_stream_id();
+  record->clear_event_id();
+  record->clear_event();
+  record->clear_withheld_fields();
+  return absl::OkStatus();
+}
+
 }  // namespace caseledger

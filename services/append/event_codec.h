@@ -41,6 +41,13 @@ enum class Origin {
 absl::StatusOr<v1::Record> ToWireRecord(const RecordView& stored, View view = View::kFull,
                                         Origin origin = Origin::kStore);
 
+// Cuts a wire Record down to what a reader without a grant gets (an auditor
+// with commitments only, AUTHZ.md): the payload's commitments without
+// openings, and no case id, event id, event or withheld-field names (the
+// leaf keeps them blinded, ledger/BLINDING.md). DATA_LOSS when the stored
+// payload does not decode.
+absl::Status ToCommitmentsOnly(v1::Record* record);
+
 }  // namespace caseledger
 
 #endif  // CASELEDGER_SERVICES_API_EVENT_CODEC_H_

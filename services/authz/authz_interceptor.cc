@@ -93,8 +93,10 @@ class AuthzInterceptor : public grpc::experimental::Interceptor {
       // A generated request type derives from Message alone, so the
       // pointer the server passed as void* is also the Message's.
       auto* message = static_cast<google::protobuf::Message*>(request);
+      // A handler that took the per-request decisions over
+      // (DeferRequestVerdicts) makes each when it acts on the request.
       if (request != nullptr && proto_ && principal_.has_value() && refusal_.ok() &&
-          (streamed_requests_ || !decided_)) {
+          (streamed_requests_ ? !verdict_.RequestsDeferred() : !decided_)) {
         Publish(factory_->Decide(*principal_, method_, message),
                 /*call_level=*/!streamed_requests_);
       }
@@ -145,6 +147,15 @@ class AuthzInterceptor : public grpc::experimental::Interceptor {
       Decision caller;
       caller.rule = row->rules[static_cast<int>(who->role)];
       Publish(caller, /*call_level=*/true);
+      // The same decision as on each request read, for a handler that
+      // makes it later (the factory outlives the server's calls).
+      verdict_.OfferRequestDecider(
+          [factory = factory_, who = *principal_, method = method_](
+              const google::protobuf::Message& request) -> absl::StatusOr<Admitted> {
+            absl::StatusOr<Decision> d = factory->Decide(who, method, &request);
+            if (!d.ok()) return d.status();
+            return Admitted{who, *d};
+          });
     }
   }
 
@@ -244,8 +255,15 @@ absl::StatusOr<Decision> AuthzInterceptorFactory::Decide(const Principal& who,
     if (absl::Status form = malformed(); !form.ok()) return form;
     absl::Status recorded = RecordAccess(who, method, resources.front());
     if (!recorded.ok()) {
-      return absl::UnavailableError(absl::StrCat(
+      absl::Status refused = absl::UnavailableError(absl::StrCat(
           "the read could not be recorded, so it is not served: ", recorded.message()));
+      // Keeps the cause's payloads: a partitioned server's redirect to the
+      // node that owns the case (services/cluster/partition_router.h), given
+      // once the caller was allowed, so that the read is recorded there.
+      recorded.ForEachPayload([&refused](absl::string_view url, const absl::Cord& payload) {
+        refused.SetPayload(url, payload);
+      });
+      return refused;
     }
   }
   return decision;

@@ -10,7 +10,10 @@
 // that cannot be named, a role the row denies, a service that is not ours);
 // otherwise on each request as it is read, with the Resources the request
 // names (request_resources.h) and the facts the ResourceDirectory supplies
-// (a case's manager and program, a record's case).
+// (a case's manager and program, a record's case). A client stream's
+// handler may take the per-request decisions over (DeferRequestVerdicts in
+// authz_verdict.h) to make each, with this factory's Decide, when it acts on
+// the request rather than as it is read.
 //
 // What it records, through the append gate (case_gate.h), before the caller
 // gets an answer: every refusal, once (access_refused in "@access"); every

@@ -1,5 +1,6 @@
 #include "services/authz/authz_verdict.h"
 
+#include <atomic>
 #include <optional>
 #include <utility>
 
@@ -14,6 +15,8 @@ namespace {
 struct Entry {
   const internal::VerdictSlot* owner;
   std::optional<absl::StatusOr<Admitted>> verdict;  // nullopt: not reached yet
+  RequestDecider decider;            // null: none offered
+  std::atomic<bool>* deferred;       // the owner's: set when the handler takes the decider
 };
 
 // The verdicts of the calls in flight, by ServerContext.
@@ -24,9 +27,29 @@ class Verdicts {
     return *verdicts;
   }
 
-  void Open(const grpc::ServerContextBase* ctx, const internal::VerdictSlot* owner) {
+  void Open(const grpc::ServerContextBase* ctx, const internal::VerdictSlot* owner,
+            std::atomic<bool>* deferred) {
     absl::MutexLock lock(&mu_);
-    calls_[ctx] = Entry{owner, std::nullopt};
+    calls_[ctx] = Entry{owner, std::nullopt, nullptr, deferred};
+  }
+
+  void Offer(const grpc::ServerContextBase* ctx, const internal::VerdictSlot* owner,
+             RequestDecider decider) {
+    absl::MutexLock lock(&mu_);
+    auto it = calls_.find(ctx);
+    if (it != calls_.end() && it->second.owner == owner) it->second.decider = std::move(decider);
+  }
+
+  absl::StatusOr<RequestDecider> Defer(const grpc::ServerContextBase* ctx) {
+    absl::MutexLock lock(&mu_);
+    auto it = calls_.find(ctx);
+    if (it == calls_.end() || it->second.decider == nullptr) {
+      return absl::InternalError(
+          "no per-request authorization for this call: its caller was not admitted to a "
+          "client stream by AuthzInterceptorFactory on this server");
+    }
+    it->second.deferred->store(true, std::memory_order_release);
+    return it->second.decider;
   }
 
   void Decide(const grpc::ServerContextBase* ctx, const internal::VerdictSlot* owner,
@@ -75,16 +98,24 @@ grpc::Status AuthzVerdict(const grpc::ServerContextBase& ctx) {
   return ToGrpcStatus(Verdicts::Get().Find(&ctx).status());
 }
 
+absl::StatusOr<RequestDecider> DeferRequestVerdicts(const grpc::ServerContextBase& ctx) {
+  return Verdicts::Get().Defer(&ctx);
+}
+
 namespace internal {
 
 VerdictSlot::VerdictSlot(const grpc::ServerContextBase* ctx) : ctx_(ctx) {
-  Verdicts::Get().Open(ctx_, this);
+  Verdicts::Get().Open(ctx_, this, &deferred_);
 }
 
 VerdictSlot::~VerdictSlot() { Verdicts::Get().Close(ctx_, this); }
 
 void VerdictSlot::Decide(absl::StatusOr<Admitted> verdict) {
   Verdicts::Get().Decide(ctx_, this, std::move(verdict));
+}
+
+void VerdictSlot::OfferRequestDecider(RequestDecider decider) {
+  Verdicts::Get().Offer(ctx_, this, std::move(decider));
 }
 
 }  // namespace internal

@@ -4,6 +4,8 @@
 
 #include <memory>
 
+#include <google/protobuf/empty.pb.h>
+
 namespace caseledger {
 namespace {
 
@@ -57,6 +59,51 @@ TEST(AuthzVerdictTest, AStaleSlotDoesNotTouchANewerCallsVerdict) {
   EXPECT_EQ(AuthzVerdict(ctx).error_code(), grpc::StatusCode::PERMISSION_DENIED);
   stale.reset();
   EXPECT_EQ(AuthzVerdict(ctx).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+}
+
+// A client stream's handler takes the per-request decisions over: refused
+// (INTERNAL) without a decider offered; afterwards the slot says so (the
+// interceptor then decides no request as it reads it) and the handler holds
+// the interceptor's decider.
+TEST(AuthzVerdictTest, DeferRequestVerdictsHandsOverTheOfferedDecider) {
+  grpc::ServerContext ctx;
+  internal::VerdictSlot slot(&ctx);
+  slot.Decide(Admitted());
+  absl::StatusOr<RequestDecider> none = DeferRequestVerdicts(ctx);
+  EXPECT_EQ(none.status().code(), absl::StatusCode::kInternal);
+  EXPECT_EQ(none.status().message(),
+            "no per-request authorization for this call: its caller was not admitted to a "
+            "client stream by AuthzInterceptorFactory on this server");
+  EXPECT_FALSE(slot.RequestsDeferred());
+
+  int asked = 0;
+  slot.OfferRequestDecider(
+      [&asked](const google::protobuf::Message&) -> absl::StatusOr<Admitted> {
+        ++asked;
+        return absl::PermissionDeniedError("rule producer.own_program: no");
+      });
+  EXPECT_FALSE(slot.RequestsDeferred()) << "offering alone defers nothing";
+  absl::StatusOr<RequestDecider> decider = DeferRequestVerdicts(ctx);
+  ASSERT_TRUE(decider.ok()) << decider.status();
+  EXPECT_TRUE(slot.RequestsDeferred());
+  google::protobuf::Empty request;  // any message: the fake ignores it
+  EXPECT_EQ((*decider)(request).status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(asked, 1);
+}
+
+// Another call's slot is not deferred by this one's handler.
+TEST(AuthzVerdictTest, DeferringIsPerCall) {
+  grpc::ServerContext a, b;
+  internal::VerdictSlot slot_a(&a);
+  internal::VerdictSlot slot_b(&b);
+  auto admit = [](const google::protobuf::Message&) -> absl::StatusOr<Admitted> {
+    return Admitted();
+  };
+  slot_a.OfferRequestDecider(admit);
+  slot_b.OfferRequestDecider(admit);
+  ASSERT_TRUE(DeferRequestVerdicts(a).ok());
+  EXPECT_TRUE(slot_a.RequestsDeferred());
+  EXPECT_FALSE(slot_b.RequestsDeferred());
 }
 
 }  // namespace

@@ -52,7 +52,9 @@ absl::StatusOr<std::shared_ptr<OwnedPartition>> PartitionRouter::Route(
       !head->owner_address.empty()) {
     absl::Status redirect = absl::UnavailableError(absl::StrCat(
         "stream_id: the case is in partition ", p, ", owned by node \"", head->owner, "\" at ",
-        head->owner_address, "; send it there (the same event id returns the original result)"));
+        head->owner_address,
+        "; send the call there (an append retried with the same event id returns the original "
+        "result)"));
     redirect.SetPayload(kOwnerPayload, absl::Cord(head->owner_address));
     return redirect;
   }

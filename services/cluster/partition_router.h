@@ -57,9 +57,10 @@ class PartitionRouter : public ResourceDirectory {
 
   // The case's partition when this node owns it. Otherwise UNAVAILABLE,
   // nothing stored: "stream_id: the case is in partition 2, owned by node
-  // "b" at 10.0.0.2:7070; send it there (the same event id returns the
-  // original result)", with the address as the kOwnerPayload payload; or,
-  // when no node holds a live lease (a takeover), without an address.
+  // "b" at 10.0.0.2:7070; send the call there (an append retried with the
+  // same event id returns the original result)", with the address as the
+  // kOwnerPayload payload; or, when no node holds a live lease (a
+  // takeover), without an address.
   absl::StatusOr<std::shared_ptr<OwnedPartition>> Route(absl::string_view stream_id);
 
   // The gate of the case's partition when owned here; null otherwise. The

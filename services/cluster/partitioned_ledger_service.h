@@ -5,8 +5,10 @@
 // kOwnerTrailer trailing metadata) so that the client sends them there.
 // Checkpoints are the global log's; proofs are two-level (a record in its
 // partition, that partition's checkpoint in the global log) and any node
-// gives them. The record reads (ReadStream, ReadLog, Subscribe) and
-// ListCheckpoints are not served with P > 1: UNIMPLEMENTED naming the flag.
+// gives them. ReadStream is served by the owner of the case's partition and
+// redirected like an append elsewhere. The reads of the whole log (ReadLog,
+// Subscribe) and ListCheckpoints are not served with P > 1: UNIMPLEMENTED
+// naming the flag.
 #ifndef CASELEDGER_SERVICES_CLUSTER_PARTITIONED_LEDGER_SERVICE_H_
 #define CASELEDGER_SERVICES_CLUSTER_PARTITIONED_LEDGER_SERVICE_H_
 
@@ -66,6 +68,10 @@ class PartitionedLedgerService final : public v1::LedgerService::Service {
   // The global log's verifier key, the ledger's origin and P.
   grpc::Status GetPublicKey(grpc::ServerContext* ctx, const v1::GetPublicKeyRequest* req,
                             v1::PublicKey* resp) override;
+  // A case's records from its partition when this node owns it, as a
+  // single node reads them (`seq` is the seq in that partition); otherwise,
+  // after the authorization verdict, the redirect Route gives (UNAVAILABLE,
+  // the owner in kOwnerTrailer), nothing written.
   grpc::Status ReadStream(grpc::ServerContext* ctx, const v1::ReadStreamRequest* req,
                           grpc::ServerWriter<v1::Record>* writer) override;
   grpc::Status ReadLog(grpc::ServerContext* ctx, const v1::ReadLogRequest* req,

@@ -36,6 +36,30 @@
 namespace caseledger::ledgerctl {
 namespace {
 
+// Calls `call(client, ctx)` at `c` and, when a partitioned server
+// (--pg_partitions > 1) refuses it because another node owns the case's
+// partition, naming that node (kOwnerTrailer), makes the same call there, at
+// most 3 hops (ledger/CLUSTER.md "Serving P > 1"). A redirected call has
+// written nothing. The status of the last call made.
+template <typename Call>
+absl::Status CallAtOwner(Client& c, const Call& call) {
+  std::unique_ptr<Client> redirected;
+  Client* at = &c;
+  for (int hops = 0;; ++hops) {
+    grpc::ClientContext ctx;
+    absl::Status s = call(*at, &ctx);
+    const std::string owner = RedirectAddress(ctx);
+    if (s.ok() || owner.empty() || hops == 3) return s;
+    Options o = at->options();
+    o.server = owner;
+    o.channel.target = owner;
+    absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = NewChannel(o.channel);
+    if (!channel.ok()) return channel.status();
+    redirected = std::make_unique<Client>(o, *std::move(channel));
+    at = redirected.get();
+  }
+}
+
 std::string AppendJson(const v1::AppendResponse& r, uint64_t line) {
   JsonObject o;
   if (line > 0) o.Add("line", line);
@@ -208,24 +232,26 @@ int RunRead(Client& c, const Command& cmd, const ReadFlags& f) {
   const uint64_t limit = f.limit.value_or(0);
   if (limit > UINT32_MAX) return Usage(cmd, "--limit: at most 4294967295");
   if (absl::Status s = c.Connect(); !s.ok()) return Fail("read", s);
-  grpc::ClientContext ctx;
-  std::unique_ptr<grpc::ClientReader<v1::Record>> reader;
-  if (by_stream) {
-    v1::ReadStreamRequest req;
-    req.set_stream_id(*f.stream);
-    req.set_from_version(from);
-    req.set_limit(static_cast<uint32_t>(limit));
-    reader = c.stub().ReadStream(&ctx, req);
-  } else {
-    v1::ReadLogRequest req;
-    req.set_from_seq(from);
-    req.set_limit(static_cast<uint32_t>(limit));
-    reader = c.stub().ReadLog(&ctx, req);
-  }
-  v1::Record r;
   uint64_t n = 0;
-  while (reader->Read(&r)) PrintRecord(c.options(), r, n++ == 0);
-  absl::Status s = FromGrpc(reader->Finish(), by_stream ? "ReadStream" : "ReadLog", c.options());
+  // A case's stream is read from the owner of its partition (P > 1).
+  absl::Status s = CallAtOwner(c, [&](Client& at, grpc::ClientContext* ctx) {
+    std::unique_ptr<grpc::ClientReader<v1::Record>> reader;
+    if (by_stream) {
+      v1::ReadStreamRequest req;
+      req.set_stream_id(*f.stream);
+      req.set_from_version(from);
+      req.set_limit(static_cast<uint32_t>(limit));
+      reader = at.stub().ReadStream(ctx, req);
+    } else {
+      v1::ReadLogRequest req;
+      req.set_from_seq(from);
+      req.set_limit(static_cast<uint32_t>(limit));
+      reader = at.stub().ReadLog(ctx, req);
+    }
+    v1::Record r;
+    while (reader->Read(&r)) PrintRecord(at.options(), r, n++ == 0);
+    return FromGrpc(reader->Finish(), by_stream ? "ReadStream" : "ReadLog", at.options());
+  });
   if (!s.ok()) return Fail("read", s);
   if (n == 0 && !c.options().json) std::fprintf(stderr, "no records\n");
   return kExitOk;
@@ -345,26 +371,10 @@ int RunStatus(Client& c) {
 
 int SendAppend(Client& c, const char* command, const v1::AppendRequest& req) {
   v1::AppendResponse resp;
-  // A partitioned server (--pg_partitions > 1) refuses a case whose
-  // partition another node owns, naming that node (kOwnerTrailer): the same
-  // request goes there, at most a few hops (ledger/CLUSTER.md "Serving P > 1").
-  std::unique_ptr<Client> redirected;
-  Client* at = &c;
-  absl::Status s;
-  for (int hops = 0;; ++hops) {
-    grpc::ClientContext ctx;
-    at->SetDeadline(&ctx);
-    s = FromGrpc(at->stub().Append(&ctx, req, &resp), "Append", at->options());
-    const std::string owner = RedirectAddress(ctx);
-    if (s.ok() || owner.empty() || hops == 3) break;
-    Options o = at->options();
-    o.server = owner;
-    o.channel.target = owner;
-    absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = NewChannel(o.channel);
-    if (!channel.ok()) return Fail(command, channel.status());
-    redirected = std::make_unique<Client>(o, *std::move(channel));
-    at = redirected.get();
-  }
+  absl::Status s = CallAtOwner(c, [&](Client& at, grpc::ClientContext* ctx) {
+    at.SetDeadline(ctx);
+    return FromGrpc(at.stub().Append(ctx, req, &resp), "Append", at.options());
+  });
   if (!s.ok()) return Fail(command, s);
   if (c.options().json) {
     std::printf("%s\n", AppendJson(resp, 0).c_str());
