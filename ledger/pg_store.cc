@@ -70,6 +70,8 @@ ALTER TABLE cl_partitions ADD COLUMN IF NOT EXISTS owner_address text NOT NULL D
 constexpr size_t kInsertChunk = 500;
 // Records per catch-up read and local commit.
 constexpr int64_t kCatchUpChunk = 4096;
+// Most records a waiting node copies per tailing step (PgStoreOptions::tail_interval).
+constexpr uint64_t kTailRecords = 4 * kCatchUpChunk;
 
 using pg::Conn;
 using pg::Connect;
@@ -128,6 +130,102 @@ absl::Status RunTransaction(PGconn* c, bool* warned, const std::function<absl::S
   }
   return absl::OkStatus();
 }
+
+// The reads of a LogStore, all from the node's local store (`local_`): the
+// record mirror, Merkle nodes, subject index and cosignatures. Commit and
+// keys() are the subclass's.
+class LocalReads : public LogStore {
+ public:
+  explicit LocalReads(LogStore* local) : local_(local) {}
+
+  absl::StatusOr<uint64_t> Size() const override { return local_->Size(); }
+  absl::StatusOr<std::string> GetLeaf(uint64_t seq) const override { return local_->GetLeaf(seq); }
+  absl::StatusOr<std::string> GetPayload(uint64_t seq) const override {
+    return local_->GetPayload(seq);
+  }
+  absl::Status GetRecords(absl::Span<const uint64_t> seqs, std::vector<std::string>* leaves,
+                          std::vector<std::string>* payloads) const override {
+    return local_->GetRecords(seqs, leaves, payloads);
+  }
+  absl::StatusOr<std::optional<uint64_t>> FindEventId(absl::string_view id) const override {
+    return local_->FindEventId(id);
+  }
+  absl::StatusOr<uint64_t> FindStreamVersion(absl::string_view s, uint64_t v) const override {
+    return local_->FindStreamVersion(s, v);
+  }
+  absl::StatusOr<uint64_t> StreamLength(absl::string_view s) const override {
+    return local_->StreamLength(s);
+  }
+  absl::Status ScanStream(absl::string_view s, uint64_t from,
+                          const std::function<bool(uint64_t, uint64_t)>& fn) const override {
+    return local_->ScanStream(s, from, fn);
+  }
+  absl::StatusOr<std::optional<StoredCheckpoint>> LatestCheckpoint() const override {
+    return local_->LatestCheckpoint();
+  }
+  absl::StatusOr<StoredCheckpoint> CheckpointAt(uint64_t size) const override {
+    return local_->CheckpointAt(size);
+  }
+  absl::StatusOr<std::vector<StoredCheckpoint>> Checkpoints() const override {
+    return local_->Checkpoints();
+  }
+  absl::StatusOr<std::vector<StoredCheckpoint>> CheckpointsIn(uint64_t a,
+                                                              uint64_t b) const override {
+    return local_->CheckpointsIn(a, b);
+  }
+  absl::Status ScanRecords(uint64_t from,
+                           const std::function<bool(const ScannedRecord&)>& fn) const override {
+    return local_->ScanRecords(from, fn);
+  }
+
+  // --- NodeStore, SubjectIndexStore, CosignatureStore: local.
+  absl::StatusOr<Hash> GetNode(uint32_t level, uint64_t index) const override {
+    return local_->GetNode(level, index);
+  }
+  absl::Status ScanNodes(uint32_t level, uint64_t from,
+                         const std::function<bool(uint64_t, absl::string_view)>& fn) const override {
+    return local_->ScanNodes(level, from, fn);
+  }
+  absl::StatusOr<SubjectState> GetSubjectHead(const Hash& key) const override {
+    return local_->GetSubjectHead(key);
+  }
+  absl::StatusOr<SubjectEntryValue> GetSubjectEntry(const Hash& key,
+                                                    uint64_t index) const override {
+    return local_->GetSubjectEntry(key, index);
+  }
+  absl::Status ScanSubject(const Hash& key, uint64_t from,
+                           const std::function<bool(uint64_t, uint64_t)>& fn) const override {
+    return local_->ScanSubject(key, from, fn);
+  }
+  absl::Status ScanSubjectMap(
+      const std::function<void(const Hash&, const SubjectState&)>& fn) const override {
+    return local_->ScanSubjectMap(fn);
+  }
+  absl::StatusOr<uint32_t> SubjectMapLayout() const override {
+    return local_->SubjectMapLayout();
+  }
+  absl::StatusOr<std::optional<std::string>> GetSubjectMapNode(
+      absl::string_view path) const override {
+    return local_->GetSubjectMapNode(path);
+  }
+  absl::Status PutSubjectMapNodes(const std::vector<std::pair<std::string, std::string>>& nodes,
+                                  bool finish) override {
+    return local_->PutSubjectMapNodes(nodes, finish);
+  }
+  absl::Status PutCosignature(uint64_t size, absl::string_view witness,
+                              absl::string_view line) override {
+    return local_->PutCosignature(size, witness, line);
+  }
+  absl::StatusOr<std::vector<std::string>> Cosignatures(uint64_t size) const override {
+    return local_->Cosignatures(size);
+  }
+  absl::StatusOr<std::optional<uint64_t>> LatestCosignedSize() const override {
+    return local_->LatestCosignedSize();
+  }
+
+ protected:
+  LogStore* const local_;  // borrowed
+};
 
 // --- cl_keys (KeyTable), shared by PgStore::keys() and OpenPgKeyTable.
 
@@ -232,14 +330,17 @@ absl::Status EnsureConnectedTo(const std::string& conninfo, Conn* conn, bool* wa
 
 // cl_keys on connections of its own: PgStore::keys(), and OpenPgKeyTable for a
 // key store that outlives any one store (PartitionedNode).
-class PgKeyTable : public KeyTable {
+class PgKeyTable : public PgKeyView {
  public:
   // `idle_timeout`: how long a key write's transaction may sit idle
-  // (EnsureConnectedTo).
-  PgKeyTable(std::string conninfo, absl::Duration reconnect_timeout, absl::Duration idle_timeout)
+  // (EnsureConnectedTo). read_only: every write is refused (a node without
+  // the lease).
+  PgKeyTable(std::string conninfo, absl::Duration reconnect_timeout, absl::Duration idle_timeout,
+             bool read_only = false)
       : conninfo_(std::move(conninfo)),
         reconnect_timeout_(reconnect_timeout),
-        idle_timeout_(idle_timeout) {}
+        idle_timeout_(idle_timeout),
+        read_only_(read_only) {}
 
   absl::Status Open() {
     return WithReadConn([](PGconn* c) -> absl::StatusOr<bool> {
@@ -250,7 +351,76 @@ class PgKeyTable : public KeyTable {
   }
 
   absl::StatusOr<std::optional<std::string>> GetKey(absl::string_view key) const override {
-    return WithReadConn([&](PGconn* c) { return ReadKey(c, key); });
+    uint64_t deletions = 0;
+    {
+      absl::MutexLock lock(&mirror_mu_);
+      if (mirrored_) {
+        if (auto it = mirror_.find(key); it != mirror_.end()) {
+          return std::optional<std::string>(it->second);
+        }
+      }
+      deletions = deletions_;
+    }
+    CL_ASSIGN_OR_RETURN(std::optional<std::string> v,
+                        WithReadConn([&](PGconn* c) { return ReadKey(c, key); }));
+    // A row another process created (a racing first writer): kept too,
+    // unless a deletion was applied meanwhile (it may have been this row's).
+    absl::MutexLock lock(&mirror_mu_);
+    if (mirrored_ && v.has_value() && deletions == deletions_) mirror_.emplace(key, *v);
+    return v;
+  }
+
+  // Reads every row of cl_keys into memory; from then on GetKey answers from
+  // that copy and reads PostgreSQL only for a key it lacks, and this table's
+  // own writes (and a commit's key writes, Mirror) update it once committed. Only for
+  // the single writer of cl_keys: the lease holder of an unpartitioned
+  // ledger, where every other writer is fenced (CLUSTER.md "Data keys of
+  // the owner"). A deletion by another process is not seen until the next
+  // load.
+  absl::Status LoadMirror() {
+    CL_ASSIGN_OR_RETURN(Result rows, WithReadConn([](PGconn* c) {
+                          return Exec(c, "SELECT k, v FROM cl_keys", nullptr, "read key table");
+                        }));
+    absl::flat_hash_map<std::string, std::string> all;
+    all.reserve(PQntuples(rows.get()));
+    for (int i = 0; i < PQntuples(rows.get()); ++i) {
+      all.emplace(GetBytes(rows.get(), i, 0), GetBytes(rows.get(), i, 1));
+    }
+    absl::MutexLock lock(&mirror_mu_);
+    mirror_ = std::move(all);
+    mirrored_ = true;
+    return absl::OkStatus();
+  }
+  // Applies writes PostgreSQL has committed to the in-memory copy.
+  void Mirror(const std::vector<KeyWrite>& writes) const {
+    absl::MutexLock lock(&mirror_mu_);
+    if (!mirrored_) return;
+    for (const KeyWrite& w : writes) {
+      if (w.value.has_value()) {
+        mirror_.insert_or_assign(w.key, *w.value);
+      } else {
+        mirror_.erase(w.key);
+        ++deletions_;
+      }
+    }
+  }
+  size_t mirrored_keys() const {
+    absl::MutexLock lock(&mirror_mu_);
+    return mirror_.size();
+  }
+
+  absl::StatusOr<bool> AnyDestroyed() const override {
+    CL_ASSIGN_OR_RETURN(Result rows, WithReadConn([](PGconn* c) {
+                          return Exec(c, "SELECT k FROM cl_keys", nullptr, "read key table");
+                        }));
+    absl::flat_hash_set<std::string> now;
+    now.reserve(PQntuples(rows.get()));
+    for (int i = 0; i < PQntuples(rows.get()); ++i) now.insert(GetBytes(rows.get(), i, 0));
+    absl::MutexLock lock(&mirror_mu_);
+    for (const auto& [k, v] : mirror_) {
+      if (!now.contains(k)) return true;
+    }
+    return false;
   }
   absl::Status ScanKeys(
       absl::string_view prefix,
@@ -261,25 +431,32 @@ class PgKeyTable : public KeyTable {
     return ScanKeyRows(*rows, fn);
   }
   absl::Status WriteKeys(const std::vector<KeyWrite>& writes, bool purge) override {
+    CL_RETURN_IF_ERROR(CheckWritable());
     CL_RETURN_IF_ERROR(InWriteTransaction(
         [&](PGconn* c) { return ApplyKeyWrites(c, writes, /*first_writer_wins=*/true); }));
+    Mirror(writes);
     return purge ? Purge() : absl::OkStatus();
   }
   absl::Status UpdateKeys(
       const std::function<absl::StatusOr<std::vector<KeyWrite>>()>& plan) override {
     // Other processes write cl_keys too: the table lock (readers pass) keeps
     // every other write out from plan's reads to the commit.
-    return InWriteTransaction([&](PGconn* c) -> absl::Status {
+    CL_RETURN_IF_ERROR(CheckWritable());
+    std::vector<KeyWrite> planned;
+    CL_RETURN_IF_ERROR(InWriteTransaction([&](PGconn* c) -> absl::Status {
       // (plan() may take a while on a large table: no idle limit here)
       CL_RETURN_IF_ERROR(ExecText(c,
                                   "LOCK TABLE cl_keys IN EXCLUSIVE MODE; "
                                   "SET LOCAL idle_in_transaction_session_timeout = 0",
                                   "lock the key table"));
-      CL_ASSIGN_OR_RETURN(std::vector<KeyWrite> writes, plan());
-      return ApplyKeyWrites(c, writes, /*first_writer_wins=*/false);
-    });
+      CL_ASSIGN_OR_RETURN(planned, plan());
+      return ApplyKeyWrites(c, planned, /*first_writer_wins=*/false);
+    }));
+    Mirror(planned);
+    return absl::OkStatus();
   }
   absl::Status Purge() override {
+    CL_RETURN_IF_ERROR(CheckWritable());
     return WithReadConn([&](PGconn* c) -> absl::StatusOr<bool> {
              CL_RETURN_IF_ERROR(PurgeKeys(c));
              return true;
@@ -288,6 +465,12 @@ class PgKeyTable : public KeyTable {
   }
 
  private:
+  absl::Status CheckWritable() const {
+    if (!read_only_) return absl::OkStatus();
+    return absl::FailedPreconditionError(
+        "key table: this node does not hold the partition's lease; it writes no keys");
+  }
+
   // Reads run on a pool of up to kReadConns connections: every seal of a
   // partitioned node reads here (KeyStoreOptions::shared_table), from every
   // appending thread.
@@ -341,19 +524,25 @@ class PgKeyTable : public KeyTable {
   const std::string conninfo_;
   const absl::Duration reconnect_timeout_;
   const absl::Duration idle_timeout_;
+  const bool read_only_;
   mutable absl::Mutex read_mu_;
   mutable std::vector<Conn> idle_ ABSL_GUARDED_BY(read_mu_);
   mutable size_t lent_ ABSL_GUARDED_BY(read_mu_) = 0;  // connections in use
+  mutable absl::Mutex mirror_mu_;
+  bool mirrored_ ABSL_GUARDED_BY(mirror_mu_) = false;
+  mutable uint64_t deletions_ ABSL_GUARDED_BY(mirror_mu_) = 0;  // applied by Mirror
+  mutable absl::flat_hash_map<std::string, std::string> mirror_ ABSL_GUARDED_BY(mirror_mu_);
   absl::Mutex write_mu_;
   Conn write_conn_ ABSL_GUARDED_BY(write_mu_);
   bool write_warned_ = false;  // written by libpq's notice receiver under write_mu_
 };
 
-class PgStore : public LogStore {
+class PgStore : public LocalReads {
  public:
   explicit PgStore(PgStoreOptions options)
-      : options_(std::move(options)),
-        local_(std::move(options_.local)),
+      : LocalReads(options.local.get()),
+        options_(std::move(options)),
+        owned_local_(std::move(options_.local)),
         keys_(options_.conninfo, options_.reconnect_timeout, options_.lease_ttl) {}
 
   ~PgStore() override {
@@ -378,7 +567,20 @@ class PgStore : public LogStore {
     CL_RETURN_IF_ERROR(
         retrying([&] { return ExecText(commit_conn_.get(), kSchema, "create tables"); }));
     CL_RETURN_IF_ERROR(retrying([&] { return TakeLease(); }));
-    CL_RETURN_IF_ERROR(retrying([&] { return CatchUp(); }));
+    // The lease holder of an unpartitioned ledger is the one writer of
+    // cl_keys: its key reads are answered from memory (CLUSTER.md "Data
+    // keys of the owner"). Loaded after the lease: every deletion the
+    // previous owner committed is in it.
+    if (options_.partitions == 1) {
+      CL_RETURN_IF_ERROR(keys_.LoadMirror());
+      Log(absl::StrCat("partition ", options_.partition, ": ", keys_.mirrored_keys(),
+                       " key table rows in memory"));
+    }
+    CL_RETURN_IF_ERROR(retrying([&] {
+      Log(absl::StrCat("partition ", options_.partition, ": at lease time the local store is at ",
+                       local_->Size().value_or(0), ", the head at ", head_seq_));
+      return CatchUp(head_seq_, head_hash_, /*max_records=*/0);
+    }));
     renewer_ = std::thread([this] { RenewLoop(); });
     return absl::OkStatus();
   }
@@ -420,97 +622,13 @@ class PgStore : public LogStore {
       }
       // It did not commit: try again.
     }
+    keys_.Mirror(batch.key_writes);
     CommitBatch local = batch;
     local.key_writes.clear();  // the key table lives in PostgreSQL
     CL_RETURN_IF_ERROR(local_->Commit(local));
     head_seq_ = batch.new_size;
     head_hash_ = new_hash;
     return absl::OkStatus();
-  }
-
-  absl::StatusOr<uint64_t> Size() const override { return local_->Size(); }
-  absl::StatusOr<std::string> GetLeaf(uint64_t seq) const override { return local_->GetLeaf(seq); }
-  absl::StatusOr<std::string> GetPayload(uint64_t seq) const override {
-    return local_->GetPayload(seq);
-  }
-  absl::Status GetRecords(absl::Span<const uint64_t> seqs, std::vector<std::string>* leaves,
-                          std::vector<std::string>* payloads) const override {
-    return local_->GetRecords(seqs, leaves, payloads);
-  }
-  absl::StatusOr<std::optional<uint64_t>> FindEventId(absl::string_view id) const override {
-    return local_->FindEventId(id);
-  }
-  absl::StatusOr<uint64_t> FindStreamVersion(absl::string_view s, uint64_t v) const override {
-    return local_->FindStreamVersion(s, v);
-  }
-  absl::StatusOr<uint64_t> StreamLength(absl::string_view s) const override {
-    return local_->StreamLength(s);
-  }
-  absl::Status ScanStream(absl::string_view s, uint64_t from,
-                          const std::function<bool(uint64_t, uint64_t)>& fn) const override {
-    return local_->ScanStream(s, from, fn);
-  }
-  absl::StatusOr<std::optional<StoredCheckpoint>> LatestCheckpoint() const override {
-    return local_->LatestCheckpoint();
-  }
-  absl::StatusOr<StoredCheckpoint> CheckpointAt(uint64_t size) const override {
-    return local_->CheckpointAt(size);
-  }
-  absl::StatusOr<std::vector<StoredCheckpoint>> Checkpoints() const override {
-    return local_->Checkpoints();
-  }
-  absl::StatusOr<std::vector<StoredCheckpoint>> CheckpointsIn(uint64_t a,
-                                                              uint64_t b) const override {
-    return local_->CheckpointsIn(a, b);
-  }
-  absl::Status ScanRecords(uint64_t from,
-                           const std::function<bool(const ScannedRecord&)>& fn) const override {
-    return local_->ScanRecords(from, fn);
-  }
-
-  // --- NodeStore, SubjectIndexStore, CosignatureStore: local.
-  absl::StatusOr<Hash> GetNode(uint32_t level, uint64_t index) const override {
-    return local_->GetNode(level, index);
-  }
-  absl::Status ScanNodes(uint32_t level, uint64_t from,
-                         const std::function<bool(uint64_t, absl::string_view)>& fn) const override {
-    return local_->ScanNodes(level, from, fn);
-  }
-  absl::StatusOr<SubjectState> GetSubjectHead(const Hash& key) const override {
-    return local_->GetSubjectHead(key);
-  }
-  absl::StatusOr<SubjectEntryValue> GetSubjectEntry(const Hash& key,
-                                                    uint64_t index) const override {
-    return local_->GetSubjectEntry(key, index);
-  }
-  absl::Status ScanSubject(const Hash& key, uint64_t from,
-                           const std::function<bool(uint64_t, uint64_t)>& fn) const override {
-    return local_->ScanSubject(key, from, fn);
-  }
-  absl::Status ScanSubjectMap(
-      const std::function<void(const Hash&, const SubjectState&)>& fn) const override {
-    return local_->ScanSubjectMap(fn);
-  }
-  absl::StatusOr<uint32_t> SubjectMapLayout() const override {
-    return local_->SubjectMapLayout();
-  }
-  absl::StatusOr<std::optional<std::string>> GetSubjectMapNode(
-      absl::string_view path) const override {
-    return local_->GetSubjectMapNode(path);
-  }
-  absl::Status PutSubjectMapNodes(const std::vector<std::pair<std::string, std::string>>& nodes,
-                                  bool finish) override {
-    return local_->PutSubjectMapNodes(nodes, finish);
-  }
-  absl::Status PutCosignature(uint64_t size, absl::string_view witness,
-                              absl::string_view line) override {
-    return local_->PutCosignature(size, witness, line);
-  }
-  absl::StatusOr<std::vector<std::string>> Cosignatures(uint64_t size) const override {
-    return local_->Cosignatures(size);
-  }
-  absl::StatusOr<std::optional<uint64_t>> LatestCosignedSize() const override {
-    return local_->LatestCosignedSize();
   }
 
   int64_t epoch() const { return epoch_; }
@@ -693,8 +811,49 @@ class PgStore : public LogStore {
       if (!options_.wait_for_lease) return absl::FailedPreconditionError(held);
       if (!logged) Log(held + "; waiting for its lease to lapse");
       logged = true;
-      absl::SleepFor(options_.lease_ttl / 4);
+      const absl::Time next_try = absl::Now() + options_.lease_ttl / 4;
+      if (options_.tail_interval <= absl::ZeroDuration()) {
+        absl::SleepFor(options_.lease_ttl / 4);
+        continue;
+      }
+      // Keeps warm meanwhile (CLUSTER.md "A waiting node keeps warm"):
+      // reads only, so nothing is written to PostgreSQL without the lease.
+      for (absl::Time now = absl::Now(); now < next_try; now = absl::Now()) {
+        CL_RETURN_IF_ERROR(Tail(c));
+        absl::SleepFor(std::min(options_.tail_interval, next_try - absl::Now()));
+      }
     }
+  }
+
+  // One bounded step of a waiting node's catch-up: the records committed
+  // since its last step, at most kTailRecords, into the local store, each
+  // checked to chain on the one before as at lease time.
+  absl::Status Tail(PGconn* c) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    CL_ASSIGN_OR_RETURN(PgPartitionHead h, ReadHead(c, options_.partition));
+    CL_ASSIGN_OR_RETURN(uint64_t before, local_->Size());
+    if (h.head_seq < before) {
+      return absl::DataLossError(absl::StrCat("the local store holds ", before,
+                                              " records, the log of record (partition ",
+                                              options_.partition, ") ", h.head_seq));
+    }
+    CL_RETURN_IF_ERROR(CatchUp(h.head_seq, h.head_hash, kTailRecords));
+    CL_ASSIGN_OR_RETURN(uint64_t after, local_->Size());
+    tailed_ += after - before;
+    // Logged when a step finds the head reached: the first time, then every
+    // 10 s while records keep coming, and once more when they stop (a step
+    // that copies nothing, a second or more after the last line).
+    const absl::Time now = absl::Now();
+    const bool first = last_tail_log_ == absl::InfinitePast();
+    if (after != before) copied_since_log_ = true;
+    const absl::Duration quiet = after == before ? absl::Seconds(1) : absl::Seconds(10);
+    if (after == h.head_seq && (first || (copied_since_log_ && now - last_tail_log_ >= quiet))) {
+      Log(absl::StrCat("partition ", options_.partition, ": waiting; local store kept warm at ",
+                       after, " of ", h.head_seq, " (", tailed_, " records tailed)"));
+      last_tail_log_ = now;
+      copied_since_log_ = false;
+    }
+    if (options_.while_waiting) options_.while_waiting(*local_);
+    return absl::OkStatus();
   }
 
   void RenewLoop() {
@@ -738,17 +897,22 @@ class PgStore : public LogStore {
     }
   }
 
-  // Brings the local store up to the partition head: records, nodes,
-  // subject entries, checkpoints and subject map leaves, computed from the
-  // records as the committer computed them (ledger/CLUSTER.md "Catching up").
-  absl::Status CatchUp() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  // Brings the local store up to `head_seq` (whose last leaf hashes to
+  // `head_hash`), or by at most `max_records` (0: no bound) towards it:
+  // records, nodes, subject entries, checkpoints and subject map leaves,
+  // computed from the records as the committer computed them
+  // (ledger/CLUSTER.md "Catching up").
+  absl::Status CatchUp(uint64_t head_seq, const std::string& head_hash, uint64_t max_records)
+      ABSL_NO_THREAD_SAFETY_ANALYSIS {
     PGconn* c = commit_conn_.get();
     CL_ASSIGN_OR_RETURN(uint64_t local_size, local_->Size());
-    if (local_size > head_seq_) {
+    if (local_size > head_seq) {
       return absl::DataLossError(absl::StrCat("the local store holds ", local_size,
                                               " records, the log of record (partition ",
-                                              options_.partition, ") ", head_seq_));
+                                              options_.partition, ") ", head_seq));
     }
+    const bool bounded = max_records != 0 && head_seq - local_size > max_records;
+    const uint64_t target = bounded ? local_size + max_records : head_seq;
     Hash last{};
     if (local_size > 0) {
       CL_ASSIGN_OR_RETURN(std::string leaf, local_->GetLeaf(local_size - 1));
@@ -763,22 +927,25 @@ class PgStore : public LogStore {
     // Checkpoints the local store lacks (from its size on).
     Params cq;
     cq.Int4(options_.partition).Int8(static_cast<int64_t>(local_size));
+    cq.Int8(static_cast<int64_t>(target));
     CL_ASSIGN_OR_RETURN(Result cps, Exec(c,
                                          "SELECT size, note FROM cl_checkpoints WHERE part = $1 "
-                                         "AND size >= $2 ORDER BY size",
+                                         "AND size >= $2 AND size <= $3 ORDER BY size",
                                          &cq, "read checkpoints"));
     std::vector<std::pair<uint64_t, std::string>> checkpoints;
     for (int i = 0; i < PQntuples(cps.get()); ++i) {
       checkpoints.emplace_back(GetInt8(cps.get(), i, 0), GetBytes(cps.get(), i, 1));
     }
     CL_ASSIGN_OR_RETURN(std::optional<StoredCheckpoint> local_latest, local_->LatestCheckpoint());
-    if (local_size == head_seq_ &&
+    if (local_size == target &&
         (checkpoints.empty() ||
          (local_latest.has_value() && local_latest->size == checkpoints.back().first))) {
       return absl::OkStatus();
     }
-    Log(absl::StrCat("partition ", options_.partition, ": catching up the local store from ",
-                     local_size, " to ", head_seq_));
+    if (max_records == 0) {
+      Log(absl::StrCat("partition ", options_.partition, ": catching up the local store from ",
+                       local_size, " to ", head_seq));
+    }
     // Subjects touched since the local store's last checkpoint are due in
     // the next map update.
     absl::flat_hash_map<Hash, SubjectState> states;
@@ -791,17 +958,25 @@ class PgStore : public LogStore {
     };
     std::vector<Hash> keys;
     const uint64_t from = local_latest.has_value() ? local_latest->size : 0;
-    absl::Status scanned;
-    CL_RETURN_IF_ERROR(local_->ScanRecords(from, [&](const ScannedRecord& r) {
-      if (r.key_seq >= local_size) return false;
-      scanned = subjects_of(r.leaf, &keys);
-      for (const Hash& k : keys) touched.insert(k);
-      return scanned.ok();
-    }));
-    CL_RETURN_IF_ERROR(scanned);
+    uint64_t latest_cp = from;
+    std::optional<Touched> cached = std::move(touched_);
+    touched_.reset();
+    if (cached.has_value() && cached->checkpoint == from && cached->size == local_size) {
+      // The previous step's set (a waiting node's tailing): no rescan.
+      touched = std::move(cached->keys);
+    } else {
+      absl::Status scanned;
+      CL_RETURN_IF_ERROR(local_->ScanRecords(from, [&](const ScannedRecord& r) {
+        if (r.key_seq >= local_size) return false;
+        scanned = subjects_of(r.leaf, &keys);
+        for (const Hash& k : keys) touched.insert(k);
+        return scanned.ok();
+      }));
+      CL_RETURN_IF_ERROR(scanned);
+    }
     CL_ASSIGN_OR_RETURN(MerkleTree tree, MerkleTree::Load(local_size, *local_));
     size_t next_cp = 0;
-    CL_ASSIGN_OR_RETURN(StoredSubjectMap map, StoredSubjectMap::Open(local_.get()));
+    CL_ASSIGN_OR_RETURN(StoredSubjectMap map, StoredSubjectMap::Open(local_));
     auto add_map_leaves = [&](CommitBatch* batch) -> absl::Status {
       for (const Hash& k : touched) {
         auto it = states.find(k);
@@ -828,13 +1003,14 @@ class PgStore : public LogStore {
         if (!local_latest.has_value() || local_latest->size != seq) {
           CL_RETURN_IF_ERROR(add_map_leaves(&batch));
           batch.checkpoints.push_back(checkpoints[next_cp]);
+          latest_cp = checkpoints[next_cp].first;
         }
         ++next_cp;
       }
       Params q;
       q.Int4(options_.partition)
           .Int8(static_cast<int64_t>(seq))
-          .Int8(static_cast<int64_t>(std::min<uint64_t>(head_seq_, seq + kCatchUpChunk)));
+          .Int8(static_cast<int64_t>(std::min<uint64_t>(target, seq + kCatchUpChunk)));
       CL_ASSIGN_OR_RETURN(Result rows, Exec(c,
                                             "SELECT seq, leaf, payload, stream_id, version, "
                                             "event_id FROM cl_records WHERE part = $1 AND seq >= "
@@ -878,22 +1054,26 @@ class PgStore : public LogStore {
         while (next_cp < checkpoints.size() && checkpoints[next_cp].first == seq) {
           CL_RETURN_IF_ERROR(add_map_leaves(&batch));
           batch.checkpoints.push_back(checkpoints[next_cp]);
+          latest_cp = checkpoints[next_cp].first;
           ++next_cp;
         }
       }
-      if (PQntuples(rows.get()) == 0 && seq < head_seq_) {
+      if (PQntuples(rows.get()) == 0 && seq < target) {
         return absl::DataLossError(absl::StrCat("log of record: partition ", options_.partition,
                                                 " has no record ", seq, " below its head ",
-                                                head_seq_));
+                                                head_seq));
       }
       batch.new_size = seq;
       CL_RETURN_IF_ERROR(local_->Commit(batch));
-    } while (seq < head_seq_);
-    if (!head_hash_.empty() && head_hash_ != std::string(AsBytes(last))) {
+    } while (seq < target);
+    if (seq == head_seq && !head_hash.empty() && head_hash != std::string(AsBytes(last))) {
       return absl::DataLossError(absl::StrCat("partition ", options_.partition,
                                               ": head hash differs from record ", seq - 1, "'s"));
     }
-    Log(absl::StrCat("partition ", options_.partition, ": local store at ", seq));
+    if (max_records == 0) {
+      Log(absl::StrCat("partition ", options_.partition, ": local store at ", seq));
+    }
+    touched_ = Touched{latest_cp, seq, std::move(touched)};
     return absl::OkStatus();
   }
 
@@ -908,8 +1088,8 @@ class PgStore : public LogStore {
     return GetBytes(r.get(), 0, 0);
   }
 
-  PgStoreOptions options_;  // `local` moved out to local_
-  std::unique_ptr<LogStore> local_;
+  PgStoreOptions options_;  // `local` moved out to owned_local_
+  std::unique_ptr<LogStore> owned_local_;  // local_
   PgKeyTable keys_;
 
   mutable absl::Mutex commit_mu_;
@@ -920,12 +1100,49 @@ class PgStore : public LogStore {
   std::string head_hash_ ABSL_GUARDED_BY(commit_mu_);
   absl::Status fenced_ ABSL_GUARDED_BY(commit_mu_);
 
+  // A waiting node's tailing (TakeLease's thread only): the subjects touched
+  // since the local store's latest checkpoint, as CatchUp left them.
+  struct Touched {
+    uint64_t checkpoint = 0;  // that checkpoint's size (0: none)
+    uint64_t size = 0;        // the local store's size then
+    absl::flat_hash_set<Hash> keys;
+  };
+  std::optional<Touched> touched_;
+  uint64_t tailed_ = 0;
+  bool copied_since_log_ = false;
+  absl::Time last_tail_log_ = absl::InfinitePast();
+
   absl::Mutex renew_mu_;
   bool stopping_ ABSL_GUARDED_BY(renew_mu_) = false;
   std::thread renewer_;
 };
 
+// A node's local store read while another node owns the partition.
+class ReadOnlyLocal : public LocalReads {
+ public:
+  ReadOnlyLocal(LogStore* local, KeyTable* keys) : LocalReads(local), keys_(keys) {}
+  absl::Status Commit(const CommitBatch&) override {
+    return absl::FailedPreconditionError(
+        "this node does not hold the partition's lease: it commits nothing");
+  }
+  absl::Status PutSubjectMapNodes(const std::vector<std::pair<std::string, std::string>>&,
+                                  bool) override {
+    return absl::FailedPreconditionError("read-only view of the local store");
+  }
+  absl::Status PutCosignature(uint64_t, absl::string_view, absl::string_view) override {
+    return absl::FailedPreconditionError("read-only view of the local store");
+  }
+  KeyTable* keys() override { return keys_; }
+
+ private:
+  KeyTable* const keys_;
+};
+
 }  // namespace
+
+std::unique_ptr<LogStore> ReadOnlyLocalStore(LogStore* local, KeyTable* keys) {
+  return std::make_unique<ReadOnlyLocal>(local, keys);
+}
 
 absl::StatusOr<std::unique_ptr<LogStore>> OpenPgStore(PgStoreOptions options) {
   if (options.local == nullptr) return absl::InvalidArgumentError("local: must not be null");
@@ -960,6 +1177,16 @@ absl::StatusOr<PgPartitionHead> ReadPgPartitionHead(const std::string& conninfo,
                                                     int32_t partition) {
   CL_ASSIGN_OR_RETURN(Conn c, Connect(conninfo, nullptr));
   return ReadHead(c.get(), partition);
+}
+
+absl::StatusOr<std::unique_ptr<PgKeyView>> OpenPgKeyView(const std::string& conninfo,
+                                                         absl::Duration reconnect_timeout) {
+  if (conninfo.empty()) return absl::InvalidArgumentError("conninfo: must not be empty");
+  // (it writes nothing, so no transaction of its own sits idle)
+  auto table = std::make_unique<PgKeyTable>(conninfo, reconnect_timeout,
+                                            PgStoreOptions().lease_ttl, /*read_only=*/true);
+  CL_RETURN_IF_ERROR(table->LoadMirror());
+  return std::unique_ptr<PgKeyView>(std::move(table));
 }
 
 absl::StatusOr<std::unique_ptr<KeyTable>> OpenPgKeyTable(const std::string& conninfo,

@@ -42,6 +42,15 @@ struct PgStoreOptions {
   // When the lease is held by another live owner: wait for it (true) or
   // fail with FAILED_PRECONDITION (false).
   bool wait_for_lease = false;
+  // While waiting for the lease (wait_for_lease): copy the records the owner
+  // commits into `local` this often, in bounded steps, reading PostgreSQL
+  // only (never writing without the lease), so that at lease time only the
+  // last moments are left to catch up. Zero: no copying while waiting.
+  absl::Duration tail_interval = absl::ZeroDuration();
+  // While waiting with tail_interval: called on the waiting thread after each
+  // step, with the local store as it now is (to read, e.g. through
+  // ReadOnlyLocalStore, and only during the call). Optional.
+  std::function<void(LogStore& local)> while_waiting;
   // How long a commit or read keeps reconnecting through a failover before
   // it gives up with UNAVAILABLE.
   absl::Duration reconnect_timeout = absl::Seconds(60);
@@ -57,6 +66,9 @@ struct PgStoreOptions {
 
 // Connects, creates the tables when missing, takes the lease (a new epoch),
 // and catches the local store up to the partition head before returning.
+// With partitions == 1 the lease holder is the only writer of cl_keys, and
+// keys() answers reads from a copy loaded after the lease was taken and kept
+// current by this store's own key writes (CLUSTER.md "Data keys of the owner").
 // FAILED_PRECONDITION when the lease is held elsewhere and !wait_for_lease;
 // DATA_LOSS when the local store holds records the log of record does not
 // (or different ones); UNAVAILABLE when PostgreSQL cannot be reached.
@@ -85,6 +97,25 @@ absl::Status ReleasePgLease(LogStore& store);
 
 absl::StatusOr<PgPartitionHead> ReadPgPartitionHead(const std::string& conninfo,
                                                     int32_t partition);
+
+// A LogStore over `local` (borrowed, a node's local store) that reads it and
+// refuses every write (FAILED_PRECONDITION), with `keys` (borrowed) as its key
+// table: a node waiting for the lease opens a Ledger over it to keep its read
+// models warm (PgStoreOptions::while_waiting).
+std::unique_ptr<LogStore> ReadOnlyLocalStore(LogStore* local, KeyTable* keys);
+
+// cl_keys as a node without the lease reads it: every row is read into
+// memory at open, GetKey answers from that copy (PostgreSQL only for a key it
+// lacks), and every write is refused (FAILED_PRECONDITION). A key the owner
+// destroys afterwards stays in the copy: AnyDestroyed() reads the table's
+// keys and says whether one the copy holds is gone (CLUSTER.md "A waiting
+// node keeps warm").
+class PgKeyView : public KeyTable {
+ public:
+  virtual absl::StatusOr<bool> AnyDestroyed() const = 0;
+};
+absl::StatusOr<std::unique_ptr<PgKeyView>> OpenPgKeyView(
+    const std::string& conninfo, absl::Duration reconnect_timeout = absl::Seconds(60));
 
 // The key table in PostgreSQL (cl_keys, CLUSTER.md "Data keys in a
 // partitioned ledger") on connections of its own, for a KeyStore that must

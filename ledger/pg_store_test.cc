@@ -6,7 +6,9 @@
 
 #include <atomic>
 #include <filesystem>
+#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -182,6 +184,126 @@ TEST_F(PgStoreTest, NodeWithoutLocalStateRebuildsFromPostgres) {
   auto view = (*node)->Read(size);
   ASSERT_TRUE(view.ok());
   EXPECT_EQ(view->record.prev_hash, LeafHash((*(*node)->Read(size - 1)).leaf));
+}
+
+// Options of a node that waits for the lease and tails the log meanwhile.
+PgStoreOptions WaitingNode(const PostgresProcess& pg, const std::string& local_dir) {
+  PgStoreOptions o;
+  o.conninfo = pg.conninfo();
+  o.node_id = "node-b";
+  o.local = Local(local_dir);
+  o.lease_ttl = absl::Seconds(2);
+  o.reconnect_timeout = absl::Seconds(5);
+  o.wait_for_lease = true;
+  o.tail_interval = absl::Milliseconds(50);
+  return o;
+}
+
+// A node waiting for the lease copies the owner's records into its local
+// store while it waits (reading PostgreSQL only): at lease time it is
+// already at the owner's size, and the ledger it opens is the owner's.
+TEST_F(PgStoreTest, WaitingNodeKeepsItsLocalStoreWarm) {
+  auto store_a = OpenStore(*pg_, NewTempDir("pg_warm_a"), "node-a");
+  ASSERT_TRUE(store_a.ok()) << store_a.status();
+  auto a = OpenNode(*std::move(store_a));
+  ASSERT_TRUE(a.ok()) << a.status();
+  for (int i = 0; i < 40; ++i) {
+    ASSERT_TRUE((*a)->Append({TestEvent(absl::StrCat("w", i), absl::StrCat("case-", i % 5))}).ok());
+  }
+  const std::string keys_before = Query(*pg_, "SELECT count(*) FROM cl_keys");
+
+  testing::LogLines log;
+  absl::StatusOr<std::unique_ptr<LogStore>> store_b;
+  std::thread waiting([&] {
+    PgStoreOptions o = WaitingNode(*pg_, NewTempDir("pg_warm_b"));
+    o.log = log.Sink();
+    store_b = OpenPgStore(std::move(o));
+  });
+  EXPECT_TRUE(log.WaitFor("kept warm at 40 of 40", absl::Seconds(30)))
+      << "the waiting node did not copy the owner's 40 records";
+  // Waiting, it wrote nothing: the owner's epoch, the rows and the keys are as they were.
+  EXPECT_EQ(Query(*pg_, "SELECT epoch || ' ' || owner FROM cl_partitions WHERE part = 0"),
+            "1 node-a");
+  EXPECT_EQ(Query(*pg_, "SELECT count(*) FROM cl_keys"), keys_before);
+  for (int i = 40; i < 50; ++i) {
+    ASSERT_TRUE((*a)->Append({TestEvent(absl::StrCat("w", i), absl::StrCat("case-", i % 5))}).ok());
+  }
+  ASSERT_TRUE((*a)->Checkpoint().ok());
+  const Hash root = (*a)->Root();
+  a->ledger.reset();  // the owner stops renewing; its lease lapses
+  waiting.join();
+  ASSERT_TRUE(store_b.ok()) << store_b.status();
+  // It took the lease already warm: not from 0.
+  const std::string at_lease = log.Find("at lease time the local store is at");
+  ASSERT_FALSE(at_lease.empty()) << log.All();
+  EXPECT_FALSE(absl::StrContains(at_lease, "local store is at 0,")) << at_lease;
+  auto b = OpenNode(*std::move(store_b));
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_EQ((*b)->Size(), 50u);
+  EXPECT_EQ((*b)->Root(), root);
+  auto rec = (*b)->Read(7);
+  ASSERT_TRUE(rec.ok()) << rec.status();
+  EXPECT_TRUE(rec->openings.has_value());
+  auto next = (*b)->Append({TestEvent("after-warm", "case-1")});
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(next->seq, 50u);
+}
+
+// A waiting node checks each record it copies against the one before: a
+// log of record whose chain is broken is refused while it waits.
+TEST_F(PgStoreTest, WaitingNodeRefusesABrokenChain) {
+  auto store_a = OpenStore(*pg_, NewTempDir("pg_warm_chain_a"), "node-a");
+  ASSERT_TRUE(store_a.ok()) << store_a.status();
+  auto a = OpenNode(*std::move(store_a));
+  ASSERT_TRUE(a.ok()) << a.status();
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_TRUE((*a)->Append({TestEvent(absl::StrCat("c", i), "case-1")}).ok());
+  }
+  // Record 6 carries record 5's leaf: its seq and prev_hash do not follow.
+  ASSERT_EQ(Query(*pg_,
+                  "UPDATE cl_records SET leaf = (SELECT leaf FROM cl_records WHERE seq = 5) "
+                  "WHERE seq = 6 RETURNING 1"),
+            "1");
+  PgStoreOptions o = WaitingNode(*pg_, NewTempDir("pg_warm_chain_b"));
+  absl::StatusOr<std::unique_ptr<LogStore>> b;
+  absl::Notification done;
+  std::thread waiting([&] {
+    b = OpenPgStore(std::move(o));  // a's lease is live: b only waits (and tails)
+    done.Notify();
+  });
+  const bool refused_while_waiting = done.WaitForNotificationWithTimeout(absl::Seconds(15));
+  EXPECT_TRUE(refused_while_waiting) << "still waiting: the broken record was not seen";
+  EXPECT_EQ(Query(*pg_, "SELECT epoch || ' ' || owner FROM cl_partitions WHERE part = 0"),
+            "1 node-a");
+  a->ledger.reset();  // (lets a waiting b take the lease and return)
+  waiting.join();
+  EXPECT_EQ(b.status().code(), absl::StatusCode::kDataLoss) << b.status();
+  EXPECT_TRUE(absl::StrContains(b.status().message(), "record 6 does not chain")) << b.status();
+}
+
+// The owner answers key reads from memory (CLUSTER.md "Data keys of the
+// owner"); a disposal's key deletions, committed with its record, reach that
+// copy too: the disposed case's records no longer open, the others do.
+TEST_F(PgStoreTest, DisposedKeysAreGoneFromTheOwnersKeyCopy) {
+  auto store = OpenStore(*pg_, NewTempDir("pg_mirror"), "node-a");
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto node = OpenNode(*std::move(store));
+  ASSERT_TRUE(node.ok()) << node.status();
+  ASSERT_TRUE((*node)->Append({TestEvent("m0", "case-1")}).ok());
+  ASSERT_TRUE((*node)->Append({TestEvent("m1", "case-2")}).ok());
+  auto before = (*node)->Read(0);
+  ASSERT_TRUE(before.ok()) << before.status();
+  ASSERT_TRUE(before->openings.has_value());
+  Event disposal = TestEvent("m2", "case-1");
+  disposal.event_type = "records_disposed";
+  ASSERT_TRUE((*node)->Append({disposal}).ok());
+  auto after = (*node)->Read(0);
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_TRUE(after->erased);
+  EXPECT_FALSE(after->openings.has_value());
+  auto other = (*node)->Read(1);
+  ASSERT_TRUE(other.ok()) << other.status();
+  EXPECT_TRUE(other->openings.has_value());
 }
 
 // While no synchronous standby answers, appends wait but the owner's lease

@@ -35,7 +35,28 @@
 namespace caseledger {
 namespace {
 
-using ClusterTest = cluster_testing::ClusterFixture;
+// The shared cluster fixture, and what these tests read of a node's log
+// about keeping warm while it waits (CLUSTER.md "A waiting node keeps warm").
+class ClusterTest : public cluster_testing::ClusterFixture {
+ protected:
+  std::string NodeLog(int node) {
+    return cluster_testing::ReadText(absl::StrCat(dir_, "/logs/node", node, ".log"));
+  }
+  // True once `node`, waiting, logged its local store and its read models at `size`.
+  bool KeptWarm(int node, uint64_t size) {
+    std::string log = NodeLog(node);
+    return absl::StrContains(log, absl::StrCat("local store kept warm at ", size, " of ", size)) &&
+           absl::StrContains(log, absl::StrCat("read models kept warm at ", size, " of ", size));
+  }
+  // After a takeover: nothing was left to copy at lease time, and the read
+  // models had nothing to catch up.
+  bool TookOverWarm(int node, uint64_t size) {
+    std::string log = NodeLog(node);
+    return absl::StrContains(log, absl::StrCat("at lease time the local store is at ", size,
+                                               ", the head at ", size)) &&
+           absl::StrContains(log, absl::StrCat("read models caught up from ", size, " to ", size));
+  }
+};
 using cluster_testing::Clock;
 using cluster_testing::Exited;
 using cluster_testing::OpenCase;
@@ -72,9 +93,12 @@ TEST_F(ClusterTest, FailoversKeepEveryAcknowledgedAppendOnceAndFenceTheStaleOwne
   // (A node whose lease lapsed during the failover was fenced and exited.)
   Restart(other);
   ASSERT_TRUE(WaitFor([&] { return Waiting(other); }, std::chrono::seconds(30))) << Logs();
+  ASSERT_TRUE(WaitFor([&] { return KeptWarm(other, size); }, std::chrono::seconds(30))) << Logs();
   ASSERT_FALSE(ServingNow(other));
   ASSERT_EQ(kill(Pid(absl::StrCat("node", owner)), SIGKILL), 0);
   ASSERT_TRUE(WaitFor([&] { return ServingNow(other); }, std::chrono::seconds(30))) << Logs();
+  EXPECT_TRUE(WaitFor([&] { return TookOverWarm(other, size); }, std::chrono::seconds(10)))
+      << NodeLog(other);
   auto next = Ledger(other);
   auto after = AppendRetrying(*next, "after-owner-kill", std::chrono::seconds(30));
   ASSERT_TRUE(after.has_value());
@@ -95,9 +119,14 @@ TEST_F(ClusterTest, FailoversKeepEveryAcknowledgedAppendOnceAndFenceTheStaleOwne
   std::filesystem::remove_all(absl::StrCat(dir_, "/node", back, "/projections"));
   Restart(back);
   ASSERT_TRUE(WaitFor([&] { return Waiting(back); }, std::chrono::seconds(30))) << Logs();
+  // Its RocksDB is rebuilt while it waits, not at lease time.
+  ASSERT_TRUE(WaitFor([&] { return KeptWarm(back, size + 1); }, std::chrono::seconds(30)))
+      << Logs();
   pid_t zombie = Pid(absl::StrCat("node", zombie_node));
   ASSERT_EQ(kill(zombie, SIGSTOP), 0);
   ASSERT_TRUE(WaitFor([&] { return ServingNow(back); }, std::chrono::seconds(30))) << Logs();
+  EXPECT_TRUE(WaitFor([&] { return TookOverWarm(back, size + 1); }, std::chrono::seconds(10)))
+      << NodeLog(back);
   v1::VerifyRangeResponse v3 = Verify(back);
   EXPECT_TRUE(v3.ok());
   EXPECT_EQ(v3.records_checked(), size + 1);
@@ -157,6 +186,8 @@ TEST_F(ClusterTest, KillRoundsOfEtcdLeaderFollowerNodeAndSyncStandbyUnderLoad) {
   int follower = 3 - owner;
   Restart(follower);
   ASSERT_TRUE(WaitFor([&] { return Waiting(follower); }, std::chrono::seconds(30))) << Logs();
+  ASSERT_TRUE(WaitFor([&] { return KeptWarm(follower, size); }, std::chrono::seconds(30)))
+      << Logs();
   StartLoad("follower-", kWriters);
   ASSERT_TRUE(WaitForAcks(20, std::chrono::seconds(30))) << Logs();
   pid_t f = Pid(absl::StrCat("node", follower));
@@ -165,6 +196,23 @@ TEST_F(ClusterTest, KillRoundsOfEtcdLeaderFollowerNodeAndSyncStandbyUnderLoad) {
   ASSERT_TRUE(WaitForAcks(20, std::chrono::seconds(30))) << Logs();
   Restart(follower);
   ASSERT_TRUE(WaitFor([&] { return Waiting(follower); }, std::chrono::seconds(30))) << Logs();
+  // What it copied before the kill -9 was kept: the restarted follower
+  // copies only the records appended since, not the log from 0.
+  {
+    const std::string line = "local store kept warm at ";
+    ASSERT_TRUE(WaitFor([&] { return absl::StrContains(NodeLog(follower), line); },
+                        std::chrono::seconds(30)))
+        << Logs();
+    std::string log = NodeLog(follower);
+    unsigned long long at = 0, head = 0, tailed = 0;
+    ASSERT_EQ(std::sscanf(log.c_str() + log.find(line),
+                          "local store kept warm at %llu of %llu (%llu records tailed)", &at, &head,
+                          &tailed),
+              3)
+        << log;
+    EXPECT_GE(at, size);
+    EXPECT_LE(tailed, at - size) << "the follower's local store did not survive kill -9";
+  }
   ASSERT_TRUE(WaitForAcks(20, std::chrono::seconds(30))) << Logs();
   StopLoad();
   ASSERT_NO_FATAL_FAILURE(CheckEverything("kill -9 of the follower node", &size));

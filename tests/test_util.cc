@@ -302,4 +302,35 @@ std::string HttpGet(int port, const std::string& path) {
   return out;
 }
 
+std::function<void(const std::string&)> LogLines::Sink() {
+  return [this](const std::string& line) {
+    absl::MutexLock lock(&mu_);
+    lines_.push_back(line);
+  };
+}
+
+std::string LogLines::Find(absl::string_view text) {
+  absl::MutexLock lock(&mu_);
+  for (const std::string& l : lines_) {
+    if (absl::StrContains(l, text)) return l;
+  }
+  return "";
+}
+
+bool LogLines::WaitFor(absl::string_view text, absl::Duration timeout) {
+  const absl::Time until = absl::Now() + timeout;
+  for (;;) {
+    if (!Find(text).empty()) return true;
+    if (absl::Now() > until) return false;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+}
+
+std::string LogLines::All() {
+  absl::MutexLock lock(&mu_);
+  std::string out;
+  for (const std::string& l : lines_) absl::StrAppend(&out, l, "\n");
+  return out;
+}
+
 }  // namespace caseledger::testing

@@ -4,6 +4,7 @@
 #define CASELEDGER_TESTS_TEST_UTIL_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -11,6 +12,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "ledger/checkpoint.h"
 #include "ledger/crypto.h"
@@ -112,6 +114,21 @@ std::vector<std::string> FilesContaining(const std::string& dir, const std::stri
 // GET http://127.0.0.1:`port``path` (HTTP/1.0, no TLS): the whole response,
 // status line and headers included; "" when it cannot connect.
 std::string HttpGet(int port, const std::string& path);
+
+// Lines a component logged (its log option), for a test that follows its progress.
+class LogLines {
+ public:
+  std::function<void(const std::string&)> Sink();
+  // Whether a line containing `text` was logged, waiting up to `timeout`.
+  bool WaitFor(absl::string_view text, absl::Duration timeout);
+  // The first such line, or "" (no wait).
+  std::string Find(absl::string_view text);
+  std::string All();
+
+ private:
+  absl::Mutex mu_;
+  std::vector<std::string> lines_ ABSL_GUARDED_BY(mu_);
+};
 
 }  // namespace caseledger::testing
 

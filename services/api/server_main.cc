@@ -18,6 +18,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -44,6 +45,7 @@
 #include "services/api/case_service.h"
 #include "services/api/key_admin_service.h"
 #include "services/api/ledger_service.h"
+#include "services/api/warm_read_models.h"
 #include "services/cluster/partitioned_server.h"
 #include "ledger/partition.h"
 #include "services/readmodel/projections.h"
@@ -123,6 +125,10 @@ ABSL_FLAG(std::string, node_id, "", "Cluster mode: this node's name in the parti
 ABSL_FLAG(absl::Duration, pg_lease_ttl, absl::Seconds(10),
           "Cluster mode: the partition lease's length; another node takes over this long after "
           "the owner stops renewing it.");
+ABSL_FLAG(absl::Duration, pg_tail_interval, absl::Milliseconds(300),
+          "Cluster mode, --pg_partitions=1: while waiting for the lease, copy the owner's new "
+          "records from PostgreSQL into the local store this often (read-only), so a takeover "
+          "has only the last moments to catch up; 0 = off (ledger/CLUSTER.md).");
 ABSL_FLAG(int32_t, pg_partitions, 1,
           "Cluster mode: the ledger's partition count P, fixed when the ledger is created in "
           "PostgreSQL (a node with another P is refused). P > 1 serves appends (routed to the "
@@ -153,6 +159,17 @@ void Log(const std::string& line) {
                absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(), absl::UTCTimeZone()).c_str(),
                line.c_str());
 }
+
+// A thread that watches `stop`; joined at the latest when this goes.
+struct BackgroundThread {
+  std::atomic<bool> stop{false};
+  std::thread thread;
+  void Join() {
+    stop.store(true);
+    if (thread.joinable()) thread.join();
+  }
+  ~BackgroundThread() { Join(); }
+};
 
 int Fail(const absl::Status& s, absl::string_view what) {
   Log(absl::StrCat(what, ": ", s.ToString()));
@@ -213,6 +230,54 @@ absl::StatusOr<AuthzConfig> LoadAuthzConfig() {
 bool IsLoopback(absl::string_view listen) {
   return absl::StartsWith(listen, "127.") || absl::StartsWith(listen, "localhost:") ||
          absl::StartsWith(listen, "[::1]:");
+}
+
+// The read models' store: with encryption on, a disposal destroys keys, so the
+// values projected from the disposed records must go as well
+// (services/readmodel/projector.h), and the values are sealed at rest like
+// the payloads.
+absl::StatusOr<ProjectorOptions> ProjectorOptionsFor(const std::string& data_dir,
+                                                     const AeadKey* master) {
+  ProjectorOptions o;
+  o.path = data_dir + "/projections";
+  if (master != nullptr) {
+    o.shred_event_type = "records_disposed";
+    CL_ASSIGN_OR_RETURN(o.value_key, ProjectionsKey(*master));
+  }
+  return o;
+}
+
+// The server's read models (each knows its own name and layout).
+std::vector<std::unique_ptr<Projection>> NewProjections() {
+  std::vector<std::unique_ptr<Projection>> p;
+  p.push_back(std::make_unique<CaseStateProjection>());
+  p.push_back(std::make_unique<AccountingProjection>());
+  return p;
+}
+
+// Cluster mode, P = 1: what a waiting node needs to keep its read models
+// warm, as the server opens them at lease time.
+absl::StatusOr<WarmReadModelsOptions> WarmOptionsFromFlags(const std::string& data_dir,
+                                                           const NoteSigner* signer) {
+  WarmReadModelsOptions w;
+  w.conninfo = absl::GetFlag(FLAGS_pg_conninfo);
+  w.origin = absl::GetFlag(FLAGS_origin);
+  w.signer = signer;
+  absl::StatusOr<AeadKey> master =
+      LoadMasterKey(absl::GetFlag(FLAGS_master_key_file), "CASELEDGER_MASTER_KEY");
+  if (master.ok()) {
+    w.master_key = *master;
+    w.key_options.shred_event_type = "records_disposed";
+    w.key_options.erase_event_type = "subject_erased";
+  } else if (!absl::IsNotFound(master.status())) {
+    return master.status();
+  }
+  w.blind_ids = absl::GetFlag(FLAGS_record_format) == 2;
+  CL_ASSIGN_OR_RETURN(w.projector,
+                      ProjectorOptionsFor(data_dir, master.ok() ? &*master : nullptr));
+  w.projections = NewProjections;
+  w.log = Log;
+  return w;
 }
 
 // --pg_partitions > 1 (services/cluster/partitioned_server.h).
@@ -306,6 +371,7 @@ int Run() {
   store_options.block_cache_bytes = absl::GetFlag(FLAGS_block_cache_mb) << 20;
   auto store = OpenRocksStore(store_options);
   if (!store.ok()) return Fail(store.status(), "open store");
+  std::optional<WarmReadModels> warm;
   LogStore* pg_store = nullptr;  // cluster mode: the store holding the lease (owned by the ledger)
   if (!absl::GetFlag(FLAGS_pg_conninfo).empty()) {
     // Cluster mode: PostgreSQL is the log of record; the RocksDB directory
@@ -317,6 +383,12 @@ int Run() {
     pg.partitions = absl::GetFlag(FLAGS_pg_partitions);
     pg.address = listen;
     pg.wait_for_lease = true;
+    pg.tail_interval = absl::GetFlag(FLAGS_pg_tail_interval);
+    // ... and its read models (services/api/warm_read_models.h).
+    absl::StatusOr<WarmReadModelsOptions> warm_options = WarmOptionsFromFlags(data_dir, &*signer);
+    if (!warm_options.ok()) return Fail(warm_options.status(), "refusing to start");
+    warm.emplace(*std::move(warm_options));
+    pg.while_waiting = [&warm](LogStore& local) { warm->Step(local); };
     pg.local = *std::move(store);
     pg.log = Log;
     // Another node owns the partition now: stop at once (exit 75) so that a
@@ -328,6 +400,7 @@ int Run() {
     store = OpenPgStore(std::move(pg));
     if (!store.ok()) return Fail(store.status(), "open PostgreSQL log of record");
     pg_store = store->get();
+    if (absl::Status s = warm->Finish(); !s.ok()) return Fail(s, "warm read models");
   }
 
   // Payload encryption: on with a master key, else plaintext (and said so).
@@ -410,13 +483,9 @@ int Run() {
 
   // Read models: case state and accounting of disclosures, in their own
   // store beside the ledger; they catch up from the log on start.
-  auto cases = std::make_unique<CaseStateProjection>();
-  auto accounting = std::make_unique<AccountingProjection>();
-  const CaseStateProjection* cases_view = cases.get();
-  const AccountingProjection* accounting_view = accounting.get();
-  std::vector<std::unique_ptr<Projection>> projections;
-  projections.push_back(std::move(cases));
-  projections.push_back(std::move(accounting));
+  std::vector<std::unique_ptr<Projection>> projections = NewProjections();
+  const auto* cases_view = dynamic_cast<const CaseStateProjection*>(projections[0].get());
+  const auto* accounting_view = dynamic_cast<const AccountingProjection*>(projections[1].get());
   // Checks appends against the cases' states, cached in memory.
   CaseGate::Options gate_options;
   gate_options.max_occurred_ahead = absl::GetFlag(FLAGS_max_occurred_ahead);
@@ -438,16 +507,11 @@ int Run() {
   std::optional<CaseGate> gate;
   std::atomic<CaseGate*> gate_ready{nullptr};
 
-  ProjectorOptions projector_options;
-  projector_options.path = data_dir + "/projections";
-  // With encryption on, a disposal destroys keys, so the values projected
-  // from the disposed records must go as well (services/readmodel/projector.h).
+  absl::StatusOr<ProjectorOptions> base_projector_options =
+      ProjectorOptionsFor(data_dir, keys != nullptr ? &*master : nullptr);
+  if (!base_projector_options.ok()) return Fail(base_projector_options.status(), "projections key");
+  ProjectorOptions projector_options = *std::move(base_projector_options);
   if (keys != nullptr) {
-    projector_options.shred_event_type = "records_disposed";
-    // ... and the read models are sealed at rest like the payloads.
-    absl::StatusOr<AeadKey> sealing = ProjectionsKey(*master);
-    if (!sealing.ok()) return Fail(sealing.status(), "projections key");
-    projector_options.value_key = *std::move(sealing);
     // The gate's cached states were folded while erased records still opened.
     projector_options.after_reproject = [&gate_ready] {
       if (CaseGate* g = gate_ready.load()) g->ForgetAll();
@@ -456,6 +520,22 @@ int Run() {
   auto projector = Projector::Open(projector_options, ledger->get(), std::move(projections));
   if (!projector.ok()) return Fail(projector.status(), "open projections");
   (*projector)->Start();
+  // Cluster mode: say when the read models (which the append gate waits
+  // for) have caught up with the log this node took over.
+  BackgroundThread read_models_caught_up;
+  if (!absl::GetFlag(FLAGS_pg_conninfo).empty()) {
+    read_models_caught_up.thread = std::thread([&, size = (*ledger)->Size(),
+                                                from = (*projector)->position(), start = absl::Now()] {
+      while (!read_models_caught_up.stop.load()) {
+        if ((*projector)->WaitFor(size, absl::Milliseconds(200)).ok()) {
+          Log(absl::StrCat("read models caught up from ", from, " to ", size, " in ",
+                           absl::FormatDuration(
+                               absl::Trunc(absl::Now() - start, absl::Milliseconds(1)))));
+          return;
+        }
+      }
+    });
+  }
   ProjectedCaseStates committed_states(projector->get(), cases_view);
   gate_options.committed = &committed_states;
   gate.emplace(ledger->get(), gate_options);
@@ -602,6 +682,7 @@ int Run() {
   Log(absl::StrCat("received ", sig == SIGINT ? "SIGINT" : "SIGTERM",
                    ": finishing in-flight requests"));
   tlog->reset();
+  read_models_caught_up.Join();
   service.StopStreams();
   audit_service.Stop();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(10));
