@@ -567,6 +567,12 @@ class PgStore : public LocalReads {
     CL_RETURN_IF_ERROR(
         retrying([&] { return ExecText(commit_conn_.get(), kSchema, "create tables"); }));
     CL_RETURN_IF_ERROR(retrying([&] { return TakeLease(); }));
+    // Renewed from now on, not from the end of the catch-up below: a take
+    // that waited for the synchronous standby, or a catch-up longer than the
+    // lease, would otherwise let the lease lapse before this node serves,
+    // and a node that starts meanwhile takes it (the renewal's first
+    // UPDATE runs at once; RenewLoop).
+    renewer_ = std::thread([this] { RenewLoop(); });
     // The lease holder of an unpartitioned ledger is the one writer of
     // cl_keys: its key reads are answered from memory (CLUSTER.md "Data
     // keys of the owner"). Loaded after the lease: every deletion the
@@ -581,7 +587,6 @@ class PgStore : public LocalReads {
                        local_->Size().value_or(0), ", the head at ", head_seq_));
       return CatchUp(head_seq_, head_hash_, /*max_records=*/0);
     }));
-    renewer_ = std::thread([this] { RenewLoop(); });
     return absl::OkStatus();
   }
 
@@ -859,10 +864,11 @@ class PgStore : public LocalReads {
   void RenewLoop() {
     auto stop = [this]() ABSL_SHARED_LOCKS_REQUIRED(renew_mu_) { return stopping_; };
     Conn conn;
-    for (;;) {
+    for (bool first = true;; first = false) {
       {
         absl::MutexLock lock(&renew_mu_);
-        if (renew_mu_.AwaitWithTimeout(absl::Condition(&stop), options_.lease_ttl / 3)) return;
+        const absl::Duration wait = first ? absl::ZeroDuration() : options_.lease_ttl / 3;
+        if (renew_mu_.AwaitWithTimeout(absl::Condition(&stop), wait)) return;
       }
       if (ConnectionLost(conn.get())) {
         absl::StatusOr<Conn> c = Connect(options_.conninfo, nullptr);

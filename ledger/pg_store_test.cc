@@ -400,6 +400,44 @@ TEST_F(PgStoreTest, ReleasedLeaseIsTakenAtOnceAndOnlyItsOwnIsReleased) {
             absl::StatusCode::kInvalidArgument);
 }
 
+TEST_F(PgStoreTest, LeaseIsRenewedWhileTheNewOwnerCatchesUp) {
+  // node-b takes the lease and then spends two lease lengths before it is
+  // open (here: held in its log callback at the catch-up's first line, as
+  // a long catch-up or a take that waited for the synchronous standby
+  // would). Its lease must be renewed meanwhile: node-c, starting then,
+  // finds it held.
+  {
+    auto a = OpenStore(*pg_, NewTempDir("pg_catchup_a"), "node-a");
+    ASSERT_TRUE(a.ok()) << a.status();
+  }  // closed without releasing: the lease lapses after 2 s
+  absl::Notification catching_up;
+  std::thread b([&] {
+    PgStoreOptions o;
+    o.conninfo = pg_->conninfo();
+    o.node_id = "node-b";
+    o.local = Local(NewTempDir("pg_catchup_b"));
+    o.lease_ttl = absl::Seconds(2);
+    o.reconnect_timeout = absl::Seconds(5);
+    o.wait_for_lease = true;
+    o.log = [&](const std::string& line) {
+      if (absl::StrContains(line, "at lease time the local store is at") &&
+          !catching_up.HasBeenNotified()) {
+        catching_up.Notify();
+        absl::SleepFor(absl::Seconds(4));
+      }
+    };
+    auto store = OpenPgStore(std::move(o));
+    EXPECT_TRUE(store.ok()) << store.status();
+  });
+  catching_up.WaitForNotification();
+  absl::SleepFor(absl::Seconds(3));  // past node-b's lease as taken
+  auto c = OpenStore(*pg_, NewTempDir("pg_catchup_c"), "node-c");
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kFailedPrecondition)
+      << "node-c took the lease of a node that was catching up";
+  b.join();
+  EXPECT_EQ(Query(*pg_, "SELECT owner FROM cl_partitions WHERE part = 0"), "node-b");
+}
+
 TEST_F(PgStoreTest, UniqueConstraintsHoldWithoutTheSequencer) {
   // A commit that passes the head check but repeats an event id or a
   // (case, version) is refused by PostgreSQL and changes nothing.
