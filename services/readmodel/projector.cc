@@ -1,6 +1,7 @@
 #include "services/readmodel/projector.h"
 
 #include <rocksdb/db.h>
+#include <rocksdb/sst_file_writer.h>
 #include <rocksdb/write_batch.h>
 
 #include <map>
@@ -78,7 +79,7 @@ absl::StatusOr<std::string> OpenValue(const std::optional<AeadKey>& key,
 }
 
 // A chunk's writes: a value, or nullopt for a deletion.
-using Writes = std::map<std::string, std::optional<std::string>>;
+using Writes = std::map<std::string, std::optional<std::string>>;  // as Projector::Writes
 
 // Adds a chunk's writes to `wb`: each value sealed under `key` (when set),
 // each nullopt as a deletion.
@@ -174,6 +175,10 @@ absl::StatusOr<std::unique_ptr<Projector>> Projector::Open(
   s = db->Get(rocksdb::ReadOptions(), kLayoutKey, &layout);
   if (!s.ok() && !s.IsNotFound()) return FromRocks(s, "projection layout");
   const bool relaid = position > 0 && layout != LayoutOf(projections);
+  // A table file a crash left before it was ingested holds projected
+  // values no purge would reach.
+  std::error_code removed;
+  std::filesystem::remove(IngestPathOf(options.path), removed);
   std::unique_ptr<Projector> projector(new Projector(
       std::move(options), ledger, std::move(projections), std::move(db), position));
   // A marker left behind means keys were (or were about to be) destroyed
@@ -424,6 +429,13 @@ absl::Status Projector::Reproject() {
   });
 }
 
+bool Projector::ChunkFull() const {
+  for (const auto& p : projections_) {
+    if (p->ChunkFull()) return true;
+  }
+  return false;
+}
+
 bool Projector::CanForget() const {
   for (const auto& p : projections_) {
     if (!p->CanForget()) return false;
@@ -608,7 +620,10 @@ absl::Status Projector::ApplyUpTo(uint64_t limit, std::set<std::string>* shredde
     uint64_t to = std::min<uint64_t>(limit, from + options_.chunk_records);
     // The queued batches that continue from `from` without a gap.
     std::vector<std::shared_ptr<const CommittedBatch>> batches;
-    uint64_t gap_end = to;  // where the store must serve up to, if it must
+    // Where the store must serve up to, if it must: in larger chunks
+    // (catch_up_chunk_records), up to the queue's first batch.
+    uint64_t gap_end = std::min<uint64_t>(
+        limit, from + std::max(options_.chunk_records, options_.catch_up_chunk_records));
     {
       absl::MutexLock lock(&mu_);
       while (!queue_.empty() && queue_.front()->new_size <= from) {
@@ -621,7 +636,7 @@ absl::Status Projector::ApplyUpTo(uint64_t limit, std::set<std::string>* shredde
         batches.push_back(b);
         next = b->new_size;
       }
-      if (batches.empty() && !queue_.empty()) gap_end = std::min(to, queue_.front()->first_seq);
+      if (batches.empty() && !queue_.empty()) gap_end = std::min(gap_end, queue_.front()->first_seq);
       if (!batches.empty()) to = std::min(to, next);
     }
     if (batches.empty()) {
@@ -661,10 +676,10 @@ absl::Status Projector::ApplyFromStore(uint64_t from, uint64_t to,
               // Ledger::Read opens them; erased ones project withheld.
               applied = ledger_->OpenPayload(&view);
               if (applied.ok()) applied = apply(view, Origin::kStore);
-              return applied.ok() && ++next < to;
+              return applied.ok() && ++next < to && !ChunkFull();
             }));
         CL_RETURN_IF_ERROR(applied);
-        if (next != to) {
+        if (next != to && !(next > from && ChunkFull())) {
           return absl::DataLossError(absl::StrCat("records end at seq ", next, ", want ", to));
         }
         return absl::OkStatus();
@@ -730,6 +745,7 @@ absl::Status Projector::ApplyChunk(uint64_t from, uint64_t to,
     ++next;
     return absl::OkStatus();
   }));
+  if (next != to && next > from && ChunkFull()) to = next;  // cut short: full
   if (next != to) {
     return absl::DataLossError(absl::StrCat("records end at seq ", next, ", want ", to));
   }
@@ -746,17 +762,7 @@ absl::Status Projector::ApplyChunk(uint64_t from, uint64_t to,
     CL_RETURN_IF_ERROR(Mark(shreds));
     shredded->insert(chunk_shreds.begin(), chunk_shreds.end());
   }
-  rocksdb::WriteBatch wb;
-  CL_RETURN_IF_ERROR(AddWrites(options_.value_key, std::move(writes), &wb));
-  wb.Put(kPositionKey, internal::U64Key(to));
-  wb.Put(kSealingKey, SealingId(options_.value_key));
-  wb.Put(kLayoutKey, LayoutOf(projections_));
-  // Not even logged: the ledger is the source of truth. A crash keeps the
-  // last flushed chunks (data and position together) and the catch-up
-  // re-applies the rest; a restart has no WAL of projections to replay.
-  rocksdb::WriteOptions wo;
-  wo.disableWAL = true;
-  CL_RETURN_IF_ERROR(FromRocks(db_->Write(wo, &wb), "write projections"));
+  CL_RETURN_IF_ERROR(WriteChunk(std::move(writes), to));
   absl::MutexLock lock(&mu_);
   position_ = to;
   for (auto it = queued_streams_.begin(); it != queued_streams_.end();) {
@@ -767,6 +773,52 @@ absl::Status Projector::ApplyChunk(uint64_t from, uint64_t to,
     }
   }
   return absl::OkStatus();
+}
+
+absl::Status Projector::WriteChunk(Writes writes, uint64_t to) {
+  if (writes.size() < options_.ingest_rows) {
+    rocksdb::WriteBatch wb;
+    CL_RETURN_IF_ERROR(AddWrites(options_.value_key, std::move(writes), &wb));
+    wb.Put(kPositionKey, internal::U64Key(to));
+    wb.Put(kSealingKey, SealingId(options_.value_key));
+    wb.Put(kLayoutKey, LayoutOf(projections_));
+    // Not even logged: the ledger is the source of truth. A crash keeps the
+    // last flushed chunks (data and position together) and the catch-up
+    // re-applies the rest; a restart has no WAL of projections to replay.
+    rocksdb::WriteOptions wo;
+    wo.disableWAL = true;
+    return FromRocks(db_->Write(wo, &wb), "write projections");
+  }
+  // Many rows (a rebuild, a long catch-up): written as one table file in
+  // key order and ingested (atomically, data and position together), which
+  // costs far less than inserting each row into the memtable and flushing
+  // it later. The \x01 keys sort before every projection's.
+  const std::string file = IngestPath();
+  rocksdb::SstFileWriter writer(rocksdb::EnvOptions(), db_->GetOptions());
+  CL_RETURN_IF_ERROR(FromRocks(writer.Open(file), "write projections: open table file"));
+  absl::Status added = [&]() -> absl::Status {
+    CL_RETURN_IF_ERROR(FromRocks(writer.Put(kLayoutKey, LayoutOf(projections_)), "table file"));
+    CL_RETURN_IF_ERROR(FromRocks(writer.Put(kPositionKey, internal::U64Key(to)), "table file"));
+    CL_RETURN_IF_ERROR(
+        FromRocks(writer.Put(kSealingKey, SealingId(options_.value_key)), "table file"));
+    for (auto& [name, value] : writes) {
+      if (!value.has_value()) {
+        CL_RETURN_IF_ERROR(FromRocks(writer.Delete(name), "table file"));
+        continue;
+      }
+      CL_ASSIGN_OR_RETURN(std::string stored, SealValue(options_.value_key, name, *std::move(value)));
+      CL_RETURN_IF_ERROR(FromRocks(writer.Put(name, stored), "table file"));
+    }
+    return FromRocks(writer.Finish(), "write projections: finish table file");
+  }();
+  if (added.ok()) {
+    rocksdb::IngestExternalFileOptions io;
+    io.move_files = true;
+    added = FromRocks(db_->IngestExternalFile({file}, io), "write projections: ingest");
+  }
+  std::error_code ec;
+  std::filesystem::remove(file, ec);  // moved when ingested
+  return added;
 }
 
 uint64_t Projector::position() const {
