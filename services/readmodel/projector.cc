@@ -420,7 +420,7 @@ absl::Status Projector::FinishMarked(const Marks& marks) {
 absl::Status Projector::Reproject() {
   Marks all;
   all.all = true;
-  return Reprojecting(all, [this](std::set<std::string>* again) {
+  return Reprojecting(all, [this](std::set<std::string>* again, KeyRanges*) {
     {
       absl::MutexLock lock(&mu_);
       ++full_reprojections_;
@@ -483,10 +483,13 @@ absl::Status Projector::ReprojectStreams(const std::set<std::string>& streams) {
   if (!CanForget()) return Reproject();
   Marks named;
   named.cases = streams;
-  return Reprojecting(named, [&](std::set<std::string>*) { return RederiveStreams(streams); });
+  return Reprojecting(named, [&](std::set<std::string>*, KeyRanges* rewritten) {
+    return RederiveStreams(streams, rewritten);
+  });
 }
 
-absl::Status Projector::RederiveStreams(const std::set<std::string>& streams) {
+absl::Status Projector::RederiveStreams(const std::set<std::string>& streams,
+                                        KeyRanges* rewritten) {
   {
     absl::MutexLock apply(&apply_mu_);
     const uint64_t position = Projector::position();
@@ -528,6 +531,17 @@ absl::Status Projector::RederiveStreams(const std::set<std::string>& streams) {
     for (size_t i = 0; i < projections_.size(); ++i) {
       CL_RETURN_IF_ERROR(projections_[i]->Flush(txns[i]));
     }
+    // The rows written, as ranges of whole cases and clients: every value
+    // derived from the streams' records is among them (Projection::Forget).
+    // (A key's group: up to its first 0x00, PROJECTIONS.md "Keys and values".)
+    auto group = [](absl::string_view key) { return key.substr(0, key.find('\0')); };
+    for (const auto& [key, value] : writes) {
+      if (!rewritten->empty() && group(rewritten->back().second) == group(key)) {
+        rewritten->back().second = key;
+      } else {
+        rewritten->emplace_back(key, key);
+      }
+    }
     rocksdb::WriteBatch wb;
     CL_RETURN_IF_ERROR(AddWrites(options_.value_key, std::move(writes), &wb));
     // Not synced: the marker stays until the purge (a flush) is done.
@@ -539,7 +553,8 @@ absl::Status Projector::RederiveStreams(const std::set<std::string>& streams) {
 }
 
 absl::Status Projector::Reprojecting(
-    const Marks& marks, const std::function<absl::Status(std::set<std::string>* again)>& work) {
+    const Marks& marks,
+    const std::function<absl::Status(std::set<std::string>* again, KeyRanges* rewritten)>& work) {
   absl::MutexLock one(&reproject_mu_);
   std::set<std::string> again;
   for (bool first = true; first || !again.empty(); first = false) {
@@ -558,12 +573,16 @@ absl::Status Projector::Reprojecting(
       generation = stale_generation_;
     }
     std::set<std::string> shredded;
+    // What the pass rewrote, unless it rewrote everything (a replay).
+    KeyRanges rewritten;
+    bool whole = pass.all;
     if (first) {
-      CL_RETURN_IF_ERROR(work(&shredded));
+      CL_RETURN_IF_ERROR(work(&shredded, &rewritten));
     } else if (CanForget()) {
       // Disposals applied during the previous pass (a replay): their cases.
-      CL_RETURN_IF_ERROR(RederiveStreams(again));
+      CL_RETURN_IF_ERROR(RederiveStreams(again, &rewritten));
     } else {
+      whole = true;
       {
         absl::MutexLock lock(&mu_);
         ++full_reprojections_;
@@ -571,7 +590,7 @@ absl::Status Projector::Reprojecting(
       CL_RETURN_IF_ERROR(ClearAndReplay(&shredded));
     }
     again = std::move(shredded);
-    CL_RETURN_IF_ERROR(Purge());
+    CL_RETURN_IF_ERROR(Purge(whole ? nullptr : &rewritten));
     if (options_.after_reproject) options_.after_reproject();
     absl::MutexLock lock(&mu_);
     ++reprojections_;
@@ -596,10 +615,15 @@ uint64_t Projector::full_reprojections() const {
   return full_reprojections_;
 }
 
-absl::Status Projector::Purge() {
+absl::Status Projector::Purge(const KeyRanges* rewritten) {
   // The flush moves everything into SSTs, after which the WAL files holding
-  // old values are obsolete and deleted; the compaction rewrites every SST
-  // at the bottom level, dropping overwritten and deleted values.
+  // old values are obsolete and deleted (and a key written twice since the
+  // last flush keeps only its last value); the compaction rewrites at the
+  // bottom level every SST that holds a key of `rewritten` (every SST when
+  // it is null), dropping overwritten and deleted values. Any older value of
+  // a key lies in an SST holding that key, so compacting the ranges of the
+  // rewritten keys removes all of theirs; the rest of the store is not
+  // rewritten.
   rocksdb::FlushOptions fo;
   fo.wait = true;
   fo.allow_write_stall = true;
@@ -607,8 +631,16 @@ absl::Status Projector::Purge() {
   rocksdb::CompactRangeOptions co;
   co.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
   co.exclusive_manual_compaction = true;
-  CL_RETURN_IF_ERROR(
-      FromRocks(db_->CompactRange(co, nullptr, nullptr), "purge projections: compact"));
+  if (rewritten == nullptr) {
+    CL_RETURN_IF_ERROR(
+        FromRocks(db_->CompactRange(co, nullptr, nullptr), "purge projections: compact"));
+  } else {
+    for (const auto& [first, last] : *rewritten) {
+      rocksdb::Slice begin(first), end(last);
+      CL_RETURN_IF_ERROR(
+          FromRocks(db_->CompactRange(co, &begin, &end), "purge projections: compact"));
+    }
+  }
   return FromRocks(db_->EnableFileDeletions(/*force=*/false), "purge projections: files");
 }
 
@@ -675,7 +707,10 @@ absl::Status Projector::ApplyFromStore(uint64_t from, uint64_t to,
               // Sealed payloads (encryption at rest) are opened as
               // Ledger::Read opens them; erased ones project withheld.
               applied = ledger_->OpenPayload(&view);
-              if (applied.ok()) applied = apply(view, Origin::kStore);
+              // Not hashed against their commitments again: these are the
+              // bytes the committer checked and stored (PROJECTIONS.md
+              // "What the projector trusts").
+              if (applied.ok()) applied = apply(view, Origin::kJustCommitted);
               return applied.ok() && ++next < to && !ChunkFull();
             }));
         CL_RETURN_IF_ERROR(applied);

@@ -273,7 +273,10 @@ class Projector {
   // purges and removes the marker as Reproject does.
   absl::Status ReprojectStreams(const std::set<std::string>& streams);
   // The re-derivation itself (no marker, no purge).
-  absl::Status RederiveStreams(const std::set<std::string>& streams);
+  // Key ranges [first, last] of the store (whole cases and clients).
+  using KeyRanges = std::vector<std::pair<std::string, std::string>>;
+  // Adds the ranges of the keys it wrote to *rewritten.
+  absl::Status RederiveStreams(const std::set<std::string>& streams, KeyRanges* rewritten);
   // What a marker asks the next Open to redo (PROJECTIONS.md "Crash marker").
   struct Marks {
     bool all = false;
@@ -293,14 +296,16 @@ class Projector {
   // The marker and purge around a re-derivation (`work` does it; it sets
   // *again when shredding events were applied meanwhile); `marks` is what
   // the marker names while it runs.
-  absl::Status Reprojecting(const Marks& marks,
-                            const std::function<absl::Status(std::set<std::string>* again)>& work);
+  absl::Status Reprojecting(
+      const Marks& marks,
+      const std::function<absl::Status(std::set<std::string>* again, KeyRanges* rewritten)>& work);
   bool CanForget() const;
   // Deletes all projected state, then applies the ledger from zero.
   absl::Status ClearAndReplay(std::set<std::string>* shredded);
   // Rewrites the store's files so that overwritten and deleted values are
-  // gone from them.
-  absl::Status Purge();
+  // gone from them: every file, or (`rewritten` set) the files holding keys
+  // of those ranges.
+  absl::Status Purge(const KeyRanges* rewritten);
   static std::string MarkerPathOf(const std::string& path) { return path + ".reproject"; }
   std::string MarkerPath() const { return MarkerPathOf(options_.path); }
   // Where WriteChunk writes a table file before ingesting it.
