@@ -167,7 +167,10 @@ void CaseGate::Submit(std::vector<GatedEvent> events, Ledger::AppendCallback don
       }
     }
     CaseState& state = slot.state;
-    std::string where = events.size() > 1 ? absl::StrCat("requests[", i, "]: ") : "";
+    // Names the event in a refusal (built only then).
+    auto where = [&events, i] {
+      return events.size() > 1 ? absl::StrCat("requests[", i, "]: ") : std::string();
+    };
     absl::Status check = CheckEvent(state, e.wire, context);
     if (!check.ok()) {
       if (IsRetry(e.wire.event_id(), slot)) {
@@ -175,12 +178,12 @@ void CaseGate::Submit(std::vector<GatedEvent> events, Ledger::AppendCallback don
         requests.push_back(std::move(e.request));
         continue;
       }
-      refuse(absl::Status(check.code(), absl::StrCat(where, check.message())));
+      refuse(absl::Status(check.code(), absl::StrCat(where(), check.message())));
       return;
     }
     if (e.request.expected_version.has_value() && *e.request.expected_version != state.version &&
         !IsRetry(e.wire.event_id(), slot)) {
-      refuse(absl::AbortedError(absl::StrCat(where, "stream \"", case_id, "\": expected_version ",
+      refuse(absl::AbortedError(absl::StrCat(where(), "stream \"", case_id, "\": expected_version ",
                                              *e.request.expected_version,
                                              ", but the stream's next version is ",
                                              state.version)));
@@ -197,7 +200,7 @@ void CaseGate::Submit(std::vector<GatedEvent> events, Ledger::AppendCallback don
       applied = sv->second.undo.Apply(e.wire, seq_after(state), context.received_at, &state);
     }
     if (!applied.ok()) {
-      refuse(absl::Status(applied.code(), absl::StrCat(where, applied.message())));
+      refuse(absl::Status(applied.code(), absl::StrCat(where(), applied.message())));
       return;
     }
     requests.push_back(std::move(e.request));

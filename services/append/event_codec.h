@@ -32,8 +32,9 @@ enum class View {
 // Whether ToWireRecord checks the payload against its commitments.
 enum class Origin {
   kStore,          // read back from the store: check every commitment
-  kJustCommitted,  // from the ledger's commit feed (CommittedBatch): the bytes
-                   // are the ones the ledger just committed to; not re-hashed
+  kJustCommitted,  // from the ledger's commit feed (CommittedBatch), or its
+                   // store read back by the projector: the bytes are the
+                   // ones the ledger committed to; not re-hashed
 };
 
 // Rebuilds the wire Record from a stored one. DATA_LOSS when the stored bytes

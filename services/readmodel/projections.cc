@@ -43,12 +43,15 @@ absl::StatusOr<CaseStateProjection::Dirty*> CaseStateProjection::State(const std
   auto it = dirty_.find(case_id);
   if (it != dirty_.end()) return &it->second;
   auto [cached, added] = cache_.try_emplace(case_id);
+  bool fresh = false;
   if (!added) {
     // In memory (a case forgotten by this chunk is not: Forget drops it).
   } else if (forgotten_.count(case_id) > 0) {
     // Its stored rows are deleted by this chunk (the store still has them).
+    fresh = true;
   } else if (cache_complete_) {
     // The store holds no case the cache does not: a new case.
+    fresh = true;
   } else {
     // Not in memory: its rows as stored (a chunk's own writes are all in
     // dirty_, so the store is current for a case not in it).
@@ -69,15 +72,23 @@ absl::StatusOr<CaseStateProjection::Dirty*> CaseStateProjection::State(const std
       cache_.erase(cached);
       return scanned;
     }
-    if (stored.ok()) cached->second = *std::move(stored);
+    if (stored.ok()) {
+      cached->second = *std::move(stored);
+    } else {
+      fresh = true;  // no rows
+    }
   }
-  return &dirty_.emplace(case_id, Dirty{&cached->second, {}}).first->second;
+  return &dirty_.emplace(case_id, Dirty{&cached->second, {}, fresh}).first->second;
 }
 
 absl::Status CaseStateProjection::Apply(const v1::Record& record, ProjectionTxn& txn) {
   // Streams named "@..." are the server's own (the access log), not cases.
   if (!record.stream_id().empty() && record.stream_id()[0] == '@') return absl::OkStatus();
   CL_ASSIGN_OR_RETURN(Dirty * d, State(record.stream_id(), txn));
+  if (d->fresh) {
+    // Every row is written at Flush: nothing to note.
+    return ApplyEvent(record.event(), record.seq(), CommitTime(record), d->state);
+  }
   const std::vector<std::string> keys = ItemKeysOf(record.event());
   CaseState& state = *d->state;
   const CaseItems before = ItemsPresent(keys, state);
@@ -106,7 +117,11 @@ absl::Status CaseStateProjection::Forget(const std::set<std::string>& streams,
 absl::Status CaseStateProjection::Flush(ProjectionTxn& txn) {
   for (auto& [case_id, d] : dirty_) {
     CaseRows rows;
-    AddTouchedRows(d.touched, *d.state, &rows);
+    if (d.fresh) {
+      AddAllRows(*d.state, &rows);
+    } else {
+      AddTouchedRows(d.touched, *d.state, &rows);
+    }
     for (auto& [row, value] : rows) {
       if (value.has_value()) {
         txn.Put(case_id + row, *std::move(value));

@@ -37,6 +37,8 @@ class CaseStateProjection : public Projection {
   bool CanForget() const override { return true; }
   absl::Status Forget(const std::set<std::string>& streams, ProjectionTxn& txn) override;
   void Clear() override;
+  // Full at kMaxCachedCases cases changed by the chunk.
+  bool ChunkFull() const override { return dirty_.size() >= kMaxCachedCases; }
   // One row per item (PROJECTIONS.md); the whole state in one value before.
   std::string layout() const override { return "rows-1"; }
 
@@ -66,6 +68,9 @@ class CaseStateProjection : public Projection {
   struct Dirty {
     CaseState* state;      // in cache_
     TouchedItems touched;  // what this chunk may have changed
+    // The store holds no row of the case (a new case, or one this chunk
+    // forgot): Flush writes all of its rows, so nothing is noted per event.
+    bool fresh = false;
   };
   // The case's state, from memory or its stored rows; becomes dirty.
   absl::StatusOr<Dirty*> State(const std::string& case_id, ProjectionTxn& txn);
@@ -110,6 +115,8 @@ class AccountingProjection : public Projection {
   bool CanForget() const override { return true; }
   absl::Status Forget(const std::set<std::string>& streams, ProjectionTxn& txn) override;
   void Clear() override;
+  // Full at kMaxCachedClients clients changed by the chunk.
+  bool ChunkFull() const override { return dirty_.size() >= kMaxCachedClients; }
   // One row per entry and per suspension (PROJECTIONS.md); one value per
   // client before.
   std::string layout() const override { return "rows-1"; }

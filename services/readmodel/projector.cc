@@ -1,6 +1,7 @@
 #include "services/readmodel/projector.h"
 
 #include <rocksdb/db.h>
+#include <rocksdb/sst_file_writer.h>
 #include <rocksdb/write_batch.h>
 
 #include <map>
@@ -78,7 +79,7 @@ absl::StatusOr<std::string> OpenValue(const std::optional<AeadKey>& key,
 }
 
 // A chunk's writes: a value, or nullopt for a deletion.
-using Writes = std::map<std::string, std::optional<std::string>>;
+using Writes = std::map<std::string, std::optional<std::string>>;  // as Projector::Writes
 
 // Adds a chunk's writes to `wb`: each value sealed under `key` (when set),
 // each nullopt as a deletion.
@@ -174,6 +175,10 @@ absl::StatusOr<std::unique_ptr<Projector>> Projector::Open(
   s = db->Get(rocksdb::ReadOptions(), kLayoutKey, &layout);
   if (!s.ok() && !s.IsNotFound()) return FromRocks(s, "projection layout");
   const bool relaid = position > 0 && layout != LayoutOf(projections);
+  // A table file a crash left before it was ingested holds projected
+  // values no purge would reach.
+  std::error_code removed;
+  std::filesystem::remove(IngestPathOf(options.path), removed);
   std::unique_ptr<Projector> projector(new Projector(
       std::move(options), ledger, std::move(projections), std::move(db), position));
   // A marker left behind means keys were (or were about to be) destroyed
@@ -415,13 +420,20 @@ absl::Status Projector::FinishMarked(const Marks& marks) {
 absl::Status Projector::Reproject() {
   Marks all;
   all.all = true;
-  return Reprojecting(all, [this](std::set<std::string>* again) {
+  return Reprojecting(all, [this](std::set<std::string>* again, KeyRanges*) {
     {
       absl::MutexLock lock(&mu_);
       ++full_reprojections_;
     }
     return ClearAndReplay(again);
   });
+}
+
+bool Projector::ChunkFull() const {
+  for (const auto& p : projections_) {
+    if (p->ChunkFull()) return true;
+  }
+  return false;
 }
 
 bool Projector::CanForget() const {
@@ -471,10 +483,13 @@ absl::Status Projector::ReprojectStreams(const std::set<std::string>& streams) {
   if (!CanForget()) return Reproject();
   Marks named;
   named.cases = streams;
-  return Reprojecting(named, [&](std::set<std::string>*) { return RederiveStreams(streams); });
+  return Reprojecting(named, [&](std::set<std::string>*, KeyRanges* rewritten) {
+    return RederiveStreams(streams, rewritten);
+  });
 }
 
-absl::Status Projector::RederiveStreams(const std::set<std::string>& streams) {
+absl::Status Projector::RederiveStreams(const std::set<std::string>& streams,
+                                        KeyRanges* rewritten) {
   {
     absl::MutexLock apply(&apply_mu_);
     const uint64_t position = Projector::position();
@@ -516,6 +531,17 @@ absl::Status Projector::RederiveStreams(const std::set<std::string>& streams) {
     for (size_t i = 0; i < projections_.size(); ++i) {
       CL_RETURN_IF_ERROR(projections_[i]->Flush(txns[i]));
     }
+    // The rows written, as ranges of whole cases and clients: every value
+    // derived from the streams' records is among them (Projection::Forget).
+    // (A key's group: up to its first 0x00, PROJECTIONS.md "Keys and values".)
+    auto group = [](absl::string_view key) { return key.substr(0, key.find('\0')); };
+    for (const auto& [key, value] : writes) {
+      if (!rewritten->empty() && group(rewritten->back().second) == group(key)) {
+        rewritten->back().second = key;
+      } else {
+        rewritten->emplace_back(key, key);
+      }
+    }
     rocksdb::WriteBatch wb;
     CL_RETURN_IF_ERROR(AddWrites(options_.value_key, std::move(writes), &wb));
     // Not synced: the marker stays until the purge (a flush) is done.
@@ -527,7 +553,8 @@ absl::Status Projector::RederiveStreams(const std::set<std::string>& streams) {
 }
 
 absl::Status Projector::Reprojecting(
-    const Marks& marks, const std::function<absl::Status(std::set<std::string>* again)>& work) {
+    const Marks& marks,
+    const std::function<absl::Status(std::set<std::string>* again, KeyRanges* rewritten)>& work) {
   absl::MutexLock one(&reproject_mu_);
   std::set<std::string> again;
   for (bool first = true; first || !again.empty(); first = false) {
@@ -546,12 +573,16 @@ absl::Status Projector::Reprojecting(
       generation = stale_generation_;
     }
     std::set<std::string> shredded;
+    // What the pass rewrote, unless it rewrote everything (a replay).
+    KeyRanges rewritten;
+    bool whole = pass.all;
     if (first) {
-      CL_RETURN_IF_ERROR(work(&shredded));
+      CL_RETURN_IF_ERROR(work(&shredded, &rewritten));
     } else if (CanForget()) {
       // Disposals applied during the previous pass (a replay): their cases.
-      CL_RETURN_IF_ERROR(RederiveStreams(again));
+      CL_RETURN_IF_ERROR(RederiveStreams(again, &rewritten));
     } else {
+      whole = true;
       {
         absl::MutexLock lock(&mu_);
         ++full_reprojections_;
@@ -559,7 +590,7 @@ absl::Status Projector::Reprojecting(
       CL_RETURN_IF_ERROR(ClearAndReplay(&shredded));
     }
     again = std::move(shredded);
-    CL_RETURN_IF_ERROR(Purge());
+    CL_RETURN_IF_ERROR(Purge(whole ? nullptr : &rewritten));
     if (options_.after_reproject) options_.after_reproject();
     absl::MutexLock lock(&mu_);
     ++reprojections_;
@@ -584,10 +615,15 @@ uint64_t Projector::full_reprojections() const {
   return full_reprojections_;
 }
 
-absl::Status Projector::Purge() {
+absl::Status Projector::Purge(const KeyRanges* rewritten) {
   // The flush moves everything into SSTs, after which the WAL files holding
-  // old values are obsolete and deleted; the compaction rewrites every SST
-  // at the bottom level, dropping overwritten and deleted values.
+  // old values are obsolete and deleted (and a key written twice since the
+  // last flush keeps only its last value); the compaction rewrites at the
+  // bottom level every SST that holds a key of `rewritten` (every SST when
+  // it is null), dropping overwritten and deleted values. Any older value of
+  // a key lies in an SST holding that key, so compacting the ranges of the
+  // rewritten keys removes all of theirs; the rest of the store is not
+  // rewritten.
   rocksdb::FlushOptions fo;
   fo.wait = true;
   fo.allow_write_stall = true;
@@ -595,8 +631,16 @@ absl::Status Projector::Purge() {
   rocksdb::CompactRangeOptions co;
   co.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
   co.exclusive_manual_compaction = true;
-  CL_RETURN_IF_ERROR(
-      FromRocks(db_->CompactRange(co, nullptr, nullptr), "purge projections: compact"));
+  if (rewritten == nullptr) {
+    CL_RETURN_IF_ERROR(
+        FromRocks(db_->CompactRange(co, nullptr, nullptr), "purge projections: compact"));
+  } else {
+    for (const auto& [first, last] : *rewritten) {
+      rocksdb::Slice begin(first), end(last);
+      CL_RETURN_IF_ERROR(
+          FromRocks(db_->CompactRange(co, &begin, &end), "purge projections: compact"));
+    }
+  }
   return FromRocks(db_->EnableFileDeletions(/*force=*/false), "purge projections: files");
 }
 
@@ -608,7 +652,10 @@ absl::Status Projector::ApplyUpTo(uint64_t limit, std::set<std::string>* shredde
     uint64_t to = std::min<uint64_t>(limit, from + options_.chunk_records);
     // The queued batches that continue from `from` without a gap.
     std::vector<std::shared_ptr<const CommittedBatch>> batches;
-    uint64_t gap_end = to;  // where the store must serve up to, if it must
+    // Where the store must serve up to, if it must: in larger chunks
+    // (catch_up_chunk_records), up to the queue's first batch.
+    uint64_t gap_end = std::min<uint64_t>(
+        limit, from + std::max(options_.chunk_records, options_.catch_up_chunk_records));
     {
       absl::MutexLock lock(&mu_);
       while (!queue_.empty() && queue_.front()->new_size <= from) {
@@ -621,7 +668,7 @@ absl::Status Projector::ApplyUpTo(uint64_t limit, std::set<std::string>* shredde
         batches.push_back(b);
         next = b->new_size;
       }
-      if (batches.empty() && !queue_.empty()) gap_end = std::min(to, queue_.front()->first_seq);
+      if (batches.empty() && !queue_.empty()) gap_end = std::min(gap_end, queue_.front()->first_seq);
       if (!batches.empty()) to = std::min(to, next);
     }
     if (batches.empty()) {
@@ -660,11 +707,14 @@ absl::Status Projector::ApplyFromStore(uint64_t from, uint64_t to,
               // Sealed payloads (encryption at rest) are opened as
               // Ledger::Read opens them; erased ones project withheld.
               applied = ledger_->OpenPayload(&view);
-              if (applied.ok()) applied = apply(view, Origin::kStore);
-              return applied.ok() && ++next < to;
+              // Not hashed against their commitments again: these are the
+              // bytes the committer checked and stored (PROJECTIONS.md
+              // "What the projector trusts").
+              if (applied.ok()) applied = apply(view, Origin::kJustCommitted);
+              return applied.ok() && ++next < to && !ChunkFull();
             }));
         CL_RETURN_IF_ERROR(applied);
-        if (next != to) {
+        if (next != to && !(next > from && ChunkFull())) {
           return absl::DataLossError(absl::StrCat("records end at seq ", next, ", want ", to));
         }
         return absl::OkStatus();
@@ -730,6 +780,7 @@ absl::Status Projector::ApplyChunk(uint64_t from, uint64_t to,
     ++next;
     return absl::OkStatus();
   }));
+  if (next != to && next > from && ChunkFull()) to = next;  // cut short: full
   if (next != to) {
     return absl::DataLossError(absl::StrCat("records end at seq ", next, ", want ", to));
   }
@@ -746,17 +797,7 @@ absl::Status Projector::ApplyChunk(uint64_t from, uint64_t to,
     CL_RETURN_IF_ERROR(Mark(shreds));
     shredded->insert(chunk_shreds.begin(), chunk_shreds.end());
   }
-  rocksdb::WriteBatch wb;
-  CL_RETURN_IF_ERROR(AddWrites(options_.value_key, std::move(writes), &wb));
-  wb.Put(kPositionKey, internal::U64Key(to));
-  wb.Put(kSealingKey, SealingId(options_.value_key));
-  wb.Put(kLayoutKey, LayoutOf(projections_));
-  // Not even logged: the ledger is the source of truth. A crash keeps the
-  // last flushed chunks (data and position together) and the catch-up
-  // re-applies the rest; a restart has no WAL of projections to replay.
-  rocksdb::WriteOptions wo;
-  wo.disableWAL = true;
-  CL_RETURN_IF_ERROR(FromRocks(db_->Write(wo, &wb), "write projections"));
+  CL_RETURN_IF_ERROR(WriteChunk(std::move(writes), to));
   absl::MutexLock lock(&mu_);
   position_ = to;
   for (auto it = queued_streams_.begin(); it != queued_streams_.end();) {
@@ -767,6 +808,52 @@ absl::Status Projector::ApplyChunk(uint64_t from, uint64_t to,
     }
   }
   return absl::OkStatus();
+}
+
+absl::Status Projector::WriteChunk(Writes writes, uint64_t to) {
+  if (writes.size() < options_.ingest_rows) {
+    rocksdb::WriteBatch wb;
+    CL_RETURN_IF_ERROR(AddWrites(options_.value_key, std::move(writes), &wb));
+    wb.Put(kPositionKey, internal::U64Key(to));
+    wb.Put(kSealingKey, SealingId(options_.value_key));
+    wb.Put(kLayoutKey, LayoutOf(projections_));
+    // Not even logged: the ledger is the source of truth. A crash keeps the
+    // last flushed chunks (data and position together) and the catch-up
+    // re-applies the rest; a restart has no WAL of projections to replay.
+    rocksdb::WriteOptions wo;
+    wo.disableWAL = true;
+    return FromRocks(db_->Write(wo, &wb), "write projections");
+  }
+  // Many rows (a rebuild, a long catch-up): written as one table file in
+  // key order and ingested (atomically, data and position together), which
+  // costs far less than inserting each row into the memtable and flushing
+  // it later. The \x01 keys sort before every projection's.
+  const std::string file = IngestPath();
+  rocksdb::SstFileWriter writer(rocksdb::EnvOptions(), db_->GetOptions());
+  CL_RETURN_IF_ERROR(FromRocks(writer.Open(file), "write projections: open table file"));
+  absl::Status added = [&]() -> absl::Status {
+    CL_RETURN_IF_ERROR(FromRocks(writer.Put(kLayoutKey, LayoutOf(projections_)), "table file"));
+    CL_RETURN_IF_ERROR(FromRocks(writer.Put(kPositionKey, internal::U64Key(to)), "table file"));
+    CL_RETURN_IF_ERROR(
+        FromRocks(writer.Put(kSealingKey, SealingId(options_.value_key)), "table file"));
+    for (auto& [name, value] : writes) {
+      if (!value.has_value()) {
+        CL_RETURN_IF_ERROR(FromRocks(writer.Delete(name), "table file"));
+        continue;
+      }
+      CL_ASSIGN_OR_RETURN(std::string stored, SealValue(options_.value_key, name, *std::move(value)));
+      CL_RETURN_IF_ERROR(FromRocks(writer.Put(name, stored), "table file"));
+    }
+    return FromRocks(writer.Finish(), "write projections: finish table file");
+  }();
+  if (added.ok()) {
+    rocksdb::IngestExternalFileOptions io;
+    io.move_files = true;
+    added = FromRocks(db_->IngestExternalFile({file}, io), "write projections: ingest");
+  }
+  std::error_code ec;
+  std::filesystem::remove(file, ec);  // moved when ingested
+  return added;
 }
 
 uint64_t Projector::position() const {

@@ -33,6 +33,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <deque>
 #include <optional>
@@ -91,6 +92,12 @@ class Projection {
   // Called when the store is cleared (a rebuild): a projection that keeps
   // values in memory between chunks drops them.
   virtual void Clear() {}
+  // Asked after each record applied while catching up from the store: true
+  // ends the chunk there (its writes are stored, the next chunk goes on).
+  // A projection that keeps each touched value in memory until Flush says
+  // so when it holds as many as it should, so that a long catch-up writes
+  // each value once per chunk in as few chunks as memory allows.
+  virtual bool ChunkFull() const { return false; }
   // Names the layout of this projection's keys and values; a store written
   // under another layout of any projection is rebuilt at Open (as for a
   // sealing change). Change it whenever the stored form changes.
@@ -132,6 +139,16 @@ struct ProjectorOptions {
   // Records of the commit feed held for the projector's thread at most;
   // batches beyond are dropped and read from the store later instead.
   size_t max_queued_records = 65536;
+  // (New fields go last: callers initialize the ones above by position.)
+  // Records per chunk at most when catching up from the store (a rebuild,
+  // a restart behind the ledger): larger, so that a busy case's rows are
+  // written once per chunk rather than once per chunk_records; a chunk ends
+  // earlier when a projection is full (Projection::ChunkFull).
+  size_t catch_up_chunk_records = 262144;
+  // A chunk of at least this many row writes is stored as a table file
+  // ingested into the store rather than through the memtable (same result,
+  // far less CPU for a rebuild).
+  size_t ingest_rows = 8192;
 };
 
 // Thread-safe.
@@ -232,23 +249,34 @@ class Projector {
   // Applies [from, to) from the store (catching up).
   absl::Status ApplyFromStore(uint64_t from, uint64_t to, std::set<std::string>* shredded)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(apply_mu_);
+  // A projection asks to end the chunk here (Projection::ChunkFull).
+  bool ChunkFull() const;
   // Applies records [from, to) from the queued batches, which cover it.
   absl::Status ApplyFromFeed(uint64_t from, uint64_t to,
                              const std::vector<std::shared_ptr<const CommittedBatch>>& batches,
                              std::set<std::string>* shredded)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(apply_mu_);
   // One chunk: `produce` calls `apply` for each record of [from, to) in
-  // order; then flushes, writes the chunk and the new position.
+  // order (or of [from, n) when it stops early because ChunkFull()); then
+  // flushes, writes the chunk and the new position.
   using ApplyFn = std::function<absl::Status(const RecordView& view, Origin origin)>;
   absl::Status ApplyChunk(uint64_t from, uint64_t to,
                           const std::function<absl::Status(const ApplyFn&)>& produce,
                           std::set<std::string>* shredded)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(apply_mu_);
+  // Stores a chunk's writes (a value, or nullopt for a deletion) and the
+  // position `to` in one atomic write: a write batch, or for
+  // options_.ingest_rows rows or more a table file ingested into the store.
+  using Writes = std::map<std::string, std::optional<std::string>>;
+  absl::Status WriteChunk(Writes writes, uint64_t to) ABSL_EXCLUSIVE_LOCKS_REQUIRED(apply_mu_);
   // Re-derives the given case streams (erased or disposed) up to position();
   // purges and removes the marker as Reproject does.
   absl::Status ReprojectStreams(const std::set<std::string>& streams);
   // The re-derivation itself (no marker, no purge).
-  absl::Status RederiveStreams(const std::set<std::string>& streams);
+  // Key ranges [first, last] of the store (whole cases and clients).
+  using KeyRanges = std::vector<std::pair<std::string, std::string>>;
+  // Adds the ranges of the keys it wrote to *rewritten.
+  absl::Status RederiveStreams(const std::set<std::string>& streams, KeyRanges* rewritten);
   // What a marker asks the next Open to redo (PROJECTIONS.md "Crash marker").
   struct Marks {
     bool all = false;
@@ -268,16 +296,21 @@ class Projector {
   // The marker and purge around a re-derivation (`work` does it; it sets
   // *again when shredding events were applied meanwhile); `marks` is what
   // the marker names while it runs.
-  absl::Status Reprojecting(const Marks& marks,
-                            const std::function<absl::Status(std::set<std::string>* again)>& work);
+  absl::Status Reprojecting(
+      const Marks& marks,
+      const std::function<absl::Status(std::set<std::string>* again, KeyRanges* rewritten)>& work);
   bool CanForget() const;
   // Deletes all projected state, then applies the ledger from zero.
   absl::Status ClearAndReplay(std::set<std::string>* shredded);
   // Rewrites the store's files so that overwritten and deleted values are
-  // gone from them.
-  absl::Status Purge();
+  // gone from them: every file, or (`rewritten` set) the files holding keys
+  // of those ranges.
+  absl::Status Purge(const KeyRanges* rewritten);
   static std::string MarkerPathOf(const std::string& path) { return path + ".reproject"; }
   std::string MarkerPath() const { return MarkerPathOf(options_.path); }
+  // Where WriteChunk writes a table file before ingesting it.
+  static std::string IngestPathOf(const std::string& path) { return path + "/chunk.sst.tmp"; }
+  std::string IngestPath() const { return IngestPathOf(options_.path); }
   void Loop();
 
   const ProjectorOptions options_;
