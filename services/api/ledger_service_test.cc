@@ -293,6 +293,14 @@ class LedgerServiceTest : public ::testing::Test {
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
     return stub_->Append(&ctx, req, resp);
   }
+  // One more note to case-1 expecting `version` next: it is accepted only
+  // if the gate's view of the case matches the log. Returns its answer.
+  v1::AppendResponse AppendNoteAt(uint64_t version) {
+    v1::AppendResponse next;
+    grpc::Status s = Append(Note("after", "case-1", version), &next);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return next;
+  }
 
   // "stream event_type" of each record from `from` on.
   std::vector<std::string> RecordsFrom(uint64_t from) {
@@ -489,9 +497,7 @@ TEST_F(LedgerServiceTest, CancelledStreamLeavesNothingHalfDone) {
   std::vector<std::string> want(20, "case-1 record_entry_written");
   EXPECT_EQ(RecordsFrom(before), want);
   // The gate's view of the case matches the log: version 22 is next.
-  v1::AppendResponse next;
-  grpc::Status s = Append(Note("after", "case-1", /*expected=*/22), &next);
-  ASSERT_TRUE(s.ok()) << s.error_message();
+  v1::AppendResponse next = AppendNoteAt(22);
   EXPECT_EQ(next.version(), 22u);
   EXPECT_EQ(next.seq(), before + 20);
 }
@@ -541,9 +547,7 @@ TEST_F(LedgerServiceTest, StreamRefusedInTheMiddleOfManyInFlightAnswersInOrder) 
   ASSERT_TRUE(first.done.WaitForNotificationWithTimeout(absl::Seconds(30)));
   EXPECT_EQ(RecordsFrom(before), std::vector<std::string>(30, "case-1 record_entry_written"));
   // The gate's view matches the log: version 32 is next.
-  v1::AppendResponse next;
-  grpc::Status after = Append(Note("after", "case-1", /*expected=*/32), &next);
-  ASSERT_TRUE(after.ok()) << after.error_message();
+  v1::AppendResponse next = AppendNoteAt(32);
   EXPECT_EQ(next.seq(), before + 30);
 }
 
@@ -687,9 +691,7 @@ TEST_F(LedgerServiceTest, CancelledStreamDropsTheRequestNotYetGated) {
   absl::SleepFor(absl::Milliseconds(300));  // time for c-0 to land, were it gated
   EXPECT_EQ(RecordsFrom(before), std::vector<std::string>(2, "case-1 record_entry_written"));
   EXPECT_EQ(admitted_.load(), base + 2) << "a request was gated after its stream was cancelled";
-  v1::AppendResponse next;
-  grpc::Status s = Append(Note("after", "case-1", /*expected=*/3), &next);
-  ASSERT_TRUE(s.ok()) << s.error_message();
+  v1::AppendResponse next = AppendNoteAt(3);
   EXPECT_EQ(next.seq(), before + 2);
 }
 
@@ -844,9 +846,7 @@ TEST_F(LedgerServiceTest, CancelledStreamDropsTheReadAheadWindow) {
   absl::SleepFor(absl::Milliseconds(300));  // time for the rest to land, were they gated
   EXPECT_EQ(RecordsFrom(before), std::vector<std::string>{"case-1 record_entry_written"});
   EXPECT_EQ(admitted_.load(), base + 1) << "a request read ahead was gated after cancellation";
-  v1::AppendResponse next;
-  grpc::Status s = Append(Note("after", "case-1", /*expected=*/2), &next);
-  ASSERT_TRUE(s.ok()) << s.error_message();
+  v1::AppendResponse next = AppendNoteAt(2);
   EXPECT_EQ(next.seq(), before + 1);
 }
 
